@@ -1,0 +1,55 @@
+//! Procedural macros for Switchboard plugins. Use them through `switchboard-sdk`, which
+//! re-exports them: `#[plugin]`, `#[command]` and `#[derive(Message)]`.
+//!
+//! Each macro parses, validates, then expands (STYLE 7): all problems are reported at once, on
+//! the offending span, with what to write instead, and a best-effort expansion is still emitted
+//! so one mistake gives one message.
+
+#![forbid(unsafe_code)]
+
+mod capability;
+mod errors;
+mod message;
+mod plugin;
+mod suggest;
+
+use proc_macro::TokenStream;
+
+/// Turns an inherent `impl` block into a Switchboard plugin.
+///
+/// The type must also implement `switchboard_sdk::Plugin`. Methods marked `#[command]` become
+/// the plugin's commands, in declaration order. Arguments:
+///
+/// - `capabilities = ["kv", "fs.read:/data/**"]` — what the plugin requests from its host.
+///
+/// The macro generates the exported root module, the dispatch table, and the manifest embedded
+/// in the library's `switchboard_manifest` section.
+#[proc_macro_attribute]
+pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
+    plugin::expand(attr.into(), item.into()).into()
+}
+
+/// Marks a method of a `#[plugin]` impl block as a command. `#[command(name = "x")]` renames it.
+///
+/// Used anywhere else, it is an error that says where it belongs.
+#[proc_macro_attribute]
+pub fn command(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "`#[command]` only works on methods inside an `impl` block marked `#[plugin]`; \
+         add `#[plugin]` above that `impl` block",
+    );
+    let mut out = err.to_compile_error();
+    out.extend(item);
+    out.into()
+}
+
+/// Derives `switchboard_sdk::Message` for a serde type, giving it a contract id.
+///
+/// `#[message(version = N)]` sets the contract version (default 1); bump it when the type
+/// changes incompatibly.
+#[proc_macro_derive(Message, attributes(message))]
+pub fn derive_message(item: TokenStream) -> TokenStream {
+    message::expand(item.into()).into()
+}

@@ -1,0 +1,584 @@
+//! `#[plugin]`: parse the impl block, validate the commands, expand the entry points.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItem, ImplItemFn, ItemImpl, Lit, LitStr,
+    Meta, MetaNameValue, PathArguments, ReturnType, Token, Type, TypeReference,
+};
+
+use crate::errors::Errors;
+
+/// The parsed `#[plugin(...)]` arguments.
+#[derive(Default)]
+struct Args {
+    capabilities: Vec<String>,
+}
+
+/// One validated command.
+struct Command {
+    name: String,
+    method: syn::Ident,
+    takes_ctx: bool,
+    request: Request,
+    response: Response,
+}
+
+enum Request {
+    None,
+    Raw,
+    Typed(Type),
+}
+
+enum Response {
+    Unit { fallible: bool },
+    Bytes { fallible: bool },
+    /// The command writes into `out: &mut Output` itself.
+    Written { fallible: bool },
+    Typed { ty: Type, fallible: bool },
+}
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = parse_args(attr, &mut errors);
+    let mut imp: ItemImpl = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(_) => {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "`#[plugin]` goes on an inherent `impl` block holding the `#[command]` methods, \
+                 e.g. `#[plugin] impl MyPlugin { #[command] fn greet(&self, name: String) -> String { … } }`",
+            ));
+            let mut out = errors.to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+
+    if let Some((_, path, _)) = &imp.trait_ {
+        errors.spanned(
+            path,
+            "`#[plugin]` goes on an inherent `impl` block (`impl MyPlugin { … }`) holding the \
+             `#[command]` methods, not on a trait impl; keep `impl Plugin for MyPlugin` separate",
+        );
+    }
+    if !imp.generics.params.is_empty() {
+        errors.spanned(
+            &imp.generics,
+            "a plugin type cannot be generic: the host loads one concrete type per library; \
+             define a concrete type (or a type alias) and put `#[plugin]` on its impl",
+        );
+    }
+
+    let commands = collect_commands(&mut imp, &mut errors);
+    let self_ty = (*imp.self_ty).clone();
+    let generated = if imp.trait_.is_none() && imp.generics.params.is_empty() {
+        generate(&self_ty, &args, &commands)
+    } else {
+        TokenStream::new()
+    };
+
+    let errs = errors.to_compile_error();
+    quote! {
+        #errs
+        #imp
+        #generated
+    }
+}
+
+fn parse_args(attr: TokenStream, errors: &mut Errors) -> Args {
+    let mut args = Args::default();
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
+    let metas = match parser.parse2(attr) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("{e}; expected `#[plugin]` or `#[plugin(capabilities = [\"kv\", …])]`"),
+            ));
+            return args;
+        }
+    };
+    for meta in metas {
+        match &meta {
+            Meta::NameValue(MetaNameValue { path, value, .. }) if path.is_ident("capabilities") => {
+                match value {
+                    Expr::Array(ExprArray { elems, .. }) => {
+                        for elem in elems {
+                            match elem {
+                                Expr::Lit(ExprLit {
+                                    lit: Lit::Str(s), ..
+                                }) => {
+                                    let v = s.value();
+                                    match crate::capability::check(&v) {
+                                        Ok(()) => args.capabilities.push(v),
+                                        Err(msg) => errors.spanned(s, msg),
+                                    }
+                                }
+                                other => errors.spanned(
+                                    other,
+                                    "each capability is a string literal, e.g. `\"kv\"` or \
+                                     `\"fs.read:/data/**\"`",
+                                ),
+                            }
+                        }
+                    }
+                    other => errors.spanned(
+                        other,
+                        "`capabilities` takes a list of strings: `capabilities = [\"kv\"]`",
+                    ),
+                }
+            }
+            other => {
+                let name = other
+                    .path()
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| other.path().to_token_stream().to_string());
+                let hint = match crate::suggest::closest(&name, &["capabilities"]) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "the only argument is `capabilities = [\"…\"]`".to_owned(),
+                };
+                errors.spanned(other, format!("unknown `#[plugin]` argument `{name}`; {hint}"));
+            }
+        }
+    }
+    args
+}
+
+/// Finds `#[command]` methods, strips the attribute, and validates each signature.
+fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Command> {
+    let mut commands: Vec<(Command, Span)> = Vec::new();
+    for item in &mut imp.items {
+        let ImplItem::Fn(func) = item else { continue };
+        let Some(pos) = func.attrs.iter().position(is_command_attr) else {
+            continue;
+        };
+        let attr = func.attrs.remove(pos);
+        let name = command_name(&attr, func, errors);
+        if let Some(cmd) = validate_command(func, name.clone(), errors) {
+            if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
+                errors.spanned(
+                    &func.sig.ident,
+                    format!(
+                        "a command named `{}` is already declared above (method `{}`); give one \
+                         of them another name with `#[command(name = \"…\")]`",
+                        cmd.name, first.method
+                    ),
+                );
+                continue;
+            }
+            commands.push((cmd, func.sig.ident.span()));
+        }
+    }
+    commands.into_iter().map(|(c, _)| c).collect()
+}
+
+fn is_command_attr(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "command")
+}
+
+fn command_name(attr: &Attribute, func: &ImplItemFn, errors: &mut Errors) -> String {
+    let default = func.sig.ident.to_string();
+    let Meta::List(list) = &attr.meta else {
+        return default;
+    };
+    let parser = Punctuated::<MetaNameValue, Token![,]>::parse_terminated;
+    let metas = match parser.parse2(list.tokens.clone()) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("{e}; expected `#[command]` or `#[command(name = \"…\")]`"),
+            ));
+            return default;
+        }
+    };
+    let mut name = default;
+    for nv in metas {
+        if nv.path.is_ident("name") {
+            match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => {
+                    let v = s.value();
+                    if valid_command_name(&v) {
+                        name = v;
+                    } else {
+                        errors.spanned(
+                            s,
+                            format!(
+                                "`{v}` is not a valid command name; use ASCII letters, digits, `_` \
+                                 and `-`, starting with a letter, at most 64 characters"
+                            ),
+                        );
+                    }
+                }
+                other => errors.spanned(other, "`name` takes a string: `name = \"greet\"`"),
+            }
+        } else {
+            let got = nv.path.to_token_stream().to_string();
+            let hint = match crate::suggest::closest(&got, &["name"]) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "the only argument is `name = \"…\"`".to_owned(),
+            };
+            errors.spanned(&nv.path, format!("unknown `#[command]` argument `{got}`; {hint}"));
+        }
+    }
+    name
+}
+
+fn valid_command_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Option<Command> {
+    let sig = &func.sig;
+    let mut ok = true;
+    if let Some(a) = &sig.asyncness {
+        errors.spanned(
+            a,
+            "commands are synchronous: remove `async` (the host calls commands from its own \
+             threads; block on async work inside the command if you need it)",
+        );
+        ok = false;
+    }
+    if !sig.generics.params.is_empty() {
+        errors.spanned(
+            &sig.generics,
+            "a command cannot be generic: the dispatch table needs one concrete request type",
+        );
+        ok = false;
+    }
+
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        Some(FnArg::Receiver(r)) => {
+            errors.spanned(
+                r,
+                "commands take `&self`: the host may call a plugin from several threads at once \
+                 and never locks around plugin code; keep mutable state in an atomic or a `Mutex`",
+            );
+            ok = false;
+        }
+        _ => {
+            errors.spanned(
+                &sig.ident,
+                "a command needs a `&self` receiver: write `fn name(&self, …)`",
+            );
+            return None;
+        }
+    }
+
+    let mut takes_ctx = false;
+    let mut request = Request::None;
+    let mut writes_output = false;
+    for (i, arg) in inputs.enumerate() {
+        let FnArg::Typed(pat) = arg else { continue };
+        let ty = &*pat.ty;
+        if i == 0 && is_ref_to(ty, "Context", false) {
+            takes_ctx = true;
+            continue;
+        }
+        if is_ref_to(ty, "Output", true) {
+            writes_output = true;
+            continue;
+        }
+        if writes_output {
+            errors.spanned(ty, "`out: &mut Output` must be the last argument of a command");
+            ok = false;
+            continue;
+        }
+        if !matches!(request, Request::None) {
+            errors.spanned(
+                arg,
+                "a command takes at most one request value; put several values in one struct \
+                 with `#[derive(Message)]`",
+            );
+            ok = false;
+            continue;
+        }
+        if is_byte_slice(ty) {
+            request = Request::Raw;
+        } else if let Type::Reference(r) = ty {
+            errors.spanned(
+                r,
+                "take the request by value (e.g. `name: String`), or raw bytes as `&[u8]`; a \
+                 `&Context` comes first, before the request",
+            );
+            ok = false;
+        } else {
+            request = Request::Typed(ty.clone());
+        }
+    }
+
+    let (ret_ty, fallible) = match &sig.output {
+        ReturnType::Default => (None, false),
+        ReturnType::Type(_, ty) => match result_ok_type(ty) {
+            Some(inner) => (Some(inner), true),
+            None => (Some((**ty).clone()), false),
+        },
+    };
+    let response = match ret_ty {
+        _ if writes_output => {
+            if ret_ty.as_ref().is_some_and(|t| !is_unit(t)) {
+                errors.spanned(
+                    &sig.output,
+                    "a command that writes to `out: &mut Output` returns `()` or \
+                     `Result<(), PluginError>`",
+                );
+                ok = false;
+            }
+            Response::Written { fallible }
+        }
+        None => Response::Unit { fallible },
+        Some(t) if is_unit(&t) => Response::Unit { fallible },
+        Some(t) if is_byte_vec(&t) => Response::Bytes { fallible },
+        Some(t) => Response::Typed { ty: t, fallible },
+    };
+    ok.then(|| Command {
+        name,
+        method: sig.ident.clone(),
+        takes_ctx,
+        request,
+        response,
+    })
+}
+
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == name),
+        _ => false,
+    }
+}
+
+fn is_ref_to(ty: &Type, name: &str, mutable: bool) -> bool {
+    match ty {
+        Type::Reference(TypeReference {
+            elem, mutability, ..
+        }) => mutability.is_some() == mutable && last_segment_is(elem, name),
+        _ => false,
+    }
+}
+
+fn is_byte_slice(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(TypeReference {
+            elem,
+            mutability: None,
+            ..
+        }) => matches!(&**elem, Type::Slice(s) if last_segment_is(&s.elem, "u8")),
+        _ => false,
+    }
+}
+
+fn is_byte_vec(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| {
+            s.ident == "Vec"
+                && matches!(&s.arguments, PathArguments::AngleBracketed(a)
+                    if a.args.len() == 1
+                        && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if last_segment_is(t, "u8")))
+        }),
+        _ => false,
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}
+
+/// `T` for a return type `Result<T, E>` (or an alias `Result<T>`).
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    if seg.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return None;
+    };
+    match a.args.first()? {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
+    let sdk = quote!(::switchboard_sdk);
+    let private = quote!(#sdk::__private);
+
+    let assert_plugin = quote_spanned! {self_ty.span()=>
+        const _: fn() = || {
+            fn assert_plugin<T: #sdk::Plugin>() {}
+            assert_plugin::<#self_ty>();
+        };
+    };
+
+    let mut arms = Vec::new();
+    let mut parts = vec![
+        quote!(#private::Part::Raw("{\"format\":1,\"name\":")),
+        quote!(#private::Part::Str(env!("CARGO_PKG_NAME"))),
+        quote!(#private::Part::Raw(",\"version\":")),
+        quote!(#private::Part::Str(env!("CARGO_PKG_VERSION"))),
+        quote!(#private::Part::Raw(",\"description\":")),
+        quote!(#private::Part::Str(env!("CARGO_PKG_DESCRIPTION"))),
+        quote!(#private::Part::Raw(",\"sdk_abi\":")),
+        quote!(#private::Part::Str(#sdk::SDK_ABI_VERSION)),
+        quote!(#private::Part::Raw(",\"commands\":[")),
+    ];
+    for (index, cmd) in commands.iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let method = &cmd.method;
+        let ctx_arg = cmd.takes_ctx.then(|| quote!(ctx,));
+        let (decode, req_arg, req_id) = match &cmd.request {
+            Request::None => (quote!(), quote!(), quote!("unit@1")),
+            Request::Raw => (quote!(), quote!(request,), quote!(#sdk::RAW_BYTES_CONTRACT)),
+            Request::Typed(ty) => (
+                quote_spanned! {ty.span()=> let req: #ty = #private::decode_as::<#ty>(request)?; },
+                quote!(req,),
+                quote_spanned! {ty.span()=> <#ty as #sdk::Message>::CONTRACT.id },
+            ),
+        };
+        let out_arg = matches!(cmd.response, Response::Written { .. }).then(|| quote!(out));
+        let call = quote!(self.#method(#ctx_arg #req_arg #out_arg));
+        let lift = |fallible: bool| {
+            if fallible {
+                quote!(match #call {
+                    ::core::result::Result::Ok(v) => v,
+                    ::core::result::Result::Err(e) => {
+                        return ::core::result::Result::Err(::core::convert::Into::into(e))
+                    }
+                })
+            } else {
+                call.clone()
+            }
+        };
+        let (body, resp_id) = match &cmd.response {
+            Response::Unit { fallible } => {
+                let v = lift(*fallible);
+                (
+                    quote!({ let () = #v; ::core::result::Result::Ok(()) }),
+                    quote!("unit@1"),
+                )
+            }
+            Response::Written { fallible } => {
+                let v = lift(*fallible);
+                (
+                    quote!({ let () = #v; ::core::result::Result::Ok(()) }),
+                    quote!(#sdk::RAW_BYTES_CONTRACT),
+                )
+            }
+            Response::Bytes { fallible } => {
+                let v = lift(*fallible);
+                (
+                    quote!({ let bytes: ::std::vec::Vec<u8> = #v; out.extend_from_slice(&bytes); ::core::result::Result::Ok(()) }),
+                    quote!(#sdk::RAW_BYTES_CONTRACT),
+                )
+            }
+            Response::Typed { ty, fallible } => {
+                let v = lift(*fallible);
+                (
+                    quote_spanned! {ty.span()=> { let resp: #ty = #v; #private::write_message::<#ty>(&resp, out) }},
+                    quote_spanned! {ty.span()=> <#ty as #sdk::Message>::CONTRACT.id },
+                )
+            }
+        };
+        arms.push(quote! {
+            #index => { #decode #body }
+        });
+        let sep = if index == 0 { "{\"name\":" } else { ",{\"name\":" };
+        let name = &cmd.name;
+        parts.push(quote!(#private::Part::Raw(#sep)));
+        parts.push(quote!(#private::Part::Str(#name)));
+        parts.push(quote!(#private::Part::Raw(",\"request\":")));
+        parts.push(quote!(#private::Part::Str(#req_id)));
+        parts.push(quote!(#private::Part::Raw(",\"response\":")));
+        parts.push(quote!(#private::Part::Str(#resp_id)));
+        parts.push(quote!(#private::Part::Raw("}")));
+    }
+    parts.push(quote!(#private::Part::Raw("],\"capabilities\":[")));
+    for (i, cap) in args.capabilities.iter().enumerate() {
+        if i > 0 {
+            parts.push(quote!(#private::Part::Raw(",")));
+        }
+        let lit = LitStr::new(cap, Span::call_site());
+        parts.push(quote!(#private::Part::Str(#lit)));
+    }
+    parts.push(quote!(#private::Part::Raw("]}")));
+
+    let unused_ctx = commands.iter().all(|c| !c.takes_ctx);
+    let ctx_name = if unused_ctx {
+        format_ident!("_ctx")
+    } else {
+        format_ident!("ctx")
+    };
+    let unused_req = commands
+        .iter()
+        .all(|c| matches!(c.request, Request::None));
+    let req_name = if unused_req {
+        format_ident!("_request")
+    } else {
+        format_ident!("request")
+    };
+    let unused_out = commands.iter().all(|c| matches!(c.response, Response::Unit { .. }));
+    let out_name = if unused_out {
+        format_ident!("_out")
+    } else {
+        format_ident!("out")
+    };
+    let rebind_ctx = (!unused_ctx).then(|| quote!(let ctx = #ctx_name;));
+    let rebind_req = (!unused_req).then(|| quote!(let request = #req_name;));
+    let rebind_out = (!unused_out).then(|| quote!(let out = #out_name;));
+
+    quote! {
+        #assert_plugin
+
+        const _: () = {
+            const __SB_PARTS: &[#private::Part<'static>] = &[#(#parts),*];
+            const __SB_LEN: usize = #private::json_len(__SB_PARTS);
+
+            #[used]
+            #[cfg_attr(any(target_os = "macos", target_os = "ios"), link_section = "__DATA,__sbmanifest")]
+            #[cfg_attr(windows, link_section = ".sbmanif")]
+            #[cfg_attr(not(any(target_os = "macos", target_os = "ios", windows)), link_section = "switchboard_manifest")]
+            static __SB_MANIFEST: [u8; __SB_LEN] = #private::json_build::<__SB_LEN>(__SB_PARTS);
+
+            impl #sdk::PluginEntry for #self_ty {
+                const MANIFEST: &'static [u8] = &__SB_MANIFEST;
+
+                #[inline]
+                fn dispatch(
+                    &self,
+                    #ctx_name: &#sdk::Context,
+                    method: u32,
+                    #req_name: &[u8],
+                    #out_name: &mut #private::Output<'_>,
+                ) -> ::core::result::Result<(), #sdk::PluginError> {
+                    #rebind_ctx
+                    #rebind_req
+                    #rebind_out
+                    match method {
+                        #(#arms)*
+                        other => ::core::result::Result::Err(#sdk::PluginError::with_code(
+                            #sdk::codes::UNKNOWN_METHOD,
+                            ::std::format!("no command with index {other}"),
+                        )),
+                    }
+                }
+            }
+
+            #sdk::__export_plugin_root!(#self_ty);
+        };
+    }
+}

@@ -1,0 +1,178 @@
+//! The plugin side: turning a [`PluginEntry`] type into the exported root module.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Once};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+
+use super::output::Output;
+use super::types::{
+    AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
+    PluginObjectBox, PluginObject_TO,
+};
+use crate::context::{Context, ContextBackend, Level};
+use crate::error::{codes, PluginError};
+use crate::plugin::{Health, PluginEntry};
+
+/// Builds the root module for plugin type `P`. Called once, by the exported loader.
+pub fn root_module<P: PluginEntry>() -> PluginModuleRef {
+    PluginModule {
+        sdk_abi_major: super::SDK_ABI_MAJOR,
+        sdk_abi_minor: super::SDK_ABI_MINOR,
+        manifest: RSlice::from_slice(P::MANIFEST),
+        instantiate: instantiate::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// Creates the plugin object. Panics in [`Plugin::create`](crate::Plugin::create) become errors.
+pub extern "C" fn instantiate<P: PluginEntry>(
+    host: HostContextBox,
+) -> RResult<PluginObjectBox, AbiError> {
+    panic_message_hook_install();
+    let ctx = Context::from_backend(Arc::new(HostLink { host }));
+    match guard(|| P::create(&ctx)) {
+        Ok(plugin) => RResult::ROk(PluginObject_TO::from_value(
+            Adapter { plugin, ctx },
+            TD_Opaque,
+        )),
+        Err(e) => RResult::RErr(to_abi(e)),
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once per library) a panic hook that records the message and location of a panic
+/// for the error the host receives, instead of printing it: a library never prints.
+pub fn panic_message_hook_install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            let text = match info.location() {
+                Some(loc) => format!("{msg} (at {}:{})", loc.file(), loc.line()),
+                None => msg,
+            };
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+        }));
+    });
+}
+
+/// Runs plugin code; a panic becomes a coded [`PluginError`] and never unwinds across the ABI.
+fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            let text = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_else(|| "the plugin panicked".to_owned());
+            Err(PluginError::with_code(
+                codes::PLUGIN_PANICKED,
+                format!("plugin panicked: {text}"),
+            ))
+        }
+    }
+}
+
+fn to_abi(e: PluginError) -> AbiError {
+    AbiError {
+        code: e.code().number(),
+        message: RString::from(e.message()),
+        next_step: RString::from(e.next_step_hint().unwrap_or_default()),
+    }
+}
+
+fn to_rresult(r: Result<(), PluginError>) -> RResult<(), AbiError> {
+    match r {
+        Ok(()) => RResult::ROk(()),
+        Err(e) => RResult::RErr(to_abi(e)),
+    }
+}
+
+/// Adapts a [`PluginEntry`] type to the ABI trait, guarding every entry point.
+struct Adapter<P> {
+    plugin: P,
+    ctx: Context,
+}
+
+impl<P: PluginEntry> PluginObject for Adapter<P> {
+    fn start(&self) -> RResult<(), AbiError> {
+        to_rresult(guard(|| self.plugin.start(&self.ctx)))
+    }
+
+    fn stop(&self) -> RResult<(), AbiError> {
+        to_rresult(guard(|| self.plugin.stop(&self.ctx)))
+    }
+
+    #[inline]
+    fn dispatch(
+        &self,
+        method: u32,
+        request: RSlice<'_, u8>,
+        response: &mut RVec<u8>,
+    ) -> RResult<(), AbiError> {
+        let mut out = Output::from_rvec(response);
+        to_rresult(guard(|| {
+            self.plugin
+                .dispatch(&self.ctx, method, request.as_slice(), &mut out)
+        }))
+    }
+
+    fn on_event(&self, topic: RStr<'_>, envelope: RSlice<'_, u8>) -> RResult<(), AbiError> {
+        to_rresult(guard(|| {
+            self.plugin
+                .on_event(&self.ctx, topic.as_str(), envelope.as_slice())
+        }))
+    }
+
+    fn snapshot(&self) -> RResult<RVec<u8>, AbiError> {
+        match guard(|| self.plugin.snapshot(&self.ctx)) {
+            Ok(bytes) => RResult::ROk(RVec::from(bytes)),
+            Err(e) => RResult::RErr(to_abi(e)),
+        }
+    }
+
+    fn restore(&self, state: RSlice<'_, u8>) -> RResult<(), AbiError> {
+        to_rresult(guard(|| self.plugin.restore(&self.ctx, state.as_slice())))
+    }
+
+    fn health(&self) -> AbiHealth {
+        let health = guard(|| Ok(self.plugin.health(&self.ctx))).unwrap_or_else(|e| {
+            Health::Unhealthy(e.message().to_owned())
+        });
+        let (status, message) = match health {
+            Health::Healthy => (0, String::new()),
+            Health::Degraded(m) => (1, m),
+            Health::Unhealthy(m) => (2, m),
+        };
+        AbiHealth {
+            status,
+            message: RString::from(message),
+        }
+    }
+}
+
+/// The plugin's view of the host: calls back through the host's ABI object.
+struct HostLink {
+    host: HostContextBox,
+}
+
+impl ContextBackend for HostLink {
+    fn plugin_name(&self) -> String {
+        self.host.plugin_name().into_string()
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        self.host.log(level as u8, RStr::from_str(message));
+    }
+}

@@ -1,0 +1,234 @@
+//! The host side: opening a plugin library and driving the plugin object it creates.
+
+use std::fmt;
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
+
+use super::types::{
+    AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
+};
+use crate::context::Level;
+use crate::error::{ErrorCode, PluginError};
+use crate::plugin::Health;
+
+/// What a host offers the plugins it loads. The host implements it; the SDK carries the calls
+/// across the boundary. Implementations must not panic (a panic is caught and dropped).
+pub trait HostServices: Send + Sync + 'static {
+    /// The name of the plugin this context belongs to.
+    fn plugin_name(&self) -> String;
+    /// A log line from the plugin.
+    fn log(&self, level: Level, message: &str);
+}
+
+/// Why a library could not be opened as a Switchboard plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbiLoadError {
+    /// The dynamic loader refused the file.
+    Open(String),
+    /// The library does not export a Switchboard root module.
+    NotAPlugin(String),
+    /// The library's root module has another layout or version than this host expects.
+    Incompatible(String),
+    /// The root module's constructor failed or panicked.
+    RootModule(String),
+}
+
+impl fmt::Display for AbiLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AbiLoadError::Open(m) => write!(f, "the dynamic loader refused the library: {m}"),
+            AbiLoadError::NotAPlugin(m) => {
+                write!(f, "the library exports no Switchboard root module: {m}")
+            }
+            AbiLoadError::Incompatible(m) => write!(f, "incompatible plugin ABI layout: {m}"),
+            AbiLoadError::RootModule(m) => write!(f, "the plugin's root module failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for AbiLoadError {}
+
+impl From<LibraryError> for AbiLoadError {
+    fn from(e: LibraryError) -> Self {
+        let text = e.to_string();
+        match e {
+            LibraryError::OpenError { .. } => AbiLoadError::Open(text),
+            LibraryError::GetSymbolError { .. } | LibraryError::InvalidAbiHeader(_) => {
+                AbiLoadError::NotAPlugin(text)
+            }
+            LibraryError::RootModule { .. } => AbiLoadError::RootModule(text),
+            _ => AbiLoadError::Incompatible(text),
+        }
+    }
+}
+
+/// A plugin library opened and checked against this SDK's ABI layout.
+///
+/// The library stays mapped for the life of the process (ARCHITECTURE D2): unloading Rust
+/// dynamic libraries is unsound.
+#[derive(Clone, Copy)]
+pub struct LoadedModule {
+    module: PluginModuleRef,
+}
+
+impl fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("sdk_abi", &self.sdk_abi())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModule {
+    /// Opens the library at `path`, checks the layout of its root module and returns it.
+    ///
+    /// Uses `lib_header_from_path` and `init_root_module`, never `RootModule::load_from*`,
+    /// which would cache one module per process for all plugins (ARCHITECTURE D2).
+    ///
+    /// # Safety
+    ///
+    /// Opening a library runs its initialisers, and its code runs from then on with the full
+    /// rights of the process. The caller must have verified the file first (ARCHITECTURE D3)
+    /// and must not change it while it is mapped.
+    pub unsafe fn open(path: &Path) -> Result<Self, AbiLoadError> {
+        let header = lib_header_from_path(path)?;
+        let module = header.init_root_module::<PluginModuleRef>()?;
+        Ok(LoadedModule { module })
+    }
+
+    /// The SDK ABI version `(major, minor)` the library was built against.
+    pub fn sdk_abi(&self) -> (u32, u32) {
+        (self.module.sdk_abi_major(), self.module.sdk_abi_minor())
+    }
+
+    /// The manifest bytes the library's code reports (the same static as its manifest section).
+    pub fn manifest_bytes(&self) -> &'static [u8] {
+        self.module.manifest().as_slice()
+    }
+
+    /// Creates the plugin object, handing it the host's services.
+    pub fn instantiate(&self, services: Arc<dyn HostServices>) -> Result<RawPlugin, PluginError> {
+        let ctx = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(services)), TD_Opaque);
+        match (self.module.instantiate())(ctx) {
+            RResult::ROk(object) => Ok(RawPlugin { object }),
+            RResult::RErr(e) => Err(from_abi(e)),
+        }
+    }
+}
+
+/// A live plugin object: the D4 protocol in plain Rust types.
+///
+/// Every call is guarded on the plugin side: a panic in plugin code comes back as a
+/// [`PluginError`] with code [`codes::PLUGIN_PANICKED`].
+pub struct RawPlugin {
+    object: PluginObjectBox,
+}
+
+impl fmt::Debug for RawPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawPlugin").finish_non_exhaustive()
+    }
+}
+
+impl RawPlugin {
+    /// Runs the plugin's `start` hook.
+    pub fn start(&self) -> Result<(), PluginError> {
+        unit(self.object.start())
+    }
+
+    /// Runs the plugin's `stop` hook.
+    pub fn stop(&self) -> Result<(), PluginError> {
+        unit(self.object.stop())
+    }
+
+    /// Calls command number `method` with `request`; the response replaces the contents of
+    /// `response`, whose allocation is reused.
+    #[inline]
+    pub fn dispatch(
+        &self,
+        method: u32,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), PluginError> {
+        response.clear();
+        // Both conversions reuse the allocation: the RVec keeps this side's vtable, so the
+        // plugin grows it with the host's allocator.
+        let mut buf = RVec::from(mem::take(response));
+        let result = self
+            .object
+            .dispatch(method, RSlice::from_slice(request), &mut buf);
+        *response = buf.into_vec();
+        unit(result)
+    }
+
+    /// Delivers an event envelope.
+    pub fn on_event(&self, topic: &str, envelope: &[u8]) -> Result<(), PluginError> {
+        unit(
+            self.object
+                .on_event(RStr::from_str(topic), RSlice::from_slice(envelope)),
+        )
+    }
+
+    /// Asks the plugin for the state to hand to its next version.
+    pub fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        match self.object.snapshot() {
+            RResult::ROk(v) => Ok(v.into_vec()),
+            RResult::RErr(e) => Err(from_abi(e)),
+        }
+    }
+
+    /// Hands a previous version's state to this plugin.
+    pub fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
+        unit(self.object.restore(RSlice::from_slice(state)))
+    }
+
+    /// The plugin's own health report.
+    pub fn health(&self) -> Health {
+        let h = self.object.health();
+        let message = h.message.into_string();
+        match h.status {
+            0 => Health::Healthy,
+            1 => Health::Degraded(message),
+            _ => Health::Unhealthy(message),
+        }
+    }
+}
+
+fn unit(r: RResult<(), AbiError>) -> Result<(), PluginError> {
+    match r {
+        RResult::ROk(()) => Ok(()),
+        RResult::RErr(e) => Err(from_abi(e)),
+    }
+}
+
+fn from_abi(e: AbiError) -> PluginError {
+    let mut err = PluginError::with_code(ErrorCode::from_number(e.code), e.message.into_string());
+    let next = e.next_step.into_string();
+    if !next.is_empty() {
+        err = err.next_step(next);
+    }
+    err
+}
+
+struct ServicesAdapter(Arc<dyn HostServices>);
+
+impl HostContext for ServicesAdapter {
+    fn plugin_name(&self) -> RString {
+        catch_unwind(AssertUnwindSafe(|| self.0.plugin_name()))
+            .map(RString::from)
+            .unwrap_or_default()
+    }
+
+    fn log(&self, level: u8, message: RStr<'_>) {
+        let level = Level::from_u8(level).unwrap_or(Level::Info);
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(level, message.as_str())));
+    }
+}
+

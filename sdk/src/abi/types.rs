@@ -1,0 +1,87 @@
+//! The `repr(C)` types that cross the library boundary.
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RArc, RBox, RResult, RSlice, RStr, RString, RVec},
+    StableAbi,
+};
+
+/// An error crossing the boundary: a stable code, a message and a next step.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct AbiError {
+    pub code: u16,
+    pub message: RString,
+    pub next_step: RString,
+}
+
+/// A health report crossing the boundary; `status` is `0` healthy, `1` degraded, `2` unhealthy.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct AbiHealth {
+    pub status: u8,
+    pub message: RString,
+}
+
+/// The object a plugin library hands to the host: the D4 protocol.
+///
+/// Every method takes `&self`: the host may call a plugin from several threads at once and never
+/// holds a lock around plugin code.
+#[sabi_trait]
+pub trait PluginObject: Send + Sync {
+    fn start(&self) -> RResult<(), AbiError>;
+    fn stop(&self) -> RResult<(), AbiError>;
+    fn dispatch(
+        &self,
+        method: u32,
+        request: RSlice<'_, u8>,
+        response: &mut RVec<u8>,
+    ) -> RResult<(), AbiError>;
+    fn on_event(&self, topic: RStr<'_>, envelope: RSlice<'_, u8>) -> RResult<(), AbiError>;
+    fn snapshot(&self) -> RResult<RVec<u8>, AbiError>;
+    fn restore(&self, state: RSlice<'_, u8>) -> RResult<(), AbiError>;
+    #[sabi(last_prefix_field)]
+    fn health(&self) -> AbiHealth;
+}
+
+/// The services a host offers a plugin. Later SDK minors append methods after the prefix.
+#[sabi_trait]
+pub trait HostContext: Send + Sync {
+    fn plugin_name(&self) -> RString;
+    #[sabi(last_prefix_field)]
+    fn log(&self, level: u8, message: RStr<'_>);
+}
+
+pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;
+pub type HostContextBox = HostContext_TO<'static, RArc<()>>;
+
+/// The root module every plugin library exports.
+#[expect(
+    missing_debug_implementations,
+    reason = "a prefix type; its fields are reached through the generated PluginModuleRef"
+)]
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginModule {
+    pub sdk_abi_major: u32,
+    pub sdk_abi_minor: u32,
+    /// The manifest embedded in the library's `switchboard_manifest` section.
+    pub manifest: RSlice<'static, u8>,
+    #[sabi(last_prefix_field)]
+    pub instantiate: extern "C" fn(HostContextBox) -> RResult<PluginObjectBox, AbiError>,
+}
+
+impl RootModule for PluginModuleRef {
+    declare_root_module_statics! {PluginModuleRef}
+    const BASE_NAME: &'static str = "switchboard_plugin";
+    const NAME: &'static str = "switchboard_plugin";
+    // The abi_stable-level version; Switchboard checks its own SDK ABI before this is read.
+    const VERSION_STRINGS: VersionStrings = VersionStrings {
+        version: RStr::from_str("1.0.0"),
+    };
+}

@@ -1,0 +1,77 @@
+//! The manifest a plugin library carries in its own link section.
+//!
+//! `#[plugin]` writes it at compile time; the host reads it from the file with an object-file
+//! parser before the library is opened, so no plugin code runs to learn what a plugin is
+//! (ARCHITECTURE D3).
+
+use serde::{Deserialize, Serialize};
+
+/// The name of the manifest section in ELF libraries.
+pub const SECTION_ELF: &str = "switchboard_manifest";
+/// The name of the manifest section in Mach-O libraries (segment `__DATA`).
+pub const SECTION_MACHO: &str = "__sbmanifest";
+/// The name of the manifest section in PE libraries (at most 8 bytes).
+pub const SECTION_PE: &str = ".sbmanif";
+
+/// The version of the embedded manifest format this SDK writes.
+pub const EMBEDDED_FORMAT: u32 = 1;
+
+/// The manifest embedded in a plugin library.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_sdk::EmbeddedManifest;
+///
+/// let json = br#"{"format":1,"name":"hello","version":"0.1.0","description":"",
+///   "sdk_abi":"1.0","commands":[{"name":"greet","request":"string@1","response":"string@1"}],
+///   "capabilities":[]}"#;
+/// let m: EmbeddedManifest = serde_json::from_slice(json).unwrap();
+/// assert_eq!(m.commands[0].name, "greet");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedManifest {
+    /// The format version of this document.
+    pub format: u32,
+    /// The plugin's name (its crate name).
+    pub name: String,
+    /// The plugin's version (its crate version).
+    pub version: String,
+    /// A one-line description (its crate description).
+    pub description: String,
+    /// The SDK ABI it was built against, `major.minor`.
+    pub sdk_abi: String,
+    /// The commands, in dispatch-table order: a command's index is its position.
+    pub commands: Vec<CommandDecl>,
+    /// The capabilities it requests, as written in `#[plugin(capabilities = [...])]`.
+    pub capabilities: Vec<String>,
+}
+
+/// One command of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDecl {
+    /// The command's name.
+    pub name: String,
+    /// The contract id of its request, or `bytes`.
+    pub request: String,
+    /// The contract id of its response, or `bytes`.
+    pub response: String,
+}
+
+impl EmbeddedManifest {
+    /// The SDK ABI as `(major, minor)`, if well formed.
+    pub fn sdk_abi_version(&self) -> Option<(u32, u32)> {
+        let (major, minor) = self.sdk_abi.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    }
+
+    /// The index of the command named `name`.
+    pub fn command_index(&self, name: &str) -> Option<u32> {
+        self.commands
+            .iter()
+            .position(|c| c.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+    }
+}

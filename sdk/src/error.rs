@@ -1,0 +1,118 @@
+//! Errors that cross the plugin boundary, and the stable codes every Switchboard error carries.
+
+use std::fmt;
+
+/// A stable error code, shown as `SB####` (ARCHITECTURE D12).
+///
+/// Codes never change meaning once released. The SDK owns `SB01xx` (errors raised by or inside
+/// plugin code); the host, CLI and registry own the other ranges, all listed in
+/// `docs/errors.md`.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_sdk::codes;
+///
+/// assert_eq!(codes::PLUGIN_PANICKED.to_string(), "SB0101");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorCode(u16);
+
+impl ErrorCode {
+    /// A code from its number (`101` is `SB0101`).
+    pub const fn from_number(n: u16) -> Self {
+        ErrorCode(n)
+    }
+
+    /// The number of this code.
+    pub const fn number(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SB{:04}", self.0)
+    }
+}
+
+/// The codes of errors raised by or inside plugin code.
+pub mod codes {
+    use super::ErrorCode;
+
+    /// The plugin reported an error of its own.
+    pub const PLUGIN_ERROR: ErrorCode = ErrorCode(100);
+    /// Plugin code panicked; the instance is now failed.
+    pub const PLUGIN_PANICKED: ErrorCode = ErrorCode(101);
+    /// The request bytes did not decode as the command's request type.
+    pub const BAD_REQUEST: ErrorCode = ErrorCode(102);
+    /// The response could not be encoded.
+    pub const ENCODE_FAILED: ErrorCode = ErrorCode(103);
+    /// No command has this method index.
+    pub const UNKNOWN_METHOD: ErrorCode = ErrorCode(104);
+    /// The plugin subscribes to no such topic.
+    pub const UNKNOWN_TOPIC: ErrorCode = ErrorCode(105);
+}
+
+/// An error returned by plugin code, carried across the boundary to the host.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_sdk::{codes, PluginError};
+///
+/// let e = PluginError::new("city not found").next_step("check the spelling of the city");
+/// assert_eq!(e.code(), codes::PLUGIN_ERROR);
+/// assert_eq!(e.to_string(), "SB0100: city not found");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginError {
+    code: ErrorCode,
+    message: String,
+    next_step: Option<String>,
+}
+
+impl PluginError {
+    /// A plugin error with the generic code `SB0100`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self::with_code(codes::PLUGIN_ERROR, message)
+    }
+
+    /// An error with a specific code.
+    pub fn with_code(code: ErrorCode, message: impl Into<String>) -> Self {
+        PluginError {
+            code,
+            message: message.into(),
+            next_step: None,
+        }
+    }
+
+    /// Adds what the caller should do next.
+    pub fn next_step(mut self, step: impl Into<String>) -> Self {
+        self.next_step = Some(step.into());
+        self
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The one-line message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What to do next, if the plugin said.
+    pub fn next_step_hint(&self) -> Option<&str> {
+        self.next_step.as_deref()
+    }
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}

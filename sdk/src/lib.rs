@@ -1,0 +1,93 @@
+//! # switchboard-sdk
+//!
+//! Write plugins for hosts built with Switchboard. A plugin is an ordinary Rust type: implement
+//! [`Plugin`] (one required method), mark an `impl` block with [`#[plugin]`](plugin) and its
+//! commands with `#[command]`, and build the crate as a `cdylib`. The macro generates the
+//! exported entry point, the dispatch table, panic guards and a manifest embedded in the
+//! library, which hosts read before running any of its code.
+//!
+//! # Example
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use switchboard_sdk::prelude::*;
+//!
+//! #[derive(Serialize, Deserialize, Message)]
+//! pub struct Sum {
+//!     pub a: i64,
+//!     pub b: i64,
+//! }
+//!
+//! pub struct Calculator;
+//!
+//! impl Plugin for Calculator {
+//!     fn create(_ctx: &Context) -> Result<Self, PluginError> {
+//!         Ok(Calculator)
+//!     }
+//! }
+//!
+//! #[plugin(capabilities = ["kv"])]
+//! impl Calculator {
+//!     /// Adds two numbers.
+//!     #[command]
+//!     fn add(&self, req: Sum) -> i64 {
+//!         req.a + req.b
+//!     }
+//!
+//!     /// Divides, refusing zero with an error the host sees.
+//!     #[command]
+//!     fn div(&self, req: Sum) -> Result<i64, PluginError> {
+//!         req.a.checked_div(req.b).ok_or_else(|| PluginError::new("division by zero"))
+//!     }
+//! }
+//! ```
+//!
+//! In `Cargo.toml`, build a `cdylib`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]
+//! ```
+//!
+//! # Modules
+//!
+//! - [`Plugin`], [`Health`]: the contract and lifecycle.
+//! - [`Context`]: the plugin's handle on the host.
+//! - [`Message`], [`Contract`], [`encode`], [`decode`]: typed messages.
+//! - [`PluginError`], [`ErrorCode`], [`codes`]: errors with stable codes.
+//! - [`EmbeddedManifest`]: what the library says about itself.
+//! - [`abi`]: the stable ABI (the only place `abi_stable` appears), used by hosts.
+//! - [`testing`] (feature `testing`): a mock host for unit tests.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod abi;
+mod context;
+mod embedded;
+mod error;
+mod message;
+mod plugin;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
+pub use context::{Context, Level};
+pub use embedded::{
+    CommandDecl, EmbeddedManifest, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO, SECTION_PE,
+};
+pub use error::{codes, ErrorCode, PluginError};
+pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
+pub use plugin::{Health, Plugin, PluginEntry};
+pub use switchboard_macros::{plugin, Message};
+
+/// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        plugin, Context, Health, Level, Message, Output, Plugin, PluginError,
+    };
+}

@@ -1,0 +1,190 @@
+//! Typed messages: postcard on the wire, a contract id per type.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{codes, PluginError};
+use crate::Output;
+
+/// The identity of a message type, checked when a caller binds to a command or topic.
+///
+/// The id reads `path@version#schema`: the type's path, the version its author declared
+/// (`#[message(version = N)]`, default 1) and a hash of its definition, so that a changed field
+/// is noticed at bind time rather than as garbage at call time. Built-in types use
+/// `name@1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Contract {
+    /// The type's path, e.g. `weather::Forecast`.
+    pub path: &'static str,
+    /// The version the author declared.
+    pub version: u32,
+    /// A hash of the type's definition (field names, types and serde attributes).
+    pub schema_hash: u64,
+    /// The full id, `path@version#schema`.
+    pub id: &'static str,
+}
+
+/// A type that can cross the plugin boundary as a request, a response or an event.
+///
+/// Derive it with `#[derive(Message)]` on a serde type; it is implemented for `String`, `bool`,
+/// the integer and float types and `()`. To send a collection, wrap it in a struct.
+///
+/// # Example
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use switchboard_sdk::prelude::*;
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize, Message)]
+/// #[message(version = 2)]
+/// pub struct Forecast {
+///     pub city: String,
+///     pub celsius: f32,
+/// }
+///
+/// assert!(Forecast::CONTRACT.id.contains("::Forecast@2#"));
+/// assert_eq!(Forecast::CONTRACT.version, 2);
+/// let bytes = switchboard_sdk::encode(&Forecast { city: "Oslo".into(), celsius: 3.5 });
+/// let back: Forecast = switchboard_sdk::decode(&bytes).unwrap();
+/// assert_eq!(back.city, "Oslo");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Switchboard message",
+    label = "commands take and return types that implement `Message`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize, Message)]` to `{Self}`, or take raw bytes as `&[u8]`"
+)]
+pub trait Message: Serialize + DeserializeOwned + Send + 'static {
+    /// This type's contract.
+    const CONTRACT: Contract;
+}
+
+/// Encodes a message with postcard.
+pub fn encode<M: Message>(message: &M) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode_into(message, &mut buf);
+    buf
+}
+
+/// Encodes a message with postcard, appending to `buf`.
+pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
+    let mut out = Output::from_vec(buf);
+    // Serializing into a growable buffer fails only for types serde cannot express in postcard
+    // (maps with unknown length are fine); report rather than panic.
+    let _ = write_message(message, &mut out);
+}
+
+/// Decodes a message encoded with [`encode`], with a coded error on bad input.
+pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, PluginError> {
+    decode_as(bytes)
+}
+
+/// Decodes any serde type from postcard bytes.
+#[doc(hidden)]
+pub fn decode_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PluginError> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        PluginError::with_code(
+            codes::BAD_REQUEST,
+            format!("the bytes do not decode as `{}`: {e}", std::any::type_name::<T>()),
+        )
+        .next_step("check that caller and plugin agree on the message contract")
+    })
+}
+
+/// Encodes `message` into the command output.
+#[doc(hidden)]
+pub fn write_message<T: Serialize + ?Sized>(
+    message: &T,
+    out: &mut Output<'_>,
+) -> Result<(), PluginError> {
+    postcard::serialize_with_flavor(message, OutputFlavor(out)).map_err(|e| {
+        PluginError::with_code(
+            codes::ENCODE_FAILED,
+            format!("could not encode `{}`: {e}", std::any::type_name::<T>()),
+        )
+    })
+}
+
+struct OutputFlavor<'a, 'b>(&'a mut Output<'b>);
+
+impl postcard::ser_flavors::Flavor for OutputFlavor<'_, '_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// FNV-1a, 64 bits: the schema hash of built-in types, usable in constants.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+macro_rules! builtin_message {
+    ($($t:ty => $name:literal),* $(,)?) => {$(
+        impl Message for $t {
+            const CONTRACT: Contract = Contract {
+                path: $name,
+                version: 1,
+                schema_hash: fnv1a64($name.as_bytes()),
+                id: concat!($name, "@1"),
+            };
+        }
+    )*};
+}
+
+builtin_message! {
+    () => "unit",
+    bool => "bool",
+    u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
+    i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
+    f32 => "f32", f64 => "f64",
+    char => "char",
+    String => "string",
+}
+
+/// The contract id commands that take or return raw bytes declare.
+pub const RAW_BYTES_CONTRACT: &str = "bytes";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_round_trip() {
+        let s = String::from("héllo");
+        assert_eq!(decode::<String>(&encode(&s)).unwrap(), s);
+        assert_eq!(decode::<u64>(&encode(&42u64)).unwrap(), 42);
+        assert_eq!(String::CONTRACT.id, "string@1");
+    }
+
+    #[test]
+    fn bad_bytes_are_a_coded_error() {
+        let e = decode::<String>(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(e.code(), codes::BAD_REQUEST);
+    }
+
+    #[test]
+    fn fnv_matches_reference_vector() {
+        // Published FNV-1a 64 test vector for "a".
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

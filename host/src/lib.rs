@@ -1,1 +1,60 @@
-//! temp
+//! # switchboard-host
+//!
+//! Embed a plugin system in a Rust application. The host reads what a plugin library is from
+//! the library's own manifest section before running any of its code, opens the very bytes it
+//! checked, drives each plugin through a lifecycle, and routes typed calls to it — with every
+//! entry into plugin code guarded, so a panicking plugin fails alone.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use switchboard_host::Host;
+//!
+//! # fn main() -> Result<(), switchboard_host::Error> {
+//! let mut builder = Host::builder();
+//! builder.data_dir("/tmp/my-app").host_api("my-app", "1.0.0");
+//! builder.dangerous().load_unsigned_libraries(); // development only
+//! let host = builder.build()?;
+//!
+//! let hello = host.load_unsigned("target/debug/libhello.so")?;
+//! hello.start()?;
+//! let greet = host.command::<String, String>("hello", "greet")?;
+//! assert_eq!(greet.call(&"Ada".to_string())?, "Hello, Ada!");
+//! # Ok(()) }
+//! ```
+//!
+//! # Contents
+//!
+//! - [`Host`], [`HostBuilder`], [`DangerousHostBuilder`] — the runtime and its setup.
+//! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
+//! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
+//! - [`sdk_abi_compatible`] — compatibility rules.
+//! - [`LogRecord`] — what plugins log, routed by the host.
+//! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
+//!   [`LifecycleError`] — every one with a stable code and a next step.
+//!
+//! # What in-process plugins can do
+//!
+//! A plugin loaded in-process is native code running with the full rights of the host process.
+//! The checks this crate makes (manifest, ABI, and with packages signatures and capabilities)
+//! bind well-behaved plugins and catch mistakes and tampering before load; they do not confine
+//! malicious native code. Untrusted plugins belong in isolated mode.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod compat;
+mod error;
+mod host;
+mod instance;
+mod lifecycle;
+mod loader;
+mod services;
+
+pub use compat::sdk_abi_compatible;
+pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
+pub use host::{DangerousHostBuilder, Host, HostBuilder};
+pub use instance::{Command, PluginHandle, RawCommand};
+pub use lifecycle::{State, Transition};
+pub use services::LogRecord;
+pub use switchboard_sdk::{ErrorCode, Health, Level};

@@ -1,0 +1,414 @@
+//! The host's errors: one enum per area, an umbrella [`Error`], stable codes and next steps
+//! (ARCHITECTURE D12).
+
+use std::path::PathBuf;
+
+use switchboard_sdk::{ErrorCode, PluginError};
+
+use crate::lifecycle::State;
+
+/// Any error the host returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Building the host failed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Loading a plugin failed; no plugin code ran unless the error says so.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Calling into a plugin failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A lifecycle transition was refused or its hook failed.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+}
+
+impl Error {
+    /// The stable code, shown as `SB####`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Config(e) => e.code(),
+            Error::Load(e) => e.code(),
+            Error::Call(e) => e.code(),
+            Error::Lifecycle(e) => e.code(),
+        }
+    }
+
+    /// What the person seeing this error should do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            Error::Config(e) => e.next_step(),
+            Error::Load(e) => e.next_step(),
+            Error::Call(e) => e.next_step(),
+            Error::Lifecycle(e) => e.next_step(),
+        }
+    }
+}
+
+const fn code(n: u16) -> ErrorCode {
+    ErrorCode::from_number(n)
+}
+
+/// Errors building a [`Host`](crate::Host).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The data directory could not be created or used.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The host API name or version is not valid.
+    #[error("invalid host API `{name}@{version}`: {reason}")]
+    HostApi {
+        /// The name given.
+        name: String,
+        /// The version given.
+        version: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ConfigError::DataDir { .. } => code(901),
+            ConfigError::HostApi { .. } => code(902),
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            ConfigError::DataDir { path, .. } => format!(
+                "check that {} is a writable directory, or pass another with `data_dir`",
+                path.display()
+            ),
+            ConfigError::HostApi { .. } => {
+                "pass `host_api(\"name\", \"MAJOR.MINOR.PATCH\")` with a semver version".into()
+            }
+        }
+    }
+}
+
+/// Errors loading a plugin library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The file is not a dynamic library.
+    #[error("{path} is not a dynamic library: {reason}")]
+    NotALibrary {
+        /// The file.
+        path: PathBuf,
+        /// What the object parser said.
+        reason: String,
+    },
+    /// The library carries no Switchboard manifest section.
+    #[error("{path} has no Switchboard manifest section: it was not built with `#[plugin]`")]
+    NoManifest {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The manifest section does not parse.
+    #[error("the manifest embedded in {path} does not parse: {reason}")]
+    BadManifest {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// The plugin was built against another SDK ABI major version.
+    #[error("plugin `{plugin}` uses SDK ABI {found}; this host supports {supported}")]
+    AbiMajor {
+        /// The plugin.
+        plugin: String,
+        /// Its SDK ABI.
+        found: String,
+        /// The host's SDK ABI.
+        supported: String,
+    },
+    /// The plugin needs a newer SDK ABI minor than this host has.
+    #[error("plugin `{plugin}` needs SDK ABI {found}; this host supports up to {supported}")]
+    AbiMinor {
+        /// The plugin.
+        plugin: String,
+        /// Its SDK ABI.
+        found: String,
+        /// The host's SDK ABI.
+        supported: String,
+    },
+    /// A plugin of this name is already loaded.
+    #[error("a plugin named `{name}` is already loaded")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// Unsigned libraries are refused unless the host opted in.
+    #[error("refusing to load unsigned library {path}")]
+    Unsigned {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The verified bytes could not be prepared for loading.
+    #[error("cannot prepare the verified image of {path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// The dynamic loader or the ABI layout check refused the library.
+    #[error("cannot open plugin `{plugin}`: {reason}")]
+    Open {
+        /// The plugin.
+        plugin: String,
+        /// What the loader said.
+        reason: String,
+    },
+    /// What the library's code reports differs from its manifest section.
+    #[error("plugin `{plugin}`: the code's {field} differs from its manifest section")]
+    Mismatch {
+        /// The plugin.
+        plugin: String,
+        /// The first field that differs.
+        field: &'static str,
+    },
+    /// The plugin's constructor failed or panicked.
+    #[error("plugin `{plugin}` failed to initialise: {error}")]
+    Instantiate {
+        /// The plugin.
+        plugin: String,
+        /// What the plugin reported.
+        error: PluginError,
+    },
+}
+
+impl LoadError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        code(match self {
+            LoadError::NotALibrary { .. } => 201,
+            LoadError::NoManifest { .. } => 202,
+            LoadError::BadManifest { .. } => 203,
+            LoadError::AbiMajor { .. } => 204,
+            LoadError::AbiMinor { .. } => 205,
+            LoadError::DuplicateName { .. } => 206,
+            LoadError::Open { .. } => 207,
+            LoadError::Unsigned { .. } => 209,
+            LoadError::Mismatch { .. } => 210,
+            LoadError::Read { .. } => 211,
+            LoadError::Instantiate { .. } => 212,
+            LoadError::Image { .. } => 213,
+        })
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            LoadError::Read { .. } => "check the path and its permissions".into(),
+            LoadError::NotALibrary { .. } => {
+                "pass the plugin's cdylib (`lib<name>.so`, `.dylib` or `.dll`) from `target/`".into()
+            }
+            LoadError::NoManifest { .. } => {
+                "build the crate as a `cdylib` with `#[plugin]` on its impl block".into()
+            }
+            LoadError::BadManifest { .. } => {
+                "rebuild the plugin with a matching switchboard-sdk; the file may be damaged".into()
+            }
+            LoadError::AbiMajor { .. } | LoadError::AbiMinor { .. } => {
+                "rebuild the plugin against the switchboard-sdk version this host uses".into()
+            }
+            LoadError::DuplicateName { name } => {
+                format!("stop and remove the loaded `{name}` first, or rename one of the plugins")
+            }
+            LoadError::Unsigned { .. } => "sign the plugin into a package, or for development \
+                 enable `HostBuilder::dangerous().load_unsigned_libraries()`"
+                .into(),
+            LoadError::Image { .. } => "check free memory and the temp/data directory".into(),
+            LoadError::Open { .. } => {
+                "rebuild the plugin for this platform against this host's switchboard-sdk".into()
+            }
+            LoadError::Mismatch { .. } => {
+                "the library was altered after it was built; rebuild it from source".into()
+            }
+            LoadError::Instantiate { .. } => {
+                "see the plugin's message; fix `Plugin::create` or its environment".into()
+            }
+        }
+    }
+}
+
+/// Errors calling a plugin.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No plugin of this name is loaded.
+    #[error("no plugin named `{plugin}` is loaded")]
+    UnknownPlugin {
+        /// The name asked for.
+        plugin: String,
+    },
+    /// The plugin has no such command.
+    #[error("plugin `{plugin}` has no command `{command}` (it has: {available})")]
+    UnknownCommand {
+        /// The plugin.
+        plugin: String,
+        /// The command asked for.
+        command: String,
+        /// The commands it has, comma-separated.
+        available: String,
+    },
+    /// The caller's message type is not the one the command declares.
+    #[error(
+        "`{plugin}.{command}` {side} contract mismatch: the plugin declares `{declared}`, the caller uses `{used}`"
+    )]
+    ContractMismatch {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// `request` or `response`.
+        side: &'static str,
+        /// The contract id in the plugin's manifest.
+        declared: String,
+        /// The contract id of the caller's type.
+        used: String,
+    },
+    /// The plugin failed earlier (a panic or a failed hook) and takes no more calls.
+    #[error("plugin `{plugin}` has failed: {reason}")]
+    PluginFailed {
+        /// The plugin.
+        plugin: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The plugin is not active.
+    #[error("plugin `{plugin}` is {state}, not active")]
+    NotActive {
+        /// The plugin.
+        plugin: String,
+        /// Its state.
+        state: State,
+    },
+    /// The plugin's command returned an error (or panicked, which also fails the instance).
+    #[error("`{plugin}.{command}` failed: {error}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// What the plugin reported.
+        error: PluginError,
+    },
+    /// The response did not decode as the caller's type.
+    #[error("`{plugin}.{command}` returned bytes that do not decode: {reason}")]
+    Decode {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+impl CallError {
+    /// The stable code. A plugin's own error keeps the plugin's code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CallError::UnknownPlugin { .. } => code(301),
+            CallError::UnknownCommand { .. } => code(302),
+            CallError::ContractMismatch { .. } => code(303),
+            CallError::PluginFailed { .. } => code(304),
+            CallError::NotActive { .. } => code(305),
+            CallError::Plugin { error, .. } => error.code(),
+            CallError::Decode { .. } => code(307),
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            CallError::UnknownPlugin { .. } => "load the plugin first; `plugins()` lists what is loaded".into(),
+            CallError::UnknownCommand { .. } => "call one of the commands listed".into(),
+            CallError::ContractMismatch { .. } => {
+                "build the caller and the plugin against the same version of the message type".into()
+            }
+            CallError::PluginFailed { plugin, .. } => {
+                format!("inspect `{plugin}`'s history, fix the plugin, and load it again")
+            }
+            CallError::NotActive { plugin, .. } => format!("start `{plugin}` first"),
+            CallError::Plugin { error, .. } => error
+                .next_step_hint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "see the plugin's message".into()),
+            CallError::Decode { .. } => {
+                "build the caller and the plugin against the same version of the message type".into()
+            }
+        }
+    }
+}
+
+/// Errors moving a plugin through its lifecycle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The transition is not allowed from the current state.
+    #[error("plugin `{plugin}` cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// The plugin.
+        plugin: String,
+        /// Its state.
+        from: State,
+        /// The state asked for.
+        to: State,
+    },
+    /// A lifecycle hook returned an error or panicked; the plugin is now failed.
+    #[error("plugin `{plugin}`'s {hook} hook failed: {error}")]
+    HookFailed {
+        /// The plugin.
+        plugin: String,
+        /// `start` or `stop`.
+        hook: &'static str,
+        /// What the plugin reported.
+        error: PluginError,
+    },
+}
+
+impl LifecycleError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            LifecycleError::InvalidTransition { .. } => code(306),
+            LifecycleError::HookFailed { .. } => code(308),
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            LifecycleError::InvalidTransition { plugin, from, .. } => format!(
+                "`{plugin}` is {from}; see `PluginHandle::history` for how it got there"
+            ),
+            LifecycleError::HookFailed { error, .. } => error
+                .next_step_hint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "fix the plugin's hook, then load it again".into()),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Handles callers keep: a plugin, a typed command, a raw command. Names are resolved and
+//! contracts checked once, when the handle is made.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+
+use switchboard_sdk::{EmbeddedManifest, Health, Message, RAW_BYTES_CONTRACT};
+
+use super::Instance;
+use crate::error::{CallError, LifecycleError};
+use crate::lifecycle::{State, Transition};
+
+/// A loaded plugin, as callers see it.
+///
+/// # Example
+///
+/// ```no_run
+/// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+/// let hello = host.plugin("hello")?;
+/// let greet = hello.command::<String, String>("greet")?;
+/// assert_eq!(greet.call(&"Ada".to_string())?, "Hello, Ada!");
+/// println!("{} is {}", hello.name(), hello.state());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PluginHandle {
+    pub(crate) instance: Instance,
+}
+
+impl fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.instance.fmt(f)
+    }
+}
+
+impl PluginHandle {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        self.instance.name()
+    }
+
+    /// The plugin's version.
+    pub fn version(&self) -> &str {
+        &self.instance.manifest().version
+    }
+
+    /// The manifest read from the library's section before it was opened.
+    pub fn manifest(&self) -> &EmbeddedManifest {
+        self.instance.manifest()
+    }
+
+    /// The file the plugin was loaded from.
+    pub fn source(&self) -> &std::path::Path {
+        self.instance.source()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.instance.state()
+    }
+
+    /// Every state change so far, oldest first.
+    pub fn history(&self) -> Vec<Transition> {
+        self.instance.history()
+    }
+
+    /// Runs the plugin's `start` hook: loaded or stopped → starting → active (or failed).
+    pub fn start(&self) -> Result<(), LifecycleError> {
+        self.instance.start()
+    }
+
+    /// Runs the plugin's `stop` hook: active → stopping → stopped (or failed).
+    pub fn stop(&self) -> Result<(), LifecycleError> {
+        self.instance.stop()
+    }
+
+    /// The plugin's health: its own report when active, unhealthy otherwise.
+    pub fn health(&self) -> Health {
+        self.instance.health()
+    }
+
+    /// A typed handle on command `name`, its request and response contracts checked now.
+    pub fn command<Req: Message, Resp: Message>(
+        &self,
+        name: &str,
+    ) -> Result<Command<Req, Resp>, CallError> {
+        let (index, decl) = self.resolve(name)?;
+        for (side, declared, used) in [
+            ("request", &decl.request, Req::CONTRACT.id),
+            ("response", &decl.response, Resp::CONTRACT.id),
+        ] {
+            if declared != used {
+                return Err(CallError::ContractMismatch {
+                    plugin: self.name().to_owned(),
+                    command: name.to_owned(),
+                    side,
+                    declared: declared.clone(),
+                    used: used.to_owned(),
+                });
+            }
+        }
+        Ok(Command {
+            instance: self.instance.clone(),
+            index,
+            name: name.to_owned(),
+            _types: PhantomData,
+        })
+    }
+
+    /// A raw-bytes handle on command `name`. Any command can be called raw: a typed command
+    /// takes and returns its messages' postcard bytes.
+    pub fn raw_command(&self, name: &str) -> Result<RawCommand, CallError> {
+        let (index, _) = self.resolve(name)?;
+        Ok(RawCommand {
+            instance: self.instance.clone(),
+            index,
+            name: name.to_owned(),
+        })
+    }
+
+    fn resolve(&self, name: &str) -> Result<(u32, &switchboard_sdk::CommandDecl), CallError> {
+        let manifest = self.instance.manifest();
+        manifest
+            .command_index(name)
+            .and_then(|i| Some((i, manifest.commands.get(i as usize)?)))
+            .ok_or_else(|| CallError::UnknownCommand {
+                plugin: self.name().to_owned(),
+                command: name.to_owned(),
+                available: manifest
+                    .commands
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+thread_local! {
+    /// Request and response buffers reused across typed calls on this thread.
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Buffers above this size are released after a call rather than kept for the next one.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
+
+/// A typed handle on one command, resolved once. Cheap to clone; calls need no lock.
+pub struct Command<Req, Resp> {
+    instance: Instance,
+    index: u32,
+    name: String,
+    _types: PhantomData<fn(&Req) -> Resp>,
+}
+
+impl<Req, Resp> Clone for Command<Req, Resp> {
+    fn clone(&self) -> Self {
+        Command {
+            instance: self.instance.clone(),
+            index: self.index,
+            name: self.name.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> fmt::Debug for Command<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("plugin", &self.instance.name())
+            .field("command", &self.name)
+            .finish()
+    }
+}
+
+impl<Req: Message, Resp: Message> Command<Req, Resp> {
+    /// Calls the command.
+    #[inline]
+    pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
+        BUFFERS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut bufs) => {
+                let (req, resp) = &mut *bufs;
+                let result = self.call_with(request, req, resp);
+                if req.capacity() > KEEP_BUFFER_BYTES || resp.capacity() > KEEP_BUFFER_BYTES {
+                    *bufs = (Vec::new(), Vec::new());
+                }
+                result
+            }
+            // A call made from inside another call on this thread (a re-entrant chain).
+            Err(_) => self.call_with(request, &mut Vec::new(), &mut Vec::new()),
+        })
+    }
+
+    #[inline]
+    fn call_with(&self, request: &Req, req: &mut Vec<u8>, resp: &mut Vec<u8>) -> Result<Resp, CallError> {
+        req.clear();
+        switchboard_sdk::encode_into(request, req);
+        self.instance.dispatch(self.index, &self.name, req, resp)?;
+        switchboard_sdk::decode::<Resp>(resp).map_err(|e| CallError::Decode {
+            plugin: self.instance.name().to_owned(),
+            command: self.name.clone(),
+            reason: e.message().to_owned(),
+        })
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A raw-bytes handle on one command, resolved once.
+#[derive(Clone)]
+pub struct RawCommand {
+    instance: Instance,
+    index: u32,
+    name: String,
+}
+
+impl fmt::Debug for RawCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawCommand")
+            .field("plugin", &self.instance.name())
+            .field("command", &self.name)
+            .finish()
+    }
+}
+
+impl RawCommand {
+    /// Calls the command with `request`, returning the response bytes.
+    pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        let mut out = Vec::new();
+        self.call_into(request, &mut out)?;
+        Ok(out)
+    }
+
+    /// Calls the command; the response replaces the contents of `out`, reusing its allocation.
+    #[inline]
+    pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
+        self.instance.dispatch(self.index, &self.name, request, out)
+    }
+
+    /// Whether the command declares raw bytes on both sides.
+    pub fn is_raw(&self) -> bool {
+        self.instance
+            .manifest()
+            .commands
+            .get(self.index as usize)
+            .is_some_and(|c| c.request == RAW_BYTES_CONTRACT && c.response == RAW_BYTES_CONTRACT)
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}

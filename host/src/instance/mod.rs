@@ -1,0 +1,265 @@
+//! `Instance`, the only door to a running plugin (ARCHITECTURE D5).
+//!
+//! Every call into plugin code, from any handle, goes through an [`Instance`]: it checks the
+//! state, drives the backend, and turns a panic into a failed instance. The state lives in an
+//! atomic so the call path takes no lock; no host lock is held while plugin code runs.
+
+mod handle;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use switchboard_sdk::abi::RawPlugin;
+use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
+
+use crate::error::{CallError, LifecycleError};
+use crate::lifecycle::{State, Transition};
+
+pub use self::handle::{Command, PluginHandle, RawCommand};
+
+/// How the plugin's code is reached. Isolated (child-process) plugins join as a second variant
+/// speaking the same protocol.
+enum Backend {
+    InProcess(RawPlugin),
+}
+
+impl Backend {
+    #[inline]
+    fn dispatch(&self, method: u32, request: &[u8], out: &mut Vec<u8>) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.dispatch(method, request, out),
+        }
+    }
+
+    fn start(&self) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.start(),
+        }
+    }
+
+    fn stop(&self) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.stop(),
+        }
+    }
+
+    fn health(&self) -> Health {
+        match self {
+            Backend::InProcess(p) => p.health(),
+        }
+    }
+}
+
+struct Shared {
+    name: String,
+    manifest: EmbeddedManifest,
+    source: PathBuf,
+    state: AtomicU8,
+    history: Mutex<Vec<Transition>>,
+    backend: Backend,
+}
+
+/// A loaded plugin. Cheap to clone; every clone is the same instance.
+#[derive(Clone)]
+pub(crate) struct Instance {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("name", &self.shared.name)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    pub(crate) fn in_process(
+        manifest: EmbeddedManifest,
+        source: PathBuf,
+        plugin: RawPlugin,
+    ) -> Instance {
+        Instance {
+            shared: Arc::new(Shared {
+                name: manifest.name.clone(),
+                manifest,
+                source,
+                state: AtomicU8::new(State::Loaded as u8),
+                history: Mutex::new(vec![Transition {
+                    from: None,
+                    to: State::Loaded,
+                    at: SystemTime::now(),
+                    reason: None,
+                }]),
+                backend: Backend::InProcess(plugin),
+            }),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub(crate) fn manifest(&self) -> &EmbeddedManifest {
+        &self.shared.manifest
+    }
+
+    pub(crate) fn source(&self) -> &std::path::Path {
+        &self.shared.source
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        State::from_u8(self.shared.state.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn history(&self) -> Vec<Transition> {
+        self.shared
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Moves to `to` if the lifecycle allows it from the current state.
+    pub(crate) fn transition(&self, to: State, reason: Option<String>) -> Result<State, LifecycleError> {
+        let mut current = self.shared.state.load(Ordering::Acquire);
+        loop {
+            let from = State::from_u8(current);
+            if !from.can_go_to(to) {
+                return Err(LifecycleError::InvalidTransition {
+                    plugin: self.shared.name.clone(),
+                    from,
+                    to,
+                });
+            }
+            match self.shared.state.compare_exchange(
+                current,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.shared
+                        .history
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Transition {
+                            from: Some(from),
+                            to,
+                            at: SystemTime::now(),
+                            reason,
+                        });
+                    return Ok(from);
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Marks the instance failed (no-op if it already is, or cannot fail from where it is).
+    pub(crate) fn fail(&self, reason: String) {
+        let _ = self.transition(State::Failed, Some(reason));
+    }
+
+    /// The reason recorded when the instance failed.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.shared
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|t| t.to == State::Failed)
+            .and_then(|t| t.reason.clone())
+    }
+
+    pub(crate) fn start(&self) -> Result<(), LifecycleError> {
+        self.transition(State::Starting, None)?;
+        self.run_hook("start", State::Active, |b| b.start())
+    }
+
+    pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
+        self.transition(State::Stopping, None)?;
+        self.run_hook("stop", State::Stopped, |b| b.stop())
+    }
+
+    fn run_hook(
+        &self,
+        hook: &'static str,
+        then: State,
+        f: impl FnOnce(&Backend) -> Result<(), PluginError>,
+    ) -> Result<(), LifecycleError> {
+        match f(&self.shared.backend) {
+            Ok(()) => self.transition(then, None).map(|_| ()),
+            Err(error) => {
+                self.fail(format!("{hook} hook failed: {error}"));
+                Err(LifecycleError::HookFailed {
+                    plugin: self.shared.name.clone(),
+                    hook,
+                    error,
+                })
+            }
+        }
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        match self.state() {
+            State::Active => self.shared.backend.health(),
+            State::Failed => Health::Unhealthy(
+                self.failure().unwrap_or_else(|| "the plugin has failed".into()),
+            ),
+            other => Health::Unhealthy(format!("the plugin is {other}")),
+        }
+    }
+
+    /// Calls command `method`. The one path from callers into plugin command code.
+    #[inline]
+    pub(crate) fn dispatch(
+        &self,
+        method: u32,
+        command: &str,
+        request: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallError> {
+        let state = self.state();
+        if state != State::Active {
+            return Err(self.not_callable(state));
+        }
+        self.shared
+            .backend
+            .dispatch(method, request, out)
+            .map_err(|error| self.call_failed(command, error))
+    }
+
+    #[cold]
+    fn not_callable(&self, state: State) -> CallError {
+        if state == State::Failed {
+            CallError::PluginFailed {
+                plugin: self.shared.name.clone(),
+                reason: self.failure().unwrap_or_else(|| "unknown".into()),
+            }
+        } else {
+            CallError::NotActive {
+                plugin: self.shared.name.clone(),
+                state,
+            }
+        }
+    }
+
+    #[cold]
+    fn call_failed(&self, command: &str, error: PluginError) -> CallError {
+        if error.code() == codes::PLUGIN_PANICKED {
+            self.fail(format!("`{command}` panicked: {}", error.message()));
+        }
+        CallError::Plugin {
+            plugin: self.shared.name.clone(),
+            command: command.to_owned(),
+            error,
+        }
+    }
+}

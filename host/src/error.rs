@@ -189,7 +189,7 @@ pub enum LoadError {
         field: &'static str,
     },
     /// The plugin's constructor failed or panicked.
-    #[error("plugin `{plugin}` failed to initialise: {error}")]
+    #[error("plugin `{plugin}` failed to initialise: {}", .error.message())]
     Instantiate {
         /// The plugin.
         plugin: String,
@@ -222,7 +222,8 @@ impl LoadError {
         match self {
             LoadError::Read { .. } => "check the path and its permissions".into(),
             LoadError::NotALibrary { .. } => {
-                "pass the plugin's cdylib (`lib<name>.so`, `.dylib` or `.dll`) from `target/`".into()
+                "pass the plugin's cdylib (`lib<name>.so`, `.dylib` or `.dll`) from `target/`"
+                    .into()
             }
             LoadError::NoManifest { .. } => {
                 "build the crate as a `cdylib` with `#[plugin]` on its impl block".into()
@@ -306,7 +307,7 @@ pub enum CallError {
         state: State,
     },
     /// The plugin's command returned an error (or panicked, which also fails the instance).
-    #[error("`{plugin}.{command}` failed: {error}")]
+    #[error("`{plugin}.{command}` failed: {}", .error.message())]
     Plugin {
         /// The plugin.
         plugin: String,
@@ -344,10 +345,13 @@ impl CallError {
     /// What to do next.
     pub fn next_step(&self) -> String {
         match self {
-            CallError::UnknownPlugin { .. } => "load the plugin first; `plugins()` lists what is loaded".into(),
+            CallError::UnknownPlugin { .. } => {
+                "load the plugin first; `plugins()` lists what is loaded".into()
+            }
             CallError::UnknownCommand { .. } => "call one of the commands listed".into(),
             CallError::ContractMismatch { .. } => {
-                "build the caller and the plugin against the same version of the message type".into()
+                "build the caller and the plugin against the same version of the message type"
+                    .into()
             }
             CallError::PluginFailed { plugin, .. } => {
                 format!("inspect `{plugin}`'s history, fix the plugin, and load it again")
@@ -358,7 +362,8 @@ impl CallError {
                 .map(str::to_owned)
                 .unwrap_or_else(|| "see the plugin's message".into()),
             CallError::Decode { .. } => {
-                "build the caller and the plugin against the same version of the message type".into()
+                "build the caller and the plugin against the same version of the message type"
+                    .into()
             }
         }
     }
@@ -379,7 +384,7 @@ pub enum LifecycleError {
         to: State,
     },
     /// A lifecycle hook returned an error or panicked; the plugin is now failed.
-    #[error("plugin `{plugin}`'s {hook} hook failed: {error}")]
+    #[error("plugin `{plugin}`'s {hook} hook failed: {}", .error.message())]
     HookFailed {
         /// The plugin.
         plugin: String,
@@ -402,9 +407,9 @@ impl LifecycleError {
     /// What to do next.
     pub fn next_step(&self) -> String {
         match self {
-            LifecycleError::InvalidTransition { plugin, from, .. } => format!(
-                "`{plugin}` is {from}; see `PluginHandle::history` for how it got there"
-            ),
+            LifecycleError::InvalidTransition { plugin, from, .. } => {
+                format!("`{plugin}` is {from}; see `PluginHandle::history` for how it got there")
+            }
             LifecycleError::HookFailed { error, .. } => error
                 .next_step_hint()
                 .map(str::to_owned)

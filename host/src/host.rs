@@ -137,7 +137,10 @@ impl HostBuilder {
 fn valid_version(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<_> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// An embedded plugin runtime: loads plugins, drives their lifecycle and routes calls.
@@ -187,7 +190,13 @@ impl fmt::Debug for Host {
 /// The key plugins are stored under: names equal up to ASCII case and `-`/`_` are one name.
 fn name_key(name: &str) -> String {
     name.chars()
-        .map(|c| if c == '-' { '_' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
@@ -225,7 +234,11 @@ impl Host {
         let checked = loader::check(path)?;
         let name = checked.manifest().name.clone();
         let key = name_key(&name);
-        if self.read_plugins().get(&key).is_some_and(|i| i.state() != State::Removed) {
+        if self
+            .read_plugins()
+            .get(&key)
+            .is_some_and(|i| i.state() != State::Removed)
+        {
             return Err(LoadError::DuplicateName { name }.into());
         }
         let services = Arc::new(PluginServices {
@@ -240,7 +253,10 @@ impl Host {
             .plugins
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if plugins.get(&key).is_some_and(|i| i.state() != State::Removed) {
+        if plugins
+            .get(&key)
+            .is_some_and(|i| i.state() != State::Removed)
+        {
             // Another thread loaded the same name meanwhile; this copy is discarded.
             return Err(LoadError::DuplicateName { name }.into());
         }
@@ -312,7 +328,10 @@ impl Host {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let plugins = self.plugins.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let plugins = self
+            .plugins
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         for instance in plugins.values() {
             if instance.state() == State::Active {
                 let _ = instance.stop();

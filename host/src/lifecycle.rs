@@ -89,7 +89,10 @@ impl State {
                 | (Stopped, Disabled)
                 | (Disabled, Installed)
                 | (Loaded | Starting | Active | Stopping, Failed)
-                | (Installed | Resolved | Loaded | Stopped | Disabled | Failed, Removed)
+                | (
+                    Installed | Resolved | Loaded | Stopped | Disabled | Failed,
+                    Removed
+                )
         )
     }
 }

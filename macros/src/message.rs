@@ -103,7 +103,10 @@ fn schema_hash(input: &DeriveInput) -> u64 {
             .map(|f| {
                 format!(
                     "{}:{}[{}]",
-                    f.ident.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    f.ident
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     f.ty.to_token_stream(),
                     serde_attrs(&f.attrs)
                 )

@@ -6,8 +6,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItem, ImplItemFn, ItemImpl, Lit, LitStr,
-    Meta, MetaNameValue, PathArguments, ReturnType, Token, Type, TypeReference,
+    Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItem, ImplItemFn, ItemImpl, Lit, LitStr, Meta,
+    MetaNameValue, PathArguments, ReturnType, Token, Type, TypeReference,
 };
 
 use crate::errors::Errors;
@@ -34,11 +34,20 @@ enum Request {
 }
 
 enum Response {
-    Unit { fallible: bool },
-    Bytes { fallible: bool },
+    Unit {
+        fallible: bool,
+    },
+    Bytes {
+        fallible: bool,
+    },
     /// The command writes into `out: &mut Output` itself.
-    Written { fallible: bool },
-    Typed { ty: Type, fallible: bool },
+    Written {
+        fallible: bool,
+    },
+    Typed {
+        ty: Type,
+        fallible: bool,
+    },
 }
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -142,7 +151,10 @@ fn parse_args(attr: TokenStream, errors: &mut Errors) -> Args {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "the only argument is `capabilities = [\"…\"]`".to_owned(),
                 };
-                errors.spanned(other, format!("unknown `#[plugin]` argument `{name}`; {hint}"));
+                errors.spanned(
+                    other,
+                    format!("unknown `#[plugin]` argument `{name}`; {hint}"),
+                );
             }
         }
     }
@@ -228,7 +240,10 @@ fn command_name(attr: &Attribute, func: &ImplItemFn, errors: &mut Errors) -> Str
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "the only argument is `name = \"…\"`".to_owned(),
             };
-            errors.spanned(&nv.path, format!("unknown `#[command]` argument `{got}`; {hint}"));
+            errors.spanned(
+                &nv.path,
+                format!("unknown `#[command]` argument `{got}`; {hint}"),
+            );
         }
     }
     name
@@ -295,7 +310,10 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
             continue;
         }
         if writes_output {
-            errors.spanned(ty, "`out: &mut Output` must be the last argument of a command");
+            errors.spanned(
+                ty,
+                "`out: &mut Output` must be the last argument of a command",
+            );
             ok = false;
             continue;
         }
@@ -414,16 +432,14 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// `<T as Message>::CONTRACT.id`, spanned on `T` so a type that is not a message is reported there.
+fn contract_id(ty: &Type) -> TokenStream {
+    quote_spanned! {ty.span()=> <#ty as ::switchboard_sdk::Message>::CONTRACT.id }
+}
+
 fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
     let sdk = quote!(::switchboard_sdk);
     let private = quote!(#sdk::__private);
-
-    let assert_plugin = quote_spanned! {self_ty.span()=>
-        const _: fn() = || {
-            fn assert_plugin<T: #sdk::Plugin>() {}
-            assert_plugin::<#self_ty>();
-        };
-    };
 
     let mut arms = Vec::new();
     let mut parts = vec![
@@ -444,11 +460,19 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
         let (decode, req_arg, req_id) = match &cmd.request {
             Request::None => (quote!(), quote!(), quote!("unit@1")),
             Request::Raw => (quote!(), quote!(request,), quote!(#sdk::RAW_BYTES_CONTRACT)),
-            Request::Typed(ty) => (
-                quote_spanned! {ty.span()=> let req: #ty = #private::decode_as::<#ty>(request)?; },
-                quote!(req,),
-                quote_spanned! {ty.span()=> <#ty as #sdk::Message>::CONTRACT.id },
-            ),
+            Request::Typed(ty) => {
+                let id = contract_id(ty);
+                (
+                    // Naming the contract first makes a type that is not a `Message` one error
+                    // (the same as the manifest's, so reported once), not a serde one as well.
+                    quote_spanned! {ty.span()=>
+                        let _: &str = #id;
+                        let req: #ty = #private::decode_as::<#ty>(request)?;
+                    },
+                    quote!(req,),
+                    id,
+                )
+            }
         };
         let out_arg = matches!(cmd.response, Response::Written { .. }).then(|| quote!(out));
         let call = quote!(self.#method(#ctx_arg #req_arg #out_arg));
@@ -488,16 +512,26 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
             }
             Response::Typed { ty, fallible } => {
                 let v = lift(*fallible);
+                let id = contract_id(ty);
                 (
-                    quote_spanned! {ty.span()=> { let resp: #ty = #v; #private::write_message::<#ty>(&resp, out) }},
-                    quote_spanned! {ty.span()=> <#ty as #sdk::Message>::CONTRACT.id },
+                    // As for the request: the contract first, so a non-message is one error.
+                    quote_spanned! {ty.span()=> {
+                        let _: &str = #id;
+                        let resp: #ty = #v;
+                        #private::write_message::<#ty>(&resp, out)
+                    }},
+                    id,
                 )
             }
         };
         arms.push(quote! {
             #index => { #decode #body }
         });
-        let sep = if index == 0 { "{\"name\":" } else { ",{\"name\":" };
+        let sep = if index == 0 {
+            "{\"name\":"
+        } else {
+            ",{\"name\":"
+        };
         let name = &cmd.name;
         parts.push(quote!(#private::Part::Raw(#sep)));
         parts.push(quote!(#private::Part::Str(#name)));
@@ -523,15 +557,15 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
     } else {
         format_ident!("ctx")
     };
-    let unused_req = commands
-        .iter()
-        .all(|c| matches!(c.request, Request::None));
+    let unused_req = commands.iter().all(|c| matches!(c.request, Request::None));
     let req_name = if unused_req {
         format_ident!("_request")
     } else {
         format_ident!("request")
     };
-    let unused_out = commands.iter().all(|c| matches!(c.response, Response::Unit { .. }));
+    let unused_out = commands
+        .iter()
+        .all(|c| matches!(c.response, Response::Unit { .. }));
     let out_name = if unused_out {
         format_ident!("_out")
     } else {
@@ -542,8 +576,6 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
     let rebind_out = (!unused_out).then(|| quote!(let out = #out_name;));
 
     quote! {
-        #assert_plugin
-
         const _: () = {
             const __SB_PARTS: &[#private::Part<'static>] = &[#(#parts),*];
             const __SB_LEN: usize = #private::json_len(__SB_PARTS);
@@ -554,6 +586,9 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
             #[cfg_attr(not(any(target_os = "macos", target_os = "ios", windows)), link_section = "switchboard_manifest")]
             static __SB_MANIFEST: [u8; __SB_LEN] = #private::json_build::<__SB_LEN>(__SB_PARTS);
 
+            // `PluginEntry: Plugin`, so this impl is also the check that the type implements
+            // `Plugin`: one error, on the type, with `Plugin`'s hint. (A separate assertion would
+            // only add a second copy of it.)
             impl #sdk::PluginEntry for #self_ty {
                 const MANIFEST: &'static [u8] = &__SB_MANIFEST;
 

@@ -30,7 +30,10 @@ mod tests {
 
     #[test]
     fn suggests_near_misses_only() {
-        assert_eq!(closest("capabilites", &["capabilities"]), Some("capabilities"));
+        assert_eq!(
+            closest("capabilites", &["capabilities"]),
+            Some("capabilities")
+        );
         assert_eq!(closest("zzz", &["capabilities"]), None);
     }
 }

@@ -87,7 +87,5 @@ pub use switchboard_macros::{plugin, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{
-        plugin, Context, Health, Level, Message, Output, Plugin, PluginError,
-    };
+    pub use crate::{plugin, Context, Health, Level, Message, Output, Plugin, PluginError};
 }

@@ -84,7 +84,10 @@ pub fn decode_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PluginError> {
     postcard::from_bytes(bytes).map_err(|e| {
         PluginError::with_code(
             codes::BAD_REQUEST,
-            format!("the bytes do not decode as `{}`: {e}", std::any::type_name::<T>()),
+            format!(
+                "the bytes do not decode as `{}`: {e}",
+                std::any::type_name::<T>()
+            ),
         )
         .next_step("check that caller and plugin agree on the message contract")
     })

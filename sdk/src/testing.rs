@@ -101,9 +101,8 @@ impl MockHost {
         let ctx = self.context();
         let plugin = P::create(&ctx)?;
         plugin.start(&ctx)?;
-        let manifest: EmbeddedManifest = serde_json::from_slice(P::MANIFEST).map_err(|e| {
-            PluginError::new(format!("the generated manifest does not parse: {e}"))
-        })?;
+        let manifest: EmbeddedManifest = serde_json::from_slice(P::MANIFEST)
+            .map_err(|e| PluginError::new(format!("the generated manifest does not parse: {e}")))?;
         Ok(MockPlugin {
             plugin,
             ctx,

@@ -192,7 +192,12 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     }
 
     #[inline]
-    fn call_with(&self, request: &Req, req: &mut Vec<u8>, resp: &mut Vec<u8>) -> Result<Resp, CallError> {
+    fn call_with(
+        &self,
+        request: &Req,
+        req: &mut Vec<u8>,
+        resp: &mut Vec<u8>,
+    ) -> Result<Resp, CallError> {
         req.clear();
         switchboard_sdk::encode_into(request, req);
         self.instance.dispatch(self.index, &self.name, req, resp)?;

@@ -126,7 +126,11 @@ impl Instance {
     }
 
     /// Moves to `to` if the lifecycle allows it from the current state.
-    pub(crate) fn transition(&self, to: State, reason: Option<String>) -> Result<State, LifecycleError> {
+    pub(crate) fn transition(
+        &self,
+        to: State,
+        reason: Option<String>,
+    ) -> Result<State, LifecycleError> {
         let mut current = self.shared.state.load(Ordering::Acquire);
         loop {
             let from = State::from_u8(current);
@@ -197,7 +201,7 @@ impl Instance {
         match f(&self.shared.backend) {
             Ok(()) => self.transition(then, None).map(|_| ()),
             Err(error) => {
-                self.fail(format!("{hook} hook failed: {error}"));
+                self.fail(format!("{hook} hook failed: {}", error.message()));
                 Err(LifecycleError::HookFailed {
                     plugin: self.shared.name.clone(),
                     hook,
@@ -211,7 +215,8 @@ impl Instance {
         match self.state() {
             State::Active => self.shared.backend.health(),
             State::Failed => Health::Unhealthy(
-                self.failure().unwrap_or_else(|| "the plugin has failed".into()),
+                self.failure()
+                    .unwrap_or_else(|| "the plugin has failed".into()),
             ),
             other => Health::Unhealthy(format!("the plugin is {other}")),
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::LoadError;
 
-/// Loadable bytes; keep it alive until the library is opened.
+/// Loadable bytes; keep it alive until the library is opened, then [`keep_forever`](Image::keep_forever).
 #[derive(Debug)]
 pub(crate) struct Image {
     path: PathBuf,
@@ -17,6 +17,14 @@ pub(crate) struct Image {
 }
 
 impl Image {
+    /// Called once the library is open. The dynamic loader remembers libraries by path, and a
+    /// library is never unloaded (ARCHITECTURE D2); closing the memfd would let a later image get
+    /// the same `/proc/self/fd/N` path, and the loader would hand back the earlier library. So
+    /// the descriptor stays open for the life of the process: one per loaded library.
+    pub fn keep_forever(self) {
+        std::mem::forget(self);
+    }
+
     /// The path to hand the dynamic loader.
     pub fn path(&self) -> &Path {
         &self.path
@@ -24,7 +32,12 @@ impl Image {
 
     /// Puts `bytes` where the loader can open them and nobody can change them.
     #[cfg(target_os = "linux")]
-    pub fn new(source: &Path, name: &str, bytes: &[u8], _scratch: &Path) -> Result<Image, LoadError> {
+    pub fn new(
+        source: &Path,
+        name: &str,
+        bytes: &[u8],
+        _scratch: &Path,
+    ) -> Result<Image, LoadError> {
         use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
         use std::io::Write;
         use std::os::fd::AsRawFd;
@@ -54,7 +67,12 @@ impl Image {
 
     /// Puts `bytes` where the loader can open them and nobody can change them.
     #[cfg(not(target_os = "linux"))]
-    pub fn new(source: &Path, name: &str, bytes: &[u8], scratch: &Path) -> Result<Image, LoadError> {
+    pub fn new(
+        source: &Path,
+        name: &str,
+        bytes: &[u8],
+        scratch: &Path,
+    ) -> Result<Image, LoadError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
 

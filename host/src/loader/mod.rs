@@ -57,8 +57,13 @@ pub(crate) fn open(
     // SAFETY: the bytes were read once and checked above; the image is sealed (or a private
     // read-only copy), so what the loader maps is what was checked. Running the library's code
     // is the point of loading it; in-process plugins are trusted code (ARCHITECTURE D6).
-    #[expect(unsafe_code, reason = "opening a verified library is the one unsafe step of loading")]
-    let module = unsafe { LoadedModule::open(image.path()) }.map_err(|e| LoadError::Open {
+    #[expect(
+        unsafe_code,
+        reason = "opening a verified library is the one unsafe step of loading"
+    )]
+    let opened = unsafe { LoadedModule::open(image.path()) };
+    image.keep_forever();
+    let module = opened.map_err(|e| LoadError::Open {
         plugin: name.clone(),
         reason: match e {
             AbiLoadError::Open(m)
@@ -68,7 +73,6 @@ pub(crate) fn open(
             other => other.to_string(),
         },
     })?;
-    drop(image);
     if module.manifest_bytes() != checked.section.bytes.as_slice() {
         return Err(LoadError::Mismatch {
             plugin: name.clone(),

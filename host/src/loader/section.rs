@@ -24,7 +24,10 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<ManifestSection, LoadErr
     if file.kind() != ObjectKind::Dynamic {
         return Err(LoadError::NotALibrary {
             path: path.to_owned(),
-            reason: format!("it is an object of kind {:?}, not a shared library", file.kind()),
+            reason: format!(
+                "it is an object of kind {:?}, not a shared library",
+                file.kind()
+            ),
         });
     }
     let section = [SECTION_ELF, SECTION_MACHO, SECTION_PE]

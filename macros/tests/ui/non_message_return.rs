@@ -8,7 +8,6 @@ impl Plugin for Greeter {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Greeting {
     pub text: String,
 }

@@ -147,9 +147,8 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
     }
 
     fn health(&self) -> AbiHealth {
-        let health = guard(|| Ok(self.plugin.health(&self.ctx))).unwrap_or_else(|e| {
-            Health::Unhealthy(e.message().to_owned())
-        });
+        let health = guard(|| Ok(self.plugin.health(&self.ctx)))
+            .unwrap_or_else(|e| Health::Unhealthy(e.message().to_owned()));
         let (status, message) = match health {
             Health::Healthy => (0, String::new()),
             Health::Degraded(m) => (1, m),

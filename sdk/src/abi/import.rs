@@ -10,9 +10,7 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
 
-use super::types::{
-    AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
-};
+use super::types::{AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox};
 use crate::context::Level;
 use crate::error::{ErrorCode, PluginError};
 use crate::plugin::Health;
@@ -231,4 +229,3 @@ impl HostContext for ServicesAdapter {
         let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(level, message.as_str())));
     }
 }
-

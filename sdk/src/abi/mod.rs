@@ -39,7 +39,7 @@ pub mod __private {
     //! Items used by the code that `#[plugin]` and `__export_plugin_root!` generate.
     pub use super::types::PluginModuleRef;
     pub use abi_stable::library::{
-        CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader,
+        __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
 }
 
@@ -61,7 +61,7 @@ macro_rules! __export_plugin_root {
     ($plugin:ty) => {
         #[no_mangle]
         #[allow(non_upper_case_globals, reason = "the symbol name is fixed by the ABI")]
-        pub static _as_0lib_1header_0root_bmodule_bloader: $crate::abi::__private::LibHeader = {
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi::__private::LibHeader = {
             extern "C" fn __switchboard_root() -> $crate::abi::__private::RootModuleResult {
                 $crate::abi::__private::__call_root_module_loader(
                     $crate::abi::root_module::<$plugin>,
@@ -87,7 +87,7 @@ mod tests {
     fn exported_symbol_name_matches_abi_stable() {
         assert_eq!(
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
-            "_as_0lib_1header_0root_bmodule_bloader"
+            "_1as_0lib_1header_0root_bmodule_bloader"
         );
     }
 }

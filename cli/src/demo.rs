@@ -1,0 +1,272 @@
+//! `switchboard demo`: builds the example plugins, loads them into a host and shows, step by
+//! step, what Switchboard does — including a plugin that panics and is contained.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context as _, Result};
+use hello::{AddRequest, AddResponse, Payload};
+use serde_json::json;
+use switchboard_host::{Error, Host, State};
+
+use crate::examples::{self, Profile};
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep the host's state here instead of in a temporary directory.
+    pub data_dir: Option<PathBuf>,
+    /// Build the example plugins with this profile.
+    pub profile: Profile,
+}
+
+/// One step of the demo, as reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    /// What the step did.
+    pub title: String,
+    /// Whether it went as the demo expects (expected refusals count as ok).
+    pub ok: bool,
+    /// What happened.
+    pub detail: String,
+}
+
+/// Runs the demo, writing readable steps to `out` as it goes (unless `quiet`), and returns them.
+pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<Step>> {
+    let mut r = Report {
+        out,
+        quiet,
+        steps: Vec::new(),
+    };
+    if !quiet {
+        writeln!(
+            r.out,
+            "Switchboard demo: building the example plugins (first run takes a minute)…"
+        )?;
+        r.out.flush()?;
+    }
+    let hello_lib = examples::library(options.profile, "hello")?;
+    let wordcount_lib = examples::library(options.profile, "wordcount")?;
+    r.say(
+        "Built the example plugins",
+        true,
+        format!("{}\n{}", hello_lib.display(), wordcount_lib.display()),
+    )?;
+
+    let temp;
+    let data_dir: &Path = match &options.data_dir {
+        Some(d) => d,
+        None => {
+            temp = tempfile::tempdir().context("cannot create a temporary data directory")?;
+            temp.path()
+        }
+    };
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = logs.clone();
+    let mut builder = Host::builder();
+    builder
+        .data_dir(data_dir)
+        .host_api("switchboard-demo", env!("CARGO_PKG_VERSION"))
+        .on_log(move |r| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!("[{}] {}: {}", r.plugin, r.level, r.message));
+        });
+    // The demo loads libraries straight from `target/`; packages and signatures come later.
+    builder.dangerous().load_unsigned_libraries();
+    let host = builder.build()?;
+    r.say(
+        "Created a host",
+        true,
+        format!(
+            "data dir {}\nunsigned development libraries allowed (dangerous option)",
+            data_dir.display()
+        ),
+    )?;
+
+    let hello = host.load_unsigned(&hello_lib)?;
+    let wordcount = host.load_unsigned(&wordcount_lib)?;
+    let m = hello.manifest();
+    r.say(
+        "Read each plugin's embedded manifest before running any of its code, then loaded the verified bytes",
+        true,
+        format!(
+            "{} {} (SDK ABI {}): commands {}\n{} {}: commands {}",
+            m.name,
+            m.version,
+            m.sdk_abi,
+            m.commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            wordcount.name(),
+            wordcount.version(),
+            wordcount.manifest().commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        ),
+    )?;
+
+    hello.start()?;
+    wordcount.start()?;
+    r.say(
+        "Started both plugins",
+        true,
+        format!("hello: {}, wordcount: {}", hello.state(), wordcount.state()),
+    )?;
+
+    let greet = hello.command::<String, String>("greet")?;
+    let reply = greet.call(&"Ada".to_string())?;
+    r.say("Called hello.greet(\"Ada\")", true, reply)?;
+
+    let add = hello.command::<AddRequest, AddResponse>("add")?;
+    let sum = add.call(&AddRequest { a: 40, b: 2 })?;
+    r.say(
+        "Called hello.add({ a: 40, b: 2 }) with typed messages",
+        sum.sum == 42,
+        format!(
+            "sum = {}, call #{} (contract {})",
+            sum.sum,
+            sum.calls,
+            <AddRequest as switchboard_sdk::Message>::CONTRACT.id
+        ),
+    )?;
+
+    let reverse = hello.command::<Payload, Payload>("reverse")?;
+    let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let back = reverse.call(&Payload { data: data.clone() })?;
+    let ok = back.data.iter().rev().eq(data.iter());
+    r.say(
+        "Sent a 4 KiB payload to hello.reverse",
+        ok,
+        format!("{} bytes came back reversed", back.data.len()),
+    )?;
+
+    let checksum = hello.raw_command("checksum")?;
+    let raw = checksum.call(b"switchboard")?;
+    let value = raw
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0);
+    r.say(
+        "Called hello.checksum with raw bytes",
+        true,
+        format!("checksum(\"switchboard\") = {value}"),
+    )?;
+
+    let who = wordcount.command::<(), String>("whoami")?.call(&())?;
+    let longest = host
+        .command::<String, String>("wordcount", "longest_word")?
+        .call(&"plugins are wonderful".to_string())?;
+    r.say(
+        "Called the second plugin, loaded side by side",
+        who == "wordcount",
+        format!("whoami = {who}, longest_word = {longest}"),
+    )?;
+
+    let mismatch = hello.command::<String, AddResponse>("add");
+    r.say(
+        "Asked for hello.add with the wrong types: refused at bind time",
+        mismatch.is_err(),
+        mismatch
+            .err()
+            .map(|e| describe(&e.into()))
+            .unwrap_or_default(),
+    )?;
+
+    let crash = hello.command::<(), ()>("crash")?;
+    let crashed = crash.call(&());
+    r.say(
+        "Called hello.crash, which panics on purpose: the panic is contained",
+        crashed.is_err() && hello.state() == State::Failed,
+        format!(
+            "{}\nhello is now {}",
+            crashed
+                .err()
+                .map(|e| describe(&e.into()))
+                .unwrap_or_default(),
+            hello.state()
+        ),
+    )?;
+
+    let after = greet.call(&"Grace".to_string());
+    r.say(
+        "Called the failed plugin again: refused with a coded error",
+        after.is_err(),
+        after.err().map(|e| describe(&e.into())).unwrap_or_default(),
+    )?;
+
+    let still = wordcount.command::<(), String>("whoami")?.call(&());
+    r.say(
+        "The host and the other plugin keep working",
+        still.is_ok(),
+        format!("wordcount is {}", wordcount.state()),
+    )?;
+
+    let not_a_lib = examples::workspace_root().join("README.md");
+    let refused = host.load_unsigned(&not_a_lib);
+    r.say(
+        "Tried to load README.md as a plugin: refused before anything ran",
+        refused.is_err(),
+        refused.err().map(|e| describe(&e)).unwrap_or_default(),
+    )?;
+
+    let history = hello
+        .history()
+        .iter()
+        .map(|t| t.to.as_str())
+        .collect::<Vec<_>>()
+        .join(" → ");
+    r.say("hello's lifecycle history", true, history)?;
+
+    let lines = logs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .join("\n");
+    r.say(
+        "What the plugins logged (routed by the host; plugins never print)",
+        true,
+        lines,
+    )?;
+
+    wordcount.stop()?;
+    r.say(
+        "Stopped wordcount",
+        wordcount.state() == State::Stopped,
+        format!("wordcount is {}", wordcount.state()),
+    )?;
+    Ok(r.steps)
+}
+
+struct Report<'a> {
+    out: &'a mut dyn Write,
+    quiet: bool,
+    steps: Vec<Step>,
+}
+
+impl Report<'_> {
+    fn say(&mut self, title: &str, ok: bool, detail: String) -> Result<()> {
+        if !self.quiet {
+            writeln!(self.out, "{} {title}", if ok { "✓" } else { "✗" })?;
+            for line in detail.lines() {
+                writeln!(self.out, "    {line}")?;
+            }
+        }
+        self.steps.push(Step {
+            title: title.to_owned(),
+            ok,
+            detail,
+        });
+        Ok(())
+    }
+}
+
+/// An error as the CLI shows it: code, message, next step.
+pub fn describe(e: &Error) -> String {
+    format!("{}: {}\nnext: {}", e.code(), e, e.next_step())
+}
+
+/// The steps as the JSON document `--json` prints.
+pub fn to_json(steps: &[Step]) -> serde_json::Value {
+    json!({
+        "ok": steps.iter().all(|s| s.ok),
+        "steps": steps,
+    })
+}

@@ -1,0 +1,97 @@
+//! Builds the example plugins of this workspace into their own target directory.
+//!
+//! A separate target directory keeps these nested builds from waiting on the lock of an outer
+//! `cargo test` or `cargo run`; cargo's own lock on it serialises concurrent callers, and a
+//! per-process cache makes repeated requests free.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+
+use anyhow::{bail, Context as _, Result};
+
+/// The example plugin crates, by package name.
+pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary"];
+
+/// The workspace this binary was built from.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Which cargo profile to build the plugins with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// `dev`: quick to build; what tests use.
+    Debug,
+    /// `release`: what the demo and benches use.
+    Release,
+}
+
+/// The file name of a cdylib for a crate on this platform.
+pub fn library_file_name(package: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Builds every example plugin (once per process and profile) and returns the directory
+/// holding the libraries.
+pub fn build(profile: Profile) -> Result<PathBuf> {
+    static BUILT: Mutex<Option<HashMap<Profile, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(dir) = built.as_ref().and_then(|m| m.get(&profile)) {
+        return Ok(dir.clone());
+    }
+    let root = workspace_root();
+    if !root.join("examples").is_dir() {
+        bail!(
+            "the example plugins are not beside this binary's sources ({}); run the demo from a \
+             clone of the Switchboard repository",
+            root.display()
+        );
+    }
+    let target = root.join("target").join("examples");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .arg("build")
+        .arg("--quiet")
+        .arg("--target-dir")
+        .arg(&target);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    for p in PLUGINS {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd
+        .status()
+        .context("could not run cargo to build the example plugins")?;
+    if !status.success() {
+        bail!("building the example plugins failed ({status})");
+    }
+    let dir = target.join(match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+    });
+    built
+        .get_or_insert_with(HashMap::new)
+        .insert(profile, dir.clone());
+    Ok(dir)
+}
+
+/// The path of one built example plugin.
+pub fn library(profile: Profile, package: &str) -> Result<PathBuf> {
+    let path = build(profile)?.join(library_file_name(package));
+    if !path.is_file() {
+        bail!("expected {} after the build", path.display());
+    }
+    Ok(path)
+}

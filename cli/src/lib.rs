@@ -1,0 +1,7 @@
+//! The `switchboard` command line, as a library so tests can drive it in-process.
+//!
+//! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
+//! - [`demo`] — the guided tour behind `switchboard demo`.
+
+pub mod demo;
+pub mod examples;

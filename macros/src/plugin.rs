@@ -30,7 +30,7 @@ struct Command {
 enum Request {
     None,
     Raw,
-    Typed(Type),
+    Typed(Box<Type>),
 }
 
 enum Response {
@@ -45,7 +45,7 @@ enum Response {
         fallible: bool,
     },
     Typed {
-        ty: Type,
+        ty: Box<Type>,
         fallible: bool,
     },
 }
@@ -336,7 +336,7 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
             );
             ok = false;
         } else {
-            request = Request::Typed(ty.clone());
+            request = Request::Typed(Box::new(ty.clone()));
         }
     }
 
@@ -362,7 +362,10 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
         None => Response::Unit { fallible },
         Some(t) if is_unit(&t) => Response::Unit { fallible },
         Some(t) if is_byte_vec(&t) => Response::Bytes { fallible },
-        Some(t) => Response::Typed { ty: t, fallible },
+        Some(t) => Response::Typed {
+            ty: Box::new(t),
+            fallible,
+        },
     };
     ok.then(|| Command {
         name,

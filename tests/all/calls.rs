@@ -1,0 +1,166 @@
+//! Calls: typed, raw, errors with codes, contracts checked at bind time, concurrency.
+
+use hello::{AddRequest, AddResponse, Payload};
+use switchboard_host::{CallError, State};
+use switchboard_tests::{dev_host, library};
+
+fn started_hello() -> (
+    switchboard_host::Host,
+    switchboard_host::PluginHandle,
+    tempfile::TempDir,
+) {
+    let (host, dir) = dev_host();
+    let h = host.load_unsigned(library("hello")).unwrap();
+    h.start().unwrap();
+    (host, h, dir)
+}
+
+#[test]
+fn typed_string_struct_and_payload_calls() {
+    let (_host, h, _d) = started_hello();
+    let greet = h.command::<String, String>("greet").unwrap();
+    assert_eq!(greet.call(&"Grace".into()).unwrap(), "Hello, Grace!");
+    let add = h.command::<AddRequest, AddResponse>("add").unwrap();
+    assert_eq!(
+        add.call(&AddRequest { a: 2, b: 40 }).unwrap(),
+        AddResponse { sum: 42, calls: 1 }
+    );
+    let rev = h.command::<Payload, Payload>("reverse").unwrap();
+    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    let out = rev.call(&Payload { data: data.clone() }).unwrap();
+    assert_eq!(out.data, data.iter().rev().copied().collect::<Vec<_>>());
+}
+
+#[test]
+fn raw_commands_write_into_the_callers_buffer() {
+    let (_host, h, _d) = started_hello();
+    let checksum = h.raw_command("checksum").unwrap();
+    assert!(checksum.is_raw());
+    let mut out = Vec::with_capacity(64);
+    checksum.call_into(&[1, 2, 3, 250], &mut out).unwrap();
+    assert_eq!(out, 256u64.to_le_bytes());
+    checksum.call_into(&[7], &mut out).unwrap();
+    assert_eq!(
+        out,
+        7u64.to_le_bytes(),
+        "the previous response is replaced, not appended to"
+    );
+    let upper = h.raw_command("upper").unwrap();
+    assert_eq!(upper.call(b"abc").unwrap(), b"ABC");
+}
+
+#[test]
+fn a_plugin_error_keeps_its_code_and_next_step_and_the_plugin_stays_active() {
+    let (_host, h, _d) = started_hello();
+    let greet = h.command::<String, String>("greet").unwrap();
+    let e = greet.call(&"   ".into()).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0100");
+    assert_eq!(e.next_step(), "pass a non-empty name");
+    assert_eq!(h.state(), State::Active);
+}
+
+#[test]
+fn contract_mismatch_is_refused_at_bind_time_naming_both_ids() {
+    let (_host, h, _d) = started_hello();
+    let e = h.command::<String, AddResponse>("add").unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0303");
+    let text = e.to_string();
+    assert!(
+        text.contains("hello::AddRequest@1#") && text.contains("string@1"),
+        "{text}"
+    );
+    let e = h.command::<AddRequest, String>("add").unwrap_err();
+    assert!(matches!(
+        e,
+        CallError::ContractMismatch {
+            side: "response",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unknown_command_lists_the_available_ones() {
+    let (host, h, _d) = started_hello();
+    let e = h.raw_command("gret").unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0302");
+    assert!(e.to_string().contains("greet, add"), "{e}");
+    let e = host
+        .command::<String, String>("nobody", "greet")
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0301");
+}
+
+#[test]
+fn garbage_request_bytes_are_a_coded_error_not_a_crash() {
+    let (_host, h, _d) = started_hello();
+    let add = h.raw_command("add").unwrap();
+    let e = add
+        .call(&[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ])
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0102");
+    assert_eq!(
+        h.state(),
+        State::Active,
+        "bad input does not fail the plugin"
+    );
+}
+
+#[test]
+fn calls_before_start_are_refused() {
+    let (host, _d) = dev_host();
+    let h = host.load_unsigned(library("hello")).unwrap();
+    let greet = h.command::<String, String>("greet").unwrap();
+    let e = greet.call(&"x".into()).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0305");
+    assert!(e.next_step().contains("start"));
+}
+
+#[test]
+fn many_threads_call_one_plugin_without_locks() {
+    let (_host, h, _d) = started_hello();
+    let add = h.command::<AddRequest, AddResponse>("add").unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let add = add.clone();
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    let r = add.call(&AddRequest { a: t, b: i }).unwrap();
+                    assert_eq!(r.sum, t + i);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let last = add.call(&AddRequest { a: 0, b: 0 }).unwrap();
+    assert_eq!(
+        last.calls,
+        8 * 500 + 1,
+        "every call reached the one instance"
+    );
+}
+
+#[test]
+fn plugin_logs_reach_the_hosts_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let mut b = switchboard_host::Host::builder();
+    b.data_dir(dir.path()).on_log(move |r| {
+        sink.lock()
+            .unwrap()
+            .push(format!("{}:{}:{}", r.plugin, r.level, r.message))
+    });
+    b.dangerous().load_unsigned_libraries();
+    let host = b.build().unwrap();
+    let h = host.load_unsigned(library("hello")).unwrap();
+    h.start().unwrap();
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["hello:info:hello is ready"]
+    );
+}

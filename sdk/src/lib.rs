@@ -83,7 +83,7 @@ pub use embedded::{
 pub use error::{codes, ErrorCode, PluginError};
 pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
 pub use plugin::{Health, Plugin, PluginEntry};
-pub use switchboard_macros::{plugin, Message};
+pub use switchboard_macros::{command, plugin, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {

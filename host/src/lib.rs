@@ -51,6 +51,11 @@ mod lifecycle;
 mod loader;
 mod services;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use compat::sdk_abi_compatible;
 pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
 pub use host::{DangerousHostBuilder, Host, HostBuilder};

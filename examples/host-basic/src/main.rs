@@ -1,0 +1,58 @@
+//! The smallest Switchboard host: load the `hello` plugin and call each of its commands.
+//!
+//! Run it with `cargo run -p host-basic` (it builds the plugin first), or pass the path of a
+//! built `libhello.so` as the first argument.
+
+#![expect(clippy::print_stdout, reason = "an example program reports what it does")]
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use hello::{AddRequest, AddResponse, Payload};
+use switchboard_host::Host;
+
+fn main() -> Result<()> {
+    let library = match std::env::args_os().nth(1) {
+        Some(path) => PathBuf::from(path),
+        None => switchboard_cli::examples::library(
+            switchboard_cli::examples::Profile::Debug,
+            "hello",
+        )?,
+    };
+
+    let data = tempfile::tempdir()?;
+    let mut builder = Host::builder();
+    builder
+        .data_dir(data.path())
+        .host_api("host-basic", "1.0.0")
+        .on_log(|r| println!("  [{} {}] {}", r.plugin, r.level, r.message));
+    builder.dangerous().load_unsigned_libraries();
+    let host = builder.build()?;
+
+    let plugin = host.load_unsigned(&library)?;
+    plugin.start()?;
+    println!("loaded {} {}", plugin.name(), plugin.version());
+
+    let greet = plugin.command::<String, String>("greet")?;
+    println!("greet  -> {}", greet.call(&"world".to_string())?);
+
+    let add = plugin.command::<AddRequest, AddResponse>("add")?;
+    println!("add    -> {:?}", add.call(&AddRequest { a: 2, b: 3 })?);
+
+    let reverse = plugin.command::<Payload, Payload>("reverse")?;
+    let out = reverse.call(&Payload { data: b"stressed".to_vec() })?;
+    println!("reverse-> {}", String::from_utf8_lossy(&out.data));
+
+    let checksum = plugin.raw_command("checksum")?;
+    println!("checksum(raw) -> {:?}", checksum.call(b"abc")?);
+
+    let upper = plugin.raw_command("upper")?;
+    println!("upper(raw)    -> {}", String::from_utf8_lossy(&upper.call(b"quiet")?));
+
+    let crash = plugin.command::<(), ()>("crash")?;
+    match crash.call(&()) {
+        Ok(()) => println!("crash  -> returned?!"),
+        Err(e) => println!("crash  -> {}: {e} (plugin is now {})", e.code(), plugin.state()),
+    }
+    Ok(())
+}

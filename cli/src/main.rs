@@ -1,5 +1,11 @@
 //! The `switchboard` binary.
 
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the binary is the one place that prints"
+)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -14,7 +14,8 @@ use crate::error::LoadError;
 /// assert!(!switchboard_host::sdk_abi_compatible((2, 0)));
 /// ```
 pub fn sdk_abi_compatible(plugin: (u32, u32)) -> bool {
-    plugin.0 == SDK_ABI_MAJOR && plugin.1 <= SDK_ABI_MINOR
+    // Compared as a range so the rule reads the same when the host's minor grows past 0.
+    plugin.0 == SDK_ABI_MAJOR && (0..=SDK_ABI_MINOR).contains(&plugin.1)
 }
 
 pub(crate) fn check_sdk_abi(manifest: &EmbeddedManifest) -> Result<(), LoadError> {

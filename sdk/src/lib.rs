@@ -57,7 +57,7 @@
 //! - [`PluginError`], [`ErrorCode`], [`codes`]: errors with stable codes.
 //! - [`EmbeddedManifest`]: what the library says about itself.
 //! - [`abi`]: the stable ABI (the only place `abi_stable` appears), used by hosts.
-//! - [`testing`] (feature `testing`): a mock host for unit tests.
+//! - `testing` (feature `testing`): a mock host for unit tests.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -3,7 +3,10 @@
 //! Run it with `cargo run -p host-basic` (it builds the plugin first), or pass the path of a
 //! built `libhello.so` as the first argument.
 
-#![expect(clippy::print_stdout, reason = "an example program reports what it does")]
+#![expect(
+    clippy::print_stdout,
+    reason = "an example program reports what it does"
+)]
 
 use std::path::PathBuf;
 
@@ -14,10 +17,9 @@ use switchboard_host::Host;
 fn main() -> Result<()> {
     let library = match std::env::args_os().nth(1) {
         Some(path) => PathBuf::from(path),
-        None => switchboard_cli::examples::library(
-            switchboard_cli::examples::Profile::Debug,
-            "hello",
-        )?,
+        None => {
+            switchboard_cli::examples::library(switchboard_cli::examples::Profile::Debug, "hello")?
+        }
     };
 
     let data = tempfile::tempdir()?;
@@ -40,19 +42,28 @@ fn main() -> Result<()> {
     println!("add    -> {:?}", add.call(&AddRequest { a: 2, b: 3 })?);
 
     let reverse = plugin.command::<Payload, Payload>("reverse")?;
-    let out = reverse.call(&Payload { data: b"stressed".to_vec() })?;
+    let out = reverse.call(&Payload {
+        data: b"stressed".to_vec(),
+    })?;
     println!("reverse-> {}", String::from_utf8_lossy(&out.data));
 
     let checksum = plugin.raw_command("checksum")?;
     println!("checksum(raw) -> {:?}", checksum.call(b"abc")?);
 
     let upper = plugin.raw_command("upper")?;
-    println!("upper(raw)    -> {}", String::from_utf8_lossy(&upper.call(b"quiet")?));
+    println!(
+        "upper(raw)    -> {}",
+        String::from_utf8_lossy(&upper.call(b"quiet")?)
+    );
 
     let crash = plugin.command::<(), ()>("crash")?;
     match crash.call(&()) {
         Ok(()) => println!("crash  -> returned?!"),
-        Err(e) => println!("crash  -> {}: {e} (plugin is now {})", e.code(), plugin.state()),
+        Err(e) => println!(
+            "crash  -> {}: {e} (plugin is now {})",
+            e.code(),
+            plugin.state()
+        ),
     }
     Ok(())
 }

@@ -54,13 +54,13 @@ pub(crate) fn open(
 ) -> Result<RawPlugin, LoadError> {
     let name = &checked.section.manifest.name;
     let image = image::Image::new(path, name, &checked.bytes, scratch)?;
-    // SAFETY: the bytes were read once and checked above; the image is sealed (or a private
-    // read-only copy), so what the loader maps is what was checked. Running the library's code
-    // is the point of loading it; in-process plugins are trusted code (ARCHITECTURE D6).
     #[expect(
         unsafe_code,
         reason = "opening a verified library is the one unsafe step of loading"
     )]
+    // SAFETY: the bytes were read once and checked above; the image is sealed (or a private
+    // read-only copy), so what the loader maps is what was checked. Running the library's code
+    // is the point of loading it; in-process plugins are trusted code (ARCHITECTURE D6).
     let opened = unsafe { LoadedModule::open(image.path()) };
     image.keep_forever();
     let module = opened.map_err(|e| LoadError::Open {

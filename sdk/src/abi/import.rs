@@ -124,7 +124,7 @@ impl LoadedModule {
 /// A live plugin object: the D4 protocol in plain Rust types.
 ///
 /// Every call is guarded on the plugin side: a panic in plugin code comes back as a
-/// [`PluginError`] with code [`codes::PLUGIN_PANICKED`].
+/// [`PluginError`] with code [`PLUGIN_PANICKED`](crate::codes::PLUGIN_PANICKED).
 pub struct RawPlugin {
     object: PluginObjectBox,
 }

@@ -56,6 +56,7 @@
 //! - [`Message`], [`Contract`], [`encode`], [`decode`]: typed messages.
 //! - [`PluginError`], [`ErrorCode`], [`codes`]: errors with stable codes.
 //! - [`EmbeddedManifest`]: what the library says about itself.
+//! - `manifest` (feature `manifest`): `plugin.toml` types, parser and validator.
 //! - [`abi`]: the stable ABI (the only place `abi_stable` appears), used by hosts.
 //! - `testing` (feature `testing`): a mock host for unit tests.
 
@@ -66,6 +67,8 @@ pub mod abi;
 mod context;
 mod embedded;
 mod error;
+#[cfg(feature = "manifest")]
+pub mod manifest;
 mod message;
 mod plugin;
 #[cfg(feature = "testing")]

@@ -16,11 +16,11 @@
 
 // abi_stable's derive macros expand to impls inside anonymous consts, and opening a
 // library is unsafe by nature.
-#![allow(
+#![expect(
     non_local_definitions,
     reason = "abi_stable's derives define impls inside consts; confined to this module (D1)"
 )]
-#![allow(
+#![expect(
     unsafe_code,
     reason = "abi_stable's derives emit unsafe impls, and opening a library is unsafe (D1, D2)"
 )]

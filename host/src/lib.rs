@@ -56,7 +56,10 @@ mod services;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use compat::sdk_abi_compatible;
+pub use compat::{
+    check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
+    version_matches, HostProfile,
+};
 pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
 pub use host::{DangerousHostBuilder, Host, HostBuilder};
 pub use instance::{Command, PluginHandle, RawCommand};

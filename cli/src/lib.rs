@@ -2,6 +2,8 @@
 //!
 //! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
 //! - [`demo`] — the guided tour behind `switchboard demo`.
+//! - [`preflight`] — `switchboard preflight`.
 
 pub mod demo;
 pub mod examples;
+pub mod preflight;

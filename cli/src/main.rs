@@ -36,6 +36,25 @@ enum Cmd {
         #[arg(long)]
         debug: bool,
     },
+    /// Run every check that needs no plugin code on a plugin crate, plugin.toml or library.
+    ///
+    /// Exits 0 only when no check finds an error, so it can gate a plugin's CI.
+    Preflight {
+        /// A plugin crate directory, a plugin.toml/plugin.json, or a built library.
+        path: PathBuf,
+        /// The built library to check (default: found under `target/` beside the crate).
+        #[arg(long, value_name = "FILE")]
+        library: Option<PathBuf>,
+        /// Check compatibility with this host API, as NAME@VERSION.
+        #[arg(long, value_name = "NAME@VERSION")]
+        host_api: Option<String>,
+        /// Check the platform against this target triple (default: this machine's).
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +100,35 @@ fn main() -> ExitCode {
                 Err(e) => report_error(&e, json),
             }
         }
+        Cmd::Preflight {
+            path,
+            library,
+            host_api,
+            target,
+            json,
+        } => preflight(
+            &path,
+            library.as_deref(),
+            host_api.as_deref(),
+            target.as_deref(),
+            json,
+        ),
+    }
+}
+
+fn preflight(
+    path: &std::path::Path,
+    library: Option<&std::path::Path>,
+    host_api: Option<&str>,
+    target: Option<&str>,
+    json: bool,
+) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match switchboard_cli::preflight::run(path, library, host_api, target, json, &mut out) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => report_error(&e, json),
     }
 }
 

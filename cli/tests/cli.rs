@@ -36,3 +36,43 @@ fn usage_errors_exit_with_status_2() {
     let out = switchboard().arg("no-such-command").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn preflight_exits_0_on_a_good_manifest_and_1_with_json_on_a_broken_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let good = switchboard()
+        .args(["preflight", "--host-api", "switchboard-demo@0.1.0"])
+        .arg(root.join("examples/hello/plugin.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("✓ manifest"));
+
+    let bad = switchboard()
+        .args(["preflight", "--json"])
+        .arg(root.join("tests/manifests/unknown_field.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["diagnostics"][0]["code"], "SB1002");
+    assert!(doc["diagnostics"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `license`"));
+}
+
+#[test]
+fn preflight_rejects_a_malformed_host_api_as_a_coded_error() {
+    let out = switchboard()
+        .args(["preflight", "--host-api", "nonsense", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME@VERSION"));
+}

@@ -79,7 +79,11 @@ pub fn describe_range(range: &str) -> Result<String, String> {
     if req.comparators.is_empty() {
         return Ok("any version".into());
     }
-    let parts: Vec<String> = req.comparators.iter().flat_map(describe_comparator).collect();
+    let parts: Vec<String> = req
+        .comparators
+        .iter()
+        .flat_map(describe_comparator)
+        .collect();
     Ok(if parts.is_empty() {
         "any version".into()
     } else {
@@ -123,7 +127,9 @@ fn describe_comparator(c: &Comparator) -> Vec<String> {
         Op::GreaterEq => vec![format!(">={low}")],
         Op::Less => vec![format!("<{low}")],
         Op::LessEq => vec![format!("<={}", partial(c))],
-        Op::Exact | Op::Wildcard if c.minor.is_some() && c.patch.is_some() => vec![format!("={low}")],
+        Op::Exact | Op::Wildcard if c.minor.is_some() && c.patch.is_some() => {
+            vec![format!("={low}")]
+        }
         op => match bump(c, op) {
             Some(high) => vec![format!(">={low}"), format!("<{high}")],
             None => vec![format!(">={low}")],
@@ -184,7 +190,8 @@ pub fn check_manifest(manifest: &Manifest, host: &HostProfile) -> Vec<Diagnostic
             match version_matches(&api.version, &host.host_version) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let accepted = describe_range(&api.version).unwrap_or_else(|_| api.version.clone());
+                    let accepted =
+                        describe_range(&api.version).unwrap_or_else(|_| api.version.clone());
                     out.push(Diagnostic::error(
                         codes::HOST_API_VERSION,
                         "requires.host_api.version",
@@ -235,7 +242,10 @@ pub fn check_manifest(manifest: &Manifest, host: &HostProfile) -> Vec<Diagnostic
                 manifest.platforms.join(", "),
                 host.target
             ),
-            format!("build the plugin for `{}` and add it to `platforms`", host.target),
+            format!(
+                "build the plugin for `{}` and add it to `platforms`",
+                host.target
+            ),
         ));
     }
     out
@@ -263,17 +273,40 @@ pub fn check_embedded(manifest: &Manifest, embedded: &EmbeddedManifest) -> Vec<D
             return vec![mismatch("requires.sdk_abi", abi, &embedded.sdk_abi)];
         }
     }
-    let pkg: Vec<&str> = manifest.provides.commands.iter().map(|c| c.name.as_str()).collect();
+    let pkg: Vec<&str> = manifest
+        .provides
+        .commands
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let lib: Vec<&str> = embedded.commands.iter().map(|c| c.name.as_str()).collect();
     if pkg != lib {
-        return vec![mismatch("provides.commands", &pkg.join(", "), &lib.join(", "))];
+        return vec![mismatch(
+            "provides.commands",
+            &pkg.join(", "),
+            &lib.join(", "),
+        )];
     }
-    for (i, (p, l)) in manifest.provides.commands.iter().zip(&embedded.commands).enumerate() {
+    for (i, (p, l)) in manifest
+        .provides
+        .commands
+        .iter()
+        .zip(&embedded.commands)
+        .enumerate()
+    {
         if p.request != l.request {
-            return vec![mismatch(&format!("provides.commands[{i}].request"), &p.request, &l.request)];
+            return vec![mismatch(
+                &format!("provides.commands[{i}].request"),
+                &p.request,
+                &l.request,
+            )];
         }
         if p.response != l.response {
-            return vec![mismatch(&format!("provides.commands[{i}].response"), &p.response, &l.response)];
+            return vec![mismatch(
+                &format!("provides.commands[{i}].response"),
+                &p.response,
+                &l.response,
+            )];
         }
     }
     let mut pc = manifest.capabilities.clone();

@@ -264,6 +264,13 @@ impl Host {
         Ok(PluginHandle { instance })
     }
 
+    /// Runs preflight on `path` against this host's API: every check that needs no plugin
+    /// code (see [`preflight`](crate::preflight)).
+    pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
+        let profile = crate::HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
+        crate::preflight(path.as_ref(), Some(&profile))
+    }
+
     /// The loaded plugin called `name`.
     pub fn plugin(&self, name: &str) -> Result<PluginHandle, CallError> {
         self.read_plugins()

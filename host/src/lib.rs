@@ -28,7 +28,9 @@
 //! - [`Host`], [`HostBuilder`], [`DangerousHostBuilder`] — the runtime and its setup.
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
-//! - [`sdk_abi_compatible`] — compatibility rules.
+//! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
+//! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
+//!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
 //!   [`LifecycleError`] — every one with a stable code and a next step.
@@ -49,6 +51,7 @@ mod host;
 mod instance;
 mod lifecycle;
 mod loader;
+mod preflight;
 mod services;
 
 /// The README's examples, compiled and run as doctests.
@@ -64,5 +67,7 @@ pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
 pub use host::{DangerousHostBuilder, Host, HostBuilder};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use services::LogRecord;
+pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};

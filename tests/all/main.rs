@@ -3,3 +3,4 @@
 mod calls;
 mod lifecycle;
 mod loading;
+mod preflight;

@@ -7,8 +7,13 @@ use switchboard_sdk::manifest::{Format, Manifest};
 use super::*;
 
 fn m(range: &str) -> bool {
-    version_matches(range, HOST_VERSION_UNDER_TEST.with(|v| v.borrow().clone()).as_str())
-        .unwrap_or_else(|e| panic!("{e}"))
+    version_matches(
+        range,
+        HOST_VERSION_UNDER_TEST
+            .with(|v| v.borrow().clone())
+            .as_str(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 thread_local! {
@@ -100,7 +105,11 @@ fn abi_rule() {
 }
 
 fn manifest(extra: &str) -> Manifest {
-    Manifest::parse(&format!("name = \"w\"\nversion = \"1.0.0\"\n{extra}"), Format::Toml).unwrap()
+    Manifest::parse(
+        &format!("name = \"w\"\nversion = \"1.0.0\"\n{extra}"),
+        Format::Toml,
+    )
+    .unwrap()
 }
 
 fn codes_of(d: &[Diagnostic]) -> Vec<&str> {
@@ -130,8 +139,13 @@ fn host_api_newer_than_range_lists_accepted_versions() {
 #[test]
 fn host_api_prerelease_host_needs_a_prerelease_range() {
     let m = manifest("[requires]\nhost_api = { name = \"my-editor\", version = \"^2\" }");
-    assert_eq!(codes_of(&check_manifest(&m, &profile("2.5.0-beta.1"))), ["SB1102"]);
-    let m = manifest("[requires]\nhost_api = { name = \"my-editor\", version = \">=2.5.0-beta.1, <3\" }");
+    assert_eq!(
+        codes_of(&check_manifest(&m, &profile("2.5.0-beta.1"))),
+        ["SB1102"]
+    );
+    let m = manifest(
+        "[requires]\nhost_api = { name = \"my-editor\", version = \">=2.5.0-beta.1, <3\" }",
+    );
     assert!(check_manifest(&m, &profile("2.5.0-beta.1")).is_empty());
 }
 
@@ -144,18 +158,44 @@ fn host_api_other_name() {
 
 #[test]
 fn sdk_abi_in_manifest() {
-    assert!(check_manifest(&manifest("[requires]\nsdk_abi = \"1.0\""), &profile("1.0.0")).is_empty());
-    assert_eq!(codes_of(&check_manifest(&manifest("[requires]\nsdk_abi = \"2.0\""), &profile("1.0.0"))), ["SB0204"]);
-    assert_eq!(codes_of(&check_manifest(&manifest("[requires]\nsdk_abi = \"1.7\""), &profile("1.0.0"))), ["SB0205"]);
+    assert!(check_manifest(
+        &manifest("[requires]\nsdk_abi = \"1.0\""),
+        &profile("1.0.0")
+    )
+    .is_empty());
+    assert_eq!(
+        codes_of(&check_manifest(
+            &manifest("[requires]\nsdk_abi = \"2.0\""),
+            &profile("1.0.0")
+        )),
+        ["SB0204"]
+    );
+    assert_eq!(
+        codes_of(&check_manifest(
+            &manifest("[requires]\nsdk_abi = \"1.7\""),
+            &profile("1.0.0")
+        )),
+        ["SB0205"]
+    );
 }
 
 #[test]
 fn platforms() {
     let here = current_target();
-    assert!(check_manifest(&manifest(&format!("platforms = [\"{here}\"]")), &profile("1.0.0")).is_empty());
-    let d = check_manifest(&manifest("platforms = [\"riscv64gc-unknown-none-elf\"]"), &profile("1.0.0"));
+    assert!(check_manifest(
+        &manifest(&format!("platforms = [\"{here}\"]")),
+        &profile("1.0.0")
+    )
+    .is_empty());
+    let d = check_manifest(
+        &manifest("platforms = [\"riscv64gc-unknown-none-elf\"]"),
+        &profile("1.0.0"),
+    );
     assert_eq!(codes_of(&d), ["SB1103"]);
-    assert!(check_manifest(&manifest(""), &profile("1.0.0")).is_empty(), "no platforms: any");
+    assert!(
+        check_manifest(&manifest(""), &profile("1.0.0")).is_empty(),
+        "no platforms: any"
+    );
 }
 
 fn embedded() -> EmbeddedManifest {
@@ -181,23 +221,49 @@ fn embedded_mismatch_names_the_first_field() {
     assert_eq!(check_embedded(&manifest(MATCHING), &e)[0].field, "version");
     let mut e = embedded();
     e.commands[0].response = "string@1".into();
-    assert_eq!(check_embedded(&manifest(MATCHING), &e)[0].field, "provides.commands[0].response");
+    assert_eq!(
+        check_embedded(&manifest(MATCHING), &e)[0].field,
+        "provides.commands[0].response"
+    );
     let mut e = embedded();
     e.capabilities.push("secrets".into());
     let d = check_embedded(&manifest(MATCHING), &e);
-    assert_eq!((d[0].code.as_str(), d[0].field.as_str()), ("SB1104", "capabilities"));
+    assert_eq!(
+        (d[0].code.as_str(), d[0].field.as_str()),
+        ("SB1104", "capabilities")
+    );
     let mut e = embedded();
     e.name = "x".into();
     assert_eq!(check_embedded(&manifest(MATCHING), &e)[0].field, "name");
 }
 
 fn arb_version() -> impl Strategy<Value = String> {
-    (0u64..4, 0u64..4, 0u64..4, prop_oneof![Just(""), Just("-alpha"), Just("-alpha.1"), Just("-beta.2"), Just("-rc.1")])
+    (
+        0u64..4,
+        0u64..4,
+        0u64..4,
+        prop_oneof![
+            Just(""),
+            Just("-alpha"),
+            Just("-alpha.1"),
+            Just("-beta.2"),
+            Just("-rc.1")
+        ],
+    )
         .prop_map(|(a, b, c, pre)| format!("{a}.{b}.{c}{pre}"))
 }
 
 fn arb_comparator() -> impl Strategy<Value = String> {
-    let op = prop_oneof![Just("^"), Just("~"), Just("="), Just(">"), Just(">="), Just("<"), Just("<="), Just("")];
+    let op = prop_oneof![
+        Just("^"),
+        Just("~"),
+        Just("="),
+        Just(">"),
+        Just(">="),
+        Just("<"),
+        Just("<="),
+        Just("")
+    ];
     (op, arb_version()).prop_map(|(o, v)| format!("{o}{v}"))
 }
 

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
+use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::{EmbeddedManifest, Health, Message, RAW_BYTES_CONTRACT};
 
 use super::Instance;
@@ -139,7 +140,7 @@ impl PluginHandle {
 
 thread_local! {
     /// Request and response buffers reused across typed calls on this thread.
-    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static BUFFERS: RefCell<(Vec<u8>, ResponseBuffer)> = RefCell::new((Vec::new(), ResponseBuffer::new()));
 }
 
 /// Buffers above this size are released after a call rather than kept for the next one.
@@ -181,13 +182,14 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
             Ok(mut bufs) => {
                 let (req, resp) = &mut *bufs;
                 let result = self.call_with(request, req, resp);
-                if req.capacity() > KEEP_BUFFER_BYTES || resp.capacity() > KEEP_BUFFER_BYTES {
-                    *bufs = (Vec::new(), Vec::new());
+                if req.capacity() > KEEP_BUFFER_BYTES {
+                    *req = Vec::new();
                 }
+                resp.release_if_larger_than(KEEP_BUFFER_BYTES);
                 result
             }
             // A call made from inside another call on this thread (a re-entrant chain).
-            Err(_) => self.call_with(request, &mut Vec::new(), &mut Vec::new()),
+            Err(_) => self.call_with(request, &mut Vec::new(), &mut ResponseBuffer::new()),
         })
     }
 
@@ -196,12 +198,12 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
         &self,
         request: &Req,
         req: &mut Vec<u8>,
-        resp: &mut Vec<u8>,
+        resp: &mut ResponseBuffer,
     ) -> Result<Resp, CallError> {
         req.clear();
         switchboard_sdk::encode_into(request, req);
         self.instance.dispatch(self.index, &self.name, req, resp)?;
-        switchboard_sdk::decode::<Resp>(resp).map_err(|e| CallError::Decode {
+        switchboard_sdk::decode::<Resp>(resp.as_slice()).map_err(|e| CallError::Decode {
             plugin: self.instance.name().to_owned(),
             command: self.name.clone(),
             reason: e.message().to_owned(),
@@ -242,7 +244,31 @@ impl RawCommand {
     /// Calls the command; the response replaces the contents of `out`, reusing its allocation.
     #[inline]
     pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
-        self.instance.dispatch(self.index, &self.name, request, out)
+        self.call_with(request, |resp| {
+            out.clear();
+            out.extend_from_slice(resp);
+        })
+    }
+
+    /// Calls the command and hands the response bytes to `f` without copying them.
+    #[inline]
+    pub fn call_with<R>(&self, request: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, CallError> {
+        BUFFERS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut bufs) => {
+                let resp = &mut bufs.1;
+                self.instance
+                    .dispatch(self.index, &self.name, request, resp)?;
+                let r = f(resp.as_slice());
+                resp.release_if_larger_than(KEEP_BUFFER_BYTES);
+                Ok(r)
+            }
+            Err(_) => {
+                let mut resp = ResponseBuffer::new();
+                self.instance
+                    .dispatch(self.index, &self.name, request, &mut resp)?;
+                Ok(f(resp.as_slice()))
+            }
+        })
     }
 
     /// Whether the command declares raw bytes on both sides.

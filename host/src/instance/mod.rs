@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use switchboard_sdk::abi::RawPlugin;
+use switchboard_sdk::abi::{RawPlugin, ResponseBuffer};
 use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
 use crate::error::{CallError, LifecycleError};
@@ -28,7 +28,12 @@ enum Backend {
 
 impl Backend {
     #[inline]
-    fn dispatch(&self, method: u32, request: &[u8], out: &mut Vec<u8>) -> Result<(), PluginError> {
+    fn dispatch(
+        &self,
+        method: u32,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
         match self {
             Backend::InProcess(p) => p.dispatch(method, request, out),
         }
@@ -229,7 +234,7 @@ impl Instance {
         method: u32,
         command: &str,
         request: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut ResponseBuffer,
     ) -> Result<(), CallError> {
         let state = self.state();
         if state != State::Active {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Once};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 
 use super::output::Output;
 use super::types::{
@@ -92,6 +92,7 @@ fn to_abi(e: PluginError) -> AbiError {
     }
 }
 
+#[inline]
 fn to_rresult(r: Result<(), PluginError>) -> RResult<(), AbiError> {
     match r {
         Ok(()) => RResult::ROk(()),
@@ -120,12 +121,16 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         method: u32,
         request: RSlice<'_, u8>,
         response: &mut RVec<u8>,
-    ) -> RResult<(), AbiError> {
+    ) -> RResult<(), RBox<AbiError>> {
         let mut out = Output::from_rvec(response);
-        to_rresult(guard(|| {
+        // The hot path: the error is boxed so the result fits in two registers.
+        match guard(|| {
             self.plugin
                 .dispatch(&self.ctx, method, request.as_slice(), &mut out)
-        }))
+        }) {
+            Ok(()) => RResult::ROk(()),
+            Err(e) => RResult::RErr(RBox::new(to_abi(e))),
+        }
     }
 
     fn on_event(&self, topic: RStr<'_>, envelope: RSlice<'_, u8>) -> RResult<(), AbiError> {

@@ -1,14 +1,13 @@
 //! The host side: opening a plugin library and driving the plugin object it creates.
 
 use std::fmt;
-use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RArc, RBox, RResult, RSlice, RStr, RString, RVec};
 
 use super::types::{AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox};
 use crate::context::Level;
@@ -121,6 +120,40 @@ impl LoadedModule {
     }
 }
 
+/// The buffer a host lends plugins to write responses into. Keep one per thread (or per
+/// caller) and reuse it: the plugin grows it with the host's allocator, and a call that fits
+/// allocates nothing.
+///
+/// # Example
+///
+/// ```
+/// let mut buf = switchboard_sdk::abi::ResponseBuffer::new();
+/// assert!(buf.as_slice().is_empty());
+/// buf.release_if_larger_than(1 << 20);
+/// ```
+#[derive(Debug, Default)]
+pub struct ResponseBuffer(RVec<u8>);
+
+impl ResponseBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        ResponseBuffer(RVec::new())
+    }
+
+    /// The last response.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+
+    /// Frees the allocation if it grew past `bytes` (after an unusually large response).
+    pub fn release_if_larger_than(&mut self, bytes: usize) {
+        if self.0.capacity() > bytes {
+            self.0 = RVec::new();
+        }
+    }
+}
+
 /// A live plugin object: the D4 protocol in plain Rust types.
 ///
 /// Every call is guarded on the plugin side: a panic in plugin code comes back as a
@@ -147,23 +180,22 @@ impl RawPlugin {
     }
 
     /// Calls command number `method` with `request`; the response replaces the contents of
-    /// `response`, whose allocation is reused.
+    /// `response`, whose allocation is reused across calls.
     #[inline]
     pub fn dispatch(
         &self,
         method: u32,
         request: &[u8],
-        response: &mut Vec<u8>,
+        response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
-        response.clear();
-        // Both conversions reuse the allocation: the RVec keeps this side's vtable, so the
-        // plugin grows it with the host's allocator.
-        let mut buf = RVec::from(mem::take(response));
-        let result = self
+        response.0.clear();
+        match self
             .object
-            .dispatch(method, RSlice::from_slice(request), &mut buf);
-        *response = buf.into_vec();
-        unit(result)
+            .dispatch(method, RSlice::from_slice(request), &mut response.0)
+        {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        }
     }
 
     /// Delivers an event envelope.
@@ -199,6 +231,7 @@ impl RawPlugin {
     }
 }
 
+#[inline]
 fn unit(r: RResult<(), AbiError>) -> Result<(), PluginError> {
     match r {
         RResult::ROk(()) => Ok(()),

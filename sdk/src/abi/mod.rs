@@ -31,7 +31,7 @@ mod output;
 mod types;
 
 pub use self::export::{instantiate, panic_message_hook_install, root_module};
-pub use self::import::{AbiLoadError, HostServices, LoadedModule, RawPlugin};
+pub use self::import::{AbiLoadError, HostServices, LoadedModule, RawPlugin, ResponseBuffer};
 pub use self::output::Output;
 
 #[doc(hidden)]

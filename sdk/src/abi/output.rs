@@ -50,7 +50,7 @@ impl<'a> Output<'a> {
     #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         match &mut self.inner {
-            Inner::Abi(v) => v.extend_from_slice(bytes),
+            Inner::Abi(v) => v.extend_from_copy_slice(bytes),
             Inner::Std(v) => v.extend_from_slice(bytes),
         }
     }

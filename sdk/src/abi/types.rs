@@ -39,7 +39,7 @@ pub trait PluginObject: Send + Sync {
         method: u32,
         request: RSlice<'_, u8>,
         response: &mut RVec<u8>,
-    ) -> RResult<(), AbiError>;
+    ) -> RResult<(), RBox<AbiError>>;
     fn on_event(&self, topic: RStr<'_>, envelope: RSlice<'_, u8>) -> RResult<(), AbiError>;
     fn snapshot(&self) -> RResult<RVec<u8>, AbiError>;
     fn restore(&self, state: RSlice<'_, u8>) -> RResult<(), AbiError>;

@@ -23,6 +23,9 @@ pub enum Error {
     /// A lifecycle transition was refused or its hook failed.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// A package was refused: damaged, tampered with, or not trusted enough.
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
 }
 
 impl Error {
@@ -33,6 +36,7 @@ impl Error {
             Error::Load(e) => e.code(),
             Error::Call(e) => e.code(),
             Error::Lifecycle(e) => e.code(),
+            Error::Package(e) => e.code(),
         }
     }
 
@@ -43,6 +47,7 @@ impl Error {
             Error::Load(e) => e.next_step(),
             Error::Call(e) => e.next_step(),
             Error::Lifecycle(e) => e.next_step(),
+            Error::Package(e) => e.next_step(),
         }
     }
 }
@@ -63,6 +68,12 @@ pub enum ConfigError {
         /// The underlying failure.
         source: std::io::Error,
     },
+    /// A trusted key given to the builder does not parse.
+    #[error("cannot trust the key given: {reason}")]
+    Trust {
+        /// What is wrong.
+        reason: String,
+    },
     /// The host API name or version is not valid.
     #[error("invalid host API `{name}@{version}`: {reason}")]
     HostApi {
@@ -81,6 +92,7 @@ impl ConfigError {
         match self {
             ConfigError::DataDir { .. } => code(901),
             ConfigError::HostApi { .. } => code(902),
+            ConfigError::Trust { .. } => code(903),
         }
     }
 
@@ -91,6 +103,7 @@ impl ConfigError {
                 "check that {} is a writable directory, or pass another with `data_dir`",
                 path.display()
             ),
+            ConfigError::Trust { .. } => "pass the text of a minisign .pub file".into(),
             ConfigError::HostApi { .. } => {
                 "pass `host_api(\"name\", \"MAJOR.MINOR.PATCH\")` with a semver version".into()
             }
@@ -188,6 +201,26 @@ pub enum LoadError {
         /// The first field that differs.
         field: &'static str,
     },
+    /// The plugin is not compatible with this host, or its package manifest and library differ.
+    #[error("plugin `{plugin}`: {message}")]
+    Incompatible {
+        /// The plugin.
+        plugin: String,
+        /// The finding's code (`SB11xx`, `SB0204`, `SB0205`).
+        code: ErrorCode,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        next_step: String,
+    },
+    /// A policy rule refused the plugin.
+    #[error("plugin `{plugin}` refused by policy: {rule}")]
+    Policy {
+        /// The plugin.
+        plugin: String,
+        /// The rule that decided.
+        rule: String,
+    },
     /// The plugin's constructor failed or panicked.
     #[error("plugin `{plugin}` failed to initialise: {}", .error.message())]
     Instantiate {
@@ -214,6 +247,8 @@ impl LoadError {
             LoadError::Read { .. } => 211,
             LoadError::Instantiate { .. } => 212,
             LoadError::Image { .. } => 213,
+            LoadError::Incompatible { code, .. } => return *code,
+            LoadError::Policy { .. } => 214,
         })
     }
 
@@ -246,6 +281,10 @@ impl LoadError {
             }
             LoadError::Mismatch { .. } => {
                 "the library was altered after it was built; rebuild it from source".into()
+            }
+            LoadError::Incompatible { next_step, .. } => next_step.clone(),
+            LoadError::Policy { .. } => {
+                "change the policy, or get a package that satisfies it".into()
             }
             LoadError::Instantiate { .. } => {
                 "see the plugin's message; fix `Plugin::create` or its environment".into()

@@ -5,12 +5,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use switchboard_sdk::Message;
+use switchboard_sdk::{ErrorCode, Message};
 
+use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
 use crate::error::{CallError, ConfigError, Error, LoadError};
 use crate::instance::{Command, Instance, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
+use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
+use crate::policy::Policy;
 use crate::services::{log_facade, LogRecord, LogSink, PluginServices};
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
@@ -32,6 +35,10 @@ pub struct HostBuilder {
     host_api: (String, String),
     log: LogSink,
     dangerous: DangerousOptions,
+    trusted_authors: Vec<String>,
+    trusted_registries: Vec<String>,
+    policy: Policy,
+    limits: UnpackLimits,
 }
 
 impl fmt::Debug for HostBuilder {
@@ -72,6 +79,10 @@ impl Default for HostBuilder {
             host_api: ("switchboard-host".into(), env!("CARGO_PKG_VERSION").into()),
             log: log_facade(),
             dangerous: DangerousOptions::default(),
+            trusted_authors: Vec::new(),
+            trusted_registries: Vec::new(),
+            policy: Policy::default(),
+            limits: UnpackLimits::default(),
         }
     }
 }
@@ -92,6 +103,31 @@ impl HostBuilder {
     /// Where plugin log lines go. Default: the `log` facade, target `switchboard::plugin`.
     pub fn on_log(&mut self, sink: impl Fn(&LogRecord<'_>) + Send + Sync + 'static) -> &mut Self {
         self.log = Arc::new(sink);
+        self
+    }
+
+    /// Trusts an author's minisign public key (the text of a `.pub` file): packages it signs
+    /// are `verified`. Checked by [`build`](HostBuilder::build).
+    pub fn trust(&mut self, public_key: impl Into<String>) -> &mut Self {
+        self.trusted_authors.push(public_key.into());
+        self
+    }
+
+    /// Trusts a registry's countersigning key: packages it certifies are `certified`.
+    pub fn trust_registry(&mut self, public_key: impl Into<String>) -> &mut Self {
+        self.trusted_registries.push(public_key.into());
+        self
+    }
+
+    /// The policy packages must satisfy. Default: [`Policy::default`] (refuses unsigned).
+    pub fn policy(&mut self, policy: Policy) -> &mut Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The caps on unpacking packages. Default: [`UnpackLimits::default`].
+    pub fn unpack_limits(&mut self, limits: UnpackLimits) -> &mut Self {
+        self.limits = limits;
         self
     }
 
@@ -122,9 +158,23 @@ impl HostBuilder {
             }
             .into());
         }
+        let mut trust = TrustStore::new();
+        for key in &self.trusted_authors {
+            trust.add_author(key).map_err(|e| ConfigError::Trust {
+                reason: e.to_string(),
+            })?;
+        }
+        for key in &self.trusted_registries {
+            trust.add_registry(key).map_err(|e| ConfigError::Trust {
+                reason: e.to_string(),
+            })?;
+        }
         Ok(Host {
             inner: Arc::new(Inner {
                 data_dir,
+                trust,
+                policy: self.policy.clone(),
+                limits: self.limits,
                 host_api: self.host_api.clone(),
                 log: self.log.clone(),
                 dangerous: self.dangerous.clone(),
@@ -141,6 +191,38 @@ fn valid_version(v: &str) -> bool {
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A package that passed every check that needs no plugin code; load it with
+/// [`Host::load_verified`].
+#[derive(Debug)]
+pub struct VerifiedPlugin {
+    source: PathBuf,
+    package: VerifiedPackage,
+    checked: loader::Checked,
+}
+
+impl VerifiedPlugin {
+    /// What verification found: manifest, trust level, signer, file checks.
+    pub fn package(&self) -> &VerifiedPackage {
+        &self.package
+    }
+}
+
+/// Where a loaded plugin's code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Provenance {
+    pub trust: TrustLevel,
+    pub signer: Option<String>,
+}
+
+impl Provenance {
+    fn unsigned() -> Self {
+        Provenance {
+            trust: TrustLevel::Unsigned,
+            signer: None,
+        }
+    }
 }
 
 /// An embedded plugin runtime: loads plugins, drives their lifecycle and routes calls.
@@ -171,6 +253,9 @@ pub struct Host {
 
 struct Inner {
     data_dir: PathBuf,
+    trust: TrustStore,
+    policy: Policy,
+    limits: UnpackLimits,
     host_api: (String, String),
     log: LogSink,
     dangerous: DangerousOptions,
@@ -232,6 +317,107 @@ impl Host {
             .into());
         }
         let checked = loader::check(path)?;
+        self.open_checked(path, checked, Provenance::unsigned())
+    }
+
+    /// Verifies the package at `path` — signature (`PATH.minisig`), certification
+    /// (`PATH.cert`), file hashes, policy, compatibility and the library's embedded manifest —
+    /// without running any of its code. Hand the result to [`load_verified`](Host::load_verified)
+    /// to load exactly the bytes that were checked.
+    pub fn verify_package(&self, path: impl AsRef<Path>) -> Result<VerifiedPlugin, Error> {
+        let path = path.as_ref();
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| package::PackageError::Io {
+                what: format!("reading {}", p.display()),
+                reason: e.to_string(),
+            })
+        };
+        let bytes = read(path)?;
+        let sidecar = |ext: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(ext);
+            let p = PathBuf::from(p);
+            if p.exists() {
+                read(&p).map(|b| Some(String::from_utf8_lossy(&b).into_owned()))
+            } else {
+                Ok(None)
+            }
+        };
+        let signature = sidecar(".minisig")?;
+        let certification = sidecar(".cert")?;
+        let verified = package::verify(
+            &bytes,
+            signature.as_deref(),
+            certification.as_deref(),
+            &self.inner.trust,
+            current_target(),
+            &self.inner.limits,
+        )?;
+        let m = &verified.manifest;
+        let decision = self.inner.policy.decide(
+            &m.name,
+            verified.trust,
+            verified.signer.as_deref(),
+            &m.capabilities,
+        );
+        if !decision.allowed {
+            if verified.trust < self.inner.policy.minimum_trust {
+                return Err(package::PackageError::TrustTooLow {
+                    found: verified.trust,
+                    required: self.inner.policy.minimum_trust,
+                }
+                .into());
+            }
+            return Err(LoadError::Policy {
+                plugin: m.name.clone(),
+                rule: decision.rule,
+            }
+            .into());
+        }
+        let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
+        let incompatible = |d: &switchboard_sdk::manifest::Diagnostic| LoadError::Incompatible {
+            plugin: m.name.clone(),
+            code: ErrorCode::from_number(d.code.trim_start_matches("SB").parse().unwrap_or(1100)),
+            message: format!("{}: {}", d.field, d.message),
+            next_step: d.next_step.clone(),
+        };
+        if let Some(d) = check_manifest(m, &profile).iter().find(|d| d.is_error()) {
+            return Err(incompatible(d).into());
+        }
+        let library_name = path.join(&verified.library_path);
+        let checked = loader::check_bytes(&library_name, verified.library.clone())?;
+        if let Some(d) = check_embedded(m, checked.manifest()).first() {
+            return Err(incompatible(d).into());
+        }
+        Ok(VerifiedPlugin {
+            source: path.to_owned(),
+            package: verified,
+            checked,
+        })
+    }
+
+    /// Loads a package [`verify_package`](Host::verify_package) accepted: the verified bytes,
+    /// whatever happened to the file since.
+    pub fn load_verified(&self, verified: VerifiedPlugin) -> Result<PluginHandle, Error> {
+        let provenance = Provenance {
+            trust: verified.package.trust,
+            signer: verified.package.signer.clone(),
+        };
+        self.open_checked(&verified.source, verified.checked, provenance)
+    }
+
+    /// Verifies and loads the package at `path` (see [`verify_package`](Host::verify_package)).
+    pub fn load_package(&self, path: impl AsRef<Path>) -> Result<PluginHandle, Error> {
+        let verified = self.verify_package(path)?;
+        self.load_verified(verified)
+    }
+
+    fn open_checked(
+        &self,
+        path: &Path,
+        checked: loader::Checked,
+        provenance: Provenance,
+    ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
         let key = name_key(&name);
         if self
@@ -247,7 +433,8 @@ impl Host {
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let raw = loader::open(path, &checked, &self.inner.data_dir, services)?;
-        let instance = Instance::in_process(checked.section.manifest, path.to_owned(), raw);
+        let instance =
+            Instance::in_process(checked.section.manifest, path.to_owned(), raw, provenance);
         let mut plugins = self
             .inner
             .plugins

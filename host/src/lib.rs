@@ -32,6 +32,7 @@
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`LogRecord`] — what plugins log, routed by the host.
+//! - [`package`] — packages, signatures, trust levels; [`Policy`] — which packages load.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
 //!   [`LifecycleError`] — every one with a stable code and a next step.
 //!
@@ -51,6 +52,8 @@ mod host;
 mod instance;
 mod lifecycle;
 mod loader;
+pub mod package;
+mod policy;
 mod preflight;
 mod services;
 
@@ -64,9 +67,10 @@ pub use compat::{
     version_matches, HostProfile,
 };
 pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
-pub use host::{DangerousHostBuilder, Host, HostBuilder};
+pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use policy::{Decision, Policy};
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use services::LogRecord;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};

@@ -51,6 +51,16 @@ impl PluginHandle {
         self.instance.manifest()
     }
 
+    /// The trust level its package earned (`unsigned` for development loads).
+    pub fn trust(&self) -> crate::package::TrustLevel {
+        self.instance.provenance().trust
+    }
+
+    /// The key id that signed its package, if any.
+    pub fn signer(&self) -> Option<&str> {
+        self.instance.provenance().signer.as_deref()
+    }
+
     /// The file the plugin was loaded from.
     pub fn source(&self) -> &std::path::Path {
         self.instance.source()

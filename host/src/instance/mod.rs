@@ -16,6 +16,7 @@ use switchboard_sdk::abi::{RawPlugin, ResponseBuffer};
 use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
 use crate::error::{CallError, LifecycleError};
+use crate::host::Provenance;
 use crate::lifecycle::{State, Transition};
 
 pub use self::handle::{Command, PluginHandle, RawCommand};
@@ -65,6 +66,7 @@ struct Shared {
     state: AtomicU8,
     history: Mutex<Vec<Transition>>,
     backend: Backend,
+    provenance: Provenance,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -87,6 +89,7 @@ impl Instance {
         manifest: EmbeddedManifest,
         source: PathBuf,
         plugin: RawPlugin,
+        provenance: Provenance,
     ) -> Instance {
         Instance {
             shared: Arc::new(Shared {
@@ -101,6 +104,7 @@ impl Instance {
                     reason: None,
                 }]),
                 backend: Backend::InProcess(plugin),
+                provenance,
             }),
         }
     }
@@ -111,6 +115,10 @@ impl Instance {
 
     pub(crate) fn manifest(&self) -> &EmbeddedManifest {
         &self.shared.manifest
+    }
+
+    pub(crate) fn provenance(&self) -> &Provenance {
+        &self.shared.provenance
     }
 
     pub(crate) fn source(&self) -> &std::path::Path {

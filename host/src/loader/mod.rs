@@ -40,6 +40,12 @@ pub(crate) fn check(path: &Path) -> Result<Checked, LoadError> {
         path: path.to_owned(),
         source,
     })?;
+    check_bytes(path, bytes)
+}
+
+/// Checks library bytes already in memory (a verified package's library); `path` names them in
+/// messages.
+pub(crate) fn check_bytes(path: &Path, bytes: Vec<u8>) -> Result<Checked, LoadError> {
     let section = section::read(path, &bytes)?;
     compat::check_sdk_abi(&section.manifest)?;
     Ok(Checked { section, bytes })

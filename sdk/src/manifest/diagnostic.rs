@@ -150,6 +150,8 @@ pub mod codes {
     pub const INVALID_KIND: ErrorCode = ErrorCode::from_number(1020);
     /// A provided topic is outside the plugin's namespace.
     pub const TOPIC_NAMESPACE: ErrorCode = ErrorCode::from_number(1021);
+    /// A pinned file path or hash is malformed.
+    pub const INVALID_FILE_PATH: ErrorCode = ErrorCode::from_number(1023);
     /// A schema keyword this validator does not check (a warning).
     pub const UNCHECKED_KEYWORD: ErrorCode = ErrorCode::from_number(1022);
 

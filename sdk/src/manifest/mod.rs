@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::diagnostic::{codes, Diagnostic, Severity};
 use self::node::{LineIndex, Node};
+pub use self::validate::safe_relative_path;
 use crate::embedded::CommandDecl;
 
 /// The file name of a TOML manifest.
@@ -125,6 +126,9 @@ pub struct Manifest {
     /// The target triples it is built for (empty: the package's libraries say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// In a package: the sha256 (lower-case hex) of every other file, by path in the package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 fn default_kind() -> String {

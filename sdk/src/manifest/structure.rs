@@ -100,6 +100,7 @@ const ROOT: &[Field] = &[
     ),
     f("sandbox", Shape::Str),
     f("platforms", Shape::StrList),
+    f("files", Shape::Map(&Shape::Str)),
 ];
 
 pub(crate) fn check(root: &Node, index: &LineIndex<'_>, out: &mut Vec<Diagnostic>) {

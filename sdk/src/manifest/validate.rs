@@ -194,6 +194,17 @@ pub(crate) fn check_capability(request: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// Whether `path` is a safe path inside a package: relative, with no empty, `.` or `..` segments, no backslashes, no leading `/`.
+pub fn safe_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.contains(':')
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
 /// A target triple: three or four `-`-separated parts of lower-case letters, digits, `_`, `.`.
 fn valid_triple(t: &str) -> bool {
     let parts: Vec<&str> = t.split('-').collect();
@@ -388,6 +399,30 @@ pub(crate) fn check(m: &Manifest, root: &Node, index: &LineIndex<'_>, out: &mut 
                 &format!("limits.{name}"),
                 format!("`limits.{name}` is 0, which would refuse every call"),
                 "remove the limit or give a positive value",
+            );
+        }
+    }
+
+    for (path, hash) in &m.files {
+        let field = format!("files.{path}");
+        if !safe_relative_path(path) {
+            c.error(
+                codes::INVALID_FILE_PATH,
+                &field,
+                format!("`{path}` is not a relative path inside the package"),
+                "use `/`-separated relative paths without `..`, e.g. `lib/x86_64-unknown-linux-gnu/libweather.so`",
+            );
+        }
+        if hash.len() != 64
+            || !hash
+                .chars()
+                .all(|ch| ch.is_ascii_hexdigit() && !ch.is_ascii_uppercase())
+        {
+            c.error(
+                codes::INVALID_FILE_PATH,
+                &field,
+                format!("`{hash}` is not a lower-case hex sha256"),
+                "let `switchboard pack` write the file pins",
             );
         }
     }

@@ -1,0 +1,148 @@
+//! The package archive: a deterministic tar (sorted entries, fixed mtimes, modes and owners),
+//! zstd-compressed (ARCHITECTURE D8), and a defensive reader.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use switchboard_sdk::manifest::safe_relative_path;
+
+use super::error::PackageError;
+
+/// The fixed modification time of every entry (1 Jan 2000), so equal inputs give equal bytes.
+const MTIME: u64 = 946_684_800;
+/// The zstd level packages are written with.
+const LEVEL: i32 = 10;
+
+/// Caps that keep a hostile archive from exhausting memory or disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Most entries an archive may hold.
+    pub max_entries: usize,
+    /// Largest single entry, in bytes.
+    pub max_entry_bytes: u64,
+    /// Largest total of all entries, in bytes.
+    pub max_total_bytes: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_entries: 64,
+            max_entry_bytes: 128 << 20,
+            max_total_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Writes `files` (path → bytes) as a deterministic, zstd-compressed tar.
+pub(crate) fn write(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, PackageError> {
+    let io = |e: std::io::Error| PackageError::Io {
+        what: "writing the package".into(),
+        reason: e.to_string(),
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(MTIME);
+        header.set_username("").map_err(io)?;
+        header.set_groupname("").map_err(io)?;
+        tar.append_data(&mut header, path, bytes.as_slice())
+            .map_err(io)?;
+    }
+    let tar_bytes = tar.into_inner().map_err(io)?;
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(io)?;
+    encoder.include_checksum(true).map_err(io)?;
+    encoder.write_all(&tar_bytes).map_err(io)?;
+    encoder.finish().map_err(io)
+}
+
+/// Reads a package archive into memory, refusing anything but plain files at safe, unique
+/// paths, within `limits`.
+pub(crate) fn read(
+    compressed: &[u8],
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+    let decoder =
+        zstd::stream::Decoder::new(compressed).map_err(|e| PackageError::NotAPackage {
+            reason: format!("not zstd-compressed: {e}"),
+        })?;
+    // Never decompress more than the total cap (plus tar framing), whatever the headers say.
+    let bounded = decoder.take(limits.max_total_bytes + (limits.max_entries as u64 + 2) * 1024);
+    let mut archive = tar::Archive::new(bounded);
+    let entries = archive.entries().map_err(|e| PackageError::NotAPackage {
+        reason: e.to_string(),
+    })?;
+    let mut files = BTreeMap::new();
+    let mut total: u64 = 0;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| corrupt(&e))?;
+        if files.len() >= limits.max_entries {
+            return Err(PackageError::TooManyEntries {
+                limit: limits.max_entries,
+            });
+        }
+        let raw_path = entry.path_bytes().into_owned();
+        let path = String::from_utf8(raw_path).map_err(|_| PackageError::UnsafePath {
+            path: "(not UTF-8)".into(),
+        })?;
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                return Err(PackageError::LinkEntry { path });
+            }
+            other => {
+                return Err(PackageError::SpecialEntry {
+                    path,
+                    kind: format!("{other:?}"),
+                });
+            }
+        }
+        if path.starts_with('/') {
+            return Err(PackageError::AbsolutePath { path });
+        }
+        if !safe_relative_path(&path) {
+            return Err(PackageError::UnsafePath { path });
+        }
+        let size = entry.header().size().map_err(|e| corrupt(&e))?;
+        if size > limits.max_entry_bytes {
+            return Err(PackageError::TooLarge {
+                path,
+                limit: limits.max_entry_bytes,
+            });
+        }
+        total = total.saturating_add(size);
+        if total > limits.max_total_bytes {
+            return Err(PackageError::TooLarge {
+                path,
+                limit: limits.max_total_bytes,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        (&mut entry)
+            .take(size)
+            .read_to_end(&mut bytes)
+            .map_err(|e| corrupt(&e))?;
+        if bytes.len() as u64 != size {
+            return Err(PackageError::NotAPackage {
+                reason: format!("`{path}` is truncated"),
+            });
+        }
+        if files.insert(path.clone(), bytes).is_some() {
+            return Err(PackageError::DuplicateEntry { path });
+        }
+    }
+    Ok(files)
+}
+
+fn corrupt(e: &std::io::Error) -> PackageError {
+    PackageError::NotAPackage {
+        reason: e.to_string(),
+    }
+}

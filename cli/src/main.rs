@@ -36,6 +36,57 @@ enum Cmd {
         #[arg(long)]
         debug: bool,
     },
+    /// Generate a minisign key pair for signing packages.
+    Keygen {
+        /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// No password on the secret key (for CI; keep the file secret).
+        #[arg(long)]
+        unencrypted: bool,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a plugin crate and write its package, NAME-VERSION.sbpkg.
+    Pack {
+        /// The plugin crate (with plugin.toml beside Cargo.toml).
+        #[arg(default_value = ".")]
+        crate_dir: PathBuf,
+        /// Where to write the package.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign a package: writes PACKAGE.minisig.
+    Sign {
+        /// The package.
+        package: PathBuf,
+        /// The secret key (password from the terminal or SWITCHBOARD_KEY_PASSWORD).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Verify a package's signature and every file's hash; exits 0 only if all check out.
+    Verify {
+        /// The package.
+        package: PathBuf,
+        /// Also trust this public key (repeatable); the data dir's trust store is always used.
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        trust: Vec<PathBuf>,
+        /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the public keys this CLI trusts.
+    Trust {
+        #[command(subcommand)]
+        action: TrustCmd,
+        /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run every check that needs no plugin code on a plugin crate, plugin.toml or library.
     ///
     /// Exits 0 only when no check finds an error, so it can gate a plugin's CI.
@@ -55,6 +106,99 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCmd {
+    /// Trust a public key file.
+    Add {
+        /// A minisign .pub file.
+        key: PathBuf,
+    },
+    /// List trusted key ids.
+    List,
+}
+
+/// The data directory: `--data-dir`, else SWITCHBOARD_HOME, else the platform's data directory.
+fn data_dir(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("SWITCHBOARD_HOME").map(PathBuf::from))
+        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("switchboard")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/switchboard")))
+        .unwrap_or_else(|| PathBuf::from(".switchboard"))
+}
+
+fn authoring(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    use switchboard_cli::authoring as a;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cmd {
+        Cmd::Keygen { out: dir, unencrypted, json } => {
+            let id = a::keygen(&dir, unencrypted)?;
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "ok": true, "key_id": id, "secret_key": dir.join(a::SECRET_KEY_FILE), "public_key": dir.join(a::PUBLIC_KEY_FILE) }))?;
+            } else {
+                writeln!(out, "key {id}
+secret key: {} (keep it secret)
+public key: {}", dir.join(a::SECRET_KEY_FILE).display(), dir.join(a::PUBLIC_KEY_FILE).display())?;
+            }
+        }
+        Cmd::Pack { crate_dir, out: dir } => {
+            let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut progress: Box<dyn Write> = if quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stderr()) };
+            let path = a::pack(&crate_dir, &dir, &mut progress)?;
+            writeln!(out, "{}", path.display())?;
+        }
+        Cmd::Sign { package, key } => {
+            let sig = a::sign(&package, &key)?;
+            writeln!(out, "{}", sig.display())?;
+        }
+        Cmd::Verify { package, trust, data_dir: dir, json } => {
+            let (store, _) = a::trust_store(Some(&data_dir(dir)), &trust)?;
+            let report = a::verify(&package, &store)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_value(&report)?)?;
+            } else {
+                writeln!(out, "package {}", report.package.display())?;
+                if let Some(s) = &report.signer {
+                    writeln!(out, "signer  {s}")?;
+                }
+                if let Some(t) = &report.trust {
+                    writeln!(out, "trust   {t}")?;
+                }
+                for f in &report.files {
+                    writeln!(out, "  {} {}  sha256 {}", if f.ok { "✓" } else { "✗" }, f.path, f.actual)?;
+                }
+                if let Some(e) = &report.error {
+                    writeln!(out, "error[{}]: {}
+  next: {}", e["code"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""), e["next_step"].as_str().unwrap_or(""))?;
+                }
+                writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
+            }
+            return Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Cmd::Trust { action, data_dir: dir } => {
+            let dir = data_dir(dir);
+            match action {
+                TrustCmd::Add { key } => {
+                    let id = a::trust_add(&dir, &key)?;
+                    writeln!(out, "trusting key {id}")?;
+                }
+                TrustCmd::List => {
+                    let (_, ids) = a::trust_store(Some(&dir), &[])?;
+                    for id in ids {
+                        writeln!(out, "{id}")?;
+                    }
+                }
+            }
+        }
+        _ => unreachable_command()?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unreachable_command() -> anyhow::Result<()> {
+    anyhow::bail!("internal: command routed to the wrong handler")
 }
 
 fn main() -> ExitCode {
@@ -100,6 +244,13 @@ fn main() -> ExitCode {
                 Err(e) => report_error(&e, json),
             }
         }
+        cmd @ (Cmd::Keygen { .. } | Cmd::Pack { .. } | Cmd::Sign { .. } | Cmd::Verify { .. } | Cmd::Trust { .. }) => {
+            let json = matches!(cmd, Cmd::Keygen { json: true, .. } | Cmd::Verify { json: true, .. });
+            match authoring(cmd) {
+                Ok(code) => code,
+                Err(e) => report_error(&e, json),
+            }
+        }
         Cmd::Preflight {
             path,
             library,
@@ -133,9 +284,12 @@ fn preflight(
 }
 
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
-    let (code, next) = match e.downcast_ref::<switchboard_host::Error>() {
-        Some(h) => (h.code().to_string(), h.next_step()),
-        None => ("SB0001".to_string(), "see the message above".to_string()),
+    let (code, next) = if let Some(h) = e.downcast_ref::<switchboard_host::Error>() {
+        (h.code().to_string(), h.next_step())
+    } else if let Some(p) = e.downcast_ref::<switchboard_host::package::PackageError>() {
+        (p.code().to_string(), p.next_step())
+    } else {
+        ("SB0001".to_string(), "see the message above".to_string())
     };
     if json {
         println!(

@@ -102,6 +102,20 @@ fn expected_path(path: &str) -> Result<(), PackageError> {
     }
 }
 
+/// Reads only a package's manifest: the exact bytes a signature covers, and the parsed
+/// manifest. Checks nothing else (use [`verify`] before trusting anything in the package).
+pub fn read_manifest(package: &[u8], limits: &UnpackLimits) -> Result<(Vec<u8>, Manifest), PackageError> {
+    let mut files = archive::read(package, limits)?;
+    let bytes = files.remove(MANIFEST_FILE).ok_or(PackageError::NoManifest)?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| PackageError::InvalidManifest {
+        summary: "plugin.toml is not UTF-8".into(),
+    })?;
+    let manifest = Manifest::parse(&text, Format::Toml).map_err(|d| PackageError::InvalidManifest {
+        summary: d.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join("; "),
+    })?;
+    Ok((bytes, manifest))
+}
+
 /// One file's check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileCheck {

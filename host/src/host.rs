@@ -354,6 +354,21 @@ impl Host {
             &self.inner.limits,
         )?;
         let m = &verified.manifest;
+        // A package file named for one release must hold that release: a validly signed older
+        // release renamed to a newer one is a downgrade.
+        if let Some(stem) = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_suffix(&format!(".{}", package::EXTENSION)))
+        {
+            let expected = format!("{}-{}", m.name, m.version);
+            if stem != expected {
+                return Err(package::PackageError::Replayed {
+                    reason: format!("the file is named `{stem}` but holds `{expected}`"),
+                }
+                .into());
+            }
+        }
         let decision = self.inner.policy.decide(
             &m.name,
             verified.trust,
@@ -361,6 +376,9 @@ impl Host {
             &m.capabilities,
         );
         if !decision.allowed {
+            if verified.trust == TrustLevel::Unsigned {
+                return Err(package::PackageError::Unsigned.into());
+            }
             if verified.trust < self.inner.policy.minimum_trust {
                 return Err(package::PackageError::TrustTooLow {
                     found: verified.trust,

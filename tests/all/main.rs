@@ -3,4 +3,5 @@
 mod calls;
 mod lifecycle;
 mod loading;
+mod packages;
 mod preflight;

@@ -65,3 +65,120 @@ pub fn patched_copy(library: &Path, dir: &Path, from: &[u8], to: &[u8]) -> PathB
     std::fs::write(&out, bytes).expect("write patched copy");
     out
 }
+
+/// Packages built from the example plugins, keys, signatures, and hand-made hostile archives.
+pub mod packages {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    use switchboard_host::package::{self, build, write_archive};
+    use switchboard_host::{current_target, Manifest};
+    use switchboard_sdk::manifest::Format;
+
+    /// The workspace root.
+    pub fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// An example plugin's manifest (`examples/NAME/plugin.toml`).
+    pub fn manifest(name: &str) -> Manifest {
+        let text =
+            std::fs::read_to_string(workspace().join("examples").join(name).join("plugin.toml"))
+                .expect("example manifest");
+        Manifest::parse(&text, Format::Toml).expect("valid example manifest")
+    }
+
+    /// The files of an example plugin's package: its library for this target and a README.
+    pub fn files(name: &str) -> BTreeMap<String, Vec<u8>> {
+        let lib = super::library(name);
+        let file = lib
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        let mut files = BTreeMap::new();
+        files.insert(
+            format!("lib/{}/{file}", current_target()),
+            std::fs::read(&lib).expect("library"),
+        );
+        files.insert("README.md".into(), format!("# {name}\n").into_bytes());
+        files
+    }
+
+    /// Writes `bytes` as `dir/NAME-VERSION.sbpkg` and returns the path.
+    pub fn write(dir: &Path, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(file_name);
+        std::fs::write(&p, bytes).expect("write package");
+        p
+    }
+
+    /// Builds the example's package into `dir`; returns its path.
+    pub fn example_package(name: &str, dir: &Path) -> PathBuf {
+        let built = build(&manifest(name), &files(name)).expect("build");
+        write(dir, &built.file_name, &built.bytes)
+    }
+
+    /// A fresh unencrypted key pair in `dir` (through the CLI's keygen); returns the key dir.
+    pub fn keys(dir: &Path) -> PathBuf {
+        let k = dir.join(format!("keys-{}", std::process::id()));
+        switchboard_cli::authoring::keygen(&k, true).expect("keygen");
+        k
+    }
+
+    /// Signs `package` with the key in `keys` (through the CLI's sign).
+    pub fn sign(package: &Path, keys: &Path) -> PathBuf {
+        switchboard_cli::authoring::sign(package, &keys.join("switchboard.key")).expect("sign")
+    }
+
+    /// The public key text in `keys`.
+    pub fn public_key(keys: &Path) -> String {
+        std::fs::read_to_string(keys.join("switchboard.pub")).expect("pub")
+    }
+
+    /// Rewrites a package's archive with `edit` applied to its files (no re-pinning).
+    pub fn repack(path: &Path, edit: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) {
+        let bytes = std::fs::read(path).expect("read");
+        let mut files = package::unpack(&bytes, &Default::default()).expect("unpack");
+        edit(&mut files);
+        std::fs::write(path, write_archive(&files).expect("archive")).expect("write");
+    }
+
+    /// One raw tar entry for hostile archives.
+    #[derive(Debug)]
+    pub struct Raw<'a> {
+        /// The path bytes, written as is.
+        pub path: &'a str,
+        /// The entry type.
+        pub kind: tar::EntryType,
+        /// The contents.
+        pub data: &'a [u8],
+        /// The link target, for links.
+        pub link: &'a str,
+    }
+
+    /// A zstd-compressed tar of raw entries, bypassing every check a builder would make.
+    pub fn raw_archive(entries: &[Raw<'_>]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            {
+                let name = &mut h.as_old_mut().name;
+                name.fill(0);
+                name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+                let link = &mut h.as_old_mut().linkname;
+                link.fill(0);
+                link[..e.link.len()].copy_from_slice(e.link.as_bytes());
+            }
+            h.set_entry_type(e.kind);
+            h.set_size(e.data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append(&h, e.data).expect("append");
+        }
+        let t = tar.into_inner().expect("tar");
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).expect("zstd");
+        enc.write_all(&t).expect("zstd write");
+        enc.finish().expect("zstd finish")
+    }
+}

@@ -11,7 +11,7 @@ use super::error::PackageError;
 /// The fixed modification time of every entry (1 Jan 2000), so equal inputs give equal bytes.
 const MTIME: u64 = 946_684_800;
 /// The zstd level packages are written with.
-const LEVEL: i32 = 10;
+const LEVEL: i32 = 3;
 
 /// Caps that keep a hostile archive from exhausting memory or disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

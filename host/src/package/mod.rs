@@ -88,6 +88,21 @@ pub fn build(
     })
 }
 
+/// Writes exactly these files as a package archive — deterministic tar, zstd — without pinning
+/// or checking anything. [`build`] is what authors want; this is for tools and tests.
+pub fn write_archive(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, PackageError> {
+    archive::write(files)
+}
+
+/// Unpacks a package archive into memory with the defensive checks and `limits`, without
+/// verifying signatures or hashes.
+pub fn unpack(
+    package: &[u8],
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+    archive::read(package, limits)
+}
+
 /// Whether `path` is a file a package may contain.
 fn expected_path(path: &str) -> Result<(), PackageError> {
     let ok = DOCUMENT_FILES.contains(&path)
@@ -104,15 +119,26 @@ fn expected_path(path: &str) -> Result<(), PackageError> {
 
 /// Reads only a package's manifest: the exact bytes a signature covers, and the parsed
 /// manifest. Checks nothing else (use [`verify`] before trusting anything in the package).
-pub fn read_manifest(package: &[u8], limits: &UnpackLimits) -> Result<(Vec<u8>, Manifest), PackageError> {
+pub fn read_manifest(
+    package: &[u8],
+    limits: &UnpackLimits,
+) -> Result<(Vec<u8>, Manifest), PackageError> {
     let mut files = archive::read(package, limits)?;
-    let bytes = files.remove(MANIFEST_FILE).ok_or(PackageError::NoManifest)?;
+    let bytes = files
+        .remove(MANIFEST_FILE)
+        .ok_or(PackageError::NoManifest)?;
     let text = String::from_utf8(bytes.clone()).map_err(|_| PackageError::InvalidManifest {
         summary: "plugin.toml is not UTF-8".into(),
     })?;
-    let manifest = Manifest::parse(&text, Format::Toml).map_err(|d| PackageError::InvalidManifest {
-        summary: d.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join("; "),
-    })?;
+    let manifest =
+        Manifest::parse(&text, Format::Toml).map_err(|d| PackageError::InvalidManifest {
+            summary: d
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
     Ok((bytes, manifest))
 }
 

@@ -44,18 +44,30 @@ pub fn keygen(out: &Path, unencrypted: bool) -> Result<String> {
     let pk_path = out.join(PUBLIC_KEY_FILE);
     for p in [&sk_path, &pk_path] {
         if p.exists() {
-            bail!("{} exists; refusing to overwrite a key (move it away first)", p.display());
+            bail!(
+                "{} exists; refusing to overwrite a key (move it away first)",
+                p.display()
+            );
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (kp, label) = if unencrypted {
-        (minisign::KeyPair::generate_unencrypted_keypair()?, "unencrypted")
+        (
+            minisign::KeyPair::generate_unencrypted_keypair()?,
+            "unencrypted",
+        )
     } else {
         let pw = password("Password for the new key: ", true)?;
-        (minisign::KeyPair::generate_encrypted_keypair(Some(pw))?, "encrypted")
+        (
+            minisign::KeyPair::generate_encrypted_keypair(Some(pw))?,
+            "encrypted",
+        )
     };
     let pk_text = kp.pk.to_box()?.to_string();
-    let sk_text = kp.sk.to_box(Some(&format!("switchboard secret key ({label})")))?.to_string();
+    let sk_text = kp
+        .sk
+        .to_box(Some(&format!("switchboard secret key ({label})")))?
+        .to_string();
     write_new(&sk_path, sk_text.as_bytes(), 0o600)?;
     write_new(&pk_path, pk_text.as_bytes(), 0o644)?;
     key_id_of_public_key(&pk_text).map_err(|e| anyhow!(e))
@@ -81,25 +93,38 @@ fn build_library(crate_dir: &Path, name: &str, progress: &mut dyn Write) -> Resu
     writeln!(progress, "building {name} (cargo build --release)…")?;
     let mut child = Command::new(cargo)
         .current_dir(crate_dir)
-        .args(["build", "--release", "--lib", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--lib",
+            "--message-format=json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot run cargo")?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no cargo output"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no cargo output"))?;
     let suffix = std::env::consts::DLL_SUFFIX;
     let mut library = None;
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
         let is_cdylib = msg["target"]["kind"]
             .as_array()
             .is_some_and(|k| k.iter().any(|k| k == "cdylib"));
-        if !is_cdylib || msg["target"]["name"].as_str().map(|n| n.replace('-', "_")) != Some(name.replace('-', "_")) {
+        if !is_cdylib
+            || msg["target"]["name"].as_str().map(|n| n.replace('-', "_"))
+                != Some(name.replace('-', "_"))
+        {
             continue;
         }
         if let Some(files) = msg["filenames"].as_array() {
@@ -114,7 +139,11 @@ fn build_library(crate_dir: &Path, name: &str, progress: &mut dyn Write) -> Resu
     if !status.success() {
         bail!("cargo build failed ({status})");
     }
-    library.ok_or_else(|| anyhow!("the crate built no cdylib named `{name}`; set `crate-type = [\"cdylib\"]` in [lib]"))
+    library.ok_or_else(|| {
+        anyhow!(
+            "the crate built no cdylib named `{name}`; set `crate-type = [\"cdylib\"]` in [lib]"
+        )
+    })
 }
 
 /// `switchboard pack [CRATE_DIR] --out DIR`: builds the crate, pins every file in the manifest
@@ -124,13 +153,19 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &mut dyn Write) -> Result<Pa
         .canonicalize()
         .with_context(|| format!("cannot find the crate at {}", crate_dir.display()))?;
     let manifest_path = crate_dir.join(MANIFEST_FILE);
-    let source = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read {} (run `switchboard preflight` for details)", manifest_path.display()))?;
+    let source = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "cannot read {} (run `switchboard preflight` for details)",
+            manifest_path.display()
+        )
+    })?;
     let manifest = Manifest::parse(&source, Format::Toml).map_err(|d| {
         anyhow!(
             "{} is invalid:\n{}",
             manifest_path.display(),
-            d.iter().map(|d| format!("  {d}\n    next: {}", d.next_step)).collect::<String>()
+            d.iter()
+                .map(|d| format!("  {d}\n    next: {}", d.next_step))
+                .collect::<String>()
         )
     })?;
     let library = build_library(crate_dir, &manifest.name, progress)?;
@@ -148,19 +183,25 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &mut dyn Write) -> Result<Pa
         if p.is_file() {
             files.insert((*doc).to_owned(), std::fs::read(&p)?);
         } else {
-            writeln!(progress, "note: no {doc} in {}; the package goes without it", crate_dir.display())?;
+            writeln!(
+                progress,
+                "note: no {doc} in {}; the package goes without it",
+                crate_dir.display()
+            )?;
         }
     }
     let built = package::build(&manifest, &files)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join(&built.file_name);
-    std::fs::write(&path, &built.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, &built.bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
 /// Reads a package's manifest bytes (what a signature covers), and its name and version.
 fn package_manifest(package_path: &Path) -> Result<(Vec<u8>, String, String)> {
-    let bytes = std::fs::read(package_path).with_context(|| format!("cannot read {}", package_path.display()))?;
+    let bytes = std::fs::read(package_path)
+        .with_context(|| format!("cannot read {}", package_path.display()))?;
     let (manifest_bytes, manifest) = package::read_manifest(&bytes, &UnpackLimits::default())?;
     Ok((manifest_bytes, manifest.name, manifest.version))
 }
@@ -181,7 +222,8 @@ fn is_encrypted(secret_key_text: &str) -> Result<bool> {
 /// `switchboard sign PACKAGE --key FILE`: writes `PACKAGE.minisig`. Returns its path.
 pub fn sign(package_path: &Path, key: &Path) -> Result<PathBuf> {
     let (manifest, name, version) = package_manifest(package_path)?;
-    let sk_text = std::fs::read_to_string(key).with_context(|| format!("cannot read key {}", key.display()))?;
+    let sk_text = std::fs::read_to_string(key)
+        .with_context(|| format!("cannot read key {}", key.display()))?;
     let sk_box = minisign::SecretKeyBox::from_string(&sk_text)?;
     let sk = if is_encrypted(&sk_text)? {
         sk_box.into_secret_key(Some(password("Password for the key: ", false)?))
@@ -192,26 +234,44 @@ pub fn sign(package_path: &Path, key: &Path) -> Result<PathBuf> {
     let pk = minisign::PublicKey::from_secret_key(&sk)?;
     let trusted = release_comment(&name, &version, &manifest);
     let untrusted = format!("switchboard signature {PUBLIC_KEY_MARK}{}", pk.to_base64());
-    let sig = minisign::sign(Some(&pk), &sk, manifest.as_slice(), Some(&trusted), Some(&untrusted))?;
+    let sig = minisign::sign(
+        Some(&pk),
+        &sk,
+        manifest.as_slice(),
+        Some(&trusted),
+        Some(&untrusted),
+    )?;
     let mut out = package_path.as_os_str().to_owned();
     out.push(".minisig");
     let out = PathBuf::from(out);
-    std::fs::write(&out, sig.to_string()).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(&out, sig.to_string())
+        .with_context(|| format!("cannot write {}", out.display()))?;
     Ok(out)
 }
 
 /// The CLI's trust store: the keys under `DATA_DIR/trusted-keys/*.pub`, plus `extra` key files.
-pub fn trust_store(data_dir: Option<&Path>, extra: &[PathBuf]) -> Result<(TrustStore, Vec<String>)> {
+pub fn trust_store(
+    data_dir: Option<&Path>,
+    extra: &[PathBuf],
+) -> Result<(TrustStore, Vec<String>)> {
     let mut texts = Vec::new();
     if let Some(dir) = data_dir.map(|d| d.join(TRUST_DIR)).filter(|d| d.is_dir()) {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
         entries.sort();
-        for p in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "pub")) {
+        for p in entries
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "pub"))
+        {
             texts.push(std::fs::read_to_string(&p)?);
         }
     }
     for p in extra {
-        texts.push(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?);
+        texts.push(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        );
     }
     let mut store = TrustStore::new();
     let mut ids = Vec::new();
@@ -223,8 +283,10 @@ pub fn trust_store(data_dir: Option<&Path>, extra: &[PathBuf]) -> Result<(TrustS
 
 /// `switchboard trust add KEY.pub`: copies the key into the trust store. Returns its key id.
 pub fn trust_add(data_dir: &Path, key: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
-    let id = key_id_of_public_key(&text).map_err(|e| anyhow!("{} is not a minisign public key: {e}", key.display()))?;
+    let text =
+        std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let id = key_id_of_public_key(&text)
+        .map_err(|e| anyhow!("{} is not a minisign public key: {e}", key.display()))?;
     let dir = data_dir.join(TRUST_DIR);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("{id}.pub")), text)?;
@@ -250,7 +312,8 @@ pub struct VerifyReport {
 
 /// `switchboard verify PACKAGE [--trust KEY.pub]...`.
 pub fn verify(package_path: &Path, store: &TrustStore) -> Result<VerifyReport> {
-    let bytes = std::fs::read(package_path).with_context(|| format!("cannot read {}", package_path.display()))?;
+    let bytes = std::fs::read(package_path)
+        .with_context(|| format!("cannot read {}", package_path.display()))?;
     let sidecar = |ext: &str| {
         let mut p = package_path.as_os_str().to_owned();
         p.push(ext);
@@ -258,7 +321,14 @@ pub fn verify(package_path: &Path, store: &TrustStore) -> Result<VerifyReport> {
     };
     let signature = sidecar(".minisig");
     let cert = sidecar(".cert");
-    let result = package::verify(&bytes, signature.as_deref(), cert.as_deref(), store, current_target(), &UnpackLimits::default());
+    let result = package::verify(
+        &bytes,
+        signature.as_deref(),
+        cert.as_deref(),
+        store,
+        current_target(),
+        &UnpackLimits::default(),
+    );
     Ok(match result {
         Ok(v) => {
             let signed = v.signer.is_some();
@@ -280,7 +350,9 @@ pub fn verify(package_path: &Path, store: &TrustStore) -> Result<VerifyReport> {
             signer: None,
             trust: None,
             files: Vec::new(),
-            error: Some(serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() })),
+            error: Some(
+                serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() }),
+            ),
         },
     })
 }

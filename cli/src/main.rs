@@ -124,7 +124,9 @@ fn data_dir(given: Option<PathBuf>) -> PathBuf {
     given
         .or_else(|| std::env::var_os("SWITCHBOARD_HOME").map(PathBuf::from))
         .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("switchboard")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/switchboard")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/switchboard"))
+        })
         .unwrap_or_else(|| PathBuf::from(".switchboard"))
 }
 
@@ -133,19 +135,39 @@ fn authoring(cmd: Cmd) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cmd {
-        Cmd::Keygen { out: dir, unencrypted, json } => {
+        Cmd::Keygen {
+            out: dir,
+            unencrypted,
+            json,
+        } => {
             let id = a::keygen(&dir, unencrypted)?;
             if json {
-                writeln!(out, "{}", serde_json::json!({ "ok": true, "key_id": id, "secret_key": dir.join(a::SECRET_KEY_FILE), "public_key": dir.join(a::PUBLIC_KEY_FILE) }))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "ok": true, "key_id": id, "secret_key": dir.join(a::SECRET_KEY_FILE), "public_key": dir.join(a::PUBLIC_KEY_FILE) })
+                )?;
             } else {
-                writeln!(out, "key {id}
+                writeln!(
+                    out,
+                    "key {id}
 secret key: {} (keep it secret)
-public key: {}", dir.join(a::SECRET_KEY_FILE).display(), dir.join(a::PUBLIC_KEY_FILE).display())?;
+public key: {}",
+                    dir.join(a::SECRET_KEY_FILE).display(),
+                    dir.join(a::PUBLIC_KEY_FILE).display()
+                )?;
             }
         }
-        Cmd::Pack { crate_dir, out: dir } => {
+        Cmd::Pack {
+            crate_dir,
+            out: dir,
+        } => {
             let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let mut progress: Box<dyn Write> = if quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stderr()) };
+            let mut progress: Box<dyn Write> = if quiet {
+                Box::new(std::io::sink())
+            } else {
+                Box::new(std::io::stderr())
+            };
             let path = a::pack(&crate_dir, &dir, &mut progress)?;
             writeln!(out, "{}", path.display())?;
         }
@@ -153,7 +175,12 @@ public key: {}", dir.join(a::SECRET_KEY_FILE).display(), dir.join(a::PUBLIC_KEY_
             let sig = a::sign(&package, &key)?;
             writeln!(out, "{}", sig.display())?;
         }
-        Cmd::Verify { package, trust, data_dir: dir, json } => {
+        Cmd::Verify {
+            package,
+            trust,
+            data_dir: dir,
+            json,
+        } => {
             let (store, _) = a::trust_store(Some(&data_dir(dir)), &trust)?;
             let report = a::verify(&package, &store)?;
             if json {
@@ -167,17 +194,36 @@ public key: {}", dir.join(a::SECRET_KEY_FILE).display(), dir.join(a::PUBLIC_KEY_
                     writeln!(out, "trust   {t}")?;
                 }
                 for f in &report.files {
-                    writeln!(out, "  {} {}  sha256 {}", if f.ok { "✓" } else { "✗" }, f.path, f.actual)?;
+                    writeln!(
+                        out,
+                        "  {} {}  sha256 {}",
+                        if f.ok { "✓" } else { "✗" },
+                        f.path,
+                        f.actual
+                    )?;
                 }
                 if let Some(e) = &report.error {
-                    writeln!(out, "error[{}]: {}
-  next: {}", e["code"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""), e["next_step"].as_str().unwrap_or(""))?;
+                    writeln!(
+                        out,
+                        "error[{}]: {}
+  next: {}",
+                        e["code"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or(""),
+                        e["next_step"].as_str().unwrap_or("")
+                    )?;
                 }
                 writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
             }
-            return Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
-        Cmd::Trust { action, data_dir: dir } => {
+        Cmd::Trust {
+            action,
+            data_dir: dir,
+        } => {
             let dir = data_dir(dir);
             match action {
                 TrustCmd::Add { key } => {
@@ -244,8 +290,15 @@ fn main() -> ExitCode {
                 Err(e) => report_error(&e, json),
             }
         }
-        cmd @ (Cmd::Keygen { .. } | Cmd::Pack { .. } | Cmd::Sign { .. } | Cmd::Verify { .. } | Cmd::Trust { .. }) => {
-            let json = matches!(cmd, Cmd::Keygen { json: true, .. } | Cmd::Verify { json: true, .. });
+        cmd @ (Cmd::Keygen { .. }
+        | Cmd::Pack { .. }
+        | Cmd::Sign { .. }
+        | Cmd::Verify { .. }
+        | Cmd::Trust { .. }) => {
+            let json = matches!(
+                cmd,
+                Cmd::Keygen { json: true, .. } | Cmd::Verify { json: true, .. }
+            );
             match authoring(cmd) {
                 Ok(code) => code,
                 Err(e) => report_error(&e, json),

@@ -76,3 +76,85 @@ fn preflight_rejects_a_malformed_host_api_as_a_coded_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NAME@VERSION"));
 }
+
+#[test]
+fn author_round_trip_keygen_pack_sign_verify_then_load() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let run = |args: &[&str]| {
+        let out = switchboard()
+            .args(args)
+            // The outer `cargo test` holds the lock on target/; build beside it.
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["keygen", "--out", keys.to_str().unwrap(), "--unencrypted"]);
+    let out_dir = dir.path().join("out");
+    let printed = run(&[
+        "pack",
+        root.join("examples/hello").to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let package = printed.lines().last().unwrap().to_owned();
+    assert!(package.ends_with("hello-0.1.0.sbpkg"), "{printed}");
+    let first = std::fs::read(&package).unwrap();
+    let again = run(&[
+        "pack",
+        root.join("examples/hello").to_str().unwrap(),
+        "--out",
+        dir.path().join("again").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(again.lines().last().unwrap()).unwrap(),
+        first,
+        "pack is reproducible"
+    );
+
+    run(&[
+        "sign",
+        &package,
+        "--key",
+        keys.join("switchboard.key").to_str().unwrap(),
+    ]);
+    let report = run(&[
+        "verify",
+        &package,
+        "--trust",
+        keys.join("switchboard.pub").to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["trust"], "verified");
+
+    // Keygen refuses to overwrite.
+    let again = switchboard()
+        .args(["keygen", "--out", keys.to_str().unwrap(), "--unencrypted"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+
+    // The signed package loads into a host that trusts the key.
+    let mut b = switchboard_host::Host::builder();
+    b.data_dir(dir.path().join("host"))
+        .host_api("switchboard-demo", "0.1.0");
+    b.trust(std::fs::read_to_string(keys.join("switchboard.pub")).unwrap());
+    let host = b.build().unwrap();
+    let hello = host.load_package(&package).unwrap();
+    hello.start().unwrap();
+    assert_eq!(hello.trust().as_str(), "verified");
+    let greet = hello.command::<String, String>("greet").unwrap();
+    assert_eq!(greet.call(&"Ada".to_string()).unwrap(), "Hello, Ada!");
+}

@@ -345,7 +345,7 @@ impl Host {
         };
         let signature = sidecar(".minisig")?;
         let certification = sidecar(".cert")?;
-        let verified = package::verify(
+        let mut verified = package::verify(
             &bytes,
             signature.as_deref(),
             certification.as_deref(),
@@ -403,7 +403,7 @@ impl Host {
             return Err(incompatible(d).into());
         }
         let library_name = path.join(&verified.library_path);
-        let checked = loader::check_bytes(&library_name, verified.library.clone())?;
+        let checked = loader::check_bytes(&library_name, std::mem::take(&mut verified.library))?;
         if let Some(d) = check_embedded(m, checked.manifest()).first() {
             return Err(incompatible(d).into());
         }

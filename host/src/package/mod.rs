@@ -172,7 +172,8 @@ pub struct VerifiedPackage {
     pub files: Vec<FileCheck>,
     /// The path of the library for this target.
     pub library_path: String,
-    /// The library's verified bytes: what gets loaded.
+    /// The library's verified bytes: what gets loaded. (Moved out, and so empty, once the
+    /// host has taken them to load.)
     pub library: Vec<u8>,
 }
 

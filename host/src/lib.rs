@@ -30,8 +30,14 @@
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - [`sdk_abi_compatible`] — compatibility rules.
 //! - [`LogRecord`] — what plugins log, routed by the host.
+//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`Release`], [`Dependency`],
+//!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
+//!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
+//!   `switchboard tree`; [`Lockfile`], [`LockedPlugin`], [`Provenance`], [`TrustLevel`],
+//!   [`LockChange`], [`LOCKFILE_NAME`] — `switchboard.lock`.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
-//!   [`LifecycleError`] — every one with a stable code and a next step.
+//!   [`LifecycleError`], [`ResolveError`] (with [`IndexError`]) — every one with a stable code
+//!   and a next step.
 //!
 //! # What in-process plugins can do
 //!
@@ -49,6 +55,7 @@ mod host;
 mod instance;
 mod lifecycle;
 mod loader;
+mod resolve;
 mod services;
 
 /// The README's examples, compiled and run as doctests.
@@ -57,9 +64,16 @@ mod services;
 pub struct ReadmeDoctests;
 
 pub use compat::sdk_abi_compatible;
-pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
+pub use error::{
+    CallError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
+};
 pub use host::{DangerousHostBuilder, Host, HostBuilder};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use resolve::{
+    Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
+    MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, TrustLevel,
+    LOCKFILE_NAME,
+};
 pub use services::LogRecord;
 pub use switchboard_sdk::{ErrorCode, Health, Level};

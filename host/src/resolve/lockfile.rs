@@ -1,0 +1,514 @@
+//! `switchboard.lock`: what was resolved, where it came from and how far it was trusted, so
+//! the next install makes the same choices — and `--locked` can refuse any other.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use super::graph::{GraphNode, InstalledGraph};
+use super::solve::{Resolution, ResolvedPlugin};
+use crate::error::ResolveError;
+
+/// The lockfile's conventional file name.
+pub const LOCKFILE_NAME: &str = "switchboard.lock";
+
+const HEADER: &str = "# switchboard.lock: written by Switchboard from a resolution. Do not edit.\n\n";
+
+/// How far a package was trusted when it was locked (ARCHITECTURE D8).
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::TrustLevel;
+///
+/// assert!(TrustLevel::Verified > TrustLevel::SelfSigned);
+/// assert_eq!(TrustLevel::SelfSigned.to_string(), "self-signed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TrustLevel {
+    /// No signature.
+    Unsigned,
+    /// A valid signature by a key the host does not know.
+    SelfSigned,
+    /// Signed by a key the host trusts or the registry binds to the publisher.
+    Verified,
+    /// Reviewed and countersigned by the registry.
+    Certified,
+}
+
+impl fmt::Display for TrustLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrustLevel::Unsigned => "unsigned",
+            TrustLevel::SelfSigned => "self-signed",
+            TrustLevel::Verified => "verified",
+            TrustLevel::Certified => "certified",
+        })
+    }
+}
+
+/// Where a resolved plugin comes from and how far it is trusted — what the lockfile records
+/// beside the resolution itself.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Provenance, TrustLevel};
+///
+/// let p = Provenance::new("registry+https://plugins.example", TrustLevel::Verified)
+///     .with_signer("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3");
+/// assert!(p.signer.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Provenance {
+    /// The source, e.g. `registry+https://…` or `path+/srv/plugins`.
+    pub source: String,
+    /// The id of the key that signed the package, if signed.
+    pub signer: Option<String>,
+    /// The trust level at lock time.
+    pub trust: TrustLevel,
+}
+
+impl Provenance {
+    /// An unsigned-or-not source with no signer recorded.
+    pub fn new(source: impl Into<String>, trust: TrustLevel) -> Self {
+        Provenance {
+            source: source.into(),
+            signer: None,
+            trust,
+        }
+    }
+
+    /// Records the signer's key id.
+    pub fn with_signer(mut self, key_id: impl Into<String>) -> Self {
+        self.signer = Some(key_id.into());
+        self
+    }
+}
+
+/// One plugin in the lockfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockedPlugin {
+    /// The plugin's name.
+    pub name: String,
+    /// The locked version.
+    pub version: Version,
+    /// Where it came from.
+    pub source: String,
+    /// The package checksum.
+    pub checksum: String,
+    /// The id of the key that signed it, if signed.
+    pub signer: Option<String>,
+    /// The trust level when it was locked.
+    pub trust: TrustLevel,
+    /// The plugins it depends on in this lockfile, sorted (optional ones included).
+    pub dependencies: Vec<String>,
+    /// Which of `dependencies` are optional, sorted.
+    pub optional_dependencies: Vec<String>,
+}
+
+/// The resolved set of plugins, reproducibly: sorted by name, so the same resolution always
+/// writes the same bytes.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Dependency, Lockfile, MemoryIndex, Provenance, Release, Resolver,
+///     TrustLevel};
+///
+/// let mut index = MemoryIndex::new();
+/// index.add("hello", Release::new("1.0.0".parse().unwrap(), "sha256:01"));
+/// let resolution = Resolver::new(&index).resolve(&[Dependency::new("hello", "*".parse().unwrap())])?;
+/// let lock = Lockfile::from_resolution(&resolution, |_| {
+///     Provenance::new("registry+https://plugins.example", TrustLevel::Verified)
+/// });
+/// let text = lock.to_toml();
+/// assert!(text.contains("name = \"hello\""));
+/// assert_eq!(Lockfile::parse(&text)?, lock);
+/// # Ok::<(), switchboard_host::ResolveError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lockfile {
+    plugins: BTreeMap<String, LockedPlugin>,
+}
+
+/// The TOML shape, version 1.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    version: i64,
+    #[serde(default, rename = "plugin")]
+    plugins: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Entry {
+    name: String,
+    version: String,
+    source: String,
+    checksum: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signer: Option<String>,
+    trust: TrustLevel,
+    #[serde(default)]
+    dependencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    optional_dependencies: Vec<String>,
+}
+
+impl Lockfile {
+    /// A lockfile for `resolution`, asking `provenance` where each plugin comes from.
+    pub fn from_resolution(
+        resolution: &Resolution,
+        mut provenance: impl FnMut(&ResolvedPlugin) -> Provenance,
+    ) -> Self {
+        let plugins = resolution
+            .plugins()
+            .map(|p| {
+                let Provenance {
+                    source,
+                    signer,
+                    trust,
+                } = provenance(p);
+                let locked = LockedPlugin {
+                    name: p.name.clone(),
+                    version: p.version().clone(),
+                    source,
+                    checksum: p.release.checksum.clone(),
+                    signer,
+                    trust,
+                    dependencies: p.dependencies.clone(),
+                    optional_dependencies: p.optional_dependencies.clone(),
+                };
+                (p.name.clone(), locked)
+            })
+            .collect();
+        Lockfile { plugins }
+    }
+
+    /// Every locked plugin, by name.
+    pub fn plugins(&self) -> impl Iterator<Item = &LockedPlugin> {
+        self.plugins.values()
+    }
+
+    /// The locked plugin `name`.
+    pub fn get(&self, name: &str) -> Option<&LockedPlugin> {
+        self.plugins.get(name)
+    }
+
+    /// The number of locked plugins.
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// Whether nothing is locked.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Parses a lockfile.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::LockfileVersion`] for a format version other than 1,
+    /// [`ResolveError::LockfileParse`] (with line and column) for anything else malformed, and
+    /// [`ResolveError::DuplicatePlugin`] when a plugin appears twice.
+    pub fn parse(text: &str) -> Result<Self, ResolveError> {
+        let parse_error = |e: toml::de::Error| ResolveError::LockfileParse {
+            reason: e.to_string().trim_end().to_owned(),
+        };
+        let found = toml::from_str::<VersionOnly>(text)
+            .map_err(parse_error)?
+            .version;
+        match found {
+            Some(1) => {}
+            Some(found) => return Err(ResolveError::LockfileVersion { found }),
+            None => {
+                return Err(ResolveError::LockfileParse {
+                    reason: "missing `version = 1` at the top".into(),
+                })
+            }
+        }
+        let document: Document = toml::from_str(text).map_err(parse_error)?;
+        let mut plugins = BTreeMap::new();
+        for entry in document.plugins {
+            let version = entry.version.parse::<Version>().map_err(|e| {
+                ResolveError::LockfileParse {
+                    reason: format!("`{}` has version `{}`: {e}", entry.name, entry.version),
+                }
+            })?;
+            let mut dependencies = entry.dependencies;
+            dependencies.sort_unstable();
+            let mut optional_dependencies = entry.optional_dependencies;
+            optional_dependencies.sort_unstable();
+            let plugin = LockedPlugin {
+                name: entry.name.clone(),
+                version,
+                source: entry.source,
+                checksum: entry.checksum,
+                signer: entry.signer,
+                trust: entry.trust,
+                dependencies,
+                optional_dependencies,
+            };
+            if plugins.insert(entry.name.clone(), plugin).is_some() {
+                return Err(ResolveError::DuplicatePlugin { name: entry.name });
+            }
+        }
+        Ok(Lockfile { plugins })
+    }
+
+    /// The lockfile as TOML. Equal lockfiles give identical bytes.
+    pub fn to_toml(&self) -> String {
+        let document = Document {
+            version: 1,
+            plugins: self
+                .plugins
+                .values()
+                .map(|p| Entry {
+                    name: p.name.clone(),
+                    version: p.version.to_string(),
+                    source: p.source.clone(),
+                    checksum: p.checksum.clone(),
+                    signer: p.signer.clone(),
+                    trust: p.trust,
+                    dependencies: p.dependencies.clone(),
+                    optional_dependencies: p.optional_dependencies.clone(),
+                })
+                .collect(),
+        };
+        // Strings, integers and lists of strings always serialize.
+        let body = toml::to_string(&document).unwrap_or_default();
+        format!("{HEADER}{body}")
+    }
+
+    /// Reads and parses the lockfile at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::LockfileIo`] when it cannot be read; otherwise as [`parse`](Self::parse).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, ResolveError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ResolveError::LockfileIo {
+            path: path.to_owned(),
+            source,
+        })?;
+        Lockfile::parse(&text)
+    }
+
+    /// Writes the lockfile to `path` through a temporary file in the same directory, so a
+    /// crash leaves the old lockfile or the new one, never half of one.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::LockfileIo`] when it cannot be written.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ResolveError> {
+        let path = path.as_ref();
+        let io = |source| ResolveError::LockfileIo {
+            path: path.to_owned(),
+            source,
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, self.to_toml()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// The installed graph these plugins form.
+    ///
+    /// # Errors
+    ///
+    /// As [`InstalledGraph::new`]: a dependency that is not locked, or a cycle.
+    pub fn graph(&self) -> Result<InstalledGraph, ResolveError> {
+        InstalledGraph::new(self.plugins().map(|p| {
+            let mut node = GraphNode::new(p.name.clone(), p.version.clone());
+            for d in &p.dependencies {
+                node = if p.optional_dependencies.contains(d) {
+                    node.with_optional_dependency(d.clone())
+                } else {
+                    node.with_dependency(d.clone())
+                };
+            }
+            node
+        }))
+    }
+
+    /// What would change going from this lockfile to `new`, sorted by plugin name.
+    pub fn changes_to(&self, new: &Lockfile) -> Vec<LockChange> {
+        let mut changes = Vec::new();
+        let names: std::collections::BTreeSet<&String> =
+            self.plugins.keys().chain(new.plugins.keys()).collect();
+        for name in names {
+            match (self.plugins.get(name), new.plugins.get(name)) {
+                (Some(old), None) => changes.push(LockChange::Removed {
+                    name: name.clone(),
+                    version: old.version.clone(),
+                }),
+                (None, Some(new)) => changes.push(LockChange::Added {
+                    name: name.clone(),
+                    version: new.version.clone(),
+                }),
+                (Some(old), Some(new)) if old.version != new.version => {
+                    changes.push(LockChange::Version {
+                        name: name.clone(),
+                        from: old.version.clone(),
+                        to: new.version.clone(),
+                    })
+                }
+                (Some(old), Some(new)) => {
+                    let fields = [
+                        ("source", old.source.clone(), new.source.clone()),
+                        ("checksum", old.checksum.clone(), new.checksum.clone()),
+                        ("signer", show(&old.signer), show(&new.signer)),
+                        ("trust", old.trust.to_string(), new.trust.to_string()),
+                        (
+                            "dependencies",
+                            old.dependencies.join(", "),
+                            new.dependencies.join(", "),
+                        ),
+                        (
+                            "optional dependencies",
+                            old.optional_dependencies.join(", "),
+                            new.optional_dependencies.join(", "),
+                        ),
+                    ];
+                    for (field, from, to) in fields {
+                        if from != to {
+                            changes.push(LockChange::Field {
+                                name: name.clone(),
+                                field,
+                                from,
+                                to,
+                            });
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        changes
+    }
+
+    /// `--locked`: accepts `new` only if it is this lockfile exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::LockedDrift`] listing every change.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use switchboard_host::Lockfile;
+    ///
+    /// let old = Lockfile::parse("version = 1\n")?;
+    /// let new = Lockfile::parse(r#"
+    /// version = 1
+    /// [[plugin]]
+    /// name = "hello"
+    /// version = "1.0.0"
+    /// source = "registry+https://plugins.example"
+    /// checksum = "sha256:01"
+    /// trust = "verified"
+    /// "#)?;
+    /// let err = old.check_locked(&new).unwrap_err();
+    /// assert_eq!(err.code().to_string(), "SB0510");
+    /// assert!(err.to_string().ends_with("add hello 1.0.0"));
+    /// # Ok::<(), switchboard_host::ResolveError>(())
+    /// ```
+    pub fn check_locked(&self, new: &Lockfile) -> Result<(), ResolveError> {
+        let changes = self.changes_to(new);
+        if changes.is_empty() {
+            Ok(())
+        } else {
+            Err(ResolveError::LockedDrift { changes })
+        }
+    }
+}
+
+fn show(signer: &Option<String>) -> String {
+    signer.clone().unwrap_or_else(|| "none".into())
+}
+
+/// One difference between two lockfiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockChange {
+    /// A plugin would be added.
+    Added {
+        /// The plugin.
+        name: String,
+        /// Its version.
+        version: Version,
+    },
+    /// A plugin would be removed.
+    Removed {
+        /// The plugin.
+        name: String,
+        /// Its locked version.
+        version: Version,
+    },
+    /// A plugin would move to another version (an upgrade or a downgrade).
+    Version {
+        /// The plugin.
+        name: String,
+        /// The locked version.
+        from: Version,
+        /// The new version.
+        to: Version,
+    },
+    /// Something else about the same version would change: its source, checksum, signer,
+    /// trust level or dependencies.
+    Field {
+        /// The plugin.
+        name: String,
+        /// What changes.
+        field: &'static str,
+        /// The locked value.
+        from: String,
+        /// The new value.
+        to: String,
+    },
+}
+
+impl LockChange {
+    /// All changes in one line, `; `-separated.
+    pub fn summary(changes: &[LockChange]) -> String {
+        changes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl fmt::Display for LockChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockChange::Added { name, version } => write!(f, "add {name} {version}"),
+            LockChange::Removed { name, version } => write!(f, "remove {name} {version}"),
+            LockChange::Version { name, from, to } => {
+                let way = if to > from { "upgrade" } else { "downgrade" };
+                write!(f, "{way} {name} {from} → {to}")
+            }
+            LockChange::Field {
+                name,
+                field,
+                from,
+                to,
+            } => write!(f, "{name}: {field} {from} → {to}"),
+        }
+    }
+}

@@ -1,0 +1,924 @@
+//! Turning a failed solve into sentences a person can act on: the chain of reasons ("Because
+//! weather 2.x needs geo ≥ 3 and maps 1.4.0 needs geo < 3, …"), then one concrete next step —
+//! which plugin to upgrade, pin or drop.
+
+use std::collections::BTreeSet;
+
+use pubgrub::{
+    DefaultStringReporter, DerivationTree, Derived, External, Map, ReportFormatter, Reporter,
+    Term, VersionSet,
+};
+use semver::{Op, Version, VersionReq};
+
+use super::index::{Dependency, Release};
+use super::provider::{req_matches, Package, Pkg, Plugin, Provider, Unusable, ROOT};
+use super::version_set::{Pos, VersionBits, ABSENT};
+
+type Tree = DerivationTree<Pkg, VersionBits, Unusable>;
+type Ext = External<Pkg, VersionBits, Unusable>;
+type Terms = Map<Pkg, Term<VersionBits>>;
+
+/// The explanation and the next step for a failed solve.
+pub(crate) fn explain(tree: &Tree, provider: &Provider<'_>) -> (String, String) {
+    let words = Words { provider };
+    let explanation = match tree {
+        DerivationTree::External(external) => sentence(&words.format_external(external)),
+        DerivationTree::Derived(_) => {
+            DefaultStringReporter::report_with_formatter(tree, &words)
+        }
+    };
+    let mut externals = Vec::new();
+    collect_externals(tree, &mut externals);
+    (explanation, words.next_step(&externals))
+}
+
+fn collect_externals<'t>(tree: &'t Tree, out: &mut Vec<&'t Ext>) {
+    match tree {
+        DerivationTree::External(e) => out.push(e),
+        DerivationTree::Derived(Derived { cause1, cause2, .. }) => {
+            collect_externals(cause1, out);
+            collect_externals(cause2, out);
+        }
+    }
+}
+
+/// Capitalised, with a full stop.
+fn sentence(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join(items: &[String], word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} {word} {last}", init.join(", ")),
+    }
+}
+
+/// Steps: `a`, `a, or b`, `a, b, or c`.
+fn join_steps(steps: &[String]) -> String {
+    steps.join(", or ")
+}
+
+/// A requirement as people write it in sentences: `≥ 3`, `< 3`, `^1.4`, `= 1.2.0`; `None` for
+/// "any version".
+pub(crate) fn pretty_req(req: &VersionReq) -> Option<String> {
+    if req.comparators.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = req
+        .comparators
+        .iter()
+        .map(|c| {
+            let mut v = c.major.to_string();
+            if let Some(minor) = c.minor {
+                v.push_str(&format!(".{minor}"));
+                if let Some(patch) = c.patch {
+                    v.push_str(&format!(".{patch}"));
+                }
+            }
+            if !c.pre.is_empty() {
+                v.push_str(&format!("-{}", c.pre));
+            }
+            match c.op {
+                Op::Exact => format!("= {v}"),
+                Op::Greater => format!("> {v}"),
+                Op::GreaterEq => format!("≥ {v}"),
+                Op::Less => format!("< {v}"),
+                Op::LessEq => format!("≤ {v}"),
+                Op::Tilde => format!("~{v}"),
+                Op::Caret => format!("^{v}"),
+                Op::Wildcard => format!("{v}.*"),
+                _ => format!("{c}"),
+            }
+        })
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// Positions of one plugin, as contiguous runs.
+fn runs(positions: &[Pos]) -> Vec<(Pos, Pos)> {
+    let mut runs: Vec<(Pos, Pos)> = Vec::new();
+    for &p in positions {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == p => *end = p,
+            _ => runs.push((p, p)),
+        }
+    }
+    runs
+}
+
+/// Words for packages, version sets and incompatibilities.
+struct Words<'p, 'a> {
+    provider: &'p Provider<'a>,
+}
+
+impl Words<'_, '_> {
+    fn name(&self, pkg: Pkg) -> String {
+        match &*self.provider.package(pkg) {
+            Package::Root => "your request".into(),
+            Package::Plugin(p) => p.name.clone(),
+            Package::HostApi(name) => format!("host API {name}"),
+            Package::SdkAbi => "the SDK ABI".into(),
+        }
+    }
+
+    /// The versions of `plugin` among `positions` (no `ABSENT`), in words: `1.4.0`, `2.x`,
+    /// `≥ 1.2.0`, `≤ 1.9.0`, `1.2.0 – 1.4.0`, or several of those joined with "or". Empty for
+    /// every usable version.
+    fn versions(plugin: &Plugin<'_>, positions: &[Pos]) -> String {
+        let last = plugin.last();
+        if positions.len() == last as usize {
+            return String::new();
+        }
+        let version = |p: Pos| plugin.release(p).map(|r| r.version.to_string());
+        let all_runs = runs(positions);
+        let single_run = all_runs.len() == 1;
+        let parts: Vec<String> = all_runs
+            .into_iter()
+            .filter_map(|(a, b)| {
+                let (va, vb) = (version(a)?, version(b)?);
+                if a == b {
+                    return Some(va);
+                }
+                if let Some(series) = Self::series(plugin, a, b) {
+                    return Some(series);
+                }
+                Some(if single_run && b == last {
+                    format!("≥ {va}")
+                } else if single_run && a == 1 {
+                    format!("≤ {vb}")
+                } else {
+                    format!("{va} – {vb}")
+                })
+            })
+            .collect();
+        join(&parts, "or")
+    }
+
+    /// `2.x` (or `0.3.x`) when positions `a..=b` are exactly the usable releases of one series.
+    fn series(plugin: &Plugin<'_>, a: Pos, b: Pos) -> Option<String> {
+        let first = &plugin.release(a)?.version;
+        let same = |v: &Version| {
+            v.major == first.major && (first.major > 0 || v.minor == first.minor)
+        };
+        let members: Vec<Pos> = plugin
+            .usable_releases()
+            .filter(|(_, r)| same(&r.version))
+            .map(|(p, _)| p)
+            .collect();
+        if members.first() != Some(&a) || members.last() != Some(&b) {
+            return None;
+        }
+        Some(if first.major > 0 {
+            format!("{}.x", first.major)
+        } else {
+            format!("0.{}.x", first.minor)
+        })
+    }
+
+    /// A package with a set of its versions: `weather 2.x`, `geo`, `no maps`, `maps 1.4.0 (or
+    /// no maps)`.
+    fn describe(&self, pkg: Pkg, set: &VersionBits) -> String {
+        let package = self.provider.package(pkg);
+        let Package::Plugin(plugin) = &*package else {
+            return self.name(pkg);
+        };
+        let positions: Vec<Pos> = set.members(plugin.last()).filter(|p| *p != ABSENT).collect();
+        let absent = set.has(ABSENT);
+        let name = &plugin.name;
+        match (positions.is_empty(), absent) {
+            (true, true) => format!("no {name}"),
+            (true, false) => format!("{name} (no version)"),
+            (false, absent) => {
+                let versions = Self::versions(plugin, &positions);
+                let mut s = if versions.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name} {versions}")
+                };
+                if absent {
+                    s.push_str(&format!(" (or no {name})"));
+                }
+                s
+            }
+        }
+    }
+
+    /// The dependencies of `pkg` (the request, or a plugin's releases in `set`).
+    fn dependency_lists(&self, pkg: Pkg, set: &VersionBits) -> Vec<Vec<Dependency>> {
+        match &*self.provider.package(pkg) {
+            Package::Root => vec![self.provider.requests().to_vec()],
+            Package::Plugin(plugin) => set
+                .members(plugin.last())
+                .filter_map(|p| plugin.release(p))
+                .map(|r| r.dependencies.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The requirement `from` (in `from_set`) puts on `to` that became `to_set`, as written.
+    fn requirement(
+        &self,
+        from: Pkg,
+        from_set: &VersionBits,
+        to: Pkg,
+        to_set: &VersionBits,
+    ) -> Option<Dependency> {
+        let package = self.provider.package(to);
+        let Package::Plugin(target) = &*package else {
+            return None;
+        };
+        self.dependency_lists(from, from_set)
+            .into_iter()
+            .flatten()
+            .find(|d| d.name == target.name && &self.provider.positions(target, d) == to_set)
+    }
+
+    /// `geo ≥ 3` — the requirement as written when it can be found, else the set in words.
+    fn wanted(&self, from: Pkg, from_set: &VersionBits, to: Pkg, to_set: &VersionBits) -> String {
+        match self.requirement(from, from_set, to, to_set) {
+            Some(d) => match pretty_req(&d.req) {
+                Some(req) => format!("{} {req}", d.name),
+                None => d.name,
+            },
+            None => self.describe(to, &to_set.intersection(&VersionBits::singleton(ABSENT).complement())),
+        }
+    }
+
+    /// Why nothing of `to` fits `to_set`: not in the index, only yanked matches, or what the
+    /// index has instead.
+    fn why_nothing(&self, from: Pkg, from_set: &VersionBits, to: Pkg, to_set: &VersionBits) -> String {
+        let package = self.provider.package(to);
+        let Package::Plugin(target) = &*package else {
+            return String::new();
+        };
+        if !target.known {
+            return format!("no plugin named `{}` is in the index", target.name);
+        }
+        if let Some(d) = self.requirement(from, from_set, to, to_set) {
+            let yanked: Vec<String> = target
+                .releases
+                .iter()
+                .filter(|r| r.yanked && req_matches(&d.req, &r.version, true))
+                .map(|r| r.version.to_string())
+                .collect();
+            if !yanked.is_empty() {
+                let verb = if yanked.len() == 1 { "is" } else { "are" };
+                return format!(
+                    "{} {} {verb} yanked",
+                    target.name,
+                    join(&yanked, "and")
+                );
+            }
+        }
+        match (target.release(1), target.release(target.last())) {
+            (Some(first), Some(newest)) if target.last() > 1 => format!(
+                "the index has {} {} – {} only",
+                target.name, first.version, newest.version
+            ),
+            (Some(only), _) => format!("the index has {} {} only", target.name, only.version),
+            _ => format!("every release of {} is yanked", target.name),
+        }
+    }
+
+    fn host_phrase(&self) -> String {
+        match &self.provider.settings.host_api {
+            Some((name, version)) => format!("this host provides {name} {version}"),
+            None => "this host declares no host API".into(),
+        }
+    }
+
+    fn abi_phrase(&self) -> String {
+        let (major, minor) = self.provider.settings.sdk_abi;
+        format!("this host supports SDK ABI {major}.0 to {major}.{minor}")
+    }
+
+    /// A release of `pkg` in `set`, to quote its host API or SDK ABI.
+    fn some_release(&self, pkg: Pkg, set: &VersionBits) -> Option<Release> {
+        match &*self.provider.package(pkg) {
+            Package::Plugin(plugin) => set
+                .members(plugin.last())
+                .find_map(|p| plugin.release(p).cloned()),
+            _ => None,
+        }
+    }
+
+    fn dependency_sentence(
+        &self,
+        from: Pkg,
+        from_set: &VersionBits,
+        to: Pkg,
+        to_set: &VersionBits,
+    ) -> String {
+        let who = if from == ROOT {
+            "you asked for".to_owned()
+        } else {
+            format!("{} needs", self.describe(from, from_set))
+        };
+        match &*self.provider.package(to) {
+            Package::HostApi(_) => {
+                let wanted = self
+                    .some_release(from, from_set)
+                    .and_then(|r| r.host_api)
+                    .map(|h| match pretty_req(&h.req) {
+                        Some(req) => format!("{} {req}", h.name),
+                        None => h.name,
+                    })
+                    .unwrap_or_default();
+                format!("{who} host API {wanted} ({})", self.host_phrase())
+            }
+            Package::SdkAbi => {
+                let built = self
+                    .some_release(from, from_set)
+                    .map(|r| format!("{}.{}", r.sdk_abi.0, r.sdk_abi.1))
+                    .unwrap_or_default();
+                format!(
+                    "{} is built for SDK ABI {built} ({})",
+                    self.describe(from, from_set),
+                    self.abi_phrase()
+                )
+            }
+            Package::Root => who,
+            Package::Plugin(target) => {
+                let wanted = self.wanted(from, from_set, to, to_set);
+                let has_real = to_set.members(target.last()).any(|p| p != ABSENT);
+                if to_set.has(ABSENT) {
+                    if from == ROOT {
+                        format!("you allowed only {wanted}")
+                    } else {
+                        format!(
+                            "{} works only with {wanted} (an optional dependency)",
+                            self.describe(from, from_set)
+                        )
+                    }
+                } else if !has_real {
+                    format!(
+                        "{who} {wanted} ({})",
+                        self.why_nothing(from, from_set, to, to_set)
+                    )
+                } else {
+                    format!("{who} {wanted}")
+                }
+            }
+        }
+    }
+}
+
+impl Words<'_, '_> {
+    fn is_root(pkg: &Pkg) -> bool {
+        *pkg == ROOT
+    }
+
+    /// Two facts joined by "and"; two things asked for read as one request.
+    fn both(&self, e1: &Ext, e2: &Ext) -> String {
+        if let (
+            External::FromDependencyOf(ROOT, _, t1, s1),
+            External::FromDependencyOf(ROOT, _, t2, s2),
+        ) = (e1, e2)
+        {
+            let full = VersionBits::full();
+            let (mut w1, mut w2) = (self.wanted(ROOT, &full, *t1, s1), self.wanted(ROOT, &full, *t2, s2));
+            if w2 < w1 {
+                std::mem::swap(&mut w1, &mut w2);
+            }
+            return format!("you asked for {w1} and {w2}");
+        }
+        format!("{} and {}", self.format_external(e1), self.format_external(e2))
+    }
+}
+
+impl ReportFormatter<Pkg, VersionBits, Unusable> for Words<'_, '_> {
+    type Output = String;
+
+    fn format_external(&self, external: &Ext) -> String {
+        match external {
+            External::NotRoot(..) => "your request is being resolved".into(),
+            External::NoVersions(pkg, set) => match &*self.provider.package(*pkg) {
+                Package::Plugin(plugin) if !plugin.known => {
+                    format!("no plugin named `{}` is in the index", plugin.name)
+                }
+                Package::Plugin(plugin) if plugin.last() == 0 => {
+                    format!("every release of {} is yanked", plugin.name)
+                }
+                _ => format!("no usable version of {} is left", self.describe(*pkg, set)),
+            },
+            External::FromDependencyOf(from, from_set, to, to_set) => {
+                self.dependency_sentence(*from, from_set, *to, to_set)
+            }
+            External::Custom(pkg, set, Unusable::NeedsItself(req)) => {
+                let req = pretty_req(req).unwrap_or_else(|| "any version".into());
+                format!(
+                    "{} needs itself at {req}, which it is not",
+                    self.describe(*pkg, set)
+                )
+            }
+        }
+    }
+
+    fn format_terms(&self, terms: &Terms) -> String {
+        let mut root = false;
+        let mut positives = Vec::new();
+        let mut negatives = Vec::new();
+        for (pkg, term) in terms.iter() {
+            match term {
+                Term::Positive(_) if Self::is_root(pkg) => root = true,
+                Term::Positive(set) => positives.push((*pkg, set)),
+                Term::Negative(set) => negatives.push((*pkg, set)),
+            }
+        }
+        positives.sort_by_key(|(p, _)| self.name(*p));
+        negatives.sort_by_key(|(p, _)| self.name(*p));
+        let described = |list: &[(Pkg, &VersionBits)]| -> Vec<String> {
+            list.iter().map(|(p, s)| self.describe(*p, s)).collect()
+        };
+        match (positives.as_slice(), negatives.as_slice()) {
+            ([], []) => "your request cannot be satisfied".into(),
+            ([(pkg, set)], []) => {
+                let package = self.provider.package(*pkg);
+                match &*package {
+                    Package::Plugin(plugin) => {
+                        let real: Vec<Pos> = set.members(plugin.last()).filter(|p| *p != ABSENT).collect();
+                        match (real.len() == plugin.last() as usize, set.has(ABSENT)) {
+                            (true, true) => format!("no choice for {} works", plugin.name),
+                            (true, false) if root => {
+                                format!("your request cannot use any version of {}", plugin.name)
+                            }
+                            (true, false) => format!("no version of {} can be used", plugin.name),
+                            (false, true) if real.is_empty() => {
+                                format!("{} must be installed", plugin.name)
+                            }
+                            _ => format!("{} cannot be used", self.describe(*pkg, set)),
+                        }
+                    }
+                    _ => format!("{} cannot be used", self.describe(*pkg, set)),
+                }
+            }
+            ([], [(pkg, set)]) => {
+                let what = match &*self.provider.package(*pkg) {
+                    Package::Plugin(plugin)
+                        if set.members(plugin.last()).eq(std::iter::once(ABSENT)) =>
+                    {
+                        return format!("{} cannot be installed", plugin.name);
+                    }
+                    _ => self.describe(*pkg, set),
+                };
+                if root {
+                    format!("your request needs {what}")
+                } else {
+                    format!("{what} is required")
+                }
+            }
+            ([(from, from_set)], [(to, to_set)]) => format!(
+                "{} needs {}",
+                self.describe(*from, from_set),
+                self.describe(*to, to_set)
+            ),
+            (positives, []) => format!(
+                "{} cannot be used together",
+                join(&described(positives), "and")
+            ),
+            ([], negatives) => {
+                let who = if root { "your request" } else { "every choice" };
+                format!("{who} needs {}", join(&described(negatives), "or"))
+            }
+            (positives, negatives) => format!(
+                "{} together need {}",
+                join(&described(positives), "and"),
+                join(&described(negatives), "or")
+            ),
+        }
+    }
+
+    fn explain_both_external(&self, e1: &Ext, e2: &Ext, terms: &Terms) -> String {
+        format!(
+            "Because {}, {}.",
+            self.both(e1, e2),
+            self.format_terms(terms)
+        )
+    }
+
+    fn explain_both_ref(
+        &self,
+        ref1: usize,
+        d1: &Derived<Pkg, VersionBits, Unusable>,
+        ref2: usize,
+        d2: &Derived<Pkg, VersionBits, Unusable>,
+        terms: &Terms,
+    ) -> String {
+        format!(
+            "Because {} ({ref1}) and {} ({ref2}), {}.",
+            self.format_terms(&d1.terms),
+            self.format_terms(&d2.terms),
+            self.format_terms(terms)
+        )
+    }
+
+    fn explain_ref_and_external(
+        &self,
+        ref_id: usize,
+        derived: &Derived<Pkg, VersionBits, Unusable>,
+        external: &Ext,
+        terms: &Terms,
+    ) -> String {
+        format!(
+            "Because {} ({ref_id}) and {}, {}.",
+            self.format_terms(&derived.terms),
+            self.format_external(external),
+            self.format_terms(terms)
+        )
+    }
+
+    fn and_explain_external(&self, external: &Ext, terms: &Terms) -> String {
+        format!(
+            "And because {}, {}.",
+            self.format_external(external),
+            self.format_terms(terms)
+        )
+    }
+
+    fn and_explain_ref(
+        &self,
+        ref_id: usize,
+        derived: &Derived<Pkg, VersionBits, Unusable>,
+        terms: &Terms,
+    ) -> String {
+        format!(
+            "And because {} ({ref_id}), {}.",
+            self.format_terms(&derived.terms),
+            self.format_terms(terms)
+        )
+    }
+
+    fn and_explain_prior_and_external(&self, prior: &Ext, external: &Ext, terms: &Terms) -> String {
+        format!(
+            "And because {}, {}.",
+            self.both(prior, external),
+            self.format_terms(terms)
+        )
+    }
+}
+
+/// One "p needs d" fact from the failure.
+#[derive(Clone, Copy)]
+struct Need<'t> {
+    from: Pkg,
+    from_set: &'t VersionBits,
+    to: Pkg,
+    to_set: &'t VersionBits,
+}
+
+/// A way out for one plugin: another release, newer or older than the failing ones.
+struct Alternative {
+    upgrade: bool,
+    version: Version,
+    release: Release,
+}
+
+/// Works out the next step from the facts behind a failure.
+struct Advice<'w, 'p, 'a, 't> {
+    words: &'w Words<'p, 'a>,
+    externals: &'t [&'t Ext],
+    needs: Vec<Need<'t>>,
+}
+
+impl Words<'_, '_> {
+    /// One sentence: what to upgrade, pin or drop.
+    fn next_step(&self, externals: &[&Ext]) -> String {
+        let needs = externals
+            .iter()
+            .filter_map(|e| match e {
+                External::FromDependencyOf(from, from_set, to, to_set) => Some(Need {
+                    from: *from,
+                    from_set,
+                    to: *to,
+                    to_set,
+                }),
+                _ => None,
+            })
+            .collect();
+        let advice = Advice {
+            words: self,
+            externals,
+            needs,
+        };
+        let step = advice
+            .unknown_plugin()
+            .or_else(|| advice.shared_dependency())
+            .or_else(|| advice.host_mismatch())
+            .or_else(|| advice.nothing_matches())
+            .or_else(|| advice.needs_itself())
+            .unwrap_or_else(|| advice.fallback());
+        sentence(&step)
+    }
+
+    fn plugin_of(&self, pkg: Pkg) -> Option<String> {
+        match &*self.provider.package(pkg) {
+            Package::Plugin(p) => Some(p.name.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether `release` can run on this host.
+    fn fits_host(&self, release: &Release) -> bool {
+        self.provider.settings.sdk_abi_ok(release.sdk_abi)
+            && self.provider.settings.host_api_ok(release)
+    }
+
+    /// Whether `release`'s requirement on `target` (if any) leaves a version in `wanted`.
+    fn accepts(&self, release: &Release, target: Pkg, wanted: &VersionBits) -> bool {
+        let package = self.provider.package(target);
+        let Package::Plugin(plugin) = &*package else {
+            return false;
+        };
+        let mut allowed = VersionBits::full();
+        for d in release.dependencies.iter().filter(|d| d.name == plugin.name) {
+            allowed = allowed.intersection(&self.provider.positions(plugin, d));
+        }
+        let overlap = allowed.intersection(wanted);
+        let any = overlap.members(plugin.last()).next().is_some();
+        any
+    }
+
+    fn host_wanted(release: &Release) -> String {
+        release
+            .host_api
+            .as_ref()
+            .map(|h| match pretty_req(&h.req) {
+                Some(req) => format!("{} {req}", h.name),
+                None => h.name.clone(),
+            })
+            .unwrap_or_default()
+    }
+
+    fn move_phrase(name: &str, alternative: &Alternative, why: &str) -> String {
+        let verb = if alternative.upgrade { "upgrade" } else { "pin" };
+        format!("{verb} {name} to {} ({why})", alternative.version)
+    }
+}
+
+impl Advice<'_, '_, '_, '_> {
+    /// The newest usable release of `pkg` outside `failing` that runs on this host (unless
+    /// `any_host`), that no other plugin in the failure rules out (the request may change, so
+    /// it does not count), and that passes `accept`.
+    fn alternative(
+        &self,
+        pkg: Pkg,
+        failing: &VersionBits,
+        any_host: bool,
+        accept: impl Fn(&Release) -> bool,
+    ) -> Option<Alternative> {
+        let package = self.words.provider.package(pkg);
+        let Package::Plugin(plugin) = &*package else {
+            return None;
+        };
+        let newest_failing = failing.members(plugin.last()).filter(|p| *p != ABSENT).max();
+        let allowed = |p: Pos| {
+            self.needs
+                .iter()
+                .filter(|n| n.to == pkg && n.from != ROOT)
+                .all(|n| n.to_set.has(p))
+        };
+        let found = plugin
+            .usable_releases()
+            .rev()
+            .find(|(p, r)| {
+                !failing.has(*p)
+                    && allowed(*p)
+                    && (any_host || self.words.fits_host(r))
+                    && accept(r)
+            })
+            .map(|(p, r)| Alternative {
+                upgrade: newest_failing.is_some_and(|n| p > n),
+                version: r.version.clone(),
+                release: r.clone(),
+            });
+        found
+    }
+
+    /// The plugins the request asked for that the failure involves, sorted.
+    fn requested(&self) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .needs
+            .iter()
+            .filter(|n| n.from == ROOT && !n.to_set.has(ABSENT))
+            .filter_map(|n| self.words.plugin_of(n.to))
+            .collect();
+        names.into_iter().collect()
+    }
+
+    fn drop_requested(&self) -> Option<String> {
+        let requested = self.requested();
+        (!requested.is_empty()).then(|| format!("drop {}", join(&requested, "or")))
+    }
+
+    fn unknown_plugin(&self) -> Option<String> {
+        self.needs.iter().find_map(|n| {
+            let package = self.words.provider.package(n.to);
+            let Package::Plugin(target) = &*package else {
+                return None;
+            };
+            if target.known {
+                return None;
+            }
+            let from = self.words.plugin_of(n.from)?;
+            let without = self.alternative(n.from, n.from_set, false, |r| {
+                !r.dependencies
+                    .iter()
+                    .any(|d| d.name == target.name && !d.optional)
+            });
+            let mut steps = Vec::new();
+            if let Some(alt) = without {
+                let why = format!("it does not need {}", target.name);
+                steps.push(Words::move_phrase(&from, &alt, &why));
+            }
+            steps.push(format!("add a registry that publishes `{}`", target.name));
+            steps.extend(self.drop_requested());
+            Some(join_steps(&steps))
+        })
+    }
+
+    fn shared_dependency(&self) -> Option<String> {
+        let words = self.words;
+        let mut pairs = Vec::new();
+        for (i, a) in self.needs.iter().enumerate() {
+            for b in &self.needs[i + 1..] {
+                if a.to != b.to || a.from == b.from {
+                    continue;
+                }
+                let package = words.provider.package(a.to);
+                let Package::Plugin(target) = &*package else {
+                    continue;
+                };
+                let both = a.to_set.intersection(b.to_set);
+                if both.members(target.last()).next().is_none() {
+                    pairs.push((*a, *b));
+                }
+            }
+        }
+        // Two plugins disagreeing is the usual story; the request against a plugin next.
+        pairs.sort_by_key(|(a, b)| u8::from(a.from == ROOT) + u8::from(b.from == ROOT));
+        let (a, b) = *pairs.first()?;
+        let target = words.plugin_of(a.to)?;
+        let mut sides = [(a, b), (b, a)];
+        sides.sort_by_key(|(mover, _)| words.name(mover.from));
+        let (mut upgrades, mut pins, mut host_first) = (Vec::new(), Vec::new(), Vec::new());
+        for (mover, other) in sides {
+            let wanted = words.wanted(other.from, other.from_set, other.to, other.to_set);
+            if mover.from == ROOT {
+                pins.push(format!("ask for {wanted} instead"));
+                continue;
+            }
+            let Some(name) = words.plugin_of(mover.from) else {
+                continue;
+            };
+            let accept = |r: &Release| words.accepts(r, other.to, other.to_set);
+            if let Some(alt) = self.alternative(mover.from, mover.from_set, false, accept) {
+                let phrase = Words::move_phrase(&name, &alt, &format!("it accepts {wanted}"));
+                if alt.upgrade {
+                    upgrades.push(phrase);
+                } else {
+                    pins.push(phrase);
+                }
+            } else if let Some(alt) = self.alternative(mover.from, mover.from_set, true, accept)
+            {
+                // A release that would agree exists, but not for this host.
+                let r = &alt.release;
+                let host = if words.provider.settings.sdk_abi_ok(r.sdk_abi) {
+                    format!("provides {}", Words::host_wanted(r))
+                } else {
+                    format!("supports SDK ABI {}.{}", r.sdk_abi.0, r.sdk_abi.1)
+                };
+                host_first.push(format!(
+                    "upgrade the host to one that {host}, then {name} to {} (it accepts \
+                     {wanted})",
+                    alt.version
+                ));
+            }
+        }
+        let mut steps: Vec<String> = upgrades;
+        steps.extend(pins);
+        steps.extend(host_first);
+        steps.extend(self.drop_requested());
+        if steps.is_empty() {
+            let names: Vec<String> = [a.from, b.from].iter().map(|p| words.name(*p)).collect();
+            return Some(format!(
+                "no releases of {} agree on {target}: ask their authors for releases that do",
+                join(&names, "and")
+            ));
+        }
+        Some(join_steps(&steps))
+    }
+
+    fn host_mismatch(&self) -> Option<String> {
+        let words = self.words;
+        self.needs.iter().find_map(|n| {
+            let host = match &*words.provider.package(n.to) {
+                Package::HostApi(_) => true,
+                Package::SdkAbi => false,
+                _ => return None,
+            };
+            let name = words.plugin_of(n.from)?;
+            let release = words.some_release(n.from, n.from_set)?;
+            let (upgrade_host, here) = if host {
+                let here = match &words.provider.settings.host_api {
+                    Some((name, version)) => format!("{name} {version}"),
+                    None => "this host".into(),
+                };
+                let wanted = Words::host_wanted(&release);
+                (format!("upgrade the host to one that provides {wanted}"), here)
+            } else {
+                let (major, minor) = words.provider.settings.sdk_abi;
+                let (want_major, want_minor) = release.sdk_abi;
+                (
+                    format!("upgrade the host to one that supports SDK ABI {want_major}.{want_minor}"),
+                    format!("SDK ABI {major}.{minor}"),
+                )
+            };
+            Some(match self.alternative(n.from, n.from_set, false, |_| true) {
+                Some(alt) => {
+                    let why = format!("its newest release for {here}");
+                    format!("{}, or {upgrade_host}", Words::move_phrase(&name, &alt, &why))
+                }
+                None => {
+                    format!("no release of {name} runs on {here}: {upgrade_host}, or drop {name}")
+                }
+            })
+        })
+    }
+
+    fn nothing_matches(&self) -> Option<String> {
+        let words = self.words;
+        self.needs.iter().find_map(|n| {
+            let package = words.provider.package(n.to);
+            let Package::Plugin(target) = &*package else {
+                return None;
+            };
+            if n.to_set.members(target.last()).next().is_some() {
+                return None;
+            }
+            let newest = target.release(target.last()).map(|r| r.version.clone());
+            if n.from == ROOT {
+                return Some(match newest {
+                    Some(v) => format!(
+                        "ask for a version of {} the index has, such as {v}",
+                        target.name
+                    ),
+                    None => format!("drop {}: it has no usable release", target.name),
+                });
+            }
+            let from = words.plugin_of(n.from)?;
+            let wanted = VersionBits::from_positions(1..=target.last());
+            let accept = |r: &Release| words.accepts(r, n.to, &wanted);
+            let mut steps = Vec::new();
+            if let Some(alt) = self.alternative(n.from, n.from_set, false, accept) {
+                let why = format!("it accepts a release of {} the index has", target.name);
+                steps.push(Words::move_phrase(&from, &alt, &why));
+            }
+            let missing = words.wanted(n.from, n.from_set, n.to, n.to_set);
+            let why = words.why_nothing(n.from, n.from_set, n.to, n.to_set);
+            if why.ends_with(" yanked") {
+                steps.push(format!(
+                    "wait for a release of {from} that does without {}",
+                    why.trim_end_matches(" is yanked").trim_end_matches(" are yanked")
+                ));
+            } else {
+                steps.push(format!("add a registry that publishes {missing}"));
+            }
+            steps.extend(self.drop_requested());
+            Some(join_steps(&steps))
+        })
+    }
+
+    fn needs_itself(&self) -> Option<String> {
+        self.externals.iter().find_map(|e| match e {
+            External::Custom(pkg, set, Unusable::NeedsItself(_)) => {
+                let name = self.words.plugin_of(*pkg)?;
+                Some(match self.alternative(*pkg, set, false, |_| true) {
+                    Some(alt) => {
+                        Words::move_phrase(&name, &alt, "its dependencies are consistent")
+                    }
+                    None => format!("drop {name}: its releases depend on themselves"),
+                })
+            }
+            _ => None,
+        })
+    }
+
+    fn fallback(&self) -> String {
+        let requested = self.requested();
+        if requested.is_empty() {
+            return "widen the version ranges you asked for".into();
+        }
+        format!(
+            "drop {}, or widen the version ranges you asked for",
+            join(&requested, "or")
+        )
+    }
+}

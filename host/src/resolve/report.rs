@@ -414,10 +414,11 @@ impl ReportFormatter<Pkg, VersionBits, Unusable> for Words<'_, '_> {
             }
             External::Custom(pkg, set, Unusable::NeedsItself(req)) => {
                 let req = pretty_req(req).unwrap_or_else(|| "any version".into());
-                format!(
-                    "{} needs itself at {req}, which it is not",
-                    self.describe(*pkg, set)
-                )
+                let is = self
+                    .some_release(*pkg, set)
+                    .map(|r| format!(" (it is {})", r.version))
+                    .unwrap_or_default();
+                format!("{} needs itself at {req}{is}", self.describe(*pkg, set))
             }
         }
     }

@@ -60,7 +60,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Whether `version` of `name` may be a prerelease match: asked for, or already locked.
-    fn prerelease_allowed(&self, name: &str, version: &Version) -> bool {
+    pub(crate) fn prerelease_allowed(&self, name: &str, version: &Version) -> bool {
         self.all_prereleases
             || self.prereleases_for.contains(name)
             || self.locked.get(name) == Some(version)

@@ -113,6 +113,18 @@ fn runs(positions: &[Pos]) -> Vec<(Pos, Pos)> {
     runs
 }
 
+/// Why no release of a plugin fits a requirement.
+enum Shortfall {
+    /// The index has no such plugin.
+    Unknown(String),
+    /// Only yanked releases match.
+    Yanked(String, Vec<String>),
+    /// Only prereleases match, and prereleases were not asked for.
+    Prerelease(String, Vec<String>),
+    /// Nothing matches; what the index has instead.
+    Other(String),
+}
+
 /// Words for packages, version sets and incompatibilities.
 struct Words<'p, 'a> {
     provider: &'p Provider<'a>,
@@ -252,39 +264,63 @@ impl Words<'_, '_> {
         }
     }
 
-    /// Why nothing of `to` fits `to_set`: not in the index, only yanked matches, or what the
-    /// index has instead.
-    fn why_nothing(&self, from: Pkg, from_set: &VersionBits, to: Pkg, to_set: &VersionBits) -> String {
+    /// Why nothing of `to` fits `to_set`.
+    fn shortfall(
+        &self,
+        from: Pkg,
+        from_set: &VersionBits,
+        to: Pkg,
+        to_set: &VersionBits,
+    ) -> Shortfall {
         let package = self.provider.package(to);
         let Package::Plugin(target) = &*package else {
-            return String::new();
+            return Shortfall::Other(String::new());
         };
         if !target.known {
-            return format!("no plugin named `{}` is in the index", target.name);
+            return Shortfall::Unknown(target.name.clone());
         }
         if let Some(d) = self.requirement(from, from_set, to, to_set) {
-            let yanked: Vec<String> = target
-                .releases
-                .iter()
-                .filter(|r| r.yanked && req_matches(&d.req, &r.version, true))
-                .map(|r| r.version.to_string())
-                .collect();
+            let matching = |yanked: bool| -> Vec<String> {
+                target
+                    .releases
+                    .iter()
+                    .filter(|r| r.yanked == yanked && req_matches(&d.req, &r.version, true))
+                    .map(|r| r.version.to_string())
+                    .collect()
+            };
+            let prereleases = matching(false);
+            if !prereleases.is_empty() {
+                return Shortfall::Prerelease(target.name.clone(), prereleases);
+            }
+            let yanked = matching(true);
             if !yanked.is_empty() {
-                let verb = if yanked.len() == 1 { "is" } else { "are" };
-                return format!(
-                    "{} {} {verb} yanked",
-                    target.name,
-                    join(&yanked, "and")
-                );
+                return Shortfall::Yanked(target.name.clone(), yanked);
             }
         }
-        match (target.release(1), target.release(target.last())) {
+        Shortfall::Other(match (target.release(1), target.release(target.last())) {
             (Some(first), Some(newest)) if target.last() > 1 => format!(
                 "the index has {} {} – {} only",
                 target.name, first.version, newest.version
             ),
             (Some(only), _) => format!("the index has {} {} only", target.name, only.version),
             _ => format!("every release of {} is yanked", target.name),
+        })
+    }
+
+    /// [`shortfall`](Self::shortfall), in words.
+    fn why_nothing(&self, from: Pkg, from_set: &VersionBits, to: Pkg, to_set: &VersionBits) -> String {
+        let verb = |list: &[String]| if list.len() == 1 { "is" } else { "are" };
+        match self.shortfall(from, from_set, to, to_set) {
+            Shortfall::Unknown(name) => format!("no plugin named `{name}` is in the index"),
+            Shortfall::Yanked(name, versions) => {
+                format!("{name} {} {} yanked", join(&versions, "and"), verb(&versions))
+            }
+            Shortfall::Prerelease(name, versions) => format!(
+                "{name} {} {} only prereleases, used when asked for",
+                join(&versions, "and"),
+                verb(&versions)
+            ),
+            Shortfall::Other(text) => text,
         }
     }
 
@@ -680,11 +716,14 @@ impl Advice<'_, '_, '_, '_> {
             return None;
         };
         let newest_failing = failing.members(plugin.last()).filter(|p| *p != ABSENT).max();
+        let forbidden = self.forbidden(pkg, any_host);
         let allowed = |p: Pos| {
-            self.needs
-                .iter()
-                .filter(|n| n.to == pkg && n.from != ROOT)
-                .all(|n| n.to_set.has(p))
+            !forbidden.has(p)
+                && self
+                    .needs
+                    .iter()
+                    .filter(|n| n.to == pkg && n.from != ROOT)
+                    .all(|n| n.to_set.has(p))
         };
         let found = plugin
             .usable_releases()
@@ -692,6 +731,8 @@ impl Advice<'_, '_, '_, '_> {
             .find(|(p, r)| {
                 !failing.has(*p)
                     && allowed(*p)
+                    && (r.version.pre.is_empty()
+                        || self.words.provider.settings.prerelease_allowed(&plugin.name, &r.version))
                     && (any_host || self.words.fits_host(r))
                     && accept(r)
             })
@@ -701,6 +742,30 @@ impl Advice<'_, '_, '_, '_> {
                 release: r.clone(),
             });
         found
+    }
+
+    /// Releases of `pkg` the failure shows unusable on their own: a requirement nothing
+    /// meets (the host's own ones too, unless `any_host`), or a release that needs itself at
+    /// another version.
+    fn forbidden(&self, pkg: Pkg, any_host: bool) -> VersionBits {
+        let mut out = VersionBits::empty();
+        for e in self.externals {
+            match e {
+                External::FromDependencyOf(from, from_set, to, to_set) if *from == pkg => {
+                    let last = match &*self.words.provider.package(*to) {
+                        Package::Plugin(target) => target.last(),
+                        _ if any_host => continue,
+                        _ => 0,
+                    };
+                    if to_set.members(last).next().is_none() {
+                        out = out.union(from_set);
+                    }
+                }
+                External::Custom(p, set, _) if *p == pkg => out = out.union(set),
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The plugins the request asked for that the failure involves, sorted.
@@ -773,6 +838,11 @@ impl Advice<'_, '_, '_, '_> {
         for (mover, other) in sides {
             let wanted = words.wanted(other.from, other.from_set, other.to, other.to_set);
             if mover.from == ROOT {
+                let wanted = if wanted == target {
+                    format!("any version of {target}")
+                } else {
+                    wanted
+                };
                 pins.push(format!("ask for {wanted} instead"));
                 continue;
             }
@@ -848,7 +918,9 @@ impl Advice<'_, '_, '_, '_> {
                     format!("{}, or {upgrade_host}", Words::move_phrase(&name, &alt, &why))
                 }
                 None => {
-                    format!("no release of {name} runs on {here}: {upgrade_host}, or drop {name}")
+                    let mut steps = vec![format!("no release of {name} runs on {here}: {upgrade_host}")];
+                    steps.extend(self.drop_requested());
+                    join_steps(&steps)
                 }
             })
         })
@@ -866,6 +938,14 @@ impl Advice<'_, '_, '_, '_> {
             }
             let newest = target.release(target.last()).map(|r| r.version.clone());
             if n.from == ROOT {
+                if let Shortfall::Prerelease(name, versions) =
+                    words.shortfall(n.from, n.from_set, n.to, n.to_set)
+                {
+                    return Some(format!(
+                        "allow prereleases of {name} to use {}",
+                        join(&versions, "or")
+                    ));
+                }
                 return Some(match newest {
                     Some(v) => format!(
                         "ask for a version of {} the index has, such as {v}",
@@ -883,14 +963,15 @@ impl Advice<'_, '_, '_, '_> {
                 steps.push(Words::move_phrase(&from, &alt, &why));
             }
             let missing = words.wanted(n.from, n.from_set, n.to, n.to_set);
-            let why = words.why_nothing(n.from, n.from_set, n.to, n.to_set);
-            if why.ends_with(" yanked") {
-                steps.push(format!(
-                    "wait for a release of {from} that does without {}",
-                    why.trim_end_matches(" is yanked").trim_end_matches(" are yanked")
-                ));
-            } else {
-                steps.push(format!("add a registry that publishes {missing}"));
+            match words.shortfall(n.from, n.from_set, n.to, n.to_set) {
+                Shortfall::Yanked(name, versions) => steps.push(format!(
+                    "wait for a release of {from} that does without {name} {}",
+                    join(&versions, "and")
+                )),
+                Shortfall::Prerelease(name, _) => {
+                    steps.push(format!("allow prereleases of {name}"));
+                }
+                _ => steps.push(format!("add a registry that publishes {missing}")),
             }
             steps.extend(self.drop_requested());
             Some(join_steps(&steps))

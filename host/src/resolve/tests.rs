@@ -825,3 +825,341 @@ fn index_failure_during_the_solve_is_reported() {
     assert_eq!(err.code().to_string(), "SB0506");
     assert!(err.to_string().contains("`geo`: timed out"));
 }
+
+// --- properties, against a brute-force oracle ---
+
+mod properties {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::super::provider::req_matches;
+    use super::*;
+
+    const VERSIONS: &[&str] = &[
+        "0.1.0",
+        "1.0.0",
+        "1.1.0",
+        "1.2.0-beta.1",
+        "1.2.0",
+        "2.0.0-rc.1",
+        "2.0.0",
+        "3.0.0",
+    ];
+    const REQS: &[&str] = &[
+        "*",
+        "^1",
+        ">=1.1",
+        "<2",
+        "^2",
+        "=1.0.0",
+        "^1.2.0-beta.1",
+        ">=2.0.0-rc.1",
+        "~1.1",
+        "^3",
+        "^0.1",
+    ];
+    const HOST_REQS: &[&str] = &["^1", "^2", ">=1.4"];
+    /// Plugins are `p0`…; `ghost` is never in the index.
+    const GHOST: usize = 99;
+
+    fn name(i: usize) -> String {
+        if i == GHOST {
+            "ghost".into()
+        } else {
+            format!("p{i}")
+        }
+    }
+
+    /// A small random world: an index, a request, locks and a prerelease policy.
+    #[derive(Debug, Clone)]
+    struct World {
+        index: MemoryIndex,
+        request: Vec<Dependency>,
+        locked: BTreeMap<String, Version>,
+        all_prereleases: bool,
+    }
+
+    /// A requirement; "any version" half of the time, so that worlds solve often enough.
+    fn arb_req() -> impl Strategy<Value = &'static str> {
+        prop_oneof![1 => Just("*"), 1 => proptest::sample::select(REQS)]
+    }
+
+    /// A dependency on a later plugin (so the graph stays acyclic and every failure is a failure
+    /// to solve, never a cycle), now and then on the `ghost` no index has; `None` when there
+    /// is nothing later to depend on.
+    fn arb_dependency(from: usize, plugins: usize) -> impl Strategy<Value = Option<Dependency>> {
+        let later: Vec<usize> = (from + 1..plugins).collect();
+        let target = if later.is_empty() {
+            proptest::option::weighted(0.1, Just(GHOST)).boxed()
+        } else {
+            prop_oneof![
+                12 => proptest::sample::select(later).prop_map(Some),
+                1 => Just(Some(GHOST)),
+            ]
+            .boxed()
+        };
+        (target, arb_req(), proptest::bool::weighted(0.2)).prop_map(|(to, req, optional)| {
+            let d = Dependency::new(name(to?), r(req));
+            Some(Dependency { optional, ..d })
+        })
+    }
+
+    fn arb_release(from: usize, plugins: usize) -> impl Strategy<Value = Release> {
+        (
+            proptest::sample::select(VERSIONS),
+            proptest::collection::vec(arb_dependency(from, plugins), 0..3),
+            proptest::option::weighted(0.2, proptest::sample::select(HOST_REQS)),
+            prop_oneof![16 => Just((1u32, 0u32)), 1 => Just((1, 3)), 1 => Just((2, 0))],
+            proptest::bool::weighted(0.1),
+        )
+            .prop_map(|(version, dependencies, host, abi, yanked)| {
+                let mut release = Release::new(v(version), format!("sha256:{version}"))
+                    .with_sdk_abi(abi.0, abi.1);
+                release.dependencies = dependencies.into_iter().flatten().collect();
+                if let Some(host) = host {
+                    release = release.with_host_api("my-app", r(host));
+                }
+                release.yanked = yanked;
+                release
+            })
+    }
+
+    fn arb_world() -> impl Strategy<Value = World> {
+        (2usize..=5)
+            .prop_flat_map(|plugins| {
+                let releases: Vec<_> = (0..plugins)
+                    .map(|i| proptest::collection::vec(arb_release(i, plugins), 1..=3))
+                    .collect();
+                let request = proptest::collection::vec(
+                    (0..plugins, arb_req(), proptest::bool::weighted(0.15)),
+                    1..=3,
+                );
+                let locks = proptest::collection::vec(
+                    (0..plugins, proptest::sample::select(VERSIONS)),
+                    0..=2,
+                );
+                (releases, request, locks, proptest::bool::weighted(0.2))
+            })
+            .prop_map(|(releases, request, locks, all_prereleases)| {
+                let mut index = MemoryIndex::new();
+                for (i, rs) in releases.into_iter().enumerate() {
+                    for release in rs {
+                        index.add(name(i), release);
+                    }
+                }
+                let request = request
+                    .into_iter()
+                    .map(|(i, req, optional)| {
+                        let d = Dependency::new(name(i), r(req));
+                        Dependency { optional, ..d }
+                    })
+                    .collect();
+                let locked = locks.into_iter().map(|(i, ver)| (name(i), v(ver))).collect();
+                World {
+                    index,
+                    request,
+                    locked,
+                    all_prereleases,
+                }
+            })
+    }
+
+    impl World {
+        fn resolve(&self) -> Result<Resolution, ResolveError> {
+            let mut resolver = resolver(&self.index);
+            for (name, version) in &self.locked {
+                resolver.lock(name.clone(), version.clone());
+            }
+            if self.all_prereleases {
+                resolver.allow_all_prereleases();
+            }
+            resolver.resolve(&self.request)
+        }
+
+        fn matches(&self, name: &str, req: &VersionReq, version: &Version) -> bool {
+            let pre = self.all_prereleases || self.locked.get(name) == Some(version);
+            req_matches(req, version, pre)
+        }
+
+        /// Whether a choice of releases (by name) meets every rule, checked one by one.
+        fn satisfies(&self, choice: &BTreeMap<String, &Release>) -> Result<(), String> {
+            let met = |d: &Dependency, who: &str| match choice.get(&d.name) {
+                Some(r) if self.matches(&d.name, &d.req, &r.version) => Ok(()),
+                Some(r) => Err(format!("{who} needs {d}, got {}", r.version)),
+                None if d.optional => Ok(()),
+                None => Err(format!("{who} needs {d}, which is missing")),
+            };
+            for d in &self.request {
+                met(d, "the request")?;
+            }
+            for (name, release) in choice {
+                if release.yanked && self.locked.get(name) != Some(&release.version) {
+                    return Err(format!("{name} {} is yanked", release.version));
+                }
+                if release.sdk_abi.0 != 1 || release.sdk_abi.1 > 2 {
+                    return Err(format!("{name} {} has another SDK ABI", release.version));
+                }
+                if let Some(h) = &release.host_api {
+                    if h.name != "my-app" || !h.req.matches(&v("1.4.0")) {
+                        return Err(format!("{name} {} needs another host", release.version));
+                    }
+                }
+                for d in &release.dependencies {
+                    met(d, name)?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Tries every way to pick nothing or one release per plugin; true as soon as one
+        /// meets every rule.
+        fn has_solution(&self) -> bool {
+            let plugins: Vec<(String, Vec<Release>)> = self
+                .index
+                .names()
+                .map(|n| (n.to_owned(), self.index.releases(n).unwrap().unwrap().into_owned()))
+                .collect();
+            let mut counters = vec![0usize; plugins.len()];
+            loop {
+                let choice: BTreeMap<String, &Release> = plugins
+                    .iter()
+                    .zip(&counters)
+                    .filter(|(_, c)| **c > 0)
+                    .map(|((n, rs), c)| (n.clone(), &rs[*c - 1]))
+                    .collect();
+                if self.satisfies(&choice).is_ok() {
+                    return true;
+                }
+                // Next combination, odometer style.
+                let mut i = 0;
+                loop {
+                    let Some(counter) = counters.get_mut(i) else {
+                        return false;
+                    };
+                    *counter += 1;
+                    if *counter <= plugins[i].1.len() {
+                        break;
+                    }
+                    *counter = 0;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Every chosen plugin is reached from the request through required dependencies.
+    fn reachable(world: &World, resolution: &Resolution) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = world
+            .request
+            .iter()
+            .filter(|d| !d.optional)
+            .map(|d| d.name.clone())
+            .collect();
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(p) = resolution.get(&name) {
+                todo.extend(
+                    p.release
+                        .dependencies
+                        .iter()
+                        .filter(|d| !d.optional)
+                        .map(|d| d.name.clone()),
+                );
+            }
+        }
+        seen
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn every_solution_satisfies_every_constraint(world in arb_world()) {
+            if let Ok(resolution) = world.resolve() {
+                let choice: BTreeMap<String, &Release> = resolution
+                    .plugins()
+                    .map(|p| (p.name.clone(), &p.release))
+                    .collect();
+                if let Err(broken) = world.satisfies(&choice) {
+                    return Err(TestCaseError::fail(broken));
+                }
+                let needed = reachable(&world, &resolution);
+                for p in resolution.plugins() {
+                    prop_assert!(needed.contains(&p.name), "{} is installed for nothing", p.name);
+                }
+                let order = resolution.graph().load_order();
+                for p in resolution.plugins() {
+                    let at = order.iter().position(|n| *n == p.name);
+                    for d in &p.dependencies {
+                        prop_assert!(order.iter().position(|n| n == d) < at);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn no_solution_is_confirmed_by_brute_force(world in arb_world()) {
+            match world.resolve() {
+                Ok(_) => {}
+                Err(ResolveError::NoSolution { explanation, next_step }) => {
+                    prop_assert!(
+                        !world.has_solution(),
+                        "the solver gave up but a solution exists:\n{explanation}"
+                    );
+                    prop_assert!(!explanation.is_empty() && next_step.ends_with('.'));
+                }
+                Err(other) => prop_assert!(false, "unexpected error: {other}"),
+            }
+        }
+
+        #[test]
+        fn resolving_twice_gives_the_same_lockfile_bytes(world in arb_world()) {
+            if let Ok(first) = world.resolve() {
+                let provenance = |p: &ResolvedPlugin| {
+                    Provenance::new(format!("test+{}", p.name), TrustLevel::Verified)
+                };
+                let a = Lockfile::from_resolution(&first, provenance).to_toml();
+                let b = Lockfile::from_resolution(&world.resolve().unwrap(), provenance).to_toml();
+                prop_assert_eq!(&a, &b);
+                let reparsed = Lockfile::parse(&a).unwrap().to_toml();
+                prop_assert_eq!(a, reparsed);
+            }
+        }
+    }
+
+    #[test]
+    fn the_oracle_finds_solutions_and_refuses_conflicts() {
+        // The oracle itself must be able to say both yes and no.
+        let world = |specs: &[&str], entries: &[(&str, &str, &[&str])]| World {
+            index: index(entries),
+            request: request(specs),
+            locked: BTreeMap::new(),
+            all_prereleases: false,
+        };
+        let entries: &[(&str, &str, &[&str])] = &[
+            ("a", "1.0.0", &["c ^1"]),
+            ("b", "1.0.0", &["c ^2"]),
+            ("c", "1.0.0", &[]),
+            ("c", "2.0.0", &[]),
+        ];
+        assert!(world(&["a", "c"], entries).has_solution());
+        assert!(!world(&["a", "b"], entries).has_solution());
+        assert!(world(&["a", "b"], entries).resolve().is_err());
+    }
+
+    #[test]
+    fn lifting_the_prerelease_gate_keeps_the_range() {
+        let pre = v("1.2.0-beta.1");
+        assert!(!req_matches(&r("^1"), &pre, false));
+        assert!(req_matches(&r("^1"), &pre, true));
+        assert!(!req_matches(&r("=1.2.0"), &pre, true));
+        assert!(!req_matches(&r("^2"), &pre, true));
+        assert!(req_matches(&r("<1.2.0"), &pre, true));
+        assert!(req_matches(&r("^1.2.0-alpha"), &pre, false));
+        assert!(req_matches(&r("^1"), &v("1.5.0"), false));
+    }
+}

@@ -512,3 +512,197 @@ impl fmt::Display for LockChange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    fn plugin(name: &str, version: &str, deps: &[&str]) -> LockedPlugin {
+        LockedPlugin {
+            name: name.into(),
+            version: v(version),
+            source: "registry+https://plugins.example".into(),
+            checksum: format!("sha256:{name}"),
+            signer: None,
+            trust: TrustLevel::Verified,
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            optional_dependencies: Vec::new(),
+        }
+    }
+
+    fn lockfile(plugins: impl IntoIterator<Item = LockedPlugin>) -> Lockfile {
+        Lockfile {
+            plugins: plugins.into_iter().map(|p| (p.name.clone(), p)).collect(),
+        }
+    }
+
+    const SAMPLE: &str = r#"# switchboard.lock: written by Switchboard from a resolution. Do not edit.
+
+version = 1
+
+[[plugin]]
+name = "geo"
+version = "3.0.0"
+source = "registry+https://plugins.example"
+checksum = "sha256:geo"
+trust = "verified"
+dependencies = []
+
+[[plugin]]
+name = "weather"
+version = "2.1.0"
+source = "registry+https://plugins.example"
+checksum = "sha256:weather"
+signer = "RWQf6LRCGA9i53ml"
+trust = "self-signed"
+dependencies = ["geo", "maps"]
+optional-dependencies = ["maps"]
+"#;
+
+    #[test]
+    fn round_trip_rewrites_identical_bytes() {
+        let text = SAMPLE.replace(
+            "[[plugin]]\nname = \"weather\"",
+            "[[plugin]]\nname = \"maps\"\nversion = \"1.4.0\"\nsource = \"path+/srv/plugins\"\n\
+             checksum = \"sha256:maps\"\ntrust = \"unsigned\"\ndependencies = []\n\n\
+             [[plugin]]\nname = \"weather\"",
+        );
+        let lock = Lockfile::parse(&text).unwrap();
+        assert_eq!(lock.to_toml(), text);
+        assert_eq!(Lockfile::parse(&lock.to_toml()).unwrap(), lock);
+        let weather = lock.get("weather").unwrap();
+        assert_eq!(weather.signer.as_deref(), Some("RWQf6LRCGA9i53ml"));
+        assert_eq!(weather.trust, TrustLevel::SelfSigned);
+        assert_eq!(weather.optional_dependencies, ["maps"]);
+    }
+
+    #[test]
+    fn output_is_sorted_whatever_the_input_order() {
+        let forward = lockfile([plugin("a", "1.0.0", &[]), plugin("b", "1.0.0", &["a"])]);
+        let backward = lockfile([plugin("b", "1.0.0", &["a"]), plugin("a", "1.0.0", &[])]);
+        assert_eq!(forward.to_toml(), backward.to_toml());
+        let shuffled = "version = 1\n\
+            [[plugin]]\nname = \"b\"\nversion = \"1.0.0\"\nsource = \"s\"\nchecksum = \"c\"\n\
+            trust = \"unsigned\"\ndependencies = [\"z\", \"a\"]\n\
+            [[plugin]]\nname = \"a\"\nversion = \"1.0.0\"\nsource = \"s\"\nchecksum = \"c\"\n\
+            trust = \"unsigned\"\n";
+        let text = Lockfile::parse(shuffled).unwrap().to_toml();
+        assert!(text.find("name = \"a\"") < text.find("name = \"b\""));
+        assert!(text.contains("dependencies = [\"a\", \"z\"]"));
+    }
+
+    #[test]
+    fn another_format_version_is_refused() {
+        let err = Lockfile::parse("version = 2\n").unwrap_err();
+        assert_eq!(err.code().to_string(), "SB0509");
+        assert_eq!(
+            err.to_string(),
+            "the lockfile has format version 2; this build reads version 1"
+        );
+        let err = Lockfile::parse("[[plugin]]\nname = \"a\"\n").unwrap_err();
+        assert_eq!(err.code().to_string(), "SB0508");
+        assert!(err.to_string().contains("missing `version = 1`"));
+    }
+
+    #[test]
+    fn parse_errors_say_where() {
+        let err = Lockfile::parse("version = 1\n[[plugin]]\nname = \"a\"\nversion = 3\n")
+            .unwrap_err();
+        assert_eq!(err.code().to_string(), "SB0508");
+        assert!(err.to_string().contains("line 4"), "{err}");
+        let err = Lockfile::parse(&SAMPLE.replace("trust = \"verified\"", "trust = \"verified\"\ncolour = 1"))
+            .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let err = Lockfile::parse(&SAMPLE.replace("\"3.0.0\"", "\"three\"")).unwrap_err();
+        assert!(err.to_string().contains("`geo` has version `three`"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_entries_are_refused() {
+        let doubled = format!(
+            "{SAMPLE}\n[[plugin]]\nname = \"geo\"\nversion = \"1.0.0\"\nsource = \"s\"\n\
+             checksum = \"c\"\ntrust = \"unsigned\"\n"
+        );
+        let err = Lockfile::parse(&doubled).unwrap_err();
+        assert_eq!(err.code().to_string(), "SB0505");
+    }
+
+    #[test]
+    fn changes_list_additions_removals_moves_and_field_changes() {
+        let old = lockfile([
+            plugin("geo", "2.0.0", &[]),
+            plugin("maps", "1.4.0", &["geo"]),
+            plugin("news", "1.0.0", &[]),
+            plugin("weather", "2.0.0", &["geo"]),
+        ]);
+        let mut news = plugin("news", "1.0.0", &[]);
+        news.checksum = "sha256:other".into();
+        let new = lockfile([
+            plugin("clock", "0.3.0", &[]),
+            plugin("geo", "3.0.0", &[]),
+            plugin("maps", "1.3.0", &["geo"]),
+            news,
+            plugin("weather", "2.0.0", &["geo"]),
+        ]);
+        let changes: Vec<String> = old.changes_to(&new).iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            changes,
+            [
+                "add clock 0.3.0",
+                "upgrade geo 2.0.0 → 3.0.0",
+                "downgrade maps 1.4.0 → 1.3.0",
+                "news: checksum sha256:news → sha256:other",
+            ]
+        );
+        assert!(new.changes_to(&new).is_empty());
+        let removed = new.changes_to(&lockfile([]));
+        assert_eq!(removed.len(), 5);
+        assert_eq!(removed[0].to_string(), "remove clock 0.3.0");
+    }
+
+    #[test]
+    fn locked_refuses_drift_and_names_every_change() {
+        let old = lockfile([plugin("geo", "2.0.0", &[])]);
+        let new = lockfile([plugin("geo", "3.0.0", &[]), plugin("maps", "1.0.0", &["geo"])]);
+        let err = old.check_locked(&new).unwrap_err();
+        assert_eq!(err.code().to_string(), "SB0510");
+        assert_eq!(
+            err.to_string(),
+            "the lockfile would change, and --locked forbids it: upgrade geo 2.0.0 → 3.0.0; add \
+             maps 1.0.0"
+        );
+        assert!(err.next_step().contains("without --locked"));
+        assert!(old.check_locked(&old.clone()).is_ok());
+    }
+
+    #[test]
+    fn write_then_read_gives_the_same_lockfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCKFILE_NAME);
+        let lock = Lockfile::parse(SAMPLE).unwrap();
+        lock.write(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), SAMPLE);
+        assert_eq!(Lockfile::read(&path).unwrap(), lock);
+        assert!(!dir.path().join("switchboard.lock.tmp").exists());
+        let missing = Lockfile::read(dir.path().join("nope.lock")).unwrap_err();
+        assert_eq!(missing.code().to_string(), "SB0507");
+    }
+
+    #[test]
+    fn graph_from_a_lockfile_gives_the_load_order() {
+        let lock = Lockfile::parse(&SAMPLE.replace(
+            "[[plugin]]\nname = \"weather\"",
+            "[[plugin]]\nname = \"maps\"\nversion = \"1.4.0\"\nsource = \"s\"\nchecksum = \"c\"\n\
+             trust = \"unsigned\"\ndependencies = [\"geo\"]\n\n[[plugin]]\nname = \"weather\"",
+        ))
+        .unwrap();
+        let graph = lock.graph().unwrap();
+        assert_eq!(graph.load_order(), ["geo", "maps", "weather"]);
+        let missing = Lockfile::parse(SAMPLE).unwrap().graph().unwrap_err();
+        assert_eq!(missing.code().to_string(), "SB0504");
+    }
+}

@@ -303,9 +303,11 @@ impl DependencyProvider for Provider<'_> {
     type VS = VersionBits;
     type M = Unusable;
     type Err = IndexError;
-    /// Root and virtual packages first; then plugins that conflicted most; then those with
-    /// fewest versions left.
-    type Priority = (u8, u32, Reverse<u32>);
+    /// Root and virtual packages first; then plugins that conflicted most; then plugins with
+    /// one version left (forced anyway); then in the order they were discovered. Discovery
+    /// order decides a plugin after the plugins that depend on it, once their constraints are
+    /// known, so the solver seldom has to take a choice back.
+    type Priority = (u8, u32, bool, Reverse<u32>);
 
     fn prioritize(
         &self,
@@ -315,10 +317,10 @@ impl DependencyProvider for Provider<'_> {
     ) -> Self::Priority {
         match &*self.package(*package) {
             Package::Plugin(plugin) => {
-                let left = range.members(plugin.last()).count() as u32;
-                (1, stats.conflict_count(), Reverse(left))
+                let forced = range.members(plugin.last()).nth(1).is_none();
+                (1, stats.conflict_count(), forced, Reverse(package.0))
             }
-            _ => (2, 0, Reverse(0)),
+            _ => (2, 0, false, Reverse(0)),
         }
     }
 

@@ -19,7 +19,7 @@ pub(crate) const ABSENT: Pos = 0;
 ///
 /// Canonical (trailing zero words trimmed from `hi`), so derived equality is set equality, as
 /// pubgrub requires.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Eq, Hash, Default)]
 pub(crate) struct VersionBits {
     negated: bool,
     /// Positions 0–63.
@@ -91,6 +91,32 @@ impl VersionBits {
     }
 }
 
+/// Field by field, skipping the slice comparison (a `memcmp` call) when both have no high
+/// words: the solver compares sets constantly.
+impl PartialEq for VersionBits {
+    fn eq(&self, other: &Self) -> bool {
+        self.negated == other.negated
+            && self.lo == other.lo
+            && (self.hi.is_empty() && other.hi.is_empty() || self.hi == other.hi)
+    }
+}
+
+impl VersionBits {
+    /// Whether `op` gives zero for every pair of words (missing words are zero).
+    fn all_zero(&self, other: &Self, op: impl Fn(u64, u64) -> u64) -> bool {
+        if op(self.lo, other.lo) != 0 {
+            return false;
+        }
+        let len = self.hi.len().max(other.hi.len());
+        (0..len).all(|i| {
+            op(
+                self.hi.get(i).copied().unwrap_or(0),
+                other.hi.get(i).copied().unwrap_or(0),
+            ) == 0
+        })
+    }
+}
+
 impl pubgrub::VersionSet for VersionBits {
     type V = Pos;
 
@@ -120,6 +146,26 @@ impl pubgrub::VersionSet for VersionBits {
 
     fn contains(&self, v: &Pos) -> bool {
         self.has(*v)
+    }
+
+    fn is_disjoint(&self, other: &Self) -> bool {
+        match (self.negated, other.negated) {
+            (false, false) => self.all_zero(other, |a, b| a & b),
+            (false, true) => self.all_zero(other, |a, b| a & !b),
+            (true, false) => self.all_zero(other, |a, b| !a & b),
+            // Two co-finite sets always meet.
+            (true, true) => false,
+        }
+    }
+
+    fn subset_of(&self, other: &Self) -> bool {
+        match (self.negated, other.negated) {
+            (false, false) => self.all_zero(other, |a, b| a & !b),
+            (false, true) => self.all_zero(other, |a, b| a & b),
+            // A co-finite set is never inside a finite one.
+            (true, false) => false,
+            (true, true) => self.all_zero(other, |a, b| b & !a),
+        }
     }
 
     fn union(&self, other: &Self) -> Self {

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchboard_cli::demo;
 use switchboard_cli::examples::Profile;
+use switchboard_cli::tree;
 
 /// Switchboard: native plugins for Rust applications.
 #[derive(Debug, Parser)]
@@ -35,6 +36,18 @@ enum Cmd {
         /// Build the example plugins in debug mode (faster to build, slower to run).
         #[arg(long)]
         debug: bool,
+    },
+    /// Show the plugins a lockfile records and what depends on what.
+    Tree {
+        /// The lockfile to read.
+        #[arg(long, value_name = "PATH", default_value = switchboard_host::LOCKFILE_NAME)]
+        lockfile: PathBuf,
+        /// Print Graphviz DOT instead of a tree.
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+        /// Print one JSON document: plugins, dependencies, dependents and the load order.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -79,6 +92,24 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(e) => report_error(&e, json),
+            }
+        }
+        Cmd::Tree {
+            lockfile,
+            dot,
+            json,
+        } => {
+            let format = match (dot, json) {
+                (true, _) => tree::Format::Dot,
+                (_, true) => tree::Format::Json,
+                _ => tree::Format::Text,
+            };
+            match tree::render(&lockfile, format) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report_error(&anyhow::Error::from(e), json),
             }
         }
     }

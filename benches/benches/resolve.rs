@@ -59,7 +59,8 @@ fn synthetic_index() -> MemoryIndex {
         for i in 0..PER_LAYER {
             for (major, minor) in versions() {
                 let version = semver::Version::new(major, minor, 0);
-                let mut release = Release::new(version, format!("sha256:{layer}-{i}-{major}.{minor}"));
+                let mut release =
+                    Release::new(version, format!("sha256:{layer}-{i}-{major}.{minor}"));
                 if layer + 1 < LAYERS {
                     for d in 0..DEPS_PER_RELEASE {
                         let seed = [layer as u64, i as u64, major, minor, d as u64];
@@ -156,7 +157,10 @@ fn benches(c: &mut Criterion) {
 
     // Check the cases are what they claim before timing them.
     match solve(&index, &request) {
-        Ok(n) => assert!(n > 900, "the synthetic request should reach most plugins, got {n}"),
+        Ok(n) => assert!(
+            n > 900,
+            "the synthetic request should reach most plugins, got {n}"
+        ),
         Err(e) => panic!("the synthetic index must be satisfiable: {e}"),
     }
     match solve(&unsat_index, &unsat_request) {
@@ -176,13 +180,15 @@ fn benches(c: &mut Criterion) {
         b.iter(|| solve(black_box(&index), black_box(&request)))
     });
     group.bench_function("unsat_report", |b| {
-        b.iter(|| match solve(black_box(&unsat_index), black_box(&unsat_request)) {
-            Err(ResolveError::NoSolution {
-                explanation,
-                next_step,
-            }) => explanation.len() + next_step.len(),
-            _ => 0,
-        })
+        b.iter(
+            || match solve(black_box(&unsat_index), black_box(&unsat_request)) {
+                Err(ResolveError::NoSolution {
+                    explanation,
+                    next_step,
+                }) => explanation.len() + next_step.len(),
+                _ => 0,
+            },
+        )
     });
     group.finish();
 }

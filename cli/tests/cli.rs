@@ -81,7 +81,11 @@ fn tree_prints_the_lockfile_as_a_tree() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "weather 2.1.0\n├── geo 3.0.0\n└── maps 1.4.0 (optional)\n    └── geo 3.0.0\n"
@@ -113,7 +117,10 @@ fn tree_dot_prints_graphviz() {
     assert!(out.status.success());
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(dot.starts_with("digraph plugins {\n"), "{dot}");
-    assert!(dot.contains("    \"weather\" -> \"maps\" [style=dashed];\n"), "{dot}");
+    assert!(
+        dot.contains("    \"weather\" -> \"maps\" [style=dashed];\n"),
+        "{dot}"
+    );
     assert!(dot.contains("    \"maps\" -> \"geo\";\n"), "{dot}");
 }
 
@@ -127,8 +134,7 @@ fn tree_json_is_one_document_with_the_load_order_and_dependents() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["ok"], true);
     assert_eq!(
         doc["load_order"],
@@ -150,7 +156,10 @@ fn tree_of_a_missing_lockfile_fails_with_a_coded_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error[SB0507]: cannot access the lockfile"), "{stderr}");
+    assert!(
+        stderr.starts_with("error[SB0507]: cannot access the lockfile"),
+        "{stderr}"
+    );
     assert!(stderr.contains("next: "), "{stderr}");
 }
 

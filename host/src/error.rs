@@ -553,9 +553,9 @@ impl ResolveError {
     pub fn next_step(&self) -> String {
         match self {
             ResolveError::NoSolution { next_step, .. } => next_step.clone(),
-            ResolveError::UnknownPlugin { name } => format!(
-                "check the spelling of `{name}`, or add the registry that publishes it"
-            ),
+            ResolveError::UnknownPlugin { name } => {
+                format!("check the spelling of `{name}`, or add the registry that publishes it")
+            }
             ResolveError::Cycle { path } => {
                 let mut names: Vec<&str> = path.iter().map(String::as_str).collect();
                 let (from, to) = match names.as_slice() {
@@ -580,7 +580,10 @@ impl ResolveError {
                 e.plugin()
             ),
             ResolveError::LockfileIo { path, .. } => {
-                format!("check that {} exists and is readable and writable", path.display())
+                format!(
+                    "check that {} exists and is readable and writable",
+                    path.display()
+                )
             }
             ResolveError::LockfileParse { .. } | ResolveError::LockfileVersion { .. } => {
                 "restore switchboard.lock from version control, or delete it and resolve again"

@@ -440,8 +440,9 @@ mod tests {
     }
 
     fn node(name: &str, deps: &[&str]) -> GraphNode {
-        deps.iter()
-            .fold(GraphNode::new(name, v("1.0.0")), |n, d| n.with_dependency(*d))
+        deps.iter().fold(GraphNode::new(name, v("1.0.0")), |n, d| {
+            n.with_dependency(*d)
+        })
     }
 
     fn cycle_of(result: Result<InstalledGraph, ResolveError>) -> String {

@@ -15,7 +15,8 @@ use crate::error::ResolveError;
 /// The lockfile's conventional file name.
 pub const LOCKFILE_NAME: &str = "switchboard.lock";
 
-const HEADER: &str = "# switchboard.lock: written by Switchboard from a resolution. Do not edit.\n\n";
+const HEADER: &str =
+    "# switchboard.lock: written by Switchboard from a resolution. Do not edit.\n\n";
 
 /// How far a package was trusted when it was locked (ARCHITECTURE D8).
 ///
@@ -245,11 +246,13 @@ impl Lockfile {
         let document: Document = toml::from_str(text).map_err(parse_error)?;
         let mut plugins = BTreeMap::new();
         for entry in document.plugins {
-            let version = entry.version.parse::<Version>().map_err(|e| {
-                ResolveError::LockfileParse {
-                    reason: format!("`{}` has version `{}`: {e}", entry.name, entry.version),
-                }
-            })?;
+            let version =
+                entry
+                    .version
+                    .parse::<Version>()
+                    .map_err(|e| ResolveError::LockfileParse {
+                        reason: format!("`{}` has version `{}`: {e}", entry.name, entry.version),
+                    })?;
             let mut dependencies = entry.dependencies;
             dependencies.sort_unstable();
             let mut optional_dependencies = entry.optional_dependencies;
@@ -610,15 +613,20 @@ optional-dependencies = ["maps"]
 
     #[test]
     fn parse_errors_say_where() {
-        let err = Lockfile::parse("version = 1\n[[plugin]]\nname = \"a\"\nversion = 3\n")
-            .unwrap_err();
+        let err =
+            Lockfile::parse("version = 1\n[[plugin]]\nname = \"a\"\nversion = 3\n").unwrap_err();
         assert_eq!(err.code().to_string(), "SB0508");
         assert!(err.to_string().contains("line 4"), "{err}");
-        let err = Lockfile::parse(&SAMPLE.replace("trust = \"verified\"", "trust = \"verified\"\ncolour = 1"))
-            .unwrap_err();
+        let err = Lockfile::parse(
+            &SAMPLE.replace("trust = \"verified\"", "trust = \"verified\"\ncolour = 1"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
         let err = Lockfile::parse(&SAMPLE.replace("\"3.0.0\"", "\"three\"")).unwrap_err();
-        assert!(err.to_string().contains("`geo` has version `three`"), "{err}");
+        assert!(
+            err.to_string().contains("`geo` has version `three`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -667,7 +675,10 @@ optional-dependencies = ["maps"]
     #[test]
     fn locked_refuses_drift_and_names_every_change() {
         let old = lockfile([plugin("geo", "2.0.0", &[])]);
-        let new = lockfile([plugin("geo", "3.0.0", &[]), plugin("maps", "1.0.0", &["geo"])]);
+        let new = lockfile([
+            plugin("geo", "3.0.0", &[]),
+            plugin("maps", "1.0.0", &["geo"]),
+        ]);
         let err = old.check_locked(&new).unwrap_err();
         assert_eq!(err.code().to_string(), "SB0510");
         assert_eq!(

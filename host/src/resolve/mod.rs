@@ -7,10 +7,12 @@
 //! - `version_set` — the solver's version sets: positions in a plugin's release list, as bits.
 //! - `provider` — pubgrub's view of the index: packages, matching, version preference.
 //! - `solve` — [`Resolver`] and its [`Resolution`].
-//! - `report` — a failed solve in sentences, and the next step.
+//! - `report` — a failed solve in sentences.
+//! - `advice` — the next step after a failed solve: what to upgrade, pin or drop.
 //! - `graph` — [`InstalledGraph`].
 //! - `lockfile` — [`Lockfile`], `switchboard.lock`.
 
+mod advice;
 mod graph;
 mod index;
 mod lockfile;
@@ -25,4 +27,4 @@ mod tests;
 pub use graph::{GraphNode, InstalledGraph};
 pub use index::{Dependency, HostApiReq, Index, MemoryIndex, Release};
 pub use lockfile::{LockChange, LockedPlugin, Lockfile, Provenance, TrustLevel, LOCKFILE_NAME};
-pub use solve::{ResolvedPlugin, Resolution, Resolver};
+pub use solve::{Resolution, ResolvedPlugin, Resolver};

@@ -326,11 +326,7 @@ impl DependencyProvider for Provider<'_> {
 
     /// Not installing an optional dependency comes first; then the locked version, then the
     /// installed one, then the newest.
-    fn choose_version(
-        &self,
-        package: &Pkg,
-        range: &VersionBits,
-    ) -> Result<Option<Pos>, Self::Err> {
+    fn choose_version(&self, package: &Pkg, range: &VersionBits) -> Result<Option<Pos>, Self::Err> {
         Ok(match &*self.package(*package) {
             Package::Root => range.has(0).then_some(0),
             // Virtual packages only ever appear with empty ranges (see `get_dependencies`).
@@ -377,4 +373,3 @@ impl DependencyProvider for Provider<'_> {
         Ok(Dependencies::Available(out.into_iter().collect()))
     }
 }
-

@@ -216,10 +216,7 @@ fn two_requirements_on_one_plugin_in_a_release_both_apply() {
 
 #[test]
 fn optional_dependency_is_not_installed_for_its_own_sake() {
-    let index = index(&[
-        ("weather", "1.0.0", &["maps? ^1"]),
-        ("maps", "1.0.0", &[]),
-    ]);
+    let index = index(&[("weather", "1.0.0", &["maps? ^1"]), ("maps", "1.0.0", &[])]);
     let resolution = solve(&index, &["weather"]);
     assert_eq!(chosen(&resolution), ["weather 1.0.0"]);
     assert!(resolution.get("weather").unwrap().dependencies.is_empty());
@@ -270,10 +267,7 @@ fn optional_request_only_constrains() {
 
 #[test]
 fn optional_dependency_conflict_is_explained() {
-    let index = index(&[
-        ("weather", "2.0.0", &["maps? ^2"]),
-        ("maps", "1.4.0", &[]),
-    ]);
+    let index = index(&[("weather", "2.0.0", &["maps? ^2"]), ("maps", "1.4.0", &[])]);
     let (explanation, next) = no_solution(resolver(&index).resolve(&request(&["weather", "maps"])));
     assert_eq!(
         explanation,
@@ -352,10 +346,7 @@ fn allowed_prereleases_still_respect_the_range() {
 
 #[test]
 fn yanked_versions_are_skipped() {
-    let index = index(&[
-        ("geo", "1.0.0", &[]),
-        ("geo", "1.1.0", &["yanked"]),
-    ]);
+    let index = index(&[("geo", "1.0.0", &[]), ("geo", "1.1.0", &["yanked"])]);
     assert_eq!(chosen(&solve(&index, &["geo"])), ["geo 1.0.0"]);
 }
 
@@ -408,8 +399,7 @@ fn host_api_conflict_is_explained() {
         ("weather", "2.0.0", &["host:my-app ^1"]),
         ("weather", "3.0.0", &["host:my-app ^2"]),
     ]);
-    let (explanation, next) =
-        no_solution(resolver(&index).resolve(&request(&["weather >=3"])));
+    let (explanation, next) = no_solution(resolver(&index).resolve(&request(&["weather >=3"])));
     assert_eq!(
         explanation,
         "Because weather 3.0.0 needs host API my-app ^2 (this host provides my-app 1.4.0) and \
@@ -514,7 +504,9 @@ fn installed_version_is_preferred_over_a_newer_one() {
 fn locked_version_is_preferred_over_the_installed_one() {
     let index = geo_versions();
     let mut resolver = resolver(&index);
-    resolver.installed("geo", v("1.0.0")).lock("geo", v("1.2.0"));
+    resolver
+        .installed("geo", v("1.0.0"))
+        .lock("geo", v("1.2.0"));
     assert_eq!(
         chosen(&resolver.resolve(&request(&["geo"])).unwrap()),
         ["geo 1.2.0"]
@@ -574,7 +566,8 @@ fn locking_from_a_lockfile_keeps_every_version() {
     again.locked(&lock);
     let second = again.resolve(&request(&["weather"])).unwrap();
     assert_eq!(chosen(&second), ["geo 1.0.0", "weather 1.0.0"]);
-    let relock = Lockfile::from_resolution(&second, |_| Provenance::new("test", TrustLevel::Unsigned));
+    let relock =
+        Lockfile::from_resolution(&second, |_| Provenance::new("test", TrustLevel::Unsigned));
     assert!(lock.check_locked(&relock).is_ok());
 }
 
@@ -638,8 +631,7 @@ fn conflict_suggests_upgrading_the_host_when_only_a_newer_host_agrees() {
         ("geo", "2.5.0", &[]),
         ("geo", "3.0.0", &[]),
     ]);
-    let (explanation, next) =
-        no_solution(resolver(&index).resolve(&request(&["weather", "maps"])));
+    let (explanation, next) = no_solution(resolver(&index).resolve(&request(&["weather", "maps"])));
     assert_eq!(
         explanation,
         "Because weather needs geo ≥ 3 and maps 1.4.0 needs geo < 3, maps 1.4.0 and weather \
@@ -675,8 +667,7 @@ fn conflict_with_the_request_itself_suggests_the_other_range() {
 #[test]
 fn missing_version_in_the_request_lists_what_exists() {
     let index = index(&[("weather", "2.0.0", &[]), ("weather", "2.1.0", &[])]);
-    let (explanation, next) =
-        no_solution(resolver(&index).resolve(&request(&["weather =9.0.0"])));
+    let (explanation, next) = no_solution(resolver(&index).resolve(&request(&["weather =9.0.0"])));
     assert_eq!(
         explanation,
         "You asked for weather = 9.0.0 (the index has weather 2.0.0 – 2.1.0 only)."
@@ -690,9 +681,7 @@ fn missing_version_in_the_request_lists_what_exists() {
 #[test]
 fn unknown_requested_plugin_is_its_own_error() {
     let index = index(&[("weather", "2.0.0", &[])]);
-    let err = resolver(&index)
-        .resolve(&request(&["wether"]))
-        .unwrap_err();
+    let err = resolver(&index).resolve(&request(&["wether"])).unwrap_err();
     assert_eq!(err.code().to_string(), "SB0502");
     assert_eq!(err.to_string(), "no plugin named `wether` is in the index");
     assert!(err.next_step().contains("spelling of `wether`"));
@@ -707,7 +696,10 @@ fn unknown_dependency_is_explained() {
         "Because weather needs geoo ^1 (no plugin named `geoo` is in the index) and you asked \
          for weather, your request cannot be satisfied."
     );
-    assert_eq!(next, "Add a registry that publishes `geoo`, or drop weather.");
+    assert_eq!(
+        next,
+        "Add a registry that publishes `geoo`, or drop weather."
+    );
 }
 
 #[test]
@@ -955,7 +947,10 @@ mod properties {
                         Dependency { optional, ..d }
                     })
                     .collect();
-                let locked = locks.into_iter().map(|(i, ver)| (name(i), v(ver))).collect();
+                let locked = locks
+                    .into_iter()
+                    .map(|(i, ver)| (name(i), v(ver)))
+                    .collect();
                 World {
                     index,
                     request,
@@ -1018,7 +1013,12 @@ mod properties {
             let plugins: Vec<(String, Vec<Release>)> = self
                 .index
                 .names()
-                .map(|n| (n.to_owned(), self.index.releases(n).unwrap().unwrap().into_owned()))
+                .map(|n| {
+                    (
+                        n.to_owned(),
+                        self.index.releases(n).unwrap().unwrap().into_owned(),
+                    )
+                })
                 .collect();
             let mut counters = vec![0usize; plugins.len()];
             loop {

@@ -19,7 +19,7 @@ pub(crate) const ABSENT: Pos = 0;
 ///
 /// Canonical (trailing zero words trimmed from `hi`), so derived equality is set equality, as
 /// pubgrub requires.
-#[derive(Clone, Eq, Hash, Default)]
+#[derive(Clone, Eq, Default)]
 pub(crate) struct VersionBits {
     negated: bool,
     /// Positions 0–63.
@@ -216,18 +216,16 @@ mod tests {
     }
 
     fn arb_set() -> impl Strategy<Value = VersionBits> {
-        (
-            proptest::collection::vec(0..UNIVERSE, 0..8),
-            any::<bool>(),
-        )
-            .prop_map(|(positions, negate)| {
+        (proptest::collection::vec(0..UNIVERSE, 0..8), any::<bool>()).prop_map(
+            |(positions, negate)| {
                 let set = VersionBits::from_positions(positions);
                 if negate {
                     set.complement()
                 } else {
                     set
                 }
-            })
+            },
+        )
     }
 
     #[test]

@@ -19,6 +19,19 @@ pub enum Format {
 
 /// Reads the lockfile at `path` and renders its graph.
 ///
+/// # Example
+///
+/// ```
+/// use switchboard_cli::tree::{render, Format};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("switchboard.lock");
+/// std::fs::write(&path, "version = 1\n").unwrap();
+/// let text = render(&path, Format::Text).unwrap();
+/// assert!(text.ends_with("locks no plugins.\n"));
+/// assert_eq!(render(&path, Format::Dot).unwrap(), "digraph plugins {\n    node [shape=box];\n}\n");
+/// ```
+///
 /// # Errors
 ///
 /// The lockfile cannot be read or parsed (`SB0507`–`SB0509`), or its plugins do not form a

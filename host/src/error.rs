@@ -464,6 +464,24 @@ impl IndexError {
 
 /// Errors resolving dependencies, building the installed graph, or reading and checking the
 /// lockfile (SPEC S3).
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Dependency, MemoryIndex, Release, Resolver};
+///
+/// let mut index = MemoryIndex::new();
+/// index
+///     .add("weather", Release::new("1.0.0".parse().unwrap(), "sha256:01")
+///         .with_dependency(Dependency::new("geo", "^3".parse().unwrap())))
+///     .add("geo", Release::new("2.0.0".parse().unwrap(), "sha256:02"));
+/// let err = Resolver::new(&index)
+///     .resolve(&[Dependency::new("weather", "*".parse().unwrap())])
+///     .unwrap_err();
+/// assert_eq!(err.code().to_string(), "SB0501");
+/// assert!(err.to_string().contains("weather needs geo ^3 (the index has geo 2.0.0 only)"));
+/// assert_eq!(err.next_step(), "Add a registry that publishes geo ^3, or drop weather.");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {

@@ -13,6 +13,13 @@ use super::solve::{Resolution, ResolvedPlugin};
 use crate::error::ResolveError;
 
 /// The lockfile's conventional file name.
+///
+/// # Example
+///
+/// ```
+/// let path = std::path::Path::new("/srv/app").join(switchboard_host::LOCKFILE_NAME);
+/// assert!(path.ends_with("switchboard.lock"));
+/// ```
 pub const LOCKFILE_NAME: &str = "switchboard.lock";
 
 const HEADER: &str =
@@ -94,6 +101,28 @@ impl Provenance {
 }
 
 /// One plugin in the lockfile.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Lockfile, TrustLevel};
+///
+/// let lock = Lockfile::parse(r#"
+/// version = 1
+/// [[plugin]]
+/// name = "geo"
+/// version = "3.0.0"
+/// source = "registry+https://plugins.example"
+/// checksum = "sha256:01"
+/// signer = "RWQf6LRCGA9i53ml"
+/// trust = "verified"
+/// "#)?;
+/// let geo = lock.get("geo").unwrap();
+/// assert_eq!(geo.trust, TrustLevel::Verified);
+/// assert_eq!(geo.signer.as_deref(), Some("RWQf6LRCGA9i53ml"));
+/// assert!(geo.dependencies.is_empty());
+/// # Ok::<(), switchboard_host::ResolveError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LockedPlugin {
@@ -446,6 +475,23 @@ fn show(signer: &Option<String>) -> String {
 }
 
 /// One difference between two lockfiles.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{LockChange, Lockfile};
+///
+/// let entry = |v: &str| format!(
+///     "version = 1\n[[plugin]]\nname = \"geo\"\nversion = \"{v}\"\nsource = \"s\"\n\
+///      checksum = \"c\"\ntrust = \"unsigned\"\n"
+/// );
+/// let old = Lockfile::parse(&entry("3.0.0"))?;
+/// let new = Lockfile::parse(&entry("2.5.0"))?;
+/// let changes = old.changes_to(&new);
+/// assert!(matches!(&changes[0], LockChange::Version { name, .. } if name == "geo"));
+/// assert_eq!(LockChange::summary(&changes), "downgrade geo 3.0.0 → 2.5.0");
+/// # Ok::<(), switchboard_host::ResolveError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockChange {

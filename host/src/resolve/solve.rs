@@ -190,6 +190,26 @@ pub struct Resolution {
 }
 
 /// One plugin of a [`Resolution`].
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Dependency, MemoryIndex, Release, Resolver};
+///
+/// let v = |s: &str| s.parse().unwrap();
+/// let mut index = MemoryIndex::new();
+/// index
+///     .add("maps", Release::new(v("1.4.0"), "sha256:01"))
+///     .add("weather", Release::new(v("2.0.0"), "sha256:02")
+///         .with_dependency(Dependency::optional("maps", "^1".parse().unwrap())));
+/// let both = ["weather", "maps"].map(|n| Dependency::new(n, "*".parse().unwrap()));
+/// let resolution = Resolver::new(&index).resolve(&both)?;
+/// let weather = resolution.get("weather").unwrap();
+/// assert_eq!(weather.version(), &v("2.0.0"));
+/// assert_eq!(weather.dependencies, ["maps"]);
+/// assert_eq!(weather.optional_dependencies, ["maps"]);
+/// # Ok::<(), switchboard_host::ResolveError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResolvedPlugin {

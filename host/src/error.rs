@@ -584,7 +584,10 @@ impl ResolveError {
                 names.pop();
                 names.sort_unstable();
                 names.dedup();
-                format!("{step}, or drop one of {}", join_names(&names))
+                match names.as_slice() {
+                    [one] => format!("{step}, or drop `{one}`"),
+                    _ => format!("{step}, or drop one of {}", join_names(&names)),
+                }
             }
             ResolveError::MissingDependency { plugin, dependency } => format!(
                 "install `{dependency}`, or remove `{plugin}`; if this came from a lockfile, \

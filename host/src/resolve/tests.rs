@@ -760,6 +760,10 @@ fn release_that_needs_itself_at_its_own_version_is_a_cycle() {
     let index = index(&[("a", "1.0.0", &["a ^1"])]);
     let err = resolver(&index).resolve(&request(&["a"])).unwrap_err();
     assert_eq!(err.to_string(), "dependency cycle: a → a");
+    assert_eq!(
+        err.next_step(),
+        "use a release of `a` that does not depend on `a`, or drop `a`"
+    );
 }
 
 #[test]

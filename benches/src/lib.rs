@@ -1,8 +1,10 @@
-//! Benchmarks for Switchboard; the library itself is empty.
+//! Criterion benchmarks for Switchboard; the library itself is empty. Each bench measures
+//! Switchboard beside its baselines in the same run. Run one with
+//! `cargo bench -p switchboard-benches --bench NAME`:
 //!
-//! `cargo bench -p switchboard-benches --bench dispatch` measures what one command call costs:
-//! the `checksum`, `add` and `reverse` commands of the example `hello` plugin, called through
-//! `switchboard-host` (raw bytes, a small typed message, a 4 KiB payload), against the same
-//! checksum as a direct Rust call, a `dyn Fn` call and a plain `extern "C"` function looked up
-//! in the same `libhello.so`. After criterion's report it prints each Switchboard path's median
-//! as a multiple of the `extern "C"` baseline.
+//! - `dispatch` — one command call (raw bytes, a small typed message, a 4 KiB payload) against
+//!   a direct Rust call, a `dyn Fn` call and a plain `extern "C"` function in the same
+//!   `libhello.so`; prints each path's median as a multiple of the `extern "C"` baseline.
+//! - `resolve` — version solving over a synthetic 1,000 × 10 index, and an unsatisfiable
+//!   report, beside a plain scan of the index.
+//! - `package` — verifying, and verifying and loading, a signed package of the `hello` plugin.

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchboard_cli::demo;
 use switchboard_cli::examples::Profile;
+use switchboard_cli::tree;
 
 /// Switchboard: native plugins for Rust applications.
 #[derive(Debug, Parser)]
@@ -86,6 +87,18 @@ enum Cmd {
         /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
         #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
+    },
+    /// Show the plugins a lockfile records and what depends on what.
+    Tree {
+        /// The lockfile to read.
+        #[arg(long, value_name = "PATH", default_value = switchboard_host::LOCKFILE_NAME)]
+        lockfile: PathBuf,
+        /// Print Graphviz DOT instead of a tree.
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+        /// Print one JSON document: plugins, dependencies, dependents and the load order.
+        #[arg(long)]
+        json: bool,
     },
     /// Run every check that needs no plugin code on a plugin crate, plugin.toml or library.
     ///
@@ -317,6 +330,24 @@ fn main() -> ExitCode {
             target.as_deref(),
             json,
         ),
+        Cmd::Tree {
+            lockfile,
+            dot,
+            json,
+        } => {
+            let format = match (dot, json) {
+                (true, _) => tree::Format::Dot,
+                (_, true) => tree::Format::Json,
+                _ => tree::Format::Text,
+            };
+            match tree::render(&lockfile, format) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report_error(&anyhow::Error::from(e), json),
+            }
+        }
     }
 }
 

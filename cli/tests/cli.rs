@@ -158,3 +158,158 @@ fn author_round_trip_keygen_pack_sign_verify_then_load() {
     let greet = hello.command::<String, String>("greet").unwrap();
     assert_eq!(greet.call(&"Ada".to_string()).unwrap(), "Hello, Ada!");
 }
+
+const LOCKFILE: &str = r#"version = 1
+
+[[plugin]]
+name = "geo"
+version = "3.0.0"
+source = "registry+https://plugins.example"
+checksum = "sha256:01"
+trust = "verified"
+dependencies = []
+
+[[plugin]]
+name = "maps"
+version = "1.4.0"
+source = "registry+https://plugins.example"
+checksum = "sha256:02"
+trust = "verified"
+dependencies = ["geo"]
+
+[[plugin]]
+name = "weather"
+version = "2.1.0"
+source = "registry+https://plugins.example"
+checksum = "sha256:03"
+signer = "RWQf6LRCGA9i53ml"
+trust = "self-signed"
+dependencies = ["geo", "maps"]
+optional-dependencies = ["maps"]
+"#;
+
+fn write_lockfile(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("switchboard.lock");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn tree_prints_the_lockfile_as_a_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_lockfile(dir.path(), LOCKFILE);
+    let out = switchboard()
+        .args(["tree", "--lockfile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "weather 2.1.0\n├── geo 3.0.0\n└── maps 1.4.0 (optional)\n    └── geo 3.0.0\n"
+    );
+}
+
+#[test]
+fn tree_reads_switchboard_lock_in_the_current_directory_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lockfile(dir.path(), LOCKFILE);
+    let out = switchboard()
+        .arg("tree")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("weather 2.1.0\n"));
+}
+
+#[test]
+fn tree_dot_prints_graphviz() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_lockfile(dir.path(), LOCKFILE);
+    let out = switchboard()
+        .args(["tree", "--dot", "--lockfile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph plugins {\n"), "{dot}");
+    assert!(
+        dot.contains("    \"weather\" -> \"maps\" [style=dashed];\n"),
+        "{dot}"
+    );
+    assert!(dot.contains("    \"maps\" -> \"geo\";\n"), "{dot}");
+}
+
+#[test]
+fn tree_json_is_one_document_with_the_load_order_and_dependents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_lockfile(dir.path(), LOCKFILE);
+    let out = switchboard()
+        .args(["tree", "--json", "--lockfile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(
+        doc["load_order"],
+        serde_json::json!(["geo", "maps", "weather"])
+    );
+    let geo = &doc["plugins"][0];
+    assert_eq!(geo["name"], "geo");
+    assert_eq!(geo["dependents"], serde_json::json!(["maps", "weather"]));
+    assert_eq!(doc["plugins"][2]["trust"], "self-signed");
+}
+
+#[test]
+fn tree_of_a_missing_lockfile_fails_with_a_coded_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .args(["tree", "--lockfile"])
+        .arg(dir.path().join("nope.lock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error[SB0507]: cannot access the lockfile"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("next: "), "{stderr}");
+}
+
+#[test]
+fn tree_reports_a_cycle_as_json_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cyclic = LOCKFILE.replace("dependencies = []", "dependencies = [\"weather\"]");
+    let path = write_lockfile(dir.path(), &cyclic);
+    let out = switchboard()
+        .args(["tree", "--json", "--lockfile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "SB0503");
+    assert_eq!(
+        doc["error"]["message"],
+        "dependency cycle: geo → weather → geo"
+    );
+}
+
+#[test]
+fn tree_refuses_dot_and_json_together() {
+    let out = switchboard()
+        .args(["tree", "--dot", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

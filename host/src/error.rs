@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use switchboard_sdk::{ErrorCode, PluginError};
 
 use crate::lifecycle::State;
+use crate::resolve::LockChange;
 
 /// Any error the host returns.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum Error {
     /// A package was refused: damaged, tampered with, or not trusted enough.
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
+    /// Dependency resolution, the installed graph or the lockfile failed.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
 }
 
 impl Error {
@@ -37,6 +41,7 @@ impl Error {
             Error::Call(e) => e.code(),
             Error::Lifecycle(e) => e.code(),
             Error::Package(e) => e.code(),
+            Error::Resolve(e) => e.code(),
         }
     }
 
@@ -48,6 +53,7 @@ impl Error {
             Error::Call(e) => e.next_step(),
             Error::Lifecycle(e) => e.next_step(),
             Error::Package(e) => e.next_step(),
+            Error::Resolve(e) => e.next_step(),
         }
     }
 }
@@ -454,5 +460,213 @@ impl LifecycleError {
                 .map(str::to_owned)
                 .unwrap_or_else(|| "fix the plugin's hook, then load it again".into()),
         }
+    }
+}
+
+/// Why an [`Index`](crate::Index) could not answer. Index implementations build it; the resolver
+/// carries it out as [`ResolveError::Index`].
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::IndexError;
+///
+/// let e = IndexError::new("geo", "the registry answered 503");
+/// assert_eq!(e.to_string(), "cannot read the index entry for `geo`: the registry answered 503");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the index entry for `{plugin}`: {reason}")]
+pub struct IndexError {
+    plugin: String,
+    reason: String,
+}
+
+impl IndexError {
+    /// An index failure for `plugin`, with the reason a person can act on.
+    pub fn new(plugin: impl Into<String>, reason: impl Into<String>) -> Self {
+        IndexError {
+            plugin: plugin.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The plugin whose entry could not be read.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// What went wrong.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Errors resolving dependencies, building the installed graph, or reading and checking the
+/// lockfile (SPEC S3).
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::{Dependency, MemoryIndex, Release, Resolver};
+///
+/// let mut index = MemoryIndex::new();
+/// index
+///     .add("weather", Release::new("1.0.0".parse().unwrap(), "sha256:01")
+///         .with_dependency(Dependency::new("geo", "^3".parse().unwrap())))
+///     .add("geo", Release::new("2.0.0".parse().unwrap(), "sha256:02"));
+/// let err = Resolver::new(&index)
+///     .resolve(&[Dependency::new("weather", "*".parse().unwrap())])
+///     .unwrap_err();
+/// assert_eq!(err.code().to_string(), "SB0501");
+/// assert!(err.to_string().contains("weather needs geo ^3 (the index has geo 2.0.0 only)"));
+/// assert_eq!(err.next_step(), "Add a registry that publishes geo ^3, or drop weather.");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// No set of versions satisfies every requirement.
+    #[error("no set of plugin versions satisfies the request:\n{explanation}")]
+    NoSolution {
+        /// The chain of reasons, in sentences.
+        explanation: String,
+        /// A concrete step: which plugin to upgrade, pin or drop.
+        next_step: String,
+    },
+    /// A requested plugin is not in the index at all.
+    #[error("no plugin named `{name}` is in the index")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+    },
+    /// The plugins' dependencies form a cycle, so no load order exists.
+    #[error("dependency cycle: {}", .path.join(" → "))]
+    Cycle {
+        /// The cycle, starting and ending with the same plugin.
+        path: Vec<String>,
+    },
+    /// A plugin depends on one that is not in the graph.
+    #[error("`{plugin}` depends on `{dependency}`, which is not installed")]
+    MissingDependency {
+        /// The dependent.
+        plugin: String,
+        /// The missing dependency.
+        dependency: String,
+    },
+    /// The same plugin appears twice.
+    #[error("`{name}` is listed more than once")]
+    DuplicatePlugin {
+        /// The name.
+        name: String,
+    },
+    /// The index could not be read.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The lockfile could not be read or written.
+    #[error("cannot access the lockfile {path}: {source}")]
+    LockfileIo {
+        /// The lockfile.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The lockfile does not parse.
+    #[error("the lockfile does not parse: {reason}")]
+    LockfileParse {
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// The lockfile has a format version this build does not know.
+    #[error("the lockfile has format version {found}; this build reads version 1")]
+    LockfileVersion {
+        /// The version found.
+        found: i64,
+    },
+    /// `--locked` was given and the resolution differs from the lockfile.
+    #[error("the lockfile would change, and --locked forbids it: {}", LockChange::summary(.changes))]
+    LockedDrift {
+        /// Every change, sorted by plugin name.
+        changes: Vec<LockChange>,
+    },
+}
+
+impl ResolveError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        code(match self {
+            ResolveError::NoSolution { .. } => 501,
+            ResolveError::UnknownPlugin { .. } => 502,
+            ResolveError::Cycle { .. } => 503,
+            ResolveError::MissingDependency { .. } => 504,
+            ResolveError::DuplicatePlugin { .. } => 505,
+            ResolveError::Index(_) => 506,
+            ResolveError::LockfileIo { .. } => 507,
+            ResolveError::LockfileParse { .. } => 508,
+            ResolveError::LockfileVersion { .. } => 509,
+            ResolveError::LockedDrift { .. } => 510,
+        })
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            ResolveError::NoSolution { next_step, .. } => next_step.clone(),
+            ResolveError::UnknownPlugin { name } => {
+                format!("check the spelling of `{name}`, or add the registry that publishes it")
+            }
+            ResolveError::Cycle { path } => {
+                let mut names: Vec<&str> = path.iter().map(String::as_str).collect();
+                let (from, to) = match names.as_slice() {
+                    [.., from, to] => (*from, *to),
+                    _ => ("", ""),
+                };
+                let step = format!("use a release of `{from}` that does not depend on `{to}`");
+                names.pop();
+                names.sort_unstable();
+                names.dedup();
+                match names.as_slice() {
+                    [one] => format!("{step}, or drop `{one}`"),
+                    _ => format!("{step}, or drop one of {}", join_names(&names)),
+                }
+            }
+            ResolveError::MissingDependency { plugin, dependency } => format!(
+                "install `{dependency}`, or remove `{plugin}`; if this came from a lockfile, \
+                 resolve again without --locked"
+            ),
+            ResolveError::DuplicatePlugin { name } => {
+                format!("keep one entry for `{name}`; resolve again to rewrite the lockfile")
+            }
+            ResolveError::Index(e) => format!(
+                "check the connection to the registry and its index entry for `{}`, then retry",
+                e.plugin()
+            ),
+            ResolveError::LockfileIo { path, .. } => {
+                format!(
+                    "check that {} exists and is readable and writable",
+                    path.display()
+                )
+            }
+            ResolveError::LockfileParse { .. } | ResolveError::LockfileVersion { .. } => {
+                "restore switchboard.lock from version control, or delete it and resolve again"
+                    .into()
+            }
+            ResolveError::LockedDrift { .. } => "run without --locked to update switchboard.lock, \
+                 or change the request back to what the lockfile was made from"
+                .into(),
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c` — with each name in backticks.
+pub(crate) fn join_names(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => format!(
+            "{} and `{last}`",
+            init.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

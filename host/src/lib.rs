@@ -33,8 +33,15 @@
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`package`] — packages, signatures, trust levels; [`Policy`] — which packages load.
+//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`Release`], [`Dependency`],
+//!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
+//!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
+//!   `switchboard tree`; [`Lockfile`], [`LockedPlugin`], [`Provenance`], [`LockChange`],
+//!   [`LOCKFILE_NAME`] — `switchboard.lock`.
+//! - [`TrustLevel`] — how far a package is trusted.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
-//!   [`LifecycleError`] — every one with a stable code and a next step.
+//!   [`LifecycleError`], [`ResolveError`] (with [`IndexError`]) — every one with a stable code
+//!   and a next step.
 //!
 //! # What in-process plugins can do
 //!
@@ -55,6 +62,7 @@ mod loader;
 pub mod package;
 mod policy;
 mod preflight;
+mod resolve;
 mod services;
 
 /// The README's examples, compiled and run as doctests.
@@ -66,12 +74,19 @@ pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
     version_matches, HostProfile,
 };
-pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
+pub use error::{
+    CallError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
+};
 pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use package::TrustLevel;
 pub use policy::{Decision, Policy};
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
+pub use resolve::{
+    Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
+    MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, LOCKFILE_NAME,
+};
 pub use services::LogRecord;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};

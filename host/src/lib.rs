@@ -29,20 +29,29 @@
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - [`sdk_abi_compatible`] — compatibility rules.
+//! - [`caps`] — capabilities: [`Policy`](caps::Policy), the approver, scopes, tokens and the
+//!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
+//! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
+//!   knows of each plugin.
+//! - [`AuditLog`], [`AuditEvent`], [`AuditRecord`], [`AuditFilter`], [`VerifyReport`] — the
+//!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
-//!   [`LifecycleError`] — every one with a stable code and a next step.
+//!   [`LifecycleError`], [`CapsError`], [`StoreError`] — every one with a stable code and a
+//!   next step.
 //!
 //! # What in-process plugins can do
 //!
 //! A plugin loaded in-process is native code running with the full rights of the host process.
-//! The checks this crate makes (manifest, ABI, and with packages signatures and capabilities)
+//! The checks this crate makes (manifest, ABI, capabilities, and with packages signatures)
 //! bind well-behaved plugins and catch mistakes and tampering before load; they do not confine
-//! malicious native code. Untrusted plugins belong in isolated mode.
+//! malicious native code — see [`caps`]. Untrusted plugins belong in isolated mode.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod audit;
+pub mod caps;
 mod compat;
 mod error;
 mod host;
@@ -50,16 +59,24 @@ mod instance;
 mod lifecycle;
 mod loader;
 mod services;
+mod store;
+mod timestamp;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub use audit::{
+    AuditEvent, AuditFilter, AuditKind, AuditKindError, AuditLog, AuditRecord, ChainBreak,
+    VerifyReport,
+};
 pub use compat::sdk_abi_compatible;
-pub use error::{CallError, ConfigError, Error, LifecycleError, LoadError};
+pub use error::{CallError, CapsError, ConfigError, Error, LifecycleError, LoadError, StoreError};
 pub use host::{DangerousHostBuilder, Host, HostBuilder};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use services::LogRecord;
+pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
+pub use timestamp::{Timestamp, TimestampError};

@@ -1,0 +1,275 @@
+//! Policy: the host's standing rules about which plugins load and what they may be granted.
+
+use std::collections::BTreeSet;
+
+use switchboard_sdk::caps::{Capability, TopicPattern};
+
+use super::trust::TrustLevel;
+
+/// The host's standing rules (SPEC S4.3), built in code and given to
+/// [`HostBuilder::policy`](crate::HostBuilder::policy).
+///
+/// For each capability a plugin requests, in this order:
+///
+/// 1. a [`block`](Policy::block) rule that overlaps it → denied;
+/// 2. a stored persistent or time-limited grant covering it → granted again;
+/// 3. a [`require_approval`](Policy::require_approval) rule that overlaps it → the approver
+///    decides;
+/// 4. [`allow`](Policy::allow) rules: one covering the request grants it; rules the request
+///    covers grant just those (the request is *narrowed*: `fs.read` asked, `fs.read:/srv/**`
+///    granted);
+/// 5. otherwise the approver decides, and with no approver it is denied — deny by default.
+///
+/// Before any of that, a plugin below [`min_trust`](Policy::min_trust), on the
+/// [deny list](Policy::deny_plugin) or missing from a non-empty
+/// [allow list](Policy::allow_plugin) is refused outright.
+///
+/// A bare `events.publish` request is read as the plugin's own namespace,
+/// `events.publish:plugin.<name>.**`.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::caps::{Policy, TrustLevel};
+///
+/// # fn main() -> Result<(), switchboard_sdk::caps::CapabilityError> {
+/// let mut policy = Policy::new();
+/// policy
+///     .min_trust(TrustLevel::Unsigned)
+///     .allow("kv".parse()?)
+///     .allow("fs.read:/srv/shared/**".parse()?)
+///     .require_approval("fs.write".parse()?)
+///     .block("process.spawn".parse()?)
+///     .deny_plugin("known-bad");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    min_trust: TrustLevel,
+    allow: Vec<Capability>,
+    require_approval: Vec<Capability>,
+    block: Vec<Capability>,
+    allowed_plugins: BTreeSet<String>,
+    denied_plugins: BTreeSet<String>,
+}
+
+/// What policy says about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Denied by this block rule.
+    Blocked(Capability),
+    /// The approver must decide.
+    Ask,
+    /// Granted, as these capabilities (the request itself, or narrower rules).
+    Allow(Vec<Capability>),
+    /// No rule says anything.
+    Unmatched,
+}
+
+/// Why policy refuses a plugin outright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Trust { required: TrustLevel },
+    DenyListed,
+    NotAllowListed,
+}
+
+pub(crate) fn plugin_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+impl Policy {
+    /// A policy with no rules: any trust level, every request to the approver.
+    pub fn new() -> Self {
+        Policy::default()
+    }
+
+    /// Refuses plugins below `level`.
+    pub fn min_trust(&mut self, level: TrustLevel) -> &mut Self {
+        self.min_trust = level;
+        self
+    }
+
+    /// Grants requests this rule covers (session scope), and narrows wider requests to it.
+    pub fn allow(&mut self, capability: Capability) -> &mut Self {
+        self.allow.push(capability);
+        self
+    }
+
+    /// Sends requests that overlap this rule to the approver, even if an allow rule covers
+    /// them.
+    pub fn require_approval(&mut self, capability: Capability) -> &mut Self {
+        self.require_approval.push(capability);
+        self
+    }
+
+    /// Denies requests that overlap this rule, whatever else says.
+    pub fn block(&mut self, capability: Capability) -> &mut Self {
+        self.block.push(capability);
+        self
+    }
+
+    /// Adds a plugin to the allow list; once the list is non-empty, only plugins on it load.
+    pub fn allow_plugin(&mut self, name: &str) -> &mut Self {
+        self.allowed_plugins.insert(plugin_key(name));
+        self
+    }
+
+    /// Refuses a plugin by name.
+    pub fn deny_plugin(&mut self, name: &str) -> &mut Self {
+        self.denied_plugins.insert(plugin_key(name));
+        self
+    }
+
+    /// The minimum trust level.
+    pub fn required_trust(&self) -> TrustLevel {
+        self.min_trust
+    }
+
+    pub(crate) fn admit(&self, plugin: &str, trust: TrustLevel) -> Result<(), Refusal> {
+        let key = plugin_key(plugin);
+        if self.denied_plugins.contains(&key) {
+            return Err(Refusal::DenyListed);
+        }
+        if !self.allowed_plugins.is_empty() && !self.allowed_plugins.contains(&key) {
+            return Err(Refusal::NotAllowListed);
+        }
+        if trust < self.min_trust {
+            return Err(Refusal::Trust {
+                required: self.min_trust,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a block rule overlaps `request`, and which.
+    pub(crate) fn blocked(&self, request: &Capability) -> Option<&Capability> {
+        self.block.iter().find(|b| b.overlaps(request))
+    }
+
+    pub(crate) fn evaluate(&self, request: &Capability) -> Verdict {
+        if let Some(b) = self.blocked(request) {
+            return Verdict::Blocked(b.clone());
+        }
+        if self.require_approval.iter().any(|r| r.overlaps(request)) {
+            return Verdict::Ask;
+        }
+        if self.allow.iter().any(|a| a.covers(request)) {
+            return Verdict::Allow(vec![request.clone()]);
+        }
+        let narrowed: Vec<Capability> = self
+            .allow
+            .iter()
+            .filter(|a| request.covers(a))
+            .cloned()
+            .collect();
+        if narrowed.is_empty() {
+            Verdict::Unmatched
+        } else {
+            Verdict::Allow(narrowed)
+        }
+    }
+}
+
+/// Reads a bare `events.publish` request as the plugin's own namespace.
+pub(crate) fn in_namespace(plugin: &str, request: Capability) -> Capability {
+    match request {
+        Capability::EventsPublish(p) if p.is_any() => {
+            let ns = format!("plugin.{}.**", plugin_key(plugin).replace('_', "-"));
+            TopicPattern::parse(&ns)
+                .map(Capability::EventsPublish)
+                .unwrap_or(Capability::EventsPublish(p))
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap(s: &str) -> Capability {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn block_wins_over_allow() {
+        let mut p = Policy::new();
+        p.allow(cap("fs.read")).block(cap("fs.read:/etc/**"));
+        assert_eq!(
+            p.evaluate(&cap("fs.read:/etc/passwd")),
+            Verdict::Blocked(cap("fs.read:/etc/**"))
+        );
+        // A wide request overlapping a blocked area is blocked as a whole.
+        assert!(matches!(p.evaluate(&cap("fs.read")), Verdict::Blocked(_)));
+        assert_eq!(
+            p.evaluate(&cap("fs.read:/srv/x")),
+            Verdict::Allow(vec![cap("fs.read:/srv/x")])
+        );
+    }
+
+    #[test]
+    fn wide_requests_are_narrowed_to_allow_rules() {
+        let mut p = Policy::new();
+        p.allow(cap("fs.read:/srv/a/**"))
+            .allow(cap("fs.read:/srv/b/**"));
+        assert_eq!(
+            p.evaluate(&cap("fs.read")),
+            Verdict::Allow(vec![cap("fs.read:/srv/a/**"), cap("fs.read:/srv/b/**")])
+        );
+        assert_eq!(p.evaluate(&cap("fs.read:/srv/c/**")), Verdict::Unmatched);
+    }
+
+    #[test]
+    fn approval_rules_override_allow() {
+        let mut p = Policy::new();
+        p.allow(cap("secrets")).require_approval(cap("secrets"));
+        assert_eq!(p.evaluate(&cap("secrets")), Verdict::Ask);
+        assert_eq!(p.evaluate(&cap("kv")), Verdict::Unmatched);
+    }
+
+    #[test]
+    fn admission_by_trust_and_lists() {
+        let mut p = Policy::new();
+        p.min_trust(TrustLevel::Verified);
+        assert_eq!(
+            p.admit("hello", TrustLevel::Unsigned),
+            Err(Refusal::Trust {
+                required: TrustLevel::Verified
+            })
+        );
+        assert_eq!(p.admit("hello", TrustLevel::Certified), Ok(()));
+        let mut p = Policy::new();
+        p.deny_plugin("Evil-Plugin");
+        assert_eq!(
+            p.admit("evil_plugin", TrustLevel::Unsigned),
+            Err(Refusal::DenyListed)
+        );
+        p.allow_plugin("hello");
+        assert_eq!(
+            p.admit("other", TrustLevel::Unsigned),
+            Err(Refusal::NotAllowListed)
+        );
+        assert_eq!(p.admit("hello", TrustLevel::Unsigned), Ok(()));
+    }
+
+    #[test]
+    fn bare_publish_means_the_own_namespace() {
+        assert_eq!(
+            in_namespace("hello", cap("events.publish")),
+            cap("events.publish:plugin.hello.**")
+        );
+        assert_eq!(
+            in_namespace("hello", cap("events.publish:host.x")),
+            cap("events.publish:host.x")
+        );
+    }
+}

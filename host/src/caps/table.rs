@@ -143,8 +143,19 @@ impl GrantTable {
         if set.generation != token.generation {
             return false;
         }
+        // Unconditional grants first, so a `once` grant is used only when nothing else allows
+        // the access.
+        if set
+            .grants
+            .iter()
+            .any(|g| g.is_unconditional() && g.capability().allows(access))
+        {
+            return true;
+        }
         let mut now = None;
-        set.grants.iter().any(|g| g.admit(access, &mut now))
+        set.grants
+            .iter()
+            .any(|g| !g.is_unconditional() && g.admit(access, &mut now))
     }
 
     /// Why `access` is denied for `token` (or would be). Slow; for error messages.

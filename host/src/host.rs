@@ -11,7 +11,7 @@ use switchboard_sdk::{EmbeddedManifest, Message};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::caps::decide::{decide, Subject};
-use crate::caps::policy::{in_namespace, Refusal};
+use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
 use crate::caps::{
     Approver, Grant, GrantSet, GrantSource, GrantTable, Policy, Scope, Token, TrustLevel,
     MAX_INSTANCES,
@@ -551,7 +551,7 @@ impl Host {
     pub fn grant(&self, plugin: &str, capability: Capability, scope: Scope) -> Result<(), Error> {
         let handle = self.plugin(plugin)?;
         let name = handle.name().to_owned();
-        let capability = in_namespace(&name, capability);
+        let capability = resolve_paths(in_namespace(&name, capability));
         if !handle.requested().iter().any(|r| r.covers(&capability)) {
             return Err(CapsError::NotRequested {
                 plugin: name,

@@ -6,7 +6,7 @@ use switchboard_sdk::caps::Capability;
 
 use super::approver::{Approval, ApprovalRequest, Approver};
 use super::grant::{Grant, GrantSource};
-use super::policy::{in_namespace, Policy, Verdict};
+use super::policy::{in_namespace, resolve_paths, Policy, Verdict};
 use super::scope::Scope;
 use super::trust::TrustLevel;
 use crate::timestamp::Timestamp;
@@ -38,7 +38,7 @@ pub(crate) fn decide(
 ) -> Decisions {
     let mut out = Decisions::default();
     for raw in requests {
-        let request = in_namespace(subject.name, raw.clone());
+        let request = resolve_paths(in_namespace(subject.name, raw.clone()));
         out.requested.push(request.clone());
         let verdict = policy.evaluate(&request);
         if let Verdict::Blocked(rule) = &verdict {
@@ -60,10 +60,9 @@ pub(crate) fn decide(
         }
         let required_by_policy = match verdict {
             Verdict::Allow(caps) => {
-                out.grants.extend(
-                    caps.into_iter()
-                        .map(|c| Grant::new(c, Scope::Session, now, GrantSource::Policy)),
-                );
+                out.grants.extend(caps.into_iter().map(|c| {
+                    Grant::new(resolve_paths(c), Scope::Session, now, GrantSource::Policy)
+                }));
                 continue;
             }
             Verdict::Ask => true,

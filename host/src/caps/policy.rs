@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use switchboard_sdk::caps::{Capability, TopicPattern};
+use switchboard_sdk::caps::{Capability, PathPattern, TopicPattern};
 
 use super::trust::TrustLevel;
 
@@ -151,31 +151,63 @@ impl Policy {
     }
 
     /// Whether a block rule overlaps `request`, and which.
-    pub(crate) fn blocked(&self, request: &Capability) -> Option<&Capability> {
-        self.block.iter().find(|b| b.overlaps(request))
+    pub(crate) fn blocked(&self, request: &Capability) -> Option<Capability> {
+        resolved(&self.block).find(|b| b.overlaps(request))
     }
 
     pub(crate) fn evaluate(&self, request: &Capability) -> Verdict {
         if let Some(b) = self.blocked(request) {
-            return Verdict::Blocked(b.clone());
+            return Verdict::Blocked(b);
         }
-        if self.require_approval.iter().any(|r| r.overlaps(request)) {
+        if resolved(&self.require_approval).any(|r| r.overlaps(request)) {
             return Verdict::Ask;
         }
-        if self.allow.iter().any(|a| a.covers(request)) {
+        if resolved(&self.allow).any(|a| a.covers(request)) {
             return Verdict::Allow(vec![request.clone()]);
         }
-        let narrowed: Vec<Capability> = self
-            .allow
-            .iter()
+        let narrowed: Vec<Capability> = resolved(&self.allow)
             .filter(|a| request.covers(a))
-            .cloned()
             .collect();
         if narrowed.is_empty() {
             Verdict::Unmatched
         } else {
             Verdict::Allow(narrowed)
         }
+    }
+}
+
+/// Rules with their path prefixes resolved, as requests are.
+fn resolved(rules: &[Capability]) -> impl Iterator<Item = Capability> + '_ {
+    rules.iter().map(|r| resolve_paths(r.clone()))
+}
+
+/// Resolves symlinks in the literal prefix of a path pattern (`/tmp/x/**` is
+/// `/private/tmp/x/**` where `/tmp` links there), since checks compare canonical paths. The
+/// longest existing ancestor is resolved; the rest is kept as written.
+pub(crate) fn resolve_paths(capability: Capability) -> Capability {
+    let resolve = |p: PathPattern| -> PathPattern {
+        let prefix = p.literal_prefix();
+        let mut existing = prefix.as_path();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(real) = std::fs::canonicalize(existing) {
+                let mut full = real;
+                full.extend(rest.iter().rev());
+                return p.with_prefix(&full).unwrap_or(p);
+            }
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => return p,
+            }
+        }
+    };
+    match capability {
+        Capability::FsRead(p) if !p.is_any() => Capability::FsRead(resolve(p)),
+        Capability::FsWrite(p) if !p.is_any() => Capability::FsWrite(resolve(p)),
+        other => other,
     }
 }
 
@@ -259,6 +291,29 @@ mod tests {
             Err(Refusal::NotAllowListed)
         );
         assert_eq!(p.admit("hello", TrustLevel::Unsigned), Ok(()));
+    }
+
+    #[test]
+    fn path_prefixes_are_resolved_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        #[cfg(unix)]
+        {
+            let c: Capability = format!("fs.read:{}/missing/**", link.display())
+                .parse()
+                .unwrap();
+            let want = format!(
+                "fs.read:{}/missing/**",
+                std::fs::canonicalize(&real).unwrap().display()
+            );
+            assert_eq!(resolve_paths(c).to_string(), want);
+        }
+        assert_eq!(resolve_paths(cap("fs.read")), cap("fs.read"));
+        assert_eq!(resolve_paths(cap("kv")), cap("kv"));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! `fs.read` pattern granted, and its token is checked in the host's grant table exactly as
 //! the host's services check it.
 
-#![expect(clippy::print_stderr, reason = "reports figures criterion does not measure")]
+#![expect(
+    clippy::print_stderr,
+    reason = "reports figures criterion does not measure"
+)]
 
 use std::hint::black_box;
 use std::path::Path;
@@ -64,7 +67,9 @@ fn audit_append(c: &mut Criterion) {
         json!({ "code": "SB0412", "at": "runtime" }),
     );
     let mut g = c.benchmark_group("caps");
-    g.bench_function("audit_append", |b| b.iter(|| log.append(black_box(&event)).unwrap()));
+    g.bench_function("audit_append", |b| {
+        b.iter(|| log.append(black_box(&event)).unwrap())
+    });
     g.finish();
 }
 
@@ -79,7 +84,11 @@ fn audit_query(c: &mut Criterion) {
     let mut mid = None;
     for i in 0..ROWS {
         batch.push(AuditEvent::new(
-            if i % 7 == 0 { AuditKind::Deny } else { AuditKind::State },
+            if i % 7 == 0 {
+                AuditKind::Deny
+            } else {
+                AuditKind::State
+            },
             format!("plugin-{:03}", i % PLUGINS),
             "active",
             json!({ "i": i }),
@@ -99,9 +108,14 @@ fn audit_query(c: &mut Criterion) {
         "caps/audit_query_1m: wrote {ROWS} chained rows in {:.1?}",
         started.elapsed()
     );
-    let since = mid.unwrap_or_else(Timestamp::now).minus(Duration::from_millis(300));
+    let since = mid
+        .unwrap_or_else(Timestamp::now)
+        .minus(Duration::from_millis(300));
     let until = since.plus(Duration::from_millis(600));
-    let filter = AuditFilter::new().plugin("plugin-042").since(since).until(until);
+    let filter = AuditFilter::new()
+        .plugin("plugin-042")
+        .since(since)
+        .until(until);
     let t = Instant::now();
     let n = log.query(&filter).unwrap().len();
     eprintln!(
@@ -117,7 +131,10 @@ fn audit_query(c: &mut Criterion) {
     g.finish();
     let t = Instant::now();
     assert!(log.verify().unwrap().is_intact());
-    eprintln!("caps/audit_query_1m: verifying the 1M-row chain took {:.1?}", t.elapsed());
+    eprintln!(
+        "caps/audit_query_1m: verifying the 1M-row chain took {:.1?}",
+        t.elapsed()
+    );
 }
 
 criterion_group!(benches, checks, audit_append, audit_query);

@@ -1,7 +1,7 @@
 //! Capabilities: grants, tokens and policy (SPEC S4, ARCHITECTURE D6).
 //!
 //! Deny by default. A plugin's manifest *requests* capabilities (the SDK's
-//! [`Capability`](switchboard_sdk::caps::Capability) vocabulary); at load, before any of its
+//! [`Capability`] vocabulary); at load, before any of its
 //! code runs, the host's [`Policy`] and [`Approver`] decide each request, with a [`Scope`]:
 //! once, session, persistent (stored in the host database) or until a time. The instance gets a
 //! [`Token`] — an index and a generation into the host's [`GrantTable`] — and every host service
@@ -26,7 +26,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use switchboard_host::caps::{Approval, Policy, Scope};
+//! use switchboard_host::caps::{Approval, ApprovalRequest, Policy, Scope};
 //! use switchboard_host::Host;
 //! use switchboard_sdk::caps::Access;
 //!
@@ -38,7 +38,7 @@
 //! builder
 //!     .data_dir("/var/lib/my-app")
 //!     .policy(policy)
-//!     .approver(|_req: &_| Approval::Allow(Scope::Once));
+//!     .approver(|_req: &ApprovalRequest<'_>| Approval::Allow(Scope::Once));
 //! builder.dangerous().load_unsigned_libraries();
 //! let host = builder.build()?;
 //!

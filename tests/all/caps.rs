@@ -335,14 +335,17 @@ fn an_expired_time_limited_grant_is_denied() {
     let (host, _d) = host_with(|b, _| {
         b.approver(|r: &ApprovalRequest<'_>| match r.capability {
             Capability::Kv => Approval::Allow(Scope::Until(
-                Timestamp::now().plus(Duration::from_millis(400)),
+                Timestamp::now().plus(Duration::from_millis(2000)),
             )),
             _ => Approval::Deny,
         });
     });
     let h = started(&host);
     check(&h, "kv").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let expires = h.grants()[0].scope().expires().unwrap();
+    while Timestamp::now() <= expires {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let e = denied(&h, check(&h, "kv"), "SB0413");
     assert!(e.to_string().contains("expired"), "{e}");
 }

@@ -8,3 +8,5 @@
 //! - `resolve` — version solving over a synthetic 1,000 × 10 index, and an unsatisfiable
 //!   report, beside a plain scan of the index.
 //! - `package` — verifying, and verifying and loading, a signed package of the `hello` plugin.
+//! - `caps` — a cached capability check and a denied one (against a plain atomic load), an audit
+//!   append, and an audit query over 1,000,000 rows.

@@ -1,5 +1,7 @@
 //! `switchboard demo`: builds the example plugins, loads them into a host and shows, step by
-//! step, what Switchboard does — including a plugin that panics and is contained.
+//! step, what Switchboard does — capabilities granted and denied, a revocation, a plugin that
+//! panics and is contained, and the audit log that recorded it all. With `--data-dir DIR` the
+//! grants and the audit log stay in DIR (`switchboard audit verify --data-dir DIR`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context as _, Result};
 use hello::{AddRequest, AddResponse, Payload};
 use serde_json::json;
+use switchboard_host::caps::{
+    Approval, ApprovalRequest, Capability, CapabilityKind, Policy, Scope,
+};
 use switchboard_host::{Error, Host, State};
 
 use crate::examples::{self, Profile};
@@ -62,12 +67,28 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
             temp.path()
         }
     };
+    let files = data_dir.join("demo-files");
+    let shared = files.join("shared");
+    let private = files.join("private");
+    std::fs::create_dir_all(&shared).context("cannot create the demo's files")?;
+    std::fs::create_dir_all(&private).context("cannot create the demo's files")?;
+    std::fs::write(shared.join("welcome.txt"), "Welcome to Switchboard!")?;
+    std::fs::write(private.join("secret.txt"), "the host's secret")?;
+    let mut policy = Policy::new();
+    policy.allow(format!("fs.read:{}/**", shared.display()).parse::<Capability>()?);
+    policy.block("process.spawn".parse::<Capability>()?);
     let logs = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = logs.clone();
     let mut builder = Host::builder();
     builder
         .data_dir(data_dir)
         .host_api("switchboard-demo", env!("CARGO_PKG_VERSION"))
+        .policy(policy)
+        // The demo's approver: KV for good (stored in the database), nothing else.
+        .approver(|r: &ApprovalRequest<'_>| match r.capability.kind() {
+            CapabilityKind::Kv => Approval::Allow(Scope::Persistent),
+            _ => Approval::Deny,
+        })
         .on_log(move |r| {
             sink.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -161,6 +182,78 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         format!("whoami = {who}, longest_word = {longest}"),
     )?;
 
+    let granted = hello
+        .grants()
+        .iter()
+        .map(|g| {
+            format!(
+                "granted {} ({}, by {})",
+                g.capability(),
+                g.scope(),
+                g.source()
+            )
+        })
+        .chain(
+            hello
+                .denied()
+                .iter()
+                .map(|(c, why)| format!("denied  {c}: {why}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    r.say(
+        "Decided hello's capability requests at load, before any of its code ran (policy, then the approver)",
+        hello.grants().iter().any(|g| g.capability().kind() == CapabilityKind::FsRead),
+        granted,
+    )?;
+
+    let read_file = hello.command::<String, String>("read_file")?;
+    let welcome = read_file.call(&shared.join("welcome.txt").display().to_string());
+    r.say(
+        "hello read a file inside its fs.read grant",
+        welcome.is_ok(),
+        match welcome {
+            Ok(text) => text,
+            Err(e) => describe(&e.into()),
+        },
+    )?;
+
+    let outside = read_file.call(&private.join("secret.txt").display().to_string());
+    r.say(
+        "hello tried to read a file outside its grant: denied, and audited",
+        outside
+            .as_ref()
+            .is_err_and(|e| e.code().to_string() == "SB0412"),
+        outside
+            .err()
+            .map(|e| describe(&e.into()))
+            .unwrap_or_else(|| "it was allowed!".into()),
+    )?;
+
+    let climb = read_file.call(&format!("{}/../private/secret.txt", shared.display()));
+    r.say(
+        "hello tried `../` to climb out of its grant: denied",
+        climb.is_err(),
+        climb
+            .err()
+            .map(|e| describe(&e.into()))
+            .unwrap_or_else(|| "it was allowed!".into()),
+    )?;
+
+    let revoked = host.revoke("hello", &"fs.read".parse::<Capability>()?)?;
+    let after_revoke = read_file.call(&shared.join("welcome.txt").display().to_string());
+    r.say(
+        "Revoked fs.read while hello runs: its next read is denied",
+        revoked > 0
+            && after_revoke
+                .as_ref()
+                .is_err_and(|e| e.code().to_string() == "SB0414"),
+        after_revoke
+            .err()
+            .map(|e| describe(&e.into()))
+            .unwrap_or_else(|| "it was allowed!".into()),
+    )?;
+
     let mismatch = hello.command::<String, AddResponse>("add");
     r.say(
         "Asked for hello.add with the wrong types: refused at bind time",
@@ -231,6 +324,22 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         "Stopped wordcount",
         wordcount.state() == State::Stopped,
         format!("wordcount is {}", wordcount.state()),
+    )?;
+
+    let report = host.audit().verify()?;
+    let denials = host
+        .audit()
+        .query(&switchboard_host::AuditFilter::new().kind(switchboard_host::AuditKind::Deny))?
+        .len();
+    r.say(
+        "The audit log recorded every grant, denial, revocation, load and state change, hash-chained",
+        report.is_intact(),
+        format!(
+            "{} rows ({denials} denials), chain intact, head {}\ncheck it any time: switchboard audit verify --data-dir {}",
+            report.rows,
+            report.head.as_deref().unwrap_or("-"),
+            data_dir.display()
+        ),
     )?;
     Ok(r.steps)
 }

@@ -5,9 +5,15 @@
 //! - [`demo`] — the guided tour behind `switchboard demo`.
 //! - [`preflight`] — `switchboard preflight`.
 //! - [`tree`] — `switchboard tree`: a lockfile's dependency graph as text, DOT or JSON.
+//! - [`audit`] — `switchboard audit` and `switchboard audit verify`.
+//! - [`inspect`] — `switchboard inspect PLUGIN`.
+//! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
 
+pub mod audit;
 pub mod authoring;
+pub mod data_dir;
 pub mod demo;
 pub mod examples;
+pub mod inspect;
 pub mod preflight;
 pub mod tree;

@@ -10,8 +10,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use switchboard_cli::demo;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchboard_cli::audit::{self, Format};
+use switchboard_cli::{data_dir as data_home, demo, inspect};
+use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::tree;
 
@@ -74,7 +76,7 @@ enum Cmd {
         #[arg(long, value_name = "PUBKEY_FILE")]
         trust: Vec<PathBuf>,
         /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
         data_dir: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
@@ -85,7 +87,7 @@ enum Cmd {
         #[command(subcommand)]
         action: TrustCmd,
         /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
-        #[arg(long, value_name = "DIR", global = true)]
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME", global = true)]
         data_dir: Option<PathBuf>,
     },
     /// Show the plugins a lockfile records and what depends on what.
@@ -97,6 +99,20 @@ enum Cmd {
         #[arg(long, conflicts_with = "json")]
         dot: bool,
         /// Print one JSON document: plugins, dependencies, dependents and the load order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or export the audit log (grants, denials, revocations, loads, state changes).
+    Audit(AuditArgs),
+    /// Show what a host knows of a plugin: capabilities requested and granted, trust, state,
+    /// history.
+    Inspect {
+        /// The plugin's name.
+        plugin: String,
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -121,6 +137,54 @@ enum Cmd {
     },
 }
 
+#[derive(Debug, Args)]
+struct AuditArgs {
+    #[command(subcommand)]
+    action: Option<AuditAction>,
+    /// The host's data directory.
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Only rows about this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only rows of this kind: grant, deny, revoke, load, state, install.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<AuditKind>,
+    /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d).
+    #[arg(long, value_parser = audit::parse_time)]
+    since: Option<Timestamp>,
+    /// Only rows before this time (same forms as --since).
+    #[arg(long, value_parser = audit::parse_time)]
+    until: Option<Timestamp>,
+    /// At most this many rows.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format (ignored with --json).
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Verify the hash chain; report the first row where it breaks (exit 1 if it does).
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+fn parse_kind(s: &str) -> Result<AuditKind, String> {
+    s.parse()
+        .map_err(|e: switchboard_host::AuditKindError| e.to_string())
+}
+
 #[derive(Debug, Subcommand)]
 enum TrustCmd {
     /// Trust a public key file.
@@ -130,17 +194,6 @@ enum TrustCmd {
     },
     /// List trusted key ids.
     List,
-}
-
-/// The data directory: `--data-dir`, else SWITCHBOARD_HOME, else the platform's data directory.
-fn data_dir(given: Option<PathBuf>) -> PathBuf {
-    given
-        .or_else(|| std::env::var_os("SWITCHBOARD_HOME").map(PathBuf::from))
-        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("switchboard")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/switchboard"))
-        })
-        .unwrap_or_else(|| PathBuf::from(".switchboard"))
 }
 
 fn authoring(cmd: Cmd) -> anyhow::Result<ExitCode> {
@@ -194,7 +247,7 @@ public key: {}",
             data_dir: dir,
             json,
         } => {
-            let (store, _) = a::trust_store(Some(&data_dir(dir)), &trust)?;
+            let (store, _) = a::trust_store(Some(&data_home::resolve(dir)?), &trust)?;
             let report = a::verify(&package, &store)?;
             if json {
                 writeln!(out, "{}", serde_json::to_value(&report)?)?;
@@ -237,7 +290,7 @@ public key: {}",
             action,
             data_dir: dir,
         } => {
-            let dir = data_dir(dir);
+            let dir = data_home::resolve(dir)?;
             match action {
                 TrustCmd::Add { key } => {
                     let id = a::trust_add(&dir, &key)?;
@@ -317,6 +370,12 @@ fn main() -> ExitCode {
                 Err(e) => report_error(&e, json),
             }
         }
+        Cmd::Audit(args) => run_audit(args),
+        Cmd::Inspect {
+            plugin,
+            data_dir,
+            json,
+        } => run_inspect(&plugin, data_dir, json),
         Cmd::Preflight {
             path,
             library,
@@ -364,6 +423,80 @@ fn preflight(
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => report_error(&e, json),
+    }
+}
+
+fn run_audit(args: AuditArgs) -> ExitCode {
+    let json = args.json;
+    let dir = match data_home::resolve(args.data_dir) {
+        Ok(d) => d,
+        Err(e) => return report_error(&e, json),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Some(AuditAction::Verify) = args.action {
+        return match audit::verify(&dir) {
+            Ok(report) if json => {
+                let _ = writeln!(out, "{}", audit::verify_json(&report));
+                exit_for(report.is_intact())
+            }
+            Ok(report) => match report.clone().into_result() {
+                Ok(_) => {
+                    let _ = writeln!(
+                        out,
+                        "audit log intact: {} rows, head {}",
+                        report.rows,
+                        report.head.as_deref().unwrap_or("(empty)")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report_error(&switchboard_host::Error::from(e).into(), false),
+            },
+            Err(e) => report_error(&e.into(), json),
+        };
+    }
+    let mut filter = AuditFilter::new();
+    filter.plugin = args.plugin;
+    filter.kind = args.kind;
+    filter.since = args.since;
+    filter.until = args.until;
+    filter.limit = args.limit;
+    let format = match args.format {
+        FormatArg::Table => Format::Table,
+        FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Csv => Format::Csv,
+    };
+    match audit::list(&dir, &filter, format, json, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => report_error(&e.into(), json),
+    }
+}
+
+fn run_inspect(plugin: &str, dir: Option<PathBuf>, json: bool) -> ExitCode {
+    let dir = match data_home::resolve(dir) {
+        Ok(d) => d,
+        Err(e) => return report_error(&e, json),
+    };
+    match inspect::inspect(&dir, plugin) {
+        Ok(i) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            if json {
+                let _ = writeln!(out, "{}", inspect::to_json(&i));
+            } else {
+                let _ = inspect::write_text(&i, &mut out);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e.into(), json),
+    }
+}
+
+fn exit_for(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

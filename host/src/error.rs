@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use switchboard_sdk::caps::CapabilityError;
 use switchboard_sdk::{ErrorCode, PluginError};
 
+use crate::caps::{DenyReason, TrustLevel};
 use crate::lifecycle::State;
 use crate::resolve::LockChange;
 
@@ -30,6 +32,12 @@ pub enum Error {
     /// Dependency resolution, the installed graph or the lockfile failed.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// A capability was denied, or policy refused a plugin or a grant.
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    /// The host database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Error {
@@ -42,6 +50,8 @@ impl Error {
             Error::Lifecycle(e) => e.code(),
             Error::Package(e) => e.code(),
             Error::Resolve(e) => e.code(),
+            Error::Caps(e) => e.code(),
+            Error::Store(e) => e.code(),
         }
     }
 
@@ -54,6 +64,8 @@ impl Error {
             Error::Lifecycle(e) => e.next_step(),
             Error::Package(e) => e.next_step(),
             Error::Resolve(e) => e.next_step(),
+            Error::Caps(e) => e.next_step(),
+            Error::Store(e) => e.next_step(),
         }
     }
 }
@@ -668,5 +680,260 @@ pub(crate) fn join_names(names: &[&str]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// Capability errors: denials, and policy refusing a plugin or a grant (`SB04xx`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CapsError {
+    /// An access was denied.
+    #[error("plugin `{plugin}` may not use `{access}`: {reason}")]
+    Denied {
+        /// The plugin.
+        plugin: String,
+        /// What it tried, as `capability:target`.
+        access: String,
+        /// Why it was denied.
+        reason: DenyReason,
+    },
+    /// The plugin's manifest requests a capability that does not parse.
+    #[error("plugin `{plugin}` requests an invalid capability: {error}")]
+    BadCapability {
+        /// The plugin.
+        plugin: String,
+        /// The parser's error.
+        error: CapabilityError,
+    },
+    /// The plugin's trust level is below the policy's minimum.
+    #[error("plugin `{plugin}` is {trust}; policy requires at least {required}")]
+    TrustTooLow {
+        /// The plugin.
+        plugin: String,
+        /// Its trust level.
+        trust: TrustLevel,
+        /// The policy's minimum.
+        required: TrustLevel,
+    },
+    /// Policy's plugin allow or deny list refuses the plugin.
+    #[error("policy refuses plugin `{plugin}`: {reason}")]
+    PluginRefused {
+        /// The plugin.
+        plugin: String,
+        /// Which list refused it.
+        reason: String,
+    },
+    /// There is no grant to revoke.
+    #[error("plugin `{plugin}` holds no grant covered by `{capability}`")]
+    NoSuchGrant {
+        /// The plugin.
+        plugin: String,
+        /// The capability given.
+        capability: String,
+    },
+    /// A grant was asked for a capability the plugin did not request.
+    #[error("plugin `{plugin}` did not request `{capability}`")]
+    NotRequested {
+        /// The plugin.
+        plugin: String,
+        /// The capability.
+        capability: String,
+    },
+    /// A grant was asked for a capability policy blocks.
+    #[error("policy blocks `{capability}` (rule `{rule}`)")]
+    Blocked {
+        /// The capability.
+        capability: String,
+        /// The block rule.
+        rule: String,
+    },
+    /// The grant table holds as many instances as it can.
+    #[error("the grant table is full ({max} instances)")]
+    TableFull {
+        /// The table's capacity.
+        max: usize,
+    },
+}
+
+impl CapsError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CapsError::Denied { reason, .. } => reason.code(),
+            CapsError::BadCapability { error, .. } => error.code(),
+            CapsError::TrustTooLow { .. } => code(420),
+            CapsError::PluginRefused { .. } => code(421),
+            CapsError::NoSuchGrant { .. } => code(422),
+            CapsError::NotRequested { .. } => code(423),
+            CapsError::Blocked { .. } => code(424),
+            CapsError::TableFull { .. } => code(425),
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            CapsError::Denied {
+                plugin,
+                access,
+                reason,
+            } => reason.next_step(plugin, access),
+            CapsError::BadCapability { error, .. } => {
+                format!(
+                    "fix the plugin's `#[plugin(capabilities = [...])]`: {}",
+                    error.next_step()
+                )
+            }
+            CapsError::TrustTooLow { required, .. } => format!(
+                "install a package signed at trust level {required} or above, or lower the \
+                 policy's minimum trust (untrusted code belongs in isolated mode)"
+            ),
+            CapsError::PluginRefused { .. } => {
+                "change the policy's plugin lists if this plugin should load".into()
+            }
+            CapsError::NoSuchGrant { plugin, .. } => {
+                format!("see what `{plugin}` holds with `PluginHandle::grants` or `switchboard inspect`")
+            }
+            CapsError::NotRequested { plugin, capability } => format!(
+                "add `{capability}` to `{plugin}`'s `#[plugin(capabilities = [...])]` and rebuild"
+            ),
+            CapsError::Blocked { .. } => "remove the policy's block rule first".into(),
+            CapsError::TableFull { .. } => "remove plugins that are no longer needed".into(),
+        }
+    }
+
+    /// The error as a plugin receives it across the boundary.
+    pub(crate) fn to_plugin_error(&self) -> PluginError {
+        PluginError::with_code(self.code(), self.to_string()).next_step(self.next_step())
+    }
+}
+
+/// Errors of the host database and the audit log (`SB06xx`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open the host database {path}: {reason}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("host database error: {reason}")]
+    Sqlite {
+        /// What SQLite said.
+        reason: String,
+    },
+    /// The database was written by a newer Switchboard.
+    #[error("the host database has schema version {found}; this build knows up to {supported}")]
+    SchemaTooNew {
+        /// The database's version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A migration failed; the database is left at the version before it.
+    #[error("migrating the host database to version {version} failed: {reason}")]
+    Migration {
+        /// The version being migrated to.
+        version: u32,
+        /// What failed.
+        reason: String,
+    },
+    /// There is no host database in this directory.
+    #[error("no host database in {path}")]
+    NoDatabase {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// A stored value does not parse.
+    #[error("the host database holds an invalid {what}: `{value}`")]
+    Corrupt {
+        /// What kind of value.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// Writing an export failed.
+    #[error("cannot write the export: {reason}")]
+    Export {
+        /// What failed.
+        reason: String,
+    },
+    /// No plugin of this name was ever recorded.
+    #[error("the host database has no record of plugin `{plugin}`")]
+    UnknownPlugin {
+        /// The name asked for.
+        plugin: String,
+    },
+    /// The audit log's hash chain is broken.
+    #[error("the audit log is broken at row {id}: {reason}")]
+    ChainBroken {
+        /// The first row where the chain breaks.
+        id: i64,
+        /// How it breaks.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        code(match self {
+            StoreError::Open { .. } => 601,
+            StoreError::Sqlite { .. } => 602,
+            StoreError::SchemaTooNew { .. } => 603,
+            StoreError::Migration { .. } => 604,
+            StoreError::NoDatabase { .. } => 605,
+            StoreError::Corrupt { .. } => 606,
+            StoreError::Export { .. } => 607,
+            StoreError::UnknownPlugin { .. } => 608,
+            StoreError::ChainBroken { .. } => 610,
+        })
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            StoreError::Open { path, .. } => format!(
+                "check that {} is writable and not locked by another program",
+                path.display()
+            ),
+            StoreError::Sqlite { .. } => "retry; if it persists, run `switchboard audit verify` \
+                 and check the disk"
+                .into(),
+            StoreError::SchemaTooNew { .. } => {
+                "use the newer Switchboard that wrote this database".into()
+            }
+            StoreError::Migration { .. } => "restore the data directory from a backup, or report \
+                 the message to the Switchboard developers"
+                .into(),
+            StoreError::NoDatabase { .. } => "pass the data directory of a host that has run \
+                 (`--data-dir`, or `SWITCHBOARD_HOME`)"
+                .into(),
+            StoreError::Corrupt { .. } => "run `switchboard audit verify`; restore the database \
+                 from a backup if it fails"
+                .into(),
+            StoreError::Export { .. } => "check the output destination".into(),
+            StoreError::UnknownPlugin { .. } => {
+                "check the name; the plugin must have been loaded by a host using this data \
+                 directory"
+                    .into()
+            }
+            StoreError::ChainBroken { id, .. } => format!(
+                "the log was altered at or after row {id}: keep the database for investigation \
+                 and compare it with a backup or an exported copy"
+            ),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite {
+            reason: e.to_string(),
+        }
     }
 }

@@ -5,16 +5,25 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use switchboard_sdk::{ErrorCode, Message};
+use serde_json::json;
+use switchboard_sdk::caps::Capability;
+use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
 
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::caps::decide::{decide, Subject};
+use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
+use crate::caps::{
+    Approver, Grant, GrantSet, GrantSource, GrantTable, Policy, Scope, Token, MAX_INSTANCES,
+};
 use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
-use crate::error::{CallError, ConfigError, Error, LoadError};
-use crate::instance::{Command, Instance, PluginHandle};
+use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
+use crate::error::{CallError, CapsError, ConfigError, Error, LoadError};
+use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
-use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
-use crate::policy::Policy;
-use crate::services::{log_facade, LogRecord, LogSink, PluginServices};
+use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices};
+use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
+use crate::timestamp::Timestamp;
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
 /// everything and returns a typed error.
@@ -35,9 +44,11 @@ pub struct HostBuilder {
     host_api: (String, String),
     log: LogSink,
     dangerous: DangerousOptions,
+    policy: Policy,
+    approver: Option<Arc<dyn Approver>>,
+    env: BTreeMap<String, String>,
     trusted_authors: Vec<String>,
     trusted_registries: Vec<String>,
-    policy: Policy,
     limits: UnpackLimits,
 }
 
@@ -47,6 +58,9 @@ impl fmt::Debug for HostBuilder {
             .field("data_dir", &self.data_dir)
             .field("host_api", &self.host_api)
             .field("dangerous", &self.dangerous)
+            .field("policy", &self.policy)
+            .field("approver", &self.approver.is_some())
+            .field("plugin_env", &self.env.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -79,9 +93,11 @@ impl Default for HostBuilder {
             host_api: ("switchboard-host".into(), env!("CARGO_PKG_VERSION").into()),
             log: log_facade(),
             dangerous: DangerousOptions::default(),
+            policy: Policy::default(),
+            approver: None,
+            env: BTreeMap::new(),
             trusted_authors: Vec::new(),
             trusted_registries: Vec::new(),
-            policy: Policy::default(),
             limits: UnpackLimits::default(),
         }
     }
@@ -106,6 +122,27 @@ impl HostBuilder {
         self
     }
 
+    /// The capability policy (default: no rules — every request goes to the approver, and
+    /// with no approver is denied).
+    pub fn policy(&mut self, policy: Policy) -> &mut Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Who decides the capability requests policy leaves open: any
+    /// `Fn(&ApprovalRequest<'_>) -> Approval`. Default: none, so they are denied.
+    pub fn approver(&mut self, approver: impl Approver) -> &mut Self {
+        self.approver = Some(Arc::new(approver));
+        self
+    }
+
+    /// Passes an environment variable on to plugins granted `env:NAME`. Hosts choose what to
+    /// pass; the library never reads the process environment itself.
+    pub fn plugin_env(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
     /// Trusts an author's minisign public key (the text of a `.pub` file): packages it signs
     /// are `verified`. Checked by [`build`](HostBuilder::build).
     pub fn trust(&mut self, public_key: impl Into<String>) -> &mut Self {
@@ -116,12 +153,6 @@ impl HostBuilder {
     /// Trusts a registry's countersigning key: packages it certifies are `certified`.
     pub fn trust_registry(&mut self, public_key: impl Into<String>) -> &mut Self {
         self.trusted_registries.push(public_key.into());
-        self
-    }
-
-    /// The policy packages must satisfy. Default: [`Policy::default`] (refuses unsigned).
-    pub fn policy(&mut self, policy: Policy) -> &mut Self {
-        self.policy = policy;
         self
     }
 
@@ -169,28 +200,29 @@ impl HostBuilder {
                 reason: e.to_string(),
             })?;
         }
+        let store = Store::open(&data_dir)?;
         Ok(Host {
             inner: Arc::new(Inner {
                 data_dir,
                 trust,
-                policy: self.policy.clone(),
                 limits: self.limits,
                 host_api: self.host_api.clone(),
                 log: self.log.clone(),
                 dangerous: self.dangerous.clone(),
                 plugins: RwLock::new(BTreeMap::new()),
+                audit: store.audit(),
+                store,
+                table: Arc::new(GrantTable::new()),
+                policy: self.policy.clone(),
+                approver: self.approver.clone(),
+                env: Arc::new(self.env.clone()),
             }),
         })
     }
 }
 
 fn valid_version(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<_> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    semver::Version::parse(v).is_ok()
 }
 
 /// A package that passed every check that needs no plugin code; load it with
@@ -206,6 +238,32 @@ impl VerifiedPlugin {
     /// What verification found: manifest, trust level, signer, file checks.
     pub fn package(&self) -> &VerifiedPackage {
         &self.package
+    }
+}
+
+/// The error for a plugin policy refuses outright.
+fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
+    match r {
+        Refusal::Trust { required } => CapsError::TrustTooLow {
+            plugin: name.to_owned(),
+            trust,
+            required,
+        },
+        Refusal::DenyListed => CapsError::PluginRefused {
+            plugin: name.to_owned(),
+            reason: "it is on the deny list".into(),
+        },
+        Refusal::NotAllowListed => CapsError::PluginRefused {
+            plugin: name.to_owned(),
+            reason: "it is not on the allow list".into(),
+        },
+        Refusal::Signer { signer } => CapsError::PluginRefused {
+            plugin: name.to_owned(),
+            reason: match signer {
+                Some(id) => format!("its signer {id} is not among the allowed signers"),
+                None => "it is unsigned and the policy names allowed signers".into(),
+            },
+        },
     }
 }
 
@@ -254,12 +312,17 @@ pub struct Host {
 struct Inner {
     data_dir: PathBuf,
     trust: TrustStore,
-    policy: Policy,
     limits: UnpackLimits,
     host_api: (String, String),
     log: LogSink,
     dangerous: DangerousOptions,
     plugins: RwLock<BTreeMap<String, Instance>>,
+    store: Store,
+    audit: AuditLog,
+    table: Arc<GrantTable>,
+    policy: Policy,
+    approver: Option<Arc<dyn Approver>>,
+    env: Arc<BTreeMap<String, String>>,
 }
 
 impl fmt::Debug for Host {
@@ -272,18 +335,7 @@ impl fmt::Debug for Host {
     }
 }
 
-/// The key plugins are stored under: names equal up to ASCII case and `-`/`_` are one name.
-fn name_key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c == '-' {
-                '_'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
-}
+use switchboard_sdk::manifest::name_key;
 
 impl Host {
     /// A builder with defaults.
@@ -305,9 +357,12 @@ impl Host {
     /// with `SB0209` unless [`DangerousHostBuilder::load_unsigned_libraries`] was enabled.
     ///
     /// Everything that needs no plugin code is checked first, from the file's bytes: that it is
-    /// a dynamic library, its embedded manifest, the SDK ABI, that the name is free. Then the
-    /// checked bytes themselves are opened, never the path again. The plugin is left `loaded`;
-    /// call [`PluginHandle::start`].
+    /// a dynamic library, its embedded manifest, the SDK ABI, that the name is free. Then policy
+    /// admits the plugin (its trust level is [`TrustLevel::Unsigned`]) and decides each
+    /// capability it requests, with the approver where policy leaves it open; refused requests
+    /// do not stop the load, they are simply not granted. Every decision and the load are
+    /// audited. Then the checked bytes themselves are opened, never the path again. The plugin
+    /// is left `loaded`; call [`PluginHandle::start`].
     pub fn load_unsigned(&self, path: impl AsRef<Path>) -> Result<PluginHandle, Error> {
         let path = path.as_ref();
         if !self.inner.dangerous.unsigned_libraries {
@@ -369,28 +424,16 @@ impl Host {
                 .into());
             }
         }
-        let decision = self.inner.policy.decide(
-            &m.name,
-            verified.trust,
-            verified.signer.as_deref(),
-            &m.capabilities,
-        );
-        if !decision.allowed {
-            if verified.trust == TrustLevel::Unsigned {
-                return Err(package::PackageError::Unsigned.into());
-            }
-            if verified.trust < self.inner.policy.minimum_trust {
-                return Err(package::PackageError::TrustTooLow {
-                    found: verified.trust,
-                    required: self.inner.policy.minimum_trust,
-                }
-                .into());
-            }
-            return Err(LoadError::Policy {
-                plugin: m.name.clone(),
-                rule: decision.rule,
-            }
-            .into());
+        // Unsigned code needs the explicit development opt-in, whatever the policy says.
+        if verified.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
+            return Err(package::PackageError::Unsigned.into());
+        }
+        if let Err(r) = self
+            .inner
+            .policy
+            .admit_package(&m.name, verified.trust, verified.signer.as_deref())
+        {
+            return Err(refusal_error(&m.name, verified.trust, r).into());
         }
         let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
         let incompatible = |d: &switchboard_sdk::manifest::Diagnostic| LoadError::Incompatible {
@@ -445,14 +488,29 @@ impl Host {
         {
             return Err(LoadError::DuplicateName { name }.into());
         }
+        let trust = provenance.trust;
+        let token = self.grant_capabilities(checked.manifest(), path, trust)?;
+        let gate = Gate {
+            plugin: name.clone(),
+            table: self.inner.table.clone(),
+            token,
+            audit: self.inner.audit.clone(),
+        };
         let services = Arc::new(PluginServices {
             name: name.clone(),
             log: self.inner.log.clone(),
+            gate: gate.clone(),
+            env: self.inner.env.clone(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
-        let raw = loader::open(path, &checked, &self.inner.data_dir, services)?;
-        let instance =
-            Instance::in_process(checked.section.manifest, path.to_owned(), raw, provenance);
+        let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.inner.table.release(token);
+                let version = &checked.section.manifest.version;
+                return Err(self.load_failed(&name, version, path, e.into()));
+            }
+        };
         let mut plugins = self
             .inner
             .plugins
@@ -463,10 +521,254 @@ impl Host {
             .is_some_and(|i| i.state() != State::Removed)
         {
             // Another thread loaded the same name meanwhile; this copy is discarded.
+            self.inner.table.release(token);
             return Err(LoadError::DuplicateName { name }.into());
         }
+        let manifest = checked.section.manifest;
+        self.inner.store.put_plugin(&PluginRecord::new(
+            name.clone(),
+            manifest.version.clone(),
+            trust,
+            provenance.signer.clone(),
+            path.display().to_string(),
+            State::Loaded.as_str().to_owned(),
+            manifest.capabilities.clone(),
+            self.grant_records(token),
+            self.denied_records(token),
+        ))?;
+        self.inner.audit.append(&AuditEvent::new(
+            AuditKind::Load,
+            &name,
+            &manifest.version,
+            json!({
+                "outcome": "loaded",
+                "source": path.display().to_string(),
+                "trust": trust.as_str(),
+                "sdk_abi": manifest.sdk_abi,
+                "token": token.to_string(),
+            }),
+        ))?;
+        let caps = InstanceCaps {
+            gate,
+            store: self.inner.store.clone(),
+        };
+        let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
         plugins.insert(key, instance.clone());
         Ok(PluginHandle { instance })
+    }
+
+    /// Admits the plugin and decides its capability requests; publishes the grants and returns
+    /// the instance's token. Runs no plugin code.
+    fn grant_capabilities(
+        &self,
+        manifest: &EmbeddedManifest,
+        path: &Path,
+        trust: TrustLevel,
+    ) -> Result<Token, Error> {
+        let name = &manifest.name;
+        let refused = |e: CapsError| Err(self.load_failed(name, &manifest.version, path, e.into()));
+        if let Err(r) = self.inner.policy.admit(name, trust) {
+            return refused(refusal_error(name, trust, r));
+        }
+        let mut requested = Vec::with_capacity(manifest.capabilities.len());
+        for text in &manifest.capabilities {
+            match text.parse::<Capability>() {
+                Ok(c) => requested.push(c),
+                Err(error) => {
+                    return refused(CapsError::BadCapability {
+                        plugin: name.clone(),
+                        error,
+                    })
+                }
+            }
+        }
+        let stored = self.inner.store.stored_grants(name)?;
+        let now = Timestamp::now();
+        let decisions = decide(
+            &self.inner.policy,
+            self.inner.approver.as_deref(),
+            &stored,
+            Subject {
+                name,
+                version: &manifest.version,
+                trust,
+            },
+            &requested,
+            now,
+        );
+        let mut events = Vec::new();
+        for g in &decisions.grants {
+            if g.source() == GrantSource::Approver && g.scope().is_stored() {
+                self.inner.store.save_grant(name, g)?;
+            }
+            events.push(grant_event(name, g));
+        }
+        for (cap, reason) in &decisions.denied {
+            events.push(AuditEvent::new(
+                AuditKind::Deny,
+                name,
+                cap.to_string(),
+                json!({ "at": "load", "reason": reason }),
+            ));
+        }
+        self.inner.audit.append_all(&events)?;
+        self.inner
+            .table
+            .insert(GrantSet {
+                generation: 0,
+                requested: decisions.requested,
+                grants: decisions.grants,
+                denied: decisions.denied,
+                revoked: Vec::new(),
+            })
+            .ok_or_else(|| CapsError::TableFull { max: MAX_INSTANCES }.into())
+    }
+
+    /// Records a refused or failed load, and hands the error back.
+    fn load_failed(&self, name: &str, version: &str, path: &Path, error: Error) -> Error {
+        let event = AuditEvent::new(
+            AuditKind::Load,
+            name,
+            version,
+            json!({
+                "outcome": "refused",
+                "source": path.display().to_string(),
+                "code": error.code().to_string(),
+                "error": error.to_string(),
+            }),
+        );
+        if let Err(e) = self.inner.audit.append(&event) {
+            log::error!(target: "switchboard::audit", "cannot record a refused load of `{name}`: {e}");
+        }
+        error
+    }
+
+    fn grant_records(&self, token: Token) -> Vec<GrantRecord> {
+        self.inner
+            .table
+            .grants(token)
+            .iter()
+            .map(GrantRecord::from)
+            .collect()
+    }
+
+    fn denied_records(&self, token: Token) -> Vec<DeniedRecord> {
+        self.inner
+            .table
+            .set(token)
+            .map(|s| {
+                s.denied
+                    .iter()
+                    .map(|(c, r)| DeniedRecord::new(c.to_string(), r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Revokes from `plugin` every grant that `capability` covers — in the running instance,
+    /// effective on its next check, and in the database. Returns how many grants the instance
+    /// lost. Refused with `SB0422` if it held none.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), Box<dyn std::error::Error>> {
+    /// host.revoke("hello", &"fs.read".parse()?)?; // every fs.read grant hello holds
+    /// # Ok(()) }
+    /// ```
+    pub fn revoke(&self, plugin: &str, capability: &Capability) -> Result<usize, Error> {
+        let live = self.plugin(plugin).ok();
+        let name = live
+            .as_ref()
+            .map_or_else(|| plugin.to_owned(), |h| h.name().to_owned());
+        let gone = match &live {
+            Some(h) => self.inner.table.revoke(h.token(), capability),
+            None => Vec::new(),
+        };
+        let deleted = self.inner.store.delete_grants(&name, capability)?;
+        if gone.is_empty() && deleted == 0 {
+            return Err(CapsError::NoSuchGrant {
+                plugin: name,
+                capability: capability.to_string(),
+            }
+            .into());
+        }
+        let mut events: Vec<AuditEvent> = gone
+            .iter()
+            .map(|g| {
+                AuditEvent::new(
+                    AuditKind::Revoke,
+                    &name,
+                    g.capability().to_string(),
+                    json!({ "scope": g.scope().to_string(), "by": capability.to_string() }),
+                )
+            })
+            .collect();
+        if gone.is_empty() {
+            events.push(AuditEvent::new(
+                AuditKind::Revoke,
+                &name,
+                capability.to_string(),
+                json!({ "stored_grants": deleted }),
+            ));
+        }
+        self.inner.audit.append_all(&events)?;
+        if let Some(h) = &live {
+            self.inner
+                .store
+                .set_plugin_grants(&name, &self.grant_records(h.token()))?;
+        }
+        Ok(gone.len())
+    }
+
+    /// Grants a loaded plugin a capability at run time, for `scope`. The capability must be
+    /// covered by one the plugin requested (`SB0423`) and not blocked by policy (`SB0424`).
+    pub fn grant(&self, plugin: &str, capability: Capability, scope: Scope) -> Result<(), Error> {
+        let handle = self.plugin(plugin)?;
+        let name = handle.name().to_owned();
+        let capability = resolve_paths(in_namespace(&name, capability));
+        if !handle.requested().iter().any(|r| r.covers(&capability)) {
+            return Err(CapsError::NotRequested {
+                plugin: name,
+                capability: capability.to_string(),
+            }
+            .into());
+        }
+        if let Some(rule) = self.inner.policy.blocked(&capability) {
+            return Err(CapsError::Blocked {
+                capability: capability.to_string(),
+                rule: rule.to_string(),
+            }
+            .into());
+        }
+        let grant = Grant::new(capability, scope, Timestamp::now(), GrantSource::Operator);
+        if !self.inner.table.add_grant(handle.token(), grant.clone()) {
+            return Err(CallError::UnknownPlugin { plugin: name }.into());
+        }
+        if scope.is_stored() {
+            self.inner.store.save_grant(&name, &grant)?;
+        }
+        self.inner.audit.append(&grant_event(&name, &grant))?;
+        self.inner
+            .store
+            .set_plugin_grants(&name, &self.grant_records(handle.token()))?;
+        Ok(())
+    }
+
+    /// The grant table every instance's token indexes; [`GrantTable::check`] is the
+    /// lock-free check every host service makes.
+    pub fn grant_table(&self) -> &GrantTable {
+        &self.inner.table
+    }
+
+    /// The host database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.inner.audit
     }
 
     /// Runs preflight on `path` against this host's API: every check that needs no plugin
@@ -536,6 +838,19 @@ impl Host {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn grant_event(plugin: &str, g: &Grant) -> AuditEvent {
+    AuditEvent::new(
+        AuditKind::Grant,
+        plugin,
+        g.capability().to_string(),
+        json!({
+            "scope": g.scope().as_str(),
+            "expires": g.scope().expires().map(|t| t.to_string()),
+            "source": g.source().as_str(),
+        }),
+    )
 }
 
 impl Drop for Inner {

@@ -31,8 +31,14 @@
 //! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
+//! - [`caps`] — capabilities: [`Policy`](caps::Policy), the approver, scopes, tokens and the
+//!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
+//! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
+//!   knows of each plugin.
+//! - [`AuditLog`], [`AuditEvent`], [`AuditRecord`], [`AuditFilter`], [`VerifyReport`] — the
+//!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
-//! - [`package`] — packages, signatures, trust levels; [`Policy`] — which packages load.
+//! - [`package`] — packages, signatures, trust levels.
 //! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`Release`], [`Dependency`],
 //!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
 //!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
@@ -40,19 +46,21 @@
 //!   [`LOCKFILE_NAME`] — `switchboard.lock`.
 //! - [`TrustLevel`] — how far a package is trusted.
 //! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
-//!   [`LifecycleError`], [`ResolveError`] (with [`IndexError`]) — every one with a stable code
-//!   and a next step.
+//!   [`LifecycleError`], [`CapsError`], [`StoreError`], [`ResolveError`] (with
+//!   [`IndexError`]) — every one with a stable code and a next step.
 //!
 //! # What in-process plugins can do
 //!
 //! A plugin loaded in-process is native code running with the full rights of the host process.
-//! The checks this crate makes (manifest, ABI, and with packages signatures and capabilities)
+//! The checks this crate makes (manifest, ABI, capabilities, and with packages signatures)
 //! bind well-behaved plugins and catch mistakes and tampering before load; they do not confine
-//! malicious native code. Untrusted plugins belong in isolated mode.
+//! malicious native code — see [`caps`]. Untrusted plugins belong in isolated mode.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod audit;
+pub mod caps;
 mod compat;
 mod error;
 mod host;
@@ -60,28 +68,34 @@ mod instance;
 mod lifecycle;
 mod loader;
 pub mod package;
-mod policy;
 mod preflight;
 mod resolve;
 mod services;
+mod store;
+mod timestamp;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub use audit::{
+    AuditEvent, AuditFilter, AuditKind, AuditKindError, AuditLog, AuditRecord, ChainBreak,
+    VerifyReport,
+};
 pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
     version_matches, HostProfile,
 };
 pub use error::{
-    CallError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
+    CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
+    StoreError,
 };
 pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use package::TrustLevel;
-pub use policy::{Decision, Policy};
+pub use caps::Policy;
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use resolve::{
     Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
@@ -89,4 +103,6 @@ pub use resolve::{
 };
 pub use services::LogRecord;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
+pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
+pub use timestamp::{Timestamp, TimestampError};

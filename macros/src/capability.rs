@@ -1,4 +1,8 @@
 //! The capability names `#[plugin(capabilities = [...])]` accepts (SPEC S4.1).
+//!
+//! Kept in sync with `switchboard_sdk::caps::CapabilityKind` (the macro crate cannot depend on
+//! the SDK); an end-to-end test compares the two lists. Patterns are checked in full by the
+//! SDK's parser when a host reads the manifest, before any plugin code runs.
 
 /// Every capability name; a request is `name` or `name:scope`.
 pub const NAMES: &[&str] = &[
@@ -16,6 +20,9 @@ pub const NAMES: &[&str] = &[
     "config.read",
 ];
 
+/// The capabilities that take no pattern.
+pub const UNSCOPED: &[&str] = &["kv", "secrets", "process.spawn", "config.read"];
+
 /// Checks one capability request; the error says what to write instead.
 pub fn check(request: &str) -> Result<(), String> {
     let (name, scope) = match request.split_once(':') {
@@ -30,6 +37,11 @@ pub fn check(request: &str) -> Result<(), String> {
         return Err(format!("unknown capability `{name}`; {hint}"));
     }
     if let Some(scope) = scope {
+        if UNSCOPED.contains(&name) {
+            return Err(format!(
+                "capability `{name}` takes no pattern; write `{name}` alone"
+            ));
+        }
         if scope.trim().is_empty() {
             return Err(format!(
                 "capability `{name}:` has an empty scope; write `{name}` or `{name}:PATTERN`"

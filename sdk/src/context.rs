@@ -1,7 +1,11 @@
 //! The plugin's handle on its host.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
+
+use crate::caps::Access;
+use crate::error::{codes, PluginError};
 
 /// The severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,10 +59,19 @@ impl fmt::Display for Level {
 pub(crate) trait ContextBackend: Send + Sync {
     fn plugin_name(&self) -> String;
     fn log(&self, level: Level, message: &str);
+    fn check(&self, access: &Access<'_>) -> Result<(), PluginError>;
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError>;
+    fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError>;
+    fn env_var(&self, name: &str) -> Result<Option<String>, PluginError>;
 }
 
-/// The plugin's handle on its host: logging now, and the host services (KV, events, services,
-/// configuration) as the host grants them.
+/// The plugin's handle on its host: logging, and the host services — files, environment
+/// variables, and (as the host offers them) KV, events, services and configuration — each
+/// behind a capability the host must have granted.
+///
+/// A denied use is an ordinary [`PluginError`] whose code says why (`SB0410`–`SB0416`, see
+/// [`codes`](crate::codes)) and whose next step names the capability to request or grant;
+/// it is never a panic.
 ///
 /// A `Context` is cheap to clone and may be kept and used from any thread.
 ///
@@ -124,5 +137,117 @@ impl Context {
     /// Logs at [`Level::Debug`].
     pub fn debug(&self, message: &str) {
         self.log(Level::Debug, message);
+    }
+
+    /// Asks whether the host would allow `access` now, without doing it. Host services make
+    /// the same check themselves; this is for plugins that adapt to what they were granted.
+    ///
+    /// A `once` grant is used up by a successful check.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use switchboard_sdk::prelude::*;
+    ///
+    /// fn announce(ctx: &Context) -> bool {
+    ///     ctx.check(&Access::Publish("plugin.hello.ready")).is_ok()
+    /// }
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("hello");
+    /// assert!(!announce(&host.context()));
+    /// host.grant("events.publish:plugin.hello.*").unwrap();
+    /// assert!(announce(&host.context()));
+    /// # }
+    /// ```
+    pub fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        self.backend.check(access)
+    }
+
+    /// The file system, as far as the `fs.read` and `fs.write` grants reach.
+    pub fn fs(&self) -> Fs<'_> {
+        Fs { ctx: self }
+    }
+
+    /// The environment variable `name`, as the host passes it on (`None` if unset). Needs
+    /// `env:NAME` (or a pattern covering it). Hosts pass on only the variables they choose;
+    /// this is not the process environment.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("hello");
+    /// host.set_env("APP_MODE", "fast");
+    /// let ctx = host.context();
+    /// assert_eq!(ctx.env("APP_MODE").unwrap_err().code().to_string(), "SB0410");
+    /// host.grant("env:APP_*").unwrap();
+    /// assert_eq!(ctx.env("APP_MODE").unwrap().as_deref(), Some("fast"));
+    /// # }
+    /// ```
+    pub fn env(&self, name: &str) -> Result<Option<String>, PluginError> {
+        self.backend.env_var(name)
+    }
+}
+
+/// File access through the host: every path is checked against the plugin's `fs.read` /
+/// `fs.write` grants after the host resolves it (symlinks and `..` cannot escape a grant).
+/// Paths must be absolute.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "testing")]
+/// # {
+/// let host = switchboard_sdk::testing::MockHost::new("notes");
+/// host.grant("fs.write:/notes/**").unwrap();
+/// host.grant("fs.read:/notes/**").unwrap();
+/// let ctx = host.context();
+/// ctx.fs().write("/notes/today.txt", b"buy milk").unwrap();
+/// assert_eq!(ctx.fs().read_to_string("/notes/today.txt").unwrap(), "buy milk");
+/// let denied = ctx.fs().read("/etc/passwd").unwrap_err();
+/// assert_eq!(denied.code().to_string(), "SB0412");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Fs<'a> {
+    ctx: &'a Context,
+}
+
+fn path_text(path: &Path) -> Result<&str, PluginError> {
+    path.to_str().ok_or_else(|| {
+        PluginError::with_code(
+            codes::SERVICE_FAILED,
+            format!("the path {} is not valid UTF-8", path.display()),
+        )
+        .next_step("use a UTF-8 path")
+    })
+}
+
+impl Fs<'_> {
+    /// Reads a whole file. Needs `fs.read` covering the file's canonical path.
+    pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, PluginError> {
+        self.ctx.backend.read_file(path_text(path.as_ref())?)
+    }
+
+    /// Reads a whole file as UTF-8 text. Needs `fs.read` covering the file's canonical path.
+    pub fn read_to_string(&self, path: impl AsRef<Path>) -> Result<String, PluginError> {
+        let path = path.as_ref();
+        String::from_utf8(self.read(path)?).map_err(|_| {
+            PluginError::with_code(
+                codes::SERVICE_FAILED,
+                format!("{} is not UTF-8 text", path.display()),
+            )
+            .next_step("read it as bytes with `fs().read`")
+        })
+    }
+
+    /// Creates or replaces a file. Needs `fs.write` covering its canonical path; the final
+    /// component may not be a symlink.
+    pub fn write(&self, path: impl AsRef<Path>, data: impl AsRef<[u8]>) -> Result<(), PluginError> {
+        self.ctx
+            .backend
+            .write_file(path_text(path.as_ref())?, data.as_ref())
     }
 }

@@ -5,8 +5,9 @@ use std::fmt;
 /// A stable error code, shown as `SB####` (ARCHITECTURE D12).
 ///
 /// Codes never change meaning once released. The SDK owns `SB01xx` (errors raised by or inside
-/// plugin code); the host, CLI and registry own the other ranges, all listed in
-/// `docs/errors.md`.
+/// plugin code) and defines the capability codes plugins can meet (`SB04xx`, raised by hosts
+/// and by the SDK's capability parser); the host, CLI and registry own the other ranges, all
+/// listed in `docs/errors.md`.
 ///
 /// # Example
 ///
@@ -36,7 +37,8 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// The codes of errors raised by or inside plugin code.
+/// The codes of errors raised by or inside plugin code, and of the capability errors a plugin
+/// may receive from its host.
 pub mod codes {
     use super::ErrorCode;
 
@@ -52,6 +54,31 @@ pub mod codes {
     pub const UNKNOWN_METHOD: ErrorCode = ErrorCode(104);
     /// The plugin subscribes to no such topic.
     pub const UNKNOWN_TOPIC: ErrorCode = ErrorCode(105);
+
+    /// No capability has this name.
+    pub const CAPABILITY_UNKNOWN: ErrorCode = ErrorCode(401);
+    /// A capability's pattern is not valid.
+    pub const CAPABILITY_BAD_PATTERN: ErrorCode = ErrorCode(402);
+    /// A pattern was given to a capability that takes none.
+    pub const CAPABILITY_UNEXPECTED_SCOPE: ErrorCode = ErrorCode(403);
+    /// Denied: the plugin's manifest does not declare a capability for this access.
+    pub const CAPABILITY_NOT_DECLARED: ErrorCode = ErrorCode(410);
+    /// Denied: declared, but policy or the approver did not grant it.
+    pub const CAPABILITY_NOT_GRANTED: ErrorCode = ErrorCode(411);
+    /// Denied: granted, but for a narrower pattern than this access needs.
+    pub const CAPABILITY_OUT_OF_SCOPE: ErrorCode = ErrorCode(412);
+    /// Denied: the time-limited grant has expired.
+    pub const GRANT_EXPIRED: ErrorCode = ErrorCode(413);
+    /// Denied: the grant was revoked.
+    pub const GRANT_REVOKED: ErrorCode = ErrorCode(414);
+    /// Denied: a `once` grant was already used.
+    pub const GRANT_USED: ErrorCode = ErrorCode(415);
+    /// Denied: the instance's token is forged or stale.
+    pub const INVALID_TOKEN: ErrorCode = ErrorCode(416);
+    /// A host service failed after the access was allowed (a file not found, an I/O error).
+    pub const SERVICE_FAILED: ErrorCode = ErrorCode(430);
+    /// The host offers no such service (yet).
+    pub const SERVICE_UNAVAILABLE: ErrorCode = ErrorCode(431);
 }
 
 /// An error returned by plugin code, carried across the boundary to the host.

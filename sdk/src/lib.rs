@@ -52,7 +52,9 @@
 //! # Modules
 //!
 //! - [`Plugin`], [`Health`]: the contract and lifecycle.
-//! - [`Context`]: the plugin's handle on the host.
+//! - [`Context`]: the plugin's handle on the host, and its services ([`Fs`], environment).
+//! - [`caps`]: the capability vocabulary — [`Capability`](caps::Capability), patterns,
+//!   [`Access`](caps::Access).
 //! - [`Message`], [`Contract`], [`encode`], [`decode`]: typed messages.
 //! - [`PluginError`], [`ErrorCode`], [`codes`]: errors with stable codes.
 //! - [`EmbeddedManifest`]: what the library says about itself.
@@ -64,6 +66,7 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod caps;
 mod context;
 mod embedded;
 mod error;
@@ -79,7 +82,7 @@ pub mod testing;
 pub mod __private;
 
 pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
-pub use context::{Context, Level};
+pub use context::{Context, Fs, Level};
 pub use embedded::{
     CommandDecl, EmbeddedManifest, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO, SECTION_PE,
 };
@@ -90,5 +93,6 @@ pub use switchboard_macros::{command, plugin, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {
+    pub use crate::caps::Access;
     pub use crate::{plugin, Context, Health, Level, Message, Output, Plugin, PluginError};
 }

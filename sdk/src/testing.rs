@@ -36,9 +36,20 @@
 //! assert_eq!(out, "HI");
 //! assert_eq!(host.logs(), vec![(Level::Info, "shouting".to_string())]);
 //! ```
+//!
+//! # Capabilities
+//!
+//! The mock denies every service until a test grants it with [`MockHost::grant`], and checks
+//! grants with the same matching as real hosts. Files live in memory ([`MockHost::add_file`]),
+//! paths are resolved lexically (the mock has no symlinks), and environment variables come
+//! from [`MockHost::set_env`]. A use of a kind with no grant at all fails with `SB0410`; one
+//! outside the granted patterns with `SB0412`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::caps::{Access, Capability, CapabilityError};
 use crate::context::{Context, ContextBackend, Level};
 use crate::embedded::EmbeddedManifest;
 use crate::error::{codes, PluginError};
@@ -52,10 +63,70 @@ pub struct MockHost {
     inner: Arc<MockInner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct MockInner {
     name: String,
     logs: Mutex<Vec<(Level, String)>>,
+    grants: Mutex<Vec<Capability>>,
+    files: Mutex<BTreeMap<PathBuf, Vec<u8>>>,
+    env: Mutex<BTreeMap<String, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Resolves `.` and `..` lexically; `None` for a relative path.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => out.push("/"),
+            Component::Normal(s) => out.push(s),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Prefix(_) => return None,
+        }
+    }
+    path.has_root().then_some(out)
+}
+
+impl MockInner {
+    fn allow(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        let grants = lock(&self.grants);
+        if grants.iter().any(|g| g.allows(access)) {
+            return Ok(());
+        }
+        let kind = access.kind();
+        let (code, why) = if grants.iter().any(|g| g.kind() == kind) {
+            (
+                codes::CAPABILITY_OUT_OF_SCOPE,
+                format!("`{access}` is outside the `{kind}` grants"),
+            )
+        } else {
+            (codes::CAPABILITY_NOT_DECLARED, format!("no `{kind}` grant"))
+        };
+        Err(PluginError::with_code(
+            code,
+            format!("plugin `{}` may not use `{access}`: {why}", self.name),
+        )
+        .next_step(format!(
+            "in the test, call `MockHost::grant(\"{}\")`",
+            access
+        )))
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf, PluginError> {
+        normalize(Path::new(path)).ok_or_else(|| {
+            PluginError::with_code(
+                codes::SERVICE_FAILED,
+                format!("`{path}` is not an absolute path"),
+            )
+            .next_step("pass an absolute path")
+        })
+    }
 }
 
 impl ContextBackend for MockInner {
@@ -64,10 +135,35 @@ impl ContextBackend for MockInner {
     }
 
     fn log(&self, level: Level, message: &str) {
-        self.logs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((level, message.to_owned()));
+        lock(&self.logs).push((level, message.to_owned()));
+    }
+
+    fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        self.allow(access)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError> {
+        let path = self.resolve(path)?;
+        self.allow(&Access::ReadFile(&path))?;
+        lock(&self.files).get(&path).cloned().ok_or_else(|| {
+            PluginError::with_code(
+                codes::SERVICE_FAILED,
+                format!("{} does not exist", path.display()),
+            )
+            .next_step("add it with `MockHost::add_file`")
+        })
+    }
+
+    fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
+        let path = self.resolve(path)?;
+        self.allow(&Access::WriteFile(&path))?;
+        lock(&self.files).insert(path, data.to_vec());
+        Ok(())
+    }
+
+    fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
+        self.allow(&Access::Env(name))?;
+        Ok(lock(&self.env).get(name).cloned())
     }
 }
 
@@ -77,9 +173,48 @@ impl MockHost {
         MockHost {
             inner: Arc::new(MockInner {
                 name: name.to_owned(),
-                logs: Mutex::new(Vec::new()),
+                ..MockInner::default()
             }),
         }
+    }
+
+    /// Grants a capability, written as in manifests (`"fs.read:/data/**"`).
+    pub fn grant(&self, capability: &str) -> Result<&Self, CapabilityError> {
+        let cap: Capability = capability.parse()?;
+        lock(&self.inner.grants).push(cap);
+        Ok(self)
+    }
+
+    /// Revokes every grant that `capability` covers.
+    pub fn revoke(&self, capability: &str) -> Result<&Self, CapabilityError> {
+        let cap: Capability = capability.parse()?;
+        lock(&self.inner.grants).retain(|g| !cap.covers(g));
+        Ok(self)
+    }
+
+    /// The capabilities granted so far.
+    pub fn grants(&self) -> Vec<Capability> {
+        lock(&self.inner.grants).clone()
+    }
+
+    /// Puts a file in the mock's in-memory file system.
+    pub fn add_file(&self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> &Self {
+        if let Some(p) = normalize(path.as_ref()) {
+            lock(&self.inner.files).insert(p, contents.as_ref().to_vec());
+        }
+        self
+    }
+
+    /// A file of the in-memory file system, as a plugin left it.
+    pub fn file(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        let p = normalize(path.as_ref())?;
+        lock(&self.inner.files).get(&p).cloned()
+    }
+
+    /// Sets an environment variable the mock passes on to plugins that hold `env:NAME`.
+    pub fn set_env(&self, name: &str, value: &str) -> &Self {
+        lock(&self.inner.env).insert(name.to_owned(), value.to_owned());
+        self
     }
 
     /// A context backed by this mock.
@@ -89,11 +224,7 @@ impl MockHost {
 
     /// The log lines plugins sent so far.
     pub fn logs(&self) -> Vec<(Level, String)> {
-        self.inner
-            .logs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.inner.logs).clone()
     }
 
     /// Creates and starts plugin `P` against this mock.

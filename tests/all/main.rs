@@ -1,6 +1,8 @@
 //! End-to-end tests, compiled as one binary: real cdylibs from `examples/`, a real host.
 
+mod audit;
 mod calls;
+mod caps;
 mod lifecycle;
 mod loading;
 mod packages;

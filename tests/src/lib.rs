@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use switchboard_cli::examples::{self, Profile};
-use switchboard_host::Host;
+use switchboard_host::{Host, HostBuilder};
 
 /// The path of an example plugin library, built (debug) on first use.
 pub fn library(package: &str) -> PathBuf {
@@ -22,6 +22,27 @@ pub fn dev_host() -> (Host, tempfile::TempDir) {
     b.data_dir(dir.path()).host_api("tests", "1.0.0");
     b.dangerous().load_unsigned_libraries();
     (b.build().expect("host builds"), dir)
+}
+
+/// A host in a fresh temporary data directory, unsigned development loading allowed, set up
+/// further by `setup` (policy, approver, environment).
+pub fn host_with(setup: impl FnOnce(&mut HostBuilder, &Path)) -> (Host, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let mut b = Host::builder();
+    b.data_dir(&data).host_api("tests", "1.0.0");
+    b.dangerous().load_unsigned_libraries();
+    setup(&mut b, dir.path());
+    (b.build().expect("host builds"), dir)
+}
+
+/// Another host on the same data directory, as after a restart.
+pub fn reopen(dir: &Path, setup: impl FnOnce(&mut HostBuilder)) -> Host {
+    let mut b = Host::builder();
+    b.data_dir(dir.join("data")).host_api("tests", "1.0.0");
+    b.dangerous().load_unsigned_libraries();
+    setup(&mut b);
+    b.build().expect("host builds")
 }
 
 /// Serialises tests that use the process environment to steer the `canary` plugin.

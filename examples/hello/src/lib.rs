@@ -1,5 +1,6 @@
-//! `hello`, the example plugin: a string command, struct commands, raw-byte commands and a
-//! command that panics on purpose, so hosts and tests can see each path work.
+//! `hello`, the example plugin: a string command, struct commands, raw-byte commands, a
+//! command that panics on purpose, and commands that use host services under capabilities
+//! (files, environment variables, a generic check), so hosts and tests can see each path work.
 //!
 //! The message types are public so hosts can share them: depend on this crate with
 //! `default-features = false` to get the types without the plugin (the `plugin` feature).
@@ -33,6 +34,15 @@ pub struct Payload {
     pub data: Vec<u8>,
 }
 
+/// A file to write through the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
+pub struct WriteFile {
+    /// The absolute path.
+    pub path: String,
+    /// The text to write.
+    pub text: String,
+}
+
 /// Encodes `Vec<u8>` as one length-prefixed blob rather than a sequence of integers.
 mod serde_bytes_compat {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -56,7 +66,9 @@ mod plugin {
 
     use switchboard_sdk::prelude::*;
 
-    use super::{AddRequest, AddResponse, Payload};
+    use switchboard_sdk::caps::Access;
+
+    use super::{AddRequest, AddResponse, Payload, WriteFile};
 
     /// The plugin.
     #[derive(Debug, Default)]
@@ -75,7 +87,15 @@ mod plugin {
         }
     }
 
-    #[plugin(capabilities = ["kv"])]
+    #[plugin(capabilities = [
+        "kv",
+        "fs.read",
+        "fs.write",
+        "env:HELLO_*",
+        "events.publish",
+        "events.subscribe:plugin.**",
+        "service.call:greetings.*"
+    ])]
     impl Hello {
         /// Greets someone by name.
         #[command]
@@ -122,6 +142,35 @@ mod plugin {
         #[command]
         fn crash(&self) {
             panic!("hello crashed on purpose");
+        }
+
+        /// Reads a text file through the host (needs `fs.read` covering it).
+        #[command]
+        fn read_file(&self, ctx: &Context, path: String) -> Result<String, PluginError> {
+            ctx.fs().read_to_string(&path)
+        }
+
+        /// Writes a text file through the host (needs `fs.write` covering it).
+        #[command]
+        fn write_file(&self, ctx: &Context, req: WriteFile) -> Result<(), PluginError> {
+            ctx.fs().write(&req.path, req.text.as_bytes())
+        }
+
+        /// An environment variable the host passes on (needs `env:NAME`).
+        #[command]
+        fn env(&self, ctx: &Context, name: String) -> Result<String, PluginError> {
+            ctx.env(&name)?.ok_or_else(|| {
+                PluginError::new(format!("`{name}` is not set"))
+                    .next_step("have the host pass it with `HostBuilder::plugin_env`")
+            })
+        }
+
+        /// Asks the host whether an access would be allowed: `kind` or `kind:target`, e.g.
+        /// `events.publish:plugin.hello.greeted`.
+        #[command]
+        fn check(&self, ctx: &Context, access: String) -> Result<(), PluginError> {
+            let (kind, target) = access.split_once(':').unwrap_or((access.as_str(), ""));
+            ctx.check(&Access::from_parts(kind, target)?)
         }
     }
 
@@ -173,6 +222,54 @@ mod tests {
     }
 
     #[test]
+    fn services_follow_the_mock_grants() {
+        let host = MockHost::new("hello");
+        host.add_file("/notes/a.txt", "remember")
+            .set_env("HELLO_MODE", "loud");
+        let hello = host.instantiate::<Hello>().unwrap();
+        let denied = hello
+            .call::<String, String>("read_file", &"/notes/a.txt".to_string())
+            .unwrap_err();
+        assert_eq!(
+            denied.code(),
+            switchboard_sdk::codes::CAPABILITY_NOT_DECLARED
+        );
+        host.grant("fs.read:/notes/**").unwrap();
+        let text: String = hello
+            .call("read_file", &"/notes/a.txt".to_string())
+            .unwrap();
+        assert_eq!(text, "remember");
+        let escape = hello
+            .call::<String, String>("read_file", &"/notes/../etc/passwd".to_string())
+            .unwrap_err();
+        assert_eq!(
+            escape.code(),
+            switchboard_sdk::codes::CAPABILITY_OUT_OF_SCOPE
+        );
+        host.grant("env:HELLO_*").unwrap();
+        let mode: String = hello.call("env", &"HELLO_MODE".to_string()).unwrap();
+        assert_eq!(mode, "loud");
+        host.grant("fs.write:/notes/**").unwrap();
+        hello
+            .call::<WriteFile, ()>(
+                "write_file",
+                &WriteFile {
+                    path: "/notes/b.txt".into(),
+                    text: "new".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(host.file("/notes/b.txt").as_deref(), Some(&b"new"[..]));
+        host.revoke("fs.read").unwrap();
+        assert!(hello
+            .call::<String, String>("read_file", &"/notes/a.txt".to_string())
+            .is_err());
+        assert!(hello
+            .call::<String, ()>("check", &"kv".to_string())
+            .is_err());
+    }
+
+    #[test]
     fn manifest_lists_commands_in_order() {
         let host = MockHost::new("hello");
         let hello = host.instantiate::<Hello>().unwrap();
@@ -184,9 +281,20 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["greet", "add", "reverse", "checksum", "upper", "crash"]
+            [
+                "greet",
+                "add",
+                "reverse",
+                "checksum",
+                "upper",
+                "crash",
+                "read_file",
+                "write_file",
+                "env",
+                "check"
+            ]
         );
-        assert_eq!(hello.manifest().capabilities, ["kv"]);
+        assert_eq!(hello.manifest().capabilities[..2], ["kv", "fs.read"]);
         assert!(hello.manifest().commands[1]
             .request
             .contains("hello::AddRequest@1#"));

@@ -6,10 +6,12 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use switchboard_sdk::abi::ResponseBuffer;
+use switchboard_sdk::caps::{Access, Capability};
 use switchboard_sdk::{EmbeddedManifest, Health, Message, RAW_BYTES_CONTRACT};
 
 use super::Instance;
-use crate::error::{CallError, LifecycleError};
+use crate::caps::{Grant, Token};
+use crate::error::{CallError, CapsError, LifecycleError};
 use crate::lifecycle::{State, Transition};
 
 /// A loaded plugin, as callers see it.
@@ -89,6 +91,53 @@ impl PluginHandle {
     /// The plugin's health: its own report when active, unhealthy otherwise.
     pub fn health(&self) -> Health {
         self.instance.health()
+    }
+
+    /// The instance's capability token (an index and generation into
+    /// [`Host::grant_table`](crate::Host::grant_table)). Stale once the plugin is removed.
+    pub fn token(&self) -> Token {
+        self.instance.caps().gate.token
+    }
+
+    /// The capabilities its manifest requests (a bare `events.publish` read as its own
+    /// namespace).
+    pub fn requested(&self) -> Vec<Capability> {
+        let gate = &self.instance.caps().gate;
+        gate.table
+            .set(gate.token)
+            .map(|s| s.requested.clone())
+            .unwrap_or_default()
+    }
+
+    /// The grants it holds now.
+    pub fn grants(&self) -> Vec<Grant> {
+        let gate = &self.instance.caps().gate;
+        gate.table.grants(gate.token)
+    }
+
+    /// The requests refused at load, with the reason.
+    pub fn denied(&self) -> Vec<(Capability, String)> {
+        let gate = &self.instance.caps().gate;
+        gate.table
+            .set(gate.token)
+            .map(|s| s.denied.clone())
+            .unwrap_or_default()
+    }
+
+    /// Checks whether the plugin may perform `access` — for services the host application
+    /// offers plugins itself. A denial is audited, like those of the built-in services.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use switchboard_sdk::caps::Access;
+    /// # fn demo(hello: &switchboard_host::PluginHandle) -> Result<(), switchboard_host::Error> {
+    /// hello.check(&Access::CallService("billing.charge"))?;
+    /// // … perform the host's own service for the plugin …
+    /// # Ok(()) }
+    /// ```
+    pub fn check(&self, access: &Access<'_>) -> Result<(), CapsError> {
+        self.instance.caps().gate.authorize(access)
     }
 
     /// A typed handle on command `name`, its request and response contracts checked now.

@@ -12,12 +12,16 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use serde_json::json;
 use switchboard_sdk::abi::{RawPlugin, ResponseBuffer};
 use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::{CallError, LifecycleError};
 use crate::host::Provenance;
 use crate::lifecycle::{State, Transition};
+use crate::services::Gate;
+use crate::store::Store;
 
 pub use self::handle::{Command, PluginHandle, RawCommand};
 
@@ -67,6 +71,15 @@ struct Shared {
     history: Mutex<Vec<Transition>>,
     backend: Backend,
     provenance: Provenance,
+    caps: InstanceCaps,
+}
+
+/// What an instance holds of the capability system: its gate (token, table, audit log) and
+/// the store that records its state. (Its trust level is in its provenance.)
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceCaps {
+    pub gate: Gate,
+    pub store: Store,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -90,8 +103,9 @@ impl Instance {
         source: PathBuf,
         plugin: RawPlugin,
         provenance: Provenance,
+        caps: InstanceCaps,
     ) -> Instance {
-        Instance {
+        let instance = Instance {
             shared: Arc::new(Shared {
                 name: manifest.name.clone(),
                 manifest,
@@ -105,7 +119,38 @@ impl Instance {
                 }]),
                 backend: Backend::InProcess(plugin),
                 provenance,
+                caps,
             }),
+        };
+        instance.record(None, State::Loaded, None);
+        instance
+    }
+
+    pub(crate) fn caps(&self) -> &InstanceCaps {
+        &self.shared.caps
+    }
+
+    /// Records a state change in the audit log and the plugin's record. A failure to record
+    /// does not undo the change; it is logged.
+    fn record(&self, from: Option<State>, to: State, reason: Option<&str>) {
+        let caps = &self.shared.caps;
+        let event = AuditEvent::new(
+            AuditKind::State,
+            &self.shared.name,
+            to.as_str(),
+            json!({ "from": from.map(State::as_str), "reason": reason }),
+        );
+        let result = caps
+            .gate
+            .audit
+            .append(&event)
+            .and_then(|_| caps.store.set_plugin_state(&self.shared.name, to.as_str()));
+        if let Err(e) = result {
+            log::error!(
+                target: "switchboard::audit",
+                "cannot record `{}` going {to}: {e}",
+                self.shared.name
+            );
         }
     }
 
@@ -161,6 +206,7 @@ impl Instance {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    self.record(Some(from), to, reason.as_deref());
                     self.shared
                         .history
                         .lock()
@@ -171,6 +217,13 @@ impl Instance {
                             at: SystemTime::now(),
                             reason,
                         });
+                    if to == State::Removed {
+                        self.shared
+                            .caps
+                            .gate
+                            .table
+                            .release(self.shared.caps.gate.token);
+                    }
                     return Ok(from);
                 }
                 Err(actual) => current = actual,

@@ -43,7 +43,7 @@ pub use self::error::PackageError;
 pub use self::signature::{
     certification_comment, key_id_of_public_key, release_comment, sha256_hex, PUBLIC_KEY_MARK,
 };
-pub use self::trust::{TrustLevel, TrustStore};
+pub use self::trust::{TrustLevel, TrustLevelError, TrustStore};
 
 /// The files a package may hold besides `plugin.toml` and `lib/<target>/<library>`.
 pub const DOCUMENT_FILES: &[&str] = &["README.md", "CHANGELOG.md", "LICENSE"];

@@ -8,12 +8,27 @@ use serde::{Deserialize, Serialize};
 use super::error::PackageError;
 use super::signature::{key_id_of_public_key, PublicKey};
 
-/// How much a host can trust a package, from its signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// How much a host can trust a plugin's origin, from least to most. Ordered: a policy's
+/// minimum admits that level and every higher one. Development loads
+/// ([`Host::load_unsigned`](crate::Host::load_unsigned)) are `Unsigned`.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::TrustLevel;
+///
+/// assert!(TrustLevel::Unsigned < TrustLevel::Verified);
+/// assert_eq!("self-signed".parse::<TrustLevel>().unwrap(), TrustLevel::SelfSigned);
+/// assert_eq!(TrustLevel::Certified.to_string(), "certified");
+/// ```
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TrustLevel {
     /// No signature.
+    #[default]
     Unsigned,
     /// A valid signature by a key the host does not know.
     SelfSigned,
@@ -25,7 +40,7 @@ pub enum TrustLevel {
 
 impl TrustLevel {
     /// The level's name, as written in policies and reports.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             TrustLevel::Unsigned => "unsigned",
             TrustLevel::SelfSigned => "self-signed",
@@ -41,21 +56,29 @@ impl fmt::Display for TrustLevel {
     }
 }
 
+/// The text was not a trust level's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a trust level: write unsigned, self-signed, verified or certified")]
+pub struct TrustLevelError(String);
+
+impl TrustLevel {
+    /// Every level, from least to most trusted.
+    pub const ALL: [TrustLevel; 4] = [
+        TrustLevel::Unsigned,
+        TrustLevel::SelfSigned,
+        TrustLevel::Verified,
+        TrustLevel::Certified,
+    ];
+}
+
 impl std::str::FromStr for TrustLevel {
-    type Err = String;
+    type Err = TrustLevelError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "unsigned" => TrustLevel::Unsigned,
-            "self-signed" => TrustLevel::SelfSigned,
-            "verified" => TrustLevel::Verified,
-            "certified" => TrustLevel::Certified,
-            other => {
-                return Err(format!(
-                    "unknown trust level `{other}`; expected unsigned, self-signed, verified or certified"
-                ))
-            }
-        })
+        TrustLevel::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| TrustLevelError(s.to_owned()))
     }
 }
 

@@ -13,6 +13,7 @@ use super::types::{
     AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
     PluginObjectBox, PluginObject_TO,
 };
+use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
 use crate::error::{codes, PluginError};
 use crate::plugin::{Health, PluginEntry};
@@ -84,7 +85,7 @@ fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, PluginError
     }
 }
 
-fn to_abi(e: PluginError) -> AbiError {
+pub(super) fn to_abi(e: PluginError) -> AbiError {
     AbiError {
         code: e.code().number(),
         message: RString::from(e.message()),
@@ -178,5 +179,36 @@ impl ContextBackend for HostLink {
 
     fn log(&self, level: Level, message: &str) {
         self.host.log(level as u8, RStr::from_str(message));
+    }
+
+    fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        let target = access.target();
+        from_rresult(self.host.check(
+            RStr::from_str(access.kind().as_str()),
+            RStr::from_str(&target),
+        ))
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError> {
+        from_rresult(self.host.read_file(RStr::from_str(path))).map(RVec::into_vec)
+    }
+
+    fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
+        from_rresult(
+            self.host
+                .write_file(RStr::from_str(path), RSlice::from_slice(data)),
+        )
+    }
+
+    fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
+        from_rresult(self.host.env_var(RStr::from_str(name)))
+            .map(|v| v.into_option().map(RString::into_string))
+    }
+}
+
+fn from_rresult<T>(r: RResult<T, AbiError>) -> Result<T, PluginError> {
+    match r {
+        RResult::ROk(v) => Ok(v),
+        RResult::RErr(e) => Err(super::import::from_abi(e)),
     }
 }

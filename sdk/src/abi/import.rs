@@ -7,20 +7,54 @@ use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RBox, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 
 use super::types::{AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox};
+use crate::caps::Access;
 use crate::context::Level;
-use crate::error::{ErrorCode, PluginError};
+use crate::error::{codes, ErrorCode, PluginError};
 use crate::plugin::Health;
 
 /// What a host offers the plugins it loads. The host implements it; the SDK carries the calls
-/// across the boundary. Implementations must not panic (a panic is caught and dropped).
+/// across the boundary. Implementations must not panic (a panic is caught and becomes an
+/// error).
+///
+/// Each service must check the plugin's capability grants before acting. The provided methods
+/// deny everything (`SB0431`, no such service): a host that offers nothing grants nothing.
 pub trait HostServices: Send + Sync + 'static {
     /// The name of the plugin this context belongs to.
     fn plugin_name(&self) -> String;
     /// A log line from the plugin.
     fn log(&self, level: Level, message: &str);
+
+    /// Whether `access` would be allowed now.
+    fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        Err(unavailable(&access.to_string()))
+    }
+
+    /// Reads a whole file (the path as the plugin gave it).
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError> {
+        Err(unavailable(&format!("fs.read:{path}")))
+    }
+
+    /// Creates or replaces a file.
+    fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
+        let _ = data;
+        Err(unavailable(&format!("fs.write:{path}")))
+    }
+
+    /// An environment variable the host passes on.
+    fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
+        Err(unavailable(&format!("env:{name}")))
+    }
+}
+
+fn unavailable(what: &str) -> PluginError {
+    PluginError::with_code(
+        codes::SERVICE_UNAVAILABLE,
+        format!("this host offers no service for `{what}`"),
+    )
+    .next_step("ask the host's developers to provide the service")
 }
 
 /// Why a library could not be opened as a Switchboard plugin.
@@ -239,7 +273,7 @@ fn unit(r: RResult<(), AbiError>) -> Result<(), PluginError> {
     }
 }
 
-fn from_abi(e: AbiError) -> PluginError {
+pub(super) fn from_abi(e: AbiError) -> PluginError {
     let mut err = PluginError::with_code(ErrorCode::from_number(e.code), e.message.into_string());
     let next = e.next_step.into_string();
     if !next.is_empty() {
@@ -260,5 +294,41 @@ impl HostContext for ServicesAdapter {
     fn log(&self, level: u8, message: RStr<'_>) {
         let level = Level::from_u8(level).unwrap_or(Level::Info);
         let _ = catch_unwind(AssertUnwindSafe(|| self.0.log(level, message.as_str())));
+    }
+
+    fn check(&self, kind: RStr<'_>, target: RStr<'_>) -> RResult<(), AbiError> {
+        guarded(|| {
+            let access = Access::from_parts(kind.as_str(), target.as_str())?;
+            self.0.check(&access)
+        })
+    }
+
+    fn read_file(&self, path: RStr<'_>) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| self.0.read_file(path.as_str()).map(RVec::from))
+    }
+
+    fn write_file(&self, path: RStr<'_>, data: RSlice<'_, u8>) -> RResult<(), AbiError> {
+        guarded(|| self.0.write_file(path.as_str(), data.as_slice()))
+    }
+
+    fn env_var(&self, name: RStr<'_>) -> RResult<ROption<RString>, AbiError> {
+        guarded(|| {
+            self.0
+                .env_var(name.as_str())
+                .map(|v| ROption::from(v.map(RString::from)))
+        })
+    }
+}
+
+/// Runs a host service for a plugin: a host-side panic becomes an error, never an unwind into
+/// plugin code.
+fn guarded<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, AbiError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => RResult::ROk(v),
+        Ok(Err(e)) => RResult::RErr(super::export::to_abi(e)),
+        Err(_) => RResult::RErr(super::export::to_abi(
+            PluginError::with_code(codes::SERVICE_FAILED, "the host service panicked")
+                .next_step("report this to the host's developers"),
+        )),
     }
 }

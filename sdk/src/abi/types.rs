@@ -5,7 +5,7 @@ use abi_stable::{
     library::RootModule,
     sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RArc, RBox, RResult, RSlice, RStr, RString, RVec},
+    std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -48,11 +48,20 @@ pub trait PluginObject: Send + Sync {
 }
 
 /// The services a host offers a plugin. Later SDK minors append methods after the prefix.
+///
+/// Every service but `plugin_name` and `log` is checked against the instance's capability
+/// grants on the host side; the plugin never holds or passes its token.
 #[sabi_trait]
 pub trait HostContext: Send + Sync {
     fn plugin_name(&self) -> RString;
-    #[sabi(last_prefix_field)]
     fn log(&self, level: u8, message: RStr<'_>);
+    /// Whether `kind` (a capability name) on `target` (see `caps::Access::from_parts`) would
+    /// be allowed now.
+    fn check(&self, kind: RStr<'_>, target: RStr<'_>) -> RResult<(), AbiError>;
+    fn read_file(&self, path: RStr<'_>) -> RResult<RVec<u8>, AbiError>;
+    fn write_file(&self, path: RStr<'_>, data: RSlice<'_, u8>) -> RResult<(), AbiError>;
+    #[sabi(last_prefix_field)]
+    fn env_var(&self, name: RStr<'_>) -> RResult<ROption<RString>, AbiError>;
 }
 
 pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;

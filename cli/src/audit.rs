@@ -1,0 +1,132 @@
+//! `switchboard audit` and `switchboard audit verify`: list, export and verify a host's audit
+//! log.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_host::{AuditFilter, AuditRecord, Error, Store, Timestamp, VerifyReport};
+
+/// How `switchboard audit` prints rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON object per line (an export).
+    Jsonl,
+    /// CSV with a header line (an export).
+    Csv,
+}
+
+/// Parses `--since`/`--until`: RFC 3339, a date, Unix seconds, or an age such as `30m`,
+/// `12h`, `7d` (that long before now).
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    let t = text.trim();
+    let age = |n: &str, unit: u64| {
+        n.parse::<u64>()
+            .ok()
+            .map(|n| Timestamp::now().minus(Duration::from_secs(n.saturating_mul(unit))))
+    };
+    let relative = match t.char_indices().last() {
+        Some((i, 's')) => age(&t[..i], 1),
+        Some((i, 'm')) => age(&t[..i], 60),
+        Some((i, 'h')) => age(&t[..i], 3600),
+        Some((i, 'd')) => age(&t[..i], 86_400),
+        _ => None,
+    };
+    match relative {
+        Some(ts) => Ok(ts),
+        None => t
+            .parse::<Timestamp>()
+            .map_err(|e| format!("{e}, or an age such as 30m, 12h, 7d")),
+    }
+}
+
+/// Writes the rows `filter` selects to `out` in `format`, or as one JSON document when
+/// `json`. Returns how many rows.
+pub fn list(
+    data_dir: &Path,
+    filter: &AuditFilter,
+    format: Format,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<usize, Error> {
+    let log = Store::open_existing(data_dir)?.audit();
+    if json {
+        let rows = log.query(filter)?;
+        let doc = json!({ "ok": true, "count": rows.len(), "rows": rows });
+        let _ = writeln!(out, "{doc}");
+        return Ok(rows.len());
+    }
+    Ok(match format {
+        Format::Jsonl => log.export_jsonl(filter, out)?,
+        Format::Csv => log.export_csv(filter, out)?,
+        Format::Table => {
+            let _ = writeln!(
+                out,
+                "{:>6}  {:<24}  {:<7}  {:<12}  {:<40}  DETAIL",
+                "ID", "AT", "KIND", "PLUGIN", "SUBJECT"
+            );
+            log.for_each(filter, |r| {
+                let _ = writeln!(out, "{}", table_row(&r));
+                Ok(())
+            })?
+        }
+    })
+}
+
+fn table_row(r: &AuditRecord) -> String {
+    format!(
+        "{:>6}  {:<24}  {:<7}  {:<12}  {:<40}  {}",
+        r.id,
+        r.at.to_string(),
+        r.kind,
+        r.plugin,
+        r.subject,
+        r.detail
+    )
+}
+
+/// Verifies the hash chain. The report says where it breaks, if it does.
+pub fn verify(data_dir: &Path) -> Result<VerifyReport, Error> {
+    Ok(Store::open_existing(data_dir)?.audit().verify()?)
+}
+
+/// The verify report as the JSON document `--json` prints.
+pub fn verify_json(report: &VerifyReport) -> serde_json::Value {
+    let mut doc = json!({
+        "ok": report.is_intact(),
+        "rows": report.rows,
+        "head": report.head,
+        "broken": report.broken,
+    });
+    if let Err(e) = report.clone().into_result() {
+        doc["error"] = json!({
+            "code": e.code().to_string(),
+            "message": e.to_string(),
+            "next_step": e.next_step(),
+        });
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_absolute_and_relative() {
+        assert_eq!(
+            parse_time("2025-06-01").unwrap(),
+            "2025-06-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        let an_hour_ago = parse_time("1h").unwrap();
+        let now = Timestamp::now();
+        let d = now.as_millis() - an_hour_ago.as_millis();
+        assert!((3_599_000..=3_601_000).contains(&d), "{d}");
+        assert!(parse_time("soon").is_err());
+        assert!(parse_time("xh").is_err());
+    }
+}

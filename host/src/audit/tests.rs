@@ -1,0 +1,273 @@
+use serde_json::json;
+
+use super::*;
+
+const ROWS: i64 = 6;
+
+fn log_with_rows() -> (tempfile::TempDir, Store, AuditLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.audit();
+    for i in 0..ROWS {
+        let plugin = if i % 2 == 0 { "hello" } else { "wordcount" };
+        let kind = if i % 3 == 0 {
+            AuditKind::Grant
+        } else {
+            AuditKind::State
+        };
+        log.append(&AuditEvent::new(
+            kind,
+            plugin,
+            format!("s{i}"),
+            json!({ "i": i }),
+        ))
+        .unwrap();
+    }
+    (dir, store, log)
+}
+
+/// Runs SQL as someone with the file would: the append-only triggers dropped first.
+fn tamper(store: &Store, sql: &str) {
+    let c = store.lock();
+    c.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; {sql}"
+    ))
+    .unwrap();
+}
+
+fn broken_at(log: &AuditLog) -> i64 {
+    let report = log.verify().unwrap();
+    match report.broken {
+        Some(b) => b.id,
+        None => panic!("tampering went undetected: {report:?}"),
+    }
+}
+
+#[test]
+fn an_untouched_log_verifies_and_reports_its_head() {
+    let (_d, _s, log) = log_with_rows();
+    let r = log.verify().unwrap();
+    assert!(r.is_intact());
+    assert_eq!(r.rows, ROWS as u64);
+    let last = log.query(&AuditFilter::new()).unwrap().pop().unwrap();
+    assert_eq!(r.head, Some(hex(&last.hash)));
+    assert!(r.into_result().is_ok());
+}
+
+#[test]
+fn rows_chain_to_their_predecessor() {
+    let (_d, _s, log) = log_with_rows();
+    let rows = log.query(&AuditFilter::new()).unwrap();
+    assert_eq!(rows[0].prev_hash, GENESIS);
+    for w in rows.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert!(w[1].hash_is_valid());
+    }
+}
+
+#[test]
+fn sql_cannot_change_or_delete_rows_while_the_triggers_stand() {
+    let (_d, store, _log) = log_with_rows();
+    let c = store.lock();
+    assert!(c
+        .execute("UPDATE audit SET detail = '{}' WHERE id = 2", [])
+        .is_err());
+    assert!(c.execute("DELETE FROM audit WHERE id = 2", []).is_err());
+}
+
+#[test]
+fn editing_any_row_is_detected_at_that_row() {
+    for id in 1..=ROWS {
+        for column in [
+            "detail = '{\"i\":99}'",
+            "plugin = 'evil'",
+            "at_ms = at_ms + 1",
+            "kind = 'grant'",
+            "subject = 'x'",
+        ] {
+            let (_d, store, log) = log_with_rows();
+            let before = log.query(&AuditFilter::new()).unwrap();
+            tamper(
+                &store,
+                &format!("UPDATE audit SET {column} WHERE id = {id}"),
+            );
+            let after = log.query(&AuditFilter::new()).unwrap();
+            if before == after {
+                continue; // the edit changed nothing (e.g. kind was already `grant`)
+            }
+            assert_eq!(broken_at(&log), id, "edit `{column}` of row {id}");
+        }
+    }
+}
+
+#[test]
+fn rewriting_a_row_with_a_fresh_hash_breaks_the_next_link() {
+    let (_d, store, log) = log_with_rows();
+    let rows = log.query(&AuditFilter::new()).unwrap();
+    let r = &rows[2];
+    let forged = row_hash(
+        r.id,
+        r.at.as_millis(),
+        &r.kind,
+        "evil",
+        &r.subject,
+        &r.detail,
+        &r.prev_hash,
+    );
+    {
+        let c = store.lock();
+        c.execute_batch("DROP TRIGGER audit_no_update;").unwrap();
+        c.execute(
+            "UPDATE audit SET plugin = 'evil', hash = ?1 WHERE id = ?2",
+            params![&forged[..], r.id],
+        )
+        .unwrap();
+    }
+    assert_eq!(broken_at(&log), r.id + 1);
+}
+
+#[test]
+fn deleting_any_row_is_detected() {
+    for id in 1..=ROWS {
+        let (_d, store, log) = log_with_rows();
+        tamper(&store, &format!("DELETE FROM audit WHERE id = {id}"));
+        assert_eq!(broken_at(&log), id, "delete row {id}");
+    }
+}
+
+#[test]
+fn deleting_rows_and_renumbering_is_detected() {
+    let (_d, store, log) = log_with_rows();
+    tamper(
+        &store,
+        "DELETE FROM audit WHERE id = 3; UPDATE audit SET id = id - 1 WHERE id > 3;",
+    );
+    assert_eq!(broken_at(&log), 3);
+}
+
+#[test]
+fn cutting_rows_off_the_end_is_detected_by_the_head() {
+    let (_d, store, log) = log_with_rows();
+    tamper(
+        &store,
+        &format!("DELETE FROM audit WHERE id >= {}", ROWS - 1),
+    );
+    assert_eq!(broken_at(&log), ROWS - 1);
+}
+
+#[test]
+fn reordering_any_two_rows_is_detected() {
+    for a in 1..=ROWS {
+        for b in (a + 1)..=ROWS {
+            let (_d, store, log) = log_with_rows();
+            tamper(
+                &store,
+                &format!(
+                    "UPDATE audit SET id = -1 WHERE id = {a};
+                     UPDATE audit SET id = {a} WHERE id = {b};
+                     UPDATE audit SET id = {b} WHERE id = -1;"
+                ),
+            );
+            assert_eq!(broken_at(&log), a, "swap rows {a} and {b}");
+        }
+    }
+}
+
+#[test]
+fn a_broken_chain_is_a_coded_error() {
+    let (_d, store, log) = log_with_rows();
+    tamper(&store, "DELETE FROM audit WHERE id = 2");
+    let e = log.verify().unwrap().into_result().unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0610");
+    assert!(e.to_string().contains("row 2"), "{e}");
+}
+
+#[test]
+fn appends_continue_the_chain_across_reopening() {
+    let (dir, _s, log) = log_with_rows();
+    drop(log);
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.audit();
+    let r = log
+        .append(&AuditEvent::new(
+            AuditKind::Load,
+            "hello",
+            "0.1.0",
+            json!({}),
+        ))
+        .unwrap();
+    assert_eq!(r.id, ROWS + 1);
+    assert!(log.verify().unwrap().is_intact());
+}
+
+#[test]
+fn filters_select_by_plugin_kind_time_and_limit() {
+    let (_d, _s, log) = log_with_rows();
+    let hello = log.query(&AuditFilter::new().plugin("hello")).unwrap();
+    assert_eq!(hello.len(), 3);
+    assert!(hello.iter().all(|r| r.plugin == "hello"));
+    let grants = log
+        .query(&AuditFilter::new().kind(AuditKind::Grant))
+        .unwrap();
+    assert_eq!(grants.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 4]);
+    let both = log
+        .query(
+            &AuditFilter::new()
+                .plugin("wordcount")
+                .kind(AuditKind::Grant),
+        )
+        .unwrap();
+    assert_eq!(both.iter().map(|r| r.id).collect::<Vec<_>>(), [4]);
+    assert_eq!(log.query(&AuditFilter::new().limit(2)).unwrap().len(), 2);
+    let at = hello[0].at;
+    assert!(log.query(&AuditFilter::new().until(at)).unwrap().is_empty());
+    assert_eq!(
+        log.query(&AuditFilter::new().since(at)).unwrap().len(),
+        ROWS as usize
+    );
+    assert!(log
+        .query(&AuditFilter::new().since(at.plus(std::time::Duration::from_secs(3600))))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn exports_jsonl_and_csv() {
+    let (_d, _s, log) = log_with_rows();
+    log.append(&AuditEvent::new(
+        AuditKind::Deny,
+        "hello",
+        "fs.read:/etc/passwd",
+        json!({ "reason": "outside, \"quoted\"\nnext line" }),
+    ))
+    .unwrap();
+    let mut jsonl = Vec::new();
+    let n = log.export_jsonl(&AuditFilter::new(), &mut jsonl).unwrap();
+    assert_eq!(n, ROWS as usize + 1);
+    let text = String::from_utf8(jsonl).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n);
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[0]["hash"].as_str().unwrap().len(), 64);
+
+    let mut csv = Vec::new();
+    log.export_csv(&AuditFilter::new().kind(AuditKind::Deny), &mut csv)
+        .unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    assert!(text.starts_with("id,at,kind,plugin,subject,detail,prev_hash,hash\n"));
+    assert!(
+        text.contains("\"{\"\"reason\"\":\"\"outside, \\\"\"quoted\\\"\"\\nnext line\"\"}\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn kinds_parse_from_their_names() {
+    for k in AuditKind::ALL {
+        assert_eq!(k.as_str().parse::<AuditKind>(), Ok(k));
+    }
+    assert!("nope".parse::<AuditKind>().is_err());
+}

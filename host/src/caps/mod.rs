@@ -1,0 +1,70 @@
+//! Capabilities: grants, tokens and policy (SPEC S4, ARCHITECTURE D6).
+//!
+//! Deny by default. A plugin's manifest *requests* capabilities (the SDK's
+//! [`Capability`] vocabulary); at load, before any of its
+//! code runs, the host's [`Policy`] and [`Approver`] decide each request, with a [`Scope`]:
+//! once, session, persistent (stored in the host database) or until a time. The instance gets a
+//! [`Token`] — an index and a generation into the host's [`GrantTable`] — and every host service
+//! the SDK's `Context` exposes checks it: files (paths canonicalised, so symlinks and `..` cannot
+//! escape a pattern), environment variables, events, services, KV, secrets. A check is a
+//! lock-free read; revocation ([`Host::revoke`](crate::Host::revoke)) and expiry take effect on
+//! the next check. A denial is an error naming the capability, the plugin and a next step
+//! ([`DenyReason`]), recorded in the audit log — never a panic.
+//!
+//! # The honest boundary
+//!
+//! **In-process capabilities bind well-behaved code, not malicious native code.** A plugin
+//! loaded into the host's process is native code with the process's full rights: it can call
+//! the operating system directly, read the host's memory, and ignore its `Context` altogether.
+//! What the checks here give is least privilege for plugins that use the SDK's services —
+//! mistakes are caught, intent is declared and audited, and an operator can see and revoke what
+//! each plugin holds. They are not a sandbox. Plugins you do not trust are meant for isolated
+//! mode, where the same plugin runs in a child process under operating-system limits and the
+//! token is checked on the host's side of the process boundary; policy's minimum
+//! [`TrustLevel`] is how a host keeps low-trust code out of its own process.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use switchboard_host::caps::{Approval, ApprovalRequest, Policy, Scope};
+//! use switchboard_host::Host;
+//! use switchboard_sdk::caps::Access;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut policy = Policy::new();
+//! policy.allow("kv".parse()?).allow("fs.read:/srv/shared/**".parse()?);
+//!
+//! let mut builder = Host::builder();
+//! builder
+//!     .data_dir("/var/lib/my-app")
+//!     .policy(policy)
+//!     .approver(|_req: &ApprovalRequest<'_>| Approval::Allow(Scope::Once));
+//! builder.dangerous().load_unsigned_libraries();
+//! let host = builder.build()?;
+//!
+//! let hello = host.load_unsigned("target/debug/libhello.so")?;
+//! assert!(host.grant_table().check(hello.token(), &Access::Kv));
+//! host.revoke("hello", &"kv".parse()?)?;
+//! assert!(!host.grant_table().check(hello.token(), &Access::Kv));
+//! # Ok(()) }
+//! ```
+
+mod approver;
+pub(crate) mod decide;
+mod grant;
+pub(crate) mod policy;
+mod scope;
+mod table;
+mod token;
+mod trust;
+
+pub use self::approver::{Approval, ApprovalRequest, Approver};
+pub use self::grant::{DenyReason, Grant, GrantSource};
+pub use self::policy::Policy;
+pub use self::scope::Scope;
+pub use self::table::{GrantTable, MAX_INSTANCES};
+pub use self::token::Token;
+pub use self::trust::{TrustLevel, TrustLevelError};
+pub use switchboard_sdk::caps::{Access, Capability, CapabilityError, CapabilityKind};
+
+pub(crate) use self::grant::GrantSet;

@@ -1,0 +1,371 @@
+//! Policy: the host's standing rules about which plugins load and what they may be granted.
+
+use std::collections::BTreeSet;
+
+use switchboard_sdk::caps::{Capability, PathPattern, TopicPattern};
+
+use super::trust::TrustLevel;
+
+/// The host's standing rules (SPEC S4.3), built in code and given to
+/// [`HostBuilder::policy`](crate::HostBuilder::policy).
+///
+/// For each capability a plugin requests, in this order:
+///
+/// 1. a [`block`](Policy::block) rule that overlaps it → denied;
+/// 2. a stored persistent or time-limited grant covering it → granted again;
+/// 3. a [`require_approval`](Policy::require_approval) rule that overlaps it → the approver
+///    decides;
+/// 4. [`allow`](Policy::allow) rules: one covering the request grants it; rules the request
+///    covers grant just those (the request is *narrowed*: `fs.read` asked, `fs.read:/srv/**`
+///    granted);
+/// 5. otherwise the approver decides, and with no approver it is denied — deny by default.
+///
+/// Before any of that, a plugin below [`min_trust`](Policy::min_trust), on the
+/// [deny list](Policy::deny_plugin) or missing from a non-empty
+/// [allow list](Policy::allow_plugin) is refused outright.
+///
+/// A bare `events.publish` request is read as the plugin's own namespace,
+/// `events.publish:plugin.<name>.**`.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::caps::{Policy, TrustLevel};
+///
+/// # fn main() -> Result<(), switchboard_sdk::caps::CapabilityError> {
+/// let mut policy = Policy::new();
+/// policy
+///     .min_trust(TrustLevel::Unsigned)
+///     .allow("kv".parse()?)
+///     .allow("fs.read:/srv/shared/**".parse()?)
+///     .require_approval("fs.write".parse()?)
+///     .block("process.spawn".parse()?)
+///     .deny_plugin("known-bad");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    min_trust: TrustLevel,
+    allow: Vec<Capability>,
+    require_approval: Vec<Capability>,
+    block: Vec<Capability>,
+    allowed_plugins: BTreeSet<String>,
+    denied_plugins: BTreeSet<String>,
+    allowed_signers: BTreeSet<String>,
+    allowed_registries: BTreeSet<String>,
+}
+
+/// What policy says about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Denied by this block rule.
+    Blocked(Capability),
+    /// The approver must decide.
+    Ask,
+    /// Granted, as these capabilities (the request itself, or narrower rules).
+    Allow(Vec<Capability>),
+    /// No rule says anything.
+    Unmatched,
+}
+
+/// Why policy refuses a plugin outright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Trust { required: TrustLevel },
+    DenyListed,
+    NotAllowListed,
+    Signer { signer: Option<String> },
+}
+
+pub(crate) fn plugin_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+impl Policy {
+    /// A policy with no rules: any trust level, every request to the approver.
+    pub fn new() -> Self {
+        Policy::default()
+    }
+
+    /// Refuses plugins below `level`.
+    pub fn min_trust(&mut self, level: TrustLevel) -> &mut Self {
+        self.min_trust = level;
+        self
+    }
+
+    /// Grants requests this rule covers (session scope), and narrows wider requests to it.
+    pub fn allow(&mut self, capability: Capability) -> &mut Self {
+        self.allow.push(capability);
+        self
+    }
+
+    /// Sends requests that overlap this rule to the approver, even if an allow rule covers
+    /// them.
+    pub fn require_approval(&mut self, capability: Capability) -> &mut Self {
+        self.require_approval.push(capability);
+        self
+    }
+
+    /// Denies requests that overlap this rule, whatever else says.
+    pub fn block(&mut self, capability: Capability) -> &mut Self {
+        self.block.push(capability);
+        self
+    }
+
+    /// Adds a plugin to the allow list; once the list is non-empty, only plugins on it load.
+    pub fn allow_plugin(&mut self, name: &str) -> &mut Self {
+        self.allowed_plugins.insert(plugin_key(name));
+        self
+    }
+
+    /// Refuses a plugin by name.
+    pub fn deny_plugin(&mut self, name: &str) -> &mut Self {
+        self.denied_plugins.insert(plugin_key(name));
+        self
+    }
+
+    /// Accepts packages signed by this key id (upper-case hex, as `switchboard verify` shows
+    /// it); once any is named, packages by other signers are refused.
+    pub fn allow_signer(&mut self, key_id: &str) -> &mut Self {
+        self.allowed_signers.insert(key_id.to_ascii_uppercase());
+        self
+    }
+
+    /// Names a registry plugins may be installed from; once any is named, others are refused
+    /// by the installer.
+    pub fn allow_registry(&mut self, url: &str) -> &mut Self {
+        self.allowed_registries.insert(url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Whether plugins may be installed from the registry at `url`.
+    pub fn registry_allowed(&self, url: &str) -> bool {
+        self.allowed_registries.is_empty()
+            || self.allowed_registries.contains(url.trim_end_matches('/'))
+    }
+
+    /// The minimum trust level.
+    pub fn required_trust(&self) -> TrustLevel {
+        self.min_trust
+    }
+
+    /// [`admit`](Policy::admit), and the signer rule for packages.
+    pub(crate) fn admit_package(
+        &self,
+        plugin: &str,
+        trust: TrustLevel,
+        signer: Option<&str>,
+    ) -> Result<(), Refusal> {
+        self.admit(plugin, trust)?;
+        if !self.allowed_signers.is_empty()
+            && !signer.is_some_and(|s| self.allowed_signers.contains(&s.to_ascii_uppercase()))
+        {
+            return Err(Refusal::Signer {
+                signer: signer.map(str::to_owned),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn admit(&self, plugin: &str, trust: TrustLevel) -> Result<(), Refusal> {
+        let key = plugin_key(plugin);
+        if self.denied_plugins.contains(&key) {
+            return Err(Refusal::DenyListed);
+        }
+        if !self.allowed_plugins.is_empty() && !self.allowed_plugins.contains(&key) {
+            return Err(Refusal::NotAllowListed);
+        }
+        if trust < self.min_trust {
+            return Err(Refusal::Trust {
+                required: self.min_trust,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a block rule overlaps `request`, and which.
+    pub(crate) fn blocked(&self, request: &Capability) -> Option<Capability> {
+        resolved(&self.block).find(|b| b.overlaps(request))
+    }
+
+    pub(crate) fn evaluate(&self, request: &Capability) -> Verdict {
+        if let Some(b) = self.blocked(request) {
+            return Verdict::Blocked(b);
+        }
+        if resolved(&self.require_approval).any(|r| r.overlaps(request)) {
+            return Verdict::Ask;
+        }
+        if resolved(&self.allow).any(|a| a.covers(request)) {
+            return Verdict::Allow(vec![request.clone()]);
+        }
+        let narrowed: Vec<Capability> = resolved(&self.allow)
+            .filter(|a| request.covers(a))
+            .collect();
+        if narrowed.is_empty() {
+            Verdict::Unmatched
+        } else {
+            Verdict::Allow(narrowed)
+        }
+    }
+}
+
+/// Rules with their path prefixes resolved, as requests are.
+fn resolved(rules: &[Capability]) -> impl Iterator<Item = Capability> + '_ {
+    rules.iter().map(|r| resolve_paths(r.clone()))
+}
+
+/// Resolves symlinks in the literal prefix of a path pattern (`/tmp/x/**` is
+/// `/private/tmp/x/**` where `/tmp` links there), since checks compare canonical paths. The
+/// longest existing ancestor is resolved; the rest is kept as written.
+pub(crate) fn resolve_paths(capability: Capability) -> Capability {
+    let resolve = |p: PathPattern| -> PathPattern {
+        let prefix = p.literal_prefix();
+        let mut existing = prefix.as_path();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(real) = std::fs::canonicalize(existing) {
+                let mut full = real;
+                full.extend(rest.iter().rev());
+                return p.with_prefix(&full).unwrap_or(p);
+            }
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => return p,
+            }
+        }
+    };
+    match capability {
+        Capability::FsRead(p) if !p.is_any() => Capability::FsRead(resolve(p)),
+        Capability::FsWrite(p) if !p.is_any() => Capability::FsWrite(resolve(p)),
+        other => other,
+    }
+}
+
+/// Reads a bare `events.publish` request as the plugin's own namespace.
+pub(crate) fn in_namespace(plugin: &str, request: Capability) -> Capability {
+    match request {
+        Capability::EventsPublish(p) if p.is_any() => {
+            let ns = format!("plugin.{}.**", plugin_key(plugin).replace('_', "-"));
+            TopicPattern::parse(&ns)
+                .map(Capability::EventsPublish)
+                .unwrap_or(Capability::EventsPublish(p))
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap(s: &str) -> Capability {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn block_wins_over_allow() {
+        let mut p = Policy::new();
+        p.allow(cap("fs.read")).block(cap("fs.read:/etc/**"));
+        assert_eq!(
+            p.evaluate(&cap("fs.read:/etc/passwd")),
+            Verdict::Blocked(cap("fs.read:/etc/**"))
+        );
+        // A wide request overlapping a blocked area is blocked as a whole.
+        assert!(matches!(p.evaluate(&cap("fs.read")), Verdict::Blocked(_)));
+        assert_eq!(
+            p.evaluate(&cap("fs.read:/srv/x")),
+            Verdict::Allow(vec![cap("fs.read:/srv/x")])
+        );
+    }
+
+    #[test]
+    fn wide_requests_are_narrowed_to_allow_rules() {
+        let mut p = Policy::new();
+        p.allow(cap("fs.read:/srv/a/**"))
+            .allow(cap("fs.read:/srv/b/**"));
+        assert_eq!(
+            p.evaluate(&cap("fs.read")),
+            Verdict::Allow(vec![cap("fs.read:/srv/a/**"), cap("fs.read:/srv/b/**")])
+        );
+        assert_eq!(p.evaluate(&cap("fs.read:/srv/c/**")), Verdict::Unmatched);
+    }
+
+    #[test]
+    fn approval_rules_override_allow() {
+        let mut p = Policy::new();
+        p.allow(cap("secrets")).require_approval(cap("secrets"));
+        assert_eq!(p.evaluate(&cap("secrets")), Verdict::Ask);
+        assert_eq!(p.evaluate(&cap("kv")), Verdict::Unmatched);
+    }
+
+    #[test]
+    fn admission_by_trust_and_lists() {
+        let mut p = Policy::new();
+        p.min_trust(TrustLevel::Verified);
+        assert_eq!(
+            p.admit("hello", TrustLevel::Unsigned),
+            Err(Refusal::Trust {
+                required: TrustLevel::Verified
+            })
+        );
+        assert_eq!(p.admit("hello", TrustLevel::Certified), Ok(()));
+        let mut p = Policy::new();
+        p.deny_plugin("Evil-Plugin");
+        assert_eq!(
+            p.admit("evil_plugin", TrustLevel::Unsigned),
+            Err(Refusal::DenyListed)
+        );
+        p.allow_plugin("hello");
+        assert_eq!(
+            p.admit("other", TrustLevel::Unsigned),
+            Err(Refusal::NotAllowListed)
+        );
+        assert_eq!(p.admit("hello", TrustLevel::Unsigned), Ok(()));
+    }
+
+    #[test]
+    fn path_prefixes_are_resolved_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        #[cfg(unix)]
+        {
+            let c: Capability = format!("fs.read:{}/missing/**", link.display())
+                .parse()
+                .unwrap();
+            let want = format!(
+                "fs.read:{}/missing/**",
+                std::fs::canonicalize(&real).unwrap().display()
+            );
+            assert_eq!(resolve_paths(c).to_string(), want);
+        }
+        assert_eq!(resolve_paths(cap("fs.read")), cap("fs.read"));
+        assert_eq!(resolve_paths(cap("kv")), cap("kv"));
+    }
+
+    #[test]
+    fn bare_publish_means_the_own_namespace() {
+        assert_eq!(
+            in_namespace("hello", cap("events.publish")),
+            cap("events.publish:plugin.hello.**")
+        );
+        assert_eq!(
+            in_namespace("hello", cap("events.publish:host.x")),
+            cap("events.publish:host.x")
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The services the host offers each plugin through its `Context`, every one behind a
+//! capability check on the instance's token.
+//!
+//! [`PluginServices::authorize`] is the one gate: the file helpers and environment variables
+//! here call it, and so must every service added later — the event bus before a publish
+//! ([`Access::Publish`]) or a subscription ([`Access::Subscribe`]), shared services before a
+//! call or a registration ([`Access::CallService`], [`Access::ProvideService`]), plugin state
+//! before KV or secrets ([`Access::Kv`], [`Access::Secrets`]). A denial is audited and comes
+//! back as a coded error naming the capability, the plugin and a next step.
+
+mod fs;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::json;
+use switchboard_sdk::abi::HostServices;
+use switchboard_sdk::caps::Access;
+use switchboard_sdk::{Level, PluginError};
+
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::caps::{GrantTable, Token};
+use crate::error::CapsError;
+
+/// A log line from a plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct LogRecord<'a> {
+    /// The plugin that sent it.
+    pub plugin: &'a str,
+    /// Its severity.
+    pub level: Level,
+    /// The text.
+    pub message: &'a str,
+}
+
+/// Where plugin log lines go.
+pub(crate) type LogSink = Arc<dyn Fn(&LogRecord<'_>) + Send + Sync>;
+
+/// The default sink: the `log` facade, target `switchboard::plugin`. The host never prints.
+pub(crate) fn log_facade() -> LogSink {
+    Arc::new(|r: &LogRecord<'_>| {
+        let level = match r.level {
+            Level::Error => log::Level::Error,
+            Level::Warn => log::Level::Warn,
+            Level::Info => log::Level::Info,
+            Level::Debug => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        log::log!(target: "switchboard::plugin", level, "[{}] {}", r.plugin, r.message);
+    })
+}
+
+/// An instance's capability context: its token, the table it indexes, and where denials are
+/// recorded.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub plugin: String,
+    pub table: Arc<GrantTable>,
+    pub token: Token,
+    pub audit: AuditLog,
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("plugin", &self.plugin)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// Checks `access` against the instance's grants: lock-free when allowed; audited and
+    /// explained when denied.
+    #[inline]
+    pub fn authorize(&self, access: &Access<'_>) -> Result<(), CapsError> {
+        if self.table.check(self.token, access) {
+            Ok(())
+        } else {
+            Err(self.denied(access))
+        }
+    }
+
+    #[cold]
+    fn denied(&self, access: &Access<'_>) -> CapsError {
+        let reason = self.table.explain(self.token, access);
+        let event = AuditEvent::new(
+            AuditKind::Deny,
+            &self.plugin,
+            access.to_string(),
+            json!({
+                "code": reason.code().to_string(),
+                "reason": reason.to_string(),
+                "at": "runtime",
+            }),
+        );
+        if let Err(e) = self.audit.append(&event) {
+            log::error!(target: "switchboard::audit", "cannot record a denial for `{}`: {e}", self.plugin);
+        }
+        CapsError::Denied {
+            plugin: self.plugin.clone(),
+            access: access.to_string(),
+            reason,
+        }
+    }
+}
+
+/// One plugin's view of the host.
+pub(crate) struct PluginServices {
+    pub name: String,
+    pub log: LogSink,
+    pub gate: Gate,
+    /// The environment variables the host passes on (never the process environment).
+    pub env: Arc<BTreeMap<String, String>>,
+}
+
+impl fmt::Debug for PluginServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginServices")
+            .field("name", &self.name)
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginServices {
+    /// The gate every service passes through, as a plugin-facing error.
+    pub(crate) fn authorize(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        self.gate.authorize(access).map_err(|e| e.to_plugin_error())
+    }
+}
+
+impl HostServices for PluginServices {
+    fn plugin_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        (self.log)(&LogRecord {
+            plugin: &self.name,
+            level,
+            message,
+        });
+    }
+
+    fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
+        self.authorize(access)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError> {
+        fs::read(self, path)
+    }
+
+    fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
+        fs::write(self, path, data)
+    }
+
+    fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
+        self.authorize(&Access::Env(name))?;
+        Ok(self.env.get(name).cloned())
+    }
+}

@@ -1,0 +1,219 @@
+//! The host database's schema versions and forward migrations.
+//!
+//! Each migration moves the schema up one version, in its own transaction; `schema_version`
+//! records every version applied. Migrations are only ever appended to [`MIGRATIONS`]: a
+//! released one never changes. A database newer than this build is refused, never downgraded.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::StoreError;
+use crate::timestamp::Timestamp;
+
+/// One step of the schema.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Later issues append theirs.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "audit log, grants and plugin records",
+    sql: r#"
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    plugin    TEXT    NOT NULL,
+    subject   TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    prev_hash BLOB    NOT NULL,
+    hash      BLOB    NOT NULL
+);
+CREATE INDEX audit_plugin_at ON audit (plugin, at_ms);
+CREATE INDEX audit_at ON audit (at_ms);
+CREATE INDEX audit_kind_at ON audit (kind, at_ms);
+-- Append-only: rows are never changed or removed through SQL. (Someone with the file can
+-- still drop these triggers; the hash chain is what detects that.)
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+-- The last row's id and hash, written with every append: detects rows cut off the end.
+CREATE TABLE audit_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id   INTEGER NOT NULL,
+    last_hash BLOB    NOT NULL
+);
+CREATE TABLE grants (
+    plugin        TEXT    NOT NULL,
+    capability    TEXT    NOT NULL,
+    scope         TEXT    NOT NULL,
+    expires_at_ms INTEGER,
+    granted_at_ms INTEGER NOT NULL,
+    source        TEXT    NOT NULL,
+    PRIMARY KEY (plugin, capability)
+);
+CREATE TABLE plugins (
+    name          TEXT PRIMARY KEY,
+    version       TEXT    NOT NULL,
+    trust         TEXT    NOT NULL,
+    signer        TEXT,
+    source        TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    requested     TEXT    NOT NULL,
+    granted       TEXT    NOT NULL,
+    denied        TEXT    NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+"#,
+}];
+
+/// The newest schema version this build knows.
+pub(crate) fn latest(migrations: &[Migration]) -> u32 {
+    migrations.last().map_or(0, |m| m.version)
+}
+
+/// The schema version of the database (0 for a new one).
+pub(crate) fn current(conn: &Connection) -> Result<u32, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT    NOT NULL,
+             applied_ms INTEGER NOT NULL
+         );",
+    )?;
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Brings the database up to the newest version in `migrations`. Returns the version reached.
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<u32, StoreError> {
+    let mut version = current(conn)?;
+    let supported = latest(migrations);
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    let start = version;
+    for m in migrations.iter().filter(|m| m.version > start) {
+        let fail = |e: rusqlite::Error| StoreError::Migration {
+            version: m.version,
+            reason: e.to_string(),
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        // Another process may have migrated while we waited for the lock.
+        let now_at: u32 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(fail)?;
+        if now_at >= m.version {
+            version = now_at;
+            continue;
+        }
+        tx.execute_batch(m.sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, Timestamp::now().as_millis()],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        version = m.version;
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mem() -> Connection {
+        Connection::open_in_memory().unwrap()
+    }
+
+    #[test]
+    fn a_new_database_gets_every_migration_once() {
+        let mut c = mem();
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), latest(MIGRATIONS));
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), latest(MIGRATIONS));
+        let n: u32 = c
+            .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn migrations_apply_forward_only_from_where_the_database_is() {
+        const TWO: &[Migration] = &[
+            Migration {
+                version: 1,
+                name: "one",
+                sql: "CREATE TABLE a (x INTEGER);",
+            },
+            Migration {
+                version: 2,
+                name: "two",
+                sql: "ALTER TABLE a ADD COLUMN y INTEGER;",
+            },
+        ];
+        let mut c = mem();
+        assert_eq!(migrate(&mut c, &TWO[..1]).unwrap(), 1);
+        assert_eq!(migrate(&mut c, TWO).unwrap(), 2);
+        c.execute("INSERT INTO a (x, y) VALUES (1, 2)", []).unwrap();
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version() {
+        const BAD: &[Migration] = &[
+            Migration {
+                version: 1,
+                name: "one",
+                sql: "CREATE TABLE a (x INTEGER);",
+            },
+            Migration {
+                version: 2,
+                name: "broken",
+                sql: "CREATE TABLE b (x INTEGER); THIS IS NOT SQL;",
+            },
+        ];
+        let mut c = mem();
+        let e = migrate(&mut c, BAD).unwrap_err();
+        assert!(matches!(e, StoreError::Migration { version: 2, .. }), "{e}");
+        assert_eq!(e.code().to_string(), "SB0604");
+        assert_eq!(current(&c).unwrap(), 1);
+        let b_exists: bool = c
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!b_exists, "the failed migration was rolled back");
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut c = mem();
+        migrate(&mut c, MIGRATIONS).unwrap();
+        c.execute(
+            "INSERT INTO schema_version (version, name, applied_ms) VALUES (999, 'future', 0)",
+            [],
+        )
+        .unwrap();
+        let e = migrate(&mut c, MIGRATIONS).unwrap_err();
+        assert!(matches!(e, StoreError::SchemaTooNew { found: 999, .. }));
+        assert_eq!(e.code().to_string(), "SB0603");
+    }
+}

@@ -1,0 +1,129 @@
+//! The host database (ARCHITECTURE D7): one SQLite file per data directory, in WAL mode, with a
+//! versioned schema and forward migrations. It holds the audit log, stored grants and what the
+//! host last knew of each plugin; later features add their tables as new migrations.
+
+mod grants;
+pub(crate) mod migrations;
+mod plugins;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::audit::AuditLog;
+use crate::error::StoreError;
+
+pub use self::plugins::{DeniedRecord, GrantRecord, PluginRecord};
+
+/// The database's file name inside the data directory.
+pub const DATABASE_FILE: &str = "switchboard.db";
+
+/// The host database. Cheap to clone; clones share one connection.
+///
+/// Hosts open it themselves ([`Host::store`](crate::Host::store)); tools such as the CLI open
+/// it with [`Store::open_existing`] to read the audit log or a plugin's record.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::Store;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = Store::open(dir.path()).unwrap();
+/// assert!(store.schema_version().unwrap() >= 1);
+/// assert!(store.audit().verify().unwrap().is_intact());
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it to the newest
+    /// schema. The directory must exist.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_err)?;
+        migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// Opens the database of a data directory where a host has already run; refuses
+    /// (`SB0605`) rather than creating an empty one.
+    pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
+        if !data_dir.join(DATABASE_FILE).is_file() {
+            return Err(StoreError::NoDatabase {
+                path: data_dir.to_owned(),
+            });
+        }
+        Store::open(data_dir)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.with(|c| migrations::current(c))
+    }
+
+    /// The audit log kept in this database.
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::new(self.clone())
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut self.lock())
+    }
+}

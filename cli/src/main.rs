@@ -12,10 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
-use switchboard_cli::{data_dir as data_home, demo, inspect};
-use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::tree;
+use switchboard_cli::{data_dir as data_home, demo, inspect};
+use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
 /// Switchboard: native plugins for Rust applications.
 #[derive(Debug, Parser)]

@@ -231,14 +231,6 @@ pub enum LoadError {
         /// What to do.
         next_step: String,
     },
-    /// A policy rule refused the plugin.
-    #[error("plugin `{plugin}` refused by policy: {rule}")]
-    Policy {
-        /// The plugin.
-        plugin: String,
-        /// The rule that decided.
-        rule: String,
-    },
     /// The plugin's constructor failed or panicked.
     #[error("plugin `{plugin}` failed to initialise: {}", .error.message())]
     Instantiate {
@@ -266,7 +258,6 @@ impl LoadError {
             LoadError::Instantiate { .. } => 212,
             LoadError::Image { .. } => 213,
             LoadError::Incompatible { code, .. } => return *code,
-            LoadError::Policy { .. } => 214,
         })
     }
 
@@ -301,9 +292,6 @@ impl LoadError {
                 "the library was altered after it was built; rebuild it from source".into()
             }
             LoadError::Incompatible { next_step, .. } => next_step.clone(),
-            LoadError::Policy { .. } => {
-                "change the policy, or get a package that satisfies it".into()
-            }
             LoadError::Instantiate { .. } => {
                 "see the plugin's message; fix `Plugin::create` or its environment".into()
             }

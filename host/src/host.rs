@@ -16,11 +16,11 @@ use crate::caps::{
     Approver, Grant, GrantSet, GrantSource, GrantTable, Policy, Scope, Token, MAX_INSTANCES,
 };
 use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
-use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
 use crate::error::{CallError, CapsError, ConfigError, Error, LoadError};
 use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
+use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
 use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices};
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
@@ -428,10 +428,10 @@ impl Host {
         if verified.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
             return Err(package::PackageError::Unsigned.into());
         }
-        if let Err(r) = self
-            .inner
-            .policy
-            .admit_package(&m.name, verified.trust, verified.signer.as_deref())
+        if let Err(r) =
+            self.inner
+                .policy
+                .admit_package(&m.name, verified.trust, verified.signer.as_deref())
         {
             return Err(refusal_error(&m.name, verified.trust, r).into());
         }

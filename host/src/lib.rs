@@ -83,6 +83,7 @@ pub use audit::{
     AuditEvent, AuditFilter, AuditKind, AuditKindError, AuditLog, AuditRecord, ChainBreak,
     VerifyReport,
 };
+pub use caps::Policy;
 pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
     version_matches, HostProfile,
@@ -95,14 +96,13 @@ pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use package::TrustLevel;
-pub use caps::Policy;
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use resolve::{
     Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
     MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, LOCKFILE_NAME,
 };
 pub use services::LogRecord;
-pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};
+pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
 pub use timestamp::{Timestamp, TimestampError};

@@ -77,6 +77,28 @@ pub(crate) enum Refusal {
     Signer { signer: Option<String> },
 }
 
+/// `policy.toml`, as written by operators.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    min_trust: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    require_approval: Vec<String>,
+    #[serde(default)]
+    block: Vec<String>,
+    #[serde(default)]
+    allow_plugins: Vec<String>,
+    #[serde(default)]
+    deny_plugins: Vec<String>,
+    #[serde(default)]
+    allowed_signers: Vec<String>,
+    #[serde(default)]
+    allowed_registries: Vec<String>,
+}
+
 pub(crate) fn plugin_key(name: &str) -> String {
     name.chars()
         .map(|c| {
@@ -93,6 +115,72 @@ impl Policy {
     /// A policy with no rules: any trust level, every request to the approver.
     pub fn new() -> Self {
         Policy::default()
+    }
+
+    /// Reads `policy.toml`:
+    ///
+    /// ```toml
+    /// min_trust = "verified"                 # unsigned | self-signed | verified | certified
+    /// allow = ["kv", "fs.read:/srv/shared/**"]
+    /// require_approval = ["fs.write"]
+    /// block = ["process.spawn"]
+    /// allow_plugins = []                      # empty: any plugin
+    /// deny_plugins = ["known-bad"]
+    /// allowed_signers = ["72C4E2A32E20195D"]  # empty: any signer
+    /// allowed_registries = ["https://plugins.example.com"]
+    /// ```
+    ///
+    /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
+    /// that do not parse.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use switchboard_host::Policy;
+    ///
+    /// let p = Policy::from_toml("min_trust = \"verified\"\nblock = [\"process.spawn\"]").unwrap();
+    /// assert_eq!(p.required_trust().as_str(), "verified");
+    /// assert!(Policy::from_toml("min_trst = \"verified\"").unwrap_err().contains("min_trst"));
+    /// assert!(Policy::from_toml("block = [\"proces.spawn\"]").unwrap_err().contains("block[0]"));
+    /// ```
+    pub fn from_toml(source: &str) -> Result<Policy, String> {
+        let file: PolicyFile = toml::from_str(source)
+            .map_err(|e| format!("invalid policy: {}", e.message().trim()))?;
+        let mut p = Policy::new();
+        if let Some(t) = &file.min_trust {
+            p.min_trust(t.parse().map_err(|e| format!("min_trust: {e}"))?);
+        }
+        let caps = |key: &str, list: &[String]| -> Result<Vec<Capability>, String> {
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    c.parse::<Capability>()
+                        .map_err(|e| format!("{key}[{i}]: {e}"))
+                })
+                .collect()
+        };
+        for c in caps("allow", &file.allow)? {
+            p.allow(c);
+        }
+        for c in caps("require_approval", &file.require_approval)? {
+            p.require_approval(c);
+        }
+        for c in caps("block", &file.block)? {
+            p.block(c);
+        }
+        for n in &file.allow_plugins {
+            p.allow_plugin(n);
+        }
+        for n in &file.deny_plugins {
+            p.deny_plugin(n);
+        }
+        for k in &file.allowed_signers {
+            p.allow_signer(k);
+        }
+        for r in &file.allowed_registries {
+            p.allow_registry(r);
+        }
+        Ok(p)
     }
 
     /// Refuses plugins below `level`.
@@ -142,7 +230,8 @@ impl Policy {
     /// Names a registry plugins may be installed from; once any is named, others are refused
     /// by the installer.
     pub fn allow_registry(&mut self, url: &str) -> &mut Self {
-        self.allowed_registries.insert(url.trim_end_matches('/').to_owned());
+        self.allowed_registries
+            .insert(url.trim_end_matches('/').to_owned());
         self
     }
 

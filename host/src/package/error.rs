@@ -146,14 +146,6 @@ pub enum PackageError {
         /// What failed.
         reason: String,
     },
-    /// The package's trust level is below the policy's minimum.
-    #[error("trust level {found} is below the required {required}")]
-    TrustTooLow {
-        /// The package's level.
-        found: super::TrustLevel,
-        /// The minimum.
-        required: super::TrustLevel,
-    },
 }
 
 impl PackageError {
@@ -182,7 +174,6 @@ impl PackageError {
             NoManifest => 1218,
             Key { .. } => 1219,
             BadCountersignature { .. } => 1220,
-            TrustTooLow { .. } => 1222,
             InvalidManifest { .. } => 1223,
         })
     }
@@ -217,9 +208,6 @@ impl PackageError {
             Key { .. } => "generate keys with `switchboard keygen --out DIR`".into(),
             BadCountersignature { .. } => {
                 "get the countersignature from the registry again, or treat the package as verified only".into()
-            }
-            TrustTooLow { required, .. } => {
-                format!("sign the package with a key the host trusts, or lower the policy's minimum below {required}")
             }
         }
     }

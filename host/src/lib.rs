@@ -31,7 +31,7 @@
 //! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
-//! - [`caps`] — capabilities: [`Policy`](caps::Policy), the approver, scopes, tokens and the
+//! - [`caps`] — capabilities: [`Policy`], the approver, scopes, tokens and the
 //!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
 //! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
 //!   knows of each plugin.

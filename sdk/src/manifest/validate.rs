@@ -9,22 +9,6 @@ use super::node::{LineIndex, Node, Value};
 use super::{name_key, schema, valid_name, Manifest, Provided};
 use crate::error::ErrorCode;
 
-/// Every capability name; a request is `name` or `name:scope` (SPEC S4.1).
-pub(crate) const CAPABILITY_NAMES: &[&str] = &[
-    "fs.read",
-    "fs.write",
-    "net.connect",
-    "kv",
-    "secrets",
-    "events.publish",
-    "events.subscribe",
-    "service.call",
-    "service.provide",
-    "env",
-    "process.spawn",
-    "config.read",
-];
-
 struct Checker<'a> {
     root: &'a Node,
     index: &'a LineIndex<'a>,
@@ -172,26 +156,13 @@ fn valid_contract(id: &str) -> bool {
         && hash.is_none_or(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Checks one capability request; `Err` says what is wrong and what to write.
+/// Checks one capability request with the same parser the host grants with (typed values,
+/// `crate::caps::Capability`); `Err` says what is wrong and what to write.
 pub(crate) fn check_capability(request: &str) -> Result<(), (String, String)> {
-    let (name, scope) = match request.split_once(':') {
-        Some((n, s)) => (n, Some(s)),
-        None => (request, None),
-    };
-    if !CAPABILITY_NAMES.contains(&name) {
-        let next = match super::structure::closest(name, CAPABILITY_NAMES) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => format!("use one of: {}", CAPABILITY_NAMES.join(", ")),
-        };
-        return Err((format!("unknown capability `{name}`"), next));
-    }
-    if scope.is_some_and(|s| s.trim().is_empty()) {
-        return Err((
-            format!("capability `{name}:` has an empty scope"),
-            format!("write `{name}` or `{name}:PATTERN`"),
-        ));
-    }
-    Ok(())
+    request
+        .parse::<crate::caps::Capability>()
+        .map(|_| ())
+        .map_err(|e| (e.to_string(), e.next_step()))
 }
 
 /// Whether `path` is a safe path inside a package: relative, with no empty, `.` or `..` segments, no backslashes, no leading `/`.

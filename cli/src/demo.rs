@@ -7,13 +7,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, Result};
 use hello::{AddRequest, AddResponse, Payload};
 use serde_json::json;
 use switchboard_host::caps::{
     Approval, ApprovalRequest, Capability, CapabilityKind, Policy, Scope,
 };
-use switchboard_host::{Error, Host, State};
+use switchboard_host::package;
+use switchboard_host::{current_target, Error, Host, Manifest, State};
+use switchboard_sdk::manifest::Format;
 
 use crate::examples::{self, Profile};
 
@@ -74,6 +78,42 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     std::fs::create_dir_all(&private).context("cannot create the demo's files")?;
     std::fs::write(shared.join("welcome.txt"), "Welcome to Switchboard!")?;
     std::fs::write(private.join("secret.txt"), "the host's secret")?;
+    // Package and sign hello, as its author would (`switchboard keygen`, `pack`, `sign`).
+    let keys = data_dir.join("demo-keys");
+    if !keys.join(crate::authoring::SECRET_KEY_FILE).exists() {
+        crate::authoring::keygen(&keys, true)?;
+    }
+    let manifest_path = examples::workspace_root().join("examples/hello/plugin.toml");
+    let manifest = Manifest::parse(&std::fs::read_to_string(&manifest_path)?, Format::Toml)
+        .map_err(|d| anyhow::anyhow!("{} is invalid: {}", manifest_path.display(), d[0]))?;
+    let mut files = BTreeMap::new();
+    files.insert(
+        format!(
+            "lib/{}/{}",
+            current_target(),
+            examples::library_file_name("hello")
+        ),
+        std::fs::read(&hello_lib)?,
+    );
+    let built = package::build(&manifest, &files)?;
+    let packages = data_dir.join("packages");
+    std::fs::create_dir_all(&packages)?;
+    let hello_pkg = packages.join(&built.file_name);
+    std::fs::write(&hello_pkg, &built.bytes)?;
+    crate::authoring::sign(&hello_pkg, &keys.join(crate::authoring::SECRET_KEY_FILE))?;
+    let public_key = std::fs::read_to_string(keys.join(crate::authoring::PUBLIC_KEY_FILE))?;
+    r.say(
+        "Packed and signed hello, as its author would",
+        true,
+        format!(
+            "{} ({} bytes, every file's sha256 pinned in its manifest)
+signed by key {}",
+            hello_pkg.display(),
+            built.bytes.len(),
+            package::key_id_of_public_key(&public_key).unwrap_or_default()
+        ),
+    )?;
+
     let mut policy = Policy::new();
     policy.allow(format!("fs.read:{}/**", shared.display()).parse::<Capability>()?);
     policy.block("process.spawn".parse::<Capability>()?);
@@ -84,6 +124,7 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         .data_dir(data_dir)
         .host_api("switchboard-demo", env!("CARGO_PKG_VERSION"))
         .policy(policy)
+        .trust(public_key.clone())
         // The demo's approver: KV for good (stored in the database), nothing else.
         .approver(|r: &ApprovalRequest<'_>| match r.capability.kind() {
             CapabilityKind::Kv => Approval::Allow(Scope::Persistent),
@@ -94,19 +135,48 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(format!("[{}] {}: {}", r.plugin, r.level, r.message));
         });
-    // The demo loads libraries straight from `target/`; packages and signatures come later.
+    // wordcount is loaded straight from `target/`, unsigned: development mode, opted into here.
     builder.dangerous().load_unsigned_libraries();
     let host = builder.build()?;
     r.say(
         "Created a host",
         true,
         format!(
-            "data dir {}\nunsigned development libraries allowed (dangerous option)",
+            "data dir {}\ntrusts the demo key; unsigned development libraries allowed (dangerous option, for wordcount)",
             data_dir.display()
         ),
     )?;
 
-    let hello = host.load_unsigned(&hello_lib)?;
+    // A tampered copy first: one flipped byte in the library.
+    let tampered_dir = packages.join("tampered");
+    std::fs::create_dir_all(&tampered_dir)?;
+    let tampered = tampered_dir.join(&built.file_name);
+    let mut unpacked = package::unpack(&built.bytes, &Default::default())?;
+    if let Some(lib) = unpacked.values_mut().find(|b| b.len() > 4096) {
+        lib[4096] ^= 1;
+    }
+    std::fs::write(&tampered, package::write_archive(&unpacked)?)?;
+    std::fs::copy(
+        format!("{}.minisig", hello_pkg.display()),
+        format!("{}.minisig", tampered.display()),
+    )?;
+    let refused = host.load_package(&tampered);
+    r.say(
+        "Offered a copy of the package with one flipped byte: refused before any of its code ran",
+        refused.is_err(),
+        refused.err().map(|e| describe(&e)).unwrap_or_default(),
+    )?;
+
+    let hello = host.load_package(&hello_pkg)?;
+    r.say(
+        "Verified and loaded the signed package: signature, manifest, file hashes, policy, compatibility, then the verified bytes",
+        hello.trust() == switchboard_host::TrustLevel::Verified,
+        format!(
+            "hello is {} (signer {})",
+            hello.trust(),
+            hello.signer().unwrap_or("none")
+        ),
+    )?;
     let wordcount = host.load_unsigned(&wordcount_lib)?;
     let m = hello.manifest();
     r.say(

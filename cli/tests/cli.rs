@@ -81,7 +81,10 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
         .unwrap();
     assert!(inspect.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(doc["plugin"]["trust"], "unsigned");
+    assert_eq!(
+        doc["plugin"]["trust"], "verified",
+        "the demo loads hello from its signed package"
+    );
     assert!(doc["plugin"]["granted"]
         .as_array()
         .unwrap()

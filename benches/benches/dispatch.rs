@@ -8,7 +8,7 @@
 //!   looked up with `libloading`, called through its pointer. The floor for any call into a
 //!   plugin library.
 //! - `raw_bytes`: hello's `checksum` command over the same 16 bytes, through
-//!   `RawCommand::call_into` with a reused output buffer: Switchboard's dispatch with no
+//!   `RawCommand::call_buffered` with a reused `ResponseBuffer`: Switchboard's dispatch with no
 //!   serialisation.
 //! - `typed_small`: hello's `add` command through `Command<AddRequest, AddResponse>::call`:
 //!   encoding the request, the dispatch, decoding the response.
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use hello::{AddRequest, AddResponse, Payload};
 use switchboard_cli::examples::{library, Profile};
-use switchboard_host::{Command, Host, RawCommand};
+use switchboard_host::{Command, Host, RawCommand, ResponseBuffer};
 use tempfile::TempDir;
 
 /// The input of every checksum routine.
@@ -139,11 +139,12 @@ impl Fixture {
     }
 
     #[inline]
-    fn raw_bytes(&self, out: &mut Vec<u8>) {
-        self.raw
-            .call_into(black_box(&SMALL), out)
+    fn raw_bytes(&self, out: &mut ResponseBuffer) {
+        let response = self
+            .raw
+            .call_buffered(black_box(&SMALL), out)
             .expect("checksum");
-        black_box(out);
+        black_box(response);
     }
 
     #[inline]
@@ -167,7 +168,7 @@ fn bench_dispatch(c: &mut Criterion, f: &Fixture) {
     group.bench_function("fn_direct", |b| b.iter(|| f.fn_direct()));
     group.bench_function("dyn_fn", |b| b.iter(|| f.dyn_fn()));
     group.bench_function("cdylib_fn_ptr", |b| b.iter(|| f.cdylib_fn_ptr()));
-    let mut out = Vec::with_capacity(8);
+    let mut out = ResponseBuffer::new();
     group.bench_function("raw_bytes", |b| b.iter(|| f.raw_bytes(&mut out)));
     group.bench_function("typed_small", |b| b.iter(|| f.typed_small()));
     group.bench_function("payload_4k", |b| b.iter(|| f.payload_4k()));
@@ -236,7 +237,7 @@ impl<'a> Timer<'a> {
     reason = "the ratio table is this bench's report, beside criterion's own output"
 )]
 fn print_ratios(f: &Fixture) {
-    let mut out = Vec::with_capacity(8);
+    let mut out = ResponseBuffer::new();
     let mut timers = [
         Timer::new("fn_direct", || f.fn_direct()),
         Timer::new("dyn_fn", || f.dyn_fn()),

@@ -103,6 +103,7 @@ pub use resolve::{
 };
 pub use services::LogRecord;
 pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};
+pub use switchboard_sdk::abi::ResponseBuffer;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
 pub use timestamp::{Timestamp, TimestampError};

@@ -181,6 +181,7 @@ impl ResponseBuffer {
     }
 
     /// Frees the allocation if it grew past `bytes` (after an unusually large response).
+    #[inline]
     pub fn release_if_larger_than(&mut self, bytes: usize) {
         if self.0.capacity() > bytes {
             self.0 = RVec::new();

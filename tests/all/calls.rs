@@ -164,3 +164,24 @@ fn plugin_logs_reach_the_hosts_sink() {
         ["hello:info:hello is ready"]
     );
 }
+
+#[test]
+fn buffered_raw_calls_reuse_the_callers_buffer() {
+    let (_host, h, _d) = started_hello();
+    let checksum = h.raw_command("checksum").unwrap();
+    let mut buf = switchboard_host::ResponseBuffer::new();
+    assert_eq!(
+        checksum.call_buffered(&[1, 2, 3], &mut buf).unwrap(),
+        6u64.to_le_bytes()
+    );
+    assert_eq!(
+        checksum.call_buffered(&[200, 100], &mut buf).unwrap(),
+        300u64.to_le_bytes()
+    );
+    let e = h
+        .raw_command("add")
+        .unwrap()
+        .call_buffered(&[0xff; 11], &mut buf)
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0102");
+}

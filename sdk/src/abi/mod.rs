@@ -60,7 +60,7 @@ pub const SDK_ABI_VERSION: &str = "1.0";
 macro_rules! __export_plugin_root {
     ($plugin:ty) => {
         #[no_mangle]
-        #[allow(non_upper_case_globals, reason = "the symbol name is fixed by the ABI")]
+        #[expect(non_upper_case_globals, reason = "the symbol name is fixed by the ABI")]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi::__private::LibHeader = {
             extern "C" fn __switchboard_root() -> $crate::abi::__private::RootModuleResult {
                 $crate::abi::__private::__call_root_module_loader(

@@ -74,6 +74,7 @@ mod error;
 pub mod manifest;
 mod message;
 mod plugin;
+mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -161,27 +161,8 @@ impl FromStr for CapabilityKind {
 }
 
 fn suggest(name: &str) -> Option<&'static str> {
-    CapabilityKind::ALL
-        .iter()
-        .map(|k| (edit_distance(name, k.as_str()), k.as_str()))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    let names: Vec<&'static str> = CapabilityKind::ALL.iter().map(|k| k.as_str()).collect();
+    crate::suggest::closest(name, &names)
 }
 
 /// A capability with its pattern: what a plugin requests and a host grants.

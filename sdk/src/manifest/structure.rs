@@ -178,7 +178,7 @@ fn walk(node: &Node, path: &str, shape: &Shape, index: &LineIndex<'_>, out: &mut
                     Some(field) => walk(v, &here, &field.shape, index, out),
                     None => {
                         let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                        let (message, next) = match closest(k, &names) {
+                        let (message, next) = match crate::suggest::closest(k, &names) {
                             Some(c) => (
                                 format!("unknown field `{k}`; did you mean `{c}`?"),
                                 format!("rename `{k}` to `{c}`"),
@@ -219,29 +219,4 @@ fn walk(node: &Node, path: &str, shape: &Shape, index: &LineIndex<'_>, out: &mut
         }
         _ => wrong(node, path, shape, index, out),
     }
-}
-
-/// The candidate closest to `input`, if close enough to be a likely typo.
-pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (levenshtein(input, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// The host database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The event bus or a shared service failed.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
 }
 
 impl Error {
@@ -52,6 +55,7 @@ impl Error {
             Error::Resolve(e) => e.code(),
             Error::Caps(e) => e.code(),
             Error::Store(e) => e.code(),
+            Error::Bus(e) => e.code(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Error {
             Error::Resolve(e) => e.next_step(),
             Error::Caps(e) => e.next_step(),
             Error::Store(e) => e.next_step(),
+            Error::Bus(e) => e.next_step(),
         }
     }
 }

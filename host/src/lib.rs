@@ -31,6 +31,9 @@
 //! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
+//! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
+//!   and overflow policies, at-least-once delivery, dead letters, breakers, traced envelopes,
+//!   throttled service calls (SPEC S5); [`BusError`].
 //! - [`caps`] — capabilities: [`Policy`], the approver, scopes, tokens and the
 //!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
 //! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
@@ -60,6 +63,7 @@
 #![deny(unsafe_code)]
 
 mod audit;
+pub mod bus;
 pub mod caps;
 mod compat;
 mod error;
@@ -83,6 +87,7 @@ pub use audit::{
     AuditEvent, AuditFilter, AuditKind, AuditKindError, AuditLog, AuditRecord, ChainBreak,
     VerifyReport,
 };
+pub use bus::{Bus, BusError};
 pub use caps::Policy;
 pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,

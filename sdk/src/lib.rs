@@ -74,7 +74,8 @@ mod error;
 pub mod manifest;
 mod message;
 mod plugin;
-mod suggest;
+#[doc(hidden)]
+pub mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -2,7 +2,7 @@
 //! depends on, keeps its own copy: it cannot depend back on the SDK.)
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(input, c), *c))

@@ -1,0 +1,633 @@
+//! The event bus and shared services (SPEC S5, ARCHITECTURE D4–D6).
+//!
+//! - [`topic`](Pattern) — topics and compiled subscription patterns (`*` one segment, `>` the
+//!   rest).
+//! - [`Envelope`], [`Outgoing`], [`TraceContext`], [`EventId`] — what travels, with trace and
+//!   causation ids propagated through handlers and service calls.
+//! - [`SubscribeOptions`], [`Overflow`], [`Delivery`], [`Mode`], [`HeaderFilter`],
+//!   [`SubscriptionStats`] — what a subscriber declares and what the bus counts.
+//! - Delivery workers — one per subscriber, so a slow one only delays itself.
+//! - [`ServiceBuilder`], [`ServiceClient`], [`RawServiceClient`] — named services with typed
+//!   methods, contract-checked at bind time, throttled per caller.
+//! - [`BusError`] — every failure, coded `SB08xx`.
+//!
+//! No lock is held while a handler or a service method runs: routes are read from an
+//! [`arc_swap`] snapshot, and a plugin's queue is its own.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use switchboard_host::bus::{Bus, Mode, Outgoing, SubscribeOptions};
+//!
+//! let bus = Bus::new();
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let log = seen.clone();
+//! bus.subscribe("host.file.*", SubscribeOptions::new().mode(Mode::Inline), move |e| {
+//!     log.lock().unwrap().push(e.topic().to_owned());
+//!     Ok(())
+//! })
+//! .unwrap();
+//! bus.publish(Outgoing::new("host.file.saved", b"a.md".to_vec())).unwrap();
+//! bus.publish(Outgoing::new("host.window.closed", Vec::new())).unwrap();
+//! assert_eq!(*seen.lock().unwrap(), ["host.file.saved"]);
+//! ```
+
+mod envelope;
+mod error;
+mod service;
+mod subscription;
+mod throttle;
+mod topic;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{SendTimeoutError, TrySendError};
+use switchboard_sdk::PluginError;
+
+pub use self::envelope::{EventId, Envelope, Header, Outgoing, TraceContext};
+pub use self::error::BusError;
+pub use self::service::{RawServiceClient, ServiceBuilder, ServiceClient, ServiceInfo};
+pub use self::subscription::{
+    Delivery, HeaderFilter, Mode, Overflow, SubscribeOptions, SubscriptionId, SubscriptionStats,
+};
+pub use self::throttle::Throttle;
+pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
+
+pub(crate) use self::subscription::Handler;
+use self::subscription::{bump, Counters, Sub, ACTIVE, CLOSED, SUSPENDED};
+use self::worker::WorkerHandle;
+
+/// Where envelopes go after their last failed attempt under at-least-once delivery. Headers
+/// name the original topic and id, the subscription, the subscriber, the attempts and the
+/// last error.
+pub const DEAD_LETTER_TOPIC: &str = "system.dead_letter";
+
+/// Published when the breaker suspends a subscription; headers name it, its subscriber and
+/// pattern; the payload is the last error.
+pub const SUSPENDED_TOPIC: &str = "system.subscription.suspended";
+
+/// The publisher name the host application publishes as.
+pub const HOST_PUBLISHER: &str = "host";
+
+/// Limits that stop runaway chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusLimits {
+    /// The deepest causation chain of events (an event published by a handler of an event …).
+    pub max_hops: u32,
+    /// The deepest nesting of service calls on one thread.
+    pub max_call_depth: u32,
+}
+
+impl Default for BusLimits {
+    fn default() -> Self {
+        BusLimits {
+            max_hops: 64,
+            max_call_depth: 32,
+        }
+    }
+}
+
+/// What one subscription is, for listings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// Its id.
+    pub id: SubscriptionId,
+    /// Who subscribed: a plugin name, or `host`.
+    pub owner: String,
+    /// The pattern.
+    pub pattern: String,
+    /// Its counters now.
+    pub stats: SubscriptionStats,
+}
+
+/// The routing table, replaced whole on every change and read without a lock.
+#[derive(Default)]
+struct Routes {
+    exact: HashMap<Box<str>, Vec<Arc<Sub>>>,
+    wild: Vec<Arc<Sub>>,
+}
+
+/// The event bus: topics, subscriptions, delivery and shared services. Cheap to clone; clones
+/// share everything. A [`Host`](crate::Host) owns one ([`Host::bus`](crate::Host::bus)); a bus
+/// can also be used on its own.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+pub(crate) struct BusInner {
+    routes: ArcSwap<Routes>,
+    /// Serialises changes to the routes and the subscription list (never held while plugin
+    /// code runs).
+    subs: Mutex<BTreeMap<SubscriptionId, Arc<Sub>>>,
+    workers: Mutex<HashMap<Arc<str>, WorkerHandle>>,
+    next_sub: AtomicU64,
+    limits: BusLimits,
+    closed: AtomicBool,
+    pub(crate) services: service::Registry,
+    host_name: Arc<str>,
+    system_name: Arc<str>,
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("subscriptions", &self.lock_subs().len())
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new()
+    }
+}
+
+impl Bus {
+    /// A bus with the default limits and no throttle.
+    pub fn new() -> Bus {
+        Bus::with_limits(BusLimits::default(), None)
+    }
+
+    /// A bus with these limits, throttling every caller of every service as `throttle` says.
+    pub fn with_limits(limits: BusLimits, throttle: Option<Throttle>) -> Bus {
+        Bus {
+            inner: Arc::new(BusInner {
+                routes: ArcSwap::from_pointee(Routes::default()),
+                subs: Mutex::new(BTreeMap::new()),
+                workers: Mutex::new(HashMap::new()),
+                next_sub: AtomicU64::new(1),
+                limits,
+                closed: AtomicBool::new(false),
+                services: service::Registry::new(throttle),
+                host_name: HOST_PUBLISHER.into(),
+                system_name: "system".into(),
+            }),
+        }
+    }
+
+    fn lock_subs(&self) -> std::sync::MutexGuard<'_, BTreeMap<SubscriptionId, Arc<Sub>>> {
+        self.inner.subs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes as the host application. Returns how many subscriptions took the envelope
+    /// (queued or handled inline).
+    ///
+    /// Every matching subscription is tried; if one refuses (a full queue under
+    /// [`Overflow::Fail`], or [`Overflow::Block`] timing out) the others still get the
+    /// envelope and the first refusal is returned.
+    pub fn publish(&self, event: Outgoing) -> Result<usize, BusError> {
+        self.inner.publish_as(&self.inner.host_name, event)
+    }
+
+    /// Publishes many payloads on one topic, routing once. Returns how many deliveries were
+    /// queued in all.
+    pub fn publish_batch<I>(&self, topic: &str, payloads: I) -> Result<usize, BusError>
+    where
+        I: IntoIterator,
+        I::Item: Into<Arc<[u8]>>,
+    {
+        self.inner
+            .publish_batch_as(&self.inner.host_name, topic, payloads)
+    }
+
+    /// Subscribes a host closure to `pattern`. The closure runs on the subscription's own
+    /// delivery worker (or inline, with [`Mode::Inline`]); an error or a panic counts as a
+    /// failed delivery.
+    pub fn subscribe<F>(
+        &self,
+        pattern: &str,
+        options: SubscribeOptions,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(&Envelope) -> Result<(), PluginError> + Send + Sync + 'static,
+    {
+        // Each host subscription gets its own worker.
+        static NEXT_HOST_SUBSCRIBER: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT_HOST_SUBSCRIBER.fetch_add(1, Ordering::Relaxed);
+        let owner: Arc<str> = format!("host#{n}").into();
+        self.inner
+            .subscribe_as(owner, Pattern::parse(pattern)?, options, Arc::new(handler))
+    }
+
+    /// Stops a subscription; what is still queued for it is dropped.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), BusError> {
+        self.inner.unsubscribe(id)
+    }
+
+    /// Resumes a subscription the breaker suspended; queued envelopes are delivered again.
+    pub fn resume(&self, id: SubscriptionId) -> Result<(), BusError> {
+        let sub = self.inner.find(id)?;
+        sub.streak.store(0, Ordering::Relaxed);
+        let _ = sub
+            .state
+            .compare_exchange(SUSPENDED, ACTIVE, Ordering::AcqRel, Ordering::Acquire);
+        self.inner.wake(&sub.owner);
+        Ok(())
+    }
+
+    /// The counters of one subscription.
+    pub fn stats(&self, id: SubscriptionId) -> Result<SubscriptionStats, BusError> {
+        Ok(self.inner.find(id)?.stats())
+    }
+
+    /// Every subscription, in id order.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        self.lock_subs()
+            .values()
+            .map(|s| SubscriptionInfo {
+                id: s.id,
+                owner: s.owner.to_string(),
+                pattern: s.pattern.to_string(),
+                stats: s.stats(),
+            })
+            .collect()
+    }
+
+    /// Registers a service built with [`ServiceBuilder`], provided by the host application.
+    pub fn provide(&self, service: ServiceBuilder) -> Result<(), BusError> {
+        self.inner
+            .services
+            .register(service.finish(HOST_PUBLISHER.into()))
+    }
+
+    /// Withdraws a service; clients bound to it get [`BusError::UnknownService`].
+    pub fn withdraw(&self, name: &str) -> bool {
+        self.inner.services.withdraw(name)
+    }
+
+    /// Every service provided now.
+    pub fn services(&self) -> Vec<ServiceInfo> {
+        self.inner.services.list()
+    }
+
+    /// A typed client for `service.method`, called as the host application. Contracts are
+    /// checked now; a mismatch names both ids.
+    pub fn client<Req, Resp>(
+        &self,
+        service: &str,
+        method: &str,
+    ) -> Result<ServiceClient<Req, Resp>, BusError>
+    where
+        Req: switchboard_sdk::Message,
+        Resp: switchboard_sdk::Message,
+    {
+        self.inner
+            .services
+            .bind_typed(&self.inner, HOST_PUBLISHER, None, service, method)
+    }
+
+    /// A raw-bytes client for `service.method`, called as the host application.
+    pub fn raw_client(&self, service: &str, method: &str) -> Result<RawServiceClient, BusError> {
+        self.inner
+            .services
+            .bind_raw(&self.inner, HOST_PUBLISHER, None, service, method)
+    }
+
+    /// Stops every delivery worker. Queued envelopes are dropped; later publishes fail with
+    /// [`BusError::Closed`].
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<BusInner> {
+        &self.inner
+    }
+}
+
+impl BusInner {
+    fn find(&self, id: SubscriptionId) -> Result<Arc<Sub>, BusError> {
+        self.subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+            .ok_or(BusError::UnknownSubscription { id: id.0 })
+    }
+
+    fn wake(&self, owner: &str) {
+        if let Some(w) = self
+            .workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(owner)
+        {
+            w.wake();
+        }
+    }
+
+    fn rebuild_routes(&self, subs: &BTreeMap<SubscriptionId, Arc<Sub>>) {
+        let mut routes = Routes::default();
+        for s in subs.values() {
+            if s.pattern.is_exact() {
+                routes
+                    .exact
+                    .entry(s.pattern.as_str().into())
+                    .or_default()
+                    .push(s.clone());
+            } else {
+                routes.wild.push(s.clone());
+            }
+        }
+        self.routes.store(Arc::new(routes));
+    }
+
+    /// Adds a subscription for `owner` (its delivery worker is started on first use).
+    pub(crate) fn subscribe_as(
+        self: &Arc<Self>,
+        owner: Arc<str>,
+        pattern: Pattern,
+        opts: SubscribeOptions,
+        handler: Arc<dyn Handler>,
+    ) -> Result<SubscriptionId, BusError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        let id = SubscriptionId(self.next_sub.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = crossbeam_channel::bounded(opts.capacity);
+        let inline = opts.mode == Mode::Inline;
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let worker = if inline {
+            None
+        } else {
+            if !workers.contains_key(&owner) {
+                let handle = WorkerHandle::spawn(&owner, Arc::downgrade(self)).map_err(|e| {
+                    BusError::ServiceFailed {
+                        service: "bus".into(),
+                        method: "subscribe".into(),
+                        error: PluginError::with_code(
+                            switchboard_sdk::codes::SERVICE_FAILED,
+                            format!("cannot start a delivery worker: {e}"),
+                        ),
+                    }
+                })?;
+                workers.insert(owner.clone(), handle);
+            }
+            workers.get(&owner)
+        };
+        let sub = Arc::new(Sub {
+            id,
+            owner: owner.clone(),
+            pattern,
+            opts,
+            tx,
+            rx,
+            counters: Counters::default(),
+            state: AtomicU8::new(ACTIVE),
+            streak: AtomicU32::new(0),
+            worker: worker.map_or(0, |w| w.id),
+            handler,
+        });
+        if let Some(w) = worker {
+            w.add(sub.clone());
+        }
+        drop(workers);
+        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        subs.insert(id, sub);
+        self.rebuild_routes(&subs);
+        Ok(id)
+    }
+
+    pub(crate) fn unsubscribe(&self, id: SubscriptionId) -> Result<(), BusError> {
+        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        let sub = subs
+            .remove(&id)
+            .ok_or(BusError::UnknownSubscription { id: id.0 })?;
+        sub.state.store(CLOSED, Ordering::Release);
+        self.rebuild_routes(&subs);
+        drop(subs);
+        while sub.rx.try_recv().is_ok() {}
+        self.wake(&sub.owner);
+        Ok(())
+    }
+
+    /// Removes every subscription and the worker of `owner` (a plugin being removed).
+    pub(crate) fn remove_owner(&self, owner: &str) {
+        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        let gone: Vec<SubscriptionId> = subs
+            .values()
+            .filter(|s| &*s.owner == owner)
+            .map(|s| s.id)
+            .collect();
+        for id in gone {
+            if let Some(s) = subs.remove(&id) {
+                s.state.store(CLOSED, Ordering::Release);
+            }
+        }
+        self.rebuild_routes(&subs);
+        drop(subs);
+        // Dropping the handle disconnects the worker's control channel; it exits.
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(owner);
+        self.services.withdraw_owner(owner);
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in subs.values() {
+            s.state.store(CLOSED, Ordering::Release);
+        }
+        subs.clear();
+        self.rebuild_routes(&subs);
+        drop(subs);
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Publishes a bus notice (dead letters, suspensions). Failures are logged, not returned:
+    /// there is no one to return them to.
+    pub(crate) fn publish_system(&self, event: Outgoing) {
+        if let Err(e) = self.publish_as(&self.system_name, event) {
+            log::warn!(target: "switchboard::bus", "cannot publish a bus notice: {e}");
+        }
+    }
+
+    fn check_hops(&self, topic: &str) -> Result<(), BusError> {
+        if let Some(ctx) = TraceContext::current() {
+            if ctx.hops + 1 >= self.limits.max_hops {
+                return Err(BusError::CausationLoop {
+                    topic: topic.to_owned(),
+                    hops: ctx.hops + 1,
+                    limit: self.limits.max_hops,
+                    trace: ctx.trace_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `event` as `publisher` (whose right to the topic was checked by the caller).
+    pub(crate) fn publish_as(&self, publisher: &Arc<str>, event: Outgoing) -> Result<usize, BusError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        validate_topic(&event.topic)?;
+        self.check_hops(&event.topic)?;
+        let routes = self.routes.load();
+        let envelope = Envelope::seal(event, publisher.clone(), None);
+        let mut taken = 0;
+        let mut first_error = None;
+        let exact = routes.exact.get(envelope.topic()).map(Vec::as_slice);
+        for sub in exact.unwrap_or_default().iter().chain(
+            routes
+                .wild
+                .iter()
+                .filter(|s| s.pattern.matches(envelope.topic())),
+        ) {
+            match self.offer(sub, &envelope) {
+                Ok(true) => taken += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(taken),
+        }
+    }
+
+    pub(crate) fn publish_batch_as<I>(
+        &self,
+        publisher: &Arc<str>,
+        topic: &str,
+        payloads: I,
+    ) -> Result<usize, BusError>
+    where
+        I: IntoIterator,
+        I::Item: Into<Arc<[u8]>>,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        validate_topic(topic)?;
+        self.check_hops(topic)?;
+        let topic: Arc<str> = topic.into();
+        let routes = self.routes.load();
+        let exact = routes.exact.get(&*topic).map(Vec::as_slice);
+        let targets: Vec<&Arc<Sub>> = exact
+            .unwrap_or_default()
+            .iter()
+            .chain(routes.wild.iter().filter(|s| s.pattern.matches(&topic)))
+            .collect();
+        let mut taken = 0;
+        let mut first_error = None;
+        for payload in payloads {
+            let out = Outgoing {
+                topic: topic.clone(),
+                payload: payload.into(),
+                headers: Vec::new(),
+                ttl: None,
+            };
+            let envelope = Envelope::seal(out, publisher.clone(), None);
+            for sub in &targets {
+                match self.offer(sub, &envelope) {
+                    Ok(true) => taken += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(taken),
+        }
+    }
+
+    /// Hands one envelope to one subscription under its overflow policy. `Ok(false)`: not
+    /// taken, and not an error (filtered, dropped, closed).
+    #[inline]
+    fn offer(&self, sub: &Sub, envelope: &Envelope) -> Result<bool, BusError> {
+        if sub.state.load(Ordering::Acquire) == CLOSED {
+            return Ok(false);
+        }
+        if !sub.opts.filters.is_empty() && !sub.accepts(envelope) {
+            bump(&sub.counters.filtered);
+            return Ok(false);
+        }
+        if sub.opts.mode == Mode::Inline {
+            bump(&sub.counters.enqueued);
+            if sub.state.load(Ordering::Acquire) == ACTIVE {
+                worker::deliver(self, sub, envelope.clone());
+            }
+            return Ok(true);
+        }
+        let full = |sub: &Sub| {
+            bump(&sub.counters.rejected);
+            BusError::QueueFull {
+                subscription: sub.id.0,
+                pattern: sub.pattern.to_string(),
+                topic: envelope.topic().to_owned(),
+                capacity: sub.opts.capacity,
+            }
+        };
+        match sub.opts.overflow {
+            Overflow::Block(timeout) => {
+                // A worker waiting for room in its own queue would wait for itself.
+                let own = sub.worker != 0 && worker::current_worker() == sub.worker;
+                let wait = if own { Duration::ZERO } else { timeout };
+                match sub.tx.send_timeout(envelope.clone(), wait) {
+                    Ok(()) => {}
+                    Err(SendTimeoutError::Timeout(_)) => {
+                        bump(&sub.counters.rejected);
+                        return Err(BusError::BlockTimeout {
+                            subscription: sub.id.0,
+                            pattern: sub.pattern.to_string(),
+                            topic: envelope.topic().to_owned(),
+                            waited: wait,
+                        });
+                    }
+                    Err(SendTimeoutError::Disconnected(_)) => return Ok(false),
+                }
+            }
+            Overflow::DropOldest => {
+                let mut pending = envelope.clone();
+                loop {
+                    match sub.tx.try_send(pending) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(back)) => {
+                            if sub.rx.try_recv().is_ok() {
+                                bump(&sub.counters.dropped_oldest);
+                            }
+                            pending = back;
+                        }
+                        Err(TrySendError::Disconnected(_)) => return Ok(false),
+                    }
+                }
+            }
+            Overflow::DropNewest => match sub.tx.try_send(envelope.clone()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    bump(&sub.counters.dropped_newest);
+                    return Ok(false);
+                }
+                Err(TrySendError::Disconnected(_)) => return Ok(false),
+            },
+            Overflow::Fail => match sub.tx.try_send(envelope.clone()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => return Err(full(sub)),
+                Err(TrySendError::Disconnected(_)) => return Ok(false),
+            },
+        }
+        bump(&sub.counters.enqueued);
+        Ok(true)
+    }
+}

@@ -1,0 +1,217 @@
+//! Delivery workers: one thread per subscriber (a plugin, or a host subscription), so a slow
+//! subscriber only ever delays itself.
+//!
+//! A worker waits on its subscriptions' queues at once (`crossbeam_channel::Select`) and, once
+//! one is ready, drains it in a batch before waiting again. It takes one envelope at a time off
+//! the queue, so a queue never holds more than its capacity and nothing hides in a side buffer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select, Sender};
+use switchboard_sdk::{codes, PluginError};
+
+use crate::bus::envelope::{Envelope, Outgoing};
+use crate::bus::subscription::{bump, Delivery, Sub, ACTIVE, CLOSED, SUSPENDED};
+use crate::bus::{BusInner, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
+
+/// How many envelopes a worker takes from one ready queue before looking at the others.
+const BATCH: usize = 256;
+
+static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The id of the delivery worker running on this thread (0: none).
+    static WORKER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The delivery worker running on this thread, if any.
+pub(crate) fn current_worker() -> u64 {
+    WORKER.with(std::cell::Cell::get)
+}
+
+pub(crate) enum Ctrl {
+    Add(Arc<Sub>),
+    /// Something changed (a subscription resumed or closed): look again.
+    Wake,
+}
+
+/// The bus's handle on one worker.
+#[derive(Debug)]
+pub(crate) struct WorkerHandle {
+    pub id: u64,
+    ctrl: Sender<Ctrl>,
+}
+
+impl WorkerHandle {
+    pub fn spawn(owner: &str, bus: Weak<BusInner>) -> std::io::Result<WorkerHandle> {
+        let id = NEXT_WORKER.fetch_add(1, Ordering::Relaxed);
+        let (ctrl, rx) = crossbeam_channel::unbounded();
+        thread::Builder::new()
+            .name(format!("sb-bus-{owner}"))
+            .spawn(move || {
+                WORKER.with(|w| w.set(id));
+                run(&rx, &bus);
+            })?;
+        Ok(WorkerHandle { id, ctrl })
+    }
+
+    pub fn add(&self, sub: Arc<Sub>) {
+        let _ = self.ctrl.send(Ctrl::Add(sub));
+    }
+
+    pub fn wake(&self) {
+        let _ = self.ctrl.send(Ctrl::Wake);
+    }
+}
+
+fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
+    let mut subs: Vec<Arc<Sub>> = Vec::new();
+    loop {
+        subs.retain(|s| s.state.load(Ordering::Acquire) != CLOSED);
+        let active: Vec<Arc<Sub>> = subs
+            .iter()
+            .filter(|s| s.state.load(Ordering::Acquire) == ACTIVE)
+            .cloned()
+            .collect();
+        let mut sel = Select::new();
+        let ctrl_index = sel.recv(ctrl);
+        for s in &active {
+            sel.recv(&s.rx);
+        }
+        let op = sel.select();
+        let index = op.index();
+        if index == ctrl_index {
+            match op.recv(ctrl) {
+                Ok(Ctrl::Add(sub)) => subs.push(sub),
+                Ok(Ctrl::Wake) => {}
+                // The bus is gone.
+                Err(_) => return,
+            }
+            continue;
+        }
+        let Some(sub) = active.get(index - 1) else {
+            continue;
+        };
+        let Ok(first) = op.recv(&sub.rx) else {
+            continue;
+        };
+        let Some(bus) = bus.upgrade() else { return };
+        deliver(&bus, sub, first);
+        for _ in 1..BATCH {
+            if sub.state.load(Ordering::Acquire) != ACTIVE {
+                break;
+            }
+            match sub.rx.try_recv() {
+                Ok(envelope) => deliver(&bus, sub, envelope),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Runs the handler once, inside the envelope's trace context; a panic becomes an error.
+pub(crate) fn run_handler(sub: &Sub, envelope: &Envelope) -> Result<(), PluginError> {
+    envelope.context().enter(|| {
+        match catch_unwind(AssertUnwindSafe(|| sub.handler.handle(envelope))) {
+            Ok(r) => r,
+            Err(payload) => {
+                let text = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
+                Err(PluginError::with_code(
+                    codes::PLUGIN_PANICKED,
+                    format!("the handler panicked: {text}"),
+                ))
+            }
+        }
+    })
+}
+
+/// Delivers one envelope to one subscription: TTL, attempts, dead letters, the breaker.
+pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
+    let (attempts, mut backoff, max_backoff) = match sub.opts.delivery {
+        Delivery::AtMostOnce => (1, Duration::ZERO, Duration::ZERO),
+        Delivery::AtLeastOnce {
+            max_attempts,
+            backoff,
+            max_backoff,
+        } => (max_attempts.max(1), backoff, max_backoff),
+    };
+    let mut last_error = None;
+    for attempt in 1..=attempts {
+        if envelope.has_ttl() && envelope.is_expired(Instant::now()) {
+            bump(&sub.counters.expired);
+            return;
+        }
+        match run_handler(sub, &envelope) {
+            Ok(()) => {
+                bump(&sub.counters.delivered);
+                sub.streak.store(0, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                bump(&sub.counters.failures);
+                last_error = Some(e);
+                if attempt < attempts {
+                    bump(&sub.counters.redelivered);
+                    if !backoff.is_zero() {
+                        thread::sleep(backoff);
+                    }
+                    backoff = (backoff * 2).min(max_backoff);
+                }
+            }
+        }
+    }
+    let error = last_error
+        .map(|e| format!("{}: {}", e.code(), e.message()))
+        .unwrap_or_default();
+    if matches!(sub.opts.delivery, Delivery::AtLeastOnce { .. }) {
+        bump(&sub.counters.dead_lettered);
+        let letter = Outgoing {
+            topic: DEAD_LETTER_TOPIC.into(),
+            payload: Arc::from(envelope.payload()),
+            headers: vec![
+                ("original-topic".into(), envelope.topic().into()),
+                ("original-id".into(), envelope.id().to_string().into()),
+                ("subscription".into(), sub.id.to_string().into()),
+                ("subscriber".into(), (*sub.owner).into()),
+                ("attempts".into(), attempts.to_string().into()),
+                ("error".into(), error.clone().into()),
+            ],
+            ttl: None,
+        };
+        envelope.context().enter(|| bus.publish_system(letter));
+    }
+    let streak = sub.streak.fetch_add(1, Ordering::Relaxed) + 1;
+    if sub.opts.breaker > 0
+        && streak >= sub.opts.breaker
+        && sub
+            .state
+            .compare_exchange(ACTIVE, SUSPENDED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        log::warn!(
+            target: "switchboard::bus",
+            "subscription {} (`{}`) of `{}` suspended after {streak} consecutive failures; last: {error}",
+            sub.id, sub.pattern, sub.owner
+        );
+        let notice = Outgoing {
+            topic: SUSPENDED_TOPIC.into(),
+            payload: Arc::from(error.as_bytes()),
+            headers: vec![
+                ("subscription".into(), sub.id.to_string().into()),
+                ("subscriber".into(), (*sub.owner).into()),
+                ("pattern".into(), sub.pattern.as_str().into()),
+                ("failures".into(), streak.to_string().into()),
+            ],
+            ttl: None,
+        };
+        envelope.context().enter(|| bus.publish_system(notice));
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests, compiled as one binary: real cdylibs from `examples/`, a real host.
 
 mod audit;
+mod bus;
 mod calls;
 mod caps;
 mod lifecycle;

@@ -443,6 +443,15 @@ pub enum LifecycleError {
         /// What the plugin reported.
         error: PluginError,
     },
+    /// The plugin's subscriptions or services could not join the bus: not granted, a bad
+    /// pattern, or a service name already taken. The error keeps the underlying code.
+    #[error("plugin `{plugin}` cannot join the bus: {error}")]
+    Bus {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        error: crate::bus::BusError,
+    },
 }
 
 impl LifecycleError {
@@ -451,6 +460,7 @@ impl LifecycleError {
         match self {
             LifecycleError::InvalidTransition { .. } => code(306),
             LifecycleError::HookFailed { .. } => code(308),
+            LifecycleError::Bus { error, .. } => error.code(),
         }
     }
 
@@ -464,6 +474,7 @@ impl LifecycleError {
                 .next_step_hint()
                 .map(str::to_owned)
                 .unwrap_or_else(|| "fix the plugin's hook, then load it again".into()),
+            LifecycleError::Bus { error, .. } => error.next_step(),
         }
     }
 }

@@ -10,6 +10,7 @@ use switchboard_sdk::caps::Capability;
 use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::bus::{Bus, BusLimits};
 use crate::caps::decide::{decide, Subject};
 use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
 use crate::caps::{
@@ -213,6 +214,7 @@ impl HostBuilder {
                 audit: store.audit(),
                 store,
                 table: Arc::new(GrantTable::new()),
+                bus: Bus::with_limits(BusLimits::default(), self.policy.service_throttle_value()),
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),
@@ -317,6 +319,7 @@ struct Inner {
     log: LogSink,
     dangerous: DangerousOptions,
     plugins: RwLock<BTreeMap<String, Instance>>,
+    bus: Bus,
     store: Store,
     audit: AuditLog,
     table: Arc<GrantTable>,
@@ -341,6 +344,28 @@ impl Host {
     /// A builder with defaults.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
+    }
+
+    /// The event bus and shared services: publish, subscribe and provide services with
+    /// closures; plugins' `#[subscribe]` handlers and services join it when they start.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use switchboard_host::bus::{Outgoing, ServiceBuilder, SubscribeOptions};
+    /// use switchboard_host::Host;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let host = Host::builder().data_dir(dir.path()).build().unwrap();
+    /// host.bus()
+    ///     .provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(42u64)))
+    ///     .unwrap();
+    /// let now = host.bus().client::<(), u64>("clock", "now").unwrap();
+    /// assert_eq!(now.call(&()).unwrap(), 42);
+    /// host.bus().publish(Outgoing::new("host.ready", Vec::new())).unwrap();
+    /// ```
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
     }
 
     /// The data directory.
@@ -501,6 +526,8 @@ impl Host {
             log: self.inner.log.clone(),
             gate: gate.clone(),
             env: self.inner.env.clone(),
+            bus: self.inner.bus.clone(),
+            publisher: name.as_str().into(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {
@@ -551,6 +578,7 @@ impl Host {
         let caps = InstanceCaps {
             gate,
             store: self.inner.store.clone(),
+            bus: self.inner.bus.clone(),
         };
         let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
         plugins.insert(key, instance.clone());
@@ -824,6 +852,7 @@ impl Host {
             let _ = handle.stop();
         }
         handle.instance.transition(State::Removed, None)?;
+        self.inner.bus.inner().remove_owner(handle.instance.name());
         self.inner
             .plugins
             .write()

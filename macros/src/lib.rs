@@ -1,5 +1,5 @@
 //! Procedural macros for Switchboard plugins. Use them through `switchboard-sdk`, which
-//! re-exports them: `#[plugin]`, `#[command]` and `#[derive(Message)]`.
+//! re-exports them: `#[plugin]`, `#[command]`, `#[subscribe]` and `#[derive(Message)]`.
 //!
 //! Each macro parses, validates, then expands (STYLE 7): all problems are reported at once, on
 //! the offending span, with what to write instead, and a best-effort expansion is still emitted
@@ -21,6 +21,10 @@ use proc_macro::TokenStream;
 /// the plugin's commands, in declaration order. Arguments:
 ///
 /// - `capabilities = ["kv", "fs.read:/data/**"]` — what the plugin requests from its host.
+/// - `services = ["text.tools"]` — shared services it provides; each offers the plugin's
+///   commands as its methods (needs `service.provide:NAME`).
+///
+/// Methods marked `#[subscribe("pattern")]` become event handlers.
 ///
 /// The macro generates the exported root module, the dispatch table, and the manifest embedded
 /// in the library's `switchboard_manifest` section.
@@ -38,6 +42,26 @@ pub fn command(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let err = syn::Error::new(
         proc_macro2::Span::call_site(),
         "`#[command]` only works on methods inside an `impl` block marked `#[plugin]`; \
+         add `#[plugin]` above that `impl` block",
+    );
+    let mut out = err.to_compile_error();
+    out.extend(item);
+    out.into()
+}
+
+/// Marks a method of a `#[plugin]` impl block as an event handler:
+/// `#[subscribe("plugin.notes.*")] fn on_note(&self, ctx: &Context, event: &Event<'_>)`.
+///
+/// The pattern uses `*` for one segment and `>` (last) for the rest. The host subscribes the
+/// plugin when it starts, if its grants cover the pattern (`events.subscribe:…`).
+///
+/// Used anywhere else, it is an error that says where it belongs.
+#[proc_macro_attribute]
+pub fn subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "`#[subscribe]` only works on methods inside an `impl` block marked `#[plugin]`; \
          add `#[plugin]` above that `impl` block",
     );
     let mut out = err.to_compile_error();

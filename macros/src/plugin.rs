@@ -16,6 +16,13 @@ use crate::errors::Errors;
 #[derive(Default)]
 struct Args {
     capabilities: Vec<String>,
+    services: Vec<String>,
+}
+
+/// One `#[subscribe("pattern")]` handler.
+struct Subscription {
+    pattern: String,
+    method: syn::Ident,
 }
 
 /// One validated command.
@@ -83,9 +90,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let commands = collect_commands(&mut imp, &mut errors);
+    let subscriptions = collect_subscriptions(&mut imp, &mut errors);
     let self_ty = (*imp.self_ty).clone();
     let generated = if imp.trait_.is_none() && imp.generics.params.is_empty() {
-        generate(&self_ty, &args, &commands)
+        generate(&self_ty, &args, &commands, &subscriptions)
     } else {
         TokenStream::new()
     };
@@ -141,15 +149,38 @@ fn parse_args(attr: TokenStream, errors: &mut Errors) -> Args {
                     ),
                 }
             }
+            Meta::NameValue(MetaNameValue { path, value, .. }) if path.is_ident("services") => {
+                match value {
+                    Expr::Array(ExprArray { elems, .. }) => {
+                        for elem in elems {
+                            match elem {
+                                Expr::Lit(ExprLit {
+                                    lit: Lit::Str(s), ..
+                                }) if valid_dotted(&s.value()) => args.services.push(s.value()),
+                                other => errors.spanned(
+                                    other,
+                                    "each service is a string of dot-separated segments of \
+                                     letters, digits, `-` and `_`, e.g. `\"text.tools\"`",
+                                ),
+                            }
+                        }
+                    }
+                    other => errors.spanned(
+                        other,
+                        "`services` takes a list of strings: `services = [\"text.tools\"]`",
+                    ),
+                }
+            }
             other => {
                 let name = other
                     .path()
                     .get_ident()
                     .map(ToString::to_string)
                     .unwrap_or_else(|| other.path().to_token_stream().to_string());
-                let hint = match crate::suggest::closest(&name, &["capabilities"]) {
+                let hint = match crate::suggest::closest(&name, &["capabilities", "services"]) {
                     Some(c) => format!("did you mean `{c}`?"),
-                    None => "the only argument is `capabilities = [\"…\"]`".to_owned(),
+                    None => "the arguments are `capabilities = [\"…\"]` and `services = [\"…\"]`"
+                        .to_owned(),
                 };
                 errors.spanned(
                     other,
@@ -187,6 +218,81 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Command> {
         }
     }
     commands.into_iter().map(|(c, _)| c).collect()
+}
+
+/// Whether `s` is dot-separated segments of ASCII letters, digits, `-` and `_`.
+fn valid_dotted(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether `s` is a subscription pattern: segments, `*` for one, `>` (last) for the rest.
+fn valid_pattern(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    !s.is_empty()
+        && parts.iter().enumerate().all(|(i, seg)| {
+            *seg == "*"
+                || (*seg == ">" && i + 1 == parts.len())
+                || (!seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        })
+}
+
+/// Finds `#[subscribe("pattern")]` methods, strips the attribute, and checks each signature:
+/// `fn name(&self, ctx: &Context, event: &Event<'_>)` returning `()` or a `Result`.
+fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscription> {
+    let mut subs = Vec::new();
+    for item in &mut imp.items {
+        let ImplItem::Fn(func) = item else { continue };
+        let Some(pos) = func.attrs.iter().position(|a| {
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "subscribe")
+        }) else {
+            continue;
+        };
+        let attr = func.attrs.remove(pos);
+        let pattern = match attr.parse_args::<LitStr>() {
+            Ok(lit) if valid_pattern(&lit.value()) => lit.value(),
+            Ok(lit) => {
+                errors.spanned(
+                    &lit,
+                    "a subscription pattern is dot-separated segments; `*` stands for one \
+                     segment and `>`, last, for the rest: `\"plugin.*.saved\"`, `\"host.>\"`",
+                );
+                continue;
+            }
+            Err(_) => {
+                errors.spanned(
+                    &attr,
+                    "write the pattern as a string: `#[subscribe(\"plugin.notes.*\")]`",
+                );
+                continue;
+            }
+        };
+        let receiver_ok = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none());
+        if !receiver_ok || func.sig.inputs.len() != 3 {
+            errors.spanned(
+                &func.sig,
+                "a `#[subscribe]` handler takes `(&self, ctx: &Context, event: &Event<'_>)` and \
+                 returns `()` or `Result<(), PluginError>`",
+            );
+            continue;
+        }
+        subs.push(Subscription {
+            pattern,
+            method: func.sig.ident.clone(),
+        });
+    }
+    subs
 }
 
 fn is_command_attr(attr: &Attribute) -> bool {
@@ -440,7 +546,12 @@ fn contract_id(ty: &Type) -> TokenStream {
     quote_spanned! {ty.span()=> <#ty as ::switchboard_sdk::Message>::CONTRACT.id }
 }
 
-fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
+fn generate(
+    self_ty: &Type,
+    args: &Args,
+    commands: &[Command],
+    subscriptions: &[Subscription],
+) -> TokenStream {
     let sdk = quote!(::switchboard_sdk);
     let private = quote!(#sdk::__private);
 
@@ -552,7 +663,48 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
         let lit = LitStr::new(cap, Span::call_site());
         parts.push(quote!(#private::Part::Str(#lit)));
     }
+    parts.push(quote!(#private::Part::Raw("],\"subscriptions\":[")));
+    for (i, sub) in subscriptions.iter().enumerate() {
+        if i > 0 {
+            parts.push(quote!(#private::Part::Raw(",")));
+        }
+        let lit = LitStr::new(&sub.pattern, Span::call_site());
+        parts.push(quote!(#private::Part::Str(#lit)));
+    }
+    parts.push(quote!(#private::Part::Raw("],\"services\":[")));
+    for (i, svc) in args.services.iter().enumerate() {
+        if i > 0 {
+            parts.push(quote!(#private::Part::Raw(",")));
+        }
+        let lit = LitStr::new(svc, Span::call_site());
+        parts.push(quote!(#private::Part::Str(#lit)));
+    }
     parts.push(quote!(#private::Part::Raw("]}")));
+
+    let on_event = (!subscriptions.is_empty()).then(|| {
+        let arms = subscriptions.iter().enumerate().map(|(i, sub)| {
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            let method = &sub.method;
+            quote!(#index => #sdk::HandlerResult::into_result(self.#method(ctx, &event)),)
+        });
+        quote! {
+            fn on_event(
+                &self,
+                ctx: &#sdk::Context,
+                topic: &str,
+                envelope: &[u8],
+            ) -> ::core::result::Result<(), #sdk::PluginError> {
+                let event = #sdk::Event::from_frame(topic, #sdk::Frame::decode(envelope)?);
+                match event.handler() {
+                    #(#arms)*
+                    other => ::core::result::Result::Err(#sdk::PluginError::with_code(
+                        #sdk::codes::UNKNOWN_TOPIC,
+                        ::std::format!("no subscription handler with index {other} (topic `{topic}`)"),
+                    )),
+                }
+            }
+        }
+    });
 
     let unused_ctx = commands.iter().all(|c| !c.takes_ctx);
     let ctx_name = if unused_ctx {
@@ -614,6 +766,8 @@ fn generate(self_ty: &Type, args: &Args, commands: &[Command]) -> TokenStream {
                         )),
                     }
                 }
+
+                #on_event
             }
 
             #sdk::__export_plugin_root!(#self_ty);

@@ -63,6 +63,13 @@ pub(crate) trait ContextBackend: Send + Sync {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError>;
     fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError>;
     fn env_var(&self, name: &str) -> Result<Option<String>, PluginError>;
+    fn publish(
+        &self,
+        topic: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError>;
+    fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError>;
 }
 
 /// The plugin's handle on its host: logging, and the host services — files, environment
@@ -188,6 +195,79 @@ impl Context {
     /// ```
     pub fn env(&self, name: &str) -> Result<Option<String>, PluginError> {
         self.backend.env_var(name)
+    }
+
+    /// Publishes `message` on `topic`, with a `contract` header naming its type. Returns how
+    /// many subscriptions took it.
+    ///
+    /// A plugin may always publish in its own namespace, `plugin.<its name>.*`; anywhere else
+    /// needs an `events.publish` grant covering the topic, and `system.*` belongs to the bus.
+    /// Published from a handler or a command called by one, the event joins the same trace.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("notes");
+    /// let ctx = host.context();
+    /// ctx.publish("plugin.notes.saved", &"today.md".to_string()).unwrap();
+    /// assert_eq!(host.published()[0].0, "plugin.notes.saved");
+    /// let denied = ctx.publish("plugin.other.saved", &"x".to_string()).unwrap_err();
+    /// assert_eq!(denied.code().to_string(), "SB0410");
+    /// # }
+    /// ```
+    pub fn publish<M: crate::Message>(&self, topic: &str, message: &M) -> Result<u32, PluginError> {
+        let payload = crate::message::encode(message);
+        self.backend
+            .publish(topic, &[("contract", M::CONTRACT.id)], &payload)
+    }
+
+    /// Publishes `message` as `plugin.<this plugin>.<event>`.
+    pub fn emit<M: crate::Message>(&self, event: &str, message: &M) -> Result<u32, PluginError> {
+        let topic = format!("plugin.{}.{event}", self.plugin_name());
+        self.publish(&topic, message)
+    }
+
+    /// Publishes raw bytes on `topic`, with the given headers and no contract.
+    pub fn publish_raw(
+        &self,
+        topic: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError> {
+        self.backend.publish(topic, headers, payload)
+    }
+
+    /// Calls `method` of the shared service `service`. Needs `service.call` covering the
+    /// service; the request and response types must be the ones the provider declares (the
+    /// host compares contract ids and names both on a mismatch). The provider sees only the
+    /// request: nothing of this plugin's state or grants.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use switchboard_sdk::prelude::*;
+    ///
+    /// fn shout(ctx: &Context, text: &str) -> Result<String, PluginError> {
+    ///     ctx.call_service::<String, String>("text.tools", "upper", &text.to_owned())
+    /// }
+    /// ```
+    pub fn call_service<Req: crate::Message, Resp: crate::Message>(
+        &self,
+        service: &str,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, PluginError> {
+        let request = crate::message::encode(request);
+        let reply = self.backend.call_service(&crate::abi::ServiceCall {
+            service,
+            method,
+            request_contract: Req::CONTRACT.id,
+            response_contract: Resp::CONTRACT.id,
+            request: &request,
+        })?;
+        crate::message::decode::<Resp>(&reply)
     }
 }
 

@@ -46,6 +46,12 @@ pub struct EmbeddedManifest {
     pub commands: Vec<CommandDecl>,
     /// The capabilities it requests, as written in `#[plugin(capabilities = [...])]`.
     pub capabilities: Vec<String>,
+    /// Its `#[subscribe]` patterns, in handler order (SDK ABI 1.1; empty before).
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// The shared services it provides, from `#[plugin(services = [...])]` (SDK ABI 1.1).
+    #[serde(default)]
+    pub services: Vec<String>,
 }
 
 /// One command of a plugin.

@@ -70,6 +70,7 @@ pub mod caps;
 mod context;
 mod embedded;
 mod error;
+mod event;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod message;
@@ -89,12 +90,15 @@ pub use embedded::{
     CommandDecl, EmbeddedManifest, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO, SECTION_PE,
 };
 pub use error::{codes, ErrorCode, PluginError};
+pub use event::Event;
+#[doc(hidden)]
+pub use event::{Frame, HandlerResult};
 pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
 pub use plugin::{Health, Plugin, PluginEntry};
-pub use switchboard_macros::{command, plugin, Message};
+pub use switchboard_macros::{command, plugin, subscribe, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::caps::Access;
-    pub use crate::{plugin, Context, Health, Level, Message, Output, Plugin, PluginError};
+    pub use crate::{plugin, Context, Event, Health, Level, Message, Output, Plugin, PluginError};
 }

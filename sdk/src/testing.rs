@@ -70,6 +70,7 @@ struct MockInner {
     grants: Mutex<Vec<Capability>>,
     files: Mutex<BTreeMap<PathBuf, Vec<u8>>>,
     env: Mutex<BTreeMap<String, String>>,
+    published: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,6 +166,28 @@ impl ContextBackend for MockInner {
         self.allow(&Access::Env(name))?;
         Ok(lock(&self.env).get(name).cloned())
     }
+
+    fn publish(
+        &self,
+        topic: &str,
+        _headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError> {
+        let own = format!("plugin.{}.", self.name);
+        if !topic.starts_with(&own) {
+            self.allow(&Access::Publish(topic))?;
+        }
+        lock(&self.published).push((topic.to_owned(), payload.to_vec()));
+        Ok(0)
+    }
+
+    fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
+        self.allow(&Access::CallService(call.service))?;
+        Err(PluginError::with_code(
+            codes::SERVICE_UNAVAILABLE,
+            format!("the mock host provides no service `{}`", call.service),
+        ))
+    }
 }
 
 impl MockHost {
@@ -220,6 +243,11 @@ impl MockHost {
     /// A context backed by this mock.
     pub fn context(&self) -> Context {
         Context::from_backend(self.inner.clone())
+    }
+
+    /// The events plugins published so far: topic and payload.
+    pub fn published(&self) -> Vec<(String, Vec<u8>)> {
+        lock(&self.inner.published).clone()
     }
 
     /// The log lines plugins sent so far.

@@ -161,6 +161,14 @@ pub enum BusError {
     /// The bus has shut down.
     #[error("the bus has shut down")]
     Closed,
+    /// A plugin tried to publish in a namespace reserved for the bus.
+    #[error("`{publisher}` may not publish `{topic}`: `system.*` belongs to the bus")]
+    ReservedTopic {
+        /// The topic.
+        topic: String,
+        /// Who tried.
+        publisher: String,
+    },
     /// A capability check refused the operation.
     #[error(transparent)]
     Denied(#[from] CapsError),
@@ -196,6 +204,7 @@ impl BusError {
             BusError::ServiceExists { .. } => code(814),
             BusError::Decode { .. } => code(815),
             BusError::Closed => code(816),
+            BusError::ReservedTopic { .. } => code(817),
             BusError::Denied(e) => e.code(),
         }
     }
@@ -252,6 +261,9 @@ impl BusError {
                 "build both sides against the same version of the message type".into()
             }
             BusError::Closed => "build a new host".into(),
+            BusError::ReservedTopic { publisher, .. } => {
+                format!("publish in `plugin.{publisher}.*`, or ask for an `events.publish` grant")
+            }
             BusError::Denied(e) => e.next_step(),
         }
     }

@@ -38,7 +38,7 @@ mod error;
 mod service;
 mod subscription;
 mod throttle;
-mod topic;
+pub(crate) mod topic;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +60,7 @@ pub use self::subscription::{
 pub use self::throttle::Throttle;
 pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 
+pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
 pub(crate) use self::subscription::Handler;
 use self::subscription::{bump, Counters, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;

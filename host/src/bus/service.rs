@@ -307,21 +307,7 @@ impl Registry {
         method: &str,
     ) -> Result<ServiceClient<Req, Resp>, BusError> {
         let raw = self.bind_raw(bus, caller, gate, service, method)?;
-        let m = raw.method();
-        for (side, declared, used) in [
-            ("request", &m.request, Req::CONTRACT.id),
-            ("response", &m.response, Resp::CONTRACT.id),
-        ] {
-            if declared != used {
-                return Err(BusError::ContractMismatch {
-                    service: service.to_owned(),
-                    method: method.to_owned(),
-                    side,
-                    declared: declared.clone(),
-                    used: used.to_owned(),
-                });
-            }
-        }
+        raw.check_contracts(Req::CONTRACT.id, Resp::CONTRACT.id)?;
         Ok(ServiceClient {
             raw,
             _types: PhantomData,
@@ -393,6 +379,26 @@ impl fmt::Debug for RawServiceClient {
 impl RawServiceClient {
     fn method(&self) -> &MethodDef {
         &self.def.methods[self.index]
+    }
+
+    /// Compares the caller's contract ids with the provider's; a mismatch names both.
+    pub(crate) fn check_contracts(&self, request: &str, response: &str) -> Result<(), BusError> {
+        let m = self.method();
+        for (side, declared, used) in [
+            ("request", &m.request, request),
+            ("response", &m.response, response),
+        ] {
+            if declared != used {
+                return Err(BusError::ContractMismatch {
+                    service: self.def.name.clone(),
+                    method: m.name.clone(),
+                    side,
+                    declared: declared.clone(),
+                    used: used.to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The checks every call makes: still provided, still granted, within its rate.

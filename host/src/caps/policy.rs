@@ -53,6 +53,7 @@ pub struct Policy {
     denied_plugins: BTreeSet<String>,
     allowed_signers: BTreeSet<String>,
     allowed_registries: BTreeSet<String>,
+    service_throttle: Option<crate::bus::Throttle>,
 }
 
 /// What policy says about one request.
@@ -97,6 +98,15 @@ struct PolicyFile {
     allowed_signers: Vec<String>,
     #[serde(default)]
     allowed_registries: Vec<String>,
+    #[serde(default)]
+    services: Option<ServicesSection>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServicesSection {
+    rate: f64,
+    burst: u32,
 }
 
 pub(crate) fn plugin_key(name: &str) -> String {
@@ -128,6 +138,10 @@ impl Policy {
     /// deny_plugins = ["known-bad"]
     /// allowed_signers = ["72C4E2A32E20195D"]  # empty: any signer
     /// allowed_registries = ["https://plugins.example.com"]
+    ///
+    /// [services]                              # per-caller throttle on every shared service
+    /// rate = 100.0                            # calls per second
+    /// burst = 20
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
@@ -180,7 +194,24 @@ impl Policy {
         for r in &file.allowed_registries {
             p.allow_registry(r);
         }
+        if let Some(s) = &file.services {
+            if !(s.rate.is_finite() && s.rate > 0.0) || s.burst == 0 {
+                return Err("services: `rate` must be a positive number and `burst` at least 1".into());
+            }
+            p.service_throttle(crate::bus::Throttle::new(s.rate, s.burst));
+        }
         Ok(p)
+    }
+
+    /// Throttles every caller of every shared service: a token bucket per (caller, service).
+    pub fn service_throttle(&mut self, throttle: crate::bus::Throttle) -> &mut Self {
+        self.service_throttle = Some(throttle);
+        self
+    }
+
+    /// The throttle on service calls, if any.
+    pub fn service_throttle_value(&self) -> Option<crate::bus::Throttle> {
+        self.service_throttle
     }
 
     /// Refuses plugins below `level`.

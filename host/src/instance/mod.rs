@@ -4,6 +4,7 @@
 //! state, drives the backend, and turns a panic into a failed instance. The state lives in an
 //! atomic so the call path takes no lock; no host lock is held while plugin code runs.
 
+mod bus;
 mod handle;
 
 use std::fmt;
@@ -61,6 +62,12 @@ impl Backend {
             Backend::InProcess(p) => p.health(),
         }
     }
+
+    fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.on_event(topic, frame),
+        }
+    }
 }
 
 struct Shared {
@@ -80,6 +87,8 @@ struct Shared {
 pub(crate) struct InstanceCaps {
     pub gate: Gate,
     pub store: Store,
+    /// The bus its handlers and services join when it starts.
+    pub bus: crate::bus::Bus,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -248,14 +257,43 @@ impl Instance {
             .and_then(|t| t.reason.clone())
     }
 
+    /// Starts the instance: checks its subscriptions and services against its grants first
+    /// (refusing without running anything), runs `start`, then joins the bus.
     pub(crate) fn start(&self) -> Result<(), LifecycleError> {
+        let patterns = self.check_bus()?;
         self.transition(State::Starting, None)?;
-        self.run_hook("start", State::Active, |b| b.start())
+        self.run_hook("start", State::Active, |b| b.start())?;
+        if let Err(error) = self.join_bus(patterns) {
+            self.leave_bus();
+            self.fail(format!("cannot join the bus: {error}"));
+            return Err(LifecycleError::Bus {
+                plugin: self.name().to_owned(),
+                error,
+            });
+        }
+        Ok(())
     }
 
+    /// Stops the instance: leaves the bus (no more events or service calls), then runs `stop`.
     pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
         self.transition(State::Stopping, None)?;
+        self.leave_bus();
         self.run_hook("stop", State::Stopped, |b| b.stop())
+    }
+
+    /// Delivers one event frame to the plugin's handlers: the path from the bus into plugin
+    /// code. A panic fails the instance, as in a command.
+    pub(crate) fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {
+        let state = self.state();
+        if state != State::Active {
+            let e = self.not_callable(state);
+            return Err(PluginError::with_code(e.code(), e.to_string()));
+        }
+        self.shared.backend.on_event(topic, frame).inspect_err(|error| {
+            if error.code() == codes::PLUGIN_PANICKED {
+                self.fail(format!("an event handler for `{topic}` panicked: {}", error.message()));
+            }
+        })
     }
 
     fn run_hook(

@@ -8,6 +8,7 @@
 //! before KV or secrets ([`Access::Kv`], [`Access::Secrets`]). A denial is audited and comes
 //! back as a coded error naming the capability, the plugin and a next step.
 
+mod bus;
 mod fs;
 
 use std::collections::BTreeMap;
@@ -113,6 +114,10 @@ pub(crate) struct PluginServices {
     pub gate: Gate,
     /// The environment variables the host passes on (never the process environment).
     pub env: Arc<BTreeMap<String, String>>,
+    /// The bus its events and service calls go through.
+    pub bus: crate::bus::Bus,
+    /// Its name as a publisher.
+    pub publisher: Arc<str>,
 }
 
 impl fmt::Debug for PluginServices {
@@ -159,5 +164,21 @@ impl HostServices for PluginServices {
     fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
         self.authorize(&Access::Env(name))?;
         Ok(self.env.get(name).cloned())
+    }
+
+    fn publish(
+        &self,
+        topic: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError> {
+        bus::publish(self, topic, headers, payload)
+    }
+
+    fn call_service(
+        &self,
+        call: &switchboard_sdk::abi::ServiceCall<'_>,
+    ) -> Result<Vec<u8>, PluginError> {
+        bus::call_service(self, call)
     }
 }

@@ -204,6 +204,40 @@ impl ContextBackend for HostLink {
         from_rresult(self.host.env_var(RStr::from_str(name)))
             .map(|v| v.into_option().map(RString::into_string))
     }
+
+    fn publish(
+        &self,
+        topic: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError> {
+        let headers = if headers.is_empty() {
+            Vec::new()
+        } else {
+            postcard::to_allocvec(headers).map_err(|e| {
+                PluginError::with_code(
+                    codes::ENCODE_FAILED,
+                    format!("the event headers do not encode: {e}"),
+                )
+            })?
+        };
+        from_rresult(self.host.publish(
+            RStr::from_str(topic),
+            RSlice::from_slice(&headers),
+            RSlice::from_slice(payload),
+        ))
+    }
+
+    fn call_service(&self, call: &super::import::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
+        from_rresult(self.host.call_service(
+            RStr::from_str(call.service),
+            RStr::from_str(call.method),
+            RStr::from_str(call.request_contract),
+            RStr::from_str(call.response_contract),
+            RSlice::from_slice(call.request),
+        ))
+        .map(RVec::into_vec)
+    }
 }
 
 fn from_rresult<T>(r: RResult<T, AbiError>) -> Result<T, PluginError> {

@@ -47,6 +47,37 @@ pub trait HostServices: Send + Sync + 'static {
     fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
         Err(unavailable(&format!("env:{name}")))
     }
+
+    /// Publishes an event; returns how many subscriptions took it.
+    fn publish(
+        &self,
+        topic: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<u32, PluginError> {
+        let _ = (headers, payload);
+        Err(unavailable(&format!("events.publish:{topic}")))
+    }
+
+    /// Calls a shared service.
+    fn call_service(&self, call: &ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
+        Err(unavailable(&format!("service.call:{}", call.service)))
+    }
+}
+
+/// A plugin's call of a shared service, as the host receives it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceCall<'a> {
+    /// The service.
+    pub service: &'a str,
+    /// The method.
+    pub method: &'a str,
+    /// The contract id of the caller's request type.
+    pub request_contract: &'a str,
+    /// The contract id of the caller's response type.
+    pub response_contract: &'a str,
+    /// The encoded request.
+    pub request: &'a [u8],
 }
 
 fn unavailable(what: &str) -> PluginError {
@@ -317,6 +348,49 @@ impl HostContext for ServicesAdapter {
             self.0
                 .env_var(name.as_str())
                 .map(|v| ROption::from(v.map(RString::from)))
+        })
+    }
+
+    fn publish(
+        &self,
+        topic: RStr<'_>,
+        headers: RSlice<'_, u8>,
+        payload: RSlice<'_, u8>,
+    ) -> RResult<u32, AbiError> {
+        guarded(|| {
+            let headers: Vec<(&str, &str)> = if headers.is_empty() {
+                Vec::new()
+            } else {
+                postcard::from_bytes(headers.as_slice()).map_err(|e| {
+                    PluginError::with_code(
+                        codes::BAD_REQUEST,
+                        format!("the event headers do not decode: {e}"),
+                    )
+                })?
+            };
+            self.0
+                .publish(topic.as_str(), &headers, payload.as_slice())
+        })
+    }
+
+    fn call_service(
+        &self,
+        service: RStr<'_>,
+        method: RStr<'_>,
+        request_contract: RStr<'_>,
+        response_contract: RStr<'_>,
+        request: RSlice<'_, u8>,
+    ) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            self.0
+                .call_service(&ServiceCall {
+                    service: service.as_str(),
+                    method: method.as_str(),
+                    request_contract: request_contract.as_str(),
+                    response_contract: response_contract.as_str(),
+                    request: request.as_slice(),
+                })
+                .map(RVec::from)
         })
     }
 }

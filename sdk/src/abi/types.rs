@@ -62,6 +62,25 @@ pub trait HostContext: Send + Sync {
     fn write_file(&self, path: RStr<'_>, data: RSlice<'_, u8>) -> RResult<(), AbiError>;
     #[sabi(last_prefix_field)]
     fn env_var(&self, name: RStr<'_>) -> RResult<ROption<RString>, AbiError>;
+
+    // The event bus and shared services (SDK ABI 1.1).
+    /// Publishes `payload` on `topic` with `headers` (postcard `Vec<(&str, &str)>`); returns
+    /// how many subscriptions took it.
+    fn publish(
+        &self,
+        topic: RStr<'_>,
+        headers: RSlice<'_, u8>,
+        payload: RSlice<'_, u8>,
+    ) -> RResult<u32, AbiError>;
+    /// Calls `service.method`, the caller's contracts checked against the provider's.
+    fn call_service(
+        &self,
+        service: RStr<'_>,
+        method: RStr<'_>,
+        request_contract: RStr<'_>,
+        response_contract: RStr<'_>,
+        request: RSlice<'_, u8>,
+    ) -> RResult<RVec<u8>, AbiError>;
 }
 
 pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;

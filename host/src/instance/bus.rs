@@ -1,0 +1,150 @@
+//! An instance's place on the bus: its `#[subscribe]` handlers and the services it provides,
+//! joined when it starts and left when it stops.
+//!
+//! The bus holds instances weakly (a delivery to a removed plugin is a counted failure, never a
+//! dangling call), and every delivery goes through the instance's door like a command does.
+
+use std::sync::{Arc, Weak};
+
+use switchboard_sdk::abi::ResponseBuffer;
+use switchboard_sdk::caps::Access;
+use switchboard_sdk::{codes, Frame, PluginError};
+
+use super::{Instance, Shared};
+use crate::bus::{
+    BusError, Envelope, Handler, MethodDef, Pattern, ServiceDef, ServiceImpl, SubscribeOptions,
+};
+use crate::error::LifecycleError;
+
+/// Delivers envelopes to one `#[subscribe]` handler of a plugin.
+struct PluginHandler {
+    instance: Weak<Shared>,
+    index: u32,
+}
+
+fn gone() -> PluginError {
+    PluginError::with_code(codes::SERVICE_UNAVAILABLE, "the plugin has been removed")
+}
+
+impl Handler for PluginHandler {
+    fn handle(&self, envelope: &Envelope) -> Result<(), PluginError> {
+        let shared = self.instance.upgrade().ok_or_else(gone)?;
+        let headers: Vec<(&str, &str)> = envelope
+            .headers()
+            .iter()
+            .map(|(k, v)| (&**k, &**v))
+            .collect();
+        let frame = Frame {
+            handler: self.index,
+            id: envelope.id().0,
+            trace_id: envelope.trace_id().0,
+            causation_id: envelope.causation_id().map(|c| c.0),
+            hops: envelope.hops(),
+            publisher: envelope.publisher(),
+            headers,
+            payload: envelope.payload(),
+        }
+        .encode();
+        Instance { shared }.on_event(envelope.topic(), &frame)
+    }
+}
+
+/// One of a plugin's commands offered as a service method.
+struct PluginMethod {
+    instance: Weak<Shared>,
+    index: u32,
+    name: String,
+}
+
+impl ServiceImpl for PluginMethod {
+    fn call(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), PluginError> {
+        let shared = self.instance.upgrade().ok_or_else(gone)?;
+        let mut buf = ResponseBuffer::new();
+        Instance { shared }
+            .dispatch(self.index, &self.name, request, &mut buf)
+            .map_err(|e| match e {
+                crate::error::CallError::Plugin { error, .. } => error,
+                other => PluginError::with_code(other.code(), other.to_string())
+                    .next_step(other.next_step()),
+            })?;
+        out.clear();
+        out.extend_from_slice(buf.as_slice());
+        Ok(())
+    }
+}
+
+impl Instance {
+    /// Checks, before anything runs, that the instance may subscribe and provide all it
+    /// declares, and that its patterns parse and its service names are free.
+    pub(super) fn check_bus(&self) -> Result<Vec<Pattern>, LifecycleError> {
+        let manifest = self.manifest();
+        let gate = &self.caps().gate;
+        let refuse = |error: BusError| LifecycleError::Bus {
+            plugin: self.name().to_owned(),
+            error,
+        };
+        let mut patterns = Vec::new();
+        for text in &manifest.subscriptions {
+            let pattern = Pattern::parse(text).map_err(refuse)?;
+            gate.authorize(&Access::Subscribe(&pattern.to_capability_pattern()))
+                .map_err(|e| refuse(e.into()))?;
+            patterns.push(pattern);
+        }
+        let bus = &self.caps().bus;
+        for name in &manifest.services {
+            gate.authorize(&Access::ProvideService(name))
+                .map_err(|e| refuse(e.into()))?;
+            if let Some(existing) = bus.services().into_iter().find(|s| &s.name == name) {
+                return Err(refuse(BusError::ServiceExists {
+                    name: name.clone(),
+                    owner: existing.provider,
+                }));
+            }
+        }
+        Ok(patterns)
+    }
+
+    /// Subscribes the handlers and registers the services (after `start` succeeded).
+    pub(super) fn join_bus(&self, patterns: Vec<Pattern>) -> Result<(), BusError> {
+        let bus = self.caps().bus.inner().clone();
+        let owner: Arc<str> = self.name().into();
+        for (index, pattern) in patterns.into_iter().enumerate() {
+            let handler = PluginHandler {
+                instance: Arc::downgrade(&self.shared),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            bus.subscribe_as(
+                owner.clone(),
+                pattern,
+                SubscribeOptions::new(),
+                Arc::new(handler),
+            )?;
+        }
+        let manifest = self.manifest();
+        for name in &manifest.services {
+            let methods = manifest
+                .commands
+                .iter()
+                .enumerate()
+                .map(|(i, c)| MethodDef {
+                    name: c.name.clone(),
+                    request: c.request.clone(),
+                    response: c.response.clone(),
+                    imp: Arc::new(PluginMethod {
+                        instance: Arc::downgrade(&self.shared),
+                        index: u32::try_from(i).unwrap_or(u32::MAX),
+                        name: c.name.clone(),
+                    }),
+                })
+                .collect();
+            bus.services
+                .register(ServiceDef::new(name.clone(), owner.clone(), methods))?;
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes the handlers and withdraws the services.
+    pub(super) fn leave_bus(&self) {
+        self.caps().bus.inner().remove_owner(self.name());
+    }
+}

@@ -186,11 +186,15 @@ fn inline(c: &mut Criterion) {
     let count = Arc::new(AtomicU64::new(0));
     for _ in 0..8 {
         let c2 = count.clone();
-        bus.subscribe("host.tick", SubscribeOptions::new().mode(Mode::Inline), move |e| {
-            black_box(e.payload());
-            c2.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
+        bus.subscribe(
+            "host.tick",
+            SubscribeOptions::new().mode(Mode::Inline),
+            move |e| {
+                black_box(e.payload());
+                c2.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+        )
         .unwrap();
     }
     let mut handlers: Vec<Box<dyn Fn(&[u8]) + Send + Sync>> = Vec::new();

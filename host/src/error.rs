@@ -450,7 +450,7 @@ pub enum LifecycleError {
         /// The plugin.
         plugin: String,
         /// Why.
-        error: crate::bus::BusError,
+        error: Box<crate::bus::BusError>,
     },
 }
 

@@ -34,7 +34,11 @@ fn ev(topic: &str, payload: &[u8]) -> Outgoing {
 }
 
 /// A subscriber that forwards every envelope to a channel.
-fn collect(bus: &Bus, pattern: &str, opts: SubscribeOptions) -> (SubscriptionId, Receiver<Envelope>) {
+fn collect(
+    bus: &Bus,
+    pattern: &str,
+    opts: SubscribeOptions,
+) -> (SubscriptionId, Receiver<Envelope>) {
     let (tx, rx) = unbounded();
     let id = bus
         .subscribe(pattern, opts, move |e| {
@@ -80,7 +84,10 @@ impl Gate {
         self.cv.notify_all();
     }
     fn await_entered(&self) {
-        self.entered.1.recv_timeout(Duration::from_secs(60)).unwrap();
+        self.entered
+            .1
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap();
     }
 }
 
@@ -91,14 +98,23 @@ fn exact_and_wildcard_patterns_route() {
     let (_, star) = collect(&bus, "host.*.saved", inline());
     let (_, rest) = collect(&bus, "host.>", inline());
     let (_, other) = collect(&bus, "plugin.notes.*", inline());
-    for t in ["host.file.saved", "host.note.saved", "host.file.saved.twice", "host"] {
+    for t in [
+        "host.file.saved",
+        "host.note.saved",
+        "host.file.saved.twice",
+        "host",
+    ] {
         let _ = bus.publish(ev(t, b""));
     }
     assert_eq!(topics(&exact), ["host.file.saved"]);
     assert_eq!(topics(&star), ["host.file.saved", "host.note.saved"]);
     assert_eq!(
         topics(&rest),
-        ["host.file.saved", "host.note.saved", "host.file.saved.twice"]
+        [
+            "host.file.saved",
+            "host.note.saved",
+            "host.file.saved.twice"
+        ]
     );
     assert!(topics(&other).is_empty());
 }
@@ -127,14 +143,35 @@ fn malformed_topics_and_patterns_are_coded_errors() {
 #[test]
 fn header_filters_select_envelopes_and_count_the_rest() {
     let bus = Bus::new();
-    let (md, md_rx) = collect(&bus, "host.file.*", inline().header_equals("kind", "markdown"));
-    let (_, tagged) = collect(&bus, "host.file.*", inline().filter(HeaderFilter::Exists("tag".into())));
-    let (_, untagged) =
-        collect(&bus, "host.file.*", inline().filter(HeaderFilter::Absent("tag".into())));
-    bus.publish(ev("host.file.saved", b"1").header("kind", "markdown")).unwrap();
-    bus.publish(ev("host.file.saved", b"2").header("kind", "text").header("tag", "x")).unwrap();
+    let (md, md_rx) = collect(
+        &bus,
+        "host.file.*",
+        inline().header_equals("kind", "markdown"),
+    );
+    let (_, tagged) = collect(
+        &bus,
+        "host.file.*",
+        inline().filter(HeaderFilter::Exists("tag".into())),
+    );
+    let (_, untagged) = collect(
+        &bus,
+        "host.file.*",
+        inline().filter(HeaderFilter::Absent("tag".into())),
+    );
+    bus.publish(ev("host.file.saved", b"1").header("kind", "markdown"))
+        .unwrap();
+    bus.publish(
+        ev("host.file.saved", b"2")
+            .header("kind", "text")
+            .header("tag", "x"),
+    )
+    .unwrap();
     bus.publish(ev("host.file.saved", b"3")).unwrap();
-    let payloads = |rx: &Receiver<Envelope>| rx.try_iter().map(|e| e.payload().to_vec()).collect::<Vec<_>>();
+    let payloads = |rx: &Receiver<Envelope>| {
+        rx.try_iter()
+            .map(|e| e.payload().to_vec())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(payloads(&md_rx), [b"1".to_vec()]);
     assert_eq!(payloads(&tagged), [b"2".to_vec()]);
     assert_eq!(payloads(&untagged), [b"1".to_vec(), b"3".to_vec()]);
@@ -168,7 +205,8 @@ fn block_policy_loses_nothing_of_a_million_events_and_stays_bounded() {
         .unwrap();
     let mut max_queued = 0;
     for i in 0..MILLION {
-        bus.publish(Outgoing::new("host.tick", i.to_le_bytes().to_vec())).unwrap();
+        bus.publish(Outgoing::new("host.tick", i.to_le_bytes().to_vec()))
+            .unwrap();
         if i % 4096 == 0 {
             max_queued = max_queued.max(bus.stats(id).unwrap().queued);
         }
@@ -181,8 +219,11 @@ fn block_policy_loses_nothing_of_a_million_events_and_stays_bounded() {
     assert!(max_queued <= capacity as u64, "queue held {max_queued}");
 }
 
+/// A flooded bus: the subscription, its gate, what it received, and how many publishes failed.
+type Flooded = (Bus, SubscriptionId, Arc<Gate>, Arc<Mutex<Vec<u64>>>, u64);
+
 /// Fills a gated subscriber: one envelope in the handler, then `total - 1` more published.
-fn flood(overflow: Overflow, capacity: usize, total: u64) -> (Bus, SubscriptionId, Arc<Gate>, Arc<Mutex<Vec<u64>>>, u64) {
+fn flood(overflow: Overflow, capacity: usize, total: u64) -> Flooded {
     let bus = Bus::new();
     let gate = Gate::new();
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -190,7 +231,9 @@ fn flood(overflow: Overflow, capacity: usize, total: u64) -> (Bus, SubscriptionI
     let id = bus
         .subscribe(
             "host.flood",
-            SubscribeOptions::new().capacity(capacity).overflow(overflow),
+            SubscribeOptions::new()
+                .capacity(capacity)
+                .overflow(overflow),
             move |e| {
                 let v = u64::from_le_bytes(e.payload().try_into().unwrap());
                 if v == 0 {
@@ -201,11 +244,15 @@ fn flood(overflow: Overflow, capacity: usize, total: u64) -> (Bus, SubscriptionI
             },
         )
         .unwrap();
-    bus.publish(Outgoing::new("host.flood", 0u64.to_le_bytes().to_vec())).unwrap();
+    bus.publish(Outgoing::new("host.flood", 0u64.to_le_bytes().to_vec()))
+        .unwrap();
     gate.await_entered();
     let mut refused = 0;
     for i in 1..total {
-        if bus.publish(Outgoing::new("host.flood", i.to_le_bytes().to_vec())).is_err() {
+        if bus
+            .publish(Outgoing::new("host.flood", i.to_le_bytes().to_vec()))
+            .is_err()
+        {
             refused += 1;
         }
     }
@@ -245,7 +292,9 @@ fn fail_policy_refuses_exactly_the_overflow_with_a_coded_error() {
     let (bus, id, gate, got, refused) = flood(Overflow::Fail, 100, MILLION);
     assert_eq!(refused, MILLION - 101);
     assert_eq!(bus.stats(id).unwrap().rejected, MILLION - 101);
-    let e = bus.publish(Outgoing::new("host.flood", 7u64.to_le_bytes().to_vec())).unwrap_err();
+    let e = bus
+        .publish(Outgoing::new("host.flood", 7u64.to_le_bytes().to_vec()))
+        .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0803");
     assert!(e.to_string().contains("100 envelopes"), "{e}");
     gate.open();
@@ -257,7 +306,9 @@ fn fail_policy_refuses_exactly_the_overflow_with_a_coded_error() {
 fn block_policy_times_out_with_a_coded_error_and_delivers_the_rest_later() {
     let (bus, id, gate, got, refused) = flood(Overflow::Block(Duration::from_millis(5)), 10, 20);
     assert_eq!(refused, 9, "the 10 that fit went in; the other 9 timed out");
-    let e = bus.publish(Outgoing::new("host.flood", 99u64.to_le_bytes().to_vec())).unwrap_err();
+    let e = bus
+        .publish(Outgoing::new("host.flood", 99u64.to_le_bytes().to_vec()))
+        .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0804");
     gate.open();
     wait_for("the queue to drain", || got.lock().unwrap().len() == 11);
@@ -270,23 +321,39 @@ fn one_slow_subscriber_never_delays_another() {
     let gate = Gate::new();
     let g = gate.clone();
     let slow = bus
-        .subscribe("host.x", SubscribeOptions::new().capacity(4).overflow(Overflow::DropNewest), move |_| {
-            g.wait();
-            Ok(())
-        })
+        .subscribe(
+            "host.x",
+            SubscribeOptions::new()
+                .capacity(4)
+                .overflow(Overflow::DropNewest),
+            move |_| {
+                g.wait();
+                Ok(())
+            },
+        )
         .unwrap();
     let fast_seen = Arc::new(AtomicU64::new(0));
     let f = fast_seen.clone();
-    bus.subscribe("host.x", SubscribeOptions::new().capacity(10_000), move |_| {
-        f.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    })
+    bus.subscribe(
+        "host.x",
+        SubscribeOptions::new().capacity(10_000),
+        move |_| {
+            f.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        },
+    )
     .unwrap();
     for _ in 0..5_000 {
         bus.publish(ev("host.x", b"")).unwrap();
     }
-    wait_for("the fast subscriber", || fast_seen.load(Ordering::Relaxed) == 5_000);
-    assert_eq!(bus.stats(slow).unwrap().delivered, 0, "the slow one is still stuck");
+    wait_for("the fast subscriber", || {
+        fast_seen.load(Ordering::Relaxed) == 5_000
+    });
+    assert_eq!(
+        bus.stats(slow).unwrap().delivered,
+        0,
+        "the slow one is still stuck"
+    );
     gate.open();
 }
 
@@ -303,8 +370,11 @@ fn each_publisher_is_fifo_to_each_subscriber() {
             thread::spawn(move || {
                 start.wait();
                 for i in 0..per {
-                    bus.publish(Outgoing::new(format!("host.seq.p{p}"), i.to_le_bytes().to_vec()))
-                        .unwrap();
+                    bus.publish(Outgoing::new(
+                        format!("host.seq.p{p}"),
+                        i.to_le_bytes().to_vec(),
+                    ))
+                    .unwrap();
                 }
             })
         })
@@ -317,7 +387,11 @@ fn each_publisher_is_fifo_to_each_subscriber() {
         let e = rx.recv_timeout(Duration::from_secs(60)).unwrap();
         let p: usize = e.topic()["host.seq.p".len()..].parse().unwrap();
         let v = u64::from_le_bytes(e.payload().try_into().unwrap());
-        assert_eq!(last[p].map_or(0, |l| l + 1), v, "publisher {p} out of order");
+        assert_eq!(
+            last[p].map_or(0, |l| l + 1),
+            v,
+            "publisher {p} out of order"
+        );
         last[p] = Some(v);
     }
 }
@@ -340,9 +414,12 @@ fn expired_envelopes_are_not_delivered_and_are_counted() {
         .unwrap();
     bus.publish(ev("host.ttl", b"first")).unwrap();
     gate.await_entered();
-    bus.publish(ev("host.ttl", b"stale").ttl(Duration::from_millis(1))).unwrap();
-    bus.publish(ev("host.ttl", b"instant").ttl(Duration::ZERO)).unwrap();
-    bus.publish(ev("host.ttl", b"fresh").ttl(Duration::from_secs(3600))).unwrap();
+    bus.publish(ev("host.ttl", b"stale").ttl(Duration::from_millis(1)))
+        .unwrap();
+    bus.publish(ev("host.ttl", b"instant").ttl(Duration::ZERO))
+        .unwrap();
+    bus.publish(ev("host.ttl", b"fresh").ttl(Duration::from_secs(3600)))
+        .unwrap();
     // Time only moves forward: after this the 1 ms TTL has certainly passed.
     thread::sleep(Duration::from_millis(20));
     gate.open();
@@ -378,7 +455,10 @@ fn at_least_once_redelivers_until_the_handler_succeeds() {
         .unwrap();
     bus.publish(ev("host.job", b"")).unwrap();
     let s = bus.stats(id).unwrap();
-    assert_eq!((s.delivered, s.failures, s.redelivered, s.dead_lettered), (1, 3, 3, 0));
+    assert_eq!(
+        (s.delivered, s.failures, s.redelivered, s.dead_lettered),
+        (1, 3, 3, 0)
+    );
 }
 
 #[test]
@@ -386,9 +466,11 @@ fn at_least_once_dead_letters_after_the_last_attempt() {
     let bus = Bus::new();
     let (_, letters) = collect(&bus, DEAD_LETTER_TOPIC, inline());
     let id = bus
-        .subscribe("host.job", SubscribeOptions::new().delivery(quick_retries(3)), |_| {
-            Err(PluginError::new("always broken"))
-        })
+        .subscribe(
+            "host.job",
+            SubscribeOptions::new().delivery(quick_retries(3)),
+            |_| Err(PluginError::new("always broken")),
+        )
         .unwrap();
     bus.publish(ev("host.job", b"payload")).unwrap();
     let letter = letters.recv_timeout(Duration::from_secs(60)).unwrap();
@@ -398,7 +480,10 @@ fn at_least_once_dead_letters_after_the_last_attempt() {
     assert_eq!(letter.header("subscription"), Some(id.to_string().as_str()));
     assert!(letter.header("error").unwrap().contains("always broken"));
     let s = bus.stats(id).unwrap();
-    assert_eq!((s.failures, s.redelivered, s.dead_lettered, s.delivered), (3, 2, 1, 0));
+    assert_eq!(
+        (s.failures, s.redelivered, s.dead_lettered, s.delivered),
+        (3, 2, 1, 0)
+    );
 }
 
 #[test]
@@ -440,11 +525,15 @@ fn the_breaker_suspends_announces_and_resumes() {
     for _ in 0..5 {
         bus.publish(ev("host.job", b"")).unwrap();
     }
-    wait_for("queued while suspended", || bus.stats(id).unwrap().queued == 5);
+    wait_for("queued while suspended", || {
+        bus.stats(id).unwrap().queued == 5
+    });
     assert_eq!(seen.load(Ordering::Relaxed), 3);
     healthy.store(true, Ordering::Relaxed);
     bus.resume(id).unwrap();
-    wait_for("delivery after resume", || bus.stats(id).unwrap().delivered == 5);
+    wait_for("delivery after resume", || {
+        bus.stats(id).unwrap().delivered == 5
+    });
     assert!(!bus.stats(id).unwrap().suspended);
 }
 
@@ -472,7 +561,10 @@ fn trace_and_causation_ids_follow_a_chain_of_events() {
     let (_, second) = collect(&bus, "host.second", inline());
     let relay = bus.clone();
     bus.subscribe("host.first", SubscribeOptions::new(), move |_| {
-        relay.publish(ev("host.second", b"")).map(|_| ()).map_err(|e| PluginError::new(e.to_string()))
+        relay
+            .publish(ev("host.second", b""))
+            .map(|_| ())
+            .map_err(|e| PluginError::new(e.to_string()))
     })
     .unwrap();
     let (_, first) = collect(&bus, "host.first", inline());
@@ -491,41 +583,71 @@ fn trace_ids_pass_through_service_calls() {
     let bus = Bus::new();
     let (_, out) = collect(&bus, "host.audit", inline());
     let b2 = bus.clone();
-    bus.provide(ServiceBuilder::new("ledger").method("note", move |s: String| {
-        b2.publish(ev("host.audit", s.as_bytes())).map_err(|e| PluginError::new(e.to_string()))?;
-        Ok(true)
-    }))
+    bus.provide(
+        ServiceBuilder::new("ledger").method("note", move |s: String| {
+            b2.publish(ev("host.audit", s.as_bytes()))
+                .map_err(|e| PluginError::new(e.to_string()))?;
+            Ok(true)
+        }),
+    )
     .unwrap();
     let client = bus.client::<String, bool>("ledger", "note").unwrap();
     let c2 = client.clone();
     bus.subscribe("host.start", inline(), move |_| {
-        c2.call(&"x".into()).map(|_| ()).map_err(|e| PluginError::new(e.to_string()))
+        c2.call(&"x".into())
+            .map(|_| ())
+            .map_err(|e| PluginError::new(e.to_string()))
     })
     .unwrap();
     let (_, start) = collect(&bus, "host.start", inline());
     bus.publish(ev("host.start", b"")).unwrap();
     let s = start.try_recv().unwrap();
     let a = out.try_recv().unwrap();
-    assert_eq!(a.trace_id(), s.trace_id(), "one trace from the event through the call");
-    assert_ne!(a.causation_id(), Some(s.id()), "the call, not the event, caused it");
+    assert_eq!(
+        a.trace_id(),
+        s.trace_id(),
+        "one trace from the event through the call"
+    );
+    assert_ne!(
+        a.causation_id(),
+        Some(s.id()),
+        "the call, not the event, caused it"
+    );
     assert!(a.causation_id().is_some());
 }
 
 #[test]
 fn an_event_cycle_stops_at_the_hop_limit_instead_of_spinning() {
-    let bus = Bus::with_limits(BusLimits { max_hops: 16, max_call_depth: 8 }, None);
+    let bus = Bus::with_limits(
+        BusLimits {
+            max_hops: 16,
+            max_call_depth: 8,
+        },
+        None,
+    );
     for (from, to) in [("host.ping", "host.pong"), ("host.pong", "host.ping")] {
         let b = bus.clone();
         bus.subscribe(from, SubscribeOptions::new().breaker(0), move |_| {
-            b.publish(ev(to, b"")).map(|_| ()).map_err(|e| PluginError::with_code(e.code(), e.to_string()))
+            b.publish(ev(to, b""))
+                .map(|_| ())
+                .map_err(|e| PluginError::with_code(e.code(), e.to_string()))
         })
         .unwrap();
     }
     let (_, loops) = collect(&bus, "host.*", inline());
     bus.publish(ev("host.ping", b"")).unwrap();
-    let failures = || bus.subscriptions().iter().map(|s| s.stats.failures).sum::<u64>();
+    let failures = || {
+        bus.subscriptions()
+            .iter()
+            .map(|s| s.stats.failures)
+            .sum::<u64>()
+    };
     wait_for("the cycle to be refused", || failures() >= 1);
-    assert_eq!(loops.try_iter().count(), 16, "the first envelope and 15 more hops");
+    assert_eq!(
+        loops.try_iter().count(),
+        16,
+        "the first envelope and 15 more hops"
+    );
     assert_eq!(failures(), 1, "exactly one handler was refused (SB0805)");
 }
 
@@ -538,7 +660,9 @@ fn a_handler_publishing_into_its_own_full_queue_fails_fast() {
     let id = bus
         .subscribe(
             "host.echo",
-            SubscribeOptions::new().capacity(1).overflow(Overflow::Block(Duration::from_secs(3600))),
+            SubscribeOptions::new()
+                .capacity(1)
+                .overflow(Overflow::Block(Duration::from_secs(3600))),
             move |e| {
                 if e.payload() == b"go" {
                     for _ in 0..3 {
@@ -552,8 +676,14 @@ fn a_handler_publishing_into_its_own_full_queue_fails_fast() {
         )
         .unwrap();
     bus.publish(ev("host.echo", b"go")).unwrap();
-    wait_for("the handler to finish", || bus.stats(id).unwrap().delivered >= 2);
-    assert_eq!(*errors.lock().unwrap(), ["SB0804", "SB0804"], "one fit, two refused at once");
+    wait_for("the handler to finish", || {
+        bus.stats(id).unwrap().delivered >= 2
+    });
+    assert_eq!(
+        *errors.lock().unwrap(),
+        ["SB0804", "SB0804"],
+        "one fit, two refused at once"
+    );
 }
 
 #[test]
@@ -565,7 +695,10 @@ fn unsubscribing_stops_delivery() {
     assert_eq!(bus.publish(ev("host.x", b"")).unwrap(), 0);
     assert_eq!(rx.try_iter().count(), 1);
     assert_eq!(bus.stats(id).unwrap_err().code().to_string(), "SB0806");
-    assert_eq!(bus.unsubscribe(id).unwrap_err().code().to_string(), "SB0806");
+    assert_eq!(
+        bus.unsubscribe(id).unwrap_err().code().to_string(),
+        "SB0806"
+    );
 }
 
 #[test]
@@ -605,16 +738,22 @@ fn a_contract_mismatch_at_bind_names_both_ids() {
     let bus = Bus::new();
     bus.provide(ServiceBuilder::new("text.tools").method("len", |s: String| Ok(s.len() as u64)))
         .unwrap();
-    let e = bus.client::<String, String>("text.tools", "len").unwrap_err();
+    let e = bus
+        .client::<String, String>("text.tools", "len")
+        .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0809");
     let text = e.to_string();
-    assert!(text.contains("u64@1") && text.contains("string@1"), "{text}");
+    assert!(
+        text.contains("u64@1") && text.contains("string@1"),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_services_and_methods_are_explained() {
     let bus = Bus::new();
-    bus.provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s))).unwrap();
+    bus.provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s)))
+        .unwrap();
     let e = bus.raw_client("text.tool", "upper").unwrap_err();
     assert_eq!(e.code().to_string(), "SB0807");
     assert!(e.to_string().contains("did you mean `text.tools`"), "{e}");
@@ -633,7 +772,8 @@ fn unknown_services_and_methods_are_explained() {
 #[test]
 fn a_withdrawn_service_fails_bound_clients_cleanly() {
     let bus = Bus::new();
-    bus.provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(1u64))).unwrap();
+    bus.provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(1u64)))
+        .unwrap();
     let now = bus.client::<(), u64>("clock", "now").unwrap();
     assert_eq!(now.call(&()).unwrap(), 1);
     bus.withdraw("clock");
@@ -644,7 +784,8 @@ fn a_withdrawn_service_fails_bound_clients_cleanly() {
 fn callers_over_their_rate_are_throttled_with_a_retry_after() {
     // One token per 1000 s: nothing refills during the test.
     let bus = Bus::with_limits(BusLimits::default(), Some(Throttle::new(0.001, 3)));
-    bus.provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(1u64))).unwrap();
+    bus.provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(1u64)))
+        .unwrap();
     let now = bus.client::<(), u64>("clock", "now").unwrap();
     for _ in 0..3 {
         now.call(&()).unwrap();
@@ -673,7 +814,9 @@ fn a_slow_provider_times_out_with_a_coded_error() {
     }))
     .unwrap();
     let wait = bus.client::<(), ()>("slow", "wait").unwrap();
-    let e = wait.call_timeout(&(), Duration::from_millis(20)).unwrap_err();
+    let e = wait
+        .call_timeout(&(), Duration::from_millis(20))
+        .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0811");
     gate.open();
     // The provider's thread is free again; a later call answers.
@@ -688,12 +831,15 @@ fn ping_pong(bus: &Bus, timeout: Option<Duration>) {
             if n == 0 {
                 return Ok(0u32);
             }
-            let client = b.client::<u32, u32>(other, "hit").map_err(|e| PluginError::new(e.to_string()))?;
+            let client = b
+                .client::<u32, u32>(other, "hit")
+                .map_err(|e| PluginError::new(e.to_string()))?;
             let r = match timeout {
                 Some(t) => client.call_timeout(&(n - 1), t),
                 None => client.call(&(n - 1)),
             };
-            r.map(|v| v + 1).map_err(|e| PluginError::with_code(e.code(), e.to_string()))
+            r.map(|v| v + 1)
+                .map_err(|e| PluginError::with_code(e.code(), e.to_string()))
         }))
         .unwrap();
     }
@@ -717,7 +863,13 @@ fn a_re_entrant_chain_with_timeouts_completes_without_waiting_on_itself() {
 
 #[test]
 fn a_runaway_chain_of_calls_fails_fast_at_the_depth_limit() {
-    let bus = Bus::with_limits(BusLimits { max_hops: 64, max_call_depth: 8 }, None);
+    let bus = Bus::with_limits(
+        BusLimits {
+            max_hops: 64,
+            max_call_depth: 8,
+        },
+        None,
+    );
     ping_pong(&bus, None);
     let ping = bus.client::<u32, u32>("ping", "hit").unwrap();
     let e = ping.call(&1000).unwrap_err();
@@ -732,9 +884,11 @@ fn a_runaway_chain_of_calls_fails_fast_at_the_depth_limit() {
 #[test]
 fn a_provider_that_panics_fails_the_call_not_the_caller() {
     let bus = Bus::new();
-    bus.provide(ServiceBuilder::new("bad").method("boom", |_: ()| -> Result<(), PluginError> {
-        panic!("provider bug")
-    }))
+    bus.provide(
+        ServiceBuilder::new("bad").method("boom", |_: ()| -> Result<(), PluginError> {
+            panic!("provider bug")
+        }),
+    )
     .unwrap();
     let boom = bus.client::<(), ()>("bad", "boom").unwrap();
     let e = boom.call(&()).unwrap_err();

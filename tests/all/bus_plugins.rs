@@ -39,16 +39,21 @@ fn relay_host(caps: &[&str]) -> (Host, PluginHandle, tempfile::TempDir) {
 fn collect(host: &Host, pattern: &str) -> Receiver<Envelope> {
     let (tx, rx) = unbounded();
     host.bus()
-        .subscribe(pattern, SubscribeOptions::new().mode(Mode::Inline), move |e| {
-            let _ = tx.send(e.clone());
-            Ok(())
-        })
+        .subscribe(
+            pattern,
+            SubscribeOptions::new().mode(Mode::Inline),
+            move |e| {
+                let _ = tx.send(e.clone());
+                Ok(())
+            },
+        )
         .unwrap();
     rx
 }
 
 fn recv(rx: &Receiver<Envelope>) -> Envelope {
-    rx.recv_timeout(Duration::from_secs(60)).expect("an envelope")
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("an envelope")
 }
 
 #[test]
@@ -56,14 +61,20 @@ fn a_plugin_handler_receives_host_events_and_republishes_in_the_same_trace() {
     let (host, relay, _dir) = relay_host(ALL);
     relay.start().unwrap();
     let forwarded = collect(&host, "plugin.relay.forwarded");
-    host.bus().publish(Outgoing::new("host.file.saved", b"x".to_vec())).unwrap();
+    host.bus()
+        .publish(Outgoing::new("host.file.saved", b"x".to_vec()))
+        .unwrap();
     let e = recv(&forwarded);
     assert_eq!(e.publisher(), "relay");
     assert_eq!(e.header("contract"), Some("string@1"));
     let topic: String = switchboard_sdk::decode(e.payload()).unwrap();
     assert_eq!(topic, "host.file.saved");
     assert_eq!(e.hops(), 1);
-    assert_eq!(Some(e.trace_id()), e.causation_id(), "caused by the outside event, which began the trace");
+    assert_eq!(
+        Some(e.trace_id()),
+        e.causation_id(),
+        "caused by the outside event, which began the trace"
+    );
     let seen = relay.command::<(), u64>("seen").unwrap();
     assert_eq!(seen.call(&()).unwrap(), 1);
 }
@@ -74,7 +85,11 @@ fn a_plugin_cannot_subscribe_beyond_its_grant() {
     let e = relay.start().unwrap_err();
     assert!(e.code().to_string().starts_with("SB04"), "{e}");
     assert!(e.to_string().contains("host"), "{e}");
-    assert_eq!(relay.state(), State::Loaded, "refused before any plugin code ran");
+    assert_eq!(
+        relay.state(),
+        State::Loaded,
+        "refused before any plugin code ran"
+    );
 }
 
 #[test]
@@ -101,7 +116,9 @@ fn a_plugin_calls_a_host_service_and_a_mismatch_names_both_contracts() {
     let e = shout.call(&"hi".into()).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0807", "no such service yet: {e}");
     host.bus()
-        .provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())))
+        .provide(
+            ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())),
+        )
         .unwrap();
     assert_eq!(shout.call(&"hi".into()).unwrap(), "HI");
     host.bus().withdraw("text.tools");
@@ -110,17 +127,25 @@ fn a_plugin_calls_a_host_service_and_a_mismatch_names_both_contracts() {
         .unwrap();
     let e = shout.call(&"hi".into()).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0809");
-    assert!(e.to_string().contains("u64@1") && e.to_string().contains("string@1"), "{e}");
+    assert!(
+        e.to_string().contains("u64@1") && e.to_string().contains("string@1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn calling_a_service_needs_service_call() {
-    let (host, relay, _dir) = relay_host(&["events.subscribe:host.**", "service.provide:relay.echo"]);
+    let (host, relay, _dir) =
+        relay_host(&["events.subscribe:host.**", "service.provide:relay.echo"]);
     relay.start().unwrap();
     host.bus()
         .provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s)))
         .unwrap();
-    let e = relay.command::<String, String>("shout").unwrap().call(&"hi".into()).unwrap_err();
+    let e = relay
+        .command::<String, String>("shout")
+        .unwrap()
+        .call(&"hi".into())
+        .unwrap_err();
     assert!(e.code().to_string().starts_with("SB041"), "{e}");
 }
 
@@ -128,12 +153,18 @@ fn calling_a_service_needs_service_call() {
 fn the_host_calls_a_plugin_service_which_runs_with_its_own_grants_only() {
     let (host, relay, dir) = relay_host(ALL);
     relay.start().unwrap();
-    let echo = host.bus().client::<String, String>("relay.echo", "echo").unwrap();
+    let echo = host
+        .bus()
+        .client::<String, String>("relay.echo", "echo")
+        .unwrap();
     assert_eq!(echo.call(&"ping".into()).unwrap(), "ping");
     // The host can read this file; the provider, holding no fs grant, cannot.
     let file = dir.path().join("secret.txt");
     std::fs::write(&file, "host only").unwrap();
-    let peek = host.bus().client::<String, String>("relay.echo", "peek").unwrap();
+    let peek = host
+        .bus()
+        .client::<String, String>("relay.echo", "peek")
+        .unwrap();
     let e = peek.call(&file.display().to_string()).unwrap_err();
     assert!(e.code().to_string().starts_with("SB041"), "{e}");
     let info = host.bus().services();
@@ -146,13 +177,28 @@ fn service_traffic_is_invisible_on_the_bus() {
     relay.start().unwrap();
     let everything = collect(&host, ">");
     host.bus()
-        .provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())))
+        .provide(
+            ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())),
+        )
         .unwrap();
-    let echo = host.bus().client::<String, String>("relay.echo", "echo").unwrap();
+    let echo = host
+        .bus()
+        .client::<String, String>("relay.echo", "echo")
+        .unwrap();
     echo.call(&"private".into()).unwrap();
-    relay.command::<String, String>("shout").unwrap().call(&"private".into()).unwrap();
-    assert!(everything.try_recv().is_err(), "no envelope carried service traffic");
-    assert_eq!(relay.command::<(), u64>("seen").unwrap().call(&()).unwrap(), 0);
+    relay
+        .command::<String, String>("shout")
+        .unwrap()
+        .call(&"private".into())
+        .unwrap();
+    assert!(
+        everything.try_recv().is_err(),
+        "no envelope carried service traffic"
+    );
+    assert_eq!(
+        relay.command::<(), u64>("seen").unwrap().call(&()).unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -163,7 +209,11 @@ fn a_plugin_re_entering_itself_through_a_service_completes_or_fails_fast() {
     assert_eq!(bounce.call(&10).unwrap(), 10);
     let e = bounce.call(&10_000).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0813", "{e}");
-    assert_eq!(relay.state(), State::Active, "the runaway chain did not hurt the plugin");
+    assert_eq!(
+        relay.state(),
+        State::Active,
+        "the runaway chain did not hurt the plugin"
+    );
     assert_eq!(bounce.call(&3).unwrap(), 3);
 }
 
@@ -174,18 +224,33 @@ fn an_event_cycle_through_a_plugin_stops_at_the_hop_limit() {
     // relay turns host.* into plugin.relay.forwarded; the host turns that back into host.loop.
     let bus = host.bus().clone();
     host.bus()
-        .subscribe("plugin.relay.forwarded", SubscribeOptions::new().breaker(0), move |_| {
-            bus.publish(Outgoing::new("host.loop", Vec::new()))
-                .map(|_| ())
-                .map_err(|e| switchboard_sdk::PluginError::with_code(e.code(), e.to_string()))
-        })
+        .subscribe(
+            "plugin.relay.forwarded",
+            SubscribeOptions::new().breaker(0),
+            move |_| {
+                bus.publish(Outgoing::new("host.loop", Vec::new()))
+                    .map(|_| ())
+                    .map_err(|e| switchboard_sdk::PluginError::with_code(e.code(), e.to_string()))
+            },
+        )
         .unwrap();
     let loops = collect(&host, "host.loop");
-    host.bus().publish(Outgoing::new("host.loop", Vec::new())).unwrap();
-    let failures = || host.bus().subscriptions().iter().map(|s| s.stats.failures).sum::<u64>();
+    host.bus()
+        .publish(Outgoing::new("host.loop", Vec::new()))
+        .unwrap();
+    let failures = || {
+        host.bus()
+            .subscriptions()
+            .iter()
+            .map(|s| s.stats.failures)
+            .sum::<u64>()
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while failures() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the cycle never stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cycle never stopped"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     // 64 hops: host.loop at even depths 0..=62 (32 of them).
@@ -199,7 +264,9 @@ fn a_failing_plugin_handler_trips_the_breaker_and_can_be_resumed() {
     relay.start().unwrap();
     let notices = collect(&host, SUSPENDED_TOPIC);
     for _ in 0..5 {
-        host.bus().publish(Outgoing::new("host.job", b"fail".to_vec())).unwrap();
+        host.bus()
+            .publish(Outgoing::new("host.job", b"fail".to_vec()))
+            .unwrap();
     }
     let notice = recv(&notices);
     assert_eq!(notice.header("subscriber"), Some("relay"));
@@ -214,7 +281,9 @@ fn a_failing_plugin_handler_trips_the_breaker_and_can_be_resumed() {
     assert!(host.bus().stats(id).unwrap().suspended);
     host.bus().resume(id).unwrap();
     let forwarded = collect(&host, "plugin.relay.forwarded");
-    host.bus().publish(Outgoing::new("host.job", b"ok".to_vec())).unwrap();
+    host.bus()
+        .publish(Outgoing::new("host.job", b"ok".to_vec()))
+        .unwrap();
     recv(&forwarded);
 }
 
@@ -222,16 +291,27 @@ fn a_failing_plugin_handler_trips_the_breaker_and_can_be_resumed() {
 fn a_panicking_plugin_handler_fails_the_plugin_not_the_host() {
     let (host, relay, _dir) = relay_host(ALL);
     relay.start().unwrap();
-    host.bus().publish(Outgoing::new("host.job", b"panic".to_vec())).unwrap();
+    host.bus()
+        .publish(Outgoing::new("host.job", b"panic".to_vec()))
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while relay.state() != State::Failed {
-        assert!(std::time::Instant::now() < deadline, "the panic was not recorded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the panic was not recorded"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
-    let e = relay.command::<(), u64>("seen").unwrap().call(&()).unwrap_err();
+    let e = relay
+        .command::<(), u64>("seen")
+        .unwrap()
+        .call(&())
+        .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0304", "{e}");
     // The host and its bus carry on.
-    host.bus().publish(Outgoing::new("host.other", Vec::new())).unwrap();
+    host.bus()
+        .publish(Outgoing::new("host.other", Vec::new()))
+        .unwrap();
 }
 
 #[test]
@@ -243,9 +323,18 @@ fn stopping_a_plugin_takes_it_off_the_bus() {
     relay.stop().unwrap();
     assert!(host.bus().subscriptions().is_empty());
     assert!(host.bus().services().is_empty());
-    assert_eq!(host.bus().publish(Outgoing::new("host.x", Vec::new())).unwrap(), 0);
+    assert_eq!(
+        host.bus()
+            .publish(Outgoing::new("host.x", Vec::new()))
+            .unwrap(),
+        0
+    );
     relay.start().unwrap();
-    assert_eq!(host.bus().subscriptions().len(), 1, "and back on when started again");
+    assert_eq!(
+        host.bus().subscriptions().len(),
+        1,
+        "and back on when started again"
+    );
     host.remove("relay").unwrap();
     assert!(host.bus().subscriptions().is_empty());
 }

@@ -174,9 +174,7 @@ impl Envelope {
     pub(crate) fn seal(out: Outgoing, publisher: Arc<str>, now: Option<Instant>) -> Envelope {
         let id = next_id();
         let (ctx, causation_id) = TraceContext::child(id);
-        let expires = out
-            .ttl
-            .map(|ttl| now.unwrap_or_else(Instant::now) + ttl);
+        let expires = out.ttl.map(|ttl| now.unwrap_or_else(Instant::now) + ttl);
         Envelope {
             inner: Arc::new(Inner {
                 id,

@@ -101,7 +101,9 @@ pub enum BusError {
         used: String,
     },
     /// The caller exceeded its rate for this service.
-    #[error("`{caller}` is calling `{service}` faster than its allowance; retry after {retry_after:?}")]
+    #[error(
+        "`{caller}` is calling `{service}` faster than its allowance; retry after {retry_after:?}"
+    )]
     Throttled {
         /// Who called.
         caller: String,
@@ -251,8 +253,7 @@ impl BusError {
                 .map(str::to_owned)
                 .unwrap_or_else(|| "see the provider's message".into()),
             BusError::CallDepth { .. } => {
-                "a chain of service calls is re-entering itself without end; break the cycle"
-                    .into()
+                "a chain of service calls is re-entering itself without end; break the cycle".into()
             }
             BusError::ServiceExists { .. } => {
                 "pick another name, or withdraw the existing service first".into()
@@ -273,8 +274,9 @@ impl BusError {
         match self {
             BusError::Denied(e) => e.to_plugin_error(),
             BusError::ServiceFailed { error, .. } => error.clone(),
-            other => PluginError::with_code(other.code(), other.to_string())
-                .next_step(other.next_step()),
+            other => {
+                PluginError::with_code(other.code(), other.to_string()).next_step(other.next_step())
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{SendTimeoutError, TrySendError};
 use switchboard_sdk::PluginError;
 
-pub use self::envelope::{EventId, Envelope, Header, Outgoing, TraceContext};
+pub use self::envelope::{Envelope, EventId, Header, Outgoing, TraceContext};
 pub use self::error::BusError;
 pub use self::service::{RawServiceClient, ServiceBuilder, ServiceClient, ServiceInfo};
 pub use self::subscription::{
@@ -177,7 +177,10 @@ impl Bus {
     }
 
     fn lock_subs(&self) -> std::sync::MutexGuard<'_, BTreeMap<SubscriptionId, Arc<Sub>>> {
-        self.inner.subs.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Publishes as the host application. Returns how many subscriptions took the envelope
@@ -473,7 +476,11 @@ impl BusInner {
     }
 
     /// Publishes `event` as `publisher` (whose right to the topic was checked by the caller).
-    pub(crate) fn publish_as(&self, publisher: &Arc<str>, event: Outgoing) -> Result<usize, BusError> {
+    pub(crate) fn publish_as(
+        &self,
+        publisher: &Arc<str>,
+        event: Outgoing,
+    ) -> Result<usize, BusError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BusError::Closed);
         }

@@ -189,7 +189,10 @@ impl Registry {
             reason: "service names are dot-separated segments of letters, digits, `-` and `_`"
                 .into(),
         })?;
-        let mut services = self.services.write().unwrap_or_else(PoisonError::into_inner);
+        let mut services = self
+            .services
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = services.get(&def.name) {
             return Err(BusError::ServiceExists {
                 name: def.name.clone(),
@@ -213,7 +216,10 @@ impl Registry {
     }
 
     pub fn withdraw_owner(&self, owner: &str) {
-        let mut services = self.services.write().unwrap_or_else(PoisonError::into_inner);
+        let mut services = self
+            .services
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         services.retain(|_, def| {
             let keep = &*def.owner != owner;
             if !keep {
@@ -518,7 +524,10 @@ impl RawServiceClient {
             CHAIN.with(|c| c.borrow_mut().clear());
             DEPTH.with(|d| d.set(0));
         };
-        worker.jobs.send(Box::new(job)).map_err(|_| BusError::Closed)?;
+        worker
+            .jobs
+            .send(Box::new(job))
+            .map_err(|_| BusError::Closed)?;
         match wait.recv_timeout(timeout) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => Err(BusError::Timeout {

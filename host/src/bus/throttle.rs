@@ -25,7 +25,11 @@ impl Throttle {
     /// A throttle of `rate` calls per second with bursts of `burst`.
     pub fn new(rate: f64, burst: u32) -> Throttle {
         Throttle {
-            rate: if rate.is_finite() && rate > 0.0 { rate } else { f64::MIN_POSITIVE },
+            rate: if rate.is_finite() && rate > 0.0 {
+                rate
+            } else {
+                f64::MIN_POSITIVE
+            },
             burst: burst.max(1),
         }
     }

@@ -241,8 +241,7 @@ mod tests {
     fn capability_form_covers_the_same_topics() {
         let p = Pattern::parse("plugin.*.>").unwrap();
         assert_eq!(p.to_capability_pattern(), "plugin.*.*.**");
-        let cap =
-            switchboard_sdk::caps::TopicPattern::parse(&p.to_capability_pattern()).unwrap();
+        let cap = switchboard_sdk::caps::TopicPattern::parse(&p.to_capability_pattern()).unwrap();
         for t in ["plugin.a.b", "plugin.a.b.c", "plugin.a", "host.a.b"] {
             assert_eq!(cap.matches(t), p.matches(t), "{t}");
         }
@@ -252,12 +251,19 @@ mod tests {
     fn namespaces() {
         assert_eq!(namespace("plugin.hello.x"), Namespace::Plugin("hello"));
         assert_eq!(namespace("host.ready"), Namespace::Host);
-        assert_eq!(namespace("system.subscription.suspended"), Namespace::System);
+        assert_eq!(
+            namespace("system.subscription.suspended"),
+            Namespace::System
+        );
         assert_eq!(namespace("weather"), Namespace::Other);
     }
 
     fn segment() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("c1".to_owned())]
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("c1".to_owned())
+        ]
     }
 
     proptest! {

@@ -196,7 +196,9 @@ impl Policy {
         }
         if let Some(s) = &file.services {
             if !(s.rate.is_finite() && s.rate > 0.0) || s.burst == 0 {
-                return Err("services: `rate` must be a positive number and `burst` at least 1".into());
+                return Err(
+                    "services: `rate` must be a positive number and `burst` at least 1".into(),
+                );
             }
             p.service_throttle(crate::bus::Throttle::new(s.rate, s.burst));
         }

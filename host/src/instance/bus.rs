@@ -81,7 +81,7 @@ impl Instance {
         let gate = &self.caps().gate;
         let refuse = |error: BusError| LifecycleError::Bus {
             plugin: self.name().to_owned(),
-            error,
+            error: Box::new(error),
         };
         let mut patterns = Vec::new();
         for text in &manifest.subscriptions {

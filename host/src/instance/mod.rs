@@ -268,7 +268,7 @@ impl Instance {
             self.fail(format!("cannot join the bus: {error}"));
             return Err(LifecycleError::Bus {
                 plugin: self.name().to_owned(),
-                error,
+                error: Box::new(error),
             });
         }
         Ok(())
@@ -289,11 +289,17 @@ impl Instance {
             let e = self.not_callable(state);
             return Err(PluginError::with_code(e.code(), e.to_string()));
         }
-        self.shared.backend.on_event(topic, frame).inspect_err(|error| {
-            if error.code() == codes::PLUGIN_PANICKED {
-                self.fail(format!("an event handler for `{topic}` panicked: {}", error.message()));
-            }
-        })
+        self.shared
+            .backend
+            .on_event(topic, frame)
+            .inspect_err(|error| {
+                if error.code() == codes::PLUGIN_PANICKED {
+                    self.fail(format!(
+                        "an event handler for `{topic}` panicked: {}",
+                        error.message()
+                    ));
+                }
+            })
     }
 
     fn run_hook(

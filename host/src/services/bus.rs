@@ -9,8 +9,8 @@ use switchboard_sdk::manifest::name_key;
 use switchboard_sdk::PluginError;
 
 use super::PluginServices;
-use crate::bus::{validate_topic, BusError, Outgoing};
 use crate::bus::topic::{namespace, Namespace};
+use crate::bus::{validate_topic, BusError, Outgoing};
 
 /// Publishes for a plugin: its own `plugin.<name>.*` needs no grant; `system.*` is refused;
 /// anything else needs `events.publish` covering the topic.

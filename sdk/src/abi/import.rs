@@ -368,8 +368,7 @@ impl HostContext for ServicesAdapter {
                     )
                 })?
             };
-            self.0
-                .publish(topic.as_str(), &headers, payload.as_slice())
+            self.0.publish(topic.as_str(), &headers, payload.as_slice())
         })
     }
 

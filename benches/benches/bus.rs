@@ -197,7 +197,8 @@ fn inline(c: &mut Criterion) {
         )
         .unwrap();
     }
-    let mut handlers: Vec<Box<dyn Fn(&[u8]) + Send + Sync>> = Vec::new();
+    type BoxedHandler = Box<dyn Fn(&[u8]) + Send + Sync>;
+    let mut handlers: Vec<BoxedHandler> = Vec::new();
     for _ in 0..8 {
         let c2 = count.clone();
         handlers.push(Box::new(move |p: &[u8]| {

@@ -43,7 +43,7 @@ mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -232,7 +232,7 @@ impl Bus {
     /// Resumes a subscription the breaker suspended; queued envelopes are delivered again.
     pub fn resume(&self, id: SubscriptionId) -> Result<(), BusError> {
         let sub = self.inner.find(id)?;
-        sub.streak.store(0, Ordering::Relaxed);
+        sub.counters.deliver.streak.store(0, Ordering::Relaxed);
         let _ = sub
             .state
             .compare_exchange(SUSPENDED, ACTIVE, Ordering::AcqRel, Ordering::Acquire);
@@ -388,7 +388,6 @@ impl BusInner {
             rx,
             counters: Counters::default(),
             state: AtomicU8::new(ACTIVE),
-            streak: AtomicU32::new(0),
             worker: worker.map_or(0, |w| w.id),
             handler,
         });
@@ -568,18 +567,18 @@ impl BusInner {
             return Ok(false);
         }
         if !sub.opts.filters.is_empty() && !sub.accepts(envelope) {
-            bump(&sub.counters.filtered);
+            bump(&sub.counters.publish.filtered);
             return Ok(false);
         }
         if sub.opts.mode == Mode::Inline {
-            bump(&sub.counters.enqueued);
+            bump(&sub.counters.publish.enqueued);
             if sub.state.load(Ordering::Acquire) == ACTIVE {
                 worker::deliver(self, sub, envelope.clone());
             }
             return Ok(true);
         }
         let full = |sub: &Sub| {
-            bump(&sub.counters.rejected);
+            bump(&sub.counters.publish.rejected);
             BusError::QueueFull {
                 subscription: sub.id.0,
                 pattern: sub.pattern.to_string(),
@@ -589,13 +588,22 @@ impl BusInner {
         };
         match sub.opts.overflow {
             Overflow::Block(timeout) => {
+                // The common case first: room in the queue, no clock read.
+                let pending = match sub.tx.try_send(envelope.clone()) {
+                    Ok(()) => {
+                        bump(&sub.counters.publish.enqueued);
+                        return Ok(true);
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Ok(false),
+                    Err(TrySendError::Full(back)) => back,
+                };
                 // A worker waiting for room in its own queue would wait for itself.
                 let own = sub.worker != 0 && worker::current_worker() == sub.worker;
                 let wait = if own { Duration::ZERO } else { timeout };
-                match sub.tx.send_timeout(envelope.clone(), wait) {
+                match sub.tx.send_timeout(pending, wait) {
                     Ok(()) => {}
                     Err(SendTimeoutError::Timeout(_)) => {
-                        bump(&sub.counters.rejected);
+                        bump(&sub.counters.publish.rejected);
                         return Err(BusError::BlockTimeout {
                             subscription: sub.id.0,
                             pattern: sub.pattern.to_string(),
@@ -613,7 +621,7 @@ impl BusInner {
                         Ok(()) => break,
                         Err(TrySendError::Full(back)) => {
                             if sub.rx.try_recv().is_ok() {
-                                bump(&sub.counters.dropped_oldest);
+                                bump(&sub.counters.publish.dropped_oldest);
                             }
                             pending = back;
                         }
@@ -624,7 +632,7 @@ impl BusInner {
             Overflow::DropNewest => match sub.tx.try_send(envelope.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    bump(&sub.counters.dropped_newest);
+                    bump(&sub.counters.publish.dropped_newest);
                     return Ok(false);
                 }
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
@@ -635,7 +643,7 @@ impl BusInner {
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
             },
         }
-        bump(&sub.counters.enqueued);
+        bump(&sub.counters.publish.enqueued);
         Ok(true)
     }
 }

@@ -146,20 +146,23 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
     let mut last_error = None;
     for attempt in 1..=attempts {
         if envelope.has_ttl() && envelope.is_expired(Instant::now()) {
-            bump(&sub.counters.expired);
+            bump(&sub.counters.deliver.expired);
             return;
         }
         match run_handler(sub, &envelope) {
             Ok(()) => {
-                bump(&sub.counters.delivered);
-                sub.streak.store(0, Ordering::Relaxed);
+                let d = &sub.counters.deliver;
+                bump(&d.delivered);
+                if d.streak.load(Ordering::Relaxed) != 0 {
+                    d.streak.store(0, Ordering::Relaxed);
+                }
                 return;
             }
             Err(e) => {
-                bump(&sub.counters.failures);
+                bump(&sub.counters.deliver.failures);
                 last_error = Some(e);
                 if attempt < attempts {
-                    bump(&sub.counters.redelivered);
+                    bump(&sub.counters.deliver.redelivered);
                     if !backoff.is_zero() {
                         thread::sleep(backoff);
                     }
@@ -172,7 +175,7 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
         .map(|e| format!("{}: {}", e.code(), e.message()))
         .unwrap_or_default();
     if matches!(sub.opts.delivery, Delivery::AtLeastOnce { .. }) {
-        bump(&sub.counters.dead_lettered);
+        bump(&sub.counters.deliver.dead_lettered);
         let letter = Outgoing {
             topic: DEAD_LETTER_TOPIC.into(),
             payload: Arc::from(envelope.payload()),
@@ -188,7 +191,7 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
         };
         envelope.context().enter(|| bus.publish_system(letter));
     }
-    let streak = sub.streak.fetch_add(1, Ordering::Relaxed) + 1;
+    let streak = sub.counters.deliver.streak.fetch_add(1, Ordering::Relaxed) + 1;
     if sub.opts.breaker > 0
         && streak >= sub.opts.breaker
         && sub

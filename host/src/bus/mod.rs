@@ -573,7 +573,7 @@ impl BusInner {
         if sub.opts.mode == Mode::Inline {
             bump(&sub.counters.publish.enqueued);
             if sub.state.load(Ordering::Acquire) == ACTIVE {
-                worker::deliver(self, sub, envelope.clone());
+                worker::deliver(self, sub, envelope);
             }
             return Ok(true);
         }
@@ -589,14 +589,22 @@ impl BusInner {
         match sub.opts.overflow {
             Overflow::Block(timeout) => {
                 // The common case first: room in the queue, no clock read.
-                let pending = match sub.tx.try_send(envelope.clone()) {
-                    Ok(()) => {
-                        bump(&sub.counters.publish.enqueued);
-                        return Ok(true);
+                // Then a short wait for the worker to make room, which it usually does within
+                // microseconds, before parking the thread.
+                let mut pending = envelope.clone();
+                for step in 0..=worker::IDLE_SPINS {
+                    match sub.tx.try_send(pending) {
+                        Ok(()) => {
+                            bump(&sub.counters.publish.enqueued);
+                            return Ok(true);
+                        }
+                        Err(TrySendError::Disconnected(_)) => return Ok(false),
+                        Err(TrySendError::Full(back)) => pending = back,
                     }
-                    Err(TrySendError::Disconnected(_)) => return Ok(false),
-                    Err(TrySendError::Full(back)) => back,
-                };
+                    if step < worker::IDLE_SPINS {
+                        worker::backoff(step);
+                    }
+                }
                 // A worker waiting for room in its own queue would wait for itself.
                 let own = sub.worker != 0 && worker::current_worker() == sub.worker;
                 let wait = if own { Duration::ZERO } else { timeout };

@@ -21,6 +21,20 @@ use crate::bus::{BusInner, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 /// How many envelopes a worker takes from one ready queue before looking at the others.
 const BATCH: usize = 256;
 
+/// How many times a worker looks again at an empty queue before it sleeps.
+pub(crate) const IDLE_SPINS: u32 = 16;
+
+/// Waits a little: spins growing from 1 to 64 iterations, then yields the core.
+pub(crate) fn backoff(step: u32) {
+    if step < 7 {
+        for _ in 0..(1u32 << step) {
+            std::hint::spin_loop();
+        }
+    } else {
+        thread::yield_now();
+    }
+}
+
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
@@ -70,6 +84,7 @@ impl WorkerHandle {
 
 fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
     let mut subs: Vec<Arc<Sub>> = Vec::new();
+    let mut done: Vec<Envelope> = Vec::with_capacity(BATCH);
     loop {
         subs.retain(|s| s.state.load(Ordering::Acquire) != CLOSED);
         let active: Vec<Arc<Sub>> = subs
@@ -100,16 +115,30 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
             continue;
         };
         let Some(bus) = bus.upgrade() else { return };
-        deliver(&bus, sub, first);
-        for _ in 1..BATCH {
-            if sub.state.load(Ordering::Acquire) != ACTIVE {
-                break;
-            }
+        deliver(&bus, sub, &first);
+        // Delivered envelopes are dropped together after the batch: their shared reference
+        // counts (topic, publisher, payload) then change hands between the publisher's core and
+        // this one once per batch rather than once per envelope.
+        done.push(first);
+        let mut idle = 0;
+        while done.len() < BATCH && sub.state.load(Ordering::Acquire) == ACTIVE {
             match sub.rx.try_recv() {
-                Ok(envelope) => deliver(&bus, sub, envelope),
+                Ok(envelope) => {
+                    idle = 0;
+                    deliver(&bus, sub, &envelope);
+                    done.push(envelope);
+                }
+                // Empty for now: a publisher that is mid-burst usually refills the queue within
+                // microseconds, and waiting a little here is far cheaper than going to sleep
+                // and being woken (a futex round trip per envelope when the worker is faster).
+                Err(crossbeam_channel::TryRecvError::Empty) if idle < IDLE_SPINS => {
+                    backoff(idle);
+                    idle += 1;
+                }
                 Err(_) => break,
             }
         }
+        done.clear();
     }
 }
 
@@ -134,7 +163,7 @@ pub(crate) fn run_handler(sub: &Sub, envelope: &Envelope) -> Result<(), PluginEr
 }
 
 /// Delivers one envelope to one subscription: TTL, attempts, dead letters, the breaker.
-pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
+pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
     let (attempts, mut backoff, max_backoff) = match sub.opts.delivery {
         Delivery::AtMostOnce => (1, Duration::ZERO, Duration::ZERO),
         Delivery::AtLeastOnce {
@@ -149,7 +178,7 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: Envelope) {
             bump(&sub.counters.deliver.expired);
             return;
         }
-        match run_handler(sub, &envelope) {
+        match run_handler(sub, envelope) {
             Ok(()) => {
                 let d = &sub.counters.deliver;
                 bump(&d.delivered);

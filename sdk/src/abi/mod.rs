@@ -46,9 +46,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 0;
+pub const SDK_ABI_MINOR: u32 = 1;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.0";
+pub const SDK_ABI_VERSION: &str = "1.1";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

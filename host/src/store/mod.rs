@@ -79,6 +79,13 @@ impl Store {
         )
         .map_err(open_err)?;
         migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
+        if let Some(reason) = crate::state::integrity::quick_check(&conn).map_err(open_err)? {
+            return Err(StoreError::Damaged {
+                reason,
+                backup: crate::state::integrity::newest_backup_in(data_dir),
+                path,
+            });
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 path,

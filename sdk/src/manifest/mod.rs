@@ -47,6 +47,28 @@ use self::node::{LineIndex, Node};
 pub use self::validate::safe_relative_path;
 use crate::embedded::CommandDecl;
 
+/// Validates a configuration value against a `[config] schema` (the JSON Schema subset
+/// described in `docs/manifest.md`). Each problem is `(field path, message)`, with paths
+/// starting at `root` (`config.server.port`).
+///
+/// ```
+/// use serde_json::json;
+/// use switchboard_sdk::manifest::validate_config;
+///
+/// let schema = json!({ "type": "object", "properties": { "port": { "type": "integer" } } });
+/// let problems = validate_config(&json!({ "port": "eighty" }), &schema, "config");
+/// assert_eq!(problems[0].0, "config.port");
+/// ```
+pub fn validate_config(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    root: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    schema::validate(value, schema, root, &mut out);
+    out
+}
+
 /// The file name of a TOML manifest.
 pub const MANIFEST_FILE: &str = "plugin.toml";
 /// The file name of a JSON manifest.

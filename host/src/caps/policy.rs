@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use switchboard_sdk::caps::{Capability, PathPattern, TopicPattern};
 
 use super::trust::TrustLevel;
+use crate::state::{Quota, QuotaPolicy};
 
 /// The host's standing rules (SPEC S4.3), built in code and given to
 /// [`HostBuilder::policy`](crate::HostBuilder::policy).
@@ -53,6 +54,7 @@ pub struct Policy {
     denied_plugins: BTreeSet<String>,
     allowed_signers: BTreeSet<String>,
     allowed_registries: BTreeSet<String>,
+    quota: QuotaPolicy,
 }
 
 /// What policy says about one request.
@@ -97,6 +99,18 @@ struct PolicyFile {
     allowed_signers: Vec<String>,
     #[serde(default)]
     allowed_registries: Vec<String>,
+    #[serde(default)]
+    quota: Option<QuotaFile>,
+}
+
+/// `[quota]` in `policy.toml`: KV defaults and maxima (see [`QuotaPolicy`]).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaFile {
+    default_kv_bytes: Option<u64>,
+    default_kv_keys: Option<u64>,
+    max_kv_bytes: Option<u64>,
+    max_kv_keys: Option<u64>,
 }
 
 pub(crate) fn plugin_key(name: &str) -> String {
@@ -128,6 +142,12 @@ impl Policy {
     /// deny_plugins = ["known-bad"]
     /// allowed_signers = ["72C4E2A32E20195D"]  # empty: any signer
     /// allowed_registries = ["https://plugins.example.com"]
+    ///
+    /// [quota]                                 # KV quotas (see `state::QuotaPolicy`)
+    /// default_kv_bytes = 10485760             # without a manifest request
+    /// default_kv_keys = 10000
+    /// max_kv_bytes = 104857600                # the most a manifest can obtain
+    /// max_kv_keys = 100000
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
@@ -180,7 +200,34 @@ impl Policy {
         for r in &file.allowed_registries {
             p.allow_registry(r);
         }
+        if let Some(q) = &file.quota {
+            let d = QuotaPolicy::default();
+            let default = Quota::new(
+                q.default_kv_bytes.unwrap_or(d.default.max_bytes),
+                q.default_kv_keys.unwrap_or(d.default.max_keys),
+            );
+            let max = Quota::new(
+                q.max_kv_bytes.unwrap_or(d.max.max_bytes.max(default.max_bytes)),
+                q.max_kv_keys.unwrap_or(d.max.max_keys.max(default.max_keys)),
+            );
+            if default.max_bytes > max.max_bytes || default.max_keys > max.max_keys {
+                return Err("quota: a default is larger than its maximum".into());
+            }
+            p.quota(QuotaPolicy { default, max });
+        }
         Ok(p)
+    }
+
+    /// The KV quotas: what plugins get by default and the most a manifest can request
+    /// (default: [`QuotaPolicy::default`]).
+    pub fn quota(&mut self, quota: QuotaPolicy) -> &mut Self {
+        self.quota = quota;
+        self
+    }
+
+    /// The KV quota rules.
+    pub fn quotas(&self) -> QuotaPolicy {
+        self.quota
     }
 
     /// Refuses plugins below `level`.

@@ -321,3 +321,47 @@ pub fn resolve_config(
     }
     Ok(EffectiveConfig { value, sources })
 }
+
+impl crate::store::Store {
+    /// Records the configuration schema and defaults `plugin` declared (done by the host when
+    /// it loads a plugin whose manifest it has), for `switchboard config` and
+    /// [`Host::config`](crate::Host::config).
+    pub fn record_config_spec(
+        &self,
+        plugin: &str,
+        version: &str,
+        spec: &ConfigSpec,
+    ) -> Result<(), StateError> {
+        let text = serde_json::to_string(spec).map_err(|e| StateError::Sqlite {
+            reason: e.to_string(),
+        })?;
+        self.lock().execute(
+            "INSERT INTO config_specs (plugin, version, spec) VALUES (?1, ?2, ?3)
+             ON CONFLICT (plugin) DO UPDATE SET version = ?2, spec = ?3",
+            rusqlite::params![switchboard_sdk::manifest::name_key(plugin), version, text],
+        )?;
+        Ok(())
+    }
+
+    /// The configuration schema and defaults last recorded for `plugin`.
+    pub fn config_spec(&self, plugin: &str) -> Result<Option<ConfigSpec>, StateError> {
+        use rusqlite::OptionalExtension;
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT spec FROM config_specs WHERE plugin = ?1",
+                [switchboard_sdk::manifest::name_key(plugin)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|_| StateError::Corrupt {
+                plugin: plugin.to_owned(),
+                what: "configuration schema",
+                key: "config_specs".into(),
+                backup: super::kv::newest_backup(self),
+            })
+        })
+        .transpose()
+    }
+}

@@ -249,7 +249,8 @@ pub struct ConfigSpec {
     pub defaults: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Resource limits (applied in isolated mode).
+/// Resource limits: memory and time (applied in isolated mode) and the KV quota requested
+/// (applied in every mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -262,6 +263,12 @@ pub struct Limits {
     /// Wall-clock time per call, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_timeout_ms: Option<u64>,
+    /// The KV quota requested, in bytes (keys plus values); capped by the host's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_bytes: Option<u64>,
+    /// The KV quota requested, in keys; capped by the host's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_keys: Option<u64>,
 }
 
 /// How tightly isolated mode confines the plugin.

@@ -7,3 +7,4 @@ mod lifecycle;
 mod loading;
 mod packages;
 mod preflight;
+mod state;

@@ -10,9 +10,9 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use switchboard_sdk::manifest::{Format, Manifest};
 use switchboard_host::state::{resolve_config, ConfigInputs, EffectiveConfig};
 use switchboard_host::{Error, StateError, Store};
+use switchboard_sdk::manifest::{Format, Manifest};
 
 /// Resolves plugin `name`'s configuration in `data_dir`.
 pub fn effective(

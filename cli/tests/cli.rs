@@ -457,7 +457,11 @@ fn config_shows_each_value_and_where_it_came_from() {
         .env("SWITCHBOARD_WEATHER_DEBUG", "true")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         doc["config"],
@@ -465,7 +469,10 @@ fn config_shows_each_value_and_where_it_came_from() {
     );
     assert_eq!(doc["sources"]["units"], "file");
     assert_eq!(doc["sources"]["retries"], "profile production");
-    assert_eq!(doc["sources"]["debug"], "variable SWITCHBOARD_WEATHER_DEBUG");
+    assert_eq!(
+        doc["sources"]["debug"],
+        "variable SWITCHBOARD_WEATHER_DEBUG"
+    );
     let text = switchboard()
         .args(["config", "weather", "--data-dir"])
         .arg(dir.path())
@@ -489,7 +496,10 @@ fn config_errors_are_coded_with_the_field_path() {
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["error"]["code"], "SB0722");
-    assert!(doc["error"]["message"].as_str().unwrap().contains("config.retries"));
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("config.retries"));
     let out = switchboard()
         .args(["config", "nobody", "--json", "--data-dir"])
         .arg(dir.path())

@@ -1156,10 +1156,9 @@ impl StateError {
             StateError::MigrationFailed { plugin, .. } => format!(
                 "fix the plugin's migration and update again; `{plugin}` keeps its previous data"
             ),
-            StateError::Backup { path, .. } => format!(
-                "check free space and permissions for {}",
-                path.display()
-            ),
+            StateError::Backup { path, .. } => {
+                format!("check free space and permissions for {}", path.display())
+            }
         }
     }
 

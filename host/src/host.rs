@@ -552,7 +552,12 @@ impl Host {
             signer: verified.package.signer.clone(),
         };
         let manifest = verified.package.manifest.clone();
-        self.open_checked(&verified.source, verified.checked, provenance, Some(&manifest))
+        self.open_checked(
+            &verified.source,
+            verified.checked,
+            provenance,
+            Some(&manifest),
+        )
     }
 
     /// Verifies and loads the package at `path` (see [`verify_package`](Host::verify_package)).
@@ -878,7 +883,8 @@ impl Host {
         declared: Option<&Manifest>,
     ) -> Result<PluginState, StateError> {
         let store = &self.inner.store;
-        let (bytes, keys) = declared.map_or((None, None), |m| (m.limits.kv_bytes, m.limits.kv_keys));
+        let (bytes, keys) =
+            declared.map_or((None, None), |m| (m.limits.kv_bytes, m.limits.kv_keys));
         let quota = self.inner.policy.quotas().effective(bytes, keys);
         let spec = match declared {
             Some(m) => {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use crate::caps::Access;
 use crate::error::{codes, PluginError};
-use crate::state::{
-    CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
-};
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// The severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -428,7 +428,11 @@ impl KvTx<'_> {
     }
 
     /// Buffers `value` as JSON.
-    pub fn put_as<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), PluginError> {
+    pub fn put_as<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), PluginError> {
         let bytes = json_bytes(key, value)?;
         self.put(key, bytes)
     }
@@ -438,13 +442,12 @@ fn check_key(key: &str) -> Result<(), PluginError> {
     if valid_key(key) {
         Ok(())
     } else {
-        Err(PluginError::with_code(
-            codes::STATE_BAD_KEY,
-            format!("`{key}` is not a valid key"),
+        Err(
+            PluginError::with_code(codes::STATE_BAD_KEY, format!("`{key}` is not a valid key"))
+                .next_step(format!(
+                    "use a key of 1 to {MAX_KEY_LEN} bytes without NUL characters"
+                )),
         )
-        .next_step(format!(
-            "use a key of 1 to {MAX_KEY_LEN} bytes without NUL characters"
-        )))
     }
 }
 

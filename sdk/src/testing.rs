@@ -382,7 +382,10 @@ impl MockHost {
 
     /// The value a plugin left under `key` in the mock's KV store.
     pub fn kv_value(&self, key: &str) -> Option<Vec<u8>> {
-        lock(&self.inner.kv).entries.get(key).map(|e| e.value.clone())
+        lock(&self.inner.kv)
+            .entries
+            .get(key)
+            .map(|e| e.value.clone())
     }
 
     /// A context backed by this mock.

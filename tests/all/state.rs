@@ -11,13 +11,12 @@ use std::sync::{Arc, Barrier};
 
 use serde_json::json;
 use switchboard_host::caps::Policy;
-use switchboard_sdk::manifest::{Format, Manifest};
 use switchboard_host::state::{
-    resolve_config, CasOutcome, CommitBatch, CommitOutcome, ConfigInputs, ConfigSource,
-    ConfigSpec, DataMigration, Expected, KvWrite, MasterKey, MigrationOutput, Quota,
-    QuotaPolicy,
+    resolve_config, CasOutcome, CommitBatch, CommitOutcome, ConfigInputs, ConfigSource, ConfigSpec,
+    DataMigration, Expected, KvWrite, MasterKey, MigrationOutput, Quota, QuotaPolicy,
 };
 use switchboard_host::{AuditFilter, Host, HostBuilder, PluginHandle, StateError, Store};
+use switchboard_sdk::manifest::{Format, Manifest};
 use switchboard_tests::{host_with, library, reopen};
 
 fn kv_policy() -> Policy {
@@ -58,7 +57,6 @@ fn call<Req: switchboard_sdk::Message, Resp: switchboard_sdk::Message>(
 ) -> Result<Resp, switchboard_host::CallError> {
     h.command::<Req, Resp>(command).unwrap().call(req)
 }
-
 
 // --- KV basics, namespaces ------------------------------------------------------------------
 
@@ -116,11 +114,25 @@ fn plugins_never_see_each_others_keys() {
     let store = Store::open(dir.path()).unwrap();
     store.kv("alpha").put("shared", b"alpha's").unwrap();
     store.kv("beta").put("shared", b"beta's").unwrap();
-    assert_eq!(store.kv("alpha").get("shared").unwrap().unwrap(), b"alpha's");
+    assert_eq!(
+        store.kv("alpha").get("shared").unwrap().unwrap(),
+        b"alpha's"
+    );
     assert_eq!(store.kv("beta").get("shared").unwrap().unwrap(), b"beta's");
-    assert_eq!(store.kv("beta").list_page("", None, 100).unwrap().entries.len(), 1);
+    assert_eq!(
+        store
+            .kv("beta")
+            .list_page("", None, 100)
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
     // Names equal up to case and `-`/`_` are one plugin, as everywhere in the host.
-    assert_eq!(store.kv("Alpha").get("shared").unwrap().unwrap(), b"alpha's");
+    assert_eq!(
+        store.kv("Alpha").get("shared").unwrap().unwrap(),
+        b"alpha's"
+    );
 }
 
 #[test]
@@ -129,9 +141,18 @@ fn a_plugin_reads_only_its_own_namespace_through_the_abi() {
     host.kv("other").put("secret-plan", b"other's").unwrap();
     host.kv("counter").put("mine", b"counter's").unwrap();
     let h = counter(&host);
-    assert_eq!(call::<String, String>(&h, "read", &"secret-plan".into()).unwrap(), "");
-    assert_eq!(call::<String, String>(&h, "read", &"mine".into()).unwrap(), "counter's");
-    assert_eq!(call::<String, u64>(&h, "incr", &"visits".into()).unwrap(), 1);
+    assert_eq!(
+        call::<String, String>(&h, "read", &"secret-plan".into()).unwrap(),
+        ""
+    );
+    assert_eq!(
+        call::<String, String>(&h, "read", &"mine".into()).unwrap(),
+        "counter's"
+    );
+    assert_eq!(
+        call::<String, u64>(&h, "incr", &"visits".into()).unwrap(),
+        1
+    );
     assert_eq!(host.kv("counter").get("c/visits").unwrap().unwrap(), b"1");
     assert_eq!(host.kv("other").get("c/visits").unwrap(), None);
 }
@@ -149,7 +170,9 @@ fn without_a_kv_grant_the_plugin_is_denied_and_the_denial_audited() {
         .query(&AuditFilter::new().plugin("counter"))
         .unwrap();
     assert!(
-        denials.iter().any(|r| r.subject == "kv" && r.kind == "deny"),
+        denials
+            .iter()
+            .any(|r| r.subject == "kv" && r.kind == "deny"),
         "{denials:?}"
     );
     assert_eq!(host.kv("counter").usage().unwrap().keys, 0);
@@ -204,14 +227,20 @@ fn a_commit_with_a_stale_read_conflicts_and_writes_nothing() {
             value: Some(b"from a stale read".to_vec()),
         }],
     };
-    assert_eq!(kv.commit(&batch).unwrap(), CommitOutcome::Conflict("x".into()));
+    assert_eq!(
+        kv.commit(&batch).unwrap(),
+        CommitOutcome::Conflict("x".into())
+    );
     assert_eq!(kv.get("y").unwrap(), None);
     // Read as absent, but it exists: a conflict too.
     let absent = CommitBatch {
         reads: vec![("x".into(), None)],
         writes: vec![],
     };
-    assert!(matches!(kv.commit(&absent).unwrap(), CommitOutcome::Conflict(_)));
+    assert!(matches!(
+        kv.commit(&absent).unwrap(),
+        CommitOutcome::Conflict(_)
+    ));
 }
 
 fn spawn_child(dir: &Path, mode: &str) -> std::process::Child {
@@ -226,14 +255,22 @@ fn spawn_child(dir: &Path, mode: &str) -> std::process::Child {
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert_eq!(line.trim(), "ready", "the child failed before its transaction");
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the child failed before its transaction"
+    );
     child
 }
 
 #[test]
 fn a_child_killed_mid_transaction_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    Store::open(dir.path()).unwrap().kv("crash").put("before", b"kept").unwrap();
+    Store::open(dir.path())
+        .unwrap()
+        .kv("crash")
+        .put("before", b"kept")
+        .unwrap();
     let mut child = spawn_child(dir.path(), "mid");
     // `Child::kill` sends SIGKILL on Unix: no destructor, no rollback, no clean close.
     child.kill().unwrap();
@@ -241,7 +278,11 @@ fn a_child_killed_mid_transaction_leaves_nothing() {
     let kv = Store::open(dir.path()).unwrap().kv("crash");
     let page = kv.list_page("", None, 1000).unwrap();
     let keys: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["before"], "none of the 500 uncommitted writes survive");
+    assert_eq!(
+        keys,
+        ["before"],
+        "none of the 500 uncommitted writes survive"
+    );
     assert_eq!(kv.usage().unwrap().keys, 1);
     kv.put("after", b"the database is writable again").unwrap();
 }
@@ -269,8 +310,14 @@ fn cas_by_version_by_value_and_absent() {
     let CasOutcome::Swapped(Some(v1)) = kv.cas("k", &Expected::Absent, Some(b"1")).unwrap() else {
         panic!("creating an absent key swaps")
     };
-    assert!(!kv.cas("k", &Expected::Absent, Some(b"x")).unwrap().swapped());
-    assert!(kv.cas("k", &Expected::Version(v1), Some(b"2")).unwrap().swapped());
+    assert!(!kv
+        .cas("k", &Expected::Absent, Some(b"x"))
+        .unwrap()
+        .swapped());
+    assert!(kv
+        .cas("k", &Expected::Version(v1), Some(b"2"))
+        .unwrap()
+        .swapped());
     match kv.cas("k", &Expected::Version(v1), Some(b"3")).unwrap() {
         CasOutcome::Mismatch(Some(now)) => assert_eq!(now.value, b"2"),
         other => panic!("a stale version must not swap: {other:?}"),
@@ -340,7 +387,10 @@ fn concurrent_plugin_transactions_lose_no_increment() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(call::<String, u64>(&h, "value", &"hits".into()).unwrap(), 150);
+    assert_eq!(
+        call::<String, u64>(&h, "value", &"hits".into()).unwrap(),
+        150
+    );
 }
 
 // --- quotas -------------------------------------------------------------------------------------
@@ -368,7 +418,11 @@ fn the_byte_quota_admits_exactly_the_limit_and_refuses_one_more() {
     }
     assert_eq!(e.code().to_string(), "SB0702");
     assert!(e.to_string().contains("11 of 10 bytes"), "{e}");
-    assert_eq!(kv.get("k").unwrap().unwrap(), b"123456789", "the old value stays");
+    assert_eq!(
+        kv.get("k").unwrap().unwrap(),
+        b"123456789",
+        "the old value stays"
+    );
     assert_eq!(kv.usage().unwrap().bytes, 10);
 }
 
@@ -436,7 +490,10 @@ fn policy_toml_sets_quota_defaults_and_maxima() {
     )
     .unwrap();
     assert_eq!(p.quotas().effective(None, None), Quota::new(100, 5));
-    assert_eq!(p.quotas().effective(Some(5000), Some(10)), Quota::new(1000, 10));
+    assert_eq!(
+        p.quotas().effective(Some(5000), Some(10)),
+        Quota::new(1000, 10)
+    );
     let e = Policy::from_toml("[quota]\ndefault_kv_keys = 10\nmax_kv_keys = 5\n").unwrap_err();
     assert!(e.contains("quota"), "{e}");
     assert!(Policy::from_toml("[quota]\nmax_keys = 5\n").is_err());
@@ -462,10 +519,16 @@ fn a_value_corrupted_on_disk_is_reported_with_the_plugin() {
     let kv = Store::open(dir.path()).unwrap().kv("ledger");
     let e = kv.get("balance").unwrap_err();
     assert_eq!(e.code().to_string(), "SB0704");
-    assert!(e.to_string().contains("ledger") && e.to_string().contains("balance"), "{e}");
+    assert!(
+        e.to_string().contains("ledger") && e.to_string().contains("balance"),
+        "{e}"
+    );
     assert!(e.next_step().contains("restore"), "{}", e.next_step());
     assert_eq!(kv.get("other").unwrap().unwrap(), b"fine");
-    assert_eq!(kv.list_page("", None, 10).unwrap_err().code().to_string(), "SB0704");
+    assert_eq!(
+        kv.list_page("", None, 10).unwrap_err().code().to_string(),
+        "SB0704"
+    );
 }
 
 #[test]
@@ -482,10 +545,13 @@ fn a_damaged_database_file_is_refused_on_open() {
         })
         .unwrap();
         // Fold the WAL into the main file so the damage below hits real pages.
-        store.backup_to(&dir.path().join("backups/first.db")).unwrap();
+        store
+            .backup_to(&dir.path().join("backups/first.db"))
+            .unwrap();
     }
     let raw = rusqlite::Connection::open(dir.path().join("switchboard.db")).unwrap();
-    raw.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    raw.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
     drop(raw);
     let path = dir.path().join("switchboard.db");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -497,7 +563,11 @@ fn a_damaged_database_file_is_refused_on_open() {
     std::fs::write(&path, &bytes).unwrap();
     let e = Store::open(dir.path()).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0611", "{e}");
-    assert!(e.next_step().contains("first.db"), "names the backup: {}", e.next_step());
+    assert!(
+        e.next_step().contains("first.db"),
+        "names the backup: {}",
+        e.next_step()
+    );
 }
 
 // --- secrets --------------------------------------------------------------------------------------
@@ -510,7 +580,15 @@ fn secrets_round_trip_and_survive_a_restart_with_the_key_file() {
     assert_eq!(std::fs::read(&key_file).unwrap().len(), 32);
     drop(host);
     let again = reopen(dir.path(), |_| {});
-    assert_eq!(again.secrets("mailer").get("smtp").unwrap().unwrap().expose(), b"pa55word");
+    assert_eq!(
+        again
+            .secrets("mailer")
+            .get("smtp")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        b"pa55word"
+    );
     assert_eq!(again.secrets("mailer").names().unwrap(), ["smtp"]);
     assert!(again.secrets("mailer").delete("smtp").unwrap());
     assert!(again.secrets("mailer").get("smtp").unwrap().is_none());
@@ -535,7 +613,10 @@ fn a_wrong_master_key_is_a_coded_error_not_garbage() {
     });
     let e = other.secrets("mailer").get("smtp").unwrap_err();
     assert_eq!(e.code().to_string(), "SB0711");
-    assert!(e.to_string().contains("mailer") && e.to_string().contains("smtp"), "{e}");
+    assert!(
+        e.to_string().contains("mailer") && e.to_string().contains("smtp"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -570,7 +651,10 @@ fn secret_values_reach_no_error_message_and_no_audit_row() {
     assert!(!rows.is_empty());
     for r in rows {
         let text = format!("{} {} {}", r.subject, r.detail, r.plugin);
-        assert!(!text.contains(VALUE), "a secret leaked into the audit log: {text}");
+        assert!(
+            !text.contains(VALUE),
+            "a secret leaked into the audit log: {text}"
+        );
     }
 }
 
@@ -651,10 +735,17 @@ fn config_defaults_alone() {
 #[test]
 fn config_file_overrides_defaults_key_by_key() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "weather", "units = \"imperial\"\n[server]\nport = 8080\n");
+    write_config(
+        dir.path(),
+        "weather",
+        "units = \"imperial\"\n[server]\nport = 8080\n",
+    );
     let c = resolve(dir.path(), None, &[]).unwrap();
     assert_eq!(c.value()["units"], "imperial");
-    assert_eq!(c.value()["server"], json!({ "port": 8080, "host": "localhost" }));
+    assert_eq!(
+        c.value()["server"],
+        json!({ "port": 8080, "host": "localhost" })
+    );
     assert_eq!(c.sources()["units"], ConfigSource::File);
     assert_eq!(c.sources()["server.port"], ConfigSource::File);
     assert_eq!(c.sources()["server.host"], ConfigSource::Default);
@@ -670,17 +761,27 @@ fn config_profile_overrides_the_file_only_in_its_environment() {
     );
     let prod = resolve(dir.path(), Some("production"), &[]).unwrap();
     assert_eq!(prod.value()["retries"], 9);
-    assert_eq!(prod.sources()["retries"], ConfigSource::Profile("production".into()));
+    assert_eq!(
+        prod.sources()["retries"],
+        ConfigSource::Profile("production".into())
+    );
     let none = resolve(dir.path(), None, &[]).unwrap();
     assert_eq!(none.value()["retries"], 2);
     assert_eq!(none.sources()["retries"], ConfigSource::File);
-    assert!(none.value().get("profile").is_none(), "`profile` is not a setting");
+    assert!(
+        none.value().get("profile").is_none(),
+        "`profile` is not a setting"
+    );
 }
 
 #[test]
 fn config_variables_override_everything() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "weather", "retries = 2\n[profile.production]\nretries = 9\n");
+    write_config(
+        dir.path(),
+        "weather",
+        "retries = 2\n[profile.production]\nretries = 9\n",
+    );
     let c = resolve(
         dir.path(),
         Some("production"),
@@ -694,36 +795,60 @@ fn config_variables_override_everything() {
     )
     .unwrap();
     assert_eq!(c.value()["retries"], 11);
-    assert_eq!(c.value()["name"], "42", "the schema wants a string: kept as text");
+    assert_eq!(
+        c.value()["name"],
+        "42",
+        "the schema wants a string: kept as text"
+    );
     assert_eq!(c.value()["server"]["port"], 9000);
     assert_eq!(
         c.sources()["retries"],
         ConfigSource::Variable("SWITCHBOARD_WEATHER_RETRIES".into())
     );
-    assert_eq!(c.sources()["server.port"].to_string(), "variable SWITCHBOARD_WEATHER_SERVER__PORT");
+    assert_eq!(
+        c.sources()["server.port"].to_string(),
+        "variable SWITCHBOARD_WEATHER_SERVER__PORT"
+    );
 }
 
 #[test]
 fn config_schema_violations_name_every_field_path() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "weather", "units = \"kelvin\"\n[server]\nport = 70000\n");
+    write_config(
+        dir.path(),
+        "weather",
+        "units = \"kelvin\"\n[server]\nport = 70000\n",
+    );
     let e = resolve(dir.path(), None, &[("SWITCHBOARD_WEATHER_RETRIES", "-1")]).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0722");
     let StateError::ConfigInvalid { problems, .. } = &e else {
         panic!("{e}")
     };
     let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, ["config.retries", "config.server.port", "config.units"]);
+    assert_eq!(
+        paths,
+        ["config.retries", "config.server.port", "config.units"]
+    );
     assert!(e.to_string().contains("config.server.port"), "{e}");
     let bad_toml = tempfile::tempdir().unwrap();
     write_config(bad_toml.path(), "weather", "units = \n");
-    assert_eq!(resolve(bad_toml.path(), None, &[]).unwrap_err().code().to_string(), "SB0720");
+    assert_eq!(
+        resolve(bad_toml.path(), None, &[])
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB0720"
+    );
 }
 
 #[test]
 fn a_plugin_reads_its_merged_configuration_typed() {
     let (host, dir) = state_host(|b, root| {
-        write_config(&root.join("data"), "counter", "step = 5\n[profile.production]\nprefix = \"p/\"\n");
+        write_config(
+            &root.join("data"),
+            "counter",
+            "step = 5\n[profile.production]\nprefix = \"p/\"\n",
+        );
         b.environment("production")
             .config_vars([("SWITCHBOARD_COUNTER_STEP", "7")]);
     });
@@ -734,8 +859,14 @@ fn a_plugin_reads_its_merged_configuration_typed() {
     assert_eq!(call::<String, u64>(&h, "incr", &"x".into()).unwrap(), 7);
     assert_eq!(host.kv("counter").get("p/x").unwrap().unwrap(), b"7");
     let effective = host.config("counter").unwrap();
-    assert_eq!(effective.sources()["step"].to_string(), "variable SWITCHBOARD_COUNTER_STEP");
-    assert_eq!(effective.sources()["prefix"].to_string(), "profile production");
+    assert_eq!(
+        effective.sources()["step"].to_string(),
+        "variable SWITCHBOARD_COUNTER_STEP"
+    );
+    assert_eq!(
+        effective.sources()["prefix"].to_string(),
+        "profile production"
+    );
     drop(dir);
 }
 
@@ -769,8 +900,14 @@ fn rename_prices() -> DataMigration {
         let mut writes = Vec::new();
         for (k, v) in &snap.kv {
             if let Some(item) = k.strip_prefix("price:") {
-                writes.push(KvWrite { key: k.clone(), value: None });
-                writes.push(KvWrite { key: format!("prices/{item}"), value: Some(v.clone()) });
+                writes.push(KvWrite {
+                    key: k.clone(),
+                    value: None,
+                });
+                writes.push(KvWrite {
+                    key: format!("prices/{item}"),
+                    value: Some(v.clone()),
+                });
             }
         }
         Ok(MigrationOutput {
@@ -785,20 +922,48 @@ fn a_migration_rewrites_data_and_config_in_one_step() {
     let (dir, store) = seeded();
     store.kv("bystander").put("k", b"untouched").unwrap();
     let report = store
-        .migrate_plugin("shop", "0.1.3", "0.2.0", &[rename_prices()], Quota::UNLIMITED)
+        .migrate_plugin(
+            "shop",
+            "0.1.3",
+            "0.2.0",
+            &[rename_prices()],
+            Quota::UNLIMITED,
+        )
         .unwrap();
     assert_eq!(report.steps, [("0.1".to_string(), "0.2".to_string())]);
     assert!(report.backup.as_ref().unwrap().is_file());
-    assert!(report.backup.as_ref().unwrap().starts_with(dir.path().join("backups")));
+    assert!(report
+        .backup
+        .as_ref()
+        .unwrap()
+        .starts_with(dir.path().join("backups")));
     let kv = store.kv("shop");
-    let keys: Vec<String> = kv.list_page("", None, 10).unwrap().entries.into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<String> = kv
+        .list_page("", None, 10)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, ["prices/apple", "prices/pear"]);
     assert_eq!(kv.get("prices/pear").unwrap().unwrap(), b"4");
-    assert_eq!(store.stored_config("shop").unwrap(), Some(json!({ "currency": "EUR" })));
-    assert_eq!(store.kv("bystander").get("k").unwrap().unwrap(), b"untouched");
+    assert_eq!(
+        store.stored_config("shop").unwrap(),
+        Some(json!({ "currency": "EUR" }))
+    );
+    assert_eq!(
+        store.kv("bystander").get("k").unwrap().unwrap(),
+        b"untouched"
+    );
     // Versions that need no migration: nothing runs, no backup.
     let none = store
-        .migrate_plugin("shop", "0.2.0", "0.2.1", &[rename_prices()], Quota::UNLIMITED)
+        .migrate_plugin(
+            "shop",
+            "0.2.0",
+            "0.2.1",
+            &[rename_prices()],
+            Quota::UNLIMITED,
+        )
         .unwrap();
     assert!(none.steps.is_empty() && none.backup.is_none());
 }
@@ -808,10 +973,22 @@ fn a_failing_migration_restores_the_backup_and_reports_it() {
     let (_dir, store) = seeded();
     let failing = DataMigration::new("0.2", "0.3", |_| Err("prices must be integers".into()));
     let e = store
-        .migrate_plugin("shop", "0.1.0", "0.3.0", &[rename_prices(), failing], Quota::UNLIMITED)
+        .migrate_plugin(
+            "shop",
+            "0.1.0",
+            "0.3.0",
+            &[rename_prices(), failing],
+            Quota::UNLIMITED,
+        )
         .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0730");
-    let StateError::MigrationFailed { backup, reason, from, .. } = &e else {
+    let StateError::MigrationFailed {
+        backup,
+        reason,
+        from,
+        ..
+    } = &e
+    else {
         panic!("{e}")
     };
     assert_eq!(from, "0.2");
@@ -820,7 +997,13 @@ fn a_failing_migration_restores_the_backup_and_reports_it() {
     assert!(e.to_string().contains("restored"), "{e}");
     // The first step had applied; the restore undid it.
     let kv = store.kv("shop");
-    let keys: Vec<String> = kv.list_page("", None, 10).unwrap().entries.into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<String> = kv
+        .list_page("", None, 10)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, ["price:apple", "price:pear"]);
     assert_eq!(store.stored_config("shop").unwrap(), None);
     assert_eq!(kv.usage().unwrap().keys, 2);
@@ -833,7 +1016,10 @@ fn a_migration_over_quota_is_rolled_back_too() {
         Ok(MigrationOutput {
             config: None,
             writes: (0..10)
-                .map(|i| KvWrite { key: format!("new{i}"), value: Some(vec![1]) })
+                .map(|i| KvWrite {
+                    key: format!("new{i}"),
+                    value: Some(vec![1]),
+                })
                 .collect(),
         })
     });
@@ -857,7 +1043,8 @@ fn migrated_configuration_sits_between_defaults_and_the_file() {
             writes: vec![],
         })
     });
-    host.migrate_plugin_data("counter", "0.1.0", "0.2.0", &[set_step]).unwrap();
+    host.migrate_plugin_data("counter", "0.1.0", "0.2.0", &[set_step])
+        .unwrap();
     let c = host.config("counter").unwrap();
     assert_eq!(c.value()["step"], 3);
     assert_eq!(c.sources()["step"], ConfigSource::Stored);

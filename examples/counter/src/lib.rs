@@ -130,7 +130,11 @@ mod tests {
         let host = host();
         let p = host.instantiate::<Counter>().unwrap();
         p.call::<String, ()>("set_token", &"s3cret".into()).unwrap();
-        assert!(p.call::<String, bool>("check_token", &"s3cret".into()).unwrap());
-        assert!(!p.call::<String, bool>("check_token", &"nope".into()).unwrap());
+        assert!(p
+            .call::<String, bool>("check_token", &"s3cret".into())
+            .unwrap());
+        assert!(!p
+            .call::<String, bool>("check_token", &"nope".into())
+            .unwrap());
     }
 }

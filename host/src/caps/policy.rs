@@ -207,8 +207,10 @@ impl Policy {
                 q.default_kv_keys.unwrap_or(d.default.max_keys),
             );
             let max = Quota::new(
-                q.max_kv_bytes.unwrap_or(d.max.max_bytes.max(default.max_bytes)),
-                q.max_kv_keys.unwrap_or(d.max.max_keys.max(default.max_keys)),
+                q.max_kv_bytes
+                    .unwrap_or(d.max.max_bytes.max(default.max_bytes)),
+                q.max_kv_keys
+                    .unwrap_or(d.max.max_keys.max(default.max_keys)),
             );
             if default.max_bytes > max.max_bytes || default.max_keys > max.max_keys {
                 return Err("quota: a default is larger than its maximum".into());

@@ -100,7 +100,12 @@ pub fn config_file(data_dir: &Path, plugin: &str) -> PathBuf {
     data_dir.join(CONFIG_DIR).join(format!("{plugin}.toml"))
 }
 
-fn record_leaves(v: &Value, path: &str, source: &ConfigSource, out: &mut BTreeMap<String, ConfigSource>) {
+fn record_leaves(
+    v: &Value,
+    path: &str,
+    source: &ConfigSource,
+    out: &mut BTreeMap<String, ConfigSource>,
+) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, v) in m {
@@ -151,7 +156,8 @@ fn toml_to_json(path: &Path, text: &str) -> Result<Map<String, Value>, StateErro
         path: path.to_owned(),
         reason,
     };
-    let table: toml::Table = toml::from_str(text).map_err(|e| fail(e.message().trim().to_owned()))?;
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| fail(e.message().trim().to_owned()))?;
     match serde_json::to_value(table).map_err(|e| fail(e.to_string()))? {
         Value::Object(m) => Ok(m),
         _ => Err(fail("the file is not a table".into())),
@@ -165,7 +171,13 @@ fn var_prefix(plugin: &str) -> String {
 
 fn normalize(s: &str) -> String {
     s.chars()
-        .map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() })
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
         .collect()
 }
 
@@ -222,7 +234,12 @@ fn apply_var(
                 serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
             };
             forget_below(&path, sources);
-            record_leaves(&value, &path, &ConfigSource::Variable(name.to_owned()), sources);
+            record_leaves(
+                &value,
+                &path,
+                &ConfigSource::Variable(name.to_owned()),
+                sources,
+            );
             target.insert(key, value);
             return Ok(());
         }
@@ -278,7 +295,13 @@ pub fn resolve_config(
 ) -> Result<EffectiveConfig, StateError> {
     let mut value = Map::new();
     let mut sources = BTreeMap::new();
-    merge(&mut value, &spec.defaults, "", &ConfigSource::Default, &mut sources);
+    merge(
+        &mut value,
+        &spec.defaults,
+        "",
+        &ConfigSource::Default,
+        &mut sources,
+    );
     if let Some(Value::Object(stored)) = stored {
         merge(&mut value, stored, "", &ConfigSource::Stored, &mut sources);
     }
@@ -306,7 +329,13 @@ pub fn resolve_config(
     let prefix = var_prefix(plugin);
     for (name, raw) in inputs.vars {
         if let Some(rest) = name.strip_prefix(&prefix) {
-            apply_var(&mut value, spec.schema.as_ref(), (name, raw), rest, &mut sources)?;
+            apply_var(
+                &mut value,
+                spec.schema.as_ref(),
+                (name, raw),
+                rest,
+                &mut sources,
+            )?;
         }
     }
     let value = Value::Object(value);

@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use switchboard_sdk::manifest::name_key;
 use switchboard_sdk::state::{
-    valid_key, CasOutcome, CommitBatch, CommitOutcome, Expected, KvEntry, KvPage, KvWrite,
-    MAX_PAGE,
+    valid_key, CasOutcome, CommitBatch, CommitOutcome, Expected, KvEntry, KvPage, KvWrite, MAX_PAGE,
 };
 
 use super::checksum;
@@ -99,29 +98,31 @@ pub(crate) fn begin(conn: &Connection) -> Result<Transaction<'_>, StateError> {
 /// The plugin's usage row (bytes, keys) and its version counter.
 pub(crate) fn usage(conn: &Connection, ns: &str) -> Result<(Usage, u64), StateError> {
     Ok(conn
-        .query_row(
-            "SELECT bytes, keys, seq FROM kv_usage WHERE plugin = ?1",
-            [ns],
-            |r| {
-                Ok((
-                    Usage {
-                        bytes: r.get::<_, i64>(0)? as u64,
-                        keys: r.get::<_, i64>(1)? as u64,
-                    },
-                    r.get::<_, i64>(2)? as u64,
-                ))
-            },
-        )
+        .prepare_cached("SELECT bytes, keys, seq FROM kv_usage WHERE plugin = ?1")?
+        .query_row([ns], |r| {
+            Ok((
+                Usage {
+                    bytes: r.get::<_, i64>(0)? as u64,
+                    keys: r.get::<_, i64>(1)? as u64,
+                },
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })
         .optional()?
         .unwrap_or_default())
 }
 
 fn save_usage(conn: &Connection, ns: &str, usage: Usage, seq: u64) -> Result<(), StateError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO kv_usage (plugin, bytes, keys, seq) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (plugin) DO UPDATE SET bytes = ?2, keys = ?3, seq = ?4",
-        params![ns, usage.bytes as i64, usage.keys as i64, seq as i64],
-    )?;
+    )?
+    .execute(params![
+        ns,
+        usage.bytes as i64,
+        usage.keys as i64,
+        seq as i64
+    ])?;
     Ok(())
 }
 
@@ -206,11 +207,10 @@ impl<'c> KvTransaction<'c> {
     fn size_of(&self, key: &str) -> Result<Option<u64>, StateError> {
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ?1 AND key = ?2",
-                params![self.kv.ns, key],
-                |r| r.get::<_, i64>(0),
-            )
+            )?
+            .query_row(params![self.kv.ns, key], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|n| n as u64 + key.len() as u64))
     }
@@ -227,29 +227,29 @@ impl<'c> KvTransaction<'c> {
         match value {
             Some(v) => {
                 self.seq += 1;
-                self.tx.execute(
-                    "INSERT INTO kv (plugin, key, value, version, checksum)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (plugin, key) DO UPDATE
-                     SET value = ?3, version = ?4, checksum = ?5",
-                    params![
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO kv (plugin, key, value, version, checksum)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (plugin, key) DO UPDATE
+                         SET value = ?3, version = ?4, checksum = ?5",
+                    )?
+                    .execute(params![
                         self.kv.ns,
                         key,
                         v,
                         self.seq as i64,
                         checksum::of(&self.kv.ns, key, v).as_slice()
-                    ],
-                )?;
+                    ])?;
                 self.usage.bytes += (key.len() + v.len()) as u64;
                 self.usage.keys += 1;
                 Ok(Some(self.seq))
             }
             None => {
                 if old.is_some() {
-                    self.tx.execute(
-                        "DELETE FROM kv WHERE plugin = ?1 AND key = ?2",
-                        params![self.kv.ns, key],
-                    )?;
+                    self.tx
+                        .prepare_cached("DELETE FROM kv WHERE plugin = ?1 AND key = ?2")?
+                        .execute(params![self.kv.ns, key])?;
                 }
                 Ok(None)
             }

@@ -23,9 +23,9 @@ use serde_json::Value;
 use switchboard_sdk::manifest::name_key;
 use switchboard_sdk::state::KvWrite;
 
+use super::checksum;
 use super::kv::{begin, usage, Kv};
 use super::quota::Quota;
-use super::checksum;
 use crate::error::StateError;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
@@ -172,7 +172,10 @@ impl Store {
         let result = (|| -> Result<(), StateError> {
             let tx = begin(&conn)?;
             for table in ["kv", "kv_usage", "config_stored"] {
-                tx.execute(&format!("DELETE FROM main.{table} WHERE plugin = ?1"), [&ns])?;
+                tx.execute(
+                    &format!("DELETE FROM main.{table} WHERE plugin = ?1"),
+                    [&ns],
+                )?;
                 tx.execute(
                     &format!(
                         "INSERT INTO main.{table} SELECT * FROM restore_src.{table} WHERE plugin = ?1"
@@ -233,15 +236,16 @@ impl Store {
         let config = self
             .stored_config(plugin)?
             .unwrap_or_else(|| Value::Object(Default::default()));
-        Ok((Snapshot { config, kv: entries }, seq))
+        Ok((
+            Snapshot {
+                config,
+                kv: entries,
+            },
+            seq,
+        ))
     }
 
-    fn apply_step(
-        &self,
-        kv: &Kv,
-        seen_seq: u64,
-        out: &MigrationOutput,
-    ) -> Result<(), StateError> {
+    fn apply_step(&self, kv: &Kv, seen_seq: u64, out: &MigrationOutput) -> Result<(), StateError> {
         let ns = name_key(kv.plugin());
         kv.transaction(|tx| {
             if tx.seq() != seen_seq {

@@ -84,7 +84,9 @@ impl QuotaPolicy {
     /// ```
     pub fn effective(&self, bytes: Option<u64>, keys: Option<u64>) -> Quota {
         Quota {
-            max_bytes: bytes.unwrap_or(self.default.max_bytes).min(self.max.max_bytes),
+            max_bytes: bytes
+                .unwrap_or(self.default.max_bytes)
+                .min(self.max.max_bytes),
             max_keys: keys.unwrap_or(self.default.max_keys).min(self.max.max_keys),
         }
     }

@@ -64,9 +64,10 @@ impl MasterKey {
         };
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    fail(format!("holds {} bytes, not 32", bytes.len()))
-                })?;
+                let bytes: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| fail(format!("holds {} bytes, not 32", bytes.len())))?;
                 Ok(MasterKey(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -240,8 +241,7 @@ impl Secrets {
     /// The names of the plugin's secrets (never their values).
     pub fn names(&self) -> Result<Vec<String>, StateError> {
         let conn = self.store.lock();
-        let mut stmt =
-            conn.prepare("SELECT name FROM secrets WHERE plugin = ?1 ORDER BY name")?;
+        let mut stmt = conn.prepare("SELECT name FROM secrets WHERE plugin = ?1 ORDER BY name")?;
         let names = stmt
             .query_map([&self.ns], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;

@@ -18,10 +18,11 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. Later issues append theirs.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit log, grants and plugin records",
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit log, grants and plugin records",
+        sql: r#"
 CREATE TABLE audit (
     id        INTEGER PRIMARY KEY,
     at_ms     INTEGER NOT NULL,
@@ -69,10 +70,11 @@ CREATE TABLE plugins (
     updated_at_ms INTEGER NOT NULL
 );
 "#,
-}, Migration {
-    version: 2,
-    name: "plugin state: KV, usage, secrets, stored configuration",
-    sql: r#"
+    },
+    Migration {
+        version: 2,
+        name: "plugin state: KV, usage, secrets, stored configuration",
+        sql: r#"
 -- One row per key; `plugin` is the host's name key of the plugin (its namespace). `checksum`
 -- is sha256 over plugin, key and value, checked on every read.
 CREATE TABLE kv (
@@ -110,7 +112,8 @@ CREATE TABLE config_stored (
     checksum BLOB NOT NULL
 );
 "#,
-}];
+    },
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> u32 {

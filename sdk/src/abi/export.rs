@@ -18,9 +18,7 @@ use crate::context::{Context, ContextBackend, Level};
 use crate::error::{codes, PluginError};
 use crate::message::{decode_as, encode_into};
 use crate::plugin::{Health, PluginEntry};
-use crate::state::{
-    CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
-};
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// Builds the root module for plugin type `P`. Called once, by the exported loader.
 pub fn root_module<P: PluginEntry>() -> PluginModuleRef {

@@ -17,9 +17,7 @@ use crate::context::Level;
 use crate::error::{codes, ErrorCode, PluginError};
 use crate::message::{decode_as, encode_into};
 use crate::plugin::Health;
-use crate::state::{
-    CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
-};
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// What a host offers the plugins it loads. The host implements it; the SDK carries the calls
 /// across the boundary. Implementations must not panic (a panic is caught and becomes an

@@ -329,7 +329,10 @@ fn kv_quota_requests_parse_and_a_zero_request_is_refused() {
         Format::Toml,
     )
     .unwrap();
-    assert_eq!((m.limits.kv_bytes, m.limits.kv_keys), (Some(4096), Some(10)));
+    assert_eq!(
+        (m.limits.kv_bytes, m.limits.kv_keys),
+        (Some(4096), Some(10))
+    );
     assert_one(&with("[limits]\nkv_keys = 0"), "SB1015", "limits.kv_keys");
 }
 

@@ -277,7 +277,14 @@ impl Store {
     }
 
     /// Migrates `plugin`'s data from version `from` to `to` with the chain of `migrations`
-    /// that leads there (none: nothing to do). See the [module docs](self) for the steps.
+    /// that leads there (none: nothing to do).
+    ///
+    /// First an online backup of the whole database goes to `<data dir>/backups/`. Then, per
+    /// step, a [`Snapshot`] is read, the migration runs with no lock held, and its output is
+    /// applied in one transaction (refused if the plugin's keys changed since the snapshot).
+    /// If any step fails, the plugin's rows (KV, usage, stored configuration) are restored
+    /// from the backup in one transaction and `SB0730` names the backup, which is kept; other
+    /// plugins' data and the audit log are not rolled back.
     /// Writes are checked against `quota`.
     pub fn migrate_plugin(
         &self,

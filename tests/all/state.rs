@@ -371,6 +371,51 @@ fn cas_races_have_exactly_one_winner_per_round() {
 }
 
 #[test]
+fn an_optimistic_transaction_reruns_after_a_conflicting_write() {
+    let host = switchboard_sdk::testing::MockHost::new("p");
+    host.grant("kv").unwrap();
+    let ctx = host.context();
+    ctx.kv().put_as("n", &1u64).unwrap();
+    let mut attempts = 0;
+    let out = ctx
+        .kv()
+        .transaction(|tx| {
+            attempts += 1;
+            let n: u64 = tx.get_as("n")?.unwrap_or(0);
+            if attempts == 1 {
+                // Another writer gets in between this read and the commit.
+                ctx.kv().put_as("n", &10u64)?;
+            }
+            tx.put_as("n", &(n + 1))?;
+            Ok(n + 1)
+        })
+        .unwrap();
+    assert_eq!((attempts, out), (2, 11));
+    assert_eq!(ctx.kv().get_as::<u64>("n").unwrap(), Some(11));
+}
+
+#[test]
+fn a_transaction_that_always_conflicts_gives_up_with_a_coded_error() {
+    let host = switchboard_sdk::testing::MockHost::new("p");
+    host.grant("kv").unwrap();
+    let ctx = host.context();
+    let mut attempts = 0;
+    let e = ctx
+        .kv()
+        .transaction(|tx| {
+            attempts += 1;
+            tx.get("hot")?;
+            ctx.kv().put("hot", attempts.to_string())?;
+            tx.put("written-only-on-commit", b"x")?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0703", "{e}");
+    assert_eq!(attempts, switchboard_sdk::state::MAX_TX_ATTEMPTS);
+    assert_eq!(ctx.kv().get("written-only-on-commit").unwrap(), None);
+}
+
+#[test]
 fn concurrent_plugin_transactions_lose_no_increment() {
     let (host, _d) = state_host(|_, _| {});
     let h = counter(&host);

@@ -446,6 +446,9 @@ impl Kv {
     /// `f` returns `Ok` and the quota holds, rolls back otherwise. Other writers wait (this
     /// process's through the store's lock, other processes through SQLite's, retried on
     /// `SQLITE_BUSY`), so there are no conflicts to retry.
+    ///
+    /// The closure runs under the store's lock: use `tx` for every access, never the
+    /// [`Store`] or another [`Kv`] of the same database (that would wait on the lock held).
     pub fn transaction<T, E: From<StateError>>(
         &self,
         f: impl FnOnce(&mut KvTransaction<'_>) -> Result<T, E>,

@@ -12,7 +12,7 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::{bail, Context as _, Result};
 
 /// The example plugin crates, by package name.
-pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary", "relay"];
+pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary", "relay", "counter"];
 
 /// The workspace this binary was built from.
 pub fn workspace_root() -> PathBuf {

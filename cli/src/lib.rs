@@ -7,10 +7,12 @@
 //! - [`tree`] — `switchboard tree`: a lockfile's dependency graph as text, DOT or JSON.
 //! - [`audit`] — `switchboard audit` and `switchboard audit verify`.
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
+//! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
 
 pub mod audit;
 pub mod authoring;
+pub mod config;
 pub mod data_dir;
 pub mod demo;
 pub mod examples;

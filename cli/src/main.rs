@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::tree;
-use switchboard_cli::{data_dir as data_home, demo, inspect};
+use switchboard_cli::{config, data_dir as data_home, demo, inspect};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
 /// Switchboard: native plugins for Rust applications.
@@ -112,6 +112,24 @@ enum Cmd {
         /// The host's data directory.
         #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
         data_dir: Option<PathBuf>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a plugin's effective configuration and where each value came from (default,
+    /// stored, file, profile, variable).
+    Config {
+        /// The plugin's name.
+        plugin: String,
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The profile to apply, as the host would (`[profile.ENV]` of the file).
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+        /// Read the schema and defaults from this plugin.toml instead of the database.
+        #[arg(long, value_name = "PATH")]
+        manifest: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -376,6 +394,13 @@ fn main() -> ExitCode {
             data_dir,
             json,
         } => run_inspect(&plugin, data_dir, json),
+        Cmd::Config {
+            plugin,
+            data_dir,
+            environment,
+            manifest,
+            json,
+        } => run_config(&plugin, data_dir, environment, manifest, json),
         Cmd::Preflight {
             path,
             library,
@@ -489,6 +514,43 @@ fn run_inspect(plugin: &str, dir: Option<PathBuf>, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => report_error(&e.into(), json),
+    }
+}
+
+fn run_config(
+    plugin: &str,
+    dir: Option<PathBuf>,
+    environment: Option<String>,
+    manifest: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let dir = match data_home::resolve(dir) {
+        Ok(d) => d,
+        Err(e) => return report_error(&e, json),
+    };
+    // The binary, unlike the libraries, may read the process environment: it passes the
+    // `SWITCHBOARD_<PLUGIN>_*` variables on, as a host started from this shell would.
+    let vars: std::collections::BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
+        .collect();
+    match config::effective(
+        &dir,
+        plugin,
+        manifest.as_deref(),
+        environment.as_deref(),
+        &vars,
+    ) {
+        Ok(c) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            if json {
+                let _ = writeln!(out, "{}", config::to_json(plugin, &c));
+            } else {
+                let _ = config::write_text(plugin, &c, &mut out);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e, json),
     }
 }
 

@@ -428,3 +428,83 @@ fn tree_refuses_dot_and_json_together() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn weather_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = switchboard_host::Store::open(dir.path()).unwrap();
+    let spec: switchboard_host::state::ConfigSpec = serde_json::from_value(serde_json::json!({
+        "schema": { "type": "object", "properties": { "retries": { "type": "integer" } } },
+        "defaults": { "units": "metric", "retries": 1, "debug": false }
+    }))
+    .unwrap();
+    store.record_config_spec("weather", "1.0.0", &spec).unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/weather.toml"),
+        "units = \"imperial\"\n[profile.production]\nretries = 5\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn config_shows_each_value_and_where_it_came_from() {
+    let dir = weather_data_dir();
+    let out = switchboard()
+        .args(["config", "weather", "--json", "--environment", "production"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("SWITCHBOARD_WEATHER_DEBUG", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["config"],
+        serde_json::json!({ "units": "imperial", "retries": 5, "debug": true })
+    );
+    assert_eq!(doc["sources"]["units"], "file");
+    assert_eq!(doc["sources"]["retries"], "profile production");
+    assert_eq!(
+        doc["sources"]["debug"],
+        "variable SWITCHBOARD_WEATHER_DEBUG"
+    );
+    let text = switchboard()
+        .args(["config", "weather", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("SWITCHBOARD_WEATHER_DEBUG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("retries  1  (default)"), "{text}");
+    assert!(text.contains("units    \"imperial\"  (file)"), "{text}");
+}
+
+#[test]
+fn config_errors_are_coded_with_the_field_path() {
+    let dir = weather_data_dir();
+    let out = switchboard()
+        .args(["config", "weather", "--json", "--data-dir"])
+        .arg(dir.path())
+        .env("SWITCHBOARD_WEATHER_RETRIES", "\"many\"")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0722");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("config.retries"));
+    let out = switchboard()
+        .args(["config", "nobody", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0723");
+}

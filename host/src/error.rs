@@ -41,6 +41,9 @@ pub enum Error {
     /// The event bus or a shared service failed.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
+    /// Plugin state: KV, quotas, secrets, configuration or data migrations.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 impl Error {
@@ -56,6 +59,7 @@ impl Error {
             Error::Caps(e) => e.code(),
             Error::Store(e) => e.code(),
             Error::Bus(e) => e.code(),
+            Error::State(e) => e.code(),
         }
     }
 
@@ -71,6 +75,7 @@ impl Error {
             Error::Caps(e) => e.next_step(),
             Error::Store(e) => e.next_step(),
             Error::Bus(e) => e.next_step(),
+            Error::State(e) => e.next_step(),
         }
     }
 }
@@ -872,6 +877,16 @@ pub enum StoreError {
         /// The name asked for.
         plugin: String,
     },
+    /// SQLite's integrity check (`quick_check`) found damage when the database was opened.
+    #[error("the host database {path} is damaged: {reason}")]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// The first problems SQLite reported.
+        reason: String,
+        /// The newest backup in the data directory's `backups/`, if any.
+        backup: Option<PathBuf>,
+    },
     /// The audit log's hash chain is broken.
     #[error("the audit log is broken at row {id}: {reason}")]
     ChainBroken {
@@ -895,6 +910,7 @@ impl StoreError {
             StoreError::Export { .. } => 607,
             StoreError::UnknownPlugin { .. } => 608,
             StoreError::ChainBroken { .. } => 610,
+            StoreError::Damaged { .. } => 611,
         })
     }
 
@@ -926,6 +942,7 @@ impl StoreError {
                  directory"
                     .into()
             }
+            StoreError::Damaged { backup, .. } => restore_hint(backup),
             StoreError::ChainBroken { id, .. } => format!(
                 "the log was altered at or after row {id}: keep the database for investigation \
                  and compare it with a backup or an exported copy"
@@ -937,6 +954,247 @@ impl StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite {
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Errors of plugin state: KV, quotas, secrets, configuration and data migrations (`SB07xx`).
+///
+/// No variant carries a secret's value: messages name the plugin and the secret only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// A key or secret name is not valid.
+    #[error("plugin `{plugin}`: `{key}` is not a valid key")]
+    BadKey {
+        /// The plugin.
+        plugin: String,
+        /// The key (cut to 80 characters).
+        key: String,
+    },
+    /// A write would exceed the plugin's quota; nothing was written.
+    #[error(
+        "plugin `{plugin}` would use {bytes} of {max_bytes} bytes and {keys} of {max_keys} keys \
+         (quota exceeded)"
+    )]
+    QuotaExceeded {
+        /// The plugin.
+        plugin: String,
+        /// Bytes (keys plus values) the plugin would use after the write.
+        bytes: u64,
+        /// Its byte limit.
+        max_bytes: u64,
+        /// Keys it would hold after the write.
+        keys: u64,
+        /// Its key limit.
+        max_keys: u64,
+    },
+    /// A transaction kept conflicting with concurrent writers.
+    #[error("plugin `{plugin}`: the transaction conflicted {attempts} times")]
+    Conflict {
+        /// The plugin.
+        plugin: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A stored value fails its checksum: the database was damaged or edited.
+    #[error("plugin `{plugin}`: the stored {what} `{key}` fails its checksum (corrupt)")]
+    Corrupt {
+        /// The plugin whose data is damaged.
+        plugin: String,
+        /// What kind of entry (`KV value`, `configuration`).
+        what: &'static str,
+        /// The key.
+        key: String,
+        /// The newest backup of the database, if one exists.
+        backup: Option<PathBuf>,
+    },
+    /// The database stayed busy (locked by another process) through every retry.
+    #[error("the host database stayed locked through {attempts} attempts")]
+    Busy {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A query failed.
+    #[error("plugin state database error: {reason}")]
+    Sqlite {
+        /// What SQLite said.
+        reason: String,
+    },
+    /// The master key could not be read, created or used.
+    #[error("the secrets master key {path}: {reason}")]
+    MasterKey {
+        /// The key file (empty for a key handed to the builder).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A secret does not decrypt: a different master key, or a ciphertext moved or altered.
+    #[error("plugin `{plugin}`: secret `{name}` does not decrypt with this host's master key")]
+    Decrypt {
+        /// The plugin.
+        plugin: String,
+        /// The secret's name.
+        name: String,
+    },
+    /// A configuration file does not parse.
+    #[error("cannot read configuration file {path}: {reason}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A configuration variable does not parse.
+    #[error("configuration variable `{name}`: {reason}")]
+    ConfigVariable {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The effective configuration does not satisfy the schema.
+    #[error("plugin `{plugin}`: the configuration is invalid: {}", problems_text(.problems))]
+    ConfigInvalid {
+        /// The plugin.
+        plugin: String,
+        /// `(field path, problem)`, every one found.
+        problems: Vec<(String, String)>,
+    },
+    /// No configuration schema is known for the plugin.
+    #[error("no configuration is recorded for plugin `{plugin}`")]
+    NoConfigSpec {
+        /// The plugin.
+        plugin: String,
+    },
+    /// A data migration failed; the database was restored from the backup taken before it.
+    #[error("plugin `{plugin}`: migration {from} -> {to} failed, database restored: {reason}")]
+    MigrationFailed {
+        /// The plugin.
+        plugin: String,
+        /// The version migrated from.
+        from: String,
+        /// The version migrated to.
+        to: String,
+        /// What failed.
+        reason: String,
+        /// The backup the database was restored from (kept).
+        backup: PathBuf,
+    },
+    /// Taking or restoring a backup failed.
+    #[error("backup {path}: {reason}")]
+    Backup {
+        /// The backup file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+}
+
+fn problems_text(problems: &[(String, String)]) -> String {
+    problems
+        .iter()
+        .map(|(path, msg)| format!("`{path}`: {msg}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn restore_hint(backup: &Option<PathBuf>) -> String {
+    match backup {
+        Some(b) => format!(
+            "stop the host and restore the database from the backup {}",
+            b.display()
+        ),
+        None => "stop the host and restore the database from your own backup".into(),
+    }
+}
+
+impl StateError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        code(match self {
+            StateError::BadKey { .. } => 701,
+            StateError::QuotaExceeded { .. } => 702,
+            StateError::Conflict { .. } => 703,
+            StateError::Corrupt { .. } => 704,
+            StateError::Busy { .. } => 705,
+            StateError::Sqlite { .. } => 706,
+            StateError::MasterKey { .. } => 710,
+            StateError::Decrypt { .. } => 711,
+            StateError::ConfigFile { .. } => 720,
+            StateError::ConfigVariable { .. } => 721,
+            StateError::ConfigInvalid { .. } => 722,
+            StateError::NoConfigSpec { .. } => 723,
+            StateError::MigrationFailed { .. } => 730,
+            StateError::Backup { .. } => 732,
+        })
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            StateError::BadKey { .. } => {
+                "use a key of 1 to 1024 bytes without NUL characters".into()
+            }
+            StateError::QuotaExceeded { plugin, .. } => format!(
+                "delete keys `{plugin}` no longer needs, or raise its quota (`[limits] kv_bytes` / \
+                 `kv_keys` in its manifest, up to the policy's `[quota]` maximum)"
+            ),
+            StateError::Conflict { .. } => {
+                "retry later, or split the transaction so fewer writers touch the same keys".into()
+            }
+            StateError::Corrupt { backup, .. } => restore_hint(backup),
+            StateError::Busy { .. } => {
+                "another process holds the database; retry when it has finished".into()
+            }
+            StateError::Sqlite { .. } => "retry; if it persists, check the disk".into(),
+            StateError::MasterKey { path, .. } => format!(
+                "check that {} holds the 32-byte key this host created (mode 0600), or pass the \
+                 key with `HostBuilder::master_key`",
+                path.display()
+            ),
+            StateError::Decrypt { plugin, name } => format!(
+                "start the host with the master key that stored `{name}`, or set the secret of \
+                 `{plugin}` again"
+            ),
+            StateError::ConfigFile { path, .. } => format!("fix the TOML in {}", path.display()),
+            StateError::ConfigVariable { name, .. } => format!(
+                "give `{name}` a value of the field's type (JSON, or plain text for strings)"
+            ),
+            StateError::ConfigInvalid { .. } => "fix the fields named, in the configuration file, \
+                 profile or variables (see `switchboard config PLUGIN` for where each came from)"
+                .into(),
+            StateError::NoConfigSpec { .. } => {
+                "load the plugin once in a host using this data directory, or pass `--manifest`"
+                    .into()
+            }
+            StateError::MigrationFailed { plugin, .. } => format!(
+                "fix the plugin's migration and update again; `{plugin}` keeps its previous data"
+            ),
+            StateError::Backup { path, .. } => {
+                format!("check free space and permissions for {}", path.display())
+            }
+        }
+    }
+
+    /// The error as a plugin receives it across the boundary.
+    pub(crate) fn to_plugin_error(&self) -> PluginError {
+        PluginError::with_code(self.code(), self.to_string()).next_step(self.next_step())
+    }
+}
+
+impl From<rusqlite::Error> for StateError {
+    fn from(e: rusqlite::Error) -> Self {
+        StateError::Sqlite {
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for StateError {
+    fn from(e: StoreError) -> Self {
+        StateError::Sqlite {
             reason: e.to_string(),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::json;
 use switchboard_sdk::caps::Capability;
+use switchboard_sdk::manifest::Manifest;
 use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
@@ -17,12 +18,16 @@ use crate::caps::{
     Approver, Grant, GrantSet, GrantSource, GrantTable, Policy, Scope, Token, MAX_INSTANCES,
 };
 use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
-use crate::error::{CallError, CapsError, ConfigError, Error, LoadError};
+use crate::error::{CallError, CapsError, ConfigError, Error, LoadError, StateError};
 use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
 use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
-use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices};
+use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices, PluginState};
+use crate::state::{
+    resolve_config, ConfigInputs, ConfigSpec, DataMigration, EffectiveConfig, Kv, MasterKey,
+    MigrationReport, Secrets,
+};
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
 
@@ -51,6 +56,9 @@ pub struct HostBuilder {
     trusted_authors: Vec<String>,
     trusted_registries: Vec<String>,
     limits: UnpackLimits,
+    master_key: Option<MasterKey>,
+    environment: Option<String>,
+    config_vars: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for HostBuilder {
@@ -62,6 +70,8 @@ impl fmt::Debug for HostBuilder {
             .field("policy", &self.policy)
             .field("approver", &self.approver.is_some())
             .field("plugin_env", &self.env.keys().collect::<Vec<_>>())
+            .field("environment", &self.environment)
+            .field("config_vars", &self.config_vars.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +110,9 @@ impl Default for HostBuilder {
             trusted_authors: Vec::new(),
             trusted_registries: Vec::new(),
             limits: UnpackLimits::default(),
+            master_key: None,
+            environment: None,
+            config_vars: BTreeMap::new(),
         }
     }
 }
@@ -163,6 +176,37 @@ impl HostBuilder {
         self
     }
 
+    /// The master key that encrypts plugin secrets. Default: the key in
+    /// `<data dir>/master.key`, created (mode 0600) on first run.
+    pub fn master_key(&mut self, key: MasterKey) -> &mut Self {
+        self.master_key = Some(key);
+        self
+    }
+
+    /// The configuration profile to apply: `production` applies `[profile.production]` of
+    /// each `<data dir>/config/<plugin>.toml`. Default: none.
+    pub fn environment(&mut self, name: impl Into<String>) -> &mut Self {
+        self.environment = Some(name.into());
+        self
+    }
+
+    /// Configuration variables (`SWITCHBOARD_<PLUGIN>_<KEY>`, others are ignored), which
+    /// override every other source. The library never reads the process environment; a host
+    /// that wants it passes `std::env::vars()` here.
+    ///
+    /// ```
+    /// let mut b = switchboard_host::Host::builder();
+    /// b.config_vars([("SWITCHBOARD_WEATHER_UNITS", "imperial")]);
+    /// ```
+    pub fn config_vars<K: Into<String>, V: Into<String>>(
+        &mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> &mut Self {
+        self.config_vars
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// Options that weaken the host's guarantees, for development.
     pub fn dangerous(&mut self) -> DangerousHostBuilder<'_> {
         DangerousHostBuilder { builder: self }
@@ -202,6 +246,10 @@ impl HostBuilder {
             })?;
         }
         let store = Store::open(&data_dir)?;
+        let master_key = match &self.master_key {
+            Some(k) => k.clone(),
+            None => MasterKey::load_or_create(&data_dir)?,
+        };
         Ok(Host {
             inner: Arc::new(Inner {
                 data_dir,
@@ -218,6 +266,10 @@ impl HostBuilder {
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),
+                master_key,
+                environment: self.environment.clone(),
+                config_vars: self.config_vars.clone(),
+                states: RwLock::new(BTreeMap::new()),
             }),
         })
     }
@@ -326,6 +378,11 @@ struct Inner {
     policy: Policy,
     approver: Option<Arc<dyn Approver>>,
     env: Arc<BTreeMap<String, String>>,
+    master_key: MasterKey,
+    environment: Option<String>,
+    config_vars: BTreeMap<String, String>,
+    /// Each loaded plugin's state service, by name key.
+    states: RwLock<BTreeMap<String, Arc<PluginState>>>,
 }
 
 impl fmt::Debug for Host {
@@ -397,7 +454,37 @@ impl Host {
             .into());
         }
         let checked = loader::check(path)?;
-        self.open_checked(path, checked, Provenance::unsigned())
+        self.open_checked(path, checked, Provenance::unsigned(), None)
+    }
+
+    /// Like [`load_unsigned`](Host::load_unsigned), with the plugin's `plugin.toml` for what
+    /// the library does not embed: the configuration schema and defaults, and the KV quota
+    /// requested. The manifest must agree with the library's embedded manifest.
+    pub fn load_unsigned_with_manifest(
+        &self,
+        path: impl AsRef<Path>,
+        manifest: &Manifest,
+    ) -> Result<PluginHandle, Error> {
+        let path = path.as_ref();
+        if !self.inner.dangerous.unsigned_libraries {
+            return Err(LoadError::Unsigned {
+                path: path.to_owned(),
+            }
+            .into());
+        }
+        let checked = loader::check(path)?;
+        if let Some(d) = check_embedded(manifest, checked.manifest()).first() {
+            return Err(LoadError::Incompatible {
+                plugin: manifest.name.clone(),
+                code: ErrorCode::from_number(
+                    d.code.trim_start_matches("SB").parse().unwrap_or(1100),
+                ),
+                message: format!("{}: {}", d.field, d.message),
+                next_step: d.next_step.clone(),
+            }
+            .into());
+        }
+        self.open_checked(path, checked, Provenance::unsigned(), Some(manifest))
     }
 
     /// Verifies the package at `path` — signature (`PATH.minisig`), certification
@@ -489,7 +576,13 @@ impl Host {
             trust: verified.package.trust,
             signer: verified.package.signer.clone(),
         };
-        self.open_checked(&verified.source, verified.checked, provenance)
+        let manifest = verified.package.manifest.clone();
+        self.open_checked(
+            &verified.source,
+            verified.checked,
+            provenance,
+            Some(&manifest),
+        )
     }
 
     /// Verifies and loads the package at `path` (see [`verify_package`](Host::verify_package)).
@@ -503,6 +596,7 @@ impl Host {
         path: &Path,
         checked: loader::Checked,
         provenance: Provenance,
+        declared: Option<&Manifest>,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
         let key = name_key(&name);
@@ -521,6 +615,13 @@ impl Host {
             token,
             audit: self.inner.audit.clone(),
         };
+        let state = match self.plugin_state(&name, &checked.manifest().version, declared) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.inner.table.release(token);
+                return Err(e.into());
+            }
+        };
         let services = Arc::new(PluginServices {
             name: name.clone(),
             log: self.inner.log.clone(),
@@ -528,6 +629,7 @@ impl Host {
             env: self.inner.env.clone(),
             bus: self.inner.bus.clone(),
             publisher: name.as_str().into(),
+            state: state.clone(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {
@@ -581,7 +683,12 @@ impl Host {
             bus: self.inner.bus.clone(),
         };
         let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
-        plugins.insert(key, instance.clone());
+        plugins.insert(key.clone(), instance.clone());
+        self.inner
+            .states
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, state);
         Ok(PluginHandle { instance })
     }
 
@@ -792,6 +899,103 @@ impl Host {
     /// The host database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The state service of a plugin about to load: its quota (policy and manifest), its
+    /// configuration spec (recorded from the manifest, or as last recorded) and its effective
+    /// configuration.
+    fn plugin_state(
+        &self,
+        name: &str,
+        version: &str,
+        declared: Option<&Manifest>,
+    ) -> Result<PluginState, StateError> {
+        let store = &self.inner.store;
+        let (bytes, keys) =
+            declared.map_or((None, None), |m| (m.limits.kv_bytes, m.limits.kv_keys));
+        let quota = self.inner.policy.quotas().effective(bytes, keys);
+        let spec = match declared {
+            Some(m) => {
+                let spec = m.config.clone().unwrap_or_default();
+                store.record_config_spec(name, version, &spec)?;
+                spec
+            }
+            None => store.config_spec(name)?.unwrap_or_default(),
+        };
+        let config = self.resolve_config(name, &spec)?;
+        Ok(PluginState {
+            kv: store.kv_with_quota(name, quota),
+            secrets: store.secrets(name, &self.inner.master_key),
+            config_json: config.value().to_string(),
+        })
+    }
+
+    fn resolve_config(&self, name: &str, spec: &ConfigSpec) -> Result<EffectiveConfig, StateError> {
+        let stored = self.inner.store.stored_config(name)?;
+        resolve_config(
+            name,
+            spec,
+            stored.as_ref(),
+            &ConfigInputs {
+                data_dir: &self.inner.data_dir,
+                environment: self.inner.environment.as_deref(),
+                vars: &self.inner.config_vars,
+            },
+        )
+    }
+
+    /// The KV store of `plugin`, with its quota if it is loaded (the policy's default quota
+    /// otherwise). Host code uses it to seed, inspect or repair a plugin's data.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let host = switchboard_host::Host::builder().data_dir(dir.path()).build().unwrap();
+    /// host.kv("counter").put("c/visits", b"41").unwrap();
+    /// assert_eq!(host.kv("counter").get("c/visits").unwrap().as_deref(), Some(&b"41"[..]));
+    /// ```
+    pub fn kv(&self, plugin: &str) -> Kv {
+        let key = switchboard_sdk::manifest::name_key(plugin);
+        if let Some(s) = self
+            .inner
+            .states
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return s.kv.clone();
+        }
+        let quota = self.inner.policy.quotas().default;
+        self.inner.store.kv_with_quota(plugin, quota)
+    }
+
+    /// The secrets of `plugin`, under this host's master key.
+    pub fn secrets(&self, plugin: &str) -> Secrets {
+        self.inner.store.secrets(plugin, &self.inner.master_key)
+    }
+
+    /// The effective configuration of `plugin` now (defaults recorded when it last loaded,
+    /// stored, file, profile, variables), with where each value came from.
+    pub fn config(&self, plugin: &str) -> Result<EffectiveConfig, Error> {
+        let spec = self.inner.store.config_spec(plugin)?.unwrap_or_default();
+        Ok(self.resolve_config(plugin, &spec)?)
+    }
+
+    /// Runs the data migrations of `plugin` from version `from` to `to` (see
+    /// [`Store::migrate_plugin`]) under its quota. A host updating a plugin calls this before
+    /// loading the new version and aborts the update if it fails (`SB0730`; the plugin's
+    /// data is restored from the backup the error names).
+    pub fn migrate_plugin_data(
+        &self,
+        plugin: &str,
+        from: &str,
+        to: &str,
+        migrations: &[DataMigration],
+    ) -> Result<MigrationReport, Error> {
+        let quota = self.kv(plugin).quota();
+        Ok(self
+            .inner
+            .store
+            .migrate_plugin(plugin, from, to, migrations, quota)?)
     }
 
     /// The audit log.

@@ -36,6 +36,8 @@
 //!   throttled service calls (SPEC S5); [`BusError`].
 //! - [`caps`] — capabilities: [`Policy`], the approver, scopes, tokens and the
 //!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
+//! - [`state`] — plugin state: KV with quotas and transactions, secrets, configuration,
+//!   data migrations (SPEC S6).
 //! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
 //!   knows of each plugin.
 //! - [`AuditLog`], [`AuditEvent`], [`AuditRecord`], [`AuditFilter`], [`VerifyReport`] — the
@@ -75,6 +77,7 @@ pub mod package;
 mod preflight;
 mod resolve;
 mod services;
+pub mod state;
 mod store;
 mod timestamp;
 
@@ -95,7 +98,7 @@ pub use compat::{
 };
 pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
-    StoreError,
+    StateError, StoreError,
 };
 pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};

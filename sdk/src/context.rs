@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::caps::Access;
 use crate::error::{codes, PluginError};
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// The severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +71,18 @@ pub(crate) trait ContextBackend: Send + Sync {
         payload: &[u8],
     ) -> Result<u32, PluginError>;
     fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError>;
+    // plugin state (issue 6)
+    fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError>;
+    fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError>;
+    fn kv_delete(&self, key: &str) -> Result<bool, PluginError>;
+    fn kv_list(&self, prefix: &str, after: Option<&str>, limit: u32)
+        -> Result<KvPage, PluginError>;
+    fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError>;
+    fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError>;
+    fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError>;
+    fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError>;
+    fn secret_delete(&self, name: &str) -> Result<bool, PluginError>;
+    fn config_json(&self) -> Result<String, PluginError>;
 }
 
 /// The plugin's handle on its host: logging, and the host services — files, environment
@@ -114,6 +127,10 @@ impl fmt::Debug for Context {
 impl Context {
     pub(crate) fn from_backend(backend: Arc<dyn ContextBackend>) -> Self {
         Context { backend }
+    }
+
+    pub(crate) fn backend(&self) -> &dyn ContextBackend {
+        &*self.backend
     }
 
     /// The name this plugin was loaded under.

@@ -79,6 +79,19 @@ pub mod codes {
     pub const SERVICE_FAILED: ErrorCode = ErrorCode(430);
     /// The host offers no such service (yet).
     pub const SERVICE_UNAVAILABLE: ErrorCode = ErrorCode(431);
+
+    /// A KV key or secret name is not valid (empty, too long, or not allowed).
+    pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);
+    /// A KV write would exceed the plugin's quota; the message gives usage and limit.
+    pub const STATE_QUOTA_EXCEEDED: ErrorCode = ErrorCode(702);
+    /// A KV transaction kept meeting concurrent writes and gave up.
+    pub const STATE_CONFLICT: ErrorCode = ErrorCode(703);
+    /// A stored value failed its checksum.
+    pub const STATE_CORRUPT: ErrorCode = ErrorCode(704);
+    /// A stored value does not decode as the type asked for.
+    pub const STATE_BAD_VALUE: ErrorCode = ErrorCode(708);
+    /// The effective configuration does not deserialize into the type asked for.
+    pub const CONFIG_TYPE: ErrorCode = ErrorCode(724);
 }
 
 /// An error returned by plugin code, carried across the boundary to the host.

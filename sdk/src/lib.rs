@@ -53,6 +53,8 @@
 //!
 //! - [`Plugin`], [`Health`]: the contract and lifecycle.
 //! - [`Context`]: the plugin's handle on the host, and its services ([`Fs`], environment).
+//! - [`state`]: plugin state through the host — [`Kv`](state::Kv) with transactions and
+//!   compare-and-swap, [`Secrets`](state::Secrets), typed configuration.
 //! - [`caps`]: the capability vocabulary — [`Capability`](caps::Capability), patterns,
 //!   [`Access`](caps::Access).
 //! - [`Message`], [`Contract`], [`encode`], [`decode`]: typed messages.
@@ -75,6 +77,7 @@ mod event;
 pub mod manifest;
 mod message;
 mod plugin;
+pub mod state;
 #[doc(hidden)]
 pub mod suggest;
 #[cfg(feature = "testing")]

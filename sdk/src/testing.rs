@@ -44,6 +44,9 @@
 //! paths are resolved lexically (the mock has no symlinks), and environment variables come
 //! from [`MockHost::set_env`]. A use of a kind with no grant at all fails with `SB0410`; one
 //! outside the granted patterns with `SB0412`.
+//!
+//! KV (`kv`) and secrets (`secrets`) live in memory with a real host's semantics (versions,
+//! compare-and-swap, optimistic commits); [`MockHost::set_config`] sets the configuration.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -55,6 +58,10 @@ use crate::embedded::EmbeddedManifest;
 use crate::error::{codes, PluginError};
 use crate::message::{decode, encode, Message};
 use crate::plugin::PluginEntry;
+use crate::state::{
+    valid_key, CasOutcome, CasRequest, CommitBatch, CommitOutcome, Expected, KvEntry, KvPage,
+    Secret,
+};
 use crate::Output;
 
 /// A host stand-in that records what a plugin asks of it.
@@ -71,6 +78,50 @@ struct MockInner {
     files: Mutex<BTreeMap<PathBuf, Vec<u8>>>,
     env: Mutex<BTreeMap<String, String>>,
     published: Mutex<Vec<(String, Vec<u8>)>>,
+    kv: Mutex<MockKv>,
+    secrets: Mutex<BTreeMap<String, Vec<u8>>>,
+    config: Mutex<Option<serde_json::Value>>,
+}
+
+/// The mock's in-memory KV store: the same semantics as a host's (versions grow across the
+/// whole store; commits check every read version).
+#[derive(Debug, Default)]
+struct MockKv {
+    seq: u64,
+    entries: BTreeMap<String, KvEntry>,
+}
+
+impl MockKv {
+    fn write(&mut self, key: &str, value: Option<&[u8]>) -> Option<u64> {
+        match value {
+            Some(v) => {
+                self.seq += 1;
+                self.entries.insert(
+                    key.to_owned(),
+                    KvEntry {
+                        value: v.to_vec(),
+                        version: self.seq,
+                    },
+                );
+                Some(self.seq)
+            }
+            None => {
+                self.entries.remove(key);
+                None
+            }
+        }
+    }
+}
+
+fn mock_key(key: &str) -> Result<(), PluginError> {
+    if valid_key(key) {
+        Ok(())
+    } else {
+        Err(
+            PluginError::with_code(codes::STATE_BAD_KEY, format!("`{key}` is not a valid key"))
+                .next_step("use a key of 1 to 1024 bytes without NUL characters"),
+        )
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,6 +239,112 @@ impl ContextBackend for MockInner {
             format!("the mock host provides no service `{}`", call.service),
         ))
     }
+
+    // plugin state (issue 6)
+    fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        self.allow(&Access::Kv)?;
+        mock_key(key)?;
+        Ok(lock(&self.kv).entries.get(key).cloned())
+    }
+
+    fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        self.allow(&Access::Kv)?;
+        mock_key(key)?;
+        Ok(lock(&self.kv).write(key, Some(value)).unwrap_or_default())
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        self.allow(&Access::Kv)?;
+        mock_key(key)?;
+        Ok(lock(&self.kv).entries.remove(key).is_some())
+    }
+
+    fn kv_list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, PluginError> {
+        self.allow(&Access::Kv)?;
+        let kv = lock(&self.kv);
+        let mut entries: Vec<(String, KvEntry)> = kv
+            .entries
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit as usize + 1)
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        let next = if entries.len() > limit as usize {
+            entries.truncate(limit as usize);
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(KvPage { entries, next })
+    }
+
+    fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        self.allow(&Access::Kv)?;
+        mock_key(&request.key)?;
+        let mut kv = lock(&self.kv);
+        let current = kv.entries.get(&request.key).cloned();
+        let holds = match (&request.expected, &current) {
+            (Expected::Absent, None) => true,
+            (Expected::Version(v), Some(e)) => e.version == *v,
+            (Expected::Value(v), Some(e)) => &e.value == v,
+            _ => false,
+        };
+        if !holds {
+            return Ok(CasOutcome::Mismatch(current));
+        }
+        Ok(CasOutcome::Swapped(
+            kv.write(&request.key, request.new.as_deref()),
+        ))
+    }
+
+    fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
+        self.allow(&Access::Kv)?;
+        let mut kv = lock(&self.kv);
+        for (key, seen) in &batch.reads {
+            if kv.entries.get(key).map(|e| e.version) != *seen {
+                return Ok(CommitOutcome::Conflict(key.clone()));
+            }
+        }
+        for w in &batch.writes {
+            mock_key(&w.key)?;
+        }
+        for w in &batch.writes {
+            kv.write(&w.key, w.value.as_deref());
+        }
+        Ok(CommitOutcome::Committed)
+    }
+
+    fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
+        self.allow(&Access::Secrets)?;
+        Ok(lock(&self.secrets)
+            .get(name)
+            .map(|v| Secret::new(v.clone())))
+    }
+
+    fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        self.allow(&Access::Secrets)?;
+        mock_key(name)?;
+        lock(&self.secrets).insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
+        self.allow(&Access::Secrets)?;
+        Ok(lock(&self.secrets).remove(name).is_some())
+    }
+
+    fn config_json(&self) -> Result<String, PluginError> {
+        let config = lock(&self.config)
+            .clone()
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+        Ok(config.to_string())
+    }
 }
 
 impl MockHost {
@@ -238,6 +395,20 @@ impl MockHost {
     pub fn set_env(&self, name: &str, value: &str) -> &Self {
         lock(&self.inner.env).insert(name.to_owned(), value.to_owned());
         self
+    }
+
+    /// Sets the configuration plugins receive from [`Context::config`] (default: `{}`).
+    pub fn set_config(&self, config: serde_json::Value) -> &Self {
+        *lock(&self.inner.config) = Some(config);
+        self
+    }
+
+    /// The value a plugin left under `key` in the mock's KV store.
+    pub fn kv_value(&self, key: &str) -> Option<Vec<u8>> {
+        lock(&self.inner.kv)
+            .entries
+            .get(key)
+            .map(|e| e.value.clone())
     }
 
     /// A context backed by this mock.

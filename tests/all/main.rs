@@ -9,3 +9,4 @@ mod lifecycle;
 mod loading;
 mod packages;
 mod preflight;
+mod state;

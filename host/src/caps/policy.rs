@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use switchboard_sdk::caps::{Capability, PathPattern, TopicPattern};
 
 use super::trust::TrustLevel;
+use crate::state::{Quota, QuotaPolicy};
 
 /// The host's standing rules (SPEC S4.3), built in code and given to
 /// [`HostBuilder::policy`](crate::HostBuilder::policy).
@@ -54,6 +55,7 @@ pub struct Policy {
     allowed_signers: BTreeSet<String>,
     allowed_registries: BTreeSet<String>,
     service_throttle: Option<crate::bus::Throttle>,
+    quota: QuotaPolicy,
 }
 
 /// What policy says about one request.
@@ -100,6 +102,7 @@ struct PolicyFile {
     allowed_registries: Vec<String>,
     #[serde(default)]
     services: Option<ServicesSection>,
+    quota: Option<QuotaFile>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -107,6 +110,16 @@ struct PolicyFile {
 struct ServicesSection {
     rate: f64,
     burst: u32,
+}
+
+/// `[quota]` in `policy.toml`: KV defaults and maxima (see [`QuotaPolicy`]).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaFile {
+    default_kv_bytes: Option<u64>,
+    default_kv_keys: Option<u64>,
+    max_kv_bytes: Option<u64>,
+    max_kv_keys: Option<u64>,
 }
 
 pub(crate) fn plugin_key(name: &str) -> String {
@@ -142,6 +155,11 @@ impl Policy {
     /// [services]                              # per-caller throttle on every shared service
     /// rate = 100.0                            # calls per second
     /// burst = 20
+    /// [quota]                                 # KV quotas (see `state::QuotaPolicy`)
+    /// default_kv_bytes = 10485760             # without a manifest request
+    /// default_kv_keys = 10000
+    /// max_kv_bytes = 104857600                # the most a manifest can obtain
+    /// max_kv_keys = 100000
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
@@ -202,6 +220,23 @@ impl Policy {
             }
             p.service_throttle(crate::bus::Throttle::new(s.rate, s.burst));
         }
+        if let Some(q) = &file.quota {
+            let d = QuotaPolicy::default();
+            let default = Quota::new(
+                q.default_kv_bytes.unwrap_or(d.default.max_bytes),
+                q.default_kv_keys.unwrap_or(d.default.max_keys),
+            );
+            let max = Quota::new(
+                q.max_kv_bytes
+                    .unwrap_or(d.max.max_bytes.max(default.max_bytes)),
+                q.max_kv_keys
+                    .unwrap_or(d.max.max_keys.max(default.max_keys)),
+            );
+            if default.max_bytes > max.max_bytes || default.max_keys > max.max_keys {
+                return Err("quota: a default is larger than its maximum".into());
+            }
+            p.quota(QuotaPolicy { default, max });
+        }
         Ok(p)
     }
 
@@ -214,6 +249,18 @@ impl Policy {
     /// The throttle on service calls, if any.
     pub fn service_throttle_value(&self) -> Option<crate::bus::Throttle> {
         self.service_throttle
+    }
+
+    /// The KV quotas: what plugins get by default and the most a manifest can request
+    /// (default: [`QuotaPolicy::default`]).
+    pub fn quota(&mut self, quota: QuotaPolicy) -> &mut Self {
+        self.quota = quota;
+        self
+    }
+
+    /// The KV quota rules.
+    pub fn quotas(&self) -> QuotaPolicy {
+        self.quota
     }
 
     /// Refuses plugins below `level`.

@@ -10,6 +10,9 @@
 
 mod bus;
 mod fs;
+mod state;
+
+pub(crate) use self::state::PluginState;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +21,9 @@ use std::sync::Arc;
 use serde_json::json;
 use switchboard_sdk::abi::HostServices;
 use switchboard_sdk::caps::Access;
+use switchboard_sdk::state::{
+    CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
+};
 use switchboard_sdk::{Level, PluginError};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
@@ -118,6 +124,8 @@ pub(crate) struct PluginServices {
     pub bus: crate::bus::Bus,
     /// Its name as a publisher.
     pub publisher: Arc<str>,
+    /// Its KV store, secrets and configuration.
+    pub state: Arc<PluginState>,
 }
 
 impl fmt::Debug for PluginServices {
@@ -180,5 +188,51 @@ impl HostServices for PluginServices {
         call: &switchboard_sdk::abi::ServiceCall<'_>,
     ) -> Result<Vec<u8>, PluginError> {
         bus::call_service(self, call)
+    }
+
+    // plugin state (issue 6)
+    fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        self.state_kv_get(key)
+    }
+
+    fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        self.state_kv_put(key, value)
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        self.state_kv_delete(key)
+    }
+
+    fn kv_list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, PluginError> {
+        self.state_kv_list(prefix, after, limit)
+    }
+
+    fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        self.state_kv_cas(request)
+    }
+
+    fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
+        self.state_kv_commit(batch)
+    }
+
+    fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
+        self.state_secret_get(name)
+    }
+
+    fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        self.state_secret_put(name, value)
+    }
+
+    fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
+        self.state_secret_delete(name)
+    }
+
+    fn config_json(&self) -> Result<String, PluginError> {
+        self.state_config_json()
     }
 }

@@ -18,10 +18,11 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. Later issues append theirs.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit log, grants and plugin records",
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit log, grants and plugin records",
+        sql: r#"
 CREATE TABLE audit (
     id        INTEGER PRIMARY KEY,
     at_ms     INTEGER NOT NULL,
@@ -69,7 +70,50 @@ CREATE TABLE plugins (
     updated_at_ms INTEGER NOT NULL
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "plugin state: KV, usage, secrets, stored configuration",
+        sql: r#"
+-- One row per key; `plugin` is the host's name key of the plugin (its namespace). `checksum`
+-- is sha256 over plugin, key and value, checked on every read.
+CREATE TABLE kv (
+    plugin   TEXT    NOT NULL,
+    key      TEXT    NOT NULL,
+    value    BLOB    NOT NULL,
+    version  INTEGER NOT NULL,
+    checksum BLOB    NOT NULL,
+    PRIMARY KEY (plugin, key)
+) WITHOUT ROWID;
+-- Usage per plugin, kept in the same transaction as every write; `seq` numbers versions.
+CREATE TABLE kv_usage (
+    plugin TEXT PRIMARY KEY,
+    bytes  INTEGER NOT NULL,
+    keys   INTEGER NOT NULL,
+    seq    INTEGER NOT NULL
+);
+CREATE TABLE secrets (
+    plugin     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    nonce      BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    PRIMARY KEY (plugin, name)
+) WITHOUT ROWID;
+-- What each plugin declared: its config schema and defaults, recorded when it loads.
+CREATE TABLE config_specs (
+    plugin  TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    spec    TEXT NOT NULL
+);
+-- Configuration written by data migrations (between the defaults and the file).
+CREATE TABLE config_stored (
+    plugin   TEXT PRIMARY KEY,
+    value    TEXT NOT NULL,
+    checksum BLOB NOT NULL
+);
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest(migrations: &[Migration]) -> u32 {

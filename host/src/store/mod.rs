@@ -59,9 +59,18 @@ impl Store {
     /// schema. The directory must exist.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DATABASE_FILE);
-        let open_err = |e: rusqlite::Error| StoreError::Open {
-            path: path.clone(),
-            reason: e.to_string(),
+        let open_err = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::Damaged {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                    backup: crate::state::integrity::newest_backup_in(data_dir),
+                }
+            }
+            _ => StoreError::Open {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
         };
         let mut conn = Connection::open_with_flags(
             &path,
@@ -78,6 +87,14 @@ impl Store {
              PRAGMA foreign_keys = ON;",
         )
         .map_err(open_err)?;
+        // Damage is reported before anything is written to the file.
+        if let Some(reason) = crate::state::integrity::quick_check(&conn).map_err(open_err)? {
+            return Err(StoreError::Damaged {
+                reason,
+                backup: crate::state::integrity::newest_backup_in(data_dir),
+                path,
+            });
+        }
         migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
         Ok(Store {
             inner: Arc::new(Inner {

@@ -16,7 +16,9 @@ use super::types::{
 use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
 use crate::error::{codes, PluginError};
+use crate::message::{decode_as, encode_into};
 use crate::plugin::{Health, PluginEntry};
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// Builds the root module for plugin type `P`. Called once, by the exported loader.
 pub fn root_module<P: PluginEntry>() -> PluginModuleRef {
@@ -237,6 +239,75 @@ impl ContextBackend for HostLink {
             RSlice::from_slice(call.request),
         ))
         .map(RVec::into_vec)
+    }
+
+    // plugin state (issue 6)
+    fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        from_rresult(self.host.kv_get(RStr::from_str(key))).map(|e| {
+            e.into_option().map(|e| KvEntry {
+                value: e.value.into_vec(),
+                version: e.version,
+            })
+        })
+    }
+
+    fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        from_rresult(
+            self.host
+                .kv_put(RStr::from_str(key), RSlice::from_slice(value)),
+        )
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        from_rresult(self.host.kv_delete(RStr::from_str(key)))
+    }
+
+    fn kv_list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, PluginError> {
+        let bytes = from_rresult(self.host.kv_list(
+            RStr::from_str(prefix),
+            after.map(RStr::from_str).into(),
+            limit,
+        ))?;
+        decode_as(&bytes)
+    }
+
+    fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        let mut buf = Vec::new();
+        encode_into(request, &mut buf);
+        let bytes = from_rresult(self.host.kv_cas(RSlice::from_slice(&buf)))?;
+        decode_as(&bytes)
+    }
+
+    fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
+        let mut buf = Vec::new();
+        encode_into(batch, &mut buf);
+        let bytes = from_rresult(self.host.kv_commit(RSlice::from_slice(&buf)))?;
+        decode_as(&bytes)
+    }
+
+    fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
+        from_rresult(self.host.secret_get(RStr::from_str(name)))
+            .map(|v| v.into_option().map(|b| Secret::new(b.into_vec())))
+    }
+
+    fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        from_rresult(
+            self.host
+                .secret_put(RStr::from_str(name), RSlice::from_slice(value)),
+        )
+    }
+
+    fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
+        from_rresult(self.host.secret_delete(RStr::from_str(name)))
+    }
+
+    fn config_json(&self) -> Result<String, PluginError> {
+        from_rresult(self.host.config_json()).map(RString::into_string)
     }
 }
 

@@ -9,11 +9,15 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 
-use super::types::{AbiError, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox};
+use super::types::{
+    AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
+};
 use crate::caps::Access;
 use crate::context::Level;
 use crate::error::{codes, ErrorCode, PluginError};
+use crate::message::{decode_as, encode_into};
 use crate::plugin::Health;
+use crate::state::{CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret};
 
 /// What a host offers the plugins it loads. The host implements it; the SDK carries the calls
 /// across the boundary. Implementations must not panic (a panic is caught and becomes an
@@ -62,6 +66,72 @@ pub trait HostServices: Send + Sync + 'static {
     /// Calls a shared service.
     fn call_service(&self, call: &ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
         Err(unavailable(&format!("service.call:{}", call.service)))
+    }
+
+    // plugin state (issue 6)
+
+    /// The plugin's value under `key`, with its version.
+    fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        let _ = key;
+        Err(unavailable("kv"))
+    }
+
+    /// Writes a value; returns its version.
+    fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        let _ = (key, value);
+        Err(unavailable("kv"))
+    }
+
+    /// Deletes a key; returns whether it existed.
+    fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        let _ = key;
+        Err(unavailable("kv"))
+    }
+
+    /// One page of the keys starting with `prefix` after `after`.
+    fn kv_list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, PluginError> {
+        let _ = (prefix, after, limit);
+        Err(unavailable("kv"))
+    }
+
+    /// A compare-and-swap.
+    fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        let _ = request;
+        Err(unavailable("kv"))
+    }
+
+    /// Commits an optimistic transaction's batch atomically.
+    fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
+        let _ = batch;
+        Err(unavailable("kv"))
+    }
+
+    /// The secret `name`, decrypted.
+    fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
+        let _ = name;
+        Err(unavailable("secrets"))
+    }
+
+    /// Stores a secret, encrypted.
+    fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        let _ = (name, value);
+        Err(unavailable("secrets"))
+    }
+
+    /// Deletes a secret; returns whether it existed.
+    fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
+        let _ = name;
+        Err(unavailable("secrets"))
+    }
+
+    /// The plugin's effective configuration as JSON text.
+    fn config_json(&self) -> Result<String, PluginError> {
+        Err(unavailable("config"))
     }
 }
 
@@ -392,6 +462,78 @@ impl HostContext for ServicesAdapter {
                 .map(RVec::from)
         })
     }
+    // plugin state (issue 6)
+    fn kv_get(&self, key: RStr<'_>) -> RResult<ROption<AbiKvEntry>, AbiError> {
+        guarded(|| {
+            self.0.kv_get(key.as_str()).map(|e| {
+                ROption::from(e.map(|e| AbiKvEntry {
+                    value: RVec::from(e.value),
+                    version: e.version,
+                }))
+            })
+        })
+    }
+
+    fn kv_put(&self, key: RStr<'_>, value: RSlice<'_, u8>) -> RResult<u64, AbiError> {
+        guarded(|| self.0.kv_put(key.as_str(), value.as_slice()))
+    }
+
+    fn kv_delete(&self, key: RStr<'_>) -> RResult<bool, AbiError> {
+        guarded(|| self.0.kv_delete(key.as_str()))
+    }
+
+    fn kv_list(
+        &self,
+        prefix: RStr<'_>,
+        after: ROption<RStr<'_>>,
+        limit: u32,
+    ) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            let after = after.into_option().map(|a| a.as_str());
+            let page = self.0.kv_list(prefix.as_str(), after, limit)?;
+            Ok(postcard_rvec(&page))
+        })
+    }
+
+    fn kv_cas(&self, request: RSlice<'_, u8>) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            let request: CasRequest = decode_as(request.as_slice())?;
+            Ok(postcard_rvec(&self.0.kv_cas(&request)?))
+        })
+    }
+
+    fn kv_commit(&self, batch: RSlice<'_, u8>) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            let batch: CommitBatch = decode_as(batch.as_slice())?;
+            Ok(postcard_rvec(&self.0.kv_commit(&batch)?))
+        })
+    }
+
+    fn secret_get(&self, name: RStr<'_>) -> RResult<ROption<RVec<u8>>, AbiError> {
+        guarded(|| {
+            self.0
+                .secret_get(name.as_str())
+                .map(|s| ROption::from(s.map(|s| RVec::from(s.expose()))))
+        })
+    }
+
+    fn secret_put(&self, name: RStr<'_>, value: RSlice<'_, u8>) -> RResult<(), AbiError> {
+        guarded(|| self.0.secret_put(name.as_str(), value.as_slice()))
+    }
+
+    fn secret_delete(&self, name: RStr<'_>) -> RResult<bool, AbiError> {
+        guarded(|| self.0.secret_delete(name.as_str()))
+    }
+
+    fn config_json(&self) -> RResult<RString, AbiError> {
+        guarded(|| self.0.config_json().map(RString::from))
+    }
+}
+
+fn postcard_rvec<T: serde::Serialize>(value: &T) -> RVec<u8> {
+    let mut buf = Vec::new();
+    encode_into(value, &mut buf);
+    RVec::from(buf)
 }
 
 /// Runs a host service for a plugin: a host-side panic becomes an error, never an unwind into

@@ -18,6 +18,14 @@ pub struct AbiError {
     pub next_step: RString,
 }
 
+/// A KV value and its version crossing the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct AbiKvEntry {
+    pub value: RVec<u8>,
+    pub version: u64,
+}
+
 /// A health report crossing the boundary; `status` is `0` healthy, `1` degraded, `2` unhealthy.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]
@@ -81,6 +89,27 @@ pub trait HostContext: Send + Sync {
         response_contract: RStr<'_>,
         request: RSlice<'_, u8>,
     ) -> RResult<RVec<u8>, AbiError>;
+    // plugin state (issue 6): SDK ABI 1.1. Structured arguments and results travel as
+    // postcard bytes of the `crate::state` types.
+    fn kv_get(&self, key: RStr<'_>) -> RResult<ROption<AbiKvEntry>, AbiError>;
+    fn kv_put(&self, key: RStr<'_>, value: RSlice<'_, u8>) -> RResult<u64, AbiError>;
+    fn kv_delete(&self, key: RStr<'_>) -> RResult<bool, AbiError>;
+    /// A `KvPage`.
+    fn kv_list(
+        &self,
+        prefix: RStr<'_>,
+        after: ROption<RStr<'_>>,
+        limit: u32,
+    ) -> RResult<RVec<u8>, AbiError>;
+    /// A `CasRequest` in, a `CasOutcome` out.
+    fn kv_cas(&self, request: RSlice<'_, u8>) -> RResult<RVec<u8>, AbiError>;
+    /// A `CommitBatch` in, a `CommitOutcome` out.
+    fn kv_commit(&self, batch: RSlice<'_, u8>) -> RResult<RVec<u8>, AbiError>;
+    fn secret_get(&self, name: RStr<'_>) -> RResult<ROption<RVec<u8>>, AbiError>;
+    fn secret_put(&self, name: RStr<'_>, value: RSlice<'_, u8>) -> RResult<(), AbiError>;
+    fn secret_delete(&self, name: RStr<'_>) -> RResult<bool, AbiError>;
+    /// The effective configuration as JSON text.
+    fn config_json(&self) -> RResult<RString, AbiError>;
 }
 
 pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;

@@ -47,6 +47,28 @@ use self::node::{LineIndex, Node};
 pub use self::validate::safe_relative_path;
 use crate::embedded::CommandDecl;
 
+/// Validates a configuration value against a `[config] schema` (the JSON Schema subset
+/// described in `docs/manifest.md`). Each problem is `(field path, message)`, with paths
+/// starting at `root` (`config.server.port`).
+///
+/// ```
+/// use serde_json::json;
+/// use switchboard_sdk::manifest::validate_config;
+///
+/// let schema = json!({ "type": "object", "properties": { "port": { "type": "integer" } } });
+/// let problems = validate_config(&json!({ "port": "eighty" }), &schema, "config");
+/// assert_eq!(problems[0].0, "config.port");
+/// ```
+pub fn validate_config(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    root: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    schema::validate(value, schema, root, &mut out);
+    out
+}
+
 /// The file name of a TOML manifest.
 pub const MANIFEST_FILE: &str = "plugin.toml";
 /// The file name of a JSON manifest.
@@ -227,7 +249,8 @@ pub struct ConfigSpec {
     pub defaults: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Resource limits (applied in isolated mode).
+/// Resource limits: memory and time (applied in isolated mode) and the KV quota requested
+/// (applied in every mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -240,6 +263,12 @@ pub struct Limits {
     /// Wall-clock time per call, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_timeout_ms: Option<u64>,
+    /// The KV quota requested, in bytes (keys plus values); capped by the host's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_bytes: Option<u64>,
+    /// The KV quota requested, in keys; capped by the host's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_keys: Option<u64>,
 }
 
 /// How tightly isolated mode confines the plugin.

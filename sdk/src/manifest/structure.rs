@@ -96,6 +96,8 @@ const ROOT: &[Field] = &[
             f("memory_mb", Shape::UInt),
             f("cpu_ms", Shape::UInt),
             f("call_timeout_ms", Shape::UInt),
+            f("kv_bytes", Shape::UInt),
+            f("kv_keys", Shape::UInt),
         ]),
     ),
     f("sandbox", Shape::Str),

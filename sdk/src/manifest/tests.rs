@@ -323,6 +323,20 @@ fn zero_limit() {
 }
 
 #[test]
+fn kv_quota_requests_parse_and_a_zero_request_is_refused() {
+    let m = Manifest::parse(
+        &with("[limits]\nkv_bytes = 4096\nkv_keys = 10"),
+        Format::Toml,
+    )
+    .unwrap();
+    assert_eq!(
+        (m.limits.kv_bytes, m.limits.kv_keys),
+        (Some(4096), Some(10))
+    );
+    assert_one(&with("[limits]\nkv_keys = 0"), "SB1015", "limits.kv_keys");
+}
+
+#[test]
 fn negative_limit_is_a_type_error() {
     assert_one(
         &with("[limits]\nmemory_mb = -1"),

@@ -363,12 +363,14 @@ pub(crate) fn check(m: &Manifest, root: &Node, index: &LineIndex<'_>, out: &mut 
         ("memory_mb", m.limits.memory_mb),
         ("cpu_ms", m.limits.cpu_ms),
         ("call_timeout_ms", m.limits.call_timeout_ms),
+        ("kv_bytes", m.limits.kv_bytes),
+        ("kv_keys", m.limits.kv_keys),
     ] {
         if value == Some(0) {
             c.error(
                 codes::INVALID_LIMIT,
                 &format!("limits.{name}"),
-                format!("`limits.{name}` is 0, which would refuse every call"),
+                format!("`limits.{name}` is 0, which would refuse every call or write"),
                 "remove the limit or give a positive value",
             );
         }

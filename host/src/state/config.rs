@@ -1,0 +1,396 @@
+//! Plugin configuration: the manifest's defaults, overridden in order by configuration stored
+//! by data migrations, the file `<data dir>/config/<plugin>.toml`, the profile section of
+//! that file the host chose (`[profile.production]`), and variables
+//! `SWITCHBOARD_<PLUGIN>_<KEY>` the host passes in — then validated against the manifest's
+//! schema, every problem with its field path.
+//!
+//! Objects merge key by key; any other value replaces what was there. A variable's key uses
+//! `__` between levels (`SWITCHBOARD_COUNTER_DB__PORT` sets `db.port`); its value is taken as
+//! JSON, or as text where the schema asks for a string or the text is not JSON. The table
+//! `profile` at the top of the file is reserved for profiles. The library reads no
+//! environment: hosts hand variables to [`HostBuilder::config_vars`](crate::HostBuilder::config_vars).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use switchboard_sdk::manifest::{validate_config, ConfigSpec};
+
+use crate::error::StateError;
+
+/// The directory of configuration files inside the data directory.
+pub const CONFIG_DIR: &str = "config";
+
+/// Where an effective configuration value came from, lowest precedence first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigSource {
+    /// The manifest's `[config] defaults`.
+    Default,
+    /// Written by a data migration.
+    Stored,
+    /// The configuration file.
+    File,
+    /// The file's profile section for this environment.
+    Profile(String),
+    /// A `SWITCHBOARD_<PLUGIN>_<KEY>` variable.
+    Variable(String),
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::Default => f.write_str("default"),
+            ConfigSource::Stored => f.write_str("stored"),
+            ConfigSource::File => f.write_str("file"),
+            ConfigSource::Profile(p) => write!(f, "profile {p}"),
+            ConfigSource::Variable(v) => write!(f, "variable {v}"),
+        }
+    }
+}
+
+/// What the host passes in for resolving configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigInputs<'a> {
+    /// The data directory (`config/<plugin>.toml` is read from it).
+    pub data_dir: &'a Path,
+    /// The profile to apply, if any (`production` applies `[profile.production]`).
+    pub environment: Option<&'a str>,
+    /// Variables; only `SWITCHBOARD_<PLUGIN>_*` ones are read.
+    pub vars: &'a BTreeMap<String, String>,
+}
+
+/// A plugin's effective configuration and where each value came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveConfig {
+    value: Value,
+    sources: BTreeMap<String, ConfigSource>,
+}
+
+impl EffectiveConfig {
+    /// The merged, validated configuration (a JSON object).
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// Every leaf value's dotted path (`db.port`) and its source.
+    pub fn sources(&self) -> &BTreeMap<String, ConfigSource> {
+        &self.sources
+    }
+
+    /// Each leaf: path, value and source, in path order.
+    pub fn entries(&self) -> Vec<(String, Value, ConfigSource)> {
+        self.sources
+            .iter()
+            .map(|(path, source)| {
+                let v = path
+                    .split('.')
+                    .try_fold(&self.value, |v, k| v.get(k))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                (path.clone(), v, source.clone())
+            })
+            .collect()
+    }
+}
+
+/// The configuration file of `plugin`.
+pub fn config_file(data_dir: &Path, plugin: &str) -> PathBuf {
+    data_dir.join(CONFIG_DIR).join(format!("{plugin}.toml"))
+}
+
+fn record_leaves(
+    v: &Value,
+    path: &str,
+    source: &ConfigSource,
+    out: &mut BTreeMap<String, ConfigSource>,
+) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                record_leaves(v, &join(path, k), source, out);
+            }
+        }
+        _ => {
+            out.insert(path.to_owned(), source.clone());
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn forget_below(path: &str, out: &mut BTreeMap<String, ConfigSource>) {
+    let prefix = format!("{path}.");
+    out.retain(|k, _| k != path && !k.starts_with(&prefix));
+}
+
+fn merge(
+    target: &mut Map<String, Value>,
+    layer: &Map<String, Value>,
+    path: &str,
+    source: &ConfigSource,
+    sources: &mut BTreeMap<String, ConfigSource>,
+) {
+    for (k, v) in layer {
+        let here = join(path, k);
+        match (target.get_mut(k), v) {
+            (Some(Value::Object(t)), Value::Object(l)) => merge(t, l, &here, source, sources),
+            _ => {
+                forget_below(&here, sources);
+                record_leaves(v, &here, source, sources);
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn toml_to_json(path: &Path, text: &str) -> Result<Map<String, Value>, StateError> {
+    let fail = |reason: String| StateError::ConfigFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| fail(e.message().trim().to_owned()))?;
+    match serde_json::to_value(table).map_err(|e| fail(e.to_string()))? {
+        Value::Object(m) => Ok(m),
+        _ => Err(fail("the file is not a table".into())),
+    }
+}
+
+/// The plugin's part of a variable name: upper case, `-` as `_`.
+fn var_prefix(plugin: &str) -> String {
+    format!("SWITCHBOARD_{}_", normalize(plugin))
+}
+
+fn normalize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
+}
+
+/// The schema of the property `key` of an object schema.
+fn property<'a>(schema: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    schema?.get("properties")?.get(key)
+}
+
+fn wants_string(schema: Option<&Value>) -> bool {
+    match schema.and_then(|s| s.get("type")) {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string") && ts.len() == 1,
+        _ => false,
+    }
+}
+
+/// Applies one variable: finds the key at each level (matching known keys without regard to
+/// case and `-`/`_`), then sets the value.
+fn apply_var(
+    root: &mut Map<String, Value>,
+    schema: Option<&Value>,
+    (name, raw): (&str, &str),
+    rest: &str,
+    sources: &mut BTreeMap<String, ConfigSource>,
+) -> Result<(), StateError> {
+    let segments: Vec<&str> = rest.split("__").collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(StateError::ConfigVariable {
+            name: name.to_owned(),
+            reason: "the key has an empty part".into(),
+        });
+    }
+    let mut target = root;
+    let mut schema = schema;
+    let mut path = String::new();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        let from_schema = schema
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .and_then(|p| p.keys().find(|k| normalize(k) == *seg).cloned());
+        let key = target
+            .keys()
+            .find(|k| normalize(k) == *seg)
+            .cloned()
+            .or(from_schema)
+            .unwrap_or_else(|| seg.to_ascii_lowercase());
+        schema = property(schema, &key);
+        path = join(&path, &key);
+        if i == last {
+            let value = if wants_string(schema) {
+                Value::String(raw.to_owned())
+            } else {
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+            };
+            forget_below(&path, sources);
+            record_leaves(
+                &value,
+                &path,
+                &ConfigSource::Variable(name.to_owned()),
+                sources,
+            );
+            target.insert(key, value);
+            return Ok(());
+        }
+        let slot = target
+            .entry(key)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+            forget_below(&path, sources);
+        }
+        match slot {
+            Value::Object(next) => target = next,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the effective configuration of `plugin`: defaults < `stored` < file < profile <
+/// variables, then validation against the schema (`SB0722` lists every problem with its path).
+///
+/// # Example
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use serde_json::json;
+/// use switchboard_host::state::{resolve_config, ConfigInputs, ConfigSource};
+/// use switchboard_host::state::ConfigSpec;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::create_dir(dir.path().join("config")).unwrap();
+/// std::fs::write(
+///     dir.path().join("config/weather.toml"),
+///     "units = \"imperial\"\n[profile.production]\nretries = 5\n",
+/// ).unwrap();
+/// let spec = ConfigSpec {
+///     schema: Some(json!({ "type": "object", "properties": { "retries": { "type": "integer" } } })),
+///     defaults: json!({ "units": "metric", "retries": 1, "debug": false })
+///         .as_object().unwrap().clone(),
+/// };
+/// let vars = BTreeMap::from([("SWITCHBOARD_WEATHER_DEBUG".to_string(), "true".to_string())]);
+/// let inputs = ConfigInputs { data_dir: dir.path(), environment: Some("production"), vars: &vars };
+/// let c = resolve_config("weather", &spec, None, &inputs).unwrap();
+/// assert_eq!(c.value(), &json!({ "units": "imperial", "retries": 5, "debug": true }));
+/// assert_eq!(c.sources()["units"], ConfigSource::File);
+/// assert_eq!(c.sources()["retries"].to_string(), "profile production");
+/// ```
+pub fn resolve_config(
+    plugin: &str,
+    spec: &ConfigSpec,
+    stored: Option<&Value>,
+    inputs: &ConfigInputs<'_>,
+) -> Result<EffectiveConfig, StateError> {
+    let mut value = Map::new();
+    let mut sources = BTreeMap::new();
+    merge(
+        &mut value,
+        &spec.defaults,
+        "",
+        &ConfigSource::Default,
+        &mut sources,
+    );
+    if let Some(Value::Object(stored)) = stored {
+        merge(&mut value, stored, "", &ConfigSource::Stored, &mut sources);
+    }
+    let path = config_file(inputs.data_dir, plugin);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut file = toml_to_json(&path, &text)?;
+            let profiles = file.remove("profile");
+            merge(&mut value, &file, "", &ConfigSource::File, &mut sources);
+            if let Some(env) = inputs.environment {
+                if let Some(Value::Object(p)) = profiles.as_ref().and_then(|p| p.get(env)) {
+                    let source = ConfigSource::Profile(env.to_owned());
+                    merge(&mut value, p, "", &source, &mut sources);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StateError::ConfigFile {
+                path,
+                reason: e.to_string(),
+            })
+        }
+    }
+    let prefix = var_prefix(plugin);
+    for (name, raw) in inputs.vars {
+        if let Some(rest) = name.strip_prefix(&prefix) {
+            apply_var(
+                &mut value,
+                spec.schema.as_ref(),
+                (name, raw),
+                rest,
+                &mut sources,
+            )?;
+        }
+    }
+    let value = Value::Object(value);
+    if let Some(schema) = &spec.schema {
+        let problems = validate_config(&value, schema, "config");
+        if !problems.is_empty() {
+            return Err(StateError::ConfigInvalid {
+                plugin: plugin.to_owned(),
+                problems,
+            });
+        }
+    }
+    Ok(EffectiveConfig { value, sources })
+}
+
+impl crate::store::Store {
+    /// Records the configuration schema and defaults `plugin` declared (done by the host when
+    /// it loads a plugin whose manifest it has), for `switchboard config` and
+    /// [`Host::config`](crate::Host::config).
+    pub fn record_config_spec(
+        &self,
+        plugin: &str,
+        version: &str,
+        spec: &ConfigSpec,
+    ) -> Result<(), StateError> {
+        let text = serde_json::to_string(spec).map_err(|e| StateError::Sqlite {
+            reason: e.to_string(),
+        })?;
+        self.lock().execute(
+            "INSERT INTO config_specs (plugin, version, spec) VALUES (?1, ?2, ?3)
+             ON CONFLICT (plugin) DO UPDATE SET version = ?2, spec = ?3",
+            rusqlite::params![switchboard_sdk::manifest::name_key(plugin), version, text],
+        )?;
+        Ok(())
+    }
+
+    /// The configuration schema and defaults last recorded for `plugin`.
+    pub fn config_spec(&self, plugin: &str) -> Result<Option<ConfigSpec>, StateError> {
+        use rusqlite::OptionalExtension;
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT spec FROM config_specs WHERE plugin = ?1",
+                [switchboard_sdk::manifest::name_key(plugin)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|_| StateError::Corrupt {
+                plugin: plugin.to_owned(),
+                what: "configuration schema",
+                key: "config_specs".into(),
+                backup: super::kv::newest_backup(self),
+            })
+        })
+        .transpose()
+    }
+}

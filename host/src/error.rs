@@ -1069,7 +1069,10 @@ pub enum StateError {
         plugin: String,
     },
     /// A data migration failed; the database was restored from the backup taken before it.
-    #[error("plugin `{plugin}`: migration {from} -> {to} failed, database restored: {reason}")]
+    #[error(
+        "plugin `{plugin}`: migration {from} -> {to} failed: {reason}; its data was restored from the backup {}",
+        .backup.display()
+    )]
     MigrationFailed {
         /// The plugin.
         plugin: String,

@@ -26,7 +26,7 @@ use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage
 use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices, PluginState};
 use crate::state::{
     resolve_config, ConfigInputs, ConfigSpec, DataMigration, EffectiveConfig, Kv, MasterKey,
-    MigrationReport, Secrets,
+    MigrationOutput, MigrationReport, Secrets, Snapshot,
 };
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
@@ -654,6 +654,15 @@ impl Host {
             return Err(LoadError::DuplicateName { name }.into());
         }
         let manifest = checked.section.manifest;
+        // The version this host last knew, before this load overwrites it: an update if it
+        // differs, and the plugin's data migrations run from there.
+        let previous = self
+            .inner
+            .store
+            .plugin(&name)
+            .ok()
+            .map(|r| r.version)
+            .filter(|v| *v != manifest.version);
         self.inner.store.put_plugin(&PluginRecord::new(
             name.clone(),
             manifest.version.clone(),
@@ -684,12 +693,100 @@ impl Host {
         };
         let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
         plugins.insert(key.clone(), instance.clone());
+        drop(plugins);
         self.inner
             .states
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, state);
+            .insert(key, state.clone());
+        if let Some(from) = previous {
+            if !instance.manifest().migrations.is_empty() {
+                if let Err(e) = self.run_plugin_migrations(&instance, &from, &state, declared) {
+                    // The update is aborted: the plugin's data is back as it was (the error
+                    // names the backup) and the new version is not left loaded.
+                    let _ = self.remove(&name);
+                    // The record goes back to the version whose data is kept, so the next
+                    // attempt migrates from there again.
+                    if let Ok(mut record) = self.inner.store.plugin(&name) {
+                        record.version = from;
+                        if let Err(err) = self.inner.store.put_plugin(&record) {
+                            log::error!(target: "switchboard::state", "cannot restore the record of `{name}`: {err}");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
         Ok(PluginHandle { instance })
+    }
+
+    /// Runs the data migrations the plugin's new version declares (`#[migration]`), from the
+    /// version the host last knew, before the plugin starts. See [`Store::migrate_plugin`]:
+    /// an online backup first, each step applied in one transaction, the plugin's data
+    /// restored from the backup if a step fails (`SB0730`).
+    fn run_plugin_migrations(
+        &self,
+        instance: &Instance,
+        from: &str,
+        state: &PluginState,
+        declared: Option<&Manifest>,
+    ) -> Result<MigrationReport, Error> {
+        use switchboard_sdk::migration::{decode_response, encode_request, MigrationRequest};
+        let manifest = instance.manifest();
+        let migrations: Vec<DataMigration> = manifest
+            .migrations
+            .iter()
+            .enumerate()
+            .map(|(i, decl)| {
+                let instance = instance.clone();
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                let (from, to) = (decl.from.clone(), decl.to.clone());
+                DataMigration::new(&decl.from, &decl.to, move |snapshot: &Snapshot| {
+                    let request = encode_request(&MigrationRequest {
+                        from: from.clone(),
+                        to: to.clone(),
+                        config: snapshot.config.to_string(),
+                        kv: snapshot
+                            .kv
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    });
+                    let reply = instance
+                        .run_migration(index, &request)
+                        .map_err(|e| format!("{}: {}", e.code(), e.message()))?;
+                    let reply = decode_response(&reply).map_err(|e| e.message().to_owned())?;
+                    let config = reply
+                        .config
+                        .map(|c| serde_json::from_str(&c))
+                        .transpose()
+                        .map_err(|e| {
+                            format!("the migration returned a configuration that is not JSON: {e}")
+                        })?;
+                    Ok(MigrationOutput {
+                        config,
+                        writes: reply.writes,
+                    })
+                })
+            })
+            .collect();
+        let report =
+            self.migrate_plugin_data(instance.name(), from, &manifest.version, &migrations)?;
+        // A migration may have changed the stored configuration: resolve it again.
+        let spec = match declared {
+            Some(m) => m.config.clone().unwrap_or_default(),
+            None => self
+                .inner
+                .store
+                .config_spec(instance.name())?
+                .unwrap_or_default(),
+        };
+        let config = self.resolve_config(instance.name(), &spec)?;
+        *state
+            .config_json
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config.value().to_string();
+        Ok(report)
     }
 
     /// Admits the plugin and decides its capability requests; publishes the grants and returns
@@ -926,7 +1023,7 @@ impl Host {
         Ok(PluginState {
             kv: store.kv_with_quota(name, quota),
             secrets: store.secrets(name, &self.inner.master_key),
-            config_json: config.value().to_string(),
+            config_json: std::sync::RwLock::new(config.value().to_string()),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Procedural macros for Switchboard plugins. Use them through `switchboard-sdk`, which
-//! re-exports them: `#[plugin]`, `#[command]`, `#[subscribe]` and `#[derive(Message)]`.
+//! re-exports them: `#[plugin]`, `#[command]`, `#[subscribe]`, `#[migration]` and
+//! `#[derive(Message)]`.
 //!
 //! Each macro parses, validates, then expands (STYLE 7): all problems are reported at once, on
 //! the offending span, with what to write instead, and a best-effort expansion is still emitted
@@ -24,7 +25,8 @@ use proc_macro::TokenStream;
 /// - `services = ["text.tools"]` — shared services it provides; each offers the plugin's
 ///   commands as its methods (needs `service.provide:NAME`).
 ///
-/// Methods marked `#[subscribe("pattern")]` become event handlers.
+/// Methods marked `#[subscribe("pattern")]` become event handlers; methods marked
+/// `#[migration(from = "0.1", to = "0.2")]` become data migrations the host runs on update.
 ///
 /// The macro generates the exported root module, the dispatch table, and the manifest embedded
 /// in the library's `switchboard_manifest` section.
@@ -62,6 +64,24 @@ pub fn subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let err = syn::Error::new(
         proc_macro2::Span::call_site(),
         "`#[subscribe]` only works on methods inside an `impl` block marked `#[plugin]`; \
+         add `#[plugin]` above that `impl` block",
+    );
+    let mut out = err.to_compile_error();
+    out.extend(item);
+    out.into()
+}
+
+/// Marks a method of a `#[plugin]` impl block as a data migration the host runs when it
+/// updates the plugin: `#[migration(from = "0.1", to = "0.2")] fn up(&self, data: &mut
+/// MigrationData) -> Result<(), PluginError>`.
+///
+/// Used anywhere else, it is an error that says where it belongs.
+#[proc_macro_attribute]
+pub fn migration(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "`#[migration]` only works on methods inside an `impl` block marked `#[plugin]`; \
          add `#[plugin]` above that `impl` block",
     );
     let mut out = err.to_compile_error();

@@ -19,6 +19,13 @@ struct Args {
     services: Vec<String>,
 }
 
+/// One `#[migration(from = "…", to = "…")]` method.
+struct Migration {
+    from: String,
+    to: String,
+    method: syn::Ident,
+}
+
 /// One `#[subscribe("pattern")]` handler.
 struct Subscription {
     pattern: String,
@@ -91,9 +98,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
     let commands = collect_commands(&mut imp, &mut errors);
     let subscriptions = collect_subscriptions(&mut imp, &mut errors);
+    let migrations = collect_migrations(&mut imp, &mut errors);
     let self_ty = (*imp.self_ty).clone();
     let generated = if imp.trait_.is_none() && imp.generics.params.is_empty() {
-        generate(&self_ty, &args, &commands, &subscriptions)
+        generate(&self_ty, &args, &commands, &subscriptions, &migrations)
     } else {
         TokenStream::new()
     };
@@ -293,6 +301,81 @@ fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscri
         });
     }
     subs
+}
+
+/// Whether `s` is a version prefix: one to three dot-separated numbers (`0.1`, `1.2.3`).
+fn valid_version_prefix(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    (1..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Finds `#[migration(from = "0.1", to = "0.2")]` methods, strips the attribute, and checks
+/// each: `fn name(&self, data: &mut MigrationData) -> Result<(), PluginError>`.
+fn collect_migrations(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Migration> {
+    let mut out = Vec::new();
+    for item in &mut imp.items {
+        let ImplItem::Fn(func) = item else { continue };
+        let Some(pos) = func.attrs.iter().position(|a| {
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "migration")
+        }) else {
+            continue;
+        };
+        let attr = func.attrs.remove(pos);
+        let usage = "write `#[migration(from = \"0.1\", to = \"0.2\")]`: the versions the data \
+                     migrates between (a prefix such as `0.1` covers every `0.1.x`)";
+        let metas =
+            match attr.parse_args_with(Punctuated::<MetaNameValue, Token![,]>::parse_terminated) {
+                Ok(m) => m,
+                Err(_) => {
+                    errors.spanned(&attr, usage);
+                    continue;
+                }
+            };
+        let (mut from, mut to) = (None, None);
+        for m in &metas {
+            let value = match &m.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) if valid_version_prefix(&s.value()) => s.value(),
+                other => {
+                    errors.spanned(other, usage);
+                    continue;
+                }
+            };
+            if m.path.is_ident("from") {
+                from = Some(value);
+            } else if m.path.is_ident("to") {
+                to = Some(value);
+            } else {
+                errors.spanned(&m.path, usage);
+            }
+        }
+        let (Some(from), Some(to)) = (from, to) else {
+            errors.spanned(&attr, usage);
+            continue;
+        };
+        let receiver_ok = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none());
+        if !receiver_ok || func.sig.inputs.len() != 2 {
+            errors.spanned(
+                &func.sig,
+                "a `#[migration]` method takes `(&self, data: &mut MigrationData)` and returns \
+                 `Result<(), PluginError>`",
+            );
+            continue;
+        }
+        out.push(Migration {
+            from,
+            to,
+            method: func.sig.ident.clone(),
+        });
+    }
+    out
 }
 
 fn is_command_attr(attr: &Attribute) -> bool {
@@ -551,6 +634,7 @@ fn generate(
     args: &Args,
     commands: &[Command],
     subscriptions: &[Subscription],
+    migrations: &[Migration],
 ) -> TokenStream {
     let sdk = quote!(::switchboard_sdk);
     let private = quote!(#sdk::__private);
@@ -679,7 +763,26 @@ fn generate(
         let lit = LitStr::new(svc, Span::call_site());
         parts.push(quote!(#private::Part::Str(#lit)));
     }
+    parts.push(quote!(#private::Part::Raw("],\"migrations\":[")));
+    for (i, m) in migrations.iter().enumerate() {
+        let sep = if i == 0 { "{\"from\":" } else { ",{\"from\":" };
+        let (from, to) = (&m.from, &m.to);
+        parts.push(quote!(#private::Part::Raw(#sep)));
+        parts.push(quote!(#private::Part::Str(#from)));
+        parts.push(quote!(#private::Part::Raw(",\"to\":")));
+        parts.push(quote!(#private::Part::Str(#to)));
+        parts.push(quote!(#private::Part::Raw("}")));
+    }
     parts.push(quote!(#private::Part::Raw("]}")));
+    for (i, m) in migrations.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let method = &m.method;
+        arms.push(quote! {
+            i if i == #sdk::migration::MIGRATION_BASE + #index => {
+                #sdk::migration::run_migration(request, out, |data| self.#method(data))
+            }
+        });
+    }
 
     let on_event = (!subscriptions.is_empty()).then(|| {
         let arms = subscriptions.iter().enumerate().map(|(i, sub)| {
@@ -706,21 +809,23 @@ fn generate(
         }
     });
 
+    let has_migrations = !migrations.is_empty();
     let unused_ctx = commands.iter().all(|c| !c.takes_ctx);
     let ctx_name = if unused_ctx {
         format_ident!("_ctx")
     } else {
         format_ident!("ctx")
     };
-    let unused_req = commands.iter().all(|c| matches!(c.request, Request::None));
+    let unused_req = !has_migrations && commands.iter().all(|c| matches!(c.request, Request::None));
     let req_name = if unused_req {
         format_ident!("_request")
     } else {
         format_ident!("request")
     };
-    let unused_out = commands
-        .iter()
-        .all(|c| matches!(c.response, Response::Unit { .. }));
+    let unused_out = !has_migrations
+        && commands
+            .iter()
+            .all(|c| matches!(c.response, Response::Unit { .. }));
     let out_name = if unused_out {
         format_ident!("_out")
     } else {

@@ -52,6 +52,20 @@ pub struct EmbeddedManifest {
     /// The shared services it provides, from `#[plugin(services = [...])]` (SDK ABI 1.1).
     #[serde(default)]
     pub services: Vec<String>,
+    /// Its `#[migration]` methods, in declaration order (SDK ABI 1.1).
+    #[serde(default)]
+    pub migrations: Vec<MigrationDecl>,
+}
+
+/// One data migration a plugin declares: the versions it leads from and to (`"0.1"` covers
+/// every `0.1.x`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationDecl {
+    /// The version it migrates from.
+    pub from: String,
+    /// The version it migrates to.
+    pub to: String,
 }
 
 /// One command of a plugin.

@@ -76,6 +76,7 @@ mod event;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod message;
+pub mod migration;
 mod plugin;
 pub mod state;
 #[doc(hidden)]
@@ -90,7 +91,8 @@ pub mod __private;
 pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
 pub use context::{Context, Fs, Level};
 pub use embedded::{
-    CommandDecl, EmbeddedManifest, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO, SECTION_PE,
+    CommandDecl, EmbeddedManifest, MigrationDecl, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO,
+    SECTION_PE,
 };
 pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;
@@ -98,10 +100,11 @@ pub use event::Event;
 pub use event::{Frame, HandlerResult};
 pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
 pub use plugin::{Health, Plugin, PluginEntry};
-pub use switchboard_macros::{command, plugin, subscribe, Message};
+pub use switchboard_macros::{command, migration, plugin, subscribe, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::caps::Access;
+    pub use crate::migration::MigrationData;
     pub use crate::{plugin, Context, Event, Health, Level, Message, Output, Plugin, PluginError};
 }

@@ -1096,3 +1096,100 @@ fn migrated_configuration_sits_between_defaults_and_the_file() {
     write_config(&dir.path().join("data"), "counter", "step = 4\n");
     assert_eq!(host.config("counter").unwrap().value()["step"], 4);
 }
+
+// --- Plugin-declared migrations (`#[migration]`) on update ----------------------------------
+
+/// Makes the host believe `counter` 0.0.9 was installed last: loads it once (recording it),
+/// removes it, and rewrites the recorded version, as an older install would have left it.
+fn pretend_counter_was(host: &Host, dir: &Path, version: &str) {
+    let h = counter(host);
+    host.remove("counter").unwrap();
+    drop(h);
+    let db = rusqlite::Connection::open(dir.join("data").join("switchboard.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE plugins SET version = ?1 WHERE name = ?2",
+            rusqlite::params![version, "counter"],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the plugin's record is keyed by its name");
+}
+
+#[test]
+fn updating_a_plugin_runs_its_declared_migration_before_it_starts() {
+    let (host, dir) = state_host(|_, _| {});
+    pretend_counter_was(&host, dir.path(), "0.0.9");
+    let kv = host.kv("counter");
+    kv.put("v0/visits", b"41").unwrap();
+    kv.put("untouched", b"x").unwrap();
+    // Loading 0.1.0 over 0.0.9 is an update: the plugin's `#[migration(from = "0.0", to =
+    // "0.1")]` runs before `start`, over the old data.
+    let h = counter(&host);
+    assert_eq!(
+        call::<String, u64>(&h, "value", &"visits".into()).unwrap(),
+        41
+    );
+    assert_eq!(
+        call::<String, u64>(&h, "incr", &"visits".into()).unwrap(),
+        42
+    );
+    assert_eq!(host.kv("counter").get("v0/visits").unwrap(), None);
+    assert_eq!(
+        host.kv("counter").get("untouched").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    // The configuration it stored is part of the effective configuration.
+    let settings: String = call(&h, "settings", &()).unwrap();
+    assert!(settings.contains("\"migrated_from\":\"0.0\""), "{settings}");
+    // A backup was taken first.
+    let backups = std::fs::read_dir(dir.path().join("data").join("backups")).unwrap();
+    assert_eq!(backups.count(), 1);
+}
+
+#[test]
+fn a_failing_declared_migration_aborts_the_update_and_keeps_the_old_data() {
+    let (host, dir) = state_host(|_, _| {});
+    pretend_counter_was(&host, dir.path(), "0.0.9");
+    let kv = host.kv("counter");
+    kv.put("v0/visits", b"41").unwrap();
+    kv.put("v0/broken", b"many").unwrap();
+    let e = host
+        .load_unsigned_with_manifest(library("counter"), &counter_manifest())
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0730", "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("v0/broken") && text.contains("backups"),
+        "{text}"
+    );
+    // Nothing of the failed step survived, and the new version is not loaded.
+    assert_eq!(kv.get("v0/visits").unwrap().as_deref(), Some(&b"41"[..]));
+    assert_eq!(kv.get("c/visits").unwrap(), None);
+    assert!(host.plugin("counter").is_err());
+    // Once the bad value is fixed, the update goes through.
+    kv.put("v0/broken", b"7").unwrap();
+    let h = counter(&host);
+    assert_eq!(
+        call::<String, u64>(&h, "value", &"broken".into()).unwrap(),
+        7
+    );
+}
+
+#[test]
+fn loading_the_same_version_again_runs_no_migration() {
+    let (host, _dir) = state_host(|_, _| {});
+    let h = counter(&host);
+    host.remove("counter").unwrap();
+    drop(h);
+    host.kv("counter").put("v0/visits", b"41").unwrap();
+    let h = counter(&host);
+    // Not an update: the old-format key stays as it is.
+    assert_eq!(
+        call::<String, u64>(&h, "value", &"visits".into()).unwrap(),
+        0
+    );
+    assert_eq!(
+        host.kv("counter").get("v0/visits").unwrap().as_deref(),
+        Some(&b"41"[..])
+    );
+}

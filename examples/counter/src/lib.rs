@@ -92,6 +92,29 @@ impl Counter {
     fn settings(&self, ctx: &Context) -> Result<String, PluginError> {
         Ok(ctx.config_value()?.to_string())
     }
+
+    /// From 0.0 (counters as decimal text under `v0/NAME`) to 0.1 (JSON numbers under the
+    /// default prefix `c/`). Refuses data it cannot read, which aborts the update and leaves
+    /// the old data as it was.
+    #[migration(from = "0.0", to = "0.1")]
+    fn counters_to_json(&self, data: &mut MigrationData) -> Result<(), PluginError> {
+        let old: Vec<String> = data.keys().filter(|k| k.starts_with("v0/")).collect();
+        for key in old {
+            let text = String::from_utf8_lossy(data.get(&key).unwrap_or_default()).into_owned();
+            let n: u64 = text
+                .trim()
+                .parse()
+                .map_err(|_| PluginError::new(format!("`{key}` holds `{text}`, not a number")))?;
+            data.put_as(&format!("c/{}", &key["v0/".len()..]), &n)?;
+            data.delete(&key);
+        }
+        let mut config = data.config().clone();
+        if let Some(map) = config.as_object_mut() {
+            map.insert("migrated_from".into(), data.from_version().into());
+        }
+        data.set_config(config);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +146,26 @@ mod tests {
         let p = host.instantiate::<Counter>().unwrap();
         let e = p.call::<String, u64>("incr", &"a".into()).unwrap_err();
         assert_eq!(e.code().to_string(), "SB0410");
+    }
+
+    #[test]
+    fn the_migration_moves_v0_counters_and_refuses_garbage() {
+        let mut data = MigrationData::new(
+            serde_json::json!({}),
+            [
+                ("v0/a".to_string(), b"41".to_vec()),
+                ("keep".to_string(), b"x".to_vec()),
+            ],
+        );
+        Counter.counters_to_json(&mut data).unwrap();
+        assert_eq!(data.get("c/a"), Some(&b"41"[..]));
+        assert_eq!(data.get("v0/a"), None);
+        assert_eq!(data.get("keep"), Some(&b"x"[..]));
+        let mut bad = MigrationData::new(
+            serde_json::json!({}),
+            [("v0/b".to_string(), b"many".to_vec())],
+        );
+        assert!(Counter.counters_to_json(&mut bad).is_err());
     }
 
     #[test]

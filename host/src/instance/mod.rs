@@ -281,6 +281,27 @@ impl Instance {
         self.run_hook("stop", State::Stopped, |b| b.stop())
     }
 
+    /// Runs the plugin's data migration number `index` (see `#[migration]`): before `start`,
+    /// from the loaded or stopped state, with no host lock held. A panic fails the instance.
+    pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let state = self.state();
+        if !matches!(state, State::Loaded | State::Stopped) {
+            let e = self.not_callable(state);
+            return Err(PluginError::with_code(e.code(), e.to_string()));
+        }
+        let mut out = ResponseBuffer::new();
+        let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
+        self.shared
+            .backend
+            .dispatch(method, request, &mut out)
+            .inspect_err(|error| {
+                if error.code() == codes::PLUGIN_PANICKED {
+                    self.fail(format!("a data migration panicked: {}", error.message()));
+                }
+            })?;
+        Ok(out.as_slice().to_vec())
+    }
+
     /// Delivers one event frame to the plugin's handlers: the path from the bus into plugin
     /// code. A panic fails the instance, as in a command.
     pub(crate) fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {

@@ -19,7 +19,8 @@ use crate::state::{Kv, Secrets};
 pub(crate) struct PluginState {
     pub kv: Kv,
     pub secrets: Secrets,
-    pub config_json: String,
+    /// The effective configuration as JSON text; replaced if a data migration changes it.
+    pub config_json: std::sync::RwLock<String>,
 }
 
 impl fmt::Debug for PluginState {
@@ -91,6 +92,11 @@ impl PluginServices {
     }
 
     pub(super) fn state_config_json(&self) -> Result<String, PluginError> {
-        Ok(self.state.config_json.clone())
+        Ok(self
+            .state
+            .config_json
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
     }
 }

@@ -591,8 +591,11 @@ impl BusInner {
                 // The common case first: room in the queue, no clock read.
                 // Then a short wait for the worker to make room, which it usually does within
                 // microseconds, before parking the thread.
+                // A worker waiting for room in its own queue would wait for itself.
+                let own = sub.worker != 0 && worker::current_worker() == sub.worker;
                 let mut pending = envelope.clone();
-                for step in 0..=worker::IDLE_SPINS {
+                let mut patience = worker::Patience::default();
+                loop {
                     match sub.tx.try_send(pending) {
                         Ok(()) => {
                             bump(&sub.counters.publish.enqueued);
@@ -601,12 +604,10 @@ impl BusInner {
                         Err(TrySendError::Disconnected(_)) => return Ok(false),
                         Err(TrySendError::Full(back)) => pending = back,
                     }
-                    if step < worker::IDLE_SPINS {
-                        worker::backoff(step);
+                    if own || !patience.wait() {
+                        break;
                     }
                 }
-                // A worker waiting for room in its own queue would wait for itself.
-                let own = sub.worker != 0 && worker::current_worker() == sub.worker;
                 let wait = if own { Duration::ZERO } else { timeout };
                 match sub.tx.send_timeout(pending, wait) {
                     Ok(()) => {}

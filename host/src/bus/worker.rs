@@ -21,17 +21,35 @@ use crate::bus::{BusInner, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 /// How many envelopes a worker takes from one ready queue before looking at the others.
 const BATCH: usize = 256;
 
-/// How many times a worker looks again at an empty queue before it sleeps.
-pub(crate) const IDLE_SPINS: u32 = 16;
+/// How long a worker keeps looking at an empty queue, or a publisher at a full one, before it
+/// parks its thread. Parking costs a futex round trip on both sides (microseconds); a partner
+/// mid-burst usually makes progress well within this.
+const PATIENCE: Duration = Duration::from_micros(50);
 
-/// Waits a little: spins growing from 1 to 64 iterations, then yields the core.
-pub(crate) fn backoff(step: u32) {
-    if step < 7 {
-        for _ in 0..(1u32 << step) {
-            std::hint::spin_loop();
+/// A short, bounded wait: spins growing from 1 to 64 iterations, then yields the core, until
+/// [`PATIENCE`] has passed.
+#[derive(Debug, Default)]
+pub(crate) struct Patience {
+    step: u32,
+    since: Option<Instant>,
+}
+
+impl Patience {
+    /// Waits a little; `false` once patience has run out (park instead).
+    pub(crate) fn wait(&mut self) -> bool {
+        if self.step < 7 {
+            for _ in 0..(1u32 << self.step) {
+                std::hint::spin_loop();
+            }
+        } else {
+            let since = *self.since.get_or_insert_with(Instant::now);
+            if since.elapsed() > PATIENCE {
+                return false;
+            }
+            thread::yield_now();
         }
-    } else {
-        thread::yield_now();
+        self.step += 1;
+        true
     }
 }
 
@@ -120,21 +138,18 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
         // counts (topic, publisher, payload) then change hands between the publisher's core and
         // this one once per batch rather than once per envelope.
         done.push(first);
-        let mut idle = 0;
+        let mut patience = Patience::default();
         while done.len() < BATCH && sub.state.load(Ordering::Acquire) == ACTIVE {
             match sub.rx.try_recv() {
                 Ok(envelope) => {
-                    idle = 0;
+                    patience = Patience::default();
                     deliver(&bus, sub, &envelope);
                     done.push(envelope);
                 }
                 // Empty for now: a publisher that is mid-burst usually refills the queue within
                 // microseconds, and waiting a little here is far cheaper than going to sleep
                 // and being woken (a futex round trip per envelope when the worker is faster).
-                Err(crossbeam_channel::TryRecvError::Empty) if idle < IDLE_SPINS => {
-                    backoff(idle);
-                    idle += 1;
-                }
+                Err(crossbeam_channel::TryRecvError::Empty) if patience.wait() => {}
                 Err(_) => break,
             }
         }

@@ -894,3 +894,94 @@ fn a_provider_that_panics_fails_the_call_not_the_caller() {
     let e = boom.call(&()).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0101");
 }
+
+#[test]
+fn batched_envelopes_have_consecutive_ids_and_traces_of_their_own() {
+    let bus = Bus::new();
+    let (_, rx) = collect(
+        &bus,
+        "host.items",
+        inline().filter(HeaderFilter::Absent("x".into())),
+    );
+    bus.publish_batch("host.items", (0u32..130).map(|i| i.to_le_bytes()))
+        .unwrap();
+    let got: Vec<Envelope> = rx.try_iter().collect();
+    assert_eq!(got.len(), 130);
+    for (i, e) in got.iter().enumerate() {
+        assert_eq!(e.payload(), (i as u32).to_le_bytes());
+        assert_eq!(
+            e.id().0,
+            got[0].id().0 + i as u64,
+            "one block of ids per run, runs in order"
+        );
+        assert_eq!(
+            e.trace_id(),
+            e.id(),
+            "an outside event begins its own trace"
+        );
+        assert_eq!(e.causation_id(), None);
+        assert!(e.headers().is_empty());
+        assert_eq!(e.publisher(), "host");
+    }
+}
+
+#[test]
+fn a_batch_published_from_a_handler_joins_its_trace() {
+    let bus = Bus::new();
+    let (_, items) = collect(&bus, "host.items", inline());
+    let b = bus.clone();
+    bus.subscribe("host.start", inline(), move |_| {
+        b.publish_batch("host.items", [b"a", b"b", b"c"])
+            .map(|_| ())
+            .map_err(|e| PluginError::new(e.to_string()))
+    })
+    .unwrap();
+    let (_, start) = collect(&bus, "host.start", inline());
+    bus.publish(ev("host.start", b"")).unwrap();
+    let s = start.try_recv().unwrap();
+    let got: Vec<Envelope> = items.try_iter().collect();
+    assert_eq!(got.len(), 3);
+    for e in &got {
+        assert_eq!(e.trace_id(), s.trace_id());
+        assert_eq!(e.causation_id(), Some(s.id()));
+        assert_eq!(e.hops(), 1);
+    }
+}
+
+#[test]
+fn overflow_policies_count_every_envelope_of_a_run() {
+    let bus = Bus::new();
+    let gate = Gate::new();
+    let g = gate.clone();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s2 = seen.clone();
+    let id = bus
+        .subscribe(
+            "host.items",
+            SubscribeOptions::new()
+                .capacity(1)
+                .overflow(Overflow::DropNewest),
+            move |e| {
+                if e.payload() == b"first" {
+                    g.wait();
+                }
+                s2.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+        )
+        .unwrap();
+    bus.publish(ev("host.items", b"first")).unwrap();
+    gate.await_entered();
+    // 200 envelopes make runs of 64, 64, 64 and 8: the first run takes the one free slot,
+    // the other three are dropped whole — and counted envelope by envelope.
+    let taken = bus
+        .publish_batch("host.items", (0..200).map(|_| b"x"))
+        .unwrap();
+    assert_eq!(taken, 64);
+    let s = bus.stats(id).unwrap();
+    assert_eq!(s.dropped_newest, 136);
+    assert_eq!(s.enqueued, 1 + 64);
+    gate.open();
+    wait_for("the run", || seen.load(Ordering::Relaxed) == 65);
+    assert_eq!(bus.stats(id).unwrap().delivered, 65);
+}

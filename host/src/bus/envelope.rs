@@ -140,7 +140,15 @@ impl Outgoing {
 /// An event as subscribers receive it. Cheap to clone (one reference count).
 #[derive(Clone)]
 pub struct Envelope {
-    inner: Arc<Inner>,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// Published on its own.
+    One(Arc<Inner>),
+    /// Envelope `index` of a batch run.
+    Batched(Arc<Batch>, u32),
 }
 
 struct Inner {
@@ -155,28 +163,94 @@ struct Inner {
     expires: Option<Instant>,
 }
 
+/// A run of envelopes from one `publish_batch`: one allocation holding every payload, one
+/// block of ids and one trace context. It crosses a queue as a single slot, and the envelopes
+/// in it share no reference count with the publisher once it is sent.
+pub(crate) struct Batch {
+    topic: Arc<str>,
+    publisher: Arc<str>,
+    first_id: u64,
+    /// The trace the batch continues, if it was published from a handler or a service.
+    parent: Option<TraceContext>,
+    payloads: Vec<u8>,
+    /// `ends[i]` is where payload `i` ends in `payloads`.
+    ends: Vec<u32>,
+}
+
+impl Batch {
+    /// Packs up to `max` payloads from `payloads` into a run; `None` when there are none left.
+    pub(crate) fn pack<I>(
+        topic: &Arc<str>,
+        publisher: &Arc<str>,
+        payloads: &mut I,
+        max: usize,
+    ) -> Option<Batch>
+    where
+        I: Iterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(max.min(64));
+        for p in payloads.by_ref().take(max) {
+            bytes.extend_from_slice(p.as_ref());
+            ends.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        }
+        if ends.is_empty() {
+            return None;
+        }
+        let n = ends.len() as u64;
+        let first_id = NEXT_ID.fetch_add(n, Ordering::Relaxed);
+        Some(Batch {
+            topic: topic.clone(),
+            publisher: publisher.clone(),
+            first_id,
+            parent: TraceContext::current(),
+            payloads: bytes,
+            ends,
+        })
+    }
+
+    /// How many envelopes it holds.
+    pub(crate) fn len(&self) -> u32 {
+        u32::try_from(self.ends.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Envelope `index` of the run.
+    pub(crate) fn envelope(self: &Arc<Self>, index: u32) -> Envelope {
+        Envelope {
+            repr: Repr::Batched(self.clone(), index),
+        }
+    }
+
+    fn payload(&self, index: u32) -> &[u8] {
+        let i = index as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.payloads[start..self.ends[i] as usize]
+    }
+}
+
 impl fmt::Debug for Envelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")
-            .field("id", &self.inner.id)
-            .field("trace_id", &self.inner.trace_id)
-            .field("causation_id", &self.inner.causation_id)
-            .field("topic", &self.inner.topic)
-            .field("publisher", &self.inner.publisher)
-            .field("payload_len", &self.inner.payload.len())
-            .field("headers", &self.inner.headers)
+            .field("id", &self.id())
+            .field("trace_id", &self.trace_id())
+            .field("causation_id", &self.causation_id())
+            .field("topic", &self.topic())
+            .field("publisher", &self.publisher())
+            .field("payload_len", &self.payload().len())
+            .field("headers", &self.headers())
             .finish()
     }
 }
 
 impl Envelope {
     /// Seals an outgoing event: assigns its id and takes the trace from the current context.
-    pub(crate) fn seal(out: Outgoing, publisher: Arc<str>, now: Option<Instant>) -> Envelope {
+    pub(crate) fn seal(out: Outgoing, publisher: Arc<str>) -> Envelope {
         let id = next_id();
         let (ctx, causation_id) = TraceContext::child(id);
-        let expires = out.ttl.map(|ttl| now.unwrap_or_else(Instant::now) + ttl);
+        let expires = out.ttl.map(|ttl| Instant::now() + ttl);
         Envelope {
-            inner: Arc::new(Inner {
+            repr: Repr::One(Arc::new(Inner {
                 id,
                 trace_id: ctx.trace_id,
                 causation_id,
@@ -186,75 +260,104 @@ impl Envelope {
                 payload: out.payload,
                 headers: out.headers.into_boxed_slice(),
                 expires,
-            }),
+            })),
         }
     }
 
     /// This envelope's id.
     pub fn id(&self) -> EventId {
-        self.inner.id
+        match &self.repr {
+            Repr::One(i) => i.id,
+            Repr::Batched(b, n) => EventId(b.first_id + u64::from(*n)),
+        }
     }
 
     /// The trace it belongs to.
     pub fn trace_id(&self) -> EventId {
-        self.inner.trace_id
+        match &self.repr {
+            Repr::One(i) => i.trace_id,
+            Repr::Batched(b, _) => b.parent.map_or_else(|| self.id(), |p| p.trace_id),
+        }
     }
 
     /// The envelope or call that caused it, if it was published from a handler or a service.
     pub fn causation_id(&self) -> Option<EventId> {
-        self.inner.causation_id
+        match &self.repr {
+            Repr::One(i) => i.causation_id,
+            Repr::Batched(b, _) => b.parent.map(|p| p.cause),
+        }
     }
 
     /// How many envelopes deep in its causation chain it is (0 for an outside event).
     pub fn hops(&self) -> u32 {
-        self.inner.hops
+        match &self.repr {
+            Repr::One(i) => i.hops,
+            Repr::Batched(b, _) => b.parent.map_or(0, |p| p.hops + 1),
+        }
     }
 
     /// Its topic.
     pub fn topic(&self) -> &str {
-        &self.inner.topic
+        match &self.repr {
+            Repr::One(i) => &i.topic,
+            Repr::Batched(b, _) => &b.topic,
+        }
     }
 
     /// Who published it: a plugin name, or `host`.
     pub fn publisher(&self) -> &str {
-        &self.inner.publisher
+        match &self.repr {
+            Repr::One(i) => &i.publisher,
+            Repr::Batched(b, _) => &b.publisher,
+        }
     }
 
     /// The payload.
     pub fn payload(&self) -> &[u8] {
-        &self.inner.payload
+        match &self.repr {
+            Repr::One(i) => &i.payload,
+            Repr::Batched(b, n) => b.payload(*n),
+        }
     }
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.inner
-            .headers
+        self.headers()
             .iter()
             .find(|(k, _)| &**k == name)
             .map(|(_, v)| &**v)
     }
 
-    /// Every header.
+    /// Every header (none for envelopes published in a batch).
     pub fn headers(&self) -> &[Header] {
-        &self.inner.headers
+        match &self.repr {
+            Repr::One(i) => &i.headers,
+            Repr::Batched(..) => &[],
+        }
     }
 
     /// Whether its time to live has passed.
     #[inline]
     pub fn is_expired(&self, now: Instant) -> bool {
-        self.inner.expires.is_some_and(|e| now >= e)
+        match &self.repr {
+            Repr::One(i) => i.expires.is_some_and(|e| now >= e),
+            Repr::Batched(..) => false,
+        }
     }
 
     pub(crate) fn has_ttl(&self) -> bool {
-        self.inner.expires.is_some()
+        match &self.repr {
+            Repr::One(i) => i.expires.is_some(),
+            Repr::Batched(..) => false,
+        }
     }
 
     /// The context its handler runs in: this envelope's trace, with itself as the cause.
     pub(crate) fn context(&self) -> TraceContext {
         TraceContext {
-            trace_id: self.inner.trace_id,
-            cause: self.inner.id,
-            hops: self.inner.hops,
+            trace_id: self.trace_id(),
+            cause: self.id(),
+            hops: self.hops(),
         }
     }
 }

@@ -60,9 +60,10 @@ pub use self::subscription::{
 pub use self::throttle::Throttle;
 pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 
+use self::envelope::Batch;
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
 pub(crate) use self::subscription::Handler;
-use self::subscription::{bump, Counters, Sub, ACTIVE, CLOSED, SUSPENDED};
+use self::subscription::{Counters, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;
 
 /// Where envelopes go after their last failed attempt under at-least-once delivery. Headers
@@ -73,6 +74,9 @@ pub const DEAD_LETTER_TOPIC: &str = "system.dead_letter";
 /// Published when the breaker suspends a subscription; headers name it, its subscriber and
 /// pattern; the payload is the last error.
 pub const SUSPENDED_TOPIC: &str = "system.subscription.suspended";
+
+/// The most envelopes `publish_batch` puts in one queue slot.
+const BATCH_RUN: usize = 64;
 
 /// The publisher name the host application publishes as.
 pub const HOST_PUBLISHER: &str = "host";
@@ -195,10 +199,16 @@ impl Bus {
 
     /// Publishes many payloads on one topic, routing once. Returns how many deliveries were
     /// queued in all.
+    ///
+    /// The payloads are copied into runs of up to 64 envelopes, each one allocation with one
+    /// block of ids, that cross a subscriber's queue as **one slot**: a queue of capacity `c`
+    /// holds at most `c × 64` batched envelopes, and the overflow policies act on whole runs
+    /// (a run dropped or refused counts all its envelopes). Batched envelopes carry no headers
+    /// and no time to live; they share the current trace context.
     pub fn publish_batch<I>(&self, topic: &str, payloads: I) -> Result<usize, BusError>
     where
         I: IntoIterator,
-        I::Item: Into<Arc<[u8]>>,
+        I::Item: AsRef<[u8]>,
     {
         self.inner
             .publish_batch_as(&self.inner.host_name, topic, payloads)
@@ -486,7 +496,7 @@ impl BusInner {
         validate_topic(&event.topic)?;
         self.check_hops(&event.topic)?;
         let routes = self.routes.load();
-        let envelope = Envelope::seal(event, publisher.clone(), None);
+        let envelope = Envelope::seal(event, publisher.clone());
         let mut taken = 0;
         let mut first_error = None;
         let exact = routes.exact.get(envelope.topic()).map(Vec::as_slice);
@@ -496,7 +506,7 @@ impl BusInner {
                 .iter()
                 .filter(|s| s.pattern.matches(envelope.topic())),
         ) {
-            match self.offer(sub, &envelope) {
+            match self.offer(sub, Slot::One(envelope.clone())) {
                 Ok(true) => taken += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -518,7 +528,7 @@ impl BusInner {
     ) -> Result<usize, BusError>
     where
         I: IntoIterator,
-        I::Item: Into<Arc<[u8]>>,
+        I::Item: AsRef<[u8]>,
     {
         if self.closed.load(Ordering::Acquire) {
             return Err(BusError::Closed);
@@ -535,17 +545,13 @@ impl BusInner {
             .collect();
         let mut taken = 0;
         let mut first_error = None;
-        for payload in payloads {
-            let out = Outgoing {
-                topic: topic.clone(),
-                payload: payload.into(),
-                headers: Vec::new(),
-                ttl: None,
-            };
-            let envelope = Envelope::seal(out, publisher.clone(), None);
+        let mut payloads = payloads.into_iter();
+        while let Some(batch) = Batch::pack(&topic, publisher, &mut payloads, BATCH_RUN) {
+            let batch = Arc::new(batch);
+            let n = batch.len() as usize;
             for sub in &targets {
-                match self.offer(sub, &envelope) {
-                    Ok(true) => taken += 1,
+                match self.offer(sub, Slot::Run(batch.clone())) {
+                    Ok(true) => taken += n,
                     Ok(false) => {}
                     Err(e) => {
                         first_error.get_or_insert(e);
@@ -559,46 +565,42 @@ impl BusInner {
         }
     }
 
-    /// Hands one envelope to one subscription under its overflow policy. `Ok(false)`: not
-    /// taken, and not an error (filtered, dropped, closed).
+    /// Hands one queue slot (an envelope, or a run of a batch) to one subscription under its
+    /// overflow policy. `Ok(false)`: not taken, and not an error (filtered, dropped, closed).
+    /// Counters count envelopes, whatever the slot holds.
     #[inline]
-    fn offer(&self, sub: &Sub, envelope: &Envelope) -> Result<bool, BusError> {
+    fn offer(&self, sub: &Sub, slot: Slot) -> Result<bool, BusError> {
         if sub.state.load(Ordering::Acquire) == CLOSED {
             return Ok(false);
         }
-        if !sub.opts.filters.is_empty() && !sub.accepts(envelope) {
-            bump(&sub.counters.publish.filtered);
+        let n = slot.len();
+        let c = &sub.counters.publish;
+        // Every envelope of a run has the same (empty) headers: the first decides for all.
+        if !sub.opts.filters.is_empty() && !sub.accepts(&slot.first()) {
+            c.filtered.fetch_add(n, Ordering::Relaxed);
             return Ok(false);
         }
         if sub.opts.mode == Mode::Inline {
-            bump(&sub.counters.publish.enqueued);
+            c.enqueued.fetch_add(n, Ordering::Relaxed);
             if sub.state.load(Ordering::Acquire) == ACTIVE {
-                worker::deliver(self, sub, envelope);
+                slot.for_each(|e| worker::deliver(self, sub, e));
             }
             return Ok(true);
         }
-        let full = |sub: &Sub| {
-            bump(&sub.counters.publish.rejected);
-            BusError::QueueFull {
-                subscription: sub.id.0,
-                pattern: sub.pattern.to_string(),
-                topic: envelope.topic().to_owned(),
-                capacity: sub.opts.capacity,
-            }
-        };
+        let topic = |slot: &Slot| slot.first().topic().to_owned();
         match sub.opts.overflow {
             Overflow::Block(timeout) => {
-                // The common case first: room in the queue, no clock read.
-                // Then a short wait for the worker to make room, which it usually does within
-                // microseconds, before parking the thread.
-                // A worker waiting for room in its own queue would wait for itself.
+                // The common case first: room in the queue, no clock read. Then a short wait
+                // for the worker to make room, which it usually does within microseconds,
+                // before parking the thread. A worker waiting for room in its own queue would
+                // wait for itself, so it does not wait at all.
                 let own = sub.worker != 0 && worker::current_worker() == sub.worker;
-                let mut pending = envelope.clone();
+                let mut pending = slot;
                 let mut patience = worker::Patience::default();
                 loop {
                     match sub.tx.try_send(pending) {
                         Ok(()) => {
-                            bump(&sub.counters.publish.enqueued);
+                            c.enqueued.fetch_add(n, Ordering::Relaxed);
                             return Ok(true);
                         }
                         Err(TrySendError::Disconnected(_)) => return Ok(false),
@@ -611,12 +613,12 @@ impl BusInner {
                 let wait = if own { Duration::ZERO } else { timeout };
                 match sub.tx.send_timeout(pending, wait) {
                     Ok(()) => {}
-                    Err(SendTimeoutError::Timeout(_)) => {
-                        bump(&sub.counters.publish.rejected);
+                    Err(SendTimeoutError::Timeout(back)) => {
+                        c.rejected.fetch_add(n, Ordering::Relaxed);
                         return Err(BusError::BlockTimeout {
                             subscription: sub.id.0,
                             pattern: sub.pattern.to_string(),
-                            topic: envelope.topic().to_owned(),
+                            topic: topic(&back),
                             waited: wait,
                         });
                     }
@@ -624,13 +626,13 @@ impl BusInner {
                 }
             }
             Overflow::DropOldest => {
-                let mut pending = envelope.clone();
+                let mut pending = slot;
                 loop {
                     match sub.tx.try_send(pending) {
                         Ok(()) => break,
                         Err(TrySendError::Full(back)) => {
-                            if sub.rx.try_recv().is_ok() {
-                                bump(&sub.counters.publish.dropped_oldest);
+                            if let Ok(old) = sub.rx.try_recv() {
+                                c.dropped_oldest.fetch_add(old.len(), Ordering::Relaxed);
                             }
                             pending = back;
                         }
@@ -638,21 +640,29 @@ impl BusInner {
                     }
                 }
             }
-            Overflow::DropNewest => match sub.tx.try_send(envelope.clone()) {
+            Overflow::DropNewest => match sub.tx.try_send(slot) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    bump(&sub.counters.publish.dropped_newest);
+                    c.dropped_newest.fetch_add(n, Ordering::Relaxed);
                     return Ok(false);
                 }
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
             },
-            Overflow::Fail => match sub.tx.try_send(envelope.clone()) {
+            Overflow::Fail => match sub.tx.try_send(slot) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => return Err(full(sub)),
+                Err(TrySendError::Full(back)) => {
+                    c.rejected.fetch_add(n, Ordering::Relaxed);
+                    return Err(BusError::QueueFull {
+                        subscription: sub.id.0,
+                        pattern: sub.pattern.to_string(),
+                        topic: topic(&back),
+                        capacity: sub.opts.capacity,
+                    });
+                }
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
             },
         }
-        bump(&sub.counters.publish.enqueued);
+        c.enqueued.fetch_add(n, Ordering::Relaxed);
         Ok(true)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::bus::envelope::Envelope;
+use crate::bus::envelope::{Batch, Envelope};
 use crate::bus::topic::Pattern;
 
 /// A subscription's id, unique within a bus.
@@ -218,7 +218,7 @@ pub struct SubscriptionStats {
     pub redelivered: u64,
     /// Envelopes sent to the dead-letter topic.
     pub dead_lettered: u64,
-    /// Envelopes waiting in the queue now.
+    /// Queue slots in use now: envelopes published one at a time, or runs of a batch.
     pub queued: u64,
     /// The queue's capacity.
     pub capacity: u64,
@@ -283,15 +283,51 @@ pub(crate) const ACTIVE: u8 = 0;
 pub(crate) const SUSPENDED: u8 = 1;
 pub(crate) const CLOSED: u8 = 2;
 
+/// One queue slot: an envelope published on its own, or a run of a batch.
+pub(crate) enum Slot {
+    One(Envelope),
+    Run(Arc<Batch>),
+}
+
+impl Slot {
+    /// How many envelopes it holds.
+    pub fn len(&self) -> u64 {
+        match self {
+            Slot::One(_) => 1,
+            Slot::Run(b) => u64::from(b.len()),
+        }
+    }
+
+    /// Its first envelope.
+    pub fn first(&self) -> Envelope {
+        match self {
+            Slot::One(e) => e.clone(),
+            Slot::Run(b) => b.envelope(0),
+        }
+    }
+
+    /// Runs `f` on each of its envelopes, in order.
+    pub fn for_each(&self, mut f: impl FnMut(&Envelope)) {
+        match self {
+            Slot::One(e) => f(e),
+            Slot::Run(b) => {
+                for i in 0..b.len() {
+                    f(&b.envelope(i));
+                }
+            }
+        }
+    }
+}
+
 /// A subscription as the bus holds it.
 pub(crate) struct Sub {
     pub id: SubscriptionId,
     pub owner: Arc<str>,
     pub pattern: Pattern,
     pub opts: SubscribeOptions,
-    pub tx: Sender<Envelope>,
-    /// Kept by publishers too, to drop the oldest envelope under `DropOldest`.
-    pub rx: Receiver<Envelope>,
+    pub tx: Sender<Slot>,
+    /// Kept by publishers too, to drop the oldest slot under `DropOldest`.
+    pub rx: Receiver<Slot>,
     pub counters: Counters,
     pub state: AtomicU8,
     /// The delivery worker that serves it (0 for inline subscriptions).

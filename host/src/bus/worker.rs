@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use switchboard_sdk::{codes, PluginError};
 
 use crate::bus::envelope::{Envelope, Outgoing};
-use crate::bus::subscription::{bump, Delivery, Sub, ACTIVE, CLOSED, SUSPENDED};
+use crate::bus::subscription::{bump, Delivery, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use crate::bus::{BusInner, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 
 /// How many envelopes a worker takes from one ready queue before looking at the others.
@@ -102,7 +102,7 @@ impl WorkerHandle {
 
 fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
     let mut subs: Vec<Arc<Sub>> = Vec::new();
-    let mut done: Vec<Envelope> = Vec::with_capacity(BATCH);
+    let mut done: Vec<Slot> = Vec::with_capacity(BATCH);
     loop {
         subs.retain(|s| s.state.load(Ordering::Acquire) != CLOSED);
         let active: Vec<Arc<Sub>> = subs
@@ -133,18 +133,20 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
             continue;
         };
         let Some(bus) = bus.upgrade() else { return };
-        deliver(&bus, sub, &first);
+        let mut count = first.len();
+        first.for_each(|e| deliver(&bus, sub, e));
         // Delivered envelopes are dropped together after the batch: their shared reference
         // counts (topic, publisher, payload) then change hands between the publisher's core and
         // this one once per batch rather than once per envelope.
         done.push(first);
         let mut patience = Patience::default();
-        while done.len() < BATCH && sub.state.load(Ordering::Acquire) == ACTIVE {
+        while count < BATCH as u64 && sub.state.load(Ordering::Acquire) == ACTIVE {
             match sub.rx.try_recv() {
-                Ok(envelope) => {
+                Ok(slot) => {
                     patience = Patience::default();
-                    deliver(&bus, sub, &envelope);
-                    done.push(envelope);
+                    count += slot.len();
+                    slot.for_each(|e| deliver(&bus, sub, e));
+                    done.push(slot);
                 }
                 // Empty for now: a publisher that is mid-burst usually refills the queue within
                 // microseconds, and waiting a little here is far cheaper than going to sleep

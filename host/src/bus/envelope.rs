@@ -264,6 +264,13 @@ impl Envelope {
         }
     }
 
+    /// Points a batched envelope at another index of its run.
+    pub(crate) fn set_index(&mut self, index: u32) {
+        if let Repr::Batched(_, i) = &mut self.repr {
+            *i = index;
+        }
+    }
+
     /// This envelope's id.
     pub fn id(&self) -> EventId {
         match &self.repr {

@@ -63,7 +63,7 @@ pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 use self::envelope::Batch;
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
 pub(crate) use self::subscription::Handler;
-use self::subscription::{Counters, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
+use self::subscription::{Counters, Offer, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;
 
 /// Where envelopes go after their last failed attempt under at-least-once delivery. Headers
@@ -506,7 +506,7 @@ impl BusInner {
                 .iter()
                 .filter(|s| s.pattern.matches(envelope.topic())),
         ) {
-            match self.offer(sub, Slot::One(envelope.clone())) {
+            match self.offer(sub, Offer::One(&envelope)) {
                 Ok(true) => taken += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -550,7 +550,7 @@ impl BusInner {
             let batch = Arc::new(batch);
             let n = batch.len() as usize;
             for sub in &targets {
-                match self.offer(sub, Slot::Run(batch.clone())) {
+                match self.offer(sub, Offer::Run(&batch)) {
                     Ok(true) => taken += n,
                     Ok(false) => {}
                     Err(e) => {
@@ -569,24 +569,24 @@ impl BusInner {
     /// overflow policy. `Ok(false)`: not taken, and not an error (filtered, dropped, closed).
     /// Counters count envelopes, whatever the slot holds.
     #[inline]
-    fn offer(&self, sub: &Sub, slot: Slot) -> Result<bool, BusError> {
+    fn offer(&self, sub: &Sub, offer: Offer<'_>) -> Result<bool, BusError> {
         if sub.state.load(Ordering::Acquire) == CLOSED {
             return Ok(false);
         }
-        let n = slot.len();
+        let n = offer.len();
         let c = &sub.counters.publish;
-        // Every envelope of a run has the same (empty) headers: the first decides for all.
-        if !sub.opts.filters.is_empty() && !sub.accepts(&slot.first()) {
+        if !sub.opts.filters.is_empty() && !offer.accepted_by(sub) {
             c.filtered.fetch_add(n, Ordering::Relaxed);
             return Ok(false);
         }
         if sub.opts.mode == Mode::Inline {
             c.enqueued.fetch_add(n, Ordering::Relaxed);
             if sub.state.load(Ordering::Acquire) == ACTIVE {
-                slot.for_each(|e| worker::deliver(self, sub, e));
+                offer.for_each(|e| worker::deliver(self, sub, e));
             }
             return Ok(true);
         }
+        let slot = offer.to_slot();
         let topic = |slot: &Slot| slot.first().topic().to_owned();
         match sub.opts.overflow {
             Overflow::Block(timeout) => {

@@ -283,6 +283,51 @@ pub(crate) const ACTIVE: u8 = 0;
 pub(crate) const SUSPENDED: u8 = 1;
 pub(crate) const CLOSED: u8 = 2;
 
+/// What a publisher offers a subscription, borrowed until it is actually queued.
+#[derive(Clone, Copy)]
+pub(crate) enum Offer<'a> {
+    One(&'a Envelope),
+    Run(&'a Arc<Batch>),
+}
+
+impl Offer<'_> {
+    /// How many envelopes it holds.
+    pub fn len(&self) -> u64 {
+        match self {
+            Offer::One(_) => 1,
+            Offer::Run(b) => u64::from(b.len()),
+        }
+    }
+
+    /// Whether the subscription's header filter accepts it (every envelope of a run has the
+    /// same, empty, headers, so the first decides for all).
+    pub fn accepted_by(&self, sub: &Sub) -> bool {
+        match self {
+            Offer::One(e) => sub.accepts(e),
+            Offer::Run(b) => sub.accepts(&b.envelope(0)),
+        }
+    }
+
+    /// The slot to queue.
+    pub fn to_slot(self) -> Slot {
+        match self {
+            Offer::One(e) => Slot::One(e.clone()),
+            Offer::Run(b) => Slot::Run(b.clone()),
+        }
+    }
+
+    /// Runs `f` on each envelope, in order.
+    pub fn for_each(&self, f: impl FnMut(&Envelope)) {
+        match self {
+            Offer::One(e) => {
+                let mut f = f;
+                f(e)
+            }
+            Offer::Run(b) => Slot::for_each_in(b, f),
+        }
+    }
+}
+
 /// One queue slot: an envelope published on its own, or a run of a batch.
 pub(crate) enum Slot {
     One(Envelope),
@@ -310,11 +355,16 @@ impl Slot {
     pub fn for_each(&self, mut f: impl FnMut(&Envelope)) {
         match self {
             Slot::One(e) => f(e),
-            Slot::Run(b) => {
-                for i in 0..b.len() {
-                    f(&b.envelope(i));
-                }
-            }
+            Slot::Run(b) => Slot::for_each_in(b, f),
+        }
+    }
+
+    fn for_each_in(batch: &Arc<Batch>, mut f: impl FnMut(&Envelope)) {
+        // One envelope value walks the run: one reference count for the whole run.
+        let mut e = batch.envelope(0);
+        for i in 0..batch.len() {
+            e.set_index(i);
+            f(&e);
         }
     }
 }

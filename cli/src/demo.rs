@@ -1,17 +1,20 @@
 //! `switchboard demo`: builds the example plugins, loads them into a host and shows, step by
 //! step, what Switchboard does — capabilities granted and denied, a revocation, a plugin that
-//! panics and is contained, and the audit log that recorded it all. With `--data-dir DIR` the
+//! panics and is contained, events and shared services on the bus, plugin state, and the audit
+//! log that recorded it all. With `--data-dir DIR` the
 //! grants and the audit log stay in DIR (`switchboard audit verify --data-dir DIR`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use hello::{AddRequest, AddResponse, Payload};
 use serde_json::json;
+use switchboard_host::bus::{Mode, Outgoing, ServiceBuilder, SubscribeOptions};
 use switchboard_host::caps::{
     Approval, ApprovalRequest, Capability, CapabilityKind, Policy, Scope,
 };
@@ -117,6 +120,14 @@ signed by key {}",
     let mut policy = Policy::new();
     policy.allow(format!("fs.read:{}/**", shared.display()).parse::<Capability>()?);
     policy.block("process.spawn".parse::<Capability>()?);
+    // For relay (events and services) and counter (state), loaded later.
+    for cap in [
+        "events.subscribe:host.**",
+        "service.call:text.*",
+        "service.provide:relay.echo",
+    ] {
+        policy.allow(cap.parse::<Capability>()?);
+    }
     let logs = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = logs.clone();
     let mut builder = Host::builder();
@@ -389,6 +400,8 @@ signed by key {}",
         lines,
     )?;
 
+    bus_and_state_tour(&mut r, &host, options.profile)?;
+
     wordcount.stop()?;
     r.say(
         "Stopped wordcount",
@@ -412,6 +425,127 @@ signed by key {}",
         ),
     )?;
     Ok(r.steps)
+}
+
+/// The event bus, shared services and plugin state, with `relay` and `counter`.
+fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Result<()> {
+    let relay = host.load_unsigned(examples::library(profile, "relay")?)?;
+    let counter_toml = examples::workspace_root().join("examples/counter/plugin.toml");
+    let counter_manifest = Manifest::parse(&std::fs::read_to_string(&counter_toml)?, Format::Toml)
+        .map_err(|d| anyhow::anyhow!("{} is invalid: {}", counter_toml.display(), d[0]))?;
+    let counter = host
+        .load_unsigned_with_manifest(examples::library(profile, "counter")?, &counter_manifest)?;
+    relay.start()?;
+    counter.start()?;
+    let bus = host.bus();
+    r.say(
+        "Loaded relay (events and services) and counter (state); relay's #[subscribe(\"host.>\")] joined the bus",
+        true,
+        bus.subscriptions()
+            .iter()
+            .map(|s| format!("subscription {} of {} on `{}`", s.id, s.owner, s.pattern))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+
+    bus.provide(
+        ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())),
+    )?;
+    let shouted = relay
+        .command::<String, String>("shout")?
+        .call(&"hello, bus".to_string());
+    r.say(
+        "The host provided text.tools with a closure; relay called it (contracts checked at bind, service.call granted)",
+        shouted.as_deref().ok() == Some("HELLO, BUS"),
+        format!("{shouted:?}"),
+    )?;
+
+    let (tx, forwarded) = crossbeam_channel::unbounded();
+    bus.subscribe(
+        "plugin.relay.forwarded",
+        SubscribeOptions::new().mode(Mode::Inline),
+        move |e| {
+            let _ = tx.send(e.clone());
+            Ok(())
+        },
+    )?;
+    bus.publish(Outgoing::new("host.file.saved", b"notes.md".to_vec()))?;
+    let echo = forwarded.recv_timeout(Duration::from_secs(30));
+    r.say(
+        "Published host.file.saved; relay's handler republished it, in the same trace",
+        echo.is_ok(),
+        match &echo {
+            Ok(e) => format!(
+                "{} from {}: trace {}, caused by {}, {} hop",
+                e.topic(),
+                e.publisher(),
+                e.trace_id(),
+                e.causation_id().map(|c| c.to_string()).unwrap_or_default(),
+                e.hops()
+            ),
+            Err(e) => e.to_string(),
+        },
+    )?;
+
+    let n = 100_000u64;
+    let started = Instant::now();
+    bus.publish_batch("host.tick", (0..n).map(u64::to_le_bytes))?;
+    let seen = relay.command::<(), u64>("seen")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.call(&()).unwrap_or(0) < n + 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = started.elapsed();
+    let stats = bus
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.owner == "relay")
+        .map(|s| s.stats);
+    r.say(
+        "Published 100,000 events in batches; relay's own worker handled them all (each republished too)",
+        seen.call(&()).unwrap_or(0) == n + 1,
+        format!(
+            "{n} events through relay's handler in {elapsed:.0?}; its subscription: {}",
+            stats
+                .map(|s| format!(
+                    "{} delivered, {} dropped, {} failed",
+                    s.delivered,
+                    s.dropped(),
+                    s.failures
+                ))
+                .unwrap_or_default()
+        ),
+    )?;
+
+    let incr = counter.command::<String, u64>("incr")?;
+    let mut last = 0;
+    for _ in 0..3 {
+        last = incr.call(&"visits".to_string())?;
+    }
+    let stored = host.kv("counter").get("c/visits")?;
+    r.say(
+        "counter bumped a KV counter three times, each in a transaction, under its quota",
+        last == 3 && stored.as_deref() == Some(&b"3"[..]),
+        format!(
+            "c/visits = {} in counter's namespace of the host database",
+            stored
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default()
+        ),
+    )?;
+
+    let config = host.config("counter")?;
+    r.say(
+        "counter's effective configuration, and where each value came from",
+        true,
+        config
+            .entries()
+            .iter()
+            .map(|(path, value, source)| format!("{path} = {value} ({source})"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+    Ok(())
 }
 
 struct Report<'a> {

@@ -253,21 +253,30 @@ fn valid_pattern(s: &str) -> bool {
         })
 }
 
+/// Removes and returns the method's attribute called `name` (`#[name]` or `#[path::name]`).
+fn take_attr(func: &mut ImplItemFn, name: &str) -> Option<Attribute> {
+    let pos = func
+        .attrs
+        .iter()
+        .position(|a| a.path().segments.last().is_some_and(|s| s.ident == name))?;
+    Some(func.attrs.remove(pos))
+}
+
+/// Whether the method takes `&self` and `arity - 1` more arguments.
+fn takes_shared_self(func: &ImplItemFn, arity: usize) -> bool {
+    matches!(func.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none())
+        && func.sig.inputs.len() == arity
+}
+
 /// Finds `#[subscribe("pattern")]` methods, strips the attribute, and checks each signature:
 /// `fn name(&self, ctx: &Context, event: &Event<'_>)` returning `()` or a `Result`.
 fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscription> {
     let mut subs = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(func) = item else { continue };
-        let Some(pos) = func.attrs.iter().position(|a| {
-            a.path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "subscribe")
-        }) else {
+        let Some(attr) = take_attr(func, "subscribe") else {
             continue;
         };
-        let attr = func.attrs.remove(pos);
         let pattern = match attr.parse_args::<LitStr>() {
             Ok(lit) if valid_pattern(&lit.value()) => lit.value(),
             Ok(lit) => {
@@ -286,8 +295,7 @@ fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscri
                 continue;
             }
         };
-        let receiver_ok = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none());
-        if !receiver_ok || func.sig.inputs.len() != 3 {
+        if !takes_shared_self(func, 3) {
             errors.spanned(
                 &func.sig,
                 "a `#[subscribe]` handler takes `(&self, ctx: &Context, event: &Event<'_>)` and \
@@ -318,15 +326,9 @@ fn collect_migrations(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Migration>
     let mut out = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(func) = item else { continue };
-        let Some(pos) = func.attrs.iter().position(|a| {
-            a.path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "migration")
-        }) else {
+        let Some(attr) = take_attr(func, "migration") else {
             continue;
         };
-        let attr = func.attrs.remove(pos);
         let usage = "write `#[migration(from = \"0.1\", to = \"0.2\")]`: the versions the data \
                      migrates between (a prefix such as `0.1` covers every `0.1.x`)";
         let metas =
@@ -338,6 +340,8 @@ fn collect_migrations(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Migration>
                 }
             };
         let (mut from, mut to) = (None, None);
+        // One mistake, one message: a bad value is reported where it is, not again as missing.
+        let mut reported = false;
         for m in &metas {
             let value = match &m.value {
                 Expr::Lit(ExprLit {
@@ -345,6 +349,7 @@ fn collect_migrations(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Migration>
                 }) if valid_version_prefix(&s.value()) => s.value(),
                 other => {
                     errors.spanned(other, usage);
+                    reported = true;
                     continue;
                 }
             };
@@ -354,14 +359,16 @@ fn collect_migrations(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Migration>
                 to = Some(value);
             } else {
                 errors.spanned(&m.path, usage);
+                reported = true;
             }
         }
         let (Some(from), Some(to)) = (from, to) else {
-            errors.spanned(&attr, usage);
+            if !reported {
+                errors.spanned(&attr, usage);
+            }
             continue;
         };
-        let receiver_ok = matches!(func.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none());
-        if !receiver_ok || func.sig.inputs.len() != 2 {
+        if !takes_shared_self(func, 2) {
             errors.spanned(
                 &func.sig,
                 "a `#[migration]` method takes `(&self, data: &mut MigrationData)` and returns \

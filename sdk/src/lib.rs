@@ -55,7 +55,7 @@
 //! - [`Context`]: the plugin's handle on the host, and its services ([`Fs`], environment,
 //!   events with [`Context::publish`], shared services with [`Context::call_service`]).
 //! - [`Event`]: what a `#[subscribe("pattern")]` handler receives.
-//! - [`migration`]: [`MigrationData`](migration::MigrationData), what a
+//! - [`migration`](mod@migration): [`MigrationData`](migration::MigrationData), what a
 //!   `#[migration(from, to)]` method changes when the host updates the plugin.
 //! - [`state`]: plugin state through the host — [`Kv`](state::Kv) with transactions and
 //!   compare-and-swap, [`Secrets`](state::Secrets), typed configuration.

@@ -1194,5 +1194,8 @@ impl Drop for Inner {
                 let _ = instance.stop();
             }
         }
+        // Stops the delivery and service threads, and breaks any cycle a host closure made by
+        // keeping a clone of the bus.
+        self.bus.close();
     }
 }

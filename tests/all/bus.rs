@@ -985,3 +985,39 @@ fn overflow_policies_count_every_envelope_of_a_run() {
     wait_for("the run", || seen.load(Ordering::Relaxed) == 65);
     assert_eq!(bus.stats(id).unwrap().delivered, 65);
 }
+
+#[test]
+fn a_call_that_timed_out_while_queued_is_never_run_late() {
+    let bus = Bus::new();
+    let gate = Gate::new();
+    let runs = Arc::new(AtomicU64::new(0));
+    let (g, r) = (gate.clone(), runs.clone());
+    bus.provide(
+        ServiceBuilder::new("slow").method("hit", move |first: bool| {
+            r.fetch_add(1, Ordering::Relaxed);
+            if first {
+                g.wait();
+            }
+            Ok(())
+        }),
+    )
+    .unwrap();
+    let hit = bus.client::<bool, ()>("slow", "hit").unwrap();
+    // The first call occupies the service's thread; the second waits behind it and gives up.
+    let e = hit
+        .call_timeout(&true, Duration::from_millis(10))
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0811");
+    gate.await_entered();
+    let e = hit
+        .call_timeout(&false, Duration::from_millis(10))
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0811");
+    gate.open();
+    hit.call_timeout(&false, Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        2,
+        "the abandoned call was skipped, not run"
+    );
+}

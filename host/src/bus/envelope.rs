@@ -248,7 +248,8 @@ impl Envelope {
     pub(crate) fn seal(out: Outgoing, publisher: Arc<str>) -> Envelope {
         let id = next_id();
         let (ctx, causation_id) = TraceContext::child(id);
-        let expires = out.ttl.map(|ttl| Instant::now() + ttl);
+        // A TTL too long to represent never expires.
+        let expires = out.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         Envelope {
             repr: Repr::One(Arc::new(Inner {
                 id,

@@ -37,6 +37,8 @@ mod envelope;
 mod error;
 mod service;
 mod subscription;
+#[cfg(test)]
+mod tests;
 mod throttle;
 pub(crate) mod topic;
 mod worker;
@@ -56,6 +58,7 @@ pub use self::error::BusError;
 pub use self::service::{RawServiceClient, ServiceBuilder, ServiceClient, ServiceInfo};
 pub use self::subscription::{
     Delivery, HeaderFilter, Mode, Overflow, SubscribeOptions, SubscriptionId, SubscriptionStats,
+    MAX_CAPACITY,
 };
 pub use self::throttle::Throttle;
 pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
@@ -357,6 +360,10 @@ impl BusInner {
     }
 
     /// Adds a subscription for `owner` (its delivery worker is started on first use).
+    ///
+    /// Lock order, here and everywhere: `subs`, then `workers`. Both are held together while
+    /// a subscription and its worker are added or removed, so a concurrent removal or `close`
+    /// can never leave a routed subscription without a worker.
     pub(crate) fn subscribe_as(
         self: &Arc<Self>,
         owner: Arc<str>,
@@ -364,13 +371,14 @@ impl BusInner {
         opts: SubscribeOptions,
         handler: Arc<dyn Handler>,
     ) -> Result<SubscriptionId, BusError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(BusError::Closed);
-        }
         let id = SubscriptionId(self.next_sub.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = crossbeam_channel::bounded(opts.capacity);
         let inline = opts.mode == Mode::Inline;
+        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
         let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
         let worker = if inline {
             None
         } else {
@@ -405,7 +413,6 @@ impl BusInner {
             w.add(sub.clone());
         }
         drop(workers);
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
         subs.insert(id, sub);
         self.rebuild_routes(&subs);
         Ok(id)
@@ -418,48 +425,65 @@ impl BusInner {
             .ok_or(BusError::UnknownSubscription { id: id.0 })?;
         sub.state.store(CLOSED, Ordering::Release);
         self.rebuild_routes(&subs);
+        let owner_left = subs.values().any(|s| s.owner == sub.owner);
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        // The owner's last subscription: its worker goes too (dropping the handle disconnects
+        // its control channel and it exits); otherwise it is told to look again.
+        let retired = if owner_left {
+            if let Some(w) = workers.get(&sub.owner) {
+                w.wake();
+            }
+            None
+        } else {
+            workers.remove(&sub.owner)
+        };
+        drop(workers);
         drop(subs);
+        drop(retired);
         while sub.rx.try_recv().is_ok() {}
-        self.wake(&sub.owner);
         Ok(())
     }
 
-    /// Removes every subscription and the worker of `owner` (a plugin being removed).
+    /// Removes every subscription and the worker of `owner` (a plugin being stopped or
+    /// removed), and withdraws its services.
     pub(crate) fn remove_owner(&self, owner: &str) {
         let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
-        let gone: Vec<SubscriptionId> = subs
+        let gone: Vec<Arc<Sub>> = subs
             .values()
             .filter(|s| &*s.owner == owner)
-            .map(|s| s.id)
+            .cloned()
             .collect();
-        for id in gone {
-            if let Some(s) = subs.remove(&id) {
-                s.state.store(CLOSED, Ordering::Release);
-            }
+        for s in &gone {
+            s.state.store(CLOSED, Ordering::Release);
+            subs.remove(&s.id);
         }
         self.rebuild_routes(&subs);
-        drop(subs);
-        // Dropping the handle disconnects the worker's control channel; it exits.
-        self.workers
+        let retired = self
+            .workers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(owner);
+        drop(subs);
+        // Handlers and workers are dropped with no bus lock held: their `Drop` may use the bus.
+        drop(gone);
+        drop(retired);
         self.services.withdraw_owner(owner);
     }
 
     fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        self.closed.store(true, Ordering::Release);
         for s in subs.values() {
             s.state.store(CLOSED, Ordering::Release);
         }
-        subs.clear();
+        let gone = std::mem::take(&mut *subs);
         self.rebuild_routes(&subs);
+        let retired =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
         drop(subs);
-        self.workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        drop(gone);
+        drop(retired);
+        self.services.withdraw_all();
     }
 
     /// Publishes a bus notice (dead letters, suspensions). Failures are logged, not returned:
@@ -582,7 +606,7 @@ impl BusInner {
         if sub.opts.mode == Mode::Inline {
             c.enqueued.fetch_add(n, Ordering::Relaxed);
             if sub.state.load(Ordering::Acquire) == ACTIVE {
-                offer.for_each(|e| worker::deliver(self, sub, e));
+                offer.deliver_to(sub, |e| worker::deliver(self, sub, e));
             }
             return Ok(true);
         }

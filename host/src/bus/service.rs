@@ -216,6 +216,7 @@ impl Registry {
     }
 
     pub fn withdraw_owner(&self, owner: &str) {
+        let mut gone = Vec::new();
         let mut services = self
             .services
             .write()
@@ -224,9 +225,32 @@ impl Registry {
             let keep = &*def.owner != owner;
             if !keep {
                 def.alive.store(false, Ordering::Release);
+                gone.push(def.clone());
             }
             keep
         });
+        drop(services);
+        // Closures are dropped with no lock held: their `Drop` may use the bus.
+        drop(gone);
+    }
+
+    /// Withdraws every service (the bus is closing).
+    pub fn withdraw_all(&self) {
+        let gone: Vec<Arc<ServiceDef>> = self
+            .services
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, def)| def)
+            .collect();
+        for def in &gone {
+            def.alive.store(false, Ordering::Release);
+        }
+        drop(gone);
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     pub fn list(&self) -> Vec<ServiceInfo> {
@@ -262,16 +286,18 @@ impl Registry {
         if let Some(gate) = &gate {
             gate.authorize(&Access::CallService(service))?;
         }
-        let def = self
+        // The read guard ends with this statement: `suggest` takes the lock again, and a
+        // second read on one thread can deadlock behind a waiting writer.
+        let found = self
             .services
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(service)
-            .cloned()
-            .ok_or_else(|| BusError::UnknownService {
-                name: service.to_owned(),
-                suggestion: self.suggest(service),
-            })?;
+            .cloned();
+        let def = found.ok_or_else(|| BusError::UnknownService {
+            name: service.to_owned(),
+            suggestion: self.suggest(service),
+        })?;
         let index = def
             .methods
             .iter()
@@ -345,10 +371,14 @@ struct ServiceWorker {
 
 static NEXT_SERVICE_WORKER: AtomicU64 = AtomicU64::new(1);
 
+/// How many calls with a timeout may wait for one service's thread; beyond that a call fails
+/// at once with [`BusError::Timeout`] rather than queueing behind a provider that hangs.
+const SERVICE_QUEUE: usize = 256;
+
 impl ServiceWorker {
     fn spawn(name: &str) -> Option<ServiceWorker> {
         let id = NEXT_SERVICE_WORKER.fetch_add(1, Ordering::Relaxed);
-        let (jobs, rx) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
+        let (jobs, rx) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(SERVICE_QUEUE);
         thread::Builder::new()
             .name(format!("sb-svc-{name}"))
             .spawn(move || {
@@ -505,12 +535,18 @@ impl RawServiceClient {
             return Ok(out);
         }
         let (reply, wait) = crossbeam_channel::bounded(1);
+        // Set when the caller stops waiting: a job still queued then is skipped, not run late.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let gave_up = cancelled.clone();
         let me = self.clone();
         let request = request.to_vec();
         let depth = DEPTH.with(Cell::get);
         let trace = TraceContext::current();
         let worker_id = worker.id;
         let job = move || {
+            if cancelled.load(Ordering::Acquire) {
+                return;
+            }
             let mut chain = chain;
             chain.push(worker_id);
             CHAIN.with(|c| *c.borrow_mut() = chain);
@@ -524,17 +560,22 @@ impl RawServiceClient {
             CHAIN.with(|c| c.borrow_mut().clear());
             DEPTH.with(|d| d.set(0));
         };
-        worker
-            .jobs
-            .send(Box::new(job))
-            .map_err(|_| BusError::Closed)?;
+        let timed_out = || BusError::Timeout {
+            service: self.def.name.clone(),
+            method: self.method().name.clone(),
+            timeout,
+        };
+        match worker.jobs.try_send(Box::new(job)) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => return Err(timed_out()),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(BusError::Closed),
+        }
         match wait.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(BusError::Timeout {
-                service: self.def.name.clone(),
-                method: self.method().name.clone(),
-                timeout,
-            }),
+            Err(RecvTimeoutError::Timeout) => {
+                gave_up.store(true, Ordering::Release);
+                Err(timed_out())
+            }
             Err(RecvTimeoutError::Disconnected) => Err(BusError::Closed),
         }
     }

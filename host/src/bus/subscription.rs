@@ -11,6 +11,9 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::bus::envelope::{Batch, Envelope};
 use crate::bus::topic::Pattern;
 
+/// The largest queue a subscription may ask for (the queue is allocated up front).
+pub const MAX_CAPACITY: usize = 1 << 20;
+
 /// A subscription's id, unique within a bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubscriptionId(pub u64);
@@ -145,9 +148,10 @@ impl SubscribeOptions {
         }
     }
 
-    /// The queue's capacity in envelopes (at least 1).
+    /// The queue's capacity in slots — envelopes published one by one, or runs of a batch —
+    /// at least 1 and at most [`MAX_CAPACITY`].
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.capacity = capacity.clamp(1, MAX_CAPACITY);
         self
     }
 
@@ -218,6 +222,9 @@ pub struct SubscriptionStats {
     pub redelivered: u64,
     /// Envelopes sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Envelopes of a batch run left undelivered because the subscription was suspended or
+    /// closed while the run was being delivered.
+    pub discarded: u64,
     /// Queue slots in use now: envelopes published one at a time, or runs of a batch.
     pub queued: u64,
     /// The queue's capacity.
@@ -227,9 +234,9 @@ pub struct SubscriptionStats {
 }
 
 impl SubscriptionStats {
-    /// Every envelope dropped for any reason (overflow, expiry).
+    /// Every envelope dropped for any reason (overflow, expiry, a run cut short).
     pub fn dropped(&self) -> u64 {
-        self.dropped_oldest + self.dropped_newest + self.expired
+        self.dropped_oldest + self.dropped_newest + self.expired + self.discarded
     }
 }
 
@@ -269,6 +276,7 @@ pub(crate) struct DeliverSide {
     pub failures: AtomicU64,
     pub redelivered: AtomicU64,
     pub dead_lettered: AtomicU64,
+    pub discarded: AtomicU64,
     /// Consecutive failed deliveries, for the breaker.
     pub streak: AtomicU32,
 }
@@ -316,14 +324,11 @@ impl Offer<'_> {
         }
     }
 
-    /// Runs `f` on each envelope, in order.
-    pub fn for_each(&self, f: impl FnMut(&Envelope)) {
+    /// Delivers each envelope to `sub`, in order (a run stops if `sub` is suspended).
+    pub fn deliver_to(&self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
         match self {
-            Offer::One(e) => {
-                let mut f = f;
-                f(e)
-            }
-            Offer::Run(b) => Slot::for_each_in(b, f),
+            Offer::One(e) => f(e),
+            Offer::Run(b) => sub.deliver_run(b, f),
         }
     }
 }
@@ -351,20 +356,12 @@ impl Slot {
         }
     }
 
-    /// Runs `f` on each of its envelopes, in order.
-    pub fn for_each(&self, mut f: impl FnMut(&Envelope)) {
+    /// Delivers each envelope to `sub`, in order (a run stops if `sub` is suspended). One
+    /// envelope value walks a run: one reference count for the whole run.
+    pub fn deliver_to(&self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
         match self {
             Slot::One(e) => f(e),
-            Slot::Run(b) => Slot::for_each_in(b, f),
-        }
-    }
-
-    fn for_each_in(batch: &Arc<Batch>, mut f: impl FnMut(&Envelope)) {
-        // One envelope value walks the run: one reference count for the whole run.
-        let mut e = batch.envelope(0);
-        for i in 0..batch.len() {
-            e.set_index(i);
-            f(&e);
+            Slot::Run(b) => sub.deliver_run(b, f),
         }
     }
 }
@@ -396,6 +393,23 @@ impl fmt::Debug for Sub {
 }
 
 impl Sub {
+    /// Delivers the envelopes of `run` in order while the subscription stays active; what is
+    /// left when it is suspended or closed midway is counted as discarded.
+    pub fn deliver_run(&self, run: &Arc<Batch>, mut deliver: impl FnMut(&Envelope)) {
+        let mut e = run.envelope(0);
+        for i in 0..run.len() {
+            if self.state.load(Ordering::Acquire) != ACTIVE {
+                self.counters
+                    .deliver
+                    .discarded
+                    .fetch_add(u64::from(run.len() - i), Ordering::Relaxed);
+                return;
+            }
+            e.set_index(i);
+            deliver(&e);
+        }
+    }
+
     #[inline]
     pub fn accepts(&self, envelope: &Envelope) -> bool {
         self.opts.filters.iter().all(|f| f.accepts(envelope))
@@ -415,6 +429,7 @@ impl Sub {
             failures: l(&d.failures),
             redelivered: l(&d.redelivered),
             dead_lettered: l(&d.dead_lettered),
+            discarded: l(&d.discarded),
             queued: self.rx.len() as u64,
             capacity: self.opts.capacity as u64,
             suspended: self.state.load(Ordering::Acquire) == SUSPENDED,

@@ -134,7 +134,7 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
         };
         let Some(bus) = bus.upgrade() else { return };
         let mut count = first.len();
-        first.for_each(|e| deliver(&bus, sub, e));
+        first.deliver_to(sub, |e| deliver(&bus, sub, e));
         // Delivered envelopes are dropped together after the batch: their shared reference
         // counts (topic, publisher, payload) then change hands between the publisher's core and
         // this one once per batch rather than once per envelope.
@@ -145,7 +145,7 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
                 Ok(slot) => {
                     patience = Patience::default();
                     count += slot.len();
-                    slot.for_each(|e| deliver(&bus, sub, e));
+                    slot.deliver_to(sub, |e| deliver(&bus, sub, e));
                     done.push(slot);
                 }
                 // Empty for now: a publisher that is mid-burst usually refills the queue within
@@ -237,7 +237,9 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
         };
         envelope.context().enter(|| bus.publish_system(letter));
     }
-    let streak = sub.counters.deliver.streak.fetch_add(1, Ordering::Relaxed) + 1;
+    let d = &sub.counters.deliver;
+    let streak = d.streak.load(Ordering::Relaxed).saturating_add(1);
+    d.streak.store(streak, Ordering::Relaxed);
     if sub.opts.breaker > 0
         && streak >= sub.opts.breaker
         && sub

@@ -1,0 +1,135 @@
+//! Unit tests of the bus's bookkeeping: workers retired, closing, runs cut short, limits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_sdk::PluginError;
+
+use super::*;
+
+fn workers(bus: &Bus) -> usize {
+    bus.inner
+        .workers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+}
+
+#[test]
+fn unsubscribing_the_last_subscription_retires_its_worker() {
+    let bus = Bus::new();
+    let ids: Vec<_> = (0..20)
+        .map(|_| {
+            bus.subscribe("host.x", SubscribeOptions::new(), |_| Ok(()))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(workers(&bus), 20, "one worker per host subscription");
+    for id in ids {
+        bus.unsubscribe(id).unwrap();
+    }
+    assert_eq!(workers(&bus), 0);
+}
+
+#[test]
+fn removing_an_owner_keeps_no_worker_and_no_route() {
+    let bus = Bus::new();
+    let owner: Arc<str> = "plugin-a".into();
+    for pattern in ["host.a", "host.b"] {
+        bus.inner
+            .subscribe_as(
+                owner.clone(),
+                Pattern::parse(pattern).unwrap(),
+                SubscribeOptions::new(),
+                Arc::new(|_: &Envelope| Ok(())),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        workers(&bus),
+        1,
+        "one worker per plugin, however many subscriptions"
+    );
+    bus.inner.remove_owner("plugin-a");
+    assert_eq!(workers(&bus), 0);
+    assert_eq!(bus.publish(Outgoing::new("host.a", Vec::new())).unwrap(), 0);
+}
+
+#[test]
+fn closing_withdraws_services_and_refuses_new_work() {
+    let bus = Bus::new();
+    bus.provide(ServiceBuilder::new("clock").method("now", |_: ()| Ok(1u64)))
+        .unwrap();
+    let now = bus.client::<(), u64>("clock", "now").unwrap();
+    bus.subscribe("host.x", SubscribeOptions::new(), |_| Ok(()))
+        .unwrap();
+    bus.close();
+    assert!(bus.services().is_empty());
+    assert_eq!(now.call(&()).unwrap_err().code().to_string(), "SB0807");
+    assert_eq!(workers(&bus), 0);
+    let e = bus
+        .subscribe("host.x", SubscribeOptions::new(), |_| Ok(()))
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0816");
+    assert_eq!(
+        bus.publish(Outgoing::new("host.x", Vec::new()))
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB0816"
+    );
+}
+
+#[test]
+fn a_run_stops_when_the_breaker_trips_and_counts_the_rest() {
+    let bus = Bus::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let id = bus
+        .subscribe(
+            "host.items",
+            SubscribeOptions::new().mode(Mode::Inline).breaker(1),
+            move |_| {
+                c.fetch_add(1, Ordering::Relaxed);
+                Err(PluginError::new("down"))
+            },
+        )
+        .unwrap();
+    bus.publish_batch("host.items", (0..64).map(|_| b"x"))
+        .unwrap();
+    let s = bus.stats(id).unwrap();
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        1,
+        "no handler call after the breaker tripped"
+    );
+    assert!(s.suspended);
+    assert_eq!((s.failures, s.discarded), (1, 63));
+    assert_eq!(s.dropped(), 63);
+}
+
+#[test]
+fn absurd_limits_are_clamped_not_fatal() {
+    let opts = SubscribeOptions::new().capacity(usize::MAX);
+    assert_eq!(opts.capacity_value(), MAX_CAPACITY);
+    assert_eq!(SubscribeOptions::new().capacity(0).capacity_value(), 1);
+    // A TTL too long to represent means "never expires".
+    let bus = Bus::new();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let id = bus
+        .subscribe(
+            "host.x",
+            SubscribeOptions::new().mode(Mode::Inline),
+            move |_| {
+                s.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+        )
+        .unwrap();
+    bus.publish(Outgoing::new("host.x", Vec::new()).ttl(Duration::MAX))
+        .unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+    assert_eq!(bus.stats(id).unwrap().expired, 0);
+}

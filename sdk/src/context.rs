@@ -276,6 +276,29 @@ impl Context {
         method: &str,
         request: &Req,
     ) -> Result<Resp, PluginError> {
+        self.service_call(service, method, request, None)
+    }
+
+    /// [`call_service`](Context::call_service) that gives up after `timeout` with a coded
+    /// error (`SB0811`). The provider runs on its own thread, so a provider that hangs cannot
+    /// hold this plugin's thread beyond the timeout.
+    pub fn call_service_timeout<Req: crate::Message, Resp: crate::Message>(
+        &self,
+        service: &str,
+        method: &str,
+        request: &Req,
+        timeout: std::time::Duration,
+    ) -> Result<Resp, PluginError> {
+        self.service_call(service, method, request, Some(timeout))
+    }
+
+    fn service_call<Req: crate::Message, Resp: crate::Message>(
+        &self,
+        service: &str,
+        method: &str,
+        request: &Req,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Resp, PluginError> {
         let request = crate::message::encode(request);
         let reply = self.backend.call_service(&crate::abi::ServiceCall {
             service,
@@ -283,6 +306,7 @@ impl Context {
             request_contract: Req::CONTRACT.id,
             response_contract: Resp::CONTRACT.id,
             request: &request,
+            timeout,
         })?;
         crate::message::decode::<Resp>(&reply)
     }

@@ -338,3 +338,34 @@ fn stopping_a_plugin_takes_it_off_the_bus() {
     host.remove("relay").unwrap();
     assert!(host.bus().subscriptions().is_empty());
 }
+
+#[test]
+fn a_plugin_calling_a_hung_service_with_a_timeout_gets_a_coded_error() {
+    let (host, relay, _dir) = relay_host(ALL);
+    relay.start().unwrap();
+    let (entered_tx, entered) = unbounded::<()>();
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let g = gate.clone();
+    host.bus()
+        .provide(
+            ServiceBuilder::new("text.tools").method("upper", move |s: String| {
+                let _ = entered_tx.send(());
+                let (open, cv) = &*g;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+                Ok(s.to_uppercase())
+            }),
+        )
+        .unwrap();
+    let within = relay.command::<u64, String>("shout_within").unwrap();
+    let e = within.call(&20).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0811", "{e}");
+    entered.recv_timeout(Duration::from_secs(60)).unwrap();
+    // The plugin's own thread is free again, and still active.
+    assert_eq!(relay.state(), State::Active);
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    assert_eq!(within.call(&60_000).unwrap(), "PATIENCE");
+}

@@ -73,6 +73,17 @@ impl Relay {
         ctx.fs().read_to_string(path)
     }
 
+    /// Asks `text.tools.upper` for `PATIENCE`, giving up after `ms` milliseconds.
+    #[command]
+    fn shout_within(&self, ctx: &Context, ms: u64) -> Result<String, PluginError> {
+        ctx.call_service_timeout::<String, String>(
+            "text.tools",
+            "upper",
+            &"patience".to_owned(),
+            std::time::Duration::from_millis(ms),
+        )
+    }
+
     #[subscribe("host.>")]
     fn on_host(&self, ctx: &Context, event: &Event<'_>) -> Result<(), PluginError> {
         match event.payload() {

@@ -70,5 +70,9 @@ pub(super) fn call_service(
             Ok(c)
         })
         .map_err(|e| e.to_plugin_error())?;
-    client.call(call.request).map_err(|e| e.to_plugin_error())
+    match call.timeout {
+        None => client.call(call.request),
+        Some(timeout) => client.call_timeout(call.request, timeout),
+    }
+    .map_err(|e| e.to_plugin_error())
 }

@@ -231,14 +231,24 @@ impl ContextBackend for HostLink {
     }
 
     fn call_service(&self, call: &super::import::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
-        from_rresult(self.host.call_service(
-            RStr::from_str(call.service),
-            RStr::from_str(call.method),
+        let (service, method) = (RStr::from_str(call.service), RStr::from_str(call.method));
+        let (req, resp) = (
             RStr::from_str(call.request_contract),
             RStr::from_str(call.response_contract),
-            RSlice::from_slice(call.request),
-        ))
-        .map(RVec::into_vec)
+        );
+        let request = RSlice::from_slice(call.request);
+        let reply = match call.timeout {
+            None => self.host.call_service(service, method, req, resp, request),
+            Some(t) => self.host.call_service_timeout(
+                service,
+                method,
+                req,
+                resp,
+                request,
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+            ),
+        };
+        from_rresult(reply).map(RVec::into_vec)
     }
 
     // plugin state (issue 6)

@@ -148,6 +148,9 @@ pub struct ServiceCall<'a> {
     pub response_contract: &'a str,
     /// The encoded request.
     pub request: &'a [u8],
+    /// How long the caller waits for the reply (`None`: the provider runs on the caller's
+    /// thread, without a timeout).
+    pub timeout: Option<std::time::Duration>,
 }
 
 fn unavailable(what: &str) -> PluginError {
@@ -458,6 +461,30 @@ impl HostContext for ServicesAdapter {
                     request_contract: request_contract.as_str(),
                     response_contract: response_contract.as_str(),
                     request: request.as_slice(),
+                    timeout: None,
+                })
+                .map(RVec::from)
+        })
+    }
+
+    fn call_service_timeout(
+        &self,
+        service: RStr<'_>,
+        method: RStr<'_>,
+        request_contract: RStr<'_>,
+        response_contract: RStr<'_>,
+        request: RSlice<'_, u8>,
+        timeout_ms: u64,
+    ) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            self.0
+                .call_service(&ServiceCall {
+                    service: service.as_str(),
+                    method: method.as_str(),
+                    request_contract: request_contract.as_str(),
+                    response_contract: response_contract.as_str(),
+                    request: request.as_slice(),
+                    timeout: Some(std::time::Duration::from_millis(timeout_ms)),
                 })
                 .map(RVec::from)
         })

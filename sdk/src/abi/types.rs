@@ -110,6 +110,18 @@ pub trait HostContext: Send + Sync {
     fn secret_delete(&self, name: RStr<'_>) -> RResult<bool, AbiError>;
     /// The effective configuration as JSON text.
     fn config_json(&self) -> RResult<RString, AbiError>;
+
+    /// `call_service` that gives up after `timeout_ms` milliseconds (the provider runs on its
+    /// own thread).
+    fn call_service_timeout(
+        &self,
+        service: RStr<'_>,
+        method: RStr<'_>,
+        request_contract: RStr<'_>,
+        response_contract: RStr<'_>,
+        request: RSlice<'_, u8>,
+        timeout_ms: u64,
+    ) -> RResult<RVec<u8>, AbiError>;
 }
 
 pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;

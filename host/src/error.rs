@@ -384,6 +384,17 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The error as plugin code sees it (a service method, a handler): a plugin's own error as
+    /// it was, any other with its code, message and next step.
+    pub(crate) fn into_plugin_error(self) -> PluginError {
+        match self {
+            CallError::Plugin { error, .. } => error,
+            other => {
+                PluginError::with_code(other.code(), other.to_string()).next_step(other.next_step())
+            }
+        }
+    }
+
     /// The stable code. A plugin's own error keeps the plugin's code.
     pub fn code(&self) -> ErrorCode {
         match self {

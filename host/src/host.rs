@@ -701,7 +701,7 @@ impl Host {
             .insert(key, state.clone());
         if let Some(from) = previous {
             if !instance.manifest().migrations.is_empty() {
-                if let Err(e) = self.run_plugin_migrations(&instance, &from, &state, declared) {
+                if let Err(e) = self.run_plugin_migrations(&instance, &from, &state) {
                     // The update is aborted: the plugin's data is back as it was (the error
                     // names the backup) and the new version is not left loaded.
                     let _ = self.remove(&name);
@@ -729,7 +729,6 @@ impl Host {
         instance: &Instance,
         from: &str,
         state: &PluginState,
-        declared: Option<&Manifest>,
     ) -> Result<MigrationReport, Error> {
         use switchboard_sdk::migration::{decode_response, encode_request, MigrationRequest};
         let manifest = instance.manifest();
@@ -772,16 +771,9 @@ impl Host {
             .collect();
         let report =
             self.migrate_plugin_data(instance.name(), from, &manifest.version, &migrations)?;
-        // A migration may have changed the stored configuration: resolve it again.
-        let spec = match declared {
-            Some(m) => m.config.clone().unwrap_or_default(),
-            None => self
-                .inner
-                .store
-                .config_spec(instance.name())?
-                .unwrap_or_default(),
-        };
-        let config = self.resolve_config(instance.name(), &spec)?;
+        // A migration may have changed the stored configuration: resolve it again (the spec
+        // was recorded when the plugin's state was set up).
+        let config = self.config(instance.name())?;
         *state
             .config_json
             .write()

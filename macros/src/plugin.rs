@@ -746,30 +746,32 @@ fn generate(
         parts.push(quote!(#private::Part::Str(#resp_id)));
         parts.push(quote!(#private::Part::Raw("}")));
     }
-    parts.push(quote!(#private::Part::Raw("],\"capabilities\":[")));
-    for (i, cap) in args.capabilities.iter().enumerate() {
-        if i > 0 {
-            parts.push(quote!(#private::Part::Raw(",")));
+    let string_list = |parts: &mut Vec<TokenStream>, key: &str, items: Vec<&str>| {
+        let open = format!("],\"{key}\":[");
+        parts.push(quote!(#private::Part::Raw(#open)));
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                parts.push(quote!(#private::Part::Raw(",")));
+            }
+            let lit = LitStr::new(item, Span::call_site());
+            parts.push(quote!(#private::Part::Str(#lit)));
         }
-        let lit = LitStr::new(cap, Span::call_site());
-        parts.push(quote!(#private::Part::Str(#lit)));
-    }
-    parts.push(quote!(#private::Part::Raw("],\"subscriptions\":[")));
-    for (i, sub) in subscriptions.iter().enumerate() {
-        if i > 0 {
-            parts.push(quote!(#private::Part::Raw(",")));
-        }
-        let lit = LitStr::new(&sub.pattern, Span::call_site());
-        parts.push(quote!(#private::Part::Str(#lit)));
-    }
-    parts.push(quote!(#private::Part::Raw("],\"services\":[")));
-    for (i, svc) in args.services.iter().enumerate() {
-        if i > 0 {
-            parts.push(quote!(#private::Part::Raw(",")));
-        }
-        let lit = LitStr::new(svc, Span::call_site());
-        parts.push(quote!(#private::Part::Str(#lit)));
-    }
+    };
+    string_list(
+        &mut parts,
+        "capabilities",
+        args.capabilities.iter().map(String::as_str).collect(),
+    );
+    string_list(
+        &mut parts,
+        "subscriptions",
+        subscriptions.iter().map(|s| s.pattern.as_str()).collect(),
+    );
+    string_list(
+        &mut parts,
+        "services",
+        args.services.iter().map(String::as_str).collect(),
+    );
     parts.push(quote!(#private::Part::Raw("],\"migrations\":[")));
     for (i, m) in migrations.iter().enumerate() {
         let sep = if i == 0 { "{\"from\":" } else { ",{\"from\":" };

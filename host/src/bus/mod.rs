@@ -123,6 +123,32 @@ struct Routes {
     wild: Vec<Arc<Sub>>,
 }
 
+impl Routes {
+    /// The subscriptions `topic` goes to: exact ones by hash, then matching patterns.
+    fn targets<'r>(&'r self, topic: &'r str) -> impl Iterator<Item = &'r Arc<Sub>> + 'r {
+        let exact = self.exact.get(topic).map(Vec::as_slice).unwrap_or_default();
+        exact
+            .iter()
+            .chain(self.wild.iter().filter(move |s| s.pattern.matches(topic)))
+    }
+}
+
+/// What a publish did: deliveries taken, and the first refusal.
+#[derive(Default)]
+struct Tally {
+    taken: usize,
+    first_error: Option<BusError>,
+}
+
+impl Tally {
+    fn finish(self) -> Result<usize, BusError> {
+        match self.first_error {
+            Some(e) => Err(e),
+            None => Ok(self.taken),
+        }
+    }
+}
+
 /// The event bus: topics, subscriptions, delivery and shared services. Cheap to clone; clones
 /// share everything. A [`Host`](crate::Host) owns one ([`Host::bus`](crate::Host::bus)); a bus
 /// can also be used on its own.
@@ -509,39 +535,50 @@ impl BusInner {
     }
 
     /// Publishes `event` as `publisher` (whose right to the topic was checked by the caller).
+    /// What every publish checks first: the bus is open, the topic is well formed, the
+    /// causation chain is within its limit. Returns the routes to use.
+    fn admit(&self, topic: &str) -> Result<arc_swap::Guard<Arc<Routes>>, BusError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        validate_topic(topic)?;
+        self.check_hops(topic)?;
+        Ok(self.routes.load())
+    }
+
+    /// Offers `offer` to every subscription in `targets`; adds what was taken to `tally` and
+    /// keeps the first refusal (the others still get the offer).
+    fn offer_all<'s>(
+        &self,
+        targets: impl IntoIterator<Item = &'s Arc<Sub>>,
+        offer: Offer<'_>,
+        tally: &mut Tally,
+    ) {
+        for sub in targets {
+            match self.offer(sub, offer) {
+                Ok(true) => tally.taken += offer.len() as usize,
+                Ok(false) => {}
+                Err(e) => {
+                    tally.first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+
     pub(crate) fn publish_as(
         &self,
         publisher: &Arc<str>,
         event: Outgoing,
     ) -> Result<usize, BusError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(BusError::Closed);
-        }
-        validate_topic(&event.topic)?;
-        self.check_hops(&event.topic)?;
-        let routes = self.routes.load();
+        let routes = self.admit(&event.topic)?;
         let envelope = Envelope::seal(event, publisher.clone());
-        let mut taken = 0;
-        let mut first_error = None;
-        let exact = routes.exact.get(envelope.topic()).map(Vec::as_slice);
-        for sub in exact.unwrap_or_default().iter().chain(
-            routes
-                .wild
-                .iter()
-                .filter(|s| s.pattern.matches(envelope.topic())),
-        ) {
-            match self.offer(sub, Offer::One(&envelope)) {
-                Ok(true) => taken += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(taken),
-        }
+        let mut tally = Tally::default();
+        self.offer_all(
+            routes.targets(envelope.topic()),
+            Offer::One(&envelope),
+            &mut tally,
+        );
+        tally.finish()
     }
 
     pub(crate) fn publish_batch_as<I>(
@@ -554,39 +591,16 @@ impl BusInner {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(BusError::Closed);
-        }
-        validate_topic(topic)?;
-        self.check_hops(topic)?;
+        let routes = self.admit(topic)?;
+        let targets: Vec<&Arc<Sub>> = routes.targets(topic).collect();
         let topic: Arc<str> = topic.into();
-        let routes = self.routes.load();
-        let exact = routes.exact.get(&*topic).map(Vec::as_slice);
-        let targets: Vec<&Arc<Sub>> = exact
-            .unwrap_or_default()
-            .iter()
-            .chain(routes.wild.iter().filter(|s| s.pattern.matches(&topic)))
-            .collect();
-        let mut taken = 0;
-        let mut first_error = None;
+        let mut tally = Tally::default();
         let mut payloads = payloads.into_iter();
         while let Some(batch) = Batch::pack(&topic, publisher, &mut payloads, BATCH_RUN) {
             let batch = Arc::new(batch);
-            let n = batch.len() as usize;
-            for sub in &targets {
-                match self.offer(sub, Offer::Run(&batch)) {
-                    Ok(true) => taken += n,
-                    Ok(false) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
+            self.offer_all(targets.iter().copied(), Offer::Run(&batch), &mut tally);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(taken),
-        }
+        tally.finish()
     }
 
     /// Hands one queue slot (an envelope, or a run of a batch) to one subscription under its

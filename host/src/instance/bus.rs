@@ -62,11 +62,7 @@ impl ServiceImpl for PluginMethod {
         let mut buf = ResponseBuffer::new();
         Instance { shared }
             .dispatch(self.index, &self.name, request, &mut buf)
-            .map_err(|e| match e {
-                crate::error::CallError::Plugin { error, .. } => error,
-                other => PluginError::with_code(other.code(), other.to_string())
-                    .next_step(other.next_step()),
-            })?;
+            .map_err(crate::error::CallError::into_plugin_error)?;
         out.clear();
         out.extend_from_slice(buf.as_slice());
         Ok(())

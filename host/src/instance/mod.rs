@@ -286,8 +286,7 @@ impl Instance {
     pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
         let state = self.state();
         if !matches!(state, State::Loaded | State::Stopped) {
-            let e = self.not_callable(state);
-            return Err(PluginError::with_code(e.code(), e.to_string()));
+            return Err(self.not_callable(state).into_plugin_error());
         }
         let mut out = ResponseBuffer::new();
         let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
@@ -307,8 +306,7 @@ impl Instance {
     pub(crate) fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {
         let state = self.state();
         if state != State::Active {
-            let e = self.not_callable(state);
-            return Err(PluginError::with_code(e.code(), e.to_string()));
+            return Err(self.not_callable(state).into_plugin_error());
         }
         self.shared
             .backend

@@ -389,6 +389,30 @@ pub(super) fn from_abi(e: AbiError) -> PluginError {
 
 struct ServicesAdapter(Arc<dyn HostServices>);
 
+impl ServicesAdapter {
+    /// Both ABI forms of a service call: service, method and the two contract ids, then the
+    /// request and the timeout.
+    fn service_call(
+        &self,
+        [service, method, request_contract, response_contract]: [RStr<'_>; 4],
+        request: RSlice<'_, u8>,
+        timeout: Option<std::time::Duration>,
+    ) -> RResult<RVec<u8>, AbiError> {
+        guarded(|| {
+            self.0
+                .call_service(&ServiceCall {
+                    service: service.as_str(),
+                    method: method.as_str(),
+                    request_contract: request_contract.as_str(),
+                    response_contract: response_contract.as_str(),
+                    request: request.as_slice(),
+                    timeout,
+                })
+                .map(RVec::from)
+        })
+    }
+}
+
 impl HostContext for ServicesAdapter {
     fn plugin_name(&self) -> RString {
         catch_unwind(AssertUnwindSafe(|| self.0.plugin_name()))
@@ -453,18 +477,11 @@ impl HostContext for ServicesAdapter {
         response_contract: RStr<'_>,
         request: RSlice<'_, u8>,
     ) -> RResult<RVec<u8>, AbiError> {
-        guarded(|| {
-            self.0
-                .call_service(&ServiceCall {
-                    service: service.as_str(),
-                    method: method.as_str(),
-                    request_contract: request_contract.as_str(),
-                    response_contract: response_contract.as_str(),
-                    request: request.as_slice(),
-                    timeout: None,
-                })
-                .map(RVec::from)
-        })
+        self.service_call(
+            [service, method, request_contract, response_contract],
+            request,
+            None,
+        )
     }
 
     fn call_service_timeout(
@@ -476,19 +493,13 @@ impl HostContext for ServicesAdapter {
         request: RSlice<'_, u8>,
         timeout_ms: u64,
     ) -> RResult<RVec<u8>, AbiError> {
-        guarded(|| {
-            self.0
-                .call_service(&ServiceCall {
-                    service: service.as_str(),
-                    method: method.as_str(),
-                    request_contract: request_contract.as_str(),
-                    response_contract: response_contract.as_str(),
-                    request: request.as_slice(),
-                    timeout: Some(std::time::Duration::from_millis(timeout_ms)),
-                })
-                .map(RVec::from)
-        })
+        self.service_call(
+            [service, method, request_contract, response_contract],
+            request,
+            Some(std::time::Duration::from_millis(timeout_ms)),
+        )
     }
+
     // plugin state (issue 6)
     fn kv_get(&self, key: RStr<'_>) -> RResult<ROption<AbiKvEntry>, AbiError> {
         guarded(|| {

@@ -125,6 +125,7 @@ signed by key {}",
         "events.subscribe:host.**",
         "service.call:text.*",
         "service.provide:relay.echo",
+        "config.read",
     ] {
         policy.allow(cap.parse::<Capability>()?);
     }

@@ -46,7 +46,8 @@
 //! outside the granted patterns with `SB0412`.
 //!
 //! KV (`kv`) and secrets (`secrets`) live in memory with a real host's semantics (versions,
-//! compare-and-swap, optimistic commits); [`MockHost::set_config`] sets the configuration.
+//! compare-and-swap, optimistic commits); [`MockHost::set_config`] sets the configuration, which
+//! a plugin reads only with `config.read` granted, as on a real host.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -340,6 +341,7 @@ impl ContextBackend for MockInner {
     }
 
     fn config_json(&self) -> Result<String, PluginError> {
+        self.allow(&Access::ReadConfig)?;
         let config = lock(&self.config)
             .clone()
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));

@@ -20,6 +20,12 @@ use switchboard_sdk::manifest::{Format, Manifest};
 use switchboard_tests::{host_with, library, reopen};
 
 fn kv_policy() -> Policy {
+    let mut p = kv_and_secrets_only();
+    p.allow("config.read".parse().unwrap());
+    p
+}
+
+fn kv_and_secrets_only() -> Policy {
     let mut p = Policy::new();
     p.allow("kv".parse().unwrap());
     p.allow("secrets".parse().unwrap());
@@ -161,7 +167,7 @@ fn a_plugin_reads_only_its_own_namespace_through_the_abi() {
 fn without_a_kv_grant_the_plugin_is_denied_and_the_denial_audited() {
     let (host, _d) = host_with(|_, _| {});
     let h = counter(&host);
-    let e = call::<String, u64>(&h, "incr", &"a".into()).unwrap_err();
+    let e = call::<String, String>(&h, "read", &"a".into()).unwrap_err();
     // Declared in the manifest, not granted by policy.
     assert_eq!(e.code().to_string(), "SB0411", "{e}");
     assert!(e.to_string().contains("kv"), "{e}");
@@ -913,6 +919,31 @@ fn a_plugin_reads_its_merged_configuration_typed() {
         "profile production"
     );
     drop(dir);
+}
+
+/// Regression (issue 12.1): the configuration was served without any `config.read` check, so
+/// a plugin holding only `kv` and `secrets` read it.
+#[test]
+fn configuration_needs_the_config_read_grant() {
+    let (host, _d) = host_with(|b, _| {
+        b.policy(kv_and_secrets_only());
+    });
+    let h = counter(&host);
+    let e = call::<(), String>(&h, "settings", &()).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0411", "{e}");
+    assert!(e.to_string().contains("config.read"), "{e}");
+    assert_eq!(h.state(), switchboard_host::State::Active);
+    let rows = host
+        .audit()
+        .query(&AuditFilter::new().plugin("counter"))
+        .unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "deny" && r.subject == "config.read" && r.detail.contains("SB0411")),
+        "the run-time denial is audited"
+    );
+    // Only configuration is refused: KV still works.
+    assert_eq!(call::<String, String>(&h, "read", &"nothing".into()).unwrap(), "");
 }
 
 #[test]

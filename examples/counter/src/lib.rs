@@ -32,7 +32,7 @@ impl Plugin for Counter {
     }
 }
 
-#[plugin(capabilities = ["kv", "secrets"])]
+#[plugin(capabilities = ["kv", "secrets", "config.read"])]
 impl Counter {
     /// Adds the configured step to counter `name` in one transaction; returns the new value.
     #[command]
@@ -124,7 +124,12 @@ mod tests {
 
     fn host() -> MockHost {
         let host = MockHost::new("counter");
-        host.grant("kv").unwrap().grant("secrets").unwrap();
+        host.grant("kv")
+            .unwrap()
+            .grant("secrets")
+            .unwrap()
+            .grant("config.read")
+            .unwrap();
         host.set_config(serde_json::json!({ "step": 2, "prefix": "c/" }));
         host
     }
@@ -140,8 +145,22 @@ mod tests {
     }
 
     #[test]
+    fn without_the_config_grant_the_configuration_is_denied() {
+        let host = MockHost::new("counter");
+        host.grant("kv").unwrap();
+        host.set_config(serde_json::json!({ "step": 1, "prefix": "" }));
+        let p = host.instantiate::<Counter>().unwrap();
+        let e = p.call::<(), String>("settings", &()).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+        assert!(e.to_string().contains("config.read"), "{e}");
+        let e = p.call::<String, u64>("incr", &"a".into()).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+    }
+
+    #[test]
     fn without_the_kv_grant_calls_are_denied() {
         let host = MockHost::new("counter");
+        host.grant("config.read").unwrap();
         host.set_config(serde_json::json!({ "step": 1, "prefix": "" }));
         let p = host.instantiate::<Counter>().unwrap();
         let e = p.call::<String, u64>("incr", &"a".into()).unwrap_err();

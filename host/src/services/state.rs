@@ -1,5 +1,5 @@
 //! Plugin state as a host service: each entry point passes the instance's gate first
-//! (`kv` or `secrets`), then forwards to [`crate::state`] with the instance's own namespace —
+//! (`kv`, `secrets` or `config.read`), then forwards to [`crate::state`] with the instance's own namespace —
 //! the plugin never names it.
 
 use std::fmt;
@@ -92,6 +92,7 @@ impl PluginServices {
     }
 
     pub(super) fn state_config_json(&self) -> Result<String, PluginError> {
+        self.authorize(&Access::ReadConfig)?;
         Ok(self
             .state
             .config_json

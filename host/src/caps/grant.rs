@@ -303,6 +303,14 @@ impl GrantSet {
                 capability: c.clone(),
             };
         }
+        // A request refused at load is "not granted" (SB0411) even when other grants of the
+        // same kind exist: `service.call:beta.*` denied by the approver beside a granted
+        // `service.call:alpha.*` is a refusal, not an access outside a granted pattern.
+        if let Some((_, reason)) = self.denied.iter().find(|(c, _)| c.allows(access)) {
+            return DenyReason::NotGranted {
+                reason: reason.clone(),
+            };
+        }
         let granted: Vec<Capability> = self
             .grants
             .iter()
@@ -312,13 +320,8 @@ impl GrantSet {
         if !granted.is_empty() {
             return DenyReason::OutOfScope { granted };
         }
-        match self.denied.iter().find(|(c, _)| c.allows(access)) {
-            Some((_, reason)) => DenyReason::NotGranted {
-                reason: reason.clone(),
-            },
-            None => DenyReason::NotGranted {
-                reason: "not granted".into(),
-            },
+        DenyReason::NotGranted {
+            reason: "not granted".into(),
         }
     }
 }

@@ -205,6 +205,41 @@ fn explanations_tell_undeclared_from_refused() {
     );
 }
 
+/// Regression (issue 13.8): a request the approver refused was reported as out of scope
+/// (`SB0412`) whenever another grant of the same kind existed.
+#[test]
+fn a_refused_request_beside_a_granted_one_of_its_kind_is_not_granted() {
+    let t = GrantTable::new();
+    let mut s = set(
+        &["service.call:alpha.*", "service.call:beta.*"],
+        vec![grant("service.call:alpha.*", Scope::Session)],
+    );
+    s.denied
+        .push((cap("service.call:beta.*"), "denied by the approver".into()));
+    let tok = t.insert(s).unwrap();
+    assert!(t.check(tok, &Access::CallService("alpha.one")));
+    let refused = t.explain(tok, &Access::CallService("beta.one"));
+    assert_eq!(refused.code().to_string(), "SB0411", "{refused}");
+    // Outside everything requested: not declared. Inside a narrowed grant's request, but
+    // outside the grant: out of scope.
+    assert_eq!(
+        t.explain(tok, &Access::CallService("gamma.one"))
+            .code()
+            .to_string(),
+        "SB0410"
+    );
+    let mut narrowed = set(
+        &["fs.read"],
+        vec![grant("fs.read:/srv/**", Scope::Session)],
+    );
+    narrowed.denied.clear();
+    let tok = t.insert(narrowed).unwrap();
+    assert_eq!(
+        t.explain(tok, &read("/etc/passwd")).code().to_string(),
+        "SB0412"
+    );
+}
+
 #[test]
 fn concurrent_checks_see_a_revocation() {
     let t = Arc::new(GrantTable::new());

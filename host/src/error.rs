@@ -459,6 +459,20 @@ pub enum LifecycleError {
         /// What the plugin reported.
         error: PluginError,
     },
+    /// The `stop` hook did not return within the host's stop deadline: the instance is now
+    /// failed, its token suspended and its subscriptions and services closed, but its threads
+    /// may still run — they cannot be killed in-process.
+    #[error(
+        "plugin `{plugin}`'s stop hook did not return within {} ms; the plugin is marked failed \
+         and keeps no host service, but its threads may still be running",
+        .deadline.as_millis()
+    )]
+    StopTimedOut {
+        /// The plugin.
+        plugin: String,
+        /// The deadline it missed.
+        deadline: std::time::Duration,
+    },
     /// The plugin's subscriptions or services could not join the bus: not granted, a bad
     /// pattern, or a service name already taken. The error keeps the underlying code.
     #[error("plugin `{plugin}` cannot join the bus: {error}")]
@@ -476,6 +490,7 @@ impl LifecycleError {
         match self {
             LifecycleError::InvalidTransition { .. } => code(306),
             LifecycleError::HookFailed { .. } => code(308),
+            LifecycleError::StopTimedOut { .. } => code(321),
             LifecycleError::Bus { error, .. } => error.code(),
         }
     }
@@ -490,6 +505,12 @@ impl LifecycleError {
                 .next_step_hint()
                 .map(str::to_owned)
                 .unwrap_or_else(|| "fix the plugin's hook, then load it again".into()),
+            LifecycleError::StopTimedOut { plugin, .. } => format!(
+                "make `{plugin}`'s stop hook return promptly (or raise \
+                 `HostBuilder::stop_deadline`); restart the host process to end its threads — \
+                 a plugin that must be stoppable by force needs isolated mode (planned, not \
+                 built yet)"
+            ),
             LifecycleError::Bus { error, .. } => error.next_step(),
         }
     }

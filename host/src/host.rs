@@ -59,7 +59,12 @@ pub struct HostBuilder {
     master_key: Option<MasterKey>,
     environment: Option<String>,
     config_vars: BTreeMap<String, String>,
+    stop_deadline: std::time::Duration,
 }
+
+/// How long [`PluginHandle::stop`], [`Host::remove`] and dropping a [`Host`] wait for a
+/// plugin's `stop` hook by default.
+pub const DEFAULT_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl fmt::Debug for HostBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,6 +118,7 @@ impl Default for HostBuilder {
             master_key: None,
             environment: None,
             config_vars: BTreeMap::new(),
+            stop_deadline: DEFAULT_STOP_DEADLINE,
         }
     }
 }
@@ -207,6 +213,15 @@ impl HostBuilder {
         self
     }
 
+    /// How long stopping a plugin waits for its `stop` hook (default
+    /// [`DEFAULT_STOP_DEADLINE`], 5 s). A hook still running then is abandoned: the plugin is
+    /// marked failed, keeps no host service, and the call returns `SB0321`. Its threads go on
+    /// running — in-process code cannot be killed.
+    pub fn stop_deadline(&mut self, deadline: std::time::Duration) -> &mut Self {
+        self.stop_deadline = deadline;
+        self
+    }
+
     /// Options that weaken the host's guarantees, for development.
     pub fn dangerous(&mut self) -> DangerousHostBuilder<'_> {
         DangerousHostBuilder { builder: self }
@@ -270,6 +285,7 @@ impl HostBuilder {
                 environment: self.environment.clone(),
                 config_vars: self.config_vars.clone(),
                 states: RwLock::new(BTreeMap::new()),
+                stop_deadline: self.stop_deadline,
             }),
         })
     }
@@ -383,6 +399,7 @@ struct Inner {
     config_vars: BTreeMap<String, String>,
     /// Each loaded plugin's state service, by name key.
     states: RwLock<BTreeMap<String, Arc<PluginState>>>,
+    stop_deadline: std::time::Duration,
 }
 
 impl fmt::Debug for Host {
@@ -690,6 +707,7 @@ impl Host {
             gate,
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
+            stop_deadline: self.inner.stop_deadline,
         };
         let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
         plugins.insert(key.clone(), instance.clone());
@@ -1137,12 +1155,20 @@ impl Host {
     }
 
     /// Stops `name` if it is active and removes it. Its library stays mapped (ARCHITECTURE D2);
-    /// handles still held see it as removed.
+    /// handles still held see it as removed, and its token is stale from then on, so a thread
+    /// of the plugin that kept its `Context` is refused every host service (`SB0416`).
+    ///
+    /// A `stop` hook that does not return within the stop deadline
+    /// ([`HostBuilder::stop_deadline`]) is abandoned: the plugin is removed all the same, and
+    /// the call returns that `SB0321` error, because the hook's thread may still be running.
     pub fn remove(&self, name: &str) -> Result<(), Error> {
         let handle = self.plugin(name)?;
+        let mut abandoned = None;
         if handle.state() == State::Active {
             // A failing stop hook leaves the instance failed, which may still be removed.
-            let _ = handle.stop();
+            if let Err(e @ crate::error::LifecycleError::StopTimedOut { .. }) = handle.stop() {
+                abandoned = Some(e);
+            }
         }
         handle.instance.transition(State::Removed, None)?;
         self.inner.bus.inner().remove_owner(handle.instance.name());
@@ -1151,7 +1177,10 @@ impl Host {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&name_key(name));
-        Ok(())
+        match abandoned {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     fn read_plugins(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Instance>> {
@@ -1183,7 +1212,10 @@ impl Drop for Inner {
             .unwrap_or_else(PoisonError::into_inner);
         for instance in plugins.values() {
             if instance.state() == State::Active {
-                let _ = instance.stop();
+                // Bounded by the stop deadline: a hung hook is abandoned, never waited on.
+                if let Err(e) = instance.stop() {
+                    log::warn!(target: "switchboard::lifecycle", "{e}");
+                }
             }
         }
         // Stops the delivery and service threads, and breaks any cycle a host closure made by

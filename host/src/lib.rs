@@ -100,7 +100,7 @@ pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
     StateError, StoreError,
 };
-pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
+pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin, DEFAULT_STOP_DEADLINE};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use package::TrustLevel;

@@ -75,6 +75,9 @@ pub mod codes {
     pub const GRANT_USED: ErrorCode = ErrorCode(415);
     /// Denied: the instance's token is forged or stale.
     pub const INVALID_TOKEN: ErrorCode = ErrorCode(416);
+    /// Denied: the instance is stopped or failed; its host services are suspended until it
+    /// starts again (a thread that outlived `stop` meets this).
+    pub const INSTANCE_NOT_RUNNING: ErrorCode = ErrorCode(320);
     /// A host service failed after the access was allowed (a file not found, an I/O error).
     pub const SERVICE_FAILED: ErrorCode = ErrorCode(430);
     /// The host offers no such service (yet).

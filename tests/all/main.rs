@@ -9,4 +9,5 @@ mod lifecycle;
 mod loading;
 mod packages;
 mod preflight;
+mod revocation;
 mod state;

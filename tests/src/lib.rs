@@ -15,6 +15,28 @@ pub fn library(package: &str) -> PathBuf {
     }
 }
 
+/// The path of a test-only plugin library (a crate under `tests/plugins/`, hostile on purpose
+/// and never shipped as an example), built (debug) once per test process beside the examples.
+pub fn test_plugin(package: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let root = examples::workspace_root();
+    let dir = root.join("target").join("examples").join("debug");
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--quiet", "--target-dir"])
+            .arg(root.join("target").join("examples"))
+            .args(["-p", package])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building test plugin `{package}` failed");
+        built.push(package.to_owned());
+    }
+    dir.join(examples::library_file_name(package))
+}
+
 /// A host in a fresh temporary data directory, unsigned development loading allowed.
 pub fn dev_host() -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");

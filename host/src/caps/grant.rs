@@ -187,6 +187,9 @@ pub enum DenyReason {
         /// The grant.
         capability: Capability,
     },
+    /// The instance is stopped or failed: its grants are suspended until it starts again.
+    /// (A removed instance's token is stale: [`DenyReason::InvalidToken`].)
+    Suspended,
 }
 
 fn list(caps: &[Capability]) -> String {
@@ -197,7 +200,7 @@ fn list(caps: &[Capability]) -> String {
 }
 
 impl DenyReason {
-    /// The stable code (`SB0410`–`SB0416`).
+    /// The stable code (`SB0410`–`SB0416`, or `SB0320` for a suspended instance).
     pub fn code(&self) -> ErrorCode {
         match self {
             DenyReason::InvalidToken => codes::INVALID_TOKEN,
@@ -207,6 +210,7 @@ impl DenyReason {
             DenyReason::Expired { .. } => codes::GRANT_EXPIRED,
             DenyReason::Revoked { .. } => codes::GRANT_REVOKED,
             DenyReason::Used { .. } => codes::GRANT_USED,
+            DenyReason::Suspended => codes::INSTANCE_NOT_RUNNING,
         }
     }
 
@@ -237,6 +241,10 @@ impl DenyReason {
                 "`{capability}` was granted once and is used up; approve it again, or with a \
                  wider scope"
             ),
+            DenyReason::Suspended => format!(
+                "`{plugin}` is not running; a plugin's threads must finish in its `stop` hook \
+                 (start the plugin again to use host services)"
+            ),
         }
     }
 }
@@ -266,6 +274,9 @@ impl fmt::Display for DenyReason {
             DenyReason::Used { capability } => {
                 write!(f, "the one-time grant `{capability}` was already used")
             }
+            DenyReason::Suspended => f.write_str(
+                "the instance is stopped or failed, so its host services are suspended",
+            ),
         }
     }
 }

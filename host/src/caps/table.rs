@@ -7,6 +7,10 @@
 //! word in the common cases, and a lock-free load of the set otherwise. Writers (grant, revoke,
 //! release; rare) serialise on a mutex, publish the new set first and the word second, so a
 //! check that starts after a change returns sees it.
+//!
+//! A *suspended* slot (its instance stopped or failed) keeps its set but publishes a word with
+//! no kind bits and the `SUSPENDED` flag: every check is denied by the same one load, at no
+//! cost to the allowed path, until the instance starts again and the bits come back.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +29,8 @@ const CHUNKS: usize = 1024;
 pub const MAX_INSTANCES: usize = CHUNK * CHUNKS;
 
 const ANY_GRANT_SHIFT: u32 = 16;
+/// Set in a suspended slot's word, whose kind bits are all clear.
+const SUSPENDED: u64 = 1 << 31;
 
 struct Slot {
     word: AtomicU64,
@@ -161,8 +167,67 @@ impl GrantTable {
     /// Why `access` is denied for `token` (or would be). Slow; for error messages.
     pub fn explain(&self, token: Token, access: &Access<'_>) -> DenyReason {
         match self.set(token) {
+            Some(_) if self.is_suspended(token) => DenyReason::Suspended,
             Some(set) => set.explain(access),
             None => DenyReason::InvalidToken,
+        }
+    }
+
+    /// Like [`check`](GrantTable::check), but through a suspension: for the host's own checks
+    /// of a stopped instance's declarations before it starts it again.
+    pub(crate) fn check_declared(&self, token: Token, access: &Access<'_>) -> bool {
+        let Some(slot) = self.slot(token.index) else {
+            return false;
+        };
+        let word = slot.word.load(Ordering::Acquire);
+        (word >> 32) as u32 == token.generation && Self::check_set(slot, token, access)
+    }
+
+    fn is_suspended(&self, token: Token) -> bool {
+        self.slot(token.index).is_some_and(|slot| {
+            let word = slot.word.load(Ordering::Acquire);
+            (word >> 32) as u32 == token.generation && word & SUSPENDED != 0
+        })
+    }
+
+    /// Whether `token` is current and not suspended: what a host service that needs no
+    /// grant (publishing in the plugin's own namespace) still requires.
+    #[inline]
+    pub fn is_live(&self, token: Token) -> bool {
+        self.slot(token.index).is_some_and(|slot| {
+            let word = slot.word.load(Ordering::Acquire);
+            (word >> 32) as u32 == token.generation && word & SUSPENDED == 0
+        })
+    }
+
+    /// Suspends `token`: every check is denied ([`DenyReason::Suspended`]) until
+    /// [`resume`](GrantTable::resume); the grants are kept. For instances that stop or fail.
+    pub(crate) fn suspend(&self, token: Token) {
+        let _alloc = self.lock();
+        if let Some(slot) = self.slot(token.index) {
+            let word = slot.word.load(Ordering::Acquire);
+            if (word >> 32) as u32 == token.generation {
+                slot.word
+                    .store((u64::from(token.generation) << 32) | SUSPENDED, Ordering::Release);
+            }
+        }
+    }
+
+    /// Lifts a suspension: the grants apply again. For instances that start.
+    pub(crate) fn resume(&self, token: Token) {
+        let _alloc = self.lock();
+        let Some(slot) = self.slot(token.index) else {
+            return;
+        };
+        let word = slot.word.load(Ordering::Acquire);
+        if (word >> 32) as u32 != token.generation {
+            return;
+        }
+        if let Some(set) = slot.set.load_full() {
+            slot.word.store(
+                (u64::from(token.generation) << 32) | fast_bits(&set),
+                Ordering::Release,
+            );
         }
     }
 
@@ -230,7 +295,12 @@ impl GrantTable {
         let mut next = GrantSet::clone(&current);
         let r = f(&mut next);
         next.generation = token.generation;
-        let bits = fast_bits(&next);
+        // A change of grants while suspended stays suspended.
+        let bits = if slot.word.load(Ordering::Acquire) & SUSPENDED != 0 {
+            SUSPENDED
+        } else {
+            fast_bits(&next)
+        };
         slot.set.store(Some(Arc::new(next)));
         slot.word.store(
             (u64::from(token.generation) << 32) | bits,

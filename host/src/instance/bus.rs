@@ -82,13 +82,13 @@ impl Instance {
         let mut patterns = Vec::new();
         for text in &manifest.subscriptions {
             let pattern = Pattern::parse(text).map_err(refuse)?;
-            gate.authorize(&Access::Subscribe(&pattern.to_capability_pattern()))
+            gate.authorize_declared(&Access::Subscribe(&pattern.to_capability_pattern()))
                 .map_err(|e| refuse(e.into()))?;
             patterns.push(pattern);
         }
         let bus = &self.caps().bus;
         for name in &manifest.services {
-            gate.authorize(&Access::ProvideService(name))
+            gate.authorize_declared(&Access::ProvideService(name))
                 .map_err(|e| refuse(e.into()))?;
             if let Some(existing) = bus.services().into_iter().find(|s| &s.name == name) {
                 return Err(refuse(BusError::ServiceExists {

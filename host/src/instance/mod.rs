@@ -89,6 +89,8 @@ pub(crate) struct InstanceCaps {
     pub store: Store,
     /// The bus its handlers and services join when it starts.
     pub bus: crate::bus::Bus,
+    /// How long `stop` waits for the plugin's hook before giving up on it.
+    pub stop_deadline: std::time::Duration,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -215,6 +217,15 @@ impl Instance {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    // A plugin's access follows its state: suspended while it is not running
+                    // (threads that outlive `stop` keep nothing), gone once it is removed.
+                    let gate = &self.shared.caps.gate;
+                    match to {
+                        State::Starting => gate.table.resume(gate.token),
+                        State::Stopped | State::Failed => gate.table.suspend(gate.token),
+                        State::Removed => gate.table.release(gate.token),
+                        _ => {}
+                    }
                     self.record(Some(from), to, reason.as_deref());
                     self.shared
                         .history
@@ -226,13 +237,6 @@ impl Instance {
                             at: SystemTime::now(),
                             reason,
                         });
-                    if to == State::Removed {
-                        self.shared
-                            .caps
-                            .gate
-                            .table
-                            .release(self.shared.caps.gate.token);
-                    }
                     return Ok(from);
                 }
                 Err(actual) => current = actual,
@@ -262,7 +266,8 @@ impl Instance {
     pub(crate) fn start(&self) -> Result<(), LifecycleError> {
         let patterns = self.check_bus()?;
         self.transition(State::Starting, None)?;
-        self.run_hook("start", State::Active, |b| b.start())?;
+        let started = self.shared.backend.start();
+        self.run_hook("start", State::Active, started)?;
         if let Err(error) = self.join_bus(patterns) {
             self.leave_bus();
             self.fail(format!("cannot join the bus: {error}"));
@@ -274,11 +279,44 @@ impl Instance {
         Ok(())
     }
 
-    /// Stops the instance: leaves the bus (no more events or service calls), then runs `stop`.
+    /// Stops the instance: leaves the bus (no more events or service calls), then runs `stop`
+    /// on a thread of its own and waits for it at most the stop deadline. A hook that does not
+    /// return by then is abandoned: the instance fails (its token suspended, its handlers and
+    /// services already gone) and the error says so. Its thread cannot be killed in-process.
     pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
         self.transition(State::Stopping, None)?;
         self.leave_bus();
-        self.run_hook("stop", State::Stopped, |b| b.stop())
+        let deadline = self.shared.caps.stop_deadline;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let instance = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("switchboard-stop-{}", self.name()))
+            .spawn(move || {
+                let _ = tx.send(instance.shared.backend.stop());
+            });
+        let stopped = match spawned {
+            Ok(_) => match rx.recv_timeout(deadline) {
+                Ok(result) => result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.fail(format!(
+                        "the stop hook did not return within {} ms; its thread was abandoned",
+                        deadline.as_millis()
+                    ));
+                    return Err(LifecycleError::StopTimedOut {
+                        plugin: self.name().to_owned(),
+                        deadline,
+                    });
+                }
+                // The adapter catches panics, so the thread always answers; if it did not,
+                // that is a failed hook.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PluginError::new(
+                    "the stop hook's thread ended without an answer",
+                )),
+            },
+            // No thread to spare: run the hook here, without a deadline.
+            Err(_) => self.shared.backend.stop(),
+        };
+        self.run_hook("stop", State::Stopped, stopped)
     }
 
     /// Runs the plugin's data migration number `index` (see `#[migration]`): before `start`,
@@ -325,9 +363,9 @@ impl Instance {
         &self,
         hook: &'static str,
         then: State,
-        f: impl FnOnce(&Backend) -> Result<(), PluginError>,
+        outcome: Result<(), PluginError>,
     ) -> Result<(), LifecycleError> {
-        match f(&self.shared.backend) {
+        match outcome {
             Ok(()) => self.transition(then, None).map(|_| ()),
             Err(error) => {
                 self.fail(format!("{hook} hook failed: {}", error.message()));

@@ -22,7 +22,11 @@ pub(super) fn publish(
 ) -> Result<u32, PluginError> {
     validate_topic(topic).map_err(|e| e.to_plugin_error())?;
     match namespace(topic) {
-        Namespace::Plugin(owner) if name_key(owner) == name_key(&services.name) => {}
+        // No grant needed, but a stopped or removed instance publishes nothing.
+        Namespace::Plugin(owner) if name_key(owner) == name_key(&services.name) => services
+            .gate
+            .require_live(&Access::Publish(topic))
+            .map_err(|e| e.to_plugin_error())?,
         Namespace::System => {
             return Err(BusError::ReservedTopic {
                 topic: topic.to_owned(),

@@ -89,6 +89,28 @@ impl Gate {
         }
     }
 
+    /// Requires only that the instance is running (its token current and not suspended):
+    /// for what needs no grant, such as publishing in its own namespace. Denied and audited
+    /// like [`authorize`](Gate::authorize) otherwise.
+    #[inline]
+    pub fn require_live(&self, access: &Access<'_>) -> Result<(), CapsError> {
+        if self.table.is_live(self.token) {
+            Ok(())
+        } else {
+            Err(self.denied(access))
+        }
+    }
+
+    /// [`authorize`](Gate::authorize) through a suspension: the host's own check of what a
+    /// stopped instance declares, before it starts it again.
+    pub(crate) fn authorize_declared(&self, access: &Access<'_>) -> Result<(), CapsError> {
+        if self.table.check_declared(self.token, access) {
+            Ok(())
+        } else {
+            Err(self.denied(access))
+        }
+    }
+
     #[cold]
     fn denied(&self, access: &Access<'_>) -> CapsError {
         let reason = self.table.explain(self.token, access);

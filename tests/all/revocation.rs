@@ -193,11 +193,10 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 }
 
 /// Regression (issue 13.7): a `stop` hook that never returned blocked `Host::remove` forever.
+/// The default deadline (5 s) applies.
 #[test]
 fn remove_gives_up_on_a_stop_hook_that_never_returns() {
-    let (host, _d, _work) = lingering_host(|b| {
-        b.stop_deadline(Duration::from_millis(300));
-    });
+    let (host, _d, _work) = lingering_host(|_| {});
     let h = started(&host);
     h.command::<(), ()>("hang_on_stop")
         .unwrap()
@@ -228,10 +227,12 @@ fn remove_gives_up_on_a_stop_hook_that_never_returns() {
 }
 
 /// Regression (issue 13.7): dropping a `Host` stopped its plugins with no deadline, so a hung
-/// `stop` hook hung the drop. The default deadline applies here.
+/// `stop` hook hung the drop. The deadline is the builder's.
 #[test]
 fn dropping_the_host_gives_up_on_a_stop_hook_that_never_returns() {
-    let (host, _d, _work) = lingering_host(|_| {});
+    let (host, _d, _work) = lingering_host(|b| {
+        b.stop_deadline(Duration::from_millis(300));
+    });
     let h = started(&host);
     h.command::<(), ()>("hang_on_stop")
         .unwrap()

@@ -5,6 +5,7 @@ mod bus;
 mod bus_plugins;
 mod calls;
 mod caps;
+mod files;
 mod lifecycle;
 mod loading;
 mod packages;

@@ -62,24 +62,32 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 fn a_symlink_swapped_in_mid_write_never_leads_outside_the_grant() {
     let (_host, d, h) = host(|root| vec![format!("fs.write:{}/grant/**", root.display())]);
     let sub = d.path().join("grant/sub");
+    let swap = d.path().join("grant/swap");
     let outside = d.path().join("outside");
+    std::os::unix::fs::symlink(&outside, &swap).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // `grant/sub` flips between a directory and a symlink to `outside`, atomically
+    // (`renameat2(RENAME_EXCHANGE)`), as fast as the kernel allows.
     let swapper = {
-        let (sub, outside, stop) = (sub.clone(), outside.clone(), stop.clone());
+        let (sub, swap, stop) = (sub.clone(), swap.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut swaps = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let _ = std::fs::remove_dir_all(&sub);
-                let _ = std::os::unix::fs::symlink(&outside, &sub);
-                let _ = std::fs::remove_file(&sub);
-                let _ = std::fs::create_dir(&sub);
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &sub,
+                    rustix::fs::CWD,
+                    &swap,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )
+                .unwrap();
                 swaps += 1;
             }
             swaps
         })
     };
     let mut written = 0;
-    for i in 0..3000 {
+    for i in 0..5000 {
         if write(&h, &sub.join(format!("f{i}.txt")), "x").is_ok() {
             written += 1;
         }

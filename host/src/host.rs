@@ -23,7 +23,9 @@ use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
 use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
-use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices, PluginState};
+use crate::services::{
+    log_facade, Gate, GrantDirs, LogRecord, LogSink, PluginServices, PluginState,
+};
 use crate::state::{
     resolve_config, ConfigInputs, ConfigSpec, DataMigration, EffectiveConfig, Kv, MasterKey,
     MigrationOutput, MigrationReport, Secrets, Snapshot,
@@ -647,6 +649,7 @@ impl Host {
             bus: self.inner.bus.clone(),
             publisher: name.as_str().into(),
             state: state.clone(),
+            dirs: GrantDirs::default(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {

@@ -82,6 +82,12 @@ pub mod codes {
     pub const SERVICE_FAILED: ErrorCode = ErrorCode(430);
     /// The host offers no such service (yet).
     pub const SERVICE_UNAVAILABLE: ErrorCode = ErrorCode(431);
+    /// A file helper refused a path that is not a regular file (a directory, FIFO, socket or
+    /// device).
+    pub const NOT_A_REGULAR_FILE: ErrorCode = ErrorCode(432);
+    /// A file helper refused to open for writing a file with more than one hard link (a link
+    /// may name a file outside the grant).
+    pub const HARD_LINKED_FILE: ErrorCode = ErrorCode(433);
 
     /// A KV key or secret name is not valid (empty, too long, or not allowed).
     pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);

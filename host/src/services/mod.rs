@@ -12,6 +12,7 @@ mod bus;
 mod fs;
 mod state;
 
+pub(crate) use self::fs::GrantDirs;
 pub(crate) use self::state::PluginState;
 
 use std::collections::BTreeMap;
@@ -113,7 +114,13 @@ impl Gate {
 
     #[cold]
     fn denied(&self, access: &Access<'_>) -> CapsError {
-        let reason = self.table.explain(self.token, access);
+        self.refuse(access, self.table.explain(self.token, access))
+    }
+
+    /// Denies `access` for `reason`, audited like every denial: for refusals the grant table
+    /// cannot see, such as a path the kernel found leading out of its granted directory.
+    #[cold]
+    pub(crate) fn refuse(&self, access: &Access<'_>, reason: crate::caps::DenyReason) -> CapsError {
         let event = AuditEvent::new(
             AuditKind::Deny,
             &self.plugin,
@@ -148,6 +155,8 @@ pub(crate) struct PluginServices {
     pub publisher: Arc<str>,
     /// Its KV store, secrets and configuration.
     pub state: Arc<PluginState>,
+    /// The granted directories its file helpers open paths beneath, each opened once.
+    pub dirs: fs::GrantDirs,
 }
 
 impl fmt::Debug for PluginServices {

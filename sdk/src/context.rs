@@ -347,7 +347,9 @@ fn path_text(path: &Path) -> Result<&str, PluginError> {
 }
 
 impl Fs<'_> {
-    /// Reads a whole file. Needs `fs.read` covering the file's canonical path.
+    /// Reads a whole file. Needs `fs.read` covering the file's canonical path; the host opens
+    /// it beneath the granted directory, so no symlink leads out, and reads regular files only
+    /// (`SB0432` otherwise).
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, PluginError> {
         self.ctx.backend.read_file(path_text(path.as_ref())?)
     }
@@ -364,8 +366,9 @@ impl Fs<'_> {
         })
     }
 
-    /// Creates or replaces a file. Needs `fs.write` covering its canonical path; the final
-    /// component may not be a symlink.
+    /// Creates or replaces a file. Needs `fs.write` covering its canonical path; the host opens
+    /// it beneath the granted directory, so no symlink leads out, and refuses anything but a
+    /// regular file (`SB0432`) and a file with other hard links (`SB0433`).
     pub fn write(&self, path: impl AsRef<Path>, data: impl AsRef<[u8]>) -> Result<(), PluginError> {
         self.ctx
             .backend

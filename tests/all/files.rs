@@ -176,7 +176,10 @@ fn a_hard_link_into_the_grant_is_not_written_through() {
 fn a_symlink_under_a_wildcard_grant_is_refused() {
     let (_host, d, h) = host(|root| vec![format!("fs.read:{}/grant/*/notes.txt", root.display())]);
     std::fs::write(d.path().join("grant/sub/notes.txt"), "mine").unwrap();
-    assert_eq!(read(&h, &d.path().join("grant/sub/notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        read(&h, &d.path().join("grant/sub/notes.txt")).unwrap(),
+        "mine"
+    );
     std::fs::create_dir_all(d.path().join("outside/x")).unwrap();
     std::fs::write(d.path().join("outside/x/notes.txt"), "theirs").unwrap();
     std::os::unix::fs::symlink(d.path().join("outside/x"), d.path().join("grant/door")).unwrap();

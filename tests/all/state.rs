@@ -943,7 +943,10 @@ fn configuration_needs_the_config_read_grant() {
         "the run-time denial is audited"
     );
     // Only configuration is refused: KV still works.
-    assert_eq!(call::<String, String>(&h, "read", &"nothing".into()).unwrap(), "");
+    assert_eq!(
+        call::<String, String>(&h, "read", &"nothing".into()).unwrap(),
+        ""
+    );
 }
 
 #[test]

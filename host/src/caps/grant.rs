@@ -274,9 +274,9 @@ impl fmt::Display for DenyReason {
             DenyReason::Used { capability } => {
                 write!(f, "the one-time grant `{capability}` was already used")
             }
-            DenyReason::Suspended => f.write_str(
-                "the instance is stopped or failed, so its host services are suspended",
-            ),
+            DenyReason::Suspended => {
+                f.write_str("the instance is stopped or failed, so its host services are suspended")
+            }
         }
     }
 }

@@ -5,8 +5,10 @@
 //! code runs, the host's [`Policy`] and [`Approver`] decide each request, with a [`Scope`]:
 //! once, session, persistent (stored in the host database) or until a time. The instance gets a
 //! [`Token`] — an index and a generation into the host's [`GrantTable`] — and every host service
-//! the SDK's `Context` exposes checks it: files (paths canonicalised, so symlinks and `..` cannot
-//! escape a pattern), environment variables, events, services, KV, secrets. A check is a
+//! the SDK's `Context` exposes checks it: files (opened beneath the granted directory with
+//! `openat2`, so neither symlinks nor `..` lead out), environment variables, events, services,
+//! KV, secrets, configuration. A stopped or failed instance's token is suspended and a removed
+//! one's is stale, so a plugin thread that outlives `stop` is refused everything. A check is a
 //! lock-free read; revocation ([`Host::revoke`](crate::Host::revoke)) and expiry take effect on
 //! the next check. A denial is an error naming the capability, the plugin and a next step
 //! ([`DenyReason`]), recorded in the audit log — never a panic.
@@ -18,8 +20,10 @@
 //! the operating system directly, read the host's memory, and ignore its `Context` altogether.
 //! What the checks here give is least privilege for plugins that use the SDK's services —
 //! mistakes are caught, intent is declared and audited, and an operator can see and revoke what
-//! each plugin holds. They are not a sandbox. Plugins you do not trust are meant for isolated
-//! mode, where the same plugin runs in a child process under operating-system limits and the
+//! each plugin holds. They are not a sandbox: a plugin's own threads cannot be killed, limits
+//! counted per thread (call depth, event hops) restart on a thread it spawns, and a plugin
+//! declares its own contract ids. Plugins you do not trust are meant for isolated mode
+//! (planned, not built yet), where the same plugin runs in a child process under operating-system limits and the
 //! token is checked on the host's side of the process boundary; policy's minimum
 //! [`TrustLevel`] is how a host keeps low-trust code out of its own process.
 //!

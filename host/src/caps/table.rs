@@ -207,8 +207,10 @@ impl GrantTable {
         if let Some(slot) = self.slot(token.index) {
             let word = slot.word.load(Ordering::Acquire);
             if (word >> 32) as u32 == token.generation {
-                slot.word
-                    .store((u64::from(token.generation) << 32) | SUSPENDED, Ordering::Release);
+                slot.word.store(
+                    (u64::from(token.generation) << 32) | SUSPENDED,
+                    Ordering::Release,
+                );
             }
         }
     }

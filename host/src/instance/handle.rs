@@ -83,7 +83,11 @@ impl PluginHandle {
         self.instance.start()
     }
 
-    /// Runs the plugin's `stop` hook: active → stopping → stopped (or failed).
+    /// Runs the plugin's `stop` hook: active → stopping → stopped (or failed). Waits for the
+    /// hook at most [`HostBuilder::stop_deadline`](crate::HostBuilder::stop_deadline); a hook
+    /// still running then is abandoned, the plugin is failed and keeps no host service, and the
+    /// error is `SB0321` (its thread cannot be killed in-process). Once stopped, the plugin's
+    /// access is suspended until it starts again (`SB0320` for any thread still using it).
     pub fn stop(&self) -> Result<(), LifecycleError> {
         self.instance.stop()
     }

@@ -204,11 +204,12 @@ mod confined {
         }
     }
 
-    /// The file's type and its number of hard links, from the descriptor.
-    pub(super) fn kind(file: &File) -> std::io::Result<(bool, u64)> {
+    /// Whether the file is a regular file, and whether it has other hard links, from the
+    /// descriptor.
+    pub(super) fn kind(file: &File) -> std::io::Result<(bool, bool)> {
         let st = rustix::fs::fstat(file)?;
         let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
-        Ok((regular, u64::from(st.st_nlink)))
+        Ok((regular, st.st_nlink > 1))
     }
 }
 
@@ -289,7 +290,7 @@ fn open(
 /// Refuses anything but a regular file, and (for writing) one with other hard links.
 #[cfg(target_os = "linux")]
 fn check_file(file: &File, path: &Path, write: bool) -> Result<(), PluginError> {
-    let (regular, links) = confined::kind(file).map_err(|e| io_failed(path, &e))?;
+    let (regular, linked) = confined::kind(file).map_err(|e| io_failed(path, &e))?;
     if !regular {
         return Err(PluginError::with_code(
             codes::NOT_A_REGULAR_FILE,
@@ -300,12 +301,12 @@ fn check_file(file: &File, path: &Path, write: bool) -> Result<(), PluginError> 
         )
         .next_step("read and write regular files only"));
     }
-    if write && links > 1 {
+    if write && linked {
         return Err(PluginError::with_code(
             codes::HARD_LINKED_FILE,
             format!(
-                "{} has {links} hard links; one of them may name a file outside the grant, so \
-                 it is not opened for writing",
+                "{} has other hard links; one of them may name a file outside the grant, so it \
+                 is not opened for writing",
                 path.display()
             ),
         )

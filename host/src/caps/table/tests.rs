@@ -228,10 +228,7 @@ fn a_refused_request_beside_a_granted_one_of_its_kind_is_not_granted() {
             .to_string(),
         "SB0410"
     );
-    let mut narrowed = set(
-        &["fs.read"],
-        vec![grant("fs.read:/srv/**", Scope::Session)],
-    );
+    let mut narrowed = set(&["fs.read"], vec![grant("fs.read:/srv/**", Scope::Session)]);
     narrowed.denied.clear();
     let tok = t.insert(narrowed).unwrap();
     assert_eq!(

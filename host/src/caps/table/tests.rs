@@ -474,3 +474,43 @@ proptest! {
         prop_assert!(!table.check(forged, &Access::Kv));
     }
 }
+
+/// Issue 13.1: a stopped instance's token is suspended — every check denied with its own
+/// reason, its grants kept (and changed grants still suspended) — until it starts again.
+#[test]
+fn a_suspended_token_is_denied_until_resumed() {
+    let t = GrantTable::new();
+    let tok = t
+        .insert(set(
+            &["kv", "fs.read"],
+            vec![
+                grant("kv", Scope::Session),
+                grant("fs.read:/srv/**", Scope::Session),
+            ],
+        ))
+        .unwrap();
+    assert!(t.is_live(tok));
+    t.suspend(tok);
+    assert!(!t.is_live(tok));
+    assert!(t.is_valid(tok), "suspended, not released");
+    assert!(!t.check(tok, &Access::Kv));
+    assert!(!t.check(tok, &read("/srv/a")));
+    assert_eq!(t.explain(tok, &Access::Kv), DenyReason::Suspended);
+    assert_eq!(t.explain(tok, &Access::Kv).code().to_string(), "SB0320");
+    assert!(
+        t.check_declared(tok, &read("/srv/a")),
+        "the host's own check sees through"
+    );
+    assert!(t.add_grant(tok, grant("fs.read:/etc/**", Scope::Session)));
+    assert!(
+        !t.check(tok, &read("/etc/x")),
+        "a grant while suspended stays suspended"
+    );
+    t.resume(tok);
+    assert!(t.is_live(tok));
+    assert!(t.check(tok, &Access::Kv));
+    assert!(t.check(tok, &read("/etc/x")));
+    t.release(tok);
+    assert!(!t.is_live(tok));
+    assert_eq!(t.explain(tok, &Access::Kv), DenyReason::InvalidToken);
+}

@@ -503,6 +503,7 @@ impl Context {
 
     /// The plugin's effective configuration as JSON: the manifest's defaults, overridden by
     /// the host's configuration file, profile and variables, validated against the schema.
+    /// Needs `config.read` (`SB0410`/`SB0411` otherwise, like every host service).
     pub fn config_value(&self) -> Result<serde_json::Value, PluginError> {
         let text = self.backend().config_json()?;
         serde_json::from_str(&text).map_err(|e| {
@@ -526,6 +527,7 @@ impl Context {
     ///     units: String,
     /// }
     /// let host = switchboard_sdk::testing::MockHost::new("weather");
+    /// host.grant("config.read").unwrap();
     /// host.set_config(serde_json::json!({ "units": "metric" }));
     /// let s: Settings = host.context().config().unwrap();
     /// assert_eq!(s.units, "metric");

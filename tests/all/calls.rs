@@ -150,7 +150,9 @@ fn plugin_logs_reach_the_hosts_sink() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let mut b = switchboard_host::Host::builder();
-    b.data_dir(dir.path()).on_log(move |r| {
+    b.data_dir(dir.path())
+        .host_api("switchboard-demo", "0.1.0")
+        .on_log(move |r| {
         sink.lock()
             .unwrap()
             .push(format!("{}:{}:{}", r.plugin, r.level, r.message))

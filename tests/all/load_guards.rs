@@ -215,18 +215,22 @@ fn a_signed_package_with_trailing_data_is_refused() {
 }
 
 #[test]
-fn a_signed_manifest_past_the_cap_is_refused() {
+fn a_manifest_past_the_cap_is_refused_before_it_is_parsed() {
+    // Unsigned, into a host that accepts unsigned packages: nothing but the cap stands
+    // between the manifest and the parser. (`switchboard sign` refuses to sign it at all.)
     let _g = canary_lock();
     let dir = tempfile::tempdir().unwrap();
     let marker = arm_canary(dir.path());
-    let keys = keys(dir.path());
     let mut m = manifest("canary");
     // 2 MiB of text in a field nothing bounds.
     m.description = "x".repeat(2 << 20);
     let built = build(&m, &files("canary")).unwrap();
     let path = write(dir.path(), &built.file_name, &built.bytes);
-    sign(&path, &keys);
-    let e = refusal(package_host(dir.path()).load_package(&path));
+    let mut b = Host::builder();
+    b.data_dir(dir.path().join("data"))
+        .host_api("switchboard-demo", "0.1.0");
+    b.dangerous().load_unsigned_libraries();
+    let e = refusal(b.build().unwrap().load_package(&path));
     assert_eq!(e.code().to_string(), "SB1225", "{e}");
     assert!(!marker.exists());
 }

@@ -85,7 +85,10 @@ fn a_text_file_is_not_a_library() {
 
 #[test]
 fn the_host_runs_the_same_checks_against_its_own_api() {
-    let (host, _d) = dev_host(); // host API tests@1.0.0
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = switchboard_host::Host::builder();
+    b.data_dir(dir.path()).host_api("tests", "1.0.0");
+    let host = b.build().unwrap();
     let report = host.preflight(workspace().join("examples/hello/plugin.toml"));
     assert!(!report.ok(), "hello is written for switchboard-demo");
     assert_eq!(report.diagnostics()[0].code, "SB1101");

@@ -326,12 +326,8 @@ pub fn verify(
     host: Option<&switchboard_host::HostProfile>,
 ) -> Result<VerifyReport> {
     let host_api = host.map(|h| format!("{}@{}", h.host_api, h.host_version));
-    let result = switchboard_host::verify_package_file(
-        package_path,
-        store,
-        &UnpackLimits::default(),
-        host,
-    );
+    let result =
+        switchboard_host::verify_package_file(package_path, store, &UnpackLimits::default(), host);
     Ok(match result {
         Ok(v) => {
             let p = v.package();

@@ -256,7 +256,9 @@ pub enum LoadError {
     },
     /// The plugin is older than the version this host last recorded for it, and the caller
     /// did not ask for a downgrade ([`LoadOptions::allow_downgrade`](crate::LoadOptions)).
-    #[error("plugin `{plugin}` {found} is older than {recorded}, the version this host last recorded")]
+    #[error(
+        "plugin `{plugin}` {found} is older than {recorded}, the version this host last recorded"
+    )]
     Downgrade {
         /// The plugin.
         plugin: String,

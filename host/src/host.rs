@@ -19,13 +19,12 @@ use crate::caps::{
 };
 use crate::compat::{check_embedded, check_manifest, HostProfile};
 use crate::error::{CallError, CapsError, ConfigError, Error, LoadError, StateError};
+use crate::identity::PluginIdentity;
 use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
-use crate::identity::PluginIdentity;
 use crate::loader;
 use crate::loader::options::{is_downgrade, LoadOptions};
 use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
-use crate::verify::{self, VerifiedPlugin};
 use crate::services::{log_facade, Gate, LogRecord, LogSink, PluginServices, PluginState};
 use crate::state::{
     resolve_config, ConfigInputs, ConfigSpec, DataMigration, EffectiveConfig, Kv, MasterKey,
@@ -33,6 +32,7 @@ use crate::state::{
 };
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
+use crate::verify::{self, VerifiedPlugin};
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
 /// everything and returns a typed error.

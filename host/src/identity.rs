@@ -336,3 +336,50 @@ impl Store {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_round_trip_through_their_text() {
+        for text in [
+            "key:72C4E2A32E20195D",
+            "library:/work/target/debug/libcounter.so",
+            "package-dir:/srv/plugins",
+        ] {
+            let id: PluginIdentity = text.parse().unwrap();
+            assert_eq!(id.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn malformed_identities_are_refused_with_their_code() {
+        for text in [
+            "",
+            "counter",
+            "key:",
+            "key:not-hex",
+            "library:relative/lib.so",
+            "url:https://x",
+        ] {
+            let e = text.parse::<PluginIdentity>().unwrap_err();
+            assert_eq!(e.code().to_string(), "SB0443", "{text}");
+        }
+    }
+
+    #[test]
+    fn a_store_refuses_a_second_owner_until_the_data_is_transferred() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = PluginIdentity::Signer("AAAA".into());
+        let b = PluginIdentity::Signer("BBBB".into());
+        store.claim_identity("victim-b", &a).unwrap();
+        let e = store.claim_identity("Victim_B", &b).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0440");
+        assert!(e.to_string().contains("key:AAAA") && e.to_string().contains("key:BBBB"));
+        store.transfer_state("victim-b", &b).unwrap();
+        store.claim_identity("Victim_B", &b).unwrap();
+        assert_eq!(store.plugin_identity("victim_b").unwrap(), Some(b));
+    }
+}

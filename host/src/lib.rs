@@ -108,10 +108,9 @@ pub use error::{
 };
 pub use host::{DangerousHostBuilder, Host, HostBuilder};
 pub use identity::{IdentityError, PluginIdentity, WipeReport};
-pub use loader::options::LoadOptions;
-pub use verify::{verify_package_file, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use loader::options::LoadOptions;
 pub use package::TrustLevel;
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use resolve::{
@@ -124,3 +123,4 @@ pub use switchboard_sdk::abi::ResponseBuffer;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
 pub use timestamp::{Timestamp, TimestampError};
+pub use verify::{verify_package_file, VerifiedPlugin};

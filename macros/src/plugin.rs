@@ -789,10 +789,12 @@ fn generate(
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
     if manifest_dir.is_some_and(|d| d.join("plugin.toml").is_file()) {
         parts.push(quote!(#private::Part::Raw(",\"plugin_toml\":")));
-        parts.push(quote!(#private::Part::Str(::core::include_str!(::core::concat!(
-            ::core::env!("CARGO_MANIFEST_DIR"),
-            "/plugin.toml"
-        )))));
+        parts.push(
+            quote!(#private::Part::Str(::core::include_str!(::core::concat!(
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                "/plugin.toml"
+            )))),
+        );
     }
     parts.push(quote!(#private::Part::Raw("}")));
     for (i, m) in migrations.iter().enumerate() {

@@ -19,7 +19,10 @@ fn load_unsigned_applies_the_crates_plugin_toml_config_defaults() {
         .unwrap()
         .call(&())
         .unwrap();
-    assert!(settings.contains("c/"), "the manifest's defaults: {settings}");
+    assert!(
+        settings.contains("c/"),
+        "the manifest's defaults: {settings}"
+    );
 }
 
 #[test]

@@ -54,8 +54,13 @@ fn another_library_under_an_aliasing_name_does_not_get_the_first_ones_data() {
     assert_eq!(e.code().to_string(), "SB0440", "{e}");
     let text = e.to_string();
     assert!(
-        text.contains(&library("counter").canonicalize().unwrap().display().to_string())
-            && text.contains(&alias.canonicalize().unwrap().display().to_string()),
+        text.contains(
+            &library("counter")
+                .canonicalize()
+                .unwrap()
+                .display()
+                .to_string()
+        ) && text.contains(&alias.canonicalize().unwrap().display().to_string()),
         "both identities are named: {text}"
     );
     assert!(host.plugin_names().is_empty());
@@ -113,8 +118,13 @@ fn wiping_a_plugins_state_lets_another_identity_start_afresh() {
     assert_eq!(host.kv("counter").get("c/private").unwrap(), None);
     assert!(host.secrets("counter").get("token").unwrap().is_none());
     assert_eq!(
-        host.plugin_identity("counter").unwrap().map(|i| i.to_string()),
-        Some(format!("library:{}", alias.canonicalize().unwrap().display()))
+        host.plugin_identity("counter")
+            .unwrap()
+            .map(|i| i.to_string()),
+        Some(format!(
+            "library:{}",
+            alias.canonicalize().unwrap().display()
+        ))
     );
 }
 

@@ -36,7 +36,10 @@ fn a_development_library_whose_name_is_a_path_is_refused_before_its_code_runs() 
     );
     let e = refusal(host.load_unsigned(&lib));
     assert_eq!(e.code().to_string(), "SB0215", "{e}");
-    assert!(!marker.exists(), "no plugin code may run before the refusal");
+    assert!(
+        !marker.exists(),
+        "no plugin code may run before the refusal"
+    );
 }
 
 #[test]
@@ -106,7 +109,10 @@ fn an_older_signed_release_does_not_load_over_a_newer_recorded_one() {
     assert_eq!(e.code().to_string(), "SB0214", "{e}");
     let text = e.to_string();
     assert!(text.contains("0.1.0") && text.contains("0.2.0"), "{text}");
-    assert!(!marker.exists(), "no plugin code may run before the refusal");
+    assert!(
+        !marker.exists(),
+        "no plugin code may run before the refusal"
+    );
     let audited = host
         .audit()
         .query(&switchboard_host::AuditFilter::default())

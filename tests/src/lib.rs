@@ -40,7 +40,8 @@ pub fn host_with(setup: impl FnOnce(&mut HostBuilder, &Path)) -> (Host, tempfile
 /// Another host on the same data directory, as after a restart.
 pub fn reopen(dir: &Path, setup: impl FnOnce(&mut HostBuilder)) -> Host {
     let mut b = Host::builder();
-    b.data_dir(dir.join("data")).host_api("switchboard-demo", "0.1.0");
+    b.data_dir(dir.join("data"))
+        .host_api("switchboard-demo", "0.1.0");
     b.dangerous().load_unsigned_libraries();
     setup(&mut b);
     b.build().expect("host builds")

@@ -280,7 +280,7 @@ pub enum LoadError {
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// The cap ([`UnpackLimits::max_entry_bytes`](crate::package::UnpackLimits)).
+        /// The cap ([`UnpackLimits::max_package_bytes`](crate::package::UnpackLimits)).
         limit: u64,
     },
     /// The `plugin.toml` a development library embeds does not validate.
@@ -361,7 +361,7 @@ impl LoadError {
                     .into()
             }
             LoadError::TooLarge { .. } => {
-                "pass the plugin's cdylib; raise `UnpackLimits::max_entry_bytes` if it really is this large"
+                "pass the plugin's cdylib; raise `UnpackLimits::max_package_bytes` if it really is this large"
                     .into()
             }
             LoadError::DevManifest { .. } => {

@@ -240,3 +240,38 @@ fn a_manifest_past_the_cap_is_refused_before_it_is_parsed() {
     assert_eq!(e.code().to_string(), "SB1225", "{e}");
     assert!(!marker.exists());
 }
+
+#[test]
+fn a_data_migration_backup_stays_in_the_backup_directory_whatever_the_name() {
+    use switchboard_host::state::{DataMigration, MigrationOutput};
+    let (host, dir) = dev_host();
+    let step = DataMigration::new("0.1", "0.2", |_| Ok(MigrationOutput::default()));
+    let report = host
+        .migrate_plugin_data("../../escape", "0.1.0", "0.2.0", &[step])
+        .unwrap();
+    let backup = report.backup.expect("a backup is taken");
+    assert_eq!(
+        backup.parent(),
+        Some(dir.path().join("backups").as_path()),
+        "{}",
+        backup.display()
+    );
+}
+
+#[test]
+fn a_development_library_past_the_cap_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libhuge.so");
+    std::fs::File::create(&lib)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let mut b = Host::builder();
+    b.data_dir(dir.path().join("data"));
+    b.dangerous().load_unsigned_libraries();
+    let host = b.build().unwrap();
+    let started = std::time::Instant::now();
+    let e = refusal(host.load_unsigned(&lib));
+    assert_eq!(e.code().to_string(), "SB0216", "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

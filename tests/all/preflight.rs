@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use switchboard_host::{preflight, preflight_with_library, HostProfile};
-use switchboard_tests::{dev_host, library, patched_copy};
+use switchboard_tests::{library, patched_copy};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

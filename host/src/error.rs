@@ -353,7 +353,7 @@ impl LoadError {
             }
             LoadError::Downgrade { plugin, recorded, .. } => format!(
                 "load `{plugin}` {recorded} or newer; to roll back on purpose, load with \
-                 `LoadOptions::allow_downgrade` (CLI: `--allow-downgrade`)"
+                 `LoadOptions::allow_downgrade(true)` (`Host::load_package_with`)"
             ),
             LoadError::InvalidName { .. } => {
                 "a plugin name is ASCII: a letter, then letters, digits, `-` or `_` (at most 64); \

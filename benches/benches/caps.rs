@@ -28,7 +28,9 @@ fn host_with_hello(dir: &Path) -> (Host, switchboard_host::PluginHandle) {
     policy.allow("kv".parse().unwrap());
     policy.allow("fs.read:/srv/data/**".parse().unwrap());
     let mut b = Host::builder();
-    b.data_dir(dir).host_api("bench", "1.0.0").policy(policy);
+    b.data_dir(dir)
+        .host_api("switchboard-demo", "0.1.0")
+        .policy(policy);
     b.dangerous().load_unsigned_libraries();
     let host = b.build().unwrap();
     let hello = host.load_unsigned(lib).unwrap();

@@ -81,7 +81,9 @@ impl Fixture {
 
         let data_dir = tempfile::tempdir().expect("a temporary data directory");
         let mut builder = Host::builder();
-        builder.data_dir(data_dir.path());
+        builder
+            .data_dir(data_dir.path())
+            .host_api("switchboard-demo", "0.1.0");
         builder.dangerous().load_unsigned_libraries();
         let host = builder.build().expect("building the host");
         let hello = host.load_unsigned(&path).expect("loading hello");

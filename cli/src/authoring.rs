@@ -296,48 +296,50 @@ pub fn trust_add(data_dir: &Path, key: &Path) -> Result<String> {
 /// The result of `switchboard verify`.
 #[derive(Debug, serde::Serialize)]
 pub struct VerifyReport {
-    /// Whether the signature and every file check out.
+    /// Whether every check a load makes before plugin code passed and the package is signed.
     pub ok: bool,
     /// The package.
     pub package: PathBuf,
+    /// The plugin's name and version, once its manifest verified.
+    pub plugin: Option<String>,
     /// The signer's key id.
     pub signer: Option<String>,
     /// The trust level earned.
     pub trust: Option<String>,
     /// Each file's check.
     pub files: Vec<package::FileCheck>,
+    /// The host API the package was checked against (`NAME@VERSION`), or `None` when none
+    /// was given: the host API check did not run.
+    pub host_api: Option<String>,
     /// Why it failed, if it did: `{ code, message, next_step }`.
     pub error: Option<serde_json::Value>,
 }
 
-/// `switchboard verify PACKAGE [--trust KEY.pub]...`.
-pub fn verify(package_path: &Path, store: &TrustStore) -> Result<VerifyReport> {
-    let bytes = std::fs::read(package_path)
-        .with_context(|| format!("cannot read {}", package_path.display()))?;
-    let sidecar = |ext: &str| {
-        let mut p = package_path.as_os_str().to_owned();
-        p.push(ext);
-        std::fs::read_to_string(PathBuf::from(p)).ok()
-    };
-    let signature = sidecar(".minisig");
-    let cert = sidecar(".cert");
-    let result = package::verify(
-        &bytes,
-        signature.as_deref(),
-        cert.as_deref(),
-        store,
-        current_target(),
-        &UnpackLimits::default(),
-    );
+/// `switchboard verify PACKAGE [--trust KEY.pub]... [--host-api NAME@VERSION]`: every check a
+/// host makes before plugin code runs — sizes, signature, manifest, file hashes, the library
+/// for this platform, its embedded section (name, SDK ABI) against the manifest, and with
+/// `host` the host API — through the same code a host runs
+/// ([`switchboard_host::verify_package_file`]).
+pub fn verify(
+    package_path: &Path,
+    store: &TrustStore,
+    host: Option<&switchboard_host::HostProfile>,
+) -> Result<VerifyReport> {
+    let host_api = host.map(|h| format!("{}@{}", h.host_api, h.host_version));
+    let result =
+        switchboard_host::verify_package_file(package_path, store, &UnpackLimits::default(), host);
     Ok(match result {
         Ok(v) => {
-            let signed = v.signer.is_some();
+            let p = v.package();
+            let signed = p.signer.is_some();
             VerifyReport {
                 ok: signed,
                 package: package_path.to_owned(),
-                signer: v.signer,
-                trust: Some(v.trust.to_string()),
-                files: v.files,
+                plugin: Some(format!("{} {}", p.manifest.name, p.manifest.version)),
+                signer: p.signer.clone(),
+                trust: Some(p.trust.to_string()),
+                files: p.files.clone(),
+                host_api,
                 error: (!signed).then(|| {
                     let e = package::PackageError::Unsigned;
                     serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() })
@@ -347,9 +349,11 @@ pub fn verify(package_path: &Path, store: &TrustStore) -> Result<VerifyReport> {
         Err(e) => VerifyReport {
             ok: false,
             package: package_path.to_owned(),
+            plugin: None,
             signer: None,
             trust: None,
             files: Vec::new(),
+            host_api,
             error: Some(
                 serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() }),
             ),

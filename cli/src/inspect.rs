@@ -14,6 +14,8 @@ pub struct Inspection {
     pub record: PluginRecord,
     /// Its audit rows, oldest first.
     pub history: Vec<AuditRecord>,
+    /// The identity that owns its data (`key:…`, `library:…`, `package-dir:…`), if recorded.
+    pub owner: Option<String>,
 }
 
 /// Reads plugin `name` from the database in `data_dir`.
@@ -23,12 +25,17 @@ pub fn inspect(data_dir: &Path, name: &str) -> Result<Inspection, Error> {
     let history = store
         .audit()
         .query(&AuditFilter::new().plugin(record.name.clone()))?;
-    Ok(Inspection { record, history })
+    let owner = store.plugin_identity(name)?.map(|o| o.to_string());
+    Ok(Inspection {
+        record,
+        history,
+        owner,
+    })
 }
 
 /// The JSON document `--json` prints.
 pub fn to_json(i: &Inspection) -> serde_json::Value {
-    json!({ "ok": true, "plugin": i.record, "history": i.history })
+    json!({ "ok": true, "plugin": i.record, "owner": i.owner, "history": i.history })
 }
 
 /// Writes the inspection for people.
@@ -39,6 +46,11 @@ pub fn write_text(i: &Inspection, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  signer:   {}", r.signer.as_deref().unwrap_or("none"))?;
     writeln!(out, "  state:    {} (as of {})", r.state, r.updated_at)?;
     writeln!(out, "  source:   {}", r.source)?;
+    writeln!(
+        out,
+        "  data of:  {}",
+        i.owner.as_deref().unwrap_or("(no owner recorded)")
+    )?;
     writeln!(out, "  requested capabilities:")?;
     for c in &r.requested {
         writeln!(out, "    {c}")?;

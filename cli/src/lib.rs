@@ -8,6 +8,7 @@
 //! - [`audit`] — `switchboard audit` and `switchboard audit verify`.
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
 //! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
+//! - [`state`] — `switchboard state show|transfer|wipe PLUGIN`: who owns a plugin's data.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
 
 pub mod audit;
@@ -18,4 +19,5 @@ pub mod demo;
 pub mod examples;
 pub mod inspect;
 pub mod preflight;
+pub mod state;
 pub mod tree;

@@ -68,13 +68,19 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
-    /// Verify a package's signature and every file's hash; exits 0 only if all check out.
+    /// Verify a package as a host would before running its code: sizes, signature, every
+    /// file's hash, the library's embedded manifest and SDK ABI, and with --host-api the host
+    /// API it requires; exits 0 only if all check out.
     Verify {
         /// The package.
         package: PathBuf,
         /// Also trust this public key (repeatable); the data dir's trust store is always used.
         #[arg(long, value_name = "PUBKEY_FILE")]
         trust: Vec<PathBuf>,
+        /// Check the host API the package requires against this host's, as NAME@VERSION
+        /// (without it, that check does not run and the report says so).
+        #[arg(long, value_name = "NAME@VERSION")]
+        host_api: Option<String>,
         /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
         #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
         data_dir: Option<PathBuf>,
@@ -114,6 +120,18 @@ enum Cmd {
         data_dir: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
+        json: bool,
+    },
+    /// Show, hand over or wipe the data a plugin's identity owns (KV, secrets, stored
+    /// configuration, persistent grants).
+    State {
+        #[command(subcommand)]
+        action: StateCmd,
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME", global = true)]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON document.
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Show a plugin's effective configuration and where each value came from (default,
@@ -204,6 +222,33 @@ fn parse_kind(s: &str) -> Result<AuditKind, String> {
 }
 
 #[derive(Debug, Subcommand)]
+enum StateCmd {
+    /// Show which identity owns a plugin's data.
+    Show {
+        /// The plugin's name.
+        plugin: String,
+    },
+    /// Hand a plugin's data to another identity (as a refused load printed it: `key:KEYID`,
+    /// `library:/path`, `package-dir:/dir`). Run it while no host has the plugin loaded.
+    Transfer {
+        /// The plugin's name.
+        plugin: String,
+        /// The identity that gets the data.
+        #[arg(long, value_name = "IDENTITY")]
+        to: String,
+    },
+    /// Delete a plugin's data and its recorded owner. Run it while no host has the plugin
+    /// loaded.
+    Wipe {
+        /// The plugin's name.
+        plugin: String,
+        /// Do not ask (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TrustCmd {
     /// Trust a public key file.
     Add {
@@ -262,11 +307,19 @@ public key: {}",
         Cmd::Verify {
             package,
             trust,
+            host_api,
             data_dir: dir,
             json,
         } => {
             let (store, _) = a::trust_store(Some(&data_home::resolve(dir)?), &trust)?;
-            let report = a::verify(&package, &store)?;
+            let profile = match host_api.as_deref() {
+                Some(spec) => {
+                    let (name, version) = switchboard_cli::preflight::parse_host_api(spec)?;
+                    Some(switchboard_host::HostProfile::new(name, version))
+                }
+                None => None,
+            };
+            let report = a::verify(&package, &store, profile.as_ref())?;
             if json {
                 writeln!(out, "{}", serde_json::to_value(&report)?)?;
             } else {
@@ -276,6 +329,13 @@ public key: {}",
                 }
                 if let Some(t) = &report.trust {
                     writeln!(out, "trust   {t}")?;
+                }
+                match &report.host_api {
+                    Some(h) => writeln!(out, "host    {h}")?,
+                    None => writeln!(
+                        out,
+                        "host    not checked (pass --host-api NAME@VERSION to check the host API)"
+                    )?,
                 }
                 for f in &report.files {
                     writeln!(
@@ -394,6 +454,11 @@ fn main() -> ExitCode {
             data_dir,
             json,
         } => run_inspect(&plugin, data_dir, json),
+        Cmd::State {
+            action,
+            data_dir,
+            json,
+        } => run_state(action, data_dir, json),
         Cmd::Config {
             plugin,
             data_dir,
@@ -552,6 +617,53 @@ fn run_config(
         }
         Err(e) => report_error(&e, json),
     }
+}
+
+fn run_state(action: StateCmd, dir: Option<PathBuf>, json: bool) -> ExitCode {
+    use switchboard_cli::state;
+    let dir = match data_home::resolve(dir) {
+        Ok(d) => d,
+        Err(e) => return report_error(&e, json),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match action {
+        StateCmd::Show { plugin } => state::show(&dir, &plugin),
+        StateCmd::Transfer { plugin, to } => state::transfer(&dir, &plugin, &to),
+        StateCmd::Wipe { plugin, yes } => {
+            if !yes && !confirm(&format!("wipe every piece of data `{plugin}` has? [y/N] ")) {
+                return report_error(
+                    &anyhow::anyhow!(
+                        "not confirmed: pass --yes to wipe `{plugin}`'s data without asking"
+                    ),
+                    json,
+                );
+            }
+            state::wipe(&dir, &plugin)
+        }
+    };
+    match result {
+        Ok(doc) => {
+            let _ = if json {
+                writeln!(out, "{doc}")
+            } else {
+                writeln!(out, "{}", state::text(&doc))
+            };
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e.into(), json),
+    }
+}
+
+/// Asks on the terminal; never guesses when stdin is not one.
+fn confirm(question: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question}");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
 }
 
 fn exit_for(ok: bool) -> ExitCode {

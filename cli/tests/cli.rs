@@ -508,3 +508,74 @@ fn config_errors_are_coded_with_the_field_path() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["error"]["code"], "SB0723");
 }
+
+#[test]
+fn state_show_transfer_and_wipe_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lib =
+        switchboard_cli::examples::library(switchboard_cli::examples::Profile::Debug, "counter")
+            .unwrap();
+    {
+        let mut policy = switchboard_host::Policy::new();
+        policy.allow("kv".parse().unwrap());
+        let mut b = switchboard_host::Host::builder();
+        b.data_dir(&data)
+            .host_api("switchboard-demo", "0.1.0")
+            .policy(policy);
+        b.dangerous().load_unsigned_libraries();
+        let host = b.build().unwrap();
+        host.load_unsigned(&lib).unwrap();
+        host.kv("counter").put("c/x", b"1").unwrap();
+    }
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    };
+
+    let shown = run(&["state", "show", "counter", "--json"]);
+    assert!(shown.status.success());
+    let owner = format!("library:{}", lib.canonicalize().unwrap().display());
+    assert_eq!(json(&shown)["owner"], owner.as_str());
+    let inspected = run(&["inspect", "counter", "--json"]);
+    assert_eq!(json(&inspected)["owner"], owner.as_str());
+
+    let bad = run(&["state", "transfer", "counter", "--to", "somebody", "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(json(&bad)["error"]["code"], "SB0443");
+
+    // Not a terminal and no --yes: refused, nothing deleted.
+    let unconfirmed = run(&["state", "wipe", "counter"]);
+    assert_eq!(unconfirmed.status.code(), Some(1));
+
+    let moved = run(&[
+        "state",
+        "transfer",
+        "counter",
+        "--to",
+        "key:0123456789ABCDEF",
+    ]);
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+
+    let wiped = run(&["state", "wipe", "counter", "--yes", "--json"]);
+    assert!(wiped.status.success());
+    let doc = json(&wiped);
+    assert_eq!(doc["wiped"]["kv_entries"], 1);
+    assert_eq!(doc["wiped"]["owner"], "key:0123456789ABCDEF");
+    assert_eq!(
+        json(&run(&["state", "show", "counter", "--json"]))["owner"],
+        serde_json::Value::Null
+    );
+}

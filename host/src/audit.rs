@@ -42,17 +42,20 @@ pub enum AuditKind {
     State,
     /// A package was installed, updated or removed.
     Install,
+    /// A plugin's data was bound to an identity, transferred to another, or wiped.
+    Identity,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 6] = [
+    pub const ALL: [AuditKind; 7] = [
         AuditKind::Grant,
         AuditKind::Deny,
         AuditKind::Revoke,
         AuditKind::Load,
         AuditKind::State,
         AuditKind::Install,
+        AuditKind::Identity,
     ];
 
     /// The kind's name, as stored.
@@ -64,6 +67,7 @@ impl AuditKind {
             AuditKind::Load => "load",
             AuditKind::State => "state",
             AuditKind::Install => "install",
+            AuditKind::Identity => "identity",
         }
     }
 }

@@ -44,6 +44,9 @@ pub enum Error {
     /// Plugin state: KV, quotas, secrets, configuration or data migrations.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A plugin's data belongs to another identity, or an identity could not be changed.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 impl Error {
@@ -60,6 +63,7 @@ impl Error {
             Error::Store(e) => e.code(),
             Error::Bus(e) => e.code(),
             Error::State(e) => e.code(),
+            Error::Identity(e) => e.code(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Error {
             Error::Store(e) => e.next_step(),
             Error::Bus(e) => e.next_step(),
             Error::State(e) => e.next_step(),
+            Error::Identity(e) => e.next_step(),
         }
     }
 }
@@ -249,6 +254,43 @@ pub enum LoadError {
         /// What the plugin reported.
         error: PluginError,
     },
+    /// The plugin is older than the version this host last recorded for it, and the caller
+    /// did not ask for a downgrade ([`LoadOptions::allow_downgrade`](crate::LoadOptions)).
+    #[error(
+        "plugin `{plugin}` {found} is older than {recorded}, the version this host last recorded"
+    )]
+    Downgrade {
+        /// The plugin.
+        plugin: String,
+        /// The version recorded.
+        recorded: String,
+        /// The version offered.
+        found: String,
+    },
+    /// The library's embedded name breaks the manifest's naming rules (a path, non-ASCII, …).
+    #[error("{path} embeds the plugin name {name:?}, which is not a valid plugin name")]
+    InvalidName {
+        /// The file.
+        path: PathBuf,
+        /// The name (cut to 80 characters).
+        name: String,
+    },
+    /// The library file is larger than the host reads.
+    #[error("{path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap ([`UnpackLimits::max_package_bytes`](crate::package::UnpackLimits)).
+        limit: u64,
+    },
+    /// The `plugin.toml` a development library embeds does not validate.
+    #[error("plugin `{plugin}`: its embedded plugin.toml is invalid: {summary}")]
+    DevManifest {
+        /// The plugin.
+        plugin: String,
+        /// The first problems, joined.
+        summary: String,
+    },
 }
 
 impl LoadError {
@@ -268,6 +310,10 @@ impl LoadError {
             LoadError::Instantiate { .. } => 212,
             LoadError::Image { .. } => 213,
             LoadError::Incompatible { code, .. } => return *code,
+            LoadError::Downgrade { .. } => 214,
+            LoadError::InvalidName { .. } => 215,
+            LoadError::TooLarge { .. } => 216,
+            LoadError::DevManifest { .. } => 217,
         })
     }
 
@@ -304,6 +350,23 @@ impl LoadError {
             LoadError::Incompatible { next_step, .. } => next_step.clone(),
             LoadError::Instantiate { .. } => {
                 "see the plugin's message; fix `Plugin::create` or its environment".into()
+            }
+            LoadError::Downgrade { plugin, recorded, .. } => format!(
+                "load `{plugin}` {recorded} or newer; to roll back on purpose, load with \
+                 `LoadOptions::allow_downgrade(true)` (`Host::load_package_with`)"
+            ),
+            LoadError::InvalidName { .. } => {
+                "a plugin name is ASCII: a letter, then letters, digits, `-` or `_` (at most 64); \
+                 rebuild the plugin from a crate with such a name"
+                    .into()
+            }
+            LoadError::TooLarge { .. } => {
+                "pass the plugin's cdylib; raise `UnpackLimits::max_package_bytes` if it really is this large"
+                    .into()
+            }
+            LoadError::DevManifest { .. } => {
+                "fix the crate's plugin.toml (`switchboard preflight CRATE` shows every problem) and rebuild"
+                    .into()
             }
         }
     }

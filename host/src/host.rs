@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde_json::json;
 use switchboard_sdk::caps::Capability;
 use switchboard_sdk::manifest::Manifest;
-use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
+use switchboard_sdk::{EmbeddedManifest, Message};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::bus::{Bus, BusLimits};
@@ -17,11 +17,13 @@ use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
 use crate::caps::{
     Approver, Grant, GrantSet, GrantSource, GrantTable, Policy, Scope, Token, MAX_INSTANCES,
 };
-use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
+use crate::compat::{check_embedded, check_manifest, HostProfile};
 use crate::error::{CallError, CapsError, ConfigError, Error, LoadError, StateError};
+use crate::identity::PluginIdentity;
 use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
+use crate::loader::options::{is_downgrade, LoadOptions};
 use crate::package::{self, TrustLevel, TrustStore, UnpackLimits, VerifiedPackage};
 use crate::services::{
     log_facade, Gate, GrantDirs, LogRecord, LogSink, PluginServices, PluginState,
@@ -32,6 +34,7 @@ use crate::state::{
 };
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
+use crate::verify::{self, VerifiedPlugin};
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
 /// everything and returns a typed error.
@@ -297,22 +300,6 @@ fn valid_version(v: &str) -> bool {
     semver::Version::parse(v).is_ok()
 }
 
-/// A package that passed every check that needs no plugin code; load it with
-/// [`Host::load_verified`].
-#[derive(Debug)]
-pub struct VerifiedPlugin {
-    source: PathBuf,
-    package: VerifiedPackage,
-    checked: loader::Checked,
-}
-
-impl VerifiedPlugin {
-    /// What verification found: manifest, trust level, signer, file checks.
-    pub fn package(&self) -> &VerifiedPackage {
-        &self.package
-    }
-}
-
 /// The error for a plugin policy refuses outright.
 fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
     match r {
@@ -344,13 +331,16 @@ fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
 pub(crate) struct Provenance {
     pub trust: TrustLevel,
     pub signer: Option<String>,
+    /// Who owns the data it reads and writes.
+    pub identity: PluginIdentity,
 }
 
 impl Provenance {
-    fn unsigned() -> Self {
+    fn unsigned(path: &Path) -> Self {
         Provenance {
             trust: TrustLevel::Unsigned,
             signer: None,
+            identity: PluginIdentity::of_library(path),
         }
     }
 }
@@ -366,7 +356,7 @@ impl Provenance {
 ///
 /// # fn main() -> Result<(), switchboard_host::Error> {
 /// let mut builder = Host::builder();
-/// builder.data_dir("/var/lib/my-app/plugins").host_api("my-app", "1.0.0");
+/// builder.data_dir("/var/lib/my-app/plugins").host_api("switchboard-demo", "0.1.0");
 /// builder.dangerous().load_unsigned_libraries();
 /// let host = builder.build()?;
 ///
@@ -465,135 +455,174 @@ impl Host {
     /// audited. Then the checked bytes themselves are opened, never the path again. The plugin
     /// is left `loaded`; call [`PluginHandle::start`].
     pub fn load_unsigned(&self, path: impl AsRef<Path>) -> Result<PluginHandle, Error> {
-        let path = path.as_ref();
-        if !self.inner.dangerous.unsigned_libraries {
-            return Err(LoadError::Unsigned {
-                path: path.to_owned(),
-            }
-            .into());
-        }
-        let checked = loader::check(path)?;
-        self.open_checked(path, checked, Provenance::unsigned(), None)
+        self.load_unsigned_with(path, &LoadOptions::default())
     }
 
-    /// Like [`load_unsigned`](Host::load_unsigned), with the plugin's `plugin.toml` for what
-    /// the library does not embed: the configuration schema and defaults, and the KV quota
-    /// requested. The manifest must agree with the library's embedded manifest.
+    /// [`load_unsigned`](Host::load_unsigned) with options (e.g. a deliberate downgrade).
+    ///
+    /// The manifest a development load sees is the crate's `plugin.toml` as `#[plugin]`
+    /// embedded it in the library at build time — the manifest a package of this library
+    /// would carry, less the file hashes: its configuration schema and defaults, KV quota
+    /// request and requirements apply, and it must agree with the rest of the embedded
+    /// manifest and accept this host's API (`SB1101`/`SB1102`). A library built without a
+    /// `plugin.toml` loads with its embedded facts alone.
+    pub fn load_unsigned_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<PluginHandle, Error> {
+        let path = path.as_ref();
+        let checked = self.check_unsigned(path)?;
+        let declared = checked.embedded_plugin_toml(self.inner.limits.max_manifest_bytes)?;
+        if let Some(m) = &declared {
+            self.check_declared(m, &checked)?;
+        }
+        self.open_checked(
+            path,
+            checked,
+            Provenance::unsigned(path),
+            declared.as_ref(),
+            options,
+        )
+    }
+
+    /// Like [`load_unsigned`](Host::load_unsigned), with a `plugin.toml` given by the caller
+    /// in place of the one the library embeds. The manifest must agree with the library's
+    /// embedded manifest and accept this host's API.
     pub fn load_unsigned_with_manifest(
         &self,
         path: impl AsRef<Path>,
         manifest: &Manifest,
     ) -> Result<PluginHandle, Error> {
         let path = path.as_ref();
+        let checked = self.check_unsigned(path)?;
+        self.check_declared(manifest, &checked)?;
+        self.open_checked(
+            path,
+            checked,
+            Provenance::unsigned(path),
+            Some(manifest),
+            &LoadOptions::default(),
+        )
+    }
+
+    /// The development opt-in, then the library's bytes (capped) and section.
+    fn check_unsigned(&self, path: &Path) -> Result<loader::Checked, Error> {
         if !self.inner.dangerous.unsigned_libraries {
             return Err(LoadError::Unsigned {
                 path: path.to_owned(),
             }
             .into());
         }
-        let checked = loader::check(path)?;
-        if let Some(d) = check_embedded(manifest, checked.manifest()).first() {
-            return Err(LoadError::Incompatible {
-                plugin: manifest.name.clone(),
-                code: ErrorCode::from_number(
-                    d.code.trim_start_matches("SB").parse().unwrap_or(1100),
-                ),
-                message: format!("{}: {}", d.field, d.message),
-                next_step: d.next_step.clone(),
-            }
-            .into());
-        }
-        self.open_checked(path, checked, Provenance::unsigned(), Some(manifest))
+        Ok(loader::check(path, self.inner.limits.max_package_bytes)?)
     }
 
-    /// Verifies the package at `path` — signature (`PATH.minisig`), certification
-    /// (`PATH.cert`), file hashes, policy, compatibility and the library's embedded manifest —
-    /// without running any of its code. Hand the result to [`load_verified`](Host::load_verified)
-    /// to load exactly the bytes that were checked.
-    pub fn verify_package(&self, path: impl AsRef<Path>) -> Result<VerifiedPlugin, Error> {
-        let path = path.as_ref();
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| package::PackageError::Io {
-                what: format!("reading {}", p.display()),
-                reason: e.to_string(),
-            })
-        };
-        let bytes = read(path)?;
-        let sidecar = |ext: &str| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(ext);
-            let p = PathBuf::from(p);
-            if p.exists() {
-                read(&p).map(|b| Some(String::from_utf8_lossy(&b).into_owned()))
-            } else {
-                Ok(None)
-            }
-        };
-        let signature = sidecar(".minisig")?;
-        let certification = sidecar(".cert")?;
-        let mut verified = package::verify(
-            &bytes,
-            signature.as_deref(),
-            certification.as_deref(),
-            &self.inner.trust,
-            current_target(),
-            &self.inner.limits,
-        )?;
-        let m = &verified.manifest;
-        // A package file named for one release must hold that release: a validly signed older
-        // release renamed to a newer one is a downgrade.
-        if let Some(stem) = path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .and_then(|f| f.strip_suffix(&format!(".{}", package::EXTENSION)))
+    /// A development load's manifest against its library and this host.
+    fn check_declared(&self, manifest: &Manifest, checked: &loader::Checked) -> Result<(), Error> {
+        if let Some(d) = check_embedded(manifest, checked.manifest()).first() {
+            return Err(verify::incompatible(&manifest.name, d).into());
+        }
+        let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
+        if let Some(d) = check_manifest(manifest, &profile)
+            .iter()
+            .find(|d| d.is_error())
         {
-            let expected = format!("{}-{}", m.name, m.version);
-            if stem != expected {
-                return Err(package::PackageError::Replayed {
-                    reason: format!("the file is named `{stem}` but holds `{expected}`"),
+            return Err(verify::incompatible(&manifest.name, d).into());
+        }
+        Ok(())
+    }
+
+    /// Verifies the package at `path` — sizes, signature (`PATH.minisig`), certification
+    /// (`PATH.cert`), manifest, file hashes, policy, compatibility with this host, the
+    /// library's embedded section against the manifest, and what this host recorded (the
+    /// owner of the plugin's data, `SB0440`; the version, `SB0214`) — without running any of
+    /// its code: every check a load makes before plugin code. Hand the result to
+    /// [`load_verified`](Host::load_verified) to load exactly the bytes that were checked.
+    pub fn verify_package(&self, path: impl AsRef<Path>) -> Result<VerifiedPlugin, Error> {
+        self.verify_package_with(path, &LoadOptions::default())
+    }
+
+    /// [`verify_package`](Host::verify_package) with the options the load will use.
+    pub fn verify_package_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<VerifiedPlugin, Error> {
+        let path = path.as_ref();
+        let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
+        let admit = |v: &VerifiedPackage| -> Result<(), Error> {
+            // Unsigned code needs the explicit development opt-in, whatever the policy says.
+            if v.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
+                return Err(package::PackageError::Unsigned.into());
+            }
+            let m = &v.manifest;
+            self.inner
+                .policy
+                .admit_package(&m.name, v.trust, v.signer.as_deref())
+                .map_err(|r| refusal_error(&m.name, v.trust, r).into())
+        };
+        let verified = verify::verify(
+            path,
+            &self.inner.trust,
+            &self.inner.limits,
+            Some(&profile),
+            &admit,
+        )?;
+        let m = &verified.package.manifest;
+        let identity = PluginIdentity::of_package(path, verified.package.signer.as_deref());
+        self.recorded_checks(&m.name, &m.version, &identity, options)?;
+        Ok(verified)
+    }
+
+    /// What this host recorded, checked before any plugin code runs: the plugin's data must
+    /// belong to `identity` (`SB0440`), and `version` must not be older than the version
+    /// recorded unless `options` allow it (`SB0214`). Returns the version a downgrade replaces.
+    fn recorded_checks(
+        &self,
+        name: &str,
+        version: &str,
+        identity: &PluginIdentity,
+        options: &LoadOptions,
+    ) -> Result<Option<String>, Error> {
+        self.inner.store.check_identity(name, identity)?;
+        let recorded = match self.inner.store.plugin(name) {
+            Ok(r) => Some(r.version),
+            Err(crate::error::StoreError::UnknownPlugin { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let older = recorded.filter(|r| is_downgrade(r, version));
+        if let Some(recorded) = &older {
+            if !options.allow_downgrade {
+                return Err(LoadError::Downgrade {
+                    plugin: name.to_owned(),
+                    recorded: recorded.clone(),
+                    found: version.to_owned(),
                 }
                 .into());
             }
         }
-        // Unsigned code needs the explicit development opt-in, whatever the policy says.
-        if verified.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
-            return Err(package::PackageError::Unsigned.into());
-        }
-        if let Err(r) =
-            self.inner
-                .policy
-                .admit_package(&m.name, verified.trust, verified.signer.as_deref())
-        {
-            return Err(refusal_error(&m.name, verified.trust, r).into());
-        }
-        let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        let incompatible = |d: &switchboard_sdk::manifest::Diagnostic| LoadError::Incompatible {
-            plugin: m.name.clone(),
-            code: ErrorCode::from_number(d.code.trim_start_matches("SB").parse().unwrap_or(1100)),
-            message: format!("{}: {}", d.field, d.message),
-            next_step: d.next_step.clone(),
-        };
-        if let Some(d) = check_manifest(m, &profile).iter().find(|d| d.is_error()) {
-            return Err(incompatible(d).into());
-        }
-        let library_name = path.join(&verified.library_path);
-        let checked = loader::check_bytes(&library_name, std::mem::take(&mut verified.library))?;
-        if let Some(d) = check_embedded(m, checked.manifest()).first() {
-            return Err(incompatible(d).into());
-        }
-        Ok(VerifiedPlugin {
-            source: path.to_owned(),
-            package: verified,
-            checked,
-        })
+        Ok(older)
     }
 
     /// Loads a package [`verify_package`](Host::verify_package) accepted: the verified bytes,
     /// whatever happened to the file since.
     pub fn load_verified(&self, verified: VerifiedPlugin) -> Result<PluginHandle, Error> {
+        self.load_verified_with(verified, &LoadOptions::default())
+    }
+
+    /// [`load_verified`](Host::load_verified) with options (e.g. a deliberate downgrade).
+    pub fn load_verified_with(
+        &self,
+        verified: VerifiedPlugin,
+        options: &LoadOptions,
+    ) -> Result<PluginHandle, Error> {
         let provenance = Provenance {
             trust: verified.package.trust,
             signer: verified.package.signer.clone(),
+            identity: PluginIdentity::of_package(
+                &verified.source,
+                verified.package.signer.as_deref(),
+            ),
         };
         let manifest = verified.package.manifest.clone();
         self.open_checked(
@@ -601,13 +630,34 @@ impl Host {
             verified.checked,
             provenance,
             Some(&manifest),
+            options,
         )
     }
 
     /// Verifies and loads the package at `path` (see [`verify_package`](Host::verify_package)).
     pub fn load_package(&self, path: impl AsRef<Path>) -> Result<PluginHandle, Error> {
-        let verified = self.verify_package(path)?;
-        self.load_verified(verified)
+        self.load_package_with(path, &LoadOptions::default())
+    }
+
+    /// [`load_package`](Host::load_package) with options: `LoadOptions::allow_downgrade` lets
+    /// a rollback load an older release than the one recorded.
+    pub fn load_package_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<PluginHandle, Error> {
+        let path = path.as_ref();
+        let verified = match self.verify_package_with(path, options) {
+            Ok(v) => v,
+            Err(e) => {
+                // Refusals that name the plugin are audited; a file that is no package names none.
+                if let Some((name, version)) = refused_release(&e) {
+                    return Err(self.load_failed(&name, &version, path, e));
+                }
+                return Err(e);
+            }
+        };
+        self.load_verified_with(verified, options)
     }
 
     fn open_checked(
@@ -616,6 +666,7 @@ impl Host {
         checked: loader::Checked,
         provenance: Provenance,
         declared: Option<&Manifest>,
+        options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
         let key = name_key(&name);
@@ -626,8 +677,17 @@ impl Host {
         {
             return Err(LoadError::DuplicateName { name }.into());
         }
+        let version = checked.manifest().version.clone();
+        let downgrade_from = self
+            .recorded_checks(&name, &version, &provenance.identity, options)
+            .map_err(|e| self.load_failed(&name, &version, path, e))?;
         let trust = provenance.trust;
         let token = self.grant_capabilities(checked.manifest(), path, trust)?;
+        // Admitted: from here the plugin's data is this identity's (if nobody's before).
+        if let Err(e) = self.inner.store.claim_identity(&name, &provenance.identity) {
+            self.inner.table.release(token);
+            return Err(self.load_failed(&name, &version, path, e));
+        }
         let gate = Gate {
             plugin: name.clone(),
             table: self.inner.table.clone(),
@@ -676,13 +736,14 @@ impl Host {
         let manifest = checked.section.manifest;
         // The version this host last knew, before this load overwrites it: an update if it
         // differs, and the plugin's data migrations run from there.
+        // A deliberate downgrade runs no migration: they lead forward only.
         let previous = self
             .inner
             .store
             .plugin(&name)
             .ok()
             .map(|r| r.version)
-            .filter(|v| *v != manifest.version);
+            .filter(|v| *v != manifest.version && downgrade_from.is_none());
         self.inner.store.put_plugin(&PluginRecord::new(
             name.clone(),
             manifest.version.clone(),
@@ -702,6 +763,8 @@ impl Host {
                 "outcome": "loaded",
                 "source": path.display().to_string(),
                 "trust": trust.as_str(),
+                "identity": provenance.identity.to_string(),
+                "downgrade_from": downgrade_from,
                 "sdk_abi": manifest.sdk_abi,
                 "token": token.to_string(),
             }),
@@ -1083,6 +1146,48 @@ impl Host {
         self.inner.store.secrets(plugin, &self.inner.master_key)
     }
 
+    /// The identity that owns `plugin`'s data — KV, secrets, stored configuration and
+    /// persistent grants — if one is recorded: the first identity admitted under its name
+    /// (names compare by key, so `Victim_B` is `victim-b`). See [`PluginIdentity`].
+    pub fn plugin_identity(&self, plugin: &str) -> Result<Option<PluginIdentity>, Error> {
+        self.inner.store.plugin_identity(plugin)
+    }
+
+    /// Hands `plugin`'s data to identity `to` — the operator's explicit action after a load
+    /// was refused with `SB0440` (e.g. the publisher rotated its signing key, or a development
+    /// library moved). Refused while the plugin is loaded (`SB0442`); audited. CLI:
+    /// `switchboard state transfer PLUGIN --to IDENTITY`.
+    pub fn transfer_state(
+        &self,
+        plugin: &str,
+        to: &PluginIdentity,
+    ) -> Result<PluginIdentity, Error> {
+        self.refuse_if_loaded(plugin)?;
+        self.inner.store.transfer_state(plugin, to)
+    }
+
+    /// Deletes `plugin`'s data (KV, secrets, stored configuration, persistent grants) and its
+    /// recorded owner, so the next load starts afresh. Refused while the plugin is loaded
+    /// (`SB0442`); audited. CLI: `switchboard state wipe PLUGIN`.
+    pub fn wipe_state(&self, plugin: &str) -> Result<crate::identity::WipeReport, Error> {
+        self.refuse_if_loaded(plugin)?;
+        self.inner.store.wipe_state(plugin)
+    }
+
+    fn refuse_if_loaded(&self, plugin: &str) -> Result<(), Error> {
+        if self
+            .read_plugins()
+            .get(&name_key(plugin))
+            .is_some_and(|i| i.state() != State::Removed)
+        {
+            return Err(crate::identity::IdentityError::Loaded {
+                plugin: plugin.to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The effective configuration of `plugin` now (defaults recorded when it last loaded,
     /// stored, file, profile, variables), with where each value came from.
     pub fn config(&self, plugin: &str) -> Result<EffectiveConfig, Error> {
@@ -1191,6 +1296,20 @@ impl Host {
             .plugins
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The plugin and version a refused package load names, so the refusal is audited: a
+/// downgrade, or a copy whose data belongs to another identity.
+fn refused_release(e: &Error) -> Option<(String, String)> {
+    match e {
+        Error::Load(LoadError::Downgrade { plugin, found, .. }) => {
+            Some((plugin.clone(), found.clone()))
+        }
+        Error::Identity(crate::identity::IdentityError::Mismatch { plugin, .. }) => {
+            Some((plugin.clone(), String::new()))
+        }
+        _ => None,
     }
 }
 

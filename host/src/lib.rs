@@ -12,7 +12,8 @@
 //!
 //! # fn main() -> Result<(), switchboard_host::Error> {
 //! let mut builder = Host::builder();
-//! builder.data_dir("/tmp/my-app").host_api("my-app", "1.0.0");
+//! // The API `hello`'s plugin.toml requires; a plugin written for another is refused.
+//! builder.data_dir("/tmp/my-app").host_api("switchboard-demo", "0.1.0");
 //! builder.dangerous().load_unsigned_libraries(); // development only
 //! let host = builder.build()?;
 //!
@@ -25,7 +26,10 @@
 //!
 //! # Contents
 //!
-//! - [`Host`], [`HostBuilder`], [`DangerousHostBuilder`] — the runtime and its setup.
+//! - [`Host`], [`HostBuilder`], [`DangerousHostBuilder`] — the runtime and its setup;
+//!   [`LoadOptions`] — options for one load (a deliberate downgrade).
+//! - [`verify_package_file`], [`VerifiedPlugin`] — every check a load makes before plugin code.
+//! - [`PluginIdentity`], [`WipeReport`] — who owns a plugin's data; [`IdentityError`].
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
@@ -70,6 +74,7 @@ pub mod caps;
 mod compat;
 mod error;
 mod host;
+mod identity;
 mod instance;
 mod lifecycle;
 mod loader;
@@ -80,6 +85,7 @@ mod services;
 pub mod state;
 mod store;
 mod timestamp;
+mod verify;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -100,9 +106,11 @@ pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
     StateError, StoreError,
 };
-pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin, DEFAULT_STOP_DEADLINE};
+pub use host::{DangerousHostBuilder, Host, HostBuilder, DEFAULT_STOP_DEADLINE};
+pub use identity::{IdentityError, PluginIdentity, WipeReport};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
+pub use loader::options::LoadOptions;
 pub use package::TrustLevel;
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use resolve::{
@@ -115,3 +123,4 @@ pub use switchboard_sdk::abi::ResponseBuffer;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};
 pub use timestamp::{Timestamp, TimestampError};
+pub use verify::{verify_package_file, VerifiedPlugin};

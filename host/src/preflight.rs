@@ -266,7 +266,10 @@ fn check_manifest_file(path: &Path, report: &mut PreflightReport) -> Option<Mani
 }
 
 fn check_library(path: &Path, report: &mut PreflightReport) -> Option<EmbeddedManifest> {
-    match loader::check(path) {
+    match loader::check(
+        path,
+        crate::package::UnpackLimits::default().max_package_bytes,
+    ) {
         Ok(checked) => {
             report.push("library", Vec::new());
             Some(checked.section.manifest)

@@ -782,7 +782,21 @@ fn generate(
         parts.push(quote!(#private::Part::Str(#to)));
         parts.push(quote!(#private::Part::Raw("}")));
     }
-    parts.push(quote!(#private::Part::Raw("]}")));
+    parts.push(quote!(#private::Part::Raw("]")));
+    // The crate's `plugin.toml`, if it has one, travels in the library, so a development load
+    // sees the manifest a package would (configuration, limits, requirements). `include_str!`
+    // makes cargo rebuild the plugin when the file changes.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    if manifest_dir.is_some_and(|d| d.join("plugin.toml").is_file()) {
+        parts.push(quote!(#private::Part::Raw(",\"plugin_toml\":")));
+        parts.push(
+            quote!(#private::Part::Str(::core::include_str!(::core::concat!(
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                "/plugin.toml"
+            )))),
+        );
+    }
+    parts.push(quote!(#private::Part::Raw("}")));
     for (i, m) in migrations.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         let method = &m.method;

@@ -55,6 +55,10 @@ pub struct EmbeddedManifest {
     /// Its `#[migration]` methods, in declaration order (SDK ABI 1.1).
     #[serde(default)]
     pub migrations: Vec<MigrationDecl>,
+    /// The text of the crate's `plugin.toml` when the library was built, if the crate has
+    /// one: what a development load takes configuration, limits and requirements from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_toml: Option<String>,
 }
 
 /// One data migration a plugin declares: the versions it leads from and to (`"0.1"` covers

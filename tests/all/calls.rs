@@ -150,11 +150,13 @@ fn plugin_logs_reach_the_hosts_sink() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let mut b = switchboard_host::Host::builder();
-    b.data_dir(dir.path()).on_log(move |r| {
-        sink.lock()
-            .unwrap()
-            .push(format!("{}:{}:{}", r.plugin, r.level, r.message))
-    });
+    b.data_dir(dir.path())
+        .host_api("switchboard-demo", "0.1.0")
+        .on_log(move |r| {
+            sink.lock()
+                .unwrap()
+                .push(format!("{}:{}:{}", r.plugin, r.level, r.message))
+        });
     b.dangerous().load_unsigned_libraries();
     let host = b.build().unwrap();
     let h = host.load_unsigned(library("hello")).unwrap();

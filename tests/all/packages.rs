@@ -471,6 +471,7 @@ fn many_small_entries_past_the_total_cap() {
             max_entries: 64,
             max_entry_bytes: 1 << 20,
             max_total_bytes: 100 << 10,
+            ..UnpackLimits::default()
         });
     refused(&b.build().unwrap(), &p, &marker, "SB1213");
 }

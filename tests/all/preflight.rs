@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use switchboard_host::{preflight, preflight_with_library, HostProfile};
-use switchboard_tests::{dev_host, library, patched_copy};
+use switchboard_tests::{library, patched_copy};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -85,7 +85,10 @@ fn a_text_file_is_not_a_library() {
 
 #[test]
 fn the_host_runs_the_same_checks_against_its_own_api() {
-    let (host, _d) = dev_host(); // host API tests@1.0.0
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = switchboard_host::Host::builder();
+    b.data_dir(dir.path()).host_api("tests", "1.0.0");
+    let host = b.build().unwrap();
     let report = host.preflight(workspace().join("examples/hello/plugin.toml"));
     assert!(!report.ok(), "hello is written for switchboard-demo");
     assert_eq!(report.diagnostics()[0].code, "SB1101");

@@ -37,11 +37,12 @@ pub fn test_plugin(package: &str) -> PathBuf {
     dir.join(examples::library_file_name(package))
 }
 
-/// A host in a fresh temporary data directory, unsigned development loading allowed.
+/// A host in a fresh temporary data directory, unsigned development loading allowed. Its
+/// host API is the one the example plugins' `plugin.toml` require (`switchboard-demo` 0.1).
 pub fn dev_host() -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut b = Host::builder();
-    b.data_dir(dir.path()).host_api("tests", "1.0.0");
+    b.data_dir(dir.path()).host_api("switchboard-demo", "0.1.0");
     b.dangerous().load_unsigned_libraries();
     (b.build().expect("host builds"), dir)
 }
@@ -52,7 +53,7 @@ pub fn host_with(setup: impl FnOnce(&mut HostBuilder, &Path)) -> (Host, tempfile
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let mut b = Host::builder();
-    b.data_dir(&data).host_api("tests", "1.0.0");
+    b.data_dir(&data).host_api("switchboard-demo", "0.1.0");
     b.dangerous().load_unsigned_libraries();
     setup(&mut b, dir.path());
     (b.build().expect("host builds"), dir)
@@ -61,7 +62,8 @@ pub fn host_with(setup: impl FnOnce(&mut HostBuilder, &Path)) -> (Host, tempfile
 /// Another host on the same data directory, as after a restart.
 pub fn reopen(dir: &Path, setup: impl FnOnce(&mut HostBuilder)) -> Host {
     let mut b = Host::builder();
-    b.data_dir(dir.join("data")).host_api("tests", "1.0.0");
+    b.data_dir(dir.join("data"))
+        .host_api("switchboard-demo", "0.1.0");
     b.dangerous().load_unsigned_libraries();
     setup(&mut b);
     b.build().expect("host builds")

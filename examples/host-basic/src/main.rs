@@ -26,7 +26,8 @@ fn main() -> Result<()> {
     let mut builder = Host::builder();
     builder
         .data_dir(data.path())
-        .host_api("host-basic", "1.0.0")
+        // The host API `hello`'s plugin.toml requires.
+        .host_api("switchboard-demo", "0.1.0")
         .on_log(|r| println!("  [{} {}] {}", r.plugin, r.level, r.message));
     builder.dangerous().load_unsigned_libraries();
     let host = builder.build()?;

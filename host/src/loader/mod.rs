@@ -4,16 +4,19 @@
 //! The order for a development load is: read the file → parse it as a dynamic library and read
 //! its manifest section → SDK ABI compatibility → name not taken → copy the checked bytes into an
 //! image nobody can change → open the image (the first moment plugin code runs) → the ABI layout
-//! check → compare what the code reports with the section → instantiate. Signature and checksum
-//! verification join the front of this order with packages.
+//! check → compare what the code reports with the section → instantiate. For packages,
+//! signature and checksum verification come first (`package::verify`), and the library's bytes
+//! are the verified ones.
 
 mod image;
+pub(crate) mod options;
 mod section;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use switchboard_sdk::abi::{AbiLoadError, HostServices, LoadedModule, RawPlugin};
+use switchboard_sdk::manifest::{Format, Manifest};
 use switchboard_sdk::EmbeddedManifest;
 
 use crate::compat;
@@ -32,15 +35,66 @@ impl Checked {
     pub fn manifest(&self) -> &EmbeddedManifest {
         &self.section.manifest
     }
+
+    /// The crate's `plugin.toml` as `#[plugin]` embedded it at build time, validated: what a
+    /// package built from this library would declare (configuration, limits, requirements).
+    /// `None` for a library built without one.
+    pub fn embedded_plugin_toml(&self, limit: u64) -> Result<Option<Manifest>, LoadError> {
+        let Some(text) = &self.section.manifest.plugin_toml else {
+            return Ok(None);
+        };
+        let plugin = || self.section.manifest.name.clone();
+        if text.len() as u64 > limit {
+            return Err(LoadError::DevManifest {
+                plugin: plugin(),
+                summary: format!("it is {} bytes; the cap is {limit}", text.len()),
+            });
+        }
+        let (parsed, diagnostics) = Manifest::check(text, Format::Toml);
+        parsed
+            .filter(|_| !diagnostics.iter().any(|d| d.is_error()))
+            .map(Some)
+            .ok_or_else(|| LoadError::DevManifest {
+                plugin: plugin(),
+                summary: diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .take(3)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+    }
 }
 
-/// Reads `path` and checks everything that needs no plugin code.
-pub(crate) fn check(path: &Path) -> Result<Checked, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+/// Reads `path` — refused from its size past `limit`, and never more than `limit` bytes read —
+/// and checks everything that needs no plugin code.
+pub(crate) fn check(path: &Path, limit: u64) -> Result<Checked, LoadError> {
+    let read_error = |source| LoadError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let bytes = read_bounded(path, limit)
+        .map_err(read_error)?
+        .ok_or_else(|| LoadError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        })?;
     check_bytes(path, bytes)
+}
+
+/// The file's bytes, or `None` if it is larger than `limit`: refused from its size first,
+/// and reading stops past the limit (a file that grows meanwhile is refused too).
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// Checks library bytes already in memory (a verified package's library); `path` names them in

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use object::{Object, ObjectKind, ObjectSection};
+use switchboard_sdk::manifest::valid_name;
 use switchboard_sdk::{EmbeddedManifest, SECTION_ELF, SECTION_MACHO, SECTION_PE};
 
 use crate::error::LoadError;
@@ -48,10 +49,19 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<ManifestSection, LoadErr
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-    if manifest.name.is_empty() {
+    // The name becomes a key in the database and part of file names under the data
+    // directory (its configuration file): only a name that follows the manifest's rules goes
+    // further. That also keeps look-alike letters from other scripts out, since a name is ASCII.
+    if !valid_name(&manifest.name) {
+        return Err(LoadError::InvalidName {
+            path: path.to_owned(),
+            name: manifest.name.chars().take(80).collect(),
+        });
+    }
+    if semver::Version::parse(&manifest.version).is_err() {
         return Err(LoadError::BadManifest {
             path: path.to_owned(),
-            reason: "the plugin name is empty".into(),
+            reason: format!("the version `{}` is not a semver version", manifest.version),
         });
     }
     Ok(ManifestSection {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use switchboard_sdk::manifest::safe_relative_path;
+use switchboard_sdk::manifest::{safe_relative_path, MANIFEST_FILE};
 
 use super::error::PackageError;
 
@@ -22,7 +22,17 @@ pub struct UnpackLimits {
     pub max_entry_bytes: u64,
     /// Largest total of all entries, in bytes.
     pub max_total_bytes: u64,
+    /// Largest package file (compressed), in bytes: a larger file is refused from its size,
+    /// before it is read. Also the cap on a development library file.
+    pub max_package_bytes: u64,
+    /// Largest `plugin.toml`, in bytes: checked before it is parsed (and, in a signed
+    /// package, before its signature is).
+    pub max_manifest_bytes: u64,
 }
+
+/// The largest zero padding accepted after a package's last tar entry: tar ends with two
+/// zero blocks and some writers pad to a 10 KiB record. Anything more is trailing data.
+const MAX_TAR_PADDING: u64 = 20 << 10;
 
 impl Default for UnpackLimits {
     fn default() -> Self {
@@ -30,6 +40,8 @@ impl Default for UnpackLimits {
             max_entries: 64,
             max_entry_bytes: 128 << 20,
             max_total_bytes: 256 << 20,
+            max_package_bytes: 256 << 20,
+            max_manifest_bytes: 1 << 20,
         }
     }
 }
@@ -75,6 +87,35 @@ pub(crate) fn read(
     // Never decompress more than the total cap (plus tar framing), whatever the headers say.
     let bounded = decoder.take(limits.max_total_bytes + (limits.max_entries as u64 + 2) * 1024);
     let mut archive = tar::Archive::new(bounded);
+    let files = read_entries(&mut archive, limits)?;
+    // What follows the last entry may only be tar's zero padding, and the zstd stream must
+    // end there: bytes appended to a signed package are refused, not ignored.
+    let mut rest = archive.into_inner().into_inner();
+    let mut tail = Vec::new();
+    (&mut rest)
+        .take(MAX_TAR_PADDING + 1)
+        .read_to_end(&mut tail)
+        .map_err(|e| PackageError::TrailingData {
+            reason: format!("after the archive: {e}"),
+        })?;
+    if tail.len() as u64 > MAX_TAR_PADDING || tail.iter().any(|&b| b != 0) {
+        return Err(PackageError::TrailingData {
+            reason: "data follows the archive's last entry".into(),
+        });
+    }
+    let unread = rest.finish();
+    if !unread.buffer().is_empty() || !unread.get_ref().is_empty() {
+        return Err(PackageError::TrailingData {
+            reason: "bytes follow the compressed stream".into(),
+        });
+    }
+    Ok(files)
+}
+
+fn read_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
     let entries = archive.entries().map_err(|e| PackageError::NotAPackage {
         reason: e.to_string(),
     })?;
@@ -111,6 +152,12 @@ pub(crate) fn read(
             return Err(PackageError::UnsafePath { path });
         }
         let size = entry.header().size().map_err(|e| corrupt(&e))?;
+        if path == MANIFEST_FILE && size > limits.max_manifest_bytes {
+            return Err(PackageError::ManifestTooLarge {
+                size,
+                limit: limits.max_manifest_bytes,
+            });
+        }
         if size > limits.max_entry_bytes {
             return Err(PackageError::TooLarge {
                 path,

@@ -140,6 +140,30 @@ pub enum PackageError {
         /// What is wrong.
         reason: String,
     },
+    /// Bytes follow the archive: more than tar's zero padding after the last entry, or
+    /// anything after the compressed stream.
+    #[error("the package has trailing data: {reason}")]
+    TrailingData {
+        /// Where.
+        reason: String,
+    },
+    /// `plugin.toml` is larger than the cap; it was neither parsed nor checked.
+    #[error("plugin.toml is {size} bytes; the cap is {limit}")]
+    ManifestTooLarge {
+        /// Its size (from the entry's header).
+        size: u64,
+        /// The cap ([`UnpackLimits::max_manifest_bytes`](super::UnpackLimits)).
+        limit: u64,
+    },
+    /// A package file (or its signature beside it) is larger than the cap; refused from its
+    /// size, before it was read.
+    #[error("{path} is larger than {limit} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// The cap.
+        limit: u64,
+    },
     /// The registry countersignature does not verify.
     #[error("the certification countersignature does not verify: {reason}")]
     BadCountersignature {
@@ -175,6 +199,9 @@ impl PackageError {
             Key { .. } => 1219,
             BadCountersignature { .. } => 1220,
             InvalidManifest { .. } => 1223,
+            TrailingData { .. } => 1224,
+            ManifestTooLarge { .. } => 1225,
+            FileTooLarge { .. } => 1226,
         })
     }
 
@@ -185,12 +212,13 @@ impl PackageError {
             Io { .. } => "check the path, permissions and free space".into(),
             NotAPackage { .. } | HashMismatch { .. } | BadSignature { .. } | Unpinned { .. }
             | MissingFile { .. } | UnsafePath { .. } | AbsolutePath { .. } | LinkEntry { .. }
-            | SpecialEntry { .. } | DuplicateEntry { .. } | UnexpectedFile { .. } => {
+            | SpecialEntry { .. } | DuplicateEntry { .. } | UnexpectedFile { .. }
+            | TrailingData { .. } => {
                 "the package was damaged or tampered with: download it again from its source, \
                  or rebuild it with `switchboard pack`"
                     .into()
             }
-            TooManyEntries { .. } | TooLarge { .. } => {
+            TooManyEntries { .. } | TooLarge { .. } | ManifestTooLarge { .. } | FileTooLarge { .. } => {
                 "refuse this package; a real plugin package is small and has a handful of files".into()
             }
             UntrustedSigner { key_id } => format!(

@@ -4,7 +4,9 @@
 //! manifest, and its trusted comment binds name, version and manifest hash (ARCHITECTURE D8).
 //!
 //! [`verify`] runs the checks of ARCHITECTURE D3 that come before loading, on bytes in memory:
-//! unpack defensively → signature over the manifest → trusted comment → manifest → every file
+//! sizes (package, each entry, manifest) → unpack defensively, refusing trailing data →
+//! signature over the manifest's bytes → trusted comment (which binds their hash) → only then
+//! parse the manifest, and check it names the release the signature binds → every file
 //! pinned, present and matching → a library for this target. The host then checks policy,
 //! compatibility and the embedded manifest, and opens the library's verified bytes.
 //!
@@ -118,7 +120,7 @@ fn expected_path(path: &str) -> Result<(), PackageError> {
 }
 
 /// Reads only a package's manifest: the exact bytes a signature covers, and the parsed
-/// manifest. Checks nothing else (use [`verify`] before trusting anything in the package).
+/// manifest. Checks nothing else but the caps in `limits` (use [`verify`] before trusting anything in the package).
 pub fn read_manifest(
     package: &[u8],
     limits: &UnpackLimits,
@@ -187,45 +189,52 @@ pub fn verify(
     target: &str,
     limits: &UnpackLimits,
 ) -> Result<VerifiedPackage, PackageError> {
+    if package.len() as u64 > limits.max_package_bytes {
+        return Err(PackageError::FileTooLarge {
+            path: "the package".into(),
+            limit: limits.max_package_bytes,
+        });
+    }
     let mut files = archive::read(package, limits)?;
     let manifest_bytes = files
         .remove(MANIFEST_FILE)
         .ok_or(PackageError::NoManifest)?;
-    let manifest_text =
-        String::from_utf8(manifest_bytes.clone()).map_err(|_| PackageError::InvalidManifest {
-            summary: "plugin.toml is not UTF-8".into(),
-        })?;
-    // Name and version are read before the signature is checked only to bind the signature to
-    // them; nothing else of the manifest is trusted until the signature verifies.
-    let (parsed, diagnostics) = Manifest::check(&manifest_text, Format::Toml);
-    let (trust, signer, certified_by) = match signature {
-        None => (TrustLevel::Unsigned, None, None),
+    // Size, then trust, then parsing: the archive reader capped the manifest's size, and a
+    // signature is checked over the manifest's bytes before anything parses them.
+    let (trust, signer, bound, certified_by) = match signature {
+        None => (TrustLevel::Unsigned, None, None, None),
         Some(sig) => {
-            let (name, version) = parsed
-                .as_ref()
-                .map(|m| (m.name.clone(), m.version.clone()))
-                .unwrap_or_default();
-            let signer = signature::verify_release(sig, &manifest_bytes, &name, &version, store)?;
+            let signed = signature::verify_release(sig, &manifest_bytes, store)?;
             let certified = match countersignature {
                 Some(c) => Some(signature::verify_certification(
                     c,
                     sig.as_bytes(),
-                    &name,
-                    &version,
+                    &signed.name,
+                    &signed.version,
                     store,
                 )?),
                 None => None,
             };
             let level = if certified.is_some() {
                 TrustLevel::Certified
-            } else if signer.trusted {
+            } else if signed.signer.trusted {
                 TrustLevel::Verified
             } else {
                 TrustLevel::SelfSigned
             };
-            (level, Some(signer.key_id), certified)
+            (
+                level,
+                Some(signed.signer.key_id),
+                Some((signed.name, signed.version)),
+                certified,
+            )
         }
     };
+    let manifest_text =
+        String::from_utf8(manifest_bytes.clone()).map_err(|_| PackageError::InvalidManifest {
+            summary: "plugin.toml is not UTF-8".into(),
+        })?;
+    let (parsed, diagnostics) = Manifest::check(&manifest_text, Format::Toml);
     let manifest = parsed
         .filter(|_| !diagnostics.iter().any(|d| d.is_error()))
         .ok_or_else(|| PackageError::InvalidManifest {
@@ -237,6 +246,16 @@ pub fn verify(
                 .collect::<Vec<_>>()
                 .join("; "),
         })?;
+    if let Some((name, version)) = bound {
+        if manifest.name != name || manifest.version != version {
+            return Err(PackageError::Replayed {
+                reason: format!(
+                    "the signature is for `{name}-{version}`; this package is `{}-{}`",
+                    manifest.name, manifest.version
+                ),
+            });
+        }
+    }
 
     for path in files.keys() {
         expected_path(path)?;

@@ -115,14 +115,22 @@ pub(crate) struct Signer {
     pub trusted: bool,
 }
 
-/// Verifies a release signature over `manifest`, then its trusted comment.
+/// A verified release signature: who signed, and the release its trusted comment binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignedRelease {
+    pub signer: Signer,
+    pub name: String,
+    pub version: String,
+}
+
+/// Verifies a release signature over the manifest's bytes, then its trusted comment, which
+/// must bind these bytes' hash; returns the name and version it binds. Needs nothing parsed
+/// from the manifest, so the manifest is parsed only once the signature holds.
 pub(crate) fn verify_release(
     signature_text: &str,
     manifest: &[u8],
-    name: &str,
-    version: &str,
     store: &super::TrustStore,
-) -> Result<Signer, PackageError> {
+) -> Result<SignedRelease, PackageError> {
     let bad = |reason: String| PackageError::BadSignature { reason };
     let signature = minisign_verify::Signature::decode(signature_text)
         .map_err(|e| bad(format!("not a minisign signature: {e}")))?;
@@ -150,14 +158,30 @@ pub(crate) fn verify_release(
     key.0
         .verify(manifest, &signature, false)
         .map_err(|e| bad(e.to_string()))?;
-    let expected = release_comment(name, version, manifest);
     let found = signature.trusted_comment();
+    let words: Vec<&str> = found.split(' ').collect();
+    let bound = match words.as_slice() {
+        [RELEASE_COMMENT, name, version, _] => name
+            .strip_prefix("name=")
+            .zip(version.strip_prefix("version=")),
+        _ => None,
+    };
+    let Some((name, version)) = bound else {
+        return Err(PackageError::Replayed {
+            reason: format!("the signature says `{found}`, which names no release"),
+        });
+    };
+    let expected = release_comment(name, version, manifest);
     if found != expected {
         return Err(PackageError::Replayed {
             reason: format!("the signature says `{found}`; this package is `{expected}`"),
         });
     }
-    Ok(Signer { key_id, trusted })
+    Ok(SignedRelease {
+        signer: Signer { key_id, trusted },
+        name: name.to_owned(),
+        version: version.to_owned(),
+    })
 }
 
 /// Verifies a registry countersignature over the release signature file. Returns the registry

@@ -95,7 +95,9 @@ impl EffectiveConfig {
     }
 }
 
-/// The configuration file of `plugin`.
+/// The configuration file of `plugin`. `plugin` must be a valid plugin name
+/// ([`valid_name`](switchboard_sdk::manifest::valid_name)); [`resolve_config`] refuses others
+/// before building this path.
 pub fn config_file(data_dir: &Path, plugin: &str) -> PathBuf {
     data_dir.join(CONFIG_DIR).join(format!("{plugin}.toml"))
 }
@@ -304,6 +306,17 @@ pub fn resolve_config(
     );
     if let Some(Value::Object(stored)) = stored {
         merge(&mut value, stored, "", &ConfigSource::Stored, &mut sources);
+    }
+    // The name becomes part of a path: a name outside the manifest's rules (`../x`) never
+    // reaches the file system.
+    if !switchboard_sdk::manifest::valid_name(plugin) {
+        return Err(StateError::ConfigFile {
+            path: inputs.data_dir.join(CONFIG_DIR),
+            reason: format!(
+                "{:?} is not a valid plugin name, so no configuration file is read for it",
+                plugin.chars().take(80).collect::<String>()
+            ),
+        });
     }
     let path = config_file(inputs.data_dir, plugin);
     match std::fs::read_to_string(&path) {

@@ -306,11 +306,18 @@ impl Store {
             .parent()
             .map(|d| d.join(BACKUP_DIR))
             .unwrap_or_else(|| PathBuf::from(BACKUP_DIR));
-        let backup = dir.join(format!(
+        // The file name is built from caller-supplied text: anything but a plain name
+        // character becomes `_`, so no name or version can lead out of the backup directory.
+        let file = format!(
             "{}-{from}-to-{to}-{}.db",
             name_key(plugin),
             Timestamp::now().as_millis()
-        ));
+        )
+        .replace(
+            |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')),
+            "_",
+        );
+        let backup = dir.join(file);
         self.backup_to(&backup)?;
         let kv = self.kv_with_quota(plugin, quota);
         let mut done = Vec::new();

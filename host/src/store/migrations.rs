@@ -113,6 +113,27 @@ CREATE TABLE config_stored (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        name: "plugin identities: whose data a name's state is",
+        sql: r#"
+-- The identity that owns a plugin's state (KV, secrets, stored configuration, persistent
+-- grants), by name key: `key:<signer key id>` for signed packages, `library:<path>` or
+-- `package-dir:<dir>` for unsigned code. Another identity under the same name key is refused
+-- until an operator transfers or wipes the state.
+CREATE TABLE plugin_identities (
+    plugin         TEXT PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    identity       TEXT    NOT NULL,
+    recorded_at_ms INTEGER NOT NULL
+);
+-- Signed plugins recorded before this version keep their signer as owner; unsigned ones are
+-- claimed by the next load, as their state had no owner before.
+INSERT OR IGNORE INTO plugin_identities (plugin, name, identity, recorded_at_ms)
+    SELECT lower(replace(name, '-', '_')), name, 'key:' || signer, updated_at_ms
+    FROM plugins WHERE signer IS NOT NULL;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -146,16 +146,7 @@ pub struct AuditRecord {
 }
 
 fn hex_ser<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex(h))
-}
-
-/// Lower-case hex of a hash.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    s.serialize_str(&hex::encode(h))
 }
 
 fn row_hash(
@@ -528,8 +519,8 @@ impl AuditLog {
                 r.plugin,
                 r.subject,
                 r.detail,
-                hex(&r.prev_hash),
-                hex(&r.hash),
+                hex::encode(r.prev_hash),
+                hex::encode(r.hash),
             ];
             let line = fields
                 .iter()
@@ -613,7 +604,7 @@ impl AuditLog {
             }
             Ok(VerifyReport {
                 rows: count,
-                head: (count > 0).then(|| hex(&prev)),
+                head: (count > 0).then(|| hex::encode(prev)),
                 broken,
             })
         })

@@ -50,7 +50,7 @@ fn an_untouched_log_verifies_and_reports_its_head() {
     assert!(r.is_intact());
     assert_eq!(r.rows, ROWS as u64);
     let last = log.query(&AuditFilter::new()).unwrap().pop().unwrap();
-    assert_eq!(r.head, Some(hex(&last.hash)));
+    assert_eq!(r.head, Some(hex::encode(last.hash)));
     assert!(r.into_result().is_ok());
 }
 

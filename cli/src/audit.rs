@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 use switchboard_host::{AuditFilter, AuditRecord, Error, Store, Timestamp, VerifyReport};
@@ -20,28 +19,15 @@ pub enum Format {
     Csv,
 }
 
-/// Parses `--since`/`--until`: RFC 3339, a date, Unix seconds, or an age such as `30m`,
-/// `12h`, `7d` (that long before now).
+/// Parses `--since`/`--until`: RFC 3339, a date, Unix seconds, or an age in `humantime`'s
+/// form — `30m`, `12h`, `7d`, `1h 30m`, `2weeks` — meaning that long before now.
 pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     let t = text.trim();
-    let age = |n: &str, unit: u64| {
-        n.parse::<u64>()
-            .ok()
-            .map(|n| Timestamp::now().minus(Duration::from_secs(n.saturating_mul(unit))))
-    };
-    let relative = match t.char_indices().last() {
-        Some((i, 's')) => age(&t[..i], 1),
-        Some((i, 'm')) => age(&t[..i], 60),
-        Some((i, 'h')) => age(&t[..i], 3600),
-        Some((i, 'd')) => age(&t[..i], 86_400),
-        _ => None,
-    };
-    match relative {
-        Some(ts) => Ok(ts),
-        None => t
-            .parse::<Timestamp>()
-            .map_err(|e| format!("{e}, or an age such as 30m, 12h, 7d")),
-    }
+    t.parse::<Timestamp>().or_else(|e| {
+        humantime::parse_duration(t)
+            .map(|age| Timestamp::now().minus(age))
+            .map_err(|_| format!("{e}, or an age such as 30m, 12h, 7d, 1h 30m"))
+    })
 }
 
 /// Writes the rows `filter` selects to `out` in `format`, or as one JSON document when
@@ -126,6 +112,13 @@ mod tests {
         let now = Timestamp::now();
         let d = now.as_millis() - an_hour_ago.as_millis();
         assert!((3_599_000..=3_601_000).contains(&d), "{d}");
+        let ninety_minutes_ago = parse_time("1h 30m").unwrap();
+        let d = Timestamp::now().as_millis() - ninety_minutes_ago.as_millis();
+        assert!((5_399_000..=5_401_000).contains(&d), "{d}");
+        let two_weeks_ago = parse_time("2weeks").unwrap();
+        let d = Timestamp::now().as_millis() - two_weeks_ago.as_millis();
+        assert!((1_209_599_000..=1_209_601_000).contains(&d), "{d}");
+        assert!(parse_time("2025-02-31").is_err());
         assert!(parse_time("soon").is_err());
         assert!(parse_time("xh").is_err());
     }

@@ -171,7 +171,7 @@ struct AuditArgs {
     /// Only rows of this kind: grant, deny, revoke, load, state, install.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<AuditKind>,
-    /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d).
+    /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d, "1h 30m").
     #[arg(long, value_parser = audit::parse_time)]
     since: Option<Timestamp>,
     /// Only rows before this time (same forms as --since).

@@ -194,9 +194,25 @@ impl HostBuilder {
     /// override every other source. The library never reads the process environment; a host
     /// that wants it passes `std::env::vars()` here.
     ///
+    /// **Names.** `SWITCHBOARD_`, the plugin's name upper-cased with `-` as `_`, `_`, then the
+    /// key upper-cased, with `__` between levels: `SWITCHBOARD_MY_APP_DB__PORT` sets `db.port`
+    /// of plugin `my-app`. Keys match the schema's and defaults' without regard to case and
+    /// `-`/`_`.
+    ///
+    /// **Values.** For a *string key* — its schema's `type` allows `string`, or its `enum` or
+    /// `const` is made of strings, or (with no type in the schema) the value it replaces is a
+    /// string — the text is the value as it stands: `imperial`, `1.2`, `true` and `null` are
+    /// all strings, and quotes are kept. For any other key the text is read as JSON (`5432`,
+    /// `true`, `["a","b"]`, `{"host":"db"}`); text that is not JSON is kept as a string, and the
+    /// schema check then names the field if a string is not allowed (`SB0722`).
+    ///
     /// ```
     /// let mut b = switchboard_host::Host::builder();
-    /// b.config_vars([("SWITCHBOARD_WEATHER_UNITS", "imperial")]);
+    /// b.config_vars([
+    ///     ("SWITCHBOARD_WEATHER_UNITS", "imperial"), // a string key: plain text
+    ///     ("SWITCHBOARD_WEATHER_RETRIES", "5"),      // an integer key: JSON
+    ///     ("SWITCHBOARD_WEATHER_DB__HOSTS", r#"["a", "b"]"#),
+    /// ]);
     /// ```
     pub fn config_vars<K: Into<String>, V: Into<String>>(
         &mut self,

@@ -562,6 +562,18 @@ fn exit_for(ok: bool) -> ExitCode {
     }
 }
 
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, but with each host error's
+/// plain message: its own `Display` carries the code and next step, printed once here.
+fn message_chain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| match cause.downcast_ref::<switchboard_host::Error>() {
+            Some(h) => h.message(),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     let (code, next) = if let Some(h) = e.downcast_ref::<switchboard_host::Error>() {
         (h.code().to_string(), h.next_step())
@@ -570,13 +582,14 @@ fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     } else {
         ("SB0001".to_string(), "see the message above".to_string())
     };
+    let message = message_chain(e);
     if json {
         println!(
             "{}",
-            serde_json::json!({ "ok": false, "error": { "code": code, "message": format!("{e:#}"), "next_step": next } })
+            serde_json::json!({ "ok": false, "error": { "code": code, "message": message, "next_step": next } })
         );
     } else {
-        eprintln!("error[{code}]: {e:#}\n  next: {next}");
+        eprintln!("error[{code}]: {message}\n  next: {next}");
     }
     ExitCode::from(1)
 }

@@ -398,6 +398,21 @@ fn tree_of_a_missing_lockfile_fails_with_a_coded_error() {
         "{stderr}"
     );
     assert!(stderr.contains("next: "), "{stderr}");
+    // The host error's own report (code, next step) is not printed a second time.
+    assert_eq!(stderr.matches("SB0507").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("next:").count(), 1, "{stderr}");
+    let out = switchboard()
+        .args(["tree", "--json", "--lockfile"])
+        .arg(dir.path().join("nope.lock"))
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("cannot access the lockfile"),
+        "{message}"
+    );
+    assert!(!message.contains("next:"), "{message}");
 }
 
 #[test]

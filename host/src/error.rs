@@ -972,6 +972,44 @@ pub enum StoreError {
         /// How it breaks.
         reason: String,
     },
+    /// The key that signs audit checkpoints cannot be read, created or used.
+    #[error("cannot use the audit key {path}: {reason}")]
+    AuditKey {
+        /// The key file (empty for a key given to the builder).
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An audit checkpoint's signature does not verify with the audit public key.
+    #[error("the audit checkpoint {path} is not genuine: {reason}")]
+    CheckpointForged {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An audit checkpoint cannot be read or does not parse.
+    #[error("cannot read the audit checkpoint {path}: {reason}")]
+    CheckpointUnreadable {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An audit checkpoint cannot be written.
+    #[error("cannot write the audit checkpoint {path}: {reason}")]
+    CheckpointWrite {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The data directory has an audit key, so checkpoints were written, but none is there.
+    #[error("the audit checkpoint {path} is missing, though this data directory's audit key exists")]
+    CheckpointMissing {
+        /// Where the checkpoint should be.
+        path: PathBuf,
+    },
 }
 
 impl StoreError {
@@ -988,6 +1026,11 @@ impl StoreError {
             StoreError::UnknownPlugin { .. } => 608,
             StoreError::ChainBroken { .. } => 610,
             StoreError::Damaged { .. } => 611,
+            StoreError::AuditKey { .. } => 620,
+            StoreError::CheckpointForged { .. } => 621,
+            StoreError::CheckpointUnreadable { .. } => 622,
+            StoreError::CheckpointWrite { .. } => 623,
+            StoreError::CheckpointMissing { .. } => 624,
         })
     }
 
@@ -1024,6 +1067,25 @@ impl StoreError {
                 "the log was altered at or after row {id}: keep the database for investigation \
                  and compare it with a backup or an exported copy"
             ),
+            StoreError::AuditKey { path, .. } => format!(
+                "check {} (a minisign secret key, mode 0600), or pass \
+                 `HostBuilder::audit_key`",
+                path.display()
+            ),
+            StoreError::CheckpointForged { .. } => "keep the data directory for investigation; \
+                 verify against a checkpoint and public key kept elsewhere (`switchboard audit \
+                 verify --checkpoint FILE --key FILE`)"
+                .into(),
+            StoreError::CheckpointUnreadable { .. } => "restore the checkpoint from a copy kept \
+                 elsewhere, or check its permissions"
+                .into(),
+            StoreError::CheckpointWrite { .. } => {
+                "check that the data directory is writable and has space".into()
+            }
+            StoreError::CheckpointMissing { .. } => "the log may have been cut: restore the \
+                 checkpoint from a copy and verify with `--checkpoint FILE`, or pass \
+                 `--no-checkpoint` to check the hash chain alone"
+                .into(),
         }
     }
 }

@@ -10,7 +10,9 @@ use switchboard_sdk::caps::Capability;
 use switchboard_sdk::manifest::Manifest;
 use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
 
-use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::audit::{
+    AuditEvent, AuditKey, AuditKind, AuditLog, Checkpoint, Checkpointer, CHECKPOINT_FILE,
+};
 use crate::bus::{Bus, BusLimits};
 use crate::caps::decide::{decide, Subject};
 use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
@@ -30,6 +32,9 @@ use crate::state::{
 };
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
+
+/// Appends between two automatic audit checkpoints, unless the builder says otherwise.
+const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
 /// everything and returns a typed error.
@@ -59,6 +64,8 @@ pub struct HostBuilder {
     master_key: Option<MasterKey>,
     environment: Option<String>,
     config_vars: BTreeMap<String, String>,
+    audit_key: Option<AuditKey>,
+    checkpoint_every: u64,
 }
 
 impl fmt::Debug for HostBuilder {
@@ -113,6 +120,8 @@ impl Default for HostBuilder {
             master_key: None,
             environment: None,
             config_vars: BTreeMap::new(),
+            audit_key: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }
@@ -180,6 +189,26 @@ impl HostBuilder {
     /// `<data dir>/master.key`, created (mode 0600) on first run.
     pub fn master_key(&mut self, key: MasterKey) -> &mut Self {
         self.master_key = Some(key);
+        self
+    }
+
+    /// The key that signs the audit log's checkpoints (ARCHITECTURE D15). Default: the key in
+    /// `<data dir>/audit.key`, created (mode 0600) on first run. A host that keeps this key
+    /// outside the data directory — in its own secret store — makes checkpoints that someone
+    /// who can write the data directory cannot forge. The public key is written to
+    /// `<data dir>/audit.pub` either way.
+    pub fn audit_key(&mut self, key: AuditKey) -> &mut Self {
+        self.audit_key = Some(key);
+        self
+    }
+
+    /// Writes a signed checkpoint of the audit log's head to `<data dir>/audit.checkpoint`
+    /// after every `appends` appended rows (default 1000), as well as when the host is dropped
+    /// and on [`Host::audit_checkpoint`]. `0` keeps only the latter two. Rows appended since the
+    /// last checkpoint are protected by the hash chain alone, so a smaller number narrows that
+    /// window at the cost of one signature and file write per checkpoint.
+    pub fn audit_checkpoint_every(&mut self, appends: u64) -> &mut Self {
+        self.checkpoint_every = appends;
         self
     }
 
@@ -262,6 +291,16 @@ impl HostBuilder {
             })?;
         }
         let store = Store::open(&data_dir)?;
+        let audit_key = match &self.audit_key {
+            Some(k) => k.clone(),
+            None => AuditKey::load_or_create(&data_dir)?,
+        };
+        audit_key.write_public_key(&data_dir)?;
+        store.set_checkpointer(Checkpointer::new(
+            audit_key,
+            data_dir.join(CHECKPOINT_FILE),
+            self.checkpoint_every,
+        ));
         let master_key = match &self.master_key {
             Some(k) => k.clone(),
             None => MasterKey::load_or_create(&data_dir)?,
@@ -1108,6 +1147,17 @@ impl Host {
         &self.inner.audit
     }
 
+    /// Signs a checkpoint of the audit log's head now and writes it to
+    /// `<data dir>/audit.checkpoint` (ARCHITECTURE D15); `None` while the log is empty. Refused
+    /// (`SB0610`) if the log no longer extends the previous checkpoint, which is then kept as
+    /// evidence, and (`SB0623`) once that has happened.
+    pub fn audit_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        match self.inner.store.checkpointer() {
+            Some(c) => Ok(c.write_now(&self.inner.audit)?),
+            None => Ok(None),
+        }
+    }
+
     /// Runs preflight on `path` against this host's API: every check that needs no plugin
     /// code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
@@ -1205,5 +1255,11 @@ impl Drop for Inner {
         // Stops the delivery and service threads, and breaks any cycle a host closure made by
         // keeping a clone of the bus.
         self.bus.close();
+        // After the last transitions above were logged: the checkpoint covers them.
+        if let Some(checkpointer) = self.store.checkpointer() {
+            if let Err(e) = checkpointer.write_now(&self.audit) {
+                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+            }
+        }
     }
 }

@@ -2,10 +2,13 @@
 //! log.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use switchboard_host::{AuditFilter, AuditRecord, Error, Store, Timestamp, VerifyReport};
+use switchboard_host::{
+    AuditAnchors, AuditFilter, AuditRecord, Checkpoint, Error, Store, StoreError, Timestamp,
+    VerifyReport, AUDIT_PUBLIC_KEY_FILE, CHECKPOINT_FILE,
+};
 
 /// How `switchboard audit` prints rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,9 +78,82 @@ fn table_row(r: &AuditRecord) -> String {
     )
 }
 
-/// Verifies the hash chain. The report says where it breaks, if it does.
-pub fn verify(data_dir: &Path) -> Result<VerifyReport, Error> {
-    Ok(Store::open_existing(data_dir)?.audit().verify()?)
+/// What `switchboard audit verify` checks the log against besides its hash chain.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// A checkpoint file (default: `<data dir>/audit.checkpoint` when there is one).
+    pub checkpoint: Option<PathBuf>,
+    /// The audit public key (default: `<data dir>/audit.pub`).
+    pub key: Option<PathBuf>,
+    /// A head hash some row must have.
+    pub expect_head: Option<[u8; 32]>,
+    /// Check the hash chain alone, ignoring the data directory's checkpoint.
+    pub no_checkpoint: bool,
+}
+
+/// Parses `--expect-head`: 64 hex digits.
+pub fn parse_head(text: &str) -> Result<[u8; 32], String> {
+    let mut head = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut head)
+        .map_err(|_| format!("`{text}` is not a head hash: write the 64 hex digits `audit verify` prints"))?;
+    Ok(head)
+}
+
+/// Verifies the hash chain, then the log against the checkpoint (the data directory's by
+/// default) and an expected head. The report says where it breaks, if it does; a checkpoint
+/// that is not genuine is `SB0621`, and one that should be there but is not `SB0624`.
+pub fn verify(data_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, Error> {
+    let log = Store::open_existing(data_dir)?.audit();
+    let mut anchors = AuditAnchors::new();
+    if !options.no_checkpoint {
+        let beside = data_dir.join(CHECKPOINT_FILE);
+        let path = options
+            .checkpoint
+            .clone()
+            .or_else(|| beside.exists().then(|| beside.clone()));
+        let key_path = options
+            .key
+            .clone()
+            .unwrap_or_else(|| data_dir.join(AUDIT_PUBLIC_KEY_FILE));
+        match path {
+            Some(path) => {
+                let key = std::fs::read_to_string(&key_path).map_err(|e| StoreError::AuditKey {
+                    path: key_path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let checkpoint = Checkpoint::read(&path)?.verify_at(&key, &path)?;
+                anchors = anchors.checkpoint(checkpoint);
+            }
+            // Hosts write the public key with their first checkpoint.
+            None if data_dir.join(AUDIT_PUBLIC_KEY_FILE).exists() => {
+                return Err(StoreError::CheckpointMissing { path: beside }.into());
+            }
+            None => {}
+        }
+    }
+    if let Some(head) = options.expect_head {
+        anchors = anchors.expect_head(head);
+    }
+    Ok(log.verify_anchored(&anchors)?)
+}
+
+/// One line on what anchored the verification, for people.
+pub fn anchor_summary(report: &VerifyReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(cp) = &report.checkpoint {
+        parts.push(format!(
+            "matches the checkpoint of {} ({} rows, key {})",
+            cp.at, cp.rows, cp.key_id
+        ));
+    }
+    if let Some(head) = &report.expected_head {
+        parts.push(format!("contains the expected head {head}"));
+    }
+    if parts.is_empty() {
+        "no checkpoint: the end of the log is not anchored".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// The verify report as the JSON document `--json` prints.
@@ -87,6 +163,8 @@ pub fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "rows": report.rows,
         "head": report.head,
         "broken": report.broken,
+        "checkpoint": report.checkpoint,
+        "expected_head": report.expected_head,
     });
     if let Err(e) = report.clone().into_result() {
         doc["error"] = json!({

@@ -187,8 +187,24 @@ struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Verify the hash chain; report the first row where it breaks (exit 1 if it does).
-    Verify,
+    /// Verify the hash chain and, by default, the data directory's signed checkpoint; report
+    /// the first row where it breaks (exit 1 if it does).
+    Verify {
+        /// Check against this checkpoint file (e.g. a copy kept elsewhere) instead of
+        /// `<data dir>/audit.checkpoint`.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_checkpoint")]
+        checkpoint: Option<PathBuf>,
+        /// The audit public key that must have signed the checkpoint (default:
+        /// `<data dir>/audit.pub`; pass a copy kept elsewhere to rule out a replaced key).
+        #[arg(long, value_name = "FILE", conflicts_with = "no_checkpoint")]
+        key: Option<PathBuf>,
+        /// A head hash (64 hex digits, from an earlier `audit verify`) some row must have.
+        #[arg(long, value_name = "HASH", value_parser = audit::parse_head)]
+        expect_head: Option<[u8; 32]>,
+        /// Check the hash chain alone, without the data directory's checkpoint.
+        #[arg(long)]
+        no_checkpoint: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -459,8 +475,20 @@ fn run_audit(args: AuditArgs) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Some(AuditAction::Verify) = args.action {
-        return match audit::verify(&dir) {
+    if let Some(AuditAction::Verify {
+        checkpoint,
+        key,
+        expect_head,
+        no_checkpoint,
+    }) = args.action
+    {
+        let options = audit::VerifyOptions {
+            checkpoint,
+            key,
+            expect_head,
+            no_checkpoint,
+        };
+        return match audit::verify(&dir, &options) {
             Ok(report) if json => {
                 let _ = writeln!(out, "{}", audit::verify_json(&report));
                 exit_for(report.is_intact())
@@ -469,9 +497,10 @@ fn run_audit(args: AuditArgs) -> ExitCode {
                 Ok(_) => {
                     let _ = writeln!(
                         out,
-                        "audit log intact: {} rows, head {}",
+                        "audit log intact: {} rows, head {}\n{}",
                         report.rows,
-                        report.head.as_deref().unwrap_or("(empty)")
+                        report.head.as_deref().unwrap_or("(empty)"),
+                        audit::anchor_summary(&report)
                     );
                     ExitCode::SUCCESS
                 }

@@ -196,15 +196,15 @@ impl HostBuilder {
     /// `<data dir>/audit.key`, created (mode 0600) on first run. A host that keeps this key
     /// outside the data directory — in its own secret store — makes checkpoints that someone
     /// who can write the data directory cannot forge. The public key is written to
-    /// `<data dir>/audit.pub` either way.
+    /// `<data dir>/audit.pub` beside the first checkpoint either way.
     pub fn audit_key(&mut self, key: AuditKey) -> &mut Self {
         self.audit_key = Some(key);
         self
     }
 
     /// Writes a signed checkpoint of the audit log's head to `<data dir>/audit.checkpoint`
-    /// after every `appends` appended rows (default 1000), as well as when the host is dropped
-    /// and on [`Host::audit_checkpoint`]. `0` keeps only the latter two. Rows appended since the
+    /// after every `appends` appended rows (default 1000), as well as when the host is built
+    /// and dropped and on [`Host::audit_checkpoint`]. `0` keeps only the latter. Rows appended since the
     /// last checkpoint are protected by the hash chain alone, so a smaller number narrows that
     /// window at the cost of one signature and file write per checkpoint.
     pub fn audit_checkpoint_every(&mut self, appends: u64) -> &mut Self {
@@ -295,12 +295,18 @@ impl HostBuilder {
             Some(k) => k.clone(),
             None => AuditKey::load_or_create(&data_dir)?,
         };
-        audit_key.write_public_key(&data_dir)?;
         store.set_checkpointer(Checkpointer::new(
             audit_key,
             data_dir.join(CHECKPOINT_FILE),
             self.checkpoint_every,
         ));
+        // A log cut while no host ran is found here, and its checkpoint kept as evidence; an
+        // intact one gets a checkpoint even if the last host never reached its drop.
+        if let Some(checkpointer) = store.checkpointer() {
+            if let Err(e) = checkpointer.write_now(&store.audit()) {
+                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+            }
+        }
         let master_key = match &self.master_key {
             Some(k) => k.clone(),
             None => MasterKey::load_or_create(&data_dir)?,

@@ -498,6 +498,11 @@ impl Checkpointer {
         {
             return Ok(Some(last.clone()));
         }
+        // The public key first: where a checkpoint is, the key to check it is too, and a
+        // public key without a checkpoint means one was removed.
+        if let Some(dir) = self.path.parent() {
+            self.key.write_public_key(dir)?;
+        }
         checkpoint.write(&self.path)?;
         state.last = Some(checkpoint.clone());
         Ok(Some(checkpoint))

@@ -94,8 +94,9 @@ pub struct VerifyOptions {
 /// Parses `--expect-head`: 64 hex digits.
 pub fn parse_head(text: &str) -> Result<[u8; 32], String> {
     let mut head = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut head)
-        .map_err(|_| format!("`{text}` is not a head hash: write the 64 hex digits `audit verify` prints"))?;
+    hex::decode_to_slice(text.trim(), &mut head).map_err(|_| {
+        format!("`{text}` is not a head hash: write the 64 hex digits `audit verify` prints")
+    })?;
     Ok(head)
 }
 

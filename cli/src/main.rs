@@ -595,10 +595,12 @@ fn exit_for(ok: bool) -> ExitCode {
 /// plain message: its own `Display` carries the code and next step, printed once here.
 fn message_chain(e: &anyhow::Error) -> String {
     e.chain()
-        .map(|cause| match cause.downcast_ref::<switchboard_host::Error>() {
-            Some(h) => h.message(),
-            None => cause.to_string(),
-        })
+        .map(
+            |cause| match cause.downcast_ref::<switchboard_host::Error>() {
+                Some(h) => h.message(),
+                None => cause.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join(": ")
 }

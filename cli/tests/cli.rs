@@ -608,7 +608,10 @@ fn audit_verify_finds_a_log_emptied_and_a_checkpoint_removed_or_forged() {
     sql(dir.path(), "DELETE FROM audit; DELETE FROM audit_head;");
     let (code, _, err) = verify_audit(dir.path(), &[]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("SB0610") && err.contains("the log is empty"), "{err}");
+    assert!(
+        err.contains("SB0610") && err.contains("the log is empty"),
+        "{err}"
+    );
     let (code, _, err) = verify_audit(dir.path(), &["--no-checkpoint", "--expect-head", &head]);
     assert_eq!(code, Some(1));
     assert!(err.contains("expected head"), "{err}");
@@ -624,8 +627,13 @@ fn audit_verify_finds_a_log_emptied_and_a_checkpoint_removed_or_forged() {
     {
         use switchboard_host::{AuditEvent, AuditKey, AuditKind, Store};
         let log = Store::open(dir.path()).unwrap().audit();
-        log.append(&AuditEvent::new(AuditKind::Grant, "x", "y", serde_json::json!({})))
-            .unwrap();
+        log.append(&AuditEvent::new(
+            AuditKind::Grant,
+            "x",
+            "y",
+            serde_json::json!({}),
+        ))
+        .unwrap();
         let mine = AuditKey::generate().unwrap();
         let forged = log.sign_checkpoint(&mine).unwrap().unwrap();
         forged.write(&dir.path().join("audit.checkpoint")).unwrap();

@@ -455,10 +455,7 @@ impl AuditLog {
         Ok(out)
     }
 
-    fn append_all_unanchored(
-        &self,
-        events: &[AuditEvent],
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    fn append_all_unanchored(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
         self.store.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let head: Option<(i64, Vec<u8>)> = tx
@@ -676,7 +673,10 @@ fn walk(
     from: i64,
     anchors: &AuditAnchors,
 ) -> Result<VerifyReport, StoreError> {
-    let checkpoint = anchors.checkpoint.as_ref().map(VerifiedCheckpoint::checkpoint);
+    let checkpoint = anchors
+        .checkpoint
+        .as_ref()
+        .map(VerifiedCheckpoint::checkpoint);
     let pinned = checkpoint.map(|cp| (i64::try_from(cp.rows).unwrap_or(i64::MAX), cp));
     let mut stmt = c.prepare(
         "SELECT id, at_ms, kind, plugin, subject, detail, prev_hash, hash
@@ -704,8 +704,7 @@ fn walk(
             )
         } else if !r.hash_is_valid() {
             Some("its content does not match its hash (the row was edited)".to_owned())
-        } else if let Some((_, cp)) = pinned.filter(|(id, cp)| *id == r.id && cp.head != r.hash)
-        {
+        } else if let Some((_, cp)) = pinned.filter(|(id, cp)| *id == r.id && cp.head != r.hash) {
             Some(format!(
                 "it differs from the checkpoint signed at {} by key {}: the log was rewritten \
                  up to here",

@@ -110,7 +110,12 @@ impl Error {
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let message = each_area!(self, e => e as &dyn std::fmt::Display);
-        write!(f, "[{}] {message}\n  next: {}", self.code(), self.next_step())
+        write!(
+            f,
+            "[{}] {message}\n  next: {}",
+            self.code(),
+            self.next_step()
+        )
     }
 }
 
@@ -1005,7 +1010,9 @@ pub enum StoreError {
         reason: String,
     },
     /// The data directory has an audit key, so checkpoints were written, but none is there.
-    #[error("the audit checkpoint {path} is missing, though this data directory's audit key exists")]
+    #[error(
+        "the audit checkpoint {path} is missing, though this data directory's audit key exists"
+    )]
     CheckpointMissing {
         /// Where the checkpoint should be.
         path: PathBuf,

@@ -111,7 +111,9 @@ fn parse(s: &str) -> Option<Timestamp> {
     // (`:60`) as `:59` of the same minute, since it counts no leap seconds.
     let t = if s.len() == 10 {
         let date: jiff::civil::Date = s.parse().ok()?;
-        jiff::tz::Offset::UTC.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok()?
+        jiff::tz::Offset::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()?
     } else {
         s.parse::<jiff::Timestamp>().ok()?
     };

@@ -89,12 +89,9 @@ impl AuditKey {
         sk: minisign::SecretKey,
         path: &Path,
     ) -> Result<Self, StoreError> {
-        let public_text = pk
-            .to_box()
-            .map_err(|e| key_err(path, e))?
-            .to_string();
-        let key_id = crate::package::key_id_of_public_key(&public_text)
-            .map_err(|e| key_err(path, e))?;
+        let public_text = pk.to_box().map_err(|e| key_err(path, e))?.to_string();
+        let key_id =
+            crate::package::key_id_of_public_key(&public_text).map_err(|e| key_err(path, e))?;
         Ok(AuditKey {
             pk,
             sk,
@@ -255,7 +252,9 @@ impl Checkpoint {
         };
         let mut lines = text.split_inclusive('\n');
         if lines.next().map(str::trim_end) != Some(HEADER) {
-            return Err(bad("it does not start with `switchboard-audit-checkpoint v1`"));
+            return Err(bad(
+                "it does not start with `switchboard-audit-checkpoint v1`",
+            ));
         }
         let mut field = |name: &str| {
             lines
@@ -312,11 +311,9 @@ impl Checkpoint {
 
     /// Writes the file form to `path`, atomically.
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        write_atomically(path, self.to_text().as_bytes()).map_err(|e| {
-            StoreError::CheckpointWrite {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            }
+        write_atomically(path, self.to_text().as_bytes()).map_err(|e| StoreError::CheckpointWrite {
+            path: path.to_owned(),
+            reason: e.to_string(),
         })
     }
 
@@ -341,12 +338,11 @@ impl Checkpoint {
             .map(str::trim)
             .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
             .unwrap_or_default();
-        let key = minisign_verify::PublicKey::from_base64(line).map_err(|e| {
-            StoreError::AuditKey {
+        let key =
+            minisign_verify::PublicKey::from_base64(line).map_err(|e| StoreError::AuditKey {
                 path: PathBuf::new(),
                 reason: format!("not a minisign public key: {e}"),
-            }
-        })?;
+            })?;
         let expected_id = crate::package::key_id_of_public_key(line).unwrap_or_default();
         if self.key_id != expected_id {
             return Err(forged(format!(
@@ -358,7 +354,11 @@ impl Checkpoint {
             .map_err(|e| forged(format!("its signature does not parse: {e}")))?;
         let text = body(self.rows, &self.head, self.at, &self.key_id);
         key.verify(text.as_bytes(), &signature, false)
-            .map_err(|e| forged(format!("its signature does not verify with key {expected_id}: {e}")))?;
+            .map_err(|e| {
+                forged(format!(
+                    "its signature does not verify with key {expected_id}: {e}"
+                ))
+            })?;
         Ok(VerifiedCheckpoint(self.clone()))
     }
 }
@@ -478,8 +478,7 @@ impl Checkpointer {
                 reason: format!("the checkpoint there is kept as evidence: {reason}"),
             });
         }
-        self.pending
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.pending.store(0, std::sync::atomic::Ordering::Relaxed);
         let signed = match log.sign_checkpoint_after(&self.key, state.last.as_ref()) {
             Ok(signed) => signed,
             Err(e @ StoreError::ChainBroken { .. }) => {

@@ -330,7 +330,11 @@ fn deleting_everything_is_detected_by_an_expected_head() {
     let head = log.query(&AuditFilter::new()).unwrap()[3].hash;
     tamper(&store, "DELETE FROM audit; DELETE FROM audit_head;");
     let anchors = AuditAnchors::new().expect_head(head);
-    let b = log.verify_anchored(&anchors).unwrap().broken.expect("undetected");
+    let b = log
+        .verify_anchored(&anchors)
+        .unwrap()
+        .broken
+        .expect("undetected");
     assert!(b.reason.contains(&hex::encode(head)), "{}", b.reason);
 }
 
@@ -375,11 +379,8 @@ fn a_log_rewritten_with_every_hash_recomputed_is_detected_by_a_checkpoint() {
             .unwrap();
             prev = hash;
         }
-        c.execute(
-            "UPDATE audit_head SET last_hash = ?1",
-            params![&prev[..]],
-        )
-        .unwrap();
+        c.execute("UPDATE audit_head SET last_hash = ?1", params![&prev[..]])
+            .unwrap();
     }
     assert!(log.verify().unwrap().is_intact());
     let b = anchored(&log, &cp, &key).broken.expect("undetected");
@@ -414,9 +415,7 @@ fn a_forged_checkpoint_is_refused() {
         .unwrap_err();
     assert_eq!(e.code().to_string(), "SB0621");
     // Our signature over a smaller row count (to hide a cut).
-    let text = cp
-        .to_text()
-        .replacen(&format!("rows {ROWS}"), "rows 4", 1);
+    let text = cp.to_text().replacen(&format!("rows {ROWS}"), "rows 4", 1);
     let e = Checkpoint::parse(&text)
         .unwrap()
         .verify(key.public_key())

@@ -43,5 +43,8 @@ fn the_source_chain_does_not_repeat_the_message() {
         path: PathBuf::from("x"),
         source: std::io::Error::other("boom"),
     });
-    assert_eq!(io.source().map(ToString::to_string).as_deref(), Some("boom"));
+    assert_eq!(
+        io.source().map(ToString::to_string).as_deref(),
+        Some("boom")
+    );
 }

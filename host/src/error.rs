@@ -1010,9 +1010,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The data directory has an audit key, so checkpoints were written, but none is there.
-    #[error(
-        "the audit checkpoint {path} is missing, though this data directory's audit key exists"
-    )]
+    #[error("the audit checkpoint {path} is missing, though `audit.pub` shows one was written")]
     CheckpointMissing {
         /// Where the checkpoint should be.
         path: PathBuf,

@@ -919,7 +919,7 @@ impl Host {
                 "outcome": "refused",
                 "source": path.display().to_string(),
                 "code": error.code().to_string(),
-                "error": error.to_string(),
+                "error": error.message(),
             }),
         );
         if let Err(e) = self.inner.audit.append(&event) {

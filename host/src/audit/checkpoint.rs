@@ -113,11 +113,21 @@ impl AuditKey {
                     .to_box(Some("switchboard audit key: signs audit checkpoints"))
                     .map_err(|e| key_err(&path, e))?
                     .to_string();
-                let mut file = create_private(&path).map_err(|e| key_err(&path, e))?;
-                file.write_all(text.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| key_err(&path, e))?;
-                Self::from_parts(kp.pk, kp.sk, &path)
+                // Written whole under a private name, then linked into place: two hosts
+                // starting at once in a new directory end up with one key, never half a file.
+                let tmp = unique_tmp(&path);
+                let linked = create_private(&tmp)
+                    .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+                    .and_then(|()| std::fs::hard_link(&tmp, &path));
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => Self::from_parts(kp.pk, kp.sk, &path),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(&path).map_err(|e| key_err(&path, e))?;
+                        Self::parse(&text, &path)
+                    }
+                    Err(e) => Err(key_err(&path, e)),
+                }
             }
             Err(e) => Err(key_err(&path, e)),
         }
@@ -194,9 +204,7 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 /// Writes beside the destination, syncs, then renames over it, so a reader sees the old file
 /// or the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = unique_tmp(path);
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path));
@@ -204,6 +212,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A name beside `path` that no other writer, in this process or another, uses at once.
+fn unique_tmp(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+    PathBuf::from(tmp)
 }
 
 /// The signed text: everything a checkpoint states, one fact a line.

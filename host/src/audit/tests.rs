@@ -456,3 +456,29 @@ fn the_checkpointer_writes_every_n_appends_and_never_signs_over_a_cut_log() {
     let e = checkpointer.write_now(&log).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0623");
 }
+
+#[test]
+fn hosts_starting_at_once_in_a_new_directory_share_one_audit_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| AuditKey::load_or_create(dir.path()).map(|k| k.key_id().to_owned()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(AUDIT_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -482,3 +482,48 @@ fn hosts_starting_at_once_in_a_new_directory_share_one_audit_key() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn a_host_started_over_a_cut_log_keeps_the_checkpoint_as_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = AuditEvent::new(AuditKind::Load, "hello", "x", json!({}));
+    let host = crate::Host::builder().data_dir(dir.path()).build().unwrap();
+    host.audit()
+        .append_all(&vec![event.clone(); 5])
+        .unwrap();
+    drop(host);
+    let path = dir.path().join(CHECKPOINT_FILE);
+    let before = Checkpoint::read(&path).unwrap();
+    assert_eq!(before.rows, 5, "written when the host was dropped");
+
+    let store = Store::open(dir.path()).unwrap();
+    truncate_and_rewrite_head(&store, 2);
+    let host = crate::Host::builder().data_dir(dir.path()).build().unwrap();
+    host.audit().append(&event).unwrap();
+    let e = host.audit_checkpoint().unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0623", "{e}");
+    drop(host);
+    assert_eq!(Checkpoint::read(&path).unwrap(), before);
+}
+
+#[test]
+#[ignore = "a measurement, not a check: cargo test -p switchboard-host --release -- --ignored checkpoint_cost --nocapture"]
+fn checkpoint_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.audit();
+    let key = AuditKey::generate().unwrap();
+    let event = AuditEvent::new(AuditKind::Load, "hello", "0.1.0", json!({ "n": 1 }));
+    log.append_all(&vec![event.clone(); 1000]).unwrap();
+    let first = log.sign_checkpoint(&key).unwrap().unwrap();
+    log.append_all(&vec![event; 1000]).unwrap();
+    let started = std::time::Instant::now();
+    let cp = log
+        .sign_checkpoint_after(&key, Some(&first))
+        .unwrap()
+        .unwrap();
+    let signed = started.elapsed();
+    cp.write(&dir.path().join(CHECKPOINT_FILE)).unwrap();
+    let written = started.elapsed();
+    eprintln!("checkpoint after 1000 appends: walk + sign {signed:?}, + write {written:?}");
+}

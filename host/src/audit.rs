@@ -616,7 +616,12 @@ impl AuditLog {
     /// Walks the whole chain, then checks it against `anchors` (a signed checkpoint, an
     /// expected head hash), and reports the first break.
     pub fn verify_anchored(&self, anchors: &AuditAnchors) -> Result<VerifyReport, StoreError> {
-        self.store.with(|c| walk(c, 1, anchors))
+        // One read transaction, so rows another process appends meanwhile are not mistaken
+        // for a head that names rows past the end.
+        self.store.with(|c| {
+            let tx = c.transaction()?;
+            walk(&tx, 1, anchors)
+        })
     }
 
     /// Signs a checkpoint of the current head with `key`; `None` while the log is empty. The
@@ -634,26 +639,28 @@ impl AuditLog {
         key: &AuditKey,
         previous: Option<&Checkpoint>,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let report = self.store.with(|c| match previous {
-            Some(p) if p.rows > 0 => {
-                let verified = VerifiedCheckpoint::trusted(p.clone());
-                walk(
-                    c,
+        // One read transaction: the rows walked and the head signed are the same snapshot,
+        // even with another process appending.
+        let (report, head) = self.store.with(|c| {
+            let tx = c.transaction()?;
+            let report = match previous {
+                Some(p) if p.rows > 0 => walk(
+                    &tx,
                     i64::try_from(p.rows).unwrap_or(i64::MAX),
-                    &AuditAnchors::new().checkpoint(verified),
+                    &AuditAnchors::new().checkpoint(VerifiedCheckpoint::trusted(p.clone())),
+                ),
+                _ => walk(&tx, 1, &AuditAnchors::new()),
+            }?;
+            let head: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-            }
-            _ => walk(c, 1, &AuditAnchors::new()),
+                .optional()?;
+            Ok((report, head))
         })?;
         let report = report.into_result()?;
-        let head: Option<(i64, Vec<u8>)> = self.store.with(|c| {
-            Ok(c.query_row(
-                "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-        })?;
         let Some((rows, hash)) = head.filter(|_| report.rows > 0 || previous.is_some()) else {
             return Ok(None);
         };

@@ -488,9 +488,7 @@ fn a_host_started_over_a_cut_log_keeps_the_checkpoint_as_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let event = AuditEvent::new(AuditKind::Load, "hello", "x", json!({}));
     let host = crate::Host::builder().data_dir(dir.path()).build().unwrap();
-    host.audit()
-        .append_all(&vec![event.clone(); 5])
-        .unwrap();
+    host.audit().append_all(&vec![event.clone(); 5]).unwrap();
     drop(host);
     let path = dir.path().join(CHECKPOINT_FILE);
     let before = Checkpoint::read(&path).unwrap();

@@ -505,6 +505,7 @@ fn a_host_started_over_a_cut_log_keeps_the_checkpoint_as_evidence() {
 }
 
 #[test]
+#[expect(clippy::print_stderr, reason = "a measurement prints what it measured")]
 #[ignore = "a measurement, not a check: cargo test -p switchboard-host --release -- --ignored checkpoint_cost --nocapture"]
 fn checkpoint_cost() {
     let dir = tempfile::tempdir().unwrap();

@@ -79,6 +79,8 @@ impl fmt::Debug for HostBuilder {
             .field("plugin_env", &self.env.keys().collect::<Vec<_>>())
             .field("environment", &self.environment)
             .field("config_vars", &self.config_vars.keys().collect::<Vec<_>>())
+            .field("audit_key", &self.audit_key)
+            .field("checkpoint_every", &self.checkpoint_every)
             .finish_non_exhaustive()
     }
 }

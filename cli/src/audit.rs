@@ -2,11 +2,13 @@
 //! log.
 
 use std::io::Write;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use switchboard_host::{AuditFilter, AuditRecord, Error, Store, Timestamp, VerifyReport};
+use switchboard_host::{
+    AuditAnchors, AuditFilter, AuditRecord, Checkpoint, Error, Store, StoreError, Timestamp,
+    VerifyReport, AUDIT_PUBLIC_KEY_FILE, CHECKPOINT_FILE,
+};
 
 /// How `switchboard audit` prints rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,28 +22,15 @@ pub enum Format {
     Csv,
 }
 
-/// Parses `--since`/`--until`: RFC 3339, a date, Unix seconds, or an age such as `30m`,
-/// `12h`, `7d` (that long before now).
+/// Parses `--since`/`--until`: RFC 3339, a date, Unix seconds, or an age in `humantime`'s
+/// form — `30m`, `12h`, `7d`, `1h 30m`, `2weeks` — meaning that long before now.
 pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     let t = text.trim();
-    let age = |n: &str, unit: u64| {
-        n.parse::<u64>()
-            .ok()
-            .map(|n| Timestamp::now().minus(Duration::from_secs(n.saturating_mul(unit))))
-    };
-    let relative = match t.char_indices().last() {
-        Some((i, 's')) => age(&t[..i], 1),
-        Some((i, 'm')) => age(&t[..i], 60),
-        Some((i, 'h')) => age(&t[..i], 3600),
-        Some((i, 'd')) => age(&t[..i], 86_400),
-        _ => None,
-    };
-    match relative {
-        Some(ts) => Ok(ts),
-        None => t
-            .parse::<Timestamp>()
-            .map_err(|e| format!("{e}, or an age such as 30m, 12h, 7d")),
-    }
+    t.parse::<Timestamp>().or_else(|e| {
+        humantime::parse_duration(t)
+            .map(|age| Timestamp::now().minus(age))
+            .map_err(|_| format!("{e}, or an age such as 30m, 12h, 7d, 1h 30m"))
+    })
 }
 
 /// Writes the rows `filter` selects to `out` in `format`, or as one JSON document when
@@ -89,9 +78,83 @@ fn table_row(r: &AuditRecord) -> String {
     )
 }
 
-/// Verifies the hash chain. The report says where it breaks, if it does.
-pub fn verify(data_dir: &Path) -> Result<VerifyReport, Error> {
-    Ok(Store::open_existing(data_dir)?.audit().verify()?)
+/// What `switchboard audit verify` checks the log against besides its hash chain.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// A checkpoint file (default: `<data dir>/audit.checkpoint` when there is one).
+    pub checkpoint: Option<PathBuf>,
+    /// The audit public key (default: `<data dir>/audit.pub`).
+    pub key: Option<PathBuf>,
+    /// A head hash some row must have.
+    pub expect_head: Option<[u8; 32]>,
+    /// Check the hash chain alone, ignoring the data directory's checkpoint.
+    pub no_checkpoint: bool,
+}
+
+/// Parses `--expect-head`: 64 hex digits.
+pub fn parse_head(text: &str) -> Result<[u8; 32], String> {
+    let mut head = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut head).map_err(|_| {
+        format!("`{text}` is not a head hash: write the 64 hex digits `audit verify` prints")
+    })?;
+    Ok(head)
+}
+
+/// Verifies the hash chain, then the log against the checkpoint (the data directory's by
+/// default) and an expected head. The report says where it breaks, if it does; a checkpoint
+/// that is not genuine is `SB0621`, and one that should be there but is not `SB0624`.
+pub fn verify(data_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, Error> {
+    let log = Store::open_existing(data_dir)?.audit();
+    let mut anchors = AuditAnchors::new();
+    if !options.no_checkpoint {
+        let beside = data_dir.join(CHECKPOINT_FILE);
+        let path = options
+            .checkpoint
+            .clone()
+            .or_else(|| beside.exists().then(|| beside.clone()));
+        let key_path = options
+            .key
+            .clone()
+            .unwrap_or_else(|| data_dir.join(AUDIT_PUBLIC_KEY_FILE));
+        match path {
+            Some(path) => {
+                let key = std::fs::read_to_string(&key_path).map_err(|e| StoreError::AuditKey {
+                    path: key_path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let checkpoint = Checkpoint::read(&path)?.verify_at(&key, &path)?;
+                anchors = anchors.checkpoint(checkpoint);
+            }
+            // Hosts write the public key with their first checkpoint.
+            None if data_dir.join(AUDIT_PUBLIC_KEY_FILE).exists() => {
+                return Err(StoreError::CheckpointMissing { path: beside }.into());
+            }
+            None => {}
+        }
+    }
+    if let Some(head) = options.expect_head {
+        anchors = anchors.expect_head(head);
+    }
+    Ok(log.verify_anchored(&anchors)?)
+}
+
+/// One line on what anchored the verification, for people.
+pub fn anchor_summary(report: &VerifyReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(cp) = &report.checkpoint {
+        parts.push(format!(
+            "matches the checkpoint of {} ({} rows, key {})",
+            cp.at, cp.rows, cp.key_id
+        ));
+    }
+    if let Some(head) = &report.expected_head {
+        parts.push(format!("contains the expected head {head}"));
+    }
+    if parts.is_empty() {
+        "no checkpoint: the end of the log is not anchored".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// The verify report as the JSON document `--json` prints.
@@ -101,6 +164,8 @@ pub fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "rows": report.rows,
         "head": report.head,
         "broken": report.broken,
+        "checkpoint": report.checkpoint,
+        "expected_head": report.expected_head,
     });
     if let Err(e) = report.clone().into_result() {
         doc["error"] = json!({
@@ -126,6 +191,13 @@ mod tests {
         let now = Timestamp::now();
         let d = now.as_millis() - an_hour_ago.as_millis();
         assert!((3_599_000..=3_601_000).contains(&d), "{d}");
+        let ninety_minutes_ago = parse_time("1h 30m").unwrap();
+        let d = Timestamp::now().as_millis() - ninety_minutes_ago.as_millis();
+        assert!((5_399_000..=5_401_000).contains(&d), "{d}");
+        let two_weeks_ago = parse_time("2weeks").unwrap();
+        let d = Timestamp::now().as_millis() - two_weeks_ago.as_millis();
+        assert!((1_209_599_000..=1_209_601_000).contains(&d), "{d}");
+        assert!(parse_time("2025-02-31").is_err());
         assert!(parse_time("soon").is_err());
         assert!(parse_time("xh").is_err());
     }

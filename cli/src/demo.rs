@@ -574,7 +574,7 @@ impl Report<'_> {
 
 /// An error as the CLI shows it: code, message, next step.
 pub fn describe(e: &Error) -> String {
-    format!("{}: {}\nnext: {}", e.code(), e, e.next_step())
+    format!("{}: {}\nnext: {}", e.code(), e.message(), e.next_step())
 }
 
 /// The steps as the JSON document `--json` prints.

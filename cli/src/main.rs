@@ -189,7 +189,7 @@ struct AuditArgs {
     /// Only rows of this kind: grant, deny, revoke, load, state, install.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<AuditKind>,
-    /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d).
+    /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d, "1h 30m").
     #[arg(long, value_parser = audit::parse_time)]
     since: Option<Timestamp>,
     /// Only rows before this time (same forms as --since).
@@ -205,8 +205,24 @@ struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Verify the hash chain; report the first row where it breaks (exit 1 if it does).
-    Verify,
+    /// Verify the hash chain and, by default, the data directory's signed checkpoint; report
+    /// the first row where it breaks (exit 1 if it does).
+    Verify {
+        /// Check against this checkpoint file (e.g. a copy kept elsewhere) instead of
+        /// `<data dir>/audit.checkpoint`.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_checkpoint")]
+        checkpoint: Option<PathBuf>,
+        /// The audit public key that must have signed the checkpoint (default:
+        /// `<data dir>/audit.pub`; pass a copy kept elsewhere to rule out a replaced key).
+        #[arg(long, value_name = "FILE", conflicts_with = "no_checkpoint")]
+        key: Option<PathBuf>,
+        /// A head hash (64 hex digits, from an earlier `audit verify`) some row must have.
+        #[arg(long, value_name = "HASH", value_parser = audit::parse_head)]
+        expect_head: Option<[u8; 32]>,
+        /// Check the hash chain alone, without the data directory's checkpoint.
+        #[arg(long)]
+        no_checkpoint: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -524,8 +540,20 @@ fn run_audit(args: AuditArgs) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Some(AuditAction::Verify) = args.action {
-        return match audit::verify(&dir) {
+    if let Some(AuditAction::Verify {
+        checkpoint,
+        key,
+        expect_head,
+        no_checkpoint,
+    }) = args.action
+    {
+        let options = audit::VerifyOptions {
+            checkpoint,
+            key,
+            expect_head,
+            no_checkpoint,
+        };
+        return match audit::verify(&dir, &options) {
             Ok(report) if json => {
                 let _ = writeln!(out, "{}", audit::verify_json(&report));
                 exit_for(report.is_intact())
@@ -534,9 +562,10 @@ fn run_audit(args: AuditArgs) -> ExitCode {
                 Ok(_) => {
                     let _ = writeln!(
                         out,
-                        "audit log intact: {} rows, head {}",
+                        "audit log intact: {} rows, head {}\n{}",
                         report.rows,
-                        report.head.as_deref().unwrap_or("(empty)")
+                        report.head.as_deref().unwrap_or("(empty)"),
+                        audit::anchor_summary(&report)
                     );
                     ExitCode::SUCCESS
                 }
@@ -674,6 +703,20 @@ fn exit_for(ok: bool) -> ExitCode {
     }
 }
 
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, but with each host error's
+/// plain message: its own `Display` carries the code and next step, printed once here.
+fn message_chain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(
+            |cause| match cause.downcast_ref::<switchboard_host::Error>() {
+                Some(h) => h.message(),
+                None => cause.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     let (code, next) = if let Some(h) = e.downcast_ref::<switchboard_host::Error>() {
         (h.code().to_string(), h.next_step())
@@ -682,13 +725,14 @@ fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     } else {
         ("SB0001".to_string(), "see the message above".to_string())
     };
+    let message = message_chain(e);
     if json {
         println!(
             "{}",
-            serde_json::json!({ "ok": false, "error": { "code": code, "message": format!("{e:#}"), "next_step": next } })
+            serde_json::json!({ "ok": false, "error": { "code": code, "message": message, "next_step": next } })
         );
     } else {
-        eprintln!("error[{code}]: {e:#}\n  next: {next}");
+        eprintln!("error[{code}]: {message}\n  next: {next}");
     }
     ExitCode::from(1)
 }

@@ -398,6 +398,21 @@ fn tree_of_a_missing_lockfile_fails_with_a_coded_error() {
         "{stderr}"
     );
     assert!(stderr.contains("next: "), "{stderr}");
+    // The host error's own report (code, next step) is not printed a second time.
+    assert_eq!(stderr.matches("SB0507").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("next:").count(), 1, "{stderr}");
+    let out = switchboard()
+        .args(["tree", "--json", "--lockfile"])
+        .arg(dir.path().join("nope.lock"))
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("cannot access the lockfile"),
+        "{message}"
+    );
+    assert!(!message.contains("next:"), "{message}");
 }
 
 #[test]
@@ -578,4 +593,132 @@ fn state_show_transfer_and_wipe_through_the_binary() {
         json(&run(&["state", "show", "counter", "--json"]))["owner"],
         serde_json::Value::Null
     );
+}
+
+/// A data directory where a host ran, appended `rows` audit rows and was dropped (writing its
+/// checkpoint).
+fn audited_data_dir(rows: usize) -> tempfile::TempDir {
+    use switchboard_host::{AuditEvent, AuditKind, Host};
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::builder().data_dir(dir.path()).build().unwrap();
+    for i in 0..rows {
+        host.audit()
+            .append(&AuditEvent::new(
+                AuditKind::Grant,
+                "hello",
+                format!("s{i}"),
+                serde_json::json!({}),
+            ))
+            .unwrap();
+    }
+    drop(host);
+    dir
+}
+
+fn verify_audit(dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = switchboard()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sql(dir: &std::path::Path, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.join("switchboard.db")).unwrap();
+    conn.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; {sql}"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn audit_verify_uses_the_checkpoint_and_finds_a_cut_tail_with_a_rewritten_head() {
+    let dir = audited_data_dir(6);
+    let (code, out, err) = verify_audit(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("matches the checkpoint"), "{out}");
+    sql(
+        dir.path(),
+        "DELETE FROM audit WHERE id > 4;
+         UPDATE audit_head SET last_id = 4, last_hash = (SELECT hash FROM audit WHERE id = 4);",
+    );
+    // The chain alone cannot see it ...
+    let (code, out, _) = verify_audit(dir.path(), &["--no-checkpoint"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("not anchored"), "{out}");
+    // ... the checkpoint beside the database can, by default.
+    let (code, _, err) = verify_audit(dir.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("SB0610") && err.contains("row 5"), "{err}");
+    let (code, out, _) = verify_audit(dir.path(), &["--json"]);
+    assert_eq!(code, Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["broken"]["id"], 5);
+    assert!(doc["checkpoint"]["rows"].as_u64().unwrap() >= 6, "{doc}");
+}
+
+#[test]
+fn audit_verify_finds_a_log_emptied_and_a_checkpoint_removed_or_forged() {
+    let dir = audited_data_dir(3);
+    // A copy kept elsewhere, and the head as verify reports it.
+    let kept = tempfile::tempdir().unwrap();
+    let kept_cp = kept.path().join("audit.checkpoint");
+    let kept_pub = kept.path().join("audit.pub");
+    std::fs::copy(dir.path().join("audit.checkpoint"), &kept_cp).unwrap();
+    std::fs::copy(dir.path().join("audit.pub"), &kept_pub).unwrap();
+    let (_, out, _) = verify_audit(dir.path(), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let head = doc["head"].as_str().unwrap().to_owned();
+
+    sql(dir.path(), "DELETE FROM audit; DELETE FROM audit_head;");
+    let (code, _, err) = verify_audit(dir.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("SB0610") && err.contains("the log is empty"),
+        "{err}"
+    );
+    let (code, _, err) = verify_audit(dir.path(), &["--no-checkpoint", "--expect-head", &head]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("expected head"), "{err}");
+
+    // Removing the checkpoint too does not make the log pass.
+    std::fs::remove_file(dir.path().join("audit.checkpoint")).unwrap();
+    let (code, _, err) = verify_audit(dir.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("SB0624"), "{err}");
+
+    // Nor does a checkpoint of the emptied log signed with a key of one's own, replacing the
+    // data directory's key: checked with the public key kept elsewhere, it is refused.
+    {
+        use switchboard_host::{AuditEvent, AuditKey, AuditKind, Store};
+        let log = Store::open(dir.path()).unwrap().audit();
+        log.append(&AuditEvent::new(
+            AuditKind::Grant,
+            "x",
+            "y",
+            serde_json::json!({}),
+        ))
+        .unwrap();
+        let mine = AuditKey::generate().unwrap();
+        let forged = log.sign_checkpoint(&mine).unwrap().unwrap();
+        forged.write(&dir.path().join("audit.checkpoint")).unwrap();
+        std::fs::write(dir.path().join("audit.pub"), mine.public_key()).unwrap();
+    }
+    let kept_pub = kept_pub.to_str().unwrap();
+    let (code, _, err) = verify_audit(dir.path(), &["--key", kept_pub]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("SB0621"), "{err}");
+    // And the genuine copy kept elsewhere still shows the cut.
+    let (code, _, err) = verify_audit(
+        dir.path(),
+        &["--checkpoint", kept_cp.to_str().unwrap(), "--key", kept_pub],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("SB0610"), "{err}");
 }

@@ -7,9 +7,12 @@
 //! it breaks: an edited row no longer matches its hash, a deleted or reordered row breaks the
 //! link to its successor, and rows cut off the end no longer match the head.
 //!
-//! What this does not do: someone who can rewrite the whole database file can also recompute
-//! every hash. To detect that, keep the head hash [`verify`](AuditLog::verify) reports
-//! somewhere else (a ticket, another machine) and compare later.
+//! The chain alone cannot see the end of the log cut off with the head row rewritten to match,
+//! nor every row deleted, nor the whole file rewritten with every hash recomputed: the end of
+//! the log is anchored outside the database (ARCHITECTURE D15). [`Checkpoint`]s — the row count
+//! and head hash, signed with the host's [`AuditKey`] — are written beside the database by the
+//! host (every N appends and when it is dropped), and [`AuditLog::verify_anchored`] checks the
+//! log against one, or against a head hash kept elsewhere ([`AuditAnchors::expect_head`]).
 
 use std::fmt;
 use std::io::Write;
@@ -22,6 +25,14 @@ use sha2::{Digest, Sha256};
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+
+mod checkpoint;
+
+pub(crate) use self::checkpoint::Checkpointer;
+pub use self::checkpoint::{
+    AuditKey, Checkpoint, VerifiedCheckpoint, AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE,
+    CHECKPOINT_FILE,
+};
 
 /// The previous-row hash of the first row.
 const GENESIS: [u8; 32] = [0; 32];
@@ -150,16 +161,7 @@ pub struct AuditRecord {
 }
 
 fn hex_ser<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex(h))
-}
-
-/// Lower-case hex of a hash.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    s.serialize_str(&hex::encode(h))
 }
 
 fn row_hash(
@@ -328,7 +330,7 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// The outcome of [`AuditLog::verify`].
+/// The outcome of [`AuditLog::verify`] and [`AuditLog::verify_anchored`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct VerifyReport {
@@ -338,6 +340,62 @@ pub struct VerifyReport {
     pub head: Option<String>,
     /// The first break, if any.
     pub broken: Option<ChainBreak>,
+    /// The signed checkpoint the log was checked against, if any.
+    pub checkpoint: Option<Checkpoint>,
+    /// The head hash the log had to contain, hex, if one was given.
+    pub expected_head: Option<String>,
+}
+
+/// What [`AuditLog::verify_anchored`] checks the log against, beyond its own hash chain.
+///
+/// - A [`VerifiedCheckpoint`]: the log must still hold row `rows` with hash `head`. Detects
+///   rows cut off the end (even with the head row rewritten), every row deleted, and any
+///   rewrite of rows up to the checkpoint, including one that recomputed every hash. Rows
+///   appended after it are covered by the chain alone.
+/// - An expected head hash (one that `verify` or a checkpoint reported earlier and that was
+///   kept elsewhere): some row must hash to it. Detects the same, up to that row, with no key.
+///
+/// # Example
+///
+/// ```
+/// use serde_json::json;
+/// use switchboard_host::{AuditAnchors, AuditEvent, AuditKey, AuditKind, Store};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = Store::open(dir.path()).unwrap().audit();
+/// log.append(&AuditEvent::new(AuditKind::Grant, "hello", "kv", json!({}))).unwrap();
+/// let key = AuditKey::generate().unwrap();
+/// let checkpoint = log.sign_checkpoint(&key).unwrap().unwrap();
+/// let verified = checkpoint.verify(key.public_key()).unwrap();
+/// let report = log.verify_anchored(&AuditAnchors::new().checkpoint(verified)).unwrap();
+/// assert!(report.is_intact());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditAnchors {
+    /// The checkpoint to check against.
+    pub checkpoint: Option<VerifiedCheckpoint>,
+    /// A hash some row must have.
+    pub expect_head: Option<[u8; 32]>,
+}
+
+impl AuditAnchors {
+    /// No anchor: the chain alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks against a checkpoint whose signature verified.
+    pub fn checkpoint(mut self, checkpoint: VerifiedCheckpoint) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
+    }
+
+    /// Requires a row whose hash is `head`.
+    pub fn expect_head(mut self, head: [u8; 32]) -> Self {
+        self.expect_head = Some(head);
+        self
+    }
 }
 
 impl VerifyReport {
@@ -394,6 +452,14 @@ impl AuditLog {
 
     /// Appends rows in one transaction, chained in order.
     pub fn append_all(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
+        let out = self.append_all_unanchored(events)?;
+        if let Some(checkpointer) = self.store.checkpointer() {
+            checkpointer.appended(out.len() as u64, self);
+        }
+        Ok(out)
+    }
+
+    fn append_all_unanchored(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
         self.store.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let head: Option<(i64, Vec<u8>)> = tx
@@ -532,8 +598,8 @@ impl AuditLog {
                 r.plugin,
                 r.subject,
                 r.detail,
-                hex(&r.prev_hash),
-                hex(&r.hash),
+                hex::encode(r.prev_hash),
+                hex::encode(r.hash),
             ];
             let line = fields
                 .iter()
@@ -544,84 +610,197 @@ impl AuditLog {
         })
     }
 
-    /// Walks the whole chain and reports the first row where it breaks.
+    /// Walks the whole chain and reports the first row where it breaks. This sees edits,
+    /// deletions and reordering, but not rows cut off the end with the head rewritten to
+    /// match: see [`verify_anchored`](AuditLog::verify_anchored).
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_anchored(&AuditAnchors::new())
+    }
+
+    /// Walks the whole chain, then checks it against `anchors` (a signed checkpoint, an
+    /// expected head hash), and reports the first break.
+    pub fn verify_anchored(&self, anchors: &AuditAnchors) -> Result<VerifyReport, StoreError> {
+        // One read transaction, so rows another process appends meanwhile are not mistaken
+        // for a head that names rows past the end.
         self.store.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, at_ms, kind, plugin, subject, detail, prev_hash, hash
-                 FROM audit ORDER BY id",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut expected_id = 1i64;
-            let mut prev = GENESIS;
-            let mut count = 0u64;
-            let mut broken = None;
-            while let Some(row) = rows.next()? {
-                let r = AuditRecord::from_row(row)?;
-                let reason = if r.id != expected_id {
-                    Some(if r.id > expected_id {
-                        format!("row {expected_id} is missing (the next row is {})", r.id)
-                    } else {
-                        format!("row id {} is out of order", r.id)
-                    })
-                } else if r.prev_hash != prev {
-                    Some(
-                        "its previous-row hash does not match the row before it (a row was \
-                          deleted, inserted or reordered)"
-                            .to_owned(),
-                    )
-                } else if !r.hash_is_valid() {
-                    Some("its content does not match its hash (the row was edited)".to_owned())
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    broken = Some(ChainBreak {
-                        id: r.id.min(expected_id),
-                        reason,
-                    });
-                    break;
-                }
-                prev = r.hash;
-                expected_id += 1;
-                count += 1;
-            }
-            drop(rows);
-            if broken.is_none() {
-                let head: Option<(i64, Vec<u8>)> = c
-                    .query_row(
-                        "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let last_id = expected_id - 1;
-                match head {
-                    Some((id, hash)) if id != last_id || hash != prev => {
-                        broken = Some(ChainBreak {
-                            id: (last_id + 1).min(id.max(1)),
-                            reason: format!(
-                                "the log ends at row {last_id}, but its head names row {id}: \
-                                 rows were removed from the end"
-                            ),
-                        });
-                    }
-                    None if count > 0 => {
-                        broken = Some(ChainBreak {
-                            id: 1,
-                            reason: "the log has rows but no head record".into(),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            Ok(VerifyReport {
-                rows: count,
-                head: (count > 0).then(|| hex(&prev)),
-                broken,
-            })
+            let tx = c.transaction()?;
+            walk(&tx, 1, anchors)
         })
     }
+
+    /// Signs a checkpoint of the current head with `key`; `None` while the log is empty. The
+    /// caller writes it where it wants ([`Checkpoint::write`]); a host writes its own.
+    pub fn sign_checkpoint(&self, key: &AuditKey) -> Result<Option<Checkpoint>, StoreError> {
+        self.sign_checkpoint_after(key, None)
+    }
+
+    /// Signs a checkpoint of the current head, after checking that the log still extends
+    /// `previous` (its row and hash are there, and every row after it chains): a host never
+    /// signs over a log that was cut or rewritten since its last checkpoint. The walk covers
+    /// only the rows since `previous`; with none, the whole chain.
+    pub(crate) fn sign_checkpoint_after(
+        &self,
+        key: &AuditKey,
+        previous: Option<&Checkpoint>,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        // One read transaction: the rows walked and the head signed are the same snapshot,
+        // even with another process appending.
+        let (report, head) = self.store.with(|c| {
+            let tx = c.transaction()?;
+            let report = match previous {
+                Some(p) if p.rows > 0 => walk(
+                    &tx,
+                    i64::try_from(p.rows).unwrap_or(i64::MAX),
+                    &AuditAnchors::new().checkpoint(VerifiedCheckpoint::trusted(p.clone())),
+                ),
+                _ => walk(&tx, 1, &AuditAnchors::new()),
+            }?;
+            let head: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok((report, head))
+        })?;
+        let report = report.into_result()?;
+        let Some((rows, hash)) = head.filter(|_| report.rows > 0 || previous.is_some()) else {
+            return Ok(None);
+        };
+        let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::ChainBroken {
+            id: rows,
+            reason: "the head record's hash is not 32 bytes".into(),
+        })?;
+        key.sign(rows.unsigned_abs(), hash).map(Some)
+    }
+}
+
+/// Walks the chain from row `from` (1: the whole log, checking the first link against the
+/// genesis hash; later rows: the first link is not checked, and `anchors` is expected to pin
+/// that row), then checks the head record and the anchors.
+fn walk(
+    c: &rusqlite::Connection,
+    from: i64,
+    anchors: &AuditAnchors,
+) -> Result<VerifyReport, StoreError> {
+    let checkpoint = anchors
+        .checkpoint
+        .as_ref()
+        .map(VerifiedCheckpoint::checkpoint);
+    let pinned = checkpoint.map(|cp| (i64::try_from(cp.rows).unwrap_or(i64::MAX), cp));
+    let mut stmt = c.prepare(
+        "SELECT id, at_ms, kind, plugin, subject, detail, prev_hash, hash
+         FROM audit WHERE id >= ?1 ORDER BY id",
+    )?;
+    let mut rows = stmt.query([from])?;
+    let mut expected_id = from;
+    let mut prev = (from == 1).then_some(GENESIS);
+    let mut count = 0u64;
+    let mut broken = None;
+    let mut seen_expected = false;
+    while let Some(row) = rows.next()? {
+        let r = AuditRecord::from_row(row)?;
+        let reason = if r.id != expected_id {
+            Some(if r.id > expected_id {
+                format!("row {expected_id} is missing (the next row is {})", r.id)
+            } else {
+                format!("row id {} is out of order", r.id)
+            })
+        } else if prev.is_some_and(|p| r.prev_hash != p) {
+            Some(
+                "its previous-row hash does not match the row before it (a row was \
+                  deleted, inserted or reordered)"
+                    .to_owned(),
+            )
+        } else if !r.hash_is_valid() {
+            Some("its content does not match its hash (the row was edited)".to_owned())
+        } else if let Some((_, cp)) = pinned.filter(|(id, cp)| *id == r.id && cp.head != r.hash) {
+            Some(format!(
+                "it differs from the checkpoint signed at {} by key {}: the log was rewritten \
+                 up to here",
+                cp.at, cp.key_id
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            broken = Some(ChainBreak {
+                id: r.id.min(expected_id),
+                reason,
+            });
+            break;
+        }
+        seen_expected |= anchors.expect_head == Some(r.hash);
+        prev = Some(r.hash);
+        expected_id += 1;
+        count += 1;
+    }
+    drop(rows);
+    let last_id = expected_id - 1;
+    if broken.is_none() {
+        let head: Option<(i64, Vec<u8>)> = c
+            .query_row(
+                "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match head {
+            Some((id, hash)) if id != last_id || prev.is_some_and(|p| hash != p) => {
+                broken = Some(ChainBreak {
+                    id: (last_id + 1).min(id.max(1)),
+                    reason: format!(
+                        "the log ends at row {last_id}, but its head names row {id}: \
+                         rows were removed from the end"
+                    ),
+                });
+            }
+            None if last_id > 0 => {
+                broken = Some(ChainBreak {
+                    id: 1,
+                    reason: "the log has rows but no head record".into(),
+                });
+            }
+            _ => {}
+        }
+    }
+    if broken.is_none() {
+        if let Some((rows, cp)) = pinned.filter(|(rows, _)| *rows > last_id) {
+            let what = if last_id == 0 {
+                "the log is empty".to_owned()
+            } else {
+                format!("the log ends at row {last_id}")
+            };
+            broken = Some(ChainBreak {
+                id: last_id + 1,
+                reason: format!(
+                    "{what}, but the checkpoint signed at {} by key {} covers {rows} rows: \
+                     rows were removed from the end",
+                    cp.at, cp.key_id
+                ),
+            });
+        }
+    }
+    if broken.is_none() {
+        if let Some(h) = anchors.expect_head.filter(|_| !seen_expected) {
+            broken = Some(ChainBreak {
+                id: last_id + 1,
+                reason: format!(
+                    "no row hashes to the expected head {}: the log was cut before it or \
+                     rewritten",
+                    hex::encode(h)
+                ),
+            });
+        }
+    }
+    Ok(VerifyReport {
+        rows: count,
+        head: prev.filter(|_| count > 0).map(hex::encode),
+        broken,
+        checkpoint: checkpoint.cloned(),
+        expected_head: anchors.expect_head.map(hex::encode),
+    })
 }
 
 fn export_err(e: std::io::Error) -> StoreError {

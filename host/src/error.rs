@@ -11,79 +11,150 @@ use crate::lifecycle::State;
 use crate::resolve::LockChange;
 
 /// Any error the host returns.
-#[derive(Debug, thiserror::Error)]
+///
+/// It prints the way a compiler reports an error — the stable code, the message and the next
+/// step — both with `{}` and with `{:?}`, so `fn main() -> Result<(), Error>`, `unwrap()` and a
+/// log line all show the whole report:
+///
+/// ```text
+/// [SB0202] libgreeter.so has no Switchboard manifest section: it was not built with `#[plugin]`
+///   next: build the crate as a `cdylib` with `#[plugin]` on its impl block
+/// ```
+///
+/// [`message`](Error::message) is the message alone (for a report that shows the code and the
+/// next step itself, as the CLI does), and `{:#?}` the structure (`Load(NoManifest { … })`).
+/// Like a transparent wrapper, its [`source`](std::error::Error::source) is the area error's
+/// source, so an error chain does not repeat the message.
 #[non_exhaustive]
 pub enum Error {
     /// Building the host failed.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// Loading a plugin failed; no plugin code ran unless the error says so.
-    #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(LoadError),
     /// Calling into a plugin failed.
-    #[error(transparent)]
-    Call(#[from] CallError),
+    Call(CallError),
     /// A lifecycle transition was refused or its hook failed.
-    #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
+    Lifecycle(LifecycleError),
     /// A package was refused: damaged, tampered with, or not trusted enough.
-    #[error(transparent)]
-    Package(#[from] crate::package::PackageError),
+    Package(crate::package::PackageError),
     /// Dependency resolution, the installed graph or the lockfile failed.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
+    Resolve(ResolveError),
     /// A capability was denied, or policy refused a plugin or a grant.
-    #[error(transparent)]
-    Caps(#[from] CapsError),
+    Caps(CapsError),
     /// The host database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The event bus or a shared service failed.
-    #[error(transparent)]
-    Bus(#[from] crate::bus::BusError),
+    Bus(crate::bus::BusError),
     /// Plugin state: KV, quotas, secrets, configuration or data migrations.
-    #[error(transparent)]
-    State(#[from] StateError),
+    State(StateError),
     /// A plugin's data belongs to another identity, or an identity could not be changed.
-    #[error(transparent)]
-    Identity(#[from] crate::identity::IdentityError),
+    Identity(crate::identity::IdentityError),
 }
+
+/// Runs `$body` with `$e` bound to the area error inside any [`Error`].
+macro_rules! each_area {
+    ($err:expr, $e:ident => $body:expr) => {
+        match $err {
+            Error::Config($e) => $body,
+            Error::Load($e) => $body,
+            Error::Call($e) => $body,
+            Error::Lifecycle($e) => $body,
+            Error::Package($e) => $body,
+            Error::Resolve($e) => $body,
+            Error::Caps($e) => $body,
+            Error::Store($e) => $body,
+            Error::Bus($e) => $body,
+            Error::State($e) => $body,
+            Error::Identity($e) => $body,
+        }
+    };
+}
+
+macro_rules! from_area {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(e)
+            }
+        })*
+    };
+}
+
+from_area!(
+    Config(ConfigError),
+    Load(LoadError),
+    Call(CallError),
+    Lifecycle(LifecycleError),
+    Package(crate::package::PackageError),
+    Resolve(ResolveError),
+    Caps(CapsError),
+    Store(StoreError),
+    Bus(crate::bus::BusError),
+    State(StateError),
+    Identity(crate::identity::IdentityError),
+);
 
 impl Error {
     /// The stable code, shown as `SB####`.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Error::Config(e) => e.code(),
-            Error::Load(e) => e.code(),
-            Error::Call(e) => e.code(),
-            Error::Lifecycle(e) => e.code(),
-            Error::Package(e) => e.code(),
-            Error::Resolve(e) => e.code(),
-            Error::Caps(e) => e.code(),
-            Error::Store(e) => e.code(),
-            Error::Bus(e) => e.code(),
-            Error::State(e) => e.code(),
-            Error::Identity(e) => e.code(),
-        }
+        each_area!(self, e => e.code())
     }
 
     /// What the person seeing this error should do next.
     pub fn next_step(&self) -> String {
-        match self {
-            Error::Config(e) => e.next_step(),
-            Error::Load(e) => e.next_step(),
-            Error::Call(e) => e.next_step(),
-            Error::Lifecycle(e) => e.next_step(),
-            Error::Package(e) => e.next_step(),
-            Error::Resolve(e) => e.next_step(),
-            Error::Caps(e) => e.next_step(),
-            Error::Store(e) => e.next_step(),
-            Error::Bus(e) => e.next_step(),
-            Error::State(e) => e.next_step(),
-            Error::Identity(e) => e.next_step(),
+        each_area!(self, e => e.next_step())
+    }
+
+    /// The one-line message alone, without the code or the next step.
+    pub fn message(&self) -> String {
+        each_area!(self, e => e.to_string())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = each_area!(self, e => e as &dyn std::fmt::Display);
+        write!(
+            f,
+            "[{}] {message}\n  next: {}",
+            self.code(),
+            self.next_step()
+        )
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            let name = match self {
+                Error::Config(_) => "Config",
+                Error::Load(_) => "Load",
+                Error::Call(_) => "Call",
+                Error::Lifecycle(_) => "Lifecycle",
+                Error::Package(_) => "Package",
+                Error::Resolve(_) => "Resolve",
+                Error::Caps(_) => "Caps",
+                Error::Store(_) => "Store",
+                Error::Bus(_) => "Bus",
+                Error::State(_) => "State",
+                Error::Identity(_) => "Identity",
+            };
+            let inner = each_area!(self, e => e as &dyn std::fmt::Debug);
+            f.debug_tuple(name).field(inner).finish()
+        } else {
+            std::fmt::Display::fmt(self, f)
         }
     }
 }
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        each_area!(self, e => std::error::Error::source(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;
 
 const fn code(n: u16) -> ErrorCode {
     ErrorCode::from_number(n)
@@ -990,6 +1061,44 @@ pub enum StoreError {
         /// How it breaks.
         reason: String,
     },
+    /// The key that signs audit checkpoints cannot be read, created or used.
+    #[error("cannot use the audit key {path}: {reason}")]
+    AuditKey {
+        /// The key file (empty for a key given to the builder).
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An audit checkpoint's signature does not verify with the audit public key.
+    #[error("the audit checkpoint {path} is not genuine: {reason}")]
+    CheckpointForged {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An audit checkpoint cannot be read or does not parse.
+    #[error("cannot read the audit checkpoint {path}: {reason}")]
+    CheckpointUnreadable {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An audit checkpoint cannot be written.
+    #[error("cannot write the audit checkpoint {path}: {reason}")]
+    CheckpointWrite {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The data directory has an audit key, so checkpoints were written, but none is there.
+    #[error("the audit checkpoint {path} is missing, though `audit.pub` shows one was written")]
+    CheckpointMissing {
+        /// Where the checkpoint should be.
+        path: PathBuf,
+    },
 }
 
 impl StoreError {
@@ -1006,6 +1115,11 @@ impl StoreError {
             StoreError::UnknownPlugin { .. } => 608,
             StoreError::ChainBroken { .. } => 610,
             StoreError::Damaged { .. } => 611,
+            StoreError::AuditKey { .. } => 620,
+            StoreError::CheckpointForged { .. } => 621,
+            StoreError::CheckpointUnreadable { .. } => 622,
+            StoreError::CheckpointWrite { .. } => 623,
+            StoreError::CheckpointMissing { .. } => 624,
         })
     }
 
@@ -1042,6 +1156,25 @@ impl StoreError {
                 "the log was altered at or after row {id}: keep the database for investigation \
                  and compare it with a backup or an exported copy"
             ),
+            StoreError::AuditKey { path, .. } => format!(
+                "check {} (a minisign secret key, mode 0600), or pass \
+                 `HostBuilder::audit_key`",
+                path.display()
+            ),
+            StoreError::CheckpointForged { .. } => "keep the data directory for investigation; \
+                 verify against a checkpoint and public key kept elsewhere (`switchboard audit \
+                 verify --checkpoint FILE --key FILE`)"
+                .into(),
+            StoreError::CheckpointUnreadable { .. } => "restore the checkpoint from a copy kept \
+                 elsewhere, or check its permissions"
+                .into(),
+            StoreError::CheckpointWrite { .. } => {
+                "check that the data directory is writable and has space".into()
+            }
+            StoreError::CheckpointMissing { .. } => "the log may have been cut: restore the \
+                 checkpoint from a copy and verify with `--checkpoint FILE`, or pass \
+                 `--no-checkpoint` to check the hash chain alone"
+                .into(),
         }
     }
 }

@@ -10,7 +10,9 @@ use switchboard_sdk::caps::Capability;
 use switchboard_sdk::manifest::Manifest;
 use switchboard_sdk::{EmbeddedManifest, Message};
 
-use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::audit::{
+    AuditEvent, AuditKey, AuditKind, AuditLog, Checkpoint, Checkpointer, CHECKPOINT_FILE,
+};
 use crate::bus::{Bus, BusLimits};
 use crate::caps::decide::{decide, Subject};
 use crate::caps::policy::{in_namespace, resolve_paths, Refusal};
@@ -35,6 +37,9 @@ use crate::state::{
 use crate::store::{DeniedRecord, GrantRecord, PluginRecord, Store};
 use crate::timestamp::Timestamp;
 use crate::verify::{self, VerifiedPlugin};
+
+/// Appends between two automatic audit checkpoints, unless the builder says otherwise.
+const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
 /// Builds a [`Host`]. Setters take `&mut self` and chain; [`build`](HostBuilder::build) checks
 /// everything and returns a typed error.
@@ -65,6 +70,8 @@ pub struct HostBuilder {
     environment: Option<String>,
     config_vars: BTreeMap<String, String>,
     stop_deadline: std::time::Duration,
+    audit_key: Option<AuditKey>,
+    checkpoint_every: u64,
 }
 
 /// How long [`PluginHandle::stop`], [`Host::remove`] and dropping a [`Host`] wait for a
@@ -82,6 +89,8 @@ impl fmt::Debug for HostBuilder {
             .field("plugin_env", &self.env.keys().collect::<Vec<_>>())
             .field("environment", &self.environment)
             .field("config_vars", &self.config_vars.keys().collect::<Vec<_>>())
+            .field("audit_key", &self.audit_key)
+            .field("checkpoint_every", &self.checkpoint_every)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +133,8 @@ impl Default for HostBuilder {
             environment: None,
             config_vars: BTreeMap::new(),
             stop_deadline: DEFAULT_STOP_DEADLINE,
+            audit_key: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }
@@ -194,6 +205,26 @@ impl HostBuilder {
         self
     }
 
+    /// The key that signs the audit log's checkpoints (ARCHITECTURE D15). Default: the key in
+    /// `<data dir>/audit.key`, created (mode 0600) on first run. A host that keeps this key
+    /// outside the data directory — in its own secret store — makes checkpoints that someone
+    /// who can write the data directory cannot forge. The public key is written to
+    /// `<data dir>/audit.pub` beside the first checkpoint either way.
+    pub fn audit_key(&mut self, key: AuditKey) -> &mut Self {
+        self.audit_key = Some(key);
+        self
+    }
+
+    /// Writes a signed checkpoint of the audit log's head to `<data dir>/audit.checkpoint`
+    /// after every `appends` appended rows (default 1000), as well as when the host is built
+    /// and dropped and on [`Host::audit_checkpoint`]. `0` keeps only the latter. Rows appended since the
+    /// last checkpoint are protected by the hash chain alone, so a smaller number narrows that
+    /// window at the cost of one signature and file write per checkpoint.
+    pub fn audit_checkpoint_every(&mut self, appends: u64) -> &mut Self {
+        self.checkpoint_every = appends;
+        self
+    }
+
     /// The configuration profile to apply: `production` applies `[profile.production]` of
     /// each `<data dir>/config/<plugin>.toml`. Default: none.
     pub fn environment(&mut self, name: impl Into<String>) -> &mut Self {
@@ -205,9 +236,25 @@ impl HostBuilder {
     /// override every other source. The library never reads the process environment; a host
     /// that wants it passes `std::env::vars()` here.
     ///
+    /// **Names.** `SWITCHBOARD_`, the plugin's name upper-cased with `-` as `_`, `_`, then the
+    /// key upper-cased, with `__` between levels: `SWITCHBOARD_MY_APP_DB__PORT` sets `db.port`
+    /// of plugin `my-app`. Keys match the schema's and defaults' without regard to case and
+    /// `-`/`_`.
+    ///
+    /// **Values.** For a *string key* — its schema's `type` allows `string`, or its `enum` or
+    /// `const` is made of strings, or (with no type in the schema) the value it replaces is a
+    /// string — the text is the value as it stands: `imperial`, `1.2`, `true` and `null` are
+    /// all strings, and quotes are kept. For any other key the text is read as JSON (`5432`,
+    /// `true`, `["a","b"]`, `{"host":"db"}`); text that is not JSON is kept as a string, and the
+    /// schema check then names the field if a string is not allowed (`SB0722`).
+    ///
     /// ```
     /// let mut b = switchboard_host::Host::builder();
-    /// b.config_vars([("SWITCHBOARD_WEATHER_UNITS", "imperial")]);
+    /// b.config_vars([
+    ///     ("SWITCHBOARD_WEATHER_UNITS", "imperial"), // a string key: plain text
+    ///     ("SWITCHBOARD_WEATHER_RETRIES", "5"),      // an integer key: JSON
+    ///     ("SWITCHBOARD_WEATHER_DB__HOSTS", r#"["a", "b"]"#),
+    /// ]);
     /// ```
     pub fn config_vars<K: Into<String>, V: Into<String>>(
         &mut self,
@@ -266,6 +313,22 @@ impl HostBuilder {
             })?;
         }
         let store = Store::open(&data_dir)?;
+        let audit_key = match &self.audit_key {
+            Some(k) => k.clone(),
+            None => AuditKey::load_or_create(&data_dir)?,
+        };
+        store.set_checkpointer(Checkpointer::new(
+            audit_key,
+            data_dir.join(CHECKPOINT_FILE),
+            self.checkpoint_every,
+        ));
+        // A log cut while no host ran is found here, and its checkpoint kept as evidence; an
+        // intact one gets a checkpoint even if the last host never reached its drop.
+        if let Some(checkpointer) = store.checkpointer() {
+            if let Err(e) = checkpointer.write_now(&store.audit()) {
+                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+            }
+        }
         let master_key = match &self.master_key {
             Some(k) => k.clone(),
             None => MasterKey::load_or_create(&data_dir)?,
@@ -942,7 +1005,7 @@ impl Host {
                 "outcome": "refused",
                 "source": path.display().to_string(),
                 "code": error.code().to_string(),
-                "error": error.to_string(),
+                "error": error.message(),
             }),
         );
         if let Err(e) = self.inner.audit.append(&event) {
@@ -1218,6 +1281,17 @@ impl Host {
         &self.inner.audit
     }
 
+    /// Signs a checkpoint of the audit log's head now and writes it to
+    /// `<data dir>/audit.checkpoint` (ARCHITECTURE D15); `None` while the log is empty. Refused
+    /// (`SB0610`) if the log no longer extends the previous checkpoint, which is then kept as
+    /// evidence, and (`SB0623`) once that has happened.
+    pub fn audit_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        match self.inner.store.checkpointer() {
+            Some(c) => Ok(c.write_now(&self.inner.audit)?),
+            None => Ok(None),
+        }
+    }
+
     /// Runs preflight on `path` against this host's API: every check that needs no plugin
     /// code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
@@ -1343,5 +1417,11 @@ impl Drop for Inner {
         // Stops the delivery and service threads, and breaks any cycle a host closure made by
         // keeping a clone of the bus.
         self.bus.close();
+        // After the last transitions above were logged: the checkpoint covers them.
+        if let Some(checkpointer) = self.store.checkpointer() {
+            if let Err(e) = checkpointer.write_now(&self.audit) {
+                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+            }
+        }
     }
 }

@@ -93,8 +93,9 @@ mod verify;
 pub struct ReadmeDoctests;
 
 pub use audit::{
-    AuditEvent, AuditFilter, AuditKind, AuditKindError, AuditLog, AuditRecord, ChainBreak,
-    VerifyReport,
+    AuditAnchors, AuditEvent, AuditFilter, AuditKey, AuditKind, AuditKindError, AuditLog,
+    AuditRecord, ChainBreak, Checkpoint, VerifiedCheckpoint, VerifyReport, AUDIT_KEY_FILE,
+    AUDIT_PUBLIC_KEY_FILE, CHECKPOINT_FILE,
 };
 pub use bus::{Bus, BusError};
 pub use caps::Policy;

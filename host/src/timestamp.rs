@@ -6,8 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time, to the millisecond, as the audit log and grants store it.
 ///
-/// Displays as RFC 3339 in UTC (`2025-06-01T12:00:00.000Z`); parses from that, from a date
-/// alone (`2025-06-01`, midnight UTC) or from whole seconds since the epoch.
+/// Displays as RFC 3339 in UTC (`2025-06-01T12:00:00.000Z`); parses from RFC 3339 with any
+/// offset, from a date alone (`2025-06-01`, midnight UTC) or from whole seconds since the
+/// epoch. Parsing and calendar arithmetic are the `jiff` crate's: impossible dates
+/// (`2025-02-31`) and times (`24:00`) are refused, never rolled over.
 ///
 /// # Example
 ///
@@ -18,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert_eq!(t.to_string(), "2025-06-01T12:30:00.000Z");
 /// assert_eq!("2025-06-01".parse::<Timestamp>().unwrap().as_millis(), 1_748_736_000_000);
 /// assert!("yesterday".parse::<Timestamp>().is_err());
+/// assert!("2025-02-31".parse::<Timestamp>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -73,42 +76,16 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.rem_euclid(1000);
-        let secs = self.0.div_euclid(1000);
-        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        // Millisecond counts beyond jiff's calendar (years ±9999) show as its bounds: they
+        // only arise from saturating arithmetic (`plus(Duration::MAX)`), meaning "never".
+        let t = jiff::Timestamp::from_millisecond(self.0).unwrap_or(if self.0 < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        });
+        write!(f, "{t:.3}")
     }
 }
 
@@ -125,59 +102,22 @@ impl FromStr for Timestamp {
     }
 }
 
-fn num(s: &str) -> Option<i64> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
 fn parse(s: &str) -> Option<Timestamp> {
-    if let Some(secs) = num(s) {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: i64 = s.parse().ok()?;
         return Some(Timestamp(secs.checked_mul(1000)?));
     }
-    let (date, time) = match s.split_once(['T', 't', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (s, None),
+    // jiff checks the calendar: day of month, hours, minutes, offsets. It reads a leap second
+    // (`:60`) as `:59` of the same minute, since it counts no leap seconds.
+    let t = if s.len() == 10 {
+        let date: jiff::civil::Date = s.parse().ok()?;
+        jiff::tz::Offset::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()?
+    } else {
+        s.parse::<jiff::Timestamp>().ok()?
     };
-    let mut parts = date.splitn(3, '-');
-    let (y, m, d) = (
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-        num(parts.next()?)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut ms = days_from_civil(y, m, d).checked_mul(86_400_000)?;
-    if let Some(time) = time {
-        let (clock, offset_ms) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
-            (c, 0)
-        } else {
-            let i = time.rfind(['+', '-'])?;
-            let (c, off) = time.split_at(i);
-            let sign = if off.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = off[1..].split_once(':')?;
-            (c, sign * (num(oh)? * 3_600_000 + num(om)? * 60_000))
-        };
-        let (hms, frac) = match clock.split_once('.') {
-            Some((a, b)) => (a, Some(b)),
-            None => (clock, None),
-        };
-        let mut hms = hms.splitn(3, ':');
-        let (h, mi, sec) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
-        if h > 23 || mi > 59 || sec > 60 {
-            return None;
-        }
-        let frac_ms = match frac {
-            Some(f) => {
-                let digits: String = f.chars().chain("000".chars()).take(3).collect();
-                num(&digits)?
-            }
-            None => 0,
-        };
-        ms += h * 3_600_000 + mi * 60_000 + sec * 1000 + frac_ms - offset_ms;
-    }
-    Some(Timestamp(ms))
+    Some(Timestamp(t.as_millisecond()))
 }
 
 impl serde::Serialize for Timestamp {
@@ -225,6 +165,36 @@ mod tests {
         );
         assert!("2025-13-01".parse::<Timestamp>().is_err());
         assert!("2025-06-01T25:00:00Z".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_not_rolled_over() {
+        for bad in [
+            "2025-02-31",
+            "2025-04-31",
+            "2023-02-29",
+            "2025-02-30T00:00:00Z",
+            "2025-06-01T24:00:00Z",
+            "2025-06-01T12:60:00Z",
+            "2025-06-01T12:00:00.Z",
+            "2025-6-1",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad} was accepted");
+        }
+        assert!("2024-02-29".parse::<Timestamp>().is_ok());
+        // A leap second stays in its minute: it never becomes the next day.
+        let leap = "2016-12-31T23:59:60Z".parse::<Timestamp>().unwrap();
+        assert_eq!(leap.to_string(), "2016-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn times_beyond_the_calendar_display_without_panicking() {
+        assert!(Timestamp::from_millis(i64::MAX)
+            .to_string()
+            .starts_with("9999-12-"));
+        assert!(Timestamp::from_millis(i64::MIN)
+            .to_string()
+            .starts_with("-009999-01-"));
     }
 
     #[test]

@@ -43,6 +43,7 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::context::Context;
 use crate::error::{codes, PluginError};
@@ -206,13 +207,13 @@ impl fmt::Display for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        // Best effort: clear the bytes before the allocation is freed.
-        for b in self.0.iter_mut() {
-            *b = 0;
-        }
-        std::hint::black_box(&self.0);
+        // `zeroize` writes volatile zeros over the whole allocation (spare capacity too),
+        // which the optimiser may not remove as dead stores.
+        self.0.zeroize();
     }
 }
+
+impl ZeroizeOnDrop for Secret {}
 
 fn bad_value(key: &str, what: &str, e: impl fmt::Display) -> PluginError {
     PluginError::with_code(
@@ -545,5 +546,19 @@ impl Context {
             )
             .next_step("align the type with the manifest's `[config] schema`")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_zeroized_on_drop_by_the_zeroize_crate() {
+        fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
+        zeroizes_on_drop::<Secret>();
+        let mut s = Secret::new(b"hunter2".to_vec());
+        s.0.zeroize();
+        assert!(s.expose().is_empty(), "zeroize clears the value");
     }
 }

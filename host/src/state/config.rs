@@ -5,8 +5,9 @@
 //! schema, every problem with its field path.
 //!
 //! Objects merge key by key; any other value replaces what was there. A variable's key uses
-//! `__` between levels (`SWITCHBOARD_COUNTER_DB__PORT` sets `db.port`); its value is taken as
-//! JSON, or as text where the schema asks for a string or the text is not JSON. The table
+//! `__` between levels (`SWITCHBOARD_COUNTER_DB__PORT` sets `db.port`); its value is the text
+//! itself for a string key (the schema allows a string, or, untyped, the value it replaces is
+//! one), and JSON otherwise (text that is not JSON stays a string). The table
 //! `profile` at the top of the file is reserved for profiles. The library reads no
 //! environment: hosts hand variables to [`HostBuilder::config_vars`](crate::HostBuilder::config_vars).
 
@@ -188,12 +189,25 @@ fn property<'a>(schema: Option<&'a Value>, key: &str) -> Option<&'a Value> {
     schema?.get("properties")?.get(key)
 }
 
-fn wants_string(schema: Option<&Value>) -> bool {
-    match schema.and_then(|s| s.get("type")) {
-        Some(Value::String(t)) => t == "string",
-        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string") && ts.len() == 1,
+/// Whether a variable's text is the value itself rather than JSON: the key's schema allows a
+/// string (`type` names `string`, or every `enum`/`const` value is one), or, with no type in
+/// the schema, the value it replaces is a string. `SWITCHBOARD_APP_VERSION=1.2` then stays
+/// `"1.2"`, not the number.
+fn wants_string(schema: Option<&Value>, current: Option<&Value>) -> bool {
+    let schema = schema.and_then(Value::as_object);
+    let by_type = schema.and_then(|s| s.get("type")).map(|t| match t {
+        Value::String(t) => t == "string",
+        Value::Array(ts) => ts.iter().any(|t| t == "string"),
         _ => false,
-    }
+    });
+    let by_values = schema.and_then(|s| match (s.get("enum"), s.get("const")) {
+        (Some(Value::Array(vs)), _) => Some(!vs.is_empty() && vs.iter().all(Value::is_string)),
+        (_, Some(c)) => Some(c.is_string()),
+        _ => None,
+    });
+    by_type
+        .or(by_values)
+        .unwrap_or_else(|| current.is_some_and(Value::is_string))
 }
 
 /// Applies one variable: finds the key at each level (matching known keys without regard to
@@ -230,7 +244,7 @@ fn apply_var(
         schema = property(schema, &key);
         path = join(&path, &key);
         if i == last {
-            let value = if wants_string(schema) {
+            let value = if wants_string(schema, target.get(&key)) {
                 Value::String(raw.to_owned())
             } else {
                 serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
@@ -405,5 +419,85 @@ impl crate::store::Store {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resolve(spec: &ConfigSpec, vars: &[(&str, &str)]) -> Result<Value, StateError> {
+        let dir = tempfile::tempdir().unwrap();
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let inputs = ConfigInputs {
+            data_dir: dir.path(),
+            environment: None,
+            vars: &vars,
+        };
+        resolve_config("weather", spec, None, &inputs).map(|c| c.value().clone())
+    }
+
+    fn spec(schema: Option<Value>, defaults: Value) -> ConfigSpec {
+        ConfigSpec {
+            schema,
+            defaults: defaults.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_plain_string_for_a_string_key_stays_text_even_when_it_looks_like_json() {
+        let spec = spec(
+            Some(json!({ "type": "object", "properties": {
+                "label": { "type": ["string", "null"] },
+                "mode": { "enum": ["1", "2"] },
+                "units": { "type": "string" },
+                "retries": { "type": "integer" },
+            }})),
+            json!({ "units": "metric", "name": "station", "retries": 1 }),
+        );
+        let got = resolve(
+            &spec,
+            &[
+                ("SWITCHBOARD_WEATHER_UNITS", "42"),
+                ("SWITCHBOARD_WEATHER_LABEL", "true"),
+                ("SWITCHBOARD_WEATHER_MODE", "2"),
+                // No schema for `name`, but its default is a string.
+                ("SWITCHBOARD_WEATHER_NAME", "null"),
+                ("SWITCHBOARD_WEATHER_RETRIES", "3"),
+                // Nothing known about `note`: JSON if it parses, else text.
+                ("SWITCHBOARD_WEATHER_NOTE", "hello world"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({
+                "units": "42", "label": "true", "mode": "2", "name": "null",
+                "retries": 3, "note": "hello world",
+            })
+        );
+    }
+
+    #[test]
+    fn json_values_set_other_keys() {
+        let spec = spec(None, json!({ "db": { "port": 1 }, "debug": false }));
+        let got = resolve(
+            &spec,
+            &[
+                ("SWITCHBOARD_WEATHER_DB__PORT", "5432"),
+                ("SWITCHBOARD_WEATHER_DEBUG", "true"),
+                ("SWITCHBOARD_WEATHER_TAGS", "[\"a\",\"b\"]"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({ "db": { "port": 5432 }, "debug": true, "tags": ["a", "b"] })
+        );
     }
 }

@@ -18,6 +18,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rusqlite::{params, OptionalExtension};
 use switchboard_sdk::manifest::name_key;
 use switchboard_sdk::state::{valid_key, Secret};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::StateError;
 use crate::store::Store;
@@ -25,7 +26,8 @@ use crate::store::Store;
 /// The master key file's name in the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
 
-/// The host's 32-byte master key. Its `Debug` prints `***`.
+/// The host's 32-byte master key. Its `Debug` prints `***`; its bytes are zeroed when it is
+/// dropped (`zeroize`).
 ///
 /// # Example
 ///
@@ -37,6 +39,14 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 /// ```
 #[derive(Clone)]
 pub struct MasterKey([u8; 32]);
+
+impl Drop for MasterKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for MasterKey {}
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,6 +74,7 @@ impl MasterKey {
         };
         match std::fs::read(&path) {
             Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
                 let bytes: [u8; 32] = bytes
                     .as_slice()
                     .try_into()
@@ -287,6 +298,12 @@ mod tests {
         let e = store.secrets("b", &key).get("one").unwrap_err();
         assert_eq!(e.code().to_string(), "SB0711");
         assert_eq!(s.get("two").unwrap_err().code().to_string(), "SB0711");
+    }
+
+    #[test]
+    fn the_master_key_is_zeroized_on_drop_by_the_zeroize_crate() {
+        fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
+        zeroizes_on_drop::<MasterKey>();
     }
 
     #[test]

@@ -8,12 +8,12 @@ mod plugins;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Checkpointer};
 use crate::error::StoreError;
 
 pub use self::plugins::{DeniedRecord, GrantRecord, PluginRecord};
@@ -44,6 +44,8 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Set by a host: writes signed checkpoints of the audit head outside the database.
+    checkpointer: OnceLock<Checkpointer>,
 }
 
 impl fmt::Debug for Store {
@@ -100,6 +102,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
+                checkpointer: OnceLock::new(),
             }),
         })
     }
@@ -128,6 +131,16 @@ impl Store {
     /// The audit log kept in this database.
     pub fn audit(&self) -> AuditLog {
         AuditLog::new(self.clone())
+    }
+
+    /// Makes this store's audit log write checkpoints through `checkpointer` (once; a second
+    /// call is ignored).
+    pub(crate) fn set_checkpointer(&self, checkpointer: Checkpointer) {
+        let _ = self.inner.checkpointer.set(checkpointer);
+    }
+
+    pub(crate) fn checkpointer(&self) -> Option<&Checkpointer> {
+        self.inner.checkpointer.get()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {

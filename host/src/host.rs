@@ -59,6 +59,7 @@ pub struct HostBuilder {
     master_key: Option<MasterKey>,
     environment: Option<String>,
     config_vars: BTreeMap<String, String>,
+    bus_limits: BusLimits,
 }
 
 impl fmt::Debug for HostBuilder {
@@ -113,6 +114,7 @@ impl Default for HostBuilder {
             master_key: None,
             environment: None,
             config_vars: BTreeMap::new(),
+            bus_limits: BusLimits::default(),
         }
     }
 }
@@ -173,6 +175,14 @@ impl HostBuilder {
     /// The caps on unpacking packages. Default: [`UnpackLimits::default`].
     pub fn unpack_limits(&mut self, limits: UnpackLimits) -> &mut Self {
         self.limits = limits;
+        self
+    }
+
+    /// The bus's limits: event chain depth, service call depth, and the largest event payload
+    /// (default 1 MiB) and call payload — service requests and replies, command requests and
+    /// responses (default 16 MiB). Default: [`BusLimits::default`].
+    pub fn bus_limits(&mut self, limits: BusLimits) -> &mut Self {
+        self.bus_limits = limits;
         self
     }
 
@@ -262,7 +272,11 @@ impl HostBuilder {
                 audit: store.audit(),
                 store,
                 table: Arc::new(GrantTable::new()),
-                bus: Bus::with_limits(BusLimits::default(), self.policy.service_throttle_value()),
+                bus: Bus::with_policy(
+                    self.bus_limits,
+                    self.policy.service_throttle_value(),
+                    self.policy.delivery_value(),
+                ),
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),

@@ -15,6 +15,42 @@ pub fn library(package: &str) -> PathBuf {
     }
 }
 
+/// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
+pub const TEST_PLUGINS: &[&str] = &["probe"];
+
+/// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
+/// into the same target directory as the examples.
+pub fn test_plugin(package: &str) -> PathBuf {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    let target = examples::workspace_root().join("target").join("examples");
+    if !*built {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(examples::workspace_root())
+            .args(["build", "--quiet", "--target-dir"])
+            .arg(&target);
+        for p in TEST_PLUGINS {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("run cargo for the test plugins");
+        assert!(
+            status.success(),
+            "building the test plugins failed ({status})"
+        );
+        *built = true;
+    }
+    let path = target
+        .join("debug")
+        .join(examples::library_file_name(package));
+    assert!(
+        path.is_file(),
+        "expected {} after the build",
+        path.display()
+    );
+    path
+}
+
 /// A host in a fresh temporary data directory, unsigned development loading allowed.
 pub fn dev_host() -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");

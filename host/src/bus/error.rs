@@ -172,7 +172,9 @@ pub enum BusError {
         publisher: String,
     },
     /// An event payload is larger than [`BusLimits::max_event_bytes`](super::BusLimits).
-    #[error("`{publisher}` published {size} bytes on `{topic}`; events are limited to {limit} bytes")]
+    #[error(
+        "`{publisher}` published {size} bytes on `{topic}`; events are limited to {limit} bytes"
+    )]
     EventTooLarge {
         /// The topic.
         topic: String,

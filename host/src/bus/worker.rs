@@ -210,7 +210,9 @@ fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) 
         ttl: None,
     };
     envelope.context().enter(|| bus.publish_system(letter));
-    let (streak, cut) = sub.publishers.undecodable(publisher, sub.opts.cut_off_after);
+    let (streak, cut) = sub
+        .publishers
+        .undecodable(publisher, sub.opts.cut_off_after);
     if cut {
         log::warn!(
             target: "switchboard::bus",

@@ -253,8 +253,9 @@ impl Policy {
         if let Some(d) = &file.delivery {
             let default = crate::bus::DeliveryPolicy::default();
             p.delivery(crate::bus::DeliveryPolicy::new(
-                d.max_queue
-                    .map_or(default.max_queue, |q| usize::try_from(q).unwrap_or(usize::MAX)),
+                d.max_queue.map_or(default.max_queue, |q| {
+                    usize::try_from(q).unwrap_or(usize::MAX)
+                }),
                 d.max_block_ms
                     .map_or(default.max_block, std::time::Duration::from_millis),
             ));

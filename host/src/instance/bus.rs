@@ -122,7 +122,10 @@ impl Instance {
     }
 
     /// Subscribes the handlers and registers the services (after `start` succeeded).
-    pub(super) fn join_bus(&self, patterns: Vec<(Pattern, SubscribeOptions)>) -> Result<(), BusError> {
+    pub(super) fn join_bus(
+        &self,
+        patterns: Vec<(Pattern, SubscribeOptions)>,
+    ) -> Result<(), BusError> {
         let bus = self.caps().bus.inner().clone();
         let owner: Arc<str> = self.name().into();
         for (index, (pattern, opts)) in patterns.into_iter().enumerate() {

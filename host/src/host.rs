@@ -260,6 +260,12 @@ impl HostBuilder {
             Some(k) => k.clone(),
             None => MasterKey::load_or_create(&data_dir)?,
         };
+        let bus = Bus::with_policy(
+            self.bus_limits,
+            self.policy.service_throttle_value(),
+            self.policy.delivery_value(),
+        )
+        .audited(store.audit());
         Ok(Host {
             inner: Arc::new(Inner {
                 data_dir,
@@ -272,11 +278,7 @@ impl HostBuilder {
                 audit: store.audit(),
                 store,
                 table: Arc::new(GrantTable::new()),
-                bus: Bus::with_policy(
-                    self.bus_limits,
-                    self.policy.service_throttle_value(),
-                    self.policy.delivery_value(),
-                ),
+                bus,
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),

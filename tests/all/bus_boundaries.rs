@@ -11,7 +11,7 @@ use switchboard_host::bus::{
     SubscriptionInfo, CUT_OFF_TOPIC, DEAD_LETTER_TOPIC, LAGGING_TOPIC, SUSPENDED_TOPIC,
 };
 use switchboard_host::caps::Policy;
-use switchboard_host::{Host, HostBuilder, PluginHandle, State};
+use switchboard_host::{AuditFilter, AuditKind, Host, HostBuilder, PluginHandle, State};
 use switchboard_sdk::caps::Capability;
 use switchboard_tests::{host_with, library, test_plugin};
 
@@ -133,6 +133,19 @@ fn undecodable_events_from_one_plugin_cut_off_that_publisher_not_the_subscriptio
     assert_eq!(
         subscription(&host, "probe", "plugin.*.note").cut_off,
         ["relay"]
+    );
+    let rows = host
+        .audit()
+        .query(&AuditFilter::new().plugin("relay").kind(AuditKind::Deny))
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.subject == "events.deliver:plugin.*.note")
+        .expect("the cut-off is audited");
+    assert!(
+        row.detail.contains("SB0818") && row.detail.contains("probe"),
+        "{}",
+        row.detail
     );
     // Everyone else still reaches the probe.
     host.bus()

@@ -203,6 +203,8 @@ pub(crate) struct BusInner {
     pub(crate) limits: BusLimits,
     /// What plugins' `#[subscribe]` handlers may ask for.
     pub(crate) delivery: DeliveryPolicy,
+    /// Where cut-offs are recorded, for a host's bus.
+    pub(crate) audit: std::sync::OnceLock<crate::audit::AuditLog>,
     closed: AtomicBool,
     pub(crate) services: service::Registry,
     host_name: Arc<str>,
@@ -250,6 +252,7 @@ impl Bus {
                 next_sub: AtomicU64::new(1),
                 limits,
                 delivery,
+                audit: std::sync::OnceLock::new(),
                 closed: AtomicBool::new(false),
                 services: service::Registry::new(throttle),
                 host_name: HOST_PUBLISHER.into(),
@@ -402,6 +405,13 @@ impl Bus {
     /// [`BusError::Closed`].
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Records the bus's decisions about plugins (a publisher cut off from a subscription) in
+    /// `audit`.
+    pub(crate) fn audited(self, audit: crate::audit::AuditLog) -> Bus {
+        let _ = self.inner.audit.set(audit);
+        self
     }
 
     pub(crate) fn inner(&self) -> &Arc<BusInner> {

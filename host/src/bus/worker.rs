@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender};
 use switchboard_sdk::{codes, PluginError};
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::bus::envelope::{Envelope, Outgoing};
 use crate::bus::subscription::{bump, Delivery, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use crate::bus::{BusInner, CUT_OFF_TOPIC, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
@@ -220,6 +221,25 @@ fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) 
              {streak} in a row did not decode; last: {error}",
             sub.id, sub.pattern, sub.owner
         );
+        // Recorded before the notice, so whoever sees the notice finds the row.
+        if let Some(audit) = bus.audit.get() {
+            let row = AuditEvent::new(
+                AuditKind::Deny,
+                publisher,
+                format!("events.deliver:{}", sub.pattern),
+                serde_json::json!({
+                    "code": codes::BAD_EVENT.to_string(),
+                    "reason": format!("cut off after {streak} undecodable events in a row"),
+                    "subscriber": &*sub.owner,
+                    "subscription": sub.id.0,
+                    "last_error": error,
+                    "at": "runtime",
+                }),
+            );
+            if let Err(e) = audit.append(&row) {
+                log::error!(target: "switchboard::audit", "cannot record that `{publisher}` was cut off: {e}");
+            }
+        }
         let notice = Outgoing {
             topic: CUT_OFF_TOPIC.into(),
             payload: Arc::from(error.as_bytes()),

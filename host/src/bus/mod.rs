@@ -273,7 +273,10 @@ impl Bus {
     ///
     /// Every matching subscription is tried; if one refuses (a full queue under
     /// [`Overflow::Fail`], or [`Overflow::Block`] timing out) the others still get the
-    /// envelope and the first refusal is returned.
+    /// envelope and the first refusal is returned. A subscription that has cut this publisher
+    /// off ([`CUT_OFF_TOPIC`]) is skipped and not counted. A payload over
+    /// [`BusLimits::max_event_bytes`] is refused ([`BusError::EventTooLarge`]) before anything
+    /// is routed.
     pub fn publish(&self, event: Outgoing) -> Result<usize, BusError> {
         self.inner.publish_as(&self.inner.host_name, event)
     }
@@ -286,6 +289,10 @@ impl Bus {
     /// holds at most `c × 64` batched envelopes, and the overflow policies act on whole runs
     /// (a run dropped or refused counts all its envelopes). Batched envelopes carry no headers
     /// and no time to live; they share the current trace context.
+    ///
+    /// A payload over [`BusLimits::max_event_bytes`] stops the batch with
+    /// [`BusError::EventTooLarge`] before it is copied: the runs before the one holding it
+    /// have been delivered, that run and the rest are not.
     pub fn publish_batch<I>(&self, topic: &str, payloads: I) -> Result<usize, BusError>
     where
         I: IntoIterator,

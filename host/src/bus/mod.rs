@@ -115,8 +115,9 @@ pub struct BusLimits {
     pub max_hops: u32,
     /// The deepest nesting of service calls on one thread.
     pub max_call_depth: u32,
-    /// The largest event payload anyone may publish, in bytes (default 1 MiB); larger ones are
-    /// refused with [`BusError::EventTooLarge`] before the bus copies them.
+    /// The largest event anyone may publish — payload plus header names and values — in bytes
+    /// (default 1 MiB); larger ones are refused with [`BusError::EventTooLarge`] before the
+    /// bus copies them.
     pub max_event_bytes: usize,
     /// The largest request or reply of a service call, and of a plugin command, in bytes
     /// (default 16 MiB): [`BusError::RequestTooLarge`] / [`BusError::ReplyTooLarge`] for
@@ -644,7 +645,8 @@ impl BusInner {
         }
     }
 
-    /// Refuses an event payload over [`BusLimits::max_event_bytes`].
+    /// Refuses an event over [`BusLimits::max_event_bytes`]: `size` is its payload plus its
+    /// headers' names and values.
     #[inline]
     pub(crate) fn check_event_size(
         &self,
@@ -668,7 +670,8 @@ impl BusInner {
         publisher: &Arc<str>,
         event: Outgoing,
     ) -> Result<usize, BusError> {
-        self.check_event_size(&event.topic, publisher, event.payload.len())?;
+        let headers: usize = event.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.check_event_size(&event.topic, publisher, event.payload.len() + headers)?;
         let routes = self.admit(&event.topic)?;
         let envelope = Envelope::seal(event, publisher.clone());
         let mut tally = Tally::default();

@@ -36,7 +36,15 @@ pub(super) fn publish(
     services
         .bus
         .inner()
-        .check_event_size(topic, &services.name, payload.len())
+        .check_event_size(
+            topic,
+            &services.name,
+            payload.len()
+                + headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>(),
+        )
         .map_err(|e| e.to_plugin_error())?;
     let event = Outgoing {
         topic: topic.into(),

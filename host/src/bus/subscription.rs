@@ -240,10 +240,11 @@ pub struct DeliveryPolicy {
 }
 
 impl Default for DeliveryPolicy {
-    /// Queues of up to 65,536 slots; plugins may not make publishers wait.
+    /// Queues of up to 8,192 slots (each allocated up front); plugins may not make publishers
+    /// wait.
     fn default() -> Self {
         DeliveryPolicy {
-            max_queue: 1 << 16,
+            max_queue: 8192,
             max_block: Duration::ZERO,
         }
     }

@@ -171,7 +171,7 @@ impl Policy {
     /// max_kv_bytes = 104857600                # the most a manifest can obtain
     /// max_kv_keys = 100000
     /// [delivery]                              # plugins' #[subscribe] options (`bus::DeliveryPolicy`)
-    /// max_queue = 65536                       # requested queues are clamped to this
+    /// max_queue = 8192                        # requested queues are clamped to this
     /// max_block_ms = 0                        # 0: plugins may not make publishers wait
     /// ```
     ///
@@ -270,7 +270,7 @@ impl Policy {
     }
 
     /// What plugins' `#[subscribe]` handlers may ask for (default:
-    /// [`DeliveryPolicy::default`](crate::bus::DeliveryPolicy::default): queues up to 65,536,
+    /// [`DeliveryPolicy::default`](crate::bus::DeliveryPolicy::default): queues up to 8,192,
     /// no blocking).
     pub fn delivery(&mut self, delivery: crate::bus::DeliveryPolicy) -> &mut Self {
         self.delivery = delivery;

@@ -444,7 +444,12 @@ fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Resu
         true,
         bus.subscriptions()
             .iter()
-            .map(|s| format!("subscription {} of {} on `{}`", s.id, s.owner, s.pattern))
+            .map(|s| {
+                format!(
+                    "subscription {} of {} on `{}`: a queue of {} (asked for by the plugin, within the host's [delivery] policy)",
+                    s.id, s.owner, s.pattern, s.stats.capacity
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n"),
     )?;

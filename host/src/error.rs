@@ -515,6 +515,32 @@ pub enum CallError {
         /// The decoder's message.
         reason: String,
     },
+    /// The request is larger than the host's limit for command payloads
+    /// ([`BusLimits::max_call_bytes`](crate::bus::BusLimits)); the plugin never saw it.
+    #[error("a {size}-byte request to `{plugin}.{command}` is over the {limit}-byte limit")]
+    RequestTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// The request's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The plugin's response is larger than the host's limit for command payloads; it was
+    /// discarded before anything copied or decoded it.
+    #[error("`{plugin}.{command}` responded with {size} bytes, over the {limit}-byte limit")]
+    ResponseTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// The response's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl CallError {
@@ -539,6 +565,8 @@ impl CallError {
             CallError::NotActive { .. } => code(305),
             CallError::Plugin { error, .. } => error.code(),
             CallError::Decode { .. } => code(307),
+            CallError::RequestTooLarge { .. } => code(309),
+            CallError::ResponseTooLarge { .. } => code(310),
         }
     }
 
@@ -563,6 +591,11 @@ impl CallError {
                 .unwrap_or_else(|| "see the plugin's message".into()),
             CallError::Decode { .. } => {
                 "build the caller and the plugin against the same version of the message type"
+                    .into()
+            }
+            CallError::RequestTooLarge { .. } | CallError::ResponseTooLarge { .. } => {
+                "pass the data in smaller pieces (or stream it), or raise \
+                 `BusLimits::max_call_bytes` on the host"
                     .into()
             }
         }

@@ -72,6 +72,7 @@ pub struct HostBuilder {
     stop_deadline: std::time::Duration,
     audit_key: Option<AuditKey>,
     checkpoint_every: u64,
+    bus_limits: BusLimits,
 }
 
 /// How long [`PluginHandle::stop`], [`Host::remove`] and dropping a [`Host`] wait for a
@@ -135,6 +136,7 @@ impl Default for HostBuilder {
             stop_deadline: DEFAULT_STOP_DEADLINE,
             audit_key: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            bus_limits: BusLimits::default(),
         }
     }
 }
@@ -195,6 +197,14 @@ impl HostBuilder {
     /// The caps on unpacking packages. Default: [`UnpackLimits::default`].
     pub fn unpack_limits(&mut self, limits: UnpackLimits) -> &mut Self {
         self.limits = limits;
+        self
+    }
+
+    /// The bus's limits: event chain depth, service call depth, and the largest event payload
+    /// (default 1 MiB) and call payload — service requests and replies, command requests and
+    /// responses (default 16 MiB). Default: [`BusLimits::default`].
+    pub fn bus_limits(&mut self, limits: BusLimits) -> &mut Self {
+        self.bus_limits = limits;
         self
     }
 
@@ -333,6 +343,12 @@ impl HostBuilder {
             Some(k) => k.clone(),
             None => MasterKey::load_or_create(&data_dir)?,
         };
+        let bus = Bus::with_policy(
+            self.bus_limits,
+            self.policy.service_throttle_value(),
+            self.policy.delivery_value(),
+        )
+        .audited(store.audit());
         Ok(Host {
             inner: Arc::new(Inner {
                 data_dir,
@@ -345,7 +361,7 @@ impl HostBuilder {
                 audit: store.audit(),
                 store,
                 table: Arc::new(GrantTable::new()),
-                bus: Bus::with_limits(BusLimits::default(), self.policy.service_throttle_value()),
+                bus,
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),

@@ -57,6 +57,15 @@ pub fn command(_attr: TokenStream, item: TokenStream) -> TokenStream {
 /// The pattern uses `*` for one segment and `>` (last) for the rest. The host subscribes the
 /// plugin when it starts, if its grants cover the pattern (`events.subscribe:…`).
 ///
+/// The handler's queue holds 1024 events and drops the oldest when full, so the plugin never
+/// makes a publisher wait. Options after the pattern ask for other delivery, which the host
+/// grants within its `[delivery]` policy (or refuses the start): `queue = N` (events),
+/// `overflow = "drop_oldest" | "drop_newest" | "block"`, and with `block`, `block_ms = N` —
+/// `#[subscribe("host.>", queue = 4096, overflow = "drop_newest")]`.
+///
+/// Decode with `event.decode::<M>()?`: its error (`codes::BAD_EVENT`) is counted against the
+/// event's publisher, not against the handler's breaker.
+///
 /// Used anywhere else, it is an error that says where it belongs.
 #[proc_macro_attribute]
 pub fn subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {

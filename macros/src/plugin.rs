@@ -26,10 +26,100 @@ struct Migration {
     method: syn::Ident,
 }
 
-/// One `#[subscribe("pattern")]` handler.
+/// One `#[subscribe("pattern", …)]` handler.
 struct Subscription {
     pattern: String,
     method: syn::Ident,
+    delivery: Delivery,
+}
+
+/// The delivery options a handler asks for (all optional).
+#[derive(Default)]
+struct Delivery {
+    queue: Option<u64>,
+    overflow: Option<String>,
+    block_ms: Option<u64>,
+}
+
+impl Delivery {
+    fn is_empty(&self) -> bool {
+        self.queue.is_none() && self.overflow.is_none() && self.block_ms.is_none()
+    }
+}
+
+/// The arguments of `#[subscribe(...)]`: the pattern, then `name = value` options.
+struct SubscribeArgs {
+    pattern: LitStr,
+    options: Vec<MetaNameValue>,
+}
+
+impl syn::parse::Parse for SubscribeArgs {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let pattern: LitStr = input.parse()?;
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            options.push(input.parse()?);
+        }
+        Ok(SubscribeArgs { pattern, options })
+    }
+}
+
+const SUBSCRIBE_OPTIONS: &str = "the options are `queue = N` (envelopes), `overflow = \
+     \"drop_oldest\" | \"drop_newest\" | \"block\"` and, with `block`, `block_ms = N`: \
+     `#[subscribe(\"host.>\", queue = 4096, overflow = \"drop_newest\")]`";
+
+/// Reads the `name = value` options of one `#[subscribe]`.
+fn delivery_options(options: &[MetaNameValue], errors: &mut Errors) -> Delivery {
+    let mut d = Delivery::default();
+    for m in options {
+        let int = |errors: &mut Errors| match &m.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => match i.base10_parse::<u64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    errors.spanned(i, "write a whole number of at least 1");
+                    None
+                }
+            },
+            other => {
+                errors.spanned(other, "write a whole number of at least 1");
+                None
+            }
+        };
+        if m.path.is_ident("queue") {
+            d.queue = int(errors);
+        } else if m.path.is_ident("block_ms") {
+            d.block_ms = int(errors);
+        } else if m.path.is_ident("overflow") {
+            match &m.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(v), ..
+                }) if ["drop_oldest", "drop_newest", "block"].contains(&v.value().as_str()) => {
+                    d.overflow = Some(v.value());
+                }
+                other => errors.spanned(
+                    other,
+                    "`overflow` is `\"drop_oldest\"`, `\"drop_newest\"` or `\"block\"`",
+                ),
+            }
+        } else {
+            errors.spanned(&m.path, SUBSCRIBE_OPTIONS);
+        }
+    }
+    if d.block_ms.is_some() && d.overflow.as_deref() != Some("block") {
+        if let Some(m) = options.iter().find(|m| m.path.is_ident("block_ms")) {
+            errors.spanned(
+                m,
+                "`block_ms` applies only with `overflow = \"block\"`; add it, or remove `block_ms`",
+            );
+        }
+    }
+    d
 }
 
 /// One validated command.
@@ -277,9 +367,12 @@ fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscri
         let Some(attr) = take_attr(func, "subscribe") else {
             continue;
         };
-        let pattern = match attr.parse_args::<LitStr>() {
-            Ok(lit) if valid_pattern(&lit.value()) => lit.value(),
-            Ok(lit) => {
+        let (pattern, delivery) = match attr.parse_args::<SubscribeArgs>() {
+            Ok(args) if valid_pattern(&args.pattern.value()) => (
+                args.pattern.value(),
+                delivery_options(&args.options, errors),
+            ),
+            Ok(SubscribeArgs { pattern: lit, .. }) => {
                 errors.spanned(
                     &lit,
                     "a subscription pattern is dot-separated segments; `*` stands for one \
@@ -306,6 +399,7 @@ fn collect_subscriptions(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Subscri
         subs.push(Subscription {
             pattern,
             method: func.sig.ident.clone(),
+            delivery,
         });
     }
     subs
@@ -795,6 +889,30 @@ fn generate(
                 "/plugin.toml"
             )))),
         );
+    }
+    let requests: Vec<String> = subscriptions
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.delivery.is_empty())
+        .map(|(i, s)| {
+            let d = &s.delivery;
+            let mut fields = vec![format!("\"handler\":{i}")];
+            if let Some(q) = d.queue {
+                fields.push(format!("\"queue\":{q}"));
+            }
+            if let Some(o) = &d.overflow {
+                // One of three fixed words: nothing to escape.
+                fields.push(format!("\"overflow\":\"{o}\""));
+            }
+            if let Some(ms) = d.block_ms {
+                fields.push(format!("\"block_ms\":{ms}"));
+            }
+            format!("{{{}}}", fields.join(","))
+        })
+        .collect();
+    if !requests.is_empty() {
+        let text = format!(",\"delivery\":[{}]", requests.join(","));
+        parts.push(quote!(#private::Part::Raw(#text)));
     }
     parts.push(quote!(#private::Part::Raw("}")));
     for (i, m) in migrations.iter().enumerate() {

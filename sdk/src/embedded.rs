@@ -59,6 +59,29 @@ pub struct EmbeddedManifest {
     /// one: what a development load takes configuration, limits and requirements from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_toml: Option<String>,
+    /// Delivery options its `#[subscribe]` handlers ask for (SDK ABI 1.1); handlers not
+    /// listed take the host's defaults for plugins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery: Vec<DeliveryRequest>,
+}
+
+/// The delivery options one `#[subscribe("…", queue = …, overflow = "…", block_ms = …)]`
+/// handler asks for. The host grants them within its delivery policy or refuses the start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryRequest {
+    /// The handler: its index in `subscriptions`.
+    pub handler: u32,
+    /// The queue's capacity, in envelopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<u64>,
+    /// What happens when the queue is full: `drop_oldest` (the host's default for plugins),
+    /// `drop_newest`, or `block` (the publisher waits up to `block_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<String>,
+    /// With `block`: the longest a publisher waits for room, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_ms: Option<u64>,
 }
 
 /// One data migration a plugin declares: the versions it leads from and to (`"0.1"` covers

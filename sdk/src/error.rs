@@ -89,6 +89,12 @@ pub mod codes {
     /// may name a file outside the grant).
     pub const HARD_LINKED_FILE: ErrorCode = ErrorCode(433);
 
+    /// An event does not decode as the message its handler expects (or the handler refused
+    /// its content as invalid). The bus counts it against the event's *publisher*, never
+    /// against the subscriber's breaker; return it from a `#[subscribe]` handler for input
+    /// that is the publisher's fault, so no publisher can silence a subscription at will.
+    pub const BAD_EVENT: ErrorCode = ErrorCode(818);
+
     /// A KV key or secret name is not valid (empty, too long, or not allowed).
     pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);
     /// A KV write would exceed the plugin's quota; the message gives usage and limit.

@@ -110,11 +110,14 @@ impl<'a> Event<'a> {
 
     /// The payload as a message. If the publisher named a contract (the `contract` header, set
     /// by [`Context::publish`](crate::Context::publish)), it must be `M`'s.
+    ///
+    /// Failures carry [`codes::BAD_EVENT`]: returned from a handler (with `?`), the host counts
+    /// them against the publisher of the event, not against this subscription's breaker.
     pub fn decode<M: Message>(&self) -> Result<M, PluginError> {
         if let Some(sent) = self.header("contract") {
             if sent != M::CONTRACT.id {
                 return Err(PluginError::with_code(
-                    codes::BAD_REQUEST,
+                    codes::BAD_EVENT,
                     format!(
                         "the event on `{}` carries `{sent}`, not `{}`",
                         self.topic,
@@ -124,7 +127,18 @@ impl<'a> Event<'a> {
                 .next_step("build publisher and subscriber against the same message type"));
             }
         }
-        crate::message::decode::<M>(self.frame.payload)
+        crate::message::decode::<M>(self.frame.payload).map_err(|e| {
+            PluginError::with_code(
+                codes::BAD_EVENT,
+                format!(
+                    "the event on `{}` from `{}`: {}",
+                    self.topic,
+                    self.frame.publisher,
+                    e.message()
+                ),
+            )
+            .next_step("build publisher and subscriber against the same message type")
+        })
     }
 }
 

@@ -95,8 +95,8 @@ pub mod __private;
 pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
 pub use context::{Context, Fs, Level};
 pub use embedded::{
-    CommandDecl, EmbeddedManifest, MigrationDecl, EMBEDDED_FORMAT, SECTION_ELF, SECTION_MACHO,
-    SECTION_PE,
+    CommandDecl, DeliveryRequest, EmbeddedManifest, MigrationDecl, EMBEDDED_FORMAT, SECTION_ELF,
+    SECTION_MACHO, SECTION_PE,
 };
 pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;

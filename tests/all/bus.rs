@@ -622,6 +622,7 @@ fn an_event_cycle_stops_at_the_hop_limit_instead_of_spinning() {
         BusLimits {
             max_hops: 16,
             max_call_depth: 8,
+            ..BusLimits::default()
         },
         None,
     );
@@ -867,6 +868,7 @@ fn a_runaway_chain_of_calls_fails_fast_at_the_depth_limit() {
         BusLimits {
             max_hops: 64,
             max_call_depth: 8,
+            ..BusLimits::default()
         },
         None,
     );

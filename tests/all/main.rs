@@ -2,6 +2,7 @@
 
 mod audit;
 mod bus;
+mod bus_boundaries;
 mod bus_plugins;
 mod calls;
 mod caps;

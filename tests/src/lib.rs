@@ -15,26 +15,40 @@ pub fn library(package: &str) -> PathBuf {
     }
 }
 
-/// The path of a test-only plugin library (a crate under `tests/plugins/`, hostile on purpose
-/// and never shipped as an example), built (debug) once per test process beside the examples.
+/// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
+pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe"];
+
+/// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
+/// into the same target directory as the examples.
 pub fn test_plugin(package: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let root = examples::workspace_root();
-    let dir = root.join("target").join("examples").join("debug");
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
-    if !built.iter().any(|p| p == package) {
+    let target = examples::workspace_root().join("target").join("examples");
+    if !*built {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(&root)
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(examples::workspace_root())
             .args(["build", "--quiet", "--target-dir"])
-            .arg(root.join("target").join("examples"))
-            .args(["-p", package])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building test plugin `{package}` failed");
-        built.push(package.to_owned());
+            .arg(&target);
+        for p in TEST_PLUGINS {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("run cargo for the test plugins");
+        assert!(
+            status.success(),
+            "building the test plugins failed ({status})"
+        );
+        *built = true;
     }
-    dir.join(examples::library_file_name(package))
+    let path = target
+        .join("debug")
+        .join(examples::library_file_name(package));
+    assert!(
+        path.is_file(),
+        "expected {} after the build",
+        path.display()
+    );
+    path
 }
 
 /// A host in a fresh temporary data directory, unsigned development loading allowed. Its

@@ -1,8 +1,10 @@
 //! The bus example plugin.
 //!
-//! - `#[subscribe("host.>")]`: counts host events and republishes each topic as
+//! - `#[subscribe("host.>", queue = 4096)]`: counts host events and republishes each topic as
 //!   `plugin.relay.forwarded`, in the same trace. A payload of `fail` makes the handler fail,
-//!   `panic` makes it panic (to show the breaker and failure handling).
+//!   `panic` makes it panic (to show the breaker and failure handling). It asks for a queue of
+//!   4096 (the default is 1024, dropping the oldest when full) so a burst of batched host
+//!   events — the demo publishes 100,000 — fits while it catches up.
 //! - `#[plugin(services = ["relay.echo"])]`: its commands are also the methods of the shared
 //!   service `relay.echo`.
 //! - `shout` calls the host's `text.tools` service; `bounce` calls itself through `relay.echo`
@@ -84,7 +86,7 @@ impl Relay {
         )
     }
 
-    #[subscribe("host.>")]
+    #[subscribe("host.>", queue = 4096)]
     fn on_host(&self, ctx: &Context, event: &Event<'_>) -> Result<(), PluginError> {
         match event.payload() {
             b"fail" => return Err(PluginError::new("asked to fail")),

@@ -179,12 +179,14 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// Packs up to `max` payloads from `payloads` into a run; `None` when there are none left.
+    /// A payload over `limit` bytes is not copied: the run is abandoned and its size returned.
     pub(crate) fn pack<I>(
         topic: &Arc<str>,
         publisher: &Arc<str>,
         payloads: &mut I,
         max: usize,
-    ) -> Option<Batch>
+        limit: usize,
+    ) -> Result<Option<Batch>, usize>
     where
         I: Iterator,
         I::Item: AsRef<[u8]>,
@@ -192,22 +194,31 @@ impl Batch {
         let mut bytes = Vec::new();
         let mut ends = Vec::with_capacity(max.min(64));
         for p in payloads.by_ref().take(max) {
-            bytes.extend_from_slice(p.as_ref());
+            let p = p.as_ref();
+            if p.len() > limit {
+                return Err(p.len());
+            }
+            bytes.extend_from_slice(p);
             ends.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
         }
         if ends.is_empty() {
-            return None;
+            return Ok(None);
         }
         let n = ends.len() as u64;
         let first_id = NEXT_ID.fetch_add(n, Ordering::Relaxed);
-        Some(Batch {
+        Ok(Some(Batch {
             topic: topic.clone(),
             publisher: publisher.clone(),
             first_id,
             parent: TraceContext::current(),
             payloads: bytes,
             ends,
-        })
+        }))
+    }
+
+    /// Who published it.
+    pub(crate) fn publisher(&self) -> &str {
+        &self.publisher
     }
 
     /// How many envelopes it holds.

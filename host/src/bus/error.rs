@@ -171,6 +171,57 @@ pub enum BusError {
         /// Who tried.
         publisher: String,
     },
+    /// An event payload is larger than [`BusLimits::max_event_bytes`](super::BusLimits).
+    #[error(
+        "`{publisher}` published {size} bytes on `{topic}`; events are limited to {limit} bytes"
+    )]
+    EventTooLarge {
+        /// The topic.
+        topic: String,
+        /// Who published.
+        publisher: String,
+        /// The payload's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A service request is larger than [`BusLimits::max_call_bytes`](super::BusLimits).
+    #[error("a {size}-byte request to `{service}.{method}` is over the {limit}-byte limit")]
+    RequestTooLarge {
+        /// The service.
+        service: String,
+        /// The method.
+        method: String,
+        /// The request's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A service reply is larger than [`BusLimits::max_call_bytes`](super::BusLimits).
+    #[error("`{service}.{method}` replied with {size} bytes, over the {limit}-byte limit")]
+    ReplyTooLarge {
+        /// The service.
+        service: String,
+        /// The method.
+        method: String,
+        /// The reply's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A plugin's `#[subscribe]` handler asks for delivery options the host's policy does not
+    /// allow.
+    #[error("`{plugin}` asks for `{requested}` on `{pattern}`, which the host's delivery policy does not allow: {reason}")]
+    DeliveryRefused {
+        /// The plugin.
+        plugin: String,
+        /// The subscription pattern.
+        pattern: String,
+        /// What it asked for.
+        requested: String,
+        /// Why not.
+        reason: String,
+    },
     /// A capability check refused the operation.
     #[error(transparent)]
     Denied(#[from] CapsError),
@@ -207,6 +258,10 @@ impl BusError {
             BusError::Decode { .. } => code(815),
             BusError::Closed => code(816),
             BusError::ReservedTopic { .. } => code(817),
+            BusError::EventTooLarge { .. } => code(819),
+            BusError::RequestTooLarge { .. } => code(820),
+            BusError::ReplyTooLarge { .. } => code(821),
+            BusError::DeliveryRefused { .. } => code(822),
             BusError::Denied(e) => e.code(),
         }
     }
@@ -264,6 +319,19 @@ impl BusError {
             BusError::Closed => "build a new host".into(),
             BusError::ReservedTopic { publisher, .. } => {
                 format!("publish in `plugin.{publisher}.*`, or ask for an `events.publish` grant")
+            }
+            BusError::EventTooLarge { .. } => {
+                "publish a reference (a KV key, a file path) instead of the data, or raise \
+                 `BusLimits::max_event_bytes` on the host"
+                    .into()
+            }
+            BusError::RequestTooLarge { .. } | BusError::ReplyTooLarge { .. } => {
+                "send the data in smaller pieces, or raise `BusLimits::max_call_bytes` on the host"
+                    .into()
+            }
+            BusError::DeliveryRefused { .. } => {
+                "ask for less in `#[subscribe(...)]`, or raise `[delivery]` in the host policy"
+                    .into()
             }
             BusError::Denied(e) => e.next_step(),
         }

@@ -57,8 +57,8 @@ pub use self::envelope::{Envelope, EventId, Header, Outgoing, TraceContext};
 pub use self::error::BusError;
 pub use self::service::{RawServiceClient, ServiceBuilder, ServiceClient, ServiceInfo};
 pub use self::subscription::{
-    Delivery, HeaderFilter, Mode, Overflow, SubscribeOptions, SubscriptionId, SubscriptionStats,
-    MAX_CAPACITY,
+    Delivery, DeliveryPolicy, HeaderFilter, Mode, Overflow, SubscribeOptions, SubscriptionId,
+    SubscriptionStats, MAX_CAPACITY,
 };
 pub use self::throttle::Throttle;
 pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
@@ -66,7 +66,7 @@ pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 use self::envelope::Batch;
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
 pub(crate) use self::subscription::Handler;
-use self::subscription::{Counters, Offer, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
+use self::subscription::{Counters, Offer, PublisherMarks, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;
 
 /// Where envelopes go after their last failed attempt under at-least-once delivery. Headers
@@ -78,19 +78,52 @@ pub const DEAD_LETTER_TOPIC: &str = "system.dead_letter";
 /// pattern; the payload is the last error.
 pub const SUSPENDED_TOPIC: &str = "system.subscription.suspended";
 
+/// Published when a subscription's queue first overflows after it was last empty (envelopes
+/// are being dropped, or publishers refused, because the subscriber is not keeping up); headers
+/// name it, its subscriber, pattern, capacity and overflow policy. One notice per episode: the
+/// next comes after the queue has drained. Drops are counted in its
+/// [`SubscriptionStats`].
+pub const LAGGING_TOPIC: &str = "system.subscription.lagging";
+
+/// Published when a subscription stops taking one publisher's envelopes because its handler
+/// reported [`cut_off_after`](SubscribeOptions::cut_off_after) of them in a row as undecodable
+/// ([`BAD_EVENT`](switchboard_sdk::codes::BAD_EVENT)); headers name the publisher, the
+/// subscription, its subscriber and pattern, and the streak; the payload is the last error.
+/// [`Bus::readmit`] lets the publisher back in.
+pub const CUT_OFF_TOPIC: &str = "system.publisher.cut_off";
+
 /// The most envelopes `publish_batch` puts in one queue slot.
 const BATCH_RUN: usize = 64;
 
 /// The publisher name the host application publishes as.
 pub const HOST_PUBLISHER: &str = "host";
 
-/// Limits that stop runaway chains.
+/// Limits that stop runaway chains and oversized payloads. Set them on a host with
+/// [`HostBuilder::bus_limits`](crate::HostBuilder::bus_limits).
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::bus::BusLimits;
+///
+/// let limits = BusLimits { max_event_bytes: 64 << 10, ..BusLimits::default() };
+/// assert_eq!(limits.max_call_bytes, 16 << 20);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BusLimits {
     /// The deepest causation chain of events (an event published by a handler of an event …).
     pub max_hops: u32,
     /// The deepest nesting of service calls on one thread.
     pub max_call_depth: u32,
+    /// The largest event anyone may publish — payload plus header names and values — in bytes
+    /// (default 1 MiB); larger ones are refused with [`BusError::EventTooLarge`] before the
+    /// bus copies them.
+    pub max_event_bytes: usize,
+    /// The largest request or reply of a service call, and of a plugin command, in bytes
+    /// (default 16 MiB): [`BusError::RequestTooLarge`] / [`BusError::ReplyTooLarge`] for
+    /// services, [`CallError::RequestTooLarge`](crate::CallError::RequestTooLarge) /
+    /// [`CallError::ResponseTooLarge`](crate::CallError::ResponseTooLarge) for commands.
+    pub max_call_bytes: usize,
 }
 
 impl Default for BusLimits {
@@ -98,6 +131,8 @@ impl Default for BusLimits {
         BusLimits {
             max_hops: 64,
             max_call_depth: 32,
+            max_event_bytes: 1 << 20,
+            max_call_bytes: 16 << 20,
         }
     }
 }
@@ -114,6 +149,8 @@ pub struct SubscriptionInfo {
     pub pattern: String,
     /// Its counters now.
     pub stats: SubscriptionStats,
+    /// The publishers whose envelopes it no longer takes (see [`CUT_OFF_TOPIC`]).
+    pub cut_off: Vec<String>,
 }
 
 /// The routing table, replaced whole on every change and read without a lock.
@@ -164,7 +201,11 @@ pub(crate) struct BusInner {
     subs: Mutex<BTreeMap<SubscriptionId, Arc<Sub>>>,
     workers: Mutex<HashMap<Arc<str>, WorkerHandle>>,
     next_sub: AtomicU64,
-    limits: BusLimits,
+    pub(crate) limits: BusLimits,
+    /// What plugins' `#[subscribe]` handlers may ask for.
+    pub(crate) delivery: DeliveryPolicy,
+    /// Where cut-offs are recorded, for a host's bus.
+    pub(crate) audit: std::sync::OnceLock<crate::audit::AuditLog>,
     closed: AtomicBool,
     pub(crate) services: service::Registry,
     host_name: Arc<str>,
@@ -194,6 +235,16 @@ impl Bus {
 
     /// A bus with these limits, throttling every caller of every service as `throttle` says.
     pub fn with_limits(limits: BusLimits, throttle: Option<Throttle>) -> Bus {
+        Bus::with_policy(limits, throttle, DeliveryPolicy::default())
+    }
+
+    /// A bus with these limits and throttle, bounding plugins' delivery requests by
+    /// `delivery`.
+    pub fn with_policy(
+        limits: BusLimits,
+        throttle: Option<Throttle>,
+        delivery: DeliveryPolicy,
+    ) -> Bus {
         Bus {
             inner: Arc::new(BusInner {
                 routes: ArcSwap::from_pointee(Routes::default()),
@@ -201,6 +252,8 @@ impl Bus {
                 workers: Mutex::new(HashMap::new()),
                 next_sub: AtomicU64::new(1),
                 limits,
+                delivery,
+                audit: std::sync::OnceLock::new(),
                 closed: AtomicBool::new(false),
                 services: service::Registry::new(throttle),
                 host_name: HOST_PUBLISHER.into(),
@@ -221,7 +274,10 @@ impl Bus {
     ///
     /// Every matching subscription is tried; if one refuses (a full queue under
     /// [`Overflow::Fail`], or [`Overflow::Block`] timing out) the others still get the
-    /// envelope and the first refusal is returned.
+    /// envelope and the first refusal is returned. A subscription that has cut this publisher
+    /// off ([`CUT_OFF_TOPIC`]) is skipped and not counted. A payload over
+    /// [`BusLimits::max_event_bytes`] is refused ([`BusError::EventTooLarge`]) before anything
+    /// is routed.
     pub fn publish(&self, event: Outgoing) -> Result<usize, BusError> {
         self.inner.publish_as(&self.inner.host_name, event)
     }
@@ -234,6 +290,10 @@ impl Bus {
     /// holds at most `c × 64` batched envelopes, and the overflow policies act on whole runs
     /// (a run dropped or refused counts all its envelopes). Batched envelopes carry no headers
     /// and no time to live; they share the current trace context.
+    ///
+    /// A payload over [`BusLimits::max_event_bytes`] stops the batch with
+    /// [`BusError::EventTooLarge`] before it is copied: the runs before the one holding it
+    /// have been delivered, that run and the rest are not.
     pub fn publish_batch<I>(&self, topic: &str, payloads: I) -> Result<usize, BusError>
     where
         I: IntoIterator,
@@ -279,6 +339,17 @@ impl Bus {
         Ok(())
     }
 
+    /// Lets `publisher` deliver to subscription `id` again after it was cut off for
+    /// undecodable envelopes ([`CUT_OFF_TOPIC`]). Returns whether it was cut off.
+    pub fn readmit(&self, id: SubscriptionId, publisher: &str) -> Result<bool, BusError> {
+        Ok(self.inner.find(id)?.publishers.readmit(publisher))
+    }
+
+    /// The limits this bus enforces.
+    pub fn limits(&self) -> BusLimits {
+        self.inner.limits
+    }
+
     /// The counters of one subscription.
     pub fn stats(&self, id: SubscriptionId) -> Result<SubscriptionStats, BusError> {
         Ok(self.inner.find(id)?.stats())
@@ -293,6 +364,7 @@ impl Bus {
                 owner: s.owner.to_string(),
                 pattern: s.pattern.to_string(),
                 stats: s.stats(),
+                cut_off: s.publishers.cut_off(),
             })
             .collect()
     }
@@ -341,6 +413,13 @@ impl Bus {
     /// [`BusError::Closed`].
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Records the bus's decisions about plugins (a publisher cut off from a subscription) in
+    /// `audit`.
+    pub(crate) fn audited(self, audit: crate::audit::AuditLog) -> Bus {
+        let _ = self.inner.audit.set(audit);
+        self
     }
 
     pub(crate) fn inner(&self) -> &Arc<BusInner> {
@@ -431,6 +510,7 @@ impl BusInner {
             tx,
             rx,
             counters: Counters::default(),
+            publishers: PublisherMarks::default(),
             state: AtomicU8::new(ACTIVE),
             worker: worker.map_or(0, |w| w.id),
             handler,
@@ -565,11 +645,33 @@ impl BusInner {
         }
     }
 
+    /// Refuses an event over [`BusLimits::max_event_bytes`]: `size` is its payload plus its
+    /// headers' names and values.
+    #[inline]
+    pub(crate) fn check_event_size(
+        &self,
+        topic: &str,
+        publisher: &str,
+        size: usize,
+    ) -> Result<(), BusError> {
+        if size > self.limits.max_event_bytes {
+            return Err(BusError::EventTooLarge {
+                topic: topic.to_owned(),
+                publisher: publisher.to_owned(),
+                size,
+                limit: self.limits.max_event_bytes,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn publish_as(
         &self,
         publisher: &Arc<str>,
         event: Outgoing,
     ) -> Result<usize, BusError> {
+        let headers: usize = event.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.check_event_size(&event.topic, publisher, event.payload.len() + headers)?;
         let routes = self.admit(&event.topic)?;
         let envelope = Envelope::seal(event, publisher.clone());
         let mut tally = Tally::default();
@@ -596,7 +698,15 @@ impl BusInner {
         let topic: Arc<str> = topic.into();
         let mut tally = Tally::default();
         let mut payloads = payloads.into_iter();
-        while let Some(batch) = Batch::pack(&topic, publisher, &mut payloads, BATCH_RUN) {
+        let limit = self.limits.max_event_bytes;
+        while let Some(batch) = Batch::pack(&topic, publisher, &mut payloads, BATCH_RUN, limit)
+            .map_err(|size| BusError::EventTooLarge {
+                topic: topic.to_string(),
+                publisher: publisher.to_string(),
+                size,
+                limit,
+            })?
+        {
             let batch = Arc::new(batch);
             self.offer_all(targets.iter().copied(), Offer::Run(&batch), &mut tally);
         }
@@ -613,6 +723,10 @@ impl BusInner {
         }
         let n = offer.len();
         let c = &sub.counters.publish;
+        if sub.publishers.is_cut_off(offer.publisher()) {
+            c.cut_off.fetch_add(n, Ordering::Relaxed);
+            return Ok(false);
+        }
         if !sub.opts.filters.is_empty() && !offer.accepted_by(sub) {
             c.filtered.fetch_add(n, Ordering::Relaxed);
             return Ok(false);
@@ -653,6 +767,7 @@ impl BusInner {
                     Ok(()) => {}
                     Err(SendTimeoutError::Timeout(back)) => {
                         c.rejected.fetch_add(n, Ordering::Relaxed);
+                        self.note_lagging(sub);
                         return Err(BusError::BlockTimeout {
                             subscription: sub.id.0,
                             pattern: sub.pattern.to_string(),
@@ -671,6 +786,7 @@ impl BusInner {
                         Err(TrySendError::Full(back)) => {
                             if let Ok(old) = sub.rx.try_recv() {
                                 c.dropped_oldest.fetch_add(old.len(), Ordering::Relaxed);
+                                self.note_lagging(sub);
                             }
                             pending = back;
                         }
@@ -682,6 +798,7 @@ impl BusInner {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     c.dropped_newest.fetch_add(n, Ordering::Relaxed);
+                    self.note_lagging(sub);
                     return Ok(false);
                 }
                 Err(TrySendError::Disconnected(_)) => return Ok(false),
@@ -690,6 +807,7 @@ impl BusInner {
                 Ok(()) => {}
                 Err(TrySendError::Full(back)) => {
                     c.rejected.fetch_add(n, Ordering::Relaxed);
+                    self.note_lagging(sub);
                     return Err(BusError::QueueFull {
                         subscription: sub.id.0,
                         pattern: sub.pattern.to_string(),
@@ -702,5 +820,39 @@ impl BusInner {
         }
         c.enqueued.fetch_add(n, Ordering::Relaxed);
         Ok(true)
+    }
+
+    /// Marks `sub` as lagging and, on the first overflow since its queue was last empty,
+    /// publishes one [`LAGGING_TOPIC`] notice (so a flood of drops is one notice, not one per
+    /// drop, and a notice about a lagging notice subscriber ends there).
+    #[cold]
+    fn note_lagging(&self, sub: &Sub) {
+        let flag = &sub.counters.publish.lagging;
+        if flag.load(Ordering::Relaxed) || flag.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let policy = match sub.opts.overflow {
+            Overflow::Block(_) => "block",
+            Overflow::DropOldest => "drop_oldest",
+            Overflow::DropNewest => "drop_newest",
+            Overflow::Fail => "fail",
+        };
+        log::warn!(
+            target: "switchboard::bus",
+            "subscription {} (`{}`) of `{}` is not keeping up: its queue of {} is full ({policy})",
+            sub.id, sub.pattern, sub.owner, sub.opts.capacity
+        );
+        self.publish_system(Outgoing {
+            topic: LAGGING_TOPIC.into(),
+            payload: Arc::from(&[][..]),
+            headers: vec![
+                ("subscription".into(), sub.id.to_string().into()),
+                ("subscriber".into(), (*sub.owner).into()),
+                ("pattern".into(), sub.pattern.as_str().into()),
+                ("capacity".into(), sub.opts.capacity.to_string().into()),
+                ("overflow".into(), policy.into()),
+            ],
+            ttl: None,
+        });
     }
 }

@@ -459,8 +459,26 @@ impl RawServiceClient {
         Ok(())
     }
 
-    /// Runs the method on this thread, one level deeper, in a child trace context.
+    /// Refuses a request over [`BusLimits::max_call_bytes`](super::BusLimits) before anything
+    /// copies it.
+    #[inline]
+    fn check_request(&self, request: &[u8]) -> Result<(), BusError> {
+        let limit = self.bus.limits.max_call_bytes;
+        if request.len() > limit {
+            return Err(BusError::RequestTooLarge {
+                service: self.def.name.clone(),
+                method: self.method().name.clone(),
+                size: request.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the method on this thread, one level deeper, in a child trace context. A reply
+    /// over the limit is dropped and refused.
     fn run(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), BusError> {
+        self.check_request(request)?;
         let depth = DEPTH.with(Cell::get);
         let limit = self.bus.limits.max_call_depth;
         if depth >= limit {
@@ -496,7 +514,19 @@ impl RawServiceClient {
             service: self.def.name.clone(),
             method: method.name.clone(),
             error,
-        })
+        })?;
+        let limit = self.bus.limits.max_call_bytes;
+        if out.len() > limit {
+            let size = out.len();
+            *out = Vec::new();
+            return Err(BusError::ReplyTooLarge {
+                service: self.def.name.clone(),
+                method: method.name.clone(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Calls the method; the reply replaces the contents of `out`.
@@ -517,6 +547,7 @@ impl RawServiceClient {
     /// reply ([`BusError::Timeout`] after that; a late reply is discarded).
     pub fn call_timeout(&self, request: &[u8], timeout: Duration) -> Result<Vec<u8>, BusError> {
         self.admit()?;
+        self.check_request(request)?;
         let Some(worker) = self
             .def
             .worker

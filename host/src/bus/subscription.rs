@@ -1,9 +1,10 @@
 //! Subscriptions: what a subscriber declares (queue, overflow policy, delivery guarantee,
 //! filter, breaker) and what the bus counts for it.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -126,6 +127,7 @@ pub struct SubscribeOptions {
     pub(crate) mode: Mode,
     pub(crate) filters: Vec<HeaderFilter>,
     pub(crate) breaker: u32,
+    pub(crate) cut_off_after: u32,
 }
 
 impl Default for SubscribeOptions {
@@ -145,7 +147,17 @@ impl SubscribeOptions {
             mode: Mode::Queued,
             filters: Vec::new(),
             breaker: 5,
+            cut_off_after: 5,
         }
+    }
+
+    /// What a plugin's `#[subscribe]` handler gets unless it asks for more (within the host's
+    /// [`DeliveryPolicy`]): a queue of 1024 that **drops the oldest** envelope when full, so a
+    /// slow plugin never delays a publisher; each episode of dropping publishes
+    /// [`LAGGING_TOPIC`](crate::bus::LAGGING_TOPIC) and the drops are counted. At-most-once,
+    /// breaker after 5 consecutive failures.
+    pub fn for_plugin() -> SubscribeOptions {
+        SubscribeOptions::new().overflow(Overflow::DropOldest)
     }
 
     /// The queue's capacity in slots — envelopes published one by one, or runs of a batch —
@@ -192,9 +204,106 @@ impl SubscribeOptions {
     }
 
     /// Suspends the subscription after this many consecutive failed deliveries (0: never).
+    /// Events the handler reports as undecodable ([`codes::BAD_EVENT`]) do not count: they
+    /// are the publisher's fault (see [`cut_off_after`](Self::cut_off_after)).
+    ///
+    /// [`codes::BAD_EVENT`]: switchboard_sdk::codes::BAD_EVENT
     pub fn breaker(mut self, failures: u32) -> Self {
         self.breaker = failures;
         self
+    }
+
+    /// Stops delivering one publisher's envelopes to this subscription after this many
+    /// consecutive envelopes of that publisher the handler reported as undecodable (0: never).
+    /// Other publishers' envelopes keep flowing; [`Bus::readmit`](crate::bus::Bus::readmit)
+    /// lets the publisher back in. Default 5.
+    pub fn cut_off_after(mut self, undecodable: u32) -> Self {
+        self.cut_off_after = undecodable;
+        self
+    }
+}
+
+/// The limits a host sets on the delivery options plugins may request for their
+/// `#[subscribe]` handlers (`queue`, `overflow`, `block_ms`). Policy `[delivery]`.
+///
+/// A requested queue larger than `max_queue` is clamped to it (as KV quotas are); a `block`
+/// request is refused at start when `max_block` is zero, and its timeout clamped to
+/// `max_block` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryPolicy {
+    /// The largest queue a plugin subscription may have (slots).
+    pub max_queue: usize,
+    /// The longest a publisher may be made to wait for a plugin's full queue; zero forbids
+    /// the `block` overflow for plugins.
+    pub max_block: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    /// Queues of up to 8,192 slots (each allocated up front); plugins may not make publishers
+    /// wait.
+    fn default() -> Self {
+        DeliveryPolicy {
+            max_queue: 8192,
+            max_block: Duration::ZERO,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// A policy with these limits.
+    pub fn new(max_queue: usize, max_block: Duration) -> DeliveryPolicy {
+        DeliveryPolicy {
+            max_queue: max_queue.clamp(1, MAX_CAPACITY),
+            max_block,
+        }
+    }
+
+    /// The options a plugin's handler on `pattern` gets: [`SubscribeOptions::for_plugin`],
+    /// changed by what it asks for, within this policy.
+    pub(crate) fn options_for(
+        &self,
+        plugin: &str,
+        pattern: &str,
+        request: Option<&switchboard_sdk::DeliveryRequest>,
+    ) -> Result<SubscribeOptions, crate::bus::BusError> {
+        let mut opts = SubscribeOptions::for_plugin();
+        let Some(r) = request else {
+            return Ok(opts);
+        };
+        if let Some(q) = r.queue {
+            let q = usize::try_from(q).unwrap_or(usize::MAX);
+            opts = opts.capacity(q.min(self.max_queue));
+        }
+        let refuse = |requested: String, reason: String| crate::bus::BusError::DeliveryRefused {
+            plugin: plugin.to_owned(),
+            pattern: pattern.to_owned(),
+            requested,
+            reason,
+        };
+        match r.overflow.as_deref() {
+            None | Some("drop_oldest") => {}
+            Some("drop_newest") => opts = opts.overflow(Overflow::DropNewest),
+            Some("block") => {
+                let asked = Duration::from_millis(r.block_ms.unwrap_or(1000));
+                if self.max_block.is_zero() {
+                    return Err(refuse(
+                        format!("overflow = \"block\" ({asked:?})"),
+                        "plugins may not make publishers wait (`[delivery] max_block_ms` is 0)"
+                            .into(),
+                    ));
+                }
+                opts = opts.overflow(Overflow::Block(asked.min(self.max_block)));
+            }
+            Some(other) => {
+                return Err(refuse(
+                    format!("overflow = \"{other}\""),
+                    "unknown overflow policy; the SDK writes drop_oldest, drop_newest or block"
+                        .into(),
+                ))
+            }
+        }
+        Ok(opts)
     }
 }
 
@@ -216,8 +325,15 @@ pub struct SubscriptionStats {
     pub rejected: u64,
     /// Envelopes whose time to live ran out before delivery.
     pub expired: u64,
-    /// Handler runs that failed or panicked (each attempt).
+    /// Handler runs that failed or panicked (each attempt), undecodable envelopes excepted.
     pub failures: u64,
+    /// Envelopes the handler reported as undecodable ([`BAD_EVENT`]): counted against their
+    /// publisher, dead-lettered, never retried, never counted by the breaker.
+    ///
+    /// [`BAD_EVENT`]: switchboard_sdk::codes::BAD_EVENT
+    pub undecodable: u64,
+    /// Envelopes not queued because their publisher is cut off from this subscription.
+    pub cut_off: u64,
     /// Extra attempts made under at-least-once.
     pub redelivered: u64,
     /// Envelopes sent to the dead-letter topic.
@@ -231,6 +347,9 @@ pub struct SubscriptionStats {
     pub capacity: u64,
     /// Whether the breaker has suspended the subscription.
     pub suspended: bool,
+    /// Whether the queue has overflowed since it was last empty (a
+    /// [`LAGGING_TOPIC`](crate::bus::LAGGING_TOPIC) notice was published).
+    pub lagging: bool,
 }
 
 impl SubscriptionStats {
@@ -267,6 +386,9 @@ pub(crate) struct PublishSide {
     pub dropped_oldest: AtomicU64,
     pub dropped_newest: AtomicU64,
     pub rejected: AtomicU64,
+    pub cut_off: AtomicU64,
+    /// Set by the first overflow after the queue was last seen empty; cleared by the worker.
+    pub lagging: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -274,6 +396,7 @@ pub(crate) struct DeliverSide {
     pub delivered: AtomicU64,
     pub expired: AtomicU64,
     pub failures: AtomicU64,
+    pub undecodable: AtomicU64,
     pub redelivered: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub discarded: AtomicU64,
@@ -304,6 +427,14 @@ impl Offer<'_> {
         match self {
             Offer::One(_) => 1,
             Offer::Run(b) => u64::from(b.len()),
+        }
+    }
+
+    /// Who published it.
+    pub fn publisher(&self) -> &str {
+        match self {
+            Offer::One(e) => e.publisher(),
+            Offer::Run(b) => b.publisher(),
         }
     }
 
@@ -376,6 +507,8 @@ pub(crate) struct Sub {
     /// Kept by publishers too, to drop the oldest slot under `DropOldest`.
     pub rx: Receiver<Slot>,
     pub counters: Counters,
+    /// Undecodable streaks and cut-offs, per publisher.
+    pub publishers: PublisherMarks,
     pub state: AtomicU8,
     /// The delivery worker that serves it (0 for inline subscriptions).
     pub worker: u64,
@@ -427,13 +560,97 @@ impl Sub {
             rejected: l(&p.rejected),
             expired: l(&d.expired),
             failures: l(&d.failures),
+            undecodable: l(&d.undecodable),
+            cut_off: l(&p.cut_off),
             redelivered: l(&d.redelivered),
             dead_lettered: l(&d.dead_lettered),
             discarded: l(&d.discarded),
             queued: self.rx.len() as u64,
             capacity: self.opts.capacity as u64,
             suspended: self.state.load(Ordering::Acquire) == SUSPENDED,
+            lagging: p.lagging.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// What one subscription holds against each publisher: consecutive undecodable envelopes, and
+/// whether the publisher is cut off. Rarely anything: the hot paths read one flag each.
+#[derive(Debug, Default)]
+pub(crate) struct PublisherMarks {
+    /// Some publisher is cut off (read by publishers on every offer).
+    any_cut: AtomicBool,
+    /// Some publisher has a streak (read by the worker after every success).
+    any_streak: AtomicBool,
+    marks: Mutex<HashMap<Box<str>, Mark>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    streak: u32,
+    cut: bool,
+}
+
+impl PublisherMarks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Mark>> {
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refresh(&self, marks: &HashMap<Box<str>, Mark>) {
+        self.any_cut
+            .store(marks.values().any(|m| m.cut), Ordering::Release);
+        self.any_streak
+            .store(marks.values().any(|m| !m.cut), Ordering::Release);
+    }
+
+    /// Whether `publisher`'s envelopes are refused.
+    #[inline]
+    pub fn is_cut_off(&self, publisher: &str) -> bool {
+        self.any_cut.load(Ordering::Acquire) && self.lock().get(publisher).is_some_and(|m| m.cut)
+    }
+
+    /// Counts an undecodable envelope of `publisher`; returns its streak and whether this one
+    /// cut it off (`threshold` 0: never).
+    pub fn undecodable(&self, publisher: &str, threshold: u32) -> (u32, bool) {
+        let mut marks = self.lock();
+        let mark = marks.entry(publisher.into()).or_default();
+        mark.streak = mark.streak.saturating_add(1);
+        let now_cut = !mark.cut && threshold > 0 && mark.streak >= threshold;
+        mark.cut |= now_cut;
+        let streak = mark.streak;
+        self.refresh(&marks);
+        (streak, now_cut)
+    }
+
+    /// A successful delivery from `publisher` ends its streak.
+    #[inline]
+    pub fn delivered(&self, publisher: &str) {
+        if self.any_streak.load(Ordering::Acquire) {
+            let mut marks = self.lock();
+            if marks.get(publisher).is_some_and(|m| !m.cut) {
+                marks.remove(publisher);
+                self.refresh(&marks);
+            }
+        }
+    }
+
+    /// Lets `publisher` back in; whether it was cut off.
+    pub fn readmit(&self, publisher: &str) -> bool {
+        let mut marks = self.lock();
+        let was = marks.remove(publisher).is_some_and(|m| m.cut);
+        self.refresh(&marks);
+        was
+    }
+
+    /// The publishers cut off now, sorted.
+    pub fn cut_off(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, m)| m.cut)
+            .map(|(p, _)| p.to_string())
+            .collect();
+        out.sort();
+        out
     }
 }
 

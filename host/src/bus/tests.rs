@@ -133,3 +133,82 @@ fn absurd_limits_are_clamped_not_fatal() {
     assert_eq!(seen.load(Ordering::Relaxed), 1);
     assert_eq!(bus.stats(id).unwrap().expired, 0);
 }
+
+#[test]
+fn an_undecodable_envelope_is_never_retried_and_never_trips_the_breaker() {
+    let bus = Bus::new();
+    let id = bus
+        .subscribe(
+            "host.x",
+            SubscribeOptions::new()
+                .mode(Mode::Inline)
+                .delivery(Delivery::at_least_once())
+                .breaker(1)
+                .cut_off_after(2),
+            |e| match e.payload() {
+                b"bad" => Err(PluginError::with_code(
+                    switchboard_sdk::codes::BAD_EVENT,
+                    "not a note",
+                )),
+                _ => Ok(()),
+            },
+        )
+        .unwrap();
+    let bad = || Outgoing::new("host.x", b"bad".to_vec());
+    bus.publish(bad()).unwrap();
+    // A good envelope from the same publisher ends its streak.
+    bus.publish(Outgoing::new("host.x", b"ok".to_vec()))
+        .unwrap();
+    bus.publish(bad()).unwrap();
+    let s = bus.stats(id).unwrap();
+    assert_eq!((s.undecodable, s.failures, s.redelivered), (2, 0, 0));
+    assert_eq!(s.dead_lettered, 2);
+    assert!(!s.suspended, "a breaker of 1 did not open");
+    assert_eq!(bus.subscriptions()[0].cut_off, Vec::<String>::new());
+    bus.publish(bad()).unwrap();
+    assert_eq!(bus.subscriptions()[0].cut_off, ["host"]);
+    assert_eq!(bus.publish(bad()).unwrap(), 0, "cut off: not taken");
+    assert_eq!(bus.stats(id).unwrap().cut_off, 1);
+    assert!(bus.readmit(id, "host").unwrap());
+    assert_eq!(
+        bus.publish(Outgoing::new("host.x", b"ok".to_vec()))
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
+fn a_drop_oldest_queue_reports_one_lagging_notice_per_episode() {
+    let bus = Bus::new();
+    let notices = Arc::new(AtomicU64::new(0));
+    let n = notices.clone();
+    bus.subscribe(
+        LAGGING_TOPIC,
+        SubscribeOptions::new().mode(Mode::Inline),
+        move |_| {
+            n.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        },
+    )
+    .unwrap();
+    // The handler waits until the test ends, so the queue stops draining after its first.
+    let (gate_tx, gate) = crossbeam_channel::bounded::<()>(0);
+    let id = bus
+        .subscribe(
+            "host.y",
+            SubscribeOptions::for_plugin().capacity(2),
+            move |_| {
+                let _ = gate.recv();
+                Ok(())
+            },
+        )
+        .unwrap();
+    for _ in 0..10 {
+        bus.publish(Outgoing::new("host.y", Vec::new())).unwrap();
+    }
+    let s = bus.stats(id).unwrap();
+    assert!(s.lagging);
+    assert!(s.dropped_oldest >= 7, "{s:?}");
+    assert_eq!(notices.load(Ordering::Relaxed), 1);
+    drop(gate_tx);
+}

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender};
 use switchboard_sdk::{codes, PluginError};
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::bus::envelope::{Envelope, Outgoing};
 use crate::bus::subscription::{bump, Delivery, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
-use crate::bus::{BusInner, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
+use crate::bus::{BusInner, CUT_OFF_TOPIC, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 
 /// How many envelopes a worker takes from one ready queue before looking at the others.
 const BATCH: usize = 256;
@@ -156,6 +157,11 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
             }
         }
         done.clear();
+        // Caught up: the next overflow is a new episode and gets its own notice.
+        let lagging = &sub.counters.publish.lagging;
+        if lagging.load(Ordering::Relaxed) && sub.rx.is_empty() {
+            lagging.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -177,6 +183,77 @@ pub(crate) fn run_handler(sub: &Sub, envelope: &Envelope) -> Result<(), PluginEr
             }
         }
     })
+}
+
+/// An envelope the handler could not decode: the publisher's fault, so it is counted against
+/// the publisher — dead-lettered at once (a retry would fail the same way), and after
+/// `cut_off_after` in a row that publisher's envelopes stop reaching this subscription. The
+/// subscriber's breaker neither counts it nor resets: no publisher can open it, or close it.
+#[cold]
+fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) {
+    bump(&sub.counters.deliver.undecodable);
+    bump(&sub.counters.deliver.dead_lettered);
+    let publisher = envelope.publisher();
+    let error = format!("{}: {}", e.code(), e.message());
+    let letter = Outgoing {
+        topic: DEAD_LETTER_TOPIC.into(),
+        payload: Arc::from(envelope.payload()),
+        headers: vec![
+            ("original-topic".into(), envelope.topic().into()),
+            ("original-id".into(), envelope.id().to_string().into()),
+            ("publisher".into(), publisher.into()),
+            ("subscription".into(), sub.id.to_string().into()),
+            ("subscriber".into(), (*sub.owner).into()),
+            ("attempts".into(), "1".into()),
+            ("reason".into(), "undecodable".into()),
+            ("error".into(), error.clone().into()),
+        ],
+        ttl: None,
+    };
+    envelope.context().enter(|| bus.publish_system(letter));
+    let (streak, cut) = sub
+        .publishers
+        .undecodable(publisher, sub.opts.cut_off_after);
+    if cut {
+        log::warn!(
+            target: "switchboard::bus",
+            "subscription {} (`{}`) of `{}` no longer takes envelopes from `{publisher}`: \
+             {streak} in a row did not decode; last: {error}",
+            sub.id, sub.pattern, sub.owner
+        );
+        // Recorded before the notice, so whoever sees the notice finds the row.
+        if let Some(audit) = bus.audit.get() {
+            let row = AuditEvent::new(
+                AuditKind::Deny,
+                publisher,
+                format!("events.deliver:{}", sub.pattern),
+                serde_json::json!({
+                    "code": codes::BAD_EVENT.to_string(),
+                    "reason": format!("cut off after {streak} undecodable events in a row"),
+                    "subscriber": &*sub.owner,
+                    "subscription": sub.id.0,
+                    "last_error": error,
+                    "at": "runtime",
+                }),
+            );
+            if let Err(e) = audit.append(&row) {
+                log::error!(target: "switchboard::audit", "cannot record that `{publisher}` was cut off: {e}");
+            }
+        }
+        let notice = Outgoing {
+            topic: CUT_OFF_TOPIC.into(),
+            payload: Arc::from(error.as_bytes()),
+            headers: vec![
+                ("publisher".into(), publisher.into()),
+                ("subscription".into(), sub.id.to_string().into()),
+                ("subscriber".into(), (*sub.owner).into()),
+                ("pattern".into(), sub.pattern.as_str().into()),
+                ("undecodable".into(), streak.to_string().into()),
+            ],
+            ttl: None,
+        };
+        envelope.context().enter(|| bus.publish_system(notice));
+    }
 }
 
 /// Delivers one envelope to one subscription: TTL, attempts, dead letters, the breaker.
@@ -202,8 +279,10 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
                 if d.streak.load(Ordering::Relaxed) != 0 {
                     d.streak.store(0, Ordering::Relaxed);
                 }
+                sub.publishers.delivered(envelope.publisher());
                 return;
             }
+            Err(e) if e.code() == codes::BAD_EVENT => return undecodable(bus, sub, envelope, &e),
             Err(e) => {
                 bump(&sub.counters.deliver.failures);
                 last_error = Some(e);

@@ -56,6 +56,7 @@ pub struct Policy {
     allowed_registries: BTreeSet<String>,
     service_throttle: Option<crate::bus::Throttle>,
     quota: QuotaPolicy,
+    delivery: crate::bus::DeliveryPolicy,
 }
 
 /// What policy says about one request.
@@ -103,6 +104,15 @@ struct PolicyFile {
     #[serde(default)]
     services: Option<ServicesSection>,
     quota: Option<QuotaFile>,
+    delivery: Option<DeliveryFile>,
+}
+
+/// `[delivery]` in `policy.toml`: what plugins' `#[subscribe]` handlers may ask for.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryFile {
+    max_queue: Option<u64>,
+    max_block_ms: Option<u64>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -160,6 +170,9 @@ impl Policy {
     /// default_kv_keys = 10000
     /// max_kv_bytes = 104857600                # the most a manifest can obtain
     /// max_kv_keys = 100000
+    /// [delivery]                              # plugins' #[subscribe] options (`bus::DeliveryPolicy`)
+    /// max_queue = 8192                        # requested queues are clamped to this
+    /// max_block_ms = 0                        # 0: plugins may not make publishers wait
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
@@ -237,6 +250,16 @@ impl Policy {
             }
             p.quota(QuotaPolicy { default, max });
         }
+        if let Some(d) = &file.delivery {
+            let default = crate::bus::DeliveryPolicy::default();
+            p.delivery(crate::bus::DeliveryPolicy::new(
+                d.max_queue.map_or(default.max_queue, |q| {
+                    usize::try_from(q).unwrap_or(usize::MAX)
+                }),
+                d.max_block_ms
+                    .map_or(default.max_block, std::time::Duration::from_millis),
+            ));
+        }
         Ok(p)
     }
 
@@ -244,6 +267,19 @@ impl Policy {
     pub fn service_throttle(&mut self, throttle: crate::bus::Throttle) -> &mut Self {
         self.service_throttle = Some(throttle);
         self
+    }
+
+    /// What plugins' `#[subscribe]` handlers may ask for (default:
+    /// [`DeliveryPolicy::default`](crate::bus::DeliveryPolicy::default): queues up to 8,192,
+    /// no blocking).
+    pub fn delivery(&mut self, delivery: crate::bus::DeliveryPolicy) -> &mut Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// The delivery limits for plugin subscriptions.
+    pub fn delivery_value(&self) -> crate::bus::DeliveryPolicy {
+        self.delivery
     }
 
     /// The throttle on service calls, if any.

@@ -14,7 +14,7 @@ use super::{Instance, Shared};
 use crate::bus::{
     BusError, Envelope, Handler, MethodDef, Pattern, ServiceDef, ServiceImpl, SubscribeOptions,
 };
-use crate::error::LifecycleError;
+use crate::error::{CallError, LifecycleError};
 
 /// Delivers envelopes to one `#[subscribe]` handler of a plugin.
 struct PluginHandler {
@@ -53,6 +53,7 @@ impl Handler for PluginHandler {
 struct PluginMethod {
     instance: Weak<Shared>,
     index: u32,
+    service: String,
     name: String,
 }
 
@@ -62,7 +63,18 @@ impl ServiceImpl for PluginMethod {
         let mut buf = ResponseBuffer::new();
         Instance { shared }
             .dispatch(self.index, &self.name, request, &mut buf)
-            .map_err(crate::error::CallError::into_plugin_error)?;
+            .map_err(|e| match e {
+                // The door refused an oversized reply before it was copied: say so in the
+                // bus's words, as for any other provider.
+                CallError::ResponseTooLarge { size, limit, .. } => BusError::ReplyTooLarge {
+                    service: self.service.clone(),
+                    method: self.name.clone(),
+                    size,
+                    limit,
+                }
+                .to_plugin_error(),
+                other => other.into_plugin_error(),
+            })?;
         out.clear();
         out.extend_from_slice(buf.as_slice());
         Ok(())
@@ -72,21 +84,30 @@ impl ServiceImpl for PluginMethod {
 impl Instance {
     /// Checks, before anything runs, that the instance may subscribe and provide all it
     /// declares, and that its patterns parse and its service names are free.
-    pub(super) fn check_bus(&self) -> Result<Vec<Pattern>, LifecycleError> {
+    pub(super) fn check_bus(&self) -> Result<Vec<(Pattern, SubscribeOptions)>, LifecycleError> {
         let manifest = self.manifest();
         let gate = &self.caps().gate;
         let refuse = |error: BusError| LifecycleError::Bus {
             plugin: self.name().to_owned(),
             error: Box::new(error),
         };
+        let bus = &self.caps().bus;
         let mut patterns = Vec::new();
-        for text in &manifest.subscriptions {
+        for (index, text) in manifest.subscriptions.iter().enumerate() {
             let pattern = Pattern::parse(text).map_err(refuse)?;
             gate.authorize_declared(&Access::Subscribe(&pattern.to_capability_pattern()))
                 .map_err(|e| refuse(e.into()))?;
-            patterns.push(pattern);
+            let request = manifest
+                .delivery
+                .iter()
+                .find(|d| usize::try_from(d.handler).is_ok_and(|h| h == index));
+            let opts = bus
+                .inner()
+                .delivery
+                .options_for(self.name(), text, request)
+                .map_err(refuse)?;
+            patterns.push((pattern, opts));
         }
-        let bus = &self.caps().bus;
         for name in &manifest.services {
             gate.authorize_declared(&Access::ProvideService(name))
                 .map_err(|e| refuse(e.into()))?;
@@ -101,20 +122,18 @@ impl Instance {
     }
 
     /// Subscribes the handlers and registers the services (after `start` succeeded).
-    pub(super) fn join_bus(&self, patterns: Vec<Pattern>) -> Result<(), BusError> {
+    pub(super) fn join_bus(
+        &self,
+        patterns: Vec<(Pattern, SubscribeOptions)>,
+    ) -> Result<(), BusError> {
         let bus = self.caps().bus.inner().clone();
         let owner: Arc<str> = self.name().into();
-        for (index, pattern) in patterns.into_iter().enumerate() {
+        for (index, (pattern, opts)) in patterns.into_iter().enumerate() {
             let handler = PluginHandler {
                 instance: Arc::downgrade(&self.shared),
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
-            bus.subscribe_as(
-                owner.clone(),
-                pattern,
-                SubscribeOptions::new(),
-                Arc::new(handler),
-            )?;
+            bus.subscribe_as(owner.clone(), pattern, opts, Arc::new(handler))?;
         }
         let manifest = self.manifest();
         for name in &manifest.services {
@@ -129,6 +148,7 @@ impl Instance {
                     imp: Arc::new(PluginMethod {
                         instance: Arc::downgrade(&self.shared),
                         index: u32::try_from(i).unwrap_or(u32::MAX),
+                        service: name.clone(),
                         name: c.name.clone(),
                     }),
                 })

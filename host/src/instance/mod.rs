@@ -79,6 +79,8 @@ struct Shared {
     backend: Backend,
     provenance: Provenance,
     caps: InstanceCaps,
+    /// The largest command request or response (the bus's `max_call_bytes`), read once.
+    max_call_bytes: usize,
 }
 
 /// What an instance holds of the capability system: its gate (token, table, audit log) and
@@ -130,6 +132,7 @@ impl Instance {
                 }]),
                 backend: Backend::InProcess(plugin),
                 provenance,
+                max_call_bytes: caps.bus.limits().max_call_bytes,
                 caps,
             }),
         };
@@ -402,10 +405,51 @@ impl Instance {
         if state != State::Active {
             return Err(self.not_callable(state));
         }
+        let limit = self.shared.max_call_bytes;
+        if request.len() > limit {
+            return Err(self.too_large(command, request.len(), true, out));
+        }
         self.shared
             .backend
             .dispatch(method, request, out)
-            .map_err(|error| self.call_failed(command, error))
+            .map_err(|error| self.call_failed(command, error))?;
+        if out.as_slice().len() > limit {
+            return Err(self.too_large(command, out.as_slice().len(), false, out));
+        }
+        Ok(())
+    }
+
+    /// A request or response over the payload limit. The response buffer is emptied and its
+    /// allocation released, so nothing copies or decodes it and the memory goes back now.
+    #[cold]
+    fn too_large(
+        &self,
+        command: &str,
+        size: usize,
+        request: bool,
+        out: &mut ResponseBuffer,
+    ) -> CallError {
+        out.release_if_larger_than(0);
+        let (plugin, command, limit) = (
+            self.shared.name.clone(),
+            command.to_owned(),
+            self.shared.max_call_bytes,
+        );
+        if request {
+            CallError::RequestTooLarge {
+                plugin,
+                command,
+                size,
+                limit,
+            }
+        } else {
+            CallError::ResponseTooLarge {
+                plugin,
+                command,
+                size,
+                limit,
+            }
+        }
     }
 
     #[cold]

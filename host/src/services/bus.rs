@@ -36,6 +36,20 @@ pub(super) fn publish(
         }
         _ => services.authorize(&Access::Publish(topic))?,
     }
+    // Refused before the payload leaves the plugin's memory.
+    services
+        .bus
+        .inner()
+        .check_event_size(
+            topic,
+            &services.name,
+            payload.len()
+                + headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>(),
+        )
+        .map_err(|e| e.to_plugin_error())?;
     let event = Outgoing {
         topic: topic.into(),
         payload: Arc::from(payload),

@@ -19,9 +19,10 @@
 //! What the checks here give is least privilege for plugins that use the SDK's services —
 //! mistakes are caught, intent is declared and audited, and an operator can see and revoke what
 //! each plugin holds. They are not a sandbox. Plugins you do not trust are meant for isolated
-//! mode, where the same plugin runs in a child process under operating-system limits and the
-//! token is checked on the host's side of the process boundary; policy's minimum
-//! [`TrustLevel`] is how a host keeps low-trust code out of its own process.
+//! mode (not built yet), where the same plugin would run in a child process under
+//! operating-system limits and the token would be checked on the host's side of the process
+//! boundary; today policy's minimum [`TrustLevel`] is how a host keeps low-trust code out of
+//! its own process.
 //!
 //! # Example
 //!

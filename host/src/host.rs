@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::json;
 use switchboard_sdk::caps::Capability;
-use switchboard_sdk::manifest::Manifest;
+use switchboard_sdk::manifest::{Diagnostic, Manifest};
 use switchboard_sdk::{EmbeddedManifest, ErrorCode, Message};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
@@ -286,12 +286,20 @@ pub struct VerifiedPlugin {
     source: PathBuf,
     package: VerifiedPackage,
     checked: loader::Checked,
+    warnings: Vec<Diagnostic>,
 }
 
 impl VerifiedPlugin {
     /// What verification found: manifest, trust level, signer, file checks.
     pub fn package(&self) -> &VerifiedPackage {
         &self.package
+    }
+
+    /// Settings of the package's manifest and the host's policy that this host does not apply
+    /// (`SB1120`–`SB1123`, see [`not_applied`](crate::not_applied)), to show before loading;
+    /// the load reports them again on its [`PluginHandle::warnings`].
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
     }
 }
 
@@ -562,10 +570,12 @@ impl Host {
         if let Some(d) = check_embedded(m, checked.manifest()).first() {
             return Err(incompatible(d).into());
         }
+        let warnings = self.load_warnings(Some(m));
         Ok(VerifiedPlugin {
             source: path.to_owned(),
             package: verified,
             checked,
+            warnings,
         })
     }
 
@@ -591,6 +601,13 @@ impl Host {
         self.load_verified(verified)
     }
 
+    /// What a load does not apply: the declared manifest's inert settings and the policy's.
+    fn load_warnings(&self, declared: Option<&Manifest>) -> Vec<Diagnostic> {
+        let mut warnings = declared.map(crate::not_applied).unwrap_or_default();
+        warnings.extend(self.inner.policy.not_applied());
+        warnings
+    }
+
     fn open_checked(
         &self,
         path: &Path,
@@ -599,6 +616,7 @@ impl Host {
         declared: Option<&Manifest>,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
+        let warnings = self.load_warnings(declared);
         let key = name_key(&name);
         if self
             .read_plugins()
@@ -674,24 +692,34 @@ impl Host {
             self.grant_records(token),
             self.denied_records(token),
         ))?;
-        self.inner.audit.append(&AuditEvent::new(
-            AuditKind::Load,
-            &name,
-            &manifest.version,
-            json!({
-                "outcome": "loaded",
-                "source": path.display().to_string(),
-                "trust": trust.as_str(),
-                "sdk_abi": manifest.sdk_abi,
-                "token": token.to_string(),
-            }),
-        ))?;
+        let mut detail = json!({
+            "outcome": "loaded",
+            "source": path.display().to_string(),
+            "trust": trust.as_str(),
+            "sdk_abi": manifest.sdk_abi,
+            "token": token.to_string(),
+        });
+        if !warnings.is_empty() {
+            detail["warnings"] = json!(warnings
+                .iter()
+                .map(|w| json!({ "code": w.code, "field": w.field, "message": w.message }))
+                .collect::<Vec<_>>());
+        }
+        self.inner
+            .audit
+            .append(&AuditEvent::new(AuditKind::Load, &name, &manifest.version, detail))?;
+        // Not through the `on_log` sink: that carries what plugins say, and a plugin could
+        // print the same words; these are the host's own.
+        for w in &warnings {
+            log::warn!(target: "switchboard::load", "`{name}`: {w}");
+        }
         let caps = InstanceCaps {
             gate,
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
         };
-        let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
+        let instance =
+            Instance::in_process(manifest, path.to_owned(), raw, provenance, caps, warnings);
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
         self.inner
@@ -1096,7 +1124,9 @@ impl Host {
     /// code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
         let profile = crate::HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        crate::preflight(path.as_ref(), Some(&profile))
+        let mut report = crate::preflight(path.as_ref(), Some(&profile));
+        report.push("policy settings applied", self.inner.policy.not_applied());
+        report
     }
 
     /// The loaded plugin called `name`.

@@ -87,7 +87,7 @@ impl PreflightReport {
         })
     }
 
-    fn push(&mut self, name: &'static str, diagnostics: Vec<Diagnostic>) {
+    pub(crate) fn push(&mut self, name: &'static str, diagnostics: Vec<Diagnostic>) {
         let status = if diagnostics.iter().any(Diagnostic::is_error) {
             CheckStatus::Failed
         } else if diagnostics.is_empty() {
@@ -156,6 +156,10 @@ pub fn preflight_with_library(
             None
         }
     };
+
+    if let Some(m) = &manifest {
+        report.push("settings applied", crate::not_applied(m));
+    }
 
     match (&manifest, host) {
         (Some(m), Some(h)) => report.push("compatibility", check_manifest(m, h)),

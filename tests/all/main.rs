@@ -7,6 +7,7 @@ mod calls;
 mod caps;
 mod lifecycle;
 mod loading;
+mod not_applied;
 mod packages;
 mod preflight;
 mod state;

@@ -79,6 +79,8 @@ struct Shared {
     backend: Backend,
     provenance: Provenance,
     caps: InstanceCaps,
+    /// What its load did not apply (`SB1120`–`SB1123`).
+    warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
 }
 
 /// What an instance holds of the capability system: its gate (token, table, audit log) and
@@ -113,6 +115,7 @@ impl Instance {
         plugin: RawPlugin,
         provenance: Provenance,
         caps: InstanceCaps,
+        warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
     ) -> Instance {
         let instance = Instance {
             shared: Arc::new(Shared {
@@ -129,6 +132,7 @@ impl Instance {
                 backend: Backend::InProcess(plugin),
                 provenance,
                 caps,
+                warnings,
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -173,6 +177,10 @@ impl Instance {
 
     pub(crate) fn provenance(&self) -> &Provenance {
         &self.shared.provenance
+    }
+
+    pub(crate) fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
+        &self.shared.warnings
     }
 
     pub(crate) fn source(&self) -> &std::path::Path {

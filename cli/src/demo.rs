@@ -216,11 +216,25 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     // of the plugin's code runs.
     let verified = host.verify_package(&hello_pkg)?;
     let package_manifest = verified.package().manifest.clone();
+    // hello's plugin.toml asks for memory and call-time limits, which this host cannot apply
+    // in-process: verification says so rather than ignoring them.
+    let limits = &package_manifest.limits;
+    let inert_limits = [limits.memory_mb, limits.cpu_ms, limits.call_timeout_ms]
+        .iter()
+        .filter(|l| l.is_some())
+        .count();
+    let warned_limits = verified
+        .warnings()
+        .iter()
+        .filter(|w| w.code == "SB1120")
+        .count();
     r.say(
         "Verified hello's package without loading it: signature, file hashes, policy, compatibility, and plugin.toml against the library's embedded manifest",
-        verified.package().trust == TrustLevel::Verified && host.plugin("hello").is_err(),
+        verified.package().trust == TrustLevel::Verified
+            && host.plugin("hello").is_err()
+            && warned_limits == inert_limits,
         format!(
-            "{} {} (SDK ABI {}), {} (signer {}), not loaded yet\ncommands {}",
+            "{} {} (SDK ABI {}), {} (signer {}), not loaded yet\ncommands {}{}",
             package_manifest.name,
             package_manifest.version,
             package_manifest.requires.sdk_abi.as_deref().unwrap_or("?"),
@@ -233,6 +247,11 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
                 .map(|c| c.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
+            verified
+                .warnings()
+                .iter()
+                .map(|w| format!("\n{w}"))
+                .collect::<String>(),
         ),
     )?;
     let hello = host.load_verified(verified)?;

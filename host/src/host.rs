@@ -705,9 +705,12 @@ impl Host {
                 .map(|w| json!({ "code": w.code, "field": w.field, "message": w.message }))
                 .collect::<Vec<_>>());
         }
-        self.inner
-            .audit
-            .append(&AuditEvent::new(AuditKind::Load, &name, &manifest.version, detail))?;
+        self.inner.audit.append(&AuditEvent::new(
+            AuditKind::Load,
+            &name,
+            &manifest.version,
+            detail,
+        ))?;
         // Not through the `on_log` sink: that carries what plugins say, and a plugin could
         // print the same words; these are the host's own.
         for w in &warnings {

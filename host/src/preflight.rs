@@ -157,10 +157,6 @@ pub fn preflight_with_library(
         }
     };
 
-    if let Some(m) = &manifest {
-        report.push("settings applied", crate::not_applied(m));
-    }
-
     match (&manifest, host) {
         (Some(m), Some(h)) => report.push("compatibility", check_manifest(m, h)),
         (None, _) if manifest_path.is_some() => {
@@ -193,6 +189,10 @@ pub fn preflight_with_library(
             "manifest matches library",
             "needs both a valid manifest and a library",
         ),
+    }
+    // Last: warnings only, so a report's first finding stays its most serious one.
+    if let Some(m) = &manifest {
+        report.push("settings applied", crate::not_applied(m));
     }
     report
 }

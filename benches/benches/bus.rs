@@ -2,10 +2,14 @@
 //! run: a crossbeam channel between two threads for queued delivery, direct closure calls for
 //! inline delivery and service calls.
 //!
-//! - `bus/crossbeam_baseline` — u64s through a bounded crossbeam channel, thread to thread.
-//! - `bus/throughput_1to1` — one host publisher (`publish_batch`), one queued subscriber.
-//! - `bus/throughput_1to8` — one publisher, eight queued subscribers (elements: deliveries).
-//! - `bus/throughput_8to1` — eight publisher threads, one queued subscriber.
+//! - `bus/crossbeam_baseline` — u64s through a bounded crossbeam channel, thread to thread,
+//!   one `send` each.
+//! - `bus/throughput_batch_1to1` — one host publisher, `publish_batch` (runs of 64 envelopes
+//!   per queue slot), one queued subscriber.
+//! - `bus/throughput_batch_1to8` — the same, eight queued subscribers (elements: deliveries).
+//! - `bus/throughput_batch_8to1` — eight publisher threads, one queued subscriber.
+//! - `bus/throughput_single_1to1`, `_1to8`, `_8to1` — the same shapes with one `publish` per
+//!   event: the figure to set beside the baseline's one `send` per value.
 //! - `bus/publish_to_handler` — one publish, then wait until the handler ran (round trip).
 //!   p50 and p99 of publish → handler, from a histogram, are printed after the run.
 //! - `bus/inline_per_subscriber` — a publish to eight inline subscribers (elements:
@@ -59,6 +63,42 @@ fn wait_count(n: &AtomicU64, target: u64) {
     }
 }
 
+/// How a throughput bench publishes its events.
+#[derive(Debug, Clone, Copy)]
+enum Publishing {
+    /// `publish_batch`: one call for all of them.
+    Batch,
+    /// One `publish` per event.
+    Single,
+}
+
+impl Publishing {
+    fn name(self) -> &'static str {
+        match self {
+            Publishing::Batch => "batch",
+            Publishing::Single => "single",
+        }
+    }
+
+    /// Publishes `n` 16-byte events on `topic`.
+    fn publish(self, bus: &Bus, topic: &str, n: u64) {
+        let payload: Arc<[u8]> = Arc::from(&[1u8; 16][..]);
+        match self {
+            Publishing::Batch => {
+                bus.publish_batch(topic, (0..n).map(|_| payload.clone()))
+                    .unwrap();
+            }
+            Publishing::Single => {
+                let topic: Arc<str> = Arc::from(topic);
+                for _ in 0..n {
+                    bus.publish(Outgoing::new(topic.clone(), payload.clone()))
+                        .unwrap();
+                }
+            }
+        }
+    }
+}
+
 fn throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("bus");
     g.sample_size(20);
@@ -86,61 +126,58 @@ fn throughput(c: &mut Criterion) {
         consumer.join().unwrap();
     });
 
-    g.bench_function("throughput_1to1", |b| {
-        let bus = Bus::new();
-        let count = counting(&bus, "host.tick");
-        let payload: Arc<[u8]> = Arc::from(&[1u8; 16][..]);
-        let mut sent = 0;
-        b.iter(|| {
-            bus.publish_batch("host.tick", (0..N).map(|_| payload.clone()))
-                .unwrap();
-            sent += N;
-            wait_count(&count, sent);
+    for mode in [Publishing::Batch, Publishing::Single] {
+        g.throughput(Throughput::Elements(N));
+        g.bench_function(format!("throughput_{}_1to1", mode.name()), |b| {
+            let bus = Bus::new();
+            let count = counting(&bus, "host.tick");
+            let mut sent = 0;
+            b.iter(|| {
+                mode.publish(&bus, "host.tick", N);
+                sent += N;
+                wait_count(&count, sent);
+            });
         });
-    });
 
-    g.throughput(Throughput::Elements(N * 8));
-    g.bench_function("throughput_1to8", |b| {
-        let bus = Bus::new();
-        let counts: Vec<_> = (0..8).map(|_| counting(&bus, "host.tick")).collect();
-        let payload: Arc<[u8]> = Arc::from(&[1u8; 16][..]);
-        let mut sent = 0;
-        b.iter(|| {
-            bus.publish_batch("host.tick", (0..N).map(|_| payload.clone()))
-                .unwrap();
-            sent += N;
-            for c in &counts {
-                wait_count(c, sent);
-            }
+        g.throughput(Throughput::Elements(N * 8));
+        g.bench_function(format!("throughput_{}_1to8", mode.name()), |b| {
+            let bus = Bus::new();
+            let counts: Vec<_> = (0..8).map(|_| counting(&bus, "host.tick")).collect();
+            let mut sent = 0;
+            b.iter(|| {
+                mode.publish(&bus, "host.tick", N);
+                sent += N;
+                for c in &counts {
+                    wait_count(c, sent);
+                }
+            });
         });
-    });
 
-    g.throughput(Throughput::Elements(N));
-    g.bench_function("throughput_8to1", |b| {
-        let bus = Bus::new();
-        let count = counting(&bus, "host.tick.*");
-        let mut sent = 0;
-        b.iter(|| {
-            let start = Arc::new(Barrier::new(8));
-            let handles: Vec<_> = (0..8)
-                .map(|p| {
-                    let (bus, start) = (bus.clone(), start.clone());
-                    thread::spawn(move || {
-                        let payload: Arc<[u8]> = Arc::from(&[1u8; 16][..]);
-                        let topic = format!("host.tick.p{p}");
-                        start.wait();
-                        bus.publish_batch(&topic, (0..N / 8).map(|_| payload.clone()))
-                            .unwrap();
+        g.throughput(Throughput::Elements(N));
+        g.bench_function(format!("throughput_{}_8to1", mode.name()), |b| {
+            let bus = Bus::new();
+            let count = counting(&bus, "host.tick.*");
+            let mut sent = 0;
+            b.iter(|| {
+                let start = Arc::new(Barrier::new(8));
+                let handles: Vec<_> = (0..8)
+                    .map(|p| {
+                        let (bus, start) = (bus.clone(), start.clone());
+                        thread::spawn(move || {
+                            let topic = format!("host.tick.p{p}");
+                            start.wait();
+                            mode.publish(&bus, &topic, N / 8);
+                        })
                     })
-                })
-                .collect();
-            for h in handles {
-                h.join().unwrap();
-            }
-            sent += N / 8 * 8;
-            wait_count(&count, sent);
+                    .collect();
+                for h in handles {
+                    h.join().unwrap();
+                }
+                sent += N / 8 * 8;
+                wait_count(&count, sent);
+            });
         });
-    });
+    }
     g.finish();
 }
 

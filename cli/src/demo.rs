@@ -3,6 +3,11 @@
 //! panics and is contained, events and shared services on the bus, plugin state, and the audit
 //! log that recorded it all. With `--data-dir DIR` the
 //! grants and the audit log stay in DIR (`switchboard audit verify --data-dir DIR`).
+//!
+//! Every step checks its outcome against what the demo expects (a refusal the demo provokes
+//! counts as expected only with the code it should carry); the steps run on after one fails,
+//! and [`verdict`] turns any failure into [`DemoError::StepsFailed`] (`SB0090`), which makes
+//! `switchboard demo` exit 1.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,8 +24,9 @@ use switchboard_host::caps::{
     Approval, ApprovalRequest, Capability, CapabilityKind, Policy, Scope,
 };
 use switchboard_host::package;
-use switchboard_host::{current_target, Error, Host, Manifest, State};
+use switchboard_host::{current_target, Error, Host, Manifest, State, TrustLevel};
 use switchboard_sdk::manifest::Format;
+use switchboard_sdk::ErrorCode;
 
 use crate::examples::{self, Profile};
 
@@ -60,10 +66,26 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     }
     let hello_lib = examples::library(options.profile, "hello")?;
     let wordcount_lib = examples::library(options.profile, "wordcount")?;
+    // Preflight reads a library's embedded manifest from its bytes, without loading it.
+    let sections: Vec<_> = [&hello_lib, &wordcount_lib]
+        .iter()
+        .map(|lib| switchboard_host::preflight(lib, None))
+        .collect();
     r.say(
-        "Built the example plugins",
-        true,
-        format!("{}\n{}", hello_lib.display(), wordcount_lib.display()),
+        "Built the example plugins; each library carries its manifest in a section, read without loading it",
+        sections.iter().all(|p| p.ok() && !p.diagnostics().iter().any(|d| d.is_error())),
+        sections
+            .iter()
+            .map(|p| {
+                let problems: Vec<String> = p.diagnostics().iter().map(|d| d.to_string()).collect();
+                if problems.is_empty() {
+                    format!("{}: section found and parsed", p.target.display())
+                } else {
+                    format!("{}: {}", p.target.display(), problems.join("; "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
     )?;
 
     let temp;
@@ -104,16 +126,25 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     let hello_pkg = packages.join(&built.file_name);
     std::fs::write(&hello_pkg, &built.bytes)?;
     crate::authoring::sign(&hello_pkg, &keys.join(crate::authoring::SECRET_KEY_FILE))?;
-    let public_key = std::fs::read_to_string(keys.join(crate::authoring::PUBLIC_KEY_FILE))?;
+    let public_key_file = keys.join(crate::authoring::PUBLIC_KEY_FILE);
+    let public_key = std::fs::read_to_string(&public_key_file)?;
+    // What `switchboard verify --trust KEY.pub` reports for it.
+    let (store, _) = crate::authoring::trust_store(None, std::slice::from_ref(&public_key_file))?;
+    let profile = switchboard_host::HostProfile::new("switchboard-demo", env!("CARGO_PKG_VERSION"));
+    let check = crate::authoring::verify(&hello_pkg, &store, Some(&profile))?;
     r.say(
-        "Packed and signed hello, as its author would",
-        true,
+        "Packed and signed hello, as its author would; `switchboard verify` with the author's key says verified",
+        check.ok
+            && check.trust.as_deref() == Some(TrustLevel::Verified.as_str())
+            && !check.files.is_empty()
+            && check.files.iter().all(|f| f.ok),
         format!(
-            "{} ({} bytes, every file's sha256 pinned in its manifest)
-signed by key {}",
+            "{} ({} bytes, every file's sha256 pinned in its manifest)\nsigned by key {}, trust {}, {} file(s) match their pins",
             hello_pkg.display(),
             built.bytes.len(),
-            package::key_id_of_public_key(&public_key).unwrap_or_default()
+            check.signer.as_deref().unwrap_or("none"),
+            check.trust.as_deref().unwrap_or("none"),
+            check.files.iter().filter(|f| f.ok).count(),
         ),
     )?;
 
@@ -150,12 +181,15 @@ signed by key {}",
     // wordcount is loaded straight from `target/`, unsigned: development mode, opted into here.
     builder.dangerous().load_unsigned_libraries();
     let host = builder.build()?;
+    let database = data_dir.join(switchboard_host::DATABASE_FILE);
+    let audit_at_start = host.audit().verify()?;
     r.say(
-        "Created a host",
-        true,
+        "Created a host: its database is open and its audit chain verifies",
+        database.is_file() && audit_at_start.is_intact(),
         format!(
-            "data dir {}\ntrusts the demo key; unsigned development libraries allowed (dangerous option, for wordcount)",
-            data_dir.display()
+            "database {} ({} audit rows so far)\ntrusts the demo key; unsigned development libraries allowed (dangerous option, for wordcount)",
+            database.display(),
+            audit_at_start.rows,
         ),
     )?;
 
@@ -174,35 +208,87 @@ signed by key {}",
     )?;
     let refused = host.load_package(&tampered);
     r.say(
-        "Offered a copy of the package with one flipped byte: refused before any of its code ran",
-        refused.is_err(),
-        refused.err().map(|e| describe(&e)).unwrap_or_default(),
+        "Offered a copy of the package with one flipped byte: refused by its file hash (SB1203), nothing loaded",
+        has_code(&refused, "SB1203") && host.plugin("hello").is_err(),
+        outcome_or(refused.map(|_| ()), "it was loaded!"),
     )?;
 
-    let hello = host.load_package(&hello_pkg)?;
+    // Verification and loading as two calls, so what was verified can be shown before any
+    // of the plugin's code runs.
+    let verified = host.verify_package(&hello_pkg)?;
+    let package_manifest = verified.package().manifest.clone();
+    // hello's plugin.toml asks for memory and call-time limits, which this host cannot apply
+    // in-process: verification says so rather than ignoring them.
+    let limits = &package_manifest.limits;
+    let inert_limits = [limits.memory_mb, limits.cpu_ms, limits.call_timeout_ms]
+        .iter()
+        .filter(|l| l.is_some())
+        .count();
+    let warned_limits = verified
+        .warnings()
+        .iter()
+        .filter(|w| w.code == "SB1120")
+        .count();
     r.say(
-        "Verified and loaded the signed package: signature, manifest, file hashes, policy, compatibility, then the verified bytes",
-        hello.trust() == switchboard_host::TrustLevel::Verified,
+        "Verified hello's package without loading it: signature, file hashes, policy, compatibility, and plugin.toml against the library's embedded manifest",
+        verified.package().trust == TrustLevel::Verified
+            && host.plugin("hello").is_err()
+            && warned_limits == inert_limits,
         format!(
-            "hello is {} (signer {})",
-            hello.trust(),
-            hello.signer().unwrap_or("none")
+            "{} {} (SDK ABI {}), {} (signer {}), not loaded yet\ncommands {}{}",
+            package_manifest.name,
+            package_manifest.version,
+            package_manifest.requires.sdk_abi.as_deref().unwrap_or("?"),
+            verified.package().trust,
+            verified.package().signer.as_deref().unwrap_or("none"),
+            package_manifest
+                .provides
+                .commands
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            verified
+                .warnings()
+                .iter()
+                .map(|w| format!("\n{w}"))
+                .collect::<String>(),
         ),
     )?;
-    let wordcount = host.load_unsigned(&wordcount_lib)?;
+    let hello = host.load_verified(verified)?;
     let m = hello.manifest();
     r.say(
-        "Read each plugin's embedded manifest before running any of its code, then loaded the verified bytes",
-        true,
+        "Loaded the verified bytes: the loaded code's manifest is the one verified",
+        hello.trust() == TrustLevel::Verified
+            && m.version == package_manifest.version
+            && same_commands(&m.commands, &package_manifest.provides.commands),
         format!(
-            "{} {} (SDK ABI {}): commands {}\n{} {}: commands {}",
-            m.name,
+            "hello {} is {}, {} commands with the contracts plugin.toml pins",
             m.version,
-            m.sdk_abi,
-            m.commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            hello.trust(),
+            m.commands.len()
+        ),
+    )?;
+
+    let wordcount = host.load_unsigned(&wordcount_lib)?;
+    let wordcount_commands: Vec<&str> = wordcount
+        .manifest()
+        .commands
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    r.say(
+        "Loaded wordcount straight from target/, unsigned (the development opt-in)",
+        wordcount.trust() == TrustLevel::Unsigned
+            && ["whoami", "longest_word"]
+                .iter()
+                .all(|c| wordcount_commands.contains(c)),
+        format!(
+            "{} {} is {}: commands {}",
             wordcount.name(),
             wordcount.version(),
-            wordcount.manifest().commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            wordcount.trust(),
+            wordcount_commands.join(", ")
         ),
     )?;
 
@@ -210,13 +296,17 @@ signed by key {}",
     wordcount.start()?;
     r.say(
         "Started both plugins",
-        true,
+        hello.state() == State::Active && wordcount.state() == State::Active,
         format!("hello: {}, wordcount: {}", hello.state(), wordcount.state()),
     )?;
 
     let greet = hello.command::<String, String>("greet")?;
     let reply = greet.call(&"Ada".to_string())?;
-    r.say("Called hello.greet(\"Ada\")", true, reply)?;
+    r.say(
+        "Called hello.greet(\"Ada\")",
+        greeting_ok("Ada", &reply),
+        reply,
+    )?;
 
     let add = hello.command::<AddRequest, AddResponse>("add")?;
     let sum = add.call(&AddRequest { a: 40, b: 2 })?;
@@ -242,16 +332,20 @@ signed by key {}",
     )?;
 
     let checksum = hello.raw_command("checksum")?;
-    let raw = checksum.call(b"switchboard")?;
-    let value = raw
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes)
-        .unwrap_or(0);
+    let input = b"switchboard";
+    let raw = checksum.call(input)?;
+    let value = checksum_reply(&raw);
+    let expected = byte_sum(input);
     r.say(
-        "Called hello.checksum with raw bytes",
-        true,
-        format!("checksum(\"switchboard\") = {value}"),
+        "Called hello.checksum with raw bytes; the reply is the sum of the bytes sent",
+        value == Some(expected),
+        match value {
+            Some(v) => format!("checksum(\"switchboard\") = {v} (expected {expected})"),
+            None => format!(
+                "the reply is {} bytes, not one little-endian u64",
+                raw.len()
+            ),
+        },
     )?;
 
     let who = wordcount.command::<(), String>("whoami")?.call(&())?;
@@ -260,7 +354,7 @@ signed by key {}",
         .call(&"plugins are wonderful".to_string())?;
     r.say(
         "Called the second plugin, loaded side by side",
-        who == "wordcount",
+        who == "wordcount" && longest == "wonderful",
         format!("whoami = {who}, longest_word = {longest}"),
     )?;
 
@@ -283,9 +377,21 @@ signed by key {}",
         )
         .collect::<Vec<_>>()
         .join("\n");
+    // Policy narrows fs.read to the shared directory; the approver allows kv and nothing else.
+    let kinds_granted: Vec<CapabilityKind> = hello
+        .grants()
+        .iter()
+        .map(|g| g.capability().kind())
+        .collect();
     r.say(
-        "Decided hello's capability requests at load, before any of its code ran (policy, then the approver)",
-        hello.grants().iter().any(|g| g.capability().kind() == CapabilityKind::FsRead),
+        "Decided hello's capability requests at load (policy, then the approver): fs.read and kv granted, fs.write denied",
+        kinds_granted.contains(&CapabilityKind::FsRead)
+            && kinds_granted.contains(&CapabilityKind::Kv)
+            && !kinds_granted.contains(&CapabilityKind::FsWrite)
+            && hello
+                .denied()
+                .iter()
+                .any(|(c, _)| c.kind() == CapabilityKind::FsWrite),
         granted,
     )?;
 
@@ -293,7 +399,7 @@ signed by key {}",
     let welcome = read_file.call(&shared.join("welcome.txt").display().to_string());
     r.say(
         "hello read a file inside its fs.read grant",
-        welcome.is_ok(),
+        welcome.as_deref().ok() == Some("Welcome to Switchboard!"),
         match welcome {
             Ok(text) => text,
             Err(e) => describe(&e.into()),
@@ -315,7 +421,9 @@ signed by key {}",
     let climb = read_file.call(&format!("{}/../private/secret.txt", shared.display()));
     r.say(
         "hello tried `../` to climb out of its grant: denied",
-        climb.is_err(),
+        climb
+            .as_ref()
+            .is_err_and(|e| e.code().to_string() == "SB0412"),
         climb
             .err()
             .map(|e| describe(&e.into()))
@@ -339,7 +447,9 @@ signed by key {}",
     let mismatch = hello.command::<String, AddResponse>("add");
     r.say(
         "Asked for hello.add with the wrong types: refused at bind time",
-        mismatch.is_err(),
+        mismatch
+            .as_ref()
+            .is_err_and(|e| e.code().to_string() == "SB0303"),
         mismatch
             .err()
             .map(|e| describe(&e.into()))
@@ -350,7 +460,10 @@ signed by key {}",
     let crashed = crash.call(&());
     r.say(
         "Called hello.crash, which panics on purpose: the panic is contained",
-        crashed.is_err() && hello.state() == State::Failed,
+        crashed
+            .as_ref()
+            .is_err_and(|e| e.code().to_string() == "SB0101")
+            && hello.state() == State::Failed,
         format!(
             "{}\nhello is now {}",
             crashed
@@ -364,40 +477,43 @@ signed by key {}",
     let after = greet.call(&"Grace".to_string());
     r.say(
         "Called the failed plugin again: refused with a coded error",
-        after.is_err(),
+        after
+            .as_ref()
+            .is_err_and(|e| e.code().to_string() == "SB0304"),
         after.err().map(|e| describe(&e.into())).unwrap_or_default(),
     )?;
 
     let still = wordcount.command::<(), String>("whoami")?.call(&());
     r.say(
         "The host and the other plugin keep working",
-        still.is_ok(),
+        still.as_deref().ok() == Some("wordcount") && wordcount.state() == State::Active,
         format!("wordcount is {}", wordcount.state()),
     )?;
 
     let not_a_lib = examples::workspace_root().join("README.md");
     let refused = host.load_unsigned(&not_a_lib);
     r.say(
-        "Tried to load README.md as a plugin: refused before anything ran",
-        refused.is_err(),
-        refused.err().map(|e| describe(&e)).unwrap_or_default(),
+        "Tried to load README.md as a plugin: refused as not a dynamic library (SB0201)",
+        has_code(&refused, "SB0201"),
+        outcome_or(refused.map(|_| ()), "it was loaded!"),
     )?;
 
-    let history = hello
-        .history()
-        .iter()
-        .map(|t| t.to.as_str())
-        .collect::<Vec<_>>()
-        .join(" → ");
-    r.say("hello's lifecycle history", true, history)?;
+    let history: Vec<&str> = hello.history().iter().map(|t| t.to.as_str()).collect();
+    r.say(
+        "hello's lifecycle history: loaded, started, failed",
+        history == ["loaded", "starting", "active", "failed"],
+        history.join(" → "),
+    )?;
 
     let lines = logs
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .join("\n");
     r.say(
-        "What the plugins logged (routed by the host; plugins never print)",
-        true,
+        "What the plugins logged (routed by the host; plugins never print): hello's greeting is there",
+        lines
+            .lines()
+            .any(|l| l.starts_with("[hello]") && l.contains("greeting Ada")),
         lines,
     )?;
 
@@ -417,7 +533,7 @@ signed by key {}",
         .len();
     r.say(
         "The audit log recorded every grant, denial, revocation, load and state change, hash-chained",
-        report.is_intact(),
+        report.is_intact() && denials > 0,
         format!(
             "{} rows ({denials} denials), chain intact, head {}\ncheck it any time: switchboard audit verify --data-dir {}",
             report.rows,
@@ -439,10 +555,19 @@ fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Resu
     relay.start()?;
     counter.start()?;
     let bus = host.bus();
+    let subscriptions = bus.subscriptions();
     r.say(
         "Loaded relay (events and services) and counter (state); relay's #[subscribe(\"host.>\")] joined the bus",
-        true,
-        bus.subscriptions()
+        relay.state() == State::Active
+            && counter.state() == State::Active
+            && subscribed(
+                subscriptions
+                    .iter()
+                    .map(|s| (s.owner.as_str(), s.pattern.as_str())),
+                "relay",
+                "host.>",
+            ),
+        subscriptions
             .iter()
             .map(|s| {
                 format!(
@@ -475,11 +600,29 @@ fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Resu
             Ok(())
         },
     )?;
+    // The original too, to compare its ids with the republished event's.
+    let (tx, original) = crossbeam_channel::unbounded();
+    bus.subscribe(
+        "host.file.saved",
+        SubscribeOptions::new().mode(Mode::Inline),
+        move |e| {
+            let _ = tx.send((e.id(), e.trace_id()));
+            Ok(())
+        },
+    )?;
     bus.publish(Outgoing::new("host.file.saved", b"notes.md".to_vec()))?;
+    let original = original.recv_timeout(Duration::from_secs(30)).ok();
     let echo = forwarded.recv_timeout(Duration::from_secs(30));
     r.say(
         "Published host.file.saved; relay's handler republished it, in the same trace",
-        echo.is_ok(),
+        echo.as_ref().is_ok_and(|e| {
+            e.topic() == "plugin.relay.forwarded"
+                && e.publisher() == "relay"
+                && original.is_some_and(|(id, trace)| {
+                    e.causation_id() == Some(id) && e.trace_id() == trace
+                })
+                && e.hops() == 1
+        }),
         match &echo {
             Ok(e) => format!(
                 "{} from {}: trace {}, caused by {}, {} hop",
@@ -524,14 +667,19 @@ fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Resu
     )?;
 
     let incr = counter.command::<String, u64>("incr")?;
+    // A data dir kept from an earlier run already holds a count: the demo adds three to it.
+    let before = counter
+        .command::<String, u64>("value")?
+        .call(&"visits".to_string())?;
     let mut last = 0;
     for _ in 0..3 {
         last = incr.call(&"visits".to_string())?;
     }
     let stored = host.kv("counter").get("c/visits")?;
+    let expected = before + 3;
     r.say(
         "counter bumped a KV counter three times, each in a transaction, under its quota",
-        last == 3 && stored.as_deref() == Some(&b"3"[..]),
+        last == expected && stored.as_deref() == Some(expected.to_string().as_bytes()),
         format!(
             "c/visits = {} in counter's namespace of the host database",
             stored
@@ -541,11 +689,21 @@ fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Resu
     )?;
 
     let config = host.config("counter")?;
+    let entries = config.entries();
+    let defaults = counter_manifest
+        .config
+        .as_ref()
+        .map(|c| c.defaults.clone())
+        .unwrap_or_default();
     r.say(
-        "counter's effective configuration, and where each value came from",
-        true,
-        config
-            .entries()
+        "counter's effective configuration, and where each value came from: its plugin.toml defaults",
+        !defaults.is_empty()
+            && defaults.iter().all(|(key, value)| {
+                entries
+                    .iter()
+                    .any(|(path, v, _)| path == key && v == value)
+            }),
+        entries
             .iter()
             .map(|(path, value, source)| format!("{path} = {value} ({source})"))
             .collect::<Vec<_>>()
@@ -582,10 +740,183 @@ pub fn describe(e: &Error) -> String {
     format!("{}: {}\nnext: {}", e.code(), e.message(), e.next_step())
 }
 
-/// The steps as the JSON document `--json` prints.
+/// The detail of an outcome the demo expected to be refused: the error, or `unexpected`.
+fn outcome_or(outcome: Result<(), Error>, unexpected: &str) -> String {
+    match outcome {
+        Ok(()) => unexpected.to_owned(),
+        Err(e) => describe(&e),
+    }
+}
+
+/// Whether an outcome is a refusal with this code.
+fn has_code<T>(outcome: &Result<T, Error>, code: &str) -> bool {
+    outcome
+        .as_ref()
+        .is_err_and(|e| e.code().to_string() == code)
+}
+
+/// What hello's `greet` must answer.
+fn greeting_ok(name: &str, reply: &str) -> bool {
+    reply == format!("Hello, {name}!")
+}
+
+/// The checksum the demo expects from hello's `checksum`: the sum of the bytes.
+fn byte_sum(input: &[u8]) -> u64 {
+    input.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// `checksum`'s reply as a number: exactly one little-endian `u64`, or nothing.
+fn checksum_reply(raw: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(raw).ok().map(u64::from_le_bytes)
+}
+
+/// Whether `owner` holds a subscription on exactly `pattern`, among `(owner, pattern)` pairs.
+fn subscribed<'a>(
+    subscriptions: impl IntoIterator<Item = (&'a str, &'a str)>,
+    owner: &str,
+    pattern: &str,
+) -> bool {
+    subscriptions
+        .into_iter()
+        .any(|(o, p)| o == owner && p == pattern)
+}
+
+/// Whether the loaded code's commands are the ones `plugin.toml` pins, contracts included.
+fn same_commands(
+    loaded: &[switchboard_sdk::CommandDecl],
+    pinned: &[switchboard_sdk::CommandDecl],
+) -> bool {
+    loaded == pinned
+}
+
+/// Why the demo failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// Steps did not behave as the demo expects.
+    #[error("{} of the demo's {total} steps did not behave as expected: {}", .failed.len(), .failed.join("; "))]
+    StepsFailed {
+        /// The titles of the steps that failed, in order.
+        failed: Vec<String>,
+        /// How many steps ran.
+        total: usize,
+    },
+}
+
+impl DemoError {
+    /// The stable code: `SB0090`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DemoError::StepsFailed { .. } => ErrorCode::from_number(90),
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            DemoError::StepsFailed { .. } => "read the details under each ✗ step (with `--json`, the steps whose `ok` is false): each shows what happened instead, with its code and next step".into(),
+        }
+    }
+}
+
+/// The demo's verdict on its steps: every one behaved as expected, or the error naming those
+/// that did not.
+pub fn verdict(steps: &[Step]) -> Result<(), DemoError> {
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| s.title.clone())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DemoError::StepsFailed {
+            failed,
+            total: steps.len(),
+        })
+    }
+}
+
+/// The steps as the JSON document `--json` prints: `{ "ok", "steps" }`, and `"error": { "code",
+/// "message", "next_step" }` when a step failed.
 pub fn to_json(steps: &[Step]) -> serde_json::Value {
-    json!({
+    let mut doc = json!({
         "ok": steps.iter().all(|s| s.ok),
         "steps": steps,
-    })
+    });
+    if let Err(e) = verdict(steps) {
+        doc["error"] = json!({
+            "code": e.code().to_string(),
+            "message": e.to_string(),
+            "next_step": e.next_step(),
+        });
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(title: &str, ok: bool) -> Step {
+        Step {
+            title: title.into(),
+            ok,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_failing_step_fails_the_verdict_with_sb0090_naming_it() {
+        let steps = [step("one", true), step("two", false), step("three", true)];
+        let e = verdict(&steps).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0090");
+        assert_eq!(
+            e.to_string(),
+            "1 of the demo's 3 steps did not behave as expected: two"
+        );
+        let doc = to_json(&steps);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["code"], "SB0090");
+    }
+
+    #[test]
+    fn steps_that_all_pass_give_a_clean_verdict() {
+        let steps = [step("one", true), step("two", true)];
+        assert_eq!(verdict(&steps), Ok(()));
+        let doc = to_json(&steps);
+        assert_eq!(doc["ok"], true);
+        assert!(doc.get("error").is_none());
+    }
+
+    #[test]
+    fn a_wrong_greeting_is_caught() {
+        assert!(greeting_ok("Ada", "Hello, Ada!"));
+        assert!(!greeting_ok("Ada", "Hello, Grace!"));
+        assert!(!greeting_ok("Ada", ""));
+    }
+
+    #[test]
+    fn a_wrong_or_malformed_checksum_is_caught() {
+        let input = b"switchboard";
+        let expected = byte_sum(input);
+        assert_eq!(expected, 1178);
+        assert_eq!(checksum_reply(&expected.to_le_bytes()), Some(expected));
+        assert_ne!(
+            checksum_reply(&(expected + 1).to_le_bytes()),
+            Some(expected)
+        );
+        // Short, long and empty replies are not read as a number.
+        assert_eq!(checksum_reply(&expected.to_le_bytes()[..7]), None);
+        assert_eq!(checksum_reply(&[0; 9]), None);
+        assert_eq!(checksum_reply(&[]), None);
+    }
+
+    #[test]
+    fn a_missing_subscription_is_caught() {
+        let subs = [("host", "host.>"), ("relay", "host.*")];
+        assert!(!subscribed(subs, "relay", "host.>"));
+        assert!(subscribed(subs, "relay", "host.*"));
+        assert!(!subscribed([], "relay", "host.>"));
+    }
 }

@@ -427,24 +427,29 @@ fn main() -> ExitCode {
             let mut out = stdout.lock();
             match demo::run(&options, &mut out, json) {
                 Ok(steps) => {
-                    let ok = steps.iter().all(|s| s.ok);
+                    let verdict = demo::verdict(&steps);
                     if json {
+                        // One document; a failed verdict is its `error`.
                         let _ = writeln!(out, "{}", demo::to_json(&steps));
                     } else {
                         let _ = writeln!(
                             out,
                             "\n{}",
-                            if ok {
+                            if verdict.is_ok() {
                                 "Demo finished: every step behaved as expected."
                             } else {
                                 "Demo finished with unexpected results (✗ above)."
                             }
                         );
                     }
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
+                    match verdict {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            if !json {
+                                eprintln!("error[{}]: {e}\n  next: {}", e.code(), e.next_step());
+                            }
+                            ExitCode::from(1)
+                        }
                     }
                 }
                 Err(e) => report_error(&e, json),

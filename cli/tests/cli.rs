@@ -108,6 +108,68 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
 }
 
 #[test]
+fn a_demo_step_that_fails_makes_the_demo_exit_1_with_a_coded_error() {
+    // A data directory whose demo key pair does not match: the demo signs hello with one key
+    // and its host trusts the other, so the package is only self-signed, and the steps that
+    // expect a verified signature fail for real while the rest of the demo runs on.
+    let dir = tempfile::tempdir().unwrap();
+    for k in ["a", "b"] {
+        let keygen = switchboard()
+            .args(["keygen", "--unencrypted", "--out"])
+            .arg(dir.path().join(k))
+            .output()
+            .unwrap();
+        assert!(keygen.status.success(), "{keygen:?}");
+    }
+    let data = dir.path().join("data");
+    let keys = data.join("demo-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(
+        dir.path().join("a/switchboard.key"),
+        keys.join("switchboard.key"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.path().join("b/switchboard.pub"),
+        keys.join("switchboard.pub"),
+    )
+    .unwrap();
+
+    let out = switchboard()
+        .args(["demo", "--debug", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "SB0090", "{doc:#}");
+    let failed: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.iter().any(|t| t.contains("signed")),
+        "the signature steps fail: {failed:?}"
+    );
+    let message = doc["error"]["message"].as_str().unwrap();
+    for title in &failed {
+        assert!(message.contains(title), "{message} names {title}");
+    }
+    // The demo ran on after the failures: the later steps still passed.
+    assert!(doc["steps"].as_array().unwrap().len() >= 30, "{doc:#}");
+}
+
+#[test]
 fn audit_of_a_directory_without_a_database_is_a_coded_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let out = switchboard()

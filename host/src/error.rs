@@ -992,10 +992,30 @@ impl CapsError {
                     error.next_step()
                 )
             }
-            CapsError::TrustTooLow { required, .. } => format!(
-                "install a package signed at trust level {required} or above, or lower the \
-                 policy's minimum trust (untrusted code belongs in isolated mode)"
-            ),
+            CapsError::TrustTooLow {
+                trust, required, ..
+            } => {
+                // Only steps that work today: isolated mode, where untrusted code would belong,
+                // is not built yet.
+                let raise = match (trust, required) {
+                    (_, TrustLevel::Certified) => {
+                        "load a release the registry certified (its `.cert` beside the package, \
+                         the registry's key given to `HostBuilder::trust_registry`)"
+                    }
+                    (TrustLevel::Unsigned, _) => {
+                        "sign the package (`switchboard keygen`, then `switchboard sign`) and \
+                         give the host that public key (`HostBuilder::trust`)"
+                    }
+                    _ => {
+                        "if you trust its author, give the host the signer's public key \
+                         (`HostBuilder::trust`)"
+                    }
+                };
+                format!(
+                    "{raise}; or lower the policy's minimum trust below {required} — only for \
+                     code you trust, since in-process plugins run with the host's rights"
+                )
+            }
             CapsError::PluginRefused { .. } => {
                 "change the policy's plugin lists if this plugin should load".into()
             }

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::json;
 use switchboard_sdk::caps::Capability;
-use switchboard_sdk::manifest::Manifest;
+use switchboard_sdk::manifest::{Diagnostic, Manifest};
 use switchboard_sdk::{EmbeddedManifest, Message};
 
 use crate::audit::{
@@ -640,13 +640,14 @@ impl Host {
                 .admit_package(&m.name, v.trust, v.signer.as_deref())
                 .map_err(|r| refusal_error(&m.name, v.trust, r).into())
         };
-        let verified = verify::verify(
+        let mut verified = verify::verify(
             path,
             &self.inner.trust,
             &self.inner.limits,
             Some(&profile),
             &admit,
         )?;
+        verified.warnings = self.load_warnings(Some(&verified.package.manifest));
         let m = &verified.package.manifest;
         let identity = PluginIdentity::of_package(path, verified.package.signer.as_deref());
         self.recorded_checks(&m.name, &m.version, &identity, options)?;
@@ -739,6 +740,13 @@ impl Host {
         self.load_verified_with(verified, options)
     }
 
+    /// What a load does not apply: the declared manifest's inert settings and the policy's.
+    fn load_warnings(&self, declared: Option<&Manifest>) -> Vec<Diagnostic> {
+        let mut warnings = declared.map(crate::not_applied).unwrap_or_default();
+        warnings.extend(self.inner.policy.not_applied());
+        warnings
+    }
+
     fn open_checked(
         &self,
         path: &Path,
@@ -748,6 +756,7 @@ impl Host {
         options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
+        let warnings = self.load_warnings(declared);
         let key = name_key(&name);
         if self
             .read_plugins()
@@ -834,27 +843,40 @@ impl Host {
             self.grant_records(token),
             self.denied_records(token),
         ))?;
+        let mut detail = json!({
+            "outcome": "loaded",
+            "source": path.display().to_string(),
+            "trust": trust.as_str(),
+            "identity": provenance.identity.to_string(),
+            "downgrade_from": downgrade_from,
+            "sdk_abi": manifest.sdk_abi,
+            "token": token.to_string(),
+        });
+        if !warnings.is_empty() {
+            detail["warnings"] = json!(warnings
+                .iter()
+                .map(|w| json!({ "code": w.code, "field": w.field, "message": w.message }))
+                .collect::<Vec<_>>());
+        }
         self.inner.audit.append(&AuditEvent::new(
             AuditKind::Load,
             &name,
             &manifest.version,
-            json!({
-                "outcome": "loaded",
-                "source": path.display().to_string(),
-                "trust": trust.as_str(),
-                "identity": provenance.identity.to_string(),
-                "downgrade_from": downgrade_from,
-                "sdk_abi": manifest.sdk_abi,
-                "token": token.to_string(),
-            }),
+            detail,
         ))?;
+        // Not through the `on_log` sink: that carries what plugins say, and a plugin could
+        // print the same words; these are the host's own.
+        for w in &warnings {
+            log::warn!(target: "switchboard::load", "`{name}`: {w}");
+        }
         let caps = InstanceCaps {
             gate,
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
             stop_deadline: self.inner.stop_deadline,
         };
-        let instance = Instance::in_process(manifest, path.to_owned(), raw, provenance, caps);
+        let instance =
+            Instance::in_process(manifest, path.to_owned(), raw, provenance, caps, warnings);
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
         self.inner
@@ -1312,7 +1334,9 @@ impl Host {
     /// code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
         let profile = crate::HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        crate::preflight(path.as_ref(), Some(&profile))
+        let mut report = crate::preflight(path.as_ref(), Some(&profile));
+        report.push("policy settings applied", self.inner.policy.not_applied());
+        report
     }
 
     /// The loaded plugin called `name`.

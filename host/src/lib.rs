@@ -33,6 +33,8 @@
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
+//! - [`not_applied`] — the manifest settings this host parses but does not act on yet, as
+//!   the warnings preflight and every load report.
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
@@ -78,6 +80,7 @@ mod identity;
 mod instance;
 mod lifecycle;
 mod loader;
+mod not_applied;
 pub mod package;
 mod preflight;
 mod resolve;
@@ -112,6 +115,7 @@ pub use identity::{IdentityError, PluginIdentity, WipeReport};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use loader::options::LoadOptions;
+pub use not_applied::not_applied;
 pub use package::TrustLevel;
 pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
 pub use resolve::{

@@ -87,7 +87,7 @@ impl PreflightReport {
         })
     }
 
-    fn push(&mut self, name: &'static str, diagnostics: Vec<Diagnostic>) {
+    pub(crate) fn push(&mut self, name: &'static str, diagnostics: Vec<Diagnostic>) {
         let status = if diagnostics.iter().any(Diagnostic::is_error) {
             CheckStatus::Failed
         } else if diagnostics.is_empty() {
@@ -189,6 +189,10 @@ pub fn preflight_with_library(
             "manifest matches library",
             "needs both a valid manifest and a library",
         ),
+    }
+    // Last: warnings only, so a report's first finding stays its most serious one.
+    if let Some(m) = &manifest {
+        report.push("settings applied", crate::not_applied(m));
     }
     report
 }

@@ -25,12 +25,21 @@ pub struct VerifiedPlugin {
     pub(crate) source: PathBuf,
     pub(crate) package: VerifiedPackage,
     pub(crate) checked: loader::Checked,
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 impl VerifiedPlugin {
     /// What verification found: manifest, trust level, signer, file checks.
     pub fn package(&self) -> &VerifiedPackage {
         &self.package
+    }
+
+    /// Settings of the package's manifest (and, from a host, its policy) that this host does
+    /// not apply (`SB1120`–`SB1123`, see [`not_applied`](crate::not_applied)), to show before
+    /// loading; the load reports them again on its
+    /// [`PluginHandle::warnings`](crate::PluginHandle::warnings).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
     }
 
     /// The package file it was read from.
@@ -114,10 +123,12 @@ pub(crate) fn verify(
     if let Some(d) = check_embedded(m, checked.manifest()).first() {
         return Err(incompatible(&m.name, d).into());
     }
+    let warnings = crate::not_applied(&verified.manifest);
     Ok(VerifiedPlugin {
         source: path.to_owned(),
         package: verified,
         checked,
+        warnings,
     })
 }
 

@@ -12,6 +12,7 @@ mod identity;
 mod lifecycle;
 mod load_guards;
 mod loading;
+mod not_applied;
 mod packages;
 mod preflight;
 mod revocation;

@@ -181,6 +181,11 @@ fn untrusted_key_under_a_policy_requiring_verified() {
     });
     let e = refused(&host, &f.package, &f.marker, "SB0420");
     assert!(e.to_string().contains("self-signed"), "{e}");
+    // Signed already: the step is to trust the signer's key, not to sign again.
+    let next = e.next_step();
+    assert!(next.contains("HostBuilder::trust"), "{next}");
+    assert!(!next.contains("switchboard sign"), "{next}");
+    assert!(!next.contains("isolated"), "{next}");
 }
 
 #[test]

@@ -100,6 +100,13 @@ fn fast_bits(set: &GrantSet) -> u64 {
     bits
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Checks on this thread that read the grant set (the slow path): lets the tests see
+    /// which path a check took, not only its answer. Per thread, so parallel tests do not mix.
+    static SLOW_PATH_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 impl GrantTable {
     /// An empty table.
     pub fn new() -> Self {
@@ -142,6 +149,8 @@ impl GrantTable {
 
     #[inline(never)]
     fn check_set(slot: &Slot, token: Token, access: &Access<'_>) -> bool {
+        #[cfg(test)]
+        SLOW_PATH_CHECKS.with(|n| n.set(n.get() + 1));
         let guard = slot.set.load();
         let Some(set) = guard.as_deref() else {
             return false;

@@ -1,5 +1,7 @@
 //! Compatibility: semver edge cases (each a named case), the ABI rule, platforms, host API
-//! names, the embedded-manifest comparison, and a property test against `semver` itself.
+//! names, the embedded-manifest comparison, and a property test against an oracle written
+//! here from the specifications (semver.org's precedence, cargo's range operators), sharing no
+//! code with the `semver` crate that `version_matches` uses.
 
 use proptest::prelude::*;
 use switchboard_sdk::manifest::{Format, Manifest};
@@ -66,7 +68,7 @@ case!(prerelease_exact: "=2.0.0-rc.1" accepts "2.0.0-rc.1"; rejects "2.0.0-rc.2"
 case!(build_metadata_ignored_in_version: "=1.2.3" accepts "1.2.3+build.5", "1.2.3+other"; rejects "1.2.4+build");
 case!(build_metadata_in_range_ignored: ">=1.2.3+abc" accepts "1.2.3", "1.2.4"; rejects "1.2.2");
 case!(caret_with_prerelease_upper: "^1.2.3-beta" accepts "1.2.3-beta", "1.2.3", "1.9.0"; rejects "1.2.4-beta", "2.0.0");
-case!(leading_v_is_rejected_as_range: ">=0.0.0" accepts "0.0.0"; rejects "0.0.0-0");
+case!(zero_prerelease_is_below_its_release: ">=0.0.0" accepts "0.0.0"; rejects "0.0.0-0");
 case!(tilde_zero: "~0" accepts "0.0.0", "0.9.9"; rejects "1.0.0");
 case!(whitespace_tolerated: " >= 1.0 , < 2 " accepts "1.5.0"; rejects "2.0.0");
 
@@ -74,6 +76,27 @@ case!(whitespace_tolerated: " >= 1.0 , < 2 " accepts "1.5.0"; rejects "2.0.0");
 fn malformed_ranges_are_errors() {
     for r in ["^^1", ">=", "1.2.3.4", "one", ">=1 <2 ||", "~>1"] {
         assert!(version_matches(r, "1.0.0").is_err(), "{r} should not parse");
+    }
+}
+
+#[test]
+fn leading_v_is_rejected_as_range() {
+    // `v1.2.3` is a tag name, not semver: a range written with it is an error, never a
+    // silently different range.
+    for r in [
+        "v1.2.3",
+        "^v1.2",
+        ">=v1.0.0",
+        "~v1",
+        "=v2.0.0",
+        ">=1.0.0, <v2",
+    ] {
+        assert!(version_matches(r, "1.2.3").is_err(), "{r} should not parse");
+        assert!(describe_range(r).is_err(), "{r} should not be described");
+    }
+    // Control: the same ranges without the `v` parse.
+    for r in ["1.2.3", "^1.2", ">=1.0.0", "~1", "=2.0.0", ">=1.0.0, <2"] {
+        assert!(version_matches(r, "1.2.3").is_ok(), "{r} should parse");
     }
 }
 
@@ -237,20 +260,221 @@ fn embedded_mismatch_names_the_first_field() {
     assert_eq!(check_embedded(&manifest(MATCHING), &e)[0].field, "name");
 }
 
+/// The oracle: semver.org §11 precedence and cargo's documented range operators, for the
+/// grammar the strategies below generate — comparators on full versions (optionally with a
+/// prerelease) joined by commas, or one wildcard (`*`, `I.*`, `I.J.x`) alone.
+mod oracle {
+    use std::cmp::Ordering;
+
+    /// A prerelease identifier: numeric ones compare as numbers and sort below alphanumeric
+    /// ones (§11.4.1–3).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ident {
+        Num(u64),
+        Alpha(String),
+    }
+
+    impl Ord for Ident {
+        fn cmp(&self, other: &Self) -> Ordering {
+            match (self, other) {
+                (Ident::Num(a), Ident::Num(b)) => a.cmp(b),
+                (Ident::Num(_), Ident::Alpha(_)) => Ordering::Less,
+                (Ident::Alpha(_), Ident::Num(_)) => Ordering::Greater,
+                (Ident::Alpha(a), Ident::Alpha(b)) => a.as_bytes().cmp(b.as_bytes()),
+            }
+        }
+    }
+
+    impl PartialOrd for Ident {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct V {
+        pub triple: (u64, u64, u64),
+        pre: Vec<Ident>,
+    }
+
+    impl V {
+        /// `MAJOR.MINOR.PATCH[-PRE][+BUILD]`; build metadata is dropped (§10).
+        pub fn parse(s: &str) -> V {
+            let s = s.split('+').next().unwrap_or(s);
+            let (core, pre) = match s.split_once('-') {
+                Some((c, p)) => (c, p),
+                None => (s, ""),
+            };
+            let n: Vec<u64> = core.split('.').map(|x| x.parse().unwrap()).collect();
+            V {
+                triple: (n[0], n[1], n[2]),
+                pre: if pre.is_empty() {
+                    Vec::new()
+                } else {
+                    pre.split('.')
+                        .map(|i| match i.parse() {
+                            Ok(n) => Ident::Num(n),
+                            Err(_) => Ident::Alpha(i.to_owned()),
+                        })
+                        .collect()
+                },
+            }
+        }
+
+        /// `a.b.c-0`: below every other version of that triple (the least prerelease).
+        fn floor(a: u64, b: u64, c: u64) -> V {
+            V {
+                triple: (a, b, c),
+                pre: vec![Ident::Num(0)],
+            }
+        }
+
+        pub fn is_pre(&self) -> bool {
+            !self.pre.is_empty()
+        }
+    }
+
+    impl Ord for V {
+        fn cmp(&self, other: &Self) -> Ordering {
+            self.triple.cmp(&other.triple).then_with(|| {
+                match (self.pre.is_empty(), other.pre.is_empty()) {
+                    (true, true) => Ordering::Equal,
+                    // A prerelease sorts below its release (§11.3).
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    // Identifier by identifier; a longer list wins a tie (§11.4.4).
+                    (false, false) => self.pre.cmp(&other.pre),
+                }
+            })
+        }
+    }
+
+    impl PartialOrd for V {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+
+    /// One comparator as the versions it admits: `lower <= v < upper`, or `v == exact`.
+    fn admits(op: &str, p: &V, v: &V) -> bool {
+        let (a, b, c) = p.triple;
+        let below = |upper: V| p <= v && *v < upper;
+        match op {
+            "=" => v == p,
+            ">" => v > p,
+            ">=" => v >= p,
+            "<" => v < p,
+            "<=" => v <= p,
+            "~" => below(V::floor(a, b + 1, 0)),
+            // Caret (also a bare version): the leftmost non-zero part may not change.
+            _ if a > 0 => below(V::floor(a + 1, 0, 0)),
+            _ if b > 0 => below(V::floor(0, b + 1, 0)),
+            _ => below(V::floor(0, 0, c + 1)),
+        }
+    }
+
+    /// Whether `version` is in `range`.
+    pub fn matches(range: &str, version: &str) -> bool {
+        let v = V::parse(version);
+        let range = range.trim();
+        // Wildcards: releases whose given parts match (no prerelease is ever named by one).
+        if range == "*" {
+            return !v.is_pre();
+        }
+        if let Some(major) = range.strip_suffix(".*") {
+            if !major.contains('.') {
+                return !v.is_pre() && v.triple.0 == major.parse::<u64>().unwrap();
+            }
+        }
+        if let Some(mm) = range.strip_suffix(".x") {
+            let (a, b) = mm.split_once('.').unwrap();
+            return !v.is_pre()
+                && (v.triple.0, v.triple.1) == (a.parse().unwrap(), b.parse().unwrap());
+        }
+        let comparators: Vec<(&str, V)> = range
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                let split = c.find(|ch: char| ch.is_ascii_digit()).unwrap();
+                (&c[..split], V::parse(&c[split..]))
+            })
+            .collect();
+        // A prerelease is admitted only when a comparator names a prerelease of its own
+        // triple (cargo's rule), and then like any other version.
+        if v.is_pre()
+            && !comparators
+                .iter()
+                .any(|(_, p)| p.is_pre() && p.triple == v.triple)
+        {
+            return false;
+        }
+        comparators.iter().all(|(op, p)| admits(op, p, &v))
+    }
+
+    #[test]
+    fn precedence_follows_the_spec_example() {
+        // semver.org §11.4's example chain, in order.
+        let chain = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "2.0.0",
+            "2.1.0",
+            "2.1.1",
+        ];
+        for pair in chain.windows(2) {
+            assert!(V::parse(pair[0]) < V::parse(pair[1]), "{pair:?}");
+        }
+        assert_eq!(V::parse("1.0.0+a"), V::parse("1.0.0+b"));
+        assert!(V::floor(1, 0, 0) < V::parse("1.0.0-0.1"));
+    }
+
+    #[test]
+    fn oracle_agrees_with_the_named_cases() {
+        // Spot checks written from the documentation, not from either implementation.
+        assert!(matches("^1.2.3", "1.9.0") && !matches("^1.2.3", "2.0.0"));
+        assert!(matches("^0.2.3", "0.2.9") && !matches("^0.2.3", "0.3.0"));
+        assert!(matches("^0.0.3", "0.0.3") && !matches("^0.0.3", "0.0.4"));
+        assert!(matches("~1.2.3", "1.2.9") && !matches("~1.2.3", "1.3.0"));
+        assert!(!matches("^1.0.0", "1.1.0-alpha"));
+        assert!(matches(">=1.0.0-beta.2", "1.0.0-beta.11"));
+        assert!(!matches(">=1.0.0-beta.2", "1.0.1-alpha"));
+        assert!(!matches("^1.2.3-beta, <2.0.0", "2.0.0-alpha"));
+        assert!(matches("1.2.x", "1.2.7") && !matches("1.2.x", "1.2.7-rc.1"));
+    }
+}
+
+fn arb_pre() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        4 => Just(""),
+        1 => Just("-0"),
+        1 => Just("-1"),
+        1 => Just("-alpha"),
+        1 => Just("-alpha.1"),
+        1 => Just("-alpha.10"),
+        1 => Just("-alpha.beta"),
+        1 => Just("-beta.2"),
+        1 => Just("-beta.11"),
+        1 => Just("-rc.1"),
+    ]
+}
+
 fn arb_version() -> impl Strategy<Value = String> {
+    (0u64..4, 0u64..4, 0u64..4, arb_pre()).prop_map(|(a, b, c, pre)| format!("{a}.{b}.{c}{pre}"))
+}
+
+/// A version to test, sometimes with build metadata (which must not matter).
+fn arb_tested_version() -> impl Strategy<Value = String> {
     (
-        0u64..4,
-        0u64..4,
-        0u64..4,
-        prop_oneof![
-            Just(""),
-            Just("-alpha"),
-            Just("-alpha.1"),
-            Just("-beta.2"),
-            Just("-rc.1")
-        ],
+        arb_version(),
+        prop_oneof![3 => Just(""), 1 => Just("+build.5")],
     )
-        .prop_map(|(a, b, c, pre)| format!("{a}.{b}.{c}{pre}"))
+        .prop_map(|(v, build)| format!("{v}{build}"))
 }
 
 fn arb_comparator() -> impl Strategy<Value = String> {
@@ -271,6 +495,8 @@ fn arb_range() -> impl Strategy<Value = String> {
     prop_oneof![
         arb_comparator(),
         (arb_comparator(), arb_comparator()).prop_map(|(a, b)| format!("{a}, {b}")),
+        (arb_comparator(), arb_comparator(), arb_comparator())
+            .prop_map(|(a, b, c)| format!("{a}, {b}, {c}")),
         (0u64..4).prop_map(|a| format!("{a}.*")),
         (0u64..4, 0u64..4).prop_map(|(a, b)| format!("{a}.{b}.x")),
         Just("*".to_owned()),
@@ -278,13 +504,19 @@ fn arb_range() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
     #[test]
-    fn decision_equals_semver_crate(range in arb_range(), version in arb_version()) {
-        let expected = VersionReq::parse(&range).unwrap().matches(&Version::parse(&version).unwrap());
-        prop_assert_eq!(version_matches(&range, &version), Ok(expected));
-        // And the host API check agrees with it.
+    fn decision_equals_the_spec_oracle(range in arb_range(), version in arb_tested_version()) {
+        let expected = oracle::matches(&range, &version);
+        prop_assert_eq!(version_matches(&range, &version), Ok(expected), "{} on {}", range, version);
+        // And the host API check agrees with it (the host's own version carries no build).
+        let release = version.split('+').next().unwrap_or(&version).to_owned();
         let m = manifest(&format!("[requires]\nhost_api = {{ name = \"my-editor\", version = \"{range}\" }}"));
-        prop_assert_eq!(check_manifest(&m, &profile(&version)).is_empty(), expected);
+        prop_assert_eq!(
+            check_manifest(&m, &profile(&release)).is_empty(),
+            oracle::matches(&range, &release)
+        );
     }
 
     #[test]

@@ -58,6 +58,14 @@ impl PluginHandle {
         self.instance.provenance().trust
     }
 
+    /// The settings its load did not apply (`SB1120`–`SB1123`): limits, sandbox and kind
+    /// from its manifest, and the policy's registry list — see
+    /// [`not_applied`](crate::not_applied). Also in the load's audit row and logged (`log`
+    /// target `switchboard::load`); a host application can show them to its operator.
+    pub fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
+        self.instance.warnings()
+    }
+
     /// The key id that signed its package, if any.
     pub fn signer(&self) -> Option<&str> {
         self.instance.provenance().signer.as_deref()
@@ -238,7 +246,14 @@ impl<Req, Resp> fmt::Debug for Command<Req, Resp> {
 }
 
 impl<Req: Message, Resp: Message> Command<Req, Resp> {
-    /// Calls the command.
+    /// Calls the command, on the calling thread.
+    ///
+    /// **No timeout.** The plugin runs in this process on this thread, and nothing can stop
+    /// native code that never returns: a call into a plugin that hangs or loops blocks the
+    /// calling thread for good, whatever the manifest's `[limits] call_timeout_ms` says (it is
+    /// not applied, `SB1120`; wall-clock limits wait for isolated mode). A panic, by contrast,
+    /// comes back as `SB0101`. Call plugins you do not trust to return from a thread you can
+    /// afford to lose, and wait on it with your own deadline.
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
         BUFFERS.with(|cell| match cell.try_borrow_mut() {
@@ -297,7 +312,8 @@ impl fmt::Debug for RawCommand {
 }
 
 impl RawCommand {
-    /// Calls the command with `request`, returning the response bytes.
+    /// Calls the command with `request`, returning the response bytes. Like
+    /// [`Command::call`], it has no timeout: a hung plugin blocks the calling thread.
     pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();
         self.call_into(request, &mut out)?;

@@ -81,6 +81,8 @@ struct Shared {
     caps: InstanceCaps,
     /// The largest command request or response (the bus's `max_call_bytes`), read once.
     max_call_bytes: usize,
+    /// What its load did not apply (`SB1120`–`SB1123`).
+    warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
 }
 
 /// What an instance holds of the capability system: its gate (token, table, audit log) and
@@ -117,6 +119,7 @@ impl Instance {
         plugin: RawPlugin,
         provenance: Provenance,
         caps: InstanceCaps,
+        warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
     ) -> Instance {
         let instance = Instance {
             shared: Arc::new(Shared {
@@ -134,6 +137,7 @@ impl Instance {
                 provenance,
                 max_call_bytes: caps.bus.limits().max_call_bytes,
                 caps,
+                warnings,
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -178,6 +182,10 @@ impl Instance {
 
     pub(crate) fn provenance(&self) -> &Provenance {
         &self.shared.provenance
+    }
+
+    pub(crate) fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
+        &self.shared.warnings
     }
 
     pub(crate) fn source(&self) -> &std::path::Path {

@@ -165,6 +165,14 @@ pub mod codes {
     pub const EMBEDDED_MISMATCH: ErrorCode = ErrorCode::from_number(1104);
     /// No built library was found to check (a warning).
     pub const NO_LIBRARY: ErrorCode = ErrorCode::from_number(1105);
+    /// (A warning.) A `[limits]` memory, CPU or call-time limit this host does not enforce.
+    pub const LIMIT_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1120);
+    /// (A warning.) A sandbox profile: nothing confines a plugin yet (no isolated mode).
+    pub const SANDBOX_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1121);
+    /// (A warning.) A plugin kind: hosts do not map kinds to policy profiles yet.
+    pub const KIND_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1122);
+    /// (A warning.) A policy's allowed registries: nothing installs from registries yet.
+    pub const REGISTRIES_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1123);
     /// The SDK ABI major differs from the host's.
     pub const SDK_ABI_MAJOR: ErrorCode = ErrorCode::from_number(204);
     /// The SDK ABI minor is newer than the host's.

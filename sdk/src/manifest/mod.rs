@@ -124,7 +124,8 @@ pub struct Manifest {
     /// Search keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
-    /// The kind of plugin, which hosts may map to a policy profile (default `extension`).
+    /// The kind of plugin (default `extension`). Hosts do not map kinds to policy profiles
+    /// yet: another kind is reported as not applied (`SB1122`).
     #[serde(default = "default_kind")]
     pub kind: String,
     /// What it needs: host API, SDK ABI, other plugins.
@@ -139,10 +140,12 @@ pub struct Manifest {
     /// Its configuration schema and defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigSpec>,
-    /// Resource limits for isolated mode.
+    /// Resource limits: the KV quota is applied; memory, CPU and call time wait for isolated
+    /// mode and are reported as not applied (`SB1120`).
     #[serde(default)]
     pub limits: Limits,
-    /// The sandbox profile for isolated mode.
+    /// The sandbox profile for isolated mode, which is not built: `strict` is reported as not
+    /// applied (`SB1121`).
     #[serde(default)]
     pub sandbox: SandboxProfile,
     /// The target triples it is built for (empty: the package's libraries say).
@@ -249,8 +252,8 @@ pub struct ConfigSpec {
     pub defaults: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Resource limits: memory and time (applied in isolated mode) and the KV quota requested
-/// (applied in every mode).
+/// Resource limits: memory and time (for isolated mode, not built yet: hosts report them as not
+/// applied, `SB1120`) and the KV quota requested (applied in every mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -279,7 +282,8 @@ pub enum SandboxProfile {
     /// Filesystem allowlist from grants, no network unless granted.
     #[default]
     Standard,
-    /// No filesystem or network at all, whatever is granted.
+    /// No filesystem or network at all, whatever is granted — in isolated mode, which is not
+    /// built: hosts report it as not applied (`SB1121`).
     Strict,
 }
 

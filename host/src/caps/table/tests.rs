@@ -33,6 +33,11 @@ fn read(p: &str) -> Access<'_> {
     Access::ReadFile(Path::new(p))
 }
 
+/// How many checks on this thread have taken the slow path so far.
+fn slow_path_checks() -> u64 {
+    SLOW_PATH_CHECKS.with(std::cell::Cell::get)
+}
+
 #[test]
 fn widest_session_grants_take_the_fast_path() {
     let t = GrantTable::new();
@@ -45,9 +50,12 @@ fn widest_session_grants_take_the_fast_path() {
             ],
         ))
         .unwrap();
+    let before = slow_path_checks();
     assert!(t.check(tok, &Access::Kv));
     assert!(t.check(tok, &read("/anything")));
+    // A kind with no grant at all is denied from the word alone, too.
     assert!(!t.check(tok, &Access::Secrets));
+    assert_eq!(slow_path_checks(), before, "no check read the grant set");
 }
 
 #[test]
@@ -59,9 +67,15 @@ fn patterns_are_checked_on_the_slow_path() {
             vec![grant("fs.read:/srv/**", Scope::Session)],
         ))
         .unwrap();
+    let before = slow_path_checks();
     assert!(t.check(tok, &read("/srv/a/b")));
     assert!(!t.check(tok, &read("/etc/passwd")));
     assert!(!t.check(tok, &read("/srv/../etc/passwd")));
+    assert_eq!(
+        slow_path_checks(),
+        before + 3,
+        "every check read the grant set"
+    );
     assert_eq!(
         t.explain(tok, &read("/etc/passwd")),
         DenyReason::OutOfScope {

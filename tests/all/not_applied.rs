@@ -1,0 +1,157 @@
+//! Settings that are parsed but not applied yet (`[limits]` memory, CPU and call time,
+//! `sandbox`, `kind`, the policy's `allowed_registries`) are reported as warnings by preflight
+//! and by every load, never silently ignored; the KV quota, which is applied, is not.
+
+use std::path::Path;
+
+use switchboard_host::{
+    preflight, AuditFilter, AuditKind, Diagnostic, Host, Manifest, Policy, Severity,
+};
+use switchboard_sdk::manifest::Format;
+use switchboard_tests::packages::{example_package, keys, public_key, sign};
+use switchboard_tests::{host_with, library};
+
+fn findings(diagnostics: &[&Diagnostic]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = diagnostics
+        .iter()
+        .filter(|d| d.code.starts_with("SB112"))
+        .map(|d| (d.code.clone(), d.field.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, f)| ((*c).to_owned(), (*f).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn hello_manifest() -> Manifest {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/plugin.toml");
+    Manifest::parse(&std::fs::read_to_string(path).unwrap(), Format::Toml).unwrap()
+}
+
+#[test]
+fn preflight_warns_about_each_setting_this_host_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(
+        &path,
+        r#"name = "weather"
+version = "1.0.0"
+kind = "tool"
+sandbox = "strict"
+
+[limits]
+memory_mb = 64
+cpu_ms = 1000
+call_timeout_ms = 500
+kv_bytes = 4096
+kv_keys = 10
+"#,
+    )
+    .unwrap();
+    let report = preflight(&path, None);
+    assert!(report.ok(), "warnings do not fail preflight");
+    let diagnostics = report.diagnostics();
+    assert_eq!(
+        findings(&diagnostics),
+        pairs(&[
+            ("SB1120", "limits.memory_mb"),
+            ("SB1120", "limits.cpu_ms"),
+            ("SB1120", "limits.call_timeout_ms"),
+            ("SB1121", "sandbox"),
+            ("SB1122", "kind"),
+        ]),
+        "{diagnostics:#?}"
+    );
+    for d in diagnostics.iter().filter(|d| d.code.starts_with("SB112")) {
+        assert_eq!(d.severity, Severity::Warning);
+        assert!(d.message.starts_with("not applied: "), "{}", d.message);
+        assert!(!d.next_step.is_empty());
+    }
+}
+
+#[test]
+fn defaults_and_the_kv_quota_draw_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(
+        &path,
+        "name = \"weather\"\nversion = \"1.0.0\"\n\n[limits]\nkv_bytes = 4096\nkv_keys = 10\n",
+    )
+    .unwrap();
+    let report = preflight(&path, None);
+    assert!(report.ok());
+    assert_eq!(findings(&report.diagnostics()), pairs(&[]));
+}
+
+#[test]
+fn a_load_reports_what_it_does_not_apply_on_the_handle_and_in_the_audit_log() {
+    let (host, _d) = host_with(|b, _| {
+        let mut p = Policy::new();
+        p.allow_registry("https://plugins.example.com");
+        b.policy(p);
+    });
+    let hello = host
+        .load_unsigned_with_manifest(library("hello"), &hello_manifest())
+        .unwrap();
+    let warnings: Vec<&Diagnostic> = hello.warnings().iter().collect();
+    assert_eq!(
+        findings(&warnings),
+        pairs(&[
+            ("SB1120", "limits.memory_mb"),
+            ("SB1120", "limits.call_timeout_ms"),
+            ("SB1123", "allowed_registries"),
+        ]),
+        "{warnings:#?}"
+    );
+    let rows = host
+        .audit()
+        .query(&AuditFilter::new().plugin("hello").kind(AuditKind::Load))
+        .unwrap();
+    let detail = &rows.last().unwrap().detail;
+    assert!(
+        detail.contains("SB1120") && detail.contains("limits.memory_mb"),
+        "{detail}"
+    );
+    assert!(detail.contains("SB1123"), "{detail}");
+    // The handle a host looks up later carries them too.
+    assert_eq!(host.plugin("hello").unwrap().warnings().len(), 3);
+}
+
+#[test]
+fn a_development_load_without_plugin_toml_or_registry_rules_has_no_warnings() {
+    let (host, _d) = host_with(|_, _| {});
+    let hello = host.load_unsigned(library("hello")).unwrap();
+    assert!(hello.warnings().is_empty(), "{:#?}", hello.warnings());
+}
+
+#[test]
+fn a_verified_package_shows_its_warnings_before_it_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package("hello", dir.path());
+    let keys = keys(dir.path());
+    sign(&package, &keys);
+    let mut b = Host::builder();
+    b.data_dir(dir.path().join("data"))
+        .host_api("switchboard-demo", "0.1.0")
+        .trust(public_key(&keys));
+    let host = b.build().unwrap();
+    let verified = host.verify_package(&package).unwrap();
+    let before: Vec<&Diagnostic> = verified.warnings().iter().collect();
+    assert_eq!(
+        findings(&before),
+        pairs(&[
+            ("SB1120", "limits.memory_mb"),
+            ("SB1120", "limits.call_timeout_ms"),
+        ]),
+        "{before:#?}"
+    );
+    let hello = host.load_verified(verified).unwrap();
+    assert_eq!(hello.warnings().len(), 2);
+}

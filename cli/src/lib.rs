@@ -9,6 +9,8 @@
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
 //! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
+//! - [`output`] — what every command shares: coded errors, stdout that a closed pipe ends
+//!   quietly, progress.
 
 pub mod audit;
 pub mod authoring;
@@ -17,5 +19,6 @@ pub mod data_dir;
 pub mod demo;
 pub mod examples;
 pub mod inspect;
+pub mod output;
 pub mod preflight;
 pub mod tree;

@@ -296,7 +296,7 @@ impl VerifiedPlugin {
 }
 
 /// The error for a plugin policy refuses outright.
-fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
+pub(crate) fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
     match r {
         Refusal::Trust { required } => CapsError::TrustTooLow {
             plugin: name.to_owned(),
@@ -473,6 +473,9 @@ impl Host {
             .into());
         }
         let checked = loader::check(path)?;
+        // A crate's plugin.toml may leave out what the library embeds (pack fills it in).
+        let completed = manifest.with_library(checked.manifest());
+        let manifest = completed.as_ref().unwrap_or(manifest);
         if let Some(d) = check_embedded(manifest, checked.manifest()).first() {
             return Err(LoadError::Incompatible {
                 plugin: manifest.name.clone(),
@@ -1092,11 +1095,31 @@ impl Host {
         &self.inner.audit
     }
 
-    /// Runs preflight on `path` against this host's API: every check that needs no plugin
-    /// code (see [`preflight`](crate::preflight)).
+    /// Runs preflight on `path` against this host's API, policy and trusted keys: every check
+    /// that needs no plugin code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
+        self.preflight_with(path, &crate::PreflightOptions::new())
+    }
+
+    /// [`preflight`](Host::preflight) with more inputs (a library, an index, a lockfile); the
+    /// host API, policy and trust store are this host's unless `options` names others.
+    pub fn preflight_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &crate::PreflightOptions<'_>,
+    ) -> crate::PreflightReport {
         let profile = crate::HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        crate::preflight(path.as_ref(), Some(&profile))
+        let mut options = *options;
+        if options.host_profile().is_none() {
+            options.host(&profile);
+        }
+        if options.policy_ref().is_none() {
+            options.policy(&self.inner.policy);
+        }
+        if options.trust_ref().is_none() {
+            options.trust(&self.inner.trust);
+        }
+        crate::preflight_with(path.as_ref(), &options)
     }
 
     /// The loaded plugin called `name`.

@@ -28,7 +28,8 @@
 //! - [`Host`], [`HostBuilder`], [`DangerousHostBuilder`] — the runtime and its setup.
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
-//! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
+//! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
+//!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
@@ -44,7 +45,7 @@
 //!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`package`] — packages, signatures, trust levels.
-//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`Release`], [`Dependency`],
+//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`DirectoryIndex`], [`Release`], [`Dependency`],
 //!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
 //!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
 //!   `switchboard tree`; [`Lockfile`], [`LockedPlugin`], [`Provenance`], [`LockChange`],
@@ -104,9 +105,12 @@ pub use host::{DangerousHostBuilder, Host, HostBuilder, VerifiedPlugin};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use package::TrustLevel;
-pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
+pub use preflight::{
+    codes_preflight, no_section, package_manifest, preflight, preflight_with, preflight_with_library,
+    Check, CheckStatus, PreflightOptions, PreflightReport,
+};
 pub use resolve::{
-    Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
+    Dependency, DirectoryIndex, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
     MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, LOCKFILE_NAME,
 };
 pub use services::LogRecord;

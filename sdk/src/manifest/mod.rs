@@ -30,6 +30,7 @@
 //! ```
 
 mod diagnostic;
+mod library;
 mod node;
 mod schema;
 mod structure;

@@ -12,7 +12,7 @@ use switchboard_host::package::{
 use switchboard_host::{current_target, Diagnostic, ErrorCode, Manifest};
 use switchboard_sdk::manifest::{Format, MANIFEST_FILE};
 
-use crate::output::{codes, Coded as _, CliError, Progress};
+use crate::output::{codes, CliError, Coded as _, Progress};
 
 /// The secret key file `keygen` writes.
 pub const SECRET_KEY_FILE: &str = "switchboard.key";
@@ -35,10 +35,17 @@ fn password(prompt: &str, confirm: bool) -> Result<String> {
         ));
     }
     let next = "type the password again";
-    let first = rpassword::prompt_password(prompt).coded(codes::PASSWORD, "cannot read the password", next)?;
+    let first = rpassword::prompt_password(prompt).coded(
+        codes::PASSWORD,
+        "cannot read the password",
+        next,
+    )?;
     if confirm
-        && rpassword::prompt_password("Again: ").coded(codes::PASSWORD, "cannot read the password", next)?
-            != first
+        && rpassword::prompt_password("Again: ").coded(
+            codes::PASSWORD,
+            "cannot read the password",
+            next,
+        )? != first
     {
         return Err(CliError::new(codes::PASSWORD, "the passwords differ", next));
     }
@@ -155,15 +162,27 @@ fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<Pa
         .arg(crate_dir.join("Cargo.toml"))
         .stdout(Stdio::piped())
         .spawn()
-        .coded(codes::BUILD, "cannot run cargo", "install Rust with cargo (https://rustup.rs), or set CARGO to its path")?;
+        .coded(
+            codes::BUILD,
+            "cannot run cargo",
+            "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
+        )?;
     let stdout = child.stdout.take().ok_or_else(|| {
-        CliError::new(codes::BUILD, "cargo gave no output", "run `cargo build --release` in the crate to see why")
+        CliError::new(
+            codes::BUILD,
+            "cargo gave no output",
+            "run `cargo build --release` in the crate to see why",
+        )
     })?;
     let suffix = std::env::consts::DLL_SUFFIX;
     let mut library = None;
     let mut built = 0usize;
     for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.coded(codes::BUILD, "cannot read cargo's output", "run `cargo build --release` in the crate")?;
+        let line = line.coded(
+            codes::BUILD,
+            "cannot read cargo's output",
+            "run `cargo build --release` in the crate",
+        )?;
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
@@ -192,9 +211,11 @@ fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<Pa
                 .map(PathBuf::from);
         }
     }
-    let status = child
-        .wait()
-        .coded(codes::BUILD, "cannot wait for cargo", "run `cargo build --release` in the crate")?;
+    let status = child.wait().coded(
+        codes::BUILD,
+        "cannot wait for cargo",
+        "run `cargo build --release` in the crate",
+    )?;
     if !status.success() {
         return Err(CliError::new(
             codes::BUILD,
@@ -287,7 +308,10 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         .ok_or_else(|| {
             CliError::new(
                 codes::NO_CDYLIB,
-                format!("the library path {} has no usable file name", library.display()),
+                format!(
+                    "the library path {} has no usable file name",
+                    library.display()
+                ),
                 "build into a directory with a UTF-8 path",
             )
         })?;
@@ -353,9 +377,13 @@ fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     Ok(raw.get(2..4) != Some(&[0, 0][..]))
 }
 
-/// `switchboard sign PACKAGE --key FILE`: writes `PACKAGE.minisig`. Returns its path and the
-/// signing key's id.
-pub fn sign(package_path: &Path, key: &Path) -> Result<(PathBuf, String)> {
+/// `switchboard sign PACKAGE --key FILE`: writes `PACKAGE.minisig`. Returns its path.
+pub fn sign(package_path: &Path, key: &Path) -> Result<PathBuf> {
+    sign_with_key_id(package_path, key).map(|(path, _)| path)
+}
+
+/// [`sign`], also returning the signing key's id (for `sign --json`).
+pub fn sign_with_key_id(package_path: &Path, key: &Path) -> Result<(PathBuf, String)> {
     let (manifest, name, version) = package_manifest(package_path)?;
     let sk_text = String::from_utf8(read_file(key, "the key")?).map_err(|e| not_a_key(key, e))?;
     let sk_box = minisign::SecretKeyBox::from_string(&sk_text).map_err(|e| not_a_key(key, e))?;
@@ -381,11 +409,12 @@ pub fn sign(package_path: &Path, key: &Path) -> Result<(PathBuf, String)> {
         Some(&trusted),
         Some(&untrusted),
     )
-    .coded(codes::SIGN, "cannot sign", "check the key file; generate a new one with `switchboard keygen` if it is damaged")?;
-    let pk_text = pk
-        .to_box()
-        .map_err(|e| not_a_key(key, e))?
-        .to_string();
+    .coded(
+        codes::SIGN,
+        "cannot sign",
+        "check the key file; generate a new one with `switchboard keygen` if it is damaged",
+    )?;
+    let pk_text = pk.to_box().map_err(|e| not_a_key(key, e))?.to_string();
     let key_id = key_id_of_public_key(&pk_text).map_err(|e| not_a_key(key, e))?;
     let mut out = package_path.as_os_str().to_owned();
     out.push(".minisig");
@@ -423,12 +452,19 @@ pub fn trust_store(
                 .into_iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "pub"))
             {
-                texts.push((String::from_utf8(read_file(&p, "trusted key")?).map_err(|e| not_a_key(&p, e))?, p));
+                texts.push((
+                    String::from_utf8(read_file(&p, "trusted key")?)
+                        .map_err(|e| not_a_key(&p, e))?,
+                    p,
+                ));
             }
         }
     }
     for p in extra {
-        texts.push((String::from_utf8(read_file(p, "the key")?).map_err(|e| not_a_key(p, e))?, p.clone()));
+        texts.push((
+            String::from_utf8(read_file(p, "the key")?).map_err(|e| not_a_key(p, e))?,
+            p.clone(),
+        ));
     }
     let mut store = TrustStore::new();
     let mut ids = Vec::new();
@@ -473,7 +509,11 @@ pub struct VerifyReport {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-fn error_json(code: impl ToString, message: impl ToString, next: impl ToString) -> serde_json::Value {
+fn error_json(
+    code: impl ToString,
+    message: impl ToString,
+    next: impl ToString,
+) -> serde_json::Value {
     serde_json::json!({ "code": code.to_string(), "message": message.to_string(), "next_step": next.to_string() })
 }
 

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
-use switchboard_cli::tree;
 use switchboard_cli::output::{self, codes, CliError, Progress};
+use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
@@ -287,7 +287,7 @@ public key: {}",
             }
         }
         Cmd::Sign { package, key, json } => {
-            let (sig, key_id) = a::sign(&package, &key)?;
+            let (sig, key_id) = a::sign_with_key_id(&package, &key)?;
             if json {
                 writeln!(
                     out,

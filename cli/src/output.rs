@@ -116,7 +116,10 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             return (
                 codes::OUTPUT.to_string(),
-                format!("the output could not be written ({}); check the destination", io.kind()),
+                format!(
+                    "the output could not be written ({}); check the destination",
+                    io.kind()
+                ),
             );
         }
     }

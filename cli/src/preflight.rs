@@ -53,7 +53,13 @@ pub fn cargo_target_dir(dir: &Path) -> Option<PathBuf> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .stderr(Stdio::null())
@@ -162,9 +168,9 @@ fn write_table(report: &PreflightReport, out: &mut dyn Write) -> Result<()> {
     let summary = match (report.ok(), skipped) {
         (false, _) => "failed".to_owned(),
         (true, 0) => "ok".to_owned(),
-        (true, n) => format!(
-            "ok: no check failed, but {n} did not run (-), so they did not pass either"
-        ),
+        (true, n) => {
+            format!("ok: no check failed, but {n} did not run (-), so they did not pass either")
+        }
     };
     writeln!(out, "{summary}")?;
     Ok(())

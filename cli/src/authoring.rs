@@ -28,7 +28,7 @@ fn password(prompt: &str, confirm: bool) -> Result<String> {
         return Ok(p);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::PASSWORD,
             "a password is needed and stdin is not a terminal",
             format!("set {PASSWORD_VAR}, or use an unencrypted key (`keygen --unencrypted`)"),
@@ -47,10 +47,14 @@ fn password(prompt: &str, confirm: bool) -> Result<String> {
             next,
         )? != first
     {
-        return Err(CliError::new(codes::PASSWORD, "the passwords differ", next));
+        return Err(CliError::raise(
+            codes::PASSWORD,
+            "the passwords differ",
+            next,
+        ));
     }
     if first.is_empty() {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::PASSWORD,
             "an empty password",
             "type a password, or use `--unencrypted` for a key without one",
@@ -65,7 +69,7 @@ pub fn keygen(out: &Path, unencrypted: bool) -> Result<String> {
     let pk_path = out.join(PUBLIC_KEY_FILE);
     for p in [&sk_path, &pk_path] {
         if p.exists() {
-            return Err(CliError::new(
+            return Err(CliError::raise(
                 codes::KEY_EXISTS,
                 format!("{} exists; refusing to overwrite a key", p.display()),
                 "move the old key away first, or pass another --out DIR",
@@ -168,7 +172,7 @@ fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<Pa
             "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
         )?;
     let stdout = child.stdout.take().ok_or_else(|| {
-        CliError::new(
+        CliError::raise(
             codes::BUILD,
             "cargo gave no output",
             "run `cargo build --release` in the crate to see why",
@@ -217,14 +221,14 @@ fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<Pa
         "run `cargo build --release` in the crate",
     )?;
     if !status.success() {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::BUILD,
             format!("cargo build failed ({status})"),
             "fix the errors cargo printed above, then pack again",
         ));
     }
     library.ok_or_else(|| {
-        CliError::new(
+        CliError::raise(
             codes::NO_CDYLIB,
             format!("the crate built no cdylib named `{name}`"),
             "set `crate-type = [\"cdylib\"]` in [lib], and name the package as plugin.toml does",
@@ -246,7 +250,7 @@ fn findings_error(context: &str, findings: &[Diagnostic]) -> anyhow::Error {
         .iter()
         .map(|d| format!("\n  {d}\n    next: {}", d.next_step))
         .collect();
-    CliError::new(code, format!("{context}:{listed}"), next)
+    CliError::raise(code, format!("{context}:{listed}"), next)
 }
 
 /// What `pack` did.
@@ -276,7 +280,7 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
     )?;
     let manifest_path = crate_dir.join(MANIFEST_FILE);
     let source = switchboard_sdk::manifest::read_file(&manifest_path)
-        .map_err(|d| findings_error(&format!("cannot use {}", manifest_path.display()), &[d]))?;
+        .map_err(|d| findings_error(&format!("cannot use {}", manifest_path.display()), &[*d]))?;
     let manifest = Manifest::parse(&source, Format::Toml)
         .map_err(|d| findings_error(&format!("{} is invalid", manifest_path.display()), &d))?;
     let library = build_library(crate_dir, &manifest.name, progress)?;
@@ -306,7 +310,7 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         .file_name()
         .and_then(|f| f.to_str())
         .ok_or_else(|| {
-            CliError::new(
+            CliError::raise(
                 codes::NO_CDYLIB,
                 format!(
                     "the library path {} has no usable file name",
@@ -357,7 +361,7 @@ fn package_manifest(package_path: &Path) -> Result<(Vec<u8>, String, String)> {
 }
 
 fn not_a_key(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
-    CliError::new(
+    CliError::raise(
         codes::BAD_KEY,
         format!("{} is not a minisign key: {e}", path.display()),
         "pass the switchboard.key or switchboard.pub file `switchboard keygen` wrote",
@@ -393,7 +397,7 @@ pub fn sign_with_key_id(package_path: &Path, key: &Path) -> Result<(PathBuf, Str
         sk_box.into_unencrypted_secret_key()
     }
     .map_err(|e| {
-        CliError::new(
+        CliError::raise(
             codes::BAD_KEY,
             format!("cannot open the secret key {}: {e}", key.display()),
             "check the password (SWITCHBOARD_KEY_PASSWORD) and that the file is a secret key",
@@ -437,7 +441,7 @@ pub fn trust_store(
         if dir.exists() {
             crate::data_dir::check(&dir)?;
             let unreadable = |e: std::io::Error| {
-                CliError::new(
+                CliError::raise(
                     codes::DATA_DIR,
                     format!("cannot read the trust store {}: {e}", dir.display()),
                     "check the directory's permissions",

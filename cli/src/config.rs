@@ -29,7 +29,7 @@ pub fn effective(
         Some(path) => {
             let invalid = |d: &[switchboard_host::Diagnostic]| {
                 let first = d.first().map(|d| format!("{}: {}", d.field, d.message));
-                CliError::new(
+                CliError::raise(
                     codes::MANIFEST,
                     format!(
                         "{} is not a valid manifest: {}",
@@ -39,7 +39,7 @@ pub fn effective(
                     "run `switchboard preflight` on it for every finding",
                 )
             };
-            let text = switchboard_sdk::manifest::read_file(path).map_err(|d| invalid(&[d]))?;
+            let text = switchboard_sdk::manifest::read_file(path).map_err(|d| invalid(&[*d]))?;
             let m = Manifest::parse(&text, Format::for_path(path)).map_err(|d| invalid(&d))?;
             m.config.unwrap_or_default()
         }

@@ -29,7 +29,7 @@ pub fn platform_default() -> Option<PathBuf> {
 /// directory or cannot be read ([`check`]). One that does not exist yet is fine.
 pub fn resolve(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = given.or_else(platform_default).ok_or_else(|| {
-        CliError::new(
+        CliError::raise(
             codes::DATA_DIR,
             "no data directory is known",
             "pass `--data-dir DIR` or set SWITCHBOARD_HOME",
@@ -44,18 +44,18 @@ pub fn resolve(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub fn check(dir: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(CliError::new(
+        Err(e) => Err(CliError::raise(
             codes::DATA_DIR,
             format!("cannot use the data directory {}: {e}", dir.display()),
             "check the path and its permissions",
         )),
-        Ok(m) if !m.is_dir() => Err(CliError::new(
+        Ok(m) if !m.is_dir() => Err(CliError::raise(
             codes::DATA_DIR,
             format!("the data directory {} is not a directory", dir.display()),
             "pass a directory with --data-dir (or SWITCHBOARD_HOME), not a file",
         )),
         Ok(_) => std::fs::read_dir(dir).map(drop).map_err(|e| {
-            CliError::new(
+            CliError::raise(
                 codes::DATA_DIR,
                 format!("cannot read the data directory {}: {e}", dir.display()),
                 "check its permissions (the user running switchboard must be able to read it)",

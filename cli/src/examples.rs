@@ -53,7 +53,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     }
     let root = workspace_root();
     if !root.join("examples").is_dir() {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::EXAMPLES,
             format!(
                 "the example plugins are not beside this binary's sources ({})",
@@ -82,7 +82,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
         "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
     )?;
     if !status.success() {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::EXAMPLES,
             format!("building the example plugins failed ({status})"),
             "fix the errors cargo printed above; `cargo build -p hello` shows them again",
@@ -102,7 +102,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
 pub fn library(profile: Profile, package: &str) -> Result<PathBuf> {
     let path = build(profile)?.join(library_file_name(package));
     if !path.is_file() {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::EXAMPLES,
             format!("expected {} after the build", path.display()),
             "build the examples again (`cargo build -p {package}`)",

@@ -370,7 +370,7 @@ public key: {}",
             }
         }
         _ => {
-            return Err(CliError::new(
+            return Err(CliError::raise(
                 codes::INTERNAL,
                 "internal: command routed to the wrong handler",
                 "report this as a bug with the command you ran",

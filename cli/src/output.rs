@@ -62,7 +62,7 @@ pub struct CliError {
 
 impl CliError {
     /// A coded error, as an [`anyhow::Error`] the commands can return.
-    pub fn new(
+    pub fn raise(
         code: ErrorCode,
         message: impl Into<String>,
         next_step: impl Into<String>,
@@ -91,7 +91,7 @@ pub trait Coded<T> {
 
 impl<T, E: fmt::Display> Coded<T> for Result<T, E> {
     fn coded(self, code: ErrorCode, what: impl fmt::Display, next: &str) -> anyhow::Result<T> {
-        self.map_err(|e| CliError::new(code, format!("{what}: {e}"), next))
+        self.map_err(|e| CliError::raise(code, format!("{what}: {e}"), next))
     }
 }
 

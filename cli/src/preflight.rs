@@ -17,7 +17,7 @@ pub fn parse_host_api(s: &str) -> Result<(String, String)> {
         Some((name, version)) if !name.is_empty() && semver::Version::parse(version).is_ok() => {
             Ok((name.to_owned(), version.to_owned()))
         }
-        _ => Err(CliError::new(
+        _ => Err(CliError::raise(
             codes::HOST_API,
             format!("`{s}` is not NAME@VERSION"),
             "write the host API's name and version, e.g. `--host-api my-editor@2.3.0`",
@@ -93,7 +93,7 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
                 "check the path and its permissions",
             )?;
             Some(Policy::from_toml(&text).map_err(|e| {
-                CliError::new(
+                CliError::raise(
                     codes::POLICY,
                     format!("{}: {e}", p.display()),
                     "fix the policy file (its format is in docs/guide.md, `Policy::from_toml`)",
@@ -106,7 +106,7 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
     let lockfile = inputs.lockfile.map(Lockfile::read).transpose()?;
     let index = inputs.index.map(DirectoryIndex::new);
     if let Some(dir) = inputs.index.filter(|d| !d.is_dir()) {
-        return Err(CliError::new(
+        return Err(CliError::raise(
             codes::READ,
             format!("the index {} is not a directory", dir.display()),
             "pass a directory of NAME.toml files (format in docs/packages.md)",

@@ -106,12 +106,13 @@ pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use package::TrustLevel;
 pub use preflight::{
-    codes_preflight, no_section, package_manifest, preflight, preflight_with, preflight_with_library,
-    Check, CheckStatus, PreflightOptions, PreflightReport,
+    codes_preflight, no_section, package_manifest, preflight, preflight_with,
+    preflight_with_library, Check, CheckStatus, PreflightOptions, PreflightReport,
 };
 pub use resolve::{
-    Dependency, DirectoryIndex, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
-    MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, LOCKFILE_NAME,
+    Dependency, DirectoryIndex, GraphNode, HostApiReq, Index, InstalledGraph, LockChange,
+    LockedPlugin, Lockfile, MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver,
+    LOCKFILE_NAME,
 };
 pub use services::LogRecord;
 pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};

@@ -398,12 +398,11 @@ fn check_source(
 
     let library = match (options.library, crate_dir) {
         (Some(l), _) => Some(l.to_owned()),
-        (None, Some(dir)) => {
-            match manifest.as_ref().map(|m| m.name.clone()) {
-                Some(name) => match built_library(dir, options.target_dir, &name) {
-                    Ok(found) => Some(found),
-                    Err(searched) => {
-                        report.push(
+        (None, Some(dir)) => match manifest.as_ref().map(|m| m.name.clone()) {
+            Some(name) => match built_library(dir, options.target_dir, &name) {
+                Ok(found) => Some(found),
+                Err(searched) => {
+                    report.push(
                             "library",
                             vec![Diagnostic::error(
                                 codes::NO_LIBRARY,
@@ -416,15 +415,17 @@ fn check_source(
                                  with CARGO_TARGET_DIR set, pass the directory cargo builds into",
                             )],
                         );
-                        None
-                    }
-                },
-                None => {
-                    report.skip("library", "the manifest did not validate, so its library is unknown");
                     None
                 }
+            },
+            None => {
+                report.skip(
+                    "library",
+                    "the manifest did not validate, so its library is unknown",
+                );
+                None
             }
-        }
+        },
         (None, None) => {
             report.skip(
                 "library",
@@ -478,7 +479,12 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         Err(e) => {
             report.push(
                 "package",
-                vec![Diagnostic::error(e.code(), "", e.to_string(), e.next_step())],
+                vec![Diagnostic::error(
+                    e.code(),
+                    "",
+                    e.to_string(),
+                    e.next_step(),
+                )],
             );
             for name in [
                 "manifest",
@@ -504,7 +510,12 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
     }
     let m = &verified.manifest;
     if let Some(e) = misnamed(path, m) {
-        findings.push(Diagnostic::error(e.code(), "", e.to_string(), e.next_step()));
+        findings.push(Diagnostic::error(
+            e.code(),
+            "",
+            e.to_string(),
+            e.next_step(),
+        ));
     }
     report.push("package", findings);
     let (_, manifest_findings) = Manifest::check(
@@ -611,7 +622,12 @@ fn check_policy(
     };
     if let Err((trust, refusal)) = admitted {
         let e = crate::host::refusal_error(name, trust, refusal);
-        findings.push(Diagnostic::error(e.code(), "", e.to_string(), e.next_step()));
+        findings.push(Diagnostic::error(
+            e.code(),
+            "",
+            e.to_string(),
+            e.next_step(),
+        ));
     }
     for (i, raw) in capabilities.iter().enumerate() {
         let field = format!("capabilities[{i}]");
@@ -771,7 +787,7 @@ fn check_manifest_file(path: &Path, report: &mut PreflightReport) -> Option<Mani
     let source = match switchboard_sdk::manifest::read_file(path) {
         Ok(s) => s,
         Err(d) => {
-            report.push("manifest", vec![d]);
+            report.push("manifest", vec![*d]);
             return None;
         }
     };
@@ -785,7 +801,11 @@ fn check_manifest_file(path: &Path, report: &mut PreflightReport) -> Option<Mani
     }
 }
 
-fn check_library(path: &Path, from_crate: bool, report: &mut PreflightReport) -> Option<EmbeddedManifest> {
+fn check_library(
+    path: &Path,
+    from_crate: bool,
+    report: &mut PreflightReport,
+) -> Option<EmbeddedManifest> {
     match loader::check(path) {
         Ok(checked) => {
             report.push("library", Vec::new());

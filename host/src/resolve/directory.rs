@@ -131,7 +131,11 @@ impl Index for DirectoryIndex {
         let parsed: File = toml::from_str(&text).map_err(|e| {
             IndexError::new(
                 name,
-                format!("{} is not a valid index file: {}", path.display(), e.message().trim()),
+                format!(
+                    "{} is not a valid index file: {}",
+                    path.display(),
+                    e.message().trim()
+                ),
             )
         })?;
         let mut releases = Vec::with_capacity(parsed.release.len());

@@ -422,15 +422,15 @@ fn cap_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
 
 /// Reads a manifest file, refusing one over [`MAX_MANIFEST_BYTES`] without reading past the
 /// limit. The error is the finding to report (SB1024, or SB1001 for I/O and UTF-8 problems).
-pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
+pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
     use std::io::Read as _;
     let unreadable = |e: &dyn std::fmt::Display| {
-        Diagnostic::error(
+        Box::new(Diagnostic::error(
             codes::SYNTAX,
             "",
             format!("cannot read {}: {e}", path.display()),
             "check the path, its permissions, and that the file is UTF-8",
-        )
+        ))
     };
     let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
     let mut bytes = Vec::new();
@@ -442,7 +442,7 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
         let len = std::fs::metadata(path).map_or(bytes.len(), |m| {
             usize::try_from(m.len()).unwrap_or(usize::MAX)
         });
-        return Err(too_large(len));
+        return Err(Box::new(too_large(len)));
     }
     String::from_utf8(bytes).map_err(|e| unreadable(&e))
 }

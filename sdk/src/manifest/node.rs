@@ -202,7 +202,11 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.source.len());
         // The last line start at or before `offset`.
         let line = self.line_starts.partition_point(|&s| s <= offset);
-        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let line_start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
         let column = self.chars_to(offset) - self.chars_to(line_start) + 1;
         (line.max(1), column)
     }
@@ -226,7 +230,11 @@ mod tests {
         let source = format!("a = 1\n\nname = \"wé\"\n{long}x\n  ü = 2\n");
         let index = LineIndex::new(&source);
         for offset in (0..=source.len()).filter(|o| source.is_char_boundary(*o)) {
-            assert_eq!(index.position(offset), rescan(&source, offset), "offset {offset}");
+            assert_eq!(
+                index.position(offset),
+                rescan(&source, offset),
+                "offset {offset}"
+            );
         }
         assert_eq!(LineIndex::new("").position(0), (1, 1));
     }

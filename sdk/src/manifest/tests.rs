@@ -378,7 +378,10 @@ fn semantic_errors_carry_positions() {
 
 #[test]
 fn a_manifest_over_one_mebibyte_is_refused_before_parsing() {
-    let big = format!("name = \"w\"\nversion = \"1.0.0\"\n# {}\n", "x".repeat(super::MAX_MANIFEST_BYTES));
+    let big = format!(
+        "name = \"w\"\nversion = \"1.0.0\"\n# {}\n",
+        "x".repeat(super::MAX_MANIFEST_BYTES)
+    );
     let (manifest, d) = Manifest::check(&big, Format::Toml);
     assert!(manifest.is_none());
     assert_eq!(d.len(), 1, "{d:?}");
@@ -404,7 +407,11 @@ fn thousands_of_unknown_keys_give_the_first_hundred_findings_and_a_count() {
     let last = &d[super::MAX_DIAGNOSTICS];
     assert_eq!(last.code, "SB1025");
     assert!(last.is_error());
-    assert!(last.message.starts_with("4900 more findings"), "{}", last.message);
+    assert!(
+        last.message.starts_with("4900 more findings"),
+        "{}",
+        last.message
+    );
 }
 
 proptest! {

@@ -39,8 +39,6 @@ pub mod codes {
     pub const MANIFEST: ErrorCode = ErrorCode::from_number(12);
     /// A command was routed to the wrong handler (a bug in the CLI).
     pub const INTERNAL: ErrorCode = ErrorCode::from_number(13);
-    /// cargo could not say where the crate's target directory is.
-    pub const CARGO_METADATA: ErrorCode = ErrorCode::from_number(14);
     /// A policy file (`--policy`) does not parse.
     pub const POLICY: ErrorCode = ErrorCode::from_number(15);
     /// Signing failed.

@@ -33,8 +33,9 @@ pub mod codes {
     pub const DATA_DIR: ErrorCode = ErrorCode::from_number(9);
     /// `--host-api` is not `NAME@VERSION`.
     pub const HOST_API: ErrorCode = ErrorCode::from_number(10);
-    /// Writing the output failed (other than a closed pipe, which ends the command quietly).
-    pub const OUTPUT: ErrorCode = ErrorCode::from_number(11);
+    /// Reading or writing a file or the output failed (a closed pipe instead ends the command
+    /// quietly).
+    pub const IO: ErrorCode = ErrorCode::from_number(11);
     /// The crate's `plugin.toml` is invalid, or contradicts the library built from the crate.
     pub const MANIFEST: ErrorCode = ErrorCode::from_number(12);
     /// A command was routed to the wrong handler (a bug in the CLI).
@@ -111,13 +112,12 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         if let Some(r) = cause.downcast_ref::<switchboard_host::ResolveError>() {
             return (r.code().to_string(), r.next_step());
         }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        if cause.downcast_ref::<std::io::Error>().is_some() {
             return (
-                codes::OUTPUT.to_string(),
-                format!(
-                    "the output could not be written ({}); check the destination",
-                    io.kind()
-                ),
+                codes::IO.to_string(),
+                "check the path named in the message (or where the output goes), its permissions \
+                 and the free space"
+                    .to_owned(),
             );
         }
     }

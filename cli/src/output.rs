@@ -1,6 +1,6 @@
 //! What every command shares for output: coded errors ([`CliError`] and [`codes`]), the one
 //! function that reports an error ([`report_error`]), writing to stdout so that a closed pipe
-//! ends the command quietly ([`print`], [`exit_on_broken_pipe`]), and pack's progress
+//! ends the command quietly ([`print()`], [`exit_on_broken_pipe`]), and pack's progress
 //! ([`Progress`]).
 
 use std::fmt;

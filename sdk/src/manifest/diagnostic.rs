@@ -174,7 +174,7 @@ pub mod codes {
     pub const PLATFORM: ErrorCode = ErrorCode::from_number(1103);
     /// The package manifest and the library's embedded manifest differ.
     pub const EMBEDDED_MISMATCH: ErrorCode = ErrorCode::from_number(1104);
-    /// No built library was found to check (a warning).
+    /// No built library was found, so the library checks could not run (an error for a crate).
     pub const NO_LIBRARY: ErrorCode = ErrorCode::from_number(1105);
     /// The SDK ABI major differs from the host's.
     pub const SDK_ABI_MAJOR: ErrorCode = ErrorCode::from_number(204);

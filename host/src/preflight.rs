@@ -352,7 +352,7 @@ pub fn preflight_with(path: &Path, options: &PreflightOptions<'_>) -> PreflightR
         Target::Package(p) => check_package(&p, options, &mut report),
         Target::Library(lib) => {
             report.skip("manifest", "no plugin.toml given");
-            skip_compatibility(None, options, &mut report);
+            check_compatibility(None, options, &mut report);
             let embedded = check_library(&lib, false, &mut report);
             report.skip(
                 "manifest matches library",
@@ -372,7 +372,7 @@ pub fn preflight_with(path: &Path, options: &PreflightOptions<'_>) -> PreflightR
     report
 }
 
-fn skip_compatibility(
+fn check_compatibility(
     manifest: Option<&Manifest>,
     options: &PreflightOptions<'_>,
     report: &mut PreflightReport,
@@ -394,7 +394,7 @@ fn check_source(
     report: &mut PreflightReport,
 ) {
     let manifest = manifest_path.and_then(|p| check_manifest_file(p, report));
-    skip_compatibility(manifest.as_ref(), options, report);
+    check_compatibility(manifest.as_ref(), options, report);
 
     let library = match (options.library, crate_dir) {
         (Some(l), _) => Some(l.to_owned()),
@@ -523,7 +523,7 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         Format::Toml,
     );
     report.push("manifest", manifest_findings);
-    skip_compatibility(Some(m), options, report);
+    check_compatibility(Some(m), options, report);
     let library_name = path.join(&verified.library_path);
     let embedded = match loader::check_bytes(&library_name, verified.library.clone()) {
         Ok(checked) => {

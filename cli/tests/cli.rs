@@ -965,3 +965,30 @@ fn preflight_applies_a_policy_and_resolves_dependencies() {
     assert_eq!(status, Some(0));
     assert_eq!(doc["complete"], false);
 }
+
+#[test]
+fn pack_refuses_a_library_without_a_switchboard_section() {
+    // A cdylib named hello built without `#[plugin]`: what a feature-less build leaves behind.
+    let dir = tempfile::tempdir().unwrap();
+    let krate = hello_crate(dir.path(), "");
+    let out = switchboard()
+        .args(["pack", "--json", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB1027", "{doc:#}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`plugin` feature"));
+    assert!(!dir.path().join("out/hello-0.1.0.sbpkg").exists());
+}

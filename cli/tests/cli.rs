@@ -726,6 +726,20 @@ fn a_data_dir_that_is_a_file_is_a_coded_refusal() {
             .unwrap()
             .contains("not a file"));
     }
+    // A data directory that cannot be reached is that, not "no host database" (SB0605). (An
+    // unreadable one takes the same path; as root, permissions cannot be made to refuse.)
+    let out = switchboard()
+        .args(["audit", "--json", "--data-dir"])
+        .arg(file.join("below"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0009", "{doc}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot use the data directory"));
 }
 
 #[test]

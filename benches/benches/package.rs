@@ -27,6 +27,7 @@ fn bench(c: &mut Criterion) {
     let manifest_text =
         std::fs::read_to_string(root.join("examples/hello/plugin.toml")).expect("manifest");
     let manifest = Manifest::parse(&manifest_text, Format::Toml).expect("valid manifest");
+    let manifest = switchboard_host::package_manifest(&manifest, &lib).expect("pack's manifest");
     let mut files = BTreeMap::new();
     files.insert(
         format!("lib/{}/libhello.so", current_target()),

@@ -5,12 +5,14 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::Result;
 use switchboard_host::package::{
     self, key_id_of_public_key, release_comment, TrustStore, UnpackLimits, PUBLIC_KEY_MARK,
 };
-use switchboard_host::{current_target, Manifest};
+use switchboard_host::{current_target, Diagnostic, ErrorCode, Manifest};
 use switchboard_sdk::manifest::{Format, MANIFEST_FILE};
+
+use crate::output::{codes, CliError, Coded as _, Progress};
 
 /// The secret key file `keygen` writes.
 pub const SECRET_KEY_FILE: &str = "switchboard.key";
@@ -26,14 +28,37 @@ fn password(prompt: &str, confirm: bool) -> Result<String> {
         return Ok(p);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!("a password is needed and stdin is not a terminal; set {PASSWORD_VAR}, or use an unencrypted key (`keygen --unencrypted`)");
+        return Err(CliError::raise(
+            codes::PASSWORD,
+            "a password is needed and stdin is not a terminal",
+            format!("set {PASSWORD_VAR}, or use an unencrypted key (`keygen --unencrypted`)"),
+        ));
     }
-    let first = rpassword::prompt_password(prompt)?;
-    if confirm && rpassword::prompt_password("Again: ")? != first {
-        bail!("the passwords differ");
+    let next = "type the password again";
+    let first = rpassword::prompt_password(prompt).coded(
+        codes::PASSWORD,
+        "cannot read the password",
+        next,
+    )?;
+    if confirm
+        && rpassword::prompt_password("Again: ").coded(
+            codes::PASSWORD,
+            "cannot read the password",
+            next,
+        )? != first
+    {
+        return Err(CliError::raise(
+            codes::PASSWORD,
+            "the passwords differ",
+            next,
+        ));
     }
     if first.is_empty() {
-        bail!("an empty password; use `--unencrypted` for a key without one");
+        return Err(CliError::raise(
+            codes::PASSWORD,
+            "an empty password",
+            "type a password, or use `--unencrypted` for a key without one",
+        ));
     }
     Ok(first)
 }
@@ -44,33 +69,52 @@ pub fn keygen(out: &Path, unencrypted: bool) -> Result<String> {
     let pk_path = out.join(PUBLIC_KEY_FILE);
     for p in [&sk_path, &pk_path] {
         if p.exists() {
-            bail!(
-                "{} exists; refusing to overwrite a key (move it away first)",
-                p.display()
-            );
+            return Err(CliError::raise(
+                codes::KEY_EXISTS,
+                format!("{} exists; refusing to overwrite a key", p.display()),
+                "move the old key away first, or pass another --out DIR",
+            ));
         }
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(out).coded(
+        codes::WRITE,
+        format_args!("cannot create {}", out.display()),
+        "check the path and its permissions",
+    )?;
+    let keygen_failed = "report this with your platform's details";
     let (kp, label) = if unencrypted {
         (
-            minisign::KeyPair::generate_unencrypted_keypair()?,
+            minisign::KeyPair::generate_unencrypted_keypair().coded(
+                codes::BAD_KEY,
+                "cannot generate a key",
+                keygen_failed,
+            )?,
             "unencrypted",
         )
     } else {
         let pw = password("Password for the new key: ", true)?;
         (
-            minisign::KeyPair::generate_encrypted_keypair(Some(pw))?,
+            minisign::KeyPair::generate_encrypted_keypair(Some(pw)).coded(
+                codes::BAD_KEY,
+                "cannot generate a key",
+                keygen_failed,
+            )?,
             "encrypted",
         )
     };
-    let pk_text = kp.pk.to_box()?.to_string();
+    let pk_text = kp
+        .pk
+        .to_box()
+        .coded(codes::BAD_KEY, "cannot encode the key", keygen_failed)?
+        .to_string();
     let sk_text = kp
         .sk
-        .to_box(Some(&format!("switchboard secret key ({label})")))?
+        .to_box(Some(&format!("switchboard secret key ({label})")))
+        .coded(codes::BAD_KEY, "cannot encode the key", keygen_failed)?
         .to_string();
     write_new(&sk_path, sk_text.as_bytes(), 0o600)?;
     write_new(&pk_path, pk_text.as_bytes(), 0o644)?;
-    key_id_of_public_key(&pk_text).map_err(|e| anyhow!(e))
+    key_id_of_public_key(&pk_text).coded(codes::BAD_KEY, "cannot read the new key", keygen_failed)
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
@@ -80,44 +124,80 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
+    let what = format!("cannot write {}", path.display());
+    let next = "check the path, its permissions and the free space";
+    let mut f = options.open(path).coded(codes::WRITE, &what, next)?;
+    f.write_all(bytes).coded(codes::WRITE, &what, next)
 }
 
-/// Builds the crate's cdylib in release mode and returns its path.
-fn build_library(crate_dir: &Path, name: &str, progress: &mut dyn Write) -> Result<PathBuf> {
+/// Writes a file, replacing it; errors are coded.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).coded(
+        codes::WRITE,
+        format_args!("cannot write {}", path.display()),
+        "check the path, its permissions and the free space",
+    )
+}
+
+/// Reads a file; errors are coded.
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).coded(
+        codes::READ,
+        format_args!("cannot read {what} {}", path.display()),
+        "check the path and its permissions",
+    )
+}
+
+/// Builds the crate's cdylib in release mode and returns its path. cargo is quiet unless a
+/// spinner shows progress; its diagnostics reach stderr either way.
+fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    writeln!(progress, "building {name} (cargo build --release)…")?;
+    progress.step(format!("building {name} (cargo build --release)"));
     let mut child = Command::new(cargo)
         .current_dir(crate_dir)
         .args([
             "build",
             "--release",
             "--lib",
+            "--quiet",
             "--message-format=json-render-diagnostics",
         ])
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .stdout(Stdio::piped())
         .spawn()
-        .context("cannot run cargo")?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("no cargo output"))?;
+        .coded(
+            codes::BUILD,
+            "cannot run cargo",
+            "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
+        )?;
+    let stdout = child.stdout.take().ok_or_else(|| {
+        CliError::raise(
+            codes::BUILD,
+            "cargo gave no output",
+            "run `cargo build --release` in the crate to see why",
+        )
+    })?;
     let suffix = std::env::consts::DLL_SUFFIX;
     let mut library = None;
+    let mut built = 0usize;
     for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
+        let line = line.coded(
+            codes::BUILD,
+            "cannot read cargo's output",
+            "run `cargo build --release` in the crate",
+        )?;
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
+        built += 1;
+        progress.step(format!(
+            "building {name}: {} ({built} crates)",
+            msg["target"]["name"].as_str().unwrap_or("")
+        ));
         let is_cdylib = msg["target"]["kind"]
             .as_array()
             .is_some_and(|k| k.iter().any(|k| k == "cdylib"));
@@ -135,103 +215,195 @@ fn build_library(crate_dir: &Path, name: &str, progress: &mut dyn Write) -> Resu
                 .map(PathBuf::from);
         }
     }
-    let status = child.wait()?;
+    let status = child.wait().coded(
+        codes::BUILD,
+        "cannot wait for cargo",
+        "run `cargo build --release` in the crate",
+    )?;
     if !status.success() {
-        bail!("cargo build failed ({status})");
+        return Err(CliError::raise(
+            codes::BUILD,
+            format!("cargo build failed ({status})"),
+            "fix the errors cargo printed above, then pack again",
+        ));
     }
     library.ok_or_else(|| {
-        anyhow!(
-            "the crate built no cdylib named `{name}`; set `crate-type = [\"cdylib\"]` in [lib]"
+        CliError::raise(
+            codes::NO_CDYLIB,
+            format!("the crate built no cdylib named `{name}`"),
+            "set `crate-type = [\"cdylib\"]` in [lib], and name the package as plugin.toml does",
         )
     })
 }
 
-/// `switchboard pack [CRATE_DIR] --out DIR`: builds the crate, pins every file in the manifest
-/// and writes `NAME-VERSION.sbpkg`. Returns the package path.
-pub fn pack(crate_dir: &Path, out: &Path, progress: &mut dyn Write) -> Result<PathBuf> {
-    let crate_dir = &crate_dir
-        .canonicalize()
-        .with_context(|| format!("cannot find the crate at {}", crate_dir.display()))?;
+/// An error made of manifest findings: the first one's code and next step, every one's message.
+fn findings_error(context: &str, findings: &[Diagnostic]) -> anyhow::Error {
+    let code = findings
+        .first()
+        .and_then(|d| d.code.strip_prefix("SB")?.parse::<u16>().ok())
+        .map_or(codes::MANIFEST, ErrorCode::from_number);
+    let next = findings.first().map_or_else(
+        || "run `switchboard preflight` on the crate".to_owned(),
+        |d| d.next_step.clone(),
+    );
+    let listed: String = findings
+        .iter()
+        .map(|d| format!("\n  {d}\n    next: {}", d.next_step))
+        .collect();
+    CliError::raise(code, format!("{context}:{listed}"), next)
+}
+
+/// What `pack` did.
+#[derive(Debug, serde::Serialize)]
+pub struct PackReport {
+    /// The package written.
+    pub package: PathBuf,
+    /// The plugin's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The library packed.
+    pub library: PathBuf,
+    /// What plugin.toml left out and the library supplied (`provides.commands`,
+    /// `capabilities`, `requires.sdk_abi`).
+    pub from_library: Vec<&'static str>,
+}
+
+/// `switchboard pack [CRATE_DIR] --out DIR`: builds the crate, completes its manifest with what
+/// the library embeds (refusing contradictions), pins every file and writes
+/// `NAME-VERSION.sbpkg`.
+pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackReport> {
+    let crate_dir = &crate_dir.canonicalize().coded(
+        codes::READ,
+        format_args!("cannot find the crate at {}", crate_dir.display()),
+        "pass the directory holding the plugin's Cargo.toml and plugin.toml",
+    )?;
     let manifest_path = crate_dir.join(MANIFEST_FILE);
-    let source = std::fs::read_to_string(&manifest_path).with_context(|| {
-        format!(
-            "cannot read {} (run `switchboard preflight` for details)",
-            manifest_path.display()
-        )
-    })?;
-    let manifest = Manifest::parse(&source, Format::Toml).map_err(|d| {
-        anyhow!(
-            "{} is invalid:\n{}",
-            manifest_path.display(),
-            d.iter()
-                .map(|d| format!("  {d}\n    next: {}", d.next_step))
-                .collect::<String>()
-        )
-    })?;
+    let source = switchboard_sdk::manifest::read_file(&manifest_path)
+        .map_err(|d| findings_error(&format!("cannot use {}", manifest_path.display()), &[*d]))?;
+    let manifest = Manifest::parse(&source, Format::Toml)
+        .map_err(|d| findings_error(&format!("{} is invalid", manifest_path.display()), &d))?;
     let library = build_library(crate_dir, &manifest.name, progress)?;
+    progress.step(format!("reading {}'s manifest section", manifest.name));
+    let packed = switchboard_host::package_manifest(&manifest, &library).map_err(|d| {
+        findings_error(
+            &format!(
+                "{} and the library {} disagree",
+                manifest_path.display(),
+                library.display()
+            ),
+            &d,
+        )
+    })?;
+    let mut from_library = Vec::new();
+    if manifest.provides.commands.is_empty() && !packed.provides.commands.is_empty() {
+        from_library.push("provides.commands");
+    }
+    if manifest.capabilities.is_empty() && !packed.capabilities.is_empty() {
+        from_library.push("capabilities");
+    }
+    if manifest.requires.sdk_abi.is_none() {
+        from_library.push("requires.sdk_abi");
+    }
     let mut files = BTreeMap::new();
     let file_name = library
         .file_name()
         .and_then(|f| f.to_str())
-        .ok_or_else(|| anyhow!("odd library path {}", library.display()))?;
+        .ok_or_else(|| {
+            CliError::raise(
+                codes::NO_CDYLIB,
+                format!(
+                    "the library path {} has no usable file name",
+                    library.display()
+                ),
+                "build into a directory with a UTF-8 path",
+            )
+        })?;
     files.insert(
         format!("lib/{}/{file_name}", current_target()),
-        std::fs::read(&library).with_context(|| format!("cannot read {}", library.display()))?,
+        read_file(&library, "the library")?,
     );
     for doc in package::DOCUMENT_FILES {
         let p = crate_dir.join(doc);
         if p.is_file() {
-            files.insert((*doc).to_owned(), std::fs::read(&p)?);
+            files.insert((*doc).to_owned(), read_file(&p, "")?);
         } else {
-            writeln!(
-                progress,
+            progress.note(format!(
                 "note: no {doc} in {}; the package goes without it",
                 crate_dir.display()
-            )?;
+            ));
         }
     }
-    let built = package::build(&manifest, &files)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    progress.step("writing the package");
+    let built = package::build(&packed, &files)?;
+    std::fs::create_dir_all(out).coded(
+        codes::WRITE,
+        format_args!("cannot create {}", out.display()),
+        "check the path and its permissions",
+    )?;
     let path = out.join(&built.file_name);
-    std::fs::write(&path, &built.bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    write_file(&path, &built.bytes)?;
+    progress.finish();
+    Ok(PackReport {
+        package: path,
+        name: packed.name,
+        version: packed.version,
+        library,
+        from_library,
+    })
 }
 
 /// Reads a package's manifest bytes (what a signature covers), and its name and version.
 fn package_manifest(package_path: &Path) -> Result<(Vec<u8>, String, String)> {
-    let bytes = std::fs::read(package_path)
-        .with_context(|| format!("cannot read {}", package_path.display()))?;
+    let bytes = read_file(package_path, "the package")?;
     let (manifest_bytes, manifest) = package::read_manifest(&bytes, &UnpackLimits::default())?;
     Ok((manifest_bytes, manifest.name, manifest.version))
 }
 
+fn not_a_key(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    CliError::raise(
+        codes::BAD_KEY,
+        format!("{} is not a minisign key: {e}", path.display()),
+        "pass the switchboard.key or switchboard.pub file `switchboard keygen` wrote",
+    )
+}
+
 /// Whether a minisign secret key is password-protected (its KDF algorithm is not "none").
-fn is_encrypted(secret_key_text: &str) -> Result<bool> {
+fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     use base64::Engine as _;
     let line = secret_key_text
         .lines()
         .nth(1)
-        .ok_or_else(|| anyhow!("not a minisign secret key"))?;
+        .ok_or_else(|| not_a_key(key, "it has no key line"))?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(line.trim())
-        .map_err(|e| anyhow!("not a minisign secret key: {e}"))?;
+        .map_err(|e| not_a_key(key, e))?;
     Ok(raw.get(2..4) != Some(&[0, 0][..]))
 }
 
 /// `switchboard sign PACKAGE --key FILE`: writes `PACKAGE.minisig`. Returns its path.
 pub fn sign(package_path: &Path, key: &Path) -> Result<PathBuf> {
+    sign_with_key_id(package_path, key).map(|(path, _)| path)
+}
+
+/// [`sign`], also returning the signing key's id (for `sign --json`).
+pub fn sign_with_key_id(package_path: &Path, key: &Path) -> Result<(PathBuf, String)> {
     let (manifest, name, version) = package_manifest(package_path)?;
-    let sk_text = std::fs::read_to_string(key)
-        .with_context(|| format!("cannot read key {}", key.display()))?;
-    let sk_box = minisign::SecretKeyBox::from_string(&sk_text)?;
-    let sk = if is_encrypted(&sk_text)? {
+    let sk_text = String::from_utf8(read_file(key, "the key")?).map_err(|e| not_a_key(key, e))?;
+    let sk_box = minisign::SecretKeyBox::from_string(&sk_text).map_err(|e| not_a_key(key, e))?;
+    let sk = if is_encrypted(key, &sk_text)? {
         sk_box.into_secret_key(Some(password("Password for the key: ", false)?))
     } else {
         sk_box.into_unencrypted_secret_key()
     }
-    .map_err(|e| anyhow!("cannot open the secret key {}: {e}", key.display()))?;
-    let pk = minisign::PublicKey::from_secret_key(&sk)?;
+    .map_err(|e| {
+        CliError::raise(
+            codes::BAD_KEY,
+            format!("cannot open the secret key {}: {e}", key.display()),
+            "check the password (SWITCHBOARD_KEY_PASSWORD) and that the file is a secret key",
+        )
+    })?;
+    let pk = minisign::PublicKey::from_secret_key(&sk).map_err(|e| not_a_key(key, e))?;
     let trusted = release_comment(&name, &version, &manifest);
     let untrusted = format!("switchboard signature {PUBLIC_KEY_MARK}{}", pk.to_base64());
     let sig = minisign::sign(
@@ -240,56 +412,84 @@ pub fn sign(package_path: &Path, key: &Path) -> Result<PathBuf> {
         manifest.as_slice(),
         Some(&trusted),
         Some(&untrusted),
+    )
+    .coded(
+        codes::SIGN,
+        "cannot sign",
+        "check the key file; generate a new one with `switchboard keygen` if it is damaged",
     )?;
+    let pk_text = pk.to_box().map_err(|e| not_a_key(key, e))?.to_string();
+    let key_id = key_id_of_public_key(&pk_text).map_err(|e| not_a_key(key, e))?;
     let mut out = package_path.as_os_str().to_owned();
     out.push(".minisig");
     let out = PathBuf::from(out);
-    std::fs::write(&out, sig.to_string())
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(out)
+    write_file(&out, sig.to_string().as_bytes())?;
+    Ok((out, key_id))
 }
 
 /// The CLI's trust store: the keys under `DATA_DIR/trusted-keys/*.pub`, plus `extra` key files.
+/// A data directory that does not exist yet holds no keys; one that is a file, or cannot be
+/// read, is refused.
 pub fn trust_store(
     data_dir: Option<&Path>,
     extra: &[PathBuf],
 ) -> Result<(TrustStore, Vec<String>)> {
     let mut texts = Vec::new();
-    if let Some(dir) = data_dir.map(|d| d.join(TRUST_DIR)).filter(|d| d.is_dir()) {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for p in entries
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "pub"))
-        {
-            texts.push(std::fs::read_to_string(&p)?);
+    if let Some(data_dir) = data_dir {
+        crate::data_dir::check(data_dir)?;
+        let dir = data_dir.join(TRUST_DIR);
+        if dir.exists() {
+            crate::data_dir::check(&dir)?;
+            let unreadable = |e: std::io::Error| {
+                CliError::raise(
+                    codes::DATA_DIR,
+                    format!("cannot read the trust store {}: {e}", dir.display()),
+                    "check the directory's permissions",
+                )
+            };
+            let mut entries = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+                entries.push(entry.map_err(unreadable)?.path());
+            }
+            entries.sort();
+            for p in entries
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "pub"))
+            {
+                texts.push((
+                    String::from_utf8(read_file(&p, "trusted key")?)
+                        .map_err(|e| not_a_key(&p, e))?,
+                    p,
+                ));
+            }
         }
     }
     for p in extra {
-        texts.push(
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        );
+        texts.push((
+            String::from_utf8(read_file(p, "the key")?).map_err(|e| not_a_key(p, e))?,
+            p.clone(),
+        ));
     }
     let mut store = TrustStore::new();
     let mut ids = Vec::new();
-    for t in texts {
-        ids.push(store.add_author(&t)?);
+    for (t, p) in texts {
+        ids.push(store.add_author(&t).map_err(|e| not_a_key(&p, e))?);
     }
     Ok((store, ids))
 }
 
 /// `switchboard trust add KEY.pub`: copies the key into the trust store. Returns its key id.
 pub fn trust_add(data_dir: &Path, key: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
-    let id = key_id_of_public_key(&text)
-        .map_err(|e| anyhow!("{} is not a minisign public key: {e}", key.display()))?;
+    let text = String::from_utf8(read_file(key, "the key")?).map_err(|e| not_a_key(key, e))?;
+    let id = key_id_of_public_key(&text).map_err(|e| not_a_key(key, e))?;
+    crate::data_dir::check(data_dir)?;
     let dir = data_dir.join(TRUST_DIR);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{id}.pub")), text)?;
+    std::fs::create_dir_all(&dir).coded(
+        codes::WRITE,
+        format_args!("cannot create {}", dir.display()),
+        "check the data directory's permissions",
+    )?;
+    write_file(&dir.join(format!("{id}.pub")), text.as_bytes())?;
     Ok(id)
 }
 
@@ -313,6 +513,17 @@ pub struct VerifyReport {
     pub host_api: Option<String>,
     /// Why it failed, if it did: `{ code, message, next_step }`.
     pub error: Option<serde_json::Value>,
+    /// Every finding of the checks after the signature (file name, compatibility of the
+    /// library, embedded manifest).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn error_json(
+    code: impl ToString,
+    message: impl ToString,
+    next: impl ToString,
+) -> serde_json::Value {
+    serde_json::json!({ "code": code.to_string(), "message": message.to_string(), "next_step": next.to_string() })
 }
 
 /// `switchboard verify PACKAGE [--trust KEY.pub]... [--host-api NAME@VERSION]`: every check a
@@ -332,18 +543,20 @@ pub fn verify(
         Ok(v) => {
             let p = v.package();
             let signed = p.signer.is_some();
+            let error = (!signed).then(|| {
+                let e = package::PackageError::Unsigned;
+                error_json(e.code(), &e, e.next_step())
+            });
             VerifyReport {
-                ok: signed,
+                ok: error.is_none(),
                 package: package_path.to_owned(),
                 plugin: Some(format!("{} {}", p.manifest.name, p.manifest.version)),
                 signer: p.signer.clone(),
                 trust: Some(p.trust.to_string()),
                 files: p.files.clone(),
                 host_api,
-                error: (!signed).then(|| {
-                    let e = package::PackageError::Unsigned;
-                    serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() })
-                }),
+                error,
+                diagnostics: v.warnings().to_vec(),
             }
         }
         Err(e) => VerifyReport {
@@ -354,9 +567,8 @@ pub fn verify(
             trust: None,
             files: Vec::new(),
             host_api,
-            error: Some(
-                serde_json::json!({ "code": e.code().to_string(), "message": e.to_string(), "next_step": e.next_step() }),
-            ),
+            error: Some(error_json(e.code(), e.message(), e.next_step())),
+            diagnostics: Vec::new(),
         },
     })
 }

@@ -14,6 +14,8 @@ use switchboard_host::state::{resolve_config, ConfigInputs, EffectiveConfig};
 use switchboard_host::{Error, StateError, Store};
 use switchboard_sdk::manifest::{Format, Manifest};
 
+use crate::output::{codes, CliError};
+
 /// Resolves plugin `name`'s configuration in `data_dir`.
 pub fn effective(
     data_dir: &Path,
@@ -25,16 +27,20 @@ pub fn effective(
     let store = Store::open_existing(data_dir)?;
     let spec = match manifest {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let m = Manifest::parse(&text, Format::for_path(path)).map_err(|d| {
+            let invalid = |d: &[switchboard_host::Diagnostic]| {
                 let first = d.first().map(|d| format!("{}: {}", d.field, d.message));
-                anyhow::anyhow!(
-                    "{} is not a valid manifest: {}",
-                    path.display(),
-                    first.unwrap_or_default()
+                CliError::raise(
+                    codes::MANIFEST,
+                    format!(
+                        "{} is not a valid manifest: {}",
+                        path.display(),
+                        first.unwrap_or_default()
+                    ),
+                    "run `switchboard preflight` on it for every finding",
                 )
-            })?;
+            };
+            let text = switchboard_sdk::manifest::read_file(path).map_err(|d| invalid(&[*d]))?;
+            let m = Manifest::parse(&text, Format::for_path(path)).map_err(|d| invalid(&d))?;
             m.config.unwrap_or_default()
         }
         None => store

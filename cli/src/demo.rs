@@ -120,6 +120,14 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         ),
         std::fs::read(&hello_lib)?,
     );
+    // What `switchboard pack` writes: plugin.toml completed with what the library embeds.
+    let manifest = switchboard_host::package_manifest(&manifest, &hello_lib).map_err(|d| {
+        anyhow::anyhow!(
+            "{} disagrees with its library: {}",
+            manifest_path.display(),
+            d[0]
+        )
+    })?;
     let built = package::build(&manifest, &files)?;
     let packages = data_dir.join("packages");
     std::fs::create_dir_all(&packages)?;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
+
+use crate::output::{codes, CliError, Coded as _};
 
 /// The example plugin crates, by package name.
 pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary", "relay", "counter"];
@@ -51,11 +53,14 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     }
     let root = workspace_root();
     if !root.join("examples").is_dir() {
-        bail!(
-            "the example plugins are not beside this binary's sources ({}); run the demo from a \
-             clone of the Switchboard repository",
-            root.display()
-        );
+        return Err(CliError::raise(
+            codes::EXAMPLES,
+            format!(
+                "the example plugins are not beside this binary's sources ({})",
+                root.display()
+            ),
+            "run the demo from a clone of the Switchboard repository",
+        ));
     }
     let target = root.join("target").join("examples");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -71,11 +76,17 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     for p in PLUGINS {
         cmd.args(["-p", p]);
     }
-    let status = cmd
-        .status()
-        .context("could not run cargo to build the example plugins")?;
+    let status = cmd.status().coded(
+        codes::EXAMPLES,
+        "could not run cargo to build the example plugins",
+        "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
+    )?;
     if !status.success() {
-        bail!("building the example plugins failed ({status})");
+        return Err(CliError::raise(
+            codes::EXAMPLES,
+            format!("building the example plugins failed ({status})"),
+            "fix the errors cargo printed above; `cargo build -p hello` shows them again",
+        ));
     }
     let dir = target.join(match profile {
         Profile::Debug => "debug",
@@ -91,7 +102,11 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
 pub fn library(profile: Profile, package: &str) -> Result<PathBuf> {
     let path = build(profile)?.join(library_file_name(package));
     if !path.is_file() {
-        bail!("expected {} after the build", path.display());
+        return Err(CliError::raise(
+            codes::EXAMPLES,
+            format!("expected {} after the build", path.display()),
+            "build the examples again (`cargo build -p {package}`)",
+        ));
     }
     Ok(path)
 }

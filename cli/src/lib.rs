@@ -10,6 +10,8 @@
 //! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
 //! - [`state`] — `switchboard state show|transfer|wipe PLUGIN`: who owns a plugin's data.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
+//! - [`output`] — what every command shares: coded errors, stdout that a closed pipe ends
+//!   quietly, progress.
 
 pub mod audit;
 pub mod authoring;
@@ -18,6 +20,7 @@ pub mod data_dir;
 pub mod demo;
 pub mod examples;
 pub mod inspect;
+pub mod output;
 pub mod preflight;
 pub mod state;
 pub mod tree;

@@ -1,10 +1,5 @@
-//! The `switchboard` binary.
-
-#![expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "the binary is the one place that prints"
-)]
+//! The `switchboard` binary. It prints through `switchboard_cli::output`, where a closed
+//! stdout ends the command quietly.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
+use switchboard_cli::output::{self, codes, CliError, Progress};
 use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
@@ -59,6 +55,9 @@ enum Cmd {
         /// Where to write the package.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Print one JSON document (and no progress).
+        #[arg(long)]
+        json: bool,
     },
     /// Sign a package: writes PACKAGE.minisig.
     Sign {
@@ -67,6 +66,9 @@ enum Cmd {
         /// The secret key (password from the terminal or SWITCHBOARD_KEY_PASSWORD).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify a package as a host would before running its code: sizes, signature, every
     /// file's hash, the library's embedded manifest and SDK ABI, and with --host-api the host
@@ -95,6 +97,9 @@ enum Cmd {
         /// The CLI's data directory (default: SWITCHBOARD_HOME, then the platform's).
         #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME", global = true)]
         data_dir: Option<PathBuf>,
+        /// Print one JSON document.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Show the plugins a lockfile records and what depends on what.
     Tree {
@@ -152,11 +157,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run every check that needs no plugin code on a plugin crate, plugin.toml or library.
+    /// Check a plugin crate, plugin.toml, package or library without running its code.
     ///
-    /// Exits 0 only when no check finds an error, so it can gate a plugin's CI.
+    /// Checks the manifest; a package's signature, hashes and name; compatibility with a host
+    /// API; the library's embedded manifest; a host policy; and dependency resolution — each
+    /// when its input is given (checks without their input are listed as not run). Exits 0 only
+    /// when no check finds an error, so it can gate a plugin's CI.
     Preflight {
-        /// A plugin crate directory, a plugin.toml/plugin.json, or a built library.
+        /// A plugin crate directory, a plugin.toml/plugin.json, a .sbpkg package, or a built
+        /// library.
         path: PathBuf,
         /// The built library to check (default: found under `target/` beside the crate).
         #[arg(long, value_name = "FILE")]
@@ -167,6 +176,19 @@ enum Cmd {
         /// Check the platform against this target triple (default: this machine's).
         #[arg(long, value_name = "TRIPLE")]
         target: Option<String>,
+        /// Apply this host policy (TOML: min_trust, allow, require_approval, block,
+        /// allow_plugins, deny_plugins, allowed_signers, …).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Trust this public key when verifying a package (repeatable).
+        #[arg(long, value_name = "PUBKEY_FILE")]
+        trust: Vec<PathBuf>,
+        /// Resolve the dependencies against this directory index (DIR/NAME.toml).
+        #[arg(long, value_name = "DIR")]
+        index: Option<PathBuf>,
+        /// Check the dependencies against this lockfile (with --index: prefer its versions).
+        #[arg(long, value_name = "FILE")]
+        lockfile: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -306,19 +328,35 @@ public key: {}",
         Cmd::Pack {
             crate_dir,
             out: dir,
+            json,
         } => {
-            let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let mut progress: Box<dyn Write> = if quiet {
-                Box::new(std::io::sink())
+            let progress = if json {
+                Progress::quiet()
             } else {
-                Box::new(std::io::stderr())
+                Progress::for_terminal()
             };
-            let path = a::pack(&crate_dir, &dir, &mut progress)?;
-            writeln!(out, "{}", path.display())?;
+            let report = a::pack(&crate_dir, &dir, &progress);
+            progress.finish();
+            let report = report?;
+            if json {
+                let mut doc = serde_json::to_value(&report)?;
+                doc["ok"] = true.into();
+                writeln!(out, "{doc}")?;
+            } else {
+                writeln!(out, "{}", report.package.display())?;
+            }
         }
-        Cmd::Sign { package, key } => {
-            let sig = a::sign(&package, &key)?;
-            writeln!(out, "{}", sig.display())?;
+        Cmd::Sign { package, key, json } => {
+            let (sig, key_id) = a::sign_with_key_id(&package, &key)?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "ok": true, "package": package, "signature": sig, "key_id": key_id })
+                )?;
+            } else {
+                writeln!(out, "{}", sig.display())?;
+            }
         }
         Cmd::Verify {
             package,
@@ -362,6 +400,9 @@ public key: {}",
                         f.actual
                     )?;
                 }
+                for d in report.diagnostics.iter().filter(|d| !d.is_error()) {
+                    writeln!(out, "{d}\n  next: {}", d.next_step)?;
+                }
                 if let Some(e) = &report.error {
                     writeln!(
                         out,
@@ -374,37 +415,44 @@ public key: {}",
                 }
                 writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
             }
-            return Ok(if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return Ok(exit_for(report.ok));
         }
         Cmd::Trust {
             action,
             data_dir: dir,
+            json,
         } => {
             let dir = data_home::resolve(dir)?;
             match action {
                 TrustCmd::Add { key } => {
                     let id = a::trust_add(&dir, &key)?;
-                    writeln!(out, "trusting key {id}")?;
+                    if json {
+                        writeln!(out, "{}", serde_json::json!({ "ok": true, "key_id": id }))?;
+                    } else {
+                        writeln!(out, "trusting key {id}")?;
+                    }
                 }
                 TrustCmd::List => {
                     let (_, ids) = a::trust_store(Some(&dir), &[])?;
-                    for id in ids {
-                        writeln!(out, "{id}")?;
+                    if json {
+                        writeln!(out, "{}", serde_json::json!({ "ok": true, "keys": ids }))?;
+                    } else {
+                        for id in ids {
+                            writeln!(out, "{id}")?;
+                        }
                     }
                 }
             }
         }
-        _ => unreachable_command()?,
+        _ => {
+            return Err(CliError::raise(
+                codes::INTERNAL,
+                "internal: command routed to the wrong handler",
+                "report this as a bug with the command you ran",
+            ))
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn unreachable_command() -> anyhow::Result<()> {
-    anyhow::bail!("internal: command routed to the wrong handler")
 }
 
 fn main() -> ExitCode {
@@ -462,7 +510,11 @@ fn main() -> ExitCode {
         | Cmd::Trust { .. }) => {
             let json = matches!(
                 cmd,
-                Cmd::Keygen { json: true, .. } | Cmd::Verify { json: true, .. }
+                Cmd::Keygen { json: true, .. }
+                    | Cmd::Verify { json: true, .. }
+                    | Cmd::Pack { json: true, .. }
+                    | Cmd::Sign { json: true, .. }
+                    | Cmd::Trust { json: true, .. }
             );
             match authoring(cmd) {
                 Ok(code) => code,
@@ -492,14 +544,23 @@ fn main() -> ExitCode {
             library,
             host_api,
             target,
+            policy,
+            trust,
+            index,
+            lockfile,
             json,
-        } => preflight(
-            &path,
-            library.as_deref(),
-            host_api.as_deref(),
-            target.as_deref(),
-            json,
-        ),
+        } => {
+            let inputs = switchboard_cli::preflight::Inputs {
+                library: library.as_deref(),
+                host_api: host_api.as_deref(),
+                target: target.as_deref(),
+                policy: policy.as_deref(),
+                trust: &trust,
+                index: index.as_deref(),
+                lockfile: lockfile.as_deref(),
+            };
+            preflight(&path, &inputs, json)
+        }
         Cmd::Tree {
             lockfile,
             dot,
@@ -512,7 +573,7 @@ fn main() -> ExitCode {
             };
             match tree::render(&lockfile, format) {
                 Ok(text) => {
-                    print!("{text}");
+                    output::print(&text);
                     ExitCode::SUCCESS
                 }
                 Err(e) => report_error(&anyhow::Error::from(e), json),
@@ -523,14 +584,12 @@ fn main() -> ExitCode {
 
 fn preflight(
     path: &std::path::Path,
-    library: Option<&std::path::Path>,
-    host_api: Option<&str>,
-    target: Option<&str>,
+    inputs: &switchboard_cli::preflight::Inputs<'_>,
     json: bool,
 ) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match switchboard_cli::preflight::run(path, library, host_api, target, json, &mut out) {
+    match switchboard_cli::preflight::run(path, inputs, json, &mut out) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => report_error(&e, json),
@@ -708,36 +767,6 @@ fn exit_for(ok: bool) -> ExitCode {
     }
 }
 
-/// The error and its causes, `: `-separated like anyhow's `{:#}`, but with each host error's
-/// plain message: its own `Display` carries the code and next step, printed once here.
-fn message_chain(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(
-            |cause| match cause.downcast_ref::<switchboard_host::Error>() {
-                Some(h) => h.message(),
-                None => cause.to_string(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
-    let (code, next) = if let Some(h) = e.downcast_ref::<switchboard_host::Error>() {
-        (h.code().to_string(), h.next_step())
-    } else if let Some(p) = e.downcast_ref::<switchboard_host::package::PackageError>() {
-        (p.code().to_string(), p.next_step())
-    } else {
-        ("SB0001".to_string(), "see the message above".to_string())
-    };
-    let message = message_chain(e);
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "ok": false, "error": { "code": code, "message": message, "next_step": next } })
-        );
-    } else {
-        eprintln!("error[{code}]: {message}\n  next: {next}");
-    }
-    ExitCode::from(1)
+    output::report_error(e, json)
 }

@@ -316,6 +316,120 @@ fn author_round_trip_keygen_pack_sign_verify_then_load() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["trust"], "verified");
 
+    // hello's plugin.toml no longer lists its commands, contracts, capabilities or SDK ABI:
+    // pack took them from the library.
+    let packed = run(&[
+        "pack",
+        root.join("examples/hello").to_str().unwrap(),
+        "--out",
+        dir.path().join("json").to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(packed.trim()).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["name"], "hello");
+    assert_eq!(
+        doc["from_library"],
+        serde_json::json!(["provides.commands", "capabilities", "requires.sdk_abi"])
+    );
+    let signed = run(&[
+        "sign",
+        doc["package"].as_str().unwrap(),
+        "--key",
+        keys.join("switchboard.key").to_str().unwrap(),
+        "--json",
+    ]);
+    let signed: serde_json::Value = serde_json::from_str(signed.trim()).unwrap();
+    assert_eq!(signed["ok"], true);
+    assert!(signed["signature"]
+        .as_str()
+        .unwrap()
+        .ends_with(".sbpkg.minisig"));
+    let data = dir.path().join("trusting");
+    let added = run(&[
+        "trust",
+        "add",
+        keys.join("switchboard.pub").to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let added: serde_json::Value = serde_json::from_str(added.trim()).unwrap();
+    assert_eq!(added["key_id"], signed["key_id"]);
+    let listed = run(&[
+        "trust",
+        "list",
+        "--json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(listed["keys"], serde_json::json!([signed["key_id"]]));
+
+    // Preflight verifies a package: signature, hashes, its name, the library against the
+    // manifest, policy.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "min_trust = \"verified\"\nallow = [\"kv\", \"fs.read\", \"fs.write\", \"env:HELLO_*\", \"events.publish\", \"events.subscribe:plugin.**\", \"service.call:greetings.*\"]\n").unwrap();
+    let checked = run(&[
+        "preflight",
+        &package,
+        "--json",
+        "--trust",
+        keys.join("switchboard.pub").to_str().unwrap(),
+        "--host-api",
+        "switchboard-demo@0.1.0",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let checked: serde_json::Value = serde_json::from_str(checked.trim()).unwrap();
+    assert_eq!(checked["ok"], true, "{checked:#}");
+    assert_eq!(checked["complete"], true, "{checked:#}");
+    let names: Vec<&str> = checked["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in ["package", "library", "manifest matches library", "policy"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    // Without the key, the same package only self-signed: a policy demanding verified refuses.
+    let refused = switchboard()
+        .args(["preflight", "--json", "--policy"])
+        .arg(&policy)
+        .arg(&package)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused["diagnostics"][0]["code"], "SB0420", "{refused:#}");
+
+    // A release renamed to another version is refused by verify (as by the host): SB1205.
+    let renamed = dir.path().join("hello-0.2.0.sbpkg");
+    std::fs::copy(&package, &renamed).unwrap();
+    std::fs::copy(
+        format!("{package}.minisig"),
+        dir.path().join("hello-0.2.0.sbpkg.minisig"),
+    )
+    .unwrap();
+    let out = switchboard()
+        .args(["verify", "--json", "--trust"])
+        .arg(keys.join("switchboard.pub"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg(&renamed)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "SB1205");
+
     // Keygen refuses to overwrite.
     let again = switchboard()
         .args(["keygen", "--out", keys.to_str().unwrap(), "--unencrypted"])
@@ -783,4 +897,388 @@ fn audit_verify_finds_a_log_emptied_and_a_checkpoint_removed_or_forged() {
     );
     assert_eq!(code, Some(1));
     assert!(err.contains("SB0610"), "{err}");
+}
+
+/// A command whose reader has gone: the read end of its stdout is closed before it writes.
+fn with_closed_stdout(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = switchboard()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = write_lockfile(dir.path(), LOCKFILE);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bad = root.join("tests/manifests/unknown_field.toml");
+    for args in [
+        vec!["tree".as_ref(), "--lockfile".as_ref(), lock.as_os_str()],
+        vec!["preflight".as_ref(), "--json".as_ref(), bad.as_os_str()],
+        vec!["preflight".as_ref(), bad.as_os_str()],
+        vec![
+            "keygen".as_ref(),
+            "--unencrypted".as_ref(),
+            "--out".as_ref(),
+            dir.path().join("k").as_os_str(),
+        ],
+    ] {
+        let out = with_closed_stdout(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_huge_manifest_is_refused_unread_and_many_findings_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.toml");
+    let mut text = String::from("name = \"w\"\nversion = \"1.0.0\"\n");
+    while text.len() <= 2 << 20 {
+        text.push_str(&format!(
+            "unknown_{} = \"{}\"\n",
+            text.len(),
+            "x".repeat(100)
+        ));
+    }
+    std::fs::write(&huge, &text).unwrap();
+    let out = switchboard()
+        .args(["preflight", "--json"])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnostics = doc["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{doc:#}");
+    assert_eq!(diagnostics[0]["code"], "SB1024");
+
+    let many = dir.path().join("many.toml");
+    text.truncate(900_000);
+    let cut = text.rfind('\n').unwrap() + 1;
+    text.truncate(cut);
+    std::fs::write(&many, &text).unwrap();
+    let out = switchboard()
+        .args(["preflight", "--json"])
+        .arg(&many)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnostics = doc["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 101);
+    assert_eq!(diagnostics[100]["code"], "SB1025");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_a_coded_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    for args in [
+        vec!["trust", "list", "--json"],
+        vec!["verify", "--json", "nothing.sbpkg"],
+        vec!["audit", "--json"],
+    ] {
+        let out = switchboard()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], "SB0009", "{args:?}: {doc}");
+        assert!(doc["error"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("not a file"));
+    }
+    // A data directory that cannot be reached is that, not "no host database" (SB0605). (An
+    // unreadable one takes the same path; as root, permissions cannot be made to refuse.)
+    let out = switchboard()
+        .args(["audit", "--json", "--data-dir"])
+        .arg(file.join("below"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0009", "{doc}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot use the data directory"));
+}
+
+#[test]
+fn cli_refusals_have_their_own_codes_and_next_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let ok = switchboard()
+        .args(["keygen", "--unencrypted", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![
+                "keygen".into(),
+                "--unencrypted".into(),
+                "--json".into(),
+                "--out".into(),
+                keys.clone().into(),
+            ],
+            "SB0003",
+        ),
+        (
+            vec![
+                "sign".into(),
+                "--json".into(),
+                "missing.sbpkg".into(),
+                "--key".into(),
+                keys.join("switchboard.key").into(),
+            ],
+            "SB0005",
+        ),
+        (
+            vec![
+                "pack".into(),
+                "--json".into(),
+                dir.path().join("no-crate").into(),
+                "--out".into(),
+                dir.path().into(),
+            ],
+            "SB0005",
+        ),
+        (
+            vec![
+                "trust".into(),
+                "add".into(),
+                "--json".into(),
+                keys.join("switchboard.key").into(),
+                "--data-dir".into(),
+                dir.path().join("d").into(),
+            ],
+            "SB0008",
+        ),
+        (
+            vec![
+                "preflight".into(),
+                "--json".into(),
+                "--host-api".into(),
+                "nonsense".into(),
+                ".".into(),
+            ],
+            "SB0010",
+        ),
+    ];
+    for (args, code) in cases {
+        let out = switchboard().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        let next = doc["error"]["next_step"].as_str().unwrap();
+        assert!(
+            !next.is_empty() && next != "see the message above",
+            "{args:?}: {next}"
+        );
+    }
+}
+
+/// A crate directory holding hello's plugin.toml (and `extra` appended to it), its Cargo.toml
+/// naming no dependencies, so `cargo metadata` answers without a network.
+fn hello_crate(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let krate = dir.join("hello");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::write(krate.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
+    )
+    .unwrap();
+    let mut manifest = std::fs::read_to_string(root.join("examples/hello/plugin.toml")).unwrap();
+    manifest.push_str(extra);
+    std::fs::write(krate.join("plugin.toml"), manifest).unwrap();
+    krate
+}
+
+fn built_hello() -> std::path::PathBuf {
+    switchboard_cli::examples::library(switchboard_cli::examples::Profile::Debug, "hello").unwrap()
+}
+
+#[test]
+fn preflight_finds_the_library_where_cargo_target_dir_puts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = hello_crate(dir.path(), "");
+    let target = dir.path().join("elsewhere");
+
+    // Nothing built yet: the library checks cannot run, and that is not a pass.
+    let out = switchboard()
+        .args(["preflight", "--json"])
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["diagnostics"][0]["code"], "SB1105", "{doc:#}");
+
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    std::fs::copy(built_hello(), target.join("release/libhello.so")).unwrap();
+    let out = switchboard()
+        .args([
+            "preflight",
+            "--json",
+            "--host-api",
+            "switchboard-demo@0.1.0",
+        ])
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let library = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "manifest matches library")
+        .unwrap();
+    assert_eq!(library["status"], "passed", "{doc:#}");
+}
+
+#[test]
+fn preflight_refuses_a_plugin_toml_that_contradicts_its_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = hello_crate(dir.path(), "capabilities = [\"secrets\"]\n");
+    // `capabilities` must come before the first table: rewrite it at the top.
+    let text = std::fs::read_to_string(krate.join("plugin.toml")).unwrap();
+    let text = format!(
+        "capabilities = [\"secrets\"]\n{}",
+        text.replace("capabilities = [\"secrets\"]\n", "")
+    );
+    std::fs::write(krate.join("plugin.toml"), text).unwrap();
+    let out = switchboard()
+        .args(["preflight", "--json", "--library"])
+        .arg(built_hello())
+        .arg(&krate)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &doc["diagnostics"][0];
+    assert_eq!(d["code"], "SB1026", "{doc:#}");
+    assert_eq!(d["field"], "capabilities");
+}
+
+#[test]
+fn preflight_applies_a_policy_and_resolves_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugin.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"weather\"\nversion = \"1.0.0\"\ncapabilities = [\"kv\", \"process.spawn\"]\n\n[requires]\ndependencies = { geo = \"^3\" }\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allow = [\"kv\"]\nblock = [\"process.spawn\"]\n").unwrap();
+    let index = dir.path().join("index");
+    std::fs::create_dir(&index).unwrap();
+    std::fs::write(index.join("geo.toml"), "[[release]]\nversion = \"2.0.0\"\n").unwrap();
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let out = switchboard()
+            .args(["preflight", "--json"])
+            .args(extra)
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), doc)
+    };
+    let codes = |doc: &serde_json::Value| -> Vec<String> {
+        doc["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, doc) = run(&["--policy".as_ref(), policy.as_os_str()]);
+    assert_eq!(status, Some(1));
+    assert_eq!(codes(&doc), ["SB1106"], "{doc:#}");
+    assert_eq!(doc["diagnostics"][0]["field"], "capabilities[1]");
+
+    let (status, doc) = run(&["--index".as_ref(), index.as_os_str()]);
+    assert_eq!(status, Some(1));
+    assert_eq!(codes(&doc), ["SB0501"], "{doc:#}");
+    std::fs::write(
+        index.join("geo.toml"),
+        "[[release]]\nversion = \"2.0.0\"\n[[release]]\nversion = \"3.1.0\"\n",
+    )
+    .unwrap();
+    let (status, doc) = run(&["--index".as_ref(), index.as_os_str()]);
+    assert_eq!(status, Some(0), "{doc:#}");
+
+    let lock = dir.path().join("switchboard.lock");
+    std::fs::write(&lock, LOCKFILE).unwrap();
+    let (status, doc) = run(&["--lockfile".as_ref(), lock.as_os_str()]);
+    assert_eq!(status, Some(0), "geo 3.0.0 is locked: {doc:#}");
+    std::fs::write(
+        &lock,
+        LOCKFILE.replace("version = \"3.0.0\"", "version = \"2.9.0\""),
+    )
+    .unwrap();
+    let (status, doc) = run(&["--lockfile".as_ref(), lock.as_os_str()]);
+    assert_eq!(status, Some(1));
+    assert_eq!(codes(&doc), ["SB1108"], "{doc:#}");
+
+    // Without those inputs the checks are listed as not run, not passed.
+    let (status, doc) = run(&[]);
+    assert_eq!(status, Some(0));
+    assert_eq!(doc["complete"], false);
+}
+
+#[test]
+fn pack_refuses_a_library_without_a_switchboard_section() {
+    // A cdylib named hello built without `#[plugin]`: what a feature-less build leaves behind.
+    let dir = tempfile::tempdir().unwrap();
+    let krate = hello_crate(dir.path(), "");
+    let out = switchboard()
+        .args(["pack", "--json", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB1027", "{doc:#}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`plugin` feature"));
+    assert!(!dir.path().join("out/hello-0.1.0.sbpkg").exists());
 }

@@ -259,7 +259,7 @@ pub fn check_embedded(manifest: &Manifest, embedded: &EmbeddedManifest) -> Vec<D
             codes::EMBEDDED_MISMATCH,
             field,
             format!("plugin.toml says `{package}`, the library says `{library}`"),
-            "rebuild the library and regenerate plugin.toml from the same source (`switchboard pack`)",
+            "pack the crate again with `switchboard pack`, which takes the commands, contracts and capabilities from the library it packs",
         )
     };
     if manifest.name != embedded.name {

@@ -380,7 +380,7 @@ fn valid_version(v: &str) -> bool {
 }
 
 /// The error for a plugin policy refuses outright.
-fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
+pub(crate) fn refusal_error(name: &str, trust: TrustLevel, r: Refusal) -> CapsError {
     match r {
         Refusal::Trust { required } => CapsError::TrustTooLow {
             plugin: name.to_owned(),
@@ -552,10 +552,10 @@ impl Host {
     ) -> Result<PluginHandle, Error> {
         let path = path.as_ref();
         let checked = self.check_unsigned(path)?;
-        let declared = checked.embedded_plugin_toml(self.inner.limits.max_manifest_bytes)?;
-        if let Some(m) = &declared {
-            self.check_declared(m, &checked)?;
-        }
+        let declared = match checked.embedded_plugin_toml(self.inner.limits.max_manifest_bytes)? {
+            Some(m) => Some(self.check_declared(&m, &checked)?),
+            None => None,
+        };
         self.open_checked(
             path,
             checked,
@@ -575,12 +575,12 @@ impl Host {
     ) -> Result<PluginHandle, Error> {
         let path = path.as_ref();
         let checked = self.check_unsigned(path)?;
-        self.check_declared(manifest, &checked)?;
+        let manifest = self.check_declared(manifest, &checked)?;
         self.open_checked(
             path,
             checked,
             Provenance::unsigned(path),
-            Some(manifest),
+            Some(&manifest),
             &LoadOptions::default(),
         )
     }
@@ -597,7 +597,23 @@ impl Host {
     }
 
     /// A development load's manifest against its library and this host.
-    fn check_declared(&self, manifest: &Manifest, checked: &loader::Checked) -> Result<(), Error> {
+    fn check_declared(
+        &self,
+        written: &Manifest,
+        checked: &loader::Checked,
+    ) -> Result<Manifest, Error> {
+        // A crate's plugin.toml may leave out what the library embeds (pack fills it in); what
+        // it does write must agree with the library.
+        let manifest = written
+            .with_library(checked.manifest())
+            .map_err(|d| match d.first() {
+                Some(d) => Error::from(verify::incompatible(&written.name, d)),
+                None => Error::from(LoadError::DevManifest {
+                    plugin: written.name.clone(),
+                    summary: "it contradicts the library".to_owned(),
+                }),
+            })?;
+        let manifest = &manifest;
         if let Some(d) = check_embedded(manifest, checked.manifest()).first() {
             return Err(verify::incompatible(&manifest.name, d).into());
         }
@@ -608,7 +624,7 @@ impl Host {
         {
             return Err(verify::incompatible(&manifest.name, d).into());
         }
-        Ok(())
+        Ok(manifest.clone())
     }
 
     /// Verifies the package at `path` — sizes, signature (`PATH.minisig`), certification
@@ -1330,13 +1346,31 @@ impl Host {
         }
     }
 
-    /// Runs preflight on `path` against this host's API: every check that needs no plugin
-    /// code (see [`preflight`](crate::preflight)).
+    /// Runs preflight on `path` against this host's API, policy and trusted keys: every check
+    /// that needs no plugin code (see [`preflight`](crate::preflight)).
     pub fn preflight(&self, path: impl AsRef<Path>) -> crate::PreflightReport {
+        self.preflight_with(path, &crate::PreflightOptions::new())
+    }
+
+    /// [`preflight`](Host::preflight) with more inputs (a library, an index, a lockfile); the
+    /// host API, policy and trust store are this host's unless `options` names others.
+    pub fn preflight_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &crate::PreflightOptions<'_>,
+    ) -> crate::PreflightReport {
         let profile = crate::HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        let mut report = crate::preflight(path.as_ref(), Some(&profile));
-        report.push("policy settings applied", self.inner.policy.not_applied());
-        report
+        let mut options = *options;
+        if options.host_profile().is_none() {
+            options.host(&profile);
+        }
+        if options.policy_ref().is_none() {
+            options.policy(&self.inner.policy);
+        }
+        if options.trust_ref().is_none() {
+            options.trust(&self.inner.trust);
+        }
+        crate::preflight_with(path.as_ref(), &options)
     }
 
     /// The loaded plugin called `name`.

@@ -32,7 +32,8 @@
 //! - [`PluginIdentity`], [`WipeReport`] — who owns a plugin's data; [`IdentityError`].
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
-//! - [`preflight`], [`PreflightReport`] — every check that needs no plugin code (SPEC S2.4).
+//! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
+//!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
 //! - [`not_applied`] — the manifest settings this host parses but does not act on yet, as
 //!   the warnings preflight and every load report.
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
@@ -50,7 +51,7 @@
 //!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`package`] — packages, signatures, trust levels.
-//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`Release`], [`Dependency`],
+//! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`DirectoryIndex`], [`Release`], [`Dependency`],
 //!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
 //!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
 //!   `switchboard tree`; [`Lockfile`], [`LockedPlugin`], [`Provenance`], [`LockChange`],
@@ -117,10 +118,14 @@ pub use lifecycle::{State, Transition};
 pub use loader::options::LoadOptions;
 pub use not_applied::not_applied;
 pub use package::TrustLevel;
-pub use preflight::{preflight, preflight_with_library, Check, CheckStatus, PreflightReport};
+pub use preflight::{
+    codes_preflight, no_section, package_manifest, preflight, preflight_with,
+    preflight_with_library, Check, CheckStatus, PreflightOptions, PreflightReport,
+};
 pub use resolve::{
-    Dependency, GraphNode, HostApiReq, Index, InstalledGraph, LockChange, LockedPlugin, Lockfile,
-    MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver, LOCKFILE_NAME,
+    Dependency, DirectoryIndex, GraphNode, HostApiReq, Index, InstalledGraph, LockChange,
+    LockedPlugin, Lockfile, MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver,
+    LOCKFILE_NAME,
 };
 pub use services::LogRecord;
 pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};

@@ -5,6 +5,9 @@
 pub fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
+        // A distance within the threshold needs lengths within it too; skipping the rest keeps
+        // a hostile, very long key from costing its length times every candidate's.
+        .filter(|c| input.len() <= 2 * c.len() + 4)
         .map(|c| (edit_distance(input, c), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d)

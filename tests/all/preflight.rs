@@ -105,3 +105,121 @@ fn json_report_has_the_documented_shape() {
     }
     assert_eq!(d["severity"], "error");
 }
+
+#[test]
+fn the_host_applies_its_own_policy_and_takes_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _d) = switchboard_tests::host_with(|b, _| {
+        b.policy(switchboard_host::Policy::from_toml("block = [\"process.spawn\"]").unwrap());
+    });
+    let manifest = dir.path().join("plugin.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"weather\"\nversion = \"1.0.0\"\ncapabilities = [\"process.spawn\"]\n\n[requires]\nhost_api = { name = \"tests\", version = \"^1\" }\ndependencies = { geo = \"^3\" }\n",
+    )
+    .unwrap();
+    let index_dir = dir.path().join("index");
+    std::fs::create_dir(&index_dir).unwrap();
+    std::fs::write(
+        index_dir.join("geo.toml"),
+        "[[release]]\nversion = \"3.2.0\"\n",
+    )
+    .unwrap();
+    let index = switchboard_host::DirectoryIndex::new(&index_dir);
+    let mut options = switchboard_host::PreflightOptions::new();
+    options.index(&index);
+    let report = host.preflight_with(&manifest, &options);
+    let codes: Vec<&str> = report
+        .diagnostics()
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["SB1106"], "{:#?}", report.diagnostics());
+    let deps = report
+        .checks
+        .iter()
+        .find(|c| c.name == "dependencies")
+        .unwrap();
+    assert_eq!(deps.status, switchboard_host::CheckStatus::Passed);
+}
+
+#[test]
+fn a_directory_index_never_reads_outside_its_directory() {
+    use switchboard_host::Index as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("index")).unwrap();
+    std::fs::write(
+        dir.path().join("secret.toml"),
+        "[[release]]\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let index = switchboard_host::DirectoryIndex::new(dir.path().join("index"));
+    assert!(index.releases("../secret").unwrap().is_none());
+    std::fs::write(
+        dir.path().join("index/geo.toml"),
+        "[[release]]\nversoin = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let e = index.releases("geo").unwrap_err();
+    assert!(e.reason().contains("versoin"), "{e}");
+}
+
+#[test]
+fn a_crate_without_its_built_library_fails_instead_of_passing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace().join("examples/hello/plugin.toml"),
+        dir.path().join("plugin.toml"),
+    )
+    .unwrap();
+    let empty_target = dir.path().join("target");
+    let mut options = switchboard_host::PreflightOptions::new();
+    options.target_dir(&empty_target);
+    let report = switchboard_host::preflight_with(dir.path(), &options);
+    assert!(!report.ok());
+    assert_eq!(report.diagnostics()[0].code, "SB1105");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_library_without_a_section_is_named_as_probably_overwritten() {
+    // A shared library that is not a plugin: what a feature-less build leaves behind.
+    let libc = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/libc.so.6",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.is_file())
+    .expect("libc, a shared library that is no plugin");
+    let written = switchboard_host::Manifest::parse(
+        "name = \"hello\"\nversion = \"0.1.0\"\n",
+        switchboard_sdk::manifest::Format::Toml,
+    )
+    .unwrap();
+    let d = switchboard_host::package_manifest(&written, libc).unwrap_err();
+    assert_eq!(d[0].code, "SB1027");
+    assert!(d[0].message.contains("plugin` feature"), "{}", d[0].message);
+}
+
+#[test]
+fn what_pack_writes_comes_from_the_library_and_contradictions_are_refused() {
+    let text = std::fs::read_to_string(workspace().join("examples/hello/plugin.toml")).unwrap();
+    let written =
+        switchboard_host::Manifest::parse(&text, switchboard_sdk::manifest::Format::Toml).unwrap();
+    assert!(written.provides.commands.is_empty() && written.capabilities.is_empty());
+    let packed = switchboard_host::package_manifest(&written, &library("hello")).unwrap();
+    assert_eq!(packed.provides.commands[0].name, "greet");
+    assert!(packed.capabilities.iter().any(|c| c == "kv"));
+    assert_eq!(packed.requires.sdk_abi.as_deref(), Some("1.1"));
+
+    let mut wrong = written.clone();
+    wrong.capabilities = vec!["kv".into()];
+    wrong.provides.commands = packed.provides.commands.clone();
+    wrong.provides.commands[1].request = "bytes".into();
+    let d = switchboard_host::package_manifest(&wrong, &library("hello")).unwrap_err();
+    let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, ["provides.commands[1]", "capabilities"], "{d:#?}");
+    assert!(d.iter().all(|d| d.code == "SB1026"));
+}

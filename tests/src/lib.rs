@@ -140,12 +140,15 @@ pub mod packages {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 
-    /// An example plugin's manifest (`examples/NAME/plugin.toml`).
+    /// An example plugin's package manifest: `examples/NAME/plugin.toml` completed with what
+    /// its library embeds, as `switchboard pack` writes it.
     pub fn manifest(name: &str) -> Manifest {
         let text =
             std::fs::read_to_string(workspace().join("examples").join(name).join("plugin.toml"))
                 .expect("example manifest");
-        Manifest::parse(&text, Format::Toml).expect("valid example manifest")
+        let written = Manifest::parse(&text, Format::Toml).expect("valid example manifest");
+        switchboard_host::package_manifest(&written, &super::library(name))
+            .expect("plugin.toml agrees with the library")
     }
 
     /// The files of an example plugin's package: its library for this target and a README.

@@ -4,6 +4,7 @@
 //! [`Lockfile`].
 //!
 //! - `index` — the [`Index`] trait, [`MemoryIndex`], and the plain types a release is made of.
+//! - `directory` — [`DirectoryIndex`], an index read from a directory of TOML files.
 //! - `version_set` — the solver's version sets: positions in a plugin's release list, as bits.
 //! - `provider` — pubgrub's view of the index: packages, matching, version preference.
 //! - `solve` — [`Resolver`] and its [`Resolution`].
@@ -13,6 +14,7 @@
 //! - `lockfile` — [`Lockfile`], `switchboard.lock`.
 
 mod advice;
+mod directory;
 mod graph;
 mod index;
 mod lockfile;
@@ -24,6 +26,7 @@ mod version_set;
 #[cfg(test)]
 mod tests;
 
+pub use directory::DirectoryIndex;
 pub use graph::{GraphNode, InstalledGraph};
 pub use index::{Dependency, HostApiReq, Index, MemoryIndex, Release};
 pub use lockfile::{LockChange, LockedPlugin, Lockfile, Provenance, LOCKFILE_NAME};

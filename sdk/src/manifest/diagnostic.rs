@@ -154,6 +154,17 @@ pub mod codes {
     pub const INVALID_FILE_PATH: ErrorCode = ErrorCode::from_number(1023);
     /// A schema keyword this validator does not check (a warning).
     pub const UNCHECKED_KEYWORD: ErrorCode = ErrorCode::from_number(1022);
+    /// The manifest is larger than [`MAX_MANIFEST_BYTES`](super::super::MAX_MANIFEST_BYTES).
+    pub const TOO_LARGE: ErrorCode = ErrorCode::from_number(1024);
+    /// More findings than [`MAX_DIAGNOSTICS`](super::super::MAX_DIAGNOSTICS); the rest are
+    /// counted, not listed.
+    pub const MORE_FINDINGS: ErrorCode = ErrorCode::from_number(1025);
+    /// `plugin.toml` contradicts what the built library embeds (commands, contracts,
+    /// capabilities, services, name, version, SDK ABI).
+    pub const CONTRADICTS_LIBRARY: ErrorCode = ErrorCode::from_number(1026);
+    /// The library has no Switchboard manifest section (not built with `#[plugin]`, or
+    /// overwritten by a build without the plugin feature).
+    pub const LIBRARY_WITHOUT_SECTION: ErrorCode = ErrorCode::from_number(1027);
 
     /// The plugin was written for another host API.
     pub const HOST_API_NAME: ErrorCode = ErrorCode::from_number(1101);
@@ -163,7 +174,7 @@ pub mod codes {
     pub const PLATFORM: ErrorCode = ErrorCode::from_number(1103);
     /// The package manifest and the library's embedded manifest differ.
     pub const EMBEDDED_MISMATCH: ErrorCode = ErrorCode::from_number(1104);
-    /// No built library was found to check (a warning).
+    /// No built library was found, so the library checks could not run (an error for a crate).
     pub const NO_LIBRARY: ErrorCode = ErrorCode::from_number(1105);
     /// (A warning.) A `[limits]` memory, CPU or call-time limit this host does not enforce.
     pub const LIMIT_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1120);

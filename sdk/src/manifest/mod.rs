@@ -30,6 +30,7 @@
 //! ```
 
 mod diagnostic;
+mod library;
 mod node;
 mod schema;
 mod structure;
@@ -68,6 +69,14 @@ pub fn validate_config(
     schema::validate(value, schema, root, &mut out);
     out
 }
+
+/// The largest manifest accepted, in bytes (1 MiB). A real manifest is a few kilobytes; a
+/// larger one is refused before it is parsed (SB1024), so hostile input costs little.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
+/// The most findings [`Manifest::check`] lists; past it, one last finding (SB1025) counts the
+/// rest, as compilers do, so a manifest of 40,000 mistakes prints 101 lines, not 40,000.
+pub const MAX_DIAGNOSTICS: usize = 100;
 
 /// The file name of a TOML manifest.
 pub const MANIFEST_FILE: &str = "plugin.toml";
@@ -302,8 +311,19 @@ impl Manifest {
         }
     }
 
-    /// Parses and validates, returning the manifest when it could be read and every finding.
+    /// Parses and validates, returning the manifest when it could be read and its findings:
+    /// at most [`MAX_DIAGNOSTICS`], then one that counts the rest. A source over
+    /// [`MAX_MANIFEST_BYTES`] is refused unread (SB1024).
     pub fn check(source: &str, format: Format) -> (Option<Manifest>, Vec<Diagnostic>) {
+        if source.len() > MAX_MANIFEST_BYTES {
+            return (None, vec![too_large(source.len())]);
+        }
+        let (manifest, mut diagnostics) = Manifest::check_unbounded(source, format);
+        cap_diagnostics(&mut diagnostics);
+        (manifest, diagnostics)
+    }
+
+    fn check_unbounded(source: &str, format: Format) -> (Option<Manifest>, Vec<Diagnostic>) {
         let index = LineIndex::new(source);
         let root = match format {
             Format::Toml => match toml::de::DeTable::parse(source) {
@@ -372,6 +392,63 @@ impl Manifest {
     pub fn semver(&self) -> Option<semver::Version> {
         semver::Version::parse(&self.version).ok()
     }
+}
+
+/// The finding for a manifest of `len` bytes, over [`MAX_MANIFEST_BYTES`].
+pub fn too_large(len: usize) -> Diagnostic {
+    Diagnostic::error(
+        codes::TOO_LARGE,
+        "",
+        format!("the manifest is {len} bytes; the limit is {MAX_MANIFEST_BYTES} (1 MiB)"),
+        "a manifest describes a plugin in a few kilobytes: remove what does not belong in it",
+    )
+}
+
+/// Keeps the first [`MAX_DIAGNOSTICS`] findings and replaces the rest with one that counts them.
+fn cap_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() <= MAX_DIAGNOSTICS {
+        return;
+    }
+    let rest = diagnostics.split_off(MAX_DIAGNOSTICS);
+    let errors = rest.iter().filter(|d| d.is_error()).count();
+    let message = format!(
+        "{} more findings not shown ({errors} errors, {} warnings)",
+        rest.len(),
+        rest.len() - errors
+    );
+    let next = "fix the findings above and check again to see the rest";
+    diagnostics.push(if errors > 0 {
+        Diagnostic::error(codes::MORE_FINDINGS, "", message, next)
+    } else {
+        Diagnostic::warning(codes::MORE_FINDINGS, "", message, next)
+    });
+}
+
+/// Reads a manifest file, refusing one over [`MAX_MANIFEST_BYTES`] without reading past the
+/// limit. The error is the finding to report (SB1024, or SB1001 for I/O and UTF-8 problems).
+pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
+    use std::io::Read as _;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Box::new(Diagnostic::error(
+            codes::SYNTAX,
+            "",
+            format!("cannot read {}: {e}", path.display()),
+            "check the path, its permissions, and that the file is UTF-8",
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(MAX_MANIFEST_BYTES).unwrap_or(u64::MAX) + 1;
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(&e))?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        let len = std::fs::metadata(path).map_or(bytes.len(), |m| {
+            usize::try_from(m.len()).unwrap_or(usize::MAX)
+        });
+        return Err(Box::new(too_large(len)));
+    }
+    String::from_utf8(bytes).map_err(|e| unreadable(&e))
 }
 
 /// Whether `name` follows the plugin naming rules: ASCII, starts with a letter, then letters,

@@ -140,25 +140,102 @@ impl Node {
     }
 }
 
-/// Converts byte offsets to 1-based line and column (in characters).
+/// Converts byte offsets to 1-based line and column (in characters) in logarithmic time:
+/// a table of line starts found by binary search, and character counts sampled every
+/// [`CHUNK`] bytes. Rescanning the source per lookup made validation quadratic: 40,000
+/// unknown keys took minutes (issue 12, items 5 and 20).
 #[derive(Debug)]
 pub(crate) struct LineIndex<'a> {
     source: &'a str,
+    /// The byte offset where each line starts; the first is 0.
+    line_starts: Vec<usize>,
+    /// `chars_before[k]`: the characters in `source[..k * CHUNK]`.
+    chars_before: Vec<usize>,
+}
+
+/// How many bytes apart the character counts are sampled.
+const CHUNK: usize = 256;
+
+/// Whether `b` starts a UTF-8 character (is not a continuation byte).
+fn starts_char(b: u8) -> bool {
+    b & 0xC0 != 0x80
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(source: &'a str) -> Self {
-        LineIndex { source }
+        let bytes = source.as_bytes();
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        let mut chars_before = Vec::with_capacity(bytes.len() / CHUNK + 1);
+        let mut count = 0;
+        for chunk in bytes.chunks(CHUNK) {
+            chars_before.push(count);
+            count += chunk.iter().filter(|b| starts_char(**b)).count();
+        }
+        chars_before.push(count);
+        LineIndex {
+            source,
+            line_starts,
+            chars_before,
+        }
+    }
+
+    /// The characters in `source[..offset]`.
+    fn chars_to(&self, offset: usize) -> usize {
+        let chunk = offset / CHUNK;
+        let sampled = self.chars_before.get(chunk).copied().unwrap_or(0);
+        let rest = self
+            .source
+            .as_bytes()
+            .get(chunk * CHUNK..offset)
+            .map_or(0, |s| s.iter().filter(|b| starts_char(**b)).count());
+        sampled + rest
     }
 
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.source.len());
-        let before = self.source.get(..offset).unwrap_or(self.source);
+        // The last line start at or before `offset`.
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let line_start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let column = self.chars_to(offset) - self.chars_to(line_start) + 1;
+        (line.max(1), column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+
+    /// The old definition: count what comes before, every time.
+    fn rescan(source: &str, offset: usize) -> (usize, usize) {
+        let before = &source[..offset];
         let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before
-            .get(line_start..)
-            .map_or(1, |s| s.chars().count() + 1);
-        (line, column)
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[start..].chars().count() + 1)
+    }
+
+    #[test]
+    fn positions_match_a_rescan_at_every_character_boundary() {
+        let long: String = "é".repeat(300);
+        let source = format!("a = 1\n\nname = \"wé\"\n{long}x\n  ü = 2\n");
+        let index = LineIndex::new(&source);
+        for offset in (0..=source.len()).filter(|o| source.is_char_boundary(*o)) {
+            assert_eq!(
+                index.position(offset),
+                rescan(&source, offset),
+                "offset {offset}"
+            );
+        }
+        assert_eq!(LineIndex::new("").position(0), (1, 1));
     }
 }

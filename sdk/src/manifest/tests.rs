@@ -376,6 +376,44 @@ fn semantic_errors_carry_positions() {
     assert_eq!((d[0].line, d[0].column), (Some(2), Some(11)));
 }
 
+#[test]
+fn a_manifest_over_one_mebibyte_is_refused_before_parsing() {
+    let big = format!(
+        "name = \"w\"\nversion = \"1.0.0\"\n# {}\n",
+        "x".repeat(super::MAX_MANIFEST_BYTES)
+    );
+    let (manifest, d) = Manifest::check(&big, Format::Toml);
+    assert!(manifest.is_none());
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].code, "SB1024");
+    assert!(d[0].message.contains("1 MiB"), "{}", d[0].message);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(&path, &big).unwrap();
+    assert_eq!(super::read_file(&path).unwrap_err().code, "SB1024");
+}
+
+#[test]
+fn thousands_of_unknown_keys_give_the_first_hundred_findings_and_a_count() {
+    let mut source = String::from("name = \"w\"\nversion = \"1.0.0\"\n");
+    for i in 0..5000 {
+        source.push_str(&format!("unknown_key_{i:05} = \"{}\"\n", "x".repeat(60)));
+    }
+    let (_, d) = Manifest::check(&source, Format::Toml);
+    assert_eq!(d.len(), super::MAX_DIAGNOSTICS + 1);
+    assert_eq!(d[0].code, "SB1002");
+    assert_eq!((d[99].line, d[99].column), (Some(102), Some(1)));
+    let last = &d[super::MAX_DIAGNOSTICS];
+    assert_eq!(last.code, "SB1025");
+    assert!(last.is_error());
+    assert!(
+        last.message.starts_with("4900 more findings"),
+        "{}",
+        last.message
+    );
+}
+
 proptest! {
     #[test]
     fn the_parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

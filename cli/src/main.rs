@@ -494,7 +494,11 @@ fn main() -> ExitCode {
                         Ok(()) => ExitCode::SUCCESS,
                         Err(e) => {
                             if !json {
-                                eprintln!("error[{}]: {e}\n  next: {}", e.code(), e.next_step());
+                                output::eprint(&format!(
+                                    "error[{}]: {e}\n  next: {}\n",
+                                    e.code(),
+                                    e.next_step()
+                                ));
                             }
                             ExitCode::from(1)
                         }
@@ -754,7 +758,7 @@ fn confirm(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("{question}");
+    output::eprint(question);
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
 }

@@ -153,6 +153,14 @@ pub fn print(text: &str) {
     }
 }
 
+/// Writes `text` to stderr as it stands (prompts, reports); nothing useful is left to do if
+/// stderr is gone.
+pub fn eprint(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
 /// Reports `e`: `error[CODE]: message` and `next: …` on stderr, or with `json` one document
 /// `{ "ok": false, "error": { code, message, next_step } }` on stdout. Returns exit status 1
 /// (a closed stdout ends the process quietly instead).

@@ -115,7 +115,7 @@ fn the_host_applies_its_own_policy_and_takes_an_index() {
     let manifest = dir.path().join("plugin.toml");
     std::fs::write(
         &manifest,
-        "name = \"weather\"\nversion = \"1.0.0\"\ncapabilities = [\"process.spawn\"]\n\n[requires]\nhost_api = { name = \"tests\", version = \"^1\" }\ndependencies = { geo = \"^3\" }\n",
+        "name = \"weather\"\nversion = \"1.0.0\"\ncapabilities = [\"process.spawn\"]\n\n[requires]\nhost_api = { name = \"switchboard-demo\", version = \"^0.1\" }\ndependencies = { geo = \"^3\" }\n",
     )
     .unwrap();
     let index_dir = dir.path().join("index");

@@ -1,9 +1,10 @@
 //! The [`Host`] and its builder.
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use serde_json::json;
 use switchboard_sdk::caps::Capability;
@@ -824,11 +825,7 @@ impl Host {
                 return Err(self.load_failed(&name, version, path, e.into()));
             }
         };
-        let mut plugins = self
-            .inner
-            .plugins
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut plugins = self.inner.plugins.write();
         if plugins
             .get(&key)
             .is_some_and(|i| i.state() != State::Removed)
@@ -895,11 +892,7 @@ impl Host {
             Instance::in_process(manifest, path.to_owned(), raw, provenance, caps, warnings);
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
-        self.inner
-            .states
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, state.clone());
+        self.inner.states.write().insert(key, state.clone());
         if let Some(from) = previous {
             if !instance.manifest().migrations.is_empty() {
                 if let Err(e) = self.run_plugin_migrations(&instance, &from, &state) {
@@ -975,10 +968,7 @@ impl Host {
         // A migration may have changed the stored configuration: resolve it again (the spec
         // was recorded when the plugin's state was set up).
         let config = self.config(instance.name())?;
-        *state
-            .config_json
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = config.value().to_string();
+        *state.config_json.write() = config.value().to_string();
         Ok(report)
     }
 
@@ -1216,7 +1206,7 @@ impl Host {
         Ok(PluginState {
             kv: store.kv_with_quota(name, quota),
             secrets: store.secrets(name, &self.inner.master_key),
-            config_json: std::sync::RwLock::new(config.value().to_string()),
+            config_json: parking_lot::RwLock::new(config.value().to_string()),
         })
     }
 
@@ -1245,13 +1235,7 @@ impl Host {
     /// ```
     pub fn kv(&self, plugin: &str) -> Kv {
         let key = switchboard_sdk::manifest::name_key(plugin);
-        if let Some(s) = self
-            .inner
-            .states
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
+        if let Some(s) = self.inner.states.read().get(&key) {
             return s.kv.clone();
         }
         let quota = self.inner.policy.quotas().default;
@@ -1428,22 +1412,15 @@ impl Host {
         }
         handle.instance.transition(State::Removed, None)?;
         self.inner.bus.inner().remove_owner(handle.instance.name());
-        self.inner
-            .plugins
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&name_key(name));
+        self.inner.plugins.write().remove(&name_key(name));
         match abandoned {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
     }
 
-    fn read_plugins(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Instance>> {
-        self.inner
-            .plugins
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn read_plugins(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<String, Instance>> {
+        self.inner.plugins.read()
     }
 }
 
@@ -1476,10 +1453,7 @@ fn grant_event(plugin: &str, g: &Grant) -> AuditEvent {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let plugins = self
-            .plugins
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
+        let plugins = self.plugins.get_mut();
         for instance in plugins.values() {
             if instance.state() == State::Active {
                 // Bounded by the stop deadline: a hung hook is abandoned, never waited on.

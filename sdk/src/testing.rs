@@ -49,9 +49,10 @@
 //! compare-and-swap, optimistic commits); [`MockHost::set_config`] sets the configuration, which
 //! a plugin reads only with `config.read` granted, as on a real host.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use crate::caps::{Access, Capability, CapabilityError};
 use crate::context::{Context, ContextBackend, Level};
@@ -126,7 +127,7 @@ fn mock_key(key: &str) -> Result<(), PluginError> {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    m.lock()
 }
 
 /// Resolves `.` and `..` lexically; `None` for a relative path.

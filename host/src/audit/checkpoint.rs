@@ -410,7 +410,7 @@ pub(crate) struct Checkpointer {
     path: PathBuf,
     every: u64,
     pending: std::sync::atomic::AtomicU64,
-    state: std::sync::Mutex<CheckpointState>,
+    state: parking_lot::Mutex<CheckpointState>,
 }
 
 struct CheckpointState {
@@ -452,7 +452,7 @@ impl Checkpointer {
             path,
             every,
             pending: std::sync::atomic::AtomicU64::new(0),
-            state: std::sync::Mutex::new(state),
+            state: parking_lot::Mutex::new(state),
         }
     }
 
@@ -464,7 +464,7 @@ impl Checkpointer {
             return;
         }
         // Another thread already writing one covers these rows too.
-        let Ok(mut state) = self.state.try_lock() else {
+        let Some(mut state) = self.state.try_lock() else {
             return;
         };
         if let Err(e) = self.write_locked(&mut state, log) {
@@ -477,10 +477,7 @@ impl Checkpointer {
         &self,
         log: &super::AuditLog,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state.lock();
         self.write_locked(&mut state, log)
     }
 

@@ -43,10 +43,11 @@ mod throttle;
 pub(crate) mod topic;
 mod worker;
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -262,11 +263,8 @@ impl Bus {
         }
     }
 
-    fn lock_subs(&self) -> std::sync::MutexGuard<'_, BTreeMap<SubscriptionId, Arc<Sub>>> {
-        self.inner
-            .subs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock_subs(&self) -> parking_lot::MutexGuard<'_, BTreeMap<SubscriptionId, Arc<Sub>>> {
+        self.inner.subs.lock()
     }
 
     /// Publishes as the host application. Returns how many subscriptions took the envelope
@@ -431,19 +429,13 @@ impl BusInner {
     fn find(&self, id: SubscriptionId) -> Result<Arc<Sub>, BusError> {
         self.subs
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
             .cloned()
             .ok_or(BusError::UnknownSubscription { id: id.0 })
     }
 
     fn wake(&self, owner: &str) {
-        if let Some(w) = self
-            .workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(owner)
-        {
+        if let Some(w) = self.workers.lock().get(owner) {
             w.wake();
         }
     }
@@ -479,8 +471,8 @@ impl BusInner {
         let id = SubscriptionId(self.next_sub.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = crossbeam_channel::bounded(opts.capacity);
         let inline = opts.mode == Mode::Inline;
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = self.subs.lock();
+        let mut workers = self.workers.lock();
         if self.closed.load(Ordering::Acquire) {
             return Err(BusError::Closed);
         }
@@ -525,14 +517,14 @@ impl BusInner {
     }
 
     pub(crate) fn unsubscribe(&self, id: SubscriptionId) -> Result<(), BusError> {
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = self.subs.lock();
         let sub = subs
             .remove(&id)
             .ok_or(BusError::UnknownSubscription { id: id.0 })?;
         sub.state.store(CLOSED, Ordering::Release);
         self.rebuild_routes(&subs);
         let owner_left = subs.values().any(|s| s.owner == sub.owner);
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut workers = self.workers.lock();
         // The owner's last subscription: its worker goes too (dropping the handle disconnects
         // its control channel and it exits); otherwise it is told to look again.
         let retired = if owner_left {
@@ -553,7 +545,7 @@ impl BusInner {
     /// Removes every subscription and the worker of `owner` (a plugin being stopped or
     /// removed), and withdraws its services.
     pub(crate) fn remove_owner(&self, owner: &str) {
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = self.subs.lock();
         let gone: Vec<Arc<Sub>> = subs
             .values()
             .filter(|s| &*s.owner == owner)
@@ -564,11 +556,7 @@ impl BusInner {
             subs.remove(&s.id);
         }
         self.rebuild_routes(&subs);
-        let retired = self
-            .workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(owner);
+        let retired = self.workers.lock().remove(owner);
         drop(subs);
         // Handlers and workers are dropped with no bus lock held: their `Drop` may use the bus.
         drop(gone);
@@ -577,15 +565,14 @@ impl BusInner {
     }
 
     fn close(&self) {
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = self.subs.lock();
         self.closed.store(true, Ordering::Release);
         for s in subs.values() {
             s.state.store(CLOSED, Ordering::Release);
         }
         let gone = std::mem::take(&mut *subs);
         self.rebuild_routes(&subs);
-        let retired =
-            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let retired = std::mem::take(&mut *self.workers.lock());
         drop(subs);
         drop(gone);
         drop(retired);

@@ -11,12 +11,13 @@
 //! with [`BusError::CallDepth`]. With timeouts, a call whose provider's worker is already
 //! waiting further up the same chain runs inline instead of queueing behind itself.
 
+use parking_lot::{Mutex, RwLock};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -189,10 +190,7 @@ impl Registry {
             reason: "service names are dot-separated segments of letters, digits, `-` and `_`"
                 .into(),
         })?;
-        let mut services = self
-            .services
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut services = self.services.write();
         if let Some(existing) = services.get(&def.name) {
             return Err(BusError::ServiceExists {
                 name: def.name.clone(),
@@ -204,11 +202,7 @@ impl Registry {
     }
 
     pub fn withdraw(&self, name: &str) -> bool {
-        let removed = self
-            .services
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        let removed = self.services.write().remove(name);
         if let Some(def) = &removed {
             def.alive.store(false, Ordering::Release);
         }
@@ -217,10 +211,7 @@ impl Registry {
 
     pub fn withdraw_owner(&self, owner: &str) {
         let mut gone = Vec::new();
-        let mut services = self
-            .services
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut services = self.services.write();
         services.retain(|_, def| {
             let keep = &*def.owner != owner;
             if !keep {
@@ -236,28 +227,19 @@ impl Registry {
 
     /// Withdraws every service (the bus is closing).
     pub fn withdraw_all(&self) {
-        let gone: Vec<Arc<ServiceDef>> = self
-            .services
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, def)| def)
-            .collect();
+        let gone: Vec<Arc<ServiceDef>> =
+            self.services.write().drain().map(|(_, def)| def).collect();
         for def in &gone {
             def.alive.store(false, Ordering::Release);
         }
         drop(gone);
-        self.buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.buckets.lock().clear();
     }
 
     pub fn list(&self) -> Vec<ServiceInfo> {
         let mut out: Vec<ServiceInfo> = self
             .services
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .values()
             .map(|d| ServiceInfo {
                 name: d.name.clone(),
@@ -288,12 +270,7 @@ impl Registry {
         }
         // The read guard ends with this statement: `suggest` takes the lock again, and a
         // second read on one thread can deadlock behind a waiting writer.
-        let found = self
-            .services
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(service)
-            .cloned();
+        let found = self.services.read().get(service).cloned();
         let def = found.ok_or_else(|| BusError::UnknownService {
             name: service.to_owned(),
             suggestion: self.suggest(service),
@@ -315,7 +292,6 @@ impl Registry {
         let bucket = self.throttle.map(|limit| {
             self.buckets
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
                 .entry((caller.to_owned(), service.to_owned()))
                 .or_insert_with(|| Arc::new(Bucket::new(limit)))
                 .clone()
@@ -347,7 +323,7 @@ impl Registry {
     }
 
     fn suggest(&self, name: &str) -> Option<String> {
-        let services = self.services.read().unwrap_or_else(PoisonError::into_inner);
+        let services = self.services.read();
         let names: Vec<&str> = services.keys().map(String::as_str).collect();
         switchboard_sdk::suggest::closest(name, &names).map(str::to_owned)
     }

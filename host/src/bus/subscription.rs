@@ -1,10 +1,11 @@
 //! Subscriptions: what a subscriber declares (queue, overflow policy, delivery guarantee,
 //! filter, breaker) and what the bus counts for it.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -591,8 +592,8 @@ struct Mark {
 }
 
 impl PublisherMarks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Mark>> {
-        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<Box<str>, Mark>> {
+        self.marks.lock()
     }
 
     fn refresh(&self, marks: &HashMap<Box<str>, Mark>) {

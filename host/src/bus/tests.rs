@@ -9,11 +9,7 @@ use switchboard_sdk::PluginError;
 use super::*;
 
 fn workers(bus: &Bus) -> usize {
-    bus.inner
-        .workers
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .len()
+    bus.inner.workers.lock().len()
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Per-caller throttles on service calls: a token bucket per (caller, service).
 
-use std::sync::{Mutex, PoisonError};
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// A rate limit: `rate` calls per second on average, bursts of up to `burst` calls.
@@ -53,7 +53,7 @@ impl Bucket {
     /// Takes a token, or says how long until one is free.
     pub fn take(&self) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         let (tokens, last) = &mut *state;
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
         *tokens = (*tokens + elapsed * self.limit.rate).min(f64::from(self.limit.burst));

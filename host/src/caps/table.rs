@@ -12,9 +12,10 @@
 //! no kind bits and the `SUSPENDED` flag: every check is denied by the same one load, at no
 //! cost to the allowed path, until the instance starts again and the bits come back.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use switchboard_sdk::caps::{Access, Capability, CapabilityKind};
@@ -117,7 +118,7 @@ impl GrantTable {
     }
 
     fn lock(&self) -> MutexGuard<'_, Alloc> {
-        self.alloc.lock().unwrap_or_else(PoisonError::into_inner)
+        self.alloc.lock()
     }
 
     #[inline]

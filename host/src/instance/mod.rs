@@ -7,10 +7,11 @@
 mod bus;
 mod handle;
 
+use parking_lot::Mutex;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
@@ -198,11 +199,7 @@ impl Instance {
     }
 
     pub(crate) fn history(&self) -> Vec<Transition> {
-        self.shared
-            .history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.history.lock().clone()
     }
 
     /// Moves to `to` if the lifecycle allows it from the current state.
@@ -238,16 +235,12 @@ impl Instance {
                         _ => {}
                     }
                     self.record(Some(from), to, reason.as_deref());
-                    self.shared
-                        .history
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(Transition {
-                            from: Some(from),
-                            to,
-                            at: SystemTime::now(),
-                            reason,
-                        });
+                    self.shared.history.lock().push(Transition {
+                        from: Some(from),
+                        to,
+                        at: SystemTime::now(),
+                        reason,
+                    });
                     return Ok(from);
                 }
                 Err(actual) => current = actual,
@@ -265,7 +258,6 @@ impl Instance {
         self.shared
             .history
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .rev()
             .find(|t| t.to == State::Failed)

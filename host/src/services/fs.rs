@@ -13,11 +13,12 @@
 //! outside the grant); reads trust the directory's contents (see the design record). A path
 //! that does not exist is checked first, so a denied plugin cannot probe which files exist.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use switchboard_sdk::caps::Access;
 #[cfg(target_os = "linux")]
@@ -216,7 +217,7 @@ mod confined {
 #[cfg(target_os = "linux")]
 impl GrantDirs {
     fn get(&self, dir: &Path) -> std::io::Result<Arc<File>> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self.open.lock();
         if let Some(f) = open.get(dir) {
             return Ok(f.clone());
         }

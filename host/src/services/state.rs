@@ -20,7 +20,7 @@ pub(crate) struct PluginState {
     pub kv: Kv,
     pub secrets: Secrets,
     /// The effective configuration as JSON text; replaced if a data migration changes it.
-    pub config_json: std::sync::RwLock<String>,
+    pub config_json: parking_lot::RwLock<String>,
 }
 
 impl fmt::Debug for PluginState {
@@ -93,11 +93,6 @@ impl PluginServices {
 
     pub(super) fn state_config_json(&self) -> Result<String, PluginError> {
         self.authorize(&Access::ReadConfig)?;
-        Ok(self
-            .state
-            .config_json
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone())
+        Ok(self.state.config_json.read().clone())
     }
 }

@@ -6,9 +6,10 @@ mod grants;
 pub(crate) mod migrations;
 mod plugins;
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -144,10 +145,7 @@ impl Store {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.inner
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.conn.lock()
     }
 
     pub(crate) fn with<T>(

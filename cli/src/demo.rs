@@ -543,10 +543,19 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         "The audit log recorded every grant, denial, revocation, load and state change, hash-chained",
         report.is_intact() && denials > 0,
         format!(
-            "{} rows ({denials} denials), chain intact, head {}\ncheck it any time: switchboard audit verify --data-dir {}",
+            "{} rows ({denials} denials), chain {}, head {}\n{}",
             report.rows,
+            if report.is_intact() { "intact" } else { "BROKEN" },
             report.head.as_deref().unwrap_or("-"),
-            data_dir.display()
+            match &options.data_dir {
+                Some(dir) => format!(
+                    "check it any time: switchboard audit verify --data-dir {}",
+                    dir.display()
+                ),
+                None => "this run's data directory is temporary: run the demo with --data-dir DIR \
+                         to keep it, then `switchboard audit verify --data-dir DIR`"
+                    .to_owned(),
+            }
         ),
     )?;
     Ok(r.steps)

@@ -414,12 +414,18 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         },
     )?;
 
+    let hello_denials = switchboard_host::AuditFilter::new()
+        .plugin("hello")
+        .kind(switchboard_host::AuditKind::Deny);
+    let denials_before = host.audit().query(&hello_denials)?.len();
     let outside = read_file.call(&private.join("secret.txt").display().to_string());
+    let denials_after = host.audit().query(&hello_denials)?.len();
     r.say(
         "hello tried to read a file outside its grant: denied, and audited",
         outside
             .as_ref()
-            .is_err_and(|e| e.code().to_string() == "SB0412"),
+            .is_err_and(|e| e.code().to_string() == "SB0412")
+            && denials_after > denials_before,
         outside
             .err()
             .map(|e| describe(&e.into()))
@@ -535,13 +541,29 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     let report = host.audit().verify()?;
-    let denials = host
-        .audit()
-        .query(&switchboard_host::AuditFilter::new().kind(switchboard_host::AuditKind::Deny))?
-        .len();
+    let count = |kind| -> Result<usize> {
+        Ok(host
+            .audit()
+            .query(&switchboard_host::AuditFilter::new().kind(kind))?
+            .len())
+    };
+    use switchboard_host::AuditKind;
+    let denials = count(AuditKind::Deny)?;
+    // Each kind the demo caused must be there: grants at load, denials, the fs.read
+    // revocation, the loads, the lifecycle changes.
+    let mut every_kind = true;
+    for kind in [
+        AuditKind::Grant,
+        AuditKind::Deny,
+        AuditKind::Revoke,
+        AuditKind::Load,
+        AuditKind::State,
+    ] {
+        every_kind &= count(kind)? > 0;
+    }
     r.say(
         "The audit log recorded every grant, denial, revocation, load and state change, hash-chained",
-        report.is_intact() && denials > 0,
+        report.is_intact() && every_kind,
         format!(
             "{} rows ({denials} denials), chain intact, head {}\ncheck it any time: switchboard audit verify --data-dir {}",
             report.rows,

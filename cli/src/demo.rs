@@ -875,11 +875,7 @@ pub fn to_json(steps: &[Step]) -> serde_json::Value {
         "steps": steps,
     });
     if let Err(e) = verdict(steps) {
-        doc["error"] = json!({
-            "code": e.code().to_string(),
-            "message": e.to_string(),
-            "next_step": e.next_step(),
-        });
+        doc["error"] = crate::output::error_json(e.code(), &e, e.next_step());
     }
     doc
 }

@@ -161,6 +161,19 @@ pub fn eprint(text: &str) {
     let _ = err.flush();
 }
 
+/// The `"error"` object of every `--json` document: `{ "code", "message", "next_step" }`.
+pub fn error_json(
+    code: impl fmt::Display,
+    message: impl fmt::Display,
+    next: impl fmt::Display,
+) -> serde_json::Value {
+    serde_json::json!({
+        "code": code.to_string(),
+        "message": message.to_string(),
+        "next_step": next.to_string(),
+    })
+}
+
 /// Reports `e`: `error[CODE]: message` and `next: …` on stderr, or with `json` one document
 /// `{ "ok": false, "error": { code, message, next_step } }` on stdout. Returns exit status 1
 /// (a closed stdout ends the process quietly instead).
@@ -172,7 +185,7 @@ pub fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     if json {
         print(&format!(
             "{}\n",
-            serde_json::json!({ "ok": false, "error": { "code": code, "message": message_chain(e), "next_step": next } })
+            serde_json::json!({ "ok": false, "error": error_json(code, message_chain(e), next) })
         ));
     } else {
         // Nothing useful is left to do if stderr is gone too.

@@ -46,6 +46,9 @@ pub mod codes {
     pub const SIGN: ErrorCode = ErrorCode::from_number(16);
     /// The example plugins could not be built or found (demo).
     pub const EXAMPLES: ErrorCode = ErrorCode::from_number(17);
+    /// A destructive command was not confirmed: no `--yes`, and no terminal to ask on (or
+    /// the answer was not `y`).
+    pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(18);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

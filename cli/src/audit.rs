@@ -168,11 +168,7 @@ pub fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "expected_head": report.expected_head,
     });
     if let Err(e) = report.clone().into_result() {
-        doc["error"] = json!({
-            "code": e.code().to_string(),
-            "message": e.to_string(),
-            "next_step": e.next_step(),
-        });
+        doc["error"] = crate::output::error_json(e.code(), &e, e.next_step());
     }
     doc
 }

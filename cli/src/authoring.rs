@@ -518,14 +518,6 @@ pub struct VerifyReport {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-fn error_json(
-    code: impl ToString,
-    message: impl ToString,
-    next: impl ToString,
-) -> serde_json::Value {
-    serde_json::json!({ "code": code.to_string(), "message": message.to_string(), "next_step": next.to_string() })
-}
-
 /// `switchboard verify PACKAGE [--trust KEY.pub]... [--host-api NAME@VERSION]`: every check a
 /// host makes before plugin code runs — sizes, signature, manifest, file hashes, the library
 /// for this platform, its embedded section (name, SDK ABI) against the manifest, and with
@@ -545,7 +537,7 @@ pub fn verify(
             let signed = p.signer.is_some();
             let error = (!signed).then(|| {
                 let e = package::PackageError::Unsigned;
-                error_json(e.code(), &e, e.next_step())
+                crate::output::error_json(e.code(), &e, e.next_step())
             });
             VerifyReport {
                 ok: error.is_none(),
@@ -567,7 +559,11 @@ pub fn verify(
             trust: None,
             files: Vec::new(),
             host_api,
-            error: Some(error_json(e.code(), e.message(), e.next_step())),
+            error: Some(crate::output::error_json(
+                e.code(),
+                e.message(),
+                e.next_step(),
+            )),
             diagnostics: Vec::new(),
         },
     })

@@ -109,8 +109,7 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         crate::authoring::keygen(&keys, true)?;
     }
     let manifest_path = examples::workspace_root().join("examples/hello/plugin.toml");
-    let manifest = Manifest::parse(&std::fs::read_to_string(&manifest_path)?, Format::Toml)
-        .map_err(|d| anyhow::anyhow!("{} is invalid: {}", manifest_path.display(), d[0]))?;
+    let manifest = example_manifest(&manifest_path)?;
     let mut files = BTreeMap::new();
     files.insert(
         format!(
@@ -121,13 +120,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         std::fs::read(&hello_lib)?,
     );
     // What `switchboard pack` writes: plugin.toml completed with what the library embeds.
-    let manifest = switchboard_host::package_manifest(&manifest, &hello_lib).map_err(|d| {
-        anyhow::anyhow!(
-            "{} disagrees with its library: {}",
-            manifest_path.display(),
-            d[0]
-        )
-    })?;
+    let manifest = switchboard_host::package_manifest(&manifest, &hello_lib)
+        .map_err(|d| manifest_refusal(&manifest_path, "disagrees with its library", &d))?;
     let built = package::build(&manifest, &files)?;
     let packages = data_dir.join("packages");
     std::fs::create_dir_all(&packages)?;
@@ -414,12 +408,18 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         },
     )?;
 
+    let hello_denials = switchboard_host::AuditFilter::new()
+        .plugin("hello")
+        .kind(switchboard_host::AuditKind::Deny);
+    let denials_before = host.audit().query(&hello_denials)?.len();
     let outside = read_file.call(&private.join("secret.txt").display().to_string());
+    let denials_after = host.audit().query(&hello_denials)?.len();
     r.say(
         "hello tried to read a file outside its grant: denied, and audited",
         outside
             .as_ref()
-            .is_err_and(|e| e.code().to_string() == "SB0412"),
+            .is_err_and(|e| e.code().to_string() == "SB0412")
+            && denials_after > denials_before,
         outside
             .err()
             .map(|e| describe(&e.into()))
@@ -535,13 +535,29 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     let report = host.audit().verify()?;
-    let denials = host
-        .audit()
-        .query(&switchboard_host::AuditFilter::new().kind(switchboard_host::AuditKind::Deny))?
-        .len();
+    let count = |kind| -> Result<usize> {
+        Ok(host
+            .audit()
+            .query(&switchboard_host::AuditFilter::new().kind(kind))?
+            .len())
+    };
+    use switchboard_host::AuditKind;
+    let denials = count(AuditKind::Deny)?;
+    // Each kind the demo caused must be there: grants at load, denials, the fs.read
+    // revocation, the loads, the lifecycle changes.
+    let mut every_kind = true;
+    for kind in [
+        AuditKind::Grant,
+        AuditKind::Deny,
+        AuditKind::Revoke,
+        AuditKind::Load,
+        AuditKind::State,
+    ] {
+        every_kind &= count(kind)? > 0;
+    }
     r.say(
         "The audit log recorded every grant, denial, revocation, load and state change, hash-chained",
-        report.is_intact() && denials > 0,
+        report.is_intact() && every_kind,
         format!(
             "{} rows ({denials} denials), chain {}, head {}\n{}",
             report.rows,
@@ -561,12 +577,35 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     Ok(r.steps)
 }
 
+/// An example's `plugin.toml`; an invalid one is `SB0012` with its first finding.
+fn example_manifest(path: &Path) -> Result<Manifest> {
+    Manifest::parse(&std::fs::read_to_string(path)?, Format::Toml)
+        .map_err(|d| manifest_refusal(path, "is invalid", &d))
+}
+
+/// `SB0012` naming `path` and the first of `findings` (there may be none to name).
+fn manifest_refusal(
+    path: &Path,
+    what: &str,
+    findings: &[switchboard_host::Diagnostic],
+) -> anyhow::Error {
+    let first = findings
+        .first()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    crate::output::CliError::raise(
+        crate::output::codes::MANIFEST,
+        format!("{} {what}{first}", path.display()),
+        "fix the example's plugin.toml (`switchboard preflight` on its crate), or restore it \
+         from the repository",
+    )
+}
+
 /// The event bus, shared services and plugin state, with `relay` and `counter`.
 fn bus_and_state_tour(r: &mut Report<'_>, host: &Host, profile: Profile) -> Result<()> {
     let relay = host.load_unsigned(examples::library(profile, "relay")?)?;
     let counter_toml = examples::workspace_root().join("examples/counter/plugin.toml");
-    let counter_manifest = Manifest::parse(&std::fs::read_to_string(&counter_toml)?, Format::Toml)
-        .map_err(|d| anyhow::anyhow!("{} is invalid: {}", counter_toml.display(), d[0]))?;
+    let counter_manifest = example_manifest(&counter_toml)?;
     let counter = host
         .load_unsigned_with_manifest(examples::library(profile, "counter")?, &counter_manifest)?;
     relay.start()?;
@@ -862,11 +901,7 @@ pub fn to_json(steps: &[Step]) -> serde_json::Value {
         "steps": steps,
     });
     if let Err(e) = verdict(steps) {
-        doc["error"] = json!({
-            "code": e.code().to_string(),
-            "message": e.to_string(),
-            "next_step": e.next_step(),
-        });
+        doc["error"] = crate::output::error_json(e.code(), &e, e.next_step());
     }
     doc
 }
@@ -874,6 +909,17 @@ pub fn to_json(steps: &[Step]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_example_manifest_is_a_coded_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugin.toml");
+        std::fs::write(&path, "name = 3\n").unwrap();
+        let e = example_manifest(&path).unwrap_err();
+        let (code, _) = crate::output::code_of(&e);
+        assert_eq!(code, "SB0012", "{e:#}");
+        assert!(e.to_string().contains("plugin.toml"), "{e:#}");
+    }
 
     fn step(title: &str, ok: bool) -> Step {
         Step {

@@ -208,7 +208,7 @@ struct AuditArgs {
     /// Only rows about this plugin.
     #[arg(long)]
     plugin: Option<String>,
-    /// Only rows of this kind: grant, deny, revoke, load, state, install.
+    /// Only rows of this kind: grant, deny, revoke, load, state, install, identity.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<AuditKind>,
     /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d, "1h 30m").
@@ -730,8 +730,10 @@ fn run_state(action: StateCmd, dir: Option<PathBuf>, json: bool) -> ExitCode {
         StateCmd::Wipe { plugin, yes } => {
             if !yes && !confirm(&format!("wipe every piece of data `{plugin}` has? [y/N] ")) {
                 return report_error(
-                    &anyhow::anyhow!(
-                        "not confirmed: pass --yes to wipe `{plugin}`'s data without asking"
+                    &CliError::raise(
+                        codes::NOT_CONFIRMED,
+                        format!("not confirmed: `{plugin}`'s data was not wiped"),
+                        "answer `y` on a terminal, or pass --yes",
                     ),
                     json,
                 );

@@ -46,6 +46,9 @@ pub mod codes {
     pub const SIGN: ErrorCode = ErrorCode::from_number(16);
     /// The example plugins could not be built or found (demo).
     pub const EXAMPLES: ErrorCode = ErrorCode::from_number(17);
+    /// A destructive command was not confirmed: no `--yes`, and no terminal to ask on (or
+    /// the answer was not `y`).
+    pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(18);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).
@@ -161,6 +164,19 @@ pub fn eprint(text: &str) {
     let _ = err.flush();
 }
 
+/// The `"error"` object of every `--json` document: `{ "code", "message", "next_step" }`.
+pub fn error_json(
+    code: impl fmt::Display,
+    message: impl fmt::Display,
+    next: impl fmt::Display,
+) -> serde_json::Value {
+    serde_json::json!({
+        "code": code.to_string(),
+        "message": message.to_string(),
+        "next_step": next.to_string(),
+    })
+}
+
 /// Reports `e`: `error[CODE]: message` and `next: …` on stderr, or with `json` one document
 /// `{ "ok": false, "error": { code, message, next_step } }` on stdout. Returns exit status 1
 /// (a closed stdout ends the process quietly instead).
@@ -172,7 +188,7 @@ pub fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     if json {
         print(&format!(
             "{}\n",
-            serde_json::json!({ "ok": false, "error": { "code": code, "message": message_chain(e), "next_step": next } })
+            serde_json::json!({ "ok": false, "error": error_json(code, message_chain(e), next) })
         ));
     } else {
         // Nothing useful is left to do if stderr is gone too.

@@ -746,6 +746,10 @@ fn state_show_transfer_and_wipe_through_the_binary() {
     // Not a terminal and no --yes: refused, nothing deleted.
     let unconfirmed = run(&["state", "wipe", "counter"]);
     assert_eq!(unconfirmed.status.code(), Some(1));
+    let refusal = String::from_utf8_lossy(&unconfirmed.stderr);
+    assert!(refusal.contains("SB0018"), "a coded refusal: {refusal}");
+    let unconfirmed = run(&["state", "wipe", "counter", "--json"]);
+    assert_eq!(json(&unconfirmed)["error"]["code"], "SB0018");
 
     let moved = run(&[
         "state",

@@ -91,7 +91,7 @@ impl fmt::Display for AuditKind {
 
 /// The text was not an audit kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an audit kind: write grant, deny, revoke, load, state or install")]
+#[error("`{0}` is not an audit kind: write one of {kinds}", kinds = AuditKind::ALL.map(AuditKind::as_str).join(", "))]
 pub struct AuditKindError(String);
 
 impl FromStr for AuditKind {

@@ -84,6 +84,7 @@ mod loader;
 mod not_applied;
 pub mod package;
 mod preflight;
+mod private_file;
 mod resolve;
 mod services;
 pub mod state;

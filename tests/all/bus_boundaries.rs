@@ -341,3 +341,22 @@ fn the_default_event_limit_is_one_mebibyte() {
         .unwrap();
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+/// Regression: a delivery request naming no `#[subscribe]` handler (a damaged or crafted
+/// library) was dropped without a word, so what the library asked for was silently ignored.
+#[test]
+fn a_delivery_request_for_no_handler_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = switchboard_tests::patched_copy(
+        &test_plugin("probe"),
+        dir.path(),
+        b"{\"handler\":1,",
+        b"{\"handler\":7,",
+    );
+    let (host, _data) = bus_host(lenient(), |_| {});
+    let probe = host.load_unsigned(&lib).unwrap();
+    let e = probe.start().unwrap_err();
+    assert_eq!(e.code().to_string(), "SB0822", "{e}");
+    assert!(e.to_string().contains("handler #7"), "{e}");
+    assert_eq!(probe.state(), State::Loaded);
+}

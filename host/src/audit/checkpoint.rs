@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::StoreError;
+use crate::private_file::create_private;
 use crate::timestamp::Timestamp;
 
 /// The audit secret key's file name in the data directory.
@@ -181,24 +182,6 @@ fn key_err(path: impl AsRef<Path>, e: impl fmt::Display) -> StoreError {
         path: path.as_ref().to_owned(),
         reason: e.to_string(),
     }
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 /// Writes beside the destination, syncs, then renames over it, so a reader sees the old file

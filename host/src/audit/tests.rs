@@ -272,6 +272,14 @@ fn kinds_parse_from_their_names() {
     assert!("nope".parse::<AuditKind>().is_err());
 }
 
+#[test]
+fn the_refusal_of_an_unknown_kind_names_every_kind() {
+    let message = "nope".parse::<AuditKind>().unwrap_err().to_string();
+    for k in AuditKind::ALL {
+        assert!(message.contains(k.as_str()), "{k} missing from: {message}");
+    }
+}
+
 // Anchoring the head outside the database (ARCHITECTURE D15).
 
 fn anchored(log: &AuditLog, cp: &Checkpoint, key: &AuditKey) -> VerifyReport {

@@ -92,6 +92,25 @@ impl Instance {
             error: Box::new(error),
         };
         let bus = &self.caps().bus;
+        // The macro writes a request only for a handler it generated; one naming no handler
+        // comes from a damaged or crafted library and is refused rather than dropped.
+        let handlers = manifest.subscriptions.len();
+        if let Some(d) = manifest
+            .delivery
+            .iter()
+            .find(|d| usize::try_from(d.handler).map_or(true, |h| h >= handlers))
+        {
+            return Err(refuse(BusError::DeliveryRefused {
+                plugin: self.name().to_owned(),
+                pattern: format!("handler #{}", d.handler),
+                requested: "delivery options".to_owned(),
+                reason: format!(
+                    "the library declares {handlers} `#[subscribe]` handler(s) and no handler \
+                     #{}; rebuild the plugin",
+                    d.handler
+                ),
+            }));
+        }
         let mut patterns = Vec::new();
         for (index, text) in manifest.subscriptions.iter().enumerate() {
             let pattern = Pattern::parse(text).map_err(refuse)?;

@@ -21,6 +21,7 @@ use switchboard_sdk::state::{valid_key, Secret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::StateError;
+use crate::private_file::create_private;
 use crate::store::Store;
 
 /// The master key file's name in the data directory.
@@ -92,24 +93,6 @@ impl MasterKey {
             Err(e) => Err(fail(e.to_string())),
         }
     }
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 fn aad(ns: &str, name: &str) -> Vec<u8> {

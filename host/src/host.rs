@@ -789,10 +789,28 @@ impl Host {
         let trust = provenance.trust;
         let token = self.grant_capabilities(checked.manifest(), path, trust)?;
         // Admitted: from here the plugin's data is this identity's (if nobody's before).
-        if let Err(e) = self.inner.store.claim_identity(&name, &provenance.identity) {
+        let claimed = match self.inner.store.claim_identity(&name, &provenance.identity) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                self.inner.table.release(token);
+                return Err(self.load_failed(&name, &version, path, e));
+            }
+        };
+        // Every failure from here gives the token back and undoes a claim this load made, so
+        // a library that never loaded keeps neither grants nor the name's data.
+        let undo = |e: Error| -> Error {
             self.inner.table.release(token);
-            return Err(self.load_failed(&name, &version, path, e));
-        }
+            if claimed {
+                if let Err(err) = self
+                    .inner
+                    .store
+                    .unclaim_identity(&name, &provenance.identity)
+                {
+                    log::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
+                }
+            }
+            e
+        };
         let gate = Gate {
             plugin: name.clone(),
             table: self.inner.table.clone(),
@@ -801,10 +819,7 @@ impl Host {
         };
         let state = match self.plugin_state(&name, &checked.manifest().version, declared) {
             Ok(s) => Arc::new(s),
-            Err(e) => {
-                self.inner.table.release(token);
-                return Err(e.into());
-            }
+            Err(e) => return Err(undo(e.into())),
         };
         let services = Arc::new(PluginServices {
             name: name.clone(),
@@ -820,9 +835,8 @@ impl Host {
         let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {
             Ok(raw) => raw,
             Err(e) => {
-                self.inner.table.release(token);
                 let version = &checked.section.manifest.version;
-                return Err(self.load_failed(&name, version, path, e.into()));
+                return Err(undo(self.load_failed(&name, version, path, e.into())));
             }
         };
         let mut plugins = self.inner.plugins.write();
@@ -831,6 +845,8 @@ impl Host {
             .is_some_and(|i| i.state() != State::Removed)
         {
             // Another thread loaded the same name meanwhile; this copy is discarded.
+            // The winner claimed the name's data under the same identity (another would have
+            // been refused), so only the token goes back.
             self.inner.table.release(token);
             return Err(LoadError::DuplicateName { name }.into());
         }
@@ -845,7 +861,7 @@ impl Host {
             .ok()
             .map(|r| r.version)
             .filter(|v| *v != manifest.version && downgrade_from.is_none());
-        self.inner.store.put_plugin(&PluginRecord::new(
+        if let Err(e) = self.inner.store.put_plugin(&PluginRecord::new(
             name.clone(),
             manifest.version.clone(),
             trust,
@@ -855,7 +871,10 @@ impl Host {
             manifest.capabilities.clone(),
             self.grant_records(token),
             self.denied_records(token),
-        ))?;
+        )) {
+            drop(plugins);
+            return Err(undo(e.into()));
+        }
         let mut detail = json!({
             "outcome": "loaded",
             "source": path.display().to_string(),
@@ -871,12 +890,15 @@ impl Host {
                 .map(|w| json!({ "code": w.code, "field": w.field, "message": w.message }))
                 .collect::<Vec<_>>());
         }
-        self.inner.audit.append(&AuditEvent::new(
+        if let Err(e) = self.inner.audit.append(&AuditEvent::new(
             AuditKind::Load,
             &name,
             &manifest.version,
             detail,
-        ))?;
+        )) {
+            drop(plugins);
+            return Err(undo(e.into()));
+        }
         // Not through the `on_log` sink: that carries what plugins say, and a plugin could
         // print the same words; these are the host's own.
         for w in &warnings {

@@ -237,7 +237,7 @@ impl Store {
         &self,
         plugin: &str,
         identity: &PluginIdentity,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let text = identity.to_string();
         let inserted = self.with(|c| {
             Ok(c.execute(
@@ -253,9 +253,35 @@ impl Store {
                 &text,
                 json!({ "action": "claim" }),
             ))?;
-            return Ok(());
+            return Ok(true);
         }
-        self.check_identity(plugin, identity)
+        self.check_identity(plugin, identity).map(|()| false)
+    }
+
+    /// Undoes a claim [`claim_identity`](Store::claim_identity) just made, when the load that
+    /// made it failed: a library whose `create` failed must not keep the name's data for
+    /// itself. Only a row naming `identity` is removed. Audited.
+    pub(crate) fn unclaim_identity(
+        &self,
+        plugin: &str,
+        identity: &PluginIdentity,
+    ) -> Result<(), Error> {
+        let text = identity.to_string();
+        let removed = self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM plugin_identities WHERE plugin = ?1 AND identity = ?2",
+                params![name_key(plugin), text],
+            )?)
+        })?;
+        if removed == 1 {
+            self.audit().append(&AuditEvent::new(
+                AuditKind::Identity,
+                plugin,
+                &text,
+                json!({ "action": "unclaim", "reason": "the load failed" }),
+            ))?;
+        }
+        Ok(())
     }
 
     /// Hands `plugin`'s data (KV, secrets, stored configuration, persistent grants) to

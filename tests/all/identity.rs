@@ -168,3 +168,24 @@ fn a_package_signed_by_another_key_does_not_get_the_first_ones_data() {
     let e = refusal(host.load_package(&b));
     assert_eq!(e.code().to_string(), "SB0440", "{e}");
 }
+
+#[test]
+fn a_load_that_fails_after_admission_keeps_no_claim_on_the_names_data() {
+    // An invalid configuration refuses counter's load after policy admitted it (SB0722).
+    let (host, dir) = host_with(|b, _| {
+        b.policy(state_policy());
+        b.config_vars([("SWITCHBOARD_COUNTER_STEP", "0")]);
+    });
+    let e = refusal(host.load_unsigned(library("counter")));
+    assert_eq!(e.code().to_string(), "SB0722", "{e}");
+    assert_eq!(host.plugin_identity("counter").unwrap(), None);
+
+    // So another copy of the library, elsewhere (another identity), is not refused as the
+    // owner of data nobody ever wrote: it fails for the same configuration reason, not SB0440.
+    let copy = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&copy).unwrap();
+    let copy = copy.join(library("counter").file_name().unwrap());
+    std::fs::copy(library("counter"), &copy).unwrap();
+    let e = refusal(host.load_unsigned(&copy));
+    assert_eq!(e.code().to_string(), "SB0722", "{e}");
+}

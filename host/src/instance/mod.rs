@@ -316,8 +316,11 @@ impl Instance {
                     "the stop hook's thread ended without an answer",
                 )),
             },
-            // No thread to spare: run the hook here, without a deadline.
-            Err(_) => self.shared.backend.stop(),
+            // No thread to spare: running the hook here would have no deadline, so a hung hook
+            // would hang `remove` and `Host` drop again. The hook is not run; the stop fails.
+            Err(e) => Err(PluginError::new(format!(
+                "the stop hook was not run: no thread to run it under its deadline ({e})"
+            ))),
         };
         self.run_hook("stop", State::Stopped, stopped)
     }

@@ -190,14 +190,24 @@ fn property<'a>(schema: Option<&'a Value>, key: &str) -> Option<&'a Value> {
 }
 
 /// Whether a variable's text is the value itself rather than JSON: the key's schema allows a
-/// string (`type` names `string`, or every `enum`/`const` value is one), or, with no type in
-/// the schema, the value it replaces is a string. `SWITCHBOARD_APP_VERSION=1.2` then stays
-/// `"1.2"`, not the number.
-fn wants_string(schema: Option<&Value>, current: Option<&Value>) -> bool {
+/// string (`type` is `string`, or every `enum`/`const` value is one), or, with no type in the
+/// schema, the value it replaces is a string. `SWITCHBOARD_APP_VERSION=1.2` then stays `"1.2"`,
+/// not the number. When `type` lists `string` beside other types (`["integer", "string"]`),
+/// text that parses as JSON of one of the other types is that value (`42`, `null`), and any
+/// other text is the string.
+fn wants_string(schema: Option<&Value>, current: Option<&Value>, raw: &str) -> bool {
     let schema = schema.and_then(Value::as_object);
     let by_type = schema.and_then(|s| s.get("type")).map(|t| match t {
         Value::String(t) => t == "string",
-        Value::Array(ts) => ts.iter().any(|t| t == "string"),
+        Value::Array(ts) if ts.iter().any(|t| t == "string") => {
+            match serde_json::from_str::<Value>(raw) {
+                Ok(v) => !ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|t| t != "string" && json_type_is(&v, t)),
+                Err(_) => true,
+            }
+        }
         _ => false,
     });
     let by_values = schema.and_then(|s| match (s.get("enum"), s.get("const")) {
@@ -208,6 +218,20 @@ fn wants_string(schema: Option<&Value>, current: Option<&Value>) -> bool {
     by_type
         .or(by_values)
         .unwrap_or_else(|| current.is_some_and(Value::is_string))
+}
+
+/// Whether `v` is of the JSON Schema type `t`.
+fn json_type_is(v: &Value, t: &str) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        _ => false,
+    }
 }
 
 /// Applies one variable: finds the key at each level (matching known keys without regard to
@@ -244,7 +268,7 @@ fn apply_var(
         schema = property(schema, &key);
         path = join(&path, &key);
         if i == last {
-            let value = if wants_string(schema, target.get(&key)) {
+            let value = if wants_string(schema, target.get(&key), raw) {
                 Value::String(raw.to_owned())
             } else {
                 serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
@@ -454,6 +478,8 @@ mod tests {
         let spec = spec(
             Some(json!({ "type": "object", "properties": {
                 "label": { "type": ["string", "null"] },
+                "limit": { "type": ["integer", "string"] },
+                "tag": { "type": ["integer", "string"] },
                 "mode": { "enum": ["1", "2"] },
                 "units": { "type": "string" },
                 "retries": { "type": "integer" },
@@ -465,6 +491,9 @@ mod tests {
             &[
                 ("SWITCHBOARD_WEATHER_UNITS", "42"),
                 ("SWITCHBOARD_WEATHER_LABEL", "true"),
+                // Beside other types, JSON of one of them is that value; other text a string.
+                ("SWITCHBOARD_WEATHER_LIMIT", "42"),
+                ("SWITCHBOARD_WEATHER_TAG", "4.5"),
                 ("SWITCHBOARD_WEATHER_MODE", "2"),
                 // No schema for `name`, but its default is a string.
                 ("SWITCHBOARD_WEATHER_NAME", "null"),
@@ -478,7 +507,7 @@ mod tests {
             got,
             json!({
                 "units": "42", "label": "true", "mode": "2", "name": "null",
-                "retries": 3, "note": "hello world",
+                "retries": 3, "note": "hello world", "limit": 42, "tag": "4.5",
             })
         );
     }

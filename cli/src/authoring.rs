@@ -279,6 +279,15 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         "pass the directory holding the plugin's Cargo.toml and plugin.toml",
     )?;
     let manifest_path = crate_dir.join(MANIFEST_FILE);
+    if !manifest_path.exists() {
+        // The first-plugin mistake: say what to add, not that an absent file is unreadable.
+        return Err(CliError::raise(
+            codes::MANIFEST,
+            format!("{} has no plugin.toml", crate_dir.display()),
+            "add a plugin.toml beside Cargo.toml with the crate's `name` and `version` \
+             (docs/manifest.md)",
+        ));
+    }
     let source = switchboard_sdk::manifest::read_file(&manifest_path)
         .map_err(|d| findings_error(&format!("cannot use {}", manifest_path.display()), &[*d]))?;
     let manifest = Manifest::parse(&source, Format::Toml)

@@ -96,7 +96,7 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
                 CliError::raise(
                     codes::POLICY,
                     format!("{}: {e}", p.display()),
-                    "fix the policy file (its format is in docs/guide.md, `Policy::from_toml`)",
+                    "fix the policy file (its format is in docs/packages.md, \"Policy\"; `Policy::from_toml`)",
                 )
             })?)
         }

@@ -255,6 +255,23 @@ fn preflight_rejects_a_malformed_host_api_as_a_coded_error() {
 }
 
 #[test]
+fn pack_of_a_crate_without_plugin_toml_says_to_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"g\"\n").unwrap();
+    let out = switchboard()
+        .arg("pack")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("dist"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no plugin.toml"), "{err}");
+    assert!(err.contains("add a plugin.toml"), "{err}");
+}
+
+#[test]
 fn author_round_trip_keygen_pack_sign_verify_then_load() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();

@@ -161,9 +161,10 @@ impl IdentityError {
         match self {
             IdentityError::Mismatch { plugin, found, .. } => format!(
                 "if this copy is the same publisher's plugin, hand it the data with \
-                 `switchboard state transfer {plugin} --to '{found}'` (`Host::transfer_state`); \
-                 to start afresh, `switchboard state wipe {plugin}` (`Host::wipe_state`); \
-                 otherwise load the original"
+                 `switchboard state transfer {plugin} --to '{found}' --data-dir DATA_DIR` \
+                 (`Host::transfer_state`; DATA_DIR is the host's data directory); to start \
+                 afresh, `switchboard state wipe {plugin} --data-dir DATA_DIR` \
+                 (`Host::wipe_state`); otherwise load the original"
             ),
             IdentityError::NotRecorded { .. } => {
                 "nothing to do: the next load of the plugin becomes the owner of its data".into()
@@ -366,6 +367,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mismatch_next_step_names_the_data_dir_the_cli_needs() {
+        let e = IdentityError::Mismatch {
+            plugin: "greeter".into(),
+            recorded: "library:/t/libgreeter.so".into(),
+            found: "key:0C1313DD3857E1D3".into(),
+        };
+        let next = e.next_step();
+        assert!(
+            next.contains("state transfer greeter --to 'key:0C1313DD3857E1D3' --data-dir"),
+            "{next}"
+        );
+        assert!(next.contains("state wipe greeter --data-dir"), "{next}");
+    }
 
     #[test]
     fn identities_round_trip_through_their_text() {

@@ -337,6 +337,21 @@ pub fn preflight_with(path: &Path, options: &PreflightOptions<'_>) -> PreflightR
         checks: Vec::new(),
     };
     match classify(path) {
+        // A cargo crate without a manifest: the likeliest first-plugin mistake, so say what
+        // to add rather than what the path is not.
+        Target::Nothing if path.join("Cargo.toml").is_file() => report.push(
+            "find plugin",
+            vec![Diagnostic::error(
+                codes::MISSING_FIELD,
+                "",
+                format!(
+                    "{} is a cargo crate with no plugin.toml (or plugin.json)",
+                    path.display()
+                ),
+                "add a plugin.toml beside Cargo.toml with the crate's `name` and `version` \
+                 (docs/manifest.md)",
+            )],
+        ),
         Target::Nothing => report.push(
             "find plugin",
             vec![Diagnostic::error(
@@ -886,4 +901,25 @@ pub(crate) fn load_diagnostic(e: &LoadError) -> Diagnostic {
         _ => "",
     };
     Diagnostic::error(e.code(), field, e.to_string(), e.next_step())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crate_without_plugin_toml_is_told_to_add_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"g\"\n").unwrap();
+        let report = preflight(dir.path(), None);
+        assert!(!report.ok());
+        let d = report.diagnostics();
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("no plugin.toml"), "{}", d[0].message);
+        assert!(
+            d[0].next_step.contains("add a plugin.toml"),
+            "{}",
+            d[0].next_step
+        );
+    }
 }

@@ -46,8 +46,9 @@
 //! outside the granted patterns with `SB0412`.
 //!
 //! KV (`kv`) and secrets (`secrets`) live in memory with a real host's semantics (versions,
-//! compare-and-swap, optimistic commits); [`MockHost::set_config`] sets the configuration, which
-//! a plugin reads only with `config.read` granted, as on a real host.
+//! compare-and-swap, optimistic commits). The configuration is the `[config] defaults` of the
+//! crate's `plugin.toml` unless [`MockHost::set_config`] replaces it; a plugin reads it only
+//! with `config.read` granted, as on a real host.
 
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
@@ -400,7 +401,8 @@ impl MockHost {
         self
     }
 
-    /// Sets the configuration plugins receive from [`Context::config`] (default: `{}`).
+    /// Sets the configuration plugins receive from [`Context::config`], replacing the
+    /// `plugin.toml` `[config] defaults` (default: those defaults, or `{}` without any).
     pub fn set_config(&self, config: serde_json::Value) -> &Self {
         *lock(&self.inner.config) = Some(config);
         self
@@ -430,18 +432,42 @@ impl MockHost {
     }
 
     /// Creates and starts plugin `P` against this mock.
+    ///
+    /// Unless the test called [`MockHost::set_config`], the configuration is the
+    /// `[config] defaults` of the crate's `plugin.toml` (embedded by `#[plugin]` at build time),
+    /// as a real host would start from.
     pub fn instantiate<P: PluginEntry>(&self) -> Result<MockPlugin<P>, PluginError> {
+        let manifest: EmbeddedManifest = serde_json::from_slice(P::MANIFEST)
+            .map_err(|e| PluginError::new(format!("the generated manifest does not parse: {e}")))?;
+        if let Some(defaults) = config_defaults(&manifest)? {
+            lock(&self.inner.config).get_or_insert(defaults);
+        }
         let ctx = self.context();
         let plugin = P::create(&ctx)?;
         plugin.start(&ctx)?;
-        let manifest: EmbeddedManifest = serde_json::from_slice(P::MANIFEST)
-            .map_err(|e| PluginError::new(format!("the generated manifest does not parse: {e}")))?;
         Ok(MockPlugin {
             plugin,
             ctx,
             manifest,
         })
     }
+}
+
+/// The `[config] defaults` of the `plugin.toml` a plugin embeds, as JSON.
+fn config_defaults(manifest: &EmbeddedManifest) -> Result<Option<serde_json::Value>, PluginError> {
+    let Some(text) = &manifest.plugin_toml else {
+        return Ok(None);
+    };
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        PluginError::new(format!("the embedded plugin.toml does not parse: {e}"))
+            .next_step("fix plugin.toml (`switchboard preflight .` names the problem)")
+    })?;
+    let Some(defaults) = table.get("config").and_then(|c| c.get("defaults")).cloned() else {
+        return Ok(None);
+    };
+    serde_json::to_value(defaults)
+        .map(Some)
+        .map_err(|e| PluginError::new(format!("the plugin.toml config defaults are not JSON: {e}")))
 }
 
 /// A plugin instance driven by a [`MockHost`].

@@ -145,6 +145,15 @@ mod tests {
     }
 
     #[test]
+    fn without_set_config_the_plugin_toml_defaults_apply() {
+        let host = MockHost::new("counter");
+        host.grant("kv").unwrap().grant("config.read").unwrap();
+        let p = host.instantiate::<Counter>().unwrap();
+        assert_eq!(p.call::<String, u64>("incr", &"a".into()).unwrap(), 1);
+        assert_eq!(host.kv_value("c/a").unwrap(), b"1");
+    }
+
+    #[test]
     fn without_the_config_grant_the_configuration_is_denied() {
         let host = MockHost::new("counter");
         host.grant("kv").unwrap();

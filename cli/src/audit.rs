@@ -122,7 +122,18 @@ pub fn verify(data_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, 
                     path: key_path.clone(),
                     reason: e.to_string(),
                 })?;
-                let checkpoint = Checkpoint::read(&path)?.verify_at(&key, &path)?;
+                let checkpoint = Checkpoint::read(&path)?
+                    .verify_at(&key, &path)
+                    .map_err(|e| match e {
+                        // The key was read from this file: name it.
+                        StoreError::AuditKey { path, reason } if path.as_os_str().is_empty() => {
+                            StoreError::AuditKey {
+                                path: key_path.clone(),
+                                reason,
+                            }
+                        }
+                        other => other,
+                    })?;
                 anchors = anchors.checkpoint(checkpoint);
             }
             // Hosts write the public key with their first checkpoint.

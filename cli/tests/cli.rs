@@ -1303,3 +1303,14 @@ fn pack_refuses_a_library_without_a_switchboard_section() {
         .contains("`plugin` feature"));
     assert!(!dir.path().join("out/hello-0.1.0.sbpkg").exists());
 }
+
+#[test]
+fn audit_verify_with_a_file_that_is_not_a_key_names_that_file() {
+    let dir = audited_data_dir(2);
+    let not_a_key = dir.path().join("not-a-key.pub");
+    std::fs::write(&not_a_key, "untrusted comment: x\nnot base64 at all\n").unwrap();
+    let (code, _, err) = verify_audit(dir.path(), &["--key", not_a_key.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("SB0620"), "{err}");
+    assert!(err.contains("not-a-key.pub"), "{err}");
+}

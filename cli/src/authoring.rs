@@ -139,13 +139,56 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     )
 }
 
+/// The largest key file the CLI reads (a minisign key is a few hundred bytes).
+const MAX_KEY_BYTES: u64 = 64 << 10;
+
 /// Reads a file; errors are coded.
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).coded(
-        codes::READ,
-        format_args!("cannot read {what} {}", path.display()),
-        "check the path and its permissions",
-    )
+    read_input(path, what, MAX_KEY_BYTES)
+}
+
+/// Reads an input file of at most `limit` bytes. Anything but a regular file (a FIFO would
+/// block the open; a device never ends) and a larger file are refused unread (SB0060);
+/// other failures are SB0005.
+pub(crate) fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let unreadable = |e: std::io::Error| {
+        CliError::raise(
+            codes::READ,
+            format!("cannot read {what} {}: {e}", path.display()),
+            "check the path and its permissions",
+        )
+    };
+    let refused = |why: String| {
+        CliError::raise(
+            codes::INPUT,
+            format!("{what} {} {why}", path.display()),
+            "pass the file the command expects (a regular file of the usual size)",
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    if !meta.is_file() {
+        return Err(refused(
+            "is not a regular file (a FIFO, socket or device)".into(),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(refused(format!("is larger than {limit} bytes")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(refused(format!("is larger than {limit} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// Builds the crate's cdylib in release mode and returns its path. cargo is quiet unless a
@@ -355,7 +398,11 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
 
 /// Reads a package's manifest bytes (what a signature covers), and its name and version.
 fn package_manifest(package_path: &Path) -> Result<(Vec<u8>, String, String)> {
-    let bytes = read_file(package_path, "the package")?;
+    let bytes = read_input(
+        package_path,
+        "the package",
+        UnpackLimits::default().max_package_bytes,
+    )?;
     let (manifest_bytes, manifest) = package::read_manifest(&bytes, &UnpackLimits::default())?;
     Ok((manifest_bytes, manifest.name, manifest.version))
 }

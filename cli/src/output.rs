@@ -46,6 +46,9 @@ pub mod codes {
     pub const SIGN: ErrorCode = ErrorCode::from_number(16);
     /// The example plugins could not be built or found (demo).
     pub const EXAMPLES: ErrorCode = ErrorCode::from_number(17);
+    /// An input file (package, key, policy) is not a regular file, or is larger than the
+    /// command reads.
+    pub const INPUT: ErrorCode = ErrorCode::from_number(60);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

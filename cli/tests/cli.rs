@@ -1282,3 +1282,141 @@ fn pack_refuses_a_library_without_a_switchboard_section() {
         .contains("`plugin` feature"));
     assert!(!dir.path().join("out/hello-0.1.0.sbpkg").exists());
 }
+
+/// Runs the binary; fails the test instead of hanging if it has not ended within a minute.
+fn output_within_a_minute(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = switchboard()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{args:?} hung: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_huge_input_files_are_coded_refusals_without_hanging_or_reading_them_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = |name: &str| {
+        let p = d.join(name);
+        let status = Command::new("mkfifo").arg(&p).status().unwrap();
+        assert!(status.success());
+        p
+    };
+    // Sparse: 64 GiB that take no space, but would take 64 GiB of memory read whole.
+    let huge = |name: &str| {
+        let p = d.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(64 << 30)
+            .unwrap();
+        p
+    };
+    let garbage = |name: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, b"not a package").unwrap();
+        p
+    };
+    let fifo_pkg = fifo("fifo-1.0.0.sbpkg");
+    let huge_pkg = huge("huge-1.0.0.sbpkg");
+    let fifo_key = fifo("fifo.pub");
+    let huge_key = huge("huge.pub");
+    let fifo_toml = fifo("plugin.toml");
+    let sig_fifo = garbage("sigfifo-1.0.0.sbpkg");
+    fifo("sigfifo-1.0.0.sbpkg.minisig");
+    let sig_huge = garbage("sighuge-1.0.0.sbpkg");
+    huge("sighuge-1.0.0.sbpkg.minisig");
+    let data = d.join("data");
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/plugin.toml");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let mut cases: Vec<Vec<&std::ffi::OsStr>> = Vec::new();
+    for pkg in [&fifo_pkg, &huge_pkg] {
+        cases.push(vec![
+            os("sign"),
+            pkg.as_os_str(),
+            os("--key"),
+            fifo_key.as_os_str(),
+        ]);
+        cases.push(vec![os("preflight"), pkg.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            pkg.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    for pkg in [&sig_fifo, &sig_huge] {
+        cases.push(vec![os("preflight"), pkg.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            pkg.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    for key in [&fifo_key, &huge_key] {
+        cases.push(vec![
+            os("trust"),
+            os("add"),
+            key.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+        cases.push(vec![
+            os("preflight"),
+            manifest.as_os_str(),
+            os("--policy"),
+            key.as_os_str(),
+        ]);
+        cases.push(vec![os("tree"), os("--lockfile"), key.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            huge_pkg.as_os_str(),
+            os("--trust"),
+            key.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    cases.push(vec![os("preflight"), fifo_toml.as_os_str()]);
+    for mut args in cases {
+        args.push(os("--json"));
+        let out = output_within_a_minute(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {stderr}"));
+        let text = doc.to_string();
+        assert!(
+            text.contains("\"SB") && !text.contains("SB0001"),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(!data.join("trusted-keys").exists(), "nothing trusted");
+}
+
+#[test]
+fn config_without_a_database_is_sb0605_not_sb0001() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .args(["config", "hello", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0605", "{doc}");
+}

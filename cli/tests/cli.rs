@@ -1420,3 +1420,31 @@ fn config_without_a_database_is_sb0605_not_sb0001() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["error"]["code"], "SB0605", "{doc}");
 }
+
+#[test]
+fn an_empty_database_file_is_damaged_and_read_only_commands_do_not_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchboard.db");
+    std::fs::write(&db, b"").unwrap();
+    for args in [
+        vec!["audit", "verify", "--json"],
+        vec!["audit", "--json"],
+        vec!["inspect", "hello", "--json"],
+        vec!["state", "show", "hello", "--json"],
+    ] {
+        let out = switchboard()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], "SB0611", "{args:?}: {doc}");
+        assert_eq!(
+            std::fs::metadata(&db).unwrap().len(),
+            0,
+            "{args:?} wrote it"
+        );
+    }
+}

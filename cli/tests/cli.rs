@@ -1448,3 +1448,49 @@ fn an_empty_database_file_is_damaged_and_read_only_commands_do_not_write_it() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn audit_verify_refuses_a_fifo_or_huge_checkpoint_or_key_without_hanging() {
+    let dir = audited_data_dir(2);
+    let other = tempfile::tempdir().unwrap();
+    let fifo = other.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = other.path().join("huge.pub");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let garbage = other.path().join("garbage.pub");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let os = std::ffi::OsStr::new;
+    for (flag, file, code) in [
+        ("--checkpoint", &fifo, "SB0622"),
+        ("--key", &fifo, "SB0620"),
+        ("--key", &huge, "SB0620"),
+        ("--key", &garbage, "SB0620"),
+    ] {
+        let args = [
+            os("audit"),
+            os("verify"),
+            os("--json"),
+            os("--data-dir"),
+            dir.path().as_os_str(),
+            os(flag),
+            file.as_os_str(),
+        ];
+        let out = output_within_a_minute(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(file.to_str().unwrap()),
+            "{args:?}: names the file: {doc}"
+        );
+    }
+}

@@ -142,7 +142,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The largest key file the CLI reads (a minisign key is a few hundred bytes).
 const MAX_KEY_BYTES: u64 = 64 << 10;
 
-/// Reads a file; errors are coded.
+/// Reads a key file (at most [`MAX_KEY_BYTES`]); errors are coded.
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     read_input(path, what, MAX_KEY_BYTES)
 }
@@ -364,12 +364,19 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         })?;
     files.insert(
         format!("lib/{}/{file_name}", current_target()),
-        read_file(&library, "the library")?,
+        read_input(
+            &library,
+            "the library",
+            UnpackLimits::default().max_package_bytes,
+        )?,
     );
     for doc in package::DOCUMENT_FILES {
         let p = crate_dir.join(doc);
         if p.is_file() {
-            files.insert((*doc).to_owned(), read_file(&p, "")?);
+            files.insert(
+                (*doc).to_owned(),
+                read_input(&p, "", UnpackLimits::default().max_package_bytes)?,
+            );
         } else {
             progress.note(format!(
                 "note: no {doc} in {}; the package goes without it",

@@ -730,8 +730,10 @@ fn run_state(action: StateCmd, dir: Option<PathBuf>, json: bool) -> ExitCode {
         StateCmd::Wipe { plugin, yes } => {
             if !yes && !confirm(&format!("wipe every piece of data `{plugin}` has? [y/N] ")) {
                 return report_error(
-                    &anyhow::anyhow!(
-                        "not confirmed: pass --yes to wipe `{plugin}`'s data without asking"
+                    &CliError::raise(
+                        codes::NOT_CONFIRMED,
+                        format!("not confirmed: `{plugin}`'s data was not wiped"),
+                        "answer `y` on a terminal, or pass --yes to wipe without asking",
                     ),
                     json,
                 );

@@ -49,6 +49,9 @@ pub mod codes {
     /// An input file (package, key, policy) is not a regular file, or is larger than the
     /// command reads.
     pub const INPUT: ErrorCode = ErrorCode::from_number(60);
+    /// A destructive command was not confirmed (`state wipe` without `--yes` off a terminal,
+    /// or an answer other than `y`).
+    pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(61);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

@@ -746,6 +746,9 @@ fn state_show_transfer_and_wipe_through_the_binary() {
     // Not a terminal and no --yes: refused, nothing deleted.
     let unconfirmed = run(&["state", "wipe", "counter"]);
     assert_eq!(unconfirmed.status.code(), Some(1));
+    let unconfirmed = run(&["state", "wipe", "counter", "--json"]);
+    assert_eq!(unconfirmed.status.code(), Some(1));
+    assert_eq!(json(&unconfirmed)["error"]["code"], "SB0061");
 
     let moved = run(&[
         "state",

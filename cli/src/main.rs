@@ -403,17 +403,16 @@ public key: {}",
                 for d in report.diagnostics.iter().filter(|d| !d.is_error()) {
                     writeln!(out, "{d}\n  next: {}", d.next_step)?;
                 }
+                writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
+                // The refusal goes where every command's does (ARCHITECTURE, CLI conventions).
                 if let Some(e) = &report.error {
-                    writeln!(
-                        out,
-                        "error[{}]: {}
-  next: {}",
+                    output::eprint(&format!(
+                        "error[{}]: {}\n  next: {}\n",
                         e["code"].as_str().unwrap_or(""),
                         e["message"].as_str().unwrap_or(""),
                         e["next_step"].as_str().unwrap_or("")
-                    )?;
+                    ));
                 }
-                writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
             }
             return Ok(exit_for(report.ok));
         }

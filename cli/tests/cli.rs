@@ -1497,3 +1497,21 @@ fn audit_verify_refuses_a_fifo_or_huge_checkpoint_or_key_without_hanging() {
         );
     }
 }
+
+#[test]
+fn verify_reports_its_refusal_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("x-1.0.0.sbpkg");
+    std::fs::write(&pkg, b"not a package").unwrap();
+    let out = switchboard()
+        .arg("verify")
+        .arg(&pkg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[SB1201]"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("error["));
+}

@@ -1515,3 +1515,16 @@ fn verify_reports_its_refusal_on_stderr() {
     assert!(stderr.contains("error[SB1201]"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("error["));
 }
+
+#[test]
+fn demo_accepts_a_relative_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .args(["demo", "--debug", "--json", "--data-dir", "rel"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(dir.path().join("rel").join("switchboard.db").is_file());
+}

@@ -455,7 +455,10 @@ public key: {}",
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match cli.command {
         Cmd::Demo {
             data_dir,
@@ -770,6 +773,37 @@ fn exit_for(ok: bool) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
+/// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().any(|a| a == "--json");
+    let help = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !wants_json || help {
+        e.exit();
+    }
+    let message = e.render().to_string();
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    output::print(&format!(
+        "{}\n",
+        serde_json::json!({ "ok": false, "error": {
+            "code": codes::USAGE.to_string(),
+            "message": message,
+            "next_step": "see `switchboard help` for the command's arguments",
+        } })
+    ));
+    ExitCode::from(2)
 }
 
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {

@@ -52,6 +52,8 @@ pub mod codes {
     /// A destructive command was not confirmed (`state wipe` without `--yes` off a terminal,
     /// or an answer other than `y`).
     pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(61);
+    /// A usage error (bad or missing arguments), reported as JSON with `--json`; status 2.
+    pub const USAGE: ErrorCode = ErrorCode::from_number(62);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

@@ -1528,3 +1528,25 @@ fn demo_accepts_a_relative_data_dir() {
     assert!(out.status.success(), "{stdout}");
     assert!(dir.path().join("rel").join("switchboard.db").is_file());
 }
+
+#[test]
+fn a_usage_error_with_json_is_one_json_document_and_status_2() {
+    let out = switchboard()
+        .args(["audit", "--json", "--since", "not-a-time"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "SB0062");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not-a-time"));
+    // Help is not an error, even with --json.
+    let help = switchboard()
+        .args(["audit", "--json", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}

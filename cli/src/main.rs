@@ -790,11 +790,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         e.exit();
     }
     let message = e.render().to_string();
+    // The error's lines up to clap's usage and tip paragraphs.
     let message = message
         .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ");
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error: ");
     output::print(&format!(
         "{}\n",
         serde_json::json!({ "ok": false, "error": {

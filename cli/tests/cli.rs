@@ -1550,3 +1550,48 @@ fn a_usage_error_with_json_is_one_json_document_and_status_2() {
         .unwrap();
     assert_eq!(help.status.code(), Some(0));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_huge_configuration_file_is_sb0720_not_a_hang_or_an_abort() {
+    let dir = audited_data_dir(1);
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let file = config.join("hello.toml");
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/plugin.toml");
+    let os = std::ffi::OsStr::new;
+    for kind in ["fifo", "huge"] {
+        let _ = std::fs::remove_file(&file);
+        if kind == "fifo" {
+            assert!(Command::new("mkfifo")
+                .arg(&file)
+                .status()
+                .unwrap()
+                .success());
+        } else {
+            std::fs::File::create(&file)
+                .unwrap()
+                .set_len(64 << 30)
+                .unwrap();
+        }
+        let args = [
+            os("config"),
+            os("hello"),
+            os("--json"),
+            os("--manifest"),
+            manifest.as_os_str(),
+            os("--data-dir"),
+            dir.path().as_os_str(),
+        ];
+        let out = output_within_a_minute(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], "SB0720", "{kind}: {doc}");
+    }
+}

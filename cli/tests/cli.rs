@@ -1595,3 +1595,34 @@ fn a_fifo_or_huge_configuration_file_is_sb0720_not_a_hang_or_an_abort() {
         assert_eq!(doc["error"]["code"], "SB0720", "{kind}: {doc}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_index_is_a_coded_finding_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugin.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"weather\"\nversion = \"1.0.0\"\n\n[requires]\ndependencies = { geo = \"^3\" }\n",
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    std::fs::create_dir(&index).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(index.join("geo.toml"))
+        .status()
+        .unwrap()
+        .success());
+    let os = std::ffi::OsStr::new;
+    let args = [
+        os("preflight"),
+        os("--json"),
+        os("--index"),
+        index.as_os_str(),
+        manifest.as_os_str(),
+    ];
+    let out = output_within_a_minute(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc.to_string().contains("SB0506"), "{doc:#}");
+}

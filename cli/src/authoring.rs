@@ -422,6 +422,9 @@ fn not_a_key(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     )
 }
 
+/// The length of a minisign secret key's decoded key line.
+const SECRET_KEY_BYTES: usize = 158;
+
 /// Whether a minisign secret key is password-protected (its KDF algorithm is not "none").
 fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     use base64::Engine as _;
@@ -432,6 +435,18 @@ fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(line.trim())
         .map_err(|e| not_a_key(key, e))?;
+    // A public key (42 bytes) passed as the secret key must not be taken for an encrypted
+    // one and ask for a password.
+    if raw.len() != SECRET_KEY_BYTES {
+        return Err(not_a_key(
+            key,
+            format!(
+                "a secret key is {SECRET_KEY_BYTES} bytes, found {} (pass switchboard.key, not \
+                 the .pub)",
+                raw.len()
+            ),
+        ));
+    }
     Ok(raw.get(2..4) != Some(&[0, 0][..]))
 }
 

@@ -297,6 +297,19 @@ fn author_round_trip_keygen_pack_sign_verify_then_load() {
         "pack is reproducible"
     );
 
+    // The public key passed as the secret key: not a key to sign with, not "a password is
+    // needed"; and no signature is written.
+    let wrong = switchboard()
+        .args(["sign", &package, "--json", "--key"])
+        .arg(keys.join("switchboard.pub"))
+        .env_remove("SWITCHBOARD_KEY_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0008", "{doc}");
+    assert!(!std::path::Path::new(&format!("{package}.minisig")).exists());
+
     run(&[
         "sign",
         &package,

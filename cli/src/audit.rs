@@ -100,6 +100,31 @@ pub fn parse_head(text: &str) -> Result<[u8; 32], String> {
     Ok(head)
 }
 
+/// The largest audit public key file read (a minisign public key is about 100 bytes).
+const MAX_PUBLIC_KEY_BYTES: u64 = 64 << 10;
+
+/// Reads an audit public key file: a regular file (a FIFO would block), of at most
+/// [`MAX_PUBLIC_KEY_BYTES`].
+fn read_public_key(path: &Path) -> Result<String, StoreError> {
+    use std::io::Read as _;
+    let bad = |reason: String| StoreError::AuditKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PUBLIC_KEY_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| bad(e.to_string()))?;
+    if text.len() as u64 > MAX_PUBLIC_KEY_BYTES {
+        return Err(bad(format!("larger than {MAX_PUBLIC_KEY_BYTES} bytes")));
+    }
+    Ok(text)
+}
+
 /// Verifies the hash chain, then the log against the checkpoint (the data directory's by
 /// default) and an expected head. The report says where it breaks, if it does; a checkpoint
 /// that is not genuine is `SB0621`, and one that should be there but is not `SB0624`.
@@ -118,21 +143,18 @@ pub fn verify(data_dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, 
             .unwrap_or_else(|| data_dir.join(AUDIT_PUBLIC_KEY_FILE));
         match path {
             Some(path) => {
-                let key = std::fs::read_to_string(&key_path).map_err(|e| StoreError::AuditKey {
-                    path: key_path.clone(),
-                    reason: e.to_string(),
-                })?;
+                let key = read_public_key(&key_path)?;
                 let checkpoint = Checkpoint::read(&path)?
                     .verify_at(&key, &path)
                     .map_err(|e| match e {
-                        // The key was read from this file: name it.
+                        // The parser knows no path: name the key file given.
                         StoreError::AuditKey { path, reason } if path.as_os_str().is_empty() => {
                             StoreError::AuditKey {
                                 path: key_path.clone(),
                                 reason,
                             }
                         }
-                        other => other,
+                        e => e,
                     })?;
                 anchors = anchors.checkpoint(checkpoint);
             }

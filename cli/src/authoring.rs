@@ -139,13 +139,56 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     )
 }
 
-/// Reads a file; errors are coded.
+/// The largest key file the CLI reads (a minisign key is a few hundred bytes).
+const MAX_KEY_BYTES: u64 = 64 << 10;
+
+/// Reads a key file (at most [`MAX_KEY_BYTES`]); errors are coded.
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).coded(
-        codes::READ,
-        format_args!("cannot read {what} {}", path.display()),
-        "check the path and its permissions",
-    )
+    read_input(path, what, MAX_KEY_BYTES)
+}
+
+/// Reads an input file of at most `limit` bytes. Anything but a regular file (a FIFO would
+/// block the open; a device never ends) and a larger file are refused unread (SB0060);
+/// other failures are SB0005.
+pub(crate) fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let unreadable = |e: std::io::Error| {
+        CliError::raise(
+            codes::READ,
+            format!("cannot read {what} {}: {e}", path.display()),
+            "check the path and its permissions",
+        )
+    };
+    let refused = |why: String| {
+        CliError::raise(
+            codes::INPUT,
+            format!("{what} {} {why}", path.display()),
+            "pass the file the command expects (a regular file of the usual size)",
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    if !meta.is_file() {
+        return Err(refused(
+            "is not a regular file (a FIFO, socket or device)".into(),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(refused(format!("is larger than {limit} bytes")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(refused(format!("is larger than {limit} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// Builds the crate's cdylib in release mode and returns its path. cargo is quiet unless a
@@ -330,12 +373,19 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         })?;
     files.insert(
         format!("lib/{}/{file_name}", current_target()),
-        read_file(&library, "the library")?,
+        read_input(
+            &library,
+            "the library",
+            UnpackLimits::default().max_package_bytes,
+        )?,
     );
     for doc in package::DOCUMENT_FILES {
         let p = crate_dir.join(doc);
         if p.is_file() {
-            files.insert((*doc).to_owned(), read_file(&p, "")?);
+            files.insert(
+                (*doc).to_owned(),
+                read_input(&p, "", UnpackLimits::default().max_package_bytes)?,
+            );
         } else {
             progress.note(format!(
                 "note: no {doc} in {}; the package goes without it",
@@ -364,7 +414,11 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
 
 /// Reads a package's manifest bytes (what a signature covers), and its name and version.
 fn package_manifest(package_path: &Path) -> Result<(Vec<u8>, String, String)> {
-    let bytes = read_file(package_path, "the package")?;
+    let bytes = read_input(
+        package_path,
+        "the package",
+        UnpackLimits::default().max_package_bytes,
+    )?;
     let (manifest_bytes, manifest) = package::read_manifest(&bytes, &UnpackLimits::default())?;
     Ok((manifest_bytes, manifest.name, manifest.version))
 }
@@ -377,6 +431,9 @@ fn not_a_key(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     )
 }
 
+/// The length of a minisign secret key's decoded key line.
+const SECRET_KEY_BYTES: usize = 158;
+
 /// Whether a minisign secret key is password-protected (its KDF algorithm is not "none").
 fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     use base64::Engine as _;
@@ -387,6 +444,18 @@ fn is_encrypted(key: &Path, secret_key_text: &str) -> Result<bool> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(line.trim())
         .map_err(|e| not_a_key(key, e))?;
+    // A public key (42 bytes) passed as the secret key must not be taken for an encrypted
+    // one and ask for a password.
+    if raw.len() != SECRET_KEY_BYTES {
+        return Err(not_a_key(
+            key,
+            format!(
+                "a secret key is {SECRET_KEY_BYTES} bytes, found {} (pass switchboard.key, not \
+                 the .pub)",
+                raw.len()
+            ),
+        ));
+    }
     Ok(raw.get(2..4) != Some(&[0, 0][..]))
 }
 

@@ -24,7 +24,7 @@ pub fn effective(
     environment: Option<&str>,
     vars: &BTreeMap<String, String>,
 ) -> anyhow::Result<EffectiveConfig> {
-    let store = Store::open_existing(data_dir)?;
+    let store = Store::open_existing(data_dir).map_err(Error::from)?;
     let spec = match manifest {
         Some(path) => {
             let invalid = |d: &[switchboard_host::Diagnostic]| {

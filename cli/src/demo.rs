@@ -89,8 +89,19 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     let temp;
+    let absolute;
     let data_dir: &Path = match &options.data_dir {
-        Some(d) => d,
+        // The demo's grants are absolute path patterns under the data directory.
+        Some(d) => {
+            absolute = std::path::absolute(d).map_err(|e| {
+                crate::output::CliError::raise(
+                    crate::output::codes::DATA_DIR,
+                    format!("cannot use the data directory {}: {e}", d.display()),
+                    "pass an absolute --data-dir",
+                )
+            })?;
+            &absolute
+        }
         None => {
             temp = tempfile::tempdir().context("cannot create a temporary data directory")?;
             temp.path()

@@ -403,17 +403,16 @@ public key: {}",
                 for d in report.diagnostics.iter().filter(|d| !d.is_error()) {
                     writeln!(out, "{d}\n  next: {}", d.next_step)?;
                 }
+                writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
+                // The refusal goes where every command's does (ARCHITECTURE, CLI conventions).
                 if let Some(e) = &report.error {
-                    writeln!(
-                        out,
-                        "error[{}]: {}
-  next: {}",
+                    output::eprint(&format!(
+                        "error[{}]: {}\n  next: {}\n",
                         e["code"].as_str().unwrap_or(""),
                         e["message"].as_str().unwrap_or(""),
                         e["next_step"].as_str().unwrap_or("")
-                    )?;
+                    ));
                 }
-                writeln!(out, "{}", if report.ok { "ok" } else { "failed" })?;
             }
             return Ok(exit_for(report.ok));
         }
@@ -456,7 +455,10 @@ public key: {}",
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match cli.command {
         Cmd::Demo {
             data_dir,
@@ -733,7 +735,7 @@ fn run_state(action: StateCmd, dir: Option<PathBuf>, json: bool) -> ExitCode {
                     &CliError::raise(
                         codes::NOT_CONFIRMED,
                         format!("not confirmed: `{plugin}`'s data was not wiped"),
-                        "answer `y` on a terminal, or pass --yes",
+                        "answer `y` on a terminal, or pass --yes to wipe without asking",
                     ),
                     json,
                 );
@@ -771,6 +773,40 @@ fn exit_for(ok: bool) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
+/// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().any(|a| a == "--json");
+    let help = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !wants_json || help {
+        e.exit();
+    }
+    let message = e.render().to_string();
+    // The error's lines up to clap's usage and tip paragraphs.
+    let message = message
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error: ");
+    output::print(&format!(
+        "{}\n",
+        serde_json::json!({ "ok": false, "error": {
+            "code": codes::USAGE.to_string(),
+            "message": message,
+            "next_step": "see `switchboard help` for the command's arguments",
+        } })
+    ));
+    ExitCode::from(2)
 }
 
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {

@@ -49,6 +49,11 @@ pub mod codes {
     /// A destructive command was not confirmed: no `--yes`, and no terminal to ask on (or
     /// the answer was not `y`).
     pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(18);
+    /// An input file (package, key, policy) is not a regular file, or is larger than the
+    /// command reads.
+    pub const INPUT: ErrorCode = ErrorCode::from_number(60);
+    /// A usage error (bad or missing arguments), reported as JSON with `--json`; status 2.
+    pub const USAGE: ErrorCode = ErrorCode::from_number(62);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

@@ -11,6 +11,9 @@ use switchboard_host::{
 
 use crate::output::{codes, CliError, Coded as _};
 
+/// The largest policy file preflight reads (a real one is a few KiB).
+const MAX_POLICY_BYTES: u64 = 1 << 20;
+
 /// Parses `NAME@VERSION`.
 pub fn parse_host_api(s: &str) -> Result<(String, String)> {
     match s.rsplit_once('@') {
@@ -87,10 +90,11 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
     };
     let policy = match inputs.policy {
         Some(p) => {
-            let text = std::fs::read_to_string(p).coded(
+            let bytes = crate::authoring::read_input(p, "the policy", MAX_POLICY_BYTES)?;
+            let text = String::from_utf8(bytes).coded(
                 codes::READ,
                 format_args!("cannot read the policy {}", p.display()),
-                "check the path and its permissions",
+                "a policy is UTF-8 TOML",
             )?;
             Some(Policy::from_toml(&text).map_err(|e| {
                 CliError::raise(

@@ -314,6 +314,19 @@ fn author_round_trip_keygen_pack_sign_verify_then_load() {
         "pack is reproducible"
     );
 
+    // The public key passed as the secret key: not a key to sign with, not "a password is
+    // needed"; and no signature is written.
+    let wrong = switchboard()
+        .args(["sign", &package, "--json", "--key"])
+        .arg(keys.join("switchboard.pub"))
+        .env_remove("SWITCHBOARD_KEY_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0008", "{doc}");
+    assert!(!std::path::Path::new(&format!("{package}.minisig")).exists());
+
     run(&[
         "sign",
         &package,
@@ -766,6 +779,7 @@ fn state_show_transfer_and_wipe_through_the_binary() {
     let refusal = String::from_utf8_lossy(&unconfirmed.stderr);
     assert!(refusal.contains("SB0018"), "a coded refusal: {refusal}");
     let unconfirmed = run(&["state", "wipe", "counter", "--json"]);
+    assert_eq!(unconfirmed.status.code(), Some(1));
     assert_eq!(json(&unconfirmed)["error"]["code"], "SB0018");
 
     let moved = run(&[
@@ -1313,4 +1327,345 @@ fn audit_verify_with_a_file_that_is_not_a_key_names_that_file() {
     assert_eq!(code, Some(1));
     assert!(err.contains("SB0620"), "{err}");
     assert!(err.contains("not-a-key.pub"), "{err}");
+}
+
+/// Runs the binary; fails the test instead of hanging if it has not ended within a minute.
+fn output_within_a_minute(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = switchboard()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{args:?} hung: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_huge_input_files_are_coded_refusals_without_hanging_or_reading_them_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = |name: &str| {
+        let p = d.join(name);
+        let status = Command::new("mkfifo").arg(&p).status().unwrap();
+        assert!(status.success());
+        p
+    };
+    // Sparse: 64 GiB that take no space, but would take 64 GiB of memory read whole.
+    let huge = |name: &str| {
+        let p = d.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(64 << 30)
+            .unwrap();
+        p
+    };
+    let garbage = |name: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, b"not a package").unwrap();
+        p
+    };
+    let fifo_pkg = fifo("fifo-1.0.0.sbpkg");
+    let huge_pkg = huge("huge-1.0.0.sbpkg");
+    let fifo_key = fifo("fifo.pub");
+    let huge_key = huge("huge.pub");
+    let fifo_toml = fifo("plugin.toml");
+    let sig_fifo = garbage("sigfifo-1.0.0.sbpkg");
+    fifo("sigfifo-1.0.0.sbpkg.minisig");
+    let sig_huge = garbage("sighuge-1.0.0.sbpkg");
+    huge("sighuge-1.0.0.sbpkg.minisig");
+    let data = d.join("data");
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/plugin.toml");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let mut cases: Vec<Vec<&std::ffi::OsStr>> = Vec::new();
+    for pkg in [&fifo_pkg, &huge_pkg] {
+        cases.push(vec![
+            os("sign"),
+            pkg.as_os_str(),
+            os("--key"),
+            fifo_key.as_os_str(),
+        ]);
+        cases.push(vec![os("preflight"), pkg.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            pkg.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    for pkg in [&sig_fifo, &sig_huge] {
+        cases.push(vec![os("preflight"), pkg.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            pkg.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    for key in [&fifo_key, &huge_key] {
+        cases.push(vec![
+            os("trust"),
+            os("add"),
+            key.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+        cases.push(vec![
+            os("preflight"),
+            manifest.as_os_str(),
+            os("--policy"),
+            key.as_os_str(),
+        ]);
+        cases.push(vec![os("tree"), os("--lockfile"), key.as_os_str()]);
+        cases.push(vec![
+            os("verify"),
+            huge_pkg.as_os_str(),
+            os("--trust"),
+            key.as_os_str(),
+            os("--data-dir"),
+            data.as_os_str(),
+        ]);
+    }
+    cases.push(vec![os("preflight"), fifo_toml.as_os_str()]);
+    for mut args in cases {
+        args.push(os("--json"));
+        let out = output_within_a_minute(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {stderr}"));
+        let text = doc.to_string();
+        assert!(
+            text.contains("\"SB") && !text.contains("SB0001"),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(!data.join("trusted-keys").exists(), "nothing trusted");
+}
+
+#[test]
+fn config_without_a_database_is_sb0605_not_sb0001() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .args(["config", "hello", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0605", "{doc}");
+}
+
+#[test]
+fn an_empty_database_file_is_damaged_and_read_only_commands_do_not_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchboard.db");
+    std::fs::write(&db, b"").unwrap();
+    for args in [
+        vec!["audit", "verify", "--json"],
+        vec!["audit", "--json"],
+        vec!["inspect", "hello", "--json"],
+        vec!["state", "show", "hello", "--json"],
+    ] {
+        let out = switchboard()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], "SB0611", "{args:?}: {doc}");
+        assert_eq!(
+            std::fs::metadata(&db).unwrap().len(),
+            0,
+            "{args:?} wrote it"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn audit_verify_refuses_a_fifo_or_huge_checkpoint_or_key_without_hanging() {
+    let dir = audited_data_dir(2);
+    let other = tempfile::tempdir().unwrap();
+    let fifo = other.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = other.path().join("huge.pub");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let garbage = other.path().join("garbage.pub");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let os = std::ffi::OsStr::new;
+    for (flag, file, code) in [
+        ("--checkpoint", &fifo, "SB0622"),
+        ("--key", &fifo, "SB0620"),
+        ("--key", &huge, "SB0620"),
+        ("--key", &garbage, "SB0620"),
+    ] {
+        let args = [
+            os("audit"),
+            os("verify"),
+            os("--json"),
+            os("--data-dir"),
+            dir.path().as_os_str(),
+            os(flag),
+            file.as_os_str(),
+        ];
+        let out = output_within_a_minute(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(file.to_str().unwrap()),
+            "{args:?}: names the file: {doc}"
+        );
+    }
+}
+
+#[test]
+fn verify_reports_its_refusal_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("x-1.0.0.sbpkg");
+    std::fs::write(&pkg, b"not a package").unwrap();
+    let out = switchboard()
+        .arg("verify")
+        .arg(&pkg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[SB1201]"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("error["));
+}
+
+#[test]
+fn demo_accepts_a_relative_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .args(["demo", "--debug", "--json", "--data-dir", "rel"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(dir.path().join("rel").join("switchboard.db").is_file());
+}
+
+#[test]
+fn a_usage_error_with_json_is_one_json_document_and_status_2() {
+    let out = switchboard()
+        .args(["audit", "--json", "--since", "not-a-time"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "SB0062");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not-a-time"));
+    // Help is not an error, even with --json.
+    let help = switchboard()
+        .args(["audit", "--json", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_huge_configuration_file_is_sb0720_not_a_hang_or_an_abort() {
+    let dir = audited_data_dir(1);
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let file = config.join("hello.toml");
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/plugin.toml");
+    let os = std::ffi::OsStr::new;
+    for kind in ["fifo", "huge"] {
+        let _ = std::fs::remove_file(&file);
+        if kind == "fifo" {
+            assert!(Command::new("mkfifo")
+                .arg(&file)
+                .status()
+                .unwrap()
+                .success());
+        } else {
+            std::fs::File::create(&file)
+                .unwrap()
+                .set_len(64 << 30)
+                .unwrap();
+        }
+        let args = [
+            os("config"),
+            os("hello"),
+            os("--json"),
+            os("--manifest"),
+            manifest.as_os_str(),
+            os("--data-dir"),
+            dir.path().as_os_str(),
+        ];
+        let out = output_within_a_minute(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], "SB0720", "{kind}: {doc}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_index_is_a_coded_finding_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugin.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"weather\"\nversion = \"1.0.0\"\n\n[requires]\ndependencies = { geo = \"^3\" }\n",
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    std::fs::create_dir(&index).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(index.join("geo.toml"))
+        .status()
+        .unwrap()
+        .success());
+    let os = std::ffi::OsStr::new;
+    let args = [
+        os("preflight"),
+        os("--json"),
+        os("--index"),
+        index.as_os_str(),
+        manifest.as_os_str(),
+    ];
+    let out = output_within_a_minute(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc.to_string().contains("SB0506"), "{doc:#}");
 }

@@ -591,15 +591,21 @@ pub(crate) fn read_and_verify(
         what: format!("reading {}", p.display()),
         reason: e.to_string(),
     };
-    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    // Bounded as a host reads them (`verify_package_file`): a huge or endless file, or a FIFO,
+    // is refused, not read whole or waited on.
+    let limits = UnpackLimits::default();
+    let bytes = crate::verify::read(path, limits.max_package_bytes)?;
     let sidecar = |ext: &str| -> Result<Option<String>, package::PackageError> {
         let mut p = path.as_os_str().to_owned();
         p.push(ext);
         let p = PathBuf::from(p);
-        match std::fs::read(&p) {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        match std::fs::metadata(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&p, e)),
+            Ok(_) => {
+                let b = crate::verify::read(&p, crate::verify::MAX_SIDECAR_BYTES)?;
+                Ok(Some(String::from_utf8_lossy(&b).into_owned()))
+            }
         }
     };
     let signature = sidecar(".minisig")?;
@@ -611,7 +617,7 @@ pub(crate) fn read_and_verify(
         certification.as_deref(),
         trust.unwrap_or(&empty),
         current_target(),
-        &UnpackLimits::default(),
+        &limits,
     )
 }
 

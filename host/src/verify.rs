@@ -16,7 +16,7 @@ use crate::loader;
 use crate::package::{self, PackageError, TrustStore, UnpackLimits, VerifiedPackage};
 
 /// The largest signature or certification file read beside a package.
-const MAX_SIDECAR_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_SIDECAR_BYTES: u64 = 64 << 10;
 
 /// A package that passed every check that needs no plugin code; load it with
 /// [`Host::load_verified`](crate::Host::load_verified).
@@ -143,7 +143,7 @@ pub(crate) fn incompatible(plugin: &str, d: &Diagnostic) -> LoadError {
 }
 
 /// Reads a file of at most `limit` bytes; a larger one is refused from its size.
-fn read(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
+pub(crate) fn read(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
     loader::read_bounded(path, limit)
         .map_err(|e| PackageError::Io {
             what: format!("reading {}", path.display()),

@@ -294,6 +294,13 @@ impl Checkpoint {
             path: path.to_owned(),
             reason: e.to_string(),
         };
+        // Opening a FIFO would block until someone writes to it.
+        if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+            return Err(StoreError::CheckpointUnreadable {
+                path: path.to_owned(),
+                reason: "not a regular file".into(),
+            });
+        }
         let mut text = String::new();
         std::fs::File::open(path)
             .map_err(unreadable)?

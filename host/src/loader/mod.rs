@@ -84,9 +84,17 @@ pub(crate) fn check(path: &Path, limit: u64) -> Result<Checked, LoadError> {
 }
 
 /// The file's bytes, or `None` if it is larger than `limit`: refused from its size first,
-/// and reading stops past the limit (a file that grows meanwhile is refused too).
+/// and reading stops past the limit (a file that grows meanwhile is refused too). Anything but
+/// a regular file (a FIFO, a device) is refused before it is opened: opening a FIFO blocks
+/// until someone writes to it.
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     if size > limit {

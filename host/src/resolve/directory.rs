@@ -108,6 +108,13 @@ impl Index for DirectoryIndex {
             return Ok(None);
         }
         let path = self.dir.join(format!("{name}.toml"));
+        // Opening a FIFO would block until someone writes to it.
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(IndexError::new(
+                name,
+                format!("cannot read {}: not a regular file", path.display()),
+            ));
+        }
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

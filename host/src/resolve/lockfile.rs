@@ -23,6 +23,10 @@ use crate::package::TrustLevel;
 /// ```
 pub const LOCKFILE_NAME: &str = "switchboard.lock";
 
+/// The largest lockfile [`Lockfile::read`] reads: far above any real one (a few hundred bytes
+/// a plugin).
+const MAX_LOCKFILE_BYTES: u64 = 16 << 20;
+
 const HEADER: &str =
     "# switchboard.lock: written by Switchboard from a resolution. Do not edit.\n\n";
 
@@ -300,10 +304,22 @@ impl Lockfile {
     /// [`ResolveError::LockfileIo`] when it cannot be read; otherwise as [`parse`](Self::parse).
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ResolveError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ResolveError::LockfileIo {
+        let io = |source| ResolveError::LockfileIo {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // Bounded, regular files only: a huge file is not read into memory, a FIFO not
+        // waited on.
+        let bytes = crate::loader::read_bounded(path, MAX_LOCKFILE_BYTES)
+            .map_err(io)?
+            .ok_or_else(|| {
+                io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("larger than {MAX_LOCKFILE_BYTES} bytes"),
+                ))
+            })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Lockfile::parse(&text)
     }
 

@@ -154,6 +154,9 @@ fn merge(
     }
 }
 
+/// The largest configuration file read (a real one is a few KiB).
+const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+
 fn toml_to_json(path: &Path, text: &str) -> Result<Map<String, Value>, StateError> {
     let fail = |reason: String| StateError::ConfigFile {
         path: path.to_owned(),
@@ -357,7 +360,18 @@ pub fn resolve_config(
         });
     }
     let path = config_file(inputs.data_dir, plugin);
-    match std::fs::read_to_string(&path) {
+    // Bounded, regular files only: a huge file is not read into memory, a FIFO not waited on.
+    let read = crate::loader::read_bounded(&path, MAX_CONFIG_FILE_BYTES).and_then(|bytes| {
+        let bytes = bytes.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it is larger than {MAX_CONFIG_FILE_BYTES} bytes"),
+            )
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    });
+    match read {
         Ok(text) => {
             let mut file = toml_to_json(&path, &text)?;
             let profiles = file.remove("profile");

@@ -109,12 +109,26 @@ impl Store {
     }
 
     /// Opens the database of a data directory where a host has already run; refuses
-    /// (`SB0605`) rather than creating an empty one.
+    /// (`SB0605`) rather than creating an empty one, and takes an empty file for damage
+    /// (`SB0611`) rather than writing a schema into it.
     pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
-        if !data_dir.join(DATABASE_FILE).is_file() {
-            return Err(StoreError::NoDatabase {
-                path: data_dir.to_owned(),
-            });
+        let path = data_dir.join(DATABASE_FILE);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                // SQLite would take an empty file for a new database and write a schema into
+                // it: a log cut to nothing would then verify as an intact empty one.
+                return Err(StoreError::Damaged {
+                    path,
+                    reason: "the file is empty (0 bytes); a host's database never is".into(),
+                    backup: crate::state::integrity::newest_backup_in(data_dir),
+                });
+            }
+            Ok(m) if m.is_file() => {}
+            _ => {
+                return Err(StoreError::NoDatabase {
+                    path: data_dir.to_owned(),
+                })
+            }
         }
         Store::open(data_dir)
     }

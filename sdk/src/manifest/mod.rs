@@ -436,6 +436,13 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Box<Diagnostic>> {
             "check the path, its permissions, and that the file is UTF-8",
         ))
     };
+    // Opening a FIFO blocks until someone writes to it: refuse anything but a regular file.
+    if !std::fs::metadata(path)
+        .map_err(|e| unreadable(&e))?
+        .is_file()
+    {
+        return Err(unreadable(&"not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
     let mut bytes = Vec::new();
     let limit = u64::try_from(MAX_MANIFEST_BYTES).unwrap_or(u64::MAX) + 1;

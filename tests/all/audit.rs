@@ -120,3 +120,43 @@ fn queries_filter_by_kind_across_plugins() {
     let plugins: Vec<&str> = loads.iter().map(|r| r.plugin.as_str()).collect();
     assert_eq!(plugins, ["hello", "wordcount"]);
 }
+
+/// Builds a host on `data` on another thread; `None` if it has not finished within a minute
+/// (the failure this guards against is a build that waits on a FIFO forever).
+fn build_within_a_minute(data: &std::path::Path) -> Option<Result<(), String>> {
+    let data = data.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let built = switchboard_host::Host::builder()
+            .data_dir(&data)
+            .build()
+            .map(drop)
+            .map_err(|e| e.code().to_string());
+        let _ = tx.send(built);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_huge_key_file_in_the_data_dir_is_a_coded_refusal_not_a_hang() {
+    for (file, code) in [("audit.key", "SB0620"), ("master.key", "SB0710")] {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join(file);
+        let status = std::process::Command::new("mkfifo")
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let built = build_within_a_minute(dir.path()).expect("the build hung on a FIFO key");
+        assert_eq!(built, Err(code.to_owned()), "{file} as a FIFO");
+
+        std::fs::remove_file(&key).unwrap();
+        std::fs::File::create(&key)
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+        let built = build_within_a_minute(dir.path()).expect("the build hung");
+        assert_eq!(built, Err(code.to_owned()), "{file} of 4 GiB");
+    }
+}

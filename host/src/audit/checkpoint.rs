@@ -104,7 +104,14 @@ impl AuditKey {
     /// Reads `<data_dir>/audit.key`, creating it (mode 0600) if missing.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join(AUDIT_KEY_FILE);
-        match std::fs::read_to_string(&path) {
+        // A key file is a few hundred bytes: a FIFO or a huge file there is refused unread.
+        let read = |path: &Path| {
+            crate::loader::read_small(path, 64 << 10).and_then(|b| {
+                String::from_utf8(b)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })
+        };
+        match read(&path) {
             Ok(text) => Self::parse(&text, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let kp = minisign::KeyPair::generate_unencrypted_keypair()
@@ -124,7 +131,7 @@ impl AuditKey {
                 match linked {
                     Ok(()) => Self::from_parts(kp.pk, kp.sk, &path),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let text = std::fs::read_to_string(&path).map_err(|e| key_err(&path, e))?;
+                        let text = read(&path).map_err(|e| key_err(&path, e))?;
                         Self::parse(&text, &path)
                     }
                     Err(e) => Err(key_err(&path, e)),

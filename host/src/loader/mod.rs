@@ -105,6 +105,17 @@ pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Ve
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
+/// [`read_bounded`] for small files (keys): a file over `limit` bytes is an
+/// [`InvalidData`](std::io::ErrorKind::InvalidData) error, like a non-regular one.
+pub(crate) fn read_small(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    read_bounded(path, limit)?.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        )
+    })
+}
+
 /// Checks library bytes already in memory (a verified package's library); `path` names them in
 /// messages.
 pub(crate) fn check_bytes(path: &Path, bytes: Vec<u8>) -> Result<Checked, LoadError> {

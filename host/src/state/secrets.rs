@@ -73,7 +73,8 @@ impl MasterKey {
             path: path.clone(),
             reason,
         };
-        match std::fs::read(&path) {
+        // A key is 32 bytes: a FIFO or a huge file there is refused, never waited on or read.
+        match crate::loader::read_small(&path, 1024) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 let bytes: [u8; 32] = bytes

@@ -934,15 +934,17 @@ fn audit_verify_finds_a_log_emptied_and_a_checkpoint_removed_or_forged() {
     assert!(err.contains("SB0610"), "{err}");
 }
 
-/// A command whose reader has gone: the read end of its stdout is closed before it writes.
+/// A command whose reader has gone: the read end of its stdout is closed before the command
+/// even starts, so its first write fails with a broken pipe whatever the timing.
 fn with_closed_stdout(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut child = switchboard()
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = switchboard()
         .args(args)
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     child.wait_with_output().unwrap()
 }
 

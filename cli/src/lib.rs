@@ -13,6 +13,9 @@
 //! - [`output`] — what every command shares: coded errors, stdout that a closed pipe ends
 //!   quietly, progress.
 
+// Input from users, files and plugins becomes a typed error, never a panic: library code
+// outside tests has no unwrap() or expect() (tests keep them, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod audit;
 pub mod authoring;
 pub mod config;

@@ -1,6 +1,9 @@
 //! The `switchboard` binary. It prints through `switchboard_cli::output`, where a closed
 //! stdout ends the command quietly.
 
+// Input from users, files and plugins becomes a typed error, never a panic: library code
+// outside tests has no unwrap() or expect() (tests keep them, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

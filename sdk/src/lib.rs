@@ -70,6 +70,9 @@
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+// Input from users, files and plugins becomes a typed error, never a panic: library code
+// outside tests has no unwrap() or expect() (tests keep them, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod abi;
 pub mod caps;

@@ -526,7 +526,7 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         ));
     }
     let m = &verified.manifest;
-    if let Some(e) = misnamed(path, m) {
+    if let Some(e) = crate::verify::misnamed(path, m) {
         findings.push(Diagnostic::error(
             e.code(),
             "",
@@ -619,19 +619,6 @@ pub(crate) fn read_and_verify(
         current_target(),
         &limits,
     )
-}
-
-/// A package file named for one release must hold that release: a validly signed older
-/// release renamed to a newer one is a downgrade (the host refuses it too).
-pub(crate) fn misnamed(path: &Path, m: &Manifest) -> Option<package::PackageError> {
-    let stem = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .and_then(|f| f.strip_suffix(&format!(".{}", package::EXTENSION)))?;
-    let expected = format!("{}-{}", m.name, m.version);
-    (stem != expected).then(|| package::PackageError::Replayed {
-        reason: format!("the file is named `{stem}` but holds `{expected}`"),
-    })
 }
 
 /// Policy: admission (allow and deny lists; trust and signers for packages) and each

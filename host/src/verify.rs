@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_sdk::manifest::Diagnostic;
+use switchboard_sdk::manifest::{Diagnostic, Manifest};
 use switchboard_sdk::ErrorCode;
 
 use crate::compat::{check_embedded, check_manifest, current_target, HostProfile};
@@ -95,20 +95,8 @@ pub(crate) fn verify(
     )?;
     drop(bytes);
     let m = &verified.manifest;
-    // A package file named for one release must hold that release: a validly signed older
-    // release renamed to a newer one is a downgrade.
-    if let Some(stem) = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .and_then(|f| f.strip_suffix(&format!(".{}", package::EXTENSION)))
-    {
-        let expected = format!("{}-{}", m.name, m.version);
-        if stem != expected {
-            return Err(PackageError::Replayed {
-                reason: format!("the file is named `{stem}` but holds `{expected}`"),
-            }
-            .into());
-        }
+    if let Some(e) = misnamed(path, m) {
+        return Err(e.into());
     }
     admit(&verified)?;
     let m = &verified.manifest;
@@ -129,6 +117,20 @@ pub(crate) fn verify(
         package: verified,
         checked,
         warnings,
+    })
+}
+
+/// A package file named for one release must hold that release: a validly signed older
+/// release renamed to a newer one is a downgrade (`SB1205`). `None` when the name agrees, or
+/// the file is not named `*.sbpkg`.
+pub(crate) fn misnamed(path: &Path, m: &Manifest) -> Option<PackageError> {
+    let stem = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.strip_suffix(&format!(".{}", package::EXTENSION)))?;
+    let expected = format!("{}-{}", m.name, m.version);
+    (stem != expected).then(|| PackageError::Replayed {
+        reason: format!("the file is named `{stem}` but holds `{expected}`"),
     })
 }
 

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use switchboard_sdk::{codes, PluginError};
 
 use crate::audit::{AuditEvent, AuditKind};
-use crate::bus::envelope::{Envelope, Outgoing};
+use crate::bus::envelope::{Envelope, Header, Outgoing};
 use crate::bus::subscription::{bump, Delivery, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use crate::bus::{BusInner, CUT_OFF_TOPIC, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 
@@ -240,20 +240,32 @@ fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) 
                 log::error!(target: "switchboard::audit", "cannot record that `{publisher}` was cut off: {e}");
             }
         }
-        let notice = Outgoing {
-            topic: CUT_OFF_TOPIC.into(),
-            payload: Arc::from(error.as_bytes()),
-            headers: vec![
+        notify(
+            bus,
+            envelope,
+            CUT_OFF_TOPIC,
+            &error,
+            vec![
                 ("publisher".into(), publisher.into()),
                 ("subscription".into(), sub.id.to_string().into()),
                 ("subscriber".into(), (*sub.owner).into()),
                 ("pattern".into(), sub.pattern.as_str().into()),
                 ("undecodable".into(), streak.to_string().into()),
             ],
-            ttl: None,
-        };
-        envelope.context().enter(|| bus.publish_system(notice));
+        );
     }
+}
+
+/// Publishes a `system.*` notice about a subscription, in the trace of the envelope that
+/// caused it.
+fn notify(bus: &BusInner, envelope: &Envelope, topic: &str, text: &str, headers: Vec<Header>) {
+    let notice = Outgoing {
+        topic: topic.into(),
+        payload: Arc::from(text.as_bytes()),
+        headers,
+        ttl: None,
+    };
+    envelope.context().enter(|| bus.publish_system(notice));
 }
 
 /// Delivers one envelope to one subscription: TTL, attempts, dead letters, the breaker.
@@ -331,17 +343,17 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
             "subscription {} (`{}`) of `{}` suspended after {streak} consecutive failures; last: {error}",
             sub.id, sub.pattern, sub.owner
         );
-        let notice = Outgoing {
-            topic: SUSPENDED_TOPIC.into(),
-            payload: Arc::from(error.as_bytes()),
-            headers: vec![
+        notify(
+            bus,
+            envelope,
+            SUSPENDED_TOPIC,
+            &error,
+            vec![
                 ("subscription".into(), sub.id.to_string().into()),
                 ("subscriber".into(), (*sub.owner).into()),
                 ("pattern".into(), sub.pattern.as_str().into()),
                 ("failures".into(), streak.to_string().into()),
             ],
-            ttl: None,
-        };
-        envelope.context().enter(|| bus.publish_system(notice));
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchboard_sdk::abi::{AbiLoadError, HostServices, LoadedModule, RawPlugin};
-use switchboard_sdk::manifest::{Format, Manifest};
+use switchboard_sdk::manifest::{Diagnostic, Format, Manifest};
 use switchboard_sdk::EmbeddedManifest;
 
 use crate::compat;
@@ -50,19 +50,11 @@ impl Checked {
                 summary: format!("it is {} bytes; the cap is {limit}", text.len()),
             });
         }
-        let (parsed, diagnostics) = Manifest::check(text, Format::Toml);
-        parsed
-            .filter(|_| !diagnostics.iter().any(|d| d.is_error()))
+        Manifest::parse(text, Format::Toml)
             .map(Some)
-            .ok_or_else(|| LoadError::DevManifest {
+            .map_err(|errors| LoadError::DevManifest {
                 plugin: plugin(),
-                summary: diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .take(3)
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                summary: Diagnostic::summary(&errors),
             })
     }
 }

@@ -38,7 +38,7 @@ mod trust;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use switchboard_sdk::manifest::{Format, Manifest, MANIFEST_FILE};
+use switchboard_sdk::manifest::{Diagnostic, Format, Manifest, MANIFEST_FILE};
 
 pub use self::archive::UnpackLimits;
 pub use self::error::PackageError;
@@ -134,12 +134,7 @@ pub fn read_manifest(
     })?;
     let manifest =
         Manifest::parse(&text, Format::Toml).map_err(|d| PackageError::InvalidManifest {
-            summary: d
-                .iter()
-                .take(3)
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
+            summary: Diagnostic::summary(&d),
         })?;
     Ok((bytes, manifest))
 }
@@ -234,18 +229,11 @@ pub fn verify(
         String::from_utf8(manifest_bytes.clone()).map_err(|_| PackageError::InvalidManifest {
             summary: "plugin.toml is not UTF-8".into(),
         })?;
-    let (parsed, diagnostics) = Manifest::check(&manifest_text, Format::Toml);
-    let manifest = parsed
-        .filter(|_| !diagnostics.iter().any(|d| d.is_error()))
-        .ok_or_else(|| PackageError::InvalidManifest {
-            summary: diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .take(3)
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
+    let manifest = Manifest::parse(&manifest_text, Format::Toml).map_err(|errors| {
+        PackageError::InvalidManifest {
+            summary: Diagnostic::summary(&errors),
+        }
+    })?;
     if let Some((name, version)) = bound {
         if manifest.name != name || manifest.version != version {
             return Err(PackageError::Replayed {

@@ -85,6 +85,24 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The first three of `findings` on one line, `; `-separated: what an error that refuses
+    /// a manifest says about why (the full list is preflight's to show).
+    ///
+    /// ```
+    /// use switchboard_sdk::manifest::{Diagnostic, Format, Manifest};
+    ///
+    /// let errors = Manifest::parse("name = 1", Format::Toml).unwrap_err();
+    /// assert!(Diagnostic::summary(&errors).contains("name"));
+    /// ```
+    pub fn summary(findings: &[Diagnostic]) -> String {
+        findings
+            .iter()
+            .take(3)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl fmt::Display for Diagnostic {

@@ -1,0 +1,30 @@
+//! Switchboard registries (ARCHITECTURE D9, SPEC S9): where plugins are found, listed and
+//! fetched from.
+//!
+//! A registry is first a directory that any static web host can serve: a cargo-style sparse
+//! index (one JSON line per release), content-addressed packages, and TUF-style signed metadata
+//! over them — a root of trust pinned when the registry is added, a snapshot listing every index
+//! file's hash and version, and a short-lived timestamp over the snapshot. The client refuses
+//! expired or older metadata (rollback and freeze attacks), an index file the snapshot does not
+//! list (mix-and-match), and a package whose sha256 the index does not list. `docs/registry.md`
+//! specifies the files precisely.
+//!
+//! `switchboard-host` reads registries only through traits this crate implements (the
+//! resolver's [`Index`](switchboard_host::resolve::Index) and the installer's package source);
+//! it never speaks HTTP itself.
+//!
+//! - `error` — [`RegistryError`] and its areas, with stable codes (SB13xx).
+//! - `transport` — [`Transport`]: fetching a registry's files from a directory or over HTTP.
+//! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
+//!   protection survives restarts).
+
+// Input from users, files and registries becomes a typed error, never a panic.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+pub mod seen;
+pub mod transport;
+
+pub use error::RegistryError;
+pub use seen::{MemorySeen, Seen, SeenStore};
+pub use transport::{CacheTag, Fetched, Transport};

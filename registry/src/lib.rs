@@ -10,7 +10,7 @@
 //! specifies the files precisely.
 //!
 //! `switchboard-host` reads registries only through traits this crate implements (the
-//! resolver's [`Index`](switchboard_host::resolve::Index) and the installer's package source);
+//! resolver's [`Index`](switchboard_host::Index) and the installer's package source);
 //! it never speaks HTTP itself.
 //!
 //! - `error` — [`RegistryError`] and its areas, with stable codes (SB13xx).
@@ -21,7 +21,7 @@
 // Input from users, files and registries becomes a typed error, never a panic.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod error;
+pub mod error;
 pub mod seen;
 pub mod transport;
 

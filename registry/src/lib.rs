@@ -15,6 +15,8 @@
 //!
 //! - `error` — [`RegistryError`] and its areas, with stable codes (SB13xx).
 //! - `transport` — [`Transport`]: fetching a registry's files from a directory or over HTTP.
+//! - `testing` (feature `testing`) — a real HTTP server on `127.0.0.1` serving a directory,
+//!   with ETags and hostile modes, for tests.
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
 
@@ -23,6 +25,8 @@
 
 pub mod error;
 pub mod seen;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod transport;
 
 pub use error::RegistryError;

@@ -27,6 +27,89 @@ pub enum FetchError {
         /// The cap for this kind of file.
         limit: u64,
     },
+    /// The registry's host could not be reached: no such host, connection refused or reset.
+    #[error("cannot reach {registry}: {reason}")]
+    Unreachable {
+        /// The registry (URL).
+        registry: String,
+        /// What the network said.
+        reason: String,
+    },
+    /// The registry answered a file with an HTTP error status.
+    #[error("{registry} answered {path} with HTTP status {status}")]
+    Status {
+        /// The registry (URL).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The TLS connection to the registry failed (certificate, protocol).
+    #[error("TLS with {registry} failed: {reason}")]
+    Tls {
+        /// The registry (URL).
+        registry: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The registry did not answer within the time allowed.
+    #[error("{registry} did not answer {path} in time ({reason})")]
+    Timeout {
+        /// The registry (URL).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+        /// Which wait ran out.
+        reason: String,
+    },
+    /// The registry has no such file.
+    #[error("{registry} has no file {path}")]
+    NotFound {
+        /// The registry (URL or directory).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+    },
+    /// A path inside a registry that is not a plain relative path (`..`, absolute, odd
+    /// characters); never fetched.
+    #[error("refused to fetch `{path}`: not a plain relative registry path")]
+    BadPath {
+        /// The path as given.
+        path: String,
+    },
+    /// A registry location that is not an `http://` or `https://` URL.
+    #[error("`{url}` is not an http:// or https:// URL")]
+    BadUrl {
+        /// The location as given.
+        url: String,
+    },
+    /// Reading the answer broke off (connection closed early, a malformed response).
+    #[error("reading {path} from {registry} failed: {reason}")]
+    Read {
+        /// The registry (URL or directory).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Writing a fetched file to its destination failed.
+    #[error("writing {path} from {registry} failed: {reason}")]
+    Write {
+        /// The registry (URL or directory).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A token would be sent in clear text: plain `http://` to a host other than this machine.
+    #[error("refused to send a token to {registry} over plain http://")]
+    InsecureToken {
+        /// The registry (URL).
+        registry: String,
+    },
 }
 
 impl FetchError {
@@ -34,6 +117,16 @@ impl FetchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FetchError::TooLarge { .. } => ErrorCode::from_number(1350),
+            FetchError::Unreachable { .. } => ErrorCode::from_number(1351),
+            FetchError::Status { .. } => ErrorCode::from_number(1352),
+            FetchError::Tls { .. } => ErrorCode::from_number(1353),
+            FetchError::Timeout { .. } => ErrorCode::from_number(1354),
+            FetchError::NotFound { .. } => ErrorCode::from_number(1355),
+            FetchError::BadPath { .. } => ErrorCode::from_number(1356),
+            FetchError::BadUrl { .. } => ErrorCode::from_number(1357),
+            FetchError::Read { .. } => ErrorCode::from_number(1358),
+            FetchError::Write { .. } => ErrorCode::from_number(1359),
+            FetchError::InsecureToken { .. } => ErrorCode::from_number(1360),
         }
     }
 
@@ -44,6 +137,52 @@ impl FetchError {
                 "{registry} serves a file far larger than a registry file should be: \
                  check the registry's URL, and tell its operator"
             ),
+            FetchError::Unreachable { .. } => {
+                "check the URL and your network, then retry; with `--offline` commands use \
+                 what is cached"
+                    .to_owned()
+            }
+            FetchError::Status {
+                status: 401 | 403, ..
+            } => "the registry wants credentials: add it with `--token-env VAR` and set VAR to \
+                 your token"
+                .to_owned(),
+            FetchError::Status { status, .. } if *status >= 500 => {
+                "the registry failed on its side: retry later, or tell its operator".to_owned()
+            }
+            FetchError::Status { .. } => {
+                "check the registry's URL (`switchboard registry list`)".to_owned()
+            }
+            FetchError::Tls { .. } => {
+                "check the URL's host name and the server's certificate (it must chain to a \
+                 trusted root and name the host)"
+                    .to_owned()
+            }
+            FetchError::Timeout { .. } => {
+                "retry; if it keeps happening the registry is overloaded or unreachable".to_owned()
+            }
+            FetchError::NotFound { .. } => {
+                "check the registry's URL or directory; the registry may be incomplete: tell \
+                 its operator"
+                    .to_owned()
+            }
+            FetchError::BadPath { .. } => {
+                "the registry's metadata names a file outside it: do not use this registry, \
+                 tell its operator"
+                    .to_owned()
+            }
+            FetchError::BadUrl { .. } => {
+                "write the registry as `https://host/path` or give a directory".to_owned()
+            }
+            FetchError::Read { .. } => {
+                "retry; if it persists, tell the registry's operator".to_owned()
+            }
+            FetchError::Write { .. } => {
+                "check the destination's free space and permissions".to_owned()
+            }
+            FetchError::InsecureToken { .. } => {
+                "use the registry's https:// URL (plain http:// only to this machine)".to_owned()
+            }
         }
     }
 }

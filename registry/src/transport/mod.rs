@@ -9,6 +9,10 @@ use std::io::Write;
 
 use crate::RegistryError;
 
+mod http;
+
+pub use http::{HttpTransport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+
 /// An HTTP entity tag (or, for a directory, an equivalent fingerprint), kept with a cached copy
 /// so the next fetch can ask "only if changed" (`If-None-Match`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -46,7 +46,8 @@
 //! - [`state`] — plugin state: KV with quotas and transactions, secrets, configuration,
 //!   data migrations (SPEC S6).
 //! - [`Store`] — the host database (SQLite, versioned schema); [`PluginRecord`] — what it
-//!   knows of each plugin.
+//!   knows of each plugin; [`RegistryTable`], [`RegistryRecord`], [`SeenRecord`] — the
+//!   registries configured and what was seen of each (read by `switchboard-registry`).
 //! - [`AuditLog`], [`AuditEvent`], [`AuditRecord`], [`AuditFilter`], [`VerifyReport`] — the
 //!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
@@ -132,7 +133,10 @@ pub use resolve::{
     LOCKFILE_NAME,
 };
 pub use services::LogRecord;
-pub use store::{DeniedRecord, GrantRecord, PluginRecord, Store, DATABASE_FILE};
+pub use store::{
+    DeniedRecord, GrantRecord, PluginRecord, RegistryRecord, RegistryTable, SeenRecord, Store,
+    DATABASE_FILE,
+};
 pub use switchboard_sdk::abi::ResponseBuffer;
 pub use switchboard_sdk::manifest::{Diagnostic, Manifest, Severity};
 pub use switchboard_sdk::{ErrorCode, Health, Level};

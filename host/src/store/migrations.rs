@@ -134,6 +134,36 @@ INSERT OR IGNORE INTO plugin_identities (plugin, name, identity, recorded_at_ms)
     FROM plugins WHERE signer IS NOT NULL;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "registries and what was seen of each",
+        sql: r#"
+-- The registries plugins are found in (SPEC S9.7). `location` is an http(s) URL or an
+-- absolute directory; a higher `priority` is asked first, and no two share one; `root` is the
+-- root of trust pinned when the registry was added; `token_env` names the environment
+-- variable holding a bearer token (the token itself is never stored).
+CREATE TABLE registries (
+    name           TEXT PRIMARY KEY,
+    location       TEXT    NOT NULL,
+    priority       INTEGER NOT NULL UNIQUE,
+    root           BLOB    NOT NULL,
+    token_env      TEXT,
+    certified_only INTEGER NOT NULL DEFAULT 0,
+    channel        TEXT    NOT NULL DEFAULT 'ga',
+    added_at_ms    INTEGER NOT NULL
+);
+-- The newest verified metadata of each registry, so that a rollback or a frozen registry is
+-- noticed across restarts: the trusted root (it rotates only by a root the old one signed) and
+-- the newest timestamp and snapshot versions.
+CREATE TABLE registry_seen (
+    registry          TEXT PRIMARY KEY,
+    root              BLOB    NOT NULL,
+    timestamp_version INTEGER NOT NULL,
+    snapshot_version  INTEGER NOT NULL,
+    updated_at_ms     INTEGER NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

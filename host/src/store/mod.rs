@@ -5,6 +5,7 @@
 mod grants;
 pub(crate) mod migrations;
 mod plugins;
+mod registries;
 
 use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
@@ -18,6 +19,7 @@ use crate::audit::{AuditLog, Checkpointer};
 use crate::error::StoreError;
 
 pub use self::plugins::{DeniedRecord, GrantRecord, PluginRecord};
+pub use self::registries::{RegistryRecord, RegistryTable, SeenRecord};
 
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "switchboard.db";

@@ -1,9 +1,10 @@
 //! Settings a plugin's manifest or a host's policy may carry that this version parses but does
 //! not act on yet: the `[limits]` memory, CPU and call-time limits and the `sandbox` profile
-//! (both wait for isolated mode), `kind` (waits for policy profiles per kind), and the policy's
-//! `allowed_registries` (waits for the installer). A setting that silently did nothing would
-//! let an operator believe a plugin is confined when it is not, so preflight and every load
-//! report each one as a warning (`SB1120`–`SB1123`) whose message starts with `not applied:`.
+//! (both wait for isolated mode) and `kind` (waits for policy profiles per kind). A setting
+//! that silently did nothing would let an operator believe a plugin is confined when it is
+//! not, so preflight and every load report each one as a warning (`SB1120`–`SB1122`) whose
+//! message starts with `not applied:`. (`SB1123`, the policy's `allowed_registries`, is
+//! retired: `switchboard-registry` refuses a registry outside the list, `SB1364`.)
 //!
 //! The KV quota (`[limits] kv_bytes`, `kv_keys`) *is* applied, in every mode, and draws no
 //! warning. Values equal to the defaults (`kind = "extension"`, `sandbox = "standard"`) ask
@@ -86,25 +87,4 @@ pub fn not_applied(manifest: &Manifest) -> Vec<Diagnostic> {
         ));
     }
     out
-}
-
-/// The policy's settings this host parses but does not apply (see
-/// [`Policy::not_applied`](crate::Policy::not_applied)).
-pub(crate) fn policy_not_applied<'a>(
-    allowed_registries: impl ExactSizeIterator<Item = &'a String>,
-) -> Vec<Diagnostic> {
-    if allowed_registries.len() == 0 {
-        return Vec::new();
-    }
-    let names: Vec<&str> = allowed_registries.map(String::as_str).collect();
-    vec![Diagnostic::warning(
-        codes::REGISTRIES_NOT_APPLIED,
-        "allowed_registries",
-        format!(
-            "not applied: `allowed_registries = [{}]` — nothing installs from registries yet, \
-             and a loaded package is admitted whatever registry it came from",
-            names.join(", ")
-        ),
-        "restrict what loads with the policy's trust level, allowed signers and plugin lists",
-    )]
 }

@@ -567,7 +567,7 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
 }
 
 /// The settings the manifest (and the policy, when one is given) set that this version parses
-/// but does not apply yet, as warnings (`SB1120`–`SB1123`).
+/// but does not apply yet, as warnings (`SB1120`–`SB1122`).
 fn settings_applied(
     manifest: Option<&Manifest>,
     options: &PreflightOptions<'_>,

@@ -343,22 +343,22 @@ impl Policy {
         self
     }
 
-    /// Names a registry plugins may be installed from; once any is named, others are to be
-    /// refused by the installer.
-    ///
-    /// **Not applied yet:** nothing installs from registries, and a package is admitted
-    /// whatever registry it came from; [`not_applied`](Policy::not_applied) reports the list
-    /// (`SB1123`), and so does every load.
+    /// Names a registry (its URL, or its directory for a directory registry) plugins may be
+    /// found in and installed from; once any is named, others are refused
+    /// ([`registry_allowed`](Policy::registry_allowed)): `switchboard-registry` refuses to add
+    /// or read one outside the list (`SB1364`). A package loaded from a file names no registry
+    /// and is admitted by the other rules.
     pub fn allow_registry(&mut self, url: &str) -> &mut Self {
         self.allowed_registries
             .insert(url.trim_end_matches('/').to_owned());
         self
     }
 
-    /// The settings of this policy that the host parses but does not apply yet, as warnings
-    /// (today: `allowed_registries`, `SB1123`).
+    /// The settings of this policy that the host parses but does not apply yet, as warnings.
+    /// Today there are none: `allowed_registries` (once `SB1123`) is applied by the registry
+    /// client. Kept so preflight and loads report any later setting the same way.
     pub fn not_applied(&self) -> Vec<switchboard_sdk::manifest::Diagnostic> {
-        crate::not_applied::policy_not_applied(self.allowed_registries.iter())
+        Vec::new()
     }
 
     /// Whether plugins may be installed from the registry at `url`.

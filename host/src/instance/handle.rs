@@ -58,8 +58,8 @@ impl PluginHandle {
         self.instance.provenance().trust
     }
 
-    /// The settings its load did not apply (`SB1120`–`SB1123`): limits, sandbox and kind
-    /// from its manifest, and the policy's registry list — see
+    /// The settings its load did not apply (`SB1120`–`SB1122`): limits, sandbox and kind
+    /// from its manifest — see
     /// [`not_applied`](crate::not_applied). Also in the load's audit row and logged (`log`
     /// target `switchboard::load`); a host application can show them to its operator.
     pub fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {

@@ -82,7 +82,7 @@ struct Shared {
     caps: InstanceCaps,
     /// The largest command request or response (the bus's `max_call_bytes`), read once.
     max_call_bytes: usize,
-    /// What its load did not apply (`SB1120`–`SB1123`).
+    /// What its load did not apply (`SB1120`–`SB1122`).
     warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
 }
 

@@ -200,7 +200,8 @@ pub mod codes {
     pub const SANDBOX_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1121);
     /// (A warning.) A plugin kind: hosts do not map kinds to policy profiles yet.
     pub const KIND_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1122);
-    /// (A warning.) A policy's allowed registries: nothing installs from registries yet.
+    /// (A warning, retired.) A policy's allowed registries were not applied; since the
+    /// registry client enforces them (`SB1364`), nothing reports this code.
     pub const REGISTRIES_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1123);
     /// The SDK ABI major differs from the host's.
     pub const SDK_ABI_MAJOR: ErrorCode = ErrorCode::from_number(204);

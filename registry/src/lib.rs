@@ -24,11 +24,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod error;
+mod registries;
 pub mod seen;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transport;
 
 pub use error::RegistryError;
+pub use registries::{HostSeenStore, RegistriesError};
 pub use seen::{MemorySeen, Seen, SeenStore};
 pub use transport::{CacheTag, Fetched, Transport};

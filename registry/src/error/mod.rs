@@ -3,6 +3,8 @@
 
 use switchboard_sdk::ErrorCode;
 
+pub use crate::registries::RegistriesError;
+
 /// Any error from a registry: reading, verifying, publishing or configuring one.
 ///
 /// Prints like the host's errors, with both `{}` and `{:?}`: `[SB13xx] message` and, on the next
@@ -11,6 +13,9 @@ use switchboard_sdk::ErrorCode;
 pub enum RegistryError {
     /// A registry file could not be fetched: missing, too large, unreachable.
     Fetch(FetchError),
+    /// Configuring or choosing among several registries was refused (names, priorities, the
+    /// policy's list, tokens, which registry a plugin comes from).
+    Registries(RegistriesError),
 }
 
 /// A registry file could not be fetched.
@@ -192,6 +197,7 @@ impl RegistryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             RegistryError::Fetch(e) => e.code(),
+            RegistryError::Registries(e) => e.code(),
         }
     }
 
@@ -199,6 +205,7 @@ impl RegistryError {
     pub fn next_step(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.next_step(),
+            RegistryError::Registries(e) => e.next_step(),
         }
     }
 
@@ -206,6 +213,7 @@ impl RegistryError {
     pub fn message(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.to_string(),
+            RegistryError::Registries(e) => e.to_string(),
         }
     }
 }
@@ -226,6 +234,7 @@ impl std::error::Error for RegistryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RegistryError::Fetch(e) => e.source(),
+            RegistryError::Registries(e) => e.source(),
         }
     }
 }
@@ -235,6 +244,7 @@ impl std::fmt::Debug for RegistryError {
         if f.alternate() {
             match self {
                 RegistryError::Fetch(e) => f.debug_tuple("Fetch").field(e).finish(),
+                RegistryError::Registries(e) => f.debug_tuple("Registries").field(e).finish(),
             }
         } else {
             std::fmt::Display::fmt(self, f)
@@ -245,5 +255,11 @@ impl std::fmt::Debug for RegistryError {
 impl From<FetchError> for RegistryError {
     fn from(e: FetchError) -> Self {
         RegistryError::Fetch(e)
+    }
+}
+
+impl From<RegistriesError> for RegistryError {
+    fn from(e: RegistriesError) -> Self {
+        RegistryError::Registries(e)
     }
 }

@@ -1,0 +1,9 @@
+//! Several registries (SPEC S9.7): the ones a host's database lists, each with a priority, an
+//! optional token, a certified-only filter and a channel; the policy's `allowed_registries`;
+//! name lookups by priority that never mix registries silently.
+
+mod error;
+mod host_seen;
+
+pub use error::RegistriesError;
+pub use host_seen::HostSeenStore;

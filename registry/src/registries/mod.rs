@@ -4,6 +4,7 @@
 
 mod error;
 mod host_seen;
+pub mod search;
 
 pub use error::RegistriesError;
 pub use host_seen::HostSeenStore;

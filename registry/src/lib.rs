@@ -31,6 +31,6 @@ pub mod testing;
 pub mod transport;
 
 pub use error::RegistryError;
-pub use registries::{HostSeenStore, RegistriesError};
+pub use registries::{HostSeenStore, Location, PluginRef, RegistriesError};
 pub use seen::{MemorySeen, Seen, SeenStore};
 pub use transport::{CacheTag, Fetched, Transport};

@@ -4,7 +4,12 @@
 
 mod error;
 mod host_seen;
+mod reference;
 pub mod search;
+
+pub use reference::{
+    parse_channel, validate_registry_name, Location, PluginRef, MAX_REGISTRY_NAME,
+};
 
 pub use error::RegistriesError;
 pub use host_seen::HostSeenStore;

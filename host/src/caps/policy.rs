@@ -361,6 +361,11 @@ impl Policy {
         Vec::new()
     }
 
+    /// The registries plugins may come from (empty: any).
+    pub fn allowed_registries(&self) -> impl Iterator<Item = &str> {
+        self.allowed_registries.iter().map(String::as_str)
+    }
+
     /// Whether plugins may be installed from the registry at `url`.
     pub fn registry_allowed(&self, url: &str) -> bool {
         self.allowed_registries.is_empty()

@@ -3,6 +3,11 @@
 
 use switchboard_sdk::ErrorCode;
 
+pub use crate::client::ClientError;
+pub use crate::format::FormatError;
+pub use crate::metadata::TrustError;
+pub use crate::publish::PublishError;
+
 /// Any error from a registry: reading, verifying, publishing or configuring one.
 ///
 /// Prints like the host's errors, with both `{}` and `{:?}`: `[SB13xx] message` and, on the next
@@ -11,6 +16,15 @@ use switchboard_sdk::ErrorCode;
 pub enum RegistryError {
     /// A registry file could not be fetched: missing, too large, unreachable.
     Fetch(FetchError),
+    /// A registry file or name does not follow the format.
+    Format(FormatError),
+    /// Signed metadata, or a file it covers, failed a check (signatures, expiry, rollback,
+    /// hashes).
+    Trust(TrustError),
+    /// The client cannot answer (no such release, a package not matching its index, the cache).
+    Client(ClientError),
+    /// Creating or changing a registry was refused.
+    Publish(PublishError),
 }
 
 /// A registry file could not be fetched.
@@ -27,6 +41,43 @@ pub enum FetchError {
         /// The cap for this kind of file.
         limit: u64,
     },
+    /// The registry has no such file (HTTP 404, or no file in the directory).
+    #[error("{path} is not in {registry}")]
+    NotFound {
+        /// The registry (URL or directory).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+    },
+    /// A path that is not a plain relative path inside the registry, or that leads out of it
+    /// (through `..` or a symbolic link).
+    #[error("{path} is not a path inside {registry}: {reason}")]
+    OutsideRegistry {
+        /// The registry.
+        registry: String,
+        /// The path asked for.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The path names a directory, a FIFO, a device — not a regular file.
+    #[error("{path} in {registry} is not a regular file")]
+    NotRegular {
+        /// The registry.
+        registry: String,
+        /// The path.
+        path: String,
+    },
+    /// Reading failed.
+    #[error("reading {path} from {registry} failed: {reason}")]
+    Io {
+        /// The registry.
+        registry: String,
+        /// The path.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
 }
 
 impl FetchError {
@@ -34,6 +85,10 @@ impl FetchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FetchError::TooLarge { .. } => ErrorCode::from_number(1350),
+            FetchError::NotFound { .. } => ErrorCode::from_number(1320),
+            FetchError::OutsideRegistry { .. } => ErrorCode::from_number(1321),
+            FetchError::NotRegular { .. } => ErrorCode::from_number(1322),
+            FetchError::Io { .. } => ErrorCode::from_number(1323),
         }
     }
 
@@ -44,6 +99,18 @@ impl FetchError {
                 "{registry} serves a file far larger than a registry file should be: \
                  check the registry's URL, and tell its operator"
             ),
+            FetchError::NotFound { registry, .. } => format!(
+                "check that {registry} is a Switchboard registry (it has `timestamp.json` at its \
+                 root) and that the name is right"
+            ),
+            FetchError::OutsideRegistry { registry, .. }
+            | FetchError::NotRegular { registry, .. } => format!(
+                "{registry} holds a link or special file where a registry file should be: \
+                 tell its operator (a registry directory holds regular files only)"
+            ),
+            FetchError::Io { .. } => {
+                "check the registry's location, permissions and the network, then retry".into()
+            }
         }
     }
 }
@@ -53,6 +120,10 @@ impl RegistryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             RegistryError::Fetch(e) => e.code(),
+            RegistryError::Format(e) => e.code(),
+            RegistryError::Publish(e) => e.code(),
+            RegistryError::Client(e) => e.code(),
+            RegistryError::Trust(e) => e.code(),
         }
     }
 
@@ -60,6 +131,10 @@ impl RegistryError {
     pub fn next_step(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.next_step(),
+            RegistryError::Format(e) => e.next_step(),
+            RegistryError::Publish(e) => e.next_step(),
+            RegistryError::Client(e) => e.next_step(),
+            RegistryError::Trust(e) => e.next_step(),
         }
     }
 
@@ -67,6 +142,10 @@ impl RegistryError {
     pub fn message(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.to_string(),
+            RegistryError::Format(e) => e.to_string(),
+            RegistryError::Publish(e) => e.to_string(),
+            RegistryError::Client(e) => e.to_string(),
+            RegistryError::Trust(e) => e.to_string(),
         }
     }
 }
@@ -87,6 +166,10 @@ impl std::error::Error for RegistryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RegistryError::Fetch(e) => e.source(),
+            RegistryError::Format(e) => e.source(),
+            RegistryError::Publish(e) => e.source(),
+            RegistryError::Client(e) => e.source(),
+            RegistryError::Trust(e) => e.source(),
         }
     }
 }
@@ -96,6 +179,10 @@ impl std::fmt::Debug for RegistryError {
         if f.alternate() {
             match self {
                 RegistryError::Fetch(e) => f.debug_tuple("Fetch").field(e).finish(),
+                RegistryError::Format(e) => f.debug_tuple("Format").field(e).finish(),
+                RegistryError::Publish(e) => f.debug_tuple("Publish").field(e).finish(),
+                RegistryError::Client(e) => f.debug_tuple("Client").field(e).finish(),
+                RegistryError::Trust(e) => f.debug_tuple("Trust").field(e).finish(),
             }
         } else {
             std::fmt::Display::fmt(self, f)
@@ -106,5 +193,29 @@ impl std::fmt::Debug for RegistryError {
 impl From<FetchError> for RegistryError {
     fn from(e: FetchError) -> Self {
         RegistryError::Fetch(e)
+    }
+}
+
+impl From<FormatError> for RegistryError {
+    fn from(e: FormatError) -> Self {
+        RegistryError::Format(e)
+    }
+}
+
+impl From<TrustError> for RegistryError {
+    fn from(e: TrustError) -> Self {
+        RegistryError::Trust(e)
+    }
+}
+
+impl From<ClientError> for RegistryError {
+    fn from(e: ClientError) -> Self {
+        RegistryError::Client(e)
+    }
+}
+
+impl From<PublishError> for RegistryError {
+    fn from(e: PublishError) -> Self {
+        RegistryError::Publish(e)
     }
 }

@@ -7,6 +7,10 @@
 
 use std::io::Write;
 
+mod dir;
+
+pub use dir::DirTransport;
+
 use crate::RegistryError;
 
 /// An HTTP entity tag (or, for a directory, an equivalent fingerprint), kept with a cached copy

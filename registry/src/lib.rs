@@ -15,22 +15,47 @@
 //!
 //! - `error` — [`RegistryError`] and its areas, with stable codes (SB13xx).
 //! - `transport` — [`Transport`]: fetching a registry's files from a directory or over HTTP.
+//! - `format` — the index format: [`RegistryConfig`], [`IndexLine`], names and index paths,
+//!   bounded JSON and the canonical JSON signatures cover.
+//! - `metadata` — the signed roles (root, snapshot, timestamp), signing and verifying.
+//! - `client` — [`RegistryClient`]: the TUF client workflow, the cache, downloads.
+//! - `publish` — creating and changing a static registry (`init`, `publish`, `yank`, …).
 //! - `testing` (feature `testing`) — a real HTTP server on `127.0.0.1` serving a directory,
 //!   with ETags and hostile modes, for tests.
+//! - `registries` — several registries (SPEC S9.7) from the host database: [`Registries`]
+//!   (priority lookups without silent mixing, the policy's `allowed_registries`, tokens,
+//!   certified-only, channels), search and info over cached listings, the resolver's
+//!   [`RegistryIndex`], [`HostSeenStore`].
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
 
 // Input from users, files and registries becomes a typed error, never a panic.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod client;
 pub mod error;
-mod registries;
+pub mod format;
+pub mod metadata;
+pub mod publish;
+pub mod registries;
 pub mod seen;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transport;
 
+pub use client::{ClientLimits, Clock, Downloaded, RefreshReport, RegistryClient, MAX_ROTATIONS};
 pub use error::RegistryError;
-pub use registries::{HostSeenStore, Location, PluginRef, RegistriesError};
+pub use format::{Channel, IndexFile, IndexLine, RegistryConfig};
+pub use metadata::TrustedRoot;
+pub use registries::search::{SearchHit, SearchPage, SearchQuery, SortOrder};
+pub use registries::{
+    HostSeenStore, Location, PluginInfo, PluginRef, Registries, RegistriesError, RegistryIndex,
+};
 pub use seen::{MemorySeen, Seen, SeenStore};
-pub use transport::{CacheTag, Fetched, Transport};
+pub use transport::{CacheTag, DirTransport, Fetched, Transport};
+
+/// sha256 of `bytes`, lower-case hex (how every registry file names hashes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

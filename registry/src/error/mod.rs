@@ -3,6 +3,10 @@
 
 use switchboard_sdk::ErrorCode;
 
+pub use crate::client::ClientError;
+pub use crate::format::FormatError;
+pub use crate::metadata::TrustError;
+pub use crate::publish::PublishError;
 pub use crate::registries::RegistriesError;
 
 /// Any error from a registry: reading, verifying, publishing or configuring one.
@@ -13,6 +17,15 @@ pub use crate::registries::RegistriesError;
 pub enum RegistryError {
     /// A registry file could not be fetched: missing, too large, unreachable.
     Fetch(FetchError),
+    /// A registry file or name does not follow the format.
+    Format(FormatError),
+    /// Signed metadata, or a file it covers, failed a check (signatures, expiry, rollback,
+    /// hashes).
+    Trust(TrustError),
+    /// The client cannot answer (no such release, a package not matching its index, the cache).
+    Client(ClientError),
+    /// Creating or changing a registry was refused.
+    Publish(PublishError),
     /// Configuring or choosing among several registries was refused (names, priorities, the
     /// policy's list, tokens, which registry a plugin comes from).
     Registries(RegistriesError),
@@ -68,36 +81,48 @@ pub enum FetchError {
         /// Which wait ran out.
         reason: String,
     },
-    /// The registry has no such file.
-    #[error("{registry} has no file {path}")]
+    /// The registry has no such file (HTTP 404, or no file in the directory).
+    #[error("{path} is not in {registry}")]
     NotFound {
         /// The registry (URL or directory).
         registry: String,
         /// The file's path inside the registry.
         path: String,
     },
-    /// A path inside a registry that is not a plain relative path (`..`, absolute, odd
-    /// characters); never fetched.
-    #[error("refused to fetch `{path}`: not a plain relative registry path")]
-    BadPath {
-        /// The path as given.
+    /// A path that is not a plain relative path inside the registry, or that leads out of it
+    /// (through `..` or a symbolic link).
+    #[error("{path} is not a path inside {registry}: {reason}")]
+    OutsideRegistry {
+        /// The registry.
+        registry: String,
+        /// The path asked for.
         path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The path names a directory, a FIFO, a device — not a regular file.
+    #[error("{path} in {registry} is not a regular file")]
+    NotRegular {
+        /// The registry.
+        registry: String,
+        /// The path.
+        path: String,
+    },
+    /// Reading failed.
+    #[error("reading {path} from {registry} failed: {reason}")]
+    Io {
+        /// The registry.
+        registry: String,
+        /// The path.
+        path: String,
+        /// The system's reason.
+        reason: String,
     },
     /// A registry location that is not an `http://` or `https://` URL.
     #[error("`{url}` is not an http:// or https:// URL")]
     BadUrl {
         /// The location as given.
         url: String,
-    },
-    /// Reading the answer broke off (connection closed early, a malformed response).
-    #[error("reading {path} from {registry} failed: {reason}")]
-    Read {
-        /// The registry (URL or directory).
-        registry: String,
-        /// The file's path inside the registry.
-        path: String,
-        /// What failed.
-        reason: String,
     },
     /// Writing a fetched file to its destination failed.
     #[error("writing {path} from {registry} failed: {reason}")]
@@ -122,16 +147,17 @@ impl FetchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FetchError::TooLarge { .. } => ErrorCode::from_number(1350),
+            FetchError::NotFound { .. } => ErrorCode::from_number(1320),
+            FetchError::OutsideRegistry { .. } => ErrorCode::from_number(1321),
+            FetchError::NotRegular { .. } => ErrorCode::from_number(1322),
+            FetchError::Io { .. } => ErrorCode::from_number(1323),
             FetchError::Unreachable { .. } => ErrorCode::from_number(1351),
             FetchError::Status { .. } => ErrorCode::from_number(1352),
             FetchError::Tls { .. } => ErrorCode::from_number(1353),
             FetchError::Timeout { .. } => ErrorCode::from_number(1354),
-            FetchError::NotFound { .. } => ErrorCode::from_number(1355),
-            FetchError::BadPath { .. } => ErrorCode::from_number(1356),
-            FetchError::BadUrl { .. } => ErrorCode::from_number(1357),
-            FetchError::Read { .. } => ErrorCode::from_number(1358),
-            FetchError::Write { .. } => ErrorCode::from_number(1359),
-            FetchError::InsecureToken { .. } => ErrorCode::from_number(1360),
+            FetchError::BadUrl { .. } => ErrorCode::from_number(1355),
+            FetchError::Write { .. } => ErrorCode::from_number(1356),
+            FetchError::InsecureToken { .. } => ErrorCode::from_number(1357),
         }
     }
 
@@ -142,6 +168,18 @@ impl FetchError {
                 "{registry} serves a file far larger than a registry file should be: \
                  check the registry's URL, and tell its operator"
             ),
+            FetchError::NotFound { registry, .. } => format!(
+                "check that {registry} is a Switchboard registry (it has `timestamp.json` at its \
+                 root) and that the name is right"
+            ),
+            FetchError::OutsideRegistry { registry, .. }
+            | FetchError::NotRegular { registry, .. } => format!(
+                "{registry} holds a link or special file where a registry file should be: \
+                 tell its operator (a registry directory holds regular files only)"
+            ),
+            FetchError::Io { .. } => {
+                "check the registry's location, permissions and the network, then retry".into()
+            }
             FetchError::Unreachable { .. } => {
                 "check the URL and your network, then retry; with `--offline` commands use \
                  what is cached"
@@ -166,21 +204,8 @@ impl FetchError {
             FetchError::Timeout { .. } => {
                 "retry; if it keeps happening the registry is overloaded or unreachable".to_owned()
             }
-            FetchError::NotFound { .. } => {
-                "check the registry's URL or directory; the registry may be incomplete: tell \
-                 its operator"
-                    .to_owned()
-            }
-            FetchError::BadPath { .. } => {
-                "the registry's metadata names a file outside it: do not use this registry, \
-                 tell its operator"
-                    .to_owned()
-            }
             FetchError::BadUrl { .. } => {
                 "write the registry as `https://host/path` or give a directory".to_owned()
-            }
-            FetchError::Read { .. } => {
-                "retry; if it persists, tell the registry's operator".to_owned()
             }
             FetchError::Write { .. } => {
                 "check the destination's free space and permissions".to_owned()
@@ -197,6 +222,10 @@ impl RegistryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             RegistryError::Fetch(e) => e.code(),
+            RegistryError::Format(e) => e.code(),
+            RegistryError::Publish(e) => e.code(),
+            RegistryError::Client(e) => e.code(),
+            RegistryError::Trust(e) => e.code(),
             RegistryError::Registries(e) => e.code(),
         }
     }
@@ -205,6 +234,10 @@ impl RegistryError {
     pub fn next_step(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.next_step(),
+            RegistryError::Format(e) => e.next_step(),
+            RegistryError::Publish(e) => e.next_step(),
+            RegistryError::Client(e) => e.next_step(),
+            RegistryError::Trust(e) => e.next_step(),
             RegistryError::Registries(e) => e.next_step(),
         }
     }
@@ -213,6 +246,10 @@ impl RegistryError {
     pub fn message(&self) -> String {
         match self {
             RegistryError::Fetch(e) => e.to_string(),
+            RegistryError::Format(e) => e.to_string(),
+            RegistryError::Publish(e) => e.to_string(),
+            RegistryError::Client(e) => e.to_string(),
+            RegistryError::Trust(e) => e.to_string(),
             RegistryError::Registries(e) => e.to_string(),
         }
     }
@@ -234,6 +271,10 @@ impl std::error::Error for RegistryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RegistryError::Fetch(e) => e.source(),
+            RegistryError::Format(e) => e.source(),
+            RegistryError::Publish(e) => e.source(),
+            RegistryError::Client(e) => e.source(),
+            RegistryError::Trust(e) => e.source(),
             RegistryError::Registries(e) => e.source(),
         }
     }
@@ -244,6 +285,10 @@ impl std::fmt::Debug for RegistryError {
         if f.alternate() {
             match self {
                 RegistryError::Fetch(e) => f.debug_tuple("Fetch").field(e).finish(),
+                RegistryError::Format(e) => f.debug_tuple("Format").field(e).finish(),
+                RegistryError::Publish(e) => f.debug_tuple("Publish").field(e).finish(),
+                RegistryError::Client(e) => f.debug_tuple("Client").field(e).finish(),
+                RegistryError::Trust(e) => f.debug_tuple("Trust").field(e).finish(),
                 RegistryError::Registries(e) => f.debug_tuple("Registries").field(e).finish(),
             }
         } else {
@@ -255,6 +300,30 @@ impl std::fmt::Debug for RegistryError {
 impl From<FetchError> for RegistryError {
     fn from(e: FetchError) -> Self {
         RegistryError::Fetch(e)
+    }
+}
+
+impl From<FormatError> for RegistryError {
+    fn from(e: FormatError) -> Self {
+        RegistryError::Format(e)
+    }
+}
+
+impl From<TrustError> for RegistryError {
+    fn from(e: TrustError) -> Self {
+        RegistryError::Trust(e)
+    }
+}
+
+impl From<ClientError> for RegistryError {
+    fn from(e: ClientError) -> Self {
+        RegistryError::Client(e)
+    }
+}
+
+impl From<PublishError> for RegistryError {
+    fn from(e: PublishError) -> Self {
+        RegistryError::Publish(e)
     }
 }
 

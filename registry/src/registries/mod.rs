@@ -30,7 +30,9 @@ pub use reference::{
     parse_channel, validate_registry_name, Location, PluginRef, MAX_REGISTRY_NAME,
 };
 
-use self::search::{Compat, Compatibility, ListedPlugin, ListedRelease, Listing, SearchPage, SearchQuery};
+use self::search::{
+    Compat, Compatibility, ListedPlugin, ListedRelease, Listing, SearchPage, SearchQuery,
+};
 use crate::client::{RefreshReport, RegistryClient};
 use crate::format::IndexLine;
 use crate::transport::{DirTransport, HttpTransport};
@@ -275,7 +277,9 @@ pub fn add(
         Some(bytes) => (bytes, RootSource::File),
         None => (fetch_first_root(&client)?, RootSource::FirstUse),
     };
-    let root = client.pin(&root_bytes).map_err(|e| bad_root(&options.name, e))?;
+    let root = client
+        .pin(&root_bytes)
+        .map_err(|e| bad_root(&options.name, e))?;
     let refresh = client.refresh()?;
     let plugins = client.names()?.len();
     let mut record = RegistryRecord::new(&options.name, location, options.priority, root_bytes)
@@ -288,7 +292,9 @@ pub fn add(
         // Another process took the name or the priority meanwhile.
         return Err(RegistriesError::NameTaken { name: record.name }.into());
     }
-    let seen = trial.load(&record.name)?.unwrap_or_else(|| Seen::pinned(record.root.clone()));
+    let seen = trial
+        .load(&record.name)?
+        .unwrap_or_else(|| Seen::pinned(record.root.clone()));
     HostSeenStore::new(store).store(&record.name, &seen)?;
     Ok(Added {
         record,
@@ -323,7 +329,11 @@ fn bad_root(registry: &str, e: RegistryError) -> RegistryError {
 }
 
 /// Removes the registry `name` from `store`, with what was seen of it and its cache.
-pub fn remove(store: &Store, cache_dir: &Path, name: &str) -> Result<RegistryRecord, RegistryError> {
+pub fn remove(
+    store: &Store,
+    cache_dir: &Path,
+    name: &str,
+) -> Result<RegistryRecord, RegistryError> {
     let table = store.registries();
     let Some(record) = table.get(name).map_err(RegistriesError::from)? else {
         return Err(unknown(store, name));
@@ -512,7 +522,11 @@ impl Registries {
 
     /// What `switchboard info` shows: the plugin from the registry that answers for it, each
     /// visible release with its compatibility with `compat`, and the release asked for.
-    pub fn info(&self, reference: &PluginRef, compat: &Compat) -> Result<PluginInfo, RegistryError> {
+    pub fn info(
+        &self,
+        reference: &PluginRef,
+        compat: &Compat,
+    ) -> Result<PluginInfo, RegistryError> {
         let found = self.find(reference)?;
         let selected = match &reference.version {
             Some(v) => Some(
@@ -542,7 +556,12 @@ impl Registries {
             ),
             None => found.plugin.newest(None).cloned(),
         };
-        let compatibility = found.plugin.releases.iter().map(|r| compat.check(r)).collect();
+        let compatibility = found
+            .plugin
+            .releases
+            .iter()
+            .map(|r| compat.check(r))
+            .collect();
         Ok(PluginInfo {
             found,
             selected,
@@ -556,7 +575,11 @@ impl Registries {
         RegistryIndex::new(self, betas)
     }
 
-    pub(crate) fn members_for(&self, name: &str, pinned: Option<&str>) -> Result<Option<(&RegistryRecord, Arc<crate::format::IndexFile>)>, RegistryError> {
+    pub(crate) fn members_for(
+        &self,
+        name: &str,
+        pinned: Option<&str>,
+    ) -> Result<Option<(&RegistryRecord, Arc<crate::format::IndexFile>)>, RegistryError> {
         if let Some(r) = pinned {
             let m = self.member(r)?;
             return Ok(m.client.releases(name)?.map(|f| (&m.record, f)));
@@ -572,7 +595,10 @@ impl Registries {
 
 /// The registry's settings, in words.
 fn settings(record: &RegistryRecord) -> String {
-    let mut s = format!("registry `{}` shows the {} channel", record.name, record.channel);
+    let mut s = format!(
+        "registry `{}` shows the {} channel",
+        record.name, record.channel
+    );
     if record.certified_only {
         s.push_str(", certified releases only");
     }
@@ -581,17 +607,27 @@ fn settings(record: &RegistryRecord) -> String {
 
 /// Why every release of a plugin is hidden, and what to do.
 fn hidden_by(record: &RegistryRecord, lines: &[IndexLine]) -> String {
-    let any_beta = lines.iter().any(|l| l.channel == crate::format::Channel::Beta);
+    let any_beta = lines
+        .iter()
+        .any(|l| l.channel == crate::format::Channel::Beta);
     let any_uncertified = lines.iter().any(|l| l.trust < TrustLevel::Certified);
     let mut steps = Vec::new();
     if record.channel == "ga" && any_beta {
-        steps.push("its releases are betas: re-add the registry with `--channel beta`, or ask for betas".to_owned());
+        steps.push(
+            "its releases are betas: re-add the registry with `--channel beta`, or ask for betas"
+                .to_owned(),
+        );
     }
     if record.certified_only && any_uncertified {
-        steps.push("its releases are not certified and the registry is `--certified-only`".to_owned());
+        steps.push(
+            "its releases are not certified and the registry is `--certified-only`".to_owned(),
+        );
     }
     if steps.is_empty() {
-        steps.push("it has only drafts, which are never installed: wait for its publisher to promote one".to_owned());
+        steps.push(
+            "it has only drafts, which are never installed: wait for its publisher to promote one"
+                .to_owned(),
+        );
     }
     format!(
         "{}; to take it from another registry anyway, name it: `REGISTRY:{}`",
@@ -605,7 +641,11 @@ impl Member {
         if let Some(l) = self.listing.get() {
             return Ok(Arc::clone(l));
         }
-        let l = Arc::new(listing::load_or_build(&self.client, &self.record, &self.cache_dir)?);
+        let l = Arc::new(listing::load_or_build(
+            &self.client,
+            &self.record,
+            &self.cache_dir,
+        )?);
         Ok(Arc::clone(self.listing.get_or_init(|| l)))
     }
 }

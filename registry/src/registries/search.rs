@@ -337,11 +337,8 @@ pub struct Listing {
 impl Listing {
     /// Prepares `plugins` of `registry` (any order).
     pub fn new(registry: impl Into<String>, plugins: Vec<ListedPlugin>) -> Listing {
-        let mut entries: Vec<Entry> = plugins
-            .into_iter()
-            .filter(|p| !p.releases.is_empty())
-            .map(Entry::new)
-            .collect();
+        // Plugins with no visible release stay: they still answer for their name.
+        let mut entries: Vec<Entry> = plugins.into_iter().map(Entry::new).collect();
         entries.sort_by(|a, b| a.plugin.name.cmp(&b.plugin.name));
         Listing {
             registry: registry.into(),

@@ -33,7 +33,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// let t = HttpTransport::new("https://plugins.example.com/registry/").unwrap();
 /// assert_eq!(t.location(), "https://plugins.example.com/registry");
 /// // Not a web address: refused with a coded error.
-/// assert_eq!(HttpTransport::new("ftp://x").unwrap_err().code().to_string(), "SB1357");
+/// assert_eq!(HttpTransport::new("ftp://x").unwrap_err().code().to_string(), "SB1355");
 /// ```
 pub struct HttpTransport {
     base: String,
@@ -78,7 +78,7 @@ impl HttpTransport {
         })
     }
 
-    /// Sends `token` as a bearer token with every request. Refused (`SB1360`) for a plain
+    /// Sends `token` as a bearer token with every request. Refused (`SB1357`) for a plain
     /// `http://` URL unless the host is this machine (`127.0.0.1`, `[::1]`, `localhost`).
     pub fn with_token(mut self, token: impl Into<String>) -> Result<HttpTransport, RegistryError> {
         if !self.is_https() && !self.is_loopback() {
@@ -129,7 +129,7 @@ impl HttpTransport {
     }
 
     fn url(&self, path: &str) -> Result<String, RegistryError> {
-        check_path(path)?;
+        check_path(&self.base, path)?;
         Ok(format!("{}/{path}", self.base))
     }
 
@@ -234,7 +234,7 @@ impl HttpTransport {
                 url: format!("{registry}/{path}"),
             },
             ureq::Error::Io(io) => self.io_error(path, io),
-            other => FetchError::Read {
+            other => FetchError::Io {
                 registry,
                 path,
                 reason: other.to_string(),
@@ -276,7 +276,7 @@ impl HttpTransport {
                 path,
                 reason: io.to_string(),
             },
-            _ => FetchError::Read {
+            _ => FetchError::Io {
                 registry,
                 path,
                 reason: io.to_string(),
@@ -391,7 +391,7 @@ impl Transport for HttpTransport {
 
 /// Refuses a registry path that is not plain: empty, absolute, with `.` or `..` segments, a
 /// backslash, or characters outside `[A-Za-z0-9._-]` and `/`.
-pub(crate) fn check_path(path: &str) -> Result<(), RegistryError> {
+pub(crate) fn check_path(registry: &str, path: &str) -> Result<(), RegistryError> {
     let plain = !path.is_empty()
         && path.len() <= 1024
         && path.split('/').all(|seg| {
@@ -405,8 +405,10 @@ pub(crate) fn check_path(path: &str) -> Result<(), RegistryError> {
     if plain {
         Ok(())
     } else {
-        Err(FetchError::BadPath {
+        Err(FetchError::OutsideRegistry {
+            registry: registry.to_owned(),
             path: path.to_owned(),
+            reason: "not a plain relative path".to_owned(),
         }
         .into())
     }
@@ -459,11 +461,11 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_is_sb1355() {
+    fn a_missing_file_is_sb1320() {
         let (server, _dir) = served(&[]);
         let t = HttpTransport::new(&server.url()).unwrap();
         let e = t.fetch("config.json", 1024, None).unwrap_err();
-        assert_eq!(code(&e), "SB1355", "{e}");
+        assert_eq!(code(&e), "SB1320", "{e}");
     }
 
     #[test]
@@ -506,7 +508,7 @@ mod tests {
         match t.fetch("timestamp.json", 1024, None) {
             Ok(Fetched::Body { bytes, .. }) => assert_eq!(bytes.len(), 1),
             Ok(other) => panic!("unexpected {other:?}"),
-            Err(e) => assert!(["SB1350", "SB1358"].contains(&code(&e).as_str()), "{e}"),
+            Err(e) => assert!(["SB1350", "SB1323"].contains(&code(&e).as_str()), "{e}"),
         }
     }
 
@@ -576,7 +578,7 @@ mod tests {
             .unwrap()
             .with_token("t")
             .unwrap_err();
-        assert_eq!(code(&e), "SB1360");
+        assert_eq!(code(&e), "SB1357");
         for ok in [
             "https://plugins.example.com",
             "http://localhost:8080/r",
@@ -605,7 +607,7 @@ mod tests {
             "%2e%2e/x",
         ] {
             let e = t.fetch(bad, 1024, None).unwrap_err();
-            assert_eq!(code(&e), "SB1356", "{bad}: {e}");
+            assert_eq!(code(&e), "SB1321", "{bad}: {e}");
         }
         assert!(server.requests().is_empty());
     }
@@ -638,7 +640,7 @@ mod tests {
         ] {
             assert_eq!(
                 code(&HttpTransport::new(bad).unwrap_err()),
-                "SB1357",
+                "SB1355",
                 "{bad}"
             );
         }

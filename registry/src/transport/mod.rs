@@ -7,6 +7,10 @@
 
 use std::io::Write;
 
+mod dir;
+
+pub use dir::DirTransport;
+
 use crate::RegistryError;
 
 mod http;

@@ -1,0 +1,85 @@
+//! The client's local cache: verified copies of a registry's files and their revalidation
+//! tags, each written to a temporary file and renamed into place.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::ClientError;
+use crate::transport::CacheTag;
+use crate::RegistryError;
+
+/// A directory of verified registry files, by their path in the registry.
+#[derive(Debug, Clone)]
+pub(crate) struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Cache { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The cached bytes of `rel`, if any, at most `limit` bytes and only a regular file.
+    /// A missing, oversized or unreadable copy is no copy: it is fetched again.
+    pub(crate) fn read(&self, rel: &str, limit: u64) -> Option<Vec<u8>> {
+        let path = self.path(rel);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > limit {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::fs::File::open(&path)
+            .ok()?
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        (bytes.len() as u64 <= limit).then_some(bytes)
+    }
+
+    /// The tag kept with `rel`'s cached copy.
+    pub(crate) fn tag(&self, rel: &str) -> Option<CacheTag> {
+        let bytes = self.read(&format!("{rel}.etag"), 1024)?;
+        String::from_utf8(bytes).ok().map(CacheTag)
+    }
+
+    /// Stores verified `bytes` as `rel`, and its tag (or removes a stale one).
+    pub(crate) fn write(
+        &self,
+        rel: &str,
+        bytes: &[u8],
+        tag: Option<&CacheTag>,
+    ) -> Result<(), RegistryError> {
+        write_atomic(&self.path(rel), bytes)?;
+        let tag_path = self.path(&format!("{rel}.etag"));
+        match tag {
+            Some(t) => write_atomic(&tag_path, t.0.as_bytes())?,
+            None => {
+                let _ = std::fs::remove_file(tag_path);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader sees the old file or the new one, never half of one.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+    let local = |e: std::io::Error| -> RegistryError {
+        ClientError::Local {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+        .into()
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(local)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(local)?;
+    tmp.as_file().sync_all().map_err(local)?;
+    tmp.persist(path).map_err(|e| local(e.error))?;
+    Ok(())
+}

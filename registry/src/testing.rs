@@ -295,3 +295,108 @@ fn read_file(root: &Path, path: &str) -> Option<Vec<u8>> {
     }
     std::fs::read(full).ok()
 }
+
+/// An index line for tests and benches: a signed-looking `ga` release of `name@version` by
+/// signer `TEST0001`, trust `verified`, this SDK's ABI, no host API. The package it names does
+/// not exist; use [`crate::publish::publish`] for a release that can be downloaded.
+pub fn line(name: &str, version: &str) -> crate::format::IndexLine {
+    use sha2::Digest;
+    let sha = hex::encode(Sha256::digest(format!("{name}@{version}").as_bytes()));
+    crate::format::IndexLine {
+        format: crate::format::FORMAT_VERSION,
+        name: name.to_owned(),
+        version: version
+            .parse()
+            .unwrap_or_else(|_| semver::Version::new(0, 0, 0)),
+        dependencies: Vec::new(),
+        host_api: None,
+        sdk_abi: format!("{}.0", switchboard_sdk::SDK_ABI_MAJOR),
+        capabilities: Vec::new(),
+        sha256: sha,
+        size: 1,
+        signer: "TEST0001".to_owned(),
+        signature: String::new(),
+        trust: switchboard_host::TrustLevel::Verified,
+        channel: crate::format::Channel::Ga,
+        yanked: None,
+        deprecated: None,
+        published: "2026-01-01T00:00:00Z".to_owned(),
+        description: format!("The {name} plugin"),
+        keywords: Vec::new(),
+        categories: Vec::new(),
+        license: Some("MIT".to_owned()),
+        repository: None,
+        maintainers: Vec::new(),
+    }
+}
+
+/// Writes index files straight into a registry made by [`crate::publish::init`] — each
+/// `(name, lines)` replaces that plugin's index file — and signs a new snapshot and timestamp
+/// with the keys in `keys`, as `publish` would, but without packages. For tests and benches
+/// that need many plugins or lines `publish` refuses (the client must refuse them too).
+pub fn write_index(
+    dir: &Path,
+    keys: &Path,
+    files: &[(&str, Vec<crate::format::IndexLine>)],
+) -> Result<u64, crate::RegistryError> {
+    use crate::format::{index_path, IndexFile, FORMAT_VERSION};
+    use crate::metadata::{
+        sign_envelope, Envelope, MetaFile, Role, SnapshotMeta, TimestampMeta, TrustedRoot,
+    };
+    let read = |p: &str| {
+        std::fs::read(dir.join(p)).map_err(|e| crate::publish::io_error(&dir.join(p), &e))
+    };
+    let root = TrustedRoot::pin("test", &read("root.json")?)?;
+    let keys = crate::publish::RegistryKeys::load(keys, &root.meta)?;
+    let snapshot: SnapshotMeta =
+        Envelope::parse(&read("snapshot.json")?, u64::MAX, "snapshot.json")?
+            .signed_as("test", Role::Snapshot)?;
+    let timestamp: TimestampMeta =
+        Envelope::parse(&read("timestamp.json")?, u64::MAX, "timestamp.json")?
+            .signed_as("test", Role::Timestamp)?;
+    let mut meta = snapshot.meta.clone();
+    for (name, lines) in files {
+        let path = index_path(name)?;
+        let file = IndexFile {
+            releases: lines.clone(),
+            skipped_newer: 0,
+        };
+        let bytes = file.to_bytes();
+        let full = dir.join(&path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| crate::publish::io_error(parent, &e))?;
+        }
+        std::fs::write(&full, &bytes).map_err(|e| crate::publish::io_error(&full, &e))?;
+        let version = meta.get(&path).map_or(1, |m| m.version + 1);
+        meta.insert(path, MetaFile::of(&bytes, version));
+    }
+    let expires = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 30 * 86_400)
+        .map_err(|e| crate::publish::io_error(dir, &std::io::Error::other(e.to_string())))?
+        .to_string();
+    let new_snapshot = SnapshotMeta {
+        kind: Role::Snapshot,
+        format: FORMAT_VERSION,
+        version: snapshot.version + 1,
+        expires: expires.clone(),
+        meta,
+    };
+    let sign_err = |e: String| crate::publish::io_error(dir, &std::io::Error::other(e));
+    let snap_bytes = sign_envelope(&new_snapshot, &[&keys.snapshot])
+        .map_err(sign_err)?
+        .to_bytes();
+    let new_timestamp = TimestampMeta {
+        kind: Role::Timestamp,
+        format: FORMAT_VERSION,
+        version: timestamp.version + 1,
+        expires,
+        snapshot: MetaFile::of(&snap_bytes, new_snapshot.version),
+    };
+    let ts_bytes = sign_envelope(&new_timestamp, &[&keys.timestamp])
+        .map_err(sign_err)?
+        .to_bytes();
+    std::fs::write(dir.join("snapshot.json"), &snap_bytes)
+        .map_err(|e| crate::publish::io_error(&dir.join("snapshot.json"), &e))?;
+    std::fs::write(dir.join("timestamp.json"), &ts_bytes)
+        .map_err(|e| crate::publish::io_error(&dir.join("timestamp.json"), &e))?;
+    Ok(new_snapshot.version)
+}

@@ -19,11 +19,11 @@ use crate::format::Channel;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let (registries, host): (switchboard_registry::Registries, switchboard_host::HostProfile) = todo!();
-/// use switchboard_host::Resolver;
+/// # let registries: switchboard_registry::Registries = unimplemented!();
+/// use switchboard_host::{Dependency, Resolver};
 ///
 /// let index = registries.index(false);
-/// let resolution = Resolver::new(&index, &host).request("hello", "^1".parse()?).resolve()?;
+/// let resolution = Resolver::new(&index).resolve(&[Dependency::new("hello", "^1".parse()?)])?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

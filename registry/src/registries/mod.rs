@@ -15,6 +15,8 @@ mod index;
 mod listing;
 mod reference;
 pub mod search;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,9 @@
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
 //! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
 //! - [`state`] — `switchboard state show|transfer|wipe PLUGIN`: who owns a plugin's data.
+//! - [`registries`] — `switchboard registry add|list|remove`, and opening the registries
+//!   (policy, tokens, refresh or `--offline`) for every command that reads them.
+//! - [`discover`] — `switchboard search` and `switchboard info`.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
 //! - [`output`] — what every command shares: coded errors, stdout that a closed pipe ends
 //!   quietly, progress.
@@ -21,9 +24,11 @@ pub mod authoring;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
+pub mod discover;
 pub mod examples;
 pub mod inspect;
 pub mod output;
 pub mod preflight;
+pub mod registries;
 pub mod state;
 pub mod tree;

@@ -160,6 +160,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the registries plugins are found in: add, list, remove.
+    Registry(switchboard_cli::registries::RegistryArgs),
+    /// Search the registries' plugins (refreshes them first unless --offline).
+    Search(switchboard_cli::discover::SearchCli),
+    /// Show a plugin from the registries: versions, channels, yanks, capabilities,
+    /// dependencies, trust, compatibility (refreshes them first unless --offline).
+    Info(switchboard_cli::discover::InfoCli),
     /// Check a plugin crate, plugin.toml, package or library without running its code.
     ///
     /// Checks the manifest; a package's signature, hashes and name; compatibility with a host
@@ -531,6 +538,9 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Audit(args) => run_audit(args),
+        Cmd::Registry(args) => args.run(),
+        Cmd::Search(args) => args.run(),
+        Cmd::Info(args) => args.run(),
         Cmd::Inspect {
             plugin,
             data_dir,

@@ -49,6 +49,8 @@ pub mod codes {
     /// A destructive command was not confirmed: no `--yes`, and no terminal to ask on (or
     /// the answer was not `y`).
     pub const NOT_CONFIRMED: ErrorCode = ErrorCode::from_number(18);
+    /// A command that reads registries found none configured in the data directory.
+    pub const NO_REGISTRY: ErrorCode = ErrorCode::from_number(50);
     /// An input file (package, key, policy) is not a regular file, or is larger than the
     /// command reads.
     pub const INPUT: ErrorCode = ErrorCode::from_number(60);
@@ -118,6 +120,9 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
             return (l.code().to_string(), l.next_step());
         }
         if let Some(r) = cause.downcast_ref::<switchboard_host::ResolveError>() {
+            return (r.code().to_string(), r.next_step());
+        }
+        if let Some(r) = cause.downcast_ref::<switchboard_registry::RegistryError>() {
             return (r.code().to_string(), r.next_step());
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
@@ -213,7 +218,10 @@ fn message_chain(e: &anyhow::Error) -> String {
         .map(
             |cause| match cause.downcast_ref::<switchboard_host::Error>() {
                 Some(h) => h.message(),
-                None => cause.to_string(),
+                None => match cause.downcast_ref::<switchboard_registry::RegistryError>() {
+                    Some(r) => r.message(),
+                    None => cause.to_string(),
+                },
             },
         )
         .collect::<Vec<_>>()

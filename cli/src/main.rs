@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
+use switchboard_cli::publish;
 use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
@@ -196,6 +197,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Operate a registry: `registry init`, `resign`, `rotate-key`.
+    Registry {
+        #[command(subcommand)]
+        action: RegistryCmd,
+    },
+    /// Publish a signed package to a registry directory.
+    Publish(publish::PublishArgs),
+    /// Withdraw a published release, with a reason.
+    Yank(publish::YankArgs),
+    /// Undo a yank.
+    Unyank(publish::UnyankArgs),
+    /// Mark a plugin deprecated, optionally naming its successor.
+    Deprecate(publish::DeprecateArgs),
+    /// Move a release to the beta or ga channel.
+    Promote(publish::PromoteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +242,13 @@ struct AuditArgs {
     /// Output format (ignored with --json).
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+}
+
+/// `switchboard registry …`: each area's subcommands, flattened into one group.
+#[derive(Debug, Subcommand)]
+enum RegistryCmd {
+    #[command(flatten)]
+    Static(publish::StaticRegistryCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,6 +554,36 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Audit(args) => run_audit(args),
+        Cmd::Registry {
+            action: RegistryCmd::Static(cmd),
+        } => {
+            let json = match &cmd {
+                publish::StaticRegistryCmd::Init { json, .. } => *json,
+                publish::StaticRegistryCmd::Resign { target }
+                | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
+            };
+            exit_status(publish::run_registry(cmd), json)
+        }
+        Cmd::Publish(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_publish(args), json)
+        }
+        Cmd::Yank(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_yank(args), json)
+        }
+        Cmd::Unyank(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_unyank(args), json)
+        }
+        Cmd::Deprecate(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_deprecate(args), json)
+        }
+        Cmd::Promote(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_promote(args), json)
+        }
         Cmd::Inspect {
             plugin,
             data_dir,
@@ -780,6 +833,15 @@ fn exit_for(ok: bool) -> ExitCode {
 
 /// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
 /// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
+/// Status 0 for success, 1 (with the coded error reported) for a refusal.
+fn exit_status(result: anyhow::Result<bool>, json: bool) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => report_error(&e, json),
+    }
+}
+
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_json = std::env::args_os().any(|a| a == "--json");

@@ -120,6 +120,9 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         if let Some(r) = cause.downcast_ref::<switchboard_host::ResolveError>() {
             return (r.code().to_string(), r.next_step());
         }
+        if let Some(r) = cause.downcast_ref::<switchboard_registry::RegistryError>() {
+            return (r.code().to_string(), r.next_step());
+        }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return (
                 codes::IO.to_string(),
@@ -210,12 +213,15 @@ pub fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
 /// plain message: its own `Display` carries the code and next step, printed once here.
 fn message_chain(e: &anyhow::Error) -> String {
     e.chain()
-        .map(
-            |cause| match cause.downcast_ref::<switchboard_host::Error>() {
-                Some(h) => h.message(),
-                None => cause.to_string(),
-            },
-        )
+        .map(|cause| {
+            if let Some(h) = cause.downcast_ref::<switchboard_host::Error>() {
+                h.message()
+            } else if let Some(r) = cause.downcast_ref::<switchboard_registry::RegistryError>() {
+                r.message()
+            } else {
+                cause.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(": ")
 }

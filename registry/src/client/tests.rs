@@ -34,8 +34,10 @@ fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("registry");
     let keys = tmp.path().join("keys");
-    let mut options = InitOptions::default();
-    options.expiries = expiries();
+    let options = InitOptions {
+        expiries: expiries(),
+        ..InitOptions::default()
+    };
     publish::init(&dir, &keys, &options).unwrap();
     let f = Fixture {
         cache: tmp.path().join("cache"),
@@ -131,7 +133,9 @@ fn publish_refresh_list_and_download_round_trip() {
     let dest = f._tmp.path().join("dl/hello-1.1.0.sbpkg");
     let mut seen_progress = 0;
     let got = client
-        .download("hello", &"1.1.0".parse().unwrap(), &dest, &mut |n, _| seen_progress = n)
+        .download("hello", &"1.1.0".parse().unwrap(), &dest, &mut |n, _| {
+            seen_progress = n
+        })
         .unwrap();
     assert_eq!(std::fs::read(&got.path).unwrap(), b"package two");
     assert_eq!(seen_progress, 11);
@@ -336,7 +340,10 @@ fn metadata_below_the_threshold_is_refused() {
     f.write("timestamp.json", &twice.to_bytes());
     assert_eq!(code(&f.client().refresh().unwrap_err()), "SB1310");
     // Both keys: accepted.
-    f.write("timestamp.json", &sign_envelope(&ts, &[&a, &b]).unwrap().to_bytes());
+    f.write(
+        "timestamp.json",
+        &sign_envelope(&ts, &[&a, &b]).unwrap().to_bytes(),
+    );
     assert_eq!(f.client().refresh().unwrap().root_version, 2);
 }
 
@@ -370,16 +377,25 @@ fn a_forged_root_rotation_is_refused() {
     root.version = 2;
     root.keys.clear();
     root.keys.insert(evil.id().to_owned(), evil.public_base64());
-    for keys in [&mut root.roles.root, &mut root.roles.snapshot, &mut root.roles.timestamp] {
+    for keys in [
+        &mut root.roles.root,
+        &mut root.roles.snapshot,
+        &mut root.roles.timestamp,
+    ] {
         keys.keyids = vec![evil.id().to_owned()];
     }
-    f.write("2.root.json", &sign_envelope(&root, &[&evil]).unwrap().to_bytes());
+    f.write(
+        "2.root.json",
+        &sign_envelope(&root, &[&evil]).unwrap().to_bytes(),
+    );
     let e = f.client().refresh().unwrap_err();
     assert_eq!(code(&e), "SB1314", "{e}");
     // Signed by the old root key but not by the new root's own key: refused too.
     f.write(
         "2.root.json",
-        &sign_envelope(&root, &[&f.key(Role::Root)]).unwrap().to_bytes(),
+        &sign_envelope(&root, &[&f.key(Role::Root)])
+            .unwrap()
+            .to_bytes(),
     );
     assert_eq!(code(&f.client().refresh().unwrap_err()), "SB1314");
     // A file named 2.root.json holding version 3.
@@ -387,7 +403,9 @@ fn a_forged_root_rotation_is_refused() {
     skip.version = 3;
     f.write(
         "2.root.json",
-        &sign_envelope(&skip, &[&f.key(Role::Root)]).unwrap().to_bytes(),
+        &sign_envelope(&skip, &[&f.key(Role::Root)])
+            .unwrap()
+            .to_bytes(),
     );
     assert_eq!(code(&f.client().refresh().unwrap_err()), "SB1314");
     // The seen root did not move.
@@ -400,7 +418,13 @@ fn dir_transport_stays_inside_the_registry() {
     use crate::Transport;
     let f = fixture();
     let t = DirTransport::new(&f.dir).unwrap();
-    for path in ["../keys/root.key", "/etc/passwd", "index/../../keys/root.key", "", "a//b"] {
+    for path in [
+        "../keys/root.key",
+        "/etc/passwd",
+        "index/../../keys/root.key",
+        "",
+        "a//b",
+    ] {
         let e = t.fetch(path, 1 << 20, None).unwrap_err();
         assert_eq!(code(&e), "SB1321", "{path}: {e}");
     }
@@ -416,7 +440,10 @@ fn dir_transport_stays_inside_the_registry() {
             assert_eq!(code(&t.fetch("fifo", 1 << 20, None).unwrap_err()), "SB1322");
         }
     }
-    assert_eq!(code(&t.fetch("missing.json", 10, None).unwrap_err()), "SB1320");
+    assert_eq!(
+        code(&t.fetch("missing.json", 10, None).unwrap_err()),
+        "SB1320"
+    );
     assert_eq!(code(&t.fetch("root.json", 10, None).unwrap_err()), "SB1350");
     // Revalidation: the same tag is `NotModified`.
     let crate::Fetched::Body { tag, .. } = t.fetch("root.json", 1 << 20, None).unwrap() else {
@@ -442,5 +469,8 @@ fn offline_uses_the_verified_cache_only() {
     let offline = f.client();
     offline.open_offline().unwrap();
     assert_eq!(offline.names().unwrap(), ["hello"]);
-    assert_eq!(offline.releases("hello").unwrap().unwrap().releases.len(), 1);
+    assert_eq!(
+        offline.releases("hello").unwrap().unwrap().releases.len(),
+        1
+    );
 }

@@ -365,10 +365,15 @@ pub fn publish_unverified(
         .map(|n| (canonical_name(&n), n))
         .collect();
     for (line, bytes) in &releases {
-        IndexLine::parse(&line.to_json_line(), &|| format!("the index line of {}", line.name))?;
+        IndexLine::parse(&line.to_json_line(), &|| {
+            format!("the index line of {}", line.name)
+        })?;
         if line.sha256 != crate::sha256_hex(bytes) || line.size != bytes.len() as u64 {
             return Err(PublishError::Refused {
-                reason: format!("the line of {}@{} does not describe its package", line.name, line.version),
+                reason: format!(
+                    "the line of {}@{} does not describe its package",
+                    line.name, line.version
+                ),
                 next: "give each line its package's sha256 and size".into(),
             }
             .into());
@@ -520,14 +525,18 @@ pub fn rotate_key(
     let old_id = registry.keys.get(role).id().to_owned();
     root.version += 1;
     root.expires = expiries.after(expiries.root)?;
-    root.keys.insert(new_key.id().to_owned(), new_key.public_base64());
+    root.keys
+        .insert(new_key.id().to_owned(), new_key.public_base64());
     let roles = [Role::Root, Role::Snapshot, Role::Timestamp];
     match role {
         Role::Root => root.roles.root = RoleKeys::new(vec![new_key.id().to_owned()], 1),
         Role::Snapshot => root.roles.snapshot = RoleKeys::new(vec![new_key.id().to_owned()], 1),
         _ => root.roles.timestamp = RoleKeys::new(vec![new_key.id().to_owned()], 1),
     }
-    if !roles.iter().any(|r| root.roles.get(*r).keyids.contains(&old_id)) {
+    if !roles
+        .iter()
+        .any(|r| root.roles.get(*r).keyids.contains(&old_id))
+    {
         root.keys.remove(&old_id);
     }
     let signers: Vec<&crate::metadata::SigningKey> = if role == Role::Root {
@@ -544,13 +553,19 @@ pub fn rotate_key(
     let next = keys.join(format!("{role}.key.next"));
     let _ = std::fs::remove_file(&next);
     keys::write_private(&next, secret.as_bytes())?;
-    write(&dir.join(format!("{}.root.json", root.version)), &root_bytes)?;
+    write(
+        &dir.join(format!("{}.root.json", root.version)),
+        &root_bytes,
+    )?;
     write(&dir.join("root.json"), &root_bytes)?;
     let current = keys.join(format!("{role}.key"));
     let kept = keys.join(format!("{role}.key.{}", registry.root.version));
     std::fs::rename(&current, &kept).map_err(|e| io_error(&current, &e))?;
     std::fs::rename(&next, &current).map_err(|e| io_error(&next, &e))?;
-    write(&keys.join(format!("{role}.pub")), new_key.public_text().as_bytes())?;
+    write(
+        &keys.join(format!("{role}.pub")),
+        new_key.public_text().as_bytes(),
+    )?;
     registry.keys.set(role, new_key);
     registry.root = root;
     let version = registry.root.version;

@@ -4,6 +4,8 @@
 //! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
 //! - [`demo`] — the guided tour behind `switchboard demo`.
 //! - [`preflight`] — `switchboard preflight`.
+//! - [`publish`] — static registries: `registry init|resign|rotate-key`, `publish`, `yank`,
+//!   `unyank`, `deprecate`, `promote`.
 //! - [`tree`] — `switchboard tree`: a lockfile's dependency graph as text, DOT or JSON.
 //! - [`audit`] — `switchboard audit` and `switchboard audit verify`.
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
@@ -29,6 +31,7 @@ pub mod examples;
 pub mod inspect;
 pub mod output;
 pub mod preflight;
+pub mod publish;
 pub mod registries;
 pub mod state;
 pub mod tree;

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
+use switchboard_cli::publish;
 use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
@@ -160,8 +161,6 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Manage the registries plugins are found in: add, list, remove.
-    Registry(switchboard_cli::registries::RegistryArgs),
     /// Search the registries' plugins (refreshes them first unless --offline).
     Search(switchboard_cli::discover::SearchCli),
     /// Show a plugin from the registries: versions, channels, yanks, capabilities,
@@ -203,6 +202,22 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Registries: operate one (`init`, `resign`, `rotate-key`) and choose the ones plugins
+    /// come from (`add`, `list`, `remove`).
+    Registry {
+        #[command(subcommand)]
+        action: RegistryCmd,
+    },
+    /// Publish a signed package to a registry directory.
+    Publish(publish::PublishArgs),
+    /// Withdraw a published release, with a reason.
+    Yank(publish::YankArgs),
+    /// Undo a yank.
+    Unyank(publish::UnyankArgs),
+    /// Mark a plugin deprecated, optionally naming its successor.
+    Deprecate(publish::DeprecateArgs),
+    /// Move a release to the beta or ga channel.
+    Promote(publish::PromoteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +248,15 @@ struct AuditArgs {
     /// Output format (ignored with --json).
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+}
+
+/// `switchboard registry …`: each area's subcommands, flattened into one group.
+#[derive(Debug, Subcommand)]
+enum RegistryCmd {
+    #[command(flatten)]
+    Static(publish::StaticRegistryCmd),
+    #[command(flatten)]
+    Config(switchboard_cli::registries::RegistryConfigCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -538,9 +562,41 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Audit(args) => run_audit(args),
-        Cmd::Registry(args) => args.run(),
+        Cmd::Registry {
+            action: RegistryCmd::Config(cmd),
+        } => cmd.run(),
         Cmd::Search(args) => args.run(),
         Cmd::Info(args) => args.run(),
+        Cmd::Registry {
+            action: RegistryCmd::Static(cmd),
+        } => {
+            let json = match &cmd {
+                publish::StaticRegistryCmd::Init { json, .. } => *json,
+                publish::StaticRegistryCmd::Resign { target }
+                | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
+            };
+            exit_status(publish::run_registry(cmd), json)
+        }
+        Cmd::Publish(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_publish(args), json)
+        }
+        Cmd::Yank(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_yank(args), json)
+        }
+        Cmd::Unyank(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_unyank(args), json)
+        }
+        Cmd::Deprecate(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_deprecate(args), json)
+        }
+        Cmd::Promote(args) => {
+            let json = args.target.json;
+            exit_status(publish::run_promote(args), json)
+        }
         Cmd::Inspect {
             plugin,
             data_dir,
@@ -790,6 +846,15 @@ fn exit_for(ok: bool) -> ExitCode {
 
 /// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
 /// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
+/// Status 0 for success, 1 (with the coded error reported) for a refusal.
+fn exit_status(result: anyhow::Result<bool>, json: bool) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => report_error(&e, json),
+    }
+}
+
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_json = std::env::args_os().any(|a| a == "--json");

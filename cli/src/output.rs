@@ -215,15 +215,15 @@ pub fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
 /// plain message: its own `Display` carries the code and next step, printed once here.
 fn message_chain(e: &anyhow::Error) -> String {
     e.chain()
-        .map(
-            |cause| match cause.downcast_ref::<switchboard_host::Error>() {
-                Some(h) => h.message(),
-                None => match cause.downcast_ref::<switchboard_registry::RegistryError>() {
-                    Some(r) => r.message(),
-                    None => cause.to_string(),
-                },
-            },
-        )
+        .map(|cause| {
+            if let Some(h) = cause.downcast_ref::<switchboard_host::Error>() {
+                h.message()
+            } else if let Some(r) = cause.downcast_ref::<switchboard_registry::RegistryError>() {
+                r.message()
+            } else {
+                cause.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(": ")
 }

@@ -280,24 +280,24 @@ pub fn list_text(records: &[RegistryRecord]) -> String {
     s
 }
 
-/// `switchboard registry …` (the clap table; `main.rs` only dispatches).
+/// The data directory and output options of `registry add|list|remove`.
 #[derive(Debug, clap::Args)]
-pub struct RegistryArgs {
-    #[command(subcommand)]
-    action: RegistryCmd,
+pub struct Common {
     /// The data directory (default: SWITCHBOARD_HOME, then the platform's).
-    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME", global = true)]
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
     data_dir: Option<PathBuf>,
     /// Print one JSON document.
-    #[arg(long, global = true)]
+    #[arg(long)]
     json: bool,
 }
 
+/// `switchboard registry add|list|remove` (the clap table, flattened into `registry`;
+/// `main.rs` only dispatches).
 #[derive(Debug, clap::Subcommand)]
-enum RegistryCmd {
-    /// Add a registry: a directory or an http(s):// URL. Its root of trust is pinned now —
-    /// from --root FILE, else trusted on first use (the registry's own 1.root.json) — and
-    /// a first refresh verifies it before it is stored.
+pub enum RegistryConfigCmd {
+    /// Add a registry plugins are found in: a directory or an http(s):// URL. Its root of
+    /// trust is pinned now — from --root FILE, else trusted on first use (the registry's own
+    /// 1.root.json) — and a first refresh verifies it before it is stored.
     Add {
         /// A short name for it (lower-case letters, digits, - and _).
         name: String,
@@ -325,24 +325,34 @@ enum RegistryCmd {
         /// `allowed_registries` must list the registry.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
     },
-    /// List the registries, highest priority first.
-    List,
+    /// List the registries plugins are found in, highest priority first.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Remove a registry, with what was seen of it and its cache.
     Remove {
         /// Its name.
         name: String,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
-impl RegistryArgs {
+impl RegistryConfigCmd {
     /// Runs the command; prints its output; returns the exit status.
     pub fn run(self) -> std::process::ExitCode {
-        let json = self.json;
+        let json = match &self {
+            RegistryConfigCmd::Add { common, .. }
+            | RegistryConfigCmd::List { common }
+            | RegistryConfigCmd::Remove { common, .. } => common.json,
+        };
         let result = (|| -> anyhow::Result<String> {
-            let dir = crate::data_dir::resolve(self.data_dir)?;
-            Ok(match self.action {
-                RegistryCmd::Add {
+            Ok(match self {
+                RegistryConfigCmd::Add {
                     name,
                     location,
                     priority,
@@ -351,7 +361,9 @@ impl RegistryArgs {
                     certified_only,
                     channel,
                     policy,
+                    common,
                 } => {
+                    let dir = crate::data_dir::resolve(common.data_dir)?;
                     let added = add(
                         &dir,
                         AddArgs {
@@ -371,7 +383,8 @@ impl RegistryArgs {
                         added_text(&added)
                     }
                 }
-                RegistryCmd::List => {
+                RegistryConfigCmd::List { common } => {
+                    let dir = crate::data_dir::resolve(common.data_dir)?;
                     let records = list(&dir)?;
                     if json {
                         let all: Vec<_> = records.iter().map(record_json).collect();
@@ -380,7 +393,8 @@ impl RegistryArgs {
                         list_text(&records)
                     }
                 }
-                RegistryCmd::Remove { name } => {
+                RegistryConfigCmd::Remove { name, common } => {
+                    let dir = crate::data_dir::resolve(common.data_dir)?;
                     let r = remove(&dir, &name)?;
                     if json {
                         format!("{}\n", json!({ "ok": true, "removed": record_json(&r) }))

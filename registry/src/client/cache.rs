@@ -79,6 +79,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryErro
     std::fs::create_dir_all(dir).map_err(local)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(local)?;
+    // Registry files are public (served as they are); temporary files start owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(local)?;
+    }
     tmp.as_file().sync_all().map_err(local)?;
     tmp.persist(path).map_err(|e| local(e.error))?;
     Ok(())

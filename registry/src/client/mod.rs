@@ -746,3 +746,6 @@ impl Write for HashingWriter<'_> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -102,6 +102,23 @@ impl RegistryKeys {
         })
     }
 
+    /// The key of `role`.
+    pub fn get(&self, role: Role) -> &SigningKey {
+        match role {
+            Role::Root => &self.root,
+            Role::Snapshot => &self.snapshot,
+            _ => &self.timestamp,
+        }
+    }
+
+    pub(crate) fn set(&mut self, role: Role, key: SigningKey) {
+        match role {
+            Role::Root => self.root = key,
+            Role::Snapshot => self.snapshot = key,
+            _ => self.timestamp = key,
+        }
+    }
+
     /// Copies a publisher's public key into `dir/publishers/`, named by its key id.
     pub fn add_publisher(&self, dir: &Path, key: &Path) -> Result<String, RegistryError> {
         let bytes = read_capped(key, 4096)?;
@@ -147,7 +164,7 @@ pub(crate) fn trust_store(
 }
 
 /// Writes a secret key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -155,6 +155,7 @@ pub fn init(dir: &Path, keys: &Path, options: &InitOptions) -> Result<InitReport
         },
     };
     let root_bytes = sign(&root, &[&generated.root])?;
+    TrustedRoot::pin("the new registry", &root_bytes)?;
     let config = RegistryConfig::default().to_json();
     write(&dir.join("config.json"), &config)?;
     write(&dir.join("1.root.json"), &root_bytes)?;
@@ -163,6 +164,7 @@ pub fn init(dir: &Path, keys: &Path, options: &InitOptions) -> Result<InitReport
     meta.insert("config.json".to_owned(), MetaFile::of(&config, 1));
     let registry = Registry {
         dir: dir.to_owned(),
+        root,
         keys: generated,
         snapshot: SnapshotMeta {
             kind: Role::Snapshot,
@@ -275,7 +277,7 @@ pub fn publish(
     let signature =
         String::from_utf8_lossy(&read_capped(Path::new(&sig_path), 64 << 10)?).into_owned();
     let sha256 = crate::sha256_hex(&bytes);
-    let mut file = registry.index_file(&m.name)?;
+    let file = registry.index_file(&m.name)?;
     if let Some(old) = file.releases.iter().find(|l| l.version == version) {
         if old.sha256 == sha256 {
             return Ok(PublishReport {
@@ -335,16 +337,7 @@ pub fn publish(
     let what = || format!("the new index line of {}", line.name);
     IndexLine::parse(&line.to_json_line(), &what)?;
     let package_path = registry.config()?.download_path(&line)?;
-    let target = dir.join(&package_path);
-    if read_capped(&target, limits.max_package_bytes)
-        .ok()
-        .map(|b| crate::sha256_hex(&b))
-        != Some(sha256)
-    {
-        write(&target, &bytes)?;
-    }
-    file.releases.push(line.clone());
-    let snapshot_version = registry.write_index(&line.name, &file, &options.expiries)?;
+    let snapshot_version = registry.add_releases(vec![(line.clone(), bytes)], &options.expiries)?;
     Ok(PublishReport {
         line,
         added: true,
@@ -353,6 +346,51 @@ pub fn publish(
     })
 }
 
+/// Lists releases as given, in one signed change, **without verifying the packages**: for
+/// tests, benchmarks and tools that build registries from packages verified elsewhere. Each
+/// line must read back as a client reads it and its `sha256` and `size` must be its package's;
+/// names must not be confusable with others; a version already listed is refused unless it is
+/// the same package. Returns the new snapshot version.
+pub fn publish_unverified(
+    dir: &Path,
+    keys: &Path,
+    releases: Vec<(IndexLine, Vec<u8>)>,
+    expiries: &Expiries,
+) -> Result<u64, RegistryError> {
+    let _lock = Lock::take(dir)?;
+    let registry = Registry::open(dir, keys)?;
+    let mut names: std::collections::BTreeMap<String, String> = registry
+        .names()
+        .into_iter()
+        .map(|n| (canonical_name(&n), n))
+        .collect();
+    for (line, bytes) in &releases {
+        IndexLine::parse(&line.to_json_line(), &|| {
+            format!("the index line of {}", line.name)
+        })?;
+        if line.sha256 != crate::sha256_hex(bytes) || line.size != bytes.len() as u64 {
+            return Err(PublishError::Refused {
+                reason: format!(
+                    "the line of {}@{} does not describe its package",
+                    line.name, line.version
+                ),
+                next: "give each line its package's sha256 and size".into(),
+            }
+            .into());
+        }
+        let existing = names
+            .entry(canonical_name(&line.name))
+            .or_insert_with(|| line.name.clone());
+        if *existing != line.name {
+            return Err(FormatError::Confusable {
+                name: line.name.clone(),
+                existing: existing.clone(),
+            }
+            .into());
+        }
+    }
+    registry.add_releases(releases, expiries)
+}
 /// What a change to existing releases did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -466,6 +504,75 @@ pub fn resign(dir: &Path, keys: &Path, expiries: &Expiries) -> Result<u64, Regis
     registry.commit(registry.snapshot.meta.clone(), expiries)
 }
 
+/// Replaces the signing key of `role` with a new one: writes `N+1.root.json` (and
+/// `root.json`) naming the new key, signed by the current root key and — for the root role —
+/// by the new one too, so clients follow the rotation; then re-signs the snapshot and the
+/// timestamp. The old secret key is kept as `KEYDIR/ROLE.key.N` (N: the root version it
+/// served under). Returns the new root version.
+pub fn rotate_key(
+    dir: &Path,
+    keys: &Path,
+    role: Role,
+    expiries: &Expiries,
+) -> Result<u64, RegistryError> {
+    let _lock = Lock::take(dir)?;
+    let mut registry = Registry::open(dir, keys)?;
+    let new_key = crate::metadata::SigningKey::generate().map_err(|reason| PublishError::Key {
+        path: keys.display().to_string(),
+        reason,
+    })?;
+    let mut root = registry.root.clone();
+    let old_id = registry.keys.get(role).id().to_owned();
+    root.version += 1;
+    root.expires = expiries.after(expiries.root)?;
+    root.keys
+        .insert(new_key.id().to_owned(), new_key.public_base64());
+    let roles = [Role::Root, Role::Snapshot, Role::Timestamp];
+    match role {
+        Role::Root => root.roles.root = RoleKeys::new(vec![new_key.id().to_owned()], 1),
+        Role::Snapshot => root.roles.snapshot = RoleKeys::new(vec![new_key.id().to_owned()], 1),
+        _ => root.roles.timestamp = RoleKeys::new(vec![new_key.id().to_owned()], 1),
+    }
+    if !roles
+        .iter()
+        .any(|r| root.roles.get(*r).keyids.contains(&old_id))
+    {
+        root.keys.remove(&old_id);
+    }
+    let signers: Vec<&crate::metadata::SigningKey> = if role == Role::Root {
+        vec![&registry.keys.root, &new_key]
+    } else {
+        vec![&registry.keys.root]
+    };
+    let root_bytes = sign(&root, &signers)?;
+    // The new key first (beside the old), then the root that names it, then the key swap.
+    let secret = new_key.secret_text().map_err(|reason| PublishError::Key {
+        path: keys.display().to_string(),
+        reason,
+    })?;
+    let next = keys.join(format!("{role}.key.next"));
+    let _ = std::fs::remove_file(&next);
+    keys::write_private(&next, secret.as_bytes())?;
+    write(
+        &dir.join(format!("{}.root.json", root.version)),
+        &root_bytes,
+    )?;
+    write(&dir.join("root.json"), &root_bytes)?;
+    let current = keys.join(format!("{role}.key"));
+    let kept = keys.join(format!("{role}.key.{}", registry.root.version));
+    std::fs::rename(&current, &kept).map_err(|e| io_error(&current, &e))?;
+    std::fs::rename(&next, &current).map_err(|e| io_error(&next, &e))?;
+    write(
+        &keys.join(format!("{role}.pub")),
+        new_key.public_text().as_bytes(),
+    )?;
+    registry.keys.set(role, new_key);
+    registry.root = root;
+    let version = registry.root.version;
+    registry.commit(registry.snapshot.meta.clone(), expiries)?;
+    Ok(version)
+}
+
 fn change_release(
     dir: &Path,
     keys: &Path,
@@ -513,6 +620,7 @@ fn change_release(
 /// An open registry directory with its keys, verified.
 struct Registry {
     dir: PathBuf,
+    root: RootMeta,
     keys: RegistryKeys,
     snapshot: SnapshotMeta,
     timestamp_version: u64,
@@ -549,6 +657,7 @@ impl Registry {
             .signed_as("the registry", Role::Timestamp)?;
         Ok(Registry {
             dir: dir.to_owned(),
+            root: root.meta,
             keys,
             snapshot,
             timestamp_version: timestamp.version,
@@ -590,6 +699,58 @@ impl Registry {
             .into());
         }
         Ok(file)
+    }
+
+    /// Writes each package (content-addressed, unless already there) and appends its line,
+    /// then signs one new snapshot and timestamp. Lines for a version already listed are
+    /// skipped when the package is the same and refused otherwise.
+    fn add_releases(
+        &self,
+        releases: Vec<(IndexLine, Vec<u8>)>,
+        expiries: &Expiries,
+    ) -> Result<u64, RegistryError> {
+        let config = self.config()?;
+        let max = switchboard_host::package::UnpackLimits::default().max_package_bytes;
+        let mut files: std::collections::BTreeMap<String, IndexFile> = Default::default();
+        for (line, bytes) in releases {
+            if !files.contains_key(&line.name) {
+                files.insert(line.name.clone(), self.index_file(&line.name)?);
+            }
+            let Some(file) = files.get_mut(&line.name) else {
+                continue;
+            };
+            if let Some(old) = file.releases.iter().find(|l| l.version == line.version) {
+                if old.sha256 == line.sha256 {
+                    continue;
+                }
+                return Err(PublishError::VersionExists {
+                    name: line.name.clone(),
+                    version: line.version.to_string(),
+                    existing: old.sha256.clone(),
+                }
+                .into());
+            }
+            let target = self.dir.join(config.download_path(&line)?);
+            let present = read_capped(&target, max)
+                .ok()
+                .is_some_and(|b| crate::sha256_hex(&b) == line.sha256);
+            if !present {
+                write(&target, &bytes)?;
+            }
+            file.releases.push(line);
+        }
+        let mut meta = self.snapshot.meta.clone();
+        for (name, file) in &files {
+            let path = index_path(name)?;
+            let bytes = file.to_bytes();
+            if meta.get(&path).is_some_and(|m| m.matches(&bytes)) {
+                continue;
+            }
+            write(&self.dir.join(&path), &bytes)?;
+            let version = meta.get(&path).map_or(1, |m| m.version + 1);
+            meta.insert(path, MetaFile::of(&bytes, version));
+        }
+        self.commit(meta, expiries)
     }
 
     /// Writes `name`'s index file, then a new snapshot and timestamp. Returns the snapshot

@@ -1,0 +1,410 @@
+//! Static registries from the command line: `registry init`, `registry resign`,
+//! `registry rotate-key`, `publish`, `yank`, `unyank`, `deprecate`, `promote`. Each turns its
+//! arguments into one `switchboard_registry::publish` call and prints the result, as text or
+//! (with `--json`) one JSON document.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use switchboard_registry::format::{Channel, IndexLine};
+use switchboard_registry::metadata::Role;
+use switchboard_registry::publish::{self, Expiries, InitOptions, PublishOptions};
+
+use crate::output::{print, CliError};
+
+/// The CLI's codes for this area (SB0040–SB0049).
+pub mod codes {
+    use switchboard_host::ErrorCode;
+
+    /// `NAME@VERSION` is malformed.
+    pub const RELEASE: ErrorCode = ErrorCode::from_number(40);
+    /// A duration (`--timestamp-expires 1d`) does not parse or is zero.
+    pub const DURATION: ErrorCode = ErrorCode::from_number(41);
+    /// `--channel` or `--role` names no channel or role.
+    pub const CHOICE: ErrorCode = ErrorCode::from_number(42);
+}
+
+/// The registry directory and its keys, and the metadata lifetimes, shared by every command
+/// that changes a registry.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The registry directory (made by `switchboard registry init`).
+    #[arg(long, value_name = "DIR")]
+    pub registry: PathBuf,
+    /// Its key directory.
+    #[arg(long, value_name = "KEYDIR")]
+    pub keys: PathBuf,
+    #[command(flatten)]
+    pub expiries: ExpiryArgs,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long signed metadata stays valid (humantime: `12h`, `7d`, `1y`).
+#[derive(Debug, Args)]
+pub struct ExpiryArgs {
+    /// Lifetime of the timestamp (re-sign more often, e.g. with `registry resign` from cron).
+    #[arg(long, value_name = "DURATION", default_value = "1d")]
+    pub timestamp_expires: String,
+    /// Lifetime of the snapshot.
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub snapshot_expires: String,
+    /// Lifetime of a new root (`registry init`, `registry rotate-key`).
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    pub root_expires: String,
+}
+
+impl ExpiryArgs {
+    /// The lifetimes, parsed.
+    pub fn parse(&self) -> Result<Expiries> {
+        let mut e = Expiries::default();
+        e.timestamp = duration("--timestamp-expires", &self.timestamp_expires)?;
+        e.snapshot = duration("--snapshot-expires", &self.snapshot_expires)?;
+        e.root = duration("--root-expires", &self.root_expires)?;
+        Ok(e)
+    }
+}
+
+fn duration(flag: &str, text: &str) -> Result<Duration> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(CliError::raise(
+            codes::DURATION,
+            format!("{flag} {text}: a lifetime of zero expires at once"),
+            "give a positive duration, e.g. `1d` or `12h`",
+        )),
+        Err(e) => Err(CliError::raise(
+            codes::DURATION,
+            format!("{flag} {text}: {e}"),
+            "write a duration such as `12h`, `1d` or `30d`",
+        )),
+    }
+}
+
+/// `switchboard registry …` subcommands for a static registry's operator.
+#[derive(Debug, Subcommand)]
+pub enum StaticRegistryCmd {
+    /// Create a registry in DIR (empty or new) with new signing keys in KEYDIR (outside DIR).
+    Init {
+        /// The registry directory, what a web server serves.
+        dir: PathBuf,
+        /// Where the signing keys go (root, snapshot, timestamp; kept secret, never served).
+        #[arg(long, value_name = "KEYDIR")]
+        keys: PathBuf,
+        /// A publisher's public key (.pub) the registry vouches for: packages it signs are
+        /// listed as `verified` (repeatable).
+        #[arg(long, value_name = "FILE")]
+        publisher_key: Vec<PathBuf>,
+        #[command(flatten)]
+        expiries: ExpiryArgs,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-sign the snapshot and timestamp with fresh lifetimes (run it regularly).
+    Resign {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Replace the signing key of one role (root, snapshot or timestamp) with a new one.
+    RotateKey {
+        /// root, snapshot or timestamp.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// `switchboard publish PACKAGE`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The signed package (`NAME-VERSION.sbpkg`, with `.minisig` beside it).
+    pub package: PathBuf,
+    /// The channel the release starts in: draft, beta or ga.
+    #[arg(long, default_value = "ga")]
+    pub channel: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `switchboard yank NAME@VERSION --reason R`.
+#[derive(Debug, Args)]
+pub struct YankArgs {
+    /// The release.
+    pub release: String,
+    /// Why it is withdrawn (shown to users).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `switchboard unyank NAME@VERSION`.
+#[derive(Debug, Args)]
+pub struct UnyankArgs {
+    /// The release.
+    pub release: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `switchboard deprecate NAME [--successor OTHER]`.
+#[derive(Debug, Args)]
+pub struct DeprecateArgs {
+    /// The plugin.
+    pub name: String,
+    /// The plugin to use instead.
+    #[arg(long)]
+    pub successor: Option<String>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `switchboard promote NAME@VERSION --channel beta|ga`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The release.
+    pub release: String,
+    /// The channel to move it to: beta or ga.
+    #[arg(long)]
+    pub channel: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// Parses `NAME@VERSION`.
+pub fn parse_release(s: &str) -> Result<(String, semver::Version)> {
+    match s.rsplit_once('@') {
+        Some((name, version)) if !name.is_empty() => match semver::Version::parse(version) {
+            Ok(v) => Ok((name.to_owned(), v)),
+            Err(e) => Err(CliError::raise(
+                codes::RELEASE,
+                format!("`{s}`: {e}"),
+                "write the release as NAME@VERSION with a full version, e.g. hello@1.2.0",
+            )),
+        },
+        _ => Err(CliError::raise(
+            codes::RELEASE,
+            format!("`{s}` is not NAME@VERSION"),
+            "write the release as NAME@VERSION, e.g. hello@1.2.0",
+        )),
+    }
+}
+
+fn channel(s: &str) -> Result<Channel> {
+    s.parse::<Channel>()
+        .map_err(|e| CliError::raise(codes::CHOICE, e, "write draft, beta or ga"))
+}
+
+fn line_json(l: &IndexLine) -> serde_json::Value {
+    json!({
+        "name": l.name,
+        "version": l.version.to_string(),
+        "channel": l.channel,
+        "sha256": l.sha256,
+        "size": l.size,
+        "signer": l.signer,
+        "trust": l.trust,
+        "yanked": l.yanked.as_ref().map(|y| &y.reason),
+        "deprecated": l.deprecated.is_some(),
+        "successor": l.deprecated.as_ref().and_then(|d| d.successor.as_ref()),
+    })
+}
+
+/// Runs a `registry` subcommand of this module.
+pub fn run_registry(cmd: StaticRegistryCmd) -> Result<bool> {
+    let (json_out, text) = match cmd {
+        StaticRegistryCmd::Init {
+            dir,
+            keys,
+            publisher_key,
+            expiries,
+            json,
+        } => {
+            let mut options = InitOptions::default();
+            options.expiries = expiries.parse()?;
+            options.publisher_keys = publisher_key;
+            let r = publish::init(&dir, &keys, &options)?;
+            let doc = json!({
+                "ok": true,
+                "registry": r.registry,
+                "keys": r.keys,
+                "root_fingerprint": r.root_fingerprint,
+                "root_key": r.key_ids[0],
+                "snapshot_key": r.key_ids[1],
+                "timestamp_key": r.key_ids[2],
+            });
+            let text = format!(
+                "registry created in {}\nkeys in {} (keep them secret; never serve them)\nroot \
+                 fingerprint {}\n(give it to users to check when they add the registry)\n",
+                r.registry.display(),
+                r.keys.display(),
+                r.root_fingerprint
+            );
+            (json.then_some(doc), text)
+        }
+        StaticRegistryCmd::Resign { target } => {
+            let v = publish::resign(&target.registry, &target.keys, &target.expiries.parse()?)?;
+            (
+                target
+                    .json
+                    .then(|| json!({ "ok": true, "snapshot_version": v })),
+                format!("re-signed: snapshot version {v}\n"),
+            )
+        }
+        StaticRegistryCmd::RotateKey { role, target } => {
+            let role = match role.as_str() {
+                "root" => Role::Root,
+                "snapshot" => Role::Snapshot,
+                "timestamp" => Role::Timestamp,
+                _ => {
+                    return Err(CliError::raise(
+                        codes::CHOICE,
+                        format!("`{role}` is not a role"),
+                        "write root, snapshot or timestamp",
+                    ))
+                }
+            };
+            let v = publish::rotate_key(
+                &target.registry,
+                &target.keys,
+                role,
+                &target.expiries.parse()?,
+            )?;
+            (
+                target
+                    .json
+                    .then(|| json!({ "ok": true, "role": role.as_str(), "root_version": v })),
+                format!("new {role} key; root version {v}\n"),
+            )
+        }
+    };
+    emit(json_out, &text);
+    Ok(true)
+}
+
+fn emit(doc: Option<serde_json::Value>, text: &str) {
+    match doc {
+        Some(doc) => print(&format!("{doc}\n")),
+        None => print(text),
+    }
+}
+
+/// `switchboard publish`.
+pub fn run_publish(args: PublishArgs) -> Result<bool> {
+    let mut options = PublishOptions::default();
+    options.channel = channel(&args.channel)?;
+    options.expiries = args.target.expiries.parse()?;
+    let r = publish::publish(
+        &args.target.registry,
+        &args.target.keys,
+        &args.package,
+        &options,
+    )?;
+    let text = if r.added {
+        format!(
+            "published {}@{} ({}, {}, signer {}) as {}\n",
+            r.line.name,
+            r.line.version,
+            r.line.channel,
+            r.line.trust,
+            r.line.signer,
+            r.package_path
+        )
+    } else {
+        format!(
+            "{}@{} is already published with these bytes; nothing changed\n",
+            r.line.name, r.line.version
+        )
+    };
+    let doc = json!({
+        "ok": true,
+        "added": r.added,
+        "release": line_json(&r.line),
+        "package_path": r.package_path,
+        "snapshot_version": r.snapshot_version,
+    });
+    emit(args.target.json.then_some(doc), &text);
+    Ok(true)
+}
+
+fn report_change(verb: &str, r: &publish::ChangeReport, json_out: bool) {
+    let names: Vec<String> = r
+        .lines
+        .iter()
+        .map(|l| format!("{}@{}", l.name, l.version))
+        .collect();
+    let text = if r.changed {
+        format!("{verb}: {}\n", names.join(", "))
+    } else {
+        format!("nothing to do: {} already so\n", names.join(", "))
+    };
+    let doc = json!({
+        "ok": true,
+        "changed": r.changed,
+        "releases": r.lines.iter().map(line_json).collect::<Vec<_>>(),
+        "snapshot_version": r.snapshot_version,
+    });
+    emit(json_out.then_some(doc), &text);
+}
+
+/// `switchboard yank`.
+pub fn run_yank(args: YankArgs) -> Result<bool> {
+    let (name, version) = parse_release(&args.release)?;
+    let t = &args.target;
+    let r = publish::yank(
+        &t.registry,
+        &t.keys,
+        &name,
+        &version,
+        &args.reason,
+        &t.expiries.parse()?,
+    )?;
+    report_change("yanked", &r, t.json);
+    Ok(true)
+}
+
+/// `switchboard unyank`.
+pub fn run_unyank(args: UnyankArgs) -> Result<bool> {
+    let (name, version) = parse_release(&args.release)?;
+    let t = &args.target;
+    let r = publish::unyank(&t.registry, &t.keys, &name, &version, &t.expiries.parse()?)?;
+    report_change("unyanked", &r, t.json);
+    Ok(true)
+}
+
+/// `switchboard deprecate`.
+pub fn run_deprecate(args: DeprecateArgs) -> Result<bool> {
+    let t = &args.target;
+    let r = publish::deprecate(
+        &t.registry,
+        &t.keys,
+        &args.name,
+        args.successor.as_deref(),
+        &t.expiries.parse()?,
+    )?;
+    report_change("deprecated", &r, t.json);
+    Ok(true)
+}
+
+/// `switchboard promote`.
+pub fn run_promote(args: PromoteArgs) -> Result<bool> {
+    let (name, version) = parse_release(&args.release)?;
+    let to = channel(&args.channel)?;
+    let t = &args.target;
+    let r = publish::promote(
+        &t.registry,
+        &t.keys,
+        &name,
+        &version,
+        to,
+        &t.expiries.parse()?,
+    )?;
+    report_change(&format!("promoted to {to}"), &r, t.json);
+    Ok(true)
+}

@@ -1,4 +1,4 @@
-//! Refusals about the set of registries a host uses (SB1361–SB1379): configuring them, the
+//! Refusals about the set of registries a host uses (SB1361–SB1373): configuring them, the
 //! policy's list, and finding a plugin among them.
 
 use switchboard_host::StoreError;
@@ -110,14 +110,6 @@ pub enum RegistriesError {
         /// What is wrong.
         reason: String,
     },
-    /// The local search cache cannot be read or written.
-    #[error("the registry cache {path}: {reason}")]
-    Cache {
-        /// The file or directory.
-        path: String,
-        /// The system's reason.
-        reason: String,
-    },
     /// The host database failed (its own code is kept).
     #[error("{0}")]
     Store(#[source] StoreError),
@@ -162,7 +154,6 @@ impl RegistriesError {
             RegistriesError::BadReference { .. } => 1371,
             RegistriesError::NotCached { .. } => 1372,
             RegistriesError::BadRoot { .. } => 1373,
-            RegistriesError::Cache { .. } => 1374,
             RegistriesError::Store(e) => return e.code(),
         })
     }
@@ -213,11 +204,6 @@ impl RegistriesError {
             }
             RegistriesError::BadRoot { .. } => {
                 "pass the registry's own `1.root.json` (from its operator) with --root FILE"
-                    .to_owned()
-            }
-            RegistriesError::Cache { .. } => {
-                "check the data directory's permissions and free space; deleting \
-                 `<data dir>/registry-cache` is safe"
                     .to_owned()
             }
             RegistriesError::Store(e) => e.next_step(),

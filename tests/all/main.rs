@@ -15,5 +15,6 @@ mod loading;
 mod not_applied;
 mod packages;
 mod preflight;
+mod registries;
 mod revocation;
 mod state;

@@ -161,6 +161,14 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         ),
     )?;
 
+    registry_step(
+        &mut r,
+        data_dir,
+        &hello_pkg,
+        &public_key_file,
+        &manifest.version.to_string(),
+    )?;
+
     let mut policy = Policy::new();
     policy.allow(format!("fs.read:{}/**", shared.display()).parse::<Capability>()?);
     policy.block("process.spawn".parse::<Capability>()?);
@@ -586,6 +594,47 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         ),
     )?;
     Ok(r.steps)
+}
+
+/// Publishes hello to a registry in the data directory, adds it, searches it and shows info
+/// (`crate::discover::demo_tour`); each claim is checked.
+fn registry_step(
+    r: &mut Report<'_>,
+    data_dir: &Path,
+    package: &Path,
+    publisher_key: &Path,
+    version: &str,
+) -> Result<()> {
+    let host_api = format!("switchboard-demo@{}", env!("CARGO_PKG_VERSION"));
+    let tour = crate::discover::demo_tour(data_dir, package, publisher_key, &host_api)?;
+    r.say(
+        "Published hello to a registry in the data directory (sparse index, signed snapshot and timestamp)",
+        tour.publish_ok,
+        format!("{}
+in {}", tour.published, tour.registry.display()),
+    )?;
+    let hit = tour.page.hits.first();
+    r.say(
+        "Added the registry (root pinned from its 1.root.json) and searched it: `search hello --compatible --trust verified` finds hello",
+        hit.is_some_and(|h| h.name == "hello" && h.registry == "demo" && h.version.to_string() == version),
+        crate::discover::search_text(&tour.page),
+    )?;
+    let selected = tour.info.selected.as_ref();
+    let compatible = tour
+        .info
+        .compatibility
+        .first()
+        .is_some_and(|c| c.is_compatible());
+    r.say(
+        "`switchboard info demo:hello`: its version, trust, signer, capabilities and compatibility with this host",
+        selected.is_some_and(|s| {
+            s.version.to_string() == version
+                && s.trust == TrustLevel::Verified
+                && !s.capabilities.is_empty()
+        }) && compatible,
+        crate::discover::info_text(&tour.info),
+    )?;
+    Ok(())
 }
 
 /// An example's `plugin.toml`; an invalid one is `SB0012` with its first finding.

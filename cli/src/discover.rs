@@ -439,3 +439,94 @@ impl InfoCli {
         finish(result, json)
     }
 }
+
+/// What the demo's registry step found, each part checked by the demo.
+#[derive(Debug, Clone)]
+pub struct DemoTour {
+    /// The line `publish` wrote.
+    pub published: String,
+    /// Whether `publish` added it (or found the same bytes there).
+    pub publish_ok: bool,
+    /// The search page for `hello`.
+    pub page: SearchPage,
+    /// `info hello`.
+    pub info: PluginInfo,
+    /// The registry directory.
+    pub registry: std::path::PathBuf,
+}
+
+/// The demo's registry tour: publishes the signed `package` (by the key `publisher_key`) to a
+/// fresh registry in `data_dir/demo-registry`, adds it to `data_dir` as `demo` (its root pinned
+/// from the file `registry init` wrote), searches it for `hello` and shows `info hello` — what
+/// a user does with `registry init`, `publish`, `registry add`, `search` and `info`.
+pub fn demo_tour(
+    data_dir: &Path,
+    package: &Path,
+    publisher_key: &Path,
+    host_api: &str,
+) -> anyhow::Result<DemoTour> {
+    use switchboard_registry::publish::{init, publish, InitOptions, PublishOptions};
+    let registry = data_dir.join("demo-registry");
+    let keys = data_dir.join("demo-registry-keys");
+    // A kept data directory runs the tour again from scratch.
+    let _ = crate::registries::remove(data_dir, "demo");
+    for d in [&registry, &keys] {
+        if d.exists() {
+            std::fs::remove_dir_all(d)?;
+        }
+    }
+    let mut options = InitOptions::default();
+    options.publisher_keys = vec![publisher_key.to_owned()];
+    init(&registry, &keys, &options)?;
+    let report = publish(&registry, &keys, package, &PublishOptions::default())?;
+    let mut add = crate::registries::AddArgs {
+        name: "demo".into(),
+        location: registry.display().to_string(),
+        priority: 0,
+        root: Some(registry.join("1.root.json")),
+        token_env: None,
+        certified_only: false,
+        channel: "ga".into(),
+        policy: None,
+    };
+    // Another registry the user added to a kept data directory may hold priority 0.
+    let taken: Vec<i64> = crate::registries::list(data_dir)?
+        .iter()
+        .map(|r| r.priority)
+        .collect();
+    while taken.contains(&add.priority) {
+        add.priority -= 1;
+    }
+    crate::registries::add(data_dir, add)?;
+    let access = Access::default();
+    let mut query = SearchArgs {
+        query: "hello".into(),
+        category: None,
+        capability: None,
+        compatible: true,
+        host_api: Some(host_api.to_owned()),
+        trust: None,
+        maintainer: None,
+        sort: SortOrder::Relevance,
+        page: 1,
+        per_page: 20,
+    };
+    query.trust = Some(TrustLevel::Verified);
+    let page = search(data_dir, &access, &query)?;
+    let info = info(data_dir, &access, "demo:hello", Some(host_api))?;
+    Ok(DemoTour {
+        published: format!(
+            "{}@{} ({}, {}, signer {}) as {}",
+            report.line.name,
+            report.line.version,
+            report.line.channel,
+            report.line.trust,
+            report.line.signer,
+            report.package_path
+        ),
+        publish_ok: report.added,
+        page,
+        info,
+        registry,
+    })
+}

@@ -530,3 +530,148 @@ pub fn demo_tour(
         registry,
     })
 }
+
+/// `switchboard tree --resolve PLUGIN…`: resolve against the configured registries instead of
+/// reading a lockfile.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TreeFromRegistries {
+    /// Resolve this plugin (NAME, NAME@RANGE, REGISTRY:NAME[@RANGE]; repeatable) against the
+    /// configured registries and show the result, instead of reading a lockfile.
+    #[arg(long = "resolve", value_name = "PLUGIN")]
+    pub resolve: Vec<String>,
+    /// Let betas be chosen (drafts never are).
+    #[arg(long, requires = "resolve")]
+    pub betas: bool,
+    /// Use what the last refresh verified; ask no registry.
+    #[arg(long, requires = "resolve")]
+    pub offline: bool,
+    /// The host API to resolve for, as NAME@VERSION.
+    #[arg(long, value_name = "NAME@VERSION", requires = "resolve")]
+    pub host_api: Option<String>,
+    /// The data directory (default: SWITCHBOARD_HOME, then the platform's).
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+/// One `--resolve` request: `[REGISTRY:]NAME[@RANGE]`.
+fn parse_request(text: &str) -> anyhow::Result<(Option<String>, String, semver::VersionReq)> {
+    let bad = |reason: String| -> anyhow::Error {
+        switchboard_registry::RegistryError::from(
+            switchboard_registry::RegistriesError::BadReference {
+                text: text.to_owned(),
+                reason,
+            },
+        )
+        .into()
+    };
+    let (registry, rest) = match text.split_once(':') {
+        Some((r, rest)) => (Some(r.to_owned()), rest),
+        None => (None, text),
+    };
+    let (name, req) = match rest.split_once('@') {
+        Some((n, r)) => (n, r.parse().map_err(|e| bad(format!("range `{r}`: {e}")))?),
+        None => (rest, semver::VersionReq::STAR),
+    };
+    // The name (and registry) rules are PluginRef's.
+    let check = match &registry {
+        Some(r) => format!("{r}:{name}"),
+        None => name.to_owned(),
+    };
+    check
+        .parse::<PluginRef>()
+        .map_err(switchboard_registry::RegistryError::from)?;
+    Ok((registry, name.to_owned(), req))
+}
+
+/// Resolves `args.resolve` against the registries; renders like `tree` does, each plugin with
+/// the registry it comes from.
+pub fn tree_from_registries(
+    args: &TreeFromRegistries,
+    format: crate::tree::Format,
+) -> anyhow::Result<String> {
+    use switchboard_host::{Dependency, Resolver};
+    let dir = crate::data_dir::resolve(args.data_dir.clone())?;
+    let requests = args
+        .resolve
+        .iter()
+        .map(|r| parse_request(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let regs = open(
+        &dir,
+        &Access {
+            offline: args.offline,
+            policy: None,
+        },
+    )?;
+    let mut index = regs.index(args.betas);
+    for (registry, name, _) in &requests {
+        if let Some(r) = registry {
+            index.pin(name.clone(), r.clone());
+        }
+    }
+    let mut resolver = Resolver::new(&index);
+    if let Some(spec) = &args.host_api {
+        let (name, version) = crate::preflight::parse_host_api(spec)?;
+        let version = version.parse().map_err(|e| {
+            crate::output::CliError::raise(
+                crate::output::codes::HOST_API,
+                format!("`{spec}`: {e}"),
+                "write --host-api NAME@MAJOR.MINOR.PATCH",
+            )
+        })?;
+        resolver.host_api(name, version);
+    }
+    if args.betas {
+        resolver.allow_all_prereleases();
+    }
+    let wanted: Vec<Dependency> = requests
+        .iter()
+        .map(|(_, name, req)| Dependency::new(name.clone(), req.clone()))
+        .collect();
+    let resolution = resolver.resolve(&wanted)?;
+    let graph = resolution.graph();
+    let mut from = std::collections::BTreeMap::new();
+    for p in resolution.plugins() {
+        from.insert(
+            p.name.clone(),
+            index.source_of(&p.name)?.unwrap_or_default(),
+        );
+    }
+    Ok(match format {
+        crate::tree::Format::Dot => graph.to_dot(),
+        crate::tree::Format::Json => {
+            let plugins: Vec<_> = resolution
+                .plugins()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "version": p.version().to_string(),
+                        "registry": from.get(&p.name),
+                        "checksum": p.release.checksum,
+                        "yanked": p.release.yanked,
+                        "dependencies": p.dependencies,
+                        "optional_dependencies": p.optional_dependencies,
+                        "dependents": graph.dependents(&p.name),
+                    })
+                })
+                .collect();
+            format!(
+                "{}\n",
+                json!({ "ok": true, "plugins": plugins, "load_order": graph.load_order() })
+            )
+        }
+        _ => {
+            let mut s = graph.tree();
+            s.push_str("from:\n");
+            for p in resolution.plugins() {
+                s.push_str(&format!(
+                    "  {} {} — registry {}\n",
+                    p.name,
+                    p.version(),
+                    from.get(&p.name).map_or("?", String::as_str)
+                ));
+            }
+            s
+        }
+    })
+}

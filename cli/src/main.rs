@@ -105,7 +105,8 @@ enum Cmd {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Show the plugins a lockfile records and what depends on what.
+    /// Show the plugins a lockfile records and what depends on what (with --resolve, what
+    /// resolving against the configured registries chooses).
     Tree {
         /// The lockfile to read.
         #[arg(long, value_name = "PATH", default_value = switchboard_host::LOCKFILE_NAME)]
@@ -116,6 +117,8 @@ enum Cmd {
         /// Print one JSON document: plugins, dependencies, dependents and the load order.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        registries: switchboard_cli::discover::TreeFromRegistries,
     },
     /// List or export the audit log (grants, denials, revocations, loads, state changes).
     Audit(AuditArgs),
@@ -640,12 +643,22 @@ fn main() -> ExitCode {
             lockfile,
             dot,
             json,
+            registries,
         } => {
             let format = match (dot, json) {
                 (true, _) => tree::Format::Dot,
                 (_, true) => tree::Format::Json,
                 _ => tree::Format::Text,
             };
+            if !registries.resolve.is_empty() {
+                return match switchboard_cli::discover::tree_from_registries(&registries, format) {
+                    Ok(text) => {
+                        output::print(&text);
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => report_error(&e, json),
+                };
+            }
             match tree::render(&lockfile, format) {
                 Ok(text) => {
                     output::print(&text);

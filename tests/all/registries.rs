@@ -200,6 +200,20 @@ fn the_same_plugin_in_two_registries_comes_from_the_higher_priority_one() {
         .map(|r| r.name)
         .collect();
     assert_eq!(lines, ["team", "public"]);
+    // Resolution (`switchboard tree --resolve`) takes it from the same registry, or from the
+    // one named.
+    let mut tree = discover::TreeFromRegistries::default();
+    tree.resolve = vec!["hello@^0.1".into()];
+    tree.host_api = Some("switchboard-demo@0.1.0".into());
+    tree.data_dir = Some(data.clone());
+    let doc: serde_json::Value = serde_json::from_str(
+        &discover::tree_from_registries(&tree, switchboard_cli::tree::Format::Json).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["plugins"][0]["registry"], "team", "{doc}");
+    tree.resolve = vec!["public:hello".into()];
+    let text = discover::tree_from_registries(&tree, switchboard_cli::tree::Format::Text).unwrap();
+    assert!(text.contains("hello 0.1.0 — registry public"), "{text}");
 }
 
 #[test]

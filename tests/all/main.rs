@@ -15,5 +15,6 @@ mod loading;
 mod not_applied;
 mod packages;
 mod preflight;
+mod registry_publish;
 mod revocation;
 mod state;

@@ -63,6 +63,12 @@ impl Expiries {
         self.now.unwrap_or_else(jiff::Timestamp::now)
     }
 
+    /// Now, in whole seconds (what the files record).
+    fn now_seconds(&self) -> jiff::Timestamp {
+        let now = self.now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }
+
     fn after(&self, lifetime: Duration) -> Result<String, RegistryError> {
         let d =
             jiff::SignedDuration::try_from(lifetime).map_err(|e| refused_expiry(e.to_string()))?;
@@ -325,7 +331,7 @@ pub fn publish(
         channel: options.channel,
         yanked: None,
         deprecated,
-        published: options.expiries.now().to_string(),
+        published: options.expiries.now_seconds().to_string(),
         description: m.description.clone(),
         keywords: m.keywords.clone(),
         categories: m.categories.clone(),

@@ -211,6 +211,7 @@ impl RegistryClient {
     /// checks). Nothing is believed, cached or recorded as seen before it verifies.
     pub fn refresh(&self) -> Result<RefreshReport, RegistryError> {
         let mut seen = self.load_seen()?;
+        let original = seen.clone();
         let now = (self.clock)();
 
         // 1. The root: the pinned one, then every signed successor.
@@ -261,6 +262,21 @@ impl RegistryClient {
 
         // 3. The snapshot, fetched only when the timestamp names another one.
         let previous = self.lock_state().clone();
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| rotations == 0 && p.timestamp == timestamp)
+        {
+            // Nothing changed since the last refresh in this process: the verified snapshot,
+            // config and index files stand, if the snapshot has not expired meanwhile.
+            check_expiry(&self.name, Role::Snapshot, &p.snapshot.expires, now)?;
+            return Ok(RefreshReport {
+                root_version: root.meta.version,
+                rotations,
+                timestamp_version: timestamp.version,
+                snapshot_version: p.snapshot.version,
+                snapshot_fetched: false,
+            });
+        }
         let snap_file = Role::Snapshot.file();
         let in_memory = previous
             .as_ref()
@@ -315,16 +331,21 @@ impl RegistryClient {
             )?)?,
         };
 
-        // Verified: cache the files, then record what was seen.
-        self.cache
-            .write(ts_file, &ts_bytes.0, ts_bytes.1.as_ref())?;
+        // Verified: cache the files, then record what was seen (neither when nothing
+        // changed: a refresh that finds the registry as it was writes nothing).
+        if previous.as_ref().is_none_or(|p| p.timestamp != timestamp) {
+            self.cache
+                .write(ts_file, &ts_bytes.0, ts_bytes.1.as_ref())?;
+        }
         if let Some(bytes) = &snap_bytes {
             self.cache.write(snap_file, bytes, None)?;
         }
         seen.timestamp_version = timestamp.version;
         seen.snapshot_version = snapshot.version;
         seen.root = root.bytes.clone();
-        self.seen.store(&self.name, &seen)?;
+        if seen != original {
+            self.seen.store(&self.name, &seen)?;
+        }
 
         let index = match &previous {
             Some(p) if p.snapshot == snapshot => {

@@ -939,3 +939,6 @@ fn resolve(path: &Path) -> Result<PathBuf, RegistryError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -310,11 +310,13 @@ impl RegistryClient {
             Some(p) => Some(p.snapshot.clone()),
             None => self.cached_snapshot(),
         };
-        if let Some(old) = old_snapshot {
+        // Every file the last verified snapshot listed is still listed, at the same version or
+        // a newer one (TUF 5.5.5): a registry cannot hide a plugin or roll one file back.
+        // Not after a rotation of the snapshot keys, which resets what was seen.
+        if let Some(old) = old_snapshot.filter(|_| seen.snapshot_version > 0) {
             for (path, was) in &old.meta {
-                if let Some(now_file) = snapshot.meta.get(path) {
-                    self.not_older(path, was.version, now_file.version)?;
-                }
+                let got = snapshot.meta.get(path).map_or(0, |f| f.version);
+                self.not_older(path, was.version, got)?;
             }
         }
         check_expiry(&self.name, Role::Snapshot, &snapshot.expires, now)?;

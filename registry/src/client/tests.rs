@@ -474,3 +474,42 @@ fn offline_uses_the_verified_cache_only() {
         1
     );
 }
+
+#[test]
+fn a_snapshot_that_drops_or_rolls_back_an_index_file_is_refused() {
+    let f = fixture();
+    f.add("hello", "1.0.0", b"p");
+    f.add("hello", "1.1.0", b"q");
+    f.client().refresh().unwrap();
+    let key = f.key(Role::Snapshot);
+    let env = crate::metadata::Envelope::parse(&f.read("snapshot.json"), 1 << 20, "s").unwrap();
+    let current: crate::metadata::SnapshotMeta = env.signed_as("t", Role::Snapshot).unwrap();
+    for edit in [
+        // hello's index file back at version 1 (its first release only).
+        Box::new(|s: &mut crate::metadata::SnapshotMeta| {
+            s.meta.get_mut("index/he/ll/hello").unwrap().version = 1;
+        }) as Box<dyn Fn(&mut crate::metadata::SnapshotMeta)>,
+        // hello gone.
+        Box::new(|s: &mut crate::metadata::SnapshotMeta| {
+            s.meta.remove("index/he/ll/hello");
+        }),
+    ] {
+        let mut snap = current.clone();
+        snap.version += 1;
+        edit(&mut snap);
+        let bytes = sign_envelope(&snap, &[&key]).unwrap().to_bytes();
+        let mut ts = f.timestamp();
+        ts.version += 1;
+        ts.snapshot = crate::metadata::MetaFile::of(&bytes, snap.version);
+        f.write("snapshot.json", &bytes);
+        f.write(
+            "timestamp.json",
+            &sign_envelope(&ts, &[&f.key(Role::Timestamp)])
+                .unwrap()
+                .to_bytes(),
+        );
+        let e = f.client().refresh().unwrap_err();
+        assert_eq!(code(&e), "SB1312", "{e}");
+        assert!(e.to_string().contains("index/he/ll/hello"), "{e}");
+    }
+}

@@ -150,7 +150,8 @@ impl std::fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// A client for the registry `name` (the key in `seen`) read through `transport`, keeping
-    /// verified files under `cache_dir`. The clock is the system's.
+    /// verified files under `cache_dir` (one directory per registry). The clock is the
+    /// system's.
     pub fn new(
         name: impl Into<String>,
         transport: Box<dyn Transport>,
@@ -532,7 +533,10 @@ impl RegistryClient {
             }
             .into()
         };
-        let dir = dest.parent().unwrap_or(Path::new("."));
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
         std::fs::create_dir_all(dir).map_err(local)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
         let mut hashing = HashingWriter {

@@ -425,12 +425,20 @@ pub fn yank(
         }
         .into());
     }
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        l.yanked = Some(Yanked {
-            reason: reason.to_owned(),
-        });
-        Ok(())
-    })
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            l.yanked = Some(Yanked {
+                reason: reason.to_owned(),
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Withdraws a yank.
@@ -441,10 +449,18 @@ pub fn unyank(
     version: &semver::Version,
     expiries: &Expiries,
 ) -> Result<ChangeReport, RegistryError> {
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        l.yanked = None;
-        Ok(())
-    })
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            l.yanked = None;
+            Ok(())
+        },
+    )
 }
 
 /// Marks every release of `name` deprecated, naming `successor` (which must be in the
@@ -458,22 +474,33 @@ pub fn deprecate(
 ) -> Result<ChangeReport, RegistryError> {
     if let Some(s) = successor {
         validate_name(s)?;
-        let _lock = Lock::take(dir)?;
-        let registry = Registry::open(dir, keys)?;
-        if s == name || !registry.names().iter().any(|n| n == s) {
-            return Err(PublishError::Refused {
-                reason: format!("the successor `{s}` is not another plugin of this registry"),
-                next: "publish the successor first, or deprecate without --successor".into(),
-            }
-            .into());
-        }
     }
-    change_release(dir, keys, name, None, expiries, &mut |l| {
-        l.deprecated = Some(Deprecated {
-            successor: successor.map(str::to_owned),
-        });
-        Ok(())
-    })
+    let successor_listed = |registry: &Registry| -> Result<(), RegistryError> {
+        match successor {
+            Some(s) if s == name || !registry.names().iter().any(|n| n == s) => {
+                Err(PublishError::Refused {
+                    reason: format!("the successor `{s}` is not another plugin of this registry"),
+                    next: "publish the successor first, or deprecate without --successor".into(),
+                }
+                .into())
+            }
+            _ => Ok(()),
+        }
+    };
+    change_release(
+        dir,
+        keys,
+        name,
+        None,
+        expiries,
+        &successor_listed,
+        &mut |l| {
+            l.deprecated = Some(Deprecated {
+                successor: successor.map(str::to_owned),
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Moves `name@version` to `channel`: draft → beta → ga, forwards only (a release users may
@@ -486,20 +513,28 @@ pub fn promote(
     channel: Channel,
     expiries: &Expiries,
 ) -> Result<ChangeReport, RegistryError> {
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        if channel < l.channel {
-            return Err(PublishError::Refused {
-                reason: format!(
-                    "{}@{} is in {}; channels only move forward (draft → beta → ga)",
-                    l.name, l.version, l.channel
-                ),
-                next: "yank the release if it should not be used".into(),
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            if channel < l.channel {
+                return Err(PublishError::Refused {
+                    reason: format!(
+                        "{}@{} is in {}; channels only move forward (draft → beta → ga)",
+                        l.name, l.version, l.channel
+                    ),
+                    next: "yank the release if it should not be used".into(),
+                }
+                .into());
             }
-            .into());
-        }
-        l.channel = channel;
-        Ok(())
-    })
+            l.channel = channel;
+            Ok(())
+        },
+    )
 }
 
 /// Re-signs the snapshot and the timestamp with fresh expiries (run it from a scheduler more
@@ -585,11 +620,13 @@ fn change_release(
     name: &str,
     version: Option<&semver::Version>,
     expiries: &Expiries,
+    check: &dyn Fn(&Registry) -> Result<(), RegistryError>,
     edit: &mut dyn FnMut(&mut IndexLine) -> Result<(), RegistryError>,
 ) -> Result<ChangeReport, RegistryError> {
     validate_name(name)?;
     let _lock = Lock::take(dir)?;
     let registry = Registry::open(dir, keys)?;
+    check(&registry)?;
     let mut file = registry.index_file(name)?;
     let before = file.clone();
     let mut touched = Vec::new();

@@ -22,7 +22,7 @@
 //! - `publish` — creating and changing a static registry (`init`, `publish`, `yank`, …).
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
-
+//!
 //! # Example
 //!
 //! Create a registry, list a release in it, and read it back through the client, which checks

@@ -251,6 +251,19 @@ pub fn publish(
                 reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
             }
         })?;
+    // Preflight adds the manifest's own findings (e.g. a capability no host knows) to what
+    // verification checks: an error there is what a host's preflight would refuse too.
+    let mut preflight = switchboard_host::PreflightOptions::new();
+    preflight.trust(&trust);
+    let report = switchboard_host::preflight_with(package, &preflight);
+    if let Some(d) = report.diagnostics().into_iter().find(|d| d.is_error()) {
+        return Err(PublishError::PackageRefused {
+            package: package.display().to_string(),
+            code: d.code.clone(),
+            reason: d.message.clone(),
+        }
+        .into());
+    }
     let vp = verified.package();
     let (Some(signer), true) = (
         vp.signer.clone(),

@@ -197,7 +197,7 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Operate a registry: `registry init`, `resign`, `rotate-key`.
+    /// Operate a registry: `registry init`, `resign`, `renew-root`, `rotate-key`.
     Registry {
         #[command(subcommand)]
         action: RegistryCmd,
@@ -560,6 +560,7 @@ fn main() -> ExitCode {
             let json = match &cmd {
                 publish::StaticRegistryCmd::Init { json, .. } => *json,
                 publish::StaticRegistryCmd::Resign { target }
+                | publish::StaticRegistryCmd::RenewRoot { target }
                 | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
             };
             exit_status(publish::run_registry(cmd), json)

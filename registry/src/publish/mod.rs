@@ -627,6 +627,25 @@ pub fn rotate_key(
     Ok(version)
 }
 
+/// Signs a new root version with the same keys and a fresh expiry (run it well before the
+/// root's `expires`; clients follow it like any rotation). Returns the new root version.
+pub fn renew_root(dir: &Path, keys: &Path, expiries: &Expiries) -> Result<u64, RegistryError> {
+    let _lock = Lock::take(dir)?;
+    let mut registry = Registry::open(dir, keys)?;
+    let mut root = registry.root.clone();
+    root.version += 1;
+    root.expires = expiries.after(expiries.root)?;
+    let root_bytes = sign(&root, &[&registry.keys.root])?;
+    write(
+        &dir.join(format!("{}.root.json", root.version)),
+        &root_bytes,
+    )?;
+    write(&dir.join("root.json"), &root_bytes)?;
+    registry.root = root;
+    registry.commit(registry.snapshot.meta.clone(), expiries)?;
+    Ok(registry.root.version)
+}
+
 fn change_release(
     dir: &Path,
     keys: &Path,

@@ -96,3 +96,32 @@ fn rotating_a_key_keeps_the_old_one_and_signs_with_the_new() {
     let e = resign(&dir, &keys, &Expiries::default()).unwrap_err();
     assert_eq!(e.code().to_string(), "SB1333");
 }
+
+#[test]
+fn an_interrupted_rotation_is_finished_at_the_next_command() {
+    let (_tmp, dir, keys) = registry();
+    rotate_key(&dir, &keys, Role::Timestamp, &Expiries::default()).unwrap();
+    // As if the command had stopped after writing the new root, before swapping the keys.
+    std::fs::rename(keys.join("timestamp.key"), keys.join("timestamp.key.next")).unwrap();
+    std::fs::rename(keys.join("timestamp.key.1"), keys.join("timestamp.key")).unwrap();
+    resign(&dir, &keys, &Expiries::default()).unwrap();
+    assert!(!keys.join("timestamp.key.next").exists());
+    assert!(keys.join("timestamp.key.1").exists());
+}
+
+#[test]
+fn renewing_the_root_keeps_its_keys() {
+    let (_tmp, dir, keys) = registry();
+    let before = std::fs::read(dir.join("root.json")).unwrap();
+    let later = Expiries {
+        now: Some("2030-01-01T00:00:00Z".parse().unwrap()),
+        ..Expiries::default()
+    };
+    assert_eq!(renew_root(&dir, &keys, &later).unwrap(), 2);
+    let old = TrustedRoot::pin("r", &before).unwrap();
+    let new = old
+        .rotate("r", &std::fs::read(dir.join("2.root.json")).unwrap())
+        .unwrap();
+    assert_eq!(new.meta.keys, old.meta.keys);
+    assert!(new.meta.expires.starts_with("2030-12-31") || new.meta.expires.starts_with("2031"));
+}

@@ -1788,6 +1788,17 @@ fn registry_init_publish_yank_promote_from_the_command_line() {
         &with(&["registry", "resign", "--timestamp-expires", "soon"], &t),
         "SB0041",
     );
+    let renewed = ok(&with(&["registry", "renew-root"], &t));
+    assert_eq!(renewed["root_version"], 2);
+    let rotated = ok(&with(
+        &["registry", "rotate-key", "--role", "timestamp"],
+        &t,
+    ));
+    assert_eq!(rotated["root_version"], 3);
+    refused(
+        &with(&["registry", "rotate-key", "--role", "admin"], &t),
+        "SB0042",
+    );
     let resigned = ok(&with(&["registry", "resign"], &t));
     assert!(resigned["snapshot_version"].as_u64() > first["snapshot_version"].as_u64());
 

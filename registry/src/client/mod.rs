@@ -109,6 +109,8 @@ struct Trusted {
     config: RegistryConfig,
     /// Index files parsed and matched against `snapshot`, by plugin name.
     index: Mutex<BTreeMap<String, Arc<IndexFile>>>,
+    /// Opened with [`RegistryClient::open_offline`]: index files come from the cache only.
+    offline: bool,
 }
 
 /// A client for one registry.
@@ -331,6 +333,7 @@ impl RegistryClient {
                 &snapshot,
                 "config.json",
                 self.limits.config,
+                false,
             )?)?,
         };
 
@@ -369,6 +372,7 @@ impl RegistryClient {
             snapshot,
             config,
             index: Mutex::new(index),
+            offline: false,
         }));
         Ok(report)
     }
@@ -376,7 +380,9 @@ impl RegistryClient {
     /// Uses the metadata cached by the last refresh without asking the registry (`--offline`):
     /// the cached timestamp and snapshot must verify under the pinned root and be the versions
     /// last seen. Expiry is not checked (the point of offline is to work without the
-    /// registry); everything else is.
+    /// registry); everything else is. Index files then come from the cache only
+    /// ([`ClientError::NotCached`] for one never read online); downloads still use the
+    /// transport.
     pub fn open_offline(&self) -> Result<(), RegistryError> {
         let seen = self.load_seen()?;
         let root = TrustedRoot::pin(&self.name, &seen.root)?;
@@ -423,6 +429,7 @@ impl RegistryClient {
             &snapshot,
             "config.json",
             self.limits.config,
+            true,
         )?)?;
         *self.lock_state() = Some(Arc::new(Trusted {
             root,
@@ -430,6 +437,7 @@ impl RegistryClient {
             snapshot,
             config,
             index: Mutex::new(BTreeMap::new()),
+            offline: true,
         }));
         Ok(())
     }
@@ -478,7 +486,8 @@ impl RegistryClient {
         if let Some(file) = trusted.index.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(Some(file));
         }
-        let bytes = self.pinned_file(&trusted.snapshot, &path, self.limits.index)?;
+        let bytes =
+            self.pinned_file(&trusted.snapshot, &path, self.limits.index, trusted.offline)?;
         let file = Arc::new(IndexFile::parse(name, &bytes)?);
         if let Ok(mut map) = trusted.index.lock() {
             map.insert(name.to_owned(), Arc::clone(&file));
@@ -694,12 +703,14 @@ impl RegistryClient {
     }
 
     /// A file the snapshot pins (`config.json`, an index file): the cached copy if it matches,
-    /// else fetched (revalidating with the cached tag) and checked.
+    /// else (unless `offline`) fetched and checked. No revalidation tag is sent: a cached copy
+    /// that does not match the snapshot is of no use even if the server still has it.
     fn pinned_file(
         &self,
         snapshot: &SnapshotMeta,
         path: &str,
         limit: u64,
+        offline: bool,
     ) -> Result<Vec<u8>, RegistryError> {
         let pin = snapshot
             .meta
@@ -715,6 +726,13 @@ impl RegistryClient {
             if pin.matches(&bytes) {
                 return Ok(bytes);
             }
+        }
+        if offline {
+            return Err(ClientError::NotCached {
+                registry: self.name.clone(),
+                path: path.to_owned(),
+            }
+            .into());
         }
         let (bytes, tag) = match self.transport.fetch(path, cap, None)? {
             Fetched::Body { bytes, tag } => (bytes, tag),

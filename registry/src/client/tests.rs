@@ -459,6 +459,7 @@ fn dir_transport_stays_inside_the_registry() {
 fn offline_uses_the_verified_cache_only() {
     let f = fixture();
     f.add("hello", "1.0.0", b"p");
+    f.add("geo", "1.0.0", b"g");
     let client = f.client();
     client.refresh().unwrap();
     client.releases("hello").unwrap();
@@ -468,7 +469,7 @@ fn offline_uses_the_verified_cache_only() {
     assert!(f.client().refresh().is_err());
     let offline = f.client();
     offline.open_offline().unwrap();
-    assert_eq!(offline.names().unwrap(), ["hello"]);
+    assert_eq!(offline.names().unwrap(), ["geo", "hello"]);
     assert_eq!(
         offline.releases("hello").unwrap().unwrap().releases.len(),
         1

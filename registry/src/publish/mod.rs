@@ -243,24 +243,53 @@ pub fn publish(
     let registry = Registry::open(dir, keys)?;
     let trust = keys::trust_store(keys)?;
     let limits = switchboard_host::package::UnpackLimits::default();
+    // Verify a private copy of the bytes that will be published, not the caller's file,
+    // which could change between the check and the copy.
+    let bytes = read_capped(package, limits.max_package_bytes)?;
+    let mut sig_path = package.as_os_str().to_owned();
+    sig_path.push(".minisig");
+    let sig_path = PathBuf::from(sig_path);
+    let signature = match std::fs::symlink_metadata(&sig_path) {
+        Ok(_) => Some(String::from_utf8_lossy(&read_capped(&sig_path, 64 << 10)?).into_owned()),
+        Err(_) => None,
+    };
+    let staging =
+        tempfile::tempdir().map_err(|e| io_error(Path::new("a temporary directory"), &e))?;
+    let staged = staging.path().join(
+        package
+            .file_name()
+            .unwrap_or(std::ffi::OsStr::new("package.sbpkg")),
+    );
+    std::fs::write(&staged, &bytes).map_err(|e| io_error(&staged, &e))?;
+    if let Some(sig) = &signature {
+        let mut p = staged.as_os_str().to_owned();
+        p.push(".minisig");
+        std::fs::write(&p, sig).map_err(|e| io_error(Path::new(&p), &e))?;
+    }
     let verified =
-        switchboard_host::verify_package_file(package, &trust, &limits, None).map_err(|e| {
+        switchboard_host::verify_package_file(&staged, &trust, &limits, None).map_err(|e| {
             PublishError::PackageRefused {
                 package: package.display().to_string(),
                 code: e.code().to_string(),
-                reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
+                reason: e.to_string().lines().next().unwrap_or_default().replace(
+                    &staged.display().to_string(),
+                    &package.display().to_string(),
+                ),
             }
         })?;
     // Preflight adds the manifest's own findings (e.g. a capability no host knows) to what
     // verification checks: an error there is what a host's preflight would refuse too.
     let mut preflight = switchboard_host::PreflightOptions::new();
     preflight.trust(&trust);
-    let report = switchboard_host::preflight_with(package, &preflight);
+    let report = switchboard_host::preflight_with(&staged, &preflight);
     if let Some(d) = report.diagnostics().into_iter().find(|d| d.is_error()) {
         return Err(PublishError::PackageRefused {
             package: package.display().to_string(),
             code: d.code.clone(),
-            reason: d.message.clone(),
+            reason: d.message.replace(
+                &staged.display().to_string(),
+                &package.display().to_string(),
+            ),
         }
         .into());
     }
@@ -290,11 +319,7 @@ pub fn publish(
         code: "SB1334".into(),
         reason: format!("version `{}`: {e}", m.version),
     })?;
-    let bytes = read_capped(package, limits.max_package_bytes)?;
-    let mut sig_path = package.as_os_str().to_owned();
-    sig_path.push(".minisig");
-    let signature =
-        String::from_utf8_lossy(&read_capped(Path::new(&sig_path), 64 << 10)?).into_owned();
+    let signature = signature.unwrap_or_default();
     let sha256 = crate::sha256_hex(&bytes);
     let file = registry.index_file(&m.name)?;
     if let Some(old) = file.releases.iter().find(|l| l.version == version) {

@@ -146,9 +146,15 @@ fn a_tampered_package_is_refused_with_the_hosts_reason() {
     });
     let e = f.publish(&package).unwrap_err();
     assert_eq!(code(&e), "SB1334", "{e}");
+    let message = e.to_string();
     assert!(
-        e.to_string().contains("SB12"),
+        message.contains("by a host: [SB12"),
         "the host's code is named: {e}"
+    );
+    assert_eq!(message.matches("[SB12").count(), 1, "{e}");
+    assert!(
+        message.contains(&package.display().to_string()),
+        "the caller's path, not the copy's: {e}"
     );
     assert!(std::fs::read_dir(f.registry.join("packages")).is_err());
 }

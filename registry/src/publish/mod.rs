@@ -271,7 +271,7 @@ pub fn publish(
             PublishError::PackageRefused {
                 package: package.display().to_string(),
                 code: e.code().to_string(),
-                reason: e.to_string().lines().next().unwrap_or_default().replace(
+                reason: e.message().replace(
                     &staged.display().to_string(),
                     &package.display().to_string(),
                 ),

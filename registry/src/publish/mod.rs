@@ -129,6 +129,13 @@ pub fn init(dir: &Path, keys: &Path, options: &InitOptions) -> Result<InitReport
         }
         .into());
     }
+    if dir.exists() && !dir.is_dir() {
+        return Err(PublishError::NotEmpty {
+            path: dir.display().to_string(),
+            reason: "it is a file, not a directory".into(),
+        }
+        .into());
+    }
     if let Ok(mut entries) = std::fs::read_dir(dir) {
         if entries.next().is_some() {
             return Err(PublishError::NotEmpty {

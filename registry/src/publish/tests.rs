@@ -66,6 +66,16 @@ fn a_line_that_does_not_describe_its_package_is_refused() {
 }
 
 #[test]
+fn init_over_a_file_is_refused_before_keys_are_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let e = init(&file, &tmp.path().join("k"), &InitOptions::default()).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1331");
+    assert!(!tmp.path().join("k").exists());
+}
+
+#[test]
 fn a_key_directory_serves_one_registry() {
     let (tmp, _dir, keys) = registry();
     let e = init(&tmp.path().join("second"), &keys, &InitOptions::default()).unwrap_err();

@@ -4,7 +4,7 @@
 //! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
 //! - [`demo`] — the guided tour behind `switchboard demo`.
 //! - [`preflight`] — `switchboard preflight`.
-//! - [`publish`] — static registries: `registry init|resign|rotate-key`, `publish`, `yank`,
+//! - [`publish`] — static registries: `registry init|resign|renew-root|rotate-key`, `publish`, `yank`,
 //!   `unyank`, `deprecate`, `promote`.
 //! - [`tree`] — `switchboard tree`: a lockfile's dependency graph as text, DOT or JSON.
 //! - [`audit`] — `switchboard audit` and `switchboard audit verify`.

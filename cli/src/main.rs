@@ -205,8 +205,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Registries: operate one (`init`, `resign`, `rotate-key`) and choose the ones plugins
-    /// come from (`add`, `list`, `remove`).
+    /// Registries: operate one (`init`, `resign`, `renew-root`, `rotate-key`) and choose the
+    /// ones plugins come from (`add`, `list`, `remove`).
     Registry {
         #[command(subcommand)]
         action: RegistryCmd,
@@ -576,6 +576,7 @@ fn main() -> ExitCode {
             let json = match &cmd {
                 publish::StaticRegistryCmd::Init { json, .. } => *json,
                 publish::StaticRegistryCmd::Resign { target }
+                | publish::StaticRegistryCmd::RenewRoot { target }
                 | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
             };
             exit_status(publish::run_registry(cmd), json)

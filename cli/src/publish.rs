@@ -110,6 +110,11 @@ pub enum StaticRegistryCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Sign a new root version with the same keys and a fresh lifetime (before it expires).
+    RenewRoot {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Replace the signing key of one role (root, snapshot or timestamp) with a new one.
     RotateKey {
         /// root, snapshot or timestamp.
@@ -255,6 +260,15 @@ pub fn run_registry(cmd: StaticRegistryCmd) -> Result<bool> {
                     .json
                     .then(|| json!({ "ok": true, "snapshot_version": v })),
                 format!("re-signed: snapshot version {v}\n"),
+            )
+        }
+        StaticRegistryCmd::RenewRoot { target } => {
+            let v = publish::renew_root(&target.registry, &target.keys, &target.expiries.parse()?)?;
+            (
+                target
+                    .json
+                    .then(|| json!({ "ok": true, "root_version": v })),
+                format!("root renewed: version {v}\n"),
             )
         }
         StaticRegistryCmd::RotateKey { role, target } => {

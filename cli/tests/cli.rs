@@ -1671,3 +1671,141 @@ fn a_fifo_in_the_index_is_a_coded_finding_not_a_hang() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc.to_string().contains("SB0506"), "{doc:#}");
 }
+
+/// `head` followed by `tail`, for argument lists that share their ending.
+fn with<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    [head, tail].concat()
+}
+
+#[test]
+fn registry_init_publish_yank_promote_from_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .output()
+            .unwrap()
+    };
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out)
+    };
+    let refused = |args: &[&str], code: &str| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc = json(&out);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        assert!(!doc["error"]["next_step"].as_str().unwrap().is_empty());
+    };
+
+    ok(&[
+        "keygen",
+        "--out",
+        &path("author"),
+        "--unencrypted",
+        "--json",
+    ]);
+    let hello = root.join("examples/hello");
+    let packed = run(&["pack", hello.to_str().unwrap(), "--out", &path("out")]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let package = path("out/hello-0.1.0.sbpkg");
+
+    let (reg, keys) = (path("reg"), path("keys"));
+    refused(
+        &[
+            "registry",
+            "init",
+            &reg,
+            "--keys",
+            &path("reg/keys"),
+            "--json",
+        ],
+        "SB1330",
+    );
+    let init = ok(&["registry", "init", &reg, "--keys", &keys, "--json"]);
+    assert_eq!(init["root_fingerprint"].as_str().unwrap().len(), 64);
+    let t = [
+        "--registry",
+        reg.as_str(),
+        "--keys",
+        keys.as_str(),
+        "--json",
+    ];
+
+    // Unsigned: refused; signed: published, then the same bytes again change nothing.
+    refused(&with(&["publish", &package], &t), "SB1335");
+    let key = path("author/switchboard.key");
+    ok(&["sign", &package, "--key", &key, "--json"]);
+    let first = ok(&with(&["publish", &package, "--channel", "beta"], &t));
+    assert_eq!(first["added"], true);
+    assert_eq!(first["release"]["channel"], "beta");
+    assert_eq!(first["release"]["trust"], "self-signed");
+    let again = ok(&with(&["publish", &package], &t));
+    assert_eq!(again["added"], false);
+
+    refused(&with(&["yank", "hello", "--reason", "x"], &t), "SB0040");
+    refused(
+        &with(&["yank", "hello@2.0.0", "--reason", "x"], &t),
+        "SB1339",
+    );
+    let yanked = ok(&with(&["yank", "hello@0.1.0", "--reason", "broken"], &t));
+    assert_eq!(yanked["releases"][0]["yanked"], "broken");
+    ok(&with(&["unyank", "hello@0.1.0"], &t));
+    refused(
+        &with(&["promote", "hello@0.1.0", "--channel", "draft"], &t),
+        "SB1340",
+    );
+    refused(
+        &with(&["promote", "hello@0.1.0", "--channel", "stable"], &t),
+        "SB0042",
+    );
+    let promoted = ok(&with(&["promote", "hello@0.1.0", "--channel", "ga"], &t));
+    assert_eq!(promoted["releases"][0]["channel"], "ga");
+    ok(&with(&["deprecate", "hello"], &t));
+    refused(
+        &with(&["registry", "resign", "--timestamp-expires", "soon"], &t),
+        "SB0041",
+    );
+    let renewed = ok(&with(&["registry", "renew-root"], &t));
+    assert_eq!(renewed["root_version"], 2);
+    let rotated = ok(&with(
+        &["registry", "rotate-key", "--role", "timestamp"],
+        &t,
+    ));
+    assert_eq!(rotated["root_version"], 3);
+    refused(
+        &with(&["registry", "rotate-key", "--role", "admin"], &t),
+        "SB0042",
+    );
+    let resigned = ok(&with(&["registry", "resign"], &t));
+    assert!(resigned["snapshot_version"].as_u64() > first["snapshot_version"].as_u64());
+
+    // Text output, and the error on stderr without --json.
+    let plain = ["--registry", reg.as_str(), "--keys", keys.as_str()];
+    let text = run(&with(&["yank", "hello@0.1.0", "--reason", "again"], &plain));
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("yanked: hello@0.1.0"));
+    let err = run(&with(&["yank", "hello@9.9.9", "--reason", "x"], &plain));
+    assert!(String::from_utf8_lossy(&err.stderr).starts_with("error[SB1339]"));
+}

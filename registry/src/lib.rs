@@ -28,9 +28,49 @@
 //!   [`RegistryIndex`], [`HostSeenStore`].
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
+//!
+//! # Example
+//!
+//! Create a registry, list a release in it, and read it back through the client, which checks
+//! every signature, hash, version and expiry on the way:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_registry::publish::{self, Expiries, InitOptions};
+//! use switchboard_registry::{DirTransport, IndexLine, MemorySeen, RegistryClient};
+//!
+//! # fn main() -> Result<(), switchboard_registry::RegistryError> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! let (dir, keys) = (tmp.path().join("registry"), tmp.path().join("keys"));
+//! publish::init(&dir, &keys, &InitOptions::default())?;
+//! // `publish::publish` takes a signed package and verifies it as a host would; this lists a
+//! // line as given, as tools and tests do.
+//! let package = b"package bytes".to_vec();
+//! let line: IndexLine = serde_json::from_value(serde_json::json!({
+//!     "format": 1, "name": "hello", "version": "1.0.0", "sdk_abi": "1.1",
+//!     "sha256": switchboard_registry::sha256_hex(&package), "size": package.len(),
+//!     "signer": "0123456789ABCDEF", "signature": "…", "trust": "self-signed",
+//!     "channel": "ga", "published": "2026-01-01T00:00:00Z",
+//! })).unwrap();
+//! publish::publish_unverified(&dir, &keys, vec![(line, package)], &Expiries::default())?;
+//!
+//! let client = RegistryClient::new(
+//!     "local",
+//!     Box::new(DirTransport::new(&dir)?),
+//!     Arc::new(MemorySeen::default()),
+//!     tmp.path().join("cache"),
+//! );
+//! client.pin(&std::fs::read(dir.join("root.json")).unwrap())?; // when the registry is added
+//! client.refresh()?;
+//! assert_eq!(client.names()?, ["hello"]);
+//! let hello = client.releases("hello")?.unwrap();
+//! assert_eq!(hello.releases[0].version.to_string(), "1.0.0");
+//! # Ok(()) }
+//! ```
 
 // Input from users, files and registries becomes a typed error, never a panic.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![deny(missing_docs)]
 
 mod client;
 pub mod error;

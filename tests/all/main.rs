@@ -16,5 +16,6 @@ mod not_applied;
 mod packages;
 mod preflight;
 mod registries;
+mod registry_publish;
 mod revocation;
 mod state;

@@ -75,7 +75,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RegistryErro
         }
         .into()
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).map_err(local)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(local)?;

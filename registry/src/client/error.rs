@@ -1,4 +1,4 @@
-//! Refusals of the client itself (SB1325–SB1329).
+//! Refusals of the client itself (SB1324–SB1329).
 
 use switchboard_sdk::ErrorCode;
 
@@ -47,6 +47,14 @@ pub enum ClientError {
         /// The system's reason.
         reason: String,
     },
+    /// Offline, and the file was never read online, so it is not in the cache.
+    #[error("{path} of registry {registry} is not in the local cache (offline)")]
+    NotCached {
+        /// The registry.
+        registry: String,
+        /// The file.
+        path: String,
+    },
     /// The client has no verified metadata yet: neither refreshed nor opened offline.
     #[error("registry {registry} has not been refreshed")]
     NotRefreshed {
@@ -64,6 +72,7 @@ impl ClientError {
             ClientError::PackageMismatch { .. } => 1327,
             ClientError::Local { .. } => 1328,
             ClientError::NotRefreshed { .. } => 1329,
+            ClientError::NotCached { .. } => 1324,
         })
     }
 
@@ -85,7 +94,7 @@ impl ClientError {
                  deleted: it is refilled from the registry)"
                     .into()
             }
-            ClientError::NotRefreshed { .. } => {
+            ClientError::NotRefreshed { .. } | ClientError::NotCached { .. } => {
                 "refresh the registry first (run the command without `--offline`)".into()
             }
         }

@@ -109,6 +109,8 @@ struct Trusted {
     config: RegistryConfig,
     /// Index files parsed and matched against `snapshot`, by plugin name.
     index: Mutex<BTreeMap<String, Arc<IndexFile>>>,
+    /// Opened with [`RegistryClient::open_offline`]: index files come from the cache only.
+    offline: bool,
 }
 
 /// A client for one registry.
@@ -150,7 +152,8 @@ impl std::fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// A client for the registry `name` (the key in `seen`) read through `transport`, keeping
-    /// verified files under `cache_dir`. The clock is the system's.
+    /// verified files under `cache_dir` (one directory per registry). The clock is the
+    /// system's.
     pub fn new(
         name: impl Into<String>,
         transport: Box<dyn Transport>,
@@ -211,6 +214,7 @@ impl RegistryClient {
     /// checks). Nothing is believed, cached or recorded as seen before it verifies.
     pub fn refresh(&self) -> Result<RefreshReport, RegistryError> {
         let mut seen = self.load_seen()?;
+        let original = seen.clone();
         let now = (self.clock)();
 
         // 1. The root: the pinned one, then every signed successor.
@@ -261,6 +265,21 @@ impl RegistryClient {
 
         // 3. The snapshot, fetched only when the timestamp names another one.
         let previous = self.lock_state().clone();
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| rotations == 0 && p.timestamp == timestamp)
+        {
+            // Nothing changed since the last refresh in this process: the verified snapshot,
+            // config and index files stand, if the snapshot has not expired meanwhile.
+            check_expiry(&self.name, Role::Snapshot, &p.snapshot.expires, now)?;
+            return Ok(RefreshReport {
+                root_version: root.meta.version,
+                rotations,
+                timestamp_version: timestamp.version,
+                snapshot_version: p.snapshot.version,
+                snapshot_fetched: false,
+            });
+        }
         let snap_file = Role::Snapshot.file();
         let in_memory = previous
             .as_ref()
@@ -294,11 +313,13 @@ impl RegistryClient {
             Some(p) => Some(p.snapshot.clone()),
             None => self.cached_snapshot(),
         };
-        if let Some(old) = old_snapshot {
+        // Every file the last verified snapshot listed is still listed, at the same version or
+        // a newer one (TUF 5.5.5): a registry cannot hide a plugin or roll one file back.
+        // Not after a rotation of the snapshot keys, which resets what was seen.
+        if let Some(old) = old_snapshot.filter(|_| seen.snapshot_version > 0) {
             for (path, was) in &old.meta {
-                if let Some(now_file) = snapshot.meta.get(path) {
-                    self.not_older(path, was.version, now_file.version)?;
-                }
+                let got = snapshot.meta.get(path).map_or(0, |f| f.version);
+                self.not_older(path, was.version, got)?;
             }
         }
         check_expiry(&self.name, Role::Snapshot, &snapshot.expires, now)?;
@@ -312,19 +333,25 @@ impl RegistryClient {
                 &snapshot,
                 "config.json",
                 self.limits.config,
+                false,
             )?)?,
         };
 
-        // Verified: cache the files, then record what was seen.
-        self.cache
-            .write(ts_file, &ts_bytes.0, ts_bytes.1.as_ref())?;
+        // Verified: cache the files, then record what was seen (neither when nothing
+        // changed: a refresh that finds the registry as it was writes nothing).
+        if previous.as_ref().is_none_or(|p| p.timestamp != timestamp) {
+            self.cache
+                .write(ts_file, &ts_bytes.0, ts_bytes.1.as_ref())?;
+        }
         if let Some(bytes) = &snap_bytes {
             self.cache.write(snap_file, bytes, None)?;
         }
         seen.timestamp_version = timestamp.version;
         seen.snapshot_version = snapshot.version;
         seen.root = root.bytes.clone();
-        self.seen.store(&self.name, &seen)?;
+        if seen != original {
+            self.seen.store(&self.name, &seen)?;
+        }
 
         let index = match &previous {
             Some(p) if p.snapshot == snapshot => {
@@ -345,6 +372,7 @@ impl RegistryClient {
             snapshot,
             config,
             index: Mutex::new(index),
+            offline: false,
         }));
         Ok(report)
     }
@@ -352,7 +380,9 @@ impl RegistryClient {
     /// Uses the metadata cached by the last refresh without asking the registry (`--offline`):
     /// the cached timestamp and snapshot must verify under the pinned root and be the versions
     /// last seen. Expiry is not checked (the point of offline is to work without the
-    /// registry); everything else is.
+    /// registry); everything else is. Index files then come from the cache only
+    /// ([`ClientError::NotCached`] for one never read online); downloads still use the
+    /// transport.
     pub fn open_offline(&self) -> Result<(), RegistryError> {
         let seen = self.load_seen()?;
         let root = TrustedRoot::pin(&self.name, &seen.root)?;
@@ -399,6 +429,7 @@ impl RegistryClient {
             &snapshot,
             "config.json",
             self.limits.config,
+            true,
         )?)?;
         *self.lock_state() = Some(Arc::new(Trusted {
             root,
@@ -406,6 +437,7 @@ impl RegistryClient {
             snapshot,
             config,
             index: Mutex::new(BTreeMap::new()),
+            offline: true,
         }));
         Ok(())
     }
@@ -454,7 +486,8 @@ impl RegistryClient {
         if let Some(file) = trusted.index.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(Some(file));
         }
-        let bytes = self.pinned_file(&trusted.snapshot, &path, self.limits.index)?;
+        let bytes =
+            self.pinned_file(&trusted.snapshot, &path, self.limits.index, trusted.offline)?;
         let file = Arc::new(IndexFile::parse(name, &bytes)?);
         if let Ok(mut map) = trusted.index.lock() {
             map.insert(name.to_owned(), Arc::clone(&file));
@@ -509,7 +542,10 @@ impl RegistryClient {
             }
             .into()
         };
-        let dir = dest.parent().unwrap_or(Path::new("."));
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
         std::fs::create_dir_all(dir).map_err(local)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(local)?;
         let mut hashing = HashingWriter {
@@ -667,12 +703,14 @@ impl RegistryClient {
     }
 
     /// A file the snapshot pins (`config.json`, an index file): the cached copy if it matches,
-    /// else fetched (revalidating with the cached tag) and checked.
+    /// else (unless `offline`) fetched and checked. No revalidation tag is sent: a cached copy
+    /// that does not match the snapshot is of no use even if the server still has it.
     fn pinned_file(
         &self,
         snapshot: &SnapshotMeta,
         path: &str,
         limit: u64,
+        offline: bool,
     ) -> Result<Vec<u8>, RegistryError> {
         let pin = snapshot
             .meta
@@ -688,6 +726,13 @@ impl RegistryClient {
             if pin.matches(&bytes) {
                 return Ok(bytes);
             }
+        }
+        if offline {
+            return Err(ClientError::NotCached {
+                registry: self.name.clone(),
+                path: path.to_owned(),
+            }
+            .into());
         }
         let (bytes, tag) = match self.transport.fetch(path, cap, None)? {
             Fetched::Body { bytes, tag } => (bytes, tag),

@@ -459,6 +459,7 @@ fn dir_transport_stays_inside_the_registry() {
 fn offline_uses_the_verified_cache_only() {
     let f = fixture();
     f.add("hello", "1.0.0", b"p");
+    f.add("geo", "1.0.0", b"g");
     let client = f.client();
     client.refresh().unwrap();
     client.releases("hello").unwrap();
@@ -468,9 +469,117 @@ fn offline_uses_the_verified_cache_only() {
     assert!(f.client().refresh().is_err());
     let offline = f.client();
     offline.open_offline().unwrap();
-    assert_eq!(offline.names().unwrap(), ["hello"]);
+    assert_eq!(offline.names().unwrap(), ["geo", "hello"]);
     assert_eq!(
         offline.releases("hello").unwrap().unwrap().releases.len(),
         1
     );
+}
+
+#[test]
+fn a_snapshot_that_drops_or_rolls_back_an_index_file_is_refused() {
+    let f = fixture();
+    f.add("hello", "1.0.0", b"p");
+    f.add("hello", "1.1.0", b"q");
+    f.client().refresh().unwrap();
+    let key = f.key(Role::Snapshot);
+    let env = crate::metadata::Envelope::parse(&f.read("snapshot.json"), 1 << 20, "s").unwrap();
+    let current: crate::metadata::SnapshotMeta = env.signed_as("t", Role::Snapshot).unwrap();
+    for edit in [
+        // hello's index file back at version 1 (its first release only).
+        Box::new(|s: &mut crate::metadata::SnapshotMeta| {
+            s.meta.get_mut("index/he/ll/hello").unwrap().version = 1;
+        }) as Box<dyn Fn(&mut crate::metadata::SnapshotMeta)>,
+        // hello gone.
+        Box::new(|s: &mut crate::metadata::SnapshotMeta| {
+            s.meta.remove("index/he/ll/hello");
+        }),
+    ] {
+        let mut snap = current.clone();
+        snap.version += 1;
+        edit(&mut snap);
+        let bytes = sign_envelope(&snap, &[&key]).unwrap().to_bytes();
+        let mut ts = f.timestamp();
+        ts.version += 1;
+        ts.snapshot = crate::metadata::MetaFile::of(&bytes, snap.version);
+        f.write("snapshot.json", &bytes);
+        f.write(
+            "timestamp.json",
+            &sign_envelope(&ts, &[&f.key(Role::Timestamp)])
+                .unwrap()
+                .to_bytes(),
+        );
+        let e = f.client().refresh().unwrap_err();
+        assert_eq!(code(&e), "SB1312", "{e}");
+        assert!(e.to_string().contains("index/he/ll/hello"), "{e}");
+    }
+}
+
+#[test]
+fn a_snapshot_listing_a_path_outside_the_index_is_refused() {
+    let f = fixture();
+    let env = crate::metadata::Envelope::parse(&f.read("snapshot.json"), 1 << 20, "s").unwrap();
+    let mut snap: crate::metadata::SnapshotMeta = env.signed_as("t", Role::Snapshot).unwrap();
+    for path in [
+        "index/../../keys/root.key",
+        "index/he/ll/Hello",
+        "packages/x",
+        "../x",
+    ] {
+        snap.version += 1;
+        snap.meta
+            .insert(path.into(), crate::metadata::MetaFile::of(b"x", 1));
+        let bytes = sign_envelope(&snap, &[&f.key(Role::Snapshot)])
+            .unwrap()
+            .to_bytes();
+        snap.meta.remove(path);
+        let mut ts = f.timestamp();
+        ts.version += snap.version;
+        ts.snapshot = crate::metadata::MetaFile::of(&bytes, snap.version);
+        f.write("snapshot.json", &bytes);
+        f.write(
+            "timestamp.json",
+            &sign_envelope(&ts, &[&f.key(Role::Timestamp)])
+                .unwrap()
+                .to_bytes(),
+        );
+        let e = f.client().refresh().unwrap_err();
+        assert_eq!(code(&e), "SB1316", "{path}: {e}");
+    }
+}
+
+mod hostile_metadata {
+    use proptest::prelude::*;
+
+    use crate::metadata::{Envelope, TrustedRoot};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = Envelope::parse(&bytes, 1 << 20, "x");
+            let _ = TrustedRoot::pin("x", &bytes);
+        }
+
+        #[test]
+        fn arbitrary_envelopes_never_verify_or_panic(
+            signed in prop_oneof![
+                Just(serde_json::json!({"type": "root"})),
+                Just(serde_json::json!({"type": "root", "format": 1, "version": 1,
+                    "expires": "2030-01-01T00:00:00Z", "keys": {}, "roles": {
+                        "root": {"keyids": [], "threshold": 0},
+                        "snapshot": {"keyids": [], "threshold": 0},
+                        "timestamp": {"keyids": [], "threshold": 0}}})),
+                any::<i64>().prop_map(serde_json::Value::from),
+                ".{0,20}".prop_map(serde_json::Value::String),
+            ],
+            keyid in "[0-9A-F]{0,20}",
+            sig in ".{0,300}",
+        ) {
+            let env = serde_json::json!({"signed": signed, "signatures": [{"keyid": keyid, "sig": sig}]});
+            let bytes = serde_json::to_vec(&env).unwrap();
+            prop_assert!(TrustedRoot::pin("x", &bytes).is_err());
+        }
+    }
 }

@@ -239,6 +239,38 @@ impl IndexLine {
         self.yanked.is_some()
     }
 
+    /// The release as the resolver sees it (`switchboard_host::Release`): version,
+    /// dependencies, host API, SDK ABI, yanked, and the checksum as `sha256:<hex>`. Channels
+    /// are the caller's to filter (drafts never, betas when asked).
+    pub fn to_release(&self) -> Result<switchboard_host::Release, FormatError> {
+        let invalid = |reason: String| FormatError::Invalid {
+            what: format!("the index line of {}@{}", self.name, self.version),
+            reason,
+        };
+        let req =
+            |r: &str| semver::VersionReq::parse(r).map_err(|e| invalid(format!("`{r}`: {e}")));
+        let (major, minor) = self
+            .sdk_abi()
+            .ok_or_else(|| invalid("`sdk_abi` is not MAJOR.MINOR".into()))?;
+        let mut release =
+            switchboard_host::Release::new(self.version.clone(), format!("sha256:{}", self.sha256))
+                .with_sdk_abi(major, minor);
+        for d in &self.dependencies {
+            release = release.with_dependency(if d.optional {
+                switchboard_host::Dependency::optional(&d.name, req(&d.req)?)
+            } else {
+                switchboard_host::Dependency::new(&d.name, req(&d.req)?)
+            });
+        }
+        if let Some(h) = &self.host_api {
+            release = release.with_host_api(&h.name, req(&h.req)?);
+        }
+        if self.is_yanked() {
+            release = release.yanked();
+        }
+        Ok(release)
+    }
+
     /// The SDK ABI as `(major, minor)`.
     pub fn sdk_abi(&self) -> Option<(u32, u32)> {
         let (a, b) = self.sdk_abi.split_once('.')?;

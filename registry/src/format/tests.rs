@@ -189,3 +189,19 @@ proptest! {
         let _ = IndexLine::parse(&bytes[..cut], &|| "x".into());
     }
 }
+
+#[test]
+fn a_line_becomes_the_resolvers_release() {
+    let mut v = with("yanked", json!({"reason": "bad"}));
+    v["dependencies"] = json!([{"name": "geo", "req": "^1", "optional": true}]);
+    let ParsedLine::Release(line) = parse(&v).unwrap() else {
+        panic!()
+    };
+    let r = line.to_release().unwrap();
+    assert_eq!(r.version, semver::Version::new(1, 2, 0));
+    assert!(r.yanked);
+    assert_eq!(r.checksum, format!("sha256:{}", "a".repeat(64)));
+    assert_eq!(r.sdk_abi, (1, 0));
+    assert!(r.dependencies[0].optional);
+    assert_eq!(r.host_api.unwrap().name, "my-app");
+}

@@ -76,6 +76,18 @@ impl RegistryKeys {
     /// Loads the keys from `dir` and checks each is one `root` names for its role.
     pub fn load(dir: &Path, root: &RootMeta) -> Result<RegistryKeys, RegistryError> {
         let load = |role: Role| -> Result<SigningKey, RegistryError> {
+            // A rotation interrupted after the new root was written left the new key as
+            // `ROLE.key.next`: the root names it, so it is the key (the swap is finished).
+            let next = dir.join(format!("{role}.key.next"));
+            if let Some(key) = read_key(&next).filter(|k| names(root, role, k)) {
+                let current = dir.join(format!("{role}.key"));
+                let kept = dir.join(format!("{role}.key.{}", root.version.saturating_sub(1)));
+                if current.exists() {
+                    std::fs::rename(&current, &kept).map_err(|e| io_error(&current, &e))?;
+                }
+                std::fs::rename(&next, &current).map_err(|e| io_error(&next, &e))?;
+                return Ok(key);
+            }
             let path = dir.join(format!("{role}.key"));
             let key_error = |reason: String| -> RegistryError {
                 PublishError::Key {
@@ -87,7 +99,7 @@ impl RegistryKeys {
             let bytes = read_capped(&path, 4096).map_err(|e| key_error(e.message()))?;
             let text = String::from_utf8(bytes).map_err(|_| key_error("not text".into()))?;
             let key = SigningKey::from_secret_text(&text).map_err(key_error)?;
-            if !root.roles.get(role).keyids.iter().any(|id| id == key.id()) {
+            if !names(root, role, &key) {
                 return Err(key_error(format!(
                     "key {} is not one of the registry's {role} keys",
                     key.id()
@@ -135,6 +147,17 @@ impl RegistryKeys {
         )?;
         Ok(id)
     }
+}
+
+/// Whether `root` names `key` for `role`.
+fn names(root: &RootMeta, role: Role, key: &SigningKey) -> bool {
+    root.roles.get(role).keyids.iter().any(|id| id == key.id())
+}
+
+/// A secret key file, if it is one.
+fn read_key(path: &Path) -> Option<SigningKey> {
+    let bytes = read_capped(path, 4096).ok()?;
+    SigningKey::from_secret_text(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
 const ROLES: [Role; 3] = [Role::Root, Role::Snapshot, Role::Timestamp];

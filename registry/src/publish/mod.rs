@@ -63,6 +63,12 @@ impl Expiries {
         self.now.unwrap_or_else(jiff::Timestamp::now)
     }
 
+    /// Now, in whole seconds (what the files record).
+    fn now_seconds(&self) -> jiff::Timestamp {
+        let now = self.now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }
+
     fn after(&self, lifetime: Duration) -> Result<String, RegistryError> {
         let d =
             jiff::SignedDuration::try_from(lifetime).map_err(|e| refused_expiry(e.to_string()))?;
@@ -120,6 +126,13 @@ pub fn init(dir: &Path, keys: &Path, options: &InitOptions) -> Result<InitReport
         return Err(PublishError::KeysInsideRegistry {
             keys: keys_resolved.display().to_string(),
             registry: dir_resolved.display().to_string(),
+        }
+        .into());
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(PublishError::NotEmpty {
+            path: dir.display().to_string(),
+            reason: "it is a file, not a directory".into(),
         }
         .into());
     }
@@ -237,14 +250,56 @@ pub fn publish(
     let registry = Registry::open(dir, keys)?;
     let trust = keys::trust_store(keys)?;
     let limits = switchboard_host::package::UnpackLimits::default();
+    // Verify a private copy of the bytes that will be published, not the caller's file,
+    // which could change between the check and the copy.
+    let bytes = read_capped(package, limits.max_package_bytes)?;
+    let mut sig_path = package.as_os_str().to_owned();
+    sig_path.push(".minisig");
+    let sig_path = PathBuf::from(sig_path);
+    let signature = match std::fs::symlink_metadata(&sig_path) {
+        Ok(_) => Some(String::from_utf8_lossy(&read_capped(&sig_path, 64 << 10)?).into_owned()),
+        Err(_) => None,
+    };
+    let staging =
+        tempfile::tempdir().map_err(|e| io_error(Path::new("a temporary directory"), &e))?;
+    let staged = staging.path().join(
+        package
+            .file_name()
+            .unwrap_or(std::ffi::OsStr::new("package.sbpkg")),
+    );
+    std::fs::write(&staged, &bytes).map_err(|e| io_error(&staged, &e))?;
+    if let Some(sig) = &signature {
+        let mut p = staged.as_os_str().to_owned();
+        p.push(".minisig");
+        std::fs::write(&p, sig).map_err(|e| io_error(Path::new(&p), &e))?;
+    }
     let verified =
-        switchboard_host::verify_package_file(package, &trust, &limits, None).map_err(|e| {
+        switchboard_host::verify_package_file(&staged, &trust, &limits, None).map_err(|e| {
             PublishError::PackageRefused {
                 package: package.display().to_string(),
                 code: e.code().to_string(),
-                reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
+                reason: e.message().replace(
+                    &staged.display().to_string(),
+                    &package.display().to_string(),
+                ),
             }
         })?;
+    // Preflight adds the manifest's own findings (e.g. a capability no host knows) to what
+    // verification checks: an error there is what a host's preflight would refuse too.
+    let mut preflight = switchboard_host::PreflightOptions::new();
+    preflight.trust(&trust);
+    let report = switchboard_host::preflight_with(&staged, &preflight);
+    if let Some(d) = report.diagnostics().into_iter().find(|d| d.is_error()) {
+        return Err(PublishError::PackageRefused {
+            package: package.display().to_string(),
+            code: d.code.clone(),
+            reason: d.message.replace(
+                &staged.display().to_string(),
+                &package.display().to_string(),
+            ),
+        }
+        .into());
+    }
     let vp = verified.package();
     let (Some(signer), true) = (
         vp.signer.clone(),
@@ -271,11 +326,7 @@ pub fn publish(
         code: "SB1334".into(),
         reason: format!("version `{}`: {e}", m.version),
     })?;
-    let bytes = read_capped(package, limits.max_package_bytes)?;
-    let mut sig_path = package.as_os_str().to_owned();
-    sig_path.push(".minisig");
-    let signature =
-        String::from_utf8_lossy(&read_capped(Path::new(&sig_path), 64 << 10)?).into_owned();
+    let signature = signature.unwrap_or_default();
     let sha256 = crate::sha256_hex(&bytes);
     let file = registry.index_file(&m.name)?;
     if let Some(old) = file.releases.iter().find(|l| l.version == version) {
@@ -325,7 +376,7 @@ pub fn publish(
         channel: options.channel,
         yanked: None,
         deprecated,
-        published: options.expiries.now().to_string(),
+        published: options.expiries.now_seconds().to_string(),
         description: m.description.clone(),
         keywords: m.keywords.clone(),
         categories: m.categories.clone(),
@@ -419,12 +470,20 @@ pub fn yank(
         }
         .into());
     }
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        l.yanked = Some(Yanked {
-            reason: reason.to_owned(),
-        });
-        Ok(())
-    })
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            l.yanked = Some(Yanked {
+                reason: reason.to_owned(),
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Withdraws a yank.
@@ -435,10 +494,18 @@ pub fn unyank(
     version: &semver::Version,
     expiries: &Expiries,
 ) -> Result<ChangeReport, RegistryError> {
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        l.yanked = None;
-        Ok(())
-    })
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            l.yanked = None;
+            Ok(())
+        },
+    )
 }
 
 /// Marks every release of `name` deprecated, naming `successor` (which must be in the
@@ -452,22 +519,33 @@ pub fn deprecate(
 ) -> Result<ChangeReport, RegistryError> {
     if let Some(s) = successor {
         validate_name(s)?;
-        let _lock = Lock::take(dir)?;
-        let registry = Registry::open(dir, keys)?;
-        if s == name || !registry.names().iter().any(|n| n == s) {
-            return Err(PublishError::Refused {
-                reason: format!("the successor `{s}` is not another plugin of this registry"),
-                next: "publish the successor first, or deprecate without --successor".into(),
-            }
-            .into());
-        }
     }
-    change_release(dir, keys, name, None, expiries, &mut |l| {
-        l.deprecated = Some(Deprecated {
-            successor: successor.map(str::to_owned),
-        });
-        Ok(())
-    })
+    let successor_listed = |registry: &Registry| -> Result<(), RegistryError> {
+        match successor {
+            Some(s) if s == name || !registry.names().iter().any(|n| n == s) => {
+                Err(PublishError::Refused {
+                    reason: format!("the successor `{s}` is not another plugin of this registry"),
+                    next: "publish the successor first, or deprecate without --successor".into(),
+                }
+                .into())
+            }
+            _ => Ok(()),
+        }
+    };
+    change_release(
+        dir,
+        keys,
+        name,
+        None,
+        expiries,
+        &successor_listed,
+        &mut |l| {
+            l.deprecated = Some(Deprecated {
+                successor: successor.map(str::to_owned),
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Moves `name@version` to `channel`: draft → beta → ga, forwards only (a release users may
@@ -480,20 +558,28 @@ pub fn promote(
     channel: Channel,
     expiries: &Expiries,
 ) -> Result<ChangeReport, RegistryError> {
-    change_release(dir, keys, name, Some(version), expiries, &mut |l| {
-        if channel < l.channel {
-            return Err(PublishError::Refused {
-                reason: format!(
-                    "{}@{} is in {}; channels only move forward (draft → beta → ga)",
-                    l.name, l.version, l.channel
-                ),
-                next: "yank the release if it should not be used".into(),
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            if channel < l.channel {
+                return Err(PublishError::Refused {
+                    reason: format!(
+                        "{}@{} is in {}; channels only move forward (draft → beta → ga)",
+                        l.name, l.version, l.channel
+                    ),
+                    next: "yank the release if it should not be used".into(),
+                }
+                .into());
             }
-            .into());
-        }
-        l.channel = channel;
-        Ok(())
-    })
+            l.channel = channel;
+            Ok(())
+        },
+    )
 }
 
 /// Re-signs the snapshot and the timestamp with fresh expiries (run it from a scheduler more
@@ -573,17 +659,38 @@ pub fn rotate_key(
     Ok(version)
 }
 
+/// Signs a new root version with the same keys and a fresh expiry (run it well before the
+/// root's `expires`; clients follow it like any rotation). Returns the new root version.
+pub fn renew_root(dir: &Path, keys: &Path, expiries: &Expiries) -> Result<u64, RegistryError> {
+    let _lock = Lock::take(dir)?;
+    let mut registry = Registry::open(dir, keys)?;
+    let mut root = registry.root.clone();
+    root.version += 1;
+    root.expires = expiries.after(expiries.root)?;
+    let root_bytes = sign(&root, &[&registry.keys.root])?;
+    write(
+        &dir.join(format!("{}.root.json", root.version)),
+        &root_bytes,
+    )?;
+    write(&dir.join("root.json"), &root_bytes)?;
+    registry.root = root;
+    registry.commit(registry.snapshot.meta.clone(), expiries)?;
+    Ok(registry.root.version)
+}
+
 fn change_release(
     dir: &Path,
     keys: &Path,
     name: &str,
     version: Option<&semver::Version>,
     expiries: &Expiries,
+    check: &dyn Fn(&Registry) -> Result<(), RegistryError>,
     edit: &mut dyn FnMut(&mut IndexLine) -> Result<(), RegistryError>,
 ) -> Result<ChangeReport, RegistryError> {
     validate_name(name)?;
     let _lock = Lock::take(dir)?;
     let registry = Registry::open(dir, keys)?;
+    check(&registry)?;
     let mut file = registry.index_file(name)?;
     let before = file.clone();
     let mut touched = Vec::new();
@@ -933,3 +1040,6 @@ fn resolve(path: &Path) -> Result<PathBuf, RegistryError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -48,7 +48,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
 
     /// Fetches a small file (metadata, an index file) whole, reading at most `max_len` bytes:
     /// a longer file is refused with [`FetchError::TooLarge`](crate::error::FetchError) before
-    /// more is read. With `cached`, may answer [`Fetched::NotModified`].
+    /// more is read. With `cached`, may answer [`Fetched::NotModified`]. A file the registry
+    /// does not have must be [`FetchError::NotFound`](crate::error::FetchError) (HTTP 404):
+    /// the client ends the root chain (`N.root.json`) on it and on nothing else.
     fn fetch(
         &self,
         path: &str,

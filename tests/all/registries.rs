@@ -202,10 +202,12 @@ fn the_same_plugin_in_two_registries_comes_from_the_higher_priority_one() {
     assert_eq!(lines, ["team", "public"]);
     // Resolution (`switchboard tree --resolve`) takes it from the same registry, or from the
     // one named.
-    let mut tree = discover::TreeFromRegistries::default();
-    tree.resolve = vec!["hello@^0.1".into()];
-    tree.host_api = Some("switchboard-demo@0.1.0".into());
-    tree.data_dir = Some(data.clone());
+    let mut tree = discover::TreeFromRegistries {
+        resolve: vec!["hello@^0.1".into()],
+        host_api: Some("switchboard-demo@0.1.0".into()),
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    };
     let doc: serde_json::Value = serde_json::from_str(
         &discover::tree_from_registries(&tree, switchboard_cli::tree::Format::Json).unwrap(),
     )

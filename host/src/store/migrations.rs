@@ -164,6 +164,11 @@ CREATE TABLE registry_seen (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        name: "installs: generations, the current pointer, the install journal",
+        sql: crate::install::SCHEMA,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -90,6 +90,7 @@ pub use metadata::TrustedRoot;
 pub use registries::search::{SearchHit, SearchPage, SearchQuery, SortOrder};
 pub use registries::{
     HostSeenStore, Location, PluginInfo, PluginRef, Registries, RegistriesError, RegistryIndex,
+    RegistrySource,
 };
 pub use seen::{MemorySeen, Seen, SeenStore};
 pub use transport::{CacheTag, DirTransport, Fetched, Transport};

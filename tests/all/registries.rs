@@ -240,3 +240,76 @@ fn commands_without_a_registry_say_how_to_add_one() {
     let e = discover::info(tmp.path(), &Access::default(), "../x", None).unwrap_err();
     assert_eq!(coded(&e).0, "SB1371", "{e:#}");
 }
+
+/// The installer reads registries through `RegistrySource`: hello is resolved, downloaded over
+/// HTTP (size and sha256 checked against the signed index), verified as a host verifies it,
+/// and installed; a package whose bytes differ from what the index lists is refused before
+/// any of its code runs.
+#[test]
+fn the_installer_installs_from_a_registry_and_refuses_a_swapped_package() {
+    use switchboard_host::install::{InstallOptions, InstallRequest};
+    use switchboard_registry::registries::OpenOptions;
+    use switchboard_registry::{Registries, RegistrySource};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _) = published(tmp.path(), "main");
+    let server = TestServer::serve(&dir).unwrap();
+    let data = tmp.path().join("data");
+    cli::add(&data, add_args("main", &server.url(), 1)).unwrap();
+    let host = || {
+        let mut b = switchboard_host::Host::builder();
+        b.data_dir(&data).host_api("switchboard-demo", "0.1.0");
+        b.build().unwrap()
+    };
+    let source = |host: &switchboard_host::Host| {
+        let regs = Registries::open(
+            host.store(),
+            &switchboard_host::Policy::new(),
+            &OpenOptions::new(cli::cache_dir(&data)),
+        )
+        .unwrap();
+        regs.refresh().unwrap();
+        RegistrySource::new(regs, false)
+    };
+
+    // The registry's package swapped for other bytes: refused, nothing installed.
+    let packages = dir.join("packages");
+    let stored = std::fs::read_dir(&packages)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sbpkg"))
+        .unwrap();
+    let original = std::fs::read(&stored).unwrap();
+    let mut swapped = original.clone();
+    let last = swapped.len() - 1;
+    swapped[last] ^= 0xff;
+    std::fs::write(&stored, &swapped).unwrap();
+    let h = host();
+    let mut installer = h.installer();
+    installer.source(source(&h));
+    let e = installer
+        .install(
+            &[InstallRequest::name("hello", semver::VersionReq::STAR)],
+            &InstallOptions::new(),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("SB1327"), "{e}");
+    assert!(installer.list().unwrap().is_empty());
+    drop(installer);
+    drop(h);
+
+    std::fs::write(&stored, &original).unwrap();
+    let h = host();
+    let mut installer = h.installer();
+    installer.source(source(&h));
+    let report = installer
+        .install(
+            &[InstallRequest::name("hello", semver::VersionReq::STAR)],
+            &InstallOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(report.changes.len(), 1, "{report:?}");
+    let installed = installer.list().unwrap();
+    assert_eq!(installed[0].name, "hello");
+    assert_eq!(installed[0].source, "registry:main");
+}

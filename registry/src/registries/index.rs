@@ -60,48 +60,58 @@ impl<'a> RegistryIndex<'a> {
 
 impl Index for RegistryIndex<'_> {
     fn releases(&self, name: &str) -> Result<Option<Cow<'_, [Release]>>, IndexError> {
-        let found = self
-            .registries
-            .members_for(name, self.pinned.get(name).map(String::as_str))
-            .map_err(|e| IndexError::new(name, e.to_string()))?;
-        let Some((record, file)) = found else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for line in &file.releases {
-            let shown = visible(line, record)
-                || (self.betas
-                    && line.channel == Channel::Beta
-                    && (!record.certified_only
-                        || line.trust >= switchboard_host::TrustLevel::Certified));
-            if !shown {
-                continue;
-            }
-            let mut release = Release::new(line.version.clone(), format!("sha256:{}", line.sha256));
-            if let Some((major, minor)) = line.sdk_abi() {
-                release = release.with_sdk_abi(major, minor);
-            }
-            if let Some(h) = &line.host_api {
-                let req = h.req.parse().map_err(|e| {
-                    IndexError::new(name, format!("host API range `{}`: {e}", h.req))
-                })?;
-                release = release.with_host_api(h.name.clone(), req);
-            }
-            for d in &line.dependencies {
-                let req = d.req.parse().map_err(|e| {
-                    IndexError::new(name, format!("range `{}` of {}: {e}", d.req, d.name))
-                })?;
-                release = release.with_dependency(if d.optional {
-                    Dependency::optional(d.name.clone(), req)
-                } else {
-                    Dependency::new(d.name.clone(), req)
-                });
-            }
-            if line.is_yanked() {
-                release = release.yanked();
-            }
-            out.push(release);
-        }
-        Ok(Some(Cow::Owned(out)))
+        Ok(releases_of(self.registries, name, self.betas, &self.pinned)?.map(Cow::Owned))
     }
+}
+
+/// The releases the resolver may see of `name` (see [`RegistryIndex`]).
+pub(crate) fn releases_of(
+    registries: &Registries,
+    name: &str,
+    betas: bool,
+    pinned: &BTreeMap<String, String>,
+) -> Result<Option<Vec<Release>>, IndexError> {
+    let found = registries
+        .members_for(name, pinned.get(name).map(String::as_str))
+        .map_err(|e| IndexError::new(name, e.to_string()))?;
+    let Some((record, file)) = found else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for line in &file.releases {
+        let shown = visible(line, record)
+            || (betas
+                && line.channel == Channel::Beta
+                && (!record.certified_only
+                    || line.trust >= switchboard_host::TrustLevel::Certified));
+        if !shown {
+            continue;
+        }
+        let mut release = Release::new(line.version.clone(), format!("sha256:{}", line.sha256));
+        if let Some((major, minor)) = line.sdk_abi() {
+            release = release.with_sdk_abi(major, minor);
+        }
+        if let Some(h) = &line.host_api {
+            let req = h
+                .req
+                .parse()
+                .map_err(|e| IndexError::new(name, format!("host API range `{}`: {e}", h.req)))?;
+            release = release.with_host_api(h.name.clone(), req);
+        }
+        for d in &line.dependencies {
+            let req = d.req.parse().map_err(|e| {
+                IndexError::new(name, format!("range `{}` of {}: {e}", d.req, d.name))
+            })?;
+            release = release.with_dependency(if d.optional {
+                Dependency::optional(d.name.clone(), req)
+            } else {
+                Dependency::new(d.name.clone(), req)
+            });
+        }
+        if line.is_yanked() {
+            release = release.yanked();
+        }
+        out.push(release);
+    }
+    Ok(Some(out))
 }

@@ -15,6 +15,7 @@ mod index;
 mod listing;
 mod reference;
 pub mod search;
+mod source;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +32,7 @@ pub use listing::{listed_plugin, visible};
 pub use reference::{
     parse_channel, validate_registry_name, Location, PluginRef, MAX_REGISTRY_NAME,
 };
+pub use source::RegistrySource;
 
 use self::search::{
     Compat, Compatibility, ListedPlugin, ListedRelease, Listing, SearchPage, SearchQuery,

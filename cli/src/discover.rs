@@ -299,7 +299,7 @@ pub struct ReadArgs {
     /// Use what the last refresh verified; ask no registry.
     #[arg(long)]
     offline: bool,
-    /// The host policy (default: <data dir>/policy.toml if present).
+    /// The host policy (default: `DATA_DIR/policy.toml` if present).
     #[arg(long, value_name = "FILE")]
     policy: Option<std::path::PathBuf>,
     /// Check compatibility with this host API, as NAME@VERSION (the SDK ABI is always
@@ -535,7 +535,7 @@ pub fn demo_tour(
 /// reading a lockfile.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TreeFromRegistries {
-    /// Resolve this plugin (NAME, NAME@RANGE, REGISTRY:NAME[@RANGE]; repeatable) against the
+    /// Resolve this plugin (`NAME`, `NAME@RANGE`, `REGISTRY:NAME[@RANGE]`; repeatable) against the
     /// configured registries and show the result, instead of reading a lockfile.
     #[arg(long = "resolve", value_name = "PLUGIN")]
     pub resolve: Vec<String>,

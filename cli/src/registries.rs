@@ -321,7 +321,7 @@ pub enum RegistryConfigCmd {
         /// `ga` (default) or `beta`: also show and use betas. Drafts never.
         #[arg(long, default_value = "ga", value_parser = ["ga", "beta"])]
         channel: String,
-        /// The host policy (default: <data dir>/policy.toml if present); its
+        /// The host policy (default: `DATA_DIR/policy.toml` if present); its
         /// `allowed_registries` must list the registry.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,

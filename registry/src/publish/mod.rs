@@ -1,11 +1,13 @@
-//! Creating and changing a static registry: [`init`], [`publish`], [`yank`], [`unyank`],
-//! [`deprecate`], [`promote`] and [`resign`].
+//! Creating and changing a static registry: [`init`], [`publish`] (and
+//! [`publish_unverified`] for tools), [`yank`], [`unyank`], [`deprecate`], [`promote`],
+//! [`resign`], [`renew_root`] and [`rotate_key`].
 //!
 //! Every change takes the registry's lock (`DIR/.lock`, created exclusively), writes each new
-//! file to a temporary file and renames it into place, in the order package → index file →
-//! `snapshot.json` → `timestamp.json`: a client reading meanwhile sees the old timestamp
-//! (and so the old snapshot) until the new one is complete. The signing keys live in a key
-//! directory outside the registry directory.
+//! file to a temporary file, fsyncs and renames it into place, in the order package → index
+//! file → `snapshot.json` → `timestamp.json`. The timestamp, written last, makes the change
+//! visible: a client sees the old state or the new one, or — reading across the change — a
+//! snapshot that does not match its timestamp, which it refuses (`SB1313`) until it reads
+//! again. The signing keys live in a key directory outside the registry directory.
 
 mod error;
 mod keys;
@@ -17,11 +19,10 @@ pub use error::PublishError;
 pub use keys::{RegistryKeys, PUBLISHERS_DIR};
 
 use crate::client::write_atomic;
-use crate::format::FormatError;
 use crate::format::{
-    canonical_name, index_path, name_of_index_path, validate_name, Channel, Deprecated, IndexFile,
-    IndexLine, LineDependency, LineHostApi, RegistryConfig, Yanked, FORMAT_VERSION,
-    MAX_INDEX_FILE_BYTES,
+    canonical_name, index_path, name_of_index_path, validate_name, Channel, Deprecated,
+    FormatError, IndexFile, IndexLine, LineDependency, LineHostApi, RegistryConfig, Yanked,
+    FORMAT_VERSION, MAX_INDEX_FILE_BYTES,
 };
 use crate::metadata::{
     sign_envelope, Envelope, MetaFile, Role, RoleKeys, Roles, RootMeta, SnapshotMeta,

@@ -105,6 +105,8 @@ pub struct Downloaded {
 struct Trusted {
     root: TrustedRoot,
     timestamp: TimestampMeta,
+    /// The verified `timestamp.json` bytes.
+    timestamp_bytes: Vec<u8>,
     snapshot: SnapshotMeta,
     config: RegistryConfig,
     /// Index files parsed and matched against `snapshot`, by plugin name.
@@ -217,8 +219,14 @@ impl RegistryClient {
         let original = seen.clone();
         let now = (self.clock)();
 
+        // What this process verified last: the same bytes need not be verified again.
+        let previous = self.lock_state().clone();
+
         // 1. The root: the pinned one, then every signed successor.
-        let mut root = TrustedRoot::pin(&self.name, &seen.root)?;
+        let mut root = match &previous {
+            Some(p) if p.root.bytes == seen.root => p.root.clone(),
+            _ => TrustedRoot::pin(&self.name, &seen.root)?,
+        };
         let mut rotations = 0;
         while rotations < MAX_ROTATIONS {
             let path = format!("{}.root.json", root.meta.version + 1);
@@ -248,14 +256,19 @@ impl RegistryClient {
         // 2. The timestamp.
         let ts_file = Role::Timestamp.file();
         let ts_bytes = self.fetch_cached(ts_file, self.limits.timestamp)?;
-        let env = Envelope::parse(&ts_bytes.0, self.limits.timestamp, ts_file)?;
-        env.verify(
-            &self.name,
-            Role::Timestamp,
-            &root.meta.roles.timestamp,
-            &root.meta.keys,
-        )?;
-        let timestamp: TimestampMeta = env.signed_as(&self.name, Role::Timestamp)?;
+        let timestamp: TimestampMeta = match &previous {
+            Some(p) if rotations == 0 && p.timestamp_bytes == ts_bytes.0 => p.timestamp.clone(),
+            _ => {
+                let env = Envelope::parse(&ts_bytes.0, self.limits.timestamp, ts_file)?;
+                env.verify(
+                    &self.name,
+                    Role::Timestamp,
+                    &root.meta.roles.timestamp,
+                    &root.meta.keys,
+                )?;
+                env.signed_as(&self.name, Role::Timestamp)?
+            }
+        };
         self.not_older(
             Role::Timestamp.as_str(),
             seen.timestamp_version,
@@ -264,7 +277,6 @@ impl RegistryClient {
         check_expiry(&self.name, Role::Timestamp, &timestamp.expires, now)?;
 
         // 3. The snapshot, fetched only when the timestamp names another one.
-        let previous = self.lock_state().clone();
         if let Some(p) = previous
             .as_ref()
             .filter(|p| rotations == 0 && p.timestamp == timestamp)
@@ -369,6 +381,7 @@ impl RegistryClient {
         *self.lock_state() = Some(Arc::new(Trusted {
             root,
             timestamp,
+            timestamp_bytes: ts_bytes.0,
             snapshot,
             config,
             index: Mutex::new(index),
@@ -434,6 +447,7 @@ impl RegistryClient {
         *self.lock_state() = Some(Arc::new(Trusted {
             root,
             timestamp,
+            timestamp_bytes: ts_bytes,
             snapshot,
             config,
             index: Mutex::new(BTreeMap::new()),

@@ -97,9 +97,16 @@ fn check_template(template: &str) -> Result<(), FormatError> {
     check_relative(template).map_err(|r| invalid(&r))
 }
 
-/// A path inside the registry: relative, `/`-separated, no empty, `.` or `..` component, no
-/// backslash or NUL, no scheme.
-pub(crate) fn check_relative(path: &str) -> Result<(), String> {
+/// Checks a path inside the registry: relative, `/`-separated, no empty, `.` or `..`
+/// component, no backslash or NUL, no scheme, at most 1024 bytes. Transports check every path
+/// they are given with it (string checks first; a directory transport then resolves links).
+///
+/// ```
+/// use switchboard_registry::format::check_relative;
+/// assert!(check_relative("index/he/ll/hello").is_ok());
+/// assert!(check_relative("index/../../etc/passwd").is_err());
+/// ```
+pub fn check_relative(path: &str) -> Result<(), String> {
     if path.is_empty() || path.len() > 1024 {
         return Err("the path is empty or longer than 1024 bytes".into());
     }

@@ -8,8 +8,7 @@ mod json;
 mod line;
 mod name;
 
-pub(crate) use config::check_relative;
-pub use config::{RegistryConfig, DEFAULT_DOWNLOAD, MAX_CONFIG_BYTES};
+pub use config::{check_relative, RegistryConfig, DEFAULT_DOWNLOAD, MAX_CONFIG_BYTES};
 pub use error::FormatError;
 pub use json::{canonical_json, check_shape, parse_bounded, MAX_DEPTH};
 pub use line::{

@@ -1,11 +1,13 @@
-//! Creating and changing a static registry: [`init`], [`publish`], [`yank`], [`unyank`],
-//! [`deprecate`], [`promote`] and [`resign`].
+//! Creating and changing a static registry: [`init`], [`publish`] (and
+//! [`publish_unverified`] for tools), [`yank`], [`unyank`], [`deprecate`], [`promote`],
+//! [`resign`], [`renew_root`] and [`rotate_key`].
 //!
 //! Every change takes the registry's lock (`DIR/.lock`, created exclusively), writes each new
-//! file to a temporary file and renames it into place, in the order package → index file →
-//! `snapshot.json` → `timestamp.json`: a client reading meanwhile sees the old timestamp
-//! (and so the old snapshot) until the new one is complete. The signing keys live in a key
-//! directory outside the registry directory.
+//! file to a temporary file, fsyncs and renames it into place, in the order package → index
+//! file → `snapshot.json` → `timestamp.json`. The timestamp, written last, makes the change
+//! visible: a client sees the old state or the new one, or — reading across the change — a
+//! snapshot that does not match its timestamp, which it refuses (`SB1313`) until it reads
+//! again. The signing keys live in a key directory outside the registry directory.
 
 mod error;
 mod keys;
@@ -17,11 +19,10 @@ pub use error::PublishError;
 pub use keys::{RegistryKeys, PUBLISHERS_DIR};
 
 use crate::client::write_atomic;
-use crate::format::FormatError;
 use crate::format::{
-    canonical_name, index_path, name_of_index_path, validate_name, Channel, Deprecated, IndexFile,
-    IndexLine, LineDependency, LineHostApi, RegistryConfig, Yanked, FORMAT_VERSION,
-    MAX_INDEX_FILE_BYTES,
+    canonical_name, index_path, name_of_index_path, validate_name, Channel, Deprecated,
+    FormatError, IndexFile, IndexLine, LineDependency, LineHostApi, RegistryConfig, Yanked,
+    FORMAT_VERSION, MAX_INDEX_FILE_BYTES,
 };
 use crate::metadata::{
     sign_envelope, Envelope, MetaFile, Role, RoleKeys, Roles, RootMeta, SnapshotMeta,
@@ -248,10 +249,66 @@ pub fn publish(
 ) -> Result<PublishReport, RegistryError> {
     let _lock = Lock::take(dir)?;
     let registry = Registry::open(dir, keys)?;
-    let trust = keys::trust_store(keys)?;
+    let checked = verify_copy(package, &keys::trust_store(keys)?)?;
+    let line = release_line(&checked, options)?;
+    for existing in registry.names() {
+        if existing != line.name && canonical_name(&existing) == canonical_name(&line.name) {
+            return Err(FormatError::Confusable {
+                name: line.name.clone(),
+                existing,
+            }
+            .into());
+        }
+    }
+    let file = registry.index_file(&line.name)?;
+    if let Some(old) = file.releases.iter().find(|l| l.version == line.version) {
+        if old.sha256 == line.sha256 {
+            return Ok(PublishReport {
+                line: old.clone(),
+                added: false,
+                package_path: registry.config()?.download_path(old)?,
+                snapshot_version: registry.snapshot.version,
+            });
+        }
+        return Err(PublishError::VersionExists {
+            name: line.name.clone(),
+            version: line.version.to_string(),
+            existing: old.sha256.clone(),
+        }
+        .into());
+    }
+    let line = IndexLine {
+        // A deprecated plugin stays deprecated in its new releases.
+        deprecated: file.releases.last().and_then(|l| l.deprecated.clone()),
+        ..line
+    };
+    let package_path = registry.config()?.download_path(&line)?;
+    let snapshot_version =
+        registry.add_releases(vec![(line.clone(), checked.bytes)], &options.expiries)?;
+    Ok(PublishReport {
+        line,
+        added: true,
+        package_path,
+        snapshot_version,
+    })
+}
+
+/// A package as verified for publishing: its bytes, its signature's text, what verification
+/// found.
+struct Checked {
+    bytes: Vec<u8>,
+    signature: String,
+    package: switchboard_host::package::VerifiedPackage,
+}
+
+/// Reads `package` (and `PACKAGE.minisig`) once, and verifies a private copy of those bytes
+/// as a host would, then preflights it: the bytes published are the bytes checked, whatever
+/// happens to the caller's file meanwhile. Unsigned packages are refused.
+fn verify_copy(
+    package: &Path,
+    trust: &switchboard_host::package::TrustStore,
+) -> Result<Checked, RegistryError> {
     let limits = switchboard_host::package::UnpackLimits::default();
-    // Verify a private copy of the bytes that will be published, not the caller's file,
-    // which could change between the check and the copy.
     let bytes = read_capped(package, limits.max_package_bytes)?;
     let mut sig_path = package.as_os_str().to_owned();
     sig_path.push(".minisig");
@@ -273,80 +330,51 @@ pub fn publish(
         p.push(".minisig");
         std::fs::write(&p, sig).map_err(|e| io_error(Path::new(&p), &e))?;
     }
-    let verified =
-        switchboard_host::verify_package_file(&staged, &trust, &limits, None).map_err(|e| {
-            PublishError::PackageRefused {
-                package: package.display().to_string(),
-                code: e.code().to_string(),
-                reason: e.message().replace(
-                    &staged.display().to_string(),
-                    &package.display().to_string(),
-                ),
-            }
-        })?;
-    // Preflight adds the manifest's own findings (e.g. a capability no host knows) to what
-    // verification checks: an error there is what a host's preflight would refuse too.
-    let mut preflight = switchboard_host::PreflightOptions::new();
-    preflight.trust(&trust);
-    let report = switchboard_host::preflight_with(&staged, &preflight);
-    if let Some(d) = report.diagnostics().into_iter().find(|d| d.is_error()) {
-        return Err(PublishError::PackageRefused {
+    let refused = |code: String, message: &str| -> RegistryError {
+        PublishError::PackageRefused {
             package: package.display().to_string(),
-            code: d.code.clone(),
-            reason: d.message.replace(
+            code,
+            reason: message.replace(
                 &staged.display().to_string(),
                 &package.display().to_string(),
             ),
         }
-        .into());
+        .into()
+    };
+    let verified = switchboard_host::verify_package_file(&staged, trust, &limits, None)
+        .map_err(|e| refused(e.code().to_string(), &e.message()))?;
+    // Preflight adds the manifest's own findings to what verification checks: an error there
+    // is what a host's preflight would refuse too.
+    let mut preflight = switchboard_host::PreflightOptions::new();
+    preflight.trust(trust);
+    let report = switchboard_host::preflight_with(&staged, &preflight);
+    if let Some(d) = report.diagnostics().into_iter().find(|d| d.is_error()) {
+        return Err(refused(d.code.clone(), &d.message));
     }
-    let vp = verified.package();
-    let (Some(signer), true) = (
-        vp.signer.clone(),
-        vp.trust > switchboard_host::TrustLevel::Unsigned,
-    ) else {
-        return Err(PublishError::Unsigned {
+    let package_found = verified.package().clone();
+    match (&signature, package_found.trust) {
+        (Some(signature), t) if t > switchboard_host::TrustLevel::Unsigned => Ok(Checked {
+            bytes,
+            signature: signature.clone(),
+            package: package_found,
+        }),
+        _ => Err(PublishError::Unsigned {
             package: package.display().to_string(),
         }
-        .into());
-    };
+        .into()),
+    }
+}
+
+/// The index line of a checked package.
+fn release_line(checked: &Checked, options: &PublishOptions) -> Result<IndexLine, RegistryError> {
+    let vp = &checked.package;
     let m = &vp.manifest;
     validate_name(&m.name)?;
-    for existing in registry.names() {
-        if existing != m.name && canonical_name(&existing) == canonical_name(&m.name) {
-            return Err(FormatError::Confusable {
-                name: m.name.clone(),
-                existing,
-            }
-            .into());
-        }
-    }
-    let version = semver::Version::parse(&m.version).map_err(|e| PublishError::PackageRefused {
-        package: package.display().to_string(),
-        code: "SB1334".into(),
-        reason: format!("version `{}`: {e}", m.version),
+    let version = semver::Version::parse(&m.version).map_err(|e| FormatError::Invalid {
+        what: format!("the version of {}", m.name),
+        reason: e.to_string(),
     })?;
-    let signature = signature.unwrap_or_default();
-    let sha256 = crate::sha256_hex(&bytes);
-    let file = registry.index_file(&m.name)?;
-    if let Some(old) = file.releases.iter().find(|l| l.version == version) {
-        if old.sha256 == sha256 {
-            return Ok(PublishReport {
-                line: old.clone(),
-                added: false,
-                package_path: registry.config()?.download_path(old)?,
-                snapshot_version: registry.snapshot.version,
-            });
-        }
-        return Err(PublishError::VersionExists {
-            name: m.name.clone(),
-            version: version.to_string(),
-            existing: old.sha256.clone(),
-        }
-        .into());
-    }
     let req = &m.requires;
-    let deprecated = file.releases.last().and_then(|l| l.deprecated.clone());
     let line = IndexLine {
         format: FORMAT_VERSION,
         name: m.name.clone(),
@@ -368,14 +396,14 @@ pub fn publish(
             )
         }),
         capabilities: m.capabilities.clone(),
-        sha256: sha256.clone(),
-        size: bytes.len() as u64,
-        signer,
-        signature,
+        sha256: crate::sha256_hex(&checked.bytes),
+        size: checked.bytes.len() as u64,
+        signer: vp.signer.clone().unwrap_or_default(),
+        signature: checked.signature.clone(),
         trust: vp.trust,
         channel: options.channel,
         yanked: None,
-        deprecated,
+        deprecated: None,
         published: options.expiries.now_seconds().to_string(),
         description: m.description.clone(),
         keywords: m.keywords.clone(),
@@ -384,17 +412,11 @@ pub fn publish(
         repository: m.repository.clone(),
         maintainers: m.authors.clone(),
     };
-    // The line must read back as a client reads it (sizes, names of dependencies).
-    let what = || format!("the new index line of {}", line.name);
-    IndexLine::parse(&line.to_json_line(), &what)?;
-    let package_path = registry.config()?.download_path(&line)?;
-    let snapshot_version = registry.add_releases(vec![(line.clone(), bytes)], &options.expiries)?;
-    Ok(PublishReport {
-        line,
-        added: true,
-        package_path,
-        snapshot_version,
-    })
+    // The line must read back as a client reads it (sizes, names of dependencies, signer).
+    IndexLine::parse(&line.to_json_line(), &|| {
+        format!("the new index line of {}", line.name)
+    })?;
+    Ok(line)
 }
 
 /// Lists releases as given, in one signed change, **without verifying the packages**: for

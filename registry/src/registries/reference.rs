@@ -245,3 +245,42 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a reference or a coded refusal, never a panic; what parses prints back
+        /// to itself and names no path.
+        #[test]
+        fn any_text_parses_or_is_refused_with_a_code(text in ".{0,80}") {
+            match text.parse::<PluginRef>() {
+                Ok(r) => {
+                    prop_assert_eq!(r.to_string().parse::<PluginRef>().unwrap(), r.clone());
+                    prop_assert!(!r.name.contains('/') && !r.name.contains(".."));
+                }
+                Err(e) => prop_assert_eq!(e.code().to_string(), "SB1371"),
+            }
+        }
+
+        #[test]
+        fn reference_like_text_round_trips(
+            registry in proptest::option::of("[a-z][a-z0-9_-]{0,10}"),
+            name in "[a-zA-Z][a-zA-Z0-9_-]{0,20}",
+            version in proptest::option::of((0u64..100, 0u64..100, 0u64..100)),
+        ) {
+            let mut text = String::new();
+            if let Some(r) = &registry {
+                text.push_str(&format!("{r}:"));
+            }
+            text.push_str(&name);
+            if let Some((a, b, c)) = version {
+                text.push_str(&format!("@{a}.{b}.{c}"));
+            }
+            let r: PluginRef = text.parse().unwrap();
+            prop_assert_eq!(r.to_string(), text);
+        }
+    }
+}

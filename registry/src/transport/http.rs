@@ -646,3 +646,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::check_path;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A path that passes is plain: relative, no `.` or `..` segment, no character a URL
+        /// would need to escape; anything else is refused with a code, never a panic.
+        #[test]
+        fn only_plain_paths_pass(path in ".{0,64}") {
+            match check_path("r", &path) {
+                Ok(()) => {
+                    prop_assert!(!path.starts_with('/'));
+                    prop_assert!(path.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+                    prop_assert!(path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)));
+                }
+                Err(e) => prop_assert_eq!(e.code().to_string(), "SB1321"),
+            }
+        }
+    }
+}

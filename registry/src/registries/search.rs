@@ -616,4 +616,54 @@ mod tests {
         let page = search(&[&l], &SearchQuery::new("hello"));
         assert_eq!(page.hits[0].version.to_string(), "1.0.0");
     }
+
+    mod oracle {
+        use super::*;
+        use proptest::prelude::*;
+
+        const WORDS: &[&str] = &["graph", "Weather", "git", "chart", "pdf", "gra"];
+
+        fn plugin_from(i: usize, picks: &[usize]) -> ListedPlugin {
+            let w = |k: usize| WORDS[picks[k % picks.len()] % WORDS.len()].to_owned();
+            let mut p = plugin(
+                &format!("{}-{i}", w(0)),
+                &format!("about {} and {}", w(1), w(2)),
+                vec![release("1.0.0", TrustLevel::Verified)],
+            );
+            p.keywords = vec![w(3)];
+            p.categories = vec![w(4)];
+            p
+        }
+
+        proptest! {
+            /// Search finds exactly the plugins whose name, keywords, categories or
+            /// description contain every query word (case-insensitive), best score first.
+            #[test]
+            fn search_matches_the_simple_definition(
+                picks in proptest::collection::vec(proptest::collection::vec(0usize..6, 5), 0..40),
+                query in proptest::collection::vec(0usize..6, 0..3),
+            ) {
+                let plugins: Vec<ListedPlugin> =
+                    picks.iter().enumerate().map(|(i, p)| plugin_from(i, p)).collect();
+                let words: Vec<String> = query.iter().map(|q| WORDS[*q].to_lowercase()).collect();
+                let expected = plugins
+                    .iter()
+                    .filter(|p| {
+                        let hay = format!(
+                            "{} {} {} {}",
+                            p.name, p.keywords.join(" "), p.categories.join(" "), p.description
+                        )
+                        .to_lowercase();
+                        words.iter().all(|w| hay.contains(w.as_str()))
+                    })
+                    .count();
+                let l = Listing::new("main", plugins);
+                let mut q = SearchQuery::new(words.join(" "));
+                q.per_page = 1000;
+                let page = search(&[&l], &q);
+                prop_assert_eq!(page.total, expected);
+                prop_assert!(page.hits.windows(2).all(|w| w[0].score >= w[1].score));
+            }
+        }
+    }
 }

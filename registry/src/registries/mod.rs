@@ -211,7 +211,6 @@ pub fn check_allowed(
 }
 
 fn transport(
-    name: &str,
     location: &Location,
     token: Option<&str>,
 ) -> Result<Box<dyn Transport>, RegistryError> {
@@ -223,10 +222,7 @@ fn transport(
                 None => t,
             })
         }
-        Location::Dir(dir) => {
-            let _ = name;
-            Box::new(DirTransport::new(dir)?)
-        }
+        Location::Dir(dir) => Box::new(DirTransport::new(dir)?),
     })
 }
 
@@ -273,7 +269,7 @@ pub fn add(
     let trial = Arc::new(MemorySeen::default());
     let client = RegistryClient::new(
         options.name.clone(),
-        transport(&options.name, &options.location, options.token.as_deref())?,
+        transport(&options.location, options.token.as_deref())?,
         Arc::clone(&trial) as Arc<dyn SeenStore>,
         cache.clone(),
     );
@@ -387,7 +383,7 @@ impl Registries {
             let cache_dir = member_cache(&options.cache_dir, &record.name);
             let client = RegistryClient::new(
                 record.name.clone(),
-                transport(&record.name, &location, token.map(String::as_str))?,
+                transport(&location, token.map(String::as_str))?,
                 Arc::clone(&seen),
                 cache_dir.clone(),
             );
@@ -579,6 +575,8 @@ impl Registries {
         RegistryIndex::new(self, betas)
     }
 
+    /// The registry that answers for `name` — `pinned`, else the highest priority having it —
+    /// and its index file; `None` when none has it.
     pub(crate) fn members_for(
         &self,
         name: &str,

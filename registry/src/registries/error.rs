@@ -1,4 +1,4 @@
-//! Refusals about the set of registries a host uses (SB1361–SB1373): configuring them, the
+//! Refusals about the set of registries a host uses (SB1361–SB1374): configuring them, the
 //! policy's list, and finding a plugin among them.
 
 use switchboard_host::StoreError;
@@ -110,6 +110,14 @@ pub enum RegistriesError {
         /// What is wrong.
         reason: String,
     },
+    /// A token was given for a directory registry, which nothing would send it to.
+    #[error("registry `{registry}` is a directory: a token (${var}) would never be used")]
+    TokenForDirectory {
+        /// The registry.
+        registry: String,
+        /// The variable named.
+        var: String,
+    },
     /// The host database failed (its own code is kept).
     #[error("{0}")]
     Store(#[source] StoreError),
@@ -154,6 +162,7 @@ impl RegistriesError {
             RegistriesError::BadReference { .. } => 1371,
             RegistriesError::NotCached { .. } => 1372,
             RegistriesError::BadRoot { .. } => 1373,
+            RegistriesError::TokenForDirectory { .. } => 1374,
             RegistriesError::Store(e) => return e.code(),
         })
     }
@@ -205,6 +214,9 @@ impl RegistriesError {
             RegistriesError::BadRoot { .. } => {
                 "pass the registry's own `1.root.json` (from its operator) with --root FILE"
                     .to_owned()
+            }
+            RegistriesError::TokenForDirectory { .. } => {
+                "drop --token-env: a directory is read with your own file permissions".to_owned()
             }
             RegistriesError::Store(e) => e.next_step(),
         }

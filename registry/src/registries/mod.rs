@@ -255,6 +255,13 @@ pub fn add(
         }
         .into());
     }
+    if let (Location::Dir(_), Some(var)) = (&options.location, &options.token_env) {
+        return Err(RegistriesError::TokenForDirectory {
+            registry: options.name.clone(),
+            var: var.clone(),
+        }
+        .into());
+    }
     if let (Some(var), None) = (&options.token_env, &options.token) {
         return Err(RegistriesError::TokenMissing {
             registry: options.name.clone(),

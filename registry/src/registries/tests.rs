@@ -129,6 +129,12 @@ fn names_and_priorities_are_unique() {
     assert_eq!(code(&again("main", 11)), "SB1362");
     assert_eq!(code(&again("second", 10)), "SB1363");
     assert_eq!(code(&again("Bad Name", 12)), "SB1365");
+    // A token for a directory would be parsed and never used: refused.
+    let mut options = AddOptions::new("second", Location::Dir(reg.dir.clone()), 12);
+    options.token_env = Some("TOKEN".into());
+    options.token = Some("t".into());
+    let e = add(&h.store, &Policy::new(), &h.cache, options).unwrap_err();
+    assert_eq!(code(&e), "SB1374", "{e}");
 }
 
 #[test]

@@ -1809,3 +1809,129 @@ fn registry_init_publish_yank_promote_from_the_command_line() {
     let err = run(&with(&["yank", "hello@9.9.9", "--reason", "x"], &plain));
     assert!(String::from_utf8_lossy(&err.stderr).starts_with("error[SB1339]"));
 }
+
+#[test]
+fn registry_add_search_info_tree_remove_from_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .env_remove("SWITCHBOARD_HOME")
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    };
+    ok(&[
+        "keygen",
+        "--out",
+        &path("author"),
+        "--unencrypted",
+        "--json",
+    ]);
+    let hello = root.join("examples/hello");
+    let packed = run(&["pack", hello.to_str().unwrap(), "--out", &path("out")]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let package = path("out/hello-0.1.0.sbpkg");
+    ok(&[
+        "sign",
+        &package,
+        "--key",
+        &path("author/switchboard.key"),
+        "--json",
+    ]);
+    let (reg, keys, data) = (path("reg"), path("keys"), path("data"));
+    ok(&["registry", "init", &reg, "--keys", &keys, "--json"]);
+    ok(&[
+        "publish",
+        &package,
+        "--registry",
+        &reg,
+        "--keys",
+        &keys,
+        "--json",
+    ]);
+
+    let added = ok(&[
+        "registry",
+        "add",
+        "main",
+        &reg,
+        "--priority",
+        "5",
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
+    assert_eq!(added["root"]["source"], "trust-on-first-use");
+    assert_eq!(added["plugins"], 1);
+    let listed = ok(&["registry", "list", "--data-dir", &data, "--json"]);
+    assert_eq!(listed["registries"][0]["name"], "main");
+    let found = ok(&["search", "hello", "--data-dir", &data, "--json"]);
+    assert_eq!(found["hits"][0]["name"], "hello");
+    let info = ok(&[
+        "info",
+        "hello",
+        "--data-dir",
+        &data,
+        "--host-api",
+        "switchboard-demo@0.1.0",
+        "--json",
+    ]);
+    assert_eq!(info["releases"][0]["compatibility"], "compatible");
+    let tree = ok(&[
+        "tree",
+        "--resolve",
+        "hello",
+        "--data-dir",
+        &data,
+        "--host-api",
+        "switchboard-demo@0.1.0",
+        "--json",
+    ]);
+    assert_eq!(tree["plugins"][0]["registry"], "main");
+    let offline = ok(&["search", "--offline", "--data-dir", &data, "--json"]);
+    assert_eq!(offline["total"], 1);
+    let text = run(&["info", "hello", "--data-dir", &data]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("registry:     main"));
+
+    // Refusals: one JSON document with a code and a next step, status 1; on stderr without --json.
+    let empty = path("empty");
+    let out = run(&["search", "x", "--data-dir", &empty, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "SB0050");
+    let out = run(&["info", "nope", "--data-dir", &data]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[SB1369]"));
+    let out = run(&[
+        "registry",
+        "add",
+        "main",
+        &reg,
+        "--priority",
+        "6",
+        "--data-dir",
+        &data,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[SB1362]"));
+
+    ok(&["registry", "remove", "main", "--data-dir", &data, "--json"]);
+    let listed = ok(&["registry", "list", "--data-dir", &data, "--json"]);
+    assert_eq!(listed["registries"].as_array().unwrap().len(), 0);
+}

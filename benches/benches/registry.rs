@@ -17,6 +17,9 @@
 //!   runs it: what was seen is recorded in the host database (`HostSeenStore`).
 //! - `read_timestamp`: the baseline — reading `timestamp.json` from the directory, the least a
 //!   refresh must do.
+//! - `refresh_new_client`: the same refresh by a new client over the same cache, as each CLI
+//!   command is: the root and timestamp verified, the cached snapshot (10,000 entries) read,
+//!   matched against the timestamp, verified and parsed.
 //!
 //! The registry is built once per run with `switchboard_registry::testing::write_index`
 //! (index lines without packages: search and refresh never fetch packages).
@@ -153,6 +156,29 @@ fn benches(c: &mut Criterion) {
             regs.refresh()
                 .map(|r| r[0].report.snapshot_fetched)
                 .unwrap_or(true)
+        })
+    });
+    let fresh_cache = tmp.path().join("fresh-client-cache");
+    let seen = Arc::new(MemorySeen::default());
+    let first = RegistryClient::new(
+        "bench",
+        Box::new(DirTransport::new(&dir).expect("dir")),
+        seen.clone(),
+        &fresh_cache,
+    );
+    first
+        .pin(&std::fs::read(dir.join("root.json")).expect("root"))
+        .expect("pin");
+    first.refresh().expect("refresh");
+    group.bench_function("refresh_new_client", |b| {
+        b.iter(|| {
+            let client = RegistryClient::new(
+                "bench",
+                Box::new(DirTransport::new(&dir).expect("dir")),
+                seen.clone(),
+                &fresh_cache,
+            );
+            client.refresh().map(|r| r.snapshot_fetched)
         })
     });
     group.finish();

@@ -858,8 +858,6 @@ fn exit_for(ok: bool) -> ExitCode {
     }
 }
 
-/// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
-/// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
 /// Status 0 for success, 1 (with the coded error reported) for a refusal.
 fn exit_status(result: anyhow::Result<bool>, json: bool) -> ExitCode {
     match result {
@@ -869,6 +867,8 @@ fn exit_status(result: anyhow::Result<bool>, json: bool) -> ExitCode {
     }
 }
 
+/// A usage error: clap's own report and status 2, except that with `--json` anywhere in the
+/// arguments it is one JSON document on stdout (SB0062), as every other refusal is.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_json = std::env::args_os().any(|a| a == "--json");

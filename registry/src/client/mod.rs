@@ -321,15 +321,16 @@ impl RegistryClient {
             seen.snapshot_version,
             snapshot.version,
         )?;
-        let old_snapshot = match &previous {
-            Some(p) => Some(p.snapshot.clone()),
-            None => self.cached_snapshot(),
-        };
         // Every file the last verified snapshot listed is still listed, at the same version or
         // a newer one (TUF 5.5.5): a registry cannot hide a plugin or roll one file back.
-        // Not after a rotation of the snapshot keys, which resets what was seen.
-        if let Some(old) = old_snapshot.filter(|_| seen.snapshot_version > 0) {
-            for (path, was) in &old.meta {
+        // Only a fetched snapshot is new (one held or cached is the last verified one), and
+        // not after a rotation of the snapshot keys, which resets what was seen.
+        if snapshot_fetched && seen.snapshot_version > 0 {
+            let old = match &previous {
+                Some(p) => Some(p.snapshot.clone()),
+                None => self.cached_snapshot(),
+            };
+            for (path, was) in old.iter().flat_map(|o| &o.meta) {
                 let got = snapshot.meta.get(path).map_or(0, |f| f.version);
                 self.not_older(path, was.version, got)?;
             }

@@ -90,7 +90,7 @@ impl Envelope {
                 .into());
             }
         }
-        serde_json::from_value(self.signed.clone()).map_err(|e| {
+        T::deserialize(&self.signed).map_err(|e| {
             FormatError::Invalid {
                 what: role.file().into(),
                 reason: e.to_string(),

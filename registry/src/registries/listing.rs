@@ -5,7 +5,9 @@
 //! and, per plugin, the sha256 of the index file it came from. When the snapshot is the same,
 //! the listing is used as it is; when it changed, only plugins whose index file changed are
 //! read again. The cache is a convenience: it is rebuilt from verified files whenever it is
-//! missing, unreadable or stale, and never trusted beyond what the snapshot says.
+//! missing, unreadable or stale. It is as trustworthy as the data directory it lives in (like
+//! the host database); search reads it, while `info`, resolution and downloads read the
+//! verified index itself.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -328,6 +328,8 @@ fn agent(total: Duration, connect: Duration) -> ureq::Agent {
         .timeout_global(Some(total))
         .timeout_connect(Some(connect))
         .max_redirects(5)
+        // The token is for the registry's host; a redirect elsewhere does not get it.
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()

@@ -67,6 +67,7 @@ struct Shared {
     root: PathBuf,
     mode: Mutex<Mode>,
     token: Mutex<Option<String>>,
+    redirect: Mutex<Option<String>>,
     log: Mutex<Vec<Request>>,
     stop: AtomicBool,
 }
@@ -88,6 +89,7 @@ impl TestServer {
             root: root.to_owned(),
             mode: Mutex::new(Mode::Normal),
             token: Mutex::new(None),
+            redirect: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
@@ -138,6 +140,11 @@ impl TestServer {
     /// Requires `Authorization: Bearer TOKEN` (else `401`); `None` requires nothing.
     pub fn require_token(&self, token: Option<&str>) {
         *lock(&self.shared.token) = token.map(str::to_owned);
+    }
+
+    /// Answers every request with `302 Found` to `base` + the path asked (`None`: serve).
+    pub fn redirect_to(&self, base: Option<&str>) {
+        *lock(&self.shared.redirect) = base.map(str::to_owned);
     }
 
     /// Every request answered so far, oldest first.
@@ -205,6 +212,19 @@ fn handle(s: &Shared, conn: TcpStream) -> std::io::Result<()> {
         return Ok(());
     }
     let required = lock(&s.token).clone();
+    if let Some(base) = lock(&s.redirect).clone() {
+        lock(&s.log).push(Request {
+            path: path.clone(),
+            if_none_match,
+            authorization,
+            status: 302,
+        });
+        write!(
+            out,
+            "HTTP/1.1 302 Found\r\nLocation: {base}/{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        return out.flush();
+    }
     let (status, body) = if method != "GET" {
         (405, None)
     } else if required.is_some_and(|t| authorization.as_deref() != Some(&format!("Bearer {t}"))) {

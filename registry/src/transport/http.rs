@@ -575,6 +575,31 @@ mod tests {
     }
 
     #[test]
+    fn a_redirect_is_followed_without_the_token() {
+        let (target, _dir) = served(&[("config.json", b"{}")]);
+        let (front, _front_dir) = served(&[]);
+        front.redirect_to(Some(&target.url()));
+        let t = HttpTransport::new(&front.url())
+            .unwrap()
+            .with_token("s3cret")
+            .unwrap();
+        let Fetched::Body { bytes, .. } = t.fetch("config.json", 1024, None).unwrap() else {
+            panic!("expected a body")
+        };
+        assert_eq!(bytes, b"{}");
+        assert_eq!(
+            front.requests()[0].authorization.as_deref(),
+            Some("Bearer s3cret")
+        );
+        let at_target = target.requests();
+        assert_eq!(at_target.len(), 1);
+        assert_eq!(
+            at_target[0].authorization, None,
+            "the token stays with the registry's host"
+        );
+    }
+
+    #[test]
     fn a_token_is_never_sent_in_clear_text_to_another_machine() {
         let e = HttpTransport::new("http://plugins.example.com")
             .unwrap()

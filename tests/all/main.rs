@@ -9,6 +9,7 @@ mod caps;
 mod dev_manifest;
 mod files;
 mod identity;
+mod install;
 mod lifecycle;
 mod load_guards;
 mod loading;

@@ -1718,7 +1718,9 @@ impl Installer {
         store.journal_finish(op, OperationStatus::Done, None)?;
         let mut events = Vec::new();
         for c in changes {
-            let (topic, what) = lifecycle_event(kind, c);
+            let (topic, mut what) = lifecycle_event(kind, c);
+            what["operation"] = json!(op.as_str());
+            what["generation"] = json!(new.id);
             events.push((topic, c.name.clone(), what));
         }
         let audit: Vec<AuditEvent> = events
@@ -1737,9 +1739,7 @@ impl Installer {
             .collect();
         let _ = old;
         store.audit().append_all(&audit)?;
-        for (topic, plugin, mut what) in events {
-            what["operation"] = json!(op.as_str());
-            what["generation"] = json!(new.id);
+        for (topic, plugin, what) in events {
             publish(&self.host, topic, &plugin, &what);
         }
         Ok(())

@@ -1716,6 +1716,7 @@ impl Installer {
             }
         }
         store.journal_finish(op, OperationStatus::Done, None)?;
+        PackageStore::new(self.host.data_dir()).clear_staging(op);
         let mut events = Vec::new();
         for c in changes {
             let (topic, mut what) = lifecycle_event(kind, c);
@@ -1784,6 +1785,7 @@ impl Installer {
         };
         store.journal_step(op, Phase::Activate, "rolled-back", &json!({ "cause": why }))?;
         store.journal_finish(op, OperationStatus::RolledBack, Some(&why))?;
+        PackageStore::new(self.host.data_dir()).clear_staging(op);
         rolled_back_notice(&self.host, op, new, old, &why)?;
         Ok(())
     }

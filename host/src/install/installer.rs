@@ -23,7 +23,7 @@ use super::report::{GcReport, OperationReport, Progress, Recovery, StartReport};
 use super::source::{FileSource, PackageSource};
 use crate::error::Error;
 use crate::host::Host;
-use crate::resolve::Dependency;
+use crate::resolve::{Dependency, Index};
 
 /// The number of generations kept by default (the current one is always kept as well).
 pub const DEFAULT_KEEP_GENERATIONS: usize = 5;
@@ -203,6 +203,44 @@ impl Installer {
             .collect())
     }
 
+    /// Where plugin `name` is in its install lifecycle: `enabled` or `disabled` in the
+    /// current generation; `removed` if a kept generation or this host's records know it but
+    /// the current generation does not; `available` if only a source offers it; `None` if
+    /// nothing knows it.
+    pub fn state(&self, name: &str) -> Result<Option<InstallState>, Error> {
+        let store = self.host.store();
+        if let Some(g) = self.current()? {
+            if let Some(p) = g.plugin(name) {
+                return Ok(Some(if p.enabled {
+                    InstallState::Enabled
+                } else {
+                    InstallState::Disabled
+                }));
+            }
+        }
+        for id in store.generation_ids()? {
+            if store
+                .generation(id)?
+                .is_some_and(|g| g.plugin(name).is_some())
+            {
+                return Ok(Some(InstallState::Removed));
+            }
+        }
+        if store.plugin(name).is_ok() {
+            return Ok(Some(InstallState::Removed));
+        }
+        for s in &self.sources {
+            if s.index()
+                .releases(name)
+                .map_err(crate::ResolveError::from)?
+                .is_some()
+            {
+                return Ok(Some(InstallState::Available));
+            }
+        }
+        Ok(None)
+    }
+
     /// The journal entry of operation `id`, with its phase boundaries.
     pub fn operation(&self, id: &OperationId) -> Result<Option<OperationRecord>, Error> {
         self.host.store().journal_operation(id)
@@ -333,6 +371,9 @@ impl Installer {
         let _lock = self.lock()?;
         let store = self.host.store();
         store.journal_begin_operation(&op, OperationKind::Remove, name, Some(current.id))?;
+        if let Err(e) = self.nothing_to_fetch(&op) {
+            return Err(self.failed(&op, e));
+        }
         let plugins: Vec<GenerationPlugin> = current
             .plugins
             .iter()
@@ -460,6 +501,9 @@ impl Installer {
             &format!("--to {target}"),
             current,
         )?;
+        if let Err(e) = self.nothing_to_fetch(&op) {
+            return Err(self.failed(&op, e));
+        }
         let changes = diff_changes(old.as_ref(), &g.plugins);
         let mut options = InstallOptions::new();
         options.allow_downgrade(true);

@@ -222,6 +222,29 @@ impl Installer {
         Ok(())
     }
 
+    /// Phases 1 and 2 of an operation whose packages are all stored (remove, enable,
+    /// disable, rollback): recorded, and their failpoints passed, with nothing to do.
+    pub(super) fn nothing_to_fetch(&self, op: &OperationId) -> Result<(), Error> {
+        for (phase, before, after) in [
+            (
+                Phase::Download,
+                failpoints::BEFORE_DOWNLOAD,
+                failpoints::AFTER_DOWNLOAD,
+            ),
+            (
+                Phase::Verify,
+                failpoints::BEFORE_VERIFY,
+                failpoints::AFTER_VERIFY,
+            ),
+        ] {
+            self.begin(op, phase, json!({ "stored": true }))?;
+            hit(before)?;
+            hit(after)?;
+            self.end(op, phase, json!({}))?;
+        }
+        Ok(())
+    }
+
     /// Ends an operation that failed before its flip.
     pub(super) fn failed(&self, op: &OperationId, e: Error) -> Error {
         let store = self.host.store();
@@ -618,6 +641,9 @@ impl Installer {
         self.host
             .store()
             .journal_begin_operation(&op, kind, name, Some(current.id))?;
+        if let Err(e) = self.nothing_to_fetch(&op) {
+            return Err(self.failed(&op, e));
+        }
         let plugins: Vec<GenerationPlugin> = current
             .plugins
             .iter()
@@ -1084,6 +1110,17 @@ impl Installer {
             if let Some(g) = store.generation(*id)? {
                 digests.extend(g.plugins.iter().map(|p| p.sha256.clone()));
             }
+        }
+        // Data backups taken when leaving a generation no longer kept are not needed for
+        // a rollback any more.
+        for path in store.journal_backups_outside(&keep)? {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    log::warn!(target: "switchboard::install", "cannot remove {path}: {e}");
+                    continue;
+                }
+            }
+            store.journal_forget_backup(&path)?;
         }
         // Planned operations keep what they downloaded until they end.
         let running = store.journal_running()?;

@@ -98,17 +98,17 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
         let flipped = record.to_generation.is_some()
             && current == record.to_generation
             && record.to_generation != record.from_generation;
+        let new = record
+            .to_generation
+            .map(|id| store.generation(id))
+            .transpose()?
+            .flatten();
+        let old = record
+            .from_generation
+            .map(|id| store.generation(id))
+            .transpose()?
+            .flatten();
         if flipped {
-            let new = record
-                .to_generation
-                .map(|id| store.generation(id))
-                .transpose()?
-                .flatten();
-            let old = record
-                .from_generation
-                .map(|id| store.generation(id))
-                .transpose()?
-                .flatten();
             store.with(|c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 flip(&tx, record.to_generation, record.from_generation)?;
@@ -116,10 +116,13 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
                 Ok(())
             })?;
             installer.write_lockfile(record.from_generation)?;
-            if let Some(new) = &new {
-                let backup = store.journal_data_backup(&op)?.map(PathBuf::from);
-                restore_data(host, old.as_ref(), new, backup.as_deref())?;
-            }
+        }
+        // Whether or not the flip happened (or was already undone before the crash), the
+        // changed plugins get the data they had before the operation: the backup was taken
+        // just before the flip, and only the new generation's code could have changed it.
+        if let Some(new) = &new {
+            let backup = store.journal_data_backup(&op)?.map(PathBuf::from);
+            restore_data(host, old.as_ref(), new, backup.as_deref())?;
         }
         let why = format!("interrupted in phase {} (its process ended)", record.phase);
         store.journal_step(

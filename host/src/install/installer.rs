@@ -23,7 +23,7 @@ use super::report::{GcReport, OperationReport, Progress, Recovery, StartReport};
 use super::source::{FileSource, PackageSource};
 use crate::error::Error;
 use crate::host::Host;
-use crate::resolve::{Dependency, Index};
+use crate::resolve::Dependency;
 
 /// The number of generations kept by default (the current one is always kept as well).
 pub const DEFAULT_KEEP_GENERATIONS: usize = 5;

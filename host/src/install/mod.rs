@@ -53,3 +53,6 @@ pub use source::{FileSource, PackageSource};
 
 pub(crate) use generation::SCHEMA;
 pub(crate) use recover::recover;
+
+#[cfg(test)]
+mod tests;

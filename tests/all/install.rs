@@ -467,6 +467,16 @@ fn an_update_whose_health_check_fails_is_rolled_back_automatically() {
     assert_eq!(h.version(), "0.1.0");
     assert_eq!(h.health(), switchboard_host::Health::Healthy);
     assert!(topics(&rx).contains(&"system.plugin.rolled_back".to_string()));
+    // The generation that failed is not left behind, and its number is not reused.
+    let kept: Vec<GenerationId> = installer
+        .generations()
+        .unwrap()
+        .iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(kept, [GenerationId(1)]);
+    installer.disable("sickly").unwrap();
+    assert_eq!(current(&installer), Some(GenerationId(3)));
 }
 
 #[test]

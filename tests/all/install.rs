@@ -572,6 +572,7 @@ fn enable_and_disable_take_effect_in_the_running_host() {
     installer.disable("hello").unwrap();
     assert!(host.plugin("hello").is_err());
     assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
+    assert_eq!(host.store().plugin("hello").unwrap().state, "disabled");
     // Disabling again changes nothing and makes no generation.
     let again = installer.disable("hello").unwrap();
     assert_eq!(again.generation, Some(GenerationId(2)));

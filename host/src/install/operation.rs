@@ -1016,6 +1016,11 @@ impl Installer {
                 }
             }
         }
+        // What the host records of each plugin says so too (`switchboard inspect`): a
+        // disabled plugin is `disabled`, not merely `removed` from the running host.
+        for p in new.plugins.iter().filter(|p| !p.enabled) {
+            store.set_plugin_state(&p.name, crate::State::Disabled.as_str())?;
+        }
         store.journal_finish(op, OperationStatus::Done, None)?;
         PackageStore::new(self.host.data_dir()).clear_staging(op);
         let mut events = Vec::new();

@@ -305,9 +305,18 @@ impl Installer {
         let installed_index = installed_index(installed)?;
         let mut all: Vec<&dyn PackageSource> = extra.iter().map(|s| s.as_ref()).collect();
         all.extend(self.sources.iter().map(|s| s.as_ref()));
+        let moving = |name: &str| {
+            wanted.iter().any(|w| name_key(&w.name) == name_key(name))
+                || unlock.iter().any(|n| name_key(n) == name_key(name))
+        };
         let sources = Sources {
             sources: all,
             installed: &installed_index,
+            keep_installed: installed
+                .iter()
+                .filter(|p| !moving(&p.name))
+                .map(|p| p.name.clone())
+                .collect(),
         };
         // Requested: what the operator asked for before, and now.
         let mut request_deps: Vec<Dependency> = installed
@@ -345,10 +354,6 @@ impl Installer {
         };
         resolver.locked(&current_lock);
         // Installed versions are preferred, except for what the operation is about.
-        let moving = |name: &str| {
-            wanted.iter().any(|w| name_key(&w.name) == name_key(name))
-                || unlock.iter().any(|n| name_key(n) == name_key(name))
-        };
         for p in installed.iter().filter(|p| !moving(&p.name)) {
             resolver.installed(p.name.clone(), p.version.clone());
         }

@@ -132,9 +132,10 @@ fn sources_merge_in_priority_order_and_installed_releases_come_last() {
     );
     let mut installed = MemoryIndex::new();
     installed.add("geo", Release::new(v("0.9.0"), "sha256:00"));
-    let sources = Sources {
+    let mut sources = Sources {
         sources: vec![&a, &b],
         installed: &installed,
+        keep_installed: BTreeSet::new(),
     };
     let all = sources.releases("geo").unwrap().unwrap();
     let versions: BTreeSet<String> = all.iter().map(|r| r.version.to_string()).collect();

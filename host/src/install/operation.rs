@@ -508,7 +508,12 @@ impl Installer {
                 .filter(|d| d.optional)
                 .map(|d| d.name.clone())
                 .collect();
-            let changelog = read_changelog(&path, &self.host.unpack_limits())
+            // The package is unpacked again only if its manifest pins a changelog.
+            let changelog = m
+                .files
+                .contains_key("CHANGELOG.md")
+                .then(|| read_changelog(&path, &self.host.unpack_limits()))
+                .flatten()
                 .and_then(|text| changelog_between(&text, old.map(|o| &o.version), version));
             let mut warnings: Vec<String> = v.warnings().iter().map(|w| w.to_string()).collect();
             if let Some(o) = old {

@@ -253,6 +253,7 @@ impl Installer {
         }
         discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
+        collect_unreferenced(&self.host);
         e
     }
 
@@ -896,7 +897,15 @@ impl Installer {
                 reason: e.to_string(),
             })?;
             let path = dir.join(format!("install-{op}.db"));
-            store.backup_to(&path)?;
+            // Written beside, then renamed: a crash never leaves a torn backup under the
+            // name the journal records.
+            let tmp = dir.join(format!("install-{op}.db.tmp"));
+            store.backup_to(&tmp)?;
+            std::fs::rename(&tmp, &path).map_err(|e| InstallError::Io {
+                what: "write",
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             store.journal_set_target(op, new.id, Some(&path.display().to_string()))?;
             Some(path)
         } else {
@@ -1104,6 +1113,7 @@ impl Installer {
         store.journal_finish(op, OperationStatus::RolledBack, Some(&why))?;
         discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
+        collect_unreferenced(&self.host);
         rolled_back_notice(&self.host, op, new, old, &why)?;
         Ok(())
     }
@@ -1174,6 +1184,29 @@ pub(crate) fn discard(host: &crate::Host, op: &OperationId) {
         if let Err(e) = store.discard_prepared(op, id) {
             log::warn!(target: "switchboard::install", "cannot discard generation {id} of {op}: {e}");
         }
+    }
+}
+
+/// Removes the packages no generation references (none is deleted: how many to keep is the
+/// installer's setting), unless an operation is still running. Failures are logged: this
+/// only tidies up after an operation that already failed or was recovered.
+pub(crate) fn collect_unreferenced(host: &crate::Host) {
+    let store = host.store();
+    let tidy = || -> Result<(), Error> {
+        if !store.journal_running()?.is_empty() {
+            return Ok(());
+        }
+        let mut digests = BTreeSet::new();
+        for id in store.generation_ids()? {
+            if let Some(g) = store.generation(id)? {
+                digests.extend(g.plugins.iter().map(|p| p.sha256.clone()));
+            }
+        }
+        PackageStore::new(host.data_dir()).collect(&digests, &[])?;
+        Ok(())
+    };
+    if let Err(e) = tidy() {
+        log::warn!(target: "switchboard::install", "cannot remove unreferenced packages: {e}");
     }
 }
 

@@ -14,7 +14,7 @@ use super::generation::{
     Generation, GenerationId, GenerationInfo, GenerationPlugin, InstallState, InstalledPlugin,
 };
 use super::journal::{OperationId, OperationKind, OperationRecord, OperationStatus};
-use super::operation::{diff_changes, exact, PlanDetail};
+use super::operation::{collect_unreferenced, diff_changes, exact, PlanDetail};
 use super::options::{InstallOptions, InstallRequest, RemoveOptions};
 use super::package_store::PackageStore;
 use super::plan::{Plan, PlannedChange};
@@ -437,12 +437,13 @@ impl Installer {
         self.apply_locked(plan)
     }
 
-    /// Declines a plan: its journal entry ends `failed` ("declined"); its downloaded
-    /// packages are collected later. Nothing else changed.
+    /// Declines a plan: its journal entry ends `failed` ("declined") and the packages it
+    /// downloaded that no generation references are removed. Nothing else changed.
     pub fn cancel(&self, plan: Plan) -> Result<(), Error> {
         let store = self.host.store();
         store.journal_finish(&plan.operation, OperationStatus::Failed, Some("declined"))?;
         PackageStore::new(self.host.data_dir()).clear_staging(&plan.operation);
+        collect_unreferenced(&self.host);
         Ok(())
     }
 

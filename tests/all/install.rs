@@ -820,3 +820,52 @@ fn progress_names_each_phase_and_counts_download_bytes_and_a_name_no_source_has_
     assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
     assert!(host.plugin("hello").is_err());
 }
+
+#[test]
+fn a_lockfile_from_another_machine_reproduces_its_releases_and_locked_refuses_others() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello1 = env.example("hello", "0.1.0");
+    let hello2 = env.example("hello", "0.2.0");
+    let relay = env.example_with("relay", "0.1.0", needs("hello", ">=0.1"));
+    // Machine A had only hello 0.1.0 when it installed relay.
+    let a = Env::new();
+    let a_host = releases::host(a.root(), &env.keys, |_| {});
+    let mut a_installer = a_host.installer();
+    a_installer.source(env.source("a", &[&hello1, &relay]));
+    a_installer
+        .install(&[req("relay")], &InstallOptions::new())
+        .unwrap();
+    let lock = a_installer.current().unwrap().unwrap().lock().unwrap();
+    assert_eq!(lock.get("hello").unwrap().version.to_string(), "0.1.0");
+
+    // Machine B's source has hello 0.2.0 too: with A's lockfile, B installs 0.1.0.
+    let host = env.host();
+    let mut installer = host.installer();
+    installer.source(env.source("b", &[&hello1, &hello2, &relay]));
+    let mut options = InstallOptions::new();
+    options.locked(true).lockfile(lock.clone());
+    installer.install(&[req("relay")], &options).unwrap();
+    assert_eq!(host.plugin("hello").unwrap().version(), "0.1.0");
+    let here = installer.current().unwrap().unwrap().lock().unwrap();
+    let same = |l: &switchboard_host::Lockfile| {
+        l.plugins()
+            .map(|p| (p.name.clone(), p.version.to_string(), p.checksum.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(same(&here), same(&lock), "the same releases, byte for byte");
+
+    // A lockfile naming other releases is drift under `locked`.
+    let other = Env::new();
+    let other_host = releases::host(other.root(), &env.keys, |_| {});
+    let mut other_installer = other_host.installer();
+    other_installer.source(env.source("c", &[&hello2]));
+    other_installer
+        .install(&[req("hello")], &InstallOptions::new())
+        .unwrap();
+    let newer = other_installer.current().unwrap().unwrap().lock().unwrap();
+    let mut options = InstallOptions::new();
+    options.locked(true).lockfile(newer);
+    let e = installer.update(&[], &options).unwrap_err();
+    assert_eq!(code(&e), "SB0510", "{e}");
+}

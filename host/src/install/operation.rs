@@ -349,9 +349,10 @@ impl Installer {
         if let Ok(v) = Version::parse(api_version) {
             resolver.host_api(api_name, v);
         }
-        let current_lock = match current {
-            Some(g) => g.lock()?,
-            None => Lockfile::default(),
+        let current_lock = match (&options.lockfile, current) {
+            (Some(l), _) => l.clone(),
+            (None, Some(g)) => g.lock()?,
+            (None, None) => Lockfile::default(),
         };
         resolver.locked(&current_lock);
         // Installed versions are preferred, except for what the operation is about.

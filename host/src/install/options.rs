@@ -108,6 +108,7 @@ pub struct InstallOptions {
     pub(crate) load: LoadOptions,
     pub(crate) approval: CapabilityApproval,
     pub(crate) disabled: bool,
+    pub(crate) lockfile: Option<crate::resolve::Lockfile>,
 }
 
 impl InstallOptions {
@@ -133,6 +134,15 @@ impl InstallOptions {
     /// How the capabilities the plan lists are approved.
     pub fn approval(&mut self, approval: CapabilityApproval) -> &mut Self {
         self.approval = approval;
+        self
+    }
+
+    /// The lockfile to follow (and, with [`locked`](Self::locked), to refuse drift from)
+    /// instead of the current generation's — e.g. a `switchboard.lock` from another machine,
+    /// to install the same releases there. Its choices are preferred; a package whose
+    /// checksum differs from the one it names is drift.
+    pub fn lockfile(&mut self, lockfile: crate::resolve::Lockfile) -> &mut Self {
+        self.lockfile = Some(lockfile);
         self
     }
 

@@ -2,7 +2,7 @@
 //! [`RemoveOptions`], [`CapabilityApproval`].
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use semver::VersionReq;
 
@@ -57,14 +57,17 @@ impl fmt::Display for InstallRequest {
 impl std::str::FromStr for InstallRequest {
     type Err = InstallError;
 
-    /// A path ending in `.sbpkg` (or naming an existing file) is a file; otherwise
-    /// `NAME[@RANGE]`.
+    /// Text ending in `.sbpkg` or holding a path separator is a package file (a plugin name
+    /// never holds one); anything else is `NAME[@RANGE]`. Nothing is read from disk.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |reason: String| InstallError::BadRequest {
             text: s.to_owned(),
             reason,
         };
-        if s.ends_with(&format!(".{}", crate::package::EXTENSION)) || Path::new(s).is_file() {
+        let is_path = s.ends_with(&format!(".{}", crate::package::EXTENSION))
+            || s.contains('/')
+            || s.contains(std::path::MAIN_SEPARATOR);
+        if is_path {
             return Ok(InstallRequest::File(PathBuf::from(s)));
         }
         let (name, range) = match s.split_once('@') {

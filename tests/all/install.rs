@@ -869,3 +869,32 @@ fn a_lockfile_from_another_machine_reproduces_its_releases_and_locked_refuses_ot
     let e = installer.update(&[], &options).unwrap_err();
     assert_eq!(code(&e), "SB0510", "{e}");
 }
+
+#[test]
+fn a_health_check_that_never_answers_fails_the_update_at_the_deadline() {
+    let _g = install_lock();
+    let env = Env::new();
+    let built = env.root().join("built");
+    let good = releases::test_plugin("sickly", "0.1.0", &built, &env.keys, |_| {});
+    let hangs = releases::test_plugin("sickly", "0.2.0", &built, &env.keys, |m| {
+        if let Some(config) = m.config.as_mut() {
+            config
+                .defaults
+                .insert("hang_health".into(), serde_json::json!(true));
+        }
+    });
+    let host = env.host();
+    let mut installer = host.installer();
+    installer
+        .source(env.source("local", &[&good, &hangs]))
+        .health_deadline(std::time::Duration::from_millis(300));
+    installer
+        .install(&[req("sickly@=0.1.0")], &InstallOptions::new())
+        .unwrap();
+    let e = installer
+        .update(&["sickly".to_string()], &InstallOptions::new())
+        .unwrap_err();
+    assert_eq!(code(&e), "SB1406", "{e}");
+    assert!(e.to_string().contains("did not answer"), "{e}");
+    assert_eq!(host.plugin("sickly").unwrap().version(), "0.1.0");
+}

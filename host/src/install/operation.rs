@@ -1003,7 +1003,7 @@ impl Installer {
             let Ok(h) = self.host.plugin(name) else {
                 continue;
             };
-            match h.health() {
+            match health_within(&h, self.health_deadline) {
                 crate::Health::Healthy => {}
                 crate::Health::Degraded(why) => warnings.push(format!("{name} is degraded: {why}")),
                 crate::Health::Unhealthy(why) => {
@@ -1208,6 +1208,29 @@ pub(crate) fn collect_unreferenced(host: &crate::Host) {
     };
     if let Err(e) = tidy() {
         log::warn!(target: "switchboard::install", "cannot remove unreferenced packages: {e}");
+    }
+}
+
+/// A plugin's health, asked on a thread of its own: a `health` hook that does not answer
+/// within `deadline` counts as unhealthy (its thread is abandoned, as a hung `stop` hook's
+/// is), so a plugin cannot hold an operation — and the installer's lock — forever.
+fn health_within(h: &crate::PluginHandle, deadline: std::time::Duration) -> crate::Health {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let handle = h.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("health-{}", h.name()))
+        .spawn(move || {
+            let _ = tx.send(handle.health());
+        });
+    if let Err(e) = spawned {
+        return crate::Health::Unhealthy(format!("cannot run the health check: {e}"));
+    }
+    match rx.recv_timeout(deadline) {
+        Ok(health) => health,
+        Err(_) => crate::Health::Unhealthy(format!(
+            "the health check did not answer within {} ms",
+            deadline.as_millis()
+        )),
     }
 }
 

@@ -898,3 +898,20 @@ fn a_health_check_that_never_answers_fails_the_update_at_the_deadline() {
     assert!(e.to_string().contains("did not answer"), "{e}");
     assert_eq!(host.plugin("sickly").unwrap().version(), "0.1.0");
 }
+
+#[test]
+fn a_plan_whose_operation_ended_cannot_be_applied() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello = env.example("hello", "0.1.0");
+    let host = env.host();
+    let installer = host.installer();
+    let plan = installer
+        .plan_install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+    let copy = plan.clone();
+    installer.cancel(plan).unwrap();
+    let e = installer.apply(copy).unwrap_err();
+    assert_eq!(code(&e), "SB1414", "{e}");
+    assert!(installer.list().unwrap().is_empty());
+}

@@ -705,6 +705,12 @@ impl Installer {
     pub(super) fn apply_locked(&self, plan: Plan) -> Result<OperationReport, Error> {
         let store = self.host.store().clone();
         let op = plan.operation.clone();
+        let still_running = store
+            .journal_operation(&op)?
+            .is_some_and(|r| r.status == OperationStatus::Running);
+        if !still_running {
+            return Err(InstallError::PlanEnded { operation: op }.into());
+        }
         let current_now = store.current_generation_id()?;
         if current_now != plan.from_generation {
             // Another operation flipped since the plan was made: plan again.

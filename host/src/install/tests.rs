@@ -425,6 +425,9 @@ fn install_codes_stay_in_their_range_and_are_distinct() {
             what: "x",
             value: String::new(),
         },
+        InstallError::PlanEnded {
+            operation: OperationId::new(),
+        },
     ];
     let mut seen = BTreeSet::new();
     for e in &errors {

@@ -915,3 +915,67 @@ fn a_plan_whose_operation_ended_cannot_be_applied() {
     assert_eq!(code(&e), "SB1414", "{e}");
     assert!(installer.list().unwrap().is_empty());
 }
+
+#[test]
+fn an_update_that_asks_for_one_more_capability_shows_it_and_it_is_decided_again() {
+    let _g = install_lock();
+    let env = Env::new();
+    let toml = switchboard_tests::packages::workspace().join("examples/hello/plugin.toml");
+    let fewer = releases::without_capability(
+        &switchboard_tests::library("hello"),
+        "kv",
+        &env.root().join("fewer"),
+    );
+    let built = env.root().join("built");
+    let old = releases::release(&fewer, &toml, "0.1.0", &built, &env.keys, None, |_| {});
+    let new = env.example("hello", "0.2.0");
+    // No approver: what policy does not allow is denied unless approved with the plan.
+    let host = releases::host(env.root(), &env.keys, |b| {
+        *b = {
+            let mut fresh = Host::builder();
+            fresh
+                .data_dir(env.root().join("data"))
+                .host_api("switchboard-demo", "0.1.0")
+                .trust(switchboard_tests::packages::public_key(&env.keys));
+            fresh
+        };
+    });
+    let mut installer = host.installer();
+    installer.source(env.source("local", &[&old, &new]));
+    let mut approve = InstallOptions::new();
+    approve.approval(switchboard_host::install::CapabilityApproval::All);
+    installer.install(&[req("hello@=0.1.0")], &approve).unwrap();
+    let caps = |host: &Host| -> Vec<String> {
+        host.plugin("hello")
+            .unwrap()
+            .grants()
+            .iter()
+            .map(|g| g.capability().to_string())
+            .collect()
+    };
+    assert!(!caps(&host).contains(&"kv".to_string()));
+    assert!(caps(&host).contains(&"fs.read".to_string()));
+
+    let plan = installer
+        .plan_update(&["hello".to_string()], &InstallOptions::new())
+        .unwrap();
+    assert_eq!(
+        plan.new_capabilities(),
+        [("hello".to_string(), "kv".to_string())]
+    );
+    assert!(plan.changes[0].dropped_capabilities.is_empty());
+    // Not approved: the update runs without it (denied by default); what was approved before
+    // is still granted.
+    installer.apply(plan).unwrap();
+    assert_eq!(host.plugin("hello").unwrap().version(), "0.2.0");
+    assert!(
+        !caps(&host).contains(&"kv".to_string()),
+        "{:?}",
+        caps(&host)
+    );
+    assert!(caps(&host).contains(&"fs.read".to_string()));
+    // Approved with the plan (a rollback and the update again): granted.
+    installer.rollback(None).unwrap();
+    installer.update(&["hello".to_string()], &approve).unwrap();
+    assert!(caps(&host).contains(&"kv".to_string()), "{:?}", caps(&host));
+}

@@ -399,6 +399,7 @@ impl Installer {
         let pkgs = PackageStore::new(self.host.data_dir());
         self.begin(op, Phase::Download, json!({ "plugins": resolution.len() }))?;
         hit(failpoints::BEFORE_DOWNLOAD)?;
+        let mut fetched = Vec::new();
         let mut chosen: Vec<(String, Version, String, String)> = Vec::new(); // name, version, hex, source
         for p in resolution.plugins() {
             let hex = checksum_hex(&p.release.checksum).to_owned();
@@ -452,12 +453,18 @@ impl Installer {
                     }
                     .into());
                 }
-                pkgs.put(&dest)?;
+                pkgs.put_hashed(&dest, &found)?;
+                fetched.push(json!({
+                    "plugin": p.name,
+                    "version": p.version().to_string(),
+                    "source": source.label(),
+                    "sha256": found,
+                }));
             }
             chosen.push((p.name.clone(), p.version().clone(), hex, source.label()));
         }
         hit(failpoints::AFTER_DOWNLOAD)?;
-        self.end(op, Phase::Download, json!({}))?;
+        self.end(op, Phase::Download, json!({ "fetched": fetched }))?;
 
         // Phase 2: verify each new package as a load would, before any of its code runs.
         self.begin(op, Phase::Verify, json!({}))?;

@@ -488,7 +488,12 @@ impl Installer {
                 continue;
             }
             self.report(op, Phase::Verify, Some(name), None);
-            let path = pkgs.check(name, &version.to_string(), hex)?;
+            // Just fetched: hashed on arrival. Stored before: hashed again now.
+            let path = if fetched.iter().any(|f| f["sha256"] == hex.as_str()) {
+                pkgs.path(hex)
+            } else {
+                pkgs.check(name, &version.to_string(), hex)?
+            };
             let v = self.host.verify_package_with(&path, &options.load)?;
             let m: &Manifest = &v.package().manifest;
             if m.name != *name || m.version != version.to_string() {

@@ -726,7 +726,10 @@ impl Installer {
         let current_now = store.current_generation_id()?;
         if current_now != plan.from_generation {
             // Another operation flipped since the plan was made: plan again.
-            let e: Error = InstallError::Busy { operation: None }.into();
+            let e: Error = InstallError::PlanEnded {
+                operation: op.clone(),
+            }
+            .into();
             return Err(self.failed(&op, e));
         }
         if plan.unchanged {

@@ -9,6 +9,8 @@ mod caps;
 mod dev_manifest;
 mod files;
 mod identity;
+mod install;
+mod install_faults;
 mod lifecycle;
 mod load_guards;
 mod loading;

@@ -125,6 +125,13 @@ pub enum InstallError {
         /// The failpoint's name.
         name: String,
     },
+    /// The plan cannot be applied any more: its operation ended (cancelled, or rolled back as
+    /// interrupted by a recovery), or another operation changed the installed set since.
+    #[error("the plan of {operation} can no longer be applied: its operation ended or the installed set changed since")]
+    PlanEnded {
+        /// The plan's operation.
+        operation: OperationId,
+    },
     /// A record of the journal or of a generation does not parse.
     #[error("the install records are damaged: {what} `{value}`")]
     Corrupt {
@@ -132,13 +139,6 @@ pub enum InstallError {
         what: &'static str,
         /// The value found.
         value: String,
-    },
-    /// The operation would change the installed set while `locked` asks for none; the
-    /// changes are listed.
-    #[error("the installed set is locked and the operation would change it: {changes}")]
-    Locked {
-        /// The changes, in words.
-        changes: String,
     },
 }
 
@@ -160,7 +160,7 @@ impl InstallError {
             InstallError::Io { .. } => code(1411),
             InstallError::Failpoint { .. } => code(1412),
             InstallError::Corrupt { .. } => code(1413),
-            InstallError::Locked { .. } => code(1414),
+            InstallError::PlanEnded { .. } => code(1414),
         }
     }
 
@@ -211,11 +211,9 @@ impl InstallError {
                 "check the data directory's permissions and free space".into()
             }
             InstallError::Failpoint { .. } => "unset FAILPOINTS (a test setting)".into(),
+            InstallError::PlanEnded { .. } => "plan the operation again".into(),
             InstallError::Corrupt { .. } => {
                 "restore the data directory's database from a backup (`<data dir>/backups/`)".into()
-            }
-            InstallError::Locked { .. } => {
-                "run without `--locked` to accept the changes, or restore the lockfile".into()
             }
         }
     }

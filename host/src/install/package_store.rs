@@ -72,10 +72,18 @@ impl PackageStore {
 
     /// Moves a staged package (and its sidecars) into the store under its digest; returns
     /// the digest. A package already stored is kept (same digest, same bytes).
+    #[cfg(test)]
     pub fn put(&self, staged: &Path) -> Result<String, InstallError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
         let hex = sha256_file(staged).map_err(|e| io("read", staged, e))?;
-        let dest = self.path(&hex);
+        self.put_hashed(staged, &hex)?;
+        Ok(hex)
+    }
+
+    /// [`put`](Self::put) for a staged file whose digest the caller just computed (and the
+    /// file is the installer's own, in its staging directory).
+    pub fn put_hashed(&self, staged: &Path, hex: &str) -> Result<(), InstallError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
+        let dest = self.path(hex);
         // Sidecars first: a stored package always has the signature it arrived with.
         for ext in SIDECARS {
             let from = with_suffix(staged, ext);
@@ -89,8 +97,7 @@ impl PackageStore {
             sync_file(staged)?;
             std::fs::rename(staged, &dest).map_err(|e| io("store", &dest, e))?;
         }
-        sync_dir(&self.dir)?;
-        Ok(hex)
+        sync_dir(&self.dir)
     }
 
     /// Hashes the stored package `hex`; refuses one whose bytes changed.
@@ -146,6 +153,22 @@ impl PackageStore {
                 let _ = std::fs::remove_file(with_suffix(&p, ext));
             }
             removed.push(hex);
+        }
+        // A sidecar whose package never arrived (a crash between the two renames of `put`).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let base = SIDECARS
+                    .iter()
+                    .find_map(|ext| name.strip_suffix(ext))
+                    .or_else(|| name.strip_suffix(".tmp"));
+                if let Some(base) = base {
+                    if !keep.contains(base) && !self.path(base).is_file() {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
         }
         if let Ok(entries) = std::fs::read_dir(&self.staging) {
             for entry in entries.flatten() {

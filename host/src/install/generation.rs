@@ -7,11 +7,12 @@
 //! another generation current is one `UPDATE` of `install_current` inside one SQLite
 //! transaction: either the whole new set is current or the old one still is.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use semver::Version;
+use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
 use super::error::InstallError;
@@ -65,6 +66,9 @@ pub struct GenerationPlugin {
     pub dependencies: Vec<String>,
     /// Which of `dependencies` are optional.
     pub optional_dependencies: Vec<String>,
+    /// The version range its manifest requires of each dependency, by name. Later solves
+    /// keep to these ranges, so an update of a dependency cannot break its dependents.
+    pub dependency_ranges: BTreeMap<String, VersionReq>,
     /// The capabilities its manifest requests.
     pub capabilities: Vec<String>,
     /// The grants it held when this generation was activated.
@@ -249,7 +253,8 @@ impl Store {
         let rows = self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT name, version, sha256, source, trust, signer, enabled, requested,
-                        dependencies, optional_dependencies, capabilities, grants
+                        dependencies, optional_dependencies, capabilities, grants,
+                        dependency_ranges
                  FROM install_generation_plugins WHERE generation = ?1 ORDER BY name",
             )?;
             let rows = stmt
@@ -270,6 +275,7 @@ impl Store {
                             r.get::<_, String>(9)?,
                             r.get::<_, String>(10)?,
                             r.get::<_, String>(11)?,
+                            r.get::<_, String>(12)?,
                         ),
                     ))
                 })?
@@ -279,7 +285,7 @@ impl Store {
         let mut plugins = Vec::with_capacity(rows.len());
         for (
             (name, version, sha256, source, trust, signer),
-            (enabled, requested, deps, opt, caps, grants),
+            (enabled, requested, deps, opt, caps, grants, ranges),
         ) in rows
         {
             let json = |what: &'static str, text: String| -> Result<Vec<String>, InstallError> {
@@ -296,6 +302,8 @@ impl Store {
                 capabilities: json("capability list", caps)?,
                 grants: serde_json::from_str(&grants)
                     .map_err(|_| corrupt("grant list", grants.clone()))?,
+                dependency_ranges: serde_json::from_str(&ranges)
+                    .map_err(|_| corrupt("dependency ranges", ranges.clone()))?,
                 name,
                 sha256,
                 source,
@@ -371,8 +379,9 @@ pub(crate) fn write_generation(tx: &Transaction<'_>, g: &Generation) -> Result<(
         tx.execute(
             "INSERT INTO install_generation_plugins
                  (generation, name, version, sha256, source, trust, signer, enabled, requested,
-                  dependencies, optional_dependencies, capabilities, grants)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                  dependencies, optional_dependencies, capabilities, grants,
+                  dependency_ranges)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 id,
                 p.name,
@@ -387,6 +396,7 @@ pub(crate) fn write_generation(tx: &Transaction<'_>, g: &Generation) -> Result<(
                 json(&p.optional_dependencies),
                 json(&p.capabilities),
                 json(&p.grants),
+                json(&p.dependency_ranges),
             ],
         )?;
     }
@@ -538,6 +548,8 @@ CREATE TABLE install_generation_plugins (
     optional_dependencies TEXT    NOT NULL,
     capabilities          TEXT    NOT NULL,
     grants                TEXT    NOT NULL,
+    -- JSON object: dependency name -> the version range the manifest requires.
+    dependency_ranges     TEXT    NOT NULL,
     PRIMARY KEY (generation, name)
 );
 -- The one pointer: which generation is current. Changing it is the flip.

@@ -516,6 +516,11 @@ impl Installer {
                 .iter()
                 .map(|d| d.name.clone())
                 .collect();
+            let dependency_ranges: BTreeMap<String, VersionReq> = release
+                .dependencies
+                .iter()
+                .map(|d| (d.name.clone(), d.req.clone()))
+                .collect();
             let optional: Vec<String> = release
                 .dependencies
                 .iter()
@@ -583,6 +588,7 @@ impl Installer {
                 requested,
                 dependencies: deps,
                 optional_dependencies: optional,
+                dependency_ranges,
                 capabilities: caps,
                 grants: old.map(|o| o.grants.clone()).unwrap_or_default(),
             });
@@ -1283,16 +1289,21 @@ pub(crate) fn installed_index(plugins: &[GenerationPlugin]) -> Result<MemoryInde
     Ok(index)
 }
 
-/// The release an installed plugin is: its dependencies by name (their ranges were checked
-/// when it was installed).
+/// The release an installed plugin is: its dependencies with the ranges its manifest
+/// requires, so a later solve cannot move a dependency out from under it.
 pub(crate) fn installed_release(p: &GenerationPlugin) -> crate::resolve::Release {
     let mut release =
         crate::resolve::Release::new(p.version.clone(), format!("sha256:{}", p.sha256));
     for d in &p.dependencies {
+        let req = p
+            .dependency_ranges
+            .get(d)
+            .cloned()
+            .unwrap_or(VersionReq::STAR);
         let dep = if p.optional_dependencies.contains(d) {
-            Dependency::optional(d.clone(), VersionReq::STAR)
+            Dependency::optional(d.clone(), req)
         } else {
-            Dependency::new(d.clone(), VersionReq::STAR)
+            Dependency::new(d.clone(), req)
         };
         release = release.with_dependency(dep);
     }

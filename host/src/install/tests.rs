@@ -241,6 +241,7 @@ fn generation(id: u64, plugins: &[(&str, &str)]) -> Generation {
                 requested: true,
                 dependencies: Vec::new(),
                 optional_dependencies: Vec::new(),
+                dependency_ranges: Default::default(),
                 capabilities: vec!["kv".into()],
                 grants: Vec::new(),
             })

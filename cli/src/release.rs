@@ -72,7 +72,14 @@ pub fn example_release(
         format_args!("cannot read {}", library.display()),
         "build the examples again",
     )?;
-    let bytes = rewrite_manifest(&bytes, spec.name, spec.version, spec.extra_capabilities)?;
+    // The example's own version and requests need no rewrite: the library is packed as built.
+    let bytes = if spec.extra_capabilities.is_empty()
+        && switchboard_host::package_manifest(&manifest, &library).is_ok()
+    {
+        bytes
+    } else {
+        rewrite_manifest(&bytes, spec.name, spec.version, spec.extra_capabilities)?
+    };
     // `package_manifest` reads the section from a file, as `pack` does.
     let staging = out.join(format!(".{}-{}", spec.name, spec.version));
     std::fs::create_dir_all(&staging).coded(

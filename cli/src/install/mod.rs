@@ -2,3 +2,5 @@
 //! `generations`: the operator's commands over a host's installed generations.
 
 pub mod review;
+pub mod args;
+pub mod progress;

@@ -52,6 +52,19 @@ impl PhaseProgress {
         bar.set_message(phase_line("download", what));
     }
 
+    /// The installer's progress callback, showing its phases and download bytes here.
+    pub fn handler(&self) -> impl Fn(&switchboard_host::install::Progress) + Send + Sync + 'static {
+        let this = PhaseProgress {
+            bar: self.bar.clone(),
+        };
+        move |p| match (p.bytes, &p.plugin) {
+            (Some((done, total)), plugin) => {
+                this.bytes(plugin.as_deref().unwrap_or(""), done, total)
+            }
+            (None, plugin) => this.phase(p.phase.as_str(), plugin.as_deref().unwrap_or("")),
+        }
+    }
+
     /// Prints a line above the spinner (on a terminal only).
     pub fn note(&self, line: &str) {
         if let Some(bar) = &self.bar {
@@ -72,12 +85,6 @@ impl PhaseProgress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-impl Drop for PhaseProgress {
-    fn drop(&mut self) {
-        self.finish();
     }
 }
 

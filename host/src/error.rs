@@ -49,6 +49,10 @@ pub enum Error {
     State(StateError),
     /// A plugin's data belongs to another identity, or an identity could not be changed.
     Identity(crate::identity::IdentityError),
+    /// An install, update, removal or rollback failed or was refused.
+    Install(crate::install::InstallError),
+    /// A package source failed.
+    Source(crate::install::SourceError),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -66,6 +70,8 @@ macro_rules! each_area {
             Error::Bus($e) => $body,
             Error::State($e) => $body,
             Error::Identity($e) => $body,
+            Error::Install($e) => $body,
+            Error::Source($e) => $body,
         }
     };
 }
@@ -92,6 +98,8 @@ from_area!(
     Bus(crate::bus::BusError),
     State(StateError),
     Identity(crate::identity::IdentityError),
+    Install(crate::install::InstallError),
+    Source(crate::install::SourceError),
 );
 
 impl Error {
@@ -138,6 +146,8 @@ impl std::fmt::Debug for Error {
                 Error::Bus(_) => "Bus",
                 Error::State(_) => "State",
                 Error::Identity(_) => "Identity",
+                Error::Install(_) => "Install",
+                Error::Source(_) => "Source",
             };
             let inner = each_area!(self, e => e as &dyn std::fmt::Debug);
             f.debug_tuple(name).field(inner).finish()

@@ -350,7 +350,7 @@ impl HostBuilder {
             self.policy.delivery_value(),
         )
         .audited(store.audit());
-        Ok(Host {
+        let host = Host {
             inner: Arc::new(Inner {
                 data_dir,
                 trust,
@@ -371,8 +371,14 @@ impl HostBuilder {
                 config_vars: self.config_vars.clone(),
                 states: RwLock::new(BTreeMap::new()),
                 stop_deadline: self.stop_deadline,
+                recovered: parking_lot::Mutex::new(Vec::new()),
             }),
-        })
+        };
+        // An install operation a crash interrupted is rolled back before anything loads
+        // (ARCHITECTURE D10); one another process is running is left alone.
+        let recovered = crate::install::recover(&host)?;
+        *host.inner.recovered.lock() = recovered;
+        Ok(host)
     }
 }
 
@@ -472,6 +478,8 @@ struct Inner {
     /// Each loaded plugin's state service, by name key.
     states: RwLock<BTreeMap<String, Arc<PluginState>>>,
     stop_deadline: std::time::Duration,
+    /// Install operations rolled back when this host opened its data directory.
+    recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
 }
 
 impl fmt::Debug for Host {
@@ -1439,6 +1447,51 @@ impl Host {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
+    }
+
+    /// An [`Installer`](crate::install::Installer) for this host: install, update, remove,
+    /// enable, disable and roll back plugins as generations (ARCHITECTURE D10). Add sources
+    /// with [`Installer::source`](crate::install::Installer::source).
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), Box<dyn std::error::Error>> {
+    /// use switchboard_host::install::InstallOptions;
+    /// let installer = host.installer();
+    /// installer.install(&["./hello-0.1.0.sbpkg".parse()?], &InstallOptions::new())?;
+    /// for p in installer.list()? {
+    ///     println!("{} {} {}", p.name, p.version, p.state);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn installer(&self) -> crate::install::Installer {
+        crate::install::Installer::new(self)
+    }
+
+    /// Loads and starts the current generation's enabled plugins, dependencies first; a
+    /// plugin whose dependency did not start is not started and the report says why (see
+    /// [`Installer::start`](crate::install::Installer::start)).
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let report = host.start_installed()?;
+    /// for (plugin, why) in &report.skipped {
+    ///     eprintln!("{plugin} not started: {why}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn start_installed(&self) -> Result<crate::install::StartReport, Error> {
+        self.installer().start()
+    }
+
+    /// The install operations a crash interrupted that this host rolled back when it opened
+    /// its data directory (each also audited and published as `system.plugin.rolled_back`).
+    pub fn recovered_operations(&self) -> Vec<crate::install::Recovery> {
+        self.inner.recovered.lock().clone()
+    }
+
+    /// The size limits packages are read with.
+    pub(crate) fn unpack_limits(&self) -> UnpackLimits {
+        self.inner.limits
     }
 
     fn read_plugins(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<String, Instance>> {

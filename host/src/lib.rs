@@ -51,6 +51,10 @@
 //!   hash-chained audit log (SPEC S4.4); [`Timestamp`] — its times.
 //! - [`LogRecord`] — what plugins log, routed by the host.
 //! - [`package`] — packages, signatures, trust levels.
+//! - [`install`] — installs, updates, removals, rollbacks as generations with a journal
+//!   (ARCHITECTURE D10): [`Installer`](install::Installer) (from [`Host::installer`]),
+//!   [`PackageSource`](install::PackageSource), [`FileSource`](install::FileSource);
+//!   [`Host::start_installed`] starts the current generation.
 //! - Dependencies (SPEC S3): [`Index`], [`MemoryIndex`], [`DirectoryIndex`], [`Release`], [`Dependency`],
 //!   [`HostApiReq`] — what the resolver reads; [`Resolver`], [`Resolution`], [`ResolvedPlugin`]
 //!   — version solving; [`InstalledGraph`], [`GraphNode`] — load order, cycles, dependents,
@@ -81,6 +85,7 @@ mod compat;
 mod error;
 mod host;
 mod identity;
+pub mod install;
 mod instance;
 mod lifecycle;
 mod loader;

@@ -134,6 +134,13 @@ INSERT OR IGNORE INTO plugin_identities (plugin, name, identity, recorded_at_ms)
     FROM plugins WHERE signer IS NOT NULL;
 "#,
     },
+    // Version 4 belongs to the registries (issue 14); the runner applies every version above
+    // the database's, in order, so a database at 3 takes 5 before 4 exists.
+    Migration {
+        version: 5,
+        name: "installs: generations, the current pointer, the install journal",
+        sql: crate::install::SCHEMA,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "cli/install.rs"]
+mod install;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }

@@ -28,7 +28,9 @@ use switchboard_host::install::{
 use switchboard_host::{Host, Policy};
 
 use crate::output::{self, codes, CliError, Coded as _};
-use args::{Common, InstallArgs, ListArgs, NameArgs, RemoveArgs, RollbackArgs, Sources, UpdateArgs};
+use args::{
+    Common, InstallArgs, ListArgs, NameArgs, RemoveArgs, RollbackArgs, Sources, UpdateArgs,
+};
 use progress::PhaseProgress;
 
 /// The CLI's own codes for the install commands (its range is `SB0019`–`SB0039`).
@@ -53,7 +55,6 @@ const MAX_POLICY_BYTES: u64 = 1 << 20;
 /// An opened data directory: the host, its installer, the policy applied, and what was
 /// recovered on opening it.
 struct Opened {
-    host: Host,
     installer: Installer,
     policy: Policy,
     recovered: Vec<Recovery>,
@@ -93,7 +94,6 @@ fn open(common: &Common, sources: Option<&Sources>, progress: &PhaseProgress) ->
     installer.on_progress(progress.handler());
     let recovered = installer.recover()?;
     Ok(Opened {
-        host,
         installer,
         policy,
         recovered,
@@ -218,7 +218,7 @@ fn ask(progress: &PhaseProgress, question: &str) -> Answer {
 fn capability_json(policy: &Policy, plugin: &str, request: &str) -> Value {
     json!({
         "capability": request,
-        "words": review::in_words(request),
+        "words": review::in_words(plugin, request),
         "policy": verdict_label(policy, plugin, request),
     })
 }
@@ -227,12 +227,12 @@ fn capability_json(policy: &Policy, plugin: &str, request: &str) -> Value {
 fn verdict_label(policy: &Policy, plugin: &str, request: &str) -> String {
     match request.parse::<Capability>() {
         Ok(cap) => match policy.verdict(plugin, &cap) {
-            PolicyVerdict::Allowed { granted } => {
-                let granted: Vec<String> = granted.iter().map(ToString::to_string).collect();
-                if granted.len() == 1 && granted[0] == request {
-                    "allowed by policy".to_owned()
+            PolicyVerdict::Allowed { granted, narrowed } => {
+                if narrowed {
+                    let granted: Vec<String> = granted.iter().map(ToString::to_string).collect();
+                    format!("allowed by policy, narrowed to {}", granted.join(", "))
                 } else {
-                    format!("allowed by policy as {}", granted.join(", "))
+                    "allowed by policy".to_owned()
                 }
             }
             PolicyVerdict::Blocked { rule } => format!("blocked by the policy rule `{rule}`"),
@@ -330,7 +330,7 @@ fn plan_text(policy: &Policy, plan: &Plan) -> String {
             for r in list {
                 out.push_str(&format!(
                     "      - {} ({r}): {}\n",
-                    review::in_words(r),
+                    review::in_words(&c.name, r),
                     verdict_label(policy, &c.name, r)
                 ));
             }
@@ -612,7 +612,10 @@ pub fn enable(args: &NameArgs) -> Result<()> {
     let progress = PhaseProgress::new(common.json);
     let opened = open(common, None, &progress)?;
     note_recovered(&opened.recovered, common.json);
-    let result = opened.installer.enable(&args.name).map_err(anyhow::Error::from);
+    let result = opened
+        .installer
+        .enable(&args.name)
+        .map_err(anyhow::Error::from);
     finish_operation(result, &opened, common.json, &progress)
 }
 
@@ -650,7 +653,10 @@ pub fn disable(args: &NameArgs) -> Result<()> {
             }
         }
     }
-    let result = opened.installer.disable(&args.name).map_err(anyhow::Error::from);
+    let result = opened
+        .installer
+        .disable(&args.name)
+        .map_err(anyhow::Error::from);
     finish_operation(result, &opened, common.json, &progress)
 }
 

@@ -5,8 +5,9 @@ use switchboard_host::caps::Capability;
 
 /// One capability request in words, for a person deciding whether to grant it.
 ///
-/// An unparsable request (the host refuses those at verification anyway) is shown as written.
-pub fn in_words(request: &str) -> String {
+/// A bare `events.publish` is read as the host reads it: `plugin`'s own topics. An
+/// unparsable request (the host refuses those at verification anyway) is shown as written.
+pub fn in_words(plugin: &str, request: &str) -> String {
     let Ok(cap) = request.parse::<Capability>() else {
         return format!("`{request}` (not a capability this CLI knows)");
     };
@@ -33,12 +34,10 @@ pub fn in_words(request: &str) -> String {
         ),
         Capability::Kv => "keep data in its own key-value store".to_owned(),
         Capability::Secrets => "keep secrets (stored encrypted, its own only)".to_owned(),
-        Capability::EventsPublish(p) => pattern(
-            p,
-            p.is_any(),
-            "publish events on any topic",
-            "publish events on topics",
-        ),
+        Capability::EventsPublish(p) if p.is_any() => {
+            format!("publish events on its own topics (plugin.{plugin}.**)")
+        }
+        Capability::EventsPublish(p) => format!("publish events on topics {p}"),
         Capability::EventsSubscribe(p) => pattern(
             p,
             p.is_any(),
@@ -92,17 +91,24 @@ mod tests {
 
     #[test]
     fn each_kind_reads_as_words_with_its_scope() {
-        assert_eq!(in_words("kv"), "keep data in its own key-value store");
         assert_eq!(
-            in_words("net.connect:api.example.com:443"),
+            in_words("hello", "kv"),
+            "keep data in its own key-value store"
+        );
+        assert_eq!(
+            in_words("hello", "net.connect:api.example.com:443"),
             "connect over the network to api.example.com:443"
         );
-        assert_eq!(in_words("fs.read"), "read any file");
+        assert_eq!(in_words("hello", "fs.read"), "read any file");
         assert_eq!(
-            in_words("env:HELLO_*"),
+            in_words("hello", "env:HELLO_*"),
             "read the environment variables HELLO_*"
         );
-        assert!(in_words("no.such").contains("not a capability"));
+        assert!(in_words("hello", "no.such").contains("not a capability"));
+        assert_eq!(
+            in_words("hello", "events.publish"),
+            "publish events on its own topics (plugin.hello.**)"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum PolicyVerdict {
     Allowed {
         /// What is granted: the request itself, or the narrower rules it covers.
         granted: Vec<Capability>,
+        /// Whether that is less than the request (only the narrower rules).
+        narrowed: bool,
     },
     /// A block rule denies it; no approval can grant it.
     Blocked {
@@ -56,7 +58,10 @@ impl Policy {
     pub fn verdict(&self, plugin: &str, request: &Capability) -> PolicyVerdict {
         let request = resolve_paths(in_namespace(plugin, request.clone()));
         match self.evaluate(&request) {
-            Verdict::Allow(granted) => PolicyVerdict::Allowed { granted },
+            Verdict::Allow(granted) => PolicyVerdict::Allowed {
+                narrowed: granted != [request],
+                granted,
+            },
             Verdict::Blocked(rule) => PolicyVerdict::Blocked { rule },
             Verdict::Ask => PolicyVerdict::NeedsApproval,
             Verdict::Unmatched => PolicyVerdict::Unmatched,

@@ -35,6 +35,9 @@ pub struct ReleaseSpec<'a> {
     pub extra_capabilities: &'a [&'a str],
     /// The package's `CHANGELOG.md`.
     pub changelog: &'a str,
+    /// Pack this build of the example's library instead of the one [`examples::library`]
+    /// builds (a stripped copy, say, for tests that install it many times).
+    pub library: Option<&'a Path>,
 }
 
 /// Builds the example (once per process), writes `out/NAME-VERSION.sbpkg` for `spec`, signs
@@ -45,7 +48,10 @@ pub fn example_release(
     out: &Path,
     secret_key: &Path,
 ) -> Result<PathBuf> {
-    let library = examples::library(profile, spec.name)?;
+    let library = match spec.library {
+        Some(l) => l.to_path_buf(),
+        None => examples::library(profile, spec.name)?,
+    };
     let manifest_path = examples::workspace_root()
         .join("examples")
         .join(spec.name)
@@ -218,6 +224,7 @@ mod tests {
             version: "0.2.0",
             extra_capabilities: &["net.connect:api.example.com:443"],
             changelog: "# 0.2.0\n- talks to api.example.com\n",
+            library: None,
         };
         let pkg = example_release(
             Profile::Debug,

@@ -9,6 +9,7 @@ mod caps;
 mod dev_manifest;
 mod files;
 mod identity;
+mod install_crash;
 mod lifecycle;
 mod load_guards;
 mod loading;

@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
             version,
             extra_capabilities: extra,
             changelog: log,
+            library: None,
         };
         example_release(Profile::Debug, &spec, &packages, &secret).unwrap();
     }

@@ -16,7 +16,7 @@ pub fn library(package: &str) -> PathBuf {
 }
 
 /// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
-pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe"];
+pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe", "sickly"];
 
 /// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
 /// into the same target directory as the examples.
@@ -242,5 +242,161 @@ pub mod packages {
         let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).expect("zstd");
         enc.write_all(&t).expect("zstd write");
         enc.finish().expect("zstd finish")
+    }
+}
+
+/// Signed releases of the example and test plugins at chosen versions, and hosts to install
+/// them into — for the install tests, benches and fault-injection children.
+pub mod releases {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    use switchboard_host::caps::{Approval, Scope};
+    use switchboard_host::package::build;
+    use switchboard_host::{current_target, Host, HostBuilder, Manifest};
+    use switchboard_sdk::manifest::Format;
+
+    /// Serialises the tests that install: failpoints are process-wide, so a test that arms
+    /// one must not meet another test's install.
+    pub fn install_lock() -> MutexGuard<'static, ()> {
+        static LOCK: Mutex<()> = Mutex::new(());
+        LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A signed package of the plugin whose library is `lib` and whose crate manifest is
+    /// `plugin_toml`, at `version` — which must have the length of the built version: the
+    /// library's embedded version is patched to match — with `edit` applied to the package
+    /// manifest (dependencies, configuration defaults) and `changelog` as `CHANGELOG.md`.
+    /// Written to `dir/VERSION/NAME-VERSION.sbpkg` and signed with the key in `keys`.
+    pub fn release(
+        lib: &Path,
+        plugin_toml: &Path,
+        version: &str,
+        dir: &Path,
+        keys: &Path,
+        changelog: Option<&str>,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
+        let text = std::fs::read_to_string(plugin_toml).expect("plugin.toml");
+        let mut written = Manifest::parse(&text, Format::Toml).expect("valid plugin.toml");
+        let built = written.version.clone();
+        assert_eq!(
+            version.len(),
+            built.len(),
+            "a patched version keeps the length"
+        );
+        let mut bytes = std::fs::read(lib).expect("library");
+        if version != built {
+            let from = format!("\"name\":\"{}\",\"version\":\"{built}\"", written.name);
+            let to = format!("\"name\":\"{}\",\"version\":\"{version}\"", written.name);
+            let mut hits = 0;
+            let mut i = 0;
+            while i + from.len() <= bytes.len() {
+                if &bytes[i..i + from.len()] == from.as_bytes() {
+                    bytes[i..i + from.len()].copy_from_slice(to.as_bytes());
+                    hits += 1;
+                }
+                i += 1;
+            }
+            assert!(
+                hits > 0,
+                "no embedded version to patch in {}",
+                lib.display()
+            );
+        }
+        let sub = dir.join(version);
+        std::fs::create_dir_all(&sub).expect("release dir");
+        let file = lib.file_name().expect("file name").to_owned();
+        let patched = sub.join(&file);
+        std::fs::write(&patched, &bytes).expect("write library");
+        written.version = version.to_owned();
+        let mut manifest =
+            switchboard_host::package_manifest(&written, &patched).expect("manifest agrees");
+        edit(&mut manifest);
+        let mut files = BTreeMap::new();
+        files.insert(
+            format!("lib/{}/{}", current_target(), file.to_string_lossy()),
+            bytes,
+        );
+        files.insert(
+            "README.md".into(),
+            format!("# {}\n", manifest.name).into_bytes(),
+        );
+        if let Some(log) = changelog {
+            files.insert("CHANGELOG.md".into(), log.as_bytes().to_vec());
+        }
+        std::fs::remove_file(&patched).expect("remove the loose library");
+        let built = build(&manifest, &files).expect("build");
+        let path = super::packages::write(&sub, &built.file_name, &built.bytes);
+        super::packages::sign(&path, keys);
+        path
+    }
+
+    /// [`release`] of the example plugin `examples/NAME`.
+    pub fn example(
+        name: &str,
+        version: &str,
+        dir: &Path,
+        keys: &Path,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
+        let toml = super::packages::workspace()
+            .join("examples")
+            .join(name)
+            .join("plugin.toml");
+        release(&super::library(name), &toml, version, dir, keys, None, edit)
+    }
+
+    /// [`release`] of the test-only plugin `tests/plugins/NAME`.
+    pub fn test_plugin(
+        name: &str,
+        version: &str,
+        dir: &Path,
+        keys: &Path,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
+        let toml = super::packages::workspace()
+            .join("tests/plugins")
+            .join(name)
+            .join("plugin.toml");
+        release(
+            &super::test_plugin(name),
+            &toml,
+            version,
+            dir,
+            keys,
+            None,
+            edit,
+        )
+    }
+
+    /// Copies packages (with their signatures) into one directory, as a package source.
+    pub fn directory(dir: &Path, packages: &[&Path]) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("source dir");
+        for p in packages {
+            let name = p.file_name().expect("file name");
+            std::fs::copy(p, dir.join(name)).expect("copy package");
+            let mut sig = p.as_os_str().to_owned();
+            sig.push(".minisig");
+            let mut to = dir.join(name).into_os_string();
+            to.push(".minisig");
+            std::fs::copy(sig, to).expect("copy signature");
+        }
+        dir.to_owned()
+    }
+
+    /// A host on `root/data` for the example plugins' host API, trusting the key in `keys`,
+    /// with an approver that grants every request for the session. `setup` adjusts it.
+    pub fn host(root: &Path, keys: &Path, setup: impl FnOnce(&mut HostBuilder)) -> Host {
+        let mut b = Host::builder();
+        b.data_dir(root.join("data"))
+            .host_api("switchboard-demo", "0.1.0")
+            .trust(super::packages::public_key(keys))
+            .approver(|_: &switchboard_host::caps::ApprovalRequest<'_>| {
+                Approval::Allow(Scope::Session)
+            });
+        setup(&mut b);
+        b.build().expect("host builds")
     }
 }

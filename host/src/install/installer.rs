@@ -277,10 +277,15 @@ pub(crate) struct PlanDetail {
     pub plugins: Vec<GenerationPlugin>,
     /// Verified packages of the plugins this operation brings in, by name.
     pub verified: BTreeMap<String, VerifiedPlugin>,
+    /// Their releases as their verified manifests describe them (dependency ranges).
+    pub releases: BTreeMap<String, crate::resolve::Release>,
     /// The capabilities to store as approved, by plugin.
     pub approve: Vec<(String, Vec<String>)>,
     /// An existing generation to flip to (rollback) instead of a new one.
     pub target: Option<GenerationId>,
+    /// A rollback: the data backup taken when `target` was last left, to restore the
+    /// plugins whose version changes from.
+    pub restore_from: Option<PathBuf>,
     /// The options it was planned with.
     pub options: InstallOptions,
     /// Summary in words.
@@ -302,8 +307,10 @@ impl Clone for PlanDetail {
         PlanDetail {
             plugins: self.plugins.clone(),
             verified: BTreeMap::new(),
+            releases: self.releases.clone(),
             approve: self.approve.clone(),
             target: self.target,
+            restore_from: self.restore_from.clone(),
             options: self.options.clone(),
             summary: self.summary.clone(),
         }
@@ -753,6 +760,7 @@ impl Installer {
             detail: PlanDetail {
                 plugins: g.plugins.clone(),
                 target: Some(target),
+                restore_from: store.backup_leaving(target)?.map(PathBuf::from),
                 options,
                 summary: format!("rollback to generation {target}"),
                 ..PlanDetail::default()
@@ -1047,14 +1055,19 @@ impl Installer {
             None => Lockfile::default(),
         };
         resolver.locked(&current_lock);
-        for p in installed {
+        // Installed versions are preferred, except for what the operation is about.
+        let moving = |name: &str| {
+            wanted.iter().any(|w| name_key(&w.name) == name_key(name))
+                || unlock.iter().any(|n| name_key(n) == name_key(name))
+        };
+        for p in installed.iter().filter(|p| !moving(&p.name)) {
             resolver.installed(p.name.clone(), p.version.clone());
+        }
+        for p in installed.iter().filter(|p| moving(&p.name)) {
+            resolver.unlock(&p.name);
         }
         for w in wanted {
             resolver.unlock(&w.name);
-        }
-        for n in unlock {
-            resolver.unlock(n);
         }
         let resolution = resolver.resolve(&request_deps)?;
         // Downgrades and locked drift are refused before anything is downloaded.
@@ -1154,6 +1167,7 @@ impl Installer {
         self.begin(op, Phase::Verify, json!({}))?;
         hit(failpoints::BEFORE_VERIFY)?;
         let mut verified = BTreeMap::new();
+        let mut releases = BTreeMap::new();
         let mut plugins = Vec::new();
         let mut changes = Vec::new();
         for (name, version, hex, source) in &chosen {
@@ -1260,6 +1274,13 @@ impl Installer {
                 grants: old.map(|o| o.grants.clone()).unwrap_or_default(),
             });
             verified.insert(name.clone(), v);
+            releases.insert(name.clone(), release);
+        }
+        // Installed plugins the solve did not reach (left by a removal) stay as they are.
+        for o in installed {
+            if !plugins.iter().any(|p: &GenerationPlugin| p.name == o.name) {
+                plugins.push(o.clone());
+            }
         }
         hit(failpoints::AFTER_VERIFY)?;
         self.end(
@@ -1305,8 +1326,10 @@ impl Installer {
             detail: PlanDetail {
                 plugins,
                 verified,
+                releases,
                 approve,
                 target: None,
+                restore_from: None,
                 options: options.clone(),
                 summary,
             },
@@ -1483,14 +1506,26 @@ impl Installer {
         } else {
             // The closure again, from the verified manifests: what the index said is not
             // trusted for what runs.
-            let index = installed_index(&detail.plugins)?;
+            let mut index = MemoryIndex::new();
+            for p in &detail.plugins {
+                let release = match detail.releases.get(&p.name) {
+                    Some(r) => r.clone(),
+                    None => installed_release(p),
+                };
+                index.add(p.name.clone(), release);
+            }
             let requested: Vec<Dependency> = detail
                 .plugins
                 .iter()
                 .filter(|p| p.requested)
                 .map(|p| Dependency::new(p.name.clone(), exact(&p.version)))
                 .collect();
-            let resolution = Resolver::new(&index).resolve(&requested)?;
+            let mut resolver = Resolver::new(&index);
+            let (api_name, api_version) = self.host.host_api();
+            if let Ok(v) = Version::parse(api_version) {
+                resolver.host_api(api_name, v);
+            }
+            let resolution = resolver.resolve(&requested)?;
             // Plugins only a removed plugin needed stay installed (they are in the set).
             let by_name: BTreeMap<&str, &GenerationPlugin> = detail
                 .plugins
@@ -1625,6 +1660,17 @@ impl Installer {
     ) -> Result<Vec<String>, (String, Failure)> {
         let fail = |e: Error| (String::new(), Failure::Error(e));
         hit(failpoints::AFTER_FLIP).map_err(|e| fail(e.into()))?;
+        if let Some(backup) = &detail.restore_from {
+            // A rollback: the changed plugins' data as it was when `new` was left, restored
+            // before their older code loads (their migrations lead forward only).
+            restore_data(
+                &self.host,
+                Some(new),
+                old.unwrap_or(&empty_generation()),
+                Some(backup),
+            )
+            .map_err(fail)?;
+        }
         let changed = activate(&self.host, old, new, &mut detail.verified)
             .map_err(|(p, e)| (p, Failure::Error(e)))?;
         hit(failpoints::AFTER_ACTIVATE).map_err(|e| fail(e.into()))?;
@@ -1670,9 +1716,12 @@ impl Installer {
             }
         }
         store.journal_finish(op, OperationStatus::Done, None)?;
+        PackageStore::new(self.host.data_dir()).clear_staging(op);
         let mut events = Vec::new();
         for c in changes {
-            let (topic, what) = lifecycle_event(kind, c);
+            let (topic, mut what) = lifecycle_event(kind, c);
+            what["operation"] = json!(op.as_str());
+            what["generation"] = json!(new.id);
             events.push((topic, c.name.clone(), what));
         }
         let audit: Vec<AuditEvent> = events
@@ -1691,9 +1740,7 @@ impl Installer {
             .collect();
         let _ = old;
         store.audit().append_all(&audit)?;
-        for (topic, plugin, mut what) in events {
-            what["operation"] = json!(op.as_str());
-            what["generation"] = json!(new.id);
+        for (topic, plugin, what) in events {
             publish(&self.host, topic, &plugin, &what);
         }
         Ok(())
@@ -1738,6 +1785,7 @@ impl Installer {
         };
         store.journal_step(op, Phase::Activate, "rolled-back", &json!({ "cause": why }))?;
         store.journal_finish(op, OperationStatus::RolledBack, Some(&why))?;
+        PackageStore::new(self.host.data_dir()).clear_staging(op);
         rolled_back_notice(&self.host, op, new, old, &why)?;
         Ok(())
     }
@@ -1809,19 +1857,25 @@ fn empty_generation() -> Generation {
 pub(crate) fn installed_index(plugins: &[GenerationPlugin]) -> Result<MemoryIndex, Error> {
     let mut index = MemoryIndex::new();
     for p in plugins {
-        let mut release =
-            crate::resolve::Release::new(p.version.clone(), format!("sha256:{}", p.sha256));
-        for d in &p.dependencies {
-            let dep = if p.optional_dependencies.contains(d) {
-                Dependency::optional(d.clone(), VersionReq::STAR)
-            } else {
-                Dependency::new(d.clone(), VersionReq::STAR)
-            };
-            release = release.with_dependency(dep);
-        }
-        index.add(p.name.clone(), release);
+        index.add(p.name.clone(), installed_release(p));
     }
     Ok(index)
+}
+
+/// The release an installed plugin is: its dependencies by name (their ranges were checked
+/// when it was installed).
+fn installed_release(p: &GenerationPlugin) -> crate::resolve::Release {
+    let mut release =
+        crate::resolve::Release::new(p.version.clone(), format!("sha256:{}", p.sha256));
+    for d in &p.dependencies {
+        let dep = if p.optional_dependencies.contains(d) {
+            Dependency::optional(d.clone(), VersionReq::STAR)
+        } else {
+            Dependency::new(d.clone(), VersionReq::STAR)
+        };
+        release = release.with_dependency(dep);
+    }
+    release
 }
 
 /// The lockfile of a set of plugins.
@@ -1895,31 +1949,48 @@ pub(crate) fn activate(
     verified: &mut BTreeMap<String, VerifiedPlugin>,
 ) -> Result<Vec<String>, (String, Error)> {
     let pkgs = PackageStore::new(host.data_dir());
-    let wants =
-        |name: &str| -> Option<&GenerationPlugin> { new.plugin(name).filter(|p| p.enabled) };
-    // Stop, dependents first.
+    let graph = new.graph().map_err(|e| (String::new(), e))?;
+    let runs_as_wanted = |p: &GenerationPlugin| {
+        host.plugin(&p.name).is_ok_and(|h| {
+            h.source() == pkgs.path(&p.sha256) && h.version() == p.version.to_string()
+        })
+    };
+    // What must (re)start: enabled plugins not running from their package, and what needs
+    // them (it would keep calling the instance that goes away).
+    let mut restart: BTreeSet<String> = BTreeSet::new();
+    for p in new.plugins.iter().filter(|p| p.enabled) {
+        if !runs_as_wanted(p) {
+            restart.insert(p.name.clone());
+            restart.extend(graph.removal_impact(&p.name).into_iter().map(str::to_owned));
+        }
+    }
+    // Stop, dependents first: what left, was disabled, or restarts.
+    let mut loaded: Vec<String> = Vec::new();
     if let Some(old) = old {
-        let order = old.graph().map_err(|e| (String::new(), e))?;
-        for name in order.load_order().into_iter().rev() {
-            let Ok(h) = host.plugin(name) else { continue };
-            let keep = wants(name).is_some_and(|p| {
-                h.source() == pkgs.path(&p.sha256) && h.version() == p.version.to_string()
-            });
-            if !keep {
-                if let Err(e) = host.remove(name) {
-                    log::warn!(target: "switchboard::install", "stopping `{name}`: {e}");
-                }
+        if let Ok(g) = old.graph() {
+            loaded.extend(g.load_order().into_iter().map(str::to_owned));
+        }
+    }
+    for name in graph.load_order() {
+        if !loaded.iter().any(|n| n == name) {
+            loaded.push(name.to_owned());
+        }
+    }
+    for name in loaded.iter().rev() {
+        if host.plugin(name).is_err() {
+            continue;
+        }
+        let wanted = new.plugin(name).filter(|p| p.enabled);
+        if wanted.is_none() || restart.contains(name) {
+            if let Err(e) = host.remove(name) {
+                log::warn!(target: "switchboard::install", "stopping `{name}`: {e}");
             }
         }
     }
-    // Also stop what depends on a plugin that changed (it is restarted after it).
-    let graph = new.graph().map_err(|e| (String::new(), e))?;
+    // Start, dependencies first.
     let mut changed = Vec::new();
     for name in graph.load_order() {
-        let Some(p) = wants(name) else {
-            if host.plugin(name).is_ok() && new.plugin(name).is_some() {
-                let _ = host.remove(name);
-            }
+        let Some(p) = new.plugin(name).filter(|p| p.enabled) else {
             continue;
         };
         let v = verified.remove(&p.name);

@@ -388,6 +388,21 @@ impl Store {
         })
     }
 
+    /// The data backup taken by the last finished operation that left generation `from`
+    /// (what its plugins' data was when it stopped being current), if one was taken.
+    pub(crate) fn backup_leaving(&self, from: GenerationId) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT data_backup FROM install_operations
+                 WHERE from_generation = ?1 AND status = 'done' AND data_backup IS NOT NULL
+                 ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
+                [from.0 as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+        })
+    }
+
     /// Operations still marked `running`, oldest first.
     pub(crate) fn journal_running(&self) -> Result<Vec<OperationId>, StoreError> {
         self.with(|c| {

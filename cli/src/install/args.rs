@@ -18,6 +18,19 @@ pub struct Common {
     /// remove, the generation to switch to); needed when stdin is not a terminal.
     #[arg(long)]
     pub yes: bool,
+    /// The host policy to apply (TOML, as `switchboard preflight --policy`; default:
+    /// `<data dir>/policy.toml` if there is one, else no rules: deny by default, and the
+    /// review asks).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also trust this public key (repeatable); the data dir's trust store
+    /// (`switchboard trust add`) is always used.
+    #[arg(long, value_name = "PUBKEY_FILE")]
+    pub trust: Vec<PathBuf>,
+    /// The host API the plugins must be compatible with, as NAME@VERSION; remembered in the
+    /// data directory for later commands (default: the one remembered).
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub host_api: Option<String>,
 }
 
 /// Where packages come from and what the operation may do, for `install` and `update`.
@@ -33,18 +46,6 @@ pub struct Sources {
     /// Allow a version older than the installed one.
     #[arg(long)]
     pub allow_downgrade: bool,
-    /// The host policy to apply (TOML, as `switchboard preflight --policy`; default:
-    /// `<data dir>/policy.toml` if there is one, else deny by default and ask).
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// Also trust this public key (repeatable); the data dir's trust store
-    /// (`switchboard trust add`) is always used.
-    #[arg(long, value_name = "PUBKEY_FILE")]
-    pub trust: Vec<PathBuf>,
-    /// The host API the plugins must be compatible with, as NAME@VERSION (default: the one
-    /// the data directory records).
-    #[arg(long, value_name = "NAME@VERSION")]
-    pub host_api: Option<String>,
 }
 
 /// `switchboard install`.

@@ -63,28 +63,19 @@ struct Opened {
 /// Opens the data directory as a host, with the installer's sources and progress.
 fn open(common: &Common, sources: Option<&Sources>, progress: &PhaseProgress) -> Result<Opened> {
     let dir = crate::data_dir::resolve(common.data_dir.clone())?;
-    let empty = Sources {
-        from: Vec::new(),
-        locked: false,
-        allow_downgrade: false,
-        policy: None,
-        trust: Vec::new(),
-        host_api: None,
-    };
-    let sources = sources.unwrap_or(&empty);
-    let api = host_api(&dir, sources.host_api.as_deref())?;
-    let policy = policy(&dir, sources.policy.as_deref())?;
+    let api = host_api(&dir, common.host_api.as_deref())?;
+    let policy = policy(&dir, common.policy.as_deref())?;
     let mut builder = Host::builder();
     builder.data_dir(&dir).policy(policy.clone());
     if let Some((name, version)) = api {
         builder.host_api(name, version);
     }
-    for key in trusted_keys(&dir, &sources.trust)? {
+    for key in trusted_keys(&dir, &common.trust)? {
         builder.trust(key);
     }
     let host = builder.build()?;
     let mut installer = Installer::new(&host);
-    for from in &sources.from {
+    for from in sources.map(|s| s.from.as_slice()).unwrap_or_default() {
         let source = FileSource::open(from).map_err(switchboard_host::Error::from)?;
         for (path, why) in source.skipped() {
             progress.note(&format!("note: skipped {}: {why}", path.display()));
@@ -260,7 +251,14 @@ fn change_json(policy: &Policy, c: &PlannedChange) -> Value {
         "to": c.to.as_ref().map(ToString::to_string),
         "source": c.source,
         "requested": c.requested,
-        "capabilities": c.capabilities.iter().map(|r| capability_json(policy, &c.name, r)).collect::<Vec<_>>(),
+        "capabilities": c.capabilities.iter().map(|r| {
+            let mut doc = capability_json(policy, &c.name, r);
+            if !c.new_capabilities.contains(r) {
+                // Decided when an earlier version was installed: not asked about again.
+                doc["policy"] = "decided before".into();
+            }
+            doc
+        }).collect::<Vec<_>>(),
         "new_capabilities": c.new_capabilities,
         "dropped_capabilities": c.dropped_capabilities,
         "changelog": c.changelog,
@@ -671,6 +669,9 @@ fn open_existing(data_dir: Option<PathBuf>, json: bool) -> Result<Option<Opened>
         data_dir: Some(dir),
         json,
         yes: false,
+        policy: None,
+        trust: Vec::new(),
+        host_api: None,
     };
     let opened = open(&common, None, &PhaseProgress::new(true))?;
     note_recovered(&opened.recovered, json);

@@ -76,7 +76,9 @@ fn open(common: &Common, sources: Option<&Sources>, progress: &PhaseProgress) ->
     let host = builder.build()?;
     let mut installer = Installer::new(&host);
     for from in sources.map(|s| s.from.as_slice()).unwrap_or_default() {
-        let source = FileSource::open(from).map_err(switchboard_host::Error::from)?;
+        // Absolute, so the source recorded for `list` means the same from any directory.
+        let from = std::path::absolute(from).unwrap_or_else(|_| from.clone());
+        let source = FileSource::open(&from).map_err(switchboard_host::Error::from)?;
         for (path, why) in source.skipped() {
             progress.note(&format!("note: skipped {}: {why}", path.display()));
         }
@@ -307,7 +309,12 @@ fn plan_text(policy: &Policy, plan: &Plan) -> String {
             }
         }
         for w in &c.warnings {
-            out.push_str(&format!("    warning: {w}\n"));
+            // Some warnings arrive formatted as `warning[CODE] …` already.
+            if w.starts_with("warning") {
+                out.push_str(&format!("    {w}\n"));
+            } else {
+                out.push_str(&format!("    warning: {w}\n"));
+            }
         }
         if c.to.is_none() {
             continue;
@@ -486,7 +493,13 @@ pub fn install(args: &InstallArgs) -> Result<()> {
     let requests = args
         .requests
         .iter()
-        .map(|r| r.parse::<InstallRequest>())
+        .map(|r| match r.parse::<InstallRequest>()? {
+            // Absolute, so the source recorded for `list` means the same from anywhere.
+            InstallRequest::File(p) => {
+                Ok(InstallRequest::File(std::path::absolute(&p).unwrap_or(p)))
+            }
+            other => Ok(other),
+        })
         .collect::<Result<Vec<_>, InstallError>>()
         .map_err(switchboard_host::Error::from)?;
     let opened = open(common, Some(&args.sources), &progress)?;

@@ -299,6 +299,10 @@ fn removal_with_dependents_is_refused_unless_they_go_too() {
     assert_eq!(installer.list().unwrap().len(), 2);
 
     let rx = events(&host);
+    assert_eq!(
+        installer.state("hello").unwrap(),
+        Some(InstallState::Enabled)
+    );
     let mut with = RemoveOptions::new();
     with.with_dependents(true);
     let plan = installer.plan_remove("hello", &with).unwrap();
@@ -306,6 +310,11 @@ fn removal_with_dependents_is_refused_unless_they_go_too() {
     installer.apply(plan).unwrap();
     assert!(installer.list().unwrap().is_empty());
     assert!(host.plugin("hello").is_err() && host.plugin("relay").is_err());
+    assert_eq!(
+        installer.state("relay").unwrap(),
+        Some(InstallState::Removed)
+    );
+    assert_eq!(installer.state("wordcount").unwrap(), None);
     let mut seen = topics(&rx);
     seen.sort();
     assert_eq!(seen, ["system.plugin.removed", "system.plugin.removed"]);
@@ -660,4 +669,62 @@ fn the_plan_shows_the_changelog_and_the_capabilities_a_new_plugin_asks_for() {
     );
     installer.cancel(plan).unwrap();
     assert_eq!(current(&installer), Some(GenerationId(1)));
+}
+
+#[test]
+fn capabilities_approved_with_the_plan_are_granted_without_an_approver() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello = env.example("hello", "0.1.0");
+    let host = releases::host(env.root(), &env.keys, |b| {
+        // No approver: policy leaves every request open, so deny by default...
+        *b = {
+            let mut fresh = Host::builder();
+            fresh
+                .data_dir(env.root().join("data"))
+                .host_api("switchboard-demo", "0.1.0")
+                .trust(switchboard_tests::packages::public_key(&env.keys));
+            fresh
+        };
+    });
+    let installer = host.installer();
+    let plan = installer
+        .plan_install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+    assert!(plan
+        .new_capabilities()
+        .iter()
+        .any(|(p, c)| p == "hello" && c == "kv"));
+    installer.apply(plan).unwrap();
+    let kv = |host: &Host| {
+        host.plugin("hello")
+            .unwrap()
+            .grants()
+            .iter()
+            .any(|g| g.capability().to_string() == "kv")
+    };
+    assert!(!kv(&host), "denied by default");
+    installer.remove("hello", &RemoveOptions::new()).unwrap();
+    // ...unless the operator approved what the plan lists.
+    let mut options = InstallOptions::new();
+    options.approval(switchboard_host::install::CapabilityApproval::All);
+    installer.install(&[file(&hello)], &options).unwrap();
+    assert!(kv(&host));
+    let granted: Vec<String> = host
+        .plugin("hello")
+        .unwrap()
+        .grants()
+        .iter()
+        .map(|g| g.capability().to_string())
+        .collect();
+    assert!(granted.iter().any(|c| c == "kv"), "{granted:?}");
+    let g = installer.current().unwrap().unwrap();
+    assert!(
+        g.plugin("hello")
+            .unwrap()
+            .grants
+            .iter()
+            .any(|r| r.capability == "kv"),
+        "the generation records the grants decided at install"
+    );
 }

@@ -97,6 +97,21 @@ fn an_error_at_any_phase_boundary_of_an_update_leaves_the_previous_generation_ru
             op.status
         );
         assert!(staging_is_empty(&env), "{name}: no orphaned downloads");
+        // A disable (nothing to download) meets every failpoint too.
+        let scenario = fail::FailScenario::setup();
+        fail::cfg(*name, "return").unwrap();
+        let e = host.installer().disable("hello").unwrap_err();
+        scenario.teardown();
+        assert!(
+            e.to_string().contains("SB1412") || e.to_string().contains(name),
+            "{name}: {e}"
+        );
+        assert_eq!(listed(&host), before, "{name}");
+        assert_eq!(
+            host.plugin("hello").unwrap().state(),
+            switchboard_host::State::Active,
+            "{name}"
+        );
         // The same update goes through once the fault is gone.
         install(&host, &env.v2).unwrap();
         assert_eq!(host.plugin("hello").unwrap().version(), "0.2.0", "{name}");

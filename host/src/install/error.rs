@@ -133,13 +133,6 @@ pub enum InstallError {
         /// The value found.
         value: String,
     },
-    /// The operation would change the installed set while `locked` asks for none; the
-    /// changes are listed.
-    #[error("the installed set is locked and the operation would change it: {changes}")]
-    Locked {
-        /// The changes, in words.
-        changes: String,
-    },
 }
 
 impl InstallError {
@@ -160,7 +153,6 @@ impl InstallError {
             InstallError::Io { .. } => code(1411),
             InstallError::Failpoint { .. } => code(1412),
             InstallError::Corrupt { .. } => code(1413),
-            InstallError::Locked { .. } => code(1414),
         }
     }
 
@@ -213,9 +205,6 @@ impl InstallError {
             InstallError::Failpoint { .. } => "unset FAILPOINTS (a test setting)".into(),
             InstallError::Corrupt { .. } => {
                 "restore the data directory's database from a backup (`<data dir>/backups/`)".into()
-            }
-            InstallError::Locked { .. } => {
-                "run without `--locked` to accept the changes, or restore the lockfile".into()
             }
         }
     }

@@ -403,6 +403,41 @@ impl Store {
         })
     }
 
+    /// The data backups of finished operations that left a generation not in `keep`.
+    pub(crate) fn journal_backups_outside(
+        &self,
+        keep: &std::collections::BTreeSet<GenerationId>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT from_generation, data_backup FROM install_operations
+                 WHERE data_backup IS NOT NULL AND status != 'running'",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter(|(from, _)| !from.is_some_and(|g| keep.contains(&GenerationId(g as u64))))
+            .map(|(_, path)| path)
+            .collect())
+    }
+
+    /// Forgets a data backup that was removed.
+    pub(crate) fn journal_forget_backup(&self, path: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE install_operations SET data_backup = NULL WHERE data_backup = ?1",
+                [path],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Operations still marked `running`, oldest first.
     pub(crate) fn journal_running(&self) -> Result<Vec<OperationId>, StoreError> {
         self.with(|c| {

@@ -16,34 +16,43 @@
 //! - `package_store` — the content-addressed package store (crate-internal).
 //! - `plan` — [`Plan`], [`PlannedChange`]: what an operation will do, shown before it is
 //!   applied (changelog, warnings, capability diff).
-//! - `installer` — [`Installer`] and its options and reports.
+//! - `installer` — [`Installer`], the API; `options` and `report` — what it takes and gives.
+//! - `operation` — the phases of one operation; `activate` — a running host made to match a
+//!   generation; `recover` — interrupted operations rolled back.
 //! - `events` — the `system.plugin.*` topics published.
 //! - [`failpoints`] — fault injection at each phase boundary (feature `failpoints`).
 //! - `error` — [`InstallError`] (`SB1400`–`SB1429`), [`SourceError`] (`SB1430`–`SB1439`).
 
+mod activate;
 mod error;
 pub mod events;
 pub mod failpoints;
 mod generation;
 mod installer;
 mod journal;
+mod operation;
+mod options;
 mod package_store;
 mod plan;
+mod recover;
+mod report;
 mod source;
 
 pub use error::{InstallError, SourceError};
 pub use generation::{
     Generation, GenerationId, GenerationInfo, GenerationPlugin, InstallState, InstalledPlugin,
 };
-pub use installer::{
-    CapabilityApproval, GcReport, InstallOptions, InstallRequest, Installer, OperationReport,
-    Progress, Recovery, RemoveOptions, StartReport, DEFAULT_KEEP_GENERATIONS,
-};
+pub use installer::{Installer, DEFAULT_KEEP_GENERATIONS};
 pub use journal::{
     JournalStep, OperationId, OperationKind, OperationRecord, OperationStatus, Phase,
 };
+pub use options::{CapabilityApproval, InstallOptions, InstallRequest, RemoveOptions};
 pub use plan::{changelog_between, Plan, PlannedChange};
+pub use report::{GcReport, OperationReport, Progress, Recovery, StartReport};
 pub use source::{FileSource, PackageSource};
 
 pub(crate) use generation::SCHEMA;
-pub(crate) use installer::recover;
+pub(crate) use recover::recover;
+
+#[cfg(test)]
+mod tests;

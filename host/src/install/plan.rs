@@ -35,7 +35,7 @@ pub struct Plan {
     /// Whether applying changes nothing (the plugins are already as asked).
     pub unchanged: bool,
     #[serde(skip)]
-    pub(crate) detail: super::installer::PlanDetail,
+    pub(crate) detail: super::operation::PlanDetail,
 }
 
 impl Plan {

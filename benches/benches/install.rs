@@ -64,6 +64,7 @@ fn fixture() -> Fixture {
             version,
             extra_capabilities: extra,
             changelog: &format!("# Changelog\n\n## {version}\n- a release\n"),
+            dependencies: &[],
             library: Some(&library),
         };
         example_release(Profile::Release, &spec, &packages, &secret).expect("release")

@@ -35,6 +35,8 @@ pub struct ReleaseSpec<'a> {
     pub extra_capabilities: &'a [&'a str],
     /// The package's `CHANGELOG.md`.
     pub changelog: &'a str,
+    /// Other plugins it depends on, as (name, semver range), added to its manifest.
+    pub dependencies: &'a [(&'a str, &'a str)],
     /// Pack this build of the example's library instead of the one [`examples::library`]
     /// builds (a stripped copy, say, for tests that install it many times).
     pub library: Option<&'a Path>,
@@ -73,6 +75,12 @@ pub fn example_release(
         )
     })?;
     manifest.version = spec.version.to_owned();
+    for (name, range) in spec.dependencies {
+        manifest.requires.dependencies.insert(
+            (*name).to_owned(),
+            switchboard_sdk::manifest::Dependency::Range((*range).to_owned()),
+        );
+    }
     let bytes = std::fs::read(&library).coded(
         codes::EXAMPLES,
         format_args!("cannot read {}", library.display()),
@@ -224,6 +232,7 @@ mod tests {
             version: "0.2.0",
             extra_capabilities: &["net.connect:api.example.com:443"],
             changelog: "# 0.2.0\n- talks to api.example.com\n",
+            dependencies: &[],
             library: None,
         };
         let pkg = example_release(

@@ -57,6 +57,7 @@ fn kit() -> &'static Kit {
                 version,
                 extra_capabilities: extra,
                 changelog: &format!("# Changelog\n\n## {version}\n- a release\n"),
+                dependencies: &[],
                 library: Some(&library),
             };
             example_release(Profile::Debug, &spec, &packages, &secret).expect("release");

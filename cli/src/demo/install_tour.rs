@@ -48,6 +48,7 @@ pub(super) fn run(
                 version,
                 extra_capabilities: extra,
                 changelog,
+                dependencies: &[],
                 library: None,
             },
             &releases,

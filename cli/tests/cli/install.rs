@@ -1,7 +1,7 @@
 //! `switchboard install`, `update`, `rollback`, `remove`, `enable`, `disable`, `list` and
 //! `generations`, run as the binary over real signed packages of `hello`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
 use serde_json::Value;
@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
             version,
             extra_capabilities: extra,
             changelog: log,
+            dependencies: &[],
             library: None,
         };
         example_release(Profile::Debug, &spec, &packages, &secret).unwrap();
@@ -304,5 +305,55 @@ fn list_of_an_empty_data_directory_creates_nothing() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["plugins"], serde_json::json!([]));
     assert!(!data.exists());
-    let _ = Path::new("");
+}
+
+#[test]
+fn remove_lists_the_dependents_and_takes_them_only_when_asked() {
+    let f = fixture();
+    let dir = f.packages.parent().unwrap().to_path_buf();
+    let secret = dir
+        .join("keys")
+        .join(switchboard_cli::authoring::SECRET_KEY_FILE);
+    let spec = ReleaseSpec {
+        name: "relay",
+        version: "0.1.0",
+        extra_capabilities: &[],
+        changelog: "# Changelog\n\n## 0.1.0\n- relays, with hello\n",
+        dependencies: &[("hello", "^0.1")],
+        library: None,
+    };
+    example_release(Profile::Debug, &spec, &f.packages, &secret).unwrap();
+    // relay brings hello (0.1.x, the newest its range allows) in the same generation.
+    let doc = ok(&run(
+        &f,
+        &[&["install", "relay", "--json", "--yes"][..], &from(&f)].concat(),
+    ));
+    let mut names: Vec<&str> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["hello", "relay"], "{doc:#}");
+    let before = listed(&f);
+    assert_eq!(before.len(), 2);
+
+    // No terminal, no flag: refused, naming the dependent; nothing removed.
+    let doc = refused(&run(&f, &["remove", "hello", "--json"]), "SB1404");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("relay"),
+        "{doc:#}"
+    );
+    assert_eq!(listed(&f), before);
+    // `disable` of a plugin another needs asks first too.
+    refused(&run(&f, &["disable", "hello", "--json"]), "SB0018");
+    assert_eq!(listed(&f), before);
+
+    let doc = ok(&run(
+        &f,
+        &["remove", "hello", "--with-dependents", "--json"],
+    ));
+    assert_eq!(doc["changes"].as_array().unwrap().len(), 2, "{doc:#}");
+    assert_eq!(listed(&f), []);
 }

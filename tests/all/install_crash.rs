@@ -401,7 +401,7 @@ fn a_sigkill_at_200_seeded_random_moments_of_an_install_and_an_update_leaves_no_
     let kit = kit();
     let mut landed_mid_operation = 0;
     let mut total = 0;
-    for (operation, seed) in [("install", 15_7_1u64), ("update", 15_7_2u64)] {
+    for (operation, seed) in [("install", 1571_u64), ("update", 1572_u64)] {
         // A kill point is a failpoint to wait for, then a delay: anchoring on failpoints keeps
         // the points spread over the whole operation however fast the machine is.
         let times = timeline(kit, operation);

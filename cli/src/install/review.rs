@@ -1,5 +1,4 @@
-//! The capability review before an install or an update: what a plugin asks for, in words, and
-//! for an update what it asks for that the installed version did not (the capability diff).
+//! The capability review before an install or an update: what a plugin asks for, in words.
 
 use switchboard_host::caps::Capability;
 
@@ -62,32 +61,9 @@ pub fn in_words(plugin: &str, request: &str) -> String {
     }
 }
 
-/// What an update asks for that the installed version did not: each new request not covered
-/// by one of the old ones. A request the old version already had needs no second approval.
-pub fn added(old: &[String], new: &[String]) -> Vec<String> {
-    let old: Vec<Capability> = old.iter().filter_map(|c| c.parse().ok()).collect();
-    new.iter()
-        .filter(|n| match n.parse::<Capability>() {
-            Ok(n) => !old.iter().any(|o| o.covers(&n)),
-            // Unparsable: shown, so a person sees it; the host refuses it anyway.
-            Err(_) => true,
-        })
-        .cloned()
-        .collect()
-}
-
-/// What the installed version asked for and the new one no longer does.
-pub fn dropped(old: &[String], new: &[String]) -> Vec<String> {
-    added(new, old)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
 
     #[test]
     fn each_kind_reads_as_words_with_its_scope() {
@@ -109,22 +85,5 @@ mod tests {
             in_words("hello", "events.publish"),
             "publish events on its own topics (plugin.hello.**)"
         );
-    }
-
-    #[test]
-    fn the_diff_names_only_what_the_old_grants_do_not_cover() {
-        let old = strings(&["kv", "fs.read", "events.subscribe:plugin.**"]);
-        let new = strings(&[
-            "kv",
-            "fs.read:/srv/**",
-            "events.subscribe:plugin.hello.*",
-            "net.connect:api.example.com:443",
-        ]);
-        assert_eq!(added(&old, &new), ["net.connect:api.example.com:443"]);
-        assert_eq!(
-            dropped(&old, &new),
-            ["fs.read", "events.subscribe:plugin.**"]
-        );
-        assert!(added(&new, &new).is_empty());
     }
 }

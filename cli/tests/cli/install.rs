@@ -357,3 +357,72 @@ fn remove_lists_the_dependents_and_takes_them_only_when_asked() {
     assert_eq!(doc["changes"].as_array().unwrap().len(), 2, "{doc:#}");
     assert_eq!(listed(&f), []);
 }
+
+#[test]
+fn locked_refuses_drift_and_a_conflict_prints_the_resolvers_report() {
+    let f = fixture();
+    ok(&run(
+        &f,
+        &[
+            &["install", "hello@=0.1.0", "--json", "--yes"][..],
+            &from(&f),
+        ]
+        .concat(),
+    ));
+    let doc = refused(
+        &run(
+            &f,
+            &[
+                &["update", "hello", "--locked", "--json", "--yes"][..],
+                &from(&f),
+            ]
+            .concat(),
+        ),
+        "SB0510",
+    );
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("0.2.0"),
+        "{doc:#}"
+    );
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"));
+
+    // relay needs hello ^0.1: asking for hello 0.2.0 beside it has no solution, and the
+    // resolver's report says why, naming both.
+    let secret = f
+        .packages
+        .parent()
+        .unwrap()
+        .join("keys")
+        .join(switchboard_cli::authoring::SECRET_KEY_FILE);
+    let spec = ReleaseSpec {
+        name: "relay",
+        version: "0.1.0",
+        extra_capabilities: &[],
+        changelog: "",
+        dependencies: &[("hello", "^0.1")],
+        library: None,
+    };
+    example_release(Profile::Debug, &spec, &f.packages, &secret).unwrap();
+    ok(&run(
+        &f,
+        &[&["install", "relay", "--json", "--yes"][..], &from(&f)].concat(),
+    ));
+    let before = listed(&f);
+    let doc = refused(
+        &run(
+            &f,
+            &[
+                &["install", "hello@=0.2.0", "--json", "--yes"][..],
+                &from(&f),
+            ]
+            .concat(),
+        ),
+        "SB0501",
+    );
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("relay") && message.contains("hello"),
+        "{message}"
+    );
+    assert_eq!(listed(&f), before);
+}

@@ -467,6 +467,16 @@ fn an_update_whose_health_check_fails_is_rolled_back_automatically() {
     assert_eq!(h.version(), "0.1.0");
     assert_eq!(h.health(), switchboard_host::Health::Healthy);
     assert!(topics(&rx).contains(&"system.plugin.rolled_back".to_string()));
+    // The generation that failed is not left behind, and its number is not reused.
+    let kept: Vec<GenerationId> = installer
+        .generations()
+        .unwrap()
+        .iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(kept, [GenerationId(1)]);
+    installer.disable("sickly").unwrap();
+    assert_eq!(current(&installer), Some(GenerationId(3)));
 }
 
 #[test]
@@ -562,6 +572,7 @@ fn enable_and_disable_take_effect_in_the_running_host() {
     installer.disable("hello").unwrap();
     assert!(host.plugin("hello").is_err());
     assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
+    assert_eq!(host.store().plugin("hello").unwrap().state, "disabled");
     // Disabling again changes nothing and makes no generation.
     let again = installer.disable("hello").unwrap();
     assert_eq!(again.generation, Some(GenerationId(2)));
@@ -727,4 +738,65 @@ fn capabilities_approved_with_the_plan_are_granted_without_an_approver() {
             .any(|r| r.capability == "kv"),
         "the generation records the grants decided at install"
     );
+}
+
+#[test]
+fn a_second_operation_on_the_same_data_directory_is_refused_while_one_runs() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello = env.example("hello", "0.1.0");
+    let host = env.host();
+    // Another process's operation holds the lock.
+    let held = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.root().join("data/install.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let e = host
+        .installer()
+        .install(&[file(&hello)], &InstallOptions::new())
+        .unwrap_err();
+    assert_eq!(code(&e), "SB1410", "{e}");
+    // A host opening meanwhile does not take that operation for a dead one.
+    assert!(env.host().recovered_operations().is_empty());
+    drop(held);
+    host.installer()
+        .install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+}
+
+#[test]
+fn progress_names_each_phase_and_counts_download_bytes_and_a_name_no_source_has_is_refused() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello = env.example("hello", "0.1.0");
+    let host = env.host();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut installer = host.installer();
+    let log = seen.clone();
+    installer.on_progress(move |p| log.lock().unwrap().push(p.clone()));
+    let e = installer
+        .install(&[req("hello")], &InstallOptions::new())
+        .unwrap_err();
+    assert_eq!(code(&e), "SB1401", "{e}");
+    seen.lock().unwrap().clear();
+    let mut disabled = InstallOptions::new();
+    disabled.disabled(true);
+    installer.install(&[file(&hello)], &disabled).unwrap();
+    let seen = seen.lock().unwrap();
+    let phases: Vec<Phase> = seen.iter().map(|p| p.phase).collect();
+    for phase in Phase::ALL {
+        assert!(phases.contains(&phase), "{phase}: {phases:?}");
+    }
+    let size = std::fs::metadata(&hello).unwrap().len();
+    assert!(
+        seen.iter()
+            .any(|p| p.bytes == Some((size, Some(size))) && p.plugin.as_deref() == Some("hello")),
+        "{seen:?}"
+    );
+    // Installed disabled: in the generation, not running.
+    assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
+    assert!(host.plugin("hello").is_err());
 }

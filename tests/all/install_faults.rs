@@ -97,6 +97,13 @@ fn an_error_at_any_phase_boundary_of_an_update_leaves_the_previous_generation_ru
             op.status
         );
         assert!(staging_is_empty(&env), "{name}: no orphaned downloads");
+        let kept: Vec<GenerationId> = installer
+            .generations()
+            .unwrap()
+            .iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(kept, [GenerationId(1)], "{name}: no orphaned generation");
         // A disable (nothing to download) meets every failpoint too.
         let scenario = fail::FailScenario::setup();
         fail::cfg(*name, "return").unwrap();

@@ -331,8 +331,11 @@ impl Store {
     /// The next free generation number.
     pub(crate) fn next_generation_id(&self) -> Result<GenerationId, StoreError> {
         self.with(|c| {
+            // Numbers are never reused, not even those of generations an operation prepared
+            // and discarded: the journal still names them.
             let max: i64 = c.query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM install_generations",
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM install_generations), 0),
+                            COALESCE((SELECT MAX(to_generation) FROM install_operations), 0))",
                 [],
                 |r| r.get(0),
             )?;
@@ -432,6 +435,44 @@ impl Store {
                 "UPDATE install_generation_plugins SET grants = ?3 WHERE generation = ?1 AND name = ?2",
                 params![id.0 as i64, plugin, text],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Deletes generation `id` if operation `op` made it and it is not current: what a
+    /// failed, rolled-back or interrupted operation prepared is not left behind.
+    pub(crate) fn discard_prepared(
+        &self,
+        op: &OperationId,
+        id: GenerationId,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let made_by: Option<String> = tx
+                .query_row(
+                    "SELECT operation FROM install_generations WHERE id = ?1",
+                    [id.0 as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT generation FROM install_current WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if made_by.as_deref() == Some(op.as_str()) && current != Some(id.0 as i64) {
+                tx.execute(
+                    "DELETE FROM install_generation_plugins WHERE generation = ?1",
+                    [id.0 as i64],
+                )?;
+                tx.execute(
+                    "DELETE FROM install_generations WHERE id = ?1",
+                    [id.0 as i64],
+                )?;
+            }
+            tx.commit()?;
             Ok(())
         })
     }

@@ -251,6 +251,7 @@ impl Installer {
         if let Err(err) = store.journal_finish(op, OperationStatus::Failed, Some(&e.to_string())) {
             log::error!(target: "switchboard::install", "cannot record that {op} failed: {err}");
         }
+        discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
         e
     }
@@ -1015,6 +1016,11 @@ impl Installer {
                 }
             }
         }
+        // What the host records of each plugin says so too (`switchboard inspect`): a
+        // disabled plugin is `disabled`, not merely `removed` from the running host.
+        for p in new.plugins.iter().filter(|p| !p.enabled) {
+            store.set_plugin_state(&p.name, crate::State::Disabled.as_str())?;
+        }
         store.journal_finish(op, OperationStatus::Done, None)?;
         PackageStore::new(self.host.data_dir()).clear_staging(op);
         let mut events = Vec::new();
@@ -1086,6 +1092,7 @@ impl Installer {
         };
         store.journal_step(op, Phase::Activate, "rolled-back", &json!({ "cause": why }))?;
         store.journal_finish(op, OperationStatus::RolledBack, Some(&why))?;
+        discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
         rolled_back_notice(&self.host, op, new, old, &why)?;
         Ok(())
@@ -1143,6 +1150,20 @@ impl Installer {
         verified: Option<VerifiedPlugin>,
     ) -> Result<(), Error> {
         start_plugin(&self.host, pkgs, p, verified).map(|_| ())
+    }
+}
+
+/// Deletes the generation operation `op` prepared, if it made one and it is not current.
+pub(crate) fn discard(host: &crate::Host, op: &OperationId) {
+    let store = host.store();
+    let target = match store.journal_operation(op) {
+        Ok(Some(r)) => r.to_generation,
+        _ => None,
+    };
+    if let Some(id) = target {
+        if let Err(e) = store.discard_prepared(op, id) {
+            log::warn!(target: "switchboard::install", "cannot discard generation {id} of {op}: {e}");
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use super::events::publish;
 use super::generation::{flip, Generation};
 use super::installer::Installer;
 use super::journal::{OperationId, OperationStatus};
-use super::operation::empty_generation;
+use super::operation::{discard, empty_generation};
 use super::package_store::PackageStore;
 use super::report::Recovery;
 use crate::audit::{AuditEvent, AuditKind};
@@ -153,6 +153,7 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
                 json!({ "event": "rolled_back", "operation": op.as_str(), "reason": why, "flipped": false }),
             ))?;
         }
+        discard(host, &op);
         PackageStore::new(host.data_dir()).clear_staging(&op);
         out.push(Recovery {
             operation: op,

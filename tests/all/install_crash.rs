@@ -181,7 +181,9 @@ fn expected() -> &'static Expected {
     static EXPECTED: OnceLock<Expected> = OnceLock::new();
     EXPECTED.get_or_init(|| {
         let kit = kit();
-        let before = listed(&Installer::new(&open(kit, &kit.template)));
+        // Read from a copy: opening a host writes to its data directory, and other tests
+        // copy the template meanwhile.
+        let before = listed(&Installer::new(&open(kit, &fresh_copy(kit, "before"))));
         let after = |operation: &str| {
             let data = fresh_copy(kit, &format!("complete-{operation}"));
             let out = child(kit, &data, operation, "run")

@@ -40,6 +40,9 @@ pub mod install_codes {
     /// The capability review was not approved: answered no, or no terminal to ask on and no
     /// `--yes`. The plan was declined; nothing changed.
     pub const NOT_APPROVED: ErrorCode = ErrorCode::from_number(19);
+    /// The plan made again with the approval asks for other capabilities than the one
+    /// reviewed (a source changed meanwhile); nothing changed.
+    pub const PLAN_CHANGED: ErrorCode = ErrorCode::from_number(20);
 }
 
 /// Where the CLI remembers the host API a data directory's plugins are installed for, so
@@ -444,9 +447,21 @@ fn plan_review_apply(
             Answer::Yes => {
                 // The approval is part of the plan: plan again with it. The packages are in
                 // the store already, so nothing is downloaded twice.
+                let reviewed = plan.new_capabilities();
                 opened.installer.cancel(plan)?;
                 options.approval(CapabilityApproval::All);
-                plan_with(&opened.installer, &options)?
+                let again = plan_with(&opened.installer, &options)?;
+                if again.new_capabilities() != reviewed {
+                    // A source changed while the question was open: what was approved is not
+                    // what would be granted.
+                    opened.installer.cancel(again)?;
+                    return Err(CliError::raise(
+                        install_codes::PLAN_CHANGED,
+                        "the plan changed while the review was open; nothing changed",
+                        "run the command again and review the new plan",
+                    ));
+                }
+                again
             }
             answer => {
                 opened.installer.cancel(plan)?;

@@ -796,6 +796,26 @@ fn progress_names_each_phase_and_counts_download_bytes_and_a_name_no_source_has_
             .any(|p| p.bytes == Some((size, Some(size))) && p.plugin.as_deref() == Some("hello")),
         "{seen:?}"
     );
+    // While an operation activates a plugin it is `installed`, then `enabled`.
+    drop(seen);
+    installer.remove("hello", &RemoveOptions::new()).unwrap();
+    let observer = host.installer();
+    let states = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = states.clone();
+    installer.on_progress(move |p| {
+        if p.phase == Phase::HealthCheck {
+            log.lock().unwrap().push(observer.state("hello").unwrap());
+        }
+    });
+    installer
+        .install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+    assert_eq!(*states.lock().unwrap(), [Some(InstallState::Installed)]);
+    assert_eq!(
+        installer.state("hello").unwrap(),
+        Some(InstallState::Enabled)
+    );
+    installer.disable("hello").unwrap();
     // Installed disabled: in the generation, not running.
     assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
     assert!(host.plugin("hello").is_err());

@@ -150,7 +150,8 @@ pub struct GenerationInfo {
 pub enum InstallState {
     /// A source offers it; not installed.
     Available,
-    /// In the current generation, not yet activated.
+    /// In the current generation, whose operation has flipped to it but not finished
+    /// activating it (loads, migrations, health check).
     Installed,
     /// In the current generation, loaded at start.
     Enabled,

@@ -204,17 +204,31 @@ impl Installer {
     }
 
     /// Where plugin `name` is in its install lifecycle: `enabled` or `disabled` in the
-    /// current generation; `removed` if a kept generation or this host's records know it but
+    /// current generation (`installed` while the operation that brought it is still
+    /// activating it); `removed` if a kept generation or this host's records know it but
     /// the current generation does not; `available` if only a source offers it; `None` if
     /// nothing knows it.
     pub fn state(&self, name: &str) -> Result<Option<InstallState>, Error> {
         let store = self.host.store();
         if let Some(g) = self.current()? {
             if let Some(p) = g.plugin(name) {
-                return Ok(Some(if p.enabled {
-                    InstallState::Enabled
-                } else {
-                    InstallState::Disabled
+                // Flipped to by an operation still activating it (or one a crash interrupted
+                // there, which the next host rolls back): installed, not yet enabled.
+                let mut activating = false;
+                for op in store.journal_running()? {
+                    if let Some(r) = store.journal_operation(&op)? {
+                        activating |= r.to_generation == Some(g.id)
+                            && r.from_generation
+                                .and_then(|f| store.generation(f).ok().flatten())
+                                .is_none_or(|old| {
+                                    old.plugin(name).is_none_or(|o| o.sha256 != p.sha256)
+                                });
+                    }
+                }
+                return Ok(Some(match (p.enabled, activating) {
+                    (true, true) => InstallState::Installed,
+                    (true, false) => InstallState::Enabled,
+                    (false, _) => InstallState::Disabled,
                 }));
             }
         }

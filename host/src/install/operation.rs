@@ -305,9 +305,18 @@ impl Installer {
         let installed_index = installed_index(installed)?;
         let mut all: Vec<&dyn PackageSource> = extra.iter().map(|s| s.as_ref()).collect();
         all.extend(self.sources.iter().map(|s| s.as_ref()));
+        let moving = |name: &str| {
+            wanted.iter().any(|w| name_key(&w.name) == name_key(name))
+                || unlock.iter().any(|n| name_key(n) == name_key(name))
+        };
         let sources = Sources {
             sources: all,
             installed: &installed_index,
+            keep_installed: installed
+                .iter()
+                .filter(|p| !moving(&p.name))
+                .map(|p| p.name.clone())
+                .collect(),
         };
         // Requested: what the operator asked for before, and now.
         let mut request_deps: Vec<Dependency> = installed
@@ -345,10 +354,6 @@ impl Installer {
         };
         resolver.locked(&current_lock);
         // Installed versions are preferred, except for what the operation is about.
-        let moving = |name: &str| {
-            wanted.iter().any(|w| name_key(&w.name) == name_key(name))
-                || unlock.iter().any(|n| name_key(n) == name_key(name))
-        };
         for p in installed.iter().filter(|p| !moving(&p.name)) {
             resolver.installed(p.name.clone(), p.version.clone());
         }
@@ -503,7 +508,12 @@ impl Installer {
                 .filter(|d| d.optional)
                 .map(|d| d.name.clone())
                 .collect();
-            let changelog = read_changelog(&path, &self.host.unpack_limits())
+            // The package is unpacked again only if its manifest pins a changelog.
+            let changelog = m
+                .files
+                .contains_key("CHANGELOG.md")
+                .then(|| read_changelog(&path, &self.host.unpack_limits()))
+                .flatten()
                 .and_then(|text| changelog_between(&text, old.map(|o| &o.version), version));
             let mut warnings: Vec<String> = v.warnings().iter().map(|w| w.to_string()).collect();
             if let Some(o) = old {

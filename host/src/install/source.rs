@@ -307,13 +307,21 @@ pub(crate) struct Sources<'a> {
     pub sources: Vec<&'a dyn PackageSource>,
     /// The installed releases, so the resolver can keep them without a source listing them.
     pub installed: &'a MemoryIndex,
+    /// Plugins whose installed release comes first for its version: those the operation is
+    /// not about, so a source offering the same version with other bytes does not replace it.
+    pub keep_installed: std::collections::BTreeSet<String>,
 }
 
 impl Index for Sources<'_> {
     fn releases(&self, name: &str) -> Result<Option<Cow<'_, [Release]>>, IndexError> {
         let mut found: Option<Vec<Release>> = None;
         let installed: &dyn Index = self.installed;
-        for index in self.sources.iter().map(|s| s.index()).chain([installed]) {
+        let first: Option<&dyn Index> = self.keep_installed.contains(name).then_some(installed);
+        let indexes = first
+            .into_iter()
+            .chain(self.sources.iter().map(|s| s.index()))
+            .chain([installed]);
+        for index in indexes {
             if let Some(rs) = index.releases(name)? {
                 let all = found.get_or_insert_with(Vec::new);
                 for r in rs.iter() {

@@ -132,9 +132,10 @@ fn sources_merge_in_priority_order_and_installed_releases_come_last() {
     );
     let mut installed = MemoryIndex::new();
     installed.add("geo", Release::new(v("0.9.0"), "sha256:00"));
-    let sources = Sources {
+    let mut sources = Sources {
         sources: vec![&a, &b],
         installed: &installed,
+        keep_installed: BTreeSet::new(),
     };
     let all = sources.releases("geo").unwrap().unwrap();
     let versions: BTreeSet<String> = all.iter().map(|r| r.version.to_string()).collect();
@@ -150,6 +151,14 @@ fn sources_merge_in_priority_order_and_installed_releases_come_last() {
         sources.provider("geo", &v("0.9.0")).unwrap().is_none(),
         "installed only"
     );
+    // A plugin the operation is not about keeps its installed release for that version.
+    let mut mine = MemoryIndex::new();
+    mine.add("geo", Release::new(v("1.0.0"), "sha256:11"));
+    sources.installed = &mine;
+    sources.keep_installed.insert("geo".into());
+    let all = sources.releases("geo").unwrap().unwrap();
+    let one_oh = all.iter().find(|r| r.version == v("1.0.0")).unwrap();
+    assert_eq!(one_oh.checksum, "sha256:11");
 }
 
 #[test]

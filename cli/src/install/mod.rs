@@ -13,17 +13,18 @@
 
 pub mod args;
 pub mod progress;
+mod render;
 pub mod review;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::{json, Value};
-use switchboard_host::caps::{Capability, PolicyVerdict};
+use serde_json::json;
+use switchboard_host::caps::Capability;
 use switchboard_host::install::{
     CapabilityApproval, FileSource, InstallError, InstallOptions, InstallRequest, Installer,
-    OperationReport, Plan, PlannedChange, Recovery, RemoveOptions,
+    OperationReport, Plan, Recovery, RemoveOptions,
 };
 use switchboard_host::{Host, Policy};
 
@@ -32,6 +33,7 @@ use args::{
     Common, InstallArgs, ListArgs, NameArgs, RemoveArgs, RollbackArgs, Sources, UpdateArgs,
 };
 use progress::PhaseProgress;
+use render::{plan_text, print_json, recovered_json, report_json, report_text, table};
 
 /// The CLI's own codes for the install commands (its range is `SB0019`–`SB0039`).
 pub mod install_codes {
@@ -210,35 +212,6 @@ fn ask(progress: &PhaseProgress, question: &str) -> Answer {
     })
 }
 
-/// One capability of a plan, with its words and the policy's verdict.
-fn capability_json(policy: &Policy, plugin: &str, request: &str) -> Value {
-    json!({
-        "capability": request,
-        "words": review::in_words(plugin, request),
-        "policy": verdict_label(policy, plugin, request),
-    })
-}
-
-/// What the policy says about one request, in a few words.
-fn verdict_label(policy: &Policy, plugin: &str, request: &str) -> String {
-    match request.parse::<Capability>() {
-        Ok(cap) => match policy.verdict(plugin, &cap) {
-            PolicyVerdict::Allowed { granted, narrowed } => {
-                if narrowed {
-                    let granted: Vec<String> = granted.iter().map(ToString::to_string).collect();
-                    format!("allowed by policy, narrowed to {}", granted.join(", "))
-                } else {
-                    "allowed by policy".to_owned()
-                }
-            }
-            PolicyVerdict::Blocked { rule } => format!("blocked by the policy rule `{rule}`"),
-            PolicyVerdict::NeedsApproval => "needs approval (the policy asks)".to_owned(),
-            _ => "needs approval".to_owned(),
-        },
-        Err(_) => "not a capability".to_owned(),
-    }
-}
-
 /// Whether the policy decides every capability the plan adds (so nobody needs asking).
 fn policy_decides(policy: &Policy, plan: &Plan) -> bool {
     plan.changes.iter().all(|c| {
@@ -247,32 +220,6 @@ fn policy_decides(policy: &Policy, plan: &Plan) -> bool {
                 .is_ok_and(|cap| policy.verdict(&c.name, &cap).is_decided())
         })
     })
-}
-
-fn change_json(policy: &Policy, c: &PlannedChange) -> Value {
-    json!({
-        "name": c.name,
-        "from": c.from.as_ref().map(ToString::to_string),
-        "to": c.to.as_ref().map(ToString::to_string),
-        "source": c.source,
-        "requested": c.requested,
-        "capabilities": c.capabilities.iter().map(|r| {
-            let mut doc = capability_json(policy, &c.name, r);
-            if !c.new_capabilities.contains(r) {
-                // Decided when an earlier version was installed: not asked about again.
-                doc["policy"] = "decided before".into();
-            }
-            doc
-        }).collect::<Vec<_>>(),
-        "new_capabilities": c.new_capabilities,
-        "dropped_capabilities": c.dropped_capabilities,
-        "changelog": c.changelog,
-        "warnings": c.warnings,
-    })
-}
-
-fn recovered_json(recovered: &[Recovery]) -> Value {
-    serde_json::to_value(recovered).unwrap_or(Value::Null)
 }
 
 /// Notes on stderr for the operations rolled back when the data directory was opened.
@@ -291,122 +238,6 @@ fn note_recovered(recovered: &[Recovery], json: bool) {
                 .unwrap_or_default()
         ));
     }
-}
-
-/// The plan in words: per plugin the versions, changelog, warnings and capabilities.
-fn plan_text(policy: &Policy, plan: &Plan) -> String {
-    let mut out = String::new();
-    for c in &plan.changes {
-        let versions = match (&c.from, &c.to) {
-            (None, Some(to)) => format!("{} {to} (new)", c.name),
-            (Some(from), Some(to)) if from == to => format!("{} {to}", c.name),
-            (Some(from), Some(to)) => format!("{} {from} → {to}", c.name),
-            (Some(from), None) => format!("{} {from} (removed)", c.name),
-            (None, None) => c.name.clone(),
-        };
-        out.push_str(&format!("  {versions}   from {}\n", c.source));
-        if let Some(log) = &c.changelog {
-            out.push_str("    changelog:\n");
-            for line in log.lines() {
-                out.push_str(&format!("      {line}\n"));
-            }
-        }
-        for w in &c.warnings {
-            // Some warnings arrive formatted as `warning[CODE] …` already.
-            if w.starts_with("warning") {
-                out.push_str(&format!("    {w}\n"));
-            } else {
-                out.push_str(&format!("    warning: {w}\n"));
-            }
-        }
-        if c.to.is_none() {
-            continue;
-        }
-        let (title, list) = if c.from.is_none() {
-            ("asks for", &c.capabilities)
-        } else {
-            ("asks for, new in this version", &c.new_capabilities)
-        };
-        if list.is_empty() {
-            if c.from.is_none() {
-                out.push_str("    asks for no capabilities\n");
-            } else if !c.capabilities.is_empty() {
-                out.push_str("    asks for no capability the installed version did not\n");
-            }
-        } else {
-            out.push_str(&format!("    {title}:\n"));
-            for r in list {
-                out.push_str(&format!(
-                    "      - {} ({r}): {}\n",
-                    review::in_words(&c.name, r),
-                    verdict_label(policy, &c.name, r)
-                ));
-            }
-        }
-        if !c.dropped_capabilities.is_empty() {
-            out.push_str(&format!(
-                "    no longer asks for: {}\n",
-                c.dropped_capabilities.join(", ")
-            ));
-        }
-    }
-    out
-}
-
-/// The report of an applied operation, in words.
-fn report_text(report: &OperationReport) -> String {
-    let mut out = String::new();
-    let changed: Vec<String> = report
-        .changes
-        .iter()
-        .map(|c| match (&c.from, &c.to) {
-            (None, Some(to)) => format!("installed {} {to}", c.name),
-            (Some(from), Some(to)) if from == to => format!("{} {to}", c.name),
-            (Some(from), Some(to)) => format!("{} {from} → {to}", c.name),
-            (Some(from), None) => format!("removed {} {from}", c.name),
-            (None, None) => c.name.clone(),
-        })
-        .collect();
-    match (report.from_generation, report.generation) {
-        (from, Some(to)) if from != Some(to) => out.push_str(&format!(
-            "{}: generation {to} is current{} ({})\n",
-            report.kind,
-            from.map(|f| format!(" (was {f})")).unwrap_or_default(),
-            report.operation
-        )),
-        _ => out.push_str(&format!("{}: nothing to change\n", report.kind)),
-    }
-    for c in changed {
-        out.push_str(&format!("  {c}\n"));
-    }
-    for w in &report.warnings {
-        out.push_str(&format!("  warning: {w}\n"));
-    }
-    if !report.collected.is_empty() {
-        out.push_str(&format!(
-            "  {} package(s) no kept generation uses were removed\n",
-            report.collected.len()
-        ));
-    }
-    out
-}
-
-fn report_json(report: &OperationReport, policy: &Policy, recovered: &[Recovery]) -> Value {
-    json!({
-        "ok": true,
-        "operation": report.operation.to_string(),
-        "kind": report.kind.as_str(),
-        "from_generation": report.from_generation,
-        "generation": report.generation,
-        "changes": report.changes.iter().map(|c| change_json(policy, c)).collect::<Vec<_>>(),
-        "collected": report.collected,
-        "warnings": report.warnings,
-        "recovered": recovered_json(recovered),
-    })
-}
-
-fn print_json(doc: &Value) {
-    output::print(&format!("{doc}\n"));
 }
 
 /// What `install` and `update` share once the request is known: plan, review, apply.
@@ -798,34 +629,6 @@ pub fn generations(args: &ListArgs) -> Result<()> {
     Ok(())
 }
 
-/// Columns padded to their widest cell.
-fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = head.map(|h| h.chars().count());
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                l.push_str(cell);
-            } else {
-                l.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(head.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
-    out
-}
-
 /// Writes the error the way every command does; kept here so `main` stays a table.
 pub fn exit_code(result: Result<()>, json: bool) -> std::process::ExitCode {
     match result {
@@ -834,32 +637,5 @@ pub fn exit_code(result: Result<()>, json: bool) -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => output::report_error(&e, json),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_table_pads_every_column_but_the_last() {
-        let t = table(
-            ["NAME", "VERSION"],
-            &[["hello".into(), "0.2.0".into()], ["x".into(), "1".into()]],
-        );
-        assert_eq!(t, "NAME   VERSION\nhello  0.2.0\nx      1\n");
-    }
-
-    #[test]
-    fn policy_verdicts_read_as_words() {
-        let mut policy = Policy::new();
-        policy.allow("kv".parse().unwrap());
-        policy.block("process.spawn".parse().unwrap());
-        assert_eq!(verdict_label(&policy, "hello", "kv"), "allowed by policy");
-        assert_eq!(
-            verdict_label(&policy, "hello", "process.spawn"),
-            "blocked by the policy rule `process.spawn`"
-        );
-        assert_eq!(verdict_label(&policy, "hello", "secrets"), "needs approval");
     }
 }

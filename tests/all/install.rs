@@ -820,3 +820,162 @@ fn progress_names_each_phase_and_counts_download_bytes_and_a_name_no_source_has_
     assert_eq!(installer.list().unwrap()[0].state, InstallState::Disabled);
     assert!(host.plugin("hello").is_err());
 }
+
+#[test]
+fn a_lockfile_from_another_machine_reproduces_its_releases_and_locked_refuses_others() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello1 = env.example("hello", "0.1.0");
+    let hello2 = env.example("hello", "0.2.0");
+    let relay = env.example_with("relay", "0.1.0", needs("hello", ">=0.1"));
+    // Machine A had only hello 0.1.0 when it installed relay.
+    let a = Env::new();
+    let a_host = releases::host(a.root(), &env.keys, |_| {});
+    let mut a_installer = a_host.installer();
+    a_installer.source(env.source("a", &[&hello1, &relay]));
+    a_installer
+        .install(&[req("relay")], &InstallOptions::new())
+        .unwrap();
+    let lock = a_installer.current().unwrap().unwrap().lock().unwrap();
+    assert_eq!(lock.get("hello").unwrap().version.to_string(), "0.1.0");
+
+    // Machine B's source has hello 0.2.0 too: with A's lockfile, B installs 0.1.0.
+    let host = env.host();
+    let mut installer = host.installer();
+    installer.source(env.source("b", &[&hello1, &hello2, &relay]));
+    let mut options = InstallOptions::new();
+    options.locked(true).lockfile(lock.clone());
+    installer.install(&[req("relay")], &options).unwrap();
+    assert_eq!(host.plugin("hello").unwrap().version(), "0.1.0");
+    let here = installer.current().unwrap().unwrap().lock().unwrap();
+    let same = |l: &switchboard_host::Lockfile| {
+        l.plugins()
+            .map(|p| (p.name.clone(), p.version.to_string(), p.checksum.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(same(&here), same(&lock), "the same releases, byte for byte");
+
+    // A lockfile naming other releases is drift under `locked`.
+    let other = Env::new();
+    let other_host = releases::host(other.root(), &env.keys, |_| {});
+    let mut other_installer = other_host.installer();
+    other_installer.source(env.source("c", &[&hello2]));
+    other_installer
+        .install(&[req("hello")], &InstallOptions::new())
+        .unwrap();
+    let newer = other_installer.current().unwrap().unwrap().lock().unwrap();
+    let mut options = InstallOptions::new();
+    options.locked(true).lockfile(newer);
+    let e = installer.update(&[], &options).unwrap_err();
+    assert_eq!(code(&e), "SB0510", "{e}");
+}
+
+#[test]
+fn a_health_check_that_never_answers_fails_the_update_at_the_deadline() {
+    let _g = install_lock();
+    let env = Env::new();
+    let built = env.root().join("built");
+    let good = releases::test_plugin("sickly", "0.1.0", &built, &env.keys, |_| {});
+    let hangs = releases::test_plugin("sickly", "0.2.0", &built, &env.keys, |m| {
+        if let Some(config) = m.config.as_mut() {
+            config
+                .defaults
+                .insert("hang_health".into(), serde_json::json!(true));
+        }
+    });
+    let host = env.host();
+    let mut installer = host.installer();
+    installer
+        .source(env.source("local", &[&good, &hangs]))
+        .health_deadline(std::time::Duration::from_millis(300));
+    installer
+        .install(&[req("sickly@=0.1.0")], &InstallOptions::new())
+        .unwrap();
+    let e = installer
+        .update(&["sickly".to_string()], &InstallOptions::new())
+        .unwrap_err();
+    assert_eq!(code(&e), "SB1406", "{e}");
+    assert!(e.to_string().contains("did not answer"), "{e}");
+    assert_eq!(host.plugin("sickly").unwrap().version(), "0.1.0");
+}
+
+#[test]
+fn a_plan_whose_operation_ended_cannot_be_applied() {
+    let _g = install_lock();
+    let env = Env::new();
+    let hello = env.example("hello", "0.1.0");
+    let host = env.host();
+    let installer = host.installer();
+    let plan = installer
+        .plan_install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+    let copy = plan.clone();
+    installer.cancel(plan).unwrap();
+    let e = installer.apply(copy).unwrap_err();
+    assert_eq!(code(&e), "SB1414", "{e}");
+    assert!(installer.list().unwrap().is_empty());
+}
+
+#[test]
+fn an_update_that_asks_for_one_more_capability_shows_it_and_it_is_decided_again() {
+    let _g = install_lock();
+    let env = Env::new();
+    let toml = switchboard_tests::packages::workspace().join("examples/hello/plugin.toml");
+    let fewer = releases::without_capability(
+        &switchboard_tests::library("hello"),
+        "kv",
+        &env.root().join("fewer"),
+    );
+    let built = env.root().join("built");
+    let old = releases::release(&fewer, &toml, "0.1.0", &built, &env.keys, None, |_| {});
+    let new = env.example("hello", "0.2.0");
+    // No approver: what policy does not allow is denied unless approved with the plan.
+    let host = releases::host(env.root(), &env.keys, |b| {
+        *b = {
+            let mut fresh = Host::builder();
+            fresh
+                .data_dir(env.root().join("data"))
+                .host_api("switchboard-demo", "0.1.0")
+                .trust(switchboard_tests::packages::public_key(&env.keys));
+            fresh
+        };
+    });
+    let mut installer = host.installer();
+    installer.source(env.source("local", &[&old, &new]));
+    let mut approve = InstallOptions::new();
+    approve.approval(switchboard_host::install::CapabilityApproval::All);
+    installer.install(&[req("hello@=0.1.0")], &approve).unwrap();
+    let caps = |host: &Host| -> Vec<String> {
+        host.plugin("hello")
+            .unwrap()
+            .grants()
+            .iter()
+            .map(|g| g.capability().to_string())
+            .collect()
+    };
+    assert!(!caps(&host).contains(&"kv".to_string()));
+    assert!(caps(&host).contains(&"fs.read".to_string()));
+
+    let plan = installer
+        .plan_update(&["hello".to_string()], &InstallOptions::new())
+        .unwrap();
+    assert_eq!(
+        plan.new_capabilities(),
+        [("hello".to_string(), "kv".to_string())]
+    );
+    assert!(plan.changes[0].dropped_capabilities.is_empty());
+    // Not approved: the update runs without it (denied by default); what was approved before
+    // is still granted.
+    installer.apply(plan).unwrap();
+    assert_eq!(host.plugin("hello").unwrap().version(), "0.2.0");
+    assert!(
+        !caps(&host).contains(&"kv".to_string()),
+        "{:?}",
+        caps(&host)
+    );
+    assert!(caps(&host).contains(&"fs.read".to_string()));
+    // Approved with the plan (a rollback and the update again): granted.
+    installer.rollback(None).unwrap();
+    installer.update(&["hello".to_string()], &approve).unwrap();
+    assert!(caps(&host).contains(&"kv".to_string()), "{:?}", caps(&host));
+}

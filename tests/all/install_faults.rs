@@ -51,6 +51,17 @@ fn listed(host: &Host) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The package store's files (packages and their signatures), sorted.
+fn stored(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(env.dir.path().join("data/packages"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.ends_with(".minisig"))
+        .collect();
+    names.sort();
+    names
+}
+
 fn staging_is_empty(env: &Env) -> bool {
     std::fs::read_dir(env.dir.path().join("data/install-staging"))
         .map(|d| d.count() == 0)
@@ -104,6 +115,11 @@ fn an_error_at_any_phase_boundary_of_an_update_leaves_the_previous_generation_ru
             .map(|g| g.id)
             .collect();
         assert_eq!(kept, [GenerationId(1)], "{name}: no orphaned generation");
+        assert_eq!(
+            stored(&env),
+            [before[0].2.clone()],
+            "{name}: no orphaned package"
+        );
         // A disable (nothing to download) meets every failpoint too.
         let scenario = fail::FailScenario::setup();
         fail::cfg(*name, "return").unwrap();
@@ -154,6 +170,18 @@ fn a_crash_at_any_phase_boundary_is_rolled_back_by_the_next_host() {
         assert_eq!(started.started, ["hello"], "{name}");
         assert_eq!(host.plugin("hello").unwrap().version(), "0.1.0", "{name}");
         assert!(staging_is_empty(&env), "{name}: no orphaned downloads");
+        let kept: Vec<GenerationId> = installer
+            .generations()
+            .unwrap()
+            .iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(kept, [GenerationId(1)], "{name}: no orphaned generation");
+        assert_eq!(
+            stored(&env),
+            [before[0].2.clone()],
+            "{name}: no orphaned package"
+        );
         let op = installer
             .operation(&recovered[0].operation)
             .unwrap()

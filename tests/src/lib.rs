@@ -333,6 +333,38 @@ pub mod releases {
         path
     }
 
+    /// A copy of library `lib`, written to `dir`, whose embedded manifest does not request
+    /// `capability`: its entry in the `capabilities` array is blanked out with spaces, so the
+    /// section keeps its length and stays valid JSON. Packed with [`release`], it is an
+    /// older release that asked for one capability less than the library as built.
+    pub fn without_capability(lib: &Path, capability: &str, dir: &Path) -> PathBuf {
+        let mut bytes = std::fs::read(lib).expect("library");
+        let start_mark = b"\"capabilities\":[";
+        let start = bytes
+            .windows(start_mark.len())
+            .position(|w| w == start_mark)
+            .expect("an embedded capabilities array")
+            + start_mark.len();
+        let end = start
+            + bytes[start..]
+                .iter()
+                .position(|b| *b == b']')
+                .expect("the array ends");
+        let entry = format!("\"{capability}\",");
+        let at = bytes[start..end]
+            .windows(entry.len())
+            .position(|w| w == entry.as_bytes())
+            .map(|i| start + i)
+            .unwrap_or_else(|| {
+                panic!("`{capability}` is not a requested capability followed by another")
+            });
+        bytes[at..at + entry.len()].fill(b' ');
+        std::fs::create_dir_all(dir).expect("dir");
+        let out = dir.join(lib.file_name().expect("file name"));
+        std::fs::write(&out, bytes).expect("write library");
+        out
+    }
+
     /// [`release`] of the example plugin `examples/NAME`.
     pub fn example(
         name: &str,

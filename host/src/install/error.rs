@@ -125,6 +125,13 @@ pub enum InstallError {
         /// The failpoint's name.
         name: String,
     },
+    /// The plan's operation already ended (cancelled, or rolled back as interrupted by a
+    /// recovery) and cannot be applied.
+    #[error("the plan of {operation} can no longer be applied: its operation ended")]
+    PlanEnded {
+        /// The plan's operation.
+        operation: OperationId,
+    },
     /// A record of the journal or of a generation does not parse.
     #[error("the install records are damaged: {what} `{value}`")]
     Corrupt {
@@ -153,6 +160,7 @@ impl InstallError {
             InstallError::Io { .. } => code(1411),
             InstallError::Failpoint { .. } => code(1412),
             InstallError::Corrupt { .. } => code(1413),
+            InstallError::PlanEnded { .. } => code(1414),
         }
     }
 
@@ -203,6 +211,7 @@ impl InstallError {
                 "check the data directory's permissions and free space".into()
             }
             InstallError::Failpoint { .. } => "unset FAILPOINTS (a test setting)".into(),
+            InstallError::PlanEnded { .. } => "plan the operation again".into(),
             InstallError::Corrupt { .. } => {
                 "restore the data directory's database from a backup (`<data dir>/backups/`)".into()
             }

@@ -8,7 +8,7 @@
 //!
 //! # Triggering them
 //!
-//! The points are the [`fail`] crate's. A library never reads the environment (D12), so
+//! The points are the `fail` crate's. A library never reads the environment (D12), so
 //! this crate does not call `FailScenario::setup()`; the program under test does, through
 //! the re-export (so it configures *this* crate's registry, whatever `fail` version it
 //! would otherwise link):

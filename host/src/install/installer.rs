@@ -14,7 +14,7 @@ use super::generation::{
     Generation, GenerationId, GenerationInfo, GenerationPlugin, InstallState, InstalledPlugin,
 };
 use super::journal::{OperationId, OperationKind, OperationRecord, OperationStatus};
-use super::operation::{diff_changes, exact, PlanDetail};
+use super::operation::{collect_unreferenced, diff_changes, exact, PlanDetail};
 use super::options::{InstallOptions, InstallRequest, RemoveOptions};
 use super::package_store::PackageStore;
 use super::plan::{Plan, PlannedChange};
@@ -27,6 +27,9 @@ use crate::resolve::Dependency;
 
 /// The number of generations kept by default (the current one is always kept as well).
 pub const DEFAULT_KEEP_GENERATIONS: usize = 5;
+
+/// How long a plugin's health check may take after an operation activated it, by default.
+pub const DEFAULT_HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The file whose lock marks an operation in progress on a data directory.
 pub(super) const LOCK_FILE: &str = "install.lock";
@@ -71,6 +74,7 @@ pub struct Installer {
     pub(super) sources: Vec<Arc<dyn PackageSource>>,
     pub(super) keep: usize,
     pub(super) progress: Option<ProgressFn>,
+    pub(super) health_deadline: std::time::Duration,
 }
 
 impl fmt::Debug for Installer {
@@ -99,6 +103,7 @@ impl Installer {
             sources: Vec::new(),
             keep: DEFAULT_KEEP_GENERATIONS,
             progress: None,
+            health_deadline: DEFAULT_HEALTH_DEADLINE,
         }
     }
 
@@ -124,6 +129,14 @@ impl Installer {
     /// kept generation references are removed after each operation.
     pub fn keep_generations(&mut self, n: usize) -> &mut Self {
         self.keep = n.max(1);
+        self
+    }
+
+    /// How long the health check of each plugin an operation (re)started may take
+    /// ([`DEFAULT_HEALTH_DEADLINE`]); one that does not answer in time fails the operation,
+    /// which is rolled back (`SB1406`).
+    pub fn health_deadline(&mut self, deadline: std::time::Duration) -> &mut Self {
+        self.health_deadline = deadline;
         self
     }
 
@@ -437,12 +450,13 @@ impl Installer {
         self.apply_locked(plan)
     }
 
-    /// Declines a plan: its journal entry ends `failed` ("declined"); its downloaded
-    /// packages are collected later. Nothing else changed.
+    /// Declines a plan: its journal entry ends `failed` ("declined") and the packages it
+    /// downloaded that no generation references are removed. Nothing else changed.
     pub fn cancel(&self, plan: Plan) -> Result<(), Error> {
         let store = self.host.store();
         store.journal_finish(&plan.operation, OperationStatus::Failed, Some("declined"))?;
         PackageStore::new(self.host.data_dir()).clear_staging(&plan.operation);
+        collect_unreferenced(&self.host);
         Ok(())
     }
 

@@ -42,7 +42,7 @@ pub use error::{InstallError, SourceError};
 pub use generation::{
     Generation, GenerationId, GenerationInfo, GenerationPlugin, InstallState, InstalledPlugin,
 };
-pub use installer::{Installer, DEFAULT_KEEP_GENERATIONS};
+pub use installer::{Installer, DEFAULT_HEALTH_DEADLINE, DEFAULT_KEEP_GENERATIONS};
 pub use journal::{
     JournalStep, OperationId, OperationKind, OperationRecord, OperationStatus, Phase,
 };

@@ -253,6 +253,7 @@ impl Installer {
         }
         discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
+        collect_unreferenced(&self.host);
         e
     }
 
@@ -348,9 +349,10 @@ impl Installer {
         if let Ok(v) = Version::parse(api_version) {
             resolver.host_api(api_name, v);
         }
-        let current_lock = match current {
-            Some(g) => g.lock()?,
-            None => Lockfile::default(),
+        let current_lock = match (&options.lockfile, current) {
+            (Some(l), _) => l.clone(),
+            (None, Some(g)) => g.lock()?,
+            (None, None) => Lockfile::default(),
         };
         resolver.locked(&current_lock);
         // Installed versions are preferred, except for what the operation is about.
@@ -703,6 +705,12 @@ impl Installer {
     pub(super) fn apply_locked(&self, plan: Plan) -> Result<OperationReport, Error> {
         let store = self.host.store().clone();
         let op = plan.operation.clone();
+        let still_running = store
+            .journal_operation(&op)?
+            .is_some_and(|r| r.status == OperationStatus::Running);
+        if !still_running {
+            return Err(InstallError::PlanEnded { operation: op }.into());
+        }
         let current_now = store.current_generation_id()?;
         if current_now != plan.from_generation {
             // Another operation flipped since the plan was made: plan again.
@@ -896,7 +904,15 @@ impl Installer {
                 reason: e.to_string(),
             })?;
             let path = dir.join(format!("install-{op}.db"));
-            store.backup_to(&path)?;
+            // Written beside, then renamed: a crash never leaves a torn backup under the
+            // name the journal records.
+            let tmp = dir.join(format!("install-{op}.db.tmp"));
+            store.backup_to(&tmp)?;
+            std::fs::rename(&tmp, &path).map_err(|e| InstallError::Io {
+                what: "write",
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             store.journal_set_target(op, new.id, Some(&path.display().to_string()))?;
             Some(path)
         } else {
@@ -993,7 +1009,7 @@ impl Installer {
             let Ok(h) = self.host.plugin(name) else {
                 continue;
             };
-            match h.health() {
+            match health_within(&h, self.health_deadline) {
                 crate::Health::Healthy => {}
                 crate::Health::Degraded(why) => warnings.push(format!("{name} is degraded: {why}")),
                 crate::Health::Unhealthy(why) => {
@@ -1104,6 +1120,7 @@ impl Installer {
         store.journal_finish(op, OperationStatus::RolledBack, Some(&why))?;
         discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
+        collect_unreferenced(&self.host);
         rolled_back_notice(&self.host, op, new, old, &why)?;
         Ok(())
     }
@@ -1174,6 +1191,52 @@ pub(crate) fn discard(host: &crate::Host, op: &OperationId) {
         if let Err(e) = store.discard_prepared(op, id) {
             log::warn!(target: "switchboard::install", "cannot discard generation {id} of {op}: {e}");
         }
+    }
+}
+
+/// Removes the packages no generation references (none is deleted: how many to keep is the
+/// installer's setting), unless an operation is still running. Failures are logged: this
+/// only tidies up after an operation that already failed or was recovered.
+pub(crate) fn collect_unreferenced(host: &crate::Host) {
+    let store = host.store();
+    let tidy = || -> Result<(), Error> {
+        if !store.journal_running()?.is_empty() {
+            return Ok(());
+        }
+        let mut digests = BTreeSet::new();
+        for id in store.generation_ids()? {
+            if let Some(g) = store.generation(id)? {
+                digests.extend(g.plugins.iter().map(|p| p.sha256.clone()));
+            }
+        }
+        PackageStore::new(host.data_dir()).collect(&digests, &[])?;
+        Ok(())
+    };
+    if let Err(e) = tidy() {
+        log::warn!(target: "switchboard::install", "cannot remove unreferenced packages: {e}");
+    }
+}
+
+/// A plugin's health, asked on a thread of its own: a `health` hook that does not answer
+/// within `deadline` counts as unhealthy (its thread is abandoned, as a hung `stop` hook's
+/// is), so a plugin cannot hold an operation — and the installer's lock — forever.
+fn health_within(h: &crate::PluginHandle, deadline: std::time::Duration) -> crate::Health {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let handle = h.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("health-{}", h.name()))
+        .spawn(move || {
+            let _ = tx.send(handle.health());
+        });
+    if let Err(e) = spawned {
+        return crate::Health::Unhealthy(format!("cannot run the health check: {e}"));
+    }
+    match rx.recv_timeout(deadline) {
+        Ok(health) => health,
+        Err(_) => crate::Health::Unhealthy(format!(
+            "the health check did not answer within {} ms",
+            deadline.as_millis()
+        )),
     }
 }
 

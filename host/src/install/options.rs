@@ -2,7 +2,7 @@
 //! [`RemoveOptions`], [`CapabilityApproval`].
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use semver::VersionReq;
 
@@ -57,14 +57,17 @@ impl fmt::Display for InstallRequest {
 impl std::str::FromStr for InstallRequest {
     type Err = InstallError;
 
-    /// A path ending in `.sbpkg` (or naming an existing file) is a file; otherwise
-    /// `NAME[@RANGE]`.
+    /// Text ending in `.sbpkg` or holding a path separator is a package file (a plugin name
+    /// never holds one); anything else is `NAME[@RANGE]`. Nothing is read from disk.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |reason: String| InstallError::BadRequest {
             text: s.to_owned(),
             reason,
         };
-        if s.ends_with(&format!(".{}", crate::package::EXTENSION)) || Path::new(s).is_file() {
+        let is_path = s.ends_with(&format!(".{}", crate::package::EXTENSION))
+            || s.contains('/')
+            || s.contains(std::path::MAIN_SEPARATOR);
+        if is_path {
             return Ok(InstallRequest::File(PathBuf::from(s)));
         }
         let (name, range) = match s.split_once('@') {
@@ -108,6 +111,7 @@ pub struct InstallOptions {
     pub(crate) load: LoadOptions,
     pub(crate) approval: CapabilityApproval,
     pub(crate) disabled: bool,
+    pub(crate) lockfile: Option<crate::resolve::Lockfile>,
 }
 
 impl InstallOptions {
@@ -133,6 +137,15 @@ impl InstallOptions {
     /// How the capabilities the plan lists are approved.
     pub fn approval(&mut self, approval: CapabilityApproval) -> &mut Self {
         self.approval = approval;
+        self
+    }
+
+    /// The lockfile to follow (and, with [`locked`](Self::locked), to refuse drift from)
+    /// instead of the current generation's — e.g. a `switchboard.lock` from another machine,
+    /// to install the same releases there. Its choices are preferred; a package whose
+    /// checksum differs from the one it names is drift.
+    pub fn lockfile(&mut self, lockfile: crate::resolve::Lockfile) -> &mut Self {
+        self.lockfile = Some(lockfile);
         self
     }
 

@@ -147,6 +147,22 @@ impl PackageStore {
             }
             removed.push(hex);
         }
+        // A sidecar whose package never arrived (a crash between the two renames of `put`).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let base = SIDECARS
+                    .iter()
+                    .find_map(|ext| name.strip_suffix(ext))
+                    .or_else(|| name.strip_suffix(".tmp"));
+                if let Some(base) = base {
+                    if !keep.contains(base) && !self.path(base).is_file() {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
         if let Ok(entries) = std::fs::read_dir(&self.staging) {
             for entry in entries.flatten() {
                 let name = entry.file_name();

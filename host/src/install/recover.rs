@@ -11,7 +11,7 @@ use super::events::publish;
 use super::generation::{flip, Generation};
 use super::installer::Installer;
 use super::journal::{OperationId, OperationStatus};
-use super::operation::{discard, empty_generation};
+use super::operation::{collect_unreferenced, discard, empty_generation};
 use super::package_store::PackageStore;
 use super::report::Recovery;
 use crate::audit::{AuditEvent, AuditKind};
@@ -155,6 +155,11 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
         }
         discard(host, &op);
         PackageStore::new(host.data_dir()).clear_staging(&op);
+        let _ = std::fs::remove_file(
+            host.data_dir()
+                .join("backups")
+                .join(format!("install-{op}.db.tmp")),
+        );
         out.push(Recovery {
             operation: op,
             kind: record.kind,
@@ -163,5 +168,8 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
             generation: store.current_generation_id()?,
         });
     }
+    // Packages the interrupted operations stored that no generation references: nothing
+    // half-installed stays behind.
+    collect_unreferenced(host);
     Ok(out)
 }

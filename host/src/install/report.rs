@@ -58,8 +58,8 @@ pub struct Recovery {
     pub generation: Option<GenerationId>,
 }
 
-/// What starting the current generation did ([`Installer::start`],
-/// [`Host::start_installed`]).
+/// What starting the current generation did ([`Installer::start`](super::Installer::start),
+/// [`Host::start_installed`](crate::Host::start_installed)).
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct StartReport {

@@ -1,6 +1,7 @@
 //! `sickly`, a test-only plugin (never an example, never shipped): its health check reports
 //! what its configuration's `healthy` says, so a release whose package sets
-//! `healthy = false` fails the health check an update runs after activating it.
+//! `healthy = false` fails the health check an update runs after activating it, and one that
+//! sets `hang_health = true` never answers it.
 
 use serde::Deserialize;
 use switchboard_sdk::prelude::*;
@@ -10,6 +11,9 @@ use switchboard_sdk::prelude::*;
 struct Settings {
     #[serde(default = "yes")]
     healthy: bool,
+    /// Never answer the health check (a hook that hangs).
+    #[serde(default)]
+    hang_health: bool,
 }
 
 fn yes() -> bool {
@@ -27,6 +31,9 @@ impl Plugin for Sickly {
 
     fn health(&self, ctx: &Context) -> Health {
         match ctx.config::<Settings>() {
+            Ok(s) if s.hang_health => loop {
+                std::thread::park();
+            },
             Ok(s) if s.healthy => Health::Healthy,
             Ok(_) => Health::Unhealthy("the configuration says so".into()),
             Err(e) => Health::Unhealthy(format!("no configuration: {e}")),

@@ -359,7 +359,7 @@ fn remove_lists_the_dependents_and_takes_them_only_when_asked() {
 }
 
 #[test]
-fn locked_refuses_drift_and_a_conflict_prints_the_resolvers_report() {
+fn locked_refuses_drift() {
     let f = fixture();
     ok(&run(
         &f,
@@ -385,7 +385,11 @@ fn locked_refuses_drift_and_a_conflict_prints_the_resolvers_report() {
         "{doc:#}"
     );
     assert_eq!(listed(&f), hello("0.1.0", "enabled"));
+}
 
+#[test]
+fn a_conflict_with_an_installed_plugins_range_prints_the_resolvers_report() {
+    let f = fixture();
     // relay needs hello ^0.1: asking for hello 0.2.0 beside it has no solution, and the
     // resolver's report says why, naming both.
     let secret = f

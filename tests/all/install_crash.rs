@@ -338,6 +338,7 @@ fn kill(mut child: Child) {
 
 #[test]
 fn a_sigkill_at_each_failpoint_of_an_install_and_an_update_leaves_the_previous_generation() {
+    let _g = serialised();
     let kit = kit();
     for operation in ["install", "update"] {
         let trace = child(kit, &fresh_copy(kit, "trace"), operation, "run")
@@ -363,6 +364,14 @@ fn a_sigkill_at_each_failpoint_of_an_install_and_an_update_leaves_the_previous_g
             assert!(!completed, "{what}: the operation cannot have finished");
         }
     }
+}
+
+/// Holds the install tests' lock while these tests fork hundreds of children: a child forked
+/// while another test's installer holds its data directory's lock file shares that lock
+/// (`flock` belongs to the open file, which `fork` shares) until it `exec`s, so that test's
+/// next operation could find the directory busy.
+fn serialised() -> std::sync::MutexGuard<'static, ()> {
+    switchboard_tests::releases::install_lock()
 }
 
 /// splitmix64: a seeded sequence, the same on every machine.
@@ -400,6 +409,7 @@ fn timeline(kit: &Kit, operation: &str) -> Vec<Duration> {
     reason = "says how many kills landed mid-operation, which varies with the machine"
 )]
 fn a_sigkill_at_200_seeded_random_moments_of_an_install_and_an_update_leaves_no_half_state() {
+    let _g = serialised();
     let kit = kit();
     let mut landed_mid_operation = 0;
     let mut total = 0;

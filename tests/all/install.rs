@@ -914,6 +914,23 @@ fn a_plan_whose_operation_ended_cannot_be_applied() {
     let e = installer.apply(copy).unwrap_err();
     assert_eq!(code(&e), "SB1414", "{e}");
     assert!(installer.list().unwrap().is_empty());
+    // A plan made before another operation changed the installed set is stale.
+    let wordcount = env.example("wordcount", "0.1.0");
+    let stale = installer
+        .plan_install(&[file(&hello)], &InstallOptions::new())
+        .unwrap();
+    installer
+        .install(&[file(&wordcount)], &InstallOptions::new())
+        .unwrap();
+    let e = installer.apply(stale).unwrap_err();
+    assert_eq!(code(&e), "SB1414", "{e}");
+    let names: Vec<String> = installer
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["wordcount"]);
 }
 
 #[test]

@@ -125,9 +125,9 @@ pub enum InstallError {
         /// The failpoint's name.
         name: String,
     },
-    /// The plan's operation already ended (cancelled, or rolled back as interrupted by a
-    /// recovery) and cannot be applied.
-    #[error("the plan of {operation} can no longer be applied: its operation ended")]
+    /// The plan cannot be applied any more: its operation ended (cancelled, or rolled back as
+    /// interrupted by a recovery), or another operation changed the installed set since.
+    #[error("the plan of {operation} can no longer be applied: its operation ended or the installed set changed since")]
     PlanEnded {
         /// The plan's operation.
         operation: OperationId,

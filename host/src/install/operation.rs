@@ -399,6 +399,7 @@ impl Installer {
         let pkgs = PackageStore::new(self.host.data_dir());
         self.begin(op, Phase::Download, json!({ "plugins": resolution.len() }))?;
         hit(failpoints::BEFORE_DOWNLOAD)?;
+        let mut fetched = Vec::new();
         let mut chosen: Vec<(String, Version, String, String)> = Vec::new(); // name, version, hex, source
         for p in resolution.plugins() {
             let hex = checksum_hex(&p.release.checksum).to_owned();
@@ -452,12 +453,18 @@ impl Installer {
                     }
                     .into());
                 }
-                pkgs.put(&dest)?;
+                pkgs.put_hashed(&dest, &found)?;
+                fetched.push(json!({
+                    "plugin": p.name,
+                    "version": p.version().to_string(),
+                    "source": source.label(),
+                    "sha256": found,
+                }));
             }
             chosen.push((p.name.clone(), p.version().clone(), hex, source.label()));
         }
         hit(failpoints::AFTER_DOWNLOAD)?;
-        self.end(op, Phase::Download, json!({}))?;
+        self.end(op, Phase::Download, json!({ "fetched": fetched }))?;
 
         // Phase 2: verify each new package as a load would, before any of its code runs.
         self.begin(op, Phase::Verify, json!({}))?;
@@ -481,7 +488,12 @@ impl Installer {
                 continue;
             }
             self.report(op, Phase::Verify, Some(name), None);
-            let path = pkgs.check(name, &version.to_string(), hex)?;
+            // Just fetched: hashed on arrival. Stored before: hashed again now.
+            let path = if fetched.iter().any(|f| f["sha256"] == hex.as_str()) {
+                pkgs.path(hex)
+            } else {
+                pkgs.check(name, &version.to_string(), hex)?
+            };
             let v = self.host.verify_package_with(&path, &options.load)?;
             let m: &Manifest = &v.package().manifest;
             if m.name != *name || m.version != version.to_string() {
@@ -714,7 +726,10 @@ impl Installer {
         let current_now = store.current_generation_id()?;
         if current_now != plan.from_generation {
             // Another operation flipped since the plan was made: plan again.
-            let e: Error = InstallError::Busy { operation: None }.into();
+            let e: Error = InstallError::PlanEnded {
+                operation: op.clone(),
+            }
+            .into();
             return Err(self.failed(&op, e));
         }
         if plan.unchanged {

@@ -72,10 +72,18 @@ impl PackageStore {
 
     /// Moves a staged package (and its sidecars) into the store under its digest; returns
     /// the digest. A package already stored is kept (same digest, same bytes).
+    #[cfg(test)]
     pub fn put(&self, staged: &Path) -> Result<String, InstallError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
         let hex = sha256_file(staged).map_err(|e| io("read", staged, e))?;
-        let dest = self.path(&hex);
+        self.put_hashed(staged, &hex)?;
+        Ok(hex)
+    }
+
+    /// [`put`](Self::put) for a staged file whose digest the caller just computed (and the
+    /// file is the installer's own, in its staging directory).
+    pub fn put_hashed(&self, staged: &Path, hex: &str) -> Result<(), InstallError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
+        let dest = self.path(hex);
         // Sidecars first: a stored package always has the signature it arrived with.
         for ext in SIDECARS {
             let from = with_suffix(staged, ext);
@@ -89,8 +97,7 @@ impl PackageStore {
             sync_file(staged)?;
             std::fs::rename(staged, &dest).map_err(|e| io("store", &dest, e))?;
         }
-        sync_dir(&self.dir)?;
-        Ok(hex)
+        sync_dir(&self.dir)
     }
 
     /// Hashes the stored package `hex`; refuses one whose bytes changed.

@@ -430,3 +430,42 @@ fn a_conflict_with_an_installed_plugins_range_prints_the_resolvers_report() {
     );
     assert_eq!(listed(&f), before);
 }
+
+#[test]
+fn a_capability_the_policy_blocks_is_shown_blocked_and_not_granted_without_a_question() {
+    let f = fixture();
+    std::fs::write(
+        f.data.join("policy.toml"),
+        "allow = [\"kv\", \"fs.read\", \"env:HELLO_*\", \"events.publish\", \
+         \"events.subscribe:plugin.**\", \"service.call:greetings.*\"]\n\
+         block = [\"fs.write\"]\n",
+    )
+    .unwrap();
+    let doc = ok(&run(
+        &f,
+        &[&["install", "hello@=0.1.0", "--json"][..], &from(&f)].concat(),
+    ));
+    let caps = doc["changes"][0]["capabilities"].as_array().unwrap();
+    let write = caps.iter().find(|c| c["capability"] == "fs.write").unwrap();
+    assert_eq!(
+        write["policy"], "blocked by the policy rule `fs.write`",
+        "{doc:#}"
+    );
+    let inspect = switchboard()
+        .args(["inspect", "hello", "--json", "--data-dir"])
+        .arg(&f.data)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let granted: Vec<&str> = doc["plugin"]["granted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["capability"].as_str().unwrap())
+        .collect();
+    assert!(granted.contains(&"kv"), "{doc:#}");
+    assert!(
+        !granted.iter().any(|g| g.starts_with("fs.write")),
+        "{doc:#}"
+    );
+}

@@ -449,3 +449,32 @@ fn a_sigkill_at_200_seeded_random_moments_of_an_install_and_an_update_leaves_no_
         "{landed_mid_operation} of {total} random kills landed before the operation finished"
     );
 }
+
+/// The state a kill between storing a package's signature and storing the package leaves
+/// (`PackageStore::put` moves the sidecar first): the next garbage collection must remove
+/// the signature, which no kept generation's package owns. The random kills above reach this
+/// window often but not always; this test reaches it every time.
+#[test]
+fn a_signature_left_without_its_package_by_a_kill_is_collected() {
+    let kit = kit();
+    let data = fresh_copy(kit, "orphan-signature");
+    let packages = data.join("packages");
+    let signature = files(&packages)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "minisig"))
+        .expect("the template's package has its signature");
+    let orphan = packages.join(format!("{}.minisig", "ab".repeat(32)));
+    std::fs::copy(&signature, &orphan).expect("copy");
+    let host = open(kit, &data);
+    let installer = Installer::new(&host);
+    installer.gc().expect("gc");
+    assert!(
+        !orphan.exists(),
+        "{} has no package and no kept generation uses it, yet it is kept",
+        orphan.display()
+    );
+    assert!(
+        signature.exists(),
+        "the stored package's own signature stays"
+    );
+}

@@ -10,3 +10,6 @@
 //! - `package` — verifying, and verifying and loading, a signed package of the `hello` plugin.
 //! - `caps` — a cached capability check and a denied one (against a plain atomic load), an audit
 //!   append, and an audit query over 1,000,000 rows.
+//! - `install` — installing one signed package into a new generation and activating it,
+//!   rolling back between two generations, and opening a host whose current generation holds
+//!   every example plugin and starting them all.

@@ -1,7 +1,8 @@
 //! `switchboard demo`: builds the example plugins, loads them into a host and shows, step by
 //! step, what Switchboard does — capabilities granted and denied, a revocation, a plugin that
-//! panics and is contained, events and shared services on the bus, plugin state, and the audit
-//! log that recorded it all. With `--data-dir DIR` the
+//! panics and is contained, events and shared services on the bus, plugin state, installing,
+//! updating (a release that asks for one more capability), rolling back, disabling, enabling
+//! and removing hello as generations, and the audit log that recorded it all. With `--data-dir DIR` the
 //! grants and the audit log stay in DIR (`switchboard audit verify --data-dir DIR`).
 //!
 //! Every step checks its outcome against what the demo expects (a refusal the demo provokes
@@ -29,6 +30,8 @@ use switchboard_sdk::manifest::Format;
 use switchboard_sdk::ErrorCode;
 
 use crate::examples::{self, Profile};
+
+mod install_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -545,6 +548,13 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     bus_and_state_tour(&mut r, &host, options.profile)?;
+    install_tour::run(
+        &mut r,
+        data_dir,
+        options.profile,
+        &keys.join(crate::authoring::SECRET_KEY_FILE),
+        &public_key_file,
+    )?;
 
     wordcount.stop()?;
     r.say(

@@ -14,7 +14,7 @@ use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
 use switchboard_cli::publish;
 use switchboard_cli::tree;
-use switchboard_cli::{config, data_dir as data_home, demo, inspect};
+use switchboard_cli::{config, data_dir as data_home, demo, inspect, install};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
 /// Switchboard: native plugins for Rust applications.
@@ -221,6 +221,24 @@ enum Cmd {
     Deprecate(publish::DeprecateArgs),
     /// Move a release to the beta or ga channel.
     Promote(publish::PromoteArgs),
+    /// Install plugins (and what they depend on) into a new generation: NAME, NAME@RANGE or a
+    /// .sbpkg file. Shows what each asks for and asks before granting.
+    Install(install::args::InstallArgs),
+    /// Update a plugin (or --all) to the newest fitting release: shows the changelog,
+    /// compatibility warnings and the capabilities the new version adds.
+    Update(install::args::UpdateArgs),
+    /// Make an earlier generation current again (default: the one before the current one).
+    Rollback(install::args::RollbackArgs),
+    /// Remove a plugin (into a new generation); plugins that depend on it are listed.
+    Remove(install::args::RemoveArgs),
+    /// Enable a disabled plugin.
+    Enable(install::args::NameArgs),
+    /// Disable a plugin: it is not loaded until enabled again.
+    Disable(install::args::NameArgs),
+    /// List the installed plugins: name, version, state, trust, source, generation.
+    List(install::args::ListArgs),
+    /// List the kept generations, the current one marked `*`.
+    Generations(install::args::ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -640,6 +658,14 @@ fn main() -> ExitCode {
             };
             preflight(&path, &inputs, json)
         }
+        Cmd::Install(a) => install::exit_code(install::install(&a), a.common.json),
+        Cmd::Update(a) => install::exit_code(install::update(&a), a.common.json),
+        Cmd::Rollback(a) => install::exit_code(install::rollback(&a), a.common.json),
+        Cmd::Remove(a) => install::exit_code(install::remove(&a), a.common.json),
+        Cmd::Enable(a) => install::exit_code(install::enable(&a), a.common.json),
+        Cmd::Disable(a) => install::exit_code(install::disable(&a), a.common.json),
+        Cmd::List(a) => install::exit_code(install::list(&a), a.json),
+        Cmd::Generations(a) => install::exit_code(install::generations(&a), a.json),
         Cmd::Tree {
             lockfile,
             dot,

@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "cli/install.rs"]
+mod install;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }
@@ -32,6 +35,38 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
     assert!(steps
         .iter()
         .any(|s| s["detail"].as_str().unwrap_or("").contains("SB0412")));
+
+    // The install tour: each operation ran as a step, and its data directory is one the CLI
+    // reads (it trusts the demo's key and remembers the host API).
+    for title in [
+        "Installed hello 0.1.0",
+        "Updated hello to 0.2.0",
+        "Rolled back",
+        "Disabled hello",
+        "Enabled hello again",
+        "Removed hello",
+    ] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["title"].as_str().unwrap_or("").starts_with(title) && s["ok"] == true),
+            "no passing step `{title}…`"
+        );
+    }
+    let generations = switchboard()
+        .args(["generations", "--json", "--data-dir"])
+        .arg(data.join("installed"))
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&generations.stdout).unwrap();
+    assert_eq!(doc["generations"].as_array().unwrap().len(), 5, "{doc:#}");
+    let rollback = switchboard()
+        .args(["rollback", "--yes", "--json", "--data-dir"])
+        .arg(data.join("installed"))
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&rollback.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{doc:#}");
 
     // The demo left grants and audit rows behind, and the chain verifies.
     let verify = switchboard()

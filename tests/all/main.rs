@@ -10,6 +10,7 @@ mod dev_manifest;
 mod files;
 mod identity;
 mod install;
+mod install_crash;
 mod install_faults;
 mod lifecycle;
 mod load_guards;

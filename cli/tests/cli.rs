@@ -1945,6 +1945,43 @@ fn registry_add_search_info_tree_remove_from_the_command_line() {
     let text = run(&["info", "hello", "--data-dir", &data]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("registry:     main"));
 
+    // Install from the registry: resolved over the index, downloaded through the verifying
+    // client, recorded with the registry as its source.
+    let installed = ok(&[
+        "install",
+        "hello",
+        "--data-dir",
+        &data,
+        "--trust",
+        &path("author/switchboard.pub"),
+        "--host-api",
+        "switchboard-demo@0.1.0",
+        "--yes",
+        "--json",
+    ]);
+    assert!(installed.is_object(), "{installed}");
+    let list = ok(&["list", "--data-dir", &data, "--json"]);
+    assert_eq!(list["plugins"][0]["name"], "hello", "{list}");
+    assert_eq!(list["plugins"][0]["version"], "0.1.0", "{list}");
+    assert!(
+        list["plugins"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("registry:"),
+        "{list}"
+    );
+    // Offline, a name no --from source and no cached registry offers is refused, coded.
+    let out = run(&[
+        "install",
+        "nope",
+        "--offline",
+        "--data-dir",
+        &data,
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+
     // Refusals: one JSON document with a code and a next step, status 1; on stderr without --json.
     let empty = path("empty");
     let out = run(&["search", "x", "--data-dir", &empty, "--json"]);

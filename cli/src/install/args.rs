@@ -40,6 +40,13 @@ pub struct Sources {
     /// listed wins when two offer the same release).
     #[arg(long = "from", value_name = "DIR|FILE")]
     pub from: Vec<PathBuf>,
+    /// Use the configured registries as last verified: fetch no registry metadata (packages
+    /// not yet downloaded still are). Without it, every registry is refreshed first.
+    #[arg(long)]
+    pub offline: bool,
+    /// Let beta releases from the registries be chosen (drafts never are).
+    #[arg(long)]
+    pub beta: bool,
     /// Refuse any change to the versions the data directory's switchboard.lock records.
     #[arg(long)]
     pub locked: bool,

@@ -89,6 +89,26 @@ fn open(common: &Common, sources: Option<&Sources>, progress: &PhaseProgress) ->
         }
         installer.source(source);
     }
+    // The configured registries come after the `--from` sources: a name is taken from them
+    // only when no file or directory given on the command line offers it.
+    if let Some(sources) = sources {
+        let configured = host
+            .store()
+            .registries()
+            .list()
+            .map_err(switchboard_host::Error::from)?;
+        if !configured.is_empty() {
+            let access = crate::registries::Access {
+                offline: sources.offline,
+                policy: common.policy.clone(),
+            };
+            let regs = crate::registries::open(&dir, &access)?;
+            installer.source(switchboard_registry::RegistrySource::new(
+                regs,
+                sources.beta,
+            ));
+        }
+    }
     installer.on_progress(progress.handler());
     let recovered = installer.recover()?;
     Ok(Opened {

@@ -81,8 +81,16 @@ pub enum InstallError {
         restored: GenerationId,
     },
     /// Activating the new generation failed (a load, a data migration, a start); the operation
-    /// was rolled back. The cause is [`source`](std::error::Error::source).
-    #[error("{operation} failed while activating `{plugin}` and was rolled back to generation {restored}: {cause}")]
+    /// was rolled back. The message quotes the cause's code and message once, and the next step
+    /// is the cause's; `cause` keeps the whole error for callers that match on it (it is not
+    /// also the [`source`](std::error::Error::source), so a report walking the chain does not
+    /// print it twice).
+    #[error(
+        "{operation} failed while activating `{plugin}` and was rolled back to generation \
+         {restored}: [{}] {}",
+        cause.code(),
+        cause.message()
+    )]
     RolledBack {
         /// The operation.
         operation: OperationId,
@@ -91,7 +99,6 @@ pub enum InstallError {
         /// The generation current again.
         restored: GenerationId,
         /// What failed.
-        #[source]
         cause: Box<crate::Error>,
     },
     /// No generation has this number (or it was garbage-collected).

@@ -151,6 +151,9 @@ pub(crate) fn diff_changes(
     out
 }
 
+/// How long an operation waits for the data directory's lock before reporting it busy.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Installer {
     pub(super) fn lock(&self) -> Result<OpLock, Error> {
         let path = self.host.data_dir().join(LOCK_FILE);
@@ -164,7 +167,20 @@ impl Installer {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        match file.try_lock() {
+        // A short wait before "busy": a process that forks (the host's own children, a test
+        // harness) shares the lock's open file with the child until the child execs, so a lock
+        // can be held for a moment by no operation at all.
+        let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+        let mut pause = std::time::Duration::from_millis(5);
+        let mut attempt = file.try_lock();
+        while matches!(attempt, Err(std::fs::TryLockError::WouldBlock))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            attempt = file.try_lock();
+        }
+        match attempt {
             Ok(()) => Ok(OpLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 let running = self.host.store().journal_running()?;

@@ -372,6 +372,7 @@ impl HostBuilder {
                 states: RwLock::new(BTreeMap::new()),
                 stop_deadline: self.stop_deadline,
                 recovered: parking_lot::Mutex::new(Vec::new()),
+                verified_packages: crate::install::VerifiedCache::default(),
             }),
         };
         // An install operation a crash interrupted is rolled back before anything loads
@@ -480,6 +481,8 @@ struct Inner {
     stop_deadline: std::time::Duration,
     /// Install operations rolled back when this host opened its data directory.
     recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
+    /// Packages verified from the package store, reused by a rollback.
+    verified_packages: crate::install::VerifiedCache,
 }
 
 impl fmt::Debug for Host {
@@ -654,17 +657,7 @@ impl Host {
     ) -> Result<VerifiedPlugin, Error> {
         let path = path.as_ref();
         let profile = HostProfile::new(&self.inner.host_api.0, &self.inner.host_api.1);
-        let admit = |v: &VerifiedPackage| -> Result<(), Error> {
-            // Unsigned code needs the explicit development opt-in, whatever the policy says.
-            if v.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
-                return Err(package::PackageError::Unsigned.into());
-            }
-            let m = &v.manifest;
-            self.inner
-                .policy
-                .admit_package(&m.name, v.trust, v.signer.as_deref())
-                .map_err(|r| refusal_error(&m.name, v.trust, r).into())
-        };
+        let admit = |v: &VerifiedPackage| self.admit(v);
         let mut verified = verify::verify(
             path,
             &self.inner.trust,
@@ -677,6 +670,52 @@ impl Host {
         let identity = PluginIdentity::of_package(path, verified.package.signer.as_deref());
         self.recorded_checks(&m.name, &m.version, &identity, options)?;
         Ok(verified)
+    }
+
+    /// The host's admission of a verified package: unsigned code only with the development
+    /// opt-in, then the policy (trust level, signer).
+    fn admit(&self, v: &VerifiedPackage) -> Result<(), Error> {
+        // Unsigned code needs the explicit development opt-in, whatever the policy says.
+        if v.trust == TrustLevel::Unsigned && !self.inner.dangerous.unsigned_libraries {
+            return Err(package::PackageError::Unsigned.into());
+        }
+        let m = &v.manifest;
+        self.inner
+            .policy
+            .admit_package(&m.name, v.trust, v.signer.as_deref())
+            .map_err(|r| refusal_error(&m.name, v.trust, r).into())
+    }
+
+    /// The packages this host verified from its package store (see `install::VerifiedCache`).
+    pub(crate) fn verified_packages(&self) -> &crate::install::VerifiedCache {
+        &self.inner.verified_packages
+    }
+
+    /// [`verify_package_with`](Host::verify_package_with), a refusal that names the plugin
+    /// audited as a failed load.
+    pub(crate) fn verify_package_audited(
+        &self,
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<VerifiedPlugin, Error> {
+        self.verify_package_with(path, options).map_err(|e| {
+            // Refusals that name the plugin are audited; a file that is no package names none.
+            match refused_release(&e) {
+                Some((name, version)) => self.load_failed(&name, &version, path, e),
+                None => e,
+            }
+        })
+    }
+
+    /// Loads a package verified earlier in this process (a copy the install verified): the
+    /// policy is asked again, as it may have changed, then the verified bytes load.
+    pub(crate) fn load_reverified(
+        &self,
+        verified: VerifiedPlugin,
+        options: &LoadOptions,
+    ) -> Result<PluginHandle, Error> {
+        self.admit(verified.package())?;
+        self.load_verified_with(verified, options)
     }
 
     /// What this host recorded, checked before any plugin code runs: the plugin's data must
@@ -751,17 +790,7 @@ impl Host {
         path: impl AsRef<Path>,
         options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
-        let path = path.as_ref();
-        let verified = match self.verify_package_with(path, options) {
-            Ok(v) => v,
-            Err(e) => {
-                // Refusals that name the plugin are audited; a file that is no package names none.
-                if let Some((name, version)) = refused_release(&e) {
-                    return Err(self.load_failed(&name, &version, path, e));
-                }
-                return Err(e);
-            }
-        };
+        let verified = self.verify_package_audited(path.as_ref(), options)?;
         self.load_verified_with(verified, options)
     }
 

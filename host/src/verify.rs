@@ -20,7 +20,7 @@ pub(crate) const MAX_SIDECAR_BYTES: u64 = 64 << 10;
 
 /// A package that passed every check that needs no plugin code; load it with
 /// [`Host::load_verified`](crate::Host::load_verified).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct VerifiedPlugin {
     pub(crate) source: PathBuf,
     pub(crate) package: VerifiedPackage,

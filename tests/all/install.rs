@@ -436,6 +436,51 @@ fn rollback_restores_the_previous_versions_code_and_data() {
     assert_eq!(host.plugin("counter").unwrap().version(), "0.1.0");
 }
 
+/// A rollback loads the package the install verified without verifying it again when the
+/// store file is still the one verified (same inode, size, modification and status-change
+/// times). A file changed in place after install — even to the same length with its
+/// modification time put back — is noticed, hashed again and refused (`SB1402`), and the
+/// running version stays.
+#[test]
+fn a_package_changed_in_the_store_after_install_is_refused_at_rollback() {
+    use std::io::{Seek, Write};
+    let _g = install_lock();
+    let (env, old, new) = counter_env();
+    let host = env.host();
+    let mut installer = host.installer();
+    installer.source(env.source("local", &[&old, &new]));
+    installer
+        .install(&[req("counter@=0.0.9")], &InstallOptions::new())
+        .unwrap();
+    let first = installer.current().unwrap().unwrap();
+    let sha = first.plugin("counter").unwrap().sha256.clone();
+    installer
+        .update(&["counter".to_string()], &InstallOptions::new())
+        .unwrap();
+    // A clean round trip first: back and forward again from the verified copies.
+    installer.rollback(Some(GenerationId(1))).unwrap();
+    assert_eq!(host.plugin("counter").unwrap().version(), "0.0.9");
+    installer.rollback(Some(GenerationId(2))).unwrap();
+    assert_eq!(host.plugin("counter").unwrap().version(), "0.1.0");
+
+    // Same length, one byte flipped in place, the modification time put back.
+    let stored = host.data_dir().join("packages").join(&sha);
+    let mtime = std::fs::metadata(&stored).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    let mut f = std::fs::OpenOptions::new().write(true).open(&stored).unwrap();
+    f.rewind().unwrap();
+    f.write_all(&bytes).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+
+    let e = installer.rollback(Some(GenerationId(1))).unwrap_err();
+    assert!(e.to_string().contains("SB1402"), "{e}");
+    assert_eq!(current(&installer), Some(GenerationId(2)));
+    assert_eq!(host.plugin("counter").unwrap().version(), "0.1.0");
+}
+
 #[test]
 fn an_update_whose_health_check_fails_is_rolled_back_automatically() {
     let _g = install_lock();

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::generation::{Generation, GenerationPlugin};
 use super::package_store::PackageStore;
+use super::verified_cache::FileStamp;
 use crate::error::Error;
 use crate::host::Host;
 use crate::loader::options::LoadOptions;
@@ -34,10 +35,18 @@ pub(crate) fn start_plugin(
     options.allow_downgrade(true);
     let handle = match verified {
         Some(v) => host.load_verified_with(v, &options)?,
-        None => {
-            pkgs.check(&p.name, &p.version.to_string(), &p.sha256)?;
-            host.load_package_with(&path, &options)?
-        }
+        None => match host.verified_packages().recall(&p.sha256, &path) {
+            // Verified from this very file earlier in this process (see `VerifiedCache`):
+            // its bytes load, the policy asked again; not unpacked nor verified twice.
+            Some(v) => host.load_reverified(v, &options)?,
+            None => {
+                let stamp = FileStamp::of(&path);
+                pkgs.check(&p.name, &p.version.to_string(), &p.sha256)?;
+                let v = host.verify_package_audited(&path, &options)?;
+                host.verified_packages().remember(&p.sha256, stamp, &v);
+                host.load_verified_with(v, &options)?
+            }
+        },
     };
     if let Err(e) = handle.start() {
         let _ = host.remove(&p.name);

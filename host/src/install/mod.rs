@@ -19,6 +19,7 @@
 //! - `installer` — [`Installer`], the API; `options` and `report` — what it takes and gives.
 //! - `operation` — the phases of one operation; `activate` — a running host made to match a
 //!   generation; `recover` — interrupted operations rolled back.
+//! - `verified_cache` — packages verified in this process, reused by a rollback.
 //! - `events` — the `system.plugin.*` topics published.
 //! - [`failpoints`] — fault injection at each phase boundary (feature `failpoints`).
 //! - `error` — [`InstallError`] (`SB1400`–`SB1429`), [`SourceError`] (`SB1430`–`SB1439`).
@@ -37,6 +38,7 @@ mod plan;
 mod recover;
 mod report;
 mod source;
+mod verified_cache;
 
 pub use error::{InstallError, SourceError};
 pub use generation::{
@@ -53,6 +55,7 @@ pub use source::{FileSource, PackageSource};
 
 pub(crate) use generation::SCHEMA;
 pub(crate) use recover::recover;
+pub(crate) use verified_cache::VerifiedCache;
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,7 @@ use super::package_store::{write_atomic, PackageStore};
 use super::plan::{changelog_between, Plan, PlannedChange};
 use super::recover::rolled_back_notice;
 use super::report::{GcReport, OperationReport, Progress};
+use super::verified_cache::FileStamp;
 use super::source::{checksum_hex, release_of, PackageSource, Sources};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::Error;
@@ -510,6 +511,7 @@ impl Installer {
             } else {
                 pkgs.check(name, &version.to_string(), hex)?
             };
+            let stamp = FileStamp::of(&path);
             let v = self.host.verify_package_with(&path, &options.load)?;
             let m: &Manifest = &v.package().manifest;
             if m.name != *name || m.version != version.to_string() {
@@ -608,6 +610,8 @@ impl Installer {
                 capabilities: caps,
                 grants: old.map(|o| o.grants.clone()).unwrap_or_default(),
             });
+            // Kept for a later rollback to this package (see `VerifiedCache`).
+            self.host.verified_packages().remember(hex, stamp, &v);
             verified.insert(name.clone(), v);
             releases.insert(name.clone(), release);
         }

@@ -25,7 +25,7 @@ use crate::error::LoadError;
 pub(crate) use self::section::ManifestSection;
 
 /// A library checked from its bytes alone, not yet opened.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Checked {
     pub section: ManifestSection,
     bytes: Vec<u8>,

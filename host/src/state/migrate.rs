@@ -138,7 +138,13 @@ fn chain<'m>(migrations: &'m [DataMigration], from: &str, to: &str) -> Vec<&'m D
 
 impl Store {
     /// Writes an online backup of the whole database to `dest` (SQLite's backup API; the host
-    /// keeps running).
+    /// keeps running), durable when this returns.
+    ///
+    /// The copy is written in one pass, without a rollback journal and without SQLite's
+    /// syncs, then synced once: a backup is a new file nobody reads until it is complete (the
+    /// callers write it under a temporary name or before recording it), so a journal would
+    /// only protect a half-written file that is thrown away anyway. This made the backup of
+    /// a rollback several fsyncs cheaper.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StateError> {
         let fail = |reason: String| StateError::Backup {
             path: dest.to_owned(),
@@ -148,7 +154,27 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         }
         let conn = self.lock();
-        conn.backup(MAIN_DB, dest, None)
+        let mut copy = rusqlite::Connection::open(dest).map_err(|e| fail(e.to_string()))?;
+        copy.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
+            .and_then(|()| copy.pragma_update(None, "synchronous", "OFF"))
+            .map_err(|e| fail(e.to_string()))?;
+        {
+            let backup = rusqlite::backup::Backup::new_with_names(&conn, MAIN_DB, &mut copy, MAIN_DB)
+                .map_err(|e| fail(e.to_string()))?;
+            // All pages in one step (-1): the source is this host's own connection, held.
+            loop {
+                use rusqlite::backup::StepResult;
+                match backup.step(-1).map_err(|e| fail(e.to_string()))? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    // Another process holds the database; wait as `Connection::backup` does.
+                    _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            }
+        }
+        copy.close().map_err(|(_, e)| fail(e.to_string()))?;
+        std::fs::File::open(dest)
+            .and_then(|f| f.sync_all())
             .map_err(|e| fail(e.to_string()))
     }
 

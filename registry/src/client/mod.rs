@@ -32,7 +32,7 @@ use crate::metadata::{
 };
 use crate::transport::{CacheTag, Fetched};
 use crate::{error::FetchError, RegistryError, Seen, SeenStore, Transport};
-pub(crate) use cache::write_atomic;
+pub(crate) use cache::{write_atomic, write_cached};
 use cache::Cache;
 
 /// The client's clock: injected so tests can move time (expiry is checked against it).
@@ -749,12 +749,12 @@ impl RegistryClient {
             }
             .into());
         }
-        let (bytes, tag) = match self.transport.fetch(path, cap, None)? {
-            Fetched::Body { bytes, tag } => (bytes, tag),
-            _ => (self.fetch_body(path, cap)?, None),
+        let bytes = match self.transport.fetch(path, cap, None)? {
+            Fetched::Body { bytes, .. } => bytes,
+            _ => self.fetch_body(path, cap)?,
         };
         self.matches(path, "snapshot", pin, &bytes)?;
-        self.cache.write(path, &bytes, tag.as_ref())?;
+        self.cache.write_pinned(path, &bytes)?;
         Ok(bytes)
     }
 

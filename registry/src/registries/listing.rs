@@ -171,10 +171,11 @@ pub(crate) fn load_or_build(
         certified_only: record.certified_only,
         plugins,
     };
-    // A cache that cannot be written only costs the next command a rebuild.
+    // A cache that cannot be written only costs the next command a rebuild; nor is it
+    // synced: a copy a crash damaged does not parse or names another snapshot, and is rebuilt.
     if let Ok(bytes) = serde_json::to_vec(&cached) {
         let _ = std::fs::create_dir_all(cache_dir);
-        let _ = crate::client::write_atomic(&path, &bytes);
+        let _ = crate::client::write_cached(&path, &bytes);
     }
     Ok(listing)
 }

@@ -469,7 +469,10 @@ fn a_package_changed_in_the_store_after_install_is_refused_at_rollback() {
     let mut bytes = std::fs::read(&stored).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
-    let mut f = std::fs::OpenOptions::new().write(true).open(&stored).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stored)
+        .unwrap();
     f.rewind().unwrap();
     f.write_all(&bytes).unwrap();
     f.set_modified(mtime).unwrap();

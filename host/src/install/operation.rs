@@ -23,8 +23,8 @@ use super::package_store::{write_atomic, PackageStore};
 use super::plan::{changelog_between, Plan, PlannedChange};
 use super::recover::rolled_back_notice;
 use super::report::{GcReport, OperationReport, Progress};
-use super::verified_cache::FileStamp;
 use super::source::{checksum_hex, release_of, PackageSource, Sources};
+use super::verified_cache::FileStamp;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::Error;
 use crate::resolve::{

@@ -159,8 +159,9 @@ impl Store {
             .and_then(|()| copy.pragma_update(None, "synchronous", "OFF"))
             .map_err(|e| fail(e.to_string()))?;
         {
-            let backup = rusqlite::backup::Backup::new_with_names(&conn, MAIN_DB, &mut copy, MAIN_DB)
-                .map_err(|e| fail(e.to_string()))?;
+            let backup =
+                rusqlite::backup::Backup::new_with_names(&conn, MAIN_DB, &mut copy, MAIN_DB)
+                    .map_err(|e| fail(e.to_string()))?;
             // All pages in one step (-1): the source is this host's own connection, held.
             loop {
                 use rusqlite::backup::StepResult;

@@ -32,8 +32,8 @@ use crate::metadata::{
 };
 use crate::transport::{CacheTag, Fetched};
 use crate::{error::FetchError, RegistryError, Seen, SeenStore, Transport};
-pub(crate) use cache::{write_atomic, write_cached};
 use cache::Cache;
+pub(crate) use cache::{write_atomic, write_cached};
 
 /// The client's clock: injected so tests can move time (expiry is checked against it).
 pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;

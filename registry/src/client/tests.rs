@@ -236,6 +236,30 @@ fn a_tampered_cache_is_not_believed() {
     assert_eq!(fresh.releases("hello").unwrap().unwrap().releases.len(), 1);
 }
 
+/// Pinned files are cached without an fsync: what a crash can leave of one — an empty file,
+/// half of it, or nothing — is found not to match the snapshot and fetched again (and the
+/// cached copy repaired).
+#[test]
+fn a_cached_pinned_file_a_crash_left_empty_torn_or_missing_is_fetched_again() {
+    let f = fixture();
+    f.add("hello", "1.0.0", b"p");
+    let client = f.client();
+    client.refresh().unwrap();
+    client.releases("hello").unwrap();
+    let cached = f.cache.join("index/he/ll/hello");
+    let whole = std::fs::read(&cached).unwrap();
+    for damage in [Some(Vec::new()), Some(whole[..whole.len() / 2].to_vec()), None] {
+        match damage {
+            Some(bytes) => std::fs::write(&cached, bytes).unwrap(),
+            None => std::fs::remove_file(&cached).unwrap(),
+        }
+        let fresh = f.client();
+        fresh.refresh().unwrap();
+        assert_eq!(fresh.releases("hello").unwrap().unwrap().releases.len(), 1);
+        assert_eq!(std::fs::read(&cached).unwrap(), whole, "the copy is repaired");
+    }
+}
+
 #[test]
 fn a_package_that_is_not_the_one_listed_is_refused_and_not_written() {
     let f = fixture();

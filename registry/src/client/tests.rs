@@ -248,7 +248,11 @@ fn a_cached_pinned_file_a_crash_left_empty_torn_or_missing_is_fetched_again() {
     client.releases("hello").unwrap();
     let cached = f.cache.join("index/he/ll/hello");
     let whole = std::fs::read(&cached).unwrap();
-    for damage in [Some(Vec::new()), Some(whole[..whole.len() / 2].to_vec()), None] {
+    for damage in [
+        Some(Vec::new()),
+        Some(whole[..whole.len() / 2].to_vec()),
+        None,
+    ] {
         match damage {
             Some(bytes) => std::fs::write(&cached, bytes).unwrap(),
             None => std::fs::remove_file(&cached).unwrap(),
@@ -256,7 +260,11 @@ fn a_cached_pinned_file_a_crash_left_empty_torn_or_missing_is_fetched_again() {
         let fresh = f.client();
         fresh.refresh().unwrap();
         assert_eq!(fresh.releases("hello").unwrap().unwrap().releases.len(), 1);
-        assert_eq!(std::fs::read(&cached).unwrap(), whole, "the copy is repaired");
+        assert_eq!(
+            std::fs::read(&cached).unwrap(),
+            whole,
+            "the copy is repaired"
+        );
     }
 }
 

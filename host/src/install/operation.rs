@@ -977,20 +977,29 @@ impl Installer {
         to: GenerationId,
     ) -> Result<(), Error> {
         let store = self.host.store();
-        let flipped = store.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let ok = flip(&tx, from, Some(to))?;
-            tx.commit()?;
-            Ok(ok)
-        })?;
+        // The lockfile first: if it cannot be written the operation fails with nothing
+        // flipped (after the flip it would leave a flipped generation whose data was never
+        // restored, recorded as failed). A crash between the two is undone by recovery, which
+        // rewrites the lockfile from the generation current then.
+        self.write_lockfile(Some(to))?;
+        let flipped = store
+            .with(|c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let ok = flip(&tx, from, Some(to))?;
+                tx.commit()?;
+                Ok(ok)
+            })
+            .inspect_err(|_| {
+                let _ = self.write_lockfile(from);
+            })?;
         if !flipped {
+            let _ = self.write_lockfile(from);
             return Err(InstallError::Corrupt {
                 what: "current generation",
                 value: format!("expected {from:?} before flipping to {to}"),
             }
             .into());
         }
-        self.write_lockfile(Some(to))?;
         Ok(())
     }
 
@@ -1135,8 +1144,10 @@ impl Installer {
         if !done {
             log::error!(target: "switchboard::install", "{op}: generation {} was no longer current when rolling back", new.id);
         }
-        self.write_lockfile(to)?;
+        // Data before the lockfile: a lockfile that cannot be written must not leave the
+        // old code running on the new version's data.
         restore_data(&self.host, old, new, backup)?;
+        self.write_lockfile(to)?;
         // The running host back to the old set; a load failing here is logged, not fatal:
         // the database says the old generation, and the next start loads it.
         let mut none = BTreeMap::new();

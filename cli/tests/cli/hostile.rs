@@ -1,0 +1,85 @@
+//! Hostile input to the registry and install commands: each refusal is one coded error with a
+//! next step, and nothing the data directory held is lost.
+
+use std::process::Stdio;
+
+use super::install::{fixture, from, hello, listed, ok, refused, run};
+use super::switchboard;
+
+/// `registry add` of a location that is a file, or does not exist, is the library's coded
+/// refusal (SB1366), not the CLI's "report a bug" (SB0001).
+#[test]
+fn registry_add_of_a_file_or_a_missing_directory_is_a_coded_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a registry").unwrap();
+    for location in [file, dir.path().join("missing")] {
+        let out = switchboard()
+            .args([
+                "registry",
+                "add",
+                "x",
+                "--priority",
+                "1",
+                "--json",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .arg(&location)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc = refused(&out, "SB1366");
+        assert!(
+            !doc["error"]["next_step"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("bug"),
+            "{doc:#}"
+        );
+    }
+}
+
+/// A `switchboard.lock` the CLI cannot write (here a directory in its place) fails the
+/// operation before the flip: the generation that was current stays current, with its code
+/// and its data, instead of a half-done rollback (flipped, its data not restored, recorded as
+/// failed).
+#[test]
+fn an_unwritable_lockfile_fails_rollback_and_update_before_anything_changes() {
+    let f = fixture();
+    let from = from(&f);
+    let mut install = vec!["install", "hello@0.1.0", "--yes", "--json"];
+    install.extend_from_slice(&from);
+    ok(&run(&f, &install));
+    let mut update = vec!["update", "hello", "--yes", "--json"];
+    update.extend_from_slice(&from);
+    ok(&run(&f, &update));
+    assert_eq!(listed(&f), hello("0.2.0", "enabled"));
+
+    let lock = f.data.join("switchboard.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    refused(&run(&f, &["rollback", "--yes", "--json"]), "SB1411");
+    assert_eq!(listed(&f), hello("0.2.0", "enabled"), "nothing changed");
+    let gens = ok(&run(&f, &["generations", "--json"]));
+    let current: Vec<_> = gens["generations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["current"] == true)
+        .map(|g| g["id"].clone())
+        .collect();
+    assert_eq!(current, [2], "{gens:#}");
+
+    // Once the lockfile can be written again, the same rollback works.
+    std::fs::remove_dir(&lock).unwrap();
+    ok(&run(&f, &["rollback", "--yes", "--json"]));
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"));
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("0.1.0"));
+
+    // An update meets the same refusal, and leaves 0.1.0 current too.
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    refused(&run(&f, &update), "SB1411");
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
+}

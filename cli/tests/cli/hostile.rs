@@ -83,3 +83,32 @@ fn an_unwritable_lockfile_fails_rollback_and_update_before_anything_changes() {
     refused(&run(&f, &update), "SB1411");
     assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
 }
+
+/// A file the data directory keeps that is there but no regular file (a directory, a FIFO in
+/// place of `switchboard.db` or `policy.toml`) is refused with SB0030, not read as absent:
+/// `list` said "nothing installed", and `install` ignored the policy.
+#[test]
+fn a_data_directory_file_that_is_not_a_regular_file_is_refused_not_taken_as_absent() {
+    let f = fixture();
+    let mut install = vec!["install", "hello@0.1.0", "--yes", "--json"];
+    install.extend_from_slice(&from(&f));
+    ok(&run(&f, &install));
+
+    let db = f.data.join("switchboard.db");
+    let saved = f.data.join("saved.db");
+    std::fs::rename(&db, &saved).unwrap();
+    std::fs::create_dir(&db).unwrap();
+    for args in [&["list", "--json"][..], &["generations", "--json"][..]] {
+        refused(&run(&f, args), "SB0030");
+    }
+    std::fs::remove_dir(&db).unwrap();
+    std::fs::rename(&saved, &db).unwrap();
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing lost");
+
+    std::fs::create_dir(f.data.join("policy.toml")).unwrap();
+    let mut update = vec!["update", "hello", "--yes", "--json"];
+    update.extend_from_slice(&from(&f));
+    refused(&run(&f, &update), "SB0030");
+    std::fs::remove_dir(f.data.join("policy.toml")).unwrap();
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
+}

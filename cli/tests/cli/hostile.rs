@@ -112,3 +112,41 @@ fn a_data_directory_file_that_is_not_a_regular_file_is_refused_not_taken_as_abse
     std::fs::remove_dir(f.data.join("policy.toml")).unwrap();
     assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
 }
+
+/// An `install.lock` that is a FIFO is refused (SB1411) instead of hanging every operation
+/// in `open` (waiting for a reader that never comes). The deadline only guards the test run
+/// against the old hang; the command answers at once.
+#[test]
+fn an_install_lock_that_is_a_fifo_is_refused_not_waited_on() {
+    let f = fixture();
+    let mut install = vec!["install", "hello@0.1.0", "--yes", "--json"];
+    install.extend_from_slice(&from(&f));
+    ok(&run(&f, &install));
+    let lock = f.data.join("install.lock");
+    let _ = std::fs::remove_file(&lock);
+    let status = std::process::Command::new("mkfifo")
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = switchboard()
+        .args(["disable", "hello", "--yes", "--json", "--data-dir"])
+        .arg(&f.data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`disable` still waits on the FIFO after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    refused(&out, "SB1411");
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
+}

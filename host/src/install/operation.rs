@@ -157,6 +157,18 @@ const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 impl Installer {
     pub(super) fn lock(&self) -> Result<OpLock, Error> {
         let path = self.host.data_dir().join(LOCK_FILE);
+        let not_regular = || -> Error {
+            InstallError::Io {
+                what: "lock",
+                path: path.clone(),
+                reason: "not a regular file (move it away: it is recreated)".into(),
+            }
+            .into()
+        };
+        // Checked before opening: opening a FIFO for writing waits for a reader, for ever.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(not_regular());
+        }
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -167,6 +179,9 @@ impl Installer {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(not_regular());
+        }
         // A short wait before "busy": a process that forks (the host's own children, a test
         // harness) shares the lock's open file with the child until the child execs, so a lock
         // can be held for a moment by no operation at all.

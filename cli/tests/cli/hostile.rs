@@ -150,3 +150,42 @@ fn an_install_lock_that_is_a_fifo_is_refused_not_waited_on() {
     std::fs::remove_file(&lock).unwrap();
     assert_eq!(listed(&f), hello("0.1.0", "enabled"), "nothing changed");
 }
+
+/// A leftover `switchboard.lock.tmp` that is a FIFO (or anything else) does not hang the
+/// lockfile's atomic write: the temporary name is removed and created afresh.
+#[test]
+fn a_fifo_left_at_the_lockfiles_temporary_name_does_not_hang_an_update() {
+    let f = fixture();
+    let from = from(&f);
+    let mut install = vec!["install", "hello@0.1.0", "--yes", "--json"];
+    install.extend_from_slice(&from);
+    ok(&run(&f, &install));
+    let tmp = f.data.join("switchboard.lock.tmp");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut update = vec!["update", "hello", "--yes", "--json"];
+    update.extend_from_slice(&from);
+    let mut child = switchboard()
+        .args(&update)
+        .arg("--data-dir")
+        .arg(&f.data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`update` still waits on the FIFO after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ok(&child.wait_with_output().unwrap());
+    assert_eq!(listed(&f), hello("0.2.0", "enabled"));
+    assert!(!tmp.exists(), "no temporary file is left behind");
+}

@@ -125,6 +125,11 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         if let Some(r) = cause.downcast_ref::<switchboard_registry::RegistryError>() {
             return (r.code().to_string(), r.next_step());
         }
+        // The registry crate's parts are public, and some of its functions (e.g.
+        // `Location::parse`) return their part's error unwrapped: each is coded too.
+        if let Some(r) = registry_part_code(cause) {
+            return r;
+        }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return (
                 codes::IO.to_string(),
@@ -138,6 +143,29 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         codes::OTHER.to_string(),
         "report this as a bug with the command you ran".to_owned(),
     )
+}
+
+/// The code and next step of an error of one of the registry crate's parts.
+fn registry_part_code(cause: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
+    use switchboard_registry::error::{
+        ClientError, FetchError, FormatError, PublishError, RegistriesError, TrustError,
+    };
+    macro_rules! part {
+        ($($t:ty),*) => {
+            $(if let Some(e) = cause.downcast_ref::<$t>() {
+                return Some((e.code().to_string(), e.next_step()));
+            })*
+        };
+    }
+    part!(
+        RegistriesError,
+        FetchError,
+        FormatError,
+        TrustError,
+        PublishError,
+        ClientError
+    );
+    None
 }
 
 /// Whether the error is a write to a closed pipe (`switchboard … | head`).

@@ -5,6 +5,9 @@ use std::process::Command;
 #[path = "cli/install.rs"]
 mod install;
 
+#[path = "cli/hostile.rs"]
+mod hostile;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }

@@ -45,6 +45,29 @@ pub mod install_codes {
     /// The plan made again with the approval asks for other capabilities than the one
     /// reviewed (a source changed meanwhile); nothing changed.
     pub const PLAN_CHANGED: ErrorCode = ErrorCode::from_number(20);
+    /// A file the data directory keeps (`switchboard.db`, `policy.toml`, `host-api`) is there
+    /// but is no regular file (a directory, a FIFO, a dangling link); refused, not taken as
+    /// absent.
+    pub const NOT_A_FILE: ErrorCode = ErrorCode::from_number(30);
+}
+
+/// Whether the data directory holds `path`: `false` when nothing is there, `true` for a
+/// regular file (or a link to one), and SB0030 for anything else, which must not be taken for
+/// "absent" (a database read as empty, a policy ignored).
+fn kept_file(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        _ => {}
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(true);
+    }
+    Err(CliError::raise(
+        install_codes::NOT_A_FILE,
+        format!("{} is there but is not a regular file", path.display()),
+        "move it away (a damaged switchboard.db can be restored from a copy in the data \
+         directory's backups/), then run the command again",
+    ))
 }
 
 /// Where the CLI remembers the host API a data directory's plugins are installed for, so
@@ -136,7 +159,7 @@ fn host_api(dir: &Path, given: Option<&str>) -> Result<Option<(String, String)>>
         )?;
         return Ok(Some((name, version)));
     }
-    if !file.is_file() {
+    if !kept_file(&file)? {
         return Ok(None);
     }
     let text = crate::authoring::read_input(&file, "the remembered host API", 4096)?;
@@ -150,7 +173,7 @@ fn policy(dir: &Path, given: Option<&Path>) -> Result<Policy> {
     let default = dir.join(POLICY_FILE);
     let path = match given {
         Some(p) => p.to_path_buf(),
-        None if default.is_file() => default,
+        None if kept_file(&default)? => default,
         None => return Ok(Policy::new()),
     };
     let bytes = crate::authoring::read_input(&path, "the policy", MAX_POLICY_BYTES)?;
@@ -541,7 +564,7 @@ pub fn disable(args: &NameArgs) -> Result<()> {
 /// installed, and nothing is created).
 fn open_existing(data_dir: Option<PathBuf>, json: bool) -> Result<Option<Opened>> {
     let dir = crate::data_dir::resolve(data_dir.clone())?;
-    if !dir.join(switchboard_host::DATABASE_FILE).is_file() {
+    if !kept_file(&dir.join(switchboard_host::DATABASE_FILE))? {
         return Ok(None);
     }
     let common = Common {

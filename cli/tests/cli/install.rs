@@ -12,15 +12,15 @@ use super::switchboard;
 
 /// A data directory trusting a fresh key, and a package directory holding hello 0.1.0 and
 /// hello 0.2.0 (which asks for one more capability), both signed with it.
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    data: PathBuf,
-    packages: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) packages: PathBuf,
 }
 
 const NEW_CAPABILITY: &str = "net.connect:api.example.com:443";
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     switchboard_cli::authoring::keygen(&keys, true).unwrap();
@@ -68,7 +68,7 @@ fn fixture() -> Fixture {
 }
 
 /// Runs the binary with stdin closed (not a terminal), on the fixture's data directory.
-fn run(f: &Fixture, args: &[&str]) -> Output {
+pub(crate) fn run(f: &Fixture, args: &[&str]) -> Output {
     switchboard()
         .args(args)
         .arg("--data-dir")
@@ -78,7 +78,7 @@ fn run(f: &Fixture, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not one JSON document ({e}): {}\nstderr: {}",
@@ -88,14 +88,14 @@ fn json(out: &Output) -> Value {
     })
 }
 
-fn ok(out: &Output) -> Value {
+pub(crate) fn ok(out: &Output) -> Value {
     let doc = json(out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["ok"], true, "{doc:#}");
     doc
 }
 
-fn refused(out: &Output, code: &str) -> Value {
+pub(crate) fn refused(out: &Output, code: &str) -> Value {
     let doc = json(out);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(doc["error"]["code"], code, "{doc:#}");
@@ -103,7 +103,7 @@ fn refused(out: &Output, code: &str) -> Value {
 }
 
 /// `list --json`'s plugins as (name, version, state).
-fn listed(f: &Fixture) -> Vec<(String, String, String)> {
+pub(crate) fn listed(f: &Fixture) -> Vec<(String, String, String)> {
     let doc = ok(&run(f, &["list", "--json"]));
     doc["plugins"]
         .as_array()
@@ -119,11 +119,11 @@ fn listed(f: &Fixture) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn hello(version: &str, state: &str) -> Vec<(String, String, String)> {
+pub(crate) fn hello(version: &str, state: &str) -> Vec<(String, String, String)> {
     vec![("hello".into(), version.into(), state.into())]
 }
 
-fn from(f: &Fixture) -> [&str; 4] {
+pub(crate) fn from(f: &Fixture) -> [&str; 4] {
     [
         "--from",
         f.packages.to_str().unwrap(),

@@ -158,6 +158,18 @@ const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 impl Installer {
     pub(super) fn lock(&self) -> Result<OpLock, Error> {
         let path = self.host.data_dir().join(LOCK_FILE);
+        let not_regular = || -> Error {
+            InstallError::Io {
+                what: "lock",
+                path: path.clone(),
+                reason: "not a regular file (move it away: it is recreated)".into(),
+            }
+            .into()
+        };
+        // Checked before opening: opening a FIFO for writing waits for a reader, for ever.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(not_regular());
+        }
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -168,6 +180,9 @@ impl Installer {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(not_regular());
+        }
         // A short wait before "busy": a process that forks (the host's own children, a test
         // harness) shares the lock's open file with the child until the child execs, so a lock
         // can be held for a moment by no operation at all.
@@ -981,20 +996,29 @@ impl Installer {
         to: GenerationId,
     ) -> Result<(), Error> {
         let store = self.host.store();
-        let flipped = store.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let ok = flip(&tx, from, Some(to))?;
-            tx.commit()?;
-            Ok(ok)
-        })?;
+        // The lockfile first: if it cannot be written the operation fails with nothing
+        // flipped (after the flip it would leave a flipped generation whose data was never
+        // restored, recorded as failed). A crash between the two is undone by recovery, which
+        // rewrites the lockfile from the generation current then.
+        self.write_lockfile(Some(to))?;
+        let flipped = store
+            .with(|c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let ok = flip(&tx, from, Some(to))?;
+                tx.commit()?;
+                Ok(ok)
+            })
+            .inspect_err(|_| {
+                let _ = self.write_lockfile(from);
+            })?;
         if !flipped {
+            let _ = self.write_lockfile(from);
             return Err(InstallError::Corrupt {
                 what: "current generation",
                 value: format!("expected {from:?} before flipping to {to}"),
             }
             .into());
         }
-        self.write_lockfile(Some(to))?;
         Ok(())
     }
 
@@ -1139,8 +1163,10 @@ impl Installer {
         if !done {
             log::error!(target: "switchboard::install", "{op}: generation {} was no longer current when rolling back", new.id);
         }
-        self.write_lockfile(to)?;
+        // Data before the lockfile: a lockfile that cannot be written must not leave the
+        // old code running on the new version's data.
         restore_data(&self.host, old, new, backup)?;
+        self.write_lockfile(to)?;
         // The running host back to the old set; a load failing here is logged, not fatal:
         // the database says the old generation, and the next start loads it.
         let mut none = BTreeMap::new();

@@ -208,10 +208,23 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InstallError
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
     let tmp = with_suffix(path, ".tmp");
-    let mut f = File::create(&tmp).map_err(|e| io("write", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io("sync", &tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io("write", path, e))?;
+    // Whatever a crash (or anyone) left at the temporary name goes first, and the file is
+    // created new: opening a FIFO left there would wait for a reader for ever.
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        let mut f = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io("write", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| io("sync", &tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| io("write", path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     sync_dir(dir)
 }

@@ -115,7 +115,6 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
                 tx.commit()?;
                 Ok(())
             })?;
-            installer.write_lockfile(record.from_generation)?;
         }
         // Whether or not the flip happened (or was already undone before the crash), the
         // changed plugins get the data they had before the operation: the backup was taken
@@ -124,6 +123,9 @@ pub(crate) fn recover(host: &Host) -> Result<Vec<Recovery>, Error> {
             let backup = store.journal_data_backup(&op)?.map(PathBuf::from);
             restore_data(host, old.as_ref(), new, backup.as_deref())?;
         }
+        // Always, and after the data: a crash may come between the lockfile written for the
+        // new generation and the flip (`flip_to` writes the lockfile first).
+        installer.write_lockfile(store.current_generation_id()?)?;
         let why = format!("interrupted in phase {} (its process ended)", record.phase);
         store.journal_step(
             &op,

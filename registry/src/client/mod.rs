@@ -255,19 +255,32 @@ impl RegistryClient {
 
         // 2. The timestamp.
         let ts_file = Role::Timestamp.file();
-        let ts_bytes = self.fetch_cached(ts_file, self.limits.timestamp)?;
+        let (mut ts_bytes, from_cache) = self.fetch_cached(ts_file, self.limits.timestamp)?;
+        let mut repaired = false;
+        let verify_timestamp = |bytes: &[u8]| -> Result<TimestampMeta, RegistryError> {
+            let env = Envelope::parse(bytes, self.limits.timestamp, ts_file)?;
+            env.verify(
+                &self.name,
+                Role::Timestamp,
+                &root.meta.roles.timestamp,
+                &root.meta.keys,
+            )?;
+            env.signed_as(&self.name, Role::Timestamp)
+        };
         let timestamp: TimestampMeta = match &previous {
             Some(p) if rotations == 0 && p.timestamp_bytes == ts_bytes.0 => p.timestamp.clone(),
-            _ => {
-                let env = Envelope::parse(&ts_bytes.0, self.limits.timestamp, ts_file)?;
-                env.verify(
-                    &self.name,
-                    Role::Timestamp,
-                    &root.meta.roles.timestamp,
-                    &root.meta.keys,
-                )?;
-                env.signed_as(&self.name, Role::Timestamp)?
-            }
+            _ => match verify_timestamp(&ts_bytes.0) {
+                Ok(t) => t,
+                // The cached copy the registry said is current does not verify: the copy
+                // was damaged here (the cache is ours, not the registry's). Fetch it again,
+                // and let the fresh bytes and no tag replace it below.
+                Err(_) if from_cache => {
+                    ts_bytes = (self.fetch_body(ts_file, self.limits.timestamp)?, None);
+                    repaired = true;
+                    verify_timestamp(&ts_bytes.0)?
+                }
+                Err(e) => return Err(e),
+            },
         };
         self.not_older(
             Role::Timestamp.as_str(),
@@ -352,7 +365,7 @@ impl RegistryClient {
 
         // Verified: cache the files, then record what was seen (neither when nothing
         // changed: a refresh that finds the registry as it was writes nothing).
-        if previous.as_ref().is_none_or(|p| p.timestamp != timestamp) {
+        if repaired || previous.as_ref().is_none_or(|p| p.timestamp != timestamp) {
             self.cache
                 .write(ts_file, &ts_bytes.0, ts_bytes.1.as_ref())?;
         }
@@ -771,18 +784,23 @@ impl RegistryClient {
         }
     }
 
-    /// Fetches `path`, revalidating the cached copy by its tag: the bytes and their new tag.
+    /// Fetches `path`, revalidating the cached copy by its tag: the bytes and their new tag,
+    /// and whether the bytes are the cached copy (the transport said "not modified").
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private helper's one return value, named at its only caller"
+    )]
     fn fetch_cached(
         &self,
         path: &str,
         limit: u64,
-    ) -> Result<(Vec<u8>, Option<CacheTag>), RegistryError> {
+    ) -> Result<((Vec<u8>, Option<CacheTag>), bool), RegistryError> {
         let tag = self.cache.tag(path);
         match self.transport.fetch(path, limit, tag.as_ref())? {
-            Fetched::Body { bytes, tag } => Ok((bytes, tag)),
+            Fetched::Body { bytes, tag } => Ok(((bytes, tag), false)),
             _ => match self.cache.read(path, limit) {
-                Some(bytes) => Ok((bytes, tag)),
-                None => Ok((self.fetch_body(path, limit)?, None)),
+                Some(bytes) => Ok(((bytes, tag), true)),
+                None => Ok(((self.fetch_body(path, limit)?, None), false)),
             },
         }
     }

@@ -268,6 +268,29 @@ fn a_cached_pinned_file_a_crash_left_empty_torn_or_missing_is_fetched_again() {
     }
 }
 
+/// A damaged cached timestamp (a crash, a full disk, a user's editor) whose revalidation tag
+/// still matches is fetched again, not reported as the registry's fault (SB1302) at every
+/// command until someone deletes the cache.
+#[test]
+fn a_damaged_cached_timestamp_is_fetched_again() {
+    let f = fixture();
+    f.add("hello", "1.0.0", b"p");
+    f.client().refresh().unwrap();
+    let cached = f.cache.join("timestamp.json");
+    let bytes = std::fs::read(&cached).unwrap();
+    for damaged in [&bytes[..10], &b"\x00\xff garbage"[..], &b""[..]] {
+        std::fs::write(&cached, damaged).unwrap();
+        let fresh = f.client();
+        fresh.refresh().unwrap();
+        assert_eq!(fresh.releases("hello").unwrap().unwrap().releases.len(), 1);
+        assert_eq!(
+            std::fs::read(&cached).unwrap(),
+            bytes,
+            "the cache is repaired"
+        );
+    }
+}
+
 #[test]
 fn a_package_that_is_not_the_one_listed_is_refused_and_not_written() {
     let f = fixture();

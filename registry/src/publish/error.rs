@@ -1,4 +1,4 @@
-//! Refusals of creating and changing a registry (SB1330–SB1349).
+//! Refusals of creating and changing a registry (SB1330–SB1349, SB1490).
 
 use switchboard_sdk::ErrorCode;
 
@@ -85,6 +85,15 @@ pub enum PublishError {
         /// `plugin X` or `release X@V`.
         what: String,
     },
+    /// The change would write an index file the registry's own clients refuse (a line past
+    /// the line cap, say, from a very long `--reason`); nothing was written.
+    #[error("the change would write an index file of `{name}` that clients refuse: {reason}; nothing was written")]
+    WouldBeRefused {
+        /// The plugin whose index file it is.
+        name: String,
+        /// What a client would say of it.
+        reason: String,
+    },
     /// An option that contradicts the registry (a successor that is not there, a channel
     /// move backwards, an expiry too short).
     #[error("{reason}")]
@@ -111,6 +120,7 @@ impl PublishError {
             PublishError::Io { .. } => 1338,
             PublishError::NotPublished { .. } => 1339,
             PublishError::Refused { .. } => 1340,
+            PublishError::WouldBeRefused { .. } => 1490,
         })
     }
 
@@ -160,6 +170,11 @@ impl PublishError {
                 "check the name and version against the registry's index".into()
             }
             PublishError::Refused { next, .. } => next.clone(),
+            PublishError::WouldBeRefused { .. } => {
+                "shorten what you gave (a `--reason`, the package's description or keywords): \
+                 each index line is at most 64 KiB and each index file 8 MiB (docs/registry.md)"
+                    .into()
+            }
         }
     }
 }

@@ -892,6 +892,12 @@ impl Registry {
     ) -> Result<u64, RegistryError> {
         let path = index_path(name)?;
         let bytes = file.to_bytes();
+        // Never write what a client would refuse: it would break the plugin's index file for
+        // every client and every later command, until someone edited it by hand.
+        IndexFile::parse(name, &bytes).map_err(|e| PublishError::WouldBeRefused {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?;
         write(&self.dir.join(&path), &bytes)?;
         let mut meta = self.snapshot.meta.clone();
         let version = meta.get(&path).map_or(1, |m| m.version + 1);

@@ -135,3 +135,32 @@ fn renewing_the_root_keeps_its_keys() {
     assert_eq!(new.meta.keys, old.meta.keys);
     assert!(new.meta.expires.starts_with("2030-12-31") || new.meta.expires.starts_with("2031"));
 }
+
+/// A change whose index line clients would refuse (here a yank reason past the 64 KiB line
+/// cap) is refused before anything is written: it used to be written, and from then on every
+/// client and every later registry command refused the plugin's index file (SB1300).
+#[test]
+fn a_change_that_would_write_an_index_file_clients_refuse_is_refused_unwritten() {
+    let (_tmp, dir, keys) = registry();
+    let exp = Expiries::default();
+    publish_unverified(
+        &dir,
+        &keys,
+        vec![(line("hello", "1.0.0", b"a"), b"a".to_vec())],
+        &exp,
+    )
+    .unwrap();
+    let index = dir.join(index_path("hello").unwrap());
+    let before = std::fs::read(&index).unwrap();
+    let snapshot = std::fs::read(dir.join("snapshot.json")).unwrap();
+    let v = semver::Version::new(1, 0, 0);
+    let long = "a".repeat(crate::format::MAX_LINE_BYTES as usize);
+    let e = yank(&dir, &keys, "hello", &v, &long, &exp).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1490", "{e}");
+    assert_eq!(std::fs::read(&index).unwrap(), before, "nothing written");
+    assert_eq!(std::fs::read(dir.join("snapshot.json")).unwrap(), snapshot);
+    // The registry is as usable as before.
+    yank(&dir, &keys, "hello", &v, "leaks memory", &exp).unwrap();
+    let file = IndexFile::parse("hello", &std::fs::read(&index).unwrap()).unwrap();
+    assert_eq!(file.releases.len(), 1);
+}

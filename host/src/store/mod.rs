@@ -51,6 +51,18 @@ struct Inner {
     checkpointer: OnceLock<Checkpointer>,
 }
 
+/// Whether `data_dir` holds what only a database that recorded it could explain: packages in
+/// the install store, or backups.
+fn holds_installed_state(data_dir: &Path) -> bool {
+    let non_empty = |dir: PathBuf| {
+        std::fs::read_dir(dir)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    };
+    non_empty(data_dir.join("packages"))
+        || non_empty(data_dir.join(crate::state::migrate::BACKUP_DIR))
+}
+
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
@@ -64,6 +76,20 @@ impl Store {
     /// schema. The directory must exist.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DATABASE_FILE);
+        // An empty file where the data directory holds installed packages or backups is a
+        // database cut to nothing, not a new one: taking it for new would forget every
+        // generation, and the next install's garbage collection would delete their packages.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0)
+            && holds_installed_state(data_dir)
+        {
+            return Err(StoreError::Damaged {
+                reason: "the file is empty (0 bytes), but the data directory holds installed \
+                         packages or backups"
+                    .into(),
+                backup: crate::state::integrity::newest_backup_in(data_dir),
+                path,
+            });
+        }
         let open_err = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
                 StoreError::Damaged {
@@ -169,5 +195,32 @@ impl Store {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         f(&mut self.lock())
+    }
+}
+
+#[cfg(test)]
+mod empty_file_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_database_beside_installed_packages_is_damage_not_a_new_database() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), b"").unwrap();
+        std::fs::create_dir(dir.path().join("packages")).unwrap();
+        std::fs::write(dir.path().join("packages/abc"), b"package").unwrap();
+        let e = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(e, StoreError::Damaged { .. }), "{e:?}");
+        // The file is left as it was, for the operator to restore.
+        let len = std::fs::metadata(dir.path().join(DATABASE_FILE))
+            .unwrap()
+            .len();
+        assert_eq!(len, 0);
+    }
+
+    #[test]
+    fn an_empty_database_in_an_otherwise_empty_directory_is_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), b"").unwrap();
+        assert!(Store::open(dir.path()).is_ok());
     }
 }

@@ -15,7 +15,6 @@
 //! copy of what it loads; the sample counts are kept small.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -30,19 +29,7 @@ use switchboard_host::Host;
 /// `objcopy` is missing).
 fn stripped(dir: &Path, name: &str) -> PathBuf {
     let built = examples::library(Profile::Release, name).expect("build the example plugins");
-    let out = dir.join("stripped").join(examples::library_file_name(name));
-    std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
-    let ok = Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(&built)
-        .arg(&out)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        out
-    } else {
-        built
-    }
+    examples::stripped_copy(&built, dir)
 }
 
 struct Fixture {

@@ -110,3 +110,25 @@ pub fn library(profile: Profile, package: &str) -> Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// A copy of the library at `built` without its debug information, written under
+/// `dir/stripped/` (a tenth of the size: benches and crash tests that hash, copy and map it
+/// hundreds of times use it), or `built` itself where `objcopy` is missing or fails.
+pub fn stripped_copy(built: &Path, dir: &Path) -> PathBuf {
+    let Some(file_name) = built.file_name() else {
+        return built.to_path_buf();
+    };
+    let out = dir.join("stripped").join(file_name);
+    let stripped = std::fs::create_dir_all(dir.join("stripped")).is_ok()
+        && Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(built)
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+    if stripped {
+        out
+    } else {
+        built.to_path_buf()
+    }
+}

@@ -85,22 +85,7 @@ fn kit() -> &'static Kit {
 /// The example's debug library without its debug information (a tenth of the size: the
 /// hundreds of installs here hash, copy and map it), or as built where `objcopy` is missing.
 fn stripped(root: &Path, name: &str) -> PathBuf {
-    let built = switchboard_tests::library(name);
-    let out = root
-        .join("stripped")
-        .join(built.file_name().expect("file name"));
-    std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
-    let ok = Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(&built)
-        .arg(&out)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        out
-    } else {
-        built
-    }
+    switchboard_cli::examples::stripped_copy(&switchboard_tests::library(name), root)
 }
 
 fn child(kit: &Kit, data: &Path, operation: &str, mode: &str) -> Child {

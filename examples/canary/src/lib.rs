@@ -3,6 +3,9 @@
 //! its code ran. The marker path comes from `SWITCHBOARD_CANARY_MARKER`; without it, nothing is
 //! written. Its `start` and `stop` hooks panic when told to, for the lifecycle tests.
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use switchboard_sdk::prelude::*;

@@ -1,6 +1,9 @@
 //! `counter`, an example plugin with state: named counters kept in the host's KV store and
 //! bumped in transactions, a secret, and typed configuration.
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use serde::{Deserialize, Serialize};
 use switchboard_sdk::prelude::*;
 

@@ -5,6 +5,9 @@
 //! The message types are public so hosts can share them: depend on this crate with
 //! `default-features = false` to get the types without the plugin (the `plugin` feature).
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use serde::{Deserialize, Serialize};
 use switchboard_sdk::Message;
 

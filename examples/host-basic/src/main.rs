@@ -3,6 +3,9 @@
 //! Run it with `cargo run -p host-basic` (it builds the plugin first), or pass the path of a
 //! built `libhello.so` as the first argument.
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![expect(
     clippy::print_stdout,
     reason = "an example program reports what it does"

@@ -10,6 +10,9 @@
 //! - `shout` calls the host's `text.tools` service; `bounce` calls itself through `relay.echo`
 //!   (a re-entrant chain).
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_sdk::prelude::*;

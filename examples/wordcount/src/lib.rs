@@ -1,6 +1,9 @@
 //! `wordcount`, a second example plugin: text statistics. Loaded beside `hello`, it shows two
 //! plugins in one process, each answering with its own code.
 
+// Examples are what authors copy: input from callers and hosts becomes an error, never a
+// panic (tests keep unwrap and expect, as assertions).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 use serde::{Deserialize, Serialize};
 use switchboard_sdk::prelude::*;
 

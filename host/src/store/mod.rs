@@ -51,6 +51,20 @@ struct Inner {
     checkpointer: OnceLock<Checkpointer>,
 }
 
+/// Whether `path` is a regular file of 0 bytes.
+fn is_empty_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+/// The error for a database file cut to nothing, pointing at the newest backup.
+fn empty_database(data_dir: &Path, path: PathBuf, reason: &str) -> StoreError {
+    StoreError::Damaged {
+        path,
+        reason: reason.into(),
+        backup: crate::state::integrity::newest_backup_in(data_dir),
+    }
+}
+
 /// Whether `data_dir` holds what only a database that recorded it could explain: packages in
 /// the install store, or backups.
 fn holds_installed_state(data_dir: &Path) -> bool {
@@ -79,16 +93,13 @@ impl Store {
         // An empty file where the data directory holds installed packages or backups is a
         // database cut to nothing, not a new one: taking it for new would forget every
         // generation, and the next install's garbage collection would delete their packages.
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0)
-            && holds_installed_state(data_dir)
-        {
-            return Err(StoreError::Damaged {
-                reason: "the file is empty (0 bytes), but the data directory holds installed \
-                         packages or backups"
-                    .into(),
-                backup: crate::state::integrity::newest_backup_in(data_dir),
+        if is_empty_file(&path) && holds_installed_state(data_dir) {
+            return Err(empty_database(
+                data_dir,
                 path,
-            });
+                "the file is empty (0 bytes), but the data directory holds installed packages \
+                 or backups",
+            ));
         }
         let open_err = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
@@ -141,22 +152,19 @@ impl Store {
     /// (`SB0611`) rather than writing a schema into it.
     pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DATABASE_FILE);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.len() == 0 => {
-                // SQLite would take an empty file for a new database and write a schema into
-                // it: a log cut to nothing would then verify as an intact empty one.
-                return Err(StoreError::Damaged {
-                    path,
-                    reason: "the file is empty (0 bytes); a host's database never is".into(),
-                    backup: crate::state::integrity::newest_backup_in(data_dir),
-                });
-            }
-            Ok(m) if m.is_file() => {}
-            _ => {
-                return Err(StoreError::NoDatabase {
-                    path: data_dir.to_owned(),
-                })
-            }
+        if is_empty_file(&path) {
+            // SQLite would take an empty file for a new database and write a schema into it: a
+            // log cut to nothing would then verify as an intact empty one.
+            return Err(empty_database(
+                data_dir,
+                path,
+                "the file is empty (0 bytes); a host's database never is",
+            ));
+        }
+        if !path.is_file() {
+            return Err(StoreError::NoDatabase {
+                path: data_dir.to_owned(),
+            });
         }
         Store::open(data_dir)
     }

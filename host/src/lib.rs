@@ -88,6 +88,7 @@ mod host;
 mod identity;
 pub mod install;
 mod instance;
+pub mod isolation;
 mod lifecycle;
 mod loader;
 mod not_applied;

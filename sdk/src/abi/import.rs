@@ -284,6 +284,20 @@ impl ResponseBuffer {
         self.0.as_slice()
     }
 
+    /// Replaces the contents with `bytes`, reusing the allocation: for a backend that receives
+    /// the response from elsewhere (isolated mode copies it off its channel).
+    ///
+    /// ```
+    /// let mut buf = switchboard_sdk::abi::ResponseBuffer::new();
+    /// buf.fill(b"ok");
+    /// assert_eq!(buf.as_slice(), b"ok");
+    /// ```
+    #[inline]
+    pub fn fill(&mut self, bytes: &[u8]) {
+        self.0.clear();
+        self.0.extend_from_slice(bytes);
+    }
+
     /// Frees the allocation if it grew past `bytes` (after an unusually large response).
     #[inline]
     pub fn release_if_larger_than(&mut self, bytes: usize) {

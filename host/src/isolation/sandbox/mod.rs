@@ -83,6 +83,18 @@ pub struct SandboxError {
     pub reason: String,
 }
 
+impl SandboxError {
+    /// `SB1520`.
+    pub fn code(&self) -> switchboard_sdk::ErrorCode {
+        switchboard_sdk::ErrorCode::from_number(1520)
+    }
+
+    /// What to do about it.
+    pub fn next_step(&self) -> &'static str {
+        "run the plugin on a machine with this layer, or drop it from the policy's `require`"
+    }
+}
+
 /// Applies `spec` to the calling process, which must still be single-threaded (the runner,
 /// before it opens the plugin). Returns each layer's status; a layer in `spec.required` that
 /// cannot be applied is an error. Order: parent-death signal, network namespace, rlimits,

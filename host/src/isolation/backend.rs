@@ -1,0 +1,591 @@
+//! The host's side of an isolated plugin: the `Instance` backend that speaks the D4 protocol to
+//! a runner process, and the supervisor that notices the runner's death and restarts it.
+//!
+//! Calls: a caller takes an idle channel (or makes one, handing the runner its end over the
+//! control channel), sends its request and reads on that channel until the reply comes,
+//! serving on its own thread any service the plugin asks for meanwhile — with no thread hop
+//! on either side. A runner that dies, stops answering within the call timeout, or breaks the
+//! protocol is killed; the call fails with a coded error; the supervisor restarts it with
+//! backoff, and after `max_restarts` crashes without a successful call in between the plugin
+//! is given up (the instance becomes `failed`).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+use switchboard_sdk::abi::{HostServices, ResponseBuffer};
+use switchboard_sdk::Level;
+use switchboard_sdk::{ErrorCode, Health, PluginError};
+
+use super::channel::Channel;
+use super::decide::IsolationDecision;
+use super::launch::{describe_exit, spawn, RunnerCommand, Spawned};
+use super::protocol::{decode_health, Call, Frame, Init, WireError, PROTOCOL_VERSION};
+use super::proxy::serve;
+use super::runner::Control;
+use super::sandbox::{LayerStatus, SandboxSpec};
+
+/// A call's answer: the runner died during it (`SB1501`).
+pub(crate) const RUNNER_DIED: ErrorCode = ErrorCode::from_number(1501);
+/// A call's answer: it ran past its timeout; the runner was killed (`SB1502`).
+pub(crate) const CALL_TIMED_OUT: ErrorCode = ErrorCode::from_number(1502);
+/// A call's answer: no runner is up (restarting failed, or the plugin was given up) (`SB1503`).
+pub(crate) const RUNNER_UNAVAILABLE: ErrorCode = ErrorCode::from_number(1503);
+/// A call's answer: the runner broke the protocol; it was killed (`SB1505`).
+pub(crate) const PROTOCOL_BROKEN: ErrorCode = ErrorCode::from_number(1505);
+
+/// How long a runner has to sandbox itself, load the plugin and answer.
+const INIT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a call that finds the runner restarting waits for it.
+const RESTART_WAIT: Duration = Duration::from_secs(30);
+/// The longest backoff between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the supervisor tells the instance.
+#[derive(Debug)]
+pub(crate) enum RunnerEvent<'a> {
+    /// The runner ended; `restart` says whether another is started.
+    Exited { reason: &'a str, restart: bool },
+    /// A new runner is up (`generation` counts them from 1).
+    Restarted { generation: u32 },
+    /// No more restarts: the plugin is given up.
+    GaveUp { reason: &'a str },
+}
+
+/// The instance's ear: told of each [`RunnerEvent`]; answers whether the plugin is active (so a
+/// restarted runner is started again).
+pub(crate) type Owner = Box<dyn Fn(RunnerEvent<'_>) -> bool + Send + Sync>;
+
+/// What starting another runner needs.
+struct Launch {
+    command: RunnerCommand,
+    init: Init,
+    /// The verified image, kept for restarts.
+    image: OwnedFd,
+    max_frame: usize,
+}
+
+/// An isolated plugin.
+pub(crate) struct Isolated {
+    plugin: String,
+    launch: Launch,
+    services: Arc<dyn HostServices>,
+    decision: IsolationDecision,
+    current: ArcSwap<Runner>,
+    /// Crashes since the last successful call.
+    crashes: AtomicU32,
+    closing: AtomicBool,
+    /// Whether a restart is under way; callers wait on `restarted`.
+    restarting: Mutex<bool>,
+    restarted: Condvar,
+    owner: parking_lot::RwLock<Option<Owner>>,
+}
+
+impl std::fmt::Debug for Isolated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Isolated")
+            .field("plugin", &self.plugin)
+            .field("pid", &self.current.load().pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One runner process.
+struct Runner {
+    pid: u32,
+    generation: u32,
+    pidfd: Option<OwnedFd>,
+    control: Mutex<Channel>,
+    idle: Mutex<Vec<(Channel, Vec<u8>)>>,
+    layers: Vec<LayerStatus>,
+    dead: AtomicBool,
+    /// How it ended, once it has.
+    exit: Mutex<Option<String>>,
+    exited: Condvar,
+}
+
+impl Runner {
+    fn kill(&self) {
+        if self.dead.load(Ordering::Acquire) {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// How it ended, waiting for the supervisor to reap it (it is dead or dying).
+    fn exit_reason(&self) -> String {
+        let mut exit = self.exit.lock();
+        if exit.is_none() {
+            let _ = self
+                .exited
+                .wait_while_for(&mut exit, |e| e.is_none(), Duration::from_secs(5));
+        }
+        exit.clone()
+            .unwrap_or_else(|| "it stopped answering".to_owned())
+    }
+}
+
+impl Isolated {
+    /// Starts the first runner for `plugin`: sandboxed per `spec`, loading `image` (the
+    /// verified library, a sealed memfd).
+    pub(crate) fn start(
+        plugin: &str,
+        command: RunnerCommand,
+        manifest: Vec<u8>,
+        image: OwnedFd,
+        spec: SandboxSpec,
+        services: Arc<dyn HostServices>,
+        decision: IsolationDecision,
+        max_frame: usize,
+    ) -> Result<Arc<Isolated>, WireError> {
+        let launch = Launch {
+            command,
+            init: Init {
+                protocol: PROTOCOL_VERSION,
+                plugin: plugin.to_owned(),
+                manifest,
+                spec,
+            },
+            image,
+            max_frame,
+        };
+        let spawned = spawn(
+            &launch.command,
+            &launch.init,
+            launch.image.as_fd(),
+            max_frame,
+            INIT_DEADLINE,
+        )?;
+        let isolated = Arc::new_cyclic(|weak: &Weak<Isolated>| {
+            let runner = adopt(spawned, 1, weak.clone(), services.clone());
+            Isolated {
+                plugin: plugin.to_owned(),
+                launch,
+                services,
+                decision,
+                current: ArcSwap::new(runner),
+                crashes: AtomicU32::new(0),
+                closing: AtomicBool::new(false),
+                restarting: Mutex::new(false),
+                restarted: Condvar::new(),
+                owner: parking_lot::RwLock::new(None),
+            }
+        });
+        Ok(isolated)
+    }
+
+    /// Sets who hears of the runner's deaths and restarts (the instance).
+    pub(crate) fn set_owner(&self, owner: Owner) {
+        *self.owner.write() = Some(owner);
+    }
+
+    /// What policy decided for this plugin.
+    pub(crate) fn decision(&self) -> &IsolationDecision {
+        &self.decision
+    }
+
+    /// The sandbox layers of the current runner.
+    pub(crate) fn layers(&self) -> Vec<LayerStatus> {
+        self.current.load().layers.clone()
+    }
+
+    /// The current runner's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.current.load().pid
+    }
+
+    /// Kills the runner for good (the instance is removed or dropped).
+    pub(crate) fn shutdown(&self) {
+        self.closing.store(true, Ordering::Release);
+        let runner = self.current.load();
+        runner.control.lock().shutdown();
+        runner.kill();
+        let mut restarting = self.restarting.lock();
+        *restarting = false;
+        self.restarted.notify_all();
+    }
+
+    pub(crate) fn dispatch(
+        &self,
+        method: u32,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        self.call(&Call::Dispatch { method, request }, |bytes| out.fill(bytes))
+    }
+
+    pub(crate) fn on_event(&self, topic: &str, envelope: &[u8]) -> Result<(), PluginError> {
+        self.call(&Call::OnEvent { topic, envelope }, |_| ())
+    }
+
+    pub(crate) fn start_plugin(&self) -> Result<(), PluginError> {
+        self.call(&Call::Start, |_| ())
+    }
+
+    pub(crate) fn stop_plugin(&self) -> Result<(), PluginError> {
+        self.call(&Call::Stop, |_| ())
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        let mut health = None;
+        match self.call(&Call::Health, |bytes| health = Some(decode_health(bytes))) {
+            Ok(()) => health.unwrap_or_else(|| Health::Unhealthy("no health report".into())),
+            Err(e) => Health::Unhealthy(e.to_string()),
+        }
+    }
+
+    /// The plugin's state for a hand-over (hot reload).
+    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        let mut state = Vec::new();
+        self.call(&Call::Snapshot, |bytes| state = bytes.to_vec())?;
+        Ok(state)
+    }
+
+    /// Hands the plugin a state from [`snapshot`](Self::snapshot).
+    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
+        self.call(&Call::Restore(state), |_| ())
+    }
+
+    /// The one exchange: request out, nested services served, reply in.
+    fn call(&self, call: &Call<'_>, answer: impl FnOnce(&[u8])) -> Result<(), PluginError> {
+        let runner = self.live_runner()?;
+        let (mut channel, mut buf) = self.channel(&runner)?;
+        let deadline = self
+            .decision
+            .limits
+            .call_timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let outcome = self.exchange(&mut channel, &mut buf, *call, deadline);
+        match outcome {
+            Ok(()) => {
+                let result = match postcard::from_bytes::<Frame<'_>>(&buf) {
+                    Ok(Frame::Reply(Ok(bytes))) => {
+                        answer(bytes);
+                        Ok(())
+                    }
+                    Ok(Frame::Reply(Err(e))) => Err(PluginError::from(e)),
+                    // `exchange` returns only once a reply is in the buffer.
+                    _ => Err(PluginError::with_code(PROTOCOL_BROKEN, "no reply")),
+                };
+                if buf.capacity() > 1 << 20 {
+                    buf = Vec::new();
+                }
+                runner.idle.lock().push((channel, buf));
+                self.crashes.store(0, Ordering::Relaxed);
+                result
+            }
+            Err(Broken::TimedOut) => {
+                runner.kill();
+                let ms = self.decision.limits.call_timeout_ms.unwrap_or_default();
+                Err(PluginError::with_code(
+                    CALL_TIMED_OUT,
+                    format!(
+                        "`{}` did not answer within its call timeout of {ms} ms; its runner was \
+                         killed",
+                        self.plugin
+                    ),
+                )
+                .next_step(
+                    "the plugin restarts; raise `limits.call_timeout_ms` (manifest or policy \
+                     profile) if the work needs longer",
+                ))
+            }
+            Err(Broken::Protocol(what)) => {
+                runner.kill();
+                Err(PluginError::with_code(
+                    PROTOCOL_BROKEN,
+                    format!(
+                        "`{}`'s runner broke the protocol ({what}); it was killed",
+                        self.plugin
+                    ),
+                )
+                .next_step("the plugin restarts; a plugin that keeps doing this is hostile or broken"))
+            }
+            Err(Broken::Died) => {
+                runner.kill();
+                let reason = runner.exit_reason();
+                Err(PluginError::with_code(
+                    RUNNER_DIED,
+                    format!("`{}`'s runner died during the call: {reason}", self.plugin),
+                )
+                .next_step(
+                    "the plugin restarts; see the audit log (`switchboard audit`) for its \
+                     crashes, and fix the plugin",
+                ))
+            }
+        }
+    }
+
+    /// Sends `call` and reads until its reply is in `buf`, serving the plugin's services.
+    fn exchange(
+        &self,
+        channel: &mut Channel,
+        buf: &mut Vec<u8>,
+        call: Call<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Broken> {
+        channel.send(&Frame::Call(call)).map_err(|_| Broken::Died)?;
+        loop {
+            channel.set_deadline(deadline).map_err(|e| io_broken(&e))?;
+            channel.recv(buf).map_err(|e| io_broken(&e))?;
+            let frame = postcard::from_bytes::<Frame<'_>>(buf)
+                .map_err(|e| Broken::Protocol(format!("a frame that does not decode: {e}")))?;
+            match frame {
+                Frame::Reply(_) => return Ok(()),
+                Frame::Service(service) => {
+                    let reply = serve(&*self.services, service);
+                    let frame = Frame::Reply(match &reply {
+                        Ok(bytes) => Ok(bytes.as_slice()),
+                        Err(e) => Err(e.clone()),
+                    });
+                    channel.send(&frame).map_err(|_| Broken::Died)?;
+                }
+                Frame::Log { level, message } => self.log(level, message),
+                Frame::Call(_) => {
+                    return Err(Broken::Protocol("a call from the runner's side".into()))
+                }
+            }
+        }
+    }
+
+    fn log(&self, level: u8, message: &str) {
+        let level = Level::from_u8(level).unwrap_or(Level::Info);
+        self.services.log(level, message);
+    }
+
+    /// An idle channel to `runner`, or a new one.
+    fn channel(&self, runner: &Runner) -> Result<(Channel, Vec<u8>), PluginError> {
+        if let Some(idle) = runner.idle.lock().pop() {
+            return Ok(idle);
+        }
+        let unavailable = |e: std::io::Error| {
+            PluginError::with_code(
+                RUNNER_DIED,
+                format!("cannot open a channel to `{}`'s runner: {e}", self.plugin),
+            )
+        };
+        let (ours, theirs) = Channel::pair(self.launch.max_frame).map_err(unavailable)?;
+        runner
+            .control
+            .lock()
+            .send_with_fds(&Control::Channel, &[theirs.as_fd()])
+            .map_err(unavailable)?;
+        Ok((ours, Vec::new()))
+    }
+
+    /// The current runner if it is alive; during a restart, waits for the new one.
+    fn live_runner(&self) -> Result<Arc<Runner>, PluginError> {
+        let runner = self.current.load_full();
+        if !runner.dead.load(Ordering::Acquire) {
+            return Ok(runner);
+        }
+        let mut restarting = self.restarting.lock();
+        let _ = self
+            .restarted
+            .wait_while_for(&mut restarting, |r| *r, RESTART_WAIT);
+        drop(restarting);
+        let runner = self.current.load_full();
+        if runner.dead.load(Ordering::Acquire) {
+            return Err(PluginError::with_code(
+                RUNNER_UNAVAILABLE,
+                format!(
+                    "`{}` has no runner: {}",
+                    self.plugin,
+                    runner.exit_reason()
+                ),
+            )
+            .next_step("see the audit log for its crashes; load it again once fixed"));
+        }
+        Ok(runner)
+    }
+
+    /// Called by the supervisor when `generation`'s runner has ended.
+    fn runner_exited(self: &Arc<Self>, generation: u32, reason: &str) {
+        if self.closing.load(Ordering::Acquire) || self.current.load().generation != generation {
+            return;
+        }
+        let crashes = self.crashes.fetch_add(1, Ordering::AcqRel) + 1;
+        let max = self.decision.limits.max_restarts;
+        let restart = crashes <= max;
+        *self.restarting.lock() = restart;
+        let active = self.tell(RunnerEvent::Exited { reason, restart });
+        if !restart {
+            self.give_up(&format!(
+                "its runner died {crashes} times without a successful call in between (the \
+                 limit is {max} restarts); the last time: {reason}"
+            ));
+            return;
+        }
+        let backoff = Duration::from_millis(self.decision.limits.restart_backoff_ms)
+            .saturating_mul(1 << (crashes - 1).min(16))
+            .min(MAX_BACKOFF);
+        std::thread::sleep(backoff);
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        let spawned = spawn(
+            &self.launch.command,
+            &self.launch.init,
+            self.launch.image.as_fd(),
+            self.launch.max_frame,
+            INIT_DEADLINE,
+        );
+        match spawned {
+            Ok(spawned) => {
+                let next = generation + 1;
+                let runner = adopt(spawned, next, Arc::downgrade(self), self.services.clone());
+                self.current.store(runner);
+                let started = if active {
+                    self.start_plugin()
+                } else {
+                    Ok(())
+                };
+                let mut restarting = self.restarting.lock();
+                *restarting = false;
+                self.restarted.notify_all();
+                drop(restarting);
+                match started {
+                    Ok(()) => {
+                        self.tell(RunnerEvent::Restarted { generation: next });
+                    }
+                    Err(e) => self.give_up(&format!("the restarted plugin did not start: {e}")),
+                }
+            }
+            Err(e) => self.give_up(&format!("a new runner did not start: {}", e.message)),
+        }
+    }
+
+    fn give_up(&self, reason: &str) {
+        let mut restarting = self.restarting.lock();
+        *restarting = false;
+        self.restarted.notify_all();
+        drop(restarting);
+        self.tell(RunnerEvent::GaveUp { reason });
+    }
+
+    fn tell(&self, event: RunnerEvent<'_>) -> bool {
+        match &*self.owner.read() {
+            Some(owner) => owner(event),
+            None => false,
+        }
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Release);
+        let runner = self.current.load();
+        runner.control.lock().shutdown();
+        runner.kill();
+    }
+}
+
+/// Wraps a started runner, and starts its supervisor and the thread serving its outbound
+/// channel (services asked from threads the plugin started itself).
+fn adopt(
+    spawned: Spawned,
+    generation: u32,
+    owner: Weak<Isolated>,
+    services: Arc<dyn HostServices>,
+) -> Arc<Runner> {
+    let Spawned {
+        mut child,
+        control,
+        outbound,
+        layers,
+    } = spawned;
+    let pid = child.id();
+    #[cfg(target_os = "linux")]
+    let pidfd = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
+        rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+    });
+    #[cfg(not(target_os = "linux"))]
+    let pidfd = None;
+    let runner = Arc::new(Runner {
+        pid,
+        generation,
+        pidfd,
+        control: Mutex::new(control),
+        idle: Mutex::new(Vec::new()),
+        layers,
+        dead: AtomicBool::new(false),
+        exit: Mutex::new(None),
+        exited: Condvar::new(),
+    });
+    let watched = runner.clone();
+    let supervisor = std::thread::Builder::new()
+        .name(format!("switchboard-supervise-{pid}"))
+        .spawn(move || {
+            let reason = match child.wait() {
+                Ok(status) => describe_exit(status),
+                Err(e) => format!("cannot be waited for: {e}"),
+            };
+            watched.dead.store(true, Ordering::Release);
+            *watched.exit.lock() = Some(reason.clone());
+            watched.exited.notify_all();
+            // Wake every caller blocked on one of its channels.
+            for (channel, _) in watched.idle.lock().drain(..) {
+                channel.shutdown();
+            }
+            if let Some(isolated) = owner.upgrade() {
+                isolated.runner_exited(watched.generation, &reason);
+            }
+        });
+    if supervisor.is_err() {
+        // Without a supervisor nobody would notice its death: kill it now, so calls fail
+        // cleanly rather than hang.
+        runner.kill();
+    }
+    let _ = std::thread::Builder::new()
+        .name(format!("switchboard-outbound-{pid}"))
+        .spawn(move || serve_outbound(outbound, &*services));
+    runner
+}
+
+/// Serves services asked from the plugin's own threads until the runner ends.
+fn serve_outbound(mut channel: Channel, services: &dyn HostServices) {
+    let mut buf = Vec::new();
+    while channel.recv(&mut buf).is_ok() {
+        let Ok(frame) = postcard::from_bytes::<Frame<'_>>(&buf) else {
+            return;
+        };
+        match frame {
+            Frame::Service(service) => {
+                let reply = serve(services, service);
+                let frame = Frame::Reply(match &reply {
+                    Ok(bytes) => Ok(bytes.as_slice()),
+                    Err(e) => Err(e.clone()),
+                });
+                if channel.send(&frame).is_err() {
+                    return;
+                }
+            }
+            Frame::Log { level, message } => {
+                services.log(Level::from_u8(level).unwrap_or(Level::Info), message);
+            }
+            _ => return,
+        }
+    }
+}
+
+enum Broken {
+    TimedOut,
+    Died,
+    Protocol(String),
+}
+
+fn io_broken(e: &std::io::Error) -> Broken {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Broken::TimedOut,
+        std::io::ErrorKind::InvalidData => Broken::Protocol(e.to_string()),
+        _ => Broken::Died,
+    }
+}

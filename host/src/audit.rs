@@ -55,11 +55,13 @@ pub enum AuditKind {
     Install,
     /// A plugin's data was bound to an identity, transferred to another, or wiped.
     Identity,
+    /// An isolated plugin's runner crashed, timed out, was restarted, or was given up.
+    Isolation,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 7] = [
+    pub const ALL: [AuditKind; 8] = [
         AuditKind::Grant,
         AuditKind::Deny,
         AuditKind::Revoke,
@@ -67,6 +69,7 @@ impl AuditKind {
         AuditKind::State,
         AuditKind::Install,
         AuditKind::Identity,
+        AuditKind::Isolation,
     ];
 
     /// The kind's name, as stored.
@@ -79,6 +82,7 @@ impl AuditKind {
             AuditKind::State => "state",
             AuditKind::Install => "install",
             AuditKind::Identity => "identity",
+            AuditKind::Isolation => "isolation",
         }
     }
 }

@@ -327,6 +327,19 @@ pub enum LoadError {
         /// What to do.
         next_step: String,
     },
+    /// The plugin could not be started isolated: no runner, the runner failed, or its sandbox
+    /// lacks a layer policy demands (`SB15xx`).
+    #[error("plugin `{plugin}` (isolated): {message}")]
+    Isolation {
+        /// The plugin.
+        plugin: String,
+        /// The code (`SB1500`–`SB1559`).
+        code: ErrorCode,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        next_step: String,
+    },
     /// The plugin's constructor failed or panicked.
     #[error("plugin `{plugin}` failed to initialise: {}", .error.message())]
     Instantiate {
@@ -390,7 +403,9 @@ impl LoadError {
             LoadError::Read { .. } => 211,
             LoadError::Instantiate { .. } => 212,
             LoadError::Image { .. } => 213,
-            LoadError::Incompatible { code, .. } => return *code,
+            LoadError::Incompatible { code, .. } | LoadError::Isolation { code, .. } => {
+                return *code
+            }
             LoadError::Downgrade { .. } => 214,
             LoadError::InvalidName { .. } => 215,
             LoadError::TooLarge { .. } => 216,
@@ -428,7 +443,9 @@ impl LoadError {
             LoadError::Mismatch { .. } => {
                 "the library was altered after it was built; rebuild it from source".into()
             }
-            LoadError::Incompatible { next_step, .. } => next_step.clone(),
+            LoadError::Incompatible { next_step, .. } | LoadError::Isolation { next_step, .. } => {
+                next_step.clone()
+            }
             LoadError::Instantiate { .. } => {
                 "see the plugin's message; fix `Plugin::create` or its environment".into()
             }

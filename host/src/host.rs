@@ -23,7 +23,7 @@ use crate::caps::{
 use crate::compat::{check_embedded, check_manifest, HostProfile};
 use crate::error::{CallError, CapsError, ConfigError, Error, LoadError, StateError};
 use crate::identity::PluginIdentity;
-use crate::instance::{Command, Instance, InstanceCaps, PluginHandle};
+use crate::instance::{Backend, Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
 use crate::loader::options::{is_downgrade, LoadOptions};
@@ -74,6 +74,7 @@ pub struct HostBuilder {
     audit_key: Option<AuditKey>,
     checkpoint_every: u64,
     bus_limits: BusLimits,
+    runner: Option<crate::isolation::RunnerCommand>,
 }
 
 /// How long [`PluginHandle::stop`], [`Host::remove`] and dropping a [`Host`] wait for a
@@ -138,6 +139,7 @@ impl Default for HostBuilder {
             audit_key: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             bus_limits: BusLimits::default(),
+            runner: None,
         }
     }
 }
@@ -285,6 +287,22 @@ impl HostBuilder {
         self
     }
 
+    /// The runner process for isolated plugins. Without one the host looks for it as
+    /// [`RunnerCommand::locate`](crate::isolation::RunnerCommand::locate) says: the
+    /// `SWITCHBOARD_RUNNER` variable, this executable if its `main` called
+    /// [`isolation::hook`](crate::isolation::hook), or a `switchboard-runner` beside it.
+    ///
+    /// ```no_run
+    /// use switchboard_host::{isolation::RunnerCommand, Host};
+    ///
+    /// let mut builder = Host::builder();
+    /// builder.runner(RunnerCommand::binary("/usr/libexec/switchboard-runner"));
+    /// ```
+    pub fn runner(&mut self, command: crate::isolation::RunnerCommand) -> &mut Self {
+        self.runner = Some(command);
+        self
+    }
+
     /// Options that weaken the host's guarantees, for development.
     pub fn dangerous(&mut self) -> DangerousHostBuilder<'_> {
         DangerousHostBuilder { builder: self }
@@ -371,6 +389,7 @@ impl HostBuilder {
                 config_vars: self.config_vars.clone(),
                 states: RwLock::new(BTreeMap::new()),
                 stop_deadline: self.stop_deadline,
+                runner: self.runner.clone(),
                 recovered: parking_lot::Mutex::new(Vec::new()),
                 verified_packages: crate::install::VerifiedCache::default(),
             }),
@@ -479,6 +498,8 @@ struct Inner {
     /// Each loaded plugin's state service, by name key.
     states: RwLock<BTreeMap<String, Arc<PluginState>>>,
     stop_deadline: std::time::Duration,
+    /// The runner for isolated plugins, if set ([`HostBuilder::runner`]).
+    runner: Option<crate::isolation::RunnerCommand>,
     /// Install operations rolled back when this host opened its data directory.
     recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
     /// Packages verified from the package store, reused by a rollback.
@@ -868,9 +889,23 @@ impl Host {
             state: state.clone(),
             dirs: GrantDirs::default(),
         });
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &name,
+            declared,
+            trust,
+            options.mode,
+        );
         // No host lock is held while plugin code (initialisers, `create`) runs.
-        let raw = match loader::open(path, &checked, &self.inner.data_dir, services) {
-            Ok(raw) => raw,
+        let opened = match decision.mode {
+            crate::isolation::Mode::Isolated => {
+                self.start_isolated(path, &checked, token, services, &decision)
+            }
+            _ => loader::open(path, &checked, &self.inner.data_dir, services)
+                .map(Backend::InProcess),
+        };
+        let backend = match opened {
+            Ok(backend) => backend,
             Err(e) => {
                 let version = &checked.section.manifest.version;
                 return Err(undo(self.load_failed(&name, version, path, e.into())));
@@ -947,8 +982,15 @@ impl Host {
             bus: self.inner.bus.clone(),
             stop_deadline: self.inner.stop_deadline,
         };
-        let instance =
-            Instance::in_process(manifest, path.to_owned(), raw, provenance, caps, warnings);
+        let instance = Instance::new(
+            manifest,
+            path.to_owned(),
+            backend,
+            provenance,
+            caps,
+            warnings,
+            decision,
+        );
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
         self.inner.states.write().insert(key, state.clone());
@@ -971,6 +1013,74 @@ impl Host {
             }
         }
         Ok(PluginHandle { instance })
+    }
+
+    /// Starts `checked` in a runner process: the verified bytes go to it as a sealed memfd,
+    /// confined by the sandbox its grants and `decision` give (ARCHITECTURE D13).
+    fn start_isolated(
+        &self,
+        path: &Path,
+        checked: &loader::Checked,
+        token: Token,
+        services: Arc<PluginServices>,
+        decision: &crate::isolation::IsolationDecision,
+    ) -> Result<Backend, LoadError> {
+        let plugin = checked.manifest().name.clone();
+        let refuse = |code: u16, message: String, next_step: String| LoadError::Isolation {
+            plugin: plugin.clone(),
+            code: switchboard_sdk::ErrorCode::from_number(code),
+            message,
+            next_step,
+        };
+        let Some(command) = self
+            .inner
+            .runner
+            .clone()
+            .or_else(crate::isolation::RunnerCommand::locate)
+        else {
+            return Err(refuse(
+                1500,
+                "no runner process is configured or found for isolated plugins".into(),
+                "call `switchboard_host::isolation::hook()` first in `main`, or set \
+                 `HostBuilder::runner` (or `SWITCHBOARD_RUNNER`) to a `switchboard-runner` binary"
+                    .into(),
+            ));
+        };
+        #[cfg(target_os = "linux")]
+        {
+            let image = loader::sealed_image(path, checked, &self.inner.data_dir)?;
+            let spec =
+                crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
+            let max_frame = self.inner.bus.limits().max_call_bytes.saturating_add(64 << 10);
+            crate::isolation::Isolated::start(
+                &plugin,
+                command,
+                loader::section_bytes(checked).to_vec(),
+                image,
+                spec,
+                services,
+                decision.clone(),
+                max_frame,
+            )
+            .map(Backend::Isolated)
+            .map_err(|e| {
+                refuse(
+                    e.code,
+                    e.message,
+                    e.next_step
+                        .unwrap_or_else(|| "see the runner's message".to_owned()),
+                )
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (path, token, services, decision, command);
+            Err(refuse(
+                1507,
+                "isolated mode needs Linux (memfd, Landlock, seccomp)".into(),
+                "run the plugin in-process only if you trust it, or on a Linux host".into(),
+            ))
+        }
     }
 
     /// Runs the data migrations the plugin's new version declares (`#[migration]`), from the

@@ -12,6 +12,7 @@ mod identity;
 mod install;
 mod install_crash;
 mod install_faults;
+mod isolated;
 mod lifecycle;
 mod load_guards;
 mod loading;

@@ -100,6 +100,12 @@ impl PluginHandle {
         self.instance.stop()
     }
 
+    /// Where the plugin runs — in-process or isolated in a runner process — why (policy's
+    /// decision), and for an isolated plugin the sandbox layers in force (SPEC S7.2).
+    pub fn isolation(&self) -> crate::isolation::Isolation {
+        self.instance.isolation()
+    }
+
     /// The plugin's health: its own report when active, unhealthy otherwise.
     pub fn health(&self) -> Health {
         self.instance.health()

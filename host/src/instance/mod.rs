@@ -21,16 +21,18 @@ use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::{CallError, LifecycleError};
 use crate::host::Provenance;
+use crate::isolation::{Isolated, Isolation, RunnerEvent};
 use crate::lifecycle::{State, Transition};
 use crate::services::Gate;
 use crate::store::Store;
 
 pub use self::handle::{Command, PluginHandle, RawCommand};
 
-/// How the plugin's code is reached. Isolated (child-process) plugins join as a second variant
-/// speaking the same protocol.
-enum Backend {
+/// How the plugin's code is reached: in this process, or in a runner process speaking the same
+/// protocol (ARCHITECTURE D4, D5).
+pub(crate) enum Backend {
     InProcess(RawPlugin),
+    Isolated(Arc<Isolated>),
 }
 
 impl Backend {
@@ -43,30 +45,35 @@ impl Backend {
     ) -> Result<(), PluginError> {
         match self {
             Backend::InProcess(p) => p.dispatch(method, request, out),
+            Backend::Isolated(i) => i.dispatch(method, request, out),
         }
     }
 
     fn start(&self) -> Result<(), PluginError> {
         match self {
             Backend::InProcess(p) => p.start(),
+            Backend::Isolated(i) => i.start_plugin(),
         }
     }
 
     fn stop(&self) -> Result<(), PluginError> {
         match self {
             Backend::InProcess(p) => p.stop(),
+            Backend::Isolated(i) => i.stop_plugin(),
         }
     }
 
     fn health(&self) -> Health {
         match self {
             Backend::InProcess(p) => p.health(),
+            Backend::Isolated(i) => i.health(),
         }
     }
 
     fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {
         match self {
             Backend::InProcess(p) => p.on_event(topic, frame),
+            Backend::Isolated(i) => i.on_event(topic, frame),
         }
     }
 }
@@ -84,6 +91,8 @@ struct Shared {
     max_call_bytes: usize,
     /// What its load did not apply (`SB1120`–`SB1122`).
     warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
+    /// What policy decided about isolating it.
+    decision: crate::isolation::IsolationDecision,
 }
 
 /// What an instance holds of the capability system: its gate (token, table, audit log) and
@@ -114,13 +123,14 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn in_process(
+    pub(crate) fn new(
         manifest: EmbeddedManifest,
         source: PathBuf,
-        plugin: RawPlugin,
+        backend: Backend,
         provenance: Provenance,
         caps: InstanceCaps,
         warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
+        decision: crate::isolation::IsolationDecision,
     ) -> Instance {
         let instance = Instance {
             shared: Arc::new(Shared {
@@ -134,15 +144,63 @@ impl Instance {
                     at: SystemTime::now(),
                     reason: None,
                 }]),
-                backend: Backend::InProcess(plugin),
+                backend,
                 provenance,
                 max_call_bytes: caps.bus.limits().max_call_bytes,
                 caps,
                 warnings,
+                decision,
             }),
         };
         instance.record(None, State::Loaded, None);
+        if let Backend::Isolated(isolated) = &instance.shared.backend {
+            let weak = Arc::downgrade(&instance.shared);
+            isolated.set_owner(Box::new(move |event| {
+                weak.upgrade()
+                    .is_some_and(|shared| Instance { shared }.runner_event(event))
+            }));
+        }
         instance
+    }
+
+    /// What the supervisor of an isolated plugin's runner reports: audited; a plugin given up
+    /// fails. Returns whether the plugin is active (so a restarted runner starts it again).
+    fn runner_event(&self, event: RunnerEvent<'_>) -> bool {
+        let (action, detail) = match &event {
+            RunnerEvent::Exited { reason, restart } => (
+                "runner-exited",
+                json!({ "reason": reason, "restart": restart }),
+            ),
+            RunnerEvent::Restarted { generation } => {
+                ("runner-restarted", json!({ "generation": generation }))
+            }
+            RunnerEvent::GaveUp { reason } => ("runner-given-up", json!({ "reason": reason })),
+        };
+        let audited = self.shared.caps.gate.audit.append(&AuditEvent::new(
+            AuditKind::Isolation,
+            &self.shared.name,
+            action,
+            detail,
+        ));
+        if let Err(e) = audited {
+            log::error!(target: "switchboard::audit", "cannot record `{}`'s {action}: {e}", self.shared.name);
+        }
+        match event {
+            RunnerEvent::Exited { reason, .. } => {
+                log::warn!(target: "switchboard::isolation", "`{}`: its runner ended: {reason}", self.shared.name);
+            }
+            RunnerEvent::GaveUp { reason } => self.fail(format!("given up: {reason}")),
+            RunnerEvent::Restarted { .. } => {}
+        }
+        self.state() == State::Active
+    }
+
+    /// Where the plugin runs and how it is confined.
+    pub(crate) fn isolation(&self) -> Isolation {
+        match &self.shared.backend {
+            Backend::InProcess(_) => Isolation::in_process(self.shared.decision.clone()),
+            Backend::Isolated(i) => Isolation::isolated(self.shared.decision.clone(), i),
+        }
     }
 
     pub(crate) fn caps(&self) -> &InstanceCaps {
@@ -233,6 +291,12 @@ impl Instance {
                         State::Stopped | State::Failed => gate.table.suspend(gate.token),
                         State::Removed => gate.table.release(gate.token),
                         _ => {}
+                    }
+                    // A failed or removed plugin never runs again: its runner goes.
+                    if let (State::Failed | State::Removed, Backend::Isolated(i)) =
+                        (to, &self.shared.backend)
+                    {
+                        i.shutdown();
                     }
                     self.record(Some(from), to, reason.as_deref());
                     self.shared.history.lock().push(Transition {

@@ -185,11 +185,6 @@ impl Isolated {
         *self.owner.write() = Some(owner);
     }
 
-    /// What policy decided for this plugin.
-    pub(crate) fn decision(&self) -> &IsolationDecision {
-        &self.decision
-    }
-
     /// The sandbox layers of the current runner.
     pub(crate) fn layers(&self) -> Vec<LayerStatus> {
         self.current.load().layers.clone()

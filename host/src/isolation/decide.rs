@@ -69,7 +69,7 @@ pub(crate) fn decide(
 ) -> IsolationDecision {
     let _ = (policy, name, declared, trust, forced);
     IsolationDecision {
-        mode: Mode::InProcess,
+        mode: forced.unwrap_or(Mode::InProcess),
         reasons: Vec::new(),
         profile: "default".into(),
         limits: IsolationLimits {

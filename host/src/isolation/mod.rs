@@ -12,6 +12,7 @@
 //! - `runner` — the child's side: receives the verified image, sandboxes itself, loads it,
 //!   serves calls; entered through [`runner_main`] or [`hook`].
 //! - `launch` — finding the runner ([`RunnerCommand`]) and starting one.
+//! - `spec` — from grants and policy's decision to a [`SandboxSpec`].
 //! - `backend` — the host's side: the `Instance` backend on top of channels, supervision,
 //!   restarts.
 
@@ -23,9 +24,58 @@ mod protocol;
 mod proxy;
 mod runner;
 pub mod sandbox;
+mod spec;
 
-pub(crate) use self::backend::Isolated;
+pub(crate) use self::backend::{Isolated, RunnerEvent};
+pub(crate) use self::spec::sandbox_spec;
 pub use self::decide::{IsolationDecision, IsolationLimits, Mode};
-pub use self::launch::RunnerCommand;
+pub use self::launch::{RunnerCommand, RUNNER_ENV};
 pub use self::runner::{hook, runner_main, RUNNER_ARG};
 pub use self::sandbox::{Layer, LayerStatus, SandboxSpec};
+
+use serde::Serialize;
+
+/// Where a loaded plugin runs and how it is confined ([`PluginHandle::isolation`]
+/// (crate::PluginHandle::isolation)): policy's decision, and for an isolated plugin the
+/// sandbox layers its runner reported in force and the runner's process id.
+///
+/// ```no_run
+/// # fn demo(plugin: &switchboard_host::PluginHandle) {
+/// let isolation = plugin.isolation();
+/// for layer in &isolation.layers {
+///     println!("{:?}: {} ({})", layer.layer, if layer.active { "on" } else { "off" }, layer.detail);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Isolation {
+    /// In-process or isolated.
+    pub mode: Mode,
+    /// What policy decided, and why.
+    pub decision: IsolationDecision,
+    /// The sandbox layers in force (empty in-process).
+    pub layers: Vec<LayerStatus>,
+    /// The runner's process id (isolated only; it changes when the runner restarts).
+    pub runner_pid: Option<u32>,
+}
+
+impl Isolation {
+    pub(crate) fn in_process(decision: IsolationDecision) -> Isolation {
+        Isolation {
+            mode: Mode::InProcess,
+            decision,
+            layers: Vec::new(),
+            runner_pid: None,
+        }
+    }
+
+    pub(crate) fn isolated(decision: IsolationDecision, backend: &Isolated) -> Isolation {
+        Isolation {
+            mode: Mode::Isolated,
+            decision,
+            layers: backend.layers(),
+            runner_pid: Some(backend.pid()),
+        }
+    }
+}

@@ -25,6 +25,13 @@ impl Image {
         std::mem::forget(self);
     }
 
+    /// The sealed memfd itself, for a runner process to open (isolated mode); this process
+    /// does not open it.
+    #[cfg(target_os = "linux")]
+    pub fn into_fd(self) -> std::os::fd::OwnedFd {
+        self._fd
+    }
+
     /// The path to hand the dynamic loader.
     pub fn path(&self) -> &Path {
         &self.path

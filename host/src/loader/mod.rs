@@ -116,6 +116,23 @@ pub(crate) fn check_bytes(path: &Path, bytes: Vec<u8>) -> Result<Checked, LoadEr
     Ok(Checked { section, bytes })
 }
 
+/// The checked bytes as a sealed memfd for a runner to open (isolated mode): nothing of the
+/// plugin runs in this process.
+#[cfg(target_os = "linux")]
+pub(crate) fn sealed_image(
+    path: &Path,
+    checked: &Checked,
+    scratch: &Path,
+) -> Result<std::os::fd::OwnedFd, LoadError> {
+    let name = &checked.section.manifest.name;
+    Ok(image::Image::new(path, name, &checked.bytes, scratch)?.into_fd())
+}
+
+/// The manifest section's bytes, which the library must report unchanged when opened.
+pub(crate) fn section_bytes(checked: &Checked) -> &[u8] {
+    &checked.section.bytes
+}
+
 /// Opens the checked bytes and creates the plugin object. From here on plugin code runs.
 pub(crate) fn open(
     path: &Path,

@@ -13,6 +13,7 @@
 #[non_exhaustive]
 pub struct LoadOptions {
     pub(crate) allow_downgrade: bool,
+    pub(crate) mode: Option<crate::isolation::Mode>,
 }
 
 impl LoadOptions {
@@ -27,6 +28,22 @@ impl LoadOptions {
     /// migration (migrations lead forward only).
     pub fn allow_downgrade(&mut self, allow: bool) -> &mut Self {
         self.allow_downgrade = allow;
+        self
+    }
+
+    /// Asks for a mode for this load: [`Mode::Isolated`](crate::isolation::Mode::Isolated)
+    /// runs the plugin in a sandboxed runner process. Policy still decides: a plugin policy
+    /// isolates is isolated even when asked in-process (the decision's reasons say so, see
+    /// [`PluginHandle::isolation`](crate::PluginHandle::isolation)).
+    ///
+    /// ```
+    /// use switchboard_host::{isolation::Mode, LoadOptions};
+    ///
+    /// let mut options = LoadOptions::new();
+    /// options.isolation(Mode::Isolated);
+    /// ```
+    pub fn isolation(&mut self, mode: crate::isolation::Mode) -> &mut Self {
+        self.mode = Some(mode);
         self
     }
 }

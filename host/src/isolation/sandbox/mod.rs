@@ -60,6 +60,9 @@ pub struct SandboxSpec {
     pub write_paths: Vec<PathBuf>,
     /// TCP ports the plugin may connect to (from `net.connect` grants).
     pub tcp_connect: Vec<u16>,
+    /// A grant covers too many ports to list (a range or `*`): TCP connect is not limited by
+    /// port (the `LandlockNet` layer is off, saying why).
+    pub tcp_connect_any: bool,
     /// Whether any network is granted; without, a namespace without interfaces where possible.
     pub network: bool,
     /// Whether `execve` (and `fork`) are allowed (`process.spawn` granted).
@@ -100,11 +103,13 @@ impl SandboxError {
 /// cannot be applied is an error. Order: parent-death signal, network namespace, rlimits,
 /// `no_new_privs`, Landlock, seccomp (last: it forbids what the others need).
 pub fn apply(spec: &SandboxSpec) -> Result<Vec<LayerStatus>, SandboxError> {
-    let _ = spec;
-    Err(SandboxError {
-        layer: Layer::Seccomp,
-        reason: "skeleton".into(),
-    })
+    match spec.required.first() {
+        Some(layer) => Err(SandboxError {
+            layer: *layer,
+            reason: "skeleton".into(),
+        }),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// What this machine supports, without applying anything (for the host, `switchboard

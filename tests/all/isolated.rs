@@ -323,3 +323,22 @@ fn a_panic_fails_the_plugin_not_the_host(mode: Mode) {
     // The host and its other plugin carry on.
     assert_eq!(call::<(), String>(&canary, "sing", &()).unwrap(), "tweet");
 }
+
+#[test]
+#[ignore = "a rough timing, for development"]
+fn rough_roundtrip_timing() {
+    for mode in [Mode::InProcess, Mode::Isolated] {
+        let (host, _dir) = host(&[], |_, _| {});
+        let hello = load(&host, "hello", mode);
+        let upper = hello.raw_command("upper").unwrap();
+        let mut out = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..20_000 {
+            let t = std::time::Instant::now();
+            upper.call_into(b"", &mut out).unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        eprintln!("{mode:?}: p50 {:?} p99 {:?}", times[times.len() / 2], times[times.len() * 99 / 100]);
+    }
+}

@@ -41,6 +41,9 @@ pub(crate) const PROTOCOL_BROKEN: ErrorCode = ErrorCode::from_number(1505);
 const INIT_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a call that finds the runner restarting waits for it.
 const RESTART_WAIT: Duration = Duration::from_secs(30);
+/// How long a caller polls for the runner's answer before sleeping (a short call answers
+/// within it, and the caller's thread is never put to sleep and woken).
+const CALLER_SPIN: Duration = Duration::from_micros(30);
 /// The longest backoff between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -367,7 +370,8 @@ impl Isolated {
                 format!("cannot open a channel to `{}`'s runner: {e}", self.plugin),
             )
         };
-        let (ours, theirs) = Channel::pair(self.launch.max_frame).map_err(unavailable)?;
+        let (mut ours, theirs) = Channel::pair(self.launch.max_frame).map_err(unavailable)?;
+        ours.set_spin(CALLER_SPIN);
         runner
             .control
             .lock()

@@ -29,6 +29,9 @@ use super::sandbox;
 /// The argument that makes a binary calling [`hook`] act as a runner.
 pub const RUNNER_ARG: &str = "--switchboard-runner";
 
+/// How long a runner thread polls for the next call before sleeping.
+const RUNNER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// What the host sends on the control channel after [`Init`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
@@ -169,7 +172,9 @@ fn serve_control(mut control: Channel, plugin: Arc<RawPlugin>) -> Result<(), Str
         }
         for fd in fds {
             let plugin = plugin.clone();
-            let channel = Channel::new(UnixStream::from(fd), DEFAULT_MAX_FRAME);
+            let mut channel = Channel::new(UnixStream::from(fd), DEFAULT_MAX_FRAME);
+            // Back-to-back calls find the runner's thread awake.
+            channel.set_spin(RUNNER_SPIN);
             std::thread::Builder::new()
                 .name("switchboard-runner-call".into())
                 .spawn(move || serve_calls(channel, &plugin))

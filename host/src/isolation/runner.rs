@@ -129,7 +129,7 @@ fn start_plugin(
     let layers = sandbox::apply(&init.spec).map_err(|e| WireError {
         code: e.code().number(),
         message: e.to_string(),
-        next_step: Some(e.next_step().into()),
+        next_step: Some(e.next_step()),
     })?;
     let path = format!("/proc/self/fd/{}", image.as_raw_fd());
     #[expect(

@@ -14,7 +14,7 @@ use crossbeam_channel::{unbounded, Receiver};
 use hello::{AddRequest, AddResponse, Payload, WriteFile};
 use switchboard_host::bus::{Envelope, Outgoing, ServiceBuilder, SubscribeOptions};
 use switchboard_host::caps::Policy;
-use switchboard_host::isolation::{Mode, RunnerCommand};
+use switchboard_host::isolation::{Layer, Mode, RunnerCommand};
 use switchboard_host::{Host, HostBuilder, LoadOptions, PluginHandle, State};
 use switchboard_tests::{host_with, library};
 
@@ -109,8 +109,17 @@ fn calls_answer_alike(mode: Mode) {
     let (host, _dir) = host(&[], |_, _| {});
     let hello = load(&host, "hello", mode);
     if mode == Mode::Isolated {
-        let pid = hello.isolation().runner_pid.unwrap();
-        assert_ne!(pid, std::process::id(), "the plugin runs in another process");
+        let isolation = hello.isolation();
+        assert_ne!(
+            isolation.runner_pid.unwrap(),
+            std::process::id(),
+            "the plugin runs in another process"
+        );
+        // Layers every Linux this project runs on has; the others are reported either way.
+        for layer in [Layer::Seccomp, Layer::NoNewPrivs, Layer::Rlimits] {
+            let status = isolation.layers.iter().find(|l| l.layer == layer).unwrap();
+            assert!(status.active, "{status:?}");
+        }
     }
     assert_eq!(
         call::<String, String>(&hello, "greet", &"Ada".into()).unwrap(),

@@ -37,6 +37,9 @@ pub(crate) const RUNNER_UNAVAILABLE: ErrorCode = ErrorCode::from_number(1503);
 /// A call's answer: the runner broke the protocol; it was killed (`SB1505`).
 pub(crate) const PROTOCOL_BROKEN: ErrorCode = ErrorCode::from_number(1505);
 
+/// A call's answer: the runner had no thread for it (`SB1508`); the runner carries on.
+pub(crate) const NO_THREAD: ErrorCode = ErrorCode::from_number(1508);
+
 /// How long a runner has to sandbox itself, load the plugin and answer.
 const INIT_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a call that finds the runner restarting waits for it.
@@ -268,6 +271,10 @@ impl Isolated {
                     Ok(Frame::Reply(Ok(bytes))) => {
                         answer(bytes);
                         Ok(())
+                    }
+                    // The runner closed a channel it had no thread for.
+                    Ok(Frame::Reply(Err(e))) if e.code == NO_THREAD.number() => {
+                        return Err(PluginError::from(e))
                     }
                     Ok(Frame::Reply(Err(e))) => Err(PluginError::from(e)),
                     // `exchange` returns only once a reply is in the buffer.

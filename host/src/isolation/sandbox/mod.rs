@@ -96,8 +96,9 @@ impl LayerStatus {
 /// inherited, never raises it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RlimitSpec {
-    /// `RLIMIT_AS`, bytes.
-    pub address_space_bytes: Option<u64>,
+    /// `RLIMIT_DATA`, bytes: the heap and private writable mappings — the memory a plugin
+    /// allocates (address space merely reserved does not count).
+    pub memory_bytes: Option<u64>,
     /// `RLIMIT_CPU`, seconds: `SIGXCPU` (which kills, the runner does not catch it) once they
     /// are used, `SIGKILL` one second later.
     pub cpu_seconds: Option<u64>,

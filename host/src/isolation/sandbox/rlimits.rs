@@ -29,8 +29,12 @@ fn wanted(spec: &RlimitSpec) -> Vec<Wanted> {
             hard,
         })
     };
-    if let Some(bytes) = spec.address_space_bytes {
-        push(Resource::As, "address space", bytes, bytes);
+    if let Some(bytes) = spec.memory_bytes {
+        // RLIMIT_DATA, not RLIMIT_AS: since Linux 4.7 it counts the heap and every private
+        // writable mapping — what a plugin allocates — but not address space merely reserved
+        // (malloc arenas, guard pages), which under RLIMIT_AS fails thread creation long
+        // before the plugin uses its memory.
+        push(Resource::Data, "memory (data)", bytes, bytes);
     }
     if let Some(secs) = spec.cpu_seconds {
         push(Resource::Cpu, "CPU seconds", secs, secs.saturating_add(1));

@@ -947,8 +947,18 @@ impl Host {
             drop(plugins);
             return Err(undo(e.into()));
         }
+        let layers = match &backend {
+            Backend::Isolated(isolated) => isolated.layers(),
+            Backend::InProcess(_) => Vec::new(),
+        };
+        let isolation = decision.record(&layers);
+        if let Err(e) = self.inner.store.set_plugin_isolation(&name, &isolation) {
+            drop(plugins);
+            return Err(undo(e.into()));
+        }
         let mut detail = json!({
             "outcome": "loaded",
+            "isolation": isolation,
             "source": path.display().to_string(),
             "trust": trust.as_str(),
             "identity": provenance.identity.to_string(),

@@ -14,6 +14,7 @@ use switchboard_host::isolation::sandbox::{self, Layer, LayerStatus, RlimitSpec,
 
 const EPERM: i64 = 1;
 const EACCES: i64 = 13;
+const ENOSYS: i64 = 38;
 const ENETUNREACH: i64 = 101;
 
 /// What one probe run printed and how it ended.
@@ -269,6 +270,19 @@ fn with_process_spawn_a_shell_runs_but_the_parent_still_cannot_be_signalled() {
     assert_eq!(r.outcome["detail"], "sh ran");
     // The seccomp kill rules give way to Landlock's signal scope here; the scope holds.
     run(&spec, "kill-parent", "").assert_refused(EPERM);
+}
+
+#[test]
+fn clone3_falls_back_with_enosys_and_io_uring_is_refused() {
+    run(&strict(), "clone3", "").assert_refused(ENOSYS);
+    run(&strict(), "io_uring", "").assert_refused(EPERM);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_x32_syscall_kills_the_runner() {
+    let r = run(&strict(), "x32", "");
+    assert_eq!(r.status.signal(), Some(libc::SIGSYS), "{:?}", r.status);
 }
 
 #[test]

@@ -144,6 +144,18 @@ fn main() {
             }
         }
         "rlimits" => rlimits(),
+        "clone3" => clone3(),
+        "io_uring" => {
+            let mut params = [0u8; 120];
+            // SAFETY: a zeroed `io_uring_params` of its full size; one entry.
+            from_rc(unsafe { libc::syscall(libc::SYS_io_uring_setup, 1, params.as_mut_ptr()) })
+        }
+        #[cfg(target_arch = "x86_64")]
+        "x32" => {
+            const X32_SYSCALL_BIT: i64 = 0x4000_0000;
+            // SAFETY: getpid through the x32 ABI: no arguments.
+            from_rc(unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) })
+        }
         _ => usage(),
     };
     println!(
@@ -181,6 +193,32 @@ fn exec() -> Outcome {
     // SAFETY: NUL-terminated strings and a null-terminated argument vector, alive for the call.
     let rc = unsafe { libc::execv(path.as_ptr(), ptrs.as_ptr()) };
     from_rc(i64::from(rc))
+}
+
+/// `clone3` as `fork` would: the child exits at once.
+fn clone3() -> Outcome {
+    // `struct clone_args` of Linux 5.5: flags, pidfd, child_tid, parent_tid, exit_signal,
+    // stack, stack_size, tls.
+    let mut args = [0u64; 8];
+    args[4] = libc::SIGCHLD.unsigned_abs().into();
+    // SAFETY: a valid `clone_args` of its size; the child only calls `_exit`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args.as_mut_ptr(),
+            std::mem::size_of_val(&args),
+        )
+    };
+    if rc == 0 {
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(0) }
+    }
+    if rc > 0 {
+        let mut status = 0;
+        // SAFETY: waits for the child just made, with a valid status pointer.
+        unsafe { libc::waitpid(i32::try_from(rc).unwrap_or(-1), &mut status, 0) };
+    }
+    from_rc(rc)
 }
 
 fn ptrace_attach(pid: u32) -> Outcome {

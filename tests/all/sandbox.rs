@@ -163,6 +163,17 @@ fn a_required_layer_this_machine_lacks_refuses_the_start_with_sb1520() {
 }
 
 #[test]
+fn a_process_that_already_has_threads_is_refused_with_sb1521() {
+    let r = run(&SandboxSpec::default(), "threaded", "");
+    assert_eq!(r.status.code(), Some(3), "{}", r.outcome);
+    assert_eq!(r.outcome["code"], "SB1521");
+    assert!(r.outcome["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("2 threads"));
+}
+
+#[test]
 fn files_outside_the_allowlist_can_be_neither_read_nor_written() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret"), "s").unwrap();

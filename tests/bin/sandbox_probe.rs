@@ -83,6 +83,17 @@ fn main() {
         "dlopen-memfd" => Some(memfd_with(&std::fs::read(&arg).expect("read the library"))),
         _ => None,
     };
+    if op == "threaded" {
+        // A thread started before the sandbox, which would escape it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(());
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("the thread started");
+    }
 
     match sandbox::apply(&spec) {
         Ok(statuses) => println!("{}", json!({ "statuses": statuses })),
@@ -97,7 +108,7 @@ fn main() {
     let _ = std::io::stdout().flush();
 
     let outcome = match op.as_str() {
-        "none" => from_rc(0),
+        "none" | "threaded" => from_rc(0),
         "read" => from_io(std::fs::read(&arg), |b| format!("{} bytes", b.len())),
         "write" => from_io(std::fs::write(&arg, b"x"), |()| "written".into()),
         "connect" => from_io(

@@ -22,4 +22,6 @@ mod preflight;
 mod registries;
 mod registry_publish;
 mod revocation;
+#[cfg(target_os = "linux")]
+mod sandbox;
 mod state;

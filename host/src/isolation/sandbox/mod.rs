@@ -285,6 +285,7 @@ mod imp {
 
     pub(super) fn apply(spec: &SandboxSpec) -> Result<Vec<LayerStatus>, SandboxError> {
         lifeline::tie_to_parent(spec.parent_pid);
+        single_threaded()?;
         let mut out = Vec::with_capacity(Layer::ALL.len());
         settle(
             spec,
@@ -315,6 +316,22 @@ mod imp {
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// Landlock and seccomp confine the calling thread and the threads it starts later; a
+    /// thread already running would stay unconfined.
+    fn single_threaded() -> Result<(), SandboxError> {
+        let threads = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+        match threads {
+            Ok(n) if n > 1 => Err(SandboxError::failed(
+                Layer::Seccomp,
+                format!(
+                    "the process already has {n} threads; the sandbox must be applied before \
+                     any thread starts"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn probe() -> Vec<LayerStatus> {

@@ -84,6 +84,20 @@ impl CliError {
     }
 }
 
+/// A policy file that does not parse: a problem in its `[isolation]` section keeps its own
+/// code and next step (`SB1540`–`SB1542`); any other is `SB0015` with `next`.
+pub fn policy_error(
+    message: impl Into<String>,
+    e: &switchboard_host::PolicyError,
+    next: &str,
+) -> anyhow::Error {
+    CliError::raise(
+        e.code().unwrap_or(codes::POLICY),
+        message,
+        e.next_step().unwrap_or_else(|| next.to_owned()),
+    )
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

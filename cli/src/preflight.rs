@@ -97,9 +97,9 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
                 "a policy is UTF-8 TOML",
             )?;
             Some(Policy::from_toml(&text).map_err(|e| {
-                CliError::raise(
-                    codes::POLICY,
+                crate::output::policy_error(
                     format!("{}: {e}", p.display()),
+                    &e,
                     "fix the policy file (its format is in docs/packages.md, \"Policy\"; `Policy::from_toml`)",
                 )
             })?)

@@ -37,9 +37,9 @@ pub fn policy(data_dir: &Path, given: Option<&Path>) -> anyhow::Result<Policy> {
         "a policy is UTF-8 TOML",
     )?;
     Policy::from_toml(&text).map_err(|e| {
-        CliError::raise(
-            codes::POLICY,
+        crate::output::policy_error(
             format!("{}: {e}", path.display()),
+            &e,
             "fix the policy file (its format is in docs/packages.md, \"Policy\")",
         )
     })

@@ -34,8 +34,12 @@
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
 //!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
-//! - [`not_applied`] — the manifest settings this host parses but does not act on yet, as
-//!   the warnings preflight and every load report.
+//! - [`not_applied`], [`not_applied_for`] — the manifest settings a load does not act on in
+//!   the mode it runs in (limits and `sandbox` in-process), as the warnings preflight and
+//!   every load report.
+//! - [`isolation`] — isolated mode: policy routing ([`isolation::Mode`],
+//!   [`isolation::IsolationDecision`], [`isolation::IsolationProfile`]) and the sandbox
+//!   layers.
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
@@ -113,7 +117,7 @@ pub use audit::{
     AUDIT_PUBLIC_KEY_FILE, CHECKPOINT_FILE,
 };
 pub use bus::{Bus, BusError};
-pub use caps::Policy;
+pub use caps::{Policy, PolicyError};
 pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
     version_matches, HostProfile,
@@ -127,7 +131,7 @@ pub use identity::{IdentityError, PluginIdentity, WipeReport};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
 pub use loader::options::LoadOptions;
-pub use not_applied::not_applied;
+pub use not_applied::{not_applied, not_applied_for};
 pub use package::TrustLevel;
 pub use preflight::{
     codes_preflight, no_section, package_manifest, preflight, preflight_with,

@@ -1,21 +1,30 @@
-//! Settings a plugin's manifest or a host's policy may carry that this version parses but does
-//! not act on yet: the `[limits]` memory, CPU and call-time limits and the `sandbox` profile
-//! (both wait for isolated mode) and `kind` (waits for policy profiles per kind). A setting
-//! that silently did nothing would let an operator believe a plugin is confined when it is
-//! not, so preflight and every load report each one as a warning (`SB1120`–`SB1122`) whose
-//! message starts with `not applied:`. (`SB1123`, the policy's `allowed_registries`, is
-//! retired: `switchboard-registry` refuses a registry outside the list, `SB1364`.)
+//! Settings a plugin's manifest may carry that a load does not act on in the mode it runs in:
+//! the `[limits]` memory, CPU and call-time limits and the `sandbox` profile are enforced only
+//! in isolated mode (ARCHITECTURE D13), by the runner's sandbox. A plugin that declares them
+//! and runs in the host's process gets none of it, and a setting that silently did nothing
+//! would let an operator believe a plugin is confined when it is not — so preflight and every
+//! in-process load report each one as a warning (`SB1120` limits, `SB1121` sandbox) whose
+//! message starts with `not applied in-process:`.
 //!
-//! The KV quota (`[limits] kv_bytes`, `kv_keys`) *is* applied, in every mode, and draws no
-//! warning. Values equal to the defaults (`kind = "extension"`, `sandbox = "standard"`) ask
-//! for nothing beyond what an in-process plugin gets anyway, and draw none either.
+//! Whether a plugin runs isolated is the policy's decision
+//! ([`isolation`](crate::isolation)): [`not_applied_for`] reports against a load's decision
+//! (nothing when it runs isolated); [`not_applied`] has no policy and reports what an
+//! in-process load would not apply, unless the manifest's own `sandbox = "strict"` isolates
+//! it everywhere. `kind` is applied — it selects the policy's `[isolation.profiles.<kind>]`
+//! and `isolate_kinds` rules — so `SB1122` is retired, as is `SB1123` (the policy's
+//! `allowed_registries`, applied by `switchboard-registry`, `SB1364`).
+//!
+//! The KV quota (`[limits] kv_bytes`, `kv_keys`) is applied in every mode and draws no
+//! warning; neither does `sandbox = "standard"`, the default.
 
 use switchboard_sdk::manifest::{codes, Diagnostic, Manifest, SandboxProfile};
 
-/// The kind a manifest has when it names none.
-const DEFAULT_KIND: &str = "extension";
+use crate::isolation::{IsolationDecision, Mode};
 
-/// Every setting in `manifest` that this host parses but does not apply, as warnings.
+/// What an in-process load of `manifest` would not apply, as warnings, for a host whose
+/// policy isolates nothing: its `[limits]` memory, CPU and call time (`SB1120`). A manifest
+/// that says `sandbox = "strict"` runs isolated on every host, so it draws none. With a host
+/// and its policy, use [`not_applied_for`] and the load's decision.
 ///
 /// # Example
 ///
@@ -34,7 +43,66 @@ const DEFAULT_KIND: &str = "extension";
 /// assert_eq!(warnings[0].field, "limits.memory_mb");
 /// ```
 pub fn not_applied(manifest: &Manifest) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    if manifest.sandbox == SandboxProfile::Strict {
+        return Vec::new();
+    }
+    warnings(
+        manifest,
+        "unless the host's policy isolates it (its `[isolation]` rules)",
+    )
+}
+
+/// What a load of `manifest` under `decision` does not apply, as warnings: nothing when the
+/// plugin runs isolated; in-process, its `[limits]` memory, CPU and call time (`SB1120`) and
+/// a `sandbox = "strict"` (`SB1121`, which policy routing never leaves in-process), each
+/// quoting why the plugin runs in-process.
+///
+/// # Example
+///
+/// ```
+/// use switchboard_host::isolation::{IsolationDecision, Mode};
+/// use switchboard_host::{not_applied_for, Manifest};
+/// use switchboard_sdk::manifest::Format;
+///
+/// let m = Manifest::parse(
+///     "name = \"w\"\nversion = \"1.0.0\"\n[limits]\ncall_timeout_ms = 500\n",
+///     Format::Toml,
+/// )
+/// .unwrap();
+/// # let decision: IsolationDecision = serde_json::from_value(serde_json::json!({
+/// #     "mode": "in_process", "reasons": ["no rule isolates it"], "profile": "default",
+/// #     "strict": false, "allow_exec": false, "allow_network": true, "allow_files": true,
+/// #     "required_layers": [], "limits": { "memory_mb": 1024, "cpu_ms": null,
+/// #     "call_timeout_ms": 500, "open_files": 256, "file_size_mb": 64, "max_restarts": 3,
+/// #     "restart_backoff_ms": 100 } })).unwrap();
+/// // `decision`: what policy decided for this load (`PluginHandle::isolation`).
+/// assert_eq!(decision.mode, Mode::InProcess);
+/// let warnings = not_applied_for(&m, &decision);
+/// assert_eq!(warnings[0].code, "SB1120");
+/// assert!(warnings[0].message.contains("no rule isolates it"));
+/// ```
+pub fn not_applied_for(manifest: &Manifest, decision: &IsolationDecision) -> Vec<Diagnostic> {
+    if decision.mode == Mode::Isolated {
+        return Vec::new();
+    }
+    let why = format!("it runs in-process: {}", decision.reasons.join("; "));
+    let mut out = warnings(manifest, &why);
+    if manifest.sandbox == SandboxProfile::Strict {
+        out.push(Diagnostic::warning(
+            codes::SANDBOX_NOT_APPLIED,
+            "sandbox",
+            format!(
+                "not applied in-process: `sandbox = \"strict\"` confines only an isolated plugin; \
+                 {why}, with exactly its granted capabilities"
+            ),
+            "load it without forcing a mode: policy runs a strict plugin isolated",
+        ));
+    }
+    out
+}
+
+/// The `[limits]` warnings, `why` saying when or why the plugin runs in-process.
+fn warnings(manifest: &Manifest, why: &str) -> Vec<Diagnostic> {
     let limits = [
         ("memory_mb", manifest.limits.memory_mb, "MiB of memory"),
         ("cpu_ms", manifest.limits.cpu_ms, "ms of CPU time"),
@@ -44,47 +112,21 @@ pub fn not_applied(manifest: &Manifest) -> Vec<Diagnostic> {
             "ms per call",
         ),
     ];
-    for (field, value, unit) in limits {
-        if let Some(v) = value {
-            out.push(Diagnostic::warning(
+    limits
+        .into_iter()
+        .filter_map(|(field, value, unit)| {
+            let v = value?;
+            Some(Diagnostic::warning(
                 codes::LIMIT_NOT_APPLIED,
                 format!("limits.{field}"),
                 format!(
-                    "not applied: `{field} = {v}` ({v} {unit}) — limits are for isolated mode, \
-                     which this host does not have yet; an in-process plugin runs unbounded"
+                    "not applied in-process: `{field} = {v}` ({v} {unit}) is enforced only in \
+                     isolated mode; in the host's process the plugin runs unbounded — {why}"
                 ),
-                "load only plugins you trust to stay within it; the KV quota (`kv_bytes`, \
-                 `kv_keys`) is applied",
-            ));
-        }
-    }
-    if manifest.sandbox != SandboxProfile::default() {
-        let name = match manifest.sandbox {
-            SandboxProfile::Strict => "strict",
-            _ => "standard",
-        };
-        out.push(Diagnostic::warning(
-            codes::SANDBOX_NOT_APPLIED,
-            "sandbox",
-            format!(
-                "not applied: `sandbox = \"{name}\"` — no sandbox confines plugins yet (isolated \
-                 mode is not built); the plugin gets exactly its granted capabilities, in the \
-                 host's process"
-            ),
-            "grant the plugin only the capabilities it needs; load only plugins you trust",
-        ));
-    }
-    if manifest.kind != DEFAULT_KIND {
-        out.push(Diagnostic::warning(
-            codes::KIND_NOT_APPLIED,
-            "kind",
-            format!(
-                "not applied: `kind = \"{}\"` — hosts do not map kinds to policy profiles yet; \
-                 the host's one policy decides",
-                manifest.kind
-            ),
-            "nothing to change: the kind is kept as a description",
-        ));
-    }
-    out
+                "to enforce it, run the plugin isolated: list it (or its kind) in the host \
+                 policy's `[isolation]`, or load it with `LoadOptions::isolation`; the KV \
+                 quota (`kv_bytes`, `kv_keys`) is applied in either mode",
+            ))
+        })
+        .collect()
 }

@@ -487,7 +487,8 @@ fn check_source(
     );
     check_dependencies(manifest.as_ref(), options, report);
     // Last: warnings only, so a report's first finding stays its most serious one.
-    settings_applied(manifest.as_ref(), options, report);
+    // A crate has no trust level until it is signed; loaded for development, it is unsigned.
+    settings_applied(manifest.as_ref(), TrustLevel::Unsigned, options, report);
 }
 
 fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut PreflightReport) {
@@ -563,17 +564,28 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         report,
     );
     check_dependencies(Some(m), options, report);
-    settings_applied(Some(m), options, report);
+    settings_applied(Some(m), verified.trust, options, report);
 }
 
-/// The settings the manifest (and the policy, when one is given) set that this version parses
-/// but does not apply yet, as warnings (`SB1120`–`SB1122`).
+/// The settings the manifest (and the policy, when one is given) set that a load would not
+/// apply, as warnings: with a policy, the `[limits]` of a plugin its `[isolation]` rules leave
+/// in-process (`SB1120`, [`not_applied_for`](crate::not_applied_for)); without one, those of
+/// any plugin not `sandbox = "strict"`, saying a host policy may isolate it
+/// ([`not_applied`](crate::not_applied)).
 fn settings_applied(
     manifest: Option<&Manifest>,
+    trust: TrustLevel,
     options: &PreflightOptions<'_>,
     report: &mut PreflightReport,
 ) {
-    let mut found = manifest.map(crate::not_applied).unwrap_or_default();
+    let mut found = match (manifest, options.policy) {
+        (Some(m), Some(policy)) => {
+            let decision = crate::isolation::decide::decide(policy, &m.name, Some(m), trust, None);
+            crate::not_applied_for(m, &decision)
+        }
+        (Some(m), None) => crate::not_applied(m),
+        (None, _) => Vec::new(),
+    };
     if let Some(policy) = options.policy {
         found.extend(policy.not_applied());
     }

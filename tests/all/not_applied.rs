@@ -1,11 +1,13 @@
-//! Settings that are parsed but not applied yet (`[limits]` memory, CPU and call time,
-//! `sandbox`, `kind`) are reported as warnings by preflight and by every load, never silently
-//! ignored; the KV quota and the policy's `allowed_registries`, which are applied, are not.
+//! Settings a load does not apply in the mode it runs in (`[limits]` memory, CPU and call
+//! time, `sandbox`: enforced only in isolated mode) are reported as warnings by preflight and by
+//! every in-process load, never silently ignored; the KV quota, `kind` (it selects isolation
+//! profiles) and the policy's `allowed_registries`, which are applied, are not.
 
 use std::path::Path;
 
 use switchboard_host::{
-    preflight, AuditFilter, AuditKind, Diagnostic, Host, Manifest, Policy, Severity,
+    preflight, preflight_with, AuditFilter, AuditKind, Diagnostic, Host, Manifest, Policy,
+    PreflightOptions, Severity,
 };
 use switchboard_sdk::manifest::Format;
 use switchboard_tests::packages::{example_package, keys, public_key, sign};
@@ -35,16 +37,9 @@ fn hello_manifest() -> Manifest {
     Manifest::parse(&std::fs::read_to_string(path).unwrap(), Format::Toml).unwrap()
 }
 
-#[test]
-fn preflight_warns_about_each_setting_this_host_does_not_apply() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugin.toml");
-    std::fs::write(
-        &path,
-        r#"name = "weather"
+const WEATHER: &str = r#"name = "weather"
 version = "1.0.0"
 kind = "tool"
-sandbox = "strict"
 
 [limits]
 memory_mb = 64
@@ -52,28 +47,86 @@ cpu_ms = 1000
 call_timeout_ms = 500
 kv_bytes = 4096
 kv_keys = 10
-"#,
-    )
-    .unwrap();
+"#;
+
+#[test]
+fn preflight_warns_about_each_limit_an_in_process_load_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(&path, WEATHER).unwrap();
     let report = preflight(&path, None);
     assert!(report.ok(), "warnings do not fail preflight");
     let diagnostics = report.diagnostics();
+    // `kind` is applied (it selects isolation profiles): no SB1122 any more.
     assert_eq!(
         findings(&diagnostics),
         pairs(&[
             ("SB1120", "limits.memory_mb"),
             ("SB1120", "limits.cpu_ms"),
             ("SB1120", "limits.call_timeout_ms"),
-            ("SB1121", "sandbox"),
-            ("SB1122", "kind"),
         ]),
         "{diagnostics:#?}"
     );
     for d in diagnostics.iter().filter(|d| d.code.starts_with("SB112")) {
         assert_eq!(d.severity, Severity::Warning);
-        assert!(d.message.starts_with("not applied: "), "{}", d.message);
+        assert!(
+            d.message.starts_with("not applied in-process: "),
+            "{}",
+            d.message
+        );
+        // Without a policy, preflight cannot know the mode, and says so.
+        assert!(
+            d.message.contains("unless the host's policy isolates it"),
+            "{}",
+            d.message
+        );
         assert!(!d.next_step.is_empty());
     }
+}
+
+#[test]
+fn a_strict_sandbox_always_runs_isolated_so_its_limits_draw_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(
+        &path,
+        WEATHER.replace("kind = \"tool\"", "sandbox = \"strict\""),
+    )
+    .unwrap();
+    let report = preflight(&path, None);
+    assert!(report.ok());
+    assert_eq!(findings(&report.diagnostics()), pairs(&[]));
+}
+
+#[test]
+fn preflight_with_a_policy_warns_only_when_the_policy_leaves_the_plugin_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(&path, WEATHER).unwrap();
+    // The policy isolates kind `tool`: the limits apply, nothing to warn about.
+    let isolating = Policy::from_toml("[isolation]\nisolate_kinds = [\"tool\"]").unwrap();
+    let mut options = PreflightOptions::new();
+    options.policy(&isolating);
+    let report = preflight_with(&path, &options);
+    assert_eq!(findings(&report.diagnostics()), pairs(&[]));
+    // Another kind is isolated: this one runs in-process, and the warning says why.
+    let other = Policy::from_toml("[isolation]\nisolate_kinds = [\"agent\"]").unwrap();
+    let mut options = PreflightOptions::new();
+    options.policy(&other);
+    let report = preflight_with(&path, &options);
+    let diagnostics = report.diagnostics();
+    assert_eq!(findings(&diagnostics).len(), 3, "{diagnostics:#?}");
+    assert!(diagnostics.iter().filter(|d| d.code == "SB1120").all(|d| d
+        .message
+        .contains("it runs in-process: no rule isolates it")));
+    // A crate preflights as unsigned: a policy isolating below `verified` isolates it.
+    let below = Policy::from_toml("[isolation]\nisolate_below = \"verified\"").unwrap();
+    let mut options = PreflightOptions::new();
+    options.policy(&below);
+    assert_eq!(
+        findings(&preflight_with(&path, &options).diagnostics()),
+        pairs(&[])
+    );
 }
 
 #[test]

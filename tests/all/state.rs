@@ -555,7 +555,7 @@ fn policy_toml_sets_quota_defaults_and_maxima() {
         Quota::new(1000, 10)
     );
     let e = Policy::from_toml("[quota]\ndefault_kv_keys = 10\nmax_kv_keys = 5\n").unwrap_err();
-    assert!(e.contains("quota"), "{e}");
+    assert!(e.to_string().contains("quota"), "{e}");
     assert!(Policy::from_toml("[quota]\nmax_keys = 5\n").is_err());
 }
 

@@ -183,9 +183,9 @@ fn policy(dir: &Path, given: Option<&Path>) -> Result<Policy> {
         "a policy is UTF-8 TOML",
     )?;
     Policy::from_toml(&text).map_err(|e| {
-        CliError::raise(
-            codes::POLICY,
+        crate::output::policy_error(
             format!("the policy {} is invalid: {e}", path.display()),
+            &e,
             "fix the policy file (its format is in docs/packages.md, \"Policy\")",
         )
     })

@@ -65,7 +65,7 @@ mod trust;
 
 pub use self::approver::{Approval, ApprovalRequest, Approver};
 pub use self::grant::{DenyReason, Grant, GrantSource};
-pub use self::policy::Policy;
+pub use self::policy::{Policy, PolicyError};
 pub use self::review::PolicyVerdict;
 pub use self::scope::Scope;
 pub use self::table::{GrantTable, MAX_INSTANCES};

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use switchboard_sdk::caps::{Capability, PathPattern, TopicPattern};
 
 use super::trust::TrustLevel;
+use crate::isolation::policy::IsolationPolicy;
+use crate::isolation::{IsolationPolicyError, IsolationProfile, Mode};
 use crate::state::{Quota, QuotaPolicy};
 
 /// The host's standing rules (SPEC S4.3), built in code and given to
@@ -28,6 +30,14 @@ use crate::state::{Quota, QuotaPolicy};
 /// A bare `events.publish` request is read as the plugin's own namespace,
 /// `events.publish:plugin.<name>.**`.
 ///
+/// Its isolation rules route plugins to isolated mode: below a trust level
+/// ([`isolate_below`](Policy::isolate_below)), by name ([`isolate_plugin`](Policy::isolate_plugin)),
+/// by kind ([`isolate_kind`](Policy::isolate_kind)) or all of them
+/// ([`isolation_default`](Policy::isolation_default)), each under the sandbox profile of its
+/// kind ([`isolation_profile`](Policy::isolation_profile)) or the defaults
+/// ([`isolation_defaults`](Policy::isolation_defaults)); see
+/// [`isolation`](crate::isolation) for the rules.
+///
 /// # Example
 ///
 /// ```
@@ -41,7 +51,8 @@ use crate::state::{Quota, QuotaPolicy};
 ///     .allow("fs.read:/srv/shared/**".parse()?)
 ///     .require_approval("fs.write".parse()?)
 ///     .block("process.spawn".parse()?)
-///     .deny_plugin("known-bad");
+///     .deny_plugin("known-bad")
+///     .isolate_below(TrustLevel::Verified);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -57,6 +68,52 @@ pub struct Policy {
     service_throttle: Option<crate::bus::Throttle>,
     quota: QuotaPolicy,
     delivery: crate::bus::DeliveryPolicy,
+    isolation: IsolationPolicy,
+}
+
+/// Why `policy.toml` was refused ([`Policy::from_toml`]): every problem names its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// An unknown key, trust level or capability, or a value out of range, outside
+    /// `[isolation]`. It has no code of its own: the caller reports it under its own (the
+    /// CLI's is `SB0015`).
+    #[error("{0}")]
+    Invalid(String),
+    /// A problem in the `[isolation]` section (`SB1540`–`SB1542`).
+    #[error("{0}")]
+    Isolation(#[from] IsolationPolicyError),
+}
+
+impl PolicyError {
+    /// The stable code of an `[isolation]` problem; `None` for the others, which the caller
+    /// reports under its own code for an invalid policy.
+    pub fn code(&self) -> Option<switchboard_sdk::ErrorCode> {
+        match self {
+            PolicyError::Invalid(_) => None,
+            PolicyError::Isolation(e) => Some(e.code()),
+        }
+    }
+
+    /// What to do about an `[isolation]` problem; `None` for the others.
+    pub fn next_step(&self) -> Option<String> {
+        match self {
+            PolicyError::Invalid(_) => None,
+            PolicyError::Isolation(e) => Some(e.next_step()),
+        }
+    }
+}
+
+impl From<String> for PolicyError {
+    fn from(message: String) -> Self {
+        PolicyError::Invalid(message)
+    }
+}
+
+impl From<&str> for PolicyError {
+    fn from(message: &str) -> Self {
+        PolicyError::Invalid(message.to_owned())
+    }
 }
 
 /// What policy says about one request.
@@ -105,6 +162,8 @@ struct PolicyFile {
     services: Option<ServicesSection>,
     quota: Option<QuotaFile>,
     delivery: Option<DeliveryFile>,
+    /// Read key by key (`IsolationPolicy::from_value`), so its errors carry their own codes.
+    isolation: Option<toml::Value>,
 }
 
 /// `[delivery]` in `policy.toml`: what plugins' `#[subscribe]` handlers may ask for.
@@ -173,10 +232,22 @@ impl Policy {
     /// [delivery]                              # plugins' #[subscribe] options (`bus::DeliveryPolicy`)
     /// max_queue = 8192                        # requested queues are clamped to this
     /// max_block_ms = 0                        # 0: plugins may not make publishers wait
+    /// [isolation]                             # which plugins run isolated (`isolation`)
+    /// default = "in-process"                  # in-process | isolated
+    /// isolate_below = "verified"              # a trust level, as in min_trust
+    /// isolate_plugins = ["scraper"]
+    /// isolate_kinds = ["agent"]
+    /// [isolation.defaults]                    # every isolated plugin's limits and allowances
+    /// memory_mb = 512
+    /// require = ["landlock", "seccomp"]       # sandbox layers the machine must have
+    /// [isolation.profiles.agent]              # plugins of kind `agent`
+    /// memory_mb = 2048
+    /// allow_network = true
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
-    /// that do not parse.
+    /// that do not parse ([`PolicyError::Invalid`]); in `[isolation]`, coded errors
+    /// ([`PolicyError::Isolation`], `SB1540`–`SB1542`).
     ///
     /// # Example
     ///
@@ -185,10 +256,14 @@ impl Policy {
     ///
     /// let p = Policy::from_toml("min_trust = \"verified\"\nblock = [\"process.spawn\"]").unwrap();
     /// assert_eq!(p.required_trust().as_str(), "verified");
-    /// assert!(Policy::from_toml("min_trst = \"verified\"").unwrap_err().contains("min_trst"));
-    /// assert!(Policy::from_toml("block = [\"proces.spawn\"]").unwrap_err().contains("block[0]"));
+    /// let e = Policy::from_toml("min_trst = \"verified\"").unwrap_err();
+    /// assert!(e.to_string().contains("min_trst"));
+    /// let e = Policy::from_toml("block = [\"proces.spawn\"]").unwrap_err();
+    /// assert!(e.to_string().contains("block[0]"));
+    /// let e = Policy::from_toml("[isolation]\nisolate_bellow = \"verified\"").unwrap_err();
+    /// assert_eq!(e.code().unwrap().to_string(), "SB1540");
     /// ```
-    pub fn from_toml(source: &str) -> Result<Policy, String> {
+    pub fn from_toml(source: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = toml::from_str(source)
             .map_err(|e| format!("invalid policy: {}", e.message().trim()))?;
         let mut p = Policy::new();
@@ -260,7 +335,56 @@ impl Policy {
                     .map_or(default.max_block, std::time::Duration::from_millis),
             ));
         }
+        if let Some(v) = &file.isolation {
+            p.isolation = IsolationPolicy::from_value(v)?;
+        }
         Ok(p)
+    }
+
+    /// Runs plugins below trust `level` isolated (`[isolation] isolate_below`).
+    pub fn isolate_below(&mut self, level: TrustLevel) -> &mut Self {
+        self.isolation.isolate_below = Some(level);
+        self
+    }
+
+    /// Runs plugin `name` isolated (`[isolation] isolate_plugins`).
+    pub fn isolate_plugin(&mut self, name: &str) -> &mut Self {
+        self.isolation.isolate_plugins.insert(plugin_key(name));
+        self
+    }
+
+    /// Runs plugins whose manifest says `kind = "<kind>"` isolated
+    /// (`[isolation] isolate_kinds`).
+    pub fn isolate_kind(&mut self, kind: &str) -> &mut Self {
+        self.isolation.isolate_kinds.insert(kind.to_owned());
+        self
+    }
+
+    /// The mode of plugins no rule isolates (`[isolation] default`; default: in-process).
+    /// `Mode::Isolated` isolates every plugin.
+    pub fn isolation_default(&mut self, mode: Mode) -> &mut Self {
+        self.isolation.default = Some(mode);
+        self
+    }
+
+    /// Limits and allowances for every isolated plugin whose kind has no profile of its own,
+    /// and for the settings a kind's profile leaves unset (`[isolation.defaults]`).
+    pub fn isolation_defaults(&mut self, profile: IsolationProfile) -> &mut Self {
+        self.isolation.defaults = profile;
+        self
+    }
+
+    /// Limits and allowances for isolated plugins of `kind`
+    /// (`[isolation.profiles.<kind>]`). Giving a kind a profile does not isolate it: list it
+    /// with [`isolate_kind`](Policy::isolate_kind) for that.
+    pub fn isolation_profile(&mut self, kind: &str, profile: IsolationProfile) -> &mut Self {
+        self.isolation.profiles.insert(kind.to_owned(), profile);
+        self
+    }
+
+    /// The isolation rules and profiles.
+    pub(crate) fn isolation(&self) -> &IsolationPolicy {
+        &self.isolation
     }
 
     /// Throttles every caller of every shared service: a token bucket per (caller, service).
@@ -356,7 +480,8 @@ impl Policy {
 
     /// The settings of this policy that the host parses but does not apply yet, as warnings.
     /// Today there are none: `allowed_registries` (once `SB1123`) is applied by the registry
-    /// client. Kept so preflight and loads report any later setting the same way.
+    /// client, and `[isolation]` by every load. Kept so preflight and loads report any later
+    /// setting the same way.
     pub fn not_applied(&self) -> Vec<switchboard_sdk::manifest::Diagnostic> {
         Vec::new()
     }
@@ -575,6 +700,78 @@ mod tests {
         }
         assert_eq!(resolve_paths(cap("fs.read")), cap("fs.read"));
         assert_eq!(resolve_paths(cap("kv")), cap("kv"));
+    }
+
+    #[test]
+    fn the_isolation_section_reads_into_the_same_rules_as_the_builder() {
+        let p = Policy::from_toml(
+            r#"
+min_trust = "self-signed"
+[isolation]
+isolate_below = "verified"
+isolate_plugins = ["Scraper"]
+isolate_kinds = ["agent"]
+default = "in-process"
+[isolation.defaults]
+memory_mb = 512
+require = ["seccomp"]
+[isolation.profiles.agent]
+allow_network = false
+"#,
+        )
+        .unwrap();
+        let mut defaults = IsolationProfile::default();
+        defaults.memory_mb = Some(512);
+        defaults.require = vec![crate::isolation::Layer::Seccomp];
+        let mut agent = IsolationProfile::default();
+        agent.allow_network = Some(false);
+        let mut built = Policy::new();
+        built
+            .min_trust(TrustLevel::SelfSigned)
+            .isolate_below(TrustLevel::Verified)
+            .isolate_plugin("scraper")
+            .isolate_kind("agent")
+            .isolation_default(Mode::InProcess)
+            .isolation_defaults(defaults)
+            .isolation_profile("agent", agent);
+        assert_eq!(p.isolation(), built.isolation());
+        // Routing is applied by every load: nothing to report as not applied.
+        assert!(p.not_applied().is_empty());
+    }
+
+    #[test]
+    fn isolation_errors_carry_their_codes_and_others_none() {
+        for (text, code, key) in [
+            (
+                "[isolation]\nisolate_kind = [\"agent\"]",
+                "SB1540",
+                "isolation.isolate_kind",
+            ),
+            (
+                "[isolation.profiles.agent]\nrequire = [\"selinux\"]",
+                "SB1541",
+                "isolation.profiles.agent.require[0]",
+            ),
+            (
+                "[isolation]\nisolate_below = \"signed\"",
+                "SB1542",
+                "isolation.isolate_below",
+            ),
+            ("isolation = 5", "SB1542", "isolation"),
+        ] {
+            let e = Policy::from_toml(text).unwrap_err();
+            assert_eq!(
+                e.code().map(|c| c.to_string()).as_deref(),
+                Some(code),
+                "{e}"
+            );
+            assert!(e.to_string().contains(key), "{e}");
+            assert!(e.next_step().is_some());
+        }
+        let e = Policy::from_toml("isolate_below = \"verified\"").unwrap_err();
+        assert!(matches!(e, PolicyError::Invalid(_)), "{e:?}");
+        assert_eq!(e.code(), None);
+        assert!(e.to_string().contains("isolate_below"), "{e}");
     }
 
     #[test]

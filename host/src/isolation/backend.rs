@@ -37,10 +37,16 @@ pub(crate) const RUNNER_UNAVAILABLE: ErrorCode = ErrorCode::from_number(1503);
 /// A call's answer: the runner broke the protocol; it was killed (`SB1505`).
 pub(crate) const PROTOCOL_BROKEN: ErrorCode = ErrorCode::from_number(1505);
 
+/// A call's answer: the runner had no thread for it (`SB1508`); the runner carries on.
+pub(crate) const NO_THREAD: ErrorCode = ErrorCode::from_number(1508);
+
 /// How long a runner has to sandbox itself, load the plugin and answer.
 const INIT_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a call that finds the runner restarting waits for it.
 const RESTART_WAIT: Duration = Duration::from_secs(30);
+/// How long a caller polls for the runner's answer before sleeping (a short call answers
+/// within it, and the caller's thread is never put to sleep and woken).
+const CALLER_SPIN: Duration = Duration::from_micros(30);
 /// The longest backoff between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -266,6 +272,10 @@ impl Isolated {
                         answer(bytes);
                         Ok(())
                     }
+                    // The runner closed a channel it had no thread for.
+                    Ok(Frame::Reply(Err(e))) if e.code == NO_THREAD.number() => {
+                        return Err(PluginError::from(e))
+                    }
                     Ok(Frame::Reply(Err(e))) => Err(PluginError::from(e)),
                     // `exchange` returns only once a reply is in the buffer.
                     _ => Err(PluginError::with_code(PROTOCOL_BROKEN, "no reply")),
@@ -367,7 +377,8 @@ impl Isolated {
                 format!("cannot open a channel to `{}`'s runner: {e}", self.plugin),
             )
         };
-        let (ours, theirs) = Channel::pair(self.launch.max_frame).map_err(unavailable)?;
+        let (mut ours, theirs) = Channel::pair(self.launch.max_frame).map_err(unavailable)?;
+        ours.set_spin(CALLER_SPIN);
         runner
             .control
             .lock()

@@ -141,7 +141,7 @@ pub(crate) fn spawn(
         // Its own process group: a terminal's Ctrl-C goes to the host, which stops it.
         cmd.process_group(0);
     }
-    let mut child = cmd.spawn().map_err(|e| io_failed("spawn", e))?;
+    let mut child = spawn_from_launcher(cmd).map_err(|e| io_failed("spawn", e))?;
     let answer = handshake(&mut control, init, image, runner_outbound, deadline);
     match answer {
         Ok(InitReply::Ready { layers }) => Ok(Spawned {
@@ -173,6 +173,41 @@ pub(crate) fn spawn(
             ))
         }
     }
+}
+
+/// Starts `command` from the one long-lived launcher thread of this process. The runner ties its
+/// life to its parent with `PR_SET_PDEATHSIG`, and Linux counts the *thread* that forked it as
+/// the parent: a runner started from a short-lived thread (a request handler, the supervisor
+/// that restarts it) would be killed when that thread ends.
+fn spawn_from_launcher(command: Command) -> io::Result<Child> {
+    use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
+    use std::sync::{Mutex, OnceLock};
+
+    type Job = (Command, SyncSender<io::Result<Child>>);
+    static LAUNCHER: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+    let launcher = LAUNCHER.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        let started = std::thread::Builder::new()
+            .name("switchboard-launcher".into())
+            .spawn(move || {
+                for (mut command, answer) in rx {
+                    let _ = answer.send(command.spawn());
+                }
+            });
+        if let Err(e) = started {
+            log::error!(target: "switchboard::isolation", "cannot start the launcher thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (answer, answered) = sync_channel(1);
+    launcher
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send((command, answer))
+        .map_err(|_| io::Error::other("the launcher thread is gone"))?;
+    answered
+        .recv()
+        .map_err(|_| io::Error::other("the launcher thread did not answer"))?
 }
 
 fn handshake(

@@ -29,6 +29,9 @@ use super::sandbox;
 /// The argument that makes a binary calling [`hook`] act as a runner.
 pub const RUNNER_ARG: &str = "--switchboard-runner";
 
+/// How long a runner thread polls for the next call before sleeping.
+const RUNNER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// What the host sends on the control channel after [`Init`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
@@ -126,7 +129,7 @@ fn start_plugin(
     let layers = sandbox::apply(&init.spec).map_err(|e| WireError {
         code: e.code().number(),
         message: e.to_string(),
-        next_step: Some(e.next_step().into()),
+        next_step: Some(e.next_step()),
     })?;
     let path = format!("/proc/self/fd/{}", image.as_raw_fd());
     #[expect(
@@ -169,15 +172,49 @@ fn serve_control(mut control: Channel, plugin: Arc<RawPlugin>) -> Result<(), Str
         }
         for fd in fds {
             let plugin = plugin.clone();
-            let channel = Channel::new(UnixStream::from(fd), DEFAULT_MAX_FRAME);
-            std::thread::Builder::new()
+            let mut channel = Channel::new(UnixStream::from(fd), DEFAULT_MAX_FRAME);
+            // Back-to-back calls find the runner's thread awake.
+            channel.set_spin(RUNNER_SPIN);
+            let slot = Arc::new(Mutex::new(Some(channel)));
+            let taken = slot.clone();
+            let spawned = std::thread::Builder::new()
                 .name("switchboard-runner-call".into())
-                .spawn(move || serve_calls(channel, &plugin))
-                .map_err(|e| format!("cannot start a thread for a channel: {e}"))?;
+                .spawn(move || {
+                    if let Some(channel) = taken.lock().take() {
+                        serve_calls(channel, &plugin);
+                    }
+                });
+            if let Err(e) = spawned {
+                if let Some(channel) = slot.lock().take() {
+                    refuse_channel(channel, &e);
+                }
+            }
         }
     }
 }
 
+
+/// No thread for a new channel (the plugin's limits, or the machine's): the call waiting on
+/// it is answered with `SB1508` and the channel closed — the runner and its other channels
+/// carry on, and the host does not reuse this one.
+fn refuse_channel(mut channel: Channel, error: &io::Error) {
+    let mut buf = Vec::new();
+    if channel
+        .set_deadline(Some(std::time::Instant::now() + std::time::Duration::from_secs(5)))
+        .and_then(|()| channel.recv(&mut buf).map(|_| ()))
+        .is_err()
+    {
+        return;
+    }
+    let error = WireError {
+        code: super::backend::NO_THREAD.number(),
+        message: format!("the runner cannot start a thread for this call: {error}"),
+        next_step: Some(
+            "fewer calls at once (or less nesting), or a higher memory limit for the plugin".into(),
+        ),
+    };
+    let _ = channel.send(&Frame::Reply(Err(error)));
+}
 
 /// Serves one call channel until the host closes it.
 fn serve_calls(channel: Channel, plugin: &RawPlugin) {

@@ -48,12 +48,12 @@ pub(crate) fn sandbox_spec(grants: &[Grant], decision: &IsolationDecision) -> Sa
     spec.tcp_connect.dedup();
     let limits = &decision.limits;
     spec.rlimits = RlimitSpec {
-        address_space_bytes: limits.memory_mb.map(|mb| mb.saturating_mul(MIB)),
+        memory_bytes: limits.memory_mb.map(|mb| mb.saturating_mul(MIB)),
         cpu_seconds: limits.cpu_ms.map(|ms| ms.div_ceil(1000).max(1)),
         open_files: limits.open_files,
         file_size_bytes: limits.file_size_mb.map(|mb| mb.saturating_mul(MIB)),
     };
-    spec.cgroup_memory_bytes = spec.rlimits.address_space_bytes;
+    spec.cgroup_memory_bytes = spec.rlimits.memory_bytes;
     spec.required = decision.required_layers.clone();
     spec
 }

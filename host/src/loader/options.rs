@@ -6,20 +6,36 @@
 /// choice for each.
 ///
 /// ```
+/// use switchboard_host::isolation::Mode;
+///
 /// let mut options = switchboard_host::LoadOptions::new();
 /// options.allow_downgrade(true); // a rollback, on purpose
+/// options.isolation(Mode::Isolated); // this load runs sandboxed, whatever policy says
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoadOptions {
     pub(crate) allow_downgrade: bool,
+    /// The mode this load asks for; `None`: policy decides.
     pub(crate) mode: Option<crate::isolation::Mode>,
 }
 
 impl LoadOptions {
-    /// The defaults: no downgrade.
+    /// The defaults: no downgrade; policy decides the mode.
     pub fn new() -> Self {
         LoadOptions::default()
+    }
+
+    /// Asks for a mode for this load. [`Mode::Isolated`](crate::isolation::Mode::Isolated)
+    /// always runs the plugin isolated. [`Mode::InProcess`](crate::isolation::Mode::InProcess)
+    /// is a wish policy can refuse: a plugin that a policy rule isolates (trust below
+    /// `isolate_below`, listed in `isolate_plugins` or `isolate_kinds`, `default =
+    /// "isolated"`) or whose manifest says `sandbox = "strict"` runs isolated anyway, and the
+    /// decision's reasons (`switchboard inspect`) say so. A load may ask for more isolation,
+    /// never less. Without this call, policy decides alone.
+    pub fn isolation(&mut self, mode: crate::isolation::Mode) -> &mut Self {
+        self.mode = Some(mode);
+        self
     }
 
     /// Allows loading a version older than the one this host last recorded for the plugin
@@ -28,22 +44,6 @@ impl LoadOptions {
     /// migration (migrations lead forward only).
     pub fn allow_downgrade(&mut self, allow: bool) -> &mut Self {
         self.allow_downgrade = allow;
-        self
-    }
-
-    /// Asks for a mode for this load: [`Mode::Isolated`](crate::isolation::Mode::Isolated)
-    /// runs the plugin in a sandboxed runner process. Policy still decides: a plugin policy
-    /// isolates is isolated even when asked in-process (the decision's reasons say so, see
-    /// [`PluginHandle::isolation`](crate::PluginHandle::isolation)).
-    ///
-    /// ```
-    /// use switchboard_host::{isolation::Mode, LoadOptions};
-    ///
-    /// let mut options = LoadOptions::new();
-    /// options.isolation(Mode::Isolated);
-    /// ```
-    pub fn isolation(&mut self, mode: crate::isolation::Mode) -> &mut Self {
-        self.mode = Some(mode);
         self
     }
 }

@@ -194,11 +194,14 @@ pub mod codes {
     pub const EMBEDDED_MISMATCH: ErrorCode = ErrorCode::from_number(1104);
     /// No built library was found, so the library checks could not run (an error for a crate).
     pub const NO_LIBRARY: ErrorCode = ErrorCode::from_number(1105);
-    /// (A warning.) A `[limits]` memory, CPU or call-time limit this host does not enforce.
+    /// (A warning.) A `[limits]` memory, CPU or call-time limit an in-process load does not
+    /// enforce (only isolated mode does).
     pub const LIMIT_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1120);
-    /// (A warning.) A sandbox profile: nothing confines a plugin yet (no isolated mode).
+    /// (A warning.) `sandbox = "strict"` on a plugin loaded in-process (policy routing runs
+    /// strict plugins isolated, so hosts do not report it from their own loads).
     pub const SANDBOX_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1121);
-    /// (A warning.) A plugin kind: hosts do not map kinds to policy profiles yet.
+    /// (A warning, retired.) A plugin kind was not applied; since policies isolate and
+    /// profile plugins by kind (`[isolation]`), nothing reports this code.
     pub const KIND_NOT_APPLIED: ErrorCode = ErrorCode::from_number(1122);
     /// (A warning, retired.) A policy's allowed registries were not applied; since the
     /// registry client enforces them (`SB1364`), nothing reports this code.

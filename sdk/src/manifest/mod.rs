@@ -133,8 +133,9 @@ pub struct Manifest {
     /// Search keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
-    /// The kind of plugin (default `extension`). Hosts do not map kinds to policy profiles
-    /// yet: another kind is reported as not applied (`SB1122`).
+    /// The kind of plugin (default `extension`). A host's policy may isolate plugins by kind
+    /// (`isolate_kinds`) and give each kind its own sandbox profile
+    /// (`[isolation.profiles.<kind>]`).
     #[serde(default = "default_kind")]
     pub kind: String,
     /// What it needs: host API, SDK ABI, other plugins.
@@ -149,12 +150,13 @@ pub struct Manifest {
     /// Its configuration schema and defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigSpec>,
-    /// Resource limits: the KV quota is applied; memory, CPU and call time wait for isolated
-    /// mode and are reported as not applied (`SB1120`).
+    /// Resource limits: the KV quota is applied in every mode; memory, CPU and call time only
+    /// in isolated mode, capped by the host's policy (an in-process load reports them as not
+    /// applied, `SB1120`).
     #[serde(default)]
     pub limits: Limits,
-    /// The sandbox profile for isolated mode, which is not built: `strict` is reported as not
-    /// applied (`SB1121`).
+    /// The sandbox profile: `strict` asks to run isolated with no files, network or exec,
+    /// whatever is granted; hosts honour it.
     #[serde(default)]
     pub sandbox: SandboxProfile,
     /// The target triples it is built for (empty: the package's libraries say).
@@ -261,8 +263,9 @@ pub struct ConfigSpec {
     pub defaults: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Resource limits: memory and time (for isolated mode, not built yet: hosts report them as not
-/// applied, `SB1120`) and the KV quota requested (applied in every mode).
+/// Resource limits: memory and time (enforced in isolated mode, capped by the host's policy;
+/// an in-process load reports them as not applied, `SB1120`) and the KV quota requested
+/// (applied in every mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -288,11 +291,12 @@ pub struct Limits {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SandboxProfile {
-    /// Filesystem allowlist from grants, no network unless granted.
+    /// In isolated mode: filesystem allowlist from grants, no network unless granted (the
+    /// host's policy profile may narrow both).
     #[default]
     Standard,
-    /// No filesystem or network at all, whatever is granted — in isolated mode, which is not
-    /// built: hosts report it as not applied (`SB1121`).
+    /// Always isolated, with no filesystem, network or exec of its own, whatever is granted
+    /// (the host's services, checked by capability, still work).
     Strict,
 }
 

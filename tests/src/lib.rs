@@ -16,7 +16,7 @@ pub fn library(package: &str) -> PathBuf {
 }
 
 /// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
-pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe", "sickly"];
+pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe", "sickly", "escape"];
 
 /// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
 /// into the same target directory as the examples.
@@ -431,4 +431,70 @@ pub mod releases {
         setup(&mut b);
         b.build().expect("host builds")
     }
+}
+
+/// `library` (the bytes of a plugin built with a `plugin.toml`) with its embedded manifest
+/// renamed from `from` to `to`, and each of its capabilities and subscription patterns passed
+/// through `edit` — so one build loads many times under many names, each with its own grants
+/// (the host names a plugin by its manifest). The JSON keeps the section's length (padded with
+/// spaces); the embedded `plugin.toml` loses its comment lines to make room. Panics if the
+/// manifest is not found exactly once or the result does not fit.
+pub fn renamed_library(
+    library: &[u8],
+    from: &str,
+    to: &str,
+    edit: impl Fn(&str) -> String,
+) -> Vec<u8> {
+    let start_mark = format!("{{\"format\":1,\"name\":\"{from}\",");
+    let starts: Vec<usize> = library
+        .windows(start_mark.len())
+        .enumerate()
+        .filter(|(_, w)| *w == start_mark.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    let [start] = starts[..] else {
+        panic!(
+            "the manifest of `{from}` appears {} times, not once",
+            starts.len()
+        );
+    };
+    let mut stream =
+        serde_json::Deserializer::from_slice(&library[start..]).into_iter::<serde_json::Value>();
+    let mut value = stream.next().expect("a manifest").expect("a JSON manifest");
+    let end = start + stream.byte_offset();
+    value["name"] = to.into();
+    for list in ["capabilities", "subscriptions"] {
+        if let Some(items) = value[list].as_array_mut() {
+            for item in items {
+                let edited = edit(item.as_str().expect("a string"));
+                *item = edited.into();
+            }
+        }
+    }
+    let toml = value["plugin_toml"]
+        .as_str()
+        .expect("an embedded plugin.toml");
+    let toml: String = toml
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            if l.starts_with("name") {
+                format!("name = \"{to}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    value["plugin_toml"] = toml.into();
+    let mut json = serde_json::to_vec(&value).expect("encode");
+    let room = end - start;
+    assert!(
+        json.len() <= room,
+        "the renamed manifest ({} bytes) does not fit the section ({room} bytes)",
+        json.len()
+    );
+    json.resize(room, b' ');
+    let mut out = library.to_vec();
+    out[start..end].copy_from_slice(&json);
+    out
 }

@@ -347,7 +347,7 @@ fn rlimits_are_set_and_only_ever_lowered() {
     let current_nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let spec = SandboxSpec {
         rlimits: RlimitSpec {
-            address_space_bytes: Some(1 << 30),
+            memory_bytes: Some(1 << 30),
             cpu_seconds: Some(5),
             open_files: Some(1 << 40),
             file_size_bytes: Some(1 << 20),
@@ -372,7 +372,7 @@ fn rlimits_are_set_and_only_ever_lowered() {
 fn memory_past_the_address_space_limit_is_refused() {
     let spec = SandboxSpec {
         rlimits: RlimitSpec {
-            address_space_bytes: Some(512 << 20),
+            memory_bytes: Some(512 << 20),
             ..RlimitSpec::default()
         },
         ..strict()

@@ -50,6 +50,7 @@ use crate::package::TrustLevel;
 /// policy.isolate_kind("agent").isolation_profile("agent", agent);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct IsolationProfile {
     /// The most memory (address space) a plugin gets, MiB; caps the manifest's request.

@@ -97,14 +97,14 @@ impl IsolationLimits {
     ///     open_files: Some(256), file_size_mb: Some(0), max_restarts: 3, restart_backoff_ms: 100,
     /// };
     /// let r = limits.rlimits();
-    /// assert_eq!(r.address_space_bytes, Some(512 << 20));
+    /// assert_eq!(r.memory_bytes, Some(512 << 20));
     /// assert_eq!(r.cpu_seconds, Some(2));
     /// assert_eq!(r.file_size_bytes, Some(0));
     /// ```
     pub fn rlimits(&self) -> RlimitSpec {
         let mib = |v: Option<u64>| v.and_then(|m| m.checked_mul(1 << 20));
         RlimitSpec {
-            address_space_bytes: mib(self.memory_mb),
+            memory_bytes: mib(self.memory_mb),
             cpu_seconds: self.cpu_ms.map(|ms| ms.div_ceil(1000)),
             open_files: self.open_files,
             file_size_bytes: mib(self.file_size_mb),

@@ -54,7 +54,7 @@ impl std::fmt::Display for Mode {
 /// The limits an isolated plugin runs under: the manifest's `[limits]`, capped by policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IsolationLimits {
-    /// Memory (address space), MiB.
+    /// Memory (`RLIMIT_DATA`: heap and private writable mappings), MiB.
     pub memory_mb: Option<u64>,
     /// CPU time, milliseconds (the runner's lifetime total; rounded up to seconds).
     pub cpu_ms: Option<u64>,

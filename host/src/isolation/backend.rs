@@ -84,9 +84,12 @@ pub(crate) struct Isolated {
     /// Crashes since the last successful call.
     crashes: AtomicU32,
     closing: AtomicBool,
-    /// Whether a restart is under way; callers wait on `restarted`.
-    restarting: Mutex<bool>,
-    restarted: Condvar,
+    /// No more restarts: the plugin was given up.
+    given_up: AtomicBool,
+    /// Guards the wait of callers that found the runner dead: notified when a new runner is
+    /// current, when the plugin is given up, and at shutdown.
+    changes: Mutex<()>,
+    changed: Condvar,
     owner: parking_lot::RwLock<Option<Owner>>,
 }
 
@@ -178,8 +181,9 @@ impl Isolated {
                 current: ArcSwap::new(runner),
                 crashes: AtomicU32::new(0),
                 closing: AtomicBool::new(false),
-                restarting: Mutex::new(false),
-                restarted: Condvar::new(),
+                given_up: AtomicBool::new(false),
+                changes: Mutex::new(()),
+                changed: Condvar::new(),
                 owner: parking_lot::RwLock::new(None),
             }
         });
@@ -207,9 +211,13 @@ impl Isolated {
         let runner = self.current.load();
         runner.control.lock().shutdown();
         runner.kill();
-        let mut restarting = self.restarting.lock();
-        *restarting = false;
-        self.restarted.notify_all();
+        self.notify();
+    }
+
+    /// Wakes every caller waiting for a runner.
+    fn notify(&self) {
+        let _guard = self.changes.lock();
+        self.changed.notify_all();
     }
 
     pub(crate) fn dispatch(
@@ -284,7 +292,12 @@ impl Isolated {
                     buf = Vec::new();
                 }
                 runner.idle.lock().push((channel, buf));
-                self.crashes.store(0, Ordering::Relaxed);
+                // A command or event the plugin served proves the runner healthy; a restart's
+                // own `start` hook does not (else a plugin crashing on every call would
+                // restart for ever).
+                if matches!(call, Call::Dispatch { .. } | Call::OnEvent { .. }) {
+                    self.crashes.store(0, Ordering::Relaxed);
+                }
                 result
             }
             Err(Broken::TimedOut) => {
@@ -387,30 +400,32 @@ impl Isolated {
         Ok((ours, Vec::new()))
     }
 
-    /// The current runner if it is alive; during a restart, waits for the new one.
+    /// The current runner if it is alive. A dead one's supervisor is restarting it (or giving
+    /// the plugin up): wait for that outcome, whichever it is.
     fn live_runner(&self) -> Result<Arc<Runner>, PluginError> {
         let runner = self.current.load_full();
         if !runner.dead.load(Ordering::Acquire) {
             return Ok(runner);
         }
-        let mut restarting = self.restarting.lock();
-        let _ = self
-            .restarted
-            .wait_while_for(&mut restarting, |r| *r, RESTART_WAIT);
-        drop(restarting);
-        let runner = self.current.load_full();
-        if runner.dead.load(Ordering::Acquire) {
-            return Err(PluginError::with_code(
-                RUNNER_UNAVAILABLE,
-                format!(
-                    "`{}` has no runner: {}",
-                    self.plugin,
-                    runner.exit_reason()
-                ),
-            )
-            .next_step("see the audit log for its crashes; load it again once fixed"));
+        let deadline = Instant::now() + RESTART_WAIT;
+        let mut guard = self.changes.lock();
+        loop {
+            let runner = self.current.load_full();
+            if !runner.dead.load(Ordering::Acquire) {
+                return Ok(runner);
+            }
+            let over = self.given_up.load(Ordering::Acquire)
+                || self.closing.load(Ordering::Acquire)
+                || self.changed.wait_until(&mut guard, deadline).timed_out();
+            if over {
+                drop(guard);
+                return Err(PluginError::with_code(
+                    RUNNER_UNAVAILABLE,
+                    format!("`{}` has no runner: {}", self.plugin, runner.exit_reason()),
+                )
+                .next_step("see the audit log for its crashes; load it again once fixed"));
+            }
         }
-        Ok(runner)
     }
 
     /// Called by the supervisor when `generation`'s runner has ended.
@@ -421,7 +436,6 @@ impl Isolated {
         let crashes = self.crashes.fetch_add(1, Ordering::AcqRel) + 1;
         let max = self.decision.limits.max_restarts;
         let restart = crashes <= max;
-        *self.restarting.lock() = restart;
         let active = self.tell(RunnerEvent::Exited { reason, restart });
         if !restart {
             self.give_up(&format!(
@@ -454,10 +468,7 @@ impl Isolated {
                 } else {
                     Ok(())
                 };
-                let mut restarting = self.restarting.lock();
-                *restarting = false;
-                self.restarted.notify_all();
-                drop(restarting);
+                self.notify();
                 match started {
                     Ok(()) => {
                         self.tell(RunnerEvent::Restarted { generation: next });
@@ -470,10 +481,8 @@ impl Isolated {
     }
 
     fn give_up(&self, reason: &str) {
-        let mut restarting = self.restarting.lock();
-        *restarting = false;
-        self.restarted.notify_all();
-        drop(restarting);
+        self.given_up.store(true, Ordering::Release);
+        self.notify();
         self.tell(RunnerEvent::GaveUp { reason });
     }
 

@@ -901,8 +901,9 @@ impl Host {
             crate::isolation::Mode::Isolated => {
                 self.start_isolated(path, &checked, token, services, &decision)
             }
-            _ => loader::open(path, &checked, &self.inner.data_dir, services)
-                .map(Backend::InProcess),
+            _ => {
+                loader::open(path, &checked, &self.inner.data_dir, services).map(Backend::InProcess)
+            }
         };
         let backend = match opened {
             Ok(backend) => backend,
@@ -1059,9 +1060,13 @@ impl Host {
         #[cfg(target_os = "linux")]
         {
             let image = loader::sealed_image(path, checked, &self.inner.data_dir)?;
-            let spec =
-                crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
-            let max_frame = self.inner.bus.limits().max_call_bytes.saturating_add(64 << 10);
+            let spec = crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
+            let max_frame = self
+                .inner
+                .bus
+                .limits()
+                .max_call_bytes
+                .saturating_add(64 << 10);
             crate::isolation::Isolated::start(
                 &plugin,
                 command,

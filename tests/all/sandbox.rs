@@ -347,7 +347,7 @@ fn rlimits_are_set_and_only_ever_lowered() {
     let current_nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let spec = SandboxSpec {
         rlimits: RlimitSpec {
-            address_space_bytes: Some(1 << 30),
+            memory_bytes: Some(1 << 30),
             cpu_seconds: Some(5),
             open_files: Some(1 << 40),
             file_size_bytes: Some(1 << 20),
@@ -357,7 +357,7 @@ fn rlimits_are_set_and_only_ever_lowered() {
     let r = run(&spec, "rlimits", "");
     r.assert_allowed();
     let limits: Value = serde_json::from_str(r.outcome["detail"].as_str().unwrap()).unwrap();
-    assert_eq!(limits["as"], serde_json::json!([1u64 << 30, 1u64 << 30]));
+    assert_eq!(limits["data"], serde_json::json!([1u64 << 30, 1u64 << 30]));
     assert_eq!(limits["cpu"], serde_json::json!([5, 6]));
     assert_eq!(limits["fsize"], serde_json::json!([1 << 20, 1 << 20]));
     assert_eq!(limits["core"], serde_json::json!([0, 0]));
@@ -369,10 +369,10 @@ fn rlimits_are_set_and_only_ever_lowered() {
 }
 
 #[test]
-fn memory_past_the_address_space_limit_is_refused() {
+fn memory_past_the_data_limit_is_refused() {
     let spec = SandboxSpec {
         rlimits: RlimitSpec {
-            address_space_bytes: Some(512 << 20),
+            memory_bytes: Some(512 << 20),
             ..RlimitSpec::default()
         },
         ..strict()

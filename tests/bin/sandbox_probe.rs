@@ -293,7 +293,7 @@ fn rlimits() -> Outcome {
         ok: true,
         errno: None,
         detail: json!({
-            "as": get(Resource::As),
+            "data": get(Resource::Data),
             "cpu": get(Resource::Cpu),
             "nofile": get(Resource::Nofile),
             "fsize": get(Resource::Fsize),

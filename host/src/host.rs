@@ -686,7 +686,14 @@ impl Host {
             Some(&profile),
             &admit,
         )?;
-        verified.warnings = self.load_warnings(Some(&verified.package.manifest));
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &verified.package.manifest.name,
+            Some(&verified.package.manifest),
+            verified.package.trust,
+            options.mode,
+        );
+        verified.warnings = self.load_warnings(Some(&verified.package.manifest), &decision);
         let m = &verified.package.manifest;
         let identity = PluginIdentity::of_package(path, verified.package.signer.as_deref());
         self.recorded_checks(&m.name, &m.version, &identity, options)?;
@@ -816,8 +823,16 @@ impl Host {
     }
 
     /// What a load does not apply: the declared manifest's inert settings and the policy's.
-    fn load_warnings(&self, declared: Option<&Manifest>) -> Vec<Diagnostic> {
-        let mut warnings = declared.map(crate::not_applied).unwrap_or_default();
+    /// The settings this load does not apply: a manifest's limits and sandbox only when the
+    /// plugin runs in-process (isolated, they are its limits).
+    fn load_warnings(
+        &self,
+        declared: Option<&Manifest>,
+        decision: &crate::isolation::IsolationDecision,
+    ) -> Vec<Diagnostic> {
+        let mut warnings = declared
+            .map(|m| crate::not_applied_for(m, decision))
+            .unwrap_or_default();
         warnings.extend(self.inner.policy.not_applied());
         warnings
     }
@@ -831,7 +846,14 @@ impl Host {
         options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
-        let warnings = self.load_warnings(declared);
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &name,
+            declared,
+            provenance.trust,
+            options.mode,
+        );
+        let warnings = self.load_warnings(declared, &decision);
         let key = name_key(&name);
         if self
             .read_plugins()
@@ -889,21 +911,13 @@ impl Host {
             state: state.clone(),
             dirs: GrantDirs::default(),
         });
-        let decision = crate::isolation::decide::decide(
-            &self.inner.policy,
-            &name,
-            declared,
-            trust,
-            options.mode,
-        );
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let opened = match decision.mode {
             crate::isolation::Mode::Isolated => {
                 self.start_isolated(path, &checked, token, services, &decision)
             }
-            _ => {
-                loader::open(path, &checked, &self.inner.data_dir, services).map(Backend::InProcess)
-            }
+            _ => loader::open(path, &checked, &self.inner.data_dir, services)
+                .map(Backend::InProcess),
         };
         let backend = match opened {
             Ok(backend) => backend,
@@ -1060,13 +1074,9 @@ impl Host {
         #[cfg(target_os = "linux")]
         {
             let image = loader::sealed_image(path, checked, &self.inner.data_dir)?;
-            let spec = crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
-            let max_frame = self
-                .inner
-                .bus
-                .limits()
-                .max_call_bytes
-                .saturating_add(64 << 10);
+            let spec =
+                crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
+            let max_frame = self.inner.bus.limits().max_call_bytes.saturating_add(64 << 10);
             crate::isolation::Isolated::start(
                 &plugin,
                 command,

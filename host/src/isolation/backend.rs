@@ -242,10 +242,7 @@ impl Isolated {
     }
 
     /// The plugin's state for a hand-over (hot reload).
-    #[allow(
-        dead_code,
-        reason = "hot reload (issue 18) drives snapshot and restore"
-    )]
+    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let mut state = Vec::new();
         self.call(&Call::Snapshot, |bytes| state = bytes.to_vec())?;
@@ -253,10 +250,7 @@ impl Isolated {
     }
 
     /// Hands the plugin a state from [`snapshot`](Self::snapshot).
-    #[allow(
-        dead_code,
-        reason = "hot reload (issue 18) drives snapshot and restore"
-    )]
+    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
     pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
         self.call(&Call::Restore(state), |_| ())
     }
@@ -318,9 +312,7 @@ impl Isolated {
                         self.plugin
                     ),
                 )
-                .next_step(
-                    "the plugin restarts; a plugin that keeps doing this is hostile or broken",
-                ))
+                .next_step("the plugin restarts; a plugin that keeps doing this is hostile or broken"))
             }
             Err(Broken::Died) => {
                 runner.kill();
@@ -410,7 +402,11 @@ impl Isolated {
         if runner.dead.load(Ordering::Acquire) {
             return Err(PluginError::with_code(
                 RUNNER_UNAVAILABLE,
-                format!("`{}` has no runner: {}", self.plugin, runner.exit_reason()),
+                format!(
+                    "`{}` has no runner: {}",
+                    self.plugin,
+                    runner.exit_reason()
+                ),
             )
             .next_step("see the audit log for its crashes; load it again once fixed"));
         }
@@ -453,7 +449,11 @@ impl Isolated {
                 let next = generation + 1;
                 let runner = adopt(spawned, next, Arc::downgrade(self), self.services.clone());
                 self.current.store(runner);
-                let started = if active { self.start_plugin() } else { Ok(()) };
+                let started = if active {
+                    self.start_plugin()
+                } else {
+                    Ok(())
+                };
                 let mut restarting = self.restarting.lock();
                 *restarting = false;
                 self.restarted.notify_all();
@@ -510,8 +510,9 @@ fn adopt(
     } = spawned;
     let pid = child.id();
     #[cfg(target_os = "linux")]
-    let pidfd = rustix::process::Pid::from_raw(pid as i32)
-        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    let pidfd = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
+        rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+    });
     #[cfg(not(target_os = "linux"))]
     let pidfd = None;
     let runner = Arc::new(Runner {

@@ -193,15 +193,14 @@ fn serve_control(mut control: Channel, plugin: Arc<RawPlugin>) -> Result<(), Str
     }
 }
 
+
 /// No thread for a new channel (the plugin's limits, or the machine's): the call waiting on
 /// it is answered with `SB1508` and the channel closed — the runner and its other channels
 /// carry on, and the host does not reuse this one.
 fn refuse_channel(mut channel: Channel, error: &io::Error) {
     let mut buf = Vec::new();
     if channel
-        .set_deadline(Some(
-            std::time::Instant::now() + std::time::Duration::from_secs(5),
-        ))
+        .set_deadline(Some(std::time::Instant::now() + std::time::Duration::from_secs(5)))
         .and_then(|()| channel.recv(&mut buf).map(|_| ()))
         .is_err()
     {
@@ -257,11 +256,7 @@ enum Answer {
     Bytes(Vec<u8>),
 }
 
-fn run_call(
-    plugin: &RawPlugin,
-    call: Call<'_>,
-    out: &mut ResponseBuffer,
-) -> Result<Answer, WireError> {
+fn run_call(plugin: &RawPlugin, call: Call<'_>, out: &mut ResponseBuffer) -> Result<Answer, WireError> {
     let wire = |e: PluginError| WireError::from(&e);
     match call {
         Call::Dispatch { method, request } => plugin
@@ -272,14 +267,8 @@ fn run_call(
             .on_event(topic, envelope)
             .map(|()| Answer::Bytes(Vec::new()))
             .map_err(wire),
-        Call::Start => plugin
-            .start()
-            .map(|()| Answer::Bytes(Vec::new()))
-            .map_err(wire),
-        Call::Stop => plugin
-            .stop()
-            .map(|()| Answer::Bytes(Vec::new()))
-            .map_err(wire),
+        Call::Start => plugin.start().map(|()| Answer::Bytes(Vec::new())).map_err(wire),
+        Call::Stop => plugin.stop().map(|()| Answer::Bytes(Vec::new())).map_err(wire),
         Call::Health => Ok(Answer::Bytes(encode_health(&plugin.health()))),
         Call::Snapshot => plugin.snapshot().map(Answer::Bytes).map_err(wire),
         Call::Restore(state) => plugin

@@ -48,7 +48,7 @@ pub enum Layer {
     LandlockNet,
     /// A seccomp-bpf filter denying what a plugin never needs.
     Seccomp,
-    /// Resource limits: address space, CPU seconds, open files, file size, no core dumps.
+    /// Resource limits: memory (data), CPU seconds, open files, file size, no core dumps.
     Rlimits,
     /// `PR_SET_NO_NEW_PRIVS`, and every capability dropped.
     NoNewPrivs,

@@ -410,4 +410,10 @@ fn a_runner_whose_parent_is_gone_exits_at_once() {
     let r = run(&spec, "none", "");
     assert_eq!(r.status.code(), Some(sandbox::EXIT_PARENT_GONE));
     assert!(r.statuses.is_empty() && r.outcome.is_null());
+    // Naming the real parent, it goes on.
+    let spec = SandboxSpec {
+        parent_pid: Some(std::process::id()),
+        ..strict()
+    };
+    run(&spec, "none", "").assert_allowed();
 }

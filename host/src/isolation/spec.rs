@@ -47,5 +47,7 @@ pub(crate) fn sandbox_spec(grants: &[Grant], decision: &IsolationDecision) -> Sa
     spec.rlimits = decision.limits.rlimits();
     spec.cgroup_memory_bytes = spec.rlimits.memory_bytes;
     spec.required = decision.required_layers.clone();
+    // Built in the host's process: the runner exits at once if its parent is not this one.
+    spec.parent_pid = Some(std::process::id());
     spec
 }

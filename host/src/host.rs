@@ -916,8 +916,9 @@ impl Host {
             crate::isolation::Mode::Isolated => {
                 self.start_isolated(path, &checked, token, services, &decision)
             }
-            _ => loader::open(path, &checked, &self.inner.data_dir, services)
-                .map(Backend::InProcess),
+            _ => {
+                loader::open(path, &checked, &self.inner.data_dir, services).map(Backend::InProcess)
+            }
         };
         let backend = match opened {
             Ok(backend) => backend,
@@ -1074,28 +1075,31 @@ impl Host {
         #[cfg(target_os = "linux")]
         {
             let image = loader::sealed_image(path, checked, &self.inner.data_dir)?;
-            let spec =
-                crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
-            let max_frame = self.inner.bus.limits().max_call_bytes.saturating_add(64 << 10);
-            crate::isolation::Isolated::start(
-                &plugin,
+            let spec = crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
+            let max_frame = self
+                .inner
+                .bus
+                .limits()
+                .max_call_bytes
+                .saturating_add(64 << 10);
+            let launch = crate::isolation::Launch::new(
                 command,
+                &plugin,
                 loader::section_bytes(checked).to_vec(),
                 image,
                 spec,
-                services,
-                decision.clone(),
                 max_frame,
-            )
-            .map(Backend::Isolated)
-            .map_err(|e| {
-                refuse(
-                    e.code,
-                    e.message,
-                    e.next_step
-                        .unwrap_or_else(|| "see the runner's message".to_owned()),
-                )
-            })
+            );
+            crate::isolation::Isolated::start(launch, services, decision.clone())
+                .map(Backend::Isolated)
+                .map_err(|e| {
+                    refuse(
+                        e.code,
+                        e.message,
+                        e.next_step
+                            .unwrap_or_else(|| "see the runner's message".to_owned()),
+                    )
+                })
         }
         #[cfg(not(target_os = "linux"))]
         {

@@ -65,13 +65,38 @@ pub(crate) enum RunnerEvent<'a> {
 /// restarted runner is started again).
 pub(crate) type Owner = Box<dyn Fn(RunnerEvent<'_>) -> bool + Send + Sync>;
 
-/// What starting another runner needs.
-struct Launch {
+/// What starting a runner needs; kept for restarts.
+pub(crate) struct Launch {
     command: RunnerCommand,
     init: Init,
-    /// The verified image, kept for restarts.
+    /// The verified image, a sealed memfd.
     image: OwnedFd,
     max_frame: usize,
+}
+
+impl Launch {
+    /// A runner `command` for `plugin`, sandboxed per `spec`, to load `image` (the verified
+    /// library) whose manifest section is `manifest`; frames up to `max_frame` bytes.
+    pub(crate) fn new(
+        command: RunnerCommand,
+        plugin: &str,
+        manifest: Vec<u8>,
+        image: OwnedFd,
+        spec: SandboxSpec,
+        max_frame: usize,
+    ) -> Launch {
+        Launch {
+            command,
+            init: Init {
+                protocol: PROTOCOL_VERSION,
+                plugin: plugin.to_owned(),
+                manifest,
+                spec,
+            },
+            image,
+            max_frame,
+        }
+    }
 }
 
 /// An isolated plugin.
@@ -141,40 +166,24 @@ impl Runner {
 }
 
 impl Isolated {
-    /// Starts the first runner for `plugin`: sandboxed per `spec`, loading `image` (the
-    /// verified library, a sealed memfd).
+    /// Starts the first runner of `launch`, whose plugin's services are `services`.
     pub(crate) fn start(
-        plugin: &str,
-        command: RunnerCommand,
-        manifest: Vec<u8>,
-        image: OwnedFd,
-        spec: SandboxSpec,
+        launch: Launch,
         services: Arc<dyn HostServices>,
         decision: IsolationDecision,
-        max_frame: usize,
     ) -> Result<Arc<Isolated>, WireError> {
-        let launch = Launch {
-            command,
-            init: Init {
-                protocol: PROTOCOL_VERSION,
-                plugin: plugin.to_owned(),
-                manifest,
-                spec,
-            },
-            image,
-            max_frame,
-        };
         let spawned = spawn(
             &launch.command,
             &launch.init,
             launch.image.as_fd(),
-            max_frame,
+            launch.max_frame,
             INIT_DEADLINE,
         )?;
+        let plugin = launch.init.plugin.clone();
         let isolated = Arc::new_cyclic(|weak: &Weak<Isolated>| {
             let runner = adopt(spawned, 1, weak.clone(), services.clone());
             Isolated {
-                plugin: plugin.to_owned(),
+                plugin,
                 launch,
                 services,
                 decision,
@@ -250,7 +259,10 @@ impl Isolated {
     }
 
     /// The plugin's state for a hand-over (hot reload).
-    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    #[allow(
+        dead_code,
+        reason = "hot reload (issue 18) drives snapshot and restore"
+    )]
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let mut state = Vec::new();
         self.call(&Call::Snapshot, |bytes| state = bytes.to_vec())?;
@@ -258,7 +270,10 @@ impl Isolated {
     }
 
     /// Hands the plugin a state from [`snapshot`](Self::snapshot).
-    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    #[allow(
+        dead_code,
+        reason = "hot reload (issue 18) drives snapshot and restore"
+    )]
     pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
         self.call(&Call::Restore(state), |_| ())
     }
@@ -325,7 +340,9 @@ impl Isolated {
                         self.plugin
                     ),
                 )
-                .next_step("the plugin restarts; a plugin that keeps doing this is hostile or broken"))
+                .next_step(
+                    "the plugin restarts; a plugin that keeps doing this is hostile or broken",
+                ))
             }
             Err(Broken::Died) => {
                 runner.kill();
@@ -463,11 +480,7 @@ impl Isolated {
                 let next = generation + 1;
                 let runner = adopt(spawned, next, Arc::downgrade(self), self.services.clone());
                 self.current.store(runner);
-                let started = if active {
-                    self.start_plugin()
-                } else {
-                    Ok(())
-                };
+                let started = if active { self.start_plugin() } else { Ok(()) };
                 self.notify();
                 match started {
                     Ok(()) => {
@@ -519,9 +532,8 @@ fn adopt(
     } = spawned;
     let pid = child.id();
     #[cfg(target_os = "linux")]
-    let pidfd = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
-        rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
-    });
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
     #[cfg(not(target_os = "linux"))]
     let pidfd = None;
     let runner = Arc::new(Runner {

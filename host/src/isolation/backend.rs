@@ -555,6 +555,7 @@ fn adopt(
                 Ok(status) => describe_exit(status),
                 Err(e) => format!("cannot be waited for: {e}"),
             };
+            super::sandbox::release(pid);
             watched.dead.store(true, Ordering::Release);
             *watched.exit.lock() = Some(reason.clone());
             watched.exited.notify_all();

@@ -45,8 +45,8 @@ pub(crate) use self::spec::sandbox_spec;
 
 use serde::Serialize;
 
-/// Where a loaded plugin runs and how it is confined ([`PluginHandle::isolation`]
-/// (crate::PluginHandle::isolation)): policy's decision, and for an isolated plugin the
+/// Where a loaded plugin runs and how it is confined
+/// ([`PluginHandle::isolation`](crate::PluginHandle::isolation)): policy's decision, and for an isolated plugin the
 /// sandbox layers its runner reported in force and the runner's process id.
 ///
 /// ```no_run

@@ -242,6 +242,15 @@ pub fn apply(spec: &SandboxSpec) -> Result<Vec<LayerStatus>, SandboxError> {
     imp::apply(spec)
 }
 
+/// Removes what a runner's sandbox left behind it in the system once the host has reaped
+/// the runner `pid`: its empty cgroup, where it made one.
+pub(crate) fn release(pid: u32) {
+    #[cfg(target_os = "linux")]
+    cgroup::remove(pid);
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+}
+
 /// What this machine supports, without applying anything (for the host, `switchboard
 /// inspect` and the refusal of plugins whose policy demands a missing layer). Computed once
 /// per process.

@@ -33,6 +33,8 @@ pub fn test_plugin(package: &str) -> PathBuf {
         for p in TEST_PLUGINS {
             cmd.args(["-p", p]);
         }
+        // The escape plugin's `plugin` feature is off by default (see its Cargo.toml).
+        cmd.args(["--features", "escape/plugin"]);
         let status = cmd.status().expect("run cargo for the test plugins");
         assert!(
             status.success(),

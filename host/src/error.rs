@@ -702,8 +702,8 @@ impl LifecycleError {
             LifecycleError::StopTimedOut { plugin, .. } => format!(
                 "make `{plugin}`'s stop hook return promptly (or raise \
                  `HostBuilder::stop_deadline`); restart the host process to end its threads — \
-                 a plugin that must be stoppable by force needs isolated mode (planned, not \
-                 built yet)"
+                 a plugin that must be stoppable by force belongs in isolated mode \
+                 (`LoadOptions::isolation`, or the policy's `[isolation]`)"
             ),
             LifecycleError::Bus { error, .. } => error.next_step(),
         }

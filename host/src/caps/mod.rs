@@ -22,10 +22,11 @@
 //! mistakes are caught, intent is declared and audited, and an operator can see and revoke what
 //! each plugin holds. They are not a sandbox: a plugin's own threads cannot be killed, limits
 //! counted per thread (call depth, event hops) restart on a thread it spawns, and a plugin
-//! declares its own contract ids. Plugins you do not trust are meant for isolated mode
-//! (not built yet), where the same plugin would run in a child process under operating-system
-//! limits and the token would be checked on the host's side of the process boundary; today
-//! policy's minimum [`TrustLevel`] is how a host keeps low-trust code out of its own process.
+//! declares its own contract ids. Plugins you do not trust belong in isolated mode
+//! ([`crate::isolation`]), where the same plugin runs in a sandboxed child process under
+//! operating-system limits and the token is checked on the host's side of the process
+//! boundary; policy routes code below a [`TrustLevel`] there (`[isolation] isolate_below`), or
+//! its minimum trust keeps it out altogether.
 //!
 //! # Example
 //!

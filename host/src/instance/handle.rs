@@ -254,12 +254,13 @@ impl<Req, Resp> fmt::Debug for Command<Req, Resp> {
 impl<Req: Message, Resp: Message> Command<Req, Resp> {
     /// Calls the command, on the calling thread.
     ///
-    /// **No timeout.** The plugin runs in this process on this thread, and nothing can stop
-    /// native code that never returns: a call into a plugin that hangs or loops blocks the
-    /// calling thread for good, whatever the manifest's `[limits] call_timeout_ms` says (it is
-    /// not applied, `SB1120`; wall-clock limits wait for isolated mode). A panic, by contrast,
-    /// comes back as `SB0101`. Call plugins you do not trust to return from a thread you can
-    /// afford to lose, and wait on it with your own deadline.
+    /// **In-process, no timeout.** The plugin runs in this process on this thread, and nothing
+    /// can stop native code that never returns: a call into an in-process plugin that hangs or
+    /// loops blocks the calling thread for good, whatever the manifest's `[limits]
+    /// call_timeout_ms` says (`SB1120` warns of it at load). A panic, by contrast, comes back
+    /// as `SB0101`. **Isolated**, the call timeout applies: past it the call returns `SB1502`
+    /// and the plugin's runner is killed and restarted. Run plugins you do not trust to return
+    /// isolated (see [`crate::isolation`]).
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
         BUFFERS.with(|cell| match cell.try_borrow_mut() {

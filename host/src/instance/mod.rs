@@ -89,7 +89,7 @@ struct Shared {
     caps: InstanceCaps,
     /// The largest command request or response (the bus's `max_call_bytes`), read once.
     max_call_bytes: usize,
-    /// What its load did not apply (`SB1120`–`SB1122`).
+    /// What its load did not apply in-process (`SB1120`, `SB1121`).
     warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
     /// What policy decided about isolating it.
     decision: crate::isolation::IsolationDecision,

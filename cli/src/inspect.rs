@@ -37,7 +37,33 @@ pub fn inspect(data_dir: &Path, name: &str) -> Result<Inspection, Error> {
 
 /// The JSON document `--json` prints.
 pub fn to_json(i: &Inspection) -> serde_json::Value {
-    json!({ "ok": true, "plugin": i.record, "owner": i.owner, "history": i.history })
+    json!({
+        "ok": true,
+        "plugin": i.record,
+        "owner": i.owner,
+        "history": i.history,
+        "machine_sandbox": switchboard_host::isolation::sandbox::probe(),
+    })
+}
+
+/// The sandbox layers this machine offers an isolated plugin (what a policy's `require` can
+/// demand here), in one line: `landlock ✓  …  cgroup ✗ (why)`.
+fn machine_line() -> String {
+    let layers: Vec<String> = switchboard_host::isolation::sandbox::probe()
+        .iter()
+        .map(|l| {
+            let name = serde_json::to_value(l.layer)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("{:?}", l.layer));
+            if l.active {
+                format!("{name} ✓")
+            } else {
+                format!("{name} ✗ ({})", l.detail)
+            }
+        })
+        .collect();
+    format!("  sandbox on this machine: {}", layers.join("  "))
 }
 
 /// Writes the inspection for people.
@@ -56,6 +82,7 @@ pub fn write_text(i: &Inspection, out: &mut dyn Write) -> std::io::Result<()> {
     for line in isolation_lines(r.isolation.as_ref()) {
         writeln!(out, "{line}")?;
     }
+    writeln!(out, "{}", machine_line())?;
     writeln!(out, "  requested capabilities:")?;
     for c in &r.requested {
         writeln!(out, "    {c}")?;

@@ -70,10 +70,7 @@ fn policy(caps: &[String]) -> Policy {
 
 /// A host with the test runner, `caps` allowed (`{root}` is the temporary directory), set up
 /// further by `setup`.
-fn host(
-    caps: &[&str],
-    setup: impl FnOnce(&mut HostBuilder, &Path),
-) -> (Host, tempfile::TempDir) {
+fn host(caps: &[&str], setup: impl FnOnce(&mut HostBuilder, &Path)) -> (Host, tempfile::TempDir) {
     host_with(|b, root| {
         let caps: Vec<String> = caps
             .iter()
@@ -164,14 +161,20 @@ fn plugin_errors_keep_code_and_next_step(mode: Mode) {
     assert_eq!(e.next_step(), "pass a non-empty name");
     // Bytes that do not decode are the plugin's coded refusal, not a crash.
     let add = hello.raw_command("add").unwrap();
-    assert_eq!(add.call(&[0xff; 11]).unwrap_err().code().to_string(), "SB0102");
+    assert_eq!(
+        add.call(&[0xff; 11]).unwrap_err().code().to_string(),
+        "SB0102"
+    );
     assert_eq!(hello.state(), State::Active);
 }
 
 fn files_follow_grants(mode: Mode) {
-    let (host, dir) = host(&["fs.read:{root}/grant/**", "fs.write:{root}/grant/**"], |_, root| {
-        std::fs::create_dir_all(root.join("grant")).unwrap();
-    });
+    let (host, dir) = host(
+        &["fs.read:{root}/grant/**", "fs.write:{root}/grant/**"],
+        |_, root| {
+            std::fs::create_dir_all(root.join("grant")).unwrap();
+        },
+    );
     let hello = load(&host, "hello", mode);
     let inside = dir.path().join("grant/note.txt");
     call::<WriteFile, ()>(
@@ -208,16 +211,29 @@ fn environment_follows_grants(mode: Mode) {
         call::<String, String>(&hello, "env", &"HELLO_STYLE".into()).unwrap(),
         "warm"
     );
-    let denied = code(call::<String, String>(&hello, "env", &"DATABASE_URL".into()));
+    let denied = code(call::<String, String>(
+        &hello,
+        "env",
+        &"DATABASE_URL".into(),
+    ));
     assert!(denied.starts_with("SB04"), "{denied}");
 }
 
 fn kv_secrets_and_configuration(mode: Mode) {
     let (host, _dir) = host(&["kv", "secrets", "config.read"], |_, _| {});
     let counter = load(&host, "counter", mode);
-    assert_eq!(call::<String, u64>(&counter, "incr", &"a".into()).unwrap(), 1);
-    assert_eq!(call::<String, u64>(&counter, "incr", &"a".into()).unwrap(), 2);
-    assert_eq!(call::<String, u64>(&counter, "value", &"a".into()).unwrap(), 2);
+    assert_eq!(
+        call::<String, u64>(&counter, "incr", &"a".into()).unwrap(),
+        1
+    );
+    assert_eq!(
+        call::<String, u64>(&counter, "incr", &"a".into()).unwrap(),
+        2
+    );
+    assert_eq!(
+        call::<String, u64>(&counter, "value", &"a".into()).unwrap(),
+        2
+    );
     // What the plugin wrote is in the host's store, in its namespace.
     let page = host.kv("counter").list_page("", None, 10).unwrap();
     assert_eq!(page.entries.len(), 1, "{page:?}");
@@ -259,10 +275,18 @@ fn events_reach_handlers_and_plugins_publish(mode: Mode) {
     let envelope = forwarded
         .recv_timeout(Duration::from_secs(60))
         .expect("the plugin's handler republished the event");
-    assert!(envelope.topic().starts_with("plugin.relay."), "{}", envelope.topic());
+    assert!(
+        envelope.topic().starts_with("plugin.relay."),
+        "{}",
+        envelope.topic()
+    );
     assert_eq!(call::<(), u64>(&relay, "seen", &()).unwrap(), 1);
     // Publishing beyond its namespace needs a grant, checked in the host.
-    let denied = code(call::<String, u32>(&relay, "announce", &"plugin.hello.spoofed".into()));
+    let denied = code(call::<String, u32>(
+        &relay,
+        "announce",
+        &"plugin.hello.spoofed".into(),
+    ));
     assert_eq!(denied, "SB0410");
 }
 
@@ -271,9 +295,14 @@ fn services_both_ways(mode: Mode) {
     let relay = load(&host, "relay", mode);
     // The plugin calls a host service …
     host.bus()
-        .provide(ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())))
+        .provide(
+            ServiceBuilder::new("text.tools").method("upper", |s: String| Ok(s.to_uppercase())),
+        )
         .unwrap();
-    assert_eq!(call::<String, String>(&relay, "shout", &"hi".into()).unwrap(), "HI");
+    assert_eq!(
+        call::<String, String>(&relay, "shout", &"hi".into()).unwrap(),
+        "HI"
+    );
     // … and the host calls the plugin's.
     let echo = host
         .bus()
@@ -303,7 +332,10 @@ fn logs_reach_the_hosts_sink(mode: Mode) {
         });
     });
     let _hello = load(&host, "hello", mode);
-    assert_eq!(seen.lock().unwrap().as_slice(), ["hello:info:hello is ready"]);
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["hello:info:hello is ready"]
+    );
 }
 
 fn lifecycle_stop_and_start_again(mode: Mode) {
@@ -312,7 +344,10 @@ fn lifecycle_stop_and_start_again(mode: Mode) {
     assert!(matches!(hello.health(), switchboard_sdk::Health::Healthy));
     hello.stop().unwrap();
     assert_eq!(hello.state(), State::Stopped);
-    assert_eq!(code(call::<String, String>(&hello, "greet", &"Ada".into())), "SB0305");
+    assert_eq!(
+        code(call::<String, String>(&hello, "greet", &"Ada".into())),
+        "SB0305"
+    );
     hello.start().unwrap();
     assert_eq!(
         call::<String, String>(&hello, "greet", &"Ada".into()).unwrap(),
@@ -328,7 +363,10 @@ fn a_panic_fails_the_plugin_not_the_host(mode: Mode) {
     let canary = load(&host, "canary", Mode::InProcess);
     assert_eq!(code(call::<(), ()>(&hello, "crash", &())), "SB0101");
     assert_eq!(hello.state(), State::Failed);
-    assert_eq!(code(call::<String, String>(&hello, "greet", &"Ada".into())), "SB0304");
+    assert_eq!(
+        code(call::<String, String>(&hello, "greet", &"Ada".into())),
+        "SB0304"
+    );
     // The host and its other plugin carry on.
     assert_eq!(call::<(), String>(&canary, "sing", &()).unwrap(), "tweet");
 }
@@ -348,6 +386,10 @@ fn rough_roundtrip_timing() {
             times.push(t.elapsed());
         }
         times.sort();
-        eprintln!("{mode:?}: p50 {:?} p99 {:?}", times[times.len() / 2], times[times.len() * 99 / 100]);
+        eprintln!(
+            "{mode:?}: p50 {:?} p99 {:?}",
+            times[times.len() / 2],
+            times[times.len() * 99 / 100]
+        );
     }
 }

@@ -1022,8 +1022,8 @@ impl CapsError {
             CapsError::TrustTooLow {
                 trust, required, ..
             } => {
-                // Only steps that work today: isolated mode, where untrusted code would belong,
-                // is not built yet.
+                // Lowering the bar is safe only with isolation below it: in-process plugins run
+                // with the host's rights.
                 let raise = match (trust, required) {
                     (_, TrustLevel::Certified) => {
                         "load a release the registry certified (its `.cert` beside the package, \
@@ -1039,8 +1039,9 @@ impl CapsError {
                     }
                 };
                 format!(
-                    "{raise}; or lower the policy's minimum trust below {required} — only for \
-                     code you trust, since in-process plugins run with the host's rights"
+                    "{raise}; or lower the policy's minimum trust below {required} and run \
+                     plugins below it isolated (`[isolation] isolate_below = \"{required}\"`), \
+                     since in-process plugins run with the host's rights"
                 )
             }
             CapsError::PluginRefused { .. } => {

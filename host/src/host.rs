@@ -686,7 +686,14 @@ impl Host {
             Some(&profile),
             &admit,
         )?;
-        verified.warnings = self.load_warnings(Some(&verified.package.manifest));
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &verified.package.manifest.name,
+            Some(&verified.package.manifest),
+            verified.package.trust,
+            options.mode,
+        );
+        verified.warnings = self.load_warnings(Some(&verified.package.manifest), &decision);
         let m = &verified.package.manifest;
         let identity = PluginIdentity::of_package(path, verified.package.signer.as_deref());
         self.recorded_checks(&m.name, &m.version, &identity, options)?;
@@ -816,8 +823,16 @@ impl Host {
     }
 
     /// What a load does not apply: the declared manifest's inert settings and the policy's.
-    fn load_warnings(&self, declared: Option<&Manifest>) -> Vec<Diagnostic> {
-        let mut warnings = declared.map(crate::not_applied).unwrap_or_default();
+    /// The settings this load does not apply: a manifest's limits and sandbox only when the
+    /// plugin runs in-process (isolated, they are its limits).
+    fn load_warnings(
+        &self,
+        declared: Option<&Manifest>,
+        decision: &crate::isolation::IsolationDecision,
+    ) -> Vec<Diagnostic> {
+        let mut warnings = declared
+            .map(|m| crate::not_applied_for(m, decision))
+            .unwrap_or_default();
         warnings.extend(self.inner.policy.not_applied());
         warnings
     }
@@ -831,7 +846,14 @@ impl Host {
         options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
-        let warnings = self.load_warnings(declared);
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &name,
+            declared,
+            provenance.trust,
+            options.mode,
+        );
+        let warnings = self.load_warnings(declared, &decision);
         let key = name_key(&name);
         if self
             .read_plugins()
@@ -889,20 +911,14 @@ impl Host {
             state: state.clone(),
             dirs: GrantDirs::default(),
         });
-        let decision = crate::isolation::decide::decide(
-            &self.inner.policy,
-            &name,
-            declared,
-            trust,
-            options.mode,
-        );
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let opened = match decision.mode {
             crate::isolation::Mode::Isolated => {
                 self.start_isolated(path, &checked, token, services, &decision)
             }
-            _ => loader::open(path, &checked, &self.inner.data_dir, services)
-                .map(Backend::InProcess),
+            _ => {
+                loader::open(path, &checked, &self.inner.data_dir, services).map(Backend::InProcess)
+            }
         };
         let backend = match opened {
             Ok(backend) => backend,
@@ -947,8 +963,18 @@ impl Host {
             drop(plugins);
             return Err(undo(e.into()));
         }
+        let layers = match &backend {
+            Backend::Isolated(isolated) => isolated.layers(),
+            Backend::InProcess(_) => Vec::new(),
+        };
+        let isolation = decision.record(&layers);
+        if let Err(e) = self.inner.store.set_plugin_isolation(&name, &isolation) {
+            drop(plugins);
+            return Err(undo(e.into()));
+        }
         let mut detail = json!({
             "outcome": "loaded",
+            "isolation": isolation,
             "source": path.display().to_string(),
             "trust": trust.as_str(),
             "identity": provenance.identity.to_string(),
@@ -1049,28 +1075,31 @@ impl Host {
         #[cfg(target_os = "linux")]
         {
             let image = loader::sealed_image(path, checked, &self.inner.data_dir)?;
-            let spec =
-                crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
-            let max_frame = self.inner.bus.limits().max_call_bytes.saturating_add(64 << 10);
-            crate::isolation::Isolated::start(
-                &plugin,
+            let spec = crate::isolation::sandbox_spec(&self.inner.table.grants(token), decision);
+            let max_frame = self
+                .inner
+                .bus
+                .limits()
+                .max_call_bytes
+                .saturating_add(64 << 10);
+            let launch = crate::isolation::Launch::new(
                 command,
+                &plugin,
                 loader::section_bytes(checked).to_vec(),
                 image,
                 spec,
-                services,
-                decision.clone(),
                 max_frame,
-            )
-            .map(Backend::Isolated)
-            .map_err(|e| {
-                refuse(
-                    e.code,
-                    e.message,
-                    e.next_step
-                        .unwrap_or_else(|| "see the runner's message".to_owned()),
-                )
-            })
+            );
+            crate::isolation::Isolated::start(launch, services, decision.clone())
+                .map(Backend::Isolated)
+                .map_err(|e| {
+                    refuse(
+                        e.code,
+                        e.message,
+                        e.next_step
+                            .unwrap_or_else(|| "see the runner's message".to_owned()),
+                    )
+                })
         }
         #[cfg(not(target_os = "linux"))]
         {

@@ -35,7 +35,7 @@ impl VerifiedPlugin {
     }
 
     /// Settings of the package's manifest (and, from a host, its policy) that this host does
-    /// not apply (`SB1120`–`SB1122`, see [`not_applied`](crate::not_applied)), to show before
+    /// not apply (`SB1120`, `SB1121`, see [`not_applied`](crate::not_applied)), to show before
     /// loading; the load reports them again on its
     /// [`PluginHandle::warnings`](crate::PluginHandle::warnings).
     pub fn warnings(&self) -> &[Diagnostic] {

@@ -502,9 +502,12 @@ fn a_plugin_below_the_minimum_trust_is_refused_before_its_code_runs() {
     let e = host.load_unsigned(library("canary")).unwrap_err();
     assert_eq!(e.code().to_string(), "SB0420");
     assert!(matches!(e, Error::Caps(CapsError::TrustTooLow { .. })));
-    // A next step that works today: isolated mode does not exist yet.
+    // Lowering the bar is offered only with isolation below it.
     let next = e.next_step();
-    assert!(!next.contains("isolated"), "{next}");
+    assert!(
+        next.contains("[isolation] isolate_below = \"verified\""),
+        "{next}"
+    );
     assert!(next.contains("switchboard sign"), "{next}");
     assert!(next.contains("HostBuilder::trust"), "{next}");
     assert!(!marker.exists(), "no plugin code before the refusal");

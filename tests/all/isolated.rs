@@ -14,8 +14,10 @@ use crossbeam_channel::{unbounded, Receiver};
 use hello::{AddRequest, AddResponse, Payload, WriteFile};
 use switchboard_host::bus::{Envelope, Outgoing, ServiceBuilder, SubscribeOptions};
 use switchboard_host::caps::Policy;
-use switchboard_host::isolation::{Layer, Mode, RunnerCommand};
-use switchboard_host::{Host, HostBuilder, LoadOptions, PluginHandle, State};
+use switchboard_host::isolation::{IsolationProfile, Layer, Mode, RunnerCommand};
+use switchboard_host::{
+    AuditFilter, AuditKind, Host, HostBuilder, LoadOptions, PluginHandle, State,
+};
 use switchboard_tests::{host_with, library};
 
 /// Runs a case once per backend: `NAME::in_process` and `NAME::isolated`.
@@ -371,25 +373,97 @@ fn a_panic_fails_the_plugin_not_the_host(mode: Mode) {
     assert_eq!(call::<(), String>(&canary, "sing", &()).unwrap(), "tweet");
 }
 
-#[test]
-#[ignore = "a rough timing, for development"]
-fn rough_roundtrip_timing() {
-    for mode in [Mode::InProcess, Mode::Isolated] {
-        let (host, _dir) = host(&[], |_, _| {});
-        let hello = load(&host, "hello", mode);
-        let upper = hello.raw_command("upper").unwrap();
-        let mut out = Vec::new();
-        let mut times = Vec::new();
-        for _ in 0..20_000 {
-            let t = std::time::Instant::now();
-            upper.call_into(b"", &mut out).unwrap();
-            times.push(t.elapsed());
-        }
-        times.sort();
-        eprintln!(
-            "{mode:?}: p50 {:?} p99 {:?}",
-            times[times.len() / 2],
-            times[times.len() * 99 / 100]
+/// Waits for `plugin` to reach `state` (a supervisor thread moves it), failing after a minute.
+fn wait_for(plugin: &PluginHandle, state: State) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while plugin.state() != state {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} stayed {}",
+            plugin.name(),
+            plugin.state()
         );
+        std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn a_plugin_crashing_past_its_restart_limit_is_given_up_and_the_host_carries_on() {
+    let mut profile = IsolationProfile::default();
+    profile.max_restarts = Some(1);
+    profile.restart_backoff_ms = Some(1);
+    let (host, _dir) = host(&[], |b, _| {
+        let mut policy = policy(&["events.subscribe:escape.**".to_owned()]);
+        policy.isolation_defaults(profile);
+        b.policy(policy).runner(runner());
+    });
+    let escape = host
+        .load_unsigned_with(
+            switchboard_tests::test_plugin("escape"),
+            &options(Mode::Isolated),
+        )
+        .unwrap();
+    escape.start().unwrap();
+    let hello = load(&host, "hello", Mode::InProcess);
+    let segfault = escape.command::<(), ()>("segfault").unwrap();
+    // A crash is restarted (the next call waits for the new runner), and a call it serves
+    // clears the count …
+    assert_eq!(code(segfault.call(&())), "SB1501");
+    assert_eq!(call::<u64, u64>(&escape, "sleep_ms", &0).unwrap(), 0);
+    assert_eq!(code(segfault.call(&())), "SB1501");
+    // … but two crashes with no call served between them are one too many.
+    assert_eq!(code(segfault.call(&())), "SB1501");
+    wait_for(&escape, State::Failed);
+    let later = code(call::<u64, u64>(&escape, "sleep_ms", &0));
+    assert!(["SB0304", "SB1503"].contains(&later.as_str()), "{later}");
+    let rows = host
+        .audit()
+        .query(
+            &AuditFilter::new()
+                .plugin("escape")
+                .kind(AuditKind::Isolation),
+        )
+        .unwrap();
+    let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "runner-exited",
+            "runner-restarted",
+            "runner-exited",
+            "runner-restarted",
+            "runner-exited",
+            "runner-given-up"
+        ]
+    );
+    // The host and its other plugin never noticed.
+    assert_eq!(
+        call::<String, String>(&hello, "greet", &"Ada".into()).unwrap(),
+        "Hello, Ada!"
+    );
+}
+
+#[test]
+fn a_policy_requiring_a_layer_this_machine_lacks_refuses_the_plugin() {
+    let Some(missing) = switchboard_host::isolation::sandbox::probe()
+        .into_iter()
+        .find(|l| !l.active)
+    else {
+        return; // This machine has every layer; nothing to refuse here.
+    };
+    let mut profile = IsolationProfile::default();
+    profile.require = vec![missing.layer];
+    let (host, _dir) = host(&[], |b, _| {
+        let mut policy = Policy::new();
+        policy.isolation_defaults(profile);
+        b.policy(policy).runner(runner());
+    });
+    let e = host
+        .load_unsigned_with(library("hello"), &options(Mode::Isolated))
+        .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1520", "{e}");
+    assert!(host.plugin("hello").is_err(), "nothing of it stays loaded");
+    // Without the requirement the same plugin loads.
+    let (plain, _plain_dir) = self::host(&[], |_, _| {});
+    load(&plain, "hello", Mode::Isolated);
 }

@@ -25,4 +25,6 @@ mod preflight;
 mod registries;
 mod registry_publish;
 mod revocation;
+#[cfg(target_os = "linux")]
+mod sandbox;
 mod state;

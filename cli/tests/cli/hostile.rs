@@ -189,3 +189,36 @@ fn a_fifo_left_at_the_lockfiles_temporary_name_does_not_hang_an_update() {
     assert_eq!(listed(&f), hello("0.2.0", "enabled"));
     assert!(!tmp.exists(), "no temporary file is left behind");
 }
+
+/// A mistake in a policy's `[isolation]` section keeps its own code (SB1540–SB1542) and next
+/// step through the CLI; other policy mistakes stay SB0015.
+#[test]
+fn a_bad_isolation_section_in_a_policy_is_refused_with_its_own_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugin.toml");
+    std::fs::write(&manifest, "name = \"w\"\nversion = \"1.0.0\"\n").unwrap();
+    for (text, code) in [
+        ("[isolation.profiles.agent]\nmemry_mb = 5\n", "SB1540"),
+        ("[isolation.defaults]\nrequire = [\"apparmor\"]\n", "SB1541"),
+        ("[isolation]\nisolate_below = \"trusted\"\n", "SB1542"),
+        ("isolate_below = \"verified\"\n", "SB0015"),
+    ] {
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, text).unwrap();
+        let out = switchboard()
+            .args(["preflight", "--json", "--policy"])
+            .arg(&policy)
+            .arg(&manifest)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc = refused(&out, code);
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("isolat"),
+            "{doc:#}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! The smallest Switchboard host: load the `hello` plugin and call each of its commands.
 //!
 //! Run it with `cargo run -p host-basic` (it builds the plugin first), or pass the path of a
-//! built `libhello.so` as the first argument.
+//! built `libhello.so` as an argument. With `--isolated` the plugin runs in a sandboxed child
+//! process — this very executable, started again as the runner (see the first line of `main`).
 
 // Examples are what authors copy: input from callers and hosts becomes an error, never a
 // panic (tests keep unwrap and expect, as assertions).
@@ -15,10 +16,17 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use hello::{AddRequest, AddResponse, Payload};
-use switchboard_host::Host;
+use switchboard_host::isolation::Mode;
+use switchboard_host::{Host, LoadOptions};
 
 fn main() -> Result<()> {
-    let library = match std::env::args_os().nth(1) {
+    // First thing: when the host starts this executable as an isolated plugin's runner, this
+    // call runs the runner and never returns.
+    switchboard_host::isolation::hook();
+
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let isolated = args.iter().any(|a| a == "--isolated");
+    let library = match args.into_iter().find(|a| a != "--isolated") {
         Some(path) => PathBuf::from(path),
         None => {
             switchboard_cli::examples::library(switchboard_cli::examples::Profile::Debug, "hello")?
@@ -35,9 +43,22 @@ fn main() -> Result<()> {
     builder.dangerous().load_unsigned_libraries();
     let host = builder.build()?;
 
-    let plugin = host.load_unsigned(&library)?;
+    let mut options = LoadOptions::new();
+    if isolated {
+        options.isolation(Mode::Isolated);
+    }
+    let plugin = host.load_unsigned_with(&library, &options)?;
     plugin.start()?;
-    println!("loaded {} {}", plugin.name(), plugin.version());
+    let isolation = plugin.isolation();
+    println!(
+        "loaded {} {} ({})",
+        plugin.name(),
+        plugin.version(),
+        isolation.mode
+    );
+    for layer in isolation.layers.iter().filter(|l| l.active) {
+        println!("  sandbox {:?}: {}", layer.layer, layer.detail);
+    }
 
     let greet = plugin.command::<String, String>("greet")?;
     println!("greet  -> {}", greet.call(&"world".to_string())?);

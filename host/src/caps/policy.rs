@@ -720,11 +720,15 @@ allow_network = false
 "#,
         )
         .unwrap();
-        let mut defaults = IsolationProfile::default();
-        defaults.memory_mb = Some(512);
-        defaults.require = vec![crate::isolation::Layer::Seccomp];
-        let mut agent = IsolationProfile::default();
-        agent.allow_network = Some(false);
+        let defaults = IsolationProfile {
+            memory_mb: Some(512),
+            require: vec![crate::isolation::Layer::Seccomp],
+            ..IsolationProfile::default()
+        };
+        let agent = IsolationProfile {
+            allow_network: Some(false),
+            ..IsolationProfile::default()
+        };
         let mut built = Policy::new();
         built
             .min_trust(TrustLevel::SelfSigned)

@@ -58,9 +58,9 @@ impl PluginHandle {
         self.instance.provenance().trust
     }
 
-    /// The settings its load did not apply (`SB1120`–`SB1122`): limits, sandbox and kind
-    /// from its manifest — see
-    /// [`not_applied`](crate::not_applied). Also in the load's audit row and logged (`log`
+    /// The settings its load did not apply (`SB1120`, `SB1121`): the limits and strict sandbox
+    /// of its manifest when it runs in-process — see
+    /// [`not_applied_for`](crate::not_applied_for). Also in the load's audit row and logged (`log`
     /// target `switchboard::load`); a host application can show them to its operator.
     pub fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
         self.instance.warnings()

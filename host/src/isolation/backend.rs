@@ -65,13 +65,38 @@ pub(crate) enum RunnerEvent<'a> {
 /// restarted runner is started again).
 pub(crate) type Owner = Box<dyn Fn(RunnerEvent<'_>) -> bool + Send + Sync>;
 
-/// What starting another runner needs.
-struct Launch {
+/// What starting a runner needs; kept for restarts.
+pub(crate) struct Launch {
     command: RunnerCommand,
     init: Init,
-    /// The verified image, kept for restarts.
+    /// The verified image, a sealed memfd.
     image: OwnedFd,
     max_frame: usize,
+}
+
+impl Launch {
+    /// A runner `command` for `plugin`, sandboxed per `spec`, to load `image` (the verified
+    /// library) whose manifest section is `manifest`; frames up to `max_frame` bytes.
+    pub(crate) fn new(
+        command: RunnerCommand,
+        plugin: &str,
+        manifest: Vec<u8>,
+        image: OwnedFd,
+        spec: SandboxSpec,
+        max_frame: usize,
+    ) -> Launch {
+        Launch {
+            command,
+            init: Init {
+                protocol: PROTOCOL_VERSION,
+                plugin: plugin.to_owned(),
+                manifest,
+                spec,
+            },
+            image,
+            max_frame,
+        }
+    }
 }
 
 /// An isolated plugin.
@@ -84,9 +109,12 @@ pub(crate) struct Isolated {
     /// Crashes since the last successful call.
     crashes: AtomicU32,
     closing: AtomicBool,
-    /// Whether a restart is under way; callers wait on `restarted`.
-    restarting: Mutex<bool>,
-    restarted: Condvar,
+    /// No more restarts: the plugin was given up.
+    given_up: AtomicBool,
+    /// Guards the wait of callers that found the runner dead: notified when a new runner is
+    /// current, when the plugin is given up, and at shutdown.
+    changes: Mutex<()>,
+    changed: Condvar,
     owner: parking_lot::RwLock<Option<Owner>>,
 }
 
@@ -138,48 +166,33 @@ impl Runner {
 }
 
 impl Isolated {
-    /// Starts the first runner for `plugin`: sandboxed per `spec`, loading `image` (the
-    /// verified library, a sealed memfd).
+    /// Starts the first runner of `launch`, whose plugin's services are `services`.
     pub(crate) fn start(
-        plugin: &str,
-        command: RunnerCommand,
-        manifest: Vec<u8>,
-        image: OwnedFd,
-        spec: SandboxSpec,
+        launch: Launch,
         services: Arc<dyn HostServices>,
         decision: IsolationDecision,
-        max_frame: usize,
     ) -> Result<Arc<Isolated>, WireError> {
-        let launch = Launch {
-            command,
-            init: Init {
-                protocol: PROTOCOL_VERSION,
-                plugin: plugin.to_owned(),
-                manifest,
-                spec,
-            },
-            image,
-            max_frame,
-        };
         let spawned = spawn(
             &launch.command,
             &launch.init,
             launch.image.as_fd(),
-            max_frame,
+            launch.max_frame,
             INIT_DEADLINE,
         )?;
+        let plugin = launch.init.plugin.clone();
         let isolated = Arc::new_cyclic(|weak: &Weak<Isolated>| {
             let runner = adopt(spawned, 1, weak.clone(), services.clone());
             Isolated {
-                plugin: plugin.to_owned(),
+                plugin,
                 launch,
                 services,
                 decision,
                 current: ArcSwap::new(runner),
                 crashes: AtomicU32::new(0),
                 closing: AtomicBool::new(false),
-                restarting: Mutex::new(false),
-                restarted: Condvar::new(),
+                given_up: AtomicBool::new(false),
+                changes: Mutex::new(()),
+                changed: Condvar::new(),
                 owner: parking_lot::RwLock::new(None),
             }
         });
@@ -207,9 +220,13 @@ impl Isolated {
         let runner = self.current.load();
         runner.control.lock().shutdown();
         runner.kill();
-        let mut restarting = self.restarting.lock();
-        *restarting = false;
-        self.restarted.notify_all();
+        self.notify();
+    }
+
+    /// Wakes every caller waiting for a runner.
+    fn notify(&self) {
+        let _guard = self.changes.lock();
+        self.changed.notify_all();
     }
 
     pub(crate) fn dispatch(
@@ -242,7 +259,10 @@ impl Isolated {
     }
 
     /// The plugin's state for a hand-over (hot reload).
-    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    #[allow(
+        dead_code,
+        reason = "hot reload (issue 18) drives snapshot and restore"
+    )]
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let mut state = Vec::new();
         self.call(&Call::Snapshot, |bytes| state = bytes.to_vec())?;
@@ -250,7 +270,10 @@ impl Isolated {
     }
 
     /// Hands the plugin a state from [`snapshot`](Self::snapshot).
-    #[allow(dead_code, reason = "hot reload (issue 18) drives snapshot and restore")]
+    #[allow(
+        dead_code,
+        reason = "hot reload (issue 18) drives snapshot and restore"
+    )]
     pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
         self.call(&Call::Restore(state), |_| ())
     }
@@ -284,7 +307,12 @@ impl Isolated {
                     buf = Vec::new();
                 }
                 runner.idle.lock().push((channel, buf));
-                self.crashes.store(0, Ordering::Relaxed);
+                // A command or event the plugin served proves the runner healthy; a restart's
+                // own `start` hook does not (else a plugin crashing on every call would
+                // restart for ever).
+                if matches!(call, Call::Dispatch { .. } | Call::OnEvent { .. }) {
+                    self.crashes.store(0, Ordering::Relaxed);
+                }
                 result
             }
             Err(Broken::TimedOut) => {
@@ -312,7 +340,9 @@ impl Isolated {
                         self.plugin
                     ),
                 )
-                .next_step("the plugin restarts; a plugin that keeps doing this is hostile or broken"))
+                .next_step(
+                    "the plugin restarts; a plugin that keeps doing this is hostile or broken",
+                ))
             }
             Err(Broken::Died) => {
                 runner.kill();
@@ -387,30 +417,32 @@ impl Isolated {
         Ok((ours, Vec::new()))
     }
 
-    /// The current runner if it is alive; during a restart, waits for the new one.
+    /// The current runner if it is alive. A dead one's supervisor is restarting it (or giving
+    /// the plugin up): wait for that outcome, whichever it is.
     fn live_runner(&self) -> Result<Arc<Runner>, PluginError> {
         let runner = self.current.load_full();
         if !runner.dead.load(Ordering::Acquire) {
             return Ok(runner);
         }
-        let mut restarting = self.restarting.lock();
-        let _ = self
-            .restarted
-            .wait_while_for(&mut restarting, |r| *r, RESTART_WAIT);
-        drop(restarting);
-        let runner = self.current.load_full();
-        if runner.dead.load(Ordering::Acquire) {
-            return Err(PluginError::with_code(
-                RUNNER_UNAVAILABLE,
-                format!(
-                    "`{}` has no runner: {}",
-                    self.plugin,
-                    runner.exit_reason()
-                ),
-            )
-            .next_step("see the audit log for its crashes; load it again once fixed"));
+        let deadline = Instant::now() + RESTART_WAIT;
+        let mut guard = self.changes.lock();
+        loop {
+            let runner = self.current.load_full();
+            if !runner.dead.load(Ordering::Acquire) {
+                return Ok(runner);
+            }
+            let over = self.given_up.load(Ordering::Acquire)
+                || self.closing.load(Ordering::Acquire)
+                || self.changed.wait_until(&mut guard, deadline).timed_out();
+            if over {
+                drop(guard);
+                return Err(PluginError::with_code(
+                    RUNNER_UNAVAILABLE,
+                    format!("`{}` has no runner: {}", self.plugin, runner.exit_reason()),
+                )
+                .next_step("see the audit log for its crashes; load it again once fixed"));
+            }
         }
-        Ok(runner)
     }
 
     /// Called by the supervisor when `generation`'s runner has ended.
@@ -421,7 +453,6 @@ impl Isolated {
         let crashes = self.crashes.fetch_add(1, Ordering::AcqRel) + 1;
         let max = self.decision.limits.max_restarts;
         let restart = crashes <= max;
-        *self.restarting.lock() = restart;
         let active = self.tell(RunnerEvent::Exited { reason, restart });
         if !restart {
             self.give_up(&format!(
@@ -449,15 +480,8 @@ impl Isolated {
                 let next = generation + 1;
                 let runner = adopt(spawned, next, Arc::downgrade(self), self.services.clone());
                 self.current.store(runner);
-                let started = if active {
-                    self.start_plugin()
-                } else {
-                    Ok(())
-                };
-                let mut restarting = self.restarting.lock();
-                *restarting = false;
-                self.restarted.notify_all();
-                drop(restarting);
+                let started = if active { self.start_plugin() } else { Ok(()) };
+                self.notify();
                 match started {
                     Ok(()) => {
                         self.tell(RunnerEvent::Restarted { generation: next });
@@ -470,10 +494,8 @@ impl Isolated {
     }
 
     fn give_up(&self, reason: &str) {
-        let mut restarting = self.restarting.lock();
-        *restarting = false;
-        self.restarted.notify_all();
-        drop(restarting);
+        self.given_up.store(true, Ordering::Release);
+        self.notify();
         self.tell(RunnerEvent::GaveUp { reason });
     }
 
@@ -510,9 +532,8 @@ fn adopt(
     } = spawned;
     let pid = child.id();
     #[cfg(target_os = "linux")]
-    let pidfd = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
-        rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
-    });
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
     #[cfg(not(target_os = "linux"))]
     let pidfd = None;
     let runner = Arc::new(Runner {
@@ -534,6 +555,7 @@ fn adopt(
                 Ok(status) => describe_exit(status),
                 Err(e) => format!("cannot be waited for: {e}"),
             };
+            super::sandbox::release(pid);
             watched.dead.store(true, Ordering::Release);
             *watched.exit.lock() = Some(reason.clone());
             watched.exited.notify_all();

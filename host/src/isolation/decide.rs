@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_sdk::manifest::{Manifest, SandboxProfile};
 
 use super::policy::{IsolationProfile, LAYERS};
-use super::sandbox::{Layer, LayerStatus};
+use super::sandbox::{Layer, LayerStatus, RlimitSpec};
 use crate::caps::policy::plugin_key;
 
 /// Where a plugin's code runs.
@@ -54,7 +54,7 @@ impl std::fmt::Display for Mode {
 /// The limits an isolated plugin runs under: the manifest's `[limits]`, capped by policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IsolationLimits {
-    /// Memory (address space), MiB.
+    /// Memory (`RLIMIT_DATA`: heap and private writable mappings), MiB.
     pub memory_mb: Option<u64>,
     /// CPU time, milliseconds (the runner's lifetime total; rounded up to seconds).
     pub cpu_ms: Option<u64>,
@@ -85,6 +85,31 @@ impl IsolationLimits {
     pub const DEFAULT_RESTART_BACKOFF_MS: u64 = 100;
     // CPU time has no built-in limit: a plugin that waits on events for days uses little,
     // and a long computation would die at an arbitrary bound. The call timeout bounds a spin.
+
+    /// The resource limits a runner sets on itself for these limits: MiB as bytes, CPU
+    /// milliseconds rounded up to whole seconds (`RLIMIT_CPU` counts seconds). A value too
+    /// large to express is no limit rather than a wrong one.
+    ///
+    /// ```
+    /// # use switchboard_host::isolation::IsolationLimits;
+    /// let limits = IsolationLimits {
+    ///     memory_mb: Some(512), cpu_ms: Some(1500), call_timeout_ms: Some(30_000),
+    ///     open_files: Some(256), file_size_mb: Some(0), max_restarts: 3, restart_backoff_ms: 100,
+    /// };
+    /// let r = limits.rlimits();
+    /// assert_eq!(r.memory_bytes, Some(512 << 20));
+    /// assert_eq!(r.cpu_seconds, Some(2));
+    /// assert_eq!(r.file_size_bytes, Some(0));
+    /// ```
+    pub fn rlimits(&self) -> RlimitSpec {
+        let mib = |v: Option<u64>| v.and_then(|m| m.checked_mul(1 << 20));
+        RlimitSpec {
+            memory_bytes: mib(self.memory_mb),
+            cpu_seconds: self.cpu_ms.map(|ms| ms.div_ceil(1000)),
+            open_files: self.open_files,
+            file_size_bytes: mib(self.file_size_mb),
+        }
+    }
 }
 
 /// What policy decided for one plugin, and why.

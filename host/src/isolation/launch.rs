@@ -119,7 +119,10 @@ pub(crate) fn spawn(
     let io_failed = |what: &str, e: io::Error| {
         failed(
             1504,
-            format!("cannot start the runner {}: {what}: {e}", command.program.display()),
+            format!(
+                "cannot start the runner {}: {what}: {e}",
+                command.program.display()
+            ),
             "check that the runner exists and is executable (`RunnerCommand`)",
         )
     };
@@ -222,8 +225,8 @@ fn handshake(
     control.set_deadline(Some(Instant::now() + deadline))?;
     let mut buf = Vec::new();
     let bytes = control.recv(&mut buf)?;
-    let reply = postcard::from_bytes(bytes)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let reply =
+        postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     control.set_deadline(None)?;
     Ok(reply)
 }
@@ -250,7 +253,11 @@ pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
             31 => "SIGSYS",
             _ => "a signal",
         };
-        let core = if status.core_dumped() { ", core dumped" } else { "" };
+        let core = if status.core_dumped() {
+            ", core dumped"
+        } else {
+            ""
+        };
         format!("killed by {name} (signal {signal}{core})")
     } else {
         match status.code() {

@@ -35,18 +35,18 @@ mod runner;
 pub mod sandbox;
 mod spec;
 
-pub(crate) use self::backend::{Isolated, RunnerEvent};
-pub(crate) use self::spec::sandbox_spec;
+pub(crate) use self::backend::{Isolated, Launch, RunnerEvent};
 pub use self::decide::{IsolationDecision, IsolationLimits, Mode};
 pub use self::launch::{RunnerCommand, RUNNER_ENV};
 pub use self::policy::{IsolationPolicyError, IsolationProfile};
 pub use self::runner::{hook, runner_main, RUNNER_ARG};
 pub use self::sandbox::{Layer, LayerStatus, SandboxSpec};
+pub(crate) use self::spec::sandbox_spec;
 
 use serde::Serialize;
 
-/// Where a loaded plugin runs and how it is confined ([`PluginHandle::isolation`]
-/// (crate::PluginHandle::isolation)): policy's decision, and for an isolated plugin the
+/// Where a loaded plugin runs and how it is confined
+/// ([`PluginHandle::isolation`](crate::PluginHandle::isolation)): policy's decision, and for an isolated plugin the
 /// sandbox layers its runner reported in force and the runner's process id.
 ///
 /// ```no_run

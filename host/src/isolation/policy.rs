@@ -50,9 +50,10 @@ use crate::package::TrustLevel;
 /// policy.isolate_kind("agent").isolation_profile("agent", agent);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct IsolationProfile {
-    /// The most memory (address space) a plugin gets, MiB; caps the manifest's request.
+    /// The most memory (`RLIMIT_DATA`) a plugin gets, MiB; caps the manifest's request.
     pub memory_mb: Option<u64>,
     /// The most CPU time, milliseconds; caps the manifest's request.
     pub cpu_ms: Option<u64>,

@@ -84,7 +84,7 @@ pub(crate) enum Service<'a> {
         headers: Vec<(&'a str, &'a str)>,
         payload: &'a [u8],
     },
-    CallService {
+    Invoke {
         service: &'a str,
         method: &'a str,
         request_contract: &'a str,

@@ -9,10 +9,10 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use switchboard_sdk::abi::{HostServices, ServiceCall};
 use switchboard_sdk::caps::Access;
-use switchboard_sdk::Level;
 use switchboard_sdk::state::{
     CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
 };
+use switchboard_sdk::Level;
 use switchboard_sdk::{codes, PluginError};
 
 use super::channel::Channel;
@@ -57,7 +57,9 @@ impl Proxy {
         match postcard::from_bytes::<Frame<'_>>(&buf) {
             Ok(Frame::Reply(Ok(bytes))) => decode(bytes),
             Ok(Frame::Reply(Err(e))) => Err(e.into()),
-            _ => Err(lost("the host answered a service request with something else")),
+            _ => Err(lost(
+                "the host answered a service request with something else",
+            )),
         }
     }
 
@@ -69,7 +71,11 @@ impl Proxy {
     }
 }
 
-fn exchange(channel: &mut Channel, frame: &Frame<'_>, buf: &mut Vec<u8>) -> Result<(), PluginError> {
+fn exchange(
+    channel: &mut Channel,
+    frame: &Frame<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<(), PluginError> {
     channel
         .send(frame)
         .and_then(|()| channel.recv(buf).map(|_| ()))
@@ -141,7 +147,7 @@ impl HostServices for Proxy {
 
     fn call_service(&self, call: &ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
         self.ask(
-            Service::CallService {
+            Service::Invoke {
                 service: call.service,
                 method: call.method,
                 request_contract: call.request_contract,
@@ -211,21 +217,24 @@ impl HostServices for Proxy {
 
     fn config_json(&self) -> Result<String, PluginError> {
         self.ask(Service::ConfigJson, |b| {
-            String::from_utf8(b.to_vec()).map_err(|e| lost(&format!("configuration is not UTF-8: {e}")))
+            String::from_utf8(b.to_vec())
+                .map_err(|e| lost(&format!("configuration is not UTF-8: {e}")))
         })
     }
 }
 
 /// The host's side of a service request: the instance's own services answer it, checking its
 /// token exactly as in-process. Returns the reply's payload.
-pub(crate) fn serve(services: &dyn HostServices, service: Service<'_>) -> Result<Vec<u8>, WireError> {
+pub(crate) fn serve(
+    services: &dyn HostServices,
+    service: Service<'_>,
+) -> Result<Vec<u8>, WireError> {
     let wire = |e: PluginError| WireError::from(&e);
     let encode = |v: &dyn erased::Encode| v.encode().map_err(|e| wire(lost(&e)));
     match service {
         Service::Check { kind, target } => {
-            let access = Access::from_parts(kind, target).map_err(|e| {
-                wire(PluginError::with_code(e.code(), e.to_string()))
-            })?;
+            let access = Access::from_parts(kind, target)
+                .map_err(|e| wire(PluginError::with_code(e.code(), e.to_string())))?;
             services.check(&access).map(|()| Vec::new()).map_err(wire)
         }
         Service::ReadFile(path) => services.read_file(path).map_err(wire),
@@ -239,7 +248,7 @@ pub(crate) fn serve(services: &dyn HostServices, service: Service<'_>) -> Result
             headers,
             payload,
         } => encode(&services.publish(topic, &headers, payload).map_err(wire)?),
-        Service::CallService {
+        Service::Invoke {
             service,
             method,
             request_contract,

@@ -42,16 +42,19 @@ pub(crate) enum Control {
 /// Runs the runner and exits; never returns. The `switchboard-runner` binary is this one call,
 /// and an application can embed it instead with [`hook`].
 ///
+/// A runner binary's whole `main`:
+///
 /// ```no_run
-/// fn main() {
-///     switchboard_host::isolation::runner_main()
-/// }
+/// # fn main_of_the_runner_binary() -> ! {
+/// switchboard_host::isolation::runner_main()
+/// # }
 /// ```
 pub fn runner_main() -> ! {
     let code = match run() {
         Ok(()) => 0,
         Err(message) => {
-            eprintln!("switchboard-runner: {message}");
+            use std::io::Write;
+            let _ = writeln!(io::stderr(), "switchboard-runner: {message}");
             70
         }
     };
@@ -63,11 +66,11 @@ pub fn runner_main() -> ! {
 /// otherwise it returns at once, and remembers that the host may start this executable as its
 /// runner ([`RunnerCommand::locate`](super::RunnerCommand::locate) then picks it).
 ///
+/// The first line of the application's `main`:
+///
 /// ```no_run
-/// fn main() {
-///     switchboard_host::isolation::hook();
-///     // … the application, which builds a `Host` and may load plugins isolated.
-/// }
+/// switchboard_host::isolation::hook();
+/// // … the application, which builds a `Host` and may load plugins isolated.
 /// ```
 pub fn hook() {
     if std::env::args_os().nth(1).is_some_and(|a| a == RUNNER_ARG) {
@@ -193,14 +196,15 @@ fn serve_control(mut control: Channel, plugin: Arc<RawPlugin>) -> Result<(), Str
     }
 }
 
-
 /// No thread for a new channel (the plugin's limits, or the machine's): the call waiting on
 /// it is answered with `SB1508` and the channel closed — the runner and its other channels
 /// carry on, and the host does not reuse this one.
 fn refuse_channel(mut channel: Channel, error: &io::Error) {
     let mut buf = Vec::new();
     if channel
-        .set_deadline(Some(std::time::Instant::now() + std::time::Duration::from_secs(5)))
+        .set_deadline(Some(
+            std::time::Instant::now() + std::time::Duration::from_secs(5),
+        ))
         .and_then(|()| channel.recv(&mut buf).map(|_| ()))
         .is_err()
     {
@@ -256,7 +260,11 @@ enum Answer {
     Bytes(Vec<u8>),
 }
 
-fn run_call(plugin: &RawPlugin, call: Call<'_>, out: &mut ResponseBuffer) -> Result<Answer, WireError> {
+fn run_call(
+    plugin: &RawPlugin,
+    call: Call<'_>,
+    out: &mut ResponseBuffer,
+) -> Result<Answer, WireError> {
     let wire = |e: PluginError| WireError::from(&e);
     match call {
         Call::Dispatch { method, request } => plugin
@@ -267,8 +275,14 @@ fn run_call(plugin: &RawPlugin, call: Call<'_>, out: &mut ResponseBuffer) -> Res
             .on_event(topic, envelope)
             .map(|()| Answer::Bytes(Vec::new()))
             .map_err(wire),
-        Call::Start => plugin.start().map(|()| Answer::Bytes(Vec::new())).map_err(wire),
-        Call::Stop => plugin.stop().map(|()| Answer::Bytes(Vec::new())).map_err(wire),
+        Call::Start => plugin
+            .start()
+            .map(|()| Answer::Bytes(Vec::new()))
+            .map_err(wire),
+        Call::Stop => plugin
+            .stop()
+            .map(|()| Answer::Bytes(Vec::new()))
+            .map_err(wire),
         Call::Health => Ok(Answer::Bytes(encode_health(&plugin.health()))),
         Call::Snapshot => plugin.snapshot().map(Answer::Bytes).map_err(wire),
         Call::Restore(state) => plugin

@@ -8,13 +8,11 @@
 use switchboard_sdk::caps::Capability;
 
 use super::decide::IsolationDecision;
-use super::sandbox::{RlimitSpec, SandboxSpec};
+use super::sandbox::SandboxSpec;
 use crate::caps::Grant;
 
 /// The most ports a grant may span and still be listed one by one in Landlock rules.
 const MAX_LISTED_PORTS: u32 = 64;
-
-const MIB: u64 = 1 << 20;
 
 /// The sandbox for a plugin holding `grants`, under `decision`.
 pub(crate) fn sandbox_spec(grants: &[Grant], decision: &IsolationDecision) -> SandboxSpec {
@@ -46,14 +44,10 @@ pub(crate) fn sandbox_spec(grants: &[Grant], decision: &IsolationDecision) -> Sa
     }
     spec.tcp_connect.sort_unstable();
     spec.tcp_connect.dedup();
-    let limits = &decision.limits;
-    spec.rlimits = RlimitSpec {
-        memory_bytes: limits.memory_mb.map(|mb| mb.saturating_mul(MIB)),
-        cpu_seconds: limits.cpu_ms.map(|ms| ms.div_ceil(1000).max(1)),
-        open_files: limits.open_files,
-        file_size_bytes: limits.file_size_mb.map(|mb| mb.saturating_mul(MIB)),
-    };
+    spec.rlimits = decision.limits.rlimits();
     spec.cgroup_memory_bytes = spec.rlimits.memory_bytes;
     spec.required = decision.required_layers.clone();
+    // Built in the host's process: the runner exits at once if its parent is not this one.
+    spec.parent_pid = Some(std::process::id());
     spec
 }

@@ -169,6 +169,16 @@ CREATE TABLE registry_seen (
         name: "installs: generations, the current pointer, the install journal",
         sql: crate::install::SCHEMA,
     },
+    Migration {
+        version: 6,
+        name: "isolation: where each plugin runs, and why",
+        sql: r#"
+-- What policy routing decided at the plugin's last load (JSON: mode, profile, reasons, limits,
+-- the sandbox layers of an isolated plugin's runner); NULL for a record written before, or by
+-- a load that recorded none. `switchboard inspect` shows it.
+ALTER TABLE plugins ADD COLUMN isolation TEXT;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -301,6 +311,34 @@ mod tests {
             )
             .unwrap();
         assert!(!b_exists, "the failed migration was rolled back");
+    }
+
+    #[test]
+    fn v6_adds_the_isolation_column_to_plugins_recorded_under_v5() {
+        let mut c = mem();
+        let v5 = &MIGRATIONS[..5];
+        assert_eq!(migrate(&mut c, v5).unwrap(), 5);
+        c.execute(
+            "INSERT INTO plugins (name, version, trust, signer, source, state, requested,
+                                  granted, denied, updated_at_ms)
+             VALUES ('hello', '0.1.0', 'unsigned', NULL, '/x', 'active', '[]', '[]', '[]', 1)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 6);
+        let isolation: Option<String> = c
+            .query_row(
+                "SELECT isolation FROM plugins WHERE name = 'hello'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(isolation, None, "a record from before v6 has no decision");
+        c.execute(
+            "UPDATE plugins SET isolation = '{\"mode\":\"isolated\"}' WHERE name = 'hello'",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]

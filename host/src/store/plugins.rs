@@ -33,6 +33,13 @@ pub struct PluginRecord {
     pub denied: Vec<DeniedRecord>,
     /// When this record last changed.
     pub updated_at: Timestamp,
+    /// Where its last load ran it and why — policy routing's decision and, when isolated, the
+    /// sandbox layers in force ([`IsolationDecision::record`](crate::isolation::IsolationDecision::record)):
+    /// `{ "mode", "profile", "strict", "reasons", "limits", "allow_exec", "allow_network",
+    /// "allow_files", "required_layers", "layers" }`. `None` for a record from a host that
+    /// did not record it.
+    #[serde(default)]
+    pub isolation: Option<serde_json::Value>,
 }
 
 /// One grant in a [`PluginRecord`].
@@ -106,6 +113,7 @@ impl PluginRecord {
             granted,
             denied,
             updated_at: Timestamp::now(),
+            isolation: None,
         }
     }
 }
@@ -125,8 +133,8 @@ impl Store {
             c.execute(
                 "INSERT OR REPLACE INTO plugins
                      (name, version, trust, signer, source, state, requested, granted, denied,
-                      updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                      updated_at_ms, isolation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     r.name,
                     r.version,
@@ -138,7 +146,26 @@ impl Store {
                     json(&r.granted),
                     json(&r.denied),
                     r.updated_at.as_millis(),
+                    r.isolation.as_ref().map(json),
                 ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records where plugin `name`'s load runs it and why: `decision.record(&layers)`
+    /// ([`IsolationDecision::record`](crate::isolation::IsolationDecision::record)), shown by
+    /// `switchboard inspect`. Call it after the load recorded the plugin; a later load
+    /// replaces it. An unknown name changes nothing.
+    pub fn set_plugin_isolation(
+        &self,
+        name: &str,
+        isolation: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE plugins SET isolation = ?2, updated_at_ms = ?3 WHERE name = ?1",
+                params![name, json(isolation), Timestamp::now().as_millis()],
             )?;
             Ok(())
         })
@@ -175,7 +202,7 @@ impl Store {
         let row = self.with(|c| {
             Ok(c.query_row(
                 "SELECT name, version, trust, signer, source, state, requested, granted, denied,
-                        updated_at_ms
+                        updated_at_ms, isolation
                  FROM plugins WHERE name = ?1",
                 [name],
                 |r| {
@@ -194,12 +221,17 @@ impl Store {
                             r.get::<_, String>(8)?,
                             r.get::<_, i64>(9)?,
                         ),
+                        r.get::<_, Option<String>>(10)?,
                     ))
                 },
             )
             .optional()?)
         })?;
-        let Some(((name, version, trust, signer, source), (state, req, granted, denied, at))) = row
+        let Some((
+            (name, version, trust, signer, source),
+            (state, req, granted, denied, at),
+            isolation,
+        )) = row
         else {
             return Err(StoreError::UnknownPlugin {
                 plugin: name.to_owned(),
@@ -216,6 +248,9 @@ impl Store {
             granted: parse("grant list", granted)?,
             denied: parse("denial list", denied)?,
             updated_at: Timestamp::from_millis(at),
+            isolation: isolation
+                .map(|text| parse("isolation record", text))
+                .transpose()?,
         })
     }
 
@@ -228,5 +263,50 @@ impl Store {
                 .collect::<Result<Vec<String>, _>>()?;
             Ok(names)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_isolation_decision_is_recorded_read_back_and_kept_by_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let record = PluginRecord::new(
+            "hello".into(),
+            "0.1.0".into(),
+            TrustLevel::Unsigned,
+            None,
+            "/x/libhello.so".into(),
+            "loaded".into(),
+            vec!["kv".into()],
+            Vec::new(),
+            Vec::new(),
+        );
+        store.put_plugin(&record).unwrap();
+        assert_eq!(store.plugin("hello").unwrap().isolation, None);
+        let decision = serde_json::json!({
+            "mode": "isolated",
+            "profile": "agent",
+            "reasons": ["trust `unsigned` is below `verified` (policy `isolation.isolate_below`)"],
+            "layers": [{ "layer": "landlock", "active": true, "detail": "ABI 7" }],
+        });
+        store.set_plugin_isolation("hello", &decision).unwrap();
+        let read = store.plugin("hello").unwrap();
+        assert_eq!(read.isolation.as_ref(), Some(&decision));
+        // A state change or a record written back (a rollback's version fix) keeps it.
+        store.set_plugin_state("hello", "active").unwrap();
+        store.put_plugin(&store.plugin("hello").unwrap()).unwrap();
+        assert_eq!(store.plugin("hello").unwrap().isolation, Some(decision));
+        // The JSON form `inspect --json` prints carries it.
+        let doc = serde_json::to_value(store.plugin("hello").unwrap()).unwrap();
+        assert_eq!(doc["isolation"]["profile"], "agent");
+        // Unknown names change nothing.
+        store
+            .set_plugin_isolation("nobody", &serde_json::json!({}))
+            .unwrap();
+        assert!(store.plugin("nobody").is_err());
     }
 }

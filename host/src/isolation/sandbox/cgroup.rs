@@ -52,6 +52,19 @@ fn delegated() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Removes the (empty) cgroup runner `pid` made for itself, once the host has reaped it. The
+/// runner started in this process's cgroup, so its child cgroup is beneath ours.
+pub(super) fn remove(pid: u32) {
+    if let Ok(parent) = delegated() {
+        let child = parent.join(format!("switchboard-runner-{pid}"));
+        if child.is_dir() {
+            if let Err(e) = std::fs::remove_dir(&child) {
+                log::warn!(target: "switchboard::isolation", "cannot remove {}: {e}", child.display());
+            }
+        }
+    }
+}
+
 pub(super) fn apply(memory: Option<u64>) -> Result<String, Inactive> {
     let parent = delegated().map_err(Inactive::Unavailable)?;
     let pid = std::process::id();

@@ -48,7 +48,7 @@ pub enum Layer {
     LandlockNet,
     /// A seccomp-bpf filter denying what a plugin never needs.
     Seccomp,
-    /// Resource limits: address space, CPU seconds, open files, file size, no core dumps.
+    /// Resource limits: memory (data), CPU seconds, open files, file size, no core dumps.
     Rlimits,
     /// `PR_SET_NO_NEW_PRIVS`, and every capability dropped.
     NoNewPrivs,
@@ -242,6 +242,15 @@ pub fn apply(spec: &SandboxSpec) -> Result<Vec<LayerStatus>, SandboxError> {
     imp::apply(spec)
 }
 
+/// Removes what a runner's sandbox left behind it in the system once the host has reaped
+/// the runner `pid`: its empty cgroup, where it made one.
+pub(crate) fn release(pid: u32) {
+    #[cfg(target_os = "linux")]
+    cgroup::remove(pid);
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+}
+
 /// What this machine supports, without applying anything (for the host, `switchboard
 /// inspect` and the refusal of plugins whose policy demands a missing layer). Computed once
 /// per process.
@@ -285,6 +294,7 @@ mod imp {
 
     pub(super) fn apply(spec: &SandboxSpec) -> Result<Vec<LayerStatus>, SandboxError> {
         lifeline::tie_to_parent(spec.parent_pid);
+        single_threaded()?;
         let mut out = Vec::with_capacity(Layer::ALL.len());
         settle(
             spec,
@@ -315,6 +325,22 @@ mod imp {
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// Landlock and seccomp confine the calling thread and the threads it starts later; a
+    /// thread already running would stay unconfined.
+    fn single_threaded() -> Result<(), SandboxError> {
+        let threads = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+        match threads {
+            Ok(n) if n > 1 => Err(SandboxError::failed(
+                Layer::Seccomp,
+                format!(
+                    "the process already has {n} threads; the sandbox must be applied before \
+                     any thread starts"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn probe() -> Vec<LayerStatus> {

@@ -42,8 +42,12 @@ fn unshare(flags: UnshareFlags) -> rustix::io::Result<()> {
 /// Whether this machine lets the runner make a network namespace, judged without trying.
 pub(super) fn probe() -> super::LayerStatus {
     let layer = super::Layer::NetNamespace;
-    if rustix::process::geteuid().is_root() {
-        return super::LayerStatus::new(layer, true, "available (running as root)");
+    let admin = rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    });
+    if admin {
+        return super::LayerStatus::new(layer, true, "available (CAP_SYS_ADMIN held)");
     }
     let read = |p: &str| {
         std::fs::read_to_string(p)

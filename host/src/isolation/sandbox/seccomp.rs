@@ -246,7 +246,7 @@ pub(super) fn apply(allow_exec: bool, signals_scoped: bool) -> Result<String, In
         .get()
         .unsigned_abs();
     let compiled = rules(pid, allow_exec, signals_scoped).and_then(|r| {
-        let denied = r.eperm.len() + r.enosys.len();
+        let denied = r.eperm.len();
         let eperm = compile(r.eperm, libc::EPERM, arch)?;
         let enosys = if r.enosys.is_empty() {
             None
@@ -278,7 +278,7 @@ pub(super) fn apply(allow_exec: bool, signals_scoped: bool) -> Result<String, In
         "signals to itself only"
     };
     Ok(format!(
-        "seccomp-bpf: {denied} syscalls filtered (EPERM); {spawn}; {signals}"
+        "seccomp-bpf: {denied} syscalls refused with EPERM (some by argument); {spawn}; {signals}"
     ))
 }
 

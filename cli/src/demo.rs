@@ -2,8 +2,10 @@
 //! step, what Switchboard does — capabilities granted and denied, a revocation, a plugin that
 //! panics and is contained, events and shared services on the bus, plugin state, installing,
 //! updating (a release that asks for one more capability), rolling back, disabling, enabling
-//! and removing hello as generations, and the audit log that recorded it all. With `--data-dir DIR` the
-//! grants and the audit log stay in DIR (`switchboard audit verify --data-dir DIR`).
+//! and removing hello as generations, hello run isolated in a sandboxed runner process (a
+//! file read the kernel refuses, a segfault contained), and the audit log that recorded it
+//! all. With `--data-dir DIR` the grants and the audit log stay in DIR (`switchboard audit
+//! verify --data-dir DIR`).
 //!
 //! Every step checks its outcome against what the demo expects (a refusal the demo provokes
 //! counts as expected only with the code it should carry); the steps run on after one fails,
@@ -32,6 +34,7 @@ use switchboard_sdk::ErrorCode;
 use crate::examples::{self, Profile};
 
 mod install_tour;
+mod isolation_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -40,6 +43,10 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Build the example plugins with this profile.
     pub profile: Profile,
+    /// The runner for the isolation tour's isolated plugin; `None`: the one
+    /// `RunnerCommand::locate` finds (the `switchboard` executable itself, whose `main` calls
+    /// `switchboard_host::isolation::hook`). A test binary, which is not hooked, passes one.
+    pub runner: Option<switchboard_host::isolation::RunnerCommand>,
 }
 
 /// One step of the demo, as reported.
@@ -554,6 +561,18 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
+    )?;
+
+    isolation_tour::run(
+        &mut r,
+        isolation_tour::Setup {
+            data_dir: &data_dir.join("isolation"),
+            hello: &hello_lib,
+            wordcount: &wordcount_lib,
+            shared: &shared,
+            secret: &private.join("secret.txt"),
+            runner: options.runner.clone(),
+        },
     )?;
 
     wordcount.stop()?;

@@ -510,6 +510,10 @@ public key: {}",
 }
 
 fn main() -> ExitCode {
+    // First: started by a host as an isolated plugin's runner, this executable is the runner
+    // (and never returns here); otherwise the host may start it as one
+    // (`RunnerCommand::locate`).
+    switchboard_host::isolation::hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -522,6 +526,7 @@ fn main() -> ExitCode {
         } => {
             let options = demo::Options {
                 data_dir,
+                runner: None,
                 profile: if debug {
                     Profile::Debug
                 } else {

@@ -18,6 +18,9 @@ use switchboard_tests::{host_with, renamed_library, test_plugin};
 
 const INSTANCES: usize = 50;
 
+/// Threads loading them.
+const LOADERS: usize = 4;
+
 /// What the escape plugin's grants cover as built.
 const BUILT_DIR: &str = "/tmp/switchboard-escape";
 
@@ -59,9 +62,7 @@ fn fifty_isolated_instances_keep_their_kv_secrets_files_and_events_to_themselves
     let mut options = LoadOptions::new();
     options.isolation(Mode::Isolated);
     let copies = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-    let mut plugins = Vec::new();
-    for i in 0..INSTANCES {
+    let load = |i: usize| -> PluginHandle {
         let own_dir = run.path().join(format!("{i:02}"));
         std::fs::create_dir_all(&own_dir).unwrap();
         let own_dir = own_dir.to_str().unwrap().to_owned();
@@ -77,8 +78,29 @@ fn fifty_isolated_instances_keep_their_kv_secrets_files_and_events_to_themselves
         std::fs::remove_file(&path).unwrap();
         plugin.start().unwrap();
         assert_eq!(plugin.name(), name);
-        plugins.push(plugin);
-    }
+        plugin
+    };
+    let started = Instant::now();
+    // Loaded by a few threads at once, as an application starting many plugins would.
+    let mut plugins: Vec<(usize, PluginHandle)> = std::thread::scope(|s| {
+        let load = &load;
+        let loaders: Vec<_> = (0..LOADERS)
+            .map(|w| {
+                s.spawn(move || {
+                    (w..INSTANCES)
+                        .step_by(LOADERS)
+                        .map(|i| (i, load(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        loaders
+            .into_iter()
+            .flat_map(|l| l.join().unwrap())
+            .collect()
+    });
+    plugins.sort_by_key(|(i, _)| *i);
+    let plugins: Vec<PluginHandle> = plugins.into_iter().map(|(_, p)| p).collect();
     let spawned = started.elapsed();
     let pids: std::collections::BTreeSet<u32> = plugins
         .iter()

@@ -175,6 +175,32 @@ mod plugin {
             let (kind, target) = access.split_once(':').unwrap_or((access.as_str(), ""));
             ctx.check(&Access::from_parts(kind, target)?)
         }
+
+        /// Reads a text file with the standard library — *not* through the host, so no
+        /// capability check sees it. It shows what capabilities cannot do: in-process,
+        /// native code reads whatever the host process may read. Run isolated, the runner's
+        /// sandbox (Landlock) lets it read only beneath the plugin's `fs.read` grants, and the
+        /// kernel refuses the rest ("Permission denied").
+        #[command]
+        fn read_file_direct(&self, path: String) -> Result<String, PluginError> {
+            std::fs::read_to_string(&path).map_err(|e| {
+                PluginError::new(format!("cannot read {path}: {e}"))
+                    .next_step("read files through `ctx.fs()`, under an `fs.read` grant")
+            })
+        }
+
+        /// Crashes the process with a segmentation fault, on purpose: run isolated, only its
+        /// runner process dies (the caller gets `SB1501`, the runner restarts). Never call it
+        /// in-process: it takes the host's process down with it — which is why untrusted
+        /// plugins run isolated.
+        #[command]
+        fn segfault(&self) {
+            // SAFETY: not safe, deliberately: a volatile write through a null pointer raises
+            // SIGSEGV (a volatile write is never optimised away).
+            unsafe {
+                std::ptr::null_mut::<u8>().write_volatile(1);
+            }
+        }
     }
 
     /// A plain `extern "C"` function, the baseline the dispatch bench compares commands against:
@@ -294,7 +320,9 @@ mod tests {
                 "read_file",
                 "write_file",
                 "env",
-                "check"
+                "check",
+                "read_file_direct",
+                "segfault"
             ]
         );
         assert_eq!(hello.manifest().capabilities[..2], ["kv", "fs.read"]);

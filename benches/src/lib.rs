@@ -13,3 +13,7 @@
 //! - `install` — installing one signed package into a new generation and activating it,
 //!   rolling back between two generations, and opening a host whose current generation holds
 //!   every example plugin and starting them all.
+//! - `isolation` — a no-op and a 4 KiB raw-bytes call to hello running isolated (in a
+//!   sandboxed runner process), loading, starting and removing it, beside a bare unix-socket
+//!   round trip with a child process (blocking, and polling as the call path does) and the
+//!   same call in-process; prints each median as a multiple of the unix-socket baseline.

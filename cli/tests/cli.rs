@@ -48,6 +48,10 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
         "Disabled hello",
         "Enabled hello again",
         "Removed hello",
+        // The isolation tour: the CLI is its own runner (`isolation::hook` first in `main`).
+        "Ran hello isolated",
+        "hello read files with std::fs",
+        "hello segfaulted",
     ] {
         assert!(
             steps

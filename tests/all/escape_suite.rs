@@ -6,17 +6,16 @@
 //! (kind `isolation`). The harmless attempts also run in-process, where they succeed: what
 //! stops them isolated is the sandbox, not the plugin.
 //!
-//! Cases that need the manifest's `[limits]` applied (call timeout, memory, CPU) need the
-//! policy routing (`decide`) to read them; they check the limits first, so without it they
-//! fail at once rather than hang.
+//! Cases about the manifest's `[limits]` (call timeout, memory, CPU) check first that the
+//! limits are in force, so a policy that dropped them fails the test at once rather than hang.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use escape::{OpenFds, Outcome};
-use switchboard_host::caps::{Approval, ApprovalRequest, Scope};
-use switchboard_host::isolation::{Mode, RunnerCommand};
+use switchboard_host::caps::{Approval, ApprovalRequest, Policy, Scope};
+use switchboard_host::isolation::{IsolationProfile, Mode, RunnerCommand};
 use switchboard_host::{AuditFilter, AuditKind, CallError, Host, LoadOptions, PluginHandle, State};
 use switchboard_tests::{host_with, library, test_plugin};
 
@@ -39,10 +38,20 @@ struct Scene {
 }
 
 fn scene(mode: Mode) -> Scene {
+    scene_with(mode, None)
+}
+
+/// [`scene`] under a policy with `profile` as its isolation defaults.
+fn scene_with(mode: Mode, profile: Option<IsolationProfile>) -> Scene {
     std::fs::create_dir_all(GRANTED).unwrap();
     let (host, dir) = host_with(|b, _| {
         b.runner(runner())
             .approver(|_: &ApprovalRequest<'_>| Approval::Allow(Scope::Session));
+        if let Some(profile) = profile {
+            let mut policy = Policy::new();
+            policy.isolation_defaults(profile);
+            b.policy(policy);
+        }
     });
     let mut options = LoadOptions::new();
     options.isolation(mode);
@@ -257,7 +266,7 @@ fn the_host_process_its_environment_and_its_descriptors_are_out_of_reach() {
     );
     contained(&iso.attempt("read_parent_environ", &()));
     iso.host_serves();
-    for name in ["status", "cmdline", "maps", "mem"] {
+    for name in ["status", "cmdline", "maps"] {
         contained(&iso.attempt("read_parent_proc", &name.to_owned()));
         iso.host_serves();
     }
@@ -358,7 +367,7 @@ fn a_segfault_and_an_abort_kill_only_the_runner_which_is_audited_and_restarted()
     assert!(exits[1].contains("SIGABRT"), "{exits:?}");
 }
 
-/// Needs the policy routing (`iso-policy`): the manifest's `call_timeout_ms = 2000`.
+/// The manifest's `call_timeout_ms = 2000` applies.
 #[test]
 fn a_call_past_its_timeout_is_killed_and_the_runner_restarted() {
     let iso = scene(Mode::Isolated);
@@ -377,7 +386,7 @@ fn a_call_past_its_timeout_is_killed_and_the_runner_restarted() {
     }
 }
 
-/// Needs the policy routing (`iso-policy`): the manifest's `memory_mb = 256`.
+/// The manifest's `memory_mb = 256` applies.
 #[test]
 fn memory_past_the_limit_is_refused_or_ends_the_runner() {
     let iso = scene(Mode::Isolated);
@@ -394,14 +403,16 @@ fn memory_past_the_limit_is_refused_or_ends_the_runner() {
     assert_eq!(iso.escape.state(), State::Active);
 }
 
-/// Needs the policy routing (`iso-policy`): the manifest's `cpu_ms = 5000`. A thread of the
-/// plugin burns CPU outside any call; the CPU limit ends the runner (SIGXCPU or SIGKILL),
-/// which the supervisor audits and restarts.
+/// A thread of the plugin burns CPU outside any call; the CPU limit ends the runner (SIGXCPU
+/// or SIGKILL), which the supervisor audits and restarts. The manifest asks for 5 s of CPU;
+/// the policy caps it at 1 s, to keep the test short.
 #[test]
 fn cpu_past_the_limit_ends_the_runner() {
-    let iso = scene(Mode::Isolated);
+    let mut profile = IsolationProfile::default();
+    profile.cpu_ms = Some(1000);
+    let iso = scene_with(Mode::Isolated, Some(profile));
     let limits = iso.escape.isolation().decision.limits;
-    assert_eq!(limits.cpu_ms, Some(5000), "{limits:?}");
+    assert_eq!(limits.cpu_ms, Some(1000), "{limits:?}");
     iso.call::<(), ()>("spin_thread", &()).unwrap();
     iso.restarted(1);
     let rows = iso
@@ -414,6 +425,7 @@ fn cpu_past_the_limit_ends_the_runner() {
         )
         .unwrap();
     let exit = rows.iter().find(|r| r.subject == "runner-exited").unwrap();
+    report::<String>("spin_thread", &Ok(exit.detail.clone()));
     assert!(
         exit.detail.contains("SIGXCPU") || exit.detail.contains("SIGKILL"),
         "{}",

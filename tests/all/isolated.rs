@@ -467,3 +467,31 @@ fn a_policy_requiring_a_layer_this_machine_lacks_refuses_the_plugin() {
     let (plain, _plain_dir) = self::host(&[], |_, _| {});
     load(&plain, "hello", Mode::Isolated);
 }
+
+#[test]
+fn a_runner_that_is_not_one_is_a_coded_refusal_and_nothing_stays_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let scripts = tempfile::tempdir().unwrap();
+    // A program that answers: it echoes the host's init message back.
+    let echo = scripts.path().join("echo-runner");
+    std::fs::write(&echo, "#!/bin/sh\nexec /bin/cat >&0\n").unwrap();
+    std::fs::set_permissions(&echo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let missing = std::path::PathBuf::from("/nonexistent/switchboard-runner");
+    let exits = std::path::PathBuf::from("/bin/true");
+    for program in [missing, exits, echo] {
+        let (host, _dir) = host(&[], |b, _| {
+            b.runner(RunnerCommand::binary(&program));
+        });
+        let e = host
+            .load_unsigned_with(library("hello"), &options(Mode::Isolated))
+            .unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1504", "{}: {e}", program.display());
+        assert!(
+            e.to_string().contains(&program.display().to_string()),
+            "{e}"
+        );
+        assert!(host.plugin("hello").is_err());
+        // The same plugin loads in-process on the same host.
+        load(&host, "hello", Mode::InProcess);
+    }
+}

@@ -353,11 +353,20 @@ mod tests {
         a.send(&large).unwrap();
         a.send(&4u8).unwrap();
         let mut buf = Vec::new();
-        assert_eq!(postcard::from_bytes::<u32>(b.recv(&mut buf).unwrap()).unwrap(), 1);
-        assert_eq!(postcard::from_bytes::<&str>(b.recv(&mut buf).unwrap()).unwrap(), "two");
+        assert_eq!(
+            postcard::from_bytes::<u32>(b.recv(&mut buf).unwrap()).unwrap(),
+            1
+        );
+        assert_eq!(
+            postcard::from_bytes::<&str>(b.recv(&mut buf).unwrap()).unwrap(),
+            "two"
+        );
         let got: Vec<u8> = postcard::from_bytes(b.recv(&mut buf).unwrap()).unwrap();
         assert_eq!(got, large);
-        assert_eq!(postcard::from_bytes::<u8>(b.recv(&mut buf).unwrap()).unwrap(), 4);
+        assert_eq!(
+            postcard::from_bytes::<u8>(b.recv(&mut buf).unwrap()).unwrap(),
+            4
+        );
     }
 
     #[test]
@@ -368,7 +377,10 @@ mod tests {
         let mut buf = Vec::new();
         let e = b.recv(&mut buf).unwrap_err();
         assert!(
-            matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
             "{e:?}"
         );
         let passed = Instant::now() - Duration::from_secs(1);

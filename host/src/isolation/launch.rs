@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::channel::Channel;
-use super::protocol::{Init, InitReply, WireError};
+use super::protocol::{Init, InitReply, WireError, RUNNER_MAGIC};
 use super::sandbox::LayerStatus;
 
 /// Set by [`hook`](super::hook): this executable can be its own runner.
@@ -225,8 +225,17 @@ fn handshake(
     control.set_deadline(Some(Instant::now() + deadline))?;
     let mut buf = Vec::new();
     let bytes = control.recv(&mut buf)?;
-    let reply =
-        postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let not_a_runner = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it answered, but not as a Switchboard runner of this version",
+        )
+    };
+    let (magic, reply): ([u8; 8], InitReply) =
+        postcard::from_bytes(bytes).map_err(|_| not_a_runner())?;
+    if magic != RUNNER_MAGIC {
+        return Err(not_a_runner());
+    }
     control.set_deadline(None)?;
     Ok(reply)
 }

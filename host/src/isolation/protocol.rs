@@ -27,7 +27,11 @@ pub(crate) struct Init {
     pub spec: SandboxSpec,
 }
 
-/// The runner's answer to [`Init`].
+/// What the runner's answer to [`Init`] starts with: a program that is not a runner (one that
+/// echoes its input, say) cannot pass for one by accident.
+pub(crate) const RUNNER_MAGIC: [u8; 8] = *b"SBRUNNR1";
+
+/// The runner's answer to [`Init`], after [`RUNNER_MAGIC`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum InitReply {
     /// Sandboxed, loaded, instantiated: these layers are in force.

@@ -22,7 +22,9 @@ use switchboard_sdk::abi::{LoadedModule, RawPlugin, ResponseBuffer};
 use switchboard_sdk::PluginError;
 
 use super::channel::{Channel, DEFAULT_MAX_FRAME};
-use super::protocol::{encode_health, Call, Frame, Init, InitReply, WireError, PROTOCOL_VERSION};
+use super::protocol::{
+    encode_health, Call, Frame, Init, InitReply, WireError, PROTOCOL_VERSION, RUNNER_MAGIC,
+};
 use super::proxy::{Proxy, CURRENT};
 use super::sandbox;
 
@@ -98,12 +100,12 @@ fn run() -> Result<(), String> {
     match start_plugin(&init, &image, outbound) {
         Ok((plugin, layers)) => {
             control
-                .send(&InitReply::Ready { layers })
+                .send(&(RUNNER_MAGIC, InitReply::Ready { layers }))
                 .map_err(|e| format!("cannot answer the host: {e}"))?;
             serve_control(control, Arc::new(plugin))
         }
         Err(error) => {
-            let _ = control.send(&InitReply::Failed { error });
+            let _ = control.send(&(RUNNER_MAGIC, InitReply::Failed { error }));
             Ok(())
         }
     }

@@ -495,3 +495,32 @@ fn a_runner_that_is_not_one_is_a_coded_refusal_and_nothing_stays_loaded() {
         load(&host, "hello", Mode::InProcess);
     }
 }
+
+#[test]
+fn a_plugin_forging_protocol_frames_is_killed_with_a_coded_error_and_restarted() {
+    let (host, _dir) = host(&["events.subscribe:escape.**"], |_, _| {});
+    let escape = host
+        .load_unsigned_with(
+            switchboard_tests::test_plugin("escape"),
+            &options(Mode::Isolated),
+        )
+        .unwrap();
+    escape.start().unwrap();
+    let forge = escape.raw_command("forge").unwrap();
+    let sleep = escape.command::<u64, u64>("sleep_ms").unwrap();
+    // A frame announcing 4 GiB, a frame that does not decode, a reply to nothing.
+    for forged in [
+        vec![0xff, 0xff, 0xff, 0xff],
+        vec![3, 0, 0, 0, 0xff, 0xff, 0xff],
+        vec![2, 0, 0, 0, 9, 9],
+    ] {
+        let e = forge.call(&forged).unwrap_err();
+        assert!(
+            ["SB1505", "SB1501"].contains(&e.code().to_string().as_str()),
+            "{forged:?}: {e}"
+        );
+        // The runner was killed and is restarted: the plugin serves again.
+        assert_eq!(sleep.call(&0).unwrap(), 0);
+        assert_eq!(escape.state(), State::Active);
+    }
+}

@@ -142,8 +142,10 @@ struct Runner {
 }
 
 impl Runner {
+    /// Kills it, and counts it dead at once: a call after this one waits for the supervisor's
+    /// restart instead of racing the kill on an idle channel.
     fn kill(&self) {
-        if self.dead.load(Ordering::Acquire) {
+        if self.dead.swap(true, Ordering::AcqRel) {
             return;
         }
         #[cfg(target_os = "linux")]

@@ -390,6 +390,38 @@ mod plugin {
             OpenFds { fds }
         }
 
+        /// Forges protocol frames: writes `bytes` to every socket this process holds (its
+        /// channels to the host among them), then returns normally — the host must treat what
+        /// arrives as the hostile input it is. A raw command: the request is the bytes, the
+        /// response how many sockets took them (`u64`, little-endian).
+        #[command]
+        fn forge(&self, bytes: &[u8]) -> Vec<u8> {
+            let mut written = 0;
+            for fd in 3..1024 {
+                // SAFETY: `libc::stat` is plain data; all-zero is a valid value.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: `st` is writable; a closed `fd` only makes fstat fail.
+                if unsafe { libc::fstat(fd, &mut st) } != 0
+                    || st.st_mode & libc::S_IFMT != libc::S_IFSOCK
+                {
+                    continue;
+                }
+                // SAFETY: `bytes` is readable for its length; MSG_DONTWAIT never blocks.
+                let n = unsafe {
+                    libc::send(
+                        fd,
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+                if n > 0 {
+                    written += 1u64;
+                }
+            }
+            written.to_le_bytes().to_vec()
+        }
+
         /// Takes a copy of the parent's (the host's) descriptor `fd`: `pidfd_open(2)` on the
         /// parent, then `pidfd_getfd(2)`.
         #[command]

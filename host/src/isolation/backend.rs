@@ -261,7 +261,7 @@ impl Isolated {
     }
 
     /// The plugin's state for a hand-over (hot reload).
-    #[allow(
+    #[expect(
         dead_code,
         reason = "hot reload (issue 18) drives snapshot and restore"
     )]
@@ -272,7 +272,7 @@ impl Isolated {
     }
 
     /// Hands the plugin a state from [`snapshot`](Self::snapshot).
-    #[allow(
+    #[expect(
         dead_code,
         reason = "hot reload (issue 18) drives snapshot and restore"
     )]

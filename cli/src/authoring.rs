@@ -191,29 +191,66 @@ pub(crate) fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>>
     Ok(bytes)
 }
 
+/// Whether `switchboard pack` ships the library's debug information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DebugInfo {
+    /// Link the library without debug information (`-C strip=debuginfo`): a fraction of the
+    /// size, so a host unpacks, hashes and maps less. The symbol table stays, so a crash
+    /// report still names functions.
+    #[default]
+    Strip,
+    /// Ship the library as the release profile builds it, debug information included (file
+    /// and line numbers in crash reports, at several times the size).
+    Keep,
+}
+
+/// How `switchboard pack` builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackOptions {
+    /// Whether the shipped library keeps its debug information.
+    pub debuginfo: DebugInfo,
+    /// cargo's target directory; `None` for cargo's own choice (`CARGO_TARGET_DIR`, the
+    /// workspace's `target/`).
+    pub target_dir: Option<PathBuf>,
+}
+
 /// Builds the crate's cdylib in release mode and returns its path. cargo is quiet unless a
-/// spinner shows progress; its diagnostics reach stderr either way.
-fn build_library(crate_dir: &Path, name: &str, progress: &Progress) -> Result<PathBuf> {
+/// spinner shows progress; its diagnostics reach stderr either way. With [`DebugInfo::Strip`]
+/// the link leaves debug information out: `cargo rustc -- -C strip=debuginfo` applies to the
+/// plugin crate's link alone, so its dependencies are not rebuilt.
+fn build_library(
+    crate_dir: &Path,
+    name: &str,
+    options: &PackOptions,
+    progress: &Progress,
+) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    progress.step(format!("building {name} (cargo build --release)"));
-    let mut child = Command::new(cargo)
-        .current_dir(crate_dir)
-        .args([
-            "build",
-            "--release",
-            "--lib",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(crate_dir.join("Cargo.toml"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .coded(
-            codes::BUILD,
-            "cannot run cargo",
-            "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
-        )?;
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate_dir).args([
+        "rustc",
+        "--release",
+        "--lib",
+        "--quiet",
+        "--message-format=json-render-diagnostics",
+    ]);
+    cmd.arg("--manifest-path").arg(crate_dir.join("Cargo.toml"));
+    if let Some(dir) = &options.target_dir {
+        cmd.arg("--target-dir").arg(dir);
+    }
+    match options.debuginfo {
+        DebugInfo::Strip => {
+            progress.step(format!(
+                "building {name} (cargo rustc --release -- -C strip=debuginfo)"
+            ));
+            cmd.args(["--", "-C", "strip=debuginfo"]);
+        }
+        DebugInfo::Keep => progress.step(format!("building {name} (cargo rustc --release)")),
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().coded(
+        codes::BUILD,
+        "cannot run cargo",
+        "install Rust with cargo (https://rustup.rs), or set CARGO to its path",
+    )?;
     let stdout = child.stdout.take().ok_or_else(|| {
         CliError::raise(
             codes::BUILD,
@@ -312,10 +349,16 @@ pub struct PackReport {
     pub from_library: Vec<&'static str>,
 }
 
-/// `switchboard pack [CRATE_DIR] --out DIR`: builds the crate, completes its manifest with what
-/// the library embeds (refusing contradictions), pins every file and writes
-/// `NAME-VERSION.sbpkg`.
-pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackReport> {
+/// `switchboard pack [CRATE_DIR] --out DIR [--keep-debuginfo]`: builds the crate (without
+/// debug information unless `options` say [`DebugInfo::Keep`]), completes its manifest with
+/// what the library embeds (refusing contradictions), pins every file — the library's hash is
+/// that of the bytes shipped — and writes `NAME-VERSION.sbpkg`.
+pub fn pack(
+    crate_dir: &Path,
+    out: &Path,
+    options: &PackOptions,
+    progress: &Progress,
+) -> Result<PackReport> {
     let crate_dir = &crate_dir.canonicalize().coded(
         codes::READ,
         format_args!("cannot find the crate at {}", crate_dir.display()),
@@ -335,7 +378,7 @@ pub fn pack(crate_dir: &Path, out: &Path, progress: &Progress) -> Result<PackRep
         .map_err(|d| findings_error(&format!("cannot use {}", manifest_path.display()), &[*d]))?;
     let manifest = Manifest::parse(&source, Format::Toml)
         .map_err(|d| findings_error(&format!("{} is invalid", manifest_path.display()), &d))?;
-    let library = build_library(crate_dir, &manifest.name, progress)?;
+    let library = build_library(crate_dir, &manifest.name, options, progress)?;
     progress.step(format!("reading {}'s manifest section", manifest.name));
     let packed = switchboard_host::package_manifest(&manifest, &library).map_err(|d| {
         findings_error(

@@ -59,6 +59,10 @@ enum Cmd {
         /// Where to write the package.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Ship the library with its debug information (file and line numbers in crash
+        /// reports, several times the size); by default it is linked without, symbols kept.
+        #[arg(long)]
+        keep_debuginfo: bool,
         /// Print one JSON document (and no progress).
         #[arg(long)]
         json: bool,
@@ -383,6 +387,7 @@ public key: {}",
         Cmd::Pack {
             crate_dir,
             out: dir,
+            keep_debuginfo,
             json,
         } => {
             let progress = if json {
@@ -390,7 +395,15 @@ public key: {}",
             } else {
                 Progress::for_terminal()
             };
-            let report = a::pack(&crate_dir, &dir, &progress);
+            let options = a::PackOptions {
+                debuginfo: if keep_debuginfo {
+                    a::DebugInfo::Keep
+                } else {
+                    a::DebugInfo::Strip
+                },
+                target_dir: None,
+            };
+            let report = a::pack(&crate_dir, &dir, &options, &progress);
             progress.finish();
             let report = report?;
             if json {

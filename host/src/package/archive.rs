@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
+use sha2::{Digest, Sha256};
+
 use switchboard_sdk::manifest::{safe_relative_path, MANIFEST_FILE};
 
 use super::error::PackageError;
@@ -74,14 +76,34 @@ pub(crate) fn write(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Packag
     encoder.finish().map_err(io)
 }
 
+/// One unpacked file: its bytes and their sha256, computed as they were decompressed.
+#[derive(Debug)]
+pub(crate) struct Unpacked {
+    pub bytes: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
 /// Reads a package archive into memory, refusing anything but plain files at safe, unique
 /// paths, within `limits`.
 pub(crate) fn read(
     compressed: &[u8],
     limits: &UnpackLimits,
 ) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+    Ok(read_hashed(compressed, limits)?
+        .into_iter()
+        .map(|(path, file)| (path, file.bytes))
+        .collect())
+}
+
+/// [`read`], hashing each file while it is decompressed: one pass over the bytes, each chunk
+/// hashed while it is still in cache, instead of a second pass over the whole library later.
+pub(crate) fn read_hashed(
+    compressed: &[u8],
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, Unpacked>, PackageError> {
+    // The input is already in memory: the decoder reads it in place, without a buffer copy.
     let decoder =
-        zstd::stream::Decoder::new(compressed).map_err(|e| PackageError::NotAPackage {
+        zstd::stream::Decoder::with_buffer(compressed).map_err(|e| PackageError::NotAPackage {
             reason: format!("not zstd-compressed: {e}"),
         })?;
     // Never decompress more than the total cap (plus tar framing), whatever the headers say.
@@ -104,7 +126,7 @@ pub(crate) fn read(
         });
     }
     let unread = rest.finish();
-    if !unread.buffer().is_empty() || !unread.get_ref().is_empty() {
+    if !unread.is_empty() {
         return Err(PackageError::TrailingData {
             reason: "bytes follow the compressed stream".into(),
         });
@@ -115,7 +137,7 @@ pub(crate) fn read(
 fn read_entries<R: Read>(
     archive: &mut tar::Archive<R>,
     limits: &UnpackLimits,
-) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+) -> Result<BTreeMap<String, Unpacked>, PackageError> {
     let entries = archive.entries().map_err(|e| PackageError::NotAPackage {
         reason: e.to_string(),
     })?;
@@ -172,24 +194,83 @@ fn read_entries<R: Read>(
             });
         }
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        (&mut entry)
-            .take(size)
-            .read_to_end(&mut bytes)
-            .map_err(|e| corrupt(&e))?;
+        let mut hashing = Hashing {
+            inner: (&mut entry).take(size),
+            hasher: Sha256::new(),
+        };
+        hashing.read_to_end(&mut bytes).map_err(|e| corrupt(&e))?;
+        let sha256 = hashing.hasher.finalize().into();
         if bytes.len() as u64 != size {
             return Err(PackageError::NotAPackage {
                 reason: format!("`{path}` is truncated"),
             });
         }
-        if files.insert(path.clone(), bytes).is_some() {
+        if files
+            .insert(path.clone(), Unpacked { bytes, sha256 })
+            .is_some()
+        {
             return Err(PackageError::DuplicateEntry { path });
         }
     }
     Ok(files)
 }
 
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
 fn corrupt(e: &std::io::Error) -> PackageError {
     PackageError::NotAPackage {
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_files_are_hashed_as_they_are_unpacked() {
+        let mut files = BTreeMap::new();
+        files.insert("plugin.toml".to_owned(), b"name = \"x\"".to_vec());
+        // Larger than any one read of the decoder, so the hash spans many reads.
+        let library: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        files.insert("lib/t/libx.so".to_owned(), library);
+        files.insert("README.md".to_owned(), Vec::new());
+        let packed = write(&files).unwrap();
+        let read = read_hashed(&packed, &UnpackLimits::default()).unwrap();
+        assert_eq!(read.len(), files.len());
+        for (path, bytes) in &files {
+            let file = &read[path];
+            assert_eq!(&file.bytes, bytes, "{path}");
+            assert_eq!(
+                hex::encode(file.sha256),
+                super::super::sha256_hex(bytes),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_compressed_stream_are_refused() {
+        let mut files = BTreeMap::new();
+        files.insert("plugin.toml".to_owned(), b"name = \"x\"".to_vec());
+        let mut packed = write(&files).unwrap();
+        assert!(read_hashed(&packed, &UnpackLimits::default()).is_ok());
+        packed.push(0);
+        assert!(matches!(
+            read_hashed(&packed, &UnpackLimits::default()),
+            Err(PackageError::TrailingData { .. })
+        ));
     }
 }

@@ -190,10 +190,13 @@ pub fn verify(
             limit: limits.max_package_bytes,
         });
     }
-    let mut files = archive::read(package, limits)?;
+    // Every file is hashed as it is decompressed; the hashes are compared below, in their
+    // place in the order of checks.
+    let mut files = archive::read_hashed(package, limits)?;
     let manifest_bytes = files
         .remove(MANIFEST_FILE)
-        .ok_or(PackageError::NoManifest)?;
+        .ok_or(PackageError::NoManifest)?
+        .bytes;
     // Size, then trust, then parsing: the archive reader capped the manifest's size, and a
     // signature is checked over the manifest's bytes before anything parses them.
     let (trust, signer, bound, certified_by) = match signature {
@@ -226,10 +229,10 @@ pub fn verify(
         }
     };
     let manifest_text =
-        String::from_utf8(manifest_bytes.clone()).map_err(|_| PackageError::InvalidManifest {
+        std::str::from_utf8(&manifest_bytes).map_err(|_| PackageError::InvalidManifest {
             summary: "plugin.toml is not UTF-8".into(),
         })?;
-    let manifest = Manifest::parse(&manifest_text, Format::Toml).map_err(|errors| {
+    let manifest = Manifest::parse(manifest_text, Format::Toml).map_err(|errors| {
         PackageError::InvalidManifest {
             summary: Diagnostic::summary(&errors),
         }
@@ -253,10 +256,10 @@ pub fn verify(
     }
     let mut checks = Vec::new();
     for (path, expected) in &manifest.files {
-        let Some(bytes) = files.get(path) else {
+        let Some(file) = files.get(path) else {
             return Err(PackageError::MissingFile { path: path.clone() });
         };
-        let actual = sha256_hex(bytes);
+        let actual = hex::encode(file.sha256);
         if &actual != expected {
             return Err(PackageError::HashMismatch {
                 path: path.clone(),
@@ -284,7 +287,10 @@ pub fn verify(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    let library = files.remove(&library_path).unwrap_or_default();
+    let library = files
+        .remove(&library_path)
+        .map(|file| file.bytes)
+        .unwrap_or_default();
     Ok(VerifiedPackage {
         manifest,
         manifest_bytes,

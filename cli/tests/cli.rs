@@ -1720,6 +1720,54 @@ fn with<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
+fn pack_ships_the_library_without_debug_information_unless_asked() {
+    use object::{Object, ObjectSection};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let pack = |extra: &[&str], out: &str| -> Vec<u8> {
+        let status = switchboard()
+            .arg("pack")
+            .arg(root.join("examples/hello"))
+            .arg("--json")
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let package = std::fs::read(dir.path().join(out).join("hello-0.1.0.sbpkg")).unwrap();
+        let files = switchboard_host::package::unpack(&package, &Default::default()).unwrap();
+        let (_, library) = files
+            .into_iter()
+            .find(|(p, _)| p.starts_with("lib/"))
+            .unwrap();
+        library
+    };
+    let full = pack(&["--keep-debuginfo"], "full");
+    let lean = pack(&[], "lean");
+    let sections = |bytes: &[u8]| {
+        let file = object::File::parse(bytes).unwrap();
+        let names: Vec<String> = file
+            .sections()
+            .filter_map(|s| s.name().ok().map(str::to_owned))
+            .collect();
+        names
+    };
+    let (full_sections, lean_sections) = (sections(&full), sections(&lean));
+    if cfg!(target_os = "linux") {
+        assert!(full_sections.iter().any(|n| n == ".debug_line"));
+        // Symbols stay for crash reports.
+        assert!(lean_sections.iter().any(|n| n == ".symtab"));
+    }
+    assert!(
+        !lean_sections.iter().any(|n| n.starts_with(".debug_")),
+        "{lean_sections:?}"
+    );
+    assert!(lean.len() < full.len());
+}
+
+#[test]
 fn registry_init_publish_yank_promote_from_the_command_line() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,9 @@
 //! manifest in the built library's `switchboard_manifest` section, in place and at the same
 //! length: the version, and any extra capability requests. The plugin's code reads its
 //! manifest from that same section, so the library stays consistent, and the result is then
-//! packed and signed exactly as `switchboard pack` and `sign` do. The code is hello 0.1.0's;
+//! packed and signed as `switchboard pack` and `sign` do — with the library as given, so a
+//! release built from the examples' own build keeps its debug information, as `pack
+//! --keep-debuginfo` would. The code is hello 0.1.0's;
 //! only what the release declares differs — which is all a capability review or an update
 //! looks at.
 

@@ -216,8 +216,10 @@ impl PluginHandle {
 }
 
 thread_local! {
-    /// Request and response buffers reused across typed calls on this thread.
-    static BUFFERS: RefCell<(Vec<u8>, ResponseBuffer)> = RefCell::new((Vec::new(), ResponseBuffer::new()));
+    /// Request and response buffers reused across typed calls on this thread. Initialised as a
+    /// constant, so a call does not check whether it is the thread's first.
+    static BUFFERS: RefCell<(Vec<u8>, ResponseBuffer)> =
+        const { RefCell::new((Vec::new(), ResponseBuffer::new())) };
 }
 
 /// Buffers above this size are released after a call rather than kept for the next one.

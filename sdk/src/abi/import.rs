@@ -274,7 +274,7 @@ pub struct ResponseBuffer(RVec<u8>);
 
 impl ResponseBuffer {
     /// An empty buffer.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         ResponseBuffer(RVec::new())
     }
 

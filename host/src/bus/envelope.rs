@@ -157,10 +157,29 @@ struct Inner {
     causation_id: Option<EventId>,
     hops: u32,
     topic: Arc<str>,
-    publisher: Arc<str>,
+    publisher: Publisher,
     payload: Arc<[u8]>,
     headers: Box<[Header]>,
     expires: Option<Instant>,
+}
+
+/// Who published an envelope. The bus's own names need no reference count: a count shared by
+/// every envelope the host publishes would change hands between the publisher's core and the
+/// worker's once per envelope.
+pub(crate) enum Publisher {
+    /// A name the program holds for its whole run (`host`, `system`).
+    Static(&'static str),
+    /// A plugin.
+    Named(Arc<str>),
+}
+
+impl Publisher {
+    fn as_str(&self) -> &str {
+        match self {
+            Publisher::Static(s) => s,
+            Publisher::Named(s) => s,
+        }
+    }
 }
 
 /// A run of envelopes from one `publish_batch`: one allocation holding every payload, one
@@ -256,7 +275,7 @@ impl fmt::Debug for Envelope {
 
 impl Envelope {
     /// Seals an outgoing event: assigns its id and takes the trace from the current context.
-    pub(crate) fn seal(out: Outgoing, publisher: Arc<str>) -> Envelope {
+    pub(crate) fn seal(out: Outgoing, publisher: Publisher) -> Envelope {
         let id = next_id();
         let (ctx, causation_id) = TraceContext::child(id);
         // A TTL too long to represent never expires.
@@ -326,7 +345,7 @@ impl Envelope {
     /// Who published it: a plugin name, or `host`.
     pub fn publisher(&self) -> &str {
         match &self.repr {
-            Repr::One(i) => &i.publisher,
+            Repr::One(i) => i.publisher.as_str(),
             Repr::Batched(b, _) => &b.publisher,
         }
     }

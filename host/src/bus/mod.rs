@@ -64,7 +64,7 @@ pub use self::subscription::{
 pub use self::throttle::Throttle;
 pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 
-use self::envelope::Batch;
+use self::envelope::{Batch, Publisher};
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
 pub(crate) use self::subscription::Handler;
 use self::subscription::{Counters, Offer, PublisherMarks, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
@@ -98,6 +98,9 @@ const BATCH_RUN: usize = 64;
 
 /// The publisher name the host application publishes as.
 pub const HOST_PUBLISHER: &str = "host";
+
+/// The publisher name of the bus's own notices.
+const SYSTEM_PUBLISHER: &str = "system";
 
 /// Limits that stop runaway chains and oversized payloads. Set them on a host with
 /// [`HostBuilder::bus_limits`](crate::HostBuilder::bus_limits).
@@ -162,12 +165,66 @@ struct Routes {
 }
 
 impl Routes {
-    /// The subscriptions `topic` goes to: exact ones by hash, then matching patterns.
-    fn targets<'r>(&'r self, topic: &'r str) -> impl Iterator<Item = &'r Arc<Sub>> + 'r {
-        let exact = self.exact.get(topic).map(Vec::as_slice).unwrap_or_default();
-        exact
-            .iter()
-            .chain(self.wild.iter().filter(move |s| s.pattern.matches(topic)))
+    /// Gathers the subscriptions `topic` goes to into `out`: exact ones by hash, then matching
+    /// patterns, in that order.
+    fn collect<'r>(&'r self, topic: &str, out: &mut Targets<'r>) {
+        if let Some(exact) = self.exact.get(topic) {
+            for s in exact {
+                out.push(s);
+            }
+        }
+        for s in &self.wild {
+            if s.pattern.matches(topic) {
+                out.push(s);
+            }
+        }
+    }
+}
+
+/// How many targets a publish gathers without allocating.
+const INLINE_TARGETS: usize = 8;
+
+/// The subscriptions one publish goes to: the first few on the stack, the rest (rare) in a
+/// vector.
+#[derive(Default)]
+struct Targets<'r> {
+    inline: [Option<&'r Arc<Sub>>; INLINE_TARGETS],
+    len: usize,
+    spill: Vec<&'r Arc<Sub>>,
+}
+
+impl<'r> Targets<'r> {
+    #[inline]
+    fn push(&mut self, sub: &'r Arc<Sub>) {
+        if self.len < INLINE_TARGETS && self.spill.is_empty() {
+            self.inline[self.len] = Some(sub);
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend(self.inline.iter().flatten().copied());
+            }
+            self.spill.push(sub);
+        }
+    }
+
+    /// How many there are.
+    #[inline]
+    fn len(&self) -> usize {
+        if self.spill.is_empty() {
+            self.len
+        } else {
+            self.spill.len()
+        }
+    }
+
+    /// Target `i`, in the order gathered.
+    #[inline]
+    fn get(&self, i: usize) -> Option<&'r Arc<Sub>> {
+        if self.spill.is_empty() {
+            self.inline.get(i).copied().flatten()
+        } else {
+            self.spill.get(i).copied()
+        }
     }
 }
 
@@ -179,6 +236,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts one offer's outcome.
+    #[inline]
+    fn add(&mut self, n: u64, outcome: Result<bool, BusError>) {
+        match outcome {
+            Ok(true) => self.taken += n as usize,
+            Ok(false) => {}
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
     fn finish(self) -> Result<usize, BusError> {
         match self.first_error {
             Some(e) => Err(e),
@@ -258,7 +327,7 @@ impl Bus {
                 closed: AtomicBool::new(false),
                 services: service::Registry::new(throttle),
                 host_name: HOST_PUBLISHER.into(),
-                system_name: "system".into(),
+                system_name: SYSTEM_PUBLISHER.into(),
             }),
         }
     }
@@ -613,22 +682,12 @@ impl BusInner {
         Ok(self.routes.load())
     }
 
-    /// Offers `offer` to every subscription in `targets`; adds what was taken to `tally` and
-    /// keeps the first refusal (the others still get the offer).
-    fn offer_all<'s>(
-        &self,
-        targets: impl IntoIterator<Item = &'s Arc<Sub>>,
-        offer: Offer<'_>,
-        tally: &mut Tally,
-    ) {
-        for sub in targets {
-            match self.offer(sub, offer) {
-                Ok(true) => tally.taken += offer.len() as usize,
-                Ok(false) => {}
-                Err(e) => {
-                    tally.first_error.get_or_insert(e);
-                }
-            }
+    /// Offers one batch run to every subscription in `targets`; adds what was taken to
+    /// `tally` and keeps the first refusal (the others still get the offer).
+    fn offer_all(&self, targets: &Targets<'_>, run: &Arc<Batch>, tally: &mut Tally) {
+        let n = u64::from(run.len());
+        for sub in (0..targets.len()).filter_map(|i| targets.get(i)) {
+            tally.add(n, self.offer(sub, Offer::Run(run)));
         }
     }
 
@@ -660,13 +719,29 @@ impl BusInner {
         let headers: usize = event.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         self.check_event_size(&event.topic, publisher, event.payload.len() + headers)?;
         let routes = self.admit(&event.topic)?;
-        let envelope = Envelope::seal(event, publisher.clone());
+        // Routed before the envelope is sealed, so the last subscription can be handed the
+        // envelope itself rather than a clone (its reference count then never changes hands
+        // between the publisher's core and the worker's).
+        let mut targets = Targets::default();
+        routes.collect(&event.topic, &mut targets);
+        let Some(last) = targets.len().checked_sub(1) else {
+            return Ok(0);
+        };
+        let who = if Arc::ptr_eq(publisher, &self.host_name) {
+            Publisher::Static(HOST_PUBLISHER)
+        } else if Arc::ptr_eq(publisher, &self.system_name) {
+            Publisher::Static(SYSTEM_PUBLISHER)
+        } else {
+            Publisher::Named(publisher.clone())
+        };
+        let envelope = Envelope::seal(event, who);
         let mut tally = Tally::default();
-        self.offer_all(
-            routes.targets(envelope.topic()),
-            Offer::One(&envelope),
-            &mut tally,
-        );
+        for sub in (0..last).filter_map(|i| targets.get(i)) {
+            tally.add(1, self.offer(sub, Offer::One(&envelope)));
+        }
+        if let Some(sub) = targets.get(last) {
+            tally.add(1, self.offer(sub, Offer::Last(envelope)));
+        }
         tally.finish()
     }
 
@@ -681,7 +756,8 @@ impl BusInner {
         I::Item: AsRef<[u8]>,
     {
         let routes = self.admit(topic)?;
-        let targets: Vec<&Arc<Sub>> = routes.targets(topic).collect();
+        let mut targets = Targets::default();
+        routes.collect(topic, &mut targets);
         let topic: Arc<str> = topic.into();
         let mut tally = Tally::default();
         let mut payloads = payloads.into_iter();
@@ -695,7 +771,7 @@ impl BusInner {
             })?
         {
             let batch = Arc::new(batch);
-            self.offer_all(targets.iter().copied(), Offer::Run(&batch), &mut tally);
+            self.offer_all(&targets, &batch, &mut tally);
         }
         tally.finish()
     }
@@ -725,7 +801,7 @@ impl BusInner {
             }
             return Ok(true);
         }
-        let slot = offer.to_slot();
+        let slot = offer.into_slot();
         let topic = |slot: &Slot| slot.first().topic().to_owned();
         match sub.opts.overflow {
             Overflow::Block(timeout) => {

@@ -415,10 +415,13 @@ pub(crate) const ACTIVE: u8 = 0;
 pub(crate) const SUSPENDED: u8 = 1;
 pub(crate) const CLOSED: u8 = 2;
 
-/// What a publisher offers a subscription, borrowed until it is actually queued.
-#[derive(Clone, Copy)]
+/// What a publisher offers a subscription, borrowed until it is actually queued — or, for
+/// the last subscription an envelope goes to, handed over whole.
 pub(crate) enum Offer<'a> {
     One(&'a Envelope),
+    /// The publisher's own envelope, offered to its last target: queued without a reference
+    /// count changing hands between the publisher's core and the worker's.
+    Last(Envelope),
     Run(&'a Arc<Batch>),
 }
 
@@ -426,7 +429,7 @@ impl Offer<'_> {
     /// How many envelopes it holds.
     pub fn len(&self) -> u64 {
         match self {
-            Offer::One(_) => 1,
+            Offer::One(_) | Offer::Last(_) => 1,
             Offer::Run(b) => u64::from(b.len()),
         }
     }
@@ -435,6 +438,7 @@ impl Offer<'_> {
     pub fn publisher(&self) -> &str {
         match self {
             Offer::One(e) => e.publisher(),
+            Offer::Last(e) => e.publisher(),
             Offer::Run(b) => b.publisher(),
         }
     }
@@ -444,14 +448,16 @@ impl Offer<'_> {
     pub fn accepted_by(&self, sub: &Sub) -> bool {
         match self {
             Offer::One(e) => sub.accepts(e),
+            Offer::Last(e) => sub.accepts(e),
             Offer::Run(b) => sub.accepts(&b.envelope(0)),
         }
     }
 
     /// The slot to queue.
-    pub fn to_slot(self) -> Slot {
+    pub fn into_slot(self) -> Slot {
         match self {
             Offer::One(e) => Slot::One(e.clone()),
+            Offer::Last(e) => Slot::One(e),
             Offer::Run(b) => Slot::Run(b.clone()),
         }
     }
@@ -460,6 +466,7 @@ impl Offer<'_> {
     pub fn deliver_to(&self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
         match self {
             Offer::One(e) => f(e),
+            Offer::Last(e) => f(e),
             Offer::Run(b) => sub.deliver_run(b, f),
         }
     }

@@ -208,3 +208,37 @@ fn a_drop_oldest_queue_reports_one_lagging_notice_per_episode() {
     assert_eq!(notices.load(Ordering::Relaxed), 1);
     drop(gate_tx);
 }
+
+/// More targets than a publish gathers on the stack: every one gets the envelope, exact
+/// subscriptions before patterns, each in subscription order, and the publisher is named.
+#[test]
+fn a_publish_to_many_subscriptions_reaches_each_in_order() {
+    let bus = Bus::new();
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let inline = || SubscribeOptions::new().mode(Mode::Inline);
+    for (i, pattern) in ["host.a.*", "host.a.b", "host.>"]
+        .iter()
+        .cycle()
+        .take(3 * INLINE_TARGETS)
+        .enumerate()
+    {
+        let seen = seen.clone();
+        bus.subscribe(pattern, inline(), move |e| {
+            assert_eq!(e.publisher(), HOST_PUBLISHER);
+            seen.lock().push(i);
+            Ok(())
+        })
+        .unwrap();
+    }
+    let taken = bus
+        .publish(Outgoing::new("host.a.b", b"x".to_vec()))
+        .unwrap();
+    assert_eq!(taken, 3 * INLINE_TARGETS);
+    let exact: Vec<usize> = (0..3 * INLINE_TARGETS).filter(|i| i % 3 == 1).collect();
+    let wild: Vec<usize> = (0..3 * INLINE_TARGETS).filter(|i| i % 3 != 1).collect();
+    assert_eq!(*seen.lock(), [exact, wild].concat());
+    assert_eq!(
+        bus.publish(Outgoing::new("host.z", Vec::new())).unwrap(),
+        INLINE_TARGETS
+    );
+}

@@ -142,12 +142,13 @@ pub(super) fn run(r: &mut Report<'_>, setup: Setup<'_>) -> Result<()> {
             && again.as_deref() == Ok("Hello, Grace!")
             && second_pid.is_some() && second_pid != first_pid,
         format!(
-            "hello.segfault() → {}\nwordcount.longest_word(\"still here\") → {}\naudit: {}\nhello.greet(\"Grace\") → {} (runner {})",
+            "hello.segfault() → {}\nwordcount.longest_word(\"still here\") → {}\naudit: {}\nhello.greet(\"Grace\") → {} (runner {})\nsee `switchboard inspect hello --data-dir {dir}` and `switchboard audit --kind isolation --data-dir {dir}`",
             shown(&crashed),
             shown(&carried_on),
             restarted.unwrap_or_else(|| "no runner-restarted row within 30 s".to_owned()),
             shown(&again),
             second_pid.map_or("none".to_owned(), |p| p.to_string()),
+            dir = path_text(setup.data_dir),
         ),
     )?;
     Ok(())

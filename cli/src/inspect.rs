@@ -52,10 +52,7 @@ fn machine_line() -> String {
     let layers: Vec<String> = switchboard_host::isolation::sandbox::probe()
         .iter()
         .map(|l| {
-            let name = serde_json::to_value(l.layer)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| format!("{:?}", l.layer));
+            let name = l.layer.as_str();
             if l.active {
                 format!("{name} ✓")
             } else {

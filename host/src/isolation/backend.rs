@@ -23,7 +23,7 @@ use switchboard_sdk::{ErrorCode, Health, PluginError};
 use super::channel::Channel;
 use super::decide::IsolationDecision;
 use super::launch::{describe_exit, spawn, RunnerCommand, Spawned};
-use super::protocol::{decode_health, Call, Frame, Init, WireError, PROTOCOL_VERSION};
+use super::protocol::{decode_health, Call, Frame, Init, Service, WireError, PROTOCOL_VERSION};
 use super::proxy::serve;
 use super::runner::Control;
 use super::sandbox::{LayerStatus, SandboxSpec};
@@ -378,24 +378,14 @@ impl Isolated {
             match frame {
                 Frame::Reply(_) => return Ok(()),
                 Frame::Service(service) => {
-                    let reply = serve(&*self.services, service);
-                    let frame = Frame::Reply(match &reply {
-                        Ok(bytes) => Ok(bytes.as_slice()),
-                        Err(e) => Err(e.clone()),
-                    });
-                    channel.send(&frame).map_err(|_| Broken::Died)?;
+                    answer(&*self.services, service, channel).map_err(|_| Broken::Died)?;
                 }
-                Frame::Log { level, message } => self.log(level, message),
+                Frame::Log { level, message } => log(&*self.services, level, message),
                 Frame::Call(_) => {
                     return Err(Broken::Protocol("a call from the runner's side".into()))
                 }
             }
         }
-    }
-
-    fn log(&self, level: u8, message: &str) {
-        let level = Level::from_u8(level).unwrap_or(Level::Info);
-        self.services.log(level, message);
     }
 
     /// An idle channel to `runner`, or a new one.
@@ -589,21 +579,30 @@ fn serve_outbound(mut channel: Channel, services: &dyn HostServices) {
         };
         match frame {
             Frame::Service(service) => {
-                let reply = serve(services, service);
-                let frame = Frame::Reply(match &reply {
-                    Ok(bytes) => Ok(bytes.as_slice()),
-                    Err(e) => Err(e.clone()),
-                });
-                if channel.send(&frame).is_err() {
+                if answer(services, service, &mut channel).is_err() {
                     return;
                 }
             }
-            Frame::Log { level, message } => {
-                services.log(Level::from_u8(level).unwrap_or(Level::Info), message);
-            }
+            Frame::Log { level, message } => log(services, level, message),
             _ => return,
         }
     }
+}
+
+/// Answers one service request of the plugin on `channel`, with its services (which check its
+/// token as in-process).
+fn answer(
+    services: &dyn HostServices,
+    service: Service<'_>,
+    channel: &mut Channel,
+) -> std::io::Result<()> {
+    let reply = serve(services, service);
+    channel.send(&Frame::Reply(reply.as_deref().map_err(Clone::clone)))
+}
+
+/// A log line of the plugin, to the host's sink.
+fn log(services: &dyn HostServices, level: u8, message: &str) {
+    services.log(Level::from_u8(level).unwrap_or(Level::Info), message);
 }
 
 enum Broken {

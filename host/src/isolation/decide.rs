@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_sdk::manifest::{Manifest, SandboxProfile};
 
-use super::policy::{IsolationProfile, LAYERS};
+use super::policy::IsolationProfile;
 use super::sandbox::{Layer, LayerStatus, RlimitSpec};
 use crate::caps::policy::plugin_key;
 
@@ -262,7 +262,7 @@ pub(crate) fn decide(
             .unwrap_or(IsolationLimits::DEFAULT_RESTART_BACKOFF_MS),
     };
     // Requirements add up: the defaults' apply to every profile.
-    let required_layers = LAYERS
+    let required_layers = Layer::ALL
         .iter()
         .copied()
         .filter(|l| defaults.require.contains(l) || profile.require.contains(l))

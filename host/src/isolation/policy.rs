@@ -173,31 +173,8 @@ const PROFILE_KEYS: &[&str] = &[
     "require",
 ];
 
-/// Every layer, in the order `switchboard inspect` shows them.
-pub(crate) const LAYERS: &[Layer] = &[
-    Layer::Landlock,
-    Layer::LandlockNet,
-    Layer::Seccomp,
-    Layer::Rlimits,
-    Layer::NoNewPrivs,
-    Layer::NetNamespace,
-    Layer::Cgroup,
-];
-
-/// A layer's name as policies and reports write it (its serde name).
-pub(crate) fn layer_name(layer: Layer) -> String {
-    serde_json::to_value(layer)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{layer:?}"))
-}
-
 fn layer_names() -> String {
-    LAYERS
-        .iter()
-        .map(|l| layer_name(*l))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Layer::ALL.map(Layer::as_str).join(", ")
 }
 
 /// Parses a mode as policies write it: `in-process` (or `in_process`) or `isolated`.
@@ -320,10 +297,10 @@ impl IsolationProfile {
         if let Some(v) = t.get("require") {
             let k = key("require");
             for (i, name) in strings(v, &k)?.into_iter().enumerate() {
-                let layer = LAYERS
+                let layer = Layer::ALL
                     .iter()
                     .copied()
-                    .find(|l| layer_name(*l) == name)
+                    .find(|l| l.as_str() == name)
                     .ok_or_else(|| IsolationPolicyError::UnknownLayer {
                         key: format!("{k}[{i}]"),
                         name: name.clone(),
@@ -554,21 +531,10 @@ require = ["landlock_net", "no_new_privs", "rlimits", "net_namespace", "cgroup"]
     }
 
     #[test]
-    fn layer_names_are_snake_case() {
-        assert_eq!(layer_name(Layer::LandlockNet), "landlock_net");
-        assert_eq!(layer_name(Layer::NoNewPrivs), "no_new_privs");
-        // Adding a layer fails to compile here until it is listed in `LAYERS`.
-        for l in LAYERS {
-            match l {
-                Layer::Landlock
-                | Layer::LandlockNet
-                | Layer::Seccomp
-                | Layer::Rlimits
-                | Layer::NoNewPrivs
-                | Layer::NetNamespace
-                | Layer::Cgroup => {}
-            }
+    fn layer_names_are_their_serde_names() {
+        for l in Layer::ALL {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
         }
-        assert_eq!(LAYERS.len(), 7);
+        assert_eq!(Layer::NoNewPrivs.as_str(), "no_new_privs");
     }
 }

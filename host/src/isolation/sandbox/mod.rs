@@ -69,6 +69,26 @@ impl Layer {
         Layer::NetNamespace,
         Layer::Cgroup,
     ];
+
+    /// The layer's name as policies, reports and `switchboard inspect` write it (its serde
+    /// name).
+    ///
+    /// ```
+    /// use switchboard_host::isolation::Layer;
+    ///
+    /// assert_eq!(Layer::LandlockNet.as_str(), "landlock_net");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Layer::Landlock => "landlock",
+            Layer::LandlockNet => "landlock_net",
+            Layer::Seccomp => "seccomp",
+            Layer::Rlimits => "rlimits",
+            Layer::NoNewPrivs => "no_new_privs",
+            Layer::NetNamespace => "net_namespace",
+            Layer::Cgroup => "cgroup",
+        }
+    }
 }
 
 /// Whether one layer is active for a runner (or available on this machine), and how.

@@ -46,11 +46,16 @@ pub fn expand(item: TokenStream) -> TokenStream {
             errors.push(e);
         }
     }
-    if !input.generics.params.is_empty() {
+    let lifetimes: Vec<&syn::LifetimeParam> = input.generics.lifetimes().collect();
+    let generic = input.generics.type_params().next().is_some()
+        || input.generics.const_params().next().is_some()
+        || lifetimes.len() > 1;
+    if generic {
         errors.spanned(
             &input.generics,
             "a `Message` cannot be generic: its contract id must name one concrete type; \
-             define a concrete type for each instantiation",
+             define a concrete type for each instantiation (one lifetime, for a message that \
+             borrows `&str` or `&[u8]`, is allowed)",
         );
     }
     if let Data::Union(u) = &input.data {
@@ -60,7 +65,7 @@ pub fn expand(item: TokenStream) -> TokenStream {
         );
     }
     let errs = errors.to_compile_error();
-    if !input.generics.params.is_empty() || matches!(input.data, Data::Union(_)) {
+    if generic || matches!(input.data, Data::Union(_)) {
         return errs;
     }
 
@@ -68,17 +73,161 @@ pub fn expand(item: TokenStream) -> TokenStream {
     let hash = schema_hash(&input);
     let suffix = format!("::{ident}@{version}#{hash:016x}");
     let path_suffix = format!("::{ident}");
+    let contract = quote! {
+        ::switchboard_sdk::Contract {
+            path: ::core::concat!(::core::module_path!(), #path_suffix),
+            version: #version,
+            schema_hash: #hash,
+            id: ::core::concat!(::core::module_path!(), #suffix),
+        }
+    };
+    let wire = quote!(::switchboard_sdk::__private::wire);
+    let sdk = quote!(::switchboard_sdk);
+    let wire_impl = wire_codec(&input, lifetimes.first().map(|l| &l.lifetime));
+
+    let Some(lifetime) = lifetimes.first().map(|l| &l.lifetime) else {
+        // An owned message: `Message` (and through it `MessageRef` and `View`).
+        let codec = wire_impl.is_some().then(|| {
+            quote! {
+                #[inline]
+                fn __encode_into(&self, buf: &mut ::std::vec::Vec<u8>) {
+                    #wire::encode_into(self, buf)
+                }
+
+                #[inline]
+                fn __write(
+                    &self,
+                    out: &mut #sdk::Output<'_>,
+                ) -> ::core::result::Result<(), #sdk::PluginError> {
+                    #wire::write(self, out)
+                }
+
+                #[inline]
+                fn __decode(
+                    bytes: &[u8],
+                ) -> ::core::result::Result<Self, #sdk::PluginError> {
+                    #wire::decode(bytes)
+                }
+            }
+        });
+        return quote! {
+            #errs
+            impl #sdk::Message for #ident {
+                const CONTRACT: #sdk::Contract = #contract;
+
+                #codec
+            }
+
+            #wire_impl
+        };
+    };
+
+    // A message borrowing for `'a`: `MessageRef<'de>` for every `'de: 'a`, and `View` for the
+    // `'static` instance, which hosts name.
+    let codec = wire_impl.is_some().then(|| {
+        quote! {
+            #[inline]
+            fn __encode_ref(&self, buf: &mut ::std::vec::Vec<u8>) {
+                #wire::encode_into(self, buf)
+            }
+
+            #[inline]
+            fn __write_ref(
+                &self,
+                out: &mut #sdk::Output<'_>,
+            ) -> ::core::result::Result<(), #sdk::PluginError> {
+                #wire::write(self, out)
+            }
+
+            #[inline]
+            fn __decode_ref(
+                bytes: &'__sb_de [u8],
+            ) -> ::core::result::Result<Self, #sdk::PluginError> {
+                #wire::decode(bytes)
+            }
+        }
+    });
     quote! {
         #errs
-        impl ::switchboard_sdk::Message for #ident {
-            const CONTRACT: ::switchboard_sdk::Contract = ::switchboard_sdk::Contract {
-                path: ::core::concat!(::core::module_path!(), #path_suffix),
-                version: #version,
-                schema_hash: #hash,
-                id: ::core::concat!(::core::module_path!(), #suffix),
-            };
+        impl<'__sb_de: #lifetime, #lifetime> #sdk::MessageRef<'__sb_de> for #ident<#lifetime> {
+            const VIEW_CONTRACT: #sdk::Contract = #contract;
+
+            #codec
         }
+
+        impl #sdk::View for #ident<'static> {
+            type Of<'__sb_a> = #ident<'__sb_a>;
+        }
+
+        #wire_impl
     }
+}
+
+/// Whether an attribute may change how serde encodes the item: `#[serde(…)]`, or one a
+/// `cfg_attr` may turn into it.
+fn is_serde_attr(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("serde")
+        || (attr.path().is_ident("cfg_attr")
+            && attr.meta.to_token_stream().to_string().contains("serde"))
+}
+
+/// The `Wire` impl of a struct: each field in order, by `Wire` where its type has it and by
+/// postcard where not (postcard encodes a struct as its fields back to back, so the bytes are
+/// postcard's either way). `None` — postcard for the whole type — for enums and for a type or
+/// field with a serde attribute, which can change the encoding (`with`, `skip`, `flatten`…).
+fn wire_codec(input: &DeriveInput, lifetime: Option<&syn::Lifetime>) -> Option<TokenStream> {
+    let Data::Struct(data) = &input.data else {
+        return None;
+    };
+    if input.attrs.iter().any(is_serde_attr)
+        || data
+            .fields
+            .iter()
+            .any(|f| f.attrs.iter().any(is_serde_attr))
+    {
+        return None;
+    }
+    let ident = &input.ident;
+    let wire = quote!(::switchboard_sdk::__private::wire);
+    let members: Vec<syn::Member> = data
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match &f.ident {
+            Some(name) => syn::Member::Named(name.clone()),
+            None => syn::Member::Unnamed(syn::Index::from(i)),
+        })
+        .collect();
+    let types: Vec<&syn::Type> = data.fields.iter().map(|f| &f.ty).collect();
+    let construct = match &data.fields {
+        syn::Fields::Unit => quote!(#ident),
+        _ => quote!(#ident { #( #members: (&#wire::Probe::<#types>::new()).take(reader)?, )* }),
+    };
+    let (params, self_ty) = match lifetime {
+        Some(l) => (quote!(<'__sb_de: #l, #l>), quote!(#ident<#l>)),
+        None => (quote!(<'__sb_de>), quote!(#ident)),
+    };
+    Some(quote! {
+        impl #params #wire::Wire<'__sb_de> for #self_ty {
+            #[inline]
+            fn put<S: #wire::Sink>(&self, sink: &mut S) {
+                #[allow(unused_imports)]
+                use #wire::{ViaSerde as _, ViaWire as _};
+                let _ = &sink;
+                #( (&#wire::Probe::<#types>::new()).put(&self.#members, sink); )*
+            }
+
+            #[inline]
+            fn take(
+                reader: &mut #wire::Reader<'__sb_de>,
+            ) -> ::core::result::Result<Self, #wire::WireError> {
+                #[allow(unused_imports)]
+                use #wire::{ViaSerde as _, ViaWire as _};
+                let _ = &reader;
+                ::core::result::Result::Ok(#construct)
+            }
+        }
+    })
 }
 
 /// FNV-1a over the type's shape: field and variant names, their types, and serde attributes.

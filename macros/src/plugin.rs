@@ -557,10 +557,13 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
         );
         ok = false;
     }
-    if !sig.generics.params.is_empty() {
+    // Lifetimes are fine (a borrowing request and the response that borrows from it); types
+    // are not.
+    if sig.generics.type_params().next().is_some() || sig.generics.const_params().next().is_some() {
         errors.spanned(
             &sig.generics,
-            "a command cannot be generic: the dispatch table needs one concrete request type",
+            "a command cannot be generic: the dispatch table needs one concrete request type \
+             (lifetimes, for messages that borrow, are fine)",
         );
         ok = false;
     }
@@ -727,7 +730,26 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
 
 /// `<T as Message>::CONTRACT.id`, spanned on `T` so a type that is not a message is reported there.
 fn contract_id(ty: &Type) -> TokenStream {
-    quote_spanned! {ty.span()=> <#ty as ::switchboard_sdk::Message>::CONTRACT.id }
+    let ty = relifetime(ty, "'static");
+    quote_spanned! {ty.span()=> <#ty as ::switchboard_sdk::MessageRef<'static>>::VIEW_CONTRACT.id }
+}
+
+/// `ty` with every lifetime replaced by `lifetime`: `'_` where the generated dispatch names a
+/// borrowing message type (the method's own lifetime names are not in scope there), `'static`
+/// in the manifest's constant.
+fn relifetime(ty: &Type, lifetime: &str) -> Type {
+    struct Relifetime(syn::Lifetime);
+    impl syn::visit_mut::VisitMut for Relifetime {
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            *l = syn::Lifetime::new(&self.0.to_string(), l.span());
+        }
+    }
+    let mut ty = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(
+        &mut Relifetime(syn::Lifetime::new(lifetime, Span::call_site())),
+        &mut ty,
+    );
+    ty
 }
 
 fn generate(
@@ -761,12 +783,13 @@ fn generate(
             Request::Raw => (quote!(), quote!(request,), quote!(#sdk::RAW_BYTES_CONTRACT)),
             Request::Typed(ty) => {
                 let id = contract_id(ty);
+                let ty = relifetime(ty, "'_");
                 (
                     // Naming the contract first makes a type that is not a `Message` one error
                     // (the same as the manifest's, so reported once), not a serde one as well.
                     quote_spanned! {ty.span()=>
                         let _: &str = #id;
-                        let req: #ty = #private::decode_as::<#ty>(request)?;
+                        let req: #ty = <#ty as #sdk::MessageRef<'_>>::__decode_ref(request)?;
                     },
                     quote!(req,),
                     id,
@@ -812,12 +835,13 @@ fn generate(
             Response::Typed { ty, fallible } => {
                 let v = lift(*fallible);
                 let id = contract_id(ty);
+                let ty = relifetime(ty, "'_");
                 (
                     // As for the request: the contract first, so a non-message is one error.
                     quote_spanned! {ty.span()=> {
                         let _: &str = #id;
                         let resp: #ty = #v;
-                        #private::write_message::<#ty>(&resp, out)
+                        <#ty as #sdk::MessageRef<'_>>::__write_ref(&resp, out)
                     }},
                     id,
                 )

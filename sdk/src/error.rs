@@ -120,11 +120,28 @@ pub mod codes {
 /// assert_eq!(e.code(), codes::PLUGIN_ERROR);
 /// assert_eq!(e.to_string(), "SB0100: city not found");
 /// ```
+///
+/// One pointer wide (the code and texts live behind a `Box`), so the `Result<(), PluginError>`
+/// every command returns is one register on the path that succeeds; a fatter error was copied
+/// through every frame of a typed call (issue 17's profile).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PluginError(Box<Inner>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginError {
+struct Inner {
     code: ErrorCode,
     message: String,
     next_step: Option<String>,
+}
+
+impl fmt::Debug for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginError")
+            .field("code", &self.0.code)
+            .field("message", &self.0.message)
+            .field("next_step", &self.0.next_step)
+            .finish()
+    }
 }
 
 impl PluginError {
@@ -135,38 +152,38 @@ impl PluginError {
 
     /// An error with a specific code.
     pub fn with_code(code: ErrorCode, message: impl Into<String>) -> Self {
-        PluginError {
+        PluginError(Box::new(Inner {
             code,
             message: message.into(),
             next_step: None,
-        }
+        }))
     }
 
     /// Adds what the caller should do next.
     pub fn next_step(mut self, step: impl Into<String>) -> Self {
-        self.next_step = Some(step.into());
+        self.0.next_step = Some(step.into());
         self
     }
 
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The one-line message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// What to do next, if the plugin said.
     pub fn next_step_hint(&self) -> Option<&str> {
-        self.next_step.as_deref()
+        self.0.next_step.as_deref()
     }
 }
 
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.0.code, self.0.message)
     }
 }
 

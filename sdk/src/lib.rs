@@ -105,7 +105,10 @@ pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;
 #[doc(hidden)]
 pub use event::{Frame, HandlerResult};
-pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
+pub use message::{
+    decode, decode_ref, encode, encode_into, encode_ref, fnv1a64, view_contract, Contract, Message,
+    MessageRef, View, RAW_BYTES_CONTRACT,
+};
 pub use plugin::{Health, Plugin, PluginEntry};
 pub use switchboard_macros::{command, migration, plugin, subscribe, Message};
 

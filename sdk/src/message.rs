@@ -1,7 +1,7 @@
 //! Typed messages: postcard on the wire, a contract id per type.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{codes, PluginError};
 use crate::Output;
@@ -56,16 +56,151 @@ pub struct Contract {
 pub trait Message: Serialize + DeserializeOwned + Send + 'static {
     /// This type's contract.
     const CONTRACT: Contract;
+
+    /// Appends the message's postcard bytes to `buf`. The derive and the built-in types
+    /// override it with the [`Wire`](crate::__private::wire::Wire) codec (the same bytes,
+    /// without serde's machinery); other impls go through postcard.
+    #[doc(hidden)]
+    #[inline]
+    fn __encode_into(&self, buf: &mut Vec<u8>) {
+        encode_into(self, buf);
+    }
+
+    /// Writes the message's postcard bytes into a command's output.
+    #[doc(hidden)]
+    #[inline]
+    fn __write(&self, out: &mut Output<'_>) -> Result<(), PluginError> {
+        write_message(self, out)
+    }
+
+    /// Decodes a message from postcard bytes.
+    #[doc(hidden)]
+    #[inline]
+    fn __decode(bytes: &[u8]) -> Result<Self, PluginError> {
+        decode_as(bytes)
+    }
+}
+
+/// A message that may borrow from the bytes it is read from: a type with a lifetime whose
+/// fields are `&str`, `&[u8]` (or other borrowing serde types), read without copying them.
+///
+/// Every [`Message`] is one too (it borrows nothing). Derive it with `#[derive(Message)]` on a
+/// type with one lifetime parameter; its contract is built like a `Message`'s. Commands may
+/// take and return such types, and hosts read responses of them without a copy through
+/// `Command::call_with` (see the host's docs and the guide, "Borrowed payloads").
+///
+/// # Example
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use switchboard_sdk::{Message, MessageRef};
+///
+/// #[derive(Serialize, Deserialize, Message)]
+/// pub struct Chunk<'a> {
+///     pub name: &'a str,
+///     pub data: &'a [u8],
+/// }
+///
+/// let bytes = switchboard_sdk::encode_ref(&Chunk { name: "a", data: b"xyz" });
+/// let chunk: Chunk<'_> = switchboard_sdk::decode_ref(&bytes).unwrap();
+/// assert_eq!(chunk.data, b"xyz"); // borrowed from `bytes`, not copied
+/// assert!(<Chunk<'static> as MessageRef<'static>>::VIEW_CONTRACT.id.contains("::Chunk@1#"));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Switchboard message",
+    label = "commands take and return types that implement `Message`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize, Message)]` to `{Self}`, or take raw bytes as `&[u8]`"
+)]
+pub trait MessageRef<'de>: Serialize + Deserialize<'de> + Sized {
+    /// This type's contract (for a [`Message`], its [`Message::CONTRACT`]).
+    const VIEW_CONTRACT: Contract;
+
+    /// Appends the message's postcard bytes to `buf`.
+    #[doc(hidden)]
+    #[inline]
+    fn __encode_ref(&self, buf: &mut Vec<u8>) {
+        encode_into(self, buf);
+    }
+
+    /// Writes the message's postcard bytes into a command's output.
+    #[doc(hidden)]
+    #[inline]
+    fn __write_ref(&self, out: &mut Output<'_>) -> Result<(), PluginError> {
+        write_message(self, out)
+    }
+
+    /// Decodes a message borrowing from `bytes`.
+    #[doc(hidden)]
+    #[inline]
+    fn __decode_ref(bytes: &'de [u8]) -> Result<Self, PluginError> {
+        postcard::from_bytes(bytes).map_err(|e| undecodable::<Self>(&e))
+    }
+}
+
+impl<'de, M: Message> MessageRef<'de> for M {
+    const VIEW_CONTRACT: Contract = M::CONTRACT;
+
+    #[inline]
+    fn __encode_ref(&self, buf: &mut Vec<u8>) {
+        self.__encode_into(buf);
+    }
+
+    #[inline]
+    fn __write_ref(&self, out: &mut Output<'_>) -> Result<(), PluginError> {
+        self.__write(out)
+    }
+
+    #[inline]
+    fn __decode_ref(bytes: &'de [u8]) -> Result<Self, PluginError> {
+        M::__decode(bytes)
+    }
+}
+
+/// A message type as a family over the lifetime of the bytes it borrows: what a host names to
+/// read borrowed responses (`Command<Req, Chunk<'static>>`), with [`View::Of`] the type for
+/// one lifetime. Every [`Message`] is its own family; `#[derive(Message)]` on a type with a
+/// lifetime implements it for the `'static` instance.
+pub trait View: 'static {
+    /// The type borrowing for `'a`.
+    type Of<'a>: MessageRef<'a>;
+}
+
+impl<M: Message> View for M {
+    type Of<'a> = M;
+}
+
+/// The contract of a [`View`] family.
+pub const fn view_contract<V: View>() -> Contract {
+    <V::Of<'static> as MessageRef<'static>>::VIEW_CONTRACT
+}
+
+/// Encodes a [`MessageRef`] (borrowed or owned) with postcard.
+pub fn encode_ref<'de, M: MessageRef<'de>>(message: &M) -> Vec<u8> {
+    let mut buf = Vec::new();
+    message.__encode_ref(&mut buf);
+    buf
+}
+
+/// Decodes a [`MessageRef`], borrowing from `bytes`, with a coded error on bad input.
+pub fn decode_ref<'de, M: MessageRef<'de>>(bytes: &'de [u8]) -> Result<M, PluginError> {
+    M::__decode_ref(bytes)
 }
 
 /// Encodes a message with postcard.
 pub fn encode<M: Message>(message: &M) -> Vec<u8> {
     let mut buf = Vec::new();
-    encode_into(message, &mut buf);
+    message.__encode_into(&mut buf);
     buf
 }
 
-/// Encodes a message with postcard, appending to `buf`.
+/// Encodes any serde type with postcard, appending to `buf`. (A [`Message`] encodes faster
+/// through [`encode`], which uses its own codec; the bytes are the same.)
+///
+/// ```
+/// let mut buf = vec![0xAA];
+/// switchboard_sdk::encode_into(&300u32, &mut buf);
+/// assert_eq!(buf, [0xAA, 0xAC, 0x02]);
+/// ```
 pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
     // Serializing into a growable buffer fails only for types serde cannot express in postcard
     // (maps with unknown length are fine); report rather than panic. Straight into the `Vec`,
@@ -74,23 +209,27 @@ pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
 }
 
 /// Decodes a message encoded with [`encode`], with a coded error on bad input.
+#[inline]
 pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, PluginError> {
-    decode_as(bytes)
+    M::__decode(bytes)
 }
 
 /// Decodes any serde type from postcard bytes.
 #[doc(hidden)]
 pub fn decode_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PluginError> {
-    postcard::from_bytes(bytes).map_err(|e| {
-        PluginError::with_code(
-            codes::BAD_REQUEST,
-            format!(
-                "the bytes do not decode as `{}`: {e}",
-                std::any::type_name::<T>()
-            ),
-        )
-        .next_step("check that caller and plugin agree on the message contract")
-    })
+    postcard::from_bytes(bytes).map_err(|e| undecodable::<T>(&e))
+}
+
+#[cold]
+fn undecodable<T>(error: &postcard::Error) -> PluginError {
+    PluginError::with_code(
+        codes::BAD_REQUEST,
+        format!(
+            "the bytes do not decode as `{}`: {error}",
+            std::any::type_name::<T>()
+        ),
+    )
+    .next_step("check that caller and plugin agree on the message contract")
 }
 
 /// Encodes `message` into the command output.
@@ -189,14 +328,47 @@ macro_rules! builtin_message {
     )*};
 }
 
-builtin_message! {
+/// Built-in types the [`Wire`](crate::__private::wire::Wire) codec encodes.
+macro_rules! builtin_wire_message {
+    ($($t:ty => $name:literal),* $(,)?) => {$(
+        impl Message for $t {
+            const CONTRACT: Contract = Contract {
+                path: $name,
+                version: 1,
+                schema_hash: fnv1a64($name.as_bytes()),
+                id: concat!($name, "@1"),
+            };
+
+            #[inline]
+            fn __encode_into(&self, buf: &mut Vec<u8>) {
+                crate::__private::wire::encode_into(self, buf);
+            }
+
+            #[inline]
+            fn __write(&self, out: &mut Output<'_>) -> Result<(), PluginError> {
+                crate::__private::wire::write(self, out)
+            }
+
+            #[inline]
+            fn __decode(bytes: &[u8]) -> Result<Self, PluginError> {
+                crate::__private::wire::decode(bytes)
+            }
+        }
+    )*};
+}
+
+builtin_wire_message! {
     () => "unit",
     bool => "bool",
     u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
     i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
     f32 => "f32", f64 => "f64",
-    char => "char",
     String => "string",
+}
+
+// A `char` travels as a one-character string; postcard's own rules for it apply.
+builtin_message! {
+    char => "char",
 }
 
 /// The contract id commands that take or return raw bytes declare.

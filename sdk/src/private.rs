@@ -2,6 +2,8 @@
 
 pub use crate::abi::Output;
 pub use crate::message::{decode_as, write_message};
+#[path = "wire.rs"]
+pub mod wire;
 
 /// One piece of the manifest JSON: raw JSON text, or a string to escape and quote.
 #[derive(Debug, Clone, Copy)]

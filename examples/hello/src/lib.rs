@@ -37,6 +37,15 @@ pub struct Payload {
     pub data: Vec<u8>,
 }
 
+/// Bytes that stay where they arrived: a message that borrows. The plugin reads a request of
+/// it in the host's buffer, and a host reads a response of it in its response buffer (with
+/// `Command::call_with`), neither copying the bytes into a new `Vec`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Message)]
+pub struct Chunk<'a> {
+    /// The bytes.
+    pub data: &'a [u8],
+}
+
 /// A file to write through the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 pub struct WriteFile {
@@ -71,7 +80,7 @@ mod plugin {
 
     use switchboard_sdk::caps::Access;
 
-    use super::{AddRequest, AddResponse, Payload, WriteFile};
+    use super::{AddRequest, AddResponse, Chunk, Payload, WriteFile};
 
     /// The plugin.
     #[derive(Debug, Default)]
@@ -125,6 +134,13 @@ mod plugin {
         fn reverse(&self, mut payload: Payload) -> Payload {
             payload.data.reverse();
             payload
+        }
+
+        /// Returns the chunk it is given. Both sides borrow: the request is read where the host
+        /// wrote it, and the response is written once, straight into the host's buffer.
+        #[command]
+        fn echo<'a>(&self, chunk: Chunk<'a>) -> Chunk<'a> {
+            chunk
         }
 
         /// Raw bytes in, raw bytes out: the 8-byte little-endian sum of the input bytes, written

@@ -137,7 +137,7 @@ impl ServiceBuilder {
             let req = switchboard_sdk::decode::<Req>(request)?;
             let resp = f(req)?;
             out.clear();
-            switchboard_sdk::encode_into(&resp, out);
+            resp.__encode_into(out);
             Ok(())
         };
         self.methods.push(MethodDef {
@@ -631,7 +631,7 @@ impl<Req: Message, Resp: Message> ServiceClient<Req, Resp> {
         REQUEST.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
-                switchboard_sdk::encode_into(request, &mut buf);
+                request.__encode_into(&mut buf);
                 self.raw.run(&buf, &mut out)
             }
             Err(_) => self.raw.run(&switchboard_sdk::encode(request), &mut out),

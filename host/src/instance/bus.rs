@@ -63,7 +63,7 @@ impl ServiceImpl for PluginMethod {
         let mut buf = ResponseBuffer::new();
         Instance { shared }
             .dispatch(self.index, &self.name, request, &mut buf)
-            .map_err(|e| match e {
+            .map_err(|e| match *e {
                 // The door refused an oversized reply before it was copied: say so in the
                 // bus's words, as for any other provider.
                 CallError::ResponseTooLarge { size, limit, .. } => BusError::ReplyTooLarge {

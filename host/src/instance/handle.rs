@@ -7,7 +7,9 @@ use std::marker::PhantomData;
 
 use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::caps::{Access, Capability};
-use switchboard_sdk::{EmbeddedManifest, Health, Message, RAW_BYTES_CONTRACT};
+use switchboard_sdk::{
+    view_contract, EmbeddedManifest, Health, Message, MessageRef, View, RAW_BYTES_CONTRACT,
+};
 
 use super::Instance;
 use crate::caps::{Grant, Token};
@@ -159,14 +161,19 @@ impl PluginHandle {
     }
 
     /// A typed handle on command `name`, its request and response contracts checked now.
-    pub fn command<Req: Message, Resp: Message>(
+    ///
+    /// `Req` and `Resp` are usually [`Message`] types, called with [`Command::call`]. Either
+    /// may also be a message that borrows (`Chunk<'static>` for `#[derive(Message)] struct
+    /// Chunk<'a> { data: &'a [u8] }`), called with [`Command::call_with`], which reads the
+    /// response where the plugin wrote it instead of copying it out.
+    pub fn command<Req: View, Resp: View>(
         &self,
         name: &str,
     ) -> Result<Command<Req, Resp>, CallError> {
         let (index, decl) = self.resolve(name)?;
         for (side, declared, used) in [
-            ("request", &decl.request, Req::CONTRACT.id),
-            ("response", &decl.response, Resp::CONTRACT.id),
+            ("request", &decl.request, view_contract::<Req>().id),
+            ("response", &decl.response, view_contract::<Resp>().id),
         ] {
             if declared != used {
                 return Err(CallError::ContractMismatch {
@@ -265,10 +272,17 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     /// isolated (see [`crate::isolation`]).
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
+        // Unboxed only here, so the 112-byte error is not copied through every frame on the
+        // path that succeeds.
+        self.call_boxed(request).map_err(|e| *e)
+    }
+
+    #[inline]
+    fn call_boxed(&self, request: &Req) -> Result<Resp, Box<CallError>> {
         BUFFERS.with(|cell| match cell.try_borrow_mut() {
             Ok(mut bufs) => {
                 let (req, resp) = &mut *bufs;
-                let result = self.call_with(request, req, resp);
+                let result = self.call_owned(request, req, resp);
                 if req.capacity() > KEEP_BUFFER_BYTES {
                     *req = Vec::new();
                 }
@@ -276,30 +290,103 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
                 result
             }
             // A call made from inside another call on this thread (a re-entrant chain).
-            Err(_) => self.call_with(request, &mut Vec::new(), &mut ResponseBuffer::new()),
+            Err(_) => self.call_owned(request, &mut Vec::new(), &mut ResponseBuffer::new()),
         })
     }
 
     #[inline]
-    fn call_with(
+    fn call_owned(
         &self,
         request: &Req,
         req: &mut Vec<u8>,
         resp: &mut ResponseBuffer,
-    ) -> Result<Resp, CallError> {
+    ) -> Result<Resp, Box<CallError>> {
         req.clear();
-        switchboard_sdk::encode_into(request, req);
+        request.__encode_into(req);
         self.instance.dispatch(self.index, &self.name, req, resp)?;
-        switchboard_sdk::decode::<Resp>(resp.as_slice()).map_err(|e| CallError::Decode {
-            plugin: self.instance.name().to_owned(),
-            command: self.name.clone(),
-            reason: e.message().to_owned(),
-        })
+        Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
+    }
+}
+
+impl<Req: View, Resp: View> Command<Req, Resp> {
+    /// Calls the command and hands `f` the response **as it lies in the response buffer**:
+    /// a message that borrows (`&str`, `&[u8]` fields) points into the bytes the plugin wrote,
+    /// with no copy and no allocation; the request, owned or borrowing, is encoded once into
+    /// the buffer the plugin reads. Use it for large payloads you only need to look at; use
+    /// [`Command::call`] for everything else (it returns an owned value you can keep).
+    ///
+    /// The borrow ends with `f`. A call made from inside `f` works (it uses buffers of its
+    /// own). The same limits and errors as [`Command::call`] apply.
+    ///
+    /// ```no_run
+    /// use serde::{Deserialize, Serialize};
+    /// use switchboard_sdk::Message;
+    ///
+    /// #[derive(Serialize, Deserialize, Message)]
+    /// pub struct Chunk<'a> {
+    ///     pub data: &'a [u8],
+    /// }
+    ///
+    /// # fn demo(plugin: &switchboard_host::PluginHandle) -> Result<(), Box<dyn std::error::Error>> {
+    /// let echo = plugin.command::<Chunk<'static>, Chunk<'static>>("echo")?;
+    /// let input = vec![7u8; 4096];
+    /// let sum: u64 = echo.call_with(&Chunk { data: &input }, |reply: Chunk<'_>| {
+    ///     reply.data.iter().map(|&b| u64::from(b)).sum()
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn call_with<R>(
+        &self,
+        request: &Req::Of<'_>,
+        f: impl for<'b> FnOnce(Resp::Of<'b>) -> R,
+    ) -> Result<R, CallError> {
+        BUFFERS
+            .with(|cell| match cell.try_borrow_mut() {
+                Ok(mut bufs) => {
+                    let (req, resp) = &mut *bufs;
+                    let result = self.call_view(request, req, resp, f);
+                    if req.capacity() > KEEP_BUFFER_BYTES {
+                        *req = Vec::new();
+                    }
+                    resp.release_if_larger_than(KEEP_BUFFER_BYTES);
+                    result
+                }
+                Err(_) => self.call_view(request, &mut Vec::new(), &mut ResponseBuffer::new(), f),
+            })
+            .map_err(|e| *e)
     }
 
+    #[inline]
+    fn call_view<R>(
+        &self,
+        request: &Req::Of<'_>,
+        req: &mut Vec<u8>,
+        resp: &mut ResponseBuffer,
+        f: impl for<'b> FnOnce(Resp::Of<'b>) -> R,
+    ) -> Result<R, Box<CallError>> {
+        req.clear();
+        request.__encode_ref(req);
+        self.instance.dispatch(self.index, &self.name, req, resp)?;
+        let view = <Resp::Of<'_> as MessageRef<'_>>::__decode_ref(resp.as_slice())
+            .map_err(|e| self.undecodable(&e))?;
+        Ok(f(view))
+    }
+}
+
+impl<Req, Resp> Command<Req, Resp> {
     /// The command's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    #[cold]
+    fn undecodable(&self, error: &switchboard_sdk::PluginError) -> Box<CallError> {
+        Box::new(CallError::Decode {
+            plugin: self.instance.name().to_owned(),
+            command: self.name.clone(),
+            reason: error.message().to_owned(),
+        })
     }
 }
 
@@ -357,7 +444,8 @@ impl RawCommand {
         out: &'b mut ResponseBuffer,
     ) -> Result<&'b [u8], CallError> {
         self.instance
-            .dispatch(self.index, &self.name, request, out)?;
+            .dispatch(self.index, &self.name, request, out)
+            .map_err(|e| *e)?;
         Ok(out.as_slice())
     }
 
@@ -368,7 +456,8 @@ impl RawCommand {
             Ok(mut bufs) => {
                 let resp = &mut bufs.1;
                 self.instance
-                    .dispatch(self.index, &self.name, request, resp)?;
+                    .dispatch(self.index, &self.name, request, resp)
+                    .map_err(|e| *e)?;
                 let r = f(resp.as_slice());
                 resp.release_if_larger_than(KEEP_BUFFER_BYTES);
                 Ok(r)
@@ -376,7 +465,8 @@ impl RawCommand {
             Err(_) => {
                 let mut resp = ResponseBuffer::new();
                 self.instance
-                    .dispatch(self.index, &self.name, request, &mut resp)?;
+                    .dispatch(self.index, &self.name, request, &mut resp)
+                    .map_err(|e| *e)?;
                 Ok(f(resp.as_slice()))
             }
         })

@@ -460,6 +460,9 @@ impl Instance {
     }
 
     /// Calls command `method`. The one path from callers into plugin command code.
+    ///
+    /// The error is boxed: a `CallError` is 112 bytes, and returned unboxed it was copied
+    /// through every frame of a typed call on the path that succeeds (issue 17's profile).
     #[inline]
     pub(crate) fn dispatch(
         &self,
@@ -467,21 +470,26 @@ impl Instance {
         command: &str,
         request: &[u8],
         out: &mut ResponseBuffer,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), Box<CallError>> {
         let state = self.state();
         if state != State::Active {
-            return Err(self.not_callable(state));
+            return Err(Box::new(self.not_callable(state)));
         }
         let limit = self.shared.max_call_bytes;
         if request.len() > limit {
-            return Err(self.too_large(command, request.len(), true, out));
+            return Err(Box::new(self.too_large(command, request.len(), true, out)));
         }
         self.shared
             .backend
             .dispatch(method, request, out)
-            .map_err(|error| self.call_failed(command, error))?;
+            .map_err(|error| Box::new(self.call_failed(command, error)))?;
         if out.as_slice().len() > limit {
-            return Err(self.too_large(command, out.as_slice().len(), false, out));
+            return Err(Box::new(self.too_large(
+                command,
+                out.as_slice().len(),
+                false,
+                out,
+            )));
         }
         Ok(())
     }

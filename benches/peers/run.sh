@@ -13,7 +13,7 @@ root="$(cd "$here/../.." && pwd)"
 hello="$root/target/examples/release/libhello.so"
 
 # The suite and its abi_stable plugin (a cdylib beside the `peers` binary).
-(cd "$here" && cargo build --quiet --release --workspace --locked)
+(cd "$here" && cargo build --quiet --release --workspace)
 for built in "$here/target/release/peers" "$here/target/release/libpeers_abi_plugin.so"; do
     [[ -f "$built" ]] || { echo "run.sh: expected $built after the build" >&2; exit 1; }
 done

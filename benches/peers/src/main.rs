@@ -64,8 +64,8 @@ impl Settings {
         let mut settings = Settings {
             hello: here.join("../../target/examples/release/libhello.so"),
             out: None,
-            rounds: 51,
-            sample: Duration::from_millis(10),
+            rounds: 101,
+            sample: Duration::from_millis(5),
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {

@@ -54,6 +54,7 @@ type Checksum = unsafe extern "C" fn(*const u8, usize) -> u64;
 struct Settings {
     hello: PathBuf,
     out: Option<PathBuf>,
+    readme: Option<PathBuf>,
     rounds: usize,
     sample: Duration,
 }
@@ -64,6 +65,7 @@ impl Settings {
         let mut settings = Settings {
             hello: here.join("../../target/examples/release/libhello.so"),
             out: None,
+            readme: None,
             rounds: 101,
             sample: Duration::from_millis(5),
         };
@@ -73,15 +75,14 @@ impl Settings {
             match arg.as_str() {
                 "--hello" => settings.hello = PathBuf::from(value()?),
                 "--out" => settings.out = Some(PathBuf::from(value()?)),
+                "--readme" => settings.readme = Some(PathBuf::from(value()?)),
                 "--rounds" => settings.rounds = value()?.parse()?,
                 "--sample-ms" => settings.sample = Duration::from_millis(value()?.parse()?),
-                other => {
-                    return Err(format!(
-                        "unknown argument `{other}` (known: --hello PATH, --out PATH, \
+                other => return Err(format!(
+                    "unknown argument `{other}` (known: --hello PATH, --out PATH, --readme PATH, \
                          --rounds N, --sample-ms N)"
-                    )
-                    .into())
-                }
+                )
+                .into()),
             }
         }
         if !settings.hello.is_file() {
@@ -682,6 +683,36 @@ fn report(cases: &[Case<'_>], load_before: &str, settings: &Settings) -> String 
     text
 }
 
+/// The markers around the summary in the README.
+const README_BEGIN: &str =
+    "<!-- peers:begin (written by benches/peers/run.sh --readme README.md) -->";
+const README_END: &str = "<!-- peers:end -->";
+
+/// Replaces what stands between the README's markers with the report's first two paragraphs:
+/// the line on the machine and the summary table.
+fn update_readme(readme: &Path, report: &str) -> AnyResult<()> {
+    let old = std::fs::read_to_string(readme)?;
+    let (Some(begin), Some(end)) = (old.find(README_BEGIN), old.find(README_END)) else {
+        return Err(format!(
+            "{} has no {README_BEGIN} … {README_END} markers",
+            readme.display()
+        )
+        .into());
+    };
+    if end < begin {
+        return Err(format!("{}: the markers are out of order", readme.display()).into());
+    }
+    let summary: Vec<&str> = report.split("\n\n").take(2).collect();
+    let new = format!(
+        "{}{README_BEGIN}\n{}\n{}",
+        &old[..begin],
+        summary.join("\n\n"),
+        &old[end..]
+    );
+    std::fs::write(readme, new)?;
+    Ok(())
+}
+
 fn run() -> AnyResult<()> {
     let settings = Settings::from_args()?;
     let load_before = load_average();
@@ -717,6 +748,10 @@ fn run() -> AnyResult<()> {
 
     let text = report(&cases, &load_before, &settings);
     std::io::stdout().write_all(text.as_bytes())?;
+    if let Some(readme) = &settings.readme {
+        update_readme(readme, &text)?;
+        eprintln!("the summary replaced the one in {}", readme.display());
+    }
     if let Some(out) = &settings.out {
         std::fs::write(out, &text)?;
         eprintln!("written to {}", out.display());

@@ -78,11 +78,13 @@ impl Settings {
                 "--readme" => settings.readme = Some(PathBuf::from(value()?)),
                 "--rounds" => settings.rounds = value()?.parse()?,
                 "--sample-ms" => settings.sample = Duration::from_millis(value()?.parse()?),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown argument `{other}` (known: --hello PATH, --out PATH, --readme PATH, \
                          --rounds N, --sample-ms N)"
                 )
-                .into()),
+                    .into())
+                }
             }
         }
         if !settings.hello.is_file() {

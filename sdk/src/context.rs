@@ -288,7 +288,7 @@ impl Context {
     }
 
     /// A batch to fill with events on one topic or several and publish at once with
-    /// [`PublishBatch::send`].
+    /// [`PublishBatch::send`](crate::batch::PublishBatch::send).
     ///
     /// # Example
     ///

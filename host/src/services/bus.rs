@@ -104,8 +104,11 @@ pub(super) fn publish_batch(
         }
         .to_plugin_error());
     }
-    for t in topics {
-        admit_topic(services, t.topic)?;
+    // Once per distinct topic (one topic with two sets of headers is listed twice).
+    for (i, t) in topics.iter().enumerate() {
+        if !topics[..i].iter().any(|seen| seen.topic == t.topic) {
+            admit_topic(services, t.topic)?;
+        }
     }
     for (t, payload) in batch.iter() {
         let (topic, headers) = (topics.get(t).map_or("", |t| t.topic), header_bytes.get(t));

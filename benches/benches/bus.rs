@@ -18,6 +18,11 @@
 //!   deliveries), beside `bus/inline_baseline`, eight boxed closure calls.
 //! - `bus/service_call` — a typed call of a host-provided service, beside
 //!   `bus/service_baseline`, the same closure called through an `Arc<dyn Fn>`.
+//! - `bus/publish_plugin_single` — the 1→1 shape published by a plugin (the `relay` example,
+//!   in-process, release build): one command call whose handler makes one `ctx.publish` per
+//!   event (each crosses the plugin boundary and is checked on its own).
+//! - `bus/publish_plugin_batch` — the same events in one `ctx.batch()`: one crossing, one
+//!   check, runs of 64 per queue slot.
 
 #![expect(
     clippy::print_stderr,
@@ -294,5 +299,71 @@ fn service(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, latency, inline, service);
+/// The `relay` example plugin, loaded in-process and started, with the grants it declares.
+fn relay_host() -> (
+    switchboard_host::Host,
+    switchboard_host::PluginHandle,
+    tempfile::TempDir,
+) {
+    use switchboard_cli::examples::{library, Profile};
+    let path = library(Profile::Release, "relay").expect("building the example plugins");
+    let data_dir = tempfile::tempdir().expect("a temporary data directory");
+    let mut policy = switchboard_host::caps::Policy::new();
+    for cap in [
+        "events.subscribe:host.**",
+        "service.call:*",
+        "service.provide:relay.echo",
+    ] {
+        policy.allow(cap.parse().expect("a capability"));
+    }
+    let mut builder = switchboard_host::Host::builder();
+    builder
+        .data_dir(data_dir.path())
+        .host_api("switchboard-demo", "0.1.0")
+        .policy(policy);
+    builder.dangerous().load_unsigned_libraries();
+    let host = builder.build().expect("building the host");
+    let relay = host.load_unsigned(&path).expect("loading relay");
+    relay.start().expect("starting relay");
+    (host, relay, data_dir)
+}
+
+fn plugin_publishing(c: &mut Criterion) {
+    let (host, relay, _dir) = relay_host();
+    let count = counting(host.bus(), "plugin.relay.tick");
+    let burst = relay::Burst {
+        topics: vec!["plugin.relay.tick".into()],
+        rounds: N as u32,
+        bytes: 16,
+    };
+    let mut g = c.benchmark_group("bus");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(N));
+    let mut sent = 0;
+    for (id, command) in [
+        ("publish_plugin_single", "announce_each"),
+        ("publish_plugin_batch", "announce_batch"),
+    ] {
+        let publish = relay
+            .command::<relay::Burst, u32>(command)
+            .expect("relay has the command");
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                publish.call(&burst).unwrap();
+                sent += N;
+                wait_count(&count, sent);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    throughput,
+    latency,
+    inline,
+    service,
+    plugin_publishing
+);
 criterion_main!(benches);

@@ -1081,7 +1081,7 @@ impl Host {
                 .bus
                 .limits()
                 .max_call_bytes
-                .saturating_add(64 << 10);
+                .saturating_add(crate::isolation::FRAME_HEADROOM);
             let launch = crate::isolation::Launch::new(
                 command,
                 &plugin,

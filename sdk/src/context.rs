@@ -70,6 +70,7 @@ pub(crate) trait ContextBackend: Send + Sync {
         headers: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<u32, PluginError>;
+    fn publish_batch(&self, batch: &crate::batch::EventBatch<'_>) -> Result<u32, PluginError>;
     fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError>;
     // plugin state (issue 6)
     fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError>;
@@ -244,6 +245,68 @@ impl Context {
     pub fn emit<M: crate::Message>(&self, event: &str, message: &M) -> Result<u32, PluginError> {
         let topic = format!("plugin.{}.{event}", self.plugin_name());
         self.publish(&topic, message)
+    }
+
+    /// Publishes `messages` on `topic`, in order, crossing to the host once: the plugin's
+    /// right to the topic is checked once and every message's size before anything is
+    /// delivered, so the batch is published whole or not at all. Returns how many deliveries
+    /// were queued in all. An empty batch publishes nothing and returns 0.
+    ///
+    /// The same rules as [`publish`](Context::publish) decide which topics are allowed; on
+    /// the host, the events travel as runs of up to 64 per subscriber queue slot, as the
+    /// host's own `Bus::publish_batch` does. For several topics in one batch, use
+    /// [`batch`](Context::batch).
+    ///
+    /// # Errors
+    ///
+    /// A denied topic (`SB0410`…), an event over the host's event size limit (`SB0819`), a
+    /// batch over its call size limit ([`BATCH_TOO_LARGE`](codes::BATCH_TOO_LARGE)), or a
+    /// host older than SDK ABI 1.2 ([`BATCH_UNSUPPORTED`](codes::BATCH_UNSUPPORTED)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("sensor");
+    /// let ctx = host.context();
+    /// let readings = [20.5f64, 20.75, 21.0];
+    /// ctx.publish_batch("plugin.sensor.reading", &readings).unwrap();
+    /// assert_eq!(host.published().len(), 3);
+    /// # }
+    /// ```
+    pub fn publish_batch<'m, M: crate::Message + 'm>(
+        &self,
+        topic: &str,
+        messages: impl IntoIterator<Item = &'m M>,
+    ) -> Result<u32, PluginError> {
+        let mut batch = self.batch();
+        for m in messages {
+            batch.publish(topic, m);
+        }
+        batch.send()
+    }
+
+    /// A batch to fill with events on one topic or several and publish at once with
+    /// [`PublishBatch::send`](crate::batch::PublishBatch::send).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("notes");
+    /// let ctx = host.context();
+    /// ctx.batch()
+    ///     .publish("plugin.notes.saved", &"a.md".to_string())
+    ///     .publish("plugin.notes.count", &1u32)
+    ///     .send()
+    ///     .unwrap();
+    /// assert_eq!(host.published().len(), 2);
+    /// # }
+    /// ```
+    pub fn batch(&self) -> crate::batch::PublishBatch<'_> {
+        crate::batch::PublishBatch::new(self)
     }
 
     /// Publishes raw bytes on `topic`, with the given headers and no contract.

@@ -95,6 +95,16 @@ pub mod codes {
     /// that is the publisher's fault, so no publisher can silence a subscription at will.
     pub const BAD_EVENT: ErrorCode = ErrorCode(818);
 
+    /// A batch publish ([`Context::batch`](crate::Context::batch)) reached a host older than
+    /// SDK ABI 1.2, which cannot take one; nothing was published.
+    pub const BATCH_UNSUPPORTED: ErrorCode = ErrorCode(1620);
+    /// A batch of events is larger in all than the host takes in one call (its
+    /// `max_call_bytes`, 16 MiB by default); nothing was published.
+    pub const BATCH_TOO_LARGE: ErrorCode = ErrorCode(1621);
+    /// A batch of events does not hold together (an index or offset out of range): sent by
+    /// something other than the SDK's batch builder; nothing was published.
+    pub const BATCH_MALFORMED: ErrorCode = ErrorCode(1622);
+
     /// A KV key or secret name is not valid (empty, too long, or not allowed).
     pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);
     /// A KV write would exceed the plugin's quota; the message gives usage and limit.

@@ -75,6 +75,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod abi;
+pub mod batch;
 pub mod caps;
 mod context;
 mod embedded;
@@ -96,6 +97,7 @@ pub mod testing;
 pub mod __private;
 
 pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
+pub use batch::PublishBatch;
 pub use context::{Context, Fs, Level};
 pub use embedded::{
     CommandDecl, DeliveryRequest, EmbeddedManifest, MigrationDecl, EMBEDDED_FORMAT, SECTION_ELF,

@@ -235,6 +235,22 @@ impl ContextBackend for MockInner {
         Ok(0)
     }
 
+    fn publish_batch(&self, batch: &crate::batch::EventBatch<'_>) -> Result<u32, PluginError> {
+        // As a host does: every distinct topic checked before anything is recorded.
+        let own = format!("plugin.{}.", self.name);
+        for t in batch.topics() {
+            if !t.topic.starts_with(&own) {
+                self.allow(&Access::Publish(t.topic))?;
+            }
+        }
+        let mut published = lock(&self.published);
+        for (topic, payload) in batch.iter() {
+            let topic = batch.topics().get(topic).map_or("", |t| t.topic);
+            published.push((topic.to_owned(), payload.to_vec()));
+        }
+        Ok(0)
+    }
+
     fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
         self.allow(&Access::CallService(call.service))?;
         Err(PluginError::with_code(

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver};
 use hello::{AddRequest, AddResponse, Payload, WriteFile};
+use relay::Burst;
 use switchboard_host::bus::{Envelope, Outgoing, ServiceBuilder, SubscribeOptions};
 use switchboard_host::caps::Policy;
 use switchboard_host::isolation::{IsolationProfile, Layer, Mode, RunnerCommand};
@@ -49,6 +50,7 @@ both!(
     logs_reach_the_hosts_sink,
     lifecycle_stop_and_start_again,
     a_panic_fails_the_plugin_not_the_host,
+    plugins_publish_batches_whole_or_not_at_all,
 );
 
 /// The runner binary the tests start (`tests/bin/isolated_runner.rs`).
@@ -290,6 +292,86 @@ fn events_reach_handlers_and_plugins_publish(mode: Mode) {
         &"plugin.hello.spoofed".into(),
     ));
     assert_eq!(denied, "SB0410");
+}
+
+fn burst(topics: &[&str], rounds: u32, bytes: u32) -> Burst {
+    Burst {
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        rounds,
+        bytes,
+    }
+}
+
+/// A plugin's batch: one crossing, delivered in order with its contract; one refused topic
+/// refuses the whole batch (audited once); an empty batch is nothing; a batch over the host's
+/// call limit is a coded error, and nothing of it is delivered.
+fn plugins_publish_batches_whole_or_not_at_all(mode: Mode) {
+    let (host, _dir) = host(RELAY, |_, _| {});
+    let relay = load(&host, "relay", mode);
+    let seen = collect(&host, "plugin.relay.>");
+    let take = |n: usize| -> Vec<Envelope> {
+        (0..n)
+            .map(|_| seen.recv_timeout(Duration::from_secs(60)).unwrap())
+            .collect()
+    };
+
+    // Order across topics, each event with its contract; one delivery each.
+    let two = burst(&["plugin.relay.a", "plugin.relay.b"], 100, 8);
+    assert_eq!(
+        call::<Burst, u32>(&relay, "announce_batch", &two).unwrap(),
+        200
+    );
+    let got = take(200);
+    for (i, e) in got.iter().enumerate() {
+        let (round, topic) = (i / 2, ["plugin.relay.a", "plugin.relay.b"][i % 2]);
+        assert_eq!(e.topic(), topic);
+        assert_eq!(e.publisher(), "relay");
+        assert_eq!(e.header("contract"), Some("string@1"));
+        let text: String = switchboard_sdk::decode(e.payload()).unwrap();
+        assert_eq!(text.trim_end_matches('.'), round.to_string());
+    }
+    // The same events one at a time arrive the same way.
+    assert_eq!(
+        call::<Burst, u32>(&relay, "announce_each", &two).unwrap(),
+        200
+    );
+    let each = take(200);
+    assert!(each
+        .iter()
+        .zip(&got)
+        .all(|(a, b)| a.topic() == b.topic() && a.payload() == b.payload()));
+
+    // One refused topic: nothing is delivered, the denial is audited once.
+    let mixed = burst(&["plugin.relay.a", "host.spoofed"], 50, 8);
+    let denied = code(call::<Burst, u32>(&relay, "announce_batch", &mixed));
+    assert_eq!(denied, "SB0410");
+    let rows = host
+        .audit()
+        .query(&AuditFilter::new().plugin("relay").kind(AuditKind::Deny))
+        .unwrap();
+    let spoofed = rows
+        .iter()
+        .filter(|r| r.subject.contains("host.spoofed"))
+        .count();
+    assert_eq!(spoofed, 1, "{rows:?}");
+
+    // Empty: nothing, and no error.
+    let empty = burst(&["plugin.relay.a"], 0, 8);
+    assert_eq!(
+        call::<Burst, u32>(&relay, "announce_batch", &empty).unwrap(),
+        0
+    );
+
+    // Over the call limit (16 MiB by default), each event within the event limit (1 MiB).
+    let huge = burst(&["plugin.relay.big"], 17, 1_000_000);
+    let e = call::<Burst, u32>(&relay, "announce_batch", &huge).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1621", "{e}");
+
+    // Nothing of the refused batches arrived: the next event is the marker.
+    let marker = burst(&["plugin.relay.marker"], 1, 1);
+    call::<Burst, u32>(&relay, "announce_batch", &marker).unwrap();
+    assert_eq!(take(1)[0].topic(), "plugin.relay.marker");
+    assert_eq!(relay.state(), State::Active);
 }
 
 fn services_both_ways(mode: Mode) {

@@ -9,26 +9,65 @@
 //!   service `relay.echo`.
 //! - `shout` calls the host's `text.tools` service; `bounce` calls itself through `relay.echo`
 //!   (a re-entrant chain).
+//! - `announce_each` and `announce_batch` publish a [`Burst`] of events: one `ctx.publish`
+//!   per event, or all of them in one batch (`ctx.batch()`), which crosses to the host once
+//!   and is published whole or not at all.
+//!
+//! The message type [`Burst`] is public so hosts can share it: depend on this crate with
+//! `default-features = false` to get it without the plugin (the `plugin` feature).
 
 // Examples are what authors copy: input from callers and hosts becomes an error, never a
 // panic (tests keep unwrap and expect, as assertions).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#[cfg(feature = "plugin")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
 use switchboard_sdk::prelude::*;
 
+/// Events to publish: `rounds` rounds of one event on each of `topics`, in turn. Event `i` of
+/// a round is its round number as text, padded with `.` to `bytes` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Message)]
+pub struct Burst {
+    /// Where to publish, in this order each round.
+    pub topics: Vec<String>,
+    /// How many rounds.
+    pub rounds: u32,
+    /// The size of each event's text (at least its round number's digits).
+    pub bytes: u32,
+}
+
+impl Burst {
+    /// Each event of the burst, in publishing order: its topic and its text.
+    pub fn events(&self) -> impl Iterator<Item = (&str, String)> + '_ {
+        (0..self.rounds).flat_map(move |round| {
+            self.topics.iter().map(move |topic| {
+                let mut text = round.to_string();
+                let width = usize::try_from(self.bytes).unwrap_or(usize::MAX);
+                if text.len() < width {
+                    text.extend(std::iter::repeat_n('.', width - text.len()));
+                }
+                (topic.as_str(), text)
+            })
+        })
+    }
+}
+
 /// Counts what it relays.
+#[cfg(feature = "plugin")]
 #[derive(Debug, Default)]
 pub struct Relay {
     seen: AtomicU64,
 }
 
+#[cfg(feature = "plugin")]
 impl Plugin for Relay {
     fn create(_ctx: &Context) -> Result<Self, PluginError> {
         Ok(Relay::default())
     }
 }
 
+#[cfg(feature = "plugin")]
 #[plugin(
     capabilities = [
         "events.subscribe:host.**",
@@ -64,6 +103,28 @@ impl Relay {
     #[command]
     fn announce(&self, ctx: &Context, topic: String) -> Result<u32, PluginError> {
         ctx.publish(&topic, &"hello".to_string())
+    }
+
+    /// Publishes `burst` one event at a time; returns how many deliveries were queued. A
+    /// refused topic stops it there: the events before it are published.
+    #[command]
+    fn announce_each(&self, ctx: &Context, burst: Burst) -> Result<u32, PluginError> {
+        let mut queued = 0;
+        for (topic, text) in burst.events() {
+            queued += ctx.publish(topic, &text)?;
+        }
+        Ok(queued)
+    }
+
+    /// Publishes `burst` as one batch: one crossing to the host, each topic checked once,
+    /// all of it published or — if a topic is refused or an event is too large — none.
+    #[command]
+    fn announce_batch(&self, ctx: &Context, burst: Burst) -> Result<u32, PluginError> {
+        let mut batch = ctx.batch();
+        for (topic, text) in burst.events() {
+            batch.publish(topic, &text);
+        }
+        batch.send()
     }
 
     /// How many host events it has relayed.
@@ -102,7 +163,7 @@ impl Relay {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "plugin"))]
 mod tests {
     use super::*;
     use switchboard_sdk::testing::MockHost;
@@ -127,5 +188,58 @@ mod tests {
             .call::<String, u32>("announce", &"plugin.relay.hi".into())
             .unwrap();
         assert_eq!(host.published()[0].0, "plugin.relay.hi");
+    }
+
+    fn burst(topics: &[&str], rounds: u32) -> Burst {
+        Burst {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            rounds,
+            bytes: 4,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_its_order_across_topics() {
+        let host = MockHost::new("relay");
+        let relay = host.instantiate::<Relay>().unwrap();
+        let b = burst(&["plugin.relay.a", "plugin.relay.b"], 2);
+        relay.call::<Burst, u32>("announce_batch", &b).unwrap();
+        let seen: Vec<(String, String)> = host
+            .published()
+            .into_iter()
+            .map(|(t, p)| (t, switchboard_sdk::decode::<String>(&p).unwrap()))
+            .collect();
+        let want = [
+            ("plugin.relay.a", "0..."),
+            ("plugin.relay.b", "0..."),
+            ("plugin.relay.a", "1..."),
+            ("plugin.relay.b", "1..."),
+        ];
+        assert_eq!(seen.len(), want.len());
+        for ((t, p), (wt, wp)) in seen.iter().zip(want) {
+            assert_eq!((t.as_str(), p.as_str()), (wt, wp));
+        }
+    }
+
+    #[test]
+    fn a_batch_with_one_refused_topic_publishes_nothing() {
+        let host = MockHost::new("relay");
+        let relay = host.instantiate::<Relay>().unwrap();
+        let b = burst(&["plugin.relay.a", "host.x"], 3);
+        let e = relay.call::<Burst, u32>("announce_batch", &b).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+        assert!(host.published().is_empty());
+        // One at a time, the events before the refused one are out.
+        relay.call::<Burst, u32>("announce_each", &b).unwrap_err();
+        assert_eq!(host.published().len(), 1);
+    }
+
+    #[test]
+    fn an_empty_batch_publishes_nothing() {
+        let host = MockHost::new("relay");
+        let relay = host.instantiate::<Relay>().unwrap();
+        let b = burst(&["plugin.relay.a"], 0);
+        assert_eq!(relay.call::<Burst, u32>("announce_batch", &b).unwrap(), 0);
+        assert!(host.published().is_empty());
     }
 }

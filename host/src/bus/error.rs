@@ -185,6 +185,22 @@ pub enum BusError {
         /// The limit.
         limit: usize,
     },
+    /// A plugin's batch of events is larger in all than
+    /// [`BusLimits::max_call_bytes`](super::BusLimits); nothing of it was published.
+    #[error(
+        "`{publisher}` published a batch of {events} events and {size} bytes; a batch is \
+         limited to {limit} bytes"
+    )]
+    BatchTooLarge {
+        /// Who published.
+        publisher: String,
+        /// How many events it held.
+        events: usize,
+        /// Its size: every event's payload and headers.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A service request is larger than [`BusLimits::max_call_bytes`](super::BusLimits).
     #[error("a {size}-byte request to `{service}.{method}` is over the {limit}-byte limit")]
     RequestTooLarge {
@@ -259,6 +275,7 @@ impl BusError {
             BusError::Closed => code(816),
             BusError::ReservedTopic { .. } => code(817),
             BusError::EventTooLarge { .. } => code(819),
+            BusError::BatchTooLarge { .. } => switchboard_sdk::codes::BATCH_TOO_LARGE,
             BusError::RequestTooLarge { .. } => code(820),
             BusError::ReplyTooLarge { .. } => code(821),
             BusError::DeliveryRefused { .. } => code(822),
@@ -323,6 +340,11 @@ impl BusError {
             BusError::EventTooLarge { .. } => {
                 "publish a reference (a KV key, a file path) instead of the data, or raise \
                  `BusLimits::max_event_bytes` on the host"
+                    .into()
+            }
+            BusError::BatchTooLarge { .. } => {
+                "publish it in several smaller batches, or raise `BusLimits::max_call_bytes` on \
+                 the host"
                     .into()
             }
             BusError::RequestTooLarge { .. } | BusError::ReplyTooLarge { .. } => {

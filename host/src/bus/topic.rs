@@ -57,6 +57,26 @@ pub fn validate_topic(topic: &str) -> Result<(), BusError> {
     explain_topic(topic)
 }
 
+const OTHER: u8 = 0;
+const SEGMENT: u8 = 1;
+const DOT: u8 = 2;
+
+/// What each byte is in a topic: a segment byte (ASCII letter, digit, `-`, `_`), a dot, or
+/// anything else.
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' {
+            t[b] = SEGMENT;
+        }
+        b += 1;
+    }
+    t[b'.' as usize] = DOT;
+    t
+};
+
 /// Whether `topic` is well formed: 1 to [`MAX_TOPIC_LEN`] bytes, non-empty segments of
 /// letters, digits, `-` and `_` between dots (so no wildcards either).
 #[inline]
@@ -64,17 +84,13 @@ fn well_formed(topic: &[u8]) -> bool {
     if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
         return false;
     }
+    // One table lookup per byte: a segment byte, a dot, or neither.
     let mut segment = 0usize;
     for &b in topic {
-        if b == b'.' {
-            if segment == 0 {
-                return false;
-            }
-            segment = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            segment += 1;
-        } else {
-            return false;
+        match CLASS[b as usize] {
+            SEGMENT => segment += 1,
+            DOT if segment != 0 => segment = 0,
+            _ => return false,
         }
     }
     segment != 0

@@ -65,6 +65,10 @@ pub(crate) enum RunnerEvent<'a> {
 /// restarted runner is started again).
 pub(crate) type Owner = Box<dyn Fn(RunnerEvent<'_>) -> bool + Send + Sync>;
 
+/// What a frame may hold beyond the largest request or reply it carries (the host's
+/// `max_call_bytes`): the frame's own fields.
+pub(crate) const FRAME_HEADROOM: usize = 64 << 10;
+
 /// What starting a runner needs; kept for restarts.
 pub(crate) struct Launch {
     command: RunnerCommand,
@@ -92,6 +96,8 @@ impl Launch {
                 plugin: plugin.to_owned(),
                 manifest,
                 spec,
+                max_call_bytes: u64::try_from(max_frame.saturating_sub(FRAME_HEADROOM))
+                    .unwrap_or(u64::MAX),
             },
             image,
             max_frame,

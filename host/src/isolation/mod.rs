@@ -35,7 +35,7 @@ mod runner;
 pub mod sandbox;
 mod spec;
 
-pub(crate) use self::backend::{Isolated, Launch, RunnerEvent};
+pub(crate) use self::backend::{Isolated, Launch, RunnerEvent, FRAME_HEADROOM};
 pub use self::decide::{IsolationDecision, IsolationLimits, Mode};
 pub use self::launch::{RunnerCommand, RUNNER_ENV};
 pub use self::policy::{IsolationPolicyError, IsolationProfile};

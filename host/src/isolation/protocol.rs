@@ -9,6 +9,7 @@
 //! no exchange needs a thread of its own and re-entrant calls cannot deadlock.
 
 use serde::{Deserialize, Serialize};
+use switchboard_sdk::batch::BatchTopic;
 use switchboard_sdk::{ErrorCode, PluginError};
 
 use super::sandbox::{LayerStatus, SandboxSpec};
@@ -25,6 +26,9 @@ pub(crate) struct Init {
     /// The manifest section's bytes as the host read them; the library must report the same.
     pub manifest: Vec<u8>,
     pub spec: SandboxSpec,
+    /// The host's [`BusLimits::max_call_bytes`](crate::bus::BusLimits): the runner refuses a
+    /// larger batch of events with the host's own code before sending it.
+    pub max_call_bytes: u64,
 }
 
 /// What the runner's answer to [`Init`] starts with: a program that is not a runner (one that
@@ -87,6 +91,15 @@ pub(crate) enum Service<'a> {
         topic: &'a str,
         headers: Vec<(&'a str, &'a str)>,
         payload: &'a [u8],
+    },
+    /// A batch of events: its topics, each event's topic index and payload end, the
+    /// payloads (see `switchboard_sdk::batch::EventBatch`).
+    PublishBatch {
+        #[serde(borrow)]
+        topics: Vec<BatchTopic<'a>>,
+        events: Vec<u32>,
+        ends: Vec<u32>,
+        payloads: &'a [u8],
     },
     Invoke {
         service: &'a str,

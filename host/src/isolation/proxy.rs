@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use switchboard_sdk::abi::{HostServices, ServiceCall};
+use switchboard_sdk::batch::EventBatch;
 use switchboard_sdk::caps::Access;
 use switchboard_sdk::state::{
     CasOutcome, CasRequest, CommitBatch, CommitOutcome, KvEntry, KvPage, Secret,
@@ -17,6 +18,7 @@ use switchboard_sdk::{codes, PluginError};
 
 use super::channel::Channel;
 use super::protocol::{Frame, Service, WireError};
+use crate::bus::BusError;
 
 thread_local! {
     /// The channel this thread serves: a service the plugin calls from inside a request goes
@@ -29,11 +31,17 @@ pub(crate) struct Proxy {
     name: String,
     /// For threads the plugin started itself (not serving a channel).
     outbound: Mutex<Channel>,
+    /// The host's limit on one call, which a batch of events must fit.
+    max_call_bytes: u64,
 }
 
 impl Proxy {
-    pub(crate) fn new(name: String, outbound: Mutex<Channel>) -> Proxy {
-        Proxy { name, outbound }
+    pub(crate) fn new(name: String, outbound: Mutex<Channel>, max_call_bytes: u64) -> Proxy {
+        Proxy {
+            name,
+            outbound,
+            max_call_bytes,
+        }
     }
 
     /// Sends `service` and waits for the host's answer, on this thread's channel if it serves
@@ -145,6 +153,37 @@ impl HostServices for Proxy {
         )
     }
 
+    fn publish_batch(&self, batch: &EventBatch<'_>) -> Result<u32, PluginError> {
+        // Refused here, with the host's code, rather than as a frame over the channel's
+        // limit. The frame's own fields (topics, indices, offsets) count too.
+        let (topics, events, ends, payloads) = batch.parts();
+        let size = payloads.len()
+            + topics
+                .iter()
+                .map(|t| t.topic.len() + t.header_bytes() + 16)
+                .sum::<usize>()
+            + events.len() * 10;
+        let limit = usize::try_from(self.max_call_bytes).unwrap_or(usize::MAX);
+        if size > limit {
+            return Err(BusError::BatchTooLarge {
+                publisher: self.name.clone(),
+                events: batch.len(),
+                size,
+                limit,
+            }
+            .to_plugin_error());
+        }
+        self.ask(
+            Service::PublishBatch {
+                topics: topics.to_vec(),
+                events: events.to_vec(),
+                ends: ends.to_vec(),
+                payloads,
+            },
+            decoded,
+        )
+    }
+
     fn call_service(&self, call: &ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
         self.ask(
             Service::Invoke {
@@ -248,6 +287,15 @@ pub(crate) fn serve(
             headers,
             payload,
         } => encode(&services.publish(topic, &headers, payload).map_err(wire)?),
+        Service::PublishBatch {
+            topics,
+            events,
+            ends,
+            payloads,
+        } => {
+            let batch = EventBatch::new(topics, &events, &ends, payloads).map_err(wire)?;
+            encode(&services.publish_batch(&batch).map_err(wire)?)
+        }
         Service::Invoke {
             service,
             method,

@@ -154,6 +154,7 @@ fn start_plugin(
     let services = Arc::new(Proxy::new(
         init.plugin.clone(),
         Mutex::new(Channel::new(UnixStream::from(outbound), DEFAULT_MAX_FRAME)),
+        init.max_call_bytes,
     ));
     let plugin = module
         .instantiate(services)

@@ -214,6 +214,13 @@ impl HostServices for PluginServices {
         bus::publish(self, topic, headers, payload)
     }
 
+    fn publish_batch(
+        &self,
+        batch: &switchboard_sdk::batch::EventBatch<'_>,
+    ) -> Result<u32, PluginError> {
+        bus::publish_batch(self, batch)
+    }
+
     fn call_service(
         &self,
         call: &switchboard_sdk::abi::ServiceCall<'_>,

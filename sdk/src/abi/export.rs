@@ -230,6 +230,22 @@ impl ContextBackend for HostLink {
         ))
     }
 
+    fn publish_batch(&self, batch: &crate::batch::EventBatch<'_>) -> Result<u32, PluginError> {
+        let (topics, events, ends, payloads) = batch.parts();
+        let topics = postcard::to_allocvec(topics).map_err(|e| {
+            PluginError::with_code(
+                codes::ENCODE_FAILED,
+                format!("the batch's topics do not encode: {e}"),
+            )
+        })?;
+        from_rresult(self.host.publish_batch(
+            RSlice::from_slice(&topics),
+            RSlice::from_slice(events),
+            RSlice::from_slice(ends),
+            RSlice::from_slice(payloads),
+        ))
+    }
+
     fn call_service(&self, call: &super::import::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
         let (service, method) = (RStr::from_str(call.service), RStr::from_str(call.method));
         let (req, resp) = (
@@ -325,5 +341,44 @@ fn from_rresult<T>(r: RResult<T, AbiError>) -> Result<T, PluginError> {
     match r {
         RResult::ROk(v) => Ok(v),
         RResult::RErr(e) => Err(super::import::from_abi(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use abi_stable::sabi_trait::TD_Opaque;
+    use abi_stable::std_types::RArc;
+
+    use super::HostLink;
+    use crate::abi::import::ServicesAdapter;
+    use crate::abi::types::HostContext_TO;
+    use crate::abi::HostServices;
+    use crate::context::{Context, Level};
+    use crate::error::codes;
+
+    /// A host that offers nothing beyond the two required services, as one written before
+    /// batches existed does.
+    struct Plain;
+
+    impl HostServices for Plain {
+        fn plugin_name(&self) -> String {
+            "old".into()
+        }
+        fn log(&self, _level: Level, _message: &str) {}
+    }
+
+    #[test]
+    fn a_batch_to_a_host_without_batches_is_a_coded_error() {
+        let host = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(Arc::new(Plain))), TD_Opaque);
+        let ctx = Context::from_backend(Arc::new(HostLink { host }));
+        let e = ctx
+            .publish_batch("plugin.old.tick", &[1u32, 2])
+            .unwrap_err();
+        assert_eq!(e.code(), codes::BATCH_UNSUPPORTED);
+        assert_eq!(e.code().to_string(), "SB1620");
+        // Empty batches never reach the host.
+        assert_eq!(ctx.publish_batch::<u32>("plugin.old.tick", &[]).unwrap(), 0);
     }
 }

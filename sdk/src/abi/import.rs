@@ -12,6 +12,7 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString,
 use super::types::{
     AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
 };
+use crate::batch::{BatchTopic, EventBatch};
 use crate::caps::Access;
 use crate::context::Level;
 use crate::error::{codes, ErrorCode, PluginError};
@@ -61,6 +62,15 @@ pub trait HostServices: Send + Sync + 'static {
     ) -> Result<u32, PluginError> {
         let _ = (headers, payload);
         Err(unavailable(&format!("events.publish:{topic}")))
+    }
+
+    /// Publishes a batch of events, all or nothing: every distinct topic and every event's
+    /// size checked before anything is delivered; events delivered in order. Returns how
+    /// many deliveries were queued. The provided method answers
+    /// [`BATCH_UNSUPPORTED`](crate::codes::BATCH_UNSUPPORTED).
+    fn publish_batch(&self, batch: &EventBatch<'_>) -> Result<u32, PluginError> {
+        let _ = batch;
+        Err(crate::batch::unsupported())
     }
 
     /// Calls a shared service.
@@ -401,7 +411,7 @@ pub(super) fn from_abi(e: AbiError) -> PluginError {
     err
 }
 
-struct ServicesAdapter(Arc<dyn HostServices>);
+pub(super) struct ServicesAdapter(pub(super) Arc<dyn HostServices>);
 
 impl ServicesAdapter {
     /// Both ABI forms of a service call: service, method and the two contract ids, then the
@@ -480,6 +490,31 @@ impl HostContext for ServicesAdapter {
                 })?
             };
             self.0.publish(topic.as_str(), &headers, payload.as_slice())
+        })
+    }
+
+    fn publish_batch(
+        &self,
+        topics: RSlice<'_, u8>,
+        events: RSlice<'_, u32>,
+        ends: RSlice<'_, u32>,
+        payloads: RSlice<'_, u8>,
+    ) -> RResult<u32, AbiError> {
+        guarded(|| {
+            let topics: Vec<BatchTopic<'_>> =
+                postcard::from_bytes(topics.as_slice()).map_err(|e| {
+                    PluginError::with_code(
+                        codes::BATCH_MALFORMED,
+                        format!("the batch's topics do not decode: {e}"),
+                    )
+                })?;
+            let batch = EventBatch::new(
+                topics,
+                events.as_slice(),
+                ends.as_slice(),
+                payloads.as_slice(),
+            )?;
+            self.0.publish_batch(&batch)
         })
     }
 

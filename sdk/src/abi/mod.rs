@@ -48,9 +48,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 1;
+pub const SDK_ABI_MINOR: u32 = 2;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.1";
+pub const SDK_ABI_VERSION: &str = "1.2";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

@@ -122,6 +122,25 @@ pub trait HostContext: Send + Sync {
         request: RSlice<'_, u8>,
         timeout_ms: u64,
     ) -> RResult<RVec<u8>, AbiError>;
+
+    // SDK ABI 1.2.
+    /// Publishes a batch of events at once, all or nothing: `topics` is a postcard
+    /// `Vec<BatchTopic>`, `events[i]` the topic index of event `i` and `ends[i]` where its
+    /// payload ends in `payloads`. Returns how many deliveries were queued.
+    ///
+    /// The body is what a plugin gets from a host built before this method existed (its
+    /// vtable has no entry, and abi_stable falls back to the trait's default): a coded error,
+    /// never a crash.
+    fn publish_batch(
+        &self,
+        topics: RSlice<'_, u8>,
+        events: RSlice<'_, u32>,
+        ends: RSlice<'_, u32>,
+        payloads: RSlice<'_, u8>,
+    ) -> RResult<u32, AbiError> {
+        let _ = (topics, events, ends, payloads);
+        RResult::RErr(crate::abi::export::to_abi(crate::batch::unsupported()))
+    }
 }
 
 pub type PluginObjectBox = PluginObject_TO<'static, RBox<()>>;

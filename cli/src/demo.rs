@@ -302,8 +302,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     let wordcount = host.load_unsigned(&wordcount_lib)?;
-    let wordcount_commands: Vec<&str> = wordcount
-        .manifest()
+    let wordcount_manifest = wordcount.manifest();
+    let wordcount_commands: Vec<&str> = wordcount_manifest
         .commands
         .iter()
         .map(|c| c.name.as_str())

@@ -80,6 +80,7 @@ mod context;
 mod embedded;
 mod error;
 mod event;
+mod handover;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod message;
@@ -105,6 +106,7 @@ pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;
 #[doc(hidden)]
 pub use event::{Frame, HandlerResult};
+pub use handover::Handover;
 pub use message::{decode, encode, encode_into, fnv1a64, Contract, Message, RAW_BYTES_CONTRACT};
 pub use plugin::{Health, Plugin, PluginEntry};
 pub use switchboard_macros::{command, migration, plugin, subscribe, Message};

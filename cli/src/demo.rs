@@ -35,6 +35,7 @@ use crate::examples::{self, Profile};
 
 mod install_tour;
 mod isolation_tour;
+mod reload_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -562,6 +563,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
     )?;
+
+    reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
 
     isolation_tour::run(
         &mut r,

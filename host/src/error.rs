@@ -53,8 +53,9 @@ pub enum Error {
     Install(crate::install::InstallError),
     /// A package source failed.
     Source(crate::install::SourceError),
-    /// A hot reload was refused or failed (the old version serves on).
-    Reload(crate::reload::ReloadError),
+    /// A hot reload was refused or failed (the old version serves on). Boxed: it names both
+    /// versions and the cause.
+    Reload(Box<crate::reload::ReloadError>),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -103,8 +104,13 @@ from_area!(
     Identity(crate::identity::IdentityError),
     Install(crate::install::InstallError),
     Source(crate::install::SourceError),
-    Reload(crate::reload::ReloadError),
 );
+
+impl From<crate::reload::ReloadError> for Error {
+    fn from(e: crate::reload::ReloadError) -> Self {
+        Error::Reload(Box::new(e))
+    }
+}
 
 impl Error {
     /// The stable code, shown as `SB####`.
@@ -555,18 +561,14 @@ pub enum CallError {
     /// A hot reload put in place a version whose command takes or returns another type than
     /// the handle was made for: refused before any bytes are sent.
     #[error(
-        "`{plugin}` was reloaded to version {version}, whose `{command}` {side} is `{declared}`; \
-         this handle was made for `{used}`"
+        "`{plugin}` was reloaded, and its `{command}` declares `{declared}` now where this \
+         handle was made for `{used}`"
     )]
     ContractChanged {
         /// The plugin.
         plugin: String,
         /// The command.
         command: String,
-        /// The version serving now.
-        version: String,
-        /// `request` or `response`.
-        side: &'static str,
         /// The contract the new version declares.
         declared: String,
         /// The contract the handle was made for.

@@ -156,8 +156,13 @@ fn reload_under_eight_calling_threads_loses_no_call_and_carries_the_state() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["outcome"], "reloaded");
     assert_eq!(rows[0]["from"], "0.1.0");
-    // The record says what serves now.
+    // The record says what serves now, and `switchboard inspect` counts the reload.
     assert_eq!(host.store().plugin("phoenix").unwrap().version, "0.2.0");
+    let inspection = switchboard_cli::inspect::inspect(host.data_dir(), "phoenix").unwrap();
+    let reloads = &switchboard_cli::inspect::to_json(&inspection)["reloads"];
+    assert_eq!(reloads["since_load"], 1, "{reloads}");
+    assert_eq!(reloads["mapped"], 1, "{reloads}");
+    assert_eq!(reloads["last"]["from"], "0.1.0", "{reloads}");
 }
 
 #[test]
@@ -332,4 +337,44 @@ fn only_an_active_plugin_is_reloaded() {
         reload_code(plugin.reload(&path)),
         ("SB0361".to_owned(), None)
     );
+}
+
+#[test]
+fn an_isolated_plugin_reloads_into_a_new_runner_and_the_old_one_goes() {
+    use switchboard_host::isolation::Mode;
+    let (host, dir) = host(|b| {
+        b.runner(crate::isolated::runner());
+    });
+    let path = dir.path().join("libphoenix.so");
+    write_version(&path, "0.1.0");
+    let plugin = host
+        .load_unsigned_with(&path, &crate::isolated::options(Mode::Isolated))
+        .unwrap();
+    plugin.start().unwrap();
+    bump(&plugin, 4);
+    let old_pid = plugin.isolation().runner_pid.unwrap();
+    write_version(&path, "0.2.0");
+    // No mode asked: an isolated plugin stays isolated.
+    let report = plugin.reload(&path).unwrap();
+    assert_eq!(report.to, "0.2.0");
+    let isolation = plugin.isolation();
+    assert_eq!(isolation.mode, Mode::Isolated);
+    assert_ne!(isolation.runner_pid, Some(old_pid), "a new runner serves");
+    assert_eq!(
+        count(&plugin),
+        4,
+        "the state crossed from the old runner to the new one"
+    );
+    bump(&plugin, 1);
+    assert_eq!(count(&plugin), 5);
+    // Nothing stays mapped in the host for an isolated reload.
+    assert_eq!(plugin.reloads().mapped, 0);
+    // The old runner was stopped: its process has ended (gone, or a zombie not yet reaped).
+    eventually("the old runner to end", || {
+        std::fs::read_to_string(format!("/proc/{old_pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
 }

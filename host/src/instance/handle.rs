@@ -320,8 +320,6 @@ impl Binding {
                         CallError::ContractChanged {
                             plugin: plugin(),
                             command: name.to_owned(),
-                            version: manifest.version.clone(),
-                            side,
                             declared: declared.clone(),
                             used: used.to_owned(),
                         }

@@ -236,6 +236,11 @@ impl Code {
     /// kept its `Context` is refused every host service) and, isolated, its runner.
     pub(crate) fn retire(&self) {
         self.caps.gate.table.release(self.caps.gate.token);
+        self.shutdown_runner();
+    }
+
+    /// Stops this code's runner, if it runs isolated.
+    pub(crate) fn shutdown_runner(&self) {
         if let Backend::Isolated(i) = &self.backend {
             i.shutdown();
         }

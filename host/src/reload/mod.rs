@@ -160,15 +160,21 @@ pub(crate) fn reload(
         }
     };
 
-    // Load: every load check, then the library is opened and its `create` runs.
-    let opened = match host.open_for_reload(&plugin, path, options) {
+    // Load: every load check, then the library is opened and its `create` runs. A plugin
+    // running isolated stays isolated unless the options say otherwise (never less isolation
+    // by omission).
+    let mut options = options.clone();
+    if options.mode.is_none() && old.is_isolated() {
+        options.mode = Some(crate::isolation::Mode::Isolated);
+    }
+    let opened = match host.open_for_reload(&plugin, path, &options) {
         Ok(opened) => opened,
         Err(e) => {
-            if e.mapped_a_library() {
+            if e.mapped_a_library() && options.mode != Some(crate::isolation::Mode::Isolated) {
                 slot.mapped.fetch_add(1, Ordering::Relaxed);
             }
             if let Error::Reload(r) = e {
-                return Err(refuse(r, ""));
+                return Err(refuse(*r, ""));
             }
             let error = failed(ReloadStep::Load, "", e.code(), e.message(), e.next_step());
             return Err(refuse(error, ""));
@@ -187,9 +193,10 @@ pub(crate) fn reload(
     code.set_generation(old.generation().wrapping_add(1));
     let new = Arc::new(code);
     instance.watch_runner(&new);
+    // The new code did not take over: its token, its claim (if any) and its runner go.
     let give_back = |error: ReloadError| -> Error {
-        new.retire();
         undo.run(&host);
+        new.shutdown_runner();
         refuse(error, &to)
     };
     let patterns = match instance.check_bus(&new) {

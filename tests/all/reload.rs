@@ -378,3 +378,47 @@ fn an_isolated_plugin_reloads_into_a_new_runner_and_the_old_one_goes() {
         })
     });
 }
+
+#[test]
+fn changed_subscriptions_are_joined_again_and_a_failed_reload_restores_the_old_ones() {
+    let (host, dir) = host(|_| {});
+    let (plugin, path) = phoenix(&host, dir.path());
+    let publish = |topic: &str| {
+        host.bus()
+            .publish(Outgoing::new(topic, Vec::new()))
+            .unwrap()
+    };
+    assert_eq!(
+        (publish("test.phoenix.tick"), publish("test.phoenix.tock")),
+        (1, 0)
+    );
+    // 0.2.0 subscribes to `tock` instead (same length, the section keeps its size).
+    let bytes = std::fs::read(test_plugin("phoenix")).unwrap();
+    let bytes = edited_manifest(&bytes, "phoenix", |m| {
+        m["version"] = "0.2.0".into();
+        m["subscriptions"][0] = "test.phoenix.tock".into();
+    });
+    std::fs::write(&path, bytes).unwrap();
+
+    // A reload that fails after the old version left the bus puts its subscription back.
+    host.kv("phoenix").put("fail/health", b"1").unwrap();
+    assert_eq!(
+        reload_code(plugin.reload(&path)),
+        ("SB0371".to_owned(), Some(ReloadStep::Health))
+    );
+    assert_eq!(
+        (publish("test.phoenix.tick"), publish("test.phoenix.tock")),
+        (1, 0)
+    );
+
+    let events = plugin.command::<(), u64>("events").unwrap();
+    eventually("two ticks", || events.call(&()).unwrap() == 2);
+    host.kv("phoenix").delete("fail/health").unwrap();
+    plugin.reload(&path).unwrap();
+    assert_eq!(
+        (publish("test.phoenix.tick"), publish("test.phoenix.tock")),
+        (0, 1)
+    );
+    // Two ticks before, one tock after: the new code counted on from what it was handed.
+    eventually("three events", || events.call(&()).unwrap() == 3);
+}

@@ -83,7 +83,7 @@ fn reloads_line(r: &Value) -> String {
     );
     if let Some(last) = r["last"].as_object() {
         line.push_str(&format!(
-            "; last {} → {} at {} ({} library copies left mapped)",
+            "; last {} → {} at {} (library copies left mapped: {})",
             last["from"].as_str().unwrap_or("?"),
             last["to"].as_str().unwrap_or("?"),
             last["at"].as_str().unwrap_or("?"),

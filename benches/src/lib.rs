@@ -17,3 +17,6 @@
 //!   sandboxed runner process), loading, starting and removing it, beside a bare unix-socket
 //!   round trip with a child process (blocking, and polling as the call path does) and the
 //!   same call in-process; prints each median as a multiple of the unix-socket baseline.
+//! - `lifecycle` — a hot reload of `hello` in-process (`lifecycle/reload`, target ≤ 100 ms),
+//!   beside loading and starting it in a fresh host (`lifecycle/load`); prints the memory each
+//!   reload leaves mapped.

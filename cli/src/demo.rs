@@ -35,6 +35,7 @@ use crate::examples::{self, Profile};
 
 mod install_tour;
 mod isolation_tour;
+mod reload_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -302,8 +303,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     let wordcount = host.load_unsigned(&wordcount_lib)?;
-    let wordcount_commands: Vec<&str> = wordcount
-        .manifest()
+    let wordcount_manifest = wordcount.manifest();
+    let wordcount_commands: Vec<&str> = wordcount_manifest
         .commands
         .iter()
         .map(|c| c.name.as_str())
@@ -562,6 +563,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
     )?;
+
+    reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
 
     isolation_tour::run(
         &mut r,

@@ -42,8 +42,55 @@ pub fn to_json(i: &Inspection) -> serde_json::Value {
         "plugin": i.record,
         "owner": i.owner,
         "history": i.history,
+        "reloads": reloads(&i.history),
         "machine_sandbox": switchboard_host::isolation::sandbox::probe(),
     })
+}
+
+/// Hot reloads since the plugin's last load, from its audit rows: how many succeeded, how
+/// many were refused, the library copies they left mapped in that host process (bounded by
+/// `HostBuilder::max_reloads`), and the last one.
+fn reloads(history: &[AuditRecord]) -> Value {
+    let detail = |r: &AuditRecord| serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null);
+    let since = history
+        .iter()
+        .rposition(|r| r.kind == "load" && detail(r)["outcome"] == "loaded")
+        .map_or(0, |i| i + 1);
+    let rows: Vec<(&AuditRecord, Value)> = history[since..]
+        .iter()
+        .filter(|r| r.kind == "reload")
+        .map(|r| (r, detail(r)))
+        .collect();
+    let done: Vec<&(&AuditRecord, Value)> = rows
+        .iter()
+        .filter(|(_, d)| d["outcome"] == "reloaded")
+        .collect();
+    let last = done.last().map(|(r, d)| {
+        json!({ "at": r.at.to_string(), "from": d["from"], "to": r.subject, "mapped": d["mapped"] })
+    });
+    json!({
+        "since_load": done.len(),
+        "refused": rows.len() - done.len(),
+        "mapped": done.last().map_or(Value::from(0), |(_, d)| d["mapped"].clone()),
+        "last": last,
+    })
+}
+
+fn reloads_line(r: &Value) -> String {
+    let mut line = format!(
+        "  reloads:  {} since its last load, {} refused",
+        r["since_load"], r["refused"]
+    );
+    if let Some(last) = r["last"].as_object() {
+        line.push_str(&format!(
+            "; last {} → {} at {} (library copies left mapped: {})",
+            last["from"].as_str().unwrap_or("?"),
+            last["to"].as_str().unwrap_or("?"),
+            last["at"].as_str().unwrap_or("?"),
+            last["mapped"]
+        ));
+    }
+    line
 }
 
 /// The sandbox layers this machine offers an isolated plugin (what a policy's `require` can
@@ -79,6 +126,7 @@ pub fn write_text(i: &Inspection, out: &mut dyn Write) -> std::io::Result<()> {
     for line in isolation_lines(r.isolation.as_ref()) {
         writeln!(out, "{line}")?;
     }
+    writeln!(out, "{}", reloads_line(&reloads(&i.history)))?;
     writeln!(out, "{}", machine_line())?;
     writeln!(out, "  requested capabilities:")?;
     for c in &r.requested {

@@ -57,11 +57,13 @@ pub enum AuditKind {
     Identity,
     /// An isolated plugin's runner crashed, timed out, was restarted, or was given up.
     Isolation,
+    /// A plugin's code was hot-reloaded, or a reload refused or failed.
+    Reload,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 8] = [
+    pub const ALL: [AuditKind; 9] = [
         AuditKind::Grant,
         AuditKind::Deny,
         AuditKind::Revoke,
@@ -70,6 +72,7 @@ impl AuditKind {
         AuditKind::Install,
         AuditKind::Identity,
         AuditKind::Isolation,
+        AuditKind::Reload,
     ];
 
     /// The kind's name, as stored.
@@ -83,6 +86,7 @@ impl AuditKind {
             AuditKind::Install => "install",
             AuditKind::Identity => "identity",
             AuditKind::Isolation => "isolation",
+            AuditKind::Reload => "reload",
         }
     }
 }

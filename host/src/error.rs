@@ -53,6 +53,9 @@ pub enum Error {
     Install(crate::install::InstallError),
     /// A package source failed.
     Source(crate::install::SourceError),
+    /// A hot reload was refused or failed (the old version serves on). Boxed: it names both
+    /// versions and the cause.
+    Reload(Box<crate::reload::ReloadError>),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -72,6 +75,7 @@ macro_rules! each_area {
             Error::Identity($e) => $body,
             Error::Install($e) => $body,
             Error::Source($e) => $body,
+            Error::Reload($e) => $body,
         }
     };
 }
@@ -102,6 +106,12 @@ from_area!(
     Source(crate::install::SourceError),
 );
 
+impl From<crate::reload::ReloadError> for Error {
+    fn from(e: crate::reload::ReloadError) -> Self {
+        Error::Reload(Box::new(e))
+    }
+}
+
 impl Error {
     /// The stable code, shown as `SB####`.
     pub fn code(&self) -> ErrorCode {
@@ -116,6 +126,15 @@ impl Error {
     /// The one-line message alone, without the code or the next step.
     pub fn message(&self) -> String {
         each_area!(self, e => e.to_string())
+    }
+
+    /// Whether the load this error ended had already opened the library in this process
+    /// (which then stays mapped, ARCHITECTURE D2).
+    pub(crate) fn mapped_a_library(&self) -> bool {
+        matches!(
+            self,
+            Error::Load(LoadError::Mismatch { .. } | LoadError::Instantiate { .. })
+        )
     }
 }
 
@@ -148,6 +167,7 @@ impl std::fmt::Debug for Error {
                 Error::Identity(_) => "Identity",
                 Error::Install(_) => "Install",
                 Error::Source(_) => "Source",
+                Error::Reload(_) => "Reload",
             };
             let inner = each_area!(self, e => e as &dyn std::fmt::Debug);
             f.debug_tuple(name).field(inner).finish()
@@ -522,6 +542,38 @@ pub enum CallError {
         /// Its state.
         state: State,
     },
+    /// A hot reload put in place a version without this command: the handle's next call
+    /// says so instead of calling another command.
+    #[error(
+        "`{plugin}` was reloaded to version {version}, which has no command `{command}` \
+         (it has: {available})"
+    )]
+    CommandRemoved {
+        /// The plugin.
+        plugin: String,
+        /// The command the handle was made for.
+        command: String,
+        /// The version serving now.
+        version: String,
+        /// The commands that version has.
+        available: String,
+    },
+    /// A hot reload put in place a version whose command takes or returns another type than
+    /// the handle was made for: refused before any bytes are sent.
+    #[error(
+        "`{plugin}` was reloaded, and its `{command}` declares `{declared}` now where this \
+         handle was made for `{used}`"
+    )]
+    ContractChanged {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// The contract the new version declares.
+        declared: String,
+        /// The contract the handle was made for.
+        used: String,
+    },
     /// The plugin's command returned an error (or panicked, which also fails the instance).
     #[error("`{plugin}.{command}` failed: {}", .error.message())]
     Plugin {
@@ -594,6 +646,8 @@ impl CallError {
             CallError::Decode { .. } => code(307),
             CallError::RequestTooLarge { .. } => code(309),
             CallError::ResponseTooLarge { .. } => code(310),
+            CallError::CommandRemoved { .. } => code(373),
+            CallError::ContractChanged { .. } => code(374),
         }
     }
 
@@ -618,6 +672,17 @@ impl CallError {
                 .unwrap_or_else(|| "see the plugin's message".into()),
             CallError::Decode { .. } => {
                 "build the caller and the plugin against the same version of the message type"
+                    .into()
+            }
+            CallError::CommandRemoved {
+                plugin, command, ..
+            } => format!(
+                "make a new handle for one of the commands `{plugin}` has now, or reload a \
+                 version that still has `{command}`"
+            ),
+            CallError::ContractChanged { .. } => {
+                "rebuild the caller against the new version's message types and make a new \
+                 handle, or reload a version with the old contract"
                     .into()
             }
             CallError::RequestTooLarge { .. } | CallError::ResponseTooLarge { .. } => {

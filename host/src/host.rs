@@ -23,7 +23,7 @@ use crate::caps::{
 use crate::compat::{check_embedded, check_manifest, HostProfile};
 use crate::error::{CallError, CapsError, ConfigError, Error, LoadError, StateError};
 use crate::identity::PluginIdentity;
-use crate::instance::{Backend, Command, Instance, InstanceCaps, PluginHandle};
+use crate::instance::{Backend, Code, Command, Instance, InstanceCaps, PluginHandle};
 use crate::lifecycle::State;
 use crate::loader;
 use crate::loader::options::{is_downgrade, LoadOptions};
@@ -71,11 +71,16 @@ pub struct HostBuilder {
     environment: Option<String>,
     config_vars: BTreeMap<String, String>,
     stop_deadline: std::time::Duration,
+    max_reloads: u32,
     audit_key: Option<AuditKey>,
     checkpoint_every: u64,
     bus_limits: BusLimits,
     runner: Option<crate::isolation::RunnerCommand>,
 }
+
+/// How many copies of one plugin's library hot reloads map into the process by default
+/// before the next reload is refused (`SB0363`); see [`HostBuilder::max_reloads`].
+pub const DEFAULT_MAX_RELOADS: u32 = 32;
 
 /// How long [`PluginHandle::stop`], [`Host::remove`] and dropping a [`Host`] wait for a
 /// plugin's `stop` hook by default.
@@ -136,6 +141,7 @@ impl Default for HostBuilder {
             environment: None,
             config_vars: BTreeMap::new(),
             stop_deadline: DEFAULT_STOP_DEADLINE,
+            max_reloads: DEFAULT_MAX_RELOADS,
             audit_key: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             bus_limits: BusLimits::default(),
@@ -287,6 +293,16 @@ impl HostBuilder {
         self
     }
 
+    /// The most times one plugin is reloaded in-process ([`PluginHandle::reload`]) before
+    /// the process restarts (default [`DEFAULT_MAX_RELOADS`]). Each such reload maps a fresh
+    /// copy of the library that stays mapped until the process exits (ARCHITECTURE D2): its
+    /// code, its statics and the memory they hold. Past the bound a reload is refused with
+    /// `SB0363`. Reloads of an isolated plugin start a new runner and map nothing here.
+    pub fn max_reloads(&mut self, max: u32) -> &mut Self {
+        self.max_reloads = max;
+        self
+    }
+
     /// The runner process for isolated plugins. Without one the host looks for it as
     /// [`RunnerCommand::locate`](crate::isolation::RunnerCommand::locate) says: the
     /// `SWITCHBOARD_RUNNER` variable, this executable if its `main` called
@@ -389,6 +405,7 @@ impl HostBuilder {
                 config_vars: self.config_vars.clone(),
                 states: RwLock::new(BTreeMap::new()),
                 stop_deadline: self.stop_deadline,
+                max_reloads: self.max_reloads,
                 runner: self.runner.clone(),
                 recovered: parking_lot::Mutex::new(Vec::new()),
                 verified_packages: crate::install::VerifiedCache::default(),
@@ -451,6 +468,45 @@ impl Provenance {
     }
 }
 
+/// A plugin's code opened by a load and not yet registered: what a load registers, or a
+/// reload swaps in.
+pub(crate) struct Opened {
+    pub code: Code,
+    pub state: Arc<PluginState>,
+    /// The version a deliberate downgrade replaces.
+    pub downgrade_from: Option<String>,
+    pub undo: Undo,
+}
+
+/// What a load that does not go through gives back: its token, and the claim on the plugin's
+/// data it made (if it was the first to).
+pub(crate) struct Undo {
+    token: Token,
+    claim: Option<(String, PluginIdentity)>,
+}
+
+impl Undo {
+    pub(crate) fn run(&self, host: &Host) {
+        host.inner.table.release(self.token);
+        if let Some((name, identity)) = &self.claim {
+            if let Err(err) = host.inner.store.unclaim_identity(name, identity) {
+                log::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
+            }
+        }
+    }
+}
+
+/// An instance's way back to the host that loaded it (for reloads through its handle),
+/// without keeping the host alive.
+#[derive(Debug, Clone)]
+pub(crate) struct HostLink(std::sync::Weak<Inner>);
+
+impl HostLink {
+    pub(crate) fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(|inner| Host { inner })
+    }
+}
+
 /// An embedded plugin runtime: loads plugins, drives their lifecycle and routes calls.
 ///
 /// Cheap to clone; clones share the same plugins.
@@ -498,6 +554,8 @@ struct Inner {
     /// Each loaded plugin's state service, by name key.
     states: RwLock<BTreeMap<String, Arc<PluginState>>>,
     stop_deadline: std::time::Duration,
+    /// The most library copies reloads map per plugin ([`HostBuilder::max_reloads`]).
+    max_reloads: u32,
     /// The runner for isolated plugins, if set ([`HostBuilder::runner`]).
     runner: Option<crate::isolation::RunnerCommand>,
     /// Install operations rolled back when this host opened its data directory.
@@ -846,14 +904,6 @@ impl Host {
         options: &LoadOptions,
     ) -> Result<PluginHandle, Error> {
         let name = checked.manifest().name.clone();
-        let decision = crate::isolation::decide::decide(
-            &self.inner.policy,
-            &name,
-            declared,
-            provenance.trust,
-            options.mode,
-        );
-        let warnings = self.load_warnings(declared, &decision);
         let key = name_key(&name);
         if self
             .read_plugins()
@@ -862,6 +912,30 @@ impl Host {
         {
             return Err(LoadError::DuplicateName { name }.into());
         }
+        let opened = self.open_code(path, checked, provenance, declared, options)?;
+        self.register(opened)
+    }
+
+    /// Every step of a load up to a running plugin object (or runner): recorded checks,
+    /// grants, the data's identity, state services, then the library is opened and its
+    /// `create` runs. Registers nothing; a load registers the result, a reload swaps it in.
+    fn open_code(
+        &self,
+        path: &Path,
+        checked: loader::Checked,
+        provenance: Provenance,
+        declared: Option<&Manifest>,
+        options: &LoadOptions,
+    ) -> Result<Opened, Error> {
+        let name = checked.manifest().name.clone();
+        let decision = crate::isolation::decide::decide(
+            &self.inner.policy,
+            &name,
+            declared,
+            provenance.trust,
+            options.mode,
+        );
+        let warnings = self.load_warnings(declared, &decision);
         let version = checked.manifest().version.clone();
         let downgrade_from = self
             .recorded_checks(&name, &version, &provenance.identity, options)
@@ -878,17 +952,12 @@ impl Host {
         };
         // Every failure from here gives the token back and undoes a claim this load made, so
         // a library that never loaded keeps neither grants nor the name's data.
+        let undoing = Undo {
+            token,
+            claim: claimed.then(|| (name.clone(), provenance.identity.clone())),
+        };
         let undo = |e: Error| -> Error {
-            self.inner.table.release(token);
-            if claimed {
-                if let Err(err) = self
-                    .inner
-                    .store
-                    .unclaim_identity(&name, &provenance.identity)
-                {
-                    log::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
-                }
-            }
+            undoing.run(self);
             e
         };
         let gate = Gate {
@@ -927,6 +996,49 @@ impl Host {
                 return Err(undo(self.load_failed(&name, version, path, e.into())));
             }
         };
+        let caps = InstanceCaps {
+            gate,
+            store: self.inner.store.clone(),
+            bus: self.inner.bus.clone(),
+            stop_deadline: self.inner.stop_deadline,
+            max_reloads: self.inner.max_reloads,
+        };
+        let code = Code::new(
+            checked.section.manifest,
+            path.to_owned(),
+            backend,
+            provenance,
+            caps,
+            warnings,
+            decision,
+        );
+        Ok(Opened {
+            code,
+            state,
+            downgrade_from,
+            undo: undoing,
+        })
+    }
+
+    /// Registers a plugin `open_code` opened: its record, the audit row, the instance, and
+    /// its data migrations if its version changed.
+    fn register(&self, opened: Opened) -> Result<PluginHandle, Error> {
+        let Opened {
+            code,
+            state,
+            downgrade_from,
+            undo: undoing,
+        } = opened;
+        let name = code.manifest().name.clone();
+        let key = name_key(&name);
+        let path = code.source().to_owned();
+        let path = path.as_path();
+        let token = code.caps().gate.token;
+        let trust = code.provenance().trust;
+        let undo = |e: Error| -> Error {
+            undoing.run(self);
+            e
+        };
         let mut plugins = self.inner.plugins.write();
         if plugins
             .get(&key)
@@ -938,7 +1050,7 @@ impl Host {
             self.inner.table.release(token);
             return Err(LoadError::DuplicateName { name }.into());
         }
-        let manifest = checked.section.manifest;
+        let manifest = code.manifest().clone();
         // The version this host last knew, before this load overwrites it: an update if it
         // differs, and the plugin's data migrations run from there.
         // A deliberate downgrade runs no migration: they lead forward only.
@@ -953,7 +1065,7 @@ impl Host {
             name.clone(),
             manifest.version.clone(),
             trust,
-            provenance.signer.clone(),
+            code.provenance().signer.clone(),
             path.display().to_string(),
             State::Loaded.as_str().to_owned(),
             manifest.capabilities.clone(),
@@ -963,21 +1075,19 @@ impl Host {
             drop(plugins);
             return Err(undo(e.into()));
         }
-        let layers = match &backend {
-            Backend::Isolated(isolated) => isolated.layers(),
-            Backend::InProcess(_) => Vec::new(),
-        };
-        let isolation = decision.record(&layers);
+        let isolation = code.isolation();
+        let isolation = isolation.decision.record(&isolation.layers);
         if let Err(e) = self.inner.store.set_plugin_isolation(&name, &isolation) {
             drop(plugins);
             return Err(undo(e.into()));
         }
+        let warnings = code.warnings();
         let mut detail = json!({
             "outcome": "loaded",
             "isolation": isolation,
             "source": path.display().to_string(),
             "trust": trust.as_str(),
-            "identity": provenance.identity.to_string(),
+            "identity": code.provenance().identity.to_string(),
             "downgrade_from": downgrade_from,
             "sdk_abi": manifest.sdk_abi,
             "token": token.to_string(),
@@ -999,30 +1109,17 @@ impl Host {
         }
         // Not through the `on_log` sink: that carries what plugins say, and a plugin could
         // print the same words; these are the host's own.
-        for w in &warnings {
+        for w in warnings {
             log::warn!(target: "switchboard::load", "`{name}`: {w}");
         }
-        let caps = InstanceCaps {
-            gate,
-            store: self.inner.store.clone(),
-            bus: self.inner.bus.clone(),
-            stop_deadline: self.inner.stop_deadline,
-        };
-        let instance = Instance::new(
-            manifest,
-            path.to_owned(),
-            backend,
-            provenance,
-            caps,
-            warnings,
-            decision,
-        );
+        let instance = Instance::new(code, HostLink(Arc::downgrade(&self.inner)));
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
         self.inner.states.write().insert(key, state.clone());
         if let Some(from) = previous {
-            if !instance.manifest().migrations.is_empty() {
-                if let Err(e) = self.run_plugin_migrations(&instance, &from, &state) {
+            if !manifest.migrations.is_empty() {
+                let code = instance.code_owned();
+                if let Err(e) = self.run_plugin_migrations(&name, &code, &from, &state) {
                     // The update is aborted: the plugin's data is back as it was (the error
                     // names the backup) and the new version is not left loaded.
                     let _ = self.remove(&name);
@@ -1039,6 +1136,107 @@ impl Host {
             }
         }
         Ok(PluginHandle { instance })
+    }
+
+    /// Verifies and opens `path` — a `.sbpkg` package, or a development library with the
+    /// development opt-in — as the next version of the loaded plugin `plugin`: every check a
+    /// load makes, the same `options`, nothing registered (see `crate::reload`).
+    pub(crate) fn open_for_reload(
+        &self,
+        plugin: &str,
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Opened, Error> {
+        let is_package = path
+            .extension()
+            .is_some_and(|e| e == crate::package::EXTENSION);
+        let mismatch = |found: &str| -> Result<(), Error> {
+            if name_key(found) == name_key(plugin) {
+                Ok(())
+            } else {
+                Err(crate::reload::ReloadError::NameMismatch {
+                    plugin: plugin.to_owned(),
+                    source_path: path.display().to_string(),
+                    found: found.to_owned(),
+                }
+                .into())
+            }
+        };
+        if is_package {
+            let verified = self.verify_package_audited(path, options)?;
+            mismatch(&verified.package.manifest.name)?;
+            let provenance = Provenance {
+                trust: verified.package.trust,
+                signer: verified.package.signer.clone(),
+                identity: PluginIdentity::of_package(
+                    &verified.source,
+                    verified.package.signer.as_deref(),
+                ),
+            };
+            let manifest = verified.package.manifest.clone();
+            self.open_code(
+                &verified.source,
+                verified.checked,
+                provenance,
+                Some(&manifest),
+                options,
+            )
+        } else {
+            let checked = self.check_unsigned(path)?;
+            mismatch(&checked.manifest().name)?;
+            let declared =
+                match checked.embedded_plugin_toml(self.inner.limits.max_manifest_bytes)? {
+                    Some(m) => Some(self.check_declared(&m, &checked)?),
+                    None => None,
+                };
+            self.open_code(
+                path,
+                checked,
+                Provenance::unsigned(path),
+                declared.as_ref(),
+                options,
+            )
+        }
+    }
+
+    /// Runs the data migrations `code` declares from version `from`, for a reload.
+    pub(crate) fn migrate_code(
+        &self,
+        plugin: &str,
+        from: &str,
+        code: &Arc<Code>,
+        state: &PluginState,
+    ) -> Result<MigrationReport, Error> {
+        self.run_plugin_migrations(plugin, code, from, state)
+    }
+
+    /// Records what a reload put in place: the plugin's record (version, source, grants,
+    /// isolation) and its state services. A failure to record is logged: the new code
+    /// already serves.
+    pub(crate) fn commit_reload(&self, plugin: &str, code: &Code, state: Arc<PluginState>) {
+        let token = code.caps().gate.token;
+        let manifest = code.manifest();
+        let isolation = code.isolation();
+        let isolation = isolation.decision.record(&isolation.layers);
+        let recorded = self
+            .inner
+            .store
+            .put_plugin(&PluginRecord::new(
+                plugin.to_owned(),
+                manifest.version.clone(),
+                code.provenance().trust,
+                code.provenance().signer.clone(),
+                code.source().display().to_string(),
+                State::Reloading.as_str().to_owned(),
+                manifest.capabilities.clone(),
+                self.grant_records(token),
+                self.denied_records(token),
+            ))
+            .and_then(|()| self.inner.store.set_plugin_isolation(plugin, &isolation));
+        if let Err(e) = recorded {
+            log::error!(target: "switchboard::store", "cannot record the reload of `{plugin}`: {e}");
+        }
+        self.inner.states.write().insert(name_key(plugin), state);
     }
 
     /// Starts `checked` in a runner process: the verified bytes go to it as a sealed memfd,
@@ -1118,18 +1316,19 @@ impl Host {
     /// restored from the backup if a step fails (`SB0730`).
     fn run_plugin_migrations(
         &self,
-        instance: &Instance,
+        plugin: &str,
+        code: &Arc<Code>,
         from: &str,
         state: &PluginState,
     ) -> Result<MigrationReport, Error> {
         use switchboard_sdk::migration::{decode_response, encode_request, MigrationRequest};
-        let manifest = instance.manifest();
+        let manifest = code.manifest();
         let migrations: Vec<DataMigration> = manifest
             .migrations
             .iter()
             .enumerate()
             .map(|(i, decl)| {
-                let instance = instance.clone();
+                let code = code.clone();
                 let index = u32::try_from(i).unwrap_or(u32::MAX);
                 let (from, to) = (decl.from.clone(), decl.to.clone());
                 DataMigration::new(&decl.from, &decl.to, move |snapshot: &Snapshot| {
@@ -1143,7 +1342,7 @@ impl Host {
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect(),
                     });
-                    let reply = instance
+                    let reply = code
                         .run_migration(index, &request)
                         .map_err(|e| format!("{}: {}", e.code(), e.message()))?;
                     let reply = decode_response(&reply).map_err(|e| e.message().to_owned())?;
@@ -1161,11 +1360,10 @@ impl Host {
                 })
             })
             .collect();
-        let report =
-            self.migrate_plugin_data(instance.name(), from, &manifest.version, &migrations)?;
+        let report = self.migrate_plugin_data(plugin, from, &manifest.version, &migrations)?;
         // A migration may have changed the stored configuration: resolve it again (the spec
         // was recorded when the plugin's state was set up).
-        let config = self.config(instance.name())?;
+        let config = self.config(plugin)?;
         *state.config_json.write() = config.value().to_string();
         Ok(report)
     }
@@ -1590,6 +1788,26 @@ impl Host {
         command: &str,
     ) -> Result<Command<Req, Resp>, CallError> {
         self.plugin(plugin)?.command(command)
+    }
+
+    /// Swaps the code of the loaded plugin `name` for the library or package at `source`
+    /// while it serves: [`PluginHandle::reload`] on its handle.
+    pub fn reload(
+        &self,
+        name: &str,
+        source: impl AsRef<Path>,
+    ) -> Result<crate::ReloadReport, Error> {
+        self.reload_with(name, source, &LoadOptions::default())
+    }
+
+    /// [`reload`](Host::reload) with load options: [`PluginHandle::reload_with`].
+    pub fn reload_with(
+        &self,
+        name: &str,
+        source: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<crate::ReloadReport, Error> {
+        self.plugin(name)?.reload_with(source, options)
     }
 
     /// Stops `name` if it is active and removes it. Its library stays mapped (ARCHITECTURE D2);

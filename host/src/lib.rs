@@ -32,6 +32,8 @@
 //! - [`PluginIdentity`], [`WipeReport`] — who owns a plugin's data; [`IdentityError`].
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
+//! - Hot reload (SPEC S8.3): [`PluginHandle::reload`], [`Host::reload`] swap a running
+//!   plugin's code; [`ReloadReport`], [`Reloads`], [`ReloadError`], [`ReloadStep`].
 //! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
 //!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
 //! - [`not_applied`], [`not_applied_for`] — the manifest settings a load does not act on in
@@ -66,7 +68,7 @@
 //!   `switchboard tree`; [`Lockfile`], [`LockedPlugin`], [`Provenance`], [`LockChange`],
 //!   [`LOCKFILE_NAME`] — `switchboard.lock`.
 //! - [`TrustLevel`] — how far a package is trusted.
-//! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`],
+//! - [`Error`] and its areas [`ConfigError`], [`LoadError`], [`CallError`], [`ReloadError`],
 //!   [`LifecycleError`], [`CapsError`], [`StoreError`], [`ResolveError`] (with
 //!   [`IndexError`]) — every one with a stable code and a next step.
 //!
@@ -99,6 +101,7 @@ mod not_applied;
 pub mod package;
 mod preflight;
 mod private_file;
+mod reload;
 mod resolve;
 mod services;
 pub mod state;
@@ -126,7 +129,9 @@ pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
     StateError, StoreError,
 };
-pub use host::{DangerousHostBuilder, Host, HostBuilder, DEFAULT_STOP_DEADLINE};
+pub use host::{
+    DangerousHostBuilder, Host, HostBuilder, DEFAULT_MAX_RELOADS, DEFAULT_STOP_DEADLINE,
+};
 pub use identity::{IdentityError, PluginIdentity, WipeReport};
 pub use instance::{Command, PluginHandle, RawCommand};
 pub use lifecycle::{State, Transition};
@@ -137,6 +142,7 @@ pub use preflight::{
     codes_preflight, no_section, package_manifest, preflight, preflight_with,
     preflight_with_library, Check, CheckStatus, PreflightOptions, PreflightReport,
 };
+pub use reload::{ReloadError, ReloadReport, ReloadStep, Reloads};
 pub use resolve::{
     Dependency, DirectoryIndex, GraphNode, HostApiReq, Index, InstalledGraph, LockChange,
     LockedPlugin, Lockfile, MemoryIndex, Provenance, Release, Resolution, ResolvedPlugin, Resolver,

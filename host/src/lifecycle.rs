@@ -28,6 +28,9 @@ pub enum State {
     Failed = 8,
     /// Removed from the host.
     Removed = 9,
+    /// Serving, while a hot reload hands it over to a new version: new calls wait for the
+    /// handover (then go to the new code, or back to the old one if the reload failed).
+    Reloading = 10,
 }
 
 impl State {
@@ -42,6 +45,7 @@ impl State {
             6 => State::Stopped,
             7 => State::Disabled,
             8 => State::Failed,
+            10 => State::Reloading,
             _ => State::Removed,
         }
     }
@@ -59,6 +63,7 @@ impl State {
             State::Disabled => "disabled",
             State::Failed => "failed",
             State::Removed => "removed",
+            State::Reloading => "reloading",
         }
     }
 
@@ -88,7 +93,9 @@ impl State {
                 | (Stopped, Starting)
                 | (Stopped, Disabled)
                 | (Disabled, Installed)
-                | (Loaded | Starting | Active | Stopping, Failed)
+                | (Active, Reloading)
+                | (Reloading, Active)
+                | (Loaded | Starting | Active | Stopping | Reloading, Failed)
                 | (
                     Installed | Resolved | Loaded | Stopped | Disabled | Failed,
                     Removed
@@ -120,7 +127,7 @@ pub struct Transition {
 mod tests {
     use super::*;
 
-    const ALL: [State; 10] = [
+    const ALL: [State; 11] = [
         State::Installed,
         State::Resolved,
         State::Loaded,
@@ -131,6 +138,7 @@ mod tests {
         State::Disabled,
         State::Failed,
         State::Removed,
+        State::Reloading,
     ];
 
     #[test]

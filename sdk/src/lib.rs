@@ -81,6 +81,7 @@ mod context;
 mod embedded;
 mod error;
 mod event;
+mod handover;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod message;
@@ -107,6 +108,7 @@ pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;
 #[doc(hidden)]
 pub use event::{Frame, HandlerResult};
+pub use handover::Handover;
 pub use message::{
     decode, decode_ref, encode, encode_into, encode_ref, fnv1a64, view_contract, Contract, Message,
     MessageRef, View, RAW_BYTES_CONTRACT,

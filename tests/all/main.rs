@@ -24,6 +24,7 @@ mod packages;
 mod preflight;
 mod registries;
 mod registry_publish;
+mod reload;
 mod revocation;
 #[cfg(target_os = "linux")]
 mod sandbox;

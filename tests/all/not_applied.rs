@@ -153,7 +153,8 @@ fn a_load_reports_what_it_does_not_apply_on_the_handle_and_in_the_audit_log() {
     let hello = host
         .load_unsigned_with_manifest(library("hello"), &hello_manifest())
         .unwrap();
-    let warnings: Vec<&Diagnostic> = hello.warnings().iter().collect();
+    let warnings = hello.warnings();
+    let warnings: Vec<&Diagnostic> = warnings.iter().collect();
     assert_eq!(
         findings(&warnings),
         pairs(&[

@@ -16,7 +16,7 @@ pub fn library(package: &str) -> PathBuf {
 }
 
 /// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
-pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe", "sickly", "escape"];
+pub const TEST_PLUGINS: &[&str] = &["lingerer", "probe", "sickly", "escape", "phoenix"];
 
 /// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
 /// into the same target directory as the examples.
@@ -493,6 +493,46 @@ pub fn renamed_library(
     assert!(
         json.len() <= room,
         "the renamed manifest ({} bytes) does not fit the section ({room} bytes)",
+        json.len()
+    );
+    json.resize(room, b' ');
+    let mut out = library.to_vec();
+    out[start..end].copy_from_slice(&json);
+    out
+}
+
+/// `library` with the JSON manifest of plugin `name` in its section changed by `edit` (a new
+/// version, a command renamed, a contract changed), at the same length (padded with spaces).
+/// The library's code reads its manifest from the section, so it reports the edited one.
+/// Panics if the manifest is not found exactly once or the edit makes it longer.
+pub fn edited_manifest(
+    library: &[u8],
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
+    let start_mark = format!("{{\"format\":1,\"name\":\"{name}\",");
+    let starts: Vec<usize> = library
+        .windows(start_mark.len())
+        .enumerate()
+        .filter(|(_, w)| *w == start_mark.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    let [start] = starts[..] else {
+        panic!(
+            "the manifest of `{name}` appears {} times, not once",
+            starts.len()
+        );
+    };
+    let mut stream =
+        serde_json::Deserializer::from_slice(&library[start..]).into_iter::<serde_json::Value>();
+    let mut value = stream.next().expect("a manifest").expect("a JSON manifest");
+    let end = start + stream.byte_offset();
+    edit(&mut value);
+    let mut json = serde_json::to_vec(&value).expect("encode");
+    let room = end - start;
+    assert!(
+        json.len() <= room,
+        "the edited manifest ({} bytes) does not fit the section ({room} bytes)",
         json.len()
     );
     json.resize(room, b' ');

@@ -10,7 +10,7 @@ use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::caps::Access;
 use switchboard_sdk::{codes, Frame, PluginError};
 
-use super::{Instance, Shared};
+use super::{Binding, Code, Instance, Shared};
 use crate::bus::{
     BusError, Envelope, Handler, MethodDef, Pattern, ServiceDef, ServiceImpl, SubscribeOptions,
 };
@@ -52,9 +52,8 @@ impl Handler for PluginHandler {
 /// One of a plugin's commands offered as a service method.
 struct PluginMethod {
     instance: Weak<Shared>,
-    index: u32,
+    binding: Binding,
     service: String,
-    name: String,
 }
 
 impl ServiceImpl for PluginMethod {
@@ -62,13 +61,13 @@ impl ServiceImpl for PluginMethod {
         let shared = self.instance.upgrade().ok_or_else(gone)?;
         let mut buf = ResponseBuffer::new();
         Instance { shared }
-            .dispatch(self.index, &self.name, request, &mut buf)
+            .dispatch(&self.binding, request, &mut buf)
             .map_err(|e| match *e {
                 // The door refused an oversized reply before it was copied: say so in the
                 // bus's words, as for any other provider.
                 CallError::ResponseTooLarge { size, limit, .. } => BusError::ReplyTooLarge {
                     service: self.service.clone(),
-                    method: self.name.clone(),
+                    method: self.binding.name.clone(),
                     size,
                     limit,
                 }
@@ -82,16 +81,19 @@ impl ServiceImpl for PluginMethod {
 }
 
 impl Instance {
-    /// Checks, before anything runs, that the instance may subscribe and provide all it
-    /// declares, and that its patterns parse and its service names are free.
-    pub(super) fn check_bus(&self) -> Result<Vec<(Pattern, SubscribeOptions)>, LifecycleError> {
-        let manifest = self.manifest();
-        let gate = &self.caps().gate;
+    /// Checks, before anything runs, that `code` may subscribe and provide all it declares,
+    /// and that its patterns parse and its service names are free (or its own: a reload).
+    pub(crate) fn check_bus(
+        &self,
+        code: &Code,
+    ) -> Result<Vec<(Pattern, SubscribeOptions)>, LifecycleError> {
+        let manifest = code.manifest();
+        let gate = &code.caps().gate;
         let refuse = |error: BusError| LifecycleError::Bus {
             plugin: self.name().to_owned(),
             error: Box::new(error),
         };
-        let bus = &self.caps().bus;
+        let bus = &code.caps().bus;
         // The macro writes a request only for a handler it generated; one naming no handler
         // comes from a damaged or crafted library and is refused rather than dropped.
         let handlers = manifest.subscriptions.len();
@@ -130,7 +132,11 @@ impl Instance {
         for name in &manifest.services {
             gate.authorize_declared(&Access::ProvideService(name))
                 .map_err(|e| refuse(e.into()))?;
-            if let Some(existing) = bus.services().into_iter().find(|s| &s.name == name) {
+            if let Some(existing) = bus
+                .services()
+                .into_iter()
+                .find(|s| &s.name == name && s.provider != self.name())
+            {
                 return Err(refuse(BusError::ServiceExists {
                     name: name.clone(),
                     owner: existing.provider,
@@ -140,12 +146,14 @@ impl Instance {
         Ok(patterns)
     }
 
-    /// Subscribes the handlers and registers the services (after `start` succeeded).
-    pub(super) fn join_bus(
+    /// Subscribes `code`'s handlers and registers its services (after `start` succeeded).
+    /// They reach the plugin through the instance, so they deliver to whichever code serves.
+    pub(crate) fn join_bus(
         &self,
+        code: &Code,
         patterns: Vec<(Pattern, SubscribeOptions)>,
     ) -> Result<(), BusError> {
-        let bus = self.caps().bus.inner().clone();
+        let bus = code.caps().bus.inner().clone();
         let owner: Arc<str> = self.name().into();
         for (index, (pattern, opts)) in patterns.into_iter().enumerate() {
             let handler = PluginHandler {
@@ -154,7 +162,7 @@ impl Instance {
             };
             bus.subscribe_as(owner.clone(), pattern, opts, Arc::new(handler))?;
         }
-        let manifest = self.manifest();
+        let manifest = code.manifest();
         for name in &manifest.services {
             let methods = manifest
                 .commands
@@ -166,9 +174,8 @@ impl Instance {
                     response: c.response.clone(),
                     imp: Arc::new(PluginMethod {
                         instance: Arc::downgrade(&self.shared),
-                        index: u32::try_from(i).unwrap_or(u32::MAX),
+                        binding: Binding::raw(&c.name, code, u32::try_from(i).unwrap_or(u32::MAX)),
                         service: name.clone(),
-                        name: c.name.clone(),
                     }),
                 })
                 .collect();
@@ -179,7 +186,7 @@ impl Instance {
     }
 
     /// Unsubscribes the handlers and withdraws the services.
-    pub(super) fn leave_bus(&self) {
-        self.caps().bus.inner().remove_owner(self.name());
+    pub(crate) fn leave_bus(&self) {
+        self.code().caps().bus.inner().remove_owner(self.name());
     }
 }

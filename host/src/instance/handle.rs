@@ -4,6 +4,9 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::caps::{Access, Capability};
@@ -11,10 +14,12 @@ use switchboard_sdk::{
     view_contract, EmbeddedManifest, Health, Message, MessageRef, View, RAW_BYTES_CONTRACT,
 };
 
-use super::Instance;
+use super::{Code, Instance};
 use crate::caps::{Grant, Token};
-use crate::error::{CallError, CapsError, LifecycleError};
+use crate::error::{CallError, CapsError, Error, LifecycleError};
 use crate::lifecycle::{State, Transition};
+use crate::reload::{ReloadReport, Reloads};
+use crate::LoadOptions;
 
 /// A loaded plugin, as callers see it.
 ///
@@ -45,36 +50,37 @@ impl PluginHandle {
         self.instance.name()
     }
 
-    /// The plugin's version.
-    pub fn version(&self) -> &str {
-        &self.instance.manifest().version
+    /// The plugin's version (the version serving now: a hot reload changes it).
+    pub fn version(&self) -> String {
+        self.instance.code().manifest().version.clone()
     }
 
-    /// The manifest read from the library's section before it was opened.
-    pub fn manifest(&self) -> &EmbeddedManifest {
+    /// The manifest read from the library's section before it was opened (of the version
+    /// serving now).
+    pub fn manifest(&self) -> Arc<EmbeddedManifest> {
         self.instance.manifest()
     }
 
     /// The trust level its package earned (`unsigned` for development loads).
     pub fn trust(&self) -> crate::package::TrustLevel {
-        self.instance.provenance().trust
+        self.instance.code().provenance().trust
     }
 
     /// The settings its load did not apply (`SB1120`, `SB1121`): the limits and strict sandbox
     /// of its manifest when it runs in-process — see
     /// [`not_applied_for`](crate::not_applied_for). Also in the load's audit row and logged (`log`
     /// target `switchboard::load`); a host application can show them to its operator.
-    pub fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
+    pub fn warnings(&self) -> Vec<switchboard_sdk::manifest::Diagnostic> {
         self.instance.warnings()
     }
 
     /// The key id that signed its package, if any.
-    pub fn signer(&self) -> Option<&str> {
-        self.instance.provenance().signer.as_deref()
+    pub fn signer(&self) -> Option<String> {
+        self.instance.code().provenance().signer.clone()
     }
 
-    /// The file the plugin was loaded from.
-    pub fn source(&self) -> &std::path::Path {
+    /// The file the plugin's serving version was loaded from.
+    pub fn source(&self) -> PathBuf {
         self.instance.source()
     }
 
@@ -114,15 +120,17 @@ impl PluginHandle {
     }
 
     /// The instance's capability token (an index and generation into
-    /// [`Host::grant_table`](crate::Host::grant_table)). Stale once the plugin is removed.
+    /// [`Host::grant_table`](crate::Host::grant_table)). Stale once the plugin is removed;
+    /// each version a hot reload puts in place has a token of its own.
     pub fn token(&self) -> Token {
-        self.instance.caps().gate.token
+        self.instance.code().caps().gate.token
     }
 
     /// The capabilities its manifest requests (a bare `events.publish` read as its own
     /// namespace).
     pub fn requested(&self) -> Vec<Capability> {
-        let gate = &self.instance.caps().gate;
+        let code = self.instance.code();
+        let gate = &code.caps().gate;
         gate.table
             .set(gate.token)
             .map(|s| s.requested.clone())
@@ -131,13 +139,15 @@ impl PluginHandle {
 
     /// The grants it holds now.
     pub fn grants(&self) -> Vec<Grant> {
-        let gate = &self.instance.caps().gate;
+        let code = self.instance.code();
+        let gate = &code.caps().gate;
         gate.table.grants(gate.token)
     }
 
     /// The requests refused at load, with the reason.
     pub fn denied(&self) -> Vec<(Capability, String)> {
-        let gate = &self.instance.caps().gate;
+        let code = self.instance.code();
+        let gate = &code.caps().gate;
         gate.table
             .set(gate.token)
             .map(|s| s.denied.clone())
@@ -157,7 +167,7 @@ impl PluginHandle {
     /// # Ok(()) }
     /// ```
     pub fn check(&self, access: &Access<'_>) -> Result<(), CapsError> {
-        self.instance.caps().gate.authorize(access)
+        self.instance.code().caps().gate.authorize(access)
     }
 
     /// A typed handle on command `name`, its request and response contracts checked now.
@@ -166,29 +176,20 @@ impl PluginHandle {
     /// may also be a message that borrows (`Chunk<'static>` for `#[derive(Message)] struct
     /// Chunk<'a> { data: &'a [u8] }`), called with [`Command::call_with`], which reads the
     /// response where the plugin wrote it instead of copying it out.
+    ///
+    /// The handle survives hot reloads ([`reload`](Self::reload)): after one, its next call
+    /// finds the command again by name in the new version and checks its contracts again; a
+    /// command the new version removed is `SB0373`, one whose contract changed is `SB0374`.
     pub fn command<Req: View, Resp: View>(
         &self,
         name: &str,
     ) -> Result<Command<Req, Resp>, CallError> {
-        let (index, decl) = self.resolve(name)?;
-        for (side, declared, used) in [
-            ("request", &decl.request, view_contract::<Req>().id),
-            ("response", &decl.response, view_contract::<Resp>().id),
-        ] {
-            if declared != used {
-                return Err(CallError::ContractMismatch {
-                    plugin: self.name().to_owned(),
-                    command: name.to_owned(),
-                    side,
-                    declared: declared.clone(),
-                    used: used.to_owned(),
-                });
-            }
-        }
+        let contracts = (view_contract::<Req>().id, view_contract::<Resp>().id);
+        let code = self.instance.code();
+        let binding = Binding::resolve(&self.instance, &code, name, Some(contracts), false)?;
         Ok(Command {
             instance: self.instance.clone(),
-            index,
-            name: name.to_owned(),
+            binding,
             _types: PhantomData,
         })
     }
@@ -196,29 +197,177 @@ impl PluginHandle {
     /// A raw-bytes handle on command `name`. Any command can be called raw: a typed command
     /// takes and returns its messages' postcard bytes.
     pub fn raw_command(&self, name: &str) -> Result<RawCommand, CallError> {
-        let (index, _) = self.resolve(name)?;
+        let code = self.instance.code();
+        let binding = Binding::resolve(&self.instance, &code, name, None, false)?;
         Ok(RawCommand {
             instance: self.instance.clone(),
-            index,
-            name: name.to_owned(),
+            binding,
         })
     }
 
-    fn resolve(&self, name: &str) -> Result<(u32, &switchboard_sdk::CommandDecl), CallError> {
-        let manifest = self.instance.manifest();
-        manifest
+    /// Swaps the plugin's code for the library or package at `source` while it serves: a
+    /// hot reload (SPEC S8.3). See [`reload_with`](Self::reload_with).
+    pub fn reload(&self, source: impl AsRef<Path>) -> Result<ReloadReport, Error> {
+        self.reload_with(source, &LoadOptions::default())
+    }
+
+    /// Swaps the plugin's code for `source` — a development library (with the development
+    /// opt-in) or a `.sbpkg` package, as the load APIs take them, with the same `options` —
+    /// without its callers noticing: handles keep working; calls in flight finish on the old
+    /// code, new ones wait for the handover and go to the new code; the old version's
+    /// [`snapshot`](switchboard_sdk::Plugin::snapshot) goes to the new one's
+    /// [`restore`](switchboard_sdk::Plugin::restore); the plugin's KV, secrets and
+    /// configuration stay (same name). The new version passes every load check first.
+    ///
+    /// A failure at any step leaves the old version serving and says which step
+    /// (`SB0365`–`SB0371`). Each reload maps a fresh copy of an in-process library that
+    /// stays mapped (ARCHITECTURE D2), so they are bounded per plugin
+    /// ([`HostBuilder::max_reloads`](crate::HostBuilder::max_reloads), `SB0363`).
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let counter = host.plugin("counter")?;
+    /// let report = counter.reload("target/debug/libcounter.so")?;
+    /// println!("{} → {} (paused {:?})", report.from, report.to, report.paused);
+    /// # Ok(()) }
+    /// ```
+    pub fn reload_with(
+        &self,
+        source: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<ReloadReport, Error> {
+        crate::reload::reload(&self.instance, source.as_ref(), options)
+    }
+
+    /// How often it was reloaded since it was loaded, and against what bound.
+    pub fn reloads(&self) -> Reloads {
+        crate::reload::counts(&self.instance)
+    }
+}
+
+/// A command resolved by name against one generation of a plugin's code, and resolved again
+/// by name when a hot reload changed the generation.
+pub(crate) struct Binding {
+    pub(crate) name: String,
+    /// The generation (high half) and command index (low half) it was last resolved against.
+    at: AtomicU64,
+    /// The contract ids a typed handle was checked against (request, response); `None` for
+    /// a raw handle.
+    contracts: Option<(&'static str, &'static str)>,
+}
+
+impl Clone for Binding {
+    fn clone(&self) -> Self {
+        Binding {
+            name: self.name.clone(),
+            at: AtomicU64::new(self.at.load(Ordering::Relaxed)),
+            contracts: self.contracts,
+        }
+    }
+}
+
+fn packed(generation: u32, index: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(index)
+}
+
+impl Binding {
+    /// A raw binding to command number `index` of `code` (a service method the plugin
+    /// provides); its name is how a reload finds it again.
+    pub(crate) fn raw(name: &str, code: &Code, index: u32) -> Binding {
+        Binding {
+            name: name.to_owned(),
+            at: AtomicU64::new(packed(code.generation(), index)),
+            contracts: None,
+        }
+    }
+
+    /// Finds `name` in `code` and checks `contracts`. `reloaded`: the errors say the command
+    /// changed in a reload (`SB0373`, `SB0374`) rather than that it was never there.
+    fn resolve(
+        instance: &Instance,
+        code: &Code,
+        name: &str,
+        contracts: Option<(&'static str, &'static str)>,
+        reloaded: bool,
+    ) -> Result<Binding, CallError> {
+        let manifest = code.manifest();
+        let plugin = || instance.name().to_owned();
+        let found = manifest
             .command_index(name)
-            .and_then(|i| Some((i, manifest.commands.get(i as usize)?)))
-            .ok_or_else(|| CallError::UnknownCommand {
-                plugin: self.name().to_owned(),
-                command: name.to_owned(),
-                available: manifest
-                    .commands
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .and_then(|i| Some((i, manifest.commands.get(i as usize)?)));
+        let Some((index, decl)) = found else {
+            let available = manifest
+                .commands
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(if reloaded {
+                CallError::CommandRemoved {
+                    plugin: plugin(),
+                    command: name.to_owned(),
+                    version: manifest.version.clone(),
+                    available,
+                }
+            } else {
+                CallError::UnknownCommand {
+                    plugin: plugin(),
+                    command: name.to_owned(),
+                    available,
+                }
+            });
+        };
+        if let Some((request, response)) = contracts {
+            for (side, declared, used) in [
+                ("request", &decl.request, request),
+                ("response", &decl.response, response),
+            ] {
+                if declared != used {
+                    return Err(if reloaded {
+                        CallError::ContractChanged {
+                            plugin: plugin(),
+                            command: name.to_owned(),
+                            declared: declared.clone(),
+                            used: used.to_owned(),
+                        }
+                    } else {
+                        CallError::ContractMismatch {
+                            plugin: plugin(),
+                            command: name.to_owned(),
+                            side,
+                            declared: declared.clone(),
+                            used: used.to_owned(),
+                        }
+                    });
+                }
+            }
+        }
+        Ok(Binding {
+            name: name.to_owned(),
+            at: AtomicU64::new(packed(code.generation(), index)),
+            contracts,
+        })
+    }
+
+    /// The command's index in `code`: the one resolved before, unless a reload put a newer
+    /// generation in place since.
+    #[inline]
+    pub(crate) fn method_in(&self, code: &Code, instance: &Instance) -> Result<u32, CallError> {
+        let at = self.at.load(Ordering::Relaxed);
+        if (at >> 32) as u32 == code.generation() {
+            Ok(at as u32)
+        } else {
+            self.rebind(code, instance)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rebind(&self, code: &Code, instance: &Instance) -> Result<u32, CallError> {
+        let fresh = Binding::resolve(instance, code, &self.name, self.contracts, true)?;
+        let at = fresh.at.load(Ordering::Relaxed);
+        self.at.store(at, Ordering::Relaxed);
+        Ok(at as u32)
     }
 }
 
@@ -235,8 +384,7 @@ const KEEP_BUFFER_BYTES: usize = 1 << 20;
 /// A typed handle on one command, resolved once. Cheap to clone; calls need no lock.
 pub struct Command<Req, Resp> {
     instance: Instance,
-    index: u32,
-    name: String,
+    binding: Binding,
     _types: PhantomData<fn(&Req) -> Resp>,
 }
 
@@ -244,8 +392,7 @@ impl<Req, Resp> Clone for Command<Req, Resp> {
     fn clone(&self) -> Self {
         Command {
             instance: self.instance.clone(),
-            index: self.index,
-            name: self.name.clone(),
+            binding: self.binding.clone(),
             _types: PhantomData,
         }
     }
@@ -255,7 +402,7 @@ impl<Req, Resp> fmt::Debug for Command<Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Command")
             .field("plugin", &self.instance.name())
-            .field("command", &self.name)
+            .field("command", &self.binding.name)
             .finish()
     }
 }
@@ -303,7 +450,7 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     ) -> Result<Resp, Box<CallError>> {
         req.clear();
         request.__encode_into(req);
-        self.instance.dispatch(self.index, &self.name, req, resp)?;
+        self.instance.dispatch(&self.binding, req, resp)?;
         Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
     }
 }
@@ -367,7 +514,7 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
     ) -> Result<R, Box<CallError>> {
         req.clear();
         request.__encode_ref(req);
-        self.instance.dispatch(self.index, &self.name, req, resp)?;
+        self.instance.dispatch(&self.binding, req, resp)?;
         let view = <Resp::Of<'_> as MessageRef<'_>>::__decode_ref(resp.as_slice())
             .map_err(|e| self.undecodable(&e))?;
         Ok(f(view))
@@ -377,14 +524,14 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
 impl<Req, Resp> Command<Req, Resp> {
     /// The command's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.binding.name
     }
 
     #[cold]
     fn undecodable(&self, error: &switchboard_sdk::PluginError) -> Box<CallError> {
         Box::new(CallError::Decode {
             plugin: self.instance.name().to_owned(),
-            command: self.name.clone(),
+            command: self.binding.name.clone(),
             reason: error.message().to_owned(),
         })
     }
@@ -394,15 +541,14 @@ impl<Req, Resp> Command<Req, Resp> {
 #[derive(Clone)]
 pub struct RawCommand {
     instance: Instance,
-    index: u32,
-    name: String,
+    binding: Binding,
 }
 
 impl fmt::Debug for RawCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawCommand")
             .field("plugin", &self.instance.name())
-            .field("command", &self.name)
+            .field("command", &self.binding.name)
             .finish()
     }
 }
@@ -444,7 +590,7 @@ impl RawCommand {
         out: &'b mut ResponseBuffer,
     ) -> Result<&'b [u8], CallError> {
         self.instance
-            .dispatch(self.index, &self.name, request, out)
+            .dispatch(&self.binding, request, out)
             .map_err(|e| *e)?;
         Ok(out.as_slice())
     }
@@ -456,7 +602,7 @@ impl RawCommand {
             Ok(mut bufs) => {
                 let resp = &mut bufs.1;
                 self.instance
-                    .dispatch(self.index, &self.name, request, resp)
+                    .dispatch(&self.binding, request, resp)
                     .map_err(|e| *e)?;
                 let r = f(resp.as_slice());
                 resp.release_if_larger_than(KEEP_BUFFER_BYTES);
@@ -465,7 +611,7 @@ impl RawCommand {
             Err(_) => {
                 let mut resp = ResponseBuffer::new();
                 self.instance
-                    .dispatch(self.index, &self.name, request, &mut resp)
+                    .dispatch(&self.binding, request, &mut resp)
                     .map_err(|e| *e)?;
                 Ok(f(resp.as_slice()))
             }
@@ -474,15 +620,15 @@ impl RawCommand {
 
     /// Whether the command declares raw bytes on both sides.
     pub fn is_raw(&self) -> bool {
-        self.instance
-            .manifest()
-            .commands
-            .get(self.index as usize)
+        let manifest = self.instance.manifest();
+        manifest
+            .command_index(&self.binding.name)
+            .and_then(|i| manifest.commands.get(i as usize))
             .is_some_and(|c| c.request == RAW_BYTES_CONTRACT && c.response == RAW_BYTES_CONTRACT)
     }
 
     /// The command's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.binding.name
     }
 }

@@ -7,10 +7,11 @@
 mod bus;
 mod handle;
 
-use parking_lot::Mutex;
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::{Condvar, Mutex};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,12 +21,13 @@ use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::{CallError, LifecycleError};
-use crate::host::Provenance;
+use crate::host::{HostLink, Provenance};
 use crate::isolation::{Isolated, Isolation, RunnerEvent};
 use crate::lifecycle::{State, Transition};
 use crate::services::Gate;
 use crate::store::Store;
 
+pub(crate) use self::handle::Binding;
 pub use self::handle::{Command, PluginHandle, RawCommand};
 
 /// How the plugin's code is reached: in this process, or in a runner process speaking the same
@@ -76,14 +78,29 @@ impl Backend {
             Backend::Isolated(i) => i.on_event(topic, frame),
         }
     }
+
+    fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        match self {
+            Backend::InProcess(p) => p.snapshot(),
+            Backend::Isolated(i) => i.snapshot(),
+        }
+    }
+
+    fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.restore(state),
+            Backend::Isolated(i) => i.restore(state),
+        }
+    }
 }
 
-struct Shared {
-    name: String,
-    manifest: EmbeddedManifest,
+/// One version of a plugin's code and everything bound to it: what a hot reload swaps
+/// (ARCHITECTURE D5). Handles never hold one; they reach it through the instance.
+pub(crate) struct Code {
+    /// 0 for the code the plugin was loaded with, one more for each reload.
+    generation: u32,
+    manifest: Arc<EmbeddedManifest>,
     source: PathBuf,
-    state: AtomicU8,
-    history: Mutex<Vec<Transition>>,
     backend: Backend,
     provenance: Provenance,
     caps: InstanceCaps,
@@ -93,6 +110,170 @@ struct Shared {
     warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
     /// What policy decided about isolating it.
     decision: crate::isolation::IsolationDecision,
+}
+
+impl Code {
+    pub(crate) fn new(
+        manifest: EmbeddedManifest,
+        source: PathBuf,
+        backend: Backend,
+        provenance: Provenance,
+        caps: InstanceCaps,
+        warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
+        decision: crate::isolation::IsolationDecision,
+    ) -> Code {
+        Code {
+            generation: 0,
+            manifest: Arc::new(manifest),
+            source,
+            backend,
+            provenance,
+            max_call_bytes: caps.bus.limits().max_call_bytes,
+            caps,
+            warnings,
+            decision,
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Sets the generation of code about to replace another (one more than that one's).
+    pub(crate) fn set_generation(&mut self, generation: u32) {
+        self.generation = generation;
+    }
+
+    pub(crate) fn manifest(&self) -> &Arc<EmbeddedManifest> {
+        &self.manifest
+    }
+
+    pub(crate) fn caps(&self) -> &InstanceCaps {
+        &self.caps
+    }
+
+    pub(crate) fn source(&self) -> &std::path::Path {
+        &self.source
+    }
+
+    pub(crate) fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
+        &self.warnings
+    }
+
+    pub(crate) fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    pub(crate) fn is_isolated(&self) -> bool {
+        matches!(self.backend, Backend::Isolated(_))
+    }
+
+    /// Where this code runs and how it is confined.
+    pub(crate) fn isolation(&self) -> Isolation {
+        match &self.backend {
+            Backend::InProcess(_) => Isolation::in_process(self.decision.clone()),
+            Backend::Isolated(i) => Isolation::isolated(self.decision.clone(), i),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        self.backend.snapshot()
+    }
+
+    pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
+        self.backend.restore(state)
+    }
+
+    pub(crate) fn start_hook(&self) -> Result<(), PluginError> {
+        self.backend.start()
+    }
+
+    pub(crate) fn health_hook(&self) -> Health {
+        self.backend.health()
+    }
+
+    /// Runs this code's `stop` hook on a thread of its own, waiting at most `deadline`.
+    /// `Err(None)`: the hook did not return in time (its thread is abandoned).
+    pub(crate) fn stop_hook(
+        self: &Arc<Self>,
+        name: &str,
+        deadline: std::time::Duration,
+    ) -> Result<(), Option<PluginError>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let code = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("switchboard-stop-{name}"))
+            .spawn(move || {
+                let _ = tx.send(code.backend.stop());
+            });
+        match spawned {
+            Ok(_) => match rx.recv_timeout(deadline) {
+                Ok(result) => result.map_err(Some),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(None),
+                // The adapter catches panics, so the thread always answers; if it did not,
+                // that is a failed hook.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Some(
+                    PluginError::new("the stop hook's thread ended without an answer"),
+                )),
+            },
+            // No thread to spare: running the hook here would have no deadline, so a hung hook
+            // would hang `remove` and `Host` drop again. The hook is not run; the stop fails.
+            Err(e) => Err(Some(PluginError::new(format!(
+                "the stop hook was not run: no thread to run it under its deadline ({e})"
+            )))),
+        }
+    }
+
+    /// Runs data migration number `index` (see `#[migration]`) in this code.
+    pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let mut out = ResponseBuffer::new();
+        let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
+        self.backend.dispatch(method, request, &mut out)?;
+        Ok(out.as_slice().to_vec())
+    }
+
+    /// Ends what this code holds once a newer version serves: its token (a thread of it that
+    /// kept its `Context` is refused every host service) and, isolated, its runner.
+    pub(crate) fn retire(&self) {
+        self.caps.gate.table.release(self.caps.gate.token);
+        self.shutdown_runner();
+    }
+
+    /// Stops this code's runner, if it runs isolated.
+    pub(crate) fn shutdown_runner(&self) {
+        if let Backend::Isolated(i) = &self.backend {
+            i.shutdown();
+        }
+    }
+}
+
+struct Shared {
+    name: String,
+    state: AtomicU8,
+    history: Mutex<Vec<Transition>>,
+    /// The code serving now. A call loads it once (a `Guard`, no reference count on the
+    /// common path) and finishes on it even if a reload swaps it meanwhile.
+    code: ArcSwap<Code>,
+    /// The host that loaded it, for reloads through the handle.
+    host: HostLink,
+    /// What hot reload keeps per instance.
+    reload: ReloadSlot,
+}
+
+/// Hot reload's per-instance state: one reload at a time, the callers waiting while one
+/// hands over, and the counts.
+#[derive(Default)]
+pub(crate) struct ReloadSlot {
+    /// Held for the whole of a reload.
+    pub(crate) busy: Mutex<()>,
+    /// Callers that met the `reloading` state wait here until it ends.
+    paused: Mutex<()>,
+    resumed: Condvar,
+    /// Reloads that succeeded since the plugin was loaded.
+    pub(crate) done: AtomicU32,
+    /// Library copies reloads mapped into this process (kept mapped, ARCHITECTURE D2),
+    /// failed attempts that got as far as opening one included.
+    pub(crate) mapped: AtomicU32,
 }
 
 /// What an instance holds of the capability system: its gate (token, table, audit log) and
@@ -105,6 +286,8 @@ pub(crate) struct InstanceCaps {
     pub bus: crate::bus::Bus,
     /// How long `stop` waits for the plugin's hook before giving up on it.
     pub stop_deadline: std::time::Duration,
+    /// The most library copies reloads map for this plugin (`HostBuilder::max_reloads`).
+    pub max_reloads: u32,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -123,20 +306,10 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn new(
-        manifest: EmbeddedManifest,
-        source: PathBuf,
-        backend: Backend,
-        provenance: Provenance,
-        caps: InstanceCaps,
-        warnings: Vec<switchboard_sdk::manifest::Diagnostic>,
-        decision: crate::isolation::IsolationDecision,
-    ) -> Instance {
+    pub(crate) fn new(code: Code, host: HostLink) -> Instance {
         let instance = Instance {
             shared: Arc::new(Shared {
-                name: manifest.name.clone(),
-                manifest,
-                source,
+                name: code.manifest.name.clone(),
                 state: AtomicU8::new(State::Loaded as u8),
                 history: Mutex::new(vec![Transition {
                     from: None,
@@ -144,23 +317,49 @@ impl Instance {
                     at: SystemTime::now(),
                     reason: None,
                 }]),
-                backend,
-                provenance,
-                max_call_bytes: caps.bus.limits().max_call_bytes,
-                caps,
-                warnings,
-                decision,
+                code: ArcSwap::from_pointee(code),
+                host,
+                reload: ReloadSlot::default(),
             }),
         };
         instance.record(None, State::Loaded, None);
-        if let Backend::Isolated(isolated) = &instance.shared.backend {
-            let weak = Arc::downgrade(&instance.shared);
+        instance.watch_runner(&instance.code());
+        instance
+    }
+
+    /// Routes what the supervisor of `code`'s runner reports to this instance, as long as
+    /// `code` is the one serving (a retired version's runner reports nothing).
+    pub(crate) fn watch_runner(&self, code: &Code) {
+        if let Backend::Isolated(isolated) = &code.backend {
+            let weak = Arc::downgrade(&self.shared);
+            let generation = code.generation;
             isolated.set_owner(Box::new(move |event| {
-                weak.upgrade()
-                    .is_some_and(|shared| Instance { shared }.runner_event(event))
+                weak.upgrade().is_some_and(|shared| {
+                    let instance = Instance { shared };
+                    instance.code().generation == generation && instance.runner_event(event)
+                })
             }));
         }
-        instance
+    }
+
+    /// The code serving now.
+    #[inline]
+    pub(crate) fn code(&self) -> Guard<Arc<Code>> {
+        self.shared.code.load()
+    }
+
+    /// Puts `code` in place of the code serving, which is returned. Calls already on the old
+    /// code finish there; its reference count says when the last one has.
+    pub(crate) fn swap_code(&self, code: Arc<Code>) -> Arc<Code> {
+        self.shared.code.swap(code)
+    }
+
+    pub(crate) fn host(&self) -> &HostLink {
+        &self.shared.host
+    }
+
+    pub(crate) fn reload_slot(&self) -> &ReloadSlot {
+        &self.shared.reload
     }
 
     /// What the supervisor of an isolated plugin's runner reports: audited; a plugin given up
@@ -176,7 +375,7 @@ impl Instance {
             }
             RunnerEvent::GaveUp { reason } => ("runner-given-up", json!({ "reason": reason })),
         };
-        let audited = self.shared.caps.gate.audit.append(&AuditEvent::new(
+        let audited = self.code().caps.gate.audit.append(&AuditEvent::new(
             AuditKind::Isolation,
             &self.shared.name,
             action,
@@ -192,25 +391,19 @@ impl Instance {
             RunnerEvent::GaveUp { reason } => self.fail(format!("given up: {reason}")),
             RunnerEvent::Restarted { .. } => {}
         }
-        self.state() == State::Active
+        matches!(self.state(), State::Active | State::Reloading)
     }
 
     /// Where the plugin runs and how it is confined.
     pub(crate) fn isolation(&self) -> Isolation {
-        match &self.shared.backend {
-            Backend::InProcess(_) => Isolation::in_process(self.shared.decision.clone()),
-            Backend::Isolated(i) => Isolation::isolated(self.shared.decision.clone(), i),
-        }
-    }
-
-    pub(crate) fn caps(&self) -> &InstanceCaps {
-        &self.shared.caps
+        self.code().isolation()
     }
 
     /// Records a state change in the audit log and the plugin's record. A failure to record
     /// does not undo the change; it is logged.
     fn record(&self, from: Option<State>, to: State, reason: Option<&str>) {
-        let caps = &self.shared.caps;
+        let code = self.code();
+        let caps = &code.caps;
         let event = AuditEvent::new(
             AuditKind::State,
             &self.shared.name,
@@ -235,20 +428,16 @@ impl Instance {
         &self.shared.name
     }
 
-    pub(crate) fn manifest(&self) -> &EmbeddedManifest {
-        &self.shared.manifest
+    pub(crate) fn manifest(&self) -> Arc<EmbeddedManifest> {
+        self.code().manifest.clone()
     }
 
-    pub(crate) fn provenance(&self) -> &Provenance {
-        &self.shared.provenance
+    pub(crate) fn warnings(&self) -> Vec<switchboard_sdk::manifest::Diagnostic> {
+        self.code().warnings.clone()
     }
 
-    pub(crate) fn warnings(&self) -> &[switchboard_sdk::manifest::Diagnostic] {
-        &self.shared.warnings
-    }
-
-    pub(crate) fn source(&self) -> &std::path::Path {
-        &self.shared.source
+    pub(crate) fn source(&self) -> PathBuf {
+        self.code().source.clone()
     }
 
     #[inline]
@@ -276,16 +465,19 @@ impl Instance {
                     to,
                 });
             }
+            // Sequentially consistent: a reload's move to `reloading` must be ordered before
+            // it looks for calls still on the old code (see `dispatch`).
             match self.shared.state.compare_exchange(
                 current,
                 to as u8,
-                Ordering::AcqRel,
+                Ordering::SeqCst,
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
                     // A plugin's access follows its state: suspended while it is not running
                     // (threads that outlive `stop` keep nothing), gone once it is removed.
-                    let gate = &self.shared.caps.gate;
+                    let code = self.code();
+                    let gate = &code.caps.gate;
                     match to {
                         State::Starting => gate.table.resume(gate.token),
                         State::Stopped | State::Failed => gate.table.suspend(gate.token),
@@ -294,10 +486,11 @@ impl Instance {
                     }
                     // A failed or removed plugin never runs again: its runner goes.
                     if let (State::Failed | State::Removed, Backend::Isolated(i)) =
-                        (to, &self.shared.backend)
+                        (to, &code.backend)
                     {
                         i.shutdown();
                     }
+                    drop(code);
                     self.record(Some(from), to, reason.as_deref());
                     self.shared.history.lock().push(Transition {
                         from: Some(from),
@@ -305,10 +498,34 @@ impl Instance {
                         at: SystemTime::now(),
                         reason,
                     });
+                    if from == State::Reloading {
+                        self.resume_callers();
+                    }
                     return Ok(from);
                 }
                 Err(actual) => current = actual,
             }
+        }
+    }
+
+    /// Wakes the callers that waited out a reload.
+    fn resume_callers(&self) {
+        let slot = &self.shared.reload;
+        drop(slot.paused.lock());
+        slot.resumed.notify_all();
+    }
+
+    /// Waits while a reload hands the plugin over; returns the state it ended in.
+    #[cold]
+    fn wait_out_reload(&self) -> State {
+        let slot = &self.shared.reload;
+        let mut paused = slot.paused.lock();
+        loop {
+            let state = self.state();
+            if state != State::Reloading {
+                return state;
+            }
+            slot.resumed.wait(&mut paused);
         }
     }
 
@@ -331,11 +548,12 @@ impl Instance {
     /// Starts the instance: checks its subscriptions and services against its grants first
     /// (refusing without running anything), runs `start`, then joins the bus.
     pub(crate) fn start(&self) -> Result<(), LifecycleError> {
-        let patterns = self.check_bus()?;
+        let code = self.code_owned();
+        let patterns = self.check_bus(&code)?;
         self.transition(State::Starting, None)?;
-        let started = self.shared.backend.start();
+        let started = code.backend.start();
         self.run_hook("start", State::Active, started)?;
-        if let Err(error) = self.join_bus(patterns) {
+        if let Err(error) = self.join_bus(&code, patterns) {
             self.leave_bus();
             self.fail(format!("cannot join the bus: {error}"));
             return Err(LifecycleError::Bus {
@@ -346,6 +564,11 @@ impl Instance {
         Ok(())
     }
 
+    /// The code serving now, as a reference of its own (for work that outlasts a call).
+    pub(crate) fn code_owned(&self) -> Arc<Code> {
+        self.shared.code.load_full()
+    }
+
     /// Stops the instance: leaves the bus (no more events or service calls), then runs `stop`
     /// on a thread of its own and waits for it at most the stop deadline. A hook that does not
     /// return by then is abandoned: the instance fails (its token suspended, its handlers and
@@ -353,80 +576,49 @@ impl Instance {
     pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
         self.transition(State::Stopping, None)?;
         self.leave_bus();
-        let deadline = self.shared.caps.stop_deadline;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let instance = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("switchboard-stop-{}", self.name()))
-            .spawn(move || {
-                let _ = tx.send(instance.shared.backend.stop());
-            });
-        let stopped = match spawned {
-            Ok(_) => match rx.recv_timeout(deadline) {
-                Ok(result) => result,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    self.fail(format!(
-                        "the stop hook did not return within {} ms; its thread was abandoned",
-                        deadline.as_millis()
-                    ));
-                    return Err(LifecycleError::StopTimedOut {
-                        plugin: self.name().to_owned(),
-                        deadline,
-                    });
-                }
-                // The adapter catches panics, so the thread always answers; if it did not,
-                // that is a failed hook.
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PluginError::new(
-                    "the stop hook's thread ended without an answer",
-                )),
-            },
-            // No thread to spare: running the hook here would have no deadline, so a hung hook
-            // would hang `remove` and `Host` drop again. The hook is not run; the stop fails.
-            Err(e) => Err(PluginError::new(format!(
-                "the stop hook was not run: no thread to run it under its deadline ({e})"
-            ))),
+        let code = self.code_owned();
+        let deadline = code.caps.stop_deadline;
+        let stopped = match code.stop_hook(self.name(), deadline) {
+            Ok(()) => Ok(()),
+            Err(Some(error)) => Err(error),
+            Err(None) => {
+                self.fail(format!(
+                    "the stop hook did not return within {} ms; its thread was abandoned",
+                    deadline.as_millis()
+                ));
+                return Err(LifecycleError::StopTimedOut {
+                    plugin: self.name().to_owned(),
+                    deadline,
+                });
+            }
         };
         self.run_hook("stop", State::Stopped, stopped)
     }
 
-    /// Runs the plugin's data migration number `index` (see `#[migration]`): before `start`,
-    /// from the loaded or stopped state, with no host lock held. A panic fails the instance.
-    pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let state = self.state();
-        if !matches!(state, State::Loaded | State::Stopped) {
-            return Err(self.not_callable(state).into_plugin_error());
-        }
-        let mut out = ResponseBuffer::new();
-        let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
-        self.shared
-            .backend
-            .dispatch(method, request, &mut out)
-            .inspect_err(|error| {
-                if error.code() == codes::PLUGIN_PANICKED {
-                    self.fail(format!("a data migration panicked: {}", error.message()));
-                }
-            })?;
-        Ok(out.as_slice().to_vec())
-    }
-
     /// Delivers one event frame to the plugin's handlers: the path from the bus into plugin
-    /// code. A panic fails the instance, as in a command.
+    /// code. A panic fails the instance, as in a command. During a reload the delivery waits
+    /// for it to end, then goes to the code serving then.
     pub(crate) fn on_event(&self, topic: &str, frame: &[u8]) -> Result<(), PluginError> {
-        let state = self.state();
-        if state != State::Active {
-            return Err(self.not_callable(state).into_plugin_error());
-        }
-        self.shared
-            .backend
-            .on_event(topic, frame)
-            .inspect_err(|error| {
+        loop {
+            let code = self.code();
+            let state = State::from_u8(self.shared.state.load(Ordering::SeqCst));
+            if state == State::Reloading {
+                drop(code);
+                self.wait_out_reload();
+                continue;
+            }
+            if state != State::Active {
+                return Err(self.not_callable(state).into_plugin_error());
+            }
+            return code.backend.on_event(topic, frame).inspect_err(|error| {
                 if error.code() == codes::PLUGIN_PANICKED {
                     self.fail(format!(
                         "an event handler for `{topic}` panicked: {}",
                         error.message()
                     ));
                 }
-            })
+            });
+        }
     }
 
     fn run_hook(
@@ -450,7 +642,8 @@ impl Instance {
 
     pub(crate) fn health(&self) -> Health {
         match self.state() {
-            State::Active => self.shared.backend.health(),
+            State::Active => self.code().backend.health(),
+            State::Reloading => Health::Degraded("a hot reload is handing it over".into()),
             State::Failed => Health::Unhealthy(
                 self.failure()
                     .unwrap_or_else(|| "the plugin has failed".into()),
@@ -459,39 +652,68 @@ impl Instance {
         }
     }
 
-    /// Calls command `method`. The one path from callers into plugin command code.
+    /// Calls the command `binding` names. The one path from callers into plugin command code.
+    ///
+    /// The code is loaded before the state is read (both sequentially consistent), so a
+    /// reload that sees no call on the old code after moving to `reloading` has none to wait
+    /// for: a call that read `active` holds the old code until it returns.
     ///
     /// The error is boxed: a `CallError` is 112 bytes, and returned unboxed it was copied
     /// through every frame of a typed call on the path that succeeds (issue 17's profile).
     #[inline]
     pub(crate) fn dispatch(
         &self,
-        method: u32,
-        command: &str,
+        binding: &Binding,
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
-        let state = self.state();
+        let code = self.code();
+        let state = State::from_u8(self.shared.state.load(Ordering::SeqCst));
         if state != State::Active {
-            return Err(Box::new(self.not_callable(state)));
+            drop(code);
+            return self.dispatch_not_active(state, binding, request, out);
         }
-        let limit = self.shared.max_call_bytes;
+        let method = binding.method_in(&code, self).map_err(Box::new)?;
+        let limit = code.max_call_bytes;
         if request.len() > limit {
-            return Err(Box::new(self.too_large(command, request.len(), true, out)));
+            return Err(Box::new(self.too_large(
+                &binding.name,
+                request.len(),
+                limit,
+                true,
+                out,
+            )));
         }
-        self.shared
-            .backend
+        code.backend
             .dispatch(method, request, out)
-            .map_err(|error| Box::new(self.call_failed(command, error)))?;
+            .map_err(|error| Box::new(self.call_failed(&binding.name, error)))?;
         if out.as_slice().len() > limit {
             return Err(Box::new(self.too_large(
-                command,
+                &binding.name,
                 out.as_slice().len(),
+                limit,
                 false,
                 out,
             )));
         }
         Ok(())
+    }
+
+    /// A call that met a state other than `active`: during a reload it waits for the handover
+    /// and goes to the code serving then; otherwise it is refused.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_not_active(
+        &self,
+        state: State,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), Box<CallError>> {
+        if state == State::Reloading && self.wait_out_reload() == State::Active {
+            return self.dispatch(binding, request, out);
+        }
+        Err(Box::new(self.not_callable(self.state())))
     }
 
     /// A request or response over the payload limit. The response buffer is emptied and its
@@ -501,15 +723,12 @@ impl Instance {
         &self,
         command: &str,
         size: usize,
+        limit: usize,
         request: bool,
         out: &mut ResponseBuffer,
     ) -> CallError {
         out.release_if_larger_than(0);
-        let (plugin, command, limit) = (
-            self.shared.name.clone(),
-            command.to_owned(),
-            self.shared.max_call_bytes,
-        );
+        let (plugin, command) = (self.shared.name.clone(), command.to_owned());
         if request {
             CallError::RequestTooLarge {
                 plugin,
@@ -528,7 +747,7 @@ impl Instance {
     }
 
     #[cold]
-    fn not_callable(&self, state: State) -> CallError {
+    pub(crate) fn not_callable(&self, state: State) -> CallError {
         if state == State::Failed {
             CallError::PluginFailed {
                 plugin: self.shared.name.clone(),

@@ -267,10 +267,6 @@ impl Isolated {
     }
 
     /// The plugin's state for a hand-over (hot reload).
-    #[expect(
-        dead_code,
-        reason = "hot reload (issue 18) drives snapshot and restore"
-    )]
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let mut state = Vec::new();
         self.call(&Call::Snapshot, |bytes| state = bytes.to_vec())?;
@@ -278,10 +274,6 @@ impl Isolated {
     }
 
     /// Hands the plugin a state from [`snapshot`](Self::snapshot).
-    #[expect(
-        dead_code,
-        reason = "hot reload (issue 18) drives snapshot and restore"
-    )]
     pub(crate) fn restore(&self, state: &[u8]) -> Result<(), PluginError> {
         self.call(&Call::Restore(state), |_| ())
     }

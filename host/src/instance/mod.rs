@@ -6,12 +6,13 @@
 
 mod bus;
 mod handle;
+mod inflight;
 
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -254,6 +255,10 @@ struct Shared {
     /// The code serving now. A call loads it once (a `Guard`, no reference count on the
     /// common path) and finishes on it even if a reload swaps it meanwhile.
     code: ArcSwap<Code>,
+    /// The same code as `code`, for the call path: read with a plain load, no guard. Always
+    /// the address of the `Arc` that `code` holds; see `Instance::dispatch` for why a call
+    /// may use it without holding a reference count.
+    current: AtomicPtr<Code>,
     /// The host that loaded it, for reloads through the handle.
     host: HostLink,
     /// What hot reload keeps per instance.
@@ -307,6 +312,9 @@ impl fmt::Debug for Instance {
 
 impl Instance {
     pub(crate) fn new(code: Code, host: HostLink) -> Instance {
+        inflight::init();
+        let code = Arc::new(code);
+        let current = AtomicPtr::new(Arc::as_ptr(&code).cast_mut());
         let instance = Instance {
             shared: Arc::new(Shared {
                 name: code.manifest.name.clone(),
@@ -317,7 +325,8 @@ impl Instance {
                     at: SystemTime::now(),
                     reason: None,
                 }]),
-                code: ArcSwap::from_pointee(code),
+                code: ArcSwap::new(code),
+                current,
                 host,
                 reload: ReloadSlot::default(),
             }),
@@ -351,7 +360,43 @@ impl Instance {
     /// Puts `code` in place of the code serving, which is returned. Calls already on the old
     /// code finish there; its reference count says when the last one has.
     pub(crate) fn swap_code(&self, code: Arc<Code>) -> Arc<Code> {
-        self.shared.code.swap(code)
+        let ptr = Arc::as_ptr(&code).cast_mut();
+        let old = self.shared.code.swap(code);
+        self.shared.current.store(ptr, Ordering::Release);
+        old
+    }
+
+    /// Waits, at most `deadline`, until no thread but this one is inside a command call into
+    /// this instance; the state must already turn new calls away (`reloading`).
+    pub(crate) fn wait_for_calls(&self, deadline: std::time::Duration) -> bool {
+        inflight::wait_idle(self.id(), deadline)
+    }
+
+    /// This instance's address, which calls in progress are marked with.
+    #[inline]
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// The code at `ptr`, loaded from `current` by a command call marked in progress
+    /// (`inflight::enter`) before it, which then read the state `active`.
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "a plain load of the code pointer instead of an ArcSwap guard on every call"
+    )]
+    fn current_code(&self, ptr: *mut Code) -> &Code {
+        // SAFETY: `current` always holds the address of an `Arc<Code>` that `code` held when it
+        // was stored (`new`, `swap_code`), so it points to a live `Code` as long as that Arc
+        // lives. The caller is marked in progress before loading it and uses it only if the
+        // state it reads afterwards is `active`. A reload moves the state to `reloading`
+        // before it swaps the code, and drops the old code only after `wait_for_calls` — so
+        // either this call read `reloading` (and does not use the pointer), or the reload's
+        // wait saw this call (and the old code outlives it). See `inflight` for the
+        // handshake's ordering. A call that loaded the pointer a swap stored (acquire, paired
+        // with the swap's release) reads the `reloading` stored before that swap, or a later
+        // state, and the new Arc is then held by `code` until a later swap and wait.
+        unsafe { &*ptr }
     }
 
     pub(crate) fn host(&self) -> &HostLink {
@@ -667,13 +712,16 @@ impl Instance {
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
-        let code = self.code();
-        let state = State::from_u8(self.shared.state.load(Ordering::SeqCst));
+        // Marked in progress, then the code pointer, then the state: see `current_code`.
+        let entered = inflight::enter(self.id());
+        let ptr = self.shared.current.load(Ordering::Acquire);
+        let state = State::from_u8(self.shared.state.load(Ordering::Acquire));
         if state != State::Active {
-            drop(code);
+            drop(entered);
             return self.dispatch_not_active(state, binding, request, out);
         }
-        let method = binding.method_in(&code, self).map_err(Box::new)?;
+        let code = self.current_code(ptr);
+        let method = binding.method_in(code, self).map_err(Box::new)?;
         let limit = code.max_call_bytes;
         if request.len() > limit {
             return Err(Box::new(self.too_large(

@@ -252,7 +252,7 @@ pub(crate) fn reload(
     };
 
     // Drain: the calls that were on the old code finish there.
-    if !drain(&old, deadline) {
+    if !drain(instance, &old, deadline) {
         let reason = format!(
             "calls into version {from} were still running after {} ms",
             deadline.as_millis()
@@ -398,9 +398,14 @@ pub(crate) fn reload(
     Ok(report)
 }
 
-/// Waits until no call holds `old` (the instance no longer does), at most `deadline`.
-fn drain(old: &Arc<Code>, deadline: Duration) -> bool {
+/// Waits until no call holds `old` (the instance no longer does), at most `deadline`: the
+/// calls that went in on the instance's fast path (see `instance::inflight`), then anything
+/// else that holds the old code (event deliveries, service calls).
+fn drain(instance: &Instance, old: &Arc<Code>, deadline: Duration) -> bool {
     let until = Instant::now() + deadline;
+    if !instance.wait_for_calls(deadline) {
+        return false;
+    }
     let mut spins = 0u32;
     while Arc::strong_count(old) > 1 {
         if Instant::now() >= until {

@@ -1,0 +1,272 @@
+//! Which plugins each thread is calling into right now: what a hot reload waits for before it
+//! hands a plugin's state over, paid for by the reload rather than by every call.
+//!
+//! A call writes its instance's address into a small per-thread stack (plain stores to memory
+//! only that thread writes) and pops it when it returns: no reference count, no locked
+//! instruction. A reload moves the instance to `reloading`, then runs `membarrier(2)`
+//! (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`), which puts a full memory barrier on every thread of
+//! the process, and then scans every thread's stack. That is the asymmetric form of Dekker's
+//! handshake: a call stores its entry, then reads the state; the reload stores the state, then
+//! (after the barrier) reads the entries — so either the call sees `reloading` and waits, or
+//! the reload sees the call and waits for it to return. Where `membarrier` is missing (not
+//! Linux, an old kernel, a seccomp filter), calls fence themselves instead (`SeqCst`), which is
+//! correct and costs a locked instruction per call.
+//!
+//! Measured by issue 17's and 18's profiles: an `ArcSwap` guard on the call path cost about 55
+//! instructions and a sequentially consistent store; this costs a thread-local lookup and three
+//! plain stores.
+
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// Calls one thread can be inside at once (a plugin calling the host calling another plugin…)
+/// and still be told apart; deeper nesting is counted and treated as holding every instance.
+const DEPTH: usize = 8;
+
+/// One thread's calls in progress.
+struct Slots {
+    /// How many calls deep the thread is.
+    depth: AtomicUsize,
+    /// The instances of the first `DEPTH` of them, outermost first.
+    ids: [AtomicUsize; DEPTH],
+}
+
+impl Slots {
+    /// Whether this thread is inside a call into `id`.
+    fn holds(&self, id: usize) -> bool {
+        let depth = self.depth.load(Ordering::Acquire);
+        depth > DEPTH
+            || self.ids[..depth]
+                .iter()
+                .any(|slot| slot.load(Ordering::Acquire) == id)
+    }
+}
+
+/// Every thread that has ever made a call, while it lives.
+static THREADS: Mutex<Vec<Weak<Slots>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static SLOTS: Arc<Slots> = {
+        let slots = Arc::new(Slots {
+            depth: AtomicUsize::new(0),
+            ids: Default::default(),
+        });
+        let mut threads = THREADS.lock();
+        threads.retain(|t| t.strong_count() > 0);
+        threads.push(Arc::downgrade(&slots));
+        slots
+    };
+}
+
+/// Whether `membarrier` is registered for this process, so calls need only a compiler fence.
+static EXPEDITED: AtomicBool = AtomicBool::new(false);
+static REGISTER: Once = Once::new();
+
+/// Registers this process for expedited `membarrier`, once; until it has, and where it
+/// cannot, calls fence themselves. Called when an instance is made.
+pub(crate) fn init() {
+    REGISTER.call_once(|| {
+        if register_membarrier() {
+            EXPEDITED.store(true, Ordering::SeqCst);
+        }
+    });
+}
+
+/// A call into the instance at `id` in progress on this thread, until dropped.
+pub(crate) struct Entered {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Marks a call into the instance at `id` as running on this thread. The instance's state
+/// must be read after this returns (and the call given up if it is not `active`).
+#[inline]
+pub(crate) fn enter(id: usize) -> Entered {
+    SLOTS.with(|slots| {
+        let depth = slots.depth.load(Ordering::Relaxed);
+        if let Some(slot) = slots.ids.get(depth) {
+            slot.store(id, Ordering::Relaxed);
+        }
+        slots.depth.store(depth + 1, Ordering::Release);
+    });
+    if EXPEDITED.load(Ordering::Relaxed) {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+    Entered {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        // The thread-local outlives every `Entered` made on this thread.
+        let _ = SLOTS.try_with(|slots| {
+            let depth = slots.depth.load(Ordering::Relaxed);
+            slots.depth.store(depth.saturating_sub(1), Ordering::Release);
+        });
+    }
+}
+
+/// Waits until no thread but this one is inside a call into the instance at `id`, at most
+/// `deadline`; `false` if one still is. The instance must already refuse new calls (its state
+/// stored before this is called).
+pub(crate) fn wait_idle(id: usize, deadline: Duration) -> bool {
+    if EXPEDITED.load(Ordering::SeqCst) {
+        membarrier();
+    } else {
+        fence(Ordering::SeqCst);
+    }
+    let me = SLOTS.try_with(Arc::as_ptr).ok();
+    let others: Vec<Arc<Slots>> = THREADS
+        .lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|t| Some(Arc::as_ptr(t)) != me)
+        .collect();
+    let until = Instant::now() + deadline;
+    let mut spins = 0u32;
+    let idle = loop {
+        if !others.iter().any(|t| t.holds(id)) {
+            break true;
+        }
+        if Instant::now() >= until {
+            break false;
+        }
+        if spins < 200 {
+            std::thread::yield_now();
+            spins += 1;
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    };
+    idle
+}
+
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "membarrier(2) has no safe wrapper; a raw syscall with integer arguments"
+)]
+fn register_membarrier() -> bool {
+    // SAFETY: membarrier takes two integers and a CPU id and touches no memory of ours.
+    let query = unsafe { libc::syscall(libc::SYS_membarrier, libc::MEMBARRIER_CMD_QUERY, 0, 0) };
+    if query < 0 || query & i64::from(libc::MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 {
+        return false;
+    }
+    // SAFETY: as above.
+    let registered = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            libc::MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0,
+            0,
+        )
+    };
+    registered == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn register_membarrier() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "membarrier(2) has no safe wrapper; a raw syscall with integer arguments"
+)]
+fn membarrier() {
+    // SAFETY: membarrier takes two integers and a CPU id and touches no memory of ours.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            libc::MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+            0,
+            0,
+        )
+    };
+    if done != 0 {
+        // Registered but refused now: every later call fences itself, and this wait fences.
+        EXPEDITED.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn membarrier() {
+    fence(Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_wait_sees_a_call_on_another_thread_until_it_returns() {
+        init();
+        let id = 0xdead_0001;
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (leave_tx, leave_rx) = mpsc::channel::<()>();
+        let caller = std::thread::spawn(move || {
+            let guard = enter(id);
+            entered_tx.send(()).unwrap();
+            leave_rx.recv().unwrap();
+            drop(guard);
+        });
+        entered_rx.recv().unwrap();
+        assert!(!wait_idle(id, Duration::ZERO), "the call is still running");
+        assert!(wait_idle(0xdead_0002, Duration::ZERO), "another instance is idle");
+        leave_tx.send(()).unwrap();
+        caller.join().unwrap();
+        assert!(wait_idle(id, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn nested_calls_are_told_apart_and_deep_ones_counted() {
+        init();
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (leave_tx, leave_rx) = mpsc::channel::<()>();
+        let caller = std::thread::spawn(move || {
+            let outer = enter(0xbeef_0001);
+            let inner = enter(0xbeef_0002);
+            entered_tx.send(()).unwrap();
+            leave_rx.recv().unwrap();
+            drop(inner);
+            entered_tx.send(()).unwrap();
+            leave_rx.recv().unwrap();
+            drop(outer);
+            let deep: Vec<Entered> = (0..DEPTH + 2).map(|i| enter(0xbeef_1000 + i)).collect();
+            entered_tx.send(()).unwrap();
+            leave_rx.recv().unwrap();
+            drop(deep);
+        });
+        entered_rx.recv().unwrap();
+        assert!(!wait_idle(0xbeef_0001, Duration::ZERO));
+        assert!(!wait_idle(0xbeef_0002, Duration::ZERO));
+        leave_tx.send(()).unwrap();
+        entered_rx.recv().unwrap();
+        assert!(!wait_idle(0xbeef_0001, Duration::ZERO));
+        assert!(wait_idle(0xbeef_0002, Duration::ZERO));
+        leave_tx.send(()).unwrap();
+        entered_rx.recv().unwrap();
+        // Past the stack's depth every instance counts as held.
+        assert!(!wait_idle(0xbeef_7777, Duration::ZERO));
+        leave_tx.send(()).unwrap();
+        caller.join().unwrap();
+        assert!(wait_idle(0xbeef_7777, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_thread_does_not_wait_for_its_own_calls() {
+        init();
+        let _guard = enter(0xcafe_0001);
+        assert!(wait_idle(0xcafe_0001, Duration::ZERO));
+    }
+}

@@ -16,8 +16,9 @@
 //! instructions and a sequentially consistent store; this costs a thread-local lookup and three
 //! plain stores.
 
+use std::cell::Cell;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, Weak};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -45,20 +46,56 @@ impl Slots {
     }
 }
 
-/// Every thread that has ever made a call, while it lives.
-static THREADS: Mutex<Vec<Weak<Slots>>> = Mutex::new(Vec::new());
+/// Every thread's slots, ever: a thread that ends gives its slots back for the next thread to
+/// use, so the list is as long as the most threads that ever made calls at once.
+static THREADS: Mutex<Vec<&'static Slots>> = Mutex::new(Vec::new());
+
+/// Slots given back by threads that ended.
+static FREE: Mutex<Vec<&'static Slots>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static SLOTS: Arc<Slots> = {
-        let slots = Arc::new(Slots {
+    /// This thread's slots: a constant-initialised cell, so a call reads it with no
+    /// lazy-initialisation check.
+    static MINE: Cell<Option<&'static Slots>> = const { Cell::new(None) };
+    /// Gives this thread's slots back when it ends.
+    static GIVE_BACK: GiveBack = const { GiveBack };
+}
+
+struct GiveBack;
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        if let Ok(Some(slots)) = MINE.try_with(|m| m.take()) {
+            FREE.lock().push(slots);
+        }
+    }
+}
+
+/// This thread's slots, taken on its first call.
+#[inline]
+fn mine() -> &'static Slots {
+    MINE.with(|m| m.get()).unwrap_or_else(take_slots)
+}
+
+#[cold]
+#[inline(never)]
+fn take_slots() -> &'static Slots {
+    // Registering the give-back fails only while the thread is ending (another thread-local's
+    // destructor making a call): such a thread gets slots of its own that are never reused.
+    let reusable = GIVE_BACK.try_with(|_| ()).is_ok();
+    let reused = if reusable { FREE.lock().pop() } else { None };
+    let slots = reused.unwrap_or_else(|| {
+        let slots: &'static Slots = Box::leak(Box::new(Slots {
             depth: AtomicUsize::new(0),
             ids: Default::default(),
-        });
-        let mut threads = THREADS.lock();
-        threads.retain(|t| t.strong_count() > 0);
-        threads.push(Arc::downgrade(&slots));
+        }));
+        THREADS.lock().push(slots);
         slots
-    };
+    });
+    if reusable {
+        let _ = MINE.try_with(|m| m.set(Some(slots)));
+    }
+    slots
 }
 
 /// Whether `membarrier` is registered for this process, so calls need only a compiler fence.
@@ -77,38 +114,36 @@ pub(crate) fn init() {
 
 /// A call into the instance at `id` in progress on this thread, until dropped.
 pub(crate) struct Entered {
-    _not_send: std::marker::PhantomData<*const ()>,
+    /// The slots of the thread that entered (an `Entered` is not `Send`: `&Slots` would be,
+    /// but it is only made and dropped inside one call on one thread).
+    slots: &'static Slots,
 }
 
 /// Marks a call into the instance at `id` as running on this thread. The instance's state
 /// must be read after this returns (and the call given up if it is not `active`).
 #[inline]
 pub(crate) fn enter(id: usize) -> Entered {
-    SLOTS.with(|slots| {
-        let depth = slots.depth.load(Ordering::Relaxed);
-        if let Some(slot) = slots.ids.get(depth) {
-            slot.store(id, Ordering::Relaxed);
-        }
-        slots.depth.store(depth + 1, Ordering::Release);
-    });
+    let slots = mine();
+    let depth = slots.depth.load(Ordering::Relaxed);
+    if let Some(slot) = slots.ids.get(depth) {
+        slot.store(id, Ordering::Relaxed);
+    }
+    slots.depth.store(depth + 1, Ordering::Release);
     if EXPEDITED.load(Ordering::Relaxed) {
         compiler_fence(Ordering::SeqCst);
     } else {
         fence(Ordering::SeqCst);
     }
-    Entered {
-        _not_send: std::marker::PhantomData,
-    }
+    Entered { slots }
 }
 
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        // The thread-local outlives every `Entered` made on this thread.
-        let _ = SLOTS.try_with(|slots| {
-            let depth = slots.depth.load(Ordering::Relaxed);
-            slots.depth.store(depth.saturating_sub(1), Ordering::Release);
-        });
+        let depth = self.slots.depth.load(Ordering::Relaxed);
+        self.slots
+            .depth
+            .store(depth.saturating_sub(1), Ordering::Release);
     }
 }
 
@@ -121,12 +156,12 @@ pub(crate) fn wait_idle(id: usize, deadline: Duration) -> bool {
     } else {
         fence(Ordering::SeqCst);
     }
-    let me = SLOTS.try_with(Arc::as_ptr).ok();
-    let others: Vec<Arc<Slots>> = THREADS
+    let me = MINE.try_with(Cell::get).ok().flatten();
+    let others: Vec<&'static Slots> = THREADS
         .lock()
         .iter()
-        .filter_map(Weak::upgrade)
-        .filter(|t| Some(Arc::as_ptr(t)) != me)
+        .copied()
+        .filter(|t| !me.is_some_and(|m| std::ptr::eq(m, *t)))
         .collect();
     let until = Instant::now() + deadline;
     let mut spins = 0u32;
@@ -222,7 +257,10 @@ mod tests {
         });
         entered_rx.recv().unwrap();
         assert!(!wait_idle(id, Duration::ZERO), "the call is still running");
-        assert!(wait_idle(0xdead_0002, Duration::ZERO), "another instance is idle");
+        assert!(
+            wait_idle(0xdead_0002, Duration::ZERO),
+            "another instance is idle"
+        );
         leave_tx.send(()).unwrap();
         caller.join().unwrap();
         assert!(wait_idle(id, Duration::from_secs(30)));

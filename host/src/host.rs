@@ -517,6 +517,11 @@ impl HostLink {
     pub(crate) fn upgrade(&self) -> Option<Host> {
         self.0.upgrade().map(|inner| Host { inner })
     }
+
+    /// Whether the host is still there (without keeping it).
+    pub(crate) fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 /// An embedded plugin runtime: loads plugins, drives their lifecycle and routes calls.

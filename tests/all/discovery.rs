@@ -230,3 +230,12 @@ fn a_watched_directory_loads_new_files_reloads_changed_ones_and_removes_deleted_
     assert_eq!(phoenix.state(), State::Removed);
     drop(watcher);
 }
+
+#[test]
+fn dropping_the_host_stops_its_watcher() {
+    let (host, _root) = host(|_, _| {});
+    let watcher = host.watch().unwrap();
+    assert!(watcher.is_running());
+    drop(host);
+    wait_for("the watcher to stop", || !watcher.is_running());
+}

@@ -133,6 +133,11 @@ impl PluginWatcher {
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
+
+    /// Whether the watcher still runs: false once its host has been dropped.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
 }
 
 impl Drop for PluginWatcher {
@@ -221,6 +226,12 @@ fn run(link: &HostLink, dirs: &[PathBuf], events: &Events, stop: &Receiver<()>, 
             default(wait) => {}
         }
         let due = debouncer.due(Instant::now());
+        if due.is_empty() {
+            if link.alive() {
+                continue;
+            }
+            return;
+        }
         let Some(host) = link.upgrade() else {
             return;
         };

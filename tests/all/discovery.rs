@@ -215,6 +215,22 @@ fn a_watched_directory_loads_new_files_reloads_changed_ones_and_removes_deleted_
     assert_eq!(count.call(&()).unwrap(), 3);
     assert_eq!(phoenix.reloads().done, 1);
 
+    // A broken build over it: the reload fails (audited as SB0389 with the reload's code),
+    // the old version serves on, and the watcher goes on.
+    let tmp = dir.join("libphoenix.so.part");
+    std::fs::write(&tmp, "not a library").unwrap();
+    std::fs::rename(&tmp, &lib).unwrap();
+    wait_for("the failed reload to be audited", || {
+        host.audit()
+            .query(&AuditFilter::new().kind(AuditKind::Load))
+            .unwrap()
+            .iter()
+            .any(|r| detail(r)["code"] == codes::ACTION_FAILED.to_string())
+    });
+    assert_eq!(phoenix.version(), "0.2.0");
+    assert_eq!(phoenix.state(), State::Active);
+    assert_eq!(count.call(&()).unwrap(), 3);
+
     // A file that is no plugin is skipped (and audited) while the watcher goes on.
     std::fs::write(dir.join("notes.txt"), "hi").unwrap();
     wait_for("the skip of notes.txt to be audited", || {

@@ -243,6 +243,10 @@ enum Cmd {
     List(install::args::ListArgs),
     /// List the kept generations, the current one marked `*`.
     Generations(install::args::ListArgs),
+    /// Load the plugins in plugin directories (development libraries with --dev, and .sbpkg
+    /// packages) into a host on the data directory, under its policy, and report what loaded
+    /// and what was skipped with which code.
+    Discover(install::scan::DiscoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -677,6 +681,7 @@ fn main() -> ExitCode {
             preflight(&path, &inputs, json)
         }
         Cmd::Install(a) => install::exit_code(install::install(&a), a.common.json),
+        Cmd::Discover(a) => install::exit_code(install::scan::discover(&a), a.json),
         Cmd::Update(a) => install::exit_code(install::update(&a), a.common.json),
         Cmd::Rollback(a) => install::exit_code(install::rollback(&a), a.common.json),
         Cmd::Remove(a) => install::exit_code(install::remove(&a), a.common.json),

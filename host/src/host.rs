@@ -76,6 +76,7 @@ pub struct HostBuilder {
     checkpoint_every: u64,
     bus_limits: BusLimits,
     runner: Option<crate::isolation::RunnerCommand>,
+    plugin_dirs: Vec<PathBuf>,
 }
 
 /// How many copies of one plugin's library hot reloads map into the process by default
@@ -146,6 +147,7 @@ impl Default for HostBuilder {
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             bus_limits: BusLimits::default(),
             runner: None,
+            plugin_dirs: Vec::new(),
         }
     }
 }
@@ -319,6 +321,14 @@ impl HostBuilder {
         self
     }
 
+    /// Adds a plugin directory (repeatable): [`Host::discover`] loads the development
+    /// libraries (`*.so`, `*.dylib`, `*.dll`; only where unsigned libraries are allowed) and
+    /// packages (`*.sbpkg`) in it, and [`Host::watch`] watches it.
+    pub fn plugin_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.plugin_dirs.push(dir.into());
+        self
+    }
+
     /// Options that weaken the host's guarantees, for development.
     pub fn dangerous(&mut self) -> DangerousHostBuilder<'_> {
         DangerousHostBuilder { builder: self }
@@ -407,6 +417,8 @@ impl HostBuilder {
                 stop_deadline: self.stop_deadline,
                 max_reloads: self.max_reloads,
                 runner: self.runner.clone(),
+                plugin_dirs: self.plugin_dirs.clone(),
+                discovered: parking_lot::Mutex::new(BTreeMap::new()),
                 recovered: parking_lot::Mutex::new(Vec::new()),
                 verified_packages: crate::install::VerifiedCache::default(),
             }),
@@ -505,6 +517,11 @@ impl HostLink {
     pub(crate) fn upgrade(&self) -> Option<Host> {
         self.0.upgrade().map(|inner| Host { inner })
     }
+
+    /// Whether the host is still there (without keeping it).
+    pub(crate) fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 /// An embedded plugin runtime: loads plugins, drives their lifecycle and routes calls.
@@ -558,6 +575,10 @@ struct Inner {
     max_reloads: u32,
     /// The runner for isolated plugins, if set ([`HostBuilder::runner`]).
     runner: Option<crate::isolation::RunnerCommand>,
+    /// The plugin directories ([`HostBuilder::plugin_dir`]).
+    plugin_dirs: Vec<PathBuf>,
+    /// The files discovery loaded, and the plugin each one holds.
+    discovered: parking_lot::Mutex<BTreeMap<PathBuf, String>>,
     /// Install operations rolled back when this host opened its data directory.
     recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
     /// Packages verified from the package store, reused by a rollback.
@@ -1873,6 +1894,76 @@ impl Host {
     /// its data directory (each also audited and published as `system.plugin.rolled_back`).
     pub fn recovered_operations(&self) -> Vec<crate::install::Recovery> {
         self.inner.recovered.lock().clone()
+    }
+
+    /// The plugin directories given to [`HostBuilder::plugin_dir`], in order.
+    pub fn plugin_dirs(&self) -> &[PathBuf] {
+        &self.inner.plugin_dirs
+    }
+
+    /// Loads and starts what is valid in the plugin directories ([`HostBuilder::plugin_dir`])
+    /// and reports the rest: [`discover_with`](Host::discover_with) with the defaults.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), switchboard_host::Error> {
+    /// use switchboard_host::Host;
+    /// let mut builder = Host::builder();
+    /// builder.data_dir("/var/lib/my-app").plugin_dir("/var/lib/my-app/plugins");
+    /// let host = builder.build()?;
+    /// let report = host.discover();
+    /// for skip in &report.skipped {
+    ///     eprintln!("[{}] {}: {}", skip.code, skip.path.display(), skip.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn discover(&self) -> crate::DiscoverReport {
+        self.discover_with(&crate::DiscoverOptions::default())
+    }
+
+    /// Scans the plugin directories, every file in path order: packages load through
+    /// [`load_package`](Host::load_package), development libraries through
+    /// [`load_unsigned`](Host::load_unsigned) (where the host allows them), each started
+    /// unless `options` say not. Nothing is lowered: every check and the policy apply. A
+    /// file that does not load is skipped with a code (`SB0380`–`SB0387`, and the refusing
+    /// check's code as its cause), logged and audited; a scan never fails as a whole. Files
+    /// loaded by an earlier scan are left alone. Hidden and temporary files are ignored.
+    pub fn discover_with(&self, options: &crate::DiscoverOptions) -> crate::DiscoverReport {
+        crate::discovery::discover(self, &self.inner.plugin_dirs, options)
+    }
+
+    /// Watches the plugin directories until the returned guard (or the host) is dropped: a
+    /// new file is loaded and started as [`discover`](Host::discover) would, a file
+    /// discovery loaded that changes is hot-reloaded from ([`Host::reload`]), one that goes
+    /// is stopped and removed. Events for a file are debounced: the watcher acts once the
+    /// file has been quiet for [`DEFAULT_SETTLE`](crate::DEFAULT_SETTLE). Each action and
+    /// skip is logged (target `switchboard::discovery`) and audited with its code; a failed
+    /// action leaves what served serving. Call [`discover`](Host::discover) first for the
+    /// files already there.
+    pub fn watch(&self) -> Result<crate::PluginWatcher, crate::DiscoveryError> {
+        self.watch_with(crate::DEFAULT_SETTLE)
+    }
+
+    /// [`watch`](Host::watch) with another settle time.
+    pub fn watch_with(
+        &self,
+        settle: std::time::Duration,
+    ) -> Result<crate::PluginWatcher, crate::DiscoveryError> {
+        crate::discovery::start_watch(self, &self.inner.plugin_dirs, settle)
+    }
+
+    /// Whether development libraries may load ([`DangerousHostBuilder::load_unsigned_libraries`]).
+    pub(crate) fn allows_unsigned_libraries(&self) -> bool {
+        self.inner.dangerous.unsigned_libraries
+    }
+
+    /// The files discovery loaded, by path.
+    pub(crate) fn discovered(&self) -> &parking_lot::Mutex<BTreeMap<PathBuf, String>> {
+        &self.inner.discovered
+    }
+
+    /// A link to this host that does not keep it alive.
+    pub(crate) fn link(&self) -> HostLink {
+        HostLink(Arc::downgrade(&self.inner))
     }
 
     /// The size limits packages are read with.

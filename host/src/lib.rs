@@ -34,6 +34,9 @@
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - Hot reload (SPEC S8.3): [`PluginHandle::reload`], [`Host::reload`] swap a running
 //!   plugin's code; [`ReloadReport`], [`Reloads`], [`ReloadError`], [`ReloadStep`].
+//! - Discovery and watching (SPEC S8.2): [`HostBuilder::plugin_dir`], [`Host::discover`],
+//!   [`DiscoverOptions`], [`DiscoverReport`], [`Discovered`], [`Skipped`] (codes in
+//!   [`discovery_codes`]); [`Host::watch`], [`PluginWatcher`], [`DiscoveryError`].
 //! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
 //!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
 //! - [`not_applied`], [`not_applied_for`] — the manifest settings a load does not act on in
@@ -89,6 +92,7 @@ mod audit;
 pub mod bus;
 pub mod caps;
 mod compat;
+mod discovery;
 mod error;
 mod host;
 mod identity;
@@ -124,6 +128,10 @@ pub use caps::{Policy, PolicyError};
 pub use compat::{
     check_embedded, check_manifest, current_target, describe_range, sdk_abi_compatible,
     version_matches, HostProfile,
+};
+pub use discovery::{
+    codes as discovery_codes, DiscoverOptions, DiscoverReport, Discovered, DiscoveryError,
+    PluginWatcher, Skipped, DEFAULT_SETTLE,
 };
 pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,

@@ -8,6 +8,7 @@ mod calls;
 mod caps;
 mod demo;
 mod dev_manifest;
+mod discovery;
 mod escape_suite;
 mod files;
 mod identity;

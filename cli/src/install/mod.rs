@@ -15,6 +15,7 @@ pub mod args;
 pub mod progress;
 mod render;
 pub mod review;
+pub mod scan;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -469,3 +469,50 @@ fn a_capability_the_policy_blocks_is_shown_blocked_and_not_granted_without_a_que
         "{doc:#}"
     );
 }
+
+#[test]
+fn discover_reports_what_loads_from_a_plugin_directory_and_each_skip_with_its_code() {
+    let f = fixture();
+    std::fs::write(f.packages.join("notes.txt"), "not a plugin").unwrap();
+    std::fs::write(f.packages.join("libfake.so"), "not a library").unwrap();
+    let dir = f.packages.to_str().unwrap();
+    let out = run(
+        &f,
+        &[
+            "discover",
+            dir,
+            "--host-api",
+            "switchboard-demo@0.1.0",
+            "--json",
+        ],
+    );
+    let doc = ok(&out);
+    let loaded = doc["loaded"].as_array().unwrap();
+    assert_eq!(loaded.len(), 1, "{doc:#}");
+    assert_eq!(loaded[0]["plugin"], "hello");
+    assert_eq!(loaded[0]["version"], "0.1.0");
+    assert_eq!(loaded[0]["started"], true);
+    let code_of = |file: &str| {
+        doc["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"].as_str().unwrap().ends_with(file))
+            .unwrap_or_else(|| panic!("no skip of {file}: {doc:#}"))["code"]
+            .clone()
+    };
+    // The same plugin again, in another version.
+    assert_eq!(code_of("hello-0.2.0.sbpkg"), "SB0384");
+    assert_eq!(code_of("notes.txt"), "SB0380");
+    // Without --dev a development library is not even opened.
+    assert_eq!(code_of("libfake.so"), "SB0381");
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 3, "{doc:#}");
+
+    // The readable report says the same.
+    let out = run(&f, &["discover", dir, "--dev"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("hello"), "{text}");
+    assert!(text.contains("skipped [SB0382]"), "{text}");
+    assert!(text.contains("skipped [SB0380]"), "{text}");
+}

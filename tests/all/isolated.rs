@@ -50,7 +50,52 @@ both!(
     lifecycle_stop_and_start_again,
     a_panic_fails_the_plugin_not_the_host,
     plugins_publish_batches_whole_or_not_at_all,
+    borrowed_payloads_are_read_in_place,
 );
+
+/// A command taking and returning a message that borrows (`hello::Chunk`), read by the host
+/// where the plugin wrote it (`Command::call_with`); owned messages through `call_with` too;
+/// and a contract that does not match is refused when the handle is made.
+fn borrowed_payloads_are_read_in_place(mode: Mode) {
+    use hello::Chunk;
+    let (host, _dir) = host(&[], |_, _| {});
+    let hello = load(&host, "hello", mode);
+    let echo = hello
+        .command::<Chunk<'static>, Chunk<'static>>("echo")
+        .unwrap();
+    for len in [0usize, 1, 127, 128, 4096, 70_000] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let same = echo
+            .call_with(&Chunk { data: &data }, |reply| {
+                reply.data == data.as_slice()
+            })
+            .unwrap();
+        assert!(same, "{len} bytes came back as sent");
+    }
+    // A call made inside the closure uses buffers of its own.
+    let nested = echo
+        .call_with(&Chunk { data: b"outer" }, |outer| {
+            let inner = echo
+                .call_with(&Chunk { data: b"inner" }, |inner| inner.data.to_vec())
+                .unwrap();
+            (outer.data.to_vec(), inner)
+        })
+        .unwrap();
+    assert_eq!(nested, (b"outer".to_vec(), b"inner".to_vec()));
+    // Owned messages through the same door.
+    let add = hello.command::<AddRequest, AddResponse>("add").unwrap();
+    let sum = add
+        .call_with(&AddRequest { a: 1, b: 2 }, |r| r.sum)
+        .unwrap();
+    assert_eq!(sum, 3);
+    // The borrowing type's contract is checked like any other.
+    let wrong = hello.command::<Chunk<'static>, Chunk<'static>>("reverse");
+    assert_eq!(
+        wrong.unwrap_err().code().to_string(),
+        "SB0303",
+        "Chunk is not reverse's contract"
+    );
+}
 
 /// The runner binary the tests start (`tests/bin/isolated_runner.rs`).
 pub(crate) fn runner() -> RunnerCommand {

@@ -252,6 +252,11 @@ mod tests {
             6u64.to_le_bytes()
         );
         assert_eq!(hello.call_raw("upper", b"abc").unwrap(), b"ABC");
+        // `echo` borrows: encode and decode its messages with the `_ref` functions.
+        let request = switchboard_sdk::encode_ref(&Chunk { data: b"bytes" });
+        let reply = hello.call_raw("echo", &request).unwrap();
+        let chunk: Chunk<'_> = switchboard_sdk::decode_ref(&reply).unwrap();
+        assert_eq!(chunk.data, b"bytes");
         assert_eq!(host.logs()[0], (Level::Info, "hello is ready".to_string()));
     }
 
@@ -330,6 +335,7 @@ mod tests {
                 "greet",
                 "add",
                 "reverse",
+                "echo",
                 "checksum",
                 "upper",
                 "crash",

@@ -140,10 +140,11 @@ pub(crate) fn enter(id: usize) -> Entered {
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
+        // At least one: this `Entered` added it.
         let depth = self.slots.depth.load(Ordering::Relaxed);
         self.slots
             .depth
-            .store(depth.saturating_sub(1), Ordering::Release);
+            .store(depth.wrapping_sub(1), Ordering::Release);
     }
 }
 

@@ -715,10 +715,10 @@ impl Instance {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
         let entered = inflight::enter(self.id());
         let ptr = self.shared.current.load(Ordering::Acquire);
-        let state = State::from_u8(self.shared.state.load(Ordering::Acquire));
-        if state != State::Active {
+        let state = self.shared.state.load(Ordering::Acquire);
+        if state != State::Active as u8 {
             drop(entered);
-            return self.dispatch_not_active(state, binding, request, out);
+            return self.dispatch_not_active(State::from_u8(state), binding, request, out);
         }
         let code = self.current_code(ptr);
         let method = binding.method_in(code, self).map_err(Box::new)?;

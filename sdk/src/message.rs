@@ -220,8 +220,9 @@ pub fn decode_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PluginError> {
     postcard::from_bytes(bytes).map_err(|e| undecodable::<T>(&e))
 }
 
+/// The error for bytes that do not decode as `T` (postcard's or the `Wire` codec's reason).
 #[cold]
-fn undecodable<T>(error: &postcard::Error) -> PluginError {
+pub(crate) fn undecodable<T>(error: &dyn std::fmt::Display) -> PluginError {
     PluginError::with_code(
         codes::BAD_REQUEST,
         format!(

@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{codes, PluginError};
+use crate::error::PluginError;
 use crate::Output;
 
 /// Where encoded bytes go: the host's request `Vec`, or the plugin's [`Output`].
@@ -627,19 +627,7 @@ impl Sink for Staged<'_, '_> {
 /// Decodes a `T` from the front of `bytes` (trailing bytes are ignored, as postcard does).
 #[inline]
 pub fn decode<'de, T: Wire<'de>>(bytes: &'de [u8]) -> Result<T, PluginError> {
-    T::take(&mut Reader::new(bytes)).map_err(|e| bad_bytes::<T>(&e))
-}
-
-#[cold]
-fn bad_bytes<T>(error: &WireError) -> PluginError {
-    PluginError::with_code(
-        codes::BAD_REQUEST,
-        format!(
-            "the bytes do not decode as `{}`: {error}",
-            std::any::type_name::<T>()
-        ),
-    )
-    .next_step("check that caller and plugin agree on the message contract")
+    T::take(&mut Reader::new(bytes)).map_err(|e| crate::message::undecodable::<T>(&e))
 }
 
 #[cfg(test)]
@@ -772,7 +760,7 @@ mod tests {
         assert!(decode::<bool>(&[2]).is_err());
         assert!(decode::<Option<u8>>(&[2, 0]).is_err());
         let e = decode::<String>(&[2, 0xff, 0xfe]).unwrap_err();
-        assert_eq!(e.code(), codes::BAD_REQUEST);
+        assert_eq!(e.code(), crate::codes::BAD_REQUEST);
         assert!(e.message().contains("UTF-8"), "{}", e.message());
         // A length far past the bytes that follow: an error, and no huge allocation.
         assert!(decode::<Vec<u8>>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());

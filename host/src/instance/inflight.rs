@@ -164,14 +164,21 @@ pub(crate) fn wait_idle(id: usize, deadline: Duration) -> bool {
         .copied()
         .filter(|t| !me.is_some_and(|m| std::ptr::eq(m, *t)))
         .collect();
+    wait_until(deadline, || !others.iter().any(|t| t.holds(id)))
+}
+
+/// Polls `done` until it is true (`true`) or `deadline` has passed (`false`): a few hundred
+/// yields first, since what is waited for is usually a call about to return, then 50 µs
+/// sleeps.
+pub(crate) fn wait_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + deadline;
     let mut spins = 0u32;
-    let idle = loop {
-        if !others.iter().any(|t| t.holds(id)) {
-            break true;
+    loop {
+        if done() {
+            return true;
         }
         if Instant::now() >= until {
-            break false;
+            return false;
         }
         if spins < 200 {
             std::thread::yield_now();
@@ -179,8 +186,7 @@ pub(crate) fn wait_idle(id: usize, deadline: Duration) -> bool {
         } else {
             std::thread::sleep(Duration::from_micros(50));
         }
-    };
-    idle
+    }
 }
 
 #[cfg(target_os = "linux")]

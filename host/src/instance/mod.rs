@@ -30,6 +30,7 @@ use crate::store::Store;
 
 pub(crate) use self::handle::Binding;
 pub use self::handle::{Command, PluginHandle, RawCommand};
+pub(crate) use self::inflight::wait_until;
 
 /// How the plugin's code is reached: in this process, or in a runner process speaking the same
 /// protocol (ARCHITECTURE D4, D5).

@@ -403,22 +403,10 @@ pub(crate) fn reload(
 /// else that holds the old code (event deliveries, service calls).
 fn drain(instance: &Instance, old: &Arc<Code>, deadline: Duration) -> bool {
     let until = Instant::now() + deadline;
-    if !instance.wait_for_calls(deadline) {
-        return false;
-    }
-    let mut spins = 0u32;
-    while Arc::strong_count(old) > 1 {
-        if Instant::now() >= until {
-            return false;
-        }
-        if spins < 200 {
-            std::thread::yield_now();
-            spins += 1;
-        } else {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-    true
+    instance.wait_for_calls(deadline)
+        && crate::instance::wait_until(until.saturating_duration_since(Instant::now()), || {
+            Arc::strong_count(old) <= 1
+        })
 }
 
 /// Whether the new code's place on the bus differs from the old one's: its subscriptions,

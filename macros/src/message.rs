@@ -201,7 +201,7 @@ fn wire_codec(input: &DeriveInput, lifetime: Option<&syn::Lifetime>) -> Option<T
     let types: Vec<&syn::Type> = data.fields.iter().map(|f| &f.ty).collect();
     let construct = match &data.fields {
         syn::Fields::Unit => quote!(#ident),
-        _ => quote!(#ident { #( #members: (&#wire::Probe::<#types>::new()).take(reader)?, )* }),
+        _ => quote!(#ident { #( #members: #wire::Probe::<#types>::new().take(reader)?, )* }),
     };
     let (params, self_ty) = match lifetime {
         Some(l) => (quote!(<'__sb_de: #l, #l>), quote!(#ident<#l>)),
@@ -211,18 +211,14 @@ fn wire_codec(input: &DeriveInput, lifetime: Option<&syn::Lifetime>) -> Option<T
         impl #params #wire::Wire<'__sb_de> for #self_ty {
             #[inline]
             fn put<S: #wire::Sink>(&self, sink: &mut S) {
-                #[allow(unused_imports)]
-                use #wire::{ViaSerde as _, ViaWire as _};
                 let _ = &sink;
-                #( (&#wire::Probe::<#types>::new()).put(&self.#members, sink); )*
+                #( #wire::Probe::<#types>::new().put(&self.#members, sink); )*
             }
 
             #[inline]
             fn take(
                 reader: &mut #wire::Reader<'__sb_de>,
             ) -> ::core::result::Result<Self, #wire::WireError> {
-                #[allow(unused_imports)]
-                use #wire::{ViaSerde as _, ViaWire as _};
                 let _ = &reader;
                 ::core::result::Result::Ok(#construct)
             }

@@ -8,7 +8,7 @@
 //! `Vec` and `()`, and `#[derive(Message)]` implements it for a struct by doing each field in
 //! turn — postcard encodes a struct as its fields one after another, so a field whose type has
 //! no `Wire` impl (a nested enum, a map, a type with its own serde attributes) is encoded by
-//! postcard itself in the middle of the same buffer (`ViaSerde` below) and the bytes stay
+//! postcard itself in the middle of the same buffer (`Probe` and `ViaSerde` below) and the bytes stay
 //! identical. The wire format, and so every contract, is unchanged: plugins built with an older
 //! SDK and hosts built with this one (or the reverse) understand each other, which the tests
 //! check against postcard byte for byte and error for error.
@@ -344,29 +344,24 @@ impl<'de> Wire<'de> for i128 {
     }
 }
 
-impl<'de> Wire<'de> for f32 {
-    #[inline]
-    fn put<S: Sink>(&self, sink: &mut S) {
-        sink.put_slice(&self.to_bits().to_le_bytes());
-    }
+/// Floats: their bits, little-endian, as postcard writes them.
+macro_rules! float {
+    ($($t:ty => $bits:ty),*) => {$(
+        impl<'de> Wire<'de> for $t {
+            #[inline]
+            fn put<S: Sink>(&self, sink: &mut S) {
+                sink.put_slice(&self.to_bits().to_le_bytes());
+            }
 
-    #[inline]
-    fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
-        Ok(f32::from_bits(u32::from_le_bytes(reader.array()?)))
-    }
+            #[inline]
+            fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
+                Ok(<$t>::from_bits(<$bits>::from_le_bytes(reader.array()?)))
+            }
+        }
+    )*};
 }
 
-impl<'de> Wire<'de> for f64 {
-    #[inline]
-    fn put<S: Sink>(&self, sink: &mut S) {
-        sink.put_slice(&self.to_bits().to_le_bytes());
-    }
-
-    #[inline]
-    fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
-        Ok(f64::from_bits(u64::from_le_bytes(reader.array()?)))
-    }
-}
+float!(f32 => u32, f64 => u64);
 
 impl<'de> Wire<'de> for String {
     #[inline]
@@ -463,69 +458,78 @@ impl<'de: 'a, 'a> Wire<'de> for &'a [u8] {
     }
 }
 
-/// Picks, for a struct field of type `T`, [`Wire`] when `T` has it and postcard otherwise.
+/// Picks, for a struct field of type `T` read from bytes of lifetime `'de`, [`Wire`] when `T`
+/// has it and postcard otherwise.
 ///
-/// The derive calls `(&Probe::<T>::new()).put(…)`: method lookup finds [`ViaWire`] on
-/// `Probe<T>` first and falls back to [`ViaSerde`] on `&Probe<T>` when `T` is not `Wire`. This
-/// works because message types are concrete (the derive refuses generics).
-pub struct Probe<T>(PhantomData<fn() -> T>);
+/// The derive calls `Probe::<T>::new().put(…)` and `.take(…)`. `Probe`'s own `put`/`take` exist
+/// only where `T: Wire<'de>`; where it is not, method lookup goes on through `Deref` to
+/// [`ViaSerde`]'s, which encode the field with postcard. Both are inherent methods, so the
+/// generated code needs no trait in scope. This works because message types are concrete (the
+/// derive refuses type parameters).
+pub struct Probe<'de, T>(ViaSerde<'de, T>);
 
-impl<T> std::fmt::Debug for Probe<T> {
+/// The postcard fallback [`Probe`] dereferences to.
+pub struct ViaSerde<'de, T>(PhantomData<fn(&'de ()) -> T>);
+
+impl<T> std::fmt::Debug for Probe<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Probe")
     }
 }
 
-impl<T> Probe<T> {
-    /// The probe.
-    #[inline]
-    pub const fn new() -> Self {
-        Probe(PhantomData)
+impl<T> std::fmt::Debug for ViaSerde<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViaSerde")
     }
 }
 
-impl<T> Default for Probe<T> {
+impl<T> Probe<'_, T> {
+    /// The probe.
+    #[inline]
+    pub const fn new() -> Self {
+        Probe(ViaSerde(PhantomData))
+    }
+}
+
+impl<T> Default for Probe<'_, T> {
     fn default() -> Self {
         Probe::new()
     }
 }
 
-/// A field encoded by [`Wire`].
-pub trait ViaWire<'de, T> {
-    /// Appends `value`.
-    fn put<S: Sink>(&self, value: &T, sink: &mut S);
-    /// Reads a value.
-    fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError>;
+impl<'de, T> std::ops::Deref for Probe<'de, T> {
+    type Target = ViaSerde<'de, T>;
+
+    #[inline]
+    fn deref(&self) -> &ViaSerde<'de, T> {
+        &self.0
+    }
 }
 
-impl<'de, T: Wire<'de>> ViaWire<'de, T> for Probe<T> {
+impl<'de, T: Wire<'de>> Probe<'de, T> {
+    /// Appends `value` with its [`Wire`] codec.
     #[inline]
-    fn put<S: Sink>(&self, value: &T, sink: &mut S) {
+    pub fn put<S: Sink>(&self, value: &T, sink: &mut S) {
         value.put(sink);
     }
 
+    /// Reads a value with its [`Wire`] codec.
     #[inline]
-    fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
+    pub fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
         T::take(reader)
     }
 }
 
-/// A field encoded by postcard, in the middle of the same bytes.
-pub trait ViaSerde<'de, T> {
-    /// Appends `value`.
-    fn put<S: Sink>(&self, value: &T, sink: &mut S);
-    /// Reads a value.
-    fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError>;
-}
-
-impl<'de, T: Serialize + Deserialize<'de>> ViaSerde<'de, T> for &Probe<T> {
-    fn put<S: Sink>(&self, value: &T, sink: &mut S) {
+impl<'de, T: Serialize + Deserialize<'de>> ViaSerde<'de, T> {
+    /// Appends `value` with postcard.
+    pub fn put<S: Sink>(&self, value: &T, sink: &mut S) {
         // Into a growable sink postcard fails only for what it cannot express (a map or
         // sequence of unknown length it still handles); the decoder on the other side reports it.
         let _ = postcard::serialize_with_flavor(value, SinkFlavor(sink));
     }
 
-    fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
+    /// Reads a value with postcard, from the middle of the same bytes.
+    pub fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
         let (value, rest) =
             postcard::take_from_bytes(reader.rest()).map_err(WireError::Postcard)?;
         *reader = Reader::new(rest);
@@ -681,26 +685,20 @@ mod tests {
         tags: Vec<Option<i16>>,
     }
 
-    #[expect(
-        clippy::needless_borrow,
-        reason = "written as the derive writes it: the `&` picks `ViaSerde` for fields without `Wire`"
-    )]
     impl<'de> Wire<'de> for Mixed {
         fn put<S: Sink>(&self, sink: &mut S) {
-            use super::{ViaSerde as _, ViaWire as _};
-            (&Probe::<u64>::new()).put(&self.id, sink);
-            (&Probe::<Shape>::new()).put(&self.shape, sink);
-            (&Probe::<String>::new()).put(&self.name, sink);
-            (&Probe::<Vec<Option<i16>>>::new()).put(&self.tags, sink);
+            Probe::<u64>::new().put(&self.id, sink);
+            Probe::<Shape>::new().put(&self.shape, sink);
+            Probe::<String>::new().put(&self.name, sink);
+            Probe::<Vec<Option<i16>>>::new().put(&self.tags, sink);
         }
 
         fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
-            use super::{ViaSerde as _, ViaWire as _};
             Ok(Mixed {
-                id: (&Probe::<u64>::new()).take(reader)?,
-                shape: (&Probe::<Shape>::new()).take(reader)?,
-                name: (&Probe::<String>::new()).take(reader)?,
-                tags: (&Probe::<Vec<Option<i16>>>::new()).take(reader)?,
+                id: Probe::<u64>::new().take(reader)?,
+                shape: Probe::<Shape>::new().take(reader)?,
+                name: Probe::<String>::new().take(reader)?,
+                tags: Probe::<Vec<Option<i16>>>::new().take(reader)?,
             })
         }
     }

@@ -218,6 +218,13 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// The health settings are inconsistent (a zero interval or hook deadline, thresholds
+    /// in the wrong order), or the monitor's thread could not start.
+    #[error("invalid health settings: {reason}")]
+    Health {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -227,6 +234,7 @@ impl ConfigError {
             ConfigError::DataDir { .. } => code(901),
             ConfigError::HostApi { .. } => code(902),
             ConfigError::Trust { .. } => code(903),
+            ConfigError::Health { .. } => code(399),
         }
     }
 
@@ -241,6 +249,9 @@ impl ConfigError {
             ConfigError::HostApi { .. } => {
                 "pass `host_api(\"name\", \"MAJOR.MINOR.PATCH\")` with a semver version".into()
             }
+            ConfigError::Health { .. } => "pass a non-zero `health_interval` (or `None`), a \
+                 non-zero `hook_deadline`, and `unhealthy_after` at or above `degraded_after`"
+                .into(),
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct HostBuilder {
     bus_limits: BusLimits,
     runner: Option<crate::isolation::RunnerCommand>,
     plugin_dirs: Vec<PathBuf>,
+    health_interval: Option<std::time::Duration>,
+    health_rules: crate::health::HealthRules,
 }
 
 /// How many copies of one plugin's library hot reloads map into the process by default
@@ -148,6 +150,8 @@ impl Default for HostBuilder {
             bus_limits: BusLimits::default(),
             runner: None,
             plugin_dirs: Vec::new(),
+            health_interval: Some(crate::health::DEFAULT_HEALTH_INTERVAL),
+            health_rules: crate::health::HealthRules::default(),
         }
     }
 }
@@ -329,6 +333,37 @@ impl HostBuilder {
         self
     }
 
+    /// How often the host checks the health of every loaded plugin on a thread of its own
+    /// (default [`DEFAULT_HEALTH_INTERVAL`](crate::DEFAULT_HEALTH_INTERVAL), 30 s); `None`
+    /// turns periodic checks off ([`Host::check_health`] still runs one on demand). The
+    /// thread keeps no host alive and ends when the host is dropped. A zero interval is
+    /// refused by [`build`](Self::build) with `SB0399`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_host::Host;
+    ///
+    /// let mut builder = Host::builder();
+    /// builder.health_interval(Duration::from_secs(10));
+    /// builder.health_interval(None); // only `check_health`
+    /// ```
+    pub fn health_interval(
+        &mut self,
+        interval: impl Into<Option<std::time::Duration>>,
+    ) -> &mut Self {
+        self.health_interval = interval.into();
+        self
+    }
+
+    /// The thresholds health checks apply: the incident window, how many incidents make a
+    /// plugin degraded or unhealthy, and how long a `health` hook may take (see
+    /// [`HealthRules`](crate::HealthRules)). Inconsistent rules are refused by
+    /// [`build`](Self::build) with `SB0399`.
+    pub fn health_rules(&mut self, rules: crate::health::HealthRules) -> &mut Self {
+        self.health_rules = rules;
+        self
+    }
+
     /// Options that weaken the host's guarantees, for development.
     pub fn dangerous(&mut self) -> DangerousHostBuilder<'_> {
         DangerousHostBuilder { builder: self }
@@ -355,6 +390,12 @@ impl HostBuilder {
                 reason: "the name must be non-empty and the version MAJOR.MINOR.PATCH".into(),
             }
             .into());
+        }
+        if let Some(reason) = self.health_rules.problem().or_else(|| {
+            (self.health_interval == Some(std::time::Duration::ZERO))
+                .then(|| "the health interval is zero; pass `None` to turn checks off".into())
+        }) {
+            return Err(ConfigError::Health { reason }.into());
         }
         let mut trust = TrustStore::new();
         for key in &self.trusted_authors {
@@ -421,12 +462,19 @@ impl HostBuilder {
                 discovered: parking_lot::Mutex::new(BTreeMap::new()),
                 recovered: parking_lot::Mutex::new(Vec::new()),
                 verified_packages: crate::install::VerifiedCache::default(),
+                health: crate::health::Monitor::new(self.health_rules, self.health_interval),
             }),
         };
         // An install operation a crash interrupted is rolled back before anything loads
         // (ARCHITECTURE D10); one another process is running is left alone.
         let recovered = crate::install::recover(&host)?;
         *host.inner.recovered.lock() = recovered;
+        host.inner
+            .health
+            .start(host.link())
+            .map_err(|e| ConfigError::Health {
+                reason: format!("cannot start the health monitor's thread: {e}"),
+            })?;
         Ok(host)
     }
 }
@@ -583,6 +631,8 @@ struct Inner {
     recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
     /// Packages verified from the package store, reused by a rollback.
     verified_packages: crate::install::VerifiedCache,
+    /// The health monitor and its periodic thread.
+    health: crate::health::Monitor,
 }
 
 impl fmt::Debug for Host {
@@ -1952,6 +2002,62 @@ impl Host {
     }
 
     /// Whether development libraries may load ([`DangerousHostBuilder::load_unsigned_libraries`]).
+    /// Checks the health of every loaded plugin now — one round, as the periodic thread runs
+    /// every [`HostBuilder::health_interval`] — and returns what it found. Each plugin's
+    /// status is kept ([`PluginHandle::health_status`]); each change is published on
+    /// [`HEALTH_TOPIC`](crate::HEALTH_TOPIC) and audited (kind `health`), once. Active
+    /// plugins' `health` hooks are asked at once and waited for at most
+    /// [`HealthRules::hook_deadline`](crate::HealthRules::hook_deadline) together. The rules
+    /// are in [`HealthRules`](crate::HealthRules)' module docs and the design record.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use switchboard_host::{Host, HealthState};
+    ///
+    /// # fn main() -> Result<(), switchboard_host::Error> {
+    /// let mut builder = Host::builder();
+    /// builder.data_dir("/tmp/my-app").host_api("switchboard-demo", "0.1.0");
+    /// builder.dangerous().load_unsigned_libraries();
+    /// let host = builder.build()?;
+    /// host.load_unsigned("target/debug/libhello.so")?.start()?;
+    ///
+    /// let report = host.check_health();
+    /// for plugin in &report.plugins {
+    ///     println!("{}: {}", plugin.plugin, plugin.status.state);
+    ///     for reason in &plugin.status.reasons {
+    ///         println!("  {reason}");
+    ///     }
+    /// }
+    /// assert_eq!(report.worst(), HealthState::Healthy);
+    /// # Ok(()) }
+    /// ```
+    pub fn check_health(&self) -> crate::HealthReport {
+        self.check_health_at(crate::Timestamp::now())
+    }
+
+    /// [`check_health`](Self::check_health) with an explicit "now" for the incident window.
+    pub(crate) fn check_health_at(&self, now: crate::Timestamp) -> crate::HealthReport {
+        let plugins: Vec<Instance> = self.read_plugins().values().cloned().collect();
+        crate::health::monitor::check(self, &self.inner.health, &plugins, now)
+    }
+
+    /// The health rules in force ([`HostBuilder::health_rules`]).
+    pub fn health_rules(&self) -> &crate::HealthRules {
+        self.inner.health.rules()
+    }
+
+    /// How often health is checked periodically; `None` when only on demand
+    /// ([`HostBuilder::health_interval`]).
+    pub fn health_interval(&self) -> Option<std::time::Duration> {
+        self.inner.health.interval()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn health_monitor(&self) -> &crate::health::Monitor {
+        &self.inner.health
+    }
+
     pub(crate) fn allows_unsigned_libraries(&self) -> bool {
         self.inner.dangerous.unsigned_libraries
     }
@@ -2005,6 +2111,8 @@ fn grant_event(plugin: &str, g: &Grant) -> AuditEvent {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // First, so no round runs while plugins stop.
+        self.health.stop();
         let plugins = self.plugins.get_mut();
         for instance in plugins.values() {
             if instance.state() == State::Active {

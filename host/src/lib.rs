@@ -37,6 +37,12 @@
 //! - Discovery and watching (SPEC S8.2): [`HostBuilder::plugin_dir`], [`Host::discover`],
 //!   [`DiscoverOptions`], [`DiscoverReport`], [`Discovered`], [`Skipped`] (codes in
 //!   [`discovery_codes`]); [`Host::watch`], [`PluginWatcher`], [`DiscoveryError`].
+//! - Health (SPEC S8.4): [`Host::check_health`], [`HostBuilder::health_interval`],
+//!   [`HostBuilder::health_rules`], [`PluginHandle::health_status`] — periodic checks of the
+//!   plugin's hook and the host's own view (panics, failed calls, runner restarts, the
+//!   lifecycle); [`HealthState`], [`HealthStatus`], [`HealthReason`] (codes in
+//!   [`health_codes`]), [`HealthReport`], [`PluginHealth`], [`HealthRules`]; changes are
+//!   published on [`HEALTH_TOPIC`].
 //! - [`preflight`], [`preflight_with`], [`PreflightOptions`], [`PreflightReport`] — every check
 //!   that needs no plugin code (SPEC S2.4); [`package_manifest`] — what `pack` writes.
 //! - [`not_applied`], [`not_applied_for`] — the manifest settings a load does not act on in
@@ -94,6 +100,7 @@ pub mod caps;
 mod compat;
 mod discovery;
 mod error;
+mod health;
 mod host;
 mod identity;
 pub mod install;
@@ -136,6 +143,10 @@ pub use discovery::{
 pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
     StateError, StoreError,
+};
+pub use health::{
+    codes as health_codes, HealthReason, HealthReport, HealthRules, HealthState, HealthStatus,
+    PluginHealth, DEFAULT_HEALTH_INTERVAL, HEALTH_TOPIC,
 };
 pub use host::{
     DangerousHostBuilder, Host, HostBuilder, DEFAULT_MAX_RELOADS, DEFAULT_STOP_DEADLINE,

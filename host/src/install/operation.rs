@@ -1288,23 +1288,8 @@ pub(crate) fn collect_unreferenced(host: &crate::Host) {
 /// within `deadline` counts as unhealthy (its thread is abandoned, as a hung `stop` hook's
 /// is), so a plugin cannot hold an operation — and the installer's lock — forever.
 fn health_within(h: &crate::PluginHandle, deadline: std::time::Duration) -> crate::Health {
-    let (tx, rx) = crossbeam_channel::bounded(1);
     let handle = h.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("health-{}", h.name()))
-        .spawn(move || {
-            let _ = tx.send(handle.health());
-        });
-    if let Err(e) = spawned {
-        return crate::Health::Unhealthy(format!("cannot run the health check: {e}"));
-    }
-    match rx.recv_timeout(deadline) {
-        Ok(health) => health,
-        Err(_) => crate::Health::Unhealthy(format!(
-            "the health check did not answer within {} ms",
-            deadline.as_millis()
-        )),
-    }
+    crate::health::hook::within(h.name(), deadline, move || handle.health())
 }
 
 /// Why activation or a health check failed.

@@ -114,9 +114,18 @@ impl PluginHandle {
         self.instance.isolation()
     }
 
-    /// The plugin's health: its own report when active, unhealthy otherwise.
+    /// The plugin's health: its own report when active, unhealthy otherwise. This asks the
+    /// plugin's hook on the caller's thread, with no deadline; [`health_status`](Self::health_status)
+    /// is what the host's checks concluded.
     pub fn health(&self) -> Health {
         self.instance.health()
+    }
+
+    /// The plugin's health as the host's last check evaluated it — state, reasons, since
+    /// when — or `None` before its first check ([`Host::check_health`](crate::Host::check_health),
+    /// or the periodic one every [`HostBuilder::health_interval`](crate::HostBuilder::health_interval)).
+    pub fn health_status(&self) -> Option<crate::HealthStatus> {
+        self.instance.health_record().last()
     }
 
     /// The instance's capability token (an index and generation into

@@ -264,6 +264,8 @@ struct Shared {
     host: HostLink,
     /// What hot reload keeps per instance.
     reload: ReloadSlot,
+    /// Recent incidents and the last health status (`health`).
+    health: crate::health::Record,
 }
 
 /// Hot reload's per-instance state: one reload at a time, the callers waiting while one
@@ -330,6 +332,7 @@ impl Instance {
                 current,
                 host,
                 reload: ReloadSlot::default(),
+                health: crate::health::Record::default(),
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -408,6 +411,10 @@ impl Instance {
         &self.shared.reload
     }
 
+    pub(crate) fn health_record(&self) -> &crate::health::Record {
+        &self.shared.health
+    }
+
     /// What the supervisor of an isolated plugin's runner reports: audited; a plugin given up
     /// fails. Returns whether the plugin is active (so a restarted runner starts it again).
     fn runner_event(&self, event: RunnerEvent<'_>) -> bool {
@@ -431,11 +438,12 @@ impl Instance {
             log::error!(target: "switchboard::audit", "cannot record `{}`'s {action}: {e}", self.shared.name);
         }
         match event {
-            RunnerEvent::Exited { reason, .. } => {
+            RunnerEvent::Exited { reason, restart } => {
+                self.shared.health.runner_exited(reason, restart);
                 log::warn!(target: "switchboard::isolation", "`{}`: its runner ended: {reason}", self.shared.name);
             }
             RunnerEvent::GaveUp { reason } => self.fail(format!("given up: {reason}")),
-            RunnerEvent::Restarted { .. } => {}
+            RunnerEvent::Restarted { .. } => self.shared.health.runner_restarted(),
         }
         matches!(self.state(), State::Active | State::Reloading)
     }
@@ -657,6 +665,8 @@ impl Instance {
                 return Err(self.not_callable(state).into_plugin_error());
             }
             return code.backend.on_event(topic, frame).inspect_err(|error| {
+                let what = format_args!("an event handler for `{topic}`");
+                self.shared.health.note_error(what, error);
                 if error.code() == codes::PLUGIN_PANICKED {
                     self.fail(format!(
                         "an event handler for `{topic}` panicked: {}",
@@ -812,6 +822,9 @@ impl Instance {
 
     #[cold]
     fn call_failed(&self, command: &str, error: PluginError) -> CallError {
+        self.shared
+            .health
+            .note_error(format_args!("`{command}`"), &error);
         if error.code() == codes::PLUGIN_PANICKED {
             self.fail(format!("`{command}` panicked: {}", error.message()));
         }

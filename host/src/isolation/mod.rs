@@ -35,7 +35,10 @@ mod runner;
 pub mod sandbox;
 mod spec;
 
-pub(crate) use self::backend::{Isolated, Launch, RunnerEvent, FRAME_HEADROOM};
+pub(crate) use self::backend::{
+    Isolated, Launch, RunnerEvent, CALL_TIMED_OUT, FRAME_HEADROOM, PROTOCOL_BROKEN, RUNNER_DIED,
+    RUNNER_UNAVAILABLE,
+};
 pub use self::decide::{IsolationDecision, IsolationLimits, Mode};
 pub use self::launch::{RunnerCommand, RUNNER_ENV};
 pub use self::policy::{IsolationPolicyError, IsolationProfile};

@@ -11,6 +11,7 @@ mod dev_manifest;
 mod discovery;
 mod escape_suite;
 mod files;
+mod health;
 mod identity;
 mod install;
 mod install_crash;

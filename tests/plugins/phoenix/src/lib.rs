@@ -53,6 +53,9 @@ impl Plugin for Phoenix {
         if flag(ctx, "fail/health") {
             return Health::Unhealthy("the fail/health flag is set".into());
         }
+        if flag(ctx, "degrade/health") {
+            return Health::Degraded("the degrade/health flag is set".into());
+        }
         Health::Healthy
     }
 

@@ -15,7 +15,7 @@ use switchboard_host::{
     health_codes, AuditFilter, AuditKind, HealthRules, HealthState, Host, HostBuilder, LoadOptions,
     PluginHandle, Policy, HEALTH_TOPIC,
 };
-use switchboard_tests::{host_with, library, test_plugin};
+use switchboard_tests::{edited_manifest, host_with, library, test_plugin};
 
 /// A host with no periodic checks (rounds run when the test says), phoenix's grants, set up
 /// further by `setup`.
@@ -288,4 +288,40 @@ fn an_isolated_runner_crash_and_restart_make_the_plugin_degraded() {
     assert!(status.has(health_codes::FAILED_CALLS), "{status:?}");
     assert!(status.has(health_codes::RUNNER_RESTARTS), "{status:?}");
     assert_eq!(audited(&host, "escape"), ["degraded"]);
+}
+
+#[test]
+fn a_reload_whose_health_hook_hangs_fails_at_the_deadline_and_the_old_version_serves_on() {
+    let (host, dir) = host(|b| {
+        b.health_rules(HealthRules {
+            hook_deadline: Duration::from_millis(200),
+            ..HealthRules::default()
+        });
+    });
+    // Loaded from a file the test then rebuilds in place, as a developer does.
+    let path = dir.path().join("libphoenix.so");
+    let write = |version: &str| {
+        let bytes = std::fs::read(test_plugin("phoenix")).unwrap();
+        let bytes = edited_manifest(&bytes, "phoenix", |m| m["version"] = version.into());
+        std::fs::write(&path, bytes).unwrap();
+    };
+    write("0.1.0");
+    let phoenix = started(&host, path.clone());
+    write("0.2.0");
+    host.kv("phoenix").put("hang/health", b"1").unwrap();
+    let error = phoenix.reload(&path).unwrap_err();
+    assert_eq!(error.code().to_string(), "SB0371", "{error}");
+    assert!(
+        error.to_string().contains("did not answer within 200 ms"),
+        "{error}"
+    );
+    assert_eq!(phoenix.version(), "0.1.0");
+    assert_eq!(
+        phoenix
+            .command::<(), u64>("count")
+            .unwrap()
+            .call(&())
+            .unwrap(),
+        0
+    );
 }

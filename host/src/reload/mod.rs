@@ -337,7 +337,11 @@ pub(crate) fn reload(
             ));
         }
     }
-    match new.health_hook() {
+    // Bounded: a hook that hangs fails the reload (the old version serves on) instead of
+    // holding the reload, and the caller, for ever.
+    let asked = new.clone();
+    let deadline = host.health_rules().hook_deadline;
+    match crate::health::hook::within(&plugin, deadline, move || asked.health_hook()) {
         Health::Healthy | Health::Degraded(_) => {}
         Health::Unhealthy(reason) => {
             return Err(fail_at(

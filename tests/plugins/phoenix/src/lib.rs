@@ -53,6 +53,11 @@ impl Plugin for Phoenix {
         if flag(ctx, "fail/health") {
             return Health::Unhealthy("the fail/health flag is set".into());
         }
+        if flag(ctx, "hang/health") {
+            loop {
+                std::thread::park();
+            }
+        }
         if flag(ctx, "degrade/health") {
             return Health::Degraded("the degrade/health flag is set".into());
         }

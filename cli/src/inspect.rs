@@ -1,7 +1,7 @@
 //! `switchboard inspect PLUGIN`: what a host's database knows of a plugin — requested versus
 //! granted capabilities with scopes and expiry, trust level, signer, state, where its last
 //! load ran it (in-process or isolated, the profile, why, the sandbox layers in force and its
-//! limits) and history.
+//! limits), its last recorded health change and history.
 
 use std::io::Write;
 use std::path::Path;
@@ -43,6 +43,7 @@ pub fn to_json(i: &Inspection) -> serde_json::Value {
         "owner": i.owner,
         "history": i.history,
         "reloads": reloads(&i.history),
+        "health": health(&i.history),
         "machine_sandbox": switchboard_host::isolation::sandbox::probe(),
     })
 }
@@ -74,6 +75,47 @@ fn reloads(history: &[AuditRecord]) -> Value {
         "mapped": done.last().map_or(Value::from(0), |(_, d)| d["mapped"].clone()),
         "last": last,
     })
+}
+
+/// The last health change a host recorded for the plugin since its last load (audit kind
+/// `health`: only changes are recorded, so none means healthy at every check, or never
+/// checked): `{state, at, from, reasons}`, or `null`.
+fn health(history: &[AuditRecord]) -> Value {
+    let detail = |r: &AuditRecord| serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null);
+    let since = history
+        .iter()
+        .rposition(|r| r.kind == "load" && detail(r)["outcome"] == "loaded")
+        .map_or(0, |i| i + 1);
+    history[since..]
+        .iter()
+        .rfind(|r| r.kind == "health")
+        .map_or(Value::Null, |r| {
+            let d = detail(r);
+            json!({ "state": r.subject, "at": r.at.to_string(), "from": d["from"], "reasons": d["reasons"] })
+        })
+}
+
+fn health_lines(h: &Value) -> Vec<String> {
+    let Some(last) = h.as_object() else {
+        return vec![
+            "  health:   no change recorded since its last load (healthy at every check, or \
+             never checked)"
+                .into(),
+        ];
+    };
+    let mut lines = vec![format!(
+        "  health:   {} since {} (the last change a running host recorded)",
+        last["state"].as_str().unwrap_or("?"),
+        last["at"].as_str().unwrap_or("?"),
+    )];
+    for r in last["reasons"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "    [{}] {}",
+            r["code"].as_str().unwrap_or("?"),
+            r["message"].as_str().unwrap_or("?")
+        ));
+    }
+    lines
 }
 
 fn reloads_line(r: &Value) -> String {
@@ -127,6 +169,9 @@ pub fn write_text(i: &Inspection, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{line}")?;
     }
     writeln!(out, "{}", reloads_line(&reloads(&i.history)))?;
+    for line in health_lines(&health(&i.history)) {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out, "{}", machine_line())?;
     writeln!(out, "  requested capabilities:")?;
     for c in &r.requested {

@@ -247,6 +247,10 @@ enum Cmd {
     /// packages) into a host on the data directory, under its policy, and report what loaded
     /// and what was skipped with which code.
     Discover(install::scan::DiscoverArgs),
+    /// Start the installed plugins (and those in plugin directories given) in a host on the
+    /// data directory, check each one's health once, and show the state with its reasons;
+    /// exits 3 if a plugin is unhealthy.
+    Health(install::health::HealthArgs),
 }
 
 #[derive(Debug, Args)]
@@ -682,6 +686,10 @@ fn main() -> ExitCode {
         }
         Cmd::Install(a) => install::exit_code(install::install(&a), a.common.json),
         Cmd::Discover(a) => install::exit_code(install::scan::discover(&a), a.json),
+        Cmd::Health(a) => match install::health::health(&a) {
+            Ok(code) => code,
+            Err(e) => output::report_error(&e, a.json),
+        },
         Cmd::Update(a) => install::exit_code(install::update(&a), a.common.json),
         Cmd::Rollback(a) => install::exit_code(install::rollback(&a), a.common.json),
         Cmd::Remove(a) => install::exit_code(install::remove(&a), a.common.json),

@@ -325,3 +325,50 @@ fn a_reload_whose_health_hook_hangs_fails_at_the_deadline_and_the_old_version_se
         0
     );
 }
+
+#[test]
+fn switchboard_health_reports_an_unhealthy_plugin_with_status_3_and_inspect_shows_the_change() {
+    use switchboard_cli::install::health::{check, exit_status, to_text, HealthArgs};
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let plugins = root.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let library = test_plugin("sickly");
+    std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
+    let config = switchboard_host::state::config_file(&data, "sickly");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "healthy = false\n").unwrap();
+    std::fs::write(data.join("policy.toml"), "allow = [\"config.read\"]\n").unwrap();
+    let args = HealthArgs {
+        dirs: vec![plugins],
+        data_dir: Some(data.clone()),
+        dev: true,
+        policy: None,
+        trust: Vec::new(),
+        host_api: Some("switchboard-demo@0.1.0".into()),
+        json: false,
+    };
+    let run = check(&args).unwrap();
+    assert!(run.not_started.is_empty(), "{:?}", run.not_started);
+    assert_eq!(exit_status(&run.report), 3);
+    let text = to_text(&run);
+    assert!(text.contains("unhealthy"), "{text}");
+    assert!(
+        text.contains(
+            "sickly: [SB0391] its health hook reports unhealthy: the configuration says so"
+        ),
+        "{text}"
+    );
+
+    // The change was audited; `inspect` shows it from the database, no plugin loaded.
+    let inspection = switchboard_cli::inspect::inspect(&data, "sickly").unwrap();
+    let doc = switchboard_cli::inspect::to_json(&inspection);
+    assert_eq!(doc["health"]["state"], "unhealthy", "{doc:#}");
+    assert_eq!(doc["health"]["from"], Value::Null);
+    assert_eq!(doc["health"]["reasons"][0]["code"], "SB0391");
+    let mut out = Vec::new();
+    switchboard_cli::inspect::write_text(&inspection, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("health:   unhealthy since"), "{out}");
+    assert!(out.contains("[SB0391]"), "{out}");
+}

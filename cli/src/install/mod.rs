@@ -12,6 +12,7 @@
 //! a terminal nor `--yes`, the plan is declined and the command refuses (`SB0019`).
 
 pub mod args;
+pub mod health;
 pub mod progress;
 mod render;
 pub mod review;

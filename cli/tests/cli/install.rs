@@ -516,3 +516,44 @@ fn discover_reports_what_loads_from_a_plugin_directory_and_each_skip_with_its_co
     assert!(text.contains("skipped [SB0382]"), "{text}");
     assert!(text.contains("skipped [SB0380]"), "{text}");
 }
+
+#[test]
+fn health_starts_the_plugins_checks_them_once_and_reports_each_state() {
+    let f = fixture();
+    let dir = f.packages.to_str().unwrap();
+    let out = run(
+        &f,
+        &[
+            "health",
+            dir,
+            "--host-api",
+            "switchboard-demo@0.1.0",
+            "--json",
+        ],
+    );
+    let doc = ok(&out);
+    let plugins = doc["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1, "{doc:#}");
+    assert_eq!(plugins[0]["plugin"], "hello");
+    assert_eq!(plugins[0]["state"], "healthy");
+    assert_eq!(plugins[0]["reasons"], serde_json::json!([]));
+    assert_eq!(doc["worst"], "healthy");
+    // The other version in the directory is named, with its code.
+    let not_started = doc["not_started"].as_array().unwrap();
+    assert!(
+        not_started
+            .iter()
+            .any(|n| n["reason"].as_str().unwrap().contains("SB0384")),
+        "{doc:#}"
+    );
+
+    let out = run(&f, &["health", dir]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("hello") && text.contains("healthy"), "{text}");
+
+    // `inspect` shows the last recorded change: none, as hello was healthy at its check.
+    let out = run(&f, &["inspect", "hello", "--json"]);
+    let doc = ok(&out);
+    assert_eq!(doc["health"], serde_json::Value::Null, "{doc:#}");
+}

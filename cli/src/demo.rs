@@ -212,6 +212,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         });
     // wordcount is loaded straight from `target/`, unsigned: development mode, opted into here.
     builder.dangerous().load_unsigned_libraries();
+    // Health is checked at the step that shows it, not by the periodic thread meanwhile.
+    builder.health_interval(None);
     let host = builder.build()?;
     let database = data_dir.join(switchboard_host::DATABASE_FILE);
     let audit_at_start = host.audit().verify()?;
@@ -528,6 +530,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         format!("wordcount is {}", wordcount.state()),
     )?;
 
+    health_step(&mut r, &host)?;
+
     let not_a_lib = examples::workspace_root().join("README.md");
     let refused = host.load_unsigned(&not_a_lib);
     r.say(
@@ -630,6 +634,47 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
 
 /// Publishes hello to a registry in the data directory, adds it, searches it and shows info
 /// (`crate::discover::demo_tour`); each claim is checked.
+/// One round of health checks after hello's panic: hello unhealthy with the reason,
+/// wordcount healthy, and the change published on `system.plugin.health` once.
+fn health_step(r: &mut Report<'_>, host: &Host) -> Result<()> {
+    let (tx, published) = crossbeam_channel::unbounded();
+    let id = host.bus().subscribe(
+        switchboard_host::HEALTH_TOPIC,
+        SubscribeOptions::new().mode(Mode::Inline),
+        move |e| {
+            let _ = tx.send(String::from_utf8_lossy(e.payload()).into_owned());
+            Ok(())
+        },
+    )?;
+    let report = host.check_health();
+    host.bus().unsubscribe(id)?;
+    let events: Vec<String> = published.try_iter().collect();
+    let state = |name: &str| report.plugin(name).map(|p| p.status.state);
+    let hello_failed = report
+        .plugin("hello")
+        .is_some_and(|p| p.status.has(switchboard_host::health_codes::FAILED));
+    let mut detail = String::new();
+    for p in &report.plugins {
+        detail.push_str(&format!("{}: {}\n", p.plugin, p.status.state));
+        for reason in &p.status.reasons {
+            detail.push_str(&format!("  {reason}\n"));
+        }
+    }
+    detail.push_str(&format!("published on {}:", switchboard_host::HEALTH_TOPIC));
+    for e in &events {
+        detail.push_str(&format!("\n  {e}"));
+    }
+    r.say(
+        "Checked every plugin's health: hello is unhealthy (it panicked), wordcount healthy; the change was published once",
+        state("hello") == Some(switchboard_host::HealthState::Unhealthy)
+            && hello_failed
+            && state("wordcount") == Some(switchboard_host::HealthState::Healthy)
+            && events.len() == 1
+            && events[0].contains("\"plugin\":\"hello\""),
+        detail,
+    )
+}
+
 fn registry_step(
     r: &mut Report<'_>,
     data_dir: &Path,

@@ -52,6 +52,8 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
         "Ran hello isolated",
         "hello read files with std::fs",
         "hello segfaulted",
+        // Health after hello's panic.
+        "Checked every plugin's health",
     ] {
         assert!(
             steps

@@ -2008,7 +2008,7 @@ impl Host {
     /// [`HEALTH_TOPIC`](crate::HEALTH_TOPIC) and audited (kind `health`), once. Active
     /// plugins' `health` hooks are asked at once and waited for at most
     /// [`HealthRules::hook_deadline`](crate::HealthRules::hook_deadline) together. The rules
-    /// are in [`HealthRules`](crate::HealthRules)' module docs and the design record.
+    /// are tabled on [`HealthRules`](crate::HealthRules).
     ///
     /// # Example
     ///

@@ -242,8 +242,14 @@ fn the_periodic_monitor_publishes_a_change_without_being_asked() {
     let events = health_events(&host);
     let phoenix = started(&host, test_plugin("phoenix"));
     host.kv("phoenix").put("fail/health", b"1").unwrap();
-    // Waits for the event the monitor's thread publishes (a minute at most).
-    let event = events.recv_timeout(Duration::from_secs(60)).unwrap();
+    // Waits for the event the monitor's thread publishes for the hook's report (a minute at
+    // most); a round that ran between load and start published "not running" first.
+    let event = loop {
+        let event = events.recv_timeout(Duration::from_secs(60)).unwrap();
+        if event["reasons"][0]["code"] == "SB0391" {
+            break event;
+        }
+    };
     assert_eq!(event["plugin"], "phoenix");
     assert_eq!(event["to"], "unhealthy");
     assert_eq!(
@@ -371,4 +377,28 @@ fn switchboard_health_reports_an_unhealthy_plugin_with_status_3_and_inspect_show
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("health:   unhealthy since"), "{out}");
     assert!(out.contains("[SB0391]"), "{out}");
+}
+
+#[test]
+fn a_subscriber_that_checks_again_from_its_handler_does_not_deadlock() {
+    let (host, _dir) = host(|_| {});
+    let again = host.clone();
+    let (tx, rx) = unbounded();
+    let id = host
+        .bus()
+        .subscribe(
+            HEALTH_TOPIC,
+            SubscribeOptions::new().mode(Mode::Inline),
+            move |_| {
+                let _ = tx.send(again.check_health().worst());
+                Ok(())
+            },
+        )
+        .unwrap();
+    let hello = started(&host, library("hello"));
+    hello.stop().unwrap();
+    assert_eq!(state_of(&host, "hello"), HealthState::Unhealthy);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [HealthState::Unhealthy]);
+    // The handler keeps a host clone: unsubscribing lets the host go.
+    host.bus().unsubscribe(id).unwrap();
 }

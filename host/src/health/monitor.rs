@@ -109,14 +109,14 @@ impl Monitor {
 
 /// One round over `plugins` at `now`: asks every active plugin's hook at once (all bounded
 /// by one deadline, so a round takes at most that long however many hang), evaluates the
-/// rules, keeps each status, and publishes and audits each change.
+/// rules and keeps each status under the round lock, then publishes and audits each change.
 pub(crate) fn check(
     host: &Host,
     monitor: &Monitor,
     plugins: &[Instance],
     now: Timestamp,
 ) -> HealthReport {
-    let _turn = monitor.round.lock();
+    let turn = monitor.round.lock();
     let rules = monitor.rules;
     let asked: Vec<Asked> = plugins.iter().map(ask).collect();
     let deadline = Instant::now() + rules.hook_deadline;
@@ -164,10 +164,12 @@ pub(crate) fn check(
             status,
             previous: previous.map(|p| p.state),
         };
-        if result.changed() {
-            announce(host, &result);
-        }
         report.plugins.push(result);
+    }
+    // Announced after the round lets go: an inline subscriber may run a round itself.
+    drop(turn);
+    for change in report.plugins.iter().filter(|p| p.changed()) {
+        announce(host, change);
     }
     report
 }

@@ -36,9 +36,25 @@ pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 /// The thresholds of the health rules
 /// ([`HostBuilder::health_rules`](crate::HostBuilder::health_rules)).
 ///
-/// Incidents of one kind (panics, calls failed by the plugin's runtime, runner restarts)
-/// within `window` before a check count against `degraded_after` and `unhealthy_after`; a
-/// threshold of 0 turns its rule off.
+/// A check turns what it observed of a plugin into reasons, each with a code from
+/// [`health_codes`](crate::health_codes) and the state it calls for; the plugin's state is the
+/// worst of them (healthy without any):
+///
+/// | observed | reason | state |
+/// |---|---|---|
+/// | lifecycle `failed` (a panic, a failed hook, a runner given up) | `SB0396` | unhealthy |
+/// | lifecycle `reloading` | `SB0398` | degraded |
+/// | lifecycle loaded, starting, stopping, stopped | `SB0397` | unhealthy |
+/// | `health` hook says degraded | `SB0390` | degraded |
+/// | `health` hook says unhealthy (or panicked) | `SB0391` | unhealthy |
+/// | `health` hook silent past `hook_deadline` | `SB0392` | unhealthy |
+/// | panics within `window` | `SB0393` | degraded / unhealthy by count |
+/// | calls failed by the plugin's runtime (timeout, runner died) within `window` | `SB0394` | degraded / unhealthy by count |
+/// | runner restarts within `window`, or restarting now | `SB0395` | degraded / unhealthy by count |
+///
+/// Incidents of one kind within `window` before a check count against `degraded_after` and
+/// `unhealthy_after` (kinds count apart); a threshold of 0 turns its rule off. The hook is
+/// asked only of an active plugin.
 ///
 /// # Example
 ///

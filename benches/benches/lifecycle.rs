@@ -11,6 +11,11 @@
 //! - `load`: the baseline beside it in the same run — loading and starting `hello` in a fresh
 //!   host (the host is built and dropped outside the timing), the nearest thing a reload
 //!   replaces.
+//! - `health_check`: one round of health checks (`Host::check_health`) over a host with
+//!   `hello` active — its hook asked on a thread of its own under the deadline, the rules
+//!   evaluated, the status kept (no change, so nothing published or audited).
+//! - `health_hook`: the baseline beside it — `hello`'s `health` hook asked on the caller's
+//!   thread (`PluginHandle::health`), what a round adds its thread and bookkeeping to.
 //!
 //! Each reload keeps its library copy mapped (ARCHITECTURE D2), so the host is built with no
 //! reload bound and the samples are few. After criterion's report a real bench run (`--bench`)
@@ -42,6 +47,14 @@ fn bench(c: &mut Criterion) {
     hello.start().expect("starting hello");
 
     let mut group = c.benchmark_group("lifecycle");
+    group.bench_function("health_check", |b| {
+        b.iter(|| {
+            let report = reload_host.check_health();
+            assert!(report.plugins[0].status.is_healthy());
+            report
+        })
+    });
+    group.bench_function("health_hook", |b| b.iter(|| hello.health()));
     group.sample_size(10);
     group.bench_function("reload", |b| {
         b.iter(|| hello.reload(&path).expect("reloading hello"))

@@ -266,7 +266,8 @@ struct AuditArgs {
     /// Only rows about this plugin.
     #[arg(long)]
     plugin: Option<String>,
-    /// Only rows of this kind: grant, deny, revoke, load, state, install, identity.
+    /// Only rows of this kind: grant, deny, revoke, load, state, install, identity, isolation,
+    /// reload, health.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<AuditKind>,
     /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d, "1h 30m").

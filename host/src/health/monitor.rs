@@ -125,9 +125,14 @@ pub(crate) fn check(
         plugins: Vec::with_capacity(plugins.len()),
     };
     for (instance, asked) in plugins.iter().zip(asked) {
-        let state = instance.state();
+        // The state after the hook answered (a failure meanwhile counts now), unless the
+        // plugin was not active when asked and started since: its hook is next round's.
+        let state = match (&asked, instance.state()) {
+            (Asked::NotActive(then), State::Active) => *then,
+            (_, now) => now,
+        };
         let hook = match asked {
-            Asked::NotActive => HookOutcome::NotAsked,
+            Asked::NotActive(_) => HookOutcome::NotAsked,
             Asked::Unable(why) => HookOutcome::NoAnswer(why),
             Asked::Pending(pending) => match pending.wait_until(deadline, rules.hook_deadline) {
                 Ok(health) => HookOutcome::Answered(health),
@@ -176,8 +181,8 @@ pub(crate) fn check(
 
 /// What became of asking one plugin's hook.
 enum Asked {
-    /// Not asked: the plugin is not active.
-    NotActive,
+    /// Not asked: the plugin was not active (its state then).
+    NotActive(State),
     /// Could not be asked (why).
     Unable(String),
     Pending(Pending),
@@ -185,8 +190,9 @@ enum Asked {
 
 /// Asks an active plugin's hook on a thread of its own.
 fn ask(instance: &Instance) -> Asked {
-    if instance.state() != State::Active {
-        return Asked::NotActive;
+    let state = instance.state();
+    if state != State::Active {
+        return Asked::NotActive(state);
     }
     let Some(claim) = instance.health_record().claim_hook() else {
         return Asked::Unable(

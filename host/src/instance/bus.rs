@@ -174,7 +174,12 @@ impl Instance {
                     response: c.response.clone(),
                     imp: Arc::new(PluginMethod {
                         instance: Arc::downgrade(&self.shared),
-                        binding: Binding::raw(&c.name, code, u32::try_from(i).unwrap_or(u32::MAX)),
+                        binding: Binding::raw(
+                            self,
+                            &c.name,
+                            code,
+                            u32::try_from(i).unwrap_or(u32::MAX),
+                        ),
                         service: name.clone(),
                     }),
                 })
@@ -187,6 +192,12 @@ impl Instance {
 
     /// Unsubscribes the handlers and withdraws the services.
     pub(crate) fn leave_bus(&self) {
-        self.code().caps().bus.inner().remove_owner(self.name());
+        let bus = self.code().caps().bus.clone();
+        if let Some(m) = self.metrics() {
+            // Its subscriptions' counts go with them: kept here, so the totals never drop.
+            let (delivered, dropped) = bus.events_of(self.name());
+            m.retire_events(delivered, dropped);
+        }
+        bus.inner().remove_owner(self.name());
     }
 }

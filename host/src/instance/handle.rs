@@ -18,6 +18,7 @@ use super::{Code, Instance};
 use crate::caps::{Grant, Token};
 use crate::error::{CallError, CapsError, Error, LifecycleError};
 use crate::lifecycle::{State, Transition};
+use crate::metrics::CommandRecorder;
 use crate::reload::{ReloadReport, Reloads};
 use crate::LoadOptions;
 
@@ -254,6 +255,8 @@ pub(crate) struct Binding {
     /// The contract ids a typed handle was checked against (request, response); `None` for
     /// a raw handle.
     contracts: Option<(&'static str, &'static str)>,
+    /// Where its calls are counted and timed; `None` when the host records no metrics.
+    pub(crate) recorder: Option<Arc<CommandRecorder>>,
 }
 
 impl Clone for Binding {
@@ -262,6 +265,7 @@ impl Clone for Binding {
             name: self.name.clone(),
             at: AtomicU64::new(self.at.load(Ordering::Relaxed)),
             contracts: self.contracts,
+            recorder: self.recorder.clone(),
         }
     }
 }
@@ -273,11 +277,12 @@ fn packed(generation: u32, index: u32) -> u64 {
 impl Binding {
     /// A raw binding to command number `index` of `code` (a service method the plugin
     /// provides); its name is how a reload finds it again.
-    pub(crate) fn raw(name: &str, code: &Code, index: u32) -> Binding {
+    pub(crate) fn raw(instance: &Instance, name: &str, code: &Code, index: u32) -> Binding {
         Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts: None,
+            recorder: instance.command_recorder(name),
         }
     }
 
@@ -346,6 +351,11 @@ impl Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts,
+            recorder: if reloaded {
+                None
+            } else {
+                instance.command_recorder(name)
+            },
         })
     }
 

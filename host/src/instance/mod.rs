@@ -25,6 +25,7 @@ use crate::error::{CallError, LifecycleError};
 use crate::host::{HostLink, Provenance};
 use crate::isolation::{Isolated, Isolation, RunnerEvent};
 use crate::lifecycle::{State, Transition};
+use crate::metrics::{CommandRecorder, PluginRecorder};
 use crate::services::Gate;
 use crate::store::Store;
 
@@ -264,6 +265,8 @@ struct Shared {
     host: HostLink,
     /// What hot reload keeps per instance.
     reload: ReloadSlot,
+    /// Its counters; `None` when the host records no metrics.
+    metrics: Option<Arc<PluginRecorder>>,
 }
 
 /// Hot reload's per-instance state: one reload at a time, the callers waiting while one
@@ -312,7 +315,11 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn new(code: Code, host: HostLink) -> Instance {
+    pub(crate) fn new(
+        code: Code,
+        host: HostLink,
+        metrics: Option<Arc<PluginRecorder>>,
+    ) -> Instance {
         inflight::init();
         let code = Arc::new(code);
         let current = AtomicPtr::new(Arc::as_ptr(&code).cast_mut());
@@ -330,6 +337,7 @@ impl Instance {
                 current,
                 host,
                 reload: ReloadSlot::default(),
+                metrics,
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -408,6 +416,16 @@ impl Instance {
         &self.shared.reload
     }
 
+    /// Its counters; `None` when the host records no metrics.
+    pub(crate) fn metrics(&self) -> Option<&PluginRecorder> {
+        self.shared.metrics.as_deref()
+    }
+
+    /// Where calls of command `name` are counted; `None` when the host records no metrics.
+    pub(crate) fn command_recorder(&self, name: &str) -> Option<Arc<CommandRecorder>> {
+        self.shared.metrics.as_ref().map(|m| m.command(name))
+    }
+
     /// What the supervisor of an isolated plugin's runner reports: audited; a plugin given up
     /// fails. Returns whether the plugin is active (so a restarted runner starts it again).
     fn runner_event(&self, event: RunnerEvent<'_>) -> bool {
@@ -435,7 +453,11 @@ impl Instance {
                 log::warn!(target: "switchboard::isolation", "`{}`: its runner ended: {reason}", self.shared.name);
             }
             RunnerEvent::GaveUp { reason } => self.fail(format!("given up: {reason}")),
-            RunnerEvent::Restarted { .. } => {}
+            RunnerEvent::Restarted { .. } => {
+                if let Some(m) = self.metrics() {
+                    m.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         matches!(self.state(), State::Active | State::Reloading)
     }
@@ -713,6 +735,26 @@ impl Instance {
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
+        let Some(recorder) = &binding.recorder else {
+            return self.dispatch_unmetered(binding, request, out);
+        };
+        let timer = recorder.start();
+        let result = self.dispatch_unmetered(binding, request, out);
+        if let Err(e) = &result {
+            recorder.error(e.code());
+        }
+        recorder.finish(timer);
+        result
+    }
+
+    /// [`dispatch`](Self::dispatch) without counting the call.
+    #[inline]
+    fn dispatch_unmetered(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), Box<CallError>> {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
         let entered = inflight::enter(self.id());
         let ptr = self.shared.current.load(Ordering::Acquire);
@@ -760,7 +802,7 @@ impl Instance {
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
         if state == State::Reloading && self.wait_out_reload() == State::Active {
-            return self.dispatch(binding, request, out);
+            return self.dispatch_unmetered(binding, request, out);
         }
         Err(Box::new(self.not_callable(self.state())))
     }
@@ -813,6 +855,9 @@ impl Instance {
     #[cold]
     fn call_failed(&self, command: &str, error: PluginError) -> CallError {
         if error.code() == codes::PLUGIN_PANICKED {
+            if let Some(m) = self.metrics() {
+                m.panics.fetch_add(1, Ordering::Relaxed);
+            }
             self.fail(format!("`{command}` panicked: {}", error.message()));
         }
         CallError::Plugin {

@@ -359,6 +359,9 @@ pub(crate) fn reload(
 
     // Commit.
     let done = slot.done.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if let Some(m) = instance.metrics() {
+        m.reloads.fetch_add(1, Ordering::Relaxed);
+    }
     host.commit_reload(&plugin, &new, plugin_state);
     if let Err(e) = instance.transition(State::Active, None) {
         log::error!(target: "switchboard::lifecycle", "`{plugin}` after its reload: {e}");

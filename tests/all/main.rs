@@ -20,6 +20,7 @@ mod isolated_fifty;
 mod lifecycle;
 mod load_guards;
 mod loading;
+mod metrics;
 mod not_applied;
 mod packages;
 mod preflight;

@@ -537,13 +537,19 @@ impl<Req, Resp> Command<Req, Resp> {
         &self.binding.name
     }
 
+    /// A response that does not decode: an error of the call, counted as one (the call
+    /// itself was counted as a success when it returned).
     #[cold]
     fn undecodable(&self, error: &switchboard_sdk::PluginError) -> Box<CallError> {
-        Box::new(CallError::Decode {
+        let e = CallError::Decode {
             plugin: self.instance.name().to_owned(),
             command: self.binding.name.clone(),
             reason: error.message().to_owned(),
-        })
+        };
+        if let Some(r) = &self.binding.recorder {
+            r.error(e.code());
+        }
+        Box::new(e)
     }
 }
 

@@ -346,3 +346,66 @@ fn labels(ids: &[&str], extra: &[(&str, &str)]) -> String {
 fn row(out: &mut String, name: &str, ids: &[&str], extra: &[(&str, &str)], value: u64) {
     let _ = writeln!(out, "{name}{} {value}", labels(ids, extra));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(calls: u64, errors: u64, panics: u64) -> MetricsSnapshot {
+        let mut latency = histogram::empty();
+        latency.record_n(1_000, calls).unwrap();
+        let command = CommandMetrics {
+            calls,
+            errors: [("SB0305".to_owned(), errors)].into_iter().collect(),
+            latency: Latency::from_histogram(latency),
+        };
+        let plugin = PluginMetrics {
+            commands: [("go \"fast\"\n\\".to_owned(), command)]
+                .into_iter()
+                .collect(),
+            panics,
+            ..PluginMetrics::default()
+        };
+        MetricsSnapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            plugins: [("p".to_owned(), plugin)].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let text = snapshot(3, 1, 0).to_prometheus();
+        let line = format!(
+            "{}{{plugin=\"p\",command=\"go \\\"fast\\\"\\n\\\\\"}} 3",
+            names::CALLS
+        );
+        assert!(text.contains(&line), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with(names::CALLS)).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn since_subtracts_and_restarts_count_from_zero() {
+        let d = snapshot(10, 4, 2).since(&snapshot(7, 1, 1));
+        let c = &d.plugins["p"].commands["go \"fast\"\n\\"];
+        assert_eq!((c.calls, c.errors_total(), c.latency.count()), (3, 3, 3));
+        assert_eq!(d.plugins["p"].panics, 1);
+        // A later snapshot lower than an earlier one: the host restarted in between.
+        let d = snapshot(2, 1, 0).since(&snapshot(7, 3, 1));
+        let c = &d.plugins["p"].commands["go \"fast\"\n\\"];
+        assert_eq!((c.calls, c.errors_total(), c.latency.count()), (2, 1, 2));
+        assert_eq!(d.plugins["p"].panics, 0);
+    }
+
+    #[test]
+    fn an_empty_latency_reads_as_zero() {
+        let l = Latency::default();
+        assert_eq!(
+            (l.p50(), l.p99(), l.max(), l.count()),
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0)
+        );
+        assert_eq!(l.sum(), Duration::ZERO);
+    }
+}

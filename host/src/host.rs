@@ -406,7 +406,7 @@ impl HostBuilder {
         // intact one gets a checkpoint even if the last host never reached its drop.
         if let Some(checkpointer) = store.checkpointer() {
             if let Err(e) = checkpointer.write_now(&store.audit()) {
-                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+                tracing::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
             }
         }
         let master_key = match &self.master_key {
@@ -534,7 +534,7 @@ impl Undo {
         host.inner.table.release(self.token);
         if let Some((name, identity)) = &self.claim {
             if let Err(err) = host.inner.store.unclaim_identity(name, identity) {
-                log::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
+                tracing::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
             }
         }
     }
@@ -1202,7 +1202,7 @@ impl Host {
         // Not through the `on_log` sink: that carries what plugins say, and a plugin could
         // print the same words; these are the host's own.
         for w in warnings {
-            log::warn!(target: "switchboard::load", "`{name}`: {w}");
+            tracing::warn!(target: "switchboard::load", "`{name}`: {w}");
         }
         let instance = Instance::new(
             code,
@@ -1224,7 +1224,7 @@ impl Host {
                     if let Ok(mut record) = self.inner.store.plugin(&name) {
                         record.version = from;
                         if let Err(err) = self.inner.store.put_plugin(&record) {
-                            log::error!(target: "switchboard::state", "cannot restore the record of `{name}`: {err}");
+                            tracing::error!(target: "switchboard::state", "cannot restore the record of `{name}`: {err}");
                         }
                     }
                     return Err(e);
@@ -1330,7 +1330,7 @@ impl Host {
             ))
             .and_then(|()| self.inner.store.set_plugin_isolation(plugin, &isolation));
         if let Err(e) = recorded {
-            log::error!(target: "switchboard::store", "cannot record the reload of `{plugin}`: {e}");
+            tracing::error!(target: "switchboard::store", "cannot record the reload of `{plugin}`: {e}");
         }
         self.inner.states.write().insert(name_key(plugin), state);
     }
@@ -1545,7 +1545,7 @@ impl Host {
             }),
         );
         if let Err(e) = self.inner.audit.append(&event) {
-            log::error!(target: "switchboard::audit", "cannot record a refused load of `{name}`: {e}");
+            tracing::error!(target: "switchboard::audit", "cannot record a refused load of `{name}`: {e}");
         }
         error
     }
@@ -2085,7 +2085,7 @@ impl Drop for Inner {
             if instance.state() == State::Active {
                 // Bounded by the stop deadline: a hung hook is abandoned, never waited on.
                 if let Err(e) = instance.stop() {
-                    log::warn!(target: "switchboard::lifecycle", "{e}");
+                    tracing::warn!(target: "switchboard::lifecycle", "{e}");
                 }
             }
         }
@@ -2095,7 +2095,7 @@ impl Drop for Inner {
         // After the last transitions above were logged: the checkpoint covers them.
         if let Some(checkpointer) = self.store.checkpointer() {
             if let Err(e) = checkpointer.write_now(&self.audit) {
-                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+                tracing::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
             }
         }
     }

@@ -31,3 +31,4 @@ mod revocation;
 #[cfg(target_os = "linux")]
 mod sandbox;
 mod state;
+mod traces;

@@ -687,7 +687,7 @@ impl BusInner {
     /// there is no one to return them to.
     pub(crate) fn publish_system(&self, event: Outgoing) {
         if let Err(e) = self.publish_as(&self.system_name, event) {
-            log::warn!(target: "switchboard::bus", "cannot publish a bus notice: {e}");
+            tracing::warn!(target: "switchboard::bus", "cannot publish a bus notice: {e}");
         }
     }
 
@@ -968,7 +968,7 @@ impl BusInner {
             Overflow::DropNewest => "drop_newest",
             Overflow::Fail => "fail",
         };
-        log::warn!(
+        tracing::warn!(
             target: "switchboard::bus",
             "subscription {} (`{}`) of `{}` is not keeping up: its queue of {} is full ({policy})",
             sub.id, sub.pattern, sub.owner, sub.opts.capacity

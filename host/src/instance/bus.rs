@@ -29,6 +29,16 @@ fn gone() -> PluginError {
 impl Handler for PluginHandler {
     fn handle(&self, envelope: &Envelope) -> Result<(), PluginError> {
         let shared = self.instance.upgrade().ok_or_else(gone)?;
+        // Once per delivery, not per call: `tracing`'s disabled span is cheap enough here.
+        let span = tracing::debug_span!(
+            target: "switchboard::event",
+            "plugin_event",
+            plugin = %shared.name,
+            topic = envelope.topic(),
+            trace_id = envelope.trace_id().0,
+            event_id = envelope.id().0
+        );
+        let _in_span = span.enter();
         let headers: Vec<(&str, &str)> = envelope
             .headers()
             .iter()

@@ -173,7 +173,9 @@ impl HostBuilder {
         self
     }
 
-    /// Where plugin log lines go. Default: the `log` facade, target `switchboard::plugin`.
+    /// Where plugin log lines go. Default: `tracing` events, target `switchboard::plugin`, with
+    /// the plugin as a field, inside the call's `plugin_call` span (and, through `tracing`'s `log`
+    /// feature, `log` records when no `tracing` subscriber is installed).
     pub fn on_log(&mut self, sink: impl Fn(&LogRecord<'_>) + Send + Sync + 'static) -> &mut Self {
         self.log = Arc::new(sink);
         self

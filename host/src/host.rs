@@ -77,9 +77,15 @@ pub struct HostBuilder {
     bus_limits: BusLimits,
     runner: Option<crate::isolation::RunnerCommand>,
     plugin_dirs: Vec<PathBuf>,
+    metrics: bool,
+    metrics_export: Option<std::time::Duration>,
     health_interval: Option<std::time::Duration>,
     health_rules: crate::health::HealthRules,
 }
+
+/// How often a host hands its metrics to the [`metrics`] facade by default; see
+/// [`HostBuilder::metrics_export_interval`].
+pub const DEFAULT_METRICS_EXPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How many copies of one plugin's library hot reloads map into the process by default
 /// before the next reload is refused (`SB0363`); see [`HostBuilder::max_reloads`].
@@ -145,6 +151,8 @@ impl Default for HostBuilder {
             config_vars: BTreeMap::new(),
             stop_deadline: DEFAULT_STOP_DEADLINE,
             max_reloads: DEFAULT_MAX_RELOADS,
+            metrics: true,
+            metrics_export: Some(DEFAULT_METRICS_EXPORT_INTERVAL),
             audit_key: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             bus_limits: BusLimits::default(),
@@ -169,7 +177,9 @@ impl HostBuilder {
         self
     }
 
-    /// Where plugin log lines go. Default: the `log` facade, target `switchboard::plugin`.
+    /// Where plugin log lines go. Default: `tracing` events, target `switchboard::plugin`, with
+    /// the plugin as a field, inside the call's `plugin_call` span (and, through `tracing`'s `log`
+    /// feature, `log` records when no `tracing` subscriber is installed).
     pub fn on_log(&mut self, sink: impl Fn(&LogRecord<'_>) + Send + Sync + 'static) -> &mut Self {
         self.log = Arc::new(sink);
         self
@@ -309,6 +319,23 @@ impl HostBuilder {
         self
     }
 
+    /// Whether calls are counted and timed (default: yes). Off, [`Host::metrics`] holds no
+    /// commands and a call skips one branch's worth of work — about 10 ns less on a typed
+    /// call (`dispatch/typed_small_metrics` beside `dispatch/typed_small`).
+    pub fn metrics(&mut self, record: bool) -> &mut Self {
+        self.metrics = record;
+        self
+    }
+
+    /// How often the host hands its metrics to the [`metrics`] facade (default
+    /// [`DEFAULT_METRICS_EXPORT_INTERVAL`]); `None`: only when [`Host::export_metrics`] is
+    /// called. Without a recorder installed by the application (e.g.
+    /// `metrics-exporter-prometheus`) the facade drops them: nothing leaves the process.
+    pub fn metrics_export_interval(&mut self, every: Option<std::time::Duration>) -> &mut Self {
+        self.metrics_export = every.filter(|d| !d.is_zero());
+        self
+    }
+
     /// The runner process for isolated plugins. Without one the host looks for it as
     /// [`RunnerCommand::locate`](crate::isolation::RunnerCommand::locate) says: the
     /// `SWITCHBOARD_RUNNER` variable, this executable if its `main` called
@@ -422,7 +449,7 @@ impl HostBuilder {
         // intact one gets a checkpoint even if the last host never reached its drop.
         if let Some(checkpointer) = store.checkpointer() {
             if let Err(e) = checkpointer.write_now(&store.audit()) {
-                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+                tracing::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
             }
         }
         let master_key = match &self.master_key {
@@ -462,9 +489,16 @@ impl HostBuilder {
                 discovered: parking_lot::Mutex::new(BTreeMap::new()),
                 recovered: parking_lot::Mutex::new(Vec::new()),
                 verified_packages: crate::install::VerifiedCache::default(),
+                metrics: crate::metrics::Registry::new(self.metrics),
+                exported: crate::metrics::Exported::default(),
+                exporter: parking_lot::Mutex::new(None),
                 health: crate::health::Monitor::new(self.health_rules, self.health_interval),
             }),
         };
+        if let Some(every) = self.metrics_export.filter(|_| self.metrics) {
+            *host.inner.exporter.lock() =
+                crate::metrics::Exporter::spawn(HostLink(Arc::downgrade(&host.inner)), every);
+        }
         // An install operation a crash interrupted is rolled back before anything loads
         // (ARCHITECTURE D10); one another process is running is left alone.
         let recovered = crate::install::recover(&host)?;
@@ -550,7 +584,7 @@ impl Undo {
         host.inner.table.release(self.token);
         if let Some((name, identity)) = &self.claim {
             if let Err(err) = host.inner.store.unclaim_identity(name, identity) {
-                log::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
+                tracing::error!(target: "switchboard::load", "cannot undo the claim on `{name}`'s data: {err}");
             }
         }
     }
@@ -629,6 +663,12 @@ struct Inner {
     discovered: parking_lot::Mutex<BTreeMap<PathBuf, String>>,
     /// Install operations rolled back when this host opened its data directory.
     recovered: parking_lot::Mutex<Vec<crate::install::Recovery>>,
+    /// Every plugin's counters ([`Host::metrics`]).
+    metrics: crate::metrics::Registry,
+    /// What was last handed to the `metrics` facade.
+    exported: crate::metrics::Exported,
+    /// The timer that hands them over; dropped with the host, which ends its thread.
+    exporter: parking_lot::Mutex<Option<crate::metrics::Exporter>>,
     /// Packages verified from the package store, reused by a rollback.
     verified_packages: crate::install::VerifiedCache,
     /// The health monitor and its periodic thread.
@@ -673,6 +713,39 @@ impl Host {
     /// ```
     pub fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    /// Every plugin's metrics now (SPEC S8.4): per command calls, errors by code and
+    /// latency percentiles; per plugin events delivered and dropped, restarts, reloads and
+    /// panics. Counters count from when this host was built and survive unloads and reloads.
+    /// Empty when [`HostBuilder::metrics`] is off.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let greet = host.command::<String, String>("hello", "greet")?;
+    /// greet.call(&"Ada".to_string())?;
+    /// let m = host.metrics();
+    /// let greet = &m.plugins["hello"].commands["greet"];
+    /// assert_eq!(greet.calls, 1);
+    /// println!("p99 {:?}", greet.latency.p99());
+    /// print!("{}", m.to_prometheus()); // the Prometheus text format
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        self.inner
+            .metrics
+            .snapshot(&self.inner.bus.events_by_owner())
+    }
+
+    /// Hands the metrics to the [`metrics`] facade now (the host also does so every
+    /// [`HostBuilder::metrics_export_interval`]): counters as absolute values, latencies as
+    /// the histogram values recorded since the last export, under the names in
+    /// [`metrics::names`](crate::metrics::names). Without a recorder installed by the
+    /// application this does nothing observable.
+    pub fn export_metrics(&self) {
+        self.inner.exported.export(self.metrics());
     }
 
     /// The data directory.
@@ -1181,9 +1254,13 @@ impl Host {
         // Not through the `on_log` sink: that carries what plugins say, and a plugin could
         // print the same words; these are the host's own.
         for w in warnings {
-            log::warn!(target: "switchboard::load", "`{name}`: {w}");
+            tracing::warn!(target: "switchboard::load", "`{name}`: {w}");
         }
-        let instance = Instance::new(code, HostLink(Arc::downgrade(&self.inner)));
+        let instance = Instance::new(
+            code,
+            HostLink(Arc::downgrade(&self.inner)),
+            self.inner.metrics.plugin(&name),
+        );
         plugins.insert(key.clone(), instance.clone());
         drop(plugins);
         self.inner.states.write().insert(key, state.clone());
@@ -1199,7 +1276,7 @@ impl Host {
                     if let Ok(mut record) = self.inner.store.plugin(&name) {
                         record.version = from;
                         if let Err(err) = self.inner.store.put_plugin(&record) {
-                            log::error!(target: "switchboard::state", "cannot restore the record of `{name}`: {err}");
+                            tracing::error!(target: "switchboard::state", "cannot restore the record of `{name}`: {err}");
                         }
                     }
                     return Err(e);
@@ -1305,7 +1382,7 @@ impl Host {
             ))
             .and_then(|()| self.inner.store.set_plugin_isolation(plugin, &isolation));
         if let Err(e) = recorded {
-            log::error!(target: "switchboard::store", "cannot record the reload of `{plugin}`: {e}");
+            tracing::error!(target: "switchboard::store", "cannot record the reload of `{plugin}`: {e}");
         }
         self.inner.states.write().insert(name_key(plugin), state);
     }
@@ -1520,7 +1597,7 @@ impl Host {
             }),
         );
         if let Err(e) = self.inner.audit.append(&event) {
-            log::error!(target: "switchboard::audit", "cannot record a refused load of `{name}`: {e}");
+            tracing::error!(target: "switchboard::audit", "cannot record a refused load of `{name}`: {e}");
         }
         error
     }
@@ -2118,7 +2195,7 @@ impl Drop for Inner {
             if instance.state() == State::Active {
                 // Bounded by the stop deadline: a hung hook is abandoned, never waited on.
                 if let Err(e) = instance.stop() {
-                    log::warn!(target: "switchboard::lifecycle", "{e}");
+                    tracing::warn!(target: "switchboard::lifecycle", "{e}");
                 }
             }
         }
@@ -2128,7 +2205,7 @@ impl Drop for Inner {
         // After the last transitions above were logged: the checkpoint covers them.
         if let Some(checkpointer) = self.store.checkpointer() {
             if let Err(e) = checkpointer.write_now(&self.audit) {
-                log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+                tracing::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
             }
         }
     }

@@ -53,6 +53,9 @@
 //!   layers.
 //! - [`check_manifest`], [`check_embedded`], [`version_matches`], [`describe_range`],
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
+//! - [`metrics`] — per plugin and per command calls, errors, latency percentiles, events,
+//!   restarts ([`Host::metrics`], [`metrics::MetricsSnapshot`], the Prometheus text format,
+//!   the `metrics` facade) (SPEC S8.4).
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
 //!   and overflow policies, at-least-once delivery, dead letters, breakers, traced envelopes,
 //!   throttled service calls (SPEC S5); [`BusError`].
@@ -108,6 +111,7 @@ mod instance;
 pub mod isolation;
 mod lifecycle;
 mod loader;
+pub mod metrics;
 mod not_applied;
 pub mod package;
 mod preflight;
@@ -149,7 +153,8 @@ pub use health::{
     PluginHealth, DEFAULT_HEALTH_INTERVAL, HEALTH_TOPIC,
 };
 pub use host::{
-    DangerousHostBuilder, Host, HostBuilder, DEFAULT_MAX_RELOADS, DEFAULT_STOP_DEADLINE,
+    DangerousHostBuilder, Host, HostBuilder, DEFAULT_MAX_RELOADS, DEFAULT_METRICS_EXPORT_INTERVAL,
+    DEFAULT_STOP_DEADLINE,
 };
 pub use identity::{IdentityError, PluginIdentity, WipeReport};
 pub use instance::{Command, PluginHandle, RawCommand};

@@ -21,6 +21,7 @@ mod isolated_fifty;
 mod lifecycle;
 mod load_guards;
 mod loading;
+mod metrics;
 mod not_applied;
 mod packages;
 mod preflight;
@@ -31,3 +32,4 @@ mod revocation;
 #[cfg(target_os = "linux")]
 mod sandbox;
 mod state;
+mod traces;

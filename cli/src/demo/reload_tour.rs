@@ -113,5 +113,52 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
         ok,
         detail,
     )?;
-    Ok(())
+    metrics_step(r, &host, total)
+}
+
+/// What the host's metrics say about the tour: the thread's calls all counted (and the one
+/// `value` call after), none failed, the reload counted, latency percentiles; and the same in
+/// the Prometheus text format.
+fn metrics_step(r: &mut Report<'_>, host: &Host, total: u64) -> Result<()> {
+    let m = host.metrics();
+    let Some(counter) = m.plugins.get("counter") else {
+        return r.say(
+            "Metrics of the tour",
+            false,
+            "no metrics for counter".into(),
+        );
+    };
+    let incr = counter.commands.get("incr").cloned().unwrap_or_default();
+    let value_calls = counter.commands.get("value").map_or(0, |c| c.calls);
+    let text = m.to_prometheus();
+    let line = format!(
+        "{}{{plugin=\"counter\",command=\"incr\"}} {}",
+        switchboard_host::metrics::names::CALLS,
+        incr.calls
+    );
+    let ok = incr.calls == total
+        && incr.errors_total() == 0
+        && value_calls == 1
+        && counter.reloads == 1
+        && counter.panics == 0
+        && incr.latency.count() > 0
+        && incr.latency.p50() <= incr.latency.p99()
+        && text.contains(&line);
+    let detail = format!(
+        "incr: {} calls, {} failed, p50 {:?}, p95 {:?}, p99 {:?}, max {:?}\n\
+         counter: {} reload, {} panics; in the Prometheus text format:\n{line}",
+        incr.calls,
+        incr.errors_total(),
+        incr.latency.p50(),
+        incr.latency.p95(),
+        incr.latency.p99(),
+        incr.latency.max(),
+        counter.reloads,
+        counter.panics,
+    );
+    r.say(
+        "Metrics: every call of the tour counted, none failed, the reload counted, latency percentiles",
+        ok,
+        detail,
+    )
 }

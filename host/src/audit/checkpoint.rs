@@ -465,7 +465,7 @@ impl Checkpointer {
             return;
         };
         if let Err(e) = self.write_locked(&mut state, log) {
-            log::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
+            tracing::error!(target: "switchboard::audit", "no audit checkpoint written: {e}");
         }
     }
 

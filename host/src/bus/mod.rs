@@ -450,6 +450,27 @@ impl Bus {
             .collect()
     }
 
+    /// Events delivered and dropped by each owner's subscriptions, by owner (the metrics).
+    pub(crate) fn events_by_owner(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for s in self.lock_subs().values() {
+            let stats = s.stats();
+            let e = out.entry(s.owner.to_string()).or_default();
+            e.0 += stats.delivered;
+            e.1 += stats.dropped();
+        }
+        out
+    }
+
+    /// Events delivered and dropped by `owner`'s subscriptions.
+    pub(crate) fn events_of(&self, owner: &str) -> (u64, u64) {
+        self.lock_subs()
+            .values()
+            .filter(|s| &*s.owner == owner)
+            .map(|s| s.stats())
+            .fold((0, 0), |(d, x), st| (d + st.delivered, x + st.dropped()))
+    }
+
     /// Registers a service built with [`ServiceBuilder`], provided by the host application.
     pub fn provide(&self, service: ServiceBuilder) -> Result<(), BusError> {
         self.inner
@@ -666,7 +687,7 @@ impl BusInner {
     /// there is no one to return them to.
     pub(crate) fn publish_system(&self, event: Outgoing) {
         if let Err(e) = self.publish_as(&self.system_name, event) {
-            log::warn!(target: "switchboard::bus", "cannot publish a bus notice: {e}");
+            tracing::warn!(target: "switchboard::bus", "cannot publish a bus notice: {e}");
         }
     }
 
@@ -947,7 +968,7 @@ impl BusInner {
             Overflow::DropNewest => "drop_newest",
             Overflow::Fail => "fail",
         };
-        log::warn!(
+        tracing::warn!(
             target: "switchboard::bus",
             "subscription {} (`{}`) of `{}` is not keeping up: its queue of {} is full ({policy})",
             sub.id, sub.pattern, sub.owner, sub.opts.capacity

@@ -215,7 +215,7 @@ fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) 
         .publishers
         .undecodable(publisher, sub.opts.cut_off_after);
     if cut {
-        log::warn!(
+        tracing::warn!(
             target: "switchboard::bus",
             "subscription {} (`{}`) of `{}` no longer takes envelopes from `{publisher}`: \
              {streak} in a row did not decode; last: {error}",
@@ -237,7 +237,7 @@ fn undecodable(bus: &BusInner, sub: &Sub, envelope: &Envelope, e: &PluginError) 
                 }),
             );
             if let Err(e) = audit.append(&row) {
-                log::error!(target: "switchboard::audit", "cannot record that `{publisher}` was cut off: {e}");
+                tracing::error!(target: "switchboard::audit", "cannot record that `{publisher}` was cut off: {e}");
             }
         }
         notify(
@@ -338,7 +338,7 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
             .compare_exchange(ACTIVE, SUSPENDED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     {
-        log::warn!(
+        tracing::warn!(
             target: "switchboard::bus",
             "subscription {} (`{}`) of `{}` suspended after {streak} consecutive failures; last: {error}",
             sub.id, sub.pattern, sub.owner

@@ -219,7 +219,7 @@ impl Skipped {
 
 /// Logs and audits a skip (the audit row is a refused load, by the file's path).
 pub(crate) fn record_skip(host: &Host, skip: &Skipped) {
-    log::warn!(
+    tracing::warn!(
         target: "switchboard::discovery",
         "[{}] skipped {}: {}",
         skip.code,
@@ -239,7 +239,7 @@ pub(crate) fn record_skip(host: &Host, skip: &Skipped) {
         }),
     );
     if let Err(e) = host.audit().append(&event) {
-        log::error!(target: "switchboard::discovery", "a discovery skip was not audited: {e}");
+        tracing::error!(target: "switchboard::discovery", "a discovery skip was not audited: {e}");
     }
 }
 
@@ -285,7 +285,7 @@ pub(crate) fn load_one(
         if let Err(e) = handle.start() {
             let e = Error::from(e);
             if let Err(r) = host.remove(&plugin) {
-                log::warn!(target: "switchboard::discovery", "`{plugin}` not removed: {r}");
+                tracing::warn!(target: "switchboard::discovery", "`{plugin}` not removed: {r}");
             }
             return Err(Skipped::new(
                 path,
@@ -302,7 +302,7 @@ pub(crate) fn load_one(
     host.discovered()
         .lock()
         .insert(path.to_owned(), plugin.clone());
-    log::info!(
+    tracing::info!(
         target: "switchboard::discovery",
         "loaded `{plugin}` {version} from {}",
         path.display()

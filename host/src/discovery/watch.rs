@@ -216,7 +216,7 @@ fn run(link: &HostLink, dirs: &[PathBuf], events: &Events, stop: &Receiver<()>, 
                     }
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => log::warn!(
+                Ok(Err(e)) => tracing::warn!(
                     target: "switchboard::discovery",
                     "[{}] the watcher reported an error: {e}",
                     codes::WATCH_FAILED
@@ -239,7 +239,7 @@ fn run(link: &HostLink, dirs: &[PathBuf], events: &Events, stop: &Receiver<()>, 
             // Plugin code is guarded where the host calls it; this keeps the watcher alive
             // whatever else goes wrong in one action.
             if std::panic::catch_unwind(AssertUnwindSafe(|| act(&host, &path))).is_err() {
-                log::error!(
+                tracing::error!(
                     target: "switchboard::discovery",
                     "[{}] the watcher's action on {} panicked",
                     codes::ACTION_FAILED,
@@ -260,7 +260,7 @@ pub(crate) fn act(host: &Host, path: &Path) {
             }
         }
         Action::Reload(plugin) => match host.reload(&plugin, path) {
-            Ok(r) => log::info!(
+            Ok(r) => tracing::info!(
                 target: "switchboard::discovery",
                 "reloaded `{plugin}` {} -> {} from {}",
                 r.from,
@@ -284,7 +284,7 @@ pub(crate) fn act(host: &Host, path: &Path) {
         Action::Remove(plugin) => {
             host.discovered().lock().remove(path);
             match host.remove(&plugin) {
-                Ok(()) => log::info!(
+                Ok(()) => tracing::info!(
                     target: "switchboard::discovery",
                     "removed `{plugin}`: {} is gone",
                     path.display()

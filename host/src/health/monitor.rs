@@ -231,15 +231,15 @@ fn announce(host: &Host, change: &PluginHealth) {
         json!({ "from": from, "reasons": reasons_json(&status.reasons) }),
     );
     if let Err(e) = host.audit().append(&event) {
-        log::error!(target: "switchboard::audit", "cannot record `{}` going {}: {e}", change.plugin, status.state);
+        tracing::error!(target: "switchboard::audit", "cannot record `{}` going {}: {e}", change.plugin, status.state);
     }
     let why: Vec<String> = status.reasons.iter().map(ToString::to_string).collect();
     match status.state {
         HealthState::Healthy => {
-            log::info!(target: "switchboard::health", "`{}` is healthy again", change.plugin)
+            tracing::info!(target: "switchboard::health", "`{}` is healthy again", change.plugin)
         }
         state => {
-            log::warn!(target: "switchboard::health", "`{}` is {state}: {}", change.plugin, why.join("; "))
+            tracing::warn!(target: "switchboard::health", "`{}` is {state}: {}", change.plugin, why.join("; "))
         }
     }
 }

@@ -99,7 +99,7 @@ pub(crate) fn activate(
         let wanted = new.plugin(name).filter(|p| p.enabled);
         if wanted.is_none() || restart.contains(name) {
             if let Err(e) = host.remove(name) {
-                log::warn!(target: "switchboard::install", "stopping `{name}`: {e}");
+                tracing::warn!(target: "switchboard::install", "stopping `{name}`: {e}");
             }
         }
     }

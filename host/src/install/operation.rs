@@ -281,7 +281,7 @@ impl Installer {
     pub(super) fn failed(&self, op: &OperationId, e: Error) -> Error {
         let store = self.host.store();
         if let Err(err) = store.journal_finish(op, OperationStatus::Failed, Some(&e.to_string())) {
-            log::error!(target: "switchboard::install", "cannot record that {op} failed: {err}");
+            tracing::error!(target: "switchboard::install", "cannot record that {op} failed: {err}");
         }
         discard(&self.host, op);
         PackageStore::new(self.host.data_dir()).clear_staging(op);
@@ -808,12 +808,12 @@ impl Installer {
             Ok(warnings) => {
                 let done = self.finish(&op, plan.kind, old.as_ref(), &new, &plan.changes);
                 if let Err(e) = done {
-                    log::error!(target: "switchboard::install", "{op} finished, but: {e}");
+                    tracing::error!(target: "switchboard::install", "{op} finished, but: {e}");
                 }
                 let collected = match self.gc_locked() {
                     Ok(r) => r.packages,
                     Err(e) => {
-                        log::warn!(target: "switchboard::install", "garbage collection after {op}: {e}");
+                        tracing::warn!(target: "switchboard::install", "garbage collection after {op}: {e}");
                         Vec::new()
                     }
                 };
@@ -832,7 +832,7 @@ impl Installer {
                 let restored = self.roll_back(&op, old.as_ref(), &new, backup.as_deref(), &cause);
                 let restored_id = old.as_ref().map_or(GenerationId(0), |g| g.id);
                 if let Err(e) = restored {
-                    log::error!(target: "switchboard::install", "rolling back {op}: {e}");
+                    tracing::error!(target: "switchboard::install", "rolling back {op}: {e}");
                 }
                 Err(match cause {
                     Failure::Health(health) => InstallError::HealthCheckFailed {
@@ -1161,7 +1161,7 @@ impl Installer {
             Ok(ok)
         })?;
         if !done {
-            log::error!(target: "switchboard::install", "{op}: generation {} was no longer current when rolling back", new.id);
+            tracing::error!(target: "switchboard::install", "{op}: generation {} was no longer current when rolling back", new.id);
         }
         // Data before the lockfile: a lockfile that cannot be written must not leave the
         // old code running on the new version's data.
@@ -1177,7 +1177,7 @@ impl Installer {
             &mut none,
         ) {
             let (p, e) = *failed;
-            log::error!(target: "switchboard::install", "{op}: cannot restart `{p}` of the previous generation: {e}");
+            tracing::error!(target: "switchboard::install", "{op}: cannot restart `{p}` of the previous generation: {e}");
         }
         let why = match cause {
             Failure::Health(h) => format!("health check: {h}"),
@@ -1217,7 +1217,7 @@ impl Installer {
         for path in store.journal_backups_outside(&keep)? {
             if let Err(e) = std::fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    log::warn!(target: "switchboard::install", "cannot remove {path}: {e}");
+                    tracing::warn!(target: "switchboard::install", "cannot remove {path}: {e}");
                     continue;
                 }
             }
@@ -1256,7 +1256,7 @@ pub(crate) fn discard(host: &crate::Host, op: &OperationId) {
     };
     if let Some(id) = target {
         if let Err(e) = store.discard_prepared(op, id) {
-            log::warn!(target: "switchboard::install", "cannot discard generation {id} of {op}: {e}");
+            tracing::warn!(target: "switchboard::install", "cannot discard generation {id} of {op}: {e}");
         }
     }
 }
@@ -1280,7 +1280,7 @@ pub(crate) fn collect_unreferenced(host: &crate::Host) {
         Ok(())
     };
     if let Err(e) = tidy() {
-        log::warn!(target: "switchboard::install", "cannot remove unreferenced packages: {e}");
+        tracing::warn!(target: "switchboard::install", "cannot remove unreferenced packages: {e}");
     }
 }
 

@@ -65,7 +65,7 @@ impl PackageStore {
         let d = self.staging.join(op.as_str());
         if let Err(e) = std::fs::remove_dir_all(&d) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!(target: "switchboard::install", "cannot remove {}: {e}", d.display());
+                tracing::warn!(target: "switchboard::install", "cannot remove {}: {e}", d.display());
             }
         }
     }

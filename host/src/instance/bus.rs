@@ -29,6 +29,16 @@ fn gone() -> PluginError {
 impl Handler for PluginHandler {
     fn handle(&self, envelope: &Envelope) -> Result<(), PluginError> {
         let shared = self.instance.upgrade().ok_or_else(gone)?;
+        // Once per delivery, not per call: `tracing`'s disabled span is cheap enough here.
+        let span = tracing::debug_span!(
+            target: "switchboard::event",
+            "plugin_event",
+            plugin = %shared.name,
+            topic = envelope.topic(),
+            trace_id = envelope.trace_id().0,
+            event_id = envelope.id().0
+        );
+        let _in_span = span.enter();
         let headers: Vec<(&str, &str)> = envelope
             .headers()
             .iter()
@@ -174,7 +184,12 @@ impl Instance {
                     response: c.response.clone(),
                     imp: Arc::new(PluginMethod {
                         instance: Arc::downgrade(&self.shared),
-                        binding: Binding::raw(&c.name, code, u32::try_from(i).unwrap_or(u32::MAX)),
+                        binding: Binding::raw(
+                            self,
+                            &c.name,
+                            code,
+                            u32::try_from(i).unwrap_or(u32::MAX),
+                        ),
                         service: name.clone(),
                     }),
                 })
@@ -187,6 +202,12 @@ impl Instance {
 
     /// Unsubscribes the handlers and withdraws the services.
     pub(crate) fn leave_bus(&self) {
-        self.code().caps().bus.inner().remove_owner(self.name());
+        let bus = self.code().caps().bus.clone();
+        if let Some(m) = self.metrics() {
+            // Its subscriptions' counts go with them: kept here, so the totals never drop.
+            let (delivered, dropped) = bus.events_of(self.name());
+            m.retire_events(delivered, dropped);
+        }
+        bus.inner().remove_owner(self.name());
     }
 }

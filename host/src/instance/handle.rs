@@ -18,6 +18,7 @@ use super::{Code, Instance};
 use crate::caps::{Grant, Token};
 use crate::error::{CallError, CapsError, Error, LifecycleError};
 use crate::lifecycle::{State, Transition};
+use crate::metrics::CommandRecorder;
 use crate::reload::{ReloadReport, Reloads};
 use crate::LoadOptions;
 
@@ -263,6 +264,8 @@ pub(crate) struct Binding {
     /// The contract ids a typed handle was checked against (request, response); `None` for
     /// a raw handle.
     contracts: Option<(&'static str, &'static str)>,
+    /// Where its calls are counted and timed; `None` when the host records no metrics.
+    pub(crate) recorder: Option<Arc<CommandRecorder>>,
 }
 
 impl Clone for Binding {
@@ -271,6 +274,7 @@ impl Clone for Binding {
             name: self.name.clone(),
             at: AtomicU64::new(self.at.load(Ordering::Relaxed)),
             contracts: self.contracts,
+            recorder: self.recorder.clone(),
         }
     }
 }
@@ -282,11 +286,12 @@ fn packed(generation: u32, index: u32) -> u64 {
 impl Binding {
     /// A raw binding to command number `index` of `code` (a service method the plugin
     /// provides); its name is how a reload finds it again.
-    pub(crate) fn raw(name: &str, code: &Code, index: u32) -> Binding {
+    pub(crate) fn raw(instance: &Instance, name: &str, code: &Code, index: u32) -> Binding {
         Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts: None,
+            recorder: instance.command_recorder(name),
         }
     }
 
@@ -355,6 +360,11 @@ impl Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts,
+            recorder: if reloaded {
+                None
+            } else {
+                instance.command_recorder(name)
+            },
         })
     }
 
@@ -536,13 +546,19 @@ impl<Req, Resp> Command<Req, Resp> {
         &self.binding.name
     }
 
+    /// A response that does not decode: an error of the call, counted as one (the call
+    /// itself was counted as a success when it returned).
     #[cold]
     fn undecodable(&self, error: &switchboard_sdk::PluginError) -> Box<CallError> {
-        Box::new(CallError::Decode {
+        let e = CallError::Decode {
             plugin: self.instance.name().to_owned(),
             command: self.binding.name.clone(),
             reason: error.message().to_owned(),
-        })
+        };
+        if let Some(r) = &self.binding.recorder {
+            r.error(e.code());
+        }
+        Box::new(e)
     }
 }
 

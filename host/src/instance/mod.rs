@@ -25,6 +25,7 @@ use crate::error::{CallError, LifecycleError};
 use crate::host::{HostLink, Provenance};
 use crate::isolation::{Isolated, Isolation, RunnerEvent};
 use crate::lifecycle::{State, Transition};
+use crate::metrics::{CommandRecorder, PluginRecorder};
 use crate::services::Gate;
 use crate::store::Store;
 
@@ -264,6 +265,8 @@ struct Shared {
     host: HostLink,
     /// What hot reload keeps per instance.
     reload: ReloadSlot,
+    /// Its counters; `None` when the host records no metrics.
+    metrics: Option<Arc<PluginRecorder>>,
     /// Recent incidents and the last health status (`health`).
     health: crate::health::Record,
 }
@@ -314,7 +317,11 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn new(code: Code, host: HostLink) -> Instance {
+    pub(crate) fn new(
+        code: Code,
+        host: HostLink,
+        metrics: Option<Arc<PluginRecorder>>,
+    ) -> Instance {
         inflight::init();
         let code = Arc::new(code);
         let current = AtomicPtr::new(Arc::as_ptr(&code).cast_mut());
@@ -332,6 +339,7 @@ impl Instance {
                 current,
                 host,
                 reload: ReloadSlot::default(),
+                metrics,
                 health: crate::health::Record::default(),
             }),
         };
@@ -415,6 +423,16 @@ impl Instance {
         &self.shared.health
     }
 
+    /// Its counters; `None` when the host records no metrics.
+    pub(crate) fn metrics(&self) -> Option<&PluginRecorder> {
+        self.shared.metrics.as_deref()
+    }
+
+    /// Where calls of command `name` are counted; `None` when the host records no metrics.
+    pub(crate) fn command_recorder(&self, name: &str) -> Option<Arc<CommandRecorder>> {
+        self.shared.metrics.as_ref().map(|m| m.command(name))
+    }
+
     /// What the supervisor of an isolated plugin's runner reports: audited; a plugin given up
     /// fails. Returns whether the plugin is active (so a restarted runner starts it again).
     fn runner_event(&self, event: RunnerEvent<'_>) -> bool {
@@ -435,15 +453,20 @@ impl Instance {
             detail,
         ));
         if let Err(e) = audited {
-            log::error!(target: "switchboard::audit", "cannot record `{}`'s {action}: {e}", self.shared.name);
+            tracing::error!(target: "switchboard::audit", "cannot record `{}`'s {action}: {e}", self.shared.name);
         }
         match event {
             RunnerEvent::Exited { reason, restart } => {
                 self.shared.health.runner_exited(reason, restart);
-                log::warn!(target: "switchboard::isolation", "`{}`: its runner ended: {reason}", self.shared.name);
+                tracing::warn!(target: "switchboard::isolation", "`{}`: its runner ended: {reason}", self.shared.name);
             }
             RunnerEvent::GaveUp { reason } => self.fail(format!("given up: {reason}")),
-            RunnerEvent::Restarted { .. } => self.shared.health.runner_restarted(),
+            RunnerEvent::Restarted { .. } => {
+                self.shared.health.runner_restarted();
+                if let Some(m) = self.metrics() {
+                    m.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         matches!(self.state(), State::Active | State::Reloading)
     }
@@ -470,7 +493,7 @@ impl Instance {
             .append(&event)
             .and_then(|_| caps.store.set_plugin_state(&self.shared.name, to.as_str()));
         if let Err(e) = result {
-            log::error!(
+            tracing::error!(
                 target: "switchboard::audit",
                 "cannot record `{}` going {to}: {e}",
                 self.shared.name
@@ -723,6 +746,53 @@ impl Instance {
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
+        let span = self.call_span(binding);
+        let _in_span = span.enter();
+        let Some(recorder) = &binding.recorder else {
+            return self.dispatch_unmetered(binding, request, out);
+        };
+        let timer = recorder.start();
+        let result = self.dispatch_unmetered(binding, request, out);
+        if let Err(e) = &result {
+            recorder.error(e.code());
+        }
+        recorder.finish(timer);
+        result
+    }
+
+    /// The `plugin_call` span a call runs in, so the plugin's log lines during it carry its
+    /// plugin and command. With no subscriber, or one below `debug`, it is `Span::none()`
+    /// after one level check: `tracing`'s own disabled spans build their fields for its `log`
+    /// fallback on every call, which cost more than a whole typed call (issue 18's profile).
+    #[inline]
+    fn call_span(&self, binding: &Binding) -> tracing::Span {
+        if tracing::Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
+            && tracing::Level::DEBUG <= tracing::level_filters::LevelFilter::current()
+        {
+            self.enabled_call_span(binding)
+        } else {
+            tracing::Span::none()
+        }
+    }
+
+    #[cold]
+    fn enabled_call_span(&self, binding: &Binding) -> tracing::Span {
+        tracing::debug_span!(
+            target: "switchboard::call",
+            "plugin_call",
+            plugin = %self.shared.name,
+            command = %binding.name
+        )
+    }
+
+    /// [`dispatch`](Self::dispatch) without counting the call.
+    #[inline]
+    fn dispatch_unmetered(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), Box<CallError>> {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
         let entered = inflight::enter(self.id());
         let ptr = self.shared.current.load(Ordering::Acquire);
@@ -770,7 +840,7 @@ impl Instance {
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
         if state == State::Reloading && self.wait_out_reload() == State::Active {
-            return self.dispatch(binding, request, out);
+            return self.dispatch_unmetered(binding, request, out);
         }
         Err(Box::new(self.not_callable(self.state())))
     }
@@ -826,6 +896,9 @@ impl Instance {
             .health
             .note_error(format_args!("`{command}`"), &error);
         if error.code() == codes::PLUGIN_PANICKED {
+            if let Some(m) = self.metrics() {
+                m.panics.fetch_add(1, Ordering::Relaxed);
+            }
             self.fail(format!("`{command}` panicked: {}", error.message()));
         }
         CallError::Plugin {

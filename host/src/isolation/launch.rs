@@ -198,7 +198,7 @@ fn spawn_from_launcher(command: Command) -> io::Result<Child> {
                 }
             });
         if let Err(e) = started {
-            log::error!(target: "switchboard::isolation", "cannot start the launcher thread: {e}");
+            tracing::error!(target: "switchboard::isolation", "cannot start the launcher thread: {e}");
         }
         Mutex::new(tx)
     });

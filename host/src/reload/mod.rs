@@ -119,7 +119,7 @@ pub(crate) fn reload(
             }),
         );
         if let Err(e) = host.audit().append(&event) {
-            log::error!(target: "switchboard::audit", "cannot record a failed reload of `{plugin}`: {e}");
+            tracing::error!(target: "switchboard::audit", "cannot record a failed reload of `{plugin}`: {e}");
         }
     };
     let refuse = |error: ReloadError, to: &str| -> Error {
@@ -363,9 +363,12 @@ pub(crate) fn reload(
 
     // Commit.
     let done = slot.done.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    if let Some(m) = instance.metrics() {
+        m.reloads.fetch_add(1, Ordering::Relaxed);
+    }
     host.commit_reload(&plugin, &new, plugin_state);
     if let Err(e) = instance.transition(State::Active, None) {
-        log::error!(target: "switchboard::lifecycle", "`{plugin}` after its reload: {e}");
+        tracing::error!(target: "switchboard::lifecycle", "`{plugin}` after its reload: {e}");
     }
     let pause = paused.elapsed();
     old.retire();
@@ -397,7 +400,7 @@ pub(crate) fn reload(
         }),
     );
     if let Err(e) = host.audit().append(&event) {
-        log::error!(target: "switchboard::audit", "cannot record the reload of `{plugin}`: {e}");
+        tracing::error!(target: "switchboard::audit", "cannot record the reload of `{plugin}`: {e}");
     }
     Ok(report)
 }
@@ -445,7 +448,7 @@ impl Rollback<'_> {
         let deadline = self.old.caps().stop_deadline;
         if self.stop_new {
             if let Err(e) = self.new.stop_hook(name, deadline) {
-                log::warn!(
+                tracing::warn!(
                     target: "switchboard::lifecycle",
                     "`{name}`: the new version's stop hook after a failed reload: {}",
                     e.map_or_else(|| "did not return in time".to_owned(), |e| e.message().to_owned())

@@ -45,17 +45,25 @@ pub struct LogRecord<'a> {
 /// Where plugin log lines go.
 pub(crate) type LogSink = Arc<dyn Fn(&LogRecord<'_>) + Send + Sync>;
 
-/// The default sink: the `log` facade, target `switchboard::plugin`. The host never prints.
+/// The default sink: `tracing` events, target `switchboard::plugin`, with the plugin's name
+/// as a field. Emitted on the thread the plugin called from, so they belong to whatever span
+/// is current there — the host's `plugin_call` or `plugin_event` span, inside the
+/// application's own. Without a subscriber (or, through `tracing`'s `log` feature, a `log`
+/// logger) they go nowhere: the host never prints.
 pub(crate) fn log_facade() -> LogSink {
     Arc::new(|r: &LogRecord<'_>| {
-        let level = match r.level {
-            Level::Error => log::Level::Error,
-            Level::Warn => log::Level::Warn,
-            Level::Info => log::Level::Info,
-            Level::Debug => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
-        log::log!(target: "switchboard::plugin", level, "[{}] {}", r.plugin, r.message);
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(target: "switchboard::plugin", $level, plugin = r.plugin, "{}", r.message)
+            };
+        }
+        match r.level {
+            Level::Error => emit!(tracing::Level::ERROR),
+            Level::Warn => emit!(tracing::Level::WARN),
+            Level::Info => emit!(tracing::Level::INFO),
+            Level::Debug => emit!(tracing::Level::DEBUG),
+            _ => emit!(tracing::Level::TRACE),
+        }
     })
 }
 
@@ -132,7 +140,7 @@ impl Gate {
             }),
         );
         if let Err(e) = self.audit.append(&event) {
-            log::error!(target: "switchboard::audit", "cannot record a denial for `{}`: {e}", self.plugin);
+            tracing::error!(target: "switchboard::audit", "cannot record a denial for `{}`: {e}", self.plugin);
         }
         CapsError::Denied {
             plugin: self.plugin.clone(),

@@ -59,7 +59,7 @@ pub(super) fn remove(pid: u32) {
         let child = parent.join(format!("switchboard-runner-{pid}"));
         if child.is_dir() {
             if let Err(e) = std::fs::remove_dir(&child) {
-                log::warn!(target: "switchboard::isolation", "cannot remove {}: {e}", child.display());
+                tracing::warn!(target: "switchboard::isolation", "cannot remove {}: {e}", child.display());
             }
         }
     }

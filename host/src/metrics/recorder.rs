@@ -1,0 +1,303 @@
+//! What the call path records: per command, calls (striped counters), errors by code and a
+//! latency histogram; per plugin, restarts, reloads and panics. Nothing here takes a lock.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use switchboard_sdk::ErrorCode;
+
+use super::histogram::AtomicHistogram;
+
+/// Counter stripes per command: threads calling one command at once add to different cache
+/// lines.
+const STRIPES: usize = 8;
+/// A fast command is timed on one call in this many (a clock read costs more than such a
+/// call, ARCHITECTURE "Metrics"); each timed call then counts for this many.
+pub(crate) const SAMPLE_EVERY: u64 = 16;
+/// A timed call at least this long makes the command slow: every call of it is timed.
+const SLOW_NANOS: u64 = 4_000;
+/// A timed call of a slow command under this makes it fast again.
+const FAST_NANOS: u64 = 1_000;
+/// Distinct error codes one command counts separately; others are counted together.
+const ERROR_SLOTS: usize = 16;
+
+/// Aligned to a cache line (128 bytes covers adjacent-line prefetching).
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe {
+    calls: AtomicU64,
+}
+
+thread_local! {
+    /// This thread's stripe; `usize::MAX` until its first metered call.
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The stripe the calling thread adds to: threads get stripes round-robin.
+#[inline]
+fn stripe() -> usize {
+    let s = STRIPE.get();
+    if s < STRIPES {
+        return s;
+    }
+    assign_stripe()
+}
+
+#[cold]
+fn assign_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let s = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    STRIPE.set(s);
+    s
+}
+
+/// One command's counters.
+pub(crate) struct CommandRecorder {
+    stripes: [Stripe; STRIPES],
+    /// Set while the command's calls take long enough that timing every one costs little.
+    slow: AtomicBool,
+    /// [`SLOW_NANOS`], except in tests that need every call sampled the same way.
+    slow_after: u64,
+    latency: AtomicHistogram,
+    /// Error codes (0: a free slot) and their counts, filled first come first served.
+    error_codes: [AtomicU16; ERROR_SLOTS],
+    error_counts: [AtomicU64; ERROR_SLOTS],
+    /// Errors whose code found no free slot.
+    other_errors: AtomicU64,
+}
+
+impl std::fmt::Debug for CommandRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandRecorder")
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A metered call in progress: when it started, if it is one of those timed, and what a
+/// timed call counts for.
+#[must_use]
+pub(crate) struct CallTimer {
+    started: Option<(Instant, u64)>,
+}
+
+impl Default for CommandRecorder {
+    fn default() -> Self {
+        CommandRecorder {
+            stripes: Default::default(),
+            slow: AtomicBool::new(false),
+            slow_after: SLOW_NANOS,
+            latency: AtomicHistogram::default(),
+            error_codes: Default::default(),
+            error_counts: Default::default(),
+            other_errors: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CommandRecorder {
+    /// Counts a call starting now; times it if it is slow or one of every
+    /// [`SAMPLE_EVERY`].
+    #[inline]
+    pub(crate) fn start(&self) -> CallTimer {
+        let n = self.stripes[stripe()].calls.fetch_add(1, Ordering::Relaxed);
+        let weight = if self.slow.load(Ordering::Relaxed) {
+            1
+        } else if n.is_multiple_of(SAMPLE_EVERY) {
+            SAMPLE_EVERY
+        } else {
+            return CallTimer { started: None };
+        };
+        CallTimer {
+            started: Some((Instant::now(), weight)),
+        }
+    }
+
+    /// Ends the call `timer` started.
+    #[inline]
+    pub(crate) fn finish(&self, timer: CallTimer) {
+        if let Some((started, weight)) = timer.started {
+            self.timed(started, weight);
+        }
+    }
+
+    #[inline(never)]
+    fn timed(&self, started: Instant, weight: u64) {
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.latency.record(nanos, weight);
+        let slow = self.slow.load(Ordering::Relaxed);
+        if !slow && nanos >= self.slow_after {
+            self.slow.store(true, Ordering::Relaxed);
+        } else if slow && nanos < FAST_NANOS {
+            self.slow.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a failed call under `code`.
+    #[cold]
+    pub(crate) fn error(&self, code: ErrorCode) {
+        let code = code.number().max(1);
+        for (slot, count) in self.error_codes.iter().zip(&self.error_counts) {
+            match slot.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(held) if held == code => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        self.other_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls counted so far.
+    pub(crate) fn calls(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.calls.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Errors counted so far, by code (`"other"` for codes past the slots).
+    pub(crate) fn errors(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (slot, count) in self.error_codes.iter().zip(&self.error_counts) {
+            let code = slot.load(Ordering::Acquire);
+            let n = count.load(Ordering::Relaxed);
+            if code != 0 && n > 0 {
+                out.insert(ErrorCode::from_number(code).to_string(), n);
+            }
+        }
+        let other = self.other_errors.load(Ordering::Relaxed);
+        if other > 0 {
+            out.insert("other".to_owned(), other);
+        }
+        out
+    }
+
+    /// The latencies recorded so far.
+    pub(crate) fn latency(&self) -> hdrhistogram::Histogram<u64> {
+        self.latency.read()
+    }
+}
+
+/// One plugin's counters: its commands' recorders by name, and what happens to it as a whole.
+#[derive(Debug, Default)]
+pub(crate) struct PluginRecorder {
+    /// Taken only when a handle is bound to a command, never on a call.
+    commands: Mutex<BTreeMap<String, Arc<CommandRecorder>>>,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) reloads: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    /// Events delivered and dropped by subscriptions it no longer has (stopped, reloaded).
+    events_retired: (AtomicU64, AtomicU64),
+}
+
+impl PluginRecorder {
+    /// The recorder of command `name`, made on first use.
+    pub(crate) fn command(&self, name: &str) -> Arc<CommandRecorder> {
+        let mut commands = self.commands.lock();
+        if let Some(c) = commands.get(name) {
+            return c.clone();
+        }
+        let c = Arc::new(CommandRecorder::default());
+        commands.insert(name.to_owned(), c.clone());
+        c
+    }
+
+    /// Keeps the counts of subscriptions about to be removed.
+    pub(crate) fn retire_events(&self, delivered: u64, dropped: u64) {
+        self.events_retired
+            .0
+            .fetch_add(delivered, Ordering::Relaxed);
+        self.events_retired.1.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Events delivered and dropped by subscriptions removed before now.
+    pub(crate) fn retired_events(&self) -> (u64, u64) {
+        (
+            self.events_retired.0.load(Ordering::Relaxed),
+            self.events_retired.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Every command's recorder, by name.
+    pub(crate) fn commands(&self) -> Vec<(String, Arc<CommandRecorder>)> {
+        self.commands
+            .lock()
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_is_counted_and_some_are_timed() {
+        let r = CommandRecorder {
+            slow_after: u64::MAX,
+            ..CommandRecorder::default()
+        };
+        for _ in 0..SAMPLE_EVERY * 4 {
+            let t = r.start();
+            r.finish(t);
+        }
+        assert_eq!(r.calls(), SAMPLE_EVERY * 4);
+        // Timed calls count for SAMPLE_EVERY each (the first call of a thread's stripe is
+        // one), so the histogram's count is the number of calls on every stripe used.
+        assert_eq!(r.latency().len(), SAMPLE_EVERY * 4);
+    }
+
+    #[test]
+    fn a_slow_command_is_timed_on_every_call() {
+        let r = CommandRecorder::default();
+        r.slow.store(true, Ordering::Relaxed);
+        let t = r.start();
+        assert!(t.started.is_some_and(|(_, w)| w == 1));
+        r.finish(t);
+    }
+
+    #[test]
+    fn errors_are_counted_by_code_and_past_the_slots_together() {
+        let r = CommandRecorder::default();
+        r.error(ErrorCode::from_number(305));
+        r.error(ErrorCode::from_number(305));
+        for n in 1..=ERROR_SLOTS as u16 + 2 {
+            r.error(ErrorCode::from_number(1000 + n));
+        }
+        let e = r.errors();
+        assert_eq!(e["SB0305"], 2);
+        assert_eq!(e["SB1001"], 1);
+        assert_eq!(e["other"], 3);
+    }
+
+    #[test]
+    fn threads_share_one_count() {
+        let r = Arc::new(CommandRecorder::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        let t = r.start();
+                        r.finish(t);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(r.calls(), 8000);
+    }
+}

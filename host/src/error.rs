@@ -56,6 +56,9 @@ pub enum Error {
     /// A hot reload was refused or failed (the old version serves on). Boxed: it names both
     /// versions and the cause.
     Reload(Box<crate::reload::ReloadError>),
+    /// An extension point was declared wrongly, a contribution refused, or an invocation
+    /// failed.
+    Extend(crate::extend::ExtendError),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -76,6 +79,7 @@ macro_rules! each_area {
             Error::Install($e) => $body,
             Error::Source($e) => $body,
             Error::Reload($e) => $body,
+            Error::Extend($e) => $body,
         }
     };
 }
@@ -104,6 +108,7 @@ from_area!(
     Identity(crate::identity::IdentityError),
     Install(crate::install::InstallError),
     Source(crate::install::SourceError),
+    Extend(crate::extend::ExtendError),
 );
 
 impl From<crate::reload::ReloadError> for Error {
@@ -168,6 +173,7 @@ impl std::fmt::Debug for Error {
                 Error::Install(_) => "Install",
                 Error::Source(_) => "Source",
                 Error::Reload(_) => "Reload",
+                Error::Extend(_) => "Extend",
             };
             let inner = each_area!(self, e => e as &dyn std::fmt::Debug);
             f.debug_tuple(name).field(inner).finish()
@@ -741,6 +747,16 @@ pub enum LifecycleError {
         /// Why.
         error: Box<crate::bus::BusError>,
     },
+    /// The plugin's contributions cannot join their extension points: a replacement or
+    /// registry item another plugin holds, an order cycle, a point no longer declared. The
+    /// error keeps the underlying code.
+    #[error("plugin `{plugin}` cannot join its extension points: {error}")]
+    Extend {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        error: Box<crate::extend::ExtendError>,
+    },
 }
 
 impl LifecycleError {
@@ -751,6 +767,7 @@ impl LifecycleError {
             LifecycleError::HookFailed { .. } => code(308),
             LifecycleError::StopTimedOut { .. } => code(321),
             LifecycleError::Bus { error, .. } => error.code(),
+            LifecycleError::Extend { error, .. } => error.code(),
         }
     }
 
@@ -771,6 +788,7 @@ impl LifecycleError {
                  (`LoadOptions::isolation`, or the policy's `[isolation]`)"
             ),
             LifecycleError::Bus { error, .. } => error.next_step(),
+            LifecycleError::Extend { error, .. } => error.next_step(),
         }
     }
 }

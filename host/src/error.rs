@@ -58,7 +58,7 @@ pub enum Error {
     Reload(Box<crate::reload::ReloadError>),
     /// An extension point was declared wrongly, a contribution refused, or an invocation
     /// failed.
-    Extend(crate::extend::ExtendError),
+    Extend(Box<crate::extend::ExtendError>),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -108,8 +108,13 @@ from_area!(
     Identity(crate::identity::IdentityError),
     Install(crate::install::InstallError),
     Source(crate::install::SourceError),
-    Extend(crate::extend::ExtendError),
 );
+
+impl From<crate::extend::ExtendError> for Error {
+    fn from(e: crate::extend::ExtendError) -> Self {
+        Error::Extend(Box::new(e))
+    }
+}
 
 impl From<crate::reload::ReloadError> for Error {
     fn from(e: crate::reload::ReloadError) -> Self {

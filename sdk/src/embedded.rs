@@ -63,7 +63,7 @@ pub struct EmbeddedManifest {
     /// listed take the host's defaults for plugins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivery: Vec<DeliveryRequest>,
-    /// Its `#[hook]` contributions to the host's extension points (SDK ABI 1.1; none
+    /// Its `#[hook]` contributions to the host's extension points (SDK ABI 1.2; none
     /// before). Each names the command that serves it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookDecl>,

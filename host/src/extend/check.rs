@@ -61,7 +61,7 @@ pub(crate) fn check_hook(
             plugin: plugin.clone(),
             command: hook.command.clone(),
             point: hook.point.clone(),
-            hook: hook.kind.clone(),
+            hook: kind,
             kind: point.kind.as_str(),
             accepts: accepts.join(", "),
         });
@@ -83,11 +83,10 @@ pub(crate) fn check_hook(
             plugin: plugin.clone(),
             command: hook.command.clone(),
             point: hook.point.clone(),
-            hook: hook.kind.clone(),
-            request: command.request.clone(),
-            response: command.response.clone(),
-            want_request: want_request.to_owned(),
-            want_response: want_response.to_owned(),
+            hook: kind,
+            found: Box::new((command.request.clone(), command.response.clone())),
+            want_request,
+            want_response,
         });
     }
     if let Some(gate) = gate {

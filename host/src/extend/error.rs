@@ -1,5 +1,6 @@
 //! What can go wrong declaring, joining and invoking extension points (`SB1700`–`SB1749`).
 
+use switchboard_sdk::extend::HookKind;
 use switchboard_sdk::ErrorCode;
 
 use crate::error::{CallError, CapsError};
@@ -29,15 +30,15 @@ pub enum ExtendError {
         command: String,
         /// The point.
         point: String,
-        /// The hook kind written (or found in the manifest).
-        hook: String,
+        /// The hook kind written.
+        hook: HookKind,
         /// The point's kind.
         kind: &'static str,
         /// The hook kinds it takes.
         accepts: String,
     },
     /// The contribution's request or response contract is not the point's.
-    #[error("`{plugin}`'s `{command}` takes `{request}` and returns `{response}`, but a `{hook}` hook on `{point}` must take `{want_request}` and return `{want_response}`")]
+    #[error("`{plugin}`'s `{command}` takes `{}` and returns `{}`, but a `{hook}` hook on `{point}` must take `{want_request}` and return `{want_response}`", .found.0, .found.1)]
     WrongContract {
         /// The plugin.
         plugin: String,
@@ -46,15 +47,13 @@ pub enum ExtendError {
         /// The point.
         point: String,
         /// The hook kind.
-        hook: String,
-        /// The command's request contract.
-        request: String,
-        /// The command's response contract.
-        response: String,
+        hook: HookKind,
+        /// The command's request and response contracts.
+        found: Box<(String, String)>,
         /// The contract the point needs it to take.
-        want_request: String,
+        want_request: &'static str,
         /// The contract the point needs it to return.
-        want_response: String,
+        want_response: &'static str,
     },
     /// The manifest's hook names no command of the library: a damaged or crafted library.
     #[error("`{plugin}`'s manifest has a hook on `{point}` served by `{command}`, a command the library does not have")]
@@ -149,9 +148,9 @@ pub enum ExtendError {
         /// The point.
         point: String,
         /// How long it took.
-        took_ms: u128,
+        took_ms: u64,
         /// The point's timeout.
-        limit_ms: u128,
+        limit_ms: u64,
     },
     /// The point was invoked in a way its kind does not offer (`filter` on a collect point).
     #[error("`{point}` is a {kind} point; it is invoked with {use_instead}")]

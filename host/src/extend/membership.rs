@@ -11,11 +11,11 @@ use super::ExtendError;
 use crate::instance::{Code, Instance};
 use crate::PluginHandle;
 
+/// Contributions, each with the point it goes to.
+type Planned = Vec<(Arc<PointCore>, Arc<Entry>)>;
+
 /// `code`'s contributions as entries calling through `instance`.
-fn entries(
-    instance: &Instance,
-    code: &Code,
-) -> Result<Vec<(Arc<PointCore>, Arc<Entry>)>, ExtendError> {
+fn entries(instance: &Instance, code: &Code) -> Result<Planned, ExtendError> {
     let points = &code.caps().extend;
     let manifest = code.manifest();
     let gate = &code.caps().gate;

@@ -177,8 +177,8 @@ impl<In, Out> ExtensionPoint<In, Out> {
                     plugin: entry.plugin.to_string(),
                     command: entry.command.to_string(),
                     point: self.core.name.clone(),
-                    took_ms: took.as_millis(),
-                    limit_ms: limit.as_millis(),
+                    took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                    limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
                 });
             }
         }

@@ -1894,6 +1894,15 @@ impl Host {
         self.inner.points.names()
     }
 
+    /// The checks a load makes of `manifest`'s hooks against this host's points, but the
+    /// grants: for preflight.
+    pub(crate) fn check_hooks(
+        &self,
+        manifest: &EmbeddedManifest,
+    ) -> Result<(), crate::extend::ExtendError> {
+        crate::extend::check_manifest(&self.inner.points, manifest, None)
+    }
+
     /// Stops `name` if it is active and removes it. Its library stays mapped (ARCHITECTURE D2);
     /// handles still held see it as removed, and its token is stale from then on, so a thread
     /// of the plugin that kept its `Context` is refused every host service (`SB0416`).

@@ -506,3 +506,30 @@ fn extend_declarations_are_checked() {
     };
     assert_eq!(use_instead, "`collect`");
 }
+
+#[test]
+fn extend_preflight_checks_hooks_against_a_hosts_points() {
+    use switchboard_host::{preflight_with, PreflightOptions};
+    let library = test_plugin("hooka");
+    let (host, _dir) = host(true);
+    // Without a host the check is skipped, and says why.
+    let report = preflight_with(&library, &PreflightOptions::new());
+    assert!(report.skipped().any(|c| c.name == "extension points"));
+    // Against a host that declares none of hooka's points: SB1701, on the `hooks` field.
+    let mut options = PreflightOptions::new();
+    options.points(&host);
+    let report = preflight_with(&library, &options);
+    let found: Vec<_> = report
+        .diagnostics()
+        .into_iter()
+        .filter(|d| d.field == "hooks")
+        .collect();
+    assert_eq!(found.len(), 1, "{report:?}");
+    assert_eq!(found[0].code.to_string(), "SB1701");
+    declare(&host, &PointOptions::new());
+    let report = preflight_with(&library, &options);
+    assert!(
+        report.diagnostics().iter().all(|d| d.field != "hooks"),
+        "{report:?}"
+    );
+}

@@ -11,8 +11,10 @@
 //!
 //! **Membership.** A plugin's contributions join its points when it becomes active and leave
 //! when it stops, fails, is disabled or removed; a hot reload replaces them with the new
-//! version's. Points declared later than a plugin started do not see it until it starts again;
-//! a plugin that loads later sees the points as they are.
+//! version's. A plugin that loads later sees the points as they are; a point cannot be
+//! declared after the plugins contributing to it loaded (their load refuses the hook).
+//! Contributions hold their plugin's instance; leaving breaks that link, and a host that is
+//! dropped stops its active plugins first.
 //!
 //! **Order.** Higher `priority` first, then plugin name, then command name;
 //! `before = ["p"]`/`after = ["p"]` put a contribution before or after plugin `p`'s

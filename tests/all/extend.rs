@@ -533,3 +533,36 @@ fn extend_preflight_checks_hooks_against_a_hosts_points() {
         "{report:?}"
     );
 }
+
+#[test]
+fn extend_the_pipeline_examples_hook_the_build_and_register_commands() {
+    let (host, _dir) = host(true);
+    let phase = host
+        .extension_point::<String, String>("pipeline.build", PointKind::Operation)
+        .unwrap();
+    let commands = host
+        .extension_point::<(), String>("pipeline.commands", PointKind::Registry)
+        .unwrap();
+    for name in ["pipeline-lint", "pipeline-stamp"] {
+        let plugin = host
+            .load_unsigned(switchboard_tests::library(name))
+            .unwrap();
+        plugin.start().unwrap();
+    }
+    let built = phase
+        .run(s("  app "), |job| format!("built `{job}`"))
+        .unwrap();
+    assert_eq!(built, "built `app` [stamped by pipeline-stamp]");
+    // lint's before hook refuses an empty job: the build does not run.
+    let err = phase
+        .run(s("  "), |_| unreachable!("the build must not run"))
+        .unwrap_err();
+    assert_eq!(err.plugin(), Some("pipeline-lint"));
+    let names: Vec<String> = commands
+        .collect(&())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(names, ["lint", "stamp"]);
+}

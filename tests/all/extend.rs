@@ -566,3 +566,33 @@ fn extend_the_pipeline_examples_hook_the_build_and_register_commands() {
         .collect();
     assert_eq!(names, ["lint", "stamp"]);
 }
+
+#[test]
+fn extend_an_isolated_plugins_contributions_run_beside_in_process_ones() {
+    use switchboard_host::isolation::Mode;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let mut options = PointOptions::new();
+    options.policy(ErrorPolicy::Skip);
+    let p = declare(&host, &options);
+    // hooka in-process, hookb in its sandboxed runner: one point, one order.
+    start(&host, "hooka");
+    let hookb = host
+        .load_unsigned_with(
+            test_plugin("hookb"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    assert_eq!(hookb.isolation().mode, Mode::Isolated);
+    hookb.start().unwrap();
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    assert_eq!(p.ask.first(&s("pear")).unwrap().unwrap().value, "b:pear");
+    // A panic in the runner is contained the same way: skipped, recorded, the plugin failed
+    // and its contributions gone.
+    assert_eq!(p.fail.filter(s("panic")).unwrap(), "panic+a");
+    assert_eq!(hookb.state(), State::Failed);
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a");
+}

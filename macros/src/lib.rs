@@ -28,8 +28,10 @@ use proc_macro::TokenStream;
 /// - `services = ["text.tools"]` — shared services it provides; each offers the plugin's
 ///   commands as its methods (needs `service.provide:NAME`).
 ///
-/// Methods marked `#[subscribe("pattern")]` become event handlers; methods marked
-/// `#[migration(from = "0.1", to = "0.2")]` become data migrations the host runs on update.
+/// Methods marked `#[hook("point", kind)]` contribute to the host's extension points (each is
+/// served as a command of its own); methods marked `#[subscribe("pattern")]` become event
+/// handlers; methods marked `#[migration(from = "0.1", to = "0.2")]` become data migrations the
+/// host runs on update.
 ///
 /// The macro generates the exported root module, the dispatch table, and the manifest embedded
 /// in the library's `switchboard_manifest` section.

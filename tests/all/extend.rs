@@ -596,3 +596,21 @@ fn extend_an_isolated_plugins_contributions_run_beside_in_process_ones() {
     assert_eq!(hookb.state(), State::Failed);
     assert_eq!(p.text.filter(s("x")).unwrap(), "x+a");
 }
+
+#[test]
+fn extend_hook_kinds_match_the_macro_list() {
+    // The macro crate cannot depend on the SDK: its list of kinds is kept in step by this test.
+    let text = std::fs::read_to_string(
+        switchboard_cli::examples::workspace_root().join("macros/src/plugin.rs"),
+    )
+    .unwrap();
+    let start = text.find("const HOOK_KINDS").unwrap();
+    let list = &text[start..text[start..].find("];").unwrap() + start];
+    assert_eq!(list.matches('"').count() / 2, HookKind::ALL.len());
+    for k in HookKind::ALL {
+        assert!(
+            list.contains(&format!("\"{k}\"")),
+            "{k} missing from the macro"
+        );
+    }
+}

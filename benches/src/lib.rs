@@ -17,6 +17,10 @@
 //!   sandboxed runner process), loading, starting and removing it, beside a bare unix-socket
 //!   round trip with a child process (blocking, and polling as the call path does) and the
 //!   same call in-process; prints each median as a multiple of the unix-socket baseline.
+//! - `extend` — an extension point with no contribution (`extend/empty_point`, target ≤ 5 ns),
+//!   with one, and with four in-process contributions threading a value (`extend/filter_4`,
+//!   target ≤ 4 × `dispatch/typed_small`, measured in the same run); prints each median as a
+//!   multiple of `dispatch/typed_small`.
 //! - `lifecycle` — a hot reload of `hello` in-process (`lifecycle/reload`, target ≤ 100 ms),
 //!   beside loading and starting it in a fresh host (`lifecycle/load`); prints the memory each
 //!   reload leaves mapped.

@@ -3,7 +3,8 @@
 //! panics and is contained, events and shared services on the bus, plugin state, installing,
 //! updating (a release that asks for one more capability), rolling back, disabling, enabling
 //! and removing hello as generations, hello run isolated in a sandboxed runner process (a
-//! file read the kernel refuses, a segfault contained), and the audit log that recorded it
+//! file read the kernel refuses, a segfault contained), two plugins extending a host's build
+//! phase and command list through extension points, and the audit log that recorded it
 //! all. With `--data-dir DIR` the grants and the audit log stay in DIR (`switchboard audit
 //! verify --data-dir DIR`).
 //!
@@ -33,6 +34,7 @@ use switchboard_sdk::ErrorCode;
 
 use crate::examples::{self, Profile};
 
+mod extend_tour;
 mod install_tour;
 mod isolation_tour;
 mod reload_tour;
@@ -569,6 +571,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
+
+    extend_tour::run(&mut r, &data_dir.join("extend"), options.profile)?;
 
     isolation_tour::run(
         &mut r,

@@ -16,6 +16,11 @@ use crate::output::{codes, CliError, Coded as _};
 /// The example plugin crates, by package name.
 pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary", "relay", "counter"];
 
+/// The example plugins that extend `host-pipeline`'s extension points. Built with the others,
+/// but kept out of [`PLUGINS`]: their hooks need a host that declares the points, so they do
+/// not load into just any host.
+pub const PIPELINE_PLUGINS: &[&str] = &["pipeline-lint", "pipeline-stamp"];
+
 /// The workspace this binary was built from.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,7 +78,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     if profile == Profile::Release {
         cmd.arg("--release");
     }
-    for p in PLUGINS {
+    for p in PLUGINS.iter().chain(PIPELINE_PLUGINS) {
         cmd.args(["-p", p]);
     }
     let status = cmd.status().coded(

@@ -56,6 +56,9 @@ pub enum Error {
     /// A hot reload was refused or failed (the old version serves on). Boxed: it names both
     /// versions and the cause.
     Reload(Box<crate::reload::ReloadError>),
+    /// An extension point was declared wrongly, a contribution refused, or an invocation
+    /// failed.
+    Extend(Box<crate::extend::ExtendError>),
 }
 
 /// Runs `$body` with `$e` bound to the area error inside any [`Error`].
@@ -76,6 +79,7 @@ macro_rules! each_area {
             Error::Install($e) => $body,
             Error::Source($e) => $body,
             Error::Reload($e) => $body,
+            Error::Extend($e) => $body,
         }
     };
 }
@@ -105,6 +109,12 @@ from_area!(
     Install(crate::install::InstallError),
     Source(crate::install::SourceError),
 );
+
+impl From<crate::extend::ExtendError> for Error {
+    fn from(e: crate::extend::ExtendError) -> Self {
+        Error::Extend(Box::new(e))
+    }
+}
 
 impl From<crate::reload::ReloadError> for Error {
     fn from(e: crate::reload::ReloadError) -> Self {
@@ -168,6 +178,7 @@ impl std::fmt::Debug for Error {
                 Error::Install(_) => "Install",
                 Error::Source(_) => "Source",
                 Error::Reload(_) => "Reload",
+                Error::Extend(_) => "Extend",
             };
             let inner = each_area!(self, e => e as &dyn std::fmt::Debug);
             f.debug_tuple(name).field(inner).finish()
@@ -752,6 +763,16 @@ pub enum LifecycleError {
         /// Why.
         error: Box<crate::bus::BusError>,
     },
+    /// The plugin's contributions cannot join their extension points: a replacement or
+    /// registry item another plugin holds, an order cycle, a point no longer declared. The
+    /// error keeps the underlying code.
+    #[error("plugin `{plugin}` cannot join its extension points: {error}")]
+    Extend {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        error: Box<crate::extend::ExtendError>,
+    },
 }
 
 impl LifecycleError {
@@ -762,6 +783,7 @@ impl LifecycleError {
             LifecycleError::HookFailed { .. } => code(308),
             LifecycleError::StopTimedOut { .. } => code(321),
             LifecycleError::Bus { error, .. } => error.code(),
+            LifecycleError::Extend { error, .. } => error.code(),
         }
     }
 
@@ -782,6 +804,7 @@ impl LifecycleError {
                  (`LoadOptions::isolation`, or the policy's `[isolation]`)"
             ),
             LifecycleError::Bus { error, .. } => error.next_step(),
+            LifecycleError::Extend { error, .. } => error.next_step(),
         }
     }
 }

@@ -475,6 +475,7 @@ impl HostBuilder {
                 store,
                 table: Arc::new(GrantTable::new()),
                 bus,
+                points: crate::extend::Points::default(),
                 policy: self.policy.clone(),
                 approver: self.approver.clone(),
                 env: Arc::new(self.env.clone()),
@@ -641,6 +642,8 @@ struct Inner {
     dangerous: DangerousOptions,
     plugins: RwLock<BTreeMap<String, Instance>>,
     bus: Bus,
+    /// The extension points this host declares (SPEC S5.4).
+    points: crate::extend::Points,
     store: Store,
     audit: AuditLog,
     table: Arc<GrantTable>,
@@ -1110,6 +1113,12 @@ impl Host {
             token,
             audit: self.inner.audit.clone(),
         };
+        // Its contributions go to declared points, with the points' contracts, as granted.
+        if let Err(e) =
+            crate::extend::check_manifest(&self.inner.points, checked.manifest(), Some(&gate))
+        {
+            return Err(undo(self.load_failed(&name, &version, path, e.into())));
+        }
         let state = match self.plugin_state(&name, &checked.manifest().version, declared) {
             Ok(s) => Arc::new(s),
             Err(e) => return Err(undo(e.into())),
@@ -1146,6 +1155,7 @@ impl Host {
             bus: self.inner.bus.clone(),
             stop_deadline: self.inner.stop_deadline,
             max_reloads: self.inner.max_reloads,
+            extend: self.inner.points.clone(),
         };
         let code = Code::new(
             checked.section.manifest,
@@ -1956,6 +1966,68 @@ impl Host {
         options: &LoadOptions,
     ) -> Result<crate::ReloadReport, Error> {
         self.plugin(name)?.reload_with(source, options)
+    }
+
+    /// Declares the extension point `name` (SPEC S5.4), a place plugins contribute to with
+    /// `#[hook(name, kind)]` methods, and returns a typed handle to invoke it with. Contracts
+    /// are `In`'s and `Out`'s; the [`PointKind`](crate::extend::PointKind) says how
+    /// contributions run. Failing contributions propagate their error; see
+    /// [`extension_point_with`](Self::extension_point_with) for other policies and a timeout.
+    ///
+    /// Declare points before loading the plugins that contribute to them: a load refuses a
+    /// contribution to a point not declared (`SB1701`) before any plugin code runs. Declaring
+    /// the same point again with the same kind, contracts and options returns a handle on it;
+    /// otherwise it is `SB1709`.
+    ///
+    /// ```no_run
+    /// use switchboard_host::extend::PointKind;
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let build = host.extension_point::<String, String>("workflow.phase.build", PointKind::Operation)?;
+    /// let plugin = host.load_unsigned("target/debug/libstamp.so")?;
+    /// plugin.start()?; // its hooks join the point
+    /// let out = build.run("src/".to_string(), |dir| format!("built {dir}"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn extension_point<In: Message, Out: Message>(
+        &self,
+        name: &str,
+        kind: crate::extend::PointKind,
+    ) -> Result<crate::extend::ExtensionPoint<In, Out>, crate::extend::ExtendError> {
+        self.extension_point_with(name, kind, &crate::extend::PointOptions::new())
+    }
+
+    /// [`extension_point`](Self::extension_point) with options: the
+    /// [`ErrorPolicy`](crate::extend::ErrorPolicy) for failing contributions and a
+    /// per-contribution timeout (see [`PointOptions::timeout`](crate::extend::PointOptions::timeout)
+    /// for what it can and cannot do in-process).
+    pub fn extension_point_with<In: Message, Out: Message>(
+        &self,
+        name: &str,
+        kind: crate::extend::PointKind,
+        options: &crate::extend::PointOptions,
+    ) -> Result<crate::extend::ExtensionPoint<In, Out>, crate::extend::ExtendError> {
+        let core =
+            self.inner
+                .points
+                .declare(name, kind, In::CONTRACT.id, Out::CONTRACT.id, options)?;
+        Ok(crate::extend::ExtensionPoint {
+            core,
+            _types: std::marker::PhantomData,
+        })
+    }
+
+    /// The names of the extension points this host declares.
+    pub fn extension_points(&self) -> Vec<String> {
+        self.inner.points.names()
+    }
+
+    /// The checks a load makes of `manifest`'s hooks against this host's points, but the
+    /// grants: for preflight.
+    pub(crate) fn check_hooks(
+        &self,
+        manifest: &EmbeddedManifest,
+    ) -> Result<(), crate::extend::ExtendError> {
+        crate::extend::check_manifest(&self.inner.points, manifest, None)
     }
 
     /// Stops `name` if it is active and removes it. Its library stays mapped (ARCHITECTURE D2);

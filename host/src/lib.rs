@@ -59,6 +59,8 @@
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
 //!   and overflow policies, at-least-once delivery, dead letters, breakers, traced envelopes,
 //!   throttled service calls (SPEC S5); [`BusError`].
+//! - [`extend`] — extension points (SPEC S5.4): [`Host::extension_point`] declares a typed
+//!   point plugins contribute to with `#[hook]`; [`ExtendError`].
 //! - [`caps`] — capabilities: [`Policy`], the approver, scopes, tokens and the
 //!   lock-free [`GrantTable`](caps::GrantTable) (SPEC S4, ARCHITECTURE D6).
 //! - [`state`] — plugin state: KV with quotas and transactions, secrets, configuration,
@@ -103,6 +105,7 @@ pub mod caps;
 mod compat;
 mod discovery;
 mod error;
+pub mod extend;
 mod health;
 mod host;
 mod identity;
@@ -148,6 +151,7 @@ pub use error::{
     CallError, CapsError, ConfigError, Error, IndexError, LifecycleError, LoadError, ResolveError,
     StateError, StoreError,
 };
+pub use extend::ExtendError;
 pub use health::{
     codes as health_codes, HealthReason, HealthReport, HealthRules, HealthState, HealthStatus,
     PluginHealth, DEFAULT_HEALTH_INTERVAL, HEALTH_TOPIC,

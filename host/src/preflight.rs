@@ -180,6 +180,7 @@ pub struct PreflightOptions<'a> {
     trust: Option<&'a TrustStore>,
     index: Option<&'a dyn Index>,
     lockfile: Option<&'a Lockfile>,
+    points: Option<&'a crate::Host>,
 }
 
 impl std::fmt::Debug for PreflightOptions<'_> {
@@ -192,6 +193,7 @@ impl std::fmt::Debug for PreflightOptions<'_> {
             .field("trust", &self.trust.is_some())
             .field("index", &self.index.is_some())
             .field("lockfile", &self.lockfile.is_some())
+            .field("points", &self.points.map(crate::Host::extension_points))
             .finish()
     }
 }
@@ -245,6 +247,14 @@ impl<'a> PreflightOptions<'a> {
     /// a version in range).
     pub fn lockfile(&mut self, lockfile: &'a Lockfile) -> &mut Self {
         self.lockfile = Some(lockfile);
+        self
+    }
+
+    /// Check the library's `#[hook]` contributions against the extension points `host`
+    /// declares (SPEC S5.4): each point declared (`SB1701`), taking the hook's kind
+    /// (`SB1702`), with its contracts (`SB1703`). Grants are checked at load.
+    pub fn points(&mut self, host: &'a crate::Host) -> &mut Self {
+        self.points = Some(host);
         self
     }
 
@@ -373,6 +383,7 @@ pub fn preflight_with(path: &Path, options: &PreflightOptions<'_>) -> PreflightR
                 "manifest matches library",
                 "needs both a manifest and a library",
             );
+            check_points(embedded.as_ref(), options, &mut report);
             let subject = embedded
                 .as_ref()
                 .map(|e| (e.name.as_str(), e.capabilities.as_slice()));
@@ -452,6 +463,7 @@ fn check_source(
     let embedded = library
         .as_ref()
         .and_then(|lib| check_library(lib, crate_dir.is_some(), report));
+    check_points(embedded.as_ref(), options, report);
 
     // A crate's plugin.toml may leave out what the library embeds: pack fills it in. What is
     // written must agree.
@@ -557,6 +569,7 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         Some(e) => report.push("manifest matches library", check_embedded(m, e)),
         None => report.skip("manifest matches library", "the library did not check"),
     }
+    check_points(embedded.as_ref(), options, report);
     check_policy(
         Some((m.name.as_str(), m.capabilities.as_slice())),
         Some((verified.trust, verified.signer.as_deref())),
@@ -592,6 +605,35 @@ fn settings_applied(
     if manifest.is_some() || options.policy.is_some() {
         report.push("settings applied", found);
     }
+}
+
+/// The library's `#[hook]` contributions against the host's declared extension points, when
+/// the library has any: reported only then, so plugins without hooks see no new check.
+fn check_points(
+    embedded: Option<&EmbeddedManifest>,
+    options: &PreflightOptions<'_>,
+    report: &mut PreflightReport,
+) {
+    let Some(e) = embedded.filter(|e| !e.hooks.is_empty()) else {
+        return;
+    };
+    let Some(host) = options.points else {
+        report.skip(
+            "extension points",
+            "no host given to check the plugin's hooks against (PreflightOptions::points)",
+        );
+        return;
+    };
+    let findings = match host.check_hooks(e) {
+        Ok(()) => Vec::new(),
+        Err(err) => vec![Diagnostic::error(
+            err.code(),
+            "hooks",
+            err.to_string(),
+            err.next_step(),
+        )],
+    };
+    report.push("extension points", findings);
 }
 
 /// Reads a package and its `.minisig` and `.cert` beside it, and verifies them.

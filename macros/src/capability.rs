@@ -18,6 +18,7 @@ pub const NAMES: &[&str] = &[
     "env",
     "process.spawn",
     "config.read",
+    "extend",
 ];
 
 /// The capabilities that take no pattern.

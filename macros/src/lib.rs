@@ -1,5 +1,5 @@
 //! Procedural macros for Switchboard plugins. Use them through `switchboard-sdk`, which
-//! re-exports them: `#[plugin]`, `#[command]`, `#[subscribe]`, `#[migration]` and
+//! re-exports them: `#[plugin]`, `#[command]`, `#[hook]`, `#[subscribe]`, `#[migration]` and
 //! `#[derive(Message)]`.
 //!
 //! Each macro parses, validates, then expands (STYLE 7): all problems are reported at once, on
@@ -28,8 +28,10 @@ use proc_macro::TokenStream;
 /// - `services = ["text.tools"]` — shared services it provides; each offers the plugin's
 ///   commands as its methods (needs `service.provide:NAME`).
 ///
-/// Methods marked `#[subscribe("pattern")]` become event handlers; methods marked
-/// `#[migration(from = "0.1", to = "0.2")]` become data migrations the host runs on update.
+/// Methods marked `#[hook("point", kind)]` contribute to the host's extension points (each is
+/// served as a command of its own); methods marked `#[subscribe("pattern")]` become event
+/// handlers; methods marked `#[migration(from = "0.1", to = "0.2")]` become data migrations the
+/// host runs on update.
 ///
 /// The macro generates the exported root module, the dispatch table, and the manifest embedded
 /// in the library's `switchboard_manifest` section.
@@ -76,6 +78,36 @@ pub fn subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let err = syn::Error::new(
         proc_macro2::Span::call_site(),
         "`#[subscribe]` only works on methods inside an `impl` block marked `#[plugin]`; \
+         add `#[plugin]` above that `impl` block",
+    );
+    let mut out = err.to_compile_error();
+    out.extend(item);
+    out.into()
+}
+
+/// Marks a method of a `#[plugin]` impl block as a contribution to one of the host's
+/// extension points (SPEC S5.4):
+/// `#[hook("workflow.phase.build", filter, priority = 10)] fn stamp(&self, doc: Doc) -> Doc`.
+///
+/// The first argument names the point, as the host declares it; the second is the kind of
+/// contribution — `collect`, `first`, `filter`, `replace`, `before`, `after` or `register`
+/// (the point's kind decides which it accepts). Options: `priority = N` (higher runs earlier;
+/// ties go by plugin name), `before = ["plugin"]` and `after = ["plugin"]` (order against
+/// other plugins' contributions), `name = "command"` (the command serving it; the method's
+/// name by default).
+///
+/// The method has a command's signature and is served as a command of that name. The macro
+/// records the hook in the embedded manifest, so the host refuses a contribution to a point it
+/// does not declare, of a kind the point does not take, with other contracts than the
+/// point's, or without the `extend:POINT` capability — before any plugin code runs.
+///
+/// Used anywhere else, it is an error that says where it belongs.
+#[proc_macro_attribute]
+pub fn hook(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "`#[hook]` only works on methods inside an `impl` block marked `#[plugin]`; \
          add `#[plugin]` above that `impl` block",
     );
     let mut out = err.to_compile_error();

@@ -19,6 +19,188 @@ struct Args {
     services: Vec<String>,
 }
 
+/// One `#[hook("point", kind, …)]` contribution; it is served by the command of the same
+/// method (`command`).
+struct Hook {
+    point: String,
+    kind: String,
+    command: String,
+    priority: i32,
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+/// The kinds `#[hook("point", KIND)]` accepts (`switchboard_sdk::extend::HookKind`).
+const HOOK_KINDS: &[&str] = &[
+    "collect", "first", "filter", "replace", "before", "after", "register",
+];
+
+const HOOK_USAGE: &str = "write `#[hook(\"workflow.phase.build\", KIND)]`, KIND one of `collect`, \
+     `first`, `filter`, `replace`, `before`, `after`, `register`; options after it: \
+     `priority = N`, `before = [\"plugin\"]`, `after = [\"plugin\"]`, `name = \"command\"`";
+
+/// The arguments of `#[hook(...)]`: the point, the kind, then `name = value` options.
+struct HookArgs {
+    point: LitStr,
+    kind: syn::Ident,
+    options: Vec<MetaNameValue>,
+}
+
+impl syn::parse::Parse for HookArgs {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let point: LitStr = input.parse()?;
+        input.parse::<Token![,]>()?;
+        // `before`, `after` and `replace` are plain identifiers; no keyword needs accepting.
+        let kind: syn::Ident = input.parse()?;
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            options.push(input.parse()?);
+        }
+        Ok(HookArgs {
+            point,
+            kind,
+            options,
+        })
+    }
+}
+
+/// Reads one `#[hook]` attribute into a hook served by command `default_name` (unless
+/// `name = "…"` renames it). `None` after reporting what is wrong.
+fn hook_args(attr: &Attribute, default_name: String, errors: &mut Errors) -> Option<Hook> {
+    let args = match attr.parse_args::<HookArgs>() {
+        Ok(a) => a,
+        Err(_) => {
+            errors.spanned(attr, HOOK_USAGE);
+            return None;
+        }
+    };
+    let mut ok = true;
+    let point = args.point.value();
+    if !valid_dotted(&point) {
+        errors.spanned(
+            &args.point,
+            "an extension point is named by dot-separated segments of letters, digits, `-` and \
+             `_`, as the host declares it: `\"workflow.phase.build\"`",
+        );
+        ok = false;
+    }
+    let kind = args.kind.to_string();
+    if !HOOK_KINDS.contains(&kind.as_str()) {
+        let hint = match crate::suggest::closest(&kind, HOOK_KINDS) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!("the kinds are {}", HOOK_KINDS.join(", ")),
+        };
+        errors.spanned(&args.kind, format!("unknown hook kind `{kind}`; {hint}"));
+        ok = false;
+    }
+    let mut hook = Hook {
+        point,
+        kind,
+        command: default_name,
+        priority: 0,
+        before: Vec::new(),
+        after: Vec::new(),
+    };
+    for m in &args.options {
+        if m.path.is_ident("priority") {
+            match priority_value(&m.value) {
+                Some(p) => hook.priority = p,
+                None => {
+                    errors.spanned(
+                        &m.value,
+                        "`priority` is a whole number (negative allowed, e.g. `priority = -10`); \
+                         higher runs earlier",
+                    );
+                    ok = false;
+                }
+            }
+        } else if m.path.is_ident("before") || m.path.is_ident("after") {
+            let list = match &m.value {
+                Expr::Array(ExprArray { elems, .. }) => elems
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Str(s), ..
+                        }) if valid_command_name(&s.value()) => Ok(s.value()),
+                        other => Err(other),
+                    })
+                    .collect::<Result<Vec<_>, _>>(),
+                other => Err(other),
+            };
+            match list {
+                Ok(names) if m.path.is_ident("before") => hook.before = names,
+                Ok(names) => hook.after = names,
+                Err(bad) => {
+                    errors.spanned(
+                        bad,
+                        "`before` and `after` take a list of plugin names: \
+                         `before = [\"audit\"]`",
+                    );
+                    ok = false;
+                }
+            }
+        } else if m.path.is_ident("name") {
+            match &m.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) if valid_command_name(&s.value()) => hook.command = s.value(),
+                other => {
+                    errors.spanned(
+                        other,
+                        "`name` is the command that serves the hook: ASCII letters, digits, `_` \
+                         and `-`, starting with a letter",
+                    );
+                    ok = false;
+                }
+            }
+        } else {
+            let got = m.path.to_token_stream().to_string();
+            let hint = match crate::suggest::closest(&got, &["priority", "before", "after", "name"])
+            {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => HOOK_USAGE.to_owned(),
+            };
+            errors.spanned(&m.path, format!("unknown `#[hook]` option `{got}`; {hint}"));
+            ok = false;
+        }
+    }
+    if hook.before.iter().any(|b| hook.after.contains(b)) {
+        errors.spanned(
+            attr,
+            "a hook cannot run both before and after the same plugin; keep it in one list",
+        );
+        ok = false;
+    }
+    ok.then_some(hook)
+}
+
+/// A priority: an integer literal, possibly negated, that fits an `i32`.
+fn priority_value(value: &Expr) -> Option<i32> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<i32>().ok(),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i
+                .base10_parse::<i64>()
+                .ok()
+                .and_then(|n| i32::try_from(-n).ok()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// One `#[migration(from = "…", to = "…")]` method.
 struct Migration {
     from: String,
@@ -186,12 +368,19 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
 
-    let commands = collect_commands(&mut imp, &mut errors);
+    let (commands, hooks) = collect_commands(&mut imp, &mut errors);
     let subscriptions = collect_subscriptions(&mut imp, &mut errors);
     let migrations = collect_migrations(&mut imp, &mut errors);
     let self_ty = (*imp.self_ty).clone();
     let generated = if imp.trait_.is_none() && imp.generics.params.is_empty() {
-        generate(&self_ty, &args, &commands, &subscriptions, &migrations)
+        generate(
+            &self_ty,
+            &args,
+            &commands,
+            &hooks,
+            &subscriptions,
+            &migrations,
+        )
     } else {
         TokenStream::new()
     };
@@ -290,16 +479,40 @@ fn parse_args(attr: TokenStream, errors: &mut Errors) -> Args {
     args
 }
 
-/// Finds `#[command]` methods, strips the attribute, and validates each signature.
-fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Command> {
+/// Finds `#[command]` and `#[hook]` methods, strips the attribute, and validates each
+/// signature. A hook is served by a command of its own (named after the method, or `name`),
+/// so the host calls it as it calls any command.
+fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, Vec<Hook>) {
     let mut commands: Vec<(Command, Span)> = Vec::new();
+    let mut hooks = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(func) = item else { continue };
-        let Some(pos) = func.attrs.iter().position(is_command_attr) else {
-            continue;
+        let hook_attr = take_attr(func, "hook");
+        let command_attr = func
+            .attrs
+            .iter()
+            .position(is_command_attr)
+            .map(|pos| func.attrs.remove(pos));
+        let name = match (&command_attr, &hook_attr) {
+            (Some(c), Some(_)) => {
+                errors.spanned(
+                    c,
+                    "a `#[hook]` method is already served as a command; remove `#[command]` \
+                     (rename it with `#[hook(…, name = \"…\")]`)",
+                );
+                continue;
+            }
+            (Some(attr), None) => command_name(attr, func, errors),
+            (None, Some(attr)) => {
+                let Some(hook) = hook_args(attr, func.sig.ident.to_string(), errors) else {
+                    continue;
+                };
+                let name = hook.command.clone();
+                hooks.push(hook);
+                name
+            }
+            (None, None) => continue,
         };
-        let attr = func.attrs.remove(pos);
-        let name = command_name(&attr, func, errors);
         if let Some(cmd) = validate_command(func, name.clone(), errors) {
             if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
                 errors.spanned(
@@ -315,7 +528,10 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> Vec<Command> {
             commands.push((cmd, func.sig.ident.span()));
         }
     }
-    commands.into_iter().map(|(c, _)| c).collect()
+    // A hook whose method failed validation has no command to serve it: drop it too, so one
+    // mistake gives one message.
+    hooks.retain(|h| commands.iter().any(|(c, _)| c.name == h.command));
+    (commands.into_iter().map(|(c, _)| c).collect(), hooks)
 }
 
 /// Whether `s` is dot-separated segments of ASCII letters, digits, `-` and `_`.
@@ -756,6 +972,7 @@ fn generate(
     self_ty: &Type,
     args: &Args,
     commands: &[Command],
+    hooks: &[Hook],
     subscriptions: &[Subscription],
     migrations: &[Migration],
 ) -> TokenStream {
@@ -937,6 +1154,41 @@ fn generate(
     if !requests.is_empty() {
         let text = format!(",\"delivery\":[{}]", requests.join(","));
         parts.push(quote!(#private::Part::Raw(#text)));
+    }
+    if !hooks.is_empty() {
+        parts.push(quote!(#private::Part::Raw(",\"hooks\":[")));
+        for (i, h) in hooks.iter().enumerate() {
+            let open = if i == 0 {
+                "{\"point\":"
+            } else {
+                ",{\"point\":"
+            };
+            parts.push(quote!(#private::Part::Raw(#open)));
+            let (point, kind, command) = (&h.point, &h.kind, &h.command);
+            parts.push(quote!(#private::Part::Str(#point)));
+            parts.push(quote!(#private::Part::Raw(",\"kind\":")));
+            parts.push(quote!(#private::Part::Str(#kind)));
+            parts.push(quote!(#private::Part::Raw(",\"command\":")));
+            parts.push(quote!(#private::Part::Str(#command)));
+            let priority = format!(",\"priority\":{}", h.priority);
+            parts.push(quote!(#private::Part::Raw(#priority)));
+            for (key, names) in [("before", &h.before), ("after", &h.after)] {
+                if names.is_empty() {
+                    continue;
+                }
+                let open = format!(",\"{key}\":[");
+                parts.push(quote!(#private::Part::Raw(#open)));
+                for (j, n) in names.iter().enumerate() {
+                    if j > 0 {
+                        parts.push(quote!(#private::Part::Raw(",")));
+                    }
+                    parts.push(quote!(#private::Part::Str(#n)));
+                }
+                parts.push(quote!(#private::Part::Raw("]")));
+            }
+            parts.push(quote!(#private::Part::Raw("}")));
+        }
+        parts.push(quote!(#private::Part::Raw("]")));
     }
     parts.push(quote!(#private::Part::Raw("}")));
     for (i, m) in migrations.iter().enumerate() {

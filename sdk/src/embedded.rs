@@ -63,6 +63,35 @@ pub struct EmbeddedManifest {
     /// listed take the host's defaults for plugins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivery: Vec<DeliveryRequest>,
+    /// Its `#[hook]` contributions to the host's extension points (SDK ABI 1.2; none
+    /// before). Each names the command that serves it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookDecl>,
+}
+
+/// One `#[hook("point", kind, …)]` contribution: which extension point it extends, how, in
+/// what order, and the command (in [`EmbeddedManifest::commands`]) the host calls for it.
+/// The host checks it against the point it declared before any plugin code runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookDecl {
+    /// The extension point's name, e.g. `workflow.phase.build`.
+    pub point: String,
+    /// How it contributes: `collect`, `first`, `filter`, `replace`, `before`, `after` or
+    /// `register` (see `switchboard_sdk::extend::HookKind`).
+    pub kind: String,
+    /// The command that serves it: its request and response contracts are the
+    /// contribution's.
+    pub command: String,
+    /// Higher runs earlier; ties go by plugin name, then command name.
+    #[serde(default)]
+    pub priority: i32,
+    /// Plugins whose contributions to the same point this one runs before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// Plugins whose contributions to the same point this one runs after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// The delivery options one `#[subscribe("…", queue = …, overflow = "…", block_ms = …)]`

@@ -81,6 +81,7 @@ mod context;
 mod embedded;
 mod error;
 mod event;
+pub mod extend;
 mod handover;
 #[cfg(feature = "manifest")]
 pub mod manifest;
@@ -101,8 +102,8 @@ pub use abi::{Output, SDK_ABI_MAJOR, SDK_ABI_MINOR, SDK_ABI_VERSION};
 pub use batch::PublishBatch;
 pub use context::{Context, Fs, Level};
 pub use embedded::{
-    CommandDecl, DeliveryRequest, EmbeddedManifest, MigrationDecl, EMBEDDED_FORMAT, SECTION_ELF,
-    SECTION_MACHO, SECTION_PE,
+    CommandDecl, DeliveryRequest, EmbeddedManifest, HookDecl, MigrationDecl, EMBEDDED_FORMAT,
+    SECTION_ELF, SECTION_MACHO, SECTION_PE,
 };
 pub use error::{codes, ErrorCode, PluginError};
 pub use event::Event;
@@ -114,7 +115,7 @@ pub use message::{
     MessageRef, View, RAW_BYTES_CONTRACT,
 };
 pub use plugin::{Health, Plugin, PluginEntry};
-pub use switchboard_macros::{command, migration, plugin, subscribe, Message};
+pub use switchboard_macros::{command, hook, migration, plugin, subscribe, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {

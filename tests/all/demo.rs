@@ -27,4 +27,7 @@ fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
     assert!(steps
         .iter()
         .any(|s| s.title.starts_with("Hot-reloaded counter") && s.ok));
+    assert!(steps
+        .iter()
+        .any(|s| s.title.starts_with("Extension points:") && s.ok));
 }

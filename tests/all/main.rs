@@ -10,6 +10,7 @@ mod demo;
 mod dev_manifest;
 mod discovery;
 mod escape_suite;
+mod extend;
 mod files;
 mod health;
 mod identity;

@@ -299,6 +299,8 @@ pub(crate) struct InstanceCaps {
     pub stop_deadline: std::time::Duration,
     /// The most library copies reloads map for this plugin (`HostBuilder::max_reloads`).
     pub max_reloads: u32,
+    /// The host's extension points its contributions join when it starts.
+    pub extend: crate::extend::Points,
 }
 
 /// A loaded plugin. Cheap to clone; every clone is the same instance.
@@ -568,6 +570,10 @@ impl Instance {
                         i.shutdown();
                     }
                     drop(code);
+                    // Contributions run only while the plugin is active (or hands over).
+                    if !matches!(to, State::Active | State::Starting | State::Reloading) {
+                        self.leave_points();
+                    }
                     self.record(Some(from), to, reason.as_deref());
                     self.shared.history.lock().push(Transition {
                         from: Some(from),
@@ -627,9 +633,18 @@ impl Instance {
     pub(crate) fn start(&self) -> Result<(), LifecycleError> {
         let code = self.code_owned();
         let patterns = self.check_bus(&code)?;
+        let refuse_points = |error| LifecycleError::Extend {
+            plugin: self.name().to_owned(),
+            error: Box::new(error),
+        };
+        self.check_points(&code).map_err(refuse_points)?;
         self.transition(State::Starting, None)?;
         let started = code.backend.start();
         self.run_hook("start", State::Active, started)?;
+        if let Err(error) = self.join_points(&code) {
+            self.fail(format!("cannot join its extension points: {error}"));
+            return Err(refuse_points(error));
+        }
         if let Err(error) = self.join_bus(&code, patterns) {
             self.leave_bus();
             self.fail(format!("cannot join the bus: {error}"));

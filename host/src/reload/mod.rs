@@ -212,6 +212,19 @@ pub(crate) fn reload(
             return Err(give_back(error));
         }
     };
+    // The new version's hooks go to declared points, with their contracts, as granted.
+    if let Err(e) =
+        crate::extend::check_manifest(&new.caps().extend, new.manifest(), Some(&new.caps().gate))
+    {
+        let error = failed(
+            ReloadStep::Load,
+            &to,
+            e.code(),
+            e.to_string(),
+            e.next_step(),
+        );
+        return Err(give_back(error));
+    }
     let rejoin = bus_differs(&old, &new);
 
     // Pause: new calls wait; the new code is in place for when they resume.
@@ -359,6 +372,16 @@ pub(crate) fn reload(
                 format!("{other:?}"),
             ));
         }
+    }
+
+    // The new version's contributions replace the old one's in every point.
+    if let Err(e) = instance.join_points(&new) {
+        return Err(fail_at(
+            &rollback,
+            ReloadStep::Start,
+            e.code(),
+            e.to_string(),
+        ));
     }
 
     // Commit.

@@ -14,6 +14,7 @@
 //! | `service.call`, `service.provide` | service name, trailing `*` | `service.call:billing` |
 //! | `env` | variable name, trailing `*` | `env:APP_*` |
 //! | `process.spawn`, `config.read` | none | `config.read` |
+//! | `extend` | dotted extension point, `*`, `**` | `extend:workflow.phase.*` |
 //!
 //! A name alone means the widest pattern (`fs.read` is `fs.read:/**`); hosts usually grant
 //! less than that. An [`Access`] is one concrete use — reading one file, publishing on one
@@ -86,11 +87,13 @@ pub enum CapabilityKind {
     ProcessSpawn = 10,
     /// `config.read`: read the plugin's configuration.
     ConfigRead = 11,
+    /// `extend`: contribute to matching extension points of the host.
+    Extend = 12,
 }
 
 impl CapabilityKind {
     /// Every kind, in wire-number order.
-    pub const ALL: [CapabilityKind; 12] = [
+    pub const ALL: [CapabilityKind; 13] = [
         CapabilityKind::FsRead,
         CapabilityKind::FsWrite,
         CapabilityKind::NetConnect,
@@ -103,6 +106,7 @@ impl CapabilityKind {
         CapabilityKind::Env,
         CapabilityKind::ProcessSpawn,
         CapabilityKind::ConfigRead,
+        CapabilityKind::Extend,
     ];
 
     /// The capability's name, as written in manifests.
@@ -120,6 +124,7 @@ impl CapabilityKind {
             CapabilityKind::Env => "env",
             CapabilityKind::ProcessSpawn => "process.spawn",
             CapabilityKind::ConfigRead => "config.read",
+            CapabilityKind::Extend => "extend",
         }
     }
 
@@ -208,6 +213,8 @@ pub enum Capability {
     ProcessSpawn,
     /// Read the plugin's configuration.
     ConfigRead,
+    /// Contribute to matching extension points of the host (`#[hook]` methods).
+    Extend(TopicPattern),
 }
 
 impl Capability {
@@ -226,6 +233,7 @@ impl Capability {
             Capability::Env(_) => CapabilityKind::Env,
             Capability::ProcessSpawn => CapabilityKind::ProcessSpawn,
             Capability::ConfigRead => CapabilityKind::ConfigRead,
+            Capability::Extend(_) => CapabilityKind::Extend,
         }
     }
 
@@ -244,6 +252,7 @@ impl Capability {
             CapabilityKind::Env => Capability::Env(NamePattern::any()),
             CapabilityKind::ProcessSpawn => Capability::ProcessSpawn,
             CapabilityKind::ConfigRead => Capability::ConfigRead,
+            CapabilityKind::Extend => Capability::Extend(TopicPattern::any()),
         }
     }
 
@@ -252,7 +261,9 @@ impl Capability {
         match self {
             Capability::FsRead(p) | Capability::FsWrite(p) => p.is_any(),
             Capability::NetConnect(p) => p.is_any(),
-            Capability::EventsPublish(p) | Capability::EventsSubscribe(p) => p.is_any(),
+            Capability::EventsPublish(p)
+            | Capability::EventsSubscribe(p)
+            | Capability::Extend(p) => p.is_any(),
             Capability::ServiceCall(p) | Capability::ServiceProvide(p) | Capability::Env(p) => {
                 p.is_any()
             }
@@ -273,7 +284,8 @@ impl Capability {
             | (Capability::Secrets, Access::Secrets)
             | (Capability::ProcessSpawn, Access::Spawn)
             | (Capability::ConfigRead, Access::ReadConfig) => true,
-            (Capability::EventsPublish(p), Access::Publish(topic)) => p.matches(topic),
+            (Capability::EventsPublish(p), Access::Publish(topic))
+            | (Capability::Extend(p), Access::Extend(topic)) => p.matches(topic),
             (Capability::EventsSubscribe(p), Access::Subscribe(pattern)) => {
                 TopicPattern::parse_for("events.subscribe", pattern).is_ok_and(|q| p.covers(&q))
             }
@@ -292,7 +304,8 @@ impl Capability {
             | (Capability::FsWrite(a), Capability::FsWrite(b)) => a.covers(b),
             (Capability::NetConnect(a), Capability::NetConnect(b)) => a.covers(b),
             (Capability::EventsPublish(a), Capability::EventsPublish(b))
-            | (Capability::EventsSubscribe(a), Capability::EventsSubscribe(b)) => a.covers(b),
+            | (Capability::EventsSubscribe(a), Capability::EventsSubscribe(b))
+            | (Capability::Extend(a), Capability::Extend(b)) => a.covers(b),
             (Capability::ServiceCall(a), Capability::ServiceCall(b))
             | (Capability::ServiceProvide(a), Capability::ServiceProvide(b))
             | (Capability::Env(a), Capability::Env(b)) => a.covers(b),
@@ -307,7 +320,8 @@ impl Capability {
             | (Capability::FsWrite(a), Capability::FsWrite(b)) => a.overlaps(b),
             (Capability::NetConnect(a), Capability::NetConnect(b)) => a.overlaps(b),
             (Capability::EventsPublish(a), Capability::EventsPublish(b))
-            | (Capability::EventsSubscribe(a), Capability::EventsSubscribe(b)) => a.overlaps(b),
+            | (Capability::EventsSubscribe(a), Capability::EventsSubscribe(b))
+            | (Capability::Extend(a), Capability::Extend(b)) => a.overlaps(b),
             (Capability::ServiceCall(a), Capability::ServiceCall(b))
             | (Capability::ServiceProvide(a), Capability::ServiceProvide(b))
             | (Capability::Env(a), Capability::Env(b)) => a.overlaps(b),
@@ -346,6 +360,7 @@ impl FromStr for Capability {
                 Capability::ServiceProvide(NamePattern::parse_for(cap, pattern)?)
             }
             CapabilityKind::Env => Capability::Env(NamePattern::parse_for(cap, pattern)?),
+            CapabilityKind::Extend => Capability::Extend(TopicPattern::parse_for(cap, pattern)?),
             CapabilityKind::Kv
             | CapabilityKind::Secrets
             | CapabilityKind::ProcessSpawn
@@ -368,7 +383,9 @@ impl fmt::Display for Capability {
         match self {
             Capability::FsRead(p) | Capability::FsWrite(p) => write!(f, ":{p}"),
             Capability::NetConnect(p) => write!(f, ":{p}"),
-            Capability::EventsPublish(p) | Capability::EventsSubscribe(p) => write!(f, ":{p}"),
+            Capability::EventsPublish(p)
+            | Capability::EventsSubscribe(p)
+            | Capability::Extend(p) => write!(f, ":{p}"),
             Capability::ServiceCall(p) | Capability::ServiceProvide(p) | Capability::Env(p) => {
                 write!(f, ":{p}")
             }
@@ -433,6 +450,8 @@ pub enum Access<'a> {
     Spawn,
     /// Reading the plugin's configuration.
     ReadConfig,
+    /// Contributing to this extension point.
+    Extend(&'a str),
 }
 
 impl<'a> Access<'a> {
@@ -451,6 +470,7 @@ impl<'a> Access<'a> {
             Access::Env(_) => CapabilityKind::Env,
             Access::Spawn => CapabilityKind::ProcessSpawn,
             Access::ReadConfig => CapabilityKind::ConfigRead,
+            Access::Extend(_) => CapabilityKind::Extend,
         }
     }
 
@@ -491,6 +511,7 @@ impl<'a> Access<'a> {
             CapabilityKind::ServiceCall => Access::CallService(need_target(target)?),
             CapabilityKind::ServiceProvide => Access::ProvideService(need_target(target)?),
             CapabilityKind::Env => Access::Env(need_target(target)?),
+            CapabilityKind::Extend => Access::Extend(need_target(target)?),
             CapabilityKind::Kv
             | CapabilityKind::Secrets
             | CapabilityKind::ProcessSpawn
@@ -521,7 +542,8 @@ impl<'a> Access<'a> {
             | Access::Subscribe(t)
             | Access::CallService(t)
             | Access::ProvideService(t)
-            | Access::Env(t) => (*t).to_owned(),
+            | Access::Env(t)
+            | Access::Extend(t) => (*t).to_owned(),
             Access::Kv | Access::Secrets | Access::Spawn | Access::ReadConfig => String::new(),
         }
     }

@@ -1,0 +1,616 @@
+//! Extension points (SPEC S5.4, issue 19) with the real test plugins `hooka`–`hookd`: each
+//! point kind, the order of contributions, each error policy, panics, refusals before any
+//! plugin code runs, conflicts at start, and contributions following stop, removal and reload.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use switchboard_host::extend::{
+    ErrorPolicy, ExtendError, ExtensionPoint, HookKind, PointKind, PointOptions,
+};
+use switchboard_host::{Error, Host, LifecycleError, PluginHandle, Policy, State};
+use switchboard_tests::{edited_manifest, host_with, test_plugin};
+
+/// Every point the test plugins contribute to, with the options `fail.filter` gets.
+struct Points {
+    text: ExtensionPoint<String, String>,
+    fail: ExtensionPoint<String, String>,
+    priority: ExtensionPoint<String, String>,
+    constrained: ExtensionPoint<String, String>,
+    cycle: ExtensionPoint<String, String>,
+    ask: ExtensionPoint<String, String>,
+    build: ExtensionPoint<String, String>,
+    commands: ExtensionPoint<(), String>,
+}
+
+fn declare(host: &Host, fail: &PointOptions) -> Points {
+    let p = |name: &str, kind| host.extension_point::<String, String>(name, kind).unwrap();
+    Points {
+        text: p("text.filter", PointKind::Filter),
+        fail: host
+            .extension_point_with("fail.filter", PointKind::Filter, fail)
+            .unwrap(),
+        priority: p("order.priority", PointKind::Collect),
+        constrained: p("order.constrained", PointKind::Collect),
+        cycle: p("order.cycle", PointKind::Collect),
+        ask: p("ask.first", PointKind::First),
+        build: p("op.build", PointKind::Operation),
+        commands: host
+            .extension_point("app.commands", PointKind::Registry)
+            .unwrap(),
+    }
+}
+
+/// A host whose policy grants `extend:` on every point (or nothing, with `grant: false`).
+fn host(grant: bool) -> (Host, tempfile::TempDir) {
+    host_with(|b, _| {
+        let mut policy = Policy::new();
+        if grant {
+            policy.allow("extend:**".parse().unwrap());
+        }
+        b.policy(policy);
+    })
+}
+
+fn start(host: &Host, name: &str) -> PluginHandle {
+    let plugin = host.load_unsigned(test_plugin(name)).unwrap();
+    plugin.start().unwrap();
+    plugin
+}
+
+fn values<T: Clone>(items: &[switchboard_host::extend::Contributed<T>]) -> Vec<T> {
+    items.iter().map(|c| c.value.clone()).collect()
+}
+
+fn s(text: &str) -> String {
+    text.to_owned()
+}
+
+#[test]
+fn extend_points_with_no_contribution_run_the_host_alone() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x");
+    assert!(p.priority.collect(&s("x")).unwrap().is_empty());
+    assert_eq!(p.ask.first(&s("q")).unwrap(), None);
+    assert_eq!(
+        p.build
+            .run(s("src"), |i| format!("host built {i}"))
+            .unwrap(),
+        "host built src"
+    );
+    assert!(p.commands.collect(&()).unwrap().is_empty());
+    let mut names = host.extension_points();
+    names.sort();
+    assert_eq!(names.len(), 8);
+}
+
+#[test]
+fn extend_filter_threads_the_value_in_plugin_name_order() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    // Started in reverse: the order is the plugins' names', not their arrival.
+    start(&host, "hookb");
+    start(&host, "hooka");
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    let order: Vec<String> = p
+        .text
+        .contributions()
+        .into_iter()
+        .map(|c| c.plugin)
+        .collect();
+    assert_eq!(order, ["hooka", "hookb"]);
+}
+
+#[test]
+fn extend_collect_orders_by_priority_then_constraints() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hooka");
+    start(&host, "hookb");
+    // hookb's priority 10 runs before hooka's 0.
+    let got = p.priority.collect(&s("x")).unwrap();
+    assert_eq!(values(&got), ["b", "a"]);
+    assert_eq!(&*got[0].plugin, "hookb");
+    // hooka (priority 0) declares `after = ["hookb"]` (priority -5): the constraint wins.
+    assert_eq!(values(&p.constrained.collect(&s("x")).unwrap()), ["b", "a"]);
+}
+
+#[test]
+fn extend_an_order_cycle_refuses_the_start_and_names_the_path() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hookb");
+    let hookc = host.load_unsigned(test_plugin("hookc")).unwrap();
+    let err = hookc.start().unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1708", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("order.cycle"), "{text}");
+    assert!(
+        text.contains("hookb → hookc → hookb") || text.contains("hookc → hookb → hookc"),
+        "{text}"
+    );
+    // Refused before its start hook: it never became active, and the point is as it was.
+    assert_ne!(hookc.state(), State::Active);
+    assert_eq!(values(&p.cycle.collect(&s("x")).unwrap()), ["b"]);
+}
+
+#[test]
+fn extend_first_stops_at_the_first_answer_and_pass_is_no_failure() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hooka");
+    start(&host, "hookb");
+    let answer = p.ask.first(&s("apple")).unwrap().unwrap();
+    assert_eq!(
+        (&*answer.plugin, answer.value.as_str()),
+        ("hooka", "a:apple")
+    );
+    // hooka passes on what does not start with `a`; hookb answers.
+    let answer = p.ask.first(&s("pear")).unwrap().unwrap();
+    assert_eq!(
+        (&*answer.plugin, answer.value.as_str()),
+        ("hookb", "b:pear")
+    );
+    assert!(p.ask.failures().is_empty());
+}
+
+#[test]
+fn extend_operation_runs_before_hooks_the_replacement_and_after_hooks() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    let hooka = start(&host, "hooka");
+    let mut ran = false;
+    let out = p
+        .build
+        .run(s("src"), |i| {
+            ran = true;
+            format!("host built {i}")
+        })
+        .unwrap();
+    assert_eq!(out, "a built [src]!");
+    assert!(
+        !ran,
+        "the replacement runs in place of the host's operation"
+    );
+    // Without it, the host's own operation runs again.
+    hooka.stop().unwrap();
+    assert_eq!(
+        p.build
+            .run(s("src"), |i| format!("host built {i}"))
+            .unwrap(),
+        "host built src"
+    );
+}
+
+#[test]
+fn extend_a_second_replacement_is_refused_at_start() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hooka");
+    let hookc = host.load_unsigned(test_plugin("hookc")).unwrap();
+    let err = hookc.start().unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1706", "{err}");
+    assert!(err.to_string().contains("`hooka`"), "{err}");
+    assert_eq!(p.build.run(s("src"), |i| i).unwrap(), "a built [src]!");
+}
+
+#[test]
+fn extend_registry_lists_named_items_and_refuses_a_duplicate_name() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hooka");
+    start(&host, "hookb");
+    let items = p.commands.collect(&()).unwrap();
+    let named: Vec<(&str, &str)> = items.iter().map(|c| (&*c.name, c.value.as_str())).collect();
+    assert_eq!(
+        named,
+        [("greet", "say hello"), ("build", "build the project")]
+    );
+    let hookd = host.load_unsigned(test_plugin("hookd")).unwrap();
+    let err = hookd.start().unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1707", "{err}");
+    assert!(matches!(err, LifecycleError::Extend { .. }));
+}
+
+#[test]
+fn extend_propagate_returns_the_contributions_error() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start(&host, "hooka");
+    start(&host, "hookb");
+    let err = p.fail.filter(s("fail")).unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1711", "{err}");
+    assert_eq!(err.plugin(), Some("hookb"));
+    assert!(err.to_string().contains("asked to fail"), "{err}");
+    // The failure is recorded with the plugin's own code.
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].code.to_string(), "SB0100");
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok+b+a");
+}
+
+#[test]
+fn extend_skip_records_the_failure_and_the_value_goes_on() {
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options.policy(ErrorPolicy::Skip);
+    let p = declare(&host, &options);
+    start(&host, "hooka");
+    start(&host, "hookb");
+    // hookb (priority 0) fails and is skipped; hooka (priority -1) gets the value as it was.
+    assert_eq!(p.fail.filter(s("fail")).unwrap(), "fail+a");
+    assert_eq!(p.fail.filter(s("fail")).unwrap(), "fail+a");
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 2);
+    assert!(failures.iter().all(|f| f.plugin == "hookb" && !f.disabled));
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok+b+a");
+}
+
+#[test]
+fn extend_disable_after_n_failures_in_a_row_until_the_plugin_starts_again() {
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options.policy(ErrorPolicy::DisableAfter(2));
+    let p = declare(&host, &options);
+    start(&host, "hooka");
+    let hookb = start(&host, "hookb");
+    // A success between two failures starts the count again.
+    p.fail.filter(s("fail")).unwrap();
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok+b+a");
+    p.fail.filter(s("fail")).unwrap();
+    assert!(p.fail.contributions().iter().all(|c| !c.disabled));
+    p.fail.filter(s("fail")).unwrap();
+    let flaky = p
+        .fail
+        .contributions()
+        .into_iter()
+        .find(|c| c.plugin == "hookb")
+        .unwrap();
+    assert!(flaky.disabled && flaky.failures == 3, "{flaky:?}");
+    assert!(p.fail.failures().last().unwrap().disabled);
+    // Disabled: hookb no longer runs, its other contributions do.
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok+a");
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    // A restart brings it back.
+    hookb.stop().unwrap();
+    hookb.start().unwrap();
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok+b+a");
+}
+
+#[test]
+fn extend_a_panicking_contribution_fails_its_plugin_whose_contributions_leave() {
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options.policy(ErrorPolicy::Skip);
+    let p = declare(&host, &options);
+    start(&host, "hooka");
+    let hookb = start(&host, "hookb");
+    assert_eq!(p.fail.filter(s("panic")).unwrap(), "panic+a");
+    assert_eq!(p.fail.failures()[0].code.to_string(), "SB0101");
+    assert_eq!(hookb.state(), State::Failed);
+    // The host carries on; hookb's contributions are gone from every point.
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a");
+    assert!(p
+        .priority
+        .contributions()
+        .iter()
+        .all(|c| c.plugin != "hookb"));
+}
+
+#[test]
+fn extend_a_contribution_past_the_timeout_counts_as_failed() {
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options.timeout(Duration::from_millis(1));
+    let p = declare(&host, &options);
+    start(&host, "hookb");
+    // hookb sleeps 20 ms on `slow`: its result is discarded (SB1712).
+    let err = p.fail.filter(s("slow")).unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1712", "{err}");
+}
+
+#[test]
+fn extend_contributions_leave_on_stop_and_removal_and_come_back_on_start() {
+    let (host, _dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    let hooka = start(&host, "hooka");
+    start(&host, "hookb");
+    hooka.stop().unwrap();
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+b");
+    assert_eq!(p.commands.collect(&()).unwrap().len(), 1);
+    hooka.start().unwrap();
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    host.remove("hooka").unwrap();
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+b");
+    assert!(p.build.contributions().iter().all(|c| c.plugin != "hooka"));
+}
+
+#[test]
+fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
+    let (host, dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    // Loaded from the file the new version replaces (the plugin's data belongs to its path).
+    let path = dir.path().join("libhooka.so");
+    std::fs::copy(test_plugin("hooka"), &path).unwrap();
+    let hooka = host.load_unsigned(&path).unwrap();
+    hooka.start().unwrap();
+    start(&host, "hookb");
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    // Version 0.2.0 drops its `text.filter` hook and raises its `order.priority` one.
+    let bytes = std::fs::read(test_plugin("hooka")).unwrap();
+    let bytes = edited_manifest(&bytes, "hooka", |m| {
+        m["version"] = "0.2.0".into();
+        let hooks = m["hooks"].as_array_mut().unwrap();
+        hooks.retain(|h| h["point"] != "text.filter");
+        for h in hooks.iter_mut() {
+            if h["point"] == "order.priority" {
+                h["priority"] = 20.into();
+            }
+        }
+    });
+    std::fs::write(&path, bytes).unwrap();
+    hooka.reload(&path).unwrap();
+    assert_eq!(hooka.version(), "0.2.0");
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+b");
+    assert_eq!(values(&p.priority.collect(&s("x")).unwrap()), ["a", "b"]);
+    let kinds: Vec<HookKind> = p
+        .build
+        .contributions()
+        .into_iter()
+        .map(|c| c.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [HookKind::Before, HookKind::Replace, HookKind::After]
+    );
+}
+
+/// Serialises the tests that steer hooka's `create` through the environment.
+fn marker_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Loads hooka with its `create` armed to write a marker; returns the load's error and
+/// whether the marker was written.
+fn load_marked(host: &Host, dir: &Path, library: &Path) -> (Result<PluginHandle, Error>, bool) {
+    let _env = marker_lock();
+    let marker = dir.join("hooka-created");
+    std::env::set_var("SWITCHBOARD_HOOKA_MARKER", &marker);
+    let result = host.load_unsigned(library);
+    std::env::remove_var("SWITCHBOARD_HOOKA_MARKER");
+    (result, marker.exists())
+}
+
+#[test]
+fn extend_the_marker_proves_a_load_runs_create() {
+    // The control for the refusal tests below: an accepted load does write the marker.
+    let (host, dir) = host(true);
+    declare(&host, &PointOptions::new());
+    let (result, ran) = load_marked(&host, dir.path(), &test_plugin("hooka"));
+    assert!(result.is_ok() && ran);
+}
+
+#[test]
+fn extend_a_contribution_to_an_undeclared_point_is_refused_before_plugin_code() {
+    let (host, dir) = host(true);
+    // Every point hooka contributes to but `app.commands`.
+    let p = |name: &str, kind| {
+        host.extension_point::<String, String>(name, kind).unwrap();
+    };
+    p("text.filter", PointKind::Filter);
+    p("fail.filter", PointKind::Filter);
+    p("order.priority", PointKind::Collect);
+    p("order.constrained", PointKind::Collect);
+    p("ask.first", PointKind::First);
+    p("op.build", PointKind::Operation);
+    let (result, ran) = load_marked(&host, dir.path(), &test_plugin("hooka"));
+    let err = result.unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1701", "{err}");
+    assert!(err.to_string().contains("app.commands"), "{err}");
+    assert!(!ran, "no plugin code ran");
+    assert!(host.plugin("hooka").is_err());
+}
+
+#[test]
+fn extend_a_contribution_with_the_wrong_contract_or_kind_is_refused_before_plugin_code() {
+    let (host, dir) = host(true);
+    declare_except_text(&host);
+    host.extension_point::<u64, u64>("text.filter", PointKind::Filter)
+        .unwrap();
+    let (result, ran) = load_marked(&host, dir.path(), &test_plugin("hooka"));
+    let err = result.unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1703", "{err}");
+    assert!(err.to_string().contains("u64@1"), "{err}");
+    assert!(!ran);
+
+    let (host, dir) = self::host(true);
+    declare_except_text(&host);
+    host.extension_point::<String, String>("text.filter", PointKind::Collect)
+        .unwrap();
+    let (result, ran) = load_marked(&host, dir.path(), &test_plugin("hooka"));
+    let err = result.unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1702", "{err}");
+    assert!(!ran);
+}
+
+/// Every point hooka contributes to but `text.filter`.
+fn declare_except_text(host: &Host) {
+    let p = |name: &str, kind| {
+        host.extension_point::<String, String>(name, kind).unwrap();
+    };
+    p("fail.filter", PointKind::Filter);
+    p("order.priority", PointKind::Collect);
+    p("order.constrained", PointKind::Collect);
+    p("ask.first", PointKind::First);
+    p("op.build", PointKind::Operation);
+    host.extension_point::<(), String>("app.commands", PointKind::Registry)
+        .unwrap();
+}
+
+#[test]
+fn extend_contributing_needs_the_extend_capability() {
+    let (host, dir) = host(false);
+    declare(&host, &PointOptions::new());
+    let (result, ran) = load_marked(&host, dir.path(), &test_plugin("hooka"));
+    let err = result.unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1705", "{err}");
+    assert!(!ran);
+}
+
+#[test]
+fn extend_a_damaged_hook_entry_is_refused() {
+    let (host, dir) = host(true);
+    declare(&host, &PointOptions::new());
+    let bytes = std::fs::read(test_plugin("hooka")).unwrap();
+    let unknown_kind = edited_manifest(&bytes, "hooka", |m| m["hooks"][0]["kind"] = "wrap".into());
+    let path = dir.path().join("libhooka.so");
+    std::fs::write(&path, unknown_kind).unwrap();
+    let err = host.load_unsigned(&path).unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1714", "{err}");
+    let no_command = edited_manifest(&bytes, "hooka", |m| {
+        m["hooks"][0]["command"] = "stam".into()
+    });
+    std::fs::write(&path, no_command).unwrap();
+    let err = host.load_unsigned(&path).unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1704", "{err}");
+}
+
+#[test]
+fn extend_declarations_are_checked() {
+    let (host, _dir) = host(true);
+    let err = host
+        .extension_point::<String, u64>("a.filter", PointKind::Filter)
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1710");
+    let err = host
+        .extension_point::<String, String>("bad name", PointKind::Collect)
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1710");
+    let first = host
+        .extension_point::<String, String>("same", PointKind::Collect)
+        .unwrap();
+    let again = host
+        .extension_point::<String, String>("same", PointKind::Collect)
+        .unwrap();
+    assert_eq!(first.name(), again.name());
+    let err = host
+        .extension_point::<String, String>("same", PointKind::First)
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1709");
+    // A point invoked as another kind says how to invoke it.
+    let ExtendError::WrongInvocation { use_instead, .. } = first.first(&s("x")).unwrap_err() else {
+        panic!("expected SB1713");
+    };
+    assert_eq!(use_instead, "`collect`");
+}
+
+#[test]
+fn extend_preflight_checks_hooks_against_a_hosts_points() {
+    use switchboard_host::{preflight_with, PreflightOptions};
+    let library = test_plugin("hooka");
+    let (host, _dir) = host(true);
+    // Without a host the check is skipped, and says why.
+    let report = preflight_with(&library, &PreflightOptions::new());
+    assert!(report.skipped().any(|c| c.name == "extension points"));
+    // Against a host that declares none of hooka's points: SB1701, on the `hooks` field.
+    let mut options = PreflightOptions::new();
+    options.points(&host);
+    let report = preflight_with(&library, &options);
+    let found: Vec<_> = report
+        .diagnostics()
+        .into_iter()
+        .filter(|d| d.field == "hooks")
+        .collect();
+    assert_eq!(found.len(), 1, "{report:?}");
+    assert_eq!(found[0].code.to_string(), "SB1701");
+    declare(&host, &PointOptions::new());
+    let report = preflight_with(&library, &options);
+    assert!(
+        report.diagnostics().iter().all(|d| d.field != "hooks"),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn extend_the_pipeline_examples_hook_the_build_and_register_commands() {
+    let (host, _dir) = host(true);
+    let phase = host
+        .extension_point::<String, String>("pipeline.build", PointKind::Operation)
+        .unwrap();
+    let commands = host
+        .extension_point::<(), String>("pipeline.commands", PointKind::Registry)
+        .unwrap();
+    for name in ["pipeline-lint", "pipeline-stamp"] {
+        let plugin = host
+            .load_unsigned(switchboard_tests::library(name))
+            .unwrap();
+        plugin.start().unwrap();
+    }
+    let built = phase
+        .run(s("  app "), |job| format!("built `{job}`"))
+        .unwrap();
+    assert_eq!(built, "built `app` [stamped by pipeline-stamp]");
+    // lint's before hook refuses an empty job: the build does not run.
+    let err = phase
+        .run(s("  "), |_| unreachable!("the build must not run"))
+        .unwrap_err();
+    assert_eq!(err.plugin(), Some("pipeline-lint"));
+    let names: Vec<String> = commands
+        .collect(&())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(names, ["lint", "stamp"]);
+}
+
+#[test]
+fn extend_an_isolated_plugins_contributions_run_beside_in_process_ones() {
+    use switchboard_host::isolation::Mode;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let mut options = PointOptions::new();
+    options.policy(ErrorPolicy::Skip);
+    let p = declare(&host, &options);
+    // hooka in-process, hookb in its sandboxed runner: one point, one order.
+    start(&host, "hooka");
+    let hookb = host
+        .load_unsigned_with(
+            test_plugin("hookb"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    assert_eq!(hookb.isolation().mode, Mode::Isolated);
+    hookb.start().unwrap();
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+    assert_eq!(p.ask.first(&s("pear")).unwrap().unwrap().value, "b:pear");
+    // A panic in the runner is contained the same way: skipped, recorded, the plugin failed
+    // and its contributions gone.
+    assert_eq!(p.fail.filter(s("panic")).unwrap(), "panic+a");
+    assert_eq!(hookb.state(), State::Failed);
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a");
+}
+
+#[test]
+fn extend_hook_kinds_match_the_macro_list() {
+    // The macro crate cannot depend on the SDK: its list of kinds is kept in step by this test.
+    let text = std::fs::read_to_string(
+        switchboard_cli::examples::workspace_root().join("macros/src/plugin.rs"),
+    )
+    .unwrap();
+    let start = text.find("const HOOK_KINDS").unwrap();
+    let list = &text[start..text[start..].find("];").unwrap() + start];
+    assert_eq!(list.matches('"').count() / 2, HookKind::ALL.len());
+    for k in HookKind::ALL {
+        assert!(
+            list.contains(&format!("\"{k}\"")),
+            "{k} missing from the macro"
+        );
+    }
+}

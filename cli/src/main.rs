@@ -286,6 +286,8 @@ enum RegistryCmd {
     Static(publish::StaticRegistryCmd),
     #[command(flatten)]
     Config(switchboard_cli::registries::RegistryConfigCmd),
+    #[command(flatten)]
+    Server(switchboard_cli::server::ServerCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,6 +610,12 @@ fn main() -> ExitCode {
         Cmd::Registry {
             action: RegistryCmd::Config(cmd),
         } => cmd.run(),
+        Cmd::Registry {
+            action: RegistryCmd::Server(cmd),
+        } => {
+            let json = cmd.json();
+            exit_status(switchboard_cli::server::run(cmd), json)
+        }
         Cmd::Search(args) => args.run(),
         Cmd::Info(args) => args.run(),
         Cmd::Registry {

@@ -1,0 +1,358 @@
+//! The server on 127.0.0.1 (a free port), over real HTTP: the index files with ETags, search
+//! and details, and every refusal coded. The real client and a real package are in
+//! `tests/all/registry_server.rs`.
+
+use std::io::{Read, Write};
+
+use super::*;
+use crate::format::{Channel, IndexLine, Yanked};
+use crate::publish::{publish_unverified, Expiries};
+
+fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
+    let mut l = crate::testing::line(name, version);
+    l.sha256 = crate::sha256_hex(package);
+    l.size = package.len() as u64;
+    l
+}
+
+/// A server over a new data directory, with `plugins` published (one package each).
+fn serve(plugins: Vec<IndexLine>) -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    let server = Server::start(&options).unwrap();
+    assert!(server.created());
+    if !plugins.is_empty() {
+        let releases = plugins
+            .into_iter()
+            .map(|l| {
+                let bytes = format!("{}@{}", l.name, l.version).into_bytes();
+                let mut l = l;
+                l.sha256 = crate::sha256_hex(&bytes);
+                l.size = bytes.len() as u64;
+                (l, bytes)
+            })
+            .collect();
+        let d = server.data_dir();
+        publish_unverified(&d.registry, &d.keys, releases, &Expiries::default()).unwrap();
+    }
+    (tmp, server)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// GET `path`: status, headers we look at, body.
+fn get(
+    server: &Server,
+    path: &str,
+    etag: Option<&str>,
+) -> (u16, Option<String>, Option<String>, Vec<u8>) {
+    let mut req = agent().get(format!("{}{path}", server.url()));
+    if let Some(t) = etag {
+        req = req.header("If-None-Match", t);
+    }
+    let mut resp = req.call().unwrap();
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (tag, cache) = (h("etag"), h("cache-control"));
+    let body = resp.body_mut().read_to_vec().unwrap();
+    (resp.status().as_u16(), tag, cache, body)
+}
+
+fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
+    let (status, _, _, body) = get(server, path, None);
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// Sends `path` as written, byte for byte (no client normalises it), and returns the status
+/// and body.
+fn raw(server: &Server, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn code(body: &serde_json::Value) -> &str {
+    body["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it() {
+    let (tmp, server) = serve(vec![]);
+    let data = server.data_dir().clone();
+    drop(server);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data.keys), 0o700);
+        assert_eq!(mode(&data.keys.join("timestamp.key")), 0o600);
+        assert_eq!(mode(&data.database), 0o600);
+    }
+    let root = std::fs::read(data.registry.join("root.json")).unwrap();
+    let options = ServerOptions::new(data.root.clone(), parse_listen("127.0.0.1:0").unwrap());
+    let again = Server::start(&options).unwrap();
+    assert!(!again.created());
+    assert_eq!(
+        std::fs::read(data.registry.join("root.json")).unwrap(),
+        root
+    );
+    drop(again);
+    // Keys without a registry (or a stranger's directory) are refused, coded.
+    std::fs::remove_dir_all(&data.registry).unwrap();
+    let e = Server::start(&options).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1376", "{e}");
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let e = Server::start(&ServerOptions::new(
+        other,
+        parse_listen("127.0.0.1:0").unwrap(),
+    ))
+    .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1376", "{e}");
+}
+
+#[test]
+fn listen_addresses_other_than_ip_literals_of_one_interface_are_refused() {
+    for bad in [
+        "0.0.0.0:8080",
+        "[::]:8080",
+        "localhost:8080",
+        "8080",
+        "224.0.0.1:80",
+        "255.255.255.255:1",
+    ] {
+        let e = parse_listen(bad).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1375", "{bad}");
+    }
+    assert!(parse_listen("[::1]:0").is_ok());
+    assert!(parse_listen("192.0.2.7:8080").is_ok());
+    // A port in use is refused when starting, coded.
+    let (tmp, server) = serve(vec![]);
+    let busy = ServerOptions::new(tmp.path().join("data2"), server.addr());
+    assert_eq!(
+        Server::start(&busy).unwrap_err().code().to_string(),
+        "SB1378"
+    );
+}
+
+#[test]
+fn index_files_are_served_with_etags_304_and_cache_control() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let (status, tag, cache, body) = get(&server, "/index/timestamp.json", None);
+    assert_eq!(status, 200);
+    let on_disk = std::fs::read(server.data_dir().registry.join("timestamp.json")).unwrap();
+    assert_eq!(body, on_disk);
+    let tag = tag.unwrap();
+    assert_eq!(tag, format!("\"{}\"", crate::sha256_hex(&on_disk)));
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+    let (status, _, _, body) = get(&server, "/index/timestamp.json", Some(&tag));
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, ..) = get(&server, "/index/timestamp.json", Some("\"other\""));
+    assert_eq!(status, 200);
+    let (status, _, _, body) = get(&server, "/index/index/he/ll/hello", None);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("\"hello\""));
+    let package = format!(
+        "/index/packages/{}.sbpkg",
+        crate::sha256_hex(b"hello@1.0.0")
+    );
+    let (status, _, cache, body) = get(&server, &package, None);
+    assert_eq!((status, body.as_slice()), (200, b"hello@1.0.0".as_slice()));
+    assert!(cache.unwrap().contains("immutable"));
+    let (status, body) = get_json(&server, "/index/index/no/pe/nope");
+    assert_eq!((status, code(&body)), (404, "SB1380"));
+}
+
+#[test]
+fn path_tricks_get_a_coded_400_and_never_a_file_outside() {
+    let (_tmp, server) = serve(vec![]);
+    let secret = std::fs::read_to_string(server.data_dir().keys.join("root.key")).unwrap();
+    for path in [
+        "/index/../keys/root.key",
+        "/index/%2e%2e/keys/root.key",
+        "/index/%2E%2E%2Fkeys%2Froot.key",
+        "/index/..%2fkeys/root.key",
+        "/index//etc/passwd",
+        "/index/%2fetc%2fpasswd",
+        "/index/.lock",
+        "/index/index/./he",
+        "/index/a%5c..%5cb",
+        "/index/a%00b",
+    ] {
+        let (status, body) = raw(&server, path);
+        assert!(!body.contains(&secret), "{path}");
+        assert!(status == 400 || status == 404, "{path}: {status} {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert!(["SB1379", "SB1380"].contains(&code(&doc)), "{path}: {body}");
+    }
+    let (status, body) = raw(&server, "/index/%2e%2e/keys/root.key");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("SB1379"));
+    // A symbolic link inside the registry to a file outside is not followed out.
+    #[cfg(unix)]
+    {
+        let d = server.data_dir();
+        std::os::unix::fs::symlink(d.keys.join("root.key"), d.registry.join("leak")).unwrap();
+        let (status, body) = raw(&server, "/index/leak");
+        assert_eq!(status, 400, "{body}");
+        assert!(!body.contains(&secret));
+    }
+    // Names in the API: refused as names, coded.
+    for name in ["..", "%2e%2e", "%2Fetc%2Fpasswd", "Hello", "a%20b"] {
+        let (status, body) = raw(&server, &format!("/api/v1/plugins/{name}"));
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("SB1384"), "{name}: {body}");
+    }
+}
+
+#[test]
+fn search_sorts_by_relevance_then_name_and_pages_with_a_total() {
+    let mut wc = line("wordcount", "1.0.0", b"");
+    wc.description = "Counts words with hello".into();
+    let mut kw = line("zeta", "1.0.0", b"");
+    kw.keywords = vec!["hello".into()];
+    let yanked_only = IndexLine {
+        yanked: Some(Yanked {
+            reason: "broken".into(),
+        }),
+        ..line("hello-yanked", "1.0.0", b"")
+    };
+    let (_tmp, server) = serve(vec![
+        line("hello", "1.0.0", b""),
+        line("hello", "1.1.0", b""),
+        line("hello-world", "0.1.0", b""),
+        line("ahello", "0.1.0", b""),
+        wc,
+        kw,
+        yanked_only,
+    ]);
+    let (status, doc) = get_json(&server, "/api/v1/search?q=hello");
+    assert_eq!(status, 200);
+    let names: Vec<&str> = doc["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["hello", "hello-world", "ahello", "zeta", "wordcount"]
+    );
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["version"], "1.1.0");
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello&page=2&per_page=2");
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["name"], "ahello");
+    assert_eq!(doc["hits"].as_array().unwrap().len(), 2);
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello&page=9");
+    assert_eq!(
+        (doc["total"].as_u64(), doc["hits"].as_array().unwrap().len()),
+        (Some(5), 0)
+    );
+    // No query: everything with a visible release (not `hello-yanked`), by name.
+    let (_, doc) = get_json(&server, "/api/v1/search");
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["name"], "ahello");
+    // Words must all match.
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello%20counts");
+    assert_eq!(doc["total"], 1);
+}
+
+#[test]
+fn search_parameters_out_of_range_are_refused_coded() {
+    let (_tmp, server) = serve(vec![]);
+    for q in [
+        format!("per_page={}", MAX_PER_PAGE + 1),
+        "per_page=0".into(),
+        "page=0".into(),
+        "page=-1".into(),
+        "per_page=lots".into(),
+        "sort=stars".into(),
+        format!("q={}", "a".repeat(MAX_QUERY_BYTES + 1)),
+    ] {
+        let (status, doc) = get_json(&server, &format!("/api/v1/search?{q}"));
+        assert_eq!((status, code(&doc)), (400, "SB1382"), "{q}: {doc}");
+        assert!(!doc["next_step"].as_str().unwrap().is_empty());
+    }
+    let (_, doc) = get_json(
+        &server,
+        &format!("/api/v1/search?per_page={}", MAX_PER_PAGE + 1),
+    );
+    assert!(
+        doc["message"].as_str().unwrap().contains("maximum of 100"),
+        "{doc}"
+    );
+    let (status, doc) = get_json(&server, &format!("/api/v1/search?per_page={MAX_PER_PAGE}"));
+    assert_eq!(status, 200, "{doc}");
+}
+
+#[test]
+fn plugin_details_list_versions_channels_yanks_and_deprecation() {
+    let beta = IndexLine {
+        channel: Channel::Beta,
+        ..line("hello", "2.0.0-beta.1", b"")
+    };
+    let yanked = IndexLine {
+        yanked: Some(Yanked {
+            reason: "data loss".into(),
+        }),
+        ..line("hello", "1.1.0", b"")
+    };
+    let draft = IndexLine {
+        channel: Channel::Draft,
+        ..line("hello", "3.0.0", b"")
+    };
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b""), yanked, beta, draft]);
+    let (status, doc) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["latest"], "1.0.0");
+    assert_eq!(doc["channels"]["ga"], "1.0.0");
+    assert_eq!(doc["channels"]["beta"], "2.0.0-beta.1");
+    assert_eq!(doc["channels"]["draft"], "3.0.0");
+    let versions: Vec<&str> = doc["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["3.0.0", "2.0.0-beta.1", "1.1.0", "1.0.0"]);
+    assert_eq!(doc["versions"][2]["yanked"]["reason"], "data loss");
+    assert_eq!(doc["deprecated"], serde_json::Value::Null);
+    // The download link is the file the index names, and it is served.
+    let link = doc["versions"][3]["download"].as_str().unwrap().to_owned();
+    let (status, _, _, body) = get(&server, &link, None);
+    assert_eq!((status, body.as_slice()), (200, b"hello@1.0.0".as_slice()));
+
+    let d = server.data_dir();
+    crate::publish::deprecate(&d.registry, &d.keys, "hello", None, &Expiries::default()).unwrap();
+    let (_, doc) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(doc["deprecated"], serde_json::json!({ "successor": null }));
+
+    let (status, doc) = get_json(&server, "/api/v1/plugins/nope");
+    assert_eq!((status, code(&doc)), (404, "SB1381"));
+    let (status, doc) = get_json(&server, "/api/v2/anything");
+    assert_eq!((status, code(&doc)), (404, "SB1380"));
+}

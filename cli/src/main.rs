@@ -215,8 +215,11 @@ enum Cmd {
         #[command(subcommand)]
         action: RegistryCmd,
     },
-    /// Publish a signed package to a registry directory.
+    /// Publish a signed package to a registry directory (--registry DIR --keys KEYDIR) or
+    /// upload it to a registry server (--registry NAME, after `switchboard login`).
     Publish(publish::PublishArgs),
+    /// Store a registry server's token for `switchboard publish --registry NAME`.
+    Login(switchboard_cli::server::LoginArgs),
     /// Withdraw a published release, with a reason.
     Yank(publish::YankArgs),
     /// Undo a yank.
@@ -628,6 +631,10 @@ fn main() -> ExitCode {
                 | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
             };
             exit_status(publish::run_registry(cmd), json)
+        }
+        Cmd::Login(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::server::run_login(args), json)
         }
         Cmd::Publish(args) => {
             let json = args.target.json;

@@ -45,6 +45,11 @@ fn search_args(query: &str) -> SearchArgs {
     }
 }
 
+/// The code and next step the CLI would print for `e`.
+fn coded(e: &anyhow::Error) -> (String, String) {
+    switchboard_cli::output::code_of(e)
+}
+
 fn api(server: &Server, path: &str) -> serde_json::Value {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -111,4 +116,74 @@ fn the_real_client_searches_and_installs_a_real_package_from_the_server() {
     let installed = installer.list().unwrap();
     assert_eq!(installed[0].name, "hello");
     assert_eq!(installed[0].source, "registry:main");
+}
+
+#[test]
+fn a_publisher_logs_in_and_uploads_over_http_and_names_belong_to_their_account() {
+    use switchboard_cli::server::{login, upload};
+    use switchboard_host::package::build;
+    use switchboard_registry::server::{open_database, tokens};
+    use switchboard_tests::packages::{files, manifest, write};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start(tmp.path());
+    let db = open_database(&server.data_dir().root).unwrap();
+    let token = |account: &str| {
+        tokens::create(&db, account, "publish:hel*".parse().unwrap(), None)
+            .unwrap()
+            .token
+    };
+    let packages = tmp.path().join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let author = keys(&packages);
+    let package = example_package("hello", &packages);
+    sign(&package, &author);
+
+    // acme logs in (the token is stored 0600) and uploads: listed, owned by acme.
+    let acme = tmp.path().join("acme");
+    cli::add(&acme, add_args(&server.registry_url())).unwrap();
+    let e = upload(&acme, "main", &package, "ga").unwrap_err();
+    assert_eq!(coded(&e).0, "SB1394", "{e:#}");
+    let stored = login(&acme, "main", &token("acme")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let doc = upload(&acme, "main", &package, "ga").unwrap();
+    assert_eq!(
+        (doc["name"].as_str(), doc["added"].as_bool()),
+        (Some("hello"), Some(true))
+    );
+    assert_eq!(doc["account"], "acme");
+    // The same bytes again change nothing.
+    let doc = upload(&acme, "main", &package, "ga").unwrap();
+    assert_eq!(doc["added"], false);
+    // Other bytes under the same version: the registry's own refusal, with its code.
+    let other_dir = packages.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let mut f = files("hello");
+    f.insert("README.md".into(), b"# hello, rebuilt\n".to_vec());
+    let built = build(&manifest("hello"), &f).unwrap();
+    let rebuilt = write(&other_dir, &built.file_name, &built.bytes);
+    sign(&rebuilt, &author);
+    let e = upload(&acme, "main", &rebuilt, "ga").unwrap_err();
+    assert_eq!(coded(&e).0, "SB1336", "{e:#}");
+
+    // Another account's token may not publish acme's name.
+    let mallory = tmp.path().join("mallory");
+    cli::add(&mallory, add_args(&server.registry_url())).unwrap();
+    login(&mallory, "main", &token("mallory")).unwrap();
+    let e = upload(&mallory, "main", &package, "ga").unwrap_err();
+    assert_eq!(coded(&e).0, "SB1389", "{e:#}");
+    assert!(format!("{e:#}").contains("acme"), "{e:#}");
+
+    // What was uploaded is what the client finds and verifies.
+    let page = discover::search(&acme, &Access::default(), &search_args("hello")).unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(
+        tokens::owner(&db, "hello").unwrap().as_deref(),
+        Some("acme")
+    );
 }

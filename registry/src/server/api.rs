@@ -38,8 +38,21 @@ impl<E: Into<RegistryError>> From<E> for ApiError {
 impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
+        use crate::error::{FormatError, PublishError};
         let code = match &self.0 {
             RegistryError::Server(e) => e.status(),
+            RegistryError::Publish(PublishError::VersionExists { .. }) => 409,
+            RegistryError::Publish(PublishError::NotPublished { .. }) => 404,
+            RegistryError::Publish(PublishError::Locked { .. }) => 503,
+            RegistryError::Publish(
+                PublishError::PackageRefused { .. } | PublishError::Unsigned { .. },
+            )
+            | RegistryError::Format(FormatError::Confusable { .. }) => 422,
+            RegistryError::Publish(
+                PublishError::Io { .. }
+                | PublishError::NotARegistry { .. }
+                | PublishError::Key { .. },
+            ) => 500,
             _ => 400,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)

@@ -9,12 +9,19 @@
 //!   `http://HOST:PORT/index`; a static copy of that directory is a complete registry.
 //! - `GET /api/v1/search?q=&page=&per_page=` — plugins by relevance then name, with the total.
 //! - `GET /api/v1/plugins/NAME` — details, every version, yanks, deprecation, channels.
+//! - `POST /api/v1/publish` — upload a signed package (body: the package; header
+//!   `Switchboard-Signature`: its `.minisig` in base64; `Switchboard-Package-File`: its file
+//!   name; `?channel=`), with
+//!   `Authorization: Bearer TOKEN` of scope `publish:…` or `admin`.
+//! - `POST /api/v1/plugins/NAME/yank` and `/unyank` — JSON `{"version", "reason"}`, with a
+//!   token of scope `yank` (of the owning account) or `admin`.
 //!
 //! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
 //!
 //! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
 //! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
-//! (`/index/`), `api` (`/api/v1/`).
+//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
+//! (`/api/v1/` changes).
 //!
 //! # Example
 //!
@@ -33,16 +40,19 @@ mod data;
 mod db;
 mod files;
 mod listen;
+mod publishing;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
@@ -50,6 +60,7 @@ pub use data::DataDir;
 pub use db::{Database, SCHEMA_VERSION};
 pub use files::MAX_SERVED_BYTES;
 pub use listen::parse_listen;
+pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
 
 use crate::error::ServerError;
 use crate::RegistryError;
@@ -64,6 +75,9 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     /// Threads for blocking work (files, SQLite, signing); default 4.
     pub blocking_threads: usize,
+    /// The largest upload accepted (default: the host's package cap); larger is refused
+    /// with 413 (`SB1390`) before it is stored.
+    pub max_upload_bytes: u64,
 }
 
 impl ServerOptions {
@@ -73,6 +87,7 @@ impl ServerOptions {
             data_dir,
             listen,
             blocking_threads: 4,
+            max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
         }
     }
 }
@@ -81,11 +96,8 @@ impl ServerOptions {
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) data: DataDir,
-    #[expect(
-        dead_code,
-        reason = "tokens and publishers use it (the next part of the server)"
-    )]
     pub(crate) db: Database,
+    pub(crate) max_upload_bytes: u64,
     pub(crate) catalog: catalog::CatalogCache,
 }
 
@@ -123,6 +135,7 @@ impl Server {
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
+            max_upload_bytes: options.max_upload_bytes,
             catalog: catalog::CatalogCache::default(),
         });
         let app = router(state);
@@ -210,8 +223,29 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/index/{*path}", get(index_file))
         .route("/api/v1/search", get(api::search))
         .route("/api/v1/plugins/{name}", get(api::plugin))
+        .route("/api/v1/publish", post(publishing::publish))
+        .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
+        .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(state.max_upload_bytes).unwrap_or(usize::MAX),
+        ))
         .with_state(state)
+}
+
+/// Opens the database of the server data directory `root` (made by a first
+/// [`Server::start`]), for token commands run beside a running server.
+pub fn open_database(root: &std::path::Path) -> Result<Database, RegistryError> {
+    let data = DataDir::at(root);
+    if !data.database.is_file() || !data.registry.join("timestamp.json").is_file() {
+        return Err(ServerError::DataDir {
+            path: root.display().to_string(),
+            reason: "it is not a registry server's data directory (no server.db or registry)"
+                .into(),
+        }
+        .into());
+    }
+    Ok(Database::open(&data.database)?)
 }
 
 async fn index_file(

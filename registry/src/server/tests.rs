@@ -356,3 +356,245 @@ fn plugin_details_list_versions_channels_yanks_and_deprecation() {
     let (status, doc) = get_json(&server, "/api/v2/anything");
     assert_eq!((status, code(&doc)), (404, "SB1380"));
 }
+
+// ---- Publishing and yanking with tokens ----
+
+fn serve_with(max_upload: u64) -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.max_upload_bytes = max_upload;
+    (tmp, Server::start(&options).unwrap())
+}
+
+fn token(server: &Server, account: &str, scope: &str, expires: Option<i64>) -> String {
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::create(&db, account, scope.parse().unwrap(), expires)
+        .unwrap()
+        .token
+}
+
+/// POSTs `body` to `path` with `headers`: status and JSON answer.
+fn post(
+    server: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut req = agent().post(format!("{}{path}", server.url()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn sig_header() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode("untrusted comment: x\nRWQ\n")
+}
+
+#[test]
+fn publishing_needs_a_valid_token_with_the_publish_scope() {
+    let (_tmp, server) = serve_with(1 << 20);
+    let sig = sig_header();
+    let upload = |auth: Option<&str>| {
+        let bearer = auth.map(|t| format!("Bearer {t}"));
+        let mut h = vec![
+            ("Switchboard-Signature", sig.as_str()),
+            ("Switchboard-Package-File", "hello-1.0.0.sbpkg"),
+        ];
+        if let Some(b) = &bearer {
+            h.push(("Authorization", b.as_str()));
+        }
+        post(&server, "/api/v1/publish", &h, b"not a package")
+    };
+    let (status, doc) = upload(None);
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = upload(Some("sbt_0000_1111"));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = upload(Some("garbage"));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    // A right id with a wrong secret is no token either.
+    let good = token(&server, "acme", "publish:*", None);
+    let forged = format!("{}0", &good[..good.len() - 1]);
+    let forged = if forged == good {
+        format!("{}1", &good[..good.len() - 1])
+    } else {
+        forged
+    };
+    let (status, doc) = upload(Some(&forged));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+
+    let yank_only = token(&server, "acme", "yank", None);
+    let (status, doc) = upload(Some(&yank_only));
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let expired = token(&server, "acme", "publish:*", Some(tokens::now() - 1));
+    let (status, doc) = upload(Some(&expired));
+    assert_eq!((status, code(&doc)), (401, "SB1386"), "{doc}");
+    let revoked = token(&server, "acme", "publish:*", None);
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::revoke(&db, &revoked).unwrap();
+    let (status, doc) = upload(Some(&revoked));
+    assert_eq!((status, code(&doc)), (401, "SB1387"), "{doc}");
+
+    // A valid token, and bytes that are not a package: the host's own check refuses them.
+    let (status, doc) = upload(Some(&good));
+    assert_eq!((status, code(&doc)), (422, "SB1334"), "{doc}");
+    assert!(!doc["next_step"].as_str().unwrap().is_empty());
+    // Nothing was listed, nothing claimed.
+    assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
+}
+
+#[test]
+fn malformed_and_oversize_uploads_are_refused_coded() {
+    let (_tmp, server) = serve_with(1024);
+    let good = format!("Bearer {}", token(&server, "acme", "publish:*", None));
+    let sig = sig_header();
+    let with_sig = [
+        ("Authorization", good.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, &[7u8; 4096]);
+    assert_eq!((status, code(&doc)), (413, "SB1390"), "{doc}");
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, b"");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(
+        &server,
+        "/api/v1/publish",
+        &[("Authorization", good.as_str())],
+        b"x",
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let bad_sig = [
+        ("Authorization", good.as_str()),
+        ("Switchboard-Signature", "%%%"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &bad_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(&server, "/api/v1/publish?channel=nightly", &with_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1382"), "{doc}");
+    // The file name: missing, or not a plain `.sbpkg` name (no path tricks in it either).
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    for name in ["../x-1.0.0.sbpkg", "x-1.0.0.tar", ".x.sbpkg", "a/b.sbpkg"] {
+        let mut h = with_sig.to_vec();
+        h.push(("Switchboard-Package-File", name));
+        let (status, doc) = post(&server, "/api/v1/publish", &h, b"x");
+        assert_eq!((status, code(&doc)), (400, "SB1391"), "{name}: {doc}");
+    }
+}
+
+#[test]
+fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::claim(&db, "hello", "acme").unwrap();
+    let auth = |t: &str| format!("Bearer {t}");
+    let acme_yank = auth(&token(&server, "acme", "yank", None));
+    let acme_publish = auth(&token(&server, "acme", "publish:*", None));
+    let other_yank = auth(&token(&server, "other", "yank", None));
+    let admin = auth(&token(&server, "ops", "admin", None));
+    let json_h = ("Content-Type", "application/json");
+    let body = br#"{"version":"1.0.0","reason":"data loss"}"#;
+    let yank = |a: &str, body: &[u8]| {
+        post(
+            &server,
+            "/api/v1/plugins/hello/yank",
+            &[("Authorization", a), json_h],
+            body,
+        )
+    };
+
+    let (status, doc) = post(&server, "/api/v1/plugins/hello/yank", &[json_h], body);
+    assert_eq!((status, code(&doc)), (401, "SB1385"));
+    let (status, doc) = yank(&acme_publish, body);
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = yank(&other_yank, body);
+    assert_eq!((status, code(&doc)), (403, "SB1389"), "{doc}");
+    let (status, doc) = yank(&acme_yank, br#"{"version":"1.0.0"}"#);
+    assert_eq!((status, code(&doc)), (400, "SB1340"), "{doc}");
+    let (status, doc) = yank(&acme_yank, b"{not json");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = yank(&acme_yank, br#"{"version":"one","reason":"x"}"#);
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(
+        &server,
+        "/api/v1/plugins/nope/yank",
+        &[("Authorization", &acme_yank), json_h],
+        body,
+    );
+    assert_eq!((status, code(&doc)), (404, "SB1381"), "{doc}");
+
+    let (status, doc) = yank(&acme_yank, body);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["yanked"], "data loss");
+    let (_, details) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(details["versions"][0]["yanked"]["reason"], "data loss");
+    // The signed index says so too: what clients verify.
+    let index =
+        std::fs::read_to_string(server.data_dir().registry.join("index/he/ll/hello")).unwrap();
+    assert!(index.contains("data loss"));
+
+    let (status, doc) = post(
+        &server,
+        "/api/v1/plugins/hello/unyank",
+        &[("Authorization", &admin), json_h],
+        br#"{"version":"1.0.0"}"#,
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["yanked"], serde_json::Value::Null);
+    assert_eq!(doc["changed"], true);
+}
+
+#[test]
+fn tokens_are_stored_hashed_and_scopes_parse_strictly() {
+    let (_tmp, server) = serve(vec![]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    let t = tokens::create(&db, "acme", "publish:acme-*".parse().unwrap(), None).unwrap();
+    let secret = t.token.rsplit('_').next().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    let stored: String = db
+        .conn()
+        .query_row("SELECT secret_hash FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, crate::sha256_hex(secret.as_bytes()));
+    assert!(!std::fs::read(&server.data_dir().database)
+        .unwrap()
+        .windows(secret.len())
+        .any(|w| w == secret.as_bytes()));
+    assert!(t.info.scope.may_publish("acme-tools"));
+    assert!(!t.info.scope.may_publish("other"));
+    for bad in [
+        "publish:",
+        "publish:Acme",
+        "publish:a/b",
+        "owner",
+        "publish:*x",
+    ] {
+        assert_eq!(
+            bad.parse::<tokens::Scope>().unwrap_err().code().to_string(),
+            "SB1392",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        tokens::create(&db, "Bad Account", tokens::Scope::Yank, None)
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1392"
+    );
+    assert_eq!(
+        tokens::revoke(&db, "feedface")
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1393"
+    );
+    assert_eq!(tokens::list(&db).unwrap().len(), 1);
+}

@@ -140,6 +140,12 @@ pub enum ServerError {
         /// The id asked for.
         id: String,
     },
+    /// Too many requests from this client.
+    #[error("too many requests: retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The server failed on its side (reading its own files).
     #[error("the server failed: {reason}")]
     Internal {
@@ -171,6 +177,7 @@ impl ServerError {
             ServerError::Malformed { .. } => 1391,
             ServerError::BadToken { .. } => 1392,
             ServerError::UnknownToken { .. } => 1393,
+            ServerError::RateLimited { .. } => 1397,
         })
     }
 
@@ -188,6 +195,7 @@ impl ServerError {
             ServerError::WrongScope { .. } | ServerError::NotOwner { .. } => 403,
             ServerError::UploadTooLarge { .. } => 413,
             ServerError::UnknownToken { .. } => 404,
+            ServerError::RateLimited { .. } => 429,
             ServerError::NotFound { .. } | ServerError::UnknownPlugin { .. } => 404,
             _ => 500,
         }
@@ -254,6 +262,9 @@ impl ServerError {
                 .into(),
             ServerError::UnknownToken { .. } => {
                 "`switchboard registry token list --data-dir DIR` shows the tokens".into()
+            }
+            ServerError::RateLimited { retry_after } => {
+                format!("wait {retry_after} s (the `Retry-After` header), then retry")
             }
             ServerError::Internal { .. } => {
                 "retry; if it persists, the server's log and data directory say more".into()

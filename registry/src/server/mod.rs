@@ -16,6 +16,9 @@
 //! - `POST /api/v1/plugins/NAME/yank` and `/unyank` — JSON `{"version", "reason"}`, with a
 //!   token of scope `yank` (of the owning account) or `admin`.
 //!
+//! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
+//!
+//! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
 //! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
 //!
 //! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
@@ -39,7 +42,9 @@ mod catalog;
 mod data;
 mod db;
 mod files;
+mod limits;
 mod listen;
+mod openapi;
 mod publishing;
 pub mod tokens;
 
@@ -59,7 +64,9 @@ pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
 pub use data::DataDir;
 pub use db::{Database, SCHEMA_VERSION};
 pub use files::MAX_SERVED_BYTES;
+pub use limits::RateLimit;
 pub use listen::parse_listen;
+pub use openapi::{openapi, ROUTES};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
 
 use crate::error::ServerError;
@@ -78,6 +85,8 @@ pub struct ServerOptions {
     /// The largest upload accepted (default: the host's package cap); larger is refused
     /// with 413 (`SB1390`) before it is stored.
     pub max_upload_bytes: u64,
+    /// The rate limit per client address (`None`: unlimited).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl ServerOptions {
@@ -88,6 +97,7 @@ impl ServerOptions {
             listen,
             blocking_threads: 4,
             max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -98,6 +108,7 @@ pub(crate) struct AppState {
     pub(crate) data: DataDir,
     pub(crate) db: Database,
     pub(crate) max_upload_bytes: u64,
+    pub(crate) limiter: Option<limits::Limiter>,
     pub(crate) catalog: catalog::CatalogCache,
 }
 
@@ -136,6 +147,7 @@ impl Server {
             data: data.clone(),
             db,
             max_upload_bytes: options.max_upload_bytes,
+            limiter: options.rate_limit.map(limits::Limiter::new),
             catalog: catalog::CatalogCache::default(),
         });
         let app = router(state);
@@ -146,12 +158,15 @@ impl Server {
                 runtime.block_on(async move {
                     let listener =
                         tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.await;
-                        })
-                        .await
-                        .map_err(|e| e.to_string())
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
                 })
             })
             .map_err(bind_error)?;
@@ -226,7 +241,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/publish", post(publishing::publish))
         .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
         .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
+        .route("/api/openapi.json", get(openapi::serve))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            limits::limit,
+        ))
         .layer(DefaultBodyLimit::max(
             usize::try_from(state.max_upload_bytes).unwrap_or(usize::MAX),
         ))

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use super::*;
 use crate::format::{Channel, IndexLine, Yanked};
 use crate::publish::{publish_unverified, Expiries};
+use crate::server::limits;
 
 fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
     let mut l = crate::testing::line(name, version);
@@ -597,4 +598,92 @@ fn tokens_are_stored_hashed_and_scopes_parse_strictly() {
         "SB1393"
     );
     assert_eq!(tokens::list(&db).unwrap().len(), 1);
+}
+
+// ---- Rate limits and the OpenAPI document ----
+
+#[test]
+fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = Some(RateLimit::new(3, 0.0));
+    let server = Server::start(&options).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&server, "/index/timestamp.json", None).0, 200);
+    }
+    // Every endpoint shares the bucket, refusals and unknown paths included.
+    let mut resp = agent()
+        .get(format!("{}/api/v1/search", server.url()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(retry, "60");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap();
+    assert_eq!(code(&doc), "SB1397");
+    let (status, _) = raw(&server, "/nowhere");
+    assert_eq!(status, 429);
+}
+
+#[test]
+fn buckets_refill_at_their_rate_per_client() {
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+    let limiter = limits::Limiter::new(RateLimit::new(2, 1.0));
+    let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+    let t0 = Instant::now();
+    assert_eq!(limiter.take(a, t0), Ok(()));
+    assert_eq!(limiter.take(a, t0), Ok(()));
+    assert_eq!(limiter.take(a, t0), Err(1));
+    // Another client has its own bucket.
+    assert_eq!(limiter.take(b, t0), Ok(()));
+    // One second later, one more request; never more than the burst after a long pause.
+    assert_eq!(limiter.take(a, t0 + Duration::from_secs(1)), Ok(()));
+    assert_eq!(limiter.take(a, t0 + Duration::from_secs(1)), Err(1));
+    let later = t0 + Duration::from_secs(3600);
+    assert_eq!(limiter.take(a, later), Ok(()));
+    assert_eq!(limiter.take(a, later), Ok(()));
+    assert!(limiter.take(a, later).is_err());
+}
+
+#[test]
+fn the_openapi_document_names_every_route_and_every_route_is_served() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let (status, doc) = get_json(&server, "/api/openapi.json");
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc, openapi());
+    for (method, path) in ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        // The router answers it (not the fallback's SB1380).
+        let concrete = path
+            .replace("{path}", "timestamp.json")
+            .replace("{name}", "hello");
+        let url = format!("{}{concrete}", server.url());
+        let mut resp = if *method == "get" {
+            agent().get(&url).call().unwrap()
+        } else {
+            agent().post(&url).send(&b""[..]).unwrap()
+        };
+        let body = resp.body_mut().read_to_vec().unwrap();
+        let status = resp.status().as_u16();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_ne!(code(&answer), "SB1380", "{method} {path}: {status} {answer}");
+        let documented = &doc["paths"][path][method]["responses"][status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {path}: {status} undocumented"
+        );
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), ROUTES.len());
 }

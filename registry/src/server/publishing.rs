@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 use super::api::{blocking, ApiError};
 use super::tokens::{self, Scope, TokenInfo};
 use super::AppState;
-use crate::error::ServerError;
+use crate::error::{PublishError, ServerError};
 use crate::format::{validate_name, Channel};
 use crate::publish::{self, Expiries, PublishOptions};
+use crate::RegistryError;
 
 /// The header carrying the package's `.minisig`, base64-encoded.
 pub const SIGNATURE_HEADER: &str = "switchboard-signature";
@@ -141,9 +142,25 @@ pub async fn publish(
         );
         let report = match result {
             Ok(r) => r,
-            Err(e) => {
+            Err(mut e) => {
                 if let Some(name) = claimed {
                     tokens::release(&state.db, &name, &token.account)?;
+                }
+                // Name the upload as its publisher named it, not by the server's staging path.
+                let staged = package.display().to_string();
+                match &mut e {
+                    RegistryError::Publish(PublishError::PackageRefused {
+                        package: p,
+                        reason,
+                        ..
+                    }) => {
+                        *p = file_name.clone();
+                        *reason = reason.replace(&staged, &file_name);
+                    }
+                    RegistryError::Publish(PublishError::Unsigned { package: p }) => {
+                        *p = file_name.clone();
+                    }
+                    _ => {}
                 }
                 return Err(e.into());
             }

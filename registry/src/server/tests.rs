@@ -447,6 +447,11 @@ fn publishing_needs_a_valid_token_with_the_publish_scope() {
     let (status, doc) = upload(Some(&good));
     assert_eq!((status, code(&doc)), (422, "SB1334"), "{doc}");
     assert!(!doc["next_step"].as_str().unwrap().is_empty());
+    // The refusal names the upload as sent, not the server's staging path.
+    let message = doc["message"].as_str().unwrap();
+    assert!(message.contains("hello-1.0.0.sbpkg"), "{message}");
+    let root = server.data_dir().root.display().to_string();
+    assert!(!message.contains(&root), "{message}");
     // Nothing was listed, nothing claimed.
     assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
 }
@@ -678,7 +683,11 @@ fn the_openapi_document_names_every_route_and_every_route_is_served() {
         let body = resp.body_mut().read_to_vec().unwrap();
         let status = resp.status().as_u16();
         let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        assert_ne!(code(&answer), "SB1380", "{method} {path}: {status} {answer}");
+        assert_ne!(
+            code(&answer),
+            "SB1380",
+            "{method} {path}: {status} {answer}"
+        );
         let documented = &doc["paths"][path][method]["responses"][status.to_string()];
         assert!(
             documented.is_object(),

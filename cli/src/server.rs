@@ -76,7 +76,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             } else {
                 format!(
                     "{}registry server listening on {}\nadd it with: switchboard registry add \
-                     NAME {}\n",
+                     NAME {} --priority N\n",
                     if server.created() {
                         format!(
                             "made a new registry in {}\n",

@@ -35,5 +35,6 @@ pub mod preflight;
 pub mod publish;
 pub mod registries;
 pub mod release;
+pub mod server;
 pub mod state;
 pub mod tree;

@@ -215,8 +215,11 @@ enum Cmd {
         #[command(subcommand)]
         action: RegistryCmd,
     },
-    /// Publish a signed package to a registry directory.
+    /// Publish a signed package to a registry directory (--registry DIR --keys KEYDIR) or
+    /// upload it to a registry server (--registry NAME, after `switchboard login`).
     Publish(publish::PublishArgs),
+    /// Store a registry server's token for `switchboard publish --registry NAME`.
+    Login(switchboard_cli::server::LoginArgs),
     /// Withdraw a published release, with a reason.
     Yank(publish::YankArgs),
     /// Undo a yank.
@@ -291,6 +294,8 @@ enum RegistryCmd {
     Static(publish::StaticRegistryCmd),
     #[command(flatten)]
     Config(switchboard_cli::registries::RegistryConfigCmd),
+    #[command(flatten)]
+    Server(switchboard_cli::server::ServerCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -613,6 +618,12 @@ fn main() -> ExitCode {
         Cmd::Registry {
             action: RegistryCmd::Config(cmd),
         } => cmd.run(),
+        Cmd::Registry {
+            action: RegistryCmd::Server(cmd),
+        } => {
+            let json = cmd.json();
+            exit_status(switchboard_cli::server::run(cmd), json)
+        }
         Cmd::Search(args) => args.run(),
         Cmd::Info(args) => args.run(),
         Cmd::Registry {
@@ -625,6 +636,10 @@ fn main() -> ExitCode {
                 | publish::StaticRegistryCmd::RotateKey { target, .. } => target.json,
             };
             exit_status(publish::run_registry(cmd), json)
+        }
+        Cmd::Login(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::server::run_login(args), json)
         }
         Cmd::Publish(args) => {
             let json = args.target.json;

@@ -162,7 +162,8 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
 /// The code and next step of an error of one of the registry crate's parts.
 fn registry_part_code(cause: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
     use switchboard_registry::error::{
-        ClientError, FetchError, FormatError, PublishError, RegistriesError, TrustError,
+        ClientError, FetchError, FormatError, PublishError, RegistriesError, ServerError,
+        TrustError,
     };
     macro_rules! part {
         ($($t:ty),*) => {
@@ -177,7 +178,8 @@ fn registry_part_code(cause: &(dyn std::error::Error + 'static)) -> Option<(Stri
         FormatError,
         TrustError,
         PublishError,
-        ClientError
+        ClientError,
+        ServerError
     );
     None
 }

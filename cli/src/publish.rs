@@ -134,7 +134,28 @@ pub struct PublishArgs {
     #[arg(long, default_value = "ga")]
     pub channel: String,
     #[command(flatten)]
-    pub target: Target,
+    pub target: PublishTarget,
+}
+
+/// Where `switchboard publish` publishes: a registry directory with its keys, or (without
+/// `--keys`) a configured registry server, with the token `switchboard login` stored.
+#[derive(Debug, Args)]
+pub struct PublishTarget {
+    /// The registry directory (with --keys), or the name of a configured registry server.
+    #[arg(long, value_name = "DIR|NAME")]
+    pub registry: String,
+    /// The registry directory's key directory; without it, PACKAGE is uploaded to the
+    /// registry server named by --registry.
+    #[arg(long, value_name = "KEYDIR")]
+    pub keys: Option<PathBuf>,
+    #[command(flatten)]
+    pub expiries: ExpiryArgs,
+    /// The data directory holding the configured registries and logins (uploads only).
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `switchboard yank NAME@VERSION --reason R`.
@@ -314,9 +335,12 @@ pub fn run_publish(args: PublishArgs) -> Result<bool> {
     let mut options = PublishOptions::default();
     options.channel = channel(&args.channel)?;
     options.expiries = args.target.expiries.parse()?;
+    let Some(keys) = &args.target.keys else {
+        return upload(&args);
+    };
     let r = publish::publish(
-        &args.target.registry,
-        &args.target.keys,
+        std::path::Path::new(&args.target.registry),
+        keys,
         &args.package,
         &options,
     )?;
@@ -420,5 +444,32 @@ pub fn run_promote(args: PromoteArgs) -> Result<bool> {
         &t.expiries.parse()?,
     )?;
     report_change(&format!("promoted to {to}"), &r, t.json);
+    Ok(true)
+}
+
+/// `switchboard publish PACKAGE --registry NAME` (no `--keys`): an upload to a registry
+/// server.
+fn upload(args: &PublishArgs) -> Result<bool> {
+    let data = crate::data_dir::resolve(args.target.data_dir.clone())?;
+    let doc = crate::server::upload(&data, &args.target.registry, &args.package, &args.channel)?;
+    if args.target.json {
+        print(&format!("{}\n", json!({ "ok": true, "release": doc })));
+    } else if doc["added"] == true {
+        print(&format!(
+            "published {}@{} ({}, {}) to {} for account {}\n",
+            doc["name"].as_str().unwrap_or(""),
+            doc["version"].as_str().unwrap_or(""),
+            doc["channel"].as_str().unwrap_or(""),
+            doc["trust"].as_str().unwrap_or(""),
+            args.target.registry,
+            doc["account"].as_str().unwrap_or("?"),
+        ));
+    } else {
+        print(&format!(
+            "{}@{} is already published with these bytes; nothing changed\n",
+            doc["name"].as_str().unwrap_or(""),
+            doc["version"].as_str().unwrap_or("")
+        ));
+    }
     Ok(true)
 }

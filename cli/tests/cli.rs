@@ -2064,3 +2064,196 @@ fn registry_add_search_info_tree_remove_from_the_command_line() {
     let listed = ok(&["registry", "list", "--data-dir", &data, "--json"]);
     assert_eq!(listed["registries"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn registry_serve_token_login_publish_search_from_the_command_line() {
+    use std::io::BufRead;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .env_remove("SWITCHBOARD_HOME")
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    };
+    let refused = |args: &[&str], code: &str| {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+    };
+    ok(&[
+        "keygen",
+        "--out",
+        &path("author"),
+        "--unencrypted",
+        "--json",
+    ]);
+    let hello = root.join("examples/hello");
+    let packed = run(&["pack", hello.to_str().unwrap(), "--out", &path("out")]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let package = path("out/hello-0.1.0.sbpkg");
+    ok(&[
+        "sign",
+        &package,
+        "--key",
+        &path("author/switchboard.key"),
+        "--json",
+    ]);
+
+    refused(
+        &[
+            "registry",
+            "serve",
+            "--data-dir",
+            &path("srv"),
+            "--listen",
+            "0.0.0.0:0",
+            "--json",
+        ],
+        "SB1375",
+    );
+    // The server runs until killed; its first line says where it listens.
+    let server = switchboard()
+        .args([
+            "registry",
+            "serve",
+            "--data-dir",
+            &path("srv"),
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed however the test ends, so no server outlives it.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Kill(server);
+    let mut first = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let registry_url = started["registry_url"].as_str().unwrap().to_owned();
+
+    let made = ok(&[
+        "registry",
+        "token",
+        "create",
+        "--data-dir",
+        &path("srv"),
+        "--account",
+        "acme",
+        "--scope",
+        "publish:hel*",
+        "--expires",
+        "30d",
+        "--json",
+    ]);
+    let token = made["token"].as_str().unwrap().to_owned();
+    let data = path("data");
+    ok(&[
+        "registry",
+        "add",
+        "main",
+        &registry_url,
+        "--priority",
+        "5",
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
+    refused(
+        &[
+            "publish",
+            &package,
+            "--registry",
+            "main",
+            "--data-dir",
+            &data,
+            "--json",
+        ],
+        "SB1394",
+    );
+    ok(&[
+        "login",
+        "--registry",
+        "main",
+        "--token",
+        &token,
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
+    let published = ok(&[
+        "publish",
+        &package,
+        "--registry",
+        "main",
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
+    assert_eq!(published["release"]["name"], "hello");
+    assert_eq!(published["release"]["account"], "acme");
+    let found = ok(&["search", "hello", "--data-dir", &data, "--json"]);
+    assert_eq!(found["hits"][0]["name"], "hello");
+
+    // Revoked: the next upload is refused with the server's code.
+    ok(&[
+        "registry",
+        "token",
+        "revoke",
+        "--data-dir",
+        &path("srv"),
+        &token,
+        "--json",
+    ]);
+    refused(
+        &[
+            "publish",
+            &package,
+            "--registry",
+            "main",
+            "--data-dir",
+            &data,
+            "--json",
+        ],
+        "SB1387",
+    );
+    let listed = ok(&[
+        "registry",
+        "token",
+        "list",
+        "--data-dir",
+        &path("srv"),
+        "--json",
+    ]);
+    assert!(listed["tokens"][0]["revoked"].is_i64());
+    drop(server);
+}

@@ -26,6 +26,8 @@
 //!   (priority lookups without silent mixing, the policy's `allowed_registries`, tokens,
 //!   certified-only, channels), search and info over cached listings, the resolver's
 //!   [`RegistryIndex`], [`HostSeenStore`].
+//! - `server` (feature `server`) — the registry server: the registry directory over HTTP and a
+//!   JSON API (`switchboard registry serve`).
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
 //!
@@ -79,6 +81,8 @@ pub mod metadata;
 pub mod publish;
 pub mod registries;
 pub mod seen;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transport;

@@ -28,6 +28,7 @@ mod packages;
 mod preflight;
 mod registries;
 mod registry_publish;
+mod registry_server;
 mod reload;
 mod revocation;
 #[cfg(target_os = "linux")]

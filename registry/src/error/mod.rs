@@ -8,6 +8,9 @@ pub use crate::format::FormatError;
 pub use crate::metadata::TrustError;
 pub use crate::publish::PublishError;
 pub use crate::registries::RegistriesError;
+pub use server::ServerError;
+
+mod server;
 
 /// Any error from a registry: reading, verifying, publishing or configuring one.
 ///
@@ -29,6 +32,8 @@ pub enum RegistryError {
     /// Configuring or choosing among several registries was refused (names, priorities, the
     /// policy's list, tokens, which registry a plugin comes from).
     Registries(RegistriesError),
+    /// The registry server could not start, or refused a request.
+    Server(ServerError),
 }
 
 /// A registry file could not be fetched.
@@ -227,6 +232,7 @@ impl RegistryError {
             RegistryError::Client(e) => e.code(),
             RegistryError::Trust(e) => e.code(),
             RegistryError::Registries(e) => e.code(),
+            RegistryError::Server(e) => e.code(),
         }
     }
 
@@ -239,6 +245,7 @@ impl RegistryError {
             RegistryError::Client(e) => e.next_step(),
             RegistryError::Trust(e) => e.next_step(),
             RegistryError::Registries(e) => e.next_step(),
+            RegistryError::Server(e) => e.next_step(),
         }
     }
 
@@ -251,6 +258,7 @@ impl RegistryError {
             RegistryError::Client(e) => e.to_string(),
             RegistryError::Trust(e) => e.to_string(),
             RegistryError::Registries(e) => e.to_string(),
+            RegistryError::Server(e) => e.to_string(),
         }
     }
 }
@@ -276,6 +284,7 @@ impl std::error::Error for RegistryError {
             RegistryError::Client(e) => e.source(),
             RegistryError::Trust(e) => e.source(),
             RegistryError::Registries(e) => e.source(),
+            RegistryError::Server(e) => e.source(),
         }
     }
 }
@@ -290,6 +299,7 @@ impl std::fmt::Debug for RegistryError {
                 RegistryError::Client(e) => f.debug_tuple("Client").field(e).finish(),
                 RegistryError::Trust(e) => f.debug_tuple("Trust").field(e).finish(),
                 RegistryError::Registries(e) => f.debug_tuple("Registries").field(e).finish(),
+                RegistryError::Server(e) => f.debug_tuple("Server").field(e).finish(),
             }
         } else {
             std::fmt::Display::fmt(self, f)
@@ -330,5 +340,11 @@ impl From<PublishError> for RegistryError {
 impl From<RegistriesError> for RegistryError {
     fn from(e: RegistriesError) -> Self {
         RegistryError::Registries(e)
+    }
+}
+
+impl From<ServerError> for RegistryError {
+    fn from(e: ServerError) -> Self {
+        RegistryError::Server(e)
     }
 }

@@ -1,6 +1,6 @@
-//! Creating and changing a static registry: [`init`], [`publish`] (and
-//! [`publish_unverified`] for tools), [`yank`], [`unyank`], [`deprecate`], [`promote`],
-//! [`resign`], [`renew_root`] and [`rotate_key`].
+//! Creating and changing a static registry: [`init`], [`publish`] (and [`publish_checked`]
+//! for the server, [`publish_unverified`] for tools), [`yank`], [`unyank`], [`deprecate`],
+//! [`promote`], [`resign`], [`renew_root`] and [`rotate_key`].
 //!
 //! Every change takes the registry's lock (`DIR/.lock`, created exclusively), writes each new
 //! file to a temporary file, fsyncs and renames it into place, in the order package → index
@@ -247,10 +247,25 @@ pub fn publish(
     package: &Path,
     options: &PublishOptions,
 ) -> Result<PublishReport, RegistryError> {
+    publish_checked(dir, keys, package, options, &mut |_| Ok(()))
+}
+
+/// [`publish`], with `check` run on the release's line once the package has passed every
+/// check and before anything is written, under the registry's lock: the registry server
+/// refuses a name the uploader's account does not own there. An error from `check` leaves
+/// the registry unchanged.
+pub fn publish_checked(
+    dir: &Path,
+    keys: &Path,
+    package: &Path,
+    options: &PublishOptions,
+    check: &mut dyn FnMut(&IndexLine) -> Result<(), RegistryError>,
+) -> Result<PublishReport, RegistryError> {
     let _lock = Lock::take(dir)?;
     let registry = Registry::open(dir, keys)?;
     let checked = verify_copy(package, &keys::trust_store(keys)?)?;
     let line = release_line(&checked, options)?;
+    check(&line)?;
     for existing in registry.names() {
         if existing != line.name && canonical_name(&existing) == canonical_name(&line.name) {
             return Err(FormatError::Confusable {

@@ -1,0 +1,436 @@
+//! The registry server from the command line: `switchboard registry serve` and
+//! `registry token create|revoke|list` on the server's machine (the server itself lives in
+//! `switchboard_registry::server`), and `switchboard login` / `switchboard publish --registry
+//! NAME` (the upload) on a publisher's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use switchboard_registry::error::ServerError;
+use switchboard_registry::server::tokens::{self, Scope, TokenInfo};
+use switchboard_registry::server::{open_database, parse_listen, Server, ServerOptions};
+
+use crate::output::{print, CliError};
+
+/// `switchboard registry …` subcommands for a registry server's operator.
+#[derive(Debug, Subcommand)]
+pub enum ServerCmd {
+    /// Serve a registry over HTTP: the index under /index/ and a JSON API under /api/v1/
+    /// (the data directory is made on first start: a new registry, its keys, a database).
+    Serve {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The IP address and port to listen on (port 0: a free one).
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Print one JSON line when listening.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the API tokens of a registry server (run on the server's machine).
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+}
+
+impl ServerCmd {
+    /// Whether the command asked for JSON output.
+    pub fn json(&self) -> bool {
+        match self {
+            ServerCmd::Serve { json, .. } => *json,
+            ServerCmd::Token {
+                action:
+                    TokenCmd::Create { json, .. }
+                    | TokenCmd::Revoke { json, .. }
+                    | TokenCmd::List { json, .. },
+            } => *json,
+        }
+    }
+}
+
+/// Runs a server subcommand; `serve` returns only on an error.
+pub fn run(cmd: ServerCmd) -> Result<bool> {
+    match cmd {
+        ServerCmd::Serve {
+            data_dir,
+            listen,
+            json,
+        } => {
+            let options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            let server = Server::start(&options)?;
+            let text = if json {
+                format!(
+                    "{}\n",
+                    json!({
+                        "ok": true,
+                        "url": server.url(),
+                        "registry_url": server.registry_url(),
+                        "data_dir": server.data_dir().root,
+                        "created": server.created(),
+                    })
+                )
+            } else {
+                format!(
+                    "{}registry server listening on {}\nadd it with: switchboard registry add \
+                     NAME {} --priority N\n",
+                    if server.created() {
+                        format!(
+                            "made a new registry in {}\n",
+                            server.data_dir().root.display()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    server.url(),
+                    server.registry_url()
+                )
+            };
+            print(&text);
+            server.wait()?;
+            Ok(true)
+        }
+        ServerCmd::Token { action } => run_token(action),
+    }
+}
+
+/// `switchboard registry token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a token (printed once; only its hash is kept).
+    Create {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The account the token acts for (a plugin belongs to the account that first
+        /// publishes it).
+        #[arg(long)]
+        account: String,
+        /// publish:NAME, publish:PREFIX*, yank or admin.
+        #[arg(long)]
+        scope: String,
+        /// Lifetime (e.g. 30d, 12h); none: it lasts until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token (by its id, or the token itself).
+    Revoke {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The token's id (`sbt_ID_…`: the ID part) or the whole token.
+        id: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tokens (never their secrets).
+    List {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn token_json(t: &TokenInfo) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "account": t.account,
+        "scope": t.scope.to_string(),
+        "created": t.created,
+        "expires": t.expires,
+        "revoked": t.revoked,
+    })
+}
+
+fn run_token(cmd: TokenCmd) -> Result<bool> {
+    let (doc, text) = match cmd {
+        TokenCmd::Create {
+            data_dir,
+            account,
+            scope,
+            expires,
+            json,
+        } => {
+            let db = open_database(&data_dir)?;
+            let scope: Scope = scope.parse()?;
+            let expires = match expires {
+                None => None,
+                Some(text) => {
+                    let d =
+                        humantime::parse_duration(&text).map_err(|e| ServerError::BadToken {
+                            reason: format!("--expires {text}: {e}"),
+                        })?;
+                    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                    Some(tokens::now().saturating_add(secs))
+                }
+            };
+            let t = tokens::create(&db, &account, scope, expires)?;
+            let mut doc = token_json(&t.info);
+            doc["token"] = json!(t.token);
+            let text = format!(
+                "{}\n(token {} for account {}, scope {}; shown once: store it now)\n",
+                t.token, t.info.id, t.info.account, t.info.scope
+            );
+            (json.then_some(doc), text)
+        }
+        TokenCmd::Revoke { data_dir, id, json } => {
+            let db = open_database(&data_dir)?;
+            let t = tokens::revoke(&db, &id)?;
+            (
+                json.then(|| token_json(&t)),
+                format!("token {} revoked\n", t.id),
+            )
+        }
+        TokenCmd::List { data_dir, json } => {
+            let db = open_database(&data_dir)?;
+            let all = tokens::list(&db)?;
+            let now = tokens::now();
+            let mut text = String::new();
+            for t in &all {
+                let state = if t.revoked.is_some() {
+                    "revoked"
+                } else if t.expires.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                text.push_str(&format!("{}  {}  {}  {state}\n", t.id, t.account, t.scope));
+            }
+            if all.is_empty() {
+                text.push_str("no tokens\n");
+            }
+            (
+                json.then(|| json!({ "tokens": all.iter().map(token_json).collect::<Vec<_>>() })),
+                text,
+            )
+        }
+    };
+    match doc {
+        Some(d) => print(&format!("{d}\n")),
+        None => print(&text),
+    }
+    Ok(true)
+}
+
+/// The CLI's codes for talking to a registry server.
+pub mod codes {
+    use switchboard_host::ErrorCode;
+
+    /// `publish --registry NAME` (no `--keys`): no token stored for NAME, or NAME is not a
+    /// registry server's URL.
+    pub const NOT_LOGGED_IN: ErrorCode = ErrorCode::from_number(1394);
+    /// The package has no `.minisig` beside it.
+    pub const UNSIGNED: ErrorCode = ErrorCode::from_number(1395);
+    /// The server could not be reached, or answered something that is not the API's JSON.
+    pub const SERVER: ErrorCode = ErrorCode::from_number(1396);
+}
+
+/// `switchboard login --registry NAME --token TOKEN`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The configured registry (`switchboard registry add NAME http://HOST:PORT/index`).
+    #[arg(long)]
+    pub registry: String,
+    /// The token the registry's operator made (`switchboard registry token create`).
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The data directory (default: SWITCHBOARD_HOME, then the platform's).
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the token for `registry` is kept: `DATA/credentials/NAME.token` (`0600`).
+pub fn token_path(data_dir: &Path, registry: &str) -> PathBuf {
+    data_dir
+        .join("credentials")
+        .join(format!("{registry}.token"))
+}
+
+fn registry_record(data_dir: &Path, registry: &str) -> Result<switchboard_host::RegistryRecord> {
+    crate::registries::list(data_dir)?
+        .into_iter()
+        .find(|r| r.name == registry)
+        .ok_or_else(|| {
+            CliError::raise(
+                codes::NOT_LOGGED_IN,
+                format!("no registry named `{registry}` is configured"),
+                "add the server first: `switchboard registry add NAME http://HOST:PORT/index`",
+            )
+        })
+}
+
+/// Stores `token` for the configured registry `registry` (`0600`, replacing an older one).
+pub fn login(data_dir: &Path, registry: &str, token: &str) -> Result<PathBuf> {
+    registry_record(data_dir, registry)?;
+    let token = token.trim();
+    if !token.starts_with("sbt_") || token.contains(char::is_whitespace) {
+        return Err(CliError::raise(
+            codes::NOT_LOGGED_IN,
+            "that is not a registry token (they start with `sbt_`)",
+            "copy the whole token `switchboard registry token create` printed",
+        ));
+    }
+    let path = token_path(data_dir, registry);
+    let dir = path.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{registry}.token.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Runs `switchboard login`.
+pub fn run_login(args: LoginArgs) -> Result<bool> {
+    let data = crate::data_dir::resolve(args.data_dir)?;
+    let path = login(&data, &args.registry, &args.token)?;
+    if args.json {
+        print(&format!(
+            "{}\n",
+            json!({ "ok": true, "registry": args.registry, "stored": path })
+        ));
+    } else {
+        print(&format!(
+            "token for {} stored in {}\n",
+            args.registry,
+            path.display()
+        ));
+    }
+    Ok(true)
+}
+
+/// Uploads the signed `package` to the configured registry server `registry` with the
+/// token `switchboard login` stored, and returns the server's answer. A refusal keeps the
+/// server's code, message and next step.
+pub fn upload(
+    data_dir: &Path,
+    registry: &str,
+    package: &Path,
+    channel: &str,
+) -> Result<serde_json::Value> {
+    use base64::Engine as _;
+    let record = registry_record(data_dir, registry)?;
+    let api = record
+        .location
+        .trim_end_matches('/')
+        .strip_suffix("/index")
+        .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+        .ok_or_else(|| {
+            CliError::raise(
+                codes::NOT_LOGGED_IN,
+                format!(
+                    "registry `{registry}` ({}) is not a registry server (its URL does not end \
+                     in /index)",
+                    record.location
+                ),
+                "publish to a directory registry with `--registry DIR --keys KEYDIR`",
+            )
+        })?
+        .to_owned();
+    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+        .iter()
+        .any(|p| api.starts_with(p));
+    if !api.starts_with("https://") && !loopback {
+        return Err(
+            switchboard_registry::error::FetchError::InsecureToken { registry: api }.into(),
+        );
+    }
+    let token = std::fs::read_to_string(token_path(data_dir, registry)).map_err(|_| {
+        CliError::raise(
+            codes::NOT_LOGGED_IN,
+            format!("no token is stored for registry `{registry}`"),
+            format!("`switchboard login --registry {registry} --token TOKEN` first"),
+        )
+    })?;
+    let bytes = std::fs::read(package)?;
+    let mut sig_path = package.as_os_str().to_owned();
+    sig_path.push(".minisig");
+    let signature = std::fs::read(&sig_path).map_err(|_| {
+        CliError::raise(
+            codes::UNSIGNED,
+            format!("{} has no .minisig beside it", package.display()),
+            "sign it first: `switchboard sign PACKAGE`",
+        )
+    })?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{api}/api/v1/publish?channel={channel}");
+    let unreachable = |reason: String| {
+        CliError::raise(
+            codes::SERVER,
+            format!("uploading to {api} failed: {reason}"),
+            "check the registry's URL and that its server runs, then retry",
+        )
+    };
+    let mut resp = agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .header(
+            "Switchboard-Signature",
+            &base64::engine::general_purpose::STANDARD.encode(&signature),
+        )
+        .header(
+            "Switchboard-Package-File",
+            &package
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .send(&bytes[..])
+        .map_err(|e| unreachable(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| unreachable(format!("HTTP {status} without the API's JSON")))?;
+    if status == 200 {
+        return Ok(doc);
+    }
+    let code = doc["code"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("SB"))
+        .and_then(|n| n.parse::<u16>().ok())
+        .map(switchboard_host::ErrorCode::from_number)
+        .ok_or_else(|| unreachable(format!("HTTP {status}: {doc}")))?;
+    Err(CliError::raise(
+        code,
+        format!(
+            "{registry} refused the upload (HTTP {status}): {}",
+            doc["message"].as_str().unwrap_or("")
+        ),
+        doc["next_step"].as_str().unwrap_or(""),
+    ))
+}

@@ -1,0 +1,274 @@
+//! The registry server's errors (`switchboard registry serve`, its API and its tokens):
+//! SB1375–SB1399.
+
+use switchboard_sdk::ErrorCode;
+
+/// The registry server refused a request or could not start.
+///
+/// Each has an HTTP status ([`ServerError::status`]); the API answers it as
+/// `{"code": "SB13xx", "message": …, "next_step": …}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// `--listen` is not an IP address and port the server may listen on.
+    #[error("cannot listen on `{listen}`: {reason}")]
+    Listen {
+        /// The address as given.
+        listen: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The data directory cannot be used (a half-made one, or a file in the way).
+    #[error("the data directory {path} cannot be used: {reason}")]
+    DataDir {
+        /// The data directory.
+        path: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The server's database failed.
+    #[error("the server's database {path} failed: {reason}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// Binding the listening socket or starting the runtime failed.
+    #[error("cannot serve on {listen}: {reason}")]
+    Bind {
+        /// The address.
+        listen: String,
+        /// What the system said.
+        reason: String,
+    },
+    /// A request path that is not a plain path inside the registry (`..`, `.` files, encoded
+    /// tricks, absolute paths, odd characters).
+    #[error("`{path}` is not a path inside the registry: {reason}")]
+    BadPath {
+        /// The path as asked for.
+        path: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// No such file or endpoint.
+    #[error("{path} is not served here")]
+    NotFound {
+        /// The path asked for.
+        path: String,
+    },
+    /// No plugin of that name.
+    #[error("no plugin `{name}` is published here")]
+    UnknownPlugin {
+        /// The name.
+        name: String,
+    },
+    /// Not a plugin name (the registry's name rules).
+    #[error("`{name}` is not a plugin name: {reason}")]
+    BadName {
+        /// The name as asked for.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A query parameter out of range or malformed.
+    #[error("bad query: {reason}")]
+    BadQuery {
+        /// What is wrong.
+        reason: String,
+    },
+    /// No token, a malformed one, or one the server does not know.
+    #[error("not authenticated: {reason}")]
+    Unauthenticated {
+        /// Why.
+        reason: String,
+    },
+    /// The token has expired.
+    #[error("token {id} has expired")]
+    TokenExpired {
+        /// The token's id.
+        id: String,
+    },
+    /// The token was revoked.
+    #[error("token {id} was revoked")]
+    TokenRevoked {
+        /// The token's id.
+        id: String,
+    },
+    /// The token's scope does not allow this.
+    #[error("token {id} (scope {scope}) may not {action}")]
+    WrongScope {
+        /// The token's id.
+        id: String,
+        /// Its scope.
+        scope: String,
+        /// What was asked.
+        action: String,
+    },
+    /// The plugin's name belongs to another account.
+    #[error("`{name}` belongs to account `{owner}`, not `{account}`")]
+    NotOwner {
+        /// The plugin.
+        name: String,
+        /// The token's account.
+        account: String,
+        /// The owning account.
+        owner: String,
+    },
+    /// An upload larger than the server accepts.
+    #[error("the upload is larger than {limit} bytes")]
+    UploadTooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// An upload that is not a package with its signature, or a request body that does not
+    /// parse.
+    #[error("malformed request: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A token's account, scope or expiry that does not parse.
+    #[error("bad token request: {reason}")]
+    BadToken {
+        /// What is wrong.
+        reason: String,
+    },
+    /// No token of that id.
+    #[error("no token {id}")]
+    UnknownToken {
+        /// The id asked for.
+        id: String,
+    },
+    /// Too many requests from this client.
+    #[error("too many requests: retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The server failed on its side (reading its own files).
+    #[error("the server failed: {reason}")]
+    Internal {
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl ServerError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::from_number(match self {
+            ServerError::Listen { .. } => 1375,
+            ServerError::DataDir { .. } => 1376,
+            ServerError::Database { .. } => 1377,
+            ServerError::Bind { .. } => 1378,
+            ServerError::BadPath { .. } => 1379,
+            ServerError::NotFound { .. } => 1380,
+            ServerError::UnknownPlugin { .. } => 1381,
+            ServerError::BadQuery { .. } => 1382,
+            ServerError::Internal { .. } => 1383,
+            ServerError::BadName { .. } => 1384,
+            ServerError::Unauthenticated { .. } => 1385,
+            ServerError::TokenExpired { .. } => 1386,
+            ServerError::TokenRevoked { .. } => 1387,
+            ServerError::WrongScope { .. } => 1388,
+            ServerError::NotOwner { .. } => 1389,
+            ServerError::UploadTooLarge { .. } => 1390,
+            ServerError::Malformed { .. } => 1391,
+            ServerError::BadToken { .. } => 1392,
+            ServerError::UnknownToken { .. } => 1393,
+            ServerError::RateLimited { .. } => 1397,
+        })
+    }
+
+    /// The HTTP status the API answers this with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServerError::BadPath { .. }
+            | ServerError::BadQuery { .. }
+            | ServerError::BadName { .. }
+            | ServerError::Malformed { .. }
+            | ServerError::BadToken { .. } => 400,
+            ServerError::Unauthenticated { .. }
+            | ServerError::TokenExpired { .. }
+            | ServerError::TokenRevoked { .. } => 401,
+            ServerError::WrongScope { .. } | ServerError::NotOwner { .. } => 403,
+            ServerError::UploadTooLarge { .. } => 413,
+            ServerError::UnknownToken { .. } => 404,
+            ServerError::RateLimited { .. } => 429,
+            ServerError::NotFound { .. } | ServerError::UnknownPlugin { .. } => 404,
+            _ => 500,
+        }
+    }
+
+    /// What to do next.
+    pub fn next_step(&self) -> String {
+        match self {
+            ServerError::Listen { .. } => "give an IP address and port, e.g. `--listen \
+                127.0.0.1:8080` (or `[::1]:8080`); to serve other machines name the interface's \
+                own address (not 0.0.0.0) and put a TLS proxy in front"
+                .into(),
+            ServerError::DataDir { .. } => "give an empty or new directory to start a new \
+                registry, or the directory a server made before (it holds `registry/`, `keys/` \
+                and `server.db`)"
+                .into(),
+            ServerError::Database { .. } => "check the data directory's free space and \
+                permissions; restore `server.db` from a backup if it is damaged"
+                .into(),
+            ServerError::Bind { .. } => "choose another port (or stop what listens there), \
+                and check the address belongs to this machine"
+                .into(),
+            ServerError::BadPath { .. } => "ask for a file the snapshot lists, e.g. \
+                `/index/timestamp.json`, with no `..`, `.` files or encoded separators"
+                .into(),
+            ServerError::NotFound { .. } => "see `/api/v1/search` for what is published; \
+                registry files are under `/index/`"
+                .into(),
+            ServerError::UnknownPlugin { .. } => {
+                "check the spelling, or search: `/api/v1/search?q=…`".into()
+            }
+            ServerError::BadName { .. } => "plugin names are lower-case letters, digits, `-` \
+                and `_`, starting with a letter, at most 64 characters"
+                .into(),
+            ServerError::BadQuery { .. } => "fix the parameter as the message says (`page` \
+                from 1, `per_page` from 1 to the maximum named)"
+                .into(),
+            ServerError::Unauthenticated { .. } => "send `Authorization: Bearer TOKEN` with a \
+                token from the registry's operator (`switchboard login --registry NAME --token …` \
+                stores it for `switchboard publish`)"
+                .into(),
+            ServerError::TokenExpired { .. } => {
+                "ask the registry's operator for a new token, then `switchboard login` again".into()
+            }
+            ServerError::TokenRevoked { .. } => "the token was withdrawn: ask the registry's \
+                operator for a new one, then `switchboard login` again"
+                .into(),
+            ServerError::WrongScope { .. } => "use a token whose scope covers it \
+                (`publish:NAME-PATTERN` to publish, `yank` to yank, `admin`)"
+                .into(),
+            ServerError::NotOwner { .. } => "publish under another name, or ask the owner (or \
+                the registry's operator) to transfer it"
+                .into(),
+            ServerError::UploadTooLarge { .. } => "make the package smaller (strip debug \
+                information), or ask the operator to raise the cap"
+                .into(),
+            ServerError::Malformed { .. } => "upload with `switchboard publish PACKAGE \
+                --registry NAME`: the body is the package, the `Switchboard-Signature` header its \
+                `.minisig` in base64"
+                .into(),
+            ServerError::BadToken { .. } => "scopes are `publish:NAME`, `publish:PREFIX*`, \
+                `yank` or `admin`; accounts are lower-case names; expiries are durations such as \
+                `30d`"
+                .into(),
+            ServerError::UnknownToken { .. } => {
+                "`switchboard registry token list --data-dir DIR` shows the tokens".into()
+            }
+            ServerError::RateLimited { retry_after } => {
+                format!("wait {retry_after} s (the `Retry-After` header), then retry")
+            }
+            ServerError::Internal { .. } => {
+                "retry; if it persists, the server's log and data directory say more".into()
+            }
+        }
+    }
+}

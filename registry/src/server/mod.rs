@@ -1,0 +1,296 @@
+//! The registry server (feature `server`; `switchboard registry serve`): one process that
+//! keeps a signed registry directory and serves it over HTTP, with a JSON API beside it.
+//!
+//! Fixed paths, so scripts and mirrors can rely on them:
+//!
+//! - `/index/…` — the registry directory's files exactly as the client reads them
+//!   (`/index/timestamp.json`, `/index/index/he/ll/hello`, `/index/packages/SHA.sbpkg`), with
+//!   strong ETags, 304 on `If-None-Match`, and `Cache-Control`. A client adds the registry as
+//!   `http://HOST:PORT/index`; a static copy of that directory is a complete registry.
+//! - `GET /api/v1/search?q=&page=&per_page=` — plugins by relevance then name, with the total.
+//! - `GET /api/v1/plugins/NAME` — details, every version, yanks, deprecation, channels.
+//! - `POST /api/v1/publish` — upload a signed package (body: the package; header
+//!   `Switchboard-Signature`: its `.minisig` in base64; `Switchboard-Package-File`: its file
+//!   name; `?channel=`), with
+//!   `Authorization: Bearer TOKEN` of scope `publish:…` or `admin`.
+//! - `POST /api/v1/plugins/NAME/yank` and `/unyank` — JSON `{"version", "reason"}`, with a
+//!   token of scope `yank` (of the owning account) or `admin`.
+//!
+//! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
+//!
+//! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
+//! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
+//!
+//! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
+//! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
+//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
+//! (`/api/v1/` changes).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use switchboard_registry::server::{parse_listen, Server, ServerOptions};
+//! let options = ServerOptions::new("/srv/switchboard".into(), parse_listen("127.0.0.1:8080")?);
+//! let server = Server::start(&options)?;
+//! println!("{}", server.url());
+//! server.wait()?;
+//! # Ok::<(), switchboard_registry::RegistryError>(())
+//! ```
+
+mod api;
+mod catalog;
+mod data;
+mod db;
+mod files;
+mod limits;
+mod listen;
+mod openapi;
+mod publishing;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
+pub use data::DataDir;
+pub use db::{Database, SCHEMA_VERSION};
+pub use files::MAX_SERVED_BYTES;
+pub use limits::RateLimit;
+pub use listen::parse_listen;
+pub use openapi::{openapi, ROUTES};
+pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
+
+use crate::error::ServerError;
+use crate::RegistryError;
+
+/// What the server needs to start.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// The data directory (made on first start).
+    pub data_dir: PathBuf,
+    /// Where to listen (see [`parse_listen`]); port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Threads for blocking work (files, SQLite, signing); default 4.
+    pub blocking_threads: usize,
+    /// The largest upload accepted (default: the host's package cap); larger is refused
+    /// with 413 (`SB1390`) before it is stored.
+    pub max_upload_bytes: u64,
+    /// The rate limit per client address (`None`: unlimited).
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl ServerOptions {
+    /// Options with the defaults.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        ServerOptions {
+            data_dir,
+            listen,
+            blocking_threads: 4,
+            max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
+            rate_limit: Some(RateLimit::default()),
+        }
+    }
+}
+
+/// What the request handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) data: DataDir,
+    pub(crate) db: Database,
+    pub(crate) max_upload_bytes: u64,
+    pub(crate) limiter: Option<limits::Limiter>,
+    pub(crate) catalog: catalog::CatalogCache,
+}
+
+/// A running server: listening from [`Server::start`] until dropped (or forever, with
+/// [`Server::wait`]).
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    data: DataDir,
+    created: bool,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Server {
+    /// Opens (or on first start makes) the data directory, binds the address and starts
+    /// serving on a thread of its own (a current-thread runtime with a small blocking pool).
+    /// Binding happens before this returns, so a port in use is an error here (`SB1378`).
+    pub fn start(options: &ServerOptions) -> Result<Server, RegistryError> {
+        let (data, created) = DataDir::open_or_init(&options.data_dir)?;
+        let db = Database::open(&data.database)?;
+        let bind_error = |e: std::io::Error| ServerError::Bind {
+            listen: options.listen.to_string(),
+            reason: e.to_string(),
+        };
+        let listener = std::net::TcpListener::bind(options.listen).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .max_blocking_threads(options.blocking_threads.max(1))
+            .thread_name("registry-server")
+            .build()
+            .map_err(bind_error)?;
+        let state = Arc::new(AppState {
+            data: data.clone(),
+            db,
+            max_upload_bytes: options.max_upload_bytes,
+            limiter: options.rate_limit.map(limits::Limiter::new),
+            catalog: catalog::CatalogCache::default(),
+        });
+        let app = router(state);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("registry-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                })
+            })
+            .map_err(bind_error)?;
+        Ok(Server {
+            addr,
+            data,
+            created,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL a client adds the registry as: `http://ADDR/index`.
+    pub fn registry_url(&self) -> String {
+        format!("{}/index", self.url())
+    }
+
+    /// The data directory's parts.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// Whether this start made the data directory (a new registry).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Serves until the server stops (it does not, short of an error or the process ending).
+    pub fn wait(mut self) -> Result<(), RegistryError> {
+        let result = match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("the server thread panicked".into())),
+            None => Ok(()),
+        };
+        result.map_err(|reason| {
+            ServerError::Bind {
+                listen: self.addr.to_string(),
+                reason,
+            }
+            .into()
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/index/{*path}", get(index_file))
+        .route("/api/v1/search", get(api::search))
+        .route("/api/v1/plugins/{name}", get(api::plugin))
+        .route("/api/v1/publish", post(publishing::publish))
+        .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
+        .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
+        .route("/api/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            limits::limit,
+        ))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(state.max_upload_bytes).unwrap_or(usize::MAX),
+        ))
+        .with_state(state)
+}
+
+/// Opens the database of the server data directory `root` (made by a first
+/// [`Server::start`]), for token commands run beside a running server.
+pub fn open_database(root: &std::path::Path) -> Result<Database, RegistryError> {
+    let data = DataDir::at(root);
+    if !data.database.is_file() || !data.registry.join("timestamp.json").is_file() {
+        return Err(ServerError::DataDir {
+            path: root.display().to_string(),
+            reason: "it is not a registry server's data directory (no server.db or registry)"
+                .into(),
+        }
+        .into());
+    }
+    Ok(Database::open(&data.database)?)
+}
+
+async fn index_file(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(path) = path.map_err(|e| ServerError::BadPath {
+        path: "/index/…".into(),
+        reason: e.body_text(),
+    })?;
+    let (path, bytes) = api::blocking(move || {
+        let bytes = files::read(&state.data.registry, &path)?;
+        Ok((path, bytes))
+    })
+    .await?;
+    Ok(files::respond(&path, bytes, &headers))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ServerError::NotFound {
+        path: uri.path().to_owned(),
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,698 @@
+//! The server on 127.0.0.1 (a free port), over real HTTP: the index files with ETags, search
+//! and details, and every refusal coded. The real client and a real package are in
+//! `tests/all/registry_server.rs`.
+
+use std::io::{Read, Write};
+
+use super::*;
+use crate::format::{Channel, IndexLine, Yanked};
+use crate::publish::{publish_unverified, Expiries};
+use crate::server::limits;
+
+fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
+    let mut l = crate::testing::line(name, version);
+    l.sha256 = crate::sha256_hex(package);
+    l.size = package.len() as u64;
+    l
+}
+
+/// A server over a new data directory, with `plugins` published (one package each).
+fn serve(plugins: Vec<IndexLine>) -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    let server = Server::start(&options).unwrap();
+    assert!(server.created());
+    if !plugins.is_empty() {
+        let releases = plugins
+            .into_iter()
+            .map(|l| {
+                let bytes = format!("{}@{}", l.name, l.version).into_bytes();
+                let mut l = l;
+                l.sha256 = crate::sha256_hex(&bytes);
+                l.size = bytes.len() as u64;
+                (l, bytes)
+            })
+            .collect();
+        let d = server.data_dir();
+        publish_unverified(&d.registry, &d.keys, releases, &Expiries::default()).unwrap();
+    }
+    (tmp, server)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// GET `path`: status, headers we look at, body.
+fn get(
+    server: &Server,
+    path: &str,
+    etag: Option<&str>,
+) -> (u16, Option<String>, Option<String>, Vec<u8>) {
+    let mut req = agent().get(format!("{}{path}", server.url()));
+    if let Some(t) = etag {
+        req = req.header("If-None-Match", t);
+    }
+    let mut resp = req.call().unwrap();
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (tag, cache) = (h("etag"), h("cache-control"));
+    let body = resp.body_mut().read_to_vec().unwrap();
+    (resp.status().as_u16(), tag, cache, body)
+}
+
+fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
+    let (status, _, _, body) = get(server, path, None);
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// Sends `path` as written, byte for byte (no client normalises it), and returns the status
+/// and body.
+fn raw(server: &Server, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn code(body: &serde_json::Value) -> &str {
+    body["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it() {
+    let (tmp, server) = serve(vec![]);
+    let data = server.data_dir().clone();
+    drop(server);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data.keys), 0o700);
+        assert_eq!(mode(&data.keys.join("timestamp.key")), 0o600);
+        assert_eq!(mode(&data.database), 0o600);
+    }
+    let root = std::fs::read(data.registry.join("root.json")).unwrap();
+    let options = ServerOptions::new(data.root.clone(), parse_listen("127.0.0.1:0").unwrap());
+    let again = Server::start(&options).unwrap();
+    assert!(!again.created());
+    assert_eq!(
+        std::fs::read(data.registry.join("root.json")).unwrap(),
+        root
+    );
+    drop(again);
+    // Keys without a registry (or a stranger's directory) are refused, coded.
+    std::fs::remove_dir_all(&data.registry).unwrap();
+    let e = Server::start(&options).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1376", "{e}");
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let e = Server::start(&ServerOptions::new(
+        other,
+        parse_listen("127.0.0.1:0").unwrap(),
+    ))
+    .unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1376", "{e}");
+}
+
+#[test]
+fn listen_addresses_other_than_ip_literals_of_one_interface_are_refused() {
+    for bad in [
+        "0.0.0.0:8080",
+        "[::]:8080",
+        "localhost:8080",
+        "8080",
+        "224.0.0.1:80",
+        "255.255.255.255:1",
+    ] {
+        let e = parse_listen(bad).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1375", "{bad}");
+    }
+    assert!(parse_listen("[::1]:0").is_ok());
+    assert!(parse_listen("192.0.2.7:8080").is_ok());
+    // A port in use is refused when starting, coded.
+    let (tmp, server) = serve(vec![]);
+    let busy = ServerOptions::new(tmp.path().join("data2"), server.addr());
+    assert_eq!(
+        Server::start(&busy).unwrap_err().code().to_string(),
+        "SB1378"
+    );
+}
+
+#[test]
+fn index_files_are_served_with_etags_304_and_cache_control() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let (status, tag, cache, body) = get(&server, "/index/timestamp.json", None);
+    assert_eq!(status, 200);
+    let on_disk = std::fs::read(server.data_dir().registry.join("timestamp.json")).unwrap();
+    assert_eq!(body, on_disk);
+    let tag = tag.unwrap();
+    assert_eq!(tag, format!("\"{}\"", crate::sha256_hex(&on_disk)));
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+    let (status, _, _, body) = get(&server, "/index/timestamp.json", Some(&tag));
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, ..) = get(&server, "/index/timestamp.json", Some("\"other\""));
+    assert_eq!(status, 200);
+    let (status, _, _, body) = get(&server, "/index/index/he/ll/hello", None);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("\"hello\""));
+    let package = format!(
+        "/index/packages/{}.sbpkg",
+        crate::sha256_hex(b"hello@1.0.0")
+    );
+    let (status, _, cache, body) = get(&server, &package, None);
+    assert_eq!((status, body.as_slice()), (200, b"hello@1.0.0".as_slice()));
+    assert!(cache.unwrap().contains("immutable"));
+    let (status, body) = get_json(&server, "/index/index/no/pe/nope");
+    assert_eq!((status, code(&body)), (404, "SB1380"));
+}
+
+#[test]
+fn path_tricks_get_a_coded_400_and_never_a_file_outside() {
+    let (_tmp, server) = serve(vec![]);
+    let secret = std::fs::read_to_string(server.data_dir().keys.join("root.key")).unwrap();
+    for path in [
+        "/index/../keys/root.key",
+        "/index/%2e%2e/keys/root.key",
+        "/index/%2E%2E%2Fkeys%2Froot.key",
+        "/index/..%2fkeys/root.key",
+        "/index//etc/passwd",
+        "/index/%2fetc%2fpasswd",
+        "/index/.lock",
+        "/index/index/./he",
+        "/index/a%5c..%5cb",
+        "/index/a%00b",
+    ] {
+        let (status, body) = raw(&server, path);
+        assert!(!body.contains(&secret), "{path}");
+        assert!(status == 400 || status == 404, "{path}: {status} {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert!(["SB1379", "SB1380"].contains(&code(&doc)), "{path}: {body}");
+    }
+    let (status, body) = raw(&server, "/index/%2e%2e/keys/root.key");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("SB1379"));
+    // A symbolic link inside the registry to a file outside is not followed out.
+    #[cfg(unix)]
+    {
+        let d = server.data_dir();
+        std::os::unix::fs::symlink(d.keys.join("root.key"), d.registry.join("leak")).unwrap();
+        let (status, body) = raw(&server, "/index/leak");
+        assert_eq!(status, 400, "{body}");
+        assert!(!body.contains(&secret));
+    }
+    // Names in the API: refused as names, coded.
+    for name in ["..", "%2e%2e", "%2Fetc%2Fpasswd", "Hello", "a%20b"] {
+        let (status, body) = raw(&server, &format!("/api/v1/plugins/{name}"));
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("SB1384"), "{name}: {body}");
+    }
+}
+
+#[test]
+fn search_sorts_by_relevance_then_name_and_pages_with_a_total() {
+    let mut wc = line("wordcount", "1.0.0", b"");
+    wc.description = "Counts words with hello".into();
+    let mut kw = line("zeta", "1.0.0", b"");
+    kw.keywords = vec!["hello".into()];
+    let yanked_only = IndexLine {
+        yanked: Some(Yanked {
+            reason: "broken".into(),
+        }),
+        ..line("hello-yanked", "1.0.0", b"")
+    };
+    let (_tmp, server) = serve(vec![
+        line("hello", "1.0.0", b""),
+        line("hello", "1.1.0", b""),
+        line("hello-world", "0.1.0", b""),
+        line("ahello", "0.1.0", b""),
+        wc,
+        kw,
+        yanked_only,
+    ]);
+    let (status, doc) = get_json(&server, "/api/v1/search?q=hello");
+    assert_eq!(status, 200);
+    let names: Vec<&str> = doc["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["hello", "hello-world", "ahello", "zeta", "wordcount"]
+    );
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["version"], "1.1.0");
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello&page=2&per_page=2");
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["name"], "ahello");
+    assert_eq!(doc["hits"].as_array().unwrap().len(), 2);
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello&page=9");
+    assert_eq!(
+        (doc["total"].as_u64(), doc["hits"].as_array().unwrap().len()),
+        (Some(5), 0)
+    );
+    // No query: everything with a visible release (not `hello-yanked`), by name.
+    let (_, doc) = get_json(&server, "/api/v1/search");
+    assert_eq!(doc["total"], 5);
+    assert_eq!(doc["hits"][0]["name"], "ahello");
+    // Words must all match.
+    let (_, doc) = get_json(&server, "/api/v1/search?q=hello%20counts");
+    assert_eq!(doc["total"], 1);
+}
+
+#[test]
+fn search_parameters_out_of_range_are_refused_coded() {
+    let (_tmp, server) = serve(vec![]);
+    for q in [
+        format!("per_page={}", MAX_PER_PAGE + 1),
+        "per_page=0".into(),
+        "page=0".into(),
+        "page=-1".into(),
+        "per_page=lots".into(),
+        "sort=stars".into(),
+        format!("q={}", "a".repeat(MAX_QUERY_BYTES + 1)),
+    ] {
+        let (status, doc) = get_json(&server, &format!("/api/v1/search?{q}"));
+        assert_eq!((status, code(&doc)), (400, "SB1382"), "{q}: {doc}");
+        assert!(!doc["next_step"].as_str().unwrap().is_empty());
+    }
+    let (_, doc) = get_json(
+        &server,
+        &format!("/api/v1/search?per_page={}", MAX_PER_PAGE + 1),
+    );
+    assert!(
+        doc["message"].as_str().unwrap().contains("maximum of 100"),
+        "{doc}"
+    );
+    let (status, doc) = get_json(&server, &format!("/api/v1/search?per_page={MAX_PER_PAGE}"));
+    assert_eq!(status, 200, "{doc}");
+}
+
+#[test]
+fn plugin_details_list_versions_channels_yanks_and_deprecation() {
+    let beta = IndexLine {
+        channel: Channel::Beta,
+        ..line("hello", "2.0.0-beta.1", b"")
+    };
+    let yanked = IndexLine {
+        yanked: Some(Yanked {
+            reason: "data loss".into(),
+        }),
+        ..line("hello", "1.1.0", b"")
+    };
+    let draft = IndexLine {
+        channel: Channel::Draft,
+        ..line("hello", "3.0.0", b"")
+    };
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b""), yanked, beta, draft]);
+    let (status, doc) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["latest"], "1.0.0");
+    assert_eq!(doc["channels"]["ga"], "1.0.0");
+    assert_eq!(doc["channels"]["beta"], "2.0.0-beta.1");
+    assert_eq!(doc["channels"]["draft"], "3.0.0");
+    let versions: Vec<&str> = doc["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["3.0.0", "2.0.0-beta.1", "1.1.0", "1.0.0"]);
+    assert_eq!(doc["versions"][2]["yanked"]["reason"], "data loss");
+    assert_eq!(doc["deprecated"], serde_json::Value::Null);
+    // The download link is the file the index names, and it is served.
+    let link = doc["versions"][3]["download"].as_str().unwrap().to_owned();
+    let (status, _, _, body) = get(&server, &link, None);
+    assert_eq!((status, body.as_slice()), (200, b"hello@1.0.0".as_slice()));
+
+    let d = server.data_dir();
+    crate::publish::deprecate(&d.registry, &d.keys, "hello", None, &Expiries::default()).unwrap();
+    let (_, doc) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(doc["deprecated"], serde_json::json!({ "successor": null }));
+
+    let (status, doc) = get_json(&server, "/api/v1/plugins/nope");
+    assert_eq!((status, code(&doc)), (404, "SB1381"));
+    let (status, doc) = get_json(&server, "/api/v2/anything");
+    assert_eq!((status, code(&doc)), (404, "SB1380"));
+}
+
+// ---- Publishing and yanking with tokens ----
+
+fn serve_with(max_upload: u64) -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.max_upload_bytes = max_upload;
+    (tmp, Server::start(&options).unwrap())
+}
+
+fn token(server: &Server, account: &str, scope: &str, expires: Option<i64>) -> String {
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::create(&db, account, scope.parse().unwrap(), expires)
+        .unwrap()
+        .token
+}
+
+/// POSTs `body` to `path` with `headers`: status and JSON answer.
+fn post(
+    server: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut req = agent().post(format!("{}{path}", server.url()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn sig_header() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode("untrusted comment: x\nRWQ\n")
+}
+
+#[test]
+fn publishing_needs_a_valid_token_with_the_publish_scope() {
+    let (_tmp, server) = serve_with(1 << 20);
+    let sig = sig_header();
+    let upload = |auth: Option<&str>| {
+        let bearer = auth.map(|t| format!("Bearer {t}"));
+        let mut h = vec![
+            ("Switchboard-Signature", sig.as_str()),
+            ("Switchboard-Package-File", "hello-1.0.0.sbpkg"),
+        ];
+        if let Some(b) = &bearer {
+            h.push(("Authorization", b.as_str()));
+        }
+        post(&server, "/api/v1/publish", &h, b"not a package")
+    };
+    let (status, doc) = upload(None);
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = upload(Some("sbt_0000_1111"));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = upload(Some("garbage"));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    // A right id with a wrong secret is no token either.
+    let good = token(&server, "acme", "publish:*", None);
+    let forged = format!("{}0", &good[..good.len() - 1]);
+    let forged = if forged == good {
+        format!("{}1", &good[..good.len() - 1])
+    } else {
+        forged
+    };
+    let (status, doc) = upload(Some(&forged));
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+
+    let yank_only = token(&server, "acme", "yank", None);
+    let (status, doc) = upload(Some(&yank_only));
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let expired = token(&server, "acme", "publish:*", Some(tokens::now() - 1));
+    let (status, doc) = upload(Some(&expired));
+    assert_eq!((status, code(&doc)), (401, "SB1386"), "{doc}");
+    let revoked = token(&server, "acme", "publish:*", None);
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::revoke(&db, &revoked).unwrap();
+    let (status, doc) = upload(Some(&revoked));
+    assert_eq!((status, code(&doc)), (401, "SB1387"), "{doc}");
+
+    // A valid token, and bytes that are not a package: the host's own check refuses them.
+    let (status, doc) = upload(Some(&good));
+    assert_eq!((status, code(&doc)), (422, "SB1334"), "{doc}");
+    assert!(!doc["next_step"].as_str().unwrap().is_empty());
+    // The refusal names the upload as sent, not the server's staging path.
+    let message = doc["message"].as_str().unwrap();
+    assert!(message.contains("hello-1.0.0.sbpkg"), "{message}");
+    let root = server.data_dir().root.display().to_string();
+    assert!(!message.contains(&root), "{message}");
+    // Nothing was listed, nothing claimed.
+    assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
+}
+
+#[test]
+fn malformed_and_oversize_uploads_are_refused_coded() {
+    let (_tmp, server) = serve_with(1024);
+    let good = format!("Bearer {}", token(&server, "acme", "publish:*", None));
+    let sig = sig_header();
+    let with_sig = [
+        ("Authorization", good.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, &[7u8; 4096]);
+    assert_eq!((status, code(&doc)), (413, "SB1390"), "{doc}");
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, b"");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(
+        &server,
+        "/api/v1/publish",
+        &[("Authorization", good.as_str())],
+        b"x",
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let bad_sig = [
+        ("Authorization", good.as_str()),
+        ("Switchboard-Signature", "%%%"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &bad_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(&server, "/api/v1/publish?channel=nightly", &with_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1382"), "{doc}");
+    // The file name: missing, or not a plain `.sbpkg` name (no path tricks in it either).
+    let (status, doc) = post(&server, "/api/v1/publish", &with_sig, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    for name in ["../x-1.0.0.sbpkg", "x-1.0.0.tar", ".x.sbpkg", "a/b.sbpkg"] {
+        let mut h = with_sig.to_vec();
+        h.push(("Switchboard-Package-File", name));
+        let (status, doc) = post(&server, "/api/v1/publish", &h, b"x");
+        assert_eq!((status, code(&doc)), (400, "SB1391"), "{name}: {doc}");
+    }
+}
+
+#[test]
+fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    tokens::claim(&db, "hello", "acme").unwrap();
+    let auth = |t: &str| format!("Bearer {t}");
+    let acme_yank = auth(&token(&server, "acme", "yank", None));
+    let acme_publish = auth(&token(&server, "acme", "publish:*", None));
+    let other_yank = auth(&token(&server, "other", "yank", None));
+    let admin = auth(&token(&server, "ops", "admin", None));
+    let json_h = ("Content-Type", "application/json");
+    let body = br#"{"version":"1.0.0","reason":"data loss"}"#;
+    let yank = |a: &str, body: &[u8]| {
+        post(
+            &server,
+            "/api/v1/plugins/hello/yank",
+            &[("Authorization", a), json_h],
+            body,
+        )
+    };
+
+    let (status, doc) = post(&server, "/api/v1/plugins/hello/yank", &[json_h], body);
+    assert_eq!((status, code(&doc)), (401, "SB1385"));
+    let (status, doc) = yank(&acme_publish, body);
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = yank(&other_yank, body);
+    assert_eq!((status, code(&doc)), (403, "SB1389"), "{doc}");
+    let (status, doc) = yank(&acme_yank, br#"{"version":"1.0.0"}"#);
+    assert_eq!((status, code(&doc)), (400, "SB1340"), "{doc}");
+    let (status, doc) = yank(&acme_yank, b"{not json");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = yank(&acme_yank, br#"{"version":"one","reason":"x"}"#);
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = post(
+        &server,
+        "/api/v1/plugins/nope/yank",
+        &[("Authorization", &acme_yank), json_h],
+        body,
+    );
+    assert_eq!((status, code(&doc)), (404, "SB1381"), "{doc}");
+
+    let (status, doc) = yank(&acme_yank, body);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["yanked"], "data loss");
+    let (_, details) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(details["versions"][0]["yanked"]["reason"], "data loss");
+    // The signed index says so too: what clients verify.
+    let index =
+        std::fs::read_to_string(server.data_dir().registry.join("index/he/ll/hello")).unwrap();
+    assert!(index.contains("data loss"));
+
+    let (status, doc) = post(
+        &server,
+        "/api/v1/plugins/hello/unyank",
+        &[("Authorization", &admin), json_h],
+        br#"{"version":"1.0.0"}"#,
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["yanked"], serde_json::Value::Null);
+    assert_eq!(doc["changed"], true);
+}
+
+#[test]
+fn tokens_are_stored_hashed_and_scopes_parse_strictly() {
+    let (_tmp, server) = serve(vec![]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    let t = tokens::create(&db, "acme", "publish:acme-*".parse().unwrap(), None).unwrap();
+    let secret = t.token.rsplit('_').next().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    let stored: String = db
+        .conn()
+        .query_row("SELECT secret_hash FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, crate::sha256_hex(secret.as_bytes()));
+    assert!(!std::fs::read(&server.data_dir().database)
+        .unwrap()
+        .windows(secret.len())
+        .any(|w| w == secret.as_bytes()));
+    assert!(t.info.scope.may_publish("acme-tools"));
+    assert!(!t.info.scope.may_publish("other"));
+    for bad in [
+        "publish:",
+        "publish:Acme",
+        "publish:a/b",
+        "owner",
+        "publish:*x",
+    ] {
+        assert_eq!(
+            bad.parse::<tokens::Scope>().unwrap_err().code().to_string(),
+            "SB1392",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        tokens::create(&db, "Bad Account", tokens::Scope::Yank, None)
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1392"
+    );
+    assert_eq!(
+        tokens::revoke(&db, "feedface")
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1393"
+    );
+    assert_eq!(tokens::list(&db).unwrap().len(), 1);
+}
+
+// ---- Rate limits and the OpenAPI document ----
+
+#[test]
+fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = Some(RateLimit::new(3, 0.0));
+    let server = Server::start(&options).unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&server, "/index/timestamp.json", None).0, 200);
+    }
+    // Every endpoint shares the bucket, refusals and unknown paths included.
+    let mut resp = agent()
+        .get(format!("{}/api/v1/search", server.url()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(retry, "60");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap();
+    assert_eq!(code(&doc), "SB1397");
+    let (status, _) = raw(&server, "/nowhere");
+    assert_eq!(status, 429);
+}
+
+#[test]
+fn buckets_refill_at_their_rate_per_client() {
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+    let limiter = limits::Limiter::new(RateLimit::new(2, 1.0));
+    let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+    let t0 = Instant::now();
+    assert_eq!(limiter.take(a, t0), Ok(()));
+    assert_eq!(limiter.take(a, t0), Ok(()));
+    assert_eq!(limiter.take(a, t0), Err(1));
+    // Another client has its own bucket.
+    assert_eq!(limiter.take(b, t0), Ok(()));
+    // One second later, one more request; never more than the burst after a long pause.
+    assert_eq!(limiter.take(a, t0 + Duration::from_secs(1)), Ok(()));
+    assert_eq!(limiter.take(a, t0 + Duration::from_secs(1)), Err(1));
+    let later = t0 + Duration::from_secs(3600);
+    assert_eq!(limiter.take(a, later), Ok(()));
+    assert_eq!(limiter.take(a, later), Ok(()));
+    assert!(limiter.take(a, later).is_err());
+}
+
+#[test]
+fn the_openapi_document_names_every_route_and_every_route_is_served() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let (status, doc) = get_json(&server, "/api/openapi.json");
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc, openapi());
+    for (method, path) in ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        // The router answers it (not the fallback's SB1380).
+        let concrete = path
+            .replace("{path}", "timestamp.json")
+            .replace("{name}", "hello");
+        let url = format!("{}{concrete}", server.url());
+        let mut resp = if *method == "get" {
+            agent().get(&url).call().unwrap()
+        } else {
+            agent().post(&url).send(&b""[..]).unwrap()
+        };
+        let body = resp.body_mut().read_to_vec().unwrap();
+        let status = resp.status().as_u16();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_ne!(
+            code(&answer),
+            "SB1380",
+            "{method} {path}: {status} {answer}"
+        );
+        let documented = &doc["paths"][path][method]["responses"][status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {path}: {status} undocumented"
+        );
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), ROUTES.len());
+}

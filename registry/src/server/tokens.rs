@@ -1,0 +1,346 @@
+//! API tokens: made on the server's machine (`switchboard registry token create`), shown
+//! once, stored as the sha256 of their secret, scoped, expiring and revocable; sent as
+//! `Authorization: Bearer sbt_ID_SECRET`.
+//!
+//! A token belongs to an account. A plugin name belongs to the account that first published
+//! it (the `publishers` table, keyed by the canonical name, so `my_plugin` and `my-plugin` are
+//! one name); only that account's tokens publish or yank it, except an `admin` token.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::db::Database;
+use crate::error::ServerError;
+use crate::format::canonical_name;
+
+/// What a token may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scope {
+    /// Publish plugins whose name matches the pattern: a name, or a prefix ending in `*`
+    /// (`acme-*`; `*` alone matches every name).
+    Publish(String),
+    /// Yank and unyank the account's plugins.
+    Yank,
+    /// Everything, for every account's plugins.
+    Admin,
+}
+
+impl Scope {
+    /// Whether this scope lets its token publish `name`.
+    pub fn may_publish(&self, name: &str) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::Yank => false,
+            Scope::Publish(p) => match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => p == name,
+            },
+        }
+    }
+
+    /// Whether this scope lets its token yank and unyank.
+    pub fn may_yank(&self) -> bool {
+        matches!(self, Scope::Admin | Scope::Yank)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Publish(p) => write!(f, "publish:{p}"),
+            Scope::Yank => f.write_str("yank"),
+            Scope::Admin => f.write_str("admin"),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ServerError;
+    /// `publish:NAME`, `publish:PREFIX*`, `yank` or `admin`.
+    fn from_str(s: &str) -> Result<Scope, ServerError> {
+        let bad = |reason: &str| ServerError::BadToken {
+            reason: format!("`{s}` is not a scope: {reason}"),
+        };
+        match s {
+            "yank" => Ok(Scope::Yank),
+            "admin" => Ok(Scope::Admin),
+            _ => {
+                let Some(p) = s.strip_prefix("publish:") else {
+                    return Err(bad("write publish:NAME-PATTERN, yank or admin"));
+                };
+                let stem = p.strip_suffix('*').unwrap_or(p);
+                let ok = !p.is_empty()
+                    && stem.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    });
+                if !ok {
+                    return Err(bad("the pattern is a name, or a prefix ending in `*`"));
+                }
+                Ok(Scope::Publish(p.to_owned()))
+            }
+        }
+    }
+}
+
+/// A token as stored (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenInfo {
+    /// Its public id (the part before the secret).
+    pub id: String,
+    /// The account it acts for.
+    pub account: String,
+    /// What it may do.
+    pub scope: Scope,
+    /// Unix seconds when it was made.
+    pub created: i64,
+    /// Unix seconds after which it is refused, if it expires.
+    pub expires: Option<i64>,
+    /// Unix seconds when it was revoked, if it was.
+    pub revoked: Option<i64>,
+}
+
+/// A new token: its text, shown once, and what is stored.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewToken {
+    /// `sbt_ID_SECRET`: give it to the publisher; it is not stored and cannot be shown again.
+    pub token: String,
+    /// What is stored.
+    pub info: TokenInfo,
+}
+
+/// The time now, in Unix seconds.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn random_hex(bytes: usize) -> Result<String, ServerError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(|e| ServerError::Internal {
+        reason: format!("no randomness for a token: {e}"),
+    })?;
+    Ok(hex::encode(buf))
+}
+
+fn valid_account(account: &str) -> bool {
+    !account.is_empty()
+        && account.len() <= 64
+        && account
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Makes a token for `account` with `scope`, expiring at `expires` (Unix seconds) if given.
+/// The secret is 32 random bytes; only its sha256 is stored.
+pub fn create(
+    db: &Database,
+    account: &str,
+    scope: Scope,
+    expires: Option<i64>,
+) -> Result<NewToken, ServerError> {
+    if !valid_account(account) {
+        return Err(ServerError::BadToken {
+            reason: format!(
+                "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at \
+                 most 64)"
+            ),
+        });
+    }
+    let id = random_hex(8)?;
+    let secret = random_hex(32)?;
+    let info = TokenInfo {
+        id: id.clone(),
+        account: account.to_owned(),
+        scope,
+        created: now(),
+        expires,
+        revoked: None,
+    };
+    db.conn()
+        .execute(
+            "INSERT INTO tokens (id, account, scope, secret_hash, created, expires) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                info.id,
+                info.account,
+                info.scope.to_string(),
+                crate::sha256_hex(secret.as_bytes()),
+                info.created,
+                info.expires
+            ],
+        )
+        .map_err(|e| db.error(&e))?;
+    Ok(NewToken {
+        token: format!("sbt_{id}_{secret}"),
+        info,
+    })
+}
+
+/// Revokes the token `id` (its id, or the whole token text). Revoking twice is no error.
+pub fn revoke(db: &Database, id: &str) -> Result<TokenInfo, ServerError> {
+    let id = id
+        .strip_prefix("sbt_")
+        .map_or(id, |rest| rest.split('_').next().unwrap_or(rest));
+    let info = find(db, id)?.ok_or_else(|| ServerError::UnknownToken { id: id.to_owned() })?;
+    if info.revoked.is_some() {
+        return Ok(info);
+    }
+    let at = now();
+    db.conn()
+        .execute(
+            "UPDATE tokens SET revoked = ?1 WHERE id = ?2",
+            params![at, id],
+        )
+        .map_err(|e| db.error(&e))?;
+    Ok(TokenInfo {
+        revoked: Some(at),
+        ..info
+    })
+}
+
+/// Every token, oldest first.
+pub fn list(db: &Database) -> Result<Vec<TokenInfo>, ServerError> {
+    let conn = db.conn();
+    let mut stmt = conn
+        .prepare("SELECT id FROM tokens ORDER BY created, id")
+        .map_err(|e| db.error(&e))?;
+    let ids: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(|e| db.error(&e))?;
+    drop(stmt);
+    drop(conn);
+    ids.iter()
+        .filter_map(|id| find(db, id).transpose())
+        .collect()
+}
+
+fn find(db: &Database, id: &str) -> Result<Option<TokenInfo>, ServerError> {
+    let row = db
+        .conn()
+        .query_row(
+            "SELECT account, scope, created, expires, revoked FROM tokens WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(|e| db.error(&e))?;
+    let Some((account, scope, created, expires, revoked)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(TokenInfo {
+        id: id.to_owned(),
+        account,
+        scope: scope.parse()?,
+        created,
+        expires,
+        revoked,
+    }))
+}
+
+/// Checks an `Authorization` header's value: a known, unexpired, unrevoked token whose
+/// secret hashes to what is stored.
+pub fn authenticate(db: &Database, header: Option<&str>) -> Result<TokenInfo, ServerError> {
+    let unauthenticated = |reason: &str| ServerError::Unauthenticated {
+        reason: reason.to_owned(),
+    };
+    let Some(header) = header else {
+        return Err(unauthenticated("no `Authorization: Bearer TOKEN` header"));
+    };
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthenticated("the Authorization header is not `Bearer TOKEN`"))?
+        .trim();
+    let (id, secret) = token
+        .strip_prefix("sbt_")
+        .and_then(|rest| rest.split_once('_'))
+        .ok_or_else(|| unauthenticated("the token is not of the form sbt_ID_SECRET"))?;
+    let stored: Option<String> = db
+        .conn()
+        .query_row(
+            "SELECT secret_hash FROM tokens WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| db.error(&e))?;
+    let hash = crate::sha256_hex(secret.as_bytes());
+    let matches = stored.is_some_and(|s| constant_time_eq(s.as_bytes(), hash.as_bytes()));
+    if !matches {
+        return Err(unauthenticated("no such token"));
+    }
+    let info = find(db, id)?.ok_or_else(|| unauthenticated("no such token"))?;
+    if info.revoked.is_some() {
+        return Err(ServerError::TokenRevoked {
+            id: info.id.clone(),
+        });
+    }
+    if info.expires.is_some_and(|e| e <= now()) {
+        return Err(ServerError::TokenExpired {
+            id: info.id.clone(),
+        });
+    }
+    Ok(info)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The account that owns `name`, if any account has published it.
+pub fn owner(db: &Database, name: &str) -> Result<Option<String>, ServerError> {
+    db.conn()
+        .query_row(
+            "SELECT account FROM publishers WHERE plugin = ?1",
+            params![canonical_name(name)],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| db.error(&e))
+}
+
+/// Claims `name` for `account` if no account owns it. Returns whether this call claimed it
+/// (so a publish that then fails can [`release`] it); refuses a name another account owns.
+pub fn claim(db: &Database, name: &str, account: &str) -> Result<bool, ServerError> {
+    let inserted = db
+        .conn()
+        .execute(
+            "INSERT OR IGNORE INTO publishers (plugin, account, since) VALUES (?1, ?2, ?3)",
+            params![canonical_name(name), account, now()],
+        )
+        .map_err(|e| db.error(&e))?;
+    match owner(db, name)? {
+        Some(o) if o == account => Ok(inserted == 1),
+        Some(o) => Err(ServerError::NotOwner {
+            name: name.to_owned(),
+            account: account.to_owned(),
+            owner: o,
+        }),
+        None => Err(ServerError::Internal {
+            reason: format!("the claim on `{name}` was not recorded"),
+        }),
+    }
+}
+
+/// Undoes a [`claim`] this request made.
+pub fn release(db: &Database, name: &str, account: &str) -> Result<(), ServerError> {
+    db.conn()
+        .execute(
+            "DELETE FROM publishers WHERE plugin = ?1 AND account = ?2",
+            params![canonical_name(name), account],
+        )
+        .map(|_| ())
+        .map_err(|e| db.error(&e))
+}

@@ -59,11 +59,13 @@ pub enum AuditKind {
     Isolation,
     /// A plugin's code was hot-reloaded, or a reload refused or failed.
     Reload,
+    /// An SLO alert started firing or resolved.
+    Slo,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 9] = [
+    pub const ALL: [AuditKind; 10] = [
         AuditKind::Grant,
         AuditKind::Deny,
         AuditKind::Revoke,
@@ -73,6 +75,7 @@ impl AuditKind {
         AuditKind::Identity,
         AuditKind::Isolation,
         AuditKind::Reload,
+        AuditKind::Slo,
     ];
 
     /// The kind's name, as stored.
@@ -87,6 +90,7 @@ impl AuditKind {
             AuditKind::Identity => "identity",
             AuditKind::Isolation => "isolation",
             AuditKind::Reload => "reload",
+            AuditKind::Slo => "slo",
         }
     }
 }

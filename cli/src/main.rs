@@ -14,7 +14,7 @@ use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
 use switchboard_cli::publish;
 use switchboard_cli::tree;
-use switchboard_cli::{config, data_dir as data_home, demo, inspect, install};
+use switchboard_cli::{config, data_dir as data_home, demo, inspect, install, metrics};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
 /// Switchboard: native plugins for Rust applications.
@@ -247,6 +247,55 @@ enum Cmd {
     /// packages) into a host on the data directory, under its policy, and report what loaded
     /// and what was skipped with which code.
     Discover(install::scan::DiscoverArgs),
+    /// Print the metrics a host stored (calls, errors by code, latency, events, restarts,
+    /// reloads, panics per plugin) in the Prometheus text format, summed over a period.
+    Metrics {
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The period, ending now: `90m`, `24h`, `7d`, `1d12h` (default 1h).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+    },
+    /// Service level objectives: the report of how each plugin did.
+    Slo {
+        #[command(subcommand)]
+        action: SloCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCmd {
+    /// Per plugin: objectives, compliance, error budget left, alerts, and a chart of latency
+    /// and error rate over time.
+    Report {
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The period, ending now: `24h`, `7d`, `2w` (default 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// How to print the report.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormatArg,
+        /// Also write the chart (SVG) to this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Write slo-report.json, slo-report.md and slo-report.svg into this directory
+        /// instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The objectives (a host policy with an `[slo]` section; default:
+        /// DATA_DIR/policy.toml if present, else the defaults).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormatArg {
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -682,6 +731,42 @@ fn main() -> ExitCode {
         }
         Cmd::Install(a) => install::exit_code(install::install(&a), a.common.json),
         Cmd::Discover(a) => install::exit_code(install::scan::discover(&a), a.json),
+        Cmd::Metrics { data_dir, since } => run_metrics(data_dir, since.as_deref()),
+        Cmd::Slo {
+            action:
+                SloCmd::Report {
+                    data_dir,
+                    since,
+                    format,
+                    svg,
+                    out,
+                    policy,
+                },
+        } => {
+            let json = matches!(format, ReportFormatArg::Json);
+            let data_dir = match data_home::resolve(data_dir) {
+                Ok(d) => d,
+                Err(e) => return report_error(&e, json),
+            };
+            let options = metrics::ReportOptions {
+                data_dir,
+                since,
+                format: if json {
+                    metrics::ReportFormat::Json
+                } else {
+                    metrics::ReportFormat::Markdown
+                },
+                svg,
+                out,
+                policy,
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match metrics::run_report(&options, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report_error(&e, json),
+            }
+        }
         Cmd::Update(a) => install::exit_code(install::update(&a), a.common.json),
         Cmd::Rollback(a) => install::exit_code(install::rollback(&a), a.common.json),
         Cmd::Remove(a) => install::exit_code(install::remove(&a), a.common.json),
@@ -731,6 +816,20 @@ fn preflight(
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => report_error(&e, json),
+    }
+}
+
+fn run_metrics(dir: Option<PathBuf>, since: Option<&str>) -> ExitCode {
+    let result = data_home::resolve(dir).and_then(|dir| {
+        let period = metrics::since(since, "1h")?;
+        metrics::prometheus(&dir, period)
+    });
+    match result {
+        Ok(text) => {
+            output::print(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e, false),
     }
 }
 

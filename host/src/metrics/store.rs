@@ -529,7 +529,7 @@ pub(crate) fn command_rows(
     since: i64,
     plugin: Option<&str>,
 ) -> Result<Vec<CommandRow>, MetricsError> {
-    let raw: Vec<(i64, i64, String, String, i64, String, Vec<u8>)> = {
+    let raw: Vec<(CommandRow, String, Vec<u8>)> = {
         let conn = store.lock();
         let mut q = conn.prepare(
             "SELECT resolution, bucket_start, plugin, command, calls, errors, latency
@@ -538,31 +538,26 @@ pub(crate) fn command_rows(
              ORDER BY bucket_start, plugin, command",
         )?;
         let rows = q.query_map(params![since, plugin], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
+            let row = CommandRow {
+                resolution: r.get(0)?,
+                start: r.get(1)?,
+                plugin: r.get(2)?,
+                command: r.get(3)?,
+                metrics: CommandMetrics {
+                    calls: to_u64(r.get(4)?),
+                    ..CommandMetrics::default()
+                },
+            };
+            Ok((row, r.get(5)?, r.get(6)?))
         })?;
         rows.collect::<Result<_, _>>()?
     };
     raw.into_iter()
-        .map(
-            |(resolution, start, plugin, command, calls, errors, latency)| {
-                let metrics = decode_row(&plugin, calls, &errors, &latency)?;
-                Ok(CommandRow {
-                    resolution,
-                    start,
-                    plugin,
-                    command,
-                    metrics,
-                })
-            },
-        )
+        .map(|(mut row, errors, latency)| {
+            let calls = to_i64(row.metrics.calls);
+            row.metrics = decode_row(&row.plugin, calls, &errors, &latency)?;
+            Ok(row)
+        })
         .collect()
 }
 

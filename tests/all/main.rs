@@ -29,4 +29,5 @@ mod reload;
 mod revocation;
 #[cfg(target_os = "linux")]
 mod sandbox;
+mod slo;
 mod state;

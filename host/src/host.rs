@@ -327,7 +327,9 @@ impl HostBuilder {
 
     /// How often the host hands its metrics to the [`metrics`] facade (default
     /// [`DEFAULT_METRICS_EXPORT_INTERVAL`]); `None`: only when [`Host::export_metrics`] is
-    /// called. Without a recorder installed by the application (e.g.
+    /// called. On the same tick it stores them in its database and evaluates SLOs
+    /// ([`Host::flush_metrics`]); with `None` they are stored only when the host is dropped
+    /// or the application calls that. Without a recorder installed by the application (e.g.
     /// `metrics-exporter-prometheus`) the facade drops them: nothing leaves the process.
     pub fn metrics_export_interval(&mut self, every: Option<std::time::Duration>) -> &mut Self {
         self.metrics_export = every.filter(|d| !d.is_zero());

@@ -18,12 +18,16 @@ fn an_outage_of_hello_pages_and_resolves_through_the_bus_and_the_audit_log() {
     let seen: Arc<Mutex<Vec<SloAlert>>> = Arc::default();
     let sink = seen.clone();
     host.bus()
-        .subscribe(ALERT_TOPIC, SubscribeOptions::new().mode(Mode::Inline), move |e| {
-            sink.lock()
-                .unwrap()
-                .push(serde_json::from_slice(e.payload()).unwrap());
-            Ok(())
-        })
+        .subscribe(
+            ALERT_TOPIC,
+            SubscribeOptions::new().mode(Mode::Inline),
+            move |e| {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(e.payload()).unwrap());
+                Ok(())
+            },
+        )
         .unwrap();
     let hello = host.load_unsigned(library("hello")).unwrap();
     hello.start().unwrap();
@@ -77,6 +81,9 @@ fn an_outage_of_hello_pages_and_resolves_through_the_bus_and_the_audit_log() {
     assert_eq!(p.plugin, "hello");
     assert_eq!(p.alerts.len(), 6);
     assert_eq!(p.errors, 40);
-    assert!(p.availability.budget_remaining.unwrap() < 0.0, "the day's budget is spent");
+    assert!(
+        p.availability.budget_remaining.unwrap() < 0.0,
+        "the day's budget is spent"
+    );
     assert!(report.until.to_system_time() > SystemTime::UNIX_EPOCH);
 }

@@ -256,6 +256,9 @@ enum Cmd {
         /// The period, ending now: `90m`, `24h`, `7d`, `1d12h` (default 1h).
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+        /// Print one JSON document (latencies as p50/p95/p99 in milliseconds) instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Service level objectives: the report of how each plugin did.
     Slo {
@@ -278,6 +281,9 @@ enum SloCmd {
         /// How to print the report.
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormatArg,
+        /// The same as `--format json`.
+        #[arg(long)]
+        json: bool,
         /// Also write the chart (SVG) to this file.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
@@ -731,19 +737,24 @@ fn main() -> ExitCode {
         }
         Cmd::Install(a) => install::exit_code(install::install(&a), a.common.json),
         Cmd::Discover(a) => install::exit_code(install::scan::discover(&a), a.json),
-        Cmd::Metrics { data_dir, since } => run_metrics(data_dir, since.as_deref()),
+        Cmd::Metrics {
+            data_dir,
+            since,
+            json,
+        } => run_metrics(data_dir, since.as_deref(), json),
         Cmd::Slo {
             action:
                 SloCmd::Report {
                     data_dir,
                     since,
                     format,
+                    json,
                     svg,
                     out,
                     policy,
                 },
         } => {
-            let json = matches!(format, ReportFormatArg::Json);
+            let json = json || matches!(format, ReportFormatArg::Json);
             let data_dir = match data_home::resolve(data_dir) {
                 Ok(d) => d,
                 Err(e) => return report_error(&e, json),
@@ -819,17 +830,21 @@ fn preflight(
     }
 }
 
-fn run_metrics(dir: Option<PathBuf>, since: Option<&str>) -> ExitCode {
+fn run_metrics(dir: Option<PathBuf>, since: Option<&str>, json: bool) -> ExitCode {
     let result = data_home::resolve(dir).and_then(|dir| {
         let period = metrics::since(since, "1h")?;
-        metrics::prometheus(&dir, period)
+        if json {
+            Ok(format!("{}\n", metrics::json(&dir, period)?))
+        } else {
+            metrics::prometheus(&dir, period)
+        }
     });
     match result {
         Ok(text) => {
             output::print(&text);
             ExitCode::SUCCESS
         }
-        Err(e) => report_error(&e, false),
+        Err(e) => report_error(&e, json),
     }
 }
 

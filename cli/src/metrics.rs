@@ -34,6 +34,52 @@ pub fn prometheus(data_dir: &Path, period: Duration) -> anyhow::Result<String> {
     Ok(snapshot.to_prometheus())
 }
 
+/// The metrics stored in `data_dir` for the last `period` as one JSON document (what
+/// `metrics --json` prints): per plugin and command calls, errors by code and latency
+/// percentiles in milliseconds; per plugin events, restarts, reloads and panics.
+pub fn json(data_dir: &Path, period: Duration) -> anyhow::Result<serde_json::Value> {
+    let store = Store::open_existing(data_dir)?;
+    let since = start(period);
+    let snapshot = metrics::stored(&store, since)?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let plugins: serde_json::Map<String, serde_json::Value> = snapshot
+        .plugins
+        .iter()
+        .map(|(name, p)| {
+            let commands: serde_json::Map<String, serde_json::Value> = p
+                .commands
+                .iter()
+                .map(|(c, m)| {
+                    let v = serde_json::json!({
+                        "calls": m.calls,
+                        "errors": m.errors,
+                        "timed": m.latency.count(),
+                        "p50_ms": ms(m.latency.p50()),
+                        "p95_ms": ms(m.latency.p95()),
+                        "p99_ms": ms(m.latency.p99()),
+                        "max_ms": ms(m.latency.max()),
+                    });
+                    (c.clone(), v)
+                })
+                .collect();
+            let v = serde_json::json!({
+                "commands": commands,
+                "events_delivered": p.events_delivered,
+                "events_dropped": p.events_dropped,
+                "restarts": p.restarts,
+                "reloads": p.reloads,
+                "panics": p.panics,
+            });
+            (name.clone(), v)
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "ok": true,
+        "since": switchboard_host::Timestamp::from(since),
+        "plugins": plugins,
+    }))
+}
+
 /// The SLO policy: `--policy FILE`, else `DATA_DIR/policy.toml` if there is one, else the
 /// defaults.
 pub fn slo_policy(data_dir: &Path, policy: Option<&Path>) -> anyhow::Result<SloPolicy> {

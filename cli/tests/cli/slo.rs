@@ -78,6 +78,28 @@ fn metrics_survive_restarts_without_double_counting_and_print_as_prometheus() {
     assert!(text.contains("# TYPE switchboard_plugin_call_duration_seconds summary"));
     assert!(text.contains(r#"quantile="0.99""#));
 
+    let out = switchboard()
+        .args(["metrics", "--json", "--since", "1d", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["plugins"]["hello"]["commands"]["greet"]["calls"], 16);
+    assert_eq!(
+        doc["plugins"]["hello"]["commands"]["env"]["errors"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        doc["plugins"]["hello"]["commands"]["greet"]["p99_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
     // The host API reads the same rows.
     let mut b = Host::builder();
     b.data_dir(&data).metrics_export_interval(None);
@@ -256,6 +278,17 @@ fn an_empty_or_damaged_data_dir_and_hostile_durations_are_coded_refusals() {
     ] {
         let since = format!("--since={since}");
         let since = since.as_str();
+        let (code, out) = {
+            let o = switchboard()
+                .args(["metrics", "--json", since, "--data-dir"])
+                .arg(fresh.path())
+                .output()
+                .unwrap();
+            (o.status.code(), o.stdout)
+        };
+        assert_eq!(code, Some(1));
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["error"]["code"], "SB1801", "{doc}");
         for args in [
             vec!["metrics", since],
             vec!["slo", "report", since],

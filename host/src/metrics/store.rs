@@ -564,41 +564,35 @@ pub(crate) fn command_rows(
 /// Identifies a per-command row: resolution, start, plugin, command.
 pub(crate) type RowKey = (i64, i64, String, String);
 
-/// The keys of the per-command rows whose bucket ends after `since`, without decoding them.
-pub(crate) fn command_keys(store: &Store, since: i64) -> Result<Vec<RowKey>, MetricsError> {
-    let conn = store.lock();
-    let mut q = conn.prepare(
-        "SELECT resolution, bucket_start, plugin, command FROM metrics_commands
-         WHERE bucket_start + resolution > ?1",
-    )?;
-    let rows = q.query_map(params![since], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The per-command row `key`, if it exists.
-pub(crate) fn command_row(store: &Store, key: &RowKey) -> Result<Option<CommandRow>, MetricsError> {
-    let (resolution, start, plugin, command) = key;
-    let raw: Option<(i64, String, Vec<u8>)> = store
-        .lock()
-        .query_row(
-            "SELECT calls, errors, latency FROM metrics_commands
-             WHERE resolution = ?1 AND bucket_start = ?2 AND plugin = ?3 AND command = ?4",
-            params![resolution, start, plugin, command],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    raw.map(|(calls, errors, latency)| {
-        Ok(CommandRow {
-            resolution: *resolution,
-            start: *start,
-            plugin: plugin.clone(),
-            command: command.clone(),
-            metrics: decode_row(plugin, calls, &errors, &latency)?,
+/// The per-command rows of one bucket (`resolution`, `start`).
+pub(crate) fn command_rows_at(
+    store: &Store,
+    resolution: i64,
+    start: i64,
+) -> Result<Vec<CommandRow>, MetricsError> {
+    let raw: Vec<(String, String, i64, String, Vec<u8>)> = {
+        let conn = store.lock();
+        let mut q = conn.prepare(
+            "SELECT plugin, command, calls, errors, latency FROM metrics_commands
+             WHERE resolution = ?1 AND bucket_start = ?2",
+        )?;
+        let rows = q.query_map(params![resolution, start], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    raw.into_iter()
+        .map(|(plugin, command, calls, errors, latency)| {
+            let metrics = decode_row(&plugin, calls, &errors, &latency)?;
+            Ok(CommandRow {
+                resolution,
+                start,
+                plugin,
+                command,
+                metrics,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// The minute bucket `at` falls in.

@@ -2,7 +2,7 @@
 //! retention, evaluate the burn-rate rules, and announce each alert transition once — on the
 //! bus (`system.slo.alert`), in the audit log (kind `slo`) and in `slo_alerts`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -84,10 +84,20 @@ pub(crate) struct Monitor {
     written: Mutex<Option<MetricsSnapshot>>,
     /// Which alerts fire (read from `slo_alerts` on first use).
     firing: Mutex<Option<BTreeMap<AlertKey, bool>>>,
-    /// Stored rows already reduced to what the objectives need, so a tick decodes only the
-    /// rows that changed since the last (the current minute's, and hours compaction wrote).
-    /// This host is the only writer of its database's metrics.
-    summaries: Mutex<BTreeMap<RowKey, Bucket>>,
+    /// The rows of the longest window, reduced to what the objectives need.
+    summaries: Mutex<Summaries>,
+}
+
+/// Stored rows already reduced to what the objectives need, so that a tick reads back only
+/// the minutes written since the last one. This host is the only writer of its database's
+/// metrics; a compaction makes the next evaluation read the whole window again.
+#[derive(Debug, Default)]
+struct Summaries {
+    /// Whether `rows` holds every row of the window.
+    complete: bool,
+    /// Minute buckets written since the last evaluation.
+    dirty: BTreeSet<i64>,
+    rows: BTreeMap<RowKey, Bucket>,
 }
 
 impl Monitor {
@@ -98,7 +108,7 @@ impl Monitor {
             policy,
             written: Mutex::new(None),
             firing: Mutex::new(None),
-            summaries: Mutex::new(BTreeMap::new()),
+            summaries: Mutex::new(Summaries::default()),
         }
     }
 
@@ -121,12 +131,7 @@ impl Monitor {
         let at = self.clock.now();
         store::persist(store, &delta, at)?;
         *written = Some(now);
-        let minute = store::minute_of(at);
-        self.summaries
-            .lock()
-            .retain(|(resolution, start, _, _), _| {
-                !(*resolution == store::MINUTE && *start == minute)
-            });
+        self.summaries.lock().dirty.insert(store::minute_of(at));
         Ok(())
     }
 
@@ -140,8 +145,8 @@ impl Monitor {
     ) -> Result<Vec<SloAlert>, MetricsError> {
         self.persist(store, now)?;
         let compacted = store::compact(store, self.clock.now(), self.retention)?;
-        if compacted.merged > 0 {
-            self.summaries.lock().clear();
+        if compacted.merged > 0 || compacted.deleted > 0 {
+            self.summaries.lock().complete = false;
         }
         let alerts = self.evaluate(store, audit)?;
         for a in &alerts {
@@ -152,6 +157,38 @@ impl Monitor {
         Ok(alerts)
     }
 
+    /// Brings `summaries` up to the stored rows of the window from `from`: all of them after
+    /// a compaction (or the first time), else the minutes written since.
+    fn refresh(
+        &self,
+        store: &Store,
+        summaries: &mut Summaries,
+        from: i64,
+    ) -> Result<(), MetricsError> {
+        let key =
+            |r: &store::CommandRow| (r.resolution, r.start, r.plugin.clone(), r.command.clone());
+        if !summaries.complete {
+            summaries.rows.clear();
+            for row in store::command_rows(store, from, None)? {
+                summaries
+                    .rows
+                    .insert(key(&row), burn::summarize(&row, &self.policy));
+            }
+            summaries.complete = true;
+        } else {
+            for minute in std::mem::take(&mut summaries.dirty) {
+                for row in store::command_rows_at(store, store::MINUTE, minute)? {
+                    summaries
+                        .rows
+                        .insert(key(&row), burn::summarize(&row, &self.policy));
+                }
+            }
+        }
+        summaries.dirty.clear();
+        summaries.rows.retain(|_, b| b.end > from);
+        Ok(())
+    }
+
     /// The transitions since the last evaluation, recorded in `slo_alerts` and audited.
     fn evaluate(&self, store: &Store, audit: &AuditLog) -> Result<Vec<SloAlert>, MetricsError> {
         let now = self.clock.now();
@@ -159,20 +196,16 @@ impl Monitor {
         let from = now_s.saturating_sub(burn::LONGEST.as_secs() as i64);
         let buckets = {
             let mut summaries = self.summaries.lock();
-            let keys = store::command_keys(store, from)?;
-            let mut fresh = BTreeMap::new();
-            for key in keys {
-                let summary = match summaries.remove(&key) {
-                    Some(s) => Some(s),
-                    None => store::command_row(store, &key)?
-                        .map(|row| burn::summarize(&row, &self.policy)),
-                };
-                if let Some(s) = summary {
-                    fresh.insert(key, s);
-                }
+            if let Err(e) = self.refresh(store, &mut summaries, from) {
+                summaries.complete = false;
+                return Err(e);
             }
-            *summaries = fresh;
-            burn::group(summaries.iter().map(|((_, _, p, _), b)| (p.as_str(), *b)))
+            burn::group(
+                summaries
+                    .rows
+                    .iter()
+                    .map(|((_, _, p, _), b)| (p.as_str(), *b)),
+            )
         };
         let mut firing = self.firing.lock();
         if firing.is_none() {

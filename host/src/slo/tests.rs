@@ -57,6 +57,10 @@ struct Rig {
 const START: u64 = 1_800_000_000;
 
 fn rig() -> Rig {
+    rig_with(Retention::default())
+}
+
+fn rig_with(retention: Retention) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let bus = Bus::new();
@@ -74,11 +78,7 @@ fn rig() -> Rig {
     )
     .unwrap();
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
-    let monitor = Monitor::new(
-        Arc::new(clock.clone()),
-        Retention::default(),
-        SloPolicy::new(),
-    );
+    let monitor = Monitor::new(Arc::new(clock.clone()), retention, SloPolicy::new());
     Rig {
         store,
         bus,
@@ -385,4 +385,36 @@ fn check_text(text: &str) {
         rest = &rest[amp + 1..];
     }
     assert!(!text.contains('>') || !text.contains('<'));
+}
+
+#[test]
+fn compaction_during_an_outage_keeps_every_transition_once() {
+    // Minute rows older than an hour become hour rows while the alerts fire and resolve.
+    let r = rig_with(Retention::new(
+        Duration::from_secs(3600),
+        Duration::from_secs(30 * 86_400),
+    ));
+    let mut t = Traffic::default();
+    let mut all = r.minutes(&mut t, 60, 0, 5);
+    all.extend(r.minutes(&mut t, 7, 500, 5));
+    all.extend(r.minutes(&mut t, 9 * 60, 0, 5));
+    let hours: i64 = r
+        .store
+        .lock()
+        .query_row(
+            "SELECT COUNT(*) FROM metrics_commands WHERE resolution = 3600",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(hours > 5, "compaction ran");
+    let mut seen = names(&all);
+    seen.sort();
+    let mut want = Vec::new();
+    for rule in ["page-1h", "page-6h", "ticket-3d"] {
+        want.push((format!("availability {rule}"), "firing"));
+        want.push((format!("availability {rule}"), "resolved"));
+    }
+    want.sort();
+    assert_eq!(seen, want);
 }

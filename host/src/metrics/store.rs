@@ -407,10 +407,12 @@ pub(crate) fn persist(
 }
 
 /// What [`compact`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Compacted {
     /// Minute rows merged into hour rows.
     pub merged: usize,
+    /// The starts of the hour rows the merge wrote (whose minute rows are gone).
+    pub hours: std::collections::BTreeSet<i64>,
     /// Hour rows and alert rows deleted for age.
     pub deleted: usize,
 }
@@ -461,6 +463,7 @@ pub(crate) fn compact(
     }
     for ((start, plugin, command), m) in &hours {
         add_command_row(&tx, (HOUR, *start), plugin, command, m)?;
+        done.hours.insert(*start);
     }
     tx.execute(
         "DELETE FROM metrics_commands WHERE resolution = ?1 AND bucket_start < ?2",

@@ -140,7 +140,7 @@ impl Tally {
 }
 
 /// One stored bucket of a plugin, reduced to what the objectives need.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Bucket {
     /// The bucket's end, Unix seconds.
     pub end: i64,

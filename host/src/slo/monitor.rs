@@ -89,14 +89,16 @@ pub(crate) struct Monitor {
 }
 
 /// Stored rows already reduced to what the objectives need, so that a tick reads back only
-/// the minutes written since the last one. This host is the only writer of its database's
-/// metrics; a compaction makes the next evaluation read the whole window again.
+/// the minutes written and the hours compaction wrote since the last one. This host is the
+/// only writer of its database's metrics.
 #[derive(Debug, Default)]
 struct Summaries {
     /// Whether `rows` holds every row of the window.
     complete: bool,
     /// Minute buckets written since the last evaluation.
     dirty: BTreeSet<i64>,
+    /// Hour buckets a compaction wrote since the last evaluation.
+    dirty_hours: BTreeSet<i64>,
     rows: BTreeMap<RowKey, Bucket>,
 }
 
@@ -145,8 +147,18 @@ impl Monitor {
     ) -> Result<Vec<SloAlert>, MetricsError> {
         self.persist(store, now)?;
         let compacted = store::compact(store, self.clock.now(), self.retention)?;
-        if compacted.merged > 0 || compacted.deleted > 0 {
+        if compacted.deleted > 0 {
             self.summaries.lock().complete = false;
+        } else if !compacted.hours.is_empty() {
+            // The merged minutes are gone; their hours are read back at the evaluation.
+            let mut summaries = self.summaries.lock();
+            summaries.rows.retain(|(resolution, start, _, _), _| {
+                *resolution != store::MINUTE
+                    || !compacted
+                        .hours
+                        .contains(&(start - start.rem_euclid(store::HOUR)))
+            });
+            summaries.dirty_hours.extend(compacted.hours);
         }
         let alerts = self.evaluate(store, audit)?;
         for a in &alerts {
@@ -157,8 +169,9 @@ impl Monitor {
         Ok(alerts)
     }
 
-    /// Brings `summaries` up to the stored rows of the window from `from`: all of them after
-    /// a compaction (or the first time), else the minutes written since.
+    /// Brings `summaries` up to the stored rows of the window from `from`: all of them the
+    /// first time (or after rows were deleted), else the minutes written and the hours
+    /// compaction wrote since.
     fn refresh(
         &self,
         store: &Store,
@@ -176,8 +189,14 @@ impl Monitor {
             }
             summaries.complete = true;
         } else {
-            for minute in std::mem::take(&mut summaries.dirty) {
-                for row in store::command_rows_at(store, store::MINUTE, minute)? {
+            let minutes = std::mem::take(&mut summaries.dirty);
+            let hours = std::mem::take(&mut summaries.dirty_hours);
+            let buckets = minutes
+                .into_iter()
+                .map(|m| (store::MINUTE, m))
+                .chain(hours.into_iter().map(|h| (store::HOUR, h)));
+            for (resolution, start) in buckets {
+                for row in store::command_rows_at(store, resolution, start)? {
                     summaries
                         .rows
                         .insert(key(&row), burn::summarize(&row, &self.policy));
@@ -185,8 +204,29 @@ impl Monitor {
             }
         }
         summaries.dirty.clear();
+        summaries.dirty_hours.clear();
         summaries.rows.retain(|_, b| b.end > from);
         Ok(())
+    }
+
+    /// Whether the tallies kept in memory are those of the stored rows read afresh.
+    #[cfg(test)]
+    pub(crate) fn cache_matches(&self, store: &Store) -> bool {
+        let from = unix_secs(self.clock.now()).saturating_sub(burn::LONGEST.as_secs() as i64);
+        let fresh = burn::buckets(
+            store::command_rows(store, from, None)
+                .unwrap_or_default()
+                .iter(),
+            &self.policy,
+        );
+        let kept = burn::group(
+            self.summaries
+                .lock()
+                .rows
+                .iter()
+                .map(|((_, _, p, _), b)| (p.as_str(), *b)),
+        );
+        fresh == kept
     }
 
     /// The transitions since the last evaluation, recorded in `slo_alerts` and audited.

@@ -395,9 +395,16 @@ fn compaction_during_an_outage_keeps_every_transition_once() {
         Duration::from_secs(30 * 86_400),
     ));
     let mut t = Traffic::default();
-    let mut all = r.minutes(&mut t, 60, 0, 5);
-    all.extend(r.minutes(&mut t, 7, 500, 5));
-    all.extend(r.minutes(&mut t, 9 * 60, 0, 5));
+    let mut all = Vec::new();
+    for minute in 0..(60 + 7 + 9 * 60) {
+        let errors = if (60..67).contains(&minute) { 500 } else { 0 };
+        all.extend(r.minute(&mut t, 1000, errors, 5));
+        // What the tick keeps in memory is what the database holds (checked every few
+        // minutes, and at each hour, where compaction runs).
+        if minute % 5 == 0 || minute % 60 == 59 {
+            assert!(r.monitor.cache_matches(&r.store), "minute {minute}");
+        }
+    }
     let hours: i64 = r
         .store
         .lock()

@@ -9,6 +9,8 @@
 //! - [`tree`] — `switchboard tree`: a lockfile's dependency graph as text, DOT or JSON.
 //! - [`audit`] — `switchboard audit` and `switchboard audit verify`.
 //! - [`inspect`] — `switchboard inspect PLUGIN`.
+//! - [`metrics`] — `switchboard metrics` (stored metrics as Prometheus text) and
+//!   `switchboard slo report`.
 //! - [`config`] — `switchboard config PLUGIN`: effective configuration and its sources.
 //! - [`state`] — `switchboard state show|transfer|wipe PLUGIN`: who owns a plugin's data.
 //! - [`registries`] — `switchboard registry add|list|remove`, and opening the registries
@@ -30,6 +32,7 @@ pub mod discover;
 pub mod examples;
 pub mod inspect;
 pub mod install;
+pub mod metrics;
 pub mod output;
 pub mod preflight;
 pub mod publish;

@@ -14,7 +14,7 @@ use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
 use switchboard_cli::publish;
 use switchboard_cli::tree;
-use switchboard_cli::{config, data_dir as data_home, demo, inspect, install};
+use switchboard_cli::{config, data_dir as data_home, demo, inspect, install, metrics};
 use switchboard_host::{AuditFilter, AuditKind, Timestamp};
 
 /// Switchboard: native plugins for Rust applications.
@@ -254,6 +254,61 @@ enum Cmd {
     /// data directory, check each one's health once, and show the state with its reasons;
     /// exits 3 if a plugin is unhealthy.
     Health(install::health::HealthArgs),
+    /// Print the metrics a host stored (calls, errors by code, latency, events, restarts,
+    /// reloads, panics per plugin) in the Prometheus text format, summed over a period.
+    Metrics {
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The period, ending now: `90m`, `24h`, `7d`, `1d12h` (default 1h).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Print one JSON document (latencies as p50/p95/p99 in milliseconds) instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Service level objectives: the report of how each plugin did.
+    Slo {
+        #[command(subcommand)]
+        action: SloCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCmd {
+    /// Per plugin: objectives, compliance, error budget left, alerts, and a chart of latency
+    /// and error rate over time.
+    Report {
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The period, ending now: `24h`, `7d`, `2w` (default 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// How to print the report.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormatArg,
+        /// The same as `--format json`.
+        #[arg(long)]
+        json: bool,
+        /// Also write the chart (SVG) to this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Write slo-report.json, slo-report.md and slo-report.svg into this directory
+        /// instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The objectives (a host policy with an `[slo]` section; default:
+        /// DATA_DIR/policy.toml if present, else the defaults).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormatArg {
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -270,7 +325,7 @@ struct AuditArgs {
     #[arg(long)]
     plugin: Option<String>,
     /// Only rows of this kind: grant, deny, revoke, load, state, install, identity, isolation,
-    /// reload, health.
+    /// reload, health, slo.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<AuditKind>,
     /// Only rows at or after this time (RFC 3339, a date, Unix seconds, or an age: 30m, 12h, 7d, "1h 30m").
@@ -706,6 +761,47 @@ fn main() -> ExitCode {
             Ok(code) => code,
             Err(e) => output::report_error(&e, a.json),
         },
+        Cmd::Metrics {
+            data_dir,
+            since,
+            json,
+        } => run_metrics(data_dir, since.as_deref(), json),
+        Cmd::Slo {
+            action:
+                SloCmd::Report {
+                    data_dir,
+                    since,
+                    format,
+                    json,
+                    svg,
+                    out,
+                    policy,
+                },
+        } => {
+            let json = json || matches!(format, ReportFormatArg::Json);
+            let data_dir = match data_home::resolve(data_dir) {
+                Ok(d) => d,
+                Err(e) => return report_error(&e, json),
+            };
+            let options = metrics::ReportOptions {
+                data_dir,
+                since,
+                format: if json {
+                    metrics::ReportFormat::Json
+                } else {
+                    metrics::ReportFormat::Markdown
+                },
+                svg,
+                out,
+                policy,
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match metrics::run_report(&options, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report_error(&e, json),
+            }
+        }
         Cmd::Update(a) => install::exit_code(install::update(&a), a.common.json),
         Cmd::Rollback(a) => install::exit_code(install::rollback(&a), a.common.json),
         Cmd::Remove(a) => install::exit_code(install::remove(&a), a.common.json),
@@ -754,6 +850,24 @@ fn preflight(
     match switchboard_cli::preflight::run(path, inputs, json, &mut out) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(e) => report_error(&e, json),
+    }
+}
+
+fn run_metrics(dir: Option<PathBuf>, since: Option<&str>, json: bool) -> ExitCode {
+    let result = data_home::resolve(dir).and_then(|dir| {
+        let period = metrics::since(since, "1h")?;
+        if json {
+            Ok(format!("{}\n", metrics::json(&dir, period)?))
+        } else {
+            metrics::prometheus(&dir, period)
+        }
+    });
+    match result {
+        Ok(text) => {
+            output::print(&text);
+            ExitCode::SUCCESS
+        }
         Err(e) => report_error(&e, json),
     }
 }

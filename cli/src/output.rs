@@ -133,6 +133,12 @@ pub fn code_of(e: &anyhow::Error) -> (String, String) {
         if let Some(l) = cause.downcast_ref::<switchboard_host::LoadError>() {
             return (l.code().to_string(), l.next_step());
         }
+        if let Some(m) = cause.downcast_ref::<switchboard_host::metrics::MetricsError>() {
+            return (m.code().to_string(), m.next_step());
+        }
+        if let Some(s) = cause.downcast_ref::<switchboard_host::StoreError>() {
+            return (s.code().to_string(), s.next_step());
+        }
         if let Some(r) = cause.downcast_ref::<switchboard_host::ResolveError>() {
             return (r.code().to_string(), r.next_step());
         }

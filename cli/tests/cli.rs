@@ -8,6 +8,9 @@ mod install;
 #[path = "cli/hostile.rs"]
 mod hostile;
 
+#[path = "cli/slo.rs"]
+mod slo;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }

@@ -61,11 +61,13 @@ pub enum AuditKind {
     Reload,
     /// A plugin's health changed (healthy, degraded, unhealthy).
     Health,
+    /// An SLO alert started firing or resolved.
+    Slo,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::Grant,
         AuditKind::Deny,
         AuditKind::Revoke,
@@ -76,6 +78,7 @@ impl AuditKind {
         AuditKind::Isolation,
         AuditKind::Reload,
         AuditKind::Health,
+        AuditKind::Slo,
     ];
 
     /// The kind's name, as stored.
@@ -91,6 +94,7 @@ impl AuditKind {
             AuditKind::Isolation => "isolation",
             AuditKind::Reload => "reload",
             AuditKind::Health => "health",
+            AuditKind::Slo => "slo",
         }
     }
 }

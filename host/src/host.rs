@@ -81,6 +81,8 @@ pub struct HostBuilder {
     metrics_export: Option<std::time::Duration>,
     health_interval: Option<std::time::Duration>,
     health_rules: crate::health::HealthRules,
+    metrics_retention: crate::metrics::Retention,
+    clock: Arc<dyn crate::slo::Clock>,
 }
 
 /// How often a host hands its metrics to the [`metrics`] facade by default; see
@@ -153,6 +155,8 @@ impl Default for HostBuilder {
             max_reloads: DEFAULT_MAX_RELOADS,
             metrics: true,
             metrics_export: Some(DEFAULT_METRICS_EXPORT_INTERVAL),
+            metrics_retention: crate::metrics::Retention::default(),
+            clock: Arc::new(crate::slo::SystemClock),
             audit_key: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             bus_limits: BusLimits::default(),
@@ -329,10 +333,29 @@ impl HostBuilder {
 
     /// How often the host hands its metrics to the [`metrics`] facade (default
     /// [`DEFAULT_METRICS_EXPORT_INTERVAL`]); `None`: only when [`Host::export_metrics`] is
-    /// called. Without a recorder installed by the application (e.g.
+    /// called. On the same tick it stores them in its database and evaluates SLOs
+    /// ([`Host::flush_metrics`]); with `None` they are stored only when the host is dropped
+    /// or the application calls that. Without a recorder installed by the application (e.g.
     /// `metrics-exporter-prometheus`) the facade drops them: nothing leaves the process.
     pub fn metrics_export_interval(&mut self, every: Option<std::time::Duration>) -> &mut Self {
         self.metrics_export = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How long the metrics stored in the host database are kept (default: minute rows for
+    /// 2 days, hour rows for 30 days; see [`metrics::Retention`](crate::metrics::Retention)).
+    /// The host writes them on each tick of [`metrics_export_interval`](Self::metrics_export_interval)
+    /// and when it is dropped.
+    pub fn metrics_retention(&mut self, retention: crate::metrics::Retention) -> &mut Self {
+        self.metrics_retention = retention;
+        self
+    }
+
+    /// The clock stored metrics are filed under and SLOs are evaluated at (default: the
+    /// system clock). A [`ManualClock`](crate::slo::ManualClock) lets a test or a simulation
+    /// move time by hand.
+    pub fn clock(&mut self, clock: impl crate::slo::Clock + 'static) -> &mut Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -494,6 +517,11 @@ impl HostBuilder {
                 exported: crate::metrics::Exported::default(),
                 exporter: parking_lot::Mutex::new(None),
                 health: crate::health::Monitor::new(self.health_rules, self.health_interval),
+                slo: crate::slo::Monitor::new(
+                    self.clock.clone(),
+                    self.metrics_retention,
+                    self.policy.slo_policy().clone(),
+                ),
             }),
         };
         if let Some(every) = self.metrics_export.filter(|_| self.metrics) {
@@ -672,6 +700,8 @@ struct Inner {
     exported: crate::metrics::Exported,
     /// The timer that hands them over; dropped with the host, which ends its thread.
     exporter: parking_lot::Mutex<Option<crate::metrics::Exporter>>,
+    /// Stored metrics and SLO alerts ([`Host::flush_metrics`]).
+    slo: crate::slo::Monitor,
     /// Packages verified from the package store, reused by a rollback.
     verified_packages: crate::install::VerifiedCache,
     /// The health monitor and its periodic thread.
@@ -749,6 +779,48 @@ impl Host {
     /// application this does nothing observable.
     pub fn export_metrics(&self) {
         self.inner.exported.export(self.metrics());
+    }
+
+    /// Writes the metrics since the last write to the host database (minute rows, see
+    /// [`metrics::stored`](crate::metrics::stored)), applies the retention, evaluates every
+    /// plugin's SLOs ([`slo`](crate::slo)) and returns the alerts that started or stopped —
+    /// each also published on `system.slo.alert` and audited. The host does this on every
+    /// tick of [`HostBuilder::metrics_export_interval`], and writes (without evaluating) when
+    /// it is dropped.
+    pub fn flush_metrics(&self) -> Result<Vec<crate::slo::SloAlert>, crate::metrics::MetricsError> {
+        let inner = &self.inner;
+        inner
+            .slo
+            .tick(&inner.store, &inner.audit, &inner.bus, self.metrics())
+    }
+
+    /// What the host database holds of the last `period` (this host's metrics up to now
+    /// included, and those of hosts that ran before on this data directory), at the stored
+    /// resolution: minutes, or hours past the retention of minute rows.
+    pub fn stored_metrics(
+        &self,
+        period: std::time::Duration,
+    ) -> Result<crate::metrics::MetricsSnapshot, crate::metrics::MetricsError> {
+        let inner = &self.inner;
+        inner.slo.persist(&inner.store, self.metrics())?;
+        let now = inner.slo.now();
+        crate::metrics::stored(
+            &inner.store,
+            now.checked_sub(period).unwrap_or(std::time::UNIX_EPOCH),
+        )
+    }
+
+    /// The SLO report of the last `period` against this host's objectives: what
+    /// `switchboard slo report` prints (see [`slo::SloReport`](crate::slo::SloReport)).
+    pub fn slo_report(
+        &self,
+        period: std::time::Duration,
+    ) -> Result<crate::slo::SloReport, crate::metrics::MetricsError> {
+        let inner = &self.inner;
+        inner.slo.persist(&inner.store, self.metrics())?;
+        let now = inner.slo.now();
+        let since = now.checked_sub(period).unwrap_or(std::time::UNIX_EPOCH);
+        crate::slo::report(&inner.store, inner.slo.policy(), since, now)
     }
 
     /// The data directory.
@@ -2270,6 +2342,11 @@ impl Drop for Inner {
                     tracing::warn!(target: "switchboard::lifecycle", "{e}");
                 }
             }
+        }
+        // The last interval's metrics, after the plugins' last calls and events.
+        let last = self.metrics.snapshot(&self.bus.events_by_owner());
+        if let Err(e) = self.slo.persist(&self.store, last) {
+            tracing::error!(target: "switchboard::metrics", "cannot store the last metrics: {e}");
         }
         // Stops the delivery and service threads, and breaks any cycle a host closure made by
         // keeping a clone of the bus.

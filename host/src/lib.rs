@@ -55,7 +55,10 @@
 //!   [`sdk_abi_compatible`], [`HostProfile`] — compatibility rules.
 //! - [`metrics`] — per plugin and per command calls, errors, latency percentiles, events,
 //!   restarts ([`Host::metrics`], [`metrics::MetricsSnapshot`], the Prometheus text format,
-//!   the `metrics` facade) (SPEC S8.4).
+//!   the `metrics` facade) (SPEC S8.4); stored in the host database at a coarse resolution
+//!   ([`metrics::stored`], [`Host::stored_metrics`]).
+//! - [`slo`] — SLOs: per-plugin objectives, burn-rate alerts on `system.slo.alert`, the report
+//!   ([`Host::flush_metrics`], [`Host::slo_report`], [`slo::SloPolicy`]) (SPEC S8.4).
 //! - [`bus`] — the event bus and shared services: topics, subscriptions with bounded queues
 //!   and overflow policies, at-least-once delivery, dead letters, breakers, traced envelopes,
 //!   throttled service calls (SPEC S5); [`BusError`].
@@ -122,6 +125,7 @@ mod private_file;
 mod reload;
 mod resolve;
 mod services;
+pub mod slo;
 pub mod state;
 mod store;
 mod timestamp;

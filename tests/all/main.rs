@@ -33,5 +33,6 @@ mod reload;
 mod revocation;
 #[cfg(target_os = "linux")]
 mod sandbox;
+mod slo;
 mod state;
 mod traces;

@@ -113,13 +113,13 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
         ok,
         detail,
     )?;
-    metrics_step(r, &host, total)
+    metrics_step(r, &host, data_dir, total)
 }
 
 /// What the host's metrics say about the tour: the thread's calls all counted (and the one
 /// `value` call after), none failed, the reload counted, latency percentiles; and the same in
 /// the Prometheus text format.
-fn metrics_step(r: &mut Report<'_>, host: &Host, total: u64) -> Result<()> {
+fn metrics_step(r: &mut Report<'_>, host: &Host, data_dir: &Path, total: u64) -> Result<()> {
     let m = host.metrics();
     let Some(counter) = m.plugins.get("counter") else {
         return r.say(
@@ -158,6 +158,57 @@ fn metrics_step(r: &mut Report<'_>, host: &Host, total: u64) -> Result<()> {
     );
     r.say(
         "Metrics: every call of the tour counted, none failed, the reload counted, latency percentiles",
+        ok,
+        detail,
+    )?;
+    slo_step(r, host, data_dir, total)
+}
+
+/// The SLO report of the tour: the metrics stored in the host's database (as every tick and
+/// the host's drop store them), counter's objectives met with its budget untouched, no alert;
+/// the Markdown and the SVG chart written beside the data.
+fn slo_step(r: &mut Report<'_>, host: &Host, data_dir: &Path, total: u64) -> Result<()> {
+    let outcome = host
+        .flush_metrics()
+        .and_then(|_| host.slo_report(Duration::from_secs(3600)));
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => return r.say("SLO report of the tour", false, e.to_string()),
+    };
+    let Some(counter) = report.plugins.iter().find(|p| p.plugin == "counter") else {
+        return r.say("SLO report of the tour", false, "no row for counter".into());
+    };
+    let (md, svg) = (
+        data_dir.join("slo-report.md"),
+        data_dir.join("slo-report.svg"),
+    );
+    std::fs::write(&md, report.to_markdown())?;
+    std::fs::write(&svg, report.to_svg())?;
+    let ok = counter.calls >= total
+        && counter.errors == 0
+        && counter.availability.met == Some(true)
+        && counter.availability.budget_remaining == Some(1.0)
+        && counter.alerts.is_empty();
+    let percent = |c: Option<f64>| c.map_or("—".to_owned(), |c| format!("{:.3}%", c * 100.0));
+    let detail = format!(
+        "counter: {} calls, {} failed; availability {} (target {}), within {} ms: {} (target {}); \
+         alerts: {}\nstored in the host database; report: {} and chart: {}\n\
+         `switchboard slo report --data-dir {}` and `switchboard metrics --data-dir {}` read the same",
+        counter.calls,
+        counter.errors,
+        percent(counter.availability.compliance),
+        percent(Some(counter.availability.target)),
+        counter.latency_threshold_ms,
+        percent(counter.latency.compliance),
+        percent(Some(counter.latency.target)),
+        counter.alerts.len(),
+        md.display(),
+        svg.display(),
+        data_dir.display(),
+        data_dir.display(),
+    );
+    r.say(
+        "SLO report: counter met its objectives with its error budget untouched, no alert fired",
         ok,
         detail,
     )

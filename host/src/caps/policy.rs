@@ -69,6 +69,7 @@ pub struct Policy {
     quota: QuotaPolicy,
     delivery: crate::bus::DeliveryPolicy,
     isolation: IsolationPolicy,
+    slo: crate::slo::SloPolicy,
 }
 
 /// Why `policy.toml` was refused ([`Policy::from_toml`]): every problem names its key.
@@ -83,6 +84,9 @@ pub enum PolicyError {
     /// A problem in the `[isolation]` section (`SB1540`–`SB1542`).
     #[error("{0}")]
     Isolation(#[from] IsolationPolicyError),
+    /// A problem in the `[slo]` section (`SB1810`–`SB1812`).
+    #[error("{0}")]
+    Slo(#[from] crate::slo::SloPolicyError),
 }
 
 impl PolicyError {
@@ -92,6 +96,7 @@ impl PolicyError {
         match self {
             PolicyError::Invalid(_) => None,
             PolicyError::Isolation(e) => Some(e.code()),
+            PolicyError::Slo(e) => Some(e.code()),
         }
     }
 
@@ -100,6 +105,7 @@ impl PolicyError {
         match self {
             PolicyError::Invalid(_) => None,
             PolicyError::Isolation(e) => Some(e.next_step()),
+            PolicyError::Slo(e) => Some(e.next_step()),
         }
     }
 }
@@ -164,6 +170,8 @@ struct PolicyFile {
     delivery: Option<DeliveryFile>,
     /// Read key by key (`IsolationPolicy::from_value`), so its errors carry their own codes.
     isolation: Option<toml::Value>,
+    /// Read key by key (`SloPolicy::from_value`), errors coded `SB1810`–`SB1812`.
+    slo: Option<toml::Value>,
 }
 
 /// `[delivery]` in `policy.toml`: what plugins' `#[subscribe]` handlers may ask for.
@@ -243,11 +251,19 @@ impl Policy {
     /// [isolation.profiles.agent]              # plugins of kind `agent`
     /// memory_mb = 2048
     /// allow_network = true
+    /// [slo]                                   # objectives (`slo::SloPolicy`)
+    /// availability = 0.999                    # fraction of calls that succeed
+    /// latency_ms = 100                        # and the fraction within this threshold:
+    /// latency_target = 0.99
+    /// budget_window = "30d"                   # error budgets' rolling window
+    /// [slo.plugins.hello]                     # per-plugin overrides
+    /// availability = 0.99
     /// ```
     ///
     /// Every problem is an error naming the key: unknown keys, unknown trust levels, capabilities
     /// that do not parse ([`PolicyError::Invalid`]); in `[isolation]`, coded errors
-    /// ([`PolicyError::Isolation`], `SB1540`–`SB1542`).
+    /// ([`PolicyError::Isolation`], `SB1540`–`SB1542`); in `[slo]`, coded errors
+    /// ([`PolicyError::Slo`], `SB1810`–`SB1812`).
     ///
     /// # Example
     ///
@@ -338,7 +354,21 @@ impl Policy {
         if let Some(v) = &file.isolation {
             p.isolation = IsolationPolicy::from_value(v)?;
         }
+        if let Some(v) = &file.slo {
+            p.slo = crate::slo::SloPolicy::from_value(v)?;
+        }
         Ok(p)
+    }
+
+    /// The SLOs plugins are held to (`[slo]`; see [`slo`](crate::slo)).
+    pub fn slo(&mut self, slo: crate::slo::SloPolicy) -> &mut Self {
+        self.slo = slo;
+        self
+    }
+
+    /// The SLOs plugins are held to.
+    pub fn slo_policy(&self) -> &crate::slo::SloPolicy {
+        &self.slo
     }
 
     /// Runs plugins below trust `level` isolated (`[isolation] isolate_below`).

@@ -309,7 +309,7 @@ impl PointCore {
             ExtendError::Contribution { source, .. } => source.code(),
             other => other.code(),
         };
-        log::warn!(
+        tracing::warn!(
             target: "switchboard::extend",
             "`{}`: contribution `{}`/`{}` failed ({code}): {message}{}",
             self.name,

@@ -45,6 +45,9 @@ fn tick(host: &HostLink, every: Duration, stopped: &Receiver<()>) {
         }
         let Some(host) = host.upgrade() else { return };
         host.export_metrics();
+        if let Err(e) = host.flush_metrics() {
+            tracing::warn!(target: "switchboard::metrics", "cannot store metrics or evaluate SLOs: {e}");
+        }
     }
 }
 

@@ -13,11 +13,14 @@
 //! - `recorder` — the counters the call path writes.
 //! - `snapshot` — [`MetricsSnapshot`], [`PluginMetrics`], [`CommandMetrics`], [`Latency`].
 //! - `export` — the facade, and the timer that feeds it.
+//! - `store` — metrics kept in the host database at a coarse resolution ([`stored`],
+//!   [`Retention`], [`parse_duration`]).
 
 mod export;
 mod histogram;
 mod recorder;
 mod snapshot;
+pub(crate) mod store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +29,10 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 
 pub use self::snapshot::{CommandMetrics, Latency, MetricsSnapshot, PluginMetrics};
+pub use self::store::{parse_duration, stored, MetricsError, Retention};
 pub use hdrhistogram;
+
+pub(crate) use self::store::SCHEMA;
 
 pub(crate) use self::export::{Exported, Exporter};
 pub(crate) use self::recorder::{CommandRecorder, PluginRecorder};
@@ -120,4 +126,14 @@ impl Registry {
             plugins,
         }
     }
+}
+
+/// A latency distribution of `(nanoseconds, count)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn histogram_of(values: &[(u64, u64)]) -> Latency {
+    let mut h = histogram::empty();
+    for (v, n) in values {
+        h.saturating_record_n(*v, *n);
+    }
+    Latency::from_histogram(h)
 }

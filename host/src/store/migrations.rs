@@ -179,6 +179,11 @@ CREATE TABLE registry_seen (
 ALTER TABLE plugins ADD COLUMN isolation TEXT;
 "#,
     },
+    Migration {
+        version: 7,
+        name: "metrics rollups and SLO alerts",
+        sql: crate::metrics::SCHEMA,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -325,7 +330,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 6);
+        assert_eq!(migrate(&mut c, &MIGRATIONS[..6]).unwrap(), 6);
         let isolation: Option<String> = c
             .query_row(
                 "SELECT isolation FROM plugins WHERE name = 'hello'",
@@ -339,6 +344,41 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn v7_adds_the_metrics_tables_and_keeps_what_v6_held() {
+        let mut c = mem();
+        assert_eq!(migrate(&mut c, &MIGRATIONS[..6]).unwrap(), 6);
+        c.execute(
+            "INSERT INTO plugins (name, version, trust, signer, source, state, requested,
+                                  granted, denied, updated_at_ms, isolation)
+             VALUES ('hello', '0.1.0', 'unsigned', NULL, '/x', 'active', '[]', '[]', '[]', 1,
+                     '{\"mode\":\"in-process\"}')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO kv (plugin, key, value, version, checksum) VALUES ('hello', 'k', x'01', 1, x'00')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 7);
+        let (isolation, kv): (String, i64) = c
+            .query_row(
+                "SELECT isolation, (SELECT COUNT(*) FROM kv) FROM plugins WHERE name = 'hello'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(isolation, "{\"mode\":\"in-process\"}");
+        assert_eq!(kv, 1);
+        for table in ["metrics_commands", "metrics_plugins", "slo_alerts"] {
+            let n: i64 = c
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table} exists and starts empty");
+        }
     }
 
     #[test]

@@ -1,0 +1,204 @@
+use super::*;
+
+fn at(secs: i64) -> SystemTime {
+    from_unix_secs(secs)
+}
+
+/// `calls` calls of `plugin.command`, `errors` of them failed with SB1001, each taking
+/// `latency_ms`.
+fn delta(plugin: &str, command: &str, calls: u64, errors: u64, latency_ms: u64) -> MetricsSnapshot {
+    let mut h = histogram::empty();
+    h.record_n(latency_ms * 1_000_000, calls).unwrap();
+    let mut c = CommandMetrics {
+        calls,
+        latency: Latency::from_histogram(h),
+        ..CommandMetrics::default()
+    };
+    if errors > 0 {
+        c.errors.insert("SB1001".into(), errors);
+    }
+    let mut p = PluginMetrics {
+        events_delivered: calls,
+        ..PluginMetrics::default()
+    };
+    p.commands.insert(command.into(), c);
+    MetricsSnapshot {
+        taken_at: SystemTime::now(),
+        plugins: [(plugin.to_owned(), p)].into(),
+    }
+}
+
+fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Store::open(dir.path()).unwrap(), dir)
+}
+
+fn count(store: &Store, table: &str, resolution: i64) -> i64 {
+    store
+        .lock()
+        .query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE resolution = ?1"),
+            [resolution],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn latency_encoding_round_trips() {
+    let mut h = histogram::empty();
+    for v in [1u64, 900, 1_000_000, 250_000_000, histogram::MAX_VALUE] {
+        h.record_n(v, v % 7 + 1).unwrap();
+    }
+    let l = Latency::from_histogram(h.clone());
+    let back = decode_latency(&encode_latency(&l)).unwrap();
+    assert_eq!(back.histogram(), &h);
+    assert_eq!(back.count(), l.count());
+    assert_eq!(back.p99(), l.p99());
+    // An empty histogram is a version byte and an empty list.
+    let empty = encode_latency(&Latency::default());
+    assert_eq!(empty, vec![ENCODING_V1, 0]);
+    assert_eq!(decode_latency(&empty).unwrap().count(), 0);
+}
+
+#[test]
+fn damaged_latency_bytes_are_an_error_not_a_panic() {
+    for bytes in [
+        &[][..],
+        &[9, 0],
+        &[1, 200],
+        &[1, 1, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1, 1],
+    ] {
+        assert!(decode_latency(bytes).is_err(), "{bytes:?}");
+    }
+}
+
+#[test]
+fn deltas_in_one_minute_add_up_in_one_row() {
+    let (s, _d) = store();
+    persist(&s, &delta("hello", "greet", 10, 1, 5), at(120)).unwrap();
+    persist(&s, &delta("hello", "greet", 5, 2, 50), at(179)).unwrap();
+    persist(&s, &delta("hello", "greet", 1, 0, 5), at(180)).unwrap();
+    assert_eq!(count(&s, "metrics_commands", MINUTE), 2);
+    let m = stored(&s, at(0)).unwrap();
+    let greet = &m.plugins["hello"].commands["greet"];
+    assert_eq!(greet.calls, 16);
+    assert_eq!(greet.errors["SB1001"], 3);
+    assert_eq!(greet.latency.count(), 16);
+    assert_eq!(m.plugins["hello"].events_delivered, 16);
+    // Only rows ending after `since` count.
+    let later = stored(&s, at(180)).unwrap();
+    assert_eq!(later.plugins["hello"].commands["greet"].calls, 1);
+}
+
+#[test]
+fn an_empty_delta_writes_nothing() {
+    let (s, _d) = store();
+    persist(&s, &delta("hello", "greet", 0, 0, 5), at(60)).unwrap();
+    assert_eq!(count(&s, "metrics_commands", MINUTE), 0);
+    assert_eq!(count(&s, "metrics_plugins", MINUTE), 0);
+}
+
+#[test]
+fn retention_merges_old_minutes_into_hours_and_deletes_old_hours() {
+    let (s, _d) = store();
+    let day = 86_400;
+    let retention = Retention::new(
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(day as u64),
+    );
+    // Three minutes in hour 0, one in hour 1, and one now (hour 30).
+    for (t, calls) in [(60, 1), (120, 2), (3000, 4), (3600 + 60, 8)] {
+        persist(&s, &delta("hello", "greet", calls, 1, 5), at(t)).unwrap();
+    }
+    let now = 30 * 3600 + 10;
+    persist(&s, &delta("hello", "greet", 16, 0, 5), at(now)).unwrap();
+    let before = stored(&s, at(0)).unwrap().plugins["hello"].commands["greet"].calls;
+    assert_eq!(before, 31);
+
+    // At hour 4: hours 0 and 1 ended more than 2 hours ago, so their minutes merge.
+    let done = compact(&s, at(4 * 3600), retention).unwrap();
+    assert_eq!(done.merged, 8, "4 command rows and 4 plugin rows");
+    assert_eq!(count(&s, "metrics_commands", HOUR), 2);
+    assert_eq!(
+        count(&s, "metrics_commands", MINUTE),
+        1,
+        "the current minute stays"
+    );
+    let m = stored(&s, at(0)).unwrap();
+    let greet = &m.plugins["hello"].commands["greet"];
+    assert_eq!(greet.calls, 31, "merging loses nothing");
+    assert_eq!(greet.errors["SB1001"], 4);
+    assert_eq!(greet.latency.count(), 31);
+    assert_eq!(m.plugins["hello"].events_delivered, 31);
+
+    // Compacting again changes nothing.
+    assert_eq!(
+        compact(&s, at(4 * 3600), retention).unwrap(),
+        Compacted::default()
+    );
+
+    // At hour 30: the hour rows are more than a day old and go.
+    let done = compact(&s, at(now), retention).unwrap();
+    assert_eq!(done.deleted, 4, "2 command and 2 plugin hour rows");
+    let m = stored(&s, at(0)).unwrap();
+    assert_eq!(m.plugins["hello"].commands["greet"].calls, 16);
+}
+
+#[test]
+fn a_damaged_row_is_reported_with_its_code() {
+    let (s, _d) = store();
+    persist(&s, &delta("hello", "greet", 1, 0, 5), at(60)).unwrap();
+    s.lock()
+        .execute("UPDATE metrics_commands SET latency = x'0700'", [])
+        .unwrap();
+    let e = stored(&s, at(0)).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1800");
+    assert!(e.to_string().contains("hello"), "{e}");
+    s.lock()
+        .execute(
+            "UPDATE metrics_commands SET latency = x'0100', errors = 'nope'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(stored(&s, at(0)).unwrap_err().code().to_string(), "SB1800");
+}
+
+#[test]
+fn durations_parse_and_hostile_ones_are_refused() {
+    let d = |s: &str| parse_duration(s).map(|d| d.as_secs());
+    assert_eq!(d("90s").unwrap(), 90);
+    assert_eq!(d("15m").unwrap(), 900);
+    assert_eq!(d("1d12h").unwrap(), 129_600);
+    assert_eq!(d("2w").unwrap(), 14 * 86_400);
+    assert_eq!(d("3650d").unwrap(), 3650 * 86_400);
+    for bad in [
+        "",
+        "7",
+        "d",
+        "-1d",
+        "+1d",
+        "0d",
+        "0s",
+        "1.5h",
+        " 7d",
+        "7d ",
+        "7 d",
+        "7D",
+        "7y",
+        "١d",
+        "3651d",
+        "99999999999999999999999s",
+        "18446744073709551615w",
+        "1d1d1d1d1d1d1d1d1d1d9999d",
+        "7d\n",
+        "7d;DROP TABLE metrics_commands",
+    ] {
+        let e = parse_duration(bad).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1801", "{bad:?}");
+    }
+    // A long hostile string is cut in the message.
+    let long = "x".repeat(10_000);
+    let e = parse_duration(&long).unwrap_err();
+    assert!(e.to_string().len() < 300);
+}

@@ -325,6 +325,9 @@ pub fn run_login(args: LoginArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// How long an upload may take in all (a package is at most a few hundred MiB).
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Uploads the signed `package` to the configured registry server `registry` with the
 /// token `switchboard login` stored, and returns the server's answer. A refusal keeps the
 /// server's code, message and next step.
@@ -353,10 +356,8 @@ pub fn upload(
             )
         })?
         .to_owned();
-    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
-        .iter()
-        .any(|p| api.starts_with(p));
-    if !api.starts_with("https://") && !loopback {
+    let loopback = switchboard_registry::transport::is_loopback_url(&api);
+    if !api.to_ascii_lowercase().starts_with("https://") && !loopback {
         return Err(
             switchboard_registry::error::FetchError::InsecureToken { registry: api }.into(),
         );
@@ -378,10 +379,23 @@ pub fn upload(
             "sign it first: `switchboard sign PACKAGE`",
         )
     })?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    // Timeouts as for every registry request, and no token forwarded on a redirect.
+    let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_global(Some(UPLOAD_TIMEOUT))
+        .timeout_connect(Some(
+            switchboard_registry::transport::DEFAULT_CONNECT_TIMEOUT,
+        ))
+        .max_redirects(0)
         .build()
-        .into();
+        .new_agent();
+    let channel: String = channel
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
     let url = format!("{api}/api/v1/publish?channel={channel}");
     let unreachable = |reason: String| {
         CliError::raise(

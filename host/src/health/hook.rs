@@ -52,9 +52,17 @@ pub(crate) fn within(
     deadline: Duration,
     ask: impl FnOnce() -> Health + Send + 'static,
 ) -> Health {
-    let until = Instant::now() + deadline;
+    let until = instant_after(deadline);
     match spawn(plugin, ask).and_then(|p| p.wait_until(until, deadline)) {
         Ok(health) => health,
         Err(why) => Health::Unhealthy(why),
     }
+}
+
+/// `deadline` from now; a deadline too far for the clock (`Duration::MAX`) means a year.
+pub(crate) fn instant_after(deadline: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(deadline)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }

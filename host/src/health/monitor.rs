@@ -5,7 +5,7 @@ use std::sync::Arc;
 #[cfg(test)]
 use std::sync::Weak;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
@@ -119,7 +119,7 @@ pub(crate) fn check(
     let turn = monitor.round.lock();
     let rules = monitor.rules;
     let asked: Vec<Asked> = plugins.iter().map(ask).collect();
-    let deadline = Instant::now() + rules.hook_deadline;
+    let deadline = super::hook::instant_after(rules.hook_deadline);
     let mut report = HealthReport {
         at: now,
         plugins: Vec::with_capacity(plugins.len()),

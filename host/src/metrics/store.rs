@@ -450,16 +450,25 @@ pub(crate) fn compact(
     };
     let mut hours: BTreeMap<(i64, String, String), CommandMetrics> = BTreeMap::new();
     for (start, plugin, command, calls, errors, latency) in old {
-        let m = decode_row(&plugin, calls, &errors, &latency)?;
-        let into = hours
-            .entry((floor(start, HOUR), plugin.clone(), command))
-            .or_default();
-        merge_command(into, &m).map_err(|reason| MetricsError::Damaged {
-            plugin,
-            what: "latency",
-            reason,
-        })?;
-        done.merged += 1;
+        // A damaged row is logged and left out of its hour (the minute rows are deleted
+        // below either way): one bad row must not stop retention, and the SLOs with it.
+        let merged = decode_row(&plugin, calls, &errors, &latency).and_then(|m| {
+            let into = hours
+                .entry((floor(start, HOUR), plugin.clone(), command.clone()))
+                .or_default();
+            merge_command(into, &m).map_err(|reason| MetricsError::Damaged {
+                plugin: plugin.clone(),
+                what: "latency",
+                reason,
+            })
+        });
+        match merged {
+            Ok(()) => done.merged += 1,
+            Err(e) => tracing::warn!(
+                target: "switchboard::metrics",
+                "a stored minute of `{plugin}.{command}` is left out of its hour: {e}"
+            ),
+        }
     }
     for ((start, plugin, command), m) in &hours {
         add_command_row(&tx, (HOUR, *start), plugin, command, m)?;
@@ -501,8 +510,10 @@ pub(crate) fn compact(
             params![hour_cutoff],
         )?;
     }
+    // The newest row of each alert stays whatever its age: it says whether the alert fires.
     done.deleted += tx.execute(
-        "DELETE FROM slo_alerts WHERE at_ms < ?1",
+        "DELETE FROM slo_alerts WHERE at_ms < ?1 AND id NOT IN \
+         (SELECT MAX(id) FROM slo_alerts GROUP BY plugin, objective, rule)",
         params![hour_cutoff.saturating_mul(1000)],
     )?;
     tx.commit()?;

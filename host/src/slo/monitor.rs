@@ -82,6 +82,8 @@ pub(crate) struct Monitor {
     policy: SloPolicy,
     /// The snapshot last written: the next write is the difference from it.
     written: Mutex<Option<MetricsSnapshot>>,
+    /// Held for the whole of a tick.
+    ticking: Mutex<()>,
     /// Which alerts fire (read from `slo_alerts` on first use).
     firing: Mutex<Option<BTreeMap<AlertKey, bool>>>,
     /// The rows of the longest window, reduced to what the objectives need.
@@ -109,6 +111,7 @@ impl Monitor {
             retention,
             policy,
             written: Mutex::new(None),
+            ticking: Mutex::new(()),
             firing: Mutex::new(None),
             summaries: Mutex::new(Summaries::default()),
         }
@@ -127,6 +130,11 @@ impl Monitor {
     pub(crate) fn persist(&self, store: &Store, now: MetricsSnapshot) -> Result<(), MetricsError> {
         let mut written = self.written.lock();
         let delta = match written.as_ref() {
+            // Two threads (the export timer and a caller of `flush_metrics`) may take their
+            // snapshots in one order and get here in the other: the later snapshot, written
+            // first, holds everything the earlier one does. Subtracting would read as a
+            // restart and count the earlier one's totals again.
+            Some(before) if now.taken_at < before.taken_at => return Ok(()),
             Some(before) => now.since(before),
             None => now.clone(),
         };
@@ -145,6 +153,9 @@ impl Monitor {
         bus: &crate::bus::Bus,
         now: MetricsSnapshot,
     ) -> Result<Vec<SloAlert>, MetricsError> {
+        // One tick at a time: an evaluation on older rows must not finish after a newer one
+        // and flip alerts back.
+        let _one_at_a_time = self.ticking.lock();
         self.persist(store, now)?;
         let compacted = store::compact(store, self.clock.now(), self.retention)?;
         if compacted.deleted > 0 {

@@ -233,12 +233,26 @@ impl Drop for Server {
     }
 }
 
+/// The largest body of any request but an upload (yank and unyank take a small JSON object).
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/index/{*path}", get(index_file))
         .route("/api/v1/search", get(api::search))
         .route("/api/v1/plugins/{name}", get(api::plugin))
-        .route("/api/v1/publish", post(publishing::publish))
+        .route(
+            "/api/v1/publish",
+            post(publishing::publish)
+                // Only uploads may be large, and only once their token checked out.
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(state.max_upload_bytes).unwrap_or(usize::MAX),
+                ))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    publishing::authorize_upload,
+                )),
+        )
         .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
         .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
         .route("/api/openapi.json", get(openapi::serve))
@@ -247,9 +261,7 @@ fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             limits::limit,
         ))
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(state.max_upload_bytes).unwrap_or(usize::MAX),
-        ))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
 

@@ -58,19 +58,37 @@ fn wrong_scope(token: &TokenInfo, action: String) -> ServerError {
     }
 }
 
-/// `POST /api/v1/publish`.
+/// Runs before `POST /api/v1/publish` reads its body: the token is checked (and its scope
+/// may publish) first, so nobody without one can make the server read and hold an upload.
+/// The token goes to the handler in the request's extensions.
+pub async fn authorize_upload(
+    State(state): State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let header = authorization(request.headers());
+    let token = blocking(move || {
+        let token = tokens::authenticate(&state.db, header.as_deref())?;
+        if !matches!(token.scope, Scope::Publish(_) | Scope::Admin) {
+            return Err(wrong_scope(&token, "publish".into()).into());
+        }
+        Ok(token)
+    })
+    .await?;
+    request.extensions_mut().insert(token);
+    Ok(next.run(request).await)
+}
+
+/// `POST /api/v1/publish` (after [`authorize_upload`]).
 pub async fn publish(
     State(state): State<Arc<AppState>>,
+    axum::Extension(token): axum::Extension<TokenInfo>,
     params: Result<Query<PublishParams>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = state.max_upload_bytes;
     blocking(move || {
-        let token = tokens::authenticate(&state.db, authorization(&headers).as_deref())?;
-        if !matches!(token.scope, Scope::Publish(_) | Scope::Admin) {
-            return Err(wrong_scope(&token, "publish".into()).into());
-        }
         let Query(params) = params.map_err(|e| ServerError::BadQuery {
             reason: e.body_text(),
         })?;

@@ -104,28 +104,7 @@ impl HttpTransport {
     }
 
     fn is_loopback(&self) -> bool {
-        let lower = self.base.to_ascii_lowercase();
-        let host = lower
-            .strip_prefix("http://")
-            .unwrap_or(&lower)
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or("");
-        let host = match host.rsplit_once('@') {
-            Some((_, h)) => h,
-            None => host,
-        };
-        let name = if host.starts_with('[') {
-            host.split_once(']')
-                .map_or(host, |(h, _)| h)
-                .trim_start_matches('[')
-        } else {
-            host.split(':').next().unwrap_or(host)
-        };
-        name == "localhost"
-            || name
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        is_loopback_url(&self.base)
     }
 
     fn url(&self, path: &str) -> Result<String, RegistryError> {
@@ -322,7 +301,43 @@ impl HttpTransport {
     }
 }
 
-fn agent(total: Duration, connect: Duration) -> ureq::Agent {
+/// Whether `url` is plain `http://` to this machine: its host (after any `user@`, without
+/// the port) is `localhost` or a loopback IP address — exactly, so `localhost.example.com` or
+/// `127.0.0.1.nip.io` are not. Tokens go over https, or over http only to such a URL.
+///
+/// ```
+/// use switchboard_registry::transport::is_loopback_url;
+/// assert!(is_loopback_url("http://127.0.0.1:8080/index"));
+/// assert!(is_loopback_url("http://[::1]:80"));
+/// assert!(!is_loopback_url("http://localhost.evil.example/index"));
+/// assert!(!is_loopback_url("http://127.0.0.1@evil.example/index"));
+/// assert!(!is_loopback_url("https://127.0.0.1/index"));
+/// ```
+pub fn is_loopback_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once('@') {
+        Some((_, h)) => h,
+        None => authority,
+    };
+    let name = if host.starts_with('[') {
+        host.split_once(']')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A blocking HTTP agent with the given timeouts that never forwards the token on a redirect.
+pub(crate) fn agent(total: Duration, connect: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(total))

@@ -15,7 +15,7 @@ use crate::RegistryError;
 
 mod http;
 
-pub use http::{HttpTransport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use http::{is_loopback_url, HttpTransport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// An HTTP entity tag (or, for a directory, an equivalent fingerprint), kept with a cached copy
 /// so the next fetch can ask "only if changed" (`If-None-Match`).

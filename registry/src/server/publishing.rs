@@ -67,16 +67,44 @@ pub async fn authorize_upload(
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
     let header = authorization(request.headers());
-    let token = blocking(move || {
+    let limit = state.max_upload_bytes;
+    let checked = blocking(move || {
         let token = tokens::authenticate(&state.db, header.as_deref())?;
         if !matches!(token.scope, Scope::Publish(_) | Scope::Admin) {
             return Err(wrong_scope(&token, "publish".into()).into());
         }
         Ok(token)
     })
-    .await?;
-    request.extensions_mut().insert(token);
-    Ok(next.run(request).await)
+    .await;
+    match checked {
+        Ok(token) => {
+            request.extensions_mut().insert(token);
+            Ok(next.run(request).await)
+        }
+        Err(refusal) => {
+            drain(request.into_body(), limit).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// Reads and drops what a refused upload sends, frame by frame, up to `limit` bytes: a
+/// client still writing its body when the refusal came would otherwise see a broken pipe
+/// instead of the refusal. Nothing is kept, so this costs bandwidth, not memory.
+async fn drain(body: axum::body::Body, limit: u64) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut read: u64 = 0;
+    while read <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read = read.saturating_add(data.len() as u64);
+                }
+            }
+            Some(Err(_)) | None => return,
+        }
+    }
 }
 
 /// `POST /api/v1/publish` (after [`authorize_upload`]).

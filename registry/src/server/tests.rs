@@ -416,6 +416,12 @@ fn publishing_needs_a_valid_token_with_the_publish_scope() {
     };
     let (status, doc) = upload(None);
     assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    // A large upload without a token is refused before its body is kept, and the client,
+    // still sending, reads the refusal rather than a broken pipe (the body is drained).
+    let large = vec![7u8; 1 << 20]; // the cap this server was started with
+    let h = [("Switchboard-Package-File", "hello-1.0.0.sbpkg")];
+    let (status, doc) = post(&server, "/api/v1/publish", &h, &large);
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
     let (status, doc) = upload(Some("sbt_0000_1111"));
     assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
     let (status, doc) = upload(Some("garbage"));

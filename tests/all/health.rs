@@ -241,9 +241,17 @@ fn the_periodic_monitor_publishes_a_change_without_being_asked() {
     });
     let events = health_events(&host);
     let phoenix = started(&host, test_plugin("phoenix"));
+    // First the monitor's own rounds see phoenix healthy (a round between load and start saw
+    // it "not running"): were the flag set before, the change to unhealthy could be the one
+    // from "not running", with no event for the hook's reason.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while phoenix.health_status().map(|s| s.state) != Some(HealthState::Healthy) {
+        assert!(std::time::Instant::now() < until, "never seen healthy");
+        std::thread::yield_now();
+    }
     host.kv("phoenix").put("fail/health", b"1").unwrap();
     // Waits for the event the monitor's thread publishes for the hook's report (a minute at
-    // most); a round that ran between load and start published "not running" first.
+    // most).
     let event = loop {
         let event = events.recv_timeout(Duration::from_secs(60)).unwrap();
         if event["reasons"][0]["code"] == "SB0391" {

@@ -14,10 +14,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use switchboard_host::{DiscoverOptions, HealthReport, HealthState, Host};
+use switchboard_host::{DiscoverOptions, HealthReport, HealthState};
 
 use super::render::{print_json, table};
-use super::{host_api, policy, trusted_keys};
 use crate::output;
 
 /// The exit code when a plugin is unhealthy.
@@ -85,27 +84,17 @@ pub fn exit_status(report: &HealthReport) -> u8 {
 
 /// Starts the plugins and checks them once.
 pub fn check(args: &HealthArgs) -> Result<HealthRun> {
-    let dir = crate::data_dir::resolve(args.data_dir.clone())?;
-    let api = host_api(&dir, args.host_api.as_deref())?;
-    let mut builder = Host::builder();
-    builder
-        .data_dir(&dir)
-        .policy(policy(&dir, args.policy.as_deref())?)
-        // One round, now: no periodic thread.
-        .health_interval(None);
-    if let Some((name, version)) = api {
-        builder.host_api(name, version);
+    let mut builder = super::scan::HostSetup {
+        data_dir: args.data_dir.clone(),
+        host_api: args.host_api.as_deref(),
+        policy: args.policy.as_deref(),
+        trust: &args.trust,
+        dirs: &args.dirs,
+        dev: args.dev,
     }
-    for key in trusted_keys(&dir, &args.trust)? {
-        builder.trust(key);
-    }
-    for plugins in &args.dirs {
-        builder.plugin_dir(plugins);
-    }
-    if args.dev {
-        builder.dangerous().load_unsigned_libraries();
-    }
-    let host = builder.build()?;
+    .builder()?;
+    // One round, now: no periodic thread.
+    let host = builder.health_interval(None).build()?;
     let started = host.start_installed()?;
     let mut not_started: Vec<(String, String)> = started
         .failed

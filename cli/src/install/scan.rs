@@ -45,27 +45,52 @@ pub struct DiscoverArgs {
     pub json: bool,
 }
 
+/// What `discover` and `health` set a host up from: a data directory, its host API, policy
+/// and trusted keys, plugin directories, and whether development libraries load.
+pub(crate) struct HostSetup<'a> {
+    pub data_dir: Option<PathBuf>,
+    pub host_api: Option<&'a str>,
+    pub policy: Option<&'a std::path::Path>,
+    pub trust: &'a [PathBuf],
+    pub dirs: &'a [PathBuf],
+    pub dev: bool,
+}
+
+impl HostSetup<'_> {
+    /// A host builder set up so (what the data directory remembers filling the gaps).
+    pub(crate) fn builder(&self) -> Result<switchboard_host::HostBuilder> {
+        let dir = crate::data_dir::resolve(self.data_dir.clone())?;
+        let api = host_api(&dir, self.host_api)?;
+        let mut builder = Host::builder();
+        builder.data_dir(&dir).policy(policy(&dir, self.policy)?);
+        if let Some((name, version)) = api {
+            builder.host_api(name, version);
+        }
+        for key in trusted_keys(&dir, self.trust)? {
+            builder.trust(key);
+        }
+        for plugins in self.dirs {
+            builder.plugin_dir(plugins);
+        }
+        if self.dev {
+            builder.dangerous().load_unsigned_libraries();
+        }
+        Ok(builder)
+    }
+}
+
 /// Runs `discover`: exits 0 whatever was skipped (the report says what and why).
 pub fn discover(args: &DiscoverArgs) -> Result<()> {
-    let dir = crate::data_dir::resolve(args.data_dir.clone())?;
-    let api = host_api(&dir, args.host_api.as_deref())?;
-    let mut builder = Host::builder();
-    builder
-        .data_dir(&dir)
-        .policy(policy(&dir, args.policy.as_deref())?);
-    if let Some((name, version)) = api {
-        builder.host_api(name, version);
+    let host = HostSetup {
+        data_dir: args.data_dir.clone(),
+        host_api: args.host_api.as_deref(),
+        policy: args.policy.as_deref(),
+        trust: &args.trust,
+        dirs: &args.dirs,
+        dev: args.dev,
     }
-    for key in trusted_keys(&dir, &args.trust)? {
-        builder.trust(key);
-    }
-    for plugins in &args.dirs {
-        builder.plugin_dir(plugins);
-    }
-    if args.dev {
-        builder.dangerous().load_unsigned_libraries();
-    }
-    let host = builder.build()?;
+    .builder()?
+    .build()?;
     let report = host.discover_with(&DiscoverOptions::new().start(!args.no_start));
     if args.json {
         print_json(&report_json(&report));

@@ -1,6 +1,6 @@
 //! `switchboard health`: a host on the data directory starts the installed plugins (and,
 //! given plugin directories, what is in them), checks every plugin's health once
-//! ([`Host::check_health`]) and reports each state with its reasons. Exits 0 when no plugin
+//! ([`Host::check_health`](switchboard_host::Host::check_health)) and reports each state with its reasons. Exits 0 when no plugin
 //! is unhealthy, 3 when one is.
 //!
 //! A fresh process sees what each plugin says of itself and whether it starts — not the

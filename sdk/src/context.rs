@@ -84,6 +84,10 @@ pub(crate) trait ContextBackend: Send + Sync {
     fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError>;
     fn secret_delete(&self, name: &str) -> Result<bool, PluginError>;
     fn config_json(&self) -> Result<String, PluginError>;
+    /// The time now. Hosts read the system clock; the mock host's clock is the test's.
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// The plugin's handle on its host: logging, and the host services — files, environment
@@ -137,6 +141,33 @@ impl Context {
     /// The name this plugin was loaded under.
     pub fn plugin_name(&self) -> String {
         self.backend.plugin_name()
+    }
+
+    /// The current time. Read it here rather than from `SystemTime::now()` so a unit test
+    /// can control it: a real host gives the system clock, and the SDK's mock host
+    /// (`MockHost::set_time`, `MockHost::advance`) gives the test's clock.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use switchboard_sdk::Context;
+    ///
+    /// /// Whether a token issued at `issued` has expired (after an hour).
+    /// fn expired(ctx: &Context, issued: SystemTime) -> bool {
+    ///     ctx.now().duration_since(issued).is_ok_and(|age| age > Duration::from_secs(3600))
+    /// }
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("tokens");
+    /// let issued = host.now();
+    /// assert!(!expired(&host.context(), issued));
+    /// host.advance(Duration::from_secs(3601));
+    /// assert!(expired(&host.context(), issued));
+    /// # }
+    /// ```
+    pub fn now(&self) -> std::time::SystemTime {
+        self.backend.now()
     }
 
     /// Sends a log line to the host, which routes it (plugins never print).

@@ -94,6 +94,8 @@ pub mod codes {
     /// against the subscriber's breaker; return it from a `#[subscribe]` handler for input
     /// that is the publisher's fault, so no publisher can silence a subscription at will.
     pub const BAD_EVENT: ErrorCode = ErrorCode(818);
+    /// A service call's request or response contract is not the provider's (both ids named).
+    pub const SERVICE_CONTRACT_MISMATCH: ErrorCode = ErrorCode(809);
 
     /// A batch publish ([`Context::batch`](crate::Context::batch)) reached a host older than
     /// SDK ABI 1.2, which cannot take one; nothing was published.

@@ -45,6 +45,55 @@
 //! from [`MockHost::set_env`]. A use of a kind with no grant at all fails with `SB0410`; one
 //! outside the granted patterns with `SB0412`.
 //!
+//! # Events, services, time, and what a plugin did
+//!
+//! [`MockPlugin::deliver`] hands an event to every `#[subscribe]` handler whose pattern
+//! matches its topic, as a host's bus would (the handler's pattern must be granted
+//! `events.subscribe`). [`MockHost::stub_service`] answers a service method with a closure,
+//! checking both contracts as a host does when it binds a call. [`MockHost::set_time`] and
+//! [`MockHost::advance`] move the clock a plugin reads with [`Context::now`]. And
+//! [`MockHost::activity`] lists every host service a plugin used — files read and written,
+//! KV and secret reads and writes, configuration and environment reads, service calls — in
+//! order, beside [`MockHost::published`] and [`MockHost::logs`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use switchboard_sdk::prelude::*;
+//! use switchboard_sdk::testing::{Activity, MockHost};
+//!
+//! #[derive(Default)]
+//! pub struct Counter;
+//!
+//! impl Plugin for Counter {
+//!     fn create(_ctx: &Context) -> Result<Self, PluginError> {
+//!         Ok(Counter)
+//!     }
+//! }
+//!
+//! #[plugin(capabilities = ["kv", "events.subscribe:files.*", "service.call:clock.*"])]
+//! impl Counter {
+//!     #[subscribe("files.*")]
+//!     fn on_file(&self, ctx: &Context, event: &Event<'_>) -> Result<(), PluginError> {
+//!         let path: String = event.decode()?;
+//!         let stamp: u64 = ctx.call_service("clock.ticks", "now", &())?;
+//!         ctx.kv().put(&path, &stamp.to_le_bytes())?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let host = MockHost::new("counter");
+//! host.grant("kv").unwrap();
+//! host.grant("events.subscribe:files.*").unwrap();
+//! host.grant("service.call:clock.*").unwrap();
+//! host.stub_service("clock.ticks", "now", |(): ()| Ok(42u64));
+//! let counter = host.instantiate::<Counter>().unwrap();
+//!
+//! assert_eq!(counter.deliver("files.saved", &"/notes.md".to_string()).unwrap(), 1);
+//! assert_eq!(host.kv_value("/notes.md"), Some(42u64.to_le_bytes().to_vec()));
+//! assert!(host.activity().contains(&Activity::KvWrite("/notes.md".into())));
+//! assert_eq!(host.service_calls(), vec![("clock.ticks".to_string(), "now".to_string())]);
+//! ```
+//!
 //! KV (`kv`) and secrets (`secrets`) live in memory with a real host's semantics (versions,
 //! compare-and-swap, optimistic commits). The configuration is the `[config] defaults` of the
 //! crate's `plugin.toml` unless [`MockHost::set_config`] replaces it; a plugin reads it only
@@ -54,11 +103,13 @@ use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::caps::{Access, Capability, CapabilityError};
 use crate::context::{Context, ContextBackend, Level};
 use crate::embedded::EmbeddedManifest;
 use crate::error::{codes, PluginError};
+use crate::event::Frame;
 use crate::message::{decode, encode, Message};
 use crate::plugin::PluginEntry;
 use crate::state::{
@@ -76,6 +127,10 @@ pub struct MockHost {
 #[derive(Debug, Default)]
 struct MockInner {
     name: String,
+    activity: Mutex<Vec<Activity>>,
+    services: Mutex<BTreeMap<(String, String), StubService>>,
+    clock: Mutex<Option<SystemTime>>,
+    event_ids: Mutex<u64>,
     logs: Mutex<Vec<(Level, String)>>,
     grants: Mutex<Vec<Capability>>,
     files: Mutex<BTreeMap<PathBuf, Vec<u8>>>,
@@ -84,6 +139,55 @@ struct MockInner {
     kv: Mutex<MockKv>,
     secrets: Mutex<BTreeMap<String, Vec<u8>>>,
     config: Mutex<Option<serde_json::Value>>,
+}
+
+/// One use of a host service, as [`MockHost::activity`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Activity {
+    /// A file read (the normalised absolute path), allowed or not.
+    ReadFile(PathBuf),
+    /// A file written.
+    WriteFile(PathBuf),
+    /// A KV key read (`get`, or a compare-and-swap's read).
+    KvRead(String),
+    /// A KV key written (`put`, a swap or a commit).
+    KvWrite(String),
+    /// A KV key deleted.
+    KvDelete(String),
+    /// A KV listing under this prefix.
+    KvList(String),
+    /// A secret read.
+    SecretRead(String),
+    /// A secret written.
+    SecretWrite(String),
+    /// A secret deleted.
+    SecretDelete(String),
+    /// The configuration read.
+    ConfigRead,
+    /// An environment variable read.
+    EnvRead(String),
+    /// A service method called: service, method.
+    ServiceCall(String, String),
+}
+
+/// A stub's answer: request bytes in, response bytes out.
+type Answer = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, PluginError> + Send + Sync>;
+
+/// A service method the test answers with a closure.
+struct StubService {
+    request_contract: &'static str,
+    response_contract: &'static str,
+    answer: Answer,
+}
+
+impl std::fmt::Debug for StubService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubService")
+            .field("request_contract", &self.request_contract)
+            .field("response_contract", &self.response_contract)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The mock's in-memory KV store: the same semantics as a host's (versions grow across the
@@ -149,6 +253,10 @@ fn normalize(path: &Path) -> Option<PathBuf> {
 }
 
 impl MockInner {
+    fn record(&self, activity: Activity) {
+        lock(&self.activity).push(activity);
+    }
+
     fn allow(&self, access: &Access<'_>) -> Result<(), PluginError> {
         let grants = lock(&self.grants);
         if grants.iter().any(|g| g.allows(access)) {
@@ -199,6 +307,7 @@ impl ContextBackend for MockInner {
 
     fn read_file(&self, path: &str) -> Result<Vec<u8>, PluginError> {
         let path = self.resolve(path)?;
+        self.record(Activity::ReadFile(path.clone()));
         self.allow(&Access::ReadFile(&path))?;
         lock(&self.files).get(&path).cloned().ok_or_else(|| {
             PluginError::with_code(
@@ -211,12 +320,14 @@ impl ContextBackend for MockInner {
 
     fn write_file(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
         let path = self.resolve(path)?;
+        self.record(Activity::WriteFile(path.clone()));
         self.allow(&Access::WriteFile(&path))?;
         lock(&self.files).insert(path, data.to_vec());
         Ok(())
     }
 
     fn env_var(&self, name: &str) -> Result<Option<String>, PluginError> {
+        self.record(Activity::EnvRead(name.to_owned()));
         self.allow(&Access::Env(name))?;
         Ok(lock(&self.env).get(name).cloned())
     }
@@ -252,29 +363,60 @@ impl ContextBackend for MockInner {
     }
 
     fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
+        self.record(Activity::ServiceCall(
+            call.service.to_owned(),
+            call.method.to_owned(),
+        ));
         self.allow(&Access::CallService(call.service))?;
-        Err(PluginError::with_code(
-            codes::SERVICE_UNAVAILABLE,
-            format!("the mock host provides no service `{}`", call.service),
-        ))
+        let services = lock(&self.services);
+        let key = (call.service.to_owned(), call.method.to_owned());
+        let Some(stub) = services.get(&key) else {
+            return Err(PluginError::with_code(
+                codes::SERVICE_UNAVAILABLE,
+                format!(
+                    "the mock host provides no service method `{}`.`{}`",
+                    call.service, call.method
+                ),
+            )
+            .next_step("answer it in the test with `MockHost::stub_service`"));
+        };
+        for (side, theirs, ours) in [
+            ("request", call.request_contract, stub.request_contract),
+            ("response", call.response_contract, stub.response_contract),
+        ] {
+            if theirs != ours {
+                return Err(PluginError::with_code(
+                    codes::SERVICE_CONTRACT_MISMATCH,
+                    format!(
+                        "`{}`.`{}`: the caller's {side} contract is `{theirs}`, the stub's `{ours}`",
+                        call.service, call.method
+                    ),
+                )
+                .next_step("stub the service with the message types the plugin calls it with"));
+            }
+        }
+        (stub.answer)(call.request)
     }
 
     // plugin state (issue 6)
     fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
         self.allow(&Access::Kv)?;
         mock_key(key)?;
+        self.record(Activity::KvRead(key.to_owned()));
         Ok(lock(&self.kv).entries.get(key).cloned())
     }
 
     fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
         self.allow(&Access::Kv)?;
         mock_key(key)?;
+        self.record(Activity::KvWrite(key.to_owned()));
         Ok(lock(&self.kv).write(key, Some(value)).unwrap_or_default())
     }
 
     fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
         self.allow(&Access::Kv)?;
         mock_key(key)?;
+        self.record(Activity::KvDelete(key.to_owned()));
         Ok(lock(&self.kv).entries.remove(key).is_some())
     }
 
@@ -285,6 +427,7 @@ impl ContextBackend for MockInner {
         limit: u32,
     ) -> Result<KvPage, PluginError> {
         self.allow(&Access::Kv)?;
+        self.record(Activity::KvList(prefix.to_owned()));
         let kv = lock(&self.kv);
         let mut entries: Vec<(String, KvEntry)> = kv
             .entries
@@ -306,6 +449,7 @@ impl ContextBackend for MockInner {
     fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
         self.allow(&Access::Kv)?;
         mock_key(&request.key)?;
+        self.record(Activity::KvRead(request.key.clone()));
         let mut kv = lock(&self.kv);
         let current = kv.entries.get(&request.key).cloned();
         let holds = match (&request.expected, &current) {
@@ -317,6 +461,10 @@ impl ContextBackend for MockInner {
         if !holds {
             return Ok(CasOutcome::Mismatch(current));
         }
+        self.record(match request.new {
+            Some(_) => Activity::KvWrite(request.key.clone()),
+            None => Activity::KvDelete(request.key.clone()),
+        });
         Ok(CasOutcome::Swapped(
             kv.write(&request.key, request.new.as_deref()),
         ))
@@ -334,6 +482,10 @@ impl ContextBackend for MockInner {
             mock_key(&w.key)?;
         }
         for w in &batch.writes {
+            self.record(match w.value {
+                Some(_) => Activity::KvWrite(w.key.clone()),
+                None => Activity::KvDelete(w.key.clone()),
+            });
             kv.write(&w.key, w.value.as_deref());
         }
         Ok(CommitOutcome::Committed)
@@ -341,6 +493,7 @@ impl ContextBackend for MockInner {
 
     fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
         self.allow(&Access::Secrets)?;
+        self.record(Activity::SecretRead(name.to_owned()));
         Ok(lock(&self.secrets)
             .get(name)
             .map(|v| Secret::new(v.clone())))
@@ -349,21 +502,28 @@ impl ContextBackend for MockInner {
     fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
         self.allow(&Access::Secrets)?;
         mock_key(name)?;
+        self.record(Activity::SecretWrite(name.to_owned()));
         lock(&self.secrets).insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
         self.allow(&Access::Secrets)?;
+        self.record(Activity::SecretDelete(name.to_owned()));
         Ok(lock(&self.secrets).remove(name).is_some())
     }
 
     fn config_json(&self) -> Result<String, PluginError> {
+        self.record(Activity::ConfigRead);
         self.allow(&Access::ReadConfig)?;
         let config = lock(&self.config)
             .clone()
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
         Ok(config.to_string())
+    }
+
+    fn now(&self) -> SystemTime {
+        *lock(&self.clock).get_or_insert_with(SystemTime::now)
     }
 }
 
@@ -447,6 +607,89 @@ impl MockHost {
         lock(&self.inner.logs).clone()
     }
 
+    /// Every host service plugins used so far, in order (see [`Activity`]). Uses the mock
+    /// refused are listed too: what a plugin *tried* is often what a test checks.
+    pub fn activity(&self) -> Vec<Activity> {
+        lock(&self.inner.activity).clone()
+    }
+
+    /// Forgets the recorded activity, so a test can look at one step's alone.
+    pub fn clear_activity(&self) -> &Self {
+        lock(&self.inner.activity).clear();
+        self
+    }
+
+    /// The service methods plugins called so far (service, method), answered or not.
+    pub fn service_calls(&self) -> Vec<(String, String)> {
+        lock(&self.inner.activity)
+            .iter()
+            .filter_map(|a| match a {
+                Activity::ServiceCall(s, m) => Some((s.clone(), m.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Answers calls to `service`.`method` with `answer`, as a provider plugin would. A
+    /// call whose request or response type is not `Req`/`Resp` fails with `SB0809` naming
+    /// both contracts, as a host refuses it; the caller still needs `service.call` granted.
+    /// Stubbing a method again replaces its answer.
+    ///
+    /// ```
+    /// use switchboard_sdk::testing::MockHost;
+    /// use switchboard_sdk::PluginError;
+    ///
+    /// let host = MockHost::new("client");
+    /// host.grant("service.call:greetings.*").unwrap();
+    /// host.stub_service("greetings.en", "greet", |name: String| {
+    ///     if name.is_empty() {
+    ///         return Err(PluginError::new("no name"));
+    ///     }
+    ///     Ok(format!("Hello, {name}!"))
+    /// });
+    /// let ctx = host.context();
+    /// let answer: String = ctx.call_service("greetings.en", "greet", &"Ada".to_string()).unwrap();
+    /// assert_eq!(answer, "Hello, Ada!");
+    /// ```
+    pub fn stub_service<Req, Resp, F>(&self, service: &str, method: &str, answer: F) -> &Self
+    where
+        Req: Message,
+        Resp: Message,
+        F: Fn(Req) -> Result<Resp, PluginError> + Send + Sync + 'static,
+    {
+        let stub = StubService {
+            request_contract: Req::CONTRACT.id,
+            response_contract: Resp::CONTRACT.id,
+            answer: Box::new(move |bytes: &[u8]| {
+                let request: Req = decode(bytes)?;
+                answer(request).map(|r| encode(&r))
+            }),
+        };
+        lock(&self.inner.services).insert((service.to_owned(), method.to_owned()), stub);
+        self
+    }
+
+    /// The mock's clock: what [`Context::now`] returns. It starts at the system time of its
+    /// first reading and moves only when the test moves it.
+    pub fn now(&self) -> SystemTime {
+        self.inner.now()
+    }
+
+    /// Sets the mock's clock.
+    pub fn set_time(&self, time: SystemTime) -> &Self {
+        *lock(&self.inner.clock) = Some(time);
+        self
+    }
+
+    /// Moves the mock's clock forward by `by` (saturating at the largest time the platform
+    /// represents).
+    pub fn advance(&self, by: Duration) -> &Self {
+        let mut clock = lock(&self.inner.clock);
+        let now = *clock.get_or_insert_with(SystemTime::now);
+        *clock = Some(now.checked_add(by).unwrap_or(now));
+        self
+    }
+
     /// Creates and starts plugin `P` against this mock.
     ///
     /// Unless the test called [`MockHost::set_config`], the configuration is the
@@ -463,6 +706,7 @@ impl MockHost {
         plugin.start(&ctx)?;
         Ok(MockPlugin {
             plugin,
+            host: self.inner.clone(),
             ctx,
             manifest,
         })
@@ -486,10 +730,43 @@ fn config_defaults(manifest: &EmbeddedManifest) -> Result<Option<serde_json::Val
         .map_err(|e| PluginError::new(format!("the plugin.toml config defaults are not JSON: {e}")))
 }
 
+/// Whether the concrete `topic` matches a `#[subscribe]` pattern, as a host's bus matches
+/// them: `*` is one segment, a last `>` one or more.
+fn subscription_matches(pattern: &str, topic: &str) -> bool {
+    let mut parts = topic.split('.');
+    let segs: Vec<&str> = pattern.split('.').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        match *seg {
+            ">" if i + 1 == segs.len() => return parts.next().is_some(),
+            "*" => {
+                if parts.next().is_none() {
+                    return false;
+                }
+            }
+            lit => {
+                if parts.next() != Some(lit) {
+                    return false;
+                }
+            }
+        }
+    }
+    parts.next().is_none()
+}
+
+/// A `#[subscribe]` pattern in the capability syntax (`*` one segment, `**` any number), the
+/// form an `events.subscribe` grant is checked in.
+fn subscription_as_capability(pattern: &str) -> String {
+    match pattern.strip_suffix(">") {
+        Some(head) if head.is_empty() || head.ends_with('.') => format!("{head}*.**"),
+        _ => pattern.to_owned(),
+    }
+}
+
 /// A plugin instance driven by a [`MockHost`].
 #[derive(Debug)]
 pub struct MockPlugin<P> {
     plugin: P,
+    host: Arc<MockInner>,
     ctx: Context,
     manifest: EmbeddedManifest,
 }
@@ -513,6 +790,52 @@ impl<P: PluginEntry> MockPlugin<P> {
     ) -> Result<Resp, PluginError> {
         let bytes = self.call_raw(name, &encode(request))?;
         decode(&bytes)
+    }
+
+    /// Delivers an event to every `#[subscribe]` handler of this plugin whose pattern
+    /// matches `topic`, in handler order, as a host's bus would; returns how many ran. Each
+    /// matching handler's pattern must be granted (`events.subscribe:PATTERN`, with a
+    /// trailing `>` written `*.**` as in capabilities), as a host checks before it
+    /// subscribes one. The first handler error is returned; the handlers
+    /// after it do not run.
+    pub fn deliver<M: Message>(&self, topic: &str, message: &M) -> Result<usize, PluginError> {
+        self.deliver_raw(topic, &encode(message), &[])
+    }
+
+    /// Delivers an event with payload bytes and headers (see [`MockPlugin::deliver`]).
+    pub fn deliver_raw(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<usize, PluginError> {
+        let mut ran = 0;
+        for (handler, pattern) in self.manifest.subscriptions.iter().enumerate() {
+            if !subscription_matches(pattern, topic) {
+                continue;
+            }
+            self.ctx
+                .backend()
+                .check(&Access::Subscribe(&subscription_as_capability(pattern)))?;
+            let id = {
+                let mut ids = lock(&self.host.event_ids);
+                *ids += 1;
+                *ids
+            };
+            let frame = Frame {
+                handler: u32::try_from(handler).unwrap_or(u32::MAX),
+                id,
+                trace_id: id,
+                causation_id: None,
+                hops: 0,
+                publisher: "test",
+                headers: headers.to_vec(),
+                payload,
+            };
+            self.plugin.on_event(&self.ctx, topic, &frame.encode())?;
+            ran += 1;
+        }
+        Ok(ran)
     }
 
     /// Calls command `name` with request bytes.

@@ -27,11 +27,16 @@ pub struct Pair {
 
 /// The plugin.
 #[derive(Debug)]
-pub struct Counter;
+pub struct Counter {
+    /// When this instance was created, by the host's clock.
+    created: std::time::SystemTime,
+}
 
 impl Plugin for Counter {
-    fn create(_ctx: &Context) -> Result<Self, PluginError> {
-        Ok(Counter)
+    fn create(ctx: &Context) -> Result<Self, PluginError> {
+        Ok(Counter {
+            created: ctx.now(),
+        })
     }
 }
 
@@ -47,6 +52,15 @@ impl Counter {
             tx.put_as(&key, &n)?;
             Ok(n)
         })
+    }
+
+    /// Whole seconds since this instance was created, by the host's clock (`Context::now`,
+    /// which a unit test moves with `MockHost::advance`).
+    #[command]
+    fn uptime(&self, ctx: &Context) -> u64 {
+        ctx.now()
+            .duration_since(self.created)
+            .map_or(0, |d| d.as_secs())
     }
 
     /// The value of counter `name` (0 if never bumped).
@@ -137,6 +151,38 @@ mod tests {
         host
     }
 
+    fn counter_value() -> Counter {
+        Counter {
+            created: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn uptime_follows_the_hosts_clock() {
+        let host = host();
+        let counter = host.instantiate::<Counter>().unwrap();
+        assert_eq!(counter.call::<(), u64>("uptime", &()).unwrap(), 0);
+        host.advance(std::time::Duration::from_secs(90));
+        assert_eq!(counter.call::<(), u64>("uptime", &()).unwrap(), 90);
+    }
+
+    #[test]
+    fn a_transaction_reads_then_writes_and_the_activity_shows_it() {
+        use switchboard_sdk::testing::Activity;
+        let host = host();
+        let counter = host.instantiate::<Counter>().unwrap();
+        host.clear_activity();
+        counter.call::<String, u64>("incr", &"a".into()).unwrap();
+        assert_eq!(
+            host.activity(),
+            [
+                Activity::ConfigRead,
+                Activity::KvRead("c/a".into()),
+                Activity::KvWrite("c/a".into()),
+            ]
+        );
+    }
+
     #[test]
     fn incr_adds_the_configured_step() {
         let host = host();
@@ -188,7 +234,7 @@ mod tests {
                 ("keep".to_string(), b"x".to_vec()),
             ],
         );
-        Counter.counters_to_json(&mut data).unwrap();
+        counter_value().counters_to_json(&mut data).unwrap();
         assert_eq!(data.get("c/a"), Some(&b"41"[..]));
         assert_eq!(data.get("v0/a"), None);
         assert_eq!(data.get("keep"), Some(&b"x"[..]));
@@ -196,7 +242,7 @@ mod tests {
             serde_json::json!({}),
             [("v0/b".to_string(), b"many".to_vec())],
         );
-        assert!(Counter.counters_to_json(&mut bad).is_err());
+        assert!(counter_value().counters_to_json(&mut bad).is_err());
     }
 
     #[test]

@@ -242,4 +242,60 @@ mod tests {
         assert_eq!(relay.call::<Burst, u32>("announce_batch", &b).unwrap(), 0);
         assert!(host.published().is_empty());
     }
+
+    #[test]
+    fn a_delivered_host_event_is_counted_and_forwarded() {
+        let host = MockHost::new("relay");
+        host.grant("events.subscribe:host.**").unwrap();
+        let relay = host.instantiate::<Relay>().unwrap();
+        assert_eq!(relay.deliver("host.saved", &"notes.md".to_string()).unwrap(), 1);
+        assert_eq!(relay.call::<(), u64>("seen", &()).unwrap(), 1);
+        let (topic, payload) = &host.published()[0];
+        assert_eq!(topic, "plugin.relay.forwarded");
+        assert_eq!(
+            switchboard_sdk::decode::<String>(payload).unwrap(),
+            "host.saved"
+        );
+        // A topic the handler's pattern does not match reaches no handler.
+        assert_eq!(relay.deliver("other.saved", &"x".to_string()).unwrap(), 0);
+    }
+
+    #[test]
+    fn delivery_needs_the_subscription_granted_and_handler_errors_come_back() {
+        let host = MockHost::new("relay");
+        let relay = host.instantiate::<Relay>().unwrap();
+        let e = relay.deliver_raw("host.x", b"hi", &[]).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+        host.grant("events.subscribe:host.**").unwrap();
+        let e = relay.deliver_raw("host.x", b"fail", &[]).unwrap_err();
+        assert!(e.to_string().contains("asked to fail"), "{e}");
+        assert_eq!(relay.call::<(), u64>("seen", &()).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stubbed_service_answers_and_the_call_is_recorded() {
+        let host = MockHost::new("relay");
+        host.grant("service.call:text.*").unwrap();
+        host.stub_service("text.tools", "upper", |s: String| Ok(s.to_uppercase()));
+        let relay = host.instantiate::<Relay>().unwrap();
+        let out: String = relay.call("shout", &"hey".to_string()).unwrap();
+        assert_eq!(out, "HEY");
+        assert_eq!(
+            host.service_calls(),
+            [("text.tools".to_string(), "upper".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_stub_with_other_types_is_a_contract_mismatch_and_a_missing_one_unavailable() {
+        let host = MockHost::new("relay");
+        host.grant("service.call:text.*").unwrap();
+        let relay = host.instantiate::<Relay>().unwrap();
+        let e = relay.call::<String, String>("shout", &"hey".into()).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0431");
+        host.stub_service("text.tools", "upper", |n: u32| Ok(n + 1));
+        let e = relay.call::<String, String>("shout", &"hey".into()).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0809");
+        assert!(e.to_string().contains("contract"), "{e}");
+    }
 }

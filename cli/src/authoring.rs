@@ -246,6 +246,33 @@ fn build_library(
         }
         DebugInfo::Keep => progress.step(format!("building {name} (cargo rustc --release)")),
     }
+    run_build(cmd, name, progress)
+}
+
+/// Builds the crate's cdylib with the dev profile (what `switchboard test` loads) and
+/// returns its path.
+pub(crate) fn build_dev_library(
+    crate_dir: &Path,
+    name: &str,
+    target_dir: Option<&Path>,
+) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate_dir).args([
+        "build",
+        "--lib",
+        "--quiet",
+        "--message-format=json-render-diagnostics",
+    ]);
+    cmd.arg("--manifest-path").arg(crate_dir.join("Cargo.toml"));
+    if let Some(dir) = target_dir {
+        cmd.arg("--target-dir").arg(dir);
+    }
+    run_build(cmd, name, &Progress::quiet())
+}
+
+/// Runs a cargo build that prints JSON messages and returns the cdylib named `name`.
+fn run_build(mut cmd: Command, name: &str, progress: &Progress) -> Result<PathBuf> {
     let mut child = cmd.stdout(Stdio::piped()).spawn().coded(
         codes::BUILD,
         "cannot run cargo",
@@ -304,7 +331,7 @@ fn build_library(
         return Err(CliError::raise(
             codes::BUILD,
             format!("cargo build failed ({status})"),
-            "fix the errors cargo printed above, then pack again",
+            "fix the errors cargo printed above, then try again",
         ));
     }
     library.ok_or_else(|| {

@@ -1,6 +1,8 @@
 //! The `switchboard` command line, as a library so tests can drive it in-process.
 //!
 //! - [`authoring`] — `keygen`, `pack`, `sign`, `verify`, `trust`.
+//! - [`scaffold`] — `switchboard new`: a ready plugin crate from a template.
+//! - [`smoke`] — `switchboard test`: unit tests, then the built library in a real host.
 //! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
 //! - [`demo`] — the guided tour behind `switchboard demo`.
 //! - [`preflight`] — `switchboard preflight`.
@@ -38,6 +40,8 @@ pub mod preflight;
 pub mod publish;
 pub mod registries;
 pub mod release;
+pub mod scaffold;
 pub mod server;
+pub mod smoke;
 pub mod state;
 pub mod tree;

@@ -39,6 +39,12 @@ enum Cmd {
         #[arg(long)]
         debug: bool,
     },
+    /// Create a plugin crate from a template: Cargo.toml, plugin.toml, src/lib.rs with unit
+    /// tests, README and CHANGELOG. It builds, tests, packs and preflights with no edits.
+    New(switchboard_cli::scaffold::NewCli),
+    /// Test a plugin crate: its unit tests (cargo test), then its library loaded into a real
+    /// host and the smoke calls of plugin.toml's [test] section made.
+    Test(switchboard_cli::smoke::TestCli),
     /// Generate a minisign key pair for signing packages.
     Keygen {
         /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites).
@@ -680,6 +686,8 @@ fn main() -> ExitCode {
             exit_status(switchboard_cli::server::run(cmd), json)
         }
         Cmd::Search(args) => args.run(),
+        Cmd::New(args) => args.run(),
+        Cmd::Test(args) => args.run(),
         Cmd::Info(args) => args.run(),
         Cmd::Registry {
             action: RegistryCmd::Static(cmd),

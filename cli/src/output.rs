@@ -56,6 +56,18 @@ pub mod codes {
     pub const INPUT: ErrorCode = ErrorCode::from_number(60);
     /// A usage error (bad or missing arguments), reported as JSON with `--json`; status 2.
     pub const USAGE: ErrorCode = ErrorCode::from_number(62);
+    /// `switchboard new` cannot make the crate as asked (a bad or reserved name, a bad
+    /// `--sdk-path`, a multi-line description).
+    pub const SCAFFOLD: ErrorCode = ErrorCode::from_number(70);
+    /// `switchboard new`'s directory exists and is not empty; nothing was written.
+    pub const SCAFFOLD_EXISTS: ErrorCode = ErrorCode::from_number(71);
+    /// `switchboard test`: the crate's unit tests failed.
+    pub const UNIT_TESTS: ErrorCode = ErrorCode::from_number(72);
+    /// `switchboard test`: a smoke call failed, or answered other than `expect`.
+    pub const SMOKE_FAILED: ErrorCode = ErrorCode::from_number(73);
+    /// `switchboard test`: a smoke call in `[test]` cannot be made as written (no such
+    /// command, an input the command's request type cannot take, bad hex).
+    pub const SMOKE_SPEC: ErrorCode = ErrorCode::from_number(74);
 }
 
 /// A refusal of the CLI's own, with a code and a next step (ARCHITECTURE D12).

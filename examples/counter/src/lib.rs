@@ -34,9 +34,7 @@ pub struct Counter {
 
 impl Plugin for Counter {
     fn create(ctx: &Context) -> Result<Self, PluginError> {
-        Ok(Counter {
-            created: ctx.now(),
-        })
+        Ok(Counter { created: ctx.now() })
     }
 }
 

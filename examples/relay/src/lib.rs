@@ -248,7 +248,12 @@ mod tests {
         let host = MockHost::new("relay");
         host.grant("events.subscribe:host.**").unwrap();
         let relay = host.instantiate::<Relay>().unwrap();
-        assert_eq!(relay.deliver("host.saved", &"notes.md".to_string()).unwrap(), 1);
+        assert_eq!(
+            relay
+                .deliver("host.saved", &"notes.md".to_string())
+                .unwrap(),
+            1
+        );
         assert_eq!(relay.call::<(), u64>("seen", &()).unwrap(), 1);
         let (topic, payload) = &host.published()[0];
         assert_eq!(topic, "plugin.relay.forwarded");
@@ -291,10 +296,14 @@ mod tests {
         let host = MockHost::new("relay");
         host.grant("service.call:text.*").unwrap();
         let relay = host.instantiate::<Relay>().unwrap();
-        let e = relay.call::<String, String>("shout", &"hey".into()).unwrap_err();
+        let e = relay
+            .call::<String, String>("shout", &"hey".into())
+            .unwrap_err();
         assert_eq!(e.code().to_string(), "SB0431");
         host.stub_service("text.tools", "upper", |n: u32| Ok(n + 1));
-        let e = relay.call::<String, String>("shout", &"hey".into()).unwrap_err();
+        let e = relay
+            .call::<String, String>("shout", &"hey".into())
+            .unwrap_err();
         assert_eq!(e.code().to_string(), "SB0809");
         assert!(e.to_string().contains("contract"), "{e}");
     }

@@ -165,6 +165,60 @@ pub struct Manifest {
     /// In a package: the sha256 (lower-case hex) of every other file, by path in the package.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// The smoke calls `switchboard test` makes once the built library is loaded into a real
+    /// host (`[test]`); hosts ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestSpec>,
+}
+
+/// `[test]`: what `switchboard test` grants the plugin and which calls it makes.
+///
+/// ```toml
+/// [test]
+/// grant = ["kv"]            # default: every capability the plugin requests
+///
+/// [[test.calls]]
+/// command = "greet"
+/// input = "Ada"             # a string, number or boolean for built-in request types;
+///                           # omitted for `()`; `input_hex` (postcard bytes) for others
+/// expect = "Hello, Ada!"    # optional: the answer, in the same form
+///
+/// [[test.calls]]
+/// command = "greet"
+/// input = ""
+/// expect_error = "SB0100"   # the call must fail with this code
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// The capabilities granted for the smoke calls; `None`: every one the plugin requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Vec<String>>,
+    /// The calls, made in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<SmokeCall>,
+}
+
+/// One smoke call of `[[test.calls]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCall {
+    /// The command.
+    pub command: String,
+    /// The request, for a command whose request is a built-in type (string, integer, float,
+    /// boolean, or raw bytes given as a string); absent for `()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    /// The request as hex of its encoded bytes, for a command whose request is a
+    /// `#[derive(Message)]` type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_hex: Option<String>,
+    /// The answer expected, in the same form as `input` (absent: any answer passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<serde_json::Value>,
+    /// The error code the call must fail with (`SB0100`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_error: Option<String>,
 }
 
 fn default_kind() -> String {

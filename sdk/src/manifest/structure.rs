@@ -50,6 +50,13 @@ const COMMAND: &[Field] = &[
     req("request", Shape::Str),
     req("response", Shape::Str),
 ];
+const SMOKE_CALL: &[Field] = &[
+    req("command", Shape::Str),
+    f("input", Shape::Any),
+    f("input_hex", Shape::Str),
+    f("expect", Shape::Any),
+    f("expect_error", Shape::Str),
+];
 const PROVIDED: &[Field] = &[req("name", Shape::Str), req("contract", Shape::Str)];
 
 const ROOT: &[Field] = &[
@@ -103,6 +110,13 @@ const ROOT: &[Field] = &[
     f("sandbox", Shape::Str),
     f("platforms", Shape::StrList),
     f("files", Shape::Map(&Shape::Str)),
+    f(
+        "test",
+        Shape::Table(&[
+            f("grant", Shape::StrList),
+            f("calls", Shape::TableList(SMOKE_CALL)),
+        ]),
+    ),
 ];
 
 pub(crate) fn check(root: &Node, index: &LineIndex<'_>, out: &mut Vec<Diagnostic>) {

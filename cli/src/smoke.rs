@@ -358,6 +358,13 @@ pub fn run(options: &TestOptions, out: &mut dyn Write) -> Result<TestReport> {
         "give the plugin crate's directory",
     )?;
     let manifest = read_manifest(crate_dir)?;
+    if !crate_dir.join("Cargo.toml").is_file() {
+        return Err(CliError::raise(
+            codes::BUILD,
+            format!("{} has a plugin.toml but no Cargo.toml", crate_dir.display()),
+            "run `switchboard test` in the plugin's crate (plugin.toml beside Cargo.toml)",
+        ));
+    }
     if options.unit_tests {
         run_unit_tests(crate_dir, options.target_dir.as_deref(), out)?;
     }

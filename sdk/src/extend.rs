@@ -183,6 +183,15 @@ impl<In: Message, Out: Message> Next<In, Out> {
         }
     }
 
+    /// The invocation's token, for a `next` from the host (`None` for [`Next::from_fn`]).
+    #[doc(hidden)]
+    pub fn __token(&self) -> Option<u64> {
+        match &self.inner {
+            NextInner::Host { token, .. } => Some(*token),
+            NextInner::Local(_) => None,
+        }
+    }
+
     /// A `next` that runs `f`: for unit tests of a wrapper, in place of the host's chain.
     pub fn from_fn(f: impl FnOnce(In) -> Result<Out, PluginError> + Send + 'static) -> Self {
         Next {

@@ -465,7 +465,7 @@ fn extend_a_damaged_hook_entry_is_refused() {
     let (host, dir) = host(true);
     declare(&host, &PointOptions::new());
     let bytes = std::fs::read(test_plugin("hooka")).unwrap();
-    let unknown_kind = edited_manifest(&bytes, "hooka", |m| m["hooks"][0]["kind"] = "wrap".into());
+    let unknown_kind = edited_manifest(&bytes, "hooka", |m| m["hooks"][0]["kind"] = "wrapp".into());
     let path = dir.path().join("libhooka.so");
     std::fs::write(&path, unknown_kind).unwrap();
     let err = host.load_unsigned(&path).unwrap_err();

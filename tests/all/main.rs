@@ -36,3 +36,4 @@ mod sandbox;
 mod slo;
 mod state;
 mod traces;
+mod wrap;

@@ -544,6 +544,16 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
                     _ => Err(self.call_error(entry, *source)),
                 };
             }
+            // `next` failed and the wrapper answers with another error: the error, changed
+            // (a panic is still the wrapper's own failure).
+            Err(ExtendError::Contribution { source, .. })
+                if outcome.next_failed()
+                    && !matches!(&*source, CallError::Plugin { error, .. }
+                        if error.code() == switchboard_sdk::codes::PLUGIN_PANICKED) =>
+            {
+                self.succeeded(entry);
+                return Err(self.call_error(entry, *source));
+            }
             Err(e) => e,
         };
         self.core.failed(entry, own)?;

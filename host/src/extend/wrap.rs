@@ -62,6 +62,11 @@ pub(crate) struct NextOutcome {
 }
 
 impl NextOutcome {
+    /// Whether `next` ran and returned an error.
+    pub(crate) fn next_failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
+    }
+
     /// Whether the wrapper's error is the one its `next` returned, passed on unchanged.
     pub(crate) fn passes_on(&self, error: &CallError) -> bool {
         match (error, &self.handed) {
@@ -237,14 +242,24 @@ fn claim(
 
 /// The error a wrapper's `next` returns for a layer's error: the plugin's or the operation's
 /// own error when that is what failed (so a wrapper sees its code), else the host's.
+///
+/// An inner plugin's panic is handed on as the host's `SB1711`, not as a panic's code: the
+/// wrapper passing it on did not panic (and its instance would be failed for it).
 pub(crate) fn to_plugin_error(error: &ExtendError) -> PluginError {
     match error {
-        ExtendError::Contribution { source, .. } => match &**source {
-            CallError::Plugin { error, .. } => error.clone(),
-            other => {
-                PluginError::with_code(other.code(), other.to_string()).next_step(other.next_step())
+        ExtendError::Contribution { source, .. } => {
+            match &**source {
+                CallError::Plugin { error, .. }
+                    if error.code() != switchboard_sdk::codes::PLUGIN_PANICKED =>
+                {
+                    error.clone()
+                }
+                CallError::Plugin { .. } => PluginError::with_code(error.code(), error.to_string())
+                    .next_step(error.next_step()),
+                other => PluginError::with_code(other.code(), other.to_string())
+                    .next_step(other.next_step()),
             }
-        },
+        }
         ExtendError::Operation { error, .. } => error.clone(),
         other => {
             PluginError::with_code(other.code(), other.to_string()).next_step(other.next_step())

@@ -553,6 +553,23 @@ fn extend_the_pipeline_examples_hook_the_build_and_register_commands() {
         .run(s("  app "), |job| format!("built `{job}`"))
         .unwrap();
     assert_eq!(built, "built `app` [stamped by pipeline-stamp]");
+    // stamp's wrapper answers a job it built before without running the build (skips next).
+    let again = phase
+        .run(s("app"), |_| unreachable!("the build must not run"))
+        .unwrap();
+    assert_eq!(again, built);
+    // It names the job in the error of a failed build (changes the error).
+    let err = phase
+        .try_run(s("broken"), |_| {
+            Err(switchboard_sdk::PluginError::new("the compiler gave up"))
+        })
+        .unwrap_err();
+    assert_eq!(err.plugin(), Some("pipeline-stamp"));
+    assert!(
+        err.to_string()
+            .contains("the build of `broken` failed: the compiler gave up"),
+        "{err}"
+    );
     // lint's before hook refuses an empty job: the build does not run.
     let err = phase
         .run(s("  "), |_| unreachable!("the build must not run"))

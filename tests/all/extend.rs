@@ -631,3 +631,105 @@ fn extend_hook_kinds_match_the_macro_list() {
         );
     }
 }
+
+/// Loads hooka under a manifest of `kind`, its `create` armed to write a marker; returns the
+/// load and whether the marker was written.
+fn load_kind(host: &Host, dir: &Path, kind: &str) -> (Result<PluginHandle, Error>, bool) {
+    let manifest = kind_manifest("hooka", kind);
+    let _env = marker_lock();
+    let marker = dir.join("hooka-created");
+    std::env::set_var("SWITCHBOARD_HOOKA_MARKER", &marker);
+    let result = host.load_unsigned_with_manifest(test_plugin("hooka"), &manifest);
+    std::env::remove_var("SWITCHBOARD_HOOKA_MARKER");
+    (result, marker.exists())
+}
+
+fn kind_manifest(name: &str, kind: &str) -> switchboard_host::Manifest {
+    switchboard_host::Manifest::parse(
+        &format!("name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\n"),
+        switchboard_sdk::manifest::Format::Toml,
+    )
+    .unwrap()
+}
+
+#[test]
+fn extend_plugin_kinds_are_checked_before_plugin_code() {
+    // hooka's every command serves a hook: an addon, not an operator or an instrument.
+    for (kind, refused) in [
+        ("operator", Some("SB1722")),
+        ("instrument", Some("SB1721")),
+        ("addon", None),
+        ("extension", None),
+        ("test-fixture", None),
+    ] {
+        let (host, dir) = host(true);
+        declare(&host, &PointOptions::new());
+        let (result, ran) = load_kind(&host, dir.path(), kind);
+        match refused {
+            Some(code) => {
+                let err = result.unwrap_err();
+                assert_eq!(err.code().to_string(), code, "{kind}: {err}");
+                assert!(!ran, "{kind}: no plugin code ran");
+                assert!(host.plugin("hooka").is_err());
+            }
+            None => {
+                result.unwrap_or_else(|e| panic!("{kind}: {e}"));
+                assert!(ran);
+            }
+        }
+    }
+}
+
+#[test]
+fn extend_an_addon_with_plain_commands_and_an_operator_taking_bytes_are_refused() {
+    let (host, _dir) = host(true);
+    let hello = switchboard_tests::library("hello");
+    let err = host
+        .load_unsigned_with_manifest(&hello, &kind_manifest("hello", "addon"))
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1723", "{err}");
+    assert!(err.to_string().contains("greet"), "{err}");
+    // hello's `checksum` and `upper` take raw bytes.
+    let err = host
+        .load_unsigned_with_manifest(&hello, &kind_manifest("hello", "operator"))
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1722", "{err}");
+    assert!(err.to_string().contains("raw bytes"), "{err}");
+    // An instrument with commands loads.
+    host.load_unsigned_with_manifest(&hello, &kind_manifest("hello", "instrument"))
+        .unwrap();
+}
+
+#[test]
+fn extend_preflight_shows_and_checks_the_plugin_kind() {
+    use switchboard_host::{preflight_with, CheckStatus, PreflightOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let library = test_plugin("hooka");
+    for (kind, status) in [
+        ("addon", CheckStatus::Passed),
+        ("operator", CheckStatus::Failed),
+    ] {
+        let toml = dir.path().join(format!("{kind}.toml"));
+        std::fs::write(
+            &toml,
+            format!("name = \"hooka\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\n"),
+        )
+        .unwrap();
+        let mut options = PreflightOptions::new();
+        options.library(&library);
+        let report = preflight_with(&toml, &options);
+        let check = report
+            .checks
+            .iter()
+            .find(|c| c.name == "plugin kind")
+            .unwrap_or_else(|| panic!("{report:?}"));
+        assert_eq!(check.status, status, "{report:?}");
+        assert!(
+            check.note.as_deref().unwrap_or("").contains(kind),
+            "{check:?}"
+        );
+        if status == CheckStatus::Failed {
+            assert_eq!(check.diagnostics[0].code.to_string(), "SB1722");
+        }
+    }
+}

@@ -222,6 +222,34 @@ pub enum ExtendError {
         /// The operation's error.
         error: switchboard_sdk::PluginError,
     },
+    /// A plugin of kind `instrument` provides no command.
+    #[error("`{plugin}` is an `instrument` but provides no command")]
+    InstrumentWithoutCommand {
+        /// The plugin.
+        plugin: String,
+    },
+    /// A plugin of kind `operator` provides no command, or one taking raw bytes.
+    #[error("`{plugin}` is an `operator`, but {reason}")]
+    OperatorUntyped {
+        /// The plugin.
+        plugin: String,
+        /// What is missing or untyped.
+        reason: String,
+    },
+    /// A plugin of kind `addon` provides commands that serve no hook (and no service).
+    #[error("`{plugin}` is an `addon` (contributions only) but provides the commands {commands}")]
+    AddonWithCommands {
+        /// The plugin.
+        plugin: String,
+        /// The commands, comma-separated.
+        commands: String,
+    },
+    /// A plugin of kind `addon` contributes nothing.
+    #[error("`{plugin}` is an `addon` but contributes no hook, subscription or service")]
+    AddonWithoutContributions {
+        /// The plugin.
+        plugin: String,
+    },
     /// A wrapper called `next` with other message types than the point's, or with an input
     /// that does not decode as the point's input.
     #[error("`{plugin}` called `next` on `{point}` with {reason}")]
@@ -263,6 +291,10 @@ impl ExtendError {
             ExtendError::TooDeep { .. } => code(1718),
             ExtendError::Operation { .. } => code(1719),
             ExtendError::NextContract { .. } => code(1720),
+            ExtendError::InstrumentWithoutCommand { .. } => code(1721),
+            ExtendError::OperatorUntyped { .. } => code(1722),
+            ExtendError::AddonWithCommands { .. } => code(1723),
+            ExtendError::AddonWithoutContributions { .. } => code(1724),
         }
     }
 
@@ -332,6 +364,23 @@ impl ExtendError {
             ExtendError::NextContract { .. } => {
                 "declare `next` as `Next<In, Out>` with the point's input and output types".into()
             }
+            ExtendError::InstrumentWithoutCommand { .. } => {
+                "add a `#[command]`, or give the manifest another `kind`".into()
+            }
+            ExtendError::OperatorUntyped { .. } => {
+                "give every command a `#[derive(Message)]` request type, or give the manifest \
+                 another `kind`"
+                    .into()
+            }
+            ExtendError::AddonWithCommands { .. } => {
+                "turn the commands into `#[hook]` contributions, or make the plugin an \
+                 `extension` or `operator`"
+                    .into()
+            }
+            ExtendError::AddonWithoutContributions { .. } => {
+                "add a `#[hook]` or `#[subscribe]` method, or give the manifest another `kind`"
+                    .into()
+            }
         }
     }
 
@@ -351,7 +400,11 @@ impl ExtendError {
             | ExtendError::NextNotActive { plugin, .. }
             | ExtendError::NextTwice { plugin, .. }
             | ExtendError::NextNotYours { plugin, .. }
-            | ExtendError::NextContract { plugin, .. } => Some(plugin),
+            | ExtendError::NextContract { plugin, .. }
+            | ExtendError::InstrumentWithoutCommand { plugin }
+            | ExtendError::OperatorUntyped { plugin, .. }
+            | ExtendError::AddonWithCommands { plugin, .. }
+            | ExtendError::AddonWithoutContributions { plugin } => Some(plugin),
             _ => None,
         }
     }

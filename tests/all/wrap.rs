@@ -298,3 +298,35 @@ fn extend_wrap_is_refused_on_other_kinds_and_contracts_before_plugin_code() {
     let e = host.load_unsigned(test_plugin("wrapa")).unwrap_err();
     assert_eq!(e.code(), code(1703), "{e}");
 }
+
+#[test]
+fn extend_wrap_an_isolated_wrappers_next_reenters_the_host_across_the_boundary() {
+    use switchboard_host::isolation::Mode;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let p = point(&host, ErrorPolicy::Propagate);
+    // wrapa (outermost) in its sandboxed runner, wrapb in-process inside it.
+    start(&host, "wrapb");
+    let wrapa = host
+        .load_unsigned_with(
+            test_plugin("wrapa"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    assert_eq!(wrapa.isolation().mode, Mode::Isolated);
+    wrapa.start().unwrap();
+    let runs = AtomicUsize::new(0);
+    assert_eq!(
+        p.run("x".to_owned(), op(&runs)).unwrap(),
+        "op(x|a-in|b-in|b2-in)|b2-out|b-out|a-out"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    // Its `next` from another thread of the runner is refused, as in-process.
+    assert_eq!(
+        p.run("x a:thread".to_owned(), op(&runs)).unwrap(),
+        "thread: SB1715"
+    );
+}

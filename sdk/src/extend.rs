@@ -1,5 +1,6 @@
 //! Extension points (SPEC S5.4), as plugins see them: the kinds of contribution a `#[hook]`
-//! method makes, and how a contribution to a `first` point declines to answer.
+//! method makes, how a contribution to a `first` point declines to answer, and the [`Next`] a
+//! `wrap` hook calls to run the rest of the operation.
 //!
 //! A host declares named, typed extension points; a plugin contributes to them with
 //! `#[hook("point", kind)]` methods, which the macro records in the embedded manifest, so the

@@ -215,6 +215,11 @@ fn extend_wrap_next_misuse_gets_coded_errors() {
         p.run("x a:wrong-type".to_owned(), op(&runs)).unwrap(),
         "wrong type: SB1720"
     );
+    // Another plugin's `next` (wrapa leaks its token to wrapb through the input).
+    assert_eq!(
+        p.run("x a:leak".to_owned(), op(&runs)).unwrap(),
+        "b used a's next: SB1717"
+    );
     // From another thread than the wrapper's.
     assert_eq!(
         p.run("x a:thread".to_owned(), op(&runs)).unwrap(),

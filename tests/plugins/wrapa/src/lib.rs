@@ -61,6 +61,11 @@ impl WrapA {
                 Err(e) => format!("thread: {}", code(&e)),
             });
         }
+        if has("leak") {
+            // Hands its token to the wrapper inside, which tries to call this `next`.
+            let token = next.__token().unwrap_or_default();
+            return next.call(format!("{input}|token={token}"));
+        }
         if has("twice") {
             let token = next.__token().unwrap_or_default().to_string();
             let first: Result<String, PluginError> = ctx.call_service(NEXT_SERVICE, &token, &input);

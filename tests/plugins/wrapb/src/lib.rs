@@ -3,7 +3,7 @@
 //! `wrapa`'s), marking what they did (`|b-in`, `|b-out`, `|b2-in`, `|b2-out`); `b:fail` and
 //! `b:panic` in the input make the first fail or panic before its `next`.
 
-use switchboard_sdk::extend::Next;
+use switchboard_sdk::extend::{Next, NEXT_SERVICE};
 use switchboard_sdk::prelude::*;
 
 /// No state.
@@ -19,7 +19,20 @@ impl Plugin for WrapB {
 #[plugin(capabilities = ["extend:**"])]
 impl WrapB {
     #[hook("wrap.op", wrap)]
-    fn inner(&self, input: String, next: Next<String, String>) -> Result<String, PluginError> {
+    fn inner(
+        &self,
+        ctx: &Context,
+        input: String,
+        next: Next<String, String>,
+    ) -> Result<String, PluginError> {
+        if let Some(token) = input.split("|token=").nth(1) {
+            // Another plugin's `next` (wrapa's, leaked in the input): refused.
+            let r: Result<String, PluginError> = ctx.call_service(NEXT_SERVICE, token, &input);
+            return Ok(format!(
+                "b used a's next: {}",
+                r.map_or_else(|e| e.code().to_string(), |_| "ok".to_owned())
+            ));
+        }
         if input.contains("b:fail") {
             return Err(PluginError::new("b failed before next"));
         }

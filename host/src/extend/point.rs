@@ -475,7 +475,7 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
             let mut out = ResponseBuffer::new();
             if let Some(v) = self.replace(&snap.main, input, &mut out)? {
                 drop(v);
-                return Ok(out.as_slice().to_vec());
+                return Ok(out.into_vec());
             }
             let op = op.take().ok_or_else(|| ExtendError::NextTwice {
                 plugin: "the host".to_owned(),
@@ -522,6 +522,7 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
             &entry.plugin,
             &self.core.name_arc,
             (self.core.input, self.core.output),
+            self.core.policy != ErrorPolicy::Propagate,
             &mut next,
             |token| {
                 request.extend_from_slice(&token.to_le_bytes());
@@ -533,7 +534,7 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
             Ok(()) => match Out::__decode(out.as_slice()) {
                 Ok(_) => {
                     self.succeeded(entry);
-                    return Ok(out.as_slice().to_vec());
+                    return Ok(out.into_vec());
                 }
                 Err(e) => self.undecodable(entry, &e),
             },

@@ -44,6 +44,10 @@ struct Active {
     layer: *mut Layer<'static>,
     /// `next` was called.
     called: bool,
+    /// Whether to keep a copy of a successful inner result: only a skip policy uses it (a
+    /// wrapper that fails after `next` falls back to it); under `Propagate` an empty marker
+    /// says "succeeded".
+    keep_ok: bool,
     /// What the layer returned, once `next` ran.
     result: Option<Result<Vec<u8>, ExtendError>>,
 }
@@ -142,6 +146,7 @@ pub(crate) fn with_next<R>(
     plugin: &Arc<str>,
     point: &Arc<str>,
     contracts: (&'static str, &'static str),
+    keep_ok: bool,
     layer: &mut Layer<'_>,
     call: impl FnOnce(u64) -> R,
 ) -> Result<(R, NextOutcome), ExtendError> {
@@ -158,6 +163,7 @@ pub(crate) fn with_next<R>(
                 output: contracts.1,
                 layer: erase(layer),
                 called: false,
+                keep_ok,
                 result: None,
             });
         }
@@ -186,16 +192,28 @@ pub(crate) fn serve_next(caller: &str, call: &ServiceCall<'_>) -> Result<Vec<u8>
     })?;
     let layer = claim(caller, token, call).map_err(|e| to_plugin_error(&e))?;
     let result = enter(layer, call.request);
-    let answer = match &result {
-        Ok(bytes) => Ok(bytes.clone()),
-        Err(e) => Err(to_plugin_error(e)),
-    };
     ACTIVE.with(|a| {
-        if let Some(e) = a.borrow_mut().iter_mut().rev().find(|e| e.token == token) {
-            e.result = Some(result);
+        let mut a = a.borrow_mut();
+        let entry = a.iter_mut().rev().find(|e| e.token == token);
+        match (result, entry) {
+            (Ok(bytes), Some(e)) if e.keep_ok => {
+                e.result = Some(Ok(bytes.clone()));
+                Ok(bytes)
+            }
+            (Ok(bytes), Some(e)) => {
+                e.result = Some(Ok(Vec::new()));
+                Ok(bytes)
+            }
+            (Ok(bytes), None) => Ok(bytes),
+            (Err(error), entry) => {
+                let handed = to_plugin_error(&error);
+                if let Some(e) = entry {
+                    e.result = Some(Err(error));
+                }
+                Err(handed)
+            }
         }
-    });
-    answer
+    })
 }
 
 /// Checks a `next` call against its active entry and marks it called; the layer to run.

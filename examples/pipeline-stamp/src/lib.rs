@@ -107,4 +107,17 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.message(), "the build of `broken` failed: disk full");
     }
+
+    #[test]
+    fn the_wrapper_runs_through_the_generated_dispatch_with_a_closure_as_next() {
+        let plugin = MockHost::new("pipeline-stamp")
+            .instantiate::<Stamp>()
+            .unwrap();
+        let out: String = plugin
+            .wrap("around_build", &"app".to_owned(), |job: String| {
+                Ok(format!("built {job}"))
+            })
+            .unwrap();
+        assert_eq!(out, "built app [stamped by pipeline-stamp]");
+    }
 }

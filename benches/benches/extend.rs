@@ -11,6 +11,9 @@
 //!   `one`, `u64 -> u64`).
 //! - `extend/filter_4`: a point with four contributions (all four of `tally`'s), the value
 //!   threaded through them in order (target ≤ 4 × `dispatch/typed_small`).
+//! - `extend/wrap_4`: `ExtensionPoint::<u64, u64>::run` on an operation point with four
+//!   in-process wrappers (`tally`'s `wrap_*`), each changing the input and calling `next`,
+//!   which re-enters the host; the innermost `next` runs the host's operation (identity).
 //!
 //! After criterion's report, a real bench run (`--bench`) times the routines again, round-robin,
 //! and prints each median beside its ratio to `dispatch/typed_small`.
@@ -53,6 +56,7 @@ struct Fixture {
     empty: ExtensionPoint<u64, u64>,
     one: ExtensionPoint<u64, u64>,
     four: ExtensionPoint<u64, u64>,
+    wrap: ExtensionPoint<u64, u64>,
     _host: Host,
     _other: Host,
     _data_dirs: (TempDir, TempDir),
@@ -61,7 +65,7 @@ struct Fixture {
 fn host(dir: &TempDir) -> Host {
     let mut builder = Host::builder();
     let mut policy = Policy::new();
-    policy.allow("extend:tally.count".parse().expect("a capability"));
+    policy.allow("extend:tally.*".parse().expect("a capability"));
     builder
         .data_dir(dir.path())
         .host_api("switchboard-demo", "0.1.0")
@@ -88,6 +92,9 @@ impl Fixture {
         let four = host
             .extension_point("tally.count", PointKind::Filter)
             .expect("declaring tally.count");
+        let wrap = host
+            .extension_point("tally.wrap", PointKind::Operation)
+            .expect("declaring tally.wrap");
         let tally = host.load_unsigned(&tally_path).expect("loading tally");
         tally.start().expect("starting tally");
 
@@ -109,6 +116,7 @@ impl Fixture {
             empty,
             one,
             four,
+            wrap,
             _host: host,
             _other: other,
             _data_dirs: dirs,
@@ -117,6 +125,7 @@ impl Fixture {
         assert_eq!(f.empty_point(), 7);
         assert_eq!(f.filter_1(), 71);
         assert_eq!(f.filter_4(), 71234);
+        assert_eq!(f.wrap_4(), 71234);
         f
     }
 
@@ -140,6 +149,11 @@ impl Fixture {
     #[inline]
     fn filter_4(&self) -> u64 {
         self.four.filter(black_box(7)).expect("filter_4")
+    }
+
+    #[inline]
+    fn wrap_4(&self) -> u64 {
+        self.wrap.run(black_box(7), |n| n).expect("wrap_4")
     }
 }
 
@@ -173,6 +187,7 @@ fn bench_extend(c: &mut Criterion, f: &Fixture) {
     group.bench_function("empty_point", |b| b.iter(|| f.empty_point()));
     group.bench_function("filter_1", |b| b.iter(|| f.filter_1()));
     group.bench_function("filter_4", |b| b.iter(|| f.filter_4()));
+    group.bench_function("wrap_4", |b| b.iter(|| f.wrap_4()));
     group.finish();
 }
 
@@ -213,11 +228,12 @@ fn calibrate(run: &mut Timed<'_>) -> u64 {
     reason = "the ratio table is this bench's report, beside criterion's own output"
 )]
 fn print_ratios(f: &Fixture) {
-    let mut routines: [(&str, Timed<'_>); 4] = [
+    let mut routines: [(&str, Timed<'_>); 5] = [
         ("dispatch/typed_small", timed(|| f.typed_small())),
         ("extend/empty_point", timed(|| f.empty_point())),
         ("extend/filter_1", timed(|| f.filter_1())),
         ("extend/filter_4", timed(|| f.filter_4())),
+        ("extend/wrap_4", timed(|| f.wrap_4())),
     ];
     let iters: Vec<u64> = routines.iter_mut().map(|(_, r)| calibrate(r)).collect();
     let mut samples = vec![Vec::with_capacity(SAMPLES); routines.len()];

@@ -165,6 +165,17 @@ pub fn write_text(i: &Inspection, out: &mut dyn Write) -> std::io::Result<()> {
         "  data of:  {}",
         i.owner.as_deref().unwrap_or("(no owner recorded)")
     )?;
+    if let Some(kind) = r
+        .isolation
+        .as_ref()
+        .and_then(|d| d["kind"].as_str())
+        .filter(|k| !k.is_empty())
+    {
+        let expects = switchboard_host::kinds::expectation(kind)
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default();
+        writeln!(out, "  kind:     {kind}{expects}")?;
+    }
     for line in isolation_lines(r.isolation.as_ref()) {
         writeln!(out, "{line}")?;
     }

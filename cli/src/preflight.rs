@@ -160,7 +160,10 @@ fn write_table(report: &PreflightReport, out: &mut dyn Write) -> Result<()> {
             _ => "-",
         };
         match &check.note {
-            Some(note) => writeln!(out, "  {mark} {} (not run: {note})", check.name)?,
+            Some(note) if check.status == CheckStatus::Skipped => {
+                writeln!(out, "  {mark} {} (not run: {note})", check.name)?;
+            }
+            Some(note) => writeln!(out, "  {mark} {}: {note}", check.name)?,
             None => writeln!(out, "  {mark} {}", check.name)?,
         }
         for d in &check.diagnostics {

@@ -1156,6 +1156,11 @@ impl Host {
         );
         let warnings = self.load_warnings(declared, &decision);
         let version = checked.manifest().version.clone();
+        // What its kind promises, in the library, before any of its code runs (issue 19).
+        let kind = declared.map_or(crate::kinds::DEFAULT_KIND, |m| m.kind.as_str());
+        if let Err(e) = crate::kinds::check_kind(kind, checked.manifest()) {
+            return Err(self.load_failed(&name, &version, path, e.into()));
+        }
         let downgrade_from = self
             .recorded_checks(&name, &version, &provenance.identity, options)
             .map_err(|e| self.load_failed(&name, &version, path, e))?;

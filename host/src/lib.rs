@@ -115,6 +115,7 @@ mod identity;
 pub mod install;
 mod instance;
 pub mod isolation;
+pub mod kinds;
 mod lifecycle;
 mod loader;
 pub mod metrics;

@@ -48,7 +48,8 @@ pub struct Check {
     pub name: &'static str,
     /// How it went.
     pub status: CheckStatus,
-    /// Why it was skipped, when it was.
+    /// Why it was skipped, when it was; for a check that ran, what it checked, when it says
+    /// (the plugin kind's check names the kind).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Its findings.
@@ -128,6 +129,19 @@ impl PreflightReport {
             note: None,
             diagnostics,
         });
+    }
+
+    /// [`push`](Self::push) with a note saying what was checked (shown with the result).
+    pub(crate) fn push_noted(
+        &mut self,
+        name: &'static str,
+        note: String,
+        diagnostics: Vec<Diagnostic>,
+    ) {
+        self.push(name, diagnostics);
+        if let Some(check) = self.checks.last_mut() {
+            check.note = Some(note);
+        }
     }
 
     fn skip(&mut self, name: &'static str, note: impl Into<String>) {
@@ -384,6 +398,11 @@ pub fn preflight_with(path: &Path, options: &PreflightOptions<'_>) -> PreflightR
                 "needs both a manifest and a library",
             );
             check_points(embedded.as_ref(), options, &mut report);
+            let written = embedded
+                .as_ref()
+                .and_then(|e| e.plugin_toml.as_deref())
+                .and_then(|t| Manifest::parse(t, switchboard_sdk::manifest::Format::Toml).ok());
+            check_kind(written.as_ref(), embedded.as_ref(), &mut report);
             let subject = embedded
                 .as_ref()
                 .map(|e| (e.name.as_str(), e.capabilities.as_slice()));
@@ -464,6 +483,7 @@ fn check_source(
         .as_ref()
         .and_then(|lib| check_library(lib, crate_dir.is_some(), report));
     check_points(embedded.as_ref(), options, report);
+    check_kind(manifest.as_ref(), embedded.as_ref(), report);
 
     // A crate's plugin.toml may leave out what the library embeds: pack fills it in. What is
     // written must agree.
@@ -570,6 +590,7 @@ fn check_package(path: &Path, options: &PreflightOptions<'_>, report: &mut Prefl
         None => report.skip("manifest matches library", "the library did not check"),
     }
     check_points(embedded.as_ref(), options, report);
+    check_kind(Some(m), embedded.as_ref(), report);
     check_policy(
         Some((m.name.as_str(), m.capabilities.as_slice())),
         Some((verified.trust, verified.signer.as_deref())),
@@ -634,6 +655,40 @@ fn check_points(
         )],
     };
     report.push("extension points", findings);
+}
+
+/// The library provides what the manifest's `kind` promises (`crate::kinds`); the check's
+/// note names the kind.
+fn check_kind(
+    manifest: Option<&Manifest>,
+    embedded: Option<&EmbeddedManifest>,
+    report: &mut PreflightReport,
+) {
+    let kind = manifest.map_or(crate::kinds::DEFAULT_KIND, |m| m.kind.as_str());
+    let Some(e) = embedded else {
+        report.skip(
+            "plugin kind",
+            format!("`{kind}`: no library to check it against"),
+        );
+        return;
+    };
+    let findings = match crate::kinds::check_kind(kind, e) {
+        Ok(()) => Vec::new(),
+        Err(err) => vec![Diagnostic::error(
+            err.code(),
+            "kind",
+            err.to_string(),
+            err.next_step(),
+        )],
+    };
+    report.push_noted(
+        "plugin kind",
+        match crate::kinds::expectation(kind) {
+            Some(expects) => format!("`{kind}`, {expects}"),
+            None => format!("`{kind}`, no expectations"),
+        },
+        findings,
+    );
 }
 
 /// Reads a package and its `.minisig` and `.cert` beside it, and verifies them.

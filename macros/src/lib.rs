@@ -90,13 +90,16 @@ pub fn subscribe(_attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[hook("workflow.phase.build", filter, priority = 10)] fn stamp(&self, doc: Doc) -> Doc`.
 ///
 /// The first argument names the point, as the host declares it; the second is the kind of
-/// contribution — `collect`, `first`, `filter`, `replace`, `before`, `after` or `register`
-/// (the point's kind decides which it accepts). Options: `priority = N` (higher runs earlier;
+/// contribution — `collect`, `first`, `filter`, `replace`, `before`, `after`, `register` or
+/// `wrap` (the point's kind decides which it accepts). Options: `priority = N` (higher runs earlier;
 /// ties go by plugin name), `before = ["plugin"]` and `after = ["plugin"]` (order against
 /// other plugins' contributions), `name = "command"` (the command serving it; the method's
 /// name by default).
 ///
-/// The method has a command's signature and is served as a command of that name. The macro
+/// The method has a command's signature and is served as a command of that name; a `wrap`
+/// hook takes one more, last argument, `next: switchboard_sdk::extend::Next<In, Out>`, the
+/// rest of the operation (`fn time(&self, job: String, next: Next<String, String>) ->
+/// Result<String, PluginError>`). The macro
 /// records the hook in the embedded manifest, so the host refuses a contribution to a point it
 /// does not declare, of a kind the point does not take, with other contracts than the
 /// point's, or without the `extend:POINT` capability — before any plugin code runs.

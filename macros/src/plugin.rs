@@ -32,11 +32,11 @@ struct Hook {
 
 /// The kinds `#[hook("point", KIND)]` accepts (`switchboard_sdk::extend::HookKind`).
 const HOOK_KINDS: &[&str] = &[
-    "collect", "first", "filter", "replace", "before", "after", "register",
+    "collect", "first", "filter", "replace", "before", "after", "register", "wrap",
 ];
 
 const HOOK_USAGE: &str = "write `#[hook(\"workflow.phase.build\", KIND)]`, KIND one of `collect`, \
-     `first`, `filter`, `replace`, `before`, `after`, `register`; options after it: \
+     `first`, `filter`, `replace`, `before`, `after`, `register`, `wrap`; options after it: \
      `priority = N`, `before = [\"plugin\"]`, `after = [\"plugin\"]`, `name = \"command\"`";
 
 /// The arguments of `#[hook(...)]`: the point, the kind, then `name = value` options.
@@ -311,6 +311,9 @@ struct Command {
     takes_ctx: bool,
     request: Request,
     response: Response,
+    /// A `wrap` hook: the type its `next` argument is declared with (for the span of a
+    /// mismatch).
+    next: Option<Box<Type>>,
 }
 
 enum Request {
@@ -493,6 +496,7 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
             .iter()
             .position(is_command_attr)
             .map(|pos| func.attrs.remove(pos));
+        let mut wrap = false;
         let name = match (&command_attr, &hook_attr) {
             (Some(c), Some(_)) => {
                 errors.spanned(
@@ -508,12 +512,13 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
                     continue;
                 };
                 let name = hook.command.clone();
+                wrap = hook.kind == "wrap";
                 hooks.push(hook);
                 name
             }
             (None, None) => continue,
         };
-        if let Some(cmd) = validate_command(func, name.clone(), errors) {
+        if let Some(cmd) = validate_command(func, name.clone(), wrap, errors) {
             if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
                 errors.spanned(
                     &func.sig.ident,
@@ -762,7 +767,17 @@ fn valid_command_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Option<Command> {
+/// `WRAP_USAGE`: the signature of a `wrap` hook.
+const WRAP_USAGE: &str = "a `wrap` hook takes `(&self, [ctx: &Context,] input: In, next: \
+     Next<In, Out>)` and returns `Out` or `Result<Out, PluginError>`, In and Out the point's \
+     message types; call `next.call(input)` to run the rest of the operation";
+
+fn validate_command(
+    func: &ImplItemFn,
+    name: String,
+    wrap: bool,
+    errors: &mut Errors,
+) -> Option<Command> {
     let sig = &func.sig;
     let mut ok = true;
     if let Some(a) = &sig.asyncness {
@@ -807,11 +822,32 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
     let mut takes_ctx = false;
     let mut request = Request::None;
     let mut writes_output = false;
+    let mut next: Option<Box<Type>> = None;
     for (i, arg) in inputs.enumerate() {
         let FnArg::Typed(pat) = arg else { continue };
         let ty = &*pat.ty;
         if i == 0 && is_ref_to(ty, "Context", false) {
             takes_ctx = true;
+            continue;
+        }
+        if next.is_some() {
+            errors.spanned(arg, WRAP_USAGE);
+            ok = false;
+            continue;
+        }
+        if last_segment_is(ty, "Next") {
+            if !wrap {
+                errors.spanned(
+                    ty,
+                    "only a `wrap` hook takes `next: Next<In, Out>`: write \
+                     `#[hook(\"point\", wrap)]`, or remove the argument",
+                );
+                ok = false;
+            } else if matches!(request, Request::None) {
+                errors.spanned(ty, WRAP_USAGE);
+                ok = false;
+            }
+            next = Some(Box::new(ty.clone()));
             continue;
         }
         if is_ref_to(ty, "Output", true) {
@@ -876,12 +912,24 @@ fn validate_command(func: &ImplItemFn, name: String, errors: &mut Errors) -> Opt
             fallible,
         },
     };
+    if wrap {
+        let typed_request = matches!(request, Request::Typed(_));
+        let typed_response =
+            matches!(response, Response::Typed { .. } | Response::Unit { .. }) && !writes_output;
+        if next.is_none() || !typed_request || !typed_response {
+            if ok {
+                errors.spanned(&sig.ident, WRAP_USAGE);
+            }
+            ok = false;
+        }
+    }
     ok.then(|| Command {
         name,
         method: sig.ident.clone(),
         takes_ctx,
         request,
         response,
+        next,
     })
 }
 
@@ -1014,7 +1062,31 @@ fn generate(
             }
         };
         let out_arg = matches!(cmd.response, Response::Written { .. }).then(|| quote!(out));
-        let call = quote!(self.#method(#ctx_arg #req_arg #out_arg));
+        // A `wrap` hook: the host sends the invocation's token before the input, and the
+        // method gets a `next` that re-enters the host with it.
+        let (decode, next_arg) = match (&cmd.next, &cmd.request) {
+            (Some(next_ty), Request::Typed(req_ty)) => {
+                let req_ty = relifetime(req_ty, "'_");
+                let resp_ty = match &cmd.response {
+                    Response::Typed { ty, .. } => {
+                        let ty = relifetime(ty, "'_");
+                        quote!(#ty)
+                    }
+                    _ => quote!(()),
+                };
+                (
+                    quote! {
+                        let (__sb_token, request) = #sdk::extend::__split_wrap(request)?;
+                        #decode
+                        let next: #sdk::extend::Next<#req_ty, #resp_ty> =
+                            #sdk::extend::Next::__from_host(ctx, __sb_token);
+                    },
+                    Some(quote_spanned!(next_ty.span()=> next,)),
+                )
+            }
+            _ => (decode, None),
+        };
+        let call = quote!(self.#method(#ctx_arg #req_arg #next_arg #out_arg));
         let lift = |fallible: bool| {
             if fallible {
                 quote!(match #call {
@@ -1227,7 +1299,7 @@ fn generate(
     });
 
     let has_migrations = !migrations.is_empty();
-    let unused_ctx = commands.iter().all(|c| !c.takes_ctx);
+    let unused_ctx = commands.iter().all(|c| !c.takes_ctx && c.next.is_none());
     let ctx_name = if unused_ctx {
         format_ident!("_ctx")
     } else {

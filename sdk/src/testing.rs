@@ -139,6 +139,24 @@ struct MockInner {
     kv: Mutex<MockKv>,
     secrets: Mutex<BTreeMap<String, Vec<u8>>>,
     config: Mutex<Option<serde_json::Value>>,
+    nexts: MockNexts,
+}
+
+/// The `next`s of wrappers [`MockPlugin::wrap`] is running, by token.
+#[derive(Default)]
+struct MockNexts {
+    last: Mutex<u64>,
+    pending: Mutex<BTreeMap<u64, MockNext>>,
+}
+
+type MockNext = Box<dyn FnOnce(&[u8]) -> Result<Vec<u8>, PluginError> + Send>;
+
+impl std::fmt::Debug for MockNexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockNexts")
+            .field("pending", &lock(&self.pending).len())
+            .finish()
+    }
 }
 
 /// One use of a host service, as [`MockHost::activity`] lists them.
@@ -363,6 +381,18 @@ impl ContextBackend for MockInner {
     }
 
     fn call_service(&self, call: &crate::abi::ServiceCall<'_>) -> Result<Vec<u8>, PluginError> {
+        // A wrapper's `next`, in a wrapper `MockPlugin::wrap` runs: the test's closure.
+        if call.service == crate::extend::NEXT_SERVICE {
+            let token = call.method.parse::<u64>().unwrap_or(0);
+            let next = lock(&self.nexts.pending).remove(&token);
+            return match next {
+                Some(next) => next(call.request),
+                None => Err(PluginError::with_code(
+                    crate::ErrorCode::from_number(1715),
+                    "this `next` is not active: its wrapper returned, or it was called already",
+                )),
+            };
+        }
         self.record(Activity::ServiceCall(
             call.service.to_owned(),
             call.method.to_owned(),
@@ -709,6 +739,7 @@ impl MockHost {
             host: self.inner.clone(),
             ctx,
             manifest,
+            host: self.inner.clone(),
         })
     }
 }
@@ -769,6 +800,7 @@ pub struct MockPlugin<P> {
     host: Arc<MockInner>,
     ctx: Context,
     manifest: EmbeddedManifest,
+    host: Arc<MockInner>,
 }
 
 impl<P: PluginEntry> MockPlugin<P> {
@@ -836,6 +868,37 @@ impl<P: PluginEntry> MockPlugin<P> {
             ran += 1;
         }
         Ok(ran)
+    /// Calls the `wrap` hook served by command `name` with `input`, as a host would, its
+    /// `next` being `next`: the closure stands in for the rest of the operation. A `next`
+    /// called after the wrapper returned, or twice, gets `SB1715`.
+    ///
+    /// ```ignore
+    /// let plugin = MockHost::new("stamp").instantiate::<Stamp>()?;
+    /// let out: String = plugin.wrap("around_build", &"app".to_owned(), |job: String| {
+    ///     Ok(format!("built {job}"))
+    /// })?;
+    /// ```
+    pub fn wrap<In: Message, Out: Message>(
+        &self,
+        name: &str,
+        input: &In,
+        next: impl FnOnce(In) -> Result<Out, PluginError> + Send + 'static,
+    ) -> Result<Out, PluginError> {
+        let token = {
+            let mut last = lock(&self.host.nexts.last);
+            *last += 1;
+            *last
+        };
+        let run: MockNext = Box::new(move |bytes: &[u8]| {
+            let out = next(decode(bytes)?)?;
+            Ok(encode(&out))
+        });
+        lock(&self.host.nexts.pending).insert(token, run);
+        let mut request = token.to_le_bytes().to_vec();
+        request.extend_from_slice(&encode(input));
+        let result = self.call_raw(name, &request);
+        lock(&self.host.nexts.pending).remove(&token);
+        decode(&result?)
     }
 
     /// Calls command `name` with request bytes.

@@ -465,7 +465,7 @@ fn extend_a_damaged_hook_entry_is_refused() {
     let (host, dir) = host(true);
     declare(&host, &PointOptions::new());
     let bytes = std::fs::read(test_plugin("hooka")).unwrap();
-    let unknown_kind = edited_manifest(&bytes, "hooka", |m| m["hooks"][0]["kind"] = "wrap".into());
+    let unknown_kind = edited_manifest(&bytes, "hooka", |m| m["hooks"][0]["kind"] = "wrapp".into());
     let path = dir.path().join("libhooka.so");
     std::fs::write(&path, unknown_kind).unwrap();
     let err = host.load_unsigned(&path).unwrap_err();
@@ -553,6 +553,23 @@ fn extend_the_pipeline_examples_hook_the_build_and_register_commands() {
         .run(s("  app "), |job| format!("built `{job}`"))
         .unwrap();
     assert_eq!(built, "built `app` [stamped by pipeline-stamp]");
+    // stamp's wrapper answers a job it built before without running the build (skips next).
+    let again = phase
+        .run(s("app"), |_| unreachable!("the build must not run"))
+        .unwrap();
+    assert_eq!(again, built);
+    // It names the job in the error of a failed build (changes the error).
+    let err = phase
+        .try_run(s("broken"), |_| {
+            Err(switchboard_sdk::PluginError::new("the compiler gave up"))
+        })
+        .unwrap_err();
+    assert_eq!(err.plugin(), Some("pipeline-stamp"));
+    assert!(
+        err.to_string()
+            .contains("the build of `broken` failed: the compiler gave up"),
+        "{err}"
+    );
     // lint's before hook refuses an empty job: the build does not run.
     let err = phase
         .run(s("  "), |_| unreachable!("the build must not run"))
@@ -612,5 +629,107 @@ fn extend_hook_kinds_match_the_macro_list() {
             list.contains(&format!("\"{k}\"")),
             "{k} missing from the macro"
         );
+    }
+}
+
+/// Loads hooka under a manifest of `kind`, its `create` armed to write a marker; returns the
+/// load and whether the marker was written.
+fn load_kind(host: &Host, dir: &Path, kind: &str) -> (Result<PluginHandle, Error>, bool) {
+    let manifest = kind_manifest("hooka", kind);
+    let _env = marker_lock();
+    let marker = dir.join("hooka-created");
+    std::env::set_var("SWITCHBOARD_HOOKA_MARKER", &marker);
+    let result = host.load_unsigned_with_manifest(test_plugin("hooka"), &manifest);
+    std::env::remove_var("SWITCHBOARD_HOOKA_MARKER");
+    (result, marker.exists())
+}
+
+fn kind_manifest(name: &str, kind: &str) -> switchboard_host::Manifest {
+    switchboard_host::Manifest::parse(
+        &format!("name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\n"),
+        switchboard_sdk::manifest::Format::Toml,
+    )
+    .unwrap()
+}
+
+#[test]
+fn extend_plugin_kinds_are_checked_before_plugin_code() {
+    // hooka's every command serves a hook: an addon, not an operator or an instrument.
+    for (kind, refused) in [
+        ("operator", Some("SB1722")),
+        ("instrument", Some("SB1721")),
+        ("addon", None),
+        ("extension", None),
+        ("test-fixture", None),
+    ] {
+        let (host, dir) = host(true);
+        declare(&host, &PointOptions::new());
+        let (result, ran) = load_kind(&host, dir.path(), kind);
+        match refused {
+            Some(code) => {
+                let err = result.unwrap_err();
+                assert_eq!(err.code().to_string(), code, "{kind}: {err}");
+                assert!(!ran, "{kind}: no plugin code ran");
+                assert!(host.plugin("hooka").is_err());
+            }
+            None => {
+                result.unwrap_or_else(|e| panic!("{kind}: {e}"));
+                assert!(ran);
+            }
+        }
+    }
+}
+
+#[test]
+fn extend_an_addon_with_plain_commands_and_an_operator_taking_bytes_are_refused() {
+    let (host, _dir) = host(true);
+    let hello = switchboard_tests::library("hello");
+    let err = host
+        .load_unsigned_with_manifest(&hello, &kind_manifest("hello", "addon"))
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1723", "{err}");
+    assert!(err.to_string().contains("greet"), "{err}");
+    // hello's `checksum` and `upper` take raw bytes.
+    let err = host
+        .load_unsigned_with_manifest(&hello, &kind_manifest("hello", "operator"))
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1722", "{err}");
+    assert!(err.to_string().contains("raw bytes"), "{err}");
+    // An instrument with commands loads.
+    host.load_unsigned_with_manifest(&hello, &kind_manifest("hello", "instrument"))
+        .unwrap();
+}
+
+#[test]
+fn extend_preflight_shows_and_checks_the_plugin_kind() {
+    use switchboard_host::{preflight_with, CheckStatus, PreflightOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let library = test_plugin("hooka");
+    for (kind, status) in [
+        ("addon", CheckStatus::Passed),
+        ("operator", CheckStatus::Failed),
+    ] {
+        let toml = dir.path().join(format!("{kind}.toml"));
+        std::fs::write(
+            &toml,
+            format!("name = \"hooka\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\n"),
+        )
+        .unwrap();
+        let mut options = PreflightOptions::new();
+        options.library(&library);
+        let report = preflight_with(&toml, &options);
+        let check = report
+            .checks
+            .iter()
+            .find(|c| c.name == "plugin kind")
+            .unwrap_or_else(|| panic!("{report:?}"));
+        assert_eq!(check.status, status, "{report:?}");
+        assert!(
+            check.note.as_deref().unwrap_or("").contains(kind),
+            "{check:?}"
+        );
+        if status == CheckStatus::Failed {
+            assert_eq!(check.diagnostics[0].code.to_string(), "SB1722");
+        }
     }
 }

@@ -37,3 +37,4 @@ mod slo;
 mod state;
 mod templates;
 mod traces;
+mod wrap;

@@ -1,8 +1,11 @@
 //! The demo's extension-point tour (issue 19): a host declares a build phase (an operation
-//! point) and a command list (a registry point); the example plugins `pipeline-lint` and
-//! `pipeline-stamp` extend both. Each claim is checked.
+//! point) and a command list (a registry point); the example plugins `pipeline-lint` (a
+//! `before` hook) and `pipeline-stamp` (a `wrap` hook) extend the first and register an entry
+//! in the second. Each claim is checked: the wrapper stamps the artefact, answers a repeated
+//! job without the host's build running, and names the job in a failed build's error.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use switchboard_host::caps::{Capability, Policy};
@@ -12,9 +15,14 @@ use switchboard_host::Host;
 use super::Report;
 use crate::examples::{self, Profile};
 
-/// The host's own build, which the plugins' hooks run around.
-fn build(job: String) -> String {
-    format!("built `{job}`")
+/// The host's own build, which the plugins' hooks run around; it counts its runs in `runs`,
+/// and a job named `broken` fails.
+fn build(runs: &AtomicUsize, job: String) -> Result<String, switchboard_sdk::PluginError> {
+    runs.fetch_add(1, Ordering::Relaxed);
+    if job == "broken" {
+        return Err(switchboard_sdk::PluginError::new("the compiler gave up"));
+    }
+    Ok(format!("built `{job}`"))
 }
 
 /// Runs the tour in a host of its own in `data_dir`.
@@ -34,8 +42,13 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
         host.load_unsigned(examples::library(profile, name)?)?
             .start()?;
     }
-    let built = phase.run("  app ".to_owned(), build)?;
-    let refused = phase.run("   ".to_owned(), build);
+    let runs = AtomicUsize::new(0);
+    let build = |job| build(&runs, job);
+    let built = phase.try_run("  app ".to_owned(), build)?;
+    let again = phase.try_run("app".to_owned(), build)?;
+    let builds = runs.load(Ordering::Relaxed);
+    let refused = phase.try_run("   ".to_owned(), build);
+    let broken = phase.try_run("broken".to_owned(), build);
     let items: Vec<String> = commands
         .collect(&())?
         .into_iter()
@@ -47,17 +60,28 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
         .map(|c| format!("{} `{}` from {}", c.kind, c.command, c.plugin))
         .collect();
     r.say(
-        "Extension points: pipeline-lint and pipeline-stamp extended the host's build phase and command list",
+        "Extension points: pipeline-lint's before hook and pipeline-stamp's wrapper extended the host's build phase; both registered commands",
         built == "built `app` [stamped by pipeline-stamp]"
+            && again == built
+            && builds == 1
             && refused
                 .as_ref()
                 .is_err_and(|e| e.plugin() == Some("pipeline-lint"))
+            && broken.as_ref().is_err_and(|e| {
+                e.plugin() == Some("pipeline-stamp")
+                    && e.to_string()
+                        .contains("the build of `broken` failed: the compiler gave up")
+            })
             && items.len() == 2,
         format!(
-            "pipeline.build: {}\nbuild(\"  app \") = {built}\nbuild(\"   \") = {}\npipeline.commands:\n  {}",
+            "pipeline.build: {}\nbuild(\"  app \") = {built}\nbuild(\"app\") again = {again} (the wrapper's cache: the host's build ran {builds} time(s) for both)\nbuild(\"   \") = {}\nbuild(\"broken\") = {}\npipeline.commands:\n  {}",
             order.join(", "),
             match &refused {
                 Ok(out) => format!("{out} (should have been refused)"),
+                Err(e) => format!("[{}] {e}", e.code()),
+            },
+            match &broken {
+                Ok(out) => format!("{out} (should have failed)"),
                 Err(e) => format!("[{}] {e}", e.code()),
             },
             items.join("\n  ")

@@ -1,8 +1,9 @@
 //! An example host with extension points (SPEC S5.4): a small build pipeline. Its build phase
-//! is an operation point plugins may hook before and after (or replace), and its command list
-//! is a registry point plugins add entries to. Two example plugins extend it:
-//! `pipeline-lint` (a `before` hook and a `lint` entry) and `pipeline-stamp` (an `after` hook
-//! and a `stamp` entry).
+//! is an operation point plugins may hook before and after, wrap, or replace, and its command
+//! list is a registry point plugins add entries to. Two example plugins extend it:
+//! `pipeline-lint` (a `before` hook and a `lint` entry) and `pipeline-stamp` (a wrapper around
+//! the build — it stamps the artefact, answers a repeated job from its cache without building,
+//! and names the job in a failed build's error — and a `stamp` entry).
 //!
 //! Run it with `cargo run -p host-pipeline` (it builds the example plugins first).
 
@@ -14,14 +15,24 @@
     reason = "an example program reports what it does"
 )]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use anyhow::Result;
 use switchboard_cli::examples::{library, Profile};
 use switchboard_host::extend::PointKind;
 use switchboard_host::{Host, Policy};
+use switchboard_sdk::PluginError;
 
-/// The host's own build: what runs when no plugin replaces it.
-fn build(job: String) -> String {
-    format!("built `{job}`")
+/// How many times the host's own build ran.
+static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+/// The host's own build: what runs when no plugin replaces it. A job named `broken` fails.
+fn build(job: String) -> Result<String, PluginError> {
+    BUILDS.fetch_add(1, Ordering::Relaxed);
+    if job == "broken" {
+        return Err(PluginError::new("the compiler gave up"));
+    }
+    Ok(format!("built `{job}`"))
 }
 
 fn main() -> Result<()> {
@@ -42,7 +53,10 @@ fn main() -> Result<()> {
     let phase = host.extension_point::<String, String>("pipeline.build", PointKind::Operation)?;
     let commands = host.extension_point::<(), String>("pipeline.commands", PointKind::Registry)?;
 
-    println!("without plugins: {}", phase.run("app".to_owned(), build)?);
+    println!(
+        "without plugins: {}",
+        phase.try_run("app".to_owned(), build)?
+    );
 
     for name in ["pipeline-stamp", "pipeline-lint"] {
         let plugin = host.load_unsigned(library(Profile::Debug, name)?)?;
@@ -56,10 +70,25 @@ fn main() -> Result<()> {
         );
     }
 
-    println!("with plugins: {}", phase.run("  app  ".to_owned(), build)?);
-    match phase.run("   ".to_owned(), build) {
+    let before = BUILDS.load(Ordering::Relaxed);
+    println!(
+        "with plugins: {}",
+        phase.try_run("  app  ".to_owned(), build)?
+    );
+    // The wrapper answers a job it built before from its cache: the host's build does not run.
+    println!("again: {}", phase.try_run("app".to_owned(), build)?);
+    println!(
+        "  the host's build ran {} time(s) for the two",
+        BUILDS.load(Ordering::Relaxed) - before
+    );
+    match phase.try_run("   ".to_owned(), build) {
         Ok(out) => println!("an empty job built?! {out}"),
         Err(e) => println!("an empty job: [{}] {e}", e.code()),
+    }
+    // The host's build fails; the wrapper names the job in the error it passes on.
+    match phase.try_run("broken".to_owned(), build) {
+        Ok(out) => println!("a broken job built?! {out}"),
+        Err(e) => println!("a broken job: [{}] {e}", e.code()),
     }
 
     println!("commands:");

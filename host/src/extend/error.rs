@@ -172,6 +172,95 @@ pub enum ExtendError {
         /// What is wrong.
         reason: String,
     },
+    /// A wrapper's `next` was called when it is not running: after its wrapper returned, from
+    /// another thread than the wrapper's, or with a token no invocation issued.
+    #[error("`{plugin}` called a wrapper's `next` that is not active on this thread ({reason})")]
+    NextNotActive {
+        /// The plugin that called it.
+        plugin: String,
+        /// Why it is not active.
+        reason: String,
+    },
+    /// A wrapper's `next` was called a second time in one invocation.
+    #[error("`{plugin}` called its wrapper's `next` on `{point}` twice; it runs the rest of the operation once")]
+    NextTwice {
+        /// The plugin.
+        plugin: String,
+        /// The point.
+        point: String,
+    },
+    /// A plugin called the `next` of another plugin's wrapper.
+    #[error("`{plugin}` called the `next` of `{holder}`'s wrapper on `{point}`")]
+    NextNotYours {
+        /// The plugin that called it.
+        plugin: String,
+        /// The point.
+        point: String,
+        /// The plugin whose wrapper it belongs to.
+        holder: String,
+    },
+    /// Wrappers nested deeper than the host allows on one thread (a wrapper whose operation
+    /// invokes its own point again, say).
+    #[error(
+        "wrappers on `{point}` would nest {depth} deep on this thread, past the limit of {limit}"
+    )]
+    TooDeep {
+        /// The point.
+        point: String,
+        /// The depth it would reach.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The host's own operation (given to
+    /// [`ExtensionPoint::try_run`](super::ExtensionPoint::try_run)) failed, and no wrapper
+    /// changed the error.
+    #[error("the operation of `{point}` failed: {}", .error.message())]
+    Operation {
+        /// The point.
+        point: String,
+        /// The operation's error.
+        error: switchboard_sdk::PluginError,
+    },
+    /// A plugin of kind `instrument` provides no command.
+    #[error("`{plugin}` is an `instrument` but provides no command")]
+    InstrumentWithoutCommand {
+        /// The plugin.
+        plugin: String,
+    },
+    /// A plugin of kind `operator` provides no command, or one taking raw bytes.
+    #[error("`{plugin}` is an `operator`, but {reason}")]
+    OperatorUntyped {
+        /// The plugin.
+        plugin: String,
+        /// What is missing or untyped.
+        reason: String,
+    },
+    /// A plugin of kind `addon` provides commands that serve no hook (and no service).
+    #[error("`{plugin}` is an `addon` (contributions only) but provides the commands {commands}")]
+    AddonWithCommands {
+        /// The plugin.
+        plugin: String,
+        /// The commands, comma-separated.
+        commands: String,
+    },
+    /// A plugin of kind `addon` contributes nothing.
+    #[error("`{plugin}` is an `addon` but contributes no hook, subscription or service")]
+    AddonWithoutContributions {
+        /// The plugin.
+        plugin: String,
+    },
+    /// A wrapper called `next` with other message types than the point's, or with an input
+    /// that does not decode as the point's input.
+    #[error("`{plugin}` called `next` on `{point}` with {reason}")]
+    NextContract {
+        /// The plugin.
+        plugin: String,
+        /// The point.
+        point: String,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 const fn code(n: u16) -> ErrorCode {
@@ -196,6 +285,16 @@ impl ExtendError {
             ExtendError::TimedOut { .. } => code(1712),
             ExtendError::WrongInvocation { .. } => code(1713),
             ExtendError::BadHook { .. } => code(1714),
+            ExtendError::NextNotActive { .. } => code(1715),
+            ExtendError::NextTwice { .. } => code(1716),
+            ExtendError::NextNotYours { .. } => code(1717),
+            ExtendError::TooDeep { .. } => code(1718),
+            ExtendError::Operation { .. } => code(1719),
+            ExtendError::NextContract { .. } => code(1720),
+            ExtendError::InstrumentWithoutCommand { .. } => code(1721),
+            ExtendError::OperatorUntyped { .. } => code(1722),
+            ExtendError::AddonWithCommands { .. } => code(1723),
+            ExtendError::AddonWithoutContributions { .. } => code(1724),
         }
     }
 
@@ -245,6 +344,43 @@ impl ExtendError {
                     .into()
             }
             ExtendError::WrongInvocation { use_instead, .. } => format!("call {use_instead}"),
+            ExtendError::NextNotActive { .. } => {
+                "call `next` only inside the wrapper, on its own thread, before it returns".into()
+            }
+            ExtendError::NextTwice { .. } => {
+                "call `next` once; to retry, retry inside the host's operation instead".into()
+            }
+            ExtendError::NextNotYours { .. } => {
+                "call only the `next` your own wrapper was given".into()
+            }
+            ExtendError::TooDeep { .. } => {
+                "do not invoke a point from inside its own operation or wrappers, or use fewer \
+                 wrappers"
+                    .into()
+            }
+            ExtendError::Operation { error, .. } => error
+                .next_step_hint()
+                .map_or_else(|| "see the operation's error".to_owned(), str::to_owned),
+            ExtendError::NextContract { .. } => {
+                "declare `next` as `Next<In, Out>` with the point's input and output types".into()
+            }
+            ExtendError::InstrumentWithoutCommand { .. } => {
+                "add a `#[command]`, or give the manifest another `kind`".into()
+            }
+            ExtendError::OperatorUntyped { .. } => {
+                "give every command a `#[derive(Message)]` request type, or give the manifest \
+                 another `kind`"
+                    .into()
+            }
+            ExtendError::AddonWithCommands { .. } => {
+                "turn the commands into `#[hook]` contributions, or make the plugin an \
+                 `extension` or `operator`"
+                    .into()
+            }
+            ExtendError::AddonWithoutContributions { .. } => {
+                "add a `#[hook]` or `#[subscribe]` method, or give the manifest another `kind`"
+                    .into()
+            }
         }
     }
 
@@ -260,7 +396,15 @@ impl ExtendError {
             | ExtendError::RegistryConflict { plugin, .. }
             | ExtendError::Contribution { plugin, .. }
             | ExtendError::TimedOut { plugin, .. }
-            | ExtendError::BadHook { plugin, .. } => Some(plugin),
+            | ExtendError::BadHook { plugin, .. }
+            | ExtendError::NextNotActive { plugin, .. }
+            | ExtendError::NextTwice { plugin, .. }
+            | ExtendError::NextNotYours { plugin, .. }
+            | ExtendError::NextContract { plugin, .. }
+            | ExtendError::InstrumentWithoutCommand { plugin }
+            | ExtendError::OperatorUntyped { plugin, .. }
+            | ExtendError::AddonWithCommands { plugin, .. }
+            | ExtendError::AddonWithoutContributions { plugin } => Some(plugin),
             _ => None,
         }
     }

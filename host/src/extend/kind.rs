@@ -20,10 +20,13 @@ pub enum PointKind {
     /// A value is threaded through every contribution in order; input and output are one
     /// type ([`ExtensionPoint::filter`](super::ExtensionPoint::filter)). Takes `filter` hooks.
     Filter,
-    /// A host operation plugins may hook: `before` hooks may change its input, one `replace`
+    /// A host operation plugins may hook: `before` hooks may change its input, `wrap` hooks
+    /// wrap it (an onion: each gets the input and a `next` running the rest), one `replace`
     /// runs in place of the host's default, `after` hooks may change its result
-    /// ([`ExtensionPoint::run`](super::ExtensionPoint::run)). Two replacements are refused
-    /// when the second plugin starts.
+    /// ([`ExtensionPoint::run`](super::ExtensionPoint::run),
+    /// [`try_run`](super::ExtensionPoint::try_run)). The order: `before` hooks, then the
+    /// wrappers outermost first, around the replacement or the default, then `after` hooks.
+    /// Two replacements are refused when the second plugin starts.
     Operation,
     /// A host-defined list plugins add named items to (the item's name is its command's);
     /// read with [`ExtensionPoint::collect`](super::ExtensionPoint::collect). Two items of one
@@ -49,7 +52,12 @@ impl PointKind {
             PointKind::Collect => &[HookKind::Collect],
             PointKind::First => &[HookKind::First],
             PointKind::Filter => &[HookKind::Filter],
-            PointKind::Operation => &[HookKind::Before, HookKind::Replace, HookKind::After],
+            PointKind::Operation => &[
+                HookKind::Before,
+                HookKind::Wrap,
+                HookKind::Replace,
+                HookKind::After,
+            ],
             PointKind::Registry => &[HookKind::Register],
         }
     }

@@ -50,6 +50,7 @@ mod membership;
 mod order;
 mod point;
 mod registry;
+mod wrap;
 
 pub(crate) use self::check::check_manifest;
 pub use self::error::ExtendError;
@@ -57,4 +58,5 @@ pub use self::kind::{ErrorPolicy, PointKind, PointOptions};
 pub use self::point::{Contributed, ContributionInfo, ExtensionPoint};
 pub use self::registry::Failure;
 pub(crate) use self::registry::Points;
+pub(crate) use self::wrap::serve_next;
 pub use switchboard_sdk::extend::HookKind;

@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::extend::PASSED;
-use switchboard_sdk::Message;
+use switchboard_sdk::{Message, PluginError};
 
 use super::kind::{ErrorPolicy, PointKind};
-use super::registry::{Entry, Failure, PointCore};
+use super::registry::{Entry, Failure, PointCore, Snapshot};
+use super::wrap::{self, Layer};
 use super::ExtendError;
 use crate::error::CallError;
 
@@ -120,11 +121,12 @@ impl<In, Out> ExtensionPoint<In, Out> {
     }
 
     /// The contributions in place now, in running order (an operation's `before` hooks, its
-    /// replacement, its `after` hooks).
+    /// wrappers outermost first, its replacement, its `after` hooks).
     pub fn contributions(&self) -> Vec<ContributionInfo> {
         let snap = self.core.snapshot.load();
         snap.before
             .iter()
+            .chain(&snap.wrap)
             .chain(&snap.main)
             .chain(&snap.after)
             .map(|e| ContributionInfo {
@@ -337,8 +339,10 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
     }
 
     /// Runs the host operation `op` as an operation point's plugins extend it: the `before`
-    /// hooks in order, each given the input the one before returned; then the replacement if a
-    /// plugin contributes one, else `op`; then the `after` hooks in order over the result.
+    /// hooks in order, each given the input the one before returned; then the wrappers,
+    /// outermost first, each around the rest (see [`try_run`](Self::try_run)); innermost the
+    /// replacement if a plugin contributes one, else `op`; then the `after` hooks in order
+    /// over the result.
     ///
     /// A replacement skipped by the policy falls back to `op`.
     ///
@@ -350,40 +354,69 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
     /// # Ok(()) }
     /// ```
     pub fn run(&self, input: In, op: impl FnOnce(In) -> Out) -> Result<Out, ExtendError> {
+        self.try_run(input, |i| Ok(op(i)))
+    }
+
+    /// [`run`](Self::run) with an operation that may fail. Its error goes to the wrappers
+    /// (their `next` returns it, with its code), which may pass it on, change it or recover;
+    /// if it reaches the caller it is [`ExtendError::Operation`] (`SB1719`).
+    ///
+    /// **Wrappers.** Each wrapper gets the input and a `next`: calling it runs the wrappers
+    /// inside this one, then the replacement or `op`, and returns their result or error; a
+    /// wrapper may change the input, skip `next` (then nothing inside it runs), or change the
+    /// result or the error. `next` runs at most once per invocation (the SDK's `Next` is
+    /// consumed; a second call is `SB1716`), only while its wrapper runs and on its thread
+    /// (`SB1715`). A wrapper's own failure follows the point's policy; skipped, it is as if it
+    /// were absent — the rest runs with the input it was given, or, if it had called `next`
+    /// already, the result `next` returned stands (nothing runs twice). An error the wrapper
+    /// passes on unchanged from `next` is not its failure. Wrappers nest at most
+    /// 64 deep on one thread (`SB1718`).
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// use switchboard_host::extend::PointKind;
+    /// use switchboard_sdk::PluginError;
+    /// let build = host.extension_point::<String, String>("workflow.phase.build", PointKind::Operation)?;
+    /// let artefact = build.try_run("src/".to_string(), |dir| {
+    ///     if dir.is_empty() {
+    ///         Err(PluginError::new("nothing to build"))
+    ///     } else {
+    ///         Ok(format!("built {dir}"))
+    ///     }
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn try_run(
+        &self,
+        input: In,
+        op: impl FnOnce(In) -> Result<Out, PluginError>,
+    ) -> Result<Out, ExtendError> {
         if self.core.kind != PointKind::Operation {
             return Err(self.wrong(self.method()));
         }
+        let operation = |error: PluginError| ExtendError::Operation {
+            point: self.core.name.clone(),
+            error,
+        };
         if self.is_empty() {
-            return Ok(op(input));
+            return op(input).map_err(operation);
         }
         let snap = self.core.snapshot.load();
-        let (input, replaced) = with_buffers(|req, out| {
-            req.clear();
-            input.__encode_into(req);
-            let input =
-                thread_through::<In, Out, In>(self, &snap.before, req, out)?.unwrap_or(input);
-            let mut replaced = None;
-            if let Some(entry) = snap
-                .main
-                .iter()
-                .find(|e| !e.disabled.load(Ordering::Relaxed))
-            {
-                let step = self.call(entry, req, out).and_then(|()| {
-                    Out::__decode(out.as_slice()).map_err(|e| self.undecodable(entry, &e))
-                });
-                match step {
-                    Ok(v) => {
-                        self.succeeded(entry);
-                        replaced = Some(v);
-                    }
-                    Err(error) => self.core.failed(entry, error)?,
-                }
+        let result = if snap.wrap.is_empty() {
+            let (input, replaced) = with_buffers(|req, out| {
+                req.clear();
+                input.__encode_into(req);
+                let input =
+                    thread_through::<In, Out, In>(self, &snap.before, req, out)?.unwrap_or(input);
+                let replaced = self.replace(&snap.main, req, out)?;
+                Ok::<_, ExtendError>((input, replaced))
+            })?;
+            match replaced {
+                Some(v) => v,
+                None => op(input).map_err(operation)?,
             }
-            Ok::<_, ExtendError>((input, replaced))
-        })?;
-        let result = match replaced {
-            Some(v) => v,
-            None => op(input),
+        } else {
+            self.wrapped(&snap, input, op)?
         };
         if snap.after.is_empty() {
             return Ok(result);
@@ -395,6 +428,142 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
         })
     }
 
+    /// Runs the replacement in `main` (if any, and not disabled) with the input in `req`.
+    /// `None`: none ran (or the policy skipped its failure), the host's operation runs.
+    fn replace(
+        &self,
+        main: &[Arc<Entry>],
+        req: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<Option<Out>, ExtendError> {
+        let Some(entry) = main.iter().find(|e| !e.disabled.load(Ordering::Relaxed)) else {
+            return Ok(None);
+        };
+        let step = self
+            .call(entry, req, out)
+            .and_then(|()| Out::__decode(out.as_slice()).map_err(|e| self.undecodable(entry, &e)));
+        match step {
+            Ok(v) => {
+                self.succeeded(entry);
+                Ok(Some(v))
+            }
+            Err(error) => {
+                self.core.failed(entry, error)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The `before` hooks, then the onion of wrappers around the replacement or `op`, from
+    /// the outermost in.
+    #[cold]
+    fn wrapped(
+        &self,
+        snap: &Snapshot,
+        input: In,
+        op: impl FnOnce(In) -> Result<Out, PluginError>,
+    ) -> Result<Out, ExtendError> {
+        let mut bytes = Vec::new();
+        input.__encode_into(&mut bytes);
+        drop(input);
+        if !snap.before.is_empty() {
+            let mut out = ResponseBuffer::new();
+            thread_through::<In, Out, In>(self, &snap.before, &mut bytes, &mut out)?;
+        }
+        let mut op = Some(op);
+        let mut core = |input: &[u8]| -> Result<Vec<u8>, ExtendError> {
+            let mut out = ResponseBuffer::new();
+            if let Some(v) = self.replace(&snap.main, input, &mut out)? {
+                drop(v);
+                return Ok(out.into_vec());
+            }
+            let op = op.take().ok_or_else(|| ExtendError::NextTwice {
+                plugin: "the host".to_owned(),
+                point: self.core.name.clone(),
+            })?;
+            let input = In::__decode(input).map_err(|e| ExtendError::NextContract {
+                plugin: "a wrapper".to_owned(),
+                point: self.core.name.clone(),
+                reason: format!("an input that does not decode: {}", e.message()),
+            })?;
+            let result = op(input).map_err(|error| ExtendError::Operation {
+                point: self.core.name.clone(),
+                error,
+            })?;
+            let mut encoded = Vec::new();
+            result.__encode_into(&mut encoded);
+            Ok(encoded)
+        };
+        let answer = self.layer(&snap.wrap, &bytes, &mut core)?;
+        Out::__decode(&answer).map_err(|e| ExtendError::NextContract {
+            plugin: "a wrapper".to_owned(),
+            point: self.core.name.clone(),
+            reason: format!("a result that does not decode: {}", e.message()),
+        })
+    }
+
+    /// Runs the wrappers `wraps` (outermost first) around `core` over `input`.
+    fn layer(
+        &self,
+        wraps: &[Arc<Entry>],
+        input: &[u8],
+        core: &mut Layer<'_>,
+    ) -> Result<Vec<u8>, ExtendError> {
+        let Some((entry, inner)) = wraps.split_first() else {
+            return core(input);
+        };
+        if entry.disabled.load(Ordering::Relaxed) {
+            return self.layer(inner, input, core);
+        }
+        let mut next = |bytes: &[u8]| self.layer(inner, bytes, core);
+        let mut request = Vec::with_capacity(8 + input.len());
+        let mut out = ResponseBuffer::new();
+        let (called, outcome) = wrap::with_next(
+            &entry.plugin,
+            &self.core.name_arc,
+            (self.core.input, self.core.output),
+            self.core.policy != ErrorPolicy::Propagate,
+            &mut next,
+            |token| {
+                request.extend_from_slice(&token.to_le_bytes());
+                request.extend_from_slice(input);
+                self.call(entry, &request, &mut out)
+            },
+        )?;
+        let own = match called {
+            Ok(()) => match Out::__decode(out.as_slice()) {
+                Ok(_) => {
+                    self.succeeded(entry);
+                    return Ok(out.into_vec());
+                }
+                Err(e) => self.undecodable(entry, &e),
+            },
+            Err(ExtendError::Contribution { source, .. }) if outcome.passes_on(&source) => {
+                // The error `next` returned, passed on: the layer's, not this wrapper's.
+                return match outcome.result {
+                    Some(Err(inner)) => Err(inner),
+                    _ => Err(self.call_error(entry, *source)),
+                };
+            }
+            // `next` failed and the wrapper answers with another error: the error, changed
+            // (a panic is still the wrapper's own failure).
+            Err(ExtendError::Contribution { source, .. })
+                if outcome.next_failed()
+                    && !matches!(&*source, CallError::Plugin { error, .. }
+                        if error.code() == switchboard_sdk::codes::PLUGIN_PANICKED) =>
+            {
+                self.succeeded(entry);
+                return Err(self.call_error(entry, *source));
+            }
+            Err(e) => e,
+        };
+        self.core.failed(entry, own)?;
+        // Skipped: as if this wrapper were not there, without running anything twice.
+        match outcome.result {
+            Some(result) => result,
+            None => self.layer(inner, input, core),
+        }
+    }
     fn method(&self) -> &'static str {
         match self.core.kind {
             PointKind::Collect | PointKind::Registry => "`collect`",

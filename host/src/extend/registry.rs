@@ -45,6 +45,8 @@ impl std::fmt::Debug for Points {
 /// One declared point.
 pub(crate) struct PointCore {
     pub(crate) name: String,
+    /// The name again, shared with the wrappers running on it.
+    pub(crate) name_arc: Arc<str>,
     pub(crate) kind: PointKind,
     pub(crate) input: &'static str,
     pub(crate) output: &'static str,
@@ -61,6 +63,8 @@ pub(crate) struct PointCore {
 pub(crate) struct Snapshot {
     /// `before` hooks of an operation.
     pub(crate) before: Vec<Arc<Entry>>,
+    /// `wrap` hooks of an operation, outermost first.
+    pub(crate) wrap: Vec<Arc<Entry>>,
     /// The contributions of every other kind (an operation's replacement).
     pub(crate) main: Vec<Arc<Entry>>,
     /// `after` hooks of an operation.
@@ -69,7 +73,11 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn all(&self) -> impl Iterator<Item = &Arc<Entry>> {
-        self.before.iter().chain(&self.main).chain(&self.after)
+        self.before
+            .iter()
+            .chain(&self.wrap)
+            .chain(&self.main)
+            .chain(&self.after)
     }
 }
 
@@ -176,6 +184,7 @@ impl Points {
         }
         let core = Arc::new(PointCore {
             name: name.to_owned(),
+            name_arc: name.into(),
             kind,
             input,
             output,
@@ -218,12 +227,17 @@ impl Points {
                     .cloned()
                     .collect()
             };
-            let (mut before, mut main, mut after) =
-                (keep(&old.before), keep(&old.main), keep(&old.after));
+            let (mut before, mut wrap, mut main, mut after) = (
+                keep(&old.before),
+                keep(&old.wrap),
+                keep(&old.main),
+                keep(&old.after),
+            );
             for e in mine {
                 conflicts(&point, &main, &e)?;
                 match e.kind {
                     HookKind::Before => before.push(e),
+                    HookKind::Wrap => wrap.push(e),
                     HookKind::After => after.push(e),
                     _ => main.push(e),
                 }
@@ -236,6 +250,7 @@ impl Points {
             };
             let next = Snapshot {
                 before: sorted(before)?,
+                wrap: sorted(wrap)?,
                 main: sorted(main)?,
                 after: sorted(after)?,
             };
@@ -243,7 +258,8 @@ impl Points {
         }
         if commit {
             for (point, next) in planned {
-                let count = next.before.len() + next.main.len() + next.after.len();
+                let count =
+                    next.before.len() + next.wrap.len() + next.main.len() + next.after.len();
                 point.snapshot.store(Arc::new(next));
                 point.live.store(count, Ordering::Release);
             }

@@ -136,6 +136,11 @@ pub struct IsolationDecision {
     pub allow_files: bool,
     /// Layers the policy demands; a machine without one refuses the plugin.
     pub required_layers: Vec<Layer>,
+    /// The plugin's kind (the manifest's `kind`, `extension` when it says none; empty in a
+    /// record of a host that did not record it), which `isolate_kinds` and the profiles go by
+    /// and which preflight checks the library against (`switchboard_host::kinds`).
+    #[serde(default)]
+    pub kind: String,
 }
 
 impl IsolationDecision {
@@ -277,6 +282,7 @@ pub(crate) fn decide(
         allow_network: !strict && flag(|p| p.allow_network).unwrap_or(true),
         allow_files: !strict && flag(|p| p.allow_files).unwrap_or(true),
         required_layers,
+        kind: kind.unwrap_or(crate::kinds::DEFAULT_KIND).to_owned(),
     }
 }
 

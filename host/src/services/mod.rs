@@ -233,6 +233,10 @@ impl HostServices for PluginServices {
         &self,
         call: &switchboard_sdk::abi::ServiceCall<'_>,
     ) -> Result<Vec<u8>, PluginError> {
+        // A wrapper's `next` (issue 19) travels as a service call; the host answers it.
+        if call.service == switchboard_sdk::extend::NEXT_SERVICE {
+            return crate::extend::serve_next(&self.name, call);
+        }
         bus::call_service(self, call)
     }
 

@@ -308,6 +308,18 @@ impl ResponseBuffer {
         self.0.extend_from_slice(bytes);
     }
 
+    /// The last response as a `Vec`, without a copy where the allocation can be taken over.
+    ///
+    /// ```
+    /// let mut buf = switchboard_sdk::abi::ResponseBuffer::new();
+    /// buf.fill(b"ok");
+    /// assert_eq!(buf.into_vec(), b"ok");
+    /// ```
+    #[inline]
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0.into_vec()
+    }
+
     /// Frees the allocation if it grew past `bytes` (after an unusually large response).
     #[inline]
     pub fn release_if_larger_than(&mut self, bytes: usize) {

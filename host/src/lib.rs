@@ -165,7 +165,10 @@ pub use host::{
     DEFAULT_STOP_DEADLINE,
 };
 pub use identity::{IdentityError, PluginIdentity, WipeReport};
-pub use instance::{Command, PluginHandle, RawCommand};
+pub use instance::{
+    CallOutcome, Command, PluginHandle, RawCommand, Stream, StreamCommand, Streamed, Usage,
+    DEFAULT_STREAM_CAPACITY,
+};
 pub use lifecycle::{State, Transition};
 pub use loader::options::LoadOptions;
 pub use not_applied::{not_applied, not_applied_for};

@@ -184,6 +184,11 @@ ALTER TABLE plugins ADD COLUMN isolation TEXT;
         name: "metrics rollups and SLO alerts",
         sql: crate::metrics::SCHEMA,
     },
+    Migration {
+        version: 8,
+        name: "usage rollups for metering",
+        sql: crate::metrics::USAGE_SCHEMA,
+    },
 ];
 
 /// The newest schema version this build knows.

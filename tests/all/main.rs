@@ -35,4 +35,5 @@ mod revocation;
 mod sandbox;
 mod slo;
 mod state;
+mod stream;
 mod traces;

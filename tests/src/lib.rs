@@ -37,7 +37,7 @@ pub fn test_plugin(package: &str) -> PathBuf {
             cmd.args(["-p", p]);
         }
         // The escape plugin's `plugin` feature is off by default (see its Cargo.toml).
-        cmd.args(["--features", "escape/plugin"]);
+        cmd.args(["--features", "escape/plugin,streamer/plugin"]);
         let status = cmd.status().expect("run cargo for the test plugins");
         assert!(
             status.success(),

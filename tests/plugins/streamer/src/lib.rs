@@ -3,11 +3,8 @@
 //! request can make it panic after some chunks or go on past a cancellation, and `progress`
 //! and `observed` let a test see from outside what the stream did.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use serde::{Deserialize, Serialize};
-use switchboard_sdk::codes;
-use switchboard_sdk::prelude::*;
+use switchboard_sdk::Message;
 
 /// What `count` is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, Message)]
@@ -36,69 +33,83 @@ pub struct Done {
     pub sent: u64,
 }
 
-/// Counters a test reads through `progress` and `observed`.
-#[derive(Debug, Default)]
-pub struct Streamer {
-    /// Sends that returned (accepted by the host), over every stream.
-    sent: AtomicU64,
-    /// Streams that ended because their `send` reported a cancellation.
-    cancelled: AtomicU64,
-}
+#[cfg(feature = "plugin")]
+pub use self::plugin::Streamer;
 
-impl Plugin for Streamer {
-    fn create(_ctx: &Context) -> Result<Self, PluginError> {
-        Ok(Streamer::default())
+#[cfg(feature = "plugin")]
+mod plugin {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use switchboard_sdk::codes;
+    use switchboard_sdk::prelude::*;
+
+    use super::{Done, Run, Tick};
+
+    /// Counters a test reads through `progress` and `observed`.
+
+    #[derive(Debug, Default)]
+    pub struct Streamer {
+        /// Sends that returned (accepted by the host), over every stream.
+        sent: AtomicU64,
+        /// Streams that ended because their `send` reported a cancellation.
+        cancelled: AtomicU64,
     }
-}
 
-#[plugin]
-impl Streamer {
-    /// Streams `run.chunks` ticks; meters one `ticks` per accepted chunk (also when the stream
-    /// is cancelled: what was delivered is billed) and one `runs`.
-    #[command]
-    fn count(&self, ctx: &Context, run: Run, out: &mut Sink<'_, Tick>) -> Result<Done, PluginError> {
-        ctx.usage("runs", 1)?;
-        let pad = vec![7u8; run.pad as usize];
-        let mut sent = 0;
-        for seq in 0..run.chunks {
-            if run.panic_after == Some(seq) {
-                panic!("streamer panics after {seq} chunks");
-            }
-            let tick = Tick {
-                seq,
-                pad: pad.clone(),
-            };
-            if let Err(e) = out.send(tick) {
-                ctx.usage("ticks", sent)?;
-                if e.code() == codes::STREAM_CANCELLED {
-                    self.cancelled.fetch_add(1, Ordering::SeqCst);
-                }
-                return Err(e);
-            }
-            sent += 1;
-            self.sent.fetch_add(1, Ordering::SeqCst);
+    impl Plugin for Streamer {
+        fn create(_ctx: &Context) -> Result<Self, PluginError> {
+            Ok(Streamer::default())
         }
-        ctx.usage("ticks", sent)?;
-        Ok(Done { sent })
     }
 
-    /// Sends that returned so far, over every stream.
-    #[command]
-    fn progress(&self) -> u64 {
-        self.sent.load(Ordering::SeqCst)
-    }
+    #[plugin]
+    impl Streamer {
+        /// Streams `run.chunks` ticks; meters one `ticks` per accepted chunk (also when the stream
+        /// is cancelled: what was delivered is billed) and one `runs`.
+        #[command]
+        fn count(&self, ctx: &Context, run: Run, out: &mut Sink<'_, Tick>) -> Result<Done, PluginError> {
+            ctx.usage("runs", 1)?;
+            let pad = vec![7u8; run.pad as usize];
+            let mut sent = 0;
+            for seq in 0..run.chunks {
+                if run.panic_after == Some(seq) {
+                    panic!("streamer panics after {seq} chunks");
+                }
+                let tick = Tick {
+                    seq,
+                    pad: pad.clone(),
+                };
+                if let Err(e) = out.send(tick) {
+                    ctx.usage("ticks", sent)?;
+                    if e.code() == codes::STREAM_CANCELLED {
+                        self.cancelled.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return Err(e);
+                }
+                sent += 1;
+                self.sent.fetch_add(1, Ordering::SeqCst);
+            }
+            ctx.usage("ticks", sent)?;
+            Ok(Done { sent })
+        }
 
-    /// Streams that stopped on a cancellation so far.
-    #[command]
-    fn observed(&self) -> u64 {
-        self.cancelled.load(Ordering::SeqCst)
-    }
+        /// Sends that returned so far, over every stream.
+        #[command]
+        fn progress(&self) -> u64 {
+            self.sent.load(Ordering::SeqCst)
+        }
 
-    /// A plain command that meters: `n` `words`, and a bad unit name refused.
-    #[command]
-    fn words(&self, ctx: &Context, n: u64) -> Result<String, PluginError> {
-        ctx.usage("words", n)?;
-        let refused = ctx.usage("Bad Unit", 1).err().map(|e| e.code().to_string());
-        Ok(refused.unwrap_or_default())
+        /// Streams that stopped on a cancellation so far.
+        #[command]
+        fn observed(&self) -> u64 {
+            self.cancelled.load(Ordering::SeqCst)
+        }
+
+        /// A plain command that meters: `n` `words`, and a bad unit name refused.
+        #[command]
+        fn words(&self, ctx: &Context, n: u64) -> Result<String, PluginError> {
+            ctx.usage("words", n)?;
+            let refused = ctx.usage("Bad Unit", 1).err().map(|e| e.code().to_string());
+            Ok(refused.unwrap_or_default())
+        }
     }
 }

@@ -81,8 +81,10 @@ impl<T> fmt::Debug for Sink<'_, T> {
     }
 }
 
-impl<'a, T: Message> Sink<'a, T> {
-    /// A sink over `raw`. Used by the code `#[plugin]` generates and by the mock host.
+impl<'a, T> Sink<'a, T> {
+    /// A sink over `raw`. Used by the code `#[plugin]` generates and by the mock host. (No
+    /// `Message` bound here: a chunk type that is not a message is reported once, where the
+    /// manifest names its contract.)
     #[doc(hidden)]
     pub fn __new(raw: &'a mut dyn RawSink) -> Self {
         Sink {
@@ -92,6 +94,9 @@ impl<'a, T: Message> Sink<'a, T> {
             _chunk: PhantomData,
         }
     }
+}
+
+impl<T: Message> Sink<'_, T> {
 
     /// Sends one chunk to the consumer: encodes it and hands it to the host, waiting while
     /// the host's buffer is full (the consumer is behind).

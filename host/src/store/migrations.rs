@@ -368,7 +368,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 7);
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 8);
         let (isolation, kv): (String, i64) = c
             .query_row(
                 "SELECT isolation, (SELECT COUNT(*) FROM kv) FROM plugins WHERE name = 'hello'",

@@ -436,4 +436,19 @@ mod tests {
         // Empty batches never reach the host.
         assert_eq!(ctx.publish_batch::<u32>("plugin.old.tick", &[]).unwrap(), 0);
     }
+
+    #[test]
+    fn usage_to_a_host_without_metering_is_a_coded_error() {
+        let host = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(Arc::new(Plain))), TD_Opaque);
+        let ctx = Context::from_backend(Arc::new(HostLink { host }));
+        let e = ctx.usage("tokens", 3).unwrap_err();
+        assert_eq!(e.code(), codes::USAGE_UNSUPPORTED);
+        assert_eq!(e.code().to_string(), "SB1735");
+        // A bad unit is refused before it reaches any host.
+        assert_eq!(ctx.usage("", 3).unwrap_err().code(), codes::BAD_USAGE_UNIT);
+        assert_eq!(
+            ctx.usage(&"a".repeat(65), 3).unwrap_err().code(),
+            codes::BAD_USAGE_UNIT
+        );
+    }
 }

@@ -212,7 +212,10 @@ fn what_pack_writes_comes_from_the_library_and_contradictions_are_refused() {
     let packed = switchboard_host::package_manifest(&written, &library("hello")).unwrap();
     assert_eq!(packed.provides.commands[0].name, "greet");
     assert!(packed.capabilities.iter().any(|c| c == "kv"));
-    assert_eq!(packed.requires.sdk_abi.as_deref(), Some("1.2"));
+    assert_eq!(
+        packed.requires.sdk_abi.as_deref(),
+        Some(switchboard_sdk::SDK_ABI_VERSION)
+    );
 
     let mut wrong = written.clone();
     wrong.capabilities = vec!["kv".into()];

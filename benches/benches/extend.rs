@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use hello::{AddRequest, AddResponse};
+use streamer::{Done, Run, Tick};
 use switchboard_cli::examples::{library, library_file_name, workspace_root, Profile};
 use switchboard_host::extend::{ExtensionPoint, PointKind};
-use streamer::{Done, Run, Tick};
 use switchboard_host::{Command, Host, Policy, StreamCommand};
 use tempfile::TempDir;
 
@@ -300,7 +300,10 @@ fn print_ratios(f: &Fixture) {
         ("extend/filter_1", timed(|| f.filter_1())),
         ("extend/filter_4", timed(|| f.filter_4())),
         ("extend/stream_1k_chunks", timed(|| f.stream_1k_chunks())),
-        ("extend/stream_1k_callback", timed(|| f.stream_1k_callback())),
+        (
+            "extend/stream_1k_callback",
+            timed(|| f.stream_1k_callback()),
+        ),
     ];
     let iters: Vec<u64> = routines.iter_mut().map(|(_, r)| calibrate(r)).collect();
     let mut samples = vec![Vec::with_capacity(SAMPLES); routines.len()];

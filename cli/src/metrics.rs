@@ -58,7 +58,11 @@ pub fn usage_text(data_dir: &Path, period: Duration) -> anyhow::Result<String> {
         return Ok("no usage was reported in the period\n".into());
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<24} {:<24} {:<16} {:>20}", "PLUGIN", "COMMAND", "UNIT", "AMOUNT");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<24} {:<16} {:>20}",
+        "PLUGIN", "COMMAND", "UNIT", "AMOUNT"
+    );
     for r in &report.rows {
         let _ = writeln!(
             out,

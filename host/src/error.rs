@@ -631,7 +631,9 @@ pub enum CallError {
     },
     /// A streaming command was called as a plain one (`command`, `raw_command`): refused
     /// before the plugin runs.
-    #[error("`{plugin}.{command}` streams its output in chunks; it cannot be called as a plain command")]
+    #[error(
+        "`{plugin}.{command}` streams its output in chunks; it cannot be called as a plain command"
+    )]
     StreamingCommand {
         /// The plugin.
         plugin: String,

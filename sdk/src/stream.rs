@@ -97,7 +97,6 @@ impl<'a, T> Sink<'a, T> {
 }
 
 impl<T: Message> Sink<'_, T> {
-
     /// Sends one chunk to the consumer: encodes it and hands it to the host, waiting while
     /// the host's buffer is full (the consumer is behind).
     ///
@@ -144,9 +143,8 @@ pub fn check_usage_unit(unit: &str) -> Result<(), PluginError> {
     let mut chars = unit.chars();
     let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && unit.len() <= MAX_USAGE_UNIT
-        && chars.all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
-        });
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(())
     } else {

@@ -375,7 +375,6 @@ impl ContextBackend for MockInner {
     }
 }
 
-
 impl MockHost {
     /// The usage plugins reported so far ([`Context::usage`]), by unit, added up
     /// (saturating) as a host does.

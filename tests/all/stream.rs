@@ -65,11 +65,7 @@ fn run(chunks: u64) -> Run {
 }
 
 fn counter(plugin: &PluginHandle, name: &str) -> u64 {
-    plugin
-        .command::<(), u64>(name)
-        .unwrap()
-        .call(&())
-        .unwrap()
+    plugin.command::<(), u64>(name).unwrap().call(&()).unwrap()
 }
 
 fn chunks_arrive_in_order_with_summary_and_usage(mode: Mode) {
@@ -89,7 +85,9 @@ fn chunks_arrive_in_order_with_summary_and_usage(mode: Mode) {
     assert_eq!(done.usage.get("ticks"), 100);
     assert_eq!(done.usage.get("runs"), 1);
     // An empty stream is a stream too.
-    let empty = count.call_streaming(&run(0), |_| ControlFlow::Continue(())).unwrap();
+    let empty = count
+        .call_streaming(&run(0), |_| ControlFlow::Continue(()))
+        .unwrap();
     assert_eq!((empty.summary.unwrap().sent, empty.chunks), (0, 0));
 }
 
@@ -101,7 +99,9 @@ fn backpressure_holds_the_plugin_within_the_buffer(mode: Mode) {
     let (host, _dir) = host();
     let plugin = load(&host, mode);
     let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
-    let mut stream = count.start_with_capacity(&run(300), CAPACITY as usize).unwrap();
+    let mut stream = count
+        .start_with_capacity(&run(300), CAPACITY as usize)
+        .unwrap();
     let mut taken = 0u64;
     assert!(counter(&plugin, "progress") <= CAPACITY);
     while let Some(tick) = stream.next() {
@@ -142,7 +142,11 @@ fn cancelling_mid_stream_stops_the_plugin(mode: Mode) {
         done.chunks
     );
     assert_eq!(done.usage.get("ticks"), done.chunks);
-    assert_eq!(counter(&plugin, "observed"), 1, "the plugin saw the cancellation");
+    assert_eq!(
+        counter(&plugin, "observed"),
+        1,
+        "the plugin saw the cancellation"
+    );
     // The plugin is fine, and a cancellation is not an error of the command.
     assert_eq!(plugin.state(), State::Active);
     let m = host.metrics();
@@ -153,7 +157,9 @@ fn cancelling_mid_stream_stops_the_plugin(mode: Mode) {
     let mut dropped = count.start_with_capacity(&run(u64::MAX), 1).unwrap();
     assert_eq!(dropped.next().unwrap().unwrap().seq, 0);
     drop(dropped);
-    let again = count.call_streaming(&run(5), |_| ControlFlow::Continue(())).unwrap();
+    let again = count
+        .call_streaming(&run(5), |_| ControlFlow::Continue(()))
+        .unwrap();
     assert_eq!(again.chunks, 5);
 }
 
@@ -211,25 +217,42 @@ fn the_wrong_call_style_is_refused(mode: Mode) {
     let plugin = load(&host, mode);
     let code = |e: switchboard_host::CallError| e.code().to_string();
     // A streaming command called as a plain one, typed or raw: refused, nothing runs.
-    assert_eq!(code(plugin.command::<Run, Done>("count").unwrap_err()), "SB1730");
+    assert_eq!(
+        code(plugin.command::<Run, Done>("count").unwrap_err()),
+        "SB1730"
+    );
     assert_eq!(code(plugin.raw_command("count").unwrap_err()), "SB1730");
     // A plain command called as a stream.
     assert_eq!(
-        code(plugin.stream_command::<u64, u64, String>("words").unwrap_err()),
+        code(
+            plugin
+                .stream_command::<u64, u64, String>("words")
+                .unwrap_err()
+        ),
         "SB1731"
     );
     // The chunk type is part of the contract.
-    let wrong = plugin.stream_command::<Run, u64, Done>("count").unwrap_err();
+    let wrong = plugin
+        .stream_command::<Run, u64, Done>("count")
+        .unwrap_err();
     assert_eq!(code(wrong), "SB0303");
     assert_eq!(counter(&plugin, "progress"), 0, "no plugin code ran");
     // The manifest says which commands stream, and with what chunks.
     let manifest = plugin.manifest();
-    let decl = manifest.commands.iter().find(|c| c.name == "count").unwrap();
+    let decl = manifest
+        .commands
+        .iter()
+        .find(|c| c.name == "count")
+        .unwrap();
     assert_eq!(
         decl.stream.as_deref(),
         Some(<Tick as switchboard_sdk::Message>::CONTRACT.id)
     );
-    let words = manifest.commands.iter().find(|c| c.name == "words").unwrap();
+    let words = manifest
+        .commands
+        .iter()
+        .find(|c| c.name == "words")
+        .unwrap();
     assert!(words.stream.is_none());
 }
 
@@ -266,8 +289,14 @@ fn stream_usage_survives_a_restart_and_the_cli_reports_it() {
     let (host, dir) = host();
     let plugin = load(&host, Mode::InProcess);
     let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
-    count.call_streaming(&run(7), |_| ControlFlow::Continue(())).unwrap();
-    plugin.command::<u64, String>("words").unwrap().call(&40).unwrap();
+    count
+        .call_streaming(&run(7), |_| ControlFlow::Continue(()))
+        .unwrap();
+    plugin
+        .command::<u64, String>("words")
+        .unwrap()
+        .call(&40)
+        .unwrap();
     drop(plugin);
     drop(count);
     drop(host);
@@ -281,15 +310,14 @@ fn stream_usage_survives_a_restart_and_the_cli_reports_it() {
     assert_eq!(report.total("streamer", "ticks"), 7);
     assert_eq!(report.total("streamer", "runs"), 1);
     assert_eq!(report.total("streamer", "words"), 40);
-    let row = report
-        .rows
-        .iter()
-        .find(|r| r.unit == "ticks")
-        .unwrap();
+    let row = report.rows.iter().find(|r| r.unit == "ticks").unwrap();
     assert_eq!(row.command, "count");
     // The same from the stored metrics.
     let stored = host.stored_metrics(day).unwrap();
-    assert_eq!(stored.plugins["streamer"].commands["count"].usage["ticks"], 7);
+    assert_eq!(
+        stored.plugins["streamer"].commands["count"].usage["ticks"],
+        7
+    );
     // A period that ends before it starts is refused with a code.
     let bad = host.usage(now, now - day).unwrap_err();
     assert_eq!(bad.code().to_string(), "SB1801");
@@ -312,5 +340,8 @@ fn stream_usage_survives_a_restart_and_the_cli_reports_it() {
     assert_eq!(ticks["amount"], 7);
     assert_eq!(ticks["command"], "count");
     let text = switchboard_cli::metrics::usage_text(&data, day).unwrap();
-    assert!(text.contains("streamer") && text.contains("words") && text.contains("40"), "{text}");
+    assert!(
+        text.contains("streamer") && text.contains("words") && text.contains("40"),
+        "{text}"
+    );
 }

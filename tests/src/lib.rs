@@ -17,8 +17,8 @@ pub fn library(package: &str) -> PathBuf {
 
 /// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
 pub const TEST_PLUGINS: &[&str] = &[
-    "lingerer", "probe", "sickly", "escape", "phoenix", "hooka", "hookb", "hookc", "hookd", "tally",
-    "streamer",
+    "lingerer", "probe", "sickly", "escape", "phoenix", "hooka", "hookb", "hookc", "hookd",
+    "tally", "streamer",
 ];
 
 /// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use

@@ -51,7 +51,10 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
         .map(|p| p.usage_total())
         .unwrap_or_default();
     let now = SystemTime::now();
-    let stored = host.usage(now - Duration::from_secs(3600), now + Duration::from_secs(60))?;
+    let stored = host.usage(
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(60),
+    )?;
     let tokens = done.usage.get("tokens") + stopped.usage.get("tokens");
     r.say(
         "Streaming: instrument streamed its answer token by token, a second stream was cancelled after 3 tokens, and the tokens were metered",

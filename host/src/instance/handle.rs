@@ -196,8 +196,7 @@ impl PluginHandle {
     ) -> Result<Command<Req, Resp>, CallError> {
         let contracts = (view_contract::<Req>().id, view_contract::<Resp>().id);
         let code = self.instance.code();
-        let binding =
-            Binding::resolve(&self.instance, &code, name, Some(contracts), None, false)?;
+        let binding = Binding::resolve(&self.instance, &code, name, Some(contracts), None, false)?;
         Ok(Command {
             instance: self.instance.clone(),
             binding,

@@ -32,9 +32,9 @@ use crate::services::Gate;
 use crate::store::Store;
 
 pub(crate) use self::handle::Binding;
+pub use self::handle::CallOutcome;
 pub use self::handle::{Command, PluginHandle, RawCommand};
 pub(crate) use self::inflight::wait_until;
-pub use self::handle::CallOutcome;
 pub use self::stream::{Stream, StreamCommand, Streamed, DEFAULT_STREAM_CAPACITY};
 pub(crate) use self::usage::report as report_usage;
 pub use self::usage::Usage;
@@ -880,7 +880,13 @@ impl Instance {
             .backend
             .dispatch_stream(method, request, &mut limited, out);
         if let Some(size) = limited.too_large {
-            return Err(Box::new(self.too_large(&binding.name, size, limit, false, out)));
+            return Err(Box::new(self.too_large(
+                &binding.name,
+                size,
+                limit,
+                false,
+                out,
+            )));
         }
         match result {
             Ok(()) => {}

@@ -36,13 +36,16 @@ fn cancelled() -> PluginError {
     .next_step("return this error (`out.send(chunk)?` does) so the command ends")
 }
 
+/// The types a [`StreamCommand`] is made for: it takes `Req` and yields `Chunk`s and a `Summary`.
+type StreamTypes<Req, Chunk, Summary> = PhantomData<fn(&Req) -> (Chunk, Summary)>;
+
 /// A typed handle on a streaming command ([`PluginHandle::stream_command`]), resolved once.
 ///
 /// [`PluginHandle::stream_command`]: crate::PluginHandle::stream_command
 pub struct StreamCommand<Req, Chunk, Summary> {
     instance: Instance,
     binding: Binding,
-    _types: PhantomData<fn(&Req) -> (Chunk, Summary)>,
+    _types: StreamTypes<Req, Chunk, Summary>,
 }
 
 impl<Req, Chunk, Summary> Clone for StreamCommand<Req, Chunk, Summary> {
@@ -126,17 +129,18 @@ impl<Req: Message, Chunk: Message, Summary: Message> StreamCommand<Req, Chunk, S
                 let result =
                     instance.dispatch_stream(&binding, &req, &mut receiver, &mut out, &mut usage);
                 drop(receiver.tx);
-                let summary = match result {
-                    Err(e) => return Err(*e),
-                    Ok(()) if out.as_slice().is_empty() && receiver.refused => None,
-                    Ok(()) => Some(Summary::__decode(out.as_slice()).map_err(|e| {
-                        CallError::Decode {
-                            plugin: instance.name().to_owned(),
-                            command: binding.name.clone(),
-                            reason: e.message().to_owned(),
-                        }
-                    })?),
-                };
+                let summary =
+                    match result {
+                        Err(e) => return Err(*e),
+                        Ok(()) if out.as_slice().is_empty() && receiver.refused => None,
+                        Ok(()) => Some(Summary::__decode(out.as_slice()).map_err(|e| {
+                            CallError::Decode {
+                                plugin: instance.name().to_owned(),
+                                command: binding.name.clone(),
+                                reason: e.message().to_owned(),
+                            }
+                        })?),
+                    };
                 Ok(Streamed {
                     summary,
                     chunks: receiver.accepted,
@@ -192,13 +196,9 @@ impl<Req: Message, Chunk: Message, Summary: Message> StreamCommand<Req, Chunk, S
             undecodable: None,
             panic: None,
         };
-        let result = self.instance.dispatch_stream(
-            &self.binding,
-            &req,
-            &mut receiver,
-            &mut out,
-            &mut usage,
-        );
+        let result =
+            self.instance
+                .dispatch_stream(&self.binding, &req, &mut receiver, &mut out, &mut usage);
         if let Some(payload) = receiver.panic.take() {
             resume_unwind(payload);
         }

@@ -121,7 +121,11 @@ pub(crate) fn pending() -> bool {
 /// its depth from before the call): its own go to `into` and `command`'s recorder; another
 /// plugin's deeper ones to that plugin's usage outside a command.
 #[cold]
-pub(crate) fn settle(plugin: &str, command: Option<&CommandRecorder>, mut into: Option<&mut Usage>) {
+pub(crate) fn settle(
+    plugin: &str,
+    command: Option<&CommandRecorder>,
+    mut into: Option<&mut Usage>,
+) {
     let depth = super::inflight::depth();
     let taken: Vec<Pending> = PENDING
         .try_with(|p| {

@@ -69,12 +69,21 @@ pub(crate) enum Call<'a> {
     Health,
     Snapshot,
     Restore(&'a [u8]),
-    Dispatch { method: u32, request: &'a [u8] },
-    OnEvent { topic: &'a str, envelope: &'a [u8] },
+    Dispatch {
+        method: u32,
+        request: &'a [u8],
+    },
+    OnEvent {
+        topic: &'a str,
+        envelope: &'a [u8],
+    },
     /// A streaming command (protocol 2): while it runs, the runner sends each chunk as a
     /// nested [`Service::StreamChunk`], whose reply (empty, or `STREAM_CANCELLED` once the
     /// consumer stopped) is the plugin's `send` result; then the summary as the reply.
-    DispatchStream { method: u32, request: &'a [u8] },
+    DispatchStream {
+        method: u32,
+        request: &'a [u8],
+    },
 }
 
 /// Everything a plugin reaches through its `Context`; each one is checked on the host against
@@ -142,7 +151,10 @@ pub(crate) enum Service<'a> {
     StreamCancelled,
     /// Usage the plugin reports (protocol 2): served on the thread waiting for the call, so it
     /// is attributed to that call as in-process.
-    Usage { unit: &'a str, amount: u64 },
+    Usage {
+        unit: &'a str,
+        amount: u64,
+    },
 }
 
 /// A [`PluginError`] on the wire.

@@ -345,7 +345,10 @@ pub(crate) fn serve(
         Service::ConfigJson => services.config_json().map(String::into_bytes).map_err(wire),
         Service::Usage { unit, amount } => {
             switchboard_sdk::stream::check_usage_unit(unit).map_err(wire)?;
-            services.usage(unit, amount).map(|()| Vec::new()).map_err(wire)
+            services
+                .usage(unit, amount)
+                .map(|()| Vec::new())
+                .map_err(wire)
         }
         // A stream's requests are answered by the call waiting for it (`Isolated::exchange`);
         // anywhere else there is no stream to take them.

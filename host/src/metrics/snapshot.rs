@@ -344,15 +344,26 @@ impl PluginMetrics {
             restarts: delta(self.restarts, earlier.restarts),
             reloads: delta(self.reloads, earlier.reloads),
             panics: delta(self.panics, earlier.panics),
-            usage_outside_calls: usage_since(&self.usage_outside_calls, &earlier.usage_outside_calls),
+            usage_outside_calls: usage_since(
+                &self.usage_outside_calls,
+                &earlier.usage_outside_calls,
+            ),
         }
     }
 }
 
 /// Usage counted after `before` (per unit as [`delta`]); units with nothing new left out.
-fn usage_since(now: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+fn usage_since(
+    now: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     now.iter()
-        .map(|(unit, n)| (unit.clone(), delta(*n, before.get(unit).copied().unwrap_or(0))))
+        .map(|(unit, n)| {
+            (
+                unit.clone(),
+                delta(*n, before.get(unit).copied().unwrap_or(0)),
+            )
+        })
         .filter(|(_, n)| *n > 0)
         .collect()
 }
@@ -455,9 +466,15 @@ mod tests {
             p.usage_outside_calls.insert("tokens".into(), 5);
         }
         let text = snap.to_prometheus();
-        assert!(text.contains(&format!("# TYPE {} counter", names::USAGE)), "{text}");
         assert!(
-            text.contains(&format!("{}{{plugin=\"p\",command=\"-\",unit=\"tokens\"}} 5", names::USAGE)),
+            text.contains(&format!("# TYPE {} counter", names::USAGE)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{}{{plugin=\"p\",command=\"-\",unit=\"tokens\"}} 5",
+                names::USAGE
+            )),
             "{text}"
         );
         assert_eq!(snap.plugins["p"].usage_total()["tokens"], 35);

@@ -200,11 +200,7 @@ pub fn usage(
     let (since, until) = (unix_secs(since), unix_secs(until));
     if until < since {
         return Err(MetricsError::Duration {
-            given: format!(
-                "{:?}..{:?}",
-                from_unix_secs(since),
-                from_unix_secs(until)
-            ),
+            given: format!("{:?}..{:?}", from_unix_secs(since), from_unix_secs(until)),
             reason: "the period ends before it starts".into(),
         });
     }

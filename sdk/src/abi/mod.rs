@@ -33,8 +33,7 @@ mod types;
 
 pub use self::export::{instantiate, panic_message_hook_install, root_module};
 pub use self::import::{
-    AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer,
-    ServiceCall,
+    AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
 };
 pub use self::output::Output;
 

@@ -66,7 +66,12 @@ mod plugin {
         /// Streams `run.chunks` ticks; meters one `ticks` per accepted chunk (also when the stream
         /// is cancelled: what was delivered is billed) and one `runs`.
         #[command]
-        fn count(&self, ctx: &Context, run: Run, out: &mut Sink<'_, Tick>) -> Result<Done, PluginError> {
+        fn count(
+            &self,
+            ctx: &Context,
+            run: Run,
+            out: &mut Sink<'_, Tick>,
+        ) -> Result<Done, PluginError> {
             ctx.usage("runs", 1)?;
             let pad = vec![7u8; run.pad as usize];
             let mut sent = 0;

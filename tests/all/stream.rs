@@ -39,6 +39,7 @@ both!(
     a_panic_mid_stream_is_contained,
     the_wrong_call_style_is_refused,
     usage_is_returned_and_counted_per_command,
+    a_chunk_over_the_limit_is_refused,
 );
 
 fn host() -> (Host, tempfile::TempDir) {
@@ -254,6 +255,42 @@ fn the_wrong_call_style_is_refused(mode: Mode) {
         .find(|c| c.name == "words")
         .unwrap();
     assert!(words.stream.is_none());
+}
+
+/// With a 4 KiB payload limit, a stream of 1 KiB chunks flows and one of 8 KiB chunks is
+/// refused at its first chunk: nothing of it reaches the consumer, and `finish` says why.
+fn a_chunk_over_the_limit_is_refused(mode: Mode) {
+    let (host, _dir) = host_with(|b, _| {
+        b.runner(runner())
+            .bus_limits(switchboard_host::bus::BusLimits {
+                max_call_bytes: 4096,
+                ..switchboard_host::bus::BusLimits::default()
+            });
+    });
+    let plugin = load(&host, mode);
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let small = count
+        .call_streaming(
+            &Run {
+                chunks: 3,
+                panic_after: None,
+                pad: 1024,
+            },
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(small.chunks, 3);
+    let mut big = count
+        .start(&Run {
+            chunks: 3,
+            panic_after: None,
+            pad: 8192,
+        })
+        .unwrap();
+    assert!(big.next().is_none());
+    let err = big.finish().unwrap_err();
+    assert_eq!(err.code().to_string(), "SB0310", "{err}");
+    assert_eq!(plugin.state(), State::Active);
 }
 
 fn usage_is_returned_and_counted_per_command(mode: Mode) {

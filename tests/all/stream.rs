@@ -105,7 +105,7 @@ fn backpressure_holds_the_plugin_within_the_buffer(mode: Mode) {
         .unwrap();
     let mut taken = 0u64;
     assert!(counter(&plugin, "progress") <= CAPACITY);
-    while let Some(tick) = stream.next() {
+    for tick in stream.by_ref() {
         assert_eq!(tick.unwrap().seq, taken);
         taken += 1;
         let sent = counter(&plugin, "progress");

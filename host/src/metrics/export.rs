@@ -130,5 +130,9 @@ fn describe() {
     metrics::describe_counter!(names::RESTARTS, Unit::Count, "Runner restarts.");
     metrics::describe_counter!(names::RELOADS, Unit::Count, "Hot reloads.");
     metrics::describe_counter!(names::PANICS, Unit::Count, "Panics caught.");
-    metrics::describe_counter!(names::USAGE, Unit::Count, "Usage plugins reported, by unit.");
+    metrics::describe_counter!(
+        names::USAGE,
+        Unit::Count,
+        "Usage plugins reported, by unit."
+    );
 }

@@ -309,7 +309,26 @@ fn usage_is_returned_and_counted_per_command(mode: Mode) {
     assert_eq!(p.commands["words"].usage["words"], u64::MAX);
     assert_eq!(p.commands["words"].calls, 2);
     assert_eq!(p.usage_total()["words"], u64::MAX);
-    let text = m.to_prometheus();
+    // Usage from a thread in no call is the plugin's, outside any command.
+    let bg = plugin
+        .command::<u64, ()>("background")
+        .unwrap()
+        .call_metered(&9)
+        .unwrap();
+    assert_eq!(bg.usage.get("foreground"), 9);
+    assert_eq!(bg.usage.get("background"), 0);
+    let after = host.metrics();
+    let p2 = &after.plugins["streamer"];
+    assert_eq!(p2.usage_outside_calls["background"], 9);
+    assert_eq!(p2.commands["background"].usage["foreground"], 9);
+    assert!(!p2.commands["background"].usage.contains_key("background"));
+    let text = after.to_prometheus();
+    assert!(
+        text.contains(
+            "switchboard_plugin_usage_total{plugin=\"streamer\",command=\"-\",unit=\"background\"} 9"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "switchboard_plugin_usage_total{{plugin=\"streamer\",command=\"words\",unit=\"words\"}} {}",

@@ -109,6 +109,18 @@ mod plugin {
             self.cancelled.load(Ordering::SeqCst)
         }
 
+        /// Reports `n` `background` from a thread of its own (outside any call), and `n`
+        /// `foreground` from the command's thread; joins the thread before returning.
+        #[command]
+        fn background(&self, ctx: &Context, n: u64) -> Result<(), PluginError> {
+            let theirs = ctx.clone();
+            let reported = std::thread::spawn(move || theirs.usage("background", n))
+                .join()
+                .map_err(|_| PluginError::new("the reporting thread panicked"))?;
+            reported?;
+            ctx.usage("foreground", n)
+        }
+
         /// A plain command that meters: `n` `words`, and a bad unit name refused.
         #[command]
         fn words(&self, ctx: &Context, n: u64) -> Result<String, PluginError> {

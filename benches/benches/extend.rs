@@ -15,6 +15,12 @@
 //!   in-process wrappers (`tally`'s `wrap_*`), each changing the input and calling `next`,
 //!   which re-enters the host; the innermost `next` runs the host's operation (identity).
 //!
+//! - `extend/stream_1k_chunks`: a 1,000-chunk stream of the test plugin `streamer`'s `count`
+//!   (SPEC S1.6) read through `StreamCommand::start` (a producer thread, a bounded channel of
+//!   16), reported as chunks per second; compared with 1,000 × `dispatch/typed_small`.
+//! - `extend/stream_1k_callback`: the same stream through `call_streaming` (no thread: each
+//!   chunk goes to a closure inside the plugin's `send`).
+//!
 //! After criterion's report, a real bench run (`--bench`) times the routines again, round-robin,
 //! and prints each median beside its ratio to `dispatch/typed_small`.
 
@@ -24,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use hello::{AddRequest, AddResponse};
+use streamer::{Done, Run, Tick};
 use switchboard_cli::examples::{library, library_file_name, workspace_root, Profile};
 use switchboard_host::extend::{ExtensionPoint, PointKind};
-use switchboard_host::{Command, Host, Policy};
+use switchboard_host::{Command, Host, Policy, StreamCommand};
 use tempfile::TempDir;
 
 /// The test plugin with four filter contributions, built (release) into the examples' target
@@ -51,7 +58,34 @@ fn tally() -> PathBuf {
     target.join("release").join(library_file_name("tally"))
 }
 
+/// The streaming test plugin, built (release) with its `plugin` feature.
+fn streamer_library() -> PathBuf {
+    let target = workspace_root().join("target").join("examples");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "streamer",
+            "--features",
+            "streamer/plugin",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .expect("running cargo for the streamer plugin");
+    assert!(status.success(), "building streamer failed ({status})");
+    target.join("release").join(library_file_name("streamer"))
+}
+
+/// Chunks in one stream of `extend/stream_1k_*`.
+const STREAM_CHUNKS: u64 = 1_000;
+
 struct Fixture {
+    count: StreamCommand<Run, Tick, Done>,
     add: Command<AddRequest, AddResponse>,
     empty: ExtensionPoint<u64, u64>,
     one: ExtensionPoint<u64, u64>,
@@ -111,7 +145,15 @@ impl Fixture {
             .expect("loading tally (one hook)");
         t.start().expect("starting tally (one hook)");
 
+        let streamer = host
+            .load_unsigned(streamer_library())
+            .expect("loading streamer");
+        streamer.start().expect("starting streamer");
+
         let f = Fixture {
+            count: streamer
+                .stream_command("count")
+                .expect("streamer has `count`"),
             add: hello.command("add").expect("hello has `add`"),
             empty,
             one,
@@ -126,7 +168,43 @@ impl Fixture {
         assert_eq!(f.filter_1(), 71);
         assert_eq!(f.filter_4(), 71234);
         assert_eq!(f.wrap_4(), 71234);
+        assert_eq!(f.stream_1k_chunks(), STREAM_CHUNKS);
+        assert_eq!(f.stream_1k_callback(), STREAM_CHUNKS);
         f
+    }
+
+    fn run() -> Run {
+        Run {
+            chunks: STREAM_CHUNKS,
+            panic_after: None,
+            pad: 0,
+        }
+    }
+
+    /// A 1,000-chunk stream read to its end; returns the chunks read.
+    fn stream_1k_chunks(&self) -> u64 {
+        let mut stream = self.count.start(black_box(&Self::run())).expect("start");
+        let mut n = 0;
+        for tick in &mut stream {
+            black_box(tick.expect("a tick"));
+            n += 1;
+        }
+        let done = stream.finish().expect("finish");
+        assert_eq!(done.chunks, n);
+        n
+    }
+
+    /// The same stream through the callback form.
+    fn stream_1k_callback(&self) -> u64 {
+        let mut n = 0;
+        self.count
+            .call_streaming(black_box(&Self::run()), |tick| {
+                black_box(tick);
+                n += 1;
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("call_streaming");
+        n
     }
 
     #[inline]
@@ -188,6 +266,9 @@ fn bench_extend(c: &mut Criterion, f: &Fixture) {
     group.bench_function("filter_1", |b| b.iter(|| f.filter_1()));
     group.bench_function("filter_4", |b| b.iter(|| f.filter_4()));
     group.bench_function("wrap_4", |b| b.iter(|| f.wrap_4()));
+    group.throughput(criterion::Throughput::Elements(STREAM_CHUNKS));
+    group.bench_function("stream_1k_chunks", |b| b.iter(|| f.stream_1k_chunks()));
+    group.bench_function("stream_1k_callback", |b| b.iter(|| f.stream_1k_callback()));
     group.finish();
 }
 
@@ -228,12 +309,17 @@ fn calibrate(run: &mut Timed<'_>) -> u64 {
     reason = "the ratio table is this bench's report, beside criterion's own output"
 )]
 fn print_ratios(f: &Fixture) {
-    let mut routines: [(&str, Timed<'_>); 5] = [
+    let mut routines: [(&str, Timed<'_>); 7] = [
         ("dispatch/typed_small", timed(|| f.typed_small())),
         ("extend/empty_point", timed(|| f.empty_point())),
         ("extend/filter_1", timed(|| f.filter_1())),
         ("extend/filter_4", timed(|| f.filter_4())),
         ("extend/wrap_4", timed(|| f.wrap_4())),
+        ("extend/stream_1k_chunks", timed(|| f.stream_1k_chunks())),
+        (
+            "extend/stream_1k_callback",
+            timed(|| f.stream_1k_callback()),
+        ),
     ];
     let iters: Vec<u64> = routines.iter_mut().map(|(_, r)| calibrate(r)).collect();
     let mut samples = vec![Vec::with_capacity(SAMPLES); routines.len()];
@@ -256,7 +342,17 @@ fn print_ratios(f: &Fixture) {
     println!("extend: own medians, {SAMPLES} round-robin samples of ~{SAMPLE_TIME:?} each");
     println!("{:<24} {:>10} {:>18}", "id", "median ns", "/ typed_small");
     for ((id, _), ns) in routines.iter().zip(&medians) {
-        println!("{id:<24} {ns:>10.2} {:>17.2}x", ns / baseline);
+        if id.starts_with("extend/stream_") {
+            let per_chunk = ns / STREAM_CHUNKS as f64;
+            println!(
+                "{id:<24} {ns:>10.0} {:>17.2}x  ({per_chunk:.1} ns/chunk, {:.2} M chunks/s; \
+                 ratio to {STREAM_CHUNKS} typed calls)",
+                ns / (baseline * STREAM_CHUNKS as f64),
+                1e3 / per_chunk,
+            );
+        } else {
+            println!("{id:<24} {ns:>10.2} {:>17.2}x", ns / baseline);
+        }
     }
 }
 

@@ -38,6 +38,7 @@ mod extend_tour;
 mod install_tour;
 mod isolation_tour;
 mod reload_tour;
+mod stream_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -573,6 +574,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
 
     extend_tour::run(&mut r, &data_dir.join("extend"), options.profile)?;
+
+    stream_tour::run(&mut r, &data_dir.join("stream"), options.profile)?;
 
     isolation_tour::run(
         &mut r,

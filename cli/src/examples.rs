@@ -21,6 +21,11 @@ pub const PLUGINS: &[&str] = &["hello", "wordcount", "canary", "relay", "counter
 /// not load into just any host.
 pub const PIPELINE_PLUGINS: &[&str] = &["pipeline-lint", "pipeline-stamp"];
 
+/// The example plugin that streams and meters (SPEC S1.6), shown by the demo's streaming step.
+/// Built with the others, kept out of [`PLUGINS`] (the install tours) like the pipeline
+/// plugins.
+pub const STREAM_PLUGINS: &[&str] = &["instrument"];
+
 /// The workspace this binary was built from.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,7 +83,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     if profile == Profile::Release {
         cmd.arg("--release");
     }
-    for p in PLUGINS.iter().chain(PIPELINE_PLUGINS) {
+    for p in PLUGINS.iter().chain(PIPELINE_PLUGINS).chain(STREAM_PLUGINS) {
         cmd.args(["-p", p]);
     }
     let status = cmd.status().coded(

@@ -273,6 +273,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the usage plugins reported for metering (units such as tokens, per plugin,
+    /// command and unit) that a host stored, summed over a period: what billing reads.
+    Usage {
+        /// The host's data directory.
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
+        /// The period, ending now: `24h`, `7d`, `30d` (default 30d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Print one JSON document instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Service level objectives: the report of how each plugin did.
     Slo {
         #[command(subcommand)]
@@ -774,6 +787,11 @@ fn main() -> ExitCode {
             since,
             json,
         } => run_metrics(data_dir, since.as_deref(), json),
+        Cmd::Usage {
+            data_dir,
+            since,
+            json,
+        } => run_usage(data_dir, since.as_deref(), json),
         Cmd::Slo {
             action:
                 SloCmd::Report {
@@ -869,6 +887,24 @@ fn run_metrics(dir: Option<PathBuf>, since: Option<&str>, json: bool) -> ExitCod
             Ok(format!("{}\n", metrics::json(&dir, period)?))
         } else {
             metrics::prometheus(&dir, period)
+        }
+    });
+    match result {
+        Ok(text) => {
+            output::print(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e, json),
+    }
+}
+
+fn run_usage(dir: Option<PathBuf>, since: Option<&str>, json: bool) -> ExitCode {
+    let result = data_home::resolve(dir).and_then(|dir| {
+        let period = metrics::since(since, "30d")?;
+        if json {
+            Ok(format!("{}\n", metrics::usage_json(&dir, period)?))
+        } else {
+            metrics::usage_text(&dir, period)
         }
     });
     match result {

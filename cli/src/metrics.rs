@@ -34,6 +34,49 @@ pub fn prometheus(data_dir: &Path, period: Duration) -> anyhow::Result<String> {
     Ok(snapshot.to_prometheus())
 }
 
+/// The usage plugins reported (SPEC S1.6) stored in `data_dir` for the last `period`, as one
+/// JSON document (what `usage --json` prints): per plugin × command × unit, the amount.
+pub fn usage_json(data_dir: &Path, period: Duration) -> anyhow::Result<serde_json::Value> {
+    let store = Store::open_existing(data_dir)?;
+    let now = SystemTime::now();
+    let report = metrics::usage(&store, start(period), now)?;
+    Ok(serde_json::json!({
+        "ok": true,
+        "since": switchboard_host::Timestamp::from(start(period)),
+        "until": switchboard_host::Timestamp::from(now),
+        "rows": report.rows,
+    }))
+}
+
+/// The same as [`usage_json`], as an aligned table for people: one line per plugin × command ×
+/// unit, then each plugin's totals per unit.
+pub fn usage_text(data_dir: &Path, period: Duration) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let store = Store::open_existing(data_dir)?;
+    let report = metrics::usage(&store, start(period), SystemTime::now())?;
+    if report.rows.is_empty() {
+        return Ok("no usage was reported in the period\n".into());
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:<24} {:<16} {:>20}",
+        "PLUGIN", "COMMAND", "UNIT", "AMOUNT"
+    );
+    for r in &report.rows {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<24} {:<16} {:>20}",
+            r.plugin, r.command, r.unit, r.amount
+        );
+    }
+    out.push('\n');
+    for ((plugin, unit), amount) in report.per_plugin() {
+        let _ = writeln!(out, "{plugin}: {amount} {unit} in all");
+    }
+    Ok(out)
+}
+
 /// The metrics stored in `data_dir` for the last `period` as one JSON document (what
 /// `metrics --json` prints): per plugin and command calls, errors by code and latency
 /// percentiles in milliseconds; per plugin events, restarts, reloads and panics.

@@ -629,6 +629,35 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// A streaming command was called as a plain one (`command`, `raw_command`): refused
+    /// before the plugin runs.
+    #[error(
+        "`{plugin}.{command}` streams its output in chunks; it cannot be called as a plain command"
+    )]
+    StreamingCommand {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+    },
+    /// A plain command was called as a streaming one (`stream_command`).
+    #[error("`{plugin}.{command}` returns one response; it does not stream")]
+    NotStreaming {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+    },
+    /// No thread could be started to run a stream's producer.
+    #[error("cannot start a thread for the stream of `{plugin}.{command}`: {reason}")]
+    StreamThread {
+        /// The plugin.
+        plugin: String,
+        /// The command.
+        command: String,
+        /// The system's reason.
+        reason: String,
+    },
     /// The plugin's response is larger than the host's limit for command payloads; it was
     /// discarded before anything copied or decoded it.
     #[error("`{plugin}.{command}` responded with {size} bytes, over the {limit}-byte limit")]
@@ -668,6 +697,9 @@ impl CallError {
             CallError::Decode { .. } => code(307),
             CallError::RequestTooLarge { .. } => code(309),
             CallError::ResponseTooLarge { .. } => code(310),
+            CallError::StreamingCommand { .. } => code(1730),
+            CallError::NotStreaming { .. } => code(1731),
+            CallError::StreamThread { .. } => code(1736),
             CallError::CommandRemoved { .. } => code(373),
             CallError::ContractChanged { .. } => code(374),
         }
@@ -705,6 +737,18 @@ impl CallError {
             CallError::ContractChanged { .. } => {
                 "rebuild the caller against the new version's message types and make a new \
                  handle, or reload a version with the old contract"
+                    .into()
+            }
+            CallError::StreamingCommand { plugin, command } => format!(
+                "call it as a stream: `host.plugin(\"{plugin}\")?.stream_command::<Req, Chunk, Summary>(\"{command}\")`"
+            ),
+            CallError::NotStreaming { plugin, command } => format!(
+                "call it as a plain command: `host.plugin(\"{plugin}\")?.command::<Req, Resp>(\"{command}\")`"
+            ),
+            CallError::StreamThread { .. } => {
+                "the process is out of threads or memory: end some streams (or raise the \
+                 limits) and try again, or use `call_streaming`, which runs on the caller's \
+                 thread"
                     .into()
             }
             CallError::RequestTooLarge { .. } | CallError::ResponseTooLarge { .. } => {

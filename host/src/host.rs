@@ -810,6 +810,33 @@ impl Host {
         )
     }
 
+    /// The usage plugins reported for metering (`ctx.usage`, SPEC S1.6) between `since` and
+    /// `until`, per plugin × command × unit, from the host database (this host's usage up to
+    /// now written first, and that of hosts that ran before on this data directory): what
+    /// billing reads, and what `switchboard usage --data-dir DIR --since 30d` prints. Stored
+    /// rows are minutes (hours past the retention of minute rows), so a period covers every
+    /// bucket it overlaps.
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::metrics::MetricsError> {
+    /// use std::time::{Duration, SystemTime};
+    /// let now = SystemTime::now();
+    /// let month = host.usage(now - Duration::from_secs(30 * 86_400), now)?;
+    /// for row in &month.rows {
+    ///     println!("{} {} {}: {}", row.plugin, row.command, row.unit, row.amount);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn usage(
+        &self,
+        since: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Result<crate::metrics::UsageReport, crate::metrics::MetricsError> {
+        let inner = &self.inner;
+        inner.slo.persist(&inner.store, self.metrics())?;
+        crate::metrics::usage(&inner.store, since, until)
+    }
+
     /// The SLO report of the last `period` against this host's objectives: what
     /// `switchboard slo report` prints (see [`slo::SloReport`](crate::slo::SloReport)).
     pub fn slo_report(
@@ -1209,6 +1236,7 @@ impl Host {
             publisher: name.as_str().into(),
             state: state.clone(),
             dirs: GrantDirs::default(),
+            metrics: self.inner.metrics.plugin(&name),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let opened = match decision.mode {

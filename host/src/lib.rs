@@ -31,6 +31,9 @@
 //! - [`verify_package_file`], [`VerifiedPlugin`] — every check a load makes before plugin code.
 //! - [`PluginIdentity`], [`WipeReport`] — who owns a plugin's data; [`IdentityError`].
 //! - [`PluginHandle`], [`Command`], [`RawCommand`] — handles callers keep; names resolved once.
+//! - [`StreamCommand`], [`Stream`], [`Streamed`] — streaming commands read chunk by chunk, with
+//!   backpressure and cancellation; [`Usage`] — what a call reported for metering
+//!   ([`Command::call_metered`], [`Host::usage`]).
 //! - [`State`], [`Transition`] — the lifecycle (SPEC S8.1).
 //! - Hot reload (SPEC S8.3): [`PluginHandle::reload`], [`Host::reload`] swap a running
 //!   plugin's code; [`ReloadReport`], [`Reloads`], [`ReloadError`], [`ReloadStep`].
@@ -166,7 +169,10 @@ pub use host::{
     DEFAULT_STOP_DEADLINE,
 };
 pub use identity::{IdentityError, PluginIdentity, WipeReport};
-pub use instance::{Command, PluginHandle, RawCommand};
+pub use instance::{
+    CallOutcome, Command, PluginHandle, RawCommand, Stream, StreamCommand, Streamed, Usage,
+    DEFAULT_STREAM_CAPACITY,
+};
 pub use lifecycle::{State, Transition};
 pub use loader::options::LoadOptions;
 pub use not_applied::{not_applied, not_applied_for};

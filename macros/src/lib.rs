@@ -42,6 +42,11 @@ pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Marks a method of a `#[plugin]` impl block as a command. `#[command(name = "x")]` renames it.
 ///
+/// A command whose last argument is `out: &mut Sink<'_, Chunk>` *streams*: it sends chunks with
+/// `out.send(chunk)?` as it produces them, and its return value is the summary delivered after
+/// the last one; the manifest records the chunk's contract, and hosts call it with
+/// `stream_command` (SPEC S1.6).
+///
 /// Used anywhere else, it is an error that says where it belongs.
 #[proc_macro_attribute]
 pub fn command(_attr: TokenStream, item: TokenStream) -> TokenStream {

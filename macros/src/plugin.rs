@@ -314,6 +314,8 @@ struct Command {
     /// A `wrap` hook: the type its `next` argument is declared with (for the span of a
     /// mismatch).
     next: Option<Box<Type>>,
+    /// For a streaming command (`out: &mut Sink<'_, Chunk>`): the chunk type.
+    stream: Option<Box<Type>>,
 }
 
 enum Request {
@@ -823,6 +825,7 @@ fn validate_command(
     let mut request = Request::None;
     let mut writes_output = false;
     let mut next: Option<Box<Type>> = None;
+    let mut stream: Option<Box<Type>> = None;
     for (i, arg) in inputs.enumerate() {
         let FnArg::Typed(pat) = arg else { continue };
         let ty = &*pat.ty;
@@ -850,15 +853,57 @@ fn validate_command(
             next = Some(Box::new(ty.clone()));
             continue;
         }
+        if is_ref_to(ty, "Sink", false) {
+            errors.spanned(
+                ty,
+                "a streaming command sends through a mutable sink: write `out: &mut Sink<'_, Chunk>`",
+            );
+            ok = false;
+            continue;
+        }
+        if is_ref_to(ty, "Sink", true) {
+            if writes_output || stream.is_some() {
+                errors.spanned(
+                    ty,
+                    "a command has one output: either `out: &mut Output` or one \
+                     `out: &mut Sink<'_, Chunk>`, not both",
+                );
+                ok = false;
+                continue;
+            }
+            match sink_chunk(ty) {
+                Some(chunk) => stream = Some(Box::new(chunk)),
+                None => {
+                    errors.spanned(
+                        ty,
+                        "name the chunk type: `out: &mut Sink<'_, Chunk>` where `Chunk` is a \
+                         `#[derive(Message)]` type (or `String`, `Vec<u8>`, a number…)",
+                    );
+                    ok = false;
+                }
+            }
+            continue;
+        }
         if is_ref_to(ty, "Output", true) {
+            if stream.is_some() {
+                errors.spanned(
+                    ty,
+                    "a command has one output: either `out: &mut Output` or one \
+                     `out: &mut Sink<'_, Chunk>`, not both",
+                );
+                ok = false;
+                continue;
+            }
             writes_output = true;
             continue;
         }
-        if writes_output {
-            errors.spanned(
-                ty,
-                "`out: &mut Output` must be the last argument of a command",
-            );
+        if writes_output || stream.is_some() {
+            let what = if writes_output {
+                "`out: &mut Output`"
+            } else {
+                "`out: &mut Sink<'_, Chunk>`"
+            };
+            errors.spanned(ty, format!("{what} must be the last argument of a command"));
             ok = false;
             continue;
         }
@@ -930,6 +975,22 @@ fn validate_command(
         request,
         response,
         next,
+        stream,
+    })
+}
+
+/// `Chunk` for a sink argument `&mut Sink<'_, Chunk>` (the last type argument).
+fn sink_chunk(ty: &Type) -> Option<Type> {
+    let Type::Reference(TypeReference { elem, .. }) = ty else {
+        return None;
+    };
+    let Type::Path(p) = &**elem else { return None };
+    let PathArguments::AngleBracketed(a) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    a.args.iter().rev().find_map(|arg| match arg {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
     })
 }
 
@@ -1028,6 +1089,7 @@ fn generate(
     let private = quote!(#sdk::__private);
 
     let mut arms = Vec::new();
+    let mut stream_arms = Vec::new();
     let mut parts = vec![
         quote!(#private::Part::Raw("{\"format\":1,\"name\":")),
         quote!(#private::Part::Str(env!("CARGO_PKG_NAME"))),
@@ -1061,7 +1123,11 @@ fn generate(
                 )
             }
         };
-        let out_arg = matches!(cmd.response, Response::Written { .. }).then(|| quote!(out));
+        let out_arg = if cmd.stream.is_some() {
+            Some(quote!(&mut #sdk::Sink::__new(sink)))
+        } else {
+            matches!(cmd.response, Response::Written { .. }).then(|| quote!(out))
+        };
         // A `wrap` hook: the host sends the invocation's token before the input, and the
         // method gets a `next` that re-enters the host with it.
         let (decode, next_arg) = match (&cmd.next, &cmd.request) {
@@ -1136,9 +1202,23 @@ fn generate(
                 )
             }
         };
-        arms.push(quote! {
-            #index => { #decode #body }
-        });
+        if let Some(chunk) = &cmd.stream {
+            let chunk_id = contract_id(chunk);
+            stream_arms.push(quote! {
+                #index => { let _: &str = #chunk_id; #decode #body }
+            });
+            let name = &cmd.name;
+            arms.push(quote! {
+                #index => ::core::result::Result::Err(#sdk::PluginError::with_code(
+                    #sdk::codes::CALL_STYLE_STREAM,
+                    ::core::concat!("`", #name, "` streams its output; call it as a stream"),
+                )),
+            });
+        } else {
+            arms.push(quote! {
+                #index => { #decode #body }
+            });
+        }
         let sep = if index == 0 {
             "{\"name\":"
         } else {
@@ -1151,6 +1231,11 @@ fn generate(
         parts.push(quote!(#private::Part::Str(#req_id)));
         parts.push(quote!(#private::Part::Raw(",\"response\":")));
         parts.push(quote!(#private::Part::Str(#resp_id)));
+        if let Some(chunk) = &cmd.stream {
+            let chunk_id = contract_id(chunk);
+            parts.push(quote!(#private::Part::Raw(",\"stream\":")));
+            parts.push(quote!(#private::Part::Str(#chunk_id)));
+        }
         parts.push(quote!(#private::Part::Raw("}")));
     }
     let string_list = |parts: &mut Vec<TokenStream>, key: &str, items: Vec<&str>| {
@@ -1298,7 +1383,32 @@ fn generate(
         }
     });
 
+    let dispatch_stream = (!stream_arms.is_empty()).then(|| {
+        quote! {
+            fn dispatch_stream(
+                &self,
+                ctx: &#sdk::Context,
+                method: u32,
+                request: &[u8],
+                sink: &mut dyn #sdk::stream::RawSink,
+                out: &mut #private::Output<'_>,
+            ) -> ::core::result::Result<(), #sdk::PluginError> {
+                let _ = (&ctx, &request, &out);
+                match method {
+                    #(#stream_arms)*
+                    other => ::core::result::Result::Err(#sdk::PluginError::with_code(
+                        #sdk::codes::CALL_STYLE_PLAIN,
+                        ::std::format!("command {other} does not stream"),
+                    )),
+                }
+            }
+        }
+    });
+
     let has_migrations = !migrations.is_empty();
+    // Streaming commands' arms in `dispatch` only refuse the call: they use none of its
+    // arguments.
+    let commands: Vec<&Command> = commands.iter().filter(|c| c.stream.is_none()).collect();
     let unused_ctx = commands.iter().all(|c| !c.takes_ctx && c.next.is_none());
     let ctx_name = if unused_ctx {
         format_ident!("_ctx")
@@ -1362,6 +1472,8 @@ fn generate(
                 }
 
                 #on_event
+
+                #dispatch_stream
             }
 
             #sdk::__export_plugin_root!(#self_ty);

@@ -88,6 +88,8 @@ pub(crate) trait ContextBackend: Send + Sync {
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
     }
+    /// Adds `amount` of `unit` (already checked) to the current call's usage.
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError>;
 }
 
 /// The plugin's handle on its host: logging, and the host services — files, environment
@@ -218,6 +220,40 @@ impl Context {
     /// ```
     pub fn check(&self, access: &Access<'_>) -> Result<(), PluginError> {
         self.backend.check(access)
+    }
+
+    /// Reports usage for metering: `amount` of `unit` (`"tokens"`, `"gpu.ms"`) consumed by the
+    /// command being served. The host attaches it to the call's result, adds it up per plugin
+    /// and command in its metrics (saturating at `u64::MAX`), and stores it for billing. Calls
+    /// add up: report as you go or once at the end. Needs no capability.
+    ///
+    /// Report from the thread that serves the command: usage reported from another thread
+    /// (one the plugin started, an event handler) is counted for the plugin outside any
+    /// command (`-` in reports).
+    ///
+    /// # Errors
+    ///
+    /// [`BAD_USAGE_UNIT`](crate::codes::BAD_USAGE_UNIT) for a unit that is not 1–64
+    /// characters of lower-case letters, digits, `_`, `.`, `-` starting with a letter;
+    /// [`USAGE_UNSUPPORTED`](crate::codes::USAGE_UNSUPPORTED) from a host older than SDK
+    /// ABI 1.3.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # {
+    /// let host = switchboard_sdk::testing::MockHost::new("llm");
+    /// let ctx = host.context();
+    /// ctx.usage("tokens", 1200).unwrap();
+    /// ctx.usage("tokens", 34).unwrap();
+    /// assert_eq!(host.usage()["tokens"], 1234);
+    /// assert_eq!(ctx.usage("Tokens!", 1).unwrap_err().code().to_string(), "SB1734");
+    /// # }
+    /// ```
+    pub fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        crate::stream::check_usage_unit(unit)?;
+        self.backend.usage(unit, amount)
     }
 
     /// The file system, as far as the `fs.read` and `fs.write` grants reach.

@@ -132,8 +132,13 @@ pub struct CommandDecl {
     pub name: String,
     /// The contract id of its request, or `bytes`.
     pub request: String,
-    /// The contract id of its response, or `bytes`.
+    /// The contract id of its response, or `bytes`. For a streaming command, its summary
+    /// (what it returns after the last chunk).
     pub response: String,
+    /// For a streaming command (`out: &mut Sink<'_, Chunk>`, SDK ABI 1.3): the contract id
+    /// of its chunks. `None` for a command that returns one response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 impl EmbeddedManifest {

@@ -107,6 +107,28 @@ pub mod codes {
     /// something other than the SDK's batch builder; nothing was published.
     pub const BATCH_MALFORMED: ErrorCode = ErrorCode(1622);
 
+    /// A streaming command was called as a plain one (`command`, `raw_command`): it sends its
+    /// output in chunks, so the host refuses the call before the plugin runs. Call it with
+    /// `stream_command`.
+    pub const CALL_STYLE_STREAM: ErrorCode = ErrorCode(1730);
+    /// A plain command was called as a streaming one (`stream_command`): it returns one
+    /// response. Call it with `command`.
+    pub const CALL_STYLE_PLAIN: ErrorCode = ErrorCode(1731);
+    /// The consumer of a stream stopped it ([`Sink::send`](crate::Sink::send) returns this
+    /// once it has): return it (`out.send(chunk)?` does) so the plugin stops promptly.
+    pub const STREAM_CANCELLED: ErrorCode = ErrorCode(1732);
+    /// A streaming call met a plugin or host built before SDK ABI 1.3, which cannot stream.
+    pub const STREAM_UNSUPPORTED: ErrorCode = ErrorCode(1733);
+    /// A usage report ([`Context::usage`](crate::Context::usage)) names its unit badly:
+    /// 1–64 characters, a lower-case ASCII letter first, then letters, digits, `_`, `.`, `-`.
+    pub const BAD_USAGE_UNIT: ErrorCode = ErrorCode(1734);
+    /// A usage report reached a host older than SDK ABI 1.3, which cannot meter; nothing was
+    /// recorded.
+    pub const USAGE_UNSUPPORTED: ErrorCode = ErrorCode(1735);
+    /// A stream chunk is larger than the host takes in one piece (its `max_call_bytes`,
+    /// 16 MiB by default): it was not delivered, and the call fails with `SB0310`.
+    pub const CHUNK_TOO_LARGE: ErrorCode = ErrorCode(1737);
+
     /// A KV key or secret name is not valid (empty, too long, or not allowed).
     pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);
     /// A KV write would exceed the plugin's quota; the message gives usage and limit.

@@ -55,6 +55,8 @@
 //! - [`Context`]: the plugin's handle on the host, and its services ([`Fs`], environment,
 //!   events with [`Context::publish`], shared services with [`Context::call_service`]).
 //! - [`Event`]: what a `#[subscribe("pattern")]` handler receives.
+//! - [`stream`](mod@stream): streaming commands ([`Sink`]) and usage reports
+//!   ([`Context::usage`]).
 //! - [`migration`](mod@migration): [`MigrationData`](migration::MigrationData), what a
 //!   `#[migration(from, to)]` method changes when the host updates the plugin.
 //! - [`state`]: plugin state through the host — [`Kv`](state::Kv) with transactions and
@@ -89,6 +91,7 @@ mod message;
 pub mod migration;
 mod plugin;
 pub mod state;
+pub mod stream;
 #[doc(hidden)]
 pub mod suggest;
 #[cfg(feature = "testing")]
@@ -115,11 +118,14 @@ pub use message::{
     MessageRef, View, RAW_BYTES_CONTRACT,
 };
 pub use plugin::{Health, Plugin, PluginEntry};
+pub use stream::Sink;
 pub use switchboard_macros::{command, hook, migration, plugin, subscribe, Message};
 
 /// What a plugin author needs in scope: `use switchboard_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::caps::Access;
     pub use crate::migration::MigrationData;
-    pub use crate::{plugin, Context, Event, Health, Level, Message, Output, Plugin, PluginError};
+    pub use crate::{
+        plugin, Context, Event, Health, Level, Message, Output, Plugin, PluginError, Sink,
+    };
 }

@@ -126,6 +126,24 @@ pub trait PluginEntry: Plugin {
         out: &mut Output<'_>,
     ) -> Result<(), PluginError>;
 
+    /// Runs streaming command number `method`, its chunks to `sink`. Default: the plugin has
+    /// no streaming command.
+    fn dispatch_stream(
+        &self,
+        ctx: &Context,
+        method: u32,
+        request: &[u8],
+        sink: &mut dyn crate::stream::RawSink,
+        out: &mut Output<'_>,
+    ) -> Result<(), PluginError> {
+        let _ = (ctx, request, sink, out);
+        Err(PluginError::with_code(
+            crate::codes::CALL_STYLE_PLAIN,
+            format!("command {method} does not stream"),
+        )
+        .next_step("call it as a plain command"))
+    }
+
     /// Delivers an event. Default: the plugin subscribes to nothing.
     fn on_event(&self, ctx: &Context, topic: &str, envelope: &[u8]) -> Result<(), PluginError> {
         let _ = (ctx, envelope);

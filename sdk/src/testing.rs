@@ -139,6 +139,7 @@ struct MockInner {
     kv: Mutex<MockKv>,
     secrets: Mutex<BTreeMap<String, Vec<u8>>>,
     config: Mutex<Option<serde_json::Value>>,
+    usage: Mutex<BTreeMap<String, u64>>,
     nexts: MockNexts,
 }
 
@@ -555,9 +556,22 @@ impl ContextBackend for MockInner {
     fn now(&self) -> SystemTime {
         *lock(&self.clock).get_or_insert_with(SystemTime::now)
     }
+
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        let mut usage = lock(&self.usage);
+        let total = usage.entry(unit.to_owned()).or_default();
+        *total = total.saturating_add(amount);
+        Ok(())
+    }
 }
 
 impl MockHost {
+    /// The usage plugins reported so far ([`Context::usage`]), by unit, added up
+    /// (saturating) as a host does.
+    pub fn usage(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.usage).clone()
+    }
+
     /// A mock host for a plugin named `name`.
     pub fn new(name: &str) -> Self {
         MockHost {
@@ -739,7 +753,6 @@ impl MockHost {
             host: self.inner.clone(),
             ctx,
             manifest,
-            host: self.inner.clone(),
         })
     }
 }
@@ -800,7 +813,6 @@ pub struct MockPlugin<P> {
     host: Arc<MockInner>,
     ctx: Context,
     manifest: EmbeddedManifest,
-    host: Arc<MockInner>,
 }
 
 impl<P: PluginEntry> MockPlugin<P> {
@@ -868,6 +880,8 @@ impl<P: PluginEntry> MockPlugin<P> {
             ran += 1;
         }
         Ok(ran)
+    }
+
     /// Calls the `wrap` hook served by command `name` with `input`, as a host would, its
     /// `next` being `next`: the closure stands in for the rest of the operation. A `next`
     /// called after the wrapper returned, or twice, gets `SB1715`.
@@ -901,6 +915,97 @@ impl<P: PluginEntry> MockPlugin<P> {
         decode(&result?)
     }
 
+    /// Calls streaming command `name` and collects its chunks, as a host's consumer would
+    /// take them one by one. See [`MockPlugin::stream_until`] to stop early.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use switchboard_sdk::prelude::*;
+    /// # pub struct Counter;
+    /// # impl Plugin for Counter { fn create(_: &Context) -> Result<Self, PluginError> { Ok(Counter) } }
+    /// #[plugin]
+    /// impl Counter {
+    ///     #[command]
+    ///     fn count(&self, ctx: &Context, to: u32, out: &mut Sink<'_, u32>) -> Result<u32, PluginError> {
+    ///         for i in 1..=to {
+    ///             out.send(i)?;
+    ///         }
+    ///         ctx.usage("numbers", u64::from(to))?;
+    ///         Ok(to)
+    ///     }
+    /// }
+    ///
+    /// let host = switchboard_sdk::testing::MockHost::new("counter");
+    /// let plugin = host.instantiate::<Counter>().unwrap();
+    /// let run = plugin.stream::<u32, u32, u32>("count", &3).unwrap();
+    /// assert_eq!(run.chunks, [1, 2, 3]);
+    /// assert_eq!(run.summary.unwrap(), 3);
+    /// assert_eq!(host.usage()["numbers"], 3);
+    ///
+    /// let stopped = plugin.stream_until::<u32, u32, u32>("count", &1000, 2).unwrap();
+    /// assert_eq!(stopped.chunks, [1, 2]);
+    /// assert!(stopped.cancelled);
+    /// assert_eq!(stopped.summary.unwrap_err().code().to_string(), "SB1732");
+    /// ```
+    pub fn stream<Req: Message, Chunk: Message, Summary: Message>(
+        &self,
+        name: &str,
+        request: &Req,
+    ) -> Result<MockStream<Chunk, Summary>, PluginError> {
+        self.stream_until(name, request, usize::MAX)
+    }
+
+    /// Calls streaming command `name` and cancels the stream once `limit` chunks arrived, as
+    /// a consumer that stops reading does: the plugin's next `send` returns
+    /// [`STREAM_CANCELLED`](crate::codes::STREAM_CANCELLED).
+    ///
+    /// # Errors
+    ///
+    /// An unknown command, a command that does not stream
+    /// ([`CALL_STYLE_PLAIN`](crate::codes::CALL_STYLE_PLAIN)), or a chunk that does not decode
+    /// as `Chunk`. The command's own error is in [`MockStream::summary`].
+    pub fn stream_until<Req: Message, Chunk: Message, Summary: Message>(
+        &self,
+        name: &str,
+        request: &Req,
+        limit: usize,
+    ) -> Result<MockStream<Chunk, Summary>, PluginError> {
+        let index = self.manifest.command_index(name).ok_or_else(|| {
+            PluginError::with_code(codes::UNKNOWN_METHOD, format!("no command `{name}`"))
+        })?;
+        let streams = self
+            .manifest
+            .commands
+            .get(index as usize)
+            .is_some_and(|c| c.stream.is_some());
+        if !streams {
+            return Err(PluginError::with_code(
+                codes::CALL_STYLE_PLAIN,
+                format!("`{name}` does not stream; call it with `call`"),
+            ));
+        }
+        let mut sink = Collector {
+            chunks: Vec::new(),
+            limit,
+            cancelled: false,
+        };
+        let mut buf = Vec::new();
+        let mut out = Output::from_vec(&mut buf);
+        let result =
+            self.plugin
+                .dispatch_stream(&self.ctx, index, &encode(request), &mut sink, &mut out);
+        let chunks = sink
+            .chunks
+            .iter()
+            .map(|c| decode::<Chunk>(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MockStream {
+            chunks,
+            summary: result.and_then(|()| decode::<Summary>(&buf)),
+            cancelled: sink.cancelled,
+        })
+    }
+
     /// Calls command `name` with request bytes.
     pub fn call_raw(&self, name: &str, request: &[u8]) -> Result<Vec<u8>, PluginError> {
         let index = self.manifest.command_index(name).ok_or_else(|| {
@@ -910,5 +1015,44 @@ impl<P: PluginEntry> MockPlugin<P> {
         let mut out = Output::from_vec(&mut buf);
         self.plugin.dispatch(&self.ctx, index, request, &mut out)?;
         Ok(buf)
+    }
+}
+
+/// What a streaming command produced under the mock ([`MockPlugin::stream`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct MockStream<Chunk, Summary> {
+    /// The chunks, in the order sent.
+    pub chunks: Vec<Chunk>,
+    /// The command's return value, or its error (`SB1732` when it stopped on cancellation).
+    pub summary: Result<Summary, PluginError>,
+    /// Whether the mock cancelled the stream (its limit was reached).
+    pub cancelled: bool,
+}
+
+/// The mock's consumer: keeps chunks up to a limit, then cancels.
+struct Collector {
+    chunks: Vec<Vec<u8>>,
+    limit: usize,
+    cancelled: bool,
+}
+
+impl crate::stream::RawSink for Collector {
+    fn send(&mut self, chunk: &[u8]) -> Result<(), PluginError> {
+        if self.cancelled {
+            return Err(PluginError::with_code(
+                codes::STREAM_CANCELLED,
+                "the consumer stopped the stream",
+            ));
+        }
+        self.chunks.push(chunk.to_vec());
+        if self.chunks.len() >= self.limit {
+            self.cancelled = true;
+        }
+        Ok(())
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled
     }
 }

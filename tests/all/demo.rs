@@ -30,6 +30,9 @@ fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
     assert!(steps
         .iter()
         .any(|s| s.title.starts_with("Extension points:") && s.ok));
+    assert!(steps
+        .iter()
+        .any(|s| s.title.starts_with("Streaming:") && s.ok));
     for title in ["Metrics: every call", "SLO report: counter"] {
         assert!(
             steps.iter().any(|s| s.title.starts_with(title) && s.ok),

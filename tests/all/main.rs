@@ -36,5 +36,6 @@ mod sandbox;
 mod slo;
 mod state;
 mod templates;
+mod stream;
 mod traces;
 mod wrap;

@@ -67,7 +67,7 @@ fn a_library_with_another_abi_fails_preflight_without_running_it() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.2\"",
+        b"\"sdk_abi\":\"1.3\"",
         b"\"sdk_abi\":\"3.0\"",
     );
     let report = preflight(&lib, None);
@@ -212,7 +212,10 @@ fn what_pack_writes_comes_from_the_library_and_contradictions_are_refused() {
     let packed = switchboard_host::package_manifest(&written, &library("hello")).unwrap();
     assert_eq!(packed.provides.commands[0].name, "greet");
     assert!(packed.capabilities.iter().any(|c| c == "kv"));
-    assert_eq!(packed.requires.sdk_abi.as_deref(), Some("1.2"));
+    assert_eq!(
+        packed.requires.sdk_abi.as_deref(),
+        Some(switchboard_sdk::SDK_ABI_VERSION)
+    );
 
     let mut wrong = written.clone();
     wrong.capabilities = vec!["kv".into()];

@@ -18,7 +18,7 @@ pub fn library(package: &str) -> PathBuf {
 /// The test-only plugins under `tests/plugins/` (hostile or probing; never shipped).
 pub const TEST_PLUGINS: &[&str] = &[
     "lingerer", "probe", "sickly", "escape", "phoenix", "hooka", "hookb", "hookc", "hookd",
-    "tally", "wrapa", "wrapb",
+    "tally", "wrapa", "wrapb", "streamer",
 ];
 
 /// The path of a test-only plugin library (`tests/plugins/NAME`), built (debug) on first use
@@ -37,7 +37,7 @@ pub fn test_plugin(package: &str) -> PathBuf {
             cmd.args(["-p", p]);
         }
         // The escape plugin's `plugin` feature is off by default (see its Cargo.toml).
-        cmd.args(["--features", "escape/plugin"]);
+        cmd.args(["--features", "escape/plugin,streamer/plugin"]);
         let status = cmd.status().expect("run cargo for the test plugins");
         assert!(
             status.success(),

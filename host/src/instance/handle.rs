@@ -196,7 +196,7 @@ impl PluginHandle {
     ) -> Result<Command<Req, Resp>, CallError> {
         let contracts = (view_contract::<Req>().id, view_contract::<Resp>().id);
         let code = self.instance.code();
-        let binding = Binding::resolve(&self.instance, &code, name, Some(contracts), false)?;
+        let binding = Binding::resolve(&self.instance, &code, name, Some(contracts), None, false)?;
         Ok(Command {
             instance: self.instance.clone(),
             binding,
@@ -204,11 +204,49 @@ impl PluginHandle {
         })
     }
 
+    /// A handle on the streaming command `name` (one declared with `out: &mut Sink<'_, Chunk>`),
+    /// its request, chunk and summary contracts checked now. A plain command is refused
+    /// (`SB1731`), as [`command`](Self::command) refuses a streaming one (`SB1730`).
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, switchboard_sdk::Message)] pub struct Prompt { text: String }
+    /// # #[derive(Serialize, Deserialize, switchboard_sdk::Message)] pub struct Token { text: String }
+    /// # #[derive(Serialize, Deserialize, switchboard_sdk::Message)] pub struct Summary { tokens: u64 }
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let generate = host
+    ///     .plugin("instrument")?
+    ///     .stream_command::<Prompt, Token, Summary>("generate")?;
+    /// let mut stream = generate.start(&Prompt { text: "hello".into() })?;
+    /// for token in &mut stream {
+    ///     print!("{}", token?.text);
+    /// }
+    /// let done = stream.finish()?;
+    /// println!("\n{} tokens", done.usage.get("tokens"));
+    /// # Ok(()) }
+    /// ```
+    pub fn stream_command<Req: Message, Chunk: Message, Summary: Message>(
+        &self,
+        name: &str,
+    ) -> Result<super::StreamCommand<Req, Chunk, Summary>, CallError> {
+        let contracts = (Req::CONTRACT.id, Summary::CONTRACT.id);
+        let code = self.instance.code();
+        let binding = Binding::resolve(
+            &self.instance,
+            &code,
+            name,
+            Some(contracts),
+            Some(Chunk::CONTRACT.id),
+            false,
+        )?;
+        Ok(super::StreamCommand::new(self.instance.clone(), binding))
+    }
+
     /// A raw-bytes handle on command `name`. Any command can be called raw: a typed command
     /// takes and returns its messages' postcard bytes.
     pub fn raw_command(&self, name: &str) -> Result<RawCommand, CallError> {
         let code = self.instance.code();
-        let binding = Binding::resolve(&self.instance, &code, name, None, false)?;
+        let binding = Binding::resolve(&self.instance, &code, name, None, None, false)?;
         Ok(RawCommand {
             instance: self.instance.clone(),
             binding,
@@ -264,6 +302,9 @@ pub(crate) struct Binding {
     /// The contract ids a typed handle was checked against (request, response); `None` for
     /// a raw handle.
     contracts: Option<(&'static str, &'static str)>,
+    /// `Some(chunk contract)` for a streaming handle; `None` for a plain one (which a
+    /// streaming command refuses).
+    stream: Option<&'static str>,
     /// Where its calls are counted and timed; `None` when the host records no metrics.
     pub(crate) recorder: Option<Arc<CommandRecorder>>,
 }
@@ -274,6 +315,7 @@ impl Clone for Binding {
             name: self.name.clone(),
             at: AtomicU64::new(self.at.load(Ordering::Relaxed)),
             contracts: self.contracts,
+            stream: self.stream,
             recorder: self.recorder.clone(),
         }
     }
@@ -291,17 +333,19 @@ impl Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts: None,
+            stream: None,
             recorder: instance.command_recorder(name),
         }
     }
 
     /// Finds `name` in `code` and checks `contracts`. `reloaded`: the errors say the command
     /// changed in a reload (`SB0373`, `SB0374`) rather than that it was never there.
-    fn resolve(
+    pub(crate) fn resolve(
         instance: &Instance,
         code: &Code,
         name: &str,
         contracts: Option<(&'static str, &'static str)>,
+        stream: Option<&'static str>,
         reloaded: bool,
     ) -> Result<Binding, CallError> {
         let manifest = code.manifest();
@@ -331,6 +375,30 @@ impl Binding {
                 }
             });
         };
+        match (stream, &decl.stream) {
+            (None, Some(_)) => {
+                return Err(CallError::StreamingCommand {
+                    plugin: plugin(),
+                    command: name.to_owned(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(CallError::NotStreaming {
+                    plugin: plugin(),
+                    command: name.to_owned(),
+                })
+            }
+            (Some(used), Some(declared)) if used != declared.as_str() => {
+                return Err(CallError::ContractMismatch {
+                    plugin: plugin(),
+                    command: name.to_owned(),
+                    side: "chunk",
+                    declared: declared.clone(),
+                    used: used.to_owned(),
+                })
+            }
+            _ => {}
+        }
         if let Some((request, response)) = contracts {
             for (side, declared, used) in [
                 ("request", &decl.request, request),
@@ -360,6 +428,7 @@ impl Binding {
             name: name.to_owned(),
             at: AtomicU64::new(packed(code.generation(), index)),
             contracts,
+            stream,
             recorder: if reloaded {
                 None
             } else {
@@ -383,7 +452,14 @@ impl Binding {
     #[cold]
     #[inline(never)]
     fn rebind(&self, code: &Code, instance: &Instance) -> Result<u32, CallError> {
-        let fresh = Binding::resolve(instance, code, &self.name, self.contracts, true)?;
+        let fresh = Binding::resolve(
+            instance,
+            code,
+            &self.name,
+            self.contracts,
+            self.stream,
+            true,
+        )?;
         let at = fresh.at.load(Ordering::Relaxed);
         self.at.store(at, Ordering::Relaxed);
         Ok(at as u32)
@@ -472,6 +548,41 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
         self.instance.dispatch(&self.binding, req, resp)?;
         Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
     }
+}
+
+impl<Req: Message, Resp: Message> Command<Req, Resp> {
+    /// [`call`](Self::call), returning with the response the usage the plugin reported
+    /// during the call (`ctx.usage`, SPEC S1.6). The usage is counted in the host's metrics
+    /// whichever way the command is called.
+    ///
+    /// ```no_run
+    /// # fn demo(host: &switchboard_host::Host) -> Result<(), switchboard_host::Error> {
+    /// let words = host.plugin("streamer")?.command::<u64, String>("words")?;
+    /// let outcome = words.call_metered(&3)?;
+    /// assert_eq!(outcome.usage.get("words"), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn call_metered(&self, request: &Req) -> Result<CallOutcome<Resp>, CallError> {
+        let mut req = Vec::new();
+        request.__encode_into(&mut req);
+        let mut resp = ResponseBuffer::new();
+        let mut usage = super::Usage::default();
+        self.instance
+            .dispatch_with_usage(&self.binding, &req, &mut resp, Some(&mut usage))
+            .map_err(|e| *e)?;
+        let response = Resp::__decode(resp.as_slice()).map_err(|e| *self.undecodable(&e))?;
+        Ok(CallOutcome { response, usage })
+    }
+}
+
+/// A call's response and the usage the plugin reported during it ([`Command::call_metered`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CallOutcome<Resp> {
+    /// The command's response.
+    pub response: Resp,
+    /// What the plugin reported with `ctx.usage` while serving the call.
+    pub usage: super::Usage,
 }
 
 impl<Req: View, Resp: View> Command<Req, Resp> {

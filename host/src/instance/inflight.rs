@@ -137,6 +137,15 @@ pub(crate) fn enter(id: usize) -> Entered {
     Entered { slots }
 }
 
+/// How many command calls deep this thread is now (0: in none). Usage a plugin reports is
+/// filed under the depth it was reported at (see `usage`).
+pub(crate) fn depth() -> usize {
+    MINE.try_with(Cell::get)
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.depth.load(Ordering::Relaxed))
+}
+
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {

@@ -7,6 +7,8 @@
 mod bus;
 mod handle;
 mod inflight;
+mod stream;
+mod usage;
 
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
-use switchboard_sdk::abi::{RawPlugin, ResponseBuffer};
+use switchboard_sdk::abi::{ChunkReceiver, RawPlugin, ResponseBuffer};
 use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
 use crate::audit::{AuditEvent, AuditKind};
@@ -30,8 +32,12 @@ use crate::services::Gate;
 use crate::store::Store;
 
 pub(crate) use self::handle::Binding;
+pub use self::handle::CallOutcome;
 pub use self::handle::{Command, PluginHandle, RawCommand};
 pub(crate) use self::inflight::wait_until;
+pub use self::stream::{Stream, StreamCommand, Streamed, DEFAULT_STREAM_CAPACITY};
+pub(crate) use self::usage::report as report_usage;
+pub use self::usage::Usage;
 
 /// How the plugin's code is reached: in this process, or in a runner process speaking the same
 /// protocol (ARCHITECTURE D4, D5).
@@ -51,6 +57,19 @@ impl Backend {
         match self {
             Backend::InProcess(p) => p.dispatch(method, request, out),
             Backend::Isolated(i) => i.dispatch(method, request, out),
+        }
+    }
+
+    fn dispatch_stream(
+        &self,
+        method: u32,
+        request: &[u8],
+        receiver: &mut dyn ChunkReceiver,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        match self {
+            Backend::InProcess(p) => p.dispatch_stream(method, request, receiver, out),
+            Backend::Isolated(i) => i.dispatch_stream(method, request, receiver, out),
         }
     }
 
@@ -761,18 +780,129 @@ impl Instance {
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), Box<CallError>> {
+        self.dispatch_with_usage(binding, request, out, None)
+    }
+
+    /// [`dispatch`](Self::dispatch), the usage the call reported added to `usage` (it is
+    /// counted in the metrics either way).
+    #[inline]
+    pub(crate) fn dispatch_with_usage(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+        usage: Option<&mut Usage>,
+    ) -> Result<(), Box<CallError>> {
         let span = self.call_span(binding);
         let _in_span = span.enter();
-        let Some(recorder) = &binding.recorder else {
-            return self.dispatch_unmetered(binding, request, out);
+        let result = match &binding.recorder {
+            None => self.dispatch_unmetered(binding, request, out),
+            Some(recorder) => {
+                let timer = recorder.start();
+                let result = self.dispatch_unmetered(binding, request, out);
+                if let Err(e) = &result {
+                    recorder.error(e.code());
+                }
+                recorder.finish(timer);
+                result
+            }
         };
-        let timer = recorder.start();
-        let result = self.dispatch_unmetered(binding, request, out);
-        if let Err(e) = &result {
-            recorder.error(e.code());
+        if usage::pending() {
+            usage::settle(self.name(), binding.recorder.as_deref(), usage);
         }
-        recorder.finish(timer);
         result
+    }
+
+    /// Calls the streaming command `binding` names: the plugin's chunks go to `receiver` as
+    /// it sends them (on this thread), its summary into `out`, the usage it reported into
+    /// `usage`. `cancelled` says whether the receiver refused a chunk because its consumer
+    /// stopped: the plugin's `STREAM_CANCELLED` error is then the stream's end, not a failure.
+    pub(crate) fn dispatch_stream(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        receiver: &mut dyn StreamReceiver,
+        out: &mut ResponseBuffer,
+        usage: &mut Usage,
+    ) -> Result<(), Box<CallError>> {
+        let span = self.call_span(binding);
+        let _in_span = span.enter();
+        let timer = binding.recorder.as_ref().map(|r| r.start());
+        let result = self.dispatch_stream_unmetered(binding, request, receiver, out);
+        if let (Some(recorder), Some(timer)) = (&binding.recorder, timer) {
+            if let Err(e) = &result {
+                recorder.error(e.code());
+            }
+            recorder.finish(timer);
+        }
+        if usage::pending() {
+            usage::settle(self.name(), binding.recorder.as_deref(), Some(usage));
+        }
+        result
+    }
+
+    fn dispatch_stream_unmetered(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        receiver: &mut dyn StreamReceiver,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), Box<CallError>> {
+        let entered = inflight::enter(self.id());
+        let ptr = self.shared.current.load(Ordering::Acquire);
+        let state = self.shared.state.load(Ordering::Acquire);
+        if state != State::Active as u8 {
+            drop(entered);
+            let state = State::from_u8(state);
+            if state == State::Reloading && self.wait_out_reload() == State::Active {
+                return self.dispatch_stream_unmetered(binding, request, receiver, out);
+            }
+            return Err(Box::new(self.not_callable(self.state())));
+        }
+        let code = self.current_code(ptr);
+        let method = binding.method_in(code, self).map_err(Box::new)?;
+        let limit = code.max_call_bytes;
+        if request.len() > limit {
+            return Err(Box::new(self.too_large(
+                &binding.name,
+                request.len(),
+                limit,
+                true,
+                out,
+            )));
+        }
+        let mut limited = LimitedReceiver {
+            inner: receiver,
+            limit,
+            too_large: None,
+        };
+        let result = code
+            .backend
+            .dispatch_stream(method, request, &mut limited, out);
+        if let Some(size) = limited.too_large {
+            return Err(Box::new(self.too_large(
+                &binding.name,
+                size,
+                limit,
+                false,
+                out,
+            )));
+        }
+        match result {
+            Ok(()) => {}
+            Err(e) if e.code() == codes::STREAM_CANCELLED && limited.inner.refused() => {}
+            Err(error) => return Err(Box::new(self.call_failed(&binding.name, error))),
+        }
+        if out.as_slice().len() > limit {
+            return Err(Box::new(self.too_large(
+                &binding.name,
+                out.as_slice().len(),
+                limit,
+                false,
+                out,
+            )));
+        }
+        Ok(())
     }
 
     /// The `plugin_call` span a call runs in, so the plugin's log lines during it carry its
@@ -921,5 +1051,41 @@ impl Instance {
             command: command.to_owned(),
             error,
         }
+    }
+}
+
+/// The host's receiver of one stream's chunks.
+pub(crate) trait StreamReceiver: ChunkReceiver {
+    /// Whether it refused a chunk because its consumer stopped the stream.
+    fn refused(&self) -> bool;
+}
+
+/// Refuses chunks over the host's payload limit before its receiver sees them.
+struct LimitedReceiver<'r> {
+    inner: &'r mut dyn StreamReceiver,
+    limit: usize,
+    /// The size of the first chunk refused as too large.
+    too_large: Option<usize>,
+}
+
+impl ChunkReceiver for LimitedReceiver<'_> {
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        if bytes.len() > self.limit {
+            self.too_large.get_or_insert(bytes.len());
+            return Err(PluginError::with_code(
+                codes::CHUNK_TOO_LARGE,
+                format!(
+                    "a {}-byte chunk is over the host's {}-byte limit; it was not delivered",
+                    bytes.len(),
+                    self.limit
+                ),
+            )
+            .next_step("send smaller chunks"));
+        }
+        self.inner.chunk(bytes)
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.inner.is_cancelled()
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
-use switchboard_sdk::abi::{HostServices, ResponseBuffer};
+use switchboard_sdk::abi::{ChunkReceiver, HostServices, ResponseBuffer};
 use switchboard_sdk::Level;
 use switchboard_sdk::{ErrorCode, Health, PluginError};
 
@@ -246,6 +246,24 @@ impl Isolated {
         self.call(&Call::Dispatch { method, request }, |bytes| out.fill(bytes))
     }
 
+    /// Runs a streaming command in the runner: each chunk it sends arrives as a nested
+    /// request, goes to `receiver` on this thread, and is answered with its result — so a
+    /// receiver that waits holds the plugin's `send`, and a cancellation is its answer. The
+    /// call timeout bounds the wait for each chunk (and for the summary), not the stream.
+    pub(crate) fn dispatch_stream(
+        &self,
+        method: u32,
+        request: &[u8],
+        receiver: &mut dyn ChunkReceiver,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        self.call_with(
+            &Call::DispatchStream { method, request },
+            Some(receiver),
+            |bytes| out.fill(bytes),
+        )
+    }
+
     pub(crate) fn on_event(&self, topic: &str, envelope: &[u8]) -> Result<(), PluginError> {
         self.call(&Call::OnEvent { topic, envelope }, |_| ())
     }
@@ -280,6 +298,16 @@ impl Isolated {
 
     /// The one exchange: request out, nested services served, reply in.
     fn call(&self, call: &Call<'_>, answer: impl FnOnce(&[u8])) -> Result<(), PluginError> {
+        self.call_with(call, None, answer)
+    }
+
+    /// [`call`](Self::call), with the receiver of a streaming call's chunks.
+    fn call_with(
+        &self,
+        call: &Call<'_>,
+        receiver: Option<&mut dyn ChunkReceiver>,
+        answer: impl FnOnce(&[u8]),
+    ) -> Result<(), PluginError> {
         let runner = self.live_runner()?;
         let (mut channel, mut buf) = self.channel(&runner)?;
         let deadline = self
@@ -287,7 +315,7 @@ impl Isolated {
             .limits
             .call_timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        let outcome = self.exchange(&mut channel, &mut buf, *call, deadline);
+        let outcome = self.exchange(&mut channel, &mut buf, *call, deadline, receiver);
         match outcome {
             Ok(()) => {
                 let result = match postcard::from_bytes::<Frame<'_>>(&buf) {
@@ -310,7 +338,10 @@ impl Isolated {
                 // A command or event the plugin served proves the runner healthy; a restart's
                 // own `start` hook does not (else a plugin crashing on every call would
                 // restart for ever).
-                if matches!(call, Call::Dispatch { .. } | Call::OnEvent { .. }) {
+                if matches!(
+                    call,
+                    Call::Dispatch { .. } | Call::DispatchStream { .. } | Call::OnEvent { .. }
+                ) {
                     self.crashes.store(0, Ordering::Relaxed);
                 }
                 result
@@ -365,7 +396,8 @@ impl Isolated {
         channel: &mut Channel,
         buf: &mut Vec<u8>,
         call: Call<'_>,
-        deadline: Option<Instant>,
+        mut deadline: Option<Instant>,
+        mut receiver: Option<&mut dyn ChunkReceiver>,
     ) -> Result<(), Broken> {
         channel.send(&Frame::Call(call)).map_err(|_| Broken::Died)?;
         loop {
@@ -375,6 +407,29 @@ impl Isolated {
                 .map_err(|e| Broken::Protocol(format!("a frame that does not decode: {e}")))?;
             match frame {
                 Frame::Reply(_) => return Ok(()),
+                Frame::Service(Service::StreamChunk(chunk)) if receiver.is_some() => {
+                    let taken = match receiver.as_deref_mut() {
+                        Some(r) => r.chunk(chunk),
+                        None => Ok(()),
+                    };
+                    let reply = taken.map(|()| Vec::new()).map_err(|e| WireError::from(&e));
+                    channel
+                        .send(&Frame::Reply(reply.as_deref().map_err(Clone::clone)))
+                        .map_err(|_| Broken::Died)?;
+                    // The timeout bounds the wait for the next chunk, not the whole stream.
+                    deadline = self
+                        .decision
+                        .limits
+                        .call_timeout_ms
+                        .map(|ms| Instant::now() + Duration::from_millis(ms));
+                }
+                Frame::Service(Service::StreamCancelled) if receiver.is_some() => {
+                    let cancelled = receiver.as_deref().is_none_or(|r| r.is_cancelled());
+                    let reply = postcard::to_allocvec(&cancelled).unwrap_or_default();
+                    channel
+                        .send(&Frame::Reply(Ok(&reply)))
+                        .map_err(|_| Broken::Died)?;
+                }
                 Frame::Service(service) => {
                     answer(&*self.services, service, channel).map_err(|_| Broken::Died)?;
                 }

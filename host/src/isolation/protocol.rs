@@ -15,7 +15,7 @@ use switchboard_sdk::{ErrorCode, PluginError};
 use super::sandbox::{LayerStatus, SandboxSpec};
 
 /// The version of this protocol; host and runner must agree (they are one build).
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// What the host sends the runner first, with the verified image's memfd and the outbound
 /// channel's socket attached.
@@ -69,8 +69,21 @@ pub(crate) enum Call<'a> {
     Health,
     Snapshot,
     Restore(&'a [u8]),
-    Dispatch { method: u32, request: &'a [u8] },
-    OnEvent { topic: &'a str, envelope: &'a [u8] },
+    Dispatch {
+        method: u32,
+        request: &'a [u8],
+    },
+    OnEvent {
+        topic: &'a str,
+        envelope: &'a [u8],
+    },
+    /// A streaming command (protocol 2): while it runs, the runner sends each chunk as a
+    /// nested [`Service::StreamChunk`], whose reply (empty, or `STREAM_CANCELLED` once the
+    /// consumer stopped) is the plugin's `send` result; then the summary as the reply.
+    DispatchStream {
+        method: u32,
+        request: &'a [u8],
+    },
 }
 
 /// Everything a plugin reaches through its `Context`; each one is checked on the host against
@@ -131,6 +144,17 @@ pub(crate) enum Service<'a> {
     },
     SecretDelete(&'a str),
     ConfigJson,
+    /// One chunk of the streaming command this channel's call runs (protocol 2): answered
+    /// once the host's consumer took it, which is how backpressure crosses the boundary.
+    StreamChunk(&'a [u8]),
+    /// Whether the consumer of this channel's stream stopped it (a postcard `bool`).
+    StreamCancelled,
+    /// Usage the plugin reports (protocol 2): served on the thread waiting for the call, so it
+    /// is attributed to that call as in-process.
+    Usage {
+        unit: &'a str,
+        amount: u64,
+    },
 }
 
 /// A [`PluginError`] on the wire.

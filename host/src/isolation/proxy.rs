@@ -107,6 +107,10 @@ impl HostServices for Proxy {
         self.name.clone()
     }
 
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        self.ask(Service::Usage { unit, amount }, empty)
+    }
+
     fn log(&self, level: Level, message: &str) {
         self.tell(&Frame::Log {
             level: level as u8,
@@ -339,6 +343,54 @@ pub(crate) fn serve(
             .map_err(wire),
         Service::SecretDelete(name) => encode(&services.secret_delete(name).map_err(wire)?),
         Service::ConfigJson => services.config_json().map(String::into_bytes).map_err(wire),
+        Service::Usage { unit, amount } => {
+            switchboard_sdk::stream::check_usage_unit(unit).map_err(wire)?;
+            services
+                .usage(unit, amount)
+                .map(|()| Vec::new())
+                .map_err(wire)
+        }
+        // A stream's requests are answered by the call waiting for it (`Isolated::exchange`);
+        // anywhere else there is no stream to take them.
+        Service::StreamChunk(_) | Service::StreamCancelled => Err(wire(PluginError::with_code(
+            codes::CALL_STYLE_PLAIN,
+            "a stream chunk outside a streaming call",
+        ))),
+    }
+}
+
+/// The runner's side of a streaming call: each chunk goes to the host on the channel this
+/// thread serves, and its answer is the plugin's `send` result.
+pub(crate) struct ChannelSink;
+
+impl ChannelSink {
+    fn ask(service: Service<'_>) -> Result<Vec<u8>, PluginError> {
+        let frame = Frame::Service(service);
+        let mut buf = Vec::new();
+        CURRENT
+            .with(|c| {
+                c.borrow_mut()
+                    .as_mut()
+                    .map(|channel| exchange(channel, &frame, &mut buf))
+            })
+            .unwrap_or_else(|| Err(lost("a stream outside a call channel")))?;
+        match postcard::from_bytes::<Frame<'_>>(&buf) {
+            Ok(Frame::Reply(Ok(bytes))) => Ok(bytes.to_vec()),
+            Ok(Frame::Reply(Err(e))) => Err(e.into()),
+            _ => Err(lost("the host answered a stream chunk with something else")),
+        }
+    }
+}
+
+impl switchboard_sdk::abi::ChunkReceiver for ChannelSink {
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        Self::ask(Service::StreamChunk(bytes)).map(|_| ())
+    }
+
+    fn is_cancelled(&self) -> bool {
+        Self::ask(Service::StreamCancelled)
+            .and_then(|b| decoded::<bool>(&b))
+            .unwrap_or(true)
     }
 }
 

@@ -274,6 +274,10 @@ fn run_call(
             .dispatch(method, request, out)
             .map(|()| Answer::Buffer)
             .map_err(wire),
+        Call::DispatchStream { method, request } => plugin
+            .dispatch_stream(method, request, &mut super::proxy::ChannelSink, out)
+            .map(|()| Answer::Buffer)
+            .map_err(wire),
         Call::OnEvent { topic, envelope } => plugin
             .on_event(topic, envelope)
             .map(|()| Answer::Bytes(Vec::new()))

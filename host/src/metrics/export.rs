@@ -80,6 +80,11 @@ impl Exported {
                         "command" => c_label.clone(), "code" => code.clone())
                     .absolute(*n);
                 }
+                for (unit, n) in &c.usage {
+                    metrics::counter!(names::USAGE, "plugin" => p.clone(),
+                        "command" => c_label.clone(), "unit" => unit.clone())
+                    .absolute(*n);
+                }
                 let Some(fresh) = new
                     .plugins
                     .get(plugin)
@@ -105,6 +110,11 @@ impl Exported {
             for (name, value) in per_plugin {
                 metrics::counter!(name, "plugin" => p.clone()).absolute(value);
             }
+            for (unit, n) in &m.usage_outside_calls {
+                metrics::counter!(names::USAGE, "plugin" => p.clone(), "command" => "-",
+                    "unit" => unit.clone())
+                .absolute(*n);
+            }
         }
         *last = Some(now);
     }
@@ -120,4 +130,9 @@ fn describe() {
     metrics::describe_counter!(names::RESTARTS, Unit::Count, "Runner restarts.");
     metrics::describe_counter!(names::RELOADS, Unit::Count, "Hot reloads.");
     metrics::describe_counter!(names::PANICS, Unit::Count, "Panics caught.");
+    metrics::describe_counter!(
+        names::USAGE,
+        Unit::Count,
+        "Usage plugins reported, by unit."
+    );
 }

@@ -15,12 +15,15 @@
 //! - `export` — the facade, and the timer that feeds it.
 //! - `store` — metrics kept in the host database at a coarse resolution ([`stored`],
 //!   [`Retention`], [`parse_duration`]).
+//! - `usage` — usage plugins report for metering, stored beside them (schema v8) and read
+//!   back for billing ([`usage()`], [`UsageReport`]).
 
 mod export;
 mod histogram;
 mod recorder;
 mod snapshot;
 pub(crate) mod store;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,9 +33,11 @@ use parking_lot::Mutex;
 
 pub use self::snapshot::{CommandMetrics, Latency, MetricsSnapshot, PluginMetrics};
 pub use self::store::{parse_duration, stored, MetricsError, Retention};
+pub use self::usage::{usage, UsageReport, UsageRow, OUTSIDE_CALLS};
 pub use hdrhistogram;
 
 pub(crate) use self::store::SCHEMA;
+pub(crate) use self::usage::SCHEMA as USAGE_SCHEMA;
 
 pub(crate) use self::export::{Exported, Exporter};
 pub(crate) use self::recorder::{CommandRecorder, PluginRecorder};
@@ -57,6 +62,9 @@ pub mod names {
     pub const RELOADS: &str = "switchboard_plugin_reloads_total";
     /// Counter: panics caught in a plugin's commands.
     pub const PANICS: &str = "switchboard_plugin_panics_total";
+    /// Counter: usage a plugin reported (`ctx.usage`), labels `command` (`-` outside any
+    /// call) and `unit` (SPEC S1.6).
+    pub const USAGE: &str = "switchboard_plugin_usage_total";
 }
 
 /// A host's recorders, one per plugin name (kept across unloads and reloads, so counters
@@ -103,6 +111,7 @@ impl Registry {
                         calls: c.calls(),
                         errors: c.errors(),
                         latency: Latency::from_histogram(c.latency()),
+                        usage: c.usage(),
                     };
                     (command, m)
                 })
@@ -118,6 +127,7 @@ impl Registry {
                 restarts: r.restarts.load(Relaxed),
                 reloads: r.reloads.load(Relaxed),
                 panics: r.panics.load(Relaxed),
+                usage_outside_calls: r.usage_outside(),
             };
             plugins.insert(name, m);
         }

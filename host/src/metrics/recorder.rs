@@ -68,6 +68,8 @@ pub(crate) struct CommandRecorder {
     error_counts: [AtomicU64; ERROR_SLOTS],
     /// Errors whose code found no free slot.
     other_errors: AtomicU64,
+    /// Usage its calls reported, by unit (SPEC S1.6); locked only when a call reports some.
+    usage: Mutex<BTreeMap<String, u64>>,
 }
 
 impl std::fmt::Debug for CommandRecorder {
@@ -95,6 +97,18 @@ impl Default for CommandRecorder {
             error_codes: Default::default(),
             error_counts: Default::default(),
             other_errors: AtomicU64::new(0),
+            usage: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+/// Adds `amount` to `unit` in `map`, saturating.
+fn add_to(map: &Mutex<BTreeMap<String, u64>>, unit: &str, amount: u64) {
+    let mut map = map.lock();
+    match map.get_mut(unit) {
+        Some(total) => *total = total.saturating_add(amount),
+        None => {
+            map.insert(unit.to_owned(), amount);
         }
     }
 }
@@ -186,6 +200,17 @@ impl CommandRecorder {
     pub(crate) fn latency(&self) -> hdrhistogram::Histogram<u64> {
         self.latency.read()
     }
+
+    /// Counts usage a call reported.
+    #[cold]
+    pub(crate) fn add_usage(&self, unit: &str, amount: u64) {
+        add_to(&self.usage, unit, amount);
+    }
+
+    /// Usage counted so far, by unit.
+    pub(crate) fn usage(&self) -> BTreeMap<String, u64> {
+        self.usage.lock().clone()
+    }
 }
 
 /// One plugin's counters: its commands' recorders by name, and what happens to it as a whole.
@@ -198,6 +223,8 @@ pub(crate) struct PluginRecorder {
     pub(crate) panics: AtomicU64,
     /// Events delivered and dropped by subscriptions it no longer has (stopped, reloaded).
     events_retired: (AtomicU64, AtomicU64),
+    /// Usage reported outside any command call (its own threads, event handlers), by unit.
+    usage_outside: Mutex<BTreeMap<String, u64>>,
 }
 
 impl PluginRecorder {
@@ -226,6 +253,17 @@ impl PluginRecorder {
             self.events_retired.0.load(Ordering::Relaxed),
             self.events_retired.1.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counts usage reported outside any command call.
+    #[cold]
+    pub(crate) fn add_usage_outside(&self, unit: &str, amount: u64) {
+        add_to(&self.usage_outside, unit, amount);
+    }
+
+    /// Usage reported outside any command call so far, by unit.
+    pub(crate) fn usage_outside(&self) -> BTreeMap<String, u64> {
+        self.usage_outside.lock().clone()
     }
 
     /// Every command's recorder, by name.

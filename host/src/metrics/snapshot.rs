@@ -59,6 +59,24 @@ pub struct PluginMetrics {
     pub reloads: u64,
     /// Panics caught in its commands.
     pub panics: u64,
+    /// Usage it reported outside any command call (from its own threads or event
+    /// handlers), by unit; `-` as the command in the Prometheus text and in storage.
+    pub usage_outside_calls: BTreeMap<String, u64>,
+}
+
+impl PluginMetrics {
+    /// Its usage in all, by unit: every command's and that outside calls, added up
+    /// (saturating).
+    pub fn usage_total(&self) -> BTreeMap<String, u64> {
+        let mut total = self.usage_outside_calls.clone();
+        for c in self.commands.values() {
+            for (unit, n) in &c.usage {
+                let t = total.entry(unit.clone()).or_default();
+                *t = t.saturating_add(*n);
+            }
+        }
+        total
+    }
 }
 
 /// One command's metrics.
@@ -71,6 +89,8 @@ pub struct CommandMetrics {
     pub errors: BTreeMap<String, u64>,
     /// How long calls took.
     pub latency: Latency,
+    /// Usage its calls reported (`ctx.usage`), by unit (SPEC S1.6).
+    pub usage: BTreeMap<String, u64>,
 }
 
 impl CommandMetrics {
@@ -229,6 +249,23 @@ impl MetricsSnapshot {
                 });
             },
         );
+        family(
+            names::USAGE,
+            "counter",
+            "Usage plugins reported for metering, by unit (command `-`: outside any call).",
+            &mut |o| {
+                for (p, m) in &self.plugins {
+                    for (c, cm) in &m.commands {
+                        for (unit, n) in &cm.usage {
+                            row(o, names::USAGE, &[p, c], &[("unit", unit)], *n);
+                        }
+                    }
+                    for (unit, n) in &m.usage_outside_calls {
+                        row(o, names::USAGE, &[p, "-"], &[("unit", unit)], *n);
+                    }
+                }
+            },
+        );
         type Read = fn(&PluginMetrics) -> u64;
         let per_plugin: [(&str, &str, Read); 5] = [
             (
@@ -297,6 +334,7 @@ impl PluginMetrics {
                         calls: now.calls - before.calls,
                         errors,
                         latency: now.latency.since(&before.latency),
+                        usage: usage_since(&now.usage, &before.usage),
                     };
                     (name.clone(), m)
                 })
@@ -306,8 +344,28 @@ impl PluginMetrics {
             restarts: delta(self.restarts, earlier.restarts),
             reloads: delta(self.reloads, earlier.reloads),
             panics: delta(self.panics, earlier.panics),
+            usage_outside_calls: usage_since(
+                &self.usage_outside_calls,
+                &earlier.usage_outside_calls,
+            ),
         }
     }
+}
+
+/// Usage counted after `before` (per unit as [`delta`]); units with nothing new left out.
+fn usage_since(
+    now: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    now.iter()
+        .map(|(unit, n)| {
+            (
+                unit.clone(),
+                delta(*n, before.get(unit).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// `now - before`, or `now` if the counter went back (it restarted from zero in between).
@@ -358,6 +416,7 @@ mod tests {
             calls,
             errors: [("SB0305".to_owned(), errors)].into_iter().collect(),
             latency: Latency::from_histogram(latency),
+            usage: [("tokens".to_owned(), calls * 10)].into_iter().collect(),
         };
         let plugin = PluginMetrics {
             commands: [("go \"fast\"\n\\".to_owned(), command)]
@@ -392,11 +451,33 @@ mod tests {
         let c = &d.plugins["p"].commands["go \"fast\"\n\\"];
         assert_eq!((c.calls, c.errors_total(), c.latency.count()), (3, 3, 3));
         assert_eq!(d.plugins["p"].panics, 1);
+        assert_eq!(c.usage["tokens"], 30);
         // A later snapshot lower than an earlier one: the host restarted in between.
         let d = snapshot(2, 1, 0).since(&snapshot(7, 3, 1));
         let c = &d.plugins["p"].commands["go \"fast\"\n\\"];
         assert_eq!((c.calls, c.errors_total(), c.latency.count()), (2, 1, 2));
         assert_eq!(d.plugins["p"].panics, 0);
+    }
+
+    #[test]
+    fn usage_is_a_counter_per_plugin_command_and_unit() {
+        let mut snap = snapshot(3, 0, 0);
+        if let Some(p) = snap.plugins.get_mut("p") {
+            p.usage_outside_calls.insert("tokens".into(), 5);
+        }
+        let text = snap.to_prometheus();
+        assert!(
+            text.contains(&format!("# TYPE {} counter", names::USAGE)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{}{{plugin=\"p\",command=\"-\",unit=\"tokens\"}} 5",
+                names::USAGE
+            )),
+            "{text}"
+        );
+        assert_eq!(snap.plugins["p"].usage_total()["tokens"], 35);
     }
 
     #[test]

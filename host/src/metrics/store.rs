@@ -188,7 +188,7 @@ pub(crate) fn from_unix_secs(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
-fn floor(secs: i64, width: i64) -> i64 {
+pub(crate) fn floor(secs: i64, width: i64) -> i64 {
     secs - secs.rem_euclid(width)
 }
 
@@ -263,11 +263,11 @@ fn has_counters(m: &PluginMetrics) -> bool {
     m.events_delivered | m.events_dropped | m.restarts | m.reloads | m.panics != 0
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64) -> u64 {
+pub(crate) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
@@ -301,6 +301,7 @@ fn decode_row(
         calls: to_u64(calls),
         errors,
         latency,
+        usage: BTreeMap::new(),
     })
 }
 
@@ -392,6 +393,7 @@ pub(crate) fn persist(
     let mut conn = store.lock();
     let tx = conn.transaction()?;
     for (plugin, m) in &delta.plugins {
+        super::usage::persist(&tx, bucket, plugin, m)?;
         for (command, c) in &m.commands {
             if c.calls == 0 && c.errors.is_empty() && c.latency.count() == 0 {
                 continue;
@@ -504,7 +506,8 @@ pub(crate) fn compact(
         "DELETE FROM metrics_plugins WHERE resolution = ?1 AND bucket_start < ?2",
         params![MINUTE, minute_cutoff],
     )?;
-    for table in ["metrics_commands", "metrics_plugins"] {
+    done.merged += super::usage::compact(&tx, minute_cutoff)?;
+    for table in ["metrics_commands", "metrics_plugins", "metrics_usage"] {
         done.deleted += tx.execute(
             &format!("DELETE FROM {table} WHERE bucket_start + resolution <= ?1"),
             params![hour_cutoff],
@@ -532,6 +535,7 @@ fn plugin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, PluginMet
             restarts: n(4)?,
             reloads: n(5)?,
             panics: n(6)?,
+            usage_outside_calls: BTreeMap::new(),
         },
     ))
 }
@@ -659,6 +663,16 @@ pub fn stored(store: &Store, since: SystemTime) -> Result<MetricsSnapshot, Metri
     };
     for (_, plugin, m) in rows {
         merge_plugin_counters(plugins.entry(plugin).or_default(), &m);
+    }
+    for row in super::usage::rows(store, since, i64::MAX)? {
+        let p = plugins.entry(row.plugin).or_default();
+        let into = if row.command == super::usage::OUTSIDE_CALLS {
+            &mut p.usage_outside_calls
+        } else {
+            &mut p.commands.entry(row.command).or_default().usage
+        };
+        let total = into.entry(row.unit).or_default();
+        *total = total.saturating_add(row.amount);
     }
     Ok(MetricsSnapshot {
         taken_at: SystemTime::now(),

@@ -165,6 +165,8 @@ pub(crate) struct PluginServices {
     pub state: Arc<PluginState>,
     /// The granted directories its file helpers open paths beneath, each opened once.
     pub dirs: fs::GrantDirs,
+    /// Where usage it reports outside any command call is counted (`None`: no metrics).
+    pub metrics: Option<Arc<crate::metrics::PluginRecorder>>,
 }
 
 impl fmt::Debug for PluginServices {
@@ -284,5 +286,10 @@ impl HostServices for PluginServices {
 
     fn config_json(&self) -> Result<String, PluginError> {
         self.state_config_json()
+    }
+
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        crate::instance::report_usage(&self.publisher, unit, amount, self.metrics.as_ref());
+        Ok(())
     }
 }

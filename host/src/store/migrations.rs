@@ -184,6 +184,11 @@ ALTER TABLE plugins ADD COLUMN isolation TEXT;
         name: "metrics rollups and SLO alerts",
         sql: crate::metrics::SCHEMA,
     },
+    Migration {
+        version: 8,
+        name: "usage rollups for metering",
+        sql: crate::metrics::USAGE_SCHEMA,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -363,7 +368,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 7);
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), 8);
         let (isolation, kv): (String, i64) = c
             .query_row(
                 "SELECT isolation, (SELECT COUNT(*) FROM kv) FROM plugins WHERE name = 'hello'",

@@ -11,7 +11,7 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use super::output::Output;
 use super::types::{
     AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
-    PluginObjectBox, PluginObject_TO,
+    PluginObjectBox, PluginObject_TO, StreamSinkBox,
 };
 use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
@@ -95,6 +95,39 @@ pub(super) fn to_abi(e: PluginError) -> AbiError {
     }
 }
 
+/// What a host gets from a plugin built before streaming (SDK ABI 1.3).
+pub(super) fn stream_unsupported() -> PluginError {
+    PluginError::with_code(
+        codes::STREAM_UNSUPPORTED,
+        "this plugin predates SDK ABI 1.3 and has no streaming commands",
+    )
+    .next_step("rebuild the plugin against switchboard-sdk 1.3 or later")
+}
+
+/// What a plugin gets from a host built before metering (SDK ABI 1.3).
+pub(super) fn usage_unsupported() -> PluginError {
+    PluginError::with_code(
+        codes::USAGE_UNSUPPORTED,
+        "this host predates SDK ABI 1.3 and does not meter usage; nothing was recorded",
+    )
+    .next_step("run the plugin in a host built with switchboard-host 1.3 or later")
+}
+
+/// A host's stream sink, seen by the plugin through [`RawSink`](crate::stream::RawSink).
+struct AbiSink<'s> {
+    sink: StreamSinkBox<'s>,
+}
+
+impl crate::stream::RawSink for AbiSink<'_> {
+    fn send(&mut self, chunk: &[u8]) -> Result<(), PluginError> {
+        from_rresult(self.sink.send(RSlice::from_slice(chunk)))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.sink.is_cancelled()
+    }
+}
+
 #[inline]
 fn to_rresult(r: Result<(), PluginError>) -> RResult<(), AbiError> {
     match r {
@@ -130,6 +163,24 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         match guard(|| {
             self.plugin
                 .dispatch(&self.ctx, method, request.as_slice(), &mut out)
+        }) {
+            Ok(()) => RResult::ROk(()),
+            Err(e) => RResult::RErr(RBox::new(to_abi(e))),
+        }
+    }
+
+    fn dispatch_stream(
+        &self,
+        method: u32,
+        request: RSlice<'_, u8>,
+        sink: StreamSinkBox<'_>,
+        response: &mut RVec<u8>,
+    ) -> RResult<(), RBox<AbiError>> {
+        let mut out = Output::from_rvec(response);
+        let mut sink = AbiSink { sink };
+        match guard(|| {
+            self.plugin
+                .dispatch_stream(&self.ctx, method, request.as_slice(), &mut sink, &mut out)
         }) {
             Ok(()) => RResult::ROk(()),
             Err(e) => RResult::RErr(RBox::new(to_abi(e))),
@@ -335,6 +386,10 @@ impl ContextBackend for HostLink {
     fn config_json(&self) -> Result<String, PluginError> {
         from_rresult(self.host.config_json()).map(RString::into_string)
     }
+
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        from_rresult(self.host.usage(RStr::from_str(unit), amount))
+    }
 }
 
 fn from_rresult<T>(r: RResult<T, AbiError>) -> Result<T, PluginError> {
@@ -380,5 +435,20 @@ mod tests {
         assert_eq!(e.code().to_string(), "SB1620");
         // Empty batches never reach the host.
         assert_eq!(ctx.publish_batch::<u32>("plugin.old.tick", &[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn usage_to_a_host_without_metering_is_a_coded_error() {
+        let host = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(Arc::new(Plain))), TD_Opaque);
+        let ctx = Context::from_backend(Arc::new(HostLink { host }));
+        let e = ctx.usage("tokens", 3).unwrap_err();
+        assert_eq!(e.code(), codes::USAGE_UNSUPPORTED);
+        assert_eq!(e.code().to_string(), "SB1735");
+        // A bad unit is refused before it reaches any host.
+        assert_eq!(ctx.usage("", 3).unwrap_err().code(), codes::BAD_USAGE_UNIT);
+        assert_eq!(
+            ctx.usage(&"a".repeat(65), 3).unwrap_err().code(),
+            codes::BAD_USAGE_UNIT
+        );
     }
 }

@@ -11,6 +11,7 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString,
 
 use super::types::{
     AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
+    StreamSink, StreamSink_TO,
 };
 use crate::batch::{BatchTopic, EventBatch};
 use crate::caps::Access;
@@ -142,6 +143,40 @@ pub trait HostServices: Send + Sync + 'static {
     /// The plugin's effective configuration as JSON text.
     fn config_json(&self) -> Result<String, PluginError> {
         Err(unavailable("config"))
+    }
+
+    /// Adds `amount` of `unit` (a name [`check_usage_unit`](crate::stream::check_usage_unit)
+    /// accepted) to the usage of the call the plugin serves on this thread. The provided
+    /// method answers [`USAGE_UNSUPPORTED`](crate::codes::USAGE_UNSUPPORTED).
+    fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        let _ = (unit, amount);
+        Err(super::export::usage_unsupported())
+    }
+}
+
+/// The host's side of one streaming call: where the plugin's chunks arrive, as it sends them.
+///
+/// [`chunk`](ChunkReceiver::chunk) runs on the thread serving the command, inside the
+/// plugin's `send`: blocking in it is how the host makes a plugin wait for a slow consumer,
+/// and an error from it (usually [`STREAM_CANCELLED`](crate::codes::STREAM_CANCELLED)) is what
+/// `send` returns. A panic in it is caught and becomes an error of the call.
+pub trait ChunkReceiver {
+    /// One encoded chunk.
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), PluginError>;
+    /// Whether the consumer stopped the stream.
+    fn is_cancelled(&self) -> bool;
+}
+
+/// A [`ChunkReceiver`] lent to the plugin as its stream sink.
+struct ReceiverSink<'r>(&'r mut dyn ChunkReceiver);
+
+impl StreamSink for ReceiverSink<'_> {
+    fn send(&mut self, chunk: RSlice<'_, u8>) -> RResult<(), AbiError> {
+        guarded(|| self.0.chunk(chunk.as_slice()))
+    }
+
+    fn is_cancelled(&self) -> bool {
+        catch_unwind(AssertUnwindSafe(|| self.0.is_cancelled())).unwrap_or(true)
     }
 }
 
@@ -368,6 +403,29 @@ impl RawPlugin {
             .object
             .dispatch(method, RSlice::from_slice(request), &mut response.0)
         {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        }
+    }
+
+    /// Calls streaming command number `method` with `request`: each chunk the plugin sends
+    /// goes to `receiver` on this thread, as it is sent; the summary replaces the contents of
+    /// `response`.
+    pub fn dispatch_stream(
+        &self,
+        method: u32,
+        request: &[u8],
+        receiver: &mut dyn ChunkReceiver,
+        response: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        response.0.clear();
+        let sink = StreamSink_TO::from_value(ReceiverSink(receiver), TD_Opaque);
+        match self.object.dispatch_stream(
+            method,
+            RSlice::from_slice(request),
+            sink,
+            &mut response.0,
+        ) {
             RResult::ROk(()) => Ok(()),
             RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
         }
@@ -626,6 +684,14 @@ impl HostContext for ServicesAdapter {
 
     fn config_json(&self) -> RResult<RString, AbiError> {
         guarded(|| self.0.config_json().map(RString::from))
+    }
+
+    fn usage(&self, unit: RStr<'_>, amount: u64) -> RResult<(), AbiError> {
+        guarded(|| {
+            // A plugin that skipped the SDK's check gets the same refusal.
+            crate::stream::check_usage_unit(unit.as_str())?;
+            self.0.usage(unit.as_str(), amount)
+        })
     }
 }
 

@@ -7,7 +7,8 @@
 //! change.
 //!
 //! The protocol is the one of ARCHITECTURE D4: `start`, `stop`, `dispatch(method, request bytes)
-//! -> response bytes`, `on_event(topic, envelope)`, `snapshot`/`restore` and `health`.
+//! -> response bytes`, `on_event(topic, envelope)`, `snapshot`/`restore` and `health`; SDK ABI
+//! 1.3 adds `dispatch_stream` (chunks to a host-provided sink) and the host's `usage` service.
 //!
 //! Two halves live here:
 //! - [`export`](crate::__export_plugin_root) — what a plugin library exports (the root module,
@@ -32,7 +33,7 @@ mod types;
 
 pub use self::export::{instantiate, panic_message_hook_install, root_module};
 pub use self::import::{
-    AbiLoadError, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
+    AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
 };
 pub use self::output::Output;
 
@@ -48,9 +49,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 2;
+pub const SDK_ABI_MINOR: u32 = 3;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.2";
+pub const SDK_ABI_VERSION: &str = "1.3";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

@@ -53,7 +53,39 @@ pub trait PluginObject: Send + Sync {
     fn restore(&self, state: RSlice<'_, u8>) -> RResult<(), AbiError>;
     #[sabi(last_prefix_field)]
     fn health(&self) -> AbiHealth;
+
+    // SDK ABI 1.3.
+    /// Runs streaming command number `method`: its chunks go to `sink` as it sends them, its
+    /// summary into `response`.
+    ///
+    /// The body is what a host gets from a plugin built before this method existed (its
+    /// vtable has no entry): a coded error, never a crash.
+    fn dispatch_stream(
+        &self,
+        method: u32,
+        request: RSlice<'_, u8>,
+        sink: StreamSinkBox<'_>,
+        response: &mut RVec<u8>,
+    ) -> RResult<(), RBox<AbiError>> {
+        let _ = (method, request, sink, response);
+        RResult::RErr(RBox::new(crate::abi::export::to_abi(
+            crate::abi::export::stream_unsupported(),
+        )))
+    }
 }
+
+/// Where a streaming command's chunks go: the host's side of a stream (SDK ABI 1.3).
+#[sabi_trait]
+pub trait StreamSink {
+    /// Hands one encoded chunk to the host; blocks while its consumer is behind.
+    fn send(&mut self, chunk: RSlice<'_, u8>) -> RResult<(), AbiError>;
+    /// Whether the consumer stopped the stream.
+    #[sabi(last_prefix_field)]
+    fn is_cancelled(&self) -> bool;
+}
+
+/// A host's stream sink, borrowed for the length of one streaming call.
+pub type StreamSinkBox<'s> = StreamSink_TO<'s, RBox<()>>;
 
 /// The services a host offers a plugin. Later SDK minors append methods after the prefix.
 ///
@@ -140,6 +172,16 @@ pub trait HostContext: Send + Sync {
     ) -> RResult<u32, AbiError> {
         let _ = (topics, events, ends, payloads);
         RResult::RErr(crate::abi::export::to_abi(crate::batch::unsupported()))
+    }
+
+    // SDK ABI 1.3.
+    /// Adds `amount` of `unit` to the usage of the call the plugin serves on this thread.
+    /// The body answers a plugin whose host predates metering: a coded error.
+    fn usage(&self, unit: RStr<'_>, amount: u64) -> RResult<(), AbiError> {
+        let _ = (unit, amount);
+        RResult::RErr(crate::abi::export::to_abi(
+            crate::abi::export::usage_unsupported(),
+        ))
     }
 }
 

@@ -202,3 +202,98 @@ fn durations_parse_and_hostile_ones_are_refused() {
     let e = parse_duration(&long).unwrap_err();
     assert!(e.to_string().len() < 300);
 }
+
+/// A delta in which `plugin.command` reported `amount` of `unit` (and `outside` outside any
+/// call), with no calls counted.
+fn usage_delta(
+    plugin: &str,
+    command: &str,
+    unit: &str,
+    amount: u64,
+    outside: u64,
+) -> MetricsSnapshot {
+    let mut c = CommandMetrics::default();
+    c.usage.insert(unit.into(), amount);
+    let mut p = PluginMetrics::default();
+    p.commands.insert(command.into(), c);
+    if outside > 0 {
+        p.usage_outside_calls.insert(unit.into(), outside);
+    }
+    MetricsSnapshot {
+        taken_at: SystemTime::now(),
+        plugins: [(plugin.to_owned(), p)].into(),
+    }
+}
+
+#[test]
+fn usage_adds_up_saturates_rolls_up_and_is_reported() {
+    let (s, _d) = store();
+    persist(
+        &s,
+        &usage_delta("llm", "generate", "tokens", 1000, 0),
+        at(120),
+    )
+    .unwrap();
+    persist(
+        &s,
+        &usage_delta("llm", "generate", "tokens", 234, 5),
+        at(150),
+    )
+    .unwrap();
+    persist(
+        &s,
+        &usage_delta("llm", "generate", "tokens", 1, 0),
+        at(3_700),
+    )
+    .unwrap();
+    // Only usage, no calls: the usage rows alone.
+    assert_eq!(count(&s, "metrics_commands", MINUTE), 0);
+    assert_eq!(count(&s, "metrics_usage", MINUTE), 3);
+    let report = super::super::usage(&s, at(0), at(4_000)).unwrap();
+    assert_eq!(report.total("llm", "tokens"), 1240);
+    let outside = report.rows.iter().find(|r| r.command == "-").unwrap();
+    assert_eq!(outside.amount, 5);
+    // A window covers the buckets it overlaps.
+    assert_eq!(
+        super::super::usage(&s, at(3_600), at(4_000))
+            .unwrap()
+            .total("llm", "tokens"),
+        1
+    );
+    // The stored snapshot carries it too.
+    let m = stored(&s, at(0)).unwrap();
+    assert_eq!(m.plugins["llm"].commands["generate"].usage["tokens"], 1235);
+    assert_eq!(m.plugins["llm"].usage_outside_calls["tokens"], 5);
+    // Amounts saturate instead of wrapping.
+    persist(
+        &s,
+        &usage_delta("llm", "generate", "tokens", u64::MAX, 0),
+        at(130),
+    )
+    .unwrap();
+    let generate = |r: &super::super::UsageReport| {
+        r.rows
+            .iter()
+            .find(|r| r.command == "generate")
+            .map(|r| r.amount)
+    };
+    let report = super::super::usage(&s, at(0), at(180)).unwrap();
+    assert_eq!(generate(&report), Some(i64::MAX as u64));
+    // Retention merges the old minutes into hours, keeping the totals.
+    let retention = Retention::new(Duration::from_secs(3600), Duration::from_secs(30 * 86_400));
+    compact(&s, at(3 * 3600), retention).unwrap();
+    assert_eq!(count(&s, "metrics_usage", MINUTE), 0);
+    assert_eq!(count(&s, "metrics_usage", HOUR), 3);
+    let report = super::super::usage(&s, at(0), at(4 * 3600)).unwrap();
+    // Hour 0 saturated in storage; hour 1's token is added to it when read.
+    assert_eq!(generate(&report), Some(i64::MAX as u64 + 1));
+    assert_eq!(report.total("llm", "tokens"), i64::MAX as u64 + 6);
+    // A period that ends before it starts is refused.
+    assert_eq!(
+        super::super::usage(&s, at(100), at(50))
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1801"
+    );
+}

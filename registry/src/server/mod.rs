@@ -37,16 +37,23 @@
 //! # Ok::<(), switchboard_registry::RegistryError>(())
 //! ```
 
+pub mod accounts;
 mod api;
 mod catalog;
+mod checks;
 mod data;
 mod db;
+mod downloads;
 mod files;
 mod limits;
 mod listen;
+mod manage;
 mod openapi;
 mod publishing;
+mod search;
+pub mod squat;
 pub mod tokens;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +64,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
@@ -87,6 +94,14 @@ pub struct ServerOptions {
     pub max_upload_bytes: u64,
     /// The rate limit per client address (`None`: unlimited).
     pub rate_limit: Option<RateLimit>,
+    /// A reverse proxy in front of the server (off by default): requests from exactly this
+    /// address are rate-limited by the last address of their `X-Forwarded-For` header
+    /// instead; from any other address the header is ignored.
+    pub trusted_proxy: Option<std::net::IpAddr>,
+    /// Downloads from which a listed name counts as popular for the squatting rule (names
+    /// within a small edit distance of a popular one are held for review; see
+    /// [`squat`]). Default 100.
+    pub popular_downloads: u64,
 }
 
 impl ServerOptions {
@@ -98,6 +113,8 @@ impl ServerOptions {
             blocking_threads: 4,
             max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
             rate_limit: Some(RateLimit::default()),
+            trusted_proxy: None,
+            popular_downloads: 100,
         }
     }
 }
@@ -109,7 +126,10 @@ pub(crate) struct AppState {
     pub(crate) db: Database,
     pub(crate) max_upload_bytes: u64,
     pub(crate) limiter: Option<limits::Limiter>,
+    pub(crate) trusted_proxy: Option<std::net::IpAddr>,
     pub(crate) catalog: catalog::CatalogCache,
+    pub(crate) downloads: downloads::Downloads,
+    pub(crate) popular_downloads: u64,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -143,12 +163,16 @@ impl Server {
             .thread_name("registry-server")
             .build()
             .map_err(bind_error)?;
+        let downloads = downloads::Downloads::load(&db)?;
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
             max_upload_bytes: options.max_upload_bytes,
             limiter: options.rate_limit.map(limits::Limiter::new),
+            trusted_proxy: options.trusted_proxy,
             catalog: catalog::CatalogCache::default(),
+            downloads,
+            popular_downloads: options.popular_downloads,
         });
         let app = router(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -255,6 +279,32 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
         .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
+        .route(
+            "/api/v1/plugins/{name}/deprecate",
+            post(publishing::deprecate),
+        )
+        .route("/api/v1/plugins/{name}/promote", post(publishing::promote))
+        .route(
+            "/api/v1/plugins/{name}/owners",
+            get(manage::owners).post(manage::add_owner),
+        )
+        .route(
+            "/api/v1/plugins/{name}/owners/{account}",
+            delete(manage::remove_owner),
+        )
+        .route(
+            "/api/v1/accounts/{account}/keys",
+            get(manage::keys).post(manage::add_key),
+        )
+        .route(
+            "/api/v1/accounts/{account}/keys/{key_id}",
+            delete(manage::remove_key),
+        )
+        .route("/api/v1/whoami", get(manage::whoami))
+        .route("/api/v1/uploads/{id}", get(manage::upload))
+        .route("/api/v1/holds", get(manage::holds))
+        .route("/api/v1/holds/{id}/release", post(manage::release))
+        .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -289,12 +339,23 @@ async fn index_file(
         path: "/index/…".into(),
         reason: e.body_text(),
     })?;
-    let (path, bytes) = api::blocking(move || {
+    api::blocking(move || {
         let bytes = files::read(&state.data.registry, &path)?;
-        Ok((path, bytes))
+        let response = files::respond(&path, bytes, &headers);
+        if response.status() == axum::http::StatusCode::OK {
+            let sha = path
+                .strip_prefix("packages/")
+                .and_then(|f| f.strip_suffix(".sbpkg"));
+            if let Some(sha) = sha {
+                let catalog = state.catalog.get(&state.data.registry)?;
+                if let Some(plugin) = catalog.by_sha256.get(sha) {
+                    state.downloads.record(&state.db, plugin)?;
+                }
+            }
+        }
+        Ok(response)
     })
-    .await?;
-    Ok(files::respond(&path, bytes, &headers))
+    .await
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -1,5 +1,6 @@
 //! The `switchboard` command line, as a library so tests can drive it in-process.
 //!
+//! - [`accounts`] — a registry server's accounts over HTTP: `owner`, `key`, `hold`.
 //! - [`authoring`] — `keygen`, `pack`, `sign`, `verify`, `trust`.
 //! - [`examples`] — builds the workspace's example plugins (the demo and tests use them).
 //! - [`demo`] — the guided tour behind `switchboard demo`.
@@ -23,6 +24,7 @@
 // Input from users, files and plugins becomes a typed error, never a panic: library code
 // outside tests has no unwrap() or expect() (tests keep them, as assertions).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+pub mod accounts;
 pub mod audit;
 pub mod authoring;
 pub mod config;

@@ -36,6 +36,7 @@ use crate::examples::{self, Profile};
 
 mod extend_tour;
 mod install_tour;
+mod server_tour;
 mod isolation_tour;
 mod reload_tour;
 
@@ -565,6 +566,14 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     install_tour::run(
         &mut r,
         data_dir,
+        options.profile,
+        &keys.join(crate::authoring::SECRET_KEY_FILE),
+        &public_key_file,
+    )?;
+
+    server_tour::run(
+        &mut r,
+        &data_dir.join("registry-server"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,

@@ -26,6 +26,15 @@ pub enum ServerCmd {
         /// The IP address and port to listen on (port 0: a free one).
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// A reverse proxy in front of the server (an IP address): requests from it are
+        /// rate-limited by the last address of their X-Forwarded-For (ignored from anyone
+        /// else). Off by default.
+        #[arg(long, value_name = "IP")]
+        trusted_proxy: Option<std::net::IpAddr>,
+        /// Downloads from which a listed name is popular: new names within a small edit
+        /// distance of a popular one are held for review.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        popular_downloads: u64,
         /// Print one JSON line when listening.
         #[arg(long)]
         json: bool,
@@ -58,9 +67,13 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
         ServerCmd::Serve {
             data_dir,
             listen,
+            trusted_proxy,
+            popular_downloads,
             json,
         } => {
-            let options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            options.trusted_proxy = trusted_proxy;
+            options.popular_downloads = popular_downloads;
             let server = Server::start(&options)?;
             let text = if json {
                 format!(
@@ -109,7 +122,7 @@ pub enum TokenCmd {
         /// publishes it).
         #[arg(long)]
         account: String,
-        /// publish:NAME, publish:PREFIX*, yank or admin.
+        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys) or admin.
         #[arg(long)]
         scope: String,
         /// Lifetime (e.g. 30d, 12h); none: it lasts until revoked.

@@ -50,7 +50,7 @@ mod listen;
 mod manage;
 mod openapi;
 mod publishing;
-mod search;
+pub mod search;
 pub mod squat;
 pub mod tokens;
 pub mod uploads;

@@ -142,7 +142,12 @@ fn get(agent: &ureq::Agent, url: &str) -> usize {
 }
 
 /// P50 and P95 of `per_client` GETs of `path(i)` by each of `clients` threads at once.
-fn load(base: &str, clients: usize, per_client: usize, path: fn(usize) -> String) -> (Duration, Duration) {
+fn load(
+    base: &str,
+    clients: usize,
+    per_client: usize,
+    path: fn(usize) -> String,
+) -> (Duration, Duration) {
     let mut all: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
@@ -191,7 +196,16 @@ fn benches(c: &mut Criterion) {
         .map(|(i, n)| (n.clone(), (i * 31 % 1000) as u64))
         .collect();
     let owned = HashSet::new();
-    let text = query("graph weather", None, None, None, Some("verified"), None, 1, 20);
+    let text = query(
+        "graph weather",
+        None,
+        None,
+        None,
+        Some("verified"),
+        None,
+        1,
+        20,
+    );
     let filtered = query(
         "",
         Some("audio"),
@@ -204,22 +218,35 @@ fn benches(c: &mut Criterion) {
     );
     let total = |v: &serde_json::Value| v["total"].as_u64().unwrap_or(0);
     let found = search::run(&prepared, &text, &downloads, &owned);
-    assert!(total(&found) > 0 && total(&found) < PLUGINS as u64, "{}", total(&found));
+    assert!(
+        total(&found) > 0 && total(&found) < PLUGINS as u64,
+        "{}",
+        total(&found)
+    );
     assert!(total(&search::run(&prepared, &filtered, &downloads, &owned)) > 0);
     let db = fts5(&plugins);
     let fts_total: i64 = db
-        .query_row("SELECT count(*) FROM p WHERE p MATCH 'graph weather'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM p WHERE p MATCH 'graph weather'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert!(fts_total > 0);
 
     // A live server over the same 10,000 plugins, written into its registry directory.
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut options = ServerOptions::new(tmp.path().join("data"), parse_listen("127.0.0.1:0").expect("listen"));
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").expect("listen"),
+    );
     options.rate_limit = None;
     let server = Server::start(&options).expect("server");
     let d = server.data_dir();
-    let refs: Vec<(&str, Vec<IndexLine>)> =
-        plugins.iter().map(|(n, l)| (n.as_str(), l.clone())).collect();
+    let refs: Vec<(&str, Vec<IndexLine>)> = plugins
+        .iter()
+        .map(|(n, l)| (n.as_str(), l.clone()))
+        .collect();
     write_index(&d.registry, &d.keys, &refs).expect("write the index");
     let base = server.url();
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
@@ -237,10 +264,24 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("registry_server");
     group.bench_function("search_memory_10k", |b| {
-        b.iter(|| total(&search::run(&prepared, black_box(&text), &downloads, &owned)))
+        b.iter(|| {
+            total(&search::run(
+                &prepared,
+                black_box(&text),
+                &downloads,
+                &owned,
+            ))
+        })
     });
     group.bench_function("search_memory_filtered_10k", |b| {
-        b.iter(|| total(&search::run(&prepared, black_box(&filtered), &downloads, &owned)))
+        b.iter(|| {
+            total(&search::run(
+                &prepared,
+                black_box(&filtered),
+                &downloads,
+                &owned,
+            ))
+        })
     });
     let mut count = db
         .prepare("SELECT count(*) FROM p WHERE p MATCH ?1")
@@ -261,7 +302,9 @@ fn benches(c: &mut Criterion) {
         })
     });
     let stamp = format!("{base}/index/timestamp.json");
-    group.bench_function("http_timestamp", |b| b.iter(|| get(&agent, black_box(&stamp))));
+    group.bench_function("http_timestamp", |b| {
+        b.iter(|| get(&agent, black_box(&stamp)))
+    });
     let search_url = format!("{base}{}", search_path(0));
     group.bench_function("http_search_10k", |b| {
         b.iter(|| get(&agent, black_box(&search_url)))

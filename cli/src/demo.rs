@@ -36,9 +36,9 @@ use crate::examples::{self, Profile};
 
 mod extend_tour;
 mod install_tour;
-mod server_tour;
 mod isolation_tour;
 mod reload_tour;
+mod server_tour;
 
 /// How to run the demo.
 #[derive(Debug, Clone)]

@@ -233,7 +233,7 @@ fn uploads_are_checked_before_listing_keys_are_bound_to_accounts_and_squats_are_
     assert_eq!(coded(&e).0, "SB1442", "{e:#}");
     let message = format!("{e:#}");
     let id = message
-        .split("upload ")
+        .split("(upload ")
         .nth(1)
         .and_then(|r| r.split(':').next())
         .unwrap()
@@ -318,6 +318,7 @@ fn uploads_are_checked_before_listing_keys_are_bound_to_accounts_and_squats_are_
     let d = server2.data_dir();
     let mut squatted = switchboard_registry::testing::line("he11o", "1.0.0");
     squatted.trust = switchboard_host::TrustLevel::SelfSigned;
+    squatted.size = b"he11o@1.0.0".len() as u64;
     publish_unverified(
         &d.registry,
         &d.keys,

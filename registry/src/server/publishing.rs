@@ -400,6 +400,8 @@ fn list(
         decided_by,
     )?;
     upload.state = UploadState::Listed;
+    upload.decided = Some(tokens::now());
+    upload.decided_by = decided_by.map(str::to_owned);
     let mut doc = upload_json(upload);
     let extra = json!({
         "name": l.name,

@@ -11,7 +11,8 @@
 //!   has FTS5): total count plus the first page by rank, in-memory database, warm.
 //! - `http_timestamp`: a live server on 127.0.0.1: `GET /index/timestamp.json` — the cheapest
 //!   request, the baseline for the two below.
-//! - `http_search_10k`: `GET /api/v1/search?q=graph%20weather&trust=verified`.
+//! - `http_search_10k`: `GET /api/v1/search?q=graph%20weather&trust=verified` (the query of
+//!   `search_memory_10k`, over HTTP).
 //! - `http_details_10k`: `GET /api/v1/plugins/NAME`.
 //!
 //! Outside criterion, the run prints P50/P95 of search and details with 50 concurrent
@@ -305,7 +306,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("http_timestamp", |b| {
         b.iter(|| get(&agent, black_box(&stamp)))
     });
-    let search_url = format!("{base}{}", search_path(0));
+    let search_url = format!("{base}/api/v1/search?q=graph%20weather&trust=verified");
     group.bench_function("http_search_10k", |b| {
         b.iter(|| get(&agent, black_box(&search_url)))
     });

@@ -186,12 +186,8 @@ pub fn search_json(state: &AppState, params: &SearchParams) -> Result<Value, Api
         Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,
         _ => Default::default(),
     };
-    Ok(search_catalog(
-        &catalog,
-        params,
-        &state.downloads.snapshot(),
-        &owned,
-    )?)
+    let downloads = state.downloads.read();
+    Ok(search_catalog(&catalog, params, &downloads, &owned)?)
 }
 
 /// `GET /api/v1/search?q=&category=&capability=&compatible_with=&maintainer=&trust=&channel=&sort=&page=&per_page=`.

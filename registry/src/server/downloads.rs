@@ -3,7 +3,7 @@
 //! squatting rule calls popular). A conditional request answered 304 does not count.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use rusqlite::params;
 
@@ -13,7 +13,7 @@ use crate::error::ServerError;
 /// The counts, as loaded at start and kept since.
 #[derive(Debug, Default)]
 pub struct Downloads {
-    counts: Mutex<HashMap<String, u64>>,
+    counts: RwLock<HashMap<String, u64>>,
 }
 
 impl Downloads {
@@ -33,7 +33,7 @@ impl Downloads {
             .and_then(Iterator::collect)
             .map_err(|e| db.error(&e))?;
         Ok(Downloads {
-            counts: Mutex::new(counts),
+            counts: RwLock::new(counts),
         })
     }
 
@@ -46,22 +46,23 @@ impl Downloads {
                 params![plugin],
             )
             .map_err(|e| db.error(&e))?;
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.counts.write().unwrap_or_else(|p| p.into_inner());
         *counts.entry(plugin.to_owned()).or_insert(0) += 1;
         Ok(())
     }
 
     /// The downloads of `plugin`.
     pub fn of(&self, plugin: &str) -> u64 {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.get(plugin).copied().unwrap_or(0)
+        self.read().get(plugin).copied().unwrap_or(0)
     }
 
-    /// Every count.
+    /// Every count, read-locked (searches share the lock; a download waits for them).
+    pub fn read(&self) -> RwLockReadGuard<'_, HashMap<String, u64>> {
+        self.counts.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every count, copied.
     pub fn snapshot(&self) -> HashMap<String, u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.read().clone()
     }
 }

@@ -7,24 +7,28 @@
 //!   (`/index/timestamp.json`, `/index/index/he/ll/hello`, `/index/packages/SHA.sbpkg`), with
 //!   strong ETags, 304 on `If-None-Match`, and `Cache-Control`. A client adds the registry as
 //!   `http://HOST:PORT/index`; a static copy of that directory is a complete registry.
-//! - `GET /api/v1/search?q=&page=&per_page=` — plugins by relevance then name, with the total.
-//! - `GET /api/v1/plugins/NAME` — details, every version, yanks, deprecation, channels.
+//! - `GET /api/v1/search` — plugins matching words and filters (`category`, `capability`,
+//!   `compatible_with`, `maintainer`, `trust`, `channel`), sorted (`relevance`, `downloads`,
+//!   `updated`, `name`, `rating`), one page with the total ([`search`]).
+//! - `GET /api/v1/plugins/NAME` — details, every version with its recorded checks, yanks,
+//!   deprecation, channels, owners, downloads, uploads not listed.
 //! - `POST /api/v1/publish` — upload a signed package (body: the package; header
 //!   `Switchboard-Signature`: its `.minisig` in base64; `Switchboard-Package-File`: its file
-//!   name; `?channel=`), with
-//!   `Authorization: Bearer TOKEN` of scope `publish:…` or `admin`.
-//! - `POST /api/v1/plugins/NAME/yank` and `/unyank` — JSON `{"version", "reason"}`, with a
-//!   token of scope `yank` (of the owning account) or `admin`.
-//!
+//!   name; `?channel=`) with a `publish:…` or `admin` token: stored, checked check by check
+//!   (recorded), then listed, held for review (a possible typosquat, [`squat`]) or refused.
+//! - `POST /api/v1/plugins/NAME/yank`, `/unyank`, `/deprecate`, `/promote` — with a token of
+//!   an owning account (`yank`, or `publish:…` for deprecate and promote) or `admin`.
+//! - `GET|POST /api/v1/plugins/NAME/owners`, `DELETE …/owners/ACCOUNT` — a name's owners
+//!   ([`accounts`]); `GET|POST /api/v1/accounts/ACCOUNT/keys`, `DELETE …/keys/KEY_ID` — the
+//!   signing keys bound to an account.
+//! - `GET /api/v1/uploads/ID` — an upload's state and checks ([`uploads`]); `GET
+//!   /api/v1/holds`, `POST /api/v1/holds/ID/release|reject` — the review queue (admin);
+//!   `GET /api/v1/whoami`.
 //! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
 //!
 //! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
-//! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
-//!
-//! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
-//! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
-//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
-//! (`/api/v1/` changes).
+//! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399,
+//! SB1440–SB1450).
 //!
 //! # Example
 //!

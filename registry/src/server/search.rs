@@ -38,6 +38,9 @@ pub struct Entry {
     keywords_lc: Vec<String>,
     categories_lc: Vec<String>,
     maintainers_lc: Vec<String>,
+    /// Name, keywords, categories and description, lower case, one string: a word absent
+    /// from it scores 0 without the field-by-field checks.
+    haystack: String,
     capabilities: HashSet<String>,
     /// Its releases, newest first, drafts and yanked ones left out.
     releases: Vec<IndexLine>,
@@ -68,14 +71,24 @@ impl Prepared {
                     .flat_map(|r| r.capabilities.iter())
                     .flat_map(|c| [c.split(':').next().unwrap_or(c).to_owned(), c.clone()])
                     .collect();
+                let keywords_lc = about.map(|l| lc(&l.keywords)).unwrap_or_default();
+                let categories_lc = about.map(|l| lc(&l.categories)).unwrap_or_default();
+                let description_lc = about
+                    .map(|l| l.description.to_lowercase())
+                    .unwrap_or_default();
+                let haystack = format!(
+                    "{}\n{}\n{}\n{description_lc}",
+                    name.to_lowercase(),
+                    keywords_lc.join("\n"),
+                    categories_lc.join("\n"),
+                );
                 Entry {
                     name: name.clone(),
                     name_lc: name.to_lowercase(),
-                    description_lc: about
-                        .map(|l| l.description.to_lowercase())
-                        .unwrap_or_default(),
-                    keywords_lc: about.map(|l| lc(&l.keywords)).unwrap_or_default(),
-                    categories_lc: about.map(|l| lc(&l.categories)).unwrap_or_default(),
+                    description_lc,
+                    keywords_lc,
+                    categories_lc,
+                    haystack,
                     maintainers_lc: about.map(|l| lc(&l.maintainers)).unwrap_or_default(),
                     capabilities,
                     releases,
@@ -222,7 +235,9 @@ impl Query {
 
 impl Entry {
     fn word_score(&self, word: &str) -> u32 {
-        if self.name_lc == word {
+        if !self.haystack.contains(word) {
+            0
+        } else if self.name_lc == word {
             100
         } else if self.name_lc.starts_with(word) {
             50

@@ -1263,3 +1263,28 @@ fn a_schema_1_database_keeps_its_publishers_as_first_owners() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+#[test]
+fn a_check_that_cannot_run_is_errored_and_keeps_the_upload_unlisted() {
+    let (_tmp, server) = serve(vec![]);
+    // The registry's vouched-for publisher keys cannot be read: the package check cannot
+    // build its trust store, so it cannot run.
+    let publishers = server.data_dir().keys.join(crate::publish::PUBLISHERS_DIR);
+    std::fs::create_dir_all(&publishers).unwrap();
+    std::fs::write(publishers.join("broken.pub"), "not a key").unwrap();
+    let acme = format!("Bearer {}", token(&server, "acme", "publish:*", None));
+    let sig = sig_header();
+    let h = [
+        ("Authorization", acme.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+        ("Switchboard-Package-File", "hello-1.0.0.sbpkg"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &h, b"bytes");
+    assert_eq!((status, code(&doc)), (503, "SB1446"), "{doc}");
+    assert_eq!(doc["state"], "failed");
+    let checks = doc["checks"].as_array().unwrap();
+    let package = checks.iter().find(|c| c["name"] == "package").unwrap();
+    assert_eq!(package["outcome"], "errored", "{doc}");
+    assert!(checks.iter().all(|c| c["name"] != "listing"));
+    assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
+}

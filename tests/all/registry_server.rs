@@ -290,6 +290,40 @@ fn uploads_are_checked_before_listing_keys_are_bound_to_accounts_and_squats_are_
     );
     assert_eq!(details["owners"][0]["account"], "acme");
 
+    // Deprecate and yank over the CLI, against the server (no --keys): the publish token
+    // deprecates; yanking needs a `yank` token.
+    let change = |json: bool| switchboard_cli::publish::ChangeTarget {
+        registry: "main".into(),
+        keys: None,
+        expiries: switchboard_cli::publish::ExpiryArgs {
+            timestamp_expires: "1d".into(),
+            snapshot_expires: "30d".into(),
+            root_expires: "365d".into(),
+        },
+        data_dir: Some(acme.clone()),
+        json,
+    };
+    assert!(
+        switchboard_cli::publish::run_deprecate(switchboard_cli::publish::DeprecateArgs {
+            name: "hello".into(),
+            successor: None,
+            message: Some("replaced by the streaming greeter".into()),
+            target: change(true),
+        })
+        .unwrap()
+    );
+    assert_eq!(
+        api(&server, "/api/v1/plugins/hello")["deprecated"]["message"],
+        "replaced by the streaming greeter"
+    );
+    let e = switchboard_cli::publish::run_yank(switchboard_cli::publish::YankArgs {
+        release: "hello@0.1.0".into(),
+        reason: "broken".into(),
+        target: change(true),
+    })
+    .unwrap_err();
+    assert_eq!(coded(&e).0, "SB1388", "{e:#}");
+
     // Owners over the CLI: acme adds bob; removing the last owner is refused.
     assert!(run_owner(OwnerCmd::Add {
         name: "hello".into(),

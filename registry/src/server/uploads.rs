@@ -48,7 +48,7 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct CheckResult {
-    /// `size`, `signer`, `package`, `preflight`, `signed`, `name` or `listing`.
+    /// `size`, `package`, `preflight`, `signed`, `signer`, `name`, `squatting` or `listing`.
     pub name: String,
     /// What came of it.
     pub outcome: Outcome,

@@ -38,6 +38,7 @@ mod extend_tour;
 mod install_tour;
 mod isolation_tour;
 mod reload_tour;
+mod server_tour;
 mod stream_tour;
 
 /// How to run the demo.
@@ -566,6 +567,14 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     install_tour::run(
         &mut r,
         data_dir,
+        options.profile,
+        &keys.join(crate::authoring::SECRET_KEY_FILE),
+        &public_key_file,
+    )?;
+
+    server_tour::run(
+        &mut r,
+        &data_dir.join("registry-server"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,

@@ -1,5 +1,6 @@
 //! The `switchboard` command line, as a library so tests can drive it in-process.
 //!
+//! - [`accounts`] — a registry server's accounts over HTTP: `owner`, `key`, `hold`.
 //! - [`authoring`] — `keygen`, `pack`, `sign`, `verify`, `trust`.
 //! - [`scaffold`] — `switchboard new`: a ready plugin crate from a template.
 //! - [`smoke`] — `switchboard test`: unit tests, then the built library in a real host.
@@ -25,6 +26,7 @@
 // Input from users, files and plugins becomes a typed error, never a panic: library code
 // outside tests has no unwrap() or expect() (tests keep them, as assertions).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+pub mod accounts;
 pub mod audit;
 pub mod authoring;
 pub mod config;

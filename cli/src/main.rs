@@ -234,6 +234,22 @@ enum Cmd {
     Deprecate(publish::DeprecateArgs),
     /// Move a release to the beta or ga channel.
     Promote(publish::PromoteArgs),
+    /// A registry server's owners of a plugin name: list, add, remove.
+    Owner {
+        #[command(subcommand)]
+        action: switchboard_cli::accounts::OwnerCmd,
+    },
+    /// The signing keys bound to your account on a registry server: add, list, remove.
+    Key {
+        #[command(subcommand)]
+        action: switchboard_cli::accounts::KeyCmd,
+    },
+    /// Uploads a registry server holds for review (possible typosquats): list, release,
+    /// reject (admin).
+    Hold {
+        #[command(subcommand)]
+        action: switchboard_cli::accounts::HoldCmd,
+    },
     /// Install plugins (and what they depend on) into a new generation: NAME, NAME@RANGE or a
     /// .sbpkg file. Shows what each asks for and asks before granting.
     Install(install::args::InstallArgs),
@@ -736,6 +752,18 @@ fn main() -> ExitCode {
         Cmd::Promote(args) => {
             let json = args.target.json;
             exit_status(publish::run_promote(args), json)
+        }
+        Cmd::Owner { action } => {
+            let json = switchboard_cli::accounts::wants_json(Some(&action), None, None);
+            exit_status(switchboard_cli::accounts::run_owner(action), json)
+        }
+        Cmd::Key { action } => {
+            let json = switchboard_cli::accounts::wants_json(None, Some(&action), None);
+            exit_status(switchboard_cli::accounts::run_key(action), json)
+        }
+        Cmd::Hold { action } => {
+            let json = switchboard_cli::accounts::wants_json(None, None, Some(&action));
+            exit_status(switchboard_cli::accounts::run_hold(action), json)
         }
         Cmd::Inspect {
             plugin,

@@ -158,6 +158,28 @@ pub struct PublishTarget {
     pub json: bool,
 }
 
+/// Where `yank`, `unyank`, `deprecate` and `promote` change a release: a registry directory
+/// with its keys, or (without `--keys`) a configured registry server, with the token
+/// `switchboard login` stored.
+#[derive(Debug, Args)]
+pub struct ChangeTarget {
+    /// The registry directory (with --keys), or the name of a configured registry server.
+    #[arg(long, value_name = "DIR|NAME")]
+    pub registry: String,
+    /// The registry directory's key directory; without it, the change goes to the registry
+    /// server named by --registry.
+    #[arg(long, value_name = "KEYDIR")]
+    pub keys: Option<PathBuf>,
+    #[command(flatten)]
+    pub expiries: ExpiryArgs,
+    /// The data directory holding the configured registries and logins (servers only).
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `switchboard yank NAME@VERSION --reason R`.
 #[derive(Debug, Args)]
 pub struct YankArgs {
@@ -167,7 +189,7 @@ pub struct YankArgs {
     #[arg(long)]
     pub reason: String,
     #[command(flatten)]
-    pub target: Target,
+    pub target: ChangeTarget,
 }
 
 /// `switchboard unyank NAME@VERSION`.
@@ -176,7 +198,7 @@ pub struct UnyankArgs {
     /// The release.
     pub release: String,
     #[command(flatten)]
-    pub target: Target,
+    pub target: ChangeTarget,
 }
 
 /// `switchboard deprecate NAME [--successor OTHER]`.
@@ -187,8 +209,11 @@ pub struct DeprecateArgs {
     /// The plugin to use instead.
     #[arg(long)]
     pub successor: Option<String>,
+    /// A word to users (one line), shown beside the deprecation.
+    #[arg(long)]
+    pub message: Option<String>,
     #[command(flatten)]
-    pub target: Target,
+    pub target: ChangeTarget,
 }
 
 /// `switchboard promote NAME@VERSION --channel beta|ga`.
@@ -200,7 +225,7 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub channel: String,
     #[command(flatten)]
-    pub target: Target,
+    pub target: ChangeTarget,
 }
 
 /// Parses `NAME@VERSION`.
@@ -391,13 +416,48 @@ fn report_change(verb: &str, r: &publish::ChangeReport, json_out: bool) {
     emit(json_out.then_some(doc), &text);
 }
 
+/// Sends a change to a registry server: `POST /api/v1/plugins/NAME/ACTION` with `body`.
+fn remote(
+    t: &ChangeTarget,
+    verb: &str,
+    name: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> Result<bool> {
+    let data = crate::data_dir::resolve(t.data_dir.clone())?;
+    let doc = crate::server::call(
+        &data,
+        &t.registry,
+        crate::server::Method::Post,
+        &format!("plugins/{}/{action}", crate::server::escape(name)),
+        Some(&body),
+        true,
+    )?;
+    let text = if doc["changed"] == false {
+        format!("nothing to do: {name} already so\n")
+    } else {
+        format!("{verb}: {name} on {}\n", t.registry)
+    };
+    emit(t.json.then(|| json!({ "ok": true, "server": doc })), &text);
+    Ok(true)
+}
+
 /// `switchboard yank`.
 pub fn run_yank(args: YankArgs) -> Result<bool> {
     let (name, version) = parse_release(&args.release)?;
     let t = &args.target;
+    let Some(keys) = &t.keys else {
+        return remote(
+            t,
+            "yanked",
+            &name,
+            "yank",
+            json!({ "version": version.to_string(), "reason": args.reason }),
+        );
+    };
     let r = publish::yank(
-        &t.registry,
-        &t.keys,
+        std::path::Path::new(&t.registry),
+        keys,
         &name,
         &version,
         &args.reason,
@@ -411,7 +471,22 @@ pub fn run_yank(args: YankArgs) -> Result<bool> {
 pub fn run_unyank(args: UnyankArgs) -> Result<bool> {
     let (name, version) = parse_release(&args.release)?;
     let t = &args.target;
-    let r = publish::unyank(&t.registry, &t.keys, &name, &version, &t.expiries.parse()?)?;
+    let Some(keys) = &t.keys else {
+        return remote(
+            t,
+            "unyanked",
+            &name,
+            "unyank",
+            json!({ "version": version.to_string() }),
+        );
+    };
+    let r = publish::unyank(
+        std::path::Path::new(&t.registry),
+        keys,
+        &name,
+        &version,
+        &t.expiries.parse()?,
+    )?;
     report_change("unyanked", &r, t.json);
     Ok(true)
 }
@@ -419,11 +494,21 @@ pub fn run_unyank(args: UnyankArgs) -> Result<bool> {
 /// `switchboard deprecate`.
 pub fn run_deprecate(args: DeprecateArgs) -> Result<bool> {
     let t = &args.target;
-    let r = publish::deprecate(
-        &t.registry,
-        &t.keys,
+    let Some(keys) = &t.keys else {
+        return remote(
+            t,
+            "deprecated",
+            &args.name,
+            "deprecate",
+            json!({ "successor": args.successor, "message": args.message }),
+        );
+    };
+    let r = publish::deprecate_with(
+        std::path::Path::new(&t.registry),
+        keys,
         &args.name,
         args.successor.as_deref(),
+        args.message.as_deref(),
         &t.expiries.parse()?,
     )?;
     report_change("deprecated", &r, t.json);
@@ -435,9 +520,18 @@ pub fn run_promote(args: PromoteArgs) -> Result<bool> {
     let (name, version) = parse_release(&args.release)?;
     let to = channel(&args.channel)?;
     let t = &args.target;
+    let Some(keys) = &t.keys else {
+        return remote(
+            t,
+            &format!("promoted {name}@{version} to {to}"),
+            &name,
+            "promote",
+            json!({ "version": version.to_string(), "channel": to }),
+        );
+    };
     let r = publish::promote(
-        &t.registry,
-        &t.keys,
+        std::path::Path::new(&t.registry),
+        keys,
         &name,
         &version,
         to,
@@ -454,6 +548,17 @@ fn upload(args: &PublishArgs) -> Result<bool> {
     let doc = crate::server::upload(&data, &args.target.registry, &args.package, &args.channel)?;
     if args.target.json {
         print(&format!("{}\n", json!({ "ok": true, "release": doc })));
+    } else if doc["state"] == "held" {
+        print(&format!(
+            "{}@{} is held for review (upload {}): {}\nan admin of {} releases or rejects it \
+             (`switchboard hold list --registry {}`)\n",
+            doc["name"].as_str().unwrap_or(""),
+            doc["version"].as_str().unwrap_or(""),
+            doc["upload"].as_str().unwrap_or(""),
+            doc["reason"].as_str().unwrap_or(""),
+            args.target.registry,
+            args.target.registry,
+        ));
     } else if doc["added"] == true {
         print(&format!(
             "published {}@{} ({}, {}) to {} for account {}\n",

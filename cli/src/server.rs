@@ -26,6 +26,15 @@ pub enum ServerCmd {
         /// The IP address and port to listen on (port 0: a free one).
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// A reverse proxy in front of the server (an IP address): requests from it are
+        /// rate-limited by the last address of their X-Forwarded-For (ignored from anyone
+        /// else). Off by default.
+        #[arg(long, value_name = "IP")]
+        trusted_proxy: Option<std::net::IpAddr>,
+        /// Downloads from which a listed name is popular: new names within a small edit
+        /// distance of a popular one are held for review.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        popular_downloads: u64,
         /// Print one JSON line when listening.
         #[arg(long)]
         json: bool,
@@ -58,9 +67,13 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
         ServerCmd::Serve {
             data_dir,
             listen,
+            trusted_proxy,
+            popular_downloads,
             json,
         } => {
-            let options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            options.trusted_proxy = trusted_proxy;
+            options.popular_downloads = popular_downloads;
             let server = Server::start(&options)?;
             let text = if json {
                 format!(
@@ -109,7 +122,7 @@ pub enum TokenCmd {
         /// publishes it).
         #[arg(long)]
         account: String,
-        /// publish:NAME, publish:PREFIX*, yank or admin.
+        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys) or admin.
         #[arg(long)]
         scope: String,
         /// Lifetime (e.g. 30d, 12h); none: it lasts until revoked.
@@ -327,23 +340,20 @@ pub fn run_login(args: LoginArgs) -> Result<bool> {
 
 /// How long an upload may take in all (a package is at most a few hundred MiB).
 const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long any other API request may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Uploads the signed `package` to the configured registry server `registry` with the
-/// token `switchboard login` stored, and returns the server's answer. A refusal keeps the
-/// server's code, message and next step.
-pub fn upload(
-    data_dir: &Path,
-    registry: &str,
-    package: &Path,
-    channel: &str,
-) -> Result<serde_json::Value> {
-    use base64::Engine as _;
+/// The API base (`http://HOST:PORT`) of the configured registry server `registry`: its
+/// location minus `/index`. A directory registry, or a URL that is not a server's, is
+/// refused (`SB1394`).
+pub fn api_base(data_dir: &Path, registry: &str) -> Result<String> {
     let record = registry_record(data_dir, registry)?;
-    let api = record
+    record
         .location
         .trim_end_matches('/')
         .strip_suffix("/index")
         .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+        .map(str::to_owned)
         .ok_or_else(|| {
             CliError::raise(
                 codes::NOT_LOGGED_IN,
@@ -352,15 +362,20 @@ pub fn upload(
                      in /index)",
                     record.location
                 ),
-                "publish to a directory registry with `--registry DIR --keys KEYDIR`",
+                "for a directory registry give --registry DIR --keys KEYDIR",
             )
-        })?
-        .to_owned();
-    let loopback = switchboard_registry::transport::is_loopback_url(&api);
+        })
+}
+
+/// The token `switchboard login` stored for `registry`, refused over plain http to another
+/// machine (`SB1357`).
+fn stored_token(data_dir: &Path, registry: &str, api: &str) -> Result<String> {
+    let loopback = switchboard_registry::transport::is_loopback_url(api);
     if !api.to_ascii_lowercase().starts_with("https://") && !loopback {
-        return Err(
-            switchboard_registry::error::FetchError::InsecureToken { registry: api }.into(),
-        );
+        return Err(switchboard_registry::error::FetchError::InsecureToken {
+            registry: api.to_owned(),
+        }
+        .into());
     }
     let token = std::fs::read_to_string(token_path(data_dir, registry)).map_err(|_| {
         CliError::raise(
@@ -369,6 +384,149 @@ pub fn upload(
             format!("`switchboard login --registry {registry} --token TOKEN` first"),
         )
     })?;
+    Ok(token.trim().to_owned())
+}
+
+fn agent(timeout: std::time::Duration) -> ureq::Agent {
+    // Timeouts as for every registry request, and no token forwarded on a redirect.
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(
+            switchboard_registry::transport::DEFAULT_CONNECT_TIMEOUT,
+        ))
+        .max_redirects(0)
+        .build()
+        .new_agent()
+}
+
+/// The server's answer: its JSON on 2xx, its coded refusal (code, message, next step) as
+/// the CLI's error otherwise.
+fn answer(
+    registry: &str,
+    api: &str,
+    what: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<serde_json::Value> {
+    let unreachable = |reason: String| {
+        CliError::raise(
+            codes::SERVER,
+            format!("{what} at {api} failed: {reason}"),
+            "check the registry's URL and that its server runs, then retry",
+        )
+    };
+    let mut resp = result.map_err(|e| unreachable(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(4 << 20)
+        .read_to_vec()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| unreachable(format!("HTTP {status} without the API's JSON")))?;
+    if (200..300).contains(&status) {
+        return Ok(doc);
+    }
+    let code = doc["code"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("SB"))
+        .and_then(|n| n.parse::<u16>().ok())
+        .map(switchboard_host::ErrorCode::from_number)
+        .ok_or_else(|| unreachable(format!("HTTP {status}: {doc}")))?;
+    let upload = doc["upload"]
+        .as_str()
+        .map(|id| format!(" (upload {id}: its checks are at {api}/api/v1/uploads/{id})"))
+        .unwrap_or_default();
+    Err(CliError::raise(
+        code,
+        format!(
+            "{registry} refused {what} (HTTP {status}): {}{upload}",
+            doc["message"].as_str().unwrap_or("")
+        ),
+        doc["next_step"].as_str().unwrap_or(""),
+    ))
+}
+
+/// An HTTP method of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST with a JSON body.
+    Post,
+    /// DELETE.
+    Delete,
+}
+
+/// Calls the API of the configured registry server `registry`: `path` (under
+/// `/api/v1/`), with the stored token when `authenticated`, and a JSON body for POST.
+/// Returns the server's JSON; a refusal keeps the server's code, message and next step.
+pub fn call(
+    data_dir: &Path,
+    registry: &str,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    authenticated: bool,
+) -> Result<serde_json::Value> {
+    let api = api_base(data_dir, registry)?;
+    let url = format!("{api}/api/v1/{path}");
+    let token = if authenticated {
+        Some(stored_token(data_dir, registry, &api)?)
+    } else {
+        None
+    };
+    let agent = agent(REQUEST_TIMEOUT);
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let result = match method {
+        Method::Get | Method::Delete => {
+            let mut req = if method == Method::Get {
+                agent.get(&url)
+            } else {
+                agent.delete(&url)
+            };
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b);
+            }
+            req.call()
+        }
+        Method::Post => {
+            let mut req = agent.post(&url).header("Content-Type", "application/json");
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b);
+            }
+            let text = body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into());
+            req.send(text.as_bytes())
+        }
+    };
+    answer(registry, &api, &format!("/api/v1/{path}"), result)
+}
+
+/// Percent-encodes `s` for a URL path segment or query value.
+pub fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Uploads the signed `package` to the configured registry server `registry` with the
+/// token `switchboard login` stored, and returns the server's answer: listed (`state`
+/// `listed`) or held for review (`held`). A refusal keeps the server's code, message and
+/// next step, and names the upload whose checks the server recorded.
+pub fn upload(
+    data_dir: &Path,
+    registry: &str,
+    package: &Path,
+    channel: &str,
+) -> Result<serde_json::Value> {
+    use base64::Engine as _;
+    let api = api_base(data_dir, registry)?;
+    let token = stored_token(data_dir, registry, &api)?;
     let bytes = std::fs::read(package)?;
     let mut sig_path = package.as_os_str().to_owned();
     sig_path.push(".minisig");
@@ -379,34 +537,12 @@ pub fn upload(
             "sign it first: `switchboard sign PACKAGE`",
         )
     })?;
-    // Timeouts as for every registry request, and no token forwarded on a redirect.
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(UPLOAD_TIMEOUT))
-        .timeout_connect(Some(
-            switchboard_registry::transport::DEFAULT_CONNECT_TIMEOUT,
-        ))
-        .max_redirects(0)
-        .build()
-        .new_agent();
-    let channel: String = channel
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect();
+    let agent = agent(UPLOAD_TIMEOUT);
+    let channel = escape(channel);
     let url = format!("{api}/api/v1/publish?channel={channel}");
-    let unreachable = |reason: String| {
-        CliError::raise(
-            codes::SERVER,
-            format!("uploading to {api} failed: {reason}"),
-            "check the registry's URL and that its server runs, then retry",
-        )
-    };
-    let mut resp = agent
+    let result = agent
         .post(&url)
-        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .header("Authorization", &format!("Bearer {token}"))
         .header(
             "Switchboard-Signature",
             &base64::engine::general_purpose::STANDARD.encode(&signature),
@@ -419,32 +555,6 @@ pub fn upload(
                 .unwrap_or_default(),
         )
         .header("Content-Type", "application/octet-stream")
-        .send(&bytes[..])
-        .map_err(|e| unreachable(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .map_err(|e| unreachable(e.to_string()))?;
-    let doc: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| unreachable(format!("HTTP {status} without the API's JSON")))?;
-    if status == 200 {
-        return Ok(doc);
-    }
-    let code = doc["code"]
-        .as_str()
-        .and_then(|c| c.strip_prefix("SB"))
-        .and_then(|n| n.parse::<u16>().ok())
-        .map(switchboard_host::ErrorCode::from_number)
-        .ok_or_else(|| unreachable(format!("HTTP {status}: {doc}")))?;
-    Err(CliError::raise(
-        code,
-        format!(
-            "{registry} refused the upload (HTTP {status}): {}",
-            doc["message"].as_str().unwrap_or("")
-        ),
-        doc["next_step"].as_str().unwrap_or(""),
-    ))
+        .send(&bytes[..]);
+    answer(registry, &api, "the upload", result)
 }

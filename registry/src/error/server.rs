@@ -1,5 +1,5 @@
 //! The registry server's errors (`switchboard registry serve`, its API and its tokens):
-//! SB1375–SB1399.
+//! SB1375–SB1399 and SB1440–SB1469.
 
 use switchboard_sdk::ErrorCode;
 
@@ -152,6 +152,98 @@ pub enum ServerError {
         /// What failed.
         reason: String,
     },
+    /// A name published outside the server (by hand into its registry directory) that no
+    /// account owns: nobody claims it by publishing; an admin assigns it.
+    #[error(
+        "`{name}` is published but no account owns it; `{account}` cannot claim it by publishing"
+    )]
+    UnclaimedName {
+        /// The plugin.
+        name: String,
+        /// The account that tried.
+        account: String,
+    },
+    /// Removing the last owner of a name.
+    #[error("`{account}` is the last owner of `{name}`")]
+    LastOwner {
+        /// The plugin.
+        name: String,
+        /// The owner.
+        account: String,
+    },
+    /// The release is signed by a key not bound to the publishing account.
+    #[error("the package is signed by key {key_id}, which is not bound to account `{account}`")]
+    UnboundKey {
+        /// The signing key's id.
+        key_id: String,
+        /// The publishing account.
+        account: String,
+    },
+    /// A public key that does not parse.
+    #[error("not a minisign public key: {reason}")]
+    BadKey {
+        /// Why.
+        reason: String,
+    },
+    /// The key is bound to another account already.
+    #[error("key {key_id} is bound to account `{account}` already")]
+    KeyTaken {
+        /// The key id.
+        key_id: String,
+        /// The account holding it.
+        account: String,
+    },
+    /// No such key bound to the account.
+    #[error("no key {key_id} is bound to account `{account}`")]
+    UnknownKey {
+        /// The key id.
+        key_id: String,
+        /// The account.
+        account: String,
+    },
+    /// A check before listing could not run (or failed to finish): the release stays
+    /// unlisted, never "passed because nothing ran".
+    #[error(
+        "check `{check}` of upload {upload} could not run: {reason}; the release stays unlisted"
+    )]
+    CheckErrored {
+        /// The check.
+        check: String,
+        /// The upload's id.
+        upload: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No upload of that id.
+    #[error("no upload {id}")]
+    UnknownUpload {
+        /// The id asked for.
+        id: String,
+    },
+    /// Releasing or rejecting an upload that is not held for review.
+    #[error("upload {id} is {state}, not held for review")]
+    NotHeld {
+        /// The upload.
+        id: String,
+        /// Its state.
+        state: String,
+    },
+    /// Removing an owner who does not own the name.
+    #[error("`{account}` does not own `{name}`")]
+    NotAnOwner {
+        /// The plugin.
+        name: String,
+        /// The account.
+        account: String,
+    },
+    /// An account name that does not parse.
+    #[error(
+        "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at most 64)"
+    )]
+    BadAccount {
+        /// The name as given.
+        account: String,
+    },
 }
 
 impl ServerError {
@@ -178,6 +270,17 @@ impl ServerError {
             ServerError::BadToken { .. } => 1392,
             ServerError::UnknownToken { .. } => 1393,
             ServerError::RateLimited { .. } => 1397,
+            ServerError::UnclaimedName { .. } => 1440,
+            ServerError::LastOwner { .. } => 1441,
+            ServerError::UnboundKey { .. } => 1442,
+            ServerError::BadKey { .. } => 1443,
+            ServerError::KeyTaken { .. } => 1444,
+            ServerError::UnknownKey { .. } => 1445,
+            ServerError::CheckErrored { .. } => 1446,
+            ServerError::UnknownUpload { .. } => 1447,
+            ServerError::NotHeld { .. } => 1448,
+            ServerError::NotAnOwner { .. } => 1449,
+            ServerError::BadAccount { .. } => 1450,
         })
     }
 
@@ -188,11 +291,23 @@ impl ServerError {
             | ServerError::BadQuery { .. }
             | ServerError::BadName { .. }
             | ServerError::Malformed { .. }
-            | ServerError::BadToken { .. } => 400,
+            | ServerError::BadToken { .. }
+            | ServerError::BadKey { .. }
+            | ServerError::BadAccount { .. } => 400,
             ServerError::Unauthenticated { .. }
             | ServerError::TokenExpired { .. }
             | ServerError::TokenRevoked { .. } => 401,
-            ServerError::WrongScope { .. } | ServerError::NotOwner { .. } => 403,
+            ServerError::WrongScope { .. }
+            | ServerError::NotOwner { .. }
+            | ServerError::UnclaimedName { .. }
+            | ServerError::UnboundKey { .. } => 403,
+            ServerError::LastOwner { .. }
+            | ServerError::KeyTaken { .. }
+            | ServerError::NotHeld { .. } => 409,
+            ServerError::UnknownKey { .. }
+            | ServerError::UnknownUpload { .. }
+            | ServerError::NotAnOwner { .. } => 404,
+            ServerError::CheckErrored { .. } => 503,
             ServerError::UploadTooLarge { .. } => 413,
             ServerError::UnknownToken { .. } => 404,
             ServerError::RateLimited { .. } => 429,
@@ -268,6 +383,43 @@ impl ServerError {
             }
             ServerError::Internal { .. } => {
                 "retry; if it persists, the server's log and data directory say more".into()
+            }
+            ServerError::UnclaimedName { name, account } => format!(
+                "ask the registry's operator to assign it: `switchboard owner add {name} \
+                 {account} --registry NAME` with an admin token"
+            ),
+            ServerError::LastOwner { name, .. } => format!(
+                "add another owner first (`switchboard owner add {name} ACCOUNT`), then remove \
+                 this one"
+            ),
+            ServerError::UnboundKey { .. } => "bind the public key to the account first: \
+                `switchboard key add KEY.pub --registry NAME`, or sign with a key bound to it \
+                (`switchboard key list --registry NAME`)"
+                .into(),
+            ServerError::BadKey { .. } => {
+                "give the `.pub` file minisign or `switchboard keygen` wrote".into()
+            }
+            ServerError::KeyTaken { .. } => {
+                "a key belongs to one account: make a new key for this one".into()
+            }
+            ServerError::UnknownKey { .. } => {
+                "`switchboard key list --registry NAME` shows the account's keys".into()
+            }
+            ServerError::CheckErrored { upload, .. } => format!(
+                "upload again later; the checks of upload {upload} are at \
+                 /api/v1/uploads/{upload}"
+            ),
+            ServerError::UnknownUpload { .. } => {
+                "the upload's id is in the answer to the upload (`upload` field)".into()
+            }
+            ServerError::NotHeld { .. } => {
+                "only held uploads are released or rejected: `switchboard hold list`".into()
+            }
+            ServerError::NotAnOwner { name, .. } => {
+                format!("`switchboard owner list {name}` shows its owners")
+            }
+            ServerError::BadAccount { .. } => {
+                "write the account as lower-case letters, digits, `-` and `_`".into()
             }
         }
     }

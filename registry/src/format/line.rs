@@ -117,6 +117,20 @@ pub struct Deprecated {
     /// The plugin to use instead, if any.
     #[serde(default)]
     pub successor: Option<String>,
+    /// The publisher's word to users (at most [`MAX_DEPRECATION_MESSAGE`] bytes); absent
+    /// from the line when there is none, so lines without one read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The longest deprecation message a line carries.
+pub const MAX_DEPRECATION_MESSAGE: usize = 1024;
+
+impl Deprecated {
+    /// A deprecation naming `successor`, with `message`.
+    pub fn new(successor: Option<String>, message: Option<String>) -> Self {
+        Deprecated { successor, message }
+    }
 }
 
 /// One release of one plugin: a line of its index file.
@@ -320,8 +334,16 @@ impl IndexLine {
                 "`host_api` has an empty name or an invalid range",
             )?;
         }
-        if let Some(Deprecated { successor: Some(s) }) = &self.deprecated {
-            validate_name(s).map_err(Check::Name)?;
+        if let Some(d) = &self.deprecated {
+            if let Some(s) = &d.successor {
+                validate_name(s).map_err(Check::Name)?;
+            }
+            field(
+                d.message
+                    .as_ref()
+                    .is_none_or(|m| m.len() <= MAX_DEPRECATION_MESSAGE),
+                "the deprecation message is longer than 1024 bytes",
+            )?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::PublishError;
+pub(crate) use keys::trust_store;
 pub use keys::{RegistryKeys, PUBLISHERS_DIR};
 
 use crate::client::write_atomic;
@@ -211,6 +212,10 @@ pub struct PublishOptions {
     pub channel: Channel,
     /// Metadata lifetimes.
     pub expiries: Expiries,
+    /// Publisher public keys (a `.pub` file's text or its base64 line) vouched for in this
+    /// publish only, besides `KEYDIR/publishers/`: the registry server passes the keys bound
+    /// to the uploading account, so a release they sign is listed `verified`.
+    pub publisher_keys: Vec<String>,
 }
 
 impl Default for PublishOptions {
@@ -218,6 +223,7 @@ impl Default for PublishOptions {
         PublishOptions {
             channel: Channel::Ga,
             expiries: Expiries::default(),
+            publisher_keys: Vec::new(),
         }
     }
 }
@@ -263,7 +269,14 @@ pub fn publish_checked(
 ) -> Result<PublishReport, RegistryError> {
     let _lock = Lock::take(dir)?;
     let registry = Registry::open(dir, keys)?;
-    let checked = verify_copy(package, &keys::trust_store(keys)?)?;
+    let mut trust = keys::trust_store(keys)?;
+    for key in &options.publisher_keys {
+        trust.add_author(key).map_err(|e| PublishError::Key {
+            path: "a publisher key".into(),
+            reason: e.to_string(),
+        })?;
+    }
+    let checked = verify_copy(package, &trust)?;
     let line = release_line(&checked, options)?;
     check(&line)?;
     for existing in registry.names() {
@@ -554,8 +567,31 @@ pub fn deprecate(
     successor: Option<&str>,
     expiries: &Expiries,
 ) -> Result<ChangeReport, RegistryError> {
+    deprecate_with(dir, keys, name, successor, None, expiries)
+}
+
+/// [`deprecate`] with a message to users (at most 1024 bytes, one line).
+pub fn deprecate_with(
+    dir: &Path,
+    keys: &Path,
+    name: &str,
+    successor: Option<&str>,
+    message: Option<&str>,
+    expiries: &Expiries,
+) -> Result<ChangeReport, RegistryError> {
     if let Some(s) = successor {
         validate_name(s)?;
+    }
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    if let Some(m) = message {
+        if m.len() > crate::format::MAX_DEPRECATION_MESSAGE || m.contains(['\n', '\r']) {
+            return Err(PublishError::Refused {
+                reason: "the deprecation message is longer than 1024 bytes or has line breaks"
+                    .into(),
+                next: "say it in one line of at most 1024 bytes".into(),
+            }
+            .into());
+        }
     }
     let successor_listed = |registry: &Registry| -> Result<(), RegistryError> {
         match successor {
@@ -577,9 +613,10 @@ pub fn deprecate(
         expiries,
         &successor_listed,
         &mut |l| {
-            l.deprecated = Some(Deprecated {
-                successor: successor.map(str::to_owned),
-            });
+            l.deprecated = Some(Deprecated::new(
+                successor.map(str::to_owned),
+                message.map(str::to_owned),
+            ));
             Ok(())
         },
     )

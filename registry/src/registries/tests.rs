@@ -318,9 +318,7 @@ fn deprecation_and_compatibility_show_in_info() {
     old.host_api = Some(crate::format::LineHostApi::new("switchboard-demo", "^0.1"));
     let mut newer = line("hello", "2.0.0");
     newer.host_api = Some(crate::format::LineHostApi::new("switchboard-demo", "^0.2"));
-    newer.deprecated = Some(Deprecated {
-        successor: Some("hello2".into()),
-    });
+    newer.deprecated = Some(Deprecated::new(Some("hello2".into()), None));
     let reg = registry(&h.tmp, "main", &[("hello", vec![old, newer])]);
     add_dir(&h, "main", &reg, 1);
     let regs = open(&h);

@@ -88,13 +88,28 @@ pub async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// `GET /api/v1/search` parameters.
-#[derive(Debug, Deserialize)]
+/// `GET /api/v1/search` parameters (see [`super::search`] for what each means).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SearchParams {
     /// Words that must all occur (name, description, keywords, categories).
     #[serde(default)]
     pub q: String,
+    /// A category (exact, any case).
+    pub category: Option<String>,
+    /// A capability kind or request.
+    pub capability: Option<String>,
+    /// `HOSTAPI@VERSION`.
+    pub compatible_with: Option<String>,
+    /// Part of a maintainer, or an owning account.
+    pub maintainer: Option<String>,
+    /// The least trust level.
+    pub trust: Option<String>,
+    /// `ga` or `beta`.
+    pub channel: Option<String>,
+    /// `relevance`, `downloads`, `updated`, `name` or `rating`.
+    pub sort: Option<String>,
     /// From 1.
     pub page: Option<String>,
     /// From 1 to [`MAX_PER_PAGE`].
@@ -121,55 +136,15 @@ fn number(
     }
 }
 
-/// How well `line`'s plugin matches every word of `words` (0: it does not).
-fn score(name: &str, line: &IndexLine, words: &[String]) -> u32 {
-    let mut total = 0;
-    for w in words {
-        let s = if name == w {
-            100
-        } else if name.starts_with(w.as_str()) {
-            50
-        } else if name.contains(w.as_str()) {
-            30
-        } else if line.keywords.iter().any(|k| k.to_lowercase() == *w) {
-            20
-        } else if line.description.to_lowercase().contains(w.as_str())
-            || line
-                .keywords
-                .iter()
-                .any(|k| k.to_lowercase().contains(w.as_str()))
-            || line
-                .categories
-                .iter()
-                .any(|c| c.to_lowercase().contains(w.as_str()))
-        {
-            10
-        } else {
-            return 0;
-        };
-        total += s;
-    }
-    total.max(1)
-}
-
-fn hit(line: &IndexLine) -> Value {
-    json!({
-        "name": line.name,
-        "version": line.version.to_string(),
-        "channel": line.channel,
-        "description": line.description,
-        "trust": line.trust.to_string(),
-        "keywords": line.keywords,
-        "categories": line.categories,
-        "capabilities": line.capabilities,
-        "deprecated": line.deprecated,
-        "published": line.published,
-    })
-}
-
-/// Searches `catalog`: plugins with a visible release matching every word, by relevance
-/// then name, one page of them.
-pub fn search_catalog(catalog: &Catalog, params: &SearchParams) -> Result<Value, ServerError> {
+/// Searches `catalog` with `params`: the page as `GET /api/v1/search` answers it.
+/// `downloads` gives each plugin's downloads; `owned_by` the canonical names the account
+/// named by `maintainer` owns.
+pub fn search_catalog(
+    catalog: &Catalog,
+    params: &SearchParams,
+    downloads: &std::collections::HashMap<String, u64>,
+    owned_by: &std::collections::HashSet<String>,
+) -> Result<Value, ServerError> {
     if params.q.len() > MAX_QUERY_BYTES {
         return Err(ServerError::BadQuery {
             reason: format!("q is longer than {MAX_QUERY_BYTES} bytes"),
@@ -182,39 +157,40 @@ pub fn search_catalog(catalog: &Catalog, params: &SearchParams) -> Result<Value,
         DEFAULT_PER_PAGE,
         MAX_PER_PAGE,
     )?;
-    let words: Vec<String> = params
-        .q
-        .to_lowercase()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    let mut hits: Vec<(u32, &str, &IndexLine)> = catalog
-        .plugins
-        .iter()
-        .filter_map(|(name, releases)| {
-            let line = newest_visible(releases)?;
-            let s = score(name, line, &words);
-            (s > 0).then_some((s, name.as_str(), line))
-        })
-        .collect();
-    hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    let total = hits.len();
-    let page_hits: Vec<Value> = hits
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|(_, _, l)| hit(l))
-        .collect();
-    Ok(json!({
-        "query": params.q,
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "hits": page_hits,
-    }))
+    let query = super::search::Query::parse(
+        &params.q,
+        params.category.as_deref(),
+        params.capability.as_deref(),
+        params.compatible_with.as_deref(),
+        params.maintainer.as_deref(),
+        params.trust.as_deref(),
+        params.channel.as_deref(),
+        params.sort.as_deref(),
+        page,
+        per_page,
+    )?;
+    let mut doc = super::search::run(&catalog.prepared, &query, downloads, owned_by);
+    doc["query"] = json!(params.q);
+    doc["sort"] = json!(params.sort.as_deref().unwrap_or(match query.sort {
+        super::search::Sort::Name => "name",
+        _ => "relevance",
+    }));
+    Ok(doc)
 }
 
-/// `GET /api/v1/search?q=&page=&per_page=`.
+/// Searches as `GET /api/v1/search` does (blocking: reads the catalog and the database); the
+/// web page calls this too.
+pub fn search_json(state: &AppState, params: &SearchParams) -> Result<Value, ApiError> {
+    let catalog = state.catalog.get(&state.data.registry)?;
+    let owned = match &params.maintainer {
+        Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,
+        _ => Default::default(),
+    };
+    let downloads = state.downloads.read();
+    Ok(search_catalog(&catalog, params, &downloads, &owned)?)
+}
+
+/// `GET /api/v1/search?q=&category=&capability=&compatible_with=&maintainer=&trust=&channel=&sort=&page=&per_page=`.
 pub async fn search(
     State(state): State<Arc<AppState>>,
     params: Result<Query<SearchParams>, QueryRejection>,
@@ -222,12 +198,9 @@ pub async fn search(
     let Query(params) = params.map_err(|e| ServerError::BadQuery {
         reason: e.body_text(),
     })?;
-    blocking(move || {
-        let catalog = state.catalog.get(&state.data.registry)?;
-        Ok(search_catalog(&catalog, &params)?)
-    })
-    .await
-    .map(Json)
+    blocking(move || search_json(&state, &params))
+        .await
+        .map(Json)
 }
 
 /// The details of `name`: every release (newest first) with its channel, yank and download,
@@ -275,6 +248,43 @@ pub fn details(catalog: &Catalog, config: &RegistryConfig, name: &str) -> Result
     }))
 }
 
+/// The details of `name` as `GET /api/v1/plugins/NAME` answers them (blocking): [`details`]
+/// plus its owners, downloads, the checks each listed version passed (`versions[].checks`),
+/// and uploads of it that are not listed (`unlisted`: held for review, failed, checking).
+/// The web page calls this too.
+pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let catalog = state.catalog.get(&state.data.registry)?;
+    let bytes = super::catalog::read_capped(
+        &state.data.registry.join("config.json"),
+        crate::format::MAX_CONFIG_BYTES,
+    )?;
+    let config = RegistryConfig::parse(&bytes)?;
+    let mut doc = details(&catalog, &config, name)?;
+    let uploads = super::uploads::of_plugin(&state.db, name)?;
+    if let Some(versions) = doc["versions"].as_array_mut() {
+        for v in versions {
+            let version = v["version"].as_str().unwrap_or_default().to_owned();
+            let listed = uploads
+                .iter()
+                .find(|u| u.version == version && u.state == super::uploads::UploadState::Listed);
+            v["checks"] = match listed {
+                Some(u) => json!(u.checks),
+                None => Value::Null,
+            };
+            v["upload"] = json!(listed.map(|u| u.id.clone()));
+        }
+    }
+    doc["unlisted"] = json!(uploads
+        .iter()
+        .filter(|u| u.state != super::uploads::UploadState::Listed)
+        .map(super::publishing::upload_json)
+        .collect::<Vec<_>>());
+    doc["owners"] = json!(super::accounts::owners(&state.db, name)?);
+    doc["downloads"] = json!(state.downloads.of(name));
+    doc["rating"] = Value::Null;
+    Ok(doc)
+}
+
 /// `GET /api/v1/plugins/NAME`.
 pub async fn plugin(
     State(state): State<Arc<AppState>>,
@@ -284,15 +294,5 @@ pub async fn plugin(
         path: "/api/v1/plugins/…".into(),
         reason: e.body_text(),
     })?;
-    blocking(move || {
-        let catalog = state.catalog.get(&state.data.registry)?;
-        let bytes = super::catalog::read_capped(
-            &state.data.registry.join("config.json"),
-            crate::format::MAX_CONFIG_BYTES,
-        )?;
-        let config = RegistryConfig::parse(&bytes)?;
-        details(&catalog, &config, &name)
-    })
-    .await
-    .map(Json)
+    blocking(move || plugin_json(&state, &name)).await.map(Json)
 }

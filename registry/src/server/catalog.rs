@@ -16,6 +16,10 @@ use crate::metadata::{Envelope, Role, SnapshotMeta, MAX_SNAPSHOT_BYTES, MAX_TIME
 pub struct Catalog {
     /// By name.
     pub plugins: BTreeMap<String, Vec<IndexLine>>,
+    /// The plugin of each package, by the package's sha256.
+    pub by_sha256: std::collections::HashMap<String, String>,
+    /// The plugins prepared for search.
+    pub prepared: super::search::Prepared,
 }
 
 impl Catalog {
@@ -38,7 +42,16 @@ impl Catalog {
             let file = IndexFile::parse(name, &bytes).map_err(|e| internal(path, e.to_string()))?;
             plugins.insert(name.to_owned(), file.releases);
         }
-        Ok(Catalog { plugins })
+        let by_sha256 = plugins
+            .iter()
+            .flat_map(|(n, ls)| ls.iter().map(move |l| (l.sha256.clone(), n.clone())))
+            .collect();
+        let prepared = super::search::Prepared::new(&plugins);
+        Ok(Catalog {
+            plugins,
+            by_sha256,
+            prepared,
+        })
     }
 }
 

@@ -19,6 +19,9 @@ pub struct DataDir {
     pub keys: PathBuf,
     /// The SQLite database.
     pub database: PathBuf,
+    /// Uploads being checked or held for review (`uploads/ID/NAME-VERSION.sbpkg`), never
+    /// served.
+    pub uploads: PathBuf,
 }
 
 impl DataDir {
@@ -29,6 +32,7 @@ impl DataDir {
             registry: root.join("registry"),
             keys: root.join("keys"),
             database: root.join("server.db"),
+            uploads: root.join("uploads"),
         }
     }
 

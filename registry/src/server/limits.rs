@@ -1,6 +1,17 @@
 //! Rate limits: a token bucket per client address over every endpoint. A client may make
 //! `burst` requests at once and `per_second` more each second after; past that it is
 //! answered 429 with `Retry-After` (`SB1397`) and its request is not run.
+//!
+//! The buckets are bounded: at most [`MAX_CLIENTS`] addresses are tracked; past that, buckets
+//! that have refilled are dropped first (forgetting them loses nothing), then the
+//! least recently seen ones — so a flood of new addresses costs memory up to the bound and
+//! can at worst reset the buckets of the quietest clients.
+//!
+//! The client is the connection's peer address. Behind a reverse proxy every request comes
+//! from the proxy: with `--trusted-proxy ADDR` (off by default), requests from exactly that
+//! address are limited by the last address of their `X-Forwarded-For` (the one the proxy
+//! itself appended); the header is ignored from anyone else, so a client cannot pick its
+//! own bucket.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,8 +27,9 @@ use super::api::ApiError;
 use super::AppState;
 use crate::error::ServerError;
 
-/// How many clients' buckets are kept; past it, buckets that are full again are dropped.
-const MAX_CLIENTS: usize = 10_000;
+/// How many clients' buckets are kept; past it, buckets that are full again are dropped,
+/// then the least recently seen.
+pub const MAX_CLIENTS: usize = 10_000;
 
 /// A rate limit per client address.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,16 +66,29 @@ struct Bucket {
 #[derive(Debug)]
 pub struct Limiter {
     limit: RateLimit,
+    max_clients: usize,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl Limiter {
     /// A limiter for `limit`.
     pub fn new(limit: RateLimit) -> Self {
+        Limiter::bounded(limit, MAX_CLIENTS)
+    }
+
+    /// A limiter tracking at most `max_clients` addresses (at least 1).
+    pub fn bounded(limit: RateLimit, max_clients: usize) -> Self {
         Limiter {
             limit,
+            max_clients: max_clients.max(1),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many addresses are tracked now.
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Takes one request from `client`'s bucket at `now`; `Err(seconds)` to wait if empty.
@@ -71,10 +96,20 @@ impl Limiter {
         let burst = f64::from(self.limit.burst);
         let rate = self.limit.per_second;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&client) {
+        if buckets.len() >= self.max_clients && !buckets.contains_key(&client) {
             buckets.retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
             });
+            // Still full: the least recently seen eighth goes (one pass, not one per insert).
+            if buckets.len() >= self.max_clients {
+                let mut seen: Vec<(Instant, IpAddr)> =
+                    buckets.iter().map(|(ip, b)| (b.last, *ip)).collect();
+                seen.sort_unstable();
+                let evict = (seen.len() / 8).max(1);
+                for (_, ip) in seen.into_iter().take(evict) {
+                    buckets.remove(&ip);
+                }
+            }
         }
         let bucket = buckets.entry(client).or_insert(Bucket {
             tokens: burst,
@@ -106,7 +141,8 @@ pub async fn limit(
     let Some(limiter) = &state.limiter else {
         return next.run(request).await;
     };
-    match limiter.take(peer.ip(), Instant::now()) {
+    let client = client_of(peer.ip(), state.trusted_proxy, request.headers());
+    match limiter.take(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(seconds) => {
             let mut response = ApiError::from(ServerError::RateLimited {
@@ -119,4 +155,24 @@ pub async fn limit(
             response
         }
     }
+}
+
+/// The address a request is limited as: the peer, or — from the trusted proxy only — the
+/// last address of `X-Forwarded-For` (the proxy's own view of its client).
+pub fn client_of(
+    peer: IpAddr,
+    trusted_proxy: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+) -> IpAddr {
+    if trusted_proxy != Some(peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|a| a.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
 }

@@ -7,24 +7,28 @@
 //!   (`/index/timestamp.json`, `/index/index/he/ll/hello`, `/index/packages/SHA.sbpkg`), with
 //!   strong ETags, 304 on `If-None-Match`, and `Cache-Control`. A client adds the registry as
 //!   `http://HOST:PORT/index`; a static copy of that directory is a complete registry.
-//! - `GET /api/v1/search?q=&page=&per_page=` — plugins by relevance then name, with the total.
-//! - `GET /api/v1/plugins/NAME` — details, every version, yanks, deprecation, channels.
+//! - `GET /api/v1/search` — plugins matching words and filters (`category`, `capability`,
+//!   `compatible_with`, `maintainer`, `trust`, `channel`), sorted (`relevance`, `downloads`,
+//!   `updated`, `name`, `rating`), one page with the total ([`search`]).
+//! - `GET /api/v1/plugins/NAME` — details, every version with its recorded checks, yanks,
+//!   deprecation, channels, owners, downloads, uploads not listed.
 //! - `POST /api/v1/publish` — upload a signed package (body: the package; header
 //!   `Switchboard-Signature`: its `.minisig` in base64; `Switchboard-Package-File`: its file
-//!   name; `?channel=`), with
-//!   `Authorization: Bearer TOKEN` of scope `publish:…` or `admin`.
-//! - `POST /api/v1/plugins/NAME/yank` and `/unyank` — JSON `{"version", "reason"}`, with a
-//!   token of scope `yank` (of the owning account) or `admin`.
-//!
+//!   name; `?channel=`) with a `publish:…` or `admin` token: stored, checked check by check
+//!   (recorded), then listed, held for review (a possible typosquat, [`squat`]) or refused.
+//! - `POST /api/v1/plugins/NAME/yank`, `/unyank`, `/deprecate`, `/promote` — with a token of
+//!   an owning account (`yank`, or `publish:…` for deprecate and promote) or `admin`.
+//! - `GET|POST /api/v1/plugins/NAME/owners`, `DELETE …/owners/ACCOUNT` — a name's owners
+//!   ([`accounts`]); `GET|POST /api/v1/accounts/ACCOUNT/keys`, `DELETE …/keys/KEY_ID` — the
+//!   signing keys bound to an account.
+//! - `GET /api/v1/uploads/ID` — an upload's state and checks ([`uploads`]); `GET
+//!   /api/v1/holds`, `POST /api/v1/holds/ID/release|reject` — the review queue (admin);
+//!   `GET /api/v1/whoami`.
 //! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
 //!
 //! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
-//! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
-//!
-//! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
-//! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
-//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
-//! (`/api/v1/` changes).
+//! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399,
+//! SB1440–SB1450).
 //!
 //! # Example
 //!
@@ -37,16 +41,23 @@
 //! # Ok::<(), switchboard_registry::RegistryError>(())
 //! ```
 
+pub mod accounts;
 mod api;
 mod catalog;
+mod checks;
 mod data;
 mod db;
+mod downloads;
 mod files;
 mod limits;
 mod listen;
+mod manage;
 mod openapi;
 mod publishing;
+pub mod search;
+pub mod squat;
 pub mod tokens;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +68,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
@@ -87,6 +98,14 @@ pub struct ServerOptions {
     pub max_upload_bytes: u64,
     /// The rate limit per client address (`None`: unlimited).
     pub rate_limit: Option<RateLimit>,
+    /// A reverse proxy in front of the server (off by default): requests from exactly this
+    /// address are rate-limited by the last address of their `X-Forwarded-For` header
+    /// instead; from any other address the header is ignored.
+    pub trusted_proxy: Option<std::net::IpAddr>,
+    /// Downloads from which a listed name counts as popular for the squatting rule (names
+    /// within a small edit distance of a popular one are held for review; see
+    /// [`squat`]). Default 100.
+    pub popular_downloads: u64,
 }
 
 impl ServerOptions {
@@ -98,6 +117,8 @@ impl ServerOptions {
             blocking_threads: 4,
             max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
             rate_limit: Some(RateLimit::default()),
+            trusted_proxy: None,
+            popular_downloads: 100,
         }
     }
 }
@@ -109,7 +130,10 @@ pub(crate) struct AppState {
     pub(crate) db: Database,
     pub(crate) max_upload_bytes: u64,
     pub(crate) limiter: Option<limits::Limiter>,
+    pub(crate) trusted_proxy: Option<std::net::IpAddr>,
     pub(crate) catalog: catalog::CatalogCache,
+    pub(crate) downloads: downloads::Downloads,
+    pub(crate) popular_downloads: u64,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -143,12 +167,16 @@ impl Server {
             .thread_name("registry-server")
             .build()
             .map_err(bind_error)?;
+        let downloads = downloads::Downloads::load(&db)?;
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
             max_upload_bytes: options.max_upload_bytes,
             limiter: options.rate_limit.map(limits::Limiter::new),
+            trusted_proxy: options.trusted_proxy,
             catalog: catalog::CatalogCache::default(),
+            downloads,
+            popular_downloads: options.popular_downloads,
         });
         let app = router(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -255,6 +283,32 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
         .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
+        .route(
+            "/api/v1/plugins/{name}/deprecate",
+            post(publishing::deprecate),
+        )
+        .route("/api/v1/plugins/{name}/promote", post(publishing::promote))
+        .route(
+            "/api/v1/plugins/{name}/owners",
+            get(manage::owners).post(manage::add_owner),
+        )
+        .route(
+            "/api/v1/plugins/{name}/owners/{account}",
+            delete(manage::remove_owner),
+        )
+        .route(
+            "/api/v1/accounts/{account}/keys",
+            get(manage::keys).post(manage::add_key),
+        )
+        .route(
+            "/api/v1/accounts/{account}/keys/{key_id}",
+            delete(manage::remove_key),
+        )
+        .route("/api/v1/whoami", get(manage::whoami))
+        .route("/api/v1/uploads/{id}", get(manage::upload))
+        .route("/api/v1/holds", get(manage::holds))
+        .route("/api/v1/holds/{id}/release", post(manage::release))
+        .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -289,12 +343,23 @@ async fn index_file(
         path: "/index/…".into(),
         reason: e.body_text(),
     })?;
-    let (path, bytes) = api::blocking(move || {
+    api::blocking(move || {
         let bytes = files::read(&state.data.registry, &path)?;
-        Ok((path, bytes))
+        let response = files::respond(&path, bytes, &headers);
+        if response.status() == axum::http::StatusCode::OK {
+            let sha = path
+                .strip_prefix("packages/")
+                .and_then(|f| f.strip_suffix(".sbpkg"));
+            if let Some(sha) = sha {
+                let catalog = state.catalog.get(&state.data.registry)?;
+                if let Some(plugin) = catalog.by_sha256.get(sha) {
+                    state.downloads.record(&state.db, plugin)?;
+                }
+            }
+        }
+        Ok(response)
     })
-    .await?;
-    Ok(files::respond(&path, bytes, &headers))
+    .await
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -14,8 +14,39 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/publish"),
     ("post", "/api/v1/plugins/{name}/yank"),
     ("post", "/api/v1/plugins/{name}/unyank"),
+    ("post", "/api/v1/plugins/{name}/deprecate"),
+    ("post", "/api/v1/plugins/{name}/promote"),
+    ("get", "/api/v1/plugins/{name}/owners"),
+    ("post", "/api/v1/plugins/{name}/owners"),
+    ("delete", "/api/v1/plugins/{name}/owners/{account}"),
+    ("get", "/api/v1/accounts/{account}/keys"),
+    ("post", "/api/v1/accounts/{account}/keys"),
+    ("delete", "/api/v1/accounts/{account}/keys/{key_id}"),
+    ("get", "/api/v1/whoami"),
+    ("get", "/api/v1/uploads/{id}"),
+    ("get", "/api/v1/holds"),
+    ("post", "/api/v1/holds/{id}/release"),
+    ("post", "/api/v1/holds/{id}/reject"),
     ("get", "/api/openapi.json"),
 ];
+
+fn body(required: &[&str], properties: Value) -> Value {
+    json!({
+        "required": true,
+        "content": { "application/json": { "schema": {
+            "type": "object", "additionalProperties": false, "required": required,
+            "properties": properties
+        } } }
+    })
+}
+
+fn param(name: &str, pattern: Option<&str>) -> Value {
+    let mut schema = json!({ "type": "string" });
+    if let Some(p) = pattern {
+        schema["pattern"] = json!(p);
+    }
+    json!({ "name": name, "in": "path", "required": true, "schema": schema })
+}
 
 fn error_responses(codes: &[&str]) -> Value {
     let mut out = serde_json::Map::new();
@@ -58,6 +89,11 @@ pub fn openapi() -> Value {
             "properties": { "version": { "type": "string" }, "reason": { "type": "string" } }
         } } }
     });
+    let mut publish_responses = with_ok(
+        error_responses(&["400", "401", "403", "409", "413", "422", "503"]),
+        "Published",
+    );
+    publish_responses["202"] = json!({ "description": "held for review (a name close to a listed one)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Upload" } } } });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -82,21 +118,28 @@ pub fn openapi() -> Value {
                 }
             } },
             "/api/v1/search": { "get": {
-                "summary": "Plugins with a visible release matching every word, by relevance then name",
+                "summary": "Plugins with a visible release matching every word and filter, one page, with the total",
                 "parameters": [
                     { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": super::api::MAX_QUERY_BYTES } },
+                    { "name": "category", "in": "query", "description": "exact, any case", "schema": { "type": "string", "minLength": 1 } },
+                    { "name": "capability", "in": "query", "description": "a kind (fs.read) or a whole request", "schema": { "type": "string", "minLength": 1 } },
+                    { "name": "compatible_with", "in": "query", "description": "HOSTAPI@VERSION: the shown release loads in such a host", "schema": { "type": "string", "pattern": "^.+@[0-9]+\\.[0-9]+\\.[0-9]+.*$" } },
+                    { "name": "maintainer", "in": "query", "description": "part of a manifest author (any case), or an owning account", "schema": { "type": "string", "minLength": 1 } },
+                    { "name": "trust", "in": "query", "description": "the least trust level", "schema": { "type": "string", "enum": ["self-signed", "verified", "certified"] } },
+                    { "name": "channel", "in": "query", "description": "ga: generally available only; beta: the newest of beta and ga", "schema": { "type": "string", "enum": ["ga", "beta"] } },
+                    { "name": "sort", "in": "query", "description": "default relevance with q, name without; rating is null until reviews exist and sorts last", "schema": { "type": "string", "enum": ["relevance", "downloads", "updated", "name", "rating"] } },
                     { "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "default": 1 } },
                     { "name": "per_page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE } }
                 ],
                 "responses": with_ok(error_responses(&["400"]), "SearchPage")
             } },
             "/api/v1/plugins/{name}": { "get": {
-                "summary": "A plugin: every version (newest first), channels, yanks, deprecation",
+                "summary": "A plugin: every version (newest first) with its checks, channels, yanks, deprecation, owners, downloads, unlisted uploads",
                 "parameters": [name],
                 "responses": with_ok(error_responses(&["400", "404"]), "Plugin")
             } },
             "/api/v1/publish": { "post": {
-                "summary": "Upload a signed package (checked as `switchboard publish` checks it)",
+                "summary": "Upload a signed package: stored, checked (recorded per check), then listed (200), held for review (202), or refused with the first failure's code (the body adds upload, state, checks)",
                 "security": bearer,
                 "parameters": [
                     { "name": "channel", "in": "query", "schema": { "type": "string", "enum": ["draft", "beta", "ga"] } },
@@ -104,7 +147,7 @@ pub fn openapi() -> Value {
                     { "name": "Switchboard-Package-File", "in": "header", "required": true, "description": "NAME-VERSION.sbpkg", "schema": { "type": "string" } }
                 ],
                 "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
-                "responses": with_ok(error_responses(&["400", "401", "403", "409", "413", "422"]), "Published")
+                "responses": publish_responses
             } },
             "/api/v1/plugins/{name}/yank": { "post": {
                 "summary": "Yank a release, with a reason",
@@ -119,6 +162,88 @@ pub fn openapi() -> Value {
                 "parameters": [name],
                 "requestBody": yank_body,
                 "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Changed")
+            } },
+            "/api/v1/plugins/{name}/deprecate": { "post": {
+                "summary": "Deprecate every release, with an optional successor and message (publish scope for the name, of an owner; or admin)",
+                "security": bearer,
+                "parameters": [name],
+                "requestBody": body(&[], json!({ "successor": { "type": "string" }, "message": { "type": "string", "maxLength": 1024 } })),
+                "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Object")
+            } },
+            "/api/v1/plugins/{name}/promote": { "post": {
+                "summary": "Move a release forward: draft → beta → ga (publish scope for the name, of an owner; or admin)",
+                "security": bearer,
+                "parameters": [name],
+                "requestBody": body(&["version", "channel"], json!({ "version": { "type": "string" }, "channel": { "type": "string", "enum": ["beta", "ga"] } })),
+                "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Object")
+            } },
+            "/api/v1/plugins/{name}/owners": {
+                "get": {
+                    "summary": "The accounts owning the name, first owner first",
+                    "parameters": [name],
+                    "responses": with_ok(error_responses(&["400", "404"]), "Owners")
+                },
+                "post": {
+                    "summary": "Add an owner (account scope, of an owner; or admin, which also assigns a name nobody owns)",
+                    "security": bearer,
+                    "parameters": [name],
+                    "requestBody": body(&["account"], json!({ "account": { "type": "string" } })),
+                    "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Owners")
+                }
+            },
+            "/api/v1/plugins/{name}/owners/{account}": { "delete": {
+                "summary": "Remove an owner; the last owner stays (SB1441)",
+                "security": bearer,
+                "parameters": [name, param("account", None)],
+                "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Owners")
+            } },
+            "/api/v1/accounts/{account}/keys": {
+                "get": {
+                    "summary": "The minisign public keys bound to an account",
+                    "parameters": [param("account", Some("^[a-z0-9_-]{1,64}$"))],
+                    "responses": with_ok(error_responses(&["400"]), "Object")
+                },
+                "post": {
+                    "summary": "Bind a minisign public key to the account (its own account-scoped token, or admin)",
+                    "security": bearer,
+                    "parameters": [param("account", Some("^[a-z0-9_-]{1,64}$"))],
+                    "requestBody": body(&["public_key"], json!({ "public_key": { "type": "string", "maxLength": 4096 } })),
+                    "responses": with_ok(error_responses(&["400", "401", "403", "409"]), "Object")
+                }
+            },
+            "/api/v1/accounts/{account}/keys/{key_id}": { "delete": {
+                "summary": "Unbind a key (releases it signed stay listed)",
+                "security": bearer,
+                "parameters": [param("account", Some("^[a-z0-9_-]{1,64}$")), param("key_id", None)],
+                "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Object")
+            } },
+            "/api/v1/whoami": { "get": {
+                "summary": "The token's account, scope and expiry",
+                "security": bearer,
+                "responses": with_ok(error_responses(&["401"]), "Object")
+            } },
+            "/api/v1/uploads/{id}": { "get": {
+                "summary": "An upload: its state (checking, listed, held, failed, rejected) and every check's result",
+                "parameters": [param("id", None)],
+                "responses": with_ok(error_responses(&["404"]), "Upload")
+            } },
+            "/api/v1/holds": { "get": {
+                "summary": "Uploads held for review (admin)",
+                "security": bearer,
+                "responses": with_ok(error_responses(&["401", "403"]), "Object")
+            } },
+            "/api/v1/holds/{id}/release": { "post": {
+                "summary": "Release a held upload: its checks run again, then it is listed (admin)",
+                "security": bearer,
+                "parameters": [param("id", None)],
+                "responses": with_ok(error_responses(&["400", "401", "403", "404", "409", "422"]), "Published")
+            } },
+            "/api/v1/holds/{id}/reject": { "post": {
+                "summary": "Reject a held upload, with a reason (admin)",
+                "security": bearer,
+                "parameters": [param("id", None)],
+                "requestBody": body(&[], json!({ "reason": { "type": "string" } })),
+                "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Upload")
             } },
             "/api/openapi.json": { "get": {
                 "summary": "This document",
@@ -153,6 +278,20 @@ pub fn openapi() -> Value {
                     "signer": { "type": "string" }, "added": { "type": "boolean" },
                     "account": { "type": ["string", "null"] }, "download": { "type": "string" },
                     "snapshot_version": { "type": "integer" } } },
+                "Object": { "type": "object" },
+                "Check": { "type": "object", "required": ["name", "outcome", "message"], "properties": {
+                    "name": { "type": "string" }, "outcome": { "type": "string", "enum": ["passed", "failed", "errored"] },
+                    "code": { "type": ["string", "null"] }, "message": { "type": "string" } } },
+                "Upload": { "type": "object", "required": ["upload", "state", "checks"], "properties": {
+                    "upload": { "type": "string" }, "account": { "type": "string" }, "name": { "type": "string" },
+                    "version": { "type": "string" }, "channel": { "type": "string" },
+                    "state": { "type": "string", "enum": ["checking", "listed", "held", "failed", "rejected"] },
+                    "reason": { "type": ["string", "null"] },
+                    "checks": { "type": "array", "items": { "$ref": "#/components/schemas/Check" } } } },
+                "Owners": { "type": "object", "required": ["name", "owners"], "properties": {
+                    "name": { "type": "string" },
+                    "owners": { "type": "array", "items": { "type": "object", "properties": {
+                        "account": { "type": "string" }, "since": { "type": "integer" }, "added_by": { "type": "string" } } } } } },
                 "Changed": { "type": "object", "required": ["name", "version", "changed"], "properties": {
                     "name": { "type": "string" }, "version": { "type": "string" },
                     "yanked": { "type": ["string", "null"] }, "changed": { "type": "boolean" } } }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -21,7 +22,9 @@ use serde_json::{json, Value};
 
 use super::api::{blocking, ApiError};
 use super::tokens::{self, Scope, TokenInfo};
+use super::uploads::{self, CheckResult, Outcome, Upload, UploadState};
 use super::AppState;
+use super::{accounts, checks, squat};
 use crate::error::{PublishError, ServerError};
 use crate::format::{validate_name, Channel};
 use crate::publish::{self, Expiries, PublishOptions};
@@ -107,14 +110,16 @@ async fn drain(body: axum::body::Body, limit: u64) {
     }
 }
 
-/// `POST /api/v1/publish` (after [`authorize_upload`]).
+/// `POST /api/v1/publish` (after [`authorize_upload`]): stores the upload, runs every check
+/// ([`super::checks`]), records them, then lists it, holds it for review, or refuses it
+/// with the first failure's code — synchronously, in this request.
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     axum::Extension(token): axum::Extension<TokenInfo>,
     params: Result<Query<PublishParams>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = state.max_upload_bytes;
     blocking(move || {
         let Query(params) = params.map_err(|e| ServerError::BadQuery {
@@ -147,87 +152,383 @@ pub async fn publish(
         }
         let signature = signature(&headers)?;
         let file_name = file_name(&headers)?;
-        let staging =
-            tempfile::tempdir_in(&state.data.root).map_err(|e| ServerError::Internal {
-                reason: format!("a staging directory: {e}"),
-            })?;
-        let package = staging.path().join(&file_name);
-        let write = |p: &std::path::Path, b: &[u8]| {
-            std::fs::write(p, b).map_err(|e| ServerError::Internal {
-                reason: format!("{}: {e}", p.display()),
-            })
-        };
-        write(&package, &body)?;
-        write(
-            &staging.path().join(format!("{file_name}.minisig")),
-            &signature,
-        )?;
-        let options = PublishOptions {
-            channel,
-            ..PublishOptions::default()
-        };
-        let mut claimed: Option<String> = None;
-        let result = publish::publish_checked(
-            &state.data.registry,
-            &state.data.keys,
-            &package,
-            &options,
-            &mut |line| {
-                if !token.scope.may_publish(&line.name) {
-                    return Err(wrong_scope(&token, format!("publish `{}`", line.name)).into());
+        let (name, version) = release_of_file(&file_name)?;
+        if !token.scope.may_publish(&name) {
+            return Err(wrong_scope(&token, format!("publish `{name}`")).into());
+        }
+        let catalog = state.catalog.get(&state.data.registry)?;
+        // Who may publish the name, decided before anything is stored.
+        let owners = accounts::owners(&state.db, &name)?;
+        let admin = token.scope == Scope::Admin;
+        if !admin && !owners.iter().any(|o| o.account == token.account) {
+            if let Some(first) = owners.first() {
+                return Err(ServerError::NotOwner {
+                    name,
+                    account: token.account.clone(),
+                    owner: first.account.clone(),
                 }
-                let owner = tokens::owner(&state.db, &line.name)?;
-                if token.scope == Scope::Admin && owner.is_some() {
-                    return Ok(());
-                }
-                if tokens::claim(&state.db, &line.name, &token.account)? {
-                    claimed = Some(line.name.clone());
-                }
-                Ok(())
-            },
-        );
-        let report = match result {
-            Ok(r) => r,
-            Err(mut e) => {
-                if let Some(name) = claimed {
-                    tokens::release(&state.db, &name, &token.account)?;
-                }
-                // Name the upload as its publisher named it, not by the server's staging path.
-                let staged = package.display().to_string();
-                match &mut e {
-                    RegistryError::Publish(PublishError::PackageRefused {
-                        package: p,
-                        reason,
-                        ..
-                    }) => {
-                        *p = file_name.clone();
-                        *reason = reason.replace(&staged, &file_name);
-                    }
-                    RegistryError::Publish(PublishError::Unsigned { package: p }) => {
-                        *p = file_name.clone();
-                    }
-                    _ => {}
-                }
-                return Err(e.into());
+                .into());
             }
+            if catalog.plugins.contains_key(&name) {
+                return Err(ServerError::UnclaimedName {
+                    name,
+                    account: token.account.clone(),
+                }
+                .into());
+            }
+        }
+        let mut signers = vec![token.account.clone()];
+        if admin {
+            signers.extend(owners.iter().map(|o| o.account.clone()));
+        }
+        // Stored, and recorded as `checking` (unlisted), before any check runs.
+        let id = tokens::random_hex(8)?;
+        let dir = state.data.uploads.join(&id);
+        let internal = |e: std::io::Error| ServerError::Internal {
+            reason: format!("storing the upload: {e}"),
         };
-        let l = &report.line;
-        Ok(json!({
-            "name": l.name,
-            "version": l.version.to_string(),
-            "channel": l.channel,
-            "sha256": l.sha256,
-            "size": l.size,
-            "trust": l.trust.to_string(),
-            "signer": l.signer,
-            "added": report.added,
-            "account": tokens::owner(&state.db, &l.name)?,
-            "download": format!("/index/{}", report.package_path),
-            "snapshot_version": report.snapshot_version,
-        }))
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let package = dir.join(&file_name);
+        std::fs::write(&package, &body).map_err(internal)?;
+        std::fs::write(dir.join(format!("{file_name}.minisig")), &signature).map_err(internal)?;
+        let mut upload = Upload {
+            id: id.clone(),
+            account: token.account.clone(),
+            name: name.clone(),
+            version: version.clone(),
+            channel: channel.to_string(),
+            sha256: crate::sha256_hex(&body),
+            size: body.len() as u64,
+            state: UploadState::Checking,
+            reason: None,
+            created: tokens::now(),
+            decided: None,
+            decided_by: None,
+            checks: Vec::new(),
+        };
+        uploads::insert(&state.db, &upload)?;
+        drop(body);
+        let signature_text = String::from_utf8_lossy(&signature).into_owned();
+        let staged = checks::Staged {
+            package: &package,
+            file_name: &file_name,
+            name: &name,
+            version: &version,
+            signature: &signature_text,
+            size: upload.size,
+            limit,
+            signers,
+            registry_keys: &state.data.keys,
+        };
+        let findings = checks::run_all(&state.db, &catalog, &staged, &id);
+        if let Some(refusal) = findings.refusal {
+            let _ = std::fs::remove_dir_all(&dir);
+            uploads::finish(
+                &state.db,
+                &id,
+                &findings.results,
+                UploadState::Failed,
+                Some(&refusal.message()),
+                None,
+            )?;
+            upload.state = UploadState::Failed;
+            upload.checks = findings.results;
+            return Ok(refusal_with_upload(refusal, &upload));
+        }
+        upload.checks = findings.results;
+        // A new name close to a listed one waits for an admin.
+        if owners.is_empty() {
+            let downloads = state.downloads.snapshot();
+            let hold = squat::hold_reason(
+                &name,
+                catalog
+                    .plugins
+                    .keys()
+                    .map(|n| (n.as_str(), downloads.get(n).copied().unwrap_or(0))),
+                &|n| accounts::is_owner(&state.db, n, &token.account).unwrap_or(false),
+                state.popular_downloads,
+            );
+            if let Some((similar, why)) = hold {
+                upload.checks.push(CheckResult::new(
+                    "squatting",
+                    Outcome::Passed,
+                    None,
+                    format!("held for review: {why}"),
+                ));
+                uploads::finish(
+                    &state.db,
+                    &id,
+                    &upload.checks,
+                    UploadState::Held,
+                    Some(&why),
+                    None,
+                )?;
+                upload.state = UploadState::Held;
+                upload.reason = Some(why);
+                let mut doc = upload_json(&upload);
+                doc["similar"] = json!(similar);
+                return Ok((StatusCode::ACCEPTED, Json(doc)).into_response());
+            }
+        }
+        match list(&state, &mut upload, &package, findings.key, None) {
+            Ok(listed) => Ok(Json(listed).into_response()),
+            Err(ApiError(refusal)) => Ok(refusal_with_upload(refusal, &upload)),
+        }
     })
     .await
-    .map(Json)
+}
+
+/// A refused upload's answer: the coded error, plus the upload's id, state and checks (it
+/// stays recorded, unlisted, at `/api/v1/uploads/ID`).
+fn refusal_with_upload(refusal: RegistryError, upload: &Upload) -> Response {
+    let e = ApiError(refusal);
+    let mut body = e.body();
+    body["upload"] = json!(upload.id);
+    body["state"] = json!(upload.state);
+    body["checks"] = json!(upload.checks);
+    (e.status(), Json(body)).into_response()
+}
+
+/// The name and version a package's file name gives (`NAME-VERSION.sbpkg`; the version may
+/// hold `-` itself).
+fn release_of_file(file_name: &str) -> Result<(String, String), ServerError> {
+    let stem = file_name.strip_suffix(".sbpkg").unwrap_or(file_name);
+    for (i, _) in stem.match_indices('-') {
+        let (name, version) = (&stem[..i], &stem[i + 1..]);
+        if validate_name(name).is_ok() && semver::Version::parse(version).is_ok() {
+            return Ok((name.to_owned(), version.to_owned()));
+        }
+    }
+    Err(ServerError::Malformed {
+        reason: format!("`{file_name}` is not NAME-VERSION.sbpkg with a plugin name and a version"),
+    })
+}
+
+/// Lists a checked upload: the registry's own publish (which verifies the package again as a
+/// host would, claims a new name for the uploader under the registry's lock, and refuses
+/// duplicates), then records the outcome. A failure here is recorded as the `listing` check.
+fn list(
+    state: &AppState,
+    upload: &mut Upload,
+    package: &std::path::Path,
+    key: Option<accounts::BoundKey>,
+    decided_by: Option<&str>,
+) -> Result<Value, ApiError> {
+    let channel = upload
+        .channel
+        .parse::<Channel>()
+        .map_err(|reason| ServerError::Internal { reason })?;
+    let options = PublishOptions {
+        channel,
+        publisher_keys: key.iter().map(|k| k.public_key.clone()).collect(),
+        ..PublishOptions::default()
+    };
+    let account = upload.account.clone();
+    let mut claimed: Option<String> = None;
+    let result = publish::publish_checked(
+        &state.data.registry,
+        &state.data.keys,
+        package,
+        &options,
+        &mut |line| {
+            if accounts::claim_new(&state.db, &line.name, &account)? {
+                claimed = Some(line.name.clone());
+            }
+            Ok(())
+        },
+    );
+    let _ = package.parent().map(std::fs::remove_dir_all);
+    let report = match result {
+        Ok(r) => r,
+        Err(mut e) => {
+            if let Some(name) = claimed {
+                accounts::unclaim(&state.db, &name, &account)?;
+            }
+            // Name the upload as its publisher named it, not by the server's staging path.
+            let staged = package.display().to_string();
+            let file = package
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match &mut e {
+                RegistryError::Publish(PublishError::PackageRefused {
+                    package: p, reason, ..
+                }) => {
+                    *p = file.clone();
+                    *reason = reason.replace(&staged, &file);
+                }
+                RegistryError::Publish(PublishError::Unsigned { package: p }) => {
+                    *p = file.clone();
+                }
+                _ => {}
+            }
+            upload.checks.push(CheckResult::new(
+                "listing",
+                Outcome::Failed,
+                Some(e.code().to_string()),
+                e.message(),
+            ));
+            uploads::finish(
+                &state.db,
+                &upload.id,
+                &upload.checks,
+                UploadState::Failed,
+                Some(&e.message()),
+                decided_by,
+            )?;
+            upload.state = UploadState::Failed;
+            return Err(e.into());
+        }
+    };
+    let l = &report.line;
+    upload.checks.push(CheckResult::new(
+        "listing",
+        Outcome::Passed,
+        None,
+        if report.added {
+            format!("listed in {} as {}", l.channel, report.package_path)
+        } else {
+            "already listed with these bytes; nothing changed".into()
+        },
+    ));
+    uploads::finish(
+        &state.db,
+        &upload.id,
+        &upload.checks,
+        UploadState::Listed,
+        None,
+        decided_by,
+    )?;
+    upload.state = UploadState::Listed;
+    upload.decided = Some(tokens::now());
+    upload.decided_by = decided_by.map(str::to_owned);
+    let mut doc = upload_json(upload);
+    let extra = json!({
+        "name": l.name,
+        "version": l.version.to_string(),
+        "channel": l.channel,
+        "sha256": l.sha256,
+        "size": l.size,
+        "trust": l.trust.to_string(),
+        "signer": l.signer,
+        "added": report.added,
+        "account": tokens::owner(&state.db, &l.name)?,
+        "download": format!("/index/{}", report.package_path),
+        "snapshot_version": report.snapshot_version,
+    });
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    Ok(doc)
+}
+
+/// An upload as the API answers it: `upload` (its id), `state`, `reason`, `checks`.
+pub fn upload_json(u: &Upload) -> Value {
+    json!({
+        "upload": u.id,
+        "account": u.account,
+        "name": u.name,
+        "version": u.version,
+        "channel": u.channel,
+        "sha256": u.sha256,
+        "size": u.size,
+        "state": u.state,
+        "reason": u.reason,
+        "created": u.created,
+        "decided": u.decided,
+        "decided_by": u.decided_by,
+        "checks": u.checks,
+    })
+}
+
+/// Releases the held upload `id` (an admin's decision): its checks run again on the stored
+/// package, and it is listed for its uploader's account.
+pub fn release_hold(state: &AppState, id: &str, admin: &str) -> Result<Value, ApiError> {
+    let mut upload = held(state, id)?;
+    let dir = state.data.uploads.join(id);
+    let file_name = format!("{}-{}.sbpkg", upload.name, upload.version);
+    let package = dir.join(&file_name);
+    let signature =
+        std::fs::read_to_string(dir.join(format!("{file_name}.minisig"))).map_err(|e| {
+            ServerError::Internal {
+                reason: format!("the held upload {id} lost its files: {e}"),
+            }
+        })?;
+    let catalog = state.catalog.get(&state.data.registry)?;
+    let staged = checks::Staged {
+        package: &package,
+        file_name: &file_name,
+        name: &upload.name,
+        version: &upload.version,
+        signature: &signature,
+        size: upload.size,
+        limit: state.max_upload_bytes,
+        signers: vec![upload.account.clone()],
+        registry_keys: &state.data.keys,
+    };
+    let findings = checks::run_all(&state.db, &catalog, &staged, id);
+    let mut results = findings.results;
+    results.push(CheckResult::new(
+        "squatting",
+        Outcome::Passed,
+        None,
+        format!("released by admin `{admin}`"),
+    ));
+    if let Some(refusal) = findings.refusal {
+        let _ = std::fs::remove_dir_all(&dir);
+        uploads::finish(
+            &state.db,
+            id,
+            &results,
+            UploadState::Failed,
+            Some(&refusal.message()),
+            Some(admin),
+        )?;
+        return Err(refusal.into());
+    }
+    upload.checks = results;
+    list(state, &mut upload, &package, findings.key, Some(admin))
+}
+
+/// Rejects the held upload `id`, with `reason`; its package is deleted.
+pub fn reject_hold(
+    state: &AppState,
+    id: &str,
+    admin: &str,
+    reason: &str,
+) -> Result<Value, ApiError> {
+    let mut upload = held(state, id)?;
+    let _ = std::fs::remove_dir_all(state.data.uploads.join(id));
+    let reason = if reason.trim().is_empty() {
+        "rejected on review"
+    } else {
+        reason.trim()
+    };
+    uploads::finish(
+        &state.db,
+        id,
+        &upload.checks,
+        UploadState::Rejected,
+        Some(reason),
+        Some(admin),
+    )?;
+    upload.state = UploadState::Rejected;
+    upload.reason = Some(reason.to_owned());
+    upload.decided_by = Some(admin.to_owned());
+    Ok(upload_json(&upload))
+}
+
+fn held(state: &AppState, id: &str) -> Result<Upload, ServerError> {
+    let upload = uploads::get(&state.db, id)?.ok_or_else(|| ServerError::UnknownUpload {
+        id: id.chars().take(40).collect(),
+    })?;
+    if upload.state != UploadState::Held {
+        return Err(ServerError::NotHeld {
+            id: id.to_owned(),
+            state: upload.state.as_str().to_owned(),
+        });
+    }
+    Ok(upload)
 }
 
 fn file_name(headers: &HeaderMap) -> Result<String, ServerError> {
@@ -282,6 +583,65 @@ pub struct YankBody {
     pub reason: Option<String>,
 }
 
+/// Checks that `token` may change `name`: an admin, or one of its owners. A name in the
+/// registry that no account owns is changed by an admin only (`SB1440`).
+pub fn require_owner(state: &AppState, name: &str, token: &TokenInfo) -> Result<(), ServerError> {
+    let catalog = state.catalog.get(&state.data.registry)?;
+    if !catalog.plugins.contains_key(name) {
+        return Err(ServerError::UnknownPlugin {
+            name: name.to_owned(),
+        });
+    }
+    if token.scope == Scope::Admin {
+        return Ok(());
+    }
+    let owners = accounts::owners(&state.db, name)?;
+    if owners.iter().any(|o| o.account == token.account) {
+        return Ok(());
+    }
+    match owners.first() {
+        Some(o) => Err(ServerError::NotOwner {
+            name: name.to_owned(),
+            account: token.account.clone(),
+            owner: o.account.clone(),
+        }),
+        None => Err(ServerError::UnclaimedName {
+            name: name.to_owned(),
+            account: token.account.clone(),
+        }),
+    }
+}
+
+/// The token of a request, checked.
+pub fn authenticated(state: &AppState, headers: &HeaderMap) -> Result<TokenInfo, ServerError> {
+    tokens::authenticate(&state.db, authorization(headers).as_deref())
+}
+
+/// A plugin name from the path, checked.
+pub fn path_name(name: Result<Path<String>, PathRejection>) -> Result<String, ServerError> {
+    let Path(name) = name.map_err(|e| ServerError::BadPath {
+        path: "/api/v1/plugins/…".into(),
+        reason: e.body_text(),
+    })?;
+    validate_name(&name).map_err(|e| ServerError::BadName {
+        name: name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(name)
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ServerError> {
+    body.map(|Json(b)| b).map_err(|e| ServerError::Malformed {
+        reason: e.body_text(),
+    })
+}
+
+fn version_of(text: &str) -> Result<semver::Version, ServerError> {
+    semver::Version::parse(text).map_err(|e| ServerError::Malformed {
+        reason: format!("version `{text}`: {e}"),
+    })
+}
+
 async fn change(
     state: Arc<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -290,43 +650,14 @@ async fn change(
     yank: bool,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let token = tokens::authenticate(&state.db, authorization(&headers).as_deref())?;
+        let token = authenticated(&state, &headers)?;
         if !token.scope.may_yank() {
             return Err(wrong_scope(&token, "yank".into()).into());
         }
-        let Path(name) = name.map_err(|e| ServerError::BadPath {
-            path: "/api/v1/plugins/…".into(),
-            reason: e.body_text(),
-        })?;
-        validate_name(&name).map_err(|e| ServerError::BadName {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
-        let Json(body) = body.map_err(|e| ServerError::Malformed {
-            reason: e.body_text(),
-        })?;
-        let version =
-            semver::Version::parse(&body.version).map_err(|e| ServerError::Malformed {
-                reason: format!("version `{}`: {e}", body.version),
-            })?;
-        let catalog = state.catalog.get(&state.data.registry)?;
-        if !catalog.plugins.contains_key(&name) {
-            return Err(ServerError::UnknownPlugin { name }.into());
-        }
-        if token.scope != Scope::Admin {
-            match tokens::owner(&state.db, &name)? {
-                Some(o) if o == token.account => {}
-                owner => {
-                    return Err(ServerError::NotOwner {
-                        name,
-                        account: token.account.clone(),
-                        owner: owner
-                            .unwrap_or_else(|| "(none: published outside the server)".into()),
-                    }
-                    .into())
-                }
-            }
-        }
+        let name = path_name(name)?;
+        let body = json_body(body)?;
+        let version = version_of(&body.version)?;
+        require_owner(&state, &name, &token)?;
         let (dir, keys, exp) = (&state.data.registry, &state.data.keys, Expiries::default());
         let report = if yank {
             let reason = body.reason.unwrap_or_default();
@@ -364,4 +695,101 @@ pub async fn unyank(
     body: Result<Json<YankBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     change(state, name, headers, body, false).await
+}
+
+/// The body of a deprecation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecateBody {
+    /// The plugin to use instead (in this registry).
+    #[serde(default)]
+    pub successor: Option<String>,
+    /// A word to users (one line, at most 1024 bytes).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /api/v1/plugins/NAME/deprecate` with `{"successor"?, "message"?}`: every release
+/// is marked deprecated in the signed index. A token that may publish the name (of an
+/// owner), or admin.
+pub async fn deprecate(
+    State(state): State<Arc<AppState>>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<DeprecateBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let token = authenticated(&state, &headers)?;
+        let name = path_name(name)?;
+        if !token.scope.may_publish(&name) {
+            return Err(wrong_scope(&token, format!("deprecate `{name}`")).into());
+        }
+        let body = json_body(body)?;
+        require_owner(&state, &name, &token)?;
+        let report = publish::deprecate_with(
+            &state.data.registry,
+            &state.data.keys,
+            &name,
+            body.successor.as_deref(),
+            body.message.as_deref(),
+            &Expiries::default(),
+        )?;
+        let d = report.lines.first().and_then(|l| l.deprecated.clone());
+        Ok(json!({
+            "name": name,
+            "deprecated": d,
+            "changed": report.changed,
+        }))
+    })
+    .await
+    .map(Json)
+}
+
+/// The body of a promotion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    /// The release's version.
+    pub version: String,
+    /// `beta` or `ga` (forwards only: draft → beta → ga).
+    pub channel: String,
+}
+
+/// `POST /api/v1/plugins/NAME/promote` with `{"version", "channel"}`.
+pub async fn promote(
+    State(state): State<Arc<AppState>>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<PromoteBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let token = authenticated(&state, &headers)?;
+        let name = path_name(name)?;
+        if !token.scope.may_publish(&name) {
+            return Err(wrong_scope(&token, format!("promote `{name}`")).into());
+        }
+        let body = json_body(body)?;
+        let version = version_of(&body.version)?;
+        let channel = body
+            .channel
+            .parse::<Channel>()
+            .map_err(|reason| ServerError::Malformed { reason })?;
+        require_owner(&state, &name, &token)?;
+        let report = publish::promote(
+            &state.data.registry,
+            &state.data.keys,
+            &name,
+            &version,
+            channel,
+            &Expiries::default(),
+        )?;
+        Ok(json!({
+            "name": name,
+            "version": version.to_string(),
+            "channel": channel,
+            "changed": report.changed,
+        }))
+    })
+    .await
+    .map(Json)
 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use super::*;
 use crate::format::{Channel, IndexLine, Yanked};
 use crate::publish::{publish_unverified, Expiries};
-use crate::server::limits;
+use crate::server::{accounts, limits};
 
 fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
     let mut l = crate::testing::line(name, version);
@@ -505,7 +505,7 @@ fn malformed_and_oversize_uploads_are_refused_coded() {
 fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
     let db = open_database(&server.data_dir().root).unwrap();
-    tokens::claim(&db, "hello", "acme").unwrap();
+    accounts::claim_new(&db, "hello", "acme").unwrap();
     let auth = |t: &str| format!("Bearer {t}");
     let acme_yank = auth(&token(&server, "acme", "yank", None));
     let acme_publish = auth(&token(&server, "acme", "publish:*", None));
@@ -681,10 +681,15 @@ fn the_openapi_document_names_every_route_and_every_route_is_served() {
             .replace("{path}", "timestamp.json")
             .replace("{name}", "hello");
         let url = format!("{}{concrete}", server.url());
-        let mut resp = if *method == "get" {
-            agent().get(&url).call().unwrap()
-        } else {
-            agent().post(&url).send(&b""[..]).unwrap()
+        let concrete_url = url
+            .replace("{account}", "acme")
+            .replace("{key_id}", "0000")
+            .replace("{id}", "0000");
+        let url = concrete_url;
+        let mut resp = match *method {
+            "get" => agent().get(&url).call().unwrap(),
+            "delete" => agent().delete(&url).call().unwrap(),
+            _ => agent().post(&url).send(&b""[..]).unwrap(),
         };
         let body = resp.body_mut().read_to_vec().unwrap();
         let status = resp.status().as_u16();
@@ -700,5 +705,586 @@ fn the_openapi_document_names_every_route_and_every_route_is_served() {
             "{method} {path}: {status} undocumented"
         );
     }
-    assert_eq!(doc["paths"].as_object().unwrap().len(), ROUTES.len());
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(operations, ROUTES.len());
+}
+
+// ---- Owners, keys, deprecation, promotion, uploads and holds over HTTP ----
+
+fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.url());
+    let bearer = auth.map(|t| format!("Bearer {t}"));
+    let mut resp = match method {
+        "get" | "delete" => {
+            let mut req = if method == "get" {
+                agent().get(&url)
+            } else {
+                agent().delete(&url)
+            };
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b.as_str());
+            }
+            req.call().unwrap()
+        }
+        _ => {
+            let mut req = agent()
+                .post(&url)
+                .header("Content-Type", "application/json");
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b.as_str());
+            }
+            let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+            req.send(bytes.as_bytes()).unwrap()
+        }
+    };
+    let status = resp.status().as_u16();
+    let bytes = resp.body_mut().read_to_vec().unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn public_key() -> String {
+    minisign::KeyPair::generate_unencrypted_keypair()
+        .unwrap()
+        .pk
+        .to_box()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn owners_are_listed_added_only_explicitly_and_the_last_one_stays() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    assert!(accounts::claim_new(&db, "hello", "acme").unwrap());
+    // A second claim by another account is refused; by the owner it is no change.
+    assert_eq!(
+        accounts::claim_new(&db, "hello", "bob")
+            .unwrap_err()
+            .code()
+            .to_string(),
+        "SB1389"
+    );
+    assert!(!accounts::claim_new(&db, "hello", "acme").unwrap());
+    let acme = token(&server, "acme", "account", None);
+    let acme_publish = token(&server, "acme", "publish:*", None);
+    let other = token(&server, "other", "account", None);
+    let expired = token(&server, "acme", "account", Some(tokens::now() - 1));
+    let revoked = token(&server, "acme", "account", None);
+    tokens::revoke(&db, &revoked).unwrap();
+
+    let (status, doc) = send(&server, "get", "/api/v1/plugins/hello/owners", None, None);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["owners"][0]["account"], "acme");
+    let bob = Some(serde_json::json!({ "account": "bob" }));
+    let path = "/api/v1/plugins/hello/owners";
+    for (auth, want) in [
+        (None, (401, "SB1385")),
+        (Some(expired.as_str()), (401, "SB1386")),
+        (Some(revoked.as_str()), (401, "SB1387")),
+        (Some(acme_publish.as_str()), (403, "SB1388")),
+        (Some(other.as_str()), (403, "SB1389")),
+    ] {
+        let (status, doc) = send(&server, "post", path, auth, bob.clone());
+        assert_eq!((status, code(&doc)), want, "{doc}");
+    }
+    let (status, doc) = send(
+        &server,
+        "post",
+        path,
+        Some(&acme),
+        Some(serde_json::json!({ "account": "Not An Account" })),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1450"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme), bob.clone());
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["owners"][1]["account"], "bob");
+    assert_eq!(doc["owners"][1]["added_by"], "acme");
+    // bob now owns it: his tokens may yank it.
+    let bob_yank = token(&server, "bob", "yank", None);
+    let (status, doc) = send(
+        &server,
+        "post",
+        "/api/v1/plugins/hello/yank",
+        Some(&bob_yank),
+        Some(serde_json::json!({ "version": "1.0.0", "reason": "broken" })),
+    );
+    assert_eq!(status, 200, "{doc}");
+    let (status, doc) = send(
+        &server,
+        "delete",
+        "/api/v1/plugins/hello/owners/acme",
+        Some(&acme),
+        None,
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["owners"].as_array().unwrap().len(), 1);
+    // acme is no owner now; bob is the last one.
+    let (status, doc) = send(
+        &server,
+        "delete",
+        "/api/v1/plugins/hello/owners/bob",
+        Some(&acme),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (403, "SB1389"), "{doc}");
+    let bob_account = token(&server, "bob", "account", None);
+    let (status, doc) = send(
+        &server,
+        "delete",
+        "/api/v1/plugins/hello/owners/bob",
+        Some(&bob_account),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (409, "SB1441"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "delete",
+        "/api/v1/plugins/hello/owners/zed",
+        Some(&bob_account),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (404, "SB1449"), "{doc}");
+    let (status, doc) = send(&server, "get", "/api/v1/plugins/nope/owners", None, None);
+    assert_eq!((status, code(&doc)), (404, "SB1381"), "{doc}");
+}
+
+#[test]
+fn a_hand_published_name_is_not_claimed_by_the_first_upload_and_failed_checks_keep_it_unlisted() {
+    // `hello` is in the registry, published into its directory by hand: no account owns it.
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let acme = token(&server, "acme", "publish:*", None);
+    let admin = token(&server, "ops", "admin", None);
+    let sig = sig_header();
+    let auth = format!("Bearer {acme}");
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+        ("Switchboard-Package-File", "hello-1.1.0.sbpkg"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &h, b"not a package");
+    assert_eq!((status, code(&doc)), (403, "SB1440"), "{doc}");
+    assert!(doc["next_step"].as_str().unwrap().contains("owner add"));
+    let db = open_database(&server.data_dir().root).unwrap();
+    assert_eq!(tokens::owner(&db, "hello").unwrap(), None);
+    // An admin assigns it explicitly; then acme's upload is stored and checked.
+    let (status, doc) = send(
+        &server,
+        "post",
+        "/api/v1/plugins/hello/owners",
+        Some(&admin),
+        Some(serde_json::json!({ "account": "acme" })),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["owners"][0]["added_by"], "ops");
+    let (status, doc) = post(&server, "/api/v1/publish", &h, b"not a package");
+    assert_eq!((status, code(&doc)), (422, "SB1334"), "{doc}");
+    assert_eq!(doc["state"], "failed");
+    let id = doc["upload"].as_str().unwrap().to_owned();
+    // Every check ran and is recorded; none passed that could not.
+    let (status, up) = send(&server, "get", &format!("/api/v1/uploads/{id}"), None, None);
+    assert_eq!(status, 200, "{up}");
+    assert_eq!(up["state"], "failed");
+    let outcomes: Vec<(String, String)> = up["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let get = |n: &str| {
+        outcomes
+            .iter()
+            .find(|(c, _)| c == n)
+            .map(|(_, o)| o.as_str())
+    };
+    assert_eq!(get("size"), Some("passed"));
+    assert_eq!(get("package"), Some("failed"));
+    assert_eq!(get("preflight"), Some("failed"));
+    assert_eq!(get("signed"), Some("errored"), "{up}");
+    assert_eq!(get("signer"), Some("failed"));
+    assert_eq!(get("name"), Some("passed"));
+    assert_eq!(get("listing"), None);
+    // Unlisted: the index still has 1.0.0 only, the stored bytes are gone, and the plugin's
+    // details show the failed upload.
+    let (_, details) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(details["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(details["unlisted"][0]["upload"], id.as_str());
+    assert_eq!(details["unlisted"][0]["state"], "failed");
+    assert_eq!(details["owners"][0]["account"], "acme");
+    assert!(!server.data_dir().uploads.join(&id).exists());
+    // A failed upload is not a hold to release.
+    let (status, doc) = send(
+        &server,
+        "post",
+        &format!("/api/v1/holds/{id}/release"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (409, "SB1448"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "post",
+        "/api/v1/holds/feed/release",
+        Some(&admin),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (404, "SB1447"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "post",
+        &format!("/api/v1/holds/{id}/reject"),
+        Some(&acme),
+        Some(serde_json::json!({})),
+    );
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(&server, "get", "/api/v1/holds", Some(&admin), None);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["holds"].as_array().unwrap().len(), 0);
+    let (status, doc) = send(&server, "get", "/api/v1/uploads/nope", None, None);
+    assert_eq!((status, code(&doc)), (404, "SB1447"), "{doc}");
+    // A file name that names no release is refused before anything is stored.
+    let bad = [
+        ("Authorization", auth.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+        ("Switchboard-Package-File", "hello.sbpkg"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &bad, b"x");
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+}
+
+#[test]
+fn signing_keys_are_bound_to_one_account_listed_and_removed() {
+    let (_tmp, server) = serve(vec![]);
+    let acme = token(&server, "acme", "account", None);
+    let acme_publish = token(&server, "acme", "publish:*", None);
+    let other = token(&server, "other", "account", None);
+    let admin = token(&server, "ops", "admin", None);
+    let key = public_key();
+    let path = "/api/v1/accounts/acme/keys";
+    let body = Some(serde_json::json!({ "public_key": key }));
+    let (status, doc) = send(&server, "post", path, None, body.clone());
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme_publish), body.clone());
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&other), body.clone());
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "post",
+        path,
+        Some(&acme),
+        Some(serde_json::json!({ "public_key": "RWQ not a key" })),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1443"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme), body.clone());
+    assert_eq!(status, 200, "{doc}");
+    let key_id = doc["key"]["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(key_id.len(), 16);
+    // Again: no change; to another account (even by an admin): refused.
+    let (status, _) = send(&server, "post", path, Some(&acme), body.clone());
+    assert_eq!(status, 200);
+    let (status, doc) = send(
+        &server,
+        "post",
+        "/api/v1/accounts/other/keys",
+        Some(&admin),
+        body.clone(),
+    );
+    assert_eq!((status, code(&doc)), (409, "SB1444"), "{doc}");
+    let (status, doc) = send(&server, "get", path, None, None);
+    assert_eq!(status, 200);
+    assert_eq!(doc["keys"][0]["key_id"], key_id.as_str());
+    let (status, doc) = send(
+        &server,
+        "get",
+        "/api/v1/accounts/Bad%20Name/keys",
+        None,
+        None,
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1450"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "delete",
+        &format!("{path}/{key_id}"),
+        Some(&other),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "delete",
+        &format!("{path}/{key_id}"),
+        Some(&acme),
+        None,
+    );
+    assert_eq!(status, 200, "{doc}");
+    let (status, doc) = send(
+        &server,
+        "delete",
+        &format!("{path}/{key_id}"),
+        Some(&acme),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (404, "SB1445"), "{doc}");
+    let (_, doc) = send(&server, "get", path, None, None);
+    assert_eq!(doc["keys"].as_array().unwrap().len(), 0);
+    let (status, doc) = send(&server, "get", "/api/v1/whoami", Some(&acme), None);
+    assert_eq!((status, doc["account"].as_str()), (200, Some("acme")));
+    assert_eq!(doc["scope"], "account");
+}
+
+#[test]
+fn deprecate_and_promote_over_http_need_a_publishing_owner() {
+    let beta = IndexLine {
+        channel: Channel::Beta,
+        ..line("hello", "2.0.0-beta.1", b"")
+    };
+    let (_tmp, server) = serve(vec![
+        line("hello", "1.0.0", b""),
+        beta,
+        line("hello2", "1.0.0", b""),
+    ]);
+    let db = open_database(&server.data_dir().root).unwrap();
+    accounts::claim_new(&db, "hello", "acme").unwrap();
+    let acme = token(&server, "acme", "publish:hel*", None);
+    let acme_yank = token(&server, "acme", "yank", None);
+    let mallory = token(&server, "mallory", "publish:*", None);
+    let promote = Some(serde_json::json!({ "version": "2.0.0-beta.1", "channel": "ga" }));
+    let path = "/api/v1/plugins/hello/promote";
+    let (status, doc) = send(&server, "post", path, None, promote.clone());
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme_yank), promote.clone());
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&mallory), promote.clone());
+    assert_eq!((status, code(&doc)), (403, "SB1389"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "post",
+        path,
+        Some(&acme),
+        Some(serde_json::json!({ "version": "2.0.0-beta.1", "channel": "nightly" })),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme), promote.clone());
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["changed"], true);
+    let (_, details) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(details["channels"]["ga"], "2.0.0-beta.1");
+    assert_eq!(details["latest"], "2.0.0-beta.1");
+    // Backwards is refused, coded.
+    let (status, doc) = send(
+        &server,
+        "post",
+        path,
+        Some(&acme),
+        Some(serde_json::json!({ "version": "2.0.0-beta.1", "channel": "beta" })),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1340"), "{doc}");
+
+    let path = "/api/v1/plugins/hello/deprecate";
+    let body =
+        Some(serde_json::json!({ "successor": "hello2", "message": "use hello2: it streams" }));
+    let (status, doc) = send(&server, "post", path, Some(&mallory), body.clone());
+    assert_eq!((status, code(&doc)), (403, "SB1389"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "post",
+        path,
+        Some(&acme),
+        Some(serde_json::json!({ "message": "x".repeat(2000) })),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1340"), "{doc}");
+    let (status, doc) = send(&server, "post", path, Some(&acme), body);
+    assert_eq!(status, 200, "{doc}");
+    let (_, details) = get_json(&server, "/api/v1/plugins/hello");
+    assert_eq!(details["deprecated"]["successor"], "hello2");
+    assert_eq!(details["deprecated"]["message"], "use hello2: it streams");
+    // In the signed index, what clients read.
+    let index =
+        std::fs::read_to_string(server.data_dir().registry.join("index/he/ll/hello")).unwrap();
+    assert!(index.contains("it streams"));
+}
+
+#[test]
+fn search_filters_sorts_and_refuses_bad_parameters() {
+    let mut a = line("alpha", "1.0.0", b"");
+    a.categories = vec!["Text".into()];
+    a.capabilities = vec!["fs.read:/srv/**".into()];
+    a.maintainers = vec!["Ada Lovelace <ada@example.com>".into()];
+    a.host_api = Some(crate::format::LineHostApi::new("switchboard-demo", "^0.1"));
+    a.published = "2026-01-03T00:00:00Z".into();
+    a.trust = switchboard_host::TrustLevel::SelfSigned;
+    let mut b = line("beta-only", "0.9.0", b"");
+    b.channel = Channel::Beta;
+    b.published = "2026-01-05T00:00:00Z".into();
+    b.trust = switchboard_host::TrustLevel::SelfSigned;
+    let mut c = line("gamma", "1.0.0", b"");
+    c.trust = switchboard_host::TrustLevel::Verified;
+    c.host_api = Some(crate::format::LineHostApi::new("switchboard-demo", "^0.2"));
+    c.published = "2026-01-04T00:00:00Z".into();
+    let (_tmp, server) = serve(vec![a, b, c]);
+    let names = |q: &str| -> Vec<String> {
+        let (status, doc) = get_json(&server, &format!("/api/v1/search?{q}"));
+        assert_eq!(status, 200, "{q}: {doc}");
+        doc["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(""), ["alpha", "beta-only", "gamma"]);
+    assert_eq!(names("category=text"), ["alpha"]);
+    assert_eq!(names("capability=fs.read"), ["alpha"]);
+    assert_eq!(names("capability=fs.read:/srv/**"), ["alpha"]);
+    assert_eq!(names("maintainer=lovelace"), ["alpha"]);
+    assert_eq!(names("trust=verified"), ["gamma"]);
+    assert_eq!(names("channel=ga"), ["alpha", "gamma"]);
+    assert_eq!(names("channel=beta"), ["alpha", "beta-only", "gamma"]);
+    assert_eq!(
+        names("compatible_with=switchboard-demo@0.1.5"),
+        ["alpha", "beta-only"]
+    );
+    assert_eq!(names("compatible_with=other@1.0.0"), ["beta-only"]);
+    assert_eq!(names("sort=updated"), ["beta-only", "gamma", "alpha"]);
+    // No ratings yet: every plugin's is null, so by name (nulls last, documented).
+    assert_eq!(names("sort=rating"), ["alpha", "beta-only", "gamma"]);
+    let (_, doc) = get_json(&server, "/api/v1/search?sort=rating");
+    assert_eq!(doc["hits"][0]["rating"], serde_json::Value::Null);
+    // Downloads count per plugin, and order by them.
+    let (_, details) = get_json(&server, "/api/v1/plugins/gamma");
+    let link = details["versions"][0]["download"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        assert_eq!(get(&server, &link, None).0, 200);
+    }
+    assert_eq!(names("sort=downloads"), ["gamma", "alpha", "beta-only"]);
+    let (_, details) = get_json(&server, "/api/v1/plugins/gamma");
+    assert_eq!(details["downloads"], 2);
+    // Owners count as maintainers.
+    let db = open_database(&server.data_dir().root).unwrap();
+    accounts::claim_new(&db, "gamma", "acme").unwrap();
+    assert_eq!(names("maintainer=acme"), ["gamma"]);
+    // Pages and totals.
+    let (_, doc) = get_json(&server, "/api/v1/search?per_page=2&page=2");
+    assert_eq!(
+        (doc["total"].as_u64(), doc["pages"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(doc["hits"].as_array().unwrap().len(), 1);
+    for bad in [
+        "sort=stars",
+        "trust=gold",
+        "channel=draft",
+        "compatible_with=switchboard-demo",
+        "compatible_with=switchboard-demo@1",
+        "category=",
+        "colour=red",
+    ] {
+        let (status, doc) = get_json(&server, &format!("/api/v1/search?{bad}"));
+        assert_eq!((status, code(&doc)), (400, "SB1382"), "{bad}: {doc}");
+    }
+}
+
+#[test]
+fn the_rate_limiter_tracks_a_bounded_number_of_clients_and_trusts_only_its_proxy() {
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+    let limiter = limits::Limiter::bounded(RateLimit::new(1, 0.0), 16);
+    let t0 = Instant::now();
+    let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+    for i in 0..1000 {
+        assert_eq!(
+            limiter.take(ip(i), t0 + Duration::from_millis(u64::from(i))),
+            Ok(())
+        );
+        assert!(limiter.tracked() <= 16, "{}", limiter.tracked());
+    }
+    // The most recent clients are still limited; the oldest were forgotten.
+    assert!(limiter.take(ip(999), t0 + Duration::from_secs(2)).is_err());
+    assert_eq!(limiter.take(ip(0), t0 + Duration::from_secs(2)), Ok(()));
+
+    let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        "203.0.113.9, 198.51.100.7".parse().unwrap(),
+    );
+    let client = "192.0.2.1".parse().unwrap();
+    assert_eq!(limits::client_of(client, Some(proxy), &headers), client);
+    assert_eq!(limits::client_of(proxy, None, &headers), proxy);
+    assert_eq!(
+        limits::client_of(proxy, Some(proxy), &headers),
+        "198.51.100.7".parse::<IpAddr>().unwrap()
+    );
+    headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+    assert_eq!(limits::client_of(proxy, Some(proxy), &headers), proxy);
+}
+
+#[test]
+fn a_schema_1_database_keeps_its_publishers_as_first_owners() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("server.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tokens (id TEXT PRIMARY KEY, account TEXT NOT NULL, scope TEXT NOT NULL, \
+             secret_hash TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER, revoked INTEGER);
+             CREATE TABLE publishers (plugin TEXT PRIMARY KEY, account TEXT NOT NULL, since INTEGER NOT NULL);
+             INSERT INTO publishers VALUES ('hello', 'acme', 5);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let owners = accounts::owners(&db, "hello").unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!((owners[0].account.as_str(), owners[0].since), ("acme", 5));
+    let version: i64 = db
+        .conn()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_check_that_cannot_run_is_errored_and_keeps_the_upload_unlisted() {
+    let (_tmp, server) = serve(vec![]);
+    // The registry's vouched-for publisher keys cannot be read: the package check cannot
+    // build its trust store, so it cannot run.
+    let publishers = server.data_dir().keys.join(crate::publish::PUBLISHERS_DIR);
+    std::fs::create_dir_all(&publishers).unwrap();
+    std::fs::write(publishers.join("broken.pub"), "not a key").unwrap();
+    let acme = format!("Bearer {}", token(&server, "acme", "publish:*", None));
+    let sig = sig_header();
+    let h = [
+        ("Authorization", acme.as_str()),
+        ("Switchboard-Signature", sig.as_str()),
+        ("Switchboard-Package-File", "hello-1.0.0.sbpkg"),
+    ];
+    let (status, doc) = post(&server, "/api/v1/publish", &h, b"bytes");
+    assert_eq!((status, code(&doc)), (503, "SB1446"), "{doc}");
+    assert_eq!(doc["state"], "failed");
+    let checks = doc["checks"].as_array().unwrap();
+    let package = checks.iter().find(|c| c["name"] == "package").unwrap();
+    assert_eq!(package["outcome"], "errored", "{doc}");
+    assert!(checks.iter().all(|c| c["name"] != "listing"));
+    assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
 }

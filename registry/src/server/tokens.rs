@@ -2,9 +2,9 @@
 //! once, stored as the sha256 of their secret, scoped, expiring and revocable; sent as
 //! `Authorization: Bearer sbt_ID_SECRET`.
 //!
-//! A token belongs to an account. A plugin name belongs to the account that first published
-//! it (the `publishers` table, keyed by the canonical name, so `my_plugin` and `my-plugin` are
-//! one name); only that account's tokens publish or yank it, except an `admin` token.
+//! A token belongs to an account. A plugin name belongs to the accounts that own it
+//! ([`super::accounts`]): the first publisher's, and those its owners add; only their tokens
+//! publish, yank, deprecate or promote it, except an `admin` token.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,7 +13,6 @@ use rusqlite::{params, OptionalExtension};
 
 use super::db::Database;
 use crate::error::ServerError;
-use crate::format::canonical_name;
 
 /// What a token may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +23,8 @@ pub enum Scope {
     Publish(String),
     /// Yank and unyank the account's plugins.
     Yank,
+    /// Manage the account: its plugins' owners and its signing keys.
+    Account,
     /// Everything, for every account's plugins.
     Admin,
 }
@@ -33,7 +34,7 @@ impl Scope {
     pub fn may_publish(&self, name: &str) -> bool {
         match self {
             Scope::Admin => true,
-            Scope::Yank => false,
+            Scope::Yank | Scope::Account => false,
             Scope::Publish(p) => match p.strip_suffix('*') {
                 Some(prefix) => name.starts_with(prefix),
                 None => p == name,
@@ -45,6 +46,11 @@ impl Scope {
     pub fn may_yank(&self) -> bool {
         matches!(self, Scope::Admin | Scope::Yank)
     }
+
+    /// Whether this scope lets its token manage owners and signing keys.
+    pub fn may_manage(&self) -> bool {
+        matches!(self, Scope::Admin | Scope::Account)
+    }
 }
 
 impl fmt::Display for Scope {
@@ -52,6 +58,7 @@ impl fmt::Display for Scope {
         match self {
             Scope::Publish(p) => write!(f, "publish:{p}"),
             Scope::Yank => f.write_str("yank"),
+            Scope::Account => f.write_str("account"),
             Scope::Admin => f.write_str("admin"),
         }
     }
@@ -59,17 +66,18 @@ impl fmt::Display for Scope {
 
 impl FromStr for Scope {
     type Err = ServerError;
-    /// `publish:NAME`, `publish:PREFIX*`, `yank` or `admin`.
+    /// `publish:NAME`, `publish:PREFIX*`, `yank`, `account` or `admin`.
     fn from_str(s: &str) -> Result<Scope, ServerError> {
         let bad = |reason: &str| ServerError::BadToken {
             reason: format!("`{s}` is not a scope: {reason}"),
         };
         match s {
             "yank" => Ok(Scope::Yank),
+            "account" => Ok(Scope::Account),
             "admin" => Ok(Scope::Admin),
             _ => {
                 let Some(p) = s.strip_prefix("publish:") else {
-                    return Err(bad("write publish:NAME-PATTERN, yank or admin"));
+                    return Err(bad("write publish:NAME-PATTERN, yank, account or admin"));
                 };
                 let stem = p.strip_suffix('*').unwrap_or(p);
                 let ok = !p.is_empty()
@@ -118,7 +126,7 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn random_hex(bytes: usize) -> Result<String, ServerError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, ServerError> {
     let mut buf = vec![0u8; bytes];
     getrandom::getrandom(&mut buf).map_err(|e| ServerError::Internal {
         reason: format!("no randomness for a token: {e}"),
@@ -126,7 +134,8 @@ fn random_hex(bytes: usize) -> Result<String, ServerError> {
     Ok(hex::encode(buf))
 }
 
-fn valid_account(account: &str) -> bool {
+/// Whether `account` is an account name: 1–64 of `a-z`, `0-9`, `-`, `_`.
+pub fn valid_account(account: &str) -> bool {
     !account.is_empty()
         && account.len() <= 64
         && account
@@ -299,48 +308,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The account that owns `name`, if any account has published it.
+/// The first owner of `name` (the account that first published it), if any account owns
+/// it. Every owner is in [`super::accounts::owners`].
 pub fn owner(db: &Database, name: &str) -> Result<Option<String>, ServerError> {
-    db.conn()
-        .query_row(
-            "SELECT account FROM publishers WHERE plugin = ?1",
-            params![canonical_name(name)],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| db.error(&e))
-}
-
-/// Claims `name` for `account` if no account owns it. Returns whether this call claimed it
-/// (so a publish that then fails can [`release`] it); refuses a name another account owns.
-pub fn claim(db: &Database, name: &str, account: &str) -> Result<bool, ServerError> {
-    let inserted = db
-        .conn()
-        .execute(
-            "INSERT OR IGNORE INTO publishers (plugin, account, since) VALUES (?1, ?2, ?3)",
-            params![canonical_name(name), account, now()],
-        )
-        .map_err(|e| db.error(&e))?;
-    match owner(db, name)? {
-        Some(o) if o == account => Ok(inserted == 1),
-        Some(o) => Err(ServerError::NotOwner {
-            name: name.to_owned(),
-            account: account.to_owned(),
-            owner: o,
-        }),
-        None => Err(ServerError::Internal {
-            reason: format!("the claim on `{name}` was not recorded"),
-        }),
-    }
-}
-
-/// Undoes a [`claim`] this request made.
-pub fn release(db: &Database, name: &str, account: &str) -> Result<(), ServerError> {
-    db.conn()
-        .execute(
-            "DELETE FROM publishers WHERE plugin = ?1 AND account = ?2",
-            params![canonical_name(name), account],
-        )
-        .map(|_| ())
-        .map_err(|e| db.error(&e))
+    Ok(super::accounts::owners(db, name)?
+        .into_iter()
+        .next()
+        .map(|o| o.account))
 }

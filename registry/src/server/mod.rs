@@ -17,6 +17,10 @@
 //!   token of scope `yank` (of the owning account) or `admin`.
 //!
 //! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
+//! - `/`, `/search`, `/categories`, `/categories/NAME`, `/plugins/NAME`, `/static/page.css`
+//!   — the web page for people (`page`): HTML rendered on the server, no JavaScript, a
+//!   strict Content-Security-Policy; unknown paths outside `/api/` and `/index/` get its
+//!   HTML 404 page.
 //!
 //! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
 //! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399).
@@ -24,7 +28,7 @@
 //! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
 //! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
 //! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
-//! (`/api/v1/` changes).
+//! (`/api/v1/` changes), `page` (the web page, SB1470–SB1479).
 //!
 //! # Example
 //!
@@ -45,6 +49,7 @@ mod files;
 mod limits;
 mod listen;
 mod openapi;
+mod page;
 mod publishing;
 pub mod tokens;
 
@@ -67,6 +72,7 @@ pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
 pub use openapi::{openapi, ROUTES};
+pub use page::{PageError, CONTENT_SECURITY_POLICY};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
 
 use crate::error::ServerError;
@@ -110,6 +116,7 @@ pub(crate) struct AppState {
     pub(crate) max_upload_bytes: u64,
     pub(crate) limiter: Option<limits::Limiter>,
     pub(crate) catalog: catalog::CatalogCache,
+    pub(crate) page: page::PageCache,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -149,6 +156,7 @@ impl Server {
             max_upload_bytes: options.max_upload_bytes,
             limiter: options.rate_limit.map(limits::Limiter::new),
             catalog: catalog::CatalogCache::default(),
+            page: page::PageCache::default(),
         });
         let app = router(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -256,6 +264,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/plugins/{name}/yank", post(publishing::yank))
         .route("/api/v1/plugins/{name}/unyank", post(publishing::unyank))
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(page::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -297,11 +306,15 @@ async fn index_file(
     Ok(files::respond(&path, bytes, &headers))
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ServerError::NotFound {
-        path: uri.path().to_owned(),
+async fn not_found(uri: Uri) -> Response {
+    use axum::response::IntoResponse;
+    if page::is_page_path(uri.path()) {
+        return page::not_found(uri.path());
     }
-    .into()
+    ApiError::from(ServerError::NotFound {
+        path: uri.path().to_owned(),
+    })
+    .into_response()
 }
 
 #[cfg(test)]

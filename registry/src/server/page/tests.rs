@@ -380,7 +380,10 @@ fn hostile_plugin_data_is_escaped_everywhere_it_is_shown() {
         b.contains("&#60;script&#62;alert(&#39;xss&#39;)&#60;/script&#62;"),
         "{b}"
     );
-    assert!(b.contains("&lt;script&gt;alert('xss')&lt;/script&gt;"), "{b}");
+    assert!(
+        b.contains("&lt;script&gt;alert('xss')&lt;/script&gt;"),
+        "{b}"
+    );
     assert!(page.text.contains(HOSTILE), "{b}");
     assert!(b.contains("#unsafe-link-removed"), "{b}");
     // The repository link is dropped, not shown as a link.

@@ -27,6 +27,7 @@ mod not_applied;
 mod packages;
 mod preflight;
 mod registries;
+mod registry_page;
 mod registry_publish;
 mod registry_server;
 mod reload;

@@ -319,6 +319,11 @@ async fn tour(c: &Client, base: &str, shots: &Path) -> Result<()> {
 }
 
 #[test]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "where the screenshots are, and why the test skipped, in the test's output"
+)]
 fn the_web_page_works_in_headless_chromium() {
     let Some((driver, chromium)) = browser() else {
         if std::env::var_os(SKIP_VAR).is_some() && std::env::var_os("CI").is_none() {

@@ -124,6 +124,8 @@ mod tests {
             "java\tscript:alert(1)",
             "data:text/html,<script>alert(1)</script>",
             "vbscript:x",
+            "&#106;avascript:alert(1)",
+            "javascript&colon;alert(1)",
         ] {
             let html = render(&format!("[x](<{bad}>) ![y](<{bad}>) [z]({bad})"));
             // Every link left points nowhere; the text may stay, as text.

@@ -32,6 +32,8 @@ pub struct PageQuery {
     pub channel: Channel,
     /// `NAME@VERSION` of a host API releases must be compatible with.
     pub host_api: String,
+    /// Text a maintainer's name must contain (case-insensitive).
+    pub maintainer: String,
     /// The order.
     pub sort: Sort,
     /// From 1 to [`MAX_PAGE`].
@@ -113,6 +115,7 @@ impl PageQuery {
             match key.as_str() {
                 "q" => value.clone_into(&mut q.q),
                 "category" => value.clone_into(&mut q.category),
+                "maintainer" => value.clone_into(&mut q.maintainer),
                 "capability" => {
                     if !value.is_empty()
                         && value.parse::<CapabilityKind>().is_err()
@@ -186,6 +189,7 @@ impl PageQuery {
         s.category = (!self.category.is_empty()).then(|| self.category.clone());
         s.capability = (!self.capability.is_empty()).then(|| self.capability.clone());
         s.min_trust = self.trust;
+        s.maintainer = (!self.maintainer.is_empty()).then(|| self.maintainer.clone());
         s.compatible = self
             .host_api
             .split_once('@')
@@ -216,6 +220,7 @@ impl PageQuery {
             add("channel", self.channel.as_str());
         }
         add("host_api", &self.host_api);
+        add("maintainer", &self.maintainer);
         if self.sort != Sort::Relevance {
             add("sort", self.sort.as_str());
         }

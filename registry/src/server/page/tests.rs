@@ -122,6 +122,7 @@ fn the_catalog() -> Vec<(IndexLine, Option<&'static str>)> {
     hello2.host_api = Some(LineHostApi::new("switchboard-demo", "^0.1"));
     hello2.published = "2026-03-01T00:00:00Z".into();
     hello2.repository = Some("https://example.com/hello".into());
+    hello2.maintainers = vec!["Ada Lovelace <ada@example.com>".into()];
     let mut hello3 = line("hello", "0.3.0-beta.1");
     hello3.channel = Channel::Beta;
     let mut wordcount = line("wordcount", "1.2.0");
@@ -210,6 +211,7 @@ fn search_filters_sorts_and_pages() {
     );
     assert_eq!(names("/search?trust=verified"), ["hello", "relay"]);
     assert_eq!(names("/search?trust=certified"), ["relay"]);
+    assert_eq!(names("/search?maintainer=lovelace"), ["hello"]);
     assert_eq!(
         names("/search?host_api=switchboard-demo%400.1.5"),
         ["hello", "relay", "wordcount"]
@@ -220,7 +222,7 @@ fn search_filters_sorts_and_pages() {
     );
     // The form's blank fields mean "any".
     assert_eq!(
-        names("/search?q=&category=&capability=&trust=&channel=&host_api=&sort="),
+        names("/search?q=&category=&capability=&trust=&channel=&host_api=&maintainer=&sort="),
         ["hello", "relay", "wordcount"]
     );
     // Betas only when asked for.
@@ -456,6 +458,7 @@ fn a_search_address_round_trips_through_its_parameters() {
         ("trust", "verified"),
         ("channel", "beta"),
         ("host_api", "demo@1.2.3"),
+        ("maintainer", "Ada"),
         ("sort", "updated"),
         ("page", "3"),
     ]

@@ -37,8 +37,9 @@ pub enum PageError {
         /// Why.
         reason: String,
     },
-    /// The server could not read its own registry to build the page (HTTP 500).
-    #[error("the page could not be built: {reason}")]
+    /// The server could not read its own registry to build the page (HTTP 500). The reason
+    /// (which names server paths) is kept for the operator, not shown on the page.
+    #[error("the server could not read its registry to build this page")]
     Internal {
         /// What failed.
         reason: String,

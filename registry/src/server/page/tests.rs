@@ -494,3 +494,14 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[test]
+fn a_registry_the_server_cannot_read_gets_the_500_page_without_its_paths() {
+    let (tmp, server) = serve(the_catalog());
+    std::fs::remove_file(server.data_dir().registry.join("timestamp.json")).unwrap();
+    let page = get(&server, "/plugins/hello");
+    assert_html(&page, 500);
+    assert!(page.body.contains("SB1474"), "{}", page.body);
+    let root = tmp.path().display().to_string();
+    assert!(!page.body.contains(&root), "{}", page.body);
+}

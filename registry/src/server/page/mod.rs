@@ -393,6 +393,8 @@ fn choices<'a>(
 #[template(path = "page/search.html")]
 struct SearchPageView {
     heading: String,
+    /// Whether any filter or order is chosen (the filters then show open).
+    filtered: bool,
     query: PageQuery,
     category_choices: Vec<Choice>,
     capability_choices: Vec<Choice>,
@@ -419,6 +421,7 @@ fn run_search(
     let pages = result.pages;
     Ok(SearchPageView {
         heading,
+        filtered: query.is_filtered(),
         category_choices: choices(
             "Any category",
             &query.category,

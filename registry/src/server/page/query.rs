@@ -183,6 +183,17 @@ impl PageQuery {
         Ok(q)
     }
 
+    /// Whether anything but the words is chosen.
+    pub fn is_filtered(&self) -> bool {
+        !self.category.is_empty()
+            || !self.capability.is_empty()
+            || self.trust.is_some()
+            || self.channel != Channel::Ga
+            || !self.host_api.is_empty()
+            || !self.maintainer.is_empty()
+            || self.sort != Sort::Relevance
+    }
+
     /// The registry search this asks for.
     pub fn to_search(&self) -> SearchQuery {
         let mut s = SearchQuery::new(self.q.clone());

@@ -231,6 +231,13 @@ fn search_filters_sorts_and_pages() {
     assert!(!get(&server, "/search?q=hello")
         .body
         .contains("0.3.0-beta.1"));
+    // The filters show open when one is in use.
+    assert!(!get(&server, "/search?q=hello")
+        .text
+        .contains("<details class=\"more\" open>"));
+    assert!(get(&server, "/search?q=hello&trust=verified")
+        .text
+        .contains("<details class=\"more\" open>"));
     // The chosen filters stay chosen in the form.
     let page = get(&server, "/search?trust=verified&sort=name");
     assert!(

@@ -88,11 +88,15 @@ pub(crate) struct PageCache {
     readmes: Mutex<HashMap<String, Arc<Readme>>>,
 }
 
-/// The catalog prepared for search: generally available releases, and betas too.
+/// The catalog prepared for the pages: search listings of generally available releases and
+/// of betas too, and what the home page shows (it changes only with the catalog).
 #[derive(Debug)]
 struct Listings {
     ga: Listing,
     beta: Listing,
+    categories: Vec<CategoryCount>,
+    recent: Vec<Hit>,
+    total: usize,
 }
 
 impl Listings {
@@ -108,9 +112,22 @@ impl Listings {
                     .collect(),
             )
         };
+        let ga = make("ga");
+        let categories = view::count_categories(
+            ga.plugins()
+                .filter(|p| p.newest(None).is_some())
+                .map(|p| p.categories.as_slice()),
+        );
+        let mut q = SearchQuery::new("");
+        q.sort = SortOrder::Updated;
+        q.per_page = RECENT;
+        let recent = search(&[&ga], &q);
         Listings {
-            ga: make("ga"),
             beta: make("beta"),
+            categories,
+            recent: Hit::all(&recent),
+            total: recent.total,
+            ga,
         }
     }
 
@@ -123,12 +140,7 @@ impl Listings {
 
     /// Categories of the plugins with a release on the `ga` channel.
     fn categories(&self) -> Vec<CategoryCount> {
-        view::count_categories(
-            self.ga
-                .plugins()
-                .filter(|p| p.newest(None).is_some())
-                .map(|p| p.categories.as_slice()),
-        )
+        self.categories.clone()
     }
 }
 
@@ -318,14 +330,10 @@ struct HomePage {
 async fn home(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
     let page = blocking(move || {
         let (_, listings) = catalog(&state)?;
-        let mut q = SearchQuery::new("");
-        q.sort = SortOrder::Updated;
-        q.per_page = RECENT;
-        let recent = search(&[&listings.ga], &q);
         Ok(HomePage {
-            total: recent.total,
+            total: listings.total,
             categories: listings.categories(),
-            recent: Hit::all(&recent),
+            recent: listings.recent.clone(),
         })
     })
     .await?;

@@ -46,14 +46,15 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// chromedriver and the Chromium it drives, if installed.
 fn browser() -> Option<(PathBuf, PathBuf)> {
-    let driver = std::env::var_os("SWITCHBOARD_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| on_path("chromedriver"))?;
+    let named =
+        |var: &str| std::env::var_os(var).map(|p| Some(PathBuf::from(p)).filter(|p| p.is_file()));
+    let driver = named("SWITCHBOARD_CHROMEDRIVER").unwrap_or_else(|| on_path("chromedriver"))?;
     // Debian's /usr/bin/chromium is a shell wrapper; the binary itself starts faster.
-    let chromium = std::env::var_os("SWITCHBOARD_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| Some(PathBuf::from("/usr/lib/chromium/chromium")).filter(|p| p.is_file()))
-        .or_else(|| on_path("chromium"))?;
+    let chromium = named("SWITCHBOARD_CHROMIUM").unwrap_or_else(|| {
+        Some(PathBuf::from("/usr/lib/chromium/chromium"))
+            .filter(|p| p.is_file())
+            .or_else(|| on_path("chromium"))
+    })?;
     Some((driver, chromium))
 }
 

@@ -82,6 +82,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
                         "ok": true,
                         "url": server.url(),
                         "registry_url": server.registry_url(),
+                        "page_url": format!("{}/", server.url()),
                         "data_dir": server.data_dir().root,
                         "created": server.created(),
                     })
@@ -89,7 +90,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             } else {
                 format!(
                     "{}registry server listening on {}\nadd it with: switchboard registry add \
-                     NAME {} --priority N\n",
+                     NAME {} --priority N\nthe web page: {}/\n",
                     if server.created() {
                         format!(
                             "made a new registry in {}\n",
@@ -99,7 +100,8 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
                         String::new()
                     },
                     server.url(),
-                    server.registry_url()
+                    server.registry_url(),
+                    server.url()
                 )
             };
             print(&text);

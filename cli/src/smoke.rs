@@ -361,7 +361,10 @@ pub fn run(options: &TestOptions, out: &mut dyn Write) -> Result<TestReport> {
     if !crate_dir.join("Cargo.toml").is_file() {
         return Err(CliError::raise(
             codes::BUILD,
-            format!("{} has a plugin.toml but no Cargo.toml", crate_dir.display()),
+            format!(
+                "{} has a plugin.toml but no Cargo.toml",
+                crate_dir.display()
+            ),
             "run `switchboard test` in the plugin's crate (plugin.toml beside Cargo.toml)",
         ));
     }

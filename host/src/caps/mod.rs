@@ -63,6 +63,7 @@ mod scope;
 mod table;
 mod token;
 mod trust;
+mod words;
 
 pub use self::approver::{Approval, ApprovalRequest, Approver};
 pub use self::grant::{DenyReason, Grant, GrantSource};
@@ -72,6 +73,7 @@ pub use self::scope::Scope;
 pub use self::table::{GrantTable, MAX_INSTANCES};
 pub use self::token::Token;
 pub use self::trust::{TrustLevel, TrustLevelError};
+pub use self::words::in_words;
 pub use switchboard_sdk::caps::{Access, Capability, CapabilityError, CapabilityKind};
 
 pub(crate) use self::grant::GrantSet;

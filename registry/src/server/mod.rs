@@ -25,10 +25,19 @@
 //!   /api/v1/holds`, `POST /api/v1/holds/ID/release|reject` — the review queue (admin);
 //!   `GET /api/v1/whoami`.
 //! - `GET /api/openapi.json` — the OpenAPI 3.1 document of the above.
+//! - `/`, `/search`, `/categories`, `/categories/NAME`, `/plugins/NAME`, `/static/page.css`
+//!   — the web page for people (`page`): HTML rendered on the server, no JavaScript, a
+//!   strict Content-Security-Policy; unknown paths outside `/api/` and `/index/` get its
+//!   HTML 404 page.
 //!
 //! Every endpoint is rate-limited per client address (429 with `Retry-After`, `SB1397`).
 //! Every refusal is a coded JSON body (`{"code", "message", "next_step"}`, SB1375–SB1399,
 //! SB1440–SB1450).
+//!
+//! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
+//! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
+//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
+//! (`/api/v1/` changes), `page` (the web page, SB1470–SB1479).
 //!
 //! # Example
 //!
@@ -53,6 +62,7 @@ mod limits;
 mod listen;
 mod manage;
 mod openapi;
+mod page;
 mod publishing;
 pub mod search;
 pub mod squat;
@@ -78,6 +88,7 @@ pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
 pub use openapi::{openapi, ROUTES};
+pub use page::{PageError, CONTENT_SECURITY_POLICY};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
 
 use crate::error::ServerError;
@@ -134,6 +145,7 @@ pub(crate) struct AppState {
     pub(crate) catalog: catalog::CatalogCache,
     pub(crate) downloads: downloads::Downloads,
     pub(crate) popular_downloads: u64,
+    pub(crate) page: page::PageCache,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -177,6 +189,7 @@ impl Server {
             catalog: catalog::CatalogCache::default(),
             downloads,
             popular_downloads: options.popular_downloads,
+            page: page::PageCache::default(),
         });
         let app = router(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -310,6 +323,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/holds/{id}/release", post(manage::release))
         .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(page::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -362,11 +376,15 @@ async fn index_file(
     .await
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ServerError::NotFound {
-        path: uri.path().to_owned(),
+async fn not_found(uri: Uri) -> Response {
+    use axum::response::IntoResponse;
+    if page::is_page_path(uri.path()) {
+        return page::not_found(uri.path());
     }
-    .into()
+    ApiError::from(ServerError::NotFound {
+        path: uri.path().to_owned(),
+    })
+    .into_response()
 }
 
 #[cfg(test)]

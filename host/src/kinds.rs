@@ -65,11 +65,11 @@ fn plain_commands(embedded: &EmbeddedManifest) -> Vec<&switchboard_sdk::CommandD
         .collect()
 }
 
-/// An instrument's check. Today: at least one plain command. **The place to tighten when
-/// streaming commands and usage land** (issue 19, part 5): require at least one streaming
-/// command then, from whatever the embedded manifest records for it.
+/// An instrument's check: at least one streaming command (`out: &mut Sink<'_, Chunk>`,
+/// recorded with its chunk contract in the embedded manifest), what an instrument is for —
+/// output in chunks, with usage reported for metering (S1.6).
 pub fn check_instrument(embedded: &EmbeddedManifest) -> Result<(), ExtendError> {
-    if plain_commands(embedded).is_empty() {
+    if !plain_commands(embedded).iter().any(|c| c.stream.is_some()) {
         return Err(ExtendError::InstrumentWithoutCommand {
             plugin: embedded.name.clone(),
         });

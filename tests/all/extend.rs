@@ -695,9 +695,17 @@ fn extend_an_addon_with_plain_commands_and_an_operator_taking_bytes_are_refused(
         .unwrap_err();
     assert_eq!(err.code().to_string(), "SB1722", "{err}");
     assert!(err.to_string().contains("raw bytes"), "{err}");
-    // An instrument with commands loads.
-    host.load_unsigned_with_manifest(&hello, &kind_manifest("hello", "instrument"))
+    // An instrument needs a streaming command: hello has none, the instrument example has.
+    let err = host
+        .load_unsigned_with_manifest(&hello, &kind_manifest("hello", "instrument"))
+        .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1721", "{err}");
+    host.load_unsigned(switchboard_tests::library("instrument"))
         .unwrap();
+    assert_eq!(
+        host.plugin("instrument").unwrap().manifest().name,
+        "instrument"
+    );
 }
 
 #[test]

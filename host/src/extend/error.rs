@@ -222,8 +222,8 @@ pub enum ExtendError {
         /// The operation's error.
         error: switchboard_sdk::PluginError,
     },
-    /// A plugin of kind `instrument` provides no command.
-    #[error("`{plugin}` is an `instrument` but provides no command")]
+    /// A plugin of kind `instrument` provides no streaming command.
+    #[error("`{plugin}` is an `instrument` but provides no streaming command")]
     InstrumentWithoutCommand {
         /// The plugin.
         plugin: String,
@@ -365,7 +365,7 @@ impl ExtendError {
                 "declare `next` as `Next<In, Out>` with the point's input and output types".into()
             }
             ExtendError::InstrumentWithoutCommand { .. } => {
-                "add a `#[command]`, or give the manifest another `kind`".into()
+                "add a streaming `#[command]` (`out: &mut Sink<'_, Chunk>`), or give the manifest another `kind`".into()
             }
             ExtendError::OperatorUntyped { .. } => {
                 "give every command a `#[derive(Message)]` request type, or give the manifest \

@@ -2203,6 +2203,40 @@ fn registry_serve_token_login_publish_search_from_the_command_line() {
         ],
         "SB1394",
     );
+    // The publisher binds its signing key to its account (an `account`-scoped token), then
+    // logs in with the publishing token.
+    let account = ok(&[
+        "registry",
+        "token",
+        "create",
+        "--data-dir",
+        &path("srv"),
+        "--account",
+        "acme",
+        "--scope",
+        "account",
+        "--json",
+    ]);
+    ok(&[
+        "login",
+        "--registry",
+        "main",
+        "--token",
+        account["token"].as_str().unwrap(),
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
+    ok(&[
+        "key",
+        "add",
+        &path("author/switchboard.pub"),
+        "--registry",
+        "main",
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
     ok(&[
         "login",
         "--registry",

@@ -2291,6 +2291,15 @@ fn registry_serve_token_login_publish_search_from_the_command_line() {
         &path("srv"),
         "--json",
     ]);
-    assert!(listed["tokens"][0]["revoked"].is_i64());
+    // Two tokens: the publishing one, revoked, and the account one, not.
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{listed:#}");
+    for t in tokens {
+        let publishing = t["scope"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("publish");
+        assert_eq!(t["revoked"].is_i64(), publishing, "{t:#}");
+    }
     drop(server);
 }

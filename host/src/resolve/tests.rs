@@ -14,7 +14,10 @@ use crate::package::TrustLevel;
 fn index(entries: &[(&str, &str, &[&str])]) -> MemoryIndex {
     let mut index = MemoryIndex::new();
     for (name, version, specs) in entries {
-        let mut release = Release::new(v(version), format!("sha256:{name}-{version}"));
+        // SDK ABI 1.0 unless a spec says otherwise: the test host supports 1.0 to 1.2,
+        // whatever the SDK's current minor is.
+        let mut release =
+            Release::new(v(version), format!("sha256:{name}-{version}")).with_sdk_abi(1, 0);
         for spec in *specs {
             release = apply(release, spec);
         }
@@ -530,7 +533,9 @@ fn locked_version_is_downgraded_when_a_new_plugin_needs_an_older_one() {
     let mut index = geo_versions();
     index.add(
         "legacy",
-        Release::new(v("1.0.0"), "sha256:legacy").with_dependency(dep("geo", "<1.2")),
+        Release::new(v("1.0.0"), "sha256:legacy")
+            .with_sdk_abi(1, 0)
+            .with_dependency(dep("geo", "<1.2")),
     );
     let mut resolver = resolver(&index);
     resolver.lock("geo", v("2.0.0"));

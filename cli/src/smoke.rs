@@ -295,6 +295,12 @@ fn smoke_call(
             "give `expect` or `expect_error`, not both".into(),
         ));
     }
+    if decl.stream.is_some() {
+        return Err(spec_error(format!(
+            "`{}` is a streaming command; smoke calls make plain calls only (test it with the mock host's `MockPlugin::stream`)",
+            call.command
+        )));
+    }
     let command = plugin
         .raw_command(&call.command)
         .map_err(|e| spec_error(format!("cannot bind it: {e}")))?;

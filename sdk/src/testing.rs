@@ -191,7 +191,7 @@ pub enum Activity {
 }
 
 /// A stub's answer: request bytes in, response bytes out.
-type Answer = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, PluginError> + Send + Sync>;
+type Answer = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, PluginError> + Send + Sync>;
 
 /// A service method the test answers with a closure.
 struct StubService {
@@ -426,7 +426,10 @@ impl ContextBackend for MockInner {
                 .next_step("stub the service with the message types the plugin calls it with"));
             }
         }
-        (stub.answer)(call.request)
+        // The lock is released before the stub runs, so a stub may use the mock itself.
+        let answer = stub.answer.clone();
+        drop(services);
+        answer(call.request)
     }
 
     // plugin state (issue 6)
@@ -651,8 +654,10 @@ impl MockHost {
         lock(&self.inner.logs).clone()
     }
 
-    /// Every host service plugins used so far, in order (see [`Activity`]). Uses the mock
-    /// refused are listed too: what a plugin *tried* is often what a test checks.
+    /// Every host service plugins used so far, in order (see [`Activity`]). File,
+    /// environment, configuration and service uses the mock refused are listed too — what a
+    /// plugin *tried* is often what a test checks; KV and secret uses are listed once their
+    /// grant allowed them.
     pub fn activity(&self) -> Vec<Activity> {
         lock(&self.inner.activity).clone()
     }
@@ -704,7 +709,7 @@ impl MockHost {
         let stub = StubService {
             request_contract: Req::CONTRACT.id,
             response_contract: Resp::CONTRACT.id,
-            answer: Box::new(move |bytes: &[u8]| {
+            answer: Arc::new(move |bytes: &[u8]| {
                 let request: Req = decode(bytes)?;
                 answer(request).map(|r| encode(&r))
             }),

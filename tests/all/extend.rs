@@ -3,7 +3,7 @@
 //! plugin code runs, conflicts at start, and contributions following stop, removal and reload.
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use switchboard_host::extend::{
@@ -54,6 +54,7 @@ fn host(grant: bool) -> (Host, tempfile::TempDir) {
 }
 
 fn start(host: &Host, name: &str) -> PluginHandle {
+    let _env = hooka_shared();
     let plugin = host.load_unsigned(test_plugin(name)).unwrap();
     plugin.start().unwrap();
     plugin
@@ -334,8 +335,12 @@ fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
     // Loaded from the file the new version replaces (the plugin's data belongs to its path).
     let path = dir.path().join("libhooka.so");
     std::fs::copy(test_plugin("hooka"), &path).unwrap();
-    let hooka = host.load_unsigned(&path).unwrap();
-    hooka.start().unwrap();
+    let hooka = {
+        let _env = hooka_shared();
+        let hooka = host.load_unsigned(&path).unwrap();
+        hooka.start().unwrap();
+        hooka
+    };
     start(&host, "hookb");
     assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
     // Version 0.2.0 drops its `text.filter` hook and raises its `order.priority` one.
@@ -351,7 +356,7 @@ fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
         }
     });
     std::fs::write(&path, bytes).unwrap();
-    hooka.reload(&path).unwrap();
+    hooka_shared_run(|| hooka.reload(&path).unwrap());
     assert_eq!(hooka.version(), "0.2.0");
     assert_eq!(p.text.filter(s("x")).unwrap(), "x+b");
     assert_eq!(values(&p.priority.collect(&s("x")).unwrap()), ["a", "b"]);
@@ -367,10 +372,22 @@ fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
     );
 }
 
-/// Serialises the tests that steer hooka's `create` through the environment.
-fn marker_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+/// Guards the environment variable that arms hooka's `create`: a test steering it holds the
+/// lock alone ([`marker_lock`]), every other load of hooka shares it ([`hooka_shared`]) — else
+/// a load in a parallel test would write the marker of a load meant to be refused.
+static HOOKA_ENV: RwLock<()> = RwLock::new(());
+
+fn marker_lock() -> RwLockWriteGuard<'static, ()> {
+    HOOKA_ENV.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn hooka_shared() -> RwLockReadGuard<'static, ()> {
+    HOOKA_ENV.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn hooka_shared_run<T>(f: impl FnOnce() -> T) -> T {
+    let _env = hooka_shared();
+    f()
 }
 
 /// Loads hooka with its `create` armed to write a marker; returns the load's error and

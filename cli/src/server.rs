@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use switchboard_registry::error::ServerError;
 use switchboard_registry::server::tokens::{self, Scope, TokenInfo};
-use switchboard_registry::server::{open_database, parse_listen, Server, ServerOptions};
+use switchboard_registry::server::{
+    open_database_with, parse_listen, DatabaseChoice, Server, ServerOptions,
+};
 
 use crate::output::{print, CliError};
 
@@ -23,6 +25,16 @@ pub enum ServerCmd {
         /// The server's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// PostgreSQL instead of SQLite in the data directory: a
+        /// postgres://USER:PASSWORD@HOST:PORT/DB URL (the server makes and migrates its
+        /// tables). Give the same one to the token commands.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_REGISTRY_DATABASE",
+            hide_env_values = true
+        )]
+        database: Option<String>,
         /// The IP address and port to listen on (port 0: a free one).
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
         listen: String,
@@ -66,6 +78,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
     match cmd {
         ServerCmd::Serve {
             data_dir,
+            database,
             listen,
             trusted_proxy,
             popular_downloads,
@@ -74,6 +87,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
             options.trusted_proxy = trusted_proxy;
             options.popular_downloads = popular_downloads;
+            options.database = choice(database.as_deref())?;
             let server = Server::start(&options)?;
             let text = if json {
                 format!(
@@ -84,6 +98,7 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
                         "registry_url": server.registry_url(),
                         "page_url": format!("{}/", server.url()),
                         "data_dir": server.data_dir().root,
+                    "database": server.database_location(),
                         "created": server.created(),
                     })
                 )
@@ -120,6 +135,14 @@ pub enum TokenCmd {
         /// The server's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// The server's PostgreSQL database, if it uses one (as given to `serve`).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_REGISTRY_DATABASE",
+            hide_env_values = true
+        )]
+        database: Option<String>,
         /// The account the token acts for (a plugin belongs to the account that first
         /// publishes it).
         #[arg(long)]
@@ -139,6 +162,14 @@ pub enum TokenCmd {
         /// The server's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// The server's PostgreSQL database, if it uses one (as given to `serve`).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_REGISTRY_DATABASE",
+            hide_env_values = true
+        )]
+        database: Option<String>,
         /// The token's id (`sbt_ID_…`: the ID part) or the whole token.
         id: String,
         /// Print one JSON document.
@@ -150,10 +181,26 @@ pub enum TokenCmd {
         /// The server's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// The server's PostgreSQL database, if it uses one (as given to `serve`).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "SWITCHBOARD_REGISTRY_DATABASE",
+            hide_env_values = true
+        )]
+        database: Option<String>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--database`'s value: PostgreSQL at that URL, or (none) SQLite in the data directory.
+fn choice(database: Option<&str>) -> Result<DatabaseChoice> {
+    Ok(match database {
+        None => DatabaseChoice::Sqlite,
+        Some(url) => DatabaseChoice::parse(url)?,
+    })
 }
 
 fn token_json(t: &TokenInfo) -> serde_json::Value {
@@ -171,12 +218,13 @@ fn run_token(cmd: TokenCmd) -> Result<bool> {
     let (doc, text) = match cmd {
         TokenCmd::Create {
             data_dir,
+            database,
             account,
             scope,
             expires,
             json,
         } => {
-            let db = open_database(&data_dir)?;
+            let db = open_database_with(&data_dir, &choice(database.as_deref())?)?;
             let scope: Scope = scope.parse()?;
             let expires = match expires {
                 None => None,
@@ -198,16 +246,25 @@ fn run_token(cmd: TokenCmd) -> Result<bool> {
             );
             (json.then_some(doc), text)
         }
-        TokenCmd::Revoke { data_dir, id, json } => {
-            let db = open_database(&data_dir)?;
+        TokenCmd::Revoke {
+            data_dir,
+            database,
+            id,
+            json,
+        } => {
+            let db = open_database_with(&data_dir, &choice(database.as_deref())?)?;
             let t = tokens::revoke(&db, &id)?;
             (
                 json.then(|| token_json(&t)),
                 format!("token {} revoked\n", t.id),
             )
         }
-        TokenCmd::List { data_dir, json } => {
-            let db = open_database(&data_dir)?;
+        TokenCmd::List {
+            data_dir,
+            database,
+            json,
+        } => {
+            let db = open_database_with(&data_dir, &choice(database.as_deref())?)?;
             let all = tokens::list(&db)?;
             let now = tokens::now();
             let mut text = String::new();

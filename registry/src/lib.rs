@@ -22,6 +22,8 @@
 //! - `publish` — creating and changing a static registry (`init`, `publish`, `yank`, …).
 //! - `testing` (feature `testing`) — a real HTTP server on `127.0.0.1` serving a directory,
 //!   with ETags and hostile modes, for tests.
+//! - `testing_postgres` (features `testing` and `server`) — a throwaway PostgreSQL cluster (a
+//!   real server in a temporary directory) for the server's store tests and benches.
 //! - `registries` — several registries (SPEC S9.7) from the host database: [`Registries`]
 //!   (priority lookups without silent mixing, the policy's `allowed_registries`, tokens,
 //!   certified-only, channels), search and info over cached listings, the resolver's
@@ -85,6 +87,8 @@ pub mod seen;
 pub mod server;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(all(any(test, feature = "testing"), feature = "server"))]
+pub mod testing_postgres;
 pub mod transport;
 
 pub use client::{ClientLimits, Clock, Downloaded, RefreshReport, RegistryClient, MAX_ROTATIONS};

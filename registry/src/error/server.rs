@@ -236,6 +236,23 @@ pub enum ServerError {
         /// The account.
         account: String,
     },
+    /// `--database` is not a PostgreSQL URL the server understands.
+    #[error("`--database {url}` is not a PostgreSQL database URL: {reason}")]
+    BadDatabaseUrl {
+        /// The URL as given, without any password.
+        url: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The PostgreSQL database could not be reached when the server started (refused,
+    /// unknown host, wrong password, no such database).
+    #[error("cannot connect to the PostgreSQL database {url}: {reason}")]
+    DatabaseUnreachable {
+        /// The URL, without any password.
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
     /// An account name that does not parse.
     #[error(
         "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at most 64)"
@@ -281,6 +298,8 @@ impl ServerError {
             ServerError::NotHeld { .. } => 1448,
             ServerError::NotAnOwner { .. } => 1449,
             ServerError::BadAccount { .. } => 1450,
+            ServerError::BadDatabaseUrl { .. } => 1451,
+            ServerError::DatabaseUnreachable { .. } => 1452,
         })
     }
 
@@ -327,8 +346,17 @@ impl ServerError {
                 registry, or the directory a server made before (it holds `registry/`, `keys/` \
                 and `server.db`)"
                 .into(),
-            ServerError::Database { .. } => "check the data directory's free space and \
-                permissions; restore `server.db` from a backup if it is damaged"
+            ServerError::Database { .. } => "SQLite: check the data directory's free space \
+                and permissions, and restore `server.db` from a backup if it is damaged; \
+                PostgreSQL: check the database server is up and its log, then retry"
+                .into(),
+            ServerError::BadDatabaseUrl { .. } => "give `--database \
+                postgres://USER:PASSWORD@HOST:PORT/DATABASE` (or leave it out: SQLite in the \
+                data directory)"
+                .into(),
+            ServerError::DatabaseUnreachable { .. } => "check PostgreSQL runs and listens \
+                there, and that the user, its password and the database (made with `createdb`) \
+                are right"
                 .into(),
             ServerError::Bind { .. } => "choose another port (or stop what listens there), \
                 and check the address belongs to this machine"

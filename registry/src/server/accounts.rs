@@ -12,10 +12,9 @@
 //! signed by a bound key is listed as `verified` (ARCHITECTURE D8: a key bound to the publisher
 //! by the registry).
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::db::Database;
+use super::store::{Database, OwnerRemoval};
 use super::tokens::{now, valid_account};
 use crate::error::ServerError;
 use crate::format::canonical_name;
@@ -58,24 +57,7 @@ fn check_account(account: &str) -> Result<(), ServerError> {
 
 /// The owners of `name`, first owner first.
 pub fn owners(db: &Database, name: &str) -> Result<Vec<Owner>, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT account, since, added_by FROM owners WHERE plugin = ?1 \
-             ORDER BY since, rowid",
-        )
-        .map_err(|e| db.error(&e))?;
-    let rows = stmt
-        .query_map(params![canonical_name(name)], |r| {
-            Ok(Owner {
-                account: r.get(0)?,
-                since: r.get(1)?,
-                added_by: r.get(2)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e));
-    rows
+    db.store().owners(&canonical_name(name))
 }
 
 /// Whether `account` owns `name`.
@@ -87,16 +69,10 @@ pub fn is_owner(db: &Database, name: &str, account: &str) -> Result<bool, Server
 /// Returns whether this call claimed it; refuses a name another account owns (`SB1389`).
 pub fn claim_new(db: &Database, name: &str, account: &str) -> Result<bool, ServerError> {
     check_account(account)?;
-    let conn = db.conn();
-    let inserted = conn
-        .execute(
-            "INSERT INTO owners (plugin, account, since, added_by) \
-             SELECT ?1, ?2, ?3, ?2 WHERE NOT EXISTS (SELECT 1 FROM owners WHERE plugin = ?1)",
-            params![canonical_name(name), account, now()],
-        )
-        .map_err(|e| db.error(&e))?;
-    drop(conn);
-    if inserted == 1 {
+    if db
+        .store()
+        .claim_new(&canonical_name(name), account, now())?
+    {
         return Ok(true);
     }
     let all = owners(db, name)?;
@@ -112,51 +88,31 @@ pub fn claim_new(db: &Database, name: &str, account: &str) -> Result<bool, Serve
 
 /// Undoes a [`claim_new`] this request made (its upload then failed).
 pub fn unclaim(db: &Database, name: &str, account: &str) -> Result<(), ServerError> {
-    db.conn()
-        .execute(
-            "DELETE FROM owners WHERE plugin = ?1 AND account = ?2 AND added_by = ?2",
-            params![canonical_name(name), account],
-        )
-        .map(|_| ())
-        .map_err(|e| db.error(&e))
+    db.store().unclaim(&canonical_name(name), account)
 }
 
 /// Adds `account` as an owner of `name`, by `by`. Returns false when it owned it already.
 pub fn add_owner(db: &Database, name: &str, account: &str, by: &str) -> Result<bool, ServerError> {
     check_account(account)?;
-    let n = db
-        .conn()
-        .execute(
-            "INSERT OR IGNORE INTO owners (plugin, account, since, added_by) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![canonical_name(name), account, now(), by],
-        )
-        .map_err(|e| db.error(&e))?;
-    Ok(n == 1)
+    db.store()
+        .add_owner(&canonical_name(name), account, now(), by)
 }
 
-/// Removes `account` from the owners of `name`; the last owner stays (`SB1441`).
+/// Removes `account` from the owners of `name`; the last owner stays (`SB1441`). Whether it
+/// is the last is decided in the same atomic step as the removal, so two owners removing
+/// each other at once leave one.
 pub fn remove_owner(db: &Database, name: &str, account: &str) -> Result<(), ServerError> {
-    let all = owners(db, name)?;
-    if !all.iter().any(|o| o.account == account) {
-        return Err(ServerError::NotAnOwner {
+    match db.store().remove_owner(&canonical_name(name), account)? {
+        OwnerRemoval::Removed => Ok(()),
+        OwnerRemoval::NotAnOwner => Err(ServerError::NotAnOwner {
             name: name.to_owned(),
             account: account.to_owned(),
-        });
-    }
-    if all.len() == 1 {
-        return Err(ServerError::LastOwner {
+        }),
+        OwnerRemoval::LastOwner => Err(ServerError::LastOwner {
             name: name.to_owned(),
             account: account.to_owned(),
-        });
+        }),
     }
-    db.conn()
-        .execute(
-            "DELETE FROM owners WHERE plugin = ?1 AND account = ?2",
-            params![canonical_name(name), account],
-        )
-        .map(|_| ())
-        .map_err(|e| db.error(&e))
 }
 
 /// The key id a `.minisig` text was made with (minisign's display form), if it parses.
@@ -193,84 +149,42 @@ pub fn add_key(db: &Database, account: &str, public_key: &str) -> Result<BoundKe
         .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
         .unwrap_or_default()
         .to_owned();
-    if let Some(existing) = key(db, &key_id)? {
-        if existing.account == account {
-            return Ok(existing);
-        }
-        return Err(ServerError::KeyTaken {
-            key_id,
-            account: existing.account,
-        });
-    }
-    let bound = BoundKey {
+    let candidate = BoundKey {
         key_id,
         account: account.to_owned(),
         public_key: line,
         added: now(),
     };
-    db.conn()
-        .execute(
-            "INSERT INTO keys (key_id, account, public_key, added) VALUES (?1, ?2, ?3, ?4)",
-            params![bound.key_id, bound.account, bound.public_key, bound.added],
-        )
-        .map_err(|e| db.error(&e))?;
-    Ok(bound)
+    // Bound in one atomic step: of two accounts binding one key at once, one gets it and
+    // the other is told who has it.
+    let bound = db.store().bind_key(&candidate)?;
+    if bound.account == account {
+        return Ok(bound);
+    }
+    Err(ServerError::KeyTaken {
+        key_id: bound.key_id,
+        account: bound.account,
+    })
 }
 
 /// The key of id `key_id`, whichever account it is bound to.
 pub fn key(db: &Database, key_id: &str) -> Result<Option<BoundKey>, ServerError> {
-    db.conn()
-        .query_row(
-            "SELECT key_id, account, public_key, added FROM keys WHERE key_id = ?1",
-            params![key_id],
-            |r| {
-                Ok(BoundKey {
-                    key_id: r.get(0)?,
-                    account: r.get(1)?,
-                    public_key: r.get(2)?,
-                    added: r.get(3)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| db.error(&e))
+    db.store().key(key_id)
 }
 
 /// The keys bound to `account`, oldest first.
 pub fn keys(db: &Database, account: &str) -> Result<Vec<BoundKey>, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT key_id, account, public_key, added FROM keys WHERE account = ?1 \
-             ORDER BY added, key_id",
-        )
-        .map_err(|e| db.error(&e))?;
-    let rows = stmt
-        .query_map(params![account], |r| {
-            Ok(BoundKey {
-                key_id: r.get(0)?,
-                account: r.get(1)?,
-                public_key: r.get(2)?,
-                added: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e));
-    rows
+    db.store().keys(account)
 }
 
 /// Unbinds the key `key_id` from `account` (releases it already signed stay listed).
 pub fn remove_key(db: &Database, account: &str, key_id: &str) -> Result<BoundKey, ServerError> {
-    let found = key(db, key_id)?
-        .filter(|k| k.account == account)
+    db.store()
+        .remove_key(account, key_id)?
         .ok_or_else(|| ServerError::UnknownKey {
             key_id: key_id.to_owned(),
             account: account.to_owned(),
-        })?;
-    db.conn()
-        .execute("DELETE FROM keys WHERE key_id = ?1", params![key_id])
-        .map_err(|e| db.error(&e))?;
-    Ok(found)
+        })
 }
 
 /// The canonical names `account` owns.
@@ -278,13 +192,5 @@ pub fn owned_by(
     db: &Database,
     account: &str,
 ) -> Result<std::collections::HashSet<String>, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare_cached("SELECT plugin FROM owners WHERE account = ?1")
-        .map_err(|e| db.error(&e))?;
-    let rows = stmt
-        .query_map(params![account], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e));
-    rows
+    db.store().owned_by(account)
 }

@@ -19,7 +19,7 @@ use switchboard_host::TrustLevel;
 
 use super::accounts::{self, BoundKey};
 use super::catalog::Catalog;
-use super::db::Database;
+use super::store::Database;
 use super::uploads::{CheckResult, Outcome};
 use crate::error::{PublishError, ServerError};
 use crate::format::{canonical_name, validate_name, FormatError};

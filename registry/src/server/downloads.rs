@@ -3,52 +3,44 @@
 //! squatting rule calls popular). A conditional request answered 304 does not count.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use rusqlite::params;
-
-use super::db::Database;
+use super::store::Database;
 use crate::error::ServerError;
 
 /// The counts, as loaded at start and kept since.
 #[derive(Debug, Default)]
 pub struct Downloads {
     counts: RwLock<HashMap<String, u64>>,
+    failed_writes: AtomicU64,
 }
 
 impl Downloads {
     /// The counts in `db`.
     pub fn load(db: &Database) -> Result<Downloads, ServerError> {
-        let conn = db.conn();
-        let mut stmt = conn
-            .prepare("SELECT plugin, count FROM downloads")
-            .map_err(|e| db.error(&e))?;
-        let counts: HashMap<String, u64> = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| db.error(&e))?;
         Ok(Downloads {
-            counts: RwLock::new(counts),
+            counts: RwLock::new(db.store().download_counts()?),
+            failed_writes: AtomicU64::new(0),
         })
     }
 
-    /// Counts one download of `plugin`.
+    /// Counts one download of `plugin`: in memory always, then in the database. A failed
+    /// database write is returned (the caller logs it and serves the file all the same) and
+    /// counted in [`Downloads::failed_writes`]; the database then misses that download.
     pub fn record(&self, db: &Database, plugin: &str) -> Result<(), ServerError> {
-        db.conn()
-            .execute(
-                "INSERT INTO downloads (plugin, count) VALUES (?1, 1) \
-                 ON CONFLICT (plugin) DO UPDATE SET count = count + 1",
-                params![plugin],
-            )
-            .map_err(|e| db.error(&e))?;
-        let mut counts = self.counts.write().unwrap_or_else(|p| p.into_inner());
-        *counts.entry(plugin.to_owned()).or_insert(0) += 1;
-        Ok(())
+        {
+            let mut counts = self.counts.write().unwrap_or_else(|p| p.into_inner());
+            *counts.entry(plugin.to_owned()).or_insert(0) += 1;
+        }
+        db.store().count_download(plugin).inspect_err(|_| {
+            self.failed_writes.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// How many downloads were served whose count the database did not take.
+    pub fn failed_writes(&self) -> u64 {
+        self.failed_writes.load(Ordering::Relaxed)
     }
 
     /// The downloads of `plugin`.

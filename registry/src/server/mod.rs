@@ -35,7 +35,8 @@
 //! SB1440–SB1450).
 //!
 //! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
-//! `db` (SQLite), `catalog` (what is published, read from the registry directory), `files`
+//! `store` (the database behind a trait: SQLite by default, or PostgreSQL), `artifacts` (the
+//! uploads' and packages' bytes behind a trait: a directory by default), `catalog` (what is published, read from the registry directory), `files`
 //! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
 //! (`/api/v1/` changes), `page` (the web page, SB1470–SB1479).
 //!
@@ -52,10 +53,10 @@
 
 pub mod accounts;
 mod api;
+pub mod artifacts;
 mod catalog;
 mod checks;
 mod data;
-mod db;
 mod downloads;
 mod files;
 mod limits;
@@ -66,6 +67,7 @@ mod page;
 mod publishing;
 pub mod search;
 pub mod squat;
+pub mod store;
 pub mod tokens;
 pub mod uploads;
 
@@ -83,13 +85,14 @@ use axum::Router;
 
 pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
 pub use data::DataDir;
-pub use db::{Database, SCHEMA_VERSION};
 pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
 pub use openapi::{openapi, ROUTES};
 pub use page::{PageError, CONTENT_SECURITY_POLICY};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
+pub use store::sqlite::SCHEMA_VERSION;
+pub use store::{Database, DatabaseChoice, Store};
 
 use crate::error::ServerError;
 use crate::RegistryError;
@@ -102,7 +105,10 @@ pub struct ServerOptions {
     pub data_dir: PathBuf,
     /// Where to listen (see [`parse_listen`]); port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Threads for blocking work (files, SQLite, signing); default 4.
+    /// Where accounts, tokens, owners, keys, uploads and download counts are kept: SQLite
+    /// (`server.db` in the data directory, the default) or a PostgreSQL database.
+    pub database: DatabaseChoice,
+    /// Threads for blocking work (files, the database, signing); default 4.
     pub blocking_threads: usize,
     /// The largest upload accepted (default: the host's package cap); larger is refused
     /// with 413 (`SB1390`) before it is stored.
@@ -125,6 +131,7 @@ impl ServerOptions {
         ServerOptions {
             data_dir,
             listen,
+            database: DatabaseChoice::Sqlite,
             blocking_threads: 4,
             max_upload_bytes: switchboard_host::package::UnpackLimits::default().max_package_bytes,
             rate_limit: Some(RateLimit::default()),
@@ -139,6 +146,7 @@ impl ServerOptions {
 pub(crate) struct AppState {
     pub(crate) data: DataDir,
     pub(crate) db: Database,
+    pub(crate) artifacts: Arc<dyn artifacts::Artifacts>,
     pub(crate) max_upload_bytes: u64,
     pub(crate) limiter: Option<limits::Limiter>,
     pub(crate) trusted_proxy: Option<std::net::IpAddr>,
@@ -157,6 +165,9 @@ pub struct Server {
     created: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    /// Held here too, so that the state (and the database's connections, which may not be
+    /// closed on an async task) is dropped last, on the thread that drops the server.
+    state: Arc<AppState>,
 }
 
 impl Server {
@@ -165,7 +176,7 @@ impl Server {
     /// Binding happens before this returns, so a port in use is an error here (`SB1378`).
     pub fn start(options: &ServerOptions) -> Result<Server, RegistryError> {
         let (data, created) = DataDir::open_or_init(&options.data_dir)?;
-        let db = Database::open(&data.database)?;
+        let db = Database::open_choice(&options.database, &data.database)?;
         let bind_error = |e: std::io::Error| ServerError::Bind {
             listen: options.listen.to_string(),
             reason: e.to_string(),
@@ -183,6 +194,7 @@ impl Server {
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
+            artifacts: Arc::new(artifacts::ArtifactDir::new(&data.uploads, &data.registry)),
             max_upload_bytes: options.max_upload_bytes,
             limiter: options.rate_limit.map(limits::Limiter::new),
             trusted_proxy: options.trusted_proxy,
@@ -191,7 +203,7 @@ impl Server {
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
         });
-        let app = router(state);
+        let app = router(Arc::clone(&state));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("registry-server".into())
@@ -217,6 +229,7 @@ impl Server {
             created,
             shutdown: Some(tx),
             thread: Some(thread),
+            state,
         })
     }
 
@@ -238,6 +251,17 @@ impl Server {
     /// The data directory's parts.
     pub fn data_dir(&self) -> &DataDir {
         &self.data
+    }
+
+    /// Where its database is: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn database_location(&self) -> String {
+        self.state.db.store().location().to_owned()
+    }
+
+    /// How many downloads it served whose count the database did not take (each is logged
+    /// when it happens; the count in memory has them).
+    pub fn uncounted_downloads(&self) -> u64 {
+        self.state.downloads.failed_writes()
     }
 
     /// Whether this start made the data directory (a new registry).
@@ -334,10 +358,21 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Opens the database of the server data directory `root` (made by a first
-/// [`Server::start`]), for token commands run beside a running server.
+/// [`Server::start`]), for token commands run beside a running server: its SQLite
+/// `server.db`.
 pub fn open_database(root: &std::path::Path) -> Result<Database, RegistryError> {
+    open_database_with(root, &DatabaseChoice::Sqlite)
+}
+
+/// Opens the database a server of the data directory `root` uses: `choice` (as given to
+/// that server with `--database`), or its SQLite `server.db`.
+pub fn open_database_with(
+    root: &std::path::Path,
+    choice: &DatabaseChoice,
+) -> Result<Database, RegistryError> {
     let data = DataDir::at(root);
-    if !data.database.is_file() || !data.registry.join("timestamp.json").is_file() {
+    let sqlite = *choice == DatabaseChoice::Sqlite;
+    if (sqlite && !data.database.is_file()) || !data.registry.join("timestamp.json").is_file() {
         return Err(ServerError::DataDir {
             path: root.display().to_string(),
             reason: "it is not a registry server's data directory (no server.db or registry)"
@@ -345,7 +380,17 @@ pub fn open_database(root: &std::path::Path) -> Result<Database, RegistryError> 
         }
         .into());
     }
-    Ok(Database::open(&data.database)?)
+    Ok(Database::open_choice(choice, &data.database)?)
+}
+
+/// Writes one line to the server's log (its standard error): something went wrong that
+/// the request it happened in did not fail for.
+#[expect(
+    clippy::print_stderr,
+    reason = "the server's log is its standard error; nothing else reports these"
+)]
+pub(crate) fn log_error(what: &str, e: &dyn std::fmt::Display) {
+    eprintln!("switchboard registry server: {what}: {e}");
 }
 
 async fn index_file(
@@ -358,22 +403,44 @@ async fn index_file(
         reason: e.body_text(),
     })?;
     api::blocking(move || {
-        let bytes = files::read(&state.data.registry, &path)?;
+        let sha = path
+            .strip_prefix("packages/")
+            .and_then(|f| f.strip_suffix(".sbpkg"))
+            .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+        let bytes = match sha {
+            Some(sha) => state.artifacts.package(sha)?,
+            None => files::read(&state.data.registry, &path)?,
+        };
         let response = files::respond(&path, bytes, &headers);
         if response.status() == axum::http::StatusCode::OK {
-            let sha = path
-                .strip_prefix("packages/")
-                .and_then(|f| f.strip_suffix(".sbpkg"));
             if let Some(sha) = sha {
-                let catalog = state.catalog.get(&state.data.registry)?;
-                if let Some(plugin) = catalog.by_sha256.get(sha) {
-                    state.downloads.record(&state.db, plugin)?;
-                }
+                count_download(&state, sha);
             }
         }
         Ok(response)
     })
     .await
+}
+
+/// Counts a download of the package `sha` for its plugin. Counting is best effort: a
+/// failure (the database, or the catalog it needs) is logged and the file served anyway.
+fn count_download(state: &AppState, sha: &str) {
+    let catalog = match state.catalog.get(&state.data.registry) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error(&format!("not counting a download of {sha}"), &e);
+            return;
+        }
+    };
+    if let Some(plugin) = catalog.by_sha256.get(sha) {
+        if let Err(e) = state.downloads.record(&state.db, plugin) {
+            let e = crate::RegistryError::from(e);
+            log_error(
+                &format!("a download of {plugin} was served but not counted"),
+                &format_args!("{} {e}", e.code()),
+            );
+        }
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

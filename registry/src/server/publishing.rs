@@ -183,14 +183,7 @@ pub async fn publish(
         }
         // Stored, and recorded as `checking` (unlisted), before any check runs.
         let id = tokens::random_hex(8)?;
-        let dir = state.data.uploads.join(&id);
-        let internal = |e: std::io::Error| ServerError::Internal {
-            reason: format!("storing the upload: {e}"),
-        };
-        std::fs::create_dir_all(&dir).map_err(internal)?;
-        let package = dir.join(&file_name);
-        std::fs::write(&package, &body).map_err(internal)?;
-        std::fs::write(dir.join(format!("{file_name}.minisig")), &signature).map_err(internal)?;
+        let package = state.artifacts.stage(&id, &file_name, &body, &signature)?;
         let mut upload = Upload {
             id: id.clone(),
             account: token.account.clone(),
@@ -222,7 +215,7 @@ pub async fn publish(
         };
         let findings = checks::run_all(&state.db, &catalog, &staged, &id);
         if let Some(refusal) = findings.refusal {
-            let _ = std::fs::remove_dir_all(&dir);
+            state.artifacts.discard(&id);
             uploads::finish(
                 &state.db,
                 &id,
@@ -337,7 +330,7 @@ fn list(
             Ok(())
         },
     );
-    let _ = package.parent().map(std::fs::remove_dir_all);
+    state.artifacts.discard(&upload.id);
     let report = match result {
         Ok(r) => r,
         Err(mut e) => {
@@ -445,15 +438,8 @@ pub fn upload_json(u: &Upload) -> Value {
 /// package, and it is listed for its uploader's account.
 pub fn release_hold(state: &AppState, id: &str, admin: &str) -> Result<Value, ApiError> {
     let mut upload = held(state, id)?;
-    let dir = state.data.uploads.join(id);
     let file_name = format!("{}-{}.sbpkg", upload.name, upload.version);
-    let package = dir.join(&file_name);
-    let signature =
-        std::fs::read_to_string(dir.join(format!("{file_name}.minisig"))).map_err(|e| {
-            ServerError::Internal {
-                reason: format!("the held upload {id} lost its files: {e}"),
-            }
-        })?;
+    let (package, signature) = state.artifacts.staged(id, &file_name)?;
     let catalog = state.catalog.get(&state.data.registry)?;
     let staged = checks::Staged {
         package: &package,
@@ -475,7 +461,7 @@ pub fn release_hold(state: &AppState, id: &str, admin: &str) -> Result<Value, Ap
         format!("released by admin `{admin}`"),
     ));
     if let Some(refusal) = findings.refusal {
-        let _ = std::fs::remove_dir_all(&dir);
+        state.artifacts.discard(id);
         uploads::finish(
             &state.db,
             id,
@@ -498,7 +484,7 @@ pub fn reject_hold(
     reason: &str,
 ) -> Result<Value, ApiError> {
     let mut upload = held(state, id)?;
-    let _ = std::fs::remove_dir_all(state.data.uploads.join(id));
+    state.artifacts.discard(id);
     let reason = if reason.trim().is_empty() {
         "rejected on review"
     } else {

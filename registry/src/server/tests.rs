@@ -1,13 +1,161 @@
 //! The server on 127.0.0.1 (a free port), over real HTTP: the index files with ETags, search
 //! and details, and every refusal coded. The real client and a real package are in
 //! `tests/all/registry_server.rs`.
+//!
+//! Every test that starts a server runs twice (`on_both_backends!`): `NAME::sqlite` on the
+//! default SQLite store and `NAME::postgres` on a real PostgreSQL — a throwaway cluster
+//! (`testing_postgres`) shared by the tests running at the same time, one new database per
+//! test. Without PostgreSQL's binaries the `postgres` runs fail saying what to install, unless
+//! `SWITCHBOARD_SKIP_POSTGRES=1` is set outside CI (then they print "skipped" and pass).
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::*;
 use crate::format::{Channel, IndexLine, Yanked};
 use crate::publish::{publish_unverified, Expiries};
 use crate::server::{accounts, limits};
+use crate::testing_postgres::{binaries, TempCluster};
+
+/// Set (outside CI) to skip the PostgreSQL runs on a machine without PostgreSQL.
+const SKIP_POSTGRES: &str = "SWITCHBOARD_SKIP_POSTGRES";
+
+/// The store a test's servers use.
+#[derive(Debug)]
+enum Backend {
+    Sqlite,
+    Postgres {
+        /// Kept running while any test holds it.
+        cluster: Arc<TempCluster>,
+        /// This test's own database on it.
+        name: String,
+        url: String,
+    },
+}
+
+/// The cluster the running tests share: made by the first that needs it, stopped when the
+/// last one holding it ends (a later test starts another).
+static CLUSTER: Mutex<Weak<TempCluster>> = Mutex::new(Weak::new());
+
+impl Backend {
+    /// A new database on the shared cluster; `None` when PostgreSQL is missing and
+    /// `SWITCHBOARD_SKIP_POSTGRES` says to skip.
+    #[expect(clippy::print_stderr, reason = "says why the test did not run")]
+    fn postgres() -> Option<Backend> {
+        let Some(bin) = binaries() else {
+            if std::env::var_os(SKIP_POSTGRES).is_some() && std::env::var_os("CI").is_none() {
+                eprintln!("skipped: no PostgreSQL (initdb, pg_ctl), and {SKIP_POSTGRES} is set");
+                return None;
+            }
+            panic!(
+                "the registry server's PostgreSQL tests need PostgreSQL's initdb and pg_ctl \
+                 (on PATH, in /usr/lib/postgresql/*/bin, or in SWITCHBOARD_PG_BIN): install \
+                 Debian's `postgresql` package (`apt-get install postgresql`; .ci/run does), \
+                 or outside CI set {SKIP_POSTGRES}=1 to skip them"
+            );
+        };
+        let cluster = {
+            let mut shared = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+            match shared.upgrade() {
+                Some(c) => c,
+                None => {
+                    let c = Arc::new(TempCluster::start(&bin).unwrap());
+                    *shared = Arc::downgrade(&c);
+                    c
+                }
+            }
+        };
+        let url = cluster.database().unwrap();
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        Some(Backend::Postgres { cluster, name, url })
+    }
+
+    fn is_sqlite(&self) -> bool {
+        matches!(self, Backend::Sqlite)
+    }
+
+    fn choice(&self) -> DatabaseChoice {
+        match self {
+            Backend::Sqlite => DatabaseChoice::Sqlite,
+            Backend::Postgres { url, .. } => DatabaseChoice::parse(url).unwrap(),
+        }
+    }
+
+    /// Runs `sql` on the server's database, outside the server (to break it on purpose).
+    fn execute(&self, server: &Server, sql: &str) {
+        match self {
+            Backend::Sqlite => rusqlite::Connection::open(&server.data_dir().database)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Backend::Postgres { cluster, name, .. } => cluster.sql(name, sql).unwrap(),
+        }
+    }
+
+    /// Every byte the database keeps of `table` (SQLite: the whole database file).
+    fn everything_stored(&self, server: &Server, table: &str) -> Vec<u8> {
+        match self {
+            Backend::Sqlite => std::fs::read(&server.data_dir().database).unwrap(),
+            Backend::Postgres { url, .. } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                let rows = c
+                    .query(&format!("SELECT t::text FROM {table} t"), &[])
+                    .unwrap();
+                rows.iter()
+                    .flat_map(|r| r.get::<_, String>(0).into_bytes())
+                    .collect()
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The backend of the test running on this thread (SQLite outside `on_both_backends!`).
+    static BACKEND: RefCell<Rc<Backend>> = RefCell::new(Rc::new(Backend::Sqlite));
+}
+
+fn backend() -> Rc<Backend> {
+    BACKEND.with(|b| Rc::clone(&b.borrow()))
+}
+
+/// Runs `test` with `backend` as this thread's backend.
+fn run_on(backend: Backend, test: fn()) {
+    BACKEND.with(|b| *b.borrow_mut() = Rc::new(backend));
+    test();
+}
+
+/// Makes each named test function (no `#[test]` of its own) two tests, `NAME::sqlite` and
+/// `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::run_on(super::Backend::Sqlite, super::$name);
+            }
+            #[test]
+            fn postgres() {
+                if let Some(b) = super::Backend::postgres() {
+                    super::run_on(b, super::$name);
+                }
+            }
+        }
+    )*};
+}
+
+/// Options for a server over `data` on a free port, on this test's backend.
+fn server_options(data: std::path::PathBuf) -> ServerOptions {
+    let mut options = ServerOptions::new(data, parse_listen("127.0.0.1:0").unwrap());
+    options.database = backend().choice();
+    options
+}
+
+/// Another handle on `server`'s database (as the token commands open it).
+fn db(server: &Server) -> Database {
+    open_database_with(&server.data_dir().root, &backend().choice()).unwrap()
+}
 
 fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
     let mut l = crate::testing::line(name, version);
@@ -19,10 +167,7 @@ fn line(name: &str, version: &str, package: &[u8]) -> IndexLine {
 /// A server over a new data directory, with `plugins` published (one package each).
 fn serve(plugins: Vec<IndexLine>) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
-    let options = ServerOptions::new(
-        tmp.path().join("data"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
+    let options = server_options(tmp.path().join("data"));
     let server = Server::start(&options).unwrap();
     assert!(server.created());
     if !plugins.is_empty() {
@@ -98,7 +243,6 @@ fn code(body: &serde_json::Value) -> &str {
     body["code"].as_str().unwrap_or("")
 }
 
-#[test]
 fn first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it() {
     let (tmp, server) = serve(vec![]);
     let data = server.data_dir().clone();
@@ -109,10 +253,14 @@ fn first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data.keys), 0o700);
         assert_eq!(mode(&data.keys.join("timestamp.key")), 0o600);
-        assert_eq!(mode(&data.database), 0o600);
+        if backend().is_sqlite() {
+            assert_eq!(mode(&data.database), 0o600);
+        }
     }
+    // On PostgreSQL the data directory has no database file.
+    assert_eq!(data.database.is_file(), backend().is_sqlite());
     let root = std::fs::read(data.registry.join("root.json")).unwrap();
-    let options = ServerOptions::new(data.root.clone(), parse_listen("127.0.0.1:0").unwrap());
+    let options = server_options(data.root.clone());
     let again = Server::start(&options).unwrap();
     assert!(!again.created());
     assert_eq!(
@@ -127,15 +275,10 @@ fn first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
-    let e = Server::start(&ServerOptions::new(
-        other,
-        parse_listen("127.0.0.1:0").unwrap(),
-    ))
-    .unwrap_err();
+    let e = Server::start(&server_options(other)).unwrap_err();
     assert_eq!(e.code().to_string(), "SB1376", "{e}");
 }
 
-#[test]
 fn listen_addresses_other_than_ip_literals_of_one_interface_are_refused() {
     for bad in [
         "0.0.0.0:8080",
@@ -152,14 +295,14 @@ fn listen_addresses_other_than_ip_literals_of_one_interface_are_refused() {
     assert!(parse_listen("192.0.2.7:8080").is_ok());
     // A port in use is refused when starting, coded.
     let (tmp, server) = serve(vec![]);
-    let busy = ServerOptions::new(tmp.path().join("data2"), server.addr());
+    let mut busy = server_options(tmp.path().join("data2"));
+    busy.listen = server.addr();
     assert_eq!(
         Server::start(&busy).unwrap_err().code().to_string(),
         "SB1378"
     );
 }
 
-#[test]
 fn index_files_are_served_with_etags_304_and_cache_control() {
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
     let (status, tag, cache, body) = get(&server, "/index/timestamp.json", None);
@@ -187,7 +330,6 @@ fn index_files_are_served_with_etags_304_and_cache_control() {
     assert_eq!((status, code(&body)), (404, "SB1380"));
 }
 
-#[test]
 fn path_tricks_get_a_coded_400_and_never_a_file_outside() {
     let (_tmp, server) = serve(vec![]);
     let secret = std::fs::read_to_string(server.data_dir().keys.join("root.key")).unwrap();
@@ -229,7 +371,6 @@ fn path_tricks_get_a_coded_400_and_never_a_file_outside() {
     }
 }
 
-#[test]
 fn search_sorts_by_relevance_then_name_and_pages_with_a_total() {
     let mut wc = line("wordcount", "1.0.0", b"");
     wc.description = "Counts words with hello".into();
@@ -282,7 +423,6 @@ fn search_sorts_by_relevance_then_name_and_pages_with_a_total() {
     assert_eq!(doc["total"], 1);
 }
 
-#[test]
 fn search_parameters_out_of_range_are_refused_coded() {
     let (_tmp, server) = serve(vec![]);
     for q in [
@@ -310,7 +450,6 @@ fn search_parameters_out_of_range_are_refused_coded() {
     assert_eq!(status, 200, "{doc}");
 }
 
-#[test]
 fn plugin_details_list_versions_channels_yanks_and_deprecation() {
     let beta = IndexLine {
         channel: Channel::Beta,
@@ -362,16 +501,13 @@ fn plugin_details_list_versions_channels_yanks_and_deprecation() {
 
 fn serve_with(max_upload: u64) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("data"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
+    let mut options = server_options(tmp.path().join("data"));
     options.max_upload_bytes = max_upload;
     (tmp, Server::start(&options).unwrap())
 }
 
 fn token(server: &Server, account: &str, scope: &str, expires: Option<i64>) -> String {
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(server);
     tokens::create(&db, account, scope.parse().unwrap(), expires)
         .unwrap()
         .token
@@ -399,7 +535,6 @@ fn sig_header() -> String {
     base64::engine::general_purpose::STANDARD.encode("untrusted comment: x\nRWQ\n")
 }
 
-#[test]
 fn publishing_needs_a_valid_token_with_the_publish_scope() {
     let (_tmp, server) = serve_with(1 << 20);
     let sig = sig_header();
@@ -444,7 +579,7 @@ fn publishing_needs_a_valid_token_with_the_publish_scope() {
     let (status, doc) = upload(Some(&expired));
     assert_eq!((status, code(&doc)), (401, "SB1386"), "{doc}");
     let revoked = token(&server, "acme", "publish:*", None);
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     tokens::revoke(&db, &revoked).unwrap();
     let (status, doc) = upload(Some(&revoked));
     assert_eq!((status, code(&doc)), (401, "SB1387"), "{doc}");
@@ -462,7 +597,6 @@ fn publishing_needs_a_valid_token_with_the_publish_scope() {
     assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
 }
 
-#[test]
 fn malformed_and_oversize_uploads_are_refused_coded() {
     let (_tmp, server) = serve_with(1024);
     let good = format!("Bearer {}", token(&server, "acme", "publish:*", None));
@@ -501,10 +635,9 @@ fn malformed_and_oversize_uploads_are_refused_coded() {
     }
 }
 
-#[test]
 fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     accounts::claim_new(&db, "hello", "acme").unwrap();
     let auth = |t: &str| format!("Bearer {t}");
     let acme_yank = auth(&token(&server, "acme", "yank", None));
@@ -563,20 +696,18 @@ fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
     assert_eq!(doc["changed"], true);
 }
 
-#[test]
 fn tokens_are_stored_hashed_and_scopes_parse_strictly() {
     let (_tmp, server) = serve(vec![]);
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     let t = tokens::create(&db, "acme", "publish:acme-*".parse().unwrap(), None).unwrap();
     let secret = t.token.rsplit('_').next().unwrap().to_owned();
     assert_eq!(secret.len(), 64);
-    let stored: String = db
-        .conn()
-        .query_row("SELECT secret_hash FROM tokens", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(stored, crate::sha256_hex(secret.as_bytes()));
-    assert!(!std::fs::read(&server.data_dir().database)
-        .unwrap()
+    let stored = db.store().tokens().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].secret_hash, crate::sha256_hex(secret.as_bytes()));
+    // The secret is nowhere in what the database stores.
+    assert!(!backend()
+        .everything_stored(&server, "tokens")
         .windows(secret.len())
         .any(|w| w == secret.as_bytes()));
     assert!(t.info.scope.may_publish("acme-tools"));
@@ -613,13 +744,9 @@ fn tokens_are_stored_hashed_and_scopes_parse_strictly() {
 
 // ---- Rate limits and the OpenAPI document ----
 
-#[test]
 fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("data"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
+    let mut options = server_options(tmp.path().join("data"));
     options.rate_limit = Some(RateLimit::new(3, 0.0));
     let server = Server::start(&options).unwrap();
     for _ in 0..3 {
@@ -667,7 +794,6 @@ fn buckets_refill_at_their_rate_per_client() {
     assert!(limiter.take(a, later).is_err());
 }
 
-#[test]
 fn the_openapi_document_names_every_route_and_every_route_is_served() {
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
     let (status, doc) = get_json(&server, "/api/openapi.json");
@@ -762,10 +888,9 @@ fn public_key() -> String {
         .to_string()
 }
 
-#[test]
 fn owners_are_listed_added_only_explicitly_and_the_last_one_stays() {
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     assert!(accounts::claim_new(&db, "hello", "acme").unwrap());
     // A second claim by another account is refused; by the owner it is no change.
     assert_eq!(
@@ -859,7 +984,6 @@ fn owners_are_listed_added_only_explicitly_and_the_last_one_stays() {
     assert_eq!((status, code(&doc)), (404, "SB1381"), "{doc}");
 }
 
-#[test]
 fn a_hand_published_name_is_not_claimed_by_the_first_upload_and_failed_checks_keep_it_unlisted() {
     // `hello` is in the registry, published into its directory by hand: no account owns it.
     let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
@@ -875,7 +999,7 @@ fn a_hand_published_name_is_not_claimed_by_the_first_upload_and_failed_checks_ke
     let (status, doc) = post(&server, "/api/v1/publish", &h, b"not a package");
     assert_eq!((status, code(&doc)), (403, "SB1440"), "{doc}");
     assert!(doc["next_step"].as_str().unwrap().contains("owner add"));
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     assert_eq!(tokens::owner(&db, "hello").unwrap(), None);
     // An admin assigns it explicitly; then acme's upload is stored and checked.
     let (status, doc) = send(
@@ -967,7 +1091,6 @@ fn a_hand_published_name_is_not_claimed_by_the_first_upload_and_failed_checks_ke
     assert_eq!((status, code(&doc)), (400, "SB1391"), "{doc}");
 }
 
-#[test]
 fn signing_keys_are_bound_to_one_account_listed_and_removed() {
     let (_tmp, server) = serve(vec![]);
     let acme = token(&server, "acme", "account", None);
@@ -1048,7 +1171,6 @@ fn signing_keys_are_bound_to_one_account_listed_and_removed() {
     assert_eq!(doc["scope"], "account");
 }
 
-#[test]
 fn deprecate_and_promote_over_http_need_a_publishing_owner() {
     let beta = IndexLine {
         channel: Channel::Beta,
@@ -1059,7 +1181,7 @@ fn deprecate_and_promote_over_http_need_a_publishing_owner() {
         beta,
         line("hello2", "1.0.0", b""),
     ]);
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     accounts::claim_new(&db, "hello", "acme").unwrap();
     let acme = token(&server, "acme", "publish:hel*", None);
     let acme_yank = token(&server, "acme", "yank", None);
@@ -1120,7 +1242,6 @@ fn deprecate_and_promote_over_http_need_a_publishing_owner() {
     assert!(index.contains("it streams"));
 }
 
-#[test]
 fn search_filters_sorts_and_refuses_bad_parameters() {
     let mut a = line("alpha", "1.0.0", b"");
     a.categories = vec!["Text".into()];
@@ -1179,7 +1300,7 @@ fn search_filters_sorts_and_refuses_bad_parameters() {
     let (_, details) = get_json(&server, "/api/v1/plugins/gamma");
     assert_eq!(details["downloads"], 2);
     // Owners count as maintainers.
-    let db = open_database(&server.data_dir().root).unwrap();
+    let db = db(&server);
     accounts::claim_new(&db, "gamma", "acme").unwrap();
     assert_eq!(names("maintainer=acme"), ["gamma"]);
     // Pages and totals.
@@ -1257,14 +1378,14 @@ fn a_schema_1_database_keeps_its_publishers_as_first_owners() {
     let owners = accounts::owners(&db, "hello").unwrap();
     assert_eq!(owners.len(), 1);
     assert_eq!((owners[0].account.as_str(), owners[0].since), ("acme", 5));
-    let version: i64 = db
-        .conn()
+    drop(db);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
 }
 
-#[test]
 fn a_check_that_cannot_run_is_errored_and_keeps_the_upload_unlisted() {
     let (_tmp, server) = serve(vec![]);
     // The registry's vouched-for publisher keys cannot be read: the package check cannot
@@ -1288,3 +1409,190 @@ fn a_check_that_cannot_run_is_errored_and_keeps_the_upload_unlisted() {
     assert!(checks.iter().all(|c| c["name"] != "listing"));
     assert_eq!(get_json(&server, "/api/v1/search").1["total"], 0);
 }
+
+// ---- Changes that must not race, and downloads whose count cannot be written ----
+
+/// Runs `f(handle, i)` for each of `handles` on its own thread, all released at once.
+fn at_once<T: Send>(handles: Vec<Database>, f: impl Fn(&Database, usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(handles.len());
+    std::thread::scope(|s| {
+        let running: Vec<_> = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(h, i)
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+fn removing_owners_at_once_always_leaves_one() {
+    let (_tmp, server) = serve(vec![]);
+    let main = db(&server);
+    let names: Vec<String> = (0..4).map(|i| format!("acct-{i}")).collect();
+    for round in 0..10 {
+        let plugin = format!("race-{round}");
+        assert!(accounts::claim_new(&main, &plugin, &names[0]).unwrap());
+        for a in &names[1..] {
+            assert!(accounts::add_owner(&main, &plugin, a, &names[0]).unwrap());
+        }
+        // Each owner removes itself at the same moment, over a connection of its own.
+        let handles = names.iter().map(|_| db(&server)).collect();
+        let results = at_once(handles, |h, i| {
+            accounts::remove_owner(h, &plugin, &names[i])
+        });
+        let left = accounts::owners(&main, &plugin).unwrap();
+        assert_eq!(left.len(), 1, "round {round}: {left:?}");
+        let refused: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| e.code().to_string())
+            .collect();
+        assert_eq!(refused, ["SB1441"], "round {round}");
+    }
+}
+
+fn binding_one_key_to_several_accounts_at_once_gives_it_to_one() {
+    let (_tmp, server) = serve(vec![]);
+    let main = db(&server);
+    let names: Vec<String> = (0..4).map(|i| format!("acct-{i}")).collect();
+    for round in 0..10 {
+        let key = public_key();
+        let handles = names.iter().map(|_| db(&server)).collect();
+        let results = at_once(handles, |h, i| accounts::add_key(h, &names[i], &key));
+        let bound: Vec<&accounts::BoundKey> =
+            results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(bound.len(), 1, "round {round}: {results:?}");
+        let holder = bound[0].account.clone();
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            // Refused as taken, naming the account that has it — never a database error.
+            assert_eq!(e.code().to_string(), "SB1444", "round {round}: {e}");
+            assert!(e.to_string().contains(&holder), "{e}");
+        }
+        let stored = accounts::key(&main, &bound[0].key_id).unwrap().unwrap();
+        assert_eq!(stored.account, holder);
+    }
+}
+
+fn a_download_whose_count_cannot_be_written_is_served_all_the_same() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let package = format!(
+        "/index/packages/{}.sbpkg",
+        crate::sha256_hex(b"hello@1.0.0")
+    );
+    assert_eq!(get(&server, &package, None).0, 200);
+    assert_eq!(get_json(&server, "/api/v1/plugins/hello").1["downloads"], 1);
+    assert_eq!(server.uncounted_downloads(), 0);
+    // The counts' table is gone: every count write fails from now on.
+    backend().execute(&server, "DROP TABLE downloads");
+    let (status, _, _, body) = get(&server, &package, None);
+    assert_eq!((status, body.as_slice()), (200, b"hello@1.0.0".as_slice()));
+    assert_eq!(server.uncounted_downloads(), 1);
+    // Counted in memory (search and squatting still see it); the database missed it.
+    assert_eq!(get_json(&server, "/api/v1/plugins/hello").1["downloads"], 2);
+}
+
+// ---- PostgreSQL's own: the database URL, connecting, the schema ----
+
+#[test]
+fn database_urls_that_are_not_postgres_are_refused_coded_and_passwords_never_shown() {
+    for bad in [
+        "mysql://u@h/db",
+        "sqlite:///srv/server.db",
+        "/srv/server.db",
+        "postgres://",
+        "postgres://u@h:notaport/db",
+    ] {
+        let e = DatabaseChoice::parse(bad).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1451", "{bad}: {e}");
+    }
+    assert!(DatabaseChoice::parse("postgresql://u@127.0.0.1:5432/db").is_ok());
+    // Nothing listens on this port: refused at start, coded, without the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://u:hunter2secret@127.0.0.1:{port}/db?password=hunter2secret");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("data"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.database = DatabaseChoice::parse(&url).unwrap();
+    let e = Server::start(&options).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1452", "{e}");
+    assert!(!e.to_string().contains("hunter2secret"), "{e}");
+    assert!(
+        e.to_string().contains(&format!("u@127.0.0.1:{port}/db")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_postgres_schema_is_made_once_by_servers_starting_together_and_a_newer_one_is_refused() {
+    let Some(b) = Backend::postgres() else {
+        return;
+    };
+    let Backend::Postgres { cluster, name, url } = &b else {
+        unreachable!()
+    };
+    // Four servers' stores meet an empty database at once: one makes the schema.
+    let barrier = std::sync::Barrier::new(4);
+    let started = std::thread::scope(|s| {
+        let running: Vec<_> = (0..4)
+            .map(|_| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    Database::connect(url)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let handles: Vec<Database> = started.into_iter().map(Result::unwrap).collect();
+    tokens::create(&handles[0], "acme", tokens::Scope::Yank, None).unwrap();
+    assert_eq!(tokens::list(&handles[3]).unwrap().len(), 1);
+    let again = Database::connect(url).unwrap();
+    assert_eq!(tokens::list(&again).unwrap().len(), 1);
+    cluster
+        .sql(name, "UPDATE switchboard_schema SET version = 99")
+        .unwrap();
+    let e = Database::connect(url).unwrap_err();
+    assert_eq!(e.code().to_string(), "SB1377", "{e}");
+    assert!(e.to_string().contains("newer"), "{e}");
+}
+
+on_both_backends!(
+    first_start_makes_the_data_dir_with_private_keys_and_a_second_start_reuses_it,
+    listen_addresses_other_than_ip_literals_of_one_interface_are_refused,
+    index_files_are_served_with_etags_304_and_cache_control,
+    path_tricks_get_a_coded_400_and_never_a_file_outside,
+    search_sorts_by_relevance_then_name_and_pages_with_a_total,
+    search_parameters_out_of_range_are_refused_coded,
+    plugin_details_list_versions_channels_yanks_and_deprecation,
+    publishing_needs_a_valid_token_with_the_publish_scope,
+    malformed_and_oversize_uploads_are_refused_coded,
+    yank_and_unyank_need_the_yank_scope_and_the_owning_account,
+    tokens_are_stored_hashed_and_scopes_parse_strictly,
+    a_client_over_its_rate_limit_gets_429_with_retry_after,
+    the_openapi_document_names_every_route_and_every_route_is_served,
+    owners_are_listed_added_only_explicitly_and_the_last_one_stays,
+    a_hand_published_name_is_not_claimed_by_the_first_upload_and_failed_checks_keep_it_unlisted,
+    signing_keys_are_bound_to_one_account_listed_and_removed,
+    deprecate_and_promote_over_http_need_a_publishing_owner,
+    search_filters_sorts_and_refuses_bad_parameters,
+    a_check_that_cannot_run_is_errored_and_keeps_the_upload_unlisted,
+    removing_owners_at_once_always_leaves_one,
+    binding_one_key_to_several_accounts_at_once_gives_it_to_one,
+    a_download_whose_count_cannot_be_written_is_served_all_the_same,
+);

@@ -9,9 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::{params, OptionalExtension};
-
-use super::db::Database;
+use super::store::{Database, StoredToken};
 use crate::error::ServerError;
 
 /// What a token may do.
@@ -169,20 +167,14 @@ pub fn create(
         expires,
         revoked: None,
     };
-    db.conn()
-        .execute(
-            "INSERT INTO tokens (id, account, scope, secret_hash, created, expires) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                info.id,
-                info.account,
-                info.scope.to_string(),
-                crate::sha256_hex(secret.as_bytes()),
-                info.created,
-                info.expires
-            ],
-        )
-        .map_err(|e| db.error(&e))?;
+    db.store().insert_token(&StoredToken::new(
+        info.id.clone(),
+        info.account.clone(),
+        info.scope.to_string(),
+        crate::sha256_hex(secret.as_bytes()),
+        info.created,
+        info.expires,
+    ))?;
     Ok(NewToken {
         token: format!("sbt_{id}_{secret}"),
         info,
@@ -194,69 +186,27 @@ pub fn revoke(db: &Database, id: &str) -> Result<TokenInfo, ServerError> {
     let id = id
         .strip_prefix("sbt_")
         .map_or(id, |rest| rest.split('_').next().unwrap_or(rest));
-    let info = find(db, id)?.ok_or_else(|| ServerError::UnknownToken { id: id.to_owned() })?;
-    if info.revoked.is_some() {
-        return Ok(info);
-    }
-    let at = now();
-    db.conn()
-        .execute(
-            "UPDATE tokens SET revoked = ?1 WHERE id = ?2",
-            params![at, id],
-        )
-        .map_err(|e| db.error(&e))?;
-    Ok(TokenInfo {
-        revoked: Some(at),
-        ..info
-    })
+    let stored = db
+        .store()
+        .revoke_token(id, now())?
+        .ok_or_else(|| ServerError::UnknownToken { id: id.to_owned() })?;
+    info_of(stored)
 }
 
 /// Every token, oldest first.
 pub fn list(db: &Database) -> Result<Vec<TokenInfo>, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare("SELECT id FROM tokens ORDER BY created, id")
-        .map_err(|e| db.error(&e))?;
-    let ids: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e))?;
-    drop(stmt);
-    drop(conn);
-    ids.iter()
-        .filter_map(|id| find(db, id).transpose())
-        .collect()
+    db.store().tokens()?.into_iter().map(info_of).collect()
 }
 
-fn find(db: &Database, id: &str) -> Result<Option<TokenInfo>, ServerError> {
-    let row = db
-        .conn()
-        .query_row(
-            "SELECT account, scope, created, expires, revoked FROM tokens WHERE id = ?1",
-            params![id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(|e| db.error(&e))?;
-    let Some((account, scope, created, expires, revoked)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(TokenInfo {
-        id: id.to_owned(),
-        account,
-        scope: scope.parse()?,
-        created,
-        expires,
-        revoked,
-    }))
+fn info_of(t: StoredToken) -> Result<TokenInfo, ServerError> {
+    Ok(TokenInfo {
+        scope: t.scope.parse()?,
+        id: t.id,
+        account: t.account,
+        created: t.created,
+        expires: t.expires,
+        revoked: t.revoked,
+    })
 }
 
 /// Checks an `Authorization` header's value: a known, unexpired, unrevoked token whose
@@ -276,21 +226,12 @@ pub fn authenticate(db: &Database, header: Option<&str>) -> Result<TokenInfo, Se
         .strip_prefix("sbt_")
         .and_then(|rest| rest.split_once('_'))
         .ok_or_else(|| unauthenticated("the token is not of the form sbt_ID_SECRET"))?;
-    let stored: Option<String> = db
-        .conn()
-        .query_row(
-            "SELECT secret_hash FROM tokens WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| db.error(&e))?;
+    let stored = db.store().token(id)?;
     let hash = crate::sha256_hex(secret.as_bytes());
-    let matches = stored.is_some_and(|s| constant_time_eq(s.as_bytes(), hash.as_bytes()));
-    if !matches {
-        return Err(unauthenticated("no such token"));
-    }
-    let info = find(db, id)?.ok_or_else(|| unauthenticated("no such token"))?;
+    let stored = stored
+        .filter(|s| constant_time_eq(s.secret_hash.as_bytes(), hash.as_bytes()))
+        .ok_or_else(|| unauthenticated("no such token"))?;
+    let info = info_of(stored)?;
     if info.revoked.is_some() {
         return Err(ServerError::TokenRevoked {
             id: info.id.clone(),

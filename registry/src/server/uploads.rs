@@ -7,10 +7,9 @@
 //! `held` for review until an admin releases (then listed) or rejects it. A server stopped
 //! mid-check leaves `checking`: unlisted.
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::db::Database;
+use super::store::Database;
 use crate::error::ServerError;
 
 /// A check's result.
@@ -27,7 +26,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// Its name, as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
@@ -35,7 +35,8 @@ impl Outcome {
         }
     }
 
-    fn parse(s: &str) -> Outcome {
+    /// From its stored name (anything unknown reads as `errored`: never a pass).
+    pub(crate) fn parse(s: &str) -> Outcome {
         match s {
             "passed" => Outcome::Passed,
             "failed" => Outcome::Failed,
@@ -99,7 +100,8 @@ impl UploadState {
         }
     }
 
-    fn parse(s: &str) -> UploadState {
+    /// From its stored name (anything unknown reads as `checking`: unlisted).
+    pub(crate) fn parse(s: &str) -> UploadState {
         match s {
             "listed" => UploadState::Listed,
             "held" => UploadState::Held,
@@ -144,25 +146,7 @@ pub struct Upload {
 
 /// Records a new upload (state `checking`, no checks yet).
 pub fn insert(db: &Database, u: &Upload) -> Result<(), ServerError> {
-    db.conn()
-        .execute(
-            "INSERT INTO uploads (id, account, name, version, channel, sha256, size, state, \
-             reason, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                u.id,
-                u.account,
-                u.name,
-                u.version,
-                u.channel,
-                u.sha256,
-                i64::try_from(u.size).unwrap_or(i64::MAX),
-                u.state.as_str(),
-                u.reason,
-                u.created
-            ],
-        )
-        .map(|_| ())
-        .map_err(|e| db.error(&e))
+    db.store().insert_upload(u)
 }
 
 /// Records the checks of `id` (replacing any recorded before) and its new state, in one
@@ -175,123 +159,22 @@ pub fn finish(
     reason: Option<&str>,
     by: Option<&str>,
 ) -> Result<(), ServerError> {
-    let mut conn = db.conn();
-    let tx = conn.transaction().map_err(|e| db.error(&e))?;
-    tx.execute("DELETE FROM checks WHERE upload = ?1", params![id])
-        .map_err(|e| db.error(&e))?;
-    for (seq, c) in checks.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO checks (upload, seq, name, outcome, code, message) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id,
-                i64::try_from(seq).unwrap_or(i64::MAX),
-                c.name,
-                c.outcome.as_str(),
-                c.code,
-                c.message
-            ],
-        )
-        .map_err(|e| db.error(&e))?;
-    }
-    tx.execute(
-        "UPDATE uploads SET state = ?2, reason = ?3, decided = ?4, decided_by = ?5 WHERE id = ?1",
-        params![id, state.as_str(), reason, super::tokens::now(), by],
-    )
-    .map_err(|e| db.error(&e))?;
-    tx.commit().map_err(|e| db.error(&e))
-}
-
-const COLUMNS: &str =
-    "id, account, name, version, channel, sha256, size, state, reason, created, decided, \
-     decided_by";
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Upload> {
-    Ok(Upload {
-        id: r.get(0)?,
-        account: r.get(1)?,
-        name: r.get(2)?,
-        version: r.get(3)?,
-        channel: r.get(4)?,
-        sha256: r.get(5)?,
-        size: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
-        state: UploadState::parse(&r.get::<_, String>(7)?),
-        reason: r.get(8)?,
-        created: r.get(9)?,
-        decided: r.get(10)?,
-        decided_by: r.get(11)?,
-        checks: Vec::new(),
-    })
-}
-
-fn with_checks(db: &Database, mut u: Upload) -> Result<Upload, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT name, outcome, code, message FROM checks WHERE upload = ?1 ORDER BY seq",
-        )
-        .map_err(|e| db.error(&e))?;
-    u.checks = stmt
-        .query_map(params![u.id], |r| {
-            Ok(CheckResult {
-                name: r.get(0)?,
-                outcome: Outcome::parse(&r.get::<_, String>(1)?),
-                code: r.get(2)?,
-                message: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e))?;
-    Ok(u)
-}
-
-fn query(
-    db: &Database,
-    sql_where: &str,
-    args: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<Upload>, ServerError> {
-    let conn = db.conn();
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM uploads {sql_where}"))
-        .map_err(|e| db.error(&e))?;
-    let found: Vec<Upload> = stmt
-        .query_map(args, row)
-        .and_then(Iterator::collect)
-        .map_err(|e| db.error(&e))?;
-    drop(stmt);
-    drop(conn);
-    found.into_iter().map(|u| with_checks(db, u)).collect()
+    db.store()
+        .finish_upload(id, checks, state, reason, by, super::tokens::now())
 }
 
 /// The upload `id`, with its checks.
 pub fn get(db: &Database, id: &str) -> Result<Option<Upload>, ServerError> {
-    let found = db
-        .conn()
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM uploads WHERE id = ?1"),
-            params![id],
-            row,
-        )
-        .optional()
-        .map_err(|e| db.error(&e))?;
-    found.map(|u| with_checks(db, u)).transpose()
+    db.store().upload(id)
 }
 
-/// Every upload of `name`, newest first, with its checks (what a plugin's page shows: the
-/// checks of each listed version, and uploads held or failed).
+/// Every upload of `name` (the newest 200), newest first, with its checks (what a plugin's
+/// page shows: the checks of each listed version, and uploads held or failed).
 pub fn of_plugin(db: &Database, name: &str) -> Result<Vec<Upload>, ServerError> {
-    query(
-        db,
-        "WHERE name = ?1 ORDER BY created DESC, rowid DESC LIMIT 200",
-        &[&name],
-    )
+    db.store().uploads_of(name, 200)
 }
 
-/// Uploads in `state`, oldest first (the review queue: `held`).
+/// Uploads in `state` (the oldest 500), oldest first (the review queue: `held`).
 pub fn in_state(db: &Database, state: UploadState) -> Result<Vec<Upload>, ServerError> {
-    query(
-        db,
-        "WHERE state = ?1 ORDER BY created, rowid LIMIT 500",
-        &[&state.as_str()],
-    )
+    db.store().uploads_in(state, 500)
 }

@@ -2069,6 +2069,150 @@ fn registry_add_search_info_tree_remove_from_the_command_line() {
 }
 
 #[test]
+#[expect(
+    clippy::print_stderr,
+    reason = "says why the PostgreSQL part did not run"
+)]
+fn registry_serve_and_its_token_commands_take_a_postgres_database() {
+    use std::io::BufRead;
+    use switchboard_registry::testing_postgres::{binaries, TempCluster};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = dir.path().join("srv").to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .env_remove("SWITCHBOARD_REGISTRY_DATABASE")
+            .output()
+            .unwrap()
+    };
+    let refused = |args: &[&str], code: &str| -> String {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        doc.to_string()
+    };
+    // Not a PostgreSQL URL: refused before anything is made.
+    let serve = |db: &str| {
+        vec![
+            "registry".to_owned(),
+            "serve".into(),
+            "--data-dir".into(),
+            srv.clone(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--database".into(),
+            db.to_owned(),
+            "--json".into(),
+        ]
+    };
+    let args = serve("mysql://u@127.0.0.1/db");
+    refused(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "SB1451",
+    );
+    assert!(!dir.path().join("srv").exists());
+    // Nothing listens there: SB1452, and the password is not shown.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let args = serve(&format!("postgres://u:pw-never-shown@127.0.0.1:{port}/db"));
+    let answer = refused(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "SB1452",
+    );
+    assert!(!answer.contains("pw-never-shown"), "{answer}");
+
+    let Some(bin) = binaries() else {
+        if std::env::var_os("SWITCHBOARD_SKIP_POSTGRES").is_some()
+            && std::env::var_os("CI").is_none()
+        {
+            eprintln!(
+                "skipped: no PostgreSQL (initdb, pg_ctl), and SWITCHBOARD_SKIP_POSTGRES is set"
+            );
+            return;
+        }
+        panic!(
+            "this test needs PostgreSQL's initdb and pg_ctl: install Debian's `postgresql` \
+             package (.ci/run does), or outside CI set SWITCHBOARD_SKIP_POSTGRES=1"
+        );
+    };
+    let cluster = TempCluster::start(&bin).unwrap();
+    let url = cluster.database().unwrap();
+    let args = serve(&url);
+    let server = switchboard()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Kill(server);
+    let mut first = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        started["database"],
+        url.split('?').next().unwrap(),
+        "{started}"
+    );
+    assert!(!dir.path().join("srv/server.db").exists());
+    // The token made with --database (here through the variable) works on the server.
+    let made = switchboard()
+        .args(["registry", "token", "create", "--data-dir", &srv])
+        .args(["--account", "acme", "--scope", "account", "--json"])
+        .env("SWITCHBOARD_REGISTRY_DATABASE", &url)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stdout)
+    );
+    let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let token = made["token"].as_str().unwrap();
+    let whoami = format!("{}/api/v1/whoami", started["url"].as_str().unwrap());
+    let body = ureq::get(&whoami)
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["account"], "acme", "{doc}");
+    let listed = run(&[
+        "registry",
+        "token",
+        "list",
+        "--data-dir",
+        &srv,
+        "--database",
+        &url,
+        "--json",
+    ]);
+    assert!(listed.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 1, "{listed}");
+    // Without --database the token commands read the (absent) SQLite file: refused.
+    refused(
+        &["registry", "token", "list", "--data-dir", &srv, "--json"],
+        "SB1376",
+    );
+    drop(server);
+}
+
+#[test]
 fn registry_serve_token_login_publish_search_from_the_command_line() {
     use std::io::BufRead;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -36,9 +36,10 @@
 //!
 //! Modules: `listen` (which addresses), `data` (the data directory, made on first start),
 //! `store` (the database behind a trait: SQLite by default, or PostgreSQL), `artifacts` (the
-//! uploads' and packages' bytes behind a trait: a directory by default), `catalog` (what is published, read from the registry directory), `files`
-//! (`/index/`), `api` (`/api/v1/` reads), `tokens` (tokens and name ownership), `publishing`
-//! (`/api/v1/` changes), `page` (the web page, SB1470–SB1479).
+//! uploads' and packages' bytes behind a trait: a directory by default), `catalog` (what is
+//! published, read from the registry directory), `files` (`/index/`), `api` (`/api/v1/`
+//! reads), `tokens` (tokens and name ownership), `publishing` (`/api/v1/` changes), `page`
+//! (the web page, SB1470–SB1479).
 //!
 //! # Example
 //!

@@ -38,8 +38,8 @@ use criterion::Criterion;
 use switchboard_host::TrustLevel;
 use switchboard_registry::server::search::{self, Prepared, Query};
 use switchboard_registry::server::{parse_listen, DatabaseChoice, Server, ServerOptions};
-use switchboard_registry::testing_postgres::{binaries, TempCluster};
 use switchboard_registry::testing::{line, write_index};
+use switchboard_registry::testing_postgres::{binaries, TempCluster};
 use switchboard_registry::IndexLine;
 
 const PLUGINS: usize = 10_000;
@@ -271,35 +271,6 @@ fn benches(c: &mut Criterion) {
     let (p50, p95) = load(&base, 50, 40, details_path);
     eprintln!("registry_server: details, 50 concurrent clients × 40: P50 {p50:?}, P95 {p95:?}");
 
-    // The same registry behind a server whose store is PostgreSQL, when it is installed.
-    let cluster = binaries().map(|bin| TempCluster::start(&bin).expect("a PostgreSQL cluster"));
-    let pg_server = cluster.as_ref().map(|c| {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let mut options = ServerOptions::new(
-            tmp.path().join("data"),
-            parse_listen("127.0.0.1:0").expect("listen"),
-        );
-        options.rate_limit = None;
-        options.database =
-            DatabaseChoice::parse(&c.database().expect("a database")).expect("its URL");
-        let server = Server::start(&options).expect("a server on PostgreSQL");
-        let d = server.data_dir();
-        write_index(&d.registry, &d.keys, &refs).expect("write the index");
-        get(&agent, &format!("{}/api/v1/search?q=graph", server.url()));
-        let (p50, p95) = load(&server.url(), 50, 40, search_path);
-        eprintln!(
-            "registry_server (PostgreSQL): search, 50 concurrent clients × 40: P50 {p50:?}, P95 {p95:?}"
-        );
-        let (p50, p95) = load(&server.url(), 50, 40, details_path);
-        eprintln!(
-            "registry_server (PostgreSQL): details, 50 concurrent clients × 40: P50 {p50:?}, P95 {p95:?}"
-        );
-        (tmp, server)
-    });
-    if pg_server.is_none() {
-        eprintln!("registry_server: no PostgreSQL installed; http_details_10k_postgres not run");
-    }
-
     let mut group = c.benchmark_group("registry_server");
     group.bench_function("search_memory_10k", |b| {
         b.iter(|| {
@@ -351,6 +322,37 @@ fn benches(c: &mut Criterion) {
     group.bench_function("http_details_10k", |b| {
         b.iter(|| get(&agent, black_box(&details_url)))
     });
+    // The same registry behind a server whose store is PostgreSQL, when it is installed —
+    // started only now, so that it and its cluster do not share the machine with the ids
+    // above.
+    let cluster = binaries().map(|bin| TempCluster::start(&bin).expect("a PostgreSQL cluster"));
+    let pg_server = cluster.as_ref().map(|c| {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut options = ServerOptions::new(
+            tmp.path().join("data"),
+            parse_listen("127.0.0.1:0").expect("listen"),
+        );
+        options.rate_limit = None;
+        options.database =
+            DatabaseChoice::parse(&c.database().expect("a database")).expect("its URL");
+        let server = Server::start(&options).expect("a server on PostgreSQL");
+        let d = server.data_dir();
+        write_index(&d.registry, &d.keys, &refs).expect("write the index");
+        get(&agent, &format!("{}/api/v1/search?q=graph", server.url()));
+        let (p50, p95) = load(&server.url(), 50, 40, search_path);
+        eprintln!(
+            "registry_server (PostgreSQL): search, 50 concurrent clients × 40: P50 {p50:?}, P95 {p95:?}"
+        );
+        let (p50, p95) = load(&server.url(), 50, 40, details_path);
+        eprintln!(
+            "registry_server (PostgreSQL): details, 50 concurrent clients × 40: P50 {p50:?}, P95 {p95:?}"
+        );
+        (tmp, server)
+    });
+    if pg_server.is_none() {
+        eprintln!("registry_server: no PostgreSQL installed; http_details_10k_postgres not run");
+    }
+
     if let Some((_, pg)) = &pg_server {
         let pg_details = format!("{}{}", pg.url(), details_path(1));
         group.bench_function("http_details_10k_postgres", |b| {

@@ -7,7 +7,7 @@
 //!   serve --database postgres://…`), so several machines can share accounts and tokens.
 //!
 //! The rules (who may do what, what a token is, what a check means) stay in
-//! [`super::accounts`], [`super::tokens`], [`super::uploads`] and [`super::downloads`]; a
+//! [`super::accounts`], [`super::tokens`], [`super::uploads`] and `downloads`; a
 //! backend only stores and finds rows, and makes each change that must not race (claiming a
 //! new name, removing an owner, binding a key) one atomic step. Both backends pass the same
 //! API suite (`server::tests`, once per backend).

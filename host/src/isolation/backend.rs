@@ -431,7 +431,12 @@ impl Isolated {
                         .map_err(|_| Broken::Died)?;
                 }
                 Frame::Service(service) => {
+                    // The timeout bounds the plugin's own time: the time the host spends
+                    // answering (another plugin's service, a wrapper's `next` running the
+                    // rest of the onion) is given back.
+                    let asked = Instant::now();
                     answer(&*self.services, service, channel).map_err(|_| Broken::Died)?;
+                    deadline = deadline.map(|d| d + asked.elapsed());
                 }
                 Frame::Log { level, message } => log(&*self.services, level, message),
                 Frame::Call(_) => {

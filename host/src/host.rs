@@ -1237,6 +1237,7 @@ impl Host {
             state: state.clone(),
             dirs: GrantDirs::default(),
             metrics: self.inner.metrics.plugin(&name),
+            usage_units: crate::instance::UnitLimit::default(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let opened = match decision.mode {

@@ -562,6 +562,15 @@ impl ContextBackend for MockInner {
 
     fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
         let mut usage = lock(&self.usage);
+        if !usage.contains_key(unit) && usage.len() >= crate::stream::MAX_USAGE_UNITS {
+            return Err(PluginError::with_code(
+                crate::codes::TOO_MANY_USAGE_UNITS,
+                format!(
+                    "usage in {} units already; `{unit}` would be one more: not recorded",
+                    crate::stream::MAX_USAGE_UNITS
+                ),
+            ));
+        }
         let total = usage.entry(unit.to_owned()).or_default();
         *total = total.saturating_add(amount);
         Ok(())
@@ -570,7 +579,20 @@ impl ContextBackend for MockInner {
 
 impl MockHost {
     /// The usage plugins reported so far ([`Context::usage`]), by unit, added up
-    /// (saturating) as a host does.
+    /// (saturating) as a host does. As a host does, it keeps
+    /// [`MAX_USAGE_UNITS`](crate::stream::MAX_USAGE_UNITS) distinct units and refuses more.
+    ///
+    /// ```
+    /// let host = switchboard_sdk::testing::MockHost::new("meter");
+    /// let ctx = host.context();
+    /// for i in 0..switchboard_sdk::stream::MAX_USAGE_UNITS {
+    ///     ctx.usage(&format!("u{i}"), 1).unwrap();
+    /// }
+    /// ctx.usage("u0", 1).unwrap();
+    /// let refused = ctx.usage("one-more", 1).unwrap_err();
+    /// assert_eq!(refused.code().to_string(), "SB1738");
+    /// assert_eq!(host.usage()["u0"], 2);
+    /// ```
     pub fn usage(&self) -> BTreeMap<String, u64> {
         lock(&self.inner.usage).clone()
     }

@@ -39,6 +39,7 @@ both!(
     a_panic_mid_stream_is_contained,
     the_wrong_call_style_is_refused,
     usage_is_returned_and_counted_per_command,
+    usage_units_are_bounded_and_repeated_reports_add_up,
     a_chunk_over_the_limit_is_refused,
 );
 
@@ -336,6 +337,24 @@ fn usage_is_returned_and_counted_per_command(mode: Mode) {
         )),
         "{text}"
     );
+}
+
+fn usage_units_are_bounded_and_repeated_reports_add_up(mode: Mode) {
+    let (host, _dir) = host();
+    let plugin = load(&host, mode);
+    let units = plugin.command::<u32, String>("units").unwrap();
+    let outcome = units.call_metered(&100_000).unwrap();
+    // `many` is one unit; `u1`..`u31` fill the plugin's 32; `u32` is refused.
+    assert_eq!(outcome.response, "32 SB1738");
+    assert_eq!(outcome.usage.get("many"), 100_000);
+    assert_eq!(outcome.usage.iter().count(), 32);
+    assert_eq!(outcome.usage.get("u32"), 0);
+    // Known units go on being accepted; the host's counters hold 32 units, no more.
+    let again = units.call_metered(&1).unwrap();
+    assert_eq!(again.response, "32 SB1738");
+    assert_eq!(again.usage.get("u31"), 1);
+    let m = host.metrics();
+    assert_eq!(m.plugins["streamer"].usage_total().len(), 32);
 }
 
 /// Usage is stored with the metrics (schema v8) and is there for billing after a restart,

@@ -355,15 +355,15 @@ fn extend_wrap_the_host_operation_inside_an_isolated_wrappers_next_is_not_its_ti
             &crate::isolated::options(Mode::Isolated),
         )
         .unwrap();
-    assert_eq!(wrapa.isolation().decision.limits.call_timeout_ms, Some(1_000));
+    assert_eq!(
+        wrapa.isolation().decision.limits.call_timeout_ms,
+        Some(1_000)
+    );
     wrapa.start().unwrap();
     let slow = |i: String| {
         std::thread::sleep(std::time::Duration::from_millis(1_300));
         format!("op({i})")
     };
-    assert_eq!(
-        p.run("x".to_owned(), slow).unwrap(),
-        "op(x|a-in)|a-out"
-    );
+    assert_eq!(p.run("x".to_owned(), slow).unwrap(), "op(x|a-in)|a-out");
     assert_eq!(wrapa.state(), State::Active);
 }

@@ -37,6 +37,7 @@ pub use self::handle::{Command, PluginHandle, RawCommand};
 pub(crate) use self::inflight::wait_until;
 pub use self::stream::{Stream, StreamCommand, Streamed, DEFAULT_STREAM_CAPACITY};
 pub(crate) use self::usage::report as report_usage;
+pub(crate) use self::usage::UnitLimit;
 pub use self::usage::Usage;
 
 /// How the plugin's code is reached: in this process, or in a runner process speaking the same

@@ -121,6 +121,21 @@ mod plugin {
             ctx.usage("foreground", n)
         }
 
+        /// Reports one `many` `n` times, then units `u0`, `u1`, … until the host refuses one:
+        /// returns the number of the refused unit and the refusal's code.
+        #[command]
+        fn units(&self, ctx: &Context, n: u32) -> Result<String, PluginError> {
+            for _ in 0..n {
+                ctx.usage("many", 1)?;
+            }
+            for i in 1..=64u32 {
+                if let Err(e) = ctx.usage(&format!("u{i}"), 1) {
+                    return Ok(format!("{i} {}", e.code()));
+                }
+            }
+            Ok("none refused".to_owned())
+        }
+
         /// A plain command that meters: `n` `words`, and a bad unit name refused.
         #[command]
         fn words(&self, ctx: &Context, n: u64) -> Result<String, PluginError> {

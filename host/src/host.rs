@@ -2153,6 +2153,8 @@ impl Host {
             }
         }
         handle.instance.transition(State::Removed, None)?;
+        // A failed or stopped plugin may still have streams open: they end now.
+        handle.instance.end_streams();
         self.inner.bus.inner().remove_owner(handle.instance.name());
         self.inner.plugins.write().remove(&name_key(name));
         match abandoned {

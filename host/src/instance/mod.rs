@@ -289,6 +289,8 @@ struct Shared {
     metrics: Option<Arc<PluginRecorder>>,
     /// Recent incidents and the last health status (`health`).
     health: crate::health::Record,
+    /// The streams open on it, which a reload, a stop or a removal ends.
+    streams: stream::OpenStreams,
 }
 
 /// Hot reload's per-instance state: one reload at a time, the callers waiting while one
@@ -363,6 +365,7 @@ impl Instance {
                 reload: ReloadSlot::default(),
                 metrics,
                 health: crate::health::Record::default(),
+                streams: stream::OpenStreams::default(),
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -398,6 +401,17 @@ impl Instance {
         let old = self.shared.code.swap(code);
         self.shared.current.store(ptr, Ordering::Release);
         old
+    }
+
+    /// Ends the streams open on this instance: each one's next `send` (and one waiting now)
+    /// returns `STREAM_CANCELLED`, and its consumer's iterator ends.
+    pub(crate) fn end_streams(&self) {
+        self.shared.streams.end_all();
+    }
+
+    /// The registry of this instance's open streams.
+    pub(crate) fn open_streams(&self) -> &stream::OpenStreams {
+        &self.shared.streams
     }
 
     /// Waits, at most `deadline`, until no thread but this one is inside a command call into
@@ -688,6 +702,7 @@ impl Instance {
     pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
         self.transition(State::Stopping, None)?;
         self.leave_bus();
+        self.end_streams();
         let code = self.code_owned();
         let deadline = code.caps.stop_deadline;
         let stopped = match code.stop_hook(self.name(), deadline) {

@@ -412,16 +412,21 @@ impl Isolated {
                         Some(r) => r.chunk(chunk),
                         None => Ok(()),
                     };
+                    let accepted = taken.is_ok();
                     let reply = taken.map(|()| Vec::new()).map_err(|e| WireError::from(&e));
                     channel
                         .send(&Frame::Reply(reply.as_deref().map_err(Clone::clone)))
                         .map_err(|_| Broken::Died)?;
-                    // The timeout bounds the wait for the next chunk, not the whole stream.
-                    deadline = self
-                        .decision
-                        .limits
-                        .call_timeout_ms
-                        .map(|ms| Instant::now() + Duration::from_millis(ms));
+                    // The timeout bounds the wait for the next chunk, not the whole stream —
+                    // until the stream is stopped: from then on the plugin has its timeout to
+                    // return, however many refused chunks it goes on sending.
+                    if accepted {
+                        deadline = self
+                            .decision
+                            .limits
+                            .call_timeout_ms
+                            .map(|ms| Instant::now() + Duration::from_millis(ms));
+                    }
                 }
                 Frame::Service(Service::StreamCancelled) if receiver.is_some() => {
                     let cancelled = receiver.as_deref().is_none_or(|r| r.is_cancelled());

@@ -264,7 +264,10 @@ pub(crate) fn reload(
         give_back(error)
     };
 
-    // Drain: the calls that were on the old code finish there.
+    // Drain: the calls that were on the old code finish there. Its open streams are ended
+    // (their state is the old code's): the consumer's iterator ends, and a stream started
+    // again runs on the new version.
+    instance.end_streams();
     if !drain(instance, &old, deadline) {
         let reason = format!(
             "calls into version {from} were still running after {} ms",

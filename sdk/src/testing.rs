@@ -434,23 +434,23 @@ impl ContextBackend for MockInner {
 
     // plugin state (issue 6)
     fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        self.record(Activity::KvRead(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvRead(key.to_owned()));
         Ok(lock(&self.kv).entries.get(key).cloned())
     }
 
     fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        self.record(Activity::KvWrite(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvWrite(key.to_owned()));
         Ok(lock(&self.kv).write(key, Some(value)).unwrap_or_default())
     }
 
     fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        self.record(Activity::KvDelete(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvDelete(key.to_owned()));
         Ok(lock(&self.kv).entries.remove(key).is_some())
     }
 
@@ -460,8 +460,8 @@ impl ContextBackend for MockInner {
         after: Option<&str>,
         limit: u32,
     ) -> Result<KvPage, PluginError> {
-        self.allow(&Access::Kv)?;
         self.record(Activity::KvList(prefix.to_owned()));
+        self.allow(&Access::Kv)?;
         let kv = lock(&self.kv);
         let mut entries: Vec<(String, KvEntry)> = kv
             .entries
@@ -481,9 +481,9 @@ impl ContextBackend for MockInner {
     }
 
     fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        self.record(Activity::KvRead(request.key.clone()));
         self.allow(&Access::Kv)?;
         mock_key(&request.key)?;
-        self.record(Activity::KvRead(request.key.clone()));
         let mut kv = lock(&self.kv);
         let current = kv.entries.get(&request.key).cloned();
         let holds = match (&request.expected, &current) {
@@ -505,7 +505,15 @@ impl ContextBackend for MockInner {
     }
 
     fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
-        self.allow(&Access::Kv)?;
+        if let Err(refused) = self.allow(&Access::Kv) {
+            for w in &batch.writes {
+                self.record(match w.value {
+                    Some(_) => Activity::KvWrite(w.key.clone()),
+                    None => Activity::KvDelete(w.key.clone()),
+                });
+            }
+            return Err(refused);
+        }
         let mut kv = lock(&self.kv);
         for (key, seen) in &batch.reads {
             if kv.entries.get(key).map(|e| e.version) != *seen {
@@ -526,24 +534,24 @@ impl ContextBackend for MockInner {
     }
 
     fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
-        self.allow(&Access::Secrets)?;
         self.record(Activity::SecretRead(name.to_owned()));
+        self.allow(&Access::Secrets)?;
         Ok(lock(&self.secrets)
             .get(name)
             .map(|v| Secret::new(v.clone())))
     }
 
     fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        self.record(Activity::SecretWrite(name.to_owned()));
         self.allow(&Access::Secrets)?;
         mock_key(name)?;
-        self.record(Activity::SecretWrite(name.to_owned()));
         lock(&self.secrets).insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
-        self.allow(&Access::Secrets)?;
         self.record(Activity::SecretDelete(name.to_owned()));
+        self.allow(&Access::Secrets)?;
         Ok(lock(&self.secrets).remove(name).is_some())
     }
 
@@ -676,10 +684,29 @@ impl MockHost {
         lock(&self.inner.logs).clone()
     }
 
-    /// Every host service plugins used so far, in order (see [`Activity`]). File,
-    /// environment, configuration and service uses the mock refused are listed too — what a
-    /// plugin *tried* is often what a test checks; KV and secret uses are listed once their
-    /// grant allowed them.
+    /// Every host service plugins used so far, in order (see [`Activity`]). Uses the mock
+    /// refused (no grant, a bad key) are listed too — what a plugin *tried* is often what a
+    /// test checks. A compare-and-swap lists its read, and its write only if it swapped.
+    ///
+    /// ```
+    /// use switchboard_sdk::testing::{Activity, MockHost};
+    ///
+    /// let host = MockHost::new("nosy");
+    /// let ctx = host.context();
+    /// // Nothing granted: each use is refused, and listed.
+    /// assert!(ctx.kv().put("k", b"v").is_err());
+    /// assert!(ctx.secrets().get("token").is_err());
+    /// host.grant("kv").unwrap();
+    /// ctx.kv().put("k", b"v").unwrap();
+    /// assert_eq!(
+    ///     host.activity(),
+    ///     vec![
+    ///         Activity::KvWrite("k".into()),
+    ///         Activity::SecretRead("token".into()),
+    ///         Activity::KvWrite("k".into()),
+    ///     ]
+    /// );
+    /// ```
     pub fn activity(&self) -> Vec<Activity> {
         lock(&self.inner.activity).clone()
     }

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
+use switchboard_cli::payouts;
 use switchboard_cli::publish;
 use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect, install, metrics};
@@ -299,6 +300,23 @@ enum Cmd {
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
         /// Print one JSON document instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A month's creator payout report (per publisher and plugin: sales, refunds, gross,
+    /// fees, net; totals, carry-overs, open disputes) from a marketplace ledger file.
+    Payouts {
+        /// The ledger: sales, refunds, disputes, revenue-share terms, thresholds (JSON; see
+        /// docs/marketplace.md).
+        #[arg(long, value_name = "FILE")]
+        ledger: PathBuf,
+        /// The month, `YYYY-MM`.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        /// Print CSV (a header, the lines, a total per publisher) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -820,6 +838,25 @@ fn main() -> ExitCode {
             since,
             json,
         } => run_usage(data_dir, since.as_deref(), json),
+        Cmd::Payouts {
+            ledger,
+            month,
+            csv,
+            json,
+        } => {
+            let format = match (csv, json) {
+                (true, _) => payouts::Format::Csv,
+                (_, true) => payouts::Format::Json,
+                _ => payouts::Format::Table,
+            };
+            match payouts::report(&ledger, &month, format) {
+                Ok(text) => {
+                    output::print(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report_error(&e, json),
+            }
+        }
         Cmd::Slo {
             action:
                 SloCmd::Report {

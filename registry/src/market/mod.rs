@@ -23,7 +23,7 @@
 //!
 //! let ledger: Ledger = serde_json::from_str(r#"{
 //!     "terms": { "default": [ { "from": "2026-01-01", "basis_points": 1500 } ] },
-//!     "threshold": { "amount": 1000, "currency": "EUR" },
+//!     "thresholds": [ { "amount": 1000, "currency": "EUR" } ],
 //!     "sales": [
 //!         { "id": "s1", "publisher": "acme", "plugin": "lint", "date": "2026-11-03",
 //!           "price": { "amount": 4900, "currency": "EUR" } }

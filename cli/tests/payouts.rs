@@ -64,6 +64,36 @@ fn payouts_json_and_table_say_the_same() {
     assert_eq!(v["report"]["open_disputes"][0], "d-7");
     let table = payouts(&example_ledger(), &[]);
     let text = String::from_utf8(table.stdout).unwrap();
+    // Each JSON line's figures (minor units) are on the table's row for it (major units).
+    for line in v["report"]["lines"].as_array().unwrap() {
+        let major = |k: &str| {
+            let n = line[k].as_i64().unwrap();
+            format!("{}.{:02}", n / 100, (n % 100).abs())
+        };
+        let row = text
+            .lines()
+            .find(|r| {
+                r.starts_with(line["publisher"].as_str().unwrap())
+                    && r.contains(&format!(
+                        "{}.{:02}%",
+                        line["basis_points"].as_u64().unwrap() / 100,
+                        line["basis_points"].as_u64().unwrap() % 100
+                    ))
+            })
+            .unwrap_or_else(|| panic!("no row for {line}: {text}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells[5..],
+            [
+                major("sales"),
+                major("refunds"),
+                major("gross"),
+                major("fees"),
+                major("net")
+            ],
+            "{row}"
+        );
+    }
     assert!(text.contains("payouts for 2026-11"), "{text}");
     assert!(text.contains("open disputes: d-7"), "{text}");
     assert!(text.contains("15.00%"), "{text}");

@@ -520,11 +520,12 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
             }
             (None, None) => continue,
         };
-        let Some(cmd) = validate_command(func, name.clone(), wrap, errors) else {
-            continue;
-        };
-        if hook_attr.is_some() && cmd.stream.is_some() {
-            // The host calls a hook with one request and takes one response.
+        // The host calls a hook with one request and takes one response: said before the
+        // signature's other checks, which a `wrap` hook with a sink would fail less clearly.
+        let streams = func.sig.inputs.iter().any(|arg| {
+            matches!(arg, syn::FnArg::Typed(t) if is_ref_to(&t.ty, "Sink", true) || is_ref_to(&t.ty, "Sink", false))
+        });
+        if hook_attr.is_some() && streams {
             errors.spanned(
                 &func.sig.ident,
                 "a `#[hook]` answers with one value and cannot stream: remove the \
@@ -532,6 +533,9 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
             );
             continue;
         }
+        let Some(cmd) = validate_command(func, name.clone(), wrap, errors) else {
+            continue;
+        };
         if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
             errors.spanned(
                 &func.sig.ident,

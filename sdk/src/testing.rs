@@ -521,7 +521,13 @@ impl ContextBackend for MockInner {
             }
         }
         for w in &batch.writes {
-            mock_key(&w.key)?;
+            if let Err(bad) = mock_key(&w.key) {
+                self.record(match w.value {
+                    Some(_) => Activity::KvWrite(w.key.clone()),
+                    None => Activity::KvDelete(w.key.clone()),
+                });
+                return Err(bad);
+            }
         }
         for w in &batch.writes {
             self.record(match w.value {

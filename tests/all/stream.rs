@@ -350,10 +350,10 @@ fn usage_units_are_bounded_and_repeated_reports_add_up(mode: Mode) {
     let (host, _dir) = host();
     let plugin = load(&host, mode);
     let units = plugin.command::<u32, String>("units").unwrap();
-    let outcome = units.call_metered(&100_000).unwrap();
+    let outcome = units.call_metered(&10_000).unwrap();
     // `many` is one unit; `u1`..`u31` fill the plugin's 32; `u32` is refused.
     assert_eq!(outcome.response, "32 SB1738");
-    assert_eq!(outcome.usage.get("many"), 100_000);
+    assert_eq!(outcome.usage.get("many"), 10_000);
     assert_eq!(outcome.usage.iter().count(), 32);
     assert_eq!(outcome.usage.get("u32"), 0);
     // Known units go on being accepted; the host's counters hold 32 units, no more.
@@ -467,6 +467,22 @@ fn a_reload_ends_the_open_streams_and_new_ones_run_on_the_new_version(mode: Mode
     assert_eq!(plugin.state(), State::Active);
 }
 
+/// The bound on usage units is the plugin's, not one version's: after a reload a unit it
+/// never reported is still refused once 32 are taken.
+#[test]
+fn stream_usage_units_stay_bounded_across_a_reload() {
+    let (host, dir) = host();
+    let (plugin, path) = load_copy(&host, dir.path(), Mode::InProcess);
+    let units = plugin.command::<u32, String>("units").unwrap();
+    assert_eq!(units.call(&1).unwrap(), "32 SB1738");
+    let bytes = std::fs::read(&path).unwrap();
+    let bytes = edited_manifest(&bytes, "streamer", |m| m["version"] = "0.2.0".into());
+    std::fs::write(&path, bytes).unwrap();
+    plugin.reload(&path).unwrap();
+    let words = plugin.command::<u64, String>("words").unwrap();
+    assert_eq!(words.call(&1).unwrap_err().code().to_string(), "SB1738");
+}
+
 /// Stopping a plugin ends its open streams; its stop hook does not wait for a consumer.
 fn a_stop_ends_the_open_streams(mode: Mode) {
     let (host, _dir) = host();
@@ -509,6 +525,35 @@ fn a_plugin_ignoring_the_refusal_is_slowed_down(mode: Mode) {
         cancelled.elapsed()
     );
     assert_eq!(counter(&plugin, "observed"), 1);
+}
+
+/// Isolated, the time a chunk waits for a slow consumer is the host's: a consumer that reads
+/// nothing for longer than the plugin's call timeout, then cancels, gets a clean cancellation,
+/// and the runner is not killed.
+#[test]
+fn stream_an_isolated_plugin_waiting_on_a_slow_consumer_is_not_timed_out_at_the_cancel() {
+    use switchboard_host::isolation::IsolationProfile;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = switchboard_host::Policy::new();
+        let mut limits = IsolationProfile::default();
+        limits.call_timeout_ms = Some(500);
+        policy.isolation_defaults(limits);
+        b.policy(policy).runner(runner());
+    });
+    let plugin = load(&host, Mode::Isolated);
+    let pid = plugin.isolation().runner_pid;
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count.start_with_capacity(&run(u64::MAX), 2).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    std::thread::sleep(Duration::from_millis(800));
+    stream.cancel();
+    let done = stream.finish().unwrap();
+    assert!(done.cancelled);
+    assert_eq!(
+        plugin.isolation().runner_pid,
+        pid,
+        "the runner was not restarted"
+    );
 }
 
 /// Isolated, a plugin that never stops sending after a cancellation has its call timeout to

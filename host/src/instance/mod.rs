@@ -414,6 +414,11 @@ impl Instance {
         &self.shared.streams
     }
 
+    /// The generation of `code` (0 as loaded, one more per reload).
+    pub(crate) fn generation_of(code: &Code) -> u32 {
+        code.generation
+    }
+
     /// Waits, at most `deadline`, until no thread but this one is inside a command call into
     /// this instance; the state must already turn new calls away (`reloading`).
     pub(crate) fn wait_for_calls(&self, deadline: std::time::Duration) -> bool {
@@ -887,6 +892,7 @@ impl Instance {
                 out,
             )));
         }
+        receiver.admitted(&self.shared.streams, code.generation);
         let mut limited = LimitedReceiver {
             inner: receiver,
             limit,
@@ -1074,6 +1080,10 @@ impl Instance {
 pub(crate) trait StreamReceiver: ChunkReceiver {
     /// Whether it refused a chunk because its consumer stopped the stream.
     fn refused(&self) -> bool;
+
+    /// Its call was admitted on code `generation`: from now on a reload retiring that code,
+    /// a stop or a removal ends the stream.
+    fn admitted(&self, open: &stream::OpenStreams, generation: u32);
 }
 
 /// Refuses chunks over the host's payload limit before its receiver sees them.

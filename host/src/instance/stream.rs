@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
 
 use switchboard_sdk::abi::{ChunkReceiver, ResponseBuffer};
@@ -81,24 +81,61 @@ impl StreamStop {
 }
 
 /// The streams open on one instance, which a reload, a stop or a removal ends.
+///
+/// A stream is registered once its call is admitted, with the generation of the code it runs
+/// on; a reload retires the old generation under the same lock, so a stream admitted on the
+/// old code just before the reload swapped it is ended too, whichever comes first — and one
+/// admitted on the new code is not touched.
 #[derive(Default)]
 pub(crate) struct OpenStreams {
-    open: Mutex<Vec<Weak<StreamStop>>>,
+    inner: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    streams: Vec<(u32, Weak<StreamStop>)>,
+    /// The generation a reload in progress is retiring.
+    retired: Option<u32>,
 }
 
 impl OpenStreams {
-    fn register(&self, stop: &Arc<StreamStop>) {
-        let mut open = self.open.lock();
-        open.retain(|s| s.strong_count() > 0);
-        open.push(Arc::downgrade(stop));
+    fn register(&self, stop: &Arc<StreamStop>, generation: u32) {
+        let mut open = self.inner.lock();
+        if open.retired == Some(generation) {
+            stop.stop();
+            return;
+        }
+        open.streams.retain(|(_, s)| s.strong_count() > 0);
+        open.streams.push((generation, Arc::downgrade(stop)));
     }
 
-    /// Stops every stream open now.
+    /// Stops every stream open now (a stop or a removal).
     pub(crate) fn end_all(&self) {
-        let open = std::mem::take(&mut *self.open.lock());
-        for stop in open.iter().filter_map(Weak::upgrade) {
-            stop.stop();
+        let open = std::mem::take(&mut self.inner.lock().streams);
+        for (_, stop) in open {
+            if let Some(stop) = stop.upgrade() {
+                stop.stop();
+            }
         }
+    }
+
+    /// Stops the streams of code `generation`, and any registered on it from now on (a reload
+    /// retiring it).
+    pub(crate) fn retire(&self, generation: u32) {
+        let mut open = self.inner.lock();
+        open.retired = Some(generation);
+        for (_, stop) in open.streams.iter().filter(|(g, _)| *g == generation) {
+            if let Some(stop) = stop.upgrade() {
+                stop.stop();
+            }
+        }
+        open.streams.retain(|(g, _)| *g != generation);
+    }
+
+    /// Takes back [`retire`](Self::retire): the reload was rolled back, the old code serves
+    /// again.
+    pub(crate) fn unretire(&self) {
+        self.inner.lock().retired = None;
     }
 }
 
@@ -197,13 +234,12 @@ impl<Req: Message, Chunk: Message, Summary: Message> StreamCommand<Req, Chunk, S
     ) -> Result<Stream<Chunk, Summary>, CallError> {
         let (tx, rx) = bounded(capacity.max(1));
         let (cancel, woken) = StreamStop::new();
-        self.instance.open_streams().register(&cancel);
         let mut req = Vec::new();
         request.__encode_into(&mut req);
         let mut receiver = ChannelReceiver {
             tx,
             cancel: cancel.clone(),
-            woken,
+            woken: woken.clone(),
             refused: false,
             refusals: 0,
             accepted: 0,
@@ -244,6 +280,7 @@ impl<Req: Message, Chunk: Message, Summary: Message> StreamCommand<Req, Chunk, S
             })?;
         Ok(Stream {
             rx: Some(rx),
+            woken,
             cancel,
             thread: Some(thread),
             plugin: self.instance.name().to_owned(),
@@ -278,7 +315,6 @@ impl<Req: Message, Chunk: Message, Summary: Message> StreamCommand<Req, Chunk, S
         let mut out = ResponseBuffer::new();
         let mut usage = Usage::default();
         let (stop, _woken) = StreamStop::new();
-        self.instance.open_streams().register(&stop);
         let mut receiver = CallbackReceiver::<Chunk> {
             f: &mut f,
             stop,
@@ -340,9 +376,14 @@ struct ChannelReceiver {
 impl ChunkReceiver for ChannelReceiver {
     fn chunk(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
         let sent = !self.cancel.is_stopped()
-            && crossbeam_channel::select! {
-                send(self.tx, bytes.to_vec()) -> sent => sent.is_ok(),
-                recv(self.woken) -> _ => false,
+            && match self.tx.try_send(bytes.to_vec()) {
+                Ok(()) => true,
+                Err(TrySendError::Disconnected(_)) => false,
+                // No room: wait for some, or for the stream to be stopped.
+                Err(TrySendError::Full(chunk)) => crossbeam_channel::select! {
+                    send(self.tx, chunk) -> sent => sent.is_ok(),
+                    recv(self.woken) -> _ => false,
+                },
             };
         if !sent {
             self.refused = true;
@@ -360,6 +401,10 @@ impl ChunkReceiver for ChannelReceiver {
 impl StreamReceiver for ChannelReceiver {
     fn refused(&self) -> bool {
         self.refused
+    }
+
+    fn admitted(&self, open: &OpenStreams, generation: u32) {
+        open.register(&self.cancel, generation);
     }
 }
 
@@ -415,6 +460,10 @@ impl<Chunk: Message> StreamReceiver for CallbackReceiver<'_, Chunk> {
     fn refused(&self) -> bool {
         self.refused
     }
+
+    fn admitted(&self, open: &OpenStreams, generation: u32) {
+        open.register(&self.stop, generation);
+    }
 }
 
 /// The chunks of a running streaming command ([`StreamCommand::start`]), in the order the
@@ -426,6 +475,8 @@ impl<Chunk: Message> StreamReceiver for CallbackReceiver<'_, Chunk> {
 /// it early; dropping it cancels it too (without waiting for the plugin to notice).
 pub struct Stream<Chunk, Summary> {
     rx: Option<Receiver<Vec<u8>>>,
+    /// Disconnected when the stream is stopped (by the host too): the consumer stops waiting.
+    woken: Receiver<()>,
     cancel: Arc<StreamStop>,
     thread: Option<JoinHandle<Result<Streamed<Summary>, CallError>>>,
     plugin: String,
@@ -486,7 +537,7 @@ impl<Chunk: Message, Summary> Iterator for Stream<Chunk, Summary> {
     type Item = Result<Chunk, CallError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let bytes = receive(self.rx.as_ref()?)?;
+        let bytes = receive(self.rx.as_ref()?, &self.woken)?;
         match Chunk::__decode(&bytes) {
             Ok(chunk) => Some(Ok(chunk)),
             Err(e) => {
@@ -504,10 +555,11 @@ impl<Chunk: Message, Summary> Iterator for Stream<Chunk, Summary> {
 /// Yields to other threads this many times, looking for a chunk, before the consumer sleeps.
 const SPINS: u32 = 64;
 
-/// The next chunk, or `None` once the producer is done. A consumer that is ahead looks again a
-/// few times, yielding in between, before it blocks: a producer that finds it not blocked sends
-/// without waking anyone, which saves a futex wake and two context switches per chunk.
-fn receive(rx: &Receiver<Vec<u8>>) -> Option<Vec<u8>> {
+/// The next chunk, or `None` once the producer is done or the stream was stopped (what was
+/// buffered before the stop is still read). A consumer that is ahead looks again a few times,
+/// yielding in between, before it blocks: a producer that finds it not blocked sends without
+/// waking anyone, which saves a futex wake and two context switches per chunk.
+fn receive(rx: &Receiver<Vec<u8>>, woken: &Receiver<()>) -> Option<Vec<u8>> {
     for _ in 0..SPINS {
         match rx.try_recv() {
             Ok(bytes) => return Some(bytes),
@@ -515,7 +567,11 @@ fn receive(rx: &Receiver<Vec<u8>>) -> Option<Vec<u8>> {
             Err(TryRecvError::Empty) => std::thread::yield_now(),
         }
     }
-    rx.recv().ok()
+    crossbeam_channel::select! {
+        recv(rx) -> bytes => bytes.ok(),
+        // Stopped: what is buffered, then the end — without waiting for the plugin to return.
+        recv(woken) -> _ => rx.try_recv().ok(),
+    }
 }
 
 impl<Chunk, Summary> Drop for Stream<Chunk, Summary> {

@@ -400,6 +400,7 @@ impl Isolated {
         mut receiver: Option<&mut dyn ChunkReceiver>,
     ) -> Result<(), Broken> {
         channel.send(&Frame::Call(call)).map_err(|_| Broken::Died)?;
+        let mut refused_before = false;
         loop {
             channel.set_deadline(deadline).map_err(|e| io_broken(&e))?;
             channel.recv(buf).map_err(|e| io_broken(&e))?;
@@ -412,7 +413,10 @@ impl Isolated {
                         Some(r) => r.chunk(chunk),
                         None => Ok(()),
                     };
-                    let accepted = taken.is_ok();
+                    // Re-armed for each accepted chunk, and once more at the first refused
+                    // one (the wait for a full buffer was the host's time, not the plugin's).
+                    let rearm = taken.is_ok() || !refused_before;
+                    refused_before |= taken.is_err();
                     let reply = taken.map(|()| Vec::new()).map_err(|e| WireError::from(&e));
                     channel
                         .send(&Frame::Reply(reply.as_deref().map_err(Clone::clone)))
@@ -420,7 +424,7 @@ impl Isolated {
                     // The timeout bounds the wait for the next chunk, not the whole stream —
                     // until the stream is stopped: from then on the plugin has its timeout to
                     // return, however many refused chunks it goes on sending.
-                    if accepted {
+                    if rearm {
                         deadline = self
                             .decision
                             .limits

@@ -167,8 +167,8 @@ pub(crate) struct PluginServices {
     pub dirs: fs::GrantDirs,
     /// Where usage it reports outside any command call is counted (`None`: no metrics).
     pub metrics: Option<Arc<crate::metrics::PluginRecorder>>,
-    /// The usage units it has reported, bounded.
-    pub usage_units: crate::instance::UnitLimit,
+    /// The usage units its name has reported, bounded (shared by its versions).
+    pub usage_units: Arc<crate::instance::UnitLimit>,
 }
 
 impl fmt::Debug for PluginServices {

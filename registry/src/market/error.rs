@@ -6,7 +6,9 @@ use switchboard_sdk::ErrorCode;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MarketError {
-    /// The ledger could not be read, or is larger than [`MAX_LEDGER_BYTES`](super::MAX_LEDGER_BYTES).
+    /// The ledger file could not be read: missing, not a regular file, or larger than
+    /// [`MAX_LEDGER_BYTES`](super::MAX_LEDGER_BYTES). (Bytes handed to
+    /// [`Ledger::from_json`](super::Ledger::from_json) over the cap are `SB1342`.)
     #[error("cannot read the ledger {path}: {reason}")]
     LedgerUnreadable {
         /// The file.
@@ -20,8 +22,10 @@ pub enum MarketError {
         /// What the parser said, with the place.
         reason: String,
     },
-    /// An amount or currency that is not allowed where it is (negative, zero for a sale, a
-    /// currency that is not three capital letters, two currencies mixed).
+    /// An amount that is not allowed where it is: a sale or refund at zero or below, a
+    /// negative threshold, two thresholds in one currency. (A currency that is not three
+    /// capital letters is refused by the parser, `SB1342`; a refund in another currency than
+    /// its sale is `SB1345`.)
     #[error("{what}: {reason}")]
     BadMoney {
         /// Where (`sale s1`, `threshold`).

@@ -13,6 +13,10 @@ use super::{MarketError, Money, RevenueShare};
 /// The largest ledger file read (64 MiB): about half a million sales.
 pub const MAX_LEDGER_BYTES: u64 = 64 << 20;
 
+/// The earliest and latest years a ledger's dates may have.
+const EARLIEST_YEAR: i16 = 1970;
+const LATEST_YEAR: i16 = 9999;
+
 /// One sale of a plugin (a one-off purchase, or one subscription charge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,14 +124,14 @@ impl Ledger {
             path: path.display().to_string(),
             reason,
         };
-        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
-        if !file
-            .metadata()
+        // Checked before opening: opening a FIFO would wait for a writer.
+        if !std::fs::metadata(path)
             .map_err(|e| unreadable(e.to_string()))?
             .is_file()
         {
             return Err(unreadable("not a regular file".into()));
         }
+        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
         let mut bytes = Vec::new();
         file.take(MAX_LEDGER_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -142,6 +146,29 @@ impl Ledger {
     /// fit their sales, disputes that fit, one threshold per currency, the terms.
     pub fn check(&self) -> Result<(), MarketError> {
         self.terms.check()?;
+        let dates = self
+            .terms
+            .default
+            .iter()
+            .chain(self.terms.publishers.values().flatten())
+            .map(|r| r.from)
+            .chain(self.sales.iter().map(|s| s.date))
+            .chain(self.refunds.iter().map(|r| r.date))
+            .chain(
+                self.disputes
+                    .iter()
+                    .flat_map(|d| std::iter::once(d.opened).chain(d.resolved)),
+            );
+        for day in dates {
+            if !(EARLIEST_YEAR..=LATEST_YEAR).contains(&day.year()) {
+                return Err(MarketError::LedgerInvalid {
+                    reason: format!(
+                        "the date {day} is outside {EARLIEST_YEAR}–{LATEST_YEAR}: not a real \
+                         marketplace date"
+                    ),
+                });
+            }
+        }
         let mut currencies = BTreeSet::new();
         for t in &self.thresholds {
             t.check(&format!("threshold in {}", t.currency), false)?;

@@ -177,99 +177,138 @@ fn fee(amount: i64, bp: u16) -> i64 {
 
 type LineKey = (String, String, Currency, LineKind, Option<u16>, String);
 
-/// The lines of one month: sales and refunds dated in it, adjustments resolved in it.
-fn month_lines(ledger: &Ledger, month: Month) -> Result<Vec<PayoutLine>, MarketError> {
-    let overflow = |what: &str| MarketError::Overflow { what: what.into() };
-    let mut out: BTreeMap<LineKey, PayoutLine> = BTreeMap::new();
-    let mut add = |key: LineKey, sales: i64, count: u32, refunds: i64, fees: i64| {
-        let l = out.entry(key.clone()).or_insert_with(|| PayoutLine {
-            publisher: key.0,
-            plugin: key.1,
-            currency: key.2,
-            kind: key.3,
-            basis_points: key.4,
-            sales_count: 0,
-            sales: 0,
-            refunds: 0,
-            gross: 0,
-            fees: 0,
-            net: 0,
-            note: key.5,
-        });
-        l.sales_count = l
-            .sales_count
-            .checked_add(count)
-            .ok_or_else(|| overflow("a line's sales"))?;
-        l.sales = l
-            .sales
-            .checked_add(sales)
-            .ok_or_else(|| overflow("a line's sales"))?;
-        l.refunds = l
-            .refunds
-            .checked_add(refunds)
-            .ok_or_else(|| overflow("a line's refunds"))?;
-        l.fees = l
-            .fees
-            .checked_add(fees)
-            .ok_or_else(|| overflow("a line's fees"))?;
-        Ok::<(), MarketError>(())
-    };
-    let mut sales_by_id = BTreeMap::new();
+/// One priced entry of the ledger: what it adds to which line.
+struct Entry {
+    key: LineKey,
+    sales: i64,
+    count: u32,
+    refunds: i64,
+    fees: i64,
+}
+
+fn overflow(what: &str) -> MarketError {
+    MarketError::Overflow { what: what.into() }
+}
+
+/// Every sale, refund and adjustment of the ledger, priced once and put in its month.
+///
+/// A sale's fee is at the rate on its date. A sale's refunds, in date order, give back
+/// `fee(refunded after) − fee(refunded before)` at that rate: the fees given back add up to the
+/// fee on what was refunded, so a sale refunded in full — at once or in parts — ends with no
+/// fee at all.
+fn entries(ledger: &Ledger) -> Result<BTreeMap<Month, Vec<Entry>>, MarketError> {
+    let terms = ledger.terms.sorted();
+    let mut by_month: BTreeMap<Month, Vec<Entry>> = BTreeMap::new();
+    let mut sales = BTreeMap::new();
     for s in &ledger.sales {
-        let bp = ledger.terms.rate_on(&s.publisher, s.date)?;
-        sales_by_id.insert(s.id.as_str(), (s, bp));
-        if Month::of(s.date) == month {
-            let key = (
+        let bp = terms.rate_on(&s.publisher, s.date)?;
+        sales.insert(s.id.as_str(), (s, bp));
+        by_month.entry(Month::of(s.date)).or_default().push(Entry {
+            key: (
                 s.publisher.clone(),
                 s.plugin.clone(),
                 s.price.currency,
                 LineKind::Sales,
                 Some(bp),
                 String::new(),
-            );
-            add(key, s.price.amount, 1, 0, fee(s.price.amount, bp))?;
-        }
+            ),
+            sales: s.price.amount,
+            count: 1,
+            refunds: 0,
+            fees: fee(s.price.amount, bp),
+        });
     }
-    for r in ledger.refunds.iter().filter(|r| Month::of(r.date) == month) {
-        let Some((s, bp)) = sales_by_id.get(r.sale.as_str()) else {
+    let mut refunds: Vec<(usize, &super::Refund)> = ledger.refunds.iter().enumerate().collect();
+    refunds.sort_unstable_by_key(|(i, r)| (r.date, *i));
+    let mut refunded: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, r) in refunds {
+        let Some((s, bp)) = sales.get(r.sale.as_str()) else {
             return Err(MarketError::BadRefund {
                 sale: r.sale.clone(),
                 reason: "no sale has this id".into(),
             });
         };
-        let key = (
-            s.publisher.clone(),
-            s.plugin.clone(),
-            s.price.currency,
-            LineKind::Sales,
-            Some(*bp),
-            String::new(),
-        );
-        add(key, 0, 0, r.amount.amount, -fee(r.amount.amount, *bp))?;
+        let before = refunded.entry(r.sale.as_str()).or_default();
+        let after = before
+            .checked_add(r.amount.amount)
+            .ok_or_else(|| overflow("a sale's refunds"))?;
+        let given_back = fee(after, *bp) - fee(*before, *bp);
+        *before = after;
+        by_month.entry(Month::of(r.date)).or_default().push(Entry {
+            key: (
+                s.publisher.clone(),
+                s.plugin.clone(),
+                s.price.currency,
+                LineKind::Sales,
+                Some(*bp),
+                String::new(),
+            ),
+            sales: 0,
+            count: 0,
+            refunds: r.amount.amount,
+            fees: -given_back,
+        });
     }
     for d in &ledger.disputes {
         let (Some(day), Some(adj)) = (d.resolved, d.adjustment) else {
             continue;
         };
-        if Month::of(day) != month {
-            continue;
-        }
         let note = if d.note.is_empty() {
             format!("dispute {}", d.id)
         } else {
             format!("dispute {}: {}", d.id, d.note)
         };
-        let key = (
-            d.publisher.clone(),
-            d.plugin.clone(),
-            adj.currency,
-            LineKind::Adjustment,
-            None,
-            note,
-        );
         // An adjustment is all gross and all net: it enters through `sales` (negative for a
         // debit) so that gross = sales − refunds still holds.
-        add(key, adj.amount, 0, 0, 0)?;
+        by_month.entry(Month::of(day)).or_default().push(Entry {
+            key: (
+                d.publisher.clone(),
+                d.plugin.clone(),
+                adj.currency,
+                LineKind::Adjustment,
+                None,
+                note,
+            ),
+            sales: adj.amount,
+            count: 0,
+            refunds: 0,
+            fees: 0,
+        });
+    }
+    Ok(by_month)
+}
+
+/// The lines of one month's entries.
+fn lines_of(entries: &[Entry]) -> Result<Vec<PayoutLine>, MarketError> {
+    let mut out: BTreeMap<&LineKey, PayoutLine> = BTreeMap::new();
+    for e in entries {
+        let l = out.entry(&e.key).or_insert_with(|| PayoutLine {
+            publisher: e.key.0.clone(),
+            plugin: e.key.1.clone(),
+            currency: e.key.2,
+            kind: e.key.3,
+            basis_points: e.key.4,
+            sales_count: 0,
+            sales: 0,
+            refunds: 0,
+            gross: 0,
+            fees: 0,
+            net: 0,
+            note: e.key.5.clone(),
+        });
+        l.sales_count = l.sales_count.saturating_add(e.count);
+        l.sales = l
+            .sales
+            .checked_add(e.sales)
+            .ok_or_else(|| overflow("a line's sales"))?;
+        l.refunds = l
+            .refunds
+            .checked_add(e.refunds)
+            .ok_or_else(|| overflow("a line's refunds"))?;
+        l.fees = l
+            .fees
+            .checked_add(e.fees)
+            .ok_or_else(|| overflow("a line's fees"))?;
     }
     let mut lines: Vec<PayoutLine> = out.into_values().collect();
     for l in &mut lines {
@@ -285,19 +324,73 @@ fn month_lines(ledger: &Ledger, month: Month) -> Result<Vec<PayoutLine>, MarketE
     Ok(lines)
 }
 
-/// The payout report of `month` from `ledger` (which should have passed
-/// [`Ledger::check`]; refunds of unknown sales and missing terms are refused here too).
-/// Earlier months are computed as well, for what they carry over.
+type Carried = BTreeMap<(String, Currency), i64>;
+
+/// The totals of a month's `lines` given what earlier months `carried`, and what this one
+/// carries on.
+fn settle(
+    lines: &[PayoutLine],
+    carried: &Carried,
+    threshold: &dyn Fn(Currency) -> i64,
+) -> Result<(Vec<PublisherTotal>, Carried), MarketError> {
+    let mut totals: BTreeMap<(String, Currency), PublisherTotal> = BTreeMap::new();
+    let blank = |publisher: &str, currency: Currency| PublisherTotal {
+        publisher: publisher.to_owned(),
+        currency,
+        gross: 0,
+        fees: 0,
+        net: 0,
+        carried_in: 0,
+        payable: 0,
+        carried_out: 0,
+    };
+    for l in lines {
+        let t = totals
+            .entry((l.publisher.clone(), l.currency))
+            .or_insert_with(|| blank(&l.publisher, l.currency));
+        t.gross = t
+            .gross
+            .checked_add(l.gross)
+            .ok_or_else(|| overflow("a total"))?;
+        t.fees = t
+            .fees
+            .checked_add(l.fees)
+            .ok_or_else(|| overflow("a total"))?;
+        t.net = t
+            .net
+            .checked_add(l.net)
+            .ok_or_else(|| overflow("a total"))?;
+    }
+    // A publisher with nothing this month but something carried still gets a total.
+    for (publisher, currency) in carried.keys() {
+        totals
+            .entry((publisher.clone(), *currency))
+            .or_insert_with(|| blank(publisher, *currency));
+    }
+    let mut next = Carried::new();
+    for (key, t) in &mut totals {
+        t.carried_in = carried.get(key).copied().unwrap_or(0);
+        let total = t
+            .net
+            .checked_add(t.carried_in)
+            .ok_or_else(|| overflow("a total"))?;
+        let due = total > 0 && total >= threshold(t.currency);
+        t.payable = if due { total } else { 0 };
+        t.carried_out = total - t.payable;
+        if t.carried_out != 0 {
+            next.insert(key.clone(), t.carried_out);
+        }
+    }
+    Ok((totals.into_values().collect(), next))
+}
+
+/// The payout report of `month` from `ledger` (which should have passed [`Ledger::check`];
+/// refunds of unknown sales and missing terms are refused here too). The months before it
+/// that have entries are settled as well, for what they carry over; a month without entries
+/// changes nothing (a total not due stays not due), so the work grows with the ledger, not
+/// with the span of dates.
 pub fn payout_report(ledger: &Ledger, month: Month) -> Result<PayoutReport, MarketError> {
-    let overflow = |what: &str| MarketError::Overflow { what: what.into() };
-    let first = ledger
-        .sales
-        .iter()
-        .map(|s| s.date)
-        .chain(ledger.refunds.iter().map(|r| r.date))
-        .chain(ledger.disputes.iter().filter_map(|d| d.resolved))
-        .min()
-        .map(Month::of);
+    let by_month = entries(ledger)?;
     let threshold = |c: Currency| {
         ledger
             .thresholds
@@ -305,91 +398,32 @@ pub fn payout_report(ledger: &Ledger, month: Month) -> Result<PayoutReport, Mark
             .find(|t| t.currency == c)
             .map_or(0, |t| t.amount)
     };
-    let mut carried: BTreeMap<(String, Currency), i64> = BTreeMap::new();
-    let mut m = first.unwrap_or(month).min(month);
-    loop {
-        let lines = month_lines(ledger, m)?;
-        let mut totals: BTreeMap<(String, Currency), PublisherTotal> = BTreeMap::new();
-        for l in &lines {
-            let t = totals
-                .entry((l.publisher.clone(), l.currency))
-                .or_insert_with(|| PublisherTotal {
-                    publisher: l.publisher.clone(),
-                    currency: l.currency,
-                    gross: 0,
-                    fees: 0,
-                    net: 0,
-                    carried_in: 0,
-                    payable: 0,
-                    carried_out: 0,
-                });
-            t.gross = t
-                .gross
-                .checked_add(l.gross)
-                .ok_or_else(|| overflow("a total"))?;
-            t.fees = t
-                .fees
-                .checked_add(l.fees)
-                .ok_or_else(|| overflow("a total"))?;
-            t.net = t
-                .net
-                .checked_add(l.net)
-                .ok_or_else(|| overflow("a total"))?;
-        }
-        // Publishers with nothing this month but something carried still get a total.
-        for ((publisher, currency), amount) in &carried {
-            totals
-                .entry((publisher.clone(), *currency))
-                .or_insert_with(|| PublisherTotal {
-                    publisher: publisher.clone(),
-                    currency: *currency,
-                    gross: 0,
-                    fees: 0,
-                    net: 0,
-                    carried_in: 0,
-                    payable: 0,
-                    carried_out: *amount,
-                });
-        }
-        let mut next_carried = BTreeMap::new();
-        for (key, t) in &mut totals {
-            t.carried_in = carried.get(key).copied().unwrap_or(0);
-            let total = t
-                .net
-                .checked_add(t.carried_in)
-                .ok_or_else(|| overflow("a total"))?;
-            let due = total > 0 && total >= threshold(t.currency);
-            t.payable = if due { total } else { 0 };
-            t.carried_out = total - t.payable;
-            if t.carried_out != 0 {
-                next_carried.insert(key.clone(), t.carried_out);
-            }
-        }
-        carried = next_carried;
-        if m >= month {
-            let open_disputes = ledger
-                .disputes
-                .iter()
-                .filter(|d| {
-                    Month::of(d.opened) <= month && d.resolved.is_none_or(|r| Month::of(r) > month)
-                })
-                .map(|d| d.id.clone())
-                .collect();
-            return Ok(PayoutReport {
-                month,
-                lines,
-                publishers: totals.into_values().collect(),
-                open_disputes,
-            });
-        }
-        m = m.next();
+    let mut carried = Carried::new();
+    for list in by_month.range(..month).map(|(_, l)| l) {
+        let lines = lines_of(list)?;
+        carried = settle(&lines, &carried, &threshold)?.1;
     }
+    let lines = lines_of(by_month.get(&month).map_or(&[][..], Vec::as_slice))?;
+    let (publishers, _) = settle(&lines, &carried, &threshold)?;
+    let open_disputes = ledger
+        .disputes
+        .iter()
+        .filter(|d| Month::of(d.opened) <= month && d.resolved.is_none_or(|r| Month::of(r) > month))
+        .map(|d| d.id.clone())
+        .collect();
+    Ok(PayoutReport {
+        month,
+        lines,
+        publishers,
+        open_disputes,
+    })
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break; a leading `=`, `+`,
-/// `-` or `@` in text is prefixed with `'` so a spreadsheet does not run it as a formula.
+/// `-`, `@`, tab or carriage return in text is prefixed with `'` so a spreadsheet does not run
+/// it as a formula.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_owned()

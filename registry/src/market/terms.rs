@@ -54,23 +54,21 @@ impl RevenueShare {
         let lists = std::iter::once(("default", &self.default))
             .chain(self.publishers.iter().map(|(p, r)| (p.as_str(), r)));
         for (whose, rates) in lists {
-            let mut days: Vec<Date> = Vec::with_capacity(rates.len());
-            for r in rates {
-                if r.basis_points > MAX_FEE_BASIS_POINTS {
-                    return Err(MarketError::BadTerms {
-                        reason: format!(
-                            "{whose}'s rate from {} is {} basis points, above the cap of \
-                             {MAX_FEE_BASIS_POINTS}",
-                            r.from, r.basis_points
-                        ),
-                    });
-                }
-                if days.contains(&r.from) {
-                    return Err(MarketError::BadTerms {
-                        reason: format!("{whose} has two rates from {}", r.from),
-                    });
-                }
-                days.push(r.from);
+            if let Some(r) = rates.iter().find(|r| r.basis_points > MAX_FEE_BASIS_POINTS) {
+                return Err(MarketError::BadTerms {
+                    reason: format!(
+                        "{whose}'s rate from {} is {} basis points, above the cap of \
+                         {MAX_FEE_BASIS_POINTS}",
+                        r.from, r.basis_points
+                    ),
+                });
+            }
+            let mut days: Vec<Date> = rates.iter().map(|r| r.from).collect();
+            days.sort_unstable();
+            if let Some(pair) = days.windows(2).find(|w| w[0] == w[1]) {
+                return Err(MarketError::BadTerms {
+                    reason: format!("{whose} has two rates from {}", pair[0]),
+                });
             }
         }
         Ok(())
@@ -79,11 +77,40 @@ impl RevenueShare {
     /// The fee rate in basis points for a sale by `publisher` on `day`: the publisher's latest
     /// override in effect that day, else the default's; an error if neither has begun.
     pub fn rate_on(&self, publisher: &str, day: Date) -> Result<u16, MarketError> {
-        let latest = |rates: &[Rate]| {
-            rates
+        self.sorted().rate_on(publisher, day)
+    }
+
+    /// The terms with each list sorted by date, for many lookups.
+    pub(crate) fn sorted(&self) -> SortedTerms<'_> {
+        let sort = |rates: &[Rate]| {
+            let mut v = rates.to_vec();
+            v.sort_unstable_by_key(|r| r.from);
+            v
+        };
+        SortedTerms {
+            default: sort(&self.default),
+            publishers: self
+                .publishers
                 .iter()
-                .filter(|r| r.from <= day)
-                .max_by_key(|r| r.from)
+                .map(|(p, r)| (p.as_str(), sort(r)))
+                .collect(),
+        }
+    }
+}
+
+/// [`RevenueShare`] with every list sorted by date: a lookup is a binary search.
+pub(crate) struct SortedTerms<'a> {
+    default: Vec<Rate>,
+    publishers: BTreeMap<&'a str, Vec<Rate>>,
+}
+
+impl SortedTerms<'_> {
+    /// As [`RevenueShare::rate_on`].
+    pub(crate) fn rate_on(&self, publisher: &str, day: Date) -> Result<u16, MarketError> {
+        let latest = |rates: &[Rate]| {
+            let n = rates.partition_point(|r| r.from <= day);
+            n.checked_sub(1)
+                .and_then(|i| rates.get(i))
                 .map(|r| r.basis_points.min(MAX_FEE_BASIS_POINTS))
         };
         self.publishers

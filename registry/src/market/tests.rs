@@ -131,6 +131,43 @@ fn a_resolved_dispute_adjusts_the_report_of_its_month_and_an_open_one_is_listed(
 }
 
 #[test]
+fn a_sale_refunded_in_parts_gives_its_whole_fee_back() {
+    // 49.00 at 15 % is 7.35; each half alone would round to 3.68 (7.36 together).
+    let l = ledger(&format!(
+        r#"{{ {TERMS},
+        "sales": [ {{ "id": "a", "publisher": "zeta", "plugin": "fmt", "date": "2026-10-02", "price": {{ "amount": 4900, "currency": "EUR" }} }} ],
+        "refunds": [
+          {{ "sale": "a", "date": "2026-10-20", "amount": {{ "amount": 2450, "currency": "EUR" }} }},
+          {{ "sale": "a", "date": "2026-11-03", "amount": {{ "amount": 2450, "currency": "EUR" }} }}
+        ] }}"#
+    ));
+    let oct = payout_report(&l, month("2026-10")).unwrap();
+    let nov = payout_report(&l, month("2026-11")).unwrap();
+    assert_eq!(oct.lines[0].fees, 735 - 368);
+    assert_eq!(nov.lines[0].fees, -367);
+    assert_eq!(oct.lines[0].fees + nov.lines[0].fees, 0);
+    assert_eq!(oct.lines[0].net + nov.lines[0].net, 0);
+}
+
+#[test]
+fn dates_outside_real_years_are_refused_and_a_long_span_costs_nothing() {
+    let err =
+        Ledger::from_json(br#"{"terms":{"default":[{"from":"0001-01-01","basis_points":10}]}}"#)
+            .unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1342", "{err}");
+    // One sale in 1970 and a report for 9999: only months with entries are settled.
+    let l = ledger(
+        r#"{"terms":{"default":[{"from":"1970-01-01","basis_points":1000}]},
+           "thresholds":[{"amount":100000,"currency":"EUR"}],
+           "sales":[{"id":"a","publisher":"p","plugin":"x","date":"1970-01-02","price":{"amount":1000,"currency":"EUR"}}]}"#,
+    );
+    let r = payout_report(&l, month("9999-12")).unwrap();
+    assert!(r.lines.is_empty());
+    assert_eq!(r.publishers[0].carried_in, 900);
+    assert_eq!(r.publishers[0].carried_out, 900);
+}
+
+#[test]
 fn csv_fields_are_quoted_and_formulas_defused() {
     let l = ledger(&format!(
         r#"{{ {TERMS},
@@ -410,8 +447,9 @@ proptest! {
         let fees: i64 = months.iter().map(|m| payout_report(&ledger, *m).unwrap().lines.iter().map(|l| l.fees).sum::<i64>()).sum();
         let expected: i64 = ledger.sales.iter().map(|s| {
             let bp = i64::from(ledger.terms.rate_on(&s.publisher, s.date).unwrap());
-            let refunded: i64 = ledger.refunds.iter().filter(|r| r.sale == s.id).map(|r| (r.amount.amount * bp + 5_000) / 10_000).sum();
-            (s.price.amount * bp + 5_000) / 10_000 - refunded
+            // The fee is on what was kept: the price less everything refunded, however split.
+            let refunded: i64 = ledger.refunds.iter().filter(|r| r.sale == s.id).map(|r| r.amount.amount).sum();
+            (s.price.amount * bp + 5_000) / 10_000 - (refunded * bp + 5_000) / 10_000
         }).sum();
         prop_assert_eq!(fees, expected);
     }

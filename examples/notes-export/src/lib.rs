@@ -79,3 +79,107 @@ impl Export {
         markdown(&text, 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_sdk::testing::{Activity, MockHost};
+
+    /// A mock host granting what `notes-export` asks for, with `notes.search` and `notes`
+    /// stubbed: two notes hold "milk".
+    fn host() -> MockHost {
+        let host = MockHost::new("notes-export");
+        host.grant("config.read")
+            .unwrap()
+            .grant("service.call:notes")
+            .unwrap()
+            .grant("service.call:notes.search")
+            .unwrap();
+        host.stub_service("notes.search", "search", |word: String| {
+            Ok(if word == "milk" {
+                "Breakfast\nGroceries".to_string()
+            } else {
+                String::new()
+            })
+        });
+        host.stub_service("notes", "get", |title: String| {
+            Ok(format!("{title}\nsomething with milk"))
+        });
+        host
+    }
+
+    #[test]
+    fn export_asks_search_then_each_note_and_writes_markdown() {
+        let host = host();
+        let export = host.instantiate::<Export>().unwrap();
+        let doc: String = export.call("export", &"milk".to_string()).unwrap();
+        assert_eq!(
+            doc,
+            "## Breakfast\n\nsomething with milk\n\n## Groceries\n\nsomething with milk\n"
+        );
+        let calls = |s: &str, m: &str| (s.to_string(), m.to_string());
+        assert_eq!(
+            host.service_calls(),
+            [
+                calls("notes.search", "search"),
+                calls("notes", "get"),
+                calls("notes", "get")
+            ]
+        );
+        assert_eq!(
+            host.activity().first(),
+            Some(&Activity::ConfigRead),
+            "the heading level first"
+        );
+        assert_eq!(
+            host.logs(),
+            [(Level::Info, "exported 2 notes holding `milk`".to_string())]
+        );
+        assert_eq!(
+            export
+                .call::<String, String>("export", &"tea".into())
+                .unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn the_configured_heading_level_applies() {
+        let host = host();
+        host.set_config(serde_json::json!({ "heading": 3 }));
+        let export = host.instantiate::<Export>().unwrap();
+        let doc: String = export.call("export", &"milk".to_string()).unwrap();
+        assert!(doc.starts_with("### Breakfast\n"), "{doc}");
+    }
+
+    #[test]
+    fn the_render_hook_is_served_as_a_command() {
+        let host = host();
+        let export = host.instantiate::<Export>().unwrap();
+        assert_eq!(
+            export.manifest().hooks[0].point,
+            "notes.render",
+            "declared for the host's point"
+        );
+        let out: String = export.call("render", &"Title\nbody".to_string()).unwrap();
+        assert_eq!(out, "# Title\n\nbody\n");
+        assert_eq!(markdown("Only a title", 9), "###### Only a title\n");
+    }
+
+    #[test]
+    fn each_service_needs_its_own_grant() {
+        let host = MockHost::new("notes-export");
+        host.grant("config.read")
+            .unwrap()
+            .grant("service.call:notes.search")
+            .unwrap();
+        host.stub_service("notes.search", "search", |_: String| Ok("A".to_string()));
+        let export = host.instantiate::<Export>().unwrap();
+        let e = export
+            .call::<String, String>("export", &"milk".into())
+            .unwrap_err();
+        // `service.call` is granted, but for `notes.search` only: `notes` is out of its scope.
+        assert_eq!(e.code().to_string(), "SB0412");
+        assert!(e.to_string().contains("notes"), "{e}");
+    }
+}

@@ -82,3 +82,81 @@ impl Reminder {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use switchboard_sdk::testing::{Activity, MockHost};
+
+    fn host() -> MockHost {
+        let host = MockHost::new("notes-reminder");
+        host.grant("kv")
+            .unwrap()
+            .grant("config.read")
+            .unwrap()
+            .grant("service.call:notes")
+            .unwrap();
+        host.stub_service("notes", "get", |title: String| {
+            if title == "Groceries" {
+                Ok("Groceries\nmilk".to_string())
+            } else {
+                Err(PluginError::new(format!("no note `{title}`")))
+            }
+        });
+        host.set_time(UNIX_EPOCH + Duration::from_secs(10_000));
+        host
+    }
+
+    #[test]
+    fn a_reminder_falls_due_when_the_fake_clock_passes_it() {
+        let host = host();
+        let reminder = host.instantiate::<Reminder>().unwrap();
+        let due: u64 = reminder.call("remind", &"Groceries".to_string()).unwrap();
+        assert_eq!(due, 10_000 + 3_600, "the plugin.toml default delay");
+        assert_eq!(reminder.call::<(), u64>("due", &()).unwrap(), 0);
+        host.advance(Duration::from_secs(3_599));
+        assert_eq!(reminder.call::<(), u64>("due", &()).unwrap(), 0);
+        assert!(host.published().is_empty());
+        host.advance(Duration::from_secs(1));
+        assert_eq!(reminder.call::<(), u64>("due", &()).unwrap(), 1);
+        let published = host.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].0, "plugin.notes-reminder.due");
+        assert_eq!(
+            switchboard_sdk::decode::<String>(&published[0].1).unwrap(),
+            "Groceries"
+        );
+        assert_eq!(reminder.call::<(), u64>("pending", &()).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_reminder_about_a_missing_note_is_refused_and_not_stored() {
+        let host = host();
+        host.set_config(serde_json::json!({ "delay_secs": 5 }));
+        let reminder = host.instantiate::<Reminder>().unwrap();
+        host.clear_activity();
+        let e = reminder
+            .call::<String, u64>("remind", &"Nothing".into())
+            .unwrap_err();
+        assert!(e.to_string().contains("Nothing"), "{e}");
+        assert_eq!(
+            host.activity(),
+            [
+                Activity::ConfigRead,
+                Activity::ServiceCall("notes".into(), "get".into())
+            ],
+            "asked, and wrote nothing"
+        );
+        assert_eq!(host.kv_value("r/Nothing"), None);
+        // The configured delay applies.
+        let due: u64 = reminder.call("remind", &"Groceries".to_string()).unwrap();
+        assert_eq!(due, 10_005);
+        assert_eq!(host.kv_value("r/Groceries").unwrap(), b"10005");
+        assert!(host
+            .logs()
+            .iter()
+            .any(|(l, m)| *l == Level::Info && m.contains("10005")));
+    }
+}

@@ -90,3 +90,102 @@ impl Search {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_sdk::testing::{Activity, MockHost};
+
+    fn host() -> MockHost {
+        let host = MockHost::new("notes-search");
+        host.grant("kv")
+            .unwrap()
+            .grant("events.subscribe:plugin.notes.*")
+            .unwrap()
+            .grant("service.call:notes")
+            .unwrap();
+        host
+    }
+
+    #[test]
+    fn a_saved_note_event_is_indexed_through_the_stubbed_notes_service() {
+        let host = host();
+        // Stands in for the `notes` plugin: its `get` method, by name and contract.
+        host.stub_service("notes", "get", |title: String| {
+            Ok(format!("{title}\nMilk, bread and more milk"))
+        });
+        let search = host.instantiate::<Search>().unwrap();
+        let handlers = search
+            .deliver("plugin.notes.saved", &"Groceries".to_string())
+            .unwrap();
+        assert_eq!(handlers, 1);
+        assert_eq!(
+            host.service_calls(),
+            [("notes".to_string(), "get".to_string())]
+        );
+        assert_eq!(
+            search
+                .call::<String, String>("search", &"MILK".into())
+                .unwrap(),
+            "Groceries"
+        );
+        assert_eq!(search.call::<(), u64>("indexed", &()).unwrap(), 1);
+        assert!(host
+            .activity()
+            .contains(&Activity::KvWrite("w/bread".into())));
+        assert!(host
+            .logs()
+            .iter()
+            .any(|(level, line)| *level == Level::Debug && line.contains("Groceries")));
+        // A second note sharing a word: both titles, in order.
+        search
+            .deliver("plugin.notes.saved", &"Breakfast".to_string())
+            .unwrap();
+        assert_eq!(
+            search
+                .call::<String, String>("search", &"bread".into())
+                .unwrap(),
+            "Breakfast\nGroceries"
+        );
+    }
+
+    #[test]
+    fn without_the_notes_service_the_event_fails_and_nothing_is_indexed() {
+        let host = host();
+        let search = host.instantiate::<Search>().unwrap();
+        let e = search
+            .deliver("plugin.notes.saved", &"Groceries".to_string())
+            .unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0431", "{e}");
+        assert_eq!(search.call::<(), u64>("indexed", &()).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_event_that_is_not_a_title_is_the_publishers_fault() {
+        let host = host();
+        let search = host.instantiate::<Search>().unwrap();
+        let e = search
+            .deliver_raw("plugin.notes.saved", &[0xff], &[])
+            .unwrap_err();
+        assert_eq!(e.code(), switchboard_sdk::codes::BAD_EVENT);
+        // Other topics reach no handler; without the grant, nothing is delivered.
+        assert_eq!(
+            search
+                .deliver("plugin.notes.deleted", &"x".to_string())
+                .unwrap(),
+            0
+        );
+        let bare = MockHost::new("notes-search");
+        let search = bare.instantiate::<Search>().unwrap();
+        let e = search
+            .deliver("plugin.notes.saved", &"x".to_string())
+            .unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+    }
+
+    #[test]
+    fn words_are_lower_cased_runs_of_two_or_more() {
+        let w = words("A note: Milk, milk & 2 eggs!");
+        assert_eq!(w.into_iter().collect::<Vec<_>>(), ["eggs", "milk", "note"]);
+    }
+}

@@ -203,3 +203,184 @@ impl Notes {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use switchboard_sdk::testing::{Activity, MockHost};
+
+    /// A mock host granting what `notes` asks for, its clock at 1,000 s past the epoch.
+    fn host() -> MockHost {
+        let host = MockHost::new("notes");
+        host.grant("kv")
+            .unwrap()
+            .grant("secrets")
+            .unwrap()
+            .grant("config.read")
+            .unwrap();
+        host.set_time(UNIX_EPOCH + Duration::from_secs(1_000));
+        host
+    }
+
+    #[test]
+    fn a_saved_note_is_stored_announced_logged_and_read_back() {
+        let host = host();
+        let notes = host.instantiate::<Notes>().unwrap();
+        let title: String = notes
+            .call("save", &"Groceries\nmilk, bread".to_string())
+            .unwrap();
+        assert_eq!(title, "Groceries");
+        // Stored as a 0.2 record, stamped with the host's (fake) clock.
+        let stored: Record =
+            serde_json::from_slice(&host.kv_value("n/Groceries").unwrap()).unwrap();
+        assert_eq!(stored.saved_at, 1_000);
+        assert_eq!(stored.tags, ["inbox"], "the plugin.toml default tag");
+        // Announced on its own topic, and logged.
+        let published = host.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].0, "plugin.notes.saved");
+        assert_eq!(
+            switchboard_sdk::decode::<String>(&published[0].1).unwrap(),
+            "Groceries"
+        );
+        assert_eq!(
+            host.logs(),
+            [(Level::Info, "saved `Groceries`".to_string())]
+        );
+        let text: String = notes.call("get", &"Groceries".to_string()).unwrap();
+        assert_eq!(text, "Groceries\nmilk, bread");
+        assert_eq!(notes.call::<(), u64>("count", &()).unwrap(), 1);
+        assert_eq!(
+            notes.call::<(), String>("titles", &()).unwrap(),
+            "Groceries"
+        );
+        assert!(notes
+            .call::<String, bool>("delete", &"Groceries".into())
+            .unwrap());
+        let e = notes
+            .call::<String, String>("get", &"Groceries".into())
+            .unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0100");
+    }
+
+    #[test]
+    fn the_activity_shows_the_configuration_read_then_the_write() {
+        let host = host();
+        let notes = host.instantiate::<Notes>().unwrap();
+        host.clear_activity();
+        notes
+            .call::<String, String>("save", &"A\nb".into())
+            .unwrap();
+        assert_eq!(
+            host.activity(),
+            [Activity::ConfigRead, Activity::KvWrite("n/A".into())]
+        );
+        host.clear_activity();
+        notes.call::<String, String>("get", &"A".into()).unwrap();
+        assert_eq!(host.activity(), [Activity::KvRead("n/A".into())]);
+    }
+
+    #[test]
+    fn the_configuration_limits_a_note_and_names_its_tag() {
+        let host = host();
+        host.set_config(serde_json::json!({ "max_len": 8, "tag": "work" }));
+        let notes = host.instantiate::<Notes>().unwrap();
+        let e = notes
+            .call::<String, String>("save", &"Too long\nfor eight".into())
+            .unwrap_err();
+        assert!(e.to_string().contains("max_len"), "{e}");
+        assert!(host.published().is_empty(), "nothing announced");
+        let e = notes
+            .call::<String, String>("save", &"\nbody".into())
+            .unwrap_err();
+        assert!(e.to_string().contains("title"), "{e}");
+        notes
+            .call::<String, String>("save", &"Short".into())
+            .unwrap();
+        assert_eq!(
+            notes
+                .call::<String, String>("tags", &"Short".into())
+                .unwrap(),
+            "work"
+        );
+    }
+
+    #[test]
+    fn a_share_link_is_signed_with_the_secret_which_never_leaves() {
+        let host = host();
+        let notes = host.instantiate::<Notes>().unwrap();
+        notes
+            .call::<String, String>("save", &"Plan".into())
+            .unwrap();
+        let e = notes
+            .call::<String, String>("share", &"Plan".into())
+            .unwrap_err();
+        assert!(e.to_string().contains("set_share_key"), "{e}");
+        notes
+            .call::<String, ()>("set_share_key", &"s3cret".into())
+            .unwrap();
+        host.clear_activity();
+        let link: String = notes.call("share", &"Plan".to_string()).unwrap();
+        assert!(link.starts_with("notes://Plan#"), "{link}");
+        assert!(!link.contains("s3cret"));
+        assert_eq!(
+            host.activity(),
+            [
+                Activity::KvRead("n/Plan".into()),
+                Activity::SecretRead("share_key".into())
+            ]
+        );
+        // Another key signs differently.
+        notes
+            .call::<String, ()>("set_share_key", &"other".into())
+            .unwrap();
+        assert_ne!(
+            notes
+                .call::<String, String>("share", &"Plan".into())
+                .unwrap(),
+            link
+        );
+    }
+
+    #[test]
+    fn without_grants_state_is_denied_with_the_capability_named() {
+        let host = MockHost::new("notes");
+        host.grant("config.read").unwrap();
+        let notes = host.instantiate::<Notes>().unwrap();
+        let e = notes
+            .call::<String, String>("save", &"A".into())
+            .unwrap_err();
+        assert_eq!(e.code().to_string(), "SB0410");
+        assert!(e.to_string().contains("kv"), "{e}");
+    }
+
+    #[test]
+    fn the_migration_turns_0_1_text_into_records_and_renames_the_limit() {
+        let mut data = MigrationData::new(
+            serde_json::json!({ "max_length": 100, "tag": "inbox" }),
+            [
+                ("note/Groceries".to_string(), b"Groceries\nmilk".to_vec()),
+                ("unrelated".to_string(), b"x".to_vec()),
+            ],
+        );
+        Notes.from_0_1(&mut data).unwrap();
+        let record: Record = serde_json::from_slice(data.get("n/Groceries").unwrap()).unwrap();
+        assert_eq!(record.text, "Groceries\nmilk");
+        assert_eq!(record.tags, ["migrated"]);
+        assert_eq!(data.get("note/Groceries"), None);
+        assert_eq!(data.get("unrelated"), Some(&b"x"[..]));
+        assert_eq!(
+            data.config(),
+            &serde_json::json!({ "max_len": 100, "tag": "inbox" })
+        );
+        // Data it cannot read refuses the migration (the host then keeps the 0.1 data).
+        let mut bad = MigrationData::new(
+            serde_json::json!({}),
+            [("note/Bad".to_string(), vec![0xff, 0xfe])],
+        );
+        let e = Notes.from_0_1(&mut bad).unwrap_err();
+        assert!(e.to_string().contains("note/Bad"), "{e}");
+    }
+}

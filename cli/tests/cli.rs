@@ -2411,7 +2411,10 @@ fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
             .unwrap()
             .to_owned()
     };
-    ok(&with(&["registry", "add", "main", &srv.url, "--priority", "5"], &d));
+    ok(&with(
+        &["registry", "add", "main", &srv.url, "--priority", "5"],
+        &d,
+    ));
     ok(&with(
         &["login", "--registry", "main", "--token", &token("account")],
         &d,

@@ -8,6 +8,7 @@
 //! - **A service call**: for each, it asks the `notes` service for the text
 //!   (`ctx.call_service("notes", "get", …)`), which needs `service.call:notes`.
 //! - **State**: the index, in its own KV store: `w/WORD` → the titles holding WORD (JSON).
+//! - **Events of its own**: each indexed note is announced on `plugin.notes-search.indexed`.
 //! - **A service of its own**: `search` is the method of the shared service `notes.search`,
 //!   which `notes-export` calls.
 
@@ -63,32 +64,53 @@ impl Search {
         Ok(ctx.kv().get_as::<u64>("indexed")?.unwrap_or(0))
     }
 
+    /// Indexes every note again, asking the `notes` service for the titles (notes saved
+    /// before this plugin was installed, or migrated from an older `notes`). Returns how many.
+    #[command]
+    fn reindex(&self, ctx: &Context) -> Result<u64, PluginError> {
+        let titles: String = ctx.call_service("notes", "titles", &())?;
+        let mut n = 0;
+        for title in titles.lines().filter(|t| !t.is_empty()) {
+            index(ctx, title)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Indexes the note a `plugin.notes.saved` event names, reading it through the `notes`
-    /// service. An event that is not a title is the publisher's fault (`BAD_EVENT`).
+    /// service, then announces it on `plugin.notes-search.indexed`. An event that is not a
+    /// title is the publisher's fault (`BAD_EVENT`).
     #[subscribe("plugin.notes.saved")]
     fn on_saved(&self, ctx: &Context, event: &Event<'_>) -> Result<(), PluginError> {
         let title: String = event
             .decode()
             .map_err(|e| PluginError::with_code(switchboard_sdk::codes::BAD_EVENT, e.message()))?;
-        let text: String = ctx.call_service("notes", "get", &title)?;
-        let found = words(&text);
-        ctx.kv().transaction(|tx| {
-            for w in &found {
-                let k = format!("w/{w}");
-                let mut titles: Vec<String> = tx.get_as(&k)?.unwrap_or_default();
-                if !titles.contains(&title) {
-                    titles.push(title.clone());
-                    titles.sort();
-                    tx.put_as(&k, &titles)?;
-                }
-            }
-            let n = tx.get_as::<u64>("indexed")?.unwrap_or(0) + 1;
-            tx.put_as("indexed", &n)?;
-            Ok(())
-        })?;
-        ctx.debug(&format!("indexed `{title}`: {} words", found.len()));
+        index(ctx, &title)?;
+        ctx.emit("indexed", &title)?;
         Ok(())
     }
+}
+
+/// Adds the words of note `title` (its text from the `notes` service) to the index.
+fn index(ctx: &Context, title: &str) -> Result<(), PluginError> {
+    let text: String = ctx.call_service("notes", "get", &title.to_owned())?;
+    let found = words(&text);
+    ctx.kv().transaction(|tx| {
+        for w in &found {
+            let k = format!("w/{w}");
+            let mut titles: Vec<String> = tx.get_as(&k)?.unwrap_or_default();
+            if !titles.iter().any(|t| t == title) {
+                titles.push(title.to_owned());
+                titles.sort();
+                tx.put_as(&k, &titles)?;
+            }
+        }
+        let n = tx.get_as::<u64>("indexed")?.unwrap_or(0) + 1;
+        tx.put_as("indexed", &n)?;
+        Ok(())
+    })?;
+    ctx.debug(&format!("indexed `{title}`: {} words", found.len()));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,6 +152,7 @@ mod tests {
             "Groceries"
         );
         assert_eq!(search.call::<(), u64>("indexed", &()).unwrap(), 1);
+        assert_eq!(host.published()[0].0, "plugin.notes-search.indexed");
         assert!(host
             .activity()
             .contains(&Activity::KvWrite("w/bread".into())));
@@ -147,6 +170,22 @@ mod tests {
                 .unwrap(),
             "Breakfast\nGroceries"
         );
+    }
+
+    #[test]
+    fn reindex_walks_every_title_the_notes_service_lists() {
+        let host = host();
+        host.stub_service("notes", "titles", |()| Ok("A\nB".to_string()));
+        host.stub_service("notes", "get", |t: String| Ok(format!("{t}\nshared")));
+        let search = host.instantiate::<Search>().unwrap();
+        assert_eq!(search.call::<(), u64>("reindex", &()).unwrap(), 2);
+        assert_eq!(
+            search
+                .call::<String, String>("search", &"shared".into())
+                .unwrap(),
+            "A\nB"
+        );
+        assert!(host.published().is_empty(), "reindexing announces nothing");
     }
 
     #[test]

@@ -331,7 +331,7 @@ fn smoke_call(
                 passed: true,
                 failure: None,
             },
-            Some(code) => fail(format!("expected {code}, got: {e}")),
+            Some(code) => fail(format!("expected {code}, got {}: {e}", e.code())),
             None => fail(format!("failed: {e}")),
         },
         Ok(bytes) => match (&call.expect_error, &call.expect) {

@@ -195,7 +195,7 @@ mod tests {
         let e = search
             .deliver("plugin.notes.saved", &"Groceries".to_string())
             .unwrap_err();
-        assert_eq!(e.code().to_string(), "SB0431", "{e}");
+        assert_eq!(e.code().to_string(), "SB0807", "{e}");
         assert_eq!(search.call::<(), u64>("indexed", &()).unwrap(), 0);
     }
 

@@ -238,3 +238,34 @@ fn the_four_notes_plugins_install_together_resolve_and_migrate_notes_from_0_1() 
     let link: String = call(&host, "notes", "share", &"Pantry".to_string());
     assert!(link.starts_with("notes://Pantry#") && !link.contains("s3cret"));
 }
+
+/// `switchboard test examples/NAME` passes for each of the four: the library loads into a
+/// real host offering the host API its `plugin.toml` requires and its `[test]` calls answer
+/// as written — `notes-export`, whose hook needs the `notes.render` point, is checked up to
+/// it and reported not started. (Their unit tests run with the workspace's: `unit_tests`
+/// off here.)
+#[test]
+fn switchboard_test_passes_for_each_notes_example() {
+    let root = switchboard_cli::examples::workspace_root();
+    for name in switchboard_cli::examples::NOTES_PLUGINS {
+        let mut out = Vec::new();
+        let report = switchboard_cli::smoke::run(
+            &switchboard_cli::smoke::TestOptions {
+                crate_dir: root.join("examples").join(name),
+                unit_tests: false,
+                target_dir: Some(root.join("target").join("examples")),
+            },
+            &mut out,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e:#}\n{}", String::from_utf8_lossy(&out)));
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(report.failed(), 0, "{name}: {text}");
+        if *name == "notes-export" {
+            let why = report.not_started.as_deref().unwrap_or_default();
+            assert!(why.contains("notes.render"), "{text}");
+        } else {
+            assert!(report.not_started.is_none(), "{name}: {text}");
+            assert!(!report.calls.is_empty(), "{name}: {text}");
+        }
+    }
+}

@@ -179,7 +179,7 @@ impl Notes {
     /// A value that is not UTF-8 text refuses the migration, which aborts the update and
     /// leaves the 0.1 data as it was.
     #[migration(from = "0.1", to = "0.2")]
-    fn from_0_1(&self, data: &mut MigrationData) -> Result<(), PluginError> {
+    fn migrate_0_1_to_0_2(&self, data: &mut MigrationData) -> Result<(), PluginError> {
         let old: Vec<String> = data.keys().filter(|k| k.starts_with("note/")).collect();
         for k in old {
             let bytes = data.get(&k).unwrap_or_default().to_vec();
@@ -365,7 +365,7 @@ mod tests {
                 ("unrelated".to_string(), b"x".to_vec()),
             ],
         );
-        Notes.from_0_1(&mut data).unwrap();
+        Notes.migrate_0_1_to_0_2(&mut data).unwrap();
         let record: Record = serde_json::from_slice(data.get("n/Groceries").unwrap()).unwrap();
         assert_eq!(record.text, "Groceries\nmilk");
         assert_eq!(record.tags, ["migrated"]);
@@ -380,7 +380,7 @@ mod tests {
             serde_json::json!({}),
             [("note/Bad".to_string(), vec![0xff, 0xfe])],
         );
-        let e = Notes.from_0_1(&mut bad).unwrap_err();
+        let e = Notes.migrate_0_1_to_0_2(&mut bad).unwrap_err();
         assert!(e.to_string().contains("note/Bad"), "{e}");
     }
 }

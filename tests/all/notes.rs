@@ -232,8 +232,7 @@ fn the_four_notes_plugins_install_together_resolve_and_migrate_notes_from_0_1() 
         .unwrap_err();
     assert!(missing.to_string().contains("Nothing"), "{missing}");
 
-    // A capability it did not request stays out of reach: notes-export cannot read notes' KV,
-    // and the secret notes keeps never leaves it.
+    // The secret notes keeps signs a link and never leaves it.
     let _: () = call(&host, "notes", "set_share_key", &"s3cret".to_string());
     let link: String = call(&host, "notes", "share", &"Pantry".to_string());
     assert!(link.starts_with("notes://Pantry#") && !link.contains("s3cret"));

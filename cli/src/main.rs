@@ -48,9 +48,13 @@ enum Cmd {
     Test(switchboard_cli::smoke::TestCli),
     /// Generate a minisign key pair for signing packages.
     Keygen {
-        /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites).
+        /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites). Default: the
+        /// data directory's keys/, where `switchboard publish` looks for its signing key.
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// The data directory (without --out; default: SWITCHBOARD_HOME, then the platform's).
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
         /// No password on the secret key (for CI; keep the file secret).
         #[arg(long)]
         unencrypted: bool,
@@ -222,8 +226,9 @@ enum Cmd {
         #[command(subcommand)]
         action: RegistryCmd,
     },
-    /// Publish a signed package to a registry directory (--registry DIR --keys KEYDIR) or
-    /// upload it to a registry server (--registry NAME, after `switchboard login`).
+    /// Publish a signed package, or a plugin crate (built, packed and signed with your key in
+    /// one step), to a registry directory (--registry DIR --keys KEYDIR) or a registry server
+    /// (--registry NAME or URL, after `switchboard login`; default: the one logged in to).
     Publish(publish::PublishArgs),
     /// Store a registry server's token for `switchboard publish --registry NAME`.
     Login(switchboard_cli::server::LoginArgs),
@@ -485,9 +490,14 @@ fn authoring(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Keygen {
             out: dir,
+            data_dir,
             unencrypted,
             json,
         } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => data_home::resolve(data_dir)?.join(publish::KEY_DIR),
+            };
             let id = a::keygen(&dir, unencrypted)?;
             if json {
                 writeln!(

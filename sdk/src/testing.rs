@@ -108,7 +108,7 @@ use std::time::{Duration, SystemTime};
 use crate::caps::{Access, Capability, CapabilityError};
 use crate::context::{Context, ContextBackend, Level};
 use crate::embedded::EmbeddedManifest;
-use crate::error::{codes, PluginError};
+use crate::error::{codes, ErrorCode, PluginError};
 use crate::event::Frame;
 use crate::message::{decode, encode, Message};
 use crate::plugin::PluginEntry;
@@ -402,8 +402,11 @@ impl ContextBackend for MockInner {
         let services = lock(&self.services);
         let key = (call.service.to_owned(), call.method.to_owned());
         let Some(stub) = services.get(&key) else {
+            // A real host's codes: no such service (SB0807), or no such method of one (SB0808).
+            let known = services.keys().any(|(service, _)| service == call.service);
+            let code = ErrorCode::from_number(if known { 808 } else { 807 });
             return Err(PluginError::with_code(
-                codes::SERVICE_UNAVAILABLE,
+                code,
                 format!(
                     "the mock host provides no service method `{}`.`{}`",
                     call.service, call.method

@@ -57,6 +57,8 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
         "hello segfaulted",
         // Health after hello's panic.
         "Checked every plugin's health",
+        // The marketplace's payout rules on the documented ledger.
+        "Marketplace: November's creator payouts",
     ] {
         assert!(
             steps

@@ -239,13 +239,16 @@ pub async fn publish(
         // A new name close to a listed one waits for an admin.
         if owners.is_empty() {
             let downloads = state.downloads.snapshot();
+            // The account's names in one query; should it fail, nothing counts as its own
+            // (the upload is held rather than listed).
+            let mine = accounts::owned_by(&state.db, &token.account).unwrap_or_default();
             let hold = squat::hold_reason(
                 &name,
                 catalog
                     .plugins
                     .keys()
                     .map(|n| (n.as_str(), downloads.get(n).copied().unwrap_or(0))),
-                &|n| accounts::is_owner(&state.db, n, &token.account).unwrap_or(false),
+                &squat::owned_set(&mine),
                 state.popular_downloads,
             );
             if let Some((similar, why)) = hold {

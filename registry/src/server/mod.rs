@@ -60,6 +60,8 @@ mod downloads;
 mod files;
 mod limits;
 mod listen;
+#[cfg(any(test, feature = "testing"))]
+pub mod load;
 mod manage;
 mod openapi;
 mod page;

@@ -55,16 +55,29 @@ impl Default for LoadOptions {
 
 /// The usage line of the binary.
 pub const USAGE: &str = "switchboard-registry-load [--plugins N] [--clients N] [--seconds S] \
-    [--warmup N] [--json]";
+    [--warmup N] [--json] | --serve DIR [--plugins N]";
 
-impl LoadOptions {
-    /// Parses the binary's arguments (without the program name); returns the options and
-    /// whether `--json` was given. A bad argument is an error saying which.
-    pub fn from_args(
-        args: impl IntoIterator<Item = String>,
-    ) -> Result<(LoadOptions, bool), String> {
+/// The binary's arguments.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Args {
+    /// What to run.
+    pub options: LoadOptions,
+    /// `--json`: print one JSON document instead of a table.
+    pub json: bool,
+    /// `--serve DIR`: no load; seed a server in `DIR` (made new), print its address and an
+    /// admin token as one JSON line, and serve until the process is stopped (for the API
+    /// fuzzer, `.ci/fuzz-registry`).
+    pub serve: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// Parses the binary's arguments (without the program name). A bad argument is an error
+    /// saying which.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut options = LoadOptions::default();
         let mut json = false;
+        let mut serve = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -96,10 +109,15 @@ impl LoadOptions {
                     options.duration = Duration::from_secs_f64(s);
                 }
                 "--json" => json = true,
+                "--serve" => serve = Some(value("--serve")?.into()),
                 other => return Err(format!("unknown argument {other}; usage: {USAGE}")),
             }
         }
-        Ok((options, json))
+        Ok(Args {
+            options,
+            json,
+            serve,
+        })
     }
 }
 
@@ -403,24 +421,57 @@ fn drive(
     }
 }
 
-/// Seeds a server in a temporary directory, starts it, drives it, stops it.
-pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
-    let internal = |reason: String| ServerError::Internal { reason };
-    let tmp = tempfile::tempdir().map_err(|e| internal(format!("a temporary directory: {e}")))?;
-    let mut server_options =
-        ServerOptions::new(tmp.path().join("data"), parse_listen("127.0.0.1:0")?);
+/// Starts a server without a rate limit on a free port of 127.0.0.1 over the new data
+/// directory `dir`, and writes `plugins` seeded plugins into its registry directory.
+fn seeded_server(dir: &std::path::Path, plugins: usize) -> Result<Server, RegistryError> {
+    let mut server_options = ServerOptions::new(dir.to_owned(), parse_listen("127.0.0.1:0")?);
     server_options.rate_limit = None;
     let server = Server::start(&server_options)?;
-    let started = Instant::now();
-    let plugins = catalog(options.plugins);
+    let plugins = catalog(plugins);
     let refs: Vec<(&str, Vec<IndexLine>)> = plugins
         .iter()
         .map(|(n, l)| (n.as_str(), l.clone()))
         .collect();
     let data = server.data_dir();
     crate::testing::write_index(&data.registry, &data.keys, &refs)?;
-    drop(refs);
-    drop(plugins);
+    Ok(server)
+}
+
+/// A seeded server for the API fuzzer: `plugins` plugins in `dir` (which must not hold a
+/// registry yet), the first half owned by the account `acme` (the rest by nobody, as if
+/// written by hand), and an `admin` token of `acme`, valid for a day. Returns the running
+/// server and the token.
+pub fn serve_seeded(
+    dir: &std::path::Path,
+    plugins: usize,
+) -> Result<(Server, String), RegistryError> {
+    if dir.join("registry").exists() {
+        return Err(ServerError::DataDir {
+            path: dir.display().to_string(),
+            reason: "it holds a registry already; give a new directory".into(),
+        }
+        .into());
+    }
+    let server = seeded_server(dir, plugins)?;
+    let db = super::open_database(dir)?;
+    for i in 0..plugins.div_ceil(2) {
+        super::accounts::claim_new(&db, &plugin_name(i), "acme")?;
+    }
+    let token = super::tokens::create(
+        &db,
+        "acme",
+        super::tokens::Scope::Admin,
+        Some(super::tokens::now() + 86_400),
+    )?;
+    Ok((server, token.token))
+}
+
+/// Seeds a server in a temporary directory, starts it, drives it, stops it.
+pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
+    let internal = |reason: String| ServerError::Internal { reason };
+    let tmp = tempfile::tempdir().map_err(|e| internal(format!("a temporary directory: {e}")))?;
+    let started = Instant::now();
+    let server = seeded_server(&tmp.path().join("data"), options.plugins)?;
     let seed = started.elapsed();
     let base = server.url();
     let agent = agent();
@@ -499,8 +550,8 @@ mod tests {
 
     #[test]
     fn arguments_parse_and_bad_ones_say_why() {
-        let args = |a: &[&str]| LoadOptions::from_args(a.iter().map(|s| (*s).to_owned()));
-        let (o, json) = args(&[
+        let args = |a: &[&str]| Args::parse(a.iter().map(|s| (*s).to_owned()));
+        let a = args(&[
             "--plugins",
             "200",
             "--clients",
@@ -510,17 +561,51 @@ mod tests {
             "--json",
         ])
         .unwrap();
-        assert!(json);
-        assert_eq!((o.plugins, o.clients), (200, 4));
-        assert_eq!(o.duration, Duration::from_millis(1500));
-        assert_eq!(args(&[]).unwrap(), (LoadOptions::default(), false));
+        assert!(a.json && a.serve.is_none());
+        assert_eq!((a.options.plugins, a.options.clients), (200, 4));
+        assert_eq!(a.options.duration, Duration::from_millis(1500));
+        assert_eq!(args(&[]).unwrap().options, LoadOptions::default());
+        assert_eq!(
+            args(&["--serve", "/tmp/x"]).unwrap().serve,
+            Some("/tmp/x".into())
+        );
         for bad in [
             &["--plugins", "0"][..],
             &["--clients"],
             &["--seconds", "-1"],
+            &["--serve"],
             &["--what"],
         ] {
             assert!(args(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_seeded_server_for_the_fuzzer_answers_with_its_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (server, token) = serve_seeded(&dir, 6).unwrap();
+        let agent = agent();
+        let mut r = agent
+            .get(format!("{}/api/v1/whoami", server.url()))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let who: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(who["account"], "acme");
+        let mut r = agent
+            .get(format!(
+                "{}/api/v1/plugins/{}/owners",
+                server.url(),
+                plugin_name(0)
+            ))
+            .call()
+            .unwrap();
+        assert!(r.body_mut().read_to_string().unwrap().contains("acme"));
+        assert!(get(&agent, &format!("{}/api/v1/search?q=a", server.url())));
+        drop(server);
+        // A directory holding a registry already is refused.
+        assert!(serve_seeded(&dir, 1).is_err());
     }
 }

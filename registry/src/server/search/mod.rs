@@ -287,18 +287,12 @@ impl Query {
 }
 
 impl Entry {
-    /// How well `word` matches, 0 when it does not occur.
-    fn word_score(&self, word: &str) -> u32 {
+    /// How well `word` matches, 0 when it does not occur: read field by field, as
+    /// before the word index.
+    fn word_score_scan(&self, word: &str) -> u32 {
         if !self.haystack.contains(word) {
             0
-        } else {
-            self.field_score(word)
-        }
-    }
-
-    /// How well `word`, known to occur in the text, matches.
-    fn field_score(&self, word: &str) -> u32 {
-        if self.name_lc == word {
+        } else if self.name_lc == word {
             100
         } else if self.name_lc.starts_with(word) {
             50
@@ -313,6 +307,23 @@ impl Entry {
             10
         } else {
             0
+        }
+    }
+
+    /// How well `word`, known to occur in the text, matches. The text is the name, keywords,
+    /// categories and description joined by line breaks and `word` holds none, so a word not
+    /// in the name lies inside a keyword, a category or the description: no need to look.
+    fn field_score(&self, word: &str) -> u32 {
+        if self.name_lc == word {
+            100
+        } else if self.name_lc.starts_with(word) {
+            50
+        } else if self.name_lc.contains(word) {
+            30
+        } else if self.keywords_lc.iter().any(|k| k == word) {
+            20
+        } else {
+            10
         }
     }
 
@@ -529,7 +540,7 @@ pub fn run_scan(
     'entries: for e in &prepared.entries {
         let mut score = 0;
         for w in &query.words {
-            let s = e.word_score(w);
+            let s = e.word_score_scan(w);
             if s == 0 {
                 continue 'entries;
             }

@@ -54,6 +54,18 @@ pub struct Entry {
     /// The release shown (position in `releases`) with no `compatible_with`: with no
     /// `channel`, `channel=ga`, `channel=beta`.
     shown: [Option<usize>; 3],
+    /// For each of `releases`, what `compatible_with` asks, parsed once.
+    compat: Vec<Compat>,
+}
+
+/// What a release needs of a host, parsed once (`compatible_with` reads it per release).
+#[derive(Debug)]
+struct Compat {
+    /// Its SDK ABI is one this host's SDK loads.
+    abi: bool,
+    /// The host API it needs: the name and the range (`None` when the range does not parse,
+    /// which no version matches).
+    host_api: Option<(String, Option<semver::VersionReq>)>,
 }
 
 /// The catalog prepared for search.
@@ -104,7 +116,20 @@ impl Prepared {
                     newest(Channel::Ga),
                     releases.iter().position(|l| l.channel >= Channel::Beta),
                 ];
+                let compat = releases
+                    .iter()
+                    .map(|l| Compat {
+                        abi: l
+                            .sdk_abi()
+                            .is_some_and(switchboard_host::sdk_abi_compatible),
+                        host_api: l
+                            .host_api
+                            .as_ref()
+                            .map(|h| (h.name.clone(), semver::VersionReq::parse(&h.req).ok())),
+                    })
+                    .collect();
                 Entry {
+                    compat,
                     name: name.clone(),
                     name_lc: name.to_lowercase(),
                     description_lc,
@@ -329,8 +354,39 @@ impl Entry {
 
     /// The release shown for `query`: the newest its channel and compatibility allow.
     fn shown(&self, query: &Query) -> Option<&IndexLine> {
-        if query.compatible_with.is_some() {
-            return self.shown_scan(query);
+        if let Some((api, version)) = &query.compatible_with {
+            // The query's version parsed (Query::parse checked it does).
+            let version = semver::Version::parse(version).ok();
+            let fits = |i: &usize| {
+                self.compat.get(*i).is_some_and(|c| {
+                    c.abi
+                        && match &c.host_api {
+                            None => true,
+                            Some((name, req)) => {
+                                name == api
+                                    && match (req, &version) {
+                                        (Some(req), Some(v)) => req.matches(v),
+                                        _ => false,
+                                    }
+                            }
+                        }
+                })
+            };
+            let of = |c: Option<Channel>| {
+                (0..self.releases.len())
+                    .filter(|&i| match c {
+                        Some(Channel::Ga) => self.releases[i].channel == Channel::Ga,
+                        Some(_) => self.releases[i].channel == Channel::Beta,
+                        None => self.releases[i].channel >= Channel::Beta,
+                    })
+                    .find(fits)
+            };
+            let i = match query.channel {
+                Some(Channel::Ga) => of(Some(Channel::Ga)),
+                Some(_) => of(None),
+                None => of(Some(Channel::Ga)).or_else(|| of(Some(Channel::Beta))),
+            };
+            return i.and_then(|i| self.releases.get(i));
         }
         let slot = match query.channel {
             None => 0,

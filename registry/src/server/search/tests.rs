@@ -148,7 +148,14 @@ fn every_order_filter_and_page_matches_the_full_scan() {
             }
         }
     }
-    let filters: &[(Option<&str>, Option<&str>, Option<&str>, Option<&str>)] = &[
+    // (category, capability, compatible_with, maintainer)
+    type Filters<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let filters: &[Filters<'_>] = &[
         (Some("audio"), None, None, None),
         (Some("AUDIO"), Some("kv"), None, None),
         (None, Some("fs.read"), Some("demo@0.1.3"), None),

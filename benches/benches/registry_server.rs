@@ -305,11 +305,25 @@ fn benches(c: &mut Criterion) {
         ("search_scan_browse_10k", &browse),
     ] {
         group.bench_function(id, |b| {
-            b.iter(|| total(&search::run_scan(&prepared, black_box(q), &downloads, &owned)))
+            b.iter(|| {
+                total(&search::run_scan(
+                    &prepared,
+                    black_box(q),
+                    &downloads,
+                    &owned,
+                ))
+            })
         });
     }
     group.bench_function("search_memory_browse_10k", |b| {
-        b.iter(|| total(&search::run(&prepared, black_box(&browse), &downloads, &owned)))
+        b.iter(|| {
+            total(&search::run(
+                &prepared,
+                black_box(&browse),
+                &downloads,
+                &owned,
+            ))
+        })
     });
     let started = Instant::now();
     let rebuilt = Prepared::new(&plugins);

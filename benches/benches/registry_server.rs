@@ -2,10 +2,17 @@
 //!
 //! Every id is in the criterion group `registry_server`:
 //!
-//! - `search_memory_10k`: the server's search (`server::search::run`) over the prepared
-//!   catalog: two words, `trust=verified`, first page by relevance.
+//! - `search_memory_10k`: the server's search (`server::search::run`, through the prepared
+//!   catalog's word index) over the prepared catalog: two words, `trust=verified`, first page
+//!   by relevance.
+//! - `search_scan_10k`: the baseline — the same query through `server::search::run_scan`,
+//!   which reads every plugin's text and sorts every hit (the search before the word index;
+//!   the two answer the same, checked here).
 //! - `search_memory_filtered_10k`: no words; `category`, `capability`, `compatible_with`,
-//!   `trust`, sorted by downloads — every filter on, every plugin scanned.
+//!   `trust`, sorted by downloads — every filter on.
+//! - `search_scan_filtered_10k`: its baseline through `run_scan`.
+//! - `search_memory_browse_10k`: no words, no filters, sorted by name, page 3 — the web
+//!   page's and `switchboard search`'s browse; `search_scan_browse_10k` its baseline.
 //! - `search_fts5_10k`: the baseline the choice was made against — the same two words through
 //!   an SQLite FTS5 index of name, description, keywords and categories (the bundled SQLite
 //!   has FTS5): total count plus the first page by rank, in-memory database, warm.
@@ -233,6 +240,14 @@ fn benches(c: &mut Criterion) {
         total(&found)
     );
     assert!(total(&search::run(&prepared, &filtered, &downloads, &owned)) > 0);
+    let browse = query("", None, None, None, None, Some("name"), 3, 20);
+    for q in [&text, &filtered, &browse] {
+        assert_eq!(
+            search::run(&prepared, q, &downloads, &owned),
+            search::run_scan(&prepared, q, &downloads, &owned),
+            "the indexed search answers as the scan does"
+        );
+    }
     let db = fts5(&plugins);
     let fts_total: i64 = db
         .query_row(
@@ -292,6 +307,39 @@ fn benches(c: &mut Criterion) {
             ))
         })
     });
+    for (id, q) in [
+        ("search_scan_10k", &text),
+        ("search_scan_filtered_10k", &filtered),
+        ("search_scan_browse_10k", &browse),
+    ] {
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                total(&search::run_scan(
+                    &prepared,
+                    black_box(q),
+                    &downloads,
+                    &owned,
+                ))
+            })
+        });
+    }
+    group.bench_function("search_memory_browse_10k", |b| {
+        b.iter(|| {
+            total(&search::run(
+                &prepared,
+                black_box(&browse),
+                &downloads,
+                &owned,
+            ))
+        })
+    });
+    let started = Instant::now();
+    let rebuilt = Prepared::new(&plugins);
+    eprintln!(
+        "registry_server: preparing 10,000 plugins (with the word index): {:?} ({} plugins)",
+        started.elapsed(),
+        rebuilt.len()
+    );
     let mut count = db
         .prepare("SELECT count(*) FROM p WHERE p MATCH ?1")
         .expect("count");

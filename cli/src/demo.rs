@@ -37,6 +37,7 @@ use crate::examples::{self, Profile};
 mod extend_tour;
 mod install_tour;
 mod isolation_tour;
+mod market_tour;
 mod reload_tour;
 mod server_tour;
 mod stream_tour;
@@ -585,6 +586,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     extend_tour::run(&mut r, &data_dir.join("extend"), options.profile)?;
 
     stream_tour::run(&mut r, &data_dir.join("stream"), options.profile)?;
+
+    market_tour::run(&mut r)?;
 
     isolation_tour::run(
         &mut r,

@@ -262,6 +262,16 @@ async fn tour(c: &Client, base: &str, shots: &Path) -> Result<()> {
         install.contains("switchboard install hello"),
         "install command {install}"
     );
+    // Published into the directory, not uploaded: the checks section says there is no record.
+    let checks = c
+        .find(Locator::Css("section[aria-labelledby='checks']"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        checks.contains("no record of checks for version"),
+        "checks section {checks}"
+    );
     save(c, shots, "details.png").await?;
 
     // A plugin with a yanked release and a beta.

@@ -7,7 +7,9 @@
 //! least recently seen ones — so a flood of new addresses costs memory up to the bound and
 //! can at worst reset the buckets of the quietest clients.
 //!
-//! The client is the connection's peer address. Behind a reverse proxy every request comes
+//! The client is the connection's peer address — for IPv6, its /64 network (one host is
+//! usually handed a whole /64, so keying by the full address would give it 2^64 buckets; an
+//! IPv4 address mapped into IPv6 counts as that IPv4 address). Behind a reverse proxy every request comes
 //! from the proxy: with `--trusted-proxy ADDR` (off by default), requests from exactly that
 //! address are limited by the last address of their `X-Forwarded-For` (the one the proxy
 //! itself appended); the header is ignored from anyone else, so a client cannot pick its
@@ -91,8 +93,10 @@ impl Limiter {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Takes one request from `client`'s bucket at `now`; `Err(seconds)` to wait if empty.
+    /// Takes one request from `client`'s bucket (its [`bucket_of`]) at `now`;
+    /// `Err(seconds)` to wait if empty.
     pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let client = bucket_of(client);
         let burst = f64::from(self.limit.burst);
         let rate = self.limit.per_second;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -128,6 +132,20 @@ impl Limiter {
             60.0
         };
         Err((wait as u64).max(1))
+    }
+}
+
+/// The bucket an address counts against: an IPv4 address itself (also when mapped into
+/// IPv6, `::ffff:a.b.c.d`); an IPv6 address's /64 network (the rest of it zeroed).
+pub fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
     }
 }
 
@@ -175,4 +193,32 @@ pub fn client_of(
         .last()
         .and_then(|a| a.trim().parse::<IpAddr>().ok())
         .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_the_bucket_of_their_64() {
+        let limiter = Limiter::new(RateLimit::new(2, 0.0));
+        let now = Instant::now();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Two addresses of one /64: one bucket of 2, so the third request waits.
+        assert!(limiter.take(ip("2001:db8:1:2::1"), now).is_ok());
+        assert!(limiter
+            .take(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"), now)
+            .is_ok());
+        assert!(limiter.take(ip("2001:db8:1:2:abcd::9"), now).is_err());
+        // The next /64 has a bucket of its own.
+        assert!(limiter.take(ip("2001:db8:1:3::1"), now).is_ok());
+        assert_eq!(limiter.tracked(), 2);
+        assert_eq!(bucket_of(ip("2001:db8:1:2:abcd::9")), ip("2001:db8:1:2::"));
+        // IPv4, plain or mapped into IPv6, is one address per bucket.
+        assert_eq!(bucket_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert!(limiter.take(ip("192.0.2.7"), now).is_ok());
+        assert!(limiter.take(ip("::ffff:192.0.2.7"), now).is_ok());
+        assert!(limiter.take(ip("192.0.2.7"), now).is_err());
+        assert!(limiter.take(ip("192.0.2.8"), now).is_ok());
+    }
 }

@@ -62,6 +62,8 @@ mod downloads;
 mod files;
 mod limits;
 mod listen;
+#[cfg(any(test, feature = "testing"))]
+pub mod load;
 mod manage;
 mod openapi;
 mod page;
@@ -155,6 +157,10 @@ pub(crate) struct AppState {
     pub(crate) downloads: downloads::Downloads,
     pub(crate) popular_downloads: u64,
     pub(crate) page: page::PageCache,
+    /// Held while this server changes its registry directory (list, yank, unyank, deprecate,
+    /// promote), so its own requests queue rather than find the directory's lock taken
+    /// (`SB1337`, 503, is then only another process's doing, such as a CLI command).
+    pub(crate) registry_writes: std::sync::Mutex<()>,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -203,6 +209,7 @@ impl Server {
             downloads,
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
+            registry_writes: std::sync::Mutex::new(()),
         });
         let app = router(Arc::clone(&state));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -78,6 +78,10 @@ fn with_ok(mut responses: Value, schema: &str) -> Value {
     responses
 }
 
+/// A version as the server parses it (semver).
+const SEMVER: &str =
+    "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$";
+
 /// The document.
 pub fn openapi() -> Value {
     let bearer = json!([{ "token": [] }]);
@@ -86,7 +90,7 @@ pub fn openapi() -> Value {
         "required": true,
         "content": { "application/json": { "schema": {
             "type": "object", "additionalProperties": false, "required": ["version"],
-            "properties": { "version": { "type": "string" }, "reason": { "type": "string" } }
+            "properties": { "version": { "type": "string", "pattern": SEMVER }, "reason": { "type": "string" } }
         } } }
     });
     let mut publish_responses = with_ok(
@@ -120,15 +124,15 @@ pub fn openapi() -> Value {
             "/api/v1/search": { "get": {
                 "summary": "Plugins with a visible release matching every word and filter, one page, with the total",
                 "parameters": [
-                    { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": super::api::MAX_QUERY_BYTES } },
-                    { "name": "category", "in": "query", "description": "exact, any case", "schema": { "type": "string", "minLength": 1 } },
-                    { "name": "capability", "in": "query", "description": "a kind (fs.read) or a whole request", "schema": { "type": "string", "minLength": 1 } },
+                    { "name": "q", "in": "query", "description": "at most 256 bytes of UTF-8", "schema": { "type": "string", "maxLength": super::api::MAX_QUERY_BYTES } },
+                    { "name": "category", "in": "query", "description": "exact, any case", "schema": { "type": "string", "pattern": "\\S", "maxLength": super::api::MAX_QUERY_BYTES } },
+                    { "name": "capability", "in": "query", "description": "a kind (fs.read) or a whole request", "schema": { "type": "string", "pattern": "\\S", "maxLength": super::api::MAX_QUERY_BYTES } },
                     { "name": "compatible_with", "in": "query", "description": "HOSTAPI@VERSION: the shown release loads in such a host", "schema": { "type": "string", "pattern": "^.+@[0-9]+\\.[0-9]+\\.[0-9]+.*$" } },
-                    { "name": "maintainer", "in": "query", "description": "part of a manifest author (any case), or an owning account", "schema": { "type": "string", "minLength": 1 } },
+                    { "name": "maintainer", "in": "query", "description": "part of a manifest author (any case), or an owning account", "schema": { "type": "string", "pattern": "\\S", "maxLength": super::api::MAX_QUERY_BYTES } },
                     { "name": "trust", "in": "query", "description": "the least trust level", "schema": { "type": "string", "enum": ["self-signed", "verified", "certified"] } },
                     { "name": "channel", "in": "query", "description": "ga: generally available only; beta: the newest of beta and ga", "schema": { "type": "string", "enum": ["ga", "beta"] } },
                     { "name": "sort", "in": "query", "description": "default relevance with q, name without; rating is null until reviews exist and sorts last", "schema": { "type": "string", "enum": ["relevance", "downloads", "updated", "name", "rating"] } },
-                    { "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "default": 1 } },
+                    { "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 } },
                     { "name": "per_page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE } }
                 ],
                 "responses": with_ok(error_responses(&["400"]), "SearchPage")
@@ -174,7 +178,7 @@ pub fn openapi() -> Value {
                 "summary": "Move a release forward: draft → beta → ga (publish scope for the name, of an owner; or admin)",
                 "security": bearer,
                 "parameters": [name],
-                "requestBody": body(&["version", "channel"], json!({ "version": { "type": "string" }, "channel": { "type": "string", "enum": ["beta", "ga"] } })),
+                "requestBody": body(&["version", "channel"], json!({ "version": { "type": "string", "pattern": SEMVER }, "channel": { "type": "string", "enum": ["beta", "ga"] } })),
                 "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "Object")
             } },
             "/api/v1/plugins/{name}/owners": {
@@ -262,16 +266,24 @@ pub fn openapi() -> Value {
                     "keywords": { "type": "array", "items": { "type": "string" } },
                     "categories": { "type": "array", "items": { "type": "string" } },
                     "capabilities": { "type": "array", "items": { "type": "string" } },
+                    "host_api": { "type": ["object", "null"] },
+                    "maintainers": { "type": "array", "items": { "type": "string" } },
+                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "type": "null" },
+                    "score": { "type": "integer", "minimum": 1 },
                     "deprecated": { "type": ["object", "null"] }, "published": { "type": "string" } } },
-                "SearchPage": { "type": "object", "required": ["query", "page", "per_page", "total", "hits"], "properties": {
-                    "query": { "type": "string" }, "page": { "type": "integer" }, "per_page": { "type": "integer" },
+                "SearchPage": { "type": "object", "required": ["query", "sort", "page", "per_page", "pages", "total", "hits"], "properties": {
+                    "query": { "type": "string" }, "sort": { "type": "string" }, "page": { "type": "integer" }, "per_page": { "type": "integer" },
+                    "pages": { "type": "integer", "minimum": 1 },
                     "total": { "type": "integer" }, "hits": { "type": "array", "items": { "$ref": "#/components/schemas/Hit" } } } },
                 "Plugin": { "type": "object", "required": ["name", "channels", "versions"], "properties": {
                     "name": { "type": "string" }, "latest": { "type": ["string", "null"] },
                     "description": { "type": ["string", "null"] },
                     "deprecated": { "type": ["object", "null"] },
                     "channels": { "type": "object", "additionalProperties": { "type": "string" } },
-                    "versions": { "type": "array", "items": { "type": "object", "description": "an index line (docs/registry.md) with `download`" } } } },
+                    "versions": { "type": "array", "items": { "type": "object", "description": "an index line (docs/registry.md) with `download`, `checks` (of its listed upload, or null) and `upload`" } },
+                    "owners": { "type": "array", "items": { "type": "object" } },
+                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "type": "null" },
+                    "unlisted": { "type": "array", "items": { "$ref": "#/components/schemas/Upload" } } } },
                 "Published": { "type": "object", "required": ["name", "version", "added"], "properties": {
                     "name": { "type": "string" }, "version": { "type": "string" }, "channel": { "type": "string" },
                     "sha256": { "type": "string" }, "size": { "type": "integer" }, "trust": { "type": "string" },

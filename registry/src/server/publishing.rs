@@ -232,13 +232,16 @@ pub async fn publish(
         // A new name close to a listed one waits for an admin.
         if owners.is_empty() {
             let downloads = state.downloads.snapshot();
+            // The account's names in one query; should it fail, nothing counts as its own
+            // (the upload is held rather than listed).
+            let mine = accounts::owned_by(&state.db, &token.account).unwrap_or_default();
             let hold = squat::hold_reason(
                 &name,
                 catalog
                     .plugins
                     .keys()
                     .map(|n| (n.as_str(), downloads.get(n).copied().unwrap_or(0))),
-                &|n| accounts::is_owner(&state.db, n, &token.account).unwrap_or(false),
+                &squat::owned_set(&mine),
                 state.popular_downloads,
             );
             if let Some((similar, why)) = hold {
@@ -318,6 +321,10 @@ fn list(
     };
     let account = upload.account.clone();
     let mut claimed: Option<String> = None;
+    let writing = state
+        .registry_writes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let result = publish::publish_checked(
         &state.data.registry,
         &state.data.keys,
@@ -330,6 +337,7 @@ fn list(
             Ok(())
         },
     );
+    drop(writing);
     state.artifacts.discard(&upload.id);
     let report = match result {
         Ok(r) => r,
@@ -645,6 +653,10 @@ async fn change(
         let version = version_of(&body.version)?;
         require_owner(&state, &name, &token)?;
         let (dir, keys, exp) = (&state.data.registry, &state.data.keys, Expiries::default());
+        let _writing = state
+            .registry_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let report = if yank {
             let reason = body.reason.unwrap_or_default();
             publish::yank(dir, keys, &name, &version, &reason, &exp)?
@@ -712,6 +724,10 @@ pub async fn deprecate(
         }
         let body = json_body(body)?;
         require_owner(&state, &name, &token)?;
+        let _writing = state
+            .registry_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let report = publish::deprecate_with(
             &state.data.registry,
             &state.data.keys,
@@ -761,6 +777,10 @@ pub async fn promote(
             .parse::<Channel>()
             .map_err(|reason| ServerError::Malformed { reason })?;
         require_owner(&state, &name, &token)?;
+        let _writing = state
+            .registry_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let report = publish::promote(
             &state.data.registry,
             &state.data.keys,
@@ -778,4 +798,49 @@ pub async fn promote(
     })
     .await
     .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::server::load::{plugin_name, serve_seeded};
+
+    /// Registry changes sent at once by many clients queue inside the server: none finds
+    /// the directory's lock taken by a sibling request (the fuzzer found 503 `SB1337` here).
+    #[test]
+    fn concurrent_changes_to_the_registry_all_succeed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (server, token) = serve_seeded(&tmp.path().join("data"), 8).unwrap();
+        let url = server.url();
+        let statuses: Vec<(String, u16, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (url, token) = (&url, &token);
+                    s.spawn(move || {
+                        let agent: ureq::Agent = ureq::Agent::config_builder()
+                            .http_status_as_error(false)
+                            .build()
+                            .into();
+                        let name = plugin_name(i % 4);
+                        let (path, body) = match i % 4 {
+                            0 | 1 => ("yank", r#"{"version": "1.1.0", "reason": "r"}"#),
+                            2 => ("deprecate", r#"{"message": "old"}"#),
+                            _ => ("unyank", r#"{"version": "1.0.0"}"#),
+                        };
+                        let mut r = agent
+                            .post(format!("{url}/api/v1/plugins/{name}/{path}"))
+                            .header("Authorization", format!("Bearer {token}"))
+                            .header("Content-Type", "application/json")
+                            .send(body)
+                            .unwrap();
+                        let text = r.body_mut().read_to_string().unwrap();
+                        (format!("{path} {name}"), r.status().as_u16(), text)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (what, status, body) in statuses {
+            assert_eq!(status, 200, "{what}: {body}");
+        }
+    }
 }

@@ -61,6 +61,8 @@ pub fn distance(a: &str, b: &str, max: usize) -> usize {
 ///
 /// `existing` yields each listed name with its downloads; `owned` says whether the uploader's
 /// account owns a name (its own names never hold it); `popular` is the download threshold.
+/// One pass over `existing`; `owned` is asked only about the names that would hold it (the
+/// caller reads the account's names once, see [`owned_set`]).
 pub fn hold_reason<'a>(
     name: &str,
     existing: impl Iterator<Item = (&'a str, u64)>,
@@ -71,29 +73,33 @@ pub fn hold_reason<'a>(
     let len = name.chars().count();
     let max = if len >= 8 { 2 } else { 1 };
     for (other, downloads) in existing {
-        if other == name || owned(other) {
+        if other == name {
             continue;
         }
         let theirs = skeleton(other);
-        if theirs == mine {
-            return Some((
-                other.to_owned(),
-                format!("`{name}` reads as `{other}` (confusable characters, `-`/`_`, case)"),
-            ));
-        }
-        if len >= 5 && downloads >= popular {
+        let reason = if theirs == mine {
+            format!("`{name}` reads as `{other}` (confusable characters, `-`/`_`, case)")
+        } else if len >= 5 && downloads >= popular {
             let d = distance(&mine, &theirs, max);
-            if d <= max {
-                return Some((
-                    other.to_owned(),
-                    format!(
-                        "`{name}` is {d} edit(s) from the popular `{other}` ({downloads} downloads)"
-                    ),
-                ));
+            if d > max {
+                continue;
             }
+            format!("`{name}` is {d} edit(s) from the popular `{other}` ({downloads} downloads)")
+        } else {
+            continue;
+        };
+        if owned(other) {
+            continue;
         }
+        return Some((other.to_owned(), reason));
     }
     None
+}
+
+/// The `owned` test of [`hold_reason`] over the canonical names an account owns (as
+/// `accounts::owned_by` reads them in one query).
+pub fn owned_set(names: &std::collections::HashSet<String>) -> impl Fn(&str) -> bool + '_ {
+    move |n| names.contains(&crate::format::canonical_name(n))
 }
 
 #[cfg(test)]
@@ -132,6 +138,28 @@ mod tests {
             hold_reason("hello2", popular.iter().copied(), &|n| n == "hello", 10),
             None
         );
+    }
+
+    #[test]
+    fn ownership_is_asked_only_about_names_that_would_hold() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let existing = [
+            ("hello", 500),
+            ("wordcount", 500),
+            ("he11o", 0),
+            ("quiet", 0),
+        ];
+        let owned = |n: &str| {
+            asked.borrow_mut().push(n.to_owned());
+            n == "hello"
+        };
+        let held = hold_reason("hel-lo", existing.iter().copied(), &owned, 10);
+        // `hello` is the uploader's own; `he11o` (not owned) reads the same and holds it.
+        assert_eq!(held.map(|(n, _)| n).as_deref(), Some("he11o"));
+        assert_eq!(*asked.borrow(), ["hello", "he11o"]);
+        let names: std::collections::HashSet<String> = ["hello".to_owned()].into();
+        assert!(owned_set(&names)("Hello"));
+        assert!(!owned_set(&names)("wordcount"));
     }
 
     proptest! {

@@ -596,8 +596,15 @@ async fn plugin(
         let published = |n: &str| catalog.plugins.contains_key(n);
         let mut p = view::plugin_view(&name, releases, config.as_ref(), &published)
             .ok_or_else(|| PageError::UnknownPlugin { name: name.clone() })?;
-        if let Ok(Some(owner)) = super::tokens::owner(&state.db, &name) {
-            p.owners.push(owner);
+        if let Ok(owners) = super::accounts::owners(&state.db, &name) {
+            p.owners = owners.into_iter().map(|o| o.account).collect();
+        }
+        // The checks recorded when the shown release was uploaded (the listed upload).
+        if let Ok(uploads) = super::uploads::of_plugin(&state.db, &name) {
+            p.checks = uploads
+                .iter()
+                .find(|u| u.version == p.shown && u.state == super::uploads::UploadState::Listed)
+                .map(|u| u.checks.iter().map(view::CheckView::of).collect());
         }
         let shown = releases.iter().find(|l| l.version.to_string() == p.shown);
         let readme = match (shown, config.as_ref()) {

@@ -341,6 +341,143 @@ fn the_plugin_page_shows_versions_trust_capabilities_and_the_readme() {
     assert!(relay.body.contains("badge-certified"));
 }
 
+/// Records an upload of `name@version` in `state` with `checks` (as publishing does).
+fn record_upload(
+    db: &crate::server::Database,
+    id: &str,
+    name: &str,
+    version: &str,
+    state: crate::server::uploads::UploadState,
+    checks: &[(&str, crate::server::uploads::Outcome, Option<&str>, &str)],
+) {
+    use crate::server::uploads::{self, CheckResult, Upload, UploadState};
+    let upload = Upload {
+        id: id.into(),
+        account: "acme".into(),
+        name: name.into(),
+        version: version.into(),
+        channel: "ga".into(),
+        sha256: "0".repeat(64),
+        size: 1,
+        state: UploadState::Checking,
+        reason: None,
+        created: crate::server::tokens::now(),
+        decided: None,
+        decided_by: None,
+        checks: Vec::new(),
+    };
+    uploads::insert(db, &upload).unwrap();
+    let checks: Vec<CheckResult> = checks
+        .iter()
+        .map(|(n, o, code, m)| CheckResult::new(n, *o, code.map(str::to_owned), (*m).to_owned()))
+        .collect();
+    uploads::finish(db, id, &checks, state, None, None).unwrap();
+}
+
+#[test]
+fn the_plugin_page_shows_every_owner_the_shown_release_checks_and_the_deprecation_message() {
+    use crate::server::uploads::{Outcome, UploadState};
+    let mut catalog = the_catalog();
+    for (l, _) in &mut catalog {
+        if l.name == "wordcount" {
+            l.deprecated = Some(Deprecated {
+                successor: None,
+                message: Some("Use <b>tally</b> & friends".into()),
+            });
+        }
+    }
+    let (tmp, server) = serve(catalog);
+    let db = crate::server::open_database(&tmp.path().join("data")).unwrap();
+    crate::server::accounts::claim_new(&db, "hello", "acme").unwrap();
+    crate::server::accounts::add_owner(&db, "hello", "bob", "acme").unwrap();
+    crate::server::accounts::add_owner(&db, "hello", "carol", "acme").unwrap();
+    // The shown release (0.2.0) was listed after its checks; an older upload of it failed,
+    // and 0.1.0 has checks of its own: only the listed 0.2.0 upload's are shown.
+    record_upload(
+        &db,
+        "u-failed",
+        "hello",
+        "0.2.0",
+        UploadState::Failed,
+        &[("signer", Outcome::Failed, Some("SB1442"), "key not bound")],
+    );
+    record_upload(
+        &db,
+        "u-old",
+        "hello",
+        "0.1.0",
+        UploadState::Listed,
+        &[("package", Outcome::Passed, None, "old package check")],
+    );
+    record_upload(
+        &db,
+        "u-listed",
+        "hello",
+        "0.2.0",
+        UploadState::Listed,
+        &[
+            ("package", Outcome::Passed, None, "verified <sig>"),
+            ("signer", Outcome::Passed, None, "key bound to acme"),
+            ("listing", Outcome::Passed, None, "listed"),
+        ],
+    );
+    drop(db);
+
+    let page = get(&server, "/plugins/hello");
+    assert_html(&page, 200);
+    let t = &page.text;
+    assert!(
+        t.contains("<dt>Publisher accounts</dt><dd>acme, bob, carol</dd>"),
+        "{t}"
+    );
+    for want in [
+        "What this server checked when version 0.2.0 was uploaded",
+        "<strong>Passed:</strong> package — verified <sig>",
+        "<strong>Passed:</strong> signer — key bound to acme",
+        "<strong>Passed:</strong> listing — listed",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in\n{t}");
+    }
+    assert!(
+        !t.contains("key not bound") && !t.contains("old package check"),
+        "{t}"
+    );
+    // Check details are escaped like everything else.
+    assert!(
+        page.body.contains("verified &#60;sig&#62;"),
+        "{}",
+        page.body
+    );
+
+    // A plugin with one owner says so in the singular; a release written by hand has no
+    // recorded checks, and the page says that rather than showing nothing.
+    let db = crate::server::open_database(&tmp.path().join("data")).unwrap();
+    crate::server::accounts::claim_new(&db, "relay", "acme").unwrap();
+    drop(db);
+    let relay = get(&server, "/plugins/relay");
+    assert!(
+        relay
+            .text
+            .contains("<dt>Publisher account</dt><dd>acme</dd>"),
+        "{}",
+        relay.text
+    );
+    assert!(relay.text.contains("no record of checks for version 2.0.0"));
+
+    // The deprecation's message, escaped, beside the notice (no successor named).
+    let wordcount = get(&server, "/plugins/wordcount");
+    assert_html(&wordcount, 200);
+    assert!(wordcount.text.contains("<strong>Deprecated:</strong>"));
+    assert!(
+        wordcount
+            .body
+            .contains("The publisher says: <q>Use &#60;b&#62;tally&#60;/b&#62; &#38; friends</q>"),
+        "{}",
+        wordcount.body
+    );
+    assert!(!wordcount.body.contains(" instead."), "{}", wordcount.body);
+}
+
 const HOSTILE: &str = "<script>alert('xss')</script>";
 
 #[test]

@@ -212,16 +212,48 @@ pub struct VersionView {
     pub sha256: String,
 }
 
-/// The result of one check a release went through before listing (per-release checks are
-/// recorded by the server's publishing side; the page shows them when there are any).
+/// The result of one check the shown release went through before listing, as the server
+/// recorded it when the release was uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckView {
-    /// The check (`manifest`, `signature`, …).
+    /// The check (`package`, `signed`, `signer`, …).
     pub name: String,
     /// Whether it passed.
     pub passed: bool,
+    /// `Passed`, `Failed` or `Errored`.
+    pub outcome: &'static str,
+    /// The refusal's code when it did not pass.
+    pub code: Option<String>,
     /// What it found.
     pub detail: String,
+}
+
+impl CheckView {
+    /// A recorded check as the page shows it.
+    pub fn of(c: &crate::server::uploads::CheckResult) -> CheckView {
+        use crate::server::uploads::Outcome;
+        let (passed, outcome) = match c.outcome {
+            Outcome::Passed => (true, "Passed"),
+            Outcome::Failed => (false, "Failed"),
+            _ => (false, "Errored"),
+        };
+        CheckView {
+            name: c.name.clone(),
+            passed,
+            outcome,
+            code: c.code.clone(),
+            detail: c.message.clone(),
+        }
+    }
+}
+
+/// A deprecation: what to use instead and the publisher's word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeprecationView {
+    /// The successor, if named, linked when it is published here (`href` empty otherwise).
+    pub successor: Option<Link>,
+    /// The publisher's message, if any.
+    pub message: Option<String>,
 }
 
 /// Everything the plugin page shows.
@@ -235,8 +267,8 @@ pub struct PluginView {
     pub latest: Option<String>,
     /// The release the details are about (the default one, else the newest).
     pub shown: String,
-    /// Set when deprecated: the successor, if named, and its page when published here.
-    pub deprecated: Option<Option<Link>>,
+    /// Set when deprecated: the successor and the publisher's message.
+    pub deprecated: Option<DeprecationView>,
     /// The shown release's trust.
     pub badge: Badge,
     /// The key id that signed the shown release.
@@ -247,7 +279,7 @@ pub struct PluginView {
     pub repository: Option<String>,
     /// Who maintains it.
     pub maintainers: Vec<String>,
-    /// The account that owns the name on this server, if known.
+    /// The accounts that own the name on this server, first owner first.
     pub owners: Vec<String>,
     /// Its categories.
     pub categories: Vec<Link>,
@@ -265,7 +297,8 @@ pub struct PluginView {
     pub channels: Vec<(&'static str, String)>,
     /// Every release, newest first.
     pub versions: Vec<VersionView>,
-    /// The checks of the shown release, once the server records them (`None`: not recorded).
+    /// The checks of the shown release as recorded when it was uploaded (`None`: no
+    /// record, e.g. a release written into the registry directory by hand).
     pub checks: Option<Vec<CheckView>>,
 }
 
@@ -314,12 +347,16 @@ pub fn plugin_view(
         description: shown.description.clone(),
         latest: newest_visible(releases).map(|l| l.version.to_string()),
         shown: shown.version.to_string(),
-        deprecated: sorted.first().and_then(|l| l.deprecated.as_ref()).map(|d| {
-            d.successor.as_ref().map(|s| Link {
-                text: s.clone(),
-                href: link_to(s).unwrap_or_default(),
-            })
-        }),
+        deprecated: sorted
+            .first()
+            .and_then(|l| l.deprecated.as_ref())
+            .map(|d| DeprecationView {
+                successor: d.successor.as_ref().map(|s| Link {
+                    text: s.clone(),
+                    href: link_to(s).unwrap_or_default(),
+                }),
+                message: d.message.clone().filter(|m| !m.trim().is_empty()),
+            }),
         badge: Badge::of(shown.trust),
         signer: shown.signer.clone(),
         license: shown.license.clone(),

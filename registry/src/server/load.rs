@@ -1,0 +1,611 @@
+//! A load generator for the registry server (features `server` and `testing`; the binary
+//! `switchboard-registry-load` runs it): seeds a fresh server with many plugins written
+//! straight into its signed registry directory (no uploads), starts it on `127.0.0.1` on a
+//! free port, then drives `GET /api/v1/search` (varied words, filters, orders and pages) and
+//! `GET /api/v1/plugins/NAME` with concurrent clients, one endpoint after the other, each for
+//! a set time, and reports latency percentiles and throughput per endpoint.
+//!
+//! Each client is a thread with its own keep-alive HTTP connection, sending its next request
+//! when the last is answered (a closed loop): at 50 clients, 50 requests are in flight.
+//! The clients run on the same machine as the server, as in the issue's acceptance test.
+//! The server runs without a rate limit (every client shares one address).
+//!
+//! ```no_run
+//! use switchboard_registry::server::load::{run, LoadOptions};
+//! let report = run(&LoadOptions::default())?;
+//! println!("{}", report.table());
+//! # Ok::<(), switchboard_registry::RegistryError>(())
+//! ```
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use switchboard_host::TrustLevel;
+
+use super::{parse_listen, Server, ServerOptions};
+use crate::error::ServerError;
+use crate::format::{IndexLine, LineHostApi};
+use crate::RegistryError;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Plugins seeded (each with 3 versions). Default 10,000.
+    pub plugins: usize,
+    /// Concurrent clients. Default 50.
+    pub clients: usize,
+    /// How long each endpoint is driven. Default 10 s.
+    pub duration: Duration,
+    /// Requests before the measured time, spread over the clients (the first search reads
+    /// and prepares the catalog). Default 100.
+    pub warmup_requests: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            plugins: 10_000,
+            clients: 50,
+            duration: Duration::from_secs(10),
+            warmup_requests: 100,
+        }
+    }
+}
+
+/// The usage line of the binary.
+pub const USAGE: &str = "switchboard-registry-load [--plugins N] [--clients N] [--seconds S] \
+    [--warmup N] [--json] | --serve DIR [--plugins N]";
+
+/// The binary's arguments.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Args {
+    /// What to run.
+    pub options: LoadOptions,
+    /// `--json`: print one JSON document instead of a table.
+    pub json: bool,
+    /// `--serve DIR`: no load; seed a server in `DIR` (made new), print its address and an
+    /// admin token as one JSON line, and serve until the process is stopped (for the API
+    /// fuzzer, `.ci/fuzz-registry`).
+    pub serve: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// Parses the binary's arguments (without the program name). A bad argument is an error
+    /// saying which.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut options = LoadOptions::default();
+        let mut json = false;
+        let mut serve = None;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value; usage: {USAGE}"))
+            };
+            let count = |name: &str, v: String| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("{name} {v}: write a whole number from 1"))
+            };
+            match arg.as_str() {
+                "--plugins" => options.plugins = count("--plugins", value("--plugins")?)?,
+                "--clients" => options.clients = count("--clients", value("--clients")?)?,
+                "--warmup" => {
+                    let v = value("--warmup")?;
+                    options.warmup_requests = v
+                        .parse()
+                        .map_err(|_| format!("--warmup {v}: write a whole number"))?;
+                }
+                "--seconds" => {
+                    let v = value("--seconds")?;
+                    let s = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                        .ok_or_else(|| format!("--seconds {v}: write a number above 0"))?;
+                    options.duration = Duration::from_secs_f64(s);
+                }
+                "--json" => json = true,
+                "--serve" => serve = Some(value("--serve")?.into()),
+                other => return Err(format!("unknown argument {other}; usage: {USAGE}")),
+            }
+        }
+        Ok(Args {
+            options,
+            json,
+            serve,
+        })
+    }
+}
+
+/// What one endpoint did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EndpointReport {
+    /// `search` or `details`.
+    pub endpoint: &'static str,
+    /// Requests answered 200 in the measured time.
+    pub requests: usize,
+    /// Requests that failed (not 200, or no answer).
+    pub errors: usize,
+    /// The measured time.
+    pub elapsed: Duration,
+    /// Latency percentiles of the answered requests: P50, P95, P99, and the slowest.
+    pub p50: Duration,
+    /// P95.
+    pub p95: Duration,
+    /// P99.
+    pub p99: Duration,
+    /// The slowest.
+    pub max: Duration,
+}
+
+impl EndpointReport {
+    /// Answered requests a second.
+    pub fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn json(&self) -> Value {
+        let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 1e2;
+        json!({
+            "endpoint": self.endpoint,
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": self.elapsed.as_secs_f64(),
+            "throughput_per_second": (self.throughput() * 10.0).round() / 10.0,
+            "p50_ms": ms(self.p50),
+            "p95_ms": ms(self.p95),
+            "p99_ms": ms(self.p99),
+            "max_ms": ms(self.max),
+        })
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoadReport {
+    /// What was run.
+    pub options: LoadOptions,
+    /// How long seeding the registry directory took.
+    pub seed: Duration,
+    /// How long the first search took (the catalog read and prepared).
+    pub first_search: Duration,
+    /// Search, then details.
+    pub endpoints: Vec<EndpointReport>,
+}
+
+impl LoadReport {
+    /// The report as one JSON document.
+    pub fn json(&self) -> Value {
+        json!({
+            "plugins": self.options.plugins,
+            "clients": self.options.clients,
+            "seconds_per_endpoint": self.options.duration.as_secs_f64(),
+            "seed_seconds": self.seed.as_secs_f64(),
+            "first_search_ms": self.first_search.as_secs_f64() * 1e3,
+            "endpoints": self.endpoints.iter().map(EndpointReport::json).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The report as a table for people.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} plugins, {} clients, {:.1} s per endpoint (seeded in {:.2} s; first search {:.0} ms)\n",
+            self.options.plugins,
+            self.options.clients,
+            self.options.duration.as_secs_f64(),
+            self.seed.as_secs_f64(),
+            self.first_search.as_secs_f64() * 1e3,
+        );
+        out.push_str(&format!(
+            "{:<8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            "endpoint", "requests", "errors", "req/s", "P50 ms", "P95 ms", "P99 ms", "max ms"
+        ));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for e in &self.endpoints {
+            out.push_str(&format!(
+                "{:<8} {:>9} {:>7} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
+                e.endpoint,
+                e.requests,
+                e.errors,
+                e.throughput(),
+                ms(e.p50),
+                ms(e.p95),
+                ms(e.p99),
+                ms(e.max)
+            ));
+        }
+        out
+    }
+}
+
+const WORDS: &[&str] = &[
+    "graph", "weather", "audio", "markdown", "git", "chart", "image", "pdf", "spell", "timer",
+    "clock", "notes", "search", "vault", "theme", "lint", "format", "shell", "sql", "http",
+];
+
+/// A fixed pseudo-random number for `i`, `k` (SplitMix64).
+fn mix(i: usize, k: usize) -> usize {
+    let mut x = (i as u64) << 8 | k as u64;
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) as usize
+}
+
+fn word(i: usize, k: usize) -> &'static str {
+    WORDS[mix(i, k) % WORDS.len()]
+}
+
+/// The name of seeded plugin `i`.
+pub fn plugin_name(i: usize) -> String {
+    format!("{}-{}-{i:05}", word(i, 0), word(i, 1))
+}
+
+/// The seeded catalog: `n` plugins × 3 versions with varied text, categories, capabilities,
+/// maintainers, trust, host APIs and dates (as the `registry_server` bench seeds).
+pub fn catalog(n: usize) -> Vec<(String, Vec<IndexLine>)> {
+    (0..n)
+        .map(|i| {
+            let name = plugin_name(i);
+            let lines = (0..3)
+                .map(|v| {
+                    let mut l = crate::testing::line(&name, &format!("1.{v}.0"));
+                    l.description = format!(
+                        "A {} plugin for {} and {}",
+                        word(i, 2),
+                        word(i, 3),
+                        word(i, 4)
+                    );
+                    l.keywords = vec![word(i, 5).to_owned(), word(i, 6).to_owned()];
+                    l.categories = vec![word(i, 7).to_owned()];
+                    l.capabilities = vec!["kv".into(), format!("fs.read:/srv/{}/**", word(i, 8))];
+                    l.maintainers = vec![format!("Maintainer {}", i % 97)];
+                    l.trust = if i % 3 == 0 {
+                        TrustLevel::Certified
+                    } else {
+                        TrustLevel::SelfSigned
+                    };
+                    l.host_api = Some(LineHostApi::new(
+                        "switchboard-demo",
+                        if i % 2 == 0 { "^0.1" } else { "^0.2" },
+                    ));
+                    l.published = format!("2026-01-{:02}T00:00:00Z", 1 + (i + v) % 28);
+                    l
+                })
+                .collect();
+            (name, lines)
+        })
+        .collect()
+}
+
+/// The `k`-th search a client sends: one or two words or none, and now and then a filter,
+/// an order or a later page.
+pub fn search_path(k: usize) -> String {
+    let r = |slot: usize| mix(k, 100 + slot);
+    let mut params = Vec::new();
+    match r(0) % 5 {
+        0 => {}
+        1 | 2 => params.push(format!("q={}", WORDS[r(1) % WORDS.len()])),
+        _ => params.push(format!(
+            "q={}%20{}",
+            WORDS[r(1) % WORDS.len()],
+            WORDS[r(2) % WORDS.len()]
+        )),
+    }
+    if r(3) % 3 == 0 {
+        params.push(format!(
+            "trust={}",
+            ["verified", "certified", "self-signed"][r(4) % 3]
+        ));
+    }
+    if r(5) % 4 == 0 {
+        params.push(format!("category={}", WORDS[r(6) % WORDS.len()]));
+    }
+    if r(7) % 5 == 0 {
+        params.push("capability=fs.read".into());
+    }
+    if r(8) % 5 == 0 {
+        params.push(format!(
+            "compatible_with=switchboard-demo@0.{}.3",
+            1 + r(9) % 2
+        ));
+    }
+    if r(10) % 3 == 0 {
+        params.push(format!(
+            "sort={}",
+            ["downloads", "updated", "name", "relevance"][r(11) % 4]
+        ));
+    }
+    if r(12) % 4 == 0 {
+        params.push(format!("page={}", 2 + r(13) % 3));
+    }
+    format!("/api/v1/search?{}", params.join("&"))
+}
+
+/// The `k`-th details request a client sends, over `plugins` plugins.
+pub fn details_path(k: usize, plugins: usize) -> String {
+    format!(
+        "/api/v1/plugins/{}",
+        plugin_name(mix(k, 7) % plugins.max(1))
+    )
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Whether one GET answers 200 with a whole body.
+fn get(agent: &ureq::Agent, url: &str) -> bool {
+    match agent.get(url).call() {
+        Ok(mut r) => {
+            r.status().as_u16() == 200
+                && r.body_mut()
+                    .with_config()
+                    .limit(16 << 20)
+                    .read_to_vec()
+                    .is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Drives `path(k)` with `clients` clients for `duration`; request numbers `k` never repeat
+/// across clients.
+fn drive(
+    base: &str,
+    clients: usize,
+    duration: Duration,
+    endpoint: &'static str,
+    path: &(dyn Fn(usize) -> String + Sync),
+) -> EndpointReport {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                s.spawn(move || {
+                    let agent = agent();
+                    let mut times = Vec::new();
+                    let mut errors = 0;
+                    let mut k = c;
+                    while Instant::now() < deadline {
+                        let url = format!("{base}{}", path(k));
+                        let sent = Instant::now();
+                        if get(&agent, &url) {
+                            times.push(sent.elapsed());
+                        } else {
+                            errors += 1;
+                        }
+                        k += clients;
+                    }
+                    (times, errors)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), 1)))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let errors = results.iter().map(|r| r.1).sum();
+    let mut all: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
+    all.sort_unstable();
+    EndpointReport {
+        endpoint,
+        requests: all.len(),
+        errors,
+        elapsed,
+        p50: percentile(&all, 0.50),
+        p95: percentile(&all, 0.95),
+        p99: percentile(&all, 0.99),
+        max: all.last().copied().unwrap_or_default(),
+    }
+}
+
+/// Starts a server without a rate limit on a free port of 127.0.0.1 over the new data
+/// directory `dir`, and writes `plugins` seeded plugins into its registry directory.
+fn seeded_server(dir: &std::path::Path, plugins: usize) -> Result<Server, RegistryError> {
+    let mut server_options = ServerOptions::new(dir.to_owned(), parse_listen("127.0.0.1:0")?);
+    server_options.rate_limit = None;
+    let server = Server::start(&server_options)?;
+    let plugins = catalog(plugins);
+    let refs: Vec<(&str, Vec<IndexLine>)> = plugins
+        .iter()
+        .map(|(n, l)| (n.as_str(), l.clone()))
+        .collect();
+    let data = server.data_dir();
+    crate::testing::write_index(&data.registry, &data.keys, &refs)?;
+    Ok(server)
+}
+
+/// A seeded server for the API fuzzer: `plugins` plugins in `dir` (which must not hold a
+/// registry yet), the first half owned by the account `acme` (the rest by nobody, as if
+/// written by hand), and an `admin` token of `acme`, valid for a day. Returns the running
+/// server and the token.
+pub fn serve_seeded(
+    dir: &std::path::Path,
+    plugins: usize,
+) -> Result<(Server, String), RegistryError> {
+    if dir.join("registry").exists() {
+        return Err(ServerError::DataDir {
+            path: dir.display().to_string(),
+            reason: "it holds a registry already; give a new directory".into(),
+        }
+        .into());
+    }
+    let server = seeded_server(dir, plugins)?;
+    let db = super::open_database(dir)?;
+    for i in 0..plugins.div_ceil(2) {
+        super::accounts::claim_new(&db, &plugin_name(i), "acme")?;
+    }
+    let token = super::tokens::create(
+        &db,
+        "acme",
+        super::tokens::Scope::Admin,
+        Some(super::tokens::now() + 86_400),
+    )?;
+    Ok((server, token.token))
+}
+
+/// Seeds a server in a temporary directory, starts it, drives it, stops it.
+pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
+    let internal = |reason: String| ServerError::Internal { reason };
+    let tmp = tempfile::tempdir().map_err(|e| internal(format!("a temporary directory: {e}")))?;
+    let started = Instant::now();
+    let server = seeded_server(&tmp.path().join("data"), options.plugins)?;
+    let seed = started.elapsed();
+    let base = server.url();
+    let agent = agent();
+    let started = Instant::now();
+    if !get(&agent, &format!("{base}/api/v1/search?q=graph")) {
+        return Err(internal("the first search failed".into()).into());
+    }
+    let first_search = started.elapsed();
+    for k in 0..options.warmup_requests {
+        let _ = get(&agent, &format!("{base}{}", search_path(k)));
+        let _ = get(
+            &agent,
+            &format!("{base}{}", details_path(k, options.plugins)),
+        );
+    }
+    let n = options.plugins;
+    let endpoints = vec![
+        drive(
+            &base,
+            options.clients,
+            options.duration,
+            "search",
+            &search_path,
+        ),
+        drive(&base, options.clients, options.duration, "details", &|k| {
+            details_path(k, n)
+        }),
+    ];
+    drop(server);
+    Ok(LoadReport {
+        options: options.clone(),
+        seed,
+        first_search,
+        endpoints,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_run_answers_every_request_and_reports_sane_figures() {
+        let options = LoadOptions {
+            plugins: 200,
+            clients: 4,
+            duration: Duration::from_millis(1000),
+            warmup_requests: 4,
+        };
+        let report = run(&options).unwrap();
+        assert_eq!(report.endpoints.len(), 2);
+        for e in &report.endpoints {
+            assert_eq!(e.errors, 0, "{}", e.endpoint);
+            assert!(e.requests > 0, "{}", e.endpoint);
+            assert!(e.p50 <= e.p95 && e.p95 <= e.p99 && e.p99 <= e.max, "{e:?}");
+            assert!(e.max > Duration::ZERO && e.throughput() > 0.0, "{e:?}");
+        }
+        let doc = report.json();
+        assert_eq!(doc["plugins"], 200);
+        assert_eq!(doc["endpoints"][0]["endpoint"], "search");
+        assert_eq!(doc["endpoints"][1]["errors"], 0);
+        let table = report.table();
+        assert!(table.contains("search") && table.contains("details") && table.contains("P95"));
+    }
+
+    #[test]
+    fn seeded_requests_are_well_formed_and_varied() {
+        let paths: std::collections::HashSet<String> = (0..200).map(search_path).collect();
+        assert!(paths.len() > 100, "{}", paths.len());
+        assert!(paths.iter().any(|p| p.contains("trust=")));
+        assert!(paths.iter().any(|p| p.contains("compatible_with=")));
+        assert!(paths.iter().any(|p| p.contains("page=")));
+        assert!(details_path(3, 10).starts_with("/api/v1/plugins/"));
+        assert_eq!(catalog(5).len(), 5);
+    }
+
+    #[test]
+    fn arguments_parse_and_bad_ones_say_why() {
+        let args = |a: &[&str]| Args::parse(a.iter().map(|s| (*s).to_owned()));
+        let a = args(&[
+            "--plugins",
+            "200",
+            "--clients",
+            "4",
+            "--seconds",
+            "1.5",
+            "--json",
+        ])
+        .unwrap();
+        assert!(a.json && a.serve.is_none());
+        assert_eq!((a.options.plugins, a.options.clients), (200, 4));
+        assert_eq!(a.options.duration, Duration::from_millis(1500));
+        assert_eq!(args(&[]).unwrap().options, LoadOptions::default());
+        assert_eq!(
+            args(&["--serve", "/tmp/x"]).unwrap().serve,
+            Some("/tmp/x".into())
+        );
+        for bad in [
+            &["--plugins", "0"][..],
+            &["--clients"],
+            &["--seconds", "-1"],
+            &["--serve"],
+            &["--what"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_seeded_server_for_the_fuzzer_answers_with_its_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (server, token) = serve_seeded(&dir, 6).unwrap();
+        let agent = agent();
+        let mut r = agent
+            .get(format!("{}/api/v1/whoami", server.url()))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let who: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(who["account"], "acme");
+        let mut r = agent
+            .get(format!(
+                "{}/api/v1/plugins/{}/owners",
+                server.url(),
+                plugin_name(0)
+            ))
+            .call()
+            .unwrap();
+        assert!(r.body_mut().read_to_string().unwrap().contains("acme"));
+        assert!(get(&agent, &format!("{}/api/v1/search?q=a", server.url())));
+        drop(server);
+        // A directory holding a registry already is refused.
+        assert!(serve_seeded(&dir, 1).is_err());
+    }
+}

@@ -194,7 +194,10 @@ fn canary(host: &Host, _: &str, _: Step) -> Result<String, String> {
 /// The `[[test.calls]]` of the plugin's `plugin.toml` (what `switchboard test` makes), for a
 /// plugin whose calls are repeatable. Requests and answers of the built-in types (string,
 /// integers, boolean, `()`), or `input_hex` with any answer.
-#[expect(dead_code, reason = "for the examples that declare [[test.calls]]")]
+#[expect(
+    dead_code,
+    reason = "no example declares [[test.calls]] yet; remove this with the first `smoke` subject"
+)]
 fn smoke(host: &Host, plugin: &str, _: Step) -> Result<String, String> {
     let calls = manifest(plugin).test.map(|t| t.calls).unwrap_or_default();
     if calls.is_empty() {
@@ -1110,7 +1113,6 @@ fn golden_every_example_lives_its_whole_life_and_the_compat_matrix_holds() {
         "lifecycle_seconds": lifecycle_seconds,
         "matrix_seconds": t.elapsed().as_secs_f64(),
     });
-    eprintln!("golden: {timings}");
     let seconds = started.elapsed().as_secs_f64();
     let out = out_dir();
     std::fs::create_dir_all(&out).expect("create the golden directory");

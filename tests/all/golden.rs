@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use switchboard_host::extend::{ExtensionPoint, PointKind};
 use switchboard_host::install::failpoints::{self, fail};
 use switchboard_host::install::{
     GenerationId, InstallOptions, InstallRequest, InstallState, Installer, OperationStatus,
@@ -38,10 +39,28 @@ use switchboard_tests::packages::{keys, sign, workspace, write};
 use switchboard_tests::releases::{self, install_lock};
 use switchboard_tests::{canary_lock, library, manifest_section};
 
-/// One example plugin in the harness: its package name and the check that proves it works.
+/// One example plugin in the harness: its package name, the check that proves it works, and
+/// what a host must offer it before it is installed (extension points).
 struct Subject {
     plugin: &'static str,
     check: Check,
+    prepare: fn(&Host),
+}
+
+impl Subject {
+    /// A plugin any host can run.
+    const fn new(plugin: &'static str, check: Check) -> Subject {
+        Subject {
+            plugin,
+            check,
+            prepare: |_| {},
+        }
+    }
+
+    /// A plugin whose host must be prepared first (e.g. declare the points it extends).
+    const fn with_host(self, prepare: fn(&Host)) -> Subject {
+        Subject { prepare, ..self }
+    }
 }
 
 /// A check made at each step: it calls the plugin through `host` and returns what it saw
@@ -50,30 +69,14 @@ type Check = fn(&Host, &str, Step) -> Result<String, String>;
 
 /// The example plugins, one line each.
 const SUBJECTS: &[Subject] = &[
-    Subject {
-        plugin: "hello",
-        check: hello,
-    },
-    Subject {
-        plugin: "wordcount",
-        check: wordcount,
-    },
-    Subject {
-        plugin: "counter",
-        check: counter,
-    },
-    Subject {
-        plugin: "relay",
-        check: relay,
-    },
-    Subject {
-        plugin: "instrument",
-        check: instrument,
-    },
-    Subject {
-        plugin: "canary",
-        check: canary,
-    },
+    Subject::new("hello", hello),
+    Subject::new("wordcount", wordcount),
+    Subject::new("counter", counter),
+    Subject::new("relay", relay),
+    Subject::new("instrument", instrument),
+    Subject::new("canary", canary),
+    Subject::new("pipeline-lint", pipeline_lint).with_host(pipeline_host),
+    Subject::new("pipeline-stamp", pipeline_stamp).with_host(pipeline_host),
 ];
 
 /// Where in its life a plugin is checked.
@@ -189,6 +192,56 @@ fn instrument(host: &Host, _: &str, _: Step) -> Result<String, String> {
 fn canary(host: &Host, _: &str, _: Step) -> Result<String, String> {
     let got: String = call(host, "canary", "sing", &())?;
     expect_eq("sing()", got.as_str(), "tweet")
+}
+
+/// The points `host-pipeline` declares, as that host declares them.
+fn pipeline_points(
+    host: &Host,
+) -> Result<(ExtensionPoint<String, String>, ExtensionPoint<(), String>), String> {
+    let build = host
+        .extension_point::<String, String>("pipeline.build", PointKind::Operation)
+        .map_err(|e| e.to_string())?;
+    let commands = host
+        .extension_point::<(), String>("pipeline.commands", PointKind::Registry)
+        .map_err(|e| e.to_string())?;
+    Ok((build, commands))
+}
+
+fn pipeline_host(host: &Host) {
+    pipeline_points(host).expect("declare the pipeline's points");
+}
+
+/// The build through `pipeline.build` (the host's own step answers `built JOB`), and whether
+/// `entry` is in `pipeline.commands`.
+fn pipeline(host: &Host, job: &str, entry: &str) -> Result<(String, bool), String> {
+    let (build, commands) = pipeline_points(host)?;
+    let built = build
+        .try_run(job.to_owned(), |j| Ok(format!("built {j}")))
+        .map_err(|e| e.to_string())?;
+    let listed = commands
+        .collect(&())
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|c| &*c.name == entry);
+    Ok((built, listed))
+}
+
+/// Lint's `before` hook trims the job; its `lint` entry is listed.
+fn pipeline_lint(host: &Host, _: &str, _: Step) -> Result<String, String> {
+    let (built, listed) = pipeline(host, "  app  ", "lint")?;
+    expect_eq("pipeline.commands has lint", listed, true)?;
+    expect_eq("pipeline.build(\"  app  \")", built.as_str(), "built app")
+}
+
+/// Stamp's `wrap` hook stamps the artefact; its `stamp` entry is listed.
+fn pipeline_stamp(host: &Host, _: &str, _: Step) -> Result<String, String> {
+    let (built, listed) = pipeline(host, "app", "stamp")?;
+    expect_eq("pipeline.commands has stamp", listed, true)?;
+    expect_eq(
+        "pipeline.build(\"app\")",
+        built.as_str(),
+        "built app [stamped by pipeline-stamp]",
+    )
 }
 
 /// The `[[test.calls]]` of the plugin's `plugin.toml` (what `switchboard test` makes), for a
@@ -313,13 +366,9 @@ fn abis() -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// The example's `plugin.toml`.
+/// The example's `plugin.toml` ([`plugin_toml_text`]).
 fn manifest(plugin: &str) -> Manifest {
-    let path = workspace()
-        .join("examples")
-        .join(plugin)
-        .join("plugin.toml");
-    let text = std::fs::read_to_string(&path).expect("plugin.toml");
+    let text = plugin_toml_text(plugin);
     Manifest::parse(&text, Format::Toml).expect("a valid plugin.toml")
 }
 
@@ -433,7 +482,7 @@ impl Harness {
         let changelog = format!("## {version}\n\n- A release of the golden harness.\n");
         releases::release(
             &library(plugin),
-            &example_toml(plugin),
+            &self.plugin_toml(plugin),
             version,
             &dir,
             &self.keys,
@@ -458,7 +507,7 @@ impl Harness {
             .join(format!("abi-{}.{}", abi.0, abi.1))
             .join(version);
         std::fs::create_dir_all(&dir).expect("release dir");
-        let text = std::fs::read_to_string(example_toml(plugin)).expect("plugin.toml");
+        let text = plugin_toml_text(plugin);
         let mut written = Manifest::parse(&text, Format::Toml).expect("valid plugin.toml");
         let from = format!("\"name\":\"{plugin}\",\"version\":\"{}\"", written.version);
         let to = format!("\"name\":\"{plugin}\",\"version\":\"{version}\"");
@@ -487,6 +536,23 @@ impl Harness {
         path
     }
 
+    /// The path of [`plugin_toml_text`], written under the harness's root when the crate has
+    /// no `plugin.toml`.
+    fn plugin_toml(&self, plugin: &str) -> PathBuf {
+        let real = workspace()
+            .join("examples")
+            .join(plugin)
+            .join("plugin.toml");
+        if real.is_file() {
+            return real;
+        }
+        let dir = self.root.path().join("plugin-toml").join(plugin);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("plugin.toml");
+        std::fs::write(&path, plugin_toml_text(plugin)).expect("write plugin.toml");
+        path
+    }
+
     fn publish(&self, package: &Path) -> Result<String, String> {
         publish(
             &self.registry,
@@ -498,12 +564,13 @@ impl Harness {
         .map_err(|e| format!("[{}] {e}", e.code()))
     }
 
-    /// A host on `dir` for host API `api`, trusting the publisher key, with the registry
-    /// added.
-    fn host(&self, dir: &Path, api: (&str, &str)) -> Host {
+    /// A host on `dir` for host API `api`, trusting the publisher key, prepared for `s`, with
+    /// the registry added.
+    fn host(&self, dir: &Path, api: (&str, &str), s: &Subject) -> Host {
         let host = releases::host(dir, &self.keys, |b| {
             b.host_api(api.0, api.1).metrics(false);
         });
+        (s.prepare)(&host);
         registries::add(
             host.store(),
             &Policy::new(),
@@ -529,11 +596,28 @@ fn installer(host: &Host) -> Installer {
     installer
 }
 
-fn example_toml(plugin: &str) -> PathBuf {
-    workspace()
+/// The example's `plugin.toml`; for a crate without one (the pipeline plugins), the least a
+/// packer needs — its name and version, as its library embeds them.
+fn plugin_toml_text(plugin: &str) -> String {
+    let path = workspace()
         .join("examples")
         .join(plugin)
-        .join("plugin.toml")
+        .join("plugin.toml");
+    if path.is_file() {
+        return std::fs::read_to_string(&path).expect("plugin.toml");
+    }
+    let bytes = std::fs::read(library(plugin)).expect("library");
+    let section = &bytes[manifest_section(&bytes)];
+    let end = section.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let embedded: serde_json::Value =
+        serde_json::from_slice(&section[..end]).expect("the embedded manifest");
+    let field = |k: &str| embedded[k].as_str().expect("a string").to_owned();
+    format!(
+        "# {plugin} has no plugin.toml: its name and version as its library embeds them.\n\
+         name = \"{}\"\nversion = \"{}\"\n",
+        field("name"),
+        field("version")
+    )
 }
 
 /// `bytes` with every `from` in the manifest section replaced by `to` (same length); at
@@ -652,7 +736,7 @@ fn lifecycle(
         return log;
     }
     let dir = h.root.path().join("life").join(plugin);
-    let host = h.host(&dir, HOST_APIS[0]);
+    let host = h.host(&dir, HOST_APIS[0], s);
     let check = |step: Step| (s.check)(&host, plugin, step);
 
     // install (disabled): in the generation, not running.
@@ -904,7 +988,7 @@ fn matrix(
             .join("matrix")
             .join(s.plugin)
             .join(n.to_string());
-        let host = h.host(&dir, *api);
+        let host = h.host(&dir, *api, s);
         let i = installer(&host);
         for ((version, abi), package) in packages {
             let mut codes = Vec::new();

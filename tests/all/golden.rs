@@ -439,6 +439,9 @@ struct Cell {
     /// Every code in the error, for a refusal.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     codes: Vec<String>,
+    /// What `Host::load_package` of the same release answered, where the harness asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loader: Option<String>,
     expected: String,
     #[serde(rename = "as_expected")]
     ok: bool,
@@ -1022,8 +1025,29 @@ fn matrix(
                 }
             };
             let expected = expected(&m, *api, *abi);
-            let ok = expected.met_by(&outcome, &codes);
-            let expected = expected.text();
+            let mut ok = expected.met_by(&outcome, &codes);
+            let mut expected = expected.text();
+            // A release the resolver keeps out for its ABI is refused by the loader too, for
+            // a host that loads the package directly (once per release, in the first host).
+            let loader = if n == 0 && (abi.0 != SDK_ABI_MAJOR || abi.1 > SDK_ABI_MINOR) {
+                let want = if abi.0 == SDK_ABI_MAJOR {
+                    "SB0205"
+                } else {
+                    "SB0204"
+                };
+                let got = match host.load_package(package) {
+                    Ok(_) => {
+                        let _ = host.remove(s.plugin);
+                        "loaded".to_owned()
+                    }
+                    Err(e) => e.code().to_string(),
+                };
+                ok &= got == want;
+                expected.push_str(&format!("; load_package {want}"));
+                Some(got)
+            } else {
+                None
+            };
             cells.push(Cell {
                 plugin: s.plugin.to_owned(),
                 version: version.clone(),
@@ -1031,6 +1055,7 @@ fn matrix(
                 sdk_abi: format!("{}.{}", abi.0, abi.1),
                 outcome,
                 codes,
+                loader,
                 expected,
                 ok,
             });
@@ -1095,7 +1120,9 @@ fn markdown(cells: &[Cell], life: &[StepRecord], seconds: f64) -> String {
          specific code of the refusal) or `FAILED`. The host's SDK ABI is \
          {SDK_ABI_MAJOR}.{SDK_ABI_MINOR}; releases declaring other ABIs are the same build with \
          the declared ABI edited, so an older minor is refused as not what the code was built \
-         with (SB0210). A cell marked `!` is not what the harness expects.\n\n"
+         with (SB0210). For a release the resolver keeps out for its ABI, `(load: CODE)` is what \
+         `Host::load_package` of the same package answers (asked in the first host). A cell \
+         marked `!` is not what the harness expects.\n\n"
     ));
     let abis: Vec<String> = abis().iter().map(|(a, b)| format!("{a}.{b}")).collect();
     let plugins: Vec<&str> = SUBJECTS.iter().map(|s| s.plugin).collect();
@@ -1119,7 +1146,17 @@ fn markdown(cells: &[Cell], life: &[StepRecord], seconds: f64) -> String {
                 let text = row
                     .iter()
                     .find(|c| &c.sdk_abi == a)
-                    .map(|c| format!("{}{}", c.outcome.short(), if c.ok { "" } else { " !" }))
+                    .map(|c| {
+                        format!(
+                            "{}{}{}",
+                            c.outcome.short(),
+                            c.loader
+                                .as_ref()
+                                .map(|l| format!(" (load: {l})"))
+                                .unwrap_or_default(),
+                            if c.ok { "" } else { " !" }
+                        )
+                    })
                     .unwrap_or_else(|| "—".into());
                 md.push_str(&format!(" {text} |"));
             }
@@ -1270,6 +1307,9 @@ fn golden_every_example_lives_its_whole_life_and_the_compat_matrix_holds() {
     }
     // Each kind of outcome is met: the matrix can tell them apart.
     assert!(cells.iter().any(|c| c.outcome == Outcome::Passed));
+    for code in ["SB0204", "SB0205"] {
+        assert!(cells.iter().any(|c| c.loader.as_deref() == Some(code)), "{code}");
+    }
     for why in [
         "SB0501 (is built for SDK ABI",
         "SB0501 (needs host API",

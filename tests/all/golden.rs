@@ -248,10 +248,6 @@ fn pipeline_stamp(host: &Host, _: &str, _: Step) -> Result<String, String> {
 /// The `[[test.calls]]` of the plugin's `plugin.toml` (what `switchboard test` makes), for a
 /// plugin whose calls are repeatable. Requests and answers of the built-in types (string,
 /// integers, boolean, `()`), or `input_hex` with any answer.
-#[expect(
-    dead_code,
-    reason = "no example declares [[test.calls]] yet; remove this with the first `smoke` subject"
-)]
 fn smoke(host: &Host, plugin: &str, _: Step) -> Result<String, String> {
     let calls = manifest(plugin).test.map(|t| t.calls).unwrap_or_default();
     if calls.is_empty() {
@@ -1308,7 +1304,10 @@ fn golden_every_example_lives_its_whole_life_and_the_compat_matrix_holds() {
     // Each kind of outcome is met: the matrix can tell them apart.
     assert!(cells.iter().any(|c| c.outcome == Outcome::Passed));
     for code in ["SB0204", "SB0205"] {
-        assert!(cells.iter().any(|c| c.loader.as_deref() == Some(code)), "{code}");
+        assert!(
+            cells.iter().any(|c| c.loader.as_deref() == Some(code)),
+            "{code}"
+        );
     }
     for why in [
         "SB0501 (is built for SDK ABI",
@@ -1322,4 +1321,58 @@ fn golden_every_example_lives_its_whole_life_and_the_compat_matrix_holds() {
             "{why}"
         );
     }
+}
+
+/// The harness can fail: a check that expects another answer makes every cell that installs
+/// `FAILED` and not as expected, and `smoke` on a plugin without `[[test.calls]]` fails.
+#[test]
+fn golden_a_wrong_answer_makes_a_failed_cell() {
+    fn wrong(host: &Host, _: &str, _: Step) -> Result<String, String> {
+        let got: String = call(host, "hello", "greet", &"Ada".to_string())?;
+        expect_eq("greet(\"Ada\")", got.as_str(), "Goodbye, Ada!")
+    }
+    let _g = install_lock();
+    for check in [wrong as Check, smoke] {
+        let h = Harness::new();
+        let version = manifest("hello").version;
+        let mut packages = BTreeMap::new();
+        packages.insert(
+            (version.clone(), (SDK_ABI_MAJOR, SDK_ABI_MINOR)),
+            h.release("hello", &version),
+        );
+        let cells = matrix(&h, &Subject::new("hello", check), &packages);
+        assert_eq!(cells.len(), HOST_APIS.len());
+        for c in &cells {
+            let installs = c.expected == "passed";
+            assert_eq!(
+                matches!(c.outcome, Outcome::Failed { .. }),
+                installs,
+                "{c:?}"
+            );
+            assert_eq!(c.ok, !installs, "{c:?}");
+        }
+        assert!(cells.iter().any(|c| !c.ok));
+    }
+}
+
+/// `smoke` compares each answer with `expect` and each error code with `expect_error`.
+#[test]
+fn golden_smoke_calls_compare_answers_and_codes() {
+    let (host, _dir) = switchboard_tests::dev_host();
+    let plugin = host.load_unsigned(library("hello")).unwrap();
+    plugin.start().unwrap();
+    let commands = plugin.manifest().commands.clone();
+    let smoke = |call: serde_json::Value| {
+        let call: SmokeCall = serde_json::from_value(call).unwrap();
+        smoke_call(&plugin, &commands, &call)
+    };
+    let ok =
+        smoke(serde_json::json!({"command": "greet", "input": "Ada", "expect": "Hello, Ada!"}));
+    assert_eq!(ok.unwrap(), "greet(\"Ada\") = \"Hello, Ada!\"");
+    let e = smoke(serde_json::json!({"command": "greet", "input": "Ada", "expect": "Hi"}));
+    assert!(e.unwrap_err().contains("expected \"Hi\""));
+    let e = smoke(serde_json::json!({"command": "greet", "input": " ", "expect_error": "SB9999"}));
+    assert!(e.is_err());
+    let e = smoke(serde_json::json!({"command": "nope"}));
+    assert!(e.unwrap_err().contains("no command"));
 }

@@ -178,6 +178,7 @@ impl Fixture {
             chunks: STREAM_CHUNKS,
             panic_after: None,
             pad: 0,
+            ignore_refusals: 0,
         }
     }
 

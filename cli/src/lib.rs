@@ -19,6 +19,7 @@
 //! - [`registries`] — `switchboard registry add|list|remove`, and opening the registries
 //!   (policy, tokens, refresh or `--offline`) for every command that reads them.
 //! - [`discover`] — `switchboard search` and `switchboard info`.
+//! - [`payouts`] — `switchboard payouts`: a month's creator payout report from a ledger.
 //! - [`data_dir`] — where the data directory is when `--data-dir` is not given.
 //! - [`output`] — what every command shares: coded errors, stdout that a closed pipe ends
 //!   quietly, progress.
@@ -38,6 +39,7 @@ pub mod inspect;
 pub mod install;
 pub mod metrics;
 pub mod output;
+pub mod payouts;
 pub mod preflight;
 pub mod publish;
 pub mod registries;

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_cli::audit::{self, Format};
 use switchboard_cli::examples::Profile;
 use switchboard_cli::output::{self, codes, CliError, Progress};
+use switchboard_cli::payouts;
 use switchboard_cli::publish;
 use switchboard_cli::tree;
 use switchboard_cli::{config, data_dir as data_home, demo, inspect, install, metrics};
@@ -47,9 +48,13 @@ enum Cmd {
     Test(switchboard_cli::smoke::TestCli),
     /// Generate a minisign key pair for signing packages.
     Keygen {
-        /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites).
+        /// Write DIR/switchboard.key and DIR/switchboard.pub (never overwrites). Default: the
+        /// data directory's keys/, where `switchboard publish` looks for its signing key.
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// The data directory (without --out; default: SWITCHBOARD_HOME, then the platform's).
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
         /// No password on the secret key (for CI; keep the file secret).
         #[arg(long)]
         unencrypted: bool,
@@ -221,8 +226,9 @@ enum Cmd {
         #[command(subcommand)]
         action: RegistryCmd,
     },
-    /// Publish a signed package to a registry directory (--registry DIR --keys KEYDIR) or
-    /// upload it to a registry server (--registry NAME, after `switchboard login`).
+    /// Publish a signed package, or a plugin crate (built, packed and signed with your key in
+    /// one step), to a registry directory (--registry DIR --keys KEYDIR) or a registry server
+    /// (--registry NAME or URL, after `switchboard login`; default: the one logged in to).
     Publish(publish::PublishArgs),
     /// Store a registry server's token for `switchboard publish --registry NAME`.
     Login(switchboard_cli::server::LoginArgs),
@@ -299,6 +305,23 @@ enum Cmd {
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
         /// Print one JSON document instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A month's creator payout report (per publisher and plugin: sales, refunds, gross,
+    /// fees, net; totals, carry-overs, open disputes) from a marketplace ledger file.
+    Payouts {
+        /// The ledger: sales, refunds, disputes, revenue-share terms, thresholds (JSON; see
+        /// docs/marketplace.md).
+        #[arg(long, value_name = "FILE")]
+        ledger: PathBuf,
+        /// The month, `YYYY-MM`.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: String,
+        /// Print CSV (a header, the lines, a total per publisher) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -467,9 +490,14 @@ fn authoring(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Keygen {
             out: dir,
+            data_dir,
             unencrypted,
             json,
         } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => data_home::resolve(data_dir)?.join(publish::KEY_DIR),
+            };
             let id = a::keygen(&dir, unencrypted)?;
             if json {
                 writeln!(
@@ -820,6 +848,25 @@ fn main() -> ExitCode {
             since,
             json,
         } => run_usage(data_dir, since.as_deref(), json),
+        Cmd::Payouts {
+            ledger,
+            month,
+            csv,
+            json,
+        } => {
+            let format = match (csv, json) {
+                (true, _) => payouts::Format::Csv,
+                (_, true) => payouts::Format::Json,
+                _ => payouts::Format::Table,
+            };
+            match payouts::report(&ledger, &month, format) {
+                Ok(text) => {
+                    output::print(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report_error(&e, json),
+            }
+        }
         Cmd::Slo {
             action:
                 SloCmd::Report {

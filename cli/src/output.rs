@@ -191,6 +191,7 @@ fn registry_part_code(cause: &(dyn std::error::Error + 'static)) -> Option<(Stri
         };
     }
     part!(
+        switchboard_registry::market::MarketError,
         RegistriesError,
         FetchError,
         FormatError,

@@ -25,7 +25,21 @@ pub mod codes {
     pub const DURATION: ErrorCode = ErrorCode::from_number(41);
     /// `--channel` or `--role` names no channel or role.
     pub const CHOICE: ErrorCode = ErrorCode::from_number(42);
+    /// `publish CRATE`: no signing key: no `--key`, no `SWITCHBOARD_KEY`, and none in the
+    /// data directory's `keys/` (where `switchboard keygen` without `--out` writes one).
+    pub const NO_SIGNING_KEY: ErrorCode = ErrorCode::from_number(75);
+    /// `publish` without `--registry`, and no single registry server to default to (none
+    /// logged in to, or several).
+    pub const WHICH_REGISTRY: ErrorCode = ErrorCode::from_number(76);
+    /// `publish --registry URL`: no configured registry has that URL.
+    pub const UNKNOWN_REGISTRY_URL: ErrorCode = ErrorCode::from_number(77);
+    /// `publish PATH`: PATH is neither a package file nor a plugin crate directory.
+    pub const NOT_PUBLISHABLE: ErrorCode = ErrorCode::from_number(78);
 }
+
+/// Where `switchboard keygen` without `--out` writes the key pair, and where `publish`
+/// looks for the signing key: `DATA_DIR/keys/`.
+pub const KEY_DIR: &str = "keys";
 
 /// The registry directory and its keys, and the metadata lifetimes, shared by every command
 /// that changes a registry.
@@ -125,14 +139,24 @@ pub enum StaticRegistryCmd {
     },
 }
 
-/// `switchboard publish PACKAGE`.
+/// `switchboard publish [PATH]`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The signed package (`NAME-VERSION.sbpkg`, with `.minisig` beside it).
+    /// A signed package (`NAME-VERSION.sbpkg`, with `.minisig` beside it), or a plugin crate
+    /// directory: built (release), packed, signed and published in one step.
+    #[arg(default_value = ".")]
     pub package: PathBuf,
     /// The channel the release starts in: draft, beta or ga.
     #[arg(long, default_value = "ga")]
     pub channel: String,
+    /// For a crate: the secret key to sign with (default: `DATA_DIR/keys/switchboard.key`,
+    /// where `switchboard keygen` without `--out` puts it). Its password comes from the
+    /// terminal or SWITCHBOARD_KEY_PASSWORD.
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_KEY")]
+    pub key: Option<PathBuf>,
+    /// For a crate: where the package is written (default: CRATE/dist).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub target: PublishTarget,
 }
@@ -141,9 +165,10 @@ pub struct PublishArgs {
 /// `--keys`) a configured registry server, with the token `switchboard login` stored.
 #[derive(Debug, Args)]
 pub struct PublishTarget {
-    /// The registry directory (with --keys), or the name of a configured registry server.
-    #[arg(long, value_name = "DIR|NAME")]
-    pub registry: String,
+    /// The registry directory (with --keys), or the name or URL of a configured registry
+    /// server. Default: the one registry server you are logged in to.
+    #[arg(long, value_name = "DIR|NAME|URL")]
+    pub registry: Option<String>,
     /// The registry directory's key directory; without it, PACKAGE is uploaded to the
     /// registry server named by --registry.
     #[arg(long, value_name = "KEYDIR")]
@@ -355,16 +380,42 @@ fn emit(doc: Option<serde_json::Value>, text: &str) {
     }
 }
 
-/// `switchboard publish`.
-pub fn run_publish(args: PublishArgs) -> Result<bool> {
+/// `switchboard publish`: a package as it is, or a crate built, packed and signed first.
+pub fn run_publish(mut args: PublishArgs) -> Result<bool> {
     let mut options = PublishOptions::default();
     options.channel = channel(&args.channel)?;
     options.expiries = args.target.expiries.parse()?;
-    let Some(keys) = &args.target.keys else {
-        return upload(&args);
+    let registry = registry_target(&args.target)?;
+    let from_crate = if args.package.is_dir() {
+        if !args.package.join("Cargo.toml").is_file() {
+            return Err(not_publishable(
+                &args.package,
+                "a directory without a Cargo.toml",
+            ));
+        }
+        let (package, steps) = pack_and_sign(&args)?;
+        args.package = package;
+        Some(steps)
+    } else if args.package.is_file() {
+        None
+    } else {
+        return Err(not_publishable(&args.package, "not found"));
     };
+    let step = |n: usize, text: &str| {
+        if from_crate.is_some() && !args.target.json {
+            crate::output::eprint(&format!("[{n}/3] {text}\n"));
+        }
+    };
+    let Some(keys) = &args.target.keys else {
+        step(3, &format!("uploading to {registry}"));
+        return upload(&args, &registry, from_crate.as_ref());
+    };
+    step(
+        3,
+        &format!("adding it to the registry directory {registry}"),
+    );
     let r = publish::publish(
-        std::path::Path::new(&args.target.registry),
+        std::path::Path::new(&registry),
         keys,
         &args.package,
         &options,
@@ -385,15 +436,168 @@ pub fn run_publish(args: PublishArgs) -> Result<bool> {
             r.line.name, r.line.version
         )
     };
-    let doc = json!({
+    let mut doc = json!({
         "ok": true,
         "added": r.added,
         "release": line_json(&r.line),
         "package_path": r.package_path,
         "snapshot_version": r.snapshot_version,
     });
+    if let Some(steps) = &from_crate {
+        doc["built"] = steps.clone();
+    }
     emit(args.target.json.then_some(doc), &text);
     Ok(true)
+}
+
+fn not_publishable(path: &std::path::Path, why: &str) -> anyhow::Error {
+    CliError::raise(
+        codes::NOT_PUBLISHABLE,
+        format!(
+            "{}: {why}; publish takes a package or a plugin crate",
+            path.display()
+        ),
+        "pass a signed NAME-VERSION.sbpkg, or the directory holding the plugin's Cargo.toml \
+         and plugin.toml (default: the current directory)",
+    )
+}
+
+/// Where to publish: `--registry` as given (a directory with `--keys`, a configured server's
+/// name), a configured server's URL turned into its name, or — given none — the one
+/// configured registry server with a stored login.
+fn registry_target(t: &PublishTarget) -> Result<String> {
+    if t.keys.is_some() {
+        return t.registry.clone().ok_or_else(|| {
+            CliError::raise(
+                codes::WHICH_REGISTRY,
+                "--keys without --registry DIR",
+                "name the registry directory the keys sign: --registry DIR --keys KEYDIR",
+            )
+        });
+    }
+    let data = crate::data_dir::resolve(t.data_dir.clone())?;
+    let servers = || -> Result<Vec<switchboard_host::RegistryRecord>> {
+        Ok(crate::registries::list(&data)?
+            .into_iter()
+            .filter(|r| r.location.starts_with("http://") || r.location.starts_with("https://"))
+            .collect())
+    };
+    match &t.registry {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            let want = url.trim_end_matches('/');
+            let want_index = format!("{}/index", want.trim_end_matches("/index"));
+            servers()?
+                .into_iter()
+                .find(|r| r.location.trim_end_matches('/') == want_index)
+                .map(|r| r.name)
+                .ok_or_else(|| {
+                    CliError::raise(
+                        codes::UNKNOWN_REGISTRY_URL,
+                        format!("no configured registry has the URL {url}"),
+                        format!(
+                            "add it and log in first: `switchboard registry add NAME \
+                             {want_index}`, then `switchboard login --registry NAME --token …`"
+                        ),
+                    )
+                })
+        }
+        Some(name) => Ok(name.clone()),
+        None => {
+            let logged_in: Vec<String> = servers()?
+                .into_iter()
+                .filter(|r| crate::server::token_path(&data, &r.name).is_file())
+                .map(|r| r.name)
+                .collect();
+            match &logged_in[..] {
+                [one] => Ok(one.clone()),
+                [] => Err(CliError::raise(
+                    codes::WHICH_REGISTRY,
+                    "no --registry given, and no registry server is logged in to",
+                    "give --registry NAME (after `switchboard login --registry NAME`), or \
+                     --registry DIR --keys KEYDIR for a registry directory",
+                )),
+                many => Err(CliError::raise(
+                    codes::WHICH_REGISTRY,
+                    format!(
+                        "no --registry given, and several registry servers are logged in to: {}",
+                        many.join(", ")
+                    ),
+                    "choose one with --registry NAME",
+                )),
+            }
+        }
+    }
+}
+
+/// The signing key for a crate's package: `--key` (or SWITCHBOARD_KEY), else the data
+/// directory's `keys/switchboard.key`.
+fn signing_key(args: &PublishArgs) -> Result<PathBuf> {
+    if let Some(k) = &args.key {
+        return Ok(k.clone());
+    }
+    let data = crate::data_dir::resolve(args.target.data_dir.clone())?;
+    let default = data.join(KEY_DIR).join(crate::authoring::SECRET_KEY_FILE);
+    if default.is_file() {
+        return Ok(default);
+    }
+    Err(CliError::raise(
+        codes::NO_SIGNING_KEY,
+        format!(
+            "no key to sign the package with: no --key, no SWITCHBOARD_KEY, and no {}",
+            default.display()
+        ),
+        "make one with `switchboard keygen` (it goes to the data directory's keys/), or pass \
+         --key FILE",
+    ))
+}
+
+/// Steps 1 and 2 of publishing a crate: build and pack it into `--out` (default
+/// `CRATE/dist`), then sign the package. Returns the package and what was done, for `--json`.
+fn pack_and_sign(args: &PublishArgs) -> Result<(PathBuf, serde_json::Value)> {
+    let key = signing_key(args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.package.join("dist"));
+    let say = |text: String| {
+        if !args.target.json {
+            crate::output::eprint(&format!("{text}\n"));
+        }
+    };
+    say(format!(
+        "[1/3] building {} (cargo, release) and packing it into {}",
+        args.package.display(),
+        out.display()
+    ));
+    let progress = if args.target.json {
+        crate::output::Progress::quiet()
+    } else {
+        crate::output::Progress::for_terminal()
+    };
+    let packed = crate::authoring::pack(
+        &args.package,
+        &out,
+        &crate::authoring::PackOptions::default(),
+        &progress,
+    );
+    progress.finish();
+    let packed = packed?;
+    say(format!(
+        "[2/3] signing {} with {}",
+        packed.package.display(),
+        key.display()
+    ));
+    let (signature, key_id) = crate::authoring::sign_with_key_id(&packed.package, &key)?;
+    Ok((
+        packed.package.clone(),
+        json!({
+            "name": packed.name,
+            "version": packed.version,
+            "package": packed.package,
+            "signature": signature,
+            "key_id": key_id,
+        }),
+    ))
 }
 
 fn report_change(verb: &str, r: &publish::ChangeReport, json_out: bool) {
@@ -543,11 +747,15 @@ pub fn run_promote(args: PromoteArgs) -> Result<bool> {
 
 /// `switchboard publish PACKAGE --registry NAME` (no `--keys`): an upload to a registry
 /// server.
-fn upload(args: &PublishArgs) -> Result<bool> {
+fn upload(args: &PublishArgs, registry: &str, built: Option<&serde_json::Value>) -> Result<bool> {
     let data = crate::data_dir::resolve(args.target.data_dir.clone())?;
-    let doc = crate::server::upload(&data, &args.target.registry, &args.package, &args.channel)?;
+    let doc = crate::server::upload(&data, registry, &args.package, &args.channel)?;
     if args.target.json {
-        print(&format!("{}\n", json!({ "ok": true, "release": doc })));
+        let mut out = json!({ "ok": true, "release": doc });
+        if let Some(b) = built {
+            out["built"] = b.clone();
+        }
+        print(&format!("{out}\n"));
     } else if doc["state"] == "held" {
         print(&format!(
             "{}@{} is held for review (upload {}): {}\nan admin of {} releases or rejects it \
@@ -556,8 +764,8 @@ fn upload(args: &PublishArgs) -> Result<bool> {
             doc["version"].as_str().unwrap_or(""),
             doc["upload"].as_str().unwrap_or(""),
             doc["reason"].as_str().unwrap_or(""),
-            args.target.registry,
-            args.target.registry,
+            registry,
+            registry,
         ));
     } else if doc["added"] == true {
         print(&format!(
@@ -566,7 +774,7 @@ fn upload(args: &PublishArgs) -> Result<bool> {
             doc["version"].as_str().unwrap_or(""),
             doc["channel"].as_str().unwrap_or(""),
             doc["trust"].as_str().unwrap_or(""),
-            args.target.registry,
+            registry,
             doc["account"].as_str().unwrap_or("?"),
         ));
     } else {

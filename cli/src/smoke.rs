@@ -78,6 +78,21 @@ impl TestReport {
 /// The load error for a hook on a point the host did not declare (`SB1701`).
 const UNDECLARED_POINT: switchboard_sdk::ErrorCode = switchboard_sdk::ErrorCode::from_number(1701);
 
+/// The host API the smoke host offers: the one `plugin.toml` requires, at the lowest version
+/// its range names and accepts (a smoke test checks the plugin, not its host's version).
+/// `None` when the plugin requires none, or a range names no version it accepts.
+fn offered_host_api(manifest: &Manifest) -> Option<(String, String)> {
+    let api = manifest.requires.host_api.as_ref()?;
+    let range = semver::VersionReq::parse(&api.version).ok()?;
+    range
+        .comparators
+        .iter()
+        .map(|c| semver::Version::new(c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)))
+        .filter(|v| range.matches(v))
+        .min()
+        .map(|v| (api.name.clone(), v.to_string()))
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
@@ -316,7 +331,7 @@ fn smoke_call(
                 passed: true,
                 failure: None,
             },
-            Some(code) => fail(format!("expected {code}, got: {e}")),
+            Some(code) => fail(format!("expected {code}, got {}: {e}", e.code())),
             None => fail(format!("failed: {e}")),
         },
         Ok(bytes) => match (&call.expect_error, &call.expect) {
@@ -394,6 +409,9 @@ pub fn run(options: &TestOptions, out: &mut dyn Write) -> Result<TestReport> {
     policy.allow_plugin(&manifest.name);
     let mut builder = Host::builder();
     builder.data_dir(data.path()).metrics(false).policy(policy);
+    if let Some((name, version)) = offered_host_api(&manifest) {
+        builder.host_api(name, version);
+    }
     builder.dangerous().load_unsigned_libraries();
     let host = builder.build().coded(
         codes::INTERNAL,

@@ -2303,3 +2303,226 @@ fn registry_serve_token_login_publish_search_from_the_command_line() {
     }
     drop(server);
 }
+
+/// A registry server (`switchboard registry serve`) on 127.0.0.1 for the test's life, and its
+/// index URL; the child is killed however the test ends.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_registry(data: &str) -> Served {
+    use std::io::BufRead;
+    let mut child = switchboard()
+        .args([
+            "registry",
+            "serve",
+            "--data-dir",
+            data,
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let url = started["registry_url"].as_str().unwrap().to_owned();
+    Served { child, url }
+}
+
+#[test]
+fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        switchboard()
+            .args(args)
+            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .env_remove("SWITCHBOARD_HOME")
+            .env_remove("SWITCHBOARD_KEY")
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    };
+    let refused = |args: &[&str], code: &str| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        assert!(!doc["error"]["next_step"].as_str().unwrap().is_empty());
+    };
+    let hello = root.join("examples/hello");
+    let hello = hello.to_str().unwrap();
+    let data = path("data");
+    let d = ["--data-dir", data.as_str(), "--json"];
+
+    // Nothing configured: which registry? Then, with one, which key?
+    refused(&with(&["publish", hello], &d), "SB0076");
+    refused(
+        &with(
+            &["publish", hello, "--registry", "http://127.0.0.1:9/index"],
+            &d,
+        ),
+        "SB0077",
+    );
+    refused(
+        &with(&["publish", &path("nowhere"), "--registry", "x"], &d),
+        "SB0078",
+    );
+
+    let srv = serve_registry(&path("srv"));
+    let token = |scope: &str| {
+        ok(&[
+            "registry",
+            "token",
+            "create",
+            "--data-dir",
+            &path("srv"),
+            "--account",
+            "acme",
+            "--scope",
+            scope,
+            "--json",
+        ])["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    ok(&with(
+        &["registry", "add", "main", &srv.url, "--priority", "5"],
+        &d,
+    ));
+    ok(&with(
+        &["login", "--registry", "main", "--token", &token("account")],
+        &d,
+    ));
+    refused(&with(&["publish", hello], &d), "SB0075");
+    // `keygen` without --out: the data directory's keys/, where publish looks.
+    let made = ok(&with(&["keygen", "--unencrypted"], &d));
+    let public = made["public_key"].as_str().unwrap().to_owned();
+    assert!(public.ends_with("keys/switchboard.pub"), "{made}");
+    ok(&with(&["key", "add", &public, "--registry", "main"], &d));
+    ok(&with(
+        &[
+            "login",
+            "--registry",
+            "main",
+            "--token",
+            &token("publish:hel*"),
+        ],
+        &d,
+    ));
+
+    // One step: no --registry (the one logged in to), no --key (the data directory's).
+    let out = run(&[
+        "publish",
+        hello,
+        "--out",
+        &path("dist"),
+        "--data-dir",
+        &data,
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for step in ["[1/3] building", "[2/3] signing", "[3/3] uploading to main"] {
+        assert!(stderr.contains(step), "{step}: {stderr}");
+    }
+    assert!(stdout.starts_with("published hello@0.1.0"), "{stdout}");
+    assert!(std::path::Path::new(&path("dist/hello-0.1.0.sbpkg.minisig")).is_file());
+    // By URL, as JSON: the same bytes again change nothing.
+    let again = ok(&with(
+        &[
+            "publish",
+            hello,
+            "--out",
+            &path("dist"),
+            "--registry",
+            &srv.url,
+        ],
+        &d,
+    ));
+    assert_eq!(again["release"]["name"], "hello");
+    assert_eq!(again["built"]["version"], "0.1.0");
+    assert_eq!(
+        again["built"]["key_id"], made["key_id"],
+        "signed with the data directory's key"
+    );
+    // A package path keeps the old behaviour.
+    ok(&with(
+        &[
+            "publish",
+            &path("dist/hello-0.1.0.sbpkg"),
+            "--registry",
+            "main",
+        ],
+        &d,
+    ));
+
+    // And installs from there.
+    let installed = ok(&with(
+        &[
+            "install",
+            "hello",
+            "--yes",
+            "--host-api",
+            "switchboard-demo@0.1.0",
+            "--trust",
+            &public,
+        ],
+        &d,
+    ));
+    assert_eq!(installed["changes"][0]["to"], "0.1.0", "{installed:#}");
+
+    // A registry directory: its keys sign the listing; --key names the package's signer.
+    ok(&[
+        "registry",
+        "init",
+        &path("reg"),
+        "--keys",
+        &path("reg-keys"),
+        "--json",
+    ]);
+    let key = path("data/keys/switchboard.key");
+    let listed = ok(&[
+        "publish",
+        hello,
+        "--out",
+        &path("dist"),
+        "--registry",
+        &path("reg"),
+        "--keys",
+        &path("reg-keys"),
+        "--key",
+        &key,
+        "--json",
+    ]);
+    assert_eq!(listed["added"], true, "{listed:#}");
+    assert_eq!(listed["release"]["trust"], "self-signed");
+    drop(srv);
+}

@@ -517,6 +517,7 @@ impl HostBuilder {
                 exported: crate::metrics::Exported::default(),
                 exporter: parking_lot::Mutex::new(None),
                 health: crate::health::Monitor::new(self.health_rules, self.health_interval),
+                usage_units: parking_lot::Mutex::new(BTreeMap::new()),
                 slo: crate::slo::Monitor::new(
                     self.clock.clone(),
                     self.metrics_retention,
@@ -706,6 +707,9 @@ struct Inner {
     verified_packages: crate::install::VerifiedCache,
     /// The health monitor and its periodic thread.
     health: crate::health::Monitor,
+    /// The usage units each plugin has reported, by name key: kept across reloads and
+    /// removals, so the bound on units (and on the counters keyed by them) holds per name.
+    usage_units: parking_lot::Mutex<BTreeMap<String, Arc<crate::instance::UnitLimit>>>,
 }
 
 impl fmt::Debug for Host {
@@ -1237,6 +1241,13 @@ impl Host {
             state: state.clone(),
             dirs: GrantDirs::default(),
             metrics: self.inner.metrics.plugin(&name),
+            usage_units: self
+                .inner
+                .usage_units
+                .lock()
+                .entry(name_key(&name))
+                .or_default()
+                .clone(),
         });
         // No host lock is held while plugin code (initialisers, `create`) runs.
         let opened = match decision.mode {
@@ -2152,6 +2163,8 @@ impl Host {
             }
         }
         handle.instance.transition(State::Removed, None)?;
+        // A failed or stopped plugin may still have streams open: they end now.
+        handle.instance.end_streams();
         self.inner.bus.inner().remove_owner(handle.instance.name());
         self.inner.plugins.write().remove(&name_key(name));
         match abandoned {

@@ -520,20 +520,34 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
             }
             (None, None) => continue,
         };
-        if let Some(cmd) = validate_command(func, name.clone(), wrap, errors) {
-            if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
-                errors.spanned(
-                    &func.sig.ident,
-                    format!(
-                        "a command named `{}` is already declared above (method `{}`); give one \
-                         of them another name with `#[command(name = \"…\")]`",
-                        cmd.name, first.method
-                    ),
-                );
-                continue;
-            }
-            commands.push((cmd, func.sig.ident.span()));
+        // The host calls a hook with one request and takes one response: said before the
+        // signature's other checks, which a `wrap` hook with a sink would fail less clearly.
+        let streams = func.sig.inputs.iter().any(|arg| {
+            matches!(arg, syn::FnArg::Typed(t) if is_ref_to(&t.ty, "Sink", true) || is_ref_to(&t.ty, "Sink", false))
+        });
+        if hook_attr.is_some() && streams {
+            errors.spanned(
+                &func.sig.ident,
+                "a `#[hook]` answers with one value and cannot stream: remove the \
+                 `out: &mut Sink<'_, Chunk>` argument, or serve the stream as a `#[command]`",
+            );
+            continue;
         }
+        let Some(cmd) = validate_command(func, name.clone(), wrap, errors) else {
+            continue;
+        };
+        if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
+            errors.spanned(
+                &func.sig.ident,
+                format!(
+                    "a command named `{}` is already declared above (method `{}`); give one of \
+                     them another name with `#[command(name = \"…\")]`",
+                    cmd.name, first.method
+                ),
+            );
+            continue;
+        }
+        commands.push((cmd, func.sig.ident.span()));
     }
     // A hook whose method failed validation has no command to serve it: drop it too, so one
     // mistake gives one message.

@@ -28,6 +28,8 @@
 //!   [`RegistryIndex`], [`HostSeenStore`].
 //! - `server` (feature `server`) — the registry server: the registry directory over HTTP and a
 //!   JSON API (`switchboard registry serve`).
+//! - `market` — the marketplace's commercial rules: money, pricing, revenue-share terms,
+//!   monthly creator payouts (CSV, JSON) and the damped rating average.
 //! - `seen` — [`SeenStore`]: what the client has already seen of each registry (rollback
 //!   protection survives restarts).
 //!
@@ -77,6 +79,7 @@
 mod client;
 pub mod error;
 pub mod format;
+pub mod market;
 pub mod metadata;
 pub mod publish;
 pub mod registries;

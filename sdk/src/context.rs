@@ -235,6 +235,8 @@ impl Context {
     ///
     /// [`BAD_USAGE_UNIT`](crate::codes::BAD_USAGE_UNIT) for a unit that is not 1–64
     /// characters of lower-case letters, digits, `_`, `.`, `-` starting with a letter;
+    /// [`TOO_MANY_USAGE_UNITS`](crate::codes::TOO_MANY_USAGE_UNITS) for a unit past the
+    /// plugin's first [`MAX_USAGE_UNITS`](crate::stream::MAX_USAGE_UNITS) (32);
     /// [`USAGE_UNSUPPORTED`](crate::codes::USAGE_UNSUPPORTED) from a host older than SDK
     /// ABI 1.3.
     ///

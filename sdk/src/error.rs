@@ -128,6 +128,9 @@ pub mod codes {
     /// A stream chunk is larger than the host takes in one piece (its `max_call_bytes`,
     /// 16 MiB by default): it was not delivered, and the call fails with `SB0310`.
     pub const CHUNK_TOO_LARGE: ErrorCode = ErrorCode(1737);
+    /// A usage report names a unit past the number of distinct units the host keeps for one
+    /// plugin (32): it was not recorded. Meter a few units and put detail elsewhere (a log).
+    pub const TOO_MANY_USAGE_UNITS: ErrorCode = ErrorCode(1738);
 
     /// A KV key or secret name is not valid (empty, too long, or not allowed).
     pub const STATE_BAD_KEY: ErrorCode = ErrorCode(701);

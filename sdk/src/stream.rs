@@ -128,6 +128,11 @@ impl<T: Message> Sink<'_, T> {
 /// The longest usage unit name.
 pub const MAX_USAGE_UNIT: usize = 64;
 
+/// The most distinct usage units a host keeps for one plugin: a report naming one more is
+/// refused with [`TOO_MANY_USAGE_UNITS`](crate::codes::TOO_MANY_USAGE_UNITS) (the mock host
+/// refuses it too).
+pub const MAX_USAGE_UNITS: usize = 32;
+
 /// Checks a usage unit name: 1–64 characters, a lower-case ASCII letter first, then lower-case
 /// letters, digits, `_`, `.` or `-` (`tokens`, `input_tokens`, `gpu.seconds`).
 ///

@@ -108,7 +108,7 @@ use std::time::{Duration, SystemTime};
 use crate::caps::{Access, Capability, CapabilityError};
 use crate::context::{Context, ContextBackend, Level};
 use crate::embedded::EmbeddedManifest;
-use crate::error::{codes, PluginError};
+use crate::error::{codes, ErrorCode, PluginError};
 use crate::event::Frame;
 use crate::message::{decode, encode, Message};
 use crate::plugin::PluginEntry;
@@ -402,8 +402,11 @@ impl ContextBackend for MockInner {
         let services = lock(&self.services);
         let key = (call.service.to_owned(), call.method.to_owned());
         let Some(stub) = services.get(&key) else {
+            // A real host's codes: no such service (SB0807), or no such method of one (SB0808).
+            let known = services.keys().any(|(service, _)| service == call.service);
+            let code = ErrorCode::from_number(if known { 808 } else { 807 });
             return Err(PluginError::with_code(
-                codes::SERVICE_UNAVAILABLE,
+                code,
                 format!(
                     "the mock host provides no service method `{}`.`{}`",
                     call.service, call.method
@@ -434,23 +437,23 @@ impl ContextBackend for MockInner {
 
     // plugin state (issue 6)
     fn kv_get(&self, key: &str) -> Result<Option<KvEntry>, PluginError> {
+        self.record(Activity::KvRead(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvRead(key.to_owned()));
         Ok(lock(&self.kv).entries.get(key).cloned())
     }
 
     fn kv_put(&self, key: &str, value: &[u8]) -> Result<u64, PluginError> {
+        self.record(Activity::KvWrite(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvWrite(key.to_owned()));
         Ok(lock(&self.kv).write(key, Some(value)).unwrap_or_default())
     }
 
     fn kv_delete(&self, key: &str) -> Result<bool, PluginError> {
+        self.record(Activity::KvDelete(key.to_owned()));
         self.allow(&Access::Kv)?;
         mock_key(key)?;
-        self.record(Activity::KvDelete(key.to_owned()));
         Ok(lock(&self.kv).entries.remove(key).is_some())
     }
 
@@ -460,8 +463,8 @@ impl ContextBackend for MockInner {
         after: Option<&str>,
         limit: u32,
     ) -> Result<KvPage, PluginError> {
-        self.allow(&Access::Kv)?;
         self.record(Activity::KvList(prefix.to_owned()));
+        self.allow(&Access::Kv)?;
         let kv = lock(&self.kv);
         let mut entries: Vec<(String, KvEntry)> = kv
             .entries
@@ -481,9 +484,9 @@ impl ContextBackend for MockInner {
     }
 
     fn kv_cas(&self, request: &CasRequest) -> Result<CasOutcome, PluginError> {
+        self.record(Activity::KvRead(request.key.clone()));
         self.allow(&Access::Kv)?;
         mock_key(&request.key)?;
-        self.record(Activity::KvRead(request.key.clone()));
         let mut kv = lock(&self.kv);
         let current = kv.entries.get(&request.key).cloned();
         let holds = match (&request.expected, &current) {
@@ -505,7 +508,15 @@ impl ContextBackend for MockInner {
     }
 
     fn kv_commit(&self, batch: &CommitBatch) -> Result<CommitOutcome, PluginError> {
-        self.allow(&Access::Kv)?;
+        if let Err(refused) = self.allow(&Access::Kv) {
+            for w in &batch.writes {
+                self.record(match w.value {
+                    Some(_) => Activity::KvWrite(w.key.clone()),
+                    None => Activity::KvDelete(w.key.clone()),
+                });
+            }
+            return Err(refused);
+        }
         let mut kv = lock(&self.kv);
         for (key, seen) in &batch.reads {
             if kv.entries.get(key).map(|e| e.version) != *seen {
@@ -513,7 +524,13 @@ impl ContextBackend for MockInner {
             }
         }
         for w in &batch.writes {
-            mock_key(&w.key)?;
+            if let Err(bad) = mock_key(&w.key) {
+                self.record(match w.value {
+                    Some(_) => Activity::KvWrite(w.key.clone()),
+                    None => Activity::KvDelete(w.key.clone()),
+                });
+                return Err(bad);
+            }
         }
         for w in &batch.writes {
             self.record(match w.value {
@@ -526,24 +543,24 @@ impl ContextBackend for MockInner {
     }
 
     fn secret_get(&self, name: &str) -> Result<Option<Secret>, PluginError> {
-        self.allow(&Access::Secrets)?;
         self.record(Activity::SecretRead(name.to_owned()));
+        self.allow(&Access::Secrets)?;
         Ok(lock(&self.secrets)
             .get(name)
             .map(|v| Secret::new(v.clone())))
     }
 
     fn secret_put(&self, name: &str, value: &[u8]) -> Result<(), PluginError> {
+        self.record(Activity::SecretWrite(name.to_owned()));
         self.allow(&Access::Secrets)?;
         mock_key(name)?;
-        self.record(Activity::SecretWrite(name.to_owned()));
         lock(&self.secrets).insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn secret_delete(&self, name: &str) -> Result<bool, PluginError> {
-        self.allow(&Access::Secrets)?;
         self.record(Activity::SecretDelete(name.to_owned()));
+        self.allow(&Access::Secrets)?;
         Ok(lock(&self.secrets).remove(name).is_some())
     }
 
@@ -562,6 +579,15 @@ impl ContextBackend for MockInner {
 
     fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
         let mut usage = lock(&self.usage);
+        if !usage.contains_key(unit) && usage.len() >= crate::stream::MAX_USAGE_UNITS {
+            return Err(PluginError::with_code(
+                crate::codes::TOO_MANY_USAGE_UNITS,
+                format!(
+                    "usage in {} units already; `{unit}` would be one more: not recorded",
+                    crate::stream::MAX_USAGE_UNITS
+                ),
+            ));
+        }
         let total = usage.entry(unit.to_owned()).or_default();
         *total = total.saturating_add(amount);
         Ok(())
@@ -570,7 +596,20 @@ impl ContextBackend for MockInner {
 
 impl MockHost {
     /// The usage plugins reported so far ([`Context::usage`]), by unit, added up
-    /// (saturating) as a host does.
+    /// (saturating) as a host does. As a host does, it keeps
+    /// [`MAX_USAGE_UNITS`](crate::stream::MAX_USAGE_UNITS) distinct units and refuses more.
+    ///
+    /// ```
+    /// let host = switchboard_sdk::testing::MockHost::new("meter");
+    /// let ctx = host.context();
+    /// for i in 0..switchboard_sdk::stream::MAX_USAGE_UNITS {
+    ///     ctx.usage(&format!("u{i}"), 1).unwrap();
+    /// }
+    /// ctx.usage("u0", 1).unwrap();
+    /// let refused = ctx.usage("one-more", 1).unwrap_err();
+    /// assert_eq!(refused.code().to_string(), "SB1738");
+    /// assert_eq!(host.usage()["u0"], 2);
+    /// ```
     pub fn usage(&self) -> BTreeMap<String, u64> {
         lock(&self.inner.usage).clone()
     }
@@ -654,10 +693,29 @@ impl MockHost {
         lock(&self.inner.logs).clone()
     }
 
-    /// Every host service plugins used so far, in order (see [`Activity`]). File,
-    /// environment, configuration and service uses the mock refused are listed too — what a
-    /// plugin *tried* is often what a test checks; KV and secret uses are listed once their
-    /// grant allowed them.
+    /// Every host service plugins used so far, in order (see [`Activity`]). Uses the mock
+    /// refused (no grant, a bad key) are listed too — what a plugin *tried* is often what a
+    /// test checks. A compare-and-swap lists its read, and its write only if it swapped.
+    ///
+    /// ```
+    /// use switchboard_sdk::testing::{Activity, MockHost};
+    ///
+    /// let host = MockHost::new("nosy");
+    /// let ctx = host.context();
+    /// // Nothing granted: each use is refused, and listed.
+    /// assert!(ctx.kv().put("k", b"v").is_err());
+    /// assert!(ctx.secrets().get("token").is_err());
+    /// host.grant("kv").unwrap();
+    /// ctx.kv().put("k", b"v").unwrap();
+    /// assert_eq!(
+    ///     host.activity(),
+    ///     vec![
+    ///         Activity::KvWrite("k".into()),
+    ///         Activity::SecretRead("token".into()),
+    ///         Activity::KvWrite("k".into()),
+    ///     ]
+    /// );
+    /// ```
     pub fn activity(&self) -> Vec<Activity> {
         lock(&self.inner.activity).clone()
     }

@@ -77,6 +77,10 @@ const SUBJECTS: &[Subject] = &[
     Subject::new("canary", canary),
     Subject::new("pipeline-lint", pipeline_lint).with_host(pipeline_host),
     Subject::new("pipeline-stamp", pipeline_stamp).with_host(pipeline_host),
+    Subject::new("notes", smoke),
+    Subject::new("notes-search", smoke),
+    Subject::new("notes-export", notes_export).with_host(notes_host),
+    Subject::new("notes-reminder", notes_reminder),
 ];
 
 /// Where in its life a plugin is checked.
@@ -242,6 +246,43 @@ fn pipeline_stamp(host: &Host, _: &str, _: Step) -> Result<String, String> {
         "pipeline.build(\"app\")",
         built.as_str(),
         "built app [stamped by pipeline-stamp]",
+    )
+}
+
+/// The point `notes-export` contributes to, as a notes host declares it.
+fn notes_render(host: &Host) -> Result<ExtensionPoint<String, String>, String> {
+    host.extension_point::<String, String>("notes.render", PointKind::Filter)
+        .map_err(|e| e.to_string())
+}
+
+fn notes_host(host: &Host) {
+    notes_render(host).expect("declare notes.render");
+}
+
+/// notes-export renders a note as Markdown through the host's `notes.render` filter.
+fn notes_export(host: &Host, _: &str, _: Step) -> Result<String, String> {
+    let rendered = notes_render(host)?
+        .filter("Groceries\nmilk, bread".to_owned())
+        .map_err(|e| e.to_string())?;
+    expect_eq(
+        "notes.render(\"Groceries\\nmilk, bread\")",
+        rendered.as_str(),
+        "# Groceries\n\nmilk, bread\n",
+    )
+}
+
+/// notes-reminder reminds about a note that `notes` (its dependency, installed with it)
+/// holds; reminding again about the same note keeps one reminder.
+fn notes_reminder(host: &Host, _: &str, _: Step) -> Result<String, String> {
+    let title: String = call(host, "notes", "save", &"Groceries\nmilk, bread".to_string())?;
+    let due: u64 = call(host, "notes-reminder", "remind", &title)?;
+    if due == 0 {
+        return Err("remind(\"Groceries\") = 0, not a time".into());
+    }
+    expect_eq(
+        "pending()",
+        call::<(), u64>(host, "notes-reminder", "pending", &())?,
+        1,
     )
 }
 

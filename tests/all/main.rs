@@ -25,6 +25,7 @@ mod load_guards;
 mod loading;
 mod metrics;
 mod not_applied;
+mod notes;
 mod packages;
 mod preflight;
 mod registries;

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use streamer::{Done, Run, Tick};
 use switchboard_host::isolation::Mode;
 use switchboard_host::{metrics, Host, PluginHandle, State};
-use switchboard_tests::{host_with, reopen, test_plugin};
+use switchboard_tests::{edited_manifest, host_with, reopen, test_plugin};
 
 use crate::isolated::{options, runner};
 
@@ -39,7 +39,11 @@ both!(
     a_panic_mid_stream_is_contained,
     the_wrong_call_style_is_refused,
     usage_is_returned_and_counted_per_command,
+    usage_units_are_bounded_and_repeated_reports_add_up,
     a_chunk_over_the_limit_is_refused,
+    a_reload_ends_the_open_streams_and_new_ones_run_on_the_new_version,
+    a_stop_ends_the_open_streams,
+    a_plugin_ignoring_the_refusal_is_slowed_down,
 );
 
 fn host() -> (Host, tempfile::TempDir) {
@@ -61,6 +65,7 @@ fn run(chunks: u64) -> Run {
     Run {
         chunks,
         panic_after: None,
+        ignore_refusals: 0,
         pad: 0,
     }
 }
@@ -201,6 +206,7 @@ fn a_panic_mid_stream_is_contained(mode: Mode) {
         .start(&Run {
             chunks: 10,
             panic_after: Some(3),
+            ignore_refusals: 0,
             pad: 0,
         })
         .unwrap();
@@ -274,6 +280,7 @@ fn a_chunk_over_the_limit_is_refused(mode: Mode) {
             &Run {
                 chunks: 3,
                 panic_after: None,
+                ignore_refusals: 0,
                 pad: 1024,
             },
             |_| ControlFlow::Continue(()),
@@ -284,6 +291,7 @@ fn a_chunk_over_the_limit_is_refused(mode: Mode) {
         .start(&Run {
             chunks: 3,
             panic_after: None,
+            ignore_refusals: 0,
             pad: 8192,
         })
         .unwrap();
@@ -336,6 +344,24 @@ fn usage_is_returned_and_counted_per_command(mode: Mode) {
         )),
         "{text}"
     );
+}
+
+fn usage_units_are_bounded_and_repeated_reports_add_up(mode: Mode) {
+    let (host, _dir) = host();
+    let plugin = load(&host, mode);
+    let units = plugin.command::<u32, String>("units").unwrap();
+    let outcome = units.call_metered(&10_000).unwrap();
+    // `many` is one unit; `u1`..`u31` fill the plugin's 32; `u32` is refused.
+    assert_eq!(outcome.response, "32 SB1738");
+    assert_eq!(outcome.usage.get("many"), 10_000);
+    assert_eq!(outcome.usage.iter().count(), 32);
+    assert_eq!(outcome.usage.get("u32"), 0);
+    // Known units go on being accepted; the host's counters hold 32 units, no more.
+    let again = units.call_metered(&1).unwrap();
+    assert_eq!(again.response, "32 SB1738");
+    assert_eq!(again.usage.get("u31"), 1);
+    let m = host.metrics();
+    assert_eq!(m.plugins["streamer"].usage_total().len(), 32);
 }
 
 /// Usage is stored with the metrics (schema v8) and is there for billing after a restart,
@@ -400,4 +426,163 @@ fn stream_usage_survives_a_restart_and_the_cli_reports_it() {
         text.contains("streamer") && text.contains("words") && text.contains("40"),
         "{text}"
     );
+}
+
+/// Loads a copy of streamer (a reload replaces the file it was loaded from) and starts it.
+fn load_copy(host: &Host, dir: &std::path::Path, mode: Mode) -> (PluginHandle, std::path::PathBuf) {
+    let path = dir.join("libstreamer.so");
+    std::fs::copy(test_plugin("streamer"), &path).unwrap();
+    let plugin = host.load_unsigned_with(&path, &options(mode)).unwrap();
+    plugin.start().unwrap();
+    (plugin, path)
+}
+
+/// A stream open across a reload (its plugin waiting for room in the buffer) does not hold
+/// the old version: the reload ends it — the consumer reads what was buffered, then the end —
+/// and a stream started after it runs on the new version.
+fn a_reload_ends_the_open_streams_and_new_ones_run_on_the_new_version(mode: Mode) {
+    let (host, dir) = host();
+    let (plugin, path) = load_copy(&host, dir.path(), mode);
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count.start_with_capacity(&run(u64::MAX), 2).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    let bytes = std::fs::read(&path).unwrap();
+    let bytes = edited_manifest(&bytes, "streamer", |m| m["version"] = "0.2.0".into());
+    std::fs::write(&path, bytes).unwrap();
+    plugin.reload(&path).unwrap();
+    assert_eq!(plugin.version(), "0.2.0");
+    let rest = stream.by_ref().count();
+    assert!(
+        rest <= 3,
+        "{rest} chunks after the reload: the buffer holds 2"
+    );
+    assert!(stream.is_cancelled());
+    let done = stream.finish().unwrap();
+    assert!(done.cancelled);
+    assert!(done.summary.is_none());
+    let again = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut fresh = again.start(&run(3)).unwrap();
+    assert_eq!(fresh.by_ref().count(), 3);
+    assert_eq!(fresh.finish().unwrap().summary.unwrap().sent, 3);
+    assert_eq!(plugin.state(), State::Active);
+}
+
+/// The bound on usage units is the plugin's, not one version's: after a reload a unit it
+/// never reported is still refused once 32 are taken.
+#[test]
+fn stream_usage_units_stay_bounded_across_a_reload() {
+    let (host, dir) = host();
+    let (plugin, path) = load_copy(&host, dir.path(), Mode::InProcess);
+    let units = plugin.command::<u32, String>("units").unwrap();
+    assert_eq!(units.call(&1).unwrap(), "32 SB1738");
+    let bytes = std::fs::read(&path).unwrap();
+    let bytes = edited_manifest(&bytes, "streamer", |m| m["version"] = "0.2.0".into());
+    std::fs::write(&path, bytes).unwrap();
+    plugin.reload(&path).unwrap();
+    let words = plugin.command::<u64, String>("words").unwrap();
+    assert_eq!(words.call(&1).unwrap_err().code().to_string(), "SB1738");
+}
+
+/// Stopping a plugin ends its open streams; its stop hook does not wait for a consumer.
+fn a_stop_ends_the_open_streams(mode: Mode) {
+    let (host, _dir) = host();
+    let plugin = load(&host, mode);
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count.start_with_capacity(&run(u64::MAX), 2).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    plugin.stop().unwrap();
+    assert!(stream.by_ref().count() <= 3);
+    assert!(stream.finish().unwrap().cancelled);
+    host.remove("streamer").unwrap();
+}
+
+/// A plugin that goes on sending after its stream was stopped gets the refusal every time and
+/// is made to wait past the first 64: here it ignores 70, so it waited at least
+/// 2 + 4 + … + 64 ms (sleeps never end early: a lower bound, not a race).
+fn a_plugin_ignoring_the_refusal_is_slowed_down(mode: Mode) {
+    let (host, _dir) = host();
+    let plugin = load(&host, mode);
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count
+        .start_with_capacity(
+            &Run {
+                chunks: u64::MAX,
+                panic_after: None,
+                pad: 0,
+                ignore_refusals: 70,
+            },
+            2,
+        )
+        .unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    let cancelled = std::time::Instant::now();
+    stream.cancel();
+    let done = stream.finish().unwrap();
+    assert!(done.cancelled);
+    assert!(
+        cancelled.elapsed() >= Duration::from_millis(126),
+        "{:?}",
+        cancelled.elapsed()
+    );
+    assert_eq!(counter(&plugin, "observed"), 1);
+}
+
+/// Isolated, the time a chunk waits for a slow consumer is the host's: a consumer that reads
+/// nothing for longer than the plugin's call timeout, then cancels, gets a clean cancellation,
+/// and the runner is not killed.
+#[test]
+fn stream_an_isolated_plugin_waiting_on_a_slow_consumer_is_not_timed_out_at_the_cancel() {
+    use switchboard_host::isolation::IsolationProfile;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = switchboard_host::Policy::new();
+        let mut limits = IsolationProfile::default();
+        limits.call_timeout_ms = Some(500);
+        policy.isolation_defaults(limits);
+        b.policy(policy).runner(runner());
+    });
+    let plugin = load(&host, Mode::Isolated);
+    let pid = plugin.isolation().runner_pid;
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count.start_with_capacity(&run(u64::MAX), 2).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    std::thread::sleep(Duration::from_millis(800));
+    stream.cancel();
+    let done = stream.finish().unwrap();
+    assert!(done.cancelled);
+    assert_eq!(
+        plugin.isolation().runner_pid,
+        pid,
+        "the runner was not restarted"
+    );
+}
+
+/// Isolated, a plugin that never stops sending after a cancellation has its call timeout to
+/// return, counted from the cancellation: then its runner is killed (`SB1502`).
+#[test]
+fn stream_an_isolated_plugin_ignoring_the_cancellation_is_stopped_by_its_timeout() {
+    use switchboard_host::isolation::IsolationProfile;
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = switchboard_host::Policy::new();
+        let mut limits = IsolationProfile::default();
+        limits.call_timeout_ms = Some(1_000);
+        policy.isolation_defaults(limits);
+        b.policy(policy).runner(runner());
+    });
+    let plugin = load(&host, Mode::Isolated);
+    let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
+    let mut stream = count
+        .start_with_capacity(
+            &Run {
+                chunks: u64::MAX,
+                panic_after: None,
+                pad: 0,
+                ignore_refusals: u64::MAX,
+            },
+            2,
+        )
+        .unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().seq, 0);
+    stream.cancel();
+    let err = stream.finish().unwrap_err();
+    assert_eq!(err.code().to_string(), "SB1502", "{err}");
 }

@@ -335,3 +335,35 @@ fn extend_wrap_an_isolated_wrappers_next_reenters_the_host_across_the_boundary()
         "thread: SB1715"
     );
 }
+
+#[test]
+fn extend_wrap_the_host_operation_inside_an_isolated_wrappers_next_is_not_its_time() {
+    use switchboard_host::isolation::{IsolationProfile, Mode};
+    // wrapa's calls may take 1 s of its own; the operation inside its `next` takes longer.
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        let mut limits = IsolationProfile::default();
+        limits.call_timeout_ms = Some(1_000);
+        policy.isolation_defaults(limits);
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let p = point(&host, ErrorPolicy::Propagate);
+    let wrapa = host
+        .load_unsigned_with(
+            test_plugin("wrapa"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    assert_eq!(
+        wrapa.isolation().decision.limits.call_timeout_ms,
+        Some(1_000)
+    );
+    wrapa.start().unwrap();
+    let slow = |i: String| {
+        std::thread::sleep(std::time::Duration::from_millis(1_300));
+        format!("op({i})")
+    };
+    assert_eq!(p.run("x".to_owned(), slow).unwrap(), "op(x|a-in)|a-out");
+    assert_eq!(wrapa.state(), State::Active);
+}

@@ -299,7 +299,7 @@ mod tests {
         let e = relay
             .call::<String, String>("shout", &"hey".into())
             .unwrap_err();
-        assert_eq!(e.code().to_string(), "SB0431");
+        assert_eq!(e.code().to_string(), "SB0807");
         host.stub_service("text.tools", "upper", |n: u32| Ok(n + 1));
         let e = relay
             .call::<String, String>("shout", &"hey".into())

@@ -37,6 +37,7 @@ pub use self::handle::{Command, PluginHandle, RawCommand};
 pub(crate) use self::inflight::wait_until;
 pub use self::stream::{Stream, StreamCommand, Streamed, DEFAULT_STREAM_CAPACITY};
 pub(crate) use self::usage::report as report_usage;
+pub(crate) use self::usage::UnitLimit;
 pub use self::usage::Usage;
 
 /// How the plugin's code is reached: in this process, or in a runner process speaking the same
@@ -288,6 +289,8 @@ struct Shared {
     metrics: Option<Arc<PluginRecorder>>,
     /// Recent incidents and the last health status (`health`).
     health: crate::health::Record,
+    /// The streams open on it, which a reload, a stop or a removal ends.
+    streams: stream::OpenStreams,
 }
 
 /// Hot reload's per-instance state: one reload at a time, the callers waiting while one
@@ -362,6 +365,7 @@ impl Instance {
                 reload: ReloadSlot::default(),
                 metrics,
                 health: crate::health::Record::default(),
+                streams: stream::OpenStreams::default(),
             }),
         };
         instance.record(None, State::Loaded, None);
@@ -397,6 +401,22 @@ impl Instance {
         let old = self.shared.code.swap(code);
         self.shared.current.store(ptr, Ordering::Release);
         old
+    }
+
+    /// Ends the streams open on this instance: each one's next `send` (and one waiting now)
+    /// returns `STREAM_CANCELLED`, and its consumer's iterator ends.
+    pub(crate) fn end_streams(&self) {
+        self.shared.streams.end_all();
+    }
+
+    /// The registry of this instance's open streams.
+    pub(crate) fn open_streams(&self) -> &stream::OpenStreams {
+        &self.shared.streams
+    }
+
+    /// The generation of `code` (0 as loaded, one more per reload).
+    pub(crate) fn generation_of(code: &Code) -> u32 {
+        code.generation
     }
 
     /// Waits, at most `deadline`, until no thread but this one is inside a command call into
@@ -687,6 +707,7 @@ impl Instance {
     pub(crate) fn stop(&self) -> Result<(), LifecycleError> {
         self.transition(State::Stopping, None)?;
         self.leave_bus();
+        self.end_streams();
         let code = self.code_owned();
         let deadline = code.caps.stop_deadline;
         let stopped = match code.stop_hook(self.name(), deadline) {
@@ -871,6 +892,7 @@ impl Instance {
                 out,
             )));
         }
+        receiver.admitted(&self.shared.streams, code.generation);
         let mut limited = LimitedReceiver {
             inner: receiver,
             limit,
@@ -1058,6 +1080,10 @@ impl Instance {
 pub(crate) trait StreamReceiver: ChunkReceiver {
     /// Whether it refused a chunk because its consumer stopped the stream.
     fn refused(&self) -> bool;
+
+    /// Its call was admitted on code `generation`: from now on a reload retiring that code,
+    /// a stop or a removal ends the stream.
+    fn admitted(&self, open: &stream::OpenStreams, generation: u32);
 }
 
 /// Refuses chunks over the host's payload limit before its receiver sees them.

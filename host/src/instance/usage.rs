@@ -8,12 +8,51 @@
 //! that depth; when a call returns, the entries above its depth are its own (or, for another
 //! plugin's deeper entries a path did not settle, that plugin's usage outside a command).
 //! A call that reports nothing pays one thread-local read to learn so.
+//!
+//! Memory stays bounded whatever a plugin reports: a plugin has at most [`MAX_UNITS`]
+//! distinct units ([`UnitLimit`]), and repeated reports of a unit in one call add up in one
+//! pending entry instead of one each.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+use switchboard_sdk::{codes, PluginError};
+
 use crate::metrics::{CommandRecorder, PluginRecorder};
+
+/// The most distinct usage units one plugin instance reports; a report of another unit is
+/// refused (`SB1738`) rather than growing the host's counters, reports and stored rows.
+pub(crate) const MAX_UNITS: usize = switchboard_sdk::stream::MAX_USAGE_UNITS;
+
+/// The usage units one plugin instance has reported, up to [`MAX_UNITS`].
+#[derive(Debug, Default)]
+pub(crate) struct UnitLimit {
+    units: Mutex<Vec<Box<str>>>,
+}
+
+impl UnitLimit {
+    /// Admits `unit`: one already reported, or a new one while there is room.
+    pub(crate) fn admit(&self, plugin: &str, unit: &str) -> Result<(), PluginError> {
+        let mut units = self.units.lock();
+        if units.iter().any(|u| &**u == unit) {
+            return Ok(());
+        }
+        if units.len() >= MAX_UNITS {
+            return Err(PluginError::with_code(
+                codes::TOO_MANY_USAGE_UNITS,
+                format!(
+                    "`{plugin}` reported usage in {MAX_UNITS} units already; `{unit}` would be \
+                     one more: not recorded"
+                ),
+            )
+            .next_step("meter a few units (`tokens`, `requests`); put detail in a log line"));
+        }
+        units.push(unit.into());
+        Ok(())
+    }
+}
 
 /// Usage figures reported in one call (or summed over many): amounts by unit.
 ///
@@ -100,6 +139,17 @@ pub(crate) fn report(
     }
     let _ = PENDING.try_with(|p| {
         let mut p = p.borrow_mut();
+        // A unit reported again in the same call adds to its entry (the entries of this
+        // depth are at the end: deeper ones were settled when their calls returned).
+        let same = p
+            .iter_mut()
+            .rev()
+            .take_while(|e| e.depth >= depth)
+            .find(|e| e.depth == depth && e.unit == unit && e.plugin == *plugin);
+        if let Some(e) = same {
+            e.amount = e.amount.saturating_add(amount);
+            return;
+        }
         p.push(Pending {
             depth,
             plugin: plugin.clone(),
@@ -148,5 +198,52 @@ pub(crate) fn settle(
         } else if let Some(r) = &e.recorder {
             r.add_usage_outside(&e.unit, e.amount);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending_len() -> usize {
+        COUNT.with(Cell::get)
+    }
+
+    #[test]
+    fn repeated_reports_in_one_call_keep_one_entry_and_settle_to_their_sum() {
+        let plugin: Arc<str> = "meter".into();
+        let outer = super::super::inflight::enter(1);
+        report(&plugin, "tokens", 5, None);
+        {
+            let _inner = super::super::inflight::enter(2);
+            for _ in 0..10_000 {
+                report(&plugin, "tokens", 1, None);
+            }
+            report(&plugin, "requests", 1, None);
+            // One entry per unit at this depth, one below it: not one per report.
+            assert_eq!(pending_len(), 3);
+        }
+        let mut inner = Usage::default();
+        settle("meter", None, Some(&mut inner));
+        assert_eq!(inner.get("tokens"), 10_000);
+        assert_eq!(inner.get("requests"), 1);
+        assert_eq!(pending_len(), 1);
+        drop(outer);
+        let mut outer_usage = Usage::default();
+        settle("meter", None, Some(&mut outer_usage));
+        assert_eq!(outer_usage.get("tokens"), 5);
+        assert_eq!(pending_len(), 0);
+    }
+
+    #[test]
+    fn a_plugin_gets_its_first_units_and_no_more() {
+        let limit = UnitLimit::default();
+        for i in 0..MAX_UNITS {
+            limit.admit("meter", &format!("u{i}")).unwrap();
+        }
+        limit.admit("meter", "u0").unwrap();
+        let e = limit.admit("meter", "one-more").unwrap_err();
+        assert_eq!(e.code(), codes::TOO_MANY_USAGE_UNITS);
+        assert!(e.to_string().contains("one-more"), "{e}");
     }
 }

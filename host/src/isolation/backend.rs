@@ -400,6 +400,7 @@ impl Isolated {
         mut receiver: Option<&mut dyn ChunkReceiver>,
     ) -> Result<(), Broken> {
         channel.send(&Frame::Call(call)).map_err(|_| Broken::Died)?;
+        let mut refused_before = false;
         loop {
             channel.set_deadline(deadline).map_err(|e| io_broken(&e))?;
             channel.recv(buf).map_err(|e| io_broken(&e))?;
@@ -412,16 +413,24 @@ impl Isolated {
                         Some(r) => r.chunk(chunk),
                         None => Ok(()),
                     };
+                    // Re-armed for each accepted chunk, and once more at the first refused
+                    // one (the wait for a full buffer was the host's time, not the plugin's).
+                    let rearm = taken.is_ok() || !refused_before;
+                    refused_before |= taken.is_err();
                     let reply = taken.map(|()| Vec::new()).map_err(|e| WireError::from(&e));
                     channel
                         .send(&Frame::Reply(reply.as_deref().map_err(Clone::clone)))
                         .map_err(|_| Broken::Died)?;
-                    // The timeout bounds the wait for the next chunk, not the whole stream.
-                    deadline = self
-                        .decision
-                        .limits
-                        .call_timeout_ms
-                        .map(|ms| Instant::now() + Duration::from_millis(ms));
+                    // The timeout bounds the wait for the next chunk, not the whole stream —
+                    // until the stream is stopped: from then on the plugin has its timeout to
+                    // return, however many refused chunks it goes on sending.
+                    if rearm {
+                        deadline = self
+                            .decision
+                            .limits
+                            .call_timeout_ms
+                            .map(|ms| Instant::now() + Duration::from_millis(ms));
+                    }
                 }
                 Frame::Service(Service::StreamCancelled) if receiver.is_some() => {
                     let cancelled = receiver.as_deref().is_none_or(|r| r.is_cancelled());
@@ -431,7 +440,12 @@ impl Isolated {
                         .map_err(|_| Broken::Died)?;
                 }
                 Frame::Service(service) => {
+                    // The timeout bounds the plugin's own time: the time the host spends
+                    // answering (another plugin's service, a wrapper's `next` running the
+                    // rest of the onion) is given back.
+                    let asked = Instant::now();
                     answer(&*self.services, service, channel).map_err(|_| Broken::Died)?;
+                    deadline = deadline.map(|d| d + asked.elapsed());
                 }
                 Frame::Log { level, message } => log(&*self.services, level, message),
                 Frame::Call(_) => {

@@ -57,7 +57,9 @@ pub struct IsolationProfile {
     pub memory_mb: Option<u64>,
     /// The most CPU time, milliseconds; caps the manifest's request.
     pub cpu_ms: Option<u64>,
-    /// The longest wall-clock time per call, milliseconds; caps the manifest's request.
+    /// The longest wall-clock time per call, milliseconds; caps the manifest's request. It
+    /// bounds the plugin's own time: the time the host spends answering the plugin during the
+    /// call (a service of another plugin, a wrapper's `next`) is not counted.
     pub call_timeout_ms: Option<u64>,
     /// Open files.
     pub open_files: Option<u64>,

@@ -264,7 +264,12 @@ pub(crate) fn reload(
         give_back(error)
     };
 
-    // Drain: the calls that were on the old code finish there.
+    // Drain: the calls that were on the old code finish there. Its open streams are ended
+    // (their state is the old code's): the consumer's iterator ends, and a stream started
+    // again runs on the new version.
+    instance
+        .open_streams()
+        .retire(crate::instance::Instance::generation_of(&old));
     if !drain(instance, &old, deadline) {
         let reason = format!(
             "calls into version {from} were still running after {} ms",
@@ -482,6 +487,8 @@ impl Rollback<'_> {
             self.instance.leave_bus();
         }
         drop(self.instance.swap_code(self.old.clone()));
+        // The old code serves again: its new streams are not ended.
+        self.instance.open_streams().unretire();
         let mut resumed = Ok(());
         if self.restart_old {
             if let Err(e) = self.old.start_hook() {

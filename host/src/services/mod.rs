@@ -167,6 +167,8 @@ pub(crate) struct PluginServices {
     pub dirs: fs::GrantDirs,
     /// Where usage it reports outside any command call is counted (`None`: no metrics).
     pub metrics: Option<Arc<crate::metrics::PluginRecorder>>,
+    /// The usage units its name has reported, bounded (shared by its versions).
+    pub usage_units: Arc<crate::instance::UnitLimit>,
 }
 
 impl fmt::Debug for PluginServices {
@@ -289,6 +291,7 @@ impl HostServices for PluginServices {
     }
 
     fn usage(&self, unit: &str, amount: u64) -> Result<(), PluginError> {
+        self.usage_units.admit(&self.name, unit)?;
         crate::instance::report_usage(&self.publisher, unit, amount, self.metrics.as_ref());
         Ok(())
     }

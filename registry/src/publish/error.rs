@@ -1,4 +1,4 @@
-//! Refusals of creating and changing a registry (SB1330–SB1349, SB1490).
+//! Refusals of creating and changing a registry (SB1330–SB1340, SB1490).
 
 use switchboard_sdk::ErrorCode;
 

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::PublishError;
+#[cfg(feature = "server")]
 pub(crate) use keys::trust_store;
 pub use keys::{RegistryKeys, PUBLISHERS_DIR};
 

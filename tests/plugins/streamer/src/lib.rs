@@ -15,6 +15,9 @@ pub struct Run {
     pub panic_after: Option<u64>,
     /// Bytes of padding in each chunk.
     pub pad: u32,
+    /// Refused sends to ignore (going on sending) before returning the refusal: a plugin that
+    /// does not check its stream's cancellation.
+    pub ignore_refusals: u64,
 }
 
 /// One chunk.
@@ -75,6 +78,7 @@ mod plugin {
             ctx.usage("runs", 1)?;
             let pad = vec![7u8; run.pad as usize];
             let mut sent = 0;
+            let mut ignored = 0;
             for seq in 0..run.chunks {
                 if run.panic_after == Some(seq) {
                     panic!("streamer panics after {seq} chunks");
@@ -84,6 +88,10 @@ mod plugin {
                     pad: pad.clone(),
                 };
                 if let Err(e) = out.send(tick) {
+                    if e.code() == codes::STREAM_CANCELLED && ignored < run.ignore_refusals {
+                        ignored += 1;
+                        continue;
+                    }
                     ctx.usage("ticks", sent)?;
                     if e.code() == codes::STREAM_CANCELLED {
                         self.cancelled.fetch_add(1, Ordering::SeqCst);
@@ -119,6 +127,21 @@ mod plugin {
                 .map_err(|_| PluginError::new("the reporting thread panicked"))?;
             reported?;
             ctx.usage("foreground", n)
+        }
+
+        /// Reports one `many` `n` times, then units `u0`, `u1`, … until the host refuses one:
+        /// returns the number of the refused unit and the refusal's code.
+        #[command]
+        fn units(&self, ctx: &Context, n: u32) -> Result<String, PluginError> {
+            for _ in 0..n {
+                ctx.usage("many", 1)?;
+            }
+            for i in 1..=64u32 {
+                if let Err(e) = ctx.usage(&format!("u{i}"), 1) {
+                    return Ok(format!("{i} {}", e.code()));
+                }
+            }
+            Ok("none refused".to_owned())
         }
 
         /// A plain command that meters: `n` `words`, and a bad unit name refused.

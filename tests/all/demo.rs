@@ -8,6 +8,8 @@ use switchboard_host::isolation::RunnerCommand;
 
 #[test]
 fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
+    // Installs: not while another test has an install failpoint armed (they are process-wide).
+    let _g = switchboard_tests::releases::install_lock();
     let options = Options {
         data_dir: None,
         profile: Profile::Debug,

@@ -12,6 +12,7 @@ mod discovery;
 mod escape_suite;
 mod extend;
 mod files;
+mod golden;
 mod health;
 mod identity;
 mod install;

@@ -247,6 +247,8 @@ fn commands_without_a_registry_say_how_to_add_one() {
 /// any of its code runs.
 #[test]
 fn the_installer_installs_from_a_registry_and_refuses_a_swapped_package() {
+    // Installs: not while another test has an install failpoint armed (they are process-wide).
+    let _g = switchboard_tests::releases::install_lock();
     use switchboard_host::install::{InstallOptions, InstallRequest};
     use switchboard_registry::registries::OpenOptions;
     use switchboard_registry::{Registries, RegistrySource};

@@ -61,6 +61,8 @@ fn api(server: &Server, path: &str) -> serde_json::Value {
 
 #[test]
 fn the_real_client_searches_and_installs_a_real_package_from_the_server() {
+    // Installs: not while another test has an install failpoint armed (they are process-wide).
+    let _g = switchboard_tests::releases::install_lock();
     use switchboard_host::install::{InstallOptions, InstallRequest};
     use switchboard_registry::registries::OpenOptions;
     use switchboard_registry::{Registries, RegistrySource};

@@ -130,6 +130,25 @@ pub fn patched_copy(library: &Path, dir: &Path, from: &[u8], to: &[u8]) -> PathB
     out
 }
 
+/// Where the manifest section (`switchboard_manifest`) of the library `bytes` lies, found
+/// with an object-file parser as the host finds it: a patch of the embedded manifest scans
+/// these few KiB, not the whole (unoptimised, many-MiB) library.
+pub fn manifest_section(bytes: &[u8]) -> std::ops::Range<usize> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(bytes).expect("a library");
+    let section = [
+        switchboard_sdk::SECTION_ELF,
+        switchboard_sdk::SECTION_MACHO,
+        switchboard_sdk::SECTION_PE,
+    ]
+    .iter()
+    .find_map(|name| file.section_by_name(name))
+    .expect("a manifest section");
+    let (start, len) = section.file_range().expect("the section is in the file");
+    let start = usize::try_from(start).expect("an offset");
+    start..start + usize::try_from(len).expect("a length")
+}
+
 /// Packages built from the example plugins, keys, signatures, and hand-made hostile archives.
 pub mod packages {
     use std::collections::BTreeMap;
@@ -296,8 +315,9 @@ pub mod releases {
             let from = format!("\"name\":\"{}\",\"version\":\"{built}\"", written.name);
             let to = format!("\"name\":\"{}\",\"version\":\"{version}\"", written.name);
             let mut hits = 0;
-            let mut i = 0;
-            while i + from.len() <= bytes.len() {
+            let section = super::manifest_section(&bytes);
+            let mut i = section.start;
+            while i + from.len() <= section.end {
                 if &bytes[i..i + from.len()] == from.as_bytes() {
                     bytes[i..i + from.len()].copy_from_slice(to.as_bytes());
                     hits += 1;

@@ -49,6 +49,8 @@ const COMMAND: &[Field] = &[
     req("name", Shape::Str),
     req("request", Shape::Str),
     req("response", Shape::Str),
+    // A streaming command's chunk contract (`CommandDecl::stream`, SDK ABI 1.3).
+    f("stream", Shape::Str),
 ];
 const SMOKE_CALL: &[Field] = &[
     req("command", Shape::Str),

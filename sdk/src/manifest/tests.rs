@@ -85,6 +85,27 @@ fn toml_and_json_forms_are_the_same_document() {
     assert_eq!(Manifest::parse(&toml, Format::Toml).unwrap(), m);
 }
 
+/// A packed streaming plugin's manifest names its chunk contract (`stream`); it parses back,
+/// so the package can be signed and installed (the golden harness met this with `instrument`).
+#[test]
+fn a_streaming_command_keeps_its_chunk_contract_through_toml() {
+    let source = with(
+        "[[provides.commands]]\nname = \"generate\"\nrequest = \"string@1\"\n\
+         response = \"u64@1\"\nstream = \"string@1\"\n",
+    );
+    let m = Manifest::parse(&source, Format::Toml).unwrap();
+    assert_eq!(m.provides.commands[0].stream.as_deref(), Some("string@1"));
+    let toml = m.to_toml_string().unwrap();
+    assert_eq!(Manifest::parse(&toml, Format::Toml).unwrap(), m);
+    assert_one(
+        &with(
+            "[[provides.commands]]\nname = \"g\"\nrequest = \"a\"\nresponse = \"b\"\nstream = 1\n",
+        ),
+        "SB1003",
+        "provides.commands[0].stream",
+    );
+}
+
 #[test]
 fn syntax_error_has_line_and_column() {
     let d = Manifest::parse("name = \"x\"\nversion = \n", Format::Toml).unwrap_err();

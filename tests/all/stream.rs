@@ -527,19 +527,24 @@ fn a_plugin_ignoring_the_refusal_is_slowed_down(mode: Mode) {
     assert_eq!(counter(&plugin, "observed"), 1);
 }
 
+/// A host whose isolated plugins' calls time out after `ms` of their own time.
+fn host_timing_out_after(ms: u64) -> (Host, tempfile::TempDir) {
+    use switchboard_host::isolation::IsolationProfile;
+    host_with(|b, _| {
+        let mut policy = switchboard_host::Policy::new();
+        let mut limits = IsolationProfile::default();
+        limits.call_timeout_ms = Some(ms);
+        policy.isolation_defaults(limits);
+        b.policy(policy).runner(runner());
+    })
+}
+
 /// Isolated, the time a chunk waits for a slow consumer is the host's: a consumer that reads
 /// nothing for longer than the plugin's call timeout, then cancels, gets a clean cancellation,
 /// and the runner is not killed.
 #[test]
 fn stream_an_isolated_plugin_waiting_on_a_slow_consumer_is_not_timed_out_at_the_cancel() {
-    use switchboard_host::isolation::IsolationProfile;
-    let (host, _dir) = host_with(|b, _| {
-        let mut policy = switchboard_host::Policy::new();
-        let mut limits = IsolationProfile::default();
-        limits.call_timeout_ms = Some(500);
-        policy.isolation_defaults(limits);
-        b.policy(policy).runner(runner());
-    });
+    let (host, _dir) = host_timing_out_after(500);
     let plugin = load(&host, Mode::Isolated);
     let pid = plugin.isolation().runner_pid;
     let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
@@ -560,14 +565,7 @@ fn stream_an_isolated_plugin_waiting_on_a_slow_consumer_is_not_timed_out_at_the_
 /// return, counted from the cancellation: then its runner is killed (`SB1502`).
 #[test]
 fn stream_an_isolated_plugin_ignoring_the_cancellation_is_stopped_by_its_timeout() {
-    use switchboard_host::isolation::IsolationProfile;
-    let (host, _dir) = host_with(|b, _| {
-        let mut policy = switchboard_host::Policy::new();
-        let mut limits = IsolationProfile::default();
-        limits.call_timeout_ms = Some(1_000);
-        policy.isolation_defaults(limits);
-        b.policy(policy).runner(runner());
-    });
+    let (host, _dir) = host_timing_out_after(1_000);
     let plugin = load(&host, Mode::Isolated);
     let count = plugin.stream_command::<Run, Tick, Done>("count").unwrap();
     let mut stream = count

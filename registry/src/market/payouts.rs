@@ -190,6 +190,24 @@ fn overflow(what: &str) -> MarketError {
     MarketError::Overflow { what: what.into() }
 }
 
+/// Adds `x` to `to`, refusing an overflow of `what`.
+fn add(to: &mut i64, x: i64, what: &str) -> Result<(), MarketError> {
+    *to = to.checked_add(x).ok_or_else(|| overflow(what))?;
+    Ok(())
+}
+
+/// The line a sale (and its refunds) counts on.
+fn sales_key(s: &super::Sale, bp: u16) -> LineKey {
+    (
+        s.publisher.clone(),
+        s.plugin.clone(),
+        s.price.currency,
+        LineKind::Sales,
+        Some(bp),
+        String::new(),
+    )
+}
+
 /// Every sale, refund and adjustment of the ledger, priced once and put in its month.
 ///
 /// A sale's fee is at the rate on its date. A sale's refunds, in date order, give back
@@ -204,14 +222,7 @@ fn entries(ledger: &Ledger) -> Result<BTreeMap<Month, Vec<Entry>>, MarketError> 
         let bp = terms.rate_on(&s.publisher, s.date)?;
         sales.insert(s.id.as_str(), (s, bp));
         by_month.entry(Month::of(s.date)).or_default().push(Entry {
-            key: (
-                s.publisher.clone(),
-                s.plugin.clone(),
-                s.price.currency,
-                LineKind::Sales,
-                Some(bp),
-                String::new(),
-            ),
+            key: sales_key(s, bp),
             sales: s.price.amount,
             count: 1,
             refunds: 0,
@@ -235,14 +246,7 @@ fn entries(ledger: &Ledger) -> Result<BTreeMap<Month, Vec<Entry>>, MarketError> 
         let given_back = fee(after, *bp) - fee(*before, *bp);
         *before = after;
         by_month.entry(Month::of(r.date)).or_default().push(Entry {
-            key: (
-                s.publisher.clone(),
-                s.plugin.clone(),
-                s.price.currency,
-                LineKind::Sales,
-                Some(*bp),
-                String::new(),
-            ),
+            key: sales_key(s, *bp),
             sales: 0,
             count: 0,
             refunds: r.amount.amount,
@@ -297,18 +301,9 @@ fn lines_of(entries: &[Entry]) -> Result<Vec<PayoutLine>, MarketError> {
             note: e.key.5.clone(),
         });
         l.sales_count = l.sales_count.saturating_add(e.count);
-        l.sales = l
-            .sales
-            .checked_add(e.sales)
-            .ok_or_else(|| overflow("a line's sales"))?;
-        l.refunds = l
-            .refunds
-            .checked_add(e.refunds)
-            .ok_or_else(|| overflow("a line's refunds"))?;
-        l.fees = l
-            .fees
-            .checked_add(e.fees)
-            .ok_or_else(|| overflow("a line's fees"))?;
+        add(&mut l.sales, e.sales, "a line's sales")?;
+        add(&mut l.refunds, e.refunds, "a line's refunds")?;
+        add(&mut l.fees, e.fees, "a line's fees")?;
     }
     let mut lines: Vec<PayoutLine> = out.into_values().collect();
     for l in &mut lines {
@@ -348,18 +343,9 @@ fn settle(
         let t = totals
             .entry((l.publisher.clone(), l.currency))
             .or_insert_with(|| blank(&l.publisher, l.currency));
-        t.gross = t
-            .gross
-            .checked_add(l.gross)
-            .ok_or_else(|| overflow("a total"))?;
-        t.fees = t
-            .fees
-            .checked_add(l.fees)
-            .ok_or_else(|| overflow("a total"))?;
-        t.net = t
-            .net
-            .checked_add(l.net)
-            .ok_or_else(|| overflow("a total"))?;
+        add(&mut t.gross, l.gross, "a total")?;
+        add(&mut t.fees, l.fees, "a total")?;
+        add(&mut t.net, l.net, "a total")?;
     }
     // A publisher with nothing this month but something carried still gets a total.
     for (publisher, currency) in carried.keys() {

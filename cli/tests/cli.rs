@@ -1907,21 +1907,32 @@ fn registry_init_publish_yank_promote_from_the_command_line() {
     assert!(String::from_utf8_lossy(&err.stderr).starts_with("error[SB1339]"));
 }
 
-#[test]
-fn registry_add_search_info_tree_remove_from_the_command_line() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
+/// The CLI as the registry tests run it: example builds under the workspace's target, and no
+/// `SWITCHBOARD_HOME` or `SWITCHBOARD_KEY` taken from the environment.
+struct Cli {
+    target: std::path::PathBuf,
+}
+
+impl Cli {
+    fn new(root: &std::path::Path) -> Cli {
+        Cli {
+            target: root.join("target").join("examples"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
         switchboard()
             .args(args)
-            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
+            .env("CARGO_TARGET_DIR", &self.target)
             .env_remove("SWITCHBOARD_HOME")
+            .env_remove("SWITCHBOARD_KEY")
             .output()
             .unwrap()
-    };
-    let ok = |args: &[&str]| -> serde_json::Value {
-        let out = run(args);
+    }
+
+    /// Runs `args`, which must succeed, and returns its JSON document.
+    fn ok(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
         assert!(
             out.status.success(),
             "{args:?}: {}{}",
@@ -1929,7 +1940,17 @@ fn registry_add_search_info_tree_remove_from_the_command_line() {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("one JSON document")
-    };
+    }
+}
+
+#[test]
+fn registry_add_search_info_tree_remove_from_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let cli = Cli::new(&root);
+    let run = |args: &[&str]| cli.run(args);
+    let ok = |args: &[&str]| cli.ok(args);
     ok(&[
         "keygen",
         "--out",
@@ -2220,24 +2241,9 @@ fn registry_serve_token_login_publish_search_from_the_command_line() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        switchboard()
-            .args(args)
-            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
-            .env_remove("SWITCHBOARD_HOME")
-            .output()
-            .unwrap()
-    };
-    let ok = |args: &[&str]| -> serde_json::Value {
-        let out = run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("one JSON document")
-    };
+    let cli = Cli::new(&root);
+    let run = |args: &[&str]| cli.run(args);
+    let ok = |args: &[&str]| cli.ok(args);
     let refused = |args: &[&str], code: &str| {
         let out = run(args);
         assert!(!out.status.success(), "{args:?}");
@@ -2494,25 +2500,9 @@ fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        switchboard()
-            .args(args)
-            .env("CARGO_TARGET_DIR", root.join("target").join("examples"))
-            .env_remove("SWITCHBOARD_HOME")
-            .env_remove("SWITCHBOARD_KEY")
-            .output()
-            .unwrap()
-    };
-    let ok = |args: &[&str]| -> serde_json::Value {
-        let out = run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("one JSON document")
-    };
+    let cli = Cli::new(&root);
+    let run = |args: &[&str]| cli.run(args);
+    let ok = |args: &[&str]| cli.ok(args);
     let refused = |args: &[&str], code: &str| {
         let out = run(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

@@ -337,6 +337,7 @@ pub fn line(name: &str, version: &str) -> crate::format::IndexLine {
         signer: "TEST0001".to_owned(),
         signature: String::new(),
         trust: switchboard_host::TrustLevel::Verified,
+        certification: None,
         channel: crate::format::Channel::Ga,
         yanked: None,
         deprecated: None,

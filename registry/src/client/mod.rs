@@ -550,7 +550,7 @@ impl RegistryClient {
     }
 
     /// Downloads the package of `name@version` to `dest` (and its signature to
-    /// `dest.minisig`), reading at most the size the index lists and checking size and sha256
+    /// `dest.minisig`, and the registry's certification, if it has one, to `dest.cert`), reading at most the size the index lists and checking size and sha256
     /// before `dest` appears: a package that does not match is never written there.
     /// `progress` gets `(bytes so far, total)`.
     pub fn download(
@@ -611,6 +611,20 @@ impl RegistryClient {
         signature.push(".minisig");
         let signature = PathBuf::from(signature);
         write_atomic(&signature, line.signature.as_bytes())?;
+        // The registry's countersignature, when it certified the release: the host reads
+        // `DEST.cert` and sees `certified` if it trusts the registry's certification key. A
+        // `.cert` left from another download is removed, never trusted for this one.
+        let mut cert = dest.as_os_str().to_owned();
+        cert.push(".cert");
+        let cert = PathBuf::from(cert);
+        match &line.certification {
+            Some(c) => write_atomic(&cert, c.as_bytes())?,
+            None => match std::fs::remove_file(&cert) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(local(e)),
+            },
+        }
         tmp.persist(dest).map_err(|e| local(e.error))?;
         Ok(Downloaded {
             path: dest.to_owned(),

@@ -123,6 +123,9 @@ pub struct Deprecated {
     pub message: Option<String>,
 }
 
+/// The longest certification (countersignature) a line carries.
+pub const MAX_CERTIFICATION_BYTES: usize = 4096;
+
 /// The longest deprecation message a line carries.
 pub const MAX_DEPRECATION_MESSAGE: usize = 1024;
 
@@ -167,6 +170,13 @@ pub struct IndexLine {
     /// The trust level the registry found: `self-signed`, or `verified` when the signer is
     /// one of the registry's known publishers (`certified` after review).
     pub trust: TrustLevel,
+    /// The registry's countersignature over `signature` (the text of a `.cert` file, a
+    /// minisign signature by the registry's certification key), set when the registry
+    /// certified the release; a client writes it beside the package (`PKG.cert`) so a host
+    /// trusting that key sees trust level `certified`. Absent from the line when there is
+    /// none, so lines without one read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certification: Option<String>,
     /// `draft`, `beta` or `ga`.
     pub channel: Channel,
     /// Set when the release is withdrawn.
@@ -332,6 +342,16 @@ impl IndexLine {
             field(
                 !h.name.is_empty() && semver::VersionReq::parse(&h.req).is_ok(),
                 "`host_api` has an empty name or an invalid range",
+            )?;
+        }
+        if let Some(c) = &self.certification {
+            field(
+                !c.is_empty() && c.len() <= MAX_CERTIFICATION_BYTES,
+                "`certification` is empty or longer than 4096 bytes",
+            )?;
+            field(
+                self.trust == TrustLevel::Certified,
+                "`certification` is set but `trust` is not certified",
             )?;
         }
         if let Some(d) = &self.deprecated {

@@ -235,6 +235,26 @@ impl SigningKey {
     }
 }
 
+impl SigningKey {
+    /// Signs `message` with `trusted_comment` (what a verifier checks), returning the
+    /// `.minisig` text — the registry's certification countersignatures are made so.
+    pub fn sign_with_comment(
+        &self,
+        message: &[u8],
+        trusted_comment: &str,
+    ) -> Result<String, String> {
+        minisign::sign(
+            Some(&self.public),
+            &self.secret,
+            message,
+            Some(trusted_comment),
+            Some("switchboard registry certification"),
+        )
+        .map(|b| b.into_string())
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// Signs `signed` (a role's object) with every key in `keys`.
 pub fn sign_envelope(signed: &impl Serialize, keys: &[&SigningKey]) -> Result<Envelope, String> {
     let signed = serde_json::to_value(signed).map_err(|e| e.to_string())?;

@@ -430,6 +430,7 @@ fn release_line(checked: &Checked, options: &PublishOptions) -> Result<IndexLine
         signer: vp.signer.clone().unwrap_or_default(),
         signature: checked.signature.clone(),
         trust: vp.trust,
+        certification: None,
         channel: options.channel,
         yanked: None,
         deprecated: None,
@@ -652,6 +653,40 @@ pub fn promote(
                 .into());
             }
             l.channel = channel;
+            Ok(())
+        },
+    )
+}
+
+/// Marks `name@version` certified: its line gets trust `certified` and `certification`, the
+/// registry's countersignature over the release's signature (a `.cert` file's text, made by
+/// the server's certification key; see `server::certification`). The same countersignature
+/// again changes nothing.
+pub fn certify(
+    dir: &Path,
+    keys: &Path,
+    name: &str,
+    version: &semver::Version,
+    certification: &str,
+    expiries: &Expiries,
+) -> Result<ChangeReport, RegistryError> {
+    if certification.is_empty() || certification.len() > crate::format::MAX_CERTIFICATION_BYTES {
+        return Err(PublishError::Refused {
+            reason: "a certification is a countersignature of at most 4096 bytes".into(),
+            next: "certify through the registry server (`switchboard certify approve`)".into(),
+        }
+        .into());
+    }
+    change_release(
+        dir,
+        keys,
+        name,
+        Some(version),
+        expiries,
+        &|_| Ok(()),
+        &mut |l| {
+            l.trust = switchboard_host::TrustLevel::Certified;
+            l.certification = Some(certification.to_owned());
             Ok(())
         },
     )

@@ -3,7 +3,8 @@
 //!
 //! Schema 2 (from 1): `publishers` (one account per name) became `owners` (several accounts
 //! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new. The
-//! version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
+//! version is SQLite's `user_version`; schema 3 adds `certifications` and
+//! `certification_checks` ([`super::certification`]); a database of a newer schema is refused (`SB1377`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -117,8 +118,9 @@ impl SqliteStore {
         }
         let migrate = if version == 1 { MIGRATE_1 } else { "" };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {migrate} \
-             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {migrate} \
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            super::certification::SQLITE_SCHEMA
         ))
         .map_err(|e| fail(e.to_string()))?;
         Ok(SqliteStore {

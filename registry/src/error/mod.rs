@@ -8,8 +8,10 @@ pub use crate::format::FormatError;
 pub use crate::metadata::TrustError;
 pub use crate::publish::PublishError;
 pub use crate::registries::RegistriesError;
+pub use certify::CertifyError;
 pub use server::ServerError;
 
+mod certify;
 mod server;
 
 /// Any error from a registry: reading, verifying, publishing or configuring one.

@@ -1,5 +1,8 @@
 //! The registry server's errors (`switchboard registry serve`, its API and its tokens):
-//! SB1375–SB1399 and SB1440–SB1469.
+//! SB1375–SB1399 and SB1440–SB1469 (the certification pipeline's, SB1463–SB1469 and
+//! SB1475–SB1478, are [`CertifyError`]s).
+
+use super::CertifyError;
 
 use switchboard_sdk::ErrorCode;
 
@@ -261,12 +264,25 @@ pub enum ServerError {
         /// The name as given.
         account: String,
     },
+    /// The certification pipeline refused (its own codes).
+    #[error("{0}")]
+    Certification(CertifyError),
+}
+
+impl From<CertifyError> for ServerError {
+    fn from(e: CertifyError) -> Self {
+        ServerError::Certification(e)
+    }
 }
 
 impl ServerError {
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
+        if let ServerError::Certification(e) = self {
+            return e.code();
+        }
         ErrorCode::from_number(match self {
+            ServerError::Certification(_) => 1383,
             ServerError::Listen { .. } => 1375,
             ServerError::DataDir { .. } => 1376,
             ServerError::Database { .. } => 1377,
@@ -306,6 +322,7 @@ impl ServerError {
     /// The HTTP status the API answers this with.
     pub fn status(&self) -> u16 {
         match self {
+            ServerError::Certification(e) => e.status(),
             ServerError::BadPath { .. }
             | ServerError::BadQuery { .. }
             | ServerError::BadName { .. }
@@ -338,6 +355,7 @@ impl ServerError {
     /// What to do next.
     pub fn next_step(&self) -> String {
         match self {
+            ServerError::Certification(e) => e.next_step(),
             ServerError::Listen { .. } => "give an IP address and port, e.g. `--listen \
                 127.0.0.1:8080` (or `[::1]:8080`); to serve other machines name the interface's \
                 own address (not 0.0.0.0) and put a TLS proxy in front"

@@ -72,7 +72,8 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
         .as_deref()
         .map(|id| accounts::key(db, id))
         .transpose()
-        .map(Option::flatten);
+        .map(Option::flatten)
+        .map_err(|e| e.to_string());
 
     // The package as a host reads it: a file named for the release, its `.minisig` beside.
     let staged = (|| -> Result<(tempfile::TempDir, std::path::PathBuf), String> {
@@ -150,7 +151,9 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
                 "the release's signature is not a minisign signature with a key id".into(),
             ));
         };
-        let key = bound.clone().map_err(|e| format!("looking the key up failed: {e}"))?;
+        let key = bound
+            .clone()
+            .map_err(|e| format!("looking the key up failed: {e}"))?;
         let Some(key) = key else {
             return Ok((
                 Verdict::Failed,

@@ -456,7 +456,7 @@ pub fn pack(
                 (*doc).to_owned(),
                 read_input(&p, "", UnpackLimits::default().max_package_bytes)?,
             );
-        } else {
+        } else if *doc != "Cargo.lock" {
             progress.note(format!(
                 "note: no {doc} in {}; the package goes without it",
                 crate_dir.display()

@@ -6,6 +6,7 @@ mod bus_boundaries;
 mod bus_plugins;
 mod calls;
 mod caps;
+mod certification;
 mod demo;
 mod dev_manifest;
 mod discovery;

@@ -47,8 +47,10 @@ pub use self::signature::{
 };
 pub use self::trust::{TrustLevel, TrustLevelError, TrustStore};
 
-/// The files a package may hold besides `plugin.toml` and `lib/<target>/<library>`.
-pub const DOCUMENT_FILES: &[&str] = &["README.md", "CHANGELOG.md", "LICENSE"];
+/// The files a package may hold besides `plugin.toml` and `lib/<target>/<library>`: documents,
+/// and the `Cargo.lock` the library was built with (a registry's certification looks its
+/// crates up in an advisory database; hosts never read it).
+pub const DOCUMENT_FILES: &[&str] = &["README.md", "CHANGELOG.md", "LICENSE", "Cargo.lock"];
 /// The file extension of packages.
 pub const EXTENSION: &str = "sbpkg";
 

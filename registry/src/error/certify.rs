@@ -138,9 +138,9 @@ impl CertifyError {
     /// What to do next.
     pub fn next_step(&self) -> String {
         match self {
-            CertifyError::UnknownRelease { name, .. } => format!(
-                "publish the release first; `switchboard info {name}` lists its versions"
-            ),
+            CertifyError::UnknownRelease { name, .. } => {
+                format!("publish the release first; `switchboard info {name}` lists its versions")
+            }
             CertifyError::AlreadySubmitted { name, version, .. } => format!(
                 "see its state with `switchboard certify status {name}@{version}`; a denied \
                  release may be submitted again"

@@ -13,7 +13,8 @@ pub use error::FormatError;
 pub use json::{canonical_json, check_shape, parse_bounded, MAX_DEPTH};
 pub use line::{
     Channel, Deprecated, IndexFile, IndexLine, LineDependency, LineHostApi, ParsedLine, Yanked,
-    MAX_CERTIFICATION_BYTES, MAX_DEPRECATION_MESSAGE, MAX_INDEX_FILE_BYTES, MAX_LINE_BYTES, MAX_RELEASES,
+    MAX_CERTIFICATION_BYTES, MAX_DEPRECATION_MESSAGE, MAX_INDEX_FILE_BYTES, MAX_LINE_BYTES,
+    MAX_RELEASES,
 };
 pub use name::{canonical_name, index_path, name_of_index_path, validate_name, MAX_NAME_LEN};
 

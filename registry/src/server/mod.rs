@@ -56,8 +56,8 @@ pub mod accounts;
 mod api;
 pub mod artifacts;
 pub mod audit;
-pub mod certification;
 mod catalog;
+pub mod certification;
 mod checks;
 mod data;
 mod downloads;
@@ -128,6 +128,14 @@ pub struct ServerOptions {
     /// within a small edit distance of a popular one are held for review; see
     /// [`squat`]). Default 100.
     pub popular_downloads: u64,
+    /// The certification key (an unencrypted minisign secret key file) approvals
+    /// countersign with; `None`: `keys/certification.key` in the data directory, made on the
+    /// first start that needs it (see [`certification`]).
+    pub certification_key: Option<PathBuf>,
+    /// A RustSec advisory database snapshot (a directory holding `crates/`) the
+    /// certification's `advisories` check reads; `None`: a package with a `Cargo.lock` gets
+    /// `not-run`, which blocks its approval.
+    pub advisory_db: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -142,6 +150,8 @@ impl ServerOptions {
             rate_limit: Some(RateLimit::default()),
             trusted_proxy: None,
             popular_downloads: 100,
+            certification_key: None,
+            advisory_db: None,
         }
     }
 }
@@ -163,6 +173,8 @@ pub(crate) struct AppState {
     /// promote), so its own requests queue rather than find the directory's lock taken
     /// (`SB1337`, 503, is then only another process's doing, such as a CLI command).
     pub(crate) registry_writes: std::sync::Mutex<()>,
+    /// The certification key and advisory database.
+    pub(crate) certifier: certification::Certifier,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -200,6 +212,12 @@ impl Server {
             .build()
             .map_err(bind_error)?;
         let downloads = downloads::Downloads::load(&db)?;
+        let certifier = certification::Certifier::open(
+            &data,
+            options.certification_key.as_deref(),
+            options.advisory_db.as_deref(),
+        )
+        .map_err(ServerError::from)?;
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
@@ -212,6 +230,7 @@ impl Server {
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
             registry_writes: std::sync::Mutex::new(()),
+            certifier,
         });
         let app = router(Arc::clone(&state));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -357,6 +376,23 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/holds/{id}/release", post(manage::release))
         .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/plugins/{name}/versions/{version}/certification",
+            get(certification::status_handler).post(certification::submit_handler),
+        )
+        .route(
+            "/api/v1/certification/queue",
+            get(certification::queue_handler),
+        )
+        .route("/api/v1/certification/key", get(certification::key_handler))
+        .route(
+            "/api/v1/certification/{id}/approve",
+            post(certification::approve_handler),
+        )
+        .route(
+            "/api/v1/certification/{id}/deny",
+            post(certification::deny_handler),
+        )
         .route("/api/openapi.json", get(openapi::serve))
         .merge(page::routes())
         .fallback(not_found)

@@ -28,10 +28,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/holds/{id}/release"),
     ("post", "/api/v1/holds/{id}/reject"),
     ("get", "/api/v1/audit"),
+    (
+        "get",
+        "/api/v1/plugins/{name}/versions/{version}/certification",
+    ),
+    (
+        "post",
+        "/api/v1/plugins/{name}/versions/{version}/certification",
+    ),
+    ("get", "/api/v1/certification/queue"),
+    ("get", "/api/v1/certification/key"),
+    ("post", "/api/v1/certification/{id}/approve"),
+    ("post", "/api/v1/certification/{id}/deny"),
     ("get", "/api/openapi.json"),
 ];
 
-fn body(required: &[&str], properties: Value) -> Value {
+pub(super) fn body(required: &[&str], properties: Value) -> Value {
     json!({
         "required": true,
         "content": { "application/json": { "schema": {
@@ -41,7 +53,7 @@ fn body(required: &[&str], properties: Value) -> Value {
     })
 }
 
-fn param(name: &str, pattern: Option<&str>) -> Value {
+pub(super) fn param(name: &str, pattern: Option<&str>) -> Value {
     let mut schema = json!({ "type": "string" });
     if let Some(p) = pattern {
         schema["pattern"] = json!(p);
@@ -49,7 +61,7 @@ fn param(name: &str, pattern: Option<&str>) -> Value {
     json!({ "name": name, "in": "path", "required": true, "schema": schema })
 }
 
-fn error_responses(codes: &[&str]) -> Value {
+pub(super) fn error_responses(codes: &[&str]) -> Value {
     let mut out = serde_json::Map::new();
     for c in codes {
         out.insert(
@@ -71,7 +83,7 @@ fn error_responses(codes: &[&str]) -> Value {
     Value::Object(out)
 }
 
-fn with_ok(mut responses: Value, schema: &str) -> Value {
+pub(super) fn with_ok(mut responses: Value, schema: &str) -> Value {
     responses["200"] = json!({
         "description": "OK",
         "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
@@ -80,11 +92,17 @@ fn with_ok(mut responses: Value, schema: &str) -> Value {
 }
 
 /// A version as the server parses it (semver).
-const SEMVER: &str =
+pub(super) const SEMVER: &str =
     "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$";
 
 /// The document.
 pub fn openapi() -> Value {
+    let mut doc = document();
+    super::certification::describe(&mut doc);
+    doc
+}
+
+fn document() -> Value {
     let bearer = json!([{ "token": [] }]);
     let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$" } });
     let yank_body = json!({

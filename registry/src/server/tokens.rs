@@ -25,6 +25,8 @@ pub enum Scope {
     Account,
     /// Everything, for every account's plugins.
     Admin,
+    /// Review certification requests: approve (the registry countersigns) or deny them.
+    Certify,
 }
 
 impl Scope {
@@ -32,7 +34,7 @@ impl Scope {
     pub fn may_publish(&self, name: &str) -> bool {
         match self {
             Scope::Admin => true,
-            Scope::Yank | Scope::Account => false,
+            Scope::Yank | Scope::Account | Scope::Certify => false,
             Scope::Publish(p) => match p.strip_suffix('*') {
                 Some(prefix) => name.starts_with(prefix),
                 None => p == name,
@@ -43,6 +45,11 @@ impl Scope {
     /// Whether this scope lets its token yank and unyank.
     pub fn may_yank(&self) -> bool {
         matches!(self, Scope::Admin | Scope::Yank)
+    }
+
+    /// Whether this scope lets its token approve and deny certification requests.
+    pub fn may_certify(&self) -> bool {
+        matches!(self, Scope::Admin | Scope::Certify)
     }
 
     /// Whether this scope lets its token manage owners and signing keys.
@@ -58,13 +65,14 @@ impl fmt::Display for Scope {
             Scope::Yank => f.write_str("yank"),
             Scope::Account => f.write_str("account"),
             Scope::Admin => f.write_str("admin"),
+            Scope::Certify => f.write_str("certify"),
         }
     }
 }
 
 impl FromStr for Scope {
     type Err = ServerError;
-    /// `publish:NAME`, `publish:PREFIX*`, `yank`, `account` or `admin`.
+    /// `publish:NAME`, `publish:PREFIX*`, `yank`, `account`, `certify` or `admin`.
     fn from_str(s: &str) -> Result<Scope, ServerError> {
         let bad = |reason: &str| ServerError::BadToken {
             reason: format!("`{s}` is not a scope: {reason}"),
@@ -73,9 +81,12 @@ impl FromStr for Scope {
             "yank" => Ok(Scope::Yank),
             "account" => Ok(Scope::Account),
             "admin" => Ok(Scope::Admin),
+            "certify" => Ok(Scope::Certify),
             _ => {
                 let Some(p) = s.strip_prefix("publish:") else {
-                    return Err(bad("write publish:NAME-PATTERN, yank, account or admin"));
+                    return Err(bad(
+                        "write publish:NAME-PATTERN, yank, account, certify or admin",
+                    ));
                 };
                 let stem = p.strip_suffix('*').unwrap_or(p);
                 let ok = !p.is_empty()

@@ -161,12 +161,11 @@ fn advisories_of(db: &Path, name: &str) -> Result<Vec<Advisory>, String> {
         }
         let bytes = crate::server::catalog::read_capped(&path, MAX_ADVISORY_BYTES)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("{} is not UTF-8", path.display()))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8", path.display()))?;
         let front = if ext == "md" {
-            front_matter(&text).ok_or_else(|| {
-                format!("{} does not start with a ```toml block", path.display())
-            })?
+            front_matter(&text)
+                .ok_or_else(|| format!("{} does not start with a ```toml block", path.display()))?
         } else {
             text.as_str()
         };
@@ -178,7 +177,9 @@ fn advisories_of(db: &Path, name: &str) -> Result<Vec<Advisory>, String> {
 /// The TOML between a leading ```` ```toml ```` line and the next ```` ``` ```` line.
 fn front_matter(text: &str) -> Option<&str> {
     let rest = text.trim_start().strip_prefix("```toml")?;
-    let rest = rest.strip_prefix('\n').or_else(|| rest.strip_prefix("\r\n"))?;
+    let rest = rest
+        .strip_prefix('\n')
+        .or_else(|| rest.strip_prefix("\r\n"))?;
     let end = rest.find("\n```")?;
     rest.get(..end)
 }
@@ -210,7 +211,9 @@ fn parse_advisory(text: &str) -> Result<Advisory, String> {
             .ok_or(format!("[versions] `{k}` is not an array"))?
             .iter()
             .map(|r| {
-                let r = r.as_str().ok_or(format!("[versions] `{k}` holds a non-string"))?;
+                let r = r
+                    .as_str()
+                    .ok_or(format!("[versions] `{k}` holds a non-string"))?;
                 semver::VersionReq::parse(r).map_err(|e| format!("`{r}` is not a range: {e}"))
             })
             .collect()
@@ -271,6 +274,10 @@ mod tests {
         std::fs::create_dir_all(&crates).unwrap();
         std::fs::write(crates.join("RUSTSEC-2000-0001.md"), "# no front matter\n").unwrap();
         assert!(check(tmp.path(), &[("foo".into(), semver::Version::new(1, 0, 0))]).is_err());
-        assert!(check(tmp.path(), &[("../x".into(), semver::Version::new(1, 0, 0))]).is_err());
+        assert!(check(
+            tmp.path(),
+            &[("../x".into(), semver::Version::new(1, 0, 0))]
+        )
+        .is_err());
     }
 }

@@ -112,7 +112,11 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
             Err(e) => {
                 return Ok((
                     Verdict::Failed,
-                    format!("the package does not verify: [{}] {}", e.code(), e.message()),
+                    format!(
+                        "the package does not verify: [{}] {}",
+                        e.code(),
+                        e.message()
+                    ),
                 ))
             }
         };
@@ -166,7 +170,10 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
         if trust_found.is_some_and(|t| t < TrustLevel::Verified) {
             return Ok((
                 Verdict::Failed,
-                format!("key {key_id} is bound to `{}` but did not verify the package", key.account),
+                format!(
+                    "key {key_id} is bound to `{}` but did not verify the package",
+                    key.account
+                ),
             ));
         }
         let owners = accounts::owners(db, &line.name).map_err(|e| e.to_string())?;
@@ -188,7 +195,9 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
             u.version == version && u.state == UploadState::Listed && u.sha256 == line.sha256
         });
         match upload {
-            Some(u) if owners.iter().any(|o| o.account == u.account) || u.account == key.account => {
+            Some(u)
+                if owners.iter().any(|o| o.account == u.account) || u.account == key.account =>
+            {
                 Ok((
                     Verdict::Passed,
                     format!(
@@ -373,14 +382,23 @@ mod tests {
     fn broad_and_unusable_capabilities_are_flagged_and_scoped_ones_pass() {
         let (v, d) = capabilities(&manifest(&["kv", "fs.read:/data/**"], ""));
         assert_eq!(v, Verdict::Passed, "{d}");
-        for broad in ["fs.read:/**", "fs.write", "net.connect", "env:*", "process.spawn"] {
+        for broad in [
+            "fs.read:/**",
+            "fs.write",
+            "net.connect",
+            "env:*",
+            "process.spawn",
+        ] {
             let (v, d) = capabilities(&manifest(&[broad], ""));
             assert_eq!(v, Verdict::Flagged, "{broad}: {d}");
             assert!(d.contains("broad"), "{d}");
         }
         let (v, d) = capabilities(&manifest(&["service.provide:billing", "config.read"], ""));
         assert_eq!(v, Verdict::Flagged);
-        assert!(d.contains("service.provide:billing") && d.contains("config.read"), "{d}");
+        assert!(
+            d.contains("service.provide:billing") && d.contains("config.read"),
+            "{d}"
+        );
         let (v, d) = capabilities(&manifest(
             &["service.provide:billing", "config.read"],
             "[provides]\nservices = [{ name = \"billing\", contract = \"c\" }]\n\

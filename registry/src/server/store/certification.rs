@@ -237,13 +237,15 @@ pub trait CertificationStore {
     ) -> Result<(), ServerError>;
     /// Records a reviewer's decision on `id` if it is still `pending` (two reviewers at once:
     /// one decides). Returns whether it did.
-    fn decide_certification(&self, id: &str, decision: &Decision<'_>)
-        -> Result<bool, ServerError>;
+    fn decide_certification(&self, id: &str, decision: &Decision<'_>) -> Result<bool, ServerError>;
     /// The request `id`, with its checks.
     fn certification(&self, id: &str) -> Result<Option<Certification>, ServerError>;
     /// At most `limit` requests of `name` (any version), newest first, with their checks.
-    fn certifications_of(&self, name: &str, limit: usize)
-        -> Result<Vec<Certification>, ServerError>;
+    fn certifications_of(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<Certification>, ServerError>;
     /// At most `limit` requests in `state`, oldest first, with their checks.
     fn certifications_in(
         &self,
@@ -444,11 +446,7 @@ impl CertificationStore for SqliteStore {
         tx.commit().map_err(|e| self.cert_error(&e))
     }
 
-    fn decide_certification(
-        &self,
-        id: &str,
-        d: &Decision<'_>,
-    ) -> Result<bool, ServerError> {
+    fn decide_certification(&self, id: &str, d: &Decision<'_>) -> Result<bool, ServerError> {
         let n = self
             .conn()
             .execute(
@@ -534,14 +532,11 @@ impl PostgresStore {
         let mut by_id: std::collections::HashMap<String, Vec<CertificationCheck>> =
             std::collections::HashMap::new();
         for r in rows {
-            by_id
-                .entry(r.get(0))
-                .or_default()
-                .push(CertificationCheck {
-                    name: r.get(1),
-                    verdict: Verdict::parse(r.get(2)),
-                    detail: r.get(3),
-                });
+            by_id.entry(r.get(0)).or_default().push(CertificationCheck {
+                name: r.get(1),
+                verdict: Verdict::parse(r.get(2)),
+                detail: r.get(3),
+            });
         }
         for c in &mut found {
             c.checks = by_id.remove(&c.id).unwrap_or_default();
@@ -624,17 +619,20 @@ impl CertificationStore for PostgresStore {
         run(&mut client).map_err(|e| self.error(&e))
     }
 
-    fn decide_certification(
-        &self,
-        id: &str,
-        d: &Decision<'_>,
-    ) -> Result<bool, ServerError> {
+    fn decide_certification(&self, id: &str, d: &Decision<'_>) -> Result<bool, ServerError> {
         let n = self
             .client()?
             .execute(
                 "UPDATE certifications SET state = $2, decided = $3, decided_by = $4, \
                  reason = $5, certificate = $6 WHERE id = $1 AND state = 'pending'",
-                &[&id, &d.state.as_str(), &d.at, &d.by, &d.reason, &d.certificate],
+                &[
+                    &id,
+                    &d.state.as_str(),
+                    &d.at,
+                    &d.by,
+                    &d.reason,
+                    &d.certificate,
+                ],
             )
             .map_err(|e| self.error(&e))?;
         Ok(n == 1)

@@ -401,7 +401,7 @@ mod tests {
         );
         let (v, d) = capabilities(&manifest(
             &["service.provide:billing", "config.read"],
-            "[provides]\nservices = [{ name = \"billing\", contract = \"c\" }]\n\
+            "[provides]\nservices = [{ name = \"billing\", contract = \"bytes\" }]\n\
              [config]\ndefaults = { a = 1 }\n",
         ));
         assert_eq!(v, Verdict::Passed, "{d}");

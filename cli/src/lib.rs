@@ -1,6 +1,7 @@
 //! The `switchboard` command line, as a library so tests can drive it in-process.
 //!
 //! - [`accounts`] — a registry server's accounts over HTTP: `owner`, `key`, `hold`.
+//! - [`certify`] — certification on a registry server: `certify submit|status|queue|approve|deny|trust`.
 //! - [`authoring`] — `keygen`, `pack`, `sign`, `verify`, `trust`.
 //! - [`scaffold`] — `switchboard new`: a ready plugin crate from a template.
 //! - [`smoke`] — `switchboard test`: unit tests, then the built library in a real host.
@@ -30,6 +31,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authoring;
+pub mod certify;
 pub mod config;
 pub mod data_dir;
 pub mod demo;

@@ -256,6 +256,12 @@ enum Cmd {
         #[command(subcommand)]
         action: switchboard_cli::accounts::HoldCmd,
     },
+    /// Certification on a registry server: submit, status; reviewers' queue, approve, deny;
+    /// trust a registry's certification key.
+    Certify {
+        #[command(subcommand)]
+        action: switchboard_cli::certify::CertifyCmd,
+    },
     /// Install plugins (and what they depend on) into a new generation: NAME, NAME@RANGE or a
     /// .sbpkg file. Shows what each asks for and asks before granting.
     Install(install::args::InstallArgs),
@@ -788,6 +794,10 @@ fn main() -> ExitCode {
         Cmd::Key { action } => {
             let json = switchboard_cli::accounts::wants_json(None, Some(&action), None);
             exit_status(switchboard_cli::accounts::run_key(action), json)
+        }
+        Cmd::Certify { action } => {
+            let json = action.json();
+            exit_status(switchboard_cli::certify::run(action), json)
         }
         Cmd::Hold { action } => {
             let json = switchboard_cli::accounts::wants_json(None, None, Some(&action));

@@ -47,6 +47,16 @@ pub enum ServerCmd {
         /// distance of a popular one are held for review.
         #[arg(long, value_name = "N", default_value_t = 100)]
         popular_downloads: u64,
+        /// The key certification approvals countersign with (an unencrypted minisign secret
+        /// key); default: keys/certification.key in the data directory, made on first start.
+        /// Hosts trust its public half (GET /api/v1/certification/key) for `certified`.
+        #[arg(long, value_name = "FILE")]
+        certification_key: Option<PathBuf>,
+        /// A RustSec advisory database checkout (a directory holding crates/) that
+        /// certification checks a package's Cargo.lock against; without one, a release with a
+        /// Cargo.lock cannot be certified (its check is `not-run`).
+        #[arg(long, value_name = "DIR")]
+        advisory_db: Option<PathBuf>,
         /// Print one JSON line when listening.
         #[arg(long)]
         json: bool,
@@ -82,9 +92,13 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             listen,
             trusted_proxy,
             popular_downloads,
+            certification_key,
+            advisory_db,
             json,
         } => {
             let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            options.certification_key = certification_key;
+            options.advisory_db = advisory_db;
             options.trusted_proxy = trusted_proxy;
             options.popular_downloads = popular_downloads;
             options.database = choice(database.as_deref())?;

@@ -103,6 +103,9 @@ fn open(common: &Common, sources: Option<&Sources>, progress: &PhaseProgress) ->
     for key in trusted_keys(&dir, &common.trust)? {
         builder.trust(key);
     }
+    for key in crate::certify::trusted_registry_keys(&dir)? {
+        builder.trust_registry(key);
+    }
     let host = builder.build()?;
     let mut installer = Installer::new(&host);
     for from in sources.map(|s| s.from.as_slice()).unwrap_or_default() {

@@ -280,7 +280,10 @@ fn trust_registry_key(dir: &Path, doc: &Value) -> Result<PathBuf> {
     };
     let id = switchboard_host::package::key_id_of_public_key(public).map_err(bad)?;
     if doc["key_id"].as_str() != Some(id.as_str()) {
-        return Err(bad(format!("it says key {} but is key {id}", doc["key_id"])));
+        return Err(bad(format!(
+            "it says key {} but is key {id}",
+            doc["key_id"]
+        )));
     }
     let keys = dir.join(TRUSTED_REGISTRIES_DIR);
     std::fs::create_dir_all(&keys)?;

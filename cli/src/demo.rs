@@ -34,6 +34,7 @@ use switchboard_sdk::ErrorCode;
 
 use crate::examples::{self, Profile};
 
+mod certify_tour;
 mod extend_tour;
 mod install_tour;
 mod isolation_tour;
@@ -576,6 +577,14 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     server_tour::run(
         &mut r,
         &data_dir.join("registry-server"),
+        options.profile,
+        &keys.join(crate::authoring::SECRET_KEY_FILE),
+        &public_key_file,
+    )?;
+
+    certify_tour::run(
+        &mut r,
+        &data_dir.join("certify"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,

@@ -450,3 +450,186 @@ fn certification_on_postgres_submit_check_approve_deny_and_a_host_sees_certified
     let url = cluster.database().unwrap();
     flow(DatabaseChoice::parse(&url).unwrap());
 }
+
+/// The plugin page and `/admin/certification` in headless Chromium: the certified badge and
+/// the checks on counter's page; hello waiting in the queue with its flagged checks; a
+/// reviewer denying it through the page's form (keyboard-reachable fields); the reason then
+/// on hello's page.
+async fn browse(
+    c: &fantoccini::Client,
+    base: &str,
+    reviewer: &str,
+    shots: &Path,
+) -> anyhow::Result<()> {
+    use crate::registry_page::{no_horizontal_overflow, save, WAIT};
+    use anyhow::ensure;
+    use fantoccini::Locator;
+    c.set_window_size(1280, 900).await?;
+
+    c.goto(&format!("{base}/plugins/counter")).await?;
+    let badge = c
+        .find(Locator::Css(".plugin-head .badge"))
+        .await?
+        .text()
+        .await?;
+    ensure!(badge == "Certified", "counter's badge: {badge}");
+    let section = c
+        .find(Locator::Css("section[aria-labelledby='certification']"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        section.contains("certified by rita"),
+        "certification section: {section}"
+    );
+    for check in [
+        "manifest",
+        "capabilities",
+        "provenance",
+        "tests",
+        "advisories",
+    ] {
+        ensure!(section.contains(check), "no {check} in {section}");
+    }
+    save(c, shots, "certification-certified.png").await?;
+
+    c.goto(&format!("{base}/admin/certification")).await?;
+    let queue = c.find(Locator::Css("main")).await?.text().await?;
+    ensure!(queue.contains("hello 0.1.0"), "queue: {queue}");
+    ensure!(queue.contains("flagged: capabilities"), "queue: {queue}");
+    save(c, shots, "certification-queue.png").await?;
+    c.find(Locator::Css("input[name='token']"))
+        .await?
+        .send_keys(reviewer)
+        .await?;
+    c.find(Locator::Css("textarea[name='reason']"))
+        .await?
+        .send_keys("fs.read and fs.write are unscoped")
+        .await?;
+    c.find(Locator::Css("button[value='deny']"))
+        .await?
+        .click()
+        .await?;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("div.notice"))
+        .await?;
+    let notice = c.find(Locator::Css("div.notice")).await?.text().await?;
+    ensure!(notice.contains("hello@0.1.0 is denied"), "notice: {notice}");
+
+    c.goto(&format!("{base}/plugins/hello")).await?;
+    let reason = c
+        .find(Locator::Css(".certification-reason"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        reason.contains("Why it was denied: fs.read and fs.write are unscoped"),
+        "reason: {reason}"
+    );
+    save(c, shots, "certification-denied.png").await?;
+    c.set_window_size(360, 800).await?;
+    for path in ["/plugins/counter", "/admin/certification"] {
+        c.goto(&format!("{base}{path}")).await?;
+        no_horizontal_overflow(c, path).await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn the_certification_badge_checks_and_queue_work_in_headless_chromium() {
+    use crate::registry_page::{browser, screenshot_dir, Driver, SKIP_VAR};
+    let _g = switchboard_tests::releases::install_lock();
+    let Some((driver, chromium)) = browser() else {
+        assert!(
+            std::env::var_os(SKIP_VAR).is_some() && std::env::var_os("CI").is_none(),
+            "the browser tests need Chromium and chromedriver (see registry_page.rs)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let token = |account: &str, scope: &str| {
+        tokens::create(&db, account, scope.parse().unwrap(), None)
+            .unwrap()
+            .token
+    };
+    let (acme, reviewer) = (token("acme", "publish:*"), token("rita", "certify"));
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    for name in ["counter", "hello"] {
+        upload(
+            &publisher,
+            "main",
+            &package(name, &work, &author, &[]),
+            "ga",
+        )
+        .unwrap();
+        let (status, doc) = send(
+            &server,
+            "post",
+            &format!("/api/v1/plugins/{name}/versions/0.1.0/certification"),
+            Some(&acme),
+            None,
+        );
+        assert_eq!(status, 201, "{doc}");
+        if name == "counter" {
+            let (status, doc) = send(
+                &server,
+                "post",
+                &format!(
+                    "/api/v1/certification/{}/approve",
+                    doc["id"].as_str().unwrap()
+                ),
+                Some(&reviewer),
+                Some(json!({})),
+            );
+            assert_eq!(status, 200, "{doc}");
+        }
+    }
+
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = Driver::start(&driver).unwrap();
+    let profile = tmp.path().join("chromium-profile");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await?;
+        let outcome = browse(&client, &server.url(), &reviewer, &shots).await;
+        let _ = client.close().await;
+        outcome
+    });
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}

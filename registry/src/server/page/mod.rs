@@ -12,6 +12,7 @@
 //! with the client's own search (`registries::search`), so the page, the API and `switchboard
 //! search` agree.
 
+mod certification;
 mod error;
 mod markdown;
 mod query;
@@ -72,6 +73,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/categories/{category}", get(category))
         .route("/plugins/{name}", get(plugin))
         .route("/static/{file}", get(static_file))
+        .merge(certification::routes())
 }
 
 /// Whether an unknown `path` gets the HTML 404 page (everything but the API and the index,
@@ -541,6 +543,7 @@ async fn category(
 #[template(path = "page/plugin.html")]
 struct PluginPage {
     p: PluginView,
+    certification: Option<certification::CertificationView>,
     install: Vec<String>,
     readme: Readme,
 }
@@ -617,7 +620,13 @@ async fn plugin(
             format!("switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"),
             format!("switchboard install {name}"),
         ];
-        Ok(PluginPage { p, install, readme })
+        let certification = certification::for_release(&state, &name, &p.shown);
+        Ok(PluginPage {
+            p,
+            certification,
+            install,
+            readme,
+        })
     })
     .await?;
     Ok(respond(StatusCode::OK, render(&page)?))

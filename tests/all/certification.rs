@@ -633,3 +633,140 @@ fn the_certification_badge_checks_and_queue_work_in_headless_chromium() {
         panic!("{e:#}");
     }
 }
+
+/// The `switchboard certify` commands (in-process, as the binary runs them): a publisher
+/// submits and reads the status, a non-reviewer's queue is refused with the server's code,
+/// a reviewer approves and denies, `certify trust` stores the registry's key, and `info`
+/// shows the release certified.
+#[test]
+fn the_certify_commands_submit_review_and_trust_a_registry_key() {
+    use switchboard_cli::accounts::ServerTarget;
+    use switchboard_cli::certify::{run, trusted_registry_keys, CertifyCmd};
+    use switchboard_cli::registries::Access;
+    let _g = switchboard_tests::releases::install_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let token = |account: &str, scope: &str| {
+        tokens::create(&db, account, scope.parse().unwrap(), None)
+            .unwrap()
+            .token
+    };
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    let reviewer = tmp.path().join("rita");
+    for (dir, t) in [
+        (&publisher, token("acme", "publish:*")),
+        (&reviewer, token("rita", "certify")),
+    ] {
+        cli::add(dir, add_args(&server.registry_url())).unwrap();
+        login(dir, "main", &t).unwrap();
+    }
+    for name in ["counter", "hello"] {
+        upload(
+            &publisher,
+            "main",
+            &package(name, &work, &author, &[]),
+            "ga",
+        )
+        .unwrap();
+    }
+    let target = |dir: &Path| ServerTarget {
+        registry: "main".into(),
+        data_dir: Some(dir.to_owned()),
+        json: true,
+    };
+    let coded = |e: anyhow::Error| switchboard_cli::output::code_of(&e).0;
+
+    // Submit and read the status; a bad release reference and a second submission are refused.
+    for release in ["counter@0.1.0", "hello@0.1.0"] {
+        run(CertifyCmd::Submit {
+            release: release.into(),
+            target: target(&publisher),
+        })
+        .unwrap();
+    }
+    let e = run(CertifyCmd::Submit {
+        release: "counter".into(),
+        target: target(&publisher),
+    })
+    .unwrap_err();
+    assert_eq!(coded(e), "SB0062");
+    let e = run(CertifyCmd::Submit {
+        release: "counter@0.1.0".into(),
+        target: target(&publisher),
+    })
+    .unwrap_err();
+    assert_eq!(coded(e), "SB1464");
+    run(CertifyCmd::Status {
+        release: "counter@0.1.0".into(),
+        target: target(&publisher),
+    })
+    .unwrap();
+
+    // The queue is the reviewers'.
+    let e = run(CertifyCmd::Queue {
+        target: target(&publisher),
+    })
+    .unwrap_err();
+    assert_eq!(coded(e), "SB1388");
+    run(CertifyCmd::Queue {
+        target: target(&reviewer),
+    })
+    .unwrap();
+    let id = |name: &str| {
+        send(
+            &server,
+            "get",
+            &format!("/api/v1/plugins/{name}/versions/0.1.0/certification"),
+            None,
+            None,
+        )
+        .1["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    run(CertifyCmd::Approve {
+        id: id("counter"),
+        reason: None,
+        target: target(&reviewer),
+    })
+    .unwrap();
+    run(CertifyCmd::Deny {
+        id: id("hello"),
+        reason: "unscoped file access".into(),
+        target: target(&reviewer),
+    })
+    .unwrap();
+    let e = run(CertifyCmd::Deny {
+        id: id("hello"),
+        reason: "again".into(),
+        target: target(&reviewer),
+    })
+    .unwrap_err();
+    assert_eq!(coded(e), "SB1466");
+
+    // A user trusts the registry's key; `info` shows counter certified.
+    let user = tmp.path().join("user");
+    cli::add(&user, add_args(&server.registry_url())).unwrap();
+    run(CertifyCmd::Trust {
+        target: target(&user),
+    })
+    .unwrap();
+    let (_, key) = send(&server, "get", "/api/v1/certification/key", None, None);
+    let stored = trusted_registry_keys(&user).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].trim(), key["public_key"].as_str().unwrap().trim());
+    let info = switchboard_cli::discover::info(&user, &Access::default(), "counter", None).unwrap();
+    assert_eq!(info.selected.unwrap().trust, TrustLevel::Certified);
+    let info = switchboard_cli::discover::info(&user, &Access::default(), "hello", None).unwrap();
+    assert_eq!(info.selected.unwrap().trust, TrustLevel::Verified);
+}

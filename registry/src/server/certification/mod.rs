@@ -736,3 +736,86 @@ pub(crate) fn describe(doc: &mut Value) {
         s.extend(from.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{parse_listen, Server, ServerOptions};
+
+    fn options(root: &Path) -> ServerOptions {
+        let mut o = ServerOptions::new(root.join("data"), parse_listen("127.0.0.1:0").unwrap());
+        o.rate_limit = None;
+        o
+    }
+
+    #[test]
+    fn the_key_is_made_private_on_first_start_kept_after_and_a_given_one_is_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = Server::start(&options(tmp.path())).unwrap();
+        let key = first.data_dir().keys.join(KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let id = first.state.certifier.key_id().to_owned();
+        let public = std::fs::read_to_string(first.data_dir().keys.join(PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(public, first.state.certifier.public_key());
+        drop(first);
+        let again = Server::start(&options(tmp.path())).unwrap();
+        assert_eq!(
+            again.state.certifier.key_id(),
+            id,
+            "the same key after a restart"
+        );
+        drop(again);
+
+        // --certification-key: that key, not the data directory's.
+        let given = SigningKey::generate().unwrap();
+        let file = tmp.path().join("given.key");
+        std::fs::write(&file, given.secret_text().unwrap()).unwrap();
+        let mut o = options(tmp.path());
+        o.certification_key = Some(file);
+        let server = Server::start(&o).unwrap();
+        assert_eq!(server.state.certifier.key_id(), given.id());
+    }
+
+    #[test]
+    fn a_bad_key_or_advisory_database_stops_the_start_coded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = tmp.path().join("bad.key");
+        std::fs::write(&bad, "not a key").unwrap();
+        let mut o = options(tmp.path());
+        o.certification_key = Some(bad);
+        let e = Server::start(&o).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1469", "{e}");
+        let mut o = options(tmp.path());
+        o.certification_key = Some(tmp.path().join("missing.key"));
+        assert_eq!(Server::start(&o).unwrap_err().code().to_string(), "SB1469");
+        let mut o = options(tmp.path());
+        o.advisory_db = Some(tmp.path().to_owned());
+        let e = Server::start(&o).unwrap_err();
+        assert_eq!(e.code().to_string(), "SB1476", "{e}");
+    }
+
+    #[test]
+    fn reasons_are_checked_and_verdicts_fail_closed() {
+        use crate::server::store::certification::Verdict;
+        assert!(checked_reason(None, true).is_err());
+        assert!(checked_reason(Some("   "), true).is_err());
+        assert_eq!(checked_reason(None, false).unwrap(), None);
+        assert!(checked_reason(Some(&"x".repeat(MAX_REASON_CHARS + 1)), false).is_err());
+        assert!(checked_reason(Some("a\u{7}b"), true).is_err());
+        assert_eq!(
+            checked_reason(Some(" two\nlines "), true)
+                .unwrap()
+                .as_deref(),
+            Some("two\nlines")
+        );
+        for v in [Verdict::Failed, Verdict::Error, Verdict::NotRun] {
+            assert!(!v.allows_approval(), "{v:?}");
+        }
+        assert_eq!(Verdict::parse("something new"), Verdict::Error);
+    }
+}

@@ -458,7 +458,10 @@ pub fn run_publish(mut args: PublishArgs) -> Result<bool> {
         )
     };
     let configured = if args.init {
-        Some(add_to_registries(&args.target, std::path::Path::new(&registry))?)
+        Some(add_to_registries(
+            &args.target,
+            std::path::Path::new(&registry),
+        )?)
     } else {
         None
     };

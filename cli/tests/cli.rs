@@ -2669,8 +2669,15 @@ fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
     let made = ok(&with(&["keygen", "--unencrypted"], &f));
     let public = made["public_key"].as_str().unwrap().to_owned();
     // --init needs a registry directory and its keys, not a server.
-    let out = run(&with(&["publish", hello, "--registry", "main", "--init"], &f));
-    assert_eq!(out.status.code(), Some(2), "clap refuses --init without --keys");
+    let out = run(&with(
+        &["publish", hello, "--registry", "main", "--init"],
+        &f,
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses --init without --keys"
+    );
     let first = ok(&with(
         &[
             "publish",
@@ -2691,7 +2698,10 @@ fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
     let configured = ok(&with(&["registry", "list"], &f));
     let listed = &configured["registries"][0];
     assert_eq!(listed["name"], "my-plugins", "{configured:#}");
-    assert_eq!(listed["root_fingerprint"], made_root, "the root it made is pinned");
+    assert_eq!(
+        listed["root_fingerprint"], made_root,
+        "the root it made is pinned"
+    );
     // Again: the registry is there and configured; neither is made twice.
     let again = ok(&with(
         &[

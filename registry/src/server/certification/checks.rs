@@ -225,10 +225,9 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
         }
     });
 
-    let files = (|| -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let files: Result<BTreeMap<String, Vec<u8>>, String> =
         switchboard_host::package::unpack(subject.package, &UnpackLimits::default())
-            .map_err(|e| format!("the package cannot be unpacked: {e}"))
-    })();
+            .map_err(|e| format!("the package cannot be unpacked: {e}"));
 
     run(&mut results, "tests", || {
         let m = manifest

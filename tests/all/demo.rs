@@ -35,7 +35,12 @@ fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
     assert!(steps
         .iter()
         .any(|s| s.title.starts_with("Streaming:") && s.ok));
-    for title in ["Metrics: every call", "SLO report: counter"] {
+    for title in [
+        "Metrics: every call",
+        "SLO report: counter",
+        "Submitted counter@0.1.0 for certification",
+        "A host trusting the registry's certification key",
+    ] {
         assert!(
             steps.iter().any(|s| s.title.starts_with(title) && s.ok),
             "{title}"

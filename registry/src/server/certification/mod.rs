@@ -819,3 +819,119 @@ mod tests {
         assert_eq!(Verdict::parse("something new"), Verdict::Error);
     }
 }
+
+/// The store's atomic steps, on SQLite and on PostgreSQL: several submissions of one release
+/// at once leave one open request; two reviewers deciding at once, one decision.
+#[cfg(test)]
+mod store_tests {
+    use std::sync::{Arc, Barrier};
+
+    use crate::server::store::certification::{
+        Certification, CertificationCheck, CertificationState, Decision, Verdict,
+    };
+    use crate::server::store::Database;
+
+    fn race(db: &Database) {
+        let n = 8;
+        let barrier = Arc::new(Barrier::new(n));
+        let held: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let (db, barrier) = (db.clone(), Arc::clone(&barrier));
+                    s.spawn(move || {
+                        let c = Certification::new(
+                            format!("c-{i}"),
+                            "hello".into(),
+                            "1.0.0".into(),
+                            "acme".into(),
+                            100,
+                        );
+                        barrier.wait();
+                        db.store().insert_certification(&c).unwrap().id
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winner = &held[0];
+        assert!(held.iter().all(|h| h == winner), "{held:?}");
+        db.store()
+            .finish_certification_checks(
+                winner,
+                &[CertificationCheck::new("manifest", Verdict::Passed, "ok")],
+                CertificationState::Pending,
+            )
+            .unwrap();
+        let queue = db
+            .store()
+            .certifications_in(CertificationState::Pending, 10)
+            .unwrap();
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue[0].checks[0].verdict, Verdict::Passed);
+
+        let decided: Vec<bool> = std::thread::scope(|s| {
+            let barrier = Arc::new(Barrier::new(2));
+            let handles: Vec<_> = [CertificationState::Approved, CertificationState::Denied]
+                .into_iter()
+                .map(|state| {
+                    let (db, barrier, id) = (db.clone(), Arc::clone(&barrier), winner.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        db.store()
+                            .decide_certification(
+                                &id,
+                                &Decision::new(state, "rita", 200, Some("r"), None),
+                            )
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(decided.iter().filter(|d| **d).count(), 1, "{decided:?}");
+        let now = db.store().certification(winner).unwrap().unwrap();
+        assert_ne!(now.state, CertificationState::Pending);
+        assert_eq!(now.decided_by.as_deref(), Some("rita"));
+        // A denied release may be submitted again; an approved one may not.
+        let again = Certification::new(
+            "c-again".into(),
+            "hello".into(),
+            "1.0.0".into(),
+            "acme".into(),
+            300,
+        );
+        let held = db.store().insert_certification(&again).unwrap();
+        if now.state == CertificationState::Denied {
+            assert_eq!(held.id, "c-again");
+        } else {
+            assert_eq!(held.id, *winner);
+        }
+        assert_eq!(
+            db.store().certifications_of("hello", 10).unwrap()[0].id,
+            held.id
+        );
+    }
+
+    #[test]
+    fn one_open_request_per_release_and_one_decision_on_sqlite() {
+        let tmp = tempfile::tempdir().unwrap();
+        race(&Database::open(&tmp.path().join("server.db")).unwrap());
+    }
+
+    #[test]
+    fn one_open_request_per_release_and_one_decision_on_postgres() {
+        use crate::testing_postgres::{binaries, TempCluster};
+        let Some(bin) = binaries() else {
+            assert!(
+                std::env::var_os("SWITCHBOARD_SKIP_POSTGRES").is_some()
+                    && std::env::var_os("CI").is_none(),
+                "PostgreSQL's initdb and pg_ctl are needed (or SWITCHBOARD_SKIP_POSTGRES=1 outside CI)"
+            );
+            return;
+        };
+        let cluster = TempCluster::start(&bin).unwrap();
+        let db = Database::connect(&cluster.database().unwrap()).unwrap();
+        race(&db);
+        drop(db);
+    }
+}

@@ -20,6 +20,8 @@ pub struct Catalog {
     pub by_sha256: std::collections::HashMap<String, String>,
     /// The plugins prepared for search.
     pub prepared: super::search::Prepared,
+    /// The sha256 (hex) of the `timestamp.json` it was read at (empty when read without).
+    pub stamp: String,
 }
 
 impl Catalog {
@@ -51,6 +53,7 @@ impl Catalog {
             plugins,
             by_sha256,
             prepared,
+            stamp: String::new(),
         })
     }
 }
@@ -83,7 +86,12 @@ impl CatalogCache {
                 return Ok(Arc::clone(catalog));
             }
         }
-        let catalog = Arc::new(Catalog::read(dir)?);
+        let mut catalog = Catalog::read(dir)?;
+        catalog.stamp = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&stamp))
+        };
+        let catalog = Arc::new(catalog);
         *current = Some((stamp, Arc::clone(&catalog)));
         Ok(catalog)
     }

@@ -268,6 +268,26 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
     Ok(search_catalog_bytes(&catalog, params, &downloads, &owned)?)
 }
 
+/// The search `params` ask for if its page is kept for the current catalog (searching in
+/// memory): answered on the async task, with no hand-off to the blocking pool. `None`: not
+/// kept, or not that simple (the blocking path answers, errors included).
+fn search_kept(state: &AppState, params: &SearchParams) -> Option<Vec<u8>> {
+    if state.db.store().searches_in_database() {
+        return None;
+    }
+    let catalog = state.catalog.current(&state.data.registry)?;
+    let query = search_query(params).ok()?;
+    let page = catalog.prepared.kept(&query)?;
+    let downloads = state.downloads.read();
+    Some(page.write(
+        &catalog.prepared,
+        &query,
+        &downloads,
+        &params.q,
+        sort_name(params, &query),
+    ))
+}
+
 /// `GET /api/v1/search?q=&category=&capability=&compatible_with=&maintainer=&trust=&channel=&sort=&page=&per_page=`.
 pub async fn search(
     State(state): State<Arc<AppState>>,
@@ -276,7 +296,10 @@ pub async fn search(
     let Query(params) = params.map_err(|e| ServerError::BadQuery {
         reason: e.body_text(),
     })?;
-    let body = blocking(move || search_bytes(&state, &params)).await?;
+    let body = match search_kept(&state, &params) {
+        Some(body) => body,
+        None => blocking(move || search_bytes(&state, &params)).await?,
+    };
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

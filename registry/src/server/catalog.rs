@@ -77,6 +77,18 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
+    /// The catalog as of the registry's current timestamp if it is read already (`None`:
+    /// not read, the registry changed since, or `timestamp.json` cannot be read). Reads one
+    /// small file: cheap enough for an async task.
+    pub fn current(&self, dir: &Path) -> Option<Arc<Catalog>> {
+        let stamp = read_capped(&dir.join("timestamp.json"), MAX_TIMESTAMP_BYTES).ok()?;
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some((seen, catalog)) if *seen == stamp => Some(Arc::clone(catalog)),
+            _ => None,
+        }
+    }
+
     /// The catalog as of the registry's current timestamp (blocking: reads files).
     pub fn get(&self, dir: &Path) -> Result<Arc<Catalog>, ServerError> {
         let stamp = read_capped(&dir.join("timestamp.json"), MAX_TIMESTAMP_BYTES)?;

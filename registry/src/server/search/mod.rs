@@ -682,6 +682,14 @@ impl Prepared {
         )
     }
 
+    /// The page `query` asks for if it is kept (see [`Prepared::page`]).
+    pub fn kept(&self, query: &Query) -> Option<std::sync::Arc<Page>> {
+        if query.maintainer.is_some() || query.sort == Sort::Downloads {
+            return None;
+        }
+        self.cache.get(&PageCache::key(query))
+    }
+
     /// The page `query` asks for. Pages of searches without `maintainer` (which reads the
     /// database) and not by downloads (which change with every download) are kept per
     /// catalog (see [`PageCache`]): a repeated search costs a lookup.

@@ -280,7 +280,8 @@ impl CatalogSearch for super::postgres::PostgresStore {
                  WHEN {word} = ANY(p.keywords_lc) THEN 20 ELSE 10 END"
             ));
         }
-        let rank = if query.words.is_empty() {
+        // Ranked only for `relevance`, the only order that reads it.
+        let rank = if query.words.is_empty() || query.sort != "relevance" {
             "0::real".to_owned()
         } else {
             let text = arg(Box::new(query.words.join(" ")));
@@ -373,21 +374,33 @@ impl CatalogSearch for super::postgres::PostgresStore {
         };
         // One row even for a page past the last (its hit columns null), so the total comes
         // with the page in one statement.
+        // Downloads are joined for every match only to order by them; otherwise for the
+        // page's hits alone.
+        let (downloads, page_downloads) = if query.sort == "downloads" {
+            (
+                "(SELECT d.count FROM downloads d WHERE d.plugin = p.name)",
+                "h.downloads",
+            )
+        } else {
+            (
+                "NULL::bigint",
+                "(SELECT d.count FROM downloads d WHERE d.plugin = h.name)",
+            )
+        };
         let sql = format!(
             "WITH h AS (
                 SELECT p.name, s.pos, s.published, ({score})::int AS score, {rank} AS rank,
-                    coalesce(d.count, 0) AS downloads
+                    coalesce({downloads}, 0) AS downloads
                 FROM search_plugins p {shown}
-                LEFT JOIN downloads d ON d.plugin = p.name
                 {filter}
             )
-            SELECT t.total, x.name, x.fragment, x.downloads, x.score
+            SELECT t.total, x.name, r.fragment, x.page_downloads, x.score
             FROM (SELECT count(*) AS total FROM h) t
             LEFT JOIN LATERAL (
-                SELECT h.*, r.fragment
-                FROM h JOIN search_releases r ON r.plugin = h.name AND r.pos = h.pos
-                ORDER BY {inner} LIMIT {limit} OFFSET {offset}
+                SELECT h.*, coalesce({page_downloads}, 0) AS page_downloads
+                FROM h ORDER BY {inner} LIMIT {limit} OFFSET {offset}
             ) x ON true
+            LEFT JOIN search_releases r ON r.plugin = x.name AND r.pos = x.pos
             ORDER BY {outer}",
             inner = order("h"),
             outer = order("x"),

@@ -713,9 +713,10 @@ impl Prepared {
         page
     }
 
-    /// Reads only the plugins the word index (and the category and capability lists) say
-    /// can match, and orders only the hits up to the page asked for.
-    fn compute(
+    /// The page `query` asks for, computed afresh (not kept): reads only the plugins the
+    /// word index (and the category and capability lists) say can match, and orders only
+    /// the hits up to the page asked for.
+    pub fn compute(
         &self,
         query: &Query,
         downloads: &HashMap<String, u64>,

@@ -380,7 +380,8 @@ impl ServerError {
                 or give the server's user the CREATE privilege on the database"
                 .into(),
             ServerError::SearchSync { .. } => "retry; check PostgreSQL's log (the search \
-                tables are rebuilt from the registry directory, so dropping them loses nothing)"
+                tables are derived from the registry directory: `DELETE FROM search_state` \
+                makes the next search rebuild them)"
                 .into(),
             ServerError::DatabaseUnreachable { .. } => "check PostgreSQL runs and listens \
                 there, and that the user, its password and the database (made with `createdb`) \

@@ -315,6 +315,31 @@ fn postgres_search_matches_the_in_memory_search_on_a_seeded_catalog() {
         .unwrap()
         .get(0);
     assert_eq!(usize::try_from(rows).unwrap(), catalog.plugins.len());
+
+    // Emptied behind the server's back, the copy is rebuilt by the next search.
+    client
+        .batch_execute("DELETE FROM search_state; DELETE FROM search_plugins")
+        .unwrap();
+    both.same(&params(
+        "zebras", None, None, None, None, None, None, None, 1, 50,
+    ));
+    both.same(&params(
+        "",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        Some("updated"),
+        2,
+        20,
+    ));
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM search_plugins", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(usize::try_from(rows).unwrap(), catalog.plugins.len());
 }
 
 #[test]

@@ -7,7 +7,14 @@
 //! its words (and its category and capability) in the index, so it reads only the plugins
 //! that can match; it sorts only as far as the page it answers. [`run_scan`] is the same
 //! search reading every plugin, kept as the reference the tests and the bench compare with.
+//! Preparing also writes each release's hit as JSON text once, packs the shown release and
+//! its trust per channel into arrays, and ranks release dates; pages answered are kept per
+//! catalog ([`PageCache`]) and written from those texts ([`Page::write`]).
 //! `docs/registry.md` has the measured cost at 10,000 plugins.
+//!
+//! On PostgreSQL the server searches in the database instead, over tables derived from the
+//! catalog ([`Prepared::search_rows`], `store::catalog_search`); the same answers but for the
+//! order of equal scores under `relevance` (`search::db_tests` compares the two).
 //!
 //! - `q`: words that must all occur (name, keywords, categories, description), scored name
 //!   exact > prefix > contains > keyword > category/keyword part > description.

@@ -10,8 +10,9 @@
 //! from it: when a server reads a new catalog (every change re-signs `timestamp.json`), the
 //! first search brings them in step ([`CatalogSearch::sync_catalog`]) under an advisory
 //! lock — plugins whose releases changed (a digest per plugin) are replaced, plugins gone are
-//! deleted, and `search_state` records the `timestamp.json` digest the tables hold. Dropping
-//! the tables loses nothing: the next search rebuilds them.
+//! deleted, and `search_state` records the `timestamp.json` digest the tables hold. They
+//! hold nothing the directory does not: emptying `search_state` makes the next search
+//! rebuild them.
 
 use crate::error::ServerError;
 
@@ -195,13 +196,21 @@ impl CatalogSearch for super::postgres::PostgresStore {
         stamp: &str,
         rows: &dyn Fn() -> Vec<SearchRow>,
     ) -> Result<(), ServerError> {
-        if self.synced_stamp().as_deref() == Some(stamp) {
-            return Ok(());
-        }
         let fail = |e: postgres::Error| ServerError::SearchSync {
             reason: self.describe(&e),
         };
         let mut client = self.pooled()?;
+        // Read without the lock first: in step (the usual case) costs one small query, and
+        // a copy emptied or replaced by another server is noticed.
+        if self.synced_stamp().as_deref() == Some(stamp) {
+            let held: Option<String> = client
+                .query_opt("SELECT stamp FROM search_state", &[])
+                .map_err(fail)?
+                .map(|r| r.get(0));
+            if held.as_deref() == Some(stamp) {
+                return Ok(());
+            }
+        }
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SYNC_LOCK])
             .map_err(fail)?;

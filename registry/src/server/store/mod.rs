@@ -13,7 +13,9 @@
 //! API suite (`server::tests`, once per backend).
 //!
 //! What is published is not in either: the signed registry directory stays the one record
-//! of it (so a static mirror loses nothing), and search runs on the catalog read from it.
+//! of it (so a static mirror loses nothing). Search runs on the catalog read from it — in
+//! memory on SQLite, and on PostgreSQL in the database over search tables derived from it
+//! ([`catalog_search`], a supertrait of [`Store`]).
 
 pub mod catalog_search;
 pub mod postgres;

@@ -252,6 +252,11 @@ impl CatalogSearch for super::postgres::PostgresStore {
                 &[],
             )
             .map_err(fail)?;
+            // Fresh statistics, so the planner knows how many plugins a word or filter
+            // leaves (without them it guessed one row and chose index scans for words that
+            // match a third of the catalog).
+            tx.batch_execute("ANALYZE search_plugins; ANALYZE search_releases")
+                .map_err(fail)?;
             tx.execute("DELETE FROM search_state", &[]).map_err(fail)?;
             tx.execute("INSERT INTO search_state (stamp) VALUES ($1)", &[&stamp])
                 .map_err(fail)?;

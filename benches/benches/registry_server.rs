@@ -5,6 +5,10 @@
 //! - `search_memory_10k`: the server's search (`server::search::run`, through the prepared
 //!   catalog's word index) over the prepared catalog: two words, `trust=verified`, first page
 //!   by relevance.
+//! - `search_page_10k`: the same query as the server computes a page it has not kept
+//!   (`Prepared::compute`) and writes it as JSON text from the pre-serialised hits
+//!   (`Page::write`); `search_kept_10k`: the same from the page kept for the catalog
+//!   (`Prepared::page`, after its first answer) — the server's two paths.
 //! - `search_scan_10k`: the baseline — the same query through `server::search::run_scan`,
 //!   which reads every plugin's text and sorts every hit (the search before the word index;
 //!   the two answer the same, checked here).
@@ -19,14 +23,15 @@
 //! - `http_timestamp`: a live server on 127.0.0.1: `GET /index/timestamp.json` — the cheapest
 //!   request, the baseline for the two below.
 //! - `http_search_10k`: `GET /api/v1/search?q=graph%20weather&trust=verified` (the query of
-//!   `search_memory_10k`, over HTTP).
+//!   `search_memory_10k`, over HTTP; repeated, so from the kept page after the first).
 //! - `http_details_10k`: `GET /api/v1/plugins/NAME`.
 //!
 //! - `http_details_10k_postgres`: `GET /api/v1/plugins/NAME` from a second live server over
 //!   the same 10,000 plugins whose store is PostgreSQL (a throwaway local cluster,
 //!   `testing_postgres`); only when PostgreSQL's binaries are installed. Details is the read
-//!   that goes to the store (the plugin's uploads with their checks, its owners); search reads
-//!   the in-memory catalog on either store.
+//!   that goes to the store (the plugin's uploads with their checks, its owners).
+//! - `http_search_10k_postgres`: `http_search_10k`'s request to that server: search runs in
+//!   PostgreSQL there (trigram and full-text indexes over the search tables, every time).
 //!
 //! Outside criterion, the run prints P50/P95 of search and details with 50 concurrent
 //! clients (50 threads × 40 requests each), the figures `docs/registry.md` quotes, for the
@@ -297,6 +302,23 @@ fn benches(c: &mut Criterion) {
             ))
         })
     });
+    // The server's two paths for that query: a page computed and written as JSON text (a
+    // search not seen since the catalog changed), and a kept page written.
+    group.bench_function("search_page_10k", |b| {
+        b.iter(|| {
+            let page = prepared.compute(black_box(&text), &downloads, &owned);
+            page.write(&prepared, &text, &downloads, "graph weather", "relevance")
+                .len()
+        })
+    });
+    prepared.page(&text, &downloads, &owned);
+    group.bench_function("search_kept_10k", |b| {
+        b.iter(|| {
+            let page = prepared.page(black_box(&text), &downloads, &owned);
+            page.write(&prepared, &text, &downloads, "graph weather", "relevance")
+                .len()
+        })
+    });
     group.bench_function("search_memory_filtered_10k", |b| {
         b.iter(|| {
             total(&search::run(
@@ -405,6 +427,13 @@ fn benches(c: &mut Criterion) {
         let pg_details = format!("{}{}", pg.url(), details_path(1));
         group.bench_function("http_details_10k_postgres", |b| {
             b.iter(|| get(&agent, black_box(&pg_details)))
+        });
+        let pg_search = format!(
+            "{}/api/v1/search?q=graph%20weather&trust=verified",
+            pg.url()
+        );
+        group.bench_function("http_search_10k_postgres", |b| {
+            b.iter(|| get(&agent, black_box(&pg_search)))
         });
     }
     group.finish();

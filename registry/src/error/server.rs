@@ -256,6 +256,24 @@ pub enum ServerError {
         /// What the client said.
         reason: String,
     },
+    /// The PostgreSQL database cannot have the `pg_trgm` extension the search needs (not
+    /// installed with the server, or the user may not create it).
+    #[error(
+        "PostgreSQL database {url} has no `pg_trgm` extension and it cannot be created: {reason}"
+    )]
+    SearchExtension {
+        /// The URL, without any password.
+        url: String,
+        /// What PostgreSQL said.
+        reason: String,
+    },
+    /// The search tables in PostgreSQL could not be brought in step with the registry
+    /// directory.
+    #[error("cannot copy the catalog into PostgreSQL for search: {reason}")]
+    SearchSync {
+        /// What PostgreSQL said.
+        reason: String,
+    },
     /// An account name that does not parse.
     #[error(
         "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at most 64)"
@@ -303,6 +321,8 @@ impl ServerError {
             ServerError::BadToken { .. } => 1392,
             ServerError::UnknownToken { .. } => 1393,
             ServerError::RateLimited { .. } => 1397,
+            ServerError::SearchExtension { .. } => 1398,
+            ServerError::SearchSync { .. } => 1399,
             ServerError::UnclaimedName { .. } => 1440,
             ServerError::LastOwner { .. } => 1441,
             ServerError::UnboundKey { .. } => 1442,
@@ -343,7 +363,7 @@ impl ServerError {
             ServerError::UnknownKey { .. }
             | ServerError::UnknownUpload { .. }
             | ServerError::NotAnOwner { .. } => 404,
-            ServerError::CheckErrored { .. } => 503,
+            ServerError::CheckErrored { .. } | ServerError::SearchSync { .. } => 503,
             ServerError::UploadTooLarge { .. } => 413,
             ServerError::UnknownToken { .. } => 404,
             ServerError::RateLimited { .. } => 429,
@@ -371,6 +391,15 @@ impl ServerError {
             ServerError::BadDatabaseUrl { .. } => "give `--database \
                 postgres://USER:PASSWORD@HOST:PORT/DATABASE` (or leave it out: SQLite in the \
                 data directory)"
+                .into(),
+            ServerError::SearchExtension { .. } => "install PostgreSQL's contrib extensions \
+                (Debian's `postgresql` package has them; elsewhere `postgresql-contrib`), and \
+                run `CREATE EXTENSION pg_trgm;` in the database as its owner or a superuser, \
+                or give the server's user the CREATE privilege on the database"
+                .into(),
+            ServerError::SearchSync { .. } => "retry; check PostgreSQL's log (the search \
+                tables are derived from the registry directory: `DELETE FROM search_state` \
+                makes the next search rebuild them)"
                 .into(),
             ServerError::DatabaseUnreachable { .. } => "check PostgreSQL runs and listens \
                 there, and that the user, its password and the database (made with `createdb`) \

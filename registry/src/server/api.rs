@@ -136,15 +136,8 @@ fn number(
     }
 }
 
-/// Searches `catalog` with `params`: the page as `GET /api/v1/search` answers it.
-/// `downloads` gives each plugin's downloads; `owned_by` the canonical names the account
-/// named by `maintainer` owns.
-pub fn search_catalog(
-    catalog: &Catalog,
-    params: &SearchParams,
-    downloads: &std::collections::HashMap<String, u64>,
-    owned_by: &std::collections::HashSet<String>,
-) -> Result<Value, ServerError> {
+/// The search `params` ask for, parsed (`SB1382` when a value is bad).
+pub fn search_query(params: &SearchParams) -> Result<super::search::Query, ServerError> {
     if params.q.len() > MAX_QUERY_BYTES {
         return Err(ServerError::BadQuery {
             reason: format!("q is longer than {MAX_QUERY_BYTES} bytes"),
@@ -157,7 +150,7 @@ pub fn search_catalog(
         DEFAULT_PER_PAGE,
         MAX_PER_PAGE,
     )?;
-    let query = super::search::Query::parse(
+    super::search::Query::parse(
         &params.q,
         params.category.as_deref(),
         params.capability.as_deref(),
@@ -168,39 +161,153 @@ pub fn search_catalog(
         params.sort.as_deref(),
         page,
         per_page,
-    )?;
-    let mut doc = super::search::run(&catalog.prepared, &query, downloads, owned_by);
-    doc["query"] = json!(params.q);
-    doc["sort"] = json!(params.sort.as_deref().unwrap_or(match query.sort {
-        super::search::Sort::Name => "name",
-        _ => "relevance",
-    }));
-    Ok(doc)
+    )
 }
 
-/// Searches as `GET /api/v1/search` does (blocking: reads the catalog and the database); the
-/// web page calls this too.
-pub fn search_json(state: &AppState, params: &SearchParams) -> Result<Value, ApiError> {
+/// The `sort` an answer names: as asked, else the default the query took.
+fn sort_name<'a>(params: &'a SearchParams, query: &super::search::Query) -> &'a str {
+    params.sort.as_deref().unwrap_or(match query.sort {
+        super::search::Sort::Name => "name",
+        _ => "relevance",
+    })
+}
+
+/// Searches `catalog` with `params`: the page as `GET /api/v1/search` answers it, as JSON
+/// text (written from the catalog's prepared hits, see [`super::search::Page::write`]).
+pub fn search_catalog_bytes(
+    catalog: &Catalog,
+    params: &SearchParams,
+    downloads: &std::collections::HashMap<String, u64>,
+    owned_by: &std::collections::HashSet<String>,
+) -> Result<Vec<u8>, ServerError> {
+    let query = search_query(params)?;
+    let page = catalog.prepared.page(&query, downloads, owned_by);
+    Ok(page.write(
+        &catalog.prepared,
+        &query,
+        downloads,
+        &params.q,
+        sort_name(params, &query),
+    ))
+}
+
+/// Searches in the database (PostgreSQL) as `GET /api/v1/search` does, as JSON text: the
+/// database's copy of the catalog is first brought in step with `catalog` (see
+/// [`super::store::catalog_search`]).
+pub fn search_database_bytes(
+    store: &dyn super::store::Store,
+    catalog: &Catalog,
+    params: &SearchParams,
+) -> Result<Vec<u8>, ServerError> {
+    use super::search::Sort;
+    let query = search_query(params)?;
+    store.sync_catalog(&catalog.stamp, &|| catalog.prepared.search_rows())?;
+    let levels = [
+        switchboard_host::TrustLevel::Unsigned,
+        switchboard_host::TrustLevel::SelfSigned,
+        switchboard_host::TrustLevel::Verified,
+        switchboard_host::TrustLevel::Certified,
+    ];
+    let mut db = super::store::catalog_search::DbQuery {
+        words: query.words.clone(),
+        category: query.category.clone(),
+        capability: query.capability.clone(),
+        maintainer: query.maintainer.clone(),
+        owner: params
+            .maintainer
+            .clone()
+            .filter(|m| super::tokens::valid_account(m)),
+        trust: query
+            .trust
+            .map(|t| i16::try_from(levels.iter().filter(|l| t >= **l).count()).unwrap_or(0) - 1),
+        channel_slot: match query.channel {
+            None => 0,
+            Some(crate::format::Channel::Ga) => 1,
+            Some(_) => 2,
+        },
+        compatible_with: query
+            .compatible_with
+            .as_ref()
+            .and_then(|(api, v)| Some((api.clone(), semver::Version::parse(v).ok()?))),
+        sort: match query.sort {
+            Sort::Relevance => "relevance",
+            Sort::Downloads => "downloads",
+            Sort::Updated => "updated",
+            _ => "name",
+        },
+        offset: i64::try_from((query.page - 1).saturating_mul(query.per_page)).unwrap_or(i64::MAX),
+        limit: i64::try_from(query.per_page).unwrap_or(100),
+    };
+    if query.maintainer.is_none() {
+        db.owner = None;
+    }
+    let (total, hits) = store.search_catalog(&db)?;
+    Ok(super::search::write_page(
+        hits.iter()
+            .map(|h| (h.fragment.as_str(), h.downloads, h.score)),
+        &query,
+        usize::try_from(total).unwrap_or(usize::MAX),
+        &params.q,
+        sort_name(params, &query),
+    ))
+}
+
+/// Searches as `GET /api/v1/search` does (blocking: reads the catalog and the database), as
+/// JSON text.
+pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, ApiError> {
     let catalog = state.catalog.get(&state.data.registry)?;
+    let store = state.db.store();
+    if store.searches_in_database() {
+        return Ok(search_database_bytes(store, &catalog, params)?);
+    }
     let owned = match &params.maintainer {
         Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,
         _ => Default::default(),
     };
     let downloads = state.downloads.read();
-    Ok(search_catalog(&catalog, params, &downloads, &owned)?)
+    Ok(search_catalog_bytes(&catalog, params, &downloads, &owned)?)
+}
+
+/// The search `params` ask for if its page is kept for the current catalog (searching in
+/// memory): answered on the async task, with no hand-off to the blocking pool. `None`: not
+/// kept, or not that simple (the blocking path answers, errors included).
+fn search_kept(state: &AppState, params: &SearchParams) -> Option<Vec<u8>> {
+    if state.db.store().searches_in_database() {
+        return None;
+    }
+    let catalog = state.catalog.current(&state.data.registry)?;
+    let query = search_query(params).ok()?;
+    let page = catalog.prepared.kept(&query)?;
+    let downloads = state.downloads.read();
+    Some(page.write(
+        &catalog.prepared,
+        &query,
+        &downloads,
+        &params.q,
+        sort_name(params, &query),
+    ))
 }
 
 /// `GET /api/v1/search?q=&category=&capability=&compatible_with=&maintainer=&trust=&channel=&sort=&page=&per_page=`.
 pub async fn search(
     State(state): State<Arc<AppState>>,
     params: Result<Query<SearchParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ServerError::BadQuery {
         reason: e.body_text(),
     })?;
-    blocking(move || search_json(&state, &params))
-        .await
-        .map(Json)
+    let body = match search_kept(&state, &params) {
+        Some(body) => body,
+        None => blocking(move || search_bytes(&state, &params)).await?,
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// The details of `name`: every release (newest first) with its channel, yank and download,

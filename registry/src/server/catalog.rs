@@ -20,6 +20,8 @@ pub struct Catalog {
     pub by_sha256: std::collections::HashMap<String, String>,
     /// The plugins prepared for search.
     pub prepared: super::search::Prepared,
+    /// The sha256 (hex) of the `timestamp.json` it was read at (empty when read without).
+    pub stamp: String,
 }
 
 impl Catalog {
@@ -51,6 +53,7 @@ impl Catalog {
             plugins,
             by_sha256,
             prepared,
+            stamp: String::new(),
         })
     }
 }
@@ -74,6 +77,18 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
+    /// The catalog as of the registry's current timestamp if it is read already (`None`:
+    /// not read, the registry changed since, or `timestamp.json` cannot be read). Reads one
+    /// small file: cheap enough for an async task.
+    pub fn current(&self, dir: &Path) -> Option<Arc<Catalog>> {
+        let stamp = read_capped(&dir.join("timestamp.json"), MAX_TIMESTAMP_BYTES).ok()?;
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some((seen, catalog)) if *seen == stamp => Some(Arc::clone(catalog)),
+            _ => None,
+        }
+    }
+
     /// The catalog as of the registry's current timestamp (blocking: reads files).
     pub fn get(&self, dir: &Path) -> Result<Arc<Catalog>, ServerError> {
         let stamp = read_capped(&dir.join("timestamp.json"), MAX_TIMESTAMP_BYTES)?;
@@ -83,7 +98,12 @@ impl CatalogCache {
                 return Ok(Arc::clone(catalog));
             }
         }
-        let catalog = Arc::new(Catalog::read(dir)?);
+        let mut catalog = Catalog::read(dir)?;
+        catalog.stamp = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&stamp))
+        };
+        let catalog = Arc::new(catalog);
         *current = Some((stamp, Arc::clone(&catalog)));
         Ok(catalog)
     }

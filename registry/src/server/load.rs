@@ -40,6 +40,9 @@ pub struct LoadOptions {
     /// Requests before the measured time, spread over the clients (the first search reads
     /// and prepares the catalog). Default 100.
     pub warmup_requests: usize,
+    /// `--postgres`: the server keeps its database on a throwaway PostgreSQL cluster
+    /// (`testing_postgres`), so search runs in PostgreSQL; default SQLite.
+    pub postgres: bool,
 }
 
 impl Default for LoadOptions {
@@ -49,13 +52,14 @@ impl Default for LoadOptions {
             clients: 50,
             duration: Duration::from_secs(10),
             warmup_requests: 100,
+            postgres: false,
         }
     }
 }
 
 /// The usage line of the binary.
 pub const USAGE: &str = "switchboard-registry-load [--plugins N] [--clients N] [--seconds S] \
-    [--warmup N] [--json] | --serve DIR [--plugins N]";
+    [--warmup N] [--postgres] [--json] | --serve DIR [--plugins N]";
 
 /// The binary's arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +113,7 @@ impl Args {
                     options.duration = Duration::from_secs_f64(s);
                 }
                 "--json" => json = true,
+                "--postgres" => options.postgres = true,
                 "--serve" => serve = Some(value("--serve")?.into()),
                 other => return Err(format!("unknown argument {other}; usage: {USAGE}")),
             }
@@ -183,6 +188,7 @@ impl LoadReport {
     /// The report as one JSON document.
     pub fn json(&self) -> Value {
         json!({
+            "database": if self.options.postgres { "postgres" } else { "sqlite" },
             "plugins": self.options.plugins,
             "clients": self.options.clients,
             "seconds_per_endpoint": self.options.duration.as_secs_f64(),
@@ -195,8 +201,9 @@ impl LoadReport {
     /// The report as a table for people.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} plugins, {} clients, {:.1} s per endpoint (seeded in {:.2} s; first search {:.0} ms)\n",
+            "{} plugins on {}, {} clients, {:.1} s per endpoint (seeded in {:.2} s; first search {:.0} ms)\n",
             self.options.plugins,
+            if self.options.postgres { "PostgreSQL" } else { "SQLite" },
             self.options.clients,
             self.options.duration.as_secs_f64(),
             self.seed.as_secs_f64(),
@@ -423,9 +430,16 @@ fn drive(
 
 /// Starts a server without a rate limit on a free port of 127.0.0.1 over the new data
 /// directory `dir`, and writes `plugins` seeded plugins into its registry directory.
-fn seeded_server(dir: &std::path::Path, plugins: usize) -> Result<Server, RegistryError> {
+fn seeded_server(
+    dir: &std::path::Path,
+    plugins: usize,
+    database: Option<&str>,
+) -> Result<Server, RegistryError> {
     let mut server_options = ServerOptions::new(dir.to_owned(), parse_listen("127.0.0.1:0")?);
     server_options.rate_limit = None;
+    if let Some(url) = database {
+        server_options.database = super::DatabaseChoice::parse(url)?;
+    }
     let server = Server::start(&server_options)?;
     let plugins = catalog(plugins);
     let refs: Vec<(&str, Vec<IndexLine>)> = plugins
@@ -452,7 +466,7 @@ pub fn serve_seeded(
         }
         .into());
     }
-    let server = seeded_server(dir, plugins)?;
+    let server = seeded_server(dir, plugins, None)?;
     let db = super::open_database(dir)?;
     for i in 0..plugins.div_ceil(2) {
         super::accounts::claim_new(&db, &plugin_name(i), "acme")?;
@@ -470,8 +484,22 @@ pub fn serve_seeded(
 pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
     let internal = |reason: String| ServerError::Internal { reason };
     let tmp = tempfile::tempdir().map_err(|e| internal(format!("a temporary directory: {e}")))?;
+    let cluster = if options.postgres {
+        let bin = crate::testing_postgres::binaries().ok_or_else(|| {
+            internal(
+                "--postgres needs PostgreSQL's initdb and pg_ctl (Debian's `postgresql`)".into(),
+            )
+        })?;
+        Some(crate::testing_postgres::TempCluster::start(&bin).map_err(internal)?)
+    } else {
+        None
+    };
+    let url = match &cluster {
+        Some(c) => Some(c.database().map_err(internal)?),
+        None => None,
+    };
     let started = Instant::now();
-    let server = seeded_server(&tmp.path().join("data"), options.plugins)?;
+    let server = seeded_server(&tmp.path().join("data"), options.plugins, url.as_deref())?;
     let seed = started.elapsed();
     let base = server.url();
     let agent = agent();
@@ -501,6 +529,7 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
         }),
     ];
     drop(server);
+    drop(cluster);
     Ok(LoadReport {
         options: options.clone(),
         seed,
@@ -520,6 +549,7 @@ mod tests {
             clients: 4,
             duration: Duration::from_millis(1000),
             warmup_requests: 4,
+            postgres: false,
         };
         let report = run(&options).unwrap();
         assert_eq!(report.endpoints.len(), 2);
@@ -565,6 +595,7 @@ mod tests {
         assert_eq!((a.options.plugins, a.options.clients), (200, 4));
         assert_eq!(a.options.duration, Duration::from_millis(1500));
         assert_eq!(args(&[]).unwrap().options, LoadOptions::default());
+        assert!(args(&["--postgres"]).unwrap().options.postgres);
         assert_eq!(
             args(&["--serve", "/tmp/x"]).unwrap().serve,
             Some("/tmp/x".into())

@@ -7,7 +7,14 @@
 //! its words (and its category and capability) in the index, so it reads only the plugins
 //! that can match; it sorts only as far as the page it answers. [`run_scan`] is the same
 //! search reading every plugin, kept as the reference the tests and the bench compare with.
+//! Preparing also writes each release's hit as JSON text once, packs the shown release and
+//! its trust per channel into arrays, and ranks release dates; pages answered are kept per
+//! catalog ([`PageCache`]) and written from those texts ([`Page::write`]).
 //! `docs/registry.md` has the measured cost at 10,000 plugins.
+//!
+//! On PostgreSQL the server searches in the database instead, over tables derived from the
+//! catalog ([`Prepared::search_rows`], `store::catalog_search`); the same answers but for the
+//! order of equal scores under `relevance` (`search::db_tests` compares the two).
 //!
 //! - `q`: words that must all occur (name, keywords, categories, description), scored name
 //!   exact > prefix > contains > keyword > category/keyword part > description.
@@ -56,6 +63,9 @@ pub struct Entry {
     shown: [Option<usize>; 3],
     /// For each of `releases`, what `compatible_with` asks, parsed once.
     compat: Vec<Compat>,
+    /// For each of `releases`, its hit as JSON text without `downloads`, `rating`, `score`
+    /// and the closing brace: a page is written from these (see [`Page::write`]).
+    fragments: Vec<Box<str>>,
 }
 
 /// What a release needs of a host, parsed once (`compatible_with` reads it per release).
@@ -63,9 +73,8 @@ pub struct Entry {
 struct Compat {
     /// Its SDK ABI is one this host's SDK loads.
     abi: bool,
-    /// The host API it needs: the name and the range (`None` when the range does not parse,
-    /// which no version matches).
-    host_api: Option<(String, Option<semver::VersionReq>)>,
+    /// The host API it needs: its position in [`Prepared::host_apis`].
+    host_api: Option<u32>,
 }
 
 /// The catalog prepared for search.
@@ -78,12 +87,41 @@ pub struct Prepared {
     categories: HashMap<String, Vec<u32>>,
     /// Capability kind or whole request → the entries requesting it, increasing.
     capabilities: HashMap<String, Vec<u32>>,
+    /// Every distinct host API a release needs: the name and the range (`None` when the
+    /// range does not parse, which no version matches). A search with `compatible_with`
+    /// matches each once, not once per release.
+    host_apis: Vec<(String, Option<semver::VersionReq>)>,
+    /// Pages answered for this catalog (see [`PageCache`]).
+    cache: PageCache,
+    /// Per channel slot (as [`Entry::shown`]), per entry: the shown release's position and
+    /// trust, packed (`NONE` when nothing is shown), so a search without `compatible_with`
+    /// or `maintainer` reads two bytes per plugin, not its entry.
+    shown_packed: [Vec<(u32, u8)>; 3],
+    /// Per entry, per release: the rank of its `published` among every release's (equal
+    /// dates, equal ranks), so `sort=updated` compares numbers.
+    published_rank: Vec<Vec<u32>>,
+}
+
+/// No release shown, in [`Prepared::shown_packed`].
+const NONE: u32 = u32::MAX;
+
+/// The order of trust levels, as numbers.
+fn trust_rank(t: TrustLevel) -> u8 {
+    let levels = [
+        TrustLevel::Unsigned,
+        TrustLevel::SelfSigned,
+        TrustLevel::Verified,
+        TrustLevel::Certified,
+    ];
+    u8::try_from(levels.iter().filter(|l| t >= **l).count()).unwrap_or(0)
 }
 
 impl Prepared {
     /// Prepares every plugin of `plugins`.
     pub fn new(plugins: &std::collections::BTreeMap<String, Vec<IndexLine>>) -> Prepared {
         let lc = |v: &[String]| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>();
+        let mut host_apis: Vec<(String, Option<semver::VersionReq>)> = Vec::new();
+        let mut host_api_ids: HashMap<(String, String), u32> = HashMap::new();
         let entries: Vec<Entry> = plugins
             .iter()
             .map(|(name, lines)| {
@@ -122,14 +160,23 @@ impl Prepared {
                         abi: l
                             .sdk_abi()
                             .is_some_and(switchboard_host::sdk_abi_compatible),
-                        host_api: l
-                            .host_api
-                            .as_ref()
-                            .map(|h| (h.name.clone(), semver::VersionReq::parse(&h.req).ok())),
+                        host_api: l.host_api.as_ref().map(|h| {
+                            *host_api_ids
+                                .entry((h.name.clone(), h.req.clone()))
+                                .or_insert_with(|| {
+                                    host_apis.push((
+                                        h.name.clone(),
+                                        semver::VersionReq::parse(&h.req).ok(),
+                                    ));
+                                    u32::try_from(host_apis.len() - 1).unwrap_or(u32::MAX)
+                                })
+                        }),
                     })
                     .collect();
+                let fragments = releases.iter().map(hit_fragment).collect();
                 Entry {
                     compat,
+                    fragments,
                     name: name.clone(),
                     name_lc: name.to_lowercase(),
                     description_lc,
@@ -158,12 +205,117 @@ impl Prepared {
                 capabilities.entry(c.clone()).or_default().push(i);
             }
         }
+        let mut dates: Vec<&str> = entries
+            .iter()
+            .flat_map(|e| e.releases.iter().map(|l| l.published.as_str()))
+            .collect();
+        dates.sort_unstable();
+        dates.dedup();
+        let published_rank = entries
+            .iter()
+            .map(|e| {
+                e.releases
+                    .iter()
+                    .map(|l| {
+                        let r = dates.partition_point(|d| *d < l.published.as_str());
+                        u32::try_from(r).unwrap_or(u32::MAX)
+                    })
+                    .collect()
+            })
+            .collect();
+        let packed = |slot: usize| {
+            entries
+                .iter()
+                .map(|e| {
+                    e.shown[slot]
+                        .and_then(|i| {
+                            let l = e.releases.get(i)?;
+                            Some((u32::try_from(i).ok()?, trust_rank(l.trust)))
+                        })
+                        .unwrap_or((NONE, 0))
+                })
+                .collect()
+        };
+        let shown_packed = [packed(0), packed(1), packed(2)];
         Prepared {
             entries,
             words,
             categories,
             capabilities,
+            host_apis,
+            cache: PageCache::default(),
+            shown_packed,
+            published_rank,
         }
+    }
+
+    /// Every plugin as the database's search stores it (PostgreSQL, see
+    /// [`super::store::catalog_search`]).
+    pub fn search_rows(&self) -> Vec<super::store::catalog_search::SearchRow> {
+        use super::store::catalog_search::{SearchRelease, SearchRow};
+        use sha2::Digest as _;
+        let levels = [
+            TrustLevel::Unsigned,
+            TrustLevel::SelfSigned,
+            TrustLevel::Verified,
+            TrustLevel::Certified,
+        ];
+        let rank = |t: TrustLevel| {
+            i16::try_from(levels.iter().filter(|l| t >= **l).count()).unwrap_or(0) - 1
+        };
+        self.entries
+            .iter()
+            .map(|e| {
+                let releases: Vec<SearchRelease> = e
+                    .releases
+                    .iter()
+                    .zip(&e.compat)
+                    .zip(&e.fragments)
+                    .map(|((l, c), f)| SearchRelease {
+                        channel: if l.channel == Channel::Ga { 2 } else { 1 },
+                        trust: rank(l.trust),
+                        published: l.published.clone(),
+                        abi: c.abi,
+                        host_api: l
+                            .host_api
+                            .as_ref()
+                            .map(|h| format!("{}\n{}", h.name, h.req)),
+                        fragment: f.to_string(),
+                    })
+                    .collect();
+                let mut capabilities: Vec<String> = e.capabilities.iter().cloned().collect();
+                capabilities.sort();
+                let mut digest = sha2::Sha256::new();
+                for part in [
+                    &e.haystack,
+                    &e.maintainers_lc.join("\n"),
+                    &capabilities.join("\n"),
+                ] {
+                    digest.update(part.as_bytes());
+                    digest.update([0]);
+                }
+                for r in &releases {
+                    digest.update(r.fragment.as_bytes());
+                    digest.update([0]);
+                }
+                digest.update(format!("{:?}", e.shown).as_bytes());
+                let shown = e.shown.map(|s| s.and_then(|i| u32::try_from(i).ok()));
+                SearchRow {
+                    name: e.name.clone(),
+                    canonical: canonical_name(&e.name),
+                    digest: hex::encode(digest.finalize()),
+                    name_lc: e.name_lc.clone(),
+                    text_lc: e.haystack.clone(),
+                    keywords_lc: e.keywords_lc.clone(),
+                    categories_lc: e.categories_lc.clone(),
+                    description_lc: e.description_lc.clone(),
+                    maintainers_lc: e.maintainers_lc.clone(),
+                    capabilities,
+                    shown,
+                    releases,
+                }
+            })
+            .collect()
     }
 
     /// How many plugins are prepared.
@@ -352,23 +504,16 @@ impl Entry {
         }
     }
 
-    /// The release shown for `query`: the newest its channel and compatibility allow.
-    fn shown(&self, query: &Query) -> Option<&IndexLine> {
-        if let Some((api, version)) = &query.compatible_with {
-            // The query's version parsed (Query::parse checked it does).
-            let version = semver::Version::parse(version).ok();
-            let fits = |i: &usize| {
+    /// The release shown for `query` (its position in `releases`): the newest its channel
+    /// and compatibility allow. `fits` is [`Prepared::fitting`] of the query.
+    fn shown(&self, query: &Query, fits: Option<&[bool]>) -> Option<usize> {
+        if let Some(fits) = fits {
+            let fit = |i: &usize| {
                 self.compat.get(*i).is_some_and(|c| {
                     c.abi
-                        && match &c.host_api {
+                        && match c.host_api {
                             None => true,
-                            Some((name, req)) => {
-                                name == api
-                                    && match (req, &version) {
-                                        (Some(req), Some(v)) => req.matches(v),
-                                        _ => false,
-                                    }
-                            }
+                            Some(h) => fits.get(h as usize).copied().unwrap_or(false),
                         }
                 })
             };
@@ -379,21 +524,20 @@ impl Entry {
                         Some(_) => self.releases[i].channel == Channel::Beta,
                         None => self.releases[i].channel >= Channel::Beta,
                     })
-                    .find(fits)
+                    .find(fit)
             };
-            let i = match query.channel {
+            return match query.channel {
                 Some(Channel::Ga) => of(Some(Channel::Ga)),
                 Some(_) => of(None),
                 None => of(Some(Channel::Ga)).or_else(|| of(Some(Channel::Beta))),
             };
-            return i.and_then(|i| self.releases.get(i));
         }
         let slot = match query.channel {
             None => 0,
             Some(Channel::Ga) => 1,
             Some(_) => 2,
         };
-        self.shown[slot].and_then(|i| self.releases.get(i))
+        self.shown[slot]
     }
 
     /// [`Entry::shown`] found by reading the releases.
@@ -425,118 +569,364 @@ impl Entry {
         }
     }
 
-    /// The filters other than the words: the release `query` shows, if the plugin passes.
-    fn filtered<'e>(&'e self, query: &Query, owned: &HashSet<String>) -> Option<&'e IndexLine> {
-        if let Some(c) = &query.category {
-            if !self.categories_lc.iter().any(|x| x == c) {
-                return None;
-            }
-        }
-        if let Some(cap) = &query.capability {
-            if !self.capabilities.contains(cap) {
-                return None;
-            }
-        }
+    /// The filters other than the words, `category` and `capability`: the release `query`
+    /// shows (its position in `releases`), if the plugin passes.
+    fn filtered(
+        &self,
+        query: &Query,
+        fits: Option<&[bool]>,
+        owned: &HashSet<String>,
+    ) -> Option<usize> {
+        // `category` and `capability` narrowed the candidates already (their entry lists).
         if let Some(m) = &query.maintainer {
             let by_author = self.maintainers_lc.iter().any(|x| x.contains(m.as_str()));
             if !by_author && !owned.contains(&canonical_name(&self.name)) {
                 return None;
             }
         }
-        let shown = self.shown(query)?;
-        if query.trust.is_some_and(|t| shown.trust < t) {
+        let shown = self.shown(query, fits)?;
+        if query
+            .trust
+            .is_some_and(|t| self.releases.get(shown).is_none_or(|l| l.trust < t))
+        {
             return None;
         }
         Some(shown)
     }
 }
 
-/// One match: its score, its entry's position (name order) and the release shown.
-type Hit<'p> = (u32, usize, &'p IndexLine);
+/// One match: its score, its entry's position (name order) and the release shown (its
+/// position in the entry's releases).
+type Hit = (u32, u32, u32);
+
+/// One page of a search's answer, before it is written: the total and the page's hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    total: usize,
+    hits: Vec<Hit>,
+}
+
+impl Page {
+    /// How many plugins match.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The page as `GET /api/v1/search` answers it, written straight from the releases'
+    /// prepared JSON (no [`Value`] built): the same document as [`run`]'s plus `query` and
+    /// `sort`.
+    pub fn write(
+        &self,
+        prepared: &Prepared,
+        query: &Query,
+        downloads: &HashMap<String, u64>,
+        q: &str,
+        sort: &str,
+    ) -> Vec<u8> {
+        let hits = self.hits.iter().filter_map(|&(score, i, r)| {
+            let e = prepared.entries.get(i as usize)?;
+            let fragment = e.fragments.get(r as usize)?;
+            let count = downloads.get(&e.name).copied().unwrap_or(0);
+            Some((&**fragment, count, score))
+        });
+        write_page(hits, query, self.total, q, sort)
+    }
+}
+
+/// Writes a search page: `hits` are each hit's JSON without `downloads`, `rating`, `score`
+/// and the closing brace (as the catalog prepares it), its downloads and its score.
+pub fn write_page<'a>(
+    hits: impl Iterator<Item = (&'a str, u64, u32)>,
+    query: &Query,
+    total: usize,
+    q: &str,
+    sort: &str,
+) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(256 + query.per_page * 512);
+    out.push_str("{\"hits\":[");
+    for (k, (fragment, count, score)) in hits.enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        out.push_str(fragment);
+        let _ = write!(
+            out,
+            ",\"downloads\":{count},\"rating\":null,\"score\":{score}}}"
+        );
+    }
+    let _ = write!(
+        out,
+        "],\"page\":{},\"pages\":{},\"per_page\":{},\"query\":{},\"sort\":{},\"total\":{}}}",
+        query.page,
+        total.div_ceil(query.per_page).max(1),
+        query.per_page,
+        Value::from(q),
+        Value::from(sort),
+        total,
+    );
+    out.into_bytes()
+}
+
+impl Prepared {
+    /// For a query with `compatible_with`, whether each of [`Prepared::host_apis`] admits
+    /// its host API and version (matched once per search, not once per release).
+    fn fitting(&self, query: &Query) -> Option<Vec<bool>> {
+        let (api, version) = query.compatible_with.as_ref()?;
+        // The query's version parsed (Query::parse checked it does).
+        let version = semver::Version::parse(version).ok();
+        Some(
+            self.host_apis
+                .iter()
+                .map(|(name, req)| {
+                    name == api
+                        && match (req, &version) {
+                            (Some(req), Some(v)) => req.matches(v),
+                            _ => false,
+                        }
+                })
+                .collect(),
+        )
+    }
+
+    /// The page `query` asks for if it is kept (see [`Prepared::page`]).
+    pub fn kept(&self, query: &Query) -> Option<std::sync::Arc<Page>> {
+        if query.maintainer.is_some() || query.sort == Sort::Downloads {
+            return None;
+        }
+        self.cache.get(&PageCache::key(query))
+    }
+
+    /// The page `query` asks for. Pages of searches without `maintainer` (which reads the
+    /// database) and not by downloads (which change with every download) are kept per
+    /// catalog (see [`PageCache`]): a repeated search costs a lookup.
+    pub fn page(
+        &self,
+        query: &Query,
+        downloads: &HashMap<String, u64>,
+        owned: &HashSet<String>,
+    ) -> std::sync::Arc<Page> {
+        let key = (query.maintainer.is_none() && query.sort != Sort::Downloads)
+            .then(|| PageCache::key(query));
+        if let Some(key) = &key {
+            if let Some(page) = self.cache.get(key) {
+                return page;
+            }
+        }
+        let page = std::sync::Arc::new(self.compute(query, downloads, owned));
+        if let Some(key) = key {
+            self.cache.put(key, std::sync::Arc::clone(&page));
+        }
+        page
+    }
+
+    /// The page `query` asks for, computed afresh (not kept): reads only the plugins the
+    /// word index (and the category and capability lists) say can match, and orders only
+    /// the hits up to the page asked for.
+    pub fn compute(
+        &self,
+        query: &Query,
+        downloads: &HashMap<String, u64>,
+        owned: &HashSet<String>,
+    ) -> Page {
+        let n = self.entries.len();
+        let mut candidates: Option<Bits> = None;
+        let mut narrow = |set: Bits| match &mut candidates {
+            Some(c) => c.intersect(&set),
+            None => candidates = Some(set),
+        };
+        for w in &query.words {
+            narrow(self.words.containing(w));
+        }
+        let listed = |map: &HashMap<String, Vec<u32>>, key: &str| match map.get(key) {
+            Some(ids) => Bits::of(n, ids),
+            None => Bits::empty(n),
+        };
+        if let Some(c) = &query.category {
+            narrow(listed(&self.categories, c));
+        }
+        if let Some(c) = &query.capability {
+            narrow(listed(&self.capabilities, c));
+        }
+        let ids: Box<dyn Iterator<Item = usize>> = match &candidates {
+            Some(c) => Box::new(c.iter()),
+            None => Box::new(0..n),
+        };
+        let fits = self.fitting(query);
+        let start = (query.page - 1).saturating_mul(query.per_page);
+        let end = start.saturating_add(query.per_page);
+        // Hits come in name order: ordered by name, only the page's need keeping.
+        let by_name = matches!(query.sort, Sort::Name | Sort::Rating);
+        let mut total = 0usize;
+        let mut hits: Vec<Hit> = Vec::new();
+        // Without `compatible_with`, `maintainer` and words, the packed arrays answer.
+        let slot = match query.channel {
+            None => 0,
+            Some(Channel::Ga) => 1,
+            Some(_) => 2,
+        };
+        let packed = (fits.is_none() && query.maintainer.is_none() && query.words.is_empty())
+            .then(|| self.shown_packed.get(slot))
+            .flatten();
+        let least = query.trust.map_or(0, trust_rank);
+        'entries: for i in ids {
+            if let Some(packed) = packed {
+                let Some(&(shown, trust)) = packed.get(i) else {
+                    continue;
+                };
+                if shown == NONE || trust < least {
+                    continue;
+                }
+                if !by_name || (start..end).contains(&total) {
+                    let id = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+                    hits.push((1, id(i), shown));
+                }
+                total += 1;
+                continue;
+            }
+            let Some(e) = self.entries.get(i) else {
+                continue;
+            };
+            let mut score = 0;
+            for w in &query.words {
+                let s = e.field_score(w);
+                if s == 0 {
+                    continue 'entries;
+                }
+                score += s;
+            }
+            if let Some(shown) = e.filtered(query, fits.as_deref(), owned) {
+                if !by_name || (start..end).contains(&total) {
+                    let id = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+                    hits.push((score.max(1), id(i), id(shown)));
+                }
+                total += 1;
+            }
+        }
+        if by_name {
+            return Page { total, hits };
+        }
+        let end = end.min(hits.len());
+        let count = |i: u32| {
+            self.entries
+                .get(i as usize)
+                .and_then(|e| downloads.get(&e.name))
+                .copied()
+                .unwrap_or(0)
+        };
+        let published = |h: &Hit| {
+            self.published_rank
+                .get(h.1 as usize)
+                .and_then(|r| r.get(h.2 as usize))
+                .copied()
+                .unwrap_or(0)
+        };
+        // Every other order ranks by a key, then by name (entry order).
+        match query.sort {
+            Sort::Name | Sort::Rating => {}
+            Sort::Relevance => top(&mut hits, end, |h| (std::cmp::Reverse(h.0), h.1)),
+            Sort::Downloads => {
+                let mut keyed: Vec<(u64, Hit)> = hits.iter().map(|h| (count(h.1), *h)).collect();
+                top(&mut keyed, end, |(c, h)| (std::cmp::Reverse(*c), h.1));
+                hits = keyed.into_iter().map(|(_, h)| h).collect();
+            }
+            Sort::Updated => top(&mut hits, end, |h| (std::cmp::Reverse(published(h)), h.1)),
+        }
+        hits.truncate(end);
+        hits.drain(..start.min(end));
+        Page { total, hits }
+    }
+}
+
+/// Pages answered, per catalog (a new catalog starts empty, so a change of the registry
+/// drops them all): at most [`PageCache::CAPACITY`] searches, the least recently used
+/// forgotten first (two generations: a page found in the older one moves to the newer; when
+/// the newer is full, the older is dropped). A page holds positions, not JSON: downloads
+/// are written as they are when it is served.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    generations: std::sync::Mutex<[HashMap<String, std::sync::Arc<Page>>; 2]>,
+}
+
+impl PageCache {
+    /// How many pages one generation holds.
+    pub const CAPACITY: usize = 8192;
+
+    fn key(query: &Query) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+            query.words,
+            query.category,
+            query.capability,
+            query.compatible_with,
+            query.trust,
+            query.channel,
+            query.sort,
+            query.page,
+            query.per_page
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<std::sync::Arc<Page>> {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(page) = g[0].get(key) {
+            return Some(std::sync::Arc::clone(page));
+        }
+        let page = g[1].remove(key)?;
+        Self::insert(&mut g, key.to_owned(), std::sync::Arc::clone(&page));
+        Some(page)
+    }
+
+    fn put(&self, key: String, page: std::sync::Arc<Page>) {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        Self::insert(&mut g, key, page);
+    }
+
+    fn insert(
+        g: &mut [HashMap<String, std::sync::Arc<Page>>; 2],
+        key: String,
+        page: std::sync::Arc<Page>,
+    ) {
+        if g[0].len() >= Self::CAPACITY {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(key, page);
+    }
+
+    /// How many pages are kept.
+    pub fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g[0].len() + g[1].len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Runs `query` over `prepared`. `downloads` gives each plugin's count; `owned` the
 /// canonical names the `maintainer` account owns.
 ///
 /// Reads only the plugins the word index (and the category and capability lists) say can
 /// match, and orders only the hits up to the page asked for: the same answer as
-/// [`run_scan`], for less.
+/// [`run_scan`], for less. (The server answers with [`Prepared::page`], which keeps pages,
+/// and writes them with [`Page::write`] instead of building a [`Value`]; this computes the
+/// page afresh and parses what [`Page::write`] writes, without `query` and `sort`.)
 pub fn run(
     prepared: &Prepared,
     query: &Query,
     downloads: &HashMap<String, u64>,
     owned: &HashSet<String>,
 ) -> Value {
-    let n = prepared.entries.len();
-    let mut candidates: Option<Bits> = None;
-    let mut narrow = |set: Bits| match &mut candidates {
-        Some(c) => c.intersect(&set),
-        None => candidates = Some(set),
-    };
-    for w in &query.words {
-        narrow(prepared.words.containing(w));
+    let page = prepared.compute(query, downloads, owned);
+    let bytes = page.write(prepared, query, downloads, "", "");
+    let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("query");
+        map.remove("sort");
     }
-    let listed = |map: &HashMap<String, Vec<u32>>, key: &str| match map.get(key) {
-        Some(ids) => Bits::of(n, ids),
-        None => Bits::empty(n),
-    };
-    if let Some(c) = &query.category {
-        narrow(listed(&prepared.categories, c));
-    }
-    if let Some(c) = &query.capability {
-        narrow(listed(&prepared.capabilities, c));
-    }
-    let ids: Box<dyn Iterator<Item = usize>> = match &candidates {
-        Some(c) => Box::new(c.iter()),
-        None => Box::new(0..n),
-    };
-    let mut hits: Vec<Hit<'_>> = Vec::new();
-    'entries: for i in ids {
-        let Some(e) = prepared.entries.get(i) else {
-            continue;
-        };
-        let mut score = 0;
-        for w in &query.words {
-            let s = e.field_score(w);
-            if s == 0 {
-                continue 'entries;
-            }
-            score += s;
-        }
-        if let Some(shown) = e.filtered(query, owned) {
-            hits.push((score.max(1), i, shown));
-        }
-    }
-    let total = hits.len();
-    let start = (query.page - 1).saturating_mul(query.per_page);
-    let end = start.saturating_add(query.per_page).min(total);
-    let count = |i: usize| {
-        prepared
-            .entries
-            .get(i)
-            .and_then(|e| downloads.get(&e.name))
-            .copied()
-            .unwrap_or(0)
-    };
-    // Hits are in name order already; every other order ranks by a key, then by name.
-    match query.sort {
-        Sort::Name | Sort::Rating => {}
-        Sort::Relevance => top(&mut hits, end, |h| (std::cmp::Reverse(h.0), h.1)),
-        Sort::Downloads => {
-            let mut keyed: Vec<(u64, Hit<'_>)> = hits.iter().map(|h| (count(h.1), *h)).collect();
-            top(&mut keyed, end, |(c, h)| (std::cmp::Reverse(*c), h.1));
-            hits = keyed.into_iter().map(|(_, h)| h).collect();
-        }
-        Sort::Updated => top(&mut hits, end, |h| {
-            (std::cmp::Reverse(h.2.published.as_str()), h.1)
-        }),
-    }
-    let page: Vec<Value> = hits
-        .get(start..end)
-        .unwrap_or_default()
-        .iter()
-        .map(|&(score, i, l)| hit_json(score, l, count(i)))
-        .collect();
-    page_json(query, total, page)
+    doc
 }
 
 /// Puts the `k` smallest of `items` by `key` (a total order) first, in order; the rest stay
@@ -552,6 +942,19 @@ fn top<T, K: Ord>(items: &mut [T], k: usize, key: impl Fn(&T) -> K) {
     if let Some(first) = items.get_mut(..k) {
         first.sort_unstable_by(cmp);
     }
+}
+
+/// The hit JSON of `l` without `downloads`, `rating`, `score` and the closing brace.
+fn hit_fragment(l: &IndexLine) -> Box<str> {
+    let mut doc = hit_json(0, l, 0);
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("downloads");
+        map.remove("rating");
+        map.remove("score");
+    }
+    let mut text = doc.to_string();
+    text.pop();
+    text.into()
 }
 
 fn hit_json(score: u32, l: &IndexLine, downloads: u64) -> Value {
@@ -653,3 +1056,6 @@ pub fn run_scan(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod db_tests;

@@ -16,7 +16,7 @@ const WORDS: &[&str] = &[
 
 /// A catalog of `n` plugins drawn from `seed` (SplitMix64): names, texts, categories,
 /// capabilities, maintainers, channels, yanks, trust, host APIs and dates all vary.
-fn catalog(n: usize, seed: u64) -> BTreeMap<String, Vec<IndexLine>> {
+pub(super) fn catalog(n: usize, seed: u64) -> BTreeMap<String, Vec<IndexLine>> {
     let mut x = seed;
     let mut next = move || {
         x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -286,4 +286,90 @@ proptest! {
             run_scan(&prepared, &q, &d, &HashSet::new())
         );
     }
+}
+
+#[test]
+fn kept_pages_answer_as_the_full_scan_and_searches_by_maintainer_or_downloads_are_not_kept() {
+    let plugins = catalog(150, 5);
+    let prepared = Prepared::new(&plugins);
+    let d = downloads(&plugins);
+    let owned: HashSet<String> = plugins.keys().take(9).cloned().collect();
+    let write = |q: &Query, page: &Page| -> Value {
+        let mut v: Value = serde_json::from_slice(&page.write(&prepared, q, &d, "", "")).unwrap();
+        v.as_object_mut().unwrap().remove("query");
+        v.as_object_mut().unwrap().remove("sort");
+        v
+    };
+    let queries = [
+        query("graph", None, None, None, None, None, None, None, 1, 10),
+        query(
+            "",
+            Some("audio"),
+            None,
+            Some("demo@0.1.0"),
+            None,
+            None,
+            Some("beta"),
+            Some("updated"),
+            2,
+            5,
+        ),
+        query(
+            "a",
+            None,
+            None,
+            None,
+            None,
+            Some("verified"),
+            None,
+            Some("name"),
+            1,
+            20,
+        ),
+    ];
+    for q in &queries {
+        let first = prepared.page(q, &d, &owned);
+        let again = prepared.page(q, &d, &owned);
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "{q:?} was not kept");
+        assert_eq!(
+            write(q, &again),
+            run_scan(&prepared, q, &d, &owned),
+            "{q:?}"
+        );
+    }
+    assert_eq!(prepared.cache.len(), queries.len());
+    for q in [
+        query(
+            "graph",
+            None,
+            None,
+            None,
+            Some("maintainer 1"),
+            None,
+            None,
+            None,
+            1,
+            10,
+        ),
+        query(
+            "graph",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("downloads"),
+            1,
+            10,
+        ),
+    ] {
+        let page = prepared.page(&q, &d, &owned);
+        assert_eq!(
+            write(&q, &page),
+            run_scan(&prepared, &q, &d, &owned),
+            "{q:?}"
+        );
+    }
+    assert_eq!(prepared.cache.len(), queries.len());
 }

@@ -13,9 +13,12 @@
 //! API suite (`server::tests`, once per backend).
 //!
 //! What is published is not in either: the signed registry directory stays the one record
-//! of it (so a static mirror loses nothing), and search runs on the catalog read from it.
+//! of it (so a static mirror loses nothing). Search runs on the catalog read from it — in
+//! memory on SQLite, and on PostgreSQL in the database over search tables derived from it
+//! ([`catalog_search`], a supertrait of [`Store`]).
 
 pub mod audit;
+pub mod catalog_search;
 pub mod certification;
 pub mod postgres;
 pub mod sqlite;
@@ -86,7 +89,12 @@ pub enum OwnerRemoval {
 /// The server's storage: every method is one blocking call (the server runs them on its
 /// blocking pool), and every change is atomic on its own.
 pub trait Store:
-    AuditStore + certification::CertificationStore + Send + Sync + std::fmt::Debug
+    AuditStore
+    + certification::CertificationStore
+    + catalog_search::CatalogSearch
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Where it stores, for messages (`/srv/data/server.db`, or
     /// `postgres://USER@HOST:PORT/DB` without any password).

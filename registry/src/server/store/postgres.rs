@@ -26,7 +26,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes (PostgreSQL's own numbering, from 1).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The advisory lock key serialising schema changes ("sbschema").
 const SCHEMA_LOCK: i64 = 0x7362_7363_6865_6d61;
@@ -108,6 +108,7 @@ CREATE INDEX audit_subject ON audit (subject, id);
 ",
     ),
     (3, super::certification::POSTGRES_MIGRATION),
+    (4, super::catalog_search::POSTGRES_MIGRATION),
 ];
 
 /// At most this many idle connections are kept.
@@ -158,6 +159,9 @@ pub struct PostgresStore {
     config: Config,
     location: String,
     idle: Mutex<Vec<Client>>,
+    /// The `timestamp.json` digest of the catalog the search tables were last brought in
+    /// step with by this server.
+    synced: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -233,6 +237,7 @@ impl PostgresStore {
             location: redact(url),
             config,
             idle: Mutex::new(Vec::new()),
+            synced: Mutex::new(None),
         };
         let mut client = store.client().map_err(|e| match e {
             ServerError::Database { reason, .. } => ServerError::DatabaseUnreachable {
@@ -244,6 +249,55 @@ impl PostgresStore {
         store.migrate(&mut client)?;
         drop(client);
         Ok(store)
+    }
+
+    /// Makes sure the `pg_trgm` extension exists (search's trigram index), creating it if
+    /// not; `SB1398` when it cannot be. Runs under the schema lock (servers starting
+    /// together would otherwise race to create it).
+    fn ensure_trigram(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), ServerError> {
+        let present = tx
+            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'", &[])
+            .map_err(|e| self.error(&e))?
+            .is_some();
+        if present {
+            return Ok(());
+        }
+        tx.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            .map_err(|e| ServerError::SearchExtension {
+                url: self.location.clone(),
+                reason: self.describe(&e),
+            })
+    }
+
+    /// What went wrong, for messages.
+    pub(super) fn describe(&self, e: &postgres::Error) -> String {
+        match e.as_db_error() {
+            Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+            None => e.to_string(),
+        }
+    }
+
+    /// A failed statement as `SB1377`.
+    pub(super) fn database_error(&self, e: &postgres::Error) -> ServerError {
+        self.error(e)
+    }
+
+    /// A connection from the pool.
+    pub(super) fn pooled(&self) -> Result<Pooled<'_>, ServerError> {
+        self.client()
+    }
+
+    /// See [`PostgresStore::synced`].
+    pub(super) fn synced_stamp(&self) -> Option<String> {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records that the search tables hold the catalog of `stamp`.
+    pub(super) fn set_synced_stamp(&self, stamp: &str) {
+        *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp.to_owned());
     }
 
     pub(super) fn error(&self, e: &postgres::Error) -> ServerError {
@@ -274,6 +328,7 @@ impl PostgresStore {
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(fail)?;
+        self.ensure_trigram(&mut tx)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS switchboard_schema (version BIGINT NOT NULL)")
             .map_err(fail)?;
         let version: i64 = tx

@@ -18,6 +18,9 @@ use crate::error::ServerError;
 use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
+/// Search stays in memory on SQLite.
+impl super::catalog_search::CatalogSearch for SqliteStore {}
+
 /// The schema version this server writes.
 pub const SCHEMA_VERSION: i64 = 4;
 

@@ -198,9 +198,40 @@ pub fn search_database_bytes(
     store: &dyn super::store::Store,
     catalog: &Catalog,
     params: &SearchParams,
+    downloads: &std::collections::HashMap<String, u64>,
 ) -> Result<Vec<u8>, ServerError> {
-    use super::search::Sort;
     let query = search_query(params)?;
+    let page = match catalog.prepared.kept_db(&query) {
+        Some(page) => page,
+        None => {
+            let page = Arc::new(database_page(store, catalog, params, &query)?);
+            catalog.prepared.keep_db(&query, Arc::clone(&page));
+            page
+        }
+    };
+    // Downloads as this server counts them, never fewer than the database said when the page
+    // was asked for (a kept page outlives downloads; a search by downloads is never kept).
+    Ok(super::search::write_page(
+        page.hits.iter().map(|h| {
+            let counted = downloads.get(&h.name).copied().unwrap_or(0);
+            (h.fragment.as_str(), counted.max(h.downloads), h.score)
+        }),
+        &query,
+        usize::try_from(page.total).unwrap_or(usize::MAX),
+        &params.q,
+        sort_name(params, &query),
+    ))
+}
+
+/// Asks the database for the page `query` names, its copy of the catalog first brought in
+/// step with `catalog`.
+fn database_page(
+    store: &dyn super::store::Store,
+    catalog: &Catalog,
+    params: &SearchParams,
+    query: &super::search::Query,
+) -> Result<super::search::DbPage, ServerError> {
+    use super::search::Sort;
     store.sync_catalog(&catalog.stamp, &|| catalog.prepared.search_rows())?;
     let levels = [
         switchboard_host::TrustLevel::Unsigned,
@@ -242,14 +273,7 @@ pub fn search_database_bytes(
         db.owner = None;
     }
     let (total, hits) = store.search_catalog(&db)?;
-    Ok(super::search::write_page(
-        hits.iter()
-            .map(|h| (h.fragment.as_str(), h.downloads, h.score)),
-        &query,
-        usize::try_from(total).unwrap_or(usize::MAX),
-        &params.q,
-        sort_name(params, &query),
-    ))
+    Ok(super::search::DbPage::new(total, hits))
 }
 
 /// Searches as `GET /api/v1/search` does (blocking: reads the catalog and the database), as
@@ -258,7 +282,8 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
     let catalog = state.catalog.get(&state.data.registry)?;
     let store = state.db.store();
     if store.searches_in_database() {
-        return Ok(search_database_bytes(store, &catalog, params)?);
+        let downloads = state.downloads.read();
+        return Ok(search_database_bytes(store, &catalog, params, &downloads)?);
     }
     let owned = match &params.maintainer {
         Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,

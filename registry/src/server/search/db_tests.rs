@@ -92,7 +92,8 @@ impl Both<'_> {
     }
 
     fn database(&self, p: &SearchParams) -> Value {
-        let bytes = search_database_bytes(self.store, self.catalog, p).unwrap();
+        let bytes =
+            search_database_bytes(self.store, self.catalog, p, &Default::default()).unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 

@@ -93,6 +93,8 @@ pub struct Prepared {
     host_apis: Vec<(String, Option<semver::VersionReq>)>,
     /// Pages answered for this catalog (see [`PageCache`]).
     cache: PageCache,
+    /// Pages the database (PostgreSQL) answered for this catalog, kept the same way.
+    db_cache: PageCache<DbPage>,
     /// Per channel slot (as [`Entry::shown`]), per entry: the shown release's position and
     /// trust, packed (`NONE` when nothing is shown), so a search without `compatible_with`
     /// or `maintainer` reads two bytes per plugin, not its entry.
@@ -244,6 +246,7 @@ impl Prepared {
             capabilities,
             host_apis,
             cache: PageCache::default(),
+            db_cache: PageCache::default(),
             shown_packed,
             published_rank,
         }
@@ -691,10 +694,26 @@ impl Prepared {
 
     /// The page `query` asks for if it is kept (see [`Prepared::page`]).
     pub fn kept(&self, query: &Query) -> Option<std::sync::Arc<Page>> {
-        if query.maintainer.is_some() || query.sort == Sort::Downloads {
+        if !keepable(query) {
             return None;
         }
-        self.cache.get(&PageCache::key(query))
+        self.cache.get(&page_key(query))
+    }
+
+    /// The page of `query` the database answered for this catalog before, if it is kept.
+    pub fn kept_db(&self, query: &Query) -> Option<std::sync::Arc<DbPage>> {
+        if !keepable(query) {
+            return None;
+        }
+        self.db_cache.get(&page_key(query))
+    }
+
+    /// Keeps the page of `query` the database answered (if such a search's pages are kept):
+    /// the same search on the same catalog is then answered without asking the database.
+    pub fn keep_db(&self, query: &Query, page: std::sync::Arc<DbPage>) {
+        if keepable(query) {
+            self.db_cache.put(page_key(query), page);
+        }
     }
 
     /// The page `query` asks for. Pages of searches without `maintainer` (which reads the
@@ -706,8 +725,7 @@ impl Prepared {
         downloads: &HashMap<String, u64>,
         owned: &HashSet<String>,
     ) -> std::sync::Arc<Page> {
-        let key = (query.maintainer.is_none() && query.sort != Sort::Downloads)
-            .then(|| PageCache::key(query));
+        let key = keepable(query).then(|| page_key(query));
         if let Some(key) = &key {
             if let Some(page) = self.cache.get(key) {
                 return page;
@@ -843,31 +861,47 @@ impl Prepared {
 /// forgotten first (two generations: a page found in the older one moves to the newer; when
 /// the newer is full, the older is dropped). A page holds positions, not JSON: downloads
 /// are written as they are when it is served.
-#[derive(Debug, Default)]
-pub struct PageCache {
-    generations: std::sync::Mutex<[HashMap<String, std::sync::Arc<Page>>; 2]>,
+#[derive(Debug)]
+pub struct PageCache<V = Page> {
+    generations: std::sync::Mutex<[HashMap<String, std::sync::Arc<V>>; 2]>,
 }
 
-impl PageCache {
+impl<V> Default for PageCache<V> {
+    fn default() -> Self {
+        PageCache {
+            generations: std::sync::Mutex::new([HashMap::new(), HashMap::new()]),
+        }
+    }
+}
+
+/// The key a search's page is kept under: everything of the query but `maintainer` (searches
+/// naming one are not kept).
+fn page_key(query: &Query) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+        query.words,
+        query.category,
+        query.capability,
+        query.compatible_with,
+        query.trust,
+        query.channel,
+        query.sort,
+        query.page,
+        query.per_page
+    )
+}
+
+/// Whether a search's page may be kept: not one naming a `maintainer` (which reads the
+/// database's owners) nor one sorted by downloads (which change with every download).
+fn keepable(query: &Query) -> bool {
+    query.maintainer.is_none() && query.sort != Sort::Downloads
+}
+
+impl<V> PageCache<V> {
     /// How many pages one generation holds.
     pub const CAPACITY: usize = 8192;
 
-    fn key(query: &Query) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
-            query.words,
-            query.category,
-            query.capability,
-            query.compatible_with,
-            query.trust,
-            query.channel,
-            query.sort,
-            query.page,
-            query.per_page
-        )
-    }
-
-    fn get(&self, key: &str) -> Option<std::sync::Arc<Page>> {
+    fn get(&self, key: &str) -> Option<std::sync::Arc<V>> {
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(page) = g[0].get(key) {
             return Some(std::sync::Arc::clone(page));
@@ -877,15 +911,15 @@ impl PageCache {
         Some(page)
     }
 
-    fn put(&self, key: String, page: std::sync::Arc<Page>) {
+    fn put(&self, key: String, page: std::sync::Arc<V>) {
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         Self::insert(&mut g, key, page);
     }
 
     fn insert(
-        g: &mut [HashMap<String, std::sync::Arc<Page>>; 2],
+        g: &mut [HashMap<String, std::sync::Arc<V>>; 2],
         key: String,
-        page: std::sync::Arc<Page>,
+        page: std::sync::Arc<V>,
     ) {
         if g[0].len() >= Self::CAPACITY {
             g[1] = std::mem::take(&mut g[0]);
@@ -1059,3 +1093,21 @@ mod tests;
 
 #[cfg(test)]
 mod db_tests;
+
+/// A page of hits the database answered: the total and the page's hits, kept per catalog
+/// ([`Prepared::keep_db`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DbPage {
+    /// Every match, not only this page's.
+    pub total: u64,
+    /// This page's hits, in order.
+    pub hits: Vec<crate::server::store::catalog_search::DbHit>,
+}
+
+impl DbPage {
+    /// A page.
+    pub fn new(total: u64, hits: Vec<crate::server::store::catalog_search::DbHit>) -> Self {
+        DbPage { total, hits }
+    }
+}

@@ -69,6 +69,7 @@ mod manage;
 mod openapi;
 mod page;
 mod publishing;
+mod reviews;
 pub mod search;
 pub mod squat;
 pub mod store;
@@ -357,6 +358,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(reviews::routes())
         .merge(page::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

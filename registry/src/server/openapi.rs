@@ -28,10 +28,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/holds/{id}/release"),
     ("post", "/api/v1/holds/{id}/reject"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/plugins/{name}/reviews"),
+    ("post", "/api/v1/plugins/{name}/reviews"),
+    ("put", "/api/v1/plugins/{name}/reviews/{id}"),
+    ("delete", "/api/v1/plugins/{name}/reviews/{id}"),
+    ("get", "/api/v1/reviews/mine"),
+    ("get", "/api/v1/moderation/reviews"),
+    ("post", "/api/v1/moderation/reviews/{id}/approve"),
+    ("post", "/api/v1/moderation/reviews/{id}/reject"),
+    ("post", "/api/v1/reports"),
+    ("get", "/api/v1/moderation/reports"),
+    ("post", "/api/v1/moderation/reports/{id}/resolve"),
     ("get", "/api/openapi.json"),
 ];
 
-fn body(required: &[&str], properties: Value) -> Value {
+pub(super) fn body(required: &[&str], properties: Value) -> Value {
     json!({
         "required": true,
         "content": { "application/json": { "schema": {
@@ -41,7 +52,7 @@ fn body(required: &[&str], properties: Value) -> Value {
     })
 }
 
-fn param(name: &str, pattern: Option<&str>) -> Value {
+pub(super) fn param(name: &str, pattern: Option<&str>) -> Value {
     let mut schema = json!({ "type": "string" });
     if let Some(p) = pattern {
         schema["pattern"] = json!(p);
@@ -49,7 +60,7 @@ fn param(name: &str, pattern: Option<&str>) -> Value {
     json!({ "name": name, "in": "path", "required": true, "schema": schema })
 }
 
-fn error_responses(codes: &[&str]) -> Value {
+pub(super) fn error_responses(codes: &[&str]) -> Value {
     let mut out = serde_json::Map::new();
     for c in codes {
         out.insert(
@@ -71,7 +82,7 @@ fn error_responses(codes: &[&str]) -> Value {
     Value::Object(out)
 }
 
-fn with_ok(mut responses: Value, schema: &str) -> Value {
+pub(super) fn with_ok(mut responses: Value, schema: &str) -> Value {
     responses["200"] = json!({
         "description": "OK",
         "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
@@ -80,11 +91,17 @@ fn with_ok(mut responses: Value, schema: &str) -> Value {
 }
 
 /// A version as the server parses it (semver).
-const SEMVER: &str =
+pub(super) const SEMVER: &str =
     "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$";
 
 /// The document.
 pub fn openapi() -> Value {
+    let mut doc = document();
+    super::reviews::describe(&mut doc);
+    doc
+}
+
+fn document() -> Value {
     let bearer = json!([{ "token": [] }]);
     let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$" } });
     let yank_body = json!({
@@ -292,7 +309,7 @@ pub fn openapi() -> Value {
                     "channels": { "type": "object", "additionalProperties": { "type": "string" } },
                     "versions": { "type": "array", "items": { "type": "object", "description": "an index line (docs/registry.md) with `download`, `checks` (of its listed upload, or null) and `upload`" } },
                     "owners": { "type": "array", "items": { "type": "object" } },
-                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "type": "null" },
+                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "$ref": "#/components/schemas/Rating" },
                     "unlisted": { "type": "array", "items": { "$ref": "#/components/schemas/Upload" } } } },
                 "Published": { "type": "object", "required": ["name", "version", "added"], "properties": {
                     "name": { "type": "string" }, "version": { "type": "string" }, "channel": { "type": "string" },

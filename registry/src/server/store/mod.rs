@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod postgres;
+pub mod reviews;
 pub mod sqlite;
 
 pub use audit::AuditStore;
@@ -84,7 +85,7 @@ pub enum OwnerRemoval {
 
 /// The server's storage: every method is one blocking call (the server runs them on its
 /// blocking pool), and every change is atomic on its own.
-pub trait Store: AuditStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AuditStore + reviews::ReviewStore + Send + Sync + std::fmt::Debug {
     /// Where it stores, for messages (`/srv/data/server.db`, or
     /// `postgres://USER@HOST:PORT/DB` without any password).
     fn location(&self) -> &str;

@@ -2,9 +2,9 @@
 //! behind a mutex (requests use it from the blocking pool; SQLite has one writer anyway).
 //!
 //! Schema 2 (from 1): `publishers` (one account per name) became `owners` (several accounts
-//! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new. The
-//! Schema 3 (from 2) adds `audit`, the server's audit trail ([`super::audit`]). The
-//! version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
+//! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new.
+//! Schema 3 (from 2) adds `audit`, the server's audit trail ([`super::audit`]). Schema 4
+//! (from 3) adds `reviews` and `reports` ([`super::reviews`]). The version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -128,7 +128,8 @@ impl SqliteStore {
         let migrate = if version == 1 { MIGRATE_1 } else { "" };
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {migrate} \
-             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+             {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            super::reviews::SQLITE_SCHEMA
         ))
         .map_err(|e| fail(e.to_string()))?;
         Ok(SqliteStore {

@@ -517,10 +517,12 @@ pub enum Method {
     Post,
     /// DELETE.
     Delete,
+    /// PUT with a JSON body.
+    Put,
 }
 
 /// Calls the API of the configured registry server `registry`: `path` (under
-/// `/api/v1/`), with the stored token when `authenticated`, and a JSON body for POST.
+/// `/api/v1/`), with the stored token when `authenticated`, and a JSON body for POST and PUT.
 /// Returns the server's JSON; a refusal keeps the server's code, message and next step.
 pub fn call(
     data_dir: &Path,
@@ -551,8 +553,13 @@ pub fn call(
             }
             req.call()
         }
-        Method::Post => {
-            let mut req = agent.post(&url).header("Content-Type", "application/json");
+        Method::Post | Method::Put => {
+            let req = if method == Method::Put {
+                agent.put(&url)
+            } else {
+                agent.post(&url)
+            };
+            let mut req = req.header("Content-Type", "application/json");
             if let Some(b) = &bearer {
                 req = req.header("Authorization", b);
             }

@@ -11,6 +11,9 @@ mod hostile;
 #[path = "cli/slo.rs"]
 mod slo;
 
+#[path = "cli/reviews.rs"]
+mod reviews;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }

@@ -154,8 +154,7 @@ fn resolve(target: &Target) -> Result<(PathBuf, String)> {
             codes::WHICH_REGISTRY,
             "no --registry given, and no registry server is logged in to",
             "`switchboard login --registry NAME --token …` first, or give --registry NAME",
-        )
-        .into()),
+        )),
         many => Err(CliError::raise(
             codes::WHICH_REGISTRY,
             format!(
@@ -163,8 +162,7 @@ fn resolve(target: &Target) -> Result<(PathBuf, String)> {
                 many.join(", ")
             ),
             "choose one with --registry NAME",
-        )
-        .into()),
+        )),
     }
 }
 
@@ -224,7 +222,6 @@ fn my_review(data: &std::path::Path, registry: &str, name: &str, version: &str) 
                      `switchboard review --mine` lists yours"
                 ),
             )
-            .into()
         })
 }
 

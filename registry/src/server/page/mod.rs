@@ -15,6 +15,7 @@
 mod error;
 mod markdown;
 mod query;
+mod reviews;
 mod view;
 
 #[cfg(test)]
@@ -72,6 +73,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/categories/{category}", get(category))
         .route("/plugins/{name}", get(plugin))
         .route("/static/{file}", get(static_file))
+        .merge(reviews::routes())
 }
 
 /// Whether an unknown `path` gets the HTML 404 page (everything but the API and the index,
@@ -543,6 +545,7 @@ struct PluginPage {
     p: PluginView,
     install: Vec<String>,
     readme: Readme,
+    reviews: reviews::ReviewsSection,
 }
 
 /// The registry's URL as this request reached it, when the `Host` header is a plain host
@@ -617,7 +620,13 @@ async fn plugin(
             format!("switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"),
             format!("switchboard install {name}"),
         ];
-        Ok(PluginPage { p, install, readme })
+        let reviews = reviews::section(&state.db, &name, releases);
+        Ok(PluginPage {
+            p,
+            install,
+            readme,
+            reviews,
+        })
     })
     .await?;
     Ok(respond(StatusCode::OK, render(&page)?))

@@ -479,3 +479,183 @@ on_both_backends!(
     a_review_is_shown_and_counted_only_once_approved_and_edits_go_back_to_moderation,
     abuse_reports_queue_for_moderators_and_are_resolved_once_audited,
 );
+
+/// POSTs a form (`application/x-www-form-urlencoded`) to a page path: status and HTML.
+fn post_form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut resp = agent()
+        .post(format!("{}{path}", server.url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(body.as_bytes())
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn page(server: &Server, path: &str) -> String {
+    let (status, _, _, body) = get(server, path, None);
+    assert_eq!(status, 200, "{path}");
+    String::from_utf8(body).unwrap()
+}
+
+pub(super) fn the_page_shows_approved_reviews_escaped_and_takes_reviews_reports_and_moderation_by_form(
+) {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let bob = token(&server, "bob", "yank", None);
+    let moderator = token(&server, "mia", "moderate", None);
+
+    // A review by form: accepted, pending; a bad one refused with its code on the page.
+    let (status, html) = post_form(
+        &server,
+        "/plugins/hello/reviews",
+        &[
+            ("version", "1.0.0"),
+            ("rating", "5"),
+            ("text", "<script>alert(1)</script> works\r\nwell"),
+            ("token", &bob),
+        ],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("waits for moderation"), "{html}");
+    let (status, html) = post_form(
+        &server,
+        "/plugins/hello/reviews",
+        &[
+            ("version", "1.0.0"),
+            ("rating", "9"),
+            ("text", "x"),
+            ("token", &bob),
+        ],
+    );
+    assert_eq!(status, 400);
+    assert!(html.contains("SB1453"), "{html}");
+    let (status, html) = post_form(
+        &server,
+        "/plugins/hello/reviews",
+        &[
+            ("version", "1.0.0"),
+            ("rating", "3"),
+            ("text", "x"),
+            ("token", ""),
+        ],
+    );
+    assert_eq!(status, 401);
+    assert!(html.contains("SB1385"), "{html}");
+    let before = page(&server, "/plugins/hello");
+    assert!(
+        before.contains(r#"<strong id="rating-average">3.00</strong>"#),
+        "{before}"
+    );
+    assert!(!before.contains("works"), "a pending review is not shown");
+
+    // The moderation page: a sign-in form; a non-moderator refused; then the queue and an
+    // approval from it.
+    let signin = page(&server, "/admin/moderation");
+    assert!(
+        signin.contains(r#"name="token" type="password""#),
+        "{signin}"
+    );
+    let (status, html) = post_form(&server, "/admin/moderation", &[("token", &bob)]);
+    assert_eq!(status, 403);
+    assert!(html.contains("SB1388"));
+    let (status, html) = post_form(&server, "/admin/moderation", &[("token", &moderator)]);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Reviews waiting (1)"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62; works"),
+        "{html}"
+    );
+    let id = html
+        .split("id=\"pending-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, html) = post_form(
+        &server,
+        "/admin/moderation",
+        &[("token", &moderator), ("id", &id), ("action", "approve")],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("Approved review {id} of hello@1.0.0.")),
+        "{html}"
+    );
+    assert!(html.contains("Reviews waiting (0)"), "{html}");
+
+    // Shown, escaped, counted.
+    let after = page(&server, "/plugins/hello");
+    assert!(
+        after.contains(r#"<strong id="rating-average">3.33</strong>"#),
+        "{after}"
+    );
+    assert!(after.contains(r#"<span id="rating-count">1</span>"#));
+    assert!(
+        after.contains("&#60;script&#62;alert(1)&#60;/script&#62; works\nwell"),
+        "{after}"
+    );
+    assert!(!after.contains("<script>alert"));
+
+    // A report by form, then resolved from the moderation page.
+    let (status, html) = post_form(
+        &server,
+        "/plugins/hello/report",
+        &[
+            ("review", &id),
+            ("reason", "Script in a review."),
+            ("token", &bob),
+        ],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("your report was received"), "{html}");
+    let (status, html) = post_form(
+        &server,
+        "/plugins/hello/report",
+        &[("review", "abc"), ("reason", "x"), ("token", &bob)],
+    );
+    assert_eq!(status, 400);
+    assert!(html.contains("SB1460"));
+    let (_, html) = post_form(&server, "/admin/moderation", &[("token", &moderator)]);
+    assert!(html.contains("Open reports (1)"), "{html}");
+    assert!(html.contains("Script in a review."));
+    let report = html
+        .split("id=\"report-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, html) = post_form(
+        &server,
+        "/admin/moderation",
+        &[
+            ("token", &moderator),
+            ("id", &report),
+            ("action", "resolve"),
+            ("outcome", "dismissed"),
+            ("note", "Escaped: harmless."),
+        ],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("Report {report} dismissed.")),
+        "{html}"
+    );
+    assert!(html.contains("Open reports (0)"));
+}
+
+on_both_backends!(
+    the_page_shows_approved_reviews_escaped_and_takes_reviews_reports_and_moderation_by_form
+);

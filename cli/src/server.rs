@@ -147,7 +147,8 @@ pub enum TokenCmd {
         /// publishes it).
         #[arg(long)]
         account: String,
-        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys) or admin.
+        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys), moderate (reviews
+        /// and abuse reports) or admin.
         #[arg(long)]
         scope: String,
         /// Lifetime (e.g. 30d, 12h); none: it lasts until revoked.

@@ -659,3 +659,80 @@ pub(super) fn the_page_shows_approved_reviews_escaped_and_takes_reviews_reports_
 on_both_backends!(
     the_page_shows_approved_reviews_escaped_and_takes_reviews_reports_and_moderation_by_form
 );
+
+pub(super) fn writes_and_decisions_at_once_keep_one_review_per_version_and_one_decision() {
+    use crate::server::store::reviews::{
+        Inserted, NewReview, ReportKind, ReportState, ReviewState,
+    };
+    let (_tmp, server) = serve(vec![]);
+    let main = db(&server);
+    for round in 0..5 {
+        let version = format!("1.0.{round}");
+        // One account writes its review of one version four times at once, over four
+        // connections: one is stored, the others are told its id.
+        let handles = (0..4).map(|_| db(&server)).collect();
+        let written = at_once(handles, |h, i| {
+            h.store()
+                .insert_review(&NewReview::new(
+                    "race",
+                    &version,
+                    "bob",
+                    3,
+                    &format!("try {i}"),
+                    0,
+                ))
+                .unwrap()
+        });
+        let stored: Vec<i64> = written
+            .iter()
+            .filter_map(|w| match w {
+                Inserted::Review(r) => Some(r.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stored.len(), 1, "round {round}: {written:?}");
+        assert!(written.iter().all(|w| match w {
+            Inserted::Review(r) => r.id == stored[0],
+            Inserted::Duplicate(id) => *id == stored[0],
+        }));
+        // Four moderators decide it at once: one decision stands.
+        let handles = (0..4).map(|_| db(&server)).collect();
+        let decided = at_once(handles, |h, i| {
+            let to = if i % 2 == 0 {
+                ReviewState::Approved
+            } else {
+                ReviewState::Rejected
+            };
+            h.store()
+                .decide_review(stored[0], to, Some("why"), &format!("mod-{i}"), 0)
+                .unwrap()
+        });
+        let made: Vec<_> = decided.iter().flatten().collect();
+        assert_eq!(made.len(), 1, "round {round}: {decided:?}");
+        let now = main.store().review(stored[0]).unwrap().unwrap();
+        assert_eq!(
+            (now.state, &now.decided_by),
+            (made[0].state, &made[0].decided_by)
+        );
+        // And one report resolved by four at once: one resolution.
+        let report = main
+            .store()
+            .insert_report(ReportKind::Plugin, "race", None, "bob", "why", 0)
+            .unwrap();
+        let handles = (0..4).map(|_| db(&server)).collect();
+        let resolved = at_once(handles, |h, i| {
+            h.store()
+                .resolve_report(
+                    report.id,
+                    ReportState::Dismissed,
+                    "n",
+                    &format!("mod-{i}"),
+                    0,
+                )
+                .unwrap()
+        });
+        assert_eq!(resolved.iter().flatten().count(), 1, "round {round}");
+    }
+}
+
+on_both_backends!(writes_and_decisions_at_once_keep_one_review_per_version_and_one_decision);

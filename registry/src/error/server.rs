@@ -522,8 +522,8 @@ impl ServerError {
                 `.minisig` in base64"
                 .into(),
             ServerError::BadToken { .. } => "scopes are `publish:NAME`, `publish:PREFIX*`, \
-                `yank`, `account`, `moderate` or `admin`; accounts are lower-case names; expiries are durations such as \
-                `30d`"
+                `yank`, `account`, `moderate` or `admin`; accounts are lower-case names; \
+                expiries are durations such as `30d`"
                 .into(),
             ServerError::UnknownToken { .. } => {
                 "`switchboard registry token list --data-dir DIR` shows the tokens".into()
@@ -589,9 +589,9 @@ impl ServerError {
             ServerError::NotPending { .. } => "only pending reviews are approved or rejected: \
                 `switchboard moderate list` shows them (an edited review is pending again)"
                 .into(),
-            ServerError::UnknownVersion { plugin, .. } => format!(
-                "review a published version: `GET /api/v1/plugins/{plugin}` lists them"
-            ),
+            ServerError::UnknownVersion { plugin, .. } => {
+                format!("review a published version: `GET /api/v1/plugins/{plugin}` lists them")
+            }
             ServerError::BadReport { .. } => "report a plugin (`{\"plugin\": NAME, \
                 \"reason\": …}`) or one of its reviews (add `\"review\": ID`)"
                 .into(),

@@ -40,6 +40,7 @@ mod install_tour;
 mod isolation_tour;
 mod market_tour;
 mod reload_tour;
+mod reviews_tour;
 mod server_tour;
 mod stream_tour;
 

@@ -46,6 +46,7 @@ pub mod preflight;
 pub mod publish;
 pub mod registries;
 pub mod release;
+pub mod reviews;
 pub mod scaffold;
 pub mod server;
 pub mod smoke;

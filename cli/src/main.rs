@@ -262,6 +262,18 @@ enum Cmd {
         #[command(subcommand)]
         action: switchboard_cli::certify::CertifyCmd,
     },
+    /// Review a plugin release on a registry server (1–5 stars and text; shown once a
+    /// moderator approves it); --edit, --delete, or --mine to list yours.
+    Review(switchboard_cli::reviews::ReviewArgs),
+    /// Report a plugin, or one of its reviews (--review ID), to a registry server's
+    /// moderators.
+    Report(switchboard_cli::reviews::ReportArgs),
+    /// A registry server's moderation queues (scope moderate or admin): list, approve,
+    /// reject pending reviews; reports, resolve abuse reports.
+    Moderate {
+        #[command(subcommand)]
+        action: switchboard_cli::reviews::ModerateCmd,
+    },
     /// Install plugins (and what they depend on) into a new generation: NAME, NAME@RANGE or a
     /// .sbpkg file. Shows what each asks for and asks before granting.
     Install(install::args::InstallArgs),
@@ -802,6 +814,18 @@ fn main() -> ExitCode {
         Cmd::Hold { action } => {
             let json = switchboard_cli::accounts::wants_json(None, None, Some(&action));
             exit_status(switchboard_cli::accounts::run_hold(action), json)
+        }
+        Cmd::Review(args) => {
+            let json = args.target.json;
+            exit_status(switchboard_cli::reviews::run_review(args), json)
+        }
+        Cmd::Report(args) => {
+            let json = args.target.json;
+            exit_status(switchboard_cli::reviews::run_report(args), json)
+        }
+        Cmd::Moderate { action } => {
+            let json = action.target().json;
+            exit_status(switchboard_cli::reviews::run_moderate(action), json)
         }
         Cmd::Inspect {
             plugin,

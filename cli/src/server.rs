@@ -161,7 +161,8 @@ pub enum TokenCmd {
         /// publishes it).
         #[arg(long)]
         account: String,
-        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys) or admin.
+        /// publish:NAME, publish:PREFIX*, yank, account (owners and keys), moderate (reviews
+        /// and abuse reports) or admin.
         #[arg(long)]
         scope: String,
         /// Lifetime (e.g. 30d, 12h); none: it lasts until revoked.
@@ -531,10 +532,12 @@ pub enum Method {
     Post,
     /// DELETE.
     Delete,
+    /// PUT with a JSON body.
+    Put,
 }
 
 /// Calls the API of the configured registry server `registry`: `path` (under
-/// `/api/v1/`), with the stored token when `authenticated`, and a JSON body for POST.
+/// `/api/v1/`), with the stored token when `authenticated`, and a JSON body for POST and PUT.
 /// Returns the server's JSON; a refusal keeps the server's code, message and next step.
 pub fn call(
     data_dir: &Path,
@@ -565,8 +568,13 @@ pub fn call(
             }
             req.call()
         }
-        Method::Post => {
-            let mut req = agent.post(&url).header("Content-Type", "application/json");
+        Method::Post | Method::Put => {
+            let req = if method == Method::Put {
+                agent.put(&url)
+            } else {
+                agent.post(&url)
+            };
+            let mut req = req.header("Content-Type", "application/json");
             if let Some(b) = &bearer {
                 req = req.header("Authorization", b);
             }

@@ -11,6 +11,9 @@ mod hostile;
 #[path = "cli/slo.rs"]
 mod slo;
 
+#[path = "cli/reviews.rs"]
+mod reviews;
+
 fn switchboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }
@@ -38,6 +41,16 @@ fn demo_runs_end_to_end_and_prints_one_json_document() {
         .iter()
         .any(|s| s["detail"].as_str().unwrap_or("").contains("SB0101")));
     assert!(data.is_dir(), "--data-dir is kept");
+    // The reviews step: a review moderated on the demo's server, the rating moved.
+    assert!(steps.iter().any(|s| s["ok"] == true
+        && s["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("a moderator approves it")
+        && s["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rating after: 3.33 from 1")));
     assert!(steps
         .iter()
         .any(|s| s["detail"].as_str().unwrap_or("").contains("SB0412")));

@@ -385,3 +385,192 @@ fn the_web_page_works_in_headless_chromium() {
         panic!("{e:#}");
     }
 }
+
+/// Reviews in the browser: write one with the plugin page's form (token pasted), approve it
+/// on `/admin/moderation`, see it and the damped rating on the plugin page, and report it
+/// with the report form.
+async fn reviews_tour(c: &Client, base: &str, shots: &Path, bob: &str, mia: &str) -> Result<()> {
+    let wait = || c.wait().at_most(WAIT);
+    c.set_window_size(1280, 900).await?;
+    c.goto(&format!("{base}/plugins/hello")).await?;
+    let average = c.find(Locator::Id("rating-average")).await?.text().await?;
+    ensure!(average == "3.00", "the rating before any review: {average}");
+    // Every control of the forms has its label (reachable and named for the keyboard).
+    let unlabelled = js(
+        c,
+        "return Array.from(document.querySelectorAll('.review-form select, .review-form textarea, .review-form input, .report-form textarea, .report-form input'))\
+         .filter(e => !e.id || !document.querySelector('label[for=\"' + e.id + '\"]')).length;",
+    )
+    .await?;
+    ensure!(unlabelled == 0, "{unlabelled} form controls have no label");
+    c.find(Locator::Id("review-rating"))
+        .await?
+        .select_by_value("4")
+        .await?;
+    c.find(Locator::Id("review-text"))
+        .await?
+        .send_keys("Counts words fast. <b>Not bold</b>")
+        .await?;
+    c.find(Locator::Id("review-token"))
+        .await?
+        .send_keys(bob)
+        .await?;
+    c.find(Locator::Css(".review-form button"))
+        .await?
+        .click()
+        .await?;
+    let heading = wait()
+        .for_element(Locator::Id("done-heading"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        heading.contains("waits for moderation"),
+        "after writing: {heading}"
+    );
+
+    // The moderator signs in on the moderation page and approves it.
+    c.goto(&format!("{base}/admin/moderation")).await?;
+    c.find(Locator::Id("moderation-token"))
+        .await?
+        .send_keys(mia)
+        .await?;
+    c.find(Locator::Css(".sign-in button"))
+        .await?
+        .click()
+        .await?;
+    wait().for_element(Locator::Id("pending")).await?;
+    save(c, shots, "moderation.png").await?;
+    c.find(Locator::Css("li.review button[value='approve']"))
+        .await?
+        .click()
+        .await?;
+    let notice = wait()
+        .for_element(Locator::Id("moderation-notice"))
+        .await?
+        .text()
+        .await?;
+    ensure!(notice.starts_with("Approved review"), "notice {notice}");
+
+    // Shown, as text, and counted: one 4-star review is damped to (15 + 4) / 6.
+    c.goto(&format!("{base}/plugins/hello#reviews")).await?;
+    let average = c.find(Locator::Id("rating-average")).await?.text().await?;
+    let count = c.find(Locator::Id("rating-count")).await?.text().await?;
+    ensure!(
+        (average.as_str(), count.as_str()) == ("3.17", "1"),
+        "rating {average} from {count}"
+    );
+    let review = c
+        .find(Locator::Css("li.review .review-text"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        review == "Counts words fast. <b>Not bold</b>",
+        "review text {review}"
+    );
+    let bold = js(c, "return document.querySelectorAll('li.review b').length;").await?;
+    ensure!(bold == 0, "the review's markup became elements");
+    c.find(Locator::Id("reviews")).await?;
+    save(c, shots, "details-reviews.png").await?;
+
+    // Report the review with the report form.
+    let id = c
+        .find(Locator::Css("li.review"))
+        .await?
+        .attr("id")
+        .await?
+        .unwrap_or_default()
+        .trim_start_matches("review-")
+        .to_owned();
+    c.find(Locator::Id("report-review"))
+        .await?
+        .send_keys(&id)
+        .await?;
+    c.find(Locator::Id("report-reason"))
+        .await?
+        .send_keys("Advertises another plugin.")
+        .await?;
+    c.find(Locator::Id("report-token"))
+        .await?
+        .send_keys(bob)
+        .await?;
+    c.find(Locator::Css(".report-form button"))
+        .await?
+        .click()
+        .await?;
+    let heading = wait()
+        .for_element(Locator::Id("done-heading"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        heading.contains("report was received"),
+        "after reporting: {heading}"
+    );
+    save(c, shots, "report-sent.png").await?;
+    Ok(())
+}
+
+#[test]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "where the screenshots are, and why the test skipped, in the test's output"
+)]
+fn reviews_are_written_moderated_shown_and_reported_in_headless_chromium() {
+    let Some((driver, chromium)) = browser() else {
+        if std::env::var_os(SKIP_VAR).is_some() && std::env::var_os("CI").is_none() {
+            eprintln!("skipped: no chromium/chromedriver, and {SKIP_VAR} is set");
+            return;
+        }
+        panic!(
+            "the web page's browser test needs Chromium and chromedriver: install Debian's \
+             `chromium` and `chromium-driver`, or outside CI set {SKIP_VAR}=1 to skip it"
+        );
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path());
+    let db = switchboard_registry::server::open_database(&server.data_dir().root).unwrap();
+    let token = |account: &str, scope: &str| {
+        switchboard_registry::server::tokens::create(&db, account, scope.parse().unwrap(), None)
+            .unwrap()
+            .token
+    };
+    let (bob, mia) = (token("bob", "yank"), token("mia", "moderate"));
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let shots = shots.canonicalize().unwrap_or(shots);
+    let driver = Driver::start(&driver).unwrap();
+    let profile = tmp.path().join("chromium-profile");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result: Result<()> = runtime.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .context("starting a Chromium session")?;
+        let outcome = reviews_tour(&client, &server.url(), &shots, &bob, &mia).await;
+        let _ = client.close().await;
+        outcome
+    });
+    println!("screenshots of the reviews: {}", shots.display());
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}

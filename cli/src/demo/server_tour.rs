@@ -232,6 +232,7 @@ pub(super) fn run(
             api.1["owners"][0]["account"].as_str().unwrap_or("?")
         ),
     )?;
+    super::reviews_tour::run(r, &server, &db)?;
     Ok(())
 }
 

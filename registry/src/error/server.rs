@@ -1,6 +1,6 @@
 //! The registry server's errors (`switchboard registry serve`, its API and its tokens):
 //! SB1375–SB1399 and SB1440–SB1469 (the certification pipeline's, SB1463–SB1469 and
-//! SB1475–SB1478, are [`CertifyError`]s).
+//! SB1475–SB1478, are [`CertifyError`]s); for reviews and moderation, SB1358–SB1359.
 
 use super::CertifyError;
 
@@ -282,6 +282,103 @@ pub enum ServerError {
         /// The name as given.
         account: String,
     },
+    /// A review's rating is not a whole number of stars from 1 to 5.
+    #[error("a rating is 1 to 5 stars, not {rating}")]
+    BadRating {
+        /// The rating as given.
+        rating: String,
+    },
+    /// A review's text, a rejection's reason, a report's reason or a resolution's note that
+    /// is empty, too long or holds control characters.
+    #[error("the {what} cannot be used: {reason}")]
+    BadReviewText {
+        /// Which text (`review text`, `reason`, `note`).
+        what: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The account reviewed that version already (one review per account per version).
+    #[error("account `{account}` has reviewed {plugin}@{version} already (review {id})")]
+    DuplicateReview {
+        /// The plugin.
+        plugin: String,
+        /// The version.
+        version: String,
+        /// The account.
+        account: String,
+        /// The review it wrote.
+        id: i64,
+    },
+    /// No review of that id (of that plugin).
+    #[error("no review {id} of `{plugin}`")]
+    UnknownReview {
+        /// The plugin in the path.
+        plugin: String,
+        /// The id asked for.
+        id: String,
+    },
+    /// Changing or deleting another account's review without moderating.
+    #[error("review {id} is by `{author}`, not `{account}`")]
+    NotReviewAuthor {
+        /// The review.
+        id: i64,
+        /// Its author.
+        author: String,
+        /// The token's account.
+        account: String,
+    },
+    /// Approving or rejecting a review that is not pending.
+    #[error("review {id} is {state}, not pending moderation")]
+    NotPending {
+        /// The review.
+        id: i64,
+        /// Its state.
+        state: String,
+    },
+    /// Reviewing a version of the plugin that is not published.
+    #[error("`{plugin}` has no published version {version}")]
+    UnknownVersion {
+        /// The plugin.
+        plugin: String,
+        /// The version as given.
+        version: String,
+    },
+    /// An abuse report whose subject is malformed (neither a plugin nor a review of it).
+    #[error("bad report: {reason}")]
+    BadReport {
+        /// What is wrong.
+        reason: String,
+    },
+    /// No report of that id.
+    #[error("no report {id}")]
+    UnknownReport {
+        /// The id asked for.
+        id: String,
+    },
+    /// Resolving a report that is resolved already.
+    #[error("report {id} is {state} already")]
+    ReportResolved {
+        /// The report.
+        id: i64,
+        /// Its state.
+        state: String,
+    },
+    /// An owner of the plugin reviewing it.
+    #[error("`{account}` owns `{plugin}`; owners do not review their own plugin")]
+    OwnReview {
+        /// The plugin.
+        plugin: String,
+        /// The account.
+        account: String,
+    },
+    /// A review, report or resolution body field out of its set of values (`outcome`).
+    #[error("`{value}` is not one of {expected}")]
+    BadChoice {
+        /// The value as given.
+        value: String,
+        /// The values accepted.
+        expected: String,
+    },
     /// The certification pipeline refused (its own codes).
     #[error("{0}")]
     Certification(CertifyError),
@@ -336,6 +433,18 @@ impl ServerError {
             ServerError::BadAccount { .. } => 1450,
             ServerError::BadDatabaseUrl { .. } => 1451,
             ServerError::DatabaseUnreachable { .. } => 1452,
+            ServerError::BadRating { .. } => 1453,
+            ServerError::BadReviewText { .. } => 1454,
+            ServerError::DuplicateReview { .. } => 1455,
+            ServerError::UnknownReview { .. } => 1456,
+            ServerError::NotReviewAuthor { .. } => 1457,
+            ServerError::NotPending { .. } => 1458,
+            ServerError::UnknownVersion { .. } => 1459,
+            ServerError::BadReport { .. } => 1460,
+            ServerError::UnknownReport { .. } => 1461,
+            ServerError::ReportResolved { .. } => 1462,
+            ServerError::OwnReview { .. } => 1358,
+            ServerError::BadChoice { .. } => 1359,
         })
     }
 
@@ -349,20 +458,32 @@ impl ServerError {
             | ServerError::Malformed { .. }
             | ServerError::BadToken { .. }
             | ServerError::BadKey { .. }
-            | ServerError::BadAccount { .. } => 400,
+            | ServerError::BadAccount { .. }
+            | ServerError::BadRating { .. }
+            | ServerError::BadReviewText { .. }
+            | ServerError::BadReport { .. }
+            | ServerError::BadChoice { .. } => 400,
             ServerError::Unauthenticated { .. }
             | ServerError::TokenExpired { .. }
             | ServerError::TokenRevoked { .. } => 401,
             ServerError::WrongScope { .. }
             | ServerError::NotOwner { .. }
             | ServerError::UnclaimedName { .. }
-            | ServerError::UnboundKey { .. } => 403,
+            | ServerError::UnboundKey { .. }
+            | ServerError::NotReviewAuthor { .. }
+            | ServerError::OwnReview { .. } => 403,
             ServerError::LastOwner { .. }
             | ServerError::KeyTaken { .. }
-            | ServerError::NotHeld { .. } => 409,
+            | ServerError::NotHeld { .. }
+            | ServerError::DuplicateReview { .. }
+            | ServerError::NotPending { .. }
+            | ServerError::ReportResolved { .. } => 409,
             ServerError::UnknownKey { .. }
             | ServerError::UnknownUpload { .. }
-            | ServerError::NotAnOwner { .. } => 404,
+            | ServerError::NotAnOwner { .. }
+            | ServerError::UnknownReview { .. }
+            | ServerError::UnknownVersion { .. }
+            | ServerError::UnknownReport { .. } => 404,
             ServerError::CheckErrored { .. } | ServerError::SearchSync { .. } => 503,
             ServerError::UploadTooLarge { .. } => 413,
             ServerError::UnknownToken { .. } => 404,
@@ -434,7 +555,8 @@ impl ServerError {
                 operator for a new one, then `switchboard login` again"
                 .into(),
             ServerError::WrongScope { .. } => "use a token whose scope covers it \
-                (`publish:NAME-PATTERN` to publish, `yank` to yank, `admin`)"
+                (`publish:NAME-PATTERN` to publish, `yank` to yank, `moderate` to moderate \
+                reviews and reports, `admin`)"
                 .into(),
             ServerError::NotOwner { .. } => "publish under another name, or ask the owner (or \
                 the registry's operator) to transfer it"
@@ -447,8 +569,8 @@ impl ServerError {
                 `.minisig` in base64"
                 .into(),
             ServerError::BadToken { .. } => "scopes are `publish:NAME`, `publish:PREFIX*`, \
-                `yank` or `admin`; accounts are lower-case names; expiries are durations such as \
-                `30d`"
+                `yank`, `account`, `moderate` or `admin`; accounts are lower-case names; \
+                expiries are durations such as `30d`"
                 .into(),
             ServerError::UnknownToken { .. } => {
                 "`switchboard registry token list --data-dir DIR` shows the tokens".into()
@@ -496,6 +618,41 @@ impl ServerError {
             ServerError::BadAccount { .. } => {
                 "write the account as lower-case letters, digits, `-` and `_`".into()
             }
+            ServerError::BadRating { .. } => "give `rating` as a whole number from 1 to 5".into(),
+            ServerError::BadReviewText { .. } => "write 1 to 4,000 characters of text without \
+                control characters (line breaks and tabs are fine)"
+                .into(),
+            ServerError::DuplicateReview { plugin, id, .. } => format!(
+                "change your review instead: `PUT /api/v1/plugins/{plugin}/reviews/{id}` \
+                 (`switchboard review NAME@VERSION --edit …`), or delete it first"
+            ),
+            ServerError::UnknownReview { plugin, .. } => format!(
+                "`GET /api/v1/plugins/{plugin}/reviews` lists its approved reviews, `GET \
+                 /api/v1/reviews/mine` yours"
+            ),
+            ServerError::NotReviewAuthor { .. } => "only its author changes a review; a \
+                moderator (scope `moderate` or `admin`) may delete or reject it"
+                .into(),
+            ServerError::NotPending { .. } => "only pending reviews are approved or rejected: \
+                `switchboard moderate list` shows them (an edited review is pending again)"
+                .into(),
+            ServerError::UnknownVersion { plugin, .. } => {
+                format!("review a published version: `GET /api/v1/plugins/{plugin}` lists them")
+            }
+            ServerError::BadReport { .. } => "report a plugin (`{\"plugin\": NAME, \
+                \"reason\": …}`) or one of its reviews (add `\"review\": ID`)"
+                .into(),
+            ServerError::UnknownReport { .. } => {
+                "`switchboard moderate reports` lists the open reports".into()
+            }
+            ServerError::ReportResolved { .. } => {
+                "nothing to do: it was resolved; its resolution is in the audit trail".into()
+            }
+            ServerError::OwnReview { .. } => {
+                "reviews are for users of a plugin; answer reviews in its README or changelog"
+                    .into()
+            }
+            ServerError::BadChoice { expected, .. } => format!("use one of {expected}"),
         }
     }
 }

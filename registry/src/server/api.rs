@@ -413,7 +413,7 @@ pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
         .collect::<Vec<_>>());
     doc["owners"] = json!(super::accounts::owners(&state.db, name)?);
     doc["downloads"] = json!(state.downloads.of(name));
-    doc["rating"] = Value::Null;
+    doc["rating"] = super::reviews::rating_json(&super::reviews::rating_of(&state.db, name)?);
     Ok(doc)
 }
 

@@ -70,6 +70,7 @@ mod manage;
 mod openapi;
 mod page;
 mod publishing;
+mod reviews;
 pub mod search;
 pub mod squat;
 pub mod store;
@@ -394,6 +395,7 @@ fn router(state: Arc<AppState>) -> Router {
             post(certification::deny_handler),
         )
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(reviews::routes())
         .merge(page::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -40,6 +40,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/certification/key"),
     ("post", "/api/v1/certification/{id}/approve"),
     ("post", "/api/v1/certification/{id}/deny"),
+    ("get", "/api/v1/plugins/{name}/reviews"),
+    ("post", "/api/v1/plugins/{name}/reviews"),
+    ("put", "/api/v1/plugins/{name}/reviews/{id}"),
+    ("delete", "/api/v1/plugins/{name}/reviews/{id}"),
+    ("get", "/api/v1/reviews/mine"),
+    ("get", "/api/v1/moderation/reviews"),
+    ("post", "/api/v1/moderation/reviews/{id}/approve"),
+    ("post", "/api/v1/moderation/reviews/{id}/reject"),
+    ("post", "/api/v1/reports"),
+    ("get", "/api/v1/moderation/reports"),
+    ("post", "/api/v1/moderation/reports/{id}/resolve"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -99,6 +110,7 @@ pub(super) const SEMVER: &str =
 pub fn openapi() -> Value {
     let mut doc = document();
     super::certification::describe(&mut doc);
+    super::reviews::describe(&mut doc);
     doc
 }
 
@@ -310,7 +322,7 @@ fn document() -> Value {
                     "channels": { "type": "object", "additionalProperties": { "type": "string" } },
                     "versions": { "type": "array", "items": { "type": "object", "description": "an index line (docs/registry.md) with `download`, `checks` (of its listed upload, or null) and `upload`" } },
                     "owners": { "type": "array", "items": { "type": "object" } },
-                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "type": "null" },
+                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "$ref": "#/components/schemas/Rating" },
                     "unlisted": { "type": "array", "items": { "$ref": "#/components/schemas/Upload" } } } },
                 "Published": { "type": "object", "required": ["name", "version", "added"], "properties": {
                     "name": { "type": "string" }, "version": { "type": "string" }, "channel": { "type": "string" },

@@ -862,6 +862,7 @@ fn the_openapi_document_names_every_route_and_every_route_is_served() {
         let mut resp = match *method {
             "get" => agent().get(&url).call().unwrap(),
             "delete" => agent().delete(&url).call().unwrap(),
+            "put" => agent().put(&url).send(&b""[..]).unwrap(),
             _ => agent().post(&url).send(&b""[..]).unwrap(),
         };
         let body = resp.body_mut().read_to_vec().unwrap();
@@ -911,9 +912,12 @@ fn send(
             req.call().unwrap()
         }
         _ => {
-            let mut req = agent()
-                .post(&url)
-                .header("Content-Type", "application/json");
+            let req = if method == "put" {
+                agent().put(&url)
+            } else {
+                agent().post(&url)
+            };
+            let mut req = req.header("Content-Type", "application/json");
             if let Some(b) = &bearer {
                 req = req.header("Authorization", b.as_str());
             }
@@ -1643,3 +1647,5 @@ on_both_backends!(
     binding_one_key_to_several_accounts_at_once_gives_it_to_one,
     a_download_whose_count_cannot_be_written_is_served_all_the_same,
 );
+
+mod reviews;

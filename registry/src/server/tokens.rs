@@ -23,6 +23,8 @@ pub enum Scope {
     Yank,
     /// Manage the account: its plugins' owners and its signing keys.
     Account,
+    /// Moderate: approve, reject and delete reviews, resolve abuse reports.
+    Moderate,
     /// Everything, for every account's plugins.
     Admin,
     /// Review certification requests: approve (the registry countersigns) or deny them.
@@ -34,7 +36,7 @@ impl Scope {
     pub fn may_publish(&self, name: &str) -> bool {
         match self {
             Scope::Admin => true,
-            Scope::Yank | Scope::Account | Scope::Certify => false,
+            Scope::Yank | Scope::Account | Scope::Certify | Scope::Moderate => false,
             Scope::Publish(p) => match p.strip_suffix('*') {
                 Some(prefix) => name.starts_with(prefix),
                 None => p == name,
@@ -52,6 +54,13 @@ impl Scope {
         matches!(self, Scope::Admin | Scope::Certify)
     }
 
+    /// Whether this scope lets its token moderate: decide on pending reviews, delete any
+    /// review, see and resolve abuse reports (`moderate` or `admin`). Writing a review needs
+    /// no particular scope: any valid token speaks for its account.
+    pub fn may_moderate(&self) -> bool {
+        matches!(self, Scope::Admin | Scope::Moderate)
+    }
+
     /// Whether this scope lets its token manage owners and signing keys.
     pub fn may_manage(&self) -> bool {
         matches!(self, Scope::Admin | Scope::Account)
@@ -64,6 +73,7 @@ impl fmt::Display for Scope {
             Scope::Publish(p) => write!(f, "publish:{p}"),
             Scope::Yank => f.write_str("yank"),
             Scope::Account => f.write_str("account"),
+            Scope::Moderate => f.write_str("moderate"),
             Scope::Admin => f.write_str("admin"),
             Scope::Certify => f.write_str("certify"),
         }
@@ -72,7 +82,7 @@ impl fmt::Display for Scope {
 
 impl FromStr for Scope {
     type Err = ServerError;
-    /// `publish:NAME`, `publish:PREFIX*`, `yank`, `account`, `certify` or `admin`.
+    /// `publish:NAME`, `publish:PREFIX*`, `yank`, `account`, `certify`, `moderate` or `admin`.
     fn from_str(s: &str) -> Result<Scope, ServerError> {
         let bad = |reason: &str| ServerError::BadToken {
             reason: format!("`{s}` is not a scope: {reason}"),
@@ -80,12 +90,13 @@ impl FromStr for Scope {
         match s {
             "yank" => Ok(Scope::Yank),
             "account" => Ok(Scope::Account),
+            "moderate" => Ok(Scope::Moderate),
             "admin" => Ok(Scope::Admin),
             "certify" => Ok(Scope::Certify),
             _ => {
                 let Some(p) = s.strip_prefix("publish:") else {
                     return Err(bad(
-                        "write publish:NAME-PATTERN, yank, account, certify or admin",
+                        "write publish:NAME-PATTERN, yank, account, certify, moderate or admin",
                     ));
                 };
                 let stem = p.strip_suffix('*').unwrap_or(p);

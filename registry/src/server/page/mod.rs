@@ -16,6 +16,7 @@ mod certification;
 mod error;
 mod markdown;
 mod query;
+mod reviews;
 mod view;
 
 #[cfg(test)]
@@ -74,6 +75,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/plugins/{name}", get(plugin))
         .route("/static/{file}", get(static_file))
         .merge(certification::routes())
+        .merge(reviews::routes())
 }
 
 /// Whether an unknown `path` gets the HTML 404 page (everything but the API and the index,
@@ -546,6 +548,7 @@ struct PluginPage {
     certification: Option<certification::CertificationView>,
     install: Vec<String>,
     readme: Readme,
+    reviews: reviews::ReviewsSection,
 }
 
 /// The registry's URL as this request reached it, when the `Host` header is a plain host
@@ -621,11 +624,13 @@ async fn plugin(
             format!("switchboard install {name}"),
         ];
         let certification = certification::for_release(&state, &name, &p.shown);
+        let reviews = reviews::section(&state.db, &name, releases);
         Ok(PluginPage {
             p,
             certification,
             install,
             readme,
+            reviews,
         })
     })
     .await?;

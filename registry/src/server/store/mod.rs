@@ -21,6 +21,7 @@ pub mod audit;
 pub mod catalog_search;
 pub mod certification;
 pub mod postgres;
+pub mod reviews;
 pub mod sqlite;
 
 pub use audit::AuditStore;
@@ -92,6 +93,7 @@ pub trait Store:
     AuditStore
     + certification::CertificationStore
     + catalog_search::CatalogSearch
+    + reviews::ReviewStore
     + Send
     + Sync
     + std::fmt::Debug

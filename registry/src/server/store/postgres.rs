@@ -26,13 +26,14 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes (PostgreSQL's own numbering, from 1).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock key serialising schema changes ("sbschema").
 const SCHEMA_LOCK: i64 = 0x7362_7363_6865_6d61;
 
 /// Each migration brings the schema from the version before it to its own.
-const MIGRATIONS: &[(i64, &str)] = &[(
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     "
 CREATE TABLE tokens (
@@ -91,7 +92,9 @@ CREATE TABLE downloads (
     count       BIGINT NOT NULL
 );
 ",
-)];
+    ),
+    (2, super::market::POSTGRES_MIGRATION),
+];
 
 /// At most this many idle connections are kept.
 const MAX_IDLE: usize = 16;
@@ -169,7 +172,7 @@ impl Drop for PostgresStore {
 }
 
 /// A connection taken from the pool; put back when dropped unless it broke.
-struct Pooled<'a> {
+pub(super) struct Pooled<'a> {
     store: &'a PostgresStore,
     client: Option<Client>,
 }
@@ -229,7 +232,7 @@ impl PostgresStore {
         Ok(store)
     }
 
-    fn error(&self, e: &postgres::Error) -> ServerError {
+    pub(super) fn error(&self, e: &postgres::Error) -> ServerError {
         let reason = match e.as_db_error() {
             Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
             None => e.to_string(),
@@ -240,7 +243,7 @@ impl PostgresStore {
         }
     }
 
-    fn client(&self) -> Result<Pooled<'_>, ServerError> {
+    pub(super) fn client(&self) -> Result<Pooled<'_>, ServerError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let client = match idle {
             Some(c) => c,

@@ -1,6 +1,10 @@
 //! The default store: SQLite (`server.db` in the data directory, `0600`), one connection
 //! behind a mutex (requests use it from the blocking pool; SQLite has one writer anyway).
 //!
+//! Schema 3 (from 2): the marketplace's tables (`super::market`): `pricing`, `sales`,
+//! `entitlements`, `trials`, `refunds`, `fee_rates`, `payout_thresholds`, `disputes`,
+//! `downloads_daily`.
+//!
 //! Schema 2 (from 1): `publishers` (one account per name) became `owners` (several accounts
 //! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new. The
 //! version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
@@ -17,7 +21,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -117,8 +121,9 @@ impl SqliteStore {
         }
         let migrate = if version == 1 { MIGRATE_1 } else { "" };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {migrate} \
-             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {migrate} \
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            super::market::SQLITE_SCHEMA
         ))
         .map_err(|e| fail(e.to_string()))?;
         Ok(SqliteStore {
@@ -134,7 +139,7 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn error(&self, e: &rusqlite::Error) -> ServerError {
+    pub(super) fn error(&self, e: &rusqlite::Error) -> ServerError {
         ServerError::Database {
             path: self.path.display().to_string(),
             reason: e.to_string(),

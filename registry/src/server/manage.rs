@@ -18,7 +18,7 @@ use super::api::{blocking, ApiError};
 use super::publishing::{authenticated, path_name, require_owner, upload_json};
 use super::tokens::{Scope, TokenInfo};
 use super::uploads::{self, UploadState};
-use super::{accounts, publishing, AppState};
+use super::{accounts, audit, publishing, AppState};
 use crate::error::ServerError;
 
 fn wrong_scope(token: &TokenInfo, action: &str) -> ServerError {
@@ -124,6 +124,16 @@ pub async fn add_owner(
         let body = json_body(body)?;
         require_owner(&state, &name, &token)?;
         let added = accounts::add_owner(&state.db, &name, &body.account, &token.account)?;
+        if added {
+            let subject = format!("plugin:{name}");
+            audit::record(
+                &state.db,
+                &token.account,
+                "owner.add",
+                &subject,
+                &body.account,
+            )?;
+        }
         let mut doc = owners_json(&state, &name)?;
         doc["changed"] = json!(added);
         Ok(doc)
@@ -147,6 +157,14 @@ pub async fn remove_owner(
         let name = path_name(Ok(Path(name)))?;
         require_owner(&state, &name, &token)?;
         accounts::remove_owner(&state.db, &name, &account)?;
+        let subject = format!("plugin:{name}");
+        audit::record(
+            &state.db,
+            &token.account,
+            "owner.remove",
+            &subject,
+            &account,
+        )?;
         let mut doc = owners_json(&state, &name)?;
         doc["changed"] = json!(true);
         Ok(doc)
@@ -204,6 +222,8 @@ pub async fn add_key(
         may_manage_account(&token, &account)?;
         let body = json_body(body)?;
         let key = accounts::add_key(&state.db, &account, &body.public_key)?;
+        let subject = format!("account:{account}");
+        audit::record(&state.db, &token.account, "key.bind", &subject, &key.key_id)?;
         Ok(json!({ "key": key }))
     })
     .await
@@ -222,6 +242,8 @@ pub async fn remove_key(
         let account = account_of_path(Ok(Path(account)))?;
         may_manage_account(&token, &account)?;
         let key = accounts::remove_key(&state.db, &account, &key_id)?;
+        let subject = format!("account:{account}");
+        audit::record(&state.db, &token.account, "key.unbind", &subject, &key_id)?;
         Ok(json!({ "key": key, "removed": true }))
     })
     .await
@@ -285,7 +307,10 @@ pub async fn release(
     blocking(move || {
         let token = admin(&state, &headers, "release a held upload")?;
         let id = hold_id(id)?;
-        publishing::release_hold(&state, &id, &token.account)
+        let out = publishing::release_hold(&state, &id, &token.account)?;
+        let subject = format!("upload:{id}");
+        audit::record(&state.db, &token.account, "hold.release", &subject, "")?;
+        Ok(out)
     })
     .await
     .map(Json)
@@ -311,12 +336,11 @@ pub async fn reject(
         let token = admin(&state, &headers, "reject a held upload")?;
         let id = hold_id(id)?;
         let body = json_body(body)?;
-        publishing::reject_hold(
-            &state,
-            &id,
-            &token.account,
-            body.reason.as_deref().unwrap_or(""),
-        )
+        let reason = body.reason.as_deref().unwrap_or("");
+        let out = publishing::reject_hold(&state, &id, &token.account, reason)?;
+        let subject = format!("upload:{id}");
+        audit::record(&state.db, &token.account, "hold.reject", &subject, reason)?;
+        Ok(out)
     })
     .await
     .map(Json)

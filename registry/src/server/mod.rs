@@ -55,6 +55,7 @@
 pub mod accounts;
 mod api;
 pub mod artifacts;
+pub mod audit;
 mod catalog;
 mod checks;
 mod data;
@@ -354,6 +355,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/holds", get(manage::holds))
         .route("/api/v1/holds/{id}/release", post(manage::release))
         .route("/api/v1/holds/{id}/reject", post(manage::reject))
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(page::routes())
         .fallback(not_found)

@@ -27,6 +27,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/holds"),
     ("post", "/api/v1/holds/{id}/release"),
     ("post", "/api/v1/holds/{id}/reject"),
+    ("get", "/api/v1/audit"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -249,6 +250,15 @@ pub fn openapi() -> Value {
                 "requestBody": body(&[], json!({ "reason": { "type": "string" } })),
                 "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Upload")
             } },
+            "/api/v1/audit": { "get": {
+                "summary": "The audit trail, newest first: yanks, deprecations, promotions, owners, keys, holds and the marketplace's decisions (admin)",
+                "security": bearer,
+                "parameters": [
+                    { "name": "subject", "in": "query", "required": false, "description": "only subjects starting with this (`plugin:hello`, `account:acme`, `upload:ID`)", "schema": { "type": "string", "maxLength": 256 } },
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "string", "pattern": "^[0-9]{1,3}$" }, "description": "1 to 500, default 100" }
+                ],
+                "responses": with_ok(error_responses(&["400", "401", "403"]), "Audit")
+            } },
             "/api/openapi.json": { "get": {
                 "summary": "This document",
                 "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": {} } } }
@@ -294,6 +304,12 @@ pub fn openapi() -> Value {
                 "Check": { "type": "object", "required": ["name", "outcome", "message"], "properties": {
                     "name": { "type": "string" }, "outcome": { "type": "string", "enum": ["passed", "failed", "errored"] },
                     "code": { "type": ["string", "null"] }, "message": { "type": "string" } } },
+                "Audit": { "type": "object", "required": ["entries"], "properties": {
+                    "entries": { "type": "array", "items": { "type": "object", "required": ["id", "at", "actor", "action", "subject", "detail"], "properties": {
+                        "id": { "type": "integer" }, "at": { "type": "integer" }, "actor": { "type": "string" },
+                        "action": { "type": "string" }, "subject": { "type": "string" }, "detail": { "type": "string" }
+                    } } }
+                } },
                 "Upload": { "type": "object", "required": ["upload", "state", "checks"], "properties": {
                     "upload": { "type": "string" }, "account": { "type": "string" }, "name": { "type": "string" },
                     "version": { "type": "string" }, "channel": { "type": "string" },

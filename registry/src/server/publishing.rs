@@ -24,7 +24,7 @@ use super::api::{blocking, ApiError};
 use super::tokens::{self, Scope, TokenInfo};
 use super::uploads::{self, CheckResult, Outcome, Upload, UploadState};
 use super::AppState;
-use super::{accounts, checks, squat};
+use super::{accounts, audit, checks, squat};
 use crate::error::{PublishError, ServerError};
 use crate::format::{validate_name, Channel};
 use crate::publish::{self, Expiries, PublishOptions};
@@ -657,12 +657,17 @@ async fn change(
             .registry_writes
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let reason = body.reason.unwrap_or_default();
         let report = if yank {
-            let reason = body.reason.unwrap_or_default();
             publish::yank(dir, keys, &name, &version, &reason, &exp)?
         } else {
             publish::unyank(dir, keys, &name, &version, &exp)?
         };
+        if report.changed {
+            let action = if yank { "plugin.yank" } else { "plugin.unyank" };
+            let subject = format!("plugin:{name}@{version}");
+            audit::record(&state.db, &token.account, action, &subject, &reason)?;
+        }
         let line = report.lines.iter().find(|l| l.version == version);
         Ok(json!({
             "name": name,
@@ -736,6 +741,21 @@ pub async fn deprecate(
             body.message.as_deref(),
             &Expiries::default(),
         )?;
+        if report.changed {
+            let detail = format!(
+                "successor: {}; message: {}",
+                body.successor.as_deref().unwrap_or("-"),
+                body.message.as_deref().unwrap_or("-")
+            );
+            let subject = format!("plugin:{name}");
+            audit::record(
+                &state.db,
+                &token.account,
+                "plugin.deprecate",
+                &subject,
+                &detail,
+            )?;
+        }
         let d = report.lines.first().and_then(|l| l.deprecated.clone());
         Ok(json!({
             "name": name,
@@ -789,6 +809,17 @@ pub async fn promote(
             channel,
             &Expiries::default(),
         )?;
+        if report.changed {
+            let subject = format!("plugin:{name}@{version}");
+            let detail = format!("to {channel}");
+            audit::record(
+                &state.db,
+                &token.account,
+                "plugin.promote",
+                &subject,
+                &detail,
+            )?;
+        }
         Ok(json!({
             "name": name,
             "version": version.to_string(),

@@ -694,6 +694,53 @@ fn yank_and_unyank_need_the_yank_scope_and_the_owning_account() {
     assert_eq!(status, 200, "{doc}");
     assert_eq!(doc["yanked"], serde_json::Value::Null);
     assert_eq!(doc["changed"], true);
+
+    // Both are in the audit trail, newest first, with who and why; only an admin reads it.
+    let bare = |a: &str| a.trim_start_matches("Bearer ").to_owned();
+    let (acme_yank, admin) = (bare(&acme_yank), bare(&admin));
+    let (status, doc) = send(&server, "get", "/api/v1/audit", Some(&acme_yank), None);
+    assert_eq!((status, code(&doc)), (403, "SB1388"), "{doc}");
+    let (status, doc) = send(&server, "get", "/api/v1/audit", None, None);
+    assert_eq!((status, code(&doc)), (401, "SB1385"), "{doc}");
+    let (status, doc) = send(&server, "get", "/api/v1/audit?limit=0", Some(&admin), None);
+    assert_eq!((status, code(&doc)), (400, "SB1382"), "{doc}");
+    let (status, doc) = send(
+        &server,
+        "get",
+        "/api/v1/audit?subject=plugin:hello@",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200, "{doc}");
+    let entries = doc["entries"].as_array().unwrap();
+    let seen: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["subject"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ops", "plugin.unyank", "plugin:hello@1.0.0", ""),
+            ("acme", "plugin.yank", "plugin:hello@1.0.0", "data loss"),
+        ]
+    );
+    assert!(entries[0]["id"].as_i64() > entries[1]["id"].as_i64());
+    // A prefix is a prefix, not a pattern.
+    let (_, doc) = send(
+        &server,
+        "get",
+        "/api/v1/audit?subject=plugin:h_llo",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(doc["entries"].as_array().unwrap().len(), 0, "{doc}");
 }
 
 fn tokens_are_stored_hashed_and_scopes_parse_strictly() {

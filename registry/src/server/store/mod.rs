@@ -15,9 +15,12 @@
 //! What is published is not in either: the signed registry directory stays the one record
 //! of it (so a static mirror loses nothing), and search runs on the catalog read from it.
 
+pub mod audit;
 pub mod market;
 pub mod postgres;
 pub mod sqlite;
+
+pub use audit::AuditStore;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -82,7 +85,7 @@ pub enum OwnerRemoval {
 
 /// The server's storage: every method is one blocking call (the server runs them on its
 /// blocking pool), and every change is atomic on its own.
-pub trait Store: market::MarketStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AuditStore + market::MarketStore + Send + Sync + std::fmt::Debug {
     /// Where it stores, for messages (`/srv/data/server.db`, or
     /// `postgres://USER@HOST:PORT/DB` without any password).
     fn location(&self) -> &str;

@@ -26,7 +26,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes (PostgreSQL's own numbering, from 1).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock key serialising schema changes ("sbschema").
 const SCHEMA_LOCK: i64 = 0x7362_7363_6865_6d61;
@@ -34,8 +34,8 @@ const SCHEMA_LOCK: i64 = 0x7362_7363_6865_6d61;
 /// Each migration brings the schema from the version before it to its own.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
-    1,
-    "
+        1,
+        "
 CREATE TABLE tokens (
     id          TEXT PRIMARY KEY,
     account     TEXT NOT NULL,
@@ -93,7 +93,21 @@ CREATE TABLE downloads (
 );
 ",
     ),
-    (2, super::market::POSTGRES_MIGRATION),
+    (
+        2,
+        "
+CREATE TABLE audit (
+    id          BIGSERIAL PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX audit_subject ON audit (subject, id);
+",
+    ),
+    (3, super::market::POSTGRES_MIGRATION),
 ];
 
 /// At most this many idle connections are kept.

@@ -1,12 +1,12 @@
 //! The default store: SQLite (`server.db` in the data directory, `0600`), one connection
 //! behind a mutex (requests use it from the blocking pool; SQLite has one writer anyway).
 //!
-//! Schema 3 (from 2): the marketplace's tables (`super::market`): `pricing`, `sales`,
-//! `entitlements`, `trials`, `refunds`, `fee_rates`, `payout_thresholds`, `disputes`,
-//! `downloads_daily`.
-//!
 //! Schema 2 (from 1): `publishers` (one account per name) became `owners` (several accounts
 //! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new. The
+//! Schema 3 (from 2) adds `audit`, the server's audit trail ([`super::audit`]). Schema 4
+//! (from 3) adds the marketplace's tables ([`super::market`]): `pricing`, `sales`,
+//! `entitlements`, `trials`, `refunds`, `fee_rates`, `payout_thresholds`, `disputes`,
+//! `downloads_daily`. The
 //! version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +21,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -76,6 +76,15 @@ CREATE TABLE IF NOT EXISTS downloads (
     plugin      TEXT PRIMARY KEY,
     count       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject, id);
 ";
 
 /// Schema 1 kept one publishing account per name; each becomes that name's first owner.

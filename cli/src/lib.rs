@@ -30,6 +30,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authoring;
+pub mod buy;
 pub mod config;
 pub mod data_dir;
 pub mod demo;

@@ -47,6 +47,11 @@ pub enum ServerCmd {
         /// distance of a popular one are held for review.
         #[arg(long, value_name = "N", default_value_t = 100)]
         popular_downloads: u64,
+        /// Sell paid plugins through the test payment provider, which moves no money: it
+        /// approves the payment method `test-approve` and declines every other (for demos
+        /// and tests; without it the server sells nothing).
+        #[arg(long)]
+        test_payments: bool,
         /// Print one JSON line when listening.
         #[arg(long)]
         json: bool,
@@ -82,9 +87,15 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             listen,
             trusted_proxy,
             popular_downloads,
+            test_payments,
             json,
         } => {
             let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
+            if test_payments {
+                options.payments = Some(std::sync::Arc::new(
+                    switchboard_registry::server::payments::TestPayments,
+                ));
+            }
             options.trusted_proxy = trusted_proxy;
             options.popular_downloads = popular_downloads;
             options.database = choice(database.as_deref())?;

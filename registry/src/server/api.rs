@@ -187,7 +187,9 @@ pub fn search_json(state: &AppState, params: &SearchParams) -> Result<Value, Api
         _ => Default::default(),
     };
     let downloads = state.downloads.read();
-    Ok(search_catalog(&catalog, params, &downloads, &owned)?)
+    let mut doc = search_catalog(&catalog, params, &downloads, &owned)?;
+    super::market::add_prices(state, &mut doc)?;
+    Ok(doc)
 }
 
 /// `GET /api/v1/search?q=&category=&capability=&compatible_with=&maintainer=&trust=&channel=&sort=&page=&per_page=`.
@@ -282,6 +284,7 @@ pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
     doc["owners"] = json!(super::accounts::owners(&state.db, name)?);
     doc["downloads"] = json!(state.downloads.of(name));
     doc["rating"] = Value::Null;
+    doc["pricing"] = super::market::pricing_json(&super::market::pricing_of(state, name)?);
     Ok(doc)
 }
 

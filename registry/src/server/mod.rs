@@ -66,8 +66,10 @@ mod listen;
 #[cfg(any(test, feature = "testing"))]
 pub mod load;
 mod manage;
+mod market;
 mod openapi;
 mod page;
+pub mod payments;
 mod publishing;
 pub mod search;
 pub mod squat;
@@ -92,6 +94,7 @@ pub use data::DataDir;
 pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
+pub use market::DEFAULT_FEE_BASIS_POINTS;
 pub use openapi::{openapi, ROUTES};
 pub use page::{PageError, CONTENT_SECURITY_POLICY};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
@@ -127,6 +130,9 @@ pub struct ServerOptions {
     /// within a small edit distance of a popular one are held for review; see
     /// [`squat`]). Default 100.
     pub popular_downloads: u64,
+    /// Who takes payments for paid plugins (`None`, the default: the server sells nothing,
+    /// `SB1484`; [`payments::TestPayments`] moves no money and approves `test-approve`).
+    pub payments: Option<Arc<dyn payments::PaymentProvider>>,
 }
 
 impl ServerOptions {
@@ -141,6 +147,7 @@ impl ServerOptions {
             rate_limit: Some(RateLimit::default()),
             trusted_proxy: None,
             popular_downloads: 100,
+            payments: None,
         }
     }
 }
@@ -158,6 +165,7 @@ pub(crate) struct AppState {
     pub(crate) downloads: downloads::Downloads,
     pub(crate) popular_downloads: u64,
     pub(crate) page: page::PageCache,
+    pub(crate) payments: Option<Arc<dyn payments::PaymentProvider>>,
     /// Held while this server changes its registry directory (list, yank, unyank, deprecate,
     /// promote), so its own requests queue rather than find the directory's lock taken
     /// (`SB1337`, 503, is then only another process's doing, such as a CLI command).
@@ -210,6 +218,7 @@ impl Server {
             downloads,
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
+            payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),
         });
         let app = router(Arc::clone(&state));
@@ -356,6 +365,21 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/holds/{id}/release", post(manage::release))
         .route("/api/v1/holds/{id}/reject", post(manage::reject))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/plugins/{name}/pricing", post(market::set_pricing))
+        .route("/api/v1/plugins/{name}/purchase", post(market::purchase))
+        .route("/api/v1/entitlements", get(market::entitlements))
+        .route("/api/v1/purchases/{id}/refund", post(market::refund))
+        .route("/api/v1/market/rates", post(market::set_rate))
+        .route("/api/v1/market/thresholds", post(market::set_threshold))
+        .route(
+            "/api/v1/disputes",
+            get(market::disputes).post(market::open_dispute),
+        )
+        .route(
+            "/api/v1/disputes/{id}/resolve",
+            post(market::resolve_dispute),
+        )
+        .route("/api/v1/payouts", get(market::payouts))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(page::routes())
         .fallback(not_found)
@@ -417,11 +441,23 @@ async fn index_file(
             .strip_prefix("packages/")
             .and_then(|f| f.strip_suffix(".sbpkg"))
             .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+        // A paid plugin's package goes only to an entitled account (`SB1480`, 402).
+        let paid = match sha {
+            Some(sha) => market::check_package(&state, sha, &headers)?,
+            None => false,
+        };
         let bytes = match sha {
             Some(sha) => state.artifacts.package(sha)?,
             None => files::read(&state.data.registry, &path)?,
         };
-        let response = files::respond(&path, bytes, &headers);
+        let mut response = files::respond(&path, bytes, &headers);
+        if paid {
+            // Never kept by a shared cache: the next request may not be entitled.
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-cache"),
+            );
+        }
         if response.status() == axum::http::StatusCode::OK {
             if let Some(sha) = sha {
                 count_download(&state, sha);
@@ -443,6 +479,12 @@ fn count_download(state: &AppState, sha: &str) {
         }
     };
     if let Some(plugin) = catalog.by_sha256.get(sha) {
+        if let Err(e) = market::count_daily(state, plugin) {
+            log_error(
+                &format!("a download of {plugin} was not counted for today"),
+                &e,
+            );
+        }
         if let Err(e) = state.downloads.record(&state.db, plugin) {
             let e = crate::RegistryError::from(e);
             log_error(

@@ -1643,3 +1643,5 @@ on_both_backends!(
     binding_one_key_to_several_accounts_at_once_gives_it_to_one,
     a_download_whose_count_cannot_be_written_is_served_all_the_same,
 );
+
+mod market;

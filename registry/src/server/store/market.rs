@@ -279,8 +279,13 @@ pub struct DisputeRecord {
 /// The marketplace's rows. Every method is one blocking call and each change is atomic.
 pub trait MarketStore {
     /// Sets the pricing (its JSON, checked by the caller) of `plugin`.
-    fn set_pricing(&self, plugin: &str, pricing: &str, by: &str, at: i64)
-        -> Result<(), ServerError>;
+    fn set_pricing(
+        &self,
+        plugin: &str,
+        pricing: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<(), ServerError>;
     /// The pricing JSON of `plugin`, if one was set.
     fn pricing(&self, plugin: &str) -> Result<Option<String>, ServerError>;
     /// Every plugin's pricing JSON.
@@ -449,11 +454,7 @@ impl MarketStore for SqliteStore {
             .collect())
     }
 
-    fn record_sale(
-        &self,
-        s: &SaleRecord,
-        e: &EntitlementRecord,
-    ) -> Result<(), ServerError> {
+    fn record_sale(&self, s: &SaleRecord, e: &EntitlementRecord) -> Result<(), ServerError> {
         let mut conn = self.conn();
         let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -764,7 +765,9 @@ fn upsert_entitlement_pg(
              ON CONFLICT (account, plugin) DO UPDATE SET kind = excluded.kind, \
              since = excluded.since, expires = excluded.expires, sale = excluded.sale"
         ),
-        &[&e.account, &e.plugin, &e.kind, &e.since, &e.expires, &e.sale],
+        &[
+            &e.account, &e.plugin, &e.kind, &e.since, &e.expires, &e.sale,
+        ],
     )
 }
 
@@ -782,7 +785,9 @@ impl PostgresStore {
         sql: &str,
         args: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, ServerError> {
-        self.client()?.execute(sql, args).map_err(|e| self.error(&e))
+        self.client()?
+            .execute(sql, args)
+            .map_err(|e| self.error(&e))
     }
 
     fn in_tx<T>(
@@ -832,11 +837,7 @@ impl MarketStore for PostgresStore {
             .collect())
     }
 
-    fn record_sale(
-        &self,
-        s: &SaleRecord,
-        e: &EntitlementRecord,
-    ) -> Result<(), ServerError> {
+    fn record_sale(&self, s: &SaleRecord, e: &EntitlementRecord) -> Result<(), ServerError> {
         self.in_tx(|tx| {
             tx.execute(
                 &format!("INSERT INTO sales ({SALE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"),

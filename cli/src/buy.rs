@@ -1,6 +1,7 @@
 //! `switchboard buy NAME --registry R` and `switchboard entitlements --registry R`: buying a
 //! paid plugin from a registry server for the account whose token `switchboard login`
-//! stored (SPEC S9.8), and listing what that account may download.
+//! stored (SPEC S9.8), and listing what that account may download; `switchboard price NAME
+//! --registry R …`: an owner setting a plugin's price.
 //!
 //! The server charges through its payment provider and records the sale and the entitlement;
 //! `switchboard install NAME` then downloads the package with the same token (a paid plugin's
@@ -42,6 +43,81 @@ pub struct BuyArgs {
     /// Print one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `switchboard price`.
+#[derive(Debug, Args)]
+pub struct PriceArgs {
+    /// The plugin (one your account owns).
+    pub name: String,
+    /// The configured registry server.
+    #[arg(long)]
+    pub registry: String,
+    /// Make it free again.
+    #[arg(long, conflicts_with_all = ["amount", "period", "trial_days"])]
+    pub free: bool,
+    /// The price in minor units (cents): `4900` is 49.00 EUR.
+    #[arg(
+        long,
+        value_name = "MINOR_UNITS",
+        requires = "currency",
+        required_unless_present = "free"
+    )]
+    pub amount: Option<i64>,
+    /// The currency (ISO 4217: `EUR`, `USD`, `JPY`).
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
+    /// A subscription charged every `month` or `year` (default: paid once).
+    #[arg(long, value_name = "month|year")]
+    pub period: Option<String>,
+    /// Days of free use before buying (at most 365).
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    pub trial_days: u16,
+    /// The data directory holding the configured registries and logins.
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The pricing document `args` describe (as `POST /api/v1/plugins/NAME/pricing` takes it).
+pub fn pricing_body(args: &PriceArgs) -> Value {
+    if args.free {
+        return json!({ "model": "free" });
+    }
+    let price = json!({ "amount": args.amount, "currency": args.currency });
+    let mut body = match &args.period {
+        Some(p) => json!({ "model": "subscription", "price": price, "period": p }),
+        None => json!({ "model": "paid", "price": price }),
+    };
+    if args.trial_days > 0 {
+        body["trial_days"] = json!(args.trial_days);
+    }
+    body
+}
+
+/// Runs `switchboard price`: sets the plugin's price with the logged-in owner's token.
+pub fn run_price(args: PriceArgs) -> Result<bool> {
+    let data = crate::data_dir::resolve(args.data_dir.clone())?;
+    let doc = call(
+        &data,
+        &args.registry,
+        Method::Post,
+        &format!("plugins/{}/pricing", escape(&args.name)),
+        Some(&pricing_body(&args)),
+        true,
+    )?;
+    if args.json {
+        print(&format!("{}\n", json!({ "ok": true, "pricing": doc })));
+    } else {
+        print(&format!(
+            "{}: {}\n",
+            args.name,
+            doc["pricing"]["shown"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(true)
 }
 
 /// `switchboard entitlements`.

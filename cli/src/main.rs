@@ -311,6 +311,10 @@ enum Cmd {
     /// Buy a paid plugin from a registry server for your account (or start its trial):
     /// then `switchboard install NAME` downloads it.
     Buy(switchboard_cli::buy::BuyArgs),
+    /// Set the price of a plugin your account owns on a registry server: `--amount 4900
+    /// --currency EUR` (paid once), `--period month` (a subscription), `--trial-days N`,
+    /// or `--free`.
+    Price(switchboard_cli::buy::PriceArgs),
     /// The plugins your account on a registry server may download (bought, subscribed,
     /// on trial), active or ended.
     Entitlements(switchboard_cli::buy::EntitlementsArgs),
@@ -871,6 +875,10 @@ fn main() -> ExitCode {
         Cmd::Buy(args) => {
             let json = args.json;
             exit_status(switchboard_cli::buy::run_buy(args), json)
+        }
+        Cmd::Price(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::buy::run_price(args), json)
         }
         Cmd::Entitlements(args) => {
             let json = args.json;

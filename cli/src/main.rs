@@ -1254,3 +1254,142 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 fn report_error(e: &anyhow::Error, json: bool) -> ExitCode {
     output::report_error(e, json)
 }
+
+/// The documentation's shell lines are commands this binary accepts: every `switchboard …` line
+/// of a `sh`/`bash` block in the README and the docs parses with the CLI's own definition.
+#[cfg(test)]
+mod documented_commands {
+    use clap::error::ErrorKind;
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Words of a shell line, honouring single and double quotes (enough for the docs).
+    fn words(line: &str) -> Vec<String> {
+        let (mut out, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => (quote, started) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        out.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                }
+                (_, c) => {
+                    word.push(c);
+                    started = true;
+                }
+            }
+        }
+        if started {
+            out.push(word);
+        }
+        out
+    }
+
+    /// The `switchboard …` commands of the shell blocks of `markdown`, with their line numbers.
+    fn commands(markdown: &str) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        let mut in_shell = None;
+        // A line ending in `\` goes on on the next; its number is the first line's.
+        let mut pending: Option<(usize, String)> = None;
+        for (i, line) in markdown.lines().enumerate() {
+            if let Some(info) = line.strip_prefix("```") {
+                in_shell = match in_shell {
+                    None => Some(matches!(info.trim(), "sh" | "bash" | "shell" | "console")),
+                    Some(_) => None,
+                };
+                continue;
+            }
+            if in_shell != Some(true) || line.trim_start().starts_with('#') {
+                continue;
+            }
+            // A comment ends the command.
+            let code = line.split(" #").next().unwrap_or("");
+            let (first, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
+            if let Some(head) = code.trim_end().strip_suffix('\\') {
+                joined.push_str(head);
+                pending = Some((first, joined));
+                continue;
+            }
+            joined.push_str(code);
+            // `&&` and `|` join several commands; a redirection is the shell's, not ours.
+            for part in joined.split("&&").flat_map(|p| p.split(" | ")) {
+                let part = part.split(" > ").next().unwrap_or("");
+                let part = part.split(" 2>").next().unwrap_or("");
+                let part = part.trim().trim_start_matches("$ ");
+                if part.starts_with("switchboard ") {
+                    out.push((first, part.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_documented_switchboard_command_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![root.join("README.md")];
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut checked = 0;
+        let mut wrong = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (line, command) in commands(&text) {
+                match Cli::try_parse_from(words(&command)) {
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                        ) => {}
+                    Err(e) => wrong.push(format!(
+                        "{}:{line}: {command}\n  {}",
+                        file.display(),
+                        e.to_string().lines().next().unwrap_or("")
+                    )),
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} of {checked}:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+        assert!(checked >= 60, "only {checked} commands found");
+    }
+
+    #[test]
+    fn the_line_reader_splits_quotes_comments_and_chains() {
+        assert_eq!(
+            words(r#"switchboard yank a@1.0.0 --reason "leaks memory" --scope 'publish:acme-*'"#),
+            [
+                "switchboard",
+                "yank",
+                "a@1.0.0",
+                "--reason",
+                "leaks memory",
+                "--scope",
+                "publish:acme-*"
+            ]
+        );
+        let found = commands("```sh\nswitchboard search x && switchboard install x   # c\n# switchboard no\n```\n```text\nswitchboard no\n```\n");
+        assert_eq!(
+            found,
+            [
+                (2, "switchboard search x".to_owned()),
+                (2, "switchboard install x".to_owned())
+            ]
+        );
+    }
+}

@@ -157,6 +157,12 @@ pub struct PublishArgs {
     /// For a crate: where the package is written (default: CRATE/dist).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// For a registry directory (with --keys): make it and its keys first if it does not
+    /// exist yet, and add it to the data directory's registries (named after the directory,
+    /// its new root pinned) so `switchboard install` finds what was published — trying a
+    /// plugin locally in one step.
+    #[arg(long, requires = "keys")]
+    pub init: bool,
     #[command(flatten)]
     pub target: PublishTarget,
 }
@@ -386,6 +392,21 @@ pub fn run_publish(mut args: PublishArgs) -> Result<bool> {
     options.channel = channel(&args.channel)?;
     options.expiries = args.target.expiries.parse()?;
     let registry = registry_target(&args.target)?;
+    if !args.package.is_dir() && !args.package.is_file() {
+        return Err(not_publishable(&args.package, "not found"));
+    }
+    let made = match (&args.target.keys, args.init) {
+        (Some(keys), true) => init_if_missing(std::path::Path::new(&registry), keys)?,
+        _ => None,
+    };
+    if let (Some(made), false) = (&made, args.target.json) {
+        crate::output::eprint(&format!(
+            "made the registry directory {} (its keys in {}; root {})\n",
+            made.registry.display(),
+            made.keys.display(),
+            made.root_fingerprint
+        ));
+    }
     let from_crate = if args.package.is_dir() {
         if !args.package.join("Cargo.toml").is_file() {
             return Err(not_publishable(
@@ -436,6 +457,18 @@ pub fn run_publish(mut args: PublishArgs) -> Result<bool> {
             r.line.name, r.line.version
         )
     };
+    let configured = if args.init {
+        Some(add_to_registries(
+            &args.target,
+            std::path::Path::new(&registry),
+        )?)
+    } else {
+        None
+    };
+    let mut text = text;
+    if let Some(c) = &configured {
+        text.push_str(&c.text);
+    }
     let mut doc = json!({
         "ok": true,
         "added": r.added,
@@ -446,8 +479,117 @@ pub fn run_publish(mut args: PublishArgs) -> Result<bool> {
     if let Some(steps) = &from_crate {
         doc["built"] = steps.clone();
     }
+    if let Some(m) = &made {
+        doc["registry_made"] = json!({
+            "registry": m.registry,
+            "keys": m.keys,
+            "root_fingerprint": m.root_fingerprint,
+        });
+    }
+    if let Some(c) = configured {
+        doc["configured_as"] = json!(c.name);
+    }
     emit(args.target.json.then_some(doc), &text);
     Ok(true)
+}
+
+/// `publish --init`: makes the registry directory and its keys when the directory does not
+/// exist or is empty; a registry already there is used as it is.
+fn init_if_missing(
+    dir: &std::path::Path,
+    keys: &std::path::Path,
+) -> Result<Option<publish::InitReport>> {
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        // Not a directory, unreadable: publishing says what is wrong with it.
+        Err(_) => false,
+    };
+    if !empty {
+        return Ok(None);
+    }
+    Ok(Some(publish::init(dir, keys, &InitOptions::default())?))
+}
+
+/// What `publish --init` did about the data directory's registries.
+struct Configured {
+    /// The configured registry that is this directory.
+    name: String,
+    /// What to print after the publish line.
+    text: String,
+}
+
+/// `publish --init`: adds the registry directory to the data directory's registries unless
+/// one of them already is it, named after the directory (made a registry name), its current
+/// root pinned (the one this machine made, or the one already there).
+fn add_to_registries(t: &PublishTarget, dir: &std::path::Path) -> Result<Configured> {
+    let data = crate::data_dir::resolve(t.data_dir.clone())?;
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let location = absolute.display().to_string();
+    let existing = crate::registries::list(&data)?;
+    if let Some(r) = existing.iter().find(|r| r.location == location) {
+        return Ok(Configured {
+            name: r.name.clone(),
+            text: String::new(),
+        });
+    }
+    let name = registry_name_for(&absolute);
+    if existing.iter().any(|r| r.name == name) {
+        return Err(CliError::raise(
+            codes::WHICH_REGISTRY,
+            format!(
+                "published, but a registry named `{name}` is already configured for another \
+                 location, so {location} was not added"
+            ),
+            format!(
+                "add it under another name: `switchboard registry add NAME {location} \
+                 --priority 10`"
+            ),
+        ));
+    }
+    let added = crate::registries::add(
+        &data,
+        crate::registries::AddArgs {
+            name: name.clone(),
+            location: location.clone(),
+            priority: 10,
+            root: Some(absolute.join("root.json")),
+            token_env: None,
+            certified_only: false,
+            channel: "ga".into(),
+            policy: None,
+        },
+    )?;
+    Ok(Configured {
+        name: added.record.name.clone(),
+        text: format!(
+            "added {location} to the registries of {} as `{name}` (priority 10): \
+             `switchboard install NAME` finds it\n",
+            data.display()
+        ),
+    })
+}
+
+/// A registry name from a directory's name: lower case, other characters as `-`, starting
+/// with a letter (`My Plugins` → `my-plugins`, `2026` → `local-2026`).
+fn registry_name_for(dir: &std::path::Path) -> String {
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '-',
+        })
+        .collect();
+    name = name.trim_matches('-').to_owned();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name = format!("local-{name}").trim_end_matches('-').to_owned();
+    }
+    name.truncate(64);
+    name
 }
 
 fn not_publishable(path: &std::path::Path, why: &str) -> anyhow::Error {

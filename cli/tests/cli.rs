@@ -2664,4 +2664,74 @@ fn publish_builds_packs_signs_and_uploads_a_crate_in_one_step() {
     assert_eq!(listed["added"], true, "{listed:#}");
     assert_eq!(listed["release"]["trust"], "self-signed");
     drop(srv);
+
+    // From nothing, as the guide's quick path: a key, then `publish --init` makes the
+    // registry directory and adds it to the data directory, and `install` finds it there.
+    let fresh = path("fresh");
+    let f = ["--data-dir", fresh.as_str(), "--json"];
+    let made = ok(&with(&["keygen", "--unencrypted"], &f));
+    let public = made["public_key"].as_str().unwrap().to_owned();
+    // --init needs a registry directory and its keys, not a server.
+    let out = run(&with(
+        &["publish", hello, "--registry", "main", "--init"],
+        &f,
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses --init without --keys"
+    );
+    let first = ok(&with(
+        &[
+            "publish",
+            hello,
+            "--out",
+            &path("dist"),
+            "--registry",
+            &path("My Plugins"),
+            "--keys",
+            &path("my-keys"),
+            "--init",
+        ],
+        &f,
+    ));
+    assert_eq!(first["added"], true, "{first:#}");
+    assert_eq!(first["configured_as"], "my-plugins", "{first:#}");
+    let made_root = first["registry_made"]["root_fingerprint"].as_str().unwrap();
+    let configured = ok(&with(&["registry", "list"], &f));
+    let listed = &configured["registries"][0];
+    assert_eq!(listed["name"], "my-plugins", "{configured:#}");
+    assert_eq!(
+        listed["root_fingerprint"], made_root,
+        "the root it made is pinned"
+    );
+    // Again: the registry is there and configured; neither is made twice.
+    let again = ok(&with(
+        &[
+            "publish",
+            &path("dist/hello-0.1.0.sbpkg"),
+            "--registry",
+            &path("My Plugins"),
+            "--keys",
+            &path("my-keys"),
+            "--init",
+        ],
+        &f,
+    ));
+    assert_eq!(again["added"], false, "{again:#}");
+    assert!(again.get("registry_made").is_none(), "{again:#}");
+    assert_eq!(again["configured_as"], "my-plugins");
+    let installed = ok(&with(
+        &[
+            "install",
+            "hello",
+            "--yes",
+            "--host-api",
+            "switchboard-demo@0.1.0",
+            "--trust",
+            &public,
+        ],
+        &f,
+    ));
+    assert_eq!(installed["changes"][0]["to"], "0.1.0", "{installed:#}");
 }

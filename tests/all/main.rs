@@ -13,6 +13,7 @@ mod escape_suite;
 mod extend;
 mod files;
 mod golden;
+mod guide;
 mod health;
 mod identity;
 mod install;

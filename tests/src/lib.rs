@@ -149,6 +149,10 @@ pub fn manifest_section(bytes: &[u8]) -> std::ops::Range<usize> {
     start..start + usize::try_from(len).expect("a length")
 }
 
+// The guide's text, as written there: not reformatted (tests/all/guide.rs compares them).
+#[rustfmt::skip]
+pub mod guide;
+
 /// Packages built from the example plugins, keys, signatures, and hand-made hostile archives.
 pub mod packages {
     use std::collections::BTreeMap;

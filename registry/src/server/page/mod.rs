@@ -12,6 +12,7 @@
 //! with the client's own search (`registries::search`), so the page, the API and `switchboard
 //! search` agree.
 
+mod dashboard;
 mod error;
 mod markdown;
 mod query;
@@ -71,6 +72,10 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/categories", get(categories))
         .route("/categories/{category}", get(category))
         .route("/plugins/{name}", get(plugin))
+        .route(
+            "/publishers/{account}",
+            get(dashboard::dashboard).post(dashboard::dashboard_payouts),
+        )
         .route("/static/{file}", get(static_file))
 }
 
@@ -543,6 +548,8 @@ struct PluginPage {
     p: PluginView,
     install: Vec<String>,
     readme: Readme,
+    /// The price as shown (`49.00 EUR`, `9.00 EUR a month, 14-day trial`); `None`: free.
+    price: Option<String>,
 }
 
 /// The registry's URL as this request reached it, when the `Host` header is a plain host
@@ -613,11 +620,30 @@ async fn plugin(
             }
             _ => Readme::Unreadable("the registry's configuration could not be read".into()),
         };
-        let install = vec![
-            format!("switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"),
-            format!("switchboard install {name}"),
-        ];
-        Ok(PluginPage { p, install, readme })
+        let pricing =
+            super::market::pricing_of(&state, &name).map_err(|e| PageError::Internal {
+                reason: e.to_string(),
+            })?;
+        let mut install = vec![format!(
+            "switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"
+        )];
+        // A paid plugin's package goes to an entitled account only: buy it first.
+        if pricing.is_paid() {
+            install.push(format!(
+                "switchboard login --registry {SUGGESTED_REGISTRY_NAME} --token YOUR_TOKEN"
+            ));
+            install.push(format!(
+                "switchboard buy {name} --registry {SUGGESTED_REGISTRY_NAME}"
+            ));
+        }
+        install.push(format!("switchboard install {name}"));
+        let price = pricing.is_paid().then(|| pricing.to_string());
+        Ok(PluginPage {
+            p,
+            install,
+            readme,
+            price,
+        })
     })
     .await?;
     Ok(respond(StatusCode::OK, render(&page)?))

@@ -710,7 +710,102 @@ fn a_dispute_opened_and_resolved_adjusts_that_months_report_and_is_audited() {
     assert!(pos("market.purchase") < pos("plugin.pricing"));
 }
 
+/// POSTs a form to `path`: status and body.
+fn post_form(server: &Server, path: &str, form: &str) -> (u16, String) {
+    let mut resp = agent()
+        .post(format!("{}{path}", server.url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form.as_bytes())
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
+}
+
+fn the_dashboard_shows_plugins_prices_downloads_per_day_and_payouts_to_their_publisher() {
+    let (_tmp, server) = serve_market(&["lint", "fmt"], true);
+    let acme = token(&server, "acme", "account", None);
+    let ann = token(&server, "ann", "account", None);
+    assert_eq!(
+        price(
+            &server,
+            &acme,
+            "lint",
+            json!({"model": "paid", "price": {"amount": 4900, "currency": "EUR"}})
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        buy(
+            &server,
+            &ann,
+            "lint",
+            json!({"payment_method": "test-approve"})
+        )
+        .0,
+        200
+    );
+    let lint = download_path(&server, "lint");
+    for _ in 0..3 {
+        assert_eq!(get_with(&server, &lint, Some(&ann)).0, 200);
+    }
+    let today = super::super::market::day_of(tokens::now()).to_string();
+    let counts = db(&server).store().daily_counts("lint", &today).unwrap();
+    assert_eq!(counts, vec![(today.clone(), 3)]);
+
+    // The plugin page shows the price and how to buy; owners link to their dashboards.
+    let (status, html) = raw(&server, "/plugins/lint");
+    assert_eq!(status, 200);
+    assert!(html.contains("49.00 EUR"), "{html}");
+    assert!(
+        html.contains("switchboard buy lint --registry marketplace"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/publishers/acme\""), "{html}");
+    let (_, html) = raw(&server, "/plugins/fmt");
+    assert!(html.contains(">Free<"), "{html}");
+
+    let (status, html) = raw(&server, "/publishers/acme");
+    assert_eq!(status, 200);
+    assert!(html.contains("href=\"/plugins/fmt\""), "{html}");
+    assert!(
+        html.contains("<td class=\"price\">49.00 EUR</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<title>{today}: 3</title>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("3 downloads of lint in the last 30 days"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("payouts-month"),
+        "no payouts without a token"
+    );
+
+    // Payouts: with acme's token only.
+    let month = crate::market::Month::of(super::super::market::day_of(tokens::now())).to_string();
+    let form = |t: &str, m: &str| format!("token={t}&month={m}");
+    let (status, html) = post_form(&server, "/publishers/acme", &form(&acme, &month));
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<td class=\"net\">41.65 EUR</td>"), "{html}");
+    let (status, html) = post_form(&server, "/publishers/acme", &form(&ann, &month));
+    assert_eq!(status, 403, "{html}");
+    assert!(!html.contains("41.65"), "{html}");
+    let (status, html) = post_form(&server, "/publishers/acme", &form("sbt_x_y", &month));
+    assert_eq!(status, 401, "{html}");
+    assert!(html.contains("SB1385"), "{html}");
+    let (status, html) = post_form(&server, "/publishers/acme", &form(&acme, "2026-13"));
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("SB1346"), "{html}");
+    let (status, _) = raw(&server, "/publishers/Not%20An%20Account");
+    assert_eq!(status, 400);
+}
+
 on_both_backends!(
+    the_dashboard_shows_plugins_prices_downloads_per_day_and_payouts_to_their_publisher,
     a_paid_plugin_is_refused_without_an_entitlement_and_served_with_one,
     a_server_without_a_payment_provider_sells_nothing,
     a_payout_report_for_a_month_whose_rate_changed_mid_month_is_checked_line_by_line,

@@ -461,7 +461,7 @@ fn the_plugin_page_shows_every_owner_the_shown_release_checks_and_the_deprecatio
     assert!(
         relay
             .text
-            .contains("<dt>Publisher account</dt><dd>acme</dd>"),
+            .contains("<dt>Publisher account</dt><dd><a href=\"/publishers/acme\">acme</a></dd>"),
         "{}",
         relay.text
     );

@@ -26,11 +26,11 @@ use switchboard_registry::server::{parse_listen, Server, ServerOptions};
 use switchboard_tests::packages::{example_package, files, keys, manifest, sign, workspace, write};
 
 /// Set (outside CI) to skip the browser tests on a machine without Chromium.
-const SKIP_VAR: &str = "SWITCHBOARD_SKIP_BROWSER_TESTS";
+pub(crate) const SKIP_VAR: &str = "SWITCHBOARD_SKIP_BROWSER_TESTS";
 
 /// The longest any one wait for the page may take before the test fails (a bound, not a
 /// pause: every wait returns as soon as its condition holds).
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// A README meant to run script three ways; the page must show it as text.
 const HOSTILE_README: &str = "# wordcount\n\n<script>window.__xss = 1</script>\n\n\
@@ -45,7 +45,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// chromedriver and the Chromium it drives, if installed.
-fn browser() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser() -> Option<(PathBuf, PathBuf)> {
     let named =
         |var: &str| std::env::var_os(var).map(|p| Some(PathBuf::from(p)).filter(|p| p.is_file()));
     let driver = named("SWITCHBOARD_CHROMEDRIVER").unwrap_or_else(|| on_path("chromedriver"))?;
@@ -59,13 +59,13 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// chromedriver on a free 127.0.0.1 port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Driver {
-    fn start(binary: &Path) -> Result<Driver> {
+    pub(crate) fn start(binary: &Path) -> Result<Driver> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -108,7 +108,7 @@ impl Drop for Driver {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))
@@ -157,18 +157,18 @@ fn serve(tmp: &Path) -> Server {
     server
 }
 
-async fn js(c: &Client, script: &str) -> Result<serde_json::Value> {
+pub(crate) async fn js(c: &Client, script: &str) -> Result<serde_json::Value> {
     Ok(c.execute(script, Vec::new()).await?)
 }
 
-async fn save(c: &Client, dir: &Path, name: &str) -> Result<()> {
+pub(crate) async fn save(c: &Client, dir: &Path, name: &str) -> Result<()> {
     let png = c.screenshot().await?;
     ensure!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
     std::fs::write(dir.join(name), png)?;
     Ok(())
 }
 
-async fn no_horizontal_overflow(c: &Client, what: &str) -> Result<()> {
+pub(crate) async fn no_horizontal_overflow(c: &Client, what: &str) -> Result<()> {
     let v = js(
         c,
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth];",

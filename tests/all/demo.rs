@@ -35,7 +35,14 @@ fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
     assert!(steps
         .iter()
         .any(|s| s.title.starts_with("Streaming:") && s.ok));
-    for title in ["Metrics: every call", "SLO report: counter"] {
+    for title in [
+        "Metrics: every call",
+        "SLO report: counter",
+        "Marketplace: a paid plugin",
+        "Bought it:",
+        "Installed the bought plugin",
+        "The publisher's payout report",
+    ] {
         assert!(
             steps.iter().any(|s| s.title.starts_with(title) && s.ok),
             "{title}"

@@ -814,8 +814,21 @@ impl Instance {
         out: &mut ResponseBuffer,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
-        let span = self.call_span(binding);
-        let _in_span = span.enter();
+        if calls_traced() {
+            return self.dispatch_traced(binding, request, out, usage);
+        }
+        self.dispatch_counted(binding, request, out, usage)
+    }
+
+    /// The call counted in the metrics (when the binding records) and its usage settled.
+    #[inline]
+    fn dispatch_counted(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+        usage: Option<&mut Usage>,
+    ) -> Result<(), Box<CallError>> {
         let result = match &binding.recorder {
             None => self.dispatch_unmetered(binding, request, out),
             Some(recorder) => {
@@ -933,13 +946,28 @@ impl Instance {
     /// fallback on every call, which cost more than a whole typed call (issue 18's profile).
     #[inline]
     fn call_span(&self, binding: &Binding) -> tracing::Span {
-        if tracing::Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
-            && tracing::Level::DEBUG <= tracing::level_filters::LevelFilter::current()
-        {
+        if calls_traced() {
             self.enabled_call_span(binding)
         } else {
             tracing::Span::none()
         }
+    }
+
+    /// [`dispatch_with_usage`](Self::dispatch_with_usage) inside a `plugin_call` span: the
+    /// path taken only while a subscriber listens at `debug`, so the untraced path builds,
+    /// enters and drops no span at all (that cost about 30 instructions a call).
+    #[cold]
+    #[inline(never)]
+    fn dispatch_traced(
+        &self,
+        binding: &Binding,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+        usage: Option<&mut Usage>,
+    ) -> Result<(), Box<CallError>> {
+        let span = self.enabled_call_span(binding);
+        let _in_span = span.enter();
+        self.dispatch_counted(binding, request, out, usage)
     }
 
     #[cold]
@@ -1114,4 +1142,12 @@ impl ChunkReceiver for LimitedReceiver<'_> {
     fn is_cancelled(&self) -> bool {
         self.inner.is_cancelled()
     }
+}
+
+/// Whether a subscriber listens to `debug` spans now, so calls get a `plugin_call` span: two
+/// loads of constants and one of a global, and no span built when it says no.
+#[inline]
+fn calls_traced() -> bool {
+    tracing::Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
+        && tracing::Level::DEBUG <= tracing::level_filters::LevelFilter::current()
 }

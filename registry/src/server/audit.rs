@@ -52,7 +52,7 @@ pub struct AuditEntry {
 /// Records that `actor` did `action` to `subject` now.
 ///
 /// ```no_run
-/// # fn example(db: &switchboard_registry::server::store::Database) -> Result<(), switchboard_registry::ServerError> {
+/// # fn example(db: &switchboard_registry::server::store::Database) -> Result<(), switchboard_registry::error::ServerError> {
 /// use switchboard_registry::server::audit;
 /// audit::record(db, "acme", "plugin.yank", "plugin:hello@1.0.0", "broken on arm64")?;
 /// # Ok(()) }

@@ -39,6 +39,7 @@ mod extend_tour;
 mod install_tour;
 mod isolation_tour;
 mod market_tour;
+mod purchase_tour;
 mod reload_tour;
 mod reviews_tour;
 mod server_tour;
@@ -598,6 +599,13 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     stream_tour::run(&mut r, &data_dir.join("stream"), options.profile)?;
 
     market_tour::run(&mut r)?;
+    purchase_tour::run(
+        &mut r,
+        &data_dir.join("purchase"),
+        options.profile,
+        &keys.join(crate::authoring::SECRET_KEY_FILE),
+        &public_key_file,
+    )?;
 
     isolation_tour::run(
         &mut r,

@@ -31,6 +31,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authoring;
+pub mod buy;
 pub mod certify;
 pub mod config;
 pub mod data_dir;

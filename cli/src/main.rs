@@ -326,13 +326,37 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Buy a paid plugin from a registry server for your account (or start its trial):
+    /// then `switchboard install NAME` downloads it.
+    Buy(switchboard_cli::buy::BuyArgs),
+    /// Set the price of a plugin your account owns on a registry server: `--amount 4900
+    /// --currency EUR` (paid once), `--period month` (a subscription), `--trial-days N`,
+    /// or `--free`.
+    Price(switchboard_cli::buy::PriceArgs),
+    /// The plugins your account on a registry server may download (bought, subscribed,
+    /// on trial), active or ended.
+    Entitlements(switchboard_cli::buy::EntitlementsArgs),
     /// A month's creator payout report (per publisher and plugin: sales, refunds, gross,
-    /// fees, net; totals, carry-overs, open disputes) from a marketplace ledger file.
+    /// fees, net; totals, carry-overs, open disputes) from a marketplace ledger file, or
+    /// from a registry server's own ledger (your lines; an admin's token: everyone's).
     Payouts {
         /// The ledger: sales, refunds, disputes, revenue-share terms, thresholds (JSON; see
         /// docs/marketplace.md).
-        #[arg(long, value_name = "FILE")]
-        ledger: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "registry",
+            conflicts_with = "registry"
+        )]
+        ledger: Option<PathBuf>,
+        /// The configured registry server whose ledger to report (`switchboard login
+        /// --registry NAME` first).
+        #[arg(long)]
+        registry: Option<String>,
+        /// The data directory holding the configured registries and logins (with
+        /// `--registry`).
+        #[arg(long, value_name = "DIR", env = "SWITCHBOARD_HOME")]
+        data_dir: Option<PathBuf>,
         /// The month, `YYYY-MM`.
         #[arg(long, value_name = "YYYY-MM")]
         month: String,
@@ -882,8 +906,22 @@ fn main() -> ExitCode {
             since,
             json,
         } => run_usage(data_dir, since.as_deref(), json),
+        Cmd::Buy(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::buy::run_buy(args), json)
+        }
+        Cmd::Price(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::buy::run_price(args), json)
+        }
+        Cmd::Entitlements(args) => {
+            let json = args.json;
+            exit_status(switchboard_cli::buy::run_entitlements(args), json)
+        }
         Cmd::Payouts {
             ledger,
+            registry,
+            data_dir,
             month,
             csv,
             json,
@@ -893,7 +931,13 @@ fn main() -> ExitCode {
                 (_, true) => payouts::Format::Json,
                 _ => payouts::Format::Table,
             };
-            match payouts::report(&ledger, &month, format) {
+            let result = match (ledger, registry) {
+                (Some(ledger), _) => payouts::report(&ledger, &month, format),
+                (None, Some(registry)) => switchboard_cli::data_dir::resolve(data_dir)
+                    .and_then(|d| payouts::from_server(&d, &registry, &month, format)),
+                (None, None) => Err(anyhow::anyhow!("give --ledger FILE or --registry NAME")),
+            };
+            match result {
                 Ok(text) => {
                     output::print(&text);
                     ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 //! ledger — as a table for people, CSV for accounting, or one JSON document.
 //!
 //! The figures come from [`switchboard_registry::market::payout_report`]; this module only
-//! reads the ledger and prints.
+//! reads the ledger (a file, or a registry server's stored one over its API) and prints.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -32,6 +32,45 @@ pub fn report(ledger: &Path, month: &str, format: Format) -> anyhow::Result<Stri
     let month: Month = month.parse()?;
     let ledger = Ledger::read(ledger)?;
     let report = payout_report(&ledger, month)?;
+    Ok(match format {
+        Format::Csv => report.to_csv(),
+        Format::Json => format!("{}\n", serde_json::json!({ "ok": true, "report": report })),
+        Format::Table => table(&report),
+    })
+}
+
+/// The report of `month` from the configured registry server `registry` (its stored
+/// ledger, `GET /api/v1/payouts`): the logged-in publisher's own lines, or every line for an
+/// admin's token — printed exactly as [`report`] prints a ledger file's.
+///
+/// ```no_run
+/// use switchboard_cli::payouts::{from_server, Format};
+/// let csv = from_server(std::path::Path::new("/home/ann/.switchboard"), "main", "2026-11", Format::Csv)?;
+/// print!("{csv}");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn from_server(
+    data_dir: &Path,
+    registry: &str,
+    month: &str,
+    format: Format,
+) -> anyhow::Result<String> {
+    let month: Month = month.parse()?;
+    let doc = crate::server::call(
+        data_dir,
+        registry,
+        crate::server::Method::Get,
+        &format!("payouts?month={month}"),
+        None,
+        true,
+    )?;
+    let report: PayoutReport = serde_json::from_value(doc["report"].clone()).map_err(|e| {
+        crate::output::CliError::raise(
+            crate::server::codes::SERVER,
+            format!("{registry} answered a payout report this CLI cannot read: {e}"),
+            "update switchboard to the server's version",
+        )
+    })?;
     Ok(match format {
         Format::Csv => report.to_csv(),
         Format::Json => format!("{}\n", serde_json::json!({ "ok": true, "report": report })),

@@ -161,7 +161,7 @@ pub fn open(data_dir: &Path, access: &Access) -> anyhow::Result<Registries> {
         return Err(none());
     }
     let mut options = OpenOptions::new(cache_dir(data_dir));
-    options.tokens = tokens(&records);
+    options.tokens = tokens(data_dir, &records);
     let regs = Registries::open(&store, &policy, &options)?;
     if access.offline {
         regs.use_cached()?;
@@ -171,13 +171,29 @@ pub fn open(data_dir: &Path, access: &Access) -> anyhow::Result<Registries> {
     Ok(regs)
 }
 
-/// The tokens of the registries that name a variable, read from the environment.
-fn tokens(records: &[RegistryRecord]) -> BTreeMap<String, String> {
+/// The tokens of the registries: from the variable a registry names, else the token
+/// `switchboard login` stored for a registry server reached over https or on this machine
+/// (so `install` downloads the paid plugins the account bought; a token never goes over
+/// plain http to another machine).
+fn tokens(data_dir: &Path, records: &[RegistryRecord]) -> BTreeMap<String, String> {
     records
         .iter()
         .filter_map(|r| {
-            let var = r.token_env.as_deref()?;
-            let token = std::env::var(var).ok().filter(|t| !t.is_empty())?;
+            let token = match r.token_env.as_deref() {
+                Some(var) => std::env::var(var).ok(),
+                None => {
+                    let url = r.location.to_ascii_lowercase();
+                    let safe = url.starts_with("https://")
+                        || (url.starts_with("http://")
+                            && switchboard_registry::transport::is_loopback_url(&r.location));
+                    safe.then(|| {
+                        std::fs::read_to_string(crate::server::token_path(data_dir, &r.name)).ok()
+                    })
+                    .flatten()
+                    .map(|t| t.trim().to_owned())
+                }
+            }
+            .filter(|t| !t.is_empty())?;
             Some((r.name.clone(), token))
         })
         .collect()

@@ -57,6 +57,11 @@ pub enum ServerCmd {
         /// Cargo.lock cannot be certified (its check is `not-run`).
         #[arg(long, value_name = "DIR")]
         advisory_db: Option<PathBuf>,
+        /// Sell paid plugins through the test payment provider, which moves no money: it
+        /// approves the payment method `test-approve` and declines every other (for demos
+        /// and tests; without it the server sells nothing).
+        #[arg(long)]
+        test_payments: bool,
         /// Print one JSON line when listening.
         #[arg(long)]
         json: bool,
@@ -94,11 +99,17 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             popular_downloads,
             certification_key,
             advisory_db,
+            test_payments,
             json,
         } => {
             let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
             options.certification_key = certification_key;
             options.advisory_db = advisory_db;
+            if test_payments {
+                options.payments = Some(std::sync::Arc::new(
+                    switchboard_registry::server::payments::TestPayments,
+                ));
+            }
             options.trusted_proxy = trusted_proxy;
             options.popular_downloads = popular_downloads;
             options.database = choice(database.as_deref())?;

@@ -8,6 +8,9 @@ mod install;
 #[path = "cli/hostile.rs"]
 mod hostile;
 
+#[path = "cli/purchase.rs"]
+mod purchase;
+
 #[path = "cli/slo.rs"]
 mod slo;
 

@@ -40,6 +40,10 @@ fn every_step_of_the_demo_behaves_as_expected_with_an_explicit_runner() {
         "SLO report: counter",
         "Submitted counter@0.1.0 for certification",
         "A host trusting the registry's certification key",
+        "Marketplace: a paid plugin",
+        "Bought it:",
+        "Installed the bought plugin",
+        "The publisher's payout report",
     ] {
         assert!(
             steps.iter().any(|s| s.title.starts_with(title) && s.ok),

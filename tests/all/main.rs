@@ -31,6 +31,7 @@ mod notes;
 mod packages;
 mod preflight;
 mod registries;
+mod registry_dashboard;
 mod registry_page;
 mod registry_publish;
 mod registry_server;

@@ -147,6 +147,19 @@ pub enum FetchError {
         /// The registry (URL).
         registry: String,
     },
+    /// The registry server refused a paid plugin's package (HTTP 402): the account of the
+    /// token sent (or no token) has no entitlement to it.
+    #[error("{registry} refused {path}: {message}")]
+    PaymentRequired {
+        /// The registry (URL).
+        registry: String,
+        /// The file's path inside the registry.
+        path: String,
+        /// The server's message (which plugin, its price, which account).
+        message: String,
+        /// The server's next step (`switchboard buy NAME …`).
+        next_step: String,
+    },
 }
 
 impl FetchError {
@@ -165,6 +178,7 @@ impl FetchError {
             FetchError::BadUrl { .. } => ErrorCode::from_number(1355),
             FetchError::Write { .. } => ErrorCode::from_number(1356),
             FetchError::InsecureToken { .. } => ErrorCode::from_number(1357),
+            FetchError::PaymentRequired { .. } => ErrorCode::from_number(1480),
         }
     }
 
@@ -220,6 +234,7 @@ impl FetchError {
             FetchError::InsecureToken { .. } => {
                 "use the registry's https:// URL (plain http:// only to this machine)".to_owned()
             }
+            FetchError::PaymentRequired { next_step, .. } => next_step.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The registry server's errors (`switchboard registry serve`, its API and its tokens):
 //! SB1375–SB1399 and SB1440–SB1469 (the certification pipeline's, SB1463–SB1469 and
-//! SB1475–SB1478, are [`CertifyError`]s); for reviews and moderation, SB1358–SB1359.
+//! SB1475–SB1478, are [`CertifyError`]s); for reviews and moderation, SB1358–SB1359; the
+//! marketplace, SB1480–SB1489.
 
 use super::CertifyError;
 
@@ -274,6 +275,77 @@ pub enum ServerError {
         /// What PostgreSQL said.
         reason: String,
     },
+    /// A paid plugin's package asked for by an account with no entitlement to it (or with no
+    /// token at all).
+    #[error("`{name}` is a paid plugin ({price}) and {who} has no entitlement to it")]
+    PaymentRequired {
+        /// The plugin.
+        name: String,
+        /// Its price, as shown.
+        price: String,
+        /// `account \`ACCOUNT\`` or `a request without a token`.
+        who: String,
+    },
+    /// The payment provider declined a purchase; nothing was recorded.
+    #[error("the payment for `{name}` was declined: {reason}")]
+    PaymentDeclined {
+        /// The plugin.
+        name: String,
+        /// What the provider said.
+        reason: String,
+    },
+    /// Buying a plugin that is free, or a trial of one that offers none.
+    #[error("`{name}` cannot be bought: {reason}")]
+    NothingToBuy {
+        /// The plugin.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A second trial of one plugin by one account.
+    #[error("account `{account}` has had its trial of `{name}` already")]
+    TrialUsed {
+        /// The plugin.
+        name: String,
+        /// The account.
+        account: String,
+    },
+    /// The server was started without a payment provider: it sells nothing.
+    #[error("this registry takes no payments (no payment provider is configured)")]
+    NoPayments,
+    /// No purchase of that id.
+    #[error("no purchase `{id}`")]
+    UnknownPurchase {
+        /// The id asked for.
+        id: String,
+    },
+    /// A refund that does not fit its purchase (more than is left of it, in another currency).
+    #[error("the refund of purchase `{id}` is refused: {reason}")]
+    BadRefund {
+        /// The purchase.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// No dispute of that id.
+    #[error("no dispute `{id}`")]
+    UnknownDispute {
+        /// The id asked for.
+        id: String,
+    },
+    /// Resolving a dispute that is resolved already.
+    #[error("dispute `{id}` was resolved already")]
+    DisputeResolved {
+        /// The dispute.
+        id: String,
+    },
+    /// Marketplace input the rules refuse (a price, a rate above the cap, a month, an
+    /// amount): the market rule's own coded message is kept in `reason`.
+    #[error("the marketplace refuses it: {reason}")]
+    MarketRefused {
+        /// The rule's message, with its code (`[SB1347] …`).
+        reason: String,
+    },
     /// An account name that does not parse.
     #[error(
         "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at most 64)"
@@ -445,6 +517,16 @@ impl ServerError {
             ServerError::ReportResolved { .. } => 1462,
             ServerError::OwnReview { .. } => 1358,
             ServerError::BadChoice { .. } => 1359,
+            ServerError::PaymentRequired { .. } => 1480,
+            ServerError::PaymentDeclined { .. } => 1481,
+            ServerError::NothingToBuy { .. } => 1482,
+            ServerError::TrialUsed { .. } => 1483,
+            ServerError::NoPayments => 1484,
+            ServerError::UnknownPurchase { .. } => 1485,
+            ServerError::BadRefund { .. } => 1486,
+            ServerError::UnknownDispute { .. } => 1487,
+            ServerError::DisputeResolved { .. } => 1488,
+            ServerError::MarketRefused { .. } => 1489,
         })
     }
 
@@ -488,6 +570,14 @@ impl ServerError {
             ServerError::UploadTooLarge { .. } => 413,
             ServerError::UnknownToken { .. } => 404,
             ServerError::RateLimited { .. } => 429,
+            ServerError::PaymentRequired { .. } | ServerError::PaymentDeclined { .. } => 402,
+            ServerError::NothingToBuy { .. }
+            | ServerError::TrialUsed { .. }
+            | ServerError::BadRefund { .. }
+            | ServerError::DisputeResolved { .. } => 409,
+            ServerError::NoPayments => 403,
+            ServerError::UnknownPurchase { .. } | ServerError::UnknownDispute { .. } => 404,
+            ServerError::MarketRefused { .. } => 400,
             ServerError::NotFound { .. } | ServerError::UnknownPlugin { .. } => 404,
             _ => 500,
         }
@@ -653,6 +743,37 @@ impl ServerError {
                     .into()
             }
             ServerError::BadChoice { expected, .. } => format!("use one of {expected}"),
+            ServerError::PaymentRequired { name, .. } => format!(
+                "buy it: `switchboard buy {name} --registry REGISTRY` (with the account's token \
+                 stored by `switchboard login`), then install again"
+            ),
+            ServerError::PaymentDeclined { .. } => {
+                "nothing was charged or recorded: check the payment method, then buy again".into()
+            }
+            ServerError::NothingToBuy { name, .. } => {
+                format!("`switchboard info {name}` shows its price; a free plugin installs as is")
+            }
+            ServerError::TrialUsed { name, .. } => {
+                format!("buy it without `--trial`: `switchboard buy {name} --registry REGISTRY`")
+            }
+            ServerError::NoPayments => {
+                "ask the registry's operator; a server sells only with a payment provider".into()
+            }
+            ServerError::UnknownPurchase { .. } => {
+                "the purchase id is the `purchase` field of the purchase's answer".into()
+            }
+            ServerError::BadRefund { .. } => {
+                "refund at most what is left of the purchase, in its currency".into()
+            }
+            ServerError::UnknownDispute { .. } => {
+                "`GET /api/v1/disputes` lists the disputes you may see".into()
+            }
+            ServerError::DisputeResolved { .. } => {
+                "a resolved dispute stays resolved: open a new one if needed".into()
+            }
+            ServerError::MarketRefused { .. } => {
+                "fix the value as the message says (docs/marketplace.md lists the rules)".into()
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use jiff::civil::Date;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::money::format_minor;
 use super::{Currency, Ledger, MarketError};
@@ -94,8 +94,15 @@ impl Serialize for Month {
     }
 }
 
+impl<'de> Deserialize<'de> for Month {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What a line counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LineKind {
     /// Sales and refunds at one fee rate.
@@ -105,7 +112,7 @@ pub enum LineKind {
 }
 
 /// One line of a payout report; amounts in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutLine {
     /// The publisher paid.
     pub publisher: String,
@@ -134,7 +141,7 @@ pub struct PayoutLine {
 }
 
 /// One publisher's month in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublisherTotal {
     /// The publisher.
     pub publisher: String,
@@ -155,7 +162,7 @@ pub struct PublisherTotal {
 }
 
 /// A month's payout report: its lines, the totals per publisher, the disputes still open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutReport {
     /// The month.
     pub month: Month,

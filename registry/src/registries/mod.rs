@@ -53,7 +53,8 @@ pub struct OpenOptions {
     /// default `<data dir>/registry-cache` is the caller's choice.
     pub cache_dir: PathBuf,
     /// Tokens by registry name, read by the caller from the variables the registries name
-    /// (libraries never read the environment).
+    /// (libraries never read the environment), or for a registry naming no variable, a
+    /// token the caller keeps for it (the CLI's `switchboard login`).
     pub tokens: BTreeMap<String, String>,
 }
 
@@ -384,7 +385,8 @@ impl Registries {
                         var: var.clone(),
                     }
                 })?),
-                None => None,
+                // A token given without a variable (the CLI's `switchboard login`): used as is.
+                None => options.tokens.get(&record.name),
             };
             let location = Location::from_stored(&record.location);
             let cache_dir = member_cache(&options.cache_dir, &record.name);

@@ -133,7 +133,20 @@ impl PackageSource for RegistrySource {
             .map_err(|e| self.error(name, version, e))?;
         client
             .download(name, version, dest, progress)
-            .map_err(|e| self.error(name, version, e))?;
+            .map_err(|e| match e {
+                // A paid plugin: the next step names this registry, so it can be run as is.
+                RegistryError::Fetch(crate::error::FetchError::PaymentRequired { .. }) => {
+                    SourceError::Other {
+                        source_label: self.label(),
+                        message: format!("[{}] {}", e.code(), e.message()),
+                        next_step: format!(
+                            "buy it: `switchboard buy {name} --registry {}`, then install again",
+                            record.name
+                        ),
+                    }
+                }
+                e => self.error(name, version, e),
+            })?;
         Ok(())
     }
 }

@@ -322,8 +322,15 @@ pub async fn search(
         reason: e.body_text(),
     })?;
     let body = match search_kept(&state, &params) {
-        Some(body) => body,
-        None => blocking(move || search_bytes(&state, &params)).await?,
+        Some(body) => state.prices.add_to_hits(body),
+        None => {
+            blocking(move || {
+                state.prices.refresh_if_stale(&state.db)?;
+                let body = search_bytes(&state, &params)?;
+                Ok::<_, ApiError>(state.prices.add_to_hits(body))
+            })
+            .await?
+        }
     };
     Ok((
         [(
@@ -414,6 +421,7 @@ pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
     doc["owners"] = json!(super::accounts::owners(&state.db, name)?);
     doc["downloads"] = json!(state.downloads.of(name));
     doc["rating"] = super::reviews::rating_json(&super::reviews::rating_of(&state.db, name)?);
+    doc["pricing"] = super::market::pricing_json(&super::market::pricing_of(state, name)?);
     Ok(doc)
 }
 

@@ -67,8 +67,10 @@ mod listen;
 #[cfg(any(test, feature = "testing"))]
 pub mod load;
 mod manage;
+mod market;
 mod openapi;
 mod page;
+pub mod payments;
 mod publishing;
 mod reviews;
 pub mod search;
@@ -94,6 +96,7 @@ pub use data::DataDir;
 pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
+pub use market::DEFAULT_FEE_BASIS_POINTS;
 pub use openapi::{openapi, ROUTES};
 pub use page::{PageError, CONTENT_SECURITY_POLICY};
 pub use publishing::{FILE_HEADER, MAX_SIGNATURE_BYTES, SIGNATURE_HEADER};
@@ -137,6 +140,9 @@ pub struct ServerOptions {
     /// certification's `advisories` check reads; `None`: a package with a `Cargo.lock` gets
     /// `not-run`, which blocks its approval.
     pub advisory_db: Option<PathBuf>,
+    /// Who takes payments for paid plugins (`None`, the default: the server sells nothing,
+    /// `SB1484`; [`payments::TestPayments`] moves no money and approves `test-approve`).
+    pub payments: Option<Arc<dyn payments::PaymentProvider>>,
 }
 
 impl ServerOptions {
@@ -153,6 +159,7 @@ impl ServerOptions {
             popular_downloads: 100,
             certification_key: None,
             advisory_db: None,
+            payments: None,
         }
     }
 }
@@ -170,6 +177,9 @@ pub(crate) struct AppState {
     pub(crate) downloads: downloads::Downloads,
     pub(crate) popular_downloads: u64,
     pub(crate) page: page::PageCache,
+    /// The prices search hits show (see [`market::PriceList`]).
+    pub(crate) prices: market::PriceList,
+    pub(crate) payments: Option<Arc<dyn payments::PaymentProvider>>,
     /// Held while this server changes its registry directory (list, yank, unyank, deprecate,
     /// promote), so its own requests queue rather than find the directory's lock taken
     /// (`SB1337`, 503, is then only another process's doing, such as a CLI command).
@@ -230,6 +240,8 @@ impl Server {
             downloads,
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
+            prices: market::PriceList::default(),
+            payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),
             certifier,
         });
@@ -394,6 +406,21 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/certification/{id}/deny",
             post(certification::deny_handler),
         )
+        .route("/api/v1/plugins/{name}/pricing", post(market::set_pricing))
+        .route("/api/v1/plugins/{name}/purchase", post(market::purchase))
+        .route("/api/v1/entitlements", get(market::entitlements))
+        .route("/api/v1/purchases/{id}/refund", post(market::refund))
+        .route("/api/v1/market/rates", post(market::set_rate))
+        .route("/api/v1/market/thresholds", post(market::set_threshold))
+        .route(
+            "/api/v1/disputes",
+            get(market::disputes).post(market::open_dispute),
+        )
+        .route(
+            "/api/v1/disputes/{id}/resolve",
+            post(market::resolve_dispute),
+        )
+        .route("/api/v1/payouts", get(market::payouts))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(reviews::routes())
         .merge(page::routes())
@@ -456,11 +483,23 @@ async fn index_file(
             .strip_prefix("packages/")
             .and_then(|f| f.strip_suffix(".sbpkg"))
             .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+        // A paid plugin's package goes only to an entitled account (`SB1480`, 402).
+        let paid = match sha {
+            Some(sha) => market::check_package(&state, sha, &headers)?,
+            None => false,
+        };
         let bytes = match sha {
             Some(sha) => state.artifacts.package(sha)?,
             None => files::read(&state.data.registry, &path)?,
         };
-        let response = files::respond(&path, bytes, &headers);
+        let mut response = files::respond(&path, bytes, &headers);
+        if paid {
+            // Never kept by a shared cache: the next request may not be entitled.
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-cache"),
+            );
+        }
         if response.status() == axum::http::StatusCode::OK {
             if let Some(sha) = sha {
                 count_download(&state, sha);
@@ -482,6 +521,12 @@ fn count_download(state: &AppState, sha: &str) {
         }
     };
     if let Some(plugin) = catalog.by_sha256.get(sha) {
+        if let Err(e) = market::count_daily(state, plugin) {
+            log_error(
+                &format!("a download of {plugin} was not counted for today"),
+                &e,
+            );
+        }
         if let Err(e) = state.downloads.record(&state.db, plugin) {
             let e = crate::RegistryError::from(e);
             log_error(

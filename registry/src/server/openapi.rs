@@ -51,6 +51,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/reports"),
     ("get", "/api/v1/moderation/reports"),
     ("post", "/api/v1/moderation/reports/{id}/resolve"),
+    ("post", "/api/v1/plugins/{name}/pricing"),
+    ("post", "/api/v1/plugins/{name}/purchase"),
+    ("get", "/api/v1/entitlements"),
+    ("post", "/api/v1/purchases/{id}/refund"),
+    ("post", "/api/v1/market/rates"),
+    ("post", "/api/v1/market/thresholds"),
+    ("get", "/api/v1/disputes"),
+    ("post", "/api/v1/disputes"),
+    ("post", "/api/v1/disputes/{id}/resolve"),
+    ("get", "/api/v1/payouts"),
     ("get", "/api/openapi.json"),
 ];
 
@@ -129,7 +139,7 @@ fn document() -> Value {
         "Published",
     );
     publish_responses["202"] = json!({ "description": "held for review (a name close to a listed one)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Upload" } } } });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Switchboard registry server",
@@ -355,7 +365,129 @@ fn document() -> Value {
                     "yanked": { "type": ["string", "null"] }, "changed": { "type": "boolean" } } }
             }
         }
-    })
+    });
+    market(&mut doc, &bearer, &name);
+    doc
+}
+
+/// The marketplace's paths and schemas (`super::market`).
+fn market(doc: &mut Value, bearer: &Value, name: &Value) {
+    let money = json!({ "type": "object", "additionalProperties": false, "required": ["amount", "currency"], "properties": {
+        "amount": { "type": "integer", "description": "minor units (cents)" },
+        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" } } });
+    let paths = json!({
+        "/api/v1/plugins/{name}/pricing": { "post": {
+            "summary": "Set a plugin's price: free, paid once, or a subscription, with trial days (an owner's `account` or `publish:` token, or admin; audited)",
+            "security": bearer,
+            "parameters": [name],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Pricing" } } } },
+            "responses": with_ok(error_responses(&["400", "401", "403", "404"]), "PricingSet")
+        } },
+        "/api/v1/plugins/{name}/purchase": { "post": {
+            "summary": "Buy a paid plugin for the token's account through the server's payment provider (or start its trial): a sale and an entitlement; a declined payment records nothing (SB1481)",
+            "security": bearer,
+            "parameters": [name],
+            "requestBody": body(&[], json!({ "payment_method": { "type": "string" }, "trial": { "type": "boolean" } })),
+            "responses": with_ok(error_responses(&["400", "401", "402", "403", "404", "409"]), "Purchase")
+        } },
+        "/api/v1/entitlements": { "get": {
+            "summary": "The token's account's entitlements (plugins it may download), active or ended",
+            "security": bearer,
+            "responses": with_ok(error_responses(&["401"]), "Object")
+        } },
+        "/api/v1/purchases/{id}/refund": { "post": {
+            "summary": "Refund all (the default) or part of a purchase; in full, its entitlement ends (admin; audited)",
+            "security": bearer,
+            "parameters": [param("id", None)],
+            "requestBody": body(&[], json!({ "amount": { "type": "integer", "minimum": 1 } })),
+            "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Object")
+        } },
+        "/api/v1/market/rates": { "post": {
+            "summary": "Set a revenue-share rate from a day on: everyone's default, or one publisher's (at most 2500 basis points; admin; audited)",
+            "security": bearer,
+            "requestBody": body(&["from", "basis_points"], json!({
+                "publisher": { "type": "string" },
+                "from": { "type": "string", "format": "date" },
+                "basis_points": { "type": "integer", "minimum": 0, "maximum": 65535 } })),
+            "responses": with_ok(error_responses(&["400", "401", "403"]), "Object")
+        } },
+        "/api/v1/market/thresholds": { "post": {
+            "summary": "Set a currency's payout threshold: a smaller month's total rolls over (admin; audited)",
+            "security": bearer,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": money } } },
+            "responses": with_ok(error_responses(&["400", "401", "403"]), "Object")
+        } },
+        "/api/v1/disputes": {
+            "get": {
+                "summary": "The account's own disputes (every one for an admin)",
+                "security": bearer,
+                "responses": with_ok(error_responses(&["401"]), "Object")
+            },
+            "post": {
+                "summary": "Dispute the payouts of a plugin the account owns and has sold (audited)",
+                "security": bearer,
+                "requestBody": body(&["plugin", "note"], json!({ "plugin": { "type": "string" }, "note": { "type": "string", "maxLength": 2000 } })),
+                "responses": with_ok(error_responses(&["400", "401"]), "Dispute")
+            }
+        },
+        "/api/v1/disputes/{id}/resolve": { "post": {
+            "summary": "Resolve a dispute, with an optional adjustment in the month's report (admin; audited)",
+            "security": bearer,
+            "parameters": [param("id", None)],
+            "requestBody": body(&["note"], json!({ "adjustment": money, "note": { "type": "string", "maxLength": 2000 } })),
+            "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Dispute")
+        } },
+        "/api/v1/payouts": { "get": {
+            "summary": "A month's creator payout report from the stored ledger: the publisher's own lines (an admin's token: everyone's), as JSON or CSV",
+            "security": bearer,
+            "parameters": [
+                { "name": "month", "in": "query", "required": true, "schema": { "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$" } },
+                { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["json", "csv"] } }
+            ],
+            "responses": {
+                "200": { "description": "the report", "content": {
+                    "application/json": { "schema": { "$ref": "#/components/schemas/Object" } },
+                    "text/csv": { "schema": { "type": "string" } } } },
+                "400": error_responses(&["400"])["400"].clone(),
+                "401": error_responses(&["401"])["401"].clone(),
+                "429": error_responses(&[])["429"].clone()
+            }
+        } }
+    });
+    let schemas = json!({
+        "Pricing": { "type": "object", "required": ["model"], "properties": {
+            "model": { "type": "string", "enum": ["free", "paid", "subscription"] },
+            "price": money, "period": { "type": "string", "enum": ["month", "year"] },
+            "trial_days": { "type": "integer", "minimum": 0, "maximum": 365 } } },
+        "PricingSet": { "type": "object", "required": ["name", "pricing"], "properties": {
+            "name": { "type": "string" }, "pricing": { "type": "object" } } },
+        "Purchase": { "type": "object", "required": ["name", "entitlement"], "properties": {
+            "name": { "type": "string" }, "purchase": { "type": ["string", "null"] },
+            "charged": { "type": ["object", "null"] }, "entitlement": { "type": "object" } } },
+        "Dispute": { "type": "object", "required": ["id", "publisher", "plugin", "opened"], "properties": {
+            "id": { "type": "string" }, "publisher": { "type": "string" }, "plugin": { "type": "string" },
+            "opened": { "type": "string" }, "resolved": { "type": ["string", "null"] },
+            "adjustment": { "type": ["object", "null"] }, "note": { "type": "string" },
+            "resolved_by": { "type": ["string", "null"] } } }
+    });
+    if let (Some(p), Some(add)) = (doc["paths"].as_object_mut(), paths.as_object()) {
+        p.extend(add.clone());
+    }
+    if let (Some(s), Some(add)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        schemas.as_object(),
+    ) {
+        s.extend(add.clone());
+    }
+    // A paid plugin's package without an entitlement.
+    doc["paths"]["/index/{path}"]["get"]["responses"]["402"] = json!({
+        "description": "a paid plugin's package, and the token's account has no entitlement (SB1480)",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    });
+    doc["paths"]["/index/{path}"]["get"]["responses"]["401"] = json!({
+        "description": "a paid plugin's package asked for with a token the server does not take (SB1385–SB1387)",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    });
 }
 
 /// `GET /api/openapi.json`.

@@ -1648,4 +1648,5 @@ on_both_backends!(
     a_download_whose_count_cannot_be_written_is_served_all_the_same,
 );
 
+mod market;
 mod reviews;

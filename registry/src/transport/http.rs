@@ -147,6 +147,7 @@ impl HttpTransport {
         let status = response.status().as_u16();
         match status {
             200 => Ok(Some(response)),
+            402 => Err(self.payment_required(path, response)),
             304 if cached.is_some() => Ok(None),
             404 | 410 => Err(FetchError::NotFound {
                 registry: self.base.clone(),
@@ -160,6 +161,38 @@ impl HttpTransport {
             }
             .into()),
         }
+    }
+
+    /// A 402 answer: the server's coded refusal of a paid plugin's package, with its message
+    /// and next step when its body (at most 64 KiB) is the API's JSON.
+    fn payment_required(
+        &self,
+        path: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> RegistryError {
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let text = |k: &str| {
+            doc[k]
+                .as_str()
+                .map(|s| s.chars().take(400).collect::<String>())
+        };
+        FetchError::PaymentRequired {
+            registry: self.base.clone(),
+            path: path.to_owned(),
+            message: text("message")
+                .unwrap_or_else(|| "HTTP 402: payment required for this package".into()),
+            next_step: text("next_step").unwrap_or_else(|| {
+                "buy the plugin: `switchboard buy NAME --registry REGISTRY`, then install again"
+                    .into()
+            }),
+        }
+        .into()
     }
 
     /// Refuses a body whose announced length is over the cap, before reading it.

@@ -13,6 +13,7 @@
 //! search` agree.
 
 mod certification;
+mod dashboard;
 mod error;
 mod markdown;
 mod query;
@@ -73,6 +74,10 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/categories", get(categories))
         .route("/categories/{category}", get(category))
         .route("/plugins/{name}", get(plugin))
+        .route(
+            "/publishers/{account}",
+            get(dashboard::dashboard).post(dashboard::dashboard_payouts),
+        )
         .route("/static/{file}", get(static_file))
         .merge(certification::routes())
         .merge(reviews::routes())
@@ -549,6 +554,8 @@ struct PluginPage {
     install: Vec<String>,
     readme: Readme,
     reviews: reviews::ReviewsSection,
+    /// The price as shown (`49.00 EUR`, `9.00 EUR a month, 14-day trial`); `None`: free.
+    price: Option<String>,
 }
 
 /// The registry's URL as this request reached it, when the `Host` header is a plain host
@@ -619,10 +626,24 @@ async fn plugin(
             }
             _ => Readme::Unreadable("the registry's configuration could not be read".into()),
         };
-        let install = vec![
-            format!("switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"),
-            format!("switchboard install {name}"),
-        ];
+        let pricing =
+            super::market::pricing_of(&state, &name).map_err(|e| PageError::Internal {
+                reason: e.to_string(),
+            })?;
+        let mut install = vec![format!(
+            "switchboard registry add {SUGGESTED_REGISTRY_NAME} {url}"
+        )];
+        // A paid plugin's package goes to an entitled account only: buy it first.
+        if pricing.is_paid() {
+            install.push(format!(
+                "switchboard login --registry {SUGGESTED_REGISTRY_NAME} --token YOUR_TOKEN"
+            ));
+            install.push(format!(
+                "switchboard buy {name} --registry {SUGGESTED_REGISTRY_NAME}"
+            ));
+        }
+        install.push(format!("switchboard install {name}"));
+        let price = pricing.is_paid().then(|| pricing.to_string());
         let certification = certification::for_release(&state, &name, &p.shown);
         let reviews = reviews::section(&state.db, &name, releases);
         Ok(PluginPage {
@@ -631,6 +652,7 @@ async fn plugin(
             install,
             readme,
             reviews,
+            price,
         })
     })
     .await?;

@@ -427,7 +427,10 @@ fn the_plugin_page_shows_every_owner_the_shown_release_checks_and_the_deprecatio
     assert_html(&page, 200);
     let t = &page.text;
     assert!(
-        t.contains("<dt>Publisher accounts</dt><dd>acme, bob, carol</dd>"),
+        t.contains(
+            "<dt>Publisher accounts</dt><dd><a href=\"/publishers/acme\">acme</a>, \
+             <a href=\"/publishers/bob\">bob</a>, <a href=\"/publishers/carol\">carol</a></dd>"
+        ),
         "{t}"
     );
     for want in [
@@ -458,7 +461,7 @@ fn the_plugin_page_shows_every_owner_the_shown_release_checks_and_the_deprecatio
     assert!(
         relay
             .text
-            .contains("<dt>Publisher account</dt><dd>acme</dd>"),
+            .contains("<dt>Publisher account</dt><dd><a href=\"/publishers/acme\">acme</a></dd>"),
         "{}",
         relay.text
     );

@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod catalog_search;
 pub mod certification;
+pub mod market;
 pub mod postgres;
 pub mod reviews;
 pub mod sqlite;
@@ -94,6 +95,7 @@ pub trait Store:
     + certification::CertificationStore
     + catalog_search::CatalogSearch
     + reviews::ReviewStore
+    + market::MarketStore
     + Send
     + Sync
     + std::fmt::Debug

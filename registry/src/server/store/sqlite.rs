@@ -5,8 +5,10 @@
 //! per name, each added explicitly); `keys`, `uploads`, `checks` and `downloads` are new.
 //! Schema 3 (from 2) adds `audit`, the server's audit trail ([`super::audit`]). Schema 4
 //! (from 3) adds `certifications` and `certification_checks` ([`super::certification`]);
-//! schema 5 (from 4) adds `reviews` and `reports` ([`super::reviews`]). The version is
-//! SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
+//! schema 5 (from 4) adds `reviews` and `reports` ([`super::reviews`]); schema 6 (from 5)
+//! adds the marketplace's tables ([`super::market`]): `pricing`, `sales`, `entitlements`,
+//! `trials`, `refunds`, `fee_rates`, `payout_thresholds`, `disputes`, `downloads_daily`. The
+//! version is SQLite's `user_version`; a database of a newer schema is refused (`SB1377`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 impl super::catalog_search::CatalogSearch for SqliteStore {}
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -132,10 +134,11 @@ impl SqliteStore {
         }
         let migrate = if version == 1 { MIGRATE_1 } else { "" };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {} {migrate} \
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {} {} {migrate} \
              PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
             super::certification::SQLITE_SCHEMA,
-            super::reviews::SQLITE_SCHEMA
+            super::reviews::SQLITE_SCHEMA,
+            super::market::SQLITE_SCHEMA
         ))
         .map_err(|e| fail(e.to_string()))?;
         Ok(SqliteStore {

@@ -4,9 +4,9 @@
 //! table for screen readers), and — after the publisher gives a token in a form (POSTed,
 //! never in the address) — its payouts of a month, from the server's ledger.
 //!
-//! Reviews and certification state are shown by the modules that record them: a section
-//! for each belongs in `dashboard.html` beside "Plugins", fed from their stores through
-//! [`Dashboard`] (the "reviews" and "certify" work of issue 21 adds them).
+//! Each plugin's row also shows its rating (the damped average of approved reviews, from the
+//! review store) and the certification state of its newest release (from the certification
+//! store), with links to the plugin page where both are shown in full.
 //!
 //! No JavaScript: plain links, a form with labels, and the page's own stylesheet; every
 //! control is reachable with the keyboard in reading order.
@@ -52,6 +52,10 @@ struct PluginRow {
     recent: u64,
     bars: Vec<Bar>,
     peak: u64,
+    /// The damped rating of approved reviews and their count, in words.
+    rating: String,
+    /// The newest release's certification, in words (`certified`, `denied: REASON`, …).
+    certification: String,
 }
 
 /// One payout line as shown.
@@ -183,7 +187,22 @@ fn plugins(state: &AppState, account: &str) -> Result<Vec<PluginRow>, PageError>
             .map(|l| l.version.to_string())
             .unwrap_or_else(|| "none installable".into());
         let price = market::pricing_of(state, &name).map_err(internal)?;
+        let rating = crate::server::reviews::rating_of(&state.db, &name).map_err(internal)?;
+        let rating = match rating.count {
+            0 => "no reviews yet".to_owned(),
+            1 => format!("{:.2} from 1 review", rating.damped),
+            n => format!("{:.2} from {n} reviews", rating.damped),
+        };
+        let certification = match super::certification::for_release(state, &name, &latest) {
+            None => "not submitted".to_owned(),
+            Some(c) => match &c.reason {
+                Some(reason) if c.state == "denied" => format!("{latest} denied: {reason}"),
+                _ => format!("{latest} {}", c.state_words),
+            },
+        };
         rows.push(PluginRow {
+            rating,
+            certification,
             downloads: state.downloads.of(&name),
             recent: bars.iter().map(|b| b.count).sum(),
             bars,

@@ -765,9 +765,49 @@ fn the_dashboard_shows_plugins_prices_downloads_per_day_and_payouts_to_their_pub
     let (_, html) = raw(&server, "/plugins/fmt");
     assert!(html.contains(">Free<"), "{html}");
 
+    // A review of lint, approved: the dashboard shows the damped rating beside each plugin,
+    // and the certification state of its newest release (none submitted here).
+    let (_, details) = get_json(&server, "/api/v1/plugins/lint");
+    let version = details["versions"][0]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, review) = send(
+        &server,
+        "post",
+        "/api/v1/plugins/lint/reviews",
+        Some(&ann),
+        Some(json!({ "version": version, "rating": 5, "text": "does what it says" })),
+    );
+    assert_eq!(status, 201, "{review}");
+    let moderator = token(&server, "mod", "moderate", None);
+    let (status, doc) = send(
+        &server,
+        "post",
+        &format!(
+            "/api/v1/moderation/reviews/{}/approve",
+            review["id"].as_i64().unwrap()
+        ),
+        Some(&moderator),
+        Some(json!({})),
+    );
+    assert_eq!(status, 200, "{doc}");
+
     let (status, html) = raw(&server, "/publishers/acme");
     assert_eq!(status, 200);
     assert!(html.contains("href=\"/plugins/fmt\""), "{html}");
+    assert!(
+        html.contains("<td class=\"rating\">3.33 from 1 review</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"rating\">no reviews yet</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"certification\">not submitted</td>"),
+        "{html}"
+    );
     assert!(
         html.contains("<td class=\"price\">49.00 EUR</td>"),
         "{html}"

@@ -584,13 +584,16 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         &public_key_file,
     )?;
 
-    certify_tour::run(
+    // A tour that cannot get going (its server refuses the demo's key, say) is one failed
+    // step; the demo goes on to the others and ends with SB0090.
+    let certified = certify_tour::run(
         &mut r,
         &data_dir.join("certify"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
-    )?;
+    );
+    tour_outcome(&mut r, "Certification: the tour could not run", certified)?;
 
     reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
 
@@ -599,12 +602,17 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     stream_tour::run(&mut r, &data_dir.join("stream"), options.profile)?;
 
     market_tour::run(&mut r)?;
-    purchase_tour::run(
+    let bought = purchase_tour::run(
         &mut r,
         &data_dir.join("purchase"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
+    );
+    tour_outcome(
+        &mut r,
+        "Marketplace: the purchase tour could not run",
+        bought,
     )?;
 
     isolation_tour::run(
@@ -962,6 +970,15 @@ impl Report<'_> {
             detail,
         });
         Ok(())
+    }
+}
+
+/// A tour's own error as a failed step (its steps so far are recorded already); an error
+/// writing the report still ends the demo.
+fn tour_outcome(r: &mut Report<'_>, title: &str, outcome: Result<()>) -> Result<()> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(e) => r.say(title, false, format!("{e:#}")),
     }
 }
 

@@ -1330,7 +1330,7 @@ mod documented_commands {
         // A line ending in `\` goes on on the next; its number is the first line's.
         let mut pending: Option<(usize, String)> = None;
         for (i, line) in markdown.lines().enumerate() {
-            if let Some(info) = line.strip_prefix("```") {
+            if let Some(info) = line.trim_start().strip_prefix("```") {
                 in_shell = match in_shell {
                     None => Some(matches!(info.trim(), "sh" | "bash" | "shell" | "console")),
                     Some(_) => None,

@@ -22,7 +22,8 @@ fn blocks(markdown: &str) -> Vec<Block> {
     let mut out = Vec::new();
     let mut open: Option<Block> = None;
     for (i, line) in markdown.lines().enumerate() {
-        match (&mut open, line.strip_prefix("```")) {
+        // Fences may be indented (a block inside a list item).
+        match (&mut open, line.trim_start().strip_prefix("```")) {
             (None, Some(info)) => {
                 open = Some(Block {
                     info: info.trim().to_owned(),
@@ -102,7 +103,7 @@ fn regions(source: &str) -> BTreeMap<String, String> {
 fn every_rust_block_of_the_guide_is_compiled_code() {
     let source = std::fs::read_to_string(workspace_root().join("tests/src/guide.rs")).unwrap();
     let regions = regions(&source);
-    assert!(regions.len() >= 15, "{:?}", regions.keys());
+    assert!(regions.len() >= 21, "{:?}", regions.keys());
     let mut used = BTreeMap::new();
     for b in blocks(&guide())
         .iter()
@@ -149,13 +150,21 @@ fn every_toml_block_of_the_guide_parses_as_the_file_it_belongs_in() {
         .to_owned();
     let mut checked = 0;
     for b in blocks(&guide()).iter().filter(|b| b.info == "toml") {
-        let first = b
-            .text
-            .lines()
-            .find(|l| l.trim_start().starts_with('['))
-            .unwrap_or("");
-        if first.starts_with("[test]") {
-            let manifest = format!("{head}\n{}", b.text);
+        let text = dedent(&b.text);
+        let first = text.lines().find(|l| l.starts_with('[')).unwrap_or("");
+        if first.starts_with("[lib]") {
+            // A plugin crate's Cargo.toml: a cdylib depending on the SDK.
+            let cargo: toml::Value =
+                toml::from_str(&b.text).unwrap_or_else(|e| panic!("docs/guide.md:{}: {e}", b.line));
+            let types = cargo["lib"]["crate-type"].as_array().unwrap();
+            assert!(
+                types.iter().any(|t| t.as_str() == Some("cdylib")),
+                "docs/guide.md:{}",
+                b.line
+            );
+            assert!(cargo["dependencies"].get("switchboard-sdk").is_some());
+        } else if first.starts_with("[test]") {
+            let manifest = format!("{head}\n{text}");
             let parsed = switchboard_sdk::manifest::Manifest::parse(
                 &manifest,
                 switchboard_sdk::manifest::Format::Toml,
@@ -165,12 +174,12 @@ fn every_toml_block_of_the_guide_parses_as_the_file_it_belongs_in() {
             assert_eq!(test.calls.len(), 2, "docs/guide.md:{}", b.line);
         } else {
             // `policy.toml`: [services], [delivery], [isolation] and [slo] sections.
-            switchboard_host::Policy::from_toml(&b.text)
+            switchboard_host::Policy::from_toml(&text)
                 .unwrap_or_else(|e| panic!("docs/guide.md:{}: {e}", b.line));
         }
         checked += 1;
     }
-    assert!(checked >= 4, "{checked} TOML blocks");
+    assert!(checked >= 5, "{checked} TOML blocks");
 }
 
 #[test]

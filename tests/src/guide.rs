@@ -421,5 +421,168 @@ pub fn usage_for_billing(host: &Host) -> Outcome {
 /// // guide: end
 /// # fn main() {}
 /// ```
+///
+/// "For plugin authors", step 5: a unit test with the mock host.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # use switchboard_sdk::prelude::*;
+/// # #[derive(Debug, Clone, Serialize, Deserialize, Message)]
+/// # pub struct Greeting { pub name: String, pub excited: bool }
+/// # #[derive(Debug)]
+/// # pub struct Greeter;
+/// # impl Plugin for Greeter {
+/// #     fn create(_ctx: &Context) -> Result<Self, PluginError> { Ok(Greeter) }
+/// # }
+/// # #[plugin(capabilities = ["kv"])]
+/// # impl Greeter {
+/// #     #[command]
+/// #     fn greet(&self, g: Greeting) -> String {
+/// #         format!("Hello, {}{}", g.name, if g.excited { "!" } else { "." })
+/// #     }
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // guide: mock-host
+/// let host = switchboard_sdk::testing::MockHost::new("greeter");
+/// host.grant("kv")?;                    // grant what the plugin uses: the mock denies the rest
+/// let plugin = host.instantiate::<Greeter>()?;
+/// let reply: String = plugin.call("greet", &Greeting { name: "Ada".into(), excited: true })?;
+/// // guide: end
+/// # assert_eq!(reply, "Hello, Ada!");
+/// # Ok(()) }
+/// ```
+///
+/// "For plugin authors", step 7: an event handler that publishes.
+///
+/// ```
+/// # use switchboard_sdk::prelude::*;
+/// # #[derive(Debug)]
+/// # pub struct Relay;
+/// # impl Plugin for Relay {
+/// #     fn create(_ctx: &Context) -> Result<Self, PluginError> { Ok(Relay) }
+/// # }
+/// // guide: subscribe
+/// #[plugin(capabilities = ["events.subscribe:host.**", "service.call:*"])]
+/// impl Relay {
+///     #[subscribe("host.>")]
+///     fn on_host(&self, ctx: &Context, event: &Event<'_>) -> Result<(), PluginError> {
+///         ctx.emit("forwarded", &event.topic().to_owned())?; // same trace as `event`
+///         Ok(())
+///     }
+/// }
+/// // guide: end
+/// # fn main() {}
+/// ```
+///
+/// "For plugin authors", step 7: many events in one crossing.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use switchboard_sdk::prelude::*;
+/// # fn announce(ctx: &Context, counts: BTreeMap<String, usize>) -> Result<(), PluginError> {
+/// // guide: batch
+/// let mut batch = ctx.batch();
+/// for (path, words) in &counts {
+///     batch.publish("plugin.notes.counted", &(*words as u64));
+///     batch.publish("plugin.notes.indexed", path);
+/// }
+/// batch.send()?; // returns how many deliveries were queued; the batch is empty again
+/// // guide: end
+/// # Ok(()) }
+/// # fn main() {}
+/// ```
+///
+/// "For plugin authors", step 8: configuration and a KV transaction.
+///
+/// ```
+/// # use switchboard_sdk::prelude::*;
+/// # #[derive(Debug)]
+/// # pub struct Counter;
+/// # impl Plugin for Counter {
+/// #     fn create(_ctx: &Context) -> Result<Self, PluginError> { Ok(Counter) }
+/// # }
+/// // guide: state
+/// #[derive(serde::Deserialize)]
+/// struct Settings { step: u64, prefix: String }
+///
+/// # #[plugin(capabilities = ["kv", "config.read"])]
+/// # impl Counter {
+/// #[command]
+/// fn incr(&self, ctx: &Context, name: String) -> Result<u64, PluginError> {
+///     let s: Settings = ctx.config()?;               // defaults < file < profile < variables
+///     let key = format!("{}{name}", s.prefix);
+///     ctx.kv().transaction(|tx| {                   // reruns on a concurrent write
+///         let n = tx.get_as::<u64>(&key)?.unwrap_or(0) + s.step;
+///         tx.put_as(&key, &n)?;
+///         Ok(n)
+///     })
+/// }
+/// # }
+/// // guide: end
+/// # fn main() {}
+/// ```
+///
+/// "For plugin authors", step 8: a data migration.
+///
+/// ```
+/// # use switchboard_sdk::prelude::*;
+/// # #[derive(Debug)]
+/// # pub struct Counter;
+/// # impl Plugin for Counter {
+/// #     fn create(_ctx: &Context) -> Result<Self, PluginError> { Ok(Counter) }
+/// # }
+/// # #[plugin(capabilities = ["kv"])]
+/// # impl Counter {
+/// // guide: migration
+/// #[migration(from = "0.0", to = "0.1")]
+/// fn counters_to_json(&self, data: &mut MigrationData) -> Result<(), PluginError> {
+///     for key in data.keys().filter(|k| k.starts_with("v0/")).collect::<Vec<_>>() {
+///         let n: u64 = String::from_utf8_lossy(data.get(&key).unwrap_or_default()).parse()
+///             .map_err(|_| PluginError::new(format!("`{key}` is not a number")))?;
+///         data.put_as(&format!("c/{}", &key[3..]), &n)?;
+///         data.delete(&key);
+///     }
+///     Ok(())
+/// }
+/// // guide: end
+/// # #[command]
+/// # fn noop(&self) -> u64 { 0 }
+/// # }
+/// # fn main() {}
+/// ```
+///
+/// "For plugin authors", step 8: in-memory state across a hot reload.
+///
+/// ```
+/// # use std::sync::atomic::{AtomicU64, Ordering};
+/// # use switchboard_sdk::prelude::*;
+/// # use switchboard_sdk::Handover;
+/// # #[derive(Debug)]
+/// # pub struct Counter { count: AtomicU64 }
+/// # impl Plugin for Counter {
+/// #     fn create(_ctx: &Context) -> Result<Self, PluginError> { Ok(Counter { count: AtomicU64::new(0) }) }
+/// // guide: handover
+/// fn snapshot(&self, _ctx: &Context) -> Result<Vec<u8>, PluginError> {
+///     Ok(Handover::new(env!("CARGO_PKG_VERSION"), &self.count.load(Ordering::SeqCst))?.encode())
+/// }
+///
+/// fn restore(&self, _ctx: &Context, state: &[u8]) -> Result<(), PluginError> {
+///     let h = Handover::decode(state)?;
+///     let count: u64 = match h.version() {
+///         v if v.starts_with("0.") => h.state()?,       // what 0.x wrote
+///         other => return Err(PluginError::new(format!("cannot take over state from {other}"))),
+///     };
+///     self.count.store(count, Ordering::SeqCst);
+///     Ok(())
+/// }
+/// // guide: end
+/// # }
+/// # #[plugin]
+/// # impl Counter {
+/// #     #[command]
+/// #     fn get(&self) -> u64 { self.count.load(Ordering::SeqCst) }
+/// # }
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
 pub struct PluginCode;

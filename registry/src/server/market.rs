@@ -109,6 +109,9 @@ struct PriceSnapshot {
     paid: std::collections::HashMap<String, Value>,
     /// When the store was last read; `None`: never.
     read_at: Option<std::time::Instant>,
+    /// Counts [`PriceList::set`]s, so a reading of the store that began before one does not
+    /// undo it.
+    changes: u64,
 }
 
 impl PriceList {
@@ -126,6 +129,7 @@ impl PriceList {
         if !stale {
             return Ok(());
         }
+        let changes_before = self.inner.read().unwrap_or_else(|p| p.into_inner()).changes;
         let mut paid = std::collections::HashMap::new();
         for (name, text) in db.store().pricings()? {
             if let Ok(p) = serde_json::from_str::<Pricing>(&text) {
@@ -135,14 +139,19 @@ impl PriceList {
             }
         }
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        g.paid = paid;
-        g.read_at = Some(std::time::Instant::now());
+        // A price this server set while the store was read is newer than the reading: keep
+        // the list as it is, and read again at the next search.
+        if g.changes == changes_before {
+            g.paid = paid;
+            g.read_at = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
     /// Records a price this server has just stored.
     pub(crate) fn set(&self, name: &str, pricing: &Pricing) {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.changes += 1;
         if pricing.is_paid() {
             g.paid.insert(name.to_owned(), pricing_json(pricing));
         } else {
@@ -322,6 +331,14 @@ pub async fn purchase(
         let token = authenticated(&state, &headers)?;
         let name = path_name(name)?;
         let body = json_body(body)?;
+        // One purchase, trial or refund at a time on this server: the check of what the
+        // account has, the charge and the record are one step, so a double click does not
+        // charge twice nor a trial replace a purchase made at the same moment. (Servers
+        // sharing a PostgreSQL database do not share this lock; see docs/marketplace.md.)
+        let _one_at_a_time = state
+            .market_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Ok(buy(&state, &token, &name, &body)?)
     })
     .await
@@ -520,6 +537,11 @@ pub async fn refund(
         require_admin(&token, "refund a purchase")?;
         let id = id_of(id, "purchases")?;
         let body = json_body(body)?;
+        // What is left to refund is read and the refund recorded as one step (see purchase).
+        let _one_at_a_time = state
+            .market_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let store = state.db.store();
         let sale = store
             .sale(&id)?

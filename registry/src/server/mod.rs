@@ -179,6 +179,9 @@ pub(crate) struct AppState {
     pub(crate) page: page::PageCache,
     /// The prices search hits show (see [`market::PriceList`]).
     pub(crate) prices: market::PriceList,
+    /// Held while a purchase, trial or refund checks, charges and records (see
+    /// `market::purchase`).
+    pub(crate) market_writes: std::sync::Mutex<()>,
     pub(crate) payments: Option<Arc<dyn payments::PaymentProvider>>,
     /// Held while this server changes its registry directory (list, yank, unyank, deprecate,
     /// promote), so its own requests queue rather than find the directory's lock taken
@@ -241,6 +244,7 @@ impl Server {
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
             prices: market::PriceList::default(),
+            market_writes: std::sync::Mutex::new(()),
             payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),
             certifier,
@@ -482,7 +486,11 @@ async fn index_file(
         let sha = path
             .strip_prefix("packages/")
             .and_then(|f| f.strip_suffix(".sbpkg"))
-            .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+            .filter(|sha| {
+                // Lower-case only, as packages are named: an upper-case name would miss the
+                // price lookup and still open the file on a case-insensitive filesystem.
+                sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            });
         // A paid plugin's package goes only to an entitled account (`SB1480`, 402).
         let paid = match sha {
             Some(sha) => market::check_package(&state, sha, &headers)?,

@@ -7,7 +7,7 @@
 //! | `capabilities` | over-broad requests (the widest pattern of a scoped kind — `fs.read` = `fs.read:/**`, `net.connect` = any host, `env:*`, `service.call:*` …; and `process.spawn`) and requests the manifest shows cannot be used (`service.provide` matching no service it declares, `events.publish` matching no topic it declares, `config.read` without a `[config]` section) | passed; flagged (a reviewer weighs it) |
 //! | `provenance` | the signature's key is bound to an account, that account owns the name, and the release's upload was made by an owner | passed; failed |
 //! | `tests` | the release's own smoke calls (`[test]`): the server does not run plugin code, so declared calls are **not run** (blocks approval); none declared: skipped | not-run; skipped |
-//! | `advisories` | the package's `Cargo.lock` against the RustSec snapshot (`--advisory-db`) | passed; flagged (a known-vulnerable crate); failed (a malformed lockfile); not-run (no database configured); skipped (no lockfile) |
+//! | `advisories` | the package's `Cargo.lock` against the RustSec snapshot (`--advisory-db`) | passed; flagged (a known-vulnerable crate); failed (a malformed lockfile); not-run (no database configured); flagged (no lockfile: the reviewer decides) |
 //!
 //! What a check cannot decide is never a pass: a panic, an unreadable input or a database
 //! failure is `error`, and `error`, `failed` and `not-run` refuse approval (`SB1465`).
@@ -252,9 +252,13 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
     run(&mut results, "advisories", || {
         let files = files.as_ref().map_err(Clone::clone)?;
         let Some(lock) = files.get("Cargo.lock") else {
+            // Flagged, not skipped: leaving the lockfile out must not be a way around the
+            // check. The reviewer decides whether a plugin without one may be certified.
             return Ok((
-                Verdict::Skipped,
-                "the package carries no Cargo.lock: no dependencies to look up".into(),
+                Verdict::Flagged,
+                "the package carries no Cargo.lock, so its dependencies could not be looked up \
+                 in the advisory database (`switchboard pack` ships the crate's Cargo.lock)"
+                    .into(),
             ));
         };
         let Some(db_dir) = subject.advisory_db else {

@@ -404,7 +404,11 @@ pub(crate) fn decide(
         })
         .into());
     }
-    if request.account == token.account {
+    // Reviewers never certify their own releases: not the submitting account's, nor another
+    // owner's of the same plugin.
+    if request.account == token.account
+        || crate::server::accounts::is_owner(&state.db, &request.name, &token.account)?
+    {
         return Err(ServerError::from(CertifyError::OwnRequest {
             id: id.to_owned(),
             account: token.account.clone(),

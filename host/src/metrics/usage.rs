@@ -197,7 +197,13 @@ pub fn usage(
     since: SystemTime,
     until: SystemTime,
 ) -> Result<UsageReport, MetricsError> {
-    let (since, until) = (unix_secs(since), unix_secs(until));
+    // The end is rounded up to its second: usage reported at 12:00:00.4 is in a period that
+    // ends at 12:00:00.7 (rounded down, both would be 12:00:00 and the row's minute, which
+    // starts at 12:00:00, would not start before the end).
+    let until_rounded_up = until
+        .checked_add(std::time::Duration::from_nanos(999_999_999))
+        .unwrap_or(until);
+    let (since, until) = (unix_secs(since), unix_secs(until_rounded_up));
     if until < since {
         return Err(MetricsError::Duration {
             given: format!("{:?}..{:?}", from_unix_secs(since), from_unix_secs(until)),

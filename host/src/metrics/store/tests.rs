@@ -260,6 +260,20 @@ fn usage_adds_up_saturates_rolls_up_and_is_reported() {
             .total("llm", "tokens"),
         1
     );
+    // A period ending within the first second of a minute includes that minute's usage
+    // reported before the end (the end is rounded up to its second, not down).
+    let minute_start = at(3_660); // the minute of the token reported at 3,700
+    assert_eq!(
+        super::super::usage(
+            &s,
+            at(0),
+            minute_start + std::time::Duration::from_millis(500)
+        )
+        .unwrap()
+        .total("llm", "tokens"),
+        1240,
+        "the minute starting at 3,660 counts (1,239 if the end were rounded down)"
+    );
     // The stored snapshot carries it too.
     let m = stored(&s, at(0)).unwrap();
     assert_eq!(m.plugins["llm"].commands["generate"].usage["tokens"], 1235);

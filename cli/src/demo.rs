@@ -568,24 +568,26 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     )?;
 
     bus_and_state_tour(&mut r, &host, options.profile)?;
-    install_tour::run(
+    // A tour that cannot get going (its server refuses the demo's key, say) is one failed
+    // step; the demo goes on to the others and ends with SB0090.
+    let installed = install_tour::run(
         &mut r,
         data_dir,
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
-    )?;
+    );
+    tour_outcome(&mut r, "Installs: the tour could not run", installed)?;
 
-    server_tour::run(
+    let served = server_tour::run(
         &mut r,
         &data_dir.join("registry-server"),
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
-    )?;
+    );
+    tour_outcome(&mut r, "Registry server: the tour could not run", served)?;
 
-    // A tour that cannot get going (its server refuses the demo's key, say) is one failed
-    // step; the demo goes on to the others and ends with SB0090.
     let certified = certify_tour::run(
         &mut r,
         &data_dir.join("certify"),
@@ -595,13 +597,25 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
     );
     tour_outcome(&mut r, "Certification: the tour could not run", certified)?;
 
-    reload_tour::run(&mut r, &data_dir.join("reload"), options.profile)?;
+    let outcome = reload_tour::run(&mut r, &data_dir.join("reload"), options.profile);
+    tour_outcome(&mut r, "Hot reload: the tour could not run", outcome)?;
 
-    extend_tour::run(&mut r, &data_dir.join("extend"), options.profile)?;
+    let outcome = extend_tour::run(&mut r, &data_dir.join("extend"), options.profile);
+    tour_outcome(&mut r, "Extension points: the tour could not run", outcome)?;
 
-    stream_tour::run(&mut r, &data_dir.join("stream"), options.profile)?;
+    let outcome = stream_tour::run(&mut r, &data_dir.join("stream"), options.profile);
+    tour_outcome(
+        &mut r,
+        "Streaming and usage: the tour could not run",
+        outcome,
+    )?;
 
-    market_tour::run(&mut r)?;
+    let outcome = market_tour::run(&mut r);
+    tour_outcome(
+        &mut r,
+        "Marketplace: the ledger tour could not run",
+        outcome,
+    )?;
     let bought = purchase_tour::run(
         &mut r,
         &data_dir.join("purchase"),
@@ -615,7 +629,7 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         bought,
     )?;
 
-    isolation_tour::run(
+    let isolated = isolation_tour::run(
         &mut r,
         isolation_tour::Setup {
             data_dir: &data_dir.join("isolation"),
@@ -625,7 +639,8 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
             secret: &private.join("secret.txt"),
             runner: options.runner.clone(),
         },
-    )?;
+    );
+    tour_outcome(&mut r, "Isolated mode: the tour could not run", isolated)?;
 
     wordcount.stop()?;
     r.say(

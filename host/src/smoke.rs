@@ -361,7 +361,10 @@ mod tests {
     #[test]
     fn a_runner_that_did_not_answer_is_never_an_expected_error() {
         for n in [1500, 1501, 1502, 1505, 304] {
-            assert!(unanswered(switchboard_sdk::ErrorCode::from_number(n)), "{n}");
+            assert!(
+                unanswered(switchboard_sdk::ErrorCode::from_number(n)),
+                "{n}"
+            );
         }
         assert!(!unanswered(switchboard_sdk::ErrorCode::from_number(100)));
     }

@@ -205,7 +205,10 @@ fn flow(database: DatabaseChoice) {
     assert_eq!(approved["state"], "approved");
     // `certify status` prints each call on a line of its own.
     let text = switchboard_cli::certify::request_text(&approved);
-    assert!(text.contains("passed: save("), "{text}");
+    assert!(
+        text.contains(&format!("\n{:25}passed: save(", "")),
+        "{text}"
+    );
 
     // A wrong expectation: failed, with the mismatch; not approvable.
     let failed = submit("notes", "0.2.1");
@@ -218,6 +221,18 @@ fn flow(database: DatabaseChoice) {
     assert!(detail.contains("\npassed: save("), "{detail}");
     assert_eq!(failed["approvable"], false);
     assert_eq!(failed["blocking"], json!(["tests"]));
+    // The reviewers' queue page lists each call under the check.
+    let page = ureq::get(&format!("{}/admin/certification", server.url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        page.contains("<ul class=\"smoke-calls\"><li>passed: save(")
+            && page.contains("<li>failed: count() = 2 — expected 2, got 1</li>"),
+        "{page}"
+    );
 
     // A call that crashes the runner: an error (never a pass), the calls after it are not
     // answered either, and the server serves on.

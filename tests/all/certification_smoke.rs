@@ -83,9 +83,10 @@ fn smoke_call(command: &str, input: Option<Value>, expect: Option<Value>) -> Smo
 
 fn with_calls(calls: Vec<SmokeCall>) -> impl FnOnce(&mut switchboard_host::Manifest) {
     move |m| {
-        let mut test = TestSpec::default();
-        test.calls = calls;
-        m.test = Some(test);
+        m.test = Some(TestSpec {
+            calls,
+            ..TestSpec::default()
+        });
     }
 }
 

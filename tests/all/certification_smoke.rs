@@ -303,6 +303,57 @@ fn certification_runs_smoke_calls_isolated_on_postgres() {
     flow(DatabaseChoice::parse(&url).unwrap());
 }
 
+/// A sandbox layer the server requires and this machine lacks: nothing runs, `not-run`
+/// naming the layer. (On a machine with every layer there is none to require: nothing to
+/// check.)
+#[test]
+fn a_required_sandbox_layer_this_machine_lacks_is_not_run() {
+    let Some(missing) = switchboard_host::isolation::sandbox::probe()
+        .into_iter()
+        .find(|l| !l.active)
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    options.smoke.require.push(missing.layer);
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/notes/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_eq!(result, "not-run", "{doc}");
+    assert!(
+        detail.contains("isolation is not available here")
+            && detail.contains(missing.layer.as_str()),
+        "{detail}"
+    );
+    assert_eq!(doc["approvable"], false);
+}
+
 /// A `--runner` that is not an executable file stops the server's start, coded.
 #[test]
 fn a_runner_option_that_names_no_executable_stops_the_start() {

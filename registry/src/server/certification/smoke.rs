@@ -10,8 +10,8 @@
 //! (`RLIMIT_DATA`, and a cgroup's `memory.max` where one is delegated); CPU time bounded by
 //! the whole run's limit; [`SmokeOptions::call_timeout_ms`] per call (the manifest's
 //! `[limits]` may ask for less, never more); no restart after a crash or a timeout (the first
-//! one fails the plugin); the layers `rlimits`, `no_new_privs` and `seccomp` required — a
-//! machine without them runs nothing (`not-run`), the other layers (Landlock, a network
+//! one fails the plugin); the layers `rlimits`, `no_new_privs` and `seccomp` required
+//! ([`SmokeOptions::require`]) — a machine without them runs nothing (`not-run`), the other layers (Landlock, a network
 //! namespace, a cgroup) are used where the machine has them and listed in the detail.
 //!
 //! **The grants.** `[test] grant`, else every capability the plugin requests — less every
@@ -68,6 +68,10 @@ pub struct SmokeOptions {
     pub run_timeout_ms: u64,
     /// The runner's memory limit, MiB (default 512).
     pub memory_mb: u64,
+    /// The sandbox layers the machine must have, else nothing runs (`not-run`); default
+    /// [`REQUIRED_LAYERS`]. An embedder may require more (`landlock`, `cgroup`), never fewer
+    /// than it trusts the runner without.
+    pub require: Vec<Layer>,
 }
 
 impl Default for SmokeOptions {
@@ -77,6 +81,7 @@ impl Default for SmokeOptions {
             call_timeout_ms: 10_000,
             run_timeout_ms: 60_000,
             memory_mb: 512,
+            require: REQUIRED_LAYERS.to_vec(),
         }
     }
 }
@@ -164,7 +169,7 @@ pub fn run(
     profile.allow_network = Some(false);
     profile.allow_files = Some(false);
     profile.file_size_mb = Some(0);
-    profile.require = REQUIRED_LAYERS.to_vec();
+    profile.require = options.require.clone();
     let mut policy = Policy::new();
     policy
         .allow_plugin(&manifest.name)
@@ -186,7 +191,7 @@ pub fn run(
     load.isolation(Mode::Isolated);
     let plugin = match host.load_verified_with(verified, &load) {
         Ok(p) => p,
-        Err(e) => return Ok(refused_load(&e, calls.len(), &runner)),
+        Err(e) => return Ok(refused_load(&e, calls.len(), &runner, &options.require)),
     };
     let isolation = plugin.isolation();
     if isolation.mode != Mode::Isolated {
@@ -334,6 +339,7 @@ fn refused_load(
     e: &switchboard_host::Error,
     calls: usize,
     runner: &RunnerCommand,
+    require: &[Layer],
 ) -> (Verdict, String) {
     let code = e.code();
     match code.number() {
@@ -344,7 +350,7 @@ fn refused_load(
                 "{calls} smoke call(s) declared, none run: isolation is not available here \
                  ([{code}] {e}); the server requires the sandbox layers {} (runner {}) — run \
                  it on a Linux machine that has them",
-                REQUIRED_LAYERS
+                require
                     .iter()
                     .map(|l| l.as_str())
                     .collect::<Vec<_>>()

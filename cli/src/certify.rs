@@ -112,11 +112,13 @@ pub fn request_text(doc: &Value) -> String {
         s(&doc["account"])
     );
     for c in doc["checks"].as_array().into_iter().flatten() {
+        // A detail of several lines (the smoke calls of `tests`, one a line) stays indented
+        // under its check.
         text.push_str(&format!(
             "  {:<13} {:<8} {}\n",
             s(&c["name"]),
             s(&c["result"]),
-            s(&c["detail"])
+            s(&c["detail"]).replace('\n', &format!("\n{:25}", ""))
         ));
     }
     if let Some(by) = doc["decided_by"].as_str() {

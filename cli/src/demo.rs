@@ -52,7 +52,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Build the example plugins with this profile.
     pub profile: Profile,
-    /// The runner for the isolation tour's isolated plugin; `None`: the one
+    /// The runner for the isolation tour's isolated plugin and the certification tour's
+    /// smoke calls; `None`: the one
     /// `RunnerCommand::locate` finds (the `switchboard` executable itself, whose `main` calls
     /// `switchboard_host::isolation::hook`). A test binary, which is not hooked, passes one.
     pub runner: Option<switchboard_host::isolation::RunnerCommand>,
@@ -594,6 +595,7 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         options.profile,
         &keys.join(crate::authoring::SECRET_KEY_FILE),
         &public_key_file,
+        options.runner.clone(),
     );
     tour_outcome(&mut r, "Certification: the tour could not run", certified)?;
 

@@ -57,6 +57,12 @@ pub enum ServerCmd {
         /// Cargo.lock cannot be certified (its check is `not-run`).
         #[arg(long, value_name = "DIR")]
         advisory_db: Option<PathBuf>,
+        /// The isolated runner certification starts to make a release's smoke calls in a
+        /// sandboxed child process (an executable whose `main` is
+        /// `switchboard_host::isolation::runner_main()`); default: this binary, which is its
+        /// own runner (or SWITCHBOARD_RUNNER).
+        #[arg(long, value_name = "PATH")]
+        runner: Option<PathBuf>,
         /// Sell paid plugins through the test payment provider, which moves no money: it
         /// approves the payment method `test-approve` and declines every other (for demos
         /// and tests; without it the server sells nothing).
@@ -99,12 +105,14 @@ pub fn run(cmd: ServerCmd) -> Result<bool> {
             popular_downloads,
             certification_key,
             advisory_db,
+            runner,
             test_payments,
             json,
         } => {
             let mut options = ServerOptions::new(data_dir, parse_listen(&listen)?);
             options.certification_key = certification_key;
             options.advisory_db = advisory_db;
+            options.smoke.runner = runner.map(switchboard_host::isolation::RunnerCommand::binary);
             if test_payments {
                 options.payments = Some(std::sync::Arc::new(
                     switchboard_registry::server::payments::TestPayments,

@@ -130,6 +130,7 @@ mod reload;
 mod resolve;
 mod services;
 pub mod slo;
+pub mod smoke;
 pub mod state;
 mod store;
 mod timestamp;

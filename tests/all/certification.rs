@@ -1,7 +1,8 @@
 //! The certification pipeline end to end (issue 21 item 2), on SQLite and on PostgreSQL: real
 //! example packages uploaded to a real server, submitted, checked (capability overreach, a
 //! vulnerable `Cargo.lock` against the RustSec snapshot in `registry/testdata/advisories`,
-//! smoke calls the server does not run), approved and denied by a reviewer, and a real host
+//! smoke calls the server cannot run without an isolated runner — `certification_smoke.rs` runs
+//! them), approved and denied by a reviewer, and a real host
 //! installing the approved release from the server and seeing trust level `certified`.
 
 use std::path::{Path, PathBuf};
@@ -213,13 +214,19 @@ fn flow(database: DatabaseChoice) {
         "{adv}"
     );
 
-    // notes: smoke calls the server does not run — `not-run` blocks approval (fail closed).
+    // notes: smoke calls, and no isolated runner in this test process (none given, none
+    // found) — `not-run` saying so, which blocks approval (fail closed).
     let (status, notes_req) = submit("notes", "0.2.0", Some(&acme));
     assert_eq!(status, 201, "{notes_req}");
     assert_eq!(
         check(&notes_req, "tests")["result"],
         "not-run",
         "{notes_req}"
+    );
+    let detail = check(&notes_req, "tests")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no isolated runner was found") && detail.contains("--runner"),
+        "{detail}"
     );
     assert_eq!(notes_req["approvable"], false);
     assert_eq!(notes_req["blocking"], json!(["tests"]));

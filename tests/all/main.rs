@@ -7,6 +7,7 @@ mod bus_plugins;
 mod calls;
 mod caps;
 mod certification;
+mod certification_smoke;
 mod demo;
 mod dev_manifest;
 mod discovery;

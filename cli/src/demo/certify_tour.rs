@@ -1,7 +1,8 @@
 //! The demo's certification tour (issue 21 item 2): a registry server on a free port of
 //! 127.0.0.1, a publisher uploading counter and submitting it for certification (the checks
-//! run and each result is shown), a reviewer approving it (the registry countersigns it), and
-//! a host that trusts the registry's certification key installing it from the server — each
+//! run and each result is shown), a reviewer approving it (the registry countersigns it),
+//! notes — whose `plugin.toml` declares smoke calls — submitted and its calls made by the
+//! server in a sandboxed runner process, each passing, and a host that trusts the registry's certification key installing it from the server — each
 //! claim checked against the server's answers and the installer's record of the trust level.
 
 use std::path::Path;
@@ -38,16 +39,19 @@ fn add(dir: &Path, url: String) -> Result<()> {
 }
 
 /// Runs the tour in `data_dir`, with packages signed by `secret_key` (public half
-/// `public_key`).
+/// `public_key`); the server makes smoke calls in `runner` (`None`: the one this process
+/// would use — the `switchboard` executable is its own).
 pub(super) fn run(
     r: &mut Report<'_>,
     data_dir: &Path,
     profile: Profile,
     secret_key: &Path,
     public_key: &Path,
+    runner: Option<switchboard_host::isolation::RunnerCommand>,
 ) -> Result<()> {
     let mut options = ServerOptions::new(data_dir.join("server"), parse_listen("127.0.0.1:0")?);
     options.rate_limit = None;
+    options.smoke.runner = runner;
     let server = Server::start(&options)?;
     let db = switchboard_registry::server::open_database(&server.data_dir().root)?;
     let account = tokens::create(&db, "demo", "account".parse()?, None)?.token;
@@ -130,6 +134,42 @@ pub(super) fn run(
             crate::certify::request_text(&approved),
             line["versions"][0]["trust"].as_str().unwrap_or("?")
         ),
+    )?;
+
+    // notes declares smoke calls in its plugin.toml: the server makes them, isolated.
+    let notes = example_release(
+        profile,
+        &ReleaseSpec {
+            name: "notes",
+            version: "0.2.0",
+            extra_capabilities: &[],
+            changelog: "# Changelog\n\n## 0.2.0\n- Notes in KV.\n",
+            dependencies: &[],
+            library: None,
+        },
+        &data_dir.join("releases"),
+        secret_key,
+    )?;
+    upload(&publisher, "hub", &notes, "ga")?;
+    let smoked = call(
+        &publisher,
+        "hub",
+        Method::Post,
+        "plugins/notes/versions/0.2.0/certification",
+        None,
+        true,
+    )?;
+    let tests = smoked["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "tests"));
+    let detail = tests.and_then(|t| t["detail"].as_str()).unwrap_or("");
+    r.say(
+        "Submitted notes@0.2.0, whose plugin.toml declares four smoke calls: the server made each in a sandboxed runner process (never in its own) and each passed, so it may be approved",
+        tests.is_some_and(|t| t["result"] == "passed")
+            && detail.contains("isolated in a sandboxed runner")
+            && detail.matches("\npassed: ").count() == 4
+            && smoked["approvable"] == true,
+        crate::certify::request_text(&smoked),
     )?;
 
     // A user trusts the registry's certification key and installs counter: certified.

@@ -1,4 +1,4 @@
-//! The certification pipeline's refusals (SB1463–SB1469, SB1475–SB1478): submitting a
+//! The certification pipeline's refusals (SB1463–SB1469, SB1475–SB1478, SB1930): submitting a
 //! release, its automated checks, and a reviewer's approval or denial. Each is a
 //! [`ServerError::Certification`](super::ServerError::Certification), answered by the API as
 //! `{"code", "message", "next_step"}` with [`CertifyError::status`].
@@ -100,6 +100,14 @@ pub enum CertifyError {
         /// What is missing.
         reason: String,
     },
+    /// `--runner` names no executable file: the smoke calls could never run isolated.
+    #[error("the isolated runner {path} cannot be used: {reason}")]
+    Runner {
+        /// The path given.
+        path: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 impl CertifyError {
@@ -117,6 +125,7 @@ impl CertifyError {
             CertifyError::AdvisoryDb { .. } => 1476,
             CertifyError::Countersign { .. } => 1477,
             CertifyError::BadForm { .. } => 1478,
+            CertifyError::Runner { .. } => 1930,
         })
     }
 
@@ -131,7 +140,8 @@ impl CertifyError {
             CertifyError::OwnRequest { .. } => 403,
             CertifyError::Key { .. }
             | CertifyError::AdvisoryDb { .. }
-            | CertifyError::Countersign { .. } => 500,
+            | CertifyError::Countersign { .. }
+            | CertifyError::Runner { .. } => 500,
         }
     }
 
@@ -176,6 +186,11 @@ impl CertifyError {
             CertifyError::BadForm { .. } => {
                 "fill in the token field and press Approve or Deny (deny needs a reason)".into()
             }
+            CertifyError::Runner { .. } => "give `--runner` the path of an executable isolated \
+                runner (a binary whose `main` calls \
+                `switchboard_host::isolation::runner_main()`), or leave it out: \
+                `switchboard registry serve` runs its own binary as the runner"
+                .into(),
         }
     }
 }

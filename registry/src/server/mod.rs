@@ -140,6 +140,10 @@ pub struct ServerOptions {
     /// certification's `advisories` check reads; `None`: a package with a `Cargo.lock` gets
     /// `not-run`, which blocks its approval.
     pub advisory_db: Option<PathBuf>,
+    /// How certification's `tests` check runs a release's smoke calls: in an isolated runner
+    /// process (`--runner`; default: the one this process would use), with these limits
+    /// (see [`certification::smoke`]).
+    pub smoke: certification::smoke::SmokeOptions,
     /// Who takes payments for paid plugins (`None`, the default: the server sells nothing,
     /// `SB1484`; [`payments::TestPayments`] moves no money and approves `test-approve`).
     pub payments: Option<Arc<dyn payments::PaymentProvider>>,
@@ -159,6 +163,7 @@ impl ServerOptions {
             popular_downloads: 100,
             certification_key: None,
             advisory_db: None,
+            smoke: certification::smoke::SmokeOptions::default(),
             payments: None,
         }
     }
@@ -230,6 +235,7 @@ impl Server {
             &data,
             options.certification_key.as_deref(),
             options.advisory_db.as_deref(),
+            &options.smoke,
         )
         .map_err(ServerError::from)?;
         let state = Arc::new(AppState {

@@ -6,7 +6,7 @@
 //! | `manifest` | the host's package verification (archive, signature, pins, manifest, library for this platform) and preflight, as at upload, on the package the registry serves | passed; failed (with the host's code) |
 //! | `capabilities` | over-broad requests (the widest pattern of a scoped kind — `fs.read` = `fs.read:/**`, `net.connect` = any host, `env:*`, `service.call:*` …; and `process.spawn`) and requests the manifest shows cannot be used (`service.provide` matching no service it declares, `events.publish` matching no topic it declares, `config.read` without a `[config]` section) | passed; flagged (a reviewer weighs it) |
 //! | `provenance` | the signature's key is bound to an account, that account owns the name, and the release's upload was made by an owner | passed; failed |
-//! | `tests` | the release's own smoke calls (`[test]`): the server does not run plugin code, so declared calls are **not run** (blocks approval); none declared: skipped | not-run; skipped |
+//! | `tests` | the release's own smoke calls (`[test]`), made in an isolated, sandboxed runner process with the strictest profile ([`super::smoke`]), each compared as `switchboard test` compares it; the detail lists every call's outcome | passed (every call); failed (a mismatch, a crash, a call killed at its limit, a plugin that does not load or start, a mistake in `[test]`); not-run (isolation unavailable on this machine: no runner, a required sandbox layer missing); skipped (none declared) |
 //! | `advisories` | the package's `Cargo.lock` against the RustSec snapshot (`--advisory-db`) | passed; flagged (a known-vulnerable crate); failed (a malformed lockfile); not-run (no database configured); flagged (no lockfile: the reviewer decides) |
 //!
 //! What a check cannot decide is never a pass: a panic, an unreadable input or a database
@@ -43,6 +43,8 @@ pub struct Subject<'a> {
     pub registry_keys: &'a Path,
     /// The RustSec advisory database, if the server has one.
     pub advisory_db: Option<&'a Path>,
+    /// How the `tests` check runs the release's smoke calls.
+    pub smoke: &'a super::smoke::SmokeOptions,
 }
 
 /// The result of one check body: a verdict and its detail.
@@ -88,6 +90,7 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
         Ok((dir, path))
     })();
     let mut manifest: Option<Manifest> = None;
+    let mut verified_plugin: Option<switchboard_host::VerifiedPlugin> = None;
     let mut trust_found = None;
     run(&mut results, "manifest", || {
         let (_dir, path) = staged.as_ref().map_err(Clone::clone)?;
@@ -133,6 +136,7 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
                 format!("preflight refuses it: [{}] {}", d.code, d.message),
             ));
         }
+        verified_plugin = Some(verified);
         Ok((
             Verdict::Passed,
             format!(
@@ -234,19 +238,22 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
             .as_ref()
             .ok_or("cannot tell: the package did not verify")?;
         let calls = m.test.as_ref().map_or(0, |t| t.calls.len());
-        if calls == 0 {
+        let Some(verified) = verified_plugin.take() else {
+            if calls == 0 {
+                return Ok((
+                    Verdict::Skipped,
+                    "the release declares no smoke calls ([test]): nothing to run".into(),
+                ));
+            }
             return Ok((
-                Verdict::Skipped,
-                "the release declares no smoke calls ([test]): nothing to run".into(),
+                Verdict::NotRun,
+                format!(
+                    "the release declares {calls} smoke call(s), but preflight refused it, so \
+                     its library was not loaded"
+                ),
             ));
-        }
-        Ok((
-            Verdict::NotRun,
-            format!(
-                "the release declares {calls} smoke call(s) in [test]; this registry does not \
-                 run plugin code, so they were not run and certification cannot pass them"
-            ),
-        ))
+        };
+        super::smoke::run(verified, m, subject.smoke)
     });
 
     run(&mut results, "advisories", || {

@@ -24,6 +24,7 @@
 
 pub mod advisories;
 pub mod checks;
+pub mod smoke;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub struct Certifier {
     key: SigningKey,
     key_path: PathBuf,
     advisory_db: Option<PathBuf>,
+    smoke: smoke::SmokeOptions,
 }
 
 impl std::fmt::Debug for Certifier {
@@ -70,18 +72,27 @@ impl std::fmt::Debug for Certifier {
             .field("key_id", &self.key.id())
             .field("key_path", &self.key_path)
             .field("advisory_db", &self.advisory_db)
+            .field("smoke", &self.smoke)
             .finish()
     }
 }
 
 impl Certifier {
     /// Loads the certification key (`key_file`, or `keys/certification.key` of `data`, made
-    /// now if missing) and checks the advisory database's layout.
+    /// now if missing) and checks the advisory database's layout and that a runner given in
+    /// `smoke` is an executable file.
     pub fn open(
         data: &DataDir,
         key_file: Option<&Path>,
         advisory_db: Option<&Path>,
+        smoke: &smoke::SmokeOptions,
     ) -> Result<Certifier, CertifyError> {
+        if let Some(runner) = &smoke.runner {
+            smoke::executable(runner.program()).map_err(|reason| CertifyError::Runner {
+                path: runner.program().display().to_string(),
+                reason,
+            })?;
+        }
         if let Some(dir) = advisory_db {
             advisories::check_db(dir).map_err(|reason| CertifyError::AdvisoryDb {
                 path: dir.display().to_string(),
@@ -103,6 +114,7 @@ impl Certifier {
             key,
             key_path,
             advisory_db: advisory_db.map(Path::to_owned),
+            smoke: smoke.clone(),
         })
     }
 
@@ -268,6 +280,7 @@ pub(crate) fn submit(
                 package: &bytes,
                 registry_keys: &state.data.keys,
                 advisory_db: state.certifier.advisory_db.as_deref(),
+                smoke: &state.certifier.smoke,
             },
         ),
         Err(e) => vec![super::store::certification::CertificationCheck::new(

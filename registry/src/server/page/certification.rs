@@ -30,7 +30,10 @@ pub(crate) struct CheckLine {
     pub(crate) name: String,
     pub(crate) result: &'static str,
     pub(crate) class: &'static str,
+    /// The detail's first line.
     pub(crate) detail: String,
+    /// Its further lines: one per smoke call of the `tests` check.
+    pub(crate) lines: Vec<String>,
 }
 
 /// A certification request as shown.
@@ -102,7 +105,8 @@ impl CertificationView {
                         Verdict::NotRun => "not-run",
                         _ => "error",
                     },
-                    detail: k.detail.clone(),
+                    detail: k.detail.lines().next().unwrap_or_default().to_owned(),
+                    lines: k.detail.lines().skip(1).map(str::to_owned).collect(),
                 })
                 .collect(),
         }

@@ -70,8 +70,8 @@ pub enum Verdict {
     Failed,
     /// It could not finish (its inputs could not be read, it panicked); approval is refused.
     Error,
-    /// It applies but the registry cannot run it safely (a release's own smoke calls, a
-    /// lockfile without an advisory database); approval is refused — fail closed.
+    /// It applies but the registry cannot run it safely (smoke calls on a machine without
+    /// isolation, a lockfile without an advisory database); approval is refused — fail closed.
     NotRun,
     /// It does not apply (no lockfile, no smoke calls declared): nothing to run.
     Skipped,

@@ -232,7 +232,9 @@ fn database_page(
     query: &super::search::Query,
 ) -> Result<super::search::DbPage, ServerError> {
     use super::search::Sort;
-    store.sync_catalog(&catalog.stamp, &|| catalog.prepared.search_rows())?;
+    store.sync_catalog(&catalog.stamp, catalog.version, &|| {
+        catalog.prepared.search_rows()
+    })?;
     let levels = [
         switchboard_host::TrustLevel::Unsigned,
         switchboard_host::TrustLevel::SelfSigned,

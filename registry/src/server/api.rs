@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -324,8 +324,12 @@ pub async fn search(
         reason: e.body_text(),
     })?;
     let body = match search_kept(&state, &params) {
-        Some(body) => state.prices.add_to_hits(body),
+        Some(body) => {
+            state.details.search_kept();
+            state.prices.add_to_hits(body)
+        }
         None => {
+            state.details.search_made();
             blocking(move || {
                 state.prices.refresh_if_stale(&state.db)?;
                 let body = search_bytes(&state, &params)?;
@@ -425,16 +429,4 @@ pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
     doc["rating"] = super::reviews::rating_json(&super::reviews::rating_of(&state.db, name)?);
     doc["pricing"] = super::market::pricing_json(&super::market::pricing_of(state, name)?);
     Ok(doc)
-}
-
-/// `GET /api/v1/plugins/NAME`.
-pub async fn plugin(
-    State(state): State<Arc<AppState>>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path(name) = name.map_err(|e| ServerError::BadPath {
-        path: "/api/v1/plugins/…".into(),
-        reason: e.body_text(),
-    })?;
-    blocking(move || plugin_json(&state, &name)).await.map(Json)
 }

@@ -194,15 +194,30 @@ pub fn search_catalog_bytes(
 /// Searches in the database (PostgreSQL) as `GET /api/v1/search` does, as JSON text: the
 /// database's copy of the catalog is first brought in step with `catalog` (see
 /// [`super::store::catalog_search`]).
+#[cfg(test)]
 pub fn search_database_bytes(
     store: &dyn super::store::Store,
     catalog: &Catalog,
     params: &SearchParams,
     downloads: &std::collections::HashMap<String, u64>,
 ) -> Result<Vec<u8>, ServerError> {
+    search_database_kept(store, catalog, params, downloads, &mut false)
+}
+
+/// [`search_database_bytes`], setting `kept` when the page was kept (no database query).
+fn search_database_kept(
+    store: &dyn super::store::Store,
+    catalog: &Catalog,
+    params: &SearchParams,
+    downloads: &std::collections::HashMap<String, u64>,
+    kept: &mut bool,
+) -> Result<Vec<u8>, ServerError> {
     let query = search_query(params)?;
     let page = match catalog.prepared.kept_db(&query) {
-        Some(page) => page,
+        Some(page) => {
+            *kept = true;
+            page
+        }
         None => {
             let page = Arc::new(database_page(store, catalog, params, &query)?);
             catalog.prepared.keep_db(&query, Arc::clone(&page));
@@ -285,8 +300,16 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
     let store = state.db.store();
     if store.searches_in_database() {
         let downloads = state.downloads.read();
-        return Ok(search_database_bytes(store, &catalog, params, &downloads)?);
+        let mut kept = false;
+        let body = search_database_kept(store, &catalog, params, &downloads, &mut kept);
+        if kept {
+            state.details.search_kept();
+        } else {
+            state.details.search_made();
+        }
+        return Ok(body?);
     }
+    state.details.search_made();
     let owned = match &params.maintainer {
         Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,
         _ => Default::default(),
@@ -329,7 +352,6 @@ pub async fn search(
             state.prices.add_to_hits(body)
         }
         None => {
-            state.details.search_made();
             blocking(move || {
                 state.prices.refresh_if_stale(&state.db)?;
                 let body = search_bytes(&state, &params)?;

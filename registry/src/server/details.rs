@@ -90,10 +90,10 @@ pub struct CacheCounts {
     pub details_kept: u64,
     /// Details made (not kept, or kept but stale), and refusals.
     pub details_made: u64,
-    /// Searches answered from a kept page on the async task.
+    /// Searches answered from a kept page (in memory: on the async task; PostgreSQL: on
+    /// the blocking pool, with no database query).
     pub search_kept: u64,
-    /// Searches answered on the blocking pool (not kept, not keepable — by downloads or
-    /// maintainer —, PostgreSQL, or refused).
+    /// Searches computed (not kept, or not keepable: by downloads or maintainer).
     pub search_made: u64,
 }
 

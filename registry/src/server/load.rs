@@ -151,6 +151,12 @@ pub struct EndpointReport {
     pub kept: u64,
     /// See [`EndpointReport::kept`].
     pub made: u64,
+    /// CPU time the server's threads spent in the measured time, per answered request
+    /// (Linux: from `/proc`; `None` elsewhere). Unlike latency, it does not grow with what
+    /// else the machine runs.
+    pub server_cpu: Option<Duration>,
+    /// CPU time the rest of the process (the clients) spent, per answered request.
+    pub client_cpu: Option<Duration>,
 }
 
 impl EndpointReport {
@@ -173,6 +179,8 @@ impl EndpointReport {
             "max_ms": ms(self.max),
             "answered_from_cache": self.kept,
             "answered_made": self.made,
+            "server_cpu_us_per_request": self.server_cpu.map(|d| (d.as_secs_f64() * 1e7).round() / 10.0),
+            "client_cpu_us_per_request": self.client_cpu.map(|d| (d.as_secs_f64() * 1e7).round() / 10.0),
         })
     }
 }
@@ -217,7 +225,7 @@ impl LoadReport {
             self.first_search.as_secs_f64() * 1e3,
         );
         out.push_str(&format!(
-            "{:<8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}\n",
+            "{:<8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>14} {:>14}\n",
             "endpoint",
             "requests",
             "errors",
@@ -226,12 +234,18 @@ impl LoadReport {
             "P95 ms",
             "P99 ms",
             "max ms",
-            "cached"
+            "cached",
+            "server µs/req",
+            "client µs/req"
         ));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let us = |d: Option<Duration>| match d {
+            Some(d) => format!("{:.0}", d.as_secs_f64() * 1e6),
+            None => "-".to_owned(),
+        };
         for e in &self.endpoints {
             out.push_str(&format!(
-                "{:<8} {:>9} {:>7} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.1}%\n",
+                "{:<8} {:>9} {:>7} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.1}% {:>14} {:>14}\n",
                 e.endpoint,
                 e.requests,
                 e.errors,
@@ -240,7 +254,9 @@ impl LoadReport {
                 ms(e.p95),
                 ms(e.p99),
                 ms(e.max),
-                e.kept as f64 * 100.0 / (e.kept + e.made).max(1) as f64
+                e.kept as f64 * 100.0 / (e.kept + e.made).max(1) as f64,
+                us(e.server_cpu),
+                us(e.client_cpu)
             ));
         }
         out
@@ -537,7 +553,8 @@ fn drive(
                         match client.get(&path) {
                             Ok((200, body)) => {
                                 let took = sent.elapsed();
-                                if n.is_multiple_of(16) && !well_formed(endpoint, &client.buf[body]) {
+                                if n.is_multiple_of(16) && !well_formed(endpoint, &client.buf[body])
+                                {
                                     errors += 1;
                                 } else {
                                     times.push(took);
@@ -572,7 +589,53 @@ fn drive(
         max: all.last().copied().unwrap_or_default(),
         kept: 0,
         made: 0,
+        server_cpu: None,
+        client_cpu: None,
     }
+}
+
+/// CPU time so far, in clock ticks of 10 ms (Linux's `USER_HZ`): the server's threads
+/// (named `registry-server`) and the whole process. `None` off Linux or when `/proc` cannot
+/// be read.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    // Fields after the `(comm)`: state is the 3rd of the line, utime the 14th, stime 15th.
+    fn times(stat: &str) -> Option<(String, u64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat.get(open + 1..close)?.to_owned();
+        let rest: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        let utime: u64 = rest.get(11)?.parse().ok()?;
+        let stime: u64 = rest.get(12)?.parse().ok()?;
+        Some((comm, utime + stime))
+    }
+    let (_, total) = times(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut server = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        if let Some((comm, t)) = times(&stat) {
+            if comm.starts_with("registry-server") {
+                server += t;
+            }
+        }
+    }
+    Some((server, total))
+}
+
+/// Sets `report`'s CPU per request from two [`cpu_ticks`] readings.
+fn set_cpu(report: &mut EndpointReport, before: Option<(u64, u64)>, after: Option<(u64, u64)>) {
+    let (Some((s0, t0)), Some((s1, t1))) = (before, after) else {
+        return;
+    };
+    let per = |ticks: u64| {
+        Duration::from_millis(ticks.saturating_mul(10))
+            / u32::try_from(report.requests.max(1)).unwrap_or(u32::MAX)
+    };
+    let server = s1.saturating_sub(s0);
+    report.server_cpu = Some(per(server));
+    report.client_cpu = Some(per(t1.saturating_sub(t0).saturating_sub(server)));
 }
 
 /// Starts a server without a rate limit on a free port of 127.0.0.1 over the new data
@@ -665,6 +728,7 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
     let n = options.plugins;
     let addr = server.addr();
     let before = server.cache_counts();
+    let cpu0 = cpu_ticks();
     let mut search = drive(
         addr,
         options.clients,
@@ -673,10 +737,14 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
         &search_path,
     );
     let middle = server.cache_counts();
+    let cpu1 = cpu_ticks();
     let mut details = drive(addr, options.clients, options.duration, "details", &|k| {
         details_path(k, n)
     });
     let after = server.cache_counts();
+    let cpu2 = cpu_ticks();
+    set_cpu(&mut search, cpu0, cpu1);
+    set_cpu(&mut details, cpu1, cpu2);
     search.kept = middle.search_kept - before.search_kept;
     search.made = middle.search_made - before.search_made;
     details.kept = after.details_kept - middle.details_kept;
@@ -712,6 +780,10 @@ mod tests {
             assert!(e.requests > 0, "{}", e.endpoint);
             assert!(e.p50 <= e.p95 && e.p95 <= e.p99 && e.p99 <= e.max, "{e:?}");
             assert!(e.max > Duration::ZERO && e.throughput() > 0.0, "{e:?}");
+            assert!(e.kept + e.made >= e.requests as u64, "{e:?}");
+            if cfg!(target_os = "linux") {
+                assert!(e.server_cpu.is_some() && e.client_cpu.is_some(), "{e:?}");
+            }
         }
         let doc = report.json();
         assert_eq!(doc["plugins"], 200);

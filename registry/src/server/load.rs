@@ -43,6 +43,10 @@ pub struct LoadOptions {
     /// `--postgres`: the server keeps its database on a throwaway PostgreSQL cluster
     /// (`testing_postgres`), so search runs in PostgreSQL; default SQLite.
     pub postgres: bool,
+    /// `--warm-details`: ask every plugin's details once before the measured time, so the
+    /// details measured are those of a server that has served each plugin since its last
+    /// change (its details cache full); default off: the measured time includes filling it.
+    pub warm_details: bool,
 }
 
 impl Default for LoadOptions {
@@ -53,13 +57,14 @@ impl Default for LoadOptions {
             duration: Duration::from_secs(10),
             warmup_requests: 100,
             postgres: false,
+            warm_details: false,
         }
     }
 }
 
 /// The usage line of the binary.
 pub const USAGE: &str = "switchboard-registry-load [--plugins N] [--clients N] [--seconds S] \
-    [--warmup N] [--postgres] [--json] | --serve DIR [--plugins N]";
+    [--warmup N] [--warm-details] [--postgres] [--json] | --serve DIR [--plugins N]";
 
 /// The binary's arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +119,7 @@ impl Args {
                 }
                 "--json" => json = true,
                 "--postgres" => options.postgres = true,
+                "--warm-details" => options.warm_details = true,
                 "--serve" => serve = Some(value("--serve")?.into()),
                 other => return Err(format!("unknown argument {other}; usage: {USAGE}")),
             }
@@ -207,6 +213,7 @@ impl LoadReport {
             "plugins": self.options.plugins,
             "clients": self.options.clients,
             "seconds_per_endpoint": self.options.duration.as_secs_f64(),
+            "warm_details": self.options.warm_details,
             "seed_seconds": self.seed.as_secs_f64(),
             "first_search_ms": self.first_search.as_secs_f64() * 1e3,
             "endpoints": self.endpoints.iter().map(EndpointReport::json).collect::<Vec<_>>(),
@@ -216,11 +223,16 @@ impl LoadReport {
     /// The report as a table for people.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} plugins on {}, {} clients, {:.1} s per endpoint (seeded in {:.2} s; first search {:.0} ms)\n",
+            "{} plugins on {}, {} clients, {:.1} s per endpoint{} (seeded in {:.2} s; first search {:.0} ms)\n",
             self.options.plugins,
             if self.options.postgres { "PostgreSQL" } else { "SQLite" },
             self.options.clients,
             self.options.duration.as_secs_f64(),
+            if self.options.warm_details {
+                ", details cache warmed"
+            } else {
+                ""
+            },
             self.seed.as_secs_f64(),
             self.first_search.as_secs_f64() * 1e3,
         );
@@ -727,6 +739,18 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
     }
     let n = options.plugins;
     let addr = server.addr();
+    if options.warm_details {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    let mut client = Lean::new(addr);
+                    for i in (t..n).step_by(4) {
+                        let _ = client.get(&format!("/api/v1/plugins/{}", plugin_name(i)));
+                    }
+                });
+            }
+        });
+    }
     let before = server.cache_counts();
     let cpu0 = cpu_ticks();
     let mut search = drive(
@@ -772,6 +796,7 @@ mod tests {
             duration: Duration::from_millis(1000),
             warmup_requests: 4,
             postgres: false,
+            warm_details: true,
         };
         let report = run(&options).unwrap();
         assert_eq!(report.endpoints.len(), 2);
@@ -781,6 +806,10 @@ mod tests {
             assert!(e.p50 <= e.p95 && e.p95 <= e.p99 && e.p99 <= e.max, "{e:?}");
             assert!(e.max > Duration::ZERO && e.throughput() > 0.0, "{e:?}");
             assert!(e.kept + e.made >= e.requests as u64, "{e:?}");
+            if e.endpoint == "details" {
+                // Every plugin's details asked once before: nothing changed since.
+                assert_eq!(e.made, 0, "{e:?}");
+            }
             if cfg!(target_os = "linux") {
                 assert!(e.server_cpu.is_some() && e.client_cpu.is_some(), "{e:?}");
             }
@@ -848,6 +877,7 @@ mod tests {
         assert_eq!(a.options.duration, Duration::from_millis(1500));
         assert_eq!(args(&[]).unwrap().options, LoadOptions::default());
         assert!(args(&["--postgres"]).unwrap().options.postgres);
+        assert!(args(&["--warm-details"]).unwrap().options.warm_details);
         assert_eq!(
             args(&["--serve", "/tmp/x"]).unwrap().serve,
             Some("/tmp/x".into())

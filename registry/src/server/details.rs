@@ -41,6 +41,15 @@ use crate::error::ServerError;
 
 /// At most this many plugins' answers are kept; past it the cache starts again empty.
 pub const MAX_KEPT: usize = 50_000;
+/// At most this many bytes of answers are kept; past it the cache starts again empty.
+pub const MAX_KEPT_BYTES: usize = 64 << 20;
+
+/// The kept answers and their size.
+#[derive(Debug, Default)]
+struct Kept {
+    map: HashMap<String, Arc<Entry>>,
+    bytes: usize,
+}
 
 impl PartialEq for Inputs {
     fn eq(&self, other: &Inputs) -> bool {
@@ -73,7 +82,7 @@ pub(crate) struct DetailsCache {
     /// How long a PostgreSQL change stamp is used ([`super::ServerOptions::shared_database_lag`]).
     lag: std::time::Duration,
     generation: AtomicU64,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    entries: Mutex<Kept>,
     /// PostgreSQL: the last change stamp read and when.
     remote: Mutex<Option<(ChangeStampValue, Instant)>>,
     hits: AtomicU64,
@@ -134,7 +143,7 @@ impl DetailsCache {
         self.search_made.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -189,7 +198,7 @@ fn inputs(state: &AppState, name: &str, wait: bool) -> Result<Option<Inputs>, Ap
 
 /// The kept answer for `name` if it is current.
 fn kept(state: &AppState, name: &str, now: &Inputs) -> Option<Arc<Entry>> {
-    let entry = state.details.entries().get(name).cloned()?;
+    let entry = state.details.entries().map.get(name).cloned()?;
     (entry.inputs == *now).then_some(entry)
 }
 
@@ -246,11 +255,17 @@ fn make(state: &AppState, name: &str, before: Inputs) -> Result<Arc<Entry>, ApiE
         body: Bytes::from(body),
         etag,
     });
-    let mut entries = state.details.entries();
-    if entries.len() >= MAX_KEPT && !entries.contains_key(name) {
-        entries.clear();
+    let mut kept = state.details.entries();
+    let size = entry.body.len() + name.len();
+    if kept.map.len() >= MAX_KEPT || kept.bytes + size > MAX_KEPT_BYTES {
+        kept.map.clear();
+        kept.bytes = 0;
     }
-    entries.insert(name.to_owned(), Arc::clone(&entry));
+    if let Some(old) = kept.map.insert(name.to_owned(), Arc::clone(&entry)) {
+        kept.bytes = kept.bytes.saturating_sub(old.body.len() + name.len());
+    }
+    kept.bytes += size;
+    drop(kept);
     Ok(entry)
 }
 

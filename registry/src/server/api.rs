@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -194,15 +194,30 @@ pub fn search_catalog_bytes(
 /// Searches in the database (PostgreSQL) as `GET /api/v1/search` does, as JSON text: the
 /// database's copy of the catalog is first brought in step with `catalog` (see
 /// [`super::store::catalog_search`]).
+#[cfg(test)]
 pub fn search_database_bytes(
     store: &dyn super::store::Store,
     catalog: &Catalog,
     params: &SearchParams,
     downloads: &std::collections::HashMap<String, u64>,
 ) -> Result<Vec<u8>, ServerError> {
+    search_database_kept(store, catalog, params, downloads, &mut false)
+}
+
+/// [`search_database_bytes`], setting `kept` when the page was kept (no database query).
+fn search_database_kept(
+    store: &dyn super::store::Store,
+    catalog: &Catalog,
+    params: &SearchParams,
+    downloads: &std::collections::HashMap<String, u64>,
+    kept: &mut bool,
+) -> Result<Vec<u8>, ServerError> {
     let query = search_query(params)?;
     let page = match catalog.prepared.kept_db(&query) {
-        Some(page) => page,
+        Some(page) => {
+            *kept = true;
+            page
+        }
         None => {
             let page = Arc::new(database_page(store, catalog, params, &query)?);
             catalog.prepared.keep_db(&query, Arc::clone(&page));
@@ -232,7 +247,9 @@ fn database_page(
     query: &super::search::Query,
 ) -> Result<super::search::DbPage, ServerError> {
     use super::search::Sort;
-    store.sync_catalog(&catalog.stamp, &|| catalog.prepared.search_rows())?;
+    store.sync_catalog(&catalog.stamp, catalog.version, &|| {
+        catalog.prepared.search_rows()
+    })?;
     let levels = [
         switchboard_host::TrustLevel::Unsigned,
         switchboard_host::TrustLevel::SelfSigned,
@@ -283,8 +300,16 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
     let store = state.db.store();
     if store.searches_in_database() {
         let downloads = state.downloads.read();
-        return Ok(search_database_bytes(store, &catalog, params, &downloads)?);
+        let mut kept = false;
+        let body = search_database_kept(store, &catalog, params, &downloads, &mut kept);
+        if kept {
+            state.details.search_kept();
+        } else {
+            state.details.search_made();
+        }
+        return Ok(body?);
     }
+    state.details.search_made();
     let owned = match &params.maintainer {
         Some(m) if super::tokens::valid_account(m) => super::accounts::owned_by(&state.db, m)?,
         _ => Default::default(),
@@ -322,7 +347,10 @@ pub async fn search(
         reason: e.body_text(),
     })?;
     let body = match search_kept(&state, &params) {
-        Some(body) => state.prices.add_to_hits(body),
+        Some(body) => {
+            state.details.search_kept();
+            state.prices.add_to_hits(body)
+        }
         None => {
             blocking(move || {
                 state.prices.refresh_if_stale(&state.db)?;
@@ -423,16 +451,4 @@ pub fn plugin_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
     doc["rating"] = super::reviews::rating_json(&super::reviews::rating_of(&state.db, name)?);
     doc["pricing"] = super::market::pricing_json(&super::market::pricing_of(state, name)?);
     Ok(doc)
-}
-
-/// `GET /api/v1/plugins/NAME`.
-pub async fn plugin(
-    State(state): State<Arc<AppState>>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path(name) = name.map_err(|e| ServerError::BadPath {
-        path: "/api/v1/plugins/…".into(),
-        reason: e.body_text(),
-    })?;
-    blocking(move || plugin_json(&state, &name)).await.map(Json)
 }

@@ -22,6 +22,9 @@ pub struct Catalog {
     pub prepared: super::search::Prepared,
     /// The sha256 (hex) of the `timestamp.json` it was read at (empty when read without).
     pub stamp: String,
+    /// The version of the `snapshot.json` it was read from (+1 at each change of the
+    /// registry): orders catalogs, so an older one is never copied over a newer one.
+    pub version: u64,
 }
 
 impl Catalog {
@@ -35,6 +38,7 @@ impl Catalog {
             .map_err(|e| internal("snapshot.json", e.to_string()))?
             .signed_as("this registry", Role::Snapshot)
             .map_err(|e| internal("snapshot.json", e.message()))?;
+        let version = snapshot.version;
         let mut plugins = BTreeMap::new();
         for path in snapshot.meta.keys() {
             let Some(name) = name_of_index_path(path) else {
@@ -54,6 +58,7 @@ impl Catalog {
             by_sha256,
             prepared,
             stamp: String::new(),
+            version,
         })
     }
 }

@@ -43,6 +43,10 @@ pub struct LoadOptions {
     /// `--postgres`: the server keeps its database on a throwaway PostgreSQL cluster
     /// (`testing_postgres`), so search runs in PostgreSQL; default SQLite.
     pub postgres: bool,
+    /// `--warm-details`: ask every plugin's details once before the measured time, so the
+    /// details measured are those of a server that has served each plugin since its last
+    /// change (its details cache full); default off: the measured time includes filling it.
+    pub warm_details: bool,
 }
 
 impl Default for LoadOptions {
@@ -53,13 +57,14 @@ impl Default for LoadOptions {
             duration: Duration::from_secs(10),
             warmup_requests: 100,
             postgres: false,
+            warm_details: false,
         }
     }
 }
 
 /// The usage line of the binary.
 pub const USAGE: &str = "switchboard-registry-load [--plugins N] [--clients N] [--seconds S] \
-    [--warmup N] [--postgres] [--json] | --serve DIR [--plugins N]";
+    [--warmup N] [--warm-details] [--postgres] [--json] | --serve DIR [--plugins N]";
 
 /// The binary's arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +119,7 @@ impl Args {
                 }
                 "--json" => json = true,
                 "--postgres" => options.postgres = true,
+                "--warm-details" => options.warm_details = true,
                 "--serve" => serve = Some(value("--serve")?.into()),
                 other => return Err(format!("unknown argument {other}; usage: {USAGE}")),
             }
@@ -146,6 +152,17 @@ pub struct EndpointReport {
     pub p99: Duration,
     /// The slowest.
     pub max: Duration,
+    /// Of the requests the server answered in the measured time, how many came from its
+    /// caches (kept search pages; the details cache) and how many it made.
+    pub kept: u64,
+    /// See [`EndpointReport::kept`].
+    pub made: u64,
+    /// CPU time the server's threads spent in the measured time, per answered request
+    /// (Linux: from `/proc`; `None` elsewhere). Unlike latency, it does not grow with what
+    /// else the machine runs.
+    pub server_cpu: Option<Duration>,
+    /// CPU time the rest of the process (the clients) spent, per answered request.
+    pub client_cpu: Option<Duration>,
 }
 
 impl EndpointReport {
@@ -166,6 +183,10 @@ impl EndpointReport {
             "p95_ms": ms(self.p95),
             "p99_ms": ms(self.p99),
             "max_ms": ms(self.max),
+            "answered_from_cache": self.kept,
+            "answered_made": self.made,
+            "server_cpu_us_per_request": self.server_cpu.map(|d| (d.as_secs_f64() * 1e7).round() / 10.0),
+            "client_cpu_us_per_request": self.client_cpu.map(|d| (d.as_secs_f64() * 1e7).round() / 10.0),
         })
     }
 }
@@ -192,6 +213,7 @@ impl LoadReport {
             "plugins": self.options.plugins,
             "clients": self.options.clients,
             "seconds_per_endpoint": self.options.duration.as_secs_f64(),
+            "warm_details": self.options.warm_details,
             "seed_seconds": self.seed.as_secs_f64(),
             "first_search_ms": self.first_search.as_secs_f64() * 1e3,
             "endpoints": self.endpoints.iter().map(EndpointReport::json).collect::<Vec<_>>(),
@@ -201,22 +223,41 @@ impl LoadReport {
     /// The report as a table for people.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} plugins on {}, {} clients, {:.1} s per endpoint (seeded in {:.2} s; first search {:.0} ms)\n",
+            "{} plugins on {}, {} clients, {:.1} s per endpoint{} (seeded in {:.2} s; first search {:.0} ms)\n",
             self.options.plugins,
             if self.options.postgres { "PostgreSQL" } else { "SQLite" },
             self.options.clients,
             self.options.duration.as_secs_f64(),
+            if self.options.warm_details {
+                ", details cache warmed"
+            } else {
+                ""
+            },
             self.seed.as_secs_f64(),
             self.first_search.as_secs_f64() * 1e3,
         );
         out.push_str(&format!(
-            "{:<8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            "endpoint", "requests", "errors", "req/s", "P50 ms", "P95 ms", "P99 ms", "max ms"
+            "{:<8} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>14} {:>14}\n",
+            "endpoint",
+            "requests",
+            "errors",
+            "req/s",
+            "P50 ms",
+            "P95 ms",
+            "P99 ms",
+            "max ms",
+            "cached",
+            "server µs/req",
+            "client µs/req"
         ));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let us = |d: Option<Duration>| match d {
+            Some(d) => format!("{:.0}", d.as_secs_f64() * 1e6),
+            None => "-".to_owned(),
+        };
         for e in &self.endpoints {
             out.push_str(&format!(
-                "{:<8} {:>9} {:>7} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
+                "{:<8} {:>9} {:>7} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.1}% {:>14} {:>14}\n",
                 e.endpoint,
                 e.requests,
                 e.errors,
@@ -224,7 +265,10 @@ impl LoadReport {
                 ms(e.p50),
                 ms(e.p95),
                 ms(e.p99),
-                ms(e.max)
+                ms(e.max),
+                e.kept as f64 * 100.0 / (e.kept + e.made).max(1) as f64,
+                us(e.server_cpu),
+                us(e.client_cpu)
             ));
         }
         out
@@ -374,10 +418,131 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// A lean keep-alive HTTP/1.1 client for the measured requests: writes `GET PATH
+/// HTTP/1.1` with a `Host` header, reads the status line and headers, then exactly
+/// `Content-Length` bytes of body (a chunked or length-less answer is an error); reconnects
+/// after an error or a `Connection: close`. It costs the shared cores a fraction of a
+/// general client's CPU, so more of them go to the server being measured.
+struct Lean {
+    addr: std::net::SocketAddr,
+    stream: Option<std::net::TcpStream>,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Lean {
+    fn new(addr: std::net::SocketAddr) -> Lean {
+        Lean {
+            addr,
+            stream: None,
+            request: Vec::with_capacity(256),
+            buf: Vec::with_capacity(64 << 10),
+        }
+    }
+
+    /// GETs `path`: the status and the body (in `self.buf[start..]`, returned as a range).
+    fn get(&mut self, path: &str) -> std::io::Result<(u16, std::ops::Range<usize>)> {
+        let result = self.try_get(path);
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    fn try_get(&mut self, path: &str) -> std::io::Result<(u16, std::ops::Range<usize>)> {
+        use std::io::{Error, ErrorKind, Read, Write};
+        let bad = |what: &str| Error::new(ErrorKind::InvalidData, what.to_owned());
+        if self.stream.is_none() {
+            let s = std::net::TcpStream::connect(self.addr)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            self.stream = Some(s);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(bad("no connection"));
+        };
+        self.request.clear();
+        write!(
+            self.request,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )?;
+        stream.write_all(&self.request)?;
+        self.buf.clear();
+        // Status line and headers.
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.buf.len() > 64 << 10 {
+                return Err(bad("headers over 64 KiB"));
+            }
+            let len = self.buf.len();
+            self.buf.resize(len + (16 << 10), 0);
+            let n = stream.read(&mut self.buf[len..])?;
+            self.buf.truncate(len + n);
+            if n == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "closed"));
+            }
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("headers"))?;
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+            .and_then(|l| l.get(..3))
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(|| bad("status line"))?;
+        let mut length = None;
+        let mut close = false;
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = Some(value.parse::<usize>().map_err(|_| bad("content-length"))?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(bad("a chunked answer"));
+            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
+            {
+                close = true;
+            }
+        }
+        let length = match (length, status) {
+            (Some(n), _) => n,
+            (None, 304) => 0,
+            (None, _) => return Err(bad("no content-length")),
+        };
+        let end = head_end + length;
+        if self.buf.len() < end {
+            let have = self.buf.len();
+            self.buf.resize(end, 0);
+            stream.read_exact(&mut self.buf[have..end])?;
+        }
+        if close || self.buf.len() > end {
+            self.stream = None;
+        }
+        Ok((status, head_end..end))
+    }
+}
+
+/// Whether a body is JSON of the shape `endpoint` answers (checked on a sample).
+fn well_formed(endpoint: &str, body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    match endpoint {
+        "search" => v["hits"].is_array() && v["total"].is_u64(),
+        _ => v["name"].is_string() && v["versions"].is_array(),
+    }
+}
+
 /// Drives `path(k)` with `clients` clients for `duration`; request numbers `k` never repeat
-/// across clients.
+/// across clients. Every answer must be 200 with a whole body; one in 16 is parsed and
+/// checked for its shape.
 fn drive(
-    base: &str,
+    addr: std::net::SocketAddr,
     clients: usize,
     duration: Duration,
     endpoint: &'static str,
@@ -389,18 +554,27 @@ fn drive(
         let handles: Vec<_> = (0..clients)
             .map(|c| {
                 s.spawn(move || {
-                    let agent = agent();
-                    let mut times = Vec::new();
+                    let mut client = Lean::new(addr);
+                    let mut times = Vec::with_capacity(1 << 16);
                     let mut errors = 0;
                     let mut k = c;
+                    let mut n = 0usize;
                     while Instant::now() < deadline {
-                        let url = format!("{base}{}", path(k));
+                        let path = path(k);
                         let sent = Instant::now();
-                        if get(&agent, &url) {
-                            times.push(sent.elapsed());
-                        } else {
-                            errors += 1;
+                        match client.get(&path) {
+                            Ok((200, body)) => {
+                                let took = sent.elapsed();
+                                if n.is_multiple_of(16) && !well_formed(endpoint, &client.buf[body])
+                                {
+                                    errors += 1;
+                                } else {
+                                    times.push(took);
+                                }
+                            }
+                            _ => errors += 1,
                         }
+                        n += 1;
                         k += clients;
                     }
                     (times, errors)
@@ -425,7 +599,55 @@ fn drive(
         p95: percentile(&all, 0.95),
         p99: percentile(&all, 0.99),
         max: all.last().copied().unwrap_or_default(),
+        kept: 0,
+        made: 0,
+        server_cpu: None,
+        client_cpu: None,
     }
+}
+
+/// CPU time so far, in clock ticks of 10 ms (Linux's `USER_HZ`): the server's threads
+/// (named `registry-server`) and the whole process. `None` off Linux or when `/proc` cannot
+/// be read.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    // Fields after the `(comm)`: state is the 3rd of the line, utime the 14th, stime 15th.
+    fn times(stat: &str) -> Option<(String, u64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat.get(open + 1..close)?.to_owned();
+        let rest: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        let utime: u64 = rest.get(11)?.parse().ok()?;
+        let stime: u64 = rest.get(12)?.parse().ok()?;
+        Some((comm, utime + stime))
+    }
+    let (_, total) = times(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut server = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        if let Some((comm, t)) = times(&stat) {
+            if comm.starts_with("registry-server") {
+                server += t;
+            }
+        }
+    }
+    Some((server, total))
+}
+
+/// Sets `report`'s CPU per request from two [`cpu_ticks`] readings.
+fn set_cpu(report: &mut EndpointReport, before: Option<(u64, u64)>, after: Option<(u64, u64)>) {
+    let (Some((s0, t0)), Some((s1, t1))) = (before, after) else {
+        return;
+    };
+    let per = |ticks: u64| {
+        Duration::from_millis(ticks.saturating_mul(10))
+            / u32::try_from(report.requests.max(1)).unwrap_or(u32::MAX)
+    };
+    let server = s1.saturating_sub(s0);
+    report.server_cpu = Some(per(server));
+    report.client_cpu = Some(per(t1.saturating_sub(t0).saturating_sub(server)));
 }
 
 /// Starts a server without a rate limit on a free port of 127.0.0.1 over the new data
@@ -516,18 +738,42 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport, RegistryError> {
         );
     }
     let n = options.plugins;
-    let endpoints = vec![
-        drive(
-            &base,
-            options.clients,
-            options.duration,
-            "search",
-            &search_path,
-        ),
-        drive(&base, options.clients, options.duration, "details", &|k| {
-            details_path(k, n)
-        }),
-    ];
+    let addr = server.addr();
+    if options.warm_details {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    let mut client = Lean::new(addr);
+                    for i in (t..n).step_by(4) {
+                        let _ = client.get(&format!("/api/v1/plugins/{}", plugin_name(i)));
+                    }
+                });
+            }
+        });
+    }
+    let before = server.cache_counts();
+    let cpu0 = cpu_ticks();
+    let mut search = drive(
+        addr,
+        options.clients,
+        options.duration,
+        "search",
+        &search_path,
+    );
+    let middle = server.cache_counts();
+    let cpu1 = cpu_ticks();
+    let mut details = drive(addr, options.clients, options.duration, "details", &|k| {
+        details_path(k, n)
+    });
+    let after = server.cache_counts();
+    let cpu2 = cpu_ticks();
+    set_cpu(&mut search, cpu0, cpu1);
+    set_cpu(&mut details, cpu1, cpu2);
+    search.kept = middle.search_kept - before.search_kept;
+    search.made = middle.search_made - before.search_made;
+    details.kept = after.details_kept - middle.details_kept;
+    details.made = after.details_made - middle.details_made;
+    let endpoints = vec![search, details];
     drop(server);
     drop(cluster);
     Ok(LoadReport {
@@ -550,6 +796,7 @@ mod tests {
             duration: Duration::from_millis(1000),
             warmup_requests: 4,
             postgres: false,
+            warm_details: true,
         };
         let report = run(&options).unwrap();
         assert_eq!(report.endpoints.len(), 2);
@@ -558,6 +805,14 @@ mod tests {
             assert!(e.requests > 0, "{}", e.endpoint);
             assert!(e.p50 <= e.p95 && e.p95 <= e.p99 && e.p99 <= e.max, "{e:?}");
             assert!(e.max > Duration::ZERO && e.throughput() > 0.0, "{e:?}");
+            assert!(e.kept + e.made >= e.requests as u64, "{e:?}");
+            if e.endpoint == "details" {
+                // Every plugin's details asked once before: nothing changed since.
+                assert_eq!(e.made, 0, "{e:?}");
+            }
+            if cfg!(target_os = "linux") {
+                assert!(e.server_cpu.is_some() && e.client_cpu.is_some(), "{e:?}");
+            }
         }
         let doc = report.json();
         assert_eq!(doc["plugins"], 200);
@@ -565,6 +820,32 @@ mod tests {
         assert_eq!(doc["endpoints"][1]["errors"], 0);
         let table = report.table();
         assert!(table.contains("search") && table.contains("details") && table.contains("P95"));
+    }
+
+    #[test]
+    fn the_lean_client_reads_statuses_and_whole_bodies_over_one_connection() {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = seeded_server(&tmp.path().join("data"), 5, None).unwrap();
+        let mut client = Lean::new(server.addr());
+        let name = plugin_name(2);
+        for _ in 0..3 {
+            let (status, body) = client.get(&format!("/api/v1/plugins/{name}")).unwrap();
+            assert_eq!(status, 200);
+            let doc: Value = serde_json::from_slice(&client.buf[body.clone()]).unwrap();
+            assert_eq!(doc["name"], name.as_str());
+            assert!(well_formed("details", &client.buf[body]));
+            let (status, body) = client.get("/api/v1/search?q=a").unwrap();
+            assert_eq!(status, 200);
+            assert!(well_formed("search", &client.buf[body.clone()]));
+            assert!(!well_formed("details", &client.buf[body]));
+            let (status, body) = client.get("/api/v1/plugins/no-such-plugin").unwrap();
+            assert_eq!(status, 404);
+            let doc: Value = serde_json::from_slice(&client.buf[body]).unwrap();
+            assert!(doc["code"].as_str().unwrap().starts_with("SB"), "{doc}");
+        }
+        drop(server);
+        // A server gone is an error, not a hang.
+        assert!(client.get("/api/v1/search").is_err());
     }
 
     #[test]
@@ -596,6 +877,7 @@ mod tests {
         assert_eq!(a.options.duration, Duration::from_millis(1500));
         assert_eq!(args(&[]).unwrap().options, LoadOptions::default());
         assert!(args(&["--postgres"]).unwrap().options.postgres);
+        assert!(args(&["--warm-details"]).unwrap().options.warm_details);
         assert_eq!(
             args(&["--serve", "/tmp/x"]).unwrap().serve,
             Some("/tmp/x".into())

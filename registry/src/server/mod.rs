@@ -60,6 +60,7 @@ mod catalog;
 pub mod certification;
 mod checks;
 mod data;
+mod details;
 mod downloads;
 mod files;
 mod limits;
@@ -93,6 +94,7 @@ use axum::Router;
 
 pub use api::{ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_QUERY_BYTES};
 pub use data::DataDir;
+pub use details::CacheCounts;
 pub use files::MAX_SERVED_BYTES;
 pub use limits::RateLimit;
 pub use listen::parse_listen;
@@ -147,6 +149,12 @@ pub struct ServerOptions {
     /// Who takes payments for paid plugins (`None`, the default: the server sells nothing,
     /// `SB1484`; [`payments::TestPayments`] moves no money and approves `test-approve`).
     pub payments: Option<Arc<dyn payments::PaymentProvider>>,
+    /// On PostgreSQL, how long plugin details may go on showing what a write by another
+    /// server or process sharing the database changed (the details cache reads the
+    /// database's change stamp at most this often; this server's own writes show at once).
+    /// Default 100 ms ([`store::changes::POSTGRES_STAMP_FRESH_FOR`]); zero reads it for
+    /// every request. SQLite reads its stamp on every request whatever this says.
+    pub shared_database_lag: std::time::Duration,
 }
 
 impl ServerOptions {
@@ -165,6 +173,7 @@ impl ServerOptions {
             advisory_db: None,
             smoke: certification::smoke::SmokeOptions::default(),
             payments: None,
+            shared_database_lag: store::changes::POSTGRES_STAMP_FRESH_FOR,
         }
     }
 }
@@ -194,6 +203,8 @@ pub(crate) struct AppState {
     pub(crate) registry_writes: std::sync::Mutex<()>,
     /// The certification key and advisory database.
     pub(crate) certifier: certification::Certifier,
+    /// Finished details answers (see [`details`]).
+    pub(crate) details: details::DetailsCache,
 }
 
 /// A running server: listening from [`Server::start`] until dropped (or forever, with
@@ -254,6 +265,7 @@ impl Server {
             payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),
             certifier,
+            details: details::DetailsCache::new(options.shared_database_lag),
         });
         let app = router(Arc::clone(&state));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -316,6 +328,12 @@ impl Server {
         self.state.downloads.failed_writes()
     }
 
+    /// How often its caches answered since it started: details from the details cache,
+    /// searches from kept pages (the load generator reports these).
+    pub fn cache_counts(&self) -> CacheCounts {
+        self.state.details.counts()
+    }
+
     /// Whether this start made the data directory (a new registry).
     pub fn created(&self) -> bool {
         self.created
@@ -357,7 +375,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/index/{*path}", get(index_file))
         .route("/api/v1/search", get(api::search))
-        .route("/api/v1/plugins/{name}", get(api::plugin))
+        .route("/api/v1/plugins/{name}", get(details::plugin))
         .route(
             "/api/v1/publish",
             post(publishing::publish)
@@ -435,6 +453,10 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(reviews::routes())
         .merge(page::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            details::count_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             limits::limit,

@@ -139,6 +139,9 @@ fn document() -> Value {
         "Published",
     );
     publish_responses["202"] = json!({ "description": "held for review (a name close to a listed one)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Upload" } } } });
+    let mut plugin_responses = with_ok(error_responses(&["400", "404"]), "Plugin");
+    plugin_responses["200"]["headers"] = json!({ "ETag": { "schema": { "type": "string" } } });
+    plugin_responses["304"] = json!({ "description": "unchanged since the ETag given", "headers": { "ETag": { "schema": { "type": "string" } } } });
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
@@ -179,9 +182,12 @@ fn document() -> Value {
                 "responses": with_ok(error_responses(&["400"]), "SearchPage")
             } },
             "/api/v1/plugins/{name}": { "get": {
-                "summary": "A plugin: every version (newest first) with its checks, channels, yanks, deprecation, owners, downloads, unlisted uploads",
-                "parameters": [name],
-                "responses": with_ok(error_responses(&["400", "404"]), "Plugin")
+                "summary": "A plugin: every version (newest first) with its checks, channels, yanks, deprecation, owners, downloads, unlisted uploads (ETag; 304 on a matching If-None-Match)",
+                "parameters": [
+                    name,
+                    { "name": "If-None-Match", "in": "header", "schema": { "type": "string" } }
+                ],
+                "responses": plugin_responses
             } },
             "/api/v1/publish": { "post": {
                 "summary": "Upload a signed package: stored, checked (recorded per check), then listed (200), held for review (202), or refused with the first failure's code (the body adds upload, state, checks)",

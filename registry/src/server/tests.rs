@@ -149,6 +149,9 @@ macro_rules! on_both_backends {
 fn server_options(data: std::path::PathBuf) -> ServerOptions {
     let mut options = ServerOptions::new(data, parse_listen("127.0.0.1:0").unwrap());
     options.database = backend().choice();
+    // Tests write beside the server through their own handle (`db`) and read details right
+    // after: exact, never "within 100 ms".
+    options.shared_database_lag = std::time::Duration::ZERO;
     options
 }
 
@@ -1648,5 +1651,6 @@ on_both_backends!(
     a_download_whose_count_cannot_be_written_is_served_all_the_same,
 );
 
+mod details;
 mod market;
 mod reviews;

@@ -40,6 +40,7 @@ fn catalog_of(plugins: BTreeMap<String, Vec<IndexLine>>, stamp: &str) -> Catalog
         plugins,
         by_sha256: HashMap::new(),
         stamp: stamp.into(),
+        version: 0,
     }
 }
 
@@ -364,4 +365,54 @@ fn a_database_where_pg_trgm_cannot_be_created_is_refused_coded_at_start() {
         .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'", &[])
         .unwrap();
     assert!(present.is_some());
+}
+
+#[test]
+fn an_older_catalog_is_never_copied_over_a_newer_one() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    // Two servers sharing the database: each its own store (its own memory of what it
+    // synced).
+    let (first, second) = (
+        PostgresStore::connect(&url).unwrap(),
+        PostgresStore::connect(&url).unwrap(),
+    );
+    let old = catalog(20, 3);
+    let mut new = old.clone();
+    let mut fresh = crate::testing::line("zebra-new", "1.0.0");
+    fresh.description = "zebras".into();
+    new.insert("zebra-new".into(), vec![fresh]);
+    let mut old_catalog = catalog_of(old, "stamp-old");
+    old_catalog.version = 4;
+    let mut new_catalog = catalog_of(new, "stamp-new");
+    new_catalog.version = 5;
+    let zebras = params("zebras", None, None, None, None, None, None, None, 1, 10);
+    let total = |store: &PostgresStore, catalog: &Catalog| -> Value {
+        let bytes = search_database_bytes(store, catalog, &zebras, &Default::default()).unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()["total"].clone()
+    };
+    let held = || -> (String, i64) {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let row = client
+            .query_one("SELECT stamp, version FROM search_state", &[])
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    // The second server copies the newer catalog; the first, still on the older one, then
+    // syncs: refused, the newer copy stays and answers.
+    assert_eq!(total(&second, &new_catalog), 1);
+    assert_eq!(held(), ("stamp-new".to_owned(), 5));
+    assert_eq!(total(&first, &old_catalog), 1);
+    assert_eq!(held(), ("stamp-new".to_owned(), 5));
+    first
+        .sync_catalog("stamp-old", 4, &|| old_catalog.prepared.search_rows())
+        .unwrap();
+    assert_eq!(held(), ("stamp-new".to_owned(), 5));
+    // A newer catalog still replaces it.
+    let mut newest_catalog = catalog_of(catalog(20, 3), "stamp-newest");
+    newest_catalog.version = 6;
+    assert_eq!(total(&first, &newest_catalog), 0);
+    assert_eq!(held(), ("stamp-newest".to_owned(), 6));
 }

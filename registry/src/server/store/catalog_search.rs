@@ -121,14 +121,18 @@ pub trait CatalogSearch {
     }
 
     /// Brings the database's copy of the catalog in step with the catalog of `timestamp.json`
-    /// digest `stamp`; `rows` makes its rows (called only when the copy is of another
-    /// catalog). Errors are `SB1399`.
+    /// digest `stamp` and snapshot version `version`; `rows` makes its rows (called only when
+    /// the copy is of another catalog). A copy of a newer catalog (a higher version, copied by
+    /// another server sharing the database that read the registry after this one) is kept,
+    /// never replaced by an older one: the search then answers from the newer copy. Errors
+    /// are `SB1399`.
     fn sync_catalog(
         &self,
         stamp: &str,
+        version: u64,
         rows: &dyn Fn() -> Vec<SearchRow>,
     ) -> Result<(), ServerError> {
-        let _ = (stamp, rows);
+        let _ = (stamp, version, rows);
         Ok(())
     }
 
@@ -194,8 +198,10 @@ impl CatalogSearch for super::postgres::PostgresStore {
     fn sync_catalog(
         &self,
         stamp: &str,
+        version: u64,
         rows: &dyn Fn() -> Vec<SearchRow>,
     ) -> Result<(), ServerError> {
+        let version = i64::try_from(version).unwrap_or(i64::MAX);
         let fail = |e: postgres::Error| ServerError::SearchSync {
             reason: self.describe(&e),
         };
@@ -214,11 +220,18 @@ impl CatalogSearch for super::postgres::PostgresStore {
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SYNC_LOCK])
             .map_err(fail)?;
-        let held: Option<String> = tx
-            .query_opt("SELECT stamp FROM search_state", &[])
+        let held: Option<(String, i64)> = tx
+            .query_opt("SELECT stamp, version FROM search_state", &[])
             .map_err(fail)?
-            .map(|r| r.get(0));
-        if held.as_deref() != Some(stamp) {
+            .map(|r| (r.get(0), r.get(1)));
+        let newer_held = held.as_ref().is_some_and(|(_, v)| *v > version);
+        if newer_held {
+            // Another server copied a newer catalog: keep it (this server reads the registry
+            // again at its next change, or is behind a stale copy of the directory).
+            tx.commit().map_err(fail)?;
+            return Ok(());
+        }
+        if held.as_ref().map(|(s, _)| s.as_str()) != Some(stamp) {
             let rows = rows();
             let kept: std::collections::HashMap<String, String> = tx
                 .query("SELECT name, digest FROM search_plugins", &[])
@@ -258,8 +271,11 @@ impl CatalogSearch for super::postgres::PostgresStore {
             tx.batch_execute("ANALYZE search_plugins; ANALYZE search_releases")
                 .map_err(fail)?;
             tx.execute("DELETE FROM search_state", &[]).map_err(fail)?;
-            tx.execute("INSERT INTO search_state (stamp) VALUES ($1)", &[&stamp])
-                .map_err(fail)?;
+            tx.execute(
+                "INSERT INTO search_state (stamp, version) VALUES ($1, $2)",
+                &[&stamp, &version],
+            )
+            .map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
         self.set_synced_stamp(stamp);
@@ -527,6 +543,12 @@ fn insert(tx: &mut postgres::Transaction<'_>, rows: &[&SearchRow]) -> Result<(),
     )?;
     Ok(())
 }
+
+/// The SQL of PostgreSQL schema 7: the snapshot version of the catalog the search tables
+/// hold (`search_state.version`), so an older catalog is never copied over a newer one.
+pub const POSTGRES_MIGRATION_VERSION: &str = "
+ALTER TABLE search_state ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+";
 
 /// The SQL of PostgreSQL schema 4 (the search tables), for [`super::postgres`]'s migrations.
 pub const POSTGRES_MIGRATION: &str = "

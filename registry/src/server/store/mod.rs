@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod catalog_search;
 pub mod certification;
+pub mod changes;
 pub mod market;
 pub mod postgres;
 pub mod reviews;
@@ -94,6 +95,7 @@ pub trait Store:
     AuditStore
     + certification::CertificationStore
     + catalog_search::CatalogSearch
+    + changes::ChangeStamp
     + reviews::ReviewStore
     + market::MarketStore
     + Send

@@ -154,6 +154,15 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The connection if no one holds it now (`None`: busy; a poisoned lock is taken over).
+    pub fn try_conn(&self) -> Option<MutexGuard<'_, Connection>> {
+        match self.conn.try_lock() {
+            Ok(c) => Some(c),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(super) fn error(&self, e: &rusqlite::Error) -> ServerError {
         ServerError::Database {
             path: self.path.display().to_string(),

@@ -15,7 +15,8 @@
 //!   PostgreSQL read at most every [`super::ServerOptions::shared_database_lag`] (default
 //!   100 ms): a write by another server or process sharing the database shows in details
 //!   at most that late, this server's own at once;
-//! - the plugin's download count as this server counts it (downloads change no stamp).
+//! - the plugin's download count as this server counts it (a download changes no SQLite
+//!   stamp; on PostgreSQL its commit moves the snapshot like any write).
 //!
 //! A hit is answered on the async task with no hand-off to the blocking pool and no
 //! database round trip (SQLite: one `PRAGMA` on the idle connection; when it is busy, or
@@ -51,16 +52,7 @@ struct Kept {
     bytes: usize,
 }
 
-impl PartialEq for Inputs {
-    fn eq(&self, other: &Inputs) -> bool {
-        (Arc::ptr_eq(&self.catalog, &other.catalog) || self.catalog.stamp == other.catalog.stamp)
-            && self.generation == other.generation
-            && self.database == other.database
-            && self.downloads == other.downloads
-    }
-}
-
-/// What an entry was made from (see the module's documentation).
+/// What an answer made now would be made from (see the module's documentation).
 #[derive(Debug, Clone)]
 struct Inputs {
     catalog: Arc<super::catalog::Catalog>,
@@ -69,11 +61,39 @@ struct Inputs {
     downloads: u64,
 }
 
+/// What a kept entry was made from: [`Inputs`] with the catalog's stamp in place of the
+/// catalog, so a kept answer never holds a whole old catalog (with its word index and
+/// kept pages) alive.
+#[derive(Debug)]
+struct MadeFrom {
+    catalog_stamp: String,
+    generation: u64,
+    database: ChangeStampValue,
+    downloads: u64,
+}
+
+impl MadeFrom {
+    fn matches(&self, now: &Inputs) -> bool {
+        self.catalog_stamp == now.catalog.stamp
+            && self.generation == now.generation
+            && self.database == now.database
+            && self.downloads == now.downloads
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
-    inputs: Inputs,
+    made_from: MadeFrom,
     body: Bytes,
     etag: HeaderValue,
+}
+
+impl Entry {
+    /// The bytes this entry accounts for in [`MAX_KEPT_BYTES`]: its answer, its ETag, its
+    /// key and stamp, and a fixed allowance for the map's own bookkeeping.
+    fn size(&self, name: &str) -> usize {
+        self.body.len() + self.etag.len() + name.len() + self.made_from.catalog_stamp.len() + 128
+    }
 }
 
 /// The cache (one per server, in its state).
@@ -199,7 +219,7 @@ fn inputs(state: &AppState, name: &str, wait: bool) -> Result<Option<Inputs>, Ap
 /// The kept answer for `name` if it is current.
 fn kept(state: &AppState, name: &str, now: &Inputs) -> Option<Arc<Entry>> {
     let entry = state.details.entries().map.get(name).cloned()?;
-    (entry.inputs == *now).then_some(entry)
+    entry.made_from.matches(now).then_some(entry)
 }
 
 fn answer(entry: &Entry, headers: &HeaderMap) -> Response {
@@ -251,18 +271,24 @@ fn make(state: &AppState, name: &str, before: Inputs) -> Result<Arc<Entry>, ApiE
         })?
     };
     let entry = Arc::new(Entry {
-        inputs: before,
+        made_from: MadeFrom {
+            catalog_stamp: before.catalog.stamp.clone(),
+            generation: before.generation,
+            database: before.database,
+            downloads: before.downloads,
+        },
         body: Bytes::from(body),
         etag,
     });
+    drop(before);
     let mut kept = state.details.entries();
-    let size = entry.body.len() + name.len();
+    let size = entry.size(name);
     if kept.map.len() >= MAX_KEPT || kept.bytes + size > MAX_KEPT_BYTES {
         kept.map.clear();
         kept.bytes = 0;
     }
     if let Some(old) = kept.map.insert(name.to_owned(), Arc::clone(&entry)) {
-        kept.bytes = kept.bytes.saturating_sub(old.body.len() + name.len());
+        kept.bytes = kept.bytes.saturating_sub(old.size(name));
     }
     kept.bytes += size;
     drop(kept);

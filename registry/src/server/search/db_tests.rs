@@ -386,7 +386,7 @@ fn an_older_catalog_is_never_copied_over_a_newer_one() {
     new.insert("zebra-new".into(), vec![fresh]);
     let mut old_catalog = catalog_of(old, "stamp-old");
     old_catalog.version = 4;
-    let mut new_catalog = catalog_of(new, "stamp-new");
+    let mut new_catalog = catalog_of(new.clone(), "stamp-new");
     new_catalog.version = 5;
     let zebras = params("zebras", None, None, None, None, None, None, None, 1, 10);
     let total = |store: &PostgresStore, catalog: &Catalog| -> Value {
@@ -415,4 +415,18 @@ fn an_older_catalog_is_never_copied_over_a_newer_one() {
     newest_catalog.version = 6;
     assert_eq!(total(&first, &newest_catalog), 0);
     assert_eq!(held(), ("stamp-newest".to_owned(), 6));
+    // The directory went back for good (a restore): once the newer copy is older than the
+    // grace period, the older catalog is copied, so search no longer lists what is gone.
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .execute(
+            "UPDATE search_state SET synced_at = now() - make_interval(secs => $1)",
+            &[&(2.0 * crate::server::store::catalog_search::OLDER_CATALOG_GRACE.as_secs_f64())],
+        )
+        .unwrap();
+    // (A catalog read afresh: the one above keeps its answered pages.)
+    let mut new_again = catalog_of(new, "stamp-new");
+    new_again.version = 5;
+    assert_eq!(total(&second, &new_again), 1);
+    assert_eq!(held(), ("stamp-new".to_owned(), 5));
 }

@@ -220,18 +220,27 @@ impl CatalogSearch for super::postgres::PostgresStore {
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SYNC_LOCK])
             .map_err(fail)?;
-        let held: Option<(String, i64)> = tx
-            .query_opt("SELECT stamp, version FROM search_state", &[])
+        let held: Option<(String, i64, bool)> = tx
+            .query_opt(
+                "SELECT stamp, version, synced_at > now() - make_interval(secs => $1) \
+                 FROM search_state",
+                &[&OLDER_CATALOG_GRACE.as_secs_f64()],
+            )
             .map_err(fail)?
-            .map(|r| (r.get(0), r.get(1)));
-        let newer_held = held.as_ref().is_some_and(|(_, v)| *v > version);
+            .map(|r| (r.get(0), r.get(1), r.get(2)));
+        let newer_held = held
+            .as_ref()
+            .is_some_and(|(_, v, recent)| *v > version && *recent);
         if newer_held {
-            // Another server copied a newer catalog: keep it (this server reads the registry
-            // again at its next change, or is behind a stale copy of the directory).
+            // Another server copied a newer catalog lately: keep it (this server reads the
+            // registry again at its next change, or is behind a stale copy of the
+            // directory). Past the grace period an older catalog is copied after all: the
+            // directory went back (restored from a backup, made again), and searching a
+            // catalog no server reads any more would list plugins that are gone.
             tx.commit().map_err(fail)?;
             return Ok(());
         }
-        if held.as_ref().map(|(s, _)| s.as_str()) != Some(stamp) {
+        if held.as_ref().map(|(s, _, _)| s.as_str()) != Some(stamp) {
             let rows = rows();
             let kept: std::collections::HashMap<String, String> = tx
                 .query("SELECT name, digest FROM search_plugins", &[])
@@ -544,10 +553,20 @@ fn insert(tx: &mut postgres::Transaction<'_>, rows: &[&SearchRow]) -> Result<(),
     Ok(())
 }
 
+/// How long a newer catalog in PostgreSQL's search tables is kept against a server whose
+/// registry directory reads an older one: long enough for a server behind by one change to
+/// read the directory again; past it the directory went back for good (restored from a
+/// backup) and the older catalog is copied.
+pub const OLDER_CATALOG_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The SQL of PostgreSQL schema 7: the snapshot version of the catalog the search tables
 /// hold (`search_state.version`), so an older catalog is never copied over a newer one.
+///
+/// `synced_at` dates the copy: an older catalog is refused over a newer one copied within
+/// [`OLDER_CATALOG_GRACE`], and copied over one older than that.
 pub const POSTGRES_MIGRATION_VERSION: &str = "
 ALTER TABLE search_state ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE search_state ADD COLUMN synced_at TIMESTAMPTZ NOT NULL DEFAULT now();
 ";
 
 /// The SQL of PostgreSQL schema 4 (the search tables), for [`super::postgres`]'s migrations.

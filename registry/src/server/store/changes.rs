@@ -5,7 +5,10 @@
 //! - SQLite: `PRAGMA data_version` of the server's connection (it changes when another
 //!   connection — a CLI command, another process — commits) and the connection's
 //!   `total_changes` (every row this connection inserted, updated or deleted, committed or
-//!   not). Exact: any write changes one of them.
+//!   not) less the rows it changed counting downloads. Exact: any write changes one of them,
+//!   but a download, which changes only its plugin's download count (compared on its own by
+//!   the details cache). On PostgreSQL a download's commit changes the stamp like any write,
+//!   so there downloads empty the details cache (at most once per the bound below).
 //! - PostgreSQL: `pg_current_snapshot()` as text (`xmin:xmax:xip…`): it changes when any
 //!   transaction that wrote anything in the cluster ends, whichever server or process ran it
 //!   (a transaction that only reads takes no transaction id and changes nothing). Exact too,
@@ -52,9 +55,11 @@ impl ChangeStamp for SqliteStore {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(|e| self.error(&e))?;
+        // Downloads are left out: they change only their plugin's count, which the
+        // details cache compares on its own; counting them would empty it on every one.
         Ok(Some([
             u64::try_from(version).unwrap_or_default(),
-            conn.total_changes(),
+            conn.total_changes().wrapping_sub(self.download_rows()),
         ]))
     }
 }

@@ -104,6 +104,10 @@ pub struct SqliteStore {
     path: PathBuf,
     location: String,
     conn: Mutex<Connection>,
+    /// Rows the connection changed counting downloads ([`Store::count_download`]): left out
+    /// of its change stamp (`store::changes`), since a download changes nothing a cached
+    /// answer shows but its plugin's count, which the details cache compares on its own.
+    download_rows: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -145,7 +149,14 @@ impl SqliteStore {
             path: path.to_owned(),
             location: path.display().to_string(),
             conn: Mutex::new(conn),
+            download_rows: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Rows changed counting downloads so far (read under the connection's lock for a
+    /// change stamp: see `store::changes`).
+    pub(super) fn download_rows(&self) -> u64 {
+        self.download_rows.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The connection (a poisoned lock is taken over: SQLite's own transactions keep the
@@ -599,13 +610,20 @@ impl Store for SqliteStore {
     }
 
     fn count_download(&self, plugin: &str) -> Result<(), ServerError> {
-        self.conn()
-            .execute(
-                "INSERT INTO downloads (plugin, count) VALUES (?1, 1) \
-                 ON CONFLICT (plugin) DO UPDATE SET count = count + 1",
-                params![plugin],
-            )
-            .map(|_| ())
-            .map_err(|e| self.error(&e))
+        let conn = self.conn();
+        let before = conn.total_changes();
+        let outcome = conn.execute(
+            "INSERT INTO downloads (plugin, count) VALUES (?1, 1) \
+             ON CONFLICT (plugin) DO UPDATE SET count = count + 1",
+            params![plugin],
+        );
+        // Counted under the connection's lock, so a change stamp read never sees the
+        // write without its count (`store::changes`).
+        self.download_rows.fetch_add(
+            conn.total_changes().saturating_sub(before),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        drop(conn);
+        outcome.map(|_| ()).map_err(|e| self.error(&e))
     }
 }

@@ -601,6 +601,7 @@ impl BusInner {
         let sub = Arc::new(Sub {
             id,
             owner: owner.clone(),
+            exact: pattern.is_exact().then(|| pattern.as_str().into()),
             pattern,
             opts,
             tx,
@@ -793,7 +794,13 @@ impl BusInner {
         } else {
             Publisher::Named(publisher.clone())
         };
-        let envelope = Envelope::seal(event, who);
+        let Outgoing {
+            topic,
+            payload,
+            headers,
+            ttl,
+        } = event;
+        let envelope = Envelope::seal(topic, payload, headers, ttl, who);
         let mut tally = Tally::default();
         for sub in (0..last).filter_map(|i| targets.get(i)) {
             tally.add(1, self.offer(sub, Offer::One(&envelope)));
@@ -865,8 +872,8 @@ impl BusInner {
             }
             return Ok(true);
         }
-        let slot = offer.into_slot();
-        let topic = |slot: &Slot| slot.first().topic().to_owned();
+        let slot = offer.into_slot(sub);
+        let topic = |slot: &Slot| slot.topic(sub);
         match sub.opts.overflow {
             Overflow::Block(timeout) => {
                 // The common case first: room in the queue, no clock read. Then a short wait

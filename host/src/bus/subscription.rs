@@ -453,11 +453,13 @@ impl Offer<'_> {
         }
     }
 
-    /// The slot to queue.
-    pub fn into_slot(self) -> Slot {
+    /// The slot to queue for `sub`.
+    #[inline]
+    pub fn into_slot(self, sub: &Sub) -> Slot {
+        let exact = sub.exact.is_some();
         match self {
-            Offer::One(e) => Slot::One(e.clone()),
-            Offer::Last(e) => Slot::One(e),
+            Offer::One(e) => Slot::One(e.clone().queued_for(exact)),
+            Offer::Last(e) => Slot::One(e.queued_for(exact)),
             Offer::Run(b) => Slot::Run(b.clone()),
         }
     }
@@ -487,19 +489,26 @@ impl Slot {
         }
     }
 
-    /// Its first envelope.
-    pub fn first(&self) -> Envelope {
+    /// The topic of what it holds, queued for `sub`.
+    pub fn topic(&self, sub: &Sub) -> String {
         match self {
-            Slot::One(e) => e.clone(),
-            Slot::Run(b) => b.envelope(0),
+            Slot::One(e) => match &sub.exact {
+                Some(t) if e.topic().is_empty() => t.to_string(),
+                _ => e.topic().to_owned(),
+            },
+            Slot::Run(b) => b.envelope(0).topic().to_owned(),
         }
     }
 
     /// Delivers each envelope to `sub`, in order (a run stops if `sub` is suspended). One
-    /// envelope value walks a run: one reference count for the whole run.
-    pub fn deliver_to(&self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
+    /// envelope value walks a run: one reference count for the whole run. An envelope queued
+    /// without its topic gets the subscription's first.
+    pub fn deliver_to(&mut self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
         match self {
-            Slot::One(e) => f(e),
+            Slot::One(e) => {
+                e.delivered_on(sub.exact.as_ref());
+                f(e);
+            }
             Slot::Run(b) => sub.deliver_run(b, f),
         }
     }
@@ -510,6 +519,8 @@ pub(crate) struct Sub {
     pub id: SubscriptionId,
     pub owner: Arc<str>,
     pub pattern: Pattern,
+    /// The topic, for a pattern without wildcards: envelopes queued for it carry none.
+    pub exact: Option<Arc<str>>,
     pub opts: SubscribeOptions,
     pub tx: Sender<Slot>,
     /// Kept by publishers too, to drop the oldest slot under `DropOldest`.

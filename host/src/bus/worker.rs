@@ -130,7 +130,7 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
         let Some(sub) = active.get(index - 1) else {
             continue;
         };
-        let Ok(first) = op.recv(&sub.rx) else {
+        let Ok(mut first) = op.recv(&sub.rx) else {
             continue;
         };
         let Some(bus) = bus.upgrade() else { return };
@@ -143,7 +143,7 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
         let mut patience = Patience::default();
         while count < BATCH as u64 && sub.state.load(Ordering::Acquire) == ACTIVE {
             match sub.rx.try_recv() {
-                Ok(slot) => {
+                Ok(mut slot) => {
                     patience = Patience::default();
                     count += slot.len();
                     slot.deliver_to(sub, |e| deliver(&bus, sub, e));

@@ -22,7 +22,6 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use crate::abi::Direct;
 use crate::error::PluginError;
 use crate::Output;
 
@@ -32,16 +31,6 @@ pub trait Sink {
     fn put_byte(&mut self, byte: u8);
     /// Appends bytes.
     fn put_slice(&mut self, bytes: &[u8]);
-    /// Appends a varint (see [`put_varint`]). A sink may write it faster than byte by byte.
-    #[inline]
-    fn put_varint(&mut self, value: u64) {
-        let mut value = value;
-        while value >= 0x80 {
-            self.put_byte((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.put_byte(value as u8);
-    }
 }
 
 impl Sink for Vec<u8> {
@@ -152,40 +141,10 @@ impl<'a> Reader<'a> {
                 return Ok(u64::from(first));
             }
         }
-        if let Some(value) = self.varint_word::<BITS>() {
-            return Ok(value);
-        }
         self.varint_long::<BITS>()
     }
 
-    /// A varint of 2 to 8 bytes read from one 8-byte load, without a loop: the first byte
-    /// without its continuation bit ends it, and the 7-bit groups are packed together in
-    /// three steps. Only varints shorter than the type's longest (so none can carry bits past
-    /// its width: the cases postcard refuses) are read here; `None` leaves the rest — fewer
-    /// than 8 bytes left, a longer varint, an error — to [`varint_long`](Self::varint_long).
-    /// Issue 17's profile: a 3-byte `u64` cost 38 instructions through the loop.
-    #[inline(always)]
-    fn varint_word<const BITS: u32>(&mut self) -> Option<u64> {
-        let (head, _) = self.bytes.split_first_chunk::<8>()?;
-        let word = u64::from_le_bytes(*head);
-        let ends = !word & 0x8080_8080_8080_8080;
-        if ends == 0 {
-            return None;
-        }
-        // Bytes in the varint, 1 to 8.
-        let len = ends.trailing_zeros() / 8 + 1;
-        if len >= BITS.div_ceil(7) {
-            return None;
-        }
-        let word = word & (u64::MAX >> (64 - 8 * len));
-        let word = (word & 0x007f_007f_007f_007f) | ((word & 0x7f00_7f00_7f00_7f00) >> 1);
-        let word = (word & 0x0000_3fff_0000_3fff) | ((word & 0x3fff_0000_3fff_0000) >> 2);
-        let word = (word & 0x0000_0000_0fff_ffff) | ((word & 0x0fff_ffff_0000_0000) >> 4);
-        self.bytes = self.bytes.get(len as usize..).unwrap_or_default();
-        Some(word)
-    }
-
-    #[inline(always)]
+    #[inline(never)]
     fn varint_long<const BITS: u32>(&mut self) -> Result<u64, WireError> {
         let max_bytes = BITS.div_ceil(7) as usize;
         let last_max = (1u8 << (BITS % 7)) - 1;
@@ -242,10 +201,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes a varint: seven bits a byte, low first, the high bit set on every byte but the last.
+/// Writes a varint.
 #[inline]
-fn put_varint<S: Sink + ?Sized>(sink: &mut S, value: u64) {
-    sink.put_varint(value);
+fn put_varint<S: Sink + ?Sized>(sink: &mut S, mut value: u64) {
+    while value >= 0x80 {
+        sink.put_byte((value as u8) | 0x80);
+        value >>= 7;
+    }
+    sink.put_byte(value as u8);
 }
 
 #[inline]
@@ -604,32 +567,64 @@ pub fn encode_into<'de, T: Wire<'de>>(value: &T, buf: &mut Vec<u8>) {
 
 /// Encodes `value` into a command's output.
 ///
-/// The bytes go straight into the output's spare capacity (the host's `RVec`, grown with the
-/// host's allocator only when it is too small), through [`Direct`]: no staging on the stack
-/// and no copy after (issue 17's fourth round; staging and its `memcpy` cost about 25
-/// instructions of a typed call with two small structs).
+/// The bytes are gathered on the stack and handed to the output in one copy: the output is
+/// the host's `RVec`, whose `push` is a call into `abi_stable`'s code per byte.
 #[inline]
 pub fn write<'de, T: Wire<'de>>(value: &T, out: &mut Output<'_>) -> Result<(), PluginError> {
-    let mut direct = Direct::new(out);
-    value.put(&mut direct);
-    direct.finish();
+    let mut staged = Staged {
+        buf: [0; STAGE],
+        len: 0,
+        out,
+    };
+    value.put(&mut staged);
+    staged.flush();
     Ok(())
 }
 
-impl Sink for Direct<'_, '_> {
+/// The bytes [`write`] gathers before copying them to the output.
+const STAGE: usize = 64;
+
+/// A [`Sink`] that stages bytes on the stack in front of an [`Output`].
+struct Staged<'o, 'b> {
+    buf: [u8; STAGE],
+    len: usize,
+    out: &'o mut Output<'b>,
+}
+
+impl Staged<'_, '_> {
+    #[inline]
+    fn flush(&mut self) {
+        if self.len > 0 {
+            self.out.extend_from_slice(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Sink for Staged<'_, '_> {
     #[inline]
     fn put_byte(&mut self, byte: u8) {
-        Direct::put_byte(self, byte);
-    }
-
-    #[inline]
-    fn put_varint(&mut self, value: u64) {
-        Direct::put_varint(self, value);
+        if self.len == STAGE {
+            self.flush();
+        }
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
     }
 
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
-        Direct::put_slice(self, bytes);
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => {
+                self.flush();
+                self.out.extend_from_slice(bytes);
+            }
+        }
     }
 }
 
@@ -798,8 +793,9 @@ mod tests {
             }
         }
 
-        /// Varints of every length followed by more bytes, so the one-load path (which needs
-        /// 8 bytes in view) reads them, beside the loop that reads them near the end.
+        /// Varints of every length followed by more bytes: each one decodes as postcard
+        /// decodes it, whatever follows (a decoder that reads ahead must stop at the varint's
+        /// end).
         #[test]
         fn varints_with_bytes_after_them_decode_as_postcard_decodes_them(
             shift in 0u32..64,

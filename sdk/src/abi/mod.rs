@@ -35,7 +35,6 @@ pub use self::export::{instantiate, panic_message_hook_install, root_module};
 pub use self::import::{
     AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
 };
-pub(crate) use self::output::Direct;
 pub use self::output::Output;
 
 #[doc(hidden)]

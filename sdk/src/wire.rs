@@ -793,6 +793,27 @@ mod tests {
             }
         }
 
+        /// Varints of every length followed by more bytes: each one decodes as postcard
+        /// decodes it, whatever follows (a decoder that reads ahead must stop at the varint's
+        /// end).
+        #[test]
+        fn varints_with_bytes_after_them_decode_as_postcard_decodes_them(
+            shift in 0u32..64,
+            value: u64,
+            tail in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            let value = value >> shift;
+            let mut bytes = postcard::to_allocvec(&value).unwrap();
+            bytes.extend_from_slice(&tail);
+            same_decoding::<u64>(&bytes);
+            same_decoding::<u32>(&bytes);
+            same_decoding::<u16>(&bytes);
+            same_decoding::<i64>(&bytes);
+            same_decoding::<i32>(&bytes);
+            same_decoding::<usize>(&bytes);
+            same_decoding::<Mixed>(&bytes);
+        }
+
         #[test]
         fn any_bytes_decode_as_postcard_decodes_them(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
             same_decoding::<u16>(&bytes);

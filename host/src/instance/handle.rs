@@ -439,8 +439,15 @@ impl Binding {
 
     /// The command's index in `code`: the one resolved before, unless a reload put a newer
     /// generation in place since.
+    ///
+    /// The error is boxed here, on the cold path, so the call path's frame holds no
+    /// 112-byte `CallError`.
     #[inline]
-    pub(crate) fn method_in(&self, code: &Code, instance: &Instance) -> Result<u32, CallError> {
+    pub(crate) fn method_in(
+        &self,
+        code: &Code,
+        instance: &Instance,
+    ) -> Result<u32, Box<CallError>> {
         let at = self.at.load(Ordering::Relaxed);
         if (at >> 32) as u32 == code.generation() {
             Ok(at as u32)
@@ -451,7 +458,7 @@ impl Binding {
 
     #[cold]
     #[inline(never)]
-    fn rebind(&self, code: &Code, instance: &Instance) -> Result<u32, CallError> {
+    fn rebind(&self, code: &Code, instance: &Instance) -> Result<u32, Box<CallError>> {
         let fresh = Binding::resolve(
             instance,
             code,
@@ -459,7 +466,8 @@ impl Binding {
             self.contracts,
             self.stream,
             true,
-        )?;
+        )
+        .map_err(Box::new)?;
         let at = fresh.at.load(Ordering::Relaxed);
         self.at.store(at, Ordering::Relaxed);
         Ok(at as u32)

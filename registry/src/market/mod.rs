@@ -49,7 +49,9 @@ pub use self::ledger::{Dispute, Ledger, Refund, Sale, MAX_LEDGER_BYTES};
 pub use self::money::{Currency, Money};
 pub use self::payouts::{payout_report, LineKind, Month, PayoutLine, PayoutReport, PublisherTotal};
 pub use self::pricing::{Period, Pricing, PricingModel, MAX_TRIAL_DAYS};
-pub use self::rating::{damped_rating, DampedRating, PRIOR_MEAN, PRIOR_WEIGHT};
+pub use self::rating::{
+    damped_from_totals, damped_hundredths, damped_rating, DampedRating, PRIOR_MEAN, PRIOR_WEIGHT,
+};
 pub use self::terms::{Rate, RevenueShare, MAX_FEE_BASIS_POINTS};
 
 #[cfg(test)]

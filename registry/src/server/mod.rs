@@ -179,6 +179,7 @@ pub(crate) struct AppState {
     pub(crate) page: page::PageCache,
     /// The prices search hits show (see [`market::PriceList`]).
     pub(crate) prices: market::PriceList,
+    pub(crate) ratings: reviews::RatingList,
     /// Held while a purchase, trial or refund checks, charges and records (see
     /// `market::purchase`).
     pub(crate) market_writes: std::sync::Mutex<()>,
@@ -244,6 +245,7 @@ impl Server {
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
             prices: market::PriceList::default(),
+            ratings: reviews::RatingList::default(),
             market_writes: std::sync::Mutex::new(()),
             payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),

@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 
 use super::api::{blocking, ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use super::publishing::{authenticated, path_name};
+use super::search::rating::{HitRating, Ratings};
 use super::store::reviews::{
     Inserted, NewReview, Report, ReportKind, ReportState, Review, ReviewState,
 };
@@ -126,6 +127,78 @@ fn report_subject(r: &Report, review: Option<&Review>) -> String {
 /// The rating of `plugin`: the damped average of its approved reviews.
 pub(crate) fn rating_of(db: &Database, plugin: &str) -> Result<DampedRating, ServerError> {
     Ok(damped_rating(&db.store().approved_ratings(plugin)?))
+}
+
+/// The ratings search hits show (see `search::rating`), kept in memory: read from the store
+/// when the server first searches and again when the reading is older than
+/// [`RatingList::FRESH_FOR`] (another server sharing the PostgreSQL database may have
+/// moderated), and changed at once for a plugin when this server approves, rejects, edits
+/// or deletes one of its reviews — so a moderation decision shows in the next search.
+#[derive(Debug, Default)]
+pub(crate) struct RatingList {
+    inner: std::sync::RwLock<RatingSnapshot>,
+}
+
+#[derive(Debug, Default)]
+struct RatingSnapshot {
+    ratings: Arc<Ratings>,
+    /// When the store was last read; `None`: never.
+    read_at: Option<std::time::Instant>,
+    /// Counts [`RatingList::changed`]s, so a reading of the store that began before one does
+    /// not undo it.
+    changes: u64,
+}
+
+impl RatingList {
+    /// How long a reading of the store is used before the next search reads it again.
+    pub(crate) const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Whether the last reading of the store is younger than [`Self::FRESH_FOR`] (a kept
+    /// search page is then written with [`Self::current`] without reading the store).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .read_at
+            .is_some_and(|t| t.elapsed() < Self::FRESH_FOR)
+    }
+
+    /// The ratings as they are now.
+    pub(crate) fn current(&self) -> Arc<Ratings> {
+        Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()).ratings)
+    }
+
+    /// Reads every plugin's rating if the last reading is older than [`Self::FRESH_FOR`].
+    pub(crate) fn refresh_if_stale(&self, db: &Database) -> Result<(), ServerError> {
+        let (stale, changes_before) = {
+            let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            (
+                g.read_at.is_none_or(|t| t.elapsed() >= Self::FRESH_FOR),
+                g.changes,
+            )
+        };
+        if !stale {
+            return Ok(());
+        }
+        let ratings = Ratings::from_totals(db.store().approved_totals()?);
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if g.changes == changes_before {
+            g.ratings = Arc::new(ratings);
+            g.read_at = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Reads `plugin`'s rating again after this server changed one of its reviews.
+    pub(crate) fn changed(&self, db: &Database, plugin: &str) -> Result<(), ServerError> {
+        let stars = db.store().approved_ratings(plugin)?;
+        let count = u32::try_from(stars.len()).unwrap_or(u32::MAX);
+        let sum = stars.iter().map(|s| u64::from(*s)).sum();
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.changes += 1;
+        Arc::make_mut(&mut g.ratings).set(plugin, Some(HitRating::of_totals(count, sum)));
+        Ok(())
+    }
 }
 
 /// The rating as the API answers it.
@@ -304,6 +377,7 @@ pub(crate) fn decide(
         ),
     };
     audit(state, by, action, &review_subject(&decided), &detail)?;
+    state.ratings.changed(&state.db, &decided.plugin)?;
     Ok(decided)
 }
 
@@ -587,6 +661,9 @@ pub async fn edit(
                 plugin: name.clone(),
                 id: id.clone(),
             })?;
+        if review.state == ReviewState::Approved {
+            state.ratings.changed(&state.db, &edited.plugin)?;
+        }
         Ok(review_json(&edited))
     })
     .await
@@ -631,6 +708,9 @@ pub async fn remove(
                 deleted.state.as_str()
             ),
         )?;
+        if deleted.state == ReviewState::Approved {
+            state.ratings.changed(&state.db, &deleted.plugin)?;
+        }
         Ok(json!({ "deleted": true, "review": review_json(&deleted) }))
     })
     .await

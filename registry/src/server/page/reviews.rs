@@ -463,3 +463,28 @@ async fn moderation(
         Err(e) => refused(&e, "That cannot be done", back, "Back to moderation"),
     }
 }
+
+/// The ratings search hits show, read again if the last reading is stale (see
+/// `server::reviews::RatingList`).
+pub(super) fn search_ratings(
+    state: &AppState,
+) -> Result<Arc<crate::server::search::rating::Ratings>, PageError> {
+    state
+        .ratings
+        .refresh_if_stale(&state.db)
+        .map_err(|e| PageError::Internal {
+            reason: e.to_string(),
+        })?;
+    Ok(state.ratings.current())
+}
+
+/// `hits` with each one's rating in words, for those with an approved review.
+pub(super) fn rated(
+    mut hits: Vec<super::view::Hit>,
+    ratings: &crate::server::search::rating::Ratings,
+) -> Vec<super::view::Hit> {
+    for h in &mut hits {
+        h.rating = ratings.get(&h.name).map(|r| r.words());
+    }
+    hits
+}

@@ -87,13 +87,21 @@ impl Both<'_> {
             Some(m) if m == "acct" => self.owned.clone(),
             _ => HashSet::new(),
         };
-        let bytes = search_catalog_bytes(self.catalog, p, self.downloads, &owned).unwrap();
+        let bytes =
+            search_catalog_bytes(self.catalog, p, self.downloads, &owned, &Default::default())
+                .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
     fn database(&self, p: &SearchParams) -> Value {
-        let bytes =
-            search_database_bytes(self.store, self.catalog, p, &Default::default()).unwrap();
+        let bytes = search_database_bytes(
+            self.store,
+            self.catalog,
+            p,
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 

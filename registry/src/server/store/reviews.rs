@@ -260,6 +260,9 @@ pub trait ReviewStore {
     ) -> Result<Vec<Review>, ServerError>;
     /// The ratings of every approved review of `plugin`.
     fn approved_ratings(&self, plugin: &str) -> Result<Vec<u8>, ServerError>;
+    /// Per plugin with approved reviews: how many and the sum of their stars (what search
+    /// hits show and `sort=rating` orders by), in one query.
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError>;
     /// At most `limit` reviews in `state`, oldest change first (the moderation queue).
     fn reviews_in(&self, state: ReviewState, limit: usize) -> Result<Vec<Review>, ServerError>;
     /// At most `limit` reviews by `account`, newest first, in any state.
@@ -479,6 +482,27 @@ impl ReviewStore for SqliteStore {
             .map_err(|e| self.review_error(&e))?;
         let rows = stmt
             .query_map([plugin], |r| r.get::<_, i64>(0).map(stars))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.review_error(&e));
+        rows
+    }
+
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT plugin, count(*), sum(rating) FROM reviews WHERE state = 'approved' \
+                 GROUP BY plugin",
+            )
+            .map_err(|e| self.review_error(&e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                    u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                ))
+            })
             .and_then(Iterator::collect)
             .map_err(|e| self.review_error(&e));
         rows
@@ -744,6 +768,27 @@ impl ReviewStore for PostgresStore {
                 &[&plugin],
             )
             .map(|rows| rows.iter().map(|r| stars(r.get(0))).collect())
+            .map_err(|e| self.error(&e))
+    }
+
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError> {
+        self.client()?
+            .query(
+                "SELECT plugin, count(*), sum(rating)::bigint FROM reviews \
+                 WHERE state = 'approved' GROUP BY plugin",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.get::<_, String>(0),
+                            u32::try_from(r.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                            u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
             .map_err(|e| self.error(&e))
     }
 

@@ -1,0 +1,177 @@
+//! Issue 21's marketplace gaps, on both backends: ratings in search hits and `sort=rating`
+//! (a moderation decision reaches the next search, kept pages included); moderation pinned
+//! to the revision the moderator saw; certification requests left `checking` by a stopped
+//! server; refunds after renewal; one purchase at a time across servers.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn review(server: &Server, who: &str, plugin: &str, rating: u8) -> i64 {
+    let (status, doc) = send(
+        server,
+        "post",
+        &format!("/api/v1/plugins/{plugin}/reviews"),
+        Some(who),
+        Some(json!({ "version": "1.0.0", "rating": rating, "text": "ok" })),
+    );
+    assert_eq!(status, 201, "{doc}");
+    doc["id"].as_i64().unwrap()
+}
+
+fn approve(server: &Server, moderator: &str, id: i64) {
+    let (status, doc) = send(
+        server,
+        "post",
+        &format!("/api/v1/moderation/reviews/{id}/approve"),
+        Some(moderator),
+        None,
+    );
+    assert_eq!(status, 200, "{doc}");
+}
+
+fn hits(server: &Server, query: &str) -> Vec<(String, Value)> {
+    let (status, doc) = get_json(server, &format!("/api/v1/search?{query}"));
+    assert_eq!(status, 200, "{query}: {doc}");
+    doc["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["name"].as_str().unwrap().to_owned(), h["rating"].clone()))
+        .collect()
+}
+
+fn names(hits: &[(String, Value)]) -> Vec<&str> {
+    hits.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+pub(super) fn search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision() {
+    let (_tmp, server) = serve(vec![
+        line("alpha", "1.0.0", b""),
+        line("beta", "1.0.0", b""),
+        line("gamma", "1.0.0", b""),
+    ]);
+    let moderator = token(&server, "mia", "moderate", None);
+    let bob = token(&server, "bob", "account", None);
+    let carol = token(&server, "carol", "account", None);
+    let dave = token(&server, "dave", "account", None);
+
+    // No approved review: every rating null, sort=rating is name order.
+    let before = hits(&server, "sort=rating");
+    assert_eq!(names(&before), ["alpha", "beta", "gamma"]);
+    assert!(before.iter().all(|(_, r)| r.is_null()), "{before:?}");
+    // A page sorted by name is kept from here on.
+    assert!(hits(&server, "sort=name").iter().all(|(_, r)| r.is_null()));
+
+    // A pending review changes nothing.
+    let on_beta = review(&server, &bob, "beta", 5);
+    assert_eq!(
+        names(&hits(&server, "sort=rating")),
+        ["alpha", "beta", "gamma"]
+    );
+
+    // Approved: beta leads, with 3.33 from one review — in the sorted search and in the
+    // kept page sorted by name.
+    approve(&server, &moderator, on_beta);
+    let rated = hits(&server, "sort=rating");
+    assert_eq!(names(&rated), ["beta", "alpha", "gamma"]);
+    assert_eq!(rated[0].1, json!({ "average": 3.33, "count": 1 }));
+    assert!(rated[1].1.is_null() && rated[2].1.is_null(), "{rated:?}");
+    let by_name = hits(&server, "sort=name");
+    assert_eq!(
+        by_name[1],
+        ("beta".to_owned(), json!({ "average": 3.33, "count": 1 }))
+    );
+
+    // Gamma gets a 4 (3.17): below beta, above the unrated alpha.
+    let on_gamma = review(&server, &carol, "gamma", 4);
+    approve(&server, &moderator, on_gamma);
+    let rated = hits(&server, "sort=rating");
+    assert_eq!(names(&rated), ["beta", "gamma", "alpha"]);
+    assert_eq!(rated[1].1, json!({ "average": 3.17, "count": 1 }));
+
+    // Alpha gets two fives (3.57): first.
+    for who in [&carol, &dave] {
+        let id = review(&server, who, "alpha", 5);
+        approve(&server, &moderator, id);
+    }
+    let rated = hits(&server, "sort=rating&per_page=2");
+    assert_eq!(names(&rated), ["alpha", "beta"]);
+    assert_eq!(rated[0].1, json!({ "average": 3.57, "count": 2 }));
+    let (_, doc) = get_json(&server, "/api/v1/search?sort=rating&per_page=2&page=2");
+    assert_eq!(doc["total"], 3);
+    assert_eq!(doc["hits"][0]["name"], "gamma");
+
+    // Filters still apply, and words.
+    assert_eq!(names(&hits(&server, "q=gamma&sort=rating")), ["gamma"]);
+
+    // Deleting beta's approved review takes its rating away at once.
+    let (status, doc) = send(
+        &server,
+        "delete",
+        &format!("/api/v1/plugins/beta/reviews/{on_beta}"),
+        Some(&moderator),
+        None,
+    );
+    assert_eq!(status, 200, "{doc}");
+    let rated = hits(&server, "sort=rating");
+    assert_eq!(names(&rated), ["alpha", "gamma", "beta"]);
+    assert!(rated[2].1.is_null());
+
+    // The page's result list shows the rating.
+    let (status, _, _, html) = get(&server, "/search?q=alpha", None);
+    assert_eq!(status, 200);
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("★ 3.57 (2 reviews)"), "{html}");
+}
+
+#[test]
+fn ratings_order_by_damped_average_then_reviews_then_name() {
+    use crate::server::search::rating::Ratings;
+    use crate::server::search::{Prepared, Query};
+    let plugins: std::collections::BTreeMap<String, Vec<IndexLine>> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| (n.to_string(), vec![line(n, "1.0.0", b"")]))
+        .collect();
+    let prepared = Prepared::new(&plugins);
+    // a: one five (3.33); b: four reviews summing 15 (3.33, more reviews); d: one five
+    // (3.33); e: one one (2.67); c: none.
+    let ratings = Ratings::from_totals([
+        ("a".to_owned(), 1, 5),
+        ("b".to_owned(), 4, 15),
+        ("d".to_owned(), 1, 5),
+        ("e".to_owned(), 1, 1),
+    ]);
+    let query = |page: usize, per_page: usize| {
+        Query::parse(
+            "",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("rating"),
+            page,
+            per_page,
+        )
+        .unwrap()
+    };
+    let order = |page: usize, per_page: usize| -> Vec<String> {
+        let q = query(page, per_page);
+        let p = prepared.compute_by_rating(&q, &Default::default(), &ratings);
+        let bytes = p.write(&prepared, &q, &Default::default(), &ratings, "", "rating");
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        doc["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(order(1, 10), ["b", "a", "d", "e", "c"]);
+    assert_eq!(order(2, 2), ["d", "e"]);
+    assert_eq!(order(3, 2), ["c"]);
+}
+
+on_both_backends!(search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision);

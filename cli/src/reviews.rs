@@ -89,6 +89,10 @@ pub enum ModerateCmd {
     Approve {
         /// The review's id.
         id: i64,
+        /// The revision `switchboard moderate list` showed for it: a review edited since is
+        /// refused (SB1910), so you never approve text you have not read.
+        #[arg(long)]
+        revision: String,
         #[command(flatten)]
         target: Target,
     },
@@ -99,6 +103,9 @@ pub enum ModerateCmd {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// The revision `switchboard moderate list` showed for it (as for approve).
+        #[arg(long)]
+        revision: String,
         #[command(flatten)]
         target: Target,
     },
@@ -172,6 +179,21 @@ fn emit(target: &Target, doc: &Value, text: String) {
     } else {
         print(&text);
     }
+}
+
+/// `text` with each line indented by four spaces, control characters but line breaks shown
+/// as spaces.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let l: String = l
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!("    {l}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn one_line(text: &str) -> String {
@@ -318,30 +340,48 @@ pub fn run_moderate(cmd: ModerateCmd) -> Result<bool> {
     match &cmd {
         ModerateCmd::List { target } => {
             let doc = call(Method::Get, "moderation/reviews", None)?;
+            // The whole text and the revision to decide on: what the moderator reads is what
+            // `approve`/`reject --revision` decide.
             let mut text: String = doc["reviews"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(review_line)
+                .map(|r| {
+                    format!(
+                        "{}  revision {}\n{}\n",
+                        review_line(r).trim_end(),
+                        r["revision"].as_str().unwrap_or(""),
+                        indent(r["text"].as_str().unwrap_or(""))
+                    )
+                })
                 .collect();
             if text.is_empty() {
                 text = "no review is pending moderation\n".into();
             }
             emit(target, &doc, text);
         }
-        ModerateCmd::Approve { id, target } => {
+        ModerateCmd::Approve {
+            id,
+            revision,
+            target,
+        } => {
             let doc = call(
                 Method::Post,
                 &format!("moderation/reviews/{id}/approve"),
-                None,
+                Some(json!({ "revision": revision })),
             )?;
             emit(target, &doc, format!("approved: {}", review_line(&doc)));
         }
-        ModerateCmd::Reject { id, reason, target } => {
+        ModerateCmd::Reject {
+            id,
+            reason,
+            revision,
+            target,
+        } => {
             let doc = call(
                 Method::Post,
                 &format!("moderation/reviews/{id}/reject"),
-                Some(json!({ "reason": reason })),
+                Some(json!({ "reason": reason, "revision": revision })),
             )?;
             emit(target, &doc, format!("rejected: {}", review_line(&doc)));
         }

@@ -119,7 +119,19 @@ fn a_review_is_written_moderated_edited_rejected_reported_and_deleted_from_the_c
     // The moderator sees it and approves it (text output).
     let queue = ok(&with(&["moderate", "list"], &m));
     assert_eq!(queue["reviews"][0]["id"].to_string(), id, "{queue}");
-    let out = run(&["moderate", "approve", &id, "--data-dir", &mia]);
+    let revision = queue["reviews"][0]["revision"].as_str().unwrap().to_owned();
+    let out = run(&["moderate", "list", "--data-dir", &mia]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("revision {revision}")), "{text}");
+    let out = run(&[
+        "moderate",
+        "approve",
+        &id,
+        "--revision",
+        &revision,
+        "--data-dir",
+        &mia,
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -144,8 +156,34 @@ fn a_review_is_written_moderated_edited_rejected_reported_and_deleted_from_the_c
         (edited["state"].as_str(), edited["rating"].as_u64()),
         (Some("pending"), Some(4))
     );
+    // The revision read before the edit no longer decides anything.
+    refused(
+        &with(
+            &[
+                "moderate",
+                "reject",
+                &id,
+                "--reason",
+                "Say which bug.",
+                "--revision",
+                &revision,
+            ],
+            &m,
+        ),
+        "SB1910",
+    );
+    let queue = ok(&with(&["moderate", "list"], &m));
+    let revision = queue["reviews"][0]["revision"].as_str().unwrap().to_owned();
     ok(&with(
-        &["moderate", "reject", &id, "--reason", "Say which bug."],
+        &[
+            "moderate",
+            "reject",
+            &id,
+            "--reason",
+            "Say which bug.",
+            "--revision",
+            &revision,
+        ],
         &m,
     ));
     let mine = ok(&with(&["review", "--mine"], &b));

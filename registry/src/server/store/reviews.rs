@@ -84,6 +84,23 @@ pub struct Review {
     pub decided_by: Option<String>,
 }
 
+impl Review {
+    /// The revision of what it says, as a moderator sees it: 16 hex digits of a SHA-256 over
+    /// its id, stars, text and last-written stamp. Any edit that changes the stars or the
+    /// text (or is written in another second) changes it; a decision must name it
+    /// ([`ReviewStore::decide_seen`]), so a moderator never decides on an edit they have not
+    /// seen. Computed, not stored: no schema change, and nothing to keep in step.
+    pub fn revision(&self) -> String {
+        use sha2::Digest as _;
+        let mut d = sha2::Sha256::new();
+        d.update(self.id.to_le_bytes());
+        d.update([self.rating]);
+        d.update(self.updated.to_le_bytes());
+        d.update(self.text.as_bytes());
+        hex::encode(&d.finalize()[..8])
+    }
+}
+
 /// A review to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -245,6 +262,18 @@ pub trait ReviewStore {
     fn decide_review(
         &self,
         id: i64,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError>;
+    /// [`ReviewStore::decide_review`] only if the review still says what `seen` says (its
+    /// stars, text and last-written stamp): one conditional update, so an edit between the
+    /// moderator's reading and the decision makes it `None` ([`ReviewStore::review`] tells
+    /// which).
+    fn decide_seen(
+        &self,
+        seen: &Review,
         to: ReviewState,
         reason: Option<&str>,
         by: &str,
@@ -455,6 +484,35 @@ impl ReviewStore for SqliteStore {
                      WHERE id = ?1 AND state = 'pending' RETURNING {REVIEW_COLUMNS}"
                 ),
                 &[&id, &to.as_str(), &reason, &at, &by],
+            )?
+            .pop())
+    }
+
+    fn decide_seen(
+        &self,
+        seen: &Review,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError> {
+        Ok(self
+            .sqlite_reviews(
+                &format!(
+                    "UPDATE reviews SET state = ?2, reason = ?3, decided = ?4, decided_by = ?5 \
+                     WHERE id = ?1 AND state = 'pending' AND rating = ?6 AND text = ?7 \
+                     AND updated = ?8 RETURNING {REVIEW_COLUMNS}"
+                ),
+                &[
+                    &seen.id,
+                    &to.as_str(),
+                    &reason,
+                    &at,
+                    &by,
+                    &i64::from(seen.rating),
+                    &seen.text,
+                    &seen.updated,
+                ],
             )?
             .pop())
     }
@@ -741,6 +799,35 @@ impl ReviewStore for PostgresStore {
                      WHERE id = $1 AND state = 'pending' RETURNING {REVIEW_COLUMNS}"
                 ),
                 &[&id, &to.as_str(), &reason, &at, &by],
+            )?
+            .pop())
+    }
+
+    fn decide_seen(
+        &self,
+        seen: &Review,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError> {
+        Ok(self
+            .pg_reviews(
+                &format!(
+                    "UPDATE reviews SET state = $2, reason = $3, decided = $4, decided_by = $5 \
+                     WHERE id = $1 AND state = 'pending' AND rating = $6 AND text = $7 \
+                     AND updated = $8 RETURNING {REVIEW_COLUMNS}"
+                ),
+                &[
+                    &seen.id,
+                    &to.as_str(),
+                    &reason,
+                    &at,
+                    &by,
+                    &i64::from(seen.rating),
+                    &seen.text,
+                    &seen.updated,
+                ],
             )?
             .pop())
     }

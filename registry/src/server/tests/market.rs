@@ -789,7 +789,12 @@ fn the_dashboard_shows_plugins_prices_downloads_per_day_and_payouts_to_their_pub
             review["id"].as_i64().unwrap()
         ),
         Some(&moderator),
-        Some(json!({})),
+        Some(json!({ "revision": db(&server)
+            .store()
+            .review(review["id"].as_i64().unwrap())
+            .unwrap()
+            .unwrap()
+            .revision() })),
     );
     assert_eq!(status, 200, "{doc}");
 

@@ -19,13 +19,44 @@ fn review(server: &Server, who: &str, plugin: &str, rating: u8) -> i64 {
     doc["id"].as_i64().unwrap()
 }
 
-fn approve(server: &Server, moderator: &str, id: i64) {
+/// The revision a moderator saw: the review as the queue lists it.
+fn seen(server: &Server, moderator: &str, id: i64) -> String {
     let (status, doc) = send(
         server,
-        "post",
-        &format!("/api/v1/moderation/reviews/{id}/approve"),
+        "get",
+        "/api/v1/moderation/reviews",
         Some(moderator),
         None,
+    );
+    assert_eq!(status, 200, "{doc}");
+    doc["reviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .and_then(|r| r["revision"].as_str())
+        .unwrap_or_else(|| panic!("review {id} is not in the queue: {doc}"))
+        .to_owned()
+}
+
+fn decide(server: &Server, moderator: &str, id: i64, how: &str, body: Value) -> (u16, Value) {
+    send(
+        server,
+        "post",
+        &format!("/api/v1/moderation/reviews/{id}/{how}"),
+        Some(moderator),
+        Some(body),
+    )
+}
+
+fn approve(server: &Server, moderator: &str, id: i64) {
+    let revision = seen(server, moderator, id);
+    let (status, doc) = decide(
+        server,
+        moderator,
+        id,
+        "approve",
+        json!({ "revision": revision }),
     );
     assert_eq!(status, 200, "{doc}");
 }
@@ -174,4 +205,137 @@ fn ratings_order_by_damped_average_then_reviews_then_name() {
     assert_eq!(order(3, 2), ["c"]);
 }
 
-on_both_backends!(search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision);
+pub(super) fn a_moderator_cannot_approve_or_reject_an_edit_they_have_not_seen() {
+    let (_tmp, server) = serve(vec![line("hello", "1.0.0", b"")]);
+    let moderator = token(&server, "mia", "moderate", None);
+    let bob = token(&server, "bob", "account", None);
+    let id = review(&server, &bob, "hello", 5);
+    let read = seen(&server, &moderator, id);
+    assert_eq!(read.len(), 16, "{read}");
+
+    // Bob edits it after the moderator read it: both decisions on what was read are refused.
+    let (status, doc) = send(
+        &server,
+        "put",
+        &format!("/api/v1/plugins/hello/reviews/{id}"),
+        Some(&bob),
+        Some(json!({ "rating": 1, "text": "Actually: buy my plugin instead." })),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_ne!(doc["revision"], read);
+    let (status, doc) = decide(
+        &server,
+        &moderator,
+        id,
+        "approve",
+        json!({ "revision": read }),
+    );
+    assert_eq!((status, code(&doc)), (409, "SB1910"), "{doc}");
+    assert!(doc["message"].as_str().unwrap().contains(&read), "{doc}");
+    let (status, doc) = decide(
+        &server,
+        &moderator,
+        id,
+        "reject",
+        json!({ "reason": "Spam.", "revision": read }),
+    );
+    assert_eq!((status, code(&doc)), (409, "SB1910"), "{doc}");
+    let stored = db(&server).store().review(id).unwrap().unwrap();
+    assert_eq!(stored.state.as_str(), "pending");
+    assert_eq!(stored.rating, 1);
+
+    // No revision at all: refused, coded.
+    let (status, doc) = send(
+        &server,
+        "post",
+        &format!("/api/v1/moderation/reviews/{id}/approve"),
+        Some(&moderator),
+        None,
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1911"), "{doc}");
+    let (status, doc) = decide(&server, &moderator, id, "approve", json!({}));
+    assert_eq!((status, code(&doc)), (400, "SB1911"), "{doc}");
+    let (status, doc) = decide(&server, &moderator, id, "reject", json!({ "reason": "x" }));
+    assert_eq!((status, code(&doc)), (400, "SB1911"), "{doc}");
+    let (status, doc) = decide(
+        &server,
+        &moderator,
+        id,
+        "approve",
+        json!({ "revision": "" }),
+    );
+    assert_eq!((status, code(&doc)), (400, "SB1911"), "{doc}");
+
+    // Read again: the decision on what is there now goes through; nothing was rated before.
+    let (_, doc) = get_json(&server, "/api/v1/plugins/hello/reviews");
+    assert_eq!(doc["rating"]["count"], 0);
+    let now = seen(&server, &moderator, id);
+    let (status, doc) = decide(
+        &server,
+        &moderator,
+        id,
+        "reject",
+        json!({ "reason": "Spam.", "revision": now }),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["state"], "rejected");
+
+    // The store makes the check and the decision one step: a stale reading decides nothing.
+    let id2 = review(
+        &server,
+        &token(&server, "carol", "account", None),
+        "hello",
+        4,
+    );
+    let store = db(&server);
+    let before = store.store().review(id2).unwrap().unwrap();
+    store
+        .store()
+        .edit_review(id2, 2, "changed", before.updated + 1)
+        .unwrap();
+    use crate::server::store::reviews::ReviewState;
+    assert!(store
+        .store()
+        .decide_seen(&before, ReviewState::Approved, None, "mia", 0)
+        .unwrap()
+        .is_none());
+    let after = store.store().review(id2).unwrap().unwrap();
+    assert!(store
+        .store()
+        .decide_seen(&after, ReviewState::Approved, None, "mia", 0)
+        .unwrap()
+        .is_some());
+
+    // The moderation page sends the revision it showed; a stale one is refused there too.
+    let id3 = review(
+        &server,
+        &token(&server, "dave", "account", None),
+        "hello",
+        3,
+    );
+    let shown = seen(&server, &moderator, id3);
+    send(
+        &server,
+        "put",
+        &format!("/api/v1/plugins/hello/reviews/{id3}"),
+        Some(&token(&server, "dave", "account", None)),
+        Some(json!({ "rating": 3, "text": "edited" })),
+    );
+    let (status, html) = super::reviews::post_form(
+        &server,
+        "/admin/moderation",
+        &[
+            ("token", &moderator),
+            ("id", &id3.to_string()),
+            ("revision", &shown),
+            ("action", "approve"),
+        ],
+    );
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("SB1910"), "{html}");
+}
+
+on_both_backends!(
+    search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision,
+    a_moderator_cannot_approve_or_reject_an_edit_they_have_not_seen,
+);

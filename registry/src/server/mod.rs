@@ -233,6 +233,8 @@ impl Server {
             options.advisory_db.as_deref(),
         )
         .map_err(ServerError::from)?;
+        // Certification requests a stopped server left `checking` end denied, audited.
+        certification::recovery::recover_at_start(&db, &options.database, tokens::now())?;
         let state = Arc::new(AppState {
             data: data.clone(),
             db,

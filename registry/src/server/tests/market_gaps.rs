@@ -335,7 +335,122 @@ pub(super) fn a_moderator_cannot_approve_or_reject_an_edit_they_have_not_seen() 
     assert!(html.contains("SB1910"), "{html}");
 }
 
+pub(super) fn a_certification_left_checking_by_a_stopped_server_is_denied_audited_and_resubmittable(
+) {
+    use crate::server::certification::recovery::{INTERRUPTED_REASON, STUCK_AFTER_SECONDS};
+    use crate::server::store::certification::{Certification, CertificationState};
+    let (tmp, server) = serve(vec![
+        line("hello", "1.0.0", b""),
+        line("hello", "1.1.0", b""),
+    ]);
+    let store = db(&server);
+    store.store().claim_new("hello", "acme", 0).unwrap();
+    let now = crate::server::tokens::now();
+    // Two requests a stopped server left `checking`: one two hours old, one just submitted.
+    let request = |id: &str, version: &str, at: i64| {
+        let c = Certification::new(id.into(), "hello".into(), version.into(), "acme".into(), at);
+        assert_eq!(store.store().insert_certification(&c).unwrap().id, id);
+    };
+    request("c-old", "1.0.0", now - 2 * STUCK_AFTER_SECONDS);
+    request("c-new", "1.1.0", now);
+    let data = server.data_dir().root.clone();
+    drop(server);
+
+    // Another server starts over the same data.
+    let server = Server::start(&server_options(data)).unwrap();
+    let status = |version: &str| {
+        let (status, doc) = get_json(
+            &server,
+            &format!("/api/v1/plugins/hello/versions/{version}/certification"),
+        );
+        assert_eq!(status, 200, "{doc}");
+        doc
+    };
+    let old = status("1.0.0");
+    assert_eq!(
+        (
+            old["id"].as_str(),
+            old["state"].as_str(),
+            old["decided_by"].as_str()
+        ),
+        (Some("c-old"), Some("denied"), Some("registry")),
+        "{old}"
+    );
+    assert_eq!(old["reason"], INTERRUPTED_REASON);
+    assert_eq!(old["checks"][0]["name"], "interrupted");
+    assert_eq!(old["checks"][0]["result"], "error");
+    assert_eq!(old["approvable"], false);
+    // The young one: on SQLite no check can still be running (the database is this
+    // server's); on PostgreSQL another server may be checking it, so it is left alone.
+    let young = status("1.1.0");
+    let shared = matches!(
+        backend().choice(),
+        crate::server::DatabaseChoice::Postgres(_)
+    );
+    let expected = if shared { "checking" } else { "denied" };
+    assert_eq!(young["state"], expected, "{young}");
+
+    // Audited.
+    let admin = token(&server, "root", "admin", None);
+    let (status_code, trail) = send(
+        &server,
+        "get",
+        "/api/v1/audit?subject=plugin:hello@1.0.0",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status_code, 200, "{trail}");
+    assert!(
+        trail["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "registry"
+                && e["action"] == "certification.interrupted"
+                && e["detail"].as_str().unwrap().contains("c-old")),
+        "{trail}"
+    );
+
+    // A check of the old request finishing late changes nothing.
+    store
+        .store()
+        .finish_certification_checks("c-old", &[], CertificationState::Pending)
+        .unwrap();
+    let again = store.store().certification("c-old").unwrap().unwrap();
+    assert_eq!(again.state, CertificationState::Denied);
+    assert_eq!(again.checks.len(), 1);
+
+    // Submitted again: a new request, checked (whatever the checks say of this fake
+    // package, it is out of `checking`).
+    let acme = token(&server, "acme", "publish:hello", None);
+    let (code_, doc) = send(
+        &server,
+        "post",
+        "/api/v1/plugins/hello/versions/1.0.0/certification",
+        Some(&acme),
+        None,
+    );
+    assert_eq!(code_, 201, "{doc}");
+    assert_ne!(doc["id"], "c-old");
+    assert_eq!(doc["state"], "pending", "{doc}");
+    let (code_, doc) = send(
+        &server,
+        "post",
+        "/api/v1/plugins/hello/versions/1.1.0/certification",
+        Some(&acme),
+        None,
+    );
+    if shared {
+        // Still held by the young request another server may be checking.
+        assert_eq!((code_, code(&doc)), (409, "SB1464"), "{doc}");
+    } else {
+        assert_eq!(code_, 201, "{doc}");
+    }
+    drop(tmp);
+}
+
 on_both_backends!(
     search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision,
     a_moderator_cannot_approve_or_reject_an_edit_they_have_not_seen,
+    a_certification_left_checking_by_a_stopped_server_is_denied_audited_and_resubmittable,
 );

@@ -398,7 +398,7 @@ fn market(doc: &mut Value, bearer: &Value, name: &Value) {
             "responses": with_ok(error_responses(&["401"]), "Object")
         } },
         "/api/v1/purchases/{id}/refund": { "post": {
-            "summary": "Refund all (the default) or part of a purchase; in full, its entitlement ends (admin; audited)",
+            "summary": "Refund all (the default) or part of a purchase (admin; audited). In full: a one-off purchase's entitlement ends; a subscription charge's period is taken out, so the entitlement covers only the periods still paid for (`entitlement_expires`: its new end, null when none is left; `entitlement_ended`: whether it no longer lets the buyer download)",
             "security": bearer,
             "parameters": [param("id", None)],
             "requestBody": body(&[], json!({ "amount": { "type": "integer", "minimum": 1 } })),

@@ -22,6 +22,7 @@ pub mod catalog_search;
 pub mod certification;
 pub mod market;
 pub mod postgres;
+pub mod renewals;
 pub mod reviews;
 pub mod sqlite;
 
@@ -96,6 +97,7 @@ pub trait Store:
     + catalog_search::CatalogSearch
     + reviews::ReviewStore
     + market::MarketStore
+    + renewals::RenewalStore
     + Send
     + Sync
     + std::fmt::Debug

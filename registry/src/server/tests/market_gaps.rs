@@ -449,7 +449,94 @@ pub(super) fn a_certification_left_checking_by_a_stopped_server_is_denied_audite
     drop(tmp);
 }
 
+pub(super) fn refunding_a_subscription_charge_after_renewal_leaves_only_the_periods_still_paid() {
+    use super::market::{buy, price, serve_market};
+    const MONTH: i64 = 30 * 86_400;
+    let (_tmp, server) = serve_market(&["fmt"], true);
+    let acme = token(&server, "acme", "account", None);
+    let root = token(&server, "root", "admin", None);
+    let ann = token(&server, "ann", "account", None);
+    let (status, doc) = price(
+        &server,
+        &acme,
+        "fmt",
+        json!({"model": "subscription", "price": {"amount": 900, "currency": "EUR"}, "period": "month"}),
+    );
+    assert_eq!(status, 200, "{doc}");
+    let charge = || {
+        let (status, doc) = buy(
+            &server,
+            &ann,
+            "fmt",
+            json!({"payment_method": "test-approve"}),
+        );
+        assert_eq!(status, 200, "{doc}");
+        (
+            doc["purchase"].as_str().unwrap().to_owned(),
+            doc["entitlement"]["expires"].as_i64().unwrap(),
+        )
+    };
+    let refund = |sale: &str| {
+        let (status, doc) = send(
+            &server,
+            "post",
+            &format!("/api/v1/purchases/{sale}/refund"),
+            Some(&root),
+            Some(json!({})),
+        );
+        assert_eq!(status, 200, "{doc}");
+        doc
+    };
+    let entitlement = || {
+        let (_, doc) = send(&server, "get", "/api/v1/entitlements", Some(&ann), None);
+        doc["entitlements"][0].clone()
+    };
+    let sale_at = |sale: &str| db(&server).store().sale(sale).unwrap().unwrap().at;
+
+    // Bought, then renewed: two months paid, end to end.
+    let (a, first_end) = charge();
+    let (b, second_end) = charge();
+    assert_eq!(second_end, first_end + MONTH);
+    // The older charge refunded in full: its month is taken out; b's month counts from b.
+    let doc = refund(&a);
+    let b_end = sale_at(&b) + MONTH;
+    assert_eq!(doc["entitlement_expires"], b_end, "{doc}");
+    assert_eq!(doc["entitlement_ended"], false);
+    let e = entitlement();
+    assert_eq!(
+        (e["expires"].as_i64(), e["active"].as_bool()),
+        (Some(b_end), Some(true)),
+        "{e}"
+    );
+    assert_eq!(e["purchase"].as_str(), Some(b.as_str()), "{e}");
+
+    // Renewed again (c), then the middle charge (b) refunded: c's month alone.
+    let (c, c_end) = charge();
+    assert_eq!(c_end, b_end + MONTH);
+    let doc = refund(&b);
+    assert_eq!(doc["entitlement_expires"], sale_at(&c) + MONTH, "{doc}");
+    // A partial refund is a credit: the period stays.
+    let (d, d_end) = charge();
+    let (status, doc) = send(
+        &server,
+        "post",
+        &format!("/api/v1/purchases/{d}/refund"),
+        Some(&root),
+        Some(json!({"amount": 100})),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(entitlement()["expires"].as_i64(), Some(d_end));
+    // Every charge refunded: the subscription ends and the package is refused.
+    refund(&c);
+    let doc = refund(&d);
+    assert_eq!(doc["entitlement_ended"], true, "{doc}");
+    assert_eq!(doc["entitlement_expires"], Value::Null);
+    let (_, doc) = send(&server, "get", "/api/v1/entitlements", Some(&ann), None);
+    assert_eq!(doc["entitlements"].as_array().unwrap().len(), 0, "{doc}");
+}
+
 on_both_backends!(
+    refunding_a_subscription_charge_after_renewal_leaves_only_the_periods_still_paid,
     search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision,
     a_moderator_cannot_approve_or_reject_an_edit_they_have_not_seen,
     a_certification_left_checking_by_a_stopped_server_is_denied_audited_and_resubmittable,

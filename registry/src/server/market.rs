@@ -342,14 +342,16 @@ pub async fn purchase(
         let token = authenticated(&state, &headers)?;
         let name = path_name(name)?;
         let body = json_body(body)?;
-        // One purchase, trial or refund at a time on this server: the check of what the
-        // account has, the charge and the record are one step, so a double click does not
-        // charge twice nor a trial replace a purchase made at the same moment. (Servers
-        // sharing a PostgreSQL database do not share this lock; see docs/marketplace.md.)
+        // One purchase, trial or refund of a plugin by an account at a time: the check of
+        // what the account has, the charge and the record are one step, so a double click
+        // does not charge twice nor a trial replace a purchase made at the same moment. On
+        // this server the mutex; across servers sharing a PostgreSQL database, the
+        // database's lock on the account and plugin (`purchase_lock`).
         let _one_at_a_time = state
             .market_writes
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let _in_the_database = state.db.store().purchase_lock(&token.account, &name)?;
         Ok(buy(&state, &token, &name, &body)?)
     })
     .await
@@ -557,6 +559,7 @@ pub async fn refund(
         let sale = store
             .sale(&id)?
             .ok_or_else(|| ServerError::UnknownPurchase { id: id.clone() })?;
+        let _in_the_database = store.purchase_lock(&sale.buyer, &sale.plugin)?;
         let refunded: i64 = store
             .refunds()?
             .iter()

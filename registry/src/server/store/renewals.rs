@@ -1,5 +1,6 @@
-//! Subscription periods and refunds after renewal (issue 21 gap 4): the rows behind
-//! [`RenewalStore`], for both backends. The rule is `market::subscription_span` (see
+//! Subscription periods and refunds after renewal (issue 21 gap 4), and the lock that makes
+//! purchases one at a time across servers sharing a database (gap 5): [`RenewalStore`], for
+//! both backends. The rule is `market::subscription_span` (see
 //! `docs/marketplace.md`): a subscription's entitlement covers exactly the periods of its
 //! charges that are not refunded in full, laid end to end.
 //!
@@ -32,6 +33,18 @@ pub trait RenewalStore {
         plugin: &str,
         fallback_seconds: i64,
     ) -> Result<Option<(i64, i64)>, ServerError>;
+    /// Takes the database's lock on `account`'s purchases, trials and refunds of `plugin`,
+    /// held until the returned guard is dropped: what the account has is read, the provider
+    /// charged and the sale recorded under it, so servers sharing one database make one
+    /// such change at a time (issue 21 gap 5). PostgreSQL: a transaction-level advisory lock
+    /// (`pg_advisory_xact_lock`) in a transaction of its own connection, kept open until the
+    /// guard drops (then rolled back: it writes nothing; a broken connection releases it).
+    /// SQLite: nothing (one server per data directory; its process lock serves).
+    fn purchase_lock<'a>(
+        &'a self,
+        account: &str,
+        plugin: &str,
+    ) -> Result<Box<dyn Send + 'a>, ServerError>;
 }
 
 /// The charges of `account` for `plugin` not refunded in full, with their periods.
@@ -53,6 +66,14 @@ fn span(rows: Vec<(String, i64, Option<i64>)>, fallback: i64) -> Option<(i64, i6
 }
 
 impl RenewalStore for SqliteStore {
+    fn purchase_lock<'a>(
+        &'a self,
+        _account: &str,
+        _plugin: &str,
+    ) -> Result<Box<dyn Send + 'a>, ServerError> {
+        Ok(Box::new(()))
+    }
+
     fn record_period(&self, sale: &str, seconds: i64) -> Result<(), ServerError> {
         self.conn()
             .execute(
@@ -108,7 +129,38 @@ impl RenewalStore for SqliteStore {
     }
 }
 
+/// A held purchase lock on PostgreSQL: its connection, in the transaction holding it.
+struct PgPurchaseLock<'a> {
+    client: super::postgres::Pooled<'a>,
+}
+
+impl Drop for PgPurchaseLock<'_> {
+    fn drop(&mut self) {
+        // Ends the transaction, releasing the lock. Should it fail, the connection is broken,
+        // and PostgreSQL releases the locks of a connection that ends.
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
+}
+
 impl RenewalStore for PostgresStore {
+    fn purchase_lock<'a>(
+        &'a self,
+        account: &str,
+        plugin: &str,
+    ) -> Result<Box<dyn Send + 'a>, ServerError> {
+        let mut client = self.client()?;
+        client.batch_execute("BEGIN").map_err(|e| self.error(&e))?;
+        let mut held = PgPurchaseLock { client };
+        held.client
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtext('switchboard.purchase'), \
+                 hashtext($1 || E'\\n' || $2))",
+                &[&account, &plugin],
+            )
+            .map_err(|e| self.error(&e))?;
+        Ok(Box::new(held))
+    }
+
     fn record_period(&self, sale: &str, seconds: i64) -> Result<(), ServerError> {
         self.client()?
             .execute(

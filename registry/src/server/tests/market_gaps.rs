@@ -535,6 +535,75 @@ pub(super) fn refunding_a_subscription_charge_after_renewal_leaves_only_the_peri
     assert_eq!(doc["entitlements"].as_array().unwrap().len(), 0, "{doc}");
 }
 
+/// Two servers over one PostgreSQL database (and one data directory), eight buyers' clicks
+/// at once — the same account buying the same one-off plugin, half through each server:
+/// exactly one charge, one sale, one entitlement. (SQLite has one server per data
+/// directory; its process lock is tested by the existing market tests.)
+fn two_servers_on_one_postgres_charge_a_purchase_once() {
+    use super::market::{price, serve_market};
+    use crate::server::payments::TestPayments;
+    let (_tmp, first) = serve_market(&["lint"], true);
+    let mut options = server_options(first.data_dir().root.clone());
+    options.payments = Some(std::sync::Arc::new(TestPayments));
+    let second = Server::start(&options).unwrap();
+    let acme = token(&first, "acme", "account", None);
+    let (status, doc) = price(
+        &first,
+        &acme,
+        "lint",
+        json!({"model": "paid", "price": {"amount": 4900, "currency": "EUR"}}),
+    );
+    assert_eq!(status, 200, "{doc}");
+    let ann = token(&first, "ann", "account", None);
+    let barrier = std::sync::Barrier::new(8);
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let running: Vec<_> = (0..8)
+            .map(|i| {
+                let (barrier, ann) = (&barrier, &ann);
+                let server = if i % 2 == 0 { &first } else { &second };
+                s.spawn(move || {
+                    barrier.wait();
+                    send(
+                        server,
+                        "post",
+                        "/api/v1/plugins/lint/purchase",
+                        Some(ann),
+                        Some(json!({"payment_method": "test-approve"})),
+                    )
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (status, doc) in &answers {
+        assert_eq!(*status, 200, "{doc}");
+    }
+    let charged = answers
+        .iter()
+        .filter(|(_, d)| !d["charged"].is_null())
+        .count();
+    assert_eq!(charged, 1, "{answers:?}");
+    let sales = db(&first).store().sales().unwrap();
+    assert_eq!(sales.len(), 1, "{sales:?}");
+    let purchase = &answers
+        .iter()
+        .find(|(_, d)| !d["charged"].is_null())
+        .unwrap()
+        .1["purchase"];
+    assert!(
+        answers.iter().all(|(_, d)| d["purchase"] == *purchase),
+        "{answers:?}"
+    );
+    drop(second);
+}
+
+#[test]
+fn two_servers_on_one_postgres_charge_a_purchase_once_postgres() {
+    if let Some(b) = Backend::postgres() {
+        run_on(b, two_servers_on_one_postgres_charge_a_purchase_once);
+    }
+}
+
 on_both_backends!(
     refunding_a_subscription_charge_after_renewal_leaves_only_the_periods_still_paid,
     search_hits_carry_the_damped_rating_and_sort_by_it_after_each_decision,

@@ -249,6 +249,17 @@ fn my_review(data: &std::path::Path, registry: &str, name: &str, version: &str) 
 
 /// Runs `switchboard review …`.
 pub fn run_review(args: ReviewArgs) -> Result<bool> {
+    // The arguments are checked before anything else (the login, the registry): a typo is
+    // named as such, not as a missing login.
+    let release = if args.mine {
+        None
+    } else {
+        let (name, version) = parse_release(args.release.as_deref().unwrap_or_default())?;
+        if !args.delete {
+            check_review_args(args.rating, args.text.as_deref())?;
+        }
+        Some((name, version))
+    };
     let (data, registry) = resolve(&args.target)?;
     if args.mine {
         let doc = call(&data, &registry, Method::Get, "reviews/mine", None, true)?;
@@ -264,8 +275,9 @@ pub fn run_review(args: ReviewArgs) -> Result<bool> {
         emit(&args.target, &doc, text);
         return Ok(true);
     }
-    let release = args.release.as_deref().unwrap_or_default();
-    let (name, version) = parse_release(release)?;
+    let Some((name, version)) = release else {
+        return Ok(false);
+    };
     let version = version.to_string();
     let path = |id: i64| format!("plugins/{}/reviews/{id}", escape(&name));
     if args.delete {
@@ -330,6 +342,43 @@ pub fn run_report(args: ReportArgs) -> Result<bool> {
     );
     Ok(true)
 }
+
+/// The CLI's own codes for reviews (SB1912–SB1913).
+pub mod review_codes {
+    use switchboard_sdk::ErrorCode;
+    /// `--rating` is not a whole number from 1 to 5.
+    pub const RATING: ErrorCode = ErrorCode::from_number(1912);
+    /// `--text` is empty (or only spaces) or over 4,000 characters.
+    pub const TEXT: ErrorCode = ErrorCode::from_number(1913);
+}
+
+/// Checks a review's stars and text as the server will, before logging in: `SB1912`,
+/// `SB1913`.
+fn check_review_args(rating: Option<i64>, text: Option<&str>) -> Result<()> {
+    if let Some(r) = rating {
+        if !(1..=5).contains(&r) {
+            return Err(CliError::raise(
+                review_codes::RATING,
+                format!("--rating {r}: stars are a whole number from 1 to 5"),
+                "give --rating 1, 2, 3, 4 or 5",
+            ));
+        }
+    }
+    if let Some(t) = text {
+        let chars = t.chars().count();
+        if t.trim().is_empty() || chars > MAX_TEXT_CHARS {
+            return Err(CliError::raise(
+                review_codes::TEXT,
+                format!("--text is {chars} characters: a review says something, in at most {MAX_TEXT_CHARS}"),
+                "write what you found, in at most 4,000 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The longest review text the server takes, in characters.
+const MAX_TEXT_CHARS: usize = 4000;
 
 /// Runs `switchboard moderate …`.
 pub fn run_moderate(cmd: ModerateCmd) -> Result<bool> {

@@ -108,7 +108,8 @@ fn a_review_is_written_moderated_edited_rejected_reported_and_deleted_from_the_c
             &["review", "hello@1.0.0", "--rating", "6", "--text", "x"],
             &b,
         ),
-        "SB1453",
+        // Checked by the CLI before it calls the server (which would say SB1453).
+        "SB1912",
     );
     refused(
         &with(&["review", "hello", "--rating", "5", "--text", "x"], &b),
@@ -251,4 +252,42 @@ fn a_review_is_written_moderated_edited_rejected_reported_and_deleted_from_the_c
         "SB1456",
     );
     drop(srv);
+}
+
+/// Bad arguments are named before the login is looked for: with no registry logged in,
+/// `review NAME@BADVERSION` says the version is bad (SB0040), not that nobody is logged in
+/// (SB0076); a rating out of range is SB1912, an empty text SB1913.
+#[test]
+fn review_arguments_are_checked_before_the_login() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("empty").to_str().unwrap().to_owned();
+    let cli = Cli::new(&root);
+    let code = |args: &[&str]| -> String {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", &data, "--json"]);
+        let out = cli.run(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(!doc["error"]["next_step"].as_str().unwrap().is_empty());
+        doc["error"]["code"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        code(&["review", "hello@1.x", "--rating", "5", "--text", "ok"]),
+        "SB0040"
+    );
+    assert_eq!(code(&["review", "hello@1.x", "--delete"]), "SB0040");
+    assert_eq!(
+        code(&["review", "hello@1.0.0", "--rating", "9", "--text", "ok"]),
+        "SB1912"
+    );
+    assert_eq!(
+        code(&["review", "hello@1.0.0", "--rating", "5", "--text", "   "]),
+        "SB1913"
+    );
+    // Well-formed: now the missing login is what is wrong.
+    assert_eq!(
+        code(&["review", "hello@1.0.0", "--rating", "5", "--text", "ok"]),
+        "SB0076"
+    );
 }

@@ -291,3 +291,59 @@ fn review_arguments_are_checked_before_the_login() {
         "SB0076"
     );
 }
+
+/// `certify trust` against a registry at plain http: refused without `--key-id` (SB1914)
+/// and with another key's id (SB1915), nothing written; accepted with the operator's id,
+/// the key written under `trusted-registries/`.
+#[test]
+fn certify_trust_over_plain_http_needs_the_key_id_and_checks_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let cli = Cli::new(&root);
+    let srv_dir = path("srv");
+    let srv = serve_registry(&srv_dir);
+    let user = path("user");
+    cli.ok(&[
+        "registry",
+        "add",
+        "main",
+        &srv.url,
+        "--priority",
+        "5",
+        "--data-dir",
+        &user,
+        "--json",
+    ]);
+    let trust = |extra: &[&str]| {
+        let mut args = vec!["certify", "trust", "--registry", "main"];
+        args.extend(extra);
+        args.extend(["--data-dir", user.as_str(), "--json"]);
+        cli.run(&args)
+    };
+    let refused = |out: std::process::Output, code: &str| {
+        assert_eq!(out.status.code(), Some(1));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(doc["error"]["code"], code, "{doc}");
+        assert!(!doc["error"]["next_step"].as_str().unwrap().is_empty());
+    };
+    let trusted = std::path::Path::new(&user).join("trusted-registries");
+    refused(trust(&[]), "SB1914");
+    refused(trust(&["--key-id", "0123456789ABCDEF"]), "SB1915");
+    assert!(!trusted.exists() || std::fs::read_dir(&trusted).unwrap().next().is_none());
+
+    // The operator's key id, as they would pass it on (read from the server's key file).
+    let public =
+        std::fs::read_to_string(std::path::Path::new(&srv_dir).join("keys/certification.pub"))
+            .unwrap();
+    let id = switchboard_host::package::key_id_of_public_key(&public).unwrap();
+    let out = trust(&["--key-id", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["key_id"], id.as_str(), "{doc}");
+    assert!(trusted.join(format!("{id}.pub")).is_file());
+}

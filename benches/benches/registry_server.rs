@@ -307,16 +307,30 @@ fn benches(c: &mut Criterion) {
     group.bench_function("search_page_10k", |b| {
         b.iter(|| {
             let page = prepared.compute(black_box(&text), &downloads, &owned);
-            page.write(&prepared, &text, &downloads, "graph weather", "relevance")
-                .len()
+            page.write(
+                &prepared,
+                &text,
+                &downloads,
+                &Default::default(),
+                "graph weather",
+                "relevance",
+            )
+            .len()
         })
     });
     prepared.page(&text, &downloads, &owned);
     group.bench_function("search_kept_10k", |b| {
         b.iter(|| {
             let page = prepared.page(black_box(&text), &downloads, &owned);
-            page.write(&prepared, &text, &downloads, "graph weather", "relevance")
-                .len()
+            page.write(
+                &prepared,
+                &text,
+                &downloads,
+                &Default::default(),
+                "graph weather",
+                "relevance",
+            )
+            .len()
         })
     });
     group.bench_function("search_memory_filtered_10k", |b| {

@@ -6,7 +6,8 @@
 //!   reviewer's decision and reason).
 //! - Reviewers (a `certify` or `admin` token): `certify queue`, `certify approve ID [--reason
 //!   …]` (the registry countersigns the release) and `certify deny ID --reason …`.
-//! - Users: `certify trust --registry NAME` fetches the registry's certification public key
+//! - Users: `certify trust --registry NAME [--key-id KEYID]` (the id required over plain
+//!   http, checked when given) fetches the registry's certification public key
 //!   into the data directory (`trusted-registries/KEYID.pub`), so `switchboard install` sees
 //!   the releases it certified as `certified`. Check the key id with the registry's operator:
 //!   trusting it is trusting every certification that registry makes.
@@ -20,6 +21,15 @@ use serde_json::{json, Value};
 use crate::accounts::ServerTarget;
 use crate::output::{codes, print, CliError};
 use crate::server::{call, escape, Method};
+
+/// `certify trust`'s own codes (SB1914–SB1915).
+pub mod trust_codes {
+    use switchboard_sdk::ErrorCode;
+    /// The registry is at plain `http://` and no `--key-id` was given.
+    pub const PLAIN_HTTP: ErrorCode = ErrorCode::from_number(1914);
+    /// The key the registry served is not the one `--key-id` names.
+    pub const OTHER_KEY: ErrorCode = ErrorCode::from_number(1915);
+}
 
 /// Where `certify trust` keeps registries' certification keys, under the data directory.
 pub const TRUSTED_REGISTRIES_DIR: &str = "trusted-registries";
@@ -67,7 +77,14 @@ pub enum CertifyCmd {
         target: ServerTarget,
     },
     /// Trust the registry's certification key: its certified releases install as `certified`.
+    /// Over plain `http://` the fetched key is unauthenticated, so its id must be given
+    /// (`--key-id`, from the registry's operator); over `https://` it is checked if given.
     Trust {
+        /// The key id the registry's operator publishes (the `key_id` of the server's
+        /// `GET /api/v1/certification/key`, passed on over a channel you trust): the fetched
+        /// key must be it.
+        #[arg(long, value_name = "KEYID")]
+        key_id: Option<String>,
         #[command(flatten)]
         target: ServerTarget,
     },
@@ -82,7 +99,7 @@ impl CertifyCmd {
             | CertifyCmd::Queue { target }
             | CertifyCmd::Approve { target, .. }
             | CertifyCmd::Deny { target, .. }
-            | CertifyCmd::Trust { target } => target.json,
+            | CertifyCmd::Trust { target, .. } => target.json,
         }
     }
 }
@@ -237,8 +254,24 @@ pub fn run(cmd: CertifyCmd) -> Result<bool> {
             )?;
             emit(&target, &doc, request_text(&doc));
         }
-        CertifyCmd::Trust { target } => {
+        CertifyCmd::Trust { key_id, target } => {
             let dir = data(&target)?;
+            let api = crate::server::api_base(&dir, &target.registry)?;
+            // Over plain http anyone on the path could hand over a key of their own: trust
+            // follows only from the id the operator gave, checked against the key itself.
+            if key_id.is_none() && !api.starts_with("https://") {
+                return Err(CliError::raise(
+                    trust_codes::PLAIN_HTTP,
+                    format!(
+                        "`{}` is at {api}, plain http: its certification key would be trusted \
+                         unauthenticated",
+                        target.registry
+                    ),
+                    "ask the registry's operator for the key id and give it: `switchboard \
+                     certify trust --registry NAME --key-id KEYID` (or serve the registry over \
+                     https); nothing was trusted",
+                ));
+            }
             let doc = call(
                 &dir,
                 &target.registry,
@@ -247,7 +280,7 @@ pub fn run(cmd: CertifyCmd) -> Result<bool> {
                 None,
                 false,
             )?;
-            let path = trust_registry_key(&dir, &doc)?;
+            let path = trust_registry_key(&dir, &doc, key_id.as_deref())?;
             let out = json!({
                 "registry": target.registry,
                 "key_id": doc["key_id"],
@@ -271,7 +304,7 @@ pub fn run(cmd: CertifyCmd) -> Result<bool> {
 
 /// Writes the key of `doc` (`{"key_id", "public_key"}`) into the data directory's trusted
 /// registry keys, named by its id (checked against the key itself).
-fn trust_registry_key(dir: &Path, doc: &Value) -> Result<PathBuf> {
+fn trust_registry_key(dir: &Path, doc: &Value, expected: Option<&str>) -> Result<PathBuf> {
     let public = doc["public_key"].as_str().unwrap_or("");
     let bad = |why: String| {
         CliError::raise(
@@ -286,6 +319,16 @@ fn trust_registry_key(dir: &Path, doc: &Value) -> Result<PathBuf> {
             "it says key {} but is key {id}",
             doc["key_id"]
         )));
+    }
+    if let Some(want) = expected {
+        if !want.eq_ignore_ascii_case(&id) {
+            return Err(CliError::raise(
+                trust_codes::OTHER_KEY,
+                format!("the registry served key {id}, not the key {want} you gave"),
+                "check the key id with the registry's operator (another key may be standing \
+                 in for theirs); nothing was trusted",
+            ));
+        }
     }
     let keys = dir.join(TRUSTED_REGISTRIES_DIR);
     std::fs::create_dir_all(&keys)?;

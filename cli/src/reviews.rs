@@ -89,6 +89,10 @@ pub enum ModerateCmd {
     Approve {
         /// The review's id.
         id: i64,
+        /// The revision `switchboard moderate list` showed for it: a review edited since is
+        /// refused (SB1910), so you never approve text you have not read.
+        #[arg(long)]
+        revision: String,
         #[command(flatten)]
         target: Target,
     },
@@ -99,6 +103,9 @@ pub enum ModerateCmd {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// The revision `switchboard moderate list` showed for it (as for approve).
+        #[arg(long)]
+        revision: String,
         #[command(flatten)]
         target: Target,
     },
@@ -174,6 +181,21 @@ fn emit(target: &Target, doc: &Value, text: String) {
     }
 }
 
+/// `text` with each line indented by four spaces, control characters but line breaks shown
+/// as spaces.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let l: String = l
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!("    {l}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn one_line(text: &str) -> String {
     let flat: String = text
         .chars()
@@ -227,6 +249,17 @@ fn my_review(data: &std::path::Path, registry: &str, name: &str, version: &str) 
 
 /// Runs `switchboard review …`.
 pub fn run_review(args: ReviewArgs) -> Result<bool> {
+    // The arguments are checked before anything else (the login, the registry): a typo is
+    // named as such, not as a missing login.
+    let release = if args.mine {
+        None
+    } else {
+        let (name, version) = parse_release(args.release.as_deref().unwrap_or_default())?;
+        if !args.delete {
+            check_review_args(args.rating, args.text.as_deref())?;
+        }
+        Some((name, version))
+    };
     let (data, registry) = resolve(&args.target)?;
     if args.mine {
         let doc = call(&data, &registry, Method::Get, "reviews/mine", None, true)?;
@@ -242,8 +275,9 @@ pub fn run_review(args: ReviewArgs) -> Result<bool> {
         emit(&args.target, &doc, text);
         return Ok(true);
     }
-    let release = args.release.as_deref().unwrap_or_default();
-    let (name, version) = parse_release(release)?;
+    let Some((name, version)) = release else {
+        return Ok(false);
+    };
     let version = version.to_string();
     let path = |id: i64| format!("plugins/{}/reviews/{id}", escape(&name));
     if args.delete {
@@ -309,6 +343,43 @@ pub fn run_report(args: ReportArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// The CLI's own codes for reviews (SB1912–SB1913).
+pub mod review_codes {
+    use switchboard_sdk::ErrorCode;
+    /// `--rating` is not a whole number from 1 to 5.
+    pub const RATING: ErrorCode = ErrorCode::from_number(1912);
+    /// `--text` is empty (or only spaces) or over 4,000 characters.
+    pub const TEXT: ErrorCode = ErrorCode::from_number(1913);
+}
+
+/// Checks a review's stars and text as the server will, before logging in: `SB1912`,
+/// `SB1913`.
+fn check_review_args(rating: Option<i64>, text: Option<&str>) -> Result<()> {
+    if let Some(r) = rating {
+        if !(1..=5).contains(&r) {
+            return Err(CliError::raise(
+                review_codes::RATING,
+                format!("--rating {r}: stars are a whole number from 1 to 5"),
+                "give --rating 1, 2, 3, 4 or 5",
+            ));
+        }
+    }
+    if let Some(t) = text {
+        let chars = t.chars().count();
+        if t.trim().is_empty() || chars > MAX_TEXT_CHARS {
+            return Err(CliError::raise(
+                review_codes::TEXT,
+                format!("--text is {chars} characters: a review says something, in at most {MAX_TEXT_CHARS}"),
+                "write what you found, in at most 4,000 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The longest review text the server takes, in characters.
+const MAX_TEXT_CHARS: usize = 4000;
+
 /// Runs `switchboard moderate …`.
 pub fn run_moderate(cmd: ModerateCmd) -> Result<bool> {
     let (data, registry) = resolve(cmd.target())?;
@@ -318,30 +389,48 @@ pub fn run_moderate(cmd: ModerateCmd) -> Result<bool> {
     match &cmd {
         ModerateCmd::List { target } => {
             let doc = call(Method::Get, "moderation/reviews", None)?;
+            // The whole text and the revision to decide on: what the moderator reads is what
+            // `approve`/`reject --revision` decide.
             let mut text: String = doc["reviews"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(review_line)
+                .map(|r| {
+                    format!(
+                        "{}  revision {}\n{}\n",
+                        review_line(r).trim_end(),
+                        r["revision"].as_str().unwrap_or(""),
+                        indent(r["text"].as_str().unwrap_or(""))
+                    )
+                })
                 .collect();
             if text.is_empty() {
                 text = "no review is pending moderation\n".into();
             }
             emit(target, &doc, text);
         }
-        ModerateCmd::Approve { id, target } => {
+        ModerateCmd::Approve {
+            id,
+            revision,
+            target,
+        } => {
             let doc = call(
                 Method::Post,
                 &format!("moderation/reviews/{id}/approve"),
-                None,
+                Some(json!({ "revision": revision })),
             )?;
             emit(target, &doc, format!("approved: {}", review_line(&doc)));
         }
-        ModerateCmd::Reject { id, reason, target } => {
+        ModerateCmd::Reject {
+            id,
+            reason,
+            revision,
+            target,
+        } => {
             let doc = call(
                 Method::Post,
                 &format!("moderation/reviews/{id}/reject"),
-                Some(json!({ "reason": reason })),
+                Some(json!({ "reason": reason, "revision": revision })),
             )?;
             emit(target, &doc, format!("rejected: {}", review_line(&doc)));
         }

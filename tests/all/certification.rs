@@ -764,11 +764,19 @@ fn the_certify_commands_submit_review_and_trust_a_registry_key() {
     // A user trusts the registry's key; `info` shows counter certified.
     let user = tmp.path().join("user");
     cli::add(&user, add_args(&server.registry_url())).unwrap();
+    // Plain http: the key id (the operator's, passed on out of band) is required.
+    let e = run(CertifyCmd::Trust {
+        key_id: None,
+        target: target(&user),
+    })
+    .unwrap_err();
+    assert_eq!(coded(e), "SB1914");
+    let (_, key) = send(&server, "get", "/api/v1/certification/key", None, None);
     run(CertifyCmd::Trust {
+        key_id: key["key_id"].as_str().map(str::to_owned),
         target: target(&user),
     })
     .unwrap();
-    let (_, key) = send(&server, "get", "/api/v1/certification/key", None, None);
     let stored = trusted_registry_keys(&user).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].trim(), key["public_key"].as_str().unwrap().trim());

@@ -77,11 +77,12 @@ pub(super) fn run(r: &mut Report<'_>, server: &Server, db: &Database) -> Result<
         None,
     );
     let queued = queue["reviews"][0]["id"] == review["id"];
+    // The moderator approves the revision they read in the queue.
     let (approved, _) = send(
         "POST",
         &format!("{url}/api/v1/moderation/reviews/{}/approve", review["id"]),
         Some(&moderator),
-        None,
+        Some(&json!({ "revision": queue["reviews"][0]["revision"] })),
     );
     let after = rating(&url);
     let page = ureq::get(&format!("{url}/plugins/hello"))

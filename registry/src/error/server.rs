@@ -346,6 +346,25 @@ pub enum ServerError {
         /// The rule's message, with its code (`[SB1347] …`).
         reason: String,
     },
+    /// A moderation decision on a review that changed since the moderator saw it (its
+    /// revision differs): the moderator has not seen what they would decide on.
+    #[error("review {id} changed since you saw it (you saw revision {seen}, it is now {now})")]
+    ReviewChanged {
+        /// The review.
+        id: i64,
+        /// The revision the moderator sent.
+        seen: String,
+        /// Its revision now.
+        now: String,
+    },
+    /// A moderation decision without the revision of the review the moderator saw.
+    #[error("deciding on review {id} needs the revision you saw: {reason}")]
+    RevisionMissing {
+        /// The review.
+        id: String,
+        /// What was wrong with the request.
+        reason: String,
+    },
     /// An account name that does not parse.
     #[error(
         "`{account}` is not an account name (lower-case letters, digits, `-`, `_`, at most 64)"
@@ -527,6 +546,8 @@ impl ServerError {
             ServerError::UnknownDispute { .. } => 1487,
             ServerError::DisputeResolved { .. } => 1488,
             ServerError::MarketRefused { .. } => 1489,
+            ServerError::ReviewChanged { .. } => 1910,
+            ServerError::RevisionMissing { .. } => 1911,
         })
     }
 
@@ -578,6 +599,8 @@ impl ServerError {
             ServerError::NoPayments => 403,
             ServerError::UnknownPurchase { .. } | ServerError::UnknownDispute { .. } => 404,
             ServerError::MarketRefused { .. } => 400,
+            ServerError::ReviewChanged { .. } => 409,
+            ServerError::RevisionMissing { .. } => 400,
             ServerError::NotFound { .. } | ServerError::UnknownPlugin { .. } => 404,
             _ => 500,
         }
@@ -774,6 +797,13 @@ impl ServerError {
             ServerError::MarketRefused { .. } => {
                 "fix the value as the message says (docs/marketplace.md lists the rules)".into()
             }
+            ServerError::ReviewChanged { .. } => "read the review again (`switchboard moderate \
+                list`, or reload the moderation page) and decide on what it says now"
+                .into(),
+            ServerError::RevisionMissing { .. } => "send `{\"revision\": …}` with the revision \
+                the moderation queue showed for the review (`switchboard moderate approve ID \
+                --revision REV`)"
+                .into(),
         }
     }
 }

@@ -42,6 +42,7 @@ mod money;
 mod payouts;
 mod pricing;
 mod rating;
+mod renewals;
 mod terms;
 
 pub use self::error::MarketError;
@@ -49,7 +50,10 @@ pub use self::ledger::{Dispute, Ledger, Refund, Sale, MAX_LEDGER_BYTES};
 pub use self::money::{Currency, Money};
 pub use self::payouts::{payout_report, LineKind, Month, PayoutLine, PayoutReport, PublisherTotal};
 pub use self::pricing::{Period, Pricing, PricingModel, MAX_TRIAL_DAYS};
-pub use self::rating::{damped_rating, DampedRating, PRIOR_MEAN, PRIOR_WEIGHT};
+pub use self::rating::{
+    damped_from_totals, damped_hundredths, damped_rating, DampedRating, PRIOR_MEAN, PRIOR_WEIGHT,
+};
+pub use self::renewals::{subscription_span, PaidPeriod};
 pub use self::terms::{Rate, RevenueShare, MAX_FEE_BASIS_POINTS};
 
 #[cfg(test)]

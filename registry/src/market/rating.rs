@@ -40,11 +40,40 @@ pub fn damped_rating(stars: &[u8]) -> DampedRating {
     let (count, sum) = valid.fold((0u32, 0u64), |(n, sum), s| {
         (n.saturating_add(1), sum + u64::from(*s))
     });
-    let prior = f64::from(PRIOR_WEIGHT);
-    let damped = (prior * PRIOR_MEAN + sum as f64) / (prior + f64::from(count));
+    damped_from_totals(count, sum)
+}
+
+/// The rating of `count` reviews whose stars add up to `sum` (what a store sums in one
+/// query): the same as [`damped_rating`] of those reviews.
+///
+/// ```
+/// use switchboard_registry::market::{damped_from_totals, damped_rating};
+/// assert_eq!(damped_from_totals(3, 12), damped_rating(&[5, 4, 3]));
+/// ```
+pub fn damped_from_totals(count: u32, sum: u64) -> DampedRating {
     DampedRating {
-        damped: (damped * 100.0).round() / 100.0,
+        damped: f64::from(damped_hundredths(count, sum)) / 100.0,
         mean: (count > 0).then(|| sum as f64 / f64::from(count)),
         count,
     }
 }
+
+/// The damped average in hundredths of a star, rounded half up, in integers:
+/// `round(100 × (PRIOR_WEIGHT × PRIOR_MEAN + sum) / (PRIOR_WEIGHT + count))`. Search orders
+/// by this number (the same arithmetic in SQL on PostgreSQL, so both backends order alike).
+///
+/// ```
+/// use switchboard_registry::market::damped_hundredths;
+/// assert_eq!(damped_hundredths(0, 0), 300);
+/// assert_eq!(damped_hundredths(1, 5), 333);
+/// assert_eq!(damped_hundredths(3, 15), 375);
+/// ```
+pub fn damped_hundredths(count: u32, sum: u64) -> u32 {
+    let prior_sum = u64::from(PRIOR_WEIGHT) * PRIOR_MEAN_STARS;
+    let n = u64::from(PRIOR_WEIGHT) + u64::from(count);
+    let hundredths = (200 * (prior_sum + sum) + n) / (2 * n);
+    u32::try_from(hundredths).unwrap_or(500)
+}
+
+/// [`PRIOR_MEAN`] as whole stars (for integer arithmetic).
+const PRIOR_MEAN_STARS: u64 = 3;

@@ -179,13 +179,23 @@ pub fn search_catalog_bytes(
     params: &SearchParams,
     downloads: &std::collections::HashMap<String, u64>,
     owned_by: &std::collections::HashSet<String>,
+    ratings: &super::search::rating::Ratings,
 ) -> Result<Vec<u8>, ServerError> {
     let query = search_query(params)?;
-    let page = catalog.prepared.page(&query, downloads, owned_by);
+    let page = if query.sort == super::search::Sort::Rating {
+        Arc::new(
+            catalog
+                .prepared
+                .compute_by_rating(&query, owned_by, ratings),
+        )
+    } else {
+        catalog.prepared.page(&query, downloads, owned_by)
+    };
     Ok(page.write(
         &catalog.prepared,
         &query,
         downloads,
+        ratings,
         &params.q,
         sort_name(params, &query),
     ))
@@ -200,8 +210,9 @@ pub fn search_database_bytes(
     catalog: &Catalog,
     params: &SearchParams,
     downloads: &std::collections::HashMap<String, u64>,
+    ratings: &super::search::rating::Ratings,
 ) -> Result<Vec<u8>, ServerError> {
-    search_database_kept(store, catalog, params, downloads, &mut false)
+    search_database_kept(store, catalog, params, downloads, ratings, &mut false)
 }
 
 /// [`search_database_bytes`], setting `kept` when the page was kept (no database query).
@@ -210,6 +221,7 @@ fn search_database_kept(
     catalog: &Catalog,
     params: &SearchParams,
     downloads: &std::collections::HashMap<String, u64>,
+    ratings: &super::search::rating::Ratings,
     kept: &mut bool,
 ) -> Result<Vec<u8>, ServerError> {
     let query = search_query(params)?;
@@ -229,7 +241,13 @@ fn search_database_kept(
     Ok(super::search::write_page(
         page.hits.iter().map(|h| {
             let counted = downloads.get(&h.name).copied().unwrap_or(0);
-            (h.fragment.as_str(), counted.max(h.downloads), h.score)
+            let rating = ratings.get(&h.name).copied();
+            (
+                h.fragment.as_str(),
+                counted.max(h.downloads),
+                rating,
+                h.score,
+            )
         }),
         &query,
         usize::try_from(page.total).unwrap_or(usize::MAX),
@@ -281,6 +299,7 @@ fn database_page(
             Sort::Relevance => "relevance",
             Sort::Downloads => "downloads",
             Sort::Updated => "updated",
+            Sort::Rating => "rating",
             _ => "name",
         },
         offset: i64::try_from((query.page - 1).saturating_mul(query.per_page)).unwrap_or(i64::MAX),
@@ -298,10 +317,12 @@ fn database_page(
 pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, ApiError> {
     let catalog = state.catalog.get(&state.data.registry)?;
     let store = state.db.store();
+    state.ratings.refresh_if_stale(&state.db)?;
+    let ratings = state.ratings.current();
     if store.searches_in_database() {
         let downloads = state.downloads.read();
         let mut kept = false;
-        let body = search_database_kept(store, &catalog, params, &downloads, &mut kept);
+        let body = search_database_kept(store, &catalog, params, &downloads, &ratings, &mut kept);
         if kept {
             state.details.search_kept();
         } else {
@@ -315,7 +336,9 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
         _ => Default::default(),
     };
     let downloads = state.downloads.read();
-    Ok(search_catalog_bytes(&catalog, params, &downloads, &owned)?)
+    Ok(search_catalog_bytes(
+        &catalog, params, &downloads, &owned, &ratings,
+    )?)
 }
 
 /// The search `params` ask for if its page is kept for the current catalog (searching in
@@ -323,6 +346,9 @@ pub fn search_bytes(state: &AppState, params: &SearchParams) -> Result<Vec<u8>, 
 /// kept, or not that simple (the blocking path answers, errors included).
 fn search_kept(state: &AppState, params: &SearchParams) -> Option<Vec<u8>> {
     if state.db.store().searches_in_database() {
+        return None;
+    }
+    if !state.ratings.is_fresh() {
         return None;
     }
     let catalog = state.catalog.current(&state.data.registry)?;
@@ -333,6 +359,7 @@ fn search_kept(state: &AppState, params: &SearchParams) -> Option<Vec<u8>> {
         &catalog.prepared,
         &query,
         &downloads,
+        &state.ratings.current(),
         &params.q,
         sort_name(params, &query),
     ))

@@ -11,8 +11,10 @@
 //!   nothing is (`SB1481`). `{"trial": true}` starts the plugin's trial instead (once per
 //!   account and plugin; no charge). Audited (`market.purchase`, `market.trial`).
 //! - `GET /api/v1/entitlements` — the token's account's entitlements.
-//! - `POST /api/v1/purchases/ID/refund` — an admin refunds all or part of a sale; a sale
-//!   refunded in full ends the entitlement it gave. Audited (`market.refund`).
+//! - `POST /api/v1/purchases/ID/refund` — an admin refunds all or part of a sale; a one-off
+//!   sale refunded in full ends the entitlement it gave; a subscription charge refunded in
+//!   full takes its period out, so the entitlement covers only the periods still paid for
+//!   (`market::subscription_span`), renewals included. Audited (`market.refund`).
 //! - `POST /api/v1/market/rates`, `/market/thresholds` — an admin sets a revenue-share rate
 //!   from a day on (everyone's default, or one publisher's; at most 25 %) and a currency's
 //!   payout threshold. Audited.
@@ -66,6 +68,15 @@ fn refused(e: MarketError) -> ServerError {
     ServerError::MarketRefused {
         reason: format!("[{}] {e}", e.code()),
     }
+}
+
+/// How long one subscription period gives access.
+fn period_seconds(p: Period) -> i64 {
+    DAY_SECONDS
+        * match p {
+            Period::Month => MONTH_DAYS,
+            Period::Year => YEAR_DAYS,
+        }
 }
 
 /// The UTC day of the Unix second `at`.
@@ -331,14 +342,16 @@ pub async fn purchase(
         let token = authenticated(&state, &headers)?;
         let name = path_name(name)?;
         let body = json_body(body)?;
-        // One purchase, trial or refund at a time on this server: the check of what the
-        // account has, the charge and the record are one step, so a double click does not
-        // charge twice nor a trial replace a purchase made at the same moment. (Servers
-        // sharing a PostgreSQL database do not share this lock; see docs/marketplace.md.)
+        // One purchase, trial or refund of a plugin by an account at a time: the check of
+        // what the account has, the charge and the record are one step, so a double click
+        // does not charge twice nor a trial replace a purchase made at the same moment. On
+        // this server the mutex; across servers sharing a PostgreSQL database, the
+        // database's lock on the account and plugin (`purchase_lock`).
         let _one_at_a_time = state
             .market_writes
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let _in_the_database = state.db.store().purchase_lock(&token.account, &name)?;
         Ok(buy(&state, &token, &name, &body)?)
     })
     .await
@@ -444,11 +457,7 @@ fn buy(
             .and_then(|e| e.expires)
             .unwrap_or(now)
             .max(now);
-        from + DAY_SECONDS
-            * match p {
-                Period::Month => MONTH_DAYS,
-                Period::Year => YEAR_DAYS,
-            }
+        from + period_seconds(p)
     });
     let sale = SaleRecord {
         id: id.clone(),
@@ -475,6 +484,10 @@ fn buy(
         sale: Some(id.clone()),
     };
     store.record_sale(&sale, &entitlement)?;
+    if let Some(p) = period {
+        // The period this charge bought, for a refund after renewal (`refund`).
+        store.record_period(&id, period_seconds(p))?;
+    }
     audit::record(
         &state.db,
         &token.account,
@@ -546,6 +559,7 @@ pub async fn refund(
         let sale = store
             .sale(&id)?
             .ok_or_else(|| ServerError::UnknownPurchase { id: id.clone() })?;
+        let _in_the_database = store.purchase_lock(&sale.buyer, &sale.plugin)?;
         let refunded: i64 = store
             .refunds()?
             .iter()
@@ -581,7 +595,24 @@ pub async fn refund(
             by: token.account.clone(),
         };
         let full = amount == left;
-        store.add_refund(&record, full)?;
+        // A subscription charge refunded in full takes its period out of the entitlement,
+        // wherever it is among the renewals: the entitlement then covers only the periods
+        // still paid for (`market::subscription_span`, docs/marketplace.md). A one-off
+        // purchase refunded in full ends the entitlement it gave.
+        let subscribed = store
+            .entitlement(&sale.buyer, &sale.plugin)?
+            .is_some_and(|e| e.kind == "subscription");
+        let mut entitlement_ends = None;
+        if full && subscribed {
+            let fallback = match pricing_of(&state, &sale.plugin)?.model {
+                PricingModel::Subscription { period, .. } => period_seconds(period),
+                _ => period_seconds(Period::Month),
+            };
+            let left = store.refund_subscription(&record, &sale.buyer, &sale.plugin, fallback)?;
+            entitlement_ends = Some(left.map(|(_, ends)| ends));
+        } else {
+            store.add_refund(&record, full)?;
+        }
         audit::record(
             &state.db,
             &token.account,
@@ -594,7 +625,11 @@ pub async fn refund(
             "refunded": amount,
             "currency": sale.currency,
             "left": left - amount,
-            "entitlement_ended": full,
+            "entitlement_ended": match entitlement_ends {
+                Some(ends) => ends.is_none_or(|e| e <= now),
+                None => full,
+            },
+            "entitlement_expires": entitlement_ends.flatten(),
         }))
     })
     .await

@@ -193,6 +193,7 @@ pub(crate) struct AppState {
     pub(crate) page: page::PageCache,
     /// The prices search hits show (see [`market::PriceList`]).
     pub(crate) prices: market::PriceList,
+    pub(crate) ratings: reviews::RatingList,
     /// Held while a purchase, trial or refund checks, charges and records (see
     /// `market::purchase`).
     pub(crate) market_writes: std::sync::Mutex<()>,
@@ -249,6 +250,8 @@ impl Server {
             &options.smoke,
         )
         .map_err(ServerError::from)?;
+        // Certification requests a stopped server left `checking` end denied, audited.
+        certification::recovery::recover_at_start(&db, &options.database, tokens::now())?;
         let state = Arc::new(AppState {
             data: data.clone(),
             db,
@@ -261,6 +264,7 @@ impl Server {
             popular_downloads: options.popular_downloads,
             page: page::PageCache::default(),
             prices: market::PriceList::default(),
+            ratings: reviews::RatingList::default(),
             market_writes: std::sync::Mutex::new(()),
             payments: options.payments.clone(),
             registry_writes: std::sync::Mutex::new(()),

@@ -175,7 +175,7 @@ fn document() -> Value {
                     { "name": "maintainer", "in": "query", "description": "part of a manifest author (any case), or an owning account", "schema": { "type": "string", "pattern": "\\S", "maxLength": super::api::MAX_QUERY_BYTES } },
                     { "name": "trust", "in": "query", "description": "the least trust level", "schema": { "type": "string", "enum": ["self-signed", "verified", "certified"] } },
                     { "name": "channel", "in": "query", "description": "ga: generally available only; beta: the newest of beta and ga", "schema": { "type": "string", "enum": ["ga", "beta"] } },
-                    { "name": "sort", "in": "query", "description": "default relevance with q, name without; rating is null until reviews exist and sorts last", "schema": { "type": "string", "enum": ["relevance", "downloads", "updated", "name", "rating"] } },
+                    { "name": "sort", "in": "query", "description": "default relevance with q, name without; rating: highest damped average of approved reviews first, then more reviews, then name; plugins without an approved review last, by name", "schema": { "type": "string", "enum": ["relevance", "downloads", "updated", "name", "rating"] } },
                     { "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 } },
                     { "name": "per_page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE } }
                 ],
@@ -324,7 +324,9 @@ fn document() -> Value {
                     "capabilities": { "type": "array", "items": { "type": "string" } },
                     "host_api": { "type": ["object", "null"] },
                     "maintainers": { "type": "array", "items": { "type": "string" } },
-                    "downloads": { "type": "integer", "minimum": 0 }, "rating": { "type": "null" },
+                    "downloads": { "type": "integer", "minimum": 0 },
+                    "rating": { "type": ["object", "null"], "description": "the damped average of approved reviews (docs/marketplace.md) and their count; null without an approved review", "required": ["average", "count"], "properties": {
+                        "average": { "type": "number", "minimum": 1, "maximum": 5 }, "count": { "type": "integer", "minimum": 1 } } },
                     "score": { "type": "integer", "minimum": 1 },
                     "deprecated": { "type": ["object", "null"] }, "published": { "type": "string" } } },
                 "SearchPage": { "type": "object", "required": ["query", "sort", "page", "per_page", "pages", "total", "hits"], "properties": {
@@ -402,7 +404,7 @@ fn market(doc: &mut Value, bearer: &Value, name: &Value) {
             "responses": with_ok(error_responses(&["401"]), "Object")
         } },
         "/api/v1/purchases/{id}/refund": { "post": {
-            "summary": "Refund all (the default) or part of a purchase; in full, its entitlement ends (admin; audited)",
+            "summary": "Refund all (the default) or part of a purchase (admin; audited). In full: a one-off purchase's entitlement ends; a subscription charge's period is taken out, so the entitlement covers only the periods still paid for (`entitlement_expires`: its new end, null when none is left; `entitlement_ended`: whether it no longer lets the buyer download)",
             "security": bearer,
             "parameters": [param("id", None)],
             "requestBody": body(&[], json!({ "amount": { "type": "integer", "minimum": 1 } })),

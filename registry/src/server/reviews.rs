@@ -11,8 +11,11 @@
 //!   goes back to moderation. `DELETE …/ID`: its author, or a moderator.
 //! - `GET /api/v1/reviews/mine`: the token's account's reviews in every state, with the
 //!   reason of a rejection.
-//! - `GET /api/v1/moderation/reviews`: the pending queue, oldest first; `POST
-//!   …/reviews/ID/approve`, `…/reviews/ID/reject` `{"reason"}` (required).
+//! - `GET /api/v1/moderation/reviews`: the pending queue, oldest first, each review with its
+//!   `revision`; `POST …/reviews/ID/approve` `{"revision"}`, `…/reviews/ID/reject`
+//!   `{"reason", "revision"}` (both required): the revision the moderator saw, refused with
+//!   `SB1910` (409) when the review changed since (an edit) — a moderator never decides on
+//!   text they have not read.
 //! - `POST /api/v1/reports` `{"plugin", "review"?, "reason"}`: report a plugin or one of its
 //!   reviews (any valid token); `GET /api/v1/moderation/reports` (open ones); `POST
 //!   …/reports/ID/resolve` `{"outcome": "dismissed" | "actioned", "note"}`.
@@ -32,6 +35,7 @@ use serde_json::{json, Value};
 
 use super::api::{blocking, ApiError, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use super::publishing::{authenticated, path_name};
+use super::search::rating::{HitRating, Ratings};
 use super::store::reviews::{
     Inserted, NewReview, Report, ReportKind, ReportState, Review, ReviewState,
 };
@@ -128,6 +132,78 @@ pub(crate) fn rating_of(db: &Database, plugin: &str) -> Result<DampedRating, Ser
     Ok(damped_rating(&db.store().approved_ratings(plugin)?))
 }
 
+/// The ratings search hits show (see `search::rating`), kept in memory: read from the store
+/// when the server first searches and again when the reading is older than
+/// [`RatingList::FRESH_FOR`] (another server sharing the PostgreSQL database may have
+/// moderated), and changed at once for a plugin when this server approves, rejects, edits
+/// or deletes one of its reviews — so a moderation decision shows in the next search.
+#[derive(Debug, Default)]
+pub(crate) struct RatingList {
+    inner: std::sync::RwLock<RatingSnapshot>,
+}
+
+#[derive(Debug, Default)]
+struct RatingSnapshot {
+    ratings: Arc<Ratings>,
+    /// When the store was last read; `None`: never.
+    read_at: Option<std::time::Instant>,
+    /// Counts [`RatingList::changed`]s, so a reading of the store that began before one does
+    /// not undo it.
+    changes: u64,
+}
+
+impl RatingList {
+    /// How long a reading of the store is used before the next search reads it again.
+    pub(crate) const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Whether the last reading of the store is younger than [`Self::FRESH_FOR`] (a kept
+    /// search page is then written with [`Self::current`] without reading the store).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .read_at
+            .is_some_and(|t| t.elapsed() < Self::FRESH_FOR)
+    }
+
+    /// The ratings as they are now.
+    pub(crate) fn current(&self) -> Arc<Ratings> {
+        Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()).ratings)
+    }
+
+    /// Reads every plugin's rating if the last reading is older than [`Self::FRESH_FOR`].
+    pub(crate) fn refresh_if_stale(&self, db: &Database) -> Result<(), ServerError> {
+        let (stale, changes_before) = {
+            let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            (
+                g.read_at.is_none_or(|t| t.elapsed() >= Self::FRESH_FOR),
+                g.changes,
+            )
+        };
+        if !stale {
+            return Ok(());
+        }
+        let ratings = Ratings::from_totals(db.store().approved_totals()?);
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if g.changes == changes_before {
+            g.ratings = Arc::new(ratings);
+            g.read_at = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Reads `plugin`'s rating again after this server changed one of its reviews.
+    pub(crate) fn changed(&self, db: &Database, plugin: &str) -> Result<(), ServerError> {
+        let stars = db.store().approved_ratings(plugin)?;
+        let count = u32::try_from(stars.len()).unwrap_or(u32::MAX);
+        let sum = stars.iter().map(|s| u64::from(*s)).sum();
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.changes += 1;
+        Arc::make_mut(&mut g.ratings).set(plugin, Some(HitRating::of_totals(count, sum)));
+        Ok(())
+    }
+}
+
 /// The rating as the API answers it.
 pub(crate) fn rating_json(r: &DampedRating) -> Value {
     json!({ "average": r.damped, "mean": r.mean, "count": r.count })
@@ -147,7 +223,7 @@ pub(crate) fn review_json(r: &Review) -> Value {
         "id": r.id, "plugin": r.plugin, "version": r.version, "account": r.account,
         "rating": r.rating, "text": r.text, "state": r.state, "reason": r.reason,
         "created": r.created, "updated": r.updated, "decided": r.decided,
-        "decided_by": r.decided_by,
+        "decided_by": r.decided_by, "revision": r.revision(),
     })
 }
 
@@ -259,14 +335,23 @@ fn review_by_id(state: &AppState, id: &str) -> Result<Review, ServerError> {
     state.db.store().review(n)?.ok_or_else(unknown)
 }
 
-/// Approves (`reason` `None`) or rejects review `id` as moderator `by`, and audits it.
+/// Approves (`reason` `None`) or rejects review `id` as moderator `by`, and audits it —
+/// only if the review is still at `revision`, the revision the moderator saw (`SB1910`
+/// otherwise).
 pub(crate) fn decide(
     state: &AppState,
     by: &str,
     id: &str,
+    revision: &str,
     reject_reason: Option<&str>,
 ) -> Result<Review, ServerError> {
     let review = review_by_id(state, id)?;
+    if revision.is_empty() {
+        return Err(ServerError::RevisionMissing {
+            id: review.id.to_string(),
+            reason: "the revision is empty".into(),
+        });
+    }
     let (to, reason) = match reject_reason {
         Some(r) => (
             ReviewState::Rejected,
@@ -274,19 +359,34 @@ pub(crate) fn decide(
         ),
         None => (ReviewState::Approved, None),
     };
+    let not_pending = |r: &Review| ServerError::NotPending {
+        id: r.id,
+        state: r.state.as_str().to_owned(),
+    };
+    if review.state != ReviewState::Pending {
+        return Err(not_pending(&review));
+    }
+    let changed = |now: &Review| ServerError::ReviewChanged {
+        id: now.id,
+        seen: revision.chars().take(32).collect(),
+        now: now.revision(),
+    };
+    if review.revision() != revision {
+        return Err(changed(&review));
+    }
     let decided = state
         .db
         .store()
-        .decide_review(review.id, to, reason.as_deref(), by, now())?;
+        .decide_seen(&review, to, reason.as_deref(), by, now())?;
     let Some(decided) = decided else {
-        let state_now = state
-            .db
-            .store()
-            .review(review.id)?
-            .map_or("deleted", |r| r.state.as_str());
-        return Err(ServerError::NotPending {
-            id: review.id,
-            state: state_now.to_owned(),
+        // Changed, decided or deleted between the reading and the decision.
+        return Err(match state.db.store().review(review.id)? {
+            None => ServerError::NotPending {
+                id: review.id,
+                state: "deleted".into(),
+            },
+            Some(r) if r.state != ReviewState::Pending => not_pending(&r),
+            Some(r) => changed(&r),
         });
     };
     let action = match to {
@@ -304,6 +404,7 @@ pub(crate) fn decide(
         ),
     };
     audit(state, by, action, &review_subject(&decided), &detail)?;
+    state.ratings.changed(&state.db, &decided.plugin)?;
     Ok(decided)
 }
 
@@ -587,6 +688,9 @@ pub async fn edit(
                 plugin: name.clone(),
                 id: id.clone(),
             })?;
+        if review.state == ReviewState::Approved {
+            state.ratings.changed(&state.db, &edited.plugin)?;
+        }
         Ok(review_json(&edited))
     })
     .await
@@ -631,6 +735,9 @@ pub async fn remove(
                 deleted.state.as_str()
             ),
         )?;
+        if deleted.state == ReviewState::Approved {
+            state.ratings.changed(&state.db, &deleted.plugin)?;
+        }
         Ok(json!({ "deleted": true, "review": review_json(&deleted) }))
     })
     .await
@@ -671,16 +778,39 @@ pub async fn queue(
     .map(Json)
 }
 
-/// `POST /api/v1/moderation/reviews/ID/approve`.
+/// The body of an approval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The revision of the review the moderator saw (`revision` in the queue); required
+    /// (`SB1911` without it).
+    pub revision: Option<String>,
+}
+
+/// `SB1911`: a decision on review `id` without a revision.
+fn no_revision(id: &str, reason: &str) -> ServerError {
+    ServerError::RevisionMissing {
+        id: id.chars().take(24).collect(),
+        reason: reason.chars().take(200).collect(),
+    }
+}
+
+/// `POST /api/v1/moderation/reviews/ID/approve` `{"revision"}`.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
+    body: Result<Json<ApproveBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let token = moderator(&state, &headers, "moderate reviews")?;
         let id = id_of(id)?;
-        let r = decide(&state, &token.account, &id, None)?;
+        let revision = match body {
+            Ok(Json(b)) => b.revision,
+            Err(e) => return Err(no_revision(&id, &e.body_text()).into()),
+        }
+        .ok_or_else(|| no_revision(&id, "the body has no `revision`"))?;
+        let r = decide(&state, &token.account, &id, &revision, None)?;
         Ok(review_json(&r))
     })
     .await
@@ -693,6 +823,9 @@ pub async fn approve(
 pub struct RejectBody {
     /// Why (its author sees it); required.
     pub reason: String,
+    /// The revision of the review the moderator saw (`revision` in the queue); required
+    /// (`SB1911` without it).
+    pub revision: Option<String>,
 }
 
 /// `POST /api/v1/moderation/reviews/ID/reject` `{"reason"}`.
@@ -706,7 +839,11 @@ pub async fn reject(
         let token = moderator(&state, &headers, "moderate reviews")?;
         let id = id_of(id)?;
         let body = json_body(body)?;
-        let r = decide(&state, &token.account, &id, Some(&body.reason))?;
+        let revision = body
+            .revision
+            .as_deref()
+            .ok_or_else(|| no_revision(&id, "the body has no `revision`"))?;
+        let r = decide(&state, &token.account, &id, revision, Some(&body.reason))?;
         Ok(review_json(&r))
     })
     .await
@@ -813,6 +950,7 @@ pub(super) fn describe(doc: &mut Value) {
     let text = json!({ "type": "string", "minLength": 1, "maxLength": MAX_REVIEW_CHARS, "pattern": "\\S" });
     let reason = json!({ "type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS, "pattern": "\\S" });
     let rating = json!({ "type": "integer", "minimum": 1, "maximum": 5 });
+    let revision = json!({ "type": "string", "description": "the review's `revision` as the moderation queue showed it" });
     let created = |schema: &str, codes: &[&str]| {
         let mut r = error_responses(codes);
         r["201"] = json!({ "description": "created", "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
@@ -861,16 +999,17 @@ pub(super) fn describe(doc: &mut Value) {
             "responses": with_ok(error_responses(&["401", "403"]), "Object")
         } },
         "/api/v1/moderation/reviews/{id}/approve": { "post": {
-            "summary": "Approve a pending review: it is shown and counted in the rating (moderate or admin); audited",
+            "summary": "Approve a pending review: it is shown and counted in the rating (moderate or admin); audited. `revision` is the review's revision the moderator saw (from the queue): a review changed since is refused, 409 SB1910",
             "security": bearer,
             "parameters": [id],
+            "requestBody": body(&["revision"], json!({ "revision": revision })),
             "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Review")
         } },
         "/api/v1/moderation/reviews/{id}/reject": { "post": {
-            "summary": "Reject a pending review with a reason its author sees (moderate or admin); audited",
+            "summary": "Reject a pending review with a reason its author sees (moderate or admin); audited. `revision` as for approve (409 SB1910 when the review changed since)",
             "security": bearer,
             "parameters": [id],
-            "requestBody": body(&["reason"], json!({ "reason": reason })),
+            "requestBody": body(&["reason", "revision"], json!({ "reason": reason, "revision": revision })),
             "responses": with_ok(error_responses(&["400", "401", "403", "404", "409"]), "Review")
         } },
         "/api/v1/reports": { "post": {
@@ -901,7 +1040,8 @@ pub(super) fn describe(doc: &mut Value) {
             "account": { "type": "string" }, "rating": { "type": "integer", "minimum": 1, "maximum": 5 },
             "text": { "type": "string" }, "state": { "type": "string", "enum": ["pending", "approved", "rejected"] },
             "reason": { "type": ["string", "null"] }, "created": { "type": "integer" }, "updated": { "type": "integer" },
-            "decided": { "type": ["integer", "null"] }, "decided_by": { "type": ["string", "null"] } } },
+            "decided": { "type": ["integer", "null"] }, "decided_by": { "type": ["string", "null"] },
+            "revision": { "type": "string", "pattern": "^[0-9a-f]{16}$", "description": "what a moderator saw: approve and reject name it (SB1910 when the review changed since)" } } },
         "ReviewPage": { "type": "object", "required": ["name", "rating", "page", "per_page", "pages", "total", "reviews"], "properties": {
             "name": { "type": "string" }, "rating": { "$ref": "#/components/schemas/Rating" },
             "page": { "type": "integer" }, "per_page": { "type": "integer" }, "pages": { "type": "integer", "minimum": 1 },

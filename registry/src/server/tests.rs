@@ -1338,6 +1338,7 @@ fn search_filters_sorts_and_refuses_bad_parameters() {
     assert_eq!(names("compatible_with=other@1.0.0"), ["beta-only"]);
     assert_eq!(names("sort=updated"), ["beta-only", "gamma", "alpha"]);
     // No ratings yet: every plugin's is null, so by name (nulls last, documented).
+    // No approved review anywhere: rating order is name order.
     assert_eq!(names("sort=rating"), ["alpha", "beta-only", "gamma"]);
     let (_, doc) = get_json(&server, "/api/v1/search?sort=rating");
     assert_eq!(doc["hits"][0]["rating"], serde_json::Value::Null);
@@ -1653,4 +1654,5 @@ on_both_backends!(
 
 mod details;
 mod market;
+mod market_gaps;
 mod reviews;

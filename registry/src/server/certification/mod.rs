@@ -24,6 +24,7 @@
 
 pub mod advisories;
 pub mod checks;
+pub mod recovery;
 pub mod smoke;
 
 use std::path::{Path, PathBuf};
@@ -261,6 +262,13 @@ pub(crate) fn submit(
         token.account.clone(),
         tokens::now(),
     );
+    // A request of any release left `checking` long ago by a stopped server no longer holds.
+    let now = tokens::now();
+    recovery::recover(
+        &state.db,
+        now.saturating_sub(recovery::STUCK_AFTER_SECONDS),
+        now,
+    )?;
     let store = state.db.store();
     let holding = store.insert_certification(&request)?;
     if holding.id != request.id {

@@ -433,6 +433,7 @@ fn run_search(
 ) -> Result<SearchPageView, PageError> {
     let (_, listings) = catalog(state)?;
     let result = search(&[listings.of(query.channel)], &query.to_search());
+    let ratings = reviews::search_ratings(state)?;
     let categories = listings.categories();
     let trust = query.trust.map(TrustLevel::as_str).unwrap_or("");
     let pages = result.pages;
@@ -482,7 +483,7 @@ fn run_search(
         total: result.total,
         page: result.page,
         pages,
-        hits: Hit::all(&result),
+        hits: reviews::rated(Hit::all(&result), &ratings),
         previous: (result.page > 1).then(|| query.href(result.page - 1)),
         next: (result.page < pages && result.page < MAX_PAGE).then(|| query.href(result.page + 1)),
         query,

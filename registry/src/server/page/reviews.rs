@@ -361,6 +361,9 @@ impl ReportView {
 #[derive(Debug, Clone)]
 struct PendingView {
     plugin: String,
+    /// The review's revision as this page shows it: its forms send it back, so a decision
+    /// on a review edited since is refused (`SB1910`).
+    revision: String,
     r: ReviewView,
 }
 
@@ -392,14 +395,14 @@ fn act(state: &AppState, by: &str, f: &Fields) -> Result<Option<String>, ServerE
     Ok(match f.get("action") {
         "" => None,
         "approve" => {
-            let r = api::decide(state, by, id, None)?;
+            let r = api::decide(state, by, id, f.get("revision"), None)?;
             Some(format!(
                 "Approved review {} of {}@{}.",
                 r.id, r.plugin, r.version
             ))
         }
         "reject" => {
-            let r = api::decide(state, by, id, Some(f.get("reason")))?;
+            let r = api::decide(state, by, id, f.get("revision"), Some(f.get("reason")))?;
             Some(format!(
                 "Rejected review {} of {}@{}.",
                 r.id, r.plugin, r.version
@@ -440,6 +443,7 @@ async fn moderation(
                 .iter()
                 .map(|r| PendingView {
                     plugin: r.plugin.clone(),
+                    revision: r.revision(),
                     r: ReviewView::of(r),
                 })
                 .collect();
@@ -462,4 +466,29 @@ async fn moderation(
         Ok(page) => Ok(no_store(respond(StatusCode::OK, render(&page)?))),
         Err(e) => refused(&e, "That cannot be done", back, "Back to moderation"),
     }
+}
+
+/// The ratings search hits show, read again if the last reading is stale (see
+/// `server::reviews::RatingList`).
+pub(super) fn search_ratings(
+    state: &AppState,
+) -> Result<Arc<crate::server::search::rating::Ratings>, PageError> {
+    state
+        .ratings
+        .refresh_if_stale(&state.db)
+        .map_err(|e| PageError::Internal {
+            reason: e.to_string(),
+        })?;
+    Ok(state.ratings.current())
+}
+
+/// `hits` with each one's rating in words, for those with an approved review.
+pub(super) fn rated(
+    mut hits: Vec<super::view::Hit>,
+    ratings: &crate::server::search::rating::Ratings,
+) -> Vec<super::view::Hit> {
+    for h in &mut hits {
+        h.rating = ratings.get(&h.name).map(|r| r.words());
+    }
+    hits
 }

@@ -67,6 +67,9 @@ pub struct Hit {
     pub published: String,
     /// Whether the plugin is deprecated.
     pub deprecated: bool,
+    /// Its rating in words (`★ 3.33 (1 review)`: the damped average of approved reviews and
+    /// their count), when it has an approved review.
+    pub rating: Option<String>,
 }
 
 /// A link: its text and where it goes.
@@ -112,6 +115,7 @@ impl Hit {
                 .collect(),
             published: day(&h.published),
             deprecated: h.deprecated.is_some(),
+            rating: None,
         }
     }
 

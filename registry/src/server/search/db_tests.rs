@@ -88,13 +88,21 @@ impl Both<'_> {
             Some(m) if m == "acct" => self.owned.clone(),
             _ => HashSet::new(),
         };
-        let bytes = search_catalog_bytes(self.catalog, p, self.downloads, &owned).unwrap();
+        let bytes =
+            search_catalog_bytes(self.catalog, p, self.downloads, &owned, &Default::default())
+                .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
     fn database(&self, p: &SearchParams) -> Value {
-        let bytes =
-            search_database_bytes(self.store, self.catalog, p, &Default::default()).unwrap();
+        let bytes = search_database_bytes(
+            self.store,
+            self.catalog,
+            p,
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -390,7 +398,14 @@ fn an_older_catalog_is_never_copied_over_a_newer_one() {
     new_catalog.version = 5;
     let zebras = params("zebras", None, None, None, None, None, None, None, 1, 10);
     let total = |store: &PostgresStore, catalog: &Catalog| -> Value {
-        let bytes = search_database_bytes(store, catalog, &zebras, &Default::default()).unwrap();
+        let bytes = search_database_bytes(
+            store,
+            catalog,
+            &zebras,
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
         serde_json::from_slice::<Value>(&bytes).unwrap()["total"].clone()
     };
     let held = || -> (String, i64) {

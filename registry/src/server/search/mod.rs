@@ -26,12 +26,14 @@
 //!   release loads in such a host: this SDK's ABI, and its host API range holds VERSION or
 //!   it needs none).
 //! - `sort`: `relevance` (default with `q`), `name` (default without), `downloads`, `updated`
-//!   (newest release first), `rating` (highest first; plugins without a rating — every plugin
-//!   until reviews exist — last, by name).
+//!   (newest release first), `rating` (highest damped average of approved reviews first, then
+//!   more reviews, then name; plugins without an approved review last, by name — see
+//!   [`rating`]; answered by [`Prepared::compute_by_rating`], never kept).
 //! - `page` from 1, `per_page` from 1 to [`MAX_PER_PAGE`](super::MAX_PER_PAGE); `total` counts
 //!   every match.
 
 pub mod index;
+pub mod rating;
 
 use std::collections::{HashMap, HashSet};
 
@@ -617,12 +619,13 @@ impl Page {
 
     /// The page as `GET /api/v1/search` answers it, written straight from the releases'
     /// prepared JSON (no [`Value`] built): the same document as [`run`]'s plus `query` and
-    /// `sort`.
+    /// `sort`, each hit with its rating as `ratings` has it.
     pub fn write(
         &self,
         prepared: &Prepared,
         query: &Query,
         downloads: &HashMap<String, u64>,
+        ratings: &rating::Ratings,
         q: &str,
         sort: &str,
     ) -> Vec<u8> {
@@ -630,16 +633,17 @@ impl Page {
             let e = prepared.entries.get(i as usize)?;
             let fragment = e.fragments.get(r as usize)?;
             let count = downloads.get(&e.name).copied().unwrap_or(0);
-            Some((&**fragment, count, score))
+            Some((&**fragment, count, ratings.get(&e.name).copied(), score))
         });
         write_page(hits, query, self.total, q, sort)
     }
 }
 
 /// Writes a search page: `hits` are each hit's JSON without `downloads`, `rating`, `score`
-/// and the closing brace (as the catalog prepares it), its downloads and its score.
+/// and the closing brace (as the catalog prepares it), its downloads, its rating (`None`:
+/// no approved review, written `null`) and its score.
 pub fn write_page<'a>(
-    hits: impl Iterator<Item = (&'a str, u64, u32)>,
+    hits: impl Iterator<Item = (&'a str, u64, Option<rating::HitRating>, u32)>,
     query: &Query,
     total: usize,
     q: &str,
@@ -648,14 +652,15 @@ pub fn write_page<'a>(
     use std::fmt::Write as _;
     let mut out = String::with_capacity(256 + query.per_page * 512);
     out.push_str("{\"hits\":[");
-    for (k, (fragment, count, score)) in hits.enumerate() {
+    for (k, (fragment, count, rated, score)) in hits.enumerate() {
         if k > 0 {
             out.push(',');
         }
         out.push_str(fragment);
+        let rating = rated.map_or_else(|| "null".to_owned(), |r| r.json());
         let _ = write!(
             out,
-            ",\"downloads\":{count},\"rating\":null,\"score\":{score}}}"
+            ",\"downloads\":{count},\"rating\":{rating},\"score\":{score}}}"
         );
     }
     let _ = write!(
@@ -892,9 +897,10 @@ fn page_key(query: &Query) -> String {
 }
 
 /// Whether a search's page may be kept: not one naming a `maintainer` (which reads the
-/// database's owners) nor one sorted by downloads (which change with every download).
+/// database's owners) nor one sorted by downloads (which change with every download) or by
+/// rating (which changes with moderation, see [`rating`]).
 fn keepable(query: &Query) -> bool {
-    query.maintainer.is_none() && query.sort != Sort::Downloads
+    query.maintainer.is_none() && query.sort != Sort::Downloads && query.sort != Sort::Rating
 }
 
 impl<V> PageCache<V> {
@@ -954,7 +960,14 @@ pub fn run(
     owned: &HashSet<String>,
 ) -> Value {
     let page = prepared.compute(query, downloads, owned);
-    let bytes = page.write(prepared, query, downloads, "", "");
+    let bytes = page.write(
+        prepared,
+        query,
+        downloads,
+        &rating::Ratings::default(),
+        "",
+        "",
+    );
     let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if let Some(map) = doc.as_object_mut() {
         map.remove("query");

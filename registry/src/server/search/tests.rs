@@ -295,7 +295,9 @@ fn kept_pages_answer_as_the_full_scan_and_searches_by_maintainer_or_downloads_ar
     let d = downloads(&plugins);
     let owned: HashSet<String> = plugins.keys().take(9).cloned().collect();
     let write = |q: &Query, page: &Page| -> Value {
-        let mut v: Value = serde_json::from_slice(&page.write(&prepared, q, &d, "", "")).unwrap();
+        let mut v: Value =
+            serde_json::from_slice(&page.write(&prepared, q, &d, &Default::default(), "", ""))
+                .unwrap();
         v.as_object_mut().unwrap().remove("query");
         v.as_object_mut().unwrap().remove("sort");
         v

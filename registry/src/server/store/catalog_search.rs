@@ -87,7 +87,8 @@ pub struct DbQuery {
     pub channel_slot: usize,
     /// `compatible_with`: the host API name and version.
     pub compatible_with: Option<(String, semver::Version)>,
-    /// `relevance`, `name`, `downloads`, `updated` or `rating`.
+    /// `relevance`, `name`, `downloads`, `updated` or `rating` (by the damped average of
+    /// approved reviews in the `reviews` table, see `search::rating`).
     pub sort: &'static str,
     /// Hits skipped.
     pub offset: i64,
@@ -402,7 +403,28 @@ impl CatalogSearch for super::postgres::PostgresStore {
             "relevance" => format!("{t}.score DESC, {t}.rank DESC, {t}.name COLLATE \"C\""),
             "downloads" => format!("{t}.downloads DESC, {t}.name COLLATE \"C\""),
             "updated" => format!("{t}.published COLLATE \"C\" DESC, {t}.name COLLATE \"C\""),
+            // As in memory (`search::rating`): rated first, highest damped average in
+            // hundredths, more reviews, name.
+            "rating" => {
+                format!("{t}.rated DESC NULLS LAST, {t}.reviews DESC, {t}.name COLLATE \"C\"")
+            }
             _ => format!("{t}.name COLLATE \"C\""),
+        };
+        // The damped average in hundredths (`market::damped_hundredths`, in integers) of
+        // approved reviews, for `sort=rating` only.
+        let (rated, rated_join) = if query.sort == "rating" {
+            let weight = u64::from(crate::market::PRIOR_WEIGHT);
+            let prior = weight * 3;
+            (
+                format!(
+                    "(200 * ({prior} + rv.total) + ({weight} + rv.n)) / (2 * ({weight} + rv.n)) \
+                     AS rated, coalesce(rv.n, 0) AS reviews"
+                ),
+                "LEFT JOIN (SELECT plugin, count(*) AS n, sum(rating)::bigint AS total \
+                 FROM reviews WHERE state = 'approved' GROUP BY plugin) rv ON rv.plugin = p.name",
+            )
+        } else {
+            ("NULL::bigint AS rated, 0::bigint AS reviews".to_owned(), "")
         };
         let limit = arg(Box::new(query.limit));
         let offset = arg(Box::new(query.offset));
@@ -429,8 +451,8 @@ impl CatalogSearch for super::postgres::PostgresStore {
         let sql = format!(
             "WITH h AS (
                 SELECT p.name, s.pos, s.published, ({score})::int AS score, {rank} AS rank,
-                    coalesce({downloads}, 0) AS downloads
-                FROM search_plugins p {shown}
+                    coalesce({downloads}, 0) AS downloads, {rated}
+                FROM search_plugins p {shown} {rated_join}
                 {filter}
             )
             SELECT t.total, x.name, r.fragment, x.page_downloads, x.score

@@ -252,7 +252,22 @@ pub trait CertificationStore {
         state: CertificationState,
         limit: usize,
     ) -> Result<Vec<Certification>, ServerError>;
+    /// Ends every request still `checking` that was submitted before `before` (its checks
+    /// were interrupted: a server stopped during them): denied by `by` at `at` with
+    /// `reason`, its checks replaced by one `interrupted` check in error — in one
+    /// transaction, each row only if it is still `checking`. Returns their ids. (Fail
+    /// closed: nothing becomes approvable; the release may be submitted again.)
+    fn recover_interrupted_certifications(
+        &self,
+        before: i64,
+        at: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServerError>;
 }
+
+/// The check an interrupted request is left with.
+pub const INTERRUPTED_CHECK: &str = "interrupted";
 
 /// The SQLite tables (part of the store's `SCHEMA`, created if missing).
 pub(crate) const SQLITE_SCHEMA: &str = "
@@ -438,12 +453,57 @@ impl CertificationStore for SqliteStore {
             )
             .map_err(|e| self.cert_error(&e))?;
         }
-        tx.execute(
-            "UPDATE certifications SET state = ?2 WHERE id = ?1",
-            params![id, state.as_str()],
-        )
-        .map_err(|e| self.cert_error(&e))?;
+        // Only a request still being checked: one ended as interrupted meanwhile (see
+        // `recover_interrupted_certifications`) stays as it was, checks included.
+        let n = tx
+            .execute(
+                "UPDATE certifications SET state = ?2 WHERE id = ?1 AND state = 'checking'",
+                params![id, state.as_str()],
+            )
+            .map_err(|e| self.cert_error(&e))?;
+        if n == 0 {
+            return tx.rollback().map_err(|e| self.cert_error(&e));
+        }
         tx.commit().map_err(|e| self.cert_error(&e))
+    }
+
+    fn recover_interrupted_certifications(
+        &self,
+        before: i64,
+        at: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServerError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.cert_error(&e))?;
+        let ids: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "UPDATE certifications SET state = 'denied', decided = ?2, decided_by = ?3, \
+                     reason = ?4 WHERE state = 'checking' AND submitted < ?1 RETURNING id",
+                )
+                .map_err(|e| self.cert_error(&e))?;
+            let rows = stmt
+                .query_map(params![before, at, by, reason], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| self.cert_error(&e))?;
+            rows
+        };
+        for id in &ids {
+            tx.execute(
+                "DELETE FROM certification_checks WHERE certification = ?1",
+                params![id],
+            )
+            .map_err(|e| self.cert_error(&e))?;
+            tx.execute(
+                "INSERT INTO certification_checks (certification, seq, name, verdict, detail) \
+                 VALUES (?1, 0, ?2, ?3, ?4)",
+                params![id, INTERRUPTED_CHECK, Verdict::Error.as_str(), reason],
+            )
+            .map_err(|e| self.cert_error(&e))?;
+        }
+        tx.commit().map_err(|e| self.cert_error(&e))?;
+        Ok(ids)
     }
 
     fn decide_certification(&self, id: &str, d: &Decision<'_>) -> Result<bool, ServerError> {
@@ -610,11 +670,51 @@ impl CertificationStore for PostgresStore {
                     &[&id, &count(seq), &c.name, &c.verdict.as_str(), &c.detail],
                 )?;
             }
-            tx.execute(
-                "UPDATE certifications SET state = $2 WHERE id = $1",
+            // Only a request still being checked (see the SQLite version).
+            let n = tx.execute(
+                "UPDATE certifications SET state = $2 WHERE id = $1 AND state = 'checking'",
                 &[&id, &state.as_str()],
             )?;
+            if n == 0 {
+                return tx.rollback();
+            }
             tx.commit()
+        };
+        run(&mut client).map_err(|e| self.error(&e))
+    }
+
+    fn recover_interrupted_certifications(
+        &self,
+        before: i64,
+        at: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServerError> {
+        let mut client = self.client()?;
+        let run = |client: &mut postgres::Client| -> Result<Vec<String>, postgres::Error> {
+            let mut tx = client.transaction()?;
+            let ids: Vec<String> = tx
+                .query(
+                    "UPDATE certifications SET state = 'denied', decided = $2, decided_by = $3, \
+                     reason = $4 WHERE state = 'checking' AND submitted < $1 RETURNING id",
+                    &[&before, &at, &by, &reason],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for id in &ids {
+                tx.execute(
+                    "DELETE FROM certification_checks WHERE certification = $1",
+                    &[id],
+                )?;
+                tx.execute(
+                    "INSERT INTO certification_checks \
+                     (certification, seq, name, verdict, detail) VALUES ($1, 0, $2, $3, $4)",
+                    &[id, &INTERRUPTED_CHECK, &Verdict::Error.as_str(), &reason],
+                )?;
+            }
+            tx.commit()?;
+            Ok(ids)
         };
         run(&mut client).map_err(|e| self.error(&e))
     }

@@ -23,6 +23,7 @@ pub mod certification;
 pub mod changes;
 pub mod market;
 pub mod postgres;
+pub mod renewals;
 pub mod reviews;
 pub mod sqlite;
 
@@ -98,6 +99,7 @@ pub trait Store:
     + changes::ChangeStamp
     + reviews::ReviewStore
     + market::MarketStore
+    + renewals::RenewalStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -26,7 +26,7 @@ use crate::server::accounts::{BoundKey, Owner};
 use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 
 /// The schema version this server writes (PostgreSQL's own numbering, from 1).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The advisory lock key serialising schema changes ("sbschema").
 const SCHEMA_LOCK: i64 = 0x7362_7363_6865_6d61;
@@ -112,6 +112,7 @@ CREATE INDEX audit_subject ON audit (subject, id);
     (5, super::reviews::POSTGRES_MIGRATION),
     (6, super::market::POSTGRES_MIGRATION),
     (7, super::catalog_search::POSTGRES_MIGRATION_VERSION),
+    (8, super::renewals::POSTGRES_MIGRATION),
 ];
 
 /// At most this many idle connections are kept.

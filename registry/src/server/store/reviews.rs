@@ -84,6 +84,23 @@ pub struct Review {
     pub decided_by: Option<String>,
 }
 
+impl Review {
+    /// The revision of what it says, as a moderator sees it: 16 hex digits of a SHA-256 over
+    /// its id, stars, text and last-written stamp. Any edit that changes the stars or the
+    /// text (or is written in another second) changes it; a decision must name it
+    /// ([`ReviewStore::decide_seen`]), so a moderator never decides on an edit they have not
+    /// seen. Computed, not stored: no schema change, and nothing to keep in step.
+    pub fn revision(&self) -> String {
+        use sha2::Digest as _;
+        let mut d = sha2::Sha256::new();
+        d.update(self.id.to_le_bytes());
+        d.update([self.rating]);
+        d.update(self.updated.to_le_bytes());
+        d.update(self.text.as_bytes());
+        hex::encode(&d.finalize()[..8])
+    }
+}
+
 /// A review to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -250,6 +267,18 @@ pub trait ReviewStore {
         by: &str,
         at: i64,
     ) -> Result<Option<Review>, ServerError>;
+    /// [`ReviewStore::decide_review`] only if the review still says what `seen` says (its
+    /// stars, text and last-written stamp): one conditional update, so an edit between the
+    /// moderator's reading and the decision makes it `None` ([`ReviewStore::review`] tells
+    /// which).
+    fn decide_seen(
+        &self,
+        seen: &Review,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError>;
     /// At most `limit` reviews of `plugin` in `state` after skipping `offset`, newest first.
     fn reviews_of(
         &self,
@@ -260,6 +289,9 @@ pub trait ReviewStore {
     ) -> Result<Vec<Review>, ServerError>;
     /// The ratings of every approved review of `plugin`.
     fn approved_ratings(&self, plugin: &str) -> Result<Vec<u8>, ServerError>;
+    /// Per plugin with approved reviews: how many and the sum of their stars (what search
+    /// hits show and `sort=rating` orders by), in one query.
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError>;
     /// At most `limit` reviews in `state`, oldest change first (the moderation queue).
     fn reviews_in(&self, state: ReviewState, limit: usize) -> Result<Vec<Review>, ServerError>;
     /// At most `limit` reviews by `account`, newest first, in any state.
@@ -456,6 +488,35 @@ impl ReviewStore for SqliteStore {
             .pop())
     }
 
+    fn decide_seen(
+        &self,
+        seen: &Review,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError> {
+        Ok(self
+            .sqlite_reviews(
+                &format!(
+                    "UPDATE reviews SET state = ?2, reason = ?3, decided = ?4, decided_by = ?5 \
+                     WHERE id = ?1 AND state = 'pending' AND rating = ?6 AND text = ?7 \
+                     AND updated = ?8 RETURNING {REVIEW_COLUMNS}"
+                ),
+                &[
+                    &seen.id,
+                    &to.as_str(),
+                    &reason,
+                    &at,
+                    &by,
+                    &i64::from(seen.rating),
+                    &seen.text,
+                    &seen.updated,
+                ],
+            )?
+            .pop())
+    }
+
     fn reviews_of(
         &self,
         plugin: &str,
@@ -479,6 +540,27 @@ impl ReviewStore for SqliteStore {
             .map_err(|e| self.review_error(&e))?;
         let rows = stmt
             .query_map([plugin], |r| r.get::<_, i64>(0).map(stars))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.review_error(&e));
+        rows
+    }
+
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT plugin, count(*), sum(rating) FROM reviews WHERE state = 'approved' \
+                 GROUP BY plugin",
+            )
+            .map_err(|e| self.review_error(&e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                    u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                ))
+            })
             .and_then(Iterator::collect)
             .map_err(|e| self.review_error(&e));
         rows
@@ -721,6 +803,35 @@ impl ReviewStore for PostgresStore {
             .pop())
     }
 
+    fn decide_seen(
+        &self,
+        seen: &Review,
+        to: ReviewState,
+        reason: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> Result<Option<Review>, ServerError> {
+        Ok(self
+            .pg_reviews(
+                &format!(
+                    "UPDATE reviews SET state = $2, reason = $3, decided = $4, decided_by = $5 \
+                     WHERE id = $1 AND state = 'pending' AND rating = $6 AND text = $7 \
+                     AND updated = $8 RETURNING {REVIEW_COLUMNS}"
+                ),
+                &[
+                    &seen.id,
+                    &to.as_str(),
+                    &reason,
+                    &at,
+                    &by,
+                    &i64::from(seen.rating),
+                    &seen.text,
+                    &seen.updated,
+                ],
+            )?
+            .pop())
+    }
+
     fn reviews_of(
         &self,
         plugin: &str,
@@ -744,6 +855,27 @@ impl ReviewStore for PostgresStore {
                 &[&plugin],
             )
             .map(|rows| rows.iter().map(|r| stars(r.get(0))).collect())
+            .map_err(|e| self.error(&e))
+    }
+
+    fn approved_totals(&self) -> Result<Vec<(String, u32, u64)>, ServerError> {
+        self.client()?
+            .query(
+                "SELECT plugin, count(*), sum(rating)::bigint FROM reviews \
+                 WHERE state = 'approved' GROUP BY plugin",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.get::<_, String>(0),
+                            u32::try_from(r.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                            u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
             .map_err(|e| self.error(&e))
     }
 

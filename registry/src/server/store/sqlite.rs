@@ -25,7 +25,7 @@ use crate::server::uploads::{CheckResult, Outcome, Upload, UploadState};
 impl super::catalog_search::CatalogSearch for SqliteStore {}
 
 /// The schema version this server writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -138,11 +138,12 @@ impl SqliteStore {
         }
         let migrate = if version == 1 { MIGRATE_1 } else { "" };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {} {} {migrate} \
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; BEGIN; {SCHEMA} {} {} {} {} {migrate} \
              PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
             super::certification::SQLITE_SCHEMA,
             super::reviews::SQLITE_SCHEMA,
-            super::market::SQLITE_SCHEMA
+            super::market::SQLITE_SCHEMA,
+            super::renewals::SQLITE_SCHEMA
         ))
         .map_err(|e| fail(e.to_string()))?;
         Ok(SqliteStore {

@@ -114,6 +114,21 @@ pub(super) fn details_are_kept_until_something_they_show_changes() {
         "a pending review changed nothing shown"
     );
     let moderator = token(&server, "mia", "moderate", None);
+    // The decision names the revision the moderator read in the queue.
+    let (status, queue) = send(
+        &server,
+        "get",
+        "/api/v1/moderation/reviews",
+        Some(&moderator),
+        None,
+    );
+    assert_eq!(status, 200, "{queue}");
+    let revision = queue
+        .as_array()
+        .or_else(|| queue["reviews"].as_array())
+        .and_then(|all| all.iter().find(|r| r["id"] == review["id"]))
+        .map(|r| r["revision"].clone())
+        .unwrap_or_else(|| panic!("review {} not in the queue: {queue}", review["id"]));
     let (status, doc) = send(
         &server,
         "post",
@@ -122,7 +137,7 @@ pub(super) fn details_are_kept_until_something_they_show_changes() {
             review["id"].as_i64().unwrap()
         ),
         Some(&moderator),
-        None,
+        Some(json!({ "revision": revision })),
     );
     assert_eq!(status, 200, "{doc}");
     let now = changed(&server, &now, "review approved");

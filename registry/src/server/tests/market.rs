@@ -10,7 +10,7 @@ use crate::server::store::market::{RefundRecord, SaleRecord};
 
 /// A server selling through [`TestPayments`] (or taking no payments), with `names`
 /// published and `acme` owning each.
-fn serve_market(names: &[&str], payments: bool) -> (tempfile::TempDir, Server) {
+pub(super) fn serve_market(names: &[&str], payments: bool) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
     let mut options = server_options(tmp.path().join("data"));
     if payments {
@@ -54,7 +54,7 @@ fn download_path(server: &Server, name: &str) -> String {
     doc["versions"][0]["download"].as_str().unwrap().to_owned()
 }
 
-fn price(
+pub(super) fn price(
     server: &Server,
     token: &str,
     name: &str,
@@ -69,7 +69,7 @@ fn price(
     )
 }
 
-fn buy(
+pub(super) fn buy(
     server: &Server,
     token: &str,
     name: &str,
@@ -789,7 +789,12 @@ fn the_dashboard_shows_plugins_prices_downloads_per_day_and_payouts_to_their_pub
             review["id"].as_i64().unwrap()
         ),
         Some(&moderator),
-        Some(json!({})),
+        Some(json!({ "revision": db(&server)
+            .store()
+            .review(review["id"].as_i64().unwrap())
+            .unwrap()
+            .unwrap()
+            .revision() })),
     );
     assert_eq!(status, 200, "{doc}");
 

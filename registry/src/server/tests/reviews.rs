@@ -84,13 +84,22 @@ pub(super) fn a_review_is_shown_and_counted_only_once_approved_and_edits_go_back
         None,
     );
     assert_eq!((status, code(&doc)), (403, "SB1388"));
+    // Each decision names the revision the moderator read (here: the review as it is).
+    let seen = |review: i64| {
+        db(&server)
+            .store()
+            .review(review)
+            .unwrap()
+            .unwrap()
+            .revision()
+    };
     let approve = |who: &str, review: i64| {
         send(
             &server,
             "post",
             &format!("/api/v1/moderation/reviews/{review}/approve"),
             Some(who),
-            None,
+            Some(json!({ "revision": seen(review) })),
         )
     };
     let (status, doc) = approve(&bob, id(&bobs));
@@ -185,6 +194,12 @@ pub(super) fn a_review_is_shown_and_counted_only_once_approved_and_edits_go_back
 
     // Rejected with a reason, which its author sees; a reason is required.
     let reject = |review: i64, body: Option<Value>| {
+        let body = body.map(|mut b| {
+            if b.get("reason").is_some() {
+                b["revision"] = json!(seen(review));
+            }
+            b
+        });
         send(
             &server,
             "post",
@@ -481,7 +496,7 @@ on_both_backends!(
 );
 
 /// POSTs a form (`application/x-www-form-urlencoded`) to a page path: status and HTML.
-fn post_form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+pub(super) fn post_form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let body: String = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", percent(v)))
@@ -584,10 +599,21 @@ pub(super) fn the_page_shows_approved_reviews_escaped_and_takes_reviews_reports_
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
+    let revision = html
+        .split("name=\"revision\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
     let (status, html) = post_form(
         &server,
         "/admin/moderation",
-        &[("token", &moderator), ("id", &id), ("action", "approve")],
+        &[
+            ("token", &moderator),
+            ("id", &id),
+            ("revision", &revision),
+            ("action", "approve"),
+        ],
     );
     assert_eq!(status, 200, "{html}");
     assert!(

@@ -366,3 +366,88 @@ fn a_runner_option_that_names_no_executable_stops_the_start() {
     let e = Server::start(&options).unwrap_err();
     assert_eq!(e.code().to_string(), "SB1930", "{e}");
 }
+
+/// Smoke calls are plugin code the server runs: the hostile `escape` plugin's calls that
+/// read the server's certification key, the server's command line and environment, and
+/// connect to a port on the server's machine are each refused by the sandbox — none
+/// succeeds, and the check is not passed. (Landlock and a network namespace are required
+/// layers: on a machine without them the check is `not-run` and nothing is called.)
+#[test]
+fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let server = Server::start(&options).unwrap();
+    let key = server.data_dir().keys.join("certification.key");
+    assert!(key.exists(), "{}", key.display());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    // Each call succeeds only if the escape does (`take_*`, `dial`: the escape suite's
+    // attempts as calls that fail when the OS refuses).
+    let attempts = vec![
+        smoke_call("take_file", Some(json!(key.display().to_string())), None),
+        smoke_call("take_file", Some(json!("certification.key")), None),
+        smoke_call("take_parent_proc", Some(json!("cmdline")), None),
+        smoke_call("take_parent_proc", Some(json!("environ")), None),
+        smoke_call("dial", Some(json!(port)), None),
+    ];
+    let hostile = releases::test_plugin(
+        "escape",
+        "0.2.0",
+        &work.join("releases"),
+        &author,
+        with_calls(attempts),
+    );
+    upload(&publisher, "main", &hostile, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/escape/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_ne!(result, "passed", "{detail}");
+    let lines: Vec<&str> = detail.lines().skip(1).collect();
+    if result == "not-run" {
+        // A machine without Landlock or user namespaces: nothing was called.
+        assert!(detail.contains("none run"), "{detail}");
+        assert!(lines.is_empty(), "{detail}");
+        return;
+    }
+    assert_eq!(result, "failed", "{detail}");
+    assert!(
+        detail.starts_with("0 of 5 smoke call(s) passed"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("landlock") && detail.contains("net_namespace"),
+        "{detail}"
+    );
+    assert_eq!(lines.len(), 5, "{detail}");
+    for line in lines {
+        assert!(
+            line.starts_with("failed: ") || line.starts_with("error: "),
+            "{line}"
+        );
+        assert!(line.contains("refused"), "escaped: {line}");
+    }
+    assert_eq!(doc["approvable"], false);
+    drop(listener);
+}

@@ -10,9 +10,11 @@
 //! (`RLIMIT_DATA`, and a cgroup's `memory.max` where one is delegated); CPU time bounded by
 //! the whole run's limit; [`SmokeOptions::call_timeout_ms`] per call (the manifest's
 //! `[limits]` may ask for less, never more); no restart after a crash or a timeout (the first
-//! one fails the plugin); the layers `rlimits`, `no_new_privs` and `seccomp` required
-//! ([`SmokeOptions::require`]) — a machine without them runs nothing (`not-run`), the other layers (Landlock, a network
-//! namespace, a cgroup) are used where the machine has them and listed in the detail.
+//! one fails the plugin); the layers `rlimits`, `no_new_privs`, `seccomp`, `landlock` and
+//! `net_namespace` required ([`SmokeOptions::require`]) — a machine without one of them runs
+//! nothing (`not-run`, naming the missing layer and how to enable it); the others (Landlock's
+//! TCP rules, a cgroup) are used where the machine has them and listed in the detail. The
+//! runner starts with working directory `/` and an empty environment.
 //!
 //! **The grants.** `[test] grant`, else every capability the plugin requests — less every
 //! capability whose service reaches the server's machine through the host's process:
@@ -50,8 +52,46 @@ pub const WITHHELD: [CapabilityKind; 5] = [
     CapabilityKind::ProcessSpawn,
 ];
 
-/// The sandbox layers a machine must have for the server to run plugin code.
-pub const REQUIRED_LAYERS: [Layer; 3] = [Layer::Rlimits, Layer::NoNewPrivs, Layer::Seccomp];
+/// The sandbox layers a machine must have for the server to run plugin code: Landlock (no
+/// file outside the runner's own needs — not the server's data directory, its key, `/proc` of
+/// the server) and a network namespace without interfaces (no connection out), besides
+/// resource limits, `no_new_privs` and seccomp.
+pub const REQUIRED_LAYERS: [Layer; 5] = [
+    Layer::Rlimits,
+    Layer::NoNewPrivs,
+    Layer::Seccomp,
+    Layer::Landlock,
+    Layer::NetNamespace,
+];
+
+/// How to give this machine `layer`, for a `not-run` detail.
+pub fn how_to_enable(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Landlock | Layer::LandlockNet => {
+            "a Linux kernel with Landlock (5.13 or later; `landlock` in the boot parameter \
+             `lsm=`, see /sys/kernel/security/lsm; TCP rules need 6.7 or later)"
+        }
+        Layer::NetNamespace => {
+            "unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1`; on \
+             Ubuntu 24.04 and later `sysctl kernel.apparmor_restrict_unprivileged_userns=0`; \
+             in a container, one allowed to create user namespaces)"
+        }
+        Layer::Seccomp => "a Linux kernel with seccomp-bpf (CONFIG_SECCOMP_FILTER)",
+        Layer::Cgroup => "a delegated cgroup v2 (e.g. a systemd unit with `Delegate=yes`)",
+        _ => "Linux",
+    }
+}
+
+/// The layers of `require` this machine lacks, each with how to enable it; empty when it has
+/// them all.
+fn missing_layers(require: &[Layer]) -> Vec<String> {
+    let here = switchboard_host::isolation::sandbox::probe();
+    require
+        .iter()
+        .filter(|l| !here.iter().any(|s| s.layer == **l && s.active))
+        .map(|l| format!("`{}` (needs {})", l.as_str(), how_to_enable(*l)))
+        .collect()
+}
 
 /// How the server runs a release's smoke calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +109,7 @@ pub struct SmokeOptions {
     /// The runner's memory limit, MiB (default 512).
     pub memory_mb: u64,
     /// The sandbox layers the machine must have, else nothing runs (`not-run`); default
-    /// [`REQUIRED_LAYERS`]. An embedder may require more (`landlock`, `cgroup`), never fewer
+    /// [`REQUIRED_LAYERS`]. An embedder may require more (`landlock_net`, `cgroup`), never fewer
     /// than it trusts the runner without.
     pub require: Vec<Layer>,
 }
@@ -159,6 +199,19 @@ pub fn run(
             ))
         }
     };
+    let missing = missing_layers(&options.require);
+    if !missing.is_empty() {
+        return Ok((
+            Verdict::NotRun,
+            format!(
+                "{} smoke call(s) declared, none run: isolation is not available here — the \
+                 server requires the sandbox layers {}, and this machine lacks {}",
+                calls.len(),
+                layer_names(&options.require),
+                missing.join(", ")
+            ),
+        ));
+    }
     let data = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
     let mut profile = IsolationProfile::default();
     profile.memory_mb = Some(options.memory_mb);
@@ -297,6 +350,14 @@ pub fn run(
     Ok(verdict(&outcomes, &setup, &grants))
 }
 
+fn layer_names(layers: &[Layer]) -> String {
+    layers
+        .iter()
+        .map(|l| l.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The check's verdict and detail over the calls' outcomes.
 fn verdict(outcomes: &[SmokeOutcome], setup: &str, grants: &str) -> (Verdict, String) {
     let count = |r: SmokeResult| outcomes.iter().filter(|o| o.result == r).count();
@@ -349,13 +410,13 @@ fn refused_load(
             format!(
                 "{calls} smoke call(s) declared, none run: isolation is not available here \
                  ([{code}] {e}); the server requires the sandbox layers {} (runner {}) — run \
-                 it on a Linux machine that has them",
-                require
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                runner.program().display()
+                 it on a Linux machine that has them{}",
+                layer_names(require),
+                runner.program().display(),
+                match missing_layers(require) {
+                    m if m.is_empty() => String::new(),
+                    m => format!(" (missing: {})", m.join(", ")),
+                }
             ),
         ),
         n if n == smoke::UNDECLARED_POINT.number() => (

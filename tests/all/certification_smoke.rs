@@ -451,3 +451,78 @@ fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
     assert_eq!(doc["approvable"], false);
     drop(listener);
 }
+
+/// One smoke run at a time per server: while one holds the server's smoke lock, a submission
+/// runs its other checks but no smoke call — `tests` is `not-run` saying the server is busy
+/// (fail closed), other requests are served meanwhile, and once the run is over the release
+/// resubmitted runs its calls and passes.
+#[test]
+fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmission_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let reviewer = tokens::create(&db, "rita", "certify".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let path = "/api/v1/plugins/notes/versions/0.2.0/certification";
+
+    let running = server.hold_smoke_lock().expect("no run holds the lock");
+    let (status, busy) = send(&server, true, path, &acme, json!({}));
+    assert_eq!(status, 201, "{busy}");
+    let (result, detail) = tests_check(&busy);
+    assert_eq!(result, "not-run", "{busy}");
+    assert!(
+        detail.contains(
+            "none run: the server is running another release's smoke calls; submit again shortly"
+        ),
+        "{detail}"
+    );
+    assert_eq!(busy["approvable"], false, "{busy}");
+    let (status, doc) = send(
+        &server,
+        false,
+        "/api/v1/certification/key",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 200, "served while the smoke lock is held: {doc}");
+    let (status, doc) = send(
+        &server,
+        true,
+        &format!(
+            "/api/v1/certification/{}/deny",
+            busy["id"].as_str().unwrap()
+        ),
+        &reviewer,
+        json!({ "reason": "smoke calls not run" }),
+    );
+    assert_eq!(status, 200, "{doc}");
+    drop(running);
+
+    let (status, again) = send(&server, true, path, &acme, json!({}));
+    assert_eq!(status, 201, "{again}");
+    let (result, detail) = tests_check(&again);
+    assert_eq!(result, "passed", "{detail}");
+    assert!(
+        server.hold_smoke_lock().is_some(),
+        "the run let go of the lock"
+    );
+}

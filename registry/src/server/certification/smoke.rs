@@ -93,6 +93,27 @@ fn missing_layers(require: &[Layer]) -> Vec<String> {
         .collect()
 }
 
+/// At most one smoke run at a time in a server: a submission that finds one running does not
+/// wait (a slow release could otherwise hold every submission, and the threads they run on).
+#[derive(Debug, Default)]
+pub struct SmokeLock(std::sync::Mutex<()>);
+
+impl SmokeLock {
+    /// The lock, unless a run holds it.
+    pub fn try_hold(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            // A run that panicked: the lock guards no data, so it is free again.
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// The `tests` detail when another release's smoke calls are running.
+pub const BUSY: &str = "the server is running another release's smoke calls; submit again \
+                        shortly";
+
 /// How the server runs a release's smoke calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmokeOptions {
@@ -169,10 +190,12 @@ pub fn executable(path: &Path) -> Result<(), String> {
 
 /// The verdict of the `tests` check, and its detail: a summary line, then one line per
 /// call (`passed: …`, `failed: … — why`, `error: … — why`).
+/// Nothing runs while another run holds `lock`: `not-run` ([`BUSY`]).
 pub fn run(
     verified: VerifiedPlugin,
     manifest: &Manifest,
     options: &SmokeOptions,
+    lock: &SmokeLock,
 ) -> Result<(Verdict, String), String> {
     let calls = manifest.test.as_ref().map_or(&[][..], |t| &t.calls[..]);
     if calls.is_empty() {
@@ -198,6 +221,12 @@ pub fn run(
                 format!("{} smoke call(s) declared, none run: {why}", calls.len()),
             ))
         }
+    };
+    let Some(_running) = lock.try_hold() else {
+        return Ok((
+            Verdict::NotRun,
+            format!("{} smoke call(s) declared, none run: {BUSY}", calls.len()),
+        ));
     };
     let missing = missing_layers(&options.require);
     if !missing.is_empty() {

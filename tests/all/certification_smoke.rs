@@ -526,3 +526,45 @@ fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmissi
         "the run let go of the lock"
     );
 }
+
+/// A `--runner` that is an executable but not a runner (`/bin/true` answers no handshake) is
+/// the server's setup, not the plugin's failure: `tests` is `not-run`, never `failed`.
+#[test]
+fn a_runner_that_is_not_a_runner_is_not_run_not_the_plugins_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary("/bin/true"));
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/notes/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_eq!(result, "not-run", "{detail}");
+    assert!(
+        detail.contains("/bin/true could not start the plugin") && detail.contains("SB1504"),
+        "{detail}"
+    );
+    assert_eq!(doc["approvable"], false);
+}

@@ -22,8 +22,9 @@
 //! the detail). The rest stay inside the throwaway host: its own KV store and secrets, its
 //! configuration defaults, its event bus and services.
 //!
-//! **Fail closed.** No runner found, a runner path that is not an executable, a sandbox layer
-//! the machine lacks: `not-run`, with what is missing and how to enable it. A load the plugin
+//! **Fail closed.** No runner found, a runner path that is not an executable, a runner that
+//! does not start or answer (`SB1504`), isolation unsupported here (`SB1507`), a sandbox layer
+//! the machine lacks, another release's smoke run in progress: `not-run`, with what is missing and how to enable it. A load the plugin
 //! fails, a `start` hook that fails, a call that crashes the runner, is killed at its time
 //! limit or breaks the protocol, a mistake in `[test]`: `failed`. Only every call passing is
 //! `passed`.
@@ -124,8 +125,10 @@ pub struct SmokeOptions {
     pub runner: Option<RunnerCommand>,
     /// The longest time one call may take, milliseconds (default 10 000).
     pub call_timeout_ms: u64,
-    /// The longest the whole run may take, milliseconds (default 60 000): no call starts
-    /// after it; it is also the runner's CPU-time limit.
+    /// The longest the whole run may take, milliseconds (default 60 000), counted from
+    /// before the load: neither the plugin's `start` nor any call begins after it, so a run
+    /// ends within it plus one call's limit plus the plugin's `stop`; it is also the runner's
+    /// CPU-time limit.
     pub run_timeout_ms: u64,
     /// The runner's memory limit, MiB (default 512).
     pub memory_mb: u64,
@@ -222,6 +225,8 @@ pub fn run(
             ))
         }
     };
+    // The run's time counts from here: loading, starting and every call (not the `stop`).
+    let deadline = Instant::now() + Duration::from_millis(options.run_timeout_ms);
     let Some(_running) = lock.try_hold() else {
         return Ok((
             Verdict::NotRun,
@@ -342,6 +347,16 @@ pub fn run(
         names(&granted),
         names(&withheld)
     );
+    if Instant::now() >= deadline {
+        return Ok((
+            Verdict::Failed,
+            format!(
+                "the plugin took the run's whole time limit ({} ms) to load; no call was made; \
+                 {setup}; {grants}",
+                options.run_timeout_ms
+            ),
+        ));
+    }
     if let Err(e) = plugin.start() {
         return Ok((
             Verdict::Failed,
@@ -352,7 +367,6 @@ pub fn run(
         ));
     }
     let embedded = plugin.manifest();
-    let deadline = Instant::now() + Duration::from_millis(options.run_timeout_ms);
     let mut outcomes: Vec<SmokeOutcome> = Vec::new();
     for call in calls {
         if Instant::now() >= deadline {
@@ -446,6 +460,19 @@ fn refused_load(
                     m if m.is_empty() => String::new(),
                     m => format!(" (missing: {})", m.join(", ")),
                 }
+            ),
+        ),
+        // The runner did not start or did not answer its handshake (a `--runner` that is not
+        // a runner of this version), or isolation is not supported on this OS: the server's
+        // setup, not the plugin's failure.
+        1504 | 1507 => (
+            Verdict::NotRun,
+            format!(
+                "{calls} smoke call(s) declared, none run: the isolated runner {} could not \
+                 start the plugin ([{code}] {e}); check that it is a runner of this \
+                 Switchboard version on Linux (leave --runner out under `switchboard registry \
+                 serve`)",
+                runner.program().display()
             ),
         ),
         n if n == smoke::UNDECLARED_POINT.number() => (

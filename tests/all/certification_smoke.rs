@@ -568,3 +568,45 @@ fn a_runner_that_is_not_a_runner_is_not_run_not_the_plugins_failure() {
     );
     assert_eq!(doc["approvable"], false);
 }
+
+/// The run's time limit counts from before the load, and is checked before the plugin's
+/// `start`: with a limit of 1 ms (shorter than starting any process), no call is made.
+#[test]
+fn the_run_time_limit_counts_from_before_the_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    options.smoke.run_timeout_ms = 1;
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/notes/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_eq!(result, "failed", "{detail}");
+    assert!(
+        detail.contains("the run's whole time limit (1 ms)") && detail.contains("no call was made"),
+        "{detail}"
+    );
+}

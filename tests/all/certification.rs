@@ -105,7 +105,13 @@ fn flow(database: DatabaseChoice) {
     );
     options.database = database.clone();
     options.advisory_db = Some(workspace().join("registry/testdata/advisories"));
+    // A runner given explicitly and then removed, so that no runner is usable whatever the
+    // environment says (`SWITCHBOARD_RUNNER` would otherwise be found).
+    let runner = tmp.path().join("runner");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_isolated_runner"), &runner).unwrap();
+    options.smoke.runner = Some(switchboard_host::isolation::RunnerCommand::binary(&runner));
     let server = Server::start(&options).unwrap();
+    std::fs::remove_file(&runner).unwrap();
     let db = open_database_with(&server.data_dir().root, &database).unwrap();
     let token = |account: &str, scope: &str| {
         tokens::create(&db, account, scope.parse().unwrap(), None)
@@ -214,8 +220,8 @@ fn flow(database: DatabaseChoice) {
         "{adv}"
     );
 
-    // notes: smoke calls, and no isolated runner in this test process (none given, none
-    // found) — `not-run` saying so, which blocks approval (fail closed).
+    // notes: smoke calls, and no usable isolated runner (the one given is gone) — `not-run`
+    // saying so, which blocks approval (fail closed).
     let (status, notes_req) = submit("notes", "0.2.0", Some(&acme));
     assert_eq!(status, 201, "{notes_req}");
     assert_eq!(
@@ -225,7 +231,10 @@ fn flow(database: DatabaseChoice) {
     );
     let detail = check(&notes_req, "tests")["detail"].as_str().unwrap();
     assert!(
-        detail.contains("no isolated runner was found") && detail.contains("--runner"),
+        detail.contains(&format!(
+            "the isolated runner {} cannot be used",
+            runner.display()
+        )) && detail.contains("--runner"),
         "{detail}"
     );
     assert_eq!(notes_req["approvable"], false);

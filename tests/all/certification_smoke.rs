@@ -366,3 +366,247 @@ fn a_runner_option_that_names_no_executable_stops_the_start() {
     let e = Server::start(&options).unwrap_err();
     assert_eq!(e.code().to_string(), "SB1930", "{e}");
 }
+
+/// Smoke calls are plugin code the server runs: the hostile `escape` plugin's calls that
+/// read the server's certification key, the server's command line and environment, and
+/// connect to a port on the server's machine are each refused by the sandbox — none
+/// succeeds, and the check is not passed. (Landlock and a network namespace are required
+/// layers: on a machine without them the check is `not-run` and nothing is called.)
+#[test]
+fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let server = Server::start(&options).unwrap();
+    let key = server.data_dir().keys.join("certification.key");
+    assert!(key.exists(), "{}", key.display());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    // Each call succeeds only if the escape does (`take_*`, `dial`: the escape suite's
+    // attempts as calls that fail when the OS refuses).
+    let attempts = vec![
+        smoke_call("take_file", Some(json!(key.display().to_string())), None),
+        smoke_call("take_file", Some(json!("certification.key")), None),
+        smoke_call("take_parent_proc", Some(json!("cmdline")), None),
+        smoke_call("take_parent_proc", Some(json!("environ")), None),
+        smoke_call("dial", Some(json!(port)), None),
+    ];
+    let hostile = releases::test_plugin(
+        "escape",
+        "0.2.0",
+        &work.join("releases"),
+        &author,
+        with_calls(attempts),
+    );
+    upload(&publisher, "main", &hostile, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/escape/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_ne!(result, "passed", "{detail}");
+    let lines: Vec<&str> = detail.lines().skip(1).collect();
+    if result == "not-run" {
+        // A machine without Landlock or user namespaces: nothing was called.
+        assert!(detail.contains("none run"), "{detail}");
+        assert!(lines.is_empty(), "{detail}");
+        return;
+    }
+    assert_eq!(result, "failed", "{detail}");
+    assert!(
+        detail.starts_with("0 of 5 smoke call(s) passed"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("landlock") && detail.contains("net_namespace"),
+        "{detail}"
+    );
+    assert_eq!(lines.len(), 5, "{detail}");
+    for line in lines {
+        assert!(
+            line.starts_with("failed: ") || line.starts_with("error: "),
+            "{line}"
+        );
+        assert!(line.contains("refused"), "escaped: {line}");
+    }
+    assert_eq!(doc["approvable"], false);
+    drop(listener);
+}
+
+/// One smoke run at a time per server: while one holds the server's smoke lock, a submission
+/// runs its other checks but no smoke call — `tests` is `not-run` saying the server is busy
+/// (fail closed), other requests are served meanwhile, and once the run is over the release
+/// resubmitted runs its calls and passes.
+#[test]
+fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmission_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let reviewer = tokens::create(&db, "rita", "certify".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let path = "/api/v1/plugins/notes/versions/0.2.0/certification";
+
+    let running = server.hold_smoke_lock().expect("no run holds the lock");
+    let (status, busy) = send(&server, true, path, &acme, json!({}));
+    assert_eq!(status, 201, "{busy}");
+    let (result, detail) = tests_check(&busy);
+    assert_eq!(result, "not-run", "{busy}");
+    assert!(
+        detail.contains(
+            "none run: the server is running another release's smoke calls; submit again shortly"
+        ),
+        "{detail}"
+    );
+    assert_eq!(busy["approvable"], false, "{busy}");
+    let (status, doc) = send(
+        &server,
+        false,
+        "/api/v1/certification/key",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 200, "served while the smoke lock is held: {doc}");
+    let (status, doc) = send(
+        &server,
+        true,
+        &format!(
+            "/api/v1/certification/{}/deny",
+            busy["id"].as_str().unwrap()
+        ),
+        &reviewer,
+        json!({ "reason": "smoke calls not run" }),
+    );
+    assert_eq!(status, 200, "{doc}");
+    drop(running);
+
+    let (status, again) = send(&server, true, path, &acme, json!({}));
+    assert_eq!(status, 201, "{again}");
+    let (result, detail) = tests_check(&again);
+    assert_eq!(result, "passed", "{detail}");
+    assert!(
+        server.hold_smoke_lock().is_some(),
+        "the run let go of the lock"
+    );
+}
+
+/// A `--runner` that is an executable but not a runner (`/bin/true` answers no handshake) is
+/// the server's setup, not the plugin's failure: `tests` is `not-run`, never `failed`.
+#[test]
+fn a_runner_that_is_not_a_runner_is_not_run_not_the_plugins_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary("/bin/true"));
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/notes/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_eq!(result, "not-run", "{detail}");
+    assert!(
+        detail.contains("/bin/true could not start the plugin") && detail.contains("SB1504"),
+        "{detail}"
+    );
+    assert_eq!(doc["approvable"], false);
+}
+
+/// The run's time limit counts from before the load, and is checked before the plugin's
+/// `start`: with a limit of 1 ms (shorter than starting any process), no call is made.
+#[test]
+fn the_run_time_limit_counts_from_before_the_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = ServerOptions::new(
+        tmp.path().join("server"),
+        parse_listen("127.0.0.1:0").unwrap(),
+    );
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    options.smoke.run_timeout_ms = 1;
+    let server = Server::start(&options).unwrap();
+    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+        .unwrap()
+        .token;
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let author = keys(&work);
+    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+    let publisher = tmp.path().join("acme");
+    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+    login(&publisher, "main", &acme).unwrap();
+    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
+    upload(&publisher, "main", &notes, "ga").unwrap();
+    let (status, doc) = send(
+        &server,
+        true,
+        "/api/v1/plugins/notes/versions/0.2.0/certification",
+        &acme,
+        json!({}),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let (result, detail) = tests_check(&doc);
+    assert_eq!(result, "failed", "{detail}");
+    assert!(
+        detail.contains("the run's whole time limit (1 ms)") && detail.contains("no call was made"),
+        "{detail}"
+    );
+}

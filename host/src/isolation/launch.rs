@@ -131,8 +131,18 @@ pub(crate) fn spawn(
     let (outbound, runner_outbound) =
         Channel::pair(max_frame).map_err(|e| io_failed("no socket pair", e))?;
     let runner_control: OwnedFd = runner_control.into_fd();
-    let mut cmd = Command::new(&command.program);
+    // The runner starts in `/`, not in the host's working directory (which may be a server's
+    // data directory): a relative program path is resolved against the host's first.
+    let program = if command.program.is_relative() && command.program.components().count() > 1 {
+        std::env::current_dir()
+            .map(|d| d.join(&command.program))
+            .unwrap_or_else(|_| command.program.clone())
+    } else {
+        command.program.clone()
+    };
+    let mut cmd = Command::new(&program);
     cmd.args(&command.args)
+        .current_dir("/")
         // The plugin sees none of the host's environment; what it may read comes through
         // the `env` service, checked against its grants.
         .env_clear()

@@ -316,6 +316,14 @@ impl Server {
         format!("{}/index", self.url())
     }
 
+    /// Holds the server's smoke-run lock, as a running release's smoke calls do, until the
+    /// guard is dropped (tests: a submission meanwhile finds the server busy); `None` if a run
+    /// holds it.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn hold_smoke_lock(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        self.state.certifier.smoke_lock.try_hold()
+    }
+
     /// The data directory's parts.
     pub fn data_dir(&self) -> &DataDir {
         &self.data

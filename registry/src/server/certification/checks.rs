@@ -45,6 +45,8 @@ pub struct Subject<'a> {
     pub advisory_db: Option<&'a Path>,
     /// How the `tests` check runs the release's smoke calls.
     pub smoke: &'a super::smoke::SmokeOptions,
+    /// Held while the smoke calls run: one run at a time.
+    pub smoke_lock: &'a super::smoke::SmokeLock,
 }
 
 /// The result of one check body: a verdict and its detail.
@@ -253,7 +255,7 @@ pub fn run_all(db: &Database, subject: &Subject<'_>) -> Vec<CertificationCheck> 
                 ),
             ));
         };
-        super::smoke::run(verified, m, subject.smoke)
+        super::smoke::run(verified, m, subject.smoke, subject.smoke_lock)
     });
 
     run(&mut results, "advisories", || {

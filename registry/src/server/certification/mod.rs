@@ -65,6 +65,7 @@ pub struct Certifier {
     key_path: PathBuf,
     advisory_db: Option<PathBuf>,
     smoke: smoke::SmokeOptions,
+    pub(crate) smoke_lock: smoke::SmokeLock,
 }
 
 impl std::fmt::Debug for Certifier {
@@ -116,6 +117,7 @@ impl Certifier {
             key_path,
             advisory_db: advisory_db.map(Path::to_owned),
             smoke: smoke.clone(),
+            smoke_lock: smoke::SmokeLock::default(),
         })
     }
 
@@ -289,6 +291,7 @@ pub(crate) fn submit(
                 registry_keys: &state.data.keys,
                 advisory_db: state.certifier.advisory_db.as_deref(),
                 smoke: &state.certifier.smoke,
+                smoke_lock: &state.certifier.smoke_lock,
             },
         ),
         Err(e) => vec![super::store::certification::CertificationCheck::new(
@@ -568,13 +571,31 @@ pub(crate) async fn submit_handler(
     path: Result<UrlPath<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    blocking(move || {
+    // On a thread of its own, not the shared blocking pool: the smoke calls may take a
+    // minute, and the pool serves nearly every other request.
+    own_thread(move || {
         let token = authenticated(&state, &headers)?;
         let (name, version) = release_path(path)?;
         let c = submit(&state, &token, &name, &version)?;
         Ok((StatusCode::CREATED, Json(certification_json(&c))))
     })
     .await
+}
+
+/// Runs `f` on a new thread and awaits its answer without holding a runtime or pool thread.
+async fn own_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let internal = |reason: String| -> ApiError { ServerError::Internal { reason }.into() };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("certification-submit".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| internal(format!("no thread for the submission: {e}")))?;
+    rx.await
+        .map_err(|_| internal("the submission's thread ended without an answer".into()))?
 }
 
 /// `GET /api/v1/plugins/NAME/versions/VERSION/certification`: the newest request of the

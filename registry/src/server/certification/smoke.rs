@@ -10,9 +10,11 @@
 //! (`RLIMIT_DATA`, and a cgroup's `memory.max` where one is delegated); CPU time bounded by
 //! the whole run's limit; [`SmokeOptions::call_timeout_ms`] per call (the manifest's
 //! `[limits]` may ask for less, never more); no restart after a crash or a timeout (the first
-//! one fails the plugin); the layers `rlimits`, `no_new_privs` and `seccomp` required
-//! ([`SmokeOptions::require`]) — a machine without them runs nothing (`not-run`), the other layers (Landlock, a network
-//! namespace, a cgroup) are used where the machine has them and listed in the detail.
+//! one fails the plugin); the layers `rlimits`, `no_new_privs`, `seccomp`, `landlock` and
+//! `net_namespace` required ([`SmokeOptions::require`]) — a machine without one of them runs
+//! nothing (`not-run`, naming the missing layer and how to enable it); the others (Landlock's
+//! TCP rules, a cgroup) are used where the machine has them and listed in the detail. The
+//! runner starts with working directory `/` and an empty environment.
 //!
 //! **The grants.** `[test] grant`, else every capability the plugin requests — less every
 //! capability whose service reaches the server's machine through the host's process:
@@ -20,8 +22,9 @@
 //! the detail). The rest stay inside the throwaway host: its own KV store and secrets, its
 //! configuration defaults, its event bus and services.
 //!
-//! **Fail closed.** No runner found, a runner path that is not an executable, a sandbox layer
-//! the machine lacks: `not-run`, with what is missing and how to enable it. A load the plugin
+//! **Fail closed.** No runner found, a runner path that is not an executable, a runner that
+//! does not start or answer (`SB1504`), isolation unsupported here (`SB1507`), a sandbox layer
+//! the machine lacks, another release's smoke run in progress: `not-run`, with what is missing and how to enable it. A load the plugin
 //! fails, a `start` hook that fails, a call that crashes the runner, is killed at its time
 //! limit or breaks the protocol, a mistake in `[test]`: `failed`. Only every call passing is
 //! `passed`.
@@ -50,8 +53,67 @@ pub const WITHHELD: [CapabilityKind; 5] = [
     CapabilityKind::ProcessSpawn,
 ];
 
-/// The sandbox layers a machine must have for the server to run plugin code.
-pub const REQUIRED_LAYERS: [Layer; 3] = [Layer::Rlimits, Layer::NoNewPrivs, Layer::Seccomp];
+/// The sandbox layers a machine must have for the server to run plugin code: Landlock (no
+/// file outside the runner's own needs — not the server's data directory, its key, `/proc` of
+/// the server) and a network namespace without interfaces (no connection out), besides
+/// resource limits, `no_new_privs` and seccomp.
+pub const REQUIRED_LAYERS: [Layer; 5] = [
+    Layer::Rlimits,
+    Layer::NoNewPrivs,
+    Layer::Seccomp,
+    Layer::Landlock,
+    Layer::NetNamespace,
+];
+
+/// How to give this machine `layer`, for a `not-run` detail.
+pub fn how_to_enable(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Landlock | Layer::LandlockNet => {
+            "a Linux kernel with Landlock (5.13 or later; `landlock` in the boot parameter \
+             `lsm=`, see /sys/kernel/security/lsm; TCP rules need 6.7 or later)"
+        }
+        Layer::NetNamespace => {
+            "unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1`; on \
+             Ubuntu 24.04 and later `sysctl kernel.apparmor_restrict_unprivileged_userns=0`; \
+             in a container, one allowed to create user namespaces)"
+        }
+        Layer::Seccomp => "a Linux kernel with seccomp-bpf (CONFIG_SECCOMP_FILTER)",
+        Layer::Cgroup => "a delegated cgroup v2 (e.g. a systemd unit with `Delegate=yes`)",
+        _ => "Linux",
+    }
+}
+
+/// The layers of `require` this machine lacks, each with how to enable it; empty when it has
+/// them all.
+fn missing_layers(require: &[Layer]) -> Vec<String> {
+    let here = switchboard_host::isolation::sandbox::probe();
+    require
+        .iter()
+        .filter(|l| !here.iter().any(|s| s.layer == **l && s.active))
+        .map(|l| format!("`{}` (needs {})", l.as_str(), how_to_enable(*l)))
+        .collect()
+}
+
+/// At most one smoke run at a time in a server: a submission that finds one running does not
+/// wait (a slow release could otherwise hold every submission, and the threads they run on).
+#[derive(Debug, Default)]
+pub struct SmokeLock(std::sync::Mutex<()>);
+
+impl SmokeLock {
+    /// The lock, unless a run holds it.
+    pub fn try_hold(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            // A run that panicked: the lock guards no data, so it is free again.
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// The `tests` detail when another release's smoke calls are running.
+pub const BUSY: &str = "the server is running another release's smoke calls; submit again \
+                        shortly";
 
 /// How the server runs a release's smoke calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,13 +125,15 @@ pub struct SmokeOptions {
     pub runner: Option<RunnerCommand>,
     /// The longest time one call may take, milliseconds (default 10 000).
     pub call_timeout_ms: u64,
-    /// The longest the whole run may take, milliseconds (default 60 000): no call starts
-    /// after it; it is also the runner's CPU-time limit.
+    /// The longest the whole run may take, milliseconds (default 60 000), counted from
+    /// before the load: neither the plugin's `start` nor any call begins after it, so a run
+    /// ends within it plus one call's limit plus the plugin's `stop`; it is also the runner's
+    /// CPU-time limit.
     pub run_timeout_ms: u64,
     /// The runner's memory limit, MiB (default 512).
     pub memory_mb: u64,
     /// The sandbox layers the machine must have, else nothing runs (`not-run`); default
-    /// [`REQUIRED_LAYERS`]. An embedder may require more (`landlock`, `cgroup`), never fewer
+    /// [`REQUIRED_LAYERS`]. An embedder may require more (`landlock_net`, `cgroup`), never fewer
     /// than it trusts the runner without.
     pub require: Vec<Layer>,
 }
@@ -129,10 +193,12 @@ pub fn executable(path: &Path) -> Result<(), String> {
 
 /// The verdict of the `tests` check, and its detail: a summary line, then one line per
 /// call (`passed: …`, `failed: … — why`, `error: … — why`).
+/// Nothing runs while another run holds `lock`: `not-run` ([`BUSY`]).
 pub fn run(
     verified: VerifiedPlugin,
     manifest: &Manifest,
     options: &SmokeOptions,
+    lock: &SmokeLock,
 ) -> Result<(Verdict, String), String> {
     let calls = manifest.test.as_ref().map_or(&[][..], |t| &t.calls[..]);
     if calls.is_empty() {
@@ -159,6 +225,27 @@ pub fn run(
             ))
         }
     };
+    // The run's time counts from here: loading, starting and every call (not the `stop`).
+    let deadline = Instant::now() + Duration::from_millis(options.run_timeout_ms);
+    let Some(_running) = lock.try_hold() else {
+        return Ok((
+            Verdict::NotRun,
+            format!("{} smoke call(s) declared, none run: {BUSY}", calls.len()),
+        ));
+    };
+    let missing = missing_layers(&options.require);
+    if !missing.is_empty() {
+        return Ok((
+            Verdict::NotRun,
+            format!(
+                "{} smoke call(s) declared, none run: isolation is not available here — the \
+                 server requires the sandbox layers {}, and this machine lacks {}",
+                calls.len(),
+                layer_names(&options.require),
+                missing.join(", ")
+            ),
+        ));
+    }
     let data = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
     let mut profile = IsolationProfile::default();
     profile.memory_mb = Some(options.memory_mb);
@@ -260,6 +347,16 @@ pub fn run(
         names(&granted),
         names(&withheld)
     );
+    if Instant::now() >= deadline {
+        return Ok((
+            Verdict::Failed,
+            format!(
+                "the plugin took the run's whole time limit ({} ms) to load; no call was made; \
+                 {setup}; {grants}",
+                options.run_timeout_ms
+            ),
+        ));
+    }
     if let Err(e) = plugin.start() {
         return Ok((
             Verdict::Failed,
@@ -270,7 +367,6 @@ pub fn run(
         ));
     }
     let embedded = plugin.manifest();
-    let deadline = Instant::now() + Duration::from_millis(options.run_timeout_ms);
     let mut outcomes: Vec<SmokeOutcome> = Vec::new();
     for call in calls {
         if Instant::now() >= deadline {
@@ -295,6 +391,14 @@ pub fn run(
     drop(plugin);
     drop(host);
     Ok(verdict(&outcomes, &setup, &grants))
+}
+
+fn layer_names(layers: &[Layer]) -> String {
+    layers
+        .iter()
+        .map(|l| l.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The check's verdict and detail over the calls' outcomes.
@@ -349,12 +453,25 @@ fn refused_load(
             format!(
                 "{calls} smoke call(s) declared, none run: isolation is not available here \
                  ([{code}] {e}); the server requires the sandbox layers {} (runner {}) — run \
-                 it on a Linux machine that has them",
-                require
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                 it on a Linux machine that has them{}",
+                layer_names(require),
+                runner.program().display(),
+                match missing_layers(require) {
+                    m if m.is_empty() => String::new(),
+                    m => format!(" (missing: {})", m.join(", ")),
+                }
+            ),
+        ),
+        // The runner did not start or did not answer its handshake (a `--runner` that is not
+        // a runner of this version), or isolation is not supported on this OS: the server's
+        // setup, not the plugin's failure.
+        1504 | 1507 => (
+            Verdict::NotRun,
+            format!(
+                "{calls} smoke call(s) declared, none run: the isolated runner {} could not \
+                 start the plugin ([{code}] {e}); check that it is a runner of this \
+                 Switchboard version on Linux (leave --runner out under `switchboard registry \
+                 serve`)",
                 runner.program().display()
             ),
         ),

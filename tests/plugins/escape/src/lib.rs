@@ -115,6 +115,17 @@ mod plugin {
         }
     }
 
+    fn must(outcome: Outcome) -> Result<u64, PluginError> {
+        if outcome.allowed {
+            Ok(outcome.count)
+        } else {
+            Err(PluginError::new(format!(
+                "refused: {} (errno {})",
+                outcome.detail, outcome.errno
+            )))
+        }
+    }
+
     fn c_path(path: &str) -> Result<CString, PluginError> {
         CString::new(path).map_err(|_| PluginError::new("a path with a NUL byte"))
     }
@@ -340,6 +351,25 @@ mod plugin {
             // SAFETY: plain system call.
             let parent = unsafe { libc::getppid() };
             raw_read(&format!("/proc/{parent}/{name}"))
+        }
+
+        /// `read_raw` as a call that fails when the OS refuses: the bytes read, else an
+        /// error (for certification's smoke calls, which can only tell success from failure).
+        #[command]
+        fn take_file(&self, path: String) -> Result<u64, PluginError> {
+            must(raw_read(&path)?)
+        }
+
+        /// `read_parent_proc` as a call that fails when the OS refuses.
+        #[command]
+        fn take_parent_proc(&self, name: String) -> Result<u64, PluginError> {
+            must(self.read_parent_proc(name)?)
+        }
+
+        /// `connect` as a call that fails when the OS refuses.
+        #[command]
+        fn dial(&self, port: u16) -> Result<u64, PluginError> {
+            must(self.connect(port))
         }
 
         /// How many environment variables this process has.

@@ -43,7 +43,7 @@ use super::AppState;
 use crate::format::{validate_name, IndexLine, RegistryConfig, MAX_CONFIG_BYTES};
 use crate::registries::listed_plugin;
 use crate::registries::search::{search, Listing, SearchQuery, SortOrder};
-use query::{Channel, PageQuery, Sort, MAX_PAGE};
+use query::{Channel, PageQuery, Sort, MAX_PAGE, PER_PAGE};
 use view::{CategoryCount, Hit, PluginView};
 
 /// The Content-Security-Policy every page is sent with: nothing runs, nothing loads from
@@ -426,14 +426,54 @@ struct SearchPageView {
     next: Option<String>,
 }
 
+/// The page of `query` ordered by rating ([`Sort::Rating`]): every match in name order,
+/// reordered by `ratings` (a stable sort, so ties stay in name order, as the API's are),
+/// then cut to the page asked for.
+fn by_rating(
+    listing: &Listing,
+    query: &PageQuery,
+    ratings: &crate::server::search::rating::Ratings,
+) -> crate::registries::search::SearchPage {
+    let mut every = query.to_search();
+    every.page = 1;
+    every.per_page = usize::MAX;
+    let mut hits = search(&[listing], &every).hits;
+    hits.sort_by_key(|h| match ratings.get(&h.name) {
+        Some(r) => (
+            false,
+            std::cmp::Reverse(r.hundredths),
+            std::cmp::Reverse(r.count),
+        ),
+        None => (true, std::cmp::Reverse(0), std::cmp::Reverse(0)),
+    });
+    let per_page = PER_PAGE.max(1);
+    let total = hits.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let page = query.page.max(1);
+    crate::registries::search::SearchPage {
+        hits: hits
+            .into_iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .collect(),
+        total,
+        page,
+        pages,
+    }
+}
+
 fn run_search(
     state: &AppState,
     query: PageQuery,
     heading: String,
 ) -> Result<SearchPageView, PageError> {
     let (_, listings) = catalog(state)?;
-    let result = search(&[listings.of(query.channel)], &query.to_search());
     let ratings = reviews::search_ratings(state)?;
+    let result = if query.sort == Sort::Rating {
+        by_rating(listings.of(query.channel), &query, &ratings)
+    } else {
+        search(&[listings.of(query.channel)], &query.to_search())
+    };
     let categories = listings.categories();
     let trust = query.trust.map(TrustLevel::as_str).unwrap_or("");
     let pages = result.pages;
@@ -478,7 +518,12 @@ fn run_search(
             } else {
                 query.sort.as_str()
             },
-            [("name", "Name"), ("updated", "Recently updated")].into_iter(),
+            [
+                ("name", "Name"),
+                ("updated", "Recently updated"),
+                ("rating", "Best rated"),
+            ]
+            .into_iter(),
         ),
         total: result.total,
         page: result.page,

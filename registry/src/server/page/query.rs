@@ -70,6 +70,9 @@ pub enum Sort {
     Name,
     /// Most recently published first.
     Updated,
+    /// Best rated first: the damped average of approved reviews, then more reviews, then
+    /// name; plugins with no approved review last, by name (the API's `sort=rating`).
+    Rating,
 }
 
 impl Sort {
@@ -79,6 +82,7 @@ impl Sort {
             Sort::Relevance => "relevance",
             Sort::Name => "name",
             Sort::Updated => "updated",
+            Sort::Rating => "rating",
         }
     }
 }
@@ -163,7 +167,8 @@ impl PageQuery {
                         "" | "relevance" => Sort::Relevance,
                         "name" => Sort::Name,
                         "updated" => Sort::Updated,
-                        _ => return Err(bad(key, "write relevance, name or updated")),
+                        "rating" => Sort::Rating,
+                        _ => return Err(bad(key, "write relevance, name, updated or rating")),
                     }
                 }
                 "page" => {
@@ -209,6 +214,9 @@ impl PageQuery {
             Sort::Relevance => SortOrder::Relevance,
             Sort::Name => SortOrder::Name,
             Sort::Updated => SortOrder::Updated,
+            // Ratings live on the server, not in the index: the page orders the hits
+            // itself (`page::by_rating`), from every match in name order.
+            Sort::Rating => SortOrder::Name,
         };
         s.page = self.page;
         s.per_page = PER_PAGE;

@@ -154,6 +154,23 @@ pub(super) fn search_hits_carry_the_damped_rating_and_sort_by_it_after_each_deci
     assert_eq!(status, 200);
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("★ 3.57 (2 reviews)"), "{html}");
+
+    // The page sorts by rating too, in the API's order, and offers the choice.
+    let (status, _, _, html) = get(&server, "/search?sort=rating", None);
+    assert_eq!(status, 200);
+    let html = String::from_utf8(html).unwrap();
+    let at = |name: &str| {
+        html.find(&format!(">{name}</a> <span class=\"version\">"))
+            .unwrap_or_else(|| panic!("{name} not listed: {html}"))
+    };
+    assert!(
+        at("alpha") < at("gamma") && at("gamma") < at("beta"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"rating\" selected>Best rated</option>"),
+        "{html}"
+    );
 }
 
 #[test]

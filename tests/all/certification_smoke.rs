@@ -303,6 +303,78 @@ fn certification_runs_smoke_calls_isolated_on_postgres() {
     flow(DatabaseChoice::parse(&url).unwrap());
 }
 
+/// A SQLite server started with `options` (from [`options`], then adjusted), the account
+/// `acme` with a publish token and its signing key bound, and a publisher logged in as it.
+struct Setup {
+    /// Holds the server's data directory and the publisher's files until the test ends.
+    _tmp: tempfile::TempDir,
+    server: Server,
+    db: switchboard_registry::server::Database,
+    acme: String,
+    work: std::path::PathBuf,
+    author: std::path::PathBuf,
+    publisher: std::path::PathBuf,
+}
+
+/// Server options over `tmp` with no rate limit and the tests' isolated runner.
+fn options(tmp: &Path) -> ServerOptions {
+    let mut options = ServerOptions::new(tmp.join("server"), parse_listen("127.0.0.1:0").unwrap());
+    options.rate_limit = None;
+    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    options
+}
+
+impl Setup {
+    fn start(tmp: tempfile::TempDir, options: &ServerOptions) -> Setup {
+        let server = Server::start(options).unwrap();
+        let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
+        let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+            .unwrap()
+            .token;
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let author = keys(&work);
+        accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
+        let publisher = tmp.path().join("acme");
+        cli::add(&publisher, add_args(&server.registry_url())).unwrap();
+        login(&publisher, "main", &acme).unwrap();
+        Setup {
+            _tmp: tmp,
+            server,
+            db,
+            acme,
+            work,
+            author,
+            publisher,
+        }
+    }
+
+    /// Uploads the notes example 0.2.0 (its four declared smoke calls) to the `ga` channel.
+    fn upload_notes(&self) {
+        let notes = releases::example(
+            "notes",
+            "0.2.0",
+            &self.work.join("releases"),
+            &self.author,
+            |_| {},
+        );
+        upload(&self.publisher, "main", &notes, "ga").unwrap();
+    }
+
+    /// Submits `NAME@0.2.0` for certification as `acme`: the request made (`201`).
+    fn submit(&self, name: &str) -> Value {
+        let (status, doc) = send(
+            &self.server,
+            true,
+            &format!("/api/v1/plugins/{name}/versions/0.2.0/certification"),
+            &self.acme,
+            json!({}),
+        );
+        assert_eq!(status, 201, "{doc}");
+        doc
+    }
+}
+
 /// A sandbox layer the server requires and this machine lacks: nothing runs, `not-run`
 /// naming the layer. (On a machine with every layer there is none to require: nothing to
 /// check.)
@@ -315,35 +387,11 @@ fn a_required_sandbox_layer_this_machine_lacks_is_not_run() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("server"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
-    options.rate_limit = None;
-    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let mut options = options(tmp.path());
     options.smoke.require.push(missing.layer);
-    let server = Server::start(&options).unwrap();
-    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
-    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
-        .unwrap()
-        .token;
-    let work = tmp.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let author = keys(&work);
-    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
-    let publisher = tmp.path().join("acme");
-    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
-    login(&publisher, "main", &acme).unwrap();
-    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
-    upload(&publisher, "main", &notes, "ga").unwrap();
-    let (status, doc) = send(
-        &server,
-        true,
-        "/api/v1/plugins/notes/versions/0.2.0/certification",
-        &acme,
-        json!({}),
-    );
-    assert_eq!(status, 201, "{doc}");
+    let setup = Setup::start(tmp, &options);
+    setup.upload_notes();
+    let doc = setup.submit("notes");
     let (result, detail) = tests_check(&doc);
     assert_eq!(result, "not-run", "{doc}");
     assert!(
@@ -375,28 +423,19 @@ fn a_runner_option_that_names_no_executable_stops_the_start() {
 #[test]
 fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("server"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
-    options.rate_limit = None;
-    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
-    let server = Server::start(&options).unwrap();
+    let options = options(tmp.path());
+    let setup = Setup::start(tmp, &options);
+    let Setup {
+        server,
+        work,
+        author,
+        publisher,
+        ..
+    } = &setup;
     let key = server.data_dir().keys.join("certification.key");
     assert!(key.exists(), "{}", key.display());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
-    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
-        .unwrap()
-        .token;
-    let work = tmp.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let author = keys(&work);
-    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
-    let publisher = tmp.path().join("acme");
-    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
-    login(&publisher, "main", &acme).unwrap();
     // Each call succeeds only if the escape does (`take_*`, `dial`: the escape suite's
     // attempts as calls that fail when the OS refuses).
     let attempts = vec![
@@ -410,18 +449,11 @@ fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
         "escape",
         "0.2.0",
         &work.join("releases"),
-        &author,
+        author,
         with_calls(attempts),
     );
-    upload(&publisher, "main", &hostile, "ga").unwrap();
-    let (status, doc) = send(
-        &server,
-        true,
-        "/api/v1/plugins/escape/versions/0.2.0/certification",
-        &acme,
-        json!({}),
-    );
-    assert_eq!(status, 201, "{doc}");
+    upload(publisher, "main", &hostile, "ga").unwrap();
+    let doc = setup.submit("escape");
     let (result, detail) = tests_check(&doc);
     assert_ne!(result, "passed", "{detail}");
     let lines: Vec<&str> = detail.lines().skip(1).collect();
@@ -459,33 +491,19 @@ fn smoke_calls_cannot_read_the_servers_files_or_reach_its_network() {
 #[test]
 fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmission_works() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("server"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
-    options.rate_limit = None;
-    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
-    let server = Server::start(&options).unwrap();
-    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
-    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
+    let options = options(tmp.path());
+    let setup = Setup::start(tmp, &options);
+    let Setup {
+        server, db, acme, ..
+    } = &setup;
+    let reviewer = tokens::create(db, "rita", "certify".parse().unwrap(), None)
         .unwrap()
         .token;
-    let reviewer = tokens::create(&db, "rita", "certify".parse().unwrap(), None)
-        .unwrap()
-        .token;
-    let work = tmp.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let author = keys(&work);
-    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
-    let publisher = tmp.path().join("acme");
-    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
-    login(&publisher, "main", &acme).unwrap();
-    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
-    upload(&publisher, "main", &notes, "ga").unwrap();
+    setup.upload_notes();
     let path = "/api/v1/plugins/notes/versions/0.2.0/certification";
 
     let running = server.hold_smoke_lock().expect("no run holds the lock");
-    let (status, busy) = send(&server, true, path, &acme, json!({}));
+    let (status, busy) = send(server, true, path, acme, json!({}));
     assert_eq!(status, 201, "{busy}");
     let (result, detail) = tests_check(&busy);
     assert_eq!(result, "not-run", "{busy}");
@@ -496,16 +514,10 @@ fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmissi
         "{detail}"
     );
     assert_eq!(busy["approvable"], false, "{busy}");
-    let (status, doc) = send(
-        &server,
-        false,
-        "/api/v1/certification/key",
-        &acme,
-        json!({}),
-    );
+    let (status, doc) = send(server, false, "/api/v1/certification/key", acme, json!({}));
     assert_eq!(status, 200, "served while the smoke lock is held: {doc}");
     let (status, doc) = send(
-        &server,
+        server,
         true,
         &format!(
             "/api/v1/certification/{}/deny",
@@ -517,7 +529,7 @@ fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmissi
     assert_eq!(status, 200, "{doc}");
     drop(running);
 
-    let (status, again) = send(&server, true, path, &acme, json!({}));
+    let (status, again) = send(server, true, path, acme, json!({}));
     assert_eq!(status, 201, "{again}");
     let (result, detail) = tests_check(&again);
     assert_eq!(result, "passed", "{detail}");
@@ -532,34 +544,11 @@ fn a_submission_while_another_smoke_run_holds_the_lock_is_not_run_and_resubmissi
 #[test]
 fn a_runner_that_is_not_a_runner_is_not_run_not_the_plugins_failure() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("server"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
-    options.rate_limit = None;
+    let mut options = options(tmp.path());
     options.smoke.runner = Some(RunnerCommand::binary("/bin/true"));
-    let server = Server::start(&options).unwrap();
-    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
-    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
-        .unwrap()
-        .token;
-    let work = tmp.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let author = keys(&work);
-    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
-    let publisher = tmp.path().join("acme");
-    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
-    login(&publisher, "main", &acme).unwrap();
-    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
-    upload(&publisher, "main", &notes, "ga").unwrap();
-    let (status, doc) = send(
-        &server,
-        true,
-        "/api/v1/plugins/notes/versions/0.2.0/certification",
-        &acme,
-        json!({}),
-    );
-    assert_eq!(status, 201, "{doc}");
+    let setup = Setup::start(tmp, &options);
+    setup.upload_notes();
+    let doc = setup.submit("notes");
     let (result, detail) = tests_check(&doc);
     assert_eq!(result, "not-run", "{detail}");
     assert!(
@@ -574,35 +563,11 @@ fn a_runner_that_is_not_a_runner_is_not_run_not_the_plugins_failure() {
 #[test]
 fn the_run_time_limit_counts_from_before_the_load() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut options = ServerOptions::new(
-        tmp.path().join("server"),
-        parse_listen("127.0.0.1:0").unwrap(),
-    );
-    options.rate_limit = None;
-    options.smoke.runner = Some(RunnerCommand::binary(env!("CARGO_BIN_EXE_isolated_runner")));
+    let mut options = options(tmp.path());
     options.smoke.run_timeout_ms = 1;
-    let server = Server::start(&options).unwrap();
-    let db = open_database_with(&server.data_dir().root, &DatabaseChoice::Sqlite).unwrap();
-    let acme = tokens::create(&db, "acme", "publish:*".parse().unwrap(), None)
-        .unwrap()
-        .token;
-    let work = tmp.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let author = keys(&work);
-    accounts::add_key(&db, "acme", &public_key(&author)).unwrap();
-    let publisher = tmp.path().join("acme");
-    cli::add(&publisher, add_args(&server.registry_url())).unwrap();
-    login(&publisher, "main", &acme).unwrap();
-    let notes = releases::example("notes", "0.2.0", &work.join("releases"), &author, |_| {});
-    upload(&publisher, "main", &notes, "ga").unwrap();
-    let (status, doc) = send(
-        &server,
-        true,
-        "/api/v1/plugins/notes/versions/0.2.0/certification",
-        &acme,
-        json!({}),
-    );
-    assert_eq!(status, 201, "{doc}");
+    let setup = Setup::start(tmp, &options);
+    setup.upload_notes();
+    let doc = setup.submit("notes");
     let (result, detail) = tests_check(&doc);
     assert_eq!(result, "failed", "{detail}");
     assert!(

@@ -165,7 +165,7 @@ impl SmokeOptions {
         };
         executable(runner.program()).map_err(|why| {
             format!(
-                "the isolated runner {} {why}; give --runner the path of a runner binary (one \
+                "the isolated runner {} cannot be used: {why}; give --runner the path of a runner binary (one \
                  whose `main` calls `switchboard_host::isolation::runner_main()`), or leave it \
                  out under `switchboard registry serve`",
                 runner.program().display()
@@ -175,17 +175,18 @@ impl SmokeOptions {
     }
 }
 
-/// Whether `path` is an executable file; `Err` says what it is instead.
+/// Whether `path` is an executable file; `Err` says why not, as a phrase that follows
+/// "cannot be used: " (`it is not a file`, the operating system's error).
 pub fn executable(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be used ({e})"))?;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err("is not a file".into());
+        return Err("it is not a file".into());
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o111 == 0 {
-            return Err("is not executable".into());
+            return Err("it is not executable".into());
         }
     }
     Ok(())
@@ -496,13 +497,13 @@ mod tests {
     #[test]
     fn a_runner_that_is_not_an_executable_file_is_named() {
         let tmp = tempfile::tempdir().unwrap();
-        assert!(executable(&tmp.path().join("missing"))
-            .unwrap_err()
-            .contains("cannot be used"));
-        assert_eq!(executable(tmp.path()).unwrap_err(), "is not a file");
+        let missing = executable(&tmp.path().join("missing")).unwrap_err();
+        assert!(missing.contains("No such file"), "{missing}");
+        assert!(!missing.contains("cannot be used"), "{missing}");
+        assert_eq!(executable(tmp.path()).unwrap_err(), "it is not a file");
         let plain = tmp.path().join("plain");
         std::fs::write(&plain, "x").unwrap();
-        assert_eq!(executable(&plain).unwrap_err(), "is not executable");
+        assert_eq!(executable(&plain).unwrap_err(), "it is not executable");
         let options = SmokeOptions {
             runner: Some(RunnerCommand::binary(tmp.path().join("missing"))),
             ..SmokeOptions::default()

@@ -313,6 +313,80 @@ fn extend_a_contribution_past_the_timeout_counts_as_failed() {
 }
 
 #[test]
+fn extend_an_overrun_follows_the_points_policy() {
+    // hookb alone; it sleeps 20 ms on `slow`, past a 5 ms timeout.
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::Skip)
+        .timeout(Duration::from_millis(5));
+    let p = declare(&host, &options);
+    start(&host, "hookb");
+    // Skipped: the value goes on as it was given, the overrun is recorded.
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].code.to_string(), "SB1712");
+    assert!(!failures[0].disabled);
+
+    let (host2, _dir2) = self::host(true);
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::DisableAfter(2))
+        .timeout(Duration::from_millis(5));
+    let p = declare(&host2, &options);
+    start(&host2, "hookb");
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    assert!(p.fail.contributions().iter().all(|c| !c.disabled));
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    // Two overruns in a row: disabled, so `ok` is no longer stamped.
+    assert!(p.fail.contributions().iter().all(|c| c.disabled));
+    assert!(p.fail.failures().last().unwrap().disabled);
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok");
+}
+
+#[test]
+fn extend_an_isolated_contribution_is_killed_at_the_points_timeout() {
+    use switchboard_host::isolation::Mode;
+    // hookb isolated, with the default call timeout (far longer); the point's is 300 ms and
+    // `hang` sleeps 10 s: the runner is killed at the point's timeout, not after the sleep.
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::Skip)
+        .timeout(Duration::from_millis(300));
+    let p = declare(&host, &options);
+    start(&host, "hooka");
+    let hookb = host
+        .load_unsigned_with(
+            test_plugin("hookb"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    hookb.start().unwrap();
+    let began = std::time::Instant::now();
+    assert_eq!(p.fail.filter(s("hang")).unwrap(), "hang+a");
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].plugin, "hookb");
+    assert_eq!(failures[0].code.to_string(), "SB1502", "{failures:?}");
+    assert!(
+        failures[0]
+            .message
+            .contains("extension point's timeout of 300 ms"),
+        "{failures:?}"
+    );
+    // Its runner restarts; its contributions serve again.
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+}
+
+#[test]
 fn extend_contributions_leave_on_stop_and_removal_and_come_back_on_start() {
     let (host, _dir) = host(true);
     let p = declare(&host, &PointOptions::new());

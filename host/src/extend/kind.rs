@@ -115,12 +115,17 @@ impl PointOptions {
         self
     }
 
-    /// The longest one contribution may take. In-process, native code cannot be interrupted:
-    /// a contribution that runs longer finishes, then its result is discarded and it counts
-    /// as a failure under the point's policy (`SB1711`) — a timeout bounds what a slow
-    /// contribution can change, not how long it blocks. A contribution that never returns
-    /// blocks the invoking thread for good. Isolated plugins are also held to their own
-    /// call timeout, past which their runner is killed (`SB1502`).
+    /// The longest one contribution may take of its own time: a wrapper's time inside its
+    /// `next` (the wrappers inside it, the replacement, the host's operation) is not its.
+    ///
+    /// **In-process** code cannot be interrupted: a contribution that runs longer finishes,
+    /// then the overrun is found, its result discarded, and it counts as a failure under the
+    /// point's policy (`SB1712`) — the timeout bounds what a slow contribution can change,
+    /// not how long it blocks; one that never returns blocks the invoking thread for good.
+    ///
+    /// **Isolated** contributions are interrupted: the call is given the shorter of this
+    /// timeout and the plugin's own call timeout, past which its runner is killed (and
+    /// restarted) and the call fails with `SB1502`, a failure under the point's policy.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = Some(timeout);
         self

@@ -43,6 +43,7 @@ fn entries(instance: &Instance, code: &Code) -> Result<Planned, ExtendError> {
                 before: hook.before.clone(),
                 after: hook.after.clone(),
                 call,
+                isolated: code.is_isolated(),
                 in_a_row: AtomicU32::new(0),
                 failures: AtomicU64::new(0),
                 disabled: AtomicBool::new(false),

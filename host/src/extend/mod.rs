@@ -23,8 +23,9 @@
 //!
 //! **Errors.** A contribution that fails — an error, a panic (contained: the plugin is failed
 //! and its contributions leave), an answer that does not decode, or a run past the point's
-//! timeout — follows the point's [`ErrorPolicy`]: propagate (the default), skip and record, or
-//! disable the contribution after N failures in a row.
+//! timeout ([`PointOptions::timeout`]: a wrapper's own time, without its `next`; an isolated
+//! contribution is killed at it) — follows the point's [`ErrorPolicy`]: propagate (the
+//! default), skip and record, or disable the contribution after N failures in a row.
 //!
 //! **Cost.** A point with no contribution costs one atomic load; each contribution is one
 //! command call through the plugin's instance, with the input encoded once per invocation

@@ -90,6 +90,8 @@ pub(crate) struct Entry {
     pub(crate) before: Vec<String>,
     pub(crate) after: Vec<String>,
     pub(crate) call: RawCommand,
+    /// Whether the plugin runs isolated (its calls can be held to the point's timeout).
+    pub(crate) isolated: bool,
     /// Failures in a row (for `DisableAfter`).
     pub(crate) in_a_row: AtomicU32,
     pub(crate) failures: AtomicU64,

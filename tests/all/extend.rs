@@ -446,9 +446,138 @@ fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
     );
 }
 
-/// Guards the environment variable that arms hooka's `create`: a test steering it holds the
-/// lock alone ([`marker_lock`]), every other load of hooka shares it ([`hooka_shared`]) — else
-/// a load in a parallel test would write the marker of a load meant to be refused.
+#[test]
+fn extend_of_two_conflicting_replacements_started_at_once_exactly_one_starts() {
+    // hooka and hookc both replace `op.build`. Started from two threads at once, round after
+    // round: exactly one becomes active, the other is refused (SB1706) before its `start`
+    // hook runs — whichever thread gets there first.
+    let _env = marker_lock();
+    let started = StartMarkers::arm();
+    for round in 0..20 {
+        let (host, _dir) = host(true);
+        let p = declare(&host, &PointOptions::new());
+        let hooka = host.load_unsigned(test_plugin("hooka")).unwrap();
+        let hookc = host.load_unsigned(test_plugin("hookc")).unwrap();
+        for name in ["hooka", "hookc"] {
+            let _ = std::fs::remove_file(started.path().join(name));
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let (a, c) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                barrier.wait();
+                hooka.start()
+            });
+            let c = scope.spawn(|| {
+                barrier.wait();
+                hookc.start()
+            });
+            (a.join().unwrap(), c.join().unwrap())
+        });
+        let (winner, loser, err) = match (a, c) {
+            (Ok(()), Err(e)) => ("hooka", "hookc", e),
+            (Err(e), Ok(())) => ("hookc", "hooka", e),
+            other => panic!("round {round}: exactly one may start: {other:?}"),
+        };
+        assert_eq!(err.code().to_string(), "SB1706", "round {round}: {err}");
+        assert!(started.path().join(winner).exists(), "round {round}");
+        assert!(
+            !started.path().join(loser).exists(),
+            "round {round}: {loser}'s start hook ran"
+        );
+        assert_ne!(host.plugin(loser).unwrap().state(), State::Active);
+        let replacing: Vec<String> = p
+            .build
+            .contributions()
+            .into_iter()
+            .filter(|c| c.kind == HookKind::Replace)
+            .map(|c| c.plugin)
+            .collect();
+        assert_eq!(replacing, [winner], "round {round}");
+    }
+}
+
+#[test]
+fn extend_a_reload_whose_new_version_conflicts_keeps_the_old_contributions() {
+    let _env = marker_lock();
+    let (host, dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start_unlocked(&host, "hooka");
+    start_unlocked(&host, "hookb");
+    // hookc 0.1.0 without its replacement of `op.build` (hooka's) and without its order
+    // constraint (the reverse of hookb's): it starts beside them.
+    let original = std::fs::read(test_plugin("hookc")).unwrap();
+    let edit = |version: &str, replace: bool, before: bool| {
+        edited_manifest(&original, "hookc", |m| {
+            m["version"] = version.into();
+            let hooks = m["hooks"].as_array_mut().unwrap();
+            if !replace {
+                hooks.retain(|h| h["point"] != "op.build");
+            }
+            if !before {
+                // Emptied, not added: the edited manifest must fit the library's section.
+                for h in hooks.iter_mut().filter(|h| h.get("before").is_some()) {
+                    h["before"] = serde_json::json!([]);
+                }
+            }
+        })
+    };
+    let path = dir.path().join("libhookc.so");
+    std::fs::write(&path, edit("0.1.0", false, false)).unwrap();
+    let hookc = host.load_unsigned(&path).unwrap();
+    hookc.start().unwrap();
+    assert_eq!(values(&p.cycle.collect(&s("x")).unwrap()), ["b", "c"]);
+    let started = StartMarkers::arm();
+    // 0.2.0 replaces `op.build` too (SB1706); 0.3.0 orders itself before hookb, which orders
+    // itself before hookc (SB1708). Each is refused before its `start` runs; 0.1.0 serves on
+    // with its contributions, and hooka's replacement stays.
+    for (version, replace, before, code) in [
+        ("0.2.0", true, false, "SB1706"),
+        ("0.3.0", false, true, "SB1708"),
+    ] {
+        std::fs::write(&path, edit(version, replace, before)).unwrap();
+        let err = hookc.reload(&path).unwrap_err();
+        assert!(err.to_string().contains(&format!("[{code}]")), "{err}");
+        assert_eq!(hookc.version(), "0.1.0");
+        assert_eq!(hookc.state(), State::Active);
+        assert!(!started.path().join("hookc").exists(), "{version} started");
+        assert_eq!(values(&p.cycle.collect(&s("x")).unwrap()), ["b", "c"]);
+        assert_eq!(p.build.run(s("src"), |i| i).unwrap(), "a built [src]!");
+    }
+}
+
+/// A directory hooka's and hookc's `start` hooks write a marker in while this is alive (the
+/// caller holds [`marker_lock`]); disarmed when dropped, also by a failing test's unwinding.
+struct StartMarkers(tempfile::TempDir);
+
+impl StartMarkers {
+    fn arm() -> StartMarkers {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_var("SWITCHBOARD_HOOK_STARTED_DIR", dir.path());
+        StartMarkers(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for StartMarkers {
+    fn drop(&mut self) {
+        std::env::remove_var("SWITCHBOARD_HOOK_STARTED_DIR");
+    }
+}
+
+/// [`start`] for a test that holds [`marker_lock`] already.
+fn start_unlocked(host: &Host, name: &str) -> PluginHandle {
+    let plugin = host.load_unsigned(test_plugin(name)).unwrap();
+    plugin.start().unwrap();
+    plugin
+}
+
+/// Guards the environment variables that arm hooka's `create` and hooka's and hookc's
+/// `start`: a test steering them holds the lock alone ([`marker_lock`]), every other load of
+/// hooka shares it ([`hooka_shared`]) — else a load in a parallel test would write the marker
+/// of a load meant to be refused.
 static HOOKA_ENV: RwLock<()> = RwLock::new(());
 
 fn marker_lock() -> RwLockWriteGuard<'static, ()> {

@@ -7,7 +7,10 @@
 //! any plugin code runs: the point is declared (`SB1701`), takes that kind (`SB1702`), with
 //! those contracts (`SB1703`), and the plugin holds `extend:POINT` (`SB1705`). Conflicting
 //! replacements (`SB1706`), duplicate registry items (`SB1707`) and order cycles (`SB1708`)
-//! refuse the plugin's start, before its `start` hook runs.
+//! refuse the plugin's start, before its `start` hook runs — checked and reserved in one
+//! step, so of two conflicting plugins started at once exactly one starts; a reload whose new
+//! version conflicts is refused the same way, before its `start`, and the old version's
+//! contributions stay.
 //!
 //! **Membership.** A plugin's contributions join its points when it becomes active and leave
 //! when it stops, fails, is disabled or removed; a hot reload replaces them with the new

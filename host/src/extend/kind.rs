@@ -63,6 +63,24 @@ impl PointKind {
     }
 }
 
+impl std::str::FromStr for PointKind {
+    type Err = ();
+
+    /// A kind by the name [`as_str`](PointKind::as_str) gives it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            PointKind::Collect,
+            PointKind::First,
+            PointKind::Filter,
+            PointKind::Operation,
+            PointKind::Registry,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(())
+    }
+}
+
 impl std::fmt::Display for PointKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -54,6 +54,7 @@ mod membership;
 mod order;
 mod point;
 mod registry;
+mod spec;
 mod wrap;
 
 pub(crate) use self::check::check_manifest;
@@ -62,5 +63,7 @@ pub use self::kind::{ErrorPolicy, PointKind, PointOptions};
 pub use self::point::{Contributed, ContributionInfo, ExtensionPoint};
 pub use self::registry::Failure;
 pub(crate) use self::registry::Points;
+pub(crate) use self::spec::declare_all;
+pub use self::spec::PointSpec;
 pub(crate) use self::wrap::serve_next;
 pub use switchboard_sdk::extend::HookKind;

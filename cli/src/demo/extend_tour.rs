@@ -51,10 +51,7 @@ pub(super) fn run(r: &mut Report<'_>, data_dir: &Path, profile: Profile) -> Resu
     let broken = phase.try_run("broken".to_owned(), build);
     let registered = commands.collect(&())?;
     // Each plugin's entry, under its own name, in the registry's order (plugin names).
-    let named: Vec<(&str, &str)> = registered
-        .iter()
-        .map(|c| (&*c.name, &*c.plugin))
-        .collect();
+    let named: Vec<(&str, &str)> = registered.iter().map(|c| (&*c.name, &*c.plugin)).collect();
     let items: Vec<String> = registered
         .iter()
         .map(|c| format!("{} — {} (from {})", c.name, c.value, c.plugin))

@@ -11,7 +11,7 @@
 //!
 //! `input` and `output` are contract ids, as the host's `In::CONTRACT.id` writes them:
 //! `string@1`, `unit@1`, `u64@1` for built-in types, `PATH@VERSION#HASH` for a
-//! `#[derive(Message)]` type (`switchboard inspect` shows them for a plugin's commands).
+//! `#[derive(Message)]` type (a plugin's embedded manifest lists its commands' contracts).
 
 use std::collections::BTreeSet;
 

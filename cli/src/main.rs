@@ -216,6 +216,11 @@ enum Cmd {
         /// Check the dependencies against this lockfile (with --index: prefer its versions).
         #[arg(long, value_name = "FILE")]
         lockfile: Option<PathBuf>,
+        /// Check the plugin's `#[hook]`s against these extension points (TOML: `[[point]]`
+        /// tables with `name`, `kind`, `input` and `output` contract ids, e.g. `name =
+        /// "pipeline.build"`, `kind = "operation"`, `input = "string@1"`).
+        #[arg(long, value_name = "FILE")]
+        points: Option<PathBuf>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -877,6 +882,7 @@ fn main() -> ExitCode {
             trust,
             index,
             lockfile,
+            points,
             json,
         } => {
             let inputs = switchboard_cli::preflight::Inputs {
@@ -887,6 +893,7 @@ fn main() -> ExitCode {
                 trust: &trust,
                 index: index.as_deref(),
                 lockfile: lockfile.as_deref(),
+                points: points.as_deref(),
             };
             preflight(&path, &inputs, json)
         }

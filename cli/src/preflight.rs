@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
+use switchboard_host::extend::PointSpec;
 use switchboard_host::{
     CheckStatus, DirectoryIndex, HostProfile, Lockfile, Policy, PreflightOptions, PreflightReport,
 };
@@ -45,6 +46,33 @@ pub struct Inputs<'a> {
     pub index: Option<&'a Path>,
     /// `--lockfile FILE`.
     pub lockfile: Option<&'a Path>,
+    /// `--points FILE`: the extension points to check the plugin's hooks against
+    /// (`[[point]]` tables, [`PointSpec::parse_list`]).
+    pub points: Option<&'a Path>,
+}
+
+/// The largest points file preflight reads.
+const MAX_POINTS_BYTES: u64 = 1 << 20;
+
+/// Reads a points file (`--points`): its own coded errors (`SB1725`–`SB1727`, `SB1710`) for
+/// a bad one.
+pub fn read_points(path: &Path) -> Result<Vec<PointSpec>> {
+    let bytes = crate::authoring::read_input(path, "the points file", MAX_POINTS_BYTES)?;
+    let text = String::from_utf8(bytes).coded(
+        codes::READ,
+        format_args!("cannot read the points file {}", path.display()),
+        "a points file is UTF-8 TOML",
+    )?;
+    PointSpec::parse_list(&text).map_err(|e| {
+        CliError::raise(
+            e.code(),
+            format!("{}: {e}", path.display()),
+            format!(
+                "{} (format: docs/guide.md, \"Extension points\")",
+                e.next_step()
+            ),
+        )
+    })
 }
 
 /// Where cargo builds the crate in `dir`: `target_directory` from `cargo metadata`, which
@@ -108,6 +136,7 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
     };
     let (store, _) = crate::authoring::trust_store(None, inputs.trust)?;
     let lockfile = inputs.lockfile.map(Lockfile::read).transpose()?;
+    let points = inputs.points.map(read_points).transpose()?;
     let index = inputs.index.map(DirectoryIndex::new);
     if let Some(dir) = inputs.index.filter(|d| !d.is_dir()) {
         return Err(CliError::raise(
@@ -140,6 +169,9 @@ pub fn run(path: &Path, inputs: &Inputs<'_>, json: bool, out: &mut dyn Write) ->
     }
     if let Some(l) = &lockfile {
         options.lockfile(l);
+    }
+    if let Some(p) = &points {
+        options.point_specs(p);
     }
     let report = switchboard_host::preflight_with(path, &options);
     if json {

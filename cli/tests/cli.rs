@@ -310,6 +310,80 @@ fn preflight_exits_0_on_a_good_manifest_and_1_with_json_on_a_broken_one() {
 }
 
 #[test]
+fn preflight_checks_hooks_against_a_points_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = switchboard_cli::examples::library(
+        switchboard_cli::examples::Profile::Debug,
+        "pipeline-lint",
+    )
+    .unwrap();
+    let points = dir.path().join("points.toml");
+    let run = |text: &str| {
+        std::fs::write(&points, text).unwrap();
+        let out = switchboard()
+            .args(["preflight", "--json", "--points"])
+            .arg(&points)
+            .arg(&library)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        (out.status.code(), doc)
+    };
+    let check = |doc: &serde_json::Value| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "extension points")
+            .cloned()
+            .unwrap_or_else(|| panic!("no extension points check: {doc:#}"))
+    };
+    let point = |name: &str, kind: &str, input: &str| {
+        format!(
+            "[[point]]\nname = \"{name}\"\nkind = \"{kind}\"\ninput = \"{input}\"\noutput = \"string@1\"\n"
+        )
+    };
+    // pipeline-lint hooks both points, with these kinds and contracts: the check passes.
+    let both = format!(
+        "{}{}",
+        point("pipeline.build", "operation", "string@1"),
+        point("pipeline.commands", "registry", "unit@1")
+    );
+    let (_, doc) = run(&both);
+    assert_eq!(check(&doc)["status"], "passed", "{doc:#}");
+    // A point missing: SB1701 on its hooks, and preflight fails.
+    let (status, doc) = run(&point("pipeline.build", "operation", "string@1"));
+    assert_eq!(status, Some(1), "{doc:#}");
+    assert_eq!(check(&doc)["status"], "failed", "{doc:#}");
+    assert_eq!(check(&doc)["diagnostics"][0]["code"], "SB1701", "{doc:#}");
+    // The wrong kind, the wrong contract.
+    let (_, doc) = run(&format!(
+        "{}{}",
+        point("pipeline.build", "filter", "string@1"),
+        point("pipeline.commands", "registry", "unit@1")
+    ));
+    assert_eq!(check(&doc)["diagnostics"][0]["code"], "SB1702", "{doc:#}");
+    let (_, doc) = run(&format!(
+        "{}{}",
+        point("pipeline.build", "operation", "u64@1"),
+        point("pipeline.commands", "registry", "unit@1")
+    ));
+    assert_eq!(check(&doc)["diagnostics"][0]["code"], "SB1703", "{doc:#}");
+    // A bad file is the command's coded error, not a report.
+    let twice = point("a", "filter", "string@1").repeat(2);
+    for (text, code) in [
+        ("[[point]]\nname = \"a\"\n".to_owned(), "SB1725"),
+        (point("a", "pipe", "unit@1"), "SB1726"),
+        (twice, "SB1727"),
+    ] {
+        let (status, doc) = run(&text);
+        assert_eq!(status, Some(1), "{doc:#}");
+        assert_eq!(doc["error"]["code"], code, "{doc:#}");
+    }
+}
+
+#[test]
 fn preflight_rejects_a_malformed_host_api_as_a_coded_error() {
     let out = switchboard()
         .args(["preflight", "--host-api", "nonsense", "."])

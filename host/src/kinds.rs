@@ -4,7 +4,7 @@
 //!
 //! | kind | expects | refused with |
 //! |---|---|---|
-//! | `instrument` | at least one command (streaming commands and usage once they exist) | `SB1721` |
+//! | `instrument` | at least one streaming command (`out: &mut Sink<'_, Chunk>`), which may report usage (`ctx.usage`) | `SB1721` |
 //! | `operator` | at least one command, each taking a typed message (a contract the host checks), none raw bytes | `SB1722` |
 //! | `addon` | contributions only: at least one hook, subscription or service, and no other command | `SB1723`, `SB1724` |
 //! | anything else (`extension`, the default; `test-fixture`; …) | nothing | — |
@@ -35,9 +35,9 @@ pub const CHECKED_KINDS: [&str; 3] = ["instrument", "operator", "addon"];
 /// expectations.
 pub fn expectation(kind: &str) -> Option<&'static str> {
     match kind {
-        "instrument" => {
-            Some("an instrument: provides at least one command (streaming and usage to come)")
-        }
+        "instrument" => Some(
+            "an instrument: provides at least one streaming command (chunks out, usage reported)",
+        ),
         "operator" => Some("an operator: typed commands, each input a message the host checks"),
         "addon" => Some("an addon: contributions only (hooks, subscriptions, services)"),
         _ => None,
@@ -160,5 +160,14 @@ mod tests {
                 .to_string(),
             "SB1722"
         );
+    }
+
+    #[test]
+    fn the_instrument_expectation_says_what_the_check_requires() {
+        // The preflight note and `inspect` show this text: it must name the streaming command
+        // `check_instrument` asks for.
+        let text = expectation("instrument").unwrap();
+        assert!(text.contains("streaming command"), "{text}");
+        assert!(!text.contains("to come"), "{text}");
     }
 }

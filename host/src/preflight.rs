@@ -195,6 +195,7 @@ pub struct PreflightOptions<'a> {
     index: Option<&'a dyn Index>,
     lockfile: Option<&'a Lockfile>,
     points: Option<&'a crate::Host>,
+    point_specs: Option<&'a [crate::extend::PointSpec]>,
 }
 
 impl std::fmt::Debug for PreflightOptions<'_> {
@@ -208,6 +209,7 @@ impl std::fmt::Debug for PreflightOptions<'_> {
             .field("index", &self.index.is_some())
             .field("lockfile", &self.lockfile.is_some())
             .field("points", &self.points.map(crate::Host::extension_points))
+            .field("point_specs", &self.point_specs)
             .finish()
     }
 }
@@ -269,6 +271,15 @@ impl<'a> PreflightOptions<'a> {
     /// (`SB1702`), with its contracts (`SB1703`). Grants are checked at load.
     pub fn points(&mut self, host: &'a crate::Host) -> &mut Self {
         self.points = Some(host);
+        self
+    }
+
+    /// Check the library's `#[hook]` contributions against these points, as a points file
+    /// lists them ([`PointSpec::parse_list`](crate::extend::PointSpec::parse_list); what
+    /// `switchboard preflight --points FILE` gives): the same checks as
+    /// [`points`](Self::points), without a host. With both, the host's points are used.
+    pub fn point_specs(&mut self, specs: &'a [crate::extend::PointSpec]) -> &mut Self {
+        self.point_specs = Some(specs);
         self
     }
 
@@ -638,14 +649,20 @@ fn check_points(
     let Some(e) = embedded.filter(|e| !e.hooks.is_empty()) else {
         return;
     };
-    let Some(host) = options.points else {
-        report.skip(
-            "extension points",
-            "no host given to check the plugin's hooks against (PreflightOptions::points)",
-        );
-        return;
+    let checked = match (options.points, options.point_specs) {
+        (Some(host), _) => host.check_hooks(e),
+        (None, Some(specs)) => crate::extend::declare_all(specs)
+            .and_then(|points| crate::extend::check_manifest(&points, e, None)),
+        (None, None) => {
+            report.skip(
+                "extension points",
+                "no points given to check the plugin's hooks against (`--points FILE`; \
+                 PreflightOptions::points)",
+            );
+            return;
+        }
     };
-    let findings = match host.check_hooks(e) {
+    let findings = match checked {
         Ok(()) => Vec::new(),
         Err(err) => vec![Diagnostic::error(
             err.code(),

@@ -493,6 +493,15 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
     for item in &mut imp.items {
         let ImplItem::Fn(func) = item else { continue };
         let hook_attr = take_attr(func, "hook");
+        // A method serves one hook (its command answers one point): a second `#[hook]` left
+        // on it would expand on its own and say it is outside `#[plugin]`.
+        while let Some(again) = take_attr(func, "hook") {
+            errors.spanned(
+                &again,
+                "a method serves one `#[hook]`: its command answers one point; write another \
+                 method for the other point (it may call this one)",
+            );
+        }
         let command_attr = func
             .attrs
             .iter()
@@ -838,6 +847,8 @@ fn validate_command(
     let mut takes_ctx = false;
     let mut request = Request::None;
     let mut writes_output = false;
+    // An `Output` and a `Sink` both: reported once, where the second is.
+    let mut two_outputs = false;
     let mut next: Option<Box<Type>> = None;
     let mut stream: Option<Box<Type>> = None;
     for (i, arg) in inputs.enumerate() {
@@ -883,6 +894,7 @@ fn validate_command(
                      `out: &mut Sink<'_, Chunk>`, not both",
                 );
                 ok = false;
+                two_outputs = true;
                 continue;
             }
             match sink_chunk(ty) {
@@ -953,7 +965,8 @@ fn validate_command(
     };
     let response = match ret_ty {
         _ if writes_output => {
-            if ret_ty.as_ref().is_some_and(|t| !is_unit(t)) {
+            // With a sink too, that one mistake is said already.
+            if !two_outputs && ret_ty.as_ref().is_some_and(|t| !is_unit(t)) {
                 errors.spanned(
                     &sig.output,
                     "a command that writes to `out: &mut Output` returns `()` or \

@@ -313,6 +313,80 @@ fn extend_a_contribution_past_the_timeout_counts_as_failed() {
 }
 
 #[test]
+fn extend_an_overrun_follows_the_points_policy() {
+    // hookb alone; it sleeps 20 ms on `slow`, past a 5 ms timeout.
+    let (host, _dir) = host(true);
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::Skip)
+        .timeout(Duration::from_millis(5));
+    let p = declare(&host, &options);
+    start(&host, "hookb");
+    // Skipped: the value goes on as it was given, the overrun is recorded.
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].code.to_string(), "SB1712");
+    assert!(!failures[0].disabled);
+
+    let (host2, _dir2) = self::host(true);
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::DisableAfter(2))
+        .timeout(Duration::from_millis(5));
+    let p = declare(&host2, &options);
+    start(&host2, "hookb");
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    assert!(p.fail.contributions().iter().all(|c| !c.disabled));
+    assert_eq!(p.fail.filter(s("slow")).unwrap(), "slow");
+    // Two overruns in a row: disabled, so `ok` is no longer stamped.
+    assert!(p.fail.contributions().iter().all(|c| c.disabled));
+    assert!(p.fail.failures().last().unwrap().disabled);
+    assert_eq!(p.fail.filter(s("ok")).unwrap(), "ok");
+}
+
+#[test]
+fn extend_an_isolated_contribution_is_killed_at_the_points_timeout() {
+    use switchboard_host::isolation::Mode;
+    // hookb isolated, with the default call timeout (far longer); the point's is 300 ms and
+    // `hang` sleeps 10 s: the runner is killed at the point's timeout, not after the sleep.
+    let (host, _dir) = host_with(|b, _| {
+        let mut policy = Policy::new();
+        policy.allow("extend:**".parse().unwrap());
+        b.policy(policy).runner(crate::isolated::runner());
+    });
+    let mut options = PointOptions::new();
+    options
+        .policy(ErrorPolicy::Skip)
+        .timeout(Duration::from_millis(300));
+    let p = declare(&host, &options);
+    start(&host, "hooka");
+    let hookb = host
+        .load_unsigned_with(
+            test_plugin("hookb"),
+            &crate::isolated::options(Mode::Isolated),
+        )
+        .unwrap();
+    hookb.start().unwrap();
+    let began = std::time::Instant::now();
+    assert_eq!(p.fail.filter(s("hang")).unwrap(), "hang+a");
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let failures = p.fail.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].plugin, "hookb");
+    assert_eq!(failures[0].code.to_string(), "SB1502", "{failures:?}");
+    assert!(
+        failures[0]
+            .message
+            .contains("extension point's timeout of 300 ms"),
+        "{failures:?}"
+    );
+    // Its runner restarts; its contributions serve again.
+    assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
+}
+
+#[test]
 fn extend_contributions_leave_on_stop_and_removal_and_come_back_on_start() {
     let (host, _dir) = host(true);
     let p = declare(&host, &PointOptions::new());
@@ -372,9 +446,138 @@ fn extend_a_reload_replaces_the_contributions_with_the_new_versions() {
     );
 }
 
-/// Guards the environment variable that arms hooka's `create`: a test steering it holds the
-/// lock alone ([`marker_lock`]), every other load of hooka shares it ([`hooka_shared`]) — else
-/// a load in a parallel test would write the marker of a load meant to be refused.
+#[test]
+fn extend_of_two_conflicting_replacements_started_at_once_exactly_one_starts() {
+    // hooka and hookc both replace `op.build`. Started from two threads at once, round after
+    // round: exactly one becomes active, the other is refused (SB1706) before its `start`
+    // hook runs — whichever thread gets there first.
+    let _env = marker_lock();
+    let started = StartMarkers::arm();
+    for round in 0..20 {
+        let (host, _dir) = host(true);
+        let p = declare(&host, &PointOptions::new());
+        let hooka = host.load_unsigned(test_plugin("hooka")).unwrap();
+        let hookc = host.load_unsigned(test_plugin("hookc")).unwrap();
+        for name in ["hooka", "hookc"] {
+            let _ = std::fs::remove_file(started.path().join(name));
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let (a, c) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                barrier.wait();
+                hooka.start()
+            });
+            let c = scope.spawn(|| {
+                barrier.wait();
+                hookc.start()
+            });
+            (a.join().unwrap(), c.join().unwrap())
+        });
+        let (winner, loser, err) = match (a, c) {
+            (Ok(()), Err(e)) => ("hooka", "hookc", e),
+            (Err(e), Ok(())) => ("hookc", "hooka", e),
+            other => panic!("round {round}: exactly one may start: {other:?}"),
+        };
+        assert_eq!(err.code().to_string(), "SB1706", "round {round}: {err}");
+        assert!(started.path().join(winner).exists(), "round {round}");
+        assert!(
+            !started.path().join(loser).exists(),
+            "round {round}: {loser}'s start hook ran"
+        );
+        assert_ne!(host.plugin(loser).unwrap().state(), State::Active);
+        let replacing: Vec<String> = p
+            .build
+            .contributions()
+            .into_iter()
+            .filter(|c| c.kind == HookKind::Replace)
+            .map(|c| c.plugin)
+            .collect();
+        assert_eq!(replacing, [winner], "round {round}");
+    }
+}
+
+#[test]
+fn extend_a_reload_whose_new_version_conflicts_keeps_the_old_contributions() {
+    let _env = marker_lock();
+    let (host, dir) = host(true);
+    let p = declare(&host, &PointOptions::new());
+    start_unlocked(&host, "hooka");
+    start_unlocked(&host, "hookb");
+    // hookc 0.1.0 without its replacement of `op.build` (hooka's) and without its order
+    // constraint (the reverse of hookb's): it starts beside them.
+    let original = std::fs::read(test_plugin("hookc")).unwrap();
+    let edit = |version: &str, replace: bool, before: bool| {
+        edited_manifest(&original, "hookc", |m| {
+            m["version"] = version.into();
+            let hooks = m["hooks"].as_array_mut().unwrap();
+            if !replace {
+                hooks.retain(|h| h["point"] != "op.build");
+            }
+            if !before {
+                // Emptied, not added: the edited manifest must fit the library's section.
+                for h in hooks.iter_mut().filter(|h| h.get("before").is_some()) {
+                    h["before"] = serde_json::json!([]);
+                }
+            }
+        })
+    };
+    let path = dir.path().join("libhookc.so");
+    std::fs::write(&path, edit("0.1.0", false, false)).unwrap();
+    let hookc = host.load_unsigned(&path).unwrap();
+    hookc.start().unwrap();
+    assert_eq!(values(&p.cycle.collect(&s("x")).unwrap()), ["b", "c"]);
+    let started = StartMarkers::arm();
+    // 0.2.0 replaces `op.build` too (SB1706); 0.3.0 orders itself before hookb, which orders
+    // itself before hookc (SB1708). Each is refused before its `start` runs; 0.1.0 serves on
+    // with its contributions, and hooka's replacement stays.
+    for (version, replace, before, code) in [
+        ("0.2.0", true, false, "SB1706"),
+        ("0.3.0", false, true, "SB1708"),
+    ] {
+        std::fs::write(&path, edit(version, replace, before)).unwrap();
+        let err = hookc.reload(&path).unwrap_err();
+        assert!(err.to_string().contains(&format!("[{code}]")), "{err}");
+        assert_eq!(hookc.version(), "0.1.0");
+        assert_eq!(hookc.state(), State::Active);
+        assert!(!started.path().join("hookc").exists(), "{version} started");
+        assert_eq!(values(&p.cycle.collect(&s("x")).unwrap()), ["b", "c"]);
+        assert_eq!(p.build.run(s("src"), |i| i).unwrap(), "a built [src]!");
+    }
+}
+
+/// A directory hooka's and hookc's `start` hooks write a marker in while this is alive (the
+/// caller holds [`marker_lock`]); disarmed when dropped, also by a failing test's unwinding.
+struct StartMarkers(tempfile::TempDir);
+
+impl StartMarkers {
+    fn arm() -> StartMarkers {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_var("SWITCHBOARD_HOOK_STARTED_DIR", dir.path());
+        StartMarkers(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for StartMarkers {
+    fn drop(&mut self) {
+        std::env::remove_var("SWITCHBOARD_HOOK_STARTED_DIR");
+    }
+}
+
+/// [`start`] for a test that holds [`marker_lock`] already.
+fn start_unlocked(host: &Host, name: &str) -> PluginHandle {
+    let plugin = host.load_unsigned(test_plugin(name)).unwrap();
+    plugin.start().unwrap();
+    plugin
+}
+
+/// Guards the environment variables that arm hooka's `create` and hooka's and hookc's
+/// `start`: a test steering them holds the lock alone ([`marker_lock`]), every other load of
+/// hooka shares it ([`hooka_shared`]) — else a load in a parallel test would write the marker
+/// of a load meant to be refused.
 static HOOKA_ENV: RwLock<()> = RwLock::new(());
 
 fn marker_lock() -> RwLockWriteGuard<'static, ()> {

@@ -172,6 +172,11 @@ fn every_toml_block_of_the_guide_parses_as_the_file_it_belongs_in() {
             let m = parsed.unwrap_or_else(|d| panic!("docs/guide.md:{}: {d:?}", b.line));
             let test = m.test.expect("the [test] section");
             assert_eq!(test.calls.len(), 2, "docs/guide.md:{}", b.line);
+        } else if first.starts_with("[[point]]") {
+            // A points file (`switchboard preflight --points`).
+            let points = switchboard_host::extend::PointSpec::parse_list(&text)
+                .unwrap_or_else(|e| panic!("docs/guide.md:{}: {e}", b.line));
+            assert!(!points.is_empty(), "docs/guide.md:{}", b.line);
         } else {
             // `policy.toml`: [services], [delivery], [isolation] and [slo] sections.
             switchboard_host::Policy::from_toml(&text)

@@ -5,6 +5,7 @@
 //! contributions leaving on stop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use switchboard_host::extend::{ErrorPolicy, ExtendError, ExtensionPoint, PointKind, PointOptions};
 use switchboard_host::{Host, PluginHandle, Policy, State};
@@ -34,8 +35,17 @@ fn start(host: &Host, name: &str) -> PluginHandle {
 
 /// A host with `wrap.op` under `policy` and both wrapping plugins started.
 fn both(policy: ErrorPolicy) -> (Host, tempfile::TempDir, ExtensionPoint<String, String>) {
+    let mut options = PointOptions::new();
+    options.policy(policy);
+    both_with(&options)
+}
+
+/// [`both`], the point declared with `options`.
+fn both_with(options: &PointOptions) -> (Host, tempfile::TempDir, ExtensionPoint<String, String>) {
     let (host, dir) = new_host();
-    let p = point(&host, policy);
+    let p = host
+        .extension_point_with("wrap.op", PointKind::Operation, options)
+        .unwrap();
     // Started in reverse: the order is priority's, not arrival's.
     start(&host, "wrapb");
     start(&host, "wrapa");
@@ -366,4 +376,69 @@ fn extend_wrap_the_host_operation_inside_an_isolated_wrappers_next_is_not_its_ti
     };
     assert_eq!(p.run("x".to_owned(), slow).unwrap(), "op(x|a-in)|a-out");
     assert_eq!(wrapa.state(), State::Active);
+}
+
+/// `wrap.op` under `policy` with a 100 ms timeout, both wrapping plugins started.
+fn timed(policy: ErrorPolicy) -> (Host, tempfile::TempDir, ExtensionPoint<String, String>) {
+    let mut options = PointOptions::new();
+    options.policy(policy).timeout(Duration::from_millis(100));
+    both_with(&options)
+}
+
+#[test]
+fn extend_wrap_the_host_operation_inside_a_wrappers_next_is_not_its_time() {
+    // The operation takes 300 ms inside three wrappers that do nothing slow, on a point with a
+    // 100 ms timeout: the time inside each `next` is the rest of the onion's, so no wrapper
+    // overran — under either policy, nothing fails and nothing is disabled.
+    for policy in [ErrorPolicy::Propagate, ErrorPolicy::DisableAfter(1)] {
+        let (_host, _dir, p) = timed(policy);
+        let slow = |i: String| {
+            std::thread::sleep(Duration::from_millis(300));
+            format!("op({i})")
+        };
+        assert_eq!(
+            p.run("x".to_owned(), slow).unwrap(),
+            "op(x|a-in|b-in|b2-in)|b2-out|b-out|a-out"
+        );
+        assert!(p.failures().is_empty(), "{:?}", p.failures());
+        assert!(p.contributions().iter().all(|c| !c.disabled));
+    }
+}
+
+#[test]
+fn extend_wrap_a_wrapper_slow_on_its_own_time_overruns_under_each_policy() {
+    // `a:slow`: wrapa sleeps 300 ms after its `next` returned, past the 100 ms timeout.
+    let runs = AtomicUsize::new(0);
+    let (_host, _dir, p) = timed(ErrorPolicy::Propagate);
+    let e = p.run("x a:slow".to_owned(), op(&runs)).unwrap_err();
+    assert_eq!(e.code(), code(1712), "{e}");
+    assert_eq!(e.plugin(), Some("wrapa"));
+    // Skipped: the result its `next` returned stands; nothing ran twice.
+    let (_host, _dir, p) = timed(ErrorPolicy::Skip);
+    let runs = AtomicUsize::new(0);
+    assert_eq!(
+        p.run("x a:slow".to_owned(), op(&runs)).unwrap(),
+        "op(x a:slow|a-in|b-in|b2-in)|b2-out|b-out"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let failures = p.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].plugin.as_str(), failures[0].code),
+        ("wrapa", code(1712))
+    );
+    // Disabled after one overrun: the next invocation runs without it.
+    let (_host, _dir, p) = timed(ErrorPolicy::DisableAfter(1));
+    assert_eq!(
+        p.run("x a:slow".to_owned(), op(&runs)).unwrap(),
+        "op(x a:slow|a-in|b-in|b2-in)|b2-out|b-out"
+    );
+    assert!(p
+        .contributions()
+        .iter()
+        .any(|c| c.plugin == "wrapa" && c.disabled));
+    assert_eq!(
+        p.run("x".to_owned(), op(&runs)).unwrap(),
+        "op(x|b-in|b2-in)|b2-out|b-out"
+    );
 }

@@ -1,4 +1,5 @@
-//! What can go wrong declaring, joining and invoking extension points (`SB1700`–`SB1749`).
+//! What can go wrong declaring, joining and invoking extension points, and reading points
+//! files (`SB1700`–`SB1749`).
 
 use switchboard_sdk::extend::HookKind;
 use switchboard_sdk::ErrorCode;
@@ -261,6 +262,27 @@ pub enum ExtendError {
         /// What does not match.
         reason: String,
     },
+    /// A points file (`switchboard preflight --points`) is not TOML of `[[point]]` tables
+    /// with `name`, `kind`, `input` and `output`.
+    #[error("the points file is not valid: {reason}")]
+    BadPointsFile {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A points file gives a point a kind there is not.
+    #[error("point `{point}` in the points file has kind `{kind}`, which is not a point kind")]
+    UnknownPointKind {
+        /// The point.
+        point: String,
+        /// The kind written.
+        kind: String,
+    },
+    /// A points file names a point twice.
+    #[error("the points file names point `{point}` twice")]
+    PointListedTwice {
+        /// The point.
+        point: String,
+    },
 }
 
 const fn code(n: u16) -> ErrorCode {
@@ -295,6 +317,9 @@ impl ExtendError {
             ExtendError::OperatorUntyped { .. } => code(1722),
             ExtendError::AddonWithCommands { .. } => code(1723),
             ExtendError::AddonWithoutContributions { .. } => code(1724),
+            ExtendError::BadPointsFile { .. } => code(1725),
+            ExtendError::UnknownPointKind { .. } => code(1726),
+            ExtendError::PointListedTwice { .. } => code(1727),
         }
     }
 
@@ -381,6 +406,15 @@ impl ExtendError {
                 "add a `#[hook]` or `#[subscribe]` method, or give the manifest another `kind`"
                     .into()
             }
+            ExtendError::BadPointsFile { .. } => {
+                "write one `[[point]]` table per point, with `name`, `kind`, `input` and `output` \
+                 (contract ids) and nothing else"
+                    .into()
+            }
+            ExtendError::UnknownPointKind { .. } => {
+                "write one of `collect`, `first`, `filter`, `operation`, `registry`".into()
+            }
+            ExtendError::PointListedTwice { .. } => "list each point once".into(),
         }
     }
 

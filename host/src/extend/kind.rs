@@ -63,6 +63,24 @@ impl PointKind {
     }
 }
 
+impl std::str::FromStr for PointKind {
+    type Err = ();
+
+    /// A kind by the name [`as_str`](PointKind::as_str) gives it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            PointKind::Collect,
+            PointKind::First,
+            PointKind::Filter,
+            PointKind::Operation,
+            PointKind::Registry,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(())
+    }
+}
+
 impl std::fmt::Display for PointKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -115,12 +133,17 @@ impl PointOptions {
         self
     }
 
-    /// The longest one contribution may take. In-process, native code cannot be interrupted:
-    /// a contribution that runs longer finishes, then its result is discarded and it counts
-    /// as a failure under the point's policy (`SB1711`) — a timeout bounds what a slow
-    /// contribution can change, not how long it blocks. A contribution that never returns
-    /// blocks the invoking thread for good. Isolated plugins are also held to their own
-    /// call timeout, past which their runner is killed (`SB1502`).
+    /// The longest one contribution may take of its own time: a wrapper's time inside its
+    /// `next` (the wrappers inside it, the replacement, the host's operation) is not its.
+    ///
+    /// **In-process** code cannot be interrupted: a contribution that runs longer finishes,
+    /// then the overrun is found, its result discarded, and it counts as a failure under the
+    /// point's policy (`SB1712`) — the timeout bounds what a slow contribution can change,
+    /// not how long it blocks; one that never returns blocks the invoking thread for good.
+    ///
+    /// **Isolated** contributions are interrupted: the call is given the shorter of this
+    /// timeout and the plugin's own call timeout, past which its runner is killed (and
+    /// restarted) and the call fails with `SB1502`, a failure under the point's policy.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = Some(timeout);
         self

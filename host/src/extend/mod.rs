@@ -7,7 +7,10 @@
 //! any plugin code runs: the point is declared (`SB1701`), takes that kind (`SB1702`), with
 //! those contracts (`SB1703`), and the plugin holds `extend:POINT` (`SB1705`). Conflicting
 //! replacements (`SB1706`), duplicate registry items (`SB1707`) and order cycles (`SB1708`)
-//! refuse the plugin's start, before its `start` hook runs.
+//! refuse the plugin's start, before its `start` hook runs — checked and reserved in one
+//! step, so of two conflicting plugins started at once exactly one starts; a reload whose new
+//! version conflicts is refused the same way, before its `start`, and the old version's
+//! contributions stay.
 //!
 //! **Membership.** A plugin's contributions join its points when it becomes active and leave
 //! when it stops, fails, is disabled or removed; a hot reload replaces them with the new
@@ -23,8 +26,9 @@
 //!
 //! **Errors.** A contribution that fails — an error, a panic (contained: the plugin is failed
 //! and its contributions leave), an answer that does not decode, or a run past the point's
-//! timeout — follows the point's [`ErrorPolicy`]: propagate (the default), skip and record, or
-//! disable the contribution after N failures in a row.
+//! timeout ([`PointOptions::timeout`]: a wrapper's own time, without its `next`; an isolated
+//! contribution is killed at it) — follows the point's [`ErrorPolicy`]: propagate (the
+//! default), skip and record, or disable the contribution after N failures in a row.
 //!
 //! **Cost.** A point with no contribution costs one atomic load; each contribution is one
 //! command call through the plugin's instance, with the input encoded once per invocation
@@ -50,6 +54,7 @@ mod membership;
 mod order;
 mod point;
 mod registry;
+mod spec;
 mod wrap;
 
 pub(crate) use self::check::check_manifest;
@@ -58,5 +63,7 @@ pub use self::kind::{ErrorPolicy, PointKind, PointOptions};
 pub use self::point::{Contributed, ContributionInfo, ExtensionPoint};
 pub use self::registry::Failure;
 pub(crate) use self::registry::Points;
+pub(crate) use self::spec::declare_all;
+pub use self::spec::PointSpec;
 pub(crate) use self::wrap::serve_next;
 pub use switchboard_sdk::extend::HookKind;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use switchboard_sdk::abi::ResponseBuffer;
 use switchboard_sdk::extend::PASSED;
@@ -159,7 +159,8 @@ impl<In, Out> ExtensionPoint<In, Out> {
         }
     }
 
-    /// Calls one contribution with `request`; its answer lands in `out`.
+    /// Calls one contribution with `request`; its answer lands in `out`. Held to the point's
+    /// timeout.
     #[inline]
     fn call(
         &self,
@@ -168,23 +169,47 @@ impl<In, Out> ExtensionPoint<In, Out> {
         out: &mut ResponseBuffer,
     ) -> Result<(), ExtendError> {
         let started = self.core.timeout.map(|limit| (Instant::now(), limit));
-        entry
-            .call
-            .call_buffered(request, out)
-            .map_err(|e| self.call_error(entry, e))?;
+        self.dispatch(entry, request, out)?;
         if let Some((t0, limit)) = started {
-            let took = t0.elapsed();
-            if took > limit {
-                return Err(ExtendError::TimedOut {
-                    plugin: entry.plugin.to_string(),
-                    command: entry.command.to_string(),
-                    point: self.core.name.clone(),
-                    took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
-                    limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
+            self.within(entry, t0.elapsed(), limit)?;
         }
         Ok(())
+    }
+
+    /// Calls one contribution, untimed in-process; an isolated one is given at most the
+    /// point's timeout, past which its runner is killed (`SB1502`).
+    #[inline]
+    fn dispatch(
+        &self,
+        entry: &Entry,
+        request: &[u8],
+        out: &mut ResponseBuffer,
+    ) -> Result<(), ExtendError> {
+        let result = match self.core.timeout {
+            Some(limit) if entry.isolated => {
+                crate::isolation::with_call_limit(&entry.plugin, limit, || {
+                    entry.call.call_buffered(request, out).map(|_| ())
+                })
+            }
+            _ => entry.call.call_buffered(request, out).map(|_| ()),
+        };
+        result.map_err(|e| self.call_error(entry, e))
+    }
+
+    /// A contribution that took `took` of its own against the point's `limit`: an overrun is
+    /// its failure (`SB1712`), found once it returned.
+    #[inline]
+    fn within(&self, entry: &Entry, took: Duration, limit: Duration) -> Result<(), ExtendError> {
+        if took <= limit {
+            return Ok(());
+        }
+        Err(ExtendError::TimedOut {
+            plugin: entry.plugin.to_string(),
+            command: entry.command.to_string(),
+            point: self.core.name.clone(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+        })
     }
 
     #[cold]
@@ -518,18 +543,28 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
         let mut next = |bytes: &[u8]| self.layer(inner, bytes, core);
         let mut request = Vec::with_capacity(8 + input.len());
         let mut out = ResponseBuffer::new();
+        let started = self.core.timeout.map(|limit| (Instant::now(), limit));
         let (called, outcome) = wrap::with_next(
             &entry.plugin,
             &self.core.name_arc,
             (self.core.input, self.core.output),
             self.core.policy != ErrorPolicy::Propagate,
+            started.is_some(),
             &mut next,
             |token| {
                 request.extend_from_slice(&token.to_le_bytes());
                 request.extend_from_slice(input);
-                self.call(entry, &request, &mut out)
+                self.dispatch(entry, &request, &mut out)
             },
         )?;
+        // The wrapper's own time: what ran inside its `next` (the inner wrappers, the
+        // replacement, the host's operation) is theirs.
+        let called = match started {
+            Some((t0, limit)) => called.and_then(|()| {
+                self.within(entry, t0.elapsed().saturating_sub(outcome.inside), limit)
+            }),
+            None => called,
+        };
         let own = match called {
             Ok(()) => match Out::__decode(out.as_slice()) {
                 Ok(_) => {

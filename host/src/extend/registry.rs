@@ -1,6 +1,12 @@
 //! The host's declared points and who contributes to them. Membership changes (a plugin
 //! starting, stopping, failing, being reloaded) are rare and serialised; invocations read an
 //! immutable snapshot per point, with no lock.
+//!
+//! A plugin's contributions are checked before its `start` hook runs and join after it
+//! returned; in between they are *reserved*: the check and the reservation are one step under
+//! the membership lock, and every later check counts the reservations, so of two plugins
+//! starting at once with conflicting replacements (or items, or order constraints) exactly
+//! one passes and the other is refused before its `start` runs.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -29,9 +35,45 @@ pub(crate) struct Points {
 #[derive(Default)]
 struct PointsInner {
     points: RwLock<BTreeMap<String, Arc<PointCore>>>,
-    /// Held while contributions join or leave, so a plugin's changes to several points are
-    /// all or nothing.
-    membership: Mutex<()>,
+    /// Held while contributions are reserved, join or leave, so a plugin's changes to several
+    /// points are all or nothing, and a check and its reservation are one step.
+    membership: Mutex<Reservations>,
+}
+
+/// Contributions, each with the point it goes to.
+pub(crate) type Planned = Vec<(Arc<PointCore>, Arc<Entry>)>;
+
+/// The contributions of plugins checked to start (or reload) whose contributions have not
+/// joined yet.
+#[derive(Default)]
+struct Reservations {
+    next_id: u64,
+    held: Vec<Held>,
+}
+
+struct Held {
+    id: u64,
+    plugin: String,
+    entries: Planned,
+}
+
+/// A plugin's contributions, checked and reserved until they join
+/// ([`Points::replace_plugin`] takes the plugin's reservations) or the start gives up
+/// (dropping this releases them).
+pub(crate) struct Reservation {
+    points: Points,
+    id: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.points
+            .inner
+            .membership
+            .lock()
+            .held
+            .retain(|h| h.id != self.id);
+    }
 }
 
 impl std::fmt::Debug for Points {
@@ -59,7 +101,7 @@ pub(crate) struct PointCore {
 }
 
 /// A point's contributions, each list in running order.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Snapshot {
     /// `before` hooks of an operation.
     pub(crate) before: Vec<Arc<Entry>>,
@@ -90,6 +132,8 @@ pub(crate) struct Entry {
     pub(crate) before: Vec<String>,
     pub(crate) after: Vec<String>,
     pub(crate) call: RawCommand,
+    /// Whether the plugin runs isolated (its calls can be held to the point's timeout).
+    pub(crate) isolated: bool,
     /// Failures in a row (for `DisableAfter`).
     pub(crate) in_a_row: AtomicU32,
     pub(crate) failures: AtomicU64,
@@ -198,25 +242,63 @@ impl Points {
         Ok(core)
     }
 
-    /// Puts `entries` (all of one plugin's contributions, possibly none) in place of that
-    /// plugin's contributions, in every point, or changes nothing and says why.
-    /// `commit: false` only checks.
-    pub(crate) fn replace_plugin(
+    /// Checks that `entries` (all of `plugin`'s contributions) can join their points, counting
+    /// the contributions in place and those other plugins reserved, and reserves them, in one
+    /// step; changes no point.
+    pub(crate) fn reserve(
         &self,
         plugin: &str,
-        entries: Vec<(Arc<PointCore>, Arc<Entry>)>,
-        commit: bool,
-    ) -> Result<(), ExtendError> {
-        let _changing = self.inner.membership.lock();
+        entries: Planned,
+    ) -> Result<Reservation, ExtendError> {
+        let mut membership = self.inner.membership.lock();
+        self.plan(plugin, &entries, &membership)?;
+        let id = membership.next_id;
+        membership.next_id += 1;
+        membership.held.push(Held {
+            id,
+            plugin: plugin.to_owned(),
+            entries,
+        });
+        Ok(Reservation {
+            points: self.clone(),
+            id,
+        })
+    }
+
+    /// Puts `entries` (all of one plugin's contributions, possibly none) in place of that
+    /// plugin's contributions, in every point, or changes nothing and says why. The plugin's
+    /// reservations are taken either way.
+    pub(crate) fn replace_plugin(&self, plugin: &str, entries: Planned) -> Result<(), ExtendError> {
+        let mut membership = self.inner.membership.lock();
+        let planned = self.plan(plugin, &entries, &membership);
+        membership.held.retain(|h| h.plugin != plugin);
+        for (point, next) in planned? {
+            let count = next.before.len() + next.wrap.len() + next.main.len() + next.after.len();
+            point.snapshot.store(Arc::new(next));
+            point.live.store(count, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// The snapshots of the points `plugin`'s `entries` change, with them in place of its
+    /// contributions; an error if they conflict with, or make a cycle with, the contributions
+    /// in place or reserved by another plugin (which the snapshots leave out).
+    fn plan(
+        &self,
+        plugin: &str,
+        entries: &[(Arc<PointCore>, Arc<Entry>)],
+        membership: &Reservations,
+    ) -> Result<Vec<(Arc<PointCore>, Snapshot)>, ExtendError> {
         let points: Vec<Arc<PointCore>> = self.inner.points.read().values().cloned().collect();
         let mut planned = Vec::new();
         for point in points {
             let old = point.snapshot.load();
-            let mine: Vec<Arc<Entry>> = entries
-                .iter()
-                .filter(|(p, _)| Arc::ptr_eq(p, &point))
-                .map(|(_, e)| e.clone())
-                .collect();
+            let of_point = |list: &mut dyn Iterator<Item = &(Arc<PointCore>, Arc<Entry>)>| {
+                list.filter(|(p, _)| Arc::ptr_eq(p, &point))
+                    .map(|(_, e)| e.clone())
+                    .collect::<Vec<_>>()
+            };
+            let mine = of_point(&mut entries.iter());
             let had = old.all().any(|e| &*e.plugin == plugin);
             if mine.is_empty() && !had {
                 continue;
@@ -227,45 +309,65 @@ impl Points {
                     .cloned()
                     .collect()
             };
-            let (mut before, mut wrap, mut main, mut after) = (
-                keep(&old.before),
-                keep(&old.wrap),
-                keep(&old.main),
-                keep(&old.after),
+            let others = Snapshot {
+                before: keep(&old.before),
+                wrap: keep(&old.wrap),
+                main: keep(&old.main),
+                after: keep(&old.after),
+            };
+            let reserved = of_point(
+                &mut membership
+                    .held
+                    .iter()
+                    .filter(|h| h.plugin != plugin)
+                    .flat_map(|h| &h.entries),
             );
-            for e in mine {
-                conflicts(&point, &main, &e)?;
-                match e.kind {
-                    HookKind::Before => before.push(e),
-                    HookKind::Wrap => wrap.push(e),
-                    HookKind::After => after.push(e),
-                    _ => main.push(e),
-                }
+            if !reserved.is_empty() && !mine.is_empty() {
+                joined(&point, others.clone(), &reserved, &mine)?;
             }
-            let sorted = |list: Vec<Arc<Entry>>| {
-                super::order::order(list).map_err(|path| ExtendError::Cycle {
-                    point: point.name.clone(),
-                    path: path.join(" → "),
-                })
-            };
-            let next = Snapshot {
-                before: sorted(before)?,
-                wrap: sorted(wrap)?,
-                main: sorted(main)?,
-                after: sorted(after)?,
-            };
-            planned.push((point, next));
+            planned.push((point.clone(), joined(&point, others, &[], &mine)?));
         }
-        if commit {
-            for (point, next) in planned {
-                let count =
-                    next.before.len() + next.wrap.len() + next.main.len() + next.after.len();
-                point.snapshot.store(Arc::new(next));
-                point.live.store(count, Ordering::Release);
-            }
-        }
-        Ok(())
+        Ok(planned)
     }
+}
+
+/// `base` with `also` (taken as they are) and `mine` (each checked against what is there)
+/// added, each list in order; an error for a conflict or a cycle.
+fn joined(
+    point: &PointCore,
+    base: Snapshot,
+    also: &[Arc<Entry>],
+    mine: &[Arc<Entry>],
+) -> Result<Snapshot, ExtendError> {
+    let Snapshot {
+        mut before,
+        mut wrap,
+        mut main,
+        mut after,
+    } = base;
+    for (i, e) in also.iter().chain(mine).enumerate() {
+        if i >= also.len() {
+            conflicts(point, &main, e)?;
+        }
+        match e.kind {
+            HookKind::Before => before.push(e.clone()),
+            HookKind::Wrap => wrap.push(e.clone()),
+            HookKind::After => after.push(e.clone()),
+            _ => main.push(e.clone()),
+        }
+    }
+    let sorted = |list: Vec<Arc<Entry>>| {
+        super::order::order(list).map_err(|path| ExtendError::Cycle {
+            point: point.name.clone(),
+            path: path.join(" → "),
+        })
+    };
+    Ok(Snapshot {
+        before: sorted(before)?,
+        wrap: sorted(wrap)?,
+        main: sorted(main)?,
+        after: sorted(after)?,
+    })
 }
 
 /// A replacement or registry item that another plugin holds already.

@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use switchboard_sdk::abi::ServiceCall;
 use switchboard_sdk::PluginError;
@@ -50,6 +51,10 @@ struct Active {
     keep_ok: bool,
     /// What the layer returned, once `next` ran.
     result: Option<Result<Vec<u8>, ExtendError>>,
+    /// Whether the point has a timeout, so the time inside `next` is measured.
+    timed: bool,
+    /// The time spent inside `next`: the rest of the onion's, not the wrapper's own.
+    inside: Duration,
 }
 
 thread_local! {
@@ -63,6 +68,9 @@ pub(crate) struct NextOutcome {
     pub(crate) result: Option<Result<Vec<u8>, ExtendError>>,
     /// The error handed to the plugin for the layer's error, to recognise it coming back.
     handed: Option<PluginError>,
+    /// How long `next` ran: the layer's time, taken out of the wrapper's own for the point's
+    /// timeout.
+    pub(crate) inside: Duration,
 }
 
 impl NextOutcome {
@@ -89,12 +97,19 @@ impl Leave {
     fn outcome(self) -> NextOutcome {
         let entry = take(self.0);
         std::mem::forget(self);
-        let result = entry.and_then(|e| e.result);
+        let (result, inside) = match entry {
+            Some(e) => (e.result, e.inside),
+            None => (None, Duration::ZERO),
+        };
         let handed = match &result {
             Some(Err(e)) => Some(to_plugin_error(e)),
             _ => None,
         };
-        NextOutcome { result, handed }
+        NextOutcome {
+            result,
+            handed,
+            inside,
+        }
     }
 }
 
@@ -140,13 +155,14 @@ fn enter(layer: *mut Layer<'static>, input: &[u8]) -> Result<Vec<u8>, ExtendErro
 }
 
 /// Runs `call` (the wrapper's own call, given its token) with `layer` reachable as the
-/// wrapper's `next`; returns what `call` returned and what `next` did. Refused past
-/// [`MAX_WRAP_DEPTH`] wrappers on this thread.
+/// wrapper's `next`; returns what `call` returned and what `next` did (with how long it took
+/// if `timed`). Refused past [`MAX_WRAP_DEPTH`] wrappers on this thread.
 pub(crate) fn with_next<R>(
     plugin: &Arc<str>,
     point: &Arc<str>,
     contracts: (&'static str, &'static str),
     keep_ok: bool,
+    timed: bool,
     layer: &mut Layer<'_>,
     call: impl FnOnce(u64) -> R,
 ) -> Result<(R, NextOutcome), ExtendError> {
@@ -165,6 +181,8 @@ pub(crate) fn with_next<R>(
                 called: false,
                 keep_ok,
                 result: None,
+                timed,
+                inside: Duration::ZERO,
             });
         }
         depth
@@ -190,11 +208,16 @@ pub(crate) fn serve_next(caller: &str, call: &ServiceCall<'_>) -> Result<Vec<u8>
             reason: format!("`{}` is not a token", call.method),
         })
     })?;
-    let layer = claim(caller, token, call).map_err(|e| to_plugin_error(&e))?;
+    let (layer, timed) = claim(caller, token, call).map_err(|e| to_plugin_error(&e))?;
+    let entered = timed.then(Instant::now);
     let result = enter(layer, call.request);
+    let inside = entered.map(|t| t.elapsed());
     ACTIVE.with(|a| {
         let mut a = a.borrow_mut();
-        let entry = a.iter_mut().rev().find(|e| e.token == token);
+        let mut entry = a.iter_mut().rev().find(|e| e.token == token);
+        if let (Some(e), Some(inside)) = (entry.as_deref_mut(), inside) {
+            e.inside = inside;
+        }
         match (result, entry) {
             (Ok(bytes), Some(e)) if e.keep_ok => {
                 e.result = Some(Ok(bytes.clone()));
@@ -216,12 +239,13 @@ pub(crate) fn serve_next(caller: &str, call: &ServiceCall<'_>) -> Result<Vec<u8>
     })
 }
 
-/// Checks a `next` call against its active entry and marks it called; the layer to run.
+/// Checks a `next` call against its active entry and marks it called; the layer to run, and
+/// whether to time it.
 fn claim(
     caller: &str,
     token: u64,
     call: &ServiceCall<'_>,
-) -> Result<*mut Layer<'static>, ExtendError> {
+) -> Result<(*mut Layer<'static>, bool), ExtendError> {
     ACTIVE.with(|a| {
         let mut a = a.borrow_mut();
         let Some(entry) = a.iter_mut().rev().find(|e| e.token == token) else {
@@ -254,7 +278,7 @@ fn claim(
             });
         }
         entry.called = true;
-        Ok(entry.layer)
+        Ok((entry.layer, entry.timed))
     })
 }
 

@@ -698,6 +698,19 @@ impl fmt::Debug for RawCommand {
 }
 
 impl RawCommand {
+    /// Command `name` of `code` (the version serving, or the one a reload is about to put
+    /// in place), called through `instance`.
+    pub(crate) fn in_code(
+        instance: &Instance,
+        code: &super::Code,
+        name: &str,
+    ) -> Result<RawCommand, CallError> {
+        Ok(RawCommand {
+            instance: instance.clone(),
+            binding: Binding::resolve(instance, code, name, None, None, false)?,
+        })
+    }
+
     /// Calls the command with `request`, returning the response bytes. Like
     /// [`Command::call`], it has no timeout: a hung plugin blocks the calling thread.
     pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {

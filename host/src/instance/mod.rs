@@ -676,7 +676,9 @@ impl Instance {
             plugin: self.name().to_owned(),
             error: Box::new(error),
         };
-        self.check_points(&code).map_err(refuse_points)?;
+        // Reserved until they join: a plugin starting meanwhile is checked against them, so
+        // of two conflicting plugins started at once exactly one runs its `start` hook.
+        let _reserved = self.check_points(&code).map_err(refuse_points)?;
         self.transition(State::Starting, None)?;
         let started = code.backend.start();
         self.run_hook("start", State::Active, started)?;

@@ -9,6 +9,7 @@
 //! backoff, and after `max_restarts` crashes without a successful call in between the plugin
 //! is given up (the instance becomes `failed`).
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
@@ -49,6 +50,45 @@ const RESTART_WAIT: Duration = Duration::from_secs(30);
 const CALLER_SPIN: Duration = Duration::from_micros(30);
 /// The longest backoff between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// A tighter bound than its call timeout for the next call this thread makes into one
+    /// isolated plugin (an extension point's timeout), set by [`with_call_limit`].
+    static CALL_LIMIT: RefCell<Option<(Arc<str>, Duration)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, whose first call into the isolated plugin `plugin` gets at most `limit` (or its
+/// own call timeout, if shorter): past it, the runner is killed and the call fails with
+/// `SB1502`, as past the call timeout. Calls `f` makes into other plugins, and the ones that
+/// call makes in turn, keep their own timeouts.
+pub(crate) fn with_call_limit<R>(plugin: &Arc<str>, limit: Duration, f: impl FnOnce() -> R) -> R {
+    /// Puts back the limit that was set before, even if `f` unwinds.
+    struct Restore(Option<(Arc<str>, Duration)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            CALL_LIMIT.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    let before = CALL_LIMIT.with(|c| c.borrow_mut().replace((plugin.clone(), limit)));
+    let _restore = Restore(before);
+    f()
+}
+
+/// The limit [`with_call_limit`] set for `plugin` on this thread, taken (used once).
+fn take_call_limit(plugin: &str) -> Option<Duration> {
+    CALL_LIMIT.with(|c| {
+        let mut c = c.borrow_mut();
+        match &*c {
+            Some((p, limit)) if **p == *plugin => {
+                let limit = *limit;
+                *c = None;
+                Some(limit)
+            }
+            _ => None,
+        }
+    })
+}
 
 /// What the supervisor tells the instance.
 #[derive(Debug)]
@@ -308,14 +348,20 @@ impl Isolated {
         receiver: Option<&mut dyn ChunkReceiver>,
         answer: impl FnOnce(&[u8]),
     ) -> Result<(), PluginError> {
-        let runner = self.live_runner()?;
-        let (mut channel, mut buf) = self.channel(&runner)?;
-        let deadline = self
+        let own = self
             .decision
             .limits
             .call_timeout_ms
-            .map(|ms| Instant::now() + Duration::from_millis(ms));
-        let outcome = self.exchange(&mut channel, &mut buf, *call, deadline, receiver);
+            .map(Duration::from_millis);
+        // An extension point's timeout, when shorter, bounds this call instead.
+        let (limit, points) = match (own, take_call_limit(&self.plugin)) {
+            (Some(own), Some(point)) if point < own => (Some(point), true),
+            (None, Some(point)) => (Some(point), true),
+            (own, _) => (own, false),
+        };
+        let runner = self.live_runner()?;
+        let (mut channel, mut buf) = self.channel(&runner)?;
+        let outcome = self.exchange(&mut channel, &mut buf, *call, limit, receiver);
         match outcome {
             Ok(()) => {
                 let result = match postcard::from_bytes::<Frame<'_>>(&buf) {
@@ -348,19 +394,28 @@ impl Isolated {
             }
             Err(Broken::TimedOut) => {
                 runner.kill();
-                let ms = self.decision.limits.call_timeout_ms.unwrap_or_default();
+                let ms = limit.map_or(0, |l| l.as_millis());
+                let (bound, raise) = if points {
+                    (
+                        "the extension point's timeout",
+                        "the point's timeout (`PointOptions::timeout`)",
+                    )
+                } else {
+                    (
+                        "its call timeout",
+                        "`limits.call_timeout_ms` (manifest or policy profile)",
+                    )
+                };
                 Err(PluginError::with_code(
                     CALL_TIMED_OUT,
                     format!(
-                        "`{}` did not answer within its call timeout of {ms} ms; its runner was \
-                         killed",
+                        "`{}` did not answer within {bound} of {ms} ms; its runner was killed",
                         self.plugin
                     ),
                 )
-                .next_step(
-                    "the plugin restarts; raise `limits.call_timeout_ms` (manifest or policy \
-                     profile) if the work needs longer",
-                ))
+                .next_step(format!(
+                    "the plugin restarts; raise {raise} if the work needs longer"
+                )))
             }
             Err(Broken::Protocol(what)) => {
                 runner.kill();
@@ -396,9 +451,10 @@ impl Isolated {
         channel: &mut Channel,
         buf: &mut Vec<u8>,
         call: Call<'_>,
-        mut deadline: Option<Instant>,
+        limit: Option<Duration>,
         mut receiver: Option<&mut dyn ChunkReceiver>,
     ) -> Result<(), Broken> {
+        let mut deadline = limit.map(|l| Instant::now() + l);
         channel.send(&Frame::Call(call)).map_err(|_| Broken::Died)?;
         let mut refused_before = false;
         loop {
@@ -425,11 +481,7 @@ impl Isolated {
                     // until the stream is stopped: from then on the plugin has its timeout to
                     // return, however many refused chunks it goes on sending.
                     if rearm {
-                        deadline = self
-                            .decision
-                            .limits
-                            .call_timeout_ms
-                            .map(|ms| Instant::now() + Duration::from_millis(ms));
+                        deadline = limit.map(|l| Instant::now() + l);
                     }
                 }
                 Frame::Service(Service::StreamCancelled) if receiver.is_some() => {

@@ -36,8 +36,8 @@ pub mod sandbox;
 mod spec;
 
 pub(crate) use self::backend::{
-    Isolated, Launch, RunnerEvent, CALL_TIMED_OUT, FRAME_HEADROOM, PROTOCOL_BROKEN, RUNNER_DIED,
-    RUNNER_UNAVAILABLE,
+    with_call_limit, Isolated, Launch, RunnerEvent, CALL_TIMED_OUT, FRAME_HEADROOM,
+    PROTOCOL_BROKEN, RUNNER_DIED, RUNNER_UNAVAILABLE,
 };
 pub use self::decide::{IsolationDecision, IsolationLimits, Mode};
 pub use self::launch::{RunnerCommand, RUNNER_ENV};

@@ -212,19 +212,21 @@ pub(crate) fn reload(
             return Err(give_back(error));
         }
     };
-    // The new version's hooks go to declared points, with their contracts, as granted.
-    if let Err(e) =
-        crate::extend::check_manifest(&new.caps().extend, new.manifest(), Some(&new.caps().gate))
-    {
-        let error = failed(
-            ReloadStep::Load,
-            &to,
-            e.code(),
-            e.to_string(),
-            e.next_step(),
-        );
-        return Err(give_back(error));
-    }
+    // The new version's hooks go to declared points, with their contracts, as granted, with
+    // no conflict or cycle — checked before its `start` runs, and reserved until they join.
+    let _reserved = match instance.check_points(&new) {
+        Ok(reserved) => reserved,
+        Err(e) => {
+            let error = failed(
+                ReloadStep::Load,
+                &to,
+                e.code(),
+                e.to_string(),
+                e.next_step(),
+            );
+            return Err(give_back(error));
+        }
+    };
     let rejoin = bus_differs(&old, &new);
 
     // Pause: new calls wait; the new code is in place for when they resume.

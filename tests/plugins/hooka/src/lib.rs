@@ -17,6 +17,15 @@ impl Plugin for HookA {
         }
         Ok(HookA)
     }
+
+    fn start(&self, _ctx: &Context) -> Result<(), PluginError> {
+        // The tests' proof that a refused start ran no `start` hook.
+        if let Some(dir) = std::env::var_os("SWITCHBOARD_HOOK_STARTED_DIR") {
+            std::fs::write(std::path::Path::new(&dir).join("hooka"), b"started")
+                .map_err(|e| PluginError::new(e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 #[plugin(capabilities = ["extend:**"])]

@@ -28,7 +28,7 @@ impl HookB {
         format!("{text}+b")
     }
 
-    /// `fail` fails, `panic` panics, `slow` takes 20 ms; anything else is stamped.
+    /// `fail` fails, `panic` panics, `slow` takes 20 ms, `hang` 10 s; anything else is stamped.
     #[hook("fail.filter", filter)]
     fn flaky(&self, text: String) -> Result<String, PluginError> {
         match text.as_str() {
@@ -36,6 +36,10 @@ impl HookB {
             "panic" => panic!("asked to panic"),
             "slow" => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
+                Ok(format!("{text}+b"))
+            }
+            "hang" => {
+                std::thread::sleep(std::time::Duration::from_secs(10));
                 Ok(format!("{text}+b"))
             }
             _ => Ok(format!("{text}+b")),

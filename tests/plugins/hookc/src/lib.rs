@@ -12,6 +12,15 @@ impl Plugin for HookC {
     fn create(_ctx: &Context) -> Result<Self, PluginError> {
         Ok(HookC)
     }
+
+    fn start(&self, _ctx: &Context) -> Result<(), PluginError> {
+        // The tests' proof that a refused start ran no `start` hook.
+        if let Some(dir) = std::env::var_os("SWITCHBOARD_HOOK_STARTED_DIR") {
+            std::fs::write(std::path::Path::new(&dir).join("hookc"), b"started")
+                .map_err(|e| PluginError::new(e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 #[plugin(capabilities = ["extend:op.build", "extend:order.cycle"])]

@@ -89,6 +89,10 @@ impl WrapA {
         if has("panic-after") {
             panic!("a panics after next");
         }
+        if has("slow") {
+            // Slow on its own time, after `next`: past a short point timeout.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         match result {
             Ok(v) => Ok(format!("{v}|a-out")),
             Err(e) if has("recover") => Ok(format!("a recovered from {}", code(&e))),

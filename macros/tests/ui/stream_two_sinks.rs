@@ -1,0 +1,21 @@
+use switchboard_sdk::prelude::*;
+
+pub struct Gen;
+
+impl Plugin for Gen {
+    fn create(_ctx: &Context) -> Result<Self, PluginError> {
+        Ok(Gen)
+    }
+}
+
+#[plugin]
+impl Gen {
+    #[command]
+    fn count(&self, to: u32, out: &mut Sink<'_, u32>, more: &mut Sink<'_, u32>) -> Result<u32, PluginError> {
+        out.send(to)?;
+        more.send(to)?;
+        Ok(to)
+    }
+}
+
+fn main() {}

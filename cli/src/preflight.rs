@@ -59,9 +59,12 @@ const MAX_POINTS_BYTES: u64 = 1 << 20;
 pub fn read_points(path: &Path) -> Result<Vec<PointSpec>> {
     let bytes = crate::authoring::read_input(path, "the points file", MAX_POINTS_BYTES)?;
     let text = String::from_utf8(bytes).coded(
-        codes::READ,
-        format_args!("cannot read the points file {}", path.display()),
-        "a points file is UTF-8 TOML",
+        switchboard_host::extend::ExtendError::BadPointsFile {
+            reason: String::new(),
+        }
+        .code(),
+        format_args!("the points file {} is not UTF-8", path.display()),
+        "a points file is UTF-8 TOML: one `[[point]]` table per point",
     )?;
     PointSpec::parse_list(&text).map_err(|e| {
         CliError::raise(

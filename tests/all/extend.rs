@@ -382,6 +382,14 @@ fn extend_an_isolated_contribution_is_killed_at_the_points_timeout() {
             .contains("extension point's timeout of 300 ms"),
         "{failures:?}"
     );
+    // Past the plugin's `max_restarts` (3 by default) kills at the point's timeout, with no
+    // served call between them: they are the host's choice, not crashes, so the plugin is
+    // never given up.
+    for round in 2..=5 {
+        assert_eq!(p.fail.filter(s("hang")).unwrap(), "hang+a", "round {round}");
+        assert_eq!(p.fail.failures().len(), round);
+    }
+    assert_eq!(hookb.state(), switchboard_host::State::Active);
     // Its runner restarts; its contributions serve again.
     assert_eq!(p.text.filter(s("x")).unwrap(), "x+a+b");
 }

@@ -143,7 +143,8 @@ impl PointOptions {
     ///
     /// **Isolated** contributions are interrupted: the call is given the shorter of this
     /// timeout and the plugin's own call timeout, past which its runner is killed (and
-    /// restarted) and the call fails with `SB1502`, a failure under the point's policy.
+    /// restarted; the kill does not count towards the plugin's `max_restarts`) and the call
+    /// fails with `SB1502`, a failure under the point's policy.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = Some(timeout);
         self

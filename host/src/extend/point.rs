@@ -160,7 +160,9 @@ impl<In, Out> ExtensionPoint<In, Out> {
     }
 
     /// Calls one contribution with `request`; its answer lands in `out`. Held to the point's
-    /// timeout.
+    /// timeout: an in-process one by its time measured once it returned, an isolated one by
+    /// its runner's deadline alone (measured here, the time would also count waiting out a
+    /// reload or a runner's restart and the host services it called, which are not its own).
     #[inline]
     fn call(
         &self,
@@ -168,7 +170,11 @@ impl<In, Out> ExtensionPoint<In, Out> {
         request: &[u8],
         out: &mut ResponseBuffer,
     ) -> Result<(), ExtendError> {
-        let started = self.core.timeout.map(|limit| (Instant::now(), limit));
+        let started = self
+            .core
+            .timeout
+            .filter(|_| !entry.isolated)
+            .map(|limit| (Instant::now(), limit));
         self.dispatch(entry, request, out)?;
         if let Some((t0, limit)) = started {
             self.within(entry, t0.elapsed(), limit)?;
@@ -543,7 +549,13 @@ impl<In: Message, Out: Message> ExtensionPoint<In, Out> {
         let mut next = |bytes: &[u8]| self.layer(inner, bytes, core);
         let mut request = Vec::with_capacity(8 + input.len());
         let mut out = ResponseBuffer::new();
-        let started = self.core.timeout.map(|limit| (Instant::now(), limit));
+        // Timed here in-process only; an isolated wrapper is held to the point's timeout by
+        // its runner's deadline, which already leaves out the time it spends serving `next`.
+        let started = self
+            .core
+            .timeout
+            .filter(|_| !entry.isolated)
+            .map(|limit| (Instant::now(), limit));
         let (called, outcome) = wrap::with_next(
             &entry.plugin,
             &self.core.name_arc,

@@ -118,26 +118,50 @@ pub(crate) fn declare_all(specs: &[PointSpec]) -> Result<Points, ExtendError> {
         points.declare(
             &s.name,
             s.kind,
-            intern(&s.input),
-            intern(&s.output),
+            intern(&s.input)?,
+            intern(&s.output)?,
             &PointOptions::new(),
         )?;
     }
     Ok(points)
 }
 
+/// The longest contract id a points file may give.
+const MAX_CONTRACT_ID: usize = 256;
+
+/// The most distinct contract ids points files may name in one process.
+const MAX_KEPT_IDS: usize = 4096;
+
 /// A contract id as the points' `&'static str`: contract ids are the types' own constants
 /// in a host; the ones read from points files are kept for the process's life, one copy per
-/// distinct id.
-fn intern(id: &str) -> &'static str {
+/// distinct id — at most [`MAX_KEPT_IDS`] of at most [`MAX_CONTRACT_ID`] bytes (1 MiB in
+/// all), so a long-lived process checking many files cannot be made to grow without bound;
+/// past that, a file naming a new id is refused (`SB1725`).
+fn intern(id: &str) -> Result<&'static str, ExtendError> {
     static KEPT: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    if id.len() > MAX_CONTRACT_ID {
+        return Err(ExtendError::BadPointsFile {
+            reason: format!(
+                "a contract id of {} bytes is longer than the {MAX_CONTRACT_ID} allowed",
+                id.len()
+            ),
+        });
+    }
     let mut kept = KEPT.lock();
     if let Some(found) = kept.get(id) {
-        return found;
+        return Ok(found);
+    }
+    if kept.len() >= MAX_KEPT_IDS {
+        return Err(ExtendError::BadPointsFile {
+            reason: format!(
+                "this process has already read {MAX_KEPT_IDS} distinct contract ids from points \
+                 files, the most it keeps; `{id}` is one more"
+            ),
+        });
     }
     let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
     kept.insert(leaked);
-    leaked
+    Ok(leaked)
 }
 
 #[cfg(test)]
@@ -171,6 +195,11 @@ mod tests {
             "SB1725"
         );
         assert_eq!(code(&file("fitler", "a")), "SB1726");
+        let long = "x".repeat(MAX_CONTRACT_ID + 1);
+        let too_long = format!(
+            "[[point]]\nname = \"a\"\nkind = \"filter\"\ninput = \"{long}\"\noutput = \"{STRING}\"\n"
+        );
+        assert_eq!(code(&too_long), "SB1725");
         let twice = format!("{}{}", file("filter", "a"), file("collect", "a"));
         assert_eq!(code(&twice), "SB1727");
         assert_eq!(code(&file("filter", "not a name")), "SB1710");

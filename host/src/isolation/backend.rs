@@ -7,7 +7,9 @@
 //! on either side. A runner that dies, stops answering within the call timeout, or breaks the
 //! protocol is killed; the call fails with a coded error; the supervisor restarts it with
 //! backoff, and after `max_restarts` crashes without a successful call in between the plugin
-//! is given up (the instance becomes `failed`).
+//! is given up (the instance becomes `failed`). A runner killed because a call overran an
+//! extension point's timeout (shorter than the call timeout) is restarted the same way, but
+//! that kill is the host's choice and does not count as a crash.
 
 use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
@@ -77,17 +79,21 @@ pub(crate) fn with_call_limit<R>(plugin: &Arc<str>, limit: Duration, f: impl FnO
 
 /// The limit [`with_call_limit`] set for `plugin` on this thread, taken (used once).
 fn take_call_limit(plugin: &str) -> Option<Duration> {
-    CALL_LIMIT.with(|c| {
-        let mut c = c.borrow_mut();
-        match &*c {
-            Some((p, limit)) if **p == *plugin => {
-                let limit = *limit;
-                *c = None;
-                Some(limit)
+    // `try_with`: a call made from a thread-local's destructor has no limit set, not a panic.
+    CALL_LIMIT
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            match &*c {
+                Some((p, limit)) if **p == *plugin => {
+                    let limit = *limit;
+                    *c = None;
+                    Some(limit)
+                }
+                _ => None,
             }
-            _ => None,
-        }
-    })
+        })
+        .ok()
+        .flatten()
 }
 
 /// What the supervisor tells the instance.
@@ -154,6 +160,9 @@ pub(crate) struct Isolated {
     current: ArcSwap<Runner>,
     /// Crashes since the last successful call.
     crashes: AtomicU32,
+    /// The runner was killed because a call overran an extension point's timeout: the host's
+    /// choice, not the plugin's crash, so its exit does not count towards `max_restarts`.
+    killed_for_point: AtomicBool,
     closing: AtomicBool,
     /// No more restarts: the plugin was given up.
     given_up: AtomicBool,
@@ -237,6 +246,7 @@ impl Isolated {
                 decision,
                 current: ArcSwap::new(runner),
                 crashes: AtomicU32::new(0),
+                killed_for_point: AtomicBool::new(false),
                 closing: AtomicBool::new(false),
                 given_up: AtomicBool::new(false),
                 changes: Mutex::new(()),
@@ -393,6 +403,9 @@ impl Isolated {
                 result
             }
             Err(Broken::TimedOut) => {
+                if points {
+                    self.killed_for_point.store(true, Ordering::Release);
+                }
                 runner.kill();
                 let ms = limit.map_or(0, |l| l.as_millis());
                 let (bound, raise) = if points {
@@ -561,9 +574,16 @@ impl Isolated {
         if self.closing.load(Ordering::Acquire) || self.current.load().generation != generation {
             return;
         }
-        let crashes = self.crashes.fetch_add(1, Ordering::AcqRel) + 1;
+        // A kill at an extension point's timeout restarts the runner without counting as a
+        // crash: a slow contribution under `skip` must not fail the whole plugin.
+        let for_point = self.killed_for_point.swap(false, Ordering::AcqRel);
+        let crashes = if for_point {
+            self.crashes.load(Ordering::Acquire).max(1)
+        } else {
+            self.crashes.fetch_add(1, Ordering::AcqRel) + 1
+        };
         let max = self.decision.limits.max_restarts;
-        let restart = crashes <= max;
+        let restart = for_point || crashes <= max;
         let active = self.tell(RunnerEvent::Exited { reason, restart });
         if !restart {
             self.give_up(&format!(

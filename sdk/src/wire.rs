@@ -801,6 +801,37 @@ mod tests {
         });
     }
 
+    /// Into a window of every size around its length, a value is written whole (postcard's
+    /// bytes) when it fits, and its full length is reported either way.
+    #[test]
+    #[expect(
+        unsafe_code,
+        reason = "reading back a window the test initialised in full"
+    )]
+    fn a_window_takes_a_value_that_fits_and_reports_the_length_of_one_that_does_not() {
+        let value = Mixed {
+            id: 300,
+            shape: Shape::Line(7),
+            name: "héllo".into(),
+            tags: vec![None, Some(-1), Some(i16::MIN)],
+        };
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        for cap in 0..=bytes.len() + 2 {
+            let mut window = vec![MaybeUninit::<u8>::new(0xEE); cap];
+            assert_eq!(
+                encode_window(&value, &mut window),
+                bytes.len(),
+                "window of {cap}"
+            );
+            // SAFETY: every byte was initialised (to 0xEE) before the encoder wrote any.
+            let written: Vec<u8> = window.iter().map(|b| unsafe { b.assume_init() }).collect();
+            if cap >= bytes.len() {
+                assert_eq!(&written[..bytes.len()], &bytes[..], "window of {cap}");
+                assert!(written[bytes.len()..].iter().all(|&b| b == 0xEE));
+            }
+        }
+    }
+
     #[test]
     fn edges_of_every_width() {
         for v in [0u16, 1, 127, 128, u16::MAX] {

@@ -1173,7 +1173,9 @@ impl Reply for ResponseBuffer {
 /// `window`, on the caller's stack, or into `spill` when it does not fit there.
 pub(crate) struct Window<'w> {
     window: &'w mut [MaybeUninit<u8>],
-    spill: ResponseBuffer,
+    /// Dropped only if a response spilled into it: an `RVec`'s drop is a call through its
+    /// vtable even when it never allocated, and most small calls never touch it.
+    spill: std::mem::ManuallyDrop<ResponseBuffer>,
     /// The response's length; its bytes are in `window` when it is at most the window's
     /// length.
     len: usize,
@@ -1185,7 +1187,7 @@ impl<'w> Window<'w> {
     pub(crate) fn new(window: &'w mut [MaybeUninit<u8>]) -> Self {
         Window {
             window,
-            spill: ResponseBuffer::new(),
+            spill: std::mem::ManuallyDrop::new(ResponseBuffer::new()),
             len: 0,
         }
     }
@@ -1203,6 +1205,16 @@ impl<'w> Window<'w> {
             // `dispatch_window` promises; `len` is 0 otherwise.
             Some(written) => unsafe { written.assume_init_ref() },
             None => self.spill.as_slice(),
+        }
+    }
+}
+
+impl Drop for Window<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.spill.capacity() > 0 {
+            // The buffer left in its place owns no memory, so not dropping it leaks nothing.
+            drop(std::mem::replace(&mut *self.spill, ResponseBuffer::new()));
         }
     }
 }

@@ -378,6 +378,13 @@ impl ResponseBuffer {
         bytes.len()
     }
 
+    /// The bytes it can hold without growing; 0 for a buffer that never allocated (which
+    /// then owns no memory).
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
     /// Frees the allocation if it grew past `bytes` (after an unusually large response).
     #[inline]
     pub fn release_if_larger_than(&mut self, bytes: usize) {

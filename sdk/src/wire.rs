@@ -642,7 +642,7 @@ pub fn encode_window<'de, T: Wire<'de>>(value: &T, window: &mut [MaybeUninit<u8>
 /// place when they fit. Otherwise they are gathered on the stack and handed to the output in
 /// one copy: the output is then the host's `RVec`, whose `push` is a call into `abi_stable`'s
 /// code per byte.
-#[inline]
+#[inline(always)]
 pub fn write<'de, T: Wire<'de>>(value: &T, out: &mut Output<'_>) -> Result<(), PluginError> {
     if let Some(room) = out.window_room() {
         let n = encode_window(value, room);

@@ -105,7 +105,10 @@ impl Sink for WindowSink<'_> {
             .checked_add(bytes.len())
             .and_then(|end| self.window.get_mut(self.len..end))
         {
-            room.write_copy_of_slice(bytes);
+            // `write_copy_of_slice` once the MSRV reaches 1.93; LLVM makes this a `memcpy`.
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                slot.write(byte);
+            }
         }
         self.len = self.len.saturating_add(bytes.len());
     }

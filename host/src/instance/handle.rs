@@ -543,9 +543,10 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
             let len = request.__encode_window(&mut req);
             if let Some(encoded) = req.get(..len) {
                 // SAFETY: `__encode_window` wrote the `len` bytes it returned when they fit
-                // the window (and `get` found them within it).
+                // the window (and `get` found them within it); `MaybeUninit<u8>` has the
+                // layout of `u8` (`assume_init_ref` once the MSRV reaches 1.93).
                 #[expect(unsafe_code, reason = "the encoded prefix of an uninitialised window")]
-                let encoded = unsafe { encoded.assume_init_ref() };
+                let encoded = unsafe { &*(std::ptr::from_ref(encoded) as *const [u8]) };
                 return self.call_windowed(encoded);
             }
         }

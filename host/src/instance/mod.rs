@@ -1203,8 +1203,9 @@ impl<'w> Window<'w> {
         match self.window.get(..self.len) {
             // SAFETY: a length within the window comes from `run` only after the plugin (or
             // `ResponseBuffer::to_window`) wrote that many bytes at its start, as
-            // `dispatch_window` promises; `len` is 0 otherwise.
-            Some(written) => unsafe { written.assume_init_ref() },
+            // `dispatch_window` promises; `len` is 0 otherwise. `MaybeUninit<u8>` has the
+            // layout of `u8` (`assume_init_ref` once the MSRV reaches 1.93).
+            Some(written) => unsafe { &*(std::ptr::from_ref(written) as *const [u8]) },
             None => self.spill.as_slice(),
         }
     }

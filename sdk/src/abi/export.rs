@@ -560,6 +560,7 @@ mod tests {
             let bytes = if len <= cap {
                 window[..len]
                     .iter()
+                    // SAFETY: `dispatch_window` wrote the `len` bytes it returned.
                     .map(|b| unsafe { b.assume_init() })
                     .collect()
             } else {

@@ -373,7 +373,9 @@ impl ResponseBuffer {
     pub fn to_window(&self, window: &mut [MaybeUninit<u8>]) -> usize {
         let bytes = self.0.as_slice();
         if let Some(room) = window.get_mut(..bytes.len()) {
-            room.write_copy_of_slice(bytes);
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                slot.write(byte);
+            }
         }
         bytes.len()
     }

@@ -53,8 +53,9 @@ impl Window<'_> {
     #[inline(never)]
     fn spill(&mut self, additional: usize) {
         let written = self.window.get(..self.len).unwrap_or_default();
-        // SAFETY: the first `len` bytes of the window were written by this output.
-        let written = unsafe { written.assume_init_ref() };
+        // SAFETY: the first `len` bytes of the window were written by this output, and
+        // `MaybeUninit<u8>` has the layout of `u8` (`assume_init_ref` once the MSRV is 1.93).
+        let written = unsafe { &*(std::ptr::from_ref(written) as *const [u8]) };
         self.spill.clear();
         self.spill.reserve(written.len() + additional);
         self.spill.extend_from_copy_slice(written);
@@ -65,7 +66,9 @@ impl Window<'_> {
     fn extend_from_slice(&mut self, bytes: &[u8]) {
         if !self.spilled {
             if let Some(room) = self.window.get_mut(self.len..self.len + bytes.len()) {
-                room.write_copy_of_slice(bytes);
+                for (slot, &byte) in room.iter_mut().zip(bytes) {
+                    slot.write(byte);
+                }
                 self.len += bytes.len();
                 return;
             }

@@ -93,6 +93,10 @@ pub struct WindowEntry {
     pub this: *const (),
     /// A [`WindowFn`]; `None` for a plugin built before SDK ABI 1.4. (Spelt out: abi_stable's
     /// derive reads function pointer types only where they are written.)
+    #[expect(
+        clippy::type_complexity,
+        reason = "abi_stable's derive needs the function pointer type written out, not an alias"
+    )]
     pub call: Option<
         unsafe extern "C" fn(
             this: *const (),

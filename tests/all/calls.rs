@@ -32,9 +32,10 @@ fn typed_string_struct_and_payload_calls() {
 }
 
 /// Typed calls of every size around the small-call windows (SDK ABI 1.4, 256 bytes each on the
-/// caller's stack): requests and responses that fit, a response that spills past its window
-/// (the command still runs once: `add`'s counter), a request too long for its window (the
-/// thread's buffers), and a plugin error from each lane.
+/// caller's stack): requests and responses that fit, a response that spills past its window, a
+/// request too long for its window (the thread's buffers), a plugin error; between them `add`,
+/// whose counter says each call ran it exactly once. (That a spilled response's command runs
+/// once is the SDK's `a_response_past_the_window_spills_whole_and_the_command_runs_once`.)
 #[test]
 fn typed_calls_around_the_small_call_windows() {
     let (_host, h, _d) = started_hello();

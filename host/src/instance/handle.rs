@@ -529,6 +529,13 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     /// as `SB0101`. **Isolated**, the call timeout applies: past it the call returns `SB1502`
     /// and the plugin's runner is killed and restarted. Run plugins you do not trust to return
     /// isolated (see [`crate::isolation`]).
+    ///
+    /// **Small calls.** When the plugin was built with SDK ABI 1.4 or later and runs
+    /// in-process, a request that encodes to at most 256 bytes is encoded on this call's stack
+    /// and the plugin writes a response of up to 256 bytes into a window on it too: no shared
+    /// buffer, no thread-local. A longer response comes back in a buffer of its own; a longer
+    /// request, an older plugin or an isolated one use this thread's reused buffers. Limits,
+    /// errors and guarantees are the same on both paths, and the command runs once.
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
         // Unboxed only here, so the 112-byte error is not copied through every frame on the

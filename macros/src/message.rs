@@ -103,6 +103,14 @@ pub fn expand(item: TokenStream) -> TokenStream {
                 }
 
                 #[inline]
+                fn __encode_window(
+                    &self,
+                    window: &mut [::core::mem::MaybeUninit<u8>],
+                ) -> usize {
+                    #wire::encode_window(self, window)
+                }
+
+                #[inline]
                 fn __decode(
                     bytes: &[u8],
                 ) -> ::core::result::Result<Self, #sdk::PluginError> {

@@ -1478,7 +1478,10 @@ fn generate(
             impl #sdk::PluginEntry for #self_ty {
                 const MANIFEST: &'static [u8] = &__SB_MANIFEST;
 
-                #[inline]
+                // Always inlined into its two callers (the ABI's `dispatch` and SDK ABI 1.4's
+                // small-call entry): as a frame of its own it cost a call, a prologue and the
+                // output's variant unknown to the match (issue 17's fifth round).
+                #[inline(always)]
                 fn dispatch(
                     &self,
                     #ctx_name: &#sdk::Context,

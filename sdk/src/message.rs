@@ -73,6 +73,15 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
         write_message(self, out)
     }
 
+    /// Encodes the message's postcard bytes into `window`; returns the encoded length, over
+    /// `window.len()` when they did not fit (the window then holds no message). The host's
+    /// small typed calls encode their request here, on the stack.
+    #[doc(hidden)]
+    #[inline]
+    fn __encode_window(&self, window: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+        encode_window_postcard(self, window)
+    }
+
     /// Decodes a message from postcard bytes.
     #[doc(hidden)]
     #[inline]
@@ -206,6 +215,20 @@ pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
     // (maps with unknown length are fine); report rather than panic. Straight into the `Vec`,
     // not through `Output`: the host's typed calls encode every request here.
     let _ = postcard::serialize_with_flavor(message, VecFlavor(buf));
+}
+
+/// [`Message::__encode_window`] through postcard, for messages without the `Wire` codec. A
+/// type postcard cannot encode reports a length past the window, so its caller takes the
+/// path that reports the error.
+fn encode_window_postcard<M: Serialize + ?Sized>(
+    message: &M,
+    window: &mut [std::mem::MaybeUninit<u8>],
+) -> usize {
+    let mut sink = crate::__private::wire::WindowSink::new(window);
+    match crate::__private::wire::serialize_into(message, &mut sink) {
+        Ok(()) => sink.len(),
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Decodes a message encoded with [`encode`], with a coded error on bad input.
@@ -348,6 +371,11 @@ macro_rules! builtin_wire_message {
             #[inline]
             fn __write(&self, out: &mut Output<'_>) -> Result<(), PluginError> {
                 crate::__private::wire::write(self, out)
+            }
+
+            #[inline]
+            fn __encode_window(&self, window: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+                crate::__private::wire::encode_window(self, window)
             }
 
             #[inline]

@@ -19,6 +19,7 @@
 //! Not a public API: the derive and the host use it through `__private::wire`.
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,62 @@ impl Sink for Output<'_> {
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+}
+
+/// A [`Sink`] over a fixed window: bytes go in while they fit, and `len` counts every byte
+/// offered, so `len > window.len()` after encoding says the value did not fit (and the
+/// window's contents are then not the value's bytes). No write ever fails or goes past the
+/// window, and the common case — everything fits — takes one bounds test per write.
+#[derive(Debug)]
+pub struct WindowSink<'w> {
+    window: &'w mut [MaybeUninit<u8>],
+    len: usize,
+}
+
+impl<'w> WindowSink<'w> {
+    /// A sink writing from the start of `window`.
+    #[inline]
+    pub fn new(window: &'w mut [MaybeUninit<u8>]) -> Self {
+        WindowSink { window, len: 0 }
+    }
+
+    /// How many bytes were offered: the encoded length, written in full when it is at most
+    /// the window's length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was offered.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Sink for WindowSink<'_> {
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        if let Some(slot) = self.window.get_mut(self.len) {
+            slot.write(byte);
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        if let Some(room) = self
+            .len
+            .checked_add(bytes.len())
+            .and_then(|end| self.window.get_mut(self.len..end))
+        {
+            // `write_copy_of_slice` once the MSRV reaches 1.93; LLVM makes this a `memcpy`.
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                slot.write(byte);
+            }
+        }
+        self.len = self.len.saturating_add(bytes.len());
     }
 }
 
@@ -537,6 +594,14 @@ impl<'de, T: Serialize + Deserialize<'de>> ViaSerde<'de, T> {
     }
 }
 
+/// Encodes `value` with postcard into `sink`.
+pub fn serialize_into<T: Serialize + ?Sized, S: Sink + ?Sized>(
+    value: &T,
+    sink: &mut S,
+) -> postcard::Result<()> {
+    postcard::serialize_with_flavor(value, SinkFlavor(sink))
+}
+
 struct SinkFlavor<'a, S: ?Sized>(&'a mut S);
 
 impl<S: Sink + ?Sized> postcard::ser_flavors::Flavor for SinkFlavor<'_, S> {
@@ -565,12 +630,32 @@ pub fn encode_into<'de, T: Wire<'de>>(value: &T, buf: &mut Vec<u8>) {
     value.put(buf);
 }
 
+/// Encodes `value` into `window`; returns its encoded length, which is over `window.len()`
+/// when it did not fit (the window then holds no value).
+#[inline]
+pub fn encode_window<'de, T: Wire<'de>>(value: &T, window: &mut [MaybeUninit<u8>]) -> usize {
+    let mut sink = WindowSink::new(window);
+    value.put(&mut sink);
+    sink.len()
+}
+
 /// Encodes `value` into a command's output.
 ///
-/// The bytes are gathered on the stack and handed to the output in one copy: the output is
-/// the host's `RVec`, whose `push` is a call into `abi_stable`'s code per byte.
-#[inline]
+/// Into the host's response window of a small call (SDK ABI 1.4), the bytes are written in
+/// place when they fit. Otherwise they are gathered on the stack and handed to the output in
+/// one copy: the output is then the host's `RVec`, whose `push` is a call into `abi_stable`'s
+/// code per byte.
+#[inline(always)]
 pub fn write<'de, T: Wire<'de>>(value: &T, out: &mut Output<'_>) -> Result<(), PluginError> {
+    if let Some(room) = out.window_room() {
+        let n = encode_window(value, room);
+        if n <= room.len() {
+            out.advance(n);
+            return Ok(());
+        }
+        // Too long for the window: encoded again below, into the spill buffer (the command
+        // itself is not run again).
+    }
     let mut staged = Staged {
         buf: [0; STAGE],
         len: 0,
@@ -717,6 +802,37 @@ mod tests {
             name: String::new(),
             tags: vec![],
         });
+    }
+
+    /// Into a window of every size around its length, a value is written whole (postcard's
+    /// bytes) when it fits, and its full length is reported either way.
+    #[test]
+    #[expect(
+        unsafe_code,
+        reason = "reading back a window the test initialised in full"
+    )]
+    fn a_window_takes_a_value_that_fits_and_reports_the_length_of_one_that_does_not() {
+        let value = Mixed {
+            id: 300,
+            shape: Shape::Line(7),
+            name: "héllo".into(),
+            tags: vec![None, Some(-1), Some(i16::MIN)],
+        };
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        for cap in 0..=bytes.len() + 2 {
+            let mut window = vec![MaybeUninit::<u8>::new(0xEE); cap];
+            assert_eq!(
+                encode_window(&value, &mut window),
+                bytes.len(),
+                "window of {cap}"
+            );
+            // SAFETY: every byte was initialised (to 0xEE) before the encoder wrote any.
+            let written: Vec<u8> = window.iter().map(|b| unsafe { b.assume_init() }).collect();
+            if cap >= bytes.len() {
+                assert_eq!(&written[..bytes.len()], &bytes[..], "window of {cap}");
+                assert!(written[bytes.len()..].iter().all(|&b| b == 0xEE));
+            }
+        }
     }
 
     #[test]

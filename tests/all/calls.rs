@@ -31,6 +31,37 @@ fn typed_string_struct_and_payload_calls() {
     assert_eq!(out.data, data.iter().rev().copied().collect::<Vec<_>>());
 }
 
+/// Typed calls of every size around the small-call windows (SDK ABI 1.4, 256 bytes each on the
+/// caller's stack): requests and responses that fit, a response that spills past its window, a
+/// request too long for its window (the thread's buffers), a plugin error; between them `add`,
+/// whose counter says each call ran it exactly once. (That a spilled response's command runs
+/// once is the SDK's `a_response_past_the_window_spills_whole_and_the_command_runs_once`.)
+#[test]
+fn typed_calls_around_the_small_call_windows() {
+    let (_host, h, _d) = started_hello();
+    let greet = h.command::<String, String>("greet").unwrap();
+    let add = h.command::<AddRequest, AddResponse>("add").unwrap();
+    let mut calls = 0;
+    for len in (0..=300).chain([511, 512, 4096, 70_000]) {
+        let name = "x".repeat(len);
+        if len == 0 {
+            let e = greet.call(&name).unwrap_err();
+            assert!(e.to_string().contains("no name given"), "{e}");
+            continue;
+        }
+        // "Hello, " + name + "!": spills past 256 bytes from a 248-byte name (its request,
+        // 250 bytes with the length varint, still fits).
+        assert_eq!(
+            greet.call(&name).unwrap(),
+            format!("Hello, {name}!"),
+            "{len}"
+        );
+        calls += 1;
+        assert_eq!(add.call(&AddRequest { a: 1, b: 2 }).unwrap().calls, calls);
+    }
+    assert_eq!(h.state(), State::Active);
+}
+
 #[test]
 fn raw_commands_write_into_the_callers_buffer() {
     let (_host, h, _d) = started_hello();

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -484,6 +485,14 @@ thread_local! {
 /// Buffers above this size are released after a call rather than kept for the next one.
 const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
+/// The longest request a typed call encodes on its own stack and hands the plugin's
+/// small-call entry (SDK ABI 1.4); a longer one takes the thread's reused buffers.
+const REQUEST_WINDOW: usize = 256;
+
+/// The response window a small typed call lends the plugin on its stack; a longer response
+/// goes into a buffer of its own.
+const RESPONSE_WINDOW: usize = 256;
+
 /// A typed handle on one command, resolved once. Cheap to clone; calls need no lock.
 pub struct Command<Req, Resp> {
     instance: Instance,
@@ -520,6 +529,13 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     /// as `SB0101`. **Isolated**, the call timeout applies: past it the call returns `SB1502`
     /// and the plugin's runner is killed and restarted. Run plugins you do not trust to return
     /// isolated (see [`crate::isolation`]).
+    ///
+    /// **Small calls.** When the plugin was built with SDK ABI 1.4 or later and runs
+    /// in-process, a request that encodes to at most 256 bytes is encoded on this call's stack
+    /// and the plugin writes a response of up to 256 bytes into a window on it too: no shared
+    /// buffer, no thread-local. A longer response comes back in a buffer of its own; a longer
+    /// request, an older plugin or an isolated one use this thread's reused buffers. Limits,
+    /// errors and guarantees are the same on both paths, and the command runs once.
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
         // Unboxed only here, so the 112-byte error is not copied through every frame on the
@@ -529,6 +545,38 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
 
     #[inline]
     fn call_boxed(&self, request: &Req) -> Result<Resp, Box<CallError>> {
+        if self.instance.windowed() {
+            let mut req = [MaybeUninit::<u8>::uninit(); REQUEST_WINDOW];
+            let len = request.__encode_window(&mut req);
+            if let Some(encoded) = req.get(..len) {
+                // SAFETY: `__encode_window` wrote the `len` bytes it returned when they fit
+                // the window (and `get` found them within it); `MaybeUninit<u8>` has the
+                // layout of `u8` (`assume_init_ref` once the MSRV reaches 1.93).
+                #[expect(unsafe_code, reason = "the encoded prefix of an uninitialised window")]
+                let encoded = unsafe { &*(std::ptr::from_ref(encoded) as *const [u8]) };
+                return self.call_windowed(encoded);
+            }
+        }
+        self.call_buffered(request)
+    }
+
+    /// The small-call lane (SDK ABI 1.4): the request encoded on this frame's stack, the
+    /// response written by the plugin into a window on it too, no thread-local and no shared
+    /// buffer. A response longer than the window comes back in a buffer of its own (the
+    /// command runs once either way).
+    #[inline(always)]
+    fn call_windowed(&self, request: &[u8]) -> Result<Resp, Box<CallError>> {
+        let mut resp = [MaybeUninit::<u8>::uninit(); RESPONSE_WINDOW];
+        let mut window = super::Window::new(&mut resp);
+        self.instance
+            .dispatch_with_usage(&self.binding, request, &mut window, None)?;
+        Resp::__decode(window.bytes()).map_err(|e| self.undecodable(&e))
+    }
+
+    /// The general lane: the thread's reused buffers, for a request too long for the window
+    /// or a plugin without the small-call entry.
+    #[inline(never)]
+    fn call_buffered(&self, request: &Req) -> Result<Resp, Box<CallError>> {
         BUFFERS.with(|cell| match cell.try_borrow_mut() {
             Ok(mut bufs) => {
                 let (req, resp) = &mut *bufs;

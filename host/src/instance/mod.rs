@@ -13,8 +13,9 @@ mod usage;
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -58,6 +59,33 @@ impl Backend {
         match self {
             Backend::InProcess(p) => p.dispatch(method, request, out),
             Backend::Isolated(i) => i.dispatch(method, request, out),
+        }
+    }
+
+    /// [`RawPlugin::dispatch_window`]'s convention for both backends: the response's length,
+    /// its bytes in `window` when they fit, in `spill` otherwise.
+    #[inline(always)]
+    fn dispatch_window(
+        &self,
+        method: u32,
+        request: &[u8],
+        window: &mut [MaybeUninit<u8>],
+        spill: &mut ResponseBuffer,
+    ) -> Result<usize, PluginError> {
+        match self {
+            Backend::InProcess(p) => p.dispatch_window(method, request, window, spill),
+            Backend::Isolated(i) => {
+                i.dispatch(method, request, spill)?;
+                Ok(spill.to_window(window))
+            }
+        }
+    }
+
+    /// Whether calls reach the plugin through SDK ABI 1.4's small-call entry.
+    fn has_window(&self) -> bool {
+        match self {
+            Backend::InProcess(p) => p.has_window(),
+            Backend::Isolated(_) => false,
         }
     }
 
@@ -281,6 +309,10 @@ struct Shared {
     /// the address of the `Arc` that `code` holds; see `Instance::dispatch` for why a call
     /// may use it without holding a reference count.
     current: AtomicPtr<Code>,
+    /// Whether the code serving now has SDK ABI 1.4's small-call entry: a hint read without
+    /// marking a call, so a typed call picks its lane (a call that meets other code than the
+    /// hint said still completes, through the other backend path).
+    windowed: AtomicBool,
     /// The host that loaded it, for reloads through the handle.
     host: HostLink,
     /// What hot reload keeps per instance.
@@ -359,6 +391,7 @@ impl Instance {
                     at: SystemTime::now(),
                     reason: None,
                 }]),
+                windowed: AtomicBool::new(code.backend.has_window()),
                 code: ArcSwap::new(code),
                 current,
                 host,
@@ -388,6 +421,13 @@ impl Instance {
         }
     }
 
+    /// Whether the code serving now takes small typed calls through its window entry (SDK
+    /// ABI 1.4); a hint, see `Shared::windowed`.
+    #[inline]
+    pub(crate) fn windowed(&self) -> bool {
+        self.shared.windowed.load(Ordering::Relaxed)
+    }
+
     /// The code serving now.
     #[inline]
     pub(crate) fn code(&self) -> Guard<Arc<Code>> {
@@ -398,8 +438,10 @@ impl Instance {
     /// code finish there; its reference count says when the last one has.
     pub(crate) fn swap_code(&self, code: Arc<Code>) -> Arc<Code> {
         let ptr = Arc::as_ptr(&code).cast_mut();
+        let windowed = code.backend.has_window();
         let old = self.shared.code.swap(code);
         self.shared.current.store(ptr, Ordering::Release);
+        self.shared.windowed.store(windowed, Ordering::Relaxed);
         old
     }
 
@@ -807,13 +849,14 @@ impl Instance {
     }
 
     /// [`dispatch`](Self::dispatch), the usage the call reported added to `usage` (it is
-    /// counted in the metrics either way).
-    #[inline]
-    pub(crate) fn dispatch_with_usage(
+    /// counted in the metrics either way). Always inlined: a typed call is then one frame
+    /// from `Command::call` to the plugin's entry (issue 17's fifth round).
+    #[inline(always)]
+    pub(crate) fn dispatch_with_usage<R: Reply>(
         &self,
         binding: &Binding,
         request: &[u8],
-        out: &mut ResponseBuffer,
+        out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
         if calls_traced() {
@@ -823,12 +866,12 @@ impl Instance {
     }
 
     /// The call counted in the metrics (when the binding records) and its usage settled.
-    #[inline]
-    fn dispatch_counted(
+    #[inline(always)]
+    fn dispatch_counted<R: Reply>(
         &self,
         binding: &Binding,
         request: &[u8],
-        out: &mut ResponseBuffer,
+        out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
         let result = match &binding.recorder {
@@ -899,7 +942,8 @@ impl Instance {
         let method = binding.method_in(code, self)?;
         let limit = code.max_call_bytes;
         if request.len() > limit {
-            return Err(self.too_large_boxed(&binding.name, request.len(), limit, true, out));
+            out.discard();
+            return Err(self.too_large_boxed(&binding.name, request.len(), limit, true));
         }
         receiver.admitted(&self.shared.streams, code.generation);
         let mut limited = LimitedReceiver {
@@ -911,27 +955,18 @@ impl Instance {
             .backend
             .dispatch_stream(method, request, &mut limited, out);
         if let Some(size) = limited.too_large {
-            return Err(Box::new(self.too_large(
-                &binding.name,
-                size,
-                limit,
-                false,
-                out,
-            )));
+            out.discard();
+            return Err(self.too_large_boxed(&binding.name, size, limit, false));
         }
         match result {
             Ok(()) => {}
             Err(e) if e.code() == codes::STREAM_CANCELLED && limited.inner.refused() => {}
             Err(error) => return Err(self.call_failed_boxed(&binding.name, error)),
         }
-        if out.as_slice().len() > limit {
-            return Err(self.too_large_boxed(
-                &binding.name,
-                out.as_slice().len(),
-                limit,
-                false,
-                out,
-            ));
+        let size = out.as_slice().len();
+        if size > limit {
+            out.discard();
+            return Err(self.too_large_boxed(&binding.name, size, limit, false));
         }
         Ok(())
     }
@@ -954,11 +989,11 @@ impl Instance {
     /// enters and drops no span at all (that cost about 30 instructions a call).
     #[cold]
     #[inline(never)]
-    fn dispatch_traced(
+    fn dispatch_traced<R: Reply>(
         &self,
         binding: &Binding,
         request: &[u8],
-        out: &mut ResponseBuffer,
+        out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
         let span = self.enabled_call_span(binding);
@@ -980,11 +1015,11 @@ impl Instance {
     /// [`dispatch`](Self::dispatch)'s one frame: as a frame of its own it cost about 20
     /// instructions a call in saving and restoring registers (issue 17's fourth round).
     #[inline(always)]
-    fn dispatch_unmetered(
+    fn dispatch_unmetered<R: Reply>(
         &self,
         binding: &Binding,
         request: &[u8],
-        out: &mut ResponseBuffer,
+        out: &mut R,
     ) -> Result<(), Box<CallError>> {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
         let entered = inflight::enter(self.id());
@@ -998,19 +1033,15 @@ impl Instance {
         let method = binding.method_in(code, self)?;
         let limit = code.max_call_bytes;
         if request.len() > limit {
-            return Err(self.too_large_boxed(&binding.name, request.len(), limit, true, out));
+            out.discard();
+            return Err(self.too_large_boxed(&binding.name, request.len(), limit, true));
         }
-        code.backend
-            .dispatch(method, request, out)
+        let size = out
+            .run(&code.backend, method, request)
             .map_err(|error| self.call_failed_boxed(&binding.name, error))?;
-        if out.as_slice().len() > limit {
-            return Err(self.too_large_boxed(
-                &binding.name,
-                out.as_slice().len(),
-                limit,
-                false,
-                out,
-            ));
+        if size > limit {
+            out.discard();
+            return Err(self.too_large_boxed(&binding.name, size, limit, false));
         }
         Ok(())
     }
@@ -1019,12 +1050,12 @@ impl Instance {
     /// and goes to the code serving then; otherwise it is refused.
     #[cold]
     #[inline(never)]
-    fn dispatch_not_active(
+    fn dispatch_not_active<R: Reply>(
         &self,
         state: State,
         binding: &Binding,
         request: &[u8],
-        out: &mut ResponseBuffer,
+        out: &mut R,
     ) -> Result<(), Box<CallError>> {
         if state == State::Reloading && self.wait_out_reload() == State::Active {
             return self.dispatch_unmetered(binding, request, out);
@@ -1042,9 +1073,8 @@ impl Instance {
         size: usize,
         limit: usize,
         request: bool,
-        out: &mut ResponseBuffer,
     ) -> Box<CallError> {
-        Box::new(self.too_large(command, size, limit, request, out))
+        Box::new(self.too_large(command, size, limit, request))
     }
 
     /// [`call_failed`](Self::call_failed), boxed out of line.
@@ -1054,18 +1084,11 @@ impl Instance {
         Box::new(self.call_failed(command, error))
     }
 
-    /// A request or response over the payload limit. The response buffer is emptied and its
-    /// allocation released, so nothing copies or decodes it and the memory goes back now.
+    /// A request or response over the payload limit. The caller empties the response buffer
+    /// and releases its allocation first, so nothing copies or decodes it and the memory goes
+    /// back now.
     #[cold]
-    fn too_large(
-        &self,
-        command: &str,
-        size: usize,
-        limit: usize,
-        request: bool,
-        out: &mut ResponseBuffer,
-    ) -> CallError {
-        out.release_if_larger_than(0);
+    fn too_large(&self, command: &str, size: usize, limit: usize, request: bool) -> CallError {
         let (plugin, command) = (self.shared.name.clone(), command.to_owned());
         if request {
             CallError::RequestTooLarge {
@@ -1115,6 +1138,114 @@ impl Instance {
             command: command.to_owned(),
             error,
         }
+    }
+}
+
+/// Where a command call's response goes: the reused [`ResponseBuffer`] of the general path,
+/// or a small typed call's [`Window`] on the caller's stack (SDK ABI 1.4). The call path is
+/// the same for both (marking, state, limits, metrics, usage, tracing), monomorphised.
+pub(crate) trait Reply {
+    /// Runs command `method` on `backend`; returns the response's length.
+    fn run(&mut self, backend: &Backend, method: u32, request: &[u8])
+        -> Result<usize, PluginError>;
+
+    /// Drops the response (over the payload limit): nothing reads it, and a buffer's memory
+    /// goes back now.
+    fn discard(&mut self);
+}
+
+impl Reply for ResponseBuffer {
+    #[inline(always)]
+    fn run(
+        &mut self,
+        backend: &Backend,
+        method: u32,
+        request: &[u8],
+    ) -> Result<usize, PluginError> {
+        backend.dispatch(method, request, self)?;
+        Ok(self.as_slice().len())
+    }
+
+    #[inline]
+    fn discard(&mut self) {
+        self.release_if_larger_than(0);
+    }
+}
+
+/// A small typed call's response window (SDK ABI 1.4): the plugin writes the response into
+/// `window`, on the caller's stack, or into `spill` when it does not fit there.
+pub(crate) struct Window<'w> {
+    window: &'w mut [MaybeUninit<u8>],
+    /// Dropped only if a response spilled into it: an `RVec`'s drop is a call through its
+    /// vtable even when it never allocated, and most small calls never touch it.
+    spill: std::mem::ManuallyDrop<ResponseBuffer>,
+    /// The response's length; its bytes are in `window` when it is at most the window's
+    /// length.
+    len: usize,
+}
+
+impl<'w> Window<'w> {
+    /// A window over `window`, empty.
+    #[inline]
+    pub(crate) fn new(window: &'w mut [MaybeUninit<u8>]) -> Self {
+        Window {
+            window,
+            spill: std::mem::ManuallyDrop::new(ResponseBuffer::new()),
+            len: 0,
+        }
+    }
+
+    /// The response the last call wrote.
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "the window's written prefix read without initialising the whole window first"
+    )]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self.window.get(..self.len) {
+            // SAFETY: a length within the window comes from `run` only after the plugin (or
+            // `ResponseBuffer::to_window`) wrote that many bytes at its start, as
+            // `dispatch_window` promises; `len` is 0 otherwise. `MaybeUninit<u8>` has the
+            // layout of `u8` (`assume_init_ref` once the MSRV reaches 1.93).
+            Some(written) => unsafe { &*(std::ptr::from_ref(written) as *const [u8]) },
+            None => self.spill.as_slice(),
+        }
+    }
+}
+
+impl Drop for Window<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.spill.capacity() > 0 {
+            // The buffer left in its place owns no memory, so not dropping it leaks nothing.
+            drop(std::mem::replace(&mut *self.spill, ResponseBuffer::new()));
+        }
+    }
+}
+
+impl Reply for Window<'_> {
+    #[inline(always)]
+    fn run(
+        &mut self,
+        backend: &Backend,
+        method: u32,
+        request: &[u8],
+    ) -> Result<usize, PluginError> {
+        let n = backend.dispatch_window(method, request, self.window, &mut self.spill)?;
+        // A length past the window means the spill buffer holds the response: its own length
+        // is the one that counts.
+        self.len = if n <= self.window.len() {
+            n
+        } else {
+            self.spill.as_slice().len().max(self.window.len() + 1)
+        };
+        Ok(self.len)
+    }
+
+    #[inline]
+    fn discard(&mut self) {
+        self.len = 0;
+        self.spill.release_if_larger_than(0);
     }
 }
 

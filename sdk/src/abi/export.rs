@@ -11,7 +11,7 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use super::output::Output;
 use super::types::{
     AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
-    PluginObjectBox, PluginObject_TO, StreamSinkBox,
+    PluginObjectBox, PluginObject_TO, StreamSinkBox, WindowEntry, WindowFn,
 };
 use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
@@ -169,6 +169,13 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         }
     }
 
+    fn window_entry(&self) -> WindowEntry {
+        WindowEntry {
+            this: std::ptr::from_ref(self).cast(),
+            call: Some(window_call::<P> as WindowFn),
+        }
+    }
+
     fn dispatch_stream(
         &self,
         method: u32,
@@ -217,6 +224,44 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
             status,
             message: RString::from(message),
         }
+    }
+}
+
+/// The small-call entry of plugin type `P` (SDK ABI 1.4, [`WindowFn`](super::types::WindowFn)):
+/// the host calls it directly, so this one frame holds the guard, the generated match, the
+/// decode, the command and the encode into the host's window.
+///
+/// # Safety
+///
+/// As [`WindowFn`](super::types::WindowFn) says; `this` is the `this` of the
+/// [`WindowEntry`] an `Adapter<P>` returned.
+unsafe extern "C" fn window_call<P: PluginEntry>(
+    this: *const (),
+    method: u32,
+    request: *const u8,
+    request_len: usize,
+    window: *mut u8,
+    capacity: usize,
+    spill: *mut RVec<u8>,
+) -> RResult<usize, RBox<AbiError>> {
+    // SAFETY: `this` is the address of the `Adapter<P>` that handed it out, alive while the
+    // host holds its object (the caller's contract).
+    let adapter = unsafe { &*this.cast::<Adapter<P>>() };
+    // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
+    let request = unsafe { std::slice::from_raw_parts(request, request_len) };
+    // SAFETY: `capacity` writable bytes at `window`, lent for this call only; as
+    // `MaybeUninit` they need not be initialised.
+    let window = unsafe { std::slice::from_raw_parts_mut(window.cast(), capacity) };
+    // SAFETY: a valid `RVec<u8>` the host lends exclusively for this call.
+    let spill = unsafe { &mut *spill };
+    let mut out = Output::from_window(window, spill);
+    match guard(|| {
+        adapter
+            .plugin
+            .dispatch(&adapter.ctx, method, request, &mut out)
+    }) {
+        Ok(()) => RResult::ROk(out.windowed_len().0),
+        Err(e) => RResult::RErr(RBox::new(to_abi(e))),
     }
 }
 
@@ -435,6 +480,186 @@ mod tests {
         assert_eq!(e.code().to_string(), "SB1620");
         // Empty batches never reach the host.
         assert_eq!(ctx.publish_batch::<u32>("plugin.old.tick", &[]).unwrap(), 0);
+    }
+
+    /// Small calls through SDK ABI 1.4's window entry, and through a plugin built before it.
+    mod window {
+        use std::cell::Cell;
+        use std::mem::MaybeUninit;
+        use std::sync::Arc;
+
+        use abi_stable::sabi_trait::TD_Opaque;
+        use abi_stable::std_types::{RArc, RBox, RResult, RSlice, RStr, RVec};
+
+        use crate::abi::import::{RawPlugin, ServicesAdapter};
+        use crate::abi::types::{
+            AbiError, AbiHealth, HostContext_TO, PluginObject, PluginObject_TO,
+        };
+        use crate::abi::{Output, ResponseBuffer};
+        use crate::error::codes;
+        use crate::{Context, Plugin, PluginEntry, PluginError};
+
+        std::thread_local! {
+            /// Commands `Echo` ran on this thread (each test has its own).
+            static RUNS: Cell<usize> = const { Cell::new(0) };
+        }
+
+        /// Command 0 answers `n` bytes of 7 for a one-byte request `n`; command 1 encodes
+        /// the request's first byte as a `u64` times 1000 (a typed response); command 2
+        /// panics.
+        struct Echo;
+
+        impl Plugin for Echo {
+            fn create(_ctx: &Context) -> Result<Self, PluginError> {
+                Ok(Echo)
+            }
+        }
+
+        impl PluginEntry for Echo {
+            const MANIFEST: &'static [u8] = b"{}";
+
+            fn dispatch(
+                &self,
+                _ctx: &Context,
+                method: u32,
+                request: &[u8],
+                out: &mut Output<'_>,
+            ) -> Result<(), PluginError> {
+                RUNS.with(|r| r.set(r.get() + 1));
+                let n = usize::from(request.first().copied().unwrap_or(0));
+                match method {
+                    0 => {
+                        for chunk in vec![7u8; n].chunks(3) {
+                            out.extend_from_slice(chunk);
+                        }
+                        Ok(())
+                    }
+                    1 => crate::__private::wire::write(&(n as u64 * 1000), out),
+                    _ => panic!("command {method} panics"),
+                }
+            }
+        }
+
+        fn plugin() -> RawPlugin {
+            let host = HostContext_TO::from_ptr(
+                RArc::new(ServicesAdapter(Arc::new(super::Plain))),
+                TD_Opaque,
+            );
+            match super::super::instantiate::<Echo>(host) {
+                RResult::ROk(object) => RawPlugin::from_object(object),
+                RResult::RErr(e) => panic!("{}", e.message),
+            }
+        }
+
+        fn call(plugin: &RawPlugin, method: u32, n: u8, cap: usize) -> (usize, Vec<u8>) {
+            let mut window = vec![MaybeUninit::<u8>::uninit(); cap];
+            let mut spill = ResponseBuffer::new();
+            let len = plugin
+                .dispatch_window(method, &[n], &mut window, &mut spill)
+                .unwrap();
+            let bytes = if len <= cap {
+                window[..len]
+                    .iter()
+                    // SAFETY: `dispatch_window` wrote the `len` bytes it returned.
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect()
+            } else {
+                spill.as_slice().to_vec()
+            };
+            assert_eq!(bytes.len(), len);
+            (len, bytes)
+        }
+
+        #[test]
+        fn a_response_that_fits_is_written_into_the_window() {
+            let plugin = plugin();
+            assert!(plugin.has_window());
+            assert_eq!(call(&plugin, 0, 16, 16), (16, vec![7; 16]));
+            assert_eq!(call(&plugin, 0, 0, 16), (0, vec![]));
+            let (len, bytes) = call(&plugin, 1, 200, 16);
+            assert_eq!(
+                crate::__private::wire::decode::<u64>(&bytes).unwrap(),
+                200_000
+            );
+            assert_eq!(len, 3);
+        }
+
+        #[test]
+        fn a_response_past_the_window_spills_whole_and_the_command_runs_once() {
+            let plugin = plugin();
+            let runs = || RUNS.with(Cell::get);
+            let before = runs();
+            // Written 3 bytes at a time: the fifth write no longer fits 13 bytes.
+            assert_eq!(call(&plugin, 0, 17, 13), (17, vec![7; 17]));
+            assert_eq!(runs(), before + 1);
+            // A typed response that does not fit is encoded again into the spill buffer,
+            // its command not run again.
+            let (len, bytes) = call(&plugin, 1, 200, 2);
+            assert_eq!((len, bytes), (3, vec![0xC0, 0x9A, 0x0C]));
+            assert_eq!(runs(), before + 2);
+        }
+
+        #[test]
+        fn a_panic_in_a_small_call_is_a_coded_error() {
+            let plugin = plugin();
+            let mut window = [MaybeUninit::<u8>::uninit(); 8];
+            let e = plugin
+                .dispatch_window(2, &[1], &mut window, &mut ResponseBuffer::new())
+                .unwrap_err();
+            assert_eq!(e.code(), codes::PLUGIN_PANICKED);
+            assert!(e.message().contains("command 2 panics"), "{}", e.message());
+        }
+
+        /// A plugin object as a plugin built before SDK ABI 1.4 implements it: no
+        /// `window_entry`, so the trait's default (what abi_stable answers for a vtable
+        /// without the entry) says there is none.
+        struct Old;
+
+        impl PluginObject for Old {
+            fn start(&self) -> RResult<(), AbiError> {
+                RResult::ROk(())
+            }
+            fn stop(&self) -> RResult<(), AbiError> {
+                RResult::ROk(())
+            }
+            fn dispatch(
+                &self,
+                _method: u32,
+                request: RSlice<'_, u8>,
+                response: &mut RVec<u8>,
+            ) -> RResult<(), RBox<AbiError>> {
+                let n = usize::from(request.first().copied().unwrap_or(0));
+                response.extend_from_copy_slice(&vec![9u8; n]);
+                RResult::ROk(())
+            }
+            fn on_event(
+                &self,
+                _topic: RStr<'_>,
+                _envelope: RSlice<'_, u8>,
+            ) -> RResult<(), AbiError> {
+                RResult::ROk(())
+            }
+            fn snapshot(&self) -> RResult<RVec<u8>, AbiError> {
+                RResult::ROk(RVec::new())
+            }
+            fn restore(&self, _state: RSlice<'_, u8>) -> RResult<(), AbiError> {
+                RResult::ROk(())
+            }
+            fn health(&self) -> AbiHealth {
+                AbiHealth {
+                    status: 0,
+                    message: "".into(),
+                }
+            }
+        }
+
+        #[test]
+        fn a_plugin_built_before_sdk_abi_1_4_takes_small_calls_through_dispatch() {
+            let old = RawPlugin::from_object(PluginObject_TO::from_value(Old, TD_Opaque));
+            assert!(!old.has_window());
+            assert_eq!(call(&old, 0, 5, 8), (5, vec![9; 5]));
+            assert_eq!(call(&old, 0, 9, 8), (9, vec![9; 9]));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The host side: opening a plugin library and driving the plugin object it creates.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString,
 
 use super::types::{
     AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
-    StreamSink, StreamSink_TO,
+    StreamSink, StreamSink_TO, WindowEntry,
 };
 use crate::batch::{BatchTopic, EventBatch};
 use crate::caps::Access;
@@ -297,7 +298,7 @@ impl LoadedModule {
     pub fn instantiate(&self, services: Arc<dyn HostServices>) -> Result<RawPlugin, PluginError> {
         let ctx = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(services)), TD_Opaque);
         match (self.module.instantiate())(ctx) {
-            RResult::ROk(object) => Ok(RawPlugin { object }),
+            RResult::ROk(object) => Ok(RawPlugin::from_object(object)),
             RResult::RErr(e) => Err(from_abi(e)),
         }
     }
@@ -355,6 +356,37 @@ impl ResponseBuffer {
         self.0.into_vec()
     }
 
+    /// Hands the response over the way [`RawPlugin::dispatch_window`] does: copied into
+    /// `window` when it fits, and its length returned — the bytes are then `window[..n]`;
+    /// when it does not fit, they stay here and `n` is over `window.len()`. For a backend
+    /// without the fast lane (a plugin built before SDK ABI 1.4, an isolated one).
+    ///
+    /// ```
+    /// use std::mem::MaybeUninit;
+    /// let mut buf = switchboard_sdk::abi::ResponseBuffer::new();
+    /// buf.fill(b"ok");
+    /// let mut window = [MaybeUninit::<u8>::uninit(); 8];
+    /// assert_eq!(buf.to_window(&mut window), 2);
+    /// assert_eq!(buf.to_window(&mut window[..1]), 2); // too long: it stays in the buffer
+    /// ```
+    #[inline]
+    pub fn to_window(&self, window: &mut [MaybeUninit<u8>]) -> usize {
+        let bytes = self.0.as_slice();
+        if let Some(room) = window.get_mut(..bytes.len()) {
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                slot.write(byte);
+            }
+        }
+        bytes.len()
+    }
+
+    /// The bytes it can hold without growing; 0 for a buffer that never allocated (which
+    /// then owns no memory).
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
     /// Frees the allocation if it grew past `bytes` (after an unusually large response).
     #[inline]
     pub fn release_if_larger_than(&mut self, bytes: usize) {
@@ -370,6 +402,8 @@ impl ResponseBuffer {
 /// [`PluginError`] with code [`PLUGIN_PANICKED`](crate::codes::PLUGIN_PANICKED).
 pub struct RawPlugin {
     object: PluginObjectBox,
+    /// The small-call entry (SDK ABI 1.4), asked for once; `None` in it for older plugins.
+    window: WindowEntry,
 }
 
 impl fmt::Debug for RawPlugin {
@@ -379,6 +413,13 @@ impl fmt::Debug for RawPlugin {
 }
 
 impl RawPlugin {
+    pub(super) fn from_object(object: PluginObjectBox) -> RawPlugin {
+        // Asked once: a plugin built before SDK ABI 1.4 answers with the trait's default, no
+        // entry.
+        let window = object.window_entry();
+        RawPlugin { object, window }
+    }
+
     /// Runs the plugin's `start` hook.
     pub fn start(&self) -> Result<(), PluginError> {
         unit(self.object.start())
@@ -406,6 +447,64 @@ impl RawPlugin {
             RResult::ROk(()) => Ok(()),
             RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
         }
+    }
+
+    /// Whether the plugin has SDK ABI 1.4's small-call entry, which
+    /// [`dispatch_window`](Self::dispatch_window) calls directly.
+    #[inline]
+    pub fn has_window(&self) -> bool {
+        self.window.call.is_some()
+    }
+
+    /// Calls command number `method` with `request`, the response written into `window` if
+    /// it fits and into `spill` otherwise; returns its length `n`: the bytes are
+    /// `window[..n]` when `n <= window.len()`, else `spill`'s. The command runs once either
+    /// way. With SDK ABI 1.4's entry this is one plain function call into the plugin, no
+    /// shim and no trait object; a plugin built before it goes through
+    /// [`dispatch`](Self::dispatch) into `spill`, copied into the window if it fits.
+    #[inline(always)]
+    pub fn dispatch_window(
+        &self,
+        method: u32,
+        request: &[u8],
+        window: &mut [MaybeUninit<u8>],
+        spill: &mut ResponseBuffer,
+    ) -> Result<usize, PluginError> {
+        let Some(call) = self.window.call else {
+            return self.dispatch_copied(method, request, window, spill);
+        };
+        spill.0.clear();
+        // SAFETY: `this` came with `call` from this plugin's object, which `self` holds; the
+        // request, the window and the spill buffer are borrowed for the call, as `WindowFn`
+        // requires.
+        let result = unsafe {
+            call(
+                self.window.this,
+                method,
+                request.as_ptr(),
+                request.len(),
+                window.as_mut_ptr().cast(),
+                window.len(),
+                &mut spill.0,
+            )
+        };
+        match result {
+            RResult::ROk(n) => Ok(n),
+            RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn dispatch_copied(
+        &self,
+        method: u32,
+        request: &[u8],
+        window: &mut [MaybeUninit<u8>],
+        spill: &mut ResponseBuffer,
+    ) -> Result<usize, PluginError> {
+        self.dispatch(method, request, spill)?;
+        Ok(spill.to_window(window))
     }
 
     /// Calls streaming command number `method` with `request`: each chunk the plugin sends

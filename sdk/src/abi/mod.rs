@@ -8,7 +8,9 @@
 //!
 //! The protocol is the one of ARCHITECTURE D4: `start`, `stop`, `dispatch(method, request bytes)
 //! -> response bytes`, `on_event(topic, envelope)`, `snapshot`/`restore` and `health`; SDK ABI
-//! 1.3 adds `dispatch_stream` (chunks to a host-provided sink) and the host's `usage` service.
+//! 1.3 adds `dispatch_stream` (chunks to a host-provided sink) and the host's `usage` service;
+//! SDK ABI 1.4 adds `window_entry`, a plain function the host calls directly for small calls
+//! (the response written into a window on the host's stack; [`RawPlugin::dispatch_window`]).
 //!
 //! Two halves live here:
 //! - [`export`](crate::__export_plugin_root) — what a plugin library exports (the root module,
@@ -49,9 +51,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 3;
+pub const SDK_ABI_MINOR: u32 = 4;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.3";
+pub const SDK_ABI_VERSION: &str = "1.4";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

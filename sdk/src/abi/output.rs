@@ -1,5 +1,7 @@
 //! The buffer a command writes its response into.
 
+use std::mem::MaybeUninit;
+
 use abi_stable::std_types::RVec;
 
 /// Where a command writes its response bytes.
@@ -30,6 +32,50 @@ pub struct Output<'a> {
 enum Inner<'a> {
     Abi(&'a mut RVec<u8>),
     Std(&'a mut Vec<u8>),
+    Window(Window<'a>),
+}
+
+/// The host's response window of a small call (SDK ABI 1.4): bytes go into `window` while
+/// they fit; the first write that does not moves what is there into `spill`, and everything
+/// after goes there too.
+#[derive(Debug)]
+struct Window<'a> {
+    window: &'a mut [MaybeUninit<u8>],
+    /// Bytes written into `window`; unused once spilled.
+    len: usize,
+    spill: &'a mut RVec<u8>,
+    spilled: bool,
+}
+
+impl Window<'_> {
+    /// Moves the window's bytes into the spill buffer, which holds the response from now on.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, additional: usize) {
+        let written = self.window.get(..self.len).unwrap_or_default();
+        // SAFETY: the first `len` bytes of the window were written by this output, and
+        // `MaybeUninit<u8>` has the layout of `u8` (`assume_init_ref` once the MSRV is 1.93).
+        let written = unsafe { &*(std::ptr::from_ref(written) as *const [u8]) };
+        self.spill.clear();
+        self.spill.reserve(written.len() + additional);
+        self.spill.extend_from_copy_slice(written);
+        self.spilled = true;
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if !self.spilled {
+            if let Some(room) = self.window.get_mut(self.len..self.len + bytes.len()) {
+                for (slot, &byte) in room.iter_mut().zip(bytes) {
+                    slot.write(byte);
+                }
+                self.len += bytes.len();
+                return;
+            }
+            self.spill(bytes.len());
+        }
+        self.spill.extend_from_copy_slice(bytes);
+    }
 }
 
 impl<'a> Output<'a> {
@@ -46,12 +92,64 @@ impl<'a> Output<'a> {
         }
     }
 
+    /// An output writing into the host's response window, then into `spill` if the response
+    /// outgrows it (SDK ABI 1.4's small calls).
+    #[inline]
+    pub(crate) fn from_window(window: &'a mut [MaybeUninit<u8>], spill: &'a mut RVec<u8>) -> Self {
+        Output {
+            inner: Inner::Window(Window {
+                window,
+                len: 0,
+                spill,
+                spilled: false,
+            }),
+        }
+    }
+
+    /// The unwritten rest of a response window, while the response still fits in it: where a
+    /// message can be encoded in place before [`advance`](Self::advance) counts it.
+    #[inline]
+    pub(crate) fn window_room(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
+        match &mut self.inner {
+            Inner::Window(w) if !w.spilled => w.window.get_mut(w.len..),
+            _ => None,
+        }
+    }
+
+    /// Counts `n` bytes written into [`window_room`](Self::window_room).
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        if let Inner::Window(w) = &mut self.inner {
+            w.len = (w.len + n).min(w.window.len());
+        }
+    }
+
+    /// The response's length, and whether it lies in the window (else in the spill buffer).
+    #[inline]
+    pub(crate) fn windowed_len(&self) -> (usize, bool) {
+        match &self.inner {
+            Inner::Window(w) if !w.spilled => (w.len, true),
+            other => (Self::inner_len(other), false),
+        }
+    }
+
+    #[inline]
+    fn inner_len(inner: &Inner<'_>) -> usize {
+        match inner {
+            Inner::Abi(v) => v.len(),
+            Inner::Std(v) => v.len(),
+            Inner::Window(w) if w.spilled => w.spill.len(),
+            Inner::Window(w) => w.len,
+        }
+    }
+
     /// Appends bytes.
     #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         match &mut self.inner {
             Inner::Abi(v) => v.extend_from_copy_slice(bytes),
             Inner::Std(v) => v.extend_from_slice(bytes),
+            Inner::Window(w) => w.extend_from_slice(bytes),
         }
     }
 
@@ -61,6 +159,7 @@ impl<'a> Output<'a> {
         match &mut self.inner {
             Inner::Abi(v) => v.push(byte),
             Inner::Std(v) => v.push(byte),
+            Inner::Window(w) => w.extend_from_slice(&[byte]),
         }
     }
 
@@ -69,15 +168,16 @@ impl<'a> Output<'a> {
         match &mut self.inner {
             Inner::Abi(v) => v.reserve(additional),
             Inner::Std(v) => v.reserve(additional),
+            // Only once spilled: a window's bytes move to the spill buffer when a write does
+            // not fit, never on a hint, so a spilled response is always longer than the window.
+            Inner::Window(w) if w.spilled => w.spill.reserve(additional),
+            Inner::Window(_) => {}
         }
     }
 
     /// The number of bytes written so far.
     pub fn len(&self) -> usize {
-        match &self.inner {
-            Inner::Abi(v) => v.len(),
-            Inner::Std(v) => v.len(),
-        }
+        Self::inner_len(&self.inner)
     }
 
     /// Whether nothing has been written.
@@ -90,6 +190,11 @@ impl<'a> Output<'a> {
         match &mut self.inner {
             Inner::Abi(v) => v.clear(),
             Inner::Std(v) => v.clear(),
+            Inner::Window(w) => {
+                w.len = 0;
+                w.spill.clear();
+                w.spilled = false;
+            }
         }
     }
 }

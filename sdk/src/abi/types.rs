@@ -72,7 +72,81 @@ pub trait PluginObject: Send + Sync {
             crate::abi::export::stream_unsupported(),
         )))
     }
+
+    // SDK ABI 1.4.
+    /// The small-call fast lane: a plain function and the object's address, which the host
+    /// asks for once, when it instantiates the plugin, and then calls directly (no shim, no
+    /// trait-object dispatch) for every command whose request and response are small.
+    ///
+    /// The body is what a host gets from a plugin built before this method existed: no
+    /// entry, and every call goes through [`dispatch`](PluginObject::dispatch) as before.
+    fn window_entry(&self) -> WindowEntry {
+        WindowEntry::NONE
+    }
 }
+
+/// A plugin's small-call entry (SDK ABI 1.4): [`WindowFn`] and the object it is called on.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct WindowEntry {
+    /// The plugin object's address: the first argument of every call of `call`.
+    pub this: *const (),
+    /// A [`WindowFn`]; `None` for a plugin built before SDK ABI 1.4. (Spelt out: abi_stable's
+    /// derive reads function pointer types only where they are written.)
+    #[expect(
+        clippy::type_complexity,
+        reason = "abi_stable's derive needs the function pointer type written out, not an alias"
+    )]
+    pub call: Option<
+        unsafe extern "C" fn(
+            this: *const (),
+            method: u32,
+            request: *const u8,
+            request_len: usize,
+            window: *mut u8,
+            capacity: usize,
+            spill: *mut RVec<u8>,
+        ) -> RResult<usize, RBox<AbiError>>,
+    >,
+}
+
+impl WindowEntry {
+    /// No fast lane.
+    pub const NONE: WindowEntry = WindowEntry {
+        this: std::ptr::null(),
+        call: None,
+    };
+}
+
+// SAFETY: `this` is the address of the plugin object, which is `Send + Sync` (see
+// `PluginObject`); the entry only hands it back to the function that knows its type.
+unsafe impl Send for WindowEntry {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for WindowEntry {}
+
+/// Runs command number `method` (arguments: the object, the method, the request's address
+/// and length, the response window's address and capacity, the spill buffer).
+///
+/// The response is written into the window when it fits; otherwise all of it goes into the
+/// spill buffer (the host's `RVec`, grown with the host's allocator). Returns the response's
+/// length `n`: the bytes are `window[..n]` when `n <= capacity`, else the spill buffer's.
+/// The command runs once either way. A panic comes back as a coded error.
+///
+/// # Safety
+///
+/// `this` is the `this` of the same [`WindowEntry`], for as long as the plugin object lives;
+/// the request is `request_len` readable bytes; the window is `capacity` writable bytes (not
+/// necessarily initialised) that nothing else uses during the call; `spill` is a valid,
+/// exclusive `RVec<u8>`.
+pub type WindowFn = unsafe extern "C" fn(
+    this: *const (),
+    method: u32,
+    request: *const u8,
+    request_len: usize,
+    window: *mut u8,
+    capacity: usize,
+    spill: *mut RVec<u8>,
+) -> RResult<usize, RBox<AbiError>>;
 
 /// Where a streaming command's chunks go: the host's side of a stream (SDK ABI 1.3).
 #[sabi_trait]

@@ -59,6 +59,15 @@ fn typed_calls_around_the_small_call_windows() {
         calls += 1;
         assert_eq!(add.call(&AddRequest { a: 1, b: 2 }).unwrap().calls, calls);
     }
+    // A handle whose response spilled once takes the reused buffers from then on; small and
+    // large answers stay right, and other handles keep their window.
+    let fresh = h.command::<String, String>("greet").unwrap();
+    for len in [300, 3, 260, 1] {
+        let name = "y".repeat(len);
+        assert_eq!(fresh.call(&name).unwrap(), format!("Hello, {name}!"));
+        calls += 1;
+        assert_eq!(add.call(&AddRequest { a: 1, b: 2 }).unwrap().calls, calls);
+    }
     assert_eq!(h.state(), State::Active);
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use switchboard_sdk::abi::ResponseBuffer;
@@ -308,6 +308,10 @@ pub(crate) struct Binding {
     stream: Option<&'static str>,
     /// Where its calls are counted and timed; `None` when the host records no metrics.
     pub(crate) recorder: Option<Arc<CommandRecorder>>,
+    /// A response of this command came back longer than the small-call window: its typed
+    /// calls take the thread's reused buffers from then on, where the window would have
+    /// allocated a spill buffer on every call.
+    spills: AtomicBool,
 }
 
 impl Clone for Binding {
@@ -318,6 +322,7 @@ impl Clone for Binding {
             contracts: self.contracts,
             stream: self.stream,
             recorder: self.recorder.clone(),
+            spills: AtomicBool::new(self.spills.load(Ordering::Relaxed)),
         }
     }
 }
@@ -336,6 +341,7 @@ impl Binding {
             contracts: None,
             stream: None,
             recorder: instance.command_recorder(name),
+            spills: AtomicBool::new(false),
         }
     }
 
@@ -435,6 +441,7 @@ impl Binding {
             } else {
                 instance.command_recorder(name)
             },
+            spills: AtomicBool::new(false),
         })
     }
 
@@ -533,8 +540,10 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     /// **Small calls.** When the plugin was built with SDK ABI 1.4 or later and runs
     /// in-process, a request that encodes to at most 256 bytes is encoded on this call's stack
     /// and the plugin writes a response of up to 256 bytes into a window on it too: no shared
-    /// buffer, no thread-local. A longer response comes back in a buffer of its own; a longer
-    /// request, an older plugin or an isolated one use this thread's reused buffers. Limits,
+    /// buffer, no thread-local. A longer response comes back in a buffer of its own, and from
+    /// then on this handle's calls use this thread's reused buffers (so a command with large
+    /// answers does not allocate one per call); a longer request, an older plugin or an
+    /// isolated one use them too. Limits,
     /// errors and guarantees are the same on both paths, and the command runs once.
     #[inline]
     pub fn call(&self, request: &Req) -> Result<Resp, CallError> {
@@ -545,7 +554,7 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
 
     #[inline]
     fn call_boxed(&self, request: &Req) -> Result<Resp, Box<CallError>> {
-        if self.instance.windowed() {
+        if self.instance.windowed() && !self.binding.spills.load(Ordering::Relaxed) {
             let mut req = [MaybeUninit::<u8>::uninit(); REQUEST_WINDOW];
             let len = request.__encode_window(&mut req);
             if let Some(encoded) = req.get(..len) {
@@ -570,6 +579,9 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
         let mut window = super::Window::new(&mut resp);
         self.instance
             .dispatch_with_usage(&self.binding, request, &mut window, None)?;
+        if window.spilled() {
+            self.binding.spills.store(true, Ordering::Relaxed);
+        }
         Resp::__decode(window.bytes()).map_err(|e| self.undecodable(&e))
     }
 

@@ -1195,6 +1195,13 @@ impl<'w> Window<'w> {
         }
     }
 
+    /// Whether the last call's response was longer than the window (it is in the spill
+    /// buffer).
+    #[inline]
+    pub(crate) fn spilled(&self) -> bool {
+        self.len > self.window.len()
+    }
+
     /// The response the last call wrote.
     #[inline]
     #[expect(

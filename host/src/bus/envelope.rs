@@ -329,6 +329,7 @@ impl fmt::Debug for Envelope {
 
 impl Envelope {
     /// Seals an outgoing event: assigns its id and takes the trace from the current context.
+    #[inline(always)]
     pub(crate) fn seal(
         topic: Arc<str>,
         payload: Arc<[u8]>,

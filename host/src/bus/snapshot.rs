@@ -134,7 +134,7 @@ impl<T> Snapshot<T> {
             return Held {
                 snapshot: self,
                 value: Arc::as_ptr(&counted),
-                how: How::Counted(counted),
+                how: How::Counted { _alive: counted },
                 _not_send: PhantomData,
             };
         };
@@ -202,7 +202,7 @@ enum How<T> {
     /// Named in slot `.1` of these slots.
     Slot(&'static Hazards, usize),
     /// By a reference count (reads nested deeper than the slots).
-    Counted(Arc<T>),
+    Counted { _alive: Arc<T> },
 }
 
 /// A value read from a [`Snapshot`], valid until dropped.
@@ -233,7 +233,7 @@ impl<T> std::ops::Deref for Held<'_, T> {
 }
 
 impl<T> Drop for Held<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let How::Slot(h, index) = self.how {
             if let Some(slot) = h.slots.get(index) {

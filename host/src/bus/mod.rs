@@ -66,7 +66,7 @@ pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 
 use self::envelope::{Batch, Publisher};
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
-use self::snapshot::{Held, Snapshot};
+use self::snapshot::{Freed, Held, Snapshot};
 pub(crate) use self::subscription::Handler;
 use self::subscription::{Counters, Offer, PublisherMarks, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;
@@ -595,7 +595,10 @@ impl BusInner {
         }
     }
 
-    fn rebuild_routes(&self, subs: &BTreeMap<SubscriptionId, Arc<Sub>>) {
+    /// Replaces the route table. Returns the tables no publish holds any more: the caller
+    /// drops them after releasing `subs` (the subscriptions only they still hold go with
+    /// them, and a handler's `Drop` may use the bus).
+    fn rebuild_routes(&self, subs: &BTreeMap<SubscriptionId, Arc<Sub>>) -> Freed<Routes> {
         let mut routes = Routes::default();
         for s in subs.values() {
             if s.pattern.is_exact() {
@@ -613,7 +616,7 @@ impl BusInner {
                 routes.wild.push(s.clone());
             }
         }
-        self.routes.store(Arc::new(routes));
+        self.routes.store(Arc::new(routes))
     }
 
     /// Adds a subscription for `owner` (its delivery worker is started on first use).
@@ -673,7 +676,9 @@ impl BusInner {
         }
         drop(workers);
         subs.insert(id, sub);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
+        drop(subs);
+        drop(freed);
         Ok(id)
     }
 
@@ -683,7 +688,7 @@ impl BusInner {
             .remove(&id)
             .ok_or(BusError::UnknownSubscription { id: id.0 })?;
         sub.state.store(CLOSED, Ordering::Release);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let owner_left = subs.values().any(|s| s.owner == sub.owner);
         let mut workers = self.workers.lock();
         // The owner's last subscription: its worker goes too (dropping the handle disconnects
@@ -698,6 +703,7 @@ impl BusInner {
         };
         drop(workers);
         drop(subs);
+        drop(freed);
         drop(retired);
         while sub.rx.try_recv().is_ok() {}
         Ok(())
@@ -716,10 +722,11 @@ impl BusInner {
             s.state.store(CLOSED, Ordering::Release);
             subs.remove(&s.id);
         }
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let retired = self.workers.lock().remove(owner);
         drop(subs);
         // Handlers and workers are dropped with no bus lock held: their `Drop` may use the bus.
+        drop(freed);
         drop(gone);
         drop(retired);
         self.services.withdraw_owner(owner);
@@ -732,9 +739,10 @@ impl BusInner {
             s.state.store(CLOSED, Ordering::Release);
         }
         let gone = std::mem::take(&mut *subs);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let retired = std::mem::take(&mut *self.workers.lock());
         drop(subs);
+        drop(freed);
         drop(gone);
         drop(retired);
         self.services.withdraw_all();

@@ -4,12 +4,22 @@
 //! A reader announces the table it is about to use in a *hazard slot* of its own thread (one
 //! per nesting level: an inline handler may publish while its publisher still holds the
 //! table), then checks that the table is still current; a writer that replaces the table
-//! frees the old one only once no slot names it. Whoever finds an old table still named
-//! leaves it in the retired list, and the reader that stops naming it — the one that sees,
-//! after clearing its slot, that the table is no longer current — frees it (or anything else
-//! retired that no slot names). So a table, and the subscriptions and handlers only it still
-//! holds, is dropped as soon as its last reader is done, on that reader's thread, with no
-//! lock held: exactly when an `Arc` held by the reader would have been.
+//! frees the old one only once no slot names it. A slot names a table *of one snapshot*: it
+//! records the snapshot it was read from next to the table's address, so a reader that
+//! announced an address it read from one bus (and that was meanwhile freed and reused for
+//! another bus's table) never makes the other bus keep its table.
+//!
+//! Who drops a replaced table, and the subscriptions and handlers only it still holds: the
+//! writer, if no slot names it when it looks — [`Snapshot::store`] hands it back as
+//! [`Freed`], for the caller to drop once it has released its own locks — otherwise it stays
+//! in the retired list and whoever looks next after the last slot naming it is cleared drops
+//! it: the reader that stops naming it (after clearing its slot it sees that the table has
+//! changed), a reader whose announcement went stale and that tried again, or the next
+//! writer, again through [`Freed`]. A reader drops it on its own thread after its read has
+//! ended, holding no lock of the snapshot's; the bus never reads while holding its own locks,
+//! so no bus lock is held whenever a table is dropped. Nothing outlives the last read that
+//! uses it, as with an `Arc` held by the reader, except for the moment between a reader
+//! clearing its slot and looking again.
 //!
 //! This is the classic hazard-pointer handshake: a reader stores its slot, then reads the
 //! current pointer; a writer stores the pointer, then reads the slots, both sequentially
@@ -30,18 +40,30 @@ use parking_lot::Mutex;
 /// with a slot each; deeper reads take a reference count instead.
 const DEPTH: usize = 8;
 
-/// One thread's hazard slots: null when free. Only the owning thread writes them; readers
-/// take the first free one, so guards may be dropped in any order.
+/// One hazard slot.
+#[derive(Default)]
+struct Slot {
+    /// The snapshot `value` was read from: written (release) before `value`, read (acquire)
+    /// after it, so a writer that sees `value` sees the snapshot it belongs to, or a later
+    /// one written only once `value` was cleared.
+    from: AtomicPtr<()>,
+    /// The value in use; null when the slot is free.
+    value: AtomicPtr<()>,
+}
+
+/// One thread's hazard slots. Only the owning thread writes them; readers take the first
+/// free one, so guards may be dropped in any order.
 #[repr(align(128))]
 struct Hazards {
-    slots: [AtomicPtr<()>; DEPTH],
+    slots: [Slot; DEPTH],
 }
 
 /// Every thread's slots, ever: a thread that ends gives its slots back for the next thread,
-/// so the list is as long as the most threads that ever read at once.
+/// so the list is as long as the most threads that ever read at once (plus one set per
+/// thread that read while it was ending, see [`take_slots`]).
 static THREADS: Mutex<Vec<&'static Hazards>> = Mutex::new(Vec::new());
 
-/// Slots given back by threads that ended (all of them null: reads are scoped).
+/// Slots given back by threads that ended (all of them free: reads are scoped).
 static FREE: Mutex<Vec<&'static Hazards>> = Mutex::new(Vec::new());
 
 thread_local! {
@@ -74,8 +96,10 @@ fn mine() -> &'static Hazards {
 #[cold]
 #[inline(never)]
 fn take_slots() -> &'static Hazards {
-    // Registering the give-back fails only while the thread is ending (another thread-local's
-    // destructor publishing): such a thread gets slots of its own that are never reused.
+    // Registering the give-back fails only while the thread is ending, after the give-back
+    // ran (another thread-local's destructor publishing): such a thread gets slots of its
+    // own that are never given back, kept for the rest of its reads, so at most one set
+    // leaks per thread.
     let reusable = GIVE_BACK.try_with(|_| ()).is_ok();
     let reused = if reusable { FREE.lock().pop() } else { None };
     let h = reused.unwrap_or_else(|| {
@@ -85,18 +109,17 @@ fn take_slots() -> &'static Hazards {
         THREADS.lock().push(h);
         h
     });
-    if reusable {
-        let _ = MINE.try_with(|m| m.set(Some(h)));
-    }
+    let _ = MINE.try_with(|m| m.set(Some(h)));
     h
 }
 
-/// Whether any thread's slot names `p`.
-fn named(threads: &[&'static Hazards], p: *const ()) -> bool {
+/// Whether any thread's slot names `p` as a value of the snapshot `from`.
+fn named(threads: &[&'static Hazards], from: *const (), p: *const ()) -> bool {
     threads.iter().any(|h| {
-        h.slots
-            .iter()
-            .any(|s| s.load(Ordering::SeqCst).cast_const() == p)
+        h.slots.iter().any(|s| {
+            s.value.load(Ordering::SeqCst).cast_const() == p
+                && s.from.load(Ordering::Acquire).cast_const() == from
+        })
     })
 }
 
@@ -111,6 +134,19 @@ pub(crate) struct Snapshot<T> {
     retired: Mutex<Vec<Arc<T>>>,
 }
 
+/// Replaced values no reader holds, handed back by [`Snapshot::store`]: the caller drops
+/// them once it holds no lock their `Drop` might take.
+#[must_use = "dropped here, the values' `Drop` runs under the caller's locks"]
+pub(crate) struct Freed<T>(Vec<Arc<T>>);
+
+#[cfg(test)]
+impl<T> Freed<T> {
+    /// How many values it frees.
+    pub(crate) fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
 impl<T> Snapshot<T> {
     pub(crate) fn new(value: Arc<T>) -> Snapshot<T> {
         Snapshot {
@@ -120,15 +156,22 @@ impl<T> Snapshot<T> {
         }
     }
 
+    /// What a slot records as the snapshot its value was read from.
+    #[inline(always)]
+    fn id(&self) -> *mut () {
+        ptr::from_ref(self).cast::<()>().cast_mut()
+    }
+
     /// The current value, held until the guard is dropped (on this thread: a guard is not
-    /// `Send`). Holding it holds no lock.
+    /// `Send`). Holding it holds no lock. Dropping the guard may drop replaced values (see
+    /// the module's text), so it is dropped where no lock their `Drop` might take is held.
     #[inline(always)]
     pub(crate) fn load(&self) -> Held<'_, T> {
         let h = mine();
         let Some(index) = h
             .slots
             .iter()
-            .position(|s| s.load(Ordering::Relaxed).is_null())
+            .position(|s| s.value.load(Ordering::Relaxed).is_null())
         else {
             let counted = self.current.lock().clone();
             return Held {
@@ -139,10 +182,13 @@ impl<T> Snapshot<T> {
             };
         };
         let slot = &h.slots[index];
+        slot.from.store(self.id(), Ordering::Release);
         let mut p = self.ptr.load(Ordering::Acquire);
         let mut retried = false;
         loop {
-            slot.store(p.cast(), Ordering::SeqCst);
+            slot.value.store(p.cast(), Ordering::SeqCst);
+            #[cfg(test)]
+            pause(Pause::Announced);
             let now = self.ptr.load(Ordering::SeqCst);
             if now == p {
                 break;
@@ -150,22 +196,27 @@ impl<T> Snapshot<T> {
             p = now;
             retried = true;
         }
-        if retried {
-            // A writer may have seen the slot name the table it replaced and left that
-            // table for us to free.
-            self.reclaim();
-        }
-        Held {
+        // The guard first: should a freed value's `Drop` panic below, unwinding drops the
+        // guard, which clears the slot.
+        let held = Held {
             snapshot: self,
             value: p,
             how: How::Slot(h, index),
             _not_send: PhantomData,
+        };
+        if retried {
+            // A writer may have seen the slot name the value it replaced (ours, announced
+            // before we saw it replaced) and left that value for us to free.
+            drop(self.reclaim());
         }
+        held
     }
 
-    /// Replaces the value. The old one is dropped now if no reader holds it, otherwise by
-    /// its last reader when it is done.
-    pub(crate) fn store(&self, value: Arc<T>) {
+    /// Replaces the value. Returns the replaced values no reader holds any more (the old
+    /// one, unless a reader still holds it, and any earlier one whose last reader is done),
+    /// for the caller to drop once it has released its locks; a held one is dropped by its
+    /// last reader, or by a later `store`.
+    pub(crate) fn store(&self, value: Arc<T>) -> Freed<T> {
         let old = {
             let mut current = self.current.lock();
             self.ptr
@@ -173,27 +224,24 @@ impl<T> Snapshot<T> {
             std::mem::replace(&mut *current, value)
         };
         self.retired.lock().push(old);
-        self.reclaim();
+        self.reclaim()
     }
 
-    /// Drops every retired value no slot names (outside the locks: a value's `Drop` may use
-    /// the bus).
+    /// Takes every retired value no slot names.
     #[cold]
     #[inline(never)]
-    fn reclaim(&self) {
-        let free: Vec<Arc<T>> = {
-            let mut retired = self.retired.lock();
-            if retired.is_empty() {
-                return;
-            }
-            let threads = THREADS.lock();
-            let (free, kept) = std::mem::take(&mut *retired)
-                .into_iter()
-                .partition(|v| !named(&threads, Arc::as_ptr(v).cast()));
-            *retired = kept;
-            free
-        };
-        drop(free);
+    fn reclaim(&self) -> Freed<T> {
+        let mut retired = self.retired.lock();
+        if retired.is_empty() {
+            return Freed(Vec::new());
+        }
+        let threads = THREADS.lock();
+        let from = self.id().cast_const();
+        let (free, kept) = std::mem::take(&mut *retired)
+            .into_iter()
+            .partition(|v| !named(&threads, from, Arc::as_ptr(v).cast()));
+        *retired = kept;
+        Freed(free)
     }
 }
 
@@ -225,9 +273,9 @@ impl<T> std::ops::Deref for Held<'_, T> {
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: `value` came from the `Arc` in `how` (which keeps it alive), or from the
-        // `Arc` the snapshot held when the slot named it and still held after (the check in
-        // `load`); a replaced value is dropped only once no slot names it, and this slot
-        // names it until `drop`.
+        // `Arc` the snapshot held when the slot named it (as this snapshot's) and still held
+        // after (the check in `load`); a replaced value is dropped only once no slot names it
+        // as this snapshot's, and this slot names it until `drop`.
         unsafe { &*self.value }
     }
 }
@@ -237,20 +285,63 @@ impl<T> Drop for Held<'_, T> {
     fn drop(&mut self) {
         if let How::Slot(h, index) = self.how {
             if let Some(slot) = h.slots.get(index) {
-                slot.store(ptr::null_mut(), Ordering::SeqCst);
+                slot.value.store(ptr::null_mut(), Ordering::SeqCst);
             }
+            #[cfg(test)]
+            pause(Pause::Cleared);
             // Replaced while held: a writer may have left it for the last reader to free.
             if self.snapshot.ptr.load(Ordering::SeqCst).cast_const() != self.value {
-                self.snapshot.reclaim();
+                drop(self.snapshot.reclaim());
             }
         }
+    }
+}
+
+/// Where a test may stop a read to run what another thread could do meanwhile
+/// ([`pause_at`]).
+#[cfg(test)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Pause {
+    /// In `load`, after the slot names the value, before the check that it is current.
+    Announced,
+    /// In the guard's drop, after the slot is cleared, before the look for a replacement.
+    Cleared,
+}
+
+#[cfg(test)]
+thread_local! {
+    static PAUSES: std::cell::RefCell<Vec<(Pause, Box<dyn FnOnce()>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` the next time a read on this thread gets to `at`, as if the reader were
+/// preempted there and another thread ran `f`.
+#[cfg(test)]
+pub(crate) fn pause_at(at: Pause, f: impl FnOnce() + 'static) {
+    PAUSES.with(|p| p.borrow_mut().push((at, Box::new(f))));
+}
+
+#[cfg(test)]
+fn pause(at: Pause) {
+    // `try_with`: a thread may read while it ends, after this was destroyed.
+    let f = PAUSES
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().position(|(a, _)| *a == at)?;
+            Some(p.remove(i).1)
+        })
+        .ok()
+        .flatten();
+    if let Some(f) = f {
+        f();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    use std::sync::mpsc;
 
     /// Counts its drops.
     struct Counted(Arc<AtomicU64>);
@@ -261,12 +352,30 @@ mod tests {
         }
     }
 
+    fn counted(drops: &Arc<AtomicU64>) -> Arc<Counted> {
+        Arc::new(Counted(drops.clone()))
+    }
+
+    fn all_slots_free() -> bool {
+        mine()
+            .slots
+            .iter()
+            .all(|s| s.value.load(Ordering::SeqCst).is_null())
+    }
+
     #[test]
-    fn a_replaced_value_nobody_holds_is_dropped_at_once() {
+    fn a_replaced_value_nobody_holds_is_handed_back_to_the_writer() {
         let drops = Arc::new(AtomicU64::new(0));
-        let s = Snapshot::new(Arc::new(Counted(drops.clone())));
+        let s = Snapshot::new(counted(&drops));
         drop(s.load());
-        s.store(Arc::new(Counted(drops.clone())));
+        let freed = s.store(counted(&drops));
+        assert_eq!(freed.count(), 1);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "not before the writer drops it"
+        );
+        drop(freed);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         drop(s);
         assert_eq!(drops.load(Ordering::SeqCst), 2);
@@ -275,11 +384,10 @@ mod tests {
     #[test]
     fn a_held_value_is_dropped_by_its_last_reader() {
         let drops = Arc::new(AtomicU64::new(0));
-        let s = Snapshot::new(Arc::new(Counted(drops.clone())));
+        let s = Snapshot::new(counted(&drops));
         let outer = s.load();
         let inner = s.load();
-        s.store(Arc::new(Counted(drops.clone())));
-        assert_eq!(drops.load(Ordering::SeqCst), 0, "still held");
+        assert_eq!(s.store(counted(&drops)).count(), 0, "still held");
         let fresh = s.load();
         assert!(!ptr::eq(&*fresh, &*outer));
         drop(fresh);
@@ -296,7 +404,7 @@ mod tests {
     #[test]
     fn reads_nested_deeper_than_the_slots_hold_a_count() {
         let drops = Arc::new(AtomicU64::new(0));
-        let s = Snapshot::new(Arc::new(Counted(drops.clone())));
+        let s = Snapshot::new(counted(&drops));
         let mut held: Vec<_> = (0..DEPTH + 3).map(|_| s.load()).collect();
         // Dropped out of order, a slot is taken again by the next read.
         let third = held.remove(2);
@@ -304,7 +412,7 @@ mod tests {
         let again = s.load();
         assert!(matches!(again.how, How::Slot(_, 2)));
         held.push(again);
-        s.store(Arc::new(Counted(drops.clone())));
+        drop(s.store(counted(&drops)));
         assert_eq!(drops.load(Ordering::SeqCst), 0);
         drop(held);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -315,9 +423,9 @@ mod tests {
     #[test]
     fn a_value_held_on_another_thread_outlives_the_store() {
         let drops = Arc::new(AtomicU64::new(0));
-        let s = Arc::new(Snapshot::new(Arc::new(Counted(drops.clone()))));
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let s = Arc::new(Snapshot::new(counted(&drops)));
+        let (held_tx, held_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
         let reader = {
             let s = s.clone();
             std::thread::spawn(move || {
@@ -328,7 +436,7 @@ mod tests {
             })
         };
         held_rx.recv().unwrap();
-        s.store(Arc::new(Counted(drops.clone())));
+        drop(s.store(counted(&drops)));
         assert_eq!(drops.load(Ordering::SeqCst), 0);
         go_tx.send(()).unwrap();
         reader.join().unwrap();
@@ -336,39 +444,235 @@ mod tests {
     }
 
     #[test]
-    fn readers_and_writers_race_without_losing_a_value() {
+    fn a_reader_overtaken_after_clearing_its_slot_leaves_the_value_to_the_next_writer() {
         let drops = Arc::new(AtomicU64::new(0));
-        let s = Arc::new(Snapshot::new(Arc::new((
-            AtomicU64::new(0),
-            Counted(drops.clone()),
-        ))));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = Arc::new(Snapshot::new(counted(&drops)));
+        let held = s.load();
+        assert_eq!(s.store(counted(&drops)).count(), 0, "held");
+        let (freed_tx, freed_rx) = mpsc::channel();
+        {
+            let (s, drops) = (s.clone(), drops.clone());
+            pause_at(Pause::Cleared, move || {
+                let freed = s.store(counted(&drops));
+                freed_tx.send(freed.count()).unwrap();
+            });
+        }
+        drop(held);
+        assert_eq!(
+            freed_rx.recv().unwrap(),
+            2,
+            "the writer that ran while the reader was stopped takes both"
+        );
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        assert!(s.retired.lock().is_empty());
+    }
+
+    #[test]
+    fn a_slot_naming_a_value_of_another_snapshot_keeps_nothing() {
+        let drops = Arc::new(AtomicU64::new(0));
+        let a = Snapshot::new(counted(&drops));
+        let b = Snapshot::new(counted(&drops));
+        // A reader of `a` read an address, was stopped, `a` freed that value and `b`'s took
+        // its place; the reader announces the address and has not yet seen that `a` moved
+        // on. `b` must not keep its value for it.
+        let slot = &mine().slots[DEPTH - 1];
+        slot.from.store(a.id(), Ordering::Release);
+        slot.value
+            .store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
+        let freed = b.store(counted(&drops));
+        let as_a_slot_of_b = {
+            slot.from.store(b.id(), Ordering::Release);
+            slot.value
+                .store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
+            b.store(counted(&drops))
+        };
+        slot.value.store(ptr::null_mut(), Ordering::SeqCst);
+        assert_eq!(freed.count(), 1, "a slot of `a` does not hold `b`'s value");
+        assert_eq!(
+            as_a_slot_of_b.count(),
+            0,
+            "the same slot as `b`'s holds it (the check is not vacuous)"
+        );
+        drop((freed, as_a_slot_of_b));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(b.store(counted(&drops)));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            3,
+            "freed once no slot names it"
+        );
+    }
+
+    /// Panics when dropped, if told to.
+    struct Bomb {
+        panics: bool,
+        drops: Arc<AtomicU64>,
+    }
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::SeqCst);
+            assert!(!self.panics, "a value whose drop panics");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_a_read_frees_values_leaves_its_slot_free() {
+        let drops = Arc::new(AtomicU64::new(0));
+        let bomb = |panics| {
+            Arc::new(Bomb {
+                panics,
+                drops: drops.clone(),
+            })
+        };
+        let s = Arc::new(Snapshot::new(bomb(true)));
+        {
+            // Replaced between the reader's announcing it and its check: the writer sees
+            // the slot and keeps it; the reader tries again and frees it, and its drop
+            // panics.
+            let (s, next) = (s.clone(), bomb(false));
+            pause_at(Pause::Announced, move || {
+                assert_eq!(s.store(next).count(), 0, "the slot names it");
+            });
+        }
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.load())));
+        assert!(unwound.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(all_slots_free(), "unwinding cleared the slot");
+        let freed = s.store(bomb(false));
+        assert_eq!(freed.count(), 1, "no slot still names the value read");
+        drop(freed);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+
+    /// Reads in its `Drop`, which runs while its thread ends.
+    struct ReadsWhileEnding {
+        snapshot: Arc<Snapshot<u32>>,
+        report: mpsc::Sender<(bool, Vec<usize>)>,
+    }
+
+    impl Drop for ReadsWhileEnding {
+        fn drop(&mut self) {
+            let given_back = GIVE_BACK.try_with(|_| ()).is_err();
+            let sets = (0..3)
+                .map(|_| match &self.snapshot.load().how {
+                    How::Slot(h, _) => ptr::from_ref(*h).addr(),
+                    How::Counted { .. } => 0,
+                })
+                .collect();
+            let _ = self.report.send((given_back, sets));
+        }
+    }
+
+    thread_local! {
+        static ENDING: std::cell::RefCell<Option<ReadsWhileEnding>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_thread_reading_while_it_ends_takes_one_set_of_slots() {
+        let s = Arc::new(Snapshot::new(Arc::new(7)));
+        let (tx, rx) = mpsc::channel();
+        {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                // Set before the thread's first read registers the give-back, so it is
+                // destroyed after the slots were given back (destructors run in reverse).
+                ENDING.with(|e| {
+                    *e.borrow_mut() = Some(ReadsWhileEnding {
+                        snapshot: s.clone(),
+                        report: tx,
+                    });
+                });
+                assert_eq!(*s.load(), 7);
+            })
+            .join()
+            .unwrap();
+        }
+        let (given_back, sets) = rx.recv().unwrap();
+        assert!(given_back, "the reads ran after the give-back");
+        assert_ne!(sets[0], 0);
+        assert!(
+            sets.iter().all(|&h| h == sets[0]),
+            "one set of slots for every read: {sets:?}"
+        );
+    }
+
+    /// A value of the race below: its id, and a mark in `dropped` when dropped.
+    struct Marked {
+        id: usize,
+        dropped: Arc<Vec<AtomicBool>>,
+    }
+
+    impl Drop for Marked {
+        fn drop(&mut self) {
+            let twice = self.dropped[self.id].swap(true, Ordering::SeqCst);
+            assert!(!twice, "value {} dropped twice", self.id);
+        }
+    }
+
+    #[test]
+    fn readers_and_writers_race_without_losing_a_value() {
+        let stores = 2000;
+        // Two snapshots, read nested and replaced in turn, so slots of one snapshot name
+        // values while the other is replaced.
+        let dropped: Arc<Vec<AtomicBool>> = Arc::new(
+            (0..2 * (stores + 1))
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        );
+        let marked = |id| {
+            Arc::new(Marked {
+                id,
+                dropped: dropped.clone(),
+            })
+        };
+        let snapshots = Arc::new([Snapshot::new(marked(0)), Snapshot::new(marked(1))]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Arc::new(std::sync::Barrier::new(4));
         let readers: Vec<_> = (0..3)
-            .map(|_| {
-                let (s, stop) = (s.clone(), stop.clone());
+            .map(|r: usize| {
+                let (snapshots, stop, dropped, start) = (
+                    snapshots.clone(),
+                    stop.clone(),
+                    dropped.clone(),
+                    start.clone(),
+                );
                 std::thread::spawn(move || {
+                    let alive = |id: usize| !dropped[id].load(Ordering::SeqCst);
+                    start.wait();
                     while !stop.load(Ordering::Relaxed) {
-                        let v = s.load();
-                        v.0.fetch_add(1, Ordering::Relaxed);
-                        let w = s.load();
-                        w.0.fetch_add(1, Ordering::Relaxed);
+                        let v = snapshots[r % 2].load();
+                        let v_id = v.id;
+                        assert!(alive(v_id), "read value {v_id}, already dropped");
+                        let w = snapshots[(r + 1) % 2].load();
+                        let w_id = w.id;
+                        assert!(alive(w_id), "read value {w_id}, already dropped");
+                        std::hint::spin_loop();
+                        assert!(alive(w_id), "value {w_id} dropped while held");
+                        drop(w);
+                        assert!(alive(v_id), "value {v_id} dropped while held");
+                        drop(v);
                     }
                 })
             })
             .collect();
-        let stores = 2000;
-        for _ in 0..stores {
-            s.store(Arc::new((AtomicU64::new(0), Counted(drops.clone()))));
+        start.wait();
+        for id in 2..2 * (stores + 1) {
+            drop(snapshots[id % 2].store(marked(id)));
         }
         stop.store(true, Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();
         }
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            stores,
-            "every replaced value dropped"
-        );
-        assert!(s.retired.lock().is_empty());
+        let current = [2 * stores, 2 * stores + 1];
+        for (id, d) in dropped.iter().enumerate() {
+            assert_eq!(
+                d.load(Ordering::SeqCst),
+                !current.contains(&id),
+                "value {id}: every replaced value dropped, the current ones not"
+            );
+        }
+        assert!(snapshots.iter().all(|s| s.retired.lock().is_empty()));
     }
 }

@@ -348,3 +348,69 @@ fn the_topic_hint_never_routes_to_another_topic() {
     assert!(!super::same(b"host.tick", b"host.tic"));
     assert!(!super::same(b"host.ticks.a", b"host.ticks.b"));
 }
+
+/// Says, when dropped, whether the bus's subscription lock was held, then uses the bus.
+struct UsesTheBusWhenDropped {
+    bus: Bus,
+    locked: std::sync::mpsc::Sender<bool>,
+    used: std::sync::mpsc::Sender<usize>,
+}
+
+impl Drop for UsesTheBusWhenDropped {
+    fn drop(&mut self) {
+        let _ = self.locked.send(self.bus.inner.subs.is_locked());
+        let _ = self.used.send(self.bus.subscriptions().len());
+    }
+}
+
+#[test]
+fn a_handler_freed_by_another_subscribe_is_dropped_after_its_lock_is_released() {
+    use super::snapshot::{pause_at, Pause};
+
+    let bus = Bus::new();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (used_tx, used_rx) = std::sync::mpsc::channel();
+    let probe = UsesTheBusWhenDropped {
+        bus: bus.clone(),
+        locked: locked_tx,
+        used: used_tx,
+    };
+    let victim = bus
+        .subscribe("host.victim", inline_opts(), move |_| {
+            let _held = &probe;
+            Ok(())
+        })
+        .unwrap();
+    // On a thread of its own: should the drop deadlock, the test fails instead of hanging.
+    let scenario = {
+        let bus = bus.clone();
+        std::thread::spawn(move || {
+            // A publish in flight holds the table that routes to the victim.
+            let held = bus.inner.routes.load();
+            // The table, kept for that publish, now holds the victim's last reference.
+            bus.unsubscribe(victim).unwrap();
+            // The publisher clears its slot and is overtaken before it looks again; another
+            // thread subscribes meanwhile, and its rebuild is the one that frees the table.
+            let other = bus.clone();
+            pause_at(Pause::Cleared, move || {
+                other
+                    .subscribe("host.other", inline_opts(), |_| Ok(()))
+                    .unwrap();
+            });
+            drop(held);
+        })
+    };
+    let wait = Duration::from_secs(20);
+    let locked = locked_rx
+        .recv_timeout(wait)
+        .expect("the victim's handler was dropped");
+    assert!(
+        !locked,
+        "the victim's handler was dropped under the bus's subscription lock"
+    );
+    let left = used_rx
+        .recv_timeout(wait)
+        .expect("the handler's drop used the bus without a deadlock");
+    assert_eq!(left, 1, "the other subscription");
+    scenario.join().unwrap();
+}

@@ -137,7 +137,13 @@ pub(crate) struct Snapshot<T> {
 /// Replaced values no reader holds, handed back by [`Snapshot::store`]: the caller drops
 /// them once it holds no lock their `Drop` might take.
 #[must_use = "dropped here, the values' `Drop` runs under the caller's locks"]
-pub(crate) struct Freed<T>(Vec<Arc<T>>);
+pub(crate) struct Freed<T>(
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "held only to be dropped where the caller chooses")
+    )]
+    Vec<Arc<T>>,
+);
 
 #[cfg(test)]
 impl<T> Freed<T> {
@@ -308,9 +314,13 @@ pub(crate) enum Pause {
     Cleared,
 }
 
+/// A step to run at a pause point.
+#[cfg(test)]
+type Step = (Pause, Box<dyn FnOnce()>);
+
 #[cfg(test)]
 thread_local! {
-    static PAUSES: std::cell::RefCell<Vec<(Pause, Box<dyn FnOnce()>)>> =
+    static PAUSES: std::cell::RefCell<Vec<Step>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 

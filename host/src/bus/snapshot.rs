@@ -40,22 +40,18 @@ use parking_lot::Mutex;
 /// with a slot each; deeper reads take a reference count instead.
 const DEPTH: usize = 8;
 
-/// One hazard slot.
-#[derive(Default)]
-struct Slot {
-    /// The snapshot `value` was read from: written (release) before `value`, read (acquire)
-    /// after it, so a writer that sees `value` sees the snapshot it belongs to, or a later
-    /// one written only once `value` was cleared.
-    from: AtomicPtr<()>,
-    /// The value in use; null when the slot is free.
-    value: AtomicPtr<()>,
-}
-
-/// One thread's hazard slots. Only the owning thread writes them; readers take the first
-/// free one, so guards may be dropped in any order.
+/// One thread's hazard slots: slot `i` is `values[i]` and `from[i]` (two arrays rather than
+/// one of pairs, so a slot's index scales to either without a multiply). Only the owning
+/// thread writes them; readers take the first free one, so guards may be dropped in any
+/// order.
 #[repr(align(128))]
 struct Hazards {
-    slots: [Slot; DEPTH],
+    /// The value in use; null when the slot is free.
+    values: [AtomicPtr<()>; DEPTH],
+    /// The snapshot the value was read from: written (release) before the value, read
+    /// (acquire) after it, so a writer that sees the value sees the snapshot it belongs to,
+    /// or a later one, written only once the value was cleared.
+    from: [AtomicPtr<()>; DEPTH],
 }
 
 /// Every thread's slots, ever: a thread that ends gives its slots back for the next thread,
@@ -104,7 +100,8 @@ fn take_slots() -> &'static Hazards {
     let reused = if reusable { FREE.lock().pop() } else { None };
     let h = reused.unwrap_or_else(|| {
         let h: &'static Hazards = Box::leak(Box::new(Hazards {
-            slots: Default::default(),
+            values: Default::default(),
+            from: Default::default(),
         }));
         THREADS.lock().push(h);
         h
@@ -116,9 +113,9 @@ fn take_slots() -> &'static Hazards {
 /// Whether any thread's slot names `p` as a value of the snapshot `from`.
 fn named(threads: &[&'static Hazards], from: *const (), p: *const ()) -> bool {
     threads.iter().any(|h| {
-        h.slots.iter().any(|s| {
-            s.value.load(Ordering::SeqCst).cast_const() == p
-                && s.from.load(Ordering::Acquire).cast_const() == from
+        h.values.iter().zip(&h.from).any(|(v, f)| {
+            v.load(Ordering::SeqCst).cast_const() == p
+                && f.load(Ordering::Acquire).cast_const() == from
         })
     })
 }
@@ -175,9 +172,9 @@ impl<T> Snapshot<T> {
     pub(crate) fn load(&self) -> Held<'_, T> {
         let h = mine();
         let Some(index) = h
-            .slots
+            .values
             .iter()
-            .position(|s| s.value.load(Ordering::Relaxed).is_null())
+            .position(|s| s.load(Ordering::Relaxed).is_null())
         else {
             let counted = self.current.lock().clone();
             return Held {
@@ -187,12 +184,12 @@ impl<T> Snapshot<T> {
                 _not_send: PhantomData,
             };
         };
-        let slot = &h.slots[index];
-        slot.from.store(self.id(), Ordering::Release);
+        h.from[index].store(self.id(), Ordering::Release);
+        let slot = &h.values[index];
         let mut p = self.ptr.load(Ordering::Acquire);
         let mut retried = false;
         loop {
-            slot.value.store(p.cast(), Ordering::SeqCst);
+            slot.store(p.cast(), Ordering::SeqCst);
             #[cfg(test)]
             pause(Pause::Announced);
             let now = self.ptr.load(Ordering::SeqCst);
@@ -202,19 +199,31 @@ impl<T> Snapshot<T> {
             p = now;
             retried = true;
         }
-        // The guard first: should a freed value's `Drop` panic below, unwinding drops the
-        // guard, which clears the slot.
+        if retried {
+            return self.retried(p, h, index);
+        }
+        Held {
+            snapshot: self,
+            value: p,
+            how: How::Slot(h, index),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The end of a read that tried again: a writer may have seen the slot name the value it
+    /// replaced (announced before we saw it replaced) and left that value for us to free.
+    #[cold]
+    #[inline(never)]
+    fn retried(&self, p: *mut T, h: &'static Hazards, index: usize) -> Held<'_, T> {
+        // The guard first: should a freed value's `Drop` panic, unwinding drops the guard,
+        // which clears the slot.
         let held = Held {
             snapshot: self,
             value: p,
             how: How::Slot(h, index),
             _not_send: PhantomData,
         };
-        if retried {
-            // A writer may have seen the slot name the value it replaced (ours, announced
-            // before we saw it replaced) and left that value for us to free.
-            drop(self.reclaim());
-        }
+        drop(self.reclaim());
         held
     }
 
@@ -290,8 +299,8 @@ impl<T> Drop for Held<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
         if let How::Slot(h, index) = self.how {
-            if let Some(slot) = h.slots.get(index) {
-                slot.value.store(ptr::null_mut(), Ordering::SeqCst);
+            if let Some(slot) = h.values.get(index) {
+                slot.store(ptr::null_mut(), Ordering::SeqCst);
             }
             #[cfg(test)]
             pause(Pause::Cleared);
@@ -368,9 +377,9 @@ mod tests {
 
     fn all_slots_free() -> bool {
         mine()
-            .slots
+            .values
             .iter()
-            .all(|s| s.value.load(Ordering::SeqCst).is_null())
+            .all(|s| s.load(Ordering::SeqCst).is_null())
     }
 
     #[test]
@@ -485,18 +494,16 @@ mod tests {
         // A reader of `a` read an address, was stopped, `a` freed that value and `b`'s took
         // its place; the reader announces the address and has not yet seen that `a` moved
         // on. `b` must not keep its value for it.
-        let slot = &mine().slots[DEPTH - 1];
-        slot.from.store(a.id(), Ordering::Release);
-        slot.value
-            .store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
+        let (slot, from) = (&mine().values[DEPTH - 1], &mine().from[DEPTH - 1]);
+        from.store(a.id(), Ordering::Release);
+        slot.store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
         let freed = b.store(counted(&drops));
         let as_a_slot_of_b = {
-            slot.from.store(b.id(), Ordering::Release);
-            slot.value
-                .store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
+            from.store(b.id(), Ordering::Release);
+            slot.store(b.ptr.load(Ordering::SeqCst).cast(), Ordering::SeqCst);
             b.store(counted(&drops))
         };
-        slot.value.store(ptr::null_mut(), Ordering::SeqCst);
+        slot.store(ptr::null_mut(), Ordering::SeqCst);
         assert_eq!(freed.count(), 1, "a slot of `a` does not hold `b`'s value");
         assert_eq!(
             as_a_slot_of_b.count(),

@@ -410,6 +410,7 @@ impl Bus {
     /// off ([`CUT_OFF_TOPIC`]) is skipped and not counted. A payload over
     /// [`BusLimits::max_event_bytes`] is refused ([`BusError::EventTooLarge`]) before anything
     /// is routed.
+    #[inline]
     pub fn publish(&self, event: Outgoing) -> Result<usize, BusError> {
         self.inner.publish_as(&self.inner.host_name, event)
     }

@@ -48,6 +48,12 @@ impl TraceContext {
         CURRENT.with(Cell::get)
     }
 
+    /// Makes `context` the current one and returns the one it replaces.
+    #[inline]
+    pub(crate) fn swap(context: Option<TraceContext>) -> Option<TraceContext> {
+        CURRENT.with(|c| c.replace(context))
+    }
+
     /// Runs `f` with `self` as the current context, restoring the previous one after (also if
     /// `f` panics).
     pub(crate) fn enter<R>(self, f: impl FnOnce() -> R) -> R {
@@ -178,6 +184,35 @@ struct More {
     expires: Option<Instant>,
 }
 
+impl More {
+    /// The rarer parts of an envelope being sealed, if it has any. Out of line: the host
+    /// publishing outside any handler, without headers or TTL, never needs it, and building
+    /// it in `seal` made every publish save and restore more registers.
+    #[cold]
+    #[inline(never)]
+    fn sealed(
+        publisher: Publisher,
+        parent: Option<TraceContext>,
+        headers: Vec<Header>,
+        ttl: Option<Duration>,
+    ) -> Option<Arc<More>> {
+        // A TTL too long to represent never expires.
+        let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        let plain = matches!(publisher, Publisher::Host)
+            && parent.is_none()
+            && headers.is_empty()
+            && expires.is_none();
+        (!plain).then(|| {
+            Arc::new(More {
+                publisher,
+                parent,
+                headers: headers.into_boxed_slice(),
+                expires,
+            })
+        })
+    }
+}
+
 /// Who published an envelope. The host's name needs no reference count: a count shared by
 /// every envelope the host publishes would change hands between the publisher's core and the
 /// worker's once per envelope.
@@ -294,6 +329,7 @@ impl fmt::Debug for Envelope {
 
 impl Envelope {
     /// Seals an outgoing event: assigns its id and takes the trace from the current context.
+    #[inline(always)]
     pub(crate) fn seal(
         topic: Arc<str>,
         payload: Arc<[u8]>,
@@ -303,20 +339,15 @@ impl Envelope {
     ) -> Envelope {
         let id = next_id();
         let parent = TraceContext::current();
-        // A TTL too long to represent never expires.
-        let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
-        let plain = matches!(publisher, Publisher::Host)
+        let more = if matches!(publisher, Publisher::Host)
             && parent.is_none()
             && headers.is_empty()
-            && expires.is_none();
-        let more = (!plain).then(|| {
-            Arc::new(More {
-                publisher,
-                parent,
-                headers: headers.into_boxed_slice(),
-                expires,
-            })
-        });
+            && ttl.is_none()
+        {
+            None
+        } else {
+            More::sealed(publisher, parent, headers, ttl)
+        };
         Envelope {
             repr: Repr::One(Single {
                 id,
@@ -330,8 +361,8 @@ impl Envelope {
     /// This envelope as queued for a subscription: a subscription to an exact topic knows
     /// its topic, so the slot carries none and the publisher's reference to it is dropped on
     /// the publisher's thread (it never changes hands between cores). The worker puts the
-    /// subscription's own back with [`delivered_on`](Self::delivered_on).
-    #[inline]
+    /// subscription's own in with [`lend_topic`](Self::lend_topic).
+    #[inline(always)]
     pub(crate) fn queued_for(mut self, exact: bool) -> Envelope {
         if exact {
             if let Repr::One(s) = &mut self.repr {
@@ -341,13 +372,24 @@ impl Envelope {
         self
     }
 
-    /// Gives an envelope queued without its topic the subscription's exact topic (`topic`).
+    /// Gives an envelope queued without its topic the subscription's exact topic, moved out
+    /// of `topic`; whether it did (then [`return_topic`](Self::return_topic) gives it back).
     #[inline]
-    pub(crate) fn delivered_on(&mut self, topic: Option<&Arc<str>>) {
-        if let Repr::One(s) = &mut self.repr {
-            if s.topic.is_none() {
-                s.topic = topic.cloned();
+    pub(crate) fn lend_topic(&mut self, topic: &mut Option<Arc<str>>) -> bool {
+        match &mut self.repr {
+            Repr::One(s) if s.topic.is_none() => {
+                s.topic = topic.take();
+                true
             }
+            _ => false,
+        }
+    }
+
+    /// Moves a topic lent by [`lend_topic`](Self::lend_topic) back into `topic`.
+    #[inline]
+    pub(crate) fn return_topic(&mut self, topic: &mut Option<Arc<str>>) {
+        if let Repr::One(s) = &mut self.repr {
+            *topic = s.topic.take();
         }
     }
 
@@ -456,11 +498,20 @@ impl Envelope {
     }
 
     /// The context its handler runs in: this envelope's trace, with itself as the cause.
+    #[inline]
     pub(crate) fn context(&self) -> TraceContext {
-        TraceContext {
-            trace_id: self.trace_id(),
-            cause: self.id(),
-            hops: self.hops(),
+        let id = self.id();
+        match self.parent() {
+            Some(p) => TraceContext {
+                trace_id: p.trace_id,
+                cause: id,
+                hops: p.hops + 1,
+            },
+            None => TraceContext {
+                trace_id: id,
+                cause: id,
+                hops: 0,
+            },
         }
     }
 }
@@ -497,10 +548,14 @@ mod tests {
         assert_eq!(e.hops(), 0);
         let mut queued = e.clone().queued_for(true);
         assert_eq!(queued.topic(), "");
-        let topic: Arc<str> = "host.a".into();
-        queued.delivered_on(Some(&topic));
+        let mut topic: Option<Arc<str>> = Some("host.a".into());
+        assert!(queued.lend_topic(&mut topic));
         assert_eq!(queued.topic(), "host.a");
         assert_eq!(queued.id(), e.id());
+        queued.return_topic(&mut topic);
+        assert_eq!(topic.as_deref(), Some("host.a"));
+        assert_eq!(queued.topic(), "");
+        assert!(!e.clone().lend_topic(&mut topic), "it has its own");
     }
 
     #[test]

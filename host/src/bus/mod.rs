@@ -11,8 +11,8 @@
 //!   methods, contract-checked at bind time, throttled per caller.
 //! - [`BusError`] — every failure, coded `SB08xx`.
 //!
-//! No lock is held while a handler or a service method runs: routes are read from an
-//! [`arc_swap`] snapshot, and a plugin's queue is its own.
+//! No lock is held while a handler or a service method runs: routes are read from a
+//! snapshot guarded by per-thread hazard slots, and a plugin's queue is its own.
 //!
 //! # Example
 //!
@@ -36,6 +36,7 @@
 mod envelope;
 mod error;
 mod service;
+mod snapshot;
 mod subscription;
 #[cfg(test)]
 mod tests;
@@ -50,7 +51,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use crossbeam_channel::{SendTimeoutError, TrySendError};
 use switchboard_sdk::PluginError;
 
@@ -66,6 +66,7 @@ pub use self::topic::{validate_topic, Pattern, MAX_TOPIC_LEN};
 
 use self::envelope::{Batch, Publisher};
 pub(crate) use self::service::{MethodDef, ServiceDef, ServiceImpl};
+use self::snapshot::{Freed, Held, Snapshot};
 pub(crate) use self::subscription::Handler;
 use self::subscription::{Counters, Offer, PublisherMarks, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use self::worker::WorkerHandle;
@@ -166,18 +167,49 @@ pub struct SubscriptionInfo {
 /// The routing table, replaced whole on every change and read without a lock.
 ///
 /// Exact topics are found by hash with foldhash (seeded per table, like std's SipHash, but
-/// about a tenth of its cost on a topic-sized key: SipHash was a seventh of a publish).
+/// about a tenth of its cost on a topic-sized key: SipHash was a seventh of a publish) —
+/// after a hint: each thread remembers where its last exact topic was, and a topic equal to
+/// the one found there needs no hash (a publisher usually publishes one topic many times).
 #[derive(Default)]
 struct Routes {
-    exact: HashMap<Box<str>, Vec<Arc<Sub>>, foldhash::fast::RandomState>,
+    /// Exact topics and their subscriptions.
+    exact: Vec<(Box<str>, Vec<Arc<Sub>>)>,
+    /// Where each exact topic is in `exact`.
+    index: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
     wild: Vec<Arc<Sub>>,
 }
 
+thread_local! {
+    /// Where this thread's last exact topic was found in its table: only a hint, checked
+    /// against the topic there (so it holds nothing, and a stale one just misses).
+    static TOPIC_HINT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Routes {
+    /// The subscriptions to exactly `topic`, if any.
+    #[inline]
+    fn exact(&self, topic: &str) -> Option<&[Arc<Sub>]> {
+        let hint = TOPIC_HINT.with(std::cell::Cell::get);
+        if let Some((t, subs)) = self.exact.get(hint) {
+            if same(t.as_bytes(), topic.as_bytes()) {
+                return Some(subs);
+            }
+        }
+        self.exact_by_hash(topic)
+    }
+
+    /// [`exact`](Self::exact) when the hint missed: by hash, and the hint set.
+    #[inline(never)]
+    fn exact_by_hash(&self, topic: &str) -> Option<&[Arc<Sub>]> {
+        let i = *self.index.get(topic)?;
+        TOPIC_HINT.with(|h| h.set(i));
+        self.exact.get(i).map(|(_, subs)| &subs[..])
+    }
+
     /// Gathers the subscriptions `topic` goes to into `out`: exact ones by hash, then matching
     /// patterns, in that order.
     fn collect<'r>(&'r self, topic: &str, out: &mut Targets<'r>) {
-        if let Some(exact) = self.exact.get(topic) {
+        if let Some(exact) = self.exact(topic) {
             for s in exact {
                 out.push(s);
             }
@@ -193,6 +225,25 @@ impl Routes {
             }
         }
     }
+}
+
+/// Whether two topics are equal, compared eight bytes at a time inline: topics are short,
+/// and a call to `memcmp` cost more than the comparison.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if x != y {
+            return false;
+        }
+        (a, b) = (ra, rb);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// How many targets a publish gathers without allocating.
@@ -279,7 +330,7 @@ pub struct Bus {
 }
 
 pub(crate) struct BusInner {
-    routes: ArcSwap<Routes>,
+    routes: Snapshot<Routes>,
     /// Serialises changes to the routes and the subscription list (never held while plugin
     /// code runs).
     subs: Mutex<BTreeMap<SubscriptionId, Arc<Sub>>>,
@@ -331,7 +382,7 @@ impl Bus {
     ) -> Bus {
         Bus {
             inner: Arc::new(BusInner {
-                routes: ArcSwap::from_pointee(Routes::default()),
+                routes: Snapshot::new(Arc::new(Routes::default())),
                 subs: Mutex::new(BTreeMap::new()),
                 workers: Mutex::new(HashMap::new()),
                 next_sub: AtomicU64::new(1),
@@ -359,6 +410,7 @@ impl Bus {
     /// off ([`CUT_OFF_TOPIC`]) is skipped and not counted. A payload over
     /// [`BusLimits::max_event_bytes`] is refused ([`BusError::EventTooLarge`]) before anything
     /// is routed.
+    #[inline]
     pub fn publish(&self, event: Outgoing) -> Result<usize, BusError> {
         self.inner.publish_as(&self.inner.host_name, event)
     }
@@ -544,20 +596,28 @@ impl BusInner {
         }
     }
 
-    fn rebuild_routes(&self, subs: &BTreeMap<SubscriptionId, Arc<Sub>>) {
+    /// Replaces the route table. Returns the tables no publish holds any more: the caller
+    /// drops them after releasing `subs` (the subscriptions only they still hold go with
+    /// them, and a handler's `Drop` may use the bus).
+    fn rebuild_routes(&self, subs: &BTreeMap<SubscriptionId, Arc<Sub>>) -> Freed<Routes> {
         let mut routes = Routes::default();
         for s in subs.values() {
             if s.pattern.is_exact() {
-                routes
-                    .exact
-                    .entry(s.pattern.as_str().into())
-                    .or_default()
-                    .push(s.clone());
+                let topic = s.pattern.as_str();
+                let i = match routes.index.get(topic) {
+                    Some(&i) => i,
+                    None => {
+                        routes.exact.push((topic.into(), Vec::new()));
+                        routes.index.insert(topic.into(), routes.exact.len() - 1);
+                        routes.exact.len() - 1
+                    }
+                };
+                routes.exact[i].1.push(s.clone());
             } else {
                 routes.wild.push(s.clone());
             }
         }
-        self.routes.store(Arc::new(routes));
+        self.routes.store(Arc::new(routes))
     }
 
     /// Adds a subscription for `owner` (its delivery worker is started on first use).
@@ -617,7 +677,9 @@ impl BusInner {
         }
         drop(workers);
         subs.insert(id, sub);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
+        drop(subs);
+        drop(freed);
         Ok(id)
     }
 
@@ -627,7 +689,7 @@ impl BusInner {
             .remove(&id)
             .ok_or(BusError::UnknownSubscription { id: id.0 })?;
         sub.state.store(CLOSED, Ordering::Release);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let owner_left = subs.values().any(|s| s.owner == sub.owner);
         let mut workers = self.workers.lock();
         // The owner's last subscription: its worker goes too (dropping the handle disconnects
@@ -642,6 +704,7 @@ impl BusInner {
         };
         drop(workers);
         drop(subs);
+        drop(freed);
         drop(retired);
         while sub.rx.try_recv().is_ok() {}
         Ok(())
@@ -660,10 +723,11 @@ impl BusInner {
             s.state.store(CLOSED, Ordering::Release);
             subs.remove(&s.id);
         }
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let retired = self.workers.lock().remove(owner);
         drop(subs);
         // Handlers and workers are dropped with no bus lock held: their `Drop` may use the bus.
+        drop(freed);
         drop(gone);
         drop(retired);
         self.services.withdraw_owner(owner);
@@ -676,9 +740,10 @@ impl BusInner {
             s.state.store(CLOSED, Ordering::Release);
         }
         let gone = std::mem::take(&mut *subs);
-        self.rebuild_routes(&subs);
+        let freed = self.rebuild_routes(&subs);
         let retired = std::mem::take(&mut *self.workers.lock());
         drop(subs);
+        drop(freed);
         drop(gone);
         drop(retired);
         self.services.withdraw_all();
@@ -692,56 +757,36 @@ impl BusInner {
         }
     }
 
+    #[inline]
     fn check_hops(&self, topic: &str) -> Result<(), BusError> {
         if let Some(ctx) = TraceContext::current() {
             if ctx.hops + 1 >= self.limits.max_hops {
-                return Err(BusError::CausationLoop {
-                    topic: topic.to_owned(),
-                    hops: ctx.hops + 1,
-                    limit: self.limits.max_hops,
-                    trace: ctx.trace_id.to_string(),
-                });
+                return Err(self.causation_loop(topic, ctx));
             }
         }
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn causation_loop(&self, topic: &str, ctx: TraceContext) -> BusError {
+        BusError::CausationLoop {
+            topic: topic.to_owned(),
+            hops: ctx.hops + 1,
+            limit: self.limits.max_hops,
+            trace: ctx.trace_id.to_string(),
+        }
+    }
+
     /// What every publish checks first: the bus is open, the topic is well formed, the
     /// causation chain is within its limit. Returns the routes to use.
-    fn admit(&self, topic: &str) -> Result<arc_swap::Guard<Arc<Routes>>, BusError> {
+    fn admit(&self, topic: &str) -> Result<Held<'_, Routes>, BusError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BusError::Closed);
         }
         validate_topic(topic)?;
         self.check_hops(topic)?;
         Ok(self.routes.load())
-    }
-
-    /// [`admit`](Self::admit) and routing in one for a single event: a topic an exact
-    /// subscription names is well formed already (exact patterns are checked topics), so
-    /// only a topic no exact subscription names is checked byte by byte. The checks and
-    /// their order are the same as `admit`'s.
-    #[inline]
-    fn admit_and_route<'r>(
-        &self,
-        routes: &'r Routes,
-        topic: &str,
-        targets: &mut Targets<'r>,
-    ) -> Result<(), BusError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(BusError::Closed);
-        }
-        match routes.exact.get(topic) {
-            Some(exact) => {
-                for s in exact {
-                    targets.push(s);
-                }
-            }
-            None => validate_topic(topic)?,
-        }
-        self.check_hops(topic)?;
-        routes.collect_wild(topic, targets);
-        Ok(())
     }
 
     /// Offers one batch run to every subscription in `targets`; adds what was taken to
@@ -763,14 +808,20 @@ impl BusInner {
         size: usize,
     ) -> Result<(), BusError> {
         if size > self.limits.max_event_bytes {
-            return Err(BusError::EventTooLarge {
-                topic: topic.to_owned(),
-                publisher: publisher.to_owned(),
-                size,
-                limit: self.limits.max_event_bytes,
-            });
+            return Err(self.too_large(topic, publisher, size));
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_large(&self, topic: &str, publisher: &str, size: usize) -> BusError {
+        BusError::EventTooLarge {
+            topic: topic.to_owned(),
+            publisher: publisher.to_owned(),
+            size,
+            limit: self.limits.max_event_bytes,
+        }
     }
 
     pub(crate) fn publish_as(
@@ -781,12 +832,47 @@ impl BusInner {
         let headers: usize = event.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         self.check_event_size(&event.topic, publisher, event.payload.len() + headers)?;
         let routes = self.routes.load();
+        // `admit` and routing in one: a topic an exact subscription names is well formed
+        // already (exact patterns are checked topics), so only a topic no exact subscription
+        // names is checked byte by byte. The checks and their order are `admit`'s.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BusError::Closed);
+        }
+        let exact = routes.exact(&event.topic);
+        if exact.is_none() {
+            validate_topic(&event.topic)?;
+        }
+        self.check_hops(&event.topic)?;
         // Routed before the envelope is sealed, so the last subscription can be handed the
         // envelope itself rather than a clone (its reference count then never changes hands
-        // between the publisher's core and the worker's).
+        // between the publisher's core and the worker's). Without patterns, the exact
+        // subscriptions are the targets as they stand.
+        let exact = exact.unwrap_or_default();
+        if routes.wild.is_empty() {
+            return self.offer_sealed(publisher, event, exact.iter());
+        }
         let mut targets = Targets::default();
-        self.admit_and_route(&routes, &event.topic, &mut targets)?;
-        let Some(last) = targets.len().checked_sub(1) else {
+        for s in exact {
+            targets.push(s);
+        }
+        routes.collect_wild(&event.topic, &mut targets);
+        self.offer_sealed(
+            publisher,
+            event,
+            (0..targets.len()).filter_map(|i| targets.get(i)),
+        )
+    }
+
+    /// Seals `event` and offers it to each of `targets` in order, the last one the envelope
+    /// itself. Seals nothing when there are no targets.
+    #[inline]
+    fn offer_sealed<'r>(
+        &self,
+        publisher: &Arc<str>,
+        event: Outgoing,
+        mut targets: impl Iterator<Item = &'r Arc<Sub>>,
+    ) -> Result<usize, BusError> {
+        let Some(mut sub) = targets.next() else {
             return Ok(0);
         };
         let who = if Arc::ptr_eq(publisher, &self.host_name) {
@@ -802,12 +888,11 @@ impl BusInner {
         } = event;
         let envelope = Envelope::seal(topic, payload, headers, ttl, who);
         let mut tally = Tally::default();
-        for sub in (0..last).filter_map(|i| targets.get(i)) {
+        for next in targets {
             tally.add(1, self.offer(sub, Offer::One(&envelope)));
+            sub = next;
         }
-        if let Some(sub) = targets.get(last) {
-            tally.add(1, self.offer(sub, Offer::Last(envelope)));
-        }
+        tally.add(1, self.offer(sub, Offer::Last(envelope)));
         tally.finish()
     }
 
@@ -850,14 +935,17 @@ impl BusInner {
     /// Hands one queue slot (an envelope, or a run of a batch) to one subscription under its
     /// overflow policy. `Ok(false)`: not taken, and not an error (filtered, dropped, closed).
     /// Counters count envelopes, whatever the slot holds.
-    #[inline]
+    ///
+    /// Only the common case is here — room in the queue — so that it inlines into the publish
+    /// paths; inline delivery and a full queue are out of line.
+    #[inline(always)]
     fn offer(&self, sub: &Sub, offer: Offer<'_>) -> Result<bool, BusError> {
         if sub.state.load(Ordering::Acquire) == CLOSED {
             return Ok(false);
         }
         let n = offer.len();
         let c = &sub.counters.publish;
-        if sub.publishers.is_cut_off(offer.publisher()) {
+        if sub.publishers.any_cut_off() && sub.publishers.is_cut_off(offer.publisher()) {
             c.cut_off.fetch_add(n, Ordering::Relaxed);
             return Ok(false);
         }
@@ -866,28 +954,43 @@ impl BusInner {
             return Ok(false);
         }
         if sub.opts.mode == Mode::Inline {
-            c.enqueued.fetch_add(n, Ordering::Relaxed);
-            if sub.state.load(Ordering::Acquire) == ACTIVE {
-                offer.deliver_to(sub, |e| worker::deliver(self, sub, e));
-            }
-            return Ok(true);
+            return Ok(self.offer_inline(sub, offer));
         }
-        let slot = offer.into_slot(sub);
+        match sub.tx.try_send(offer.into_slot(sub)) {
+            Ok(()) => {
+                c.enqueued.fetch_add(n, Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(TrySendError::Disconnected(_)) => Ok(false),
+            Err(TrySendError::Full(slot)) => self.offer_full(sub, slot, n),
+        }
+    }
+
+    /// Runs an inline subscription's handler on the publisher's thread.
+    #[inline(never)]
+    fn offer_inline(&self, sub: &Sub, offer: Offer<'_>) -> bool {
+        sub.counters
+            .publish
+            .enqueued
+            .fetch_add(offer.len(), Ordering::Relaxed);
+        if sub.state.load(Ordering::Acquire) == ACTIVE {
+            offer.deliver_to(sub, |e| worker::deliver(self, sub, e));
+        }
+        true
+    }
+
+    /// [`offer`](Self::offer) once the queue was found full: the overflow policy decides.
+    #[cold]
+    #[inline(never)]
+    fn offer_full(&self, sub: &Sub, slot: Slot, n: u64) -> Result<bool, BusError> {
+        let c = &sub.counters.publish;
         let topic = |slot: &Slot| slot.topic(sub);
         match sub.opts.overflow {
             Overflow::Block(timeout) => {
-                // The common case first: room in the queue, no clock read. Then a short wait
-                // for the worker to make room, which it usually does within microseconds,
-                // before parking the thread. A worker waiting for room in its own queue would
-                // wait for itself, so it does not wait at all.
-                let mut pending = match sub.tx.try_send(slot) {
-                    Ok(()) => {
-                        c.enqueued.fetch_add(n, Ordering::Relaxed);
-                        return Ok(true);
-                    }
-                    Err(TrySendError::Disconnected(_)) => return Ok(false),
-                    Err(TrySendError::Full(back)) => back,
-                };
+                // A short wait for the worker to make room, which it usually does within
+                // microseconds, before parking the thread. A worker waiting for room in its
+                // own queue would wait for itself, so it does not wait at all.
+                let mut pending = slot;
                 let own = sub.worker != 0 && worker::current_worker() == sub.worker;
                 let mut patience = worker::Patience::default();
                 while !own && patience.wait() {
@@ -919,42 +1022,32 @@ impl BusInner {
             Overflow::DropOldest => {
                 let mut pending = slot;
                 loop {
+                    if let Ok(old) = sub.rx.try_recv() {
+                        c.dropped_oldest.fetch_add(old.len(), Ordering::Relaxed);
+                        self.note_lagging(sub);
+                    }
                     match sub.tx.try_send(pending) {
                         Ok(()) => break,
-                        Err(TrySendError::Full(back)) => {
-                            if let Ok(old) = sub.rx.try_recv() {
-                                c.dropped_oldest.fetch_add(old.len(), Ordering::Relaxed);
-                                self.note_lagging(sub);
-                            }
-                            pending = back;
-                        }
+                        Err(TrySendError::Full(back)) => pending = back,
                         Err(TrySendError::Disconnected(_)) => return Ok(false),
                     }
                 }
             }
-            Overflow::DropNewest => match sub.tx.try_send(slot) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    c.dropped_newest.fetch_add(n, Ordering::Relaxed);
-                    self.note_lagging(sub);
-                    return Ok(false);
-                }
-                Err(TrySendError::Disconnected(_)) => return Ok(false),
-            },
-            Overflow::Fail => match sub.tx.try_send(slot) {
-                Ok(()) => {}
-                Err(TrySendError::Full(back)) => {
-                    c.rejected.fetch_add(n, Ordering::Relaxed);
-                    self.note_lagging(sub);
-                    return Err(BusError::QueueFull {
-                        subscription: sub.id.0,
-                        pattern: sub.pattern.to_string(),
-                        topic: topic(&back),
-                        capacity: sub.opts.capacity,
-                    });
-                }
-                Err(TrySendError::Disconnected(_)) => return Ok(false),
-            },
+            Overflow::DropNewest => {
+                c.dropped_newest.fetch_add(n, Ordering::Relaxed);
+                self.note_lagging(sub);
+                return Ok(false);
+            }
+            Overflow::Fail => {
+                c.rejected.fetch_add(n, Ordering::Relaxed);
+                self.note_lagging(sub);
+                return Err(BusError::QueueFull {
+                    subscription: sub.id.0,
+                    pattern: sub.pattern.to_string(),
+                    topic: topic(&slot),
+                    capacity: sub.opts.capacity,
+                });
+            }
         }
         c.enqueued.fetch_add(n, Ordering::Relaxed);
         Ok(true)

@@ -454,7 +454,7 @@ impl Offer<'_> {
     }
 
     /// The slot to queue for `sub`.
-    #[inline]
+    #[inline(always)]
     pub fn into_slot(self, sub: &Sub) -> Slot {
         let exact = sub.exact.is_some();
         match self {
@@ -502,12 +502,23 @@ impl Slot {
 
     /// Delivers each envelope to `sub`, in order (a run stops if `sub` is suspended). One
     /// envelope value walks a run: one reference count for the whole run. An envelope queued
-    /// without its topic gets the subscription's first.
-    pub fn deliver_to(&mut self, sub: &Sub, mut f: impl FnMut(&Envelope)) {
+    /// without its topic is lent `topic` — the subscription's, which the worker holds once
+    /// per batch — for the handler's run and gives it back after, so no reference count
+    /// changes per envelope (a handler that clones the envelope takes a count of its own).
+    #[inline]
+    pub fn deliver_to(
+        &mut self,
+        sub: &Sub,
+        topic: &mut Option<Arc<str>>,
+        mut f: impl FnMut(&Envelope),
+    ) {
         match self {
             Slot::One(e) => {
-                e.delivered_on(sub.exact.as_ref());
+                let lent = e.lend_topic(topic);
                 f(e);
+                if lent {
+                    e.return_topic(topic);
+                }
             }
             Slot::Run(b) => sub.deliver_run(b, f),
         }
@@ -621,6 +632,12 @@ impl PublisherMarks {
             .store(marks.values().any(|m| !m.cut), Ordering::Release);
     }
 
+    /// Whether some publisher is cut off (one load; then ask [`is_cut_off`](Self::is_cut_off)).
+    #[inline]
+    pub fn any_cut_off(&self) -> bool {
+        self.any_cut.load(Ordering::Acquire)
+    }
+
     /// Whether `publisher`'s envelopes are refused.
     #[inline]
     pub fn is_cut_off(&self, publisher: &str) -> bool {
@@ -638,6 +655,13 @@ impl PublisherMarks {
         let streak = mark.streak;
         self.refresh(&marks);
         (streak, now_cut)
+    }
+
+    /// Whether some publisher has a streak (one load; then tell
+    /// [`delivered`](Self::delivered)).
+    #[inline]
+    pub fn any_streak(&self) -> bool {
+        self.any_streak.load(Ordering::Acquire)
     }
 
     /// A successful delivery from `publisher` ends its streak.

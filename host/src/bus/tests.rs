@@ -242,3 +242,175 @@ fn a_publish_to_many_subscriptions_reaches_each_in_order() {
         INLINE_TARGETS
     );
 }
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn inline_opts() -> SubscribeOptions {
+    SubscribeOptions::new().mode(Mode::Inline)
+}
+
+#[test]
+fn an_unsubscribed_handler_is_dropped_before_unsubscribe_returns() {
+    let bus = Bus::new();
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let id = bus
+        .subscribe("host.x", inline_opts(), move |_| {
+            let _held = &flag;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(bus.publish(Outgoing::new("host.x", Vec::new())).unwrap(), 1);
+    bus.unsubscribe(id).unwrap();
+    assert!(dropped.load(Ordering::SeqCst), "no route table keeps it");
+    assert_eq!(bus.publish(Outgoing::new("host.x", Vec::new())).unwrap(), 0);
+}
+
+#[test]
+fn a_publish_in_flight_keeps_an_unsubscribed_handler_until_it_returns() {
+    let bus = Bus::new();
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let victim = bus
+        .subscribe("host.victim", inline_opts(), move |_| {
+            let _held = &flag;
+            Ok(())
+        })
+        .unwrap();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    bus.subscribe("host.slow", inline_opts(), move |_| {
+        entered_tx.lock().send(()).unwrap();
+        go_rx.lock().recv().unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let publisher = {
+        let bus = bus.clone();
+        std::thread::spawn(move || bus.publish(Outgoing::new("host.slow", Vec::new())).unwrap())
+    };
+    entered_rx.recv().unwrap();
+    // The publish is inside its inline handler, holding the table it routed with.
+    bus.unsubscribe(victim).unwrap();
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "the publish in flight still reads that table"
+    );
+    go_tx.send(()).unwrap();
+    assert_eq!(publisher.join().unwrap(), 1);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "dropped by the publish that held the table last, before it returned"
+    );
+    assert_eq!(
+        bus.publish(Outgoing::new("host.victim", Vec::new()))
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn the_topic_hint_never_routes_to_another_topic() {
+    let bus = Bus::new();
+    let a = Arc::new(AtomicU64::new(0));
+    let b = Arc::new(AtomicU64::new(0));
+    for (topic, n) in [
+        ("host.aaaaaaaa.x", a.clone()),
+        ("host.aaaaaaaa.y", b.clone()),
+    ] {
+        bus.subscribe(topic, inline_opts(), move |_| {
+            n.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    }
+    // Same length, same first eight bytes: the hint for one must not match the other.
+    for _ in 0..3 {
+        bus.publish(Outgoing::new("host.aaaaaaaa.x", Vec::new()))
+            .unwrap();
+        bus.publish(Outgoing::new("host.aaaaaaaa.y", Vec::new()))
+            .unwrap();
+        bus.publish(Outgoing::new("host.aaaaaaaa.z", Vec::new()))
+            .unwrap();
+    }
+    assert_eq!(a.load(Ordering::SeqCst), 3);
+    assert_eq!(b.load(Ordering::SeqCst), 3);
+    assert!(super::same(b"host.tick", b"host.tick"));
+    assert!(!super::same(b"host.tick", b"host.tock"));
+    assert!(!super::same(b"host.tick", b"host.tic"));
+    assert!(!super::same(b"host.ticks.a", b"host.ticks.b"));
+}
+
+/// Says, when dropped, whether the bus's subscription lock was held, then uses the bus.
+struct UsesTheBusWhenDropped {
+    bus: Bus,
+    locked: std::sync::mpsc::Sender<bool>,
+    used: std::sync::mpsc::Sender<usize>,
+}
+
+impl Drop for UsesTheBusWhenDropped {
+    fn drop(&mut self) {
+        let _ = self.locked.send(self.bus.inner.subs.is_locked());
+        let _ = self.used.send(self.bus.subscriptions().len());
+    }
+}
+
+#[test]
+fn a_handler_freed_by_another_subscribe_is_dropped_after_its_lock_is_released() {
+    use super::snapshot::{pause_at, Pause};
+
+    let bus = Bus::new();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (used_tx, used_rx) = std::sync::mpsc::channel();
+    let probe = UsesTheBusWhenDropped {
+        bus: bus.clone(),
+        locked: locked_tx,
+        used: used_tx,
+    };
+    let victim = bus
+        .subscribe("host.victim", inline_opts(), move |_| {
+            let _held = &probe;
+            Ok(())
+        })
+        .unwrap();
+    // On a thread of its own: should the drop deadlock, the test fails instead of hanging.
+    let scenario = {
+        let bus = bus.clone();
+        std::thread::spawn(move || {
+            // A publish in flight holds the table that routes to the victim.
+            let held = bus.inner.routes.load();
+            // The table, kept for that publish, now holds the victim's last reference.
+            bus.unsubscribe(victim).unwrap();
+            // The publisher clears its slot and is overtaken before it looks again; another
+            // thread subscribes meanwhile, and its rebuild is the one that frees the table.
+            let other = bus.clone();
+            pause_at(Pause::Cleared, move || {
+                other
+                    .subscribe("host.other", inline_opts(), |_| Ok(()))
+                    .unwrap();
+            });
+            drop(held);
+        })
+    };
+    let wait = Duration::from_secs(20);
+    let locked = locked_rx
+        .recv_timeout(wait)
+        .expect("the victim's handler was dropped");
+    assert!(
+        !locked,
+        "the victim's handler was dropped under the bus's subscription lock"
+    );
+    let left = used_rx
+        .recv_timeout(wait)
+        .expect("the handler's drop used the bus without a deadlock");
+    assert_eq!(left, 1, "the other subscription");
+    scenario.join().unwrap();
+}

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use switchboard_sdk::{codes, PluginError};
 
 use crate::audit::{AuditEvent, AuditKind};
-use crate::bus::envelope::{Envelope, Header, Outgoing};
+use crate::bus::envelope::{Envelope, Header, Outgoing, TraceContext};
 use crate::bus::subscription::{bump, Delivery, Slot, Sub, ACTIVE, CLOSED, SUSPENDED};
 use crate::bus::{BusInner, CUT_OFF_TOPIC, DEAD_LETTER_TOPIC, SUSPENDED_TOPIC};
 
@@ -135,7 +135,9 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
         };
         let Some(bus) = bus.upgrade() else { return };
         let mut count = first.len();
-        first.deliver_to(sub, |e| deliver(&bus, sub, e));
+        // The subscription's exact topic, lent to each envelope queued without one.
+        let mut topic = sub.exact.clone();
+        first.deliver_to(sub, &mut topic, |e| deliver(&bus, sub, e));
         // Delivered envelopes are dropped together after the batch: their shared reference
         // counts (topic, publisher, payload) then change hands between the publisher's core and
         // this one once per batch rather than once per envelope.
@@ -146,7 +148,7 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
                 Ok(mut slot) => {
                     patience = Patience::default();
                     count += slot.len();
-                    slot.deliver_to(sub, |e| deliver(&bus, sub, e));
+                    slot.deliver_to(sub, &mut topic, |e| deliver(&bus, sub, e));
                     done.push(slot);
                 }
                 // Empty for now: a publisher that is mid-burst usually refills the queue within
@@ -166,23 +168,34 @@ fn run(ctrl: &Receiver<Ctrl>, bus: &Weak<BusInner>) {
 }
 
 /// Runs the handler once, inside the envelope's trace context; a panic becomes an error.
+///
+/// The context is swapped in and out by hand rather than with [`TraceContext::enter`]'s drop
+/// guard: the handler cannot unwind past `catch_unwind`, so there is nothing for a guard to
+/// do, and it cost a landing pad and a second copy of the context per envelope.
+#[inline]
 pub(crate) fn run_handler(sub: &Sub, envelope: &Envelope) -> Result<(), PluginError> {
-    envelope.context().enter(|| {
-        match catch_unwind(AssertUnwindSafe(|| sub.handler.handle(envelope))) {
-            Ok(r) => r,
-            Err(payload) => {
-                let text = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
-                Err(PluginError::with_code(
-                    codes::PLUGIN_PANICKED,
-                    format!("the handler panicked: {text}"),
-                ))
-            }
-        }
-    })
+    let outer = TraceContext::swap(Some(envelope.context()));
+    let run = catch_unwind(AssertUnwindSafe(|| sub.handler.handle(envelope)));
+    TraceContext::swap(outer);
+    match run {
+        Ok(r) => r,
+        Err(payload) => panicked(&*payload),
+    }
+}
+
+/// A handler's panic as an error.
+#[cold]
+#[inline(never)]
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Result<(), PluginError> {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    Err(PluginError::with_code(
+        codes::PLUGIN_PANICKED,
+        format!("the handler panicked: {text}"),
+    ))
 }
 
 /// An envelope the handler could not decode: the publisher's fault, so it is counted against
@@ -269,7 +282,44 @@ fn notify(bus: &BusInner, envelope: &Envelope, topic: &str, text: &str, headers:
 }
 
 /// Delivers one envelope to one subscription: TTL, attempts, dead letters, the breaker.
+///
+/// At-most-once (the default, one attempt) takes a short path of its own; failures, at-least-
+/// once retries and their dead letters are out of line.
+#[inline]
 pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
+    if !matches!(sub.opts.delivery, Delivery::AtMostOnce) {
+        return deliver_retrying(bus, sub, envelope);
+    }
+    if envelope.has_ttl() && envelope.is_expired(Instant::now()) {
+        bump(&sub.counters.deliver.expired);
+        return;
+    }
+    match run_handler(sub, envelope) {
+        Ok(()) => delivered(sub, envelope),
+        Err(e) if e.code() == codes::BAD_EVENT => undecodable(bus, sub, envelope, &e),
+        Err(e) => {
+            bump(&sub.counters.deliver.failures);
+            failed(bus, sub, envelope, 1, Some(e));
+        }
+    }
+}
+
+/// Counts a successful delivery: the breaker's streak and the publisher's end.
+#[inline(always)]
+fn delivered(sub: &Sub, envelope: &Envelope) {
+    let d = &sub.counters.deliver;
+    bump(&d.delivered);
+    if d.streak.load(Ordering::Relaxed) != 0 {
+        d.streak.store(0, Ordering::Relaxed);
+    }
+    if sub.publishers.any_streak() {
+        sub.publishers.delivered(envelope.publisher());
+    }
+}
+
+/// [`deliver`] under at-least-once: attempts with back-off, then the dead-letter topic.
+#[inline(never)]
+fn deliver_retrying(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
     let (attempts, mut backoff, max_backoff) = match sub.opts.delivery {
         Delivery::AtMostOnce => (1, Duration::ZERO, Duration::ZERO),
         Delivery::AtLeastOnce {
@@ -285,15 +335,7 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
             return;
         }
         match run_handler(sub, envelope) {
-            Ok(()) => {
-                let d = &sub.counters.deliver;
-                bump(&d.delivered);
-                if d.streak.load(Ordering::Relaxed) != 0 {
-                    d.streak.store(0, Ordering::Relaxed);
-                }
-                sub.publishers.delivered(envelope.publisher());
-                return;
-            }
+            Ok(()) => return delivered(sub, envelope),
             Err(e) if e.code() == codes::BAD_EVENT => return undecodable(bus, sub, envelope, &e),
             Err(e) => {
                 bump(&sub.counters.deliver.failures);
@@ -308,6 +350,19 @@ pub(crate) fn deliver(bus: &BusInner, sub: &Sub, envelope: &Envelope) {
             }
         }
     }
+    failed(bus, sub, envelope, attempts, last_error);
+}
+
+/// After the last failed attempt: the dead letter (at-least-once) and the breaker.
+#[cold]
+#[inline(never)]
+fn failed(
+    bus: &BusInner,
+    sub: &Sub,
+    envelope: &Envelope,
+    attempts: u32,
+    last_error: Option<PluginError>,
+) {
     let error = last_error
         .map(|e| format!("{}: {}", e.code(), e.message()))
         .unwrap_or_default();

@@ -219,7 +219,8 @@ pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
 
 /// [`Message::__encode_window`] through postcard, for messages without the `Wire` codec. A
 /// type postcard cannot encode reports a length past the window, so its caller takes the
-/// path that reports the error.
+/// general lane (which encodes it into a buffer as before: such a type is one postcard has
+/// no form for, and what the plugin then gets fails to decode there).
 fn encode_window_postcard<M: Serialize + ?Sized>(
     message: &M,
     window: &mut [std::mem::MaybeUninit<u8>],

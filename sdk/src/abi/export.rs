@@ -260,7 +260,17 @@ unsafe extern "C" fn window_call<P: PluginEntry>(
             .plugin
             .dispatch(&adapter.ctx, method, request, &mut out)
     }) {
-        Ok(()) => RResult::ROk(out.windowed_len().0),
+        // A length within the window only while the response is still in it: an `Output`
+        // the command replaced wholesale (`*out = Output::from_vec(..)`) is not there, and
+        // the host must then read the spill buffer, never window bytes nobody wrote.
+        Ok(()) => {
+            let (len, in_window) = out.windowed_len();
+            RResult::ROk(if in_window {
+                len
+            } else {
+                len.max(capacity.saturating_add(1))
+            })
+        }
         Err(e) => RResult::RErr(RBox::new(to_abi(e))),
     }
 }
@@ -535,6 +545,12 @@ mod tests {
                         Ok(())
                     }
                     1 => crate::__private::wire::write(&(n as u64 * 1000), out),
+                    3 => {
+                        // Safe code replacing the output wholesale: its bytes are not in the
+                        // host's window.
+                        *out = Output::from_vec(Box::leak(Box::new(vec![5u8; n])));
+                        Ok(())
+                    }
                     _ => panic!("command {method} panics"),
                 }
             }
@@ -597,6 +613,20 @@ mod tests {
             let (len, bytes) = call(&plugin, 1, 200, 2);
             assert_eq!((len, bytes), (3, vec![0xC0, 0x9A, 0x0C]));
             assert_eq!(runs(), before + 2);
+        }
+
+        #[test]
+        fn an_output_replaced_by_the_command_never_lends_the_host_unwritten_window_bytes() {
+            let plugin = plugin();
+            let mut window = [MaybeUninit::<u8>::uninit(); 16];
+            let mut spill = ResponseBuffer::new();
+            let n = plugin
+                .dispatch_window(3, &[2], &mut window, &mut spill)
+                .unwrap();
+            // Past the window: the host reads the spill buffer, which holds what reached it
+            // (nothing), not two window bytes nobody wrote.
+            assert!(n > window.len(), "{n}");
+            assert!(spill.as_slice().is_empty());
         }
 
         #[test]

@@ -78,7 +78,7 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
     /// small typed calls encode their request here, on the stack.
     #[doc(hidden)]
     #[inline]
-    fn __encode_window(&self, window: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+    fn __encode_window(&self, window: &mut [u8]) -> usize {
         encode_window_postcard(self, window)
     }
 
@@ -221,11 +221,8 @@ pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
 /// type postcard cannot encode reports a length past the window, so its caller takes the
 /// general lane (which encodes it into a buffer as before: such a type is one postcard has
 /// no form for, and what the plugin then gets fails to decode there).
-fn encode_window_postcard<M: Serialize + ?Sized>(
-    message: &M,
-    window: &mut [std::mem::MaybeUninit<u8>],
-) -> usize {
-    let mut sink = crate::__private::wire::WindowSink::new(window);
+fn encode_window_postcard<M: Serialize + ?Sized>(message: &M, window: &mut [u8]) -> usize {
+    let mut sink = crate::__private::wire::WindowSink::over_bytes(window);
     match crate::__private::wire::serialize_into(message, &mut sink) {
         Ok(()) => sink.len(),
         Err(_) => usize::MAX,
@@ -375,8 +372,8 @@ macro_rules! builtin_wire_message {
             }
 
             #[inline]
-            fn __encode_window(&self, window: &mut [std::mem::MaybeUninit<u8>]) -> usize {
-                crate::__private::wire::encode_window(self, window)
+            fn __encode_window(&self, window: &mut [u8]) -> usize {
+                crate::__private::wire::encode_bytes_window(self, window)
             }
 
             #[inline]

@@ -75,6 +75,25 @@ impl<'w> WindowSink<'w> {
         WindowSink { window, len: 0 }
     }
 
+    /// A sink writing from the start of `window`, whose bytes are initialised and stay so:
+    /// the host's request window, which it reads back as plain bytes.
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "an initialised byte window viewed as MaybeUninit for the one sink type"
+    )]
+    pub fn over_bytes(window: &'w mut [u8]) -> Self {
+        let len = window.len();
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`. The view never de-initialises a
+        // byte: it is private to this sink, which only writes initialised bytes into it
+        // (`put_byte` writes a byte, `put_slice` copies from a `&[u8]`), so `window` holds
+        // initialised bytes for its whole borrow.
+        let window = unsafe {
+            std::slice::from_raw_parts_mut(window.as_mut_ptr().cast::<MaybeUninit<u8>>(), len)
+        };
+        WindowSink { window, len: 0 }
+    }
+
     /// How many bytes were offered: the encoded length, written in full when it is at most
     /// the window's length.
     #[inline]
@@ -635,6 +654,14 @@ pub fn encode_into<'de, T: Wire<'de>>(value: &T, buf: &mut Vec<u8>) {
 #[inline]
 pub fn encode_window<'de, T: Wire<'de>>(value: &T, window: &mut [MaybeUninit<u8>]) -> usize {
     let mut sink = WindowSink::new(window);
+    value.put(&mut sink);
+    sink.len()
+}
+
+/// [`encode_window`] into a window of initialised bytes (a host's small-call request).
+#[inline]
+pub fn encode_bytes_window<'de, T: Wire<'de>>(value: &T, window: &mut [u8]) -> usize {
+    let mut sink = WindowSink::over_bytes(window);
     value.put(&mut sink);
     sink.len()
 }

@@ -555,14 +555,11 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     #[inline]
     fn call_boxed(&self, request: &Req) -> Result<Resp, Box<CallError>> {
         if self.instance.windowed() && !self.binding.spills.load(Ordering::Relaxed) {
-            let mut req = [MaybeUninit::<u8>::uninit(); REQUEST_WINDOW];
+            // Zeroed, not uninitialised: the count `__encode_window` returns is a trait
+            // method's answer, and no answer may make the plugin read bytes nobody wrote.
+            let mut req = [0u8; REQUEST_WINDOW];
             let len = request.__encode_window(&mut req);
             if let Some(encoded) = req.get(..len) {
-                // SAFETY: `__encode_window` wrote the `len` bytes it returned when they fit
-                // the window (and `get` found them within it); `MaybeUninit<u8>` has the
-                // layout of `u8` (`assume_init_ref` once the MSRV reaches 1.93).
-                #[expect(unsafe_code, reason = "the encoded prefix of an uninitialised window")]
-                let encoded = unsafe { &*(std::ptr::from_ref(encoded) as *const [u8]) };
                 return self.call_windowed(encoded);
             }
         }

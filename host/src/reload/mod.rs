@@ -199,34 +199,18 @@ pub(crate) fn reload(
         new.shutdown_runner();
         refuse(error, &to)
     };
-    let patterns = match instance.check_bus(&new) {
-        Ok(p) => p,
-        Err(e) => {
-            let error = failed(
-                ReloadStep::Load,
-                &to,
-                e.code(),
-                e.to_string(),
-                e.next_step(),
-            );
-            return Err(give_back(error));
-        }
+    // A check of the new version refused it before the swap: a failed load step.
+    let refused_at_load = |code: ErrorCode, reason: String, next_step: String| -> Error {
+        give_back(failed(ReloadStep::Load, &to, code, reason, next_step))
     };
+    let patterns = instance
+        .check_bus(&new)
+        .map_err(|e| refused_at_load(e.code(), e.to_string(), e.next_step()))?;
     // The new version's hooks go to declared points, with their contracts, as granted, with
     // no conflict or cycle — checked before its `start` runs, and reserved until they join.
-    let _reserved = match instance.check_points(&new) {
-        Ok(reserved) => reserved,
-        Err(e) => {
-            let error = failed(
-                ReloadStep::Load,
-                &to,
-                e.code(),
-                e.to_string(),
-                e.next_step(),
-            );
-            return Err(give_back(error));
-        }
-    };
+    let _reserved = instance
+        .check_points(&new)
+        .map_err(|e| refused_at_load(e.code(), e.to_string(), e.next_step()))?;
     let rejoin = bus_differs(&old, &new);
 
     // Pause: new calls wait; the new code is in place for when they resume.

@@ -80,6 +80,7 @@ pub mod abi;
 pub mod batch;
 pub mod caps;
 mod context;
+mod copy;
 mod embedded;
 mod error;
 mod event;

@@ -315,7 +315,7 @@ impl postcard::ser_flavors::Flavor for VecFlavor<'_> {
                 self.0.push(byte);
             }
         } else {
-            self.0.extend_from_slice(data);
+            crate::copy::extend_vec(self.0, data);
         }
         Ok(())
     }

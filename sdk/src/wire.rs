@@ -42,7 +42,7 @@ impl Sink for Vec<u8> {
 
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        crate::copy::extend_vec(self, bytes);
     }
 }
 
@@ -124,10 +124,7 @@ impl Sink for WindowSink<'_> {
             .checked_add(bytes.len())
             .and_then(|end| self.window.get_mut(self.len..end))
         {
-            // `write_copy_of_slice` once the MSRV reaches 1.93; LLVM makes this a `memcpy`.
-            for (slot, &byte) in room.iter_mut().zip(bytes) {
-                slot.write(byte);
-            }
+            crate::copy::copy(room, bytes);
         }
         self.len = self.len.saturating_add(bytes.len());
     }
@@ -303,6 +300,26 @@ pub trait Wire<'de>: Sized {
     fn put<S: Sink>(&self, sink: &mut S);
     /// Reads one value off the front of `reader`.
     fn take(reader: &mut Reader<'de>) -> Result<Self, WireError>;
+
+    /// Appends the encodings of `items` back to back: a `Vec<Self>`'s elements. `u8` copies
+    /// them in one go (postcard writes a `u8` as the byte itself).
+    #[doc(hidden)]
+    #[inline]
+    fn __put_all<S: Sink>(items: &[Self], sink: &mut S) {
+        for item in items {
+            item.put(sink);
+        }
+    }
+
+    /// Reads `len` values back to back: a `Vec<Self>`'s elements. `u8` copies them in one go.
+    #[doc(hidden)]
+    fn __take_all(reader: &mut Reader<'de>, len: usize) -> Result<Vec<Self>, WireError> {
+        let mut items = Vec::with_capacity(len);
+        for _ in 0..len {
+            items.push(Self::take(reader)?);
+        }
+        Ok(items)
+    }
 }
 
 impl<'de> Wire<'de> for () {
@@ -340,6 +357,16 @@ impl<'de> Wire<'de> for u8 {
     #[inline]
     fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
         reader.byte()
+    }
+
+    #[inline]
+    fn __put_all<S: Sink>(items: &[u8], sink: &mut S) {
+        sink.put_slice(items);
+    }
+
+    #[inline]
+    fn __take_all(reader: &mut Reader<'de>, len: usize) -> Result<Vec<u8>, WireError> {
+        reader.take(len).map(crate::copy::to_vec)
     }
 }
 
@@ -482,9 +509,7 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
     #[inline]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        for item in self {
-            item.put(sink);
-        }
+        T::__put_all(self, sink);
     }
 
     fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
@@ -495,11 +520,7 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
         if len > reader.rest().len() {
             return Err(WireError::End);
         }
-        let mut items = Vec::with_capacity(len);
-        for _ in 0..len {
-            items.push(T::take(reader)?);
-        }
-        Ok(items)
+        T::__take_all(reader, len)
     }
 }
 

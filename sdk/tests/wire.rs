@@ -42,6 +42,15 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 pub struct Pair(pub u16, pub String);
 
+/// Bytes in a `Vec<u8>`, which the codec copies in one go (around the 2 KiB from which the
+/// copy takes its own vector loop), between other fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
+pub struct Blob {
+    pub before: u16,
+    pub data: Vec<u8>,
+    pub after: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 pub struct Nothing;
 
@@ -112,6 +121,20 @@ proptest! {
         same_decoding::<Pair>(&bytes);
         same_decoding::<Attributed>(&bytes);
         same_decoding::<Choice>(&bytes);
+        same_decoding::<Blob>(&bytes);
+    }
+
+    #[test]
+    fn byte_vectors_of_any_length_encode_as_postcard_and_cut_short_fail_as_it_does(
+        before: u16,
+        data in proptest::collection::vec(any::<u8>(), 0..5000),
+        after in ".{0,4}",
+        cut: prop::sample::Index,
+    ) {
+        let blob = Blob { before, data, after };
+        same_as_postcard(&blob);
+        let bytes = encode(&blob);
+        same_decoding::<Blob>(&bytes[..cut.index(bytes.len())]);
     }
 
     #[test]

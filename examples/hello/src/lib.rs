@@ -29,11 +29,12 @@ pub struct AddResponse {
     pub calls: u64,
 }
 
-/// Bytes for the payload command.
+/// Bytes for the payload command. A `Vec<u8>` field needs no `serde_bytes`: the message codec
+/// writes it as its length and then the bytes, copied in one go both ways (the bytes postcard
+/// gives `serialize_bytes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 pub struct Payload {
     /// The bytes.
-    #[serde(with = "serde_bytes_compat")]
     pub data: Vec<u8>,
 }
 
@@ -53,20 +54,6 @@ pub struct WriteFile {
     pub path: String,
     /// The text to write.
     pub text: String,
-}
-
-/// Encodes `Vec<u8>` as one length-prefixed blob rather than a sequence of integers.
-mod serde_bytes_compat {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let b: &[u8] = Deserialize::deserialize(d)?;
-        Ok(b.to_vec())
-    }
 }
 
 #[cfg(feature = "plugin")]

@@ -49,7 +49,9 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    #[inline]
+    /// Always inlined, like the window lane's: as a frame of its own it cost about 14
+    /// instructions a raw call in saved registers and moved arguments.
+    #[inline(always)]
     fn dispatch(
         &self,
         method: u32,

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,9 +12,13 @@ use switchboard_sdk::ErrorCode;
 
 use super::histogram::AtomicHistogram;
 
-/// Counter stripes per command: threads calling one command at once add to different cache
-/// lines.
+/// Owned counter stripes per command: each belongs to one thread at a time, which adds to
+/// it with a plain load and store (no locked instruction on the call path); threads calling
+/// one command at once add to different cache lines. A thread that finds every stripe owned
+/// adds to one more, shared, atomically.
 const STRIPES: usize = 8;
+/// The shared stripe's index.
+const SHARED: usize = STRIPES;
 /// A fast command is timed on one call in this many (a clock read costs more than such a
 /// call, ARCHITECTURE "Metrics"); each timed call then counts for this many.
 pub(crate) const SAMPLE_EVERY: u64 = 16;
@@ -32,32 +36,68 @@ struct Stripe {
     calls: AtomicU64,
 }
 
+/// Which thread owns each stripe index, in every recorder at once.
+static OWNED: [AtomicBool; STRIPES] = [const { AtomicBool::new(false) }; STRIPES];
+
 thread_local! {
-    /// This thread's stripe; `usize::MAX` until its first metered call.
+    /// This thread's stripe: one it owns (below [`STRIPES`]), [`SHARED`], or `usize::MAX`
+    /// until its first metered call. No destructor, so reading it costs no registration
+    /// check; the ownership is given back by [`OWNER`]'s.
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Gives this thread's stripe back when the thread ends.
+    static OWNER: Owner = const { Owner };
 }
 
-/// The stripe the calling thread adds to: threads get stripes round-robin.
+/// The owner of a stripe index, for as long as its thread lives.
+struct Owner;
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let s = STRIPE.get();
+        // Metered calls made later in this thread's teardown (other thread-locals'
+        // destructors) add to the shared stripe, atomically.
+        STRIPE.set(SHARED);
+        if let Some(owned) = OWNED.get(s) {
+            // Release: the next owner's claim (acquire) sees every count this thread stored.
+            owned.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The stripe the calling thread adds to.
 #[inline]
 fn stripe() -> usize {
     let s = STRIPE.get();
-    if s < STRIPES {
+    if s <= SHARED {
         return s;
     }
-    assign_stripe()
+    claim_stripe()
 }
 
+/// The first metered call of a thread: the first free stripe index, owned until the thread
+/// ends, or the shared one when all are taken (or the thread is too far into its teardown
+/// to run a destructor).
 #[cold]
-fn assign_stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let s = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+fn claim_stripe() -> usize {
+    let mut s = SHARED;
+    if OWNER.try_with(|_| ()).is_ok() {
+        for (i, owned) in OWNED.iter().enumerate() {
+            if owned
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                s = i;
+                break;
+            }
+        }
+    }
     STRIPE.set(s);
     s
 }
 
 /// One command's counters.
 pub(crate) struct CommandRecorder {
-    stripes: [Stripe; STRIPES],
+    stripes: [Stripe; STRIPES + 1],
     /// Set while the command's calls take long enough that timing every one costs little.
     slow: AtomicBool,
     /// [`SLOW_NANOS`], except in tests that need every call sampled the same way.
@@ -118,7 +158,7 @@ impl CommandRecorder {
     /// [`SAMPLE_EVERY`].
     #[inline]
     pub(crate) fn start(&self) -> CallTimer {
-        let n = self.stripes[stripe()].calls.fetch_add(1, Ordering::Relaxed);
+        let n = self.count();
         let weight = if self.slow.load(Ordering::Relaxed) {
             1
         } else if n.is_multiple_of(SAMPLE_EVERY) {
@@ -128,6 +168,22 @@ impl CommandRecorder {
         };
         CallTimer {
             started: Some((Instant::now(), weight)),
+        }
+    }
+
+    /// Adds one call to this thread's stripe; the stripe's count before it.
+    #[inline]
+    fn count(&self) -> u64 {
+        let s = stripe();
+        let calls = &self.stripes[s].calls;
+        if s < STRIPES {
+            // Owned: no other thread writes this stripe (of any recorder) while this thread
+            // lives, so a load and a store count exactly, without a locked instruction.
+            let n = calls.load(Ordering::Relaxed);
+            calls.store(n + 1, Ordering::Relaxed);
+            n
+        } else {
+            calls.fetch_add(1, Ordering::Relaxed)
         }
     }
 
@@ -337,5 +393,33 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(r.calls(), 8000);
+    }
+
+    /// More threads at once than there are owned stripes (the rest share one, atomically),
+    /// then more waves of them, which take over the stripes the ended threads gave back: no
+    /// count is lost, as it would be if two threads ever stored to one stripe.
+    #[test]
+    fn counts_are_exact_with_more_threads_than_stripes_and_stripes_passed_on() {
+        let r = Arc::new(CommandRecorder::default());
+        let threads = STRIPES * 2 + 3;
+        for _wave in 0..3 {
+            let start = Arc::new(std::sync::Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (r, start) = (r.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        for _ in 0..20_000 {
+                            let t = r.start();
+                            r.finish(t);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+        assert_eq!(r.calls(), 3 * threads as u64 * 20_000);
     }
 }

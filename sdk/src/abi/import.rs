@@ -341,7 +341,7 @@ impl ResponseBuffer {
     #[inline]
     pub fn fill(&mut self, bytes: &[u8]) {
         self.0.clear();
-        self.0.extend_from_slice(bytes);
+        crate::copy::extend_rvec(&mut self.0, bytes);
     }
 
     /// The last response as a `Vec`, without a copy where the allocation can be taken over.
@@ -432,6 +432,12 @@ impl RawPlugin {
 
     /// Calls command number `method` with `request`; the response replaces the contents of
     /// `response`, whose allocation is reused across calls.
+    ///
+    /// A plugin with SDK ABI 1.4's small-call entry is called through it here too, with
+    /// `response`'s own memory as the window: the plugin writes the response where the host
+    /// reads it, and only a response longer than the buffer's capacity comes back in a new
+    /// buffer, which then replaces it (so the next call of that size fits). No abi_stable
+    /// shim and no trait object on the way (issue 17: raw calls).
     #[inline]
     pub fn dispatch(
         &self,
@@ -440,6 +446,9 @@ impl RawPlugin {
         response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         response.0.clear();
+        if let Some(call) = self.window.call {
+            return self.dispatch_in_place(call, method, request, response);
+        }
         match self
             .object
             .dispatch(method, RSlice::from_slice(request), &mut response.0)
@@ -491,6 +500,72 @@ impl RawPlugin {
         match result {
             RResult::ROk(n) => Ok(n),
             RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) through the small-call entry, the response buffer's spare
+    /// capacity lent as the window.
+    #[inline(always)]
+    #[expect(
+        unsafe_code,
+        reason = "the buffer's memory lent to the plugin as its window, and its length set after"
+    )]
+    fn dispatch_in_place(
+        &self,
+        call: super::types::WindowFn,
+        method: u32,
+        request: &[u8],
+        response: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        let buf = &mut response.0;
+        let capacity = buf.capacity();
+        // An `RVec` that never allocated may not point anywhere writable; zero bytes are lent
+        // then, through a pointer that is at least not null.
+        let window = if capacity == 0 {
+            std::ptr::NonNull::<u8>::dangling().as_ptr()
+        } else {
+            buf.as_mut_ptr()
+        };
+        // Dropped only if the plugin grew it: an `RVec`'s drop is a call through its vtable.
+        let mut spill = std::mem::ManuallyDrop::new(RVec::<u8>::new());
+        // SAFETY: `this` came with `call` from this plugin's object, which `self` holds; the
+        // request is borrowed for the call; the window is the buffer's `capacity` bytes (its
+        // length is 0 after `clear`), exclusively ours through `response`, and nothing else
+        // touches them during the call; `spill` is a valid `RVec` lent exclusively.
+        let result = unsafe {
+            call(
+                self.window.this,
+                method,
+                request.as_ptr(),
+                request.len(),
+                window,
+                capacity,
+                &mut *spill,
+            )
+        };
+        match result {
+            RResult::ROk(n) if n <= capacity => {
+                // SAFETY: a length within the window means the plugin wrote the response's
+                // `n` bytes at the window's start (`WindowFn`'s contract), which is the
+                // buffer's start, and `n` is within its capacity.
+                unsafe { buf.set_len(n) };
+                if spill.capacity() > 0 {
+                    // A response that spilled and was then cleared and rewritten in the window.
+                    drop(std::mem::ManuallyDrop::into_inner(spill));
+                }
+                Ok(())
+            }
+            RResult::ROk(_) => {
+                // The response is in `spill`, all of it: it becomes the buffer.
+                *buf = std::mem::ManuallyDrop::into_inner(spill);
+                Ok(())
+            }
+            RResult::RErr(e) => {
+                if spill.capacity() > 0 {
+                    drop(std::mem::ManuallyDrop::into_inner(spill));
+                }
+                Err(from_abi(RBox::into_inner(e)))
+            }
         }
     }
 

@@ -58,7 +58,7 @@ impl Window<'_> {
         let written = unsafe { &*(std::ptr::from_ref(written) as *const [u8]) };
         self.spill.clear();
         self.spill.reserve(written.len() + additional);
-        self.spill.extend_from_copy_slice(written);
+        crate::copy::extend_rvec(self.spill, written);
         self.spilled = true;
     }
 
@@ -66,15 +66,13 @@ impl Window<'_> {
     fn extend_from_slice(&mut self, bytes: &[u8]) {
         if !self.spilled {
             if let Some(room) = self.window.get_mut(self.len..self.len + bytes.len()) {
-                for (slot, &byte) in room.iter_mut().zip(bytes) {
-                    slot.write(byte);
-                }
+                crate::copy::copy(room, bytes);
                 self.len += bytes.len();
                 return;
             }
             self.spill(bytes.len());
         }
-        self.spill.extend_from_copy_slice(bytes);
+        crate::copy::extend_rvec(self.spill, bytes);
     }
 }
 
@@ -147,8 +145,8 @@ impl<'a> Output<'a> {
     #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         match &mut self.inner {
-            Inner::Abi(v) => v.extend_from_copy_slice(bytes),
-            Inner::Std(v) => v.extend_from_slice(bytes),
+            Inner::Abi(v) => crate::copy::extend_rvec(v, bytes),
+            Inner::Std(v) => crate::copy::extend_vec(v, bytes),
             Inner::Window(w) => w.extend_from_slice(bytes),
         }
     }

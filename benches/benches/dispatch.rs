@@ -13,7 +13,7 @@
 //! - `typed_small`: hello's `add` command through `Command<AddRequest, AddResponse>::call`:
 //!   encoding the request, the dispatch, decoding the response.
 //! - `typed_small_metrics`: the same call through a host that records metrics (the default):
-//!   the call counted, one in 16 timed, errors counted by code. `typed_small` and every other
+//!   the call counted, one in 64 timed, errors counted by code. `typed_small` and every other
 //!   Switchboard id run with metrics off (`HostBuilder::metrics(false)`), so the difference
 //!   between the two is what recording costs.
 //! - `payload_4k`: hello's `reverse` command through `Command<Payload, Payload>::call` with a

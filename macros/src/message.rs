@@ -103,8 +103,8 @@ pub fn expand(item: TokenStream) -> TokenStream {
                 }
 
                 #[inline]
-                fn __encode_window(&self, window: &mut [u8]) -> usize {
-                    #wire::encode_bytes_window(self, window)
+                fn __encode_window(&self, sink: &mut #wire::WindowSink<'_>) {
+                    #wire::encode_to_window(self, sink);
                 }
 
                 #[inline]

@@ -73,13 +73,13 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
         write_message(self, out)
     }
 
-    /// Encodes the message's postcard bytes into `window`; returns the encoded length, over
-    /// `window.len()` when they did not fit (the window then holds no message). The host's
-    /// small typed calls encode their request here, on the stack.
+    /// Encodes the message's postcard bytes into `sink`, a window on the host's stack: its
+    /// small typed calls encode their request here, and take it only if
+    /// [`WindowSink::written`](crate::__private::wire::WindowSink::written) says it fitted.
     #[doc(hidden)]
     #[inline]
-    fn __encode_window(&self, window: &mut [u8]) -> usize {
-        encode_window_postcard(self, window)
+    fn __encode_window(&self, sink: &mut crate::__private::wire::WindowSink<'_>) {
+        encode_window_postcard(self, sink);
     }
 
     /// Decodes a message from postcard bytes.
@@ -218,14 +218,15 @@ pub fn encode_into<M: Serialize + ?Sized>(message: &M, buf: &mut Vec<u8>) {
 }
 
 /// [`Message::__encode_window`] through postcard, for messages without the `Wire` codec. A
-/// type postcard cannot encode reports a length past the window, so its caller takes the
-/// general lane (which encodes it into a buffer as before: such a type is one postcard has
-/// no form for, and what the plugin then gets fails to decode there).
-fn encode_window_postcard<M: Serialize + ?Sized>(message: &M, window: &mut [u8]) -> usize {
-    let mut sink = crate::__private::wire::WindowSink::over_bytes(window);
-    match crate::__private::wire::serialize_into(message, &mut sink) {
-        Ok(()) => sink.len(),
-        Err(_) => usize::MAX,
+/// type postcard cannot encode is refused by the sink, so its caller takes the general lane
+/// (which encodes it into a buffer as before: such a type is one postcard has no form for,
+/// and what the plugin then gets fails to decode there).
+fn encode_window_postcard<M: Serialize + ?Sized>(
+    message: &M,
+    sink: &mut crate::__private::wire::WindowSink<'_>,
+) {
+    if crate::__private::wire::serialize_into(message, sink).is_err() {
+        sink.refuse();
     }
 }
 
@@ -372,8 +373,8 @@ macro_rules! builtin_wire_message {
             }
 
             #[inline]
-            fn __encode_window(&self, window: &mut [u8]) -> usize {
-                crate::__private::wire::encode_bytes_window(self, window)
+            fn __encode_window(&self, sink: &mut crate::__private::wire::WindowSink<'_>) {
+                crate::__private::wire::encode_to_window(self, sink);
             }
 
             #[inline]

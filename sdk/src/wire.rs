@@ -75,25 +75,6 @@ impl<'w> WindowSink<'w> {
         WindowSink { window, len: 0 }
     }
 
-    /// A sink writing from the start of `window`, whose bytes are initialised and stay so:
-    /// the host's request window, which it reads back as plain bytes.
-    #[inline]
-    #[expect(
-        unsafe_code,
-        reason = "an initialised byte window viewed as MaybeUninit for the one sink type"
-    )]
-    pub fn over_bytes(window: &'w mut [u8]) -> Self {
-        let len = window.len();
-        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`. The view never de-initialises a
-        // byte: it is private to this sink, which only writes initialised bytes into it
-        // (`put_byte` writes a byte, `put_slice` copies from a `&[u8]`), so `window` holds
-        // initialised bytes for its whole borrow.
-        let window = unsafe {
-            std::slice::from_raw_parts_mut(window.as_mut_ptr().cast::<MaybeUninit<u8>>(), len)
-        };
-        WindowSink { window, len: 0 }
-    }
-
     /// How many bytes were offered: the encoded length, written in full when it is at most
     /// the window's length.
     #[inline]
@@ -106,6 +87,34 @@ impl<'w> WindowSink<'w> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The encoded bytes, when everything offered fitted; `None` when something did not (or
+    /// [`refuse`](Self::refuse) was called).
+    ///
+    /// Sound whatever code drove the sink: bytes are only ever written at the count's
+    /// position and the count only grows, so once a write does not fit the count stays past
+    /// the window for good, and while it is within it every byte before it was written. No
+    /// caller's word is taken for the length — which is why a host's request window needs no
+    /// zeroing (a hand-written `Message` impl could return any count; it cannot make this
+    /// one lie).
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "the written prefix of the window, read without initialising the rest"
+    )]
+    pub fn written(&self) -> Option<&[u8]> {
+        let written = self.window.get(..self.len)?;
+        // SAFETY: every byte of `window[..len]` was written (see above), and
+        // `MaybeUninit<u8>` has the layout of `u8` (`assume_init_ref` once the MSRV is 1.93).
+        Some(unsafe { &*(std::ptr::from_ref(written) as *const [u8]) })
+    }
+
+    /// Marks the value as one that cannot be encoded here: [`written`](Self::written) is
+    /// `None` from now on.
+    #[inline]
+    pub fn refuse(&mut self) {
+        self.len = usize::MAX;
+    }
 }
 
 impl Sink for WindowSink<'_> {
@@ -114,7 +123,7 @@ impl Sink for WindowSink<'_> {
         if let Some(slot) = self.window.get_mut(self.len) {
             slot.write(byte);
         }
-        self.len += 1;
+        self.len = self.len.saturating_add(1);
     }
 
     #[inline]
@@ -217,8 +226,40 @@ impl<'a> Reader<'a> {
         self.varint_long::<BITS>()
     }
 
+    /// A varint whose first byte is not its last (or that is missing). Two to four bytes — counters, lengths up to 256 MiB —
+    /// are read unrolled, with no loop counter and no width check (for a type wider than 28
+    /// bits, four bytes can never be too many); longer ones, and narrower types, take the
+    /// loop.
     #[inline(never)]
     fn varint_long<const BITS: u32>(&mut self) -> Result<u64, WireError> {
+        if BITS > 28 {
+            if let [b0 @ 0x80..=0xff, b1, rest @ ..] = self.bytes {
+                let mut out = u64::from(b0 & 0x7f) | u64::from(b1 & 0x7f) << 7;
+                if *b1 < 0x80 {
+                    self.bytes = rest;
+                    return Ok(out);
+                }
+                if let [b2, rest @ ..] = rest {
+                    out |= u64::from(b2 & 0x7f) << 14;
+                    if *b2 < 0x80 {
+                        self.bytes = rest;
+                        return Ok(out);
+                    }
+                    if let [b3, rest @ ..] = rest {
+                        out |= u64::from(b3 & 0x7f) << 21;
+                        if *b3 < 0x80 {
+                            self.bytes = rest;
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+        }
+        self.varint_loop::<BITS>()
+    }
+
+    /// Any varint, byte by byte.
+    fn varint_loop<const BITS: u32>(&mut self) -> Result<u64, WireError> {
         let max_bytes = BITS.div_ceil(7) as usize;
         let last_max = (1u8 << (BITS % 7)) - 1;
         let bytes = self.bytes;
@@ -679,12 +720,11 @@ pub fn encode_window<'de, T: Wire<'de>>(value: &T, window: &mut [MaybeUninit<u8>
     sink.len()
 }
 
-/// [`encode_window`] into a window of initialised bytes (a host's small-call request).
+/// Encodes `value` into `sink` (a host's small-call request); [`WindowSink::written`] then
+/// says whether it fitted.
 #[inline]
-pub fn encode_bytes_window<'de, T: Wire<'de>>(value: &T, window: &mut [u8]) -> usize {
-    let mut sink = WindowSink::over_bytes(window);
-    value.put(&mut sink);
-    sink.len()
+pub fn encode_to_window<'de, T: Wire<'de>>(value: &T, sink: &mut WindowSink<'_>) {
+    value.put(sink);
 }
 
 /// Encodes `value` into a command's output.
@@ -881,6 +921,41 @@ mod tests {
                 assert!(written[bytes.len()..].iter().all(|&b| b == 0xEE));
             }
         }
+    }
+
+    /// A sink's `written` is the value's bytes exactly when they fitted — the window left
+    /// uninitialised, as the host's request window is — and `None` once anything did not fit,
+    /// whatever is written after, or once refused.
+    #[test]
+    fn a_sink_hands_out_its_bytes_only_when_everything_fitted() {
+        let value = Mixed {
+            id: 300,
+            shape: Shape::Line(7),
+            name: "héllo".into(),
+            tags: vec![None, Some(-1), Some(i16::MIN)],
+        };
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        for cap in 0..=bytes.len() + 2 {
+            let mut window = vec![MaybeUninit::<u8>::uninit(); cap];
+            let mut sink = WindowSink::new(&mut window);
+            encode_to_window(&value, &mut sink);
+            if cap >= bytes.len() {
+                assert_eq!(sink.written(), Some(&bytes[..]), "window of {cap}");
+            } else {
+                assert_eq!(sink.written(), None, "window of {cap}");
+                // Short writes after a long one do not bring the sink back within its window.
+                sink.put_byte(1);
+                sink.put_slice(&[]);
+                assert_eq!(sink.written(), None, "window of {cap}");
+            }
+        }
+        let mut window = [MaybeUninit::<u8>::uninit(); 8];
+        let mut sink = WindowSink::new(&mut window);
+        sink.put_byte(7);
+        assert_eq!(sink.written(), Some(&[7u8][..]));
+        sink.refuse();
+        sink.put_byte(8);
+        assert_eq!(sink.written(), None);
     }
 
     #[test]

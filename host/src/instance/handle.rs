@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use switchboard_sdk::abi::ResponseBuffer;
+use switchboard_sdk::abi::{ResponseBuffer, WindowSink};
 use switchboard_sdk::caps::{Access, Capability};
 use switchboard_sdk::{
     view_contract, EmbeddedManifest, Health, Message, MessageRef, View, RAW_BYTES_CONTRACT,
@@ -555,11 +555,13 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     #[inline]
     fn call_boxed(&self, request: &Req) -> Result<Resp, Box<CallError>> {
         if self.instance.windowed() && !self.binding.spills.load(Ordering::Relaxed) {
-            // Zeroed, not uninitialised: the count `__encode_window` returns is a trait
-            // method's answer, and no answer may make the plugin read bytes nobody wrote.
-            let mut req = [0u8; REQUEST_WINDOW];
-            let len = request.__encode_window(&mut req);
-            if let Some(encoded) = req.get(..len) {
+            // Not zeroed: the sink, not the trait method, says how many bytes were written
+            // (`WindowSink::written`), so no `Message` impl can make the plugin read bytes
+            // nobody wrote.
+            let mut req = [MaybeUninit::<u8>::uninit(); REQUEST_WINDOW];
+            let mut sink = WindowSink::new(&mut req);
+            request.__encode_window(&mut sink);
+            if let Some(encoded) = sink.written() {
                 return self.call_windowed(encoded);
             }
         }

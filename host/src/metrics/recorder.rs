@@ -21,7 +21,7 @@ const STRIPES: usize = 8;
 const SHARED: usize = STRIPES;
 /// A fast command is timed on one call in this many (a clock read costs more than such a
 /// call, ARCHITECTURE "Metrics"); each timed call then counts for this many.
-pub(crate) const SAMPLE_EVERY: u64 = 16;
+pub(crate) const SAMPLE_EVERY: u64 = 64;
 /// A timed call at least this long makes the command slow: every call of it is timed.
 const SLOW_NANOS: u64 = 4_000;
 /// A timed call of a slow command under this makes it fast again.

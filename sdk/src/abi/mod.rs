@@ -38,6 +38,10 @@ pub use self::import::{
     AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
 };
 pub use self::output::Output;
+/// The window a host's small typed call encodes its request into
+/// (`Message::__encode_window`), on its stack.
+#[doc(hidden)]
+pub use crate::__private::wire::WindowSink;
 
 #[doc(hidden)]
 pub mod __private {

@@ -54,9 +54,13 @@ pub(crate) fn extend_vec(vec: &mut Vec<u8>, src: &[u8]) {
     }
     vec.reserve(src.len());
     let len = vec.len();
-    if let Some(room) = vec.spare_capacity_mut().get_mut(..src.len()) {
-        copy(room, src);
-        set_len_vec(vec, len + src.len());
+    match vec.spare_capacity_mut().get_mut(..src.len()) {
+        Some(room) => {
+            copy(room, src);
+            set_len_vec(vec, len + src.len());
+        }
+        // Not after `reserve`; never a silent loss if it ever were.
+        None => vec.extend_from_slice(src),
     }
 }
 
@@ -69,10 +73,13 @@ pub(crate) fn extend_rvec(vec: &mut RVec<u8>, src: &[u8]) {
     }
     vec.reserve(src.len());
     let len = vec.len();
-    let room = rvec_spare(vec);
-    if let Some(room) = room.get_mut(..src.len()) {
-        copy(room, src);
-        set_len_rvec(vec, len + src.len());
+    match rvec_spare(vec).get_mut(..src.len()) {
+        Some(room) => {
+            copy(room, src);
+            set_len_rvec(vec, len + src.len());
+        }
+        // As in `extend_vec`.
+        None => vec.extend_from_copy_slice(src),
     }
 }
 

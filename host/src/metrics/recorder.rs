@@ -53,10 +53,10 @@ struct Owner;
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let s = STRIPE.get();
         // Metered calls made later in this thread's teardown (other thread-locals'
-        // destructors) add to the shared stripe, atomically.
-        STRIPE.set(SHARED);
+        // destructors) add to the shared stripe, atomically. (`try_with`: on a target
+        // without native thread-locals even `STRIPE` has a destructor, which may have run.)
+        let s = STRIPE.try_with(|s| s.replace(SHARED)).unwrap_or(SHARED);
         if let Some(owned) = OWNED.get(s) {
             // Release: the next owner's claim (acquire) sees every count this thread stored.
             owned.store(false, Ordering::Release);

@@ -892,6 +892,16 @@ mod tests {
         });
     }
 
+    /// A value with a field of every kind the window tests need.
+    fn sample_mixed() -> Mixed {
+        Mixed {
+            id: 300,
+            shape: Shape::Line(7),
+            name: "héllo".into(),
+            tags: vec![None, Some(-1), Some(i16::MIN)],
+        }
+    }
+
     /// Into a window of every size around its length, a value is written whole (postcard's
     /// bytes) when it fits, and its full length is reported either way.
     #[test]
@@ -900,12 +910,7 @@ mod tests {
         reason = "reading back a window the test initialised in full"
     )]
     fn a_window_takes_a_value_that_fits_and_reports_the_length_of_one_that_does_not() {
-        let value = Mixed {
-            id: 300,
-            shape: Shape::Line(7),
-            name: "héllo".into(),
-            tags: vec![None, Some(-1), Some(i16::MIN)],
-        };
+        let value = sample_mixed();
         let bytes = postcard::to_allocvec(&value).unwrap();
         for cap in 0..=bytes.len() + 2 {
             let mut window = vec![MaybeUninit::<u8>::new(0xEE); cap];
@@ -928,12 +933,7 @@ mod tests {
     /// whatever is written after, or once refused.
     #[test]
     fn a_sink_hands_out_its_bytes_only_when_everything_fitted() {
-        let value = Mixed {
-            id: 300,
-            shape: Shape::Line(7),
-            name: "héllo".into(),
-            tags: vec![None, Some(-1), Some(i16::MIN)],
-        };
+        let value = sample_mixed();
         let bytes = postcard::to_allocvec(&value).unwrap();
         for cap in 0..=bytes.len() + 2 {
             let mut window = vec![MaybeUninit::<u8>::uninit(); cap];

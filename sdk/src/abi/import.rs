@@ -484,15 +484,13 @@ impl RawPlugin {
             return self.dispatch_copied(method, request, window, spill);
         };
         spill.0.clear();
-        // SAFETY: `this` came with `call` from this plugin's object, which `self` holds; the
-        // request, the window and the spill buffer are borrowed for the call, as `WindowFn`
-        // requires.
+        // SAFETY: the window and the spill buffer are borrowed for the call, nothing else
+        // touches them during it.
         let result = unsafe {
-            call(
-                self.window.this,
+            self.enter(
+                call,
                 method,
-                request.as_ptr(),
-                request.len(),
+                request,
                 window.as_mut_ptr().cast(),
                 window.len(),
                 &mut spill.0,
@@ -529,21 +527,10 @@ impl RawPlugin {
         };
         // Dropped only if the plugin grew it: an `RVec`'s drop is a call through its vtable.
         let mut spill = std::mem::ManuallyDrop::new(RVec::<u8>::new());
-        // SAFETY: `this` came with `call` from this plugin's object, which `self` holds; the
-        // request is borrowed for the call; the window is the buffer's `capacity` bytes (its
-        // length is 0 after `clear`), exclusively ours through `response`, and nothing else
-        // touches them during the call; `spill` is a valid `RVec` lent exclusively.
-        let result = unsafe {
-            call(
-                self.window.this,
-                method,
-                request.as_ptr(),
-                request.len(),
-                window,
-                capacity,
-                &mut *spill,
-            )
-        };
+        // SAFETY: the window is the buffer's `capacity` bytes (its length is 0 after
+        // `clear`), exclusively ours through `response`, and nothing else touches them during
+        // the call.
+        let result = unsafe { self.enter(call, method, request, window, capacity, &mut spill) };
         match result {
             RResult::ROk(n) if n <= capacity => {
                 // SAFETY: a length within the window means the plugin wrote the response's
@@ -567,6 +554,39 @@ impl RawPlugin {
                 }
                 Err(from_abi(RBox::into_inner(e)))
             }
+        }
+    }
+
+    /// Calls the small-call entry `call` of this plugin.
+    ///
+    /// # Safety
+    ///
+    /// `call` is `self.window.call`'s function; `window` is `capacity` writable bytes that
+    /// nothing else reads or writes during the call.
+    #[inline(always)]
+    #[expect(unsafe_code, reason = "the call into the plugin's small-call entry")]
+    unsafe fn enter(
+        &self,
+        call: super::types::WindowFn,
+        method: u32,
+        request: &[u8],
+        window: *mut u8,
+        capacity: usize,
+        spill: &mut RVec<u8>,
+    ) -> RResult<usize, RBox<AbiError>> {
+        // SAFETY: `this` came with `call` from this plugin's object, which `self` holds; the
+        // request and the spill buffer are borrowed for the call (exclusively, the buffer),
+        // and the window is as the caller promises: what `WindowFn` requires.
+        unsafe {
+            call(
+                self.window.this,
+                method,
+                request.as_ptr(),
+                request.len(),
+                window,
+                capacity,
+                spill,
+            )
         }
     }
 

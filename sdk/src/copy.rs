@@ -34,7 +34,11 @@ const LOOP_UNTIL: usize = 1 << 20;
 /// If the lengths differ (a bug in the caller, as with `copy_from_slice`).
 #[inline]
 pub(crate) fn copy(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
-    assert_eq!(dst.len(), src.len(), "copy between slices of different lengths");
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "copy between slices of different lengths"
+    );
     if (LOOP_FROM..=LOOP_UNTIL).contains(&src.len()) {
         copy_band(dst, src);
     } else {
@@ -132,7 +136,10 @@ fn set_len_rvec(vec: &mut RVec<u8>, len: usize) {
 /// A copy in the band `rep movsb` would take.
 #[cfg(target_arch = "x86_64")]
 #[inline(never)]
-#[expect(unsafe_code, reason = "vector loads and stores, after checking the CPU")]
+#[expect(
+    unsafe_code,
+    reason = "vector loads and stores, after checking the CPU"
+)]
 fn copy_band(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above); the slices are as long (`copy`).
@@ -152,7 +159,10 @@ fn copy_band(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[expect(unsafe_code, reason = "unaligned vector loads and stores within two slices")]
+#[expect(
+    unsafe_code,
+    reason = "unaligned vector loads and stores within two slices"
+)]
 mod x86 {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_loadu_si256, _mm256_storeu_si256, _mm_loadu_si128,
@@ -260,9 +270,19 @@ mod tests {
                     let mut out = vec![MaybeUninit::new(0xEEu8); n + doff + 8];
                     copy(&mut out[doff..doff + n], &src[so..so + n]);
                     let dst: Vec<u8> = out.iter().map(read).collect();
-                    assert!(dst[..doff].iter().all(|&b| b == 0xEE), "n {n} so {so} do {doff}");
-                    assert_eq!(&dst[doff..doff + n], &src[so..so + n], "n {n} so {so} do {doff}");
-                    assert!(dst[doff + n..].iter().all(|&b| b == 0xEE), "n {n} so {so} do {doff}");
+                    assert!(
+                        dst[..doff].iter().all(|&b| b == 0xEE),
+                        "n {n} so {so} do {doff}"
+                    );
+                    assert_eq!(
+                        &dst[doff..doff + n],
+                        &src[so..so + n],
+                        "n {n} so {so} do {doff}"
+                    );
+                    assert!(
+                        dst[doff + n..].iter().all(|&b| b == 0xEE),
+                        "n {n} so {so} do {doff}"
+                    );
                 }
             }
         }

@@ -42,10 +42,15 @@ pub(crate) fn copy(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     if (LOOP_FROM..=LOOP_UNTIL).contains(&src.len()) {
         copy_band(dst, src);
     } else {
-        // `write_copy_of_slice` once the MSRV reaches 1.93; LLVM makes this a `memcpy`.
-        for (slot, &byte) in dst.iter_mut().zip(src) {
-            slot.write(byte);
-        }
+        copy_plain(dst, src);
+    }
+}
+
+/// `memcpy`: `write_copy_of_slice` once the MSRV reaches 1.93; LLVM makes this loop the call.
+#[inline]
+fn copy_plain(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    for (slot, &byte) in dst.iter_mut().zip(src) {
+        slot.write(byte);
     }
 }
 
@@ -153,9 +158,7 @@ fn copy_band(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(never)]
 fn copy_band(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
-    for (slot, &byte) in dst.iter_mut().zip(src) {
-        slot.write(byte);
-    }
+    copy_plain(dst, src);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -173,6 +176,19 @@ mod x86 {
     /// Bytes one step moves.
     const STEP: usize = 128;
 
+    /// Runs `step` at every multiple of [`STEP`] below `n - STEP`, then at `n - STEP`: every
+    /// step covers `[at, at + STEP)` within `n`, the last overlapping the one before instead
+    /// of a tail of its own. `n` is at least `STEP` (the callers check).
+    #[inline(always)]
+    fn steps(n: usize, mut step: impl FnMut(usize)) {
+        let mut at = 0;
+        while at + STEP < n {
+            step(at);
+            at += STEP;
+        }
+        step(n - STEP);
+    }
+
     /// The copy with 32-byte loads and stores.
     ///
     /// # Safety
@@ -183,9 +199,7 @@ mod x86 {
         let n = src.len();
         assert!(dst.len() == n && n >= STEP);
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr().cast::<u8>());
-        // Every step reads and writes [at, at + STEP), and `at + STEP <= n`: the last step
-        // starts at `n - STEP`, overlapping the one before instead of a tail of its own.
-        let step = |at: usize| {
+        steps(n, |at| {
             // SAFETY: `at + STEP <= n`, so the four 32-byte loads are within `src` and the
             // four stores within `dst` (both `n` long); unaligned forms, any address. The
             // slices do not overlap: one is shared, the other exclusive.
@@ -200,13 +214,7 @@ mod x86 {
                 _mm256_storeu_si256(d.add(2), c);
                 _mm256_storeu_si256(d.add(3), e);
             }
-        };
-        let mut at = 0;
-        while at + STEP < n {
-            step(at);
-            at += STEP;
-        }
-        step(n - STEP);
+        });
     }
 
     /// The copy with 16-byte loads and stores (every x86_64 CPU has SSE2).
@@ -214,7 +222,7 @@ mod x86 {
         let n = src.len();
         assert!(dst.len() == n && n >= STEP);
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr().cast::<u8>());
-        let step = |at: usize| {
+        steps(n, |at| {
             // SAFETY: as in `copy_avx2`, with eight 16-byte loads and stores.
             unsafe {
                 let (s, d) = (s.add(at).cast::<__m128i>(), d.add(at).cast::<__m128i>());
@@ -232,13 +240,7 @@ mod x86 {
                     _mm_storeu_si128(d.add(i), v);
                 }
             }
-        };
-        let mut at = 0;
-        while at + STEP < n {
-            step(at);
-            at += STEP;
-        }
-        step(n - STEP);
+        });
     }
 }
 

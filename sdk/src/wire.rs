@@ -226,10 +226,10 @@ impl<'a> Reader<'a> {
         self.varint_long::<BITS>()
     }
 
-    /// A varint whose first byte is not its last (or that is missing). Two to four bytes — counters, lengths up to 256 MiB —
-    /// are read unrolled, with no loop counter and no width check (for a type wider than 28
-    /// bits, four bytes can never be too many); longer ones, and narrower types, take the
-    /// loop.
+    /// A varint whose first byte is not its last (or that is missing). Two to four bytes —
+    /// counters, lengths up to 256 MiB — are read unrolled, with no loop counter and no width
+    /// check (for a type wider than 28 bits, four bytes can never be too many); longer ones,
+    /// and narrower types, take the loop.
     #[inline(never)]
     fn varint_long<const BITS: u32>(&mut self) -> Result<u64, WireError> {
         if BITS > 28 {

@@ -531,30 +531,28 @@ impl RawPlugin {
         // `clear`), exclusively ours through `response`, and nothing else touches them during
         // the call.
         let result = unsafe { self.enter(call, method, request, window, capacity, &mut spill) };
-        match result {
+        let outcome = match result {
             RResult::ROk(n) if n <= capacity => {
                 // SAFETY: a length within the window means the plugin wrote the response's
                 // `n` bytes at the window's start (`WindowFn`'s contract), which is the
                 // buffer's start, and `n` is within its capacity.
                 unsafe { buf.set_len(n) };
-                if spill.capacity() > 0 {
-                    // A response that spilled and was then cleared and rewritten in the window.
-                    drop(std::mem::ManuallyDrop::into_inner(spill));
-                }
                 Ok(())
             }
             RResult::ROk(_) => {
-                // The response is in `spill`, all of it: it becomes the buffer.
-                *buf = std::mem::ManuallyDrop::into_inner(spill);
+                // The response is in `spill`, all of it: it becomes the buffer, and the old
+                // buffer goes with the spill below.
+                std::mem::swap(buf, &mut *spill);
                 Ok(())
             }
-            RResult::RErr(e) => {
-                if spill.capacity() > 0 {
-                    drop(std::mem::ManuallyDrop::into_inner(spill));
-                }
-                Err(from_abi(RBox::into_inner(e)))
-            }
+            RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        };
+        // Whatever holds memory now (a response that spilled and was then cleared and
+        // rewritten in the window, the old buffer, a failed call's spill) is freed.
+        if spill.capacity() > 0 {
+            drop(std::mem::ManuallyDrop::into_inner(spill));
         }
+        outcome
     }
 
     /// Calls the small-call entry `call` of this plugin.

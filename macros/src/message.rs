@@ -113,6 +113,18 @@ pub fn expand(item: TokenStream) -> TokenStream {
                 ) -> ::core::result::Result<Self, #sdk::PluginError> {
                     #wire::decode(bytes)
                 }
+
+                #[inline]
+                fn __gather<'__sb_m>(&'__sb_m self, sink: &mut #wire::Gather<'_, '__sb_m>) {
+                    #wire::gather(self, sink)
+                }
+
+                #[inline]
+                fn __decode_input(
+                    input: #wire::Input<'_>,
+                ) -> ::core::result::Result<Self, #sdk::PluginError> {
+                    #wire::decode_input(input)
+                }
             }
         });
         return quote! {
@@ -149,6 +161,19 @@ pub fn expand(item: TokenStream) -> TokenStream {
                 bytes: &'__sb_de [u8],
             ) -> ::core::result::Result<Self, #sdk::PluginError> {
                 #wire::decode(bytes)
+            }
+
+            #[inline]
+            fn __gather<'__sb_m>(&'__sb_m self, sink: &mut #wire::Gather<'_, '__sb_m>) {
+                #wire::gather(self, sink)
+            }
+
+            #[inline]
+            fn __decode_input(
+                input: #wire::Input<'__sb_de>,
+                _flat: &'__sb_de mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<Self, #sdk::PluginError> {
+                #wire::decode_input(input)
             }
         }
     });

@@ -1134,7 +1134,16 @@ fn generate(
         let ctx_arg = cmd.takes_ctx.then(|| quote!(ctx,));
         let (decode, req_arg, req_id) = match &cmd.request {
             Request::None => (quote!(), quote!(), quote!("unit@1")),
-            Request::Raw => (quote!(), quote!(request,), quote!(#sdk::RAW_BYTES_CONTRACT)),
+            // Raw bytes are one buffer: a gathered request (which a host only makes of a
+            // typed one) is joined first.
+            Request::Raw => (
+                quote! {
+                    let mut __sb_flat = ::std::vec::Vec::new();
+                    let request: &[u8] = request.flat(&mut __sb_flat);
+                },
+                quote!(request,),
+                quote!(#sdk::RAW_BYTES_CONTRACT),
+            ),
             Request::Typed(ty) => {
                 let id = contract_id(ty);
                 let ty = relifetime(ty, "'_");
@@ -1143,7 +1152,9 @@ fn generate(
                     // (the same as the manifest's, so reported once), not a serde one as well.
                     quote_spanned! {ty.span()=>
                         let _: &str = #id;
-                        let req: #ty = <#ty as #sdk::MessageRef<'_>>::__decode_ref(request)?;
+                        let mut __sb_flat = ::std::vec::Vec::new();
+                        let req: #ty =
+                            <#ty as #sdk::MessageRef<'_>>::__decode_input(request, &mut __sb_flat)?;
                     },
                     quote!(req,),
                     id,
@@ -1169,7 +1180,10 @@ fn generate(
                 };
                 (
                     quote! {
-                        let (__sb_token, request) = #sdk::extend::__split_wrap(request)?;
+                        let mut __sb_wrapped = ::std::vec::Vec::new();
+                        let (__sb_token, request) =
+                            #sdk::extend::__split_wrap(request.flat(&mut __sb_wrapped))?;
+                        let request = #private::Input::bytes(request);
                         #decode
                         let next: #sdk::extend::Next<#req_ty, #resp_ty> =
                             #sdk::extend::Next::__from_host(ctx, __sb_token);
@@ -1380,7 +1394,8 @@ fn generate(
         let method = &m.method;
         arms.push(quote! {
             i if i == #sdk::migration::MIGRATION_BASE + #index => {
-                #sdk::migration::run_migration(request, out, |data| self.#method(data))
+                let mut __sb_flat = ::std::vec::Vec::new();
+                #sdk::migration::run_migration(request.flat(&mut __sb_flat), out, |data| self.#method(data))
             }
         });
     }
@@ -1421,6 +1436,8 @@ fn generate(
                 out: &mut #private::Output<'_>,
             ) -> ::core::result::Result<(), #sdk::PluginError> {
                 let _ = (&ctx, &request, &out);
+                let request = #private::Input::bytes(request);
+                let _ = &request;
                 match method {
                     #(#stream_arms)*
                     other => ::core::result::Result::Err(#sdk::PluginError::with_code(
@@ -1486,7 +1503,7 @@ fn generate(
                     &self,
                     #ctx_name: &#sdk::Context,
                     method: u32,
-                    #req_name: &[u8],
+                    #req_name: #private::Input<'_>,
                     #out_name: &mut #private::Output<'_>,
                 ) -> ::core::result::Result<(), #sdk::PluginError> {
                     #rebind_ctx

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::abi::gather::{Gather, Input};
 use crate::error::{codes, PluginError};
 use crate::Output;
 
@@ -88,6 +89,25 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
     fn __decode(bytes: &[u8]) -> Result<Self, PluginError> {
         decode_as(bytes)
     }
+
+    /// Encodes the message into a host's request sink, which may keep long byte and string
+    /// fields as runs of the message's own bytes instead of copying them (SDK ABI 1.5). The
+    /// derive and the built-in types override it; other impls copy everything.
+    #[doc(hidden)]
+    #[inline]
+    fn __gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        self.__encode_into(sink.inline());
+    }
+
+    /// Decodes a message from a request, in one buffer or gathered.
+    #[doc(hidden)]
+    #[inline]
+    fn __decode_input(input: Input<'_>) -> Result<Self, PluginError> {
+        match input.contiguous() {
+            Some(bytes) => Self::__decode(bytes),
+            None => Self::__decode(&input.to_vec()),
+        }
+    }
 }
 
 /// A message that may borrow from the bytes it is read from: a type with a lifetime whose
@@ -144,6 +164,22 @@ pub trait MessageRef<'de>: Serialize + Deserialize<'de> + Sized {
     fn __decode_ref(bytes: &'de [u8]) -> Result<Self, PluginError> {
         postcard::from_bytes(bytes).map_err(|e| undecodable::<Self>(&e))
     }
+
+    /// [`Message::__gather`] for a message that may borrow.
+    #[doc(hidden)]
+    #[inline]
+    fn __gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        self.__encode_ref(sink.inline());
+    }
+
+    /// Decodes a message borrowing from a request, in one buffer or gathered: `flat` holds
+    /// the request joined when this type's decoder needs one buffer (postcard), and a
+    /// `Wire`-encoded type borrows its fields from the runs themselves.
+    #[doc(hidden)]
+    #[inline]
+    fn __decode_input(input: Input<'de>, flat: &'de mut Vec<u8>) -> Result<Self, PluginError> {
+        Self::__decode_ref(input.flat(flat))
+    }
 }
 
 impl<'de, M: Message> MessageRef<'de> for M {
@@ -162,6 +198,16 @@ impl<'de, M: Message> MessageRef<'de> for M {
     #[inline]
     fn __decode_ref(bytes: &'de [u8]) -> Result<Self, PluginError> {
         M::__decode(bytes)
+    }
+
+    #[inline]
+    fn __gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        Message::__gather(self, sink);
+    }
+
+    #[inline]
+    fn __decode_input(input: Input<'de>, _flat: &'de mut Vec<u8>) -> Result<Self, PluginError> {
+        M::__decode_input(input)
     }
 }
 
@@ -380,6 +426,16 @@ macro_rules! builtin_wire_message {
             #[inline]
             fn __decode(bytes: &[u8]) -> Result<Self, PluginError> {
                 crate::__private::wire::decode(bytes)
+            }
+
+            #[inline]
+            fn __gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+                crate::__private::wire::gather(self, sink);
+            }
+
+            #[inline]
+            fn __decode_input(input: Input<'_>) -> Result<Self, PluginError> {
+                crate::__private::wire::decode_input(input)
             }
         }
     )*};

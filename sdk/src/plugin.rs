@@ -117,12 +117,13 @@ pub trait PluginEntry: Plugin {
     /// The manifest JSON, the same bytes as the library's manifest section.
     const MANIFEST: &'static [u8];
 
-    /// Runs command number `method`.
+    /// Runs command number `method`. The request is in one buffer, or gathered from runs of
+    /// the host's bytes (SDK ABI 1.5, [`Input`](crate::abi::gather::Input)).
     fn dispatch(
         &self,
         ctx: &Context,
         method: u32,
-        request: &[u8],
+        request: crate::abi::gather::Input<'_>,
         out: &mut Output<'_>,
     ) -> Result<(), PluginError>;
 

@@ -1,5 +1,6 @@
 //! Support for the code the macros generate. Not a public API.
 
+pub use crate::abi::gather::Input;
 pub use crate::abi::Output;
 pub use crate::message::{decode_as, write_message};
 #[path = "wire.rs"]

@@ -23,6 +23,7 @@ use std::mem::MaybeUninit;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::abi::gather::{Gather, Input, Run};
 use crate::error::PluginError;
 use crate::Output;
 
@@ -32,6 +33,20 @@ pub trait Sink {
     fn put_byte(&mut self, byte: u8);
     /// Appends bytes.
     fn put_slice(&mut self, bytes: &[u8]);
+
+    /// Appends bytes of the value being encoded: a byte or string field's contents. A host's
+    /// request sink ([`Gather`](crate::abi::gather::Gather)) may keep a pointer to a long one
+    /// instead of copying it (SDK ABI 1.5); every other sink copies.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` stay valid and unchanged for as long as the value being encoded stays
+    /// borrowed: they are bytes of that value (of `self` in [`Wire::put`]), never a temporary.
+    #[inline]
+    #[expect(unsafe_code, reason = "a contract for sinks that keep pointers")]
+    unsafe fn put_borrowed(&mut self, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -172,31 +187,85 @@ impl std::fmt::Display for WireError {
     }
 }
 
-/// Reads values off the front of a byte slice.
+/// Reads values off the front of a byte slice, or of a gathered request's runs (SDK ABI 1.5,
+/// [`Input`]).
+///
+/// A gathered request is cut only between values (before and after a long byte or string
+/// field), so every read is within one run: a read that finds its run ended moves on to the
+/// next (out of line: the common case, one buffer, pays nothing for it), and a read that
+/// would straddle two runs is refused as [`WireError::End`], never joined.
 #[derive(Debug)]
 pub struct Reader<'a> {
     bytes: &'a [u8],
+    /// The runs after `bytes`; empty for one buffer.
+    more: &'a [Run<'a>],
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `bytes`.
     #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes }
+        Reader { bytes, more: &[] }
+    }
+
+    /// A reader over a request, in one buffer or gathered.
+    #[inline]
+    pub fn from_input(input: Input<'a>) -> Self {
+        let (bytes, more) = input.split();
+        Reader { bytes, more }
+    }
+
+    /// Moves past ended runs to the next one with bytes; whether there is one.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        while self.bytes.is_empty() {
+            let Some((next, more)) = self.more.split_first() else {
+                return false;
+            };
+            self.bytes = next.bytes();
+            self.more = more;
+        }
+        true
     }
 
     /// Takes one byte.
     #[inline]
     pub fn byte(&mut self) -> Result<u8, WireError> {
-        let (&first, rest) = self.bytes.split_first().ok_or(WireError::End)?;
+        let Some((&first, rest)) = self.bytes.split_first() else {
+            return self.byte_next_run();
+        };
         self.bytes = rest;
         Ok(first)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn byte_next_run(&mut self) -> Result<u8, WireError> {
+        if self.refill() {
+            self.byte()
+        } else {
+            Err(WireError::End)
+        }
     }
 
     /// Takes `n` bytes.
     #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.bytes.len() {
+            return self.take_next_run(n);
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    /// `take` when the current run has fewer than `n` bytes: the next run, when this one has
+    /// ended and that one has them all.
+    #[cold]
+    #[inline(never)]
+    fn take_next_run(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if !self.bytes.is_empty() || !self.refill() || n > self.bytes.len() {
             return Err(WireError::End);
         }
         let (head, rest) = self.bytes.split_at(n);
@@ -207,7 +276,9 @@ impl<'a> Reader<'a> {
     /// Takes `N` bytes as an array.
     #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(WireError::End)?;
+        let Some((head, rest)) = self.bytes.split_first_chunk::<N>() else {
+            return self.take_next_run(N).and_then(|b| b.try_into().map_err(|_| WireError::End));
+        };
         self.bytes = rest;
         Ok(*head)
     }
@@ -232,6 +303,9 @@ impl<'a> Reader<'a> {
     /// and narrower types, take the loop.
     #[inline(never)]
     fn varint_long<const BITS: u32>(&mut self) -> Result<u64, WireError> {
+        if self.bytes.is_empty() {
+            self.refill();
+        }
         if BITS > 28 {
             if let [b0 @ 0x80..=0xff, b1, rest @ ..] = self.bytes {
                 let mut out = u64::from(b0 & 0x7f) | u64::from(b1 & 0x7f) << 7;
@@ -308,10 +382,16 @@ impl<'a> Reader<'a> {
         usize::try_from(self.varint::<{ usize::BITS }>()?).map_err(|_| WireError::Range)
     }
 
-    /// What is left.
+    /// What is left of the current run (of all the bytes, for one buffer).
     #[inline]
     pub fn rest(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// How many bytes are left, in every run.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() + self.more.iter().map(|r| r.len()).sum::<usize>()
     }
 }
 
@@ -401,8 +481,11 @@ impl<'de> Wire<'de> for u8 {
     }
 
     #[inline]
+    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn __put_all<S: Sink>(items: &[u8], sink: &mut S) {
-        sink.put_slice(items);
+        // SAFETY: `items` are the elements of the `Vec<u8>` being encoded (`Vec::put`'s
+        // `self`), borrowed as long as it is.
+        unsafe { sink.put_borrowed(items) }
     }
 
     #[inline]
@@ -509,9 +592,11 @@ float!(f32 => u32, f64 => u64);
 
 impl<'de> Wire<'de> for String {
     #[inline]
+    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        sink.put_slice(self.as_bytes());
+        // SAFETY: the bytes of `self`, borrowed as long as the value being encoded.
+        unsafe { sink.put_borrowed(self.as_bytes()) }
     }
 
     #[inline]
@@ -558,7 +643,7 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
         // Every element takes at least one byte (a vector of `()` or of empty structs is the
         // one case postcard would accept and this refuses), so a hostile length is refused
         // here rather than allocated or looped over.
-        if len > reader.rest().len() {
+        if len > reader.remaining() {
             return Err(WireError::End);
         }
         T::__take_all(reader, len)
@@ -567,9 +652,11 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
 
 impl<'de: 'a, 'a> Wire<'de> for &'a str {
     #[inline]
+    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        sink.put_slice(self.as_bytes());
+        // SAFETY: bytes `self` borrows for `'a`, longer than the value being encoded.
+        unsafe { sink.put_borrowed(self.as_bytes()) }
     }
 
     #[inline]
@@ -584,9 +671,11 @@ impl<'de: 'a, 'a> Wire<'de> for &'a str {
 /// in one copy and read without one.
 impl<'de: 'a, 'a> Wire<'de> for &'a [u8] {
     #[inline]
+    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        sink.put_slice(self);
+        // SAFETY: bytes `self` borrows for `'a`, longer than the value being encoded.
+        unsafe { sink.put_borrowed(self) }
     }
 
     #[inline]
@@ -666,11 +755,15 @@ impl<'de, T: Serialize + Deserialize<'de>> ViaSerde<'de, T> {
         let _ = postcard::serialize_with_flavor(value, SinkFlavor(sink));
     }
 
-    /// Reads a value with postcard, from the middle of the same bytes.
+    /// Reads a value with postcard, from the middle of the same bytes (the current run: a
+    /// value postcard encodes is never cut, see [`Reader`]).
     pub fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
+        if reader.bytes.is_empty() {
+            reader.refill();
+        }
         let (value, rest) =
             postcard::take_from_bytes(reader.rest()).map_err(WireError::Postcard)?;
-        *reader = Reader::new(rest);
+        reader.bytes = rest;
         Ok(value)
     }
 }
@@ -799,6 +892,20 @@ impl Sink for Staged<'_, '_> {
             }
         }
     }
+}
+
+/// Encodes `value` into a host's request sink: long fields become runs of `value`'s own bytes
+/// (SDK ABI 1.5).
+#[inline]
+pub fn gather<'m, 'de, T: Wire<'de>>(value: &'m T, sink: &mut Gather<'_, 'm>) {
+    value.put(sink);
+}
+
+/// Decodes a `T` from the front of a request, in one buffer or gathered (trailing bytes are
+/// ignored, as postcard does). A borrowed field of a gathered request is the caller's bytes.
+#[inline]
+pub fn decode_input<'de, T: Wire<'de>>(input: Input<'de>) -> Result<T, PluginError> {
+    T::take(&mut Reader::from_input(input)).map_err(|e| crate::message::undecodable::<T>(&e))
 }
 
 /// Decodes a `T` from the front of `bytes` (trailing bytes are ignored, as postcard does).

@@ -68,7 +68,7 @@ fn an_sdk_abi_major_mismatch_is_refused_before_code_runs() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.4\"",
+        b"\"sdk_abi\":\"1.5\"",
         b"\"sdk_abi\":\"9.0\"",
     );
     let e = load_error(host.load_unsigned(&lib));
@@ -85,7 +85,7 @@ fn an_sdk_abi_minor_from_the_future_is_refused_before_code_runs() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.4\"",
+        b"\"sdk_abi\":\"1.5\"",
         b"\"sdk_abi\":\"1.9\"",
     );
     let e = load_error(host.load_unsigned(&lib));

@@ -67,7 +67,7 @@ fn a_library_with_another_abi_fails_preflight_without_running_it() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.4\"",
+        b"\"sdk_abi\":\"1.5\"",
         b"\"sdk_abi\":\"3.0\"",
     );
     let report = preflight(&lib, None);

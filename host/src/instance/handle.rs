@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use switchboard_sdk::abi::gather::{Gather, Run, MAX_RUNS};
 use switchboard_sdk::abi::{ResponseBuffer, WindowSink};
 use switchboard_sdk::caps::{Access, Capability};
 use switchboard_sdk::{
@@ -610,9 +611,11 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
         req: &mut Vec<u8>,
         resp: &mut ResponseBuffer,
     ) -> Result<Resp, Box<CallError>> {
-        req.clear();
-        request.__encode_into(req);
-        self.instance.dispatch(&self.binding, req, resp)?;
+        let mut sink = Gather::new(req);
+        Message::__gather(request, &mut sink);
+        let mut runs = [Run::new(&[]); MAX_RUNS];
+        self.instance
+            .dispatch_input(&self.binding, sink.input(&mut runs), resp, None)?;
         Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
     }
 }
@@ -709,9 +712,13 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
         resp: &mut ResponseBuffer,
         f: impl for<'b> FnOnce(Resp::Of<'b>) -> R,
     ) -> Result<R, Box<CallError>> {
-        req.clear();
-        request.__encode_ref(req);
-        self.instance.dispatch(&self.binding, req, resp)?;
+        // Long byte and string fields are not copied: the plugin reads them where the caller
+        // keeps them (SDK ABI 1.5's gathered requests).
+        let mut sink = Gather::new(req);
+        request.__gather(&mut sink);
+        let mut runs = [Run::new(&[]); MAX_RUNS];
+        self.instance
+            .dispatch_input(&self.binding, sink.input(&mut runs), resp, None)?;
         let view = <Resp::Of<'_> as MessageRef<'_>>::__decode_ref(resp.as_slice())
             .map_err(|e| self.undecodable(&e))?;
         Ok(f(view))

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
+use switchboard_sdk::abi::gather::Input;
 use switchboard_sdk::abi::{ChunkReceiver, RawPlugin, ResponseBuffer};
 use switchboard_sdk::{codes, EmbeddedManifest, Health, PluginError};
 
@@ -55,12 +56,13 @@ impl Backend {
     fn dispatch(
         &self,
         method: u32,
-        request: &[u8],
+        request: Input<'_>,
         out: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         match self {
-            Backend::InProcess(p) => p.dispatch(method, request, out),
-            Backend::Isolated(i) => i.dispatch(method, request, out),
+            Backend::InProcess(p) => p.dispatch_input(method, request, out),
+            // The runner's protocol carries one buffer: a gathered request is joined.
+            Backend::Isolated(i) => i.dispatch(method, request.flat(&mut Vec::new()), out),
         }
     }
 
@@ -281,7 +283,8 @@ impl Code {
     pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
         let mut out = ResponseBuffer::new();
         let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
-        self.backend.dispatch(method, request, &mut out)?;
+        self.backend
+            .dispatch(method, Input::bytes(request), &mut out)?;
         Ok(out.as_slice().to_vec())
     }
 
@@ -863,6 +866,19 @@ impl Instance {
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
+        self.dispatch_input(binding, Input::bytes(request), out, usage)
+    }
+
+    /// [`dispatch_with_usage`](Self::dispatch_with_usage) with a request in one buffer or
+    /// gathered from runs of the caller's bytes (SDK ABI 1.5; see `Command::call_with`).
+    #[inline(always)]
+    pub(crate) fn dispatch_input<R: Reply>(
+        &self,
+        binding: &Binding,
+        request: Input<'_>,
+        out: &mut R,
+        usage: Option<&mut Usage>,
+    ) -> Result<(), Box<CallError>> {
         if calls_traced() {
             return self.dispatch_traced(binding, request, out, usage);
         }
@@ -874,7 +890,7 @@ impl Instance {
     fn dispatch_counted<R: Reply>(
         &self,
         binding: &Binding,
-        request: &[u8],
+        request: Input<'_>,
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
@@ -996,7 +1012,7 @@ impl Instance {
     fn dispatch_traced<R: Reply>(
         &self,
         binding: &Binding,
-        request: &[u8],
+        request: Input<'_>,
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
@@ -1022,7 +1038,7 @@ impl Instance {
     fn dispatch_unmetered<R: Reply>(
         &self,
         binding: &Binding,
-        request: &[u8],
+        request: Input<'_>,
         out: &mut R,
     ) -> Result<(), Box<CallError>> {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
@@ -1058,7 +1074,7 @@ impl Instance {
         &self,
         state: State,
         binding: &Binding,
-        request: &[u8],
+        request: Input<'_>,
         out: &mut R,
     ) -> Result<(), Box<CallError>> {
         if state == State::Reloading && self.wait_out_reload() == State::Active {
@@ -1150,8 +1166,12 @@ impl Instance {
 /// the same for both (marking, state, limits, metrics, usage, tracing), monomorphised.
 pub(crate) trait Reply {
     /// Runs command `method` on `backend`; returns the response's length.
-    fn run(&mut self, backend: &Backend, method: u32, request: &[u8])
-        -> Result<usize, PluginError>;
+    fn run(
+        &mut self,
+        backend: &Backend,
+        method: u32,
+        request: Input<'_>,
+    ) -> Result<usize, PluginError>;
 
     /// Drops the response (over the payload limit): nothing reads it, and a buffer's memory
     /// goes back now.
@@ -1164,7 +1184,7 @@ impl Reply for ResponseBuffer {
         &mut self,
         backend: &Backend,
         method: u32,
-        request: &[u8],
+        request: Input<'_>,
     ) -> Result<usize, PluginError> {
         backend.dispatch(method, request, self)?;
         Ok(self.as_slice().len())
@@ -1240,8 +1260,12 @@ impl Reply for Window<'_> {
         &mut self,
         backend: &Backend,
         method: u32,
-        request: &[u8],
+        request: Input<'_>,
     ) -> Result<usize, PluginError> {
+        // A window call's request is always one buffer (it is encoded on the caller's
+        // stack); a gathered one would be joined.
+        let mut joined = Vec::new();
+        let request = request.flat(&mut joined);
         let n = backend.dispatch_window(method, request, self.window, &mut self.spill)?;
         // A length past the window means the spill buffer holds the response: its own length
         // is the one that counts.

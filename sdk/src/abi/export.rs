@@ -8,6 +8,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 
+use super::gather::{Input, Run, GATHERED};
 use super::output::Output;
 use super::types::{
     AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
@@ -162,7 +163,7 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         // The hot path: the error is boxed so the result fits in two registers.
         match guard(|| {
             self.plugin
-                .dispatch(&self.ctx, method, request.as_slice(), &mut out)
+                .dispatch(&self.ctx, method, Input::bytes(request.as_slice()), &mut out)
         }) {
             Ok(()) => RResult::ROk(()),
             Err(e) => RResult::RErr(RBox::new(to_abi(e))),
@@ -247,8 +248,16 @@ unsafe extern "C" fn window_call<P: PluginEntry>(
     // SAFETY: `this` is the address of the `Adapter<P>` that handed it out, alive while the
     // host holds its object (the caller's contract).
     let adapter = unsafe { &*this.cast::<Adapter<P>>() };
-    // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
-    let request = unsafe { std::slice::from_raw_parts(request, request_len) };
+    let (method, request) = if method & GATHERED == 0 {
+        // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
+        (method, Input::bytes(unsafe { std::slice::from_raw_parts(request, request_len) }))
+    } else {
+        // SAFETY: with `GATHERED` set, `request_len` runs at `request`, each naming bytes
+        // readable for the call (the caller's contract; a host sets the bit only for a plugin
+        // of SDK ABI 1.5 or later, which this is).
+        let runs = unsafe { std::slice::from_raw_parts(request.cast::<Run<'_>>(), request_len) };
+        (method & !GATHERED, Input::runs(runs))
+    };
     // SAFETY: `capacity` writable bytes at `window`, lent for this call only; as
     // `MaybeUninit` they need not be initialised.
     let window = unsafe { std::slice::from_raw_parts_mut(window.cast(), capacity) };
@@ -507,6 +516,7 @@ mod tests {
         };
         use crate::abi::{Output, ResponseBuffer};
         use crate::error::codes;
+        use crate::abi::gather::Input;
         use crate::{Context, Plugin, PluginEntry, PluginError};
 
         std::thread_local! {
@@ -532,10 +542,11 @@ mod tests {
                 &self,
                 _ctx: &Context,
                 method: u32,
-                request: &[u8],
+                request: Input<'_>,
                 out: &mut Output<'_>,
             ) -> Result<(), PluginError> {
                 RUNS.with(|r| r.set(r.get() + 1));
+                let request = request.to_vec();
                 let n = usize::from(request.first().copied().unwrap_or(0));
                 match method {
                     0 => {
@@ -562,7 +573,7 @@ mod tests {
                 TD_Opaque,
             );
             match super::super::instantiate::<Echo>(host) {
-                RResult::ROk(object) => RawPlugin::from_object(object),
+                RResult::ROk(object) => RawPlugin::from_object(object, true),
                 RResult::RErr(e) => panic!("{}", e.message),
             }
         }
@@ -685,7 +696,7 @@ mod tests {
 
         #[test]
         fn a_plugin_built_before_sdk_abi_1_4_takes_small_calls_through_dispatch() {
-            let old = RawPlugin::from_object(PluginObject_TO::from_value(Old, TD_Opaque));
+            let old = RawPlugin::from_object(PluginObject_TO::from_value(Old, TD_Opaque), true);
             assert!(!old.has_window());
             assert_eq!(call(&old, 0, 5, 8), (5, vec![9; 5]));
             assert_eq!(call(&old, 0, 9, 8), (9, vec![9; 9]));

@@ -10,6 +10,7 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 
+use super::gather::{Input, GATHERED};
 use super::types::{
     AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
     StreamSink, StreamSink_TO, WindowEntry,
@@ -298,7 +299,10 @@ impl LoadedModule {
     pub fn instantiate(&self, services: Arc<dyn HostServices>) -> Result<RawPlugin, PluginError> {
         let ctx = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(services)), TD_Opaque);
         match (self.module.instantiate())(ctx) {
-            RResult::ROk(object) => Ok(RawPlugin::from_object(object)),
+            RResult::ROk(object) => Ok(RawPlugin::from_object(
+                object,
+                self.module.sdk_abi_minor() >= GATHER_MINOR,
+            )),
             RResult::RErr(e) => Err(from_abi(e)),
         }
     }
@@ -404,7 +408,12 @@ pub struct RawPlugin {
     object: PluginObjectBox,
     /// The small-call entry (SDK ABI 1.4), asked for once; `None` in it for older plugins.
     window: WindowEntry,
+    /// Whether that entry reads gathered requests (SDK ABI 1.5).
+    gathers: bool,
 }
+
+/// The SDK ABI minor from which the small-call entry reads gathered requests.
+const GATHER_MINOR: u32 = 5;
 
 impl fmt::Debug for RawPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -413,11 +422,17 @@ impl fmt::Debug for RawPlugin {
 }
 
 impl RawPlugin {
-    pub(super) fn from_object(object: PluginObjectBox) -> RawPlugin {
+    /// The plugin `object`; `gathers` says whether its SDK ABI minor is 5 or later.
+    pub(super) fn from_object(object: PluginObjectBox, gathers: bool) -> RawPlugin {
         // Asked once: a plugin built before SDK ABI 1.4 answers with the trait's default, no
         // entry.
         let window = object.window_entry();
-        RawPlugin { object, window }
+        let gathers = gathers && window.call.is_some();
+        RawPlugin {
+            object,
+            window,
+            gathers,
+        }
     }
 
     /// Runs the plugin's `start` hook.
@@ -448,7 +463,8 @@ impl RawPlugin {
     ) -> Result<(), PluginError> {
         response.0.clear();
         if let Some(call) = self.window.call {
-            return self.dispatch_in_place(call, method, request, response);
+            let (ptr, len) = (request.as_ptr(), request.len());
+            return self.dispatch_in_place(call, method, ptr, len, response);
         }
         match self
             .object
@@ -456,6 +472,41 @@ impl RawPlugin {
         {
             RResult::ROk(()) => Ok(()),
             RResult::RErr(e) => Err(from_abi(RBox::into_inner(e))),
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) with a request in one buffer or gathered from runs of
+    /// the caller's bytes. A plugin of SDK ABI 1.5 or later reads the runs where they are (a
+    /// long byte field it borrows is the caller's own slice); an older one is given them
+    /// joined, which is the same bytes.
+    #[inline(always)]
+    pub fn dispatch_input(
+        &self,
+        method: u32,
+        request: Input<'_>,
+        response: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        match request.contiguous() {
+            Some(bytes) => self.dispatch(method, bytes, response),
+            None => self.dispatch_gathered(method, request, response),
+        }
+    }
+
+    #[inline(never)]
+    fn dispatch_gathered(
+        &self,
+        method: u32,
+        request: Input<'_>,
+        response: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        match self.window.call {
+            Some(call) if self.gathers && method & GATHERED == 0 => {
+                response.0.clear();
+                let runs = request.gathered();
+                let (ptr, len) = (runs.as_ptr().cast::<u8>(), runs.len());
+                self.dispatch_in_place(call, method | GATHERED, ptr, len, response)
+            }
+            _ => self.dispatch(method, &request.to_vec(), response),
         }
     }
 
@@ -490,7 +541,8 @@ impl RawPlugin {
             self.enter(
                 call,
                 method,
-                request,
+                request.as_ptr(),
+                request.len(),
                 window.as_mut_ptr().cast(),
                 window.len(),
                 &mut spill.0,
@@ -513,7 +565,8 @@ impl RawPlugin {
         &self,
         call: super::types::WindowFn,
         method: u32,
-        request: &[u8],
+        request: *const u8,
+        request_len: usize,
         response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         let buf = &mut response.0;
@@ -529,8 +582,18 @@ impl RawPlugin {
         let mut spill = std::mem::ManuallyDrop::new(RVec::<u8>::new());
         // SAFETY: the window is the buffer's `capacity` bytes (its length is 0 after
         // `clear`), exclusively ours through `response`, and nothing else touches them during
-        // the call.
-        let result = unsafe { self.enter(call, method, request, window, capacity, &mut spill) };
+        // the call; the request is as the caller passed it (bytes, or runs with `GATHERED`).
+        let result = unsafe {
+            self.enter(
+                call,
+                method,
+                request,
+                request_len,
+                window,
+                capacity,
+                &mut spill,
+            )
+        };
         let outcome = match result {
             RResult::ROk(n) if n <= capacity => {
                 // SAFETY: a length within the window means the plugin wrote the response's
@@ -559,15 +622,19 @@ impl RawPlugin {
     ///
     /// # Safety
     ///
-    /// `call` is `self.window.call`'s function; `window` is `capacity` writable bytes that
-    /// nothing else reads or writes during the call.
+    /// `call` is `self.window.call`'s function; `request` is `request_len` readable bytes, or
+    /// with `GATHERED` in `method` that many [`Run`](super::gather::Run)s whose bytes are
+    /// readable, for a plugin that reads them (`self.gathers`); `window` is `capacity`
+    /// writable bytes that nothing else reads or writes during the call.
     #[inline(always)]
     #[expect(unsafe_code, reason = "the call into the plugin's small-call entry")]
+    #[expect(clippy::too_many_arguments, reason = "the ABI entry's arguments, passed through")]
     unsafe fn enter(
         &self,
         call: super::types::WindowFn,
         method: u32,
-        request: &[u8],
+        request: *const u8,
+        request_len: usize,
         window: *mut u8,
         capacity: usize,
         spill: &mut RVec<u8>,
@@ -579,8 +646,8 @@ impl RawPlugin {
             call(
                 self.window.this,
                 method,
-                request.as_ptr(),
-                request.len(),
+                request,
+                request_len,
                 window,
                 capacity,
                 spill,

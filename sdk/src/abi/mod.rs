@@ -10,7 +10,9 @@
 //! -> response bytes`, `on_event(topic, envelope)`, `snapshot`/`restore` and `health`; SDK ABI
 //! 1.3 adds `dispatch_stream` (chunks to a host-provided sink) and the host's `usage` service;
 //! SDK ABI 1.4 adds `window_entry`, a plain function the host calls directly for small calls
-//! (the response written into a window on the host's stack; [`RawPlugin::dispatch_window`]).
+//! (the response written into a window on the host's stack; [`RawPlugin::dispatch_window`]);
+//! SDK ABI 1.5 lets that entry take a request gathered from runs of the caller's bytes
+//! ([`gather`]), so long byte fields reach the plugin without a copy.
 //!
 //! Two halves live here:
 //! - [`export`](crate::__export_plugin_root) — what a plugin library exports (the root module,
@@ -29,6 +31,8 @@
 )]
 
 mod export;
+#[doc(hidden)]
+pub mod gather;
 mod import;
 mod output;
 mod types;
@@ -55,9 +59,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 4;
+pub const SDK_ABI_MINOR: u32 = 5;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.4";
+pub const SDK_ABI_VERSION: &str = "1.5";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

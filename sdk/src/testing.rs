@@ -1076,8 +1076,12 @@ impl<P: PluginEntry> MockPlugin<P> {
         })?;
         let mut buf = Vec::new();
         let mut out = Output::from_vec(&mut buf);
-        self.plugin
-            .dispatch(&self.ctx, index, crate::abi::gather::Input::bytes(request), &mut out)?;
+        self.plugin.dispatch(
+            &self.ctx,
+            index,
+            crate::abi::gather::Input::bytes(request),
+            &mut out,
+        )?;
         Ok(buf)
     }
 }

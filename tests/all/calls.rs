@@ -26,9 +26,20 @@ fn typed_string_struct_and_payload_calls() {
         AddResponse { sum: 42, calls: 1 }
     );
     let rev = h.command::<Payload, Payload>("reverse").unwrap();
-    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
-    let out = rev.call(&Payload { data: data.clone() }).unwrap();
-    assert_eq!(out.data, data.iter().rev().copied().collect::<Vec<_>>());
+    // Around the length from which a `Vec<u8>` field is gathered rather than copied (1024).
+    for len in [0u32, 1023, 1024, 1025, 4096, 100_000] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let out = rev.call(&Payload { data: data.clone() }).unwrap();
+        assert_eq!(
+            out.data,
+            data.iter().rev().copied().collect::<Vec<_>>(),
+            "{len}"
+        );
+        let back = rev
+            .call_with(&Payload { data: data.clone() }, |p| p.data.len())
+            .unwrap();
+        assert_eq!(back as u32, len);
+    }
 }
 
 /// Typed calls of every size around the small-call windows (SDK ABI 1.4, 256 bytes each on the

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use switchboard_sdk::abi::gather::{Gather, Run, MAX_RUNS};
+use switchboard_sdk::abi::gather::{run_store, Gather};
 use switchboard_sdk::abi::{ResponseBuffer, WindowSink};
 use switchboard_sdk::caps::{Access, Capability};
 use switchboard_sdk::{
@@ -613,9 +613,14 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     ) -> Result<Resp, Box<CallError>> {
         let mut sink = Gather::new(req);
         Message::__gather(request, &mut sink);
-        let mut runs = [Run::new(&[]); MAX_RUNS];
-        self.instance
-            .dispatch_input(&self.binding, sink.input(&mut runs), resp, None)?;
+        let mut runs = run_store();
+        let input = sink.input(&mut runs);
+        match input.contiguous() {
+            Some(bytes) => self.instance.dispatch(&self.binding, bytes, resp)?,
+            None => self
+                .instance
+                .dispatch_input(&self.binding, input, resp, None)?,
+        }
         Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
     }
 }
@@ -716,9 +721,14 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
         // keeps them (SDK ABI 1.5's gathered requests).
         let mut sink = Gather::new(req);
         request.__gather(&mut sink);
-        let mut runs = [Run::new(&[]); MAX_RUNS];
-        self.instance
-            .dispatch_input(&self.binding, sink.input(&mut runs), resp, None)?;
+        let mut runs = run_store();
+        let input = sink.input(&mut runs);
+        match input.contiguous() {
+            Some(bytes) => self.instance.dispatch(&self.binding, bytes, resp)?,
+            None => self
+                .instance
+                .dispatch_input(&self.binding, input, resp, None)?,
+        }
         let view = <Resp::Of<'_> as MessageRef<'_>>::__decode_ref(resp.as_slice())
             .map_err(|e| self.undecodable(&e))?;
         Ok(f(view))

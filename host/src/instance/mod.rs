@@ -53,16 +53,16 @@ impl Backend {
     /// Always inlined, like the window lane's: as a frame of its own it cost about 14
     /// instructions a raw call in saved registers and moved arguments.
     #[inline(always)]
-    fn dispatch(
+    fn dispatch<Q: Request>(
         &self,
         method: u32,
-        request: Input<'_>,
+        request: Q,
         out: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         match self {
-            Backend::InProcess(p) => p.dispatch_input(method, request, out),
+            Backend::InProcess(p) => request.in_process(p, method, out),
             // The runner's protocol carries one buffer: a gathered request is joined.
-            Backend::Isolated(i) => i.dispatch(method, request.flat(&mut Vec::new()), out),
+            Backend::Isolated(i) => request.with_bytes(|bytes| i.dispatch(method, bytes, out)),
         }
     }
 
@@ -283,8 +283,7 @@ impl Code {
     pub(crate) fn run_migration(&self, index: u32, request: &[u8]) -> Result<Vec<u8>, PluginError> {
         let mut out = ResponseBuffer::new();
         let method = switchboard_sdk::migration::MIGRATION_BASE.saturating_add(index);
-        self.backend
-            .dispatch(method, Input::bytes(request), &mut out)?;
+        self.backend.dispatch(method, request, &mut out)?;
         Ok(out.as_slice().to_vec())
     }
 
@@ -866,16 +865,16 @@ impl Instance {
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
-        self.dispatch_input(binding, Input::bytes(request), out, usage)
+        self.dispatch_input(binding, request, out, usage)
     }
 
     /// [`dispatch_with_usage`](Self::dispatch_with_usage) with a request in one buffer or
     /// gathered from runs of the caller's bytes (SDK ABI 1.5; see `Command::call_with`).
     #[inline(always)]
-    pub(crate) fn dispatch_input<R: Reply>(
+    pub(crate) fn dispatch_input<Q: Request, R: Reply>(
         &self,
         binding: &Binding,
-        request: Input<'_>,
+        request: Q,
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
@@ -887,10 +886,10 @@ impl Instance {
 
     /// The call counted in the metrics (when the binding records) and its usage settled.
     #[inline(always)]
-    fn dispatch_counted<R: Reply>(
+    fn dispatch_counted<Q: Request, R: Reply>(
         &self,
         binding: &Binding,
-        request: Input<'_>,
+        request: Q,
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
@@ -1009,10 +1008,10 @@ impl Instance {
     /// enters and drops no span at all (that cost about 30 instructions a call).
     #[cold]
     #[inline(never)]
-    fn dispatch_traced<R: Reply>(
+    fn dispatch_traced<Q: Request, R: Reply>(
         &self,
         binding: &Binding,
-        request: Input<'_>,
+        request: Q,
         out: &mut R,
         usage: Option<&mut Usage>,
     ) -> Result<(), Box<CallError>> {
@@ -1035,10 +1034,10 @@ impl Instance {
     /// [`dispatch`](Self::dispatch)'s one frame: as a frame of its own it cost about 20
     /// instructions a call in saving and restoring registers (issue 17's fourth round).
     #[inline(always)]
-    fn dispatch_unmetered<R: Reply>(
+    fn dispatch_unmetered<Q: Request, R: Reply>(
         &self,
         binding: &Binding,
-        request: Input<'_>,
+        request: Q,
         out: &mut R,
     ) -> Result<(), Box<CallError>> {
         // Marked in progress, then the code pointer, then the state: see `current_code`.
@@ -1070,11 +1069,11 @@ impl Instance {
     /// and goes to the code serving then; otherwise it is refused.
     #[cold]
     #[inline(never)]
-    fn dispatch_not_active<R: Reply>(
+    fn dispatch_not_active<Q: Request, R: Reply>(
         &self,
         state: State,
         binding: &Binding,
-        request: Input<'_>,
+        request: Q,
         out: &mut R,
     ) -> Result<(), Box<CallError>> {
         if state == State::Reloading && self.wait_out_reload() == State::Active {
@@ -1161,16 +1160,83 @@ impl Instance {
     }
 }
 
+/// A command call's request: bytes in one buffer (`&[u8]`, every caller but one), or a typed
+/// request gathered from runs of the caller's bytes ([`Input`], SDK ABI 1.5: `Command::call`
+/// and `call_with` with long byte or string fields). The call path is generic over it, so the
+/// one-buffer path carries no trace of the other.
+pub(crate) trait Request: Copy {
+    /// The request's length in bytes (checked against the payload limit).
+    fn len(self) -> usize;
+
+    /// Runs command `method` of an in-process plugin.
+    fn in_process(
+        self,
+        plugin: &RawPlugin,
+        method: u32,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError>;
+
+    /// Runs `f` on the request's bytes in one buffer (joined, for runs).
+    fn with_bytes<T>(self, f: impl FnOnce(&[u8]) -> T) -> T;
+}
+
+impl Request for &[u8] {
+    #[inline(always)]
+    fn len(self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline(always)]
+    fn in_process(
+        self,
+        plugin: &RawPlugin,
+        method: u32,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        plugin.dispatch(method, self, out)
+    }
+
+    #[inline(always)]
+    fn with_bytes<T>(self, f: impl FnOnce(&[u8]) -> T) -> T {
+        f(self)
+    }
+}
+
+impl Request for Input<'_> {
+    #[inline]
+    fn len(self) -> usize {
+        Input::len(self)
+    }
+
+    #[inline]
+    fn in_process(
+        self,
+        plugin: &RawPlugin,
+        method: u32,
+        out: &mut ResponseBuffer,
+    ) -> Result<(), PluginError> {
+        plugin.dispatch_input(method, self, out)
+    }
+
+    #[inline]
+    fn with_bytes<T>(self, f: impl FnOnce(&[u8]) -> T) -> T {
+        match self.contiguous() {
+            Some(bytes) => f(bytes),
+            None => f(&self.to_vec()),
+        }
+    }
+}
+
 /// Where a command call's response goes: the reused [`ResponseBuffer`] of the general path,
 /// or a small typed call's [`Window`] on the caller's stack (SDK ABI 1.4). The call path is
 /// the same for both (marking, state, limits, metrics, usage, tracing), monomorphised.
 pub(crate) trait Reply {
     /// Runs command `method` on `backend`; returns the response's length.
-    fn run(
+    fn run<Q: Request>(
         &mut self,
         backend: &Backend,
         method: u32,
-        request: Input<'_>,
+        request: Q,
     ) -> Result<usize, PluginError>;
 
     /// Drops the response (over the payload limit): nothing reads it, and a buffer's memory
@@ -1180,11 +1246,11 @@ pub(crate) trait Reply {
 
 impl Reply for ResponseBuffer {
     #[inline(always)]
-    fn run(
+    fn run<Q: Request>(
         &mut self,
         backend: &Backend,
         method: u32,
-        request: Input<'_>,
+        request: Q,
     ) -> Result<usize, PluginError> {
         backend.dispatch(method, request, self)?;
         Ok(self.as_slice().len())
@@ -1256,17 +1322,17 @@ impl Drop for Window<'_> {
 
 impl Reply for Window<'_> {
     #[inline(always)]
-    fn run(
+    fn run<Q: Request>(
         &mut self,
         backend: &Backend,
         method: u32,
-        request: Input<'_>,
+        request: Q,
     ) -> Result<usize, PluginError> {
-        // A window call's request is always one buffer (it is encoded on the caller's
-        // stack); a gathered one would be joined.
-        let mut joined = Vec::new();
-        let request = request.flat(&mut joined);
-        let n = backend.dispatch_window(method, request, self.window, &mut self.spill)?;
+        // A window call's request is one buffer (it is encoded on the caller's stack); a
+        // gathered one would be joined.
+        let (window, spill) = (&mut *self.window, &mut *self.spill);
+        let n =
+            request.with_bytes(|bytes| backend.dispatch_window(method, bytes, window, spill))?;
         // A length past the window means the spill buffer holds the response: its own length
         // is the one that counts.
         self.len = if n <= self.window.len() {

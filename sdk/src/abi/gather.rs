@@ -21,6 +21,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use crate::__private::wire::Sink;
 
@@ -99,13 +100,20 @@ impl fmt::Debug for Run<'_> {
 pub struct Input<'a> {
     bytes: &'a [u8],
     runs: &'a [Run<'a>],
+    /// The runs' total length when the host knew it; `usize::MAX` when not (a plugin, which
+    /// never asks).
+    total: usize,
 }
 
 impl<'a> Input<'a> {
     /// A request in one buffer.
     #[inline]
     pub const fn bytes(bytes: &'a [u8]) -> Self {
-        Input { bytes, runs: &[] }
+        Input {
+            bytes,
+            runs: &[],
+            total: bytes.len(),
+        }
     }
 
     /// A request in runs, read in order. One run (or none) is a request in one buffer.
@@ -114,7 +122,11 @@ impl<'a> Input<'a> {
         match runs {
             [] => Input::bytes(&[]),
             [one] => Input::bytes(one.bytes()),
-            _ => Input { bytes: &[], runs },
+            _ => Input {
+                bytes: &[],
+                runs,
+                total: usize::MAX,
+            },
         }
     }
 
@@ -142,8 +154,8 @@ impl<'a> Input<'a> {
     /// The request's length in bytes.
     #[inline]
     pub fn len(self) -> usize {
-        if self.runs.is_empty() {
-            self.bytes.len()
+        if self.total != usize::MAX {
+            self.total
         } else {
             self.runs.iter().map(|r| r.len()).sum()
         }
@@ -197,9 +209,22 @@ impl<'a> From<&'a [u8]> for Input<'a> {
 /// as runs of the message's own bytes. `'m` is how long the message being encoded is borrowed.
 pub struct Gather<'v, 'm> {
     inline: &'v mut Vec<u8>,
-    /// Each borrowed field: where in `inline` it goes, and its bytes.
-    cuts: [(usize, Run<'m>); MAX_BORROWED],
+    /// Each borrowed field: where in `inline` it goes, and its bytes; the first `borrowed`
+    /// are set (not initialised before: that was 12 stores a call).
+    cuts: [MaybeUninit<(usize, Run<'m>)>; MAX_BORROWED],
     borrowed: usize,
+    /// The borrowed fields' total length.
+    borrowed_len: usize,
+}
+
+/// Where [`Gather::input`] builds a gathered request's runs: on the caller's stack, not
+/// initialised before.
+pub type RunStore<'r> = [MaybeUninit<Run<'r>>; MAX_RUNS];
+
+/// An empty [`RunStore`].
+#[inline]
+pub fn run_store<'r>() -> RunStore<'r> {
+    [MaybeUninit::uninit(); MAX_RUNS]
 }
 
 impl fmt::Debug for Gather<'_, '_> {
@@ -218,8 +243,9 @@ impl<'v, 'm> Gather<'v, 'm> {
         inline.clear();
         Gather {
             inline,
-            cuts: [(0, Run::new(&[])); MAX_BORROWED],
+            cuts: [MaybeUninit::uninit(); MAX_BORROWED],
             borrowed: 0,
+            borrowed_len: 0,
         }
     }
 
@@ -238,34 +264,48 @@ impl<'v, 'm> Gather<'v, 'm> {
     /// The request: the encoded bytes alone when nothing was gathered, else the runs, built
     /// in `store`.
     #[inline]
-    pub fn input<'r>(&'r self, store: &'r mut [Run<'r>; MAX_RUNS]) -> Input<'r> {
+    pub fn input<'r>(&'r self, store: &'r mut RunStore<'r>) -> Input<'r> {
         if self.borrowed == 0 {
             return Input::bytes(self.inline);
         }
         self.runs_into(store)
     }
 
-    fn runs_into<'r>(&'r self, store: &'r mut [Run<'r>; MAX_RUNS]) -> Input<'r> {
+    #[inline]
+    #[expect(
+        unsafe_code,
+        reason = "the set prefixes of two arrays not initialised before"
+    )]
+    fn runs_into<'r>(&'r self, store: &'r mut RunStore<'r>) -> Input<'r> {
         let inline: &'r [u8] = self.inline;
         let mut n = 0;
         let mut from = 0;
-        for &(at, run) in self.cuts.iter().take(self.borrowed) {
+        for cut in self.cuts.iter().take(self.borrowed) {
+            // SAFETY: the first `borrowed` cuts were set by `put_borrowed`.
+            let (at, run) = unsafe { cut.assume_init() };
             // `at` only grows and is at most `inline.len()` (both recorded by `put_borrowed`).
             let before = inline.get(from..at).unwrap_or_default();
             if !before.is_empty() {
-                store[n] = Run::new(before);
+                store[n].write(Run::new(before));
                 n += 1;
             }
-            store[n] = run;
+            store[n].write(run);
             n += 1;
             from = at;
         }
         let after = inline.get(from..).unwrap_or_default();
         if !after.is_empty() {
-            store[n] = Run::new(after);
+            store[n].write(Run::new(after));
             n += 1;
         }
-        Input::runs(&store[..n])
+        // SAFETY: `store[..n]` were all written just above; `MaybeUninit<Run>` has the layout
+        // of `Run`.
+        let runs = unsafe { &*(std::ptr::from_ref(&store[..n]) as *const [Run<'r>]) };
+        Input {
+            bytes: &[],
+            runs,
+            total: inline.len() + self.borrowed_len,
+        }
     }
 }
 
@@ -281,7 +321,10 @@ impl Sink for Gather<'_, '_> {
     }
 
     #[inline]
-    #[expect(unsafe_code, reason = "a run kept for bytes the caller promises outlive it")]
+    #[expect(
+        unsafe_code,
+        reason = "a run kept for bytes the caller promises outlive it"
+    )]
     unsafe fn put_borrowed(&mut self, bytes: &[u8]) {
         if bytes.len() < GATHER_FROM || self.borrowed == MAX_BORROWED {
             self.put_slice(bytes);
@@ -292,8 +335,9 @@ impl Sink for Gather<'_, '_> {
             len: bytes.len(),
             life: PhantomData,
         };
-        self.cuts[self.borrowed] = (self.inline.len(), run);
+        self.cuts[self.borrowed].write((self.inline.len(), run));
         self.borrowed += 1;
+        self.borrowed_len += bytes.len();
     }
 }
 
@@ -333,11 +377,15 @@ mod tests {
         }
         sink.put_byte(2);
         assert!(sink.is_gathered());
-        let mut store = [Run::new(&[]); MAX_RUNS];
+        let mut store = run_store();
         let input = sink.input(&mut store);
         let runs = input.gathered();
         assert_eq!(runs.len(), 3);
-        assert_eq!(runs[1].bytes().as_ptr(), long.as_ptr(), "borrowed, not copied");
+        assert_eq!(
+            runs[1].bytes().as_ptr(),
+            long.as_ptr(),
+            "borrowed, not copied"
+        );
         let mut expected = vec![1];
         expected.extend_from_slice(&short);
         expected.extend_from_slice(&long);
@@ -357,7 +405,7 @@ mod tests {
                 sink.put_borrowed(&long);
             }
         }
-        let mut store = [Run::new(&[]); MAX_RUNS];
+        let mut store = run_store();
         let input = sink.input(&mut store);
         assert_eq!(input.gathered().len(), MAX_BORROWED + 1);
         assert_eq!(input.len(), GATHER_FROM * (MAX_BORROWED + 2));

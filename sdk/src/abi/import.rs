@@ -628,7 +628,10 @@ impl RawPlugin {
     /// writable bytes that nothing else reads or writes during the call.
     #[inline(always)]
     #[expect(unsafe_code, reason = "the call into the plugin's small-call entry")]
-    #[expect(clippy::too_many_arguments, reason = "the ABI entry's arguments, passed through")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the ABI entry's arguments, passed through"
+    )]
     unsafe fn enter(
         &self,
         call: super::types::WindowFn,

@@ -132,12 +132,19 @@ unsafe impl Sync for WindowEntry {}
 /// length `n`: the bytes are `window[..n]` when `n <= capacity`, else the spill buffer's.
 /// The command runs once either way. A panic comes back as a coded error.
 ///
+/// **Gathered requests (SDK ABI 1.5).** When `method` has the bit
+/// [`GATHERED`](super::gather::GATHERED) set, the command is `method` without it and
+/// `request` is the address of `request_len` [`Run`](super::gather::Run)s: the request is
+/// their bytes in order, cut only between values, so a long byte or string field is read
+/// where the host's caller keeps it. A host sets the bit only for a plugin whose SDK ABI
+/// minor is at least 5.
+///
 /// # Safety
 ///
 /// `this` is the `this` of the same [`WindowEntry`], for as long as the plugin object lives;
-/// the request is `request_len` readable bytes; the window is `capacity` writable bytes (not
-/// necessarily initialised) that nothing else uses during the call; `spill` is a valid,
-/// exclusive `RVec<u8>`.
+/// the request is `request_len` readable bytes (or, gathered, `request_len` runs each naming
+/// readable bytes); the window is `capacity` writable bytes (not necessarily initialised)
+/// that nothing else uses during the call; `spill` is a valid, exclusive `RVec<u8>`.
 pub type WindowFn = unsafe extern "C" fn(
     this: *const (),
     method: u32,

@@ -1178,6 +1178,12 @@ pub(crate) trait Request: Copy {
 
     /// Runs `f` on the request's bytes in one buffer (joined, for runs).
     fn with_bytes<T>(self, f: impl FnOnce(&[u8]) -> T) -> T;
+
+    /// The request's bytes when they are one buffer (always, for `&[u8]`: no closure on
+    /// the hot path, which LLVM left out of line — 35 instructions a small typed call).
+    fn one_buffer<'s>(self) -> Option<&'s [u8]>
+    where
+        Self: 's;
 }
 
 impl Request for &[u8] {
@@ -1199,6 +1205,14 @@ impl Request for &[u8] {
     #[inline(always)]
     fn with_bytes<T>(self, f: impl FnOnce(&[u8]) -> T) -> T {
         f(self)
+    }
+
+    #[inline(always)]
+    fn one_buffer<'s>(self) -> Option<&'s [u8]>
+    where
+        Self: 's,
+    {
+        Some(self)
     }
 }
 
@@ -1224,6 +1238,14 @@ impl Request for Input<'_> {
             Some(bytes) => f(bytes),
             None => f(&self.to_vec()),
         }
+    }
+
+    #[inline]
+    fn one_buffer<'s>(self) -> Option<&'s [u8]>
+    where
+        Self: 's,
+    {
+        self.contiguous()
     }
 }
 
@@ -1330,9 +1352,15 @@ impl Reply for Window<'_> {
     ) -> Result<usize, PluginError> {
         // A window call's request is one buffer (it is encoded on the caller's stack); a
         // gathered one would be joined.
-        let (window, spill) = (&mut *self.window, &mut *self.spill);
-        let n =
-            request.with_bytes(|bytes| backend.dispatch_window(method, bytes, window, spill))?;
+        let joined;
+        let bytes = match request.one_buffer() {
+            Some(bytes) => bytes,
+            None => {
+                joined = request.with_bytes(<[u8]>::to_vec);
+                &joined
+            }
+        };
+        let n = backend.dispatch_window(method, bytes, self.window, &mut self.spill)?;
         // A length past the window means the spill buffer holds the response: its own length
         // is the one that counts.
         self.len = if n <= self.window.len() {

@@ -13,9 +13,9 @@
 //! isolated in a runner) is given them joined ([`Input::flat`]).
 //!
 //! On the ABI, a gathered request is command number `method | GATHERED`, with the request
-//! pointer and length naming an array of [`Run`]s instead of bytes (see
-//! [`WindowFn`](super::types::WindowFn)). A host sets the bit only for a plugin whose SDK ABI
-//! minor is at least 5.
+//! pointer and length naming an array of [`Run`]s instead of bytes (see the small-call
+//! entry's `WindowFn`). A host sets the bit only for a plugin whose SDK ABI minor is at least
+//! 5.
 //!
 //! Not a public API: the derive, the generated dispatch and the host use it.
 

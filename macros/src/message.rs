@@ -252,6 +252,12 @@ fn wire_codec(input: &DeriveInput, lifetime: Option<&syn::Lifetime>) -> Option<T
                 let _ = &reader;
                 ::core::result::Result::Ok(#construct)
             }
+
+            #[inline]
+            fn gather<'__sb_m>(&'__sb_m self, sink: &mut #wire::Gather<'_, '__sb_m>) {
+                let _ = &sink;
+                #( #wire::Probe::<#types>::new().gather(&self.#members, sink); )*
+            }
         }
     })
 }

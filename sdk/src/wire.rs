@@ -33,20 +33,6 @@ pub trait Sink {
     fn put_byte(&mut self, byte: u8);
     /// Appends bytes.
     fn put_slice(&mut self, bytes: &[u8]);
-
-    /// Appends bytes of the value being encoded: a byte or string field's contents. A host's
-    /// request sink ([`Gather`](crate::abi::gather::Gather)) may keep a pointer to a long one
-    /// instead of copying it (SDK ABI 1.5); every other sink copies.
-    ///
-    /// # Safety
-    ///
-    /// `bytes` stay valid and unchanged for as long as the value being encoded stays
-    /// borrowed: they are bytes of that value (of `self` in [`Wire::put`]), never a temporary.
-    #[inline]
-    #[expect(unsafe_code, reason = "a contract for sinks that keep pointers")]
-    unsafe fn put_borrowed(&mut self, bytes: &[u8]) {
-        self.put_slice(bytes);
-    }
 }
 
 impl Sink for Vec<u8> {
@@ -445,6 +431,16 @@ pub trait Wire<'de>: Sized {
     /// Reads one value off the front of `reader`.
     fn take(reader: &mut Reader<'de>) -> Result<Self, WireError>;
 
+    /// Appends the encoding of `self` to a host's request sink, which keeps a long byte or
+    /// string field as a run of `self`'s own bytes instead of copying it (SDK ABI 1.5). The
+    /// lifetime says it all: only bytes borrowed for `'m` — `self`'s, or what `self` borrows —
+    /// can be kept, so no run outlives its bytes. Default: [`put`](Self::put), a copy.
+    #[doc(hidden)]
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        self.put(sink);
+    }
+
     /// Appends the encodings of `items` back to back: a `Vec<Self>`'s elements. `u8` copies
     /// them in one go (postcard writes a `u8` as the byte itself).
     #[doc(hidden)]
@@ -452,6 +448,15 @@ pub trait Wire<'de>: Sized {
     fn __put_all<S: Sink>(items: &[Self], sink: &mut S) {
         for item in items {
             item.put(sink);
+        }
+    }
+
+    /// [`gather`](Self::gather) for a `Vec<Self>`'s elements; `u8` keeps them as one run.
+    #[doc(hidden)]
+    #[inline]
+    fn __gather_all<'m>(items: &'m [Self], sink: &mut Gather<'_, 'm>) {
+        for item in items {
+            item.gather(sink);
         }
     }
 
@@ -504,11 +509,13 @@ impl<'de> Wire<'de> for u8 {
     }
 
     #[inline]
-    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn __put_all<S: Sink>(items: &[u8], sink: &mut S) {
-        // SAFETY: `items` are the elements of the `Vec<u8>` being encoded (`Vec::put`'s
-        // `self`), borrowed as long as it is.
-        unsafe { sink.put_borrowed(items) }
+        sink.put_slice(items);
+    }
+
+    #[inline]
+    fn __gather_all<'m>(items: &'m [u8], sink: &mut Gather<'_, 'm>) {
+        sink.borrow(items);
     }
 
     #[inline]
@@ -615,11 +622,15 @@ float!(f32 => u32, f64 => u64);
 
 impl<'de> Wire<'de> for String {
     #[inline]
-    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        // SAFETY: the bytes of `self`, borrowed as long as the value being encoded.
-        unsafe { sink.put_borrowed(self.as_bytes()) }
+        sink.put_slice(self.as_bytes());
+    }
+
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        put_varint(sink, self.len() as u64);
+        sink.borrow(self.as_bytes());
     }
 
     #[inline]
@@ -652,6 +663,17 @@ impl<'de, T: Wire<'de>> Wire<'de> for Option<T> {
             _ => Err(WireError::Option),
         }
     }
+
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        match self {
+            None => sink.put_byte(0),
+            Some(v) => {
+                sink.put_byte(1);
+                v.gather(sink);
+            }
+        }
+    }
 }
 
 impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
@@ -659,6 +681,12 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
         T::__put_all(self, sink);
+    }
+
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        put_varint(sink, self.len() as u64);
+        T::__gather_all(self, sink);
     }
 
     fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {
@@ -675,11 +703,15 @@ impl<'de, T: Wire<'de>> Wire<'de> for Vec<T> {
 
 impl<'de: 'a, 'a> Wire<'de> for &'a str {
     #[inline]
-    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        // SAFETY: bytes `self` borrows for `'a`, longer than the value being encoded.
-        unsafe { sink.put_borrowed(self.as_bytes()) }
+        sink.put_slice(self.as_bytes());
+    }
+
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        put_varint(sink, self.len() as u64);
+        sink.borrow(self.as_bytes());
     }
 
     #[inline]
@@ -694,11 +726,15 @@ impl<'de: 'a, 'a> Wire<'de> for &'a str {
 /// in one copy and read without one.
 impl<'de: 'a, 'a> Wire<'de> for &'a [u8] {
     #[inline]
-    #[expect(unsafe_code, reason = "a field's bytes offered for a run")]
     fn put<S: Sink>(&self, sink: &mut S) {
         put_varint(sink, self.len() as u64);
-        // SAFETY: bytes `self` borrows for `'a`, longer than the value being encoded.
-        unsafe { sink.put_borrowed(self) }
+        sink.put_slice(self);
+    }
+
+    #[inline]
+    fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+        put_varint(sink, self.len() as u64);
+        sink.borrow(self);
     }
 
     #[inline]
@@ -768,9 +804,20 @@ impl<'de, T: Wire<'de>> Probe<'de, T> {
     pub fn take(&self, reader: &mut Reader<'de>) -> Result<T, WireError> {
         T::take(reader)
     }
+
+    /// Appends `value` to a host's request sink with its [`Wire`] codec.
+    #[inline]
+    pub fn gather<'m>(&self, value: &'m T, sink: &mut Gather<'_, 'm>) {
+        value.gather(sink);
+    }
 }
 
 impl<'de, T: Serialize + Deserialize<'de>> ViaSerde<'de, T> {
+    /// Appends `value` to a host's request sink with postcard (copied: nothing is kept).
+    pub fn gather(&self, value: &T, sink: &mut Gather<'_, '_>) {
+        self.put(value, sink);
+    }
+
     /// Appends `value` with postcard.
     pub fn put<S: Sink>(&self, value: &T, sink: &mut S) {
         // Into a growable sink postcard fails only for what it cannot express (a map or
@@ -921,7 +968,7 @@ impl Sink for Staged<'_, '_> {
 /// (SDK ABI 1.5).
 #[inline]
 pub fn gather<'m, 'de, T: Wire<'de>>(value: &'m T, sink: &mut Gather<'_, 'm>) {
-    value.put(sink);
+    value.gather(sink);
 }
 
 /// Decodes a `T` from the front of a request, in one buffer or gathered (trailing bytes are
@@ -1156,6 +1203,16 @@ mod tests {
             Probe::<Vec<u8>>::new().put(&self.owned, sink);
             Probe::<String>::new().put(&self.name, sink);
             Probe::<Option<u16>>::new().put(&self.tail, sink);
+        }
+
+        fn gather<'m>(&'m self, sink: &mut Gather<'_, 'm>) {
+            Probe::<u32>::new().gather(&self.id, sink);
+            Probe::<&[u8]>::new().gather(&self.data, sink);
+            Probe::<&str>::new().gather(&self.note, sink);
+            Probe::<Shape>::new().gather(&self.shape, sink);
+            Probe::<Vec<u8>>::new().gather(&self.owned, sink);
+            Probe::<String>::new().gather(&self.name, sink);
+            Probe::<Option<u16>>::new().gather(&self.tail, sink);
         }
 
         fn take(reader: &mut Reader<'de>) -> Result<Self, WireError> {

@@ -733,6 +733,25 @@ mod tests {
             }
         }
 
+        /// Bit 30 of a command number means "the request is runs" to the small-call entry:
+        /// a caller passing it with plain bytes is refused before the plugin sees anything.
+        #[test]
+        fn a_command_number_with_the_gathered_bit_is_refused() {
+            let plugin = plugin();
+            let before = RUNS.with(Cell::get);
+            let mut out = ResponseBuffer::new();
+            let e = plugin
+                .dispatch(crate::abi::gather::GATHERED, &[0; 48], &mut out)
+                .unwrap_err();
+            assert_eq!(e.code(), codes::UNKNOWN_METHOD);
+            let mut window = [MaybeUninit::<u8>::uninit(); 8];
+            let e = plugin
+                .dispatch_window(1 << 30 | 1, &[1], &mut window, &mut out)
+                .unwrap_err();
+            assert_eq!(e.code(), codes::UNKNOWN_METHOD);
+            assert_eq!(RUNS.with(Cell::get), before, "no command ran");
+        }
+
         #[test]
         fn a_panic_in_a_small_call_is_a_coded_error() {
             let plugin = plugin();

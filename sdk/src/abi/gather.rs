@@ -70,9 +70,9 @@ impl<'a> Run<'a> {
     #[inline]
     #[expect(unsafe_code, reason = "the slice a run was made from, rebuilt")]
     pub fn bytes(self) -> &'a [u8] {
-        // SAFETY: a `Run<'a>` is made only by `new` from a `&'a [u8]`, or by `Gather` from
-        // bytes its caller promised live for `'a` (`Sink::put_borrowed`), or read from the
-        // ABI by a plugin, whose host promises the same (`WindowFn`'s contract).
+        // SAFETY: a `Run<'a>` is made only by `new` from a `&'a [u8]`, or read from the ABI
+        // by a plugin, whose host promises the bytes are readable for the call (`WindowFn`'s
+        // contract), which `'a` does not outlive.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
@@ -206,15 +206,15 @@ impl<'a> From<&'a [u8]> for Input<'a> {
 }
 
 /// The host's sink for a request: encoded bytes into its reused buffer, large fields recorded
-/// as runs of the message's own bytes. `'m` is how long the message being encoded is borrowed.
+/// as runs of the message's own bytes. `'m` is how long the message being encoded is borrowed:
+/// only bytes borrowed that long can become runs ([`borrow`](Self::borrow), which the `Wire`
+/// codec's `gather` calls with `self`'s bytes), so no run outlives what it points to.
 pub struct Gather<'v, 'm> {
     inline: &'v mut Vec<u8>,
     /// Each borrowed field: where in `inline` it goes, and its bytes; the first `borrowed`
     /// are set (not initialised before: that was 12 stores a call).
     cuts: [MaybeUninit<(usize, Run<'m>)>; MAX_BORROWED],
     borrowed: usize,
-    /// The borrowed fields' total length.
-    borrowed_len: usize,
 }
 
 /// Where [`Gather::input`] builds a gathered request's runs: on the caller's stack, not
@@ -245,7 +245,6 @@ impl<'v, 'm> Gather<'v, 'm> {
             inline,
             cuts: [MaybeUninit::uninit(); MAX_BORROWED],
             borrowed: 0,
-            borrowed_len: 0,
         }
     }
 
@@ -280,23 +279,30 @@ impl<'v, 'm> Gather<'v, 'm> {
         let inline: &'r [u8] = self.inline;
         let mut n = 0;
         let mut from = 0;
+        // The length of the runs themselves: what the plugin reads, whatever an encoder did
+        // to the inline buffer (`inline()` lends it) after a cut.
+        let mut total = 0;
         for cut in self.cuts.iter().take(self.borrowed) {
-            // SAFETY: the first `borrowed` cuts were set by `put_borrowed`.
+            // SAFETY: the first `borrowed` cuts were set by `borrow`.
             let (at, run) = unsafe { cut.assume_init() };
-            // `at` only grows and is at most `inline.len()` (both recorded by `put_borrowed`).
+            // A cut's place is where the inline bytes ended when it was made; a place past
+            // them now (the buffer shrank) or before the last one gives an empty run.
             let before = inline.get(from..at).unwrap_or_default();
             if !before.is_empty() {
                 store[n].write(Run::new(before));
                 n += 1;
+                total += before.len();
             }
             store[n].write(run);
             n += 1;
-            from = at;
+            total += run.len();
+            from = from.max(at);
         }
         let after = inline.get(from..).unwrap_or_default();
         if !after.is_empty() {
             store[n].write(Run::new(after));
             n += 1;
+            total += after.len();
         }
         // SAFETY: `store[..n]` were all written just above; `MaybeUninit<Run>` has the layout
         // of `Run`.
@@ -304,7 +310,26 @@ impl<'v, 'm> Gather<'v, 'm> {
         Input {
             bytes: &[],
             runs,
-            total: inline.len() + self.borrowed_len,
+            total,
+        }
+    }
+}
+
+impl<'m> Gather<'_, 'm> {
+    /// Appends bytes borrowed for `'m` (a field's contents): kept as a run when they are at
+    /// least [`GATHER_FROM`] long and fewer than the most fields were kept, copied otherwise.
+    #[inline]
+    pub fn borrow(&mut self, bytes: &'m [u8]) {
+        if bytes.len() < GATHER_FROM {
+            self.put_slice(bytes);
+            return;
+        }
+        match self.cuts.get_mut(self.borrowed) {
+            Some(cut) => {
+                cut.write((self.inline.len(), Run::new(bytes)));
+                self.borrowed += 1;
+            }
+            None => self.put_slice(bytes),
         }
     }
 }
@@ -318,26 +343,6 @@ impl Sink for Gather<'_, '_> {
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
         crate::copy::extend_vec(self.inline, bytes);
-    }
-
-    #[inline]
-    #[expect(
-        unsafe_code,
-        reason = "a run kept for bytes the caller promises outlive it"
-    )]
-    unsafe fn put_borrowed(&mut self, bytes: &[u8]) {
-        if bytes.len() < GATHER_FROM || self.borrowed == MAX_BORROWED {
-            self.put_slice(bytes);
-            return;
-        }
-        let run = Run {
-            ptr: bytes.as_ptr(),
-            len: bytes.len(),
-            life: PhantomData,
-        };
-        self.cuts[self.borrowed].write((self.inline.len(), run));
-        self.borrowed += 1;
-        self.borrowed_len += bytes.len();
     }
 }
 
@@ -369,12 +374,8 @@ mod tests {
         let mut buf = vec![0xAA; 3];
         let mut sink = Gather::new(&mut buf);
         sink.put_byte(1);
-        // SAFETY: both vectors outlive the sink.
-        #[expect(unsafe_code, reason = "the test's own bytes")]
-        unsafe {
-            sink.put_borrowed(&short);
-            sink.put_borrowed(&long);
-        }
+        sink.borrow(&short);
+        sink.borrow(&long);
         sink.put_byte(2);
         assert!(sink.is_gathered());
         let mut store = run_store();
@@ -399,11 +400,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut sink = Gather::new(&mut buf);
         for _ in 0..MAX_BORROWED + 2 {
-            // SAFETY: `long` outlives the sink.
-            #[expect(unsafe_code, reason = "the test's own bytes")]
-            unsafe {
-                sink.put_borrowed(&long);
-            }
+            sink.borrow(&long);
         }
         let mut store = run_store();
         let input = sink.input(&mut store);

@@ -415,6 +415,18 @@ pub struct RawPlugin {
 /// The SDK ABI minor from which the small-call entry reads gathered requests.
 const GATHER_MINOR: u32 = 5;
 
+/// A command number with [`GATHERED`] set, which the small-call entry reads as "the request is
+/// runs": refused before any call, whatever the caller passed (no command or migration is
+/// numbered there).
+#[cold]
+#[inline(never)]
+fn reserved_method(method: u32) -> PluginError {
+    PluginError::with_code(
+        codes::UNKNOWN_METHOD,
+        format!("no command with index {method} (bit 30 is reserved for gathered requests)"),
+    )
+}
+
 impl fmt::Debug for RawPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawPlugin").finish_non_exhaustive()
@@ -462,6 +474,9 @@ impl RawPlugin {
         response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         response.0.clear();
+        if method & GATHERED != 0 {
+            return Err(reserved_method(method));
+        }
         if let Some(call) = self.window.call {
             let (ptr, len) = (request.as_ptr(), request.len());
             return self.dispatch_in_place(call, method, ptr, len, response);
@@ -499,8 +514,11 @@ impl RawPlugin {
         request: Input<'_>,
         response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
+        if method & GATHERED != 0 {
+            return Err(reserved_method(method));
+        }
         match self.window.call {
-            Some(call) if self.gathers && method & GATHERED == 0 => {
+            Some(call) if self.gathers => {
                 response.0.clear();
                 let runs = request.gathered();
                 let (ptr, len) = (runs.as_ptr().cast::<u8>(), runs.len());
@@ -531,6 +549,9 @@ impl RawPlugin {
         window: &mut [MaybeUninit<u8>],
         spill: &mut ResponseBuffer,
     ) -> Result<usize, PluginError> {
+        if method & GATHERED != 0 {
+            return Err(reserved_method(method));
+        }
         let Some(call) = self.window.call else {
             return self.dispatch_copied(method, request, window, spill);
         };

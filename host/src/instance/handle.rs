@@ -613,14 +613,7 @@ impl<Req: Message, Resp: Message> Command<Req, Resp> {
     ) -> Result<Resp, Box<CallError>> {
         let mut sink = Gather::new(req);
         Message::__gather(request, &mut sink);
-        let mut runs = run_store();
-        let input = sink.input(&mut runs);
-        match input.contiguous() {
-            Some(bytes) => self.instance.dispatch(&self.binding, bytes, resp)?,
-            None => self
-                .instance
-                .dispatch_input(&self.binding, input, resp, None)?,
-        }
+        self.send(&sink, resp)?;
         Resp::__decode(resp.as_slice()).map_err(|e| self.undecodable(&e))
     }
 }
@@ -721,14 +714,7 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
         // keeps them (SDK ABI 1.5's gathered requests).
         let mut sink = Gather::new(req);
         request.__gather(&mut sink);
-        let mut runs = run_store();
-        let input = sink.input(&mut runs);
-        match input.contiguous() {
-            Some(bytes) => self.instance.dispatch(&self.binding, bytes, resp)?,
-            None => self
-                .instance
-                .dispatch_input(&self.binding, input, resp, None)?,
-        }
+        self.send(&sink, resp)?;
         let view = <Resp::Of<'_> as MessageRef<'_>>::__decode_ref(resp.as_slice())
             .map_err(|e| self.undecodable(&e))?;
         Ok(f(view))
@@ -736,6 +722,20 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
 }
 
 impl<Req, Resp> Command<Req, Resp> {
+    /// Sends the request `sink` encoded: in one buffer when nothing was gathered (the call
+    /// path every raw call takes), as runs of the caller's bytes otherwise.
+    #[inline(always)]
+    fn send(&self, sink: &Gather<'_, '_>, resp: &mut ResponseBuffer) -> Result<(), Box<CallError>> {
+        let mut runs = run_store();
+        let input = sink.input(&mut runs);
+        match input.contiguous() {
+            Some(bytes) => self.instance.dispatch(&self.binding, bytes, resp),
+            None => self
+                .instance
+                .dispatch_input(&self.binding, input, resp, None),
+        }
+    }
+
     /// The command's name.
     pub fn name(&self) -> &str {
         &self.binding.name

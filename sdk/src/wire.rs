@@ -300,9 +300,6 @@ impl<'a> Reader<'a> {
     /// and narrower types, take the loop.
     #[inline(never)]
     fn varint_long<const BITS: u32>(&mut self) -> Result<u64, WireError> {
-        if self.bytes.is_empty() {
-            self.refill();
-        }
         if BITS > 28 {
             if let [b0 @ 0x80..=0xff, b1, rest @ ..] = self.bytes {
                 let mut out = u64::from(b0 & 0x7f) | u64::from(b1 & 0x7f) << 7;
@@ -329,8 +326,12 @@ impl<'a> Reader<'a> {
         self.varint_loop::<BITS>()
     }
 
-    /// Any varint, byte by byte.
+    /// Any varint, byte by byte; the next run's when this one has ended (a check kept out of
+    /// `varint_long`, where it cost a counter decode 10 instructions).
     fn varint_loop<const BITS: u32>(&mut self) -> Result<u64, WireError> {
+        if self.bytes.is_empty() && self.refill() {
+            return self.varint_long::<BITS>();
+        }
         let max_bytes = BITS.div_ceil(7) as usize;
         let last_max = (1u8 << (BITS % 7)) - 1;
         let bytes = self.bytes;

@@ -327,7 +327,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Any varint, byte by byte; the next run's when this one has ended (a check kept out of
-    /// `varint_long`, where it cost a counter decode 10 instructions).
+    /// `varint_long`, where it cost a counter decode 10 instructions). Never inlined there:
+    /// with the refill in it, it made `varint_long`'s own frame dearer.
+    #[cold]
+    #[inline(never)]
     fn varint_loop<const BITS: u32>(&mut self) -> Result<u64, WireError> {
         if self.bytes.is_empty() && self.refill() {
             return self.varint_long::<BITS>();

@@ -198,13 +198,6 @@ impl<'a> Input<'a> {
     }
 }
 
-impl<'a> From<&'a [u8]> for Input<'a> {
-    #[inline]
-    fn from(bytes: &'a [u8]) -> Self {
-        Input::bytes(bytes)
-    }
-}
-
 /// The host's sink for a request: encoded bytes into its reused buffer, large fields recorded
 /// as runs of the message's own bytes. `'m` is how long the message being encoded is borrowed:
 /// only bytes borrowed that long can become runs ([`borrow`](Self::borrow), which the `Wire`
@@ -252,12 +245,6 @@ impl<'v, 'm> Gather<'v, 'm> {
     #[inline]
     pub fn inline(&mut self) -> &mut Vec<u8> {
         self.inline
-    }
-
-    /// Whether any field was gathered rather than copied.
-    #[inline]
-    pub fn is_gathered(&self) -> bool {
-        self.borrowed > 0
     }
 
     /// The request: the encoded bytes alone when nothing was gathered, else the runs, built
@@ -377,7 +364,6 @@ mod tests {
         sink.borrow(&short);
         sink.borrow(&long);
         sink.put_byte(2);
-        assert!(sink.is_gathered());
         let mut store = run_store();
         let input = sink.input(&mut store);
         let runs = input.gathered();

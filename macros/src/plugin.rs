@@ -545,6 +545,12 @@ fn collect_commands(imp: &mut ItemImpl, errors: &mut Errors) -> (Vec<Command>, V
         let Some(cmd) = validate_command(func, name.clone(), wrap, errors) else {
             continue;
         };
+        // Offered for inlining into the command's own entry (SDK ABI 1.6), where the output
+        // is known to be the host's window: a hint the optimiser weighs, never a promise, and
+        // left alone when the author wrote an `#[inline…]` of their own.
+        if !func.attrs.iter().any(|a| a.path().is_ident("inline")) {
+            func.attrs.push(syn::parse_quote!(#[inline]));
+        }
         if let Some((first, _)) = commands.iter().find(|(c, _)| c.name == cmd.name) {
             errors.spanned(
                 &func.sig.ident,
@@ -1117,6 +1123,16 @@ fn generate(
 
     let mut arms = Vec::new();
     let mut stream_arms = Vec::new();
+    // Each command's own entry (SDK ABI 1.6): the shared entry with the command number a
+    // constant, so the match folds to that command's arm.
+    let entries = (0..commands.len()).map(|index| {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        quote! {
+            #private::CommandEntry {
+                call: ::core::option::Option::Some(#private::command_entry::<Self, #index>),
+            }
+        }
+    });
     let mut parts = vec![
         quote!(#private::Part::Raw("{\"format\":1,\"name\":")),
         quote!(#private::Part::Str(env!("CARGO_PKG_NAME"))),
@@ -1494,6 +1510,7 @@ fn generate(
             // only add a second copy of it.)
             impl #sdk::PluginEntry for #self_ty {
                 const MANIFEST: &'static [u8] = &__SB_MANIFEST;
+                const COMMAND_ENTRIES: &'static [#private::CommandEntry] = &[#(#entries),*];
 
                 // Always inlined into its two callers (the ABI's `dispatch` and SDK ABI 1.4's
                 // small-call entry): as a frame of its own it cost a call, a prologue and the

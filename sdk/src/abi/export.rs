@@ -11,8 +11,8 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use super::gather::{Input, Run, GATHERED};
 use super::output::Output;
 use super::types::{
-    AbiError, AbiHealth, HostContextBox, PluginModule, PluginModuleRef, PluginObject,
-    PluginObjectBox, PluginObject_TO, StreamSinkBox, WindowEntry, WindowFn,
+    AbiError, AbiHealth, CommandEntries, HostContextBox, PluginModule, PluginModuleRef,
+    PluginObject, PluginObjectBox, PluginObject_TO, StreamSinkBox, WindowEntry, WindowFn,
 };
 use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
@@ -186,6 +186,13 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         }
     }
 
+    fn command_entries(&self) -> CommandEntries {
+        CommandEntries {
+            this: std::ptr::from_ref(self).cast(),
+            entries: RSlice::from_slice(P::COMMAND_ENTRIES),
+        }
+    }
+
     fn dispatch_stream(
         &self,
         method: u32,
@@ -262,8 +269,42 @@ unsafe extern "C" fn window_call<P: PluginEntry>(
     }
     // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
     let request = unsafe { std::slice::from_raw_parts(request, request_len) };
+    let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
+        plugin.dispatch(ctx, method, request, out)
+    };
     // SAFETY: the caller's contract, passed on.
-    unsafe { window_run::<P, false>(this, method, Input::bytes(request), window, capacity, spill) }
+    unsafe { window_run::<P>(this, Input::bytes(request), window, capacity, spill, run) }
+}
+
+/// Command number `M`'s own entry (SDK ABI 1.6, [`CommandFn`](super::types::CommandFn)):
+/// [`window_call`] with the command number a constant, so the generated `match` (always
+/// inlined) folds to that command's arm and the frame holds only what it needs. The
+/// `#[plugin]` macro lists one per command in
+/// [`PluginEntry::COMMAND_ENTRIES`](crate::PluginEntry::COMMAND_ENTRIES).
+///
+/// # Safety
+///
+/// As [`CommandFn`](super::types::CommandFn) says; `this` is the `this` of the
+/// [`CommandEntries`] an `Adapter<P>` returned.
+pub unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
+    this: *const (),
+    request: *const u8,
+    request_len: usize,
+    window: *mut u8,
+    capacity: usize,
+    spill: *mut RVec<u8>,
+) -> RResult<usize, RBox<AbiError>> {
+    // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
+    let request = unsafe { std::slice::from_raw_parts(request, request_len) };
+    // SAFETY: the caller's contract, passed on.
+    // The command number is a constant of this function's own closure, so the guard's
+    // closure is this entry's alone and inlined here with the match folded: passed to
+    // `window_run` as a value, every entry shared one out-of-line closure that matched on it.
+    let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
+        plugin.dispatch(ctx, M, request, out)
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { window_run::<P>(this, Input::bytes(request), window, capacity, spill, run) }
 }
 
 /// [`window_call`] with a gathered request (SDK ABI 1.5): `GATHERED` is set in `method`, and
@@ -288,26 +329,30 @@ unsafe fn window_call_gathered<P: PluginEntry>(
     // only for a plugin of SDK ABI 1.5 or later, which this is).
     let runs = unsafe { std::slice::from_raw_parts(request.cast::<Run<'_>>(), request_len) };
     let input = Input::runs(runs);
+    let method = method & !GATHERED;
+    let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
+        plugin.dispatch(ctx, method, request, out)
+    };
     // SAFETY: the caller's contract, passed on.
-    unsafe { window_run::<P, true>(this, method & !GATHERED, input, window, capacity, spill) }
+    unsafe { window_run::<P>(this, input, window, capacity, spill, run) }
 }
 
-/// The body of the small-call entry: the guard, the generated match, the decode, the command
-/// and the encode into the host's window. `RUNS` says which entry this is for: each gets its
-/// own instance (and so its own `catch_unwind` closure, which is then inlined into its one
-/// caller; shared, it was a frame of its own, 48 instructions a raw call).
+/// The body of the small-call entries: the guard, `run` (the generated match, the decode, the
+/// command and the encode into the host's window). Each entry passes a closure of its own, so
+/// each gets its own instance, and so its own `catch_unwind` closure, which is then inlined
+/// into its one caller (shared, it was a frame of its own: 48 instructions a raw call).
 ///
 /// # Safety
 ///
 /// As [`WindowFn`](super::types::WindowFn) says, the request already read into `request`.
 #[inline(always)]
-unsafe fn window_run<P: PluginEntry, const RUNS: bool>(
+unsafe fn window_run<P: PluginEntry>(
     this: *const (),
-    method: u32,
     request: Input<'_>,
     window: *mut u8,
     capacity: usize,
     spill: *mut RVec<u8>,
+    run: impl FnOnce(&P, &Context, Input<'_>, &mut Output<'_>) -> Result<(), PluginError>,
 ) -> RResult<usize, RBox<AbiError>> {
     // SAFETY: `this` is the address of the `Adapter<P>` that handed it out, alive while the
     // host holds its object (the caller's contract).
@@ -318,11 +363,7 @@ unsafe fn window_run<P: PluginEntry, const RUNS: bool>(
     // SAFETY: a valid `RVec<u8>` the host lends exclusively for this call.
     let spill = unsafe { &mut *spill };
     let mut out = Output::from_window(window, spill);
-    match guard(|| {
-        adapter
-            .plugin
-            .dispatch(&adapter.ctx, method, request, &mut out)
-    }) {
+    match guard(|| run(&adapter.plugin, &adapter.ctx, request, &mut out)) {
         // A length within the window only while the response is still in it: an `Output`
         // the command replaced wholesale (`*out = Output::from_vec(..)`) is not there, and
         // the host must then read the spill buffer, never window bytes nobody wrote.
@@ -629,7 +670,7 @@ mod tests {
                 TD_Opaque,
             );
             match super::super::instantiate::<Echo>(host) {
-                RResult::ROk(object) => RawPlugin::from_object(object, true),
+                RResult::ROk(object) => RawPlugin::from_object(object, super::super::SDK_ABI_MINOR),
                 RResult::RErr(e) => panic!("{}", e.message),
             }
         }
@@ -707,12 +748,12 @@ mod tests {
             let mut expected = vec![1, 2];
             expected.extend_from_slice(&long);
             expected.push(9);
-            for (gathers, seen) in [(true, 3u64), (false, 0)] {
+            for (minor, seen) in [(5, 3u64), (4, 0)] {
                 let plugin = match super::super::instantiate::<Echo>(HostContext_TO::from_ptr(
                     RArc::new(ServicesAdapter(Arc::new(super::Plain))),
                     TD_Opaque,
                 )) {
-                    RResult::ROk(object) => RawPlugin::from_object(object, gathers),
+                    RResult::ROk(object) => RawPlugin::from_object(object, minor),
                     RResult::RErr(e) => panic!("{}", e.message),
                 };
                 let mut out = ResponseBuffer::new();
@@ -808,7 +849,7 @@ mod tests {
 
         #[test]
         fn a_plugin_built_before_sdk_abi_1_4_takes_small_calls_through_dispatch() {
-            let old = RawPlugin::from_object(PluginObject_TO::from_value(Old, TD_Opaque), true);
+            let old = RawPlugin::from_object(PluginObject_TO::from_value(Old, TD_Opaque), 6);
             assert!(!old.has_window());
             assert_eq!(call(&old, 0, 5, 8), (5, vec![9; 5]));
             assert_eq!(call(&old, 0, 9, 8), (9, vec![9; 9]));

@@ -12,8 +12,8 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString,
 
 use super::gather::{Input, GATHERED};
 use super::types::{
-    AbiError, AbiKvEntry, HostContext, HostContext_TO, PluginModuleRef, PluginObjectBox,
-    StreamSink, StreamSink_TO, WindowEntry,
+    AbiError, AbiKvEntry, CommandEntries, CommandFn, HostContext, HostContext_TO, PluginModuleRef,
+    PluginObjectBox, StreamSink, StreamSink_TO, WindowEntry,
 };
 use crate::batch::{BatchTopic, EventBatch};
 use crate::caps::Access;
@@ -299,10 +299,7 @@ impl LoadedModule {
     pub fn instantiate(&self, services: Arc<dyn HostServices>) -> Result<RawPlugin, PluginError> {
         let ctx = HostContext_TO::from_ptr(RArc::new(ServicesAdapter(services)), TD_Opaque);
         match (self.module.instantiate())(ctx) {
-            RResult::ROk(object) => Ok(RawPlugin::from_object(
-                object,
-                self.module.sdk_abi_minor() >= GATHER_MINOR,
-            )),
+            RResult::ROk(object) => Ok(RawPlugin::from_object(object, self.module.sdk_abi_minor())),
             RResult::RErr(e) => Err(from_abi(e)),
         }
     }
@@ -410,10 +407,15 @@ pub struct RawPlugin {
     window: WindowEntry,
     /// Whether that entry reads gathered requests (SDK ABI 1.5).
     gathers: bool,
+    /// Each command's own entry (SDK ABI 1.6), asked for once; empty for older plugins.
+    commands: CommandEntries,
 }
 
 /// The SDK ABI minor from which the small-call entry reads gathered requests.
 const GATHER_MINOR: u32 = 5;
+
+/// The SDK ABI minor from which a plugin has an entry per command.
+const COMMANDS_MINOR: u32 = 6;
 
 /// A command number with [`GATHERED`] set, which the small-call entry reads as "the request is
 /// runs": refused before any call, whatever the caller passed (no command or migration is
@@ -434,17 +436,37 @@ impl fmt::Debug for RawPlugin {
 }
 
 impl RawPlugin {
-    /// The plugin `object`; `gathers` says whether its SDK ABI minor is 5 or later.
-    pub(super) fn from_object(object: PluginObjectBox, gathers: bool) -> RawPlugin {
+    /// The plugin `object` of a library built against SDK ABI minor `minor`.
+    pub(super) fn from_object(object: PluginObjectBox, minor: u32) -> RawPlugin {
         // Asked once: a plugin built before SDK ABI 1.4 answers with the trait's default, no
-        // entry.
+        // entry, and one built before 1.6 with no per-command entries. (Asked only of a
+        // minor that has the method: abi_stable answers an older vtable with the default
+        // too, but the minor is what the plugin promises.)
         let window = object.window_entry();
-        let gathers = gathers && window.call.is_some();
+        let gathers = minor >= GATHER_MINOR && window.call.is_some();
+        let commands = if minor >= COMMANDS_MINOR && window.call.is_some() {
+            object.command_entries()
+        } else {
+            CommandEntries::NONE
+        };
         RawPlugin {
             object,
             window,
             gathers,
+            commands,
         }
+    }
+
+    /// Command number `method`'s own entry, if the plugin has one (SDK ABI 1.6). A number
+    /// with [`GATHERED`] set is past every table, so it goes the shared way and is refused
+    /// there.
+    #[inline(always)]
+    fn command_entry(&self, method: u32) -> Option<CommandFn> {
+        self.commands
+            .entries
+            .as_slice()
+            .get(method as usize)
+            .and_then(|entry| entry.call)
     }
 
     /// Runs the plugin's `start` hook.
@@ -474,12 +496,24 @@ impl RawPlugin {
         response: &mut ResponseBuffer,
     ) -> Result<(), PluginError> {
         response.0.clear();
+        if let Some(call) = self.command_entry(method) {
+            let (ptr, len) = (request.as_ptr(), request.len());
+            // SAFETY: `this` came with the entry from this plugin's object, which `self`
+            // holds; the request is borrowed for the call, the window as `CommandFn` asks.
+            return self.dispatch_in_place(response, |window, capacity, spill| unsafe {
+                call(self.commands.this, ptr, len, window, capacity, spill)
+            });
+        }
         if method & GATHERED != 0 {
             return Err(reserved_method(method));
         }
         if let Some(call) = self.window.call {
             let (ptr, len) = (request.as_ptr(), request.len());
-            return self.dispatch_in_place(call, method, ptr, len, response);
+            // SAFETY: `call` is this plugin's small-call entry; the request is one buffer,
+            // borrowed for the call, and the window as `WindowFn` asks.
+            return self.dispatch_in_place(response, |window, capacity, spill| unsafe {
+                self.enter(call, method, ptr, len, window, capacity, spill)
+            });
         }
         match self
             .object
@@ -522,7 +556,12 @@ impl RawPlugin {
                 response.0.clear();
                 let runs = request.gathered();
                 let (ptr, len) = (runs.as_ptr().cast::<u8>(), runs.len());
-                self.dispatch_in_place(call, method | GATHERED, ptr, len, response)
+                // SAFETY: `call` is this plugin's small-call entry, which reads runs
+                // (`self.gathers`); the runs name bytes borrowed for the call, and the window
+                // is as `WindowFn` asks.
+                self.dispatch_in_place(response, |window, capacity, spill| unsafe {
+                    self.enter(call, method | GATHERED, ptr, len, window, capacity, spill)
+                })
             }
             _ => self.dispatch(method, &request.to_vec(), response),
         }
@@ -549,25 +588,42 @@ impl RawPlugin {
         window: &mut [MaybeUninit<u8>],
         spill: &mut ResponseBuffer,
     ) -> Result<usize, PluginError> {
-        if method & GATHERED != 0 {
-            return Err(reserved_method(method));
-        }
-        let Some(call) = self.window.call else {
-            return self.dispatch_copied(method, request, window, spill);
-        };
-        spill.0.clear();
-        // SAFETY: the window and the spill buffer are borrowed for the call, nothing else
-        // touches them during it.
-        let result = unsafe {
-            self.enter(
-                call,
-                method,
-                request.as_ptr(),
-                request.len(),
-                window.as_mut_ptr().cast(),
-                window.len(),
-                &mut spill.0,
-            )
+        let result = if let Some(call) = self.command_entry(method) {
+            spill.0.clear();
+            // SAFETY: `this` came with the entry from this plugin's object, which `self`
+            // holds; the request, the window and the spill buffer are borrowed for the call,
+            // nothing else touches them during it.
+            unsafe {
+                call(
+                    self.commands.this,
+                    request.as_ptr(),
+                    request.len(),
+                    window.as_mut_ptr().cast(),
+                    window.len(),
+                    &mut spill.0,
+                )
+            }
+        } else {
+            if method & GATHERED != 0 {
+                return Err(reserved_method(method));
+            }
+            let Some(call) = self.window.call else {
+                return self.dispatch_copied(method, request, window, spill);
+            };
+            spill.0.clear();
+            // SAFETY: the window and the spill buffer are borrowed for the call, nothing else
+            // touches them during it.
+            unsafe {
+                self.enter(
+                    call,
+                    method,
+                    request.as_ptr(),
+                    request.len(),
+                    window.as_mut_ptr().cast(),
+                    window.len(),
+                    &mut spill.0,
+                )
+            }
         };
         match result {
             RResult::ROk(n) => Ok(n),
@@ -575,8 +631,9 @@ impl RawPlugin {
         }
     }
 
-    /// [`dispatch`](Self::dispatch) through the small-call entry, the response buffer's spare
-    /// capacity lent as the window.
+    /// [`dispatch`](Self::dispatch) through a small-call entry (the shared one or a
+    /// command's own), the response buffer's spare capacity lent as the window: `enter`
+    /// calls the entry with the window's address and capacity and the spill buffer.
     #[inline(always)]
     #[expect(
         unsafe_code,
@@ -584,11 +641,8 @@ impl RawPlugin {
     )]
     fn dispatch_in_place(
         &self,
-        call: super::types::WindowFn,
-        method: u32,
-        request: *const u8,
-        request_len: usize,
         response: &mut ResponseBuffer,
+        enter: impl FnOnce(*mut u8, usize, &mut RVec<u8>) -> RResult<usize, RBox<AbiError>>,
     ) -> Result<(), PluginError> {
         let buf = &mut response.0;
         let capacity = buf.capacity();
@@ -601,20 +655,9 @@ impl RawPlugin {
         };
         // Dropped only if the plugin grew it: an `RVec`'s drop is a call through its vtable.
         let mut spill = std::mem::ManuallyDrop::new(RVec::<u8>::new());
-        // SAFETY: the window is the buffer's `capacity` bytes (its length is 0 after
-        // `clear`), exclusively ours through `response`, and nothing else touches them during
-        // the call; the request is as the caller passed it (bytes, or runs with `GATHERED`).
-        let result = unsafe {
-            self.enter(
-                call,
-                method,
-                request,
-                request_len,
-                window,
-                capacity,
-                &mut spill,
-            )
-        };
+        // The window is the buffer's `capacity` bytes (its length is 0 after `clear`),
+        // exclusively ours through `response`, and nothing else touches them during the call.
+        let result = enter(window, capacity, &mut spill);
         let outcome = match result {
             RResult::ROk(n) if n <= capacity => {
                 // SAFETY: a length within the window means the plugin wrote the response's

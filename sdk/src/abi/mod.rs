@@ -12,7 +12,9 @@
 //! SDK ABI 1.4 adds `window_entry`, a plain function the host calls directly for small calls
 //! (the response written into a window on the host's stack; [`RawPlugin::dispatch_window`]);
 //! SDK ABI 1.5 lets that entry take a request gathered from runs of the caller's bytes
-//! ([`gather`]), so long byte fields reach the plugin without a copy.
+//! ([`gather`]), so long byte fields reach the plugin without a copy; SDK ABI 1.6 adds
+//! `command_entries`, one such function per command, which the host calls without a command
+//! number (no `match` in the plugin, and a frame sized for that command alone).
 //!
 //! Two halves live here:
 //! - [`export`](crate::__export_plugin_root) — what a plugin library exports (the root module,
@@ -37,11 +39,17 @@ mod import;
 mod output;
 mod types;
 
+/// A command's own entry (SDK ABI 1.6), which `#[plugin]` lists in
+/// [`PluginEntry::COMMAND_ENTRIES`](crate::PluginEntry::COMMAND_ENTRIES).
+#[doc(hidden)]
+pub use self::export::command_entry;
 pub use self::export::{instantiate, panic_message_hook_install, root_module};
 pub use self::import::{
     AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,
 };
 pub use self::output::Output;
+#[doc(hidden)]
+pub use self::types::CommandEntry;
 /// The window a host's small typed call encodes its request into
 /// (`Message::__encode_window`), on its stack.
 #[doc(hidden)]
@@ -59,9 +67,9 @@ pub mod __private {
 /// The major version of the SDK ABI. Hosts refuse plugins built against another major.
 pub const SDK_ABI_MAJOR: u32 = 1;
 /// The minor version of the SDK ABI. A host supports plugins whose minor is at most its own.
-pub const SDK_ABI_MINOR: u32 = 5;
+pub const SDK_ABI_MINOR: u32 = 6;
 /// The SDK ABI version as `major.minor`, as written in manifests.
-pub const SDK_ABI_VERSION: &str = "1.5";
+pub const SDK_ABI_VERSION: &str = "1.6";
 
 /// Exports the root module of a plugin library. Used by the code `#[plugin]` generates; plugin
 /// authors never call it directly.

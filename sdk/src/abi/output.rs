@@ -62,7 +62,7 @@ impl Window<'_> {
         self.spilled = true;
     }
 
-    #[inline]
+    #[inline(always)]
     fn extend_from_slice(&mut self, bytes: &[u8]) {
         if !self.spilled {
             if let Some(room) = self.window.get_mut(self.len..self.len + bytes.len()) {
@@ -142,9 +142,22 @@ impl<'a> Output<'a> {
     }
 
     /// Appends bytes.
-    #[inline]
+    ///
+    /// Always inlined, the window's case in line and the others out of it: where the output
+    /// is known to be the host's window (a command inlined into its own entry, SDK ABI 1.6) a
+    /// short write is a bounds check and a store.
+    #[inline(always)]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         match &mut self.inner {
+            Inner::Window(w) => w.extend_from_slice(bytes),
+            other => Self::extend_other(other, bytes),
+        }
+    }
+
+    /// [`extend_from_slice`](Self::extend_from_slice) into a vector.
+    #[inline(never)]
+    fn extend_other(inner: &mut Inner<'_>, bytes: &[u8]) {
+        match inner {
             Inner::Abi(v) => crate::copy::extend_rvec(v, bytes),
             Inner::Std(v) => crate::copy::extend_vec(v, bytes),
             Inner::Window(w) => w.extend_from_slice(bytes),
@@ -152,13 +165,9 @@ impl<'a> Output<'a> {
     }
 
     /// Appends one byte.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, byte: u8) {
-        match &mut self.inner {
-            Inner::Abi(v) => v.push(byte),
-            Inner::Std(v) => v.push(byte),
-            Inner::Window(w) => w.extend_from_slice(&[byte]),
-        }
+        self.extend_from_slice(&[byte]);
     }
 
     /// Reserves room for at least `additional` more bytes.

@@ -83,6 +83,18 @@ pub trait PluginObject: Send + Sync {
     fn window_entry(&self) -> WindowEntry {
         WindowEntry::NONE
     }
+
+    // SDK ABI 1.6.
+    /// One entry per command, indexed by command number: the host asks for the table once,
+    /// when it instantiates the plugin, and calls a command's own function directly. Each
+    /// holds only its command's decode, call and encode, so a call has no `match` on the
+    /// command number and no frame sized for the plugin's largest command.
+    ///
+    /// The body is what a host gets from a plugin built before this method existed: an empty
+    /// table, and every call goes through [`window_entry`](PluginObject::window_entry).
+    fn command_entries(&self) -> CommandEntries {
+        CommandEntries::NONE
+    }
 }
 
 /// A plugin's small-call entry (SDK ABI 1.4): [`WindowFn`] and the object it is called on.
@@ -123,6 +135,68 @@ impl WindowEntry {
 unsafe impl Send for WindowEntry {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for WindowEntry {}
+
+/// One command's own entry (SDK ABI 1.6): [`WindowFn`] for that command only, without the
+/// command number.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct CommandEntry {
+    /// A [`CommandFn`]; `None` for a command the host reaches through the shared entry.
+    #[expect(
+        clippy::type_complexity,
+        reason = "abi_stable's derive needs the function pointer type written out, not an alias"
+    )]
+    pub call: Option<
+        unsafe extern "C" fn(
+            this: *const (),
+            request: *const u8,
+            request_len: usize,
+            window: *mut u8,
+            capacity: usize,
+            spill: *mut RVec<u8>,
+        ) -> RResult<usize, RBox<AbiError>>,
+    >,
+}
+
+/// A plugin's per-command entries (SDK ABI 1.6) and the object they are called on.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct CommandEntries {
+    /// The plugin object's address: the first argument of every entry's call.
+    pub this: *const (),
+    /// Entry `i` is command number `i`'s; the slice lives in the library's static memory.
+    pub entries: RSlice<'static, CommandEntry>,
+}
+
+impl CommandEntries {
+    /// No per-command entries.
+    pub const NONE: CommandEntries = CommandEntries {
+        this: std::ptr::null(),
+        entries: RSlice::from_slice(&[]),
+    };
+}
+
+// SAFETY: as for `WindowEntry`: `this` is the plugin object's address, which is `Send + Sync`,
+// handed back only to functions that know its type; the entries are plain function pointers.
+unsafe impl Send for CommandEntries {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for CommandEntries {}
+
+/// Runs one command (SDK ABI 1.6, [`CommandEntry`]): [`WindowFn`] without the command number,
+/// the request always one buffer (a gathered request goes through [`WindowFn`]).
+///
+/// # Safety
+///
+/// As [`WindowFn`] says for a request in one buffer; `this` is the `this` of the
+/// [`CommandEntries`] the entry came in.
+pub type CommandFn = unsafe extern "C" fn(
+    this: *const (),
+    request: *const u8,
+    request_len: usize,
+    window: *mut u8,
+    capacity: usize,
+    spill: *mut RVec<u8>,
+) -> RResult<usize, RBox<AbiError>>;
 
 /// Runs command number `method` (arguments: the object, the method, the request's address
 /// and length, the response window's address and capacity, the spill buffer).

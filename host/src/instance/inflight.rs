@@ -33,6 +33,11 @@ struct Slots {
     depth: AtomicUsize,
     /// The instances of the first `DEPTH` of them, outermost first.
     ids: [AtomicUsize; DEPTH],
+    /// Whether this thread's calls fence themselves: `membarrier` is not registered (or was
+    /// refused since). Each thread's own flag, next to `depth`, so a call tests a field it
+    /// has in hand rather than a global; set and cleared for every thread's slots at once,
+    /// under `THREADS`' lock, whenever `EXPEDITED` changes.
+    fenced: AtomicBool,
 }
 
 impl Slots {
@@ -88,8 +93,16 @@ fn take_slots() -> &'static Slots {
         let slots: &'static Slots = Box::leak(Box::new(Slots {
             depth: AtomicUsize::new(0),
             ids: Default::default(),
+            fenced: AtomicBool::new(true),
         }));
-        THREADS.lock().push(slots);
+        // Read under the lock that `set_expedited` marks every thread's slots under: either
+        // it sees these slots, or this reads what it stored.
+        let mut threads = THREADS.lock();
+        threads.push(slots);
+        slots
+            .fenced
+            .store(!EXPEDITED.load(Ordering::SeqCst), Ordering::SeqCst);
+        drop(threads);
         slots
     });
     if reusable {
@@ -107,9 +120,18 @@ static REGISTER: Once = Once::new();
 pub(crate) fn init() {
     REGISTER.call_once(|| {
         if register_membarrier() {
-            EXPEDITED.store(true, Ordering::SeqCst);
+            set_expedited(true);
         }
     });
+}
+
+/// Records whether `membarrier` is registered, and so whether calls fence themselves, in
+/// `EXPEDITED` and in every thread's slots.
+fn set_expedited(expedited: bool) {
+    EXPEDITED.store(expedited, Ordering::SeqCst);
+    for slots in THREADS.lock().iter() {
+        slots.fenced.store(!expedited, Ordering::SeqCst);
+    }
 }
 
 /// A call into the instance at `id` in progress on this thread, until dropped.
@@ -129,10 +151,10 @@ pub(crate) fn enter(id: usize) -> Entered {
         slot.store(id, Ordering::Relaxed);
     }
     slots.depth.store(depth + 1, Ordering::Release);
-    if EXPEDITED.load(Ordering::Relaxed) {
-        compiler_fence(Ordering::SeqCst);
-    } else {
+    if slots.fenced.load(Ordering::Relaxed) {
         fence(Ordering::SeqCst);
+    } else {
+        compiler_fence(Ordering::SeqCst);
     }
     Entered { slots }
 }
@@ -243,7 +265,7 @@ fn membarrier() {
     };
     if done != 0 {
         // Registered but refused now: every later call fences itself, and this wait fences.
-        EXPEDITED.store(false, Ordering::SeqCst);
+        set_expedited(false);
         fence(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -315,6 +337,23 @@ mod tests {
         leave_tx.send(()).unwrap();
         caller.join().unwrap();
         assert!(wait_idle(0xbeef_7777, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn every_threads_slots_follow_whether_membarrier_is_registered() {
+        init();
+        let before = EXPEDITED.load(Ordering::SeqCst);
+        let slots = mine();
+        assert_eq!(slots.fenced.load(Ordering::SeqCst), !before);
+        // Refused (as after a seccomp filter): this thread's calls and a new thread's fence.
+        set_expedited(false);
+        assert!(slots.fenced.load(Ordering::SeqCst));
+        std::thread::spawn(|| assert!(mine().fenced.load(Ordering::SeqCst)))
+            .join()
+            .unwrap();
+        // Back as it was (never claimed registered where it is not).
+        set_expedited(before);
+        assert_eq!(slots.fenced.load(Ordering::SeqCst), !before);
     }
 
     #[test]

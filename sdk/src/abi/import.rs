@@ -646,13 +646,9 @@ impl RawPlugin {
     ) -> Result<(), PluginError> {
         let buf = &mut response.0;
         let capacity = buf.capacity();
-        // An `RVec` that never allocated may not point anywhere writable; zero bytes are lent
-        // then, through a pointer that is at least not null.
-        let window = if capacity == 0 {
-            std::ptr::NonNull::<u8>::dangling().as_ptr()
-        } else {
-            buf.as_mut_ptr()
-        };
+        // An `RVec`'s pointer is never null (one that never allocated has a dangling one), so
+        // with no capacity zero bytes are lent through a pointer that is at least not null.
+        let window = buf.as_mut_ptr();
         // Dropped only if the plugin grew it: an `RVec`'s drop is a call through its vtable.
         let mut spill = std::mem::ManuallyDrop::new(RVec::<u8>::new());
         // The window is the buffer's `capacity` bytes (its length is 0 after `clear`),

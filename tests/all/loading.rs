@@ -1,7 +1,9 @@
 //! Loading: every refusal has its own code, and none lets plugin code run first.
 
 use switchboard_host::{Error, Host, LoadError};
-use switchboard_tests::{arm_canary, canary_lock, dev_host, library, patched_copy};
+use switchboard_tests::{
+    arm_canary, canary_lock, current_sdk_abi_field, dev_host, library, patched_copy,
+};
 
 fn load_error(r: Result<switchboard_host::PluginHandle, Error>) -> Error {
     match r {
@@ -68,7 +70,7 @@ fn an_sdk_abi_major_mismatch_is_refused_before_code_runs() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.5\"",
+        &current_sdk_abi_field(),
         b"\"sdk_abi\":\"9.0\"",
     );
     let e = load_error(host.load_unsigned(&lib));
@@ -85,7 +87,7 @@ fn an_sdk_abi_minor_from_the_future_is_refused_before_code_runs() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.5\"",
+        &current_sdk_abi_field(),
         b"\"sdk_abi\":\"1.9\"",
     );
     let e = load_error(host.load_unsigned(&lib));

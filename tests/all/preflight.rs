@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use switchboard_host::{preflight, preflight_with_library, HostProfile};
-use switchboard_tests::{library, patched_copy};
+use switchboard_tests::{current_sdk_abi_field, library, patched_copy};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -67,7 +67,7 @@ fn a_library_with_another_abi_fails_preflight_without_running_it() {
     let lib = patched_copy(
         &library("canary"),
         dir.path(),
-        b"\"sdk_abi\":\"1.5\"",
+        &current_sdk_abi_field(),
         b"\"sdk_abi\":\"3.0\"",
     );
     let report = preflight(&lib, None);

@@ -102,6 +102,12 @@ pub fn arm_canary(dir: &Path) -> PathBuf {
     marker
 }
 
+/// The `sdk_abi` field as `#[plugin]` writes it into a manifest today (`"sdk_abi":"1.6"`):
+/// what tests patch to make a library of another ABI.
+pub fn current_sdk_abi_field() -> Vec<u8> {
+    format!("\"sdk_abi\":\"{}\"", switchboard_sdk::SDK_ABI_VERSION).into_bytes()
+}
+
 /// Writes a copy of `library` into `dir` with every occurrence of `from` replaced by `to` (of
 /// the same length). Panics if `from` does not occur, so a patch can never silently do nothing.
 pub fn patched_copy(library: &Path, dir: &Path, from: &[u8], to: &[u8]) -> PathBuf {

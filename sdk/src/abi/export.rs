@@ -608,7 +608,7 @@ mod tests {
         use crate::abi::gather::Input;
         use crate::abi::import::{RawPlugin, ServicesAdapter};
         use crate::abi::types::{
-            AbiError, AbiHealth, HostContext_TO, PluginObject, PluginObject_TO,
+            AbiError, AbiHealth, CommandEntry, HostContext_TO, PluginObject, PluginObject_TO,
         };
         use crate::abi::{Output, ResponseBuffer};
         use crate::error::codes;
@@ -664,15 +664,100 @@ mod tests {
             }
         }
 
-        fn plugin() -> RawPlugin {
+        /// `Echo` with a per-command table (SDK ABI 1.6) that crosses commands 0 and 1 on
+        /// purpose and has no entry for 2 onwards: which body answers tells which way a call
+        /// went.
+        struct Crossed;
+
+        impl Plugin for Crossed {
+            fn create(_ctx: &Context) -> Result<Self, PluginError> {
+                Ok(Crossed)
+            }
+        }
+
+        impl PluginEntry for Crossed {
+            const MANIFEST: &'static [u8] = b"{}";
+            const COMMAND_ENTRIES: &'static [CommandEntry] = &[
+                CommandEntry {
+                    call: Some(super::super::command_entry::<Crossed, 1>),
+                },
+                CommandEntry {
+                    call: Some(super::super::command_entry::<Crossed, 0>),
+                },
+                CommandEntry { call: None },
+            ];
+
+            fn dispatch(
+                &self,
+                ctx: &Context,
+                method: u32,
+                request: Input<'_>,
+                out: &mut Output<'_>,
+            ) -> Result<(), PluginError> {
+                Echo.dispatch(ctx, method, request, out)
+            }
+        }
+
+        fn instantiate<P: PluginEntry>(minor: u32) -> RawPlugin {
             let host = HostContext_TO::from_ptr(
                 RArc::new(ServicesAdapter(Arc::new(super::Plain))),
                 TD_Opaque,
             );
-            match super::super::instantiate::<Echo>(host) {
-                RResult::ROk(object) => RawPlugin::from_object(object, super::super::SDK_ABI_MINOR),
+            match super::super::instantiate::<P>(host) {
+                RResult::ROk(object) => RawPlugin::from_object(object, minor),
                 RResult::RErr(e) => panic!("{}", e.message),
             }
+        }
+
+        fn plugin() -> RawPlugin {
+            instantiate::<Echo>(crate::abi::SDK_ABI_MINOR)
+        }
+
+        /// Command 0's answer to `[n]` (`n` sevens) and command 1's (`n` × 1000 as a `u64`).
+        fn answers(n: u8) -> (Vec<u8>, Vec<u8>) {
+            let mut typed = Vec::new();
+            crate::__private::wire::encode_into(&(u64::from(n) * 1000), &mut typed);
+            (vec![7; usize::from(n)], typed)
+        }
+
+        #[test]
+        fn a_plugin_of_sdk_abi_1_6_is_called_through_each_commands_own_entry() {
+            let plugin = instantiate::<Crossed>(6);
+            let (sevens, typed) = answers(5);
+            let before = RUNS.with(Cell::get);
+            // Both ways in: the general lane (the buffer lent as the window) and the window.
+            let mut out = ResponseBuffer::new();
+            plugin.dispatch(0, &[5], &mut out).unwrap();
+            assert_eq!(out.as_slice(), typed, "entry 0 is command 1's");
+            plugin.dispatch(1, &[5], &mut out).unwrap();
+            assert_eq!(out.as_slice(), sevens, "entry 1 is command 0's");
+            assert_eq!(call(&plugin, 0, 5, 16).1, typed);
+            // A response past the window spills whole, through an entry too.
+            assert_eq!(call(&plugin, 1, 40, 8), (40, vec![7; 40]));
+            assert_eq!(RUNS.with(Cell::get), before + 4, "each call ran once");
+            // No entry (`None`, or past the table): the shared entry, which matches.
+            for method in [2, 5] {
+                let e = plugin.dispatch(method, &[1], &mut out).unwrap_err();
+                assert_eq!(e.code(), codes::PLUGIN_PANICKED);
+                assert!(e.message().contains(&format!("command {method} panics")));
+            }
+            // The reserved bit is past every table: refused before any call, as before.
+            let before = RUNS.with(Cell::get);
+            let e = plugin
+                .dispatch(crate::abi::gather::GATHERED, &[0; 8], &mut out)
+                .unwrap_err();
+            assert_eq!(e.code(), codes::UNKNOWN_METHOD);
+            assert_eq!(RUNS.with(Cell::get), before);
+        }
+
+        #[test]
+        fn a_plugin_of_an_older_minor_is_not_asked_for_its_entries() {
+            let plugin = instantiate::<Crossed>(5);
+            let (sevens, typed) = answers(3);
+            let mut out = ResponseBuffer::new();
+            plugin.dispatch(0, &[3], &mut out).unwrap();
+            assert_eq!(out.as_slice(), sevens, "the shared entry's command 0");
+            assert_eq!(call(&plugin, 1, 3, 16).1, typed);
         }
 
         fn call(plugin: &RawPlugin, method: u32, n: u8, cap: usize) -> (usize, Vec<u8>) {
@@ -762,8 +847,8 @@ mod tests {
                     .unwrap();
                 let (got_runs, bytes): (u64, Vec<u8>) =
                     postcard::from_bytes(out.as_slice()).unwrap();
-                assert_eq!(got_runs, seen, "gathers: {gathers}");
-                assert_eq!(bytes, expected, "gathers: {gathers}");
+                assert_eq!(got_runs, seen, "minor: {minor}");
+                assert_eq!(bytes, expected, "minor: {minor}");
                 // One buffer is one buffer to either.
                 plugin
                     .dispatch_input(4, Input::bytes(&expected), &mut out)

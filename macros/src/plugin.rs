@@ -1130,6 +1130,9 @@ fn generate(
         quote! {
             #private::CommandEntry {
                 call: ::core::option::Option::Some(#private::command_entry::<Self, #index>),
+                gathered: ::core::option::Option::Some(
+                    #private::command_entry_gathered::<Self, #index>,
+                ),
             }
         }
     });

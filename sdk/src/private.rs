@@ -2,7 +2,7 @@
 
 pub use crate::abi::gather::Input;
 pub use crate::abi::Output;
-pub use crate::abi::{command_entry, CommandEntry};
+pub use crate::abi::{command_entry, command_entry_gathered, CommandEntry};
 pub use crate::message::{decode_as, write_message};
 #[path = "wire.rs"]
 pub mod wire;

@@ -1222,7 +1222,7 @@ impl Request for Input<'_> {
         Input::len(self)
     }
 
-    #[inline]
+    #[inline(always)]
     fn in_process(
         self,
         plugin: &RawPlugin,

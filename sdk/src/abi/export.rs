@@ -307,6 +307,30 @@ pub unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
     unsafe { window_run::<P>(this, Input::bytes(request), window, capacity, spill, run) }
 }
 
+/// Command number `M`'s own entry for a gathered request (SDK ABI 1.6): as
+/// [`window_call_gathered`], the command number a constant.
+///
+/// # Safety
+///
+/// As [`CommandFn`](super::types::CommandFn) says for a gathered request: `request_len`
+/// [`Run`]s at `request`, each naming bytes readable for the call.
+pub unsafe extern "C" fn command_entry_gathered<P: PluginEntry, const M: u32>(
+    this: *const (),
+    request: *const u8,
+    request_len: usize,
+    window: *mut u8,
+    capacity: usize,
+    spill: *mut RVec<u8>,
+) -> RResult<usize, RBox<AbiError>> {
+    // SAFETY: `request_len` runs at `request` (the caller's contract).
+    let runs = unsafe { std::slice::from_raw_parts(request.cast::<Run<'_>>(), request_len) };
+    let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
+        plugin.dispatch(ctx, M, request, out)
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { window_run::<P>(this, Input::runs(runs), window, capacity, spill, run) }
+}
+
 /// [`window_call`] with a gathered request (SDK ABI 1.5): `GATHERED` is set in `method`, and
 /// the request is `request_len` runs. Out of line, with its own copy of the dispatch, so the
 /// one-buffer path knows its request is one buffer.
@@ -680,11 +704,16 @@ mod tests {
             const COMMAND_ENTRIES: &'static [CommandEntry] = &[
                 CommandEntry {
                     call: Some(super::super::command_entry::<Crossed, 1>),
+                    gathered: Some(super::super::command_entry_gathered::<Crossed, 4>),
                 },
                 CommandEntry {
                     call: Some(super::super::command_entry::<Crossed, 0>),
+                    gathered: None,
                 },
-                CommandEntry { call: None },
+                CommandEntry {
+                    call: None,
+                    gathered: None,
+                },
             ];
 
             fn dispatch(
@@ -741,6 +770,23 @@ mod tests {
                 assert_eq!(e.code(), codes::PLUGIN_PANICKED);
                 assert!(e.message().contains(&format!("command {method} panics")));
             }
+            // A gathered request: entry 0's own gathered function is command 4's (which
+            // answers the runs it saw and the bytes); entry 1 has none, so the shared entry
+            // serves command 1 with bit 30.
+            use crate::abi::gather::Run;
+            let long = vec![3u8; 2000];
+            let runs = [Run::new(&[2]), Run::new(&long)];
+            plugin
+                .dispatch_input(0, Input::runs(&runs), &mut out)
+                .unwrap();
+            let mut joined = vec![2u8];
+            joined.extend_from_slice(&long);
+            let (seen, bytes): (u64, Vec<u8>) = postcard::from_bytes(out.as_slice()).unwrap();
+            assert_eq!((seen, bytes), (2, joined));
+            plugin
+                .dispatch_input(1, Input::runs(&runs), &mut out)
+                .unwrap();
+            assert_eq!(out.as_slice(), answers(2).1);
             // The reserved bit is past every table: refused before any call, as before.
             let before = RUNS.with(Cell::get);
             let e = plugin

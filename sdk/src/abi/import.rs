@@ -457,6 +457,17 @@ impl RawPlugin {
         }
     }
 
+    /// Command number `method`'s own entry for a gathered request (SDK ABI 1.6), if the
+    /// plugin has one.
+    #[inline(always)]
+    fn command_entry_gathered(&self, method: u32) -> Option<CommandFn> {
+        self.commands
+            .entries
+            .as_slice()
+            .get(method as usize)
+            .and_then(|entry| entry.gathered)
+    }
+
     /// Command number `method`'s own entry, if the plugin has one (SDK ABI 1.6). A number
     /// with [`GATHERED`] set is past every table, so it goes the shared way and is refused
     /// there.
@@ -550,6 +561,17 @@ impl RawPlugin {
     ) -> Result<(), PluginError> {
         if method & GATHERED != 0 {
             return Err(reserved_method(method));
+        }
+        if let Some(call) = self.command_entry_gathered(method) {
+            response.0.clear();
+            let runs = request.gathered();
+            let (ptr, len) = (runs.as_ptr().cast::<u8>(), runs.len());
+            // SAFETY: `this` came with the entry from this plugin's object, which `self`
+            // holds; the runs name bytes borrowed for the call, and the window is as
+            // `CommandFn` asks.
+            return self.dispatch_in_place(response, |window, capacity, spill| unsafe {
+                call(self.commands.this, ptr, len, window, capacity, spill)
+            });
         }
         match self.window.call {
             Some(call) if self.gathers => {

@@ -136,17 +136,31 @@ unsafe impl Send for WindowEntry {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for WindowEntry {}
 
-/// One command's own entry (SDK ABI 1.6): [`WindowFn`] for that command only, without the
-/// command number.
+/// One command's own entries (SDK ABI 1.6): [`WindowFn`] for that command only, without the
+/// command number, for a request in one buffer and for a gathered one.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
+#[expect(
+    clippy::type_complexity,
+    reason = "abi_stable's derive needs the function pointer types written out, not an alias"
+)]
 pub struct CommandEntry {
-    /// A [`CommandFn`]; `None` for a command the host reaches through the shared entry.
-    #[expect(
-        clippy::type_complexity,
-        reason = "abi_stable's derive needs the function pointer type written out, not an alias"
-    )]
+    /// A [`CommandFn`] taking the request in one buffer; `None` for a command the host
+    /// reaches through the shared entry.
     pub call: Option<
+        unsafe extern "C" fn(
+            this: *const (),
+            request: *const u8,
+            request_len: usize,
+            window: *mut u8,
+            capacity: usize,
+            spill: *mut RVec<u8>,
+        ) -> RResult<usize, RBox<AbiError>>,
+    >,
+    /// A [`CommandFn`] taking the request gathered: `request` is the address of
+    /// `request_len` [`Run`](super::gather::Run)s, as with the shared entry's bit 30. `None`
+    /// for a command the host reaches through the shared entry.
+    pub gathered: Option<
         unsafe extern "C" fn(
             this: *const (),
             request: *const u8,
@@ -182,13 +196,14 @@ unsafe impl Send for CommandEntries {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for CommandEntries {}
 
-/// Runs one command (SDK ABI 1.6, [`CommandEntry`]): [`WindowFn`] without the command number,
-/// the request always one buffer (a gathered request goes through [`WindowFn`]).
+/// Runs one command (SDK ABI 1.6, [`CommandEntry`]): [`WindowFn`] without the command number.
+/// The request is one buffer for [`CommandEntry::call`]'s function, and `request_len`
+/// [`Run`](super::gather::Run)s at `request` for [`CommandEntry::gathered`]'s.
 ///
 /// # Safety
 ///
-/// As [`WindowFn`] says for a request in one buffer; `this` is the `this` of the
-/// [`CommandEntries`] the entry came in.
+/// As [`WindowFn`] says for a request in one buffer, or for a gathered one; `this` is the
+/// `this` of the [`CommandEntries`] the entry came in.
 pub type CommandFn = unsafe extern "C" fn(
     this: *const (),
     request: *const u8,

@@ -1125,14 +1125,20 @@ fn generate(
     let mut stream_arms = Vec::new();
     // Each command's own entry (SDK ABI 1.6): the shared entry with the command number a
     // constant, so the match folds to that command's arm.
-    let entries = (0..commands.len()).map(|index| {
+    // A host gathers only typed requests, so a command without one has no gathered entry.
+    let entries = commands.iter().enumerate().map(|(index, cmd)| {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let gathered = if matches!(cmd.request, Request::Typed(_)) {
+            quote!(::core::option::Option::Some(
+                #private::command_entry_gathered::<Self, #index>
+            ))
+        } else {
+            quote!(::core::option::Option::None)
+        };
         quote! {
             #private::CommandEntry {
                 call: ::core::option::Option::Some(#private::command_entry::<Self, #index>),
-                gathered: ::core::option::Option::Some(
-                    #private::command_entry_gathered::<Self, #index>,
-                ),
+                gathered: #gathered,
             }
         }
     });

@@ -64,6 +64,14 @@ impl Calculator {
         out.extend_from_slice(&sum.to_le_bytes());
     }
 
+    /// The author's own inlining attribute is kept (the macro adds `#[inline]` only to
+    /// methods without one).
+    #[command]
+    #[inline(never)]
+    fn count(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
     /// No request, fallible, unit response.
     #[command]
     fn reset(&self) -> Result<(), PluginError> {
@@ -87,4 +95,11 @@ fn main() {
     ] {
         assert!(manifest.contains(needle), "{needle} missing from {manifest}");
     }
+    // One entry of its own per command (SDK ABI 1.6), and one for a gathered request where
+    // the request is typed (`add`, `greet`): a host gathers no other.
+    let entries = Calculator::COMMAND_ENTRIES;
+    assert_eq!(entries.len(), 6);
+    assert!(entries.iter().all(|e| e.call.is_some()));
+    let gathered: Vec<bool> = entries.iter().map(|e| e.gathered.is_some()).collect();
+    assert_eq!(gathered, [true, true, false, false, false, false]);
 }

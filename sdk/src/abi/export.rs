@@ -167,7 +167,8 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
         let mut out = Output::from_rvec(response);
         // The hot path: the error is boxed so the result fits in two registers.
         match guard(|| {
-            self.plugin.dispatch(
+            dispatch_any(
+                &self.plugin,
                 &self.ctx,
                 method,
                 Input::bytes(request.as_slice()),
@@ -270,10 +271,27 @@ unsafe extern "C" fn window_call<P: PluginEntry>(
     // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
     let request = unsafe { std::slice::from_raw_parts(request, request_len) };
     let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
-        plugin.dispatch(ctx, method, request, out)
+        dispatch_any(plugin, ctx, method, request, out)
     };
     // SAFETY: the caller's contract, passed on.
     unsafe { window_run::<P>(this, Input::bytes(request), window, capacity, spill, run) }
+}
+
+/// The generated dispatch with the command number a value, for the shared ways in: the
+/// small-call entry (and its gathered half) and the object's `dispatch`. One copy out of line
+/// for all three. A host of SDK ABI 1.6 reaches commands through their own entries, where the
+/// number is a constant, so these serve migrations (numbered past the commands) and plugins'
+/// unknown numbers; inlined into each, every command's code was built into the library three
+/// more times (+75 KB for hello's 13 commands).
+#[inline(never)]
+fn dispatch_any<P: PluginEntry>(
+    plugin: &P,
+    ctx: &Context,
+    method: u32,
+    request: Input<'_>,
+    out: &mut Output<'_>,
+) -> Result<(), PluginError> {
+    plugin.dispatch(ctx, method, request, out)
 }
 
 /// Command number `M`'s own entry (SDK ABI 1.6, [`CommandFn`](super::types::CommandFn)):
@@ -355,7 +373,7 @@ unsafe fn window_call_gathered<P: PluginEntry>(
     let input = Input::runs(runs);
     let method = method & !GATHERED;
     let run = |plugin: &P, ctx: &Context, request: Input<'_>, out: &mut Output<'_>| {
-        plugin.dispatch(ctx, method, request, out)
+        dispatch_any(plugin, ctx, method, request, out)
     };
     // SAFETY: the caller's contract, passed on.
     unsafe { window_run::<P>(this, input, window, capacity, spill, run) }

@@ -12,8 +12,8 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RStr, RString,
 
 use super::gather::{Input, GATHERED};
 use super::types::{
-    AbiError, AbiKvEntry, CommandEntries, CommandFn, HostContext, HostContext_TO, PluginModuleRef,
-    PluginObjectBox, StreamSink, StreamSink_TO, WindowEntry,
+    AbiError, AbiKvEntry, CommandEntries, CommandEntry, CommandFn, HostContext, HostContext_TO,
+    PluginModuleRef, PluginObjectBox, StreamSink, StreamSink_TO, WindowEntry,
 };
 use crate::batch::{BatchTopic, EventBatch};
 use crate::caps::Access;
@@ -457,27 +457,23 @@ impl RawPlugin {
         }
     }
 
-    /// Command number `method`'s own entry for a gathered request (SDK ABI 1.6), if the
-    /// plugin has one.
-    #[inline(always)]
-    fn command_entry_gathered(&self, method: u32) -> Option<CommandFn> {
-        self.commands
-            .entries
-            .as_slice()
-            .get(method as usize)
-            .and_then(|entry| entry.gathered)
-    }
-
-    /// Command number `method`'s own entry, if the plugin has one (SDK ABI 1.6). A number
-    /// with [`GATHERED`] set is past every table, so it goes the shared way and is refused
-    /// there.
+    /// Command number `method`'s own entry for a request in one buffer, if the plugin has
+    /// one (SDK ABI 1.6). A number with [`GATHERED`] set is past every table, so it goes the
+    /// shared way and is refused there.
     #[inline(always)]
     fn command_entry(&self, method: u32) -> Option<CommandFn> {
-        self.commands
-            .entries
-            .as_slice()
-            .get(method as usize)
-            .and_then(|entry| entry.call)
+        self.entry_of(method).and_then(|entry| entry.call)
+    }
+
+    /// Command number `method`'s own entry for a gathered request, if the plugin has one.
+    #[inline(always)]
+    fn command_entry_gathered(&self, method: u32) -> Option<CommandFn> {
+        self.entry_of(method).and_then(|entry| entry.gathered)
+    }
+
+    #[inline(always)]
+    fn entry_of(&self, method: u32) -> Option<&CommandEntry> {
+        self.commands.entries.as_slice().get(method as usize)
     }
 
     /// Runs the plugin's `start` hook.

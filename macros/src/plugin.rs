@@ -1125,21 +1125,15 @@ fn generate(
     let mut stream_arms = Vec::new();
     // Each command's own entry (SDK ABI 1.6): the shared entry with the command number a
     // constant, so the match folds to that command's arm.
-    // A host gathers only typed requests, so a command without one has no gathered entry.
+    // A host gathers only typed requests, so a command without one has no gathered entry;
+    // nor has a streaming command (its entry only refuses the call: streams are not small
+    // calls).
     let entries = commands.iter().enumerate().map(|(index, cmd)| {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
-        let gathered = if matches!(cmd.request, Request::Typed(_)) {
-            quote!(::core::option::Option::Some(
-                #private::command_entry_gathered::<Self, #index>
-            ))
+        if matches!(cmd.request, Request::Typed(_)) && cmd.stream.is_none() {
+            quote!(#private::CommandEntryOf::<Self>::typed::<#index>())
         } else {
-            quote!(::core::option::Option::None)
-        };
-        quote! {
-            #private::CommandEntry {
-                call: ::core::option::Option::Some(#private::command_entry::<Self, #index>),
-                gathered: #gathered,
-            }
+            quote!(#private::CommandEntryOf::<Self>::plain::<#index>())
         }
     });
     let mut parts = vec![
@@ -1519,11 +1513,13 @@ fn generate(
             // only add a second copy of it.)
             impl #sdk::PluginEntry for #self_ty {
                 const MANIFEST: &'static [u8] = &__SB_MANIFEST;
-                const COMMAND_ENTRIES: &'static [#private::CommandEntry] = &[#(#entries),*];
+                const COMMAND_ENTRIES: &'static [#private::CommandEntryOf<Self>] =
+                    &[#(#entries),*];
 
-                // Always inlined into its two callers (the ABI's `dispatch` and SDK ABI 1.4's
-                // small-call entry): as a frame of its own it cost a call, a prologue and the
-                // output's variant unknown to the match (issue 17's fifth round).
+                // Always inlined into its callers (each command's own entry, SDK ABI 1.6, where
+                // the command number is a constant and the match folds to one arm; and the
+                // SDK's one shared copy): as a frame of its own it cost a call, a prologue and
+                // the output's variant unknown to the match (issue 17's fifth round).
                 #[inline(always)]
                 fn dispatch(
                     &self,

@@ -14,7 +14,7 @@
 //! through `GLIBC_TUNABLES` — a setting a library cannot make for its host.
 //!
 //! So copies in that size band use plain vector loads and stores (32 bytes with AVX2 when the
-//! CPU has it, else 16), 128 bytes a step, the stores aligned to the vector's size (the first
+//! CPU has it, else 16), eight vectors a step, the stores aligned to the vector's size (the first
 //! and last vectors unaligned, overlapping the aligned middle), which are fast whatever the
 //! source's alignment; shorter and longer copies stay with `memcpy`, whose small-size paths
 //! are fast and whose very large ones use non-temporal stores.
@@ -177,7 +177,7 @@ mod x86 {
     /// Vectors one step of the main loop moves.
     const VECTORS: usize = 8;
 
-    /// Walks a copy of `n` bytes (at least `VECTORS + 1` vectors) to `d` in vectors of `W`
+    /// Walks a copy of `n` bytes (more than `VECTORS + 1` vectors) to `d` in vectors of `W`
     /// bytes: `edge` at offsets 0 and `n - W` (unaligned stores, overlapping what the middle
     /// writes), and between them `block` at offsets that are multiples of `W` **of the
     /// destination address**, `VECTORS` vectors each — a step at a time while one fits, then
@@ -284,9 +284,15 @@ mod tests {
             LOOP_FROM - 1,
             LOOP_FROM,
             LOOP_FROM + 1,
+            LOOP_FROM + 31,
+            LOOP_FROM + 32,
+            LOOP_FROM + 33,
             LOOP_FROM + 127,
             LOOP_FROM + 128,
             LOOP_FROM + 129,
+            LOOP_FROM + 255,
+            LOOP_FROM + 256,
+            LOOP_FROM + 257,
             4096,
             4098,
         ];
@@ -338,21 +344,27 @@ mod tests {
     #[test]
     fn both_vector_loops_copy_the_same() {
         let src: Vec<u8> = (0..4200u32).map(|i| (i * 13 % 256) as u8).collect();
-        // From just past the AVX2 walk's least (a step of eight vectors and one more).
+        // From just past the AVX2 walk's least (a step of eight vectors and one more), at
+        // every destination offset within a vector, with guard bytes on both sides.
         for n in [289, 290, 300, 511, 512, 513, 4096, 4099] {
-            let mut a = vec![MaybeUninit::new(0u8); n];
-            x86::copy_sse2(&mut a, &src[1..=n]);
-            let got: Vec<u8> = a.iter().map(read).collect();
-            assert_eq!(got, &src[1..=n]);
-            if std::arch::is_x86_feature_detected!("avx2") {
-                let mut b = vec![MaybeUninit::new(0u8); n];
-                #[expect(unsafe_code, reason = "AVX2 checked just above")]
-                // SAFETY: the CPU has AVX2.
-                unsafe {
-                    x86::copy_avx2(&mut b, &src[1..=n])
+            for doff in 0..32 {
+                let guarded = |copy: &dyn Fn(&mut [MaybeUninit<u8>])| {
+                    let mut out = vec![MaybeUninit::new(0xEEu8); n + doff + 8];
+                    copy(&mut out[doff..doff + n]);
+                    let got: Vec<u8> = out.iter().map(read).collect();
+                    assert!(got[..doff].iter().all(|&b| b == 0xEE), "n {n} do {doff}");
+                    assert_eq!(&got[doff..doff + n], &src[1..=n], "n {n} do {doff}");
+                    assert!(
+                        got[doff + n..].iter().all(|&b| b == 0xEE),
+                        "n {n} do {doff}"
+                    );
                 };
-                let got: Vec<u8> = b.iter().map(read).collect();
-                assert_eq!(got, &src[1..=n]);
+                guarded(&|dst| x86::copy_sse2(dst, &src[1..=n]));
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    #[expect(unsafe_code, reason = "AVX2 checked just above")]
+                    // SAFETY: the CPU has AVX2.
+                    guarded(&|dst| unsafe { x86::copy_avx2(dst, &src[1..=n]) });
+                }
             }
         }
     }

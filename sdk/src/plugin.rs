@@ -118,9 +118,10 @@ pub trait PluginEntry: Plugin {
     const MANIFEST: &'static [u8];
 
     /// One entry per command, in command order (SDK ABI 1.6): `#[plugin]` lists
-    /// `command_entry::<Self, i>` for each, so the host calls a command's own function.
-    /// Default: none, and every call goes through the shared entry's `match`.
-    const COMMAND_ENTRIES: &'static [crate::abi::CommandEntry] = &[];
+    /// `CommandEntryOf::<Self>::typed::<i>()` (or `plain`) for each, so the host calls a
+    /// command's own function. Default: none, and every call goes through the shared entry's
+    /// `match`.
+    const COMMAND_ENTRIES: &'static [crate::abi::CommandEntryOf<Self>] = &[];
 
     /// Runs command number `method`. The request is in one buffer, or gathered from runs of
     /// the host's bytes (SDK ABI 1.5, [`Input`](crate::abi::gather::Input)).

@@ -1,8 +1,8 @@
 //! Support for the code the macros generate. Not a public API.
 
 pub use crate::abi::gather::Input;
+pub use crate::abi::CommandEntryOf;
 pub use crate::abi::Output;
-pub use crate::abi::{command_entry, command_entry_gathered, CommandEntry};
 pub use crate::message::{decode_as, write_message};
 #[path = "wire.rs"]
 pub mod wire;

@@ -13,8 +13,8 @@
 //! correct and costs a locked instruction per call.
 //!
 //! Measured by issue 17's and 18's profiles: an `ArcSwap` guard on the call path cost about 55
-//! instructions and a sequentially consistent store; this costs a thread-local lookup and three
-//! plain stores.
+//! instructions and a sequentially consistent store; this costs a thread-local lookup, three
+//! plain stores and a load of the thread's own `fenced` flag (whether it must fence itself).
 
 use std::cell::Cell;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicUsize, Ordering};
@@ -111,7 +111,8 @@ fn take_slots() -> &'static Slots {
     slots
 }
 
-/// Whether `membarrier` is registered for this process, so calls need only a compiler fence.
+/// Whether `membarrier` is registered for this process: what a reload's wait uses, and what a
+/// thread's slots are made with (calls read their own slots' `fenced`).
 static EXPEDITED: AtomicBool = AtomicBool::new(false);
 static REGISTER: Once = Once::new();
 
@@ -126,11 +127,19 @@ pub(crate) fn init() {
 }
 
 /// Records whether `membarrier` is registered, and so whether calls fence themselves, in
-/// `EXPEDITED` and in every thread's slots.
+/// `EXPEDITED` and in every thread's slots, all under `THREADS`' lock (which `take_slots`
+/// reads `EXPEDITED` under). Refused, the threads fence before `EXPEDITED` says so: no moment
+/// in which a wait relies on a barrier while calls skip their fence.
 fn set_expedited(expedited: bool) {
-    EXPEDITED.store(expedited, Ordering::SeqCst);
-    for slots in THREADS.lock().iter() {
+    let threads = THREADS.lock();
+    if expedited {
+        EXPEDITED.store(true, Ordering::SeqCst);
+    }
+    for slots in threads.iter() {
         slots.fenced.store(!expedited, Ordering::SeqCst);
+    }
+    if !expedited {
+        EXPEDITED.store(false, Ordering::SeqCst);
     }
 }
 

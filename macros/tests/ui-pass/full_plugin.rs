@@ -99,7 +99,10 @@ fn main() {
     // the request is typed (`add`, `greet`): a host gathers no other.
     let entries = Calculator::COMMAND_ENTRIES;
     assert_eq!(entries.len(), 6);
-    assert!(entries.iter().all(|e| e.call.is_some()));
-    let gathered: Vec<bool> = entries.iter().map(|e| e.gathered.is_some()).collect();
+    assert!(entries.iter().all(|e| e.entry().call.is_some()));
+    let gathered: Vec<bool> = entries
+        .iter()
+        .map(|e| e.entry().gathered.is_some())
+        .collect();
     assert_eq!(gathered, [true, true, false, false, false, false]);
 }

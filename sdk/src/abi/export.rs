@@ -1,6 +1,8 @@
 //! The plugin side: turning a [`PluginEntry`] type into the exported root module.
 
 use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 
@@ -11,8 +13,9 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use super::gather::{Input, Run, GATHERED};
 use super::output::Output;
 use super::types::{
-    AbiError, AbiHealth, CommandEntries, HostContextBox, PluginModule, PluginModuleRef,
-    PluginObject, PluginObjectBox, PluginObject_TO, StreamSinkBox, WindowEntry, WindowFn,
+    AbiError, AbiHealth, CommandEntries, CommandEntry, HostContextBox, PluginModule,
+    PluginModuleRef, PluginObject, PluginObjectBox, PluginObject_TO, StreamSinkBox, WindowEntry,
+    WindowFn,
 };
 use crate::caps::Access;
 use crate::context::{Context, ContextBackend, Level};
@@ -190,7 +193,7 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
     fn command_entries(&self) -> CommandEntries {
         CommandEntries {
             this: std::ptr::from_ref(self).cast(),
-            entries: RSlice::from_slice(P::COMMAND_ENTRIES),
+            entries: RSlice::from_slice(CommandEntryOf::erase(P::COMMAND_ENTRIES)),
         }
     }
 
@@ -246,8 +249,9 @@ impl<P: PluginEntry> PluginObject for Adapter<P> {
 }
 
 /// The small-call entry of plugin type `P` (SDK ABI 1.4, [`WindowFn`](super::types::WindowFn)):
-/// the host calls it directly, so this one frame holds the guard, the generated match, the
-/// decode, the command and the encode into the host's window.
+/// the host calls it directly. Since SDK ABI 1.6 a host calls each command's own entry
+/// instead, and this one only for migrations and numbers no command has, so its match is the
+/// shared out-of-line copy (`dispatch_any`).
 ///
 /// # Safety
 ///
@@ -294,17 +298,90 @@ fn dispatch_any<P: PluginEntry>(
     plugin.dispatch(ctx, method, request, out)
 }
 
-/// Command number `M`'s own entry (SDK ABI 1.6, [`CommandFn`](super::types::CommandFn)):
-/// [`window_call`] with the command number a constant, so the generated `match` (always
-/// inlined) folds to that command's arm and the frame holds only what it needs. The
-/// `#[plugin]` macro lists one per command in
-/// [`PluginEntry::COMMAND_ENTRIES`](crate::PluginEntry::COMMAND_ENTRIES).
+/// One command's entries for plugin type `P` (SDK ABI 1.6): a [`CommandEntry`] that only its
+/// constructors make, each naming `P`'s own entries, so safe code cannot list another type's
+/// entry in `P`'s table (the host would hand it `P`'s object). `#[plugin]` lists one per
+/// command in [`PluginEntry::COMMAND_ENTRIES`](crate::PluginEntry::COMMAND_ENTRIES).
+#[repr(transparent)]
+pub struct CommandEntryOf<P> {
+    entry: CommandEntry,
+    plugin: PhantomData<fn(&P)>,
+}
+
+impl<P> fmt::Debug for CommandEntryOf<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.entry.fmt(f)
+    }
+}
+
+impl<P: PluginEntry> CommandEntryOf<P> {
+    /// No entry of its own: the host calls the command through the shared entry.
+    pub const NONE: Self = CommandEntryOf {
+        entry: CommandEntry {
+            call: None,
+            gathered: None,
+        },
+        plugin: PhantomData,
+    };
+
+    /// Command number `M`'s entry for a request in one buffer, and none for a gathered one
+    /// (a command whose request is not a typed message: a host gathers no other).
+    pub const fn plain<const M: u32>() -> Self {
+        CommandEntryOf {
+            entry: CommandEntry {
+                call: Some(command_entry::<P, M>),
+                gathered: None,
+            },
+            plugin: PhantomData,
+        }
+    }
+
+    /// Command number `M`'s entries for a request in one buffer and for a gathered one.
+    pub const fn typed<const M: u32>() -> Self {
+        CommandEntryOf {
+            entry: CommandEntry {
+                call: Some(command_entry::<P, M>),
+                gathered: Some(command_entry_gathered::<P, M>),
+            },
+            plugin: PhantomData,
+        }
+    }
+
+    /// `Self`, with `M` standing for command number `N` in both entries: for tests that
+    /// need a table whose entries are not in command order.
+    #[cfg(test)]
+    const fn crossed<const M: u32, const N: u32>() -> Self {
+        CommandEntryOf {
+            entry: CommandEntry {
+                call: Some(command_entry::<P, M>),
+                gathered: Some(command_entry_gathered::<P, N>),
+            },
+            plugin: PhantomData,
+        }
+    }
+
+    /// The entry as it crosses the boundary.
+    pub fn entry(&self) -> CommandEntry {
+        self.entry
+    }
+
+    /// A table of them as the boundary's type.
+    fn erase(entries: &'static [Self]) -> &'static [CommandEntry] {
+        // SAFETY: `CommandEntryOf<P>` is `repr(transparent)` over `CommandEntry` (the other
+        // field is a zero-sized marker), so a slice of one is a slice of the other.
+        unsafe { &*(std::ptr::from_ref(entries) as *const [CommandEntry]) }
+    }
+}
+
+/// Command number `M`'s own entry (SDK ABI 1.6, the boundary's `CommandFn`): [`window_call`]
+/// with the command number a constant, so the generated `match` (always inlined) folds to
+/// that command's arm and the frame holds only what it needs.
 ///
 /// # Safety
 ///
-/// As [`CommandFn`](super::types::CommandFn) says; `this` is the `this` of the
-/// [`CommandEntries`] an `Adapter<P>` returned.
-pub unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
+/// As `CommandFn` says; `this` is the `this` of the [`CommandEntries`] an `Adapter<P>`
+/// returned.
+unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
     this: *const (),
     request: *const u8,
     request_len: usize,
@@ -314,7 +391,6 @@ pub unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
 ) -> RResult<usize, RBox<AbiError>> {
     // SAFETY: `request_len` readable bytes at `request` (the caller's contract).
     let request = unsafe { std::slice::from_raw_parts(request, request_len) };
-    // SAFETY: the caller's contract, passed on.
     // The command number is a constant of this function's own closure, so the guard's
     // closure is this entry's alone and inlined here with the match folded: passed to
     // `window_run` as a value, every entry shared one out-of-line closure that matched on it.
@@ -330,9 +406,9 @@ pub unsafe extern "C" fn command_entry<P: PluginEntry, const M: u32>(
 ///
 /// # Safety
 ///
-/// As [`CommandFn`](super::types::CommandFn) says for a gathered request: `request_len`
-/// [`Run`]s at `request`, each naming bytes readable for the call.
-pub unsafe extern "C" fn command_entry_gathered<P: PluginEntry, const M: u32>(
+/// As `CommandFn` says for a gathered request: `request_len` [`Run`]s at `request`, each
+/// naming bytes readable for the call.
+unsafe extern "C" fn command_entry_gathered<P: PluginEntry, const M: u32>(
     this: *const (),
     request: *const u8,
     request_len: usize,
@@ -350,8 +426,8 @@ pub unsafe extern "C" fn command_entry_gathered<P: PluginEntry, const M: u32>(
 }
 
 /// [`window_call`] with a gathered request (SDK ABI 1.5): `GATHERED` is set in `method`, and
-/// the request is `request_len` runs. Out of line, with its own copy of the dispatch, so the
-/// one-buffer path knows its request is one buffer.
+/// the request is `request_len` runs. Out of line, so the one-buffer entry carries no trace
+/// of runs.
 ///
 /// # Safety
 ///
@@ -647,10 +723,11 @@ mod tests {
         use abi_stable::sabi_trait::TD_Opaque;
         use abi_stable::std_types::{RArc, RBox, RResult, RSlice, RStr, RVec};
 
+        use super::super::CommandEntryOf;
         use crate::abi::gather::Input;
         use crate::abi::import::{RawPlugin, ServicesAdapter};
         use crate::abi::types::{
-            AbiError, AbiHealth, CommandEntry, HostContext_TO, PluginObject, PluginObject_TO,
+            AbiError, AbiHealth, HostContext_TO, PluginObject, PluginObject_TO,
         };
         use crate::abi::{Output, ResponseBuffer};
         use crate::error::codes;
@@ -719,19 +796,10 @@ mod tests {
 
         impl PluginEntry for Crossed {
             const MANIFEST: &'static [u8] = b"{}";
-            const COMMAND_ENTRIES: &'static [CommandEntry] = &[
-                CommandEntry {
-                    call: Some(super::super::command_entry::<Crossed, 1>),
-                    gathered: Some(super::super::command_entry_gathered::<Crossed, 4>),
-                },
-                CommandEntry {
-                    call: Some(super::super::command_entry::<Crossed, 0>),
-                    gathered: None,
-                },
-                CommandEntry {
-                    call: None,
-                    gathered: None,
-                },
+            const COMMAND_ENTRIES: &'static [CommandEntryOf<Self>] = &[
+                CommandEntryOf::crossed::<1, 4>(),
+                CommandEntryOf::plain::<0>(),
+                CommandEntryOf::NONE,
             ];
 
             fn dispatch(

@@ -39,10 +39,10 @@ mod import;
 mod output;
 mod types;
 
-/// A command's own entry (SDK ABI 1.6), which `#[plugin]` lists in
+/// A command's own entries (SDK ABI 1.6), which `#[plugin]` lists in
 /// [`PluginEntry::COMMAND_ENTRIES`](crate::PluginEntry::COMMAND_ENTRIES).
 #[doc(hidden)]
-pub use self::export::{command_entry, command_entry_gathered};
+pub use self::export::CommandEntryOf;
 pub use self::export::{instantiate, panic_message_hook_install, root_module};
 pub use self::import::{
     AbiLoadError, ChunkReceiver, HostServices, LoadedModule, RawPlugin, ResponseBuffer, ServiceCall,

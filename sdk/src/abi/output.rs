@@ -165,9 +165,13 @@ impl<'a> Output<'a> {
     }
 
     /// Appends one byte.
-    #[inline(always)]
+    #[inline]
     pub fn push(&mut self, byte: u8) {
-        self.extend_from_slice(&[byte]);
+        match &mut self.inner {
+            Inner::Window(w) => w.extend_from_slice(&[byte]),
+            Inner::Abi(v) => v.push(byte),
+            Inner::Std(v) => v.push(byte),
+        }
     }
 
     /// Reserves room for at least `additional` more bytes.

@@ -76,7 +76,9 @@ pub trait PluginObject: Send + Sync {
     // SDK ABI 1.4.
     /// The small-call fast lane: a plain function and the object's address, which the host
     /// asks for once, when it instantiates the plugin, and then calls directly (no shim, no
-    /// trait-object dispatch) for every command whose request and response are small.
+    /// trait-object dispatch). Since SDK ABI 1.6 a host calls each command's own entry
+    /// ([`command_entries`](PluginObject::command_entries)) and this one only for numbers
+    /// without one: migrations, and numbers no command has.
     ///
     /// The body is what a host gets from a plugin built before this method existed: no
     /// entry, and every call goes through [`dispatch`](PluginObject::dispatch) as before.
@@ -136,8 +138,8 @@ unsafe impl Send for WindowEntry {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for WindowEntry {}
 
-/// One command's own entries (SDK ABI 1.6): [`WindowFn`] for that command only, without the
-/// command number, for a request in one buffer and for a gathered one.
+/// One command's own entries (SDK ABI 1.6): the small-call entry's function for that command
+/// only, without the command number, for a request in one buffer and for a gathered one.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
 #[expect(
@@ -145,7 +147,7 @@ unsafe impl Sync for WindowEntry {}
     reason = "abi_stable's derive needs the function pointer types written out, not an alias"
 )]
 pub struct CommandEntry {
-    /// A [`CommandFn`] taking the request in one buffer; `None` for a command the host
+    /// A `CommandFn` taking the request in one buffer; `None` for a command the host
     /// reaches through the shared entry.
     pub call: Option<
         unsafe extern "C" fn(
@@ -157,7 +159,7 @@ pub struct CommandEntry {
             spill: *mut RVec<u8>,
         ) -> RResult<usize, RBox<AbiError>>,
     >,
-    /// A [`CommandFn`] taking the request gathered: `request` is the address of
+    /// A `CommandFn` taking the request gathered: `request` is the address of
     /// `request_len` [`Run`](super::gather::Run)s, as with the shared entry's bit 30. `None`
     /// for a command the host reaches through the shared entry.
     pub gathered: Option<

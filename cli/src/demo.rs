@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use hello::{AddRequest, AddResponse, Payload};
+use hello::{AddRequest, AddResponse, Chunk, Payload};
 use serde_json::json;
 use switchboard_host::bus::{Mode, Outgoing, ServiceBuilder, SubscribeOptions};
 use switchboard_host::caps::{
@@ -372,6 +372,18 @@ pub fn run(options: &Options, out: &mut dyn Write, quiet: bool) -> Result<Vec<St
         "Sent a 4 KiB payload to hello.reverse",
         ok,
         format!("{} bytes came back reversed", back.data.len()),
+    )?;
+
+    // The borrowed path: the request is read where `data` lies, the response where the plugin
+    // wrote it in the host's buffer; the closure sees it without a copy into a new `Vec`.
+    let echo = hello.command::<Chunk<'static>, Chunk<'static>>("echo")?;
+    let (len, same) = echo.call_with(&Chunk { data: &data }, |reply| {
+        (reply.data.len(), reply.data == data.as_slice())
+    })?;
+    r.say(
+        "Echoed the 4 KiB through hello.echo, the response read in place (call_with)",
+        same,
+        format!("{len} bytes read where the plugin wrote them, equal to those sent"),
     )?;
 
     let checksum = hello.raw_command("checksum")?;

@@ -702,9 +702,11 @@ impl<Req: View, Resp: View> Command<Req, Resp> {
             .map_err(|e| *e)
     }
 
-    /// Always inlined into `call_with`'s closure: out of line, it handed the closure's result
-    /// back through memory in pieces that the closure then read whole — two store-to-load
-    /// forwarding stalls a call, about 20 ns of a borrowed 4 KiB call (issue 17's ninth round).
+    /// Always inlined into the closure `call_with` passes to `LocalKey::with`: out of line, it
+    /// handed its result back through memory in pieces that the closure then read whole — two
+    /// store-to-load forwarding stalls a call, about 20 ns of a borrowed 4 KiB call with the
+    /// bench's `(usize, Option<u8>)` result (`docs/architecture.md`, *What did pay: the
+    /// stalls*).
     #[inline(always)]
     fn call_view<R>(
         &self,
